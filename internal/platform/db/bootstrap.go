@@ -1,0 +1,214 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DefaultName is the project's database on a shared local server.
+const DefaultName = "credits"
+
+// privatePort is where the private cluster under .data/ listens (on its
+// Unix socket only), chosen away from the standard 5432.
+const privatePort = 55432
+
+// Resolve finds the database to use, in the order the README documents:
+// DATABASE_URL if set; else the server on 127.0.0.1:5432; else a private
+// cluster under .data/pg, started from the machine's PostgreSQL binaries. The
+// project's database is created when it is missing.
+func Resolve(ctx context.Context) (string, error) {
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		if _, err := pgx.ParseConfig(u); err != nil {
+			return "", fmt.Errorf("DATABASE_URL is not a valid PostgreSQL URL (%s): fix it or unset it to use the local server", redactParseError(err))
+		}
+		return u, ensureDatabase(ctx, u)
+	}
+	local := fmt.Sprintf("postgres://postgres@127.0.0.1:5432/%s?sslmode=disable", DefaultName)
+	if reachable(ctx, withDatabase(local, "postgres")) {
+		return local, ensureDatabase(ctx, local)
+	}
+	u, err := startPrivateCluster(ctx)
+	if err != nil {
+		return "", err
+	}
+	return u, ensureDatabase(ctx, u)
+}
+
+// withDatabase returns the URL pointing at another database on the same server.
+func withDatabase(raw, name string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func reachable(ctx context.Context, u string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return false
+	}
+	conn.Close(ctx)
+	return true
+}
+
+// ensureDatabase creates the URL's database when the server says it is missing.
+func ensureDatabase(ctx context.Context, u string) error {
+	cfg, err := pgx.ParseConfig(u)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err == nil {
+		conn.Close(ctx)
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" {
+		return fmt.Errorf("cannot reach PostgreSQL at %s (%s): start the server or set DATABASE_URL", describe(cfg), shortError(err))
+	}
+	admin, err := pgx.Connect(cctx, withDatabase(u, "postgres"))
+	if err != nil {
+		return fmt.Errorf("cannot create database %q (%s): create it by hand or set DATABASE_URL", cfg.Database, shortError(err))
+	}
+	defer admin.Close(ctx)
+	_, err = admin.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{cfg.Database}.Sanitize())
+	if err != nil && !IsUniqueViolation(err, "") && !isDuplicateDatabase(err) {
+		return fmt.Errorf("cannot create database %q (%s)", cfg.Database, shortError(err))
+	}
+	return nil
+}
+
+func isDuplicateDatabase(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P04"
+}
+
+// ProjectRoot is the nearest folder above the working directory holding
+// go.mod (CREDITS_ROOT overrides it); .data/ lives there.
+func ProjectRoot() string {
+	if r := os.Getenv("CREDITS_ROOT"); r != "" {
+		return r
+	}
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+func pgBinDir() (string, error) {
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(matches) == 0 {
+		if p, err := exec.LookPath("initdb"); err == nil {
+			return filepath.Dir(p), nil
+		}
+		return "", errors.New("no PostgreSQL server is running on 127.0.0.1:5432 and no PostgreSQL binaries were found: install the Debian package `postgresql` (apt-get install -y postgresql) or set DATABASE_URL")
+	}
+	sort.Slice(matches, func(i, j int) bool { return versionOf(matches[i]) > versionOf(matches[j]) })
+	return filepath.Dir(matches[0]), nil
+}
+
+func versionOf(initdb string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return v
+}
+
+// startPrivateCluster initialises (once) and starts a cluster under
+// .data/pg that listens only on a Unix socket in that folder. initdb refuses
+// to run as root, so as root it runs as the postgres user.
+func startPrivateCluster(ctx context.Context) (string, error) {
+	bin, err := pgBinDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(ProjectRoot(), ".data", "pg")
+	dataDir := filepath.Join(dir, "data")
+	u := fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", DefaultName, url.QueryEscape(dir), privatePort)
+	if reachable(ctx, withDatabase(u, "postgres")) {
+		return u, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	asUser := func(name string, args ...string) *exec.Cmd { return exec.CommandContext(ctx, name, args...) }
+	if os.Geteuid() == 0 {
+		pgUser, err := user.Lookup("postgres")
+		if err != nil {
+			return "", errors.New("running as root needs the `postgres` system user to start a private cluster: install the Debian package `postgresql` or set DATABASE_URL")
+		}
+		uid, _ := strconv.Atoi(pgUser.Uid)
+		gid, _ := strconv.Atoi(pgUser.Gid)
+		if err := chownTree(dir, uid, gid); err != nil {
+			return "", err
+		}
+		asUser = func(name string, args ...string) *exec.Cmd {
+			return exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); err != nil {
+		out, err := asUser(filepath.Join(bin, "initdb"), "-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8").CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("initdb in %s failed: %s", dataDir, lastLine(out))
+		}
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=''", privatePort, dir)
+	out, err := asUser(filepath.Join(bin, "pg_ctl"), "-D", dataDir, "-l", filepath.Join(dir, "log"), "-w", "-o", opts, "start").CombinedOutput()
+	if err != nil && !reachable(ctx, withDatabase(u, "postgres")) {
+		return "", fmt.Errorf("starting the private cluster in %s failed: %s (see %s)", dataDir, lastLine(out), filepath.Join(dir, "log"))
+	}
+	return u, nil
+}
+
+func chownTree(dir string, uid, gid int) error {
+	// The postgres user must be able to reach the folder itself.
+	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
+		if d == filepath.Join(ProjectRoot(), ".data") {
+			_ = os.Chown(d, uid, gid)
+			break
+		}
+	}
+	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+func lastLine(out []byte) string {
+	s := string(out)
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
+		s = s[:len(s)-1]
+	}
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '\n' {
+			return s[i+1:]
+		}
+	}
+	return s
+}
+
+// WithDatabase returns raw pointing at database name on the same server.
+func WithDatabase(raw, name string) string { return withDatabase(raw, name) }

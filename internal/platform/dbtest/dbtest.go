@@ -1,0 +1,176 @@
+// Package dbtest gives each test package its own fresh, migrated PostgreSQL
+// database, cloned from a template that is migrated once per schema version.
+//
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { dbtest.Main(m) }
+//
+// and in tests: pool := dbtest.Pool(t).
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/migrations"
+)
+
+var (
+	once     sync.Once
+	pool     *pgxpool.Pool
+	dbURL    string
+	dbName   string
+	adminURL string
+	initErr  error
+)
+
+// Main runs the package's tests, then drops the package's database.
+func Main(m *testing.M) {
+	code := m.Run()
+	if pool != nil {
+		pool.Close()
+		dropDatabase()
+	}
+	os.Exit(code)
+}
+
+// Pool returns the package's database pool, creating the database on first use.
+func Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	once.Do(setup)
+	if initErr != nil {
+		t.Fatalf("test database: %v", initErr)
+	}
+	return pool
+}
+
+// URL returns the connection URL of the package's database (for servers
+// started by a test).
+func URL(t testing.TB) string {
+	Pool(t)
+	return dbURL
+}
+
+func setup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		var err error
+		if base, err = db.Resolve(ctx); err != nil {
+			initErr = err
+			return
+		}
+	}
+	adminURL = db.WithDatabase(base, "postgres")
+	template, err := ensureTemplate(ctx)
+	if err != nil {
+		initErr = err
+		return
+	}
+	dbName = "credits_test_" + randomHex(6)
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		initErr = err
+		return
+	}
+	defer admin.Close(ctx)
+	// Two packages cloning one template at the same instant can collide
+	// ("source database is being accessed"); a short retry settles it.
+	for attempt := 0; ; attempt++ {
+		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", dbName, template))
+		if err == nil {
+			break
+		}
+		if attempt == 20 {
+			initErr = fmt.Errorf("create %s: %w", dbName, err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	dbURL = db.WithDatabase(base, dbName)
+	pool, initErr = db.Open(ctx, dbURL)
+}
+
+// ensureTemplate builds credits_tpl_<hash of migrations> once; concurrent
+// test packages serialise on an advisory lock.
+func ensureTemplate(ctx context.Context) (string, error) {
+	name := "credits_tpl_" + migrationsHash()
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(7521888)"); err != nil {
+		return "", err
+	}
+	defer admin.Exec(ctx, "SELECT pg_advisory_unlock(7521888)") //nolint:errcheck
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	building := name + "_build"
+	_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+building)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building); err != nil {
+		return "", err
+	}
+	p, err := db.Open(ctx, db.WithDatabase(adminURL, building))
+	if err != nil {
+		return "", err
+	}
+	_, err = db.Migrate(ctx, p)
+	p.Close()
+	if err != nil {
+		return "", err
+	}
+	if _, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", building, name)); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func dropDatabase() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return
+	}
+	defer admin.Close(ctx)
+	_, _ = admin.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", dbName))
+}
+
+func migrationsHash() string {
+	h := sha256.New()
+	_ = fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := migrations.FS.ReadFile(p)
+		h.Write([]byte(p))
+		h.Write(b)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
