@@ -1,6 +1,7 @@
 package alipay
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -179,4 +180,14 @@ func TestNotifyAnswers(t *testing.T) {
 	AnswerSuccess(rec)
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Equal(t, "success", rec.Body.String())
+}
+
+func TestClientDoesNotPrintSecrets(t *testing.T) {
+	t.Parallel()
+	c := loadTestKeys(t)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(verb, c)
+		require.NotContains(t, out, c.PrivateKey.D.String()[:12], verb)
+		require.Contains(t, out, "2021000000000001", verb)
+	}
 }

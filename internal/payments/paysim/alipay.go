@@ -245,7 +245,7 @@ func (s *Server) aliClose(w http.ResponseWriter, biz map[string]string) {
 		s.aliFail(w, m, "40004", "ACQ.TRADE_NOT_EXIST", "交易不存在")
 		return
 	}
-	if st := o.currentStatus(s.now()); st != alipay.TradeWaitBuyerPay && st != alipay.TradeClosed {
+	if st := o.currentStatus(s.now()); !o.gmtPayment.IsZero() || (st != alipay.TradeWaitBuyerPay && st != alipay.TradeClosed) {
 		s.aliFail(w, m, "40004", "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
 		return
 	}

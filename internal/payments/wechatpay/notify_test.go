@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -141,4 +143,20 @@ func TestNotifyAnswers(t *testing.T) {
 	AnswerFailure(rec, http.StatusUnauthorized, "签名错误")
 	require.Equal(t, http.StatusUnauthorized, rec.Code)
 	require.JSONEq(t, `{"code":"FAIL","message":"签名错误"}`, rec.Body.String())
+}
+
+func TestClientDoesNotPrintSecrets(t *testing.T) {
+	t.Parallel()
+	b := setupNotify(t)
+	b.client.MerchantPrivateKey = b.platform
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(verb, b.client)
+		require.NotContains(t, out, "a7f3c1e9", verb)
+		require.NotContains(t, out, b.platform.D.String()[:12], verb)
+		require.Contains(t, out, "1900000109", verb)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("client", "wechatpay", b.client)
+	require.NotContains(t, buf.String(), "a7f3c1e9")
+	require.Contains(t, buf.String(), "1900000109")
 }
