@@ -21,6 +21,7 @@ type command struct {
 var commands = map[string]command{
 	"db":      {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
 	"migrate": {"apply pending migrations (idempotent)", runMigrate},
+	"paysim":  {"serve the WeChat Pay / Alipay sandbox (dev keys in .data/paysim)", runPaysim},
 }
 
 func main() {
