@@ -2,6 +2,7 @@ package identity
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode"
@@ -38,6 +39,16 @@ type ResidentID struct {
 	Sequence  string    // digits 15-17
 	Sex       Sex
 }
+
+// String returns the masked number, so a ResidentID printed with fmt (%v, %s,
+// %+v) or logged never shows the full number; use the Number field on purpose.
+func (id ResidentID) String() string { return MaskID(id.Number) }
+
+// GoString masks the number for %#v as well.
+func (id ResidentID) GoString() string { return "identity.ResidentID{" + MaskID(id.Number) + "}" }
+
+// LogValue masks the number in log/slog output.
+func (id ResidentID) LogValue() slog.Value { return slog.StringValue(MaskID(id.Number)) }
 
 // provinces are the province-level codes of GB/T 2260-2007 (中华人民共和国行政区划代码)
 // as used in resident identity numbers, plus 81/82/83, which the 2018

@@ -1,7 +1,10 @@
 package identity_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -202,4 +205,19 @@ func FuzzResidentIDCheckDigit(f *testing.F) {
 			require.Error(t, err)
 		}
 	})
+}
+
+// TestResidentIDNeverPrintsInFull: formatting or logging a parsed number shows
+// only the masked form.
+func TestResidentIDNeverPrintsInFull(t *testing.T) {
+	t.Parallel()
+
+	id, err := identity.ParseResidentID("110101199003070011", today)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("verify", "id", id)
+	for _, out := range []string{fmt.Sprint(id), fmt.Sprintf("%+v", id), fmt.Sprintf("%#v", id), fmt.Sprintf("%s", id), buf.String()} {
+		require.NotContains(t, out, "110101199003070011")
+		require.Contains(t, out, "110***********0011")
+	}
 }
