@@ -20,7 +20,7 @@ func TestNormalizePhone(t *testing.T) {
 		"0086 13800138000",
 		"8613800138000",
 		"(+86) 138 0013 8000",
-		"１３８００１３８０００",   // full-width digits from a Chinese input method
+		"１３８００１３８０００",     // full-width digits from a Chinese input method
 		"＋８６ １３８００１３８０００", // full-width plus and ideographic space
 		" 13800138000 ",
 	}
