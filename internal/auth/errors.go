@@ -54,8 +54,6 @@ var (
 	ErrNoRoles = &Error{Code: "no_roles", Field: "roles"}
 	// ErrNotStaff: roles can only be given to staff users.
 	ErrNotStaff = &Error{Code: "not_staff", Field: ""}
-	// ErrNotCustomer: the operation needs a customer user.
-	ErrNotCustomer = &Error{Code: "not_customer", Field: ""}
 	// ErrInvalidTTL: a portal link lifetime outside (0, Options.MaxPortalLinkTTL].
 	ErrInvalidTTL = &Error{Code: "invalid_ttl", Field: ""}
 )
@@ -83,4 +81,15 @@ func Code(err error) string {
 		return e.Code
 	}
 	return ""
+}
+
+// AllErrors lists every error code the package returns, refinements
+// included, so the web layer can check that each has a message in every
+// locale (key "error.auth.<code>").
+var AllErrors = []*Error{
+	ErrLoginTaken, ErrInvalidEmail, ErrInvalidPhone, ErrWeakPassword,
+	errPasswordTooShort, errPasswordTooLong, errPasswordAllDigits, errPasswordIsLogin,
+	ErrBadCredentials, ErrSignInThrottled, ErrUserDisabled, ErrInvalidToken,
+	ErrNotFound, ErrUnknownRole, ErrNoRoles, ErrNotStaff,
+	ErrInvalidTTL, ErrInvalidName, ErrAccountHasUser, ErrResetThrottled,
 }

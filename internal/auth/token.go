@@ -89,10 +89,19 @@ FOR UPDATE`
 
 const useResetTokens = `UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL`
 
+// clearLoginFailures records a successful attempt under each of the user's
+// logins: proving ownership of the mailbox lifts the per-login throttle
+// (failures count only since the last success). The per-IP limit stays.
+const clearLoginFailures = `
+INSERT INTO sign_in_attempts (login, user_id, succeeded, attempted_at)
+SELECT l, $1, true, $2 FROM users, unnest(ARRAY[email, phone]) AS l
+WHERE id = $1 AND l IS NOT NULL`
+
 // ResetPassword sets a new password with a token from StartPasswordReset.
 // The token works once; using it also voids the user's other outstanding
 // tokens. A password the policy refuses leaves the token unused, so the user
-// can try again. Ending the user's other sessions is the web layer's job.
+// can try again. A successful reset lifts the per-login sign-in throttle.
+// Ending the user's other sessions is the web layer's job.
 //
 // Errors: ErrInvalidToken (unknown, expired or used), ErrWeakPassword
 // (refined), ErrUserDisabled.
@@ -117,7 +126,10 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (Us
 		if err := s.setPassword(ctx, tx, u, password); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, useResetTokens, userID, now)
+		if _, err := tx.Exec(ctx, useResetTokens, userID, now); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, clearLoginFailures, userID, now)
 		return err
 	})
 	if err != nil {
