@@ -22,7 +22,7 @@ WHERE email = $1
    OR ($5::text IS NOT NULL AND phone LIKE $5)
    OR ($6::text IS NOT NULL AND display_name ILIKE $6 ESCAPE '\')
 ORDER BY (email IS NOT DISTINCT FROM $1 OR phone IS NOT DISTINCT FROM $2 OR account_id IS NOT DISTINCT FROM $3) DESC, id
-LIMIT 50`
+LIMIT $7`
 
 // FindUsers is the support lookup: query may be an email (or its
 // beginning), a mobile number in any accepted spelling (or 4+ of its digits),
@@ -62,7 +62,7 @@ func (s *Service) FindUsers(ctx context.Context, query string) ([]User, error) {
 		p := "%" + escapeLike(q) + "%"
 		name = &p
 	}
-	rows, err := s.pool.Query(ctx, findUsers, email, phone, accountID, emailPrefix, phoneDigits, name)
+	rows, err := s.pool.Query(ctx, findUsers, email, phone, accountID, emailPrefix, phoneDigits, name, FindLimit)
 	if err != nil {
 		return nil, fmt.Errorf("auth: find users: %w", err)
 	}

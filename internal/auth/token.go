@@ -29,7 +29,7 @@ func hashToken(token string) []byte {
 }
 
 // ErrResetThrottled: too many password resets requested for one user
-// recently (MaxResetsPerWindow within ThrottleWindow).
+// recently (more than 3 within Options.ThrottleWindow).
 var ErrResetThrottled = &Error{Code: "reset_throttled", Field: ""}
 
 // maxResetsPerWindow bounds reset mails per user per ThrottleWindow, so the
