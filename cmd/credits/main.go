@@ -22,6 +22,7 @@ var commands = map[string]command{
 	"db":      {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
 	"migrate": {"apply pending migrations (idempotent)", runMigrate},
 	"paysim":  {"serve the WeChat Pay / Alipay sandbox (dev keys in .data/paysim)", runPaysim},
+	"staff":   {"manage back-office users (create, set-roles, list)", runStaff},
 }
 
 func main() {

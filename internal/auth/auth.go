@@ -1,0 +1,208 @@
+// Package auth owns the identity of users: customers who sign in to the
+// portal by email or mainland China mobile number, and staff with roles for
+// the back office. It stores argon2id password hashes, throttles sign-in
+// attempts across server instances, and issues one-time tokens for password
+// resets and for portal links created through the gateway API.
+//
+// It sends no mail and renders nothing: tokens are returned to the web layer,
+// and errors carry codes (see Error) that the web layer turns into messages.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// Options configure a Service; zero fields take the documented defaults.
+type Options struct {
+	// Now returns the current time; tests inject a clock. Default time.Now.
+	Now func() time.Time
+	// Argon2 are the cost parameters of new hashes. Default DefaultArgon2Params.
+	Argon2 Argon2Params
+	// MaxFailuresPerLogin failed sign-ins for one login within
+	// ThrottleWindow refuse further attempts for it. Default 5.
+	MaxFailuresPerLogin int
+	// MaxFailuresPerIP failed sign-ins from one IPv4 address (or IPv6 /64)
+	// within ThrottleWindow refuse further attempts from it. Default 20.
+	// Mobile carriers in China put many users behind one address, so keep it
+	// well above MaxFailuresPerLogin.
+	MaxFailuresPerIP int
+	// ThrottleWindow is how far back failures count. Default 15 minutes.
+	ThrottleWindow time.Duration
+	// ResetTokenTTL is how long a password-reset token works. Default 30 minutes.
+	ResetTokenTTL time.Duration
+	// MaxPortalLinkTTL bounds the lifetime of a portal link. Default 24 hours.
+	MaxPortalLinkTTL time.Duration
+	// DefaultLocale is given to users registered without one and to users
+	// created from portal links. Default "zh-CN".
+	DefaultLocale string
+}
+
+// Service is the identity domain: registration, sign-in, tokens, staff.
+type Service struct {
+	pool      *pgxpool.Pool
+	opt       Options
+	dummyHash string // verified against for unknown logins, to even out timing
+}
+
+// New returns a Service on pool with opts' defaults filled in.
+func New(pool *pgxpool.Pool, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Argon2 == (Argon2Params{}) {
+		opts.Argon2 = DefaultArgon2Params
+	}
+	if opts.MaxFailuresPerLogin <= 0 {
+		opts.MaxFailuresPerLogin = 5
+	}
+	if opts.MaxFailuresPerIP <= 0 {
+		opts.MaxFailuresPerIP = 20
+	}
+	if opts.ThrottleWindow <= 0 {
+		opts.ThrottleWindow = 15 * time.Minute
+	}
+	if opts.ResetTokenTTL <= 0 {
+		opts.ResetTokenTTL = 30 * time.Minute
+	}
+	if opts.MaxPortalLinkTTL <= 0 {
+		opts.MaxPortalLinkTTL = 24 * time.Hour
+	}
+	if opts.DefaultLocale == "" {
+		opts.DefaultLocale = "zh-CN"
+	}
+	dummy, err := hashPassword("not a password: evens out sign-in timing", opts.Argon2)
+	if err != nil {
+		panic(err) // only crypto/rand can fail here, and it does not
+	}
+	return &Service{pool: pool, opt: opts, dummyHash: dummy}
+}
+
+func (s *Service) now() time.Time { return s.opt.Now().UTC() }
+
+// Kind separates customers (portal) from staff (back office).
+type Kind string
+
+// User kinds.
+const (
+	KindCustomer Kind = "customer"
+	KindStaff    Kind = "staff"
+)
+
+// User is a person who can sign in. Empty strings and zero values mean
+// "none": a user has an Email, a Phone, or both (a user created from a portal
+// link may have neither until they add one).
+type User struct {
+	ID           int64
+	Email        string // lower-cased
+	Phone        string // E.164, +8613800138000
+	Name         string
+	Kind         Kind
+	Roles        []Role // staff only
+	AccountID    int64  // customer's ledger account id; 0 when none yet
+	Locale       string
+	CreatedAt    time.Time
+	LastSignInAt time.Time // zero when never signed in
+	Disabled     bool
+	HasPassword  bool // false for a portal-link user who has not set one
+}
+
+// Login returns what the user signs in with, email first.
+func (u User) Login() string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return u.Phone
+}
+
+// IsStaff reports whether u may be considered for /admin at all.
+func (u User) IsStaff() bool { return u.Kind == KindStaff && !u.Disabled }
+
+// userColumns is the select list scanned by scanUser, in order.
+const userColumns = `id, coalesce(email, ''), coalesce(phone, ''), display_name, kind, roles,
+	coalesce(account_id, 0), locale, created_at, last_sign_in_at,
+	disabled, password_hash IS NOT NULL`
+
+func scanUser(row pgx.Row) (User, error) {
+	var u User
+	var roles []string
+	var last *time.Time
+	err := row.Scan(&u.ID, &u.Email, &u.Phone, &u.Name, &u.Kind, &roles, &u.AccountID,
+		&u.Locale, &u.CreatedAt, &last, &u.Disabled, &u.HasPassword)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, err
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	if last != nil {
+		u.LastSignInAt = last.UTC()
+	}
+	for _, r := range roles {
+		u.Roles = append(u.Roles, Role(r))
+	}
+	return u, nil
+}
+
+func scanUsers(rows pgx.Rows) ([]User, error) {
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+const selectUserByID = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
+
+// UserByID returns the user with that id, or ErrNotFound.
+func (s *Service) UserByID(ctx context.Context, id int64) (User, error) {
+	return userByID(ctx, s.pool, id)
+}
+
+func userByID(ctx context.Context, q db.DBTX, id int64) (User, error) {
+	u, err := scanUser(q.QueryRow(ctx, selectUserByID, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return User{}, fmt.Errorf("auth: user by id: %w", err)
+	}
+	return u, err
+}
+
+const selectUserByAccountID = `SELECT ` + userColumns + ` FROM users WHERE account_id = $1`
+
+// UserByAccountID returns the customer user of a ledger account, or ErrNotFound.
+func (s *Service) UserByAccountID(ctx context.Context, accountID int64) (User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, selectUserByAccountID, accountID))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return User{}, fmt.Errorf("auth: user by account: %w", err)
+	}
+	return u, err
+}
+
+const selectUserByLogin = `SELECT ` + userColumns + ` FROM users WHERE email = $1 OR phone = $1`
+
+// UserByLogin returns the user who signs in with login (an email or a mobile
+// number in any accepted spelling), ErrNotFound, or the login's validation error.
+func (s *Service) UserByLogin(ctx context.Context, login string) (User, error) {
+	norm, _, err := NormalizeLogin(login)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := scanUser(s.pool.QueryRow(ctx, selectUserByLogin, norm))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return User{}, fmt.Errorf("auth: user by login: %w", err)
+	}
+	return u, err
+}

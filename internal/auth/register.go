@@ -1,0 +1,319 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// RegisterRequest is the sign-up form of a customer.
+type RegisterRequest struct {
+	Login    string // email or mainland China mobile number, any accepted spelling
+	Password string
+	Name     string // display name, optional, at most 100 characters
+	Locale   string // e.g. "zh-CN" or "en"; Options.DefaultLocale when empty
+	// AccountID links the user to a ledger account created earlier in the
+	// same transaction (RegisterTx); 0 for none (link it later with
+	// LinkAccountTx).
+	AccountID int64
+}
+
+// newCustomer is a validated RegisterRequest, hashed and ready to insert.
+type newCustomer struct {
+	email, phone *string
+	hash         string
+	name, locale string
+	accountID    *int64
+}
+
+func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
+	login, kind, err := NormalizeLogin(req.Login)
+	if err != nil {
+		return newCustomer{}, err
+	}
+	if err := CheckPassword(req.Password, login); err != nil {
+		return newCustomer{}, err
+	}
+	name, err := checkName(req.Name)
+	if err != nil {
+		return newCustomer{}, err
+	}
+	hash, err := hashPassword(req.Password, s.opt.Argon2)
+	if err != nil {
+		return newCustomer{}, err
+	}
+	c := newCustomer{hash: hash, name: name, locale: s.locale(req.Locale)}
+	if kind == LoginEmail {
+		c.email = &login
+	} else {
+		c.phone = &login
+	}
+	if req.AccountID != 0 {
+		c.accountID = &req.AccountID
+	}
+	return c, nil
+}
+
+// ErrInvalidName: a display name longer than 100 characters or with control characters.
+var ErrInvalidName = &Error{Code: "invalid_name", Field: "name"}
+
+// ErrAccountHasUser: the ledger account is already linked to another user.
+var ErrAccountHasUser = &Error{Code: "account_has_user", Field: ""}
+
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
+		return "", ErrInvalidName
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", ErrInvalidName
+		}
+	}
+	return name, nil
+}
+
+func (s *Service) locale(l string) string {
+	l = strings.TrimSpace(l)
+	if l == "" || len(l) > 35 {
+		return s.opt.DefaultLocale
+	}
+	return l
+}
+
+// Register creates a customer user who signs in with req.Login and
+// req.Password, in its own transaction.
+//
+// Errors: ErrInvalidEmail, ErrInvalidPhone, ErrWeakPassword (refined: see its
+// doc), ErrInvalidName, ErrLoginTaken, ErrAccountHasUser.
+func (s *Service) Register(ctx context.Context, req RegisterRequest) (User, error) {
+	c, err := s.prepareCustomer(req)
+	if err != nil {
+		return User{}, err
+	}
+	var u User
+	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		u, err = s.insertCustomer(ctx, tx, c)
+		return err
+	})
+	return u, err
+}
+
+// RegisterTx is Register inside the caller's transaction, so the portal can
+// create the ledger account, link it (req.AccountID) and grant the sign-up
+// credit atomically. A taken login does not abort tx (the insert uses ON
+// CONFLICT DO NOTHING), but the caller should roll back on any error.
+// Hashing the password (tens of milliseconds) happens before any statement.
+//
+// Errors: as Register.
+func (s *Service) RegisterTx(ctx context.Context, tx pgx.Tx, req RegisterRequest) (User, error) {
+	c, err := s.prepareCustomer(req)
+	if err != nil {
+		return User{}, err
+	}
+	return s.insertCustomer(ctx, tx, c)
+}
+
+const insertCustomer = `
+INSERT INTO users (email, phone, password_hash, display_name, kind, account_id, locale, created_at)
+VALUES ($1, $2, $3, $4, 'customer', $5, $6, $7)
+ON CONFLICT DO NOTHING
+RETURNING ` + userColumns
+
+const accountHasUser = `SELECT EXISTS (SELECT 1 FROM users WHERE account_id = $1)`
+
+func (s *Service) insertCustomer(ctx context.Context, q db.DBTX, c newCustomer) (User, error) {
+	u, err := scanUser(q.QueryRow(ctx, insertCustomer, c.email, c.phone, c.hash, c.name, c.accountID, c.locale, s.now()))
+	if errors.Is(err, ErrNotFound) { // a unique constraint said no
+		if c.accountID != nil {
+			var taken bool
+			if err := q.QueryRow(ctx, accountHasUser, *c.accountID).Scan(&taken); err != nil {
+				return User{}, fmt.Errorf("auth: register: %w", err)
+			}
+			if taken {
+				return User{}, ErrAccountHasUser
+			}
+		}
+		return User{}, ErrLoginTaken
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("auth: register: %w", err)
+	}
+	return u, nil
+}
+
+const linkAccount = `UPDATE users SET account_id = $2 WHERE id = $1 AND kind = 'customer'`
+
+// LinkAccountTx links a customer user to its ledger account inside the
+// caller's transaction.
+//
+// Errors: ErrNotFound (no such customer), ErrAccountHasUser.
+func (s *Service) LinkAccountTx(ctx context.Context, tx pgx.Tx, userID, accountID int64) error {
+	// A savepoint keeps the caller's transaction usable after a conflict.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: link account: %w", err)
+	}
+	defer sp.Rollback(ctx) //nolint:errcheck
+	tag, err := sp.Exec(ctx, linkAccount, userID, accountID)
+	if db.IsUniqueViolation(err, "users_account_id_key") {
+		return ErrAccountHasUser
+	}
+	if err != nil {
+		return fmt.Errorf("auth: link account: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return sp.Commit(ctx)
+}
+
+const setPasswordHash = `UPDATE users SET password_hash = $2 WHERE id = $1`
+
+// SetPassword replaces a user's password without asking for the old one: for
+// a portal-link user choosing a first password, or after another proof of
+// identity. Use ChangePassword when the user has a password.
+//
+// Errors: ErrWeakPassword (refined), ErrNotFound.
+func (s *Service) SetPassword(ctx context.Context, userID int64, password string) error {
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	return s.setPassword(ctx, s.pool, u, password)
+}
+
+func (s *Service) setPassword(ctx context.Context, q db.DBTX, u User, password string) error {
+	if err := CheckPassword(password, u.Email); err != nil {
+		return err
+	}
+	if err := CheckPassword(password, u.Phone); err != nil {
+		return err
+	}
+	hash, err := hashPassword(password, s.opt.Argon2)
+	if err != nil {
+		return err
+	}
+	tag, err := q.Exec(ctx, setPasswordHash, u.ID, hash)
+	if err != nil {
+		return fmt.Errorf("auth: set password: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+const selectPasswordHash = `SELECT password_hash FROM users WHERE id = $1`
+
+// ChangePassword replaces the password of a signed-in user after checking
+// the current one (a user without a password may pass any current value).
+//
+// Errors: ErrBadCredentials (current password wrong), ErrWeakPassword
+// (refined), ErrNotFound.
+func (s *Service) ChangePassword(ctx context.Context, userID int64, current, password string) error {
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.HasPassword {
+		var hash string
+		if err := s.pool.QueryRow(ctx, selectPasswordHash, userID).Scan(&hash); err != nil {
+			return fmt.Errorf("auth: change password: %w", err)
+		}
+		ok, _, err := verifyPassword(current, hash, s.opt.Argon2)
+		if err != nil {
+			return fmt.Errorf("auth: change password: %w", err)
+		}
+		if !ok {
+			return ErrBadCredentials
+		}
+	}
+	return s.setPassword(ctx, s.pool, u, password)
+}
+
+const setEmail = `UPDATE users SET email = $2 WHERE id = $1`
+
+// SetEmail gives a user an email address to sign in with (replacing any
+// previous one).
+//
+// Errors: ErrInvalidEmail and ErrLoginTaken (both on field "email"), ErrNotFound.
+func (s *Service) SetEmail(ctx context.Context, userID int64, email string) (User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return User{}, onField(ErrInvalidEmail, "email")
+	}
+	return s.setContact(ctx, setEmail, userID, e, "email")
+}
+
+const setPhone = `UPDATE users SET phone = $2 WHERE id = $1`
+
+// SetPhone gives a user a mobile number to sign in with (replacing any
+// previous one).
+//
+// Errors: ErrInvalidPhone and ErrLoginTaken (both on field "phone"), ErrNotFound.
+func (s *Service) SetPhone(ctx context.Context, userID int64, phone string) (User, error) {
+	p, err := NormalizePhone(phone)
+	if err != nil {
+		return User{}, onField(ErrInvalidPhone, "phone")
+	}
+	return s.setContact(ctx, setPhone, userID, p, "phone")
+}
+
+func (s *Service) setContact(ctx context.Context, query string, userID int64, value, field string) (User, error) {
+	tag, err := s.pool.Exec(ctx, query, userID, value)
+	if db.IsUniqueViolation(err, "") {
+		return User{}, onField(ErrLoginTaken, field)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("auth: set %s: %w", field, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return User{}, ErrNotFound
+	}
+	return s.UserByID(ctx, userID)
+}
+
+const setProfile = `UPDATE users SET display_name = $2, locale = $3 WHERE id = $1`
+
+// SetProfile updates a user's display name and locale.
+//
+// Errors: ErrInvalidName, ErrNotFound.
+func (s *Service) SetProfile(ctx context.Context, userID int64, name, locale string) (User, error) {
+	name, err := checkName(name)
+	if err != nil {
+		return User{}, err
+	}
+	tag, err := s.pool.Exec(ctx, setProfile, userID, name, s.locale(locale))
+	if err != nil {
+		return User{}, fmt.Errorf("auth: set profile: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return User{}, ErrNotFound
+	}
+	return s.UserByID(ctx, userID)
+}
+
+const setDisabled = `UPDATE users SET disabled = $2 WHERE id = $1`
+
+// SetDisabled disables (or re-enables) a user: a disabled user cannot sign
+// in, reset a password or use a portal link. Existing sessions are the web
+// layer's to end.
+//
+// Errors: ErrNotFound.
+func (s *Service) SetDisabled(ctx context.Context, userID int64, disabled bool) error {
+	tag, err := s.pool.Exec(ctx, setDisabled, userID, disabled)
+	if err != nil {
+		return fmt.Errorf("auth: set disabled: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
