@@ -198,3 +198,10 @@ func BenchmarkMemoryAllow(b *testing.B) {
 		}
 	})
 }
+
+func TestMin(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, Limit{RPM: 20, TPM: 20_000}, Min(Limit{RPM: 600}, TrialLimit), "unlimited TPM capped by the trial")
+	require.Equal(t, Limit{RPM: 5, TPM: 20_000}, Min(Limit{RPM: 5, TPM: 50_000}, TrialLimit))
+	require.Equal(t, Limit{}, Min(Limit{}, Limit{}))
+}

@@ -147,3 +147,29 @@ func (b *bucket) take(limit Limit, tokens int64, now int64) Decision {
 func newBucket(limit Limit, now int64) *bucket {
 	return &bucket{reqs: float64(max(0, limit.RPM)), toks: float64(max(0, limit.TPM)), last: now, limit: limit}
 }
+
+// Suggested limits. The API applies its settings (per-account rpm/tpm given
+// in PUT /v1/accounts, else these) and passes the result to Allow.
+var (
+	// DefaultLimit applies to a verified account that set no limits.
+	DefaultLimit = Limit{RPM: 600, TPM: 1_000_000}
+	// TrialLimit applies to an account that has not passed real-name
+	// verification: enough to try the product, not to run a business on it.
+	TrialLimit = Limit{RPM: 20, TPM: 20_000}
+)
+
+// Min returns the tighter of two limits in each dimension (zero = unlimited),
+// e.g. an account's own limit capped by the trial limit.
+func Min(a, b Limit) Limit {
+	tighter := func(x, y int64) int64 {
+		switch {
+		case x <= 0:
+			return y
+		case y <= 0:
+			return x
+		default:
+			return min(x, y)
+		}
+	}
+	return Limit{RPM: tighter(a.RPM, b.RPM), TPM: tighter(a.TPM, b.TPM)}
+}
