@@ -44,10 +44,10 @@ type listPrice struct {
 // defaultList holds the vendors' public list prices, standard (non-discount,
 // non-batch) tier, shortest context tier, mainland China. Prices change: each
 // line names the vendor page that lists it and the period the price is known
-// to hold for. "Confirmed" lines were checked against a copy of that page (or
-// the vendor's own announcement) when this card was written, on 2025-06 era
-// copies; "unconfirmed" lines are from memory of the page and must be
-// re-read before a production card is published.
+// to hold for. "Confirmed" lines were checked, while writing this card,
+// against a stored copy of that page or a report of the vendor's
+// announcement (copy dates unknown); "unconfirmed" lines are from memory of
+// the page and must be re-read before a production card is published.
 var defaultList = []listPrice{
 	// DeepSeek, "模型 & 价格", https://api-docs.deepseek.com/zh-cn/quick_start/pricing
 	// Confirmed: the page as modified 2025-02-09, after the V3 launch discount
