@@ -1,0 +1,137 @@
+package pricing
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// DefaultCreditPriceRMB is the RMB price of one credit the default card is
+// computed for (config CREDIT_PRICE_RMB defaults to the same ¥0.001).
+var DefaultCreditPriceRMB = decimal.RequireFromString("0.001")
+
+// FromRMBPerMillion converts a vendor's list price in RMB per million tokens
+// into credits per 1,000 tokens at creditPriceRMB per credit:
+//
+//	credits/1k = (RMB/1M ÷ 1000) ÷ creditPriceRMB
+//
+// At ¥0.001 per credit the number does not change: ¥2 per million tokens is
+// ¥0.002 per 1,000 tokens, which is 0.002 ÷ 0.001 = 2 credits per 1,000
+// tokens. The result is exact when creditPriceRMB divides evenly; otherwise it
+// is rounded half-even to 12 places (rates may be finer than a credit).
+func FromRMBPerMillion(rmbPerMillion, creditPriceRMB decimal.Decimal) decimal.Decimal {
+	return rmbPerMillion.Shift(-3).DivRound(creditPriceRMB, 12)
+}
+
+// FromRMBPerCall converts a per-call list price in RMB into credits.
+func FromRMBPerCall(rmb, creditPriceRMB decimal.Decimal) decimal.Decimal {
+	return rmb.DivRound(creditPriceRMB, 12)
+}
+
+// DefaultCardNote is recorded with the default card when seed publishes it.
+const DefaultCardNote = "Default card: vendors' public RMB list prices (mainland China), 1 credit = ¥0.001"
+
+// listPrice is one model's public price in RMB, before conversion.
+type listPrice struct {
+	model    string
+	billing  BillingType
+	input    string // RMB per million input tokens (cache miss)
+	output   string // RMB per million output tokens
+	cacheHit string // RMB per million cache-hit input tokens ("" = same as input)
+	perCall  string // RMB per call, per_request models
+}
+
+// defaultList holds the vendors' public list prices, standard (non-discount,
+// non-batch) tier, shortest context tier, mainland China. Prices change: each
+// line names the vendor page that lists it and the period the price is known
+// to hold for. "Confirmed" lines were checked, while writing this card,
+// against a stored copy of that page or a report of the vendor's
+// announcement (copy dates unknown); "unconfirmed" lines are from memory of
+// the page and must be re-read before a production card is published.
+var defaultList = []listPrice{
+	// DeepSeek, "模型 & 价格", https://api-docs.deepseek.com/zh-cn/quick_start/pricing
+	// Confirmed: the page as modified 2025-02-09, after the V3 launch discount
+	// ended; standard hours, not the 00:30-08:30 off-peak discount.
+	// deepseek-chat (DeepSeek-V3): ¥2 input (cache miss), ¥0.5 cache hit, ¥8 output per 1M.
+	{model: "deepseek-chat", billing: BillingToken, input: "2", cacheHit: "0.5", output: "8"},
+	// deepseek-reasoner (DeepSeek-R1): ¥4 input (cache miss), ¥1 cache hit, ¥16 output
+	// (output includes the chain of thought).
+	{model: "deepseek-reasoner", billing: BillingToken, input: "4", cacheHit: "1", output: "16"},
+
+	// Alibaba Cloud Model Studio (百炼), "模型列表", https://help.aliyun.com/zh/model-studio/models
+	// Stable aliases, input ≤ 32K / non-thinking tier, prices of 2025.
+	// qwen-plus and qwen-turbo confirmed (¥0.0008/¥0.002 and ¥0.0003/¥0.0006
+	// per 1k); qwen-max unconfirmed (the copy seen still showed the pre-cut
+	// ¥0.02/¥0.06 per 1k). Cache hits at 20% of input, unconfirmed
+	// (https://help.aliyun.com/zh/model-studio/context-cache).
+	// qwen-max: ¥2.4 input, ¥9.6 output per 1M (¥0.0024 / ¥0.0096 per 1k).
+	{model: "qwen-max", billing: BillingToken, input: "2.4", cacheHit: "0.48", output: "9.6"},
+	// qwen-plus: ¥0.8 input, ¥2 output per 1M (non-thinking mode).
+	{model: "qwen-plus", billing: BillingToken, input: "0.8", cacheHit: "0.16", output: "2"},
+	// qwen-turbo: ¥0.3 input, ¥0.6 output per 1M (non-thinking mode).
+	{model: "qwen-turbo", billing: BillingToken, input: "0.3", cacheHit: "0.06", output: "0.6"},
+
+	// Moonshot AI (Kimi), "模型推理定价", https://platform.moonshot.cn/docs/pricing/chat
+	// moonshot-v1-8k: ¥12 per 1M for input and output, no cache discount
+	// (confirmed, price since 2024-06).
+	{model: "moonshot-v1-8k", billing: BillingToken, input: "12", output: "12"},
+	// kimi-k2 (kimi-k2-0711-preview, 2025-07): ¥4 input (cache miss), ¥1 cache
+	// hit, ¥16 output per 1M (unconfirmed).
+	{model: "kimi-k2", billing: BillingToken, input: "4", cacheHit: "1", output: "16"},
+
+	// Zhipu AI (智谱 BigModel), https://open.bigmodel.cn/pricing and
+	// https://docs.bigmodel.cn/cn/guide/models/text/glm-4 (both confirmed).
+	// glm-4-plus: ¥5 per 1M tokens, input and output alike.
+	{model: "glm-4-plus", billing: BillingToken, input: "5", output: "5"},
+	// glm-4-flash: free ("免费语言模型 GLM-4-Flash").
+	{model: "glm-4-flash", billing: BillingFree},
+
+	// Volcano Engine Ark (火山方舟), "模型服务价格", https://www.volcengine.com/docs/82379/1099320
+	// (prices announced 2024-05-15). doubao-pro-32k: ¥0.8 input, ¥2 output
+	// per 1M (¥0.0008 / ¥0.002 per 1k; unconfirmed); no cache discount assumed.
+	{model: "doubao-pro-32k", billing: BillingToken, input: "0.8", output: "2"},
+
+	// Baidu AI Cloud Qianfan (千帆), "按量后付费在线推理计费",
+	// https://cloud.baidu.com/doc/WENXINWORKSHOP/s/hlrk4akp7.
+	// ernie-4.0-8k: ¥30 input, ¥90 output per 1M (¥0.03 / ¥0.09 per 1k) after
+	// the 2024 price cuts (unconfirmed, the least certain line: re-check first).
+	{model: "ernie-4.0-8k", billing: BillingToken, input: "30", output: "90"},
+	// ernie-speed-8k: free since 2024-05-21 (Baidu's announcement of free
+	// ERNIE-Speed / ERNIE-Lite / ERNIE-Tiny token calls; confirmed).
+	{model: "ernie-speed-8k", billing: BillingFree},
+
+	// A per-call model. Alibaba Cloud Model Studio, 通义万相 text-to-image,
+	// https://help.aliyun.com/zh/model-studio/models: wanx-v1 ¥0.16 per
+	// generated image (unconfirmed).
+	{model: "wanx-v1", billing: BillingPerRequest, perCall: "0.16"},
+}
+
+// DefaultCard returns the card `seed` publishes: the public RMB list prices
+// above, converted to credits at DefaultCreditPriceRMB. Its EffectiveAt is
+// zero: the caller sets it (seed uses the current time) and Actor.
+func DefaultCard() Card {
+	return DefaultCardAt(DefaultCreditPriceRMB)
+}
+
+// DefaultCardAt is DefaultCard converted at another credit price (the
+// CREDIT_PRICE_RMB setting).
+func DefaultCardAt(creditPriceRMB decimal.Decimal) Card {
+	models := make([]ModelPrice, 0, len(defaultList))
+	for _, l := range defaultList {
+		p := ModelPrice{Model: l.model, BillingType: l.billing}
+		switch l.billing {
+		case BillingToken:
+			cache := l.cacheHit
+			if cache == "" {
+				cache = l.input
+			}
+			p.InputPer1K = FromRMBPerMillion(decimal.RequireFromString(l.input), creditPriceRMB)
+			p.OutputPer1K = FromRMBPerMillion(decimal.RequireFromString(l.output), creditPriceRMB)
+			p.CacheHitPer1K = FromRMBPerMillion(decimal.RequireFromString(cache), creditPriceRMB)
+		case BillingPerRequest:
+			p.PerRequest = FromRMBPerCall(decimal.RequireFromString(l.perCall), creditPriceRMB)
+		}
+		models = append(models, p)
+	}
+	return Card{Note: DefaultCardNote, Models: models, EffectiveAt: time.Time{}}
+}
