@@ -56,6 +56,7 @@ const (
 	FieldDebit        Field = "debit"
 	FieldDirection    Field = "direction"
 	FieldMemo         Field = "memo"
+	FieldAccount      Field = "account" // our own account, when every row names it
 )
 
 // fieldLabel is the usual Chinese header of a field, for error messages that
@@ -71,6 +72,7 @@ var fieldLabel = map[Field]string{
 	FieldDebit:        "借方金额",
 	FieldDirection:    "借贷标志",
 	FieldMemo:         "摘要/附言",
+	FieldAccount:      "本方账号",
 }
 
 // Label returns the usual Chinese header text for the field.

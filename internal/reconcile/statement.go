@@ -24,9 +24,9 @@ const (
 // StatementLine is one transaction of a bank statement of our corporate
 // account.
 type StatementLine struct {
-	// BankAccount is our account the statement belongs to, read from the
-	// title rows when the bank prints it there ("账号：…"); the caller sets
-	// it otherwise, before ImportLines.
+	// BankAccount is our account the statement belongs to, read from a
+	// 本方账号 column or the title rows ("账号：…") when the bank prints it;
+	// the caller sets it otherwise, before ImportLines.
 	BankAccount string
 	// SourceFile is the name of the file the line was read from.
 	SourceFile string
@@ -79,17 +79,21 @@ var headerSynonyms = map[string]Field{
 	"收支标志": FieldDirection, "交易方向": FieldDirection, "方向": FieldDirection, "收/支": FieldDirection,
 	"借贷标识": FieldDirection, "来往账标志": FieldDirection,
 
+	"本方账号": FieldAccount, "本方账户": FieldAccount, "我方账号": FieldAccount, "账号": FieldAccount, "本方账号/卡号": FieldAccount,
+
 	"摘要": FieldMemo, "附言": FieldMemo, "用途": FieldMemo, "备注": FieldMemo, "交易附言": FieldMemo,
 	"交易用途": FieldMemo, "汇款附言": FieldMemo, "摘要/附言": FieldMemo, "附言/用途": FieldMemo, "交易摘要": FieldMemo,
 	"备注/附言": FieldMemo, "汇款用途": FieldMemo, "用途/附言": FieldMemo, "交易备注": FieldMemo,
 }
 
-var unitSuffix = regexp.MustCompile(`\((元|人民币|RMB|CNY)\)$`)
+// bracketed matches the unit or English gloss banks append to a header:
+// "金额(元)", "贷方发生额（收入）", "交易日期[ Transaction Date ]".
+var bracketed = regexp.MustCompile(`[(\[【][^()\[\]【】]*[)\]】]`)
 
 func normalizeHeader(s string) string {
 	s = fold(s)
 	s = strings.NewReplacer(" ", "", "*", "", ":", "", "\u3000", "").Replace(s)
-	return unitSuffix.ReplaceAllString(s, "")
+	return bracketed.ReplaceAllString(s, "")
 }
 
 // columns is the mapping from fields to column indexes of one file.
@@ -231,6 +235,9 @@ func parseStatementRows(rows []row) ([]StatementLine, error) {
 			return nil, err
 		}
 		line.BankAccount = account
+		if own := strings.NewReplacer(" ", "", "-", "").Replace(fold(cols.get(r, FieldAccount))); own != "" {
+			line.BankAccount = own
+		}
 		lines = append(lines, line)
 	}
 	return lines, nil

@@ -217,3 +217,41 @@ func TestParseDateTime(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, beijing("2024-03-05 00:00:00"), got)
 }
+
+// TestParseBankStatementBilingualUTF16TSV reads a "Unicode text" export: UTF-16
+// with BOM, tab-separated, headers with English glosses and units.
+func TestParseBankStatementBilingualUTF16TSV(t *testing.T) {
+	text := "交易日期[ Transaction Date ]\t交易时间[ Transaction Time ]\t交易流水号[ Serial No ]\t付款人名称[ Payer's Name ]\t付款人账号[ Payer's Account ]\t贷方发生额（收入）\t借方发生额（支取）\t附言[ Remark ]\n" +
+		"20240305\t09:15:02\tBOC778899\t北京甲公司\t4563 5100 0000 1111\t1,000.00\t\t" + codeT1 + "\n"
+	u := []uint16{0xFEFF}
+	for _, r := range text {
+		u = append(u, uint16(r)) // every rune here is in the BMP
+	}
+	var buf bytes.Buffer
+	for _, c := range u {
+		buf.WriteByte(byte(c))
+		buf.WriteByte(byte(c >> 8))
+	}
+	lines, err := ParseBankStatement(&buf, "boc.txt")
+	require.NoError(t, err)
+	require.Len(t, lines, 1)
+	require.Equal(t, "BOC778899", lines[0].Serial)
+	require.Equal(t, "北京甲公司", lines[0].PayerName)
+	require.Equal(t, "4563510000001111", lines[0].PayerAccount)
+	require.True(t, dec("1000").Equal(lines[0].Amount))
+	require.Equal(t, Credit, lines[0].Direction)
+	require.Equal(t, codeT1, lines[0].Memo)
+	require.Equal(t, beijing("2024-03-05 09:15:02"), lines[0].Date)
+}
+
+func TestParseBankStatementOwnAccountColumn(t *testing.T) {
+	body := "本方账号,交易日期,流水号,对方户名,收入金额,支出金额,摘要\n" +
+		"3100 1234 5678,2024-03-05,S1,甲公司,100.00,,货款\n" +
+		"3100 8765 4321,2024-03-05,S1,乙公司,,20.00,手续费\n"
+	lines, err := ParseBankStatement(strings.NewReader(body), "multi.csv")
+	require.NoError(t, err)
+	require.Len(t, lines, 2)
+	require.Equal(t, "310012345678", lines[0].BankAccount)
+	require.Equal(t, "310087654321", lines[1].BankAccount)
+	require.Equal(t, Debit, lines[1].Direction)
+}
