@@ -196,7 +196,9 @@ func (d *Deliverer) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 }
 
 // Timeout bounds one attempt a little above the HTTP timeout.
-func (d *Deliverer) Timeout(*river.Job[DeliverArgs]) time.Duration { return d.opts.Timeout + 5*time.Second }
+func (d *Deliverer) Timeout(*river.Job[DeliverArgs]) time.Duration {
+	return d.opts.Timeout + 5*time.Second
+}
 
 // backoff adds a ±10 % jitter, fixed per job and attempt, so endpoints that
 // failed together do not all retry in the same instant.
