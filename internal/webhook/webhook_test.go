@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
-	"github.com/seed75218f88/credits/internal/platform/jobs"
+	"github.com/seed75218f88/credits/internal/platform/jobs/jobstest"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -40,14 +39,7 @@ func setup(t *testing.T, opts Options) *testBundle {
 	pool := dbtest.Pool(t)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, NewDeliverer(pool, DelivererOptions{Backoff: testBackoff, AllowPrivateNetworks: true}))
-	client, err := jobs.New(pool, workers, jobs.Options{TestOnly: true, FetchPollInterval: 20 * time.Millisecond})
-	require.NoError(t, err)
-	require.NoError(t, client.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, client.Stop(ctx))
-	})
+	client := jobstest.Start(t, pool, workers)
 	return &testBundle{pool: pool, svc: NewService(pool, client, opts), accountID: rand.Int64N(1 << 40)}
 }
 

@@ -178,3 +178,30 @@ func Every(interval time.Duration, args river.JobArgs) *river.PeriodicJob {
 		&river.PeriodicJobOpts{RunOnStart: true, ID: args.Kind()},
 	)
 }
+
+// DailyAt returns a periodic job inserting args once a day at hour:minute in
+// loc (for reminders sent at a civil hour, e.g. 09:00 Asia/Shanghai).
+func DailyAt(hour, minute int, loc *time.Location, args river.JobArgs) *river.PeriodicJob {
+	return river.NewPeriodicJob(
+		dailySchedule{hour: hour, minute: minute, loc: loc},
+		func() (river.JobArgs, *river.InsertOpts) {
+			return args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 12 * time.Hour}}
+		},
+		&river.PeriodicJobOpts{ID: args.Kind()},
+	)
+}
+
+type dailySchedule struct {
+	hour, minute int
+	loc          *time.Location
+}
+
+// Next is the first hour:minute in loc strictly after t.
+func (s dailySchedule) Next(t time.Time) time.Time {
+	t = t.In(s.loc)
+	next := time.Date(t.Year(), t.Month(), t.Day(), s.hour, s.minute, 0, 0, s.loc)
+	if !next.After(t) {
+		next = time.Date(t.Year(), t.Month(), t.Day()+1, s.hour, s.minute, 0, 0, s.loc)
+	}
+	return next
+}

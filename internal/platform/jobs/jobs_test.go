@@ -169,3 +169,19 @@ func TestNewInsertOnly(t *testing.T) {
 	_, err = client.JobDelete(t.Context(), res.Job.ID)
 	require.NoError(t, err)
 }
+
+func TestDailyAt(t *testing.T) {
+	t.Parallel()
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	require.NoError(t, err)
+	s := dailySchedule{hour: 9, minute: 0, loc: shanghai}
+	for _, tc := range []struct{ now, want string }{
+		{"2026-11-21T00:30:00Z", "2026-11-21T09:00:00+08:00"}, // 08:30 in Shanghai: later today
+		{"2026-11-21T01:00:00Z", "2026-11-22T09:00:00+08:00"}, // exactly 09:00: tomorrow
+		{"2026-12-31T20:00:00Z", "2027-01-01T09:00:00+08:00"}, // already Jan 1 04:00 in Shanghai
+	} {
+		now, _ := time.Parse(time.RFC3339, tc.now)
+		want, _ := time.Parse(time.RFC3339, tc.want)
+		require.True(t, want.Equal(s.Next(now)), "after %s: got %s, want %s", tc.now, s.Next(now), tc.want)
+	}
+}

@@ -2,7 +2,6 @@ package mail_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -16,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
-	"github.com/seed75218f88/credits/internal/platform/jobs"
+	"github.com/seed75218f88/credits/internal/platform/jobs/jobstest"
 	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/platform/mail/mailtest"
 )
@@ -193,14 +192,7 @@ func TestSendJob(t *testing.T) {
 	srv := mailtest.NewServer(t)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, mail.NewSendWorker(srv.Sender(t)))
-	client, err := jobs.New(pool, workers, jobs.Options{TestOnly: true, FetchPollInterval: 50 * time.Millisecond})
-	require.NoError(t, err)
-	require.NoError(t, client.Start(ctx))
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = client.Stop(stopCtx)
-	})
+	client := jobstest.Start(t, pool, workers)
 
 	t.Run("SentAfterCommitNeverAfterRollback", func(t *testing.T) {
 		errRolledBack := errors.New("top-up failed")
