@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // DevSender writes each Message as an .eml file (open it in any mail client)
@@ -54,13 +56,17 @@ func (d *DevSender) Send(ctx context.Context, msg Message) error {
 }
 
 // FromEnv returns the SMTPSender configured by ConfigFromEnv, or a
-// DevSender writing to devDir when SMTP_HOST is unset (smtp reports which).
+// DevSender writing to devDir (default <project>/.data/mail) when SMTP_HOST
+// is unset; smtp reports which, so production can refuse the DevSender.
 func FromEnv(devDir string, logger *slog.Logger) (s Sender, smtp bool, err error) {
 	cfg, ok, err := ConfigFromEnv()
 	if err != nil {
 		return nil, ok, err
 	}
 	if !ok {
+		if devDir == "" {
+			devDir = filepath.Join(db.ProjectRoot(), ".data", "mail")
+		}
 		return NewDev(devDir, logger), false, nil
 	}
 	sender, err := NewSMTP(cfg)
