@@ -1,0 +1,246 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/jobs"
+)
+
+// DeliverArgs is the River job delivering one event to one endpoint. It is
+// unique by (endpoint, event) across every job state, so an event is never
+// queued twice for an endpoint.
+type DeliverArgs struct {
+	EndpointID int64           `json:"endpoint_id" river:"unique"`
+	EventID    string          `json:"event_id" river:"unique"`
+	EventType  string          `json:"event_type"`
+	CreatedAt  time.Time       `json:"created_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Kind names the job in River's tables.
+func (DeliverArgs) Kind() string { return "webhook_deliver" }
+
+// InsertOpts puts deliveries on the webhook queue, unique per endpoint and
+// event.
+func (DeliverArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       jobs.QueueWebhook,
+		MaxAttempts: DefaultMaxAttempts,
+		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: rivertype.JobStates()},
+	}
+}
+
+// body is the JSON POSTed to the endpoint; it is the same on every attempt.
+func (a DeliverArgs) body() ([]byte, error) {
+	return json.Marshal(struct {
+		ID        string          `json:"id"`
+		Type      string          `json:"type"`
+		CreatedAt time.Time       `json:"created_at"`
+		Data      json.RawMessage `json:"data"`
+	}{a.EventID, a.EventType, a.CreatedAt, a.Data})
+}
+
+// DelivererOptions tune a Deliverer; the zero value is right for production.
+type DelivererOptions struct {
+	// Backoff is the wait after failed attempt n (1-based) before the next
+	// one (default DefaultBackoff).
+	Backoff func(attempt int) time.Duration
+	// AllowPrivateNetworks lets deliveries reach loopback, private and
+	// link-local addresses. Off by default so an endpoint URL cannot be used
+	// to probe our own network; tests and local development turn it on.
+	AllowPrivateNetworks bool
+	// Timeout per attempt (default 10 s).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// DefaultBackoff waits 2^(n-1) minutes after attempt n, at most 12 hours.
+func DefaultBackoff(attempt int) time.Duration {
+	if attempt > 10 {
+		return 12 * time.Hour
+	}
+	return min(time.Minute<<(attempt-1), 12*time.Hour)
+}
+
+// Deliverer is the River worker for DeliverArgs. Register it with
+// river.AddWorker(workers, webhook.NewDeliverer(pool, opts)).
+type Deliverer struct {
+	river.WorkerDefaults[DeliverArgs]
+	db     db.DBTX
+	client *http.Client
+	opts   DelivererOptions
+}
+
+// NewDeliverer returns the delivery worker reading endpoints from and
+// logging attempts to dbtx (the pool).
+func NewDeliverer(dbtx db.DBTX, opts DelivererOptions) *Deliverer {
+	if opts.Backoff == nil {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	dialer := &net.Dialer{Timeout: opts.Timeout}
+	if !opts.AllowPrivateNetworks {
+		dialer.Control = refusePrivate
+	}
+	transport := &http.Transport{
+		Proxy:               nil, // the address check must see the real destination
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: opts.Timeout,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &Deliverer{db: dbtx, opts: opts, client: &http.Client{
+		Transport: transport,
+		Timeout:   opts.Timeout,
+		// A redirect is a failed attempt: the platform must fix its URL.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+var errPrivateAddress = errors.New("webhook: endpoint resolves to a private or local address")
+
+// refusePrivate runs after DNS resolution, on the address actually dialled,
+// so a hostname that later re-resolves to 127.0.0.1 is refused too.
+func refusePrivate(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() ||
+		ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() {
+		return errPrivateAddress
+	}
+	return nil
+}
+
+const loadEndpoint = `SELECT url, secret, active FROM webhook_endpoints WHERE id = $1`
+
+const logAttempt = `
+INSERT INTO webhook_deliveries
+    (endpoint_id, event_id, event_type, payload, attempt, status_code, error, next_attempt_at, delivered_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (endpoint_id, event_id, attempt) DO UPDATE SET
+    status_code = EXCLUDED.status_code, error = EXCLUDED.error,
+    next_attempt_at = EXCLUDED.next_attempt_at, delivered_at = EXCLUDED.delivered_at`
+
+// ErrEndpointInactive cancels deliveries to a disabled or deleted endpoint.
+var ErrEndpointInactive = errors.New("webhook: endpoint is disabled")
+
+// Work makes one delivery attempt and logs it; a failed attempt returns an
+// error so River retries it after NextRetry.
+func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	a := job.Args
+	body, err := a.body()
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("webhook: body: %w", err))
+	}
+	var endpointURL, secret string
+	var active bool
+	err = d.db.QueryRow(ctx, loadEndpoint, a.EndpointID).Scan(&endpointURL, &secret, &active)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && !active {
+		if err == nil {
+			d.log(ctx, job, body, nil, ErrEndpointInactive.Error(), nil, nil)
+		}
+		return river.JobCancel(ErrEndpointInactive)
+	}
+	if err != nil {
+		return fmt.Errorf("webhook: load endpoint: %w", err)
+	}
+
+	status, sendErr := d.post(ctx, endpointURL, secret, a, body)
+	now := time.Now()
+	if sendErr == nil {
+		d.log(ctx, job, body, status, "", nil, &now)
+		return nil
+	}
+	var next *time.Time
+	if job.Attempt < job.MaxAttempts {
+		t := now.Add(d.backoff(job.ID, job.Attempt))
+		next = &t
+	}
+	d.log(ctx, job, body, status, sendErr.Error(), next, nil)
+	if next == nil {
+		d.opts.Logger.WarnContext(ctx, "webhook delivery given up",
+			slog.Int64("endpoint_id", a.EndpointID), slog.String("event_id", a.EventID),
+			slog.Int("attempts", job.Attempt), slog.String("error", sendErr.Error()))
+	}
+	return sendErr
+}
+
+// NextRetry schedules the next attempt by the exponential backoff (the same
+// time Work logged as next_attempt_at, to the millisecond).
+func (d *Deliverer) NextRetry(job *river.Job[DeliverArgs]) time.Time {
+	return time.Now().Add(d.backoff(job.ID, job.Attempt))
+}
+
+// Timeout bounds one attempt a little above the HTTP timeout.
+func (d *Deliverer) Timeout(*river.Job[DeliverArgs]) time.Duration {
+	return d.opts.Timeout + 5*time.Second
+}
+
+// backoff adds a ±10 % jitter, fixed per job and attempt, so endpoints that
+// failed together do not all retry in the same instant.
+func (d *Deliverer) backoff(jobID int64, attempt int) time.Duration {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%d/%d", jobID, attempt)
+	base := d.opts.Backoff(attempt)
+	return base + time.Duration(float64(base)*(float64(h.Sum32()%2001)/10000-0.1))
+}
+
+func (d *Deliverer) post(ctx context.Context, endpointURL, secret string, a DeliverArgs, body []byte) (*int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpointURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("webhook: request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Credits-Webhooks/1")
+	req.Header.Set("Credits-Event-Id", a.EventID)
+	req.Header.Set("Credits-Event-Type", a.EventType)
+	req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: post: %w", err)
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	status := resp.StatusCode
+	if status < 200 || status > 299 {
+		return &status, fmt.Errorf("webhook: endpoint answered %d: %s", status, bytes.TrimSpace(snippet))
+	}
+	return &status, nil
+}
+
+func (d *Deliverer) log(ctx context.Context, job *river.Job[DeliverArgs], body []byte, status *int, errText string, next, delivered *time.Time) {
+	a := job.Args
+	var errCol *string
+	if errText != "" {
+		errCol = &errText
+	}
+	if _, err := d.db.Exec(ctx, logAttempt, a.EndpointID, a.EventID, a.EventType, body, job.Attempt,
+		status, errCol, next, delivered); err != nil {
+		d.opts.Logger.ErrorContext(ctx, "webhook: cannot log delivery attempt",
+			slog.Int64("endpoint_id", a.EndpointID), slog.String("event_id", a.EventID), slog.String("error", err.Error()))
+	}
+}
