@@ -21,6 +21,8 @@ type command struct {
 var commands = map[string]command{
 	"db":      {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
 	"migrate": {"apply pending migrations (idempotent)", runMigrate},
+	"seed":    {"load the demo data (idempotent) and print the demo sign-ins", runSeed},
+	"serve":   {"run the web server (--addr host:port overrides ADDR)", runServe},
 }
 
 func main() {
