@@ -48,7 +48,6 @@ type Server struct {
 	// register their own collectors on it.
 	Metrics *prometheus.Registry
 
-	store   *pgxstore.PostgresStore
 	errors  []ErrorMapping
 	metrics *httpMetrics
 }
@@ -77,9 +76,10 @@ func New(d Deps) (*Server, error) {
 		Metrics: prometheus.NewRegistry(),
 		errors:  append([]ErrorMapping(nil), errorTable...),
 	}
-	s.store = pgxstore.NewWithCleanupInterval(d.Pool, 10*time.Minute)
+	// pgxstore's own cleanup goroutine races with its StopCleanup, so Serve
+	// runs the cleanup instead (sweepSessions).
 	s.Sessions = scs.New()
-	s.Sessions.Store = s.store
+	s.Sessions.Store = pgxstore.NewWithCleanupInterval(d.Pool, 0)
 	s.Sessions.Lifetime = 7 * 24 * time.Hour
 	s.Sessions.IdleTimeout = 24 * time.Hour
 	s.Sessions.Cookie.Name = "credits_session"
@@ -125,7 +125,9 @@ func errorText(err error) string {
 // serve`), then shuts down gracefully, letting requests in flight finish
 // within Config.ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	defer s.store.StopCleanup()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go s.sweepSessions(sweepCtx, 10*time.Minute)
 	hs := &http.Server{
 		Handler:           s.Echo,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -151,4 +153,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("web: shutdown: %w", err)
 	}
 	return nil
+}
+
+// sweepSessions deletes expired sessions every interval until ctx ends.
+func (s *Server) sweepSessions(ctx context.Context, interval time.Duration) {
+	const sweep = `DELETE FROM sessions WHERE expiry < now()`
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := s.Pool.Exec(ctx, sweep); err != nil && ctx.Err() == nil {
+				s.Logger.Warn("deleting expired sessions failed", "error", err.Error())
+			}
+		}
+	}
 }
