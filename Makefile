@@ -51,7 +51,7 @@ db: ## find or start PostgreSQL (127.0.0.1:5432, else a private cluster in .data
 # committed).
 check-generated:
 	@before=$$(find . -name '*_templ.go' -not -path './.data/*' | sort | xargs -r sha256sum); \
-	$(GO) tool templ generate >/dev/null; \
+	out=$$($(GO) tool templ generate 2>&1) || { echo "$$out"; exit 1; }; \
 	after=$$(find . -name '*_templ.go' -not -path './.data/*' | sort | xargs -r sha256sum); \
 	if [ "$$before" != "$$after" ]; then echo "templ output was out of date: ran 'make generate'; commit the *_templ.go files"; exit 1; fi
 	@out=$$(gofmt -l $(GODIRS)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
