@@ -23,7 +23,6 @@ build: ## build bin/credits
 run: build ## migrate, seed the demo data and serve on http://127.0.0.1:8080 (ADDR=… to change)
 	$(BIN) migrate
 	$(BIN) seed
-	@echo "credits: open http://$(ADDR)/"
 	$(BIN) serve --addr $(ADDR)
 
 test: chromium check-generated ## run every test, Chromium journeys included (installs Chromium when missing)

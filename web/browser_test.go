@@ -22,6 +22,7 @@ func TestHomePageInChromiumInBothLanguages(t *testing.T) {
 	nav, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="nav-portal.topup"]`)))
 	require.NoError(t, err)
 	require.Equal(t, "充值", nav)
+	webtest.Screenshot(t, ctx, "home-desktop-zh")
 
 	// htmx and our script loaded under the CSP, and htmx read its config
 	// from the meta tag.
