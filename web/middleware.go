@@ -20,11 +20,15 @@ import (
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 
+// BodyLimit caps request bodies (forms, API calls, uploaded receipts); larger
+// ones get 413.
+const BodyLimit = "8M"
+
 // LangCookie holds the language the user chose with the language switch.
 const LangCookie = "lang"
 
 // middleware installs, outermost first: request ID, logging and metrics,
-// panic recovery, security headers, language, sessions, CSRF.
+// panic recovery, security headers, body limit, language, sessions, CSRF.
 func (s *Server) middleware() {
 	e := s.Echo
 	e.Use(middleware.RequestID())
@@ -41,6 +45,7 @@ func (s *Server) middleware() {
 		ContentSecurityPolicy: ContentSecurityPolicy,
 		ReferrerPolicy:        "same-origin",
 	}))
+	e.Use(middleware.BodyLimit(BodyLimit))
 	e.Use(s.localize)
 	e.Use(echo.WrapMiddleware(s.Sessions.LoadAndSave))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{

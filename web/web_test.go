@@ -240,6 +240,13 @@ func TestFormsNeedACSRFToken(t *testing.T) {
 		req := c.NewRequest(http.MethodPost, "/v1/form", nil)
 		require.Equal(t, "api ok", c.Do(req).Body)
 	})
+	t.Run("HugeBodyIsRefused", func(t *testing.T) {
+		c := webtest.NewClient(t, app.URL)
+		req := c.NewRequest(http.MethodPost, "/v1/form", strings.NewReader(strings.Repeat("x", 9<<20)))
+		p := c.Do(req)
+		require.Equal(t, http.StatusRequestEntityTooLarge, p.Status)
+		require.Contains(t, p.Body, `"code":"too_large"`)
+	})
 }
 
 func TestRenderAndRedirectFollowHTMX(t *testing.T) {
