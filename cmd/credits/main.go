@@ -23,6 +23,8 @@ var commands = map[string]command{
 	"migrate": {"apply pending migrations (idempotent)", runMigrate},
 	"paysim":  {"serve the WeChat Pay / Alipay sandbox (dev keys in .data/paysim)", runPaysim},
 	"staff":   {"manage back-office users (create, set-roles, list)", runStaff},
+	"seed":    {"load the demo data (idempotent) and print the demo sign-ins", runSeed},
+	"serve":   {"run the web server (--addr host:port overrides ADDR)", runServe},
 }
 
 func main() {

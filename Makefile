@@ -1,0 +1,81 @@
+# Every target runs from a clean clone with only Go, apt-get and (for
+# `vendor`) npm: tools are pinned in go.mod and run with `go tool`.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+GO      ?= go
+ADDR    ?= 127.0.0.1:8080
+BIN     := bin/credits
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PICO    := 2.1.1
+HTMX    := 2.0.11
+# Generated and hand-written Go files, outside .data/ (the private cluster).
+GODIRS   = $$($(GO) list -f '{{.Dir}}' ./...)
+
+.PHONY: help build run test bench generate verify lint db vendor chromium check-generated i18n-add
+
+help: ## show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/credits
+	$(GO) build -o $(BIN) ./cmd/credits
+
+run: build ## migrate, seed the demo data and serve on http://127.0.0.1:8080 (ADDR=… to change)
+	$(BIN) migrate
+	$(BIN) seed
+	$(BIN) serve --addr $(ADDR)
+
+test: chromium check-generated ## run every test, Chromium journeys included (installs Chromium when missing)
+	$(GO) test -timeout 20m ./...
+
+bench: ## run the benchmarks (not part of make test)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+generate: ## generate Go code from the templ files
+	$(GO) tool templ generate
+
+verify: generate ## regenerate, then fail if that changed any committed file
+	git diff --exit-code
+
+lint: ## gofmt check, go vet, staticcheck
+	@out=$$(gofmt -l $(GODIRS)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+db: ## find or start PostgreSQL (127.0.0.1:5432, else a private cluster in .data/) and print its URL
+	$(GO) run ./cmd/credits db
+
+# check-generated fails when the templ output is stale or any Go file is not
+# gofmt-clean (it regenerates the files, so a second run passes once they are
+# committed).
+check-generated:
+	@before=$$(find . -name '*_templ.go' -not -path './.data/*' | sort | xargs -r sha256sum); \
+	out=$$($(GO) tool templ generate 2>&1) || { echo "$$out"; exit 1; }; \
+	after=$$(find . -name '*_templ.go' -not -path './.data/*' | sort | xargs -r sha256sum); \
+	if [ "$$before" != "$$after" ]; then echo "templ output was out of date: ran 'make generate'; commit the *_templ.go files"; exit 1; fi
+	@out=$$(gofmt -l $(GODIRS)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# chromium installs Debian's Chromium and CJK fonts for the browser tests.
+chromium:
+	@if ! command -v chromium >/dev/null || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
+		echo "installing chromium and fonts-noto-cjk for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk; \
+	fi
+
+vendor: ## fetch Pico CSS and htmx from npm into static/vendor (commit the result)
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent @picocss/pico@$(PICO) htmx.org@$(HTMX) >/dev/null && \
+	  mkdir pico htmx && tar xzf picocss-pico-$(PICO).tgz -C pico && tar xzf htmx.org-$(HTMX).tgz -C htmx) && \
+	mkdir -p static/vendor && \
+	cp "$$tmp/pico/package/css/pico.min.css" static/vendor/pico-$(PICO).min.css && \
+	cp "$$tmp/pico/package/LICENSE.md" static/vendor/pico.LICENSE.md && \
+	cp "$$tmp/htmx/package/dist/htmx.min.js" static/vendor/htmx-$(HTMX).min.js && \
+	cp "$$tmp/htmx/package/LICENSE" static/vendor/htmx.LICENSE && \
+	ls -l static/vendor
+
+i18n-add: ## add a key to both languages: make i18n-add AREA=portal KEY=page.x.title ZH='…' EN='…'
+	@test -n "$(AREA)" -a -n "$(KEY)" -a -n "$(ZH)" -a -n "$(EN)" || { echo "usage: make i18n-add AREA=common KEY=menu.x ZH='中文' EN='English'"; exit 2; }
+	@printf '"%s" = "%s"\n' '$(KEY)' '$(ZH)' >> locales/$(AREA).zh-CN.toml
+	@printf '"%s" = "%s"\n' '$(KEY)' '$(EN)' >> locales/$(AREA).en.toml
+	@echo "added $(KEY) to locales/$(AREA).zh-CN.toml and locales/$(AREA).en.toml"

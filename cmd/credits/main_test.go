@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/dbtest"
+)
+
+// TestMain doubles as the credits binary: with CREDITS_TEST_MAIN=1 the test
+// binary runs main() with CREDITS_TEST_ARGS, so tests can check exit codes
+// and what a user sees on stderr.
+func TestMain(m *testing.M) {
+	if os.Getenv("CREDITS_TEST_MAIN") == "1" {
+		os.Args = append([]string{"credits"}, strings.Fields(os.Getenv("CREDITS_TEST_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	dbtest.Main(m)
+}
+
+// runCredits runs `credits args…` as a process and returns its exit code and
+// stderr.
+func runCredits(t *testing.T, env []string, args string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append(env, "CREDITS_TEST_MAIN=1", "CREDITS_TEST_ARGS="+args)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return code, stderr.String()
+}
+
+func oneLine(t *testing.T, s string) string {
+	t.Helper()
+	s = strings.TrimRight(s, "\n")
+	require.NotContains(t, s, "\n", "the error is one line")
+	return s
+}
+
+func TestBadConfigurationEndsWithOneClearLine(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+
+	for _, tc := range []struct {
+		name, args, want string
+		env              []string
+	}{
+		{"UnparsableDatabaseURL", "serve", "DATABASE_URL is not a valid PostgreSQL URL",
+			[]string{"DATABASE_URL=postgres://user:secret@db:notaport/credits"}},
+		{"UnreachableDatabase", "serve", "cannot reach PostgreSQL at 127.0.0.1:1/credits",
+			[]string{"DATABASE_URL=postgres://postgres@127.0.0.1:1/credits?sslmode=disable&connect_timeout=2"}},
+		{"PortInUse", "serve --addr " + busy.Addr().String(), "the address is already in use",
+			[]string{"DATABASE_URL=" + dbtest.URL(t)}},
+		{"BadAddress", "serve --addr nonsense", "cannot listen on nonsense",
+			[]string{"DATABASE_URL=" + dbtest.URL(t)}},
+		{"ProductionWithDevSecret", "serve", "APP_ENV=production needs SESSION_SECRET",
+			[]string{"APP_ENV=production"}},
+		{"UnknownCommand", "bogus", `unknown command "bogus"`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := runCredits(t, tc.env, tc.args)
+			require.NotZero(t, code)
+			if tc.name == "UnknownCommand" {
+				require.Contains(t, stderr, tc.want)
+				return
+			}
+			line := oneLine(t, stderr)
+			require.Contains(t, line, tc.want)
+			require.NotContains(t, line, "secret")
+		})
+	}
+}
+
+func TestServeRefusesAnUnmigratedDatabase(t *testing.T) {
+	ctx := context.Background()
+	admin := dbtest.Pool(t)
+	_, err := admin.Exec(ctx, "CREATE DATABASE credits_cmd_unmigrated_probe")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS credits_cmd_unmigrated_probe WITH (FORCE)")
+	})
+	url := db.WithDatabase(dbtest.URL(t), "credits_cmd_unmigrated_probe")
+	code, stderr := runCredits(t, []string{"DATABASE_URL=" + url}, "serve --addr 127.0.0.1:0")
+	require.Equal(t, 1, code)
+	require.Contains(t, oneLine(t, stderr), "run `credits migrate`")
+}
+
+func TestServeAnswersThenStopsGracefully(t *testing.T) {
+	t.Setenv("DATABASE_URL", dbtest.URL(t))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out, logs bytes.Buffer
+	go func() { done <- serve(ctx, []string{"--addr", addr}, &out, &logs) }()
+
+	var res *http.Response
+	require.Eventually(t, func() bool {
+		res, err = http.Get("http://" + addr + "/healthz")
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+
+	cancel() // what SIGTERM does through signal.NotifyContext
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	require.Contains(t, out.String(), "serving on http://"+addr)
+	require.Contains(t, logs.String(), "server stopped")
+}
+
+func TestSeedPrintsWhatEachStepMade(t *testing.T) {
+	pool := dbtest.Pool(t)
+	var out bytes.Buffer
+	steps := append(append([]seedStep(nil), seedSteps...), seedStep{"demo", func(context.Context, *pgxpool.Pool) (seedResult, error) {
+		return seedResult{Lines: []string{"1 customer"}, SignIns: []string{"customer  demo@example.com / demo"}}, nil
+	}})
+	require.NoError(t, seed(context.Background(), pool, steps, &out))
+	require.Contains(t, out.String(), "seed platform: database ready")
+	require.Contains(t, out.String(), "seed demo: 1 customer")
+	require.Contains(t, out.String(), "demo sign-ins:\n  customer  demo@example.com / demo")
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/web"
+)
+
+// runServe starts the web server and runs it until SIGINT/SIGTERM.
+func runServe(ctx context.Context, args []string) error {
+	return serve(ctx, args, os.Stdout, os.Stderr)
+}
+
+// serve is runServe with its outputs given, so tests can run it.
+func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
+	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := flags.String("addr", "", "listen address, host:port (overrides ADDR)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		cfg.Addr = *addr
+		if os.Getenv("BASE_URL") == "" {
+			cfg.BaseURL = "http://" + *addr
+		}
+	}
+	logger := newLogger(cfg, logOut)
+
+	pool, err := openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := db.RequireMigrated(ctx, pool); err != nil {
+		return err
+	}
+	srv, err := web.New(web.Deps{Config: cfg, Pool: pool, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := web.Listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "credits: serving on http://%s (Ctrl-C to stop)\n", ln.Addr())
+	logger.Info("server started", "addr", ln.Addr().String(), "env", string(cfg.Env))
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	logger.Info("server stopped")
+	return nil
+}
+
+// newLogger logs JSON in production (for log shippers) and text in dev.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	if cfg.Env == config.Production {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}

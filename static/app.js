@@ -1,0 +1,17 @@
+// Sends the CSRF token (from <meta name="csrf-token">) with every htmx
+// request, so forms and hx-post buttons pass the server's CSRF check.
+document.addEventListener("htmx:configRequest", function (evt) {
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta && meta.content) {
+    evt.detail.headers["X-CSRF-Token"] = meta.content;
+  }
+});
+
+// A flash message can be dismissed with its close button.
+document.addEventListener("click", function (evt) {
+  var btn = evt.target.closest("[data-dismiss]");
+  if (btn) {
+    var box = btn.closest(".flash");
+    if (box) box.remove();
+  }
+});

@@ -1,0 +1,66 @@
+// Package layout holds the page frame every full page is rendered in: head,
+// header with navigation and language switch, main, footer.
+package layout
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/views/components"
+)
+
+// Page is the view model of the frame around a page's content.
+type Page struct {
+	// Title is the localized page title (the product name is appended).
+	Title string
+	// Active is the route name of the current menu entry, e.g. "portal.usage".
+	Active string
+}
+
+// NavItem is one menu entry: a route name (with a fallback path until the
+// route exists) and the i18n key of its label.
+type NavItem struct {
+	Route    string
+	Fallback string
+	Key      string
+}
+
+// Nav is the main menu, in order. The portal and back office register
+// routes with these names; until then the links use the fallback paths.
+var Nav = []NavItem{
+	{"portal.overview", "/portal", "menu.overview"},
+	{"portal.usage", "/portal/usage", "menu.usage"},
+	{"portal.transactions", "/portal/transactions", "menu.transactions"},
+	{"portal.topup", "/portal/topup", "menu.topup"},
+	{"admin.home", "/admin", "menu.admin"},
+}
+
+// htmxConfig keeps htmx within the CSP (no inline indicator <style>, no
+// eval) and lets it swap 4xx/5xx bodies, which the error handler retargets
+// to #flash.
+const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,` +
+	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"[45]..","swap":true,"error":true}]}`
+
+// langURL is the language switch link for lang, returning to the current page.
+func langURL(ctx context.Context, lang string) string {
+	next := components.RequestFrom(ctx).Path
+	if next == "" {
+		next = "/"
+	}
+	return components.URL(ctx, "lang", "/lang/"+lang, lang) + "?next=" + url.QueryEscape(next)
+}
+
+func pageTitle(ctx context.Context, p Page) string {
+	if p.Title == "" {
+		return i18n.T(ctx, "app.name")
+	}
+	return p.Title + " · " + i18n.T(ctx, "app.name")
+}
+
+func current(ok bool) string {
+	if ok {
+		return "page"
+	}
+	return "false"
+}

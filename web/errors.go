@@ -1,0 +1,145 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/views/components"
+	"github.com/seed75218f88/credits/views/layout"
+)
+
+// ErrorMapping says how one domain error is answered: the HTTP status, the
+// code in the JSON API's {"error":{"code","message"}} and the i18n key of the
+// message people read.
+type ErrorMapping struct {
+	Target error // matched with errors.Is
+	Status int
+	Code   string
+	Key    string
+}
+
+// ErrCSRF is returned when a form or htmx request lacks a valid CSRF token.
+var ErrCSRF = errors.New("web: missing or invalid CSRF token")
+
+// errorTable is THE mapping of domain errors, checked in order with
+// errors.Is; the first match wins, so list specific errors before general
+// ones. Each area adds its sentinels here (e.g. {ledger.ErrInsufficientCredits,
+// http.StatusPaymentRequired, "insufficient_credits", "error.insufficient_credits"}).
+// Errors that match nothing fall back to statusTable by echo.HTTPError code,
+// else 500.
+var errorTable = []ErrorMapping{
+	{ErrCSRF, http.StatusForbidden, "csrf_failed", "error.csrf"},
+}
+
+// statusTable answers echo.HTTPError values (router 404/405, bind errors,
+// echo.NewHTTPError in handlers) by status.
+var statusTable = map[int]ErrorMapping{
+	http.StatusBadRequest:            {nil, http.StatusBadRequest, "bad_request", "error.bad_request"},
+	http.StatusUnauthorized:          {nil, http.StatusUnauthorized, "unauthorized", "error.unauthorized"},
+	http.StatusForbidden:             {nil, http.StatusForbidden, "forbidden", "error.forbidden"},
+	http.StatusNotFound:              {nil, http.StatusNotFound, "not_found", "error.not_found"},
+	http.StatusMethodNotAllowed:      {nil, http.StatusMethodNotAllowed, "method_not_allowed", "error.method_not_allowed"},
+	http.StatusConflict:              {nil, http.StatusConflict, "conflict", "error.conflict"},
+	http.StatusRequestEntityTooLarge: {nil, http.StatusRequestEntityTooLarge, "too_large", "error.too_large"},
+	http.StatusTooManyRequests:       {nil, http.StatusTooManyRequests, "rate_limited", "error.rate_limited"},
+	http.StatusServiceUnavailable:    {nil, http.StatusServiceUnavailable, "unavailable", "error.unavailable"},
+}
+
+var internalError = ErrorMapping{nil, http.StatusInternalServerError, "internal", "error.internal"}
+
+// MapError adds a mapping to this server's table, after the built-in ones;
+// prefer adding a line to errorTable in errors.go, which keeps every mapping
+// in one place.
+func (s *Server) MapError(target error, status int, code, i18nKey string) {
+	s.errors = append(s.errors, ErrorMapping{target, status, code, i18nKey})
+}
+
+// ErrorMappings returns the table in the order it is checked.
+func (s *Server) ErrorMappings() []ErrorMapping {
+	out := append([]ErrorMapping(nil), s.errors...)
+	for _, m := range statusTable {
+		out = append(out, m)
+	}
+	return append(out, internalError)
+}
+
+// LookupError returns how err is answered.
+func (s *Server) LookupError(err error) ErrorMapping {
+	for _, m := range s.errors {
+		if errors.Is(err, m.Target) {
+			return m
+		}
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		if m, ok := statusTable[he.Code]; ok {
+			return m
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			m := statusTable[http.StatusBadRequest]
+			m.Status = he.Code
+			return m
+		}
+	}
+	return internalError
+}
+
+// APIError is the JSON body of every API error.
+type APIError struct {
+	Error APIErrorBody `json:"error"`
+}
+
+// APIErrorBody is the code machines branch on and the message people read.
+type APIErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// handleError answers every error a handler or middleware returns: JSON for
+// the API, an alert swapped into #flash for htmx, a full page otherwise.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	m := s.LookupError(err)
+	rid := c.Response().Header().Get(echo.HeaderXRequestID)
+	if m.Status >= 500 {
+		s.Logger.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
+			slog.String("request_id", rid), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+	}
+	ctx := c.Request().Context()
+	if i18n.FromContext(ctx) == nil { // an error before the localize middleware
+		ctx = i18n.WithLocalizer(ctx, s.I18n.Localizer(s.I18n.Match("", c.Request().Header.Get("Accept-Language"))))
+	}
+	msg := i18n.Tf(ctx, m.Key, map[string]string{"RequestID": rid})
+	if m.Status < 500 {
+		rid = ""
+	}
+	var werr error
+	switch {
+	case c.Request().Method == http.MethodHead:
+		werr = c.NoContent(m.Status)
+	case IsAPI(c.Request().URL.Path):
+		werr = c.JSON(m.Status, APIError{APIErrorBody{Code: m.Code, Message: msg}})
+	case IsHTMX(c):
+		c.Response().Header().Set("HX-Retarget", "#flash")
+		c.Response().Header().Set("HX-Reswap", "innerHTML")
+		werr = renderTo(c, ctx, m.Status, components.ErrorAlert(m.Status, msg, rid))
+	default:
+		werr = renderTo(c, ctx, m.Status, layout.ErrorPage(m.Status, msg, rid))
+	}
+	if werr != nil {
+		s.Logger.Error("writing the error response failed", "request_id", rid, "error", werr.Error())
+	}
+}
+
+// csrfError keeps echo's reason while matching ErrCSRF.
+type csrfError struct{ err error }
+
+func (e *csrfError) Error() string        { return ErrCSRF.Error() + ": " + e.err.Error() }
+func (e *csrfError) Is(target error) bool { return target == ErrCSRF }
+func (e *csrfError) Unwrap() error        { return e.err }

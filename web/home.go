@@ -1,0 +1,64 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/views"
+)
+
+// Home shows the public landing page.
+func (s *Server) Home(c echo.Context) error {
+	return Render(c, http.StatusOK, views.Home(), nil)
+}
+
+// SetLanguage stores the chosen language in the lang cookie and returns to
+// the page the switch was clicked on (only paths on this site).
+func (s *Server) SetLanguage(c echo.Context) error {
+	lang := c.Param("lang")
+	supported := false
+	for _, l := range i18n.Languages {
+		supported = supported || l == lang
+	}
+	if !supported {
+		return echo.ErrNotFound
+	}
+	c.SetCookie(&http.Cookie{
+		Name:     LangCookie,
+		Value:    lang,
+		Path:     "/",
+		MaxAge:   365 * 24 * 3600,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+		Secure:   c.IsTLS(),
+	})
+	next := c.QueryParam("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		next = s.URL("home")
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// Healthz answers 200 while the process is up.
+func (s *Server) Healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
+
+// Readyz answers 200 when the database answers, 503 otherwise.
+func (s *Server) Readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Pool.Ping(ctx); err != nil {
+		return c.String(http.StatusServiceUnavailable, "database unreachable\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+// MetricsHandler serves the Prometheus registry in text format.
+func (s *Server) MetricsHandler() echo.HandlerFunc {
+	return echo.WrapHandler(promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}))
+}

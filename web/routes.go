@@ -1,0 +1,24 @@
+package web
+
+import "github.com/labstack/echo/v4"
+
+// routes registers every route with a name; views and handlers build URLs
+// from the names (s.URL("home"), components.URL(ctx, "home", "/")). Each
+// area adds one line here calling its own registration function, e.g.
+// s.portalRoutes(s.Echo.Group("/portal")) in web/portal.go.
+func (s *Server) routes() {
+	e := s.Echo
+	name := func(r *echo.Route, n string) { r.Name = n }
+
+	// Probes and metrics.
+	name(e.GET("/healthz", s.Healthz), "healthz")
+	name(e.GET("/readyz", s.Readyz), "readyz")
+	name(e.GET("/metrics", s.MetricsHandler()), "metrics")
+
+	// Files.
+	name(e.GET("/static/*", s.Static), "static")
+
+	// Pages.
+	name(e.GET("/", s.Home), "home")
+	name(e.GET("/lang/:lang", s.SetLanguage), "lang")
+}

@@ -1,0 +1,173 @@
+// Package web is the HTTP side of the platform: the echo server, its
+// middleware, the named routes, the handlers (one file per resource) and the
+// one table that maps domain errors to HTTP answers.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+)
+
+// Deps is what New needs; `credits serve` and the test harness fill it the
+// same way. Later areas add their services here.
+type Deps struct {
+	Config config.Config
+	Pool   *pgxpool.Pool
+	// Logger receives the request log and errors; nil discards them.
+	Logger *slog.Logger
+	// I18n is the message bundle; nil loads the embedded locales/.
+	I18n *i18n.Bundle
+}
+
+// Server holds the dependencies every handler uses. Handlers are methods on
+// it (func (s *Server) Home(c echo.Context) error), one file per resource.
+type Server struct {
+	Echo     *echo.Echo
+	Config   config.Config
+	Pool     *pgxpool.Pool
+	Logger   *slog.Logger
+	Sessions *scs.SessionManager
+	I18n     *i18n.Bundle
+	// Metrics is the Prometheus registry served at /metrics; areas may
+	// register their own collectors on it.
+	Metrics *prometheus.Registry
+
+	errors  []ErrorMapping
+	metrics *httpMetrics
+}
+
+// New builds the server: middleware, error handler and every route.
+func New(d Deps) (*Server, error) {
+	if d.Pool == nil {
+		return nil, errors.New("web: New needs a database pool")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if d.I18n == nil {
+		b, err := i18n.Default()
+		if err != nil {
+			return nil, err
+		}
+		d.I18n = b
+	}
+	s := &Server{
+		Echo:    echo.New(),
+		Config:  d.Config,
+		Pool:    d.Pool,
+		Logger:  d.Logger,
+		I18n:    d.I18n,
+		Metrics: prometheus.NewRegistry(),
+		errors:  append([]ErrorMapping(nil), errorTable...),
+	}
+	// pgxstore's own cleanup goroutine races with its StopCleanup, so Serve
+	// runs the cleanup instead (sweepSessions).
+	s.Sessions = scs.New()
+	s.Sessions.Store = pgxstore.NewWithCleanupInterval(d.Pool, 0)
+	s.Sessions.Lifetime = 7 * 24 * time.Hour
+	s.Sessions.IdleTimeout = 24 * time.Hour
+	s.Sessions.Cookie.Name = "credits_session"
+	s.Sessions.Cookie.HttpOnly = true
+	s.Sessions.Cookie.SameSite = http.SameSiteLaxMode
+	s.Sessions.Cookie.Secure = d.Config.Env == config.Production
+
+	s.Echo.HideBanner = true
+	s.Echo.HidePort = true
+	s.Echo.HTTPErrorHandler = s.handleError
+	s.metrics = newHTTPMetrics(s.Metrics)
+	s.middleware()
+	s.routes()
+	return s, nil
+}
+
+// URL builds the path of a named route, e.g. s.URL("portal.usage").
+func (s *Server) URL(name string, params ...any) string { return s.Echo.Reverse(name, params...) }
+
+// Listen opens the listening socket, failing with one clear line when the
+// address is taken or invalid.
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("cannot listen on %s: the address is already in use; stop the other server or choose another address with ADDR or serve --addr", addr)
+	default:
+		return nil, fmt.Errorf("cannot listen on %s (%s): set ADDR or serve --addr to a host:port such as 127.0.0.1:8080", addr, errorText(err))
+	}
+}
+
+func errorText(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
+}
+
+// Serve answers requests on ln until ctx is cancelled (SIGTERM in `credits
+// serve`), then shuts down gracefully, letting requests in flight finish
+// within Config.ShutdownTimeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go s.sweepSessions(sweepCtx, 10*time.Minute)
+	hs := &http.Server{
+		Handler:           s.Echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("web: serve: %w", err)
+	case <-ctx.Done():
+	}
+	timeout := s.Config.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("web: shutdown: %w", err)
+	}
+	return nil
+}
+
+// sweepSessions deletes expired sessions every interval until ctx ends.
+func (s *Server) sweepSessions(ctx context.Context, interval time.Duration) {
+	const sweep = `DELETE FROM sessions WHERE expiry < now()`
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := s.Pool.Exec(ctx, sweep); err != nil && ctx.Err() == nil {
+				s.Logger.Warn("deleting expired sessions failed", "error", err.Error())
+			}
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package webtest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// ChromiumPath is Debian's Chromium (CHROMIUM overrides it).
+func ChromiumPath() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// Browser starts a headless Chromium for this test, with its own temporary
+// profile, its language set to zh-CN (the product's default) and a window of
+// 1280×900, and returns a chromedp context that closes it when the test ends.
+// Every action must finish within the timeout (60 s when zero).
+func Browser(t testing.TB, timeout time.Duration) context.Context {
+	t.Helper()
+	path := ChromiumPath()
+	if _, err := exec.LookPath(path); err != nil {
+		t.Fatalf("webtest: Chromium not found at %s: run `make test` (it installs it) or `apt-get install -y --no-install-recommends chromium fonts-noto-cjk`", path)
+	}
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("lang", "zh-CN"),
+		chromedp.Flag("accept-lang", "zh-CN"),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+	})
+	// Start the browser now, so a launch failure is reported here.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("webtest: start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// Screenshot saves the whole page as testdata-artifacts/<test>-<name>.png
+// and returns the file's path.
+func Screenshot(t testing.TB, ctx context.Context, name string) string {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("webtest: screenshot: %v", err)
+	}
+	file := filepath.Join(ArtifactDir(t), strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Fatalf("webtest: %v", err)
+	}
+	return file
+}
+
+func projectRoot() string { return db.ProjectRoot() }
