@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -94,3 +95,5 @@ func (b *testBundle) verifyClean(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, m, "verify found mismatches")
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
