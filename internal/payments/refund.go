@@ -89,7 +89,7 @@ func (s *Service) Refund(ctx context.Context, r RefundRequest) (Refund, error) {
 			out, out.Replayed, out.Order = prev[0], true, o
 			return nil
 		}
-		if !o.State.Paid() || o.PaidLotID == nil {
+		if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.PaidLotID == nil {
 			return fmt.Errorf("%w: order is %s", ErrNotRefundable, o.State)
 		}
 		if left := o.AmountFen - o.RefundedFen; r.AmountFen > left {
