@@ -153,6 +153,8 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, o *Order, p ChannelPayme
 			}
 			detail["via"] = cause
 			return ResultCredited, s.markPaid(ctx, tx, o, p.ChannelTradeNo, p.AmountFen, "payments:"+string(o.Channel), cause, detail)
+		case o.State == StateClosed && o.PaidFen != nil: // a rejected review, refunded
+			return ResultDuplicate, nil
 		default: // closed or failed: the money arrived anyway
 			detail["was"] = o.State
 			return ResultNeedsReview, s.review(ctx, tx, o, p, CausePaidAfterClosed, CausePaidAfterClosed, detail)
@@ -426,4 +428,50 @@ func (s *Service) CloseOrder(ctx context.Context, accountID int64, orderNo strin
 		return o, fmt.Errorf("payments: close %s: %w", orderNo, err)
 	}
 	return s.Order(ctx, accountID, orderNo)
+}
+
+// ResolveReview settles an order in needs_review (staff). Accepting credits
+// the order as quoted and marks it paid — only when the channel's amount
+// equals the order's (a merchant mismatch or a payment after closing);
+// rejecting refunds the whole payment at the channel and closes the order.
+// A repeated call on a settled order returns it unchanged. Errors:
+// ErrNotFound, ErrInvalidTransition (not under review), ErrInvalidArgument
+// (accepting a different amount: reject it instead), ErrChannel, ledger errors.
+func (s *Service) ResolveReview(ctx context.Context, orderNo string, accept bool, actor, note string) (Order, error) {
+	var o Order
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if o, err = queryOrder(ctx, tx, sqlLockOrderByNo, orderNo); err != nil {
+			return err
+		}
+		switch {
+		case accept && o.State.Paid(), !accept && o.State == StateClosed && o.PaidFen != nil:
+			return nil
+		case o.State != StateNeedsReview:
+			return &TransitionError{OrderNo: o.OrderNo, From: o.State, To: StatePaid}
+		}
+		detail := map[string]any{"actor": actor, "note": note, "review_reason": o.ReviewReason}
+		if accept {
+			if o.PaidFen == nil || *o.PaidFen != o.AmountFen {
+				return fmt.Errorf("%w: the channel's amount differs from the order's: reject and refund it", ErrInvalidArgument)
+			}
+			return s.markPaid(ctx, tx, &o, o.ChannelTradeNo, *o.PaidFen, actor, CauseReviewAccepted, detail)
+		}
+		if o.Channel != ChannelBankTransfer && o.PaidFen != nil && *o.PaidFen > 0 {
+			ch, err := s.channel(o.Channel)
+			if err != nil {
+				return err
+			}
+			refundNo := refundNumber(o.OrderNo, "review-rejected")
+			if err := ch.Refund(ctx, ChannelRefund{OutTradeNo: o.OrderNo, OutRefundNo: refundNo, RefundFen: *o.PaidFen, TotalFen: *o.PaidFen, Reason: note}); err != nil {
+				return fmt.Errorf("%w: %w", ErrChannel, err)
+			}
+			detail["refund_no"], detail["refunded_fen"] = refundNo, *o.PaidFen
+		}
+		return s.transition(ctx, tx, &o, StateClosed, CauseReviewRejected, detail)
+	})
+	if err != nil {
+		return o, fmt.Errorf("payments: resolve review %s: %w", orderNo, err)
+	}
+	return o, nil
 }

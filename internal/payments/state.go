@@ -66,5 +66,7 @@ const (
 	CausePaidAfterClosed = "paid_after_closed"
 	CauseBankStatement   = "bank_statement" // matched to a bank statement line
 	CauseRefund          = "refund"
-	CauseCancelled       = "cancelled" // the customer closed the checkout
+	CauseReviewAccepted  = "review_accepted" // staff accepted a reviewed payment
+	CauseReviewRejected  = "review_rejected" // staff refunded a reviewed payment
+	CauseCancelled       = "cancelled"       // the customer closed the checkout
 )

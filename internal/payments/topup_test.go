@@ -201,6 +201,20 @@ func TestMismatchGoesToReview(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, payments.StateNeedsReview, b.order(t, o).State)
 		require.Empty(t, b.lots(t, acc))
+
+		// Finance cannot accept a different amount; rejecting refunds it at the channel.
+		_, err = b.svc.ResolveReview(b.ctx, o.OrderNo, true, "staff:3", "")
+		require.ErrorIs(t, err, payments.ErrInvalidArgument)
+		got, err = b.svc.ResolveReview(b.ctx, o.OrderNo, false, "staff:3", "amount differs")
+		require.NoError(t, err)
+		require.Equal(t, payments.StateClosed, got.State)
+		tx, err := b.wx.QueryByOutTradeNo(b.ctx, o.OrderNo)
+		require.NoError(t, err)
+		require.Equal(t, "REFUND", tx.TradeState)
+		_, err = b.sim.Replay(b.ctx, "wechat", o.OrderNo, true)
+		require.NoError(t, err)
+		require.Equal(t, payments.StateClosed, b.order(t, o).State, "a late replay does not reopen the review")
+		require.Empty(t, b.lots(t, acc))
 		b.verifyClean(t)
 	})
 	t.Run("WrongSeller", func(t *testing.T) {
@@ -246,6 +260,15 @@ func TestPaidAfterClosed(t *testing.T) {
 	require.NotEmpty(t, got.ChannelTradeNo, "finance sees the trade to refund or accept")
 	require.Empty(t, b.lots(t, acc))
 	require.Equal(t, []string{"->created:create", "created>pending:qr_created", "pending>closed:expired", "closed>needs_review:paid_after_closed"}, b.causes(t, o))
+
+	// Finance accepts it: credited once, however often it is resolved.
+	for range 2 {
+		got, err := b.svc.ResolveReview(b.ctx, o.OrderNo, true, "staff:3", "customer paid late")
+		require.NoError(t, err)
+		require.Equal(t, payments.StatePaid, got.State)
+	}
+	requireDec(t, "100000", b.byKind(t, acc, ledger.LotPaid))
+	requireDec(t, "20000", b.byKind(t, acc, ledger.LotPromo))
 	b.verifyClean(t)
 }
 
