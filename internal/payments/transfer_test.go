@@ -46,6 +46,12 @@ func TestTransferOrder(t *testing.T) {
 		require.Equal(t, payments.StateClosed, closed.State)
 	}
 
+	list, err := b.svc.Orders(b.ctx, acc, 5)
+	require.NoError(t, err)
+	require.Len(t, list, 5)
+	require.EqualValues(t, 3000, list[0].AmountFen, "newest first")
+	require.Equal(t, payments.StateClosed, list[0].State)
+
 	// As typed in a bank memo: lower case, full-width hyphen.
 	found, err := b.svc.OrderByReference(b.ctx, strings.ToLower(o.ReferenceCode[:4])+"－"+strings.ToLower(o.ReferenceCode[4:]))
 	require.NoError(t, err)
