@@ -1,0 +1,360 @@
+package payments
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/refcode"
+)
+
+// Order is a top-up payment order.
+type Order struct {
+	ID        int64  `db:"id"`
+	OrderNo   string `db:"order_no"` // merchant order number (out_trade_no), e.g. T20261121K7Q2M9XW3P
+	AccountID int64  `db:"account_id"`
+	AmountFen int64  `db:"amount_fen"`
+	// Credits and BonusCredits are what paying it credits (paid and promo lots).
+	Credits           decimal.Decimal `db:"credits"`
+	BonusCredits      decimal.Decimal `db:"bonus_credits"`
+	BonusValidSeconds int64           `db:"bonus_valid_secs"` // 0: the bonus never expires
+	Channel           Channel         `db:"channel"`
+	State             State           `db:"state"`
+	ChannelTradeNo    string          `db:"channel_trade_no"` // transaction_id / trade_no / bank statement reference
+	// QRCode is the text to render as a QR code (WeChat code_url, Alipay qr_code).
+	QRCode string `db:"qr_code"`
+	// ReferenceCode is the bank transfer memo code (unformatted; see ReferenceDisplay).
+	ReferenceCode string     `db:"reference_code"`
+	ExpiresAt     time.Time  `db:"expires_at"`
+	PaidAt        *time.Time `db:"paid_at"`
+	PaidFen       *int64     `db:"paid_fen"` // what the channel or bank reported
+	RefundedFen   int64      `db:"refunded_fen"`
+	PaidLotID     *int64     `db:"paid_lot_id"`
+	PromoLotID    *int64     `db:"promo_lot_id"`
+	ReviewReason  string     `db:"review_reason"`
+	CreatedAt     time.Time  `db:"created_at"`
+	UpdatedAt     time.Time  `db:"updated_at"`
+}
+
+// AmountYuan is the amount in yuan (two places).
+func (o Order) AmountYuan() decimal.Decimal { return decimal.New(o.AmountFen, -2) }
+
+// RefundableFen is what may still be refunded in fen (before the paid lot's
+// remainder is considered).
+func (o Order) RefundableFen() int64 {
+	if o.State != StatePaid && o.State != StatePartiallyRefunded {
+		return 0
+	}
+	return o.AmountFen - o.RefundedFen
+}
+
+// ReferenceDisplay is the reference code as shown to customers, "XXXX-XXXXX".
+func (o Order) ReferenceDisplay() string {
+	if o.ReferenceCode == "" {
+		return ""
+	}
+	return refcode.Format(o.ReferenceCode)
+}
+
+// Expired reports whether an open order is past its expiry at now.
+func (o Order) Expired(now time.Time) bool { return o.State.Open() && !now.Before(o.ExpiresAt) }
+
+// Transition is one recorded state change of an order.
+type Transition struct {
+	ID      int64           `db:"id"`
+	OrderID int64           `db:"order_id"`
+	From    *State          `db:"from_state"` // nil when the order was made
+	To      State           `db:"to_state"`
+	Cause   string          `db:"cause"`
+	Detail  json.RawMessage `db:"detail"`
+	At      time.Time       `db:"at"`
+}
+
+const orderColumns = `id, order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
+	channel_trade_no, qr_code, coalesce(reference_code, '') AS reference_code, expires_at, paid_at, paid_fen,
+	refunded_fen, paid_lot_id, promo_lot_id, review_reason, created_at, updated_at`
+
+const (
+	sqlInsertOrder = `
+INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
+                            reference_code, expires_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+RETURNING ` + orderColumns
+	sqlInsertTransition = `
+INSERT INTO payment_order_transitions (order_id, from_state, to_state, cause, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`
+	sqlSetState          = `UPDATE payment_orders SET state = $2, updated_at = $3 WHERE id = $1`
+	sqlOrderByNo         = `SELECT ` + orderColumns + ` FROM payment_orders WHERE order_no = $1`
+	sqlOrderByNoAccount  = `SELECT ` + orderColumns + ` FROM payment_orders WHERE order_no = $1 AND account_id = $2`
+	sqlOrderByReference  = `SELECT ` + orderColumns + ` FROM payment_orders WHERE reference_code = $1`
+	sqlLockOrderByNo     = sqlOrderByNo + ` FOR UPDATE`
+	sqlLockOrderByID     = `SELECT ` + orderColumns + ` FROM payment_orders WHERE id = $1 FOR UPDATE`
+	sqlOrdersOfAccount   = `SELECT ` + orderColumns + ` FROM payment_orders WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`
+	sqlTransitionsOfOrdr = `SELECT id, order_id, from_state, to_state, cause, detail, at FROM payment_order_transitions WHERE order_id = $1 ORDER BY id`
+)
+
+// scanOrder reads one order, translating no rows into ErrNotFound.
+func scanOrder(rows pgx.Rows, err error) (Order, error) {
+	if err != nil {
+		return Order{}, err
+	}
+	o, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Order])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Order{}, ErrNotFound
+	}
+	return o, err
+}
+
+func queryOrder(ctx context.Context, q db.DBTX, sql string, args ...any) (Order, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	return scanOrder(rows, err)
+}
+
+// transition moves o to state to, recording cause and detail (any JSON
+// value; nil for none). Errors: *TransitionError.
+func (s *Service) transition(ctx context.Context, tx pgx.Tx, o *Order, to State, cause string, detail any) error {
+	if !CanTransition(o.State, to) {
+		return &TransitionError{OrderNo: o.OrderNo, From: o.State, To: to}
+	}
+	now := s.now()
+	if _, err := tx.Exec(ctx, sqlSetState, o.ID, to, now); err != nil {
+		return err
+	}
+	from := o.State
+	if err := s.record(ctx, tx, o.ID, &from, to, cause, detail); err != nil {
+		return err
+	}
+	o.State, o.UpdatedAt = to, now
+	return nil
+}
+
+func (s *Service) record(ctx context.Context, tx pgx.Tx, orderID int64, from *State, to State, cause string, detail any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, sqlInsertTransition, orderID, from, to, cause, b, s.now())
+	return err
+}
+
+// newOrderNo makes a merchant order number: "T", the date in Beijing time
+// and 10 random digits, e.g. T202611210123456789 (19 characters, within
+// WeChat Pay's 6–32 and Alipay's 64, digits and letters only).
+func (s *Service) newOrderNo() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1e10))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return fmt.Sprintf("T%s%010d", s.now().In(chinaTime).Format("20060102"), n.Int64())
+}
+
+var chinaTime = time.FixedZone("CST", 8*3600)
+
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}
+
+// insertOrder stores a new order in state (created or pending) with its
+// first transition, retrying on an order number or reference code clash.
+func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, ch Channel, state State, ttl time.Duration) (Order, error) {
+	validity := int64(0)
+	if q.HasBonus() && s.opts.BonusValidity > 0 {
+		validity = int64(s.opts.BonusValidity / time.Second)
+	}
+	for attempt := 0; ; attempt++ {
+		var ref *string
+		if ch == ChannelBankTransfer {
+			code := refcode.Generate()
+			ref = &code
+		}
+		var o Order
+		now := s.now()
+		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			o, err = queryOrder(ctx, tx, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
+				ch, state, ref, now.Add(ttl), now)
+			if err != nil {
+				return err
+			}
+			return s.record(ctx, tx, o.ID, nil, state, CauseCreate, map[string]any{"amount_fen": q.AmountFen, "channel": ch})
+		})
+		if err != nil && attempt < 5 && (db.IsUniqueViolation(err, "payment_orders_order_no_key") || db.IsUniqueViolation(err, "payment_orders_reference_code_key")) {
+			continue
+		}
+		if isForeignKeyViolation(err) {
+			return Order{}, fmt.Errorf("%w: no account %d", ErrInvalidArgument, accountID)
+		}
+		return o, err
+	}
+}
+
+// CreateQROrder makes a WeChat Pay or Alipay order of amountFen for the
+// account and places it at the channel; the returned order is pending with
+// its QRCode to show, expiring after OrderTTL. When the channel refuses, the
+// order is recorded as failed and returned with the error. Errors:
+// *AmountError (ErrAmountOutOfRange), ErrChannelUnavailable, ErrChannel,
+// ErrInvalidArgument (no such account).
+func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen int64, channel Channel) (Order, error) {
+	ch, err := s.channel(channel)
+	if err != nil {
+		return Order{}, fmt.Errorf("payments: create order: %w", err)
+	}
+	q, err := s.Quote(amountFen)
+	if err != nil {
+		return Order{}, fmt.Errorf("payments: create order: %w", err)
+	}
+	o, err := s.insertOrder(ctx, accountID, q, channel, StateCreated, s.opts.OrderTTL)
+	if err != nil {
+		return Order{}, fmt.Errorf("payments: create order: %w", err)
+	}
+	subject := fmt.Sprintf("%s ¥%s", s.opts.Subject, o.AmountYuan().StringFixed(2))
+	code, qrErr := ch.CreateQR(ctx, QROrder{OutTradeNo: o.OrderNo, AmountFen: o.AmountFen, Subject: subject, ExpiresAt: o.ExpiresAt})
+	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := queryOrder(ctx, tx, sqlLockOrderByID, o.ID)
+		if err != nil {
+			return err
+		}
+		if cur.State != StateCreated { // a notify overtook us: keep what it did
+			o = cur
+			return nil
+		}
+		if qrErr != nil {
+			if err := s.transition(ctx, tx, &cur, StateFailed, CauseChannelError, map[string]string{"error": qrErr.Error()}); err != nil {
+				return err
+			}
+			o = cur
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE payment_orders SET qr_code = $2 WHERE id = $1`, cur.ID, code); err != nil {
+			return err
+		}
+		cur.QRCode = code
+		if err := s.transition(ctx, tx, &cur, StatePending, CauseQRCreated, nil); err != nil {
+			return err
+		}
+		o = cur
+		return nil
+	})
+	if err != nil {
+		return o, fmt.Errorf("payments: create order %s: %w", o.OrderNo, err)
+	}
+	if qrErr != nil {
+		return o, fmt.Errorf("payments: create order %s: %w: %w", o.OrderNo, ErrChannel, qrErr)
+	}
+	return o, nil
+}
+
+// CreateTransferOrder makes a bank transfer (对公转账) order of amountFen: a
+// pending order with a unique ReferenceCode for the transfer memo, open for
+// TransferTTL. Show it with BankAccount. Errors: *AmountError
+// (ErrAmountOutOfRange), ErrInvalidArgument (no such account).
+func (s *Service) CreateTransferOrder(ctx context.Context, accountID int64, amountFen int64) (Order, error) {
+	q, err := s.quoteTransfer(amountFen)
+	if err != nil {
+		return Order{}, fmt.Errorf("payments: create transfer order: %w", err)
+	}
+	o, err := s.insertOrder(ctx, accountID, q, ChannelBankTransfer, StatePending, s.opts.TransferTTL)
+	if err != nil {
+		return Order{}, fmt.Errorf("payments: create transfer order: %w", err)
+	}
+	return o, nil
+}
+
+// Order returns the account's order orderNo; another account's order is
+// ErrNotFound. Errors: ErrNotFound.
+func (s *Service) Order(ctx context.Context, accountID int64, orderNo string) (Order, error) {
+	o, err := queryOrder(ctx, s.pool, sqlOrderByNoAccount, orderNo, accountID)
+	if err != nil {
+		return Order{}, fmt.Errorf("payments: order %s: %w", orderNo, err)
+	}
+	return o, nil
+}
+
+// OrderByNo returns any account's order (for staff). Errors: ErrNotFound.
+func (s *Service) OrderByNo(ctx context.Context, orderNo string) (Order, error) {
+	o, err := queryOrder(ctx, s.pool, sqlOrderByNo, orderNo)
+	if err != nil {
+		return Order{}, fmt.Errorf("payments: order %s: %w", orderNo, err)
+	}
+	return o, nil
+}
+
+// OrderByReference returns the bank transfer order with a reference code,
+// as read from a statement memo (normalized first; a code whose check
+// character is wrong is ErrNotFound). Errors: ErrNotFound.
+func (s *Service) OrderByReference(ctx context.Context, code string) (Order, error) {
+	code = refcode.Normalize(code)
+	if !refcode.Valid(code) {
+		return Order{}, fmt.Errorf("payments: reference %q: %w", code, ErrNotFound)
+	}
+	o, err := queryOrder(ctx, s.pool, sqlOrderByReference, code)
+	if err != nil {
+		return Order{}, fmt.Errorf("payments: reference %s: %w", code, err)
+	}
+	return o, nil
+}
+
+// Orders lists the account's orders, newest first, at most limit (1–200).
+func (s *Service) Orders(ctx context.Context, accountID int64, limit int) ([]Order, error) {
+	limit = min(max(limit, 1), 200)
+	rows, err := s.pool.Query(ctx, sqlOrdersOfAccount, accountID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("payments: orders: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Order])
+	if err != nil {
+		return nil, fmt.Errorf("payments: orders: %w", err)
+	}
+	return out, nil
+}
+
+// Transitions lists an order's recorded state changes, oldest first.
+func (s *Service) Transitions(ctx context.Context, orderID int64) ([]Transition, error) {
+	rows, err := s.pool.Query(ctx, sqlTransitionsOfOrdr, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("payments: transitions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Transition])
+	if err != nil {
+		return nil, fmt.Errorf("payments: transitions: %w", err)
+	}
+	return out, nil
+}
+
+// TopUp is a paid top-up, for invoicing.
+type TopUp struct {
+	OrderID     int64     `db:"id"`
+	OrderNo     string    `db:"order_no"`
+	Channel     Channel   `db:"channel"`
+	AmountFen   int64     `db:"amount_fen"`
+	RefundedFen int64     `db:"refunded_fen"`
+	PaidAt      time.Time `db:"paid_at"`
+}
+
+// PaidTopUps lists the account's paid top-ups (refunded ones included, with
+// RefundedFen), oldest first.
+func (s *Service) PaidTopUps(ctx context.Context, accountID int64) ([]TopUp, error) {
+	const sql = `SELECT id, order_no, channel, amount_fen, refunded_fen, paid_at FROM payment_orders
+WHERE account_id = $1 AND state IN ('paid', 'partially_refunded', 'refunded') ORDER BY paid_at, id`
+	rows, err := s.pool.Query(ctx, sql, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("payments: paid top-ups: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[TopUp])
+	if err != nil {
+		return nil, fmt.Errorf("payments: paid top-ups: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,186 @@
+package payments
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// RefundRequest asks to refund part of a paid top-up. AccountID scopes the
+// order (another account's order is ErrNotFound).
+type RefundRequest struct {
+	AccountID      int64
+	OrderNo        string
+	AmountFen      int64
+	Reason         string
+	Actor          string
+	IdempotencyKey string
+}
+
+// RefundState says how the money goes back.
+type RefundState string
+
+// Refund states.
+const (
+	RefundDone   RefundState = "refunded" // the channel accepted the refund
+	RefundManual RefundState = "manual"   // a bank transfer order: finance pays it back by bank
+)
+
+// Refund is one refund of a paid top-up.
+type Refund struct {
+	ID        int64           `db:"id"`
+	OrderID   int64           `db:"order_id"`
+	RefundNo  string          `db:"refund_no"` // out_refund_no / out_request_no at the channel
+	AmountFen int64           `db:"amount_fen"`
+	Credits   decimal.Decimal `db:"credits"` // removed from the order's paid lot
+	Reason    string          `db:"reason"`
+	Actor     string          `db:"actor"`
+	State     RefundState     `db:"state"`
+	LedgerOp  int64           `db:"ledger_op_id"`
+	CreatedAt time.Time       `db:"created_at"`
+	// Replayed is true when the idempotency key had been used: the first result.
+	Replayed bool `db:"-"`
+	// Order is the order after the refund.
+	Order Order `db:"-"`
+}
+
+const refundColumns = `id, order_id, refund_no, amount_fen, credits, reason, actor, state, ledger_op_id, created_at`
+
+// Refund refunds AmountFen of a paid top-up, limited to the unconsumed part
+// of its paid lot. In one transaction, with the order locked, it runs
+// Options.BeforeRefund, writes the ledger refund that removes exactly the
+// credits that amount bought (ledger.RefundTx refuses more than the lot has
+// left), calls the channel's refund (a bank transfer order is refunded by
+// finance: state manual), and marks the order partially_refunded or
+// refunded. The transaction spans the channel call so that a refused refund
+// leaves no trace; a retry with the same IdempotencyKey sends the same
+// refund number, which the channels treat as the same refund. Errors:
+// ErrInvalidArgument, ErrNotFound, ErrNotRefundable, ErrRefundExceedsOrder,
+// ErrIdempotencyConflict, ledger.ErrRefundExceedsLot (as
+// *ledger.ShortfallError with the lot's remainder in credits), ErrChannel,
+// ErrChannelUnavailable, and whatever BeforeRefund returns.
+func (s *Service) Refund(ctx context.Context, r RefundRequest) (Refund, error) {
+	var out Refund
+	if r.OrderNo == "" || r.IdempotencyKey == "" || r.AmountFen <= 0 {
+		return out, fmt.Errorf("payments: refund: %w: order number, positive amount and idempotency key are required", ErrInvalidArgument)
+	}
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		o, err := queryOrder(ctx, tx, sqlOrderByNoAccount+` FOR UPDATE`, r.OrderNo, r.AccountID)
+		if err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `SELECT `+refundColumns+` FROM payment_refunds WHERE order_id = $1 AND idempotency_key = $2`, o.ID, r.IdempotencyKey)
+		prev, err := pgx.CollectRows(rows, pgx.RowToStructByName[Refund])
+		if err != nil {
+			return err
+		}
+		if len(prev) > 0 {
+			if prev[0].AmountFen != r.AmountFen {
+				return ErrIdempotencyConflict
+			}
+			out, out.Replayed, out.Order = prev[0], true, o
+			return nil
+		}
+		if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.PaidLotID == nil {
+			return fmt.Errorf("%w: order is %s", ErrNotRefundable, o.State)
+		}
+		if left := o.AmountFen - o.RefundedFen; r.AmountFen > left {
+			return fmt.Errorf("%w: %d fen asked, %d fen left", ErrRefundExceedsOrder, r.AmountFen, left)
+		}
+		if s.opts.BeforeRefund != nil {
+			if err := s.opts.BeforeRefund(ctx, tx, o); err != nil {
+				return err
+			}
+		}
+		credits, err := s.refundCredits(ctx, tx, o, r.AmountFen)
+		if err != nil {
+			return err
+		}
+		refundNo := refundNumber(o.OrderNo, r.IdempotencyKey)
+		lr, err := s.ledger.RefundTx(ctx, tx, ledger.RefundRequest{
+			LotID: *o.PaidLotID, Amount: credits, IdempotencyKey: "topup-refund:" + refundNo,
+			Actor: r.Actor, Reason: r.Reason, SourceRef: "payment_refund:" + refundNo,
+		})
+		if err != nil {
+			return err
+		}
+		state := RefundManual
+		if o.Channel != ChannelBankTransfer {
+			ch, err := s.channel(o.Channel)
+			if err != nil {
+				return err
+			}
+			if err := ch.Refund(ctx, ChannelRefund{OutTradeNo: o.OrderNo, OutRefundNo: refundNo, RefundFen: r.AmountFen, TotalFen: o.AmountFen, Reason: r.Reason}); err != nil {
+				return fmt.Errorf("%w: %w", ErrChannel, err)
+			}
+			state = RefundDone
+		}
+		rows, _ = tx.Query(ctx, `INSERT INTO payment_refunds (order_id, refund_no, idempotency_key, amount_fen, credits, reason, actor, state, ledger_op_id, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+refundColumns,
+			o.ID, refundNo, r.IdempotencyKey, r.AmountFen, credits, r.Reason, r.Actor, state, lr.OpID, s.now())
+		if out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Refund]); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE payment_orders SET refunded_fen = refunded_fen + $2 WHERE id = $1`, o.ID, r.AmountFen); err != nil {
+			return err
+		}
+		o.RefundedFen += r.AmountFen
+		to := StatePartiallyRefunded
+		if o.RefundedFen == o.AmountFen {
+			to = StateRefunded
+		}
+		detail := map[string]any{"refund_no": refundNo, "amount_fen": r.AmountFen, "credits": credits, "actor": r.Actor, "reason": r.Reason}
+		if err := s.transition(ctx, tx, &o, to, CauseRefund, detail); err != nil {
+			return err
+		}
+		out.Order = o
+		return nil
+	})
+	if err != nil {
+		return Refund{}, fmt.Errorf("payments: refund %s: %w", r.OrderNo, err)
+	}
+	return out, nil
+}
+
+// refundCredits is what amountFen of the order bought: its share of the
+// order's credits, rounded once; the last refund takes exactly what the
+// earlier ones left, so a full refund removes the whole lot.
+func (s *Service) refundCredits(ctx context.Context, tx pgx.Tx, o Order, amountFen int64) (decimal.Decimal, error) {
+	if o.RefundedFen+amountFen == o.AmountFen {
+		var done decimal.Decimal
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(credits), 0) FROM payment_refunds WHERE order_id = $1`, o.ID).Scan(&done); err != nil {
+			return decimal.Zero, err
+		}
+		return o.Credits.Sub(done), nil
+	}
+	c := ledger.Round(o.Credits.Mul(decimal.NewFromInt(amountFen)).Div(decimal.NewFromInt(o.AmountFen)))
+	if !c.IsPositive() {
+		return decimal.Zero, fmt.Errorf("%w: %d fen is less than one credit unit", ErrInvalidArgument, amountFen)
+	}
+	return c, nil
+}
+
+// refundNumber derives the channel refund number from the order and the
+// idempotency key, so a retried request repeats the same refund.
+func refundNumber(orderNo, key string) string {
+	sum := sha256.Sum256([]byte(orderNo + "\x00" + key))
+	return "R" + orderNo[1:] + hex.EncodeToString(sum[:5])
+}
+
+// Refunds lists an order's refunds, oldest first.
+func (s *Service) Refunds(ctx context.Context, orderID int64) ([]Refund, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+refundColumns+` FROM payment_refunds WHERE order_id = $1 ORDER BY id`, orderID)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Refund])
+	if err != nil {
+		return nil, fmt.Errorf("payments: refunds: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,215 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+)
+
+// Sentinel errors of the payments service; test with errors.Is. Each
+// operation's doc comment lists the ones it can return.
+var (
+	// ErrNotFound: no such order (or it belongs to another account).
+	ErrNotFound = errors.New("payments: order not found")
+	// ErrAmountOutOfRange: the amount is not a tier and outside the custom limits (see *AmountError).
+	ErrAmountOutOfRange = errors.New("payments: amount out of range")
+	// ErrChannelUnavailable: the channel is not configured.
+	ErrChannelUnavailable = errors.New("payments: channel not available")
+	// ErrChannel: the channel refused or failed a call (create, refund).
+	ErrChannel = errors.New("payments: channel error")
+	// ErrBadSignature: a notify did not verify (signature, key serial,
+	// timestamp or decryption); answer 401, nothing changed.
+	ErrBadSignature = errors.New("payments: notify signature does not verify")
+	// ErrMalformedNotify: a notify could not be read; answer 400, nothing changed.
+	ErrMalformedNotify = errors.New("payments: malformed notify")
+	// ErrInvalidTransition: the order's state does not allow the change (see *TransitionError).
+	ErrInvalidTransition = errors.New("payments: invalid state transition")
+	// ErrNotTransferOrder: the order is not a bank transfer order.
+	ErrNotTransferOrder = errors.New("payments: not a bank transfer order")
+	// ErrAlreadyPaid: a bank transfer order was already completed by another statement line.
+	ErrAlreadyPaid = errors.New("payments: order already paid")
+	// ErrNotRefundable: the order is not paid (or fully refunded).
+	ErrNotRefundable = errors.New("payments: order is not refundable")
+	// ErrRefundExceedsOrder: the refund is larger than what is left of the order's amount.
+	ErrRefundExceedsOrder = errors.New("payments: refund exceeds the order's unrefunded amount")
+	// ErrIdempotencyConflict: a refund idempotency key was reused with another amount.
+	ErrIdempotencyConflict = errors.New("payments: idempotency key reused with different arguments")
+	// ErrInvalidArgument: a required field is missing or malformed.
+	ErrInvalidArgument = errors.New("payments: invalid argument")
+)
+
+// TransitionError says which state change was refused; it matches ErrInvalidTransition.
+type TransitionError struct {
+	OrderNo  string
+	From, To State
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("payments: order %s cannot go from %s to %s", e.OrderNo, e.From, e.To)
+}
+
+// Is matches ErrInvalidTransition.
+func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
+
+// Code returns the stable error code of a payments error for API bodies and
+// i18n keys (error.payments.<code>), or "" for other errors. Ledger errors
+// keep their ledger.Code.
+func Code(err error) string {
+	for _, c := range []struct {
+		err  error
+		code string
+	}{
+		{ErrNotFound, "not_found"}, {ErrAmountOutOfRange, "amount_out_of_range"}, {ErrChannelUnavailable, "channel_unavailable"},
+		{ErrChannel, "channel_error"}, {ErrBadSignature, "bad_signature"}, {ErrMalformedNotify, "malformed_notify"},
+		{ErrInvalidTransition, "invalid_transition"}, {ErrNotTransferOrder, "not_transfer_order"}, {ErrAlreadyPaid, "already_paid"},
+		{ErrNotRefundable, "not_refundable"}, {ErrRefundExceedsOrder, "refund_exceeds_order"},
+		{ErrIdempotencyConflict, "idempotency_conflict"}, {ErrInvalidArgument, "invalid_argument"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return ledger.Code(err)
+}
+
+// Channels are the QR channels; a nil one is unavailable.
+type Channels struct {
+	WeChat QRChannel
+	Alipay QRChannel
+}
+
+// BankAccount is the platform's corporate account shown on the transfer page.
+type BankAccount struct {
+	Name   string // 户名
+	Bank   string // 开户行
+	Branch string // 支行 (optional)
+	Number string // 账号
+}
+
+// Options configures the service. The zero value gets the defaults.
+type Options struct {
+	// Now is the clock (time.Now by default); tests move it.
+	Now func() time.Time
+	// Tiers are the offered amounts in fen (DefaultTiers).
+	Tiers []int64
+	// Bonus maps a tier (fen) to its bonus percent (DefaultBonus when nil;
+	// an empty map for none).
+	Bonus map[int64]decimal.Decimal
+	// BonusValidity is how long a bonus promo lot lasts after payment
+	// (DefaultBonusValidity when 0; negative: it never expires).
+	BonusValidity time.Duration
+	// MinFen and MaxFen bound a custom QR top-up (DefaultMinFen, DefaultMaxFen).
+	MinFen, MaxFen int64
+	// TransferMaxFen bounds a bank transfer order (DefaultTransferMaxFen).
+	TransferMaxFen int64
+	// CreditPriceRMB is the price of one credit in yuan (ledger.DefaultCreditPriceRMB).
+	CreditPriceRMB decimal.Decimal
+	// BankAccount is shown on the transfer page.
+	BankAccount BankAccount
+	// OrderTTL is how long a QR order can be paid (DefaultOrderTTL).
+	OrderTTL time.Duration
+	// TransferTTL is how long a transfer order stays open (DefaultTransferTTL).
+	TransferTTL time.Duration
+	// SyncDelay: SyncPending leaves QR orders younger than this to their
+	// notify (default 1 minute).
+	SyncDelay time.Duration
+	// Subject is the order title the payer sees, followed by the amount
+	// (default "账户充值").
+	Subject string
+	// BeforeRefund runs inside the refund's transaction, with the order
+	// locked, before anything is refunded; an error stops the refund and is
+	// returned as is (invoicing demands a red-letter reversal first).
+	BeforeRefund func(ctx context.Context, tx pgx.Tx, o Order) error
+	// Logger receives what the sync job could not do (discarded by default).
+	Logger *slog.Logger
+}
+
+// Service runs top-up orders: products, QR and bank transfer orders,
+// channel notifies, the sync job and refunds. It is safe for concurrent use.
+type Service struct {
+	pool     *pgxpool.Pool
+	ledger   *ledger.Ledger
+	channels Channels
+	opts     Options
+}
+
+// New returns the payments service over pool and the ledger.
+func New(pool *pgxpool.Pool, l *ledger.Ledger, ch Channels, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Tiers == nil {
+		opts.Tiers = DefaultTiers
+	}
+	if opts.Bonus == nil {
+		opts.Bonus = DefaultBonus
+	}
+	if opts.BonusValidity == 0 {
+		opts.BonusValidity = DefaultBonusValidity
+	}
+	if opts.MinFen <= 0 {
+		opts.MinFen = DefaultMinFen
+	}
+	if opts.MaxFen <= 0 {
+		opts.MaxFen = DefaultMaxFen
+	}
+	if opts.TransferMaxFen <= 0 {
+		opts.TransferMaxFen = DefaultTransferMaxFen
+	}
+	if !opts.CreditPriceRMB.IsPositive() {
+		opts.CreditPriceRMB = ledger.DefaultCreditPriceRMB
+	}
+	if opts.OrderTTL <= 0 {
+		opts.OrderTTL = DefaultOrderTTL
+	}
+	if opts.TransferTTL <= 0 {
+		opts.TransferTTL = DefaultTransferTTL
+	}
+	if opts.SyncDelay <= 0 {
+		opts.SyncDelay = time.Minute
+	}
+	if opts.Subject == "" {
+		opts.Subject = "账户充值"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{pool: pool, ledger: l, channels: ch, opts: opts}
+}
+
+// BankAccount returns the corporate account for the transfer page.
+func (s *Service) BankAccount() BankAccount { return s.opts.BankAccount }
+
+// Available reports whether a channel can take orders now.
+func (s *Service) Available(c Channel) bool {
+	if c == ChannelBankTransfer {
+		return true
+	}
+	_, err := s.channel(c)
+	return err == nil
+}
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC() }
+
+// channel returns the configured QR channel c.
+func (s *Service) channel(c Channel) (QRChannel, error) {
+	var ch QRChannel
+	switch c {
+	case ChannelWeChat:
+		ch = s.channels.WeChat
+	case ChannelAlipay:
+		ch = s.channels.Alipay
+	}
+	if ch == nil {
+		return nil, fmt.Errorf("%w: %q", ErrChannelUnavailable, c)
+	}
+	return ch, nil
+}
