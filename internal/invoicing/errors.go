@@ -93,16 +93,18 @@ func (e *ExceedsError) Error() string {
 func (e *ExceedsError) Unwrap() error { return ErrExceedsInvoiceable }
 
 var codes = map[string]error{
-	"invalid_input":       ErrInvalidInput,
-	"not_found":           ErrNotFound,
-	"exceeds_invoiceable": ErrExceedsInvoiceable,
-	"unknown_top_up":      ErrUnknownTopUp,
-	"wrong_state":         ErrWrongState,
-	"reason_required":     ErrReasonRequired,
-	"duplicate_number":    ErrDuplicateNumber,
+	"invalid_input":         ErrInvalidInput,
+	"not_found":             ErrNotFound,
+	"exceeds_invoiceable":   ErrExceedsInvoiceable,
+	"unknown_top_up":        ErrUnknownTopUp,
+	"wrong_state":           ErrWrongState,
+	"reason_required":       ErrReasonRequired,
+	"duplicate_number":      ErrDuplicateNumber,
+	"seller_not_configured": ErrSellerNotConfigured,
 }
 
-// Code returns the stable code of an error of this package ("" for others):
+// Code returns the stable code of an error of this package ("" for others),
+// whose message is the i18n key `error.invoicing.<code>`:
 // invalid_input, not_found, exceeds_invoiceable, unknown_top_up, wrong_state,
 // reason_required, duplicate_number, seller_not_configured.
 func Code(err error) string {

@@ -32,8 +32,7 @@ var (
 // FieldError is one failed form field. Field is the form field name
 // ("name", "id_number", "company_name", "credit_code", "legal_rep", "licence",
 // "reference"); Code is stable and maps to the i18n key
-// `error.verification.<code>` (identity codes such as id_checksum map to
-// `error.identity.<code>`, see identity.ValidationError).
+// `error.verification.<code>`, identity's codes (id_checksum, …) included.
 type FieldError struct {
 	Field string `json:"field"`
 	Code  string `json:"code"`
@@ -77,8 +76,9 @@ const (
 	CodeLicenceType     = "licence_type"
 )
 
-// Code returns the stable code of an error of this package ("" for others):
-// invalid_input, already_verified, pending, identity_in_use, not_found,
+// Code returns the stable code of an error of this package ("" for others),
+// whose message is the i18n key `error.verification.<code>`:
+// invalid_input, already_verified, pending, identity_in_use, no_such_verification,
 // not_pending, reason_required, forbidden, no_licence.
 func Code(err error) string {
 	for code, s := range codes {
@@ -90,13 +90,13 @@ func Code(err error) string {
 }
 
 var codes = map[string]error{
-	"invalid_input":    ErrInvalidInput,
-	"already_verified": ErrAlreadyVerified,
-	"pending":          ErrPending,
-	"identity_in_use":  ErrIdentityInUse,
-	"not_found":        ErrNotFound,
-	"not_pending":      ErrNotPending,
-	"reason_required":  ErrReasonRequired,
-	"forbidden":        ErrForbidden,
-	"no_licence":       ErrNoLicence,
+	"invalid_input":        ErrInvalidInput,
+	"already_verified":     ErrAlreadyVerified,
+	"pending":              ErrPending,
+	"identity_in_use":      ErrIdentityInUse,
+	"no_such_verification": ErrNotFound,
+	"not_pending":          ErrNotPending,
+	"reason_required":      ErrReasonRequired,
+	"forbidden":            ErrForbidden,
+	"no_licence":           ErrNoLicence,
 }
