@@ -321,3 +321,4 @@ func (w *writer) single(ctx context.Context, j *job) {
 	}
 	close(j.done)
 }
+
