@@ -321,4 +321,3 @@ func (w *writer) single(ctx context.Context, j *job) {
 	}
 	close(j.done)
 }
-
