@@ -46,8 +46,9 @@ CREATE TABLE ledger_lots (
     PRIMARY KEY (pool_id, id)
 );
 CREATE UNIQUE INDEX ledger_lots_id_idx ON ledger_lots (id);
-CREATE INDEX ledger_lots_live_idx ON ledger_lots (pool_id) WHERE remaining > 0;
-CREATE INDEX ledger_lots_due_idx ON ledger_lots (expires_at) WHERE remaining > 0 AND expires_at IS NOT NULL;
+-- No index mentions remaining, so spending from a lot is a HOT update (no
+-- index writes); the pool's lots are found through the primary key.
+CREATE INDEX ledger_lots_due_idx ON ledger_lots (expires_at) WHERE expires_at IS NOT NULL;
 
 CREATE TABLE ledger_reservations (
     pool_id      bigint NOT NULL,

@@ -14,6 +14,11 @@ DECLARE
     v_pool bigint;
     r ledger_accounts;
 BEGIN
+    -- an account that is its own pool (the usual case): one locking read
+    SELECT * INTO r FROM ledger_accounts WHERE id = p_account AND pool_id = p_account FOR UPDATE;
+    IF FOUND THEN
+        RETURN r;
+    END IF;
     SELECT pool_id INTO v_pool FROM ledger_accounts WHERE id = p_account;
     IF NOT FOUND THEN
         RETURN r;

@@ -23,6 +23,7 @@ type BenchConfig struct {
 	Duration      time.Duration // per run (8 s)
 	HistoryEvents int           // events on the BalanceAt account (1,000,000)
 	BalanceAtRuns int           // BalanceAt calls measured (2,000)
+	Writers       int           // the ledger's Options.Writers (its default when 0)
 }
 
 // BenchReport holds the figures RunBenchmark measured.
@@ -96,7 +97,7 @@ CREATE TABLE bench_baseline_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY 
 	fmt.Fprintf(w, "baseline (UPDATE+INSERT txn): %10.0f tx/s   p50 %-9s p99 %s\n", ops, r.BaselineP50.Round(time.Microsecond), r.BaselineP99.Round(time.Microsecond))
 
 	// Accounts for the ledger runs, funded in one statement each.
-	l := New(pool, Options{})
+	l := New(pool, Options{Writers: cfg.Writers})
 	defer l.Close()
 	var first int64
 	err = pool.QueryRow(ctx, `

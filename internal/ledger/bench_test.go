@@ -37,6 +37,9 @@ func BenchmarkLedgerReport(b *testing.B) {
 		}
 		bc.HistoryEvents = n
 	}
+	if s := os.Getenv("LEDGER_BENCH_WRITERS"); s != "" {
+		bc.Writers = int(s[0] - '0')
+	}
 	for range b.N {
 		_, err := ledger.RunBenchmark(ctx, pool, bc, os.Stdout)
 		require.NoError(b, err)
