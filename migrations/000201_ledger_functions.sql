@@ -14,6 +14,11 @@ DECLARE
     v_pool bigint;
     r ledger_accounts;
 BEGIN
+    -- an account that is its own pool (the usual case): one locking read
+    SELECT * INTO r FROM ledger_accounts WHERE id = p_account AND pool_id = p_account FOR UPDATE;
+    IF FOUND THEN
+        RETURN r;
+    END IF;
     SELECT pool_id INTO v_pool FROM ledger_accounts WHERE id = p_account;
     IF NOT FOUND THEN
         RETURN r;
@@ -24,18 +29,24 @@ BEGIN
 END $$;
 
 -- ledger_spendable is the sum of the pool's unexpired lots at p_at.
-CREATE FUNCTION ledger_spendable(p_pool bigint, p_at timestamptz) RETURNS numeric LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(remaining), 0) FROM ledger_lots
-    WHERE pool_id = p_pool AND remaining > 0 AND (expires_at IS NULL OR expires_at > p_at)
-$$;
+CREATE FUNCTION ledger_spendable(p_pool bigint, p_at timestamptz) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(remaining), 0) FROM ledger_lots
+            WHERE pool_id = p_pool AND remaining > 0 AND (expires_at IS NULL OR expires_at > p_at));
+END $$;
 
 -- ledger_available is what p_account may spend at p_at: the pool's
 -- spendable credits, capped by a sub-account's allocation.
-CREATE FUNCTION ledger_available(p_account bigint, p_at timestamptz) RETURNS numeric LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN a.allocation IS NULL THEN ledger_spendable(a.pool_id, p_at)
-                ELSE least(a.allocation, ledger_spendable(a.pool_id, p_at)) END
-    FROM ledger_accounts a WHERE a.id = p_account
-$$;
+CREATE FUNCTION ledger_available(p_account bigint, p_at timestamptz) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a ledger_accounts;
+BEGIN
+    SELECT * INTO a FROM ledger_accounts WHERE id = p_account;
+    IF a.allocation IS NULL THEN
+        RETURN ledger_spendable(a.pool_id, p_at);
+    END IF;
+    RETURN least(a.allocation, ledger_spendable(a.pool_id, p_at));
+END $$;
 
 -- ledger_replay returns the stored result of an earlier call with the same
 -- idempotency key, a conflict when its arguments differ, or NULL.
@@ -56,16 +67,19 @@ BEGIN
     RETURN '{"error": "idempotency_conflict"}';
 END $$;
 
-CREATE FUNCTION ledger_remember(p_pool bigint, p_account bigint, p_op text, p jsonb, p_result jsonb) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
-    SELECT p_pool, p_account, p->>'key', p_op, coalesce(p->>'hash', ''), p_result
-    WHERE coalesce(p->>'key', '') <> ''
-$$;
+CREATE FUNCTION ledger_remember(p_pool bigint, p_account bigint, p_op text, p jsonb, p_result jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(p->>'key', '') <> '' THEN
+        INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
+        VALUES (p_pool, p_account, p->>'key', p_op, coalesce(p->>'hash', ''), p_result);
+    END IF;
+END $$;
 
 -- ledger_emit appends one event row.
 CREATE FUNCTION ledger_emit(p_pool bigint, p_account bigint, p_lot bigint, p_op bigint, p_type text,
                             p_amount numeric, p_balance numeric, p_unpaid numeric, p_res bigint,
-                            p jsonb, p_at timestamptz) RETURNS void LANGUAGE sql AS $$
+                            p jsonb, p_at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
                                reservation_id, idempotency_key, actor, reason_code, source_ref, model,
                                request_id, session_id, detail, occurred_at, at)
@@ -73,8 +87,8 @@ CREATE FUNCTION ledger_emit(p_pool bigint, p_account bigint, p_lot bigint, p_op 
             coalesce(p->>'key', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''),
             coalesce(p->>'source_ref', ''), coalesce(p->>'model', ''), coalesce(p->>'request_id', ''),
             coalesce(p->>'session_id', ''), nullif(p->'detail', 'null'::jsonb),
-            coalesce((p->>'occurred_at')::timestamptz, p_at), p_at)
-$$;
+            coalesce((p->>'occurred_at')::timestamptz, p_at), p_at);
+END $$;
 
 -- ledger_take takes up to p_amount from the pool's unexpired lots in
 -- spending order (see ledger.SpendOrder: soonest expiry first, no expiry

@@ -269,4 +269,3 @@ func compare(t *testing.T, b *testBundle, acc int64, m *model, step int) {
 		t.Fatalf("step %d: reserved %s, model says %s", step, bal.Reserved, reserved)
 	}
 }
-

@@ -1,0 +1,98 @@
+// Package ledger is the append-only credit ledger every other part of the
+// product stands on: accounts, lots, reservations, charges, refunds,
+// expiry, balances and verification, correct under concurrency, retries and
+// crashes.
+//
+// # Units and rounding
+//
+// Credits are decimals with Scale = 6 places (shopspring/decimal in Go,
+// numeric(24,6) in SQL); no float touches an amount. Every amount entering
+// an operation is rounded once, half to even, by Round. The credit price is
+// a setting (DefaultCreditPriceRMB = ¥0.001): CreditsForRMB and
+// RMBForCredits convert, the latter rounding half-even to the fen.
+//
+// # Tables (migrations 000200, 000201)
+//
+// Every table carries pool_id first in its primary key and indexes: the
+// account whose lots are spent — the account itself, or the enterprise for
+// a sub-account. No hot-path query joins across pools, so the ledger can be
+// distributed by pool_id (Citus) later.
+//
+//	ledger_accounts     id, pool_id, kind individual|enterprise|sub, parent_id,
+//	                    mode live|test, external_id (unique per mode), name,
+//	                    status active|frozen, allocation (sub: what it may still
+//	                    spend; NULL = no limit), and the pool's running state:
+//	                    balance (sum of lot remainders), reserved, has_paid,
+//	                    grace_used, last_at (the pool's ledger clock)
+//	ledger_lots         (pool_id, id), account_id, kind paid|promo|plan|grace,
+//	                    amount, remaining (excluding holds), refunded,
+//	                    expires_at, source_ref, actor, reason_code, created_at
+//	ledger_reservations (pool_id, id), account_id, amount, holds jsonb
+//	                    [{lot, amount}], status open|committed|released|
+//	                    expired|expired_charged, expires_at, model, session,
+//	                    request
+//	ledger_idempotency  (pool_id, account_id, key), op, args_hash, result jsonb
+//	ledger_events       (pool_id, id), account_id, lot_id, op_id, type, amount
+//	                    (signed change of the pool's credit outside holds),
+//	                    balance_after, unpaid, reservation_id, idempotency_key,
+//	                    actor, reason_code, source_ref, model, request_id,
+//	                    session_id, detail jsonb, occurred_at, at (ledger
+//	                    time), recorded_at (wall clock)
+//
+// ledger_events is append-only: BEFORE UPDATE/DELETE and BEFORE TRUNCATE
+// triggers raise, so not even the table's owner (or a superuser, short of
+// disabling the trigger) rewrites history; corrections are new events.
+// One operation writes one row per lot it touches, all sharing op_id, so a
+// deduction can be shown as "70 from promo, 30 from paid".
+//
+// Invariants Verify checks (credits ledger verify): a pool's balance equals
+// the sum of its events' amounts and its last balance_after; each lot's
+// remaining equals the sum of the events on that lot; a pool's reserved
+// equals its open reservations; each reservation's holds add up to it.
+//
+// # Operations
+//
+// Each mutating operation is one PL/pgSQL function taking and returning
+// jsonb (ledger_credit, ledger_reserve, ledger_commit, ledger_release,
+// ledger_charge, ledger_refund, ledger_transfer, ledger_set_account,
+// ledger_expire_due, ledger_sweep_reservations). Each first locks the
+// pool's account row, which serialises every write to that pool across
+// processes; refusals come back as {"error": code}, mapped to the sentinels
+// in errors.go, so a refused operation never aborts a transaction.
+//
+//   - Spending order: SpendOrder/SpendsBefore — soonest expiry first, no
+//     expiry last; on equal expiry granted kinds (grace, promo, plan) before
+//     paid; then oldest, then lowest id. ledger_take orders the same way; the
+//     model-based test checks they agree. Expired lots are not spendable even
+//     before the expiry sweep writes their expiry events.
+//   - Reserve holds from lots (reservation events, negative); Commit writes a
+//     reservation_release (+hold) and a deduction (−charged) per held lot,
+//     charges an excess from available lots, and records what cannot be paid
+//     as an unpaid_usage event (amount 0, unpaid > 0) — balances never go
+//     negative. Charge (usage that already happened) does the same without a
+//     hold. SweepReservations releases (or, by policy, charges) holds past
+//     their TTL; a later Commit still charges.
+//   - Idempotency: a key is unique per account; the same key and arguments
+//     return the stored first result (Replayed = true), other arguments
+//     ErrIdempotencyConflict. Commit and Release key themselves by
+//     reservation id.
+//   - Grace: with the policy on, a pool that has paid before and reaches zero
+//     gets one grace lot (grant event, reason "grace"), never a second before
+//     its next paid top-up, never while one is active; grace lots are not
+//     refundable and are not revenue (kind grace).
+//   - Enterprise pools: sub-accounts spend the enterprise's lots within their
+//     allocation (the stricter limit wins); Transfer moves allocation between
+//     accounts of one enterprise as a pair of transfer events.
+//   - BalanceAt: every event stores balance_after and the ledger time "at" is
+//     monotonic per pool (max of the clock and the pool's last_at), so every
+//     row is a checkpoint and BalanceAt is one probe of (pool_id, at, id).
+//
+// # Throughput
+//
+// Writes are coalesced in-process: all operations for one pool go to the
+// same writer (Options.Writers), which sends whatever is queued as one
+// pipelined batch — one implicit transaction, one WAL flush — with pools
+// locked in ascending order; if the batch fails, each operation is retried
+// alone. Durability stays on. CreditTx and RefundTx instead run inside the
+// caller's transaction. See BENCH.md for measured figures.
+package ledger
