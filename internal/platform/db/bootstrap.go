@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -152,6 +153,16 @@ func startPrivateCluster(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("cannot create %s: %w", dir, err)
 	}
+	// Test packages run in parallel and may all find no server: one starts
+	// it while the others wait on this lock, then find it running.
+	unlock, err := lockFile(filepath.Join(filepath.Dir(dir), "pg.lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if reachable(ctx, withDatabase(u, "postgres")) {
+		return u, nil
+	}
 	asUser := func(name string, args ...string) *exec.Cmd { return exec.CommandContext(ctx, name, args...) }
 	if os.Geteuid() == 0 {
 		pgUser, err := user.Lookup("postgres")
@@ -179,6 +190,18 @@ func startPrivateCluster(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("starting the private cluster in %s failed: %s (see %s)", dataDir, lastLine(out), filepath.Join(dir, "log"))
 	}
 	return u, nil
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 func chownTree(dir string, uid, gid int) error {
