@@ -203,7 +203,8 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			}
 			slicesSort(paid)
 			lot := m.lots[paid[rng.IntN(len(paid))]]
-			a := decimal.New(int64(rng.IntN(int(lot.Remaining.Mul(decimal.NewFromInt(1100)).IntPart())+1)), -3)
+			// A refund of zero is invalid input, not a model step: draw from 0.001 up.
+			a := decimal.New(int64(rng.IntN(int(lot.Remaining.Mul(decimal.NewFromInt(1100)).IntPart())+1)+1), -3)
 			_, err := b.l.Refund(b.ctx, ledger.RefundRequest{LotID: lot.ID, Amount: a, IdempotencyKey: key()})
 			if a.GreaterThan(lot.Remaining) {
 				require.ErrorIs(t, err, ledger.ErrRefundExceedsLot, "step %d", step)
