@@ -85,15 +85,15 @@ const approvalColumns = `id, action, subject, account_id, amount, payload, reaso
 	requested_at, state, decided_by, decided_by_email, decided_at, decision_reason, result`
 
 // CanDecide reports (as nil) whether actor may approve or reject a: it
-// must hold the action's approver role and not be the requester. The
+// must not be the requester and must hold the action's approver role. The
 // admin pages use it to show or hide the buttons; Approve and Reject check
 // the same. Errors: ErrForbidden, ErrSelfApproval, ErrApprovalClosed.
 func CanDecide(actor Actor, a Approval) error {
-	if err := actor.require(approverRole[a.Action]); err != nil {
-		return err
-	}
 	if actor.User.ID == a.RequestedBy {
 		return ErrSelfApproval
+	}
+	if err := actor.require(approverRole[a.Action]); err != nil {
+		return err
 	}
 	if a.State != ApprovalPending {
 		return ErrApprovalClosed
