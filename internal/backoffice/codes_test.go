@@ -2,6 +2,7 @@ package backoffice_test
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -169,7 +170,7 @@ func TestRedemptionCodes(t *testing.T) {
 
 	t.Run("ThrottledPerIP", func(t *testing.T) {
 		g := batch(t, backoffice.BatchRequest{Count: 1})
-		const ip = "203.0.113.99"
+		ip := fmt.Sprintf("203.0.113.%d", seq.Add(1)%250)
 		for range 5 {
 			_, err := b.svc.Redeem(b.ctx, b.customer(t).account.ID, "nope", ip)
 			require.ErrorIs(t, err, backoffice.ErrInvalidCode)
@@ -177,7 +178,7 @@ func TestRedemptionCodes(t *testing.T) {
 		c := b.customer(t)
 		_, err := b.svc.Redeem(b.ctx, c.account.ID, g.Codes[0], ip)
 		require.ErrorIs(t, err, backoffice.ErrRedeemThrottled)
-		_, err = b.svc.Redeem(b.ctx, c.account.ID, g.Codes[0], "203.0.113.100")
+		_, err = b.svc.Redeem(b.ctx, c.account.ID, g.Codes[0], "2001:db8::100")
 		require.NoError(t, err, "the same customer from another address")
 	})
 }

@@ -97,13 +97,22 @@ VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, strings.TrimSp
 	return out, err
 }
 
-// RefundRequests lists refund requests in a state ("" for all), oldest first.
-func (s *Service) RefundRequests(ctx context.Context, state RefundState, limit int) ([]RefundRequest, error) {
-	if limit <= 0 {
-		limit = 200
+// RefundFilter narrows RefundRequests; zero fields do not filter.
+type RefundFilter struct {
+	State     RefundState
+	AccountID int64
+	Limit     int // default 200
+}
+
+// RefundRequests lists refund requests, oldest first (the finance queue:
+// State RefundRequested; a customer's page: AccountID).
+func (s *Service) RefundRequests(ctx context.Context, f RefundFilter) ([]RefundRequest, error) {
+	if f.Limit <= 0 {
+		f.Limit = 200
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+refundColumns+` FROM refund_requests WHERE ($1 = '' OR state = $1)
-ORDER BY requested_at, id LIMIT $2`, string(state), limit)
+	rows, _ := s.pool.Query(ctx, `SELECT `+refundColumns+` FROM refund_requests
+WHERE ($1 = '' OR state = $1) AND ($2 = 0 OR account_id = $2)
+ORDER BY requested_at, id LIMIT $3`, string(f.State), f.AccountID, f.Limit)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[RefundRequest])
 	if err != nil {
 		return nil, fmt.Errorf("backoffice: refund requests: %w", err)

@@ -2,7 +2,9 @@ package backoffice_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,20 +16,24 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 )
 
+var reportRuns atomic.Int64
+
 // TestRevenueReport is not parallel: it compares the report's closing
 // balances with the whole ledger, so no other test may write meanwhile
 // (parallel tests wait until the sequential ones are done).
 func TestRevenueReport(t *testing.T) {
-	// 2024-01-01 00:30 in Shanghai is still 2023-12-31 in UTC: the first
+	// 1 January 00:30 in Shanghai is still 2023-12-31 in UTC: the first
 	// purchase must land on the Shanghai day 2024-01-01.
-	start := time.Date(2023, 12, 31, 16, 30, 0, 0, time.UTC)
+	// Each run (go test -count) reports on its own year of ledger time.
+	year := 2010 + int(reportRuns.Add(1))
+	start := time.Date(year-1, 12, 31, 16, 30, 0, 0, time.UTC)
 	b := setup(t, setupOpts{start: start})
 	finance := b.staff(t, auth.RoleFinance)
 	c := b.customer(t)
 	acc := c.account.ID
 	day := 24 * time.Hour
 
-	// Day 1 (2024-01-01): ¥1,000 top-up, a 100-credit promo grant expiring on day 3.
+	// Day 1 (1 January): ¥1,000 top-up, a 100-credit promo grant expiring on day 3.
 	b.credit(t, acc, ledger.LotPaid, "1000000", nil)
 	promoExp := b.clock.Now().Add(2 * day)
 	b.credit(t, acc, ledger.LotPromo, "100", &promoExp)
@@ -58,12 +64,12 @@ func TestRevenueReport(t *testing.T) {
 	_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc, Amount: d("10"), IdempotencyKey: uniq("res"), TTL: time.Hour})
 	require.NoError(t, err)
 
-	from := time.Date(2024, 1, 1, 0, 0, 0, 0, backoffice.Shanghai)
-	to := time.Date(2024, 1, 8, 0, 0, 0, 0, backoffice.Shanghai)
+	from := time.Date(year, 1, 1, 0, 0, 0, 0, backoffice.Shanghai)
+	to := time.Date(year, 1, 8, 0, 0, 0, 0, backoffice.Shanghai)
 	rep, err := b.svc.Revenue(b.ctx, from, to, backoffice.Daily, finance)
 	require.NoError(t, err)
 	require.Len(t, rep.Rows, 7)
-	require.Equal(t, "2024-01-01", rep.Rows[0].Period)
+	require.Equal(t, fmt.Sprintf("%d-01-01", year), rep.Rows[0].Period)
 
 	t.Run("PerDayFigures", func(t *testing.T) {
 		d1, d2, d5 := rep.Rows[0].Credits, rep.Rows[1].Credits, rep.Rows[4].Credits
@@ -122,7 +128,7 @@ LEFT JOIN held ON held.lot_id = l.id`
 		require.Truef(t, far.Total.Credits.DeferredClosing.Equal(paid), "deferred %s, ledger %s", far.Total.Credits.DeferredClosing, paid)
 		require.Truef(t, far.Total.Credits.PromoClosing.Equal(promo), "promo %s, ledger %s", far.Total.Credits.PromoClosing, promo)
 		require.Truef(t, far.Total.RMB.DeferredClosing.Equal(ledger.RMBForCredits(paid, ledger.DefaultCreditPriceRMB)), "to the fen")
-		require.Equal(t, "2024-01", far.Rows[0].Period)
+		require.Equal(t, fmt.Sprintf("%d-01", year), far.Rows[0].Period)
 		requireDec(t, "1000050", far.Rows[0].Credits.PaidPurchased.Sub(decimal.Zero))
 	})
 
@@ -139,7 +145,7 @@ LEFT JOIN held ON held.lot_id = l.id`
 		require.NoError(t, backoffice.ReportCSV(&buf, rep))
 		s := buf.String()
 		require.True(t, strings.HasPrefix(s, "\uFEFFperiod"))
-		require.Contains(t, s, "\n2024-01-02,")
+		require.Contains(t, s, fmt.Sprintf("\n%d-01-02,", year))
 		require.Contains(t, s, "23.456789,0.02")
 		require.Contains(t, s, "\ntotal,1000050.000000,1000.05,")
 	})
