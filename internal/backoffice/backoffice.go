@@ -1,0 +1,151 @@
+// Package backoffice is the domain of the /admin pages: the audit log,
+// maker-checker approvals, support grants with managed reason codes,
+// account freezes and customer lookup, redemption codes (兑换码), bank
+// statement import with automatic matching and the unmatched queue, manual
+// recharges, channel-bill reconciliation, refund requests, and the revenue
+// reports.
+//
+// Every staff operation takes an Actor (the signed-in staff user and the
+// request's IP), checks the actor's role, runs as one transaction and writes
+// its audit row inside that transaction, with the account's balance before
+// and after. Credit is added through the ledger's CreditTx in the same
+// transaction, after locking the account's pool row, so the audited balances
+// are exact. Errors are *Error values with stable codes (i18n key
+// "error.admin.<code>"), or the ledger's and reconcile's sentinels.
+//
+// Collaborators that live in other packages (payment orders, refunds) are
+// small interfaces defined here: TransferOrders, OrderLookup, ChannelOrders,
+// Refunder. A nil collaborator disables the feature that needs it.
+package backoffice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// Shanghai is the time zone reports and bill days are cut in.
+var Shanghai = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return time.FixedZone("CST", 8*3600) // China has no DST since 1991
+	}
+	return loc
+}()
+
+// Options configure a Service. Settings come from SettingsFromEnv; the
+// collaborators are wired by cmd/credits once payments exists.
+type Options struct {
+	// Now is the clock (time.Now by default); tests move it.
+	Now func() time.Time
+	// Settings are the limits and throttles (DefaultSettings when zero).
+	Settings Settings
+	// CreditPriceRMB is the yuan price of one credit (ledger.DefaultCreditPriceRMB when zero).
+	CreditPriceRMB decimal.Decimal
+
+	// TransferOrders lets ImportStatement complete bank-transfer orders;
+	// nil leaves every line in the unmatched queue.
+	TransferOrders TransferOrders
+	// Orders lets FindCustomers look up a customer by order number.
+	Orders OrderLookup
+	// ChannelOrders gives ImportChannelBill our side of a channel's day.
+	ChannelOrders ChannelOrders
+	// Refunder carries out approved refund requests.
+	Refunder Refunder
+}
+
+// Service is the back office. It is safe for concurrent use.
+type Service struct {
+	pool   *pgxpool.Pool
+	ledger *ledger.Ledger
+	users  *auth.Service
+	opt    Options
+}
+
+// New returns a Service over pool, the ledger and the users.
+func New(pool *pgxpool.Pool, l *ledger.Ledger, users *auth.Service, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Settings == (Settings{}) {
+		opts.Settings = DefaultSettings()
+	}
+	if !opts.CreditPriceRMB.IsPositive() {
+		opts.CreditPriceRMB = ledger.DefaultCreditPriceRMB
+	}
+	return &Service{pool: pool, ledger: l, users: users, opt: opts}
+}
+
+func (s *Service) now() time.Time { return s.opt.Now().UTC() }
+
+// Settings returns the limits and throttles in force.
+func (s *Service) Settings() Settings { return s.opt.Settings }
+
+// Actor is who performs a staff action: the signed-in staff user and the
+// IP address of the request (empty when not over HTTP, e.g. the CLI).
+type Actor struct {
+	User auth.User
+	IP   string
+}
+
+// ref is how the ledger records the actor ("staff:<user id>").
+func (a Actor) ref() string { return "staff:" + strconv.FormatInt(a.User.ID, 10) }
+
+// require checks that the actor is an enabled staff user holding one of roles.
+func (a Actor) require(roles ...auth.Role) error {
+	if !auth.HasAnyRole(a.User, roles...) {
+		return ErrForbidden
+	}
+	return nil
+}
+
+// inTx runs fn in one transaction, retrying serialization failures.
+func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return db.InTx(ctx, s.pool, fn)
+}
+
+// lockBalance locks the pool row of accountID until tx ends and returns its
+// ledger balance (the credit in its lots). The ledger takes the same lock
+// when it credits, so a balance read here before and after a CreditTx is
+// exact. Errors: ErrAccountNotFound.
+func lockBalance(ctx context.Context, tx db.DBTX, accountID int64) (decimal.Decimal, error) {
+	const q = `
+SELECT p.balance FROM ledger_accounts p
+WHERE p.id = (SELECT pool_id FROM ledger_accounts WHERE id = $1)
+FOR UPDATE`
+	var b decimal.Decimal
+	err := tx.QueryRow(ctx, q, accountID).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, ErrAccountNotFound
+	}
+	if err != nil {
+		return b, fmt.Errorf("backoffice: balance of %d: %w", accountID, err)
+	}
+	return b, nil
+}
+
+// readBalance is lockBalance without the lock.
+func readBalance(ctx context.Context, q db.DBTX, accountID int64) (decimal.Decimal, error) {
+	const sql = `SELECT p.balance FROM ledger_accounts a JOIN ledger_accounts p ON p.id = a.pool_id WHERE a.id = $1`
+	var b decimal.Decimal
+	err := q.QueryRow(ctx, sql, accountID).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, ErrAccountNotFound
+	}
+	if err != nil {
+		return b, fmt.Errorf("backoffice: balance of %d: %w", accountID, err)
+	}
+	return b, nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,160 @@
+package backoffice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
+)
+
+// Freeze freezes an account (it can no longer spend) with a required
+// reason, audited with its balance. Support, finance and admin users may
+// freeze. Errors: ErrForbidden, ErrReasonRequired, ErrAccountNotFound.
+func (s *Service) Freeze(ctx context.Context, accountID int64, reason string, actor Actor) error {
+	return s.setStatus(ctx, accountID, ledger.StatusFrozen, ActionFreeze, reason, actor)
+}
+
+// Unfreeze makes a frozen account active again, with a required reason,
+// audited. Errors: as Freeze.
+func (s *Service) Unfreeze(ctx context.Context, accountID int64, reason string, actor Actor) error {
+	return s.setStatus(ctx, accountID, ledger.StatusActive, ActionUnfreeze, reason, actor)
+}
+
+// setStatus writes the audit row, then has the ledger record the status
+// event, and commits the audit row only if the ledger succeeded. The
+// ledger's SetStatus runs on its own connection (there is no SetStatusTx),
+// so the two are not one transaction: a crash between them leaves the
+// status changed without its audit row, never the reverse.
+func (s *Service) setStatus(ctx context.Context, accountID int64, status ledger.AccountStatus, action Action, reason string, actor Actor) error {
+	if err := actor.require(auth.RoleSupport, auth.RoleFinance, auth.RoleAdmin); err != nil {
+		return err
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return ErrReasonRequired
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		bal, err := readBalance(ctx, tx, accountID)
+		if err != nil {
+			return err
+		}
+		acc, err := s.ledger.Account(ctx, accountID)
+		if err != nil {
+			return ErrAccountNotFound
+		}
+		e := staffEntry(actor, action, accountID)
+		e.BalanceBefore, e.BalanceAfter = &bal, &bal
+		e.Reason = reason
+		e.Detail = map[string]any{"status_before": acc.Status, "status_after": status}
+		if _, err := Audit(ctx, tx, e); err != nil {
+			return err
+		}
+		if err := s.ledger.SetStatus(ctx, accountID, status, actor.ref(), reason); err != nil {
+			if errors.Is(err, ledger.ErrNotFound) {
+				return ErrAccountNotFound
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// OrderLookup finds the account an order number belongs to (payments).
+type OrderLookup interface {
+	// AccountByOrderNo returns the ledger account of the order, or ok false.
+	AccountByOrderNo(ctx context.Context, orderNo string) (accountID int64, ok bool, err error)
+}
+
+// Customer is one result of FindCustomers: a ledger account with its
+// customer user (when it has one) and its position.
+type Customer struct {
+	Account ledger.Account
+	// User is the account's customer user; zero ID when the account has
+	// none (an account created through the gateway API).
+	User    auth.User
+	Balance decimal.Decimal // the pool's ledger balance
+	// MatchedBy says what the query matched: "account", "order", "user".
+	MatchedBy string
+}
+
+// FindCustomers is the support lookup: query may be an email (or its
+// beginning), a mobile number, a ledger account id, an order number (when
+// Orders is wired), or part of a name. Results are deduplicated by account,
+// exact matches first, at most auth.FindLimit. Staff users are not
+// returned. Errors: ErrForbidden.
+func (s *Service) FindCustomers(ctx context.Context, query string, actor Actor) ([]Customer, error) {
+	if err := actor.require(auth.RoleSupport, auth.RoleFinance, auth.RoleAdmin); err != nil {
+		return nil, err
+	}
+	query = strings.TrimSpace(query)
+	out := []Customer{}
+	if query == "" {
+		return out, nil
+	}
+	seen := map[int64]bool{}
+	add := func(accountID int64, u auth.User, by string) error {
+		if accountID == 0 || seen[accountID] {
+			return nil
+		}
+		acc, err := s.ledger.Account(ctx, accountID)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if u.ID == 0 && s.users != nil {
+			if cu, err := s.users.UserByAccountID(ctx, accountID); err == nil {
+				u = cu
+			}
+		}
+		bal, err := readBalance(ctx, s.pool, accountID)
+		if err != nil {
+			return err
+		}
+		seen[accountID] = true
+		out = append(out, Customer{Account: acc, User: u, Balance: bal, MatchedBy: by})
+		return nil
+	}
+	if id, err := strconv.ParseInt(query, 10, 64); err == nil {
+		if err := add(id, auth.User{}, "account"); err != nil {
+			return nil, fmt.Errorf("backoffice: find customers: %w", err)
+		}
+	}
+	if s.opt.Orders != nil {
+		id, ok, err := s.opt.Orders.AccountByOrderNo(ctx, query)
+		if err != nil {
+			return nil, fmt.Errorf("backoffice: find customers by order: %w", err)
+		}
+		if ok {
+			if err := add(id, auth.User{}, "order"); err != nil {
+				return nil, fmt.Errorf("backoffice: find customers: %w", err)
+			}
+		}
+	}
+	if s.users != nil {
+		users, err := s.users.FindUsers(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if u.Kind != auth.KindCustomer {
+				continue
+			}
+			if err := add(u.AccountID, u, "user"); err != nil {
+				return nil, fmt.Errorf("backoffice: find customers: %w", err)
+			}
+		}
+	}
+	if len(out) > auth.FindLimit {
+		out = out[:auth.FindLimit]
+	}
+	return out, nil
+}

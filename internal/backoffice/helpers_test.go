@@ -1,0 +1,245 @@
+package backoffice_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// clock is a movable test clock shared by the ledger and the back office.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type testBundle struct {
+	ctx    context.Context
+	pool   *pgxPool
+	l      *ledger.Ledger
+	users  *auth.Service
+	svc    *backoffice.Service
+	clock  *clock
+	orders *transferOrders
+}
+
+type pgxPool = pgxpool.Pool
+
+// setupOpts tunes setup.
+type setupOpts struct {
+	start    time.Time
+	settings backoffice.Settings
+	channel  backoffice.ChannelOrders
+}
+
+func setup(t *testing.T, o setupOpts) *testBundle {
+	t.Helper()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	if o.start.IsZero() {
+		o.start = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	}
+	c := &clock{t: o.start}
+	l := ledger.New(pool, ledger.Options{Now: c.Now})
+	t.Cleanup(l.Close)
+	users := auth.New(pool, auth.Options{Now: c.Now, Argon2: auth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+	orders := newTransferOrders(t, pool, l)
+	svc := backoffice.New(pool, l, users, backoffice.Options{
+		Now: c.Now, Settings: o.settings, TransferOrders: orders, Orders: orders, ChannelOrders: o.channel,
+		Refunder: &ledgerRefunder{l: l},
+	})
+	return &testBundle{ctx: ctx, pool: pool, l: l, users: users, svc: svc, clock: c, orders: orders}
+}
+
+var seq atomic.Int64
+
+func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seq.Add(1)) }
+
+// staff creates an enabled staff user holding roles and returns them as an actor.
+func (b *testBundle) staff(t *testing.T, roles ...auth.Role) backoffice.Actor {
+	t.Helper()
+	u, err := b.users.CreateStaff(b.ctx, auth.StaffRequest{Email: uniq("staff") + "@example.com", Password: "correct horse battery", Name: "Staff", Roles: roles})
+	require.NoError(t, err)
+	return backoffice.Actor{User: u, IP: "192.0.2.10"}
+}
+
+// customer is a ledger account with a customer user.
+type customer struct {
+	account ledger.Account
+	user    auth.User
+}
+
+func (b *testBundle) customer(t *testing.T) customer {
+	t.Helper()
+	acc, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountIndividual, Name: t.Name()})
+	require.NoError(t, err)
+	var u auth.User
+	err = db.InTx(b.ctx, b.pool, func(tx pgx.Tx) error {
+		u, err = b.users.RegisterTx(b.ctx, tx, auth.RegisterRequest{Login: uniq("cust") + "@example.com", Password: "correct horse battery", AccountID: acc.ID})
+		return err
+	})
+	require.NoError(t, err)
+	return customer{account: acc, user: u}
+}
+
+func (b *testBundle) credit(t *testing.T, acc int64, kind ledger.LotKind, amount string, expires *time.Time) ledger.Lot {
+	t.Helper()
+	r, err := b.l.Credit(b.ctx, ledger.CreditRequest{AccountID: acc, Kind: kind, Amount: d(amount), ExpiresAt: expires, IdempotencyKey: uniq("k"), Actor: "test"})
+	require.NoError(t, err)
+	return r.Lot
+}
+
+func (b *testBundle) balance(t *testing.T, acc int64) ledger.Balance {
+	t.Helper()
+	bal, err := b.l.Balance(b.ctx, acc)
+	require.NoError(t, err)
+	return bal
+}
+
+// auditFor returns the account's audit rows, newest first.
+func (b *testBundle) auditFor(t *testing.T, f backoffice.AuditFilter) []backoffice.AuditRow {
+	t.Helper()
+	rows, _, err := b.svc.AuditLog(b.ctx, f, 0, 1000)
+	require.NoError(t, err)
+	return rows
+}
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func requireDec(t *testing.T, want string, got decimal.Decimal, msg ...any) {
+	t.Helper()
+	require.Truef(t, d(want).Equal(got), "want %s, got %s %v", want, got, msg)
+}
+
+func requireNullDec(t *testing.T, want string, got decimal.NullDecimal, msg ...any) {
+	t.Helper()
+	require.True(t, got.Valid, "want %s, got NULL %v", want, msg)
+	requireDec(t, want, got.Decimal, msg...)
+}
+
+// transferOrders stands in for payments' bank-transfer orders: a tiny table
+// of this test package, completed through the real ledger.
+type transferOrders struct {
+	l *ledger.Ledger
+}
+
+var createOrdersOnce sync.Once
+
+func newTransferOrders(t *testing.T, pool *pgxPool, l *ledger.Ledger) *transferOrders {
+	createOrdersOnce.Do(func() {
+		_, err := pool.Exec(context.Background(), `
+CREATE TABLE IF NOT EXISTS test_transfer_orders (
+    order_no       TEXT PRIMARY KEY,
+    code           TEXT NOT NULL UNIQUE,
+    account_id     BIGINT NOT NULL,
+    amount         NUMERIC(14, 2) NOT NULL,
+    verified_payer TEXT NOT NULL DEFAULT '',
+    paid_at        TIMESTAMPTZ,
+    statement_ref  TEXT
+)`)
+		require.NoError(t, err)
+	})
+	return &transferOrders{l: l}
+}
+
+func (o *transferOrders) add(t *testing.T, pool *pgxPool, accountID int64, code, amount, payer string) string {
+	t.Helper()
+	no := uniq("TO")
+	_, err := pool.Exec(context.Background(), `INSERT INTO test_transfer_orders (order_no, code, account_id, amount, verified_payer) VALUES ($1, $2, $3, $4, $5)`,
+		no, code, accountID, amount, payer)
+	require.NoError(t, err)
+	return no
+}
+
+func (o *transferOrders) OpenOrderByCode(ctx context.Context, tx db.DBTX, code string) (backoffice.TransferOrder, bool, error) {
+	var out backoffice.TransferOrder
+	err := tx.QueryRow(ctx, `SELECT order_no, code, amount, verified_payer, paid_at IS NOT NULL, account_id FROM test_transfer_orders WHERE code = $1`, code).
+		Scan(&out.OrderNo, &out.Code, &out.Amount, &out.VerifiedPayer, &out.Paid, &out.AccountID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return out, false, nil
+	}
+	return out, err == nil, err
+}
+
+func (o *transferOrders) CompleteTx(ctx context.Context, tx pgx.Tx, orderNo, statementRef, actor string) error {
+	var acc int64
+	var amount decimal.Decimal
+	err := tx.QueryRow(ctx, `UPDATE test_transfer_orders SET paid_at = now(), statement_ref = $2 WHERE order_no = $1 AND paid_at IS NULL
+RETURNING account_id, amount`, orderNo, statementRef).Scan(&acc, &amount)
+	if err != nil {
+		return fmt.Errorf("order %s not open: %w", orderNo, err)
+	}
+	credits, err := ledger.CreditsForRMB(amount, ledger.DefaultCreditPriceRMB)
+	if err != nil {
+		return err
+	}
+	_, err = o.l.CreditTx(ctx, tx, ledger.CreditRequest{AccountID: acc, Kind: ledger.LotPaid, Amount: credits,
+		SourceRef: orderNo, Actor: actor, IdempotencyKey: "order:" + orderNo})
+	return err
+}
+
+func (o *transferOrders) AccountByOrderNo(ctx context.Context, orderNo string) (int64, bool, error) {
+	return 0, false, nil
+}
+
+// ledgerRefunder stands in for payments' refunds: it refunds the paid lots
+// through the real ledger, oldest first.
+type ledgerRefunder struct{ l *ledger.Ledger }
+
+func (r *ledgerRefunder) StartRefundTx(ctx context.Context, tx pgx.Tx, req backoffice.RefundRequest) (string, error) {
+	credits, err := ledger.CreditsForRMB(req.Amount, ledger.DefaultCreditPriceRMB)
+	if err != nil {
+		return "", err
+	}
+	lots, err := r.l.Lots(ctx, req.AccountID)
+	if err != nil {
+		return "", err
+	}
+	ref := fmt.Sprintf("RF%d", req.ID)
+	for _, lot := range lots {
+		if lot.Kind != ledger.LotPaid || !lot.Remaining.IsPositive() || !credits.IsPositive() {
+			continue
+		}
+		take := decimal.Min(lot.Remaining, credits)
+		if _, err := r.l.RefundTx(ctx, tx, ledger.RefundRequest{LotID: lot.ID, Amount: take, IdempotencyKey: ref + ":" + fmt.Sprint(lot.ID),
+			Actor: "test", SourceRef: ref}); err != nil {
+			return "", err
+		}
+		credits = credits.Sub(take)
+	}
+	if credits.IsPositive() {
+		return "", errors.New("not enough paid credit")
+	}
+	return ref, nil
+}
+
+// statementCSV builds a bank statement CSV (the CCB layout) from rows of
+// serial, time, payer, amount, direction, memo.
+func statementCSV(rows ...[]string) string {
+	var b strings.Builder
+	b.WriteString("交易流水号,交易时间,对方账户名称,对方账号,交易金额,借贷标志,用途\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%s,%s,%s,6222000011112222,%s,%s,%s\n", r[0], r[1], r[2], r[3], r[4], r[5])
+	}
+	return b.String()
+}

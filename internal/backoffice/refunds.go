@@ -1,0 +1,252 @@
+package backoffice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// Refunder carries out an approved refund request (payments): a channel
+// refund of the order, or a bank refund record, and the ledger refund of
+// the paid lot. It runs on the approval's transaction and returns a
+// reference to what it created (a refund order number).
+type Refunder interface {
+	StartRefundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (ref string, err error)
+}
+
+// RefundState is where a refund request stands.
+type RefundState string
+
+// Refund request states.
+const (
+	RefundRequested RefundState = "requested"
+	RefundApproved  RefundState = "approved" // the Refunder started it
+	RefundRejected  RefundState = "rejected"
+	RefundDone      RefundState = "done" // the money went back
+)
+
+// RefundRequest is a customer's request to refund unconsumed paid credit.
+type RefundRequest struct {
+	ID             int64           `db:"id"`
+	AccountID      int64           `db:"account_id"`
+	OrderNo        string          `db:"order_no"`
+	Amount         decimal.Decimal `db:"amount"` // yuan
+	Reason         string          `db:"reason"`
+	State          RefundState     `db:"state"`
+	RequestedAt    time.Time       `db:"requested_at"`
+	DecidedBy      *int64          `db:"decided_by"`
+	DecidedAt      *time.Time      `db:"decided_at"`
+	DecisionReason string          `db:"decision_reason"`
+	RefundRef      string          `db:"refund_ref"`
+	DoneAt         *time.Time      `db:"done_at"`
+}
+
+const refundColumns = `id, account_id, order_no, amount, reason, state, requested_at, decided_by, decided_at,
+	decision_reason, refund_ref, done_at`
+
+// RequestRefund records a customer's refund request of amount yuan (of
+// order orderNo, when given) for finance to approve. The amount may not
+// exceed the account's unconsumed paid credit at the credit price.
+// Errors: ErrInvalidAmount, ErrRefundExceedsPaid, ErrRefundPending,
+// ErrAccountNotFound.
+func (s *Service) RequestRefund(ctx context.Context, accountID int64, orderNo string, amount decimal.Decimal, reason, ip string) (RefundRequest, error) {
+	var out RefundRequest
+	if !amount.IsPositive() || !amount.Round(2).Equal(amount) {
+		return out, ErrInvalidAmount
+	}
+	bal, err := s.ledger.Balance(ctx, accountID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return out, ErrAccountNotFound
+	}
+	if err != nil {
+		return out, err
+	}
+	credits, err := ledger.CreditsForRMB(amount, s.opt.CreditPriceRMB)
+	if err != nil {
+		return out, err
+	}
+	if credits.GreaterThan(bal.ByKind[ledger.LotPaid]) {
+		return out, ErrRefundExceedsPaid
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `INSERT INTO refund_requests (account_id, order_no, amount, reason, requested_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, strings.TrimSpace(orderNo), amount, reason, s.now())
+		r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
+		if db.IsUniqueViolation(err, "refund_requests_open_order_key") {
+			return ErrRefundPending
+		}
+		if err != nil {
+			return fmt.Errorf("backoffice: request refund: %w", err)
+		}
+		out = r
+		b := bal.Available
+		_, err = Audit(ctx, tx, Entry{ActorKind: ActorCustomer, IP: ip, Action: ActionRefundRequested, AccountID: accountID,
+			BalanceBefore: &b, BalanceAfter: &b, Reason: reason,
+			Detail: map[string]any{"refund_id": r.ID, "order_no": r.OrderNo, "amount_rmb": amount, "credits": credits}})
+		return err
+	})
+	return out, err
+}
+
+// RefundFilter narrows RefundRequests; zero fields do not filter.
+type RefundFilter struct {
+	State     RefundState
+	AccountID int64
+	Limit     int // default 200
+}
+
+// RefundRequests lists refund requests, oldest first (the finance queue:
+// State RefundRequested; a customer's page: AccountID).
+func (s *Service) RefundRequests(ctx context.Context, f RefundFilter) ([]RefundRequest, error) {
+	if f.Limit <= 0 {
+		f.Limit = 200
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT `+refundColumns+` FROM refund_requests
+WHERE ($1 = '' OR state = $1) AND ($2 = 0 OR account_id = $2)
+ORDER BY requested_at, id LIMIT $3`, string(f.State), f.AccountID, f.Limit)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[RefundRequest])
+	if err != nil {
+		return nil, fmt.Errorf("backoffice: refund requests: %w", err)
+	}
+	return out, nil
+}
+
+func lockRefund(ctx context.Context, tx pgx.Tx, id int64) (RefundRequest, error) {
+	rows, _ := tx.Query(ctx, `SELECT `+refundColumns+` FROM refund_requests WHERE id = $1 FOR UPDATE`, id)
+	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, ErrRefundNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("backoffice: refund request: %w", err)
+	}
+	return r, nil
+}
+
+// ApproveRefund approves a requested refund and starts it through the
+// Refunder in the same transaction (its ledger refund included), audited
+// with the balances. Finance only. Errors: ErrForbidden, ErrNoRefunder,
+// ErrRefundNotFound, ErrRefundClosed, the Refunder's errors.
+func (s *Service) ApproveRefund(ctx context.Context, id int64, actor Actor) (RefundRequest, error) {
+	var out RefundRequest
+	if err := actor.require(auth.RoleFinance); err != nil {
+		return out, err
+	}
+	if s.opt.Refunder == nil {
+		return out, ErrNoRefunder
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := lockRefund(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if r.State != RefundRequested {
+			return ErrRefundClosed
+		}
+		before, err := lockBalance(ctx, tx, r.AccountID)
+		if err != nil {
+			return err
+		}
+		ref, err := s.opt.Refunder.StartRefundTx(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		after, err := readBalance(ctx, tx, r.AccountID)
+		if err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `UPDATE refund_requests SET state = 'approved', decided_by = $2, decided_at = $3, refund_ref = $4
+WHERE id = $1 RETURNING `+refundColumns, id, actor.User.ID, s.now(), ref)
+		if out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest]); err != nil {
+			return fmt.Errorf("backoffice: approve refund: %w", err)
+		}
+		e := staffEntry(actor, ActionRefundApproved, r.AccountID)
+		e.BalanceBefore, e.BalanceAfter = &before, &after
+		e.Reason = r.Reason
+		e.Detail = map[string]any{"refund_id": id, "order_no": r.OrderNo, "amount_rmb": r.Amount, "refund_ref": ref}
+		_, err = Audit(ctx, tx, e)
+		return err
+	})
+	return out, err
+}
+
+// RejectRefund rejects a requested refund with a required reason, audited.
+// Finance only. Errors: ErrForbidden, ErrReasonRequired, ErrRefundNotFound,
+// ErrRefundClosed.
+func (s *Service) RejectRefund(ctx context.Context, id int64, reason string, actor Actor) (RefundRequest, error) {
+	var out RefundRequest
+	if err := actor.require(auth.RoleFinance); err != nil {
+		return out, err
+	}
+	if reason = strings.TrimSpace(reason); reason == "" {
+		return out, ErrReasonRequired
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := lockRefund(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if r.State != RefundRequested {
+			return ErrRefundClosed
+		}
+		rows, _ := tx.Query(ctx, `UPDATE refund_requests SET state = 'rejected', decided_by = $2, decided_at = $3, decision_reason = $4
+WHERE id = $1 RETURNING `+refundColumns, id, actor.User.ID, s.now(), reason)
+		if out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest]); err != nil {
+			return fmt.Errorf("backoffice: reject refund: %w", err)
+		}
+		bal, err := readBalance(ctx, tx, r.AccountID)
+		if err != nil {
+			return err
+		}
+		e := staffEntry(actor, ActionRefundRejected, r.AccountID)
+		e.BalanceBefore, e.BalanceAfter = &bal, &bal
+		e.Reason = reason
+		e.Detail = map[string]any{"refund_id": id, "order_no": r.OrderNo, "amount_rmb": r.Amount}
+		_, err = Audit(ctx, tx, e)
+		return err
+	})
+	return out, err
+}
+
+// MarkRefundDone records that an approved refund's money went back
+// (payments calls it on the channel's refund notice; finance, for a bank
+// refund, with the bank's reference). Idempotent on a done request.
+// Errors: ErrRefundNotFound, ErrRefundClosed (not approved).
+func (s *Service) MarkRefundDone(ctx context.Context, id int64, ref string, actor Actor) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := lockRefund(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if r.State == RefundDone {
+			return nil
+		}
+		if r.State != RefundApproved {
+			return ErrRefundClosed
+		}
+		if ref == "" {
+			ref = r.RefundRef
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refund_requests SET state = 'done', done_at = $2, refund_ref = $3 WHERE id = $1`,
+			id, s.now(), ref); err != nil {
+			return fmt.Errorf("backoffice: refund done: %w", err)
+		}
+		e := Entry{ActorKind: ActorSystem, Action: ActionRefundDone, AccountID: r.AccountID,
+			Detail: map[string]any{"refund_id": id, "refund_ref": ref, "amount_rmb": r.Amount}}
+		if actor.User.ID != 0 {
+			e = staffEntry(actor, ActionRefundDone, r.AccountID)
+			e.Detail = map[string]any{"refund_id": id, "refund_ref": ref, "amount_rmb": r.Amount}
+		}
+		_, err = Audit(ctx, tx, e)
+		return err
+	})
+}
