@@ -41,7 +41,7 @@ func (m *captureMail) Send(_ context.Context, msg mail.Message) error {
 	return nil
 }
 
-func setupPortal(t *testing.T) *portalBundle {
+func setupPortal(t testing.TB) *portalBundle {
 	t.Helper()
 	b := &portalBundle{mail: &captureMail{sent: make(chan mail.Message, 10)}}
 	b.app = webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
@@ -56,7 +56,7 @@ func setupPortal(t *testing.T) *portalBundle {
 
 // register signs up through the form and returns the signed-in client and
 // the new user.
-func (b *portalBundle) register(t *testing.T, login, name string) (*webtest.Client, auth.User) {
+func (b *portalBundle) register(t testing.TB, login, name string) (*webtest.Client, auth.User) {
 	t.Helper()
 	c := webtest.NewClient(t, b.app.URL)
 	c.Get("/signup")

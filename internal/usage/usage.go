@@ -380,12 +380,10 @@ func (s *Store) Refresh(ctx context.Context, poolID int64) error {
 // mark returns the last folded event id of the pool, first folding pending
 // rows when there are more than RefreshAfter of them.
 func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
-	const q = `
-SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0)`
-	const pending = `
-SELECT count(*) FROM (SELECT 1 FROM ledger_events WHERE pool_id = $1 AND id > $2 LIMIT $3) p`
+	const q = `SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0)`
+	const pending = `SELECT count(*) FROM (SELECT 1 FROM ledger_events WHERE pool_id = $1 AND id > $2 LIMIT $3) p`
+	var last int64
 	for range 2 {
-		var last int64
 		if err := s.pool.QueryRow(ctx, q, poolID).Scan(&last); err != nil {
 			return 0, err
 		}
@@ -400,9 +398,7 @@ SELECT count(*) FROM (SELECT 1 FROM ledger_events WHERE pool_id = $1 AND id > $2
 			return 0, err
 		}
 	}
-	var last int64
-	err := s.pool.QueryRow(ctx, q, poolID).Scan(&last)
-	return last, err
+	return last, nil
 }
 
 const sqlSummary = `
