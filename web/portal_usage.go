@@ -42,7 +42,7 @@ func (s *Server) parseUsageQuery(c echo.Context) (usageQuery, error) {
 	cu := customerOf(c)
 	q := usageQuery{scope: cu.scope()}
 	today := usage.Day(time.Now())
-	from, to := today.AddDate(0, 0, -(DefaultUsageDays - 1)), today
+	from, to := today.AddDate(0, 0, -(DefaultUsageDays-1)), today
 	if v := c.QueryParam("from"); v != "" {
 		t, ok := shanghaiDate(v)
 		if !ok {
@@ -245,11 +245,9 @@ func (s *Server) UsageCSV(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
 	// Check the filter can be read before the 200 goes out.
-	first, _, err := s.portal.usage.List(ctx, q.scope, q.filter, 0, 1)
-	if err != nil {
+	if _, _, err := s.portal.usage.List(ctx, q.scope, q.filter, 0, 1); err != nil {
 		return err
 	}
-	_ = first
 	c.Response().WriteHeader(http.StatusOK)
 	w := c.Response().Writer
 	if _, err := w.Write([]byte("\uFEFF")); err != nil {

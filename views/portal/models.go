@@ -36,11 +36,11 @@ type Expiry struct {
 
 // EventRow is one ledger event.
 type EventRow struct {
-	ID, OpID                        int64
-	At                              time.Time
-	Type, LotKind, Source, Reason   string
-	Model                           string
-	Amount, Balance, Unpaid         decimal.Decimal
+	ID, OpID                      int64
+	At                            time.Time
+	Type, LotKind, Source, Reason string
+	Model                         string
+	Amount, Balance, Unpaid       decimal.Decimal
 }
 
 // OverviewView is the overview page.
