@@ -9,10 +9,11 @@ BIN     := bin/credits
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PICO    := 2.1.1
 HTMX    := 2.0.11
+ECHARTS := 5.6.0
 # Generated and hand-written Go files, outside .data/ (the private cluster).
 GODIRS   = $$($(GO) list -f '{{.Dir}}' ./...)
 
-.PHONY: help build run test bench generate verify lint db vendor chromium check-generated i18n-add
+.PHONY: help build run test bench generate verify lint db vendor vendor-echarts chromium check-generated i18n-add
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +74,15 @@ vendor: ## fetch Pico CSS and htmx from npm into static/vendor (commit the resul
 	cp "$$tmp/htmx/package/dist/htmx.min.js" static/vendor/htmx-$(HTMX).min.js && \
 	cp "$$tmp/htmx/package/LICENSE" static/vendor/htmx.LICENSE && \
 	ls -l static/vendor
+
+vendor-echarts: ## fetch Apache ECharts (common build: bar/line/pie, legend, tooltip) into static/vendor with a gzip twin
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent echarts@$(ECHARTS) >/dev/null && mkdir e && tar xzf echarts-$(ECHARTS).tgz -C e) && \
+	mkdir -p static/vendor && \
+	cp "$$tmp/e/package/dist/echarts.common.min.js" static/vendor/echarts-$(ECHARTS).common.min.js && \
+	gzip -9nc static/vendor/echarts-$(ECHARTS).common.min.js > static/vendor/echarts-$(ECHARTS).common.min.js.gz && \
+	cat "$$tmp/e/package/LICENSE" "$$tmp/e/package/NOTICE" > static/vendor/echarts.LICENSE && \
+	ls -l static/vendor/echarts*
 
 i18n-add: ## add a key to both languages: make i18n-add AREA=portal KEY=page.x.title ZH='…' EN='…'
 	@test -n "$(AREA)" -a -n "$(KEY)" -a -n "$(ZH)" -a -n "$(EN)" || { echo "usage: make i18n-add AREA=common KEY=menu.x ZH='中文' EN='English'"; exit 2; }

@@ -7,7 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/views/components"
 	"github.com/seed75218f88/credits/views/layout"
 )
@@ -33,6 +35,11 @@ var ErrCSRF = errors.New("web: missing or invalid CSRF token")
 // else 500.
 var errorTable = []ErrorMapping{
 	{ErrCSRF, http.StatusForbidden, "csrf_failed", "error.csrf"},
+	// Portal: another account's id in a URL is simply not found.
+	{usage.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
+	{usage.ErrInvalidFilter, http.StatusBadRequest, "bad_request", "error.bad_request"},
+	{usage.ErrInvalidLimit, http.StatusBadRequest, "bad_request", "error.bad_request"},
+	{auth.ErrSignInThrottled, http.StatusTooManyRequests, "rate_limited", "error.rate_limited"},
 }
 
 // statusTable answers echo.HTTPError values (router 404/405, bind errors,

@@ -21,4 +21,8 @@ func (s *Server) routes() {
 	// Pages.
 	name(e.GET("/", s.Home), "home")
 	name(e.GET("/lang/:lang", s.SetLanguage), "lang")
+
+	// Customer sign-in and portal.
+	s.authRoutes(e)
+	s.portalRoutes(e.Group("/portal", s.requireCustomer))
 }

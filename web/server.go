@@ -20,8 +20,12 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/platform/mail"
+	"github.com/seed75218f88/credits/internal/usage"
 )
 
 // Deps is what New needs; `credits serve` and the test harness fill it the
@@ -33,6 +37,17 @@ type Deps struct {
 	Logger *slog.Logger
 	// I18n is the message bundle; nil loads the embedded locales/.
 	I18n *i18n.Bundle
+
+	// The customer portal and sign-in (web/portal*.go, web/auth*.go); nil
+	// services are built over Pool with default options.
+	Ledger *ledger.Ledger
+	Auth   *auth.Service
+	Usage  *usage.Store
+	// Mail sends password-reset links; nil writes them to .data/mail.
+	Mail mail.Sender
+	// Portal holds the portal's settings (sign-up credit, top-up tiers);
+	// the zero value means PortalSettingsFromEnv's defaults.
+	Portal PortalSettings
 }
 
 // Server holds the dependencies every handler uses. Handlers are methods on
@@ -50,6 +65,7 @@ type Server struct {
 
 	errors  []ErrorMapping
 	metrics *httpMetrics
+	portal  *portal
 }
 
 // New builds the server: middleware, error handler and every route.
@@ -91,6 +107,7 @@ func New(d Deps) (*Server, error) {
 	s.Echo.HidePort = true
 	s.Echo.HTTPErrorHandler = s.handleError
 	s.metrics = newHTTPMetrics(s.Metrics)
+	s.portal = newPortal(d)
 	s.middleware()
 	s.routes()
 	return s, nil

@@ -3,7 +3,10 @@ package web
 import (
 	"bytes"
 	"io/fs"
+	"mime"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -31,6 +34,17 @@ func (s *Server) Static(c echo.Context) error {
 		h.Set("Cache-Control", "public, max-age=300")
 	}
 	h.Set("ETag", `"`+version+`"`)
+	// A file vendored with a gzip twin (name.gz, e.g. ECharts) goes out
+	// compressed to browsers that accept it.
+	if gz, err := fs.ReadFile(static.FS, name+".gz"); err == nil {
+		h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+		if strings.Contains(c.Request().Header.Get(echo.HeaderAcceptEncoding), "gzip") {
+			h.Set(echo.HeaderContentEncoding, "gzip")
+			h.Set(echo.HeaderContentType, mime.TypeByExtension(path.Ext(name)))
+			data = gz
+			name += ".gz"
+		}
+	}
 	http.ServeContent(c.Response(), c.Request(), name, time.Time{}, bytes.NewReader(data))
 	return nil
 }

@@ -8,8 +8,12 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/mail"
+	usagerm "github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/web"
 )
 
@@ -45,7 +49,18 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 	if err := db.RequireMigrated(ctx, pool); err != nil {
 		return err
 	}
-	srv, err := web.New(web.Deps{Config: cfg, Pool: pool, Logger: logger})
+	portal, err := web.PortalSettingsFromEnv()
+	if err != nil {
+		return err
+	}
+	led := ledger.New(pool, ledger.Options{})
+	defer led.Close()
+	mailer, _, err := mail.FromEnv("", logger)
+	if err != nil {
+		return err
+	}
+	srv, err := web.New(web.Deps{Config: cfg, Pool: pool, Logger: logger,
+		Ledger: led, Auth: auth.New(pool, auth.Options{}), Usage: usagerm.New(pool), Mail: mailer, Portal: portal})
 	if err != nil {
 		return err
 	}

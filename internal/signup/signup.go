@@ -1,0 +1,138 @@
+// Package signup is the customer registration use case: a new customer gets
+// a ledger account (individual, live), a user that signs in to it, and the
+// sign-up credit as a promo lot with an expiry, the user and the grant in
+// one transaction.
+package signup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// Settings are the sign-up credit: Credit credits (0 = none) as a promo lot
+// expiring ExpiryDays days after registration (0 = never).
+type Settings struct {
+	Credit     decimal.Decimal
+	ExpiryDays int
+}
+
+// Default sign-up credit: 5,000 credits (¥5 at the default ¥0.001 a
+// credit), valid for 30 days.
+var Default = Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
+
+// SettingsFromEnv reads SIGNUP_CREDIT and SIGNUP_CREDIT_EXPIRY_DAYS, with
+// Default for what is unset.
+func SettingsFromEnv() (Settings, error) {
+	s := Default
+	if v := strings.TrimSpace(os.Getenv("SIGNUP_CREDIT")); v != "" {
+		d, err := decimal.NewFromString(v)
+		if err != nil || d.IsNegative() {
+			return s, errors.New("SIGNUP_CREDIT must be a non-negative number of credits such as 5000")
+		}
+		s.Credit = d
+	}
+	if v := strings.TrimSpace(os.Getenv("SIGNUP_CREDIT_EXPIRY_DAYS")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return s, errors.New("SIGNUP_CREDIT_EXPIRY_DAYS must be a whole number of days (0 = never expires)")
+		}
+		s.ExpiryDays = n
+	}
+	return s, nil
+}
+
+// Service registers customers.
+type Service struct {
+	Pool     *pgxpool.Pool
+	Auth     *auth.Service
+	Ledger   *ledger.Ledger
+	Settings Settings
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// GrantKey is the idempotency key of an account's sign-up credit: one grant
+// per account, however often a registration is retried.
+func GrantKey(accountID int64) string { return "signup:" + strconv.FormatInt(accountID, 10) }
+
+// Register creates the customer's ledger account, then, in one transaction,
+// the user linked to it and the sign-up credit. A failed registration
+// leaves at most an unused ledger account without user or credit.
+//
+// Errors: those of auth.Register (ErrLoginTaken, ErrInvalidEmail,
+// ErrInvalidPhone, ErrWeakPassword, ErrInvalidName) and the ledger's.
+func (s *Service) Register(ctx context.Context, req auth.RegisterRequest) (auth.User, error) {
+	// Check the form before creating anything.
+	login, _, err := auth.NormalizeLogin(req.Login)
+	if err != nil {
+		return auth.User{}, err
+	}
+	if err := auth.CheckPassword(req.Password, login); err != nil {
+		return auth.User{}, err
+	}
+	if _, err := s.Auth.UserByLogin(ctx, login); err == nil {
+		return auth.User{}, auth.ErrLoginTaken
+	}
+	acc, err := s.Ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountIndividual, Mode: ledger.ModeLive, Name: req.Name})
+	if err != nil {
+		return auth.User{}, fmt.Errorf("signup: %w", err)
+	}
+	req.AccountID = acc.ID
+	var u auth.User
+	err = db.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
+		var err error
+		if u, err = s.Auth.RegisterTx(ctx, tx, req); err != nil {
+			return err
+		}
+		return s.grantTx(ctx, tx, acc.ID)
+	})
+	if err != nil {
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			return auth.User{}, err
+		}
+		return auth.User{}, fmt.Errorf("signup: %w", err)
+	}
+	return u, nil
+}
+
+// grantTx gives the sign-up credit inside tx (idempotent by GrantKey).
+func (s *Service) grantTx(ctx context.Context, tx pgx.Tx, accountID int64) error {
+	if !s.Settings.Credit.IsPositive() {
+		return nil
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	var exp *time.Time
+	if s.Settings.ExpiryDays > 0 {
+		t := now().UTC().Add(time.Duration(s.Settings.ExpiryDays) * 24 * time.Hour)
+		exp = &t
+	}
+	_, err := s.Ledger.CreditTx(ctx, tx, ledger.CreditRequest{
+		AccountID:      accountID,
+		Kind:           ledger.LotPromo,
+		Amount:         s.Settings.Credit,
+		ExpiresAt:      exp,
+		EventType:      ledger.EventGrant,
+		SourceRef:      "signup",
+		Actor:          "system:signup",
+		ReasonCode:     "signup_credit",
+		IdempotencyKey: GrantKey(accountID),
+	})
+	return err
+}

@@ -1,0 +1,497 @@
+// Package usage is the read model of what customers spent on model calls:
+// the charges of an account (one per ledger operation, with the buckets that
+// paid for it), their daily totals by model, and CSV-ready rows. The ledger
+// writes usage as events (deduction, unpaid_usage and
+// reservation_expired_charge rows sharing an op_id, with model, session and
+// request ids and a detail JSON of token counts); this package only reads
+// them, plus a daily rollup it folds forward itself (usage_daily), so that
+// totals and charts stay fast on histories of millions of events.
+//
+// Every query is scoped to one pool (the account that owns the lots) and,
+// for a sub-account, to its own rows: callers pass a Scope resolved from the
+// signed-in user, never from request parameters alone.
+package usage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/format"
+)
+
+// ErrInvalidFilter is returned for a filter whose range ends before it starts.
+var ErrInvalidFilter = errors.New("usage: invalid filter")
+
+// Scope is whose usage a query may read: the pool's, or one account's rows
+// within the pool (a sub-account, or an enterprise narrowing to one of its
+// departments).
+type Scope struct {
+	PoolID int64
+	// AccountID limits the rows to one account of the pool; 0 means the
+	// whole pool.
+	AccountID int64
+}
+
+// Filter narrows the charges; zero fields do not filter. From and To are
+// instants on Asia/Shanghai day boundaries (From inclusive, To exclusive);
+// Day makes them.
+type Filter struct {
+	From, To  time.Time
+	Model     string
+	SessionID string
+}
+
+// Day returns midnight of the Asia/Shanghai calendar day of t.
+func Day(t time.Time) time.Time {
+	y, m, d := t.In(format.Shanghai).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, format.Shanghai)
+}
+
+// Part is what one bucket (lot kind) paid of a charge.
+type Part struct {
+	Kind   string // paid, promo, plan, grace
+	Amount decimal.Decimal
+}
+
+// Detail is the usage detail the gateway records with each charge.
+type Detail struct {
+	InputTokens     int64  `json:"input_tokens"`
+	OutputTokens    int64  `json:"output_tokens"`
+	CacheHitTokens  int64  `json:"cache_hit_tokens"`
+	Requests        int64  `json:"requests"`
+	RateCardVersion any    `json:"rate_card_version"`
+	Outcome         string `json:"outcome"`
+}
+
+// Charge is one usage operation: what a model call (or a batch of calls)
+// cost and which buckets paid.
+type Charge struct {
+	OpID       int64
+	AccountID  int64
+	Model      string
+	SessionID  string
+	RequestID  string
+	OccurredAt time.Time
+	// Charged is what the lots paid; Unpaid what they could not (recorded
+	// for finance, never a negative balance).
+	Charged decimal.Decimal
+	Unpaid  decimal.Decimal
+	// Parts splits Charged by bucket, in the order the ledger spent them.
+	Parts  []Part
+	Detail Detail
+	// firstID is the smallest event id of the operation (the page cursor).
+	firstID int64
+}
+
+// RateCard is the rate-card version as text ("" when the charge has none).
+func (c Charge) RateCard() string {
+	switch v := c.Detail.RateCardVersion.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case float64:
+		return decimal.NewFromFloat(v).String()
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+// DayModel is one day's usage of one model.
+type DayModel struct {
+	Day            string // 2006-01-02, Asia/Shanghai
+	Model          string
+	Charges        int64
+	Charged        decimal.Decimal
+	Unpaid         decimal.Decimal
+	InputTokens    int64
+	OutputTokens   int64
+	CacheHitTokens int64
+	Requests       int64
+}
+
+// Totals sums a filter's usage.
+type Totals struct {
+	Charges        int64
+	Charged        decimal.Decimal
+	Unpaid         decimal.Decimal
+	InputTokens    int64
+	OutputTokens   int64
+	CacheHitTokens int64
+	Requests       int64
+}
+
+// Summary is the daily spend by model of a filter, and its totals.
+type Summary struct {
+	Days   []DayModel // by day, then model
+	Totals Totals
+}
+
+// Store reads usage. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	// RefreshAfter is how many unfolded usage rows a read tolerates before
+	// it folds them into the rollup first (default 2,000).
+	RefreshAfter int
+}
+
+// New returns a Store over pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, RefreshAfter: 2000} }
+
+// usageTypes are the event types that make up a charge.
+const usageTypes = `('deduction', 'unpaid_usage', 'reservation_expired_charge')`
+
+// MaxPage is the most charges one List call returns.
+const MaxPage = 200
+
+const sqlList = `
+SELECT e.id, e.op_id, e.account_id, e.type, e.amount, e.unpaid, e.model, e.session_id, e.request_id,
+       e.detail, e.occurred_at, coalesce(l.kind, '')
+FROM ledger_events e
+LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+WHERE e.pool_id = $1 AND e.type IN ` + usageTypes + `
+  AND ($2::bigint = 0 OR e.account_id = $2)
+  AND ($3::bigint = 0 OR e.id < $3)
+  AND ($4::timestamptz IS NULL OR e.occurred_at >= $4)
+  AND ($5::timestamptz IS NULL OR e.occurred_at < $5)
+  AND ($6::text = '' OR e.model = $6)
+  AND ($7::text = '' OR e.session_id = $7)
+ORDER BY e.id DESC
+LIMIT $8`
+
+func timeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}
+
+func checkFilter(f Filter) error {
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return ErrInvalidFilter
+	}
+	return nil
+}
+
+// List returns up to limit charges of the scope matching f, newest first.
+// Pass the returned cursor to get the next page (0 for the first; a returned
+// 0 means there are no more). Errors: ErrInvalidFilter.
+func (s *Store) List(ctx context.Context, sc Scope, f Filter, cursor int64, limit int) ([]Charge, int64, error) {
+	if err := checkFilter(f); err != nil {
+		return nil, 0, err
+	}
+	if limit <= 0 || limit > MaxPage {
+		limit = 50
+	}
+	var out []Charge
+	chunk := limit*3 + 8
+	for {
+		rows, err := s.pool.Query(ctx, sqlList, sc.PoolID, sc.AccountID, cursor, timeArg(f.From), timeArg(f.To), f.Model, f.SessionID, chunk)
+		if err != nil {
+			return nil, 0, fmt.Errorf("usage: list: %w", err)
+		}
+		n, err := scanCharges(rows, &out)
+		if err != nil {
+			return nil, 0, fmt.Errorf("usage: list: %w", err)
+		}
+		if len(out) > limit {
+			// The op after the page proves there is more; the page ends
+			// with a complete op.
+			out = out[:limit]
+			return mergeAll(out), out[limit-1].firstID, nil
+		}
+		if n < chunk {
+			return mergeAll(out), 0, nil
+		}
+		// The chunk ended inside the history: continue below the smallest
+		// id read; rows of a partly read op merge into it.
+		cursor = out[len(out)-1].firstID
+	}
+}
+
+// scanCharges reads event rows (newest first) and merges consecutive rows of
+// one op into a Charge, continuing the last Charge of out when the rows go
+// on with its op. It returns how many rows it read.
+func scanCharges(rows pgx.Rows, out *[]Charge) (int, error) {
+	defer rows.Close()
+	count := 0
+	for rows.Next() {
+		count++
+		var (
+			id, op, account       int64
+			typ, model, sess, req string
+			amount, unpaid        decimal.Decimal
+			detail                []byte
+			occurred              time.Time
+			kind                  string
+		)
+		if err := rows.Scan(&id, &op, &account, &typ, &amount, &unpaid, &model, &sess, &req, &detail, &occurred, &kind); err != nil {
+			return count, err
+		}
+		n := len(*out)
+		if n == 0 || (*out)[n-1].OpID != op {
+			c := Charge{OpID: op, AccountID: account, Model: model, SessionID: sess, RequestID: req, OccurredAt: occurred.UTC()}
+			if len(detail) > 0 {
+				_ = json.Unmarshal(detail, &c.Detail) // a malformed detail still shows the amount
+			}
+			*out = append(*out, c)
+			n++
+		}
+		c := &(*out)[n-1]
+		c.firstID = id
+		if typ == "unpaid_usage" {
+			c.Unpaid = c.Unpaid.Add(unpaid)
+			continue
+		}
+		paid := amount.Neg()
+		c.Charged = c.Charged.Add(paid)
+		// Rows come newest first; the ledger spent the oldest row's lot first.
+		c.Parts = append([]Part{{Kind: kind, Amount: paid}}, c.Parts...)
+	}
+	return count, rows.Err()
+}
+
+func mergeAll(cs []Charge) []Charge {
+	for i := range cs {
+		cs[i].Parts = mergeParts(cs[i].Parts)
+	}
+	return cs
+}
+
+// mergeParts adds up parts of the same kind, keeping the first-spent order.
+func mergeParts(ps []Part) []Part {
+	var out []Part
+	for _, p := range ps {
+		found := false
+		for i := range out {
+			if out[i].Kind == p.Kind {
+				out[i].Amount = out[i].Amount.Add(p.Amount)
+				found = true
+			}
+		}
+		if !found {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Export calls fn for every charge of the scope matching f, newest first,
+// reading the history in pages so that memory stays flat.
+// Errors: ErrInvalidFilter, and fn's error.
+func (s *Store) Export(ctx context.Context, sc Scope, f Filter, fn func(Charge) error) error {
+	var cursor int64
+	for {
+		page, next, err := s.List(ctx, sc, f, cursor, MaxPage)
+		if err != nil {
+			return err
+		}
+		for _, c := range page {
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// opsAgg aggregates usage ops of one pool by account, Shanghai day and model:
+// events with id in ($2, $3] ($3 = 0: no upper bound), optionally of one
+// session ($4). Tokens and requests come from the op's first row, so an op
+// paid from several lots counts its tokens once.
+const opsAgg = `
+WITH ops AS (
+    SELECT e.op_id, min(e.account_id) AS account_id, min(e.model) AS model, min(e.occurred_at) AS occurred_at,
+           coalesce(-sum(e.amount) FILTER (WHERE e.type <> 'unpaid_usage'), 0) AS charged,
+           sum(e.unpaid) AS unpaid,
+           (array_agg(e.detail ORDER BY e.id))[1] AS detail
+    FROM ledger_events e
+    WHERE e.pool_id = $1 AND e.id > $2 AND ($3::bigint = 0 OR e.id <= $3)
+      AND e.type IN ` + usageTypes + `
+      AND ($4::text = '' OR e.session_id = $4)
+    GROUP BY e.op_id)
+SELECT account_id, (occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS day, model,
+       count(*) AS charges, sum(charged) AS charged, sum(unpaid) AS unpaid,
+       sum(coalesce((detail->>'input_tokens')::bigint, 0)) AS input_tokens,
+       sum(coalesce((detail->>'output_tokens')::bigint, 0)) AS output_tokens,
+       sum(coalesce((detail->>'cache_hit_tokens')::bigint, 0)) AS cache_hit_tokens,
+       sum(coalesce((detail->>'requests')::bigint, 1)) AS requests
+FROM ops GROUP BY 1, 2, 3`
+
+const sqlFold = `
+INSERT INTO usage_daily AS d (pool_id, account_id, day, model, charges, charged, unpaid,
+                              input_tokens, output_tokens, cache_hit_tokens, requests)
+SELECT $1, a.* FROM (` + opsAgg + `) a
+ON CONFLICT (pool_id, day, account_id, model) DO UPDATE SET
+    charges = d.charges + excluded.charges,
+    charged = d.charged + excluded.charged,
+    unpaid = d.unpaid + excluded.unpaid,
+    input_tokens = d.input_tokens + excluded.input_tokens,
+    output_tokens = d.output_tokens + excluded.output_tokens,
+    cache_hit_tokens = d.cache_hit_tokens + excluded.cache_hit_tokens,
+    requests = d.requests + excluded.requests`
+
+// Refresh folds the pool's events recorded since the last refresh into the
+// daily rollup. Concurrent refreshes of one pool wait for each other; each
+// event is folded exactly once. A periodic job or the reads themselves
+// (when many rows are pending) call it.
+func (s *Store) Refresh(ctx context.Context, poolID int64) error {
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO usage_rollup_marks (pool_id, last_event_id) VALUES ($1, 0) ON CONFLICT DO NOTHING`, poolID); err != nil {
+			return err
+		}
+		var last int64
+		if err := tx.QueryRow(ctx, `SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1 FOR UPDATE`, poolID).Scan(&last); err != nil {
+			return err
+		}
+		// Within a pool, events commit in id order (the ledger writes under
+		// the pool's row lock), so everything up to hi is committed.
+		var hi int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM ledger_events WHERE pool_id = $1`, poolID).Scan(&hi); err != nil {
+			return err
+		}
+		if hi <= last {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, sqlFold, poolID, last, hi, ""); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE usage_rollup_marks SET last_event_id = $2 WHERE pool_id = $1`, poolID, hi)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("usage: refresh: %w", err)
+	}
+	return nil
+}
+
+// mark returns the last folded event id of the pool, first folding pending
+// rows when there are more than RefreshAfter of them.
+func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
+	const q = `SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0)`
+	const pending = `SELECT count(*) FROM (SELECT 1 FROM ledger_events WHERE pool_id = $1 AND id > $2 LIMIT $3) p`
+	var last int64
+	for range 2 {
+		if err := s.pool.QueryRow(ctx, q, poolID).Scan(&last); err != nil {
+			return 0, err
+		}
+		var n int
+		if err := s.pool.QueryRow(ctx, pending, poolID, last, s.RefreshAfter+1).Scan(&n); err != nil {
+			return 0, err
+		}
+		if n <= s.RefreshAfter {
+			return last, nil
+		}
+		if err := s.Refresh(ctx, poolID); err != nil {
+			return 0, err
+		}
+	}
+	return last, nil
+}
+
+const sqlSummary = `
+SELECT to_char(day, 'YYYY-MM-DD'), model, sum(charges)::bigint, sum(charged), sum(unpaid),
+       sum(input_tokens)::bigint, sum(output_tokens)::bigint, sum(cache_hit_tokens)::bigint, sum(requests)::bigint
+FROM (
+    SELECT account_id, day, model, charges, charged, unpaid, input_tokens, output_tokens, cache_hit_tokens, requests
+    FROM usage_daily
+    WHERE pool_id = $1 AND ($5::date IS NULL OR day >= $5) AND ($6::date IS NULL OR day < $6)
+    UNION ALL
+    SELECT * FROM (` + opsAgg + `) delta
+) x
+WHERE ($5::date IS NULL OR day >= $5) AND ($6::date IS NULL OR day < $6)
+  AND ($7::bigint = 0 OR account_id = $7) AND ($8::text = '' OR model = $8)
+GROUP BY day, model
+ORDER BY day, model`
+
+// sqlSessionSummary sums one session's charges straight from the events
+// (a session is short; the rollup does not keep sessions).
+const sqlSessionSummary = `
+SELECT to_char(day, 'YYYY-MM-DD'), model, sum(charges)::bigint, sum(charged), sum(unpaid),
+       sum(input_tokens)::bigint, sum(output_tokens)::bigint, sum(cache_hit_tokens)::bigint, sum(requests)::bigint
+FROM (` + opsAgg + `) x
+WHERE ($5::date IS NULL OR day >= $5) AND ($6::date IS NULL OR day < $6)
+  AND ($7::bigint = 0 OR account_id = $7) AND ($8::text = '' OR model = $8)
+GROUP BY day, model
+ORDER BY day, model`
+
+func dayArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.In(format.Shanghai).Format("2006-01-02")
+}
+
+// Summarize returns the daily spend by model of the scope matching f and its
+// totals. Days are Asia/Shanghai days. Errors: ErrInvalidFilter.
+func (s *Store) Summarize(ctx context.Context, sc Scope, f Filter) (Summary, error) {
+	if err := checkFilter(f); err != nil {
+		return Summary{}, err
+	}
+	var rows pgx.Rows
+	var err error
+	if f.SessionID != "" {
+		rows, err = s.pool.Query(ctx, sqlSessionSummary, sc.PoolID, 0, 0, f.SessionID, dayArg(f.From), dayArg(f.To), sc.AccountID, f.Model)
+	} else {
+		var last int64
+		if last, err = s.mark(ctx, sc.PoolID); err != nil {
+			return Summary{}, fmt.Errorf("usage: summarize: %w", err)
+		}
+		rows, err = s.pool.Query(ctx, sqlSummary, sc.PoolID, last, 0, "", dayArg(f.From), dayArg(f.To), sc.AccountID, f.Model)
+	}
+	if err != nil {
+		return Summary{}, fmt.Errorf("usage: summarize: %w", err)
+	}
+	days, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DayModel, error) {
+		var d DayModel
+		err := r.Scan(&d.Day, &d.Model, &d.Charges, &d.Charged, &d.Unpaid, &d.InputTokens, &d.OutputTokens, &d.CacheHitTokens, &d.Requests)
+		return d, err
+	})
+	if err != nil {
+		return Summary{}, fmt.Errorf("usage: summarize: %w", err)
+	}
+	sum := Summary{Days: days}
+	for _, d := range days {
+		t := &sum.Totals
+		t.Charges += d.Charges
+		t.Charged = t.Charged.Add(d.Charged)
+		t.Unpaid = t.Unpaid.Add(d.Unpaid)
+		t.InputTokens += d.InputTokens
+		t.OutputTokens += d.OutputTokens
+		t.CacheHitTokens += d.CacheHitTokens
+		t.Requests += d.Requests
+	}
+	return sum, nil
+}
+
+// Models lists the models the scope has used, for the usage filter.
+func (s *Store) Models(ctx context.Context, sc Scope) ([]string, error) {
+	last, err := s.mark(ctx, sc.PoolID)
+	if err != nil {
+		return nil, fmt.Errorf("usage: models: %w", err)
+	}
+	const q = `
+SELECT model FROM usage_daily WHERE pool_id = $1 AND ($3::bigint = 0 OR account_id = $3)
+UNION
+SELECT DISTINCT model FROM ledger_events
+WHERE pool_id = $1 AND id > $2 AND type IN ` + usageTypes + ` AND ($3::bigint = 0 OR account_id = $3)
+ORDER BY 1`
+	rows, _ := s.pool.Query(ctx, q, sc.PoolID, last, sc.AccountID)
+	models, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("usage: models: %w", err)
+	}
+	return models, nil
+}

@@ -1,0 +1,35 @@
+// Draws the usage page's daily spend chart (Apache ECharts, vendored) from
+// the JSON endpoint named in the chart element's data-src. No inline
+// scripts: the CSP allows only our own files.
+(function () {
+  function draw(el) {
+    if (typeof echarts === "undefined") return;
+    fetch(el.dataset.src, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (data) {
+        var chart = echarts.getInstanceByDom(el) || echarts.init(el, null, { renderer: "svg" });
+        chart.setOption({
+          animation: false,
+          tooltip: { trigger: "axis" },
+          legend: { type: "scroll", top: 0 },
+          grid: { left: 8, right: 8, top: 36, bottom: 8, containLabel: true },
+          xAxis: { type: "category", data: data.days },
+          yAxis: { type: "value" },
+          series: data.series.map(function (s) {
+            return { name: s.model, type: "bar", stack: "spend", data: s.data.map(Number) };
+          })
+        }, true);
+        el.dataset.loaded = "true";
+        el.dataset.series = String(data.series.length);
+        el.dataset.total = data.total;
+        window.addEventListener("resize", function () { chart.resize(); });
+      })
+      .catch(function () { el.dataset.loaded = "error"; });
+  }
+  function init() {
+    var el = document.getElementById("usage-chart");
+    if (el) draw(el);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -1,0 +1,183 @@
+// Package portal holds the customer portal's pages: overview, usage,
+// transactions, top-up entry, sub-accounts and password. Handlers fill the
+// plain view models below; amounts are decimals, times UTC instants, and the
+// templates format them (¥ to the fen, credits with separators, Asia/Shanghai).
+package portal
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Frame is what every portal page shows around its content.
+type Frame struct {
+	Active      string // route name of the current menu entry
+	AccountID   int64
+	AccountName string
+	Login       string
+	Enterprise  bool // an enterprise owner: sub-accounts menu
+	Sub         bool // a sub-account (department) user
+	NoPassword  bool // arrived by a portal link and has no password yet
+}
+
+// Bucket is the available credit of one lot kind.
+type Bucket struct {
+	Kind       string // paid, promo, plan, grace
+	Amount     decimal.Decimal
+	NextExpiry *time.Time
+}
+
+// Expiry is credit that expires at one instant.
+type Expiry struct {
+	At     time.Time
+	Amount decimal.Decimal
+}
+
+// EventRow is one ledger event.
+type EventRow struct {
+	ID, OpID                      int64
+	At                            time.Time
+	Type, LotKind, Source, Reason string
+	Model                         string
+	Amount, Balance, Unpaid       decimal.Decimal
+}
+
+// OverviewView is the overview page.
+type OverviewView struct {
+	Frame
+	Available, Reserved decimal.Decimal
+	ValueRMB            decimal.Decimal
+	Allocation          *decimal.Decimal // a sub-account's remaining allocation
+	Buckets             []Bucket
+	Expiring            []Expiry
+	Low                 string // "", "low" (< 20 %), "critical" (< 5 %)
+	Welcome             bool
+	Events              []EventRow
+}
+
+// UsageFilter is the usage filter as shown in its form.
+type UsageFilter struct {
+	From, To string // 2006-01-02
+	Model    string
+	Account  int64
+	Session  string
+}
+
+// Option is one choice of a select.
+type Option struct{ Value, Label string }
+
+// PartRow is what one bucket paid of a charge.
+type PartRow struct {
+	Kind   string
+	Amount decimal.Decimal
+}
+
+// ChargeRow is one usage charge, explained.
+type ChargeRow struct {
+	OpID, AccountID                           int64
+	At                                        time.Time
+	Model, SessionID, RequestID               string
+	Charged, Unpaid                           decimal.Decimal
+	InputTokens, OutputTokens, CacheHitTokens int64
+	RateCard, Outcome                         string
+	Parts                                     []PartRow
+}
+
+// UsageRows is one page of charges and where the next one is ("" = none).
+type UsageRows struct {
+	Charges []ChargeRow
+	MoreURL string
+}
+
+// UsageTotals are the filter's totals.
+type UsageTotals = struct {
+	Charges        int64
+	Charged        decimal.Decimal
+	Unpaid         decimal.Decimal
+	InputTokens    int64
+	OutputTokens   int64
+	CacheHitTokens int64
+	Requests       int64
+}
+
+// UsageView is the usage page.
+type UsageView struct {
+	Frame
+	Filter      UsageFilter
+	Models      []string
+	SubAccounts []Option
+	Totals      UsageTotals
+	TotalRMB    decimal.Decimal
+	ChartURL    string
+	CSVURL      string
+	Rows        UsageRows
+}
+
+// TransactionRows is one page of ledger events.
+type TransactionRows struct {
+	Events  []EventRow
+	MoreURL string
+}
+
+// TransactionsView is the transactions page.
+type TransactionsView struct {
+	Frame
+	Date      string           // the "balance on" date asked for
+	BalanceAt *decimal.Decimal // its answer
+	Rows      TransactionRows
+}
+
+// Tier is one top-up amount.
+type Tier struct {
+	Amount       decimal.Decimal // RMB
+	Credits      decimal.Decimal
+	BonusPercent int
+	Bonus        decimal.Decimal // promo credits
+}
+
+// TopUpView is the top-up entry page.
+type TopUpView struct {
+	Frame
+	Price decimal.Decimal // RMB per credit
+	Tiers []Tier
+}
+
+// PasswordView is the set-password page.
+type PasswordView struct {
+	Frame
+	Errors map[string]string
+	Done   bool
+}
+
+// SubAccountRow is one department of an enterprise.
+type SubAccountRow struct {
+	ID                int64
+	Name, Status      string
+	Allocation        *decimal.Decimal
+	RPM, TPM          *int
+	Spent, SpentMonth decimal.Decimal
+}
+
+// SubAccountForm is the create/edit form of a sub-account.
+type SubAccountForm struct {
+	Name, Allocation, RPM, TPM string
+	Errors                     map[string]string
+}
+
+// SubAccountsView is the enterprise's sub-account list.
+type SubAccountsView struct {
+	Frame
+	Pool     decimal.Decimal
+	Accounts []SubAccountRow
+	Form     SubAccountForm
+}
+
+// SubAccountView is one sub-account's page.
+type SubAccountView struct {
+	Frame
+	Account  SubAccountRow
+	Form     SubAccountForm
+	Saved    bool
+	UsageURL string
+}

@@ -1,0 +1,238 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/platform/mail"
+	authview "github.com/seed75218f88/credits/views/auth"
+)
+
+// sessionUserKey is the session key holding the signed-in user's id.
+const sessionUserKey = "user_id"
+
+// authRoutes registers sign-in, sign-up, sign-out, password reset and the
+// one-time portal links.
+func (s *Server) authRoutes(e *echo.Echo) {
+	name := func(r *echo.Route, n string) { r.Name = n }
+	name(e.GET("/signin", s.SignInForm), "auth.signin")
+	name(e.POST("/signin", s.SignIn), "auth.signin.post")
+	name(e.GET("/signup", s.SignUpForm), "auth.signup")
+	name(e.POST("/signup", s.SignUp), "auth.signup.post")
+	name(e.POST("/signout", s.SignOut), "auth.signout")
+	name(e.GET("/password/forgot", s.ForgotForm), "auth.forgot")
+	name(e.POST("/password/forgot", s.Forgot), "auth.forgot.post")
+	name(e.GET("/password/reset/:token", s.ResetForm), "auth.reset")
+	name(e.POST("/password/reset/:token", s.Reset), "auth.reset.post")
+	name(e.GET("/portal/link/:token", s.PortalLink), "auth.portal_link")
+}
+
+// SignInForm shows the sign-in form.
+func (s *Server) SignInForm(c echo.Context) error {
+	return Render(c, http.StatusOK, authview.SignIn(authview.Form{Next: safeNext(c.QueryParam("next"))}), nil)
+}
+
+// SignIn checks the login and password, renews the session token and sends
+// customers to the portal (or where they were going) and staff to /admin.
+func (s *Server) SignIn(c echo.Context) error {
+	f := authview.Form{Login: c.FormValue("login"), Next: safeNext(c.FormValue("next"))}
+	ctx := c.Request().Context()
+	u, err := s.portal.auth.Authenticate(ctx, f.Login, c.FormValue("password"), c.RealIP())
+	if err != nil {
+		var ae *auth.Error
+		if !errors.As(err, &ae) {
+			return err
+		}
+		status := http.StatusUnprocessableEntity
+		if errors.Is(err, auth.ErrSignInThrottled) {
+			status = http.StatusTooManyRequests
+		}
+		f.Error = authMessage(ctx, err)
+		return Render(c, status, authview.SignIn(f), nil)
+	}
+	if err := s.signIn(ctx, u.ID); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, s.landing(u, f.Next))
+}
+
+// landing is where a user goes after signing in.
+func (s *Server) landing(u auth.User, next string) string {
+	if u.Kind == auth.KindStaff {
+		return "/admin"
+	}
+	if next != "" {
+		return next
+	}
+	return s.URL("portal.overview")
+}
+
+// signIn stores the user in a fresh session (a new token, against session
+// fixation).
+func (s *Server) signIn(ctx context.Context, userID int64) error {
+	if err := s.Sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.Sessions.Put(ctx, sessionUserKey, userID)
+	return nil
+}
+
+// SignUpForm shows the registration form.
+func (s *Server) SignUpForm(c echo.Context) error {
+	return Render(c, http.StatusOK, authview.SignUp(authview.Form{}, s.signupOffer()), nil)
+}
+
+func (s *Server) signupOffer() authview.SignupOffer {
+	return authview.SignupOffer{Credits: s.portal.settings.Signup.Credit, Days: s.portal.settings.Signup.ExpiryDays}
+}
+
+// SignUp registers a customer (ledger account, user, sign-up credit) and
+// signs them in.
+func (s *Server) SignUp(c echo.Context) error {
+	ctx := c.Request().Context()
+	f := authview.Form{Login: c.FormValue("login"), Name: c.FormValue("name")}
+	password := c.FormValue("password")
+	if password != c.FormValue("password_confirm") {
+		f.Errors = map[string]string{"password_confirm": i18n.T(ctx, "form.auth.password_mismatch")}
+		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
+	}
+	u, err := s.portal.signup.Register(ctx, auth.RegisterRequest{Login: f.Login, Password: password, Name: f.Name, Locale: i18n.Lang(ctx)})
+	if err != nil {
+		var ae *auth.Error
+		if !errors.As(err, &ae) {
+			return err
+		}
+		field := ae.Field
+		if field == "" {
+			field = "login"
+		}
+		f.Errors = map[string]string{field: authMessage(ctx, err)}
+		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
+	}
+	if err := s.signIn(ctx, u.ID); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, s.URL("portal.overview")+"?welcome=1")
+}
+
+// SignOut ends the session (with a new token) and returns to the sign-in page.
+func (s *Server) SignOut(c echo.Context) error {
+	ctx := c.Request().Context()
+	if err := s.Sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.Sessions.Remove(ctx, sessionUserKey)
+	return HXRedirect(c, s.URL("auth.signin"))
+}
+
+// ForgotForm asks for the login whose password to reset.
+func (s *Server) ForgotForm(c echo.Context) error {
+	return Render(c, http.StatusOK, authview.Forgot(authview.Form{}, false), nil)
+}
+
+// Forgot emails a one-time reset link when the login belongs to a user with
+// an email address, and answers the same whether or not it does.
+func (s *Server) Forgot(c echo.Context) error {
+	ctx := c.Request().Context()
+	login := c.FormValue("login")
+	token, u, err := s.portal.auth.StartPasswordReset(ctx, login)
+	switch {
+	case err == nil && u.Email != "":
+		link := s.Config.BaseURL + s.URL("auth.reset", token)
+		msg := mail.Message{
+			To:      []string{u.Email},
+			Subject: i18n.T(ctx, "mail.reset.subject"),
+			Text:    i18n.Tf(ctx, "mail.reset.body", map[string]string{"Link": link}),
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		if err := s.portal.mail.Send(sctx, msg); err != nil {
+			s.Logger.Warn("sending the password reset mail failed", "user_id", u.ID, "error", err.Error())
+		}
+	case err != nil:
+		var ae *auth.Error
+		if !errors.As(err, &ae) {
+			return err
+		}
+	}
+	return Render(c, http.StatusOK, authview.Forgot(authview.Form{}, true), nil)
+}
+
+// ResetForm asks for a new password.
+func (s *Server) ResetForm(c echo.Context) error {
+	return Render(c, http.StatusOK, authview.Reset(authview.Form{Token: c.Param("token")}), nil)
+}
+
+// Reset sets the new password with the token and signs the user in.
+func (s *Server) Reset(c echo.Context) error {
+	ctx := c.Request().Context()
+	f := authview.Form{Token: c.Param("token")}
+	password := c.FormValue("password")
+	if password != c.FormValue("password_confirm") {
+		f.Errors = map[string]string{"password_confirm": i18n.T(ctx, "form.auth.password_mismatch")}
+		return Render(c, http.StatusUnprocessableEntity, authview.Reset(f), nil)
+	}
+	u, err := s.portal.auth.ResetPassword(ctx, f.Token, password)
+	if err != nil {
+		var ae *auth.Error
+		if !errors.As(err, &ae) {
+			return err
+		}
+		if ae.Field == "password" {
+			f.Errors = map[string]string{"password": authMessage(ctx, err)}
+		} else {
+			f.Error = authMessage(ctx, err)
+		}
+		return Render(c, http.StatusUnprocessableEntity, authview.Reset(f), nil)
+	}
+	if err := s.signIn(ctx, u.ID); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, s.landing(u, ""))
+}
+
+// PortalLink signs in with a one-time link made by the API's
+// portal-sessions endpoint, then offers to set a password when the user has
+// none.
+func (s *Server) PortalLink(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, err := s.portal.auth.ConsumePortalLink(ctx, c.Param("token"))
+	if err != nil {
+		var ae *auth.Error
+		if !errors.As(err, &ae) {
+			return err
+		}
+		return Render(c, http.StatusNotFound, authview.SignIn(authview.Form{Error: authMessage(ctx, err)}), nil)
+	}
+	if err := s.signIn(ctx, u.ID); err != nil {
+		return err
+	}
+	if !u.HasPassword {
+		return c.Redirect(http.StatusSeeOther, s.URL("portal.password"))
+	}
+	return c.Redirect(http.StatusSeeOther, s.URL("portal.overview"))
+}
+
+// authMessage is the text of an auth error code (form.auth.<code>).
+func authMessage(ctx context.Context, err error) string {
+	code := auth.Code(err)
+	if code == "" {
+		code = "bad_credentials"
+	}
+	return i18n.T(ctx, "form.auth."+code)
+}
+
+// safeNext keeps only a local portal path to return to after sign-in.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/portal") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return ""
+	}
+	return next
+}

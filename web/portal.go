@@ -1,0 +1,256 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/usage"
+	pv "github.com/seed75218f88/credits/views/portal"
+)
+
+// portalRoutes registers the customer portal under /portal; every route
+// runs behind requireCustomer.
+func (s *Server) portalRoutes(g *echo.Group) {
+	name := func(r *echo.Route, n string) { r.Name = n }
+	name(g.GET("", s.Overview), "portal.overview")
+	name(g.GET("/usage", s.Usage), "portal.usage")
+	name(g.GET("/usage/rows", s.UsageRows), "portal.usage.rows")
+	name(g.GET("/usage/chart.json", s.UsageChart), "portal.usage.chart")
+	name(g.GET("/usage.csv", s.UsageCSV), "portal.usage.csv")
+	name(g.GET("/transactions", s.Transactions), "portal.transactions")
+	name(g.GET("/transactions/rows", s.TransactionRows), "portal.transactions.rows")
+	name(g.GET("/topup", s.TopUp), "portal.topup")
+	name(g.GET("/accounts", s.SubAccounts), "portal.accounts")
+	name(g.POST("/accounts", s.CreateSubAccount), "portal.accounts.create")
+	name(g.GET("/accounts/:id", s.SubAccountPage), "portal.account")
+	name(g.POST("/accounts/:id", s.UpdateSubAccount), "portal.account.update")
+	name(g.GET("/password", s.PasswordForm), "portal.password")
+	name(g.POST("/password", s.SetPassword), "portal.password.post")
+}
+
+// customer is the signed-in customer and the ledger account they act on.
+type customer struct {
+	User    auth.User
+	Account ledger.Account
+}
+
+const customerKey = "portal.customer"
+
+// requireCustomer resolves the signed-in customer from the session (never
+// from the URL): visitors go to the sign-in page, staff to /admin.
+func (s *Server) requireCustomer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		toSignIn := func() error {
+			u := s.URL("auth.signin")
+			if c.Request().Method == http.MethodGet && !IsHTMX(c) {
+				u += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+			}
+			return HXRedirect(c, u)
+		}
+		id := s.Sessions.GetInt64(ctx, sessionUserKey)
+		if id == 0 {
+			return toSignIn()
+		}
+		u, err := s.portal.auth.UserByID(ctx, id)
+		if errors.Is(err, auth.ErrNotFound) || (err == nil && u.Disabled) {
+			s.Sessions.Remove(ctx, sessionUserKey)
+			return toSignIn()
+		}
+		if err != nil {
+			return err
+		}
+		if u.Kind == auth.KindStaff {
+			return HXRedirect(c, "/admin")
+		}
+		if u.AccountID == 0 {
+			return echo.ErrNotFound
+		}
+		acc, err := s.portal.ledger.Account(ctx, u.AccountID)
+		if err != nil {
+			return err
+		}
+		c.Set(customerKey, customer{User: u, Account: acc})
+		return next(c)
+	}
+}
+
+func customerOf(c echo.Context) customer { return c.Get(customerKey).(customer) }
+
+// frame is the portal frame's view model for the signed-in customer.
+func (s *Server) frame(c echo.Context, active string) pv.Frame {
+	cu := customerOf(c)
+	return pv.Frame{
+		Active:      active,
+		AccountID:   cu.Account.ID,
+		AccountName: cu.Account.Name,
+		Login:       cu.User.Login(),
+		Enterprise:  cu.Account.Kind == ledger.AccountEnterprise,
+		Sub:         cu.Account.Kind == ledger.AccountSub,
+		NoPassword:  !cu.User.HasPassword,
+	}
+}
+
+// scope is what the customer may read: an individual or enterprise its whole
+// pool, a sub-account its own rows.
+func (cu customer) scope() usage.Scope {
+	sc := usage.Scope{PoolID: cu.Account.PoolID}
+	if cu.Account.Kind == ledger.AccountSub {
+		sc.AccountID = cu.Account.ID
+	}
+	return sc
+}
+
+// Overview shows the balance by bucket, the expiry schedule, the low-balance
+// banner and the latest ledger events.
+func (s *Server) Overview(c echo.Context) error {
+	ctx := c.Request().Context()
+	cu := customerOf(c)
+	bal, err := s.portal.ledger.Balance(ctx, cu.Account.ID)
+	if err != nil {
+		return err
+	}
+	evs, _, err := s.portal.ledger.Events(ctx, cu.Account.ID, ledger.EventFilter{}, 0, 5)
+	if err != nil {
+		return err
+	}
+	v := pv.OverviewView{
+		Frame:     s.frame(c, "portal.overview"),
+		Available: bal.Available,
+		Reserved:  bal.Reserved,
+		ValueRMB:  ledger.RMBForCredits(bal.Available, s.portal.price),
+		Welcome:   c.QueryParam("welcome") != "",
+		Events:    eventRows(evs),
+	}
+	if bal.Allocation != nil {
+		v.Allocation = bal.Allocation
+	}
+	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {
+		b := pv.Bucket{Kind: string(k), Amount: bal.ByKind[k]}
+		for _, l := range bal.Lots {
+			if l.Kind == k && l.ExpiresAt != nil && (b.NextExpiry == nil || l.ExpiresAt.Before(*b.NextExpiry)) {
+				t := *l.ExpiresAt
+				b.NextExpiry = &t
+			}
+		}
+		v.Buckets = append(v.Buckets, b)
+	}
+	for _, e := range bal.Expiring {
+		v.Expiring = append(v.Expiring, pv.Expiry{At: e.At, Amount: e.Amount})
+	}
+	v.Low = lowBalance(bal)
+	return Render(c, http.StatusOK, pv.Overview(v), nil)
+}
+
+// lowBalance is the banner level: "critical" under 5 % and "low" under 20 %
+// of the credit the account's current lots started with.
+func lowBalance(b ledger.Balance) string {
+	var start decimal.Decimal
+	for _, l := range b.Lots {
+		start = start.Add(l.Amount)
+	}
+	if !start.IsPositive() {
+		if b.Available.IsZero() {
+			return "critical"
+		}
+		return ""
+	}
+	pct := b.Available.Mul(decimal.NewFromInt(100)).Div(start)
+	switch {
+	case pct.LessThan(decimal.NewFromInt(5)):
+		return "critical"
+	case pct.LessThan(decimal.NewFromInt(20)):
+		return "low"
+	}
+	return ""
+}
+
+func eventRows(evs []ledger.Event) []pv.EventRow {
+	out := make([]pv.EventRow, 0, len(evs))
+	for _, e := range evs {
+		r := pv.EventRow{ID: e.ID, At: e.OccurredAt, Type: string(e.Type), Amount: e.Amount, Balance: e.BalanceAfter,
+			Unpaid: e.Unpaid, Source: e.SourceRef, Reason: e.ReasonCode, Model: e.Model, OpID: e.OpID}
+		if e.LotKind != nil {
+			r.LotKind = string(*e.LotKind)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// TopUp is the top-up entry page: the tiers and their bonus credit. The
+// checkout itself belongs to the payments area.
+func (s *Server) TopUp(c echo.Context) error {
+	v := pv.TopUpView{Frame: s.frame(c, "portal.topup"), Price: s.portal.price}
+	for _, t := range s.portal.settings.Tiers {
+		credits, err := ledger.CreditsForRMB(t.Amount, s.portal.price)
+		if err != nil {
+			return err
+		}
+		bonus := ledger.Round(credits.Mul(decimal.NewFromInt(int64(t.BonusPercent))).Div(decimal.NewFromInt(100)))
+		v.Tiers = append(v.Tiers, pv.Tier{Amount: t.Amount, Credits: credits, BonusPercent: t.BonusPercent, Bonus: bonus})
+	}
+	return Render(c, http.StatusOK, pv.TopUp(v), nil)
+}
+
+// PasswordForm lets a customer (typically one who arrived by a portal link)
+// set a password.
+func (s *Server) PasswordForm(c echo.Context) error {
+	return Render(c, http.StatusOK, pv.Password(pv.PasswordView{Frame: s.frame(c, "")}), nil)
+}
+
+// SetPassword sets or changes the password (the current one is needed when
+// there is one).
+func (s *Server) SetPassword(c echo.Context) error {
+	ctx := c.Request().Context()
+	cu := customerOf(c)
+	v := pv.PasswordView{Frame: s.frame(c, "")}
+	password := c.FormValue("password")
+	if password != c.FormValue("password_confirm") {
+		v.Errors = map[string]string{"password_confirm": tr(c, "form.auth.password_mismatch")}
+		return Render(c, http.StatusUnprocessableEntity, pv.Password(v), nil)
+	}
+	err := s.portal.auth.ChangePassword(ctx, cu.User.ID, c.FormValue("current"), password)
+	if err != nil {
+		var ae *auth.Error
+		if !errors.As(err, &ae) {
+			return err
+		}
+		field := ae.Field
+		if field == "" {
+			field = "current"
+		}
+		v.Errors = map[string]string{field: authMessage(ctx, err)}
+		return Render(c, http.StatusUnprocessableEntity, pv.Password(v), nil)
+	}
+	if err := s.Sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	v.Done = true
+	v.Frame.NoPassword = false
+	return Render(c, http.StatusOK, pv.Password(v), nil)
+}
+
+// parseID reads a positive id; anything else is not found.
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, echo.ErrNotFound
+	}
+	return id, nil
+}
+
+// shanghaiDate parses a 2006-01-02 date as Asia/Shanghai midnight.
+func shanghaiDate(s string) (time.Time, bool) {
+	t, err := time.ParseInLocation("2006-01-02", s, format.Shanghai)
+	return t, err == nil
+}

@@ -1,0 +1,218 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// Portal benchmark sizes (the issue's targets).
+const (
+	benchEvents   = 1_000_000
+	benchSessions = 50
+	benchDuration = 15 * time.Second
+	benchTarget   = 50 * time.Millisecond
+)
+
+// BenchmarkPortalPages measures the overview and the first usage page of an
+// account with 1,000,000 ledger events, with 50 signed-in sessions asking
+// at once (each in a closed loop, no think time), and writes the figures to
+// web/PORTAL_BENCH.md. Run by `make bench`, not by `make test`.
+func BenchmarkPortalPages(b *testing.B) {
+	if b.N > 1 {
+		return // one run measures everything; the harness need not repeat it
+	}
+	pb := setupPortal(b)
+	ctx := context.Background()
+	pool := pb.app.Pool
+
+	// An account with 1,000,000 usage events over the last year, five
+	// models, a session on every seventh call.
+	start := time.Now()
+	var account, lot int64
+	require.NoError(b, pool.QueryRow(ctx, `INSERT INTO ledger_accounts (id, pool_id, kind, name, balance)
+SELECT n, n, 'individual', 'bench-portal', 1000000000 FROM (SELECT nextval('ledger_accounts_id_seq') n) s RETURNING id`).Scan(&account))
+	require.NoError(b, pool.QueryRow(ctx, `INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, created_at)
+VALUES ($1, $1, 'paid', 1000000000, 1000000000, now() - interval '366 days') RETURNING id`, account).Scan(&lot))
+	_, err := pool.Exec(ctx, `
+INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, model, request_id, session_id, detail, occurred_at, at)
+SELECT $1, $1, $2, nextval('ledger_op_seq'), 'deduction', -1.5, 1000000000 + 1.5 * ($3 - g),
+       (ARRAY['deepseek-chat', 'qwen-plus', 'kimi-k2', 'glm-4-plus', 'doubao-1.5-pro-32k'])[1 + g % 5],
+       'req-' || g, CASE WHEN g % 7 = 0 THEN 'sess-' || (g / 70) ELSE '' END,
+       jsonb_build_object('input_tokens', 100 + g % 900, 'output_tokens', 50 + g % 300, 'cache_hit_tokens', g % 50,
+                          'requests', 1, 'rate_card_version', 1, 'outcome', 'completed'),
+       now() - interval '365 days' + g * ($4::float8 * interval '1 second'),
+       now() - interval '365 days' + g * ($4::float8 * interval '1 second')
+FROM generate_series(1, $3::int) g`, account, lot, benchEvents, (365*24*3600.0-600)/benchEvents)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, `ANALYZE ledger_events`)
+	require.NoError(b, err)
+	load := time.Since(start)
+
+	_, err = pb.auth.Register(ctx, auth.RegisterRequest{Login: "bench@example.com", Password: "bench password 1", AccountID: account})
+	require.NoError(b, err)
+	clients := make([]*http.Client, benchSessions)
+	for i := range clients {
+		clients[i] = benchClient(b, pb.app.URL)
+	}
+
+	// The first usage page folds the whole history into the rollup once.
+	t0 := time.Now()
+	get(b, clients[0], pb.app.URL+"/portal/usage")
+	firstFold := time.Since(t0)
+
+	pages := []string{"/portal", "/portal/usage", "/portal/usage/chart.json"}
+
+	// Three loads: one session alone (the service time), 50 sessions each
+	// asking for a page every second like fast-clicking people, and 50
+	// sessions asking back to back with no pause (saturation).
+	single := run(b, clients[:1], pb.app.URL, pages, 0, benchDuration/3)
+	paced := run(b, clients, pb.app.URL, pages, time.Second, benchDuration)
+	closed := run(b, clients, pb.app.URL, pages, 0, benchDuration)
+
+	var report strings.Builder
+	fmt.Fprintf(&report, "# Portal benchmark\n\n")
+	fmt.Fprintf(&report, "Written by `BenchmarkPortalPages` (web/portal_bench_test.go, run by `make bench`) on %s, %d CPUs (%s/%s), Go %s, "+
+		"PostgreSQL on the same machine, which other work shared during the run (load average at the end: %s).\n\n",
+		time.Now().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), loadAvg())
+	fmt.Fprintf(&report, "One account with 1,000,000 ledger events (usage charges over a year, five models). Times are measured by "+
+		"the client around each request (loopback HTTP, full body read), so they include all the server does: session load "+
+		"from PostgreSQL, user and account lookup, the page's queries and rendering.\n\n")
+	fmt.Fprintf(&report, "- loading the events: %s\n- first usage page after loading (folds the whole history into `usage_daily` once): %s\n\n",
+		load.Round(time.Millisecond), firstFold.Round(time.Millisecond))
+	table(&report, "One session alone (service time)", pages, single, benchDuration/3)
+	table(&report, fmt.Sprintf("%d sessions, each asking for a page every second (jittered)", benchSessions), pages, paced, benchDuration)
+	table(&report, fmt.Sprintf("%d sessions back to back, no pause (saturation: latency = sessions / throughput)", benchSessions), pages, closed, benchDuration)
+	lat := paced
+	b.Log("\n" + report.String())
+	b.ReportMetric(float64(pct(lat[0], 95).Microseconds())/1000, "overview-p95-ms")
+	b.ReportMetric(float64(pct(lat[1], 95).Microseconds())/1000, "usage-p95-ms")
+	require.NoError(b, os.WriteFile(filepath.Join(db.ProjectRoot(), "web", "PORTAL_BENCH.md"), []byte(report.String()), 0o644))
+}
+
+// run has each client request the pages in turn for d, pausing about
+// every between (0: none) from the start of one request to the next, and
+// returns the sorted latencies per page.
+func run(b *testing.B, clients []*http.Client, base string, pages []string, every, d time.Duration) [][]time.Duration {
+	lat := make([][]time.Duration, len(pages))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	for w, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([][]time.Duration, len(pages))
+			if every > 0 { // spread the sessions over the first second
+				time.Sleep(time.Duration(w) * every / time.Duration(len(clients)))
+			}
+			for i := w; time.Now().Before(deadline); i++ {
+				p := i % len(pages)
+				t := time.Now()
+				get(b, c, base+pages[p])
+				took := time.Since(t)
+				mine[p] = append(mine[p], took)
+				if every > took {
+					time.Sleep(every - took)
+				}
+			}
+			mu.Lock()
+			for p := range pages {
+				lat[p] = append(lat[p], mine[p]...)
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for p := range lat {
+		slices.Sort(lat[p])
+	}
+	return lat
+}
+
+func table(w io.Writer, title string, pages []string, lat [][]time.Duration, d time.Duration) {
+	fmt.Fprintf(w, "## %s\n\n| page | requests | p50 | p95 | p99 | target p95 < 50 ms |\n|---|---:|---:|---:|---:|---|\n", title)
+	total := 0
+	for p, path := range pages {
+		l := lat[p]
+		total += len(l)
+		verdict := "met"
+		if pct(l, 95) >= benchTarget {
+			verdict = "**missed**"
+		}
+		if p == 2 {
+			verdict = "(the chart's JSON; not a target)"
+		}
+		fmt.Fprintf(w, "| `%s` | %d | %s | %s | %s | %s |\n", path, len(l), ms(pct(l, 50)), ms(pct(l, 95)), ms(pct(l, 99)), verdict)
+	}
+	fmt.Fprintf(w, "\nThroughput: %.0f requests/s.\n\n", float64(total)/d.Seconds())
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[(len(sorted)-1)*p/100]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// benchClient signs in on its own connection and cookie jar.
+func benchClient(b *testing.B, base string) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
+	res, err := c.Get(base + "/signin")
+	require.NoError(b, err)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	u, _ := url.Parse(base)
+	token := ""
+	for _, k := range jar.Cookies(u) {
+		if k.Name == "_csrf" {
+			token = k.Value
+		}
+	}
+	res, err = c.PostForm(base+"/signin", url.Values{"_csrf": {token}, "login": {"bench@example.com"}, "password": {"bench password 1"}})
+	require.NoError(b, err)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	require.Equal(b, "/portal", res.Request.URL.Path)
+	return c
+}
+
+func get(b *testing.B, c *http.Client, u string) {
+	res, err := c.Get(u)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b.Errorf("GET %s: %d", u, res.StatusCode)
+	}
+}
