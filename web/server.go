@@ -66,6 +66,8 @@ type Server struct {
 	errors  []ErrorMapping
 	metrics *httpMetrics
 	portal  *portal
+	// adminTable lists every /admin route with its roles (adminRoute).
+	adminTable []AdminRoute
 }
 
 // New builds the server: middleware, error handler and every route.

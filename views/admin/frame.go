@@ -1,0 +1,36 @@
+// Package admin holds the back-office views (/admin): the frame with its
+// section menu and one file per resource.
+package admin
+
+import "slices"
+
+// Frame is what every back-office page needs: the active menu entry, the
+// signed-in staff login and their roles (the menu shows what they reach).
+type Frame struct {
+	Active string
+	Login  string
+	Roles  []string
+}
+
+// Has reports whether the staff user holds any of roles.
+func (f Frame) Has(roles ...string) bool {
+	for _, r := range roles {
+		if slices.Contains(f.Roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Section is one entry of the back-office menu: a route name, a fallback
+// path until the route exists, the i18n key of its label, and the roles
+// that see it.
+type Section struct {
+	Route, Fallback, Key string
+	Roles                []string
+}
+
+// Sections is the back-office menu, in order. Areas add their entry here.
+var Sections = []Section{
+	{"admin.home", "/admin", "admin.menu.home", []string{"support", "finance", "admin"}},
+}

@@ -1,0 +1,96 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	adminview "github.com/seed75218f88/credits/views/admin"
+)
+
+// AdminRoute is one back-office route and the roles that may use it. Every
+// /admin route is registered through adminRoute, so this table is complete
+// and the role test walks it.
+type AdminRoute struct {
+	Method, Path, Name string
+	Roles              []auth.Role
+}
+
+const staffKey = "admin.staff"
+
+// adminRoutes registers the back office under /admin. Areas add their own
+// function (s.adminGrantRoutes(g), …) with one line here.
+func (s *Server) adminRoutes(g *echo.Group) {
+	s.adminRoute(g, http.MethodGet, "", "admin.home", s.AdminHome, auth.AllRoles...)
+}
+
+// adminRoute registers one back-office route that only the named roles reach.
+func (s *Server) adminRoute(g *echo.Group, method, path, name string, h echo.HandlerFunc, roles ...auth.Role) {
+	r := g.Add(method, path, h, requireRole(roles...))
+	r.Name = name
+	s.adminTable = append(s.adminTable, AdminRoute{Method: method, Path: "/admin" + path, Name: name, Roles: roles})
+}
+
+// AdminRoutes lists every back-office route with its roles.
+func (s *Server) AdminRoutes() []AdminRoute { return append([]AdminRoute(nil), s.adminTable...) }
+
+// requireStaff admits signed-in, enabled staff. Visitors go to the sign-in
+// page; customers get 404, as if the back office did not exist.
+func (s *Server) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		id := s.Sessions.GetInt64(ctx, sessionUserKey)
+		if id == 0 {
+			u := s.URL("auth.signin")
+			if c.Request().Method == http.MethodGet && !IsHTMX(c) {
+				u += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+			}
+			return HXRedirect(c, u)
+		}
+		u, err := s.portal.auth.UserByID(ctx, id)
+		if errors.Is(err, auth.ErrNotFound) || (err == nil && (u.Disabled || !u.IsStaff())) {
+			return echo.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		c.Set(staffKey, u)
+		return next(c)
+	}
+}
+
+// requireRole answers 403 to staff holding none of roles.
+func requireRole(roles ...auth.Role) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !auth.HasAnyRole(staffFrom(c), roles...) {
+				return echo.ErrForbidden
+			}
+			return next(c)
+		}
+	}
+}
+
+// staffFrom is the signed-in staff user (set by requireStaff).
+func staffFrom(c echo.Context) auth.User {
+	u, _ := c.Get(staffKey).(auth.User)
+	return u
+}
+
+// adminFrame is the view model every back-office page starts from.
+func adminFrame(c echo.Context, active string) adminview.Frame {
+	u := staffFrom(c)
+	roles := make([]string, len(u.Roles))
+	for i, r := range u.Roles {
+		roles[i] = string(r)
+	}
+	return adminview.Frame{Active: active, Login: u.Login(), Roles: roles}
+}
+
+// AdminHome is the back office's start page: what this user's roles reach.
+func (s *Server) AdminHome(c echo.Context) error {
+	return Render(c, http.StatusOK, adminview.Home(adminFrame(c, "admin.home")), nil)
+}
