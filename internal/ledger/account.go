@@ -1,0 +1,221 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// AccountKind says whether an account is an individual, an enterprise, or a
+// sub-account of an enterprise.
+type AccountKind string
+
+// Account kinds.
+const (
+	AccountIndividual AccountKind = "individual"
+	AccountEnterprise AccountKind = "enterprise"
+	AccountSub        AccountKind = "sub"
+)
+
+// Mode separates live accounts from test (sandbox) accounts.
+type Mode string
+
+// Modes.
+const (
+	ModeLive Mode = "live"
+	ModeTest Mode = "test"
+)
+
+// AccountStatus is active or frozen; a frozen account cannot spend.
+type AccountStatus string
+
+// Account statuses.
+const (
+	StatusActive AccountStatus = "active"
+	StatusFrozen AccountStatus = "frozen"
+)
+
+// Account is a ledger account. PoolID is the account whose lots it spends:
+// itself, or its enterprise for a sub-account.
+type Account struct {
+	ID         int64               `db:"id"`
+	PoolID     int64               `db:"pool_id"`
+	Kind       AccountKind         `db:"kind"`
+	ParentID   *int64              `db:"parent_id"`
+	Mode       Mode                `db:"mode"`
+	ExternalID *string             `db:"external_id"`
+	Name       string              `db:"name"`
+	Status     AccountStatus       `db:"status"`
+	Allocation decimal.NullDecimal `db:"allocation"` // sub-accounts: what it may still spend; NULL = no limit
+	CreatedAt  time.Time           `db:"created_at"`
+}
+
+// AccountSpec describes an account to create.
+type AccountSpec struct {
+	Kind       AccountKind
+	ParentID   int64 // the enterprise, for a sub-account
+	Mode       Mode  // ModeLive when empty
+	ExternalID string
+	Name       string
+	// Allocation caps what a sub-account may spend from the pool; nil = no limit.
+	Allocation *decimal.Decimal
+}
+
+const accountColumns = `id, pool_id, kind, parent_id, mode, external_id, name, status, allocation, created_at`
+
+const sqlInsertAccount = `
+WITH n AS (SELECT nextval('ledger_accounts_id_seq') AS id)
+INSERT INTO ledger_accounts (id, pool_id, kind, parent_id, mode, external_id, name, allocation)
+SELECT n.id, coalesce($2, n.id), $1, $2, $3, $4, $5, $6 FROM n
+ON CONFLICT (mode, external_id) DO NOTHING
+RETURNING ` + accountColumns
+
+func (l *Ledger) checkSpec(ctx context.Context, q db.DBTX, spec *AccountSpec) (*int64, error) {
+	if spec.Mode == "" {
+		spec.Mode = ModeLive
+	}
+	switch spec.Kind {
+	case AccountIndividual, AccountEnterprise:
+		if spec.ParentID != 0 {
+			return nil, fmt.Errorf("%w: only a sub-account has a parent", ErrInvalidArgument)
+		}
+		return nil, nil
+	case AccountSub:
+		var kind AccountKind
+		err := q.QueryRow(ctx, `SELECT kind FROM ledger_accounts WHERE id = $1`, spec.ParentID).Scan(&kind)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		if kind != AccountEnterprise {
+			return nil, fmt.Errorf("%w: a sub-account's parent must be an enterprise", ErrInvalidArgument)
+		}
+		p := spec.ParentID
+		return &p, nil
+	}
+	return nil, fmt.Errorf("%w: account kind %q", ErrInvalidArgument, spec.Kind)
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func allocationArg(a *decimal.Decimal) any {
+	if a == nil {
+		return nil
+	}
+	return Round(*a).String()
+}
+
+// CreateAccount creates an account. Errors: ErrInvalidArgument (bad kind or
+// parent), ErrNotFound (no such parent), ErrIdempotencyConflict (the
+// external id is already taken in that mode).
+func (l *Ledger) CreateAccount(ctx context.Context, spec AccountSpec) (Account, error) {
+	parent, err := l.checkSpec(ctx, l.pool, &spec)
+	if err != nil {
+		return Account{}, fmt.Errorf("ledger: create account: %w", err)
+	}
+	rows, _ := l.pool.Query(ctx, sqlInsertAccount, spec.Kind, parent, spec.Mode, nullable(spec.ExternalID), spec.Name, allocationArg(spec.Allocation))
+	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Account])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, fmt.Errorf("ledger: create account: external id %q: %w", spec.ExternalID, ErrIdempotencyConflict)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("ledger: create account: %w", err)
+	}
+	return a, nil
+}
+
+// UpsertAccountByExternalID returns the account with externalID in mode,
+// creating it from spec when missing (concurrent callers get the same
+// account). An existing account is returned unchanged. Errors: as
+// CreateAccount.
+func (l *Ledger) UpsertAccountByExternalID(ctx context.Context, mode Mode, externalID string, spec AccountSpec) (Account, error) {
+	if externalID == "" {
+		return Account{}, fmt.Errorf("ledger: upsert account: %w: empty external id", ErrInvalidArgument)
+	}
+	spec.Mode, spec.ExternalID = mode, externalID
+	for range 3 {
+		if a, err := l.AccountByExternalID(ctx, mode, externalID); err == nil {
+			return a, nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return Account{}, err
+		}
+		a, err := l.CreateAccount(ctx, spec)
+		if !errors.Is(err, ErrIdempotencyConflict) {
+			return a, err
+		}
+	}
+	return Account{}, fmt.Errorf("ledger: upsert account: %w", ErrIdempotencyConflict)
+}
+
+// Account returns an account. Errors: ErrNotFound.
+func (l *Ledger) Account(ctx context.Context, id int64) (Account, error) {
+	rows, _ := l.pool.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE id = $1`, id)
+	return collectAccount(rows)
+}
+
+// AccountByExternalID returns the account with externalID in mode. Errors: ErrNotFound.
+func (l *Ledger) AccountByExternalID(ctx context.Context, mode Mode, externalID string) (Account, error) {
+	rows, _ := l.pool.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE mode = $1 AND external_id = $2`, mode, externalID)
+	return collectAccount(rows)
+}
+
+func collectAccount(rows pgx.Rows) (Account, error) {
+	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Account])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, fmt.Errorf("ledger: account: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("ledger: account: %w", err)
+	}
+	return a, nil
+}
+
+// SetStatus freezes or unfreezes an account, recording actor and reason as
+// a status event. Errors: ErrNotFound, ErrInvalidArgument.
+func (l *Ledger) SetStatus(ctx context.Context, accountID int64, status AccountStatus, actor, reason string) error {
+	if status != StatusActive && status != StatusFrozen {
+		return fmt.Errorf("ledger: set status: %w: %q", ErrInvalidArgument, status)
+	}
+	p := payload{"account_id": accountID, "status": status, "actor": actor, "reason_code": reason, "now": l.now()}
+	return l.setAccount(ctx, accountID, p, "set status")
+}
+
+// SetAllocation sets what a sub-account may still spend from its
+// enterprise's pool (nil = no limit), recorded as an allocation event.
+// Errors: ErrNotFound, ErrInvalidArgument (not a sub-account), ErrInvalidAmount.
+func (l *Ledger) SetAllocation(ctx context.Context, accountID int64, allocation *decimal.Decimal, actor, reason string) error {
+	if allocation != nil && allocation.IsNegative() {
+		return fmt.Errorf("ledger: set allocation: %w", ErrInvalidAmount)
+	}
+	p := payload{"account_id": accountID, "set_allocation": true, "allocation": allocationArg(allocation),
+		"actor": actor, "reason_code": reason, "now": l.now()}
+	return l.setAccount(ctx, accountID, p, "set allocation")
+}
+
+func (l *Ledger) setAccount(ctx context.Context, accountID int64, p payload, what string) error {
+	pool, err := l.poolOf(ctx, accountID)
+	if err != nil {
+		return fmt.Errorf("ledger: %s: %w", what, err)
+	}
+	raw, err := l.exec(ctx, pool, `SELECT ledger_set_account($1::jsonb)`, p)
+	if err == nil {
+		err = decode(raw, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: %s: %w", what, err)
+	}
+	return nil
+}

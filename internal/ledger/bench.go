@@ -1,0 +1,251 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+)
+
+// BenchConfig sizes the ledger benchmark (see RunBenchmark).
+type BenchConfig struct {
+	Workers       int           // concurrent clients (32)
+	Accounts      int           // accounts for the spread runs (10,000)
+	Duration      time.Duration // per run (8 s)
+	HistoryEvents int           // events on the BalanceAt account (1,000,000)
+	BalanceAtRuns int           // BalanceAt calls measured (2,000)
+	Writers       int           // the ledger's Options.Writers (its default when 0)
+}
+
+// BenchReport holds the figures RunBenchmark measured.
+type BenchReport struct {
+	BaselineOps, SpreadOps, HotOps     float64 // operations per second
+	BaselineP50, BaselineP99           time.Duration
+	SpreadReserveP50, SpreadReserveP99 time.Duration
+	HotReserveP50, HotReserveP99       time.Duration
+	BalanceAtP50, BalanceAtP99         time.Duration
+	HistoryEvents                      int
+	Workers, Accounts                  int
+	Duration                           time.Duration
+}
+
+// RunBenchmark measures, in one process against the database behind pool
+// (a scratch database: it creates tables and thousands of accounts):
+// the baseline rate of plain transactions doing one conditional UPDATE and
+// one INSERT; ledger operations per second (each reserve and each commit
+// counts one) spread over Accounts accounts and all on one hot account, with
+// reserve's p50/p99; and BalanceAt's latency on an account with
+// HistoryEvents events. It prints a report with the ratios to w.
+func RunBenchmark(ctx context.Context, pool *pgxpool.Pool, cfg BenchConfig, w io.Writer) (BenchReport, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 32
+	}
+	if cfg.Accounts <= 0 {
+		cfg.Accounts = 10000
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 8 * time.Second
+	}
+	if cfg.HistoryEvents <= 0 {
+		cfg.HistoryEvents = 1000000
+	}
+	if cfg.BalanceAtRuns <= 0 {
+		cfg.BalanceAtRuns = 2000
+	}
+	r := BenchReport{Workers: cfg.Workers, Accounts: cfg.Accounts, Duration: cfg.Duration, HistoryEvents: cfg.HistoryEvents}
+	fmt.Fprintf(w, "ledger benchmark: %d workers, %d accounts, %s per run\n", cfg.Workers, cfg.Accounts, cfg.Duration)
+
+	// Baseline: BEGIN; conditional UPDATE; INSERT; COMMIT.
+	const setupBaseline = `
+DROP TABLE IF EXISTS bench_baseline_log, bench_baseline_accounts;
+CREATE TABLE bench_baseline_accounts (id bigint PRIMARY KEY, balance numeric(24,6) NOT NULL);
+CREATE TABLE bench_baseline_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, account_id bigint NOT NULL,
+    amount numeric(24,6) NOT NULL, at timestamptz NOT NULL DEFAULT now());`
+	if _, err := pool.Exec(ctx, setupBaseline); err != nil {
+		return r, err
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO bench_baseline_accounts SELECT g, 1000000000 FROM generate_series(1, $1::int) g`, cfg.Accounts); err != nil {
+		return r, err
+	}
+	ops, lat, err := drive(ctx, cfg.Workers, cfg.Duration, func(ctx context.Context, rng *rand.Rand) (time.Duration, int, error) {
+		id := rng.IntN(cfg.Accounts) + 1
+		start := time.Now()
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE bench_baseline_accounts SET balance = balance - 1 WHERE id = $1 AND balance >= 1`, id)
+			if err != nil || tag.RowsAffected() != 1 {
+				return fmt.Errorf("baseline update: %v", err)
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO bench_baseline_log (account_id, amount) VALUES ($1, -1)`, id)
+			return err
+		})
+		return time.Since(start), 1, err
+	})
+	if err != nil {
+		return r, err
+	}
+	r.BaselineOps = ops
+	r.BaselineP50, r.BaselineP99 = pct(lat, 50), pct(lat, 99)
+	fmt.Fprintf(w, "baseline (UPDATE+INSERT txn): %10.0f tx/s   p50 %-9s p99 %s\n", ops, r.BaselineP50.Round(time.Microsecond), r.BaselineP99.Round(time.Microsecond))
+
+	// Accounts for the ledger runs, funded in one statement each.
+	l := New(pool, Options{Writers: cfg.Writers})
+	defer l.Close()
+	var first int64
+	err = pool.QueryRow(ctx, `
+WITH ins AS (
+  INSERT INTO ledger_accounts (id, pool_id, kind, name)
+  SELECT n, n, 'individual', 'bench' FROM (SELECT nextval('ledger_accounts_id_seq') n FROM generate_series(1, $1::int)) s
+  RETURNING id)
+SELECT min(id) FROM ins`, cfg.Accounts+1).Scan(&first)
+	if err != nil {
+		return r, err
+	}
+	_, err = pool.Exec(ctx, `
+SELECT ledger_credit(jsonb_build_object('account_id', id, 'kind', 'paid', 'amount', '1000000000', 'event_type', 'purchase',
+       'key', 'bench-fund', 'hash', 'x', 'now', now()))
+FROM ledger_accounts WHERE id BETWEEN $1 AND $2`, first, first+int64(cfg.Accounts))
+	if err != nil {
+		return r, err
+	}
+	hot := first + int64(cfg.Accounts)
+	var seq atomic.Int64
+	cycle := func(pick func(*rand.Rand) int64) func(context.Context, *rand.Rand) (time.Duration, int, error) {
+		return func(ctx context.Context, rng *rand.Rand) (time.Duration, int, error) {
+			acc := pick(rng)
+			start := time.Now()
+			res, err := l.Reserve(ctx, ReserveRequest{AccountID: acc, Amount: decimal.NewFromInt(1), TTL: time.Minute,
+				IdempotencyKey: "b" + strconv.FormatInt(seq.Add(1), 10), Model: "bench"})
+			lat := time.Since(start)
+			if err != nil {
+				return lat, 0, err
+			}
+			_, err = l.Commit(ctx, CommitRequest{ReservationID: res.ID, Actual: decimal.New(8, -1)})
+			return lat, 2, err
+		}
+	}
+	ops, lat, err = drive(ctx, cfg.Workers, cfg.Duration, cycle(func(rng *rand.Rand) int64 { return first + int64(rng.IntN(cfg.Accounts)) }))
+	if err != nil {
+		return r, err
+	}
+	r.SpreadOps, r.SpreadReserveP50, r.SpreadReserveP99 = ops, pct(lat, 50), pct(lat, 99)
+	fmt.Fprintf(w, "ledger, %d accounts:        %10.0f ops/s  reserve p50 %-9s p99 %s\n", cfg.Accounts, ops, r.SpreadReserveP50.Round(time.Microsecond), r.SpreadReserveP99.Round(time.Microsecond))
+	ops, lat, err = drive(ctx, cfg.Workers, cfg.Duration, cycle(func(*rand.Rand) int64 { return hot }))
+	if err != nil {
+		return r, err
+	}
+	r.HotOps, r.HotReserveP50, r.HotReserveP99 = ops, pct(lat, 50), pct(lat, 99)
+	fmt.Fprintf(w, "ledger, one hot account:      %10.0f ops/s  reserve p50 %-9s p99 %s\n", ops, r.HotReserveP50.Round(time.Microsecond), r.HotReserveP99.Round(time.Microsecond))
+
+	// BalanceAt on a long history.
+	hist, t0, err := benchHistory(ctx, pool, cfg.HistoryEvents)
+	if err != nil {
+		return r, err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var bl []time.Duration
+	for range cfg.BalanceAtRuns {
+		at := t0.Add(time.Duration(rng.IntN(cfg.HistoryEvents+10)) * time.Second)
+		start := time.Now()
+		if _, err := l.BalanceAt(ctx, hist, at); err != nil {
+			return r, err
+		}
+		bl = append(bl, time.Since(start))
+	}
+	slices.Sort(bl)
+	r.BalanceAtP50, r.BalanceAtP99 = pct(bl, 50), pct(bl, 99)
+	fmt.Fprintf(w, "BalanceAt, %d events:    p50 %s  p99 %s (target p99 < 10ms)\n", cfg.HistoryEvents, r.BalanceAtP50.Round(time.Microsecond), r.BalanceAtP99.Round(time.Microsecond))
+
+	fmt.Fprintf(w, "\nratios to the baseline (targets: spread >= 0.8, hot >= 0.5, reserve p99 <= 2x baseline p99)\n")
+	fmt.Fprintf(w, "  spread rate:        %.2f\n", r.SpreadOps/r.BaselineOps)
+	fmt.Fprintf(w, "  hot-account rate:   %.2f\n", r.HotOps/r.BaselineOps)
+	fmt.Fprintf(w, "  reserve p99 spread: %.2fx baseline p99\n", float64(r.SpreadReserveP99)/float64(r.BaselineP99))
+	fmt.Fprintf(w, "  reserve p99 hot:    %.2fx baseline p99\n", float64(r.HotReserveP99)/float64(r.BaselineP99))
+	return r, nil
+}
+
+// benchHistory creates an account with n events, one a second from t0.
+func benchHistory(ctx context.Context, pool *pgxpool.Pool, n int) (int64, time.Time, error) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var id int64
+	err := pool.QueryRow(ctx, `INSERT INTO ledger_accounts (id, pool_id, kind, name)
+SELECT n, n, 'individual', 'bench-history' FROM (SELECT nextval('ledger_accounts_id_seq') n) s RETURNING id`).Scan(&id)
+	if err != nil {
+		return 0, t0, err
+	}
+	_, err = pool.Exec(ctx, `
+INSERT INTO ledger_events (pool_id, account_id, op_id, type, amount, balance_after, occurred_at, at)
+SELECT $1, $1, g, CASE WHEN g = 1 THEN 'purchase' ELSE 'deduction' END,
+       CASE WHEN g = 1 THEN $2::numeric ELSE -1 END, $2::numeric - (g - 1),
+       $3::timestamptz + g * interval '1 second', $3::timestamptz + g * interval '1 second'
+FROM generate_series(1, $2::int) g`, id, n, t0)
+	if err != nil {
+		return 0, t0, err
+	}
+	_, err = pool.Exec(ctx, `ANALYZE ledger_events`)
+	return id, t0, err
+}
+
+// drive runs fn from workers goroutines for d and returns operations per
+// second and the sorted latencies fn reported.
+func drive(ctx context.Context, workers int, d time.Duration, fn func(context.Context, *rand.Rand) (time.Duration, int, error)) (float64, []time.Duration, error) {
+	var (
+		mu       sync.Mutex
+		all      []time.Duration
+		total    atomic.Int64
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
+			var lats []time.Duration
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				lat, n, err := fn(ctx, rng)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				lats = append(lats, lat)
+				total.Add(int64(n))
+			}
+			mu.Lock()
+			all = append(all, lats...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(all)
+	return float64(total.Load()) / elapsed.Seconds(), all, firstErr
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	if i >= len(sorted) {
+		i = len(sorted) - 1
+	}
+	if i > 0 {
+		i--
+	}
+	return sorted[i]
+}

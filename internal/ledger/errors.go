@@ -1,0 +1,84 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+)
+
+// Sentinel errors returned (wrapped) by the ledger's operations; test with
+// errors.Is. Each operation's doc comment lists the ones it can return.
+var (
+	// ErrInsufficientCredits: the account's available balance is below the amount asked for.
+	ErrInsufficientCredits = errors.New("insufficient credits")
+	// ErrAccountFrozen: the account (or its enterprise) is frozen and cannot spend.
+	ErrAccountFrozen = errors.New("account frozen")
+	// ErrNotFound: no such account, lot or reservation.
+	ErrNotFound = errors.New("not found")
+	// ErrIdempotencyConflict: the idempotency key was used before with other arguments.
+	ErrIdempotencyConflict = errors.New("idempotency key reused with different arguments")
+	// ErrReservationClosed: the reservation was already committed or released.
+	ErrReservationClosed = errors.New("reservation closed")
+	// ErrAllocationExceeded: a sub-account's allocation is below the amount asked for.
+	ErrAllocationExceeded = errors.New("allocation exceeded")
+	// ErrInvalidAmount: an amount is zero, negative, or not a credit amount.
+	ErrInvalidAmount = errors.New("invalid amount")
+	// ErrInvalidArgument: a required field is missing or a value is out of range.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrMissingIdempotencyKey: a mutating call came without its idempotency key.
+	ErrMissingIdempotencyKey = errors.New("missing idempotency key")
+	// ErrCrossEnterpriseTransfer: a transfer between accounts of different enterprises (or not of an enterprise).
+	ErrCrossEnterpriseTransfer = errors.New("transfer outside one enterprise")
+	// ErrRefundExceedsLot: the refund is larger than the lot's unconsumed remainder.
+	ErrRefundExceedsLot = errors.New("refund exceeds the lot's remaining credits")
+	// ErrNotRefundable: only paid lots can be refunded (promo, plan and grace credit cannot).
+	ErrNotRefundable = errors.New("lot is not refundable")
+	// ErrClosed: the Ledger was closed.
+	ErrClosed = errors.New("ledger closed")
+)
+
+// codeErrors maps the error codes the SQL functions return to sentinels.
+var codeErrors = map[string]error{
+	"insufficient_credits":      ErrInsufficientCredits,
+	"account_frozen":            ErrAccountFrozen,
+	"not_found":                 ErrNotFound,
+	"idempotency_conflict":      ErrIdempotencyConflict,
+	"reservation_closed":        ErrReservationClosed,
+	"allocation_exceeded":       ErrAllocationExceeded,
+	"cross_enterprise_transfer": ErrCrossEnterpriseTransfer,
+	"refund_exceeds_lot":        ErrRefundExceedsLot,
+	"not_refundable":            ErrNotRefundable,
+	"invalid_argument":          ErrInvalidArgument,
+}
+
+// ShortfallError carries what was available when an operation was refused
+// for lack of credits or allocation; it matches its sentinel with errors.Is.
+type ShortfallError struct {
+	Err       error
+	Available decimal.Decimal
+}
+
+func (e *ShortfallError) Error() string {
+	return fmt.Sprintf("%v (available %s)", e.Err, e.Available.StringFixed(Scale))
+}
+
+// Unwrap returns the sentinel.
+func (e *ShortfallError) Unwrap() error { return e.Err }
+
+// Code returns the stable error code of a ledger sentinel (for API error
+// bodies and i18n keys: error.<code>), or "" for other errors.
+func Code(err error) string {
+	for code, s := range codeErrors {
+		if errors.Is(err, s) {
+			return code
+		}
+	}
+	switch {
+	case errors.Is(err, ErrInvalidAmount):
+		return "invalid_amount"
+	case errors.Is(err, ErrMissingIdempotencyKey):
+		return "missing_idempotency_key"
+	}
+	return ""
+}

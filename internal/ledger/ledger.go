@@ -1,0 +1,324 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// GracePolicy configures grace credit: when an account that has paid before
+// reaches zero, it receives one lot of Amount expiring after Lifetime, at
+// most one active at a time and none again until its next top-up.
+type GracePolicy struct {
+	Enabled  bool
+	Amount   decimal.Decimal
+	Lifetime time.Duration
+}
+
+// ExpiredReservationPolicy says what the sweep does with a reservation past
+// its TTL.
+type ExpiredReservationPolicy string
+
+// Expired-reservation policies.
+const (
+	// ExpiredRelease gives the hold back (the default); a late commit then
+	// charges from the available balance.
+	ExpiredRelease ExpiredReservationPolicy = "release"
+	// ExpiredCharge charges the whole hold; a late commit charges only what
+	// exceeds it.
+	ExpiredCharge ExpiredReservationPolicy = "charge"
+)
+
+// Options configures a Ledger. The zero value is usable.
+type Options struct {
+	// Now is the ledger's clock (time.Now by default); tests move it.
+	Now func() time.Time
+	// Grace is the grace-credit policy (off by default).
+	Grace GracePolicy
+	// ExpiredReservations is the sweep's policy (ExpiredRelease by default).
+	ExpiredReservations ExpiredReservationPolicy
+	// DefaultTTL is a reservation's lifetime when the request gives none (5 minutes).
+	DefaultTTL time.Duration
+	// Writers is the number of in-process writers (one connection each) that
+	// coalesce concurrent writes: all writes for one pool go through the same
+	// writer, and one writer sends whatever is queued as one pipelined
+	// transaction (one commit). Default 2: on two cores fewer, larger
+	// transactions beat more, smaller ones (see BENCH.md).
+	Writers int
+	// MaxBatch caps the operations folded into one transaction (default 64).
+	MaxBatch int
+}
+
+// Ledger is the credit ledger. It is safe for concurrent use; Close stops
+// its writers.
+type Ledger struct {
+	pool    *pgxpool.Pool
+	opts    Options
+	writers []*writer
+	pools   sync.Map // account id -> pool id (immutable)
+	resPool sync.Map // reservation id -> pool id
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// New returns a Ledger over pool and starts its writers.
+func New(pool *pgxpool.Pool, opts Options) *Ledger {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ExpiredReservations == "" {
+		opts.ExpiredReservations = ExpiredRelease
+	}
+	if opts.DefaultTTL <= 0 {
+		opts.DefaultTTL = 5 * time.Minute
+	}
+	if opts.Writers <= 0 {
+		opts.Writers = 2
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 64
+	}
+	l := &Ledger{pool: pool, opts: opts, stop: make(chan struct{})}
+	for range opts.Writers {
+		w := &writer{l: l, jobs: make(chan *job, 1024)}
+		l.writers = append(l.writers, w)
+		l.wg.Add(1)
+		go w.run()
+	}
+	return l
+}
+
+// Close stops the writers after the queued operations finish.
+func (l *Ledger) Close() {
+	l.once.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
+func (l *Ledger) now() time.Time { return l.opts.Now().UTC() }
+
+// payload is a request to one SQL function.
+type payload map[string]any
+
+// withIdentity adds the idempotency key, the hash of the arguments that
+// identify the request, the clock and the grace policy.
+func (l *Ledger) stamp(p payload, key string, identity ...any) payload {
+	p["key"] = key
+	b, _ := json.Marshal(identity)
+	sum := sha256.Sum256(b)
+	p["hash"] = hex.EncodeToString(sum[:16])
+	p["now"] = l.now()
+	if l.opts.Grace.Enabled && l.opts.Grace.Amount.IsPositive() {
+		p["grace"] = map[string]any{
+			"amount":           Round(l.opts.Grace.Amount).String(),
+			"lifetime_seconds": l.opts.Grace.Lifetime.Seconds(),
+		}
+	}
+	return p
+}
+
+// decode turns a function's jsonb result into out, or its error code into
+// a wrapped sentinel.
+func decode(raw []byte, out any) error {
+	var head struct {
+		Error     string           `json:"error"`
+		Available *decimal.Decimal `json:"available"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return err
+	}
+	if head.Error != "" {
+		s, ok := codeErrors[head.Error]
+		if !ok {
+			return fmt.Errorf("unknown ledger error %q", head.Error)
+		}
+		if head.Available != nil && (s == ErrInsufficientCredits || s == ErrAllocationExceeded || s == ErrRefundExceedsLot) {
+			return &ShortfallError{Err: s, Available: *head.Available}
+		}
+		return s
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// poolOf returns the pool (owning account) of an account, cached.
+func (l *Ledger) poolOf(ctx context.Context, accountID int64) (int64, error) {
+	if v, ok := l.pools.Load(accountID); ok {
+		return v.(int64), nil
+	}
+	var pool int64
+	err := l.pool.QueryRow(ctx, `SELECT pool_id FROM ledger_accounts WHERE id = $1`, accountID).Scan(&pool)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	l.pools.Store(accountID, pool)
+	return pool, nil
+}
+
+// poolOfReservation returns the pool of a reservation.
+func (l *Ledger) poolOfReservation(ctx context.Context, id int64) (int64, error) {
+	if v, ok := l.resPool.Load(id); ok {
+		return v.(int64), nil
+	}
+	var pool int64
+	err := l.pool.QueryRow(ctx, `SELECT pool_id FROM ledger_reservations WHERE id = $1`, id).Scan(&pool)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return pool, err
+}
+
+// exec runs one SQL function call through the pool's writer.
+func (l *Ledger) exec(ctx context.Context, poolID int64, sql string, p payload) ([]byte, error) {
+	arg, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	j := &job{pool: poolID, sql: sql, arg: arg, done: make(chan struct{})}
+	w := l.writers[uint64(poolID)%uint64(len(l.writers))]
+	select {
+	case w.jobs <- j:
+	case <-l.stop:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-j.done:
+		return j.raw, j.err
+	case <-ctx.Done():
+		// The operation may still complete; a retry with the same
+		// idempotency key returns its result.
+		return nil, ctx.Err()
+	}
+}
+
+// execTx runs one SQL function call inside the caller's transaction.
+func (l *Ledger) execTx(ctx context.Context, tx db.DBTX, sql string, p payload) ([]byte, error) {
+	arg, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	var raw []byte
+	err = tx.QueryRow(ctx, sql, arg).Scan(&raw)
+	return raw, err
+}
+
+type job struct {
+	pool int64
+	sql  string
+	arg  []byte
+	raw  []byte
+	err  error
+	done chan struct{}
+}
+
+// writer folds queued operations into one pipelined transaction.
+type writer struct {
+	l    *Ledger
+	jobs chan *job
+}
+
+func (w *writer) run() {
+	defer w.l.wg.Done()
+	batch := make([]*job, 0, w.l.opts.MaxBatch)
+	for {
+		select {
+		case <-w.l.stop:
+			for {
+				select {
+				case j := <-w.jobs:
+					w.flush([]*job{j})
+				default:
+					return
+				}
+			}
+		case j := <-w.jobs:
+			batch = append(batch[:0], j)
+		drain:
+			for len(batch) < w.l.opts.MaxBatch {
+				select {
+				case j := <-w.jobs:
+					batch = append(batch, j)
+				default:
+					break drain
+				}
+			}
+			w.flush(batch)
+		}
+	}
+}
+
+// flush runs the jobs as one implicit transaction (pgx sends a batch with a
+// single Sync); pools are locked in ascending order so writers in several
+// processes do not deadlock. If the transaction fails, each job is retried
+// on its own so one bad request cannot fail its neighbours.
+func (w *writer) flush(jobs []*job) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	slices.SortStableFunc(jobs, func(a, b *job) int {
+		switch {
+		case a.pool < b.pool:
+			return -1
+		case a.pool > b.pool:
+			return 1
+		}
+		return 0
+	})
+	if len(jobs) == 1 {
+		w.single(ctx, jobs[0])
+		return
+	}
+	b := &pgx.Batch{}
+	for _, j := range jobs {
+		b.Queue(j.sql, j.arg)
+	}
+	br := w.l.pool.SendBatch(ctx, b)
+	var err error
+	for _, j := range jobs {
+		if err == nil {
+			err = br.QueryRow().Scan(&j.raw)
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		for _, j := range jobs {
+			j.raw = nil
+			w.single(ctx, j)
+		}
+		return
+	}
+	for _, j := range jobs {
+		close(j.done)
+	}
+}
+
+func (w *writer) single(ctx context.Context, j *job) {
+	for attempt := 0; ; attempt++ {
+		j.err = w.l.pool.QueryRow(ctx, j.sql, j.arg).Scan(&j.raw)
+		if !db.IsRetryable(j.err) || attempt == 4 {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	close(j.done)
+}

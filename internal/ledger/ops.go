@@ -1,0 +1,529 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+// LotKind is where credit came from; it decides spending order and refunds.
+type LotKind string
+
+// Lot kinds.
+const (
+	LotPaid  LotKind = "paid"  // a top-up; refundable
+	LotPromo LotKind = "promo" // granted: sign-up, bonus, goodwill
+	LotPlan  LotKind = "plan"  // a plan's allowance
+	LotGrace LotKind = "grace" // grace credit; never refundable, never revenue
+)
+
+// EventType is the kind of a ledger event row.
+type EventType string
+
+// Event types.
+const (
+	EventPurchase                 EventType = "purchase"
+	EventGrant                    EventType = "grant"
+	EventDeduction                EventType = "deduction"
+	EventReservation              EventType = "reservation"
+	EventReservationRelease       EventType = "reservation_release"
+	EventReservationExpiredCharge EventType = "reservation_expired_charge"
+	EventRefund                   EventType = "refund"
+	EventExpiry                   EventType = "expiry"
+	EventAdjustment               EventType = "adjustment"
+	EventTransfer                 EventType = "transfer"
+	EventUnpaidUsage              EventType = "unpaid_usage"
+	EventAllocation               EventType = "allocation"
+	EventStatus                   EventType = "status"
+)
+
+// Lot is one bucket of credit with its own kind, expiry and remainder.
+// Remaining excludes what reservations hold.
+type Lot struct {
+	ID         int64           `json:"id" db:"id"`
+	PoolID     int64           `json:"pool_id" db:"pool_id"`
+	AccountID  int64           `json:"account_id" db:"account_id"`
+	Kind       LotKind         `json:"kind" db:"kind"`
+	Amount     decimal.Decimal `json:"amount" db:"amount"`
+	Remaining  decimal.Decimal `json:"remaining" db:"remaining"`
+	Refunded   decimal.Decimal `json:"refunded" db:"refunded"`
+	ExpiresAt  *time.Time      `json:"expires_at" db:"expires_at"`
+	SourceRef  string          `json:"source_ref" db:"source_ref"`
+	Actor      string          `json:"actor" db:"actor"`
+	ReasonCode string          `json:"reason_code" db:"reason_code"`
+	CreatedAt  time.Time       `json:"created_at" db:"created_at"`
+}
+
+// CreditRequest adds credit to an account as a new lot.
+type CreditRequest struct {
+	AccountID int64
+	Kind      LotKind
+	Amount    decimal.Decimal
+	ExpiresAt *time.Time
+	// EventType is purchase (paid top-ups), grant or adjustment.
+	EventType      EventType
+	SourceRef      string // payment order, grant, campaign
+	Actor          string
+	ReasonCode     string
+	IdempotencyKey string
+}
+
+// CreditResult is the new lot and the operation id of its event.
+type CreditResult struct {
+	OpID     int64 `json:"op_id"`
+	Lot      Lot   `json:"lot"`
+	Replayed bool  `json:"replayed"`
+}
+
+const (
+	sqlCredit   = `SELECT ledger_credit($1::jsonb)`
+	sqlReserve  = `SELECT ledger_reserve($1::jsonb)`
+	sqlCommit   = `SELECT ledger_commit($1::jsonb)`
+	sqlRelease  = `SELECT ledger_release($1::jsonb)`
+	sqlCharge   = `SELECT ledger_charge($1::jsonb)`
+	sqlRefund   = `SELECT ledger_refund($1::jsonb)`
+	sqlTransfer = `SELECT ledger_transfer($1::jsonb)`
+)
+
+func (l *Ledger) creditPayload(r CreditRequest) (payload, error) {
+	amount, err := checkAmount(r.Amount)
+	if err != nil {
+		return nil, err
+	}
+	if r.IdempotencyKey == "" {
+		return nil, ErrMissingIdempotencyKey
+	}
+	switch r.Kind {
+	case LotPaid, LotPromo, LotPlan, LotGrace:
+	default:
+		return nil, fmt.Errorf("%w: lot kind %q", ErrInvalidArgument, r.Kind)
+	}
+	switch r.EventType {
+	case "":
+		r.EventType = EventGrant
+		if r.Kind == LotPaid {
+			r.EventType = EventPurchase
+		}
+	case EventPurchase, EventGrant, EventAdjustment:
+	default:
+		return nil, fmt.Errorf("%w: credit event type %q", ErrInvalidArgument, r.EventType)
+	}
+	var exp any
+	if r.ExpiresAt != nil {
+		exp = r.ExpiresAt.UTC()
+	}
+	p := payload{"account_id": r.AccountID, "kind": r.Kind, "amount": amount.String(), "expires_at": exp,
+		"event_type": r.EventType, "source_ref": r.SourceRef, "actor": r.Actor, "reason_code": r.ReasonCode}
+	return l.stamp(p, r.IdempotencyKey, "credit", r.AccountID, r.Kind, amount.String(), exp, r.EventType, r.SourceRef), nil
+}
+
+// Credit adds a lot (a top-up, a grant or an adjustment) to the account; a
+// sub-account's credit lands in its enterprise's pool and raises its
+// allocation. Frozen accounts can still be credited. Errors:
+// ErrInvalidAmount, ErrInvalidArgument, ErrMissingIdempotencyKey,
+// ErrNotFound, ErrIdempotencyConflict.
+func (l *Ledger) Credit(ctx context.Context, r CreditRequest) (CreditResult, error) {
+	var res CreditResult
+	p, err := l.creditPayload(r)
+	if err != nil {
+		return res, fmt.Errorf("ledger: credit: %w", err)
+	}
+	pool, err := l.poolOf(ctx, r.AccountID)
+	if err != nil {
+		return res, fmt.Errorf("ledger: credit: %w", err)
+	}
+	raw, err := l.exec(ctx, pool, sqlCredit, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: credit: %w", err)
+	}
+	return res, nil
+}
+
+// CreditTx is Credit inside the caller's transaction tx, so that payments
+// can credit atomically with marking an order paid. It waits for the pool's
+// row lock, which it then holds until tx ends. Errors: as Credit.
+func (l *Ledger) CreditTx(ctx context.Context, tx pgx.Tx, r CreditRequest) (CreditResult, error) {
+	var res CreditResult
+	p, err := l.creditPayload(r)
+	if err != nil {
+		return res, fmt.Errorf("ledger: credit: %w", err)
+	}
+	raw, err := l.execTx(ctx, tx, sqlCredit, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: credit: %w", err)
+	}
+	return res, nil
+}
+
+// ReserveRequest holds credits for a streaming call.
+type ReserveRequest struct {
+	AccountID      int64
+	Amount         decimal.Decimal
+	IdempotencyKey string
+	TTL            time.Duration // Options.DefaultTTL when zero
+	Model          string
+	SessionID      string
+	RequestID      string
+	Detail         json.RawMessage // stored on the events as given (token estimate, rate card version)
+}
+
+// Hold is what a reservation holds from one lot.
+type Hold struct {
+	LotID  int64           `json:"lot"`
+	Amount decimal.Decimal `json:"amount"`
+}
+
+// Reservation is a hold on credits until commit, release or its TTL.
+type Reservation struct {
+	ID        int64           `json:"reservation_id"`
+	AccountID int64           `json:"account_id"`
+	OpID      int64           `json:"op_id"`
+	Amount    decimal.Decimal `json:"amount"`
+	ExpiresAt time.Time       `json:"expires_at"`
+	Holds     []Hold          `json:"holds"`
+	Replayed  bool            `json:"replayed"`
+}
+
+// Reserve holds amount from the account's lots in spending order. Errors:
+// ErrInsufficientCredits and ErrAllocationExceeded (as *ShortfallError with
+// what is available), ErrAccountFrozen, ErrInvalidAmount,
+// ErrMissingIdempotencyKey, ErrNotFound, ErrIdempotencyConflict.
+func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, error) {
+	var res Reservation
+	amount, err := checkAmount(r.Amount)
+	if err == nil && r.IdempotencyKey == "" {
+		err = ErrMissingIdempotencyKey
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: reserve: %w", err)
+	}
+	ttl := r.TTL
+	if ttl <= 0 {
+		ttl = l.opts.DefaultTTL
+	}
+	pool, err := l.poolOf(ctx, r.AccountID)
+	if err != nil {
+		return res, fmt.Errorf("ledger: reserve: %w", err)
+	}
+	p := payload{"account_id": r.AccountID, "amount": amount.String(), "ttl_seconds": ttl.Seconds(),
+		"model": r.Model, "session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
+	p = l.stamp(p, r.IdempotencyKey, "reserve", r.AccountID, amount.String())
+	raw, err := l.exec(ctx, pool, sqlReserve, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: reserve: %w", err)
+	}
+	l.resPool.Store(res.ID, pool)
+	return res, nil
+}
+
+// CommitRequest charges a reservation.
+type CommitRequest struct {
+	ReservationID int64
+	Actual        decimal.Decimal
+	// IdempotencyKey defaults to "commit:<reservation id>", so a reservation
+	// commits once; a second commit with another amount is a conflict.
+	IdempotencyKey string
+	Detail         json.RawMessage
+}
+
+// CommitResult says what a commit charged, gave back, and could not charge.
+type CommitResult struct {
+	OpID          int64           `json:"op_id"`
+	ReservationID int64           `json:"reservation_id"`
+	Charged       decimal.Decimal `json:"charged"`
+	Released      decimal.Decimal `json:"released"`
+	Unpaid        decimal.Decimal `json:"unpaid"`
+	Available     decimal.Decimal `json:"available"`
+	Replayed      bool            `json:"replayed"`
+}
+
+// Commit charges the actual amount of a reservation and releases the rest
+// of its hold. An actual above the hold is charged from the available
+// balance (within a sub-account's allocation); what cannot be paid is
+// recorded as an unpaid_usage event and returned as Unpaid, never as a
+// negative balance. A commit after the TTL sweep released the hold charges
+// the whole actual from the available balance. Errors: ErrNotFound,
+// ErrReservationClosed (already committed or released), ErrIdempotencyConflict,
+// ErrInvalidAmount (negative actual).
+func (l *Ledger) Commit(ctx context.Context, r CommitRequest) (CommitResult, error) {
+	var res CommitResult
+	actual := Round(r.Actual)
+	if actual.IsNegative() {
+		return res, fmt.Errorf("ledger: commit: %w", ErrInvalidAmount)
+	}
+	key := r.IdempotencyKey
+	if key == "" {
+		key = "commit:" + strconv.FormatInt(r.ReservationID, 10)
+	}
+	pool, err := l.poolOfReservation(ctx, r.ReservationID)
+	if err != nil {
+		return res, fmt.Errorf("ledger: commit: %w", err)
+	}
+	p := l.stamp(payload{"reservation_id": r.ReservationID, "actual": actual.String(), "detail": r.Detail},
+		key, "commit", r.ReservationID, actual.String())
+	raw, err := l.exec(ctx, pool, sqlCommit, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: commit: %w", err)
+	}
+	l.resPool.Delete(r.ReservationID)
+	return res, nil
+}
+
+// ReleaseResult says what a release gave back.
+type ReleaseResult struct {
+	OpID      int64           `json:"op_id"`
+	Released  decimal.Decimal `json:"released"`
+	Available decimal.Decimal `json:"available"`
+	Replayed  bool            `json:"replayed"`
+}
+
+// Release frees a reservation's hold without charging. Releasing twice
+// returns the first result. Errors: ErrNotFound, ErrReservationClosed
+// (committed, or released by the TTL sweep).
+func (l *Ledger) Release(ctx context.Context, reservationID int64) (ReleaseResult, error) {
+	var res ReleaseResult
+	pool, err := l.poolOfReservation(ctx, reservationID)
+	if err != nil {
+		return res, fmt.Errorf("ledger: release: %w", err)
+	}
+	p := l.stamp(payload{"reservation_id": reservationID}, "release:"+strconv.FormatInt(reservationID, 10), "release", reservationID)
+	raw, err := l.exec(ctx, pool, sqlRelease, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: release: %w", err)
+	}
+	l.resPool.Delete(reservationID)
+	return res, nil
+}
+
+// ChargeRequest deducts usage that already happened (batch ingestion of
+// non-streaming calls).
+type ChargeRequest struct {
+	AccountID      int64
+	Amount         decimal.Decimal
+	IdempotencyKey string
+	Model          string
+	SessionID      string
+	RequestID      string
+	OccurredAt     time.Time // when the usage happened; now when zero
+	Detail         json.RawMessage
+}
+
+// ChargeResult says what a charge deducted and what it could not.
+type ChargeResult struct {
+	OpID      int64           `json:"op_id"`
+	Charged   decimal.Decimal `json:"charged"`
+	Unpaid    decimal.Decimal `json:"unpaid"`
+	Available decimal.Decimal `json:"available"`
+	Replayed  bool            `json:"replayed"`
+}
+
+// Charge deducts amount from the account's lots in spending order. Since
+// the usage already happened, a shortfall is not refused: what the balance
+// (or a sub-account's allocation) cannot cover is recorded as unpaid_usage
+// and returned as Unpaid. Errors: ErrAccountFrozen, ErrInvalidAmount,
+// ErrMissingIdempotencyKey, ErrNotFound, ErrIdempotencyConflict.
+func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, error) {
+	var res ChargeResult
+	amount, err := checkAmount(r.Amount)
+	if err == nil && r.IdempotencyKey == "" {
+		err = ErrMissingIdempotencyKey
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: charge: %w", err)
+	}
+	pool, err := l.poolOf(ctx, r.AccountID)
+	if err != nil {
+		return res, fmt.Errorf("ledger: charge: %w", err)
+	}
+	p := payload{"account_id": r.AccountID, "amount": amount.String(), "model": r.Model,
+		"session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
+	if !r.OccurredAt.IsZero() {
+		p["occurred_at"] = r.OccurredAt.UTC()
+	}
+	p = l.stamp(p, r.IdempotencyKey, "charge", r.AccountID, amount.String(), r.Model, r.RequestID)
+	raw, err := l.exec(ctx, pool, sqlCharge, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: charge: %w", err)
+	}
+	return res, nil
+}
+
+// RefundRequest gives back the unconsumed part of a paid lot.
+type RefundRequest struct {
+	LotID          int64
+	Amount         decimal.Decimal
+	IdempotencyKey string
+	Actor          string
+	Reason         string
+	SourceRef      string // the refund order
+}
+
+// RefundResult is the refunded amount and what remains in the lot.
+type RefundResult struct {
+	OpID      int64           `json:"op_id"`
+	LotID     int64           `json:"lot_id"`
+	Refunded  decimal.Decimal `json:"refunded"`
+	Remaining decimal.Decimal `json:"remaining"`
+	Replayed  bool            `json:"replayed"`
+}
+
+func (l *Ledger) refundPayload(r RefundRequest) (payload, error) {
+	amount, err := checkAmount(r.Amount)
+	if err == nil && r.IdempotencyKey == "" {
+		err = ErrMissingIdempotencyKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := payload{"lot_id": r.LotID, "amount": amount.String(), "actor": r.Actor, "reason_code": r.Reason, "source_ref": r.SourceRef}
+	return l.stamp(p, r.IdempotencyKey, "refund", r.LotID, amount.String(), r.SourceRef), nil
+}
+
+// Refund removes amount from a paid lot's unconsumed remainder (credits
+// held by open reservations are not refundable until released). Errors:
+// ErrNotFound, ErrNotRefundable (not a paid lot), ErrRefundExceedsLot (as
+// *ShortfallError), ErrInvalidAmount, ErrMissingIdempotencyKey,
+// ErrIdempotencyConflict.
+func (l *Ledger) Refund(ctx context.Context, r RefundRequest) (RefundResult, error) {
+	var res RefundResult
+	p, err := l.refundPayload(r)
+	if err != nil {
+		return res, fmt.Errorf("ledger: refund: %w", err)
+	}
+	var pool int64
+	if err := l.pool.QueryRow(ctx, `SELECT pool_id FROM ledger_lots WHERE id = $1`, r.LotID).Scan(&pool); err != nil {
+		if err == pgx.ErrNoRows {
+			err = ErrNotFound
+		}
+		return res, fmt.Errorf("ledger: refund: %w", err)
+	}
+	raw, err := l.exec(ctx, pool, sqlRefund, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: refund: %w", err)
+	}
+	return res, nil
+}
+
+// RefundTx is Refund inside the caller's transaction tx (payments marks
+// the refund order in the same transaction). Errors: as Refund.
+func (l *Ledger) RefundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (RefundResult, error) {
+	var res RefundResult
+	p, err := l.refundPayload(r)
+	if err != nil {
+		return res, fmt.Errorf("ledger: refund: %w", err)
+	}
+	raw, err := l.execTx(ctx, tx, sqlRefund, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: refund: %w", err)
+	}
+	return res, nil
+}
+
+// TransferRequest moves spending allocation between two accounts of one
+// enterprise (the enterprise itself or its sub-accounts).
+type TransferRequest struct {
+	From, To       int64
+	Amount         decimal.Decimal
+	IdempotencyKey string
+	Actor          string
+	Reason         string
+}
+
+// TransferResult gives both allocations after the transfer (nil = no limit).
+type TransferResult struct {
+	OpID           int64            `json:"op_id"`
+	FromAllocation *decimal.Decimal `json:"from_allocation"`
+	ToAllocation   *decimal.Decimal `json:"to_allocation"`
+	Replayed       bool             `json:"replayed"`
+}
+
+// Transfer moves amount of spending allocation from one account of an
+// enterprise to another, written as a pair of transfer events (−amount on
+// From, +amount on To) with the actor. Sub-accounts spend the enterprise's
+// pool, so a transfer moves the right to spend, not lots: the enterprise
+// account itself has no limit. Errors: ErrCrossEnterpriseTransfer,
+// ErrAllocationExceeded, ErrNotFound, ErrInvalidAmount,
+// ErrMissingIdempotencyKey, ErrIdempotencyConflict.
+func (l *Ledger) Transfer(ctx context.Context, r TransferRequest) (TransferResult, error) {
+	var res TransferResult
+	amount, err := checkAmount(r.Amount)
+	if err == nil && r.IdempotencyKey == "" {
+		err = ErrMissingIdempotencyKey
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: transfer: %w", err)
+	}
+	pool, err := l.poolOf(ctx, r.From)
+	if err != nil {
+		return res, fmt.Errorf("ledger: transfer: %w", err)
+	}
+	p := payload{"from": r.From, "to": r.To, "amount": amount.String(), "actor": r.Actor, "reason_code": r.Reason}
+	p = l.stamp(p, r.IdempotencyKey, "transfer", r.From, r.To, amount.String())
+	raw, err := l.exec(ctx, pool, sqlTransfer, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: transfer: %w", err)
+	}
+	return res, nil
+}
+
+// ExpireDue writes an expiry event for the remainder of up to batch lots
+// past their expiry and returns how many it expired. It is idempotent and
+// safe to run from several processes at once; call it until it returns 0.
+func (l *Ledger) ExpireDue(ctx context.Context, batch int) (int, error) {
+	if batch <= 0 {
+		batch = 500
+	}
+	var n int
+	err := l.pool.QueryRow(ctx, `SELECT ledger_expire_due($1, $2)`, l.now(), batch).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: expire: %w", err)
+	}
+	return n, nil
+}
+
+// SweepReservations closes up to batch open reservations past their TTL by
+// the ExpiredReservations policy and returns how many it closed. Safe to
+// run from several processes at once.
+func (l *Ledger) SweepReservations(ctx context.Context, batch int) (int, error) {
+	if batch <= 0 {
+		batch = 500
+	}
+	var n int
+	err := l.pool.QueryRow(ctx, `SELECT ledger_sweep_reservations($1, $2, $3)`, l.now(), string(l.opts.ExpiredReservations), batch).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: sweep reservations: %w", err)
+	}
+	return n, nil
+}

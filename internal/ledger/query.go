@@ -1,0 +1,259 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+// ExpiryBucket is how much credit expires at one instant.
+type ExpiryBucket struct {
+	At     time.Time
+	Amount decimal.Decimal
+}
+
+// Balance is an account's position now.
+type Balance struct {
+	AccountID int64
+	// Available is what the account can spend now (a sub-account: the
+	// pool's available capped by its allocation).
+	Available decimal.Decimal
+	// Reserved is what open reservations hold (a sub-account: its own).
+	Reserved decimal.Decimal
+	// ByKind splits the pool's available credit by lot kind.
+	ByKind map[LotKind]decimal.Decimal
+	// Lots are the pool's lots with credit left, in spending order.
+	Lots []Lot
+	// Expiring is the expiry schedule of the available credit, soonest first.
+	Expiring []ExpiryBucket
+	// Allocation is a sub-account's remaining allocation (nil = no limit).
+	Allocation *decimal.Decimal
+}
+
+const lotColumns = `id, pool_id, account_id, kind, amount, remaining, refunded, expires_at, source_ref, actor, reason_code, created_at`
+
+// Lots returns every lot of the account's pool, oldest first. Errors: ErrNotFound.
+func (l *Ledger) Lots(ctx context.Context, accountID int64) ([]Lot, error) {
+	pool, err := l.poolOf(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: lots: %w", err)
+	}
+	rows, _ := l.pool.Query(ctx, `SELECT `+lotColumns+` FROM ledger_lots WHERE pool_id = $1 ORDER BY id`, pool)
+	lots, err := pgx.CollectRows(rows, pgx.RowToStructByName[Lot])
+	if err != nil {
+		return nil, fmt.Errorf("ledger: lots: %w", err)
+	}
+	return lots, nil
+}
+
+// Balance returns the account's available and reserved credit, split by lot
+// kind, with its lots and expiry schedule. Errors: ErrNotFound.
+func (l *Ledger) Balance(ctx context.Context, accountID int64) (Balance, error) {
+	acc, err := l.Account(ctx, accountID)
+	if err != nil {
+		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
+	}
+	now := l.now()
+	rows, _ := l.pool.Query(ctx, `SELECT `+lotColumns+` FROM ledger_lots WHERE pool_id = $1 AND remaining > 0`, acc.PoolID)
+	lots, err := pgx.CollectRows(rows, pgx.RowToStructByName[Lot])
+	if err != nil {
+		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
+	}
+	b := Balance{AccountID: accountID, ByKind: map[LotKind]decimal.Decimal{}, Lots: SpendOrder(lots, now)}
+	for _, lot := range b.Lots {
+		b.Available = b.Available.Add(lot.Remaining)
+		b.ByKind[lot.Kind] = b.ByKind[lot.Kind].Add(lot.Remaining)
+		if lot.ExpiresAt != nil {
+			if n := len(b.Expiring); n > 0 && b.Expiring[n-1].At.Equal(*lot.ExpiresAt) {
+				b.Expiring[n-1].Amount = b.Expiring[n-1].Amount.Add(lot.Remaining)
+			} else {
+				b.Expiring = append(b.Expiring, ExpiryBucket{At: *lot.ExpiresAt, Amount: lot.Remaining})
+			}
+		}
+	}
+	const sqlReserved = `SELECT coalesce(sum(amount), 0) FROM ledger_reservations WHERE pool_id = $1 AND status = 'open' AND ($2 OR account_id = $3)`
+	if err := l.pool.QueryRow(ctx, sqlReserved, acc.PoolID, acc.ID == acc.PoolID, acc.ID).Scan(&b.Reserved); err != nil {
+		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
+	}
+	if acc.Allocation.Valid {
+		a := acc.Allocation.Decimal
+		b.Allocation = &a
+		b.Available = decimal.Min(b.Available, a)
+	}
+	return b, nil
+}
+
+// BalanceAt returns the account's ledger balance (its pool's credit in
+// lots, not counting holds) just after the last event recorded at or before
+// t; zero before the first. Every event row stores balance_after and the
+// ledger time is monotonic per pool, so each row is a checkpoint and this is
+// one index probe on (pool_id, at, id). Errors: ErrNotFound.
+func (l *Ledger) BalanceAt(ctx context.Context, accountID int64, t time.Time) (decimal.Decimal, error) {
+	pool, err := l.poolOf(ctx, accountID)
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("ledger: balance at: %w", err)
+	}
+	const q = `SELECT balance_after FROM ledger_events WHERE pool_id = $1 AND at <= $2 ORDER BY at DESC, id DESC LIMIT 1`
+	var b decimal.Decimal
+	err = l.pool.QueryRow(ctx, q, pool, t.UTC()).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return decimal.Zero, nil
+	}
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("ledger: balance at: %w", err)
+	}
+	return b, nil
+}
+
+// Event is one immutable ledger row.
+type Event struct {
+	ID             int64           `db:"id"`
+	PoolID         int64           `db:"pool_id"`
+	AccountID      int64           `db:"account_id"`
+	LotID          *int64          `db:"lot_id"`
+	LotKind        *LotKind        `db:"lot_kind"`
+	OpID           int64           `db:"op_id"`
+	Type           EventType       `db:"type"`
+	Amount         decimal.Decimal `db:"amount"`
+	BalanceAfter   decimal.Decimal `db:"balance_after"`
+	Unpaid         decimal.Decimal `db:"unpaid"`
+	ReservationID  *int64          `db:"reservation_id"`
+	IdempotencyKey string          `db:"idempotency_key"`
+	Actor          string          `db:"actor"`
+	ReasonCode     string          `db:"reason_code"`
+	SourceRef      string          `db:"source_ref"`
+	Model          string          `db:"model"`
+	RequestID      string          `db:"request_id"`
+	SessionID      string          `db:"session_id"`
+	Detail         json.RawMessage `db:"detail"`
+	OccurredAt     time.Time       `db:"occurred_at"`
+	At             time.Time       `db:"at"`
+	RecordedAt     time.Time       `db:"recorded_at"`
+}
+
+// EventFilter narrows Events; zero fields do not filter.
+type EventFilter struct {
+	Types     []EventType
+	From, To  time.Time // on occurred_at: From inclusive, To exclusive
+	Model     string
+	SessionID string
+	OpID      int64
+}
+
+// Events lists an account's events newest first, limit at a time: pass the
+// returned cursor to get the next page (0 for the first; a returned 0 means
+// no more). An enterprise sees its whole pool; a sub-account its own rows.
+// Errors: ErrNotFound.
+func (l *Ledger) Events(ctx context.Context, accountID int64, f EventFilter, cursor int64, limit int) ([]Event, int64, error) {
+	acc, err := l.Account(ctx, accountID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("ledger: events: %w", err)
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 50
+	}
+	var types []string
+	for _, t := range f.Types {
+		types = append(types, string(t))
+	}
+	var from, to *time.Time
+	if !f.From.IsZero() {
+		from = &f.From
+	}
+	if !f.To.IsZero() {
+		to = &f.To
+	}
+	const q = `
+SELECT e.id, e.pool_id, e.account_id, e.lot_id, l.kind AS lot_kind, e.op_id, e.type, e.amount, e.balance_after,
+       e.unpaid, e.reservation_id, e.idempotency_key, e.actor, e.reason_code, e.source_ref, e.model,
+       e.request_id, e.session_id, e.detail, e.occurred_at, e.at, e.recorded_at
+FROM ledger_events e
+LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+WHERE e.pool_id = $1 AND ($2 OR e.account_id = $3)
+  AND ($4 = 0 OR e.id < $4)
+  AND ($5::text[] IS NULL OR e.type = ANY ($5))
+  AND ($6::timestamptz IS NULL OR e.occurred_at >= $6)
+  AND ($7::timestamptz IS NULL OR e.occurred_at < $7)
+  AND ($8 = '' OR e.model = $8)
+  AND ($9 = '' OR e.session_id = $9)
+  AND ($10 = 0 OR e.op_id = $10)
+ORDER BY e.id DESC
+LIMIT $11`
+	rows, _ := l.pool.Query(ctx, q, acc.PoolID, acc.ID == acc.PoolID, acc.ID, cursor, types, from, to, f.Model, f.SessionID, f.OpID, limit+1)
+	evs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Event])
+	if err != nil {
+		return nil, 0, fmt.Errorf("ledger: events: %w", err)
+	}
+	var next int64
+	if len(evs) > limit {
+		evs = evs[:limit]
+		next = evs[limit-1].ID
+	}
+	return evs, next, nil
+}
+
+// Mismatch is one disagreement between the stored state and the events.
+type Mismatch struct {
+	What      string // "pool balance", "balance_after", "lot remaining", "reserved", "holds"
+	AccountID int64
+	ID        int64 // the lot or reservation, when relevant
+	Stored    decimal.Decimal
+	FromLog   decimal.Decimal
+}
+
+func (m Mismatch) String() string {
+	return fmt.Sprintf("%s: account %d id %d: stored %s, events say %s", m.What, m.AccountID, m.ID, m.Stored, m.FromLog)
+}
+
+// Verify recomputes every pool balance, every lot's remainder and every
+// pool's reserved total from the events and reservations, and returns the
+// mismatches (none on a healthy ledger).
+func (l *Ledger) Verify(ctx context.Context) ([]Mismatch, error) {
+	const q = `
+SELECT 'pool balance', a.id, 0::bigint, a.balance, coalesce(e.s, 0)
+FROM ledger_accounts a
+LEFT JOIN (SELECT pool_id, sum(amount) s FROM ledger_events GROUP BY pool_id) e ON e.pool_id = a.id
+WHERE a.id = a.pool_id AND a.balance <> coalesce(e.s, 0)
+UNION ALL
+SELECT 'balance_after', a.id, 0::bigint, a.balance, last.balance_after
+FROM ledger_accounts a
+JOIN LATERAL (SELECT balance_after FROM ledger_events WHERE pool_id = a.id ORDER BY id DESC LIMIT 1) last ON true
+WHERE a.id = a.pool_id AND a.balance <> last.balance_after
+UNION ALL
+SELECT 'lot remaining', l.pool_id, l.id, l.remaining, coalesce(e.s, 0)
+FROM ledger_lots l
+LEFT JOIN (SELECT pool_id, lot_id, sum(amount) s FROM ledger_events WHERE lot_id IS NOT NULL GROUP BY pool_id, lot_id) e
+  ON e.pool_id = l.pool_id AND e.lot_id = l.id
+WHERE l.remaining <> coalesce(e.s, 0)
+UNION ALL
+SELECT 'reserved', a.id, 0::bigint, a.reserved, coalesce(r.s, 0)
+FROM ledger_accounts a
+LEFT JOIN (SELECT pool_id, sum(amount) s FROM ledger_reservations WHERE status = 'open' GROUP BY pool_id) r ON r.pool_id = a.id
+WHERE a.id = a.pool_id AND a.reserved <> coalesce(r.s, 0)
+UNION ALL
+SELECT 'holds', r.pool_id, r.id, r.amount, h.s
+FROM ledger_reservations r
+JOIN LATERAL (SELECT coalesce(sum((x->>'amount')::numeric), 0) s FROM jsonb_array_elements(r.holds) x) h ON true
+WHERE r.amount <> h.s
+UNION ALL
+SELECT 'lot not negative', l.pool_id, l.id, l.remaining, 0
+FROM ledger_lots l WHERE l.remaining < 0`
+	rows, err := l.pool.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: verify: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mismatch, error) {
+		var m Mismatch
+		err := r.Scan(&m.What, &m.AccountID, &m.ID, &m.Stored, &m.FromLog)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: verify: %w", err)
+	}
+	return out, nil
+}

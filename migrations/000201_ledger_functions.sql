@@ -1,0 +1,691 @@
+-- +goose Up
+-- Ledger operations as server-side functions: each takes the request as one
+-- jsonb document and returns the result as jsonb ({"error": code} for a
+-- refusal), so one operation is one round trip and many operations pipeline
+-- into one transaction. Every operation first locks the pool's account row:
+-- that lock serialises all writes to one pool's lots, balance and keys.
+-- The Go package internal/ledger is the only caller.
+
+-- +goose StatementBegin
+-- ledger_lock locks the pool of p_account and returns the account row read
+-- after the lock (NULL id when the account does not exist).
+CREATE FUNCTION ledger_lock(p_account bigint) RETURNS ledger_accounts LANGUAGE plpgsql AS $$
+DECLARE
+    v_pool bigint;
+    r ledger_accounts;
+BEGIN
+    -- an account that is its own pool (the usual case): one locking read
+    SELECT * INTO r FROM ledger_accounts WHERE id = p_account AND pool_id = p_account FOR UPDATE;
+    IF FOUND THEN
+        RETURN r;
+    END IF;
+    SELECT pool_id INTO v_pool FROM ledger_accounts WHERE id = p_account;
+    IF NOT FOUND THEN
+        RETURN r;
+    END IF;
+    PERFORM 1 FROM ledger_accounts WHERE id = v_pool FOR UPDATE;
+    SELECT * INTO r FROM ledger_accounts WHERE id = p_account;
+    RETURN r;
+END $$;
+
+-- ledger_spendable is the sum of the pool's unexpired lots at p_at.
+CREATE FUNCTION ledger_spendable(p_pool bigint, p_at timestamptz) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(remaining), 0) FROM ledger_lots
+            WHERE pool_id = p_pool AND remaining > 0 AND (expires_at IS NULL OR expires_at > p_at));
+END $$;
+
+-- ledger_available is what p_account may spend at p_at: the pool's
+-- spendable credits, capped by a sub-account's allocation.
+CREATE FUNCTION ledger_available(p_account bigint, p_at timestamptz) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a ledger_accounts;
+BEGIN
+    SELECT * INTO a FROM ledger_accounts WHERE id = p_account;
+    IF a.allocation IS NULL THEN
+        RETURN ledger_spendable(a.pool_id, p_at);
+    END IF;
+    RETURN least(a.allocation, ledger_spendable(a.pool_id, p_at));
+END $$;
+
+-- ledger_replay returns the stored result of an earlier call with the same
+-- idempotency key, a conflict when its arguments differ, or NULL.
+CREATE FUNCTION ledger_replay(p_pool bigint, p_account bigint, p_op text, p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    r ledger_idempotency;
+BEGIN
+    IF coalesce(p->>'key', '') = '' THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO r FROM ledger_idempotency WHERE pool_id = p_pool AND account_id = p_account AND key = p->>'key';
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF r.op = p_op AND r.args_hash = coalesce(p->>'hash', '') THEN
+        RETURN r.result || '{"replayed": true}';
+    END IF;
+    RETURN '{"error": "idempotency_conflict"}';
+END $$;
+
+CREATE FUNCTION ledger_remember(p_pool bigint, p_account bigint, p_op text, p jsonb, p_result jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(p->>'key', '') <> '' THEN
+        INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
+        VALUES (p_pool, p_account, p->>'key', p_op, coalesce(p->>'hash', ''), p_result);
+    END IF;
+END $$;
+
+-- ledger_emit appends one event row.
+CREATE FUNCTION ledger_emit(p_pool bigint, p_account bigint, p_lot bigint, p_op bigint, p_type text,
+                            p_amount numeric, p_balance numeric, p_unpaid numeric, p_res bigint,
+                            p jsonb, p_at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
+                               reservation_id, idempotency_key, actor, reason_code, source_ref, model,
+                               request_id, session_id, detail, occurred_at, at)
+    VALUES (p_pool, p_account, p_lot, p_op, p_type, p_amount, p_balance, p_unpaid, p_res,
+            coalesce(p->>'key', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''),
+            coalesce(p->>'source_ref', ''), coalesce(p->>'model', ''), coalesce(p->>'request_id', ''),
+            coalesce(p->>'session_id', ''), nullif(p->'detail', 'null'::jsonb),
+            coalesce((p->>'occurred_at')::timestamptz, p_at), p_at);
+END $$;
+
+-- ledger_take takes up to p_amount from the pool's unexpired lots in
+-- spending order (see ledger.SpendOrder: soonest expiry first, no expiry
+-- last; on equal expiry granted kinds before paid; then oldest first) and
+-- returns what it took from each lot. The caller holds the pool lock.
+CREATE FUNCTION ledger_take(p_pool bigint, p_amount numeric, p_at timestamptz)
+RETURNS TABLE (lot_id bigint, taken numeric) LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    v_left numeric := p_amount;
+BEGIN
+    IF v_left <= 0 THEN
+        RETURN;
+    END IF;
+    FOR r IN SELECT l.id, l.remaining FROM ledger_lots l
+             WHERE l.pool_id = p_pool AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_at)
+             ORDER BY l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id LOOP
+        lot_id := r.id;
+        taken := least(v_left, r.remaining);
+        UPDATE ledger_lots SET remaining = remaining - taken WHERE pool_id = p_pool AND id = r.id;
+        RETURN NEXT;
+        v_left := v_left - taken;
+        EXIT WHEN v_left <= 0;
+    END LOOP;
+END $$;
+
+-- ledger_grace gives the pool one grace lot when the policy is on (p has a
+-- "grace" object), the pool has paid before, has nothing left to spend, has
+-- had no grace since its last top-up and has no active grace lot. It
+-- returns the pool balance after.
+CREATE FUNCTION ledger_grace(p_pool bigint, p_account bigint, p_balance numeric, p_op bigint, p jsonb, p_at timestamptz)
+RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+    v_amount numeric;
+    v_lot bigint;
+    v_pool ledger_accounts;
+BEGIN
+    IF p->'grace' IS NULL OR jsonb_typeof(p->'grace') <> 'object' THEN
+        RETURN p_balance;
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = p_pool;
+    IF NOT v_pool.has_paid OR v_pool.grace_used OR ledger_spendable(p_pool, p_at) > 0 THEN
+        RETURN p_balance;
+    END IF;
+    IF EXISTS (SELECT 1 FROM ledger_lots WHERE pool_id = p_pool AND kind = 'grace' AND remaining > 0
+               AND expires_at > p_at) THEN
+        RETURN p_balance;
+    END IF;
+    v_amount := (p->'grace'->>'amount')::numeric;
+    INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at)
+    VALUES (p_pool, p_pool, 'grace', v_amount, v_amount,
+            p_at + make_interval(secs => (p->'grace'->>'lifetime_seconds')::float8), 'grace', 'system', 'grace', p_at)
+    RETURNING id INTO v_lot;
+    PERFORM ledger_emit(p_pool, p_account, v_lot, p_op, 'grant', v_amount, p_balance + v_amount, 0, NULL,
+                        jsonb_build_object('actor', 'system', 'reason_code', 'grace', 'source_ref', 'grace'), p_at);
+    UPDATE ledger_accounts SET balance = balance + v_amount, grace_used = true WHERE id = p_pool;
+    RETURN p_balance + v_amount;
+END $$;
+
+-- ledger_credit adds a lot: p {account_id, kind, amount, expires_at,
+-- event_type, source_ref, actor, reason_code, key, hash, now}.
+CREATE FUNCTION ledger_credit(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_op bigint;
+    v_lot ledger_lots;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'credit', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at)
+    VALUES (v_pool.id, v_acc.id, p->>'kind', v_amount, v_amount, (p->>'expires_at')::timestamptz,
+            coalesce(p->>'source_ref', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''), v_at)
+    RETURNING * INTO v_lot;
+    PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, p->>'event_type', v_amount, v_pool.balance + v_amount, 0, NULL, p, v_at);
+    UPDATE ledger_accounts SET balance = balance + v_amount, last_at = v_at,
+        has_paid = has_paid OR v_lot.kind = 'paid',
+        grace_used = grace_used AND v_lot.kind <> 'paid'
+    WHERE id = v_pool.id;
+    IF v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
+        UPDATE ledger_accounts SET allocation = allocation + v_amount WHERE id = v_acc.id;
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'lot', to_jsonb(v_lot));
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'credit', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_reserve holds credits: p {account_id, amount, ttl_seconds, key,
+-- hash, model, session_id, request_id, detail, now, grace}.
+CREATE FUNCTION ledger_reserve(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_avail numeric;
+    v_op bigint;
+    v_res bigint;
+    v_bal numeric;
+    v_holds jsonb := '[]';
+    v_exp timestamptz;
+    t record;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    IF v_acc.id = v_acc.pool_id THEN
+        v_pool := v_acc;
+    ELSE
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    END IF;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'reserve', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    IF v_acc.status = 'frozen' OR v_pool.status = 'frozen' THEN
+        RETURN '{"error": "account_frozen"}';
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    IF v_acc.allocation IS NOT NULL AND v_acc.allocation < v_amount THEN
+        RETURN jsonb_build_object('error', 'allocation_exceeded', 'available', v_acc.allocation);
+    END IF;
+    v_avail := ledger_spendable(v_pool.id, v_at);
+    IF v_avail < v_amount THEN
+        RETURN jsonb_build_object('error', 'insufficient_credits', 'available', v_avail);
+    END IF;
+    v_op := nextval('ledger_op_seq');
+    v_res := nextval('ledger_reservations_id_seq');
+    v_bal := v_pool.balance;
+    FOR t IN SELECT * FROM ledger_take(v_pool.id, v_amount, v_at) LOOP
+        v_bal := v_bal - t.taken;
+        PERFORM ledger_emit(v_pool.id, v_acc.id, t.lot_id, v_op, 'reservation', -t.taken, v_bal, 0, v_res, p, v_at);
+        v_holds := v_holds || jsonb_build_object('lot', t.lot_id, 'amount', t.taken);
+    END LOOP;
+    v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
+    INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
+                                     session_id, request_id, created_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (v_pool.id, v_res, v_acc.id, v_amount, v_holds, 'open', v_exp, coalesce(p->>'model', ''),
+            coalesce(p->>'session_id', ''), coalesce(p->>'request_id', ''), v_at);
+    IF v_acc.allocation IS NOT NULL THEN
+        UPDATE ledger_accounts SET allocation = allocation - v_amount WHERE id = v_acc.id;
+    END IF;
+    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved + v_amount, last_at = v_at WHERE id = v_pool.id;
+    IF v_avail = v_amount THEN
+        PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res, 'account_id', v_acc.id, 'amount', v_amount,
+                              'expires_at', v_exp, 'holds', v_holds);
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'reserve', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_spend_more charges up to p_amount from available lots for a sub-
+-- or pool account, capped by the allocation; returns what it charged and
+-- the new balance and allocation.
+CREATE FUNCTION ledger_spend_more(p_pool bigint, p_account bigint, p_amount numeric, p_alloc numeric,
+                                  p_bal numeric, p_op bigint, p_res bigint, p jsonb, p_at timestamptz,
+                                  OUT charged numeric, OUT balance numeric, OUT allocation numeric)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cap numeric := p_amount;
+    t record;
+BEGIN
+    charged := 0;
+    balance := p_bal;
+    allocation := p_alloc;
+    IF p_alloc IS NOT NULL THEN
+        v_cap := least(v_cap, p_alloc);
+    END IF;
+    FOR t IN SELECT * FROM ledger_take(p_pool, v_cap, p_at) LOOP
+        balance := balance - t.taken;
+        charged := charged + t.taken;
+        PERFORM ledger_emit(p_pool, p_account, t.lot_id, p_op, 'deduction', -t.taken, balance, 0, p_res, p, p_at);
+    END LOOP;
+    IF allocation IS NOT NULL THEN
+        allocation := allocation - charged;
+    END IF;
+END $$;
+
+-- ledger_commit charges a reservation: p {reservation_id, actual, key,
+-- hash, detail, now, grace}.
+CREATE FUNCTION ledger_commit(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_res ledger_reservations;
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_actual numeric := (p->>'actual')::numeric;
+    v_left numeric;
+    v_op bigint;
+    v_bal numeric;
+    v_alloc numeric;
+    v_h numeric;
+    v_c numeric;
+    v_charged numeric := 0;
+    v_released numeric := 0;
+    v_more record;
+    h jsonb;
+    v_account bigint;
+BEGIN
+    SELECT account_id INTO v_account FROM ledger_reservations WHERE id = (p->>'reservation_id')::bigint;
+    IF NOT FOUND THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    v_acc := ledger_lock(v_account);
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = v_pool.id AND id = (p->>'reservation_id')::bigint;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'commit', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    IF v_res.status IN ('committed', 'released') THEN
+        RETURN '{"error": "reservation_closed"}';
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    v_bal := v_pool.balance;
+    v_alloc := v_acc.allocation;
+    v_left := v_actual;
+    p := p || jsonb_build_object('model', v_res.model, 'session_id', v_res.session_id, 'request_id', v_res.request_id);
+    IF v_res.status = 'open' THEN
+        FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
+            v_h := (h->>'amount')::numeric;
+            v_bal := v_bal + v_h;
+            PERFORM ledger_emit(v_pool.id, v_acc.id, (h->>'lot')::bigint, v_op, 'reservation_release', v_h, v_bal, 0, v_res.id, p, v_at);
+            v_c := least(v_left, v_h);
+            IF v_c > 0 THEN
+                v_bal := v_bal - v_c;
+                PERFORM ledger_emit(v_pool.id, v_acc.id, (h->>'lot')::bigint, v_op, 'deduction', -v_c, v_bal, 0, v_res.id, p, v_at);
+                v_left := v_left - v_c;
+                v_charged := v_charged + v_c;
+            END IF;
+            IF v_h > v_c THEN
+                UPDATE ledger_lots SET remaining = remaining + (v_h - v_c) WHERE pool_id = v_pool.id AND id = (h->>'lot')::bigint;
+                v_released := v_released + (v_h - v_c);
+            END IF;
+        END LOOP;
+        IF v_alloc IS NOT NULL THEN
+            v_alloc := v_alloc + v_released;
+        END IF;
+    ELSIF v_res.status = 'expired_charged' THEN
+        -- the sweep already charged the whole hold; only an excess remains
+        v_left := greatest(v_actual - v_res.amount, 0);
+    END IF;
+    IF v_left > 0 THEN
+        SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id, v_left, v_alloc, v_bal, v_op, v_res.id, p, v_at);
+        v_bal := v_more.balance;
+        v_alloc := v_more.allocation;
+        v_left := v_left - v_more.charged;
+        v_charged := v_charged + v_more.charged;
+    END IF;
+    IF v_left > 0 THEN
+        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_bal, v_left, v_res.id, p, v_at);
+    END IF;
+    UPDATE ledger_reservations SET status = 'committed', closed_at = v_at WHERE pool_id = v_pool.id AND id = v_res.id;
+    UPDATE ledger_accounts SET balance = v_bal, last_at = v_at,
+        reserved = reserved - CASE WHEN v_res.status = 'open' THEN v_res.amount ELSE 0 END
+    WHERE id = v_pool.id;
+    IF v_acc.id <> v_pool.id AND v_alloc IS DISTINCT FROM v_acc.allocation THEN
+        UPDATE ledger_accounts SET allocation = v_alloc WHERE id = v_acc.id;
+    END IF;
+    PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'charged', v_charged,
+                              'released', v_released, 'unpaid', v_left,
+                              'available', ledger_available(v_acc.id, v_at));
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'commit', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_release frees a reservation's hold: p {reservation_id, key, hash, now, reason_code, actor}.
+CREATE FUNCTION ledger_release(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_res ledger_reservations;
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_op bigint;
+    v_bal numeric;
+    v_h numeric;
+    h jsonb;
+    v_account bigint;
+BEGIN
+    SELECT account_id INTO v_account FROM ledger_reservations WHERE id = (p->>'reservation_id')::bigint;
+    IF NOT FOUND THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    v_acc := ledger_lock(v_account);
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = v_pool.id AND id = (p->>'reservation_id')::bigint;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'release', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    IF v_res.status <> 'open' THEN
+        RETURN '{"error": "reservation_closed"}';
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    v_bal := v_pool.balance;
+    p := p || jsonb_build_object('model', v_res.model, 'session_id', v_res.session_id, 'request_id', v_res.request_id);
+    FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
+        v_h := (h->>'amount')::numeric;
+        v_bal := v_bal + v_h;
+        PERFORM ledger_emit(v_pool.id, v_acc.id, (h->>'lot')::bigint, v_op, 'reservation_release', v_h, v_bal, 0, v_res.id, p, v_at);
+        UPDATE ledger_lots SET remaining = remaining + v_h WHERE pool_id = v_pool.id AND id = (h->>'lot')::bigint;
+    END LOOP;
+    UPDATE ledger_reservations SET status = 'released', closed_at = v_at WHERE pool_id = v_pool.id AND id = v_res.id;
+    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = v_pool.id;
+    IF v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
+        UPDATE ledger_accounts SET allocation = allocation + v_res.amount WHERE id = v_acc.id;
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'released', v_res.amount,
+                              'available', ledger_available(v_acc.id, v_at));
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'release', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_charge deducts usage that already happened: p {account_id, amount,
+-- key, hash, model, session_id, request_id, occurred_at, detail, now, grace}.
+-- What the available balance cannot cover is recorded as unpaid usage.
+CREATE FUNCTION ledger_charge(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_op bigint;
+    v_more record;
+    v_left numeric;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'charge', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    IF v_acc.status = 'frozen' OR v_pool.status = 'frozen' THEN
+        RETURN '{"error": "account_frozen"}';
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id, v_amount, v_acc.allocation, v_pool.balance, v_op, NULL, p, v_at);
+    v_left := v_amount - v_more.charged;
+    IF v_left > 0 THEN
+        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_more.balance, v_left, NULL, p, v_at);
+    END IF;
+    UPDATE ledger_accounts SET balance = v_more.balance, last_at = v_at WHERE id = v_pool.id;
+    IF v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
+        UPDATE ledger_accounts SET allocation = v_more.allocation WHERE id = v_acc.id;
+    END IF;
+    PERFORM ledger_grace(v_pool.id, v_acc.id, v_more.balance, v_op, p, v_at);
+    v_r := jsonb_build_object('op_id', v_op, 'charged', v_more.charged, 'unpaid', v_left,
+                              'available', ledger_available(v_acc.id, v_at));
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'charge', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_refund gives back the unconsumed part of a paid lot: p {lot_id,
+-- amount, key, hash, actor, reason_code, source_ref, now}.
+CREATE FUNCTION ledger_refund(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_lot ledger_lots;
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_op bigint;
+    v_account bigint;
+BEGIN
+    SELECT account_id INTO v_account FROM ledger_lots WHERE id = (p->>'lot_id')::bigint;
+    IF NOT FOUND THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    v_acc := ledger_lock(v_account);
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'refund', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    SELECT * INTO v_lot FROM ledger_lots WHERE pool_id = v_pool.id AND id = (p->>'lot_id')::bigint;
+    IF v_lot.kind <> 'paid' THEN
+        RETURN '{"error": "not_refundable"}';
+    END IF;
+    IF v_amount > v_lot.remaining THEN
+        RETURN jsonb_build_object('error', 'refund_exceeds_lot', 'available', v_lot.remaining);
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    UPDATE ledger_lots SET remaining = remaining - v_amount, refunded = refunded + v_amount
+    WHERE pool_id = v_pool.id AND id = v_lot.id;
+    PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, 'refund', -v_amount, v_pool.balance - v_amount, 0, NULL, p, v_at);
+    UPDATE ledger_accounts SET balance = balance - v_amount, last_at = v_at WHERE id = v_pool.id;
+    v_r := jsonb_build_object('op_id', v_op, 'lot_id', v_lot.id, 'refunded', v_amount,
+                              'remaining', v_lot.remaining - v_amount);
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'refund', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_transfer moves spending allocation between two accounts of one
+-- enterprise: p {from, to, amount, key, hash, actor, reason_code, now}.
+CREATE FUNCTION ledger_transfer(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_from ledger_accounts;
+    v_to ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_op bigint;
+    v_from_alloc numeric;
+    v_to_alloc numeric;
+BEGIN
+    v_from := ledger_lock((p->>'from')::bigint);
+    SELECT * INTO v_to FROM ledger_accounts WHERE id = (p->>'to')::bigint;
+    IF v_from.id IS NULL OR v_to.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_from.pool_id;
+    IF v_from.pool_id <> v_to.pool_id OR v_pool.kind <> 'enterprise' OR v_from.id = v_to.id THEN
+        RETURN '{"error": "cross_enterprise_transfer"}';
+    END IF;
+    v_r := ledger_replay(v_pool.id, v_from.id, 'transfer', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    IF v_from.allocation IS NOT NULL AND v_from.allocation < v_amount THEN
+        RETURN jsonb_build_object('error', 'allocation_exceeded', 'available', v_from.allocation);
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    v_from_alloc := v_from.allocation - v_amount;
+    v_to_alloc := v_to.allocation + v_amount;
+    UPDATE ledger_accounts SET allocation = v_from_alloc WHERE id = v_from.id;
+    UPDATE ledger_accounts SET allocation = v_to_alloc WHERE id = v_to.id;
+    PERFORM ledger_emit(v_pool.id, v_from.id, NULL, v_op, 'transfer', -v_amount, v_pool.balance, 0, NULL,
+                        p || jsonb_build_object('detail', jsonb_build_object('to', v_to.id, 'allocation_after', v_from_alloc)), v_at);
+    PERFORM ledger_emit(v_pool.id, v_to.id, NULL, v_op, 'transfer', v_amount, v_pool.balance, 0, NULL,
+                        p || jsonb_build_object('detail', jsonb_build_object('from', v_from.id, 'allocation_after', v_to_alloc)), v_at);
+    UPDATE ledger_accounts SET last_at = v_at WHERE id = v_pool.id;
+    v_r := jsonb_build_object('op_id', v_op, 'from_allocation', v_from_alloc, 'to_allocation', v_to_alloc);
+    PERFORM ledger_remember(v_pool.id, v_from.id, 'transfer', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_set_account changes status or allocation and records who did it:
+-- p {account_id, status?, allocation?, set_allocation, actor, reason_code, now}.
+CREATE FUNCTION ledger_set_account(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_at timestamptz;
+    v_op bigint;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    IF p ? 'status' THEN
+        UPDATE ledger_accounts SET status = p->>'status' WHERE id = v_acc.id;
+        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'status', 0, v_pool.balance, 0, NULL,
+                            p || jsonb_build_object('detail', jsonb_build_object('status', p->>'status')), v_at);
+    END IF;
+    IF (p->>'set_allocation')::boolean THEN
+        IF v_acc.kind <> 'sub' THEN
+            RETURN '{"error": "invalid_argument"}';
+        END IF;
+        UPDATE ledger_accounts SET allocation = (p->>'allocation')::numeric WHERE id = v_acc.id;
+        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'allocation', 0, v_pool.balance, 0, NULL,
+                            p || jsonb_build_object('detail', jsonb_build_object('allocation', p->'allocation')), v_at);
+    END IF;
+    UPDATE ledger_accounts SET last_at = v_at WHERE id = v_pool.id;
+    RETURN jsonb_build_object('op_id', v_op);
+END $$;
+
+-- ledger_expire_due writes an expiry event for the remainder of up to
+-- p_batch lots past their expiry; pools are locked in id order so several
+-- sweepers never deadlock, and each lot is re-read under the lock.
+CREATE FUNCTION ledger_expire_due(p_now timestamptz, p_batch int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    v_lot ledger_lots;
+    v_pool ledger_accounts;
+    v_at timestamptz;
+    v_op bigint;
+    v_n int := 0;
+BEGIN
+    FOR c IN SELECT pool_id, id FROM ledger_lots
+             WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= p_now
+             ORDER BY pool_id, id LIMIT p_batch LOOP
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = c.pool_id FOR UPDATE;
+        SELECT * INTO v_lot FROM ledger_lots WHERE pool_id = c.pool_id AND id = c.id;
+        CONTINUE WHEN v_lot.remaining = 0;
+        v_at := greatest(p_now, coalesce(v_pool.last_at, '-infinity'));
+        v_op := nextval('ledger_op_seq');
+        UPDATE ledger_lots SET remaining = 0 WHERE pool_id = c.pool_id AND id = c.id;
+        PERFORM ledger_emit(c.pool_id, v_lot.account_id, c.id, v_op, 'expiry', -v_lot.remaining,
+                            v_pool.balance - v_lot.remaining, 0, NULL,
+                            jsonb_build_object('actor', 'system', 'reason_code', 'lot_expired', 'source_ref', v_lot.source_ref), v_at);
+        UPDATE ledger_accounts SET balance = balance - v_lot.remaining, last_at = v_at WHERE id = c.pool_id;
+        v_n := v_n + 1;
+    END LOOP;
+    RETURN v_n;
+END $$;
+
+-- ledger_sweep_reservations closes up to p_batch open reservations past
+-- their TTL: 'release' gives the hold back, 'charge' charges it in full.
+CREATE FUNCTION ledger_sweep_reservations(p_now timestamptz, p_policy text, p_batch int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    v_res ledger_reservations;
+    v_pool ledger_accounts;
+    v_acc ledger_accounts;
+    v_at timestamptz;
+    v_op bigint;
+    v_bal numeric;
+    v_h numeric;
+    h jsonb;
+    v_p jsonb;
+    v_n int := 0;
+BEGIN
+    FOR c IN SELECT pool_id, id FROM ledger_reservations
+             WHERE status = 'open' AND expires_at <= p_now
+             ORDER BY pool_id, id LIMIT p_batch LOOP
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = c.pool_id FOR UPDATE;
+        SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = c.pool_id AND id = c.id;
+        CONTINUE WHEN v_res.status <> 'open';
+        SELECT * INTO v_acc FROM ledger_accounts WHERE id = v_res.account_id;
+        v_at := greatest(p_now, coalesce(v_pool.last_at, '-infinity'));
+        v_op := nextval('ledger_op_seq');
+        v_bal := v_pool.balance;
+        v_p := jsonb_build_object('actor', 'system', 'reason_code', 'reservation_ttl', 'model', v_res.model,
+                                  'session_id', v_res.session_id, 'request_id', v_res.request_id);
+        FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
+            v_h := (h->>'amount')::numeric;
+            v_bal := v_bal + v_h;
+            PERFORM ledger_emit(c.pool_id, v_res.account_id, (h->>'lot')::bigint, v_op, 'reservation_release', v_h, v_bal, 0, v_res.id, v_p, v_at);
+            IF p_policy = 'charge' THEN
+                v_bal := v_bal - v_h;
+                PERFORM ledger_emit(c.pool_id, v_res.account_id, (h->>'lot')::bigint, v_op, 'reservation_expired_charge', -v_h, v_bal, 0, v_res.id, v_p, v_at);
+            ELSE
+                UPDATE ledger_lots SET remaining = remaining + v_h WHERE pool_id = c.pool_id AND id = (h->>'lot')::bigint;
+            END IF;
+        END LOOP;
+        UPDATE ledger_reservations SET status = CASE WHEN p_policy = 'charge' THEN 'expired_charged' ELSE 'expired' END,
+            closed_at = v_at WHERE pool_id = c.pool_id AND id = c.id;
+        UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = c.pool_id;
+        IF p_policy <> 'charge' AND v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
+            UPDATE ledger_accounts SET allocation = allocation + v_res.amount WHERE id = v_acc.id;
+        END IF;
+        v_n := v_n + 1;
+    END LOOP;
+    RETURN v_n;
+END $$;
+-- +goose StatementEnd
+
+-- +goose Down
+DROP FUNCTION ledger_sweep_reservations(timestamptz, text, int);
+DROP FUNCTION ledger_expire_due(timestamptz, int);
+DROP FUNCTION ledger_set_account(jsonb);
+DROP FUNCTION ledger_transfer(jsonb);
+DROP FUNCTION ledger_refund(jsonb);
+DROP FUNCTION ledger_charge(jsonb);
+DROP FUNCTION ledger_release(jsonb);
+DROP FUNCTION ledger_commit(jsonb);
+DROP FUNCTION ledger_spend_more(bigint, bigint, numeric, numeric, numeric, bigint, bigint, jsonb, timestamptz);
+DROP FUNCTION ledger_reserve(jsonb);
+DROP FUNCTION ledger_credit(jsonb);
+DROP FUNCTION ledger_grace(bigint, bigint, numeric, bigint, jsonb, timestamptz);
+DROP FUNCTION ledger_take(bigint, numeric, timestamptz);
+DROP FUNCTION ledger_emit(bigint, bigint, bigint, bigint, text, numeric, numeric, numeric, bigint, jsonb, timestamptz);
+DROP FUNCTION ledger_remember(bigint, bigint, text, jsonb, jsonb);
+DROP FUNCTION ledger_replay(bigint, bigint, text, jsonb);
+DROP FUNCTION ledger_available(bigint, timestamptz);
+DROP FUNCTION ledger_spendable(bigint, timestamptz);
+DROP FUNCTION ledger_lock(bigint);
