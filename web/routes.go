@@ -21,4 +21,7 @@ func (s *Server) routes() {
 	// Pages.
 	name(e.GET("/", s.Home), "home")
 	name(e.GET("/lang/:lang", s.SetLanguage), "lang")
+
+	// Gateway API (web/api.go).
+	s.apiRoutes()
 }

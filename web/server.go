@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 )
@@ -33,6 +34,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// I18n is the message bundle; nil loads the embedded locales/.
 	I18n *i18n.Bundle
+	// Gateway serves the /v1 API; nil leaves it out (only /api/openapi.yaml).
+	Gateway *gateway.Service
 }
 
 // Server holds the dependencies every handler uses. Handlers are methods on
@@ -47,6 +50,8 @@ type Server struct {
 	// Metrics is the Prometheus registry served at /metrics; areas may
 	// register their own collectors on it.
 	Metrics *prometheus.Registry
+	// Gateway is the gateway API's domain (nil: no /v1 routes).
+	Gateway *gateway.Service
 
 	errors  []ErrorMapping
 	metrics *httpMetrics
@@ -73,6 +78,7 @@ func New(d Deps) (*Server, error) {
 		Pool:    d.Pool,
 		Logger:  d.Logger,
 		I18n:    d.I18n,
+		Gateway: d.Gateway,
 		Metrics: prometheus.NewRegistry(),
 		errors:  append([]ErrorMapping(nil), errorTable...),
 	}
