@@ -47,16 +47,16 @@ type apiOpts struct {
 
 // apiBundle is a running server with the gateway API, a live and a test key.
 type apiBundle struct {
-	app      *webtest.App
-	gw       *gateway.Service
-	ledger   *ledger.Ledger
-	pool     *pgxpool.Pool
-	clock    *testClock
-	live     *apiClient
-	sandbox  *apiClient
-	liveKey  gateway.Key
-	anon     *apiClient
-	t        *testing.T
+	app     *webtest.App
+	gw      *gateway.Service
+	ledger  *ledger.Ledger
+	pool    *pgxpool.Pool
+	clock   *testClock
+	live    *apiClient
+	sandbox *apiClient
+	liveKey gateway.Key
+	anon    *apiClient
+	t       *testing.T
 }
 
 func setupAPI(t *testing.T, o apiOpts) *apiBundle {
@@ -152,7 +152,9 @@ func (r apiResp) Code(t testing.TB) string {
 	return e["code"].(string)
 }
 
-func (c *apiClient) do(method, path string, body any) apiResp { return c.send(method, path, body, true) }
+func (c *apiClient) do(method, path string, body any) apiResp {
+	return c.send(method, path, body, true)
+}
 
 // doInvalid sends a request the document does not allow, validating only the answer.
 func (c *apiClient) doInvalid(method, path string, body any) apiResp {

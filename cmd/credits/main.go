@@ -19,6 +19,7 @@ type command struct {
 
 // commands lists every subcommand; each lives in its own file.
 var commands = map[string]command{
+	"keys":    {"create or revoke gateway API service keys (keys create --mode test|live --name NAME)", runKeys},
 	"db":      {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
 	"migrate": {"apply pending migrations (idempotent)", runMigrate},
 	"paysim":  {"serve the WeChat Pay / Alipay sandbox (dev keys in .data/paysim)", runPaysim},

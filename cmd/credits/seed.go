@@ -29,6 +29,7 @@ type seedStep struct {
 // seedSteps is the demo data, in dependency order.
 var seedSteps = []seedStep{
 	{"platform", seedPlatform},
+	{"gateway", seedGateway},
 }
 
 func runSeed(ctx context.Context, _ []string) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -45,7 +46,12 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 	if err := db.RequireMigrated(ctx, pool); err != nil {
 		return err
 	}
-	srv, err := web.New(web.Deps{Config: cfg, Pool: pool, Logger: logger})
+	api, err := newAPIStack(ctx, cfg, pool, logger)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	srv, err := web.New(web.Deps{Config: cfg, Pool: pool, Logger: logger, Gateway: api.gateway})
 	if err != nil {
 		return err
 	}
@@ -53,6 +59,14 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := api.river.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = api.river.Stop(stopCtx)
+	}()
 	fmt.Fprintf(stdout, "credits: serving on http://%s (Ctrl-C to stop)\n", ln.Addr())
 	logger.Info("server started", "addr", ln.Addr().String(), "env", string(cfg.Env))
 	if err := srv.Serve(ctx, ln); err != nil {

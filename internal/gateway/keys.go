@@ -163,3 +163,18 @@ func (s *KeyStore) Revoke(ctx context.Context, id int64) error {
 	})
 	return nil
 }
+
+// EnsureKey stores a key with a secret chosen by the caller unless a key
+// with its prefix exists (the demo sandbox key `seed` prints on every run).
+// Never use it for live keys. Errors: ErrInvalidRequest.
+func (s *KeyStore) EnsureKey(ctx context.Context, mode ledger.Mode, name, secret string) error {
+	if mode != ledger.ModeTest || !strings.HasPrefix(secret, "sk_test_") || len(secret) < keyPrefixLen+16 {
+		return invalid("secret", "a sandbox secret sk_test_… of at least 32 characters")
+	}
+	sum := sha256.Sum256([]byte(secret))
+	const q = `INSERT INTO api_keys (prefix, hash, mode, name) VALUES ($1, $2, $3, $4) ON CONFLICT (prefix) DO NOTHING`
+	if _, err := s.db.Exec(ctx, q, secret[:keyPrefixLen], sum[:], mode, name); err != nil {
+		return fmt.Errorf("gateway: ensure key: %w", err)
+	}
+	return nil
+}
