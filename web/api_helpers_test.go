@@ -56,10 +56,10 @@ type apiBundle struct {
 	sandbox *apiClient
 	liveKey gateway.Key
 	anon    *apiClient
-	t       *testing.T
+	t       testing.TB
 }
 
-func setupAPI(t *testing.T, o apiOpts) *apiBundle {
+func setupAPI(t testing.TB, o apiOpts) *apiBundle {
 	t.Helper()
 	b := &apiBundle{clock: &testClock{}, t: t}
 	app := webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {

@@ -19,13 +19,15 @@ type command struct {
 
 // commands lists every subcommand; each lives in its own file.
 var commands = map[string]command{
-	"keys":    {"create or revoke gateway API service keys (keys create --mode test|live --name NAME)", runKeys},
-	"db":      {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
-	"migrate": {"apply pending migrations (idempotent)", runMigrate},
-	"paysim":  {"serve the WeChat Pay / Alipay sandbox (dev keys in .data/paysim)", runPaysim},
-	"staff":   {"manage back-office users (create, set-roles, list)", runStaff},
-	"seed":    {"load the demo data (idempotent) and print the demo sign-ins", runSeed},
-	"serve":   {"run the web server (--addr host:port overrides ADDR)", runServe},
+	"ledger":       {"ledger verify: recompute every balance from the events; non-zero exit on a mismatch", runLedger},
+	"bench-ledger": {"run the ledger benchmark in a scratch database", runBenchLedger},
+	"keys":         {"create or revoke gateway API service keys (keys create --mode test|live --name NAME)", runKeys},
+	"db":           {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
+	"migrate":      {"apply pending migrations (idempotent)", runMigrate},
+	"paysim":       {"serve the WeChat Pay / Alipay sandbox (dev keys in .data/paysim)", runPaysim},
+	"staff":        {"manage back-office users (create, set-roles, list)", runStaff},
+	"seed":         {"load the demo data (idempotent) and print the demo sign-ins", runSeed},
+	"serve":        {"run the web server (--addr host:port overrides ADDR)", runServe},
 }
 
 func main() {
