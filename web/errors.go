@@ -8,7 +8,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/views/components"
 	"github.com/seed75218f88/credits/views/layout"
@@ -40,6 +43,26 @@ var errorTable = []ErrorMapping{
 	{usage.ErrInvalidFilter, http.StatusBadRequest, "bad_request", "error.bad_request"},
 	{usage.ErrInvalidLimit, http.StatusBadRequest, "bad_request", "error.bad_request"},
 	{auth.ErrSignInThrottled, http.StatusTooManyRequests, "rate_limited", "error.rate_limited"},
+
+	// Gateway API (internal/gateway, and the ledger and pricing errors it passes on).
+	{gateway.ErrUnauthorized, http.StatusUnauthorized, "unauthorized", "error.api.unauthorized"},
+	{gateway.ErrNotFound, http.StatusNotFound, "not_found", "error.api.not_found"},
+	{gateway.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "error.api.rate_limited"},
+	{gateway.ErrVerificationRequired, http.StatusForbidden, "verification_required", "error.api.verification_required"},
+	{gateway.ErrInvalidRequest, http.StatusBadRequest, "invalid_request", "error.api.invalid_request"},
+	{gateway.ErrAccountConflict, http.StatusConflict, "account_conflict", "error.api.account_conflict"},
+	{gateway.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.api.idempotency_conflict"},
+	{ledger.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.api.idempotency_conflict"},
+	{ledger.ErrInsufficientCredits, http.StatusPaymentRequired, "insufficient_credits", "error.api.insufficient_credits"},
+	{ledger.ErrAllocationExceeded, http.StatusPaymentRequired, "allocation_exceeded", "error.api.allocation_exceeded"},
+	{ledger.ErrAccountFrozen, http.StatusForbidden, "account_frozen", "error.api.account_frozen"},
+	{ledger.ErrReservationClosed, http.StatusConflict, "reservation_closed", "error.api.reservation_closed"},
+	{ledger.ErrNotFound, http.StatusNotFound, "not_found", "error.api.not_found"},
+	{ledger.ErrInvalidAmount, http.StatusBadRequest, "invalid_amount", "error.api.invalid_amount"},
+	{ledger.ErrMissingIdempotencyKey, http.StatusBadRequest, "missing_idempotency_key", "error.api.missing_idempotency_key"},
+	{ledger.ErrInvalidArgument, http.StatusBadRequest, "invalid_request", "error.api.invalid_request"},
+	{pricing.ErrUnknownModel, http.StatusBadRequest, "unknown_model", "error.api.unknown_model"},
+	{pricing.ErrNoRateCard, http.StatusServiceUnavailable, "no_rate_card", "error.api.no_rate_card"},
 }
 
 // statusTable answers echo.HTTPError values (router 404/405, bind errors,

@@ -28,4 +28,7 @@ func (s *Server) routes() {
 
 	// Back office: staff only, each route checks its roles.
 	s.adminRoutes(e.Group("/admin", s.requireStaff))
+
+	// Gateway API (web/api.go).
+	s.apiRoutes()
 }

@@ -21,11 +21,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/usage"
+	"github.com/seed75218f88/credits/internal/verification"
+	"github.com/seed75218f88/credits/internal/webhook"
 )
 
 // Deps is what New needs; `credits serve` and the test harness fill it the
@@ -48,6 +55,18 @@ type Deps struct {
 	// Portal holds the portal's settings (sign-up credit, top-up tiers);
 	// the zero value means PortalSettingsFromEnv's defaults.
 	Portal PortalSettings
+	// Gateway serves the /v1 API; nil leaves it out (only /api/openapi.yaml).
+	Gateway *gateway.Service
+
+	// Later areas' services; nil leaves an area's routes out or built over
+	// Pool with defaults, as each area documents.
+	Payments     *payments.Service
+	Backoffice   *backoffice.Service
+	Verification *verification.Service
+	Invoicing    *invoicing.Service
+	Webhooks     *webhook.Service
+	// Jobs enqueues background jobs (mail) inside a caller's transaction.
+	Jobs jobs.Inserter
 }
 
 // Server holds the dependencies every handler uses. Handlers are methods on
@@ -62,6 +81,8 @@ type Server struct {
 	// Metrics is the Prometheus registry served at /metrics; areas may
 	// register their own collectors on it.
 	Metrics *prometheus.Registry
+	// Gateway is the gateway API's domain (nil: no /v1 routes).
+	Gateway *gateway.Service
 
 	errors  []ErrorMapping
 	metrics *httpMetrics
@@ -91,6 +112,7 @@ func New(d Deps) (*Server, error) {
 		Pool:    d.Pool,
 		Logger:  d.Logger,
 		I18n:    d.I18n,
+		Gateway: d.Gateway,
 		Metrics: prometheus.NewRegistry(),
 		errors:  append([]ErrorMapping(nil), errorTable...),
 	}

@@ -22,6 +22,7 @@ var commands = map[string]command{
 	"db":           {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
 	"ledger":       {"ledger tools: `ledger verify` recomputes balances and lots from the events (exits non-zero on a mismatch)", runLedger},
 	"bench-ledger": {"run the ledger benchmark in a scratch database", runBenchLedger},
+	"keys":         {"create or revoke gateway API service keys (keys create --mode test|live --name NAME)", runKeys},
 	"migrate":      {"apply pending migrations (idempotent)", runMigrate},
 	"paysim":       {"serve the WeChat Pay / Alipay sandbox (dev keys in .data/paysim)", runPaysim},
 	"staff":        {"manage back-office users (create, set-roles, list)", runStaff},

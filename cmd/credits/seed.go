@@ -30,6 +30,7 @@ type seedStep struct {
 var seedSteps = []seedStep{
 	{"platform", seedPlatform},
 	{"portal", seedPortal},
+	{"gateway", seedGateway},
 }
 
 func runSeed(ctx context.Context, _ []string) error {

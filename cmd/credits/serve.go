@@ -8,12 +8,8 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/seed75218f88/credits/internal/auth"
-	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
-	"github.com/seed75218f88/credits/internal/platform/mail"
-	usagerm "github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/web"
 )
 
@@ -49,18 +45,12 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 	if err := db.RequireMigrated(ctx, pool); err != nil {
 		return err
 	}
-	portal, err := web.PortalSettingsFromEnv()
+	svc, err := buildServices(ctx, cfg, pool, logger)
 	if err != nil {
 		return err
 	}
-	led := ledger.New(pool, ledger.Options{})
-	defer led.Close()
-	mailer, _, err := mail.FromEnv("", logger)
-	if err != nil {
-		return err
-	}
-	srv, err := web.New(web.Deps{Config: cfg, Pool: pool, Logger: logger,
-		Ledger: led, Auth: auth.New(pool, auth.Options{}), Usage: usagerm.New(pool), Mail: mailer, Portal: portal})
+	defer svc.Close()
+	srv, err := web.New(svc.deps(cfg, pool, logger))
 	if err != nil {
 		return err
 	}
@@ -68,6 +58,11 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopJobs, err := svc.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopJobs()
 	fmt.Fprintf(stdout, "credits: serving on http://%s (Ctrl-C to stop)\n", ln.Addr())
 	logger.Info("server started", "addr", ln.Addr().String(), "env", string(cfg.Env))
 	if err := srv.Serve(ctx, ln); err != nil {

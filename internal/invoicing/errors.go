@@ -27,6 +27,9 @@ var (
 	// ErrSellerNotConfigured: Issue was asked to generate a PDF copy but the
 	// seller's name or tax id is not set (Options.Seller).
 	ErrSellerNotConfigured = errors.New("invoicing: seller not configured")
+	// ErrRefundNeedsReversal: the top-up has an issued invoice, which must be
+	// reversed (red-letter) before the top-up can be refunded.
+	ErrRefundNeedsReversal = errors.New("invoicing: refund needs the invoice reversed first")
 )
 
 // FieldError is one failed form field. Field names: kind, title_id,
@@ -101,12 +104,13 @@ var codes = map[string]error{
 	"reason_required":       ErrReasonRequired,
 	"duplicate_number":      ErrDuplicateNumber,
 	"seller_not_configured": ErrSellerNotConfigured,
+	"refund_needs_reversal": ErrRefundNeedsReversal,
 }
 
 // Code returns the stable code of an error of this package ("" for others),
 // whose message is the i18n key `error.invoicing.<code>`:
 // invalid_input, not_found, exceeds_invoiceable, unknown_top_up, wrong_state,
-// reason_required, duplicate_number, seller_not_configured.
+// reason_required, duplicate_number, seller_not_configured, refund_needs_reversal.
 func Code(err error) string {
 	for code, s := range codes {
 		if errors.Is(err, s) {

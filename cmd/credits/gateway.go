@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/ledger"
+)
+
+// gatewaySettings are the gateway API's environment variables:
+// TRIAL_CREDIT_CAP (credits, default 10000), RESERVATION_TTL (5m),
+// RESERVATION_EXPIRED_POLICY (release|charge, default release),
+// LATE_EVENT_WINDOW (168h), EXPIRY_REMINDER_DAYS (7).
+type gatewaySettings struct {
+	trialCap     decimal.Decimal
+	ttl          time.Duration
+	policy       ledger.ExpiredReservationPolicy
+	lateWindow   time.Duration
+	reminderDays int
+}
+
+func gatewaySettingsFromEnv() (gatewaySettings, error) {
+	s := gatewaySettings{trialCap: gateway.DefaultTrialCreditCap, ttl: 5 * time.Minute, policy: ledger.ExpiredRelease,
+		lateWindow: 7 * 24 * time.Hour, reminderDays: 7}
+	var err error
+	if v := os.Getenv("TRIAL_CREDIT_CAP"); v != "" {
+		if s.trialCap, err = decimal.NewFromString(v); err != nil || !s.trialCap.IsPositive() {
+			return s, fmt.Errorf("TRIAL_CREDIT_CAP must be a positive number of credits such as 10000")
+		}
+	}
+	for name, d := range map[string]*time.Duration{"RESERVATION_TTL": &s.ttl, "LATE_EVENT_WINDOW": &s.lateWindow} {
+		if v := os.Getenv(name); v != "" {
+			if *d, err = time.ParseDuration(v); err != nil || *d <= 0 {
+				return s, fmt.Errorf("%s must be a positive duration such as 5m or 168h", name)
+			}
+		}
+	}
+	if v := os.Getenv("RESERVATION_EXPIRED_POLICY"); v != "" {
+		s.policy = ledger.ExpiredReservationPolicy(v)
+		if s.policy != ledger.ExpiredRelease && s.policy != ledger.ExpiredCharge {
+			return s, fmt.Errorf("RESERVATION_EXPIRED_POLICY must be release or charge")
+		}
+	}
+	if v := os.Getenv("EXPIRY_REMINDER_DAYS"); v != "" {
+		if s.reminderDays, err = strconv.Atoi(v); err != nil || s.reminderDays <= 0 {
+			return s, fmt.Errorf("EXPIRY_REMINDER_DAYS must be a positive whole number of days")
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/pricing"
+)
+
+// demoSandboxKey is the sandbox service key `seed` stores and prints, so
+// `make run` shows a key to try the API with. It only reaches sandbox
+// (test-mode) accounts; production seeds refuse it.
+const demoSandboxKey = "sk_test_demo0000000000000000000000000000000000000"
+
+// seedGateway publishes the default rate card (once) and stores the demo
+// sandbox key. Idempotent.
+func seedGateway(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return seedResult{}, err
+	}
+	version, err := pricing.New(pool).EnsureDefault(ctx, "seed", cfg.CreditPriceRMB)
+	if err != nil {
+		return seedResult{}, err
+	}
+	res := seedResult{Lines: []string{fmt.Sprintf("rate card version %d in force", version)}}
+	if cfg.Env == config.Production {
+		return res, nil
+	}
+	if err := gateway.NewKeyStore(pool, 0).EnsureKey(ctx, ledger.ModeTest, "demo sandbox key", demoSandboxKey); err != nil {
+		return seedResult{}, err
+	}
+	res.Lines = append(res.Lines, "sandbox API key "+demoSandboxKey+
+		" (try: curl -H 'Authorization: Bearer "+demoSandboxKey+"' "+cfg.BaseURL+"/v1/rate-card)")
+	return res, nil
+}

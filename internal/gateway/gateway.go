@@ -1,0 +1,165 @@
+// Package gateway is the domain behind the JSON API an AI platform's gateway
+// calls on every model call: service keys, account upserts with their
+// limits, the reservation flow (rate limit → verification gate → rate card →
+// ledger), usage batches, and the low-balance and expiry alerts.
+//
+// # Hot path
+//
+// POST /v1/reservations and its commit run on every model call, so each
+// makes exactly one ledger call and no other database round trip for a
+// verified account: the service key, the account (with its limits and
+// verification) and the rate card are cached in memory for a few seconds,
+// and the reservation id handed to the client is a signed token carrying
+// the ledger reservation, the account, the rate-card version and the model
+// (see reservationToken), so a commit needs no lookup either.
+//
+// # Verification gate
+//
+// An account that has not passed real-name verification (see Verifier)
+// gets ratelimit.TrialLimit (capped by its own limits) and may spend only
+// granted credit (promo, plan, grace) up to Options.TrialCreditCap in all:
+// a reservation or usage charge that would need paid credit, or that would
+// take the account's trial usage (charged so far plus what its open
+// reservations hold) past the cap, is refused with ErrVerificationRequired
+// before the ledger is asked. Verified accounts skip these checks. The
+// trial total is kept in gateway_trial_usage and is advisory under
+// concurrency (two simultaneous reservations may both pass), which the
+// trial rate limit bounds.
+//
+// # Alerts
+//
+// See alerts.go: a transactional outbox over ledger_events.
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/ratelimit"
+)
+
+// Errors returned by this package (ledger and pricing errors pass through
+// wrapped, so errors.Is(err, ledger.ErrInsufficientCredits) still works).
+var (
+	// ErrUnauthorized: no service key, an unknown one, or a revoked one.
+	ErrUnauthorized = errors.New("gateway: invalid or missing service key")
+	// ErrNotFound: no such account or reservation in the key's mode.
+	ErrNotFound = errors.New("gateway: not found")
+	// ErrRateLimited: the account's RPM or TPM bucket is empty; the
+	// *RateLimitedError carrying it says when to retry.
+	ErrRateLimited = errors.New("gateway: rate limited")
+	// ErrVerificationRequired: the account is unverified and the call needs
+	// paid credit or would pass the trial credit cap.
+	ErrVerificationRequired = errors.New("gateway: real-name verification required")
+	// ErrInvalidRequest: a field is missing or out of range; the
+	// *FieldError carrying it names the field.
+	ErrInvalidRequest = errors.New("gateway: invalid request")
+	// ErrAccountConflict: PUT /v1/accounts asked to change an account's kind
+	// or parent, which are fixed at creation.
+	ErrAccountConflict = errors.New("gateway: account kind or parent cannot change")
+	// ErrIdempotencyConflict: the idempotency key was used with another body.
+	ErrIdempotencyConflict = errors.New("gateway: idempotency key reused with a different body")
+)
+
+// RateLimitedError is ErrRateLimited with the wait before a retry.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("%v: retry after %s", ErrRateLimited, e.RetryAfter)
+}
+
+// Unwrap returns ErrRateLimited.
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
+
+// RetryAfterSeconds is the Retry-After header value: whole seconds, at least 1.
+func (e *RateLimitedError) RetryAfterSeconds() int {
+	s := int((e.RetryAfter + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+// FieldError is ErrInvalidRequest naming the field at fault.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", ErrInvalidRequest, e.Field, e.Reason)
+}
+
+// Unwrap returns ErrInvalidRequest.
+func (e *FieldError) Unwrap() error { return ErrInvalidRequest }
+
+func invalid(field, reason string) error { return &FieldError{Field: field, Reason: reason} }
+
+// Options are the gateway's settings; zero values take the defaults named.
+type Options struct {
+	// Now is the clock (time.Now).
+	Now func() time.Time
+	// Secret signs reservation ids (required; the server's session secret).
+	Secret []byte
+	// ReservationTTL is how long a reservation holds credit (5 minutes).
+	ReservationTTL time.Duration
+	// LateEventWindow: usage events older than this are rejected (7 days).
+	LateEventWindow time.Duration
+	// FutureTolerance: usage events further ahead are rejected (5 minutes).
+	FutureTolerance time.Duration
+	// TrialCreditCap is what an unverified account may spend in all
+	// (TRIAL_CREDIT_CAP, default 10,000 credits = ¥10 at the default price).
+	TrialCreditCap decimal.Decimal
+	// DefaultLimit applies to verified accounts without their own limits
+	// (ratelimit.DefaultLimit); TrialLimit caps unverified ones
+	// (ratelimit.TrialLimit).
+	DefaultLimit, TrialLimit ratelimit.Limit
+	// CacheTTL is how long keys, accounts and verification are cached (5 s).
+	CacheTTL time.Duration
+	// PortalBaseURL prefixes portal links: <PortalBaseURL>/portal/link/<token>.
+	PortalBaseURL string
+	// PortalLinkTTL is a portal link's lifetime (15 minutes).
+	PortalLinkTTL time.Duration
+	// MaxBatch is the most usage events one batch may carry (500).
+	MaxBatch int
+}
+
+// DefaultTrialCreditCap is Options.TrialCreditCap's default.
+var DefaultTrialCreditCap = decimal.NewFromInt(10000)
+
+func (o *Options) defaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ReservationTTL <= 0 {
+		o.ReservationTTL = 5 * time.Minute
+	}
+	if o.LateEventWindow <= 0 {
+		o.LateEventWindow = 7 * 24 * time.Hour
+	}
+	if o.FutureTolerance <= 0 {
+		o.FutureTolerance = 5 * time.Minute
+	}
+	if !o.TrialCreditCap.IsPositive() {
+		o.TrialCreditCap = DefaultTrialCreditCap
+	}
+	if o.DefaultLimit == (ratelimit.Limit{}) {
+		o.DefaultLimit = ratelimit.DefaultLimit
+	}
+	if o.TrialLimit == (ratelimit.Limit{}) {
+		o.TrialLimit = ratelimit.TrialLimit
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 5 * time.Second
+	}
+	if o.PortalLinkTTL <= 0 {
+		o.PortalLinkTTL = 15 * time.Minute
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 500
+	}
+}
+
+// InvalidField returns ErrInvalidRequest naming field, for the web layer's
+// body-parsing failures.
+func InvalidField(field, reason string) error { return invalid(field, reason) }

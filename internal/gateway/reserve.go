@@ -1,0 +1,412 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/pricing"
+)
+
+// reservationToken is what the API calls a reservation id: the ledger
+// reservation, its account, the rate-card version and the model's index on
+// that (immutable) card, in the key's mode, signed with HMAC-SHA256. A
+// commit or release therefore needs no lookup before its one ledger call,
+// and a key of the other mode (or a forged id) gets ErrNotFound.
+type reservationToken struct {
+	mode        ledger.Mode
+	reservation int64 // 0 for a free model: nothing was held
+	account     int64
+	version     int
+	model       int
+}
+
+const tokenPrefix = "rsv_"
+const tokenMACLen = 12
+
+func (s *Service) encodeToken(t reservationToken) string {
+	b := make([]byte, 0, 48)
+	b = append(b, 1, modeByte(t.mode))
+	b = binary.AppendUvarint(b, uint64(t.reservation))
+	b = binary.AppendUvarint(b, uint64(t.account))
+	b = binary.AppendUvarint(b, uint64(t.version))
+	b = binary.AppendUvarint(b, uint64(t.model))
+	b = append(b, s.mac(b)...)
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *Service) decodeToken(mode ledger.Mode, id string) (reservationToken, error) {
+	if len(id) <= len(tokenPrefix) || id[:len(tokenPrefix)] != tokenPrefix {
+		return reservationToken{}, ErrNotFound
+	}
+	b, err := base64.RawURLEncoding.DecodeString(id[len(tokenPrefix):])
+	if err != nil || len(b) < 2+4+tokenMACLen {
+		return reservationToken{}, ErrNotFound
+	}
+	body, sig := b[:len(b)-tokenMACLen], b[len(b)-tokenMACLen:]
+	if !hmac.Equal(sig, s.mac(body)) || body[0] != 1 || body[1] != modeByte(mode) {
+		return reservationToken{}, ErrNotFound
+	}
+	t := reservationToken{mode: mode}
+	rest := body[2:]
+	var vals [4]uint64
+	for i := range vals {
+		v, n := binary.Uvarint(rest)
+		if n <= 0 {
+			return reservationToken{}, ErrNotFound
+		}
+		vals[i], rest = v, rest[n:]
+	}
+	t.reservation, t.account, t.version, t.model = int64(vals[0]), int64(vals[1]), int(vals[2]), int(vals[3])
+	return t, nil
+}
+
+func (s *Service) mac(b []byte) []byte {
+	m := hmac.New(sha256.New, s.opts.Secret)
+	m.Write([]byte("reservation\x00"))
+	m.Write(b)
+	return m.Sum(nil)[:tokenMACLen]
+}
+
+func modeByte(m ledger.Mode) byte {
+	if m == ledger.ModeLive {
+		return 'L'
+	}
+	return 'T'
+}
+
+// card returns a published version (immutable, cached forever).
+func (s *Service) card(ctx context.Context, version int) (pricing.Card, error) {
+	if v, ok := s.cards.Load(version); ok {
+		return v.(pricing.Card), nil
+	}
+	cards, err := s.pricing.Versions(ctx)
+	if err != nil {
+		return pricing.Card{}, err
+	}
+	for _, c := range cards {
+		s.cards.Store(c.Version, c)
+	}
+	if v, ok := s.cards.Load(version); ok {
+		return v.(pricing.Card), nil
+	}
+	return pricing.Card{}, fmt.Errorf("gateway: rate card version %d: %w", version, ErrNotFound)
+}
+
+// ReserveInput is the body of POST /v1/reservations.
+type ReserveInput struct {
+	Account         string `json:"account"`
+	Model           string `json:"model"`
+	MaxInputTokens  int64  `json:"max_input_tokens"`
+	MaxOutputTokens int64  `json:"max_output_tokens"`
+	IdempotencyKey  string `json:"idempotency_key"`
+	SessionID       string `json:"session_id"`
+}
+
+// ReservationView is a reservation as the API shows it.
+type ReservationView struct {
+	ID              string          `json:"id"`
+	Reserved        decimal.Decimal `json:"reserved"`
+	ExpiresAt       time.Time       `json:"expires_at"`
+	RateCardVersion int             `json:"rate_card_version"`
+}
+
+// reserveDetail is stored on the reservation's ledger event.
+type reserveDetail struct {
+	MaxInputTokens  int64  `json:"max_input_tokens"`
+	MaxOutputTokens int64  `json:"max_output_tokens"`
+	RateCardVersion int    `json:"rate_card_version"`
+	RequestHash     string `json:"request_hash"`
+}
+
+func (in ReserveInput) hash() string {
+	b, _ := json.Marshal(in)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+func (in ReserveInput) validate() error {
+	switch {
+	case in.Account == "":
+		return invalid("account", "required")
+	case in.Model == "":
+		return invalid("model", "required")
+	case in.MaxInputTokens < 0 || in.MaxOutputTokens < 0 || in.MaxInputTokens > 1e9 || in.MaxOutputTokens > 1e9:
+		return invalid("max_input_tokens", "token counts are 0 to 1,000,000,000")
+	case in.IdempotencyKey == "" || len(in.IdempotencyKey) > 200:
+		return invalid("idempotency_key", "1 to 200 characters")
+	case len(in.SessionID) > 200:
+		return invalid("session_id", "at most 200 characters")
+	}
+	return nil
+}
+
+// Reserve holds max_input × input rate + max_output × output rate of the
+// model on the card in force, after the account's rate limit and the
+// verification gate. A retry with the same idempotency key and body returns
+// the first reservation; another body gets ErrIdempotencyConflict.
+// Errors: ErrNotFound, ErrInvalidRequest, *RateLimitedError,
+// ErrVerificationRequired, pricing.ErrUnknownModel, pricing.ErrNoRateCard,
+// ledger.ErrInsufficientCredits, ledger.ErrAllocationExceeded,
+// ledger.ErrAccountFrozen, ErrIdempotencyConflict.
+func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (ReservationView, error) {
+	if err := in.validate(); err != nil {
+		return ReservationView{}, err
+	}
+	a, err := s.account(ctx, key.Mode, in.Account)
+	if err != nil {
+		return ReservationView{}, err
+	}
+	d, err := s.limiter.Allow(ctx, "acct:"+fmt.Sprint(a.acct.ID), s.limit(a), in.MaxInputTokens+in.MaxOutputTokens)
+	if err != nil {
+		return ReservationView{}, fmt.Errorf("gateway: rate limit: %w", err)
+	}
+	if !d.Allowed {
+		return ReservationView{}, &RateLimitedError{RetryAfter: d.RetryAfter}
+	}
+	card, err := s.pricing.InForce(ctx, s.now())
+	if err != nil {
+		return ReservationView{}, err
+	}
+	price, idx, err := priceOf(card, in.Model)
+	if err != nil {
+		return ReservationView{}, err
+	}
+	hold := pricing.ReservationHold(price, in.MaxInputTokens, in.MaxOutputTokens)
+	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: card.Version, model: idx}
+	if !hold.IsPositive() { // a free model: nothing to hold
+		return ReservationView{ID: s.encodeToken(tok), Reserved: decimal.Zero,
+			ExpiresAt: s.now().Add(s.opts.ReservationTTL), RateCardVersion: card.Version}, nil
+	}
+	if err := s.gate(ctx, a, hold, true); err != nil {
+		return ReservationView{}, err
+	}
+	h := in.hash()
+	detail, _ := json.Marshal(reserveDetail{in.MaxInputTokens, in.MaxOutputTokens, card.Version, h})
+	res, err := s.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: a.acct.ID, Amount: hold,
+		IdempotencyKey: "rsv:" + in.IdempotencyKey, TTL: s.opts.ReservationTTL, Model: in.Model,
+		SessionID: in.SessionID, Detail: detail})
+	if err != nil {
+		return ReservationView{}, err
+	}
+	if res.Replayed { // the ledger compared the amount; compare the whole body
+		first, err := s.reserveDetailOf(ctx, a.acct.ID, res.OpID)
+		if err != nil {
+			return ReservationView{}, err
+		}
+		if first.RequestHash != h {
+			return ReservationView{}, ErrIdempotencyConflict
+		}
+		tok.version = first.RateCardVersion
+		if c, err := s.card(ctx, tok.version); err == nil {
+			_, tok.model, _ = priceOf(c, in.Model)
+		}
+	}
+	tok.reservation = res.ID
+	return ReservationView{ID: s.encodeToken(tok), Reserved: res.Amount, ExpiresAt: res.ExpiresAt,
+		RateCardVersion: tok.version}, nil
+}
+
+// reserveDetailOf reads the detail the first reservation with opID stored.
+func (s *Service) reserveDetailOf(ctx context.Context, accountID, opID int64) (reserveDetail, error) {
+	evs, _, err := s.ledger.Events(ctx, accountID, ledger.EventFilter{OpID: opID, Types: []ledger.EventType{ledger.EventReservation}}, 0, 1)
+	if err != nil {
+		return reserveDetail{}, err
+	}
+	var d reserveDetail
+	if len(evs) == 0 || json.Unmarshal(evs[0].Detail, &d) != nil {
+		return d, fmt.Errorf("gateway: reservation op %d has no detail", opID)
+	}
+	return d, nil
+}
+
+func priceOf(card pricing.Card, model string) (pricing.ModelPrice, int, error) {
+	for i, m := range card.Models {
+		if m.Model == model {
+			return m, i, nil
+		}
+	}
+	return pricing.ModelPrice{}, 0, fmt.Errorf("%w: %q", pricing.ErrUnknownModel, model)
+}
+
+const selectTrialUsage = `SELECT coalesce((SELECT charged FROM gateway_trial_usage WHERE account_id = $1), 0)`
+
+const addTrialUsage = `
+INSERT INTO gateway_trial_usage (account_id, charged) VALUES ($1, $2)
+ON CONFLICT (account_id) DO UPDATE SET charged = gateway_trial_usage.charged + EXCLUDED.charged`
+
+// gate applies the verification rules to an unverified account about to
+// spend amount (see the package doc). strict (reservations) also refuses
+// when the balance cannot cover amount at all, leaving that to the ledger's
+// insufficient-credits answer.
+func (s *Service) gate(ctx context.Context, a *accountInfo, amount decimal.Decimal, strict bool) error {
+	if a.verified {
+		return nil
+	}
+	b, err := s.ledger.Balance(ctx, a.acct.ID)
+	if err != nil {
+		return err
+	}
+	if strict && amount.GreaterThan(b.Available) {
+		return nil // the ledger answers insufficient_credits
+	}
+	granted := b.ByKind[ledger.LotPromo].Add(b.ByKind[ledger.LotPlan]).Add(b.ByKind[ledger.LotGrace])
+	if amount.GreaterThan(granted) && b.ByKind[ledger.LotPaid].IsPositive() {
+		return fmt.Errorf("%w: paid credit needs a verified account", ErrVerificationRequired)
+	}
+	var used decimal.Decimal
+	if err := s.pool.QueryRow(ctx, selectTrialUsage, a.acct.ID).Scan(&used); err != nil {
+		return fmt.Errorf("gateway: trial usage: %w", err)
+	}
+	if used.Add(b.Reserved).Add(amount).GreaterThan(s.opts.TrialCreditCap) {
+		return fmt.Errorf("%w: trial credit cap %s reached", ErrVerificationRequired, s.opts.TrialCreditCap)
+	}
+	return nil
+}
+
+// noteTrialUsage adds what an unverified account was charged to its trial total.
+func (s *Service) noteTrialUsage(ctx context.Context, accountID int64, charged decimal.Decimal) error {
+	a, err := s.accountByID(ctx, accountID)
+	if err != nil || a.verified || !charged.IsPositive() {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, addTrialUsage, accountID, charged); err != nil {
+		return fmt.Errorf("gateway: trial usage: %w", err)
+	}
+	return nil
+}
+
+// Outcomes of a call, given at commit.
+const (
+	OutcomeCompleted          = "completed"
+	OutcomeClientDisconnected = "client_disconnected"
+	OutcomeUpstreamError      = "upstream_error"
+)
+
+// CommitInput is the body of POST /v1/reservations/{id}/commit.
+type CommitInput struct {
+	InputTokens    int64  `json:"input_tokens"`
+	OutputTokens   int64  `json:"output_tokens"`
+	CacheHitTokens int64  `json:"cache_hit_tokens"`
+	Outcome        string `json:"outcome"`
+}
+
+// CommitView is what a commit charged and gave back.
+type CommitView struct {
+	Charged   decimal.Decimal `json:"charged"`
+	Released  decimal.Decimal `json:"released"`
+	Unpaid    decimal.Decimal `json:"unpaid"`
+	Available decimal.Decimal `json:"available"`
+}
+
+// UsageDetail is the detail JSON of every commit and usage charge; the
+// portal reads usage from it (a contract: keep the field names).
+type UsageDetail struct {
+	InputTokens     int64  `json:"input_tokens"`
+	OutputTokens    int64  `json:"output_tokens"`
+	CacheHitTokens  int64  `json:"cache_hit_tokens"`
+	Requests        int64  `json:"requests"`
+	RateCardVersion int    `json:"rate_card_version"`
+	Outcome         string `json:"outcome"`
+}
+
+// Commit charges the tokens the call used at the reservation's rate card
+// and releases the rest of the hold. outcome completed (default) and
+// client_disconnected charge the tokens given (and one request, for a
+// per-request model); upstream_error charges nothing unless tokens are
+// given. Committing again with the same tokens returns the first result;
+// with other tokens, ledger.ErrIdempotencyConflict. Errors: ErrNotFound,
+// ErrInvalidRequest, ledger.ErrReservationClosed (released),
+// ledger.ErrIdempotencyConflict.
+func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput) (CommitView, error) {
+	t, err := s.decodeToken(key.Mode, id)
+	if err != nil {
+		return CommitView{}, err
+	}
+	if in.InputTokens < 0 || in.OutputTokens < 0 || in.CacheHitTokens < 0 {
+		return CommitView{}, invalid("input_tokens", "token counts cannot be negative")
+	}
+	if in.Outcome == "" {
+		in.Outcome = OutcomeCompleted
+	}
+	var requests int64 = 1
+	switch in.Outcome {
+	case OutcomeCompleted, OutcomeClientDisconnected:
+	case OutcomeUpstreamError:
+		if in.InputTokens+in.OutputTokens+in.CacheHitTokens == 0 {
+			requests = 0
+		}
+	default:
+		return CommitView{}, invalid("outcome", "completed, client_disconnected or upstream_error")
+	}
+	card, err := s.card(ctx, t.version)
+	if err != nil {
+		return CommitView{}, err
+	}
+	if t.model >= len(card.Models) {
+		return CommitView{}, ErrNotFound
+	}
+	amount := pricing.UsageCost(card.Models[t.model], in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests)
+	if t.reservation == 0 { // free model
+		b, err := s.ledger.Balance(ctx, t.account)
+		if err != nil {
+			return CommitView{}, err
+		}
+		return CommitView{Available: b.Available}, nil
+	}
+	detail, _ := json.Marshal(UsageDetail{in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests, t.version, in.Outcome})
+	res, err := s.ledger.Commit(ctx, ledger.CommitRequest{ReservationID: t.reservation, Actual: amount, Detail: detail})
+	if errors.Is(err, ledger.ErrNotFound) {
+		return CommitView{}, ErrNotFound
+	}
+	if err != nil {
+		return CommitView{}, err
+	}
+	if !res.Replayed {
+		if err := s.noteTrialUsage(ctx, t.account, res.Charged); err != nil {
+			return CommitView{}, err
+		}
+	}
+	return CommitView{Charged: res.Charged, Released: res.Released, Unpaid: res.Unpaid, Available: res.Available}, nil
+}
+
+// ReleaseView is what a release gave back.
+type ReleaseView struct {
+	Released  decimal.Decimal `json:"released"`
+	Available decimal.Decimal `json:"available"`
+}
+
+// Release frees a reservation without charging; releasing twice returns
+// the first result. Errors: ErrNotFound, ledger.ErrReservationClosed
+// (committed, or closed by the expiry sweep).
+func (s *Service) Release(ctx context.Context, key Key, id string) (ReleaseView, error) {
+	t, err := s.decodeToken(key.Mode, id)
+	if err != nil {
+		return ReleaseView{}, err
+	}
+	if t.reservation == 0 {
+		b, err := s.ledger.Balance(ctx, t.account)
+		if err != nil {
+			return ReleaseView{}, err
+		}
+		return ReleaseView{Available: b.Available}, nil
+	}
+	res, err := s.ledger.Release(ctx, t.reservation)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return ReleaseView{}, ErrNotFound
+	}
+	if err != nil {
+		return ReleaseView{}, err
+	}
+	return ReleaseView{Released: res.Released, Available: res.Available}, nil
+}

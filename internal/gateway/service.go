@@ -1,0 +1,504 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/pricing"
+	"github.com/seed75218f88/credits/internal/ratelimit"
+)
+
+// PortalLinker issues one-time portal sign-in links (auth.Service).
+type PortalLinker interface {
+	CreatePortalLink(ctx context.Context, accountID int64, ttl time.Duration) (string, time.Time, error)
+}
+
+// Service is the gateway API's domain. It is safe for concurrent use.
+type Service struct {
+	pool     *pgxpool.Pool
+	ledger   *ledger.Ledger
+	pricing  *pricing.Service
+	limiter  ratelimit.Limiter
+	verifier Verifier
+	portal   PortalLinker
+	opts     Options
+	Keys     *KeyStore
+
+	byID  sync.Map // account id -> *accountInfo
+	byExt sync.Map // extKey -> account id
+	cards sync.Map // version -> pricing.Card (immutable)
+}
+
+// accountInfo is an account as the hot path needs it.
+type accountInfo struct {
+	acct     ledger.Account
+	rpm, tpm *int64 // nil: the default
+	verified bool
+	at       time.Time
+}
+
+type extKey struct {
+	mode ledger.Mode
+	ext  string
+}
+
+// Deps are the collaborators of a Service.
+type Deps struct {
+	Pool     *pgxpool.Pool
+	Ledger   *ledger.Ledger
+	Pricing  *pricing.Service
+	Limiter  ratelimit.Limiter
+	Verifier Verifier     // nil: PGVerifier on Pool
+	Portal   PortalLinker // nil: portal sessions answer ErrNotFound
+}
+
+// New returns a Service. Options.Secret is required.
+func New(d Deps, opts Options) (*Service, error) {
+	opts.defaults()
+	if len(opts.Secret) < 16 {
+		return nil, errors.New("gateway: Options.Secret must be at least 16 bytes")
+	}
+	if d.Pool == nil || d.Ledger == nil || d.Pricing == nil || d.Limiter == nil {
+		return nil, errors.New("gateway: New needs Pool, Ledger, Pricing and Limiter")
+	}
+	if d.Verifier == nil {
+		d.Verifier = PGVerifier{DB: d.Pool}
+	}
+	ks := NewKeyStore(d.Pool, opts.CacheTTL)
+	ks.now = opts.Now
+	return &Service{pool: d.Pool, ledger: d.Ledger, pricing: d.Pricing, limiter: d.Limiter,
+		verifier: d.Verifier, portal: d.Portal, opts: opts, Keys: ks}, nil
+}
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC() }
+
+// account returns the account with externalID in the key's mode, cached.
+// Errors: ErrNotFound.
+func (s *Service) account(ctx context.Context, mode ledger.Mode, externalID string) (*accountInfo, error) {
+	if externalID == "" {
+		return nil, invalid("account", "required")
+	}
+	if v, ok := s.byExt.Load(extKey{mode, externalID}); ok {
+		if a, err := s.accountByID(ctx, v.(int64)); err == nil && a.acct.Mode == mode {
+			return a, nil
+		}
+	}
+	acct, err := s.ledger.AccountByExternalID(ctx, mode, externalID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.load(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	s.byExt.Store(extKey{mode, externalID}, acct.ID)
+	return a, nil
+}
+
+// accountByID returns a cached account, reloading it after CacheTTL.
+func (s *Service) accountByID(ctx context.Context, id int64) (*accountInfo, error) {
+	if v, ok := s.byID.Load(id); ok {
+		a := v.(*accountInfo)
+		if s.opts.Now().Sub(a.at) < s.opts.CacheTTL {
+			return a, nil
+		}
+	}
+	acct, err := s.ledger.Account(ctx, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.load(ctx, acct)
+}
+
+const selectLimits = `SELECT rpm, tpm FROM gateway_accounts WHERE account_id = $1`
+
+func (s *Service) load(ctx context.Context, acct ledger.Account) (*accountInfo, error) {
+	a := &accountInfo{acct: acct, at: s.opts.Now()}
+	var rpm, tpm *int32
+	err := s.pool.QueryRow(ctx, selectLimits, acct.ID).Scan(&rpm, &tpm)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("gateway: account limits: %w", err)
+	}
+	if rpm != nil {
+		v := int64(*rpm)
+		a.rpm = &v
+	}
+	if tpm != nil {
+		v := int64(*tpm)
+		a.tpm = &v
+	}
+	if a.verified, err = s.verifier.IsVerified(ctx, acct.ID); err != nil {
+		return nil, err
+	}
+	s.byID.Store(acct.ID, a)
+	return a, nil
+}
+
+func (s *Service) forget(id int64) { s.byID.Delete(id) }
+
+// limit is the account's effective rate limit: its own (or the default),
+// capped by the trial limit while unverified.
+func (s *Service) limit(a *accountInfo) ratelimit.Limit {
+	l := s.opts.DefaultLimit
+	if a.rpm != nil {
+		l.RPM = *a.rpm
+	}
+	if a.tpm != nil {
+		l.TPM = *a.tpm
+	}
+	if !a.verified {
+		l = ratelimit.Min(l, s.opts.TrialLimit)
+	}
+	return l
+}
+
+// AccountInput is the body of PUT /v1/accounts/{external_id}.
+type AccountInput struct {
+	Kind         ledger.AccountKind `json:"kind"`
+	Parent       string             `json:"parent"`
+	Name         string             `json:"name"`
+	Allocation   *decimal.Decimal   `json:"allocation"`
+	RPM          *int64             `json:"rpm"`
+	TPM          *int64             `json:"tpm"`
+	Verification *VerificationInput `json:"verification"`
+}
+
+// VerificationInput reports a real-name verification the platform did.
+type VerificationInput struct {
+	Status    string `json:"status"`
+	Reference string `json:"reference"`
+}
+
+// AccountView is an account as the API shows it.
+type AccountView struct {
+	ID         int64                `json:"id"`
+	ExternalID string               `json:"external_id"`
+	Mode       ledger.Mode          `json:"mode"`
+	Kind       ledger.AccountKind   `json:"kind"`
+	Parent     *string              `json:"parent"`
+	Name       string               `json:"name"`
+	Status     ledger.AccountStatus `json:"status"`
+	Allocation *decimal.Decimal     `json:"allocation"`
+	RPM        int64                `json:"rpm"`
+	TPM        int64                `json:"tpm"`
+	Verified   bool                 `json:"verified"`
+	CreatedAt  time.Time            `json:"created_at"`
+}
+
+const upsertLimits = `
+INSERT INTO gateway_accounts (account_id, rpm, tpm, updated_at) VALUES ($1, $2, $3, now())
+ON CONFLICT (account_id) DO UPDATE SET rpm = EXCLUDED.rpm, tpm = EXCLUDED.tpm, updated_at = now()`
+
+// PutAccount creates the account externalID in the key's mode or updates
+// it: allocation (sub-accounts), rpm and tpm (omitted = the defaults) and a
+// verification done by the platform. Kind and parent are fixed at creation;
+// the name too (the ledger keeps the first). It reports whether the account
+// was created. Errors: ErrInvalidRequest, ErrAccountConflict, ledger errors.
+func (s *Service) PutAccount(ctx context.Context, key Key, externalID string, in AccountInput) (AccountView, bool, error) {
+	if externalID == "" || len(externalID) > 128 {
+		return AccountView{}, false, invalid("external_id", "1 to 128 characters")
+	}
+	if in.Kind == "" {
+		in.Kind = ledger.AccountIndividual
+	}
+	switch in.Kind {
+	case ledger.AccountIndividual, ledger.AccountEnterprise, ledger.AccountSub:
+	default:
+		return AccountView{}, false, invalid("kind", "individual, enterprise or sub")
+	}
+	if (in.Kind == ledger.AccountSub) != (in.Parent != "") {
+		return AccountView{}, false, invalid("parent", "required for a sub-account and only for one")
+	}
+	if in.Allocation != nil && (in.Kind != ledger.AccountSub || in.Allocation.IsNegative()) {
+		return AccountView{}, false, invalid("allocation", "a non-negative amount, for sub-accounts only")
+	}
+	for f, v := range map[string]*int64{"rpm": in.RPM, "tpm": in.TPM} {
+		if v != nil && (*v < 0 || *v > 1<<31-1) {
+			return AccountView{}, false, invalid(f, "a non-negative integer")
+		}
+	}
+	if in.Verification != nil && (in.Verification.Status != "verified" || in.Verification.Reference == "") {
+		return AccountView{}, false, invalid("verification", `status must be "verified" with a reference`)
+	}
+	var parentID int64
+	if in.Parent != "" {
+		p, err := s.ledger.AccountByExternalID(ctx, key.Mode, in.Parent)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return AccountView{}, false, invalid("parent", "no such account")
+		}
+		if err != nil {
+			return AccountView{}, false, err
+		}
+		parentID = p.ID
+	}
+	acct, err := s.ledger.AccountByExternalID(ctx, key.Mode, externalID)
+	created := false
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		acct, err = s.ledger.UpsertAccountByExternalID(ctx, key.Mode, externalID, ledger.AccountSpec{
+			Kind: in.Kind, ParentID: parentID, Name: in.Name, Allocation: in.Allocation})
+		if err != nil {
+			return AccountView{}, false, err
+		}
+		created = true
+	case err != nil:
+		return AccountView{}, false, err
+	default:
+		if acct.Kind != in.Kind || (acct.ParentID == nil) != (parentID == 0) || (acct.ParentID != nil && *acct.ParentID != parentID) {
+			return AccountView{}, false, ErrAccountConflict
+		}
+		if in.Allocation != nil && (!acct.Allocation.Valid || !acct.Allocation.Decimal.Equal(ledger.Round(*in.Allocation))) {
+			if err := s.ledger.SetAllocation(ctx, acct.ID, in.Allocation, key.Actor(), "api_put_account"); err != nil {
+				return AccountView{}, false, err
+			}
+		}
+	}
+	if _, err := s.pool.Exec(ctx, upsertLimits, acct.ID, in.RPM, in.TPM); err != nil {
+		return AccountView{}, false, fmt.Errorf("gateway: put account: %w", err)
+	}
+	if in.Verification != nil {
+		if err := s.verifier.MarkVerifiedExternally(ctx, acct.ID, in.Verification.Reference, key.Actor()); err != nil {
+			return AccountView{}, false, err
+		}
+	}
+	s.forget(acct.ID)
+	a, err := s.accountByID(ctx, acct.ID)
+	if err != nil {
+		return AccountView{}, false, err
+	}
+	v, err := s.view(ctx, a)
+	return v, created, err
+}
+
+func (s *Service) view(ctx context.Context, a *accountInfo) (AccountView, error) {
+	l := s.limit(a)
+	v := AccountView{ID: a.acct.ID, Mode: a.acct.Mode, Kind: a.acct.Kind, Name: a.acct.Name,
+		Status: a.acct.Status, RPM: l.RPM, TPM: l.TPM, Verified: a.verified, CreatedAt: a.acct.CreatedAt}
+	if a.acct.ExternalID != nil {
+		v.ExternalID = *a.acct.ExternalID
+	}
+	if a.acct.Allocation.Valid {
+		d := a.acct.Allocation.Decimal
+		v.Allocation = &d
+	}
+	if a.acct.ParentID != nil {
+		p, err := s.ledger.Account(ctx, *a.acct.ParentID)
+		if err != nil {
+			return v, err
+		}
+		v.Parent = p.ExternalID
+	}
+	return v, nil
+}
+
+// GrantInput is the body of POST /v1/accounts/{external_id}/grants.
+type GrantInput struct {
+	Amount         decimal.Decimal `json:"amount"`
+	Kind           ledger.LotKind  `json:"kind"`
+	ExpiresAt      *time.Time      `json:"expires_at"`
+	ReasonCode     string          `json:"reason_code"`
+	IdempotencyKey string          `json:"idempotency_key"`
+}
+
+// LotView is a lot as the API shows it.
+type LotView struct {
+	ID         int64           `json:"id"`
+	Kind       ledger.LotKind  `json:"kind"`
+	Amount     decimal.Decimal `json:"amount"`
+	Remaining  decimal.Decimal `json:"remaining"`
+	ExpiresAt  *time.Time      `json:"expires_at"`
+	ReasonCode string          `json:"reason_code"`
+	CreatedAt  time.Time       `json:"created_at"`
+}
+
+func lotView(l ledger.Lot) LotView {
+	return LotView{ID: l.ID, Kind: l.Kind, Amount: l.Amount, Remaining: l.Remaining, ExpiresAt: l.ExpiresAt,
+		ReasonCode: l.ReasonCode, CreatedAt: l.CreatedAt}
+}
+
+// Grant adds the platform's own promo or plan credit to the account. A
+// retry with the same idempotency key and body returns the first lot.
+// Errors: ErrNotFound, ErrInvalidRequest, ledger.ErrIdempotencyConflict.
+func (s *Service) Grant(ctx context.Context, key Key, externalID string, in GrantInput) (LotView, error) {
+	a, err := s.account(ctx, key.Mode, externalID)
+	if err != nil {
+		return LotView{}, err
+	}
+	switch {
+	case in.Kind != ledger.LotPromo && in.Kind != ledger.LotPlan:
+		return LotView{}, invalid("kind", "promo or plan")
+	case !ledger.Round(in.Amount).IsPositive():
+		return LotView{}, invalid("amount", "a positive amount")
+	case in.IdempotencyKey == "" || len(in.IdempotencyKey) > 200:
+		return LotView{}, invalid("idempotency_key", "1 to 200 characters")
+	case in.ReasonCode == "":
+		return LotView{}, invalid("reason_code", "required")
+	case in.ExpiresAt != nil && !in.ExpiresAt.After(s.now()):
+		return LotView{}, invalid("expires_at", "must be in the future")
+	}
+	res, err := s.ledger.Credit(ctx, ledger.CreditRequest{AccountID: a.acct.ID, Kind: in.Kind, Amount: in.Amount,
+		ExpiresAt: in.ExpiresAt, EventType: ledger.EventGrant, SourceRef: "api_grant:" + in.IdempotencyKey,
+		Actor: key.Actor(), ReasonCode: in.ReasonCode, IdempotencyKey: "grant:" + in.IdempotencyKey})
+	if err != nil {
+		return LotView{}, err
+	}
+	if res.Replayed && res.Lot.ReasonCode != "" && res.Lot.ReasonCode != in.ReasonCode {
+		return LotView{}, ErrIdempotencyConflict
+	}
+	return lotView(res.Lot), nil
+}
+
+// BalanceView is GET /v1/accounts/{external_id}/balance.
+type BalanceView struct {
+	Account    string                             `json:"account"`
+	Available  decimal.Decimal                    `json:"available"`
+	Reserved   decimal.Decimal                    `json:"reserved"`
+	ByKind     map[ledger.LotKind]decimal.Decimal `json:"by_kind"`
+	Lots       []LotView                          `json:"lots"`
+	Expiring   []ExpiringView                     `json:"expiring"`
+	Allocation *decimal.Decimal                   `json:"allocation"`
+}
+
+// ExpiringView is how much credit expires at one instant.
+type ExpiringView struct {
+	At     time.Time       `json:"at"`
+	Amount decimal.Decimal `json:"amount"`
+}
+
+// Balance returns the account's available and reserved credit, its lots in
+// spending order and its expiry schedule. Errors: ErrNotFound.
+func (s *Service) Balance(ctx context.Context, key Key, externalID string) (BalanceView, error) {
+	a, err := s.account(ctx, key.Mode, externalID)
+	if err != nil {
+		return BalanceView{}, err
+	}
+	b, err := s.ledger.Balance(ctx, a.acct.ID)
+	if err != nil {
+		return BalanceView{}, err
+	}
+	v := BalanceView{Account: externalID, Available: b.Available, Reserved: b.Reserved, Allocation: b.Allocation,
+		ByKind: map[ledger.LotKind]decimal.Decimal{}, Lots: []LotView{}, Expiring: []ExpiringView{}}
+	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {
+		v.ByKind[k] = b.ByKind[k]
+	}
+	for _, l := range b.Lots {
+		v.Lots = append(v.Lots, lotView(l))
+	}
+	for _, e := range b.Expiring {
+		v.Expiring = append(v.Expiring, ExpiringView{At: e.At, Amount: e.Amount})
+	}
+	return v, nil
+}
+
+// EventView is one ledger row as the API shows it.
+type EventView struct {
+	ID            int64            `json:"id"`
+	Type          ledger.EventType `json:"type"`
+	Amount        decimal.Decimal  `json:"amount"`
+	BalanceAfter  decimal.Decimal  `json:"balance_after"`
+	Unpaid        decimal.Decimal  `json:"unpaid"`
+	LotID         *int64           `json:"lot_id"`
+	LotKind       *ledger.LotKind  `json:"lot_kind"`
+	ReservationID *int64           `json:"reservation_id"`
+	Model         string           `json:"model"`
+	SessionID     string           `json:"session_id"`
+	RequestID     string           `json:"request_id"`
+	ReasonCode    string           `json:"reason_code"`
+	Detail        any              `json:"detail"`
+	OccurredAt    time.Time        `json:"occurred_at"`
+	RecordedAt    time.Time        `json:"recorded_at"`
+}
+
+// LedgerPage is one page of GET /v1/accounts/{external_id}/ledger.
+type LedgerPage struct {
+	Events     []EventView `json:"events"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+// Ledger lists the account's events newest first, limit (1-200, default
+// 50) at a time after cursor ("" for the first page). Errors: ErrNotFound,
+// ErrInvalidRequest (a malformed cursor).
+func (s *Service) Ledger(ctx context.Context, key Key, externalID string, cursor int64, limit int) (LedgerPage, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > 200 || cursor < 0 {
+		return LedgerPage{}, invalid("limit", "1 to 200")
+	}
+	a, err := s.account(ctx, key.Mode, externalID)
+	if err != nil {
+		return LedgerPage{}, err
+	}
+	evs, next, err := s.ledger.Events(ctx, a.acct.ID, ledger.EventFilter{}, cursor, limit)
+	if err != nil {
+		return LedgerPage{}, err
+	}
+	p := LedgerPage{Events: make([]EventView, 0, len(evs))}
+	for _, e := range evs {
+		v := EventView{ID: e.ID, Type: e.Type, Amount: e.Amount, BalanceAfter: e.BalanceAfter, Unpaid: e.Unpaid,
+			LotID: e.LotID, LotKind: e.LotKind, ReservationID: e.ReservationID, Model: e.Model, SessionID: e.SessionID,
+			RequestID: e.RequestID, ReasonCode: e.ReasonCode, OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt}
+		if len(e.Detail) > 0 {
+			v.Detail = e.Detail
+		}
+		p.Events = append(p.Events, v)
+	}
+	if next != 0 {
+		c := fmt.Sprint(next)
+		p.NextCursor = &c
+	}
+	return p, nil
+}
+
+// RateCardView is GET /v1/rate-card.
+type RateCardView struct {
+	Version     int                  `json:"version"`
+	EffectiveAt time.Time            `json:"effective_at"`
+	Models      []pricing.ModelPrice `json:"models"`
+}
+
+// RateCard returns the card in force now. Errors: pricing.ErrNoRateCard.
+func (s *Service) RateCard(ctx context.Context) (RateCardView, error) {
+	c, err := s.pricing.InForce(ctx, s.now())
+	if err != nil {
+		return RateCardView{}, err
+	}
+	return RateCardView{Version: c.Version, EffectiveAt: c.EffectiveAt, Models: c.Models}, nil
+}
+
+// PortalSession is a one-time sign-in link into the customer portal.
+type PortalSession struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreatePortalSession issues a one-time portal link for the account.
+// Errors: ErrNotFound.
+func (s *Service) CreatePortalSession(ctx context.Context, key Key, externalID string) (PortalSession, error) {
+	a, err := s.account(ctx, key.Mode, externalID)
+	if err != nil {
+		return PortalSession{}, err
+	}
+	if s.portal == nil {
+		return PortalSession{}, fmt.Errorf("gateway: portal sessions are not configured: %w", ErrNotFound)
+	}
+	token, exp, err := s.portal.CreatePortalLink(ctx, a.acct.ID, s.opts.PortalLinkTTL)
+	if err != nil {
+		return PortalSession{}, err
+	}
+	return PortalSession{URL: s.opts.PortalBaseURL + "/portal/link/" + token, ExpiresAt: exp}, nil
+}

@@ -1,0 +1,166 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/pricing"
+)
+
+// UsageEvent is one non-streaming call to charge directly.
+type UsageEvent struct {
+	IdempotencyKey string    `json:"idempotency_key"`
+	Account        string    `json:"account"`
+	Model          string    `json:"model"`
+	InputTokens    int64     `json:"input_tokens"`
+	OutputTokens   int64     `json:"output_tokens"`
+	CacheHitTokens int64     `json:"cache_hit_tokens"`
+	Requests       int64     `json:"requests"`
+	OccurredAt     time.Time `json:"occurred_at"`
+	SessionID      string    `json:"session_id"`
+}
+
+// UsageBatch is the body of POST /v1/usage/events.
+type UsageBatch struct {
+	Events []UsageEvent `json:"events"`
+}
+
+// Rejection says why one event of a batch was not charged. Code is one of
+// the Reject* constants; the web layer fills Message from error.<code>.
+type Rejection struct {
+	Index   int    `json:"index"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// UsageResult counts a batch's outcome: events charged now, events charged
+// before (same idempotency key and body), and the rejected ones.
+type UsageResult struct {
+	Accepted   int         `json:"accepted"`
+	Duplicates int         `json:"duplicates"`
+	Rejected   []Rejection `json:"rejected"`
+}
+
+// Rejection codes of usage events.
+const (
+	RejectInvalid              = "invalid_event"
+	RejectTooOld               = "event_too_old"
+	RejectInFuture             = "event_in_future"
+	RejectUnknownAccount       = "unknown_account"
+	RejectUnknownModel         = "unknown_model"
+	RejectFrozen               = "account_frozen"
+	RejectVerificationRequired = "verification_required"
+	RejectIdempotencyConflict  = "idempotency_conflict"
+	RejectNoRateCard           = "no_rate_card"
+	RejectRetry                = "unavailable"
+)
+
+// usageWorkers charge a batch's events concurrently; the ledger folds
+// concurrent charges of one pool into one transaction.
+const usageWorkers = 16
+
+// IngestUsage charges each event of the batch on its own, at the rate card
+// in force when it occurred: one bad event never rejects the others.
+// Events older than the late-event window or further ahead than the future
+// tolerance are rejected with a reason. Errors (for the whole batch):
+// ErrInvalidRequest (empty or more than MaxBatch events).
+func (s *Service) IngestUsage(ctx context.Context, key Key, batch UsageBatch) (UsageResult, error) {
+	n := len(batch.Events)
+	if n == 0 || n > s.opts.MaxBatch {
+		return UsageResult{}, invalid("events", fmt.Sprintf("1 to %d events", s.opts.MaxBatch))
+	}
+	outcome := make([]string, n) // "" accepted, "dup", or a Reject code
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(usageWorkers, n) {
+		wg.Go(func() {
+			for i := range next {
+				outcome[i] = s.chargeOne(ctx, key, batch.Events[i])
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	res := UsageResult{Rejected: []Rejection{}}
+	for i, o := range outcome {
+		switch o {
+		case "":
+			res.Accepted++
+		case "dup":
+			res.Duplicates++
+		default:
+			res.Rejected = append(res.Rejected, Rejection{Index: i, Code: o})
+		}
+	}
+	return res, nil
+}
+
+func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string {
+	now := s.now()
+	switch {
+	case ev.IdempotencyKey == "" || len(ev.IdempotencyKey) > 200, ev.Account == "", ev.Model == "",
+		ev.InputTokens < 0, ev.OutputTokens < 0, ev.CacheHitTokens < 0, ev.Requests < 0, ev.OccurredAt.IsZero():
+		return RejectInvalid
+	case ev.OccurredAt.Before(now.Add(-s.opts.LateEventWindow)):
+		return RejectTooOld
+	case ev.OccurredAt.After(now.Add(s.opts.FutureTolerance)):
+		return RejectInFuture
+	}
+	a, err := s.account(ctx, key.Mode, ev.Account)
+	if errors.Is(err, ErrNotFound) {
+		return RejectUnknownAccount
+	}
+	if err != nil {
+		return RejectRetry
+	}
+	card, err := s.pricing.InForce(ctx, ev.OccurredAt)
+	if errors.Is(err, pricing.ErrNoRateCard) {
+		return RejectNoRateCard
+	}
+	if err != nil {
+		return RejectRetry
+	}
+	price, _, err := priceOf(card, ev.Model)
+	if err != nil {
+		return RejectUnknownModel
+	}
+	if ev.Requests == 0 {
+		ev.Requests = 1
+	}
+	amount := pricing.UsageCost(price, ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens, ev.Requests)
+	if !amount.IsPositive() {
+		return "" // a free call: metered by the platform, nothing to charge
+	}
+	if err := s.gate(ctx, a, amount, false); err != nil {
+		if errors.Is(err, ErrVerificationRequired) {
+			return RejectVerificationRequired
+		}
+		return RejectRetry
+	}
+	detail, _ := json.Marshal(UsageDetail{ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens, ev.Requests, card.Version, OutcomeCompleted})
+	res, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: a.acct.ID, Amount: amount,
+		IdempotencyKey: "usage:" + ev.IdempotencyKey, Model: ev.Model, SessionID: ev.SessionID,
+		RequestID: ev.IdempotencyKey, OccurredAt: ev.OccurredAt, Detail: detail})
+	switch {
+	case errors.Is(err, ledger.ErrIdempotencyConflict):
+		return RejectIdempotencyConflict
+	case errors.Is(err, ledger.ErrAccountFrozen):
+		return RejectFrozen
+	case err != nil:
+		return RejectRetry
+	case res.Replayed:
+		return "dup"
+	}
+	if err := s.noteTrialUsage(ctx, a.acct.ID, res.Charged); err != nil {
+		return "" // charged; the trial total is advisory
+	}
+	return ""
+}

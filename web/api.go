@@ -1,0 +1,213 @@
+package web
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+)
+
+// OpenAPI is the OpenAPI 3.1 description of the gateway API, served at
+// GET /api/openapi.yaml; the API tests validate every request and response
+// they see against it.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+const apiKeyContext = "api_key"
+
+// apiRoutes registers the gateway API: /v1/… behind a service key, and its
+// OpenAPI description. Without a gateway (Deps.Gateway nil) only the
+// description is served.
+func (s *Server) apiRoutes() {
+	name := func(r *echo.Route, n string) { r.Name = n }
+	name(s.Echo.GET("/api/openapi.yaml", s.APIOpenAPI), "api.openapi")
+	if s.Gateway == nil {
+		return
+	}
+	g := s.Echo.Group("/v1", s.apiAuth)
+	name(g.PUT("/accounts/:external_id", s.APIPutAccount), "api.account.put")
+	name(g.POST("/accounts/:external_id/grants", s.APIGrant), "api.account.grant")
+	name(g.GET("/accounts/:external_id/balance", s.APIBalance), "api.account.balance")
+	name(g.GET("/accounts/:external_id/ledger", s.APILedger), "api.account.ledger")
+	name(g.POST("/accounts/:external_id/portal-sessions", s.APIPortalSession), "api.account.portal_session")
+	name(g.POST("/reservations", s.APIReserve), "api.reservation.create")
+	name(g.POST("/reservations/:id/commit", s.APICommit), "api.reservation.commit")
+	name(g.POST("/reservations/:id/release", s.APIRelease), "api.reservation.release")
+	name(g.POST("/usage/events", s.APIUsage), "api.usage")
+	name(g.GET("/rate-card", s.APIRateCard), "api.rate_card")
+}
+
+// apiAuth checks the Bearer service key and puts it in the context.
+func (s *Server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		secret, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		if !ok {
+			return gateway.ErrUnauthorized
+		}
+		key, err := s.Gateway.Keys.Authenticate(c.Request().Context(), strings.TrimSpace(secret))
+		if err != nil {
+			return err
+		}
+		c.Set(apiKeyContext, key)
+		return next(c)
+	}
+}
+
+func apiKey(c echo.Context) gateway.Key { return c.Get(apiKeyContext).(gateway.Key) }
+
+// bindJSON decodes the request body into v; an empty body leaves v as is.
+func bindJSON(c echo.Context, v any) error {
+	if c.Request().ContentLength == 0 {
+		return nil
+	}
+	if err := json.NewDecoder(c.Request().Body).Decode(v); err != nil {
+		return gateway.InvalidField("body", "not valid JSON for this endpoint: "+err.Error())
+	}
+	return nil
+}
+
+// APIOpenAPI serves the OpenAPI description.
+func (s *Server) APIOpenAPI(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", OpenAPI)
+}
+
+// APIPutAccount creates or updates an account: 201 when created, else 200.
+func (s *Server) APIPutAccount(c echo.Context) error {
+	var in gateway.AccountInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	v, created, err := s.Gateway.PutAccount(c.Request().Context(), apiKey(c), c.Param("external_id"), in)
+	if err != nil {
+		return err
+	}
+	if created {
+		return c.JSON(http.StatusCreated, v)
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// APIGrant adds the platform's promo or plan credit: 201 with the lot.
+func (s *Server) APIGrant(c echo.Context) error {
+	var in gateway.GrantInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	lot, err := s.Gateway.Grant(c.Request().Context(), apiKey(c), c.Param("external_id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"lot": lot})
+}
+
+// APIBalance answers the account's balance, lots and expiry schedule.
+func (s *Server) APIBalance(c echo.Context) error {
+	b, err := s.Gateway.Balance(c.Request().Context(), apiKey(c), c.Param("external_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, b)
+}
+
+// APILedger answers one page of the account's events, newest first.
+func (s *Server) APILedger(c echo.Context) error {
+	var cursor int64
+	var limit int
+	var err error
+	if v := c.QueryParam("cursor"); v != "" {
+		if cursor, err = strconv.ParseInt(v, 10, 64); err != nil || cursor <= 0 {
+			return gateway.InvalidField("cursor", "a next_cursor value from a previous page")
+		}
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 {
+			return gateway.InvalidField("limit", "1 to 200")
+		}
+	}
+	p, err := s.Gateway.Ledger(c.Request().Context(), apiKey(c), c.Param("external_id"), cursor, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+// APIPortalSession issues a one-time portal sign-in link: 201.
+func (s *Server) APIPortalSession(c echo.Context) error {
+	p, err := s.Gateway.CreatePortalSession(c.Request().Context(), apiKey(c), c.Param("external_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, p)
+}
+
+// APIReserve holds credit for a streaming call: 201, or 429 with Retry-After.
+func (s *Server) APIReserve(c echo.Context) error {
+	var in gateway.ReserveInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	r, err := s.Gateway.Reserve(c.Request().Context(), apiKey(c), in)
+	if rl := (*gateway.RateLimitedError)(nil); errors.As(err, &rl) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(rl.RetryAfterSeconds()))
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, r)
+}
+
+// APICommit charges a reservation.
+func (s *Server) APICommit(c echo.Context) error {
+	var in gateway.CommitInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	r, err := s.Gateway.Commit(c.Request().Context(), apiKey(c), c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// APIRelease frees a reservation.
+func (s *Server) APIRelease(c echo.Context) error {
+	r, err := s.Gateway.Release(c.Request().Context(), apiKey(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// APIUsage charges a batch of usage events, each on its own.
+func (s *Server) APIUsage(c echo.Context) error {
+	var in gateway.UsageBatch
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	r, err := s.Gateway.IngestUsage(c.Request().Context(), apiKey(c), in)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	for i := range r.Rejected {
+		r.Rejected[i].Message = i18n.T(ctx, "error.api.reject."+r.Rejected[i].Code)
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// APIRateCard answers the rate card in force.
+func (s *Server) APIRateCard(c echo.Context) error {
+	r, err := s.Gateway.RateCard(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
