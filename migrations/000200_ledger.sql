@@ -63,6 +63,11 @@ CREATE TABLE ledger_reservations (
     request_id   text NOT NULL DEFAULT '',
     created_at   timestamptz NOT NULL,
     closed_at    timestamptz,
+    -- the commit or release that closed it: its idempotency record
+    close_key    text,
+    close_op     text,
+    close_hash   text,
+    close_result jsonb,
     PRIMARY KEY (pool_id, id)
 );
 CREATE UNIQUE INDEX ledger_reservations_id_idx ON ledger_reservations (id);

@@ -210,7 +210,7 @@ func (l *Ledger) setAccount(ctx context.Context, accountID int64, p payload, wha
 	if err != nil {
 		return fmt.Errorf("ledger: %s: %w", what, err)
 	}
-	raw, err := l.exec(ctx, pool, `SELECT ledger_set_account($1::jsonb)`, p)
+	raw, err := l.exec(ctx, pool, opSetAcct, p)
 	if err == nil {
 		err = decode(raw, nil)
 	}
