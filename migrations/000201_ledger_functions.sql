@@ -83,7 +83,7 @@ BEGIN
     INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
                                reservation_id, idempotency_key, actor, reason_code, source_ref, model,
                                request_id, session_id, detail, occurred_at, at)
-    VALUES (p_pool, p_account, p_lot, p_op, p_type, p_amount, p_balance, p_unpaid, p_res,
+    VALUES (p_pool, p_account, p_lot, p_op, p_type::ledger_event_type, p_amount, p_balance, p_unpaid, p_res,
             coalesce(p->>'key', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''),
             coalesce(p->>'source_ref', ''), coalesce(p->>'model', ''), coalesce(p->>'request_id', ''),
             coalesce(p->>'session_id', ''), nullif(p->'detail', 'null'::jsonb),
@@ -172,7 +172,7 @@ BEGIN
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
     v_op := nextval('ledger_op_seq');
     INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at)
-    VALUES (v_pool.id, v_acc.id, p->>'kind', v_amount, v_amount, (p->>'expires_at')::timestamptz,
+    VALUES (v_pool.id, v_acc.id, (p->>'kind')::ledger_lot_kind, v_amount, v_amount, (p->>'expires_at')::timestamptz,
             coalesce(p->>'source_ref', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''), v_at)
     RETURNING * INTO v_lot;
     PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, p->>'event_type', v_amount, v_pool.balance + v_amount, 0, NULL, p, v_at);
@@ -677,7 +677,7 @@ BEGIN
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
     v_op := nextval('ledger_op_seq');
     IF p ? 'status' THEN
-        UPDATE ledger_accounts SET status = p->>'status' WHERE id = v_acc.id;
+        UPDATE ledger_accounts SET status = (p->>'status')::ledger_account_status WHERE id = v_acc.id;
         PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'status', 0, v_pool.balance, 0, NULL,
                             p || jsonb_build_object('detail', jsonb_build_object('status', p->>'status')), v_at);
     END IF;
@@ -762,7 +762,7 @@ BEGIN
                 UPDATE ledger_lots SET remaining = remaining + v_h WHERE pool_id = c.pool_id AND id = (h->>'lot')::bigint;
             END IF;
         END LOOP;
-        UPDATE ledger_reservations SET status = CASE WHEN p_policy = 'charge' THEN 'expired_charged' ELSE 'expired' END,
+        UPDATE ledger_reservations SET status = (CASE WHEN p_policy = 'charge' THEN 'expired_charged' ELSE 'expired' END)::ledger_reservation_status,
             closed_at = v_at WHERE pool_id = c.pool_id AND id = c.id;
         UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = c.pool_id;
         IF p_policy <> 'charge' AND v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
