@@ -6,15 +6,27 @@
 
 CREATE SEQUENCE ledger_op_seq;
 
+-- Enumerations rather than CHECK (x IN (...)): PostgreSQL re-prepares every
+-- CHECK expression on each statement that writes the row, which on the hot
+-- path (an event insert, an account or lot update per operation) cost more
+-- than the write itself; an enum column checks its value for free.
+CREATE TYPE ledger_account_kind AS ENUM ('individual', 'enterprise', 'sub');
+CREATE TYPE ledger_account_mode AS ENUM ('live', 'test');
+CREATE TYPE ledger_account_status AS ENUM ('active', 'frozen');
+CREATE TYPE ledger_lot_kind AS ENUM ('paid', 'promo', 'plan', 'grace');
+CREATE TYPE ledger_reservation_status AS ENUM ('open', 'committed', 'released', 'expired', 'expired_charged');
+CREATE TYPE ledger_event_type AS ENUM ('purchase', 'grant', 'deduction', 'reservation', 'reservation_release',
+    'reservation_expired_charge', 'refund', 'expiry', 'adjustment', 'transfer', 'unpaid_usage', 'allocation', 'status');
+
 CREATE TABLE ledger_accounts (
     id           bigint PRIMARY KEY,
     pool_id      bigint NOT NULL,
-    kind         text NOT NULL CHECK (kind IN ('individual', 'enterprise', 'sub')),
+    kind         ledger_account_kind NOT NULL,
     parent_id    bigint REFERENCES ledger_accounts (id),
-    mode         text NOT NULL DEFAULT 'live' CHECK (mode IN ('live', 'test')),
+    mode         ledger_account_mode NOT NULL DEFAULT 'live',
     external_id  text,
     name         text NOT NULL DEFAULT '',
-    status       text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'frozen')),
+    status       ledger_account_status NOT NULL DEFAULT 'active',
     -- sub-accounts: what the account may still spend from the pool (NULL = no limit)
     allocation   numeric(24, 6) CHECK (allocation >= 0),
     -- pools only: sum of the lots' remaining amounts (= balance_after of the last event)
@@ -34,7 +46,7 @@ CREATE TABLE ledger_lots (
     pool_id      bigint NOT NULL,
     id           bigint GENERATED ALWAYS AS IDENTITY,
     account_id   bigint NOT NULL,
-    kind         text NOT NULL CHECK (kind IN ('paid', 'promo', 'plan', 'grace')),
+    kind         ledger_lot_kind NOT NULL,
     amount       numeric(24, 6) NOT NULL CHECK (amount > 0),
     remaining    numeric(24, 6) NOT NULL CHECK (remaining >= 0),
     refunded     numeric(24, 6) NOT NULL DEFAULT 0,
@@ -56,13 +68,18 @@ CREATE TABLE ledger_reservations (
     account_id   bigint NOT NULL,
     amount       numeric(24, 6) NOT NULL CHECK (amount > 0),
     holds        jsonb NOT NULL,
-    status       text NOT NULL CHECK (status IN ('open', 'committed', 'released', 'expired', 'expired_charged')),
+    status       ledger_reservation_status NOT NULL,
     expires_at   timestamptz NOT NULL,
     model        text NOT NULL DEFAULT '',
     session_id   text NOT NULL DEFAULT '',
     request_id   text NOT NULL DEFAULT '',
     created_at   timestamptz NOT NULL,
     closed_at    timestamptz,
+    -- the commit or release that closed it: its idempotency record
+    close_key    text,
+    close_op     text,
+    close_hash   text,
+    close_result jsonb,
     PRIMARY KEY (pool_id, id)
 );
 CREATE UNIQUE INDEX ledger_reservations_id_idx ON ledger_reservations (id);
@@ -85,9 +102,7 @@ CREATE TABLE ledger_events (
     account_id      bigint NOT NULL,
     lot_id          bigint,
     op_id           bigint NOT NULL,
-    type            text NOT NULL CHECK (type IN ('purchase', 'grant', 'deduction', 'reservation',
-                        'reservation_release', 'reservation_expired_charge', 'refund', 'expiry',
-                        'adjustment', 'transfer', 'unpaid_usage', 'allocation', 'status')),
+    type            ledger_event_type NOT NULL,
     amount          numeric(24, 6) NOT NULL,
     balance_after   numeric(24, 6) NOT NULL,
     unpaid          numeric(24, 6) NOT NULL DEFAULT 0,
@@ -105,8 +120,11 @@ CREATE TABLE ledger_events (
     recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (pool_id, id)
 );
+-- BalanceAt: one probe for the last event at or before an instant.
 CREATE INDEX ledger_events_at_idx ON ledger_events (pool_id, at, id);
-CREATE INDEX ledger_events_account_idx ON ledger_events (pool_id, account_id, id);
+-- A sub-account's own events (an account that is its own pool pages its
+-- events through the primary key, so its rows stay out of this index).
+CREATE INDEX ledger_events_sub_idx ON ledger_events (pool_id, account_id, id) WHERE account_id <> pool_id;
 
 -- +goose StatementBegin
 CREATE FUNCTION ledger_events_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -129,3 +147,9 @@ DROP TABLE ledger_reservations;
 DROP TABLE ledger_lots;
 DROP TABLE ledger_accounts;
 DROP SEQUENCE ledger_op_seq;
+DROP TYPE ledger_event_type;
+DROP TYPE ledger_reservation_status;
+DROP TYPE ledger_lot_kind;
+DROP TYPE ledger_account_status;
+DROP TYPE ledger_account_mode;
+DROP TYPE ledger_account_kind;

@@ -83,7 +83,7 @@ BEGIN
     INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
                                reservation_id, idempotency_key, actor, reason_code, source_ref, model,
                                request_id, session_id, detail, occurred_at, at)
-    VALUES (p_pool, p_account, p_lot, p_op, p_type, p_amount, p_balance, p_unpaid, p_res,
+    VALUES (p_pool, p_account, p_lot, p_op, p_type::ledger_event_type, p_amount, p_balance, p_unpaid, p_res,
             coalesce(p->>'key', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''),
             coalesce(p->>'source_ref', ''), coalesce(p->>'model', ''), coalesce(p->>'request_id', ''),
             coalesce(p->>'session_id', ''), nullif(p->'detail', 'null'::jsonb),
@@ -172,7 +172,7 @@ BEGIN
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
     v_op := nextval('ledger_op_seq');
     INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at)
-    VALUES (v_pool.id, v_acc.id, p->>'kind', v_amount, v_amount, (p->>'expires_at')::timestamptz,
+    VALUES (v_pool.id, v_acc.id, (p->>'kind')::ledger_lot_kind, v_amount, v_amount, (p->>'expires_at')::timestamptz,
             coalesce(p->>'source_ref', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''), v_at)
     RETURNING * INTO v_lot;
     PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, p->>'event_type', v_amount, v_pool.balance + v_amount, 0, NULL, p, v_at);
@@ -189,7 +189,11 @@ BEGIN
 END $$;
 
 -- ledger_reserve holds credits: p {account_id, amount, ttl_seconds, key,
--- hash, model, session_id, request_id, detail, now, grace}.
+-- hash, model, session_id, request_id, detail, now, grace}. The hot path:
+-- one locking read, one replay probe, one read of the spendable lots (which
+-- both checks the amount and picks the lots in spending order), then one
+-- update and one event per lot taken, the reservation, the pool's running
+-- state and the idempotency record.
 CREATE FUNCTION ledger_reserve(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -197,13 +201,22 @@ DECLARE
     v_r jsonb;
     v_at timestamptz;
     v_amount numeric := (p->>'amount')::numeric;
-    v_avail numeric;
+    v_key text := coalesce(p->>'key', '');
+    v_model text := coalesce(p->>'model', '');
+    v_session text := coalesce(p->>'session_id', '');
+    v_request text := coalesce(p->>'request_id', '');
+    v_detail jsonb := nullif(p->'detail', 'null'::jsonb);
+    v_left numeric := v_amount;
+    v_seen numeric := 0;
+    v_more boolean := false;
+    v_lots bigint[] := '{}';
+    v_takes numeric[] := '{}';
     v_op bigint;
     v_res bigint;
     v_bal numeric;
     v_holds jsonb := '[]';
     v_exp timestamptz;
-    t record;
+    l record;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
     IF v_acc.id IS NULL THEN
@@ -225,34 +238,54 @@ BEGIN
     IF v_acc.allocation IS NOT NULL AND v_acc.allocation < v_amount THEN
         RETURN jsonb_build_object('error', 'allocation_exceeded', 'available', v_acc.allocation);
     END IF;
-    v_avail := ledger_spendable(v_pool.id, v_at);
-    IF v_avail < v_amount THEN
-        RETURN jsonb_build_object('error', 'insufficient_credits', 'available', v_avail);
+    -- spending order: see ledger.SpendOrder
+    FOR l IN SELECT id, remaining FROM ledger_lots
+             WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at)
+             ORDER BY expires_at ASC NULLS LAST, (kind = 'paid'), created_at, id LOOP
+        IF v_left <= 0 THEN
+            v_more := true; -- credit is left after the hold
+            EXIT;
+        END IF;
+        v_lots := v_lots || l.id;
+        v_takes := v_takes || least(v_left, l.remaining);
+        v_left := v_left - least(v_left, l.remaining);
+        v_seen := v_seen + l.remaining;
+    END LOOP;
+    IF v_left > 0 THEN
+        -- every spendable lot was read: v_seen is what is available
+        RETURN jsonb_build_object('error', 'insufficient_credits', 'available', v_seen);
     END IF;
     v_op := nextval('ledger_op_seq');
     v_res := nextval('ledger_reservations_id_seq');
     v_bal := v_pool.balance;
-    FOR t IN SELECT * FROM ledger_take(v_pool.id, v_amount, v_at) LOOP
-        v_bal := v_bal - t.taken;
-        PERFORM ledger_emit(v_pool.id, v_acc.id, t.lot_id, v_op, 'reservation', -t.taken, v_bal, 0, v_res, p, v_at);
-        v_holds := v_holds || jsonb_build_object('lot', t.lot_id, 'amount', t.taken);
+    FOR i IN 1 .. cardinality(v_lots) LOOP
+        v_bal := v_bal - v_takes[i];
+        UPDATE ledger_lots SET remaining = remaining - v_takes[i] WHERE pool_id = v_pool.id AND id = v_lots[i];
+        INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                   idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+        VALUES (v_pool.id, v_acc.id, v_lots[i], v_op, 'reservation', -v_takes[i], v_bal, v_res,
+                v_key, v_model, v_request, v_session, v_detail, v_at, v_at);
+        v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i]);
     END LOOP;
     v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
     INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
                                      session_id, request_id, created_at)
     OVERRIDING SYSTEM VALUE
-    VALUES (v_pool.id, v_res, v_acc.id, v_amount, v_holds, 'open', v_exp, coalesce(p->>'model', ''),
-            coalesce(p->>'session_id', ''), coalesce(p->>'request_id', ''), v_at);
+    VALUES (v_pool.id, v_res, v_acc.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at);
     IF v_acc.allocation IS NOT NULL THEN
         UPDATE ledger_accounts SET allocation = allocation - v_amount WHERE id = v_acc.id;
     END IF;
     UPDATE ledger_accounts SET balance = v_bal, reserved = reserved + v_amount, last_at = v_at WHERE id = v_pool.id;
-    IF v_avail = v_amount THEN
+    IF NOT v_more AND v_seen = v_amount AND p ? 'grace' THEN
+        -- the hold took everything that was spendable
         PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
     END IF;
     v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res, 'account_id', v_acc.id, 'amount', v_amount,
                               'expires_at', v_exp, 'holds', v_holds);
-    PERFORM ledger_remember(v_pool.id, v_acc.id, 'reserve', p, v_r);
+    IF v_key <> '' THEN
+        INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
+        VALUES (v_pool.id, v_acc.id, v_key, 'reserve', coalesce(p->>'hash', ''), v_r);
+    END IF;
     RETURN v_r;
 END $$;
 
@@ -283,38 +316,72 @@ BEGIN
     END IF;
 END $$;
 
+-- ledger_close_replay answers a repeated commit or release from the
+-- reservation row, which records the key, arguments and result of the call
+-- that closed it; NULL when the reservation was not closed by this key.
+CREATE FUNCTION ledger_close_replay(r ledger_reservations, p_op text, p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    IF r.close_key IS NULL OR r.close_key <> coalesce(p->>'key', '') THEN
+        RETURN NULL;
+    END IF;
+    IF r.close_op = p_op AND r.close_hash = coalesce(p->>'hash', '') THEN
+        RETURN r.close_result || '{"replayed": true}';
+    END IF;
+    RETURN '{"error": "idempotency_conflict"}';
+END $$;
+
 -- ledger_commit charges a reservation: p {reservation_id, actual, key,
--- hash, detail, now, grace}.
+-- hash, detail, now, grace}. Its idempotency record is kept on the
+-- reservation row (close_key, close_hash, close_result); a key other than
+-- the default "commit:<id>" is also recorded in ledger_idempotency, so it
+-- stays unique among the account's keys.
 CREATE FUNCTION ledger_commit(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
+    v_id bigint := (p->>'reservation_id')::bigint;
     v_res ledger_reservations;
     v_acc ledger_accounts;
     v_pool ledger_accounts;
     v_r jsonb;
     v_at timestamptz;
     v_actual numeric := (p->>'actual')::numeric;
+    v_key text := coalesce(p->>'key', '');
+    v_custom boolean;
+    v_detail jsonb := nullif(p->'detail', 'null'::jsonb);
     v_left numeric;
     v_op bigint;
     v_bal numeric;
     v_alloc numeric;
     v_h numeric;
     v_c numeric;
+    v_lot bigint;
     v_charged numeric := 0;
     v_released numeric := 0;
+    v_avail numeric;
     v_more record;
     h jsonb;
     v_account bigint;
 BEGIN
-    SELECT account_id INTO v_account FROM ledger_reservations WHERE id = (p->>'reservation_id')::bigint;
+    SELECT account_id INTO v_account FROM ledger_reservations WHERE id = v_id;
     IF NOT FOUND THEN
         RETURN '{"error": "not_found"}';
     END IF;
     v_acc := ledger_lock(v_account);
-    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
-    SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = v_pool.id AND id = (p->>'reservation_id')::bigint;
-    v_r := ledger_replay(v_pool.id, v_acc.id, 'commit', p);
+    IF v_acc.id = v_acc.pool_id THEN
+        v_pool := v_acc;
+    ELSE
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    END IF;
+    SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = v_pool.id AND id = v_id;
+    v_r := ledger_close_replay(v_res, 'commit', p);
     IF v_r IS NOT NULL THEN
         RETURN v_r;
+    END IF;
+    v_custom := v_key <> 'commit:' || v_id;
+    IF v_custom THEN
+        v_r := ledger_replay(v_pool.id, v_acc.id, 'commit', p);
+        IF v_r IS NOT NULL THEN
+            RETURN v_r;
+        END IF;
     END IF;
     IF v_res.status IN ('committed', 'released') THEN
         RETURN '{"error": "reservation_closed"}';
@@ -324,21 +391,30 @@ BEGIN
     v_bal := v_pool.balance;
     v_alloc := v_acc.allocation;
     v_left := v_actual;
-    p := p || jsonb_build_object('model', v_res.model, 'session_id', v_res.session_id, 'request_id', v_res.request_id);
     IF v_res.status = 'open' THEN
         FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
             v_h := (h->>'amount')::numeric;
-            v_bal := v_bal + v_h;
-            PERFORM ledger_emit(v_pool.id, v_acc.id, (h->>'lot')::bigint, v_op, 'reservation_release', v_h, v_bal, 0, v_res.id, p, v_at);
+            v_lot := (h->>'lot')::bigint;
             v_c := least(v_left, v_h);
+            -- the hold comes back to the lot, then what is charged leaves it
             IF v_c > 0 THEN
-                v_bal := v_bal - v_c;
-                PERFORM ledger_emit(v_pool.id, v_acc.id, (h->>'lot')::bigint, v_op, 'deduction', -v_c, v_bal, 0, v_res.id, p, v_at);
-                v_left := v_left - v_c;
-                v_charged := v_charged + v_c;
+                INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                           idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                VALUES (v_pool.id, v_acc.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
+                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at),
+                       (v_pool.id, v_acc.id, v_lot, v_op, 'deduction', -v_c, v_bal + v_h - v_c, v_res.id,
+                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
+            ELSE
+                INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                           idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                VALUES (v_pool.id, v_acc.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
+                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
             END IF;
+            v_bal := v_bal + v_h - v_c;
+            v_left := v_left - v_c;
+            v_charged := v_charged + v_c;
             IF v_h > v_c THEN
-                UPDATE ledger_lots SET remaining = remaining + (v_h - v_c) WHERE pool_id = v_pool.id AND id = (h->>'lot')::bigint;
+                UPDATE ledger_lots SET remaining = remaining + (v_h - v_c) WHERE pool_id = v_pool.id AND id = v_lot;
                 v_released := v_released + (v_h - v_c);
             END IF;
         END LOOP;
@@ -350,52 +426,72 @@ BEGIN
         v_left := greatest(v_actual - v_res.amount, 0);
     END IF;
     IF v_left > 0 THEN
+        p := p || jsonb_build_object('model', v_res.model, 'session_id', v_res.session_id, 'request_id', v_res.request_id);
         SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id, v_left, v_alloc, v_bal, v_op, v_res.id, p, v_at);
         v_bal := v_more.balance;
         v_alloc := v_more.allocation;
         v_left := v_left - v_more.charged;
         v_charged := v_charged + v_more.charged;
+        IF v_left > 0 THEN
+            PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_bal, v_left, v_res.id, p, v_at);
+        END IF;
     END IF;
-    IF v_left > 0 THEN
-        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_bal, v_left, v_res.id, p, v_at);
-    END IF;
-    UPDATE ledger_reservations SET status = 'committed', closed_at = v_at WHERE pool_id = v_pool.id AND id = v_res.id;
     UPDATE ledger_accounts SET balance = v_bal, last_at = v_at,
         reserved = reserved - CASE WHEN v_res.status = 'open' THEN v_res.amount ELSE 0 END
     WHERE id = v_pool.id;
     IF v_acc.id <> v_pool.id AND v_alloc IS DISTINCT FROM v_acc.allocation THEN
         UPDATE ledger_accounts SET allocation = v_alloc WHERE id = v_acc.id;
     END IF;
-    PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
+    IF p ? 'grace' THEN
+        PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
+    END IF;
+    SELECT coalesce(sum(remaining), 0) INTO v_avail FROM ledger_lots
+    WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+    IF v_alloc IS NOT NULL THEN
+        v_avail := least(v_avail, v_alloc);
+    END IF;
     v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'charged', v_charged,
-                              'released', v_released, 'unpaid', v_left,
-                              'available', ledger_available(v_acc.id, v_at));
-    PERFORM ledger_remember(v_pool.id, v_acc.id, 'commit', p, v_r);
+                              'released', v_released, 'unpaid', v_left, 'available', v_avail);
+    UPDATE ledger_reservations SET status = 'committed', closed_at = v_at,
+        close_key = v_key, close_op = 'commit', close_hash = coalesce(p->>'hash', ''), close_result = v_r
+    WHERE pool_id = v_pool.id AND id = v_res.id;
+    IF v_custom THEN
+        PERFORM ledger_remember(v_pool.id, v_acc.id, 'commit', p, v_r);
+    END IF;
     RETURN v_r;
 END $$;
 
--- ledger_release frees a reservation's hold: p {reservation_id, key, hash, now, reason_code, actor}.
+-- ledger_release frees a reservation's hold: p {reservation_id, key, hash,
+-- now}. Like commit, it keeps its idempotency record on the reservation.
 CREATE FUNCTION ledger_release(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
+    v_id bigint := (p->>'reservation_id')::bigint;
     v_res ledger_reservations;
     v_acc ledger_accounts;
     v_pool ledger_accounts;
     v_r jsonb;
     v_at timestamptz;
+    v_key text := coalesce(p->>'key', '');
     v_op bigint;
     v_bal numeric;
     v_h numeric;
+    v_avail numeric;
+    v_alloc numeric;
     h jsonb;
     v_account bigint;
 BEGIN
-    SELECT account_id INTO v_account FROM ledger_reservations WHERE id = (p->>'reservation_id')::bigint;
+    SELECT account_id INTO v_account FROM ledger_reservations WHERE id = v_id;
     IF NOT FOUND THEN
         RETURN '{"error": "not_found"}';
     END IF;
     v_acc := ledger_lock(v_account);
-    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
-    SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = v_pool.id AND id = (p->>'reservation_id')::bigint;
-    v_r := ledger_replay(v_pool.id, v_acc.id, 'release', p);
+    IF v_acc.id = v_acc.pool_id THEN
+        v_pool := v_acc;
+    ELSE
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    END IF;
+    SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = v_pool.id AND id = v_id;
+    v_r := ledger_close_replay(v_res, 'release', p);
     IF v_r IS NOT NULL THEN
         RETURN v_r;
     END IF;
@@ -405,21 +501,30 @@ BEGIN
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
     v_op := nextval('ledger_op_seq');
     v_bal := v_pool.balance;
-    p := p || jsonb_build_object('model', v_res.model, 'session_id', v_res.session_id, 'request_id', v_res.request_id);
     FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
         v_h := (h->>'amount')::numeric;
         v_bal := v_bal + v_h;
-        PERFORM ledger_emit(v_pool.id, v_acc.id, (h->>'lot')::bigint, v_op, 'reservation_release', v_h, v_bal, 0, v_res.id, p, v_at);
+        INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                   idempotency_key, model, request_id, session_id, occurred_at, at)
+        VALUES (v_pool.id, v_acc.id, (h->>'lot')::bigint, v_op, 'reservation_release', v_h, v_bal, v_res.id,
+                v_key, v_res.model, v_res.request_id, v_res.session_id, v_at, v_at);
         UPDATE ledger_lots SET remaining = remaining + v_h WHERE pool_id = v_pool.id AND id = (h->>'lot')::bigint;
     END LOOP;
-    UPDATE ledger_reservations SET status = 'released', closed_at = v_at WHERE pool_id = v_pool.id AND id = v_res.id;
     UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = v_pool.id;
-    IF v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
-        UPDATE ledger_accounts SET allocation = allocation + v_res.amount WHERE id = v_acc.id;
+    v_alloc := v_acc.allocation;
+    IF v_acc.id <> v_pool.id AND v_alloc IS NOT NULL THEN
+        v_alloc := v_alloc + v_res.amount;
+        UPDATE ledger_accounts SET allocation = v_alloc WHERE id = v_acc.id;
     END IF;
-    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'released', v_res.amount,
-                              'available', ledger_available(v_acc.id, v_at));
-    PERFORM ledger_remember(v_pool.id, v_acc.id, 'release', p, v_r);
+    SELECT coalesce(sum(remaining), 0) INTO v_avail FROM ledger_lots
+    WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+    IF v_alloc IS NOT NULL THEN
+        v_avail := least(v_avail, v_alloc);
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'released', v_res.amount, 'available', v_avail);
+    UPDATE ledger_reservations SET status = 'released', closed_at = v_at,
+        close_key = v_key, close_op = 'release', close_hash = coalesce(p->>'hash', ''), close_result = v_r
+    WHERE pool_id = v_pool.id AND id = v_res.id;
     RETURN v_r;
 END $$;
 
@@ -572,7 +677,7 @@ BEGIN
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
     v_op := nextval('ledger_op_seq');
     IF p ? 'status' THEN
-        UPDATE ledger_accounts SET status = p->>'status' WHERE id = v_acc.id;
+        UPDATE ledger_accounts SET status = (p->>'status')::ledger_account_status WHERE id = v_acc.id;
         PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'status', 0, v_pool.balance, 0, NULL,
                             p || jsonb_build_object('detail', jsonb_build_object('status', p->>'status')), v_at);
     END IF;
@@ -657,7 +762,7 @@ BEGIN
                 UPDATE ledger_lots SET remaining = remaining + v_h WHERE pool_id = c.pool_id AND id = (h->>'lot')::bigint;
             END IF;
         END LOOP;
-        UPDATE ledger_reservations SET status = CASE WHEN p_policy = 'charge' THEN 'expired_charged' ELSE 'expired' END,
+        UPDATE ledger_reservations SET status = (CASE WHEN p_policy = 'charge' THEN 'expired_charged' ELSE 'expired' END)::ledger_reservation_status,
             closed_at = v_at WHERE pool_id = c.pool_id AND id = c.id;
         UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = c.pool_id;
         IF p_policy <> 'charge' AND v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
@@ -667,9 +772,39 @@ BEGIN
     END LOOP;
     RETURN v_n;
 END $$;
+
+-- ledger_apply runs a batch of operations in one call (one round trip, one
+-- statement): p_ops[i] names the operation (credit, reserve, commit,
+-- release, charge, refund, transfer, set_account) and p_args[i] is its request. It
+-- returns the results in the same order. A refusal is a result, so it does
+-- not disturb its neighbours; an exception fails the whole call, and the
+-- caller then runs each operation on its own. Callers sort the batch by
+-- pool so that pools are locked in ascending order.
+CREATE FUNCTION ledger_apply(p_ops text[], p_args jsonb[]) RETURNS jsonb[] LANGUAGE plpgsql AS $$
+DECLARE
+    v_out jsonb[] := '{}';
+BEGIN
+    FOR i IN 1 .. cardinality(p_ops) LOOP
+        v_out := v_out || CASE p_ops[i]
+            WHEN 'reserve' THEN ledger_reserve(p_args[i])
+            WHEN 'commit' THEN ledger_commit(p_args[i])
+            WHEN 'release' THEN ledger_release(p_args[i])
+            WHEN 'charge' THEN ledger_charge(p_args[i])
+            WHEN 'credit' THEN ledger_credit(p_args[i])
+            WHEN 'refund' THEN ledger_refund(p_args[i])
+            WHEN 'transfer' THEN ledger_transfer(p_args[i])
+            WHEN 'set_account' THEN ledger_set_account(p_args[i])
+        END;
+        IF v_out[i] IS NULL THEN
+            RAISE EXCEPTION 'ledger_apply: unknown operation %', p_ops[i] USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    RETURN v_out;
+END $$;
 -- +goose StatementEnd
 
 -- +goose Down
+DROP FUNCTION ledger_apply(text[], jsonb[]);
 DROP FUNCTION ledger_sweep_reservations(timestamptz, text, int);
 DROP FUNCTION ledger_expire_due(timestamptz, int);
 DROP FUNCTION ledger_set_account(jsonb);
@@ -678,6 +813,7 @@ DROP FUNCTION ledger_refund(jsonb);
 DROP FUNCTION ledger_charge(jsonb);
 DROP FUNCTION ledger_release(jsonb);
 DROP FUNCTION ledger_commit(jsonb);
+DROP FUNCTION ledger_close_replay(ledger_reservations, text, jsonb);
 DROP FUNCTION ledger_spend_more(bigint, bigint, numeric, numeric, numeric, bigint, bigint, jsonb, timestamptz);
 DROP FUNCTION ledger_reserve(jsonb);
 DROP FUNCTION ledger_credit(jsonb);

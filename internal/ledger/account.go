@@ -72,7 +72,7 @@ const accountColumns = `id, pool_id, kind, parent_id, mode, external_id, name, s
 const sqlInsertAccount = `
 WITH n AS (SELECT nextval('ledger_accounts_id_seq') AS id)
 INSERT INTO ledger_accounts (id, pool_id, kind, parent_id, mode, external_id, name, allocation)
-SELECT n.id, coalesce($2, n.id), $1, $2, $3, $4, $5, $6 FROM n
+SELECT n.id, coalesce($2, n.id), $1::ledger_account_kind, $2, $3::ledger_account_mode, $4, $5, $6 FROM n
 ON CONFLICT (mode, external_id) DO NOTHING
 RETURNING ` + accountColumns
 
@@ -210,7 +210,7 @@ func (l *Ledger) setAccount(ctx context.Context, accountID int64, p payload, wha
 	if err != nil {
 		return fmt.Errorf("ledger: %s: %w", what, err)
 	}
-	raw, err := l.exec(ctx, pool, `SELECT ledger_set_account($1::jsonb)`, p)
+	raw, err := l.exec(ctx, pool, opSetAcct, p)
 	if err == nil {
 		err = decode(raw, nil)
 	}

@@ -183,7 +183,7 @@ SELECT n, n, 'individual', 'bench-history' FROM (SELECT nextval('ledger_accounts
 	}
 	_, err = pool.Exec(ctx, `
 INSERT INTO ledger_events (pool_id, account_id, op_id, type, amount, balance_after, occurred_at, at)
-SELECT $1, $1, g, CASE WHEN g = 1 THEN 'purchase' ELSE 'deduction' END,
+SELECT $1, $1, g, (CASE WHEN g = 1 THEN 'purchase' ELSE 'deduction' END)::ledger_event_type,
        CASE WHEN g = 1 THEN $2::numeric ELSE -1 END, $2::numeric - (g - 1),
        $3::timestamptz + g * interval '1 second', $3::timestamptz + g * interval '1 second'
 FROM generate_series(1, $2::int) g`, id, n, t0)

@@ -18,6 +18,9 @@
 // a sub-account. No hot-path query joins across pools, so the ledger can be
 // distributed by pool_id (Citus) later.
 //
+// Kinds, modes, statuses and event types are enum types rather than
+// CHECK (x IN ...) lists, which PostgreSQL re-prepares on every write.
+//
 //	ledger_accounts     id, pool_id, kind individual|enterprise|sub, parent_id,
 //	                    mode live|test, external_id (unique per mode), name,
 //	                    status active|frozen, allocation (sub: what it may still
@@ -30,14 +33,19 @@
 //	ledger_reservations (pool_id, id), account_id, amount, holds jsonb
 //	                    [{lot, amount}], status open|committed|released|
 //	                    expired|expired_charged, expires_at, model, session,
-//	                    request
+//	                    request, and the idempotency record of the commit or
+//	                    release that closed it (close_key, close_op,
+//	                    close_hash, close_result)
 //	ledger_idempotency  (pool_id, account_id, key), op, args_hash, result jsonb
 //	ledger_events       (pool_id, id), account_id, lot_id, op_id, type, amount
 //	                    (signed change of the pool's credit outside holds),
 //	                    balance_after, unpaid, reservation_id, idempotency_key,
 //	                    actor, reason_code, source_ref, model, request_id,
 //	                    session_id, detail jsonb, occurred_at, at (ledger
-//	                    time), recorded_at (wall clock)
+//	                    time), recorded_at (wall clock); indexed by the
+//	                    primary key (paging a pool's events), (pool_id, at,
+//	                    id) for BalanceAt, and (pool_id, account_id, id) for
+//	                    sub-account rows only (account_id <> pool_id)
 //
 // ledger_events is append-only: BEFORE UPDATE/DELETE and BEFORE TRUNCATE
 // triggers raise, so not even the table's owner (or a superuser, short of
@@ -75,7 +83,8 @@
 //   - Idempotency: a key is unique per account; the same key and arguments
 //     return the stored first result (Replayed = true), other arguments
 //     ErrIdempotencyConflict. Commit and Release key themselves by
-//     reservation id.
+//     reservation id and keep their record on the reservation row; a
+//     caller-chosen commit key is also recorded in ledger_idempotency.
 //   - Grace: with the policy on, a pool that has paid before and reaches zero
 //     gets one grace lot (grant event, reason "grace"), never a second before
 //     its next paid top-up, never while one is active; grace lots are not
@@ -90,9 +99,10 @@
 // # Throughput
 //
 // Writes are coalesced in-process: all operations for one pool go to the
-// same writer (Options.Writers), which sends whatever is queued as one
-// pipelined batch — one implicit transaction, one WAL flush — with pools
-// locked in ascending order; if the batch fails, each operation is retried
-// alone. Durability stays on. CreditTx and RefundTx instead run inside the
+// same writer (Options.Writers), which sends whatever is queued as one call
+// of ledger_apply(ops text[], requests jsonb[]) — one statement, one
+// transaction, one WAL flush — with the batch sorted by pool so pools are
+// locked in ascending order. Refusals are results; if the call raises, each
+// operation is rerun alone, so one bad request cannot fail its neighbours. Durability stays on. CreditTx and RefundTx instead run inside the
 // caller's transaction. See BENCH.md for measured figures.
 package ledger

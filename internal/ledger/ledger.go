@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -185,13 +186,13 @@ func (l *Ledger) poolOfReservation(ctx context.Context, id int64) (int64, error)
 	return pool, err
 }
 
-// exec runs one SQL function call through the pool's writer.
-func (l *Ledger) exec(ctx context.Context, poolID int64, sql string, p payload) ([]byte, error) {
+// exec runs one operation (ledger_<op> in SQL) through the pool's writer.
+func (l *Ledger) exec(ctx context.Context, poolID int64, op string, p payload) ([]byte, error) {
 	arg, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
-	j := &job{pool: poolID, sql: sql, arg: arg, done: make(chan struct{})}
+	j := &job{pool: poolID, op: op, arg: arg, done: make(chan struct{})}
 	w := l.writers[uint64(poolID)%uint64(len(l.writers))]
 	select {
 	case w.jobs <- j:
@@ -223,7 +224,7 @@ func (l *Ledger) execTx(ctx context.Context, tx db.DBTX, sql string, p payload) 
 
 type job struct {
 	pool int64
-	sql  string
+	op   string
 	arg  []byte
 	raw  []byte
 	err  error
@@ -234,6 +235,9 @@ type job struct {
 type writer struct {
 	l    *Ledger
 	jobs chan *job
+	// fallbacks counts batches that failed as a whole and were rerun one
+	// operation at a time.
+	fallbacks atomic.Int64
 }
 
 func (w *writer) run() {
@@ -266,10 +270,14 @@ func (w *writer) run() {
 	}
 }
 
-// flush runs the jobs as one implicit transaction (pgx sends a batch with a
-// single Sync); pools are locked in ascending order so writers in several
-// processes do not deadlock. If the transaction fails, each job is retried
-// on its own so one bad request cannot fail its neighbours.
+// sqlApply runs a whole batch in one statement (see ledger_apply).
+const sqlApply = `SELECT ledger_apply($1::text[], $2::jsonb[])`
+
+// flush runs the jobs as one statement, one transaction, one commit: a
+// single call of ledger_apply. Pools are locked in ascending order so
+// writers in several processes do not deadlock. Refusals are results, not
+// errors; if the call fails (an exception in one operation), each job is
+// retried on its own so one bad request cannot fail its neighbours.
 func (w *writer) flush(jobs []*job) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -286,35 +294,32 @@ func (w *writer) flush(jobs []*job) {
 		w.single(ctx, jobs[0])
 		return
 	}
-	b := &pgx.Batch{}
-	for _, j := range jobs {
-		b.Queue(j.sql, j.arg)
+	ops := make([]string, len(jobs))
+	args := make([]string, len(jobs))
+	for i, j := range jobs {
+		ops[i], args[i] = j.op, string(j.arg)
 	}
-	br := w.l.pool.SendBatch(ctx, b)
-	var err error
-	for _, j := range jobs {
-		if err == nil {
-			err = br.QueryRow().Scan(&j.raw)
-		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	var out [][]byte
+	err := w.l.pool.QueryRow(ctx, sqlApply, ops, args).Scan(&out)
+	if err == nil && len(out) != len(jobs) {
+		err = fmt.Errorf("ledger_apply returned %d results for %d operations", len(out), len(jobs))
 	}
 	if err != nil {
+		w.fallbacks.Add(1)
 		for _, j := range jobs {
-			j.raw = nil
 			w.single(ctx, j)
 		}
 		return
 	}
-	for _, j := range jobs {
+	for i, j := range jobs {
+		j.raw = out[i]
 		close(j.done)
 	}
 }
 
 func (w *writer) single(ctx context.Context, j *job) {
 	for attempt := 0; ; attempt++ {
-		j.err = w.l.pool.QueryRow(ctx, j.sql, j.arg).Scan(&j.raw)
+		j.err = w.l.pool.QueryRow(ctx, singleSQL[j.op], j.arg).Scan(&j.raw)
 		if !db.IsRetryable(j.err) || attempt == 4 {
 			break
 		}

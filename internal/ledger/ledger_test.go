@@ -53,3 +53,35 @@ func holdStrs(hs []ledger.Hold) []string {
 	}
 	return out
 }
+
+// TestCommitWithItsOwnKey: a commit under a caller's key replays under that
+// key, and a key the account already used for another operation is a
+// conflict, so keys stay unique per account.
+func TestCommitWithItsOwnKey(t *testing.T) {
+	b := setup(t, ledger.Options{})
+	acc := b.account(t, ledger.AccountIndividual)
+	b.credit(t, acc.ID, "10", lotOpts{})
+	reserveKey := key()
+	first, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("2"), IdempotencyKey: reserveKey})
+	require.NoError(t, err)
+	second, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("2"), IdempotencyKey: key()})
+	require.NoError(t, err)
+
+	_, err = b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: second.ID, Actual: d("1"), IdempotencyKey: reserveKey})
+	require.ErrorIs(t, err, ledger.ErrIdempotencyConflict, "the reserve's key is taken")
+
+	commitKey := key()
+	cr, err := b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: first.ID, Actual: d("1.5"), IdempotencyKey: commitKey})
+	require.NoError(t, err)
+	requireDec(t, "1.5", cr.Charged)
+	again, err := b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: first.ID, Actual: d("1.5"), IdempotencyKey: commitKey})
+	require.NoError(t, err)
+	require.True(t, again.Replayed)
+	requireDec(t, "1.5", again.Charged)
+	_, err = b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: second.ID, Actual: d("1"), IdempotencyKey: commitKey})
+	require.ErrorIs(t, err, ledger.ErrIdempotencyConflict, "one key, two reservations")
+	_, err = b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: first.ID, Actual: d("1.5")})
+	require.ErrorIs(t, err, ledger.ErrReservationClosed, "already committed under another key")
+	requireDec(t, "6.5", b.available(t, acc.ID))
+	b.verifyClean(t)
+}

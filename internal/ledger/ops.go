@@ -80,6 +80,30 @@ type CreditResult struct {
 	Replayed bool  `json:"replayed"`
 }
 
+// Operations the writers run (ledger_<op> in SQL).
+const (
+	opCredit   = "credit"
+	opReserve  = "reserve"
+	opCommit   = "commit"
+	opRelease  = "release"
+	opCharge   = "charge"
+	opRefund   = "refund"
+	opTransfer = "transfer"
+	opSetAcct  = "set_account"
+)
+
+// singleSQL runs one operation on its own.
+var singleSQL = map[string]string{
+	opCredit:   `SELECT ledger_credit($1::jsonb)`,
+	opReserve:  `SELECT ledger_reserve($1::jsonb)`,
+	opCommit:   `SELECT ledger_commit($1::jsonb)`,
+	opRelease:  `SELECT ledger_release($1::jsonb)`,
+	opCharge:   `SELECT ledger_charge($1::jsonb)`,
+	opRefund:   `SELECT ledger_refund($1::jsonb)`,
+	opTransfer: `SELECT ledger_transfer($1::jsonb)`,
+	opSetAcct:  `SELECT ledger_set_account($1::jsonb)`,
+}
+
 const (
 	sqlCredit   = `SELECT ledger_credit($1::jsonb)`
 	sqlReserve  = `SELECT ledger_reserve($1::jsonb)`
@@ -137,7 +161,7 @@ func (l *Ledger) Credit(ctx context.Context, r CreditRequest) (CreditResult, err
 	if err != nil {
 		return res, fmt.Errorf("ledger: credit: %w", err)
 	}
-	raw, err := l.exec(ctx, pool, sqlCredit, p)
+	raw, err := l.exec(ctx, pool, opCredit, p)
 	if err == nil {
 		err = decode(raw, &res)
 	}
@@ -219,7 +243,7 @@ func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, er
 	p := payload{"account_id": r.AccountID, "amount": amount.String(), "ttl_seconds": ttl.Seconds(),
 		"model": r.Model, "session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
 	p = l.stamp(p, r.IdempotencyKey, "reserve", r.AccountID, amount.String())
-	raw, err := l.exec(ctx, pool, sqlReserve, p)
+	raw, err := l.exec(ctx, pool, opReserve, p)
 	if err == nil {
 		err = decode(raw, &res)
 	}
@@ -275,7 +299,7 @@ func (l *Ledger) Commit(ctx context.Context, r CommitRequest) (CommitResult, err
 	}
 	p := l.stamp(payload{"reservation_id": r.ReservationID, "actual": actual.String(), "detail": r.Detail},
 		key, "commit", r.ReservationID, actual.String())
-	raw, err := l.exec(ctx, pool, sqlCommit, p)
+	raw, err := l.exec(ctx, pool, opCommit, p)
 	if err == nil {
 		err = decode(raw, &res)
 	}
@@ -304,7 +328,7 @@ func (l *Ledger) Release(ctx context.Context, reservationID int64) (ReleaseResul
 		return res, fmt.Errorf("ledger: release: %w", err)
 	}
 	p := l.stamp(payload{"reservation_id": reservationID}, "release:"+strconv.FormatInt(reservationID, 10), "release", reservationID)
-	raw, err := l.exec(ctx, pool, sqlRelease, p)
+	raw, err := l.exec(ctx, pool, opRelease, p)
 	if err == nil {
 		err = decode(raw, &res)
 	}
@@ -361,7 +385,7 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 		p["occurred_at"] = r.OccurredAt.UTC()
 	}
 	p = l.stamp(p, r.IdempotencyKey, "charge", r.AccountID, amount.String(), r.Model, r.RequestID)
-	raw, err := l.exec(ctx, pool, sqlCharge, p)
+	raw, err := l.exec(ctx, pool, opCharge, p)
 	if err == nil {
 		err = decode(raw, &res)
 	}
@@ -420,7 +444,7 @@ func (l *Ledger) Refund(ctx context.Context, r RefundRequest) (RefundResult, err
 		}
 		return res, fmt.Errorf("ledger: refund: %w", err)
 	}
-	raw, err := l.exec(ctx, pool, sqlRefund, p)
+	raw, err := l.exec(ctx, pool, opRefund, p)
 	if err == nil {
 		err = decode(raw, &res)
 	}
@@ -488,7 +512,7 @@ func (l *Ledger) Transfer(ctx context.Context, r TransferRequest) (TransferResul
 	}
 	p := payload{"from": r.From, "to": r.To, "amount": amount.String(), "actor": r.Actor, "reason_code": r.Reason}
 	p = l.stamp(p, r.IdempotencyKey, "transfer", r.From, r.To, amount.String())
-	raw, err := l.exec(ctx, pool, sqlTransfer, p)
+	raw, err := l.exec(ctx, pool, opTransfer, p)
 	if err == nil {
 		err = decode(raw, &res)
 	}

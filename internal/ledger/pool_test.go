@@ -94,6 +94,7 @@ func TestSubAccountSpendsTheParentsLotsAndTransfersMoveAllocation(t *testing.T) 
 
 	subEvents, _, err := b.l.Events(b.ctx, a.ID, ledger.EventFilter{}, 0, 100)
 	require.NoError(t, err)
+	require.NotEmpty(t, subEvents, "team A's reservation, deduction and transfer rows")
 	for _, e := range subEvents {
 		require.Equal(t, a.ID, e.AccountID, "a sub-account sees only its own rows")
 	}

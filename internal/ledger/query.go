@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -145,6 +146,32 @@ type EventFilter struct {
 	OpID      int64
 }
 
+// Event listings, newest first. An account that is its own pool (an
+// individual, or an enterprise seeing its whole pool) pages through the
+// primary key (pool_id, id); a sub-account through ledger_events_sub_idx,
+// whose predicate the query repeats so that the planner can use it.
+const (
+	sqlEventsSelect = `
+SELECT e.id, e.pool_id, e.account_id, e.lot_id, l.kind AS lot_kind, e.op_id, e.type, e.amount, e.balance_after,
+       e.unpaid, e.reservation_id, e.idempotency_key, e.actor, e.reason_code, e.source_ref, e.model,
+       e.request_id, e.session_id, e.detail, e.occurred_at, e.at, e.recorded_at
+FROM ledger_events e
+LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+WHERE e.pool_id = $1`
+	sqlEventsFilter = `
+  AND e.id < $3
+  AND ($4::text[] IS NULL OR e.type::text = ANY ($4))
+  AND ($5::timestamptz IS NULL OR e.occurred_at >= $5)
+  AND ($6::timestamptz IS NULL OR e.occurred_at < $6)
+  AND ($7 = '' OR e.model = $7)
+  AND ($8 = '' OR e.session_id = $8)
+  AND ($9 = 0 OR e.op_id = $9)
+ORDER BY e.id DESC
+LIMIT $10`
+	sqlPoolEvents       = sqlEventsSelect + ` AND e.pool_id = $2` + sqlEventsFilter
+	sqlSubAccountEvents = sqlEventsSelect + ` AND e.account_id = $2 AND e.account_id <> e.pool_id` + sqlEventsFilter
+)
+
 // Events lists an account's events newest first, limit at a time: pass the
 // returned cursor to get the next page (0 for the first; a returned 0 means
 // no more). An enterprise sees its whole pool; a sub-account its own rows.
@@ -168,23 +195,14 @@ func (l *Ledger) Events(ctx context.Context, accountID int64, f EventFilter, cur
 	if !f.To.IsZero() {
 		to = &f.To
 	}
-	const q = `
-SELECT e.id, e.pool_id, e.account_id, e.lot_id, l.kind AS lot_kind, e.op_id, e.type, e.amount, e.balance_after,
-       e.unpaid, e.reservation_id, e.idempotency_key, e.actor, e.reason_code, e.source_ref, e.model,
-       e.request_id, e.session_id, e.detail, e.occurred_at, e.at, e.recorded_at
-FROM ledger_events e
-LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
-WHERE e.pool_id = $1 AND ($2 OR e.account_id = $3)
-  AND ($4 = 0 OR e.id < $4)
-  AND ($5::text[] IS NULL OR e.type = ANY ($5))
-  AND ($6::timestamptz IS NULL OR e.occurred_at >= $6)
-  AND ($7::timestamptz IS NULL OR e.occurred_at < $7)
-  AND ($8 = '' OR e.model = $8)
-  AND ($9 = '' OR e.session_id = $9)
-  AND ($10 = 0 OR e.op_id = $10)
-ORDER BY e.id DESC
-LIMIT $11`
-	rows, _ := l.pool.Query(ctx, q, acc.PoolID, acc.ID == acc.PoolID, acc.ID, cursor, types, from, to, f.Model, f.SessionID, f.OpID, limit+1)
+	if cursor <= 0 {
+		cursor = math.MaxInt64 // the first page; e.id < $3 stays an index condition
+	}
+	q := sqlPoolEvents
+	if acc.ID != acc.PoolID {
+		q = sqlSubAccountEvents
+	}
+	rows, _ := l.pool.Query(ctx, q, acc.PoolID, acc.ID, cursor, types, from, to, f.Model, f.SessionID, f.OpID, limit+1)
 	evs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Event])
 	if err != nil {
 		return nil, 0, fmt.Errorf("ledger: events: %w", err)

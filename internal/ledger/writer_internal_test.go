@@ -1,0 +1,74 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/platform/dbtest"
+)
+
+// TestBatchRunsAsOneCallAndIsolatesAFailingOperation drives one writer
+// directly: a batch of good operations is applied in one ledger_apply call,
+// and a batch with one operation that raises in PostgreSQL still gives the
+// others their results (each rerun alone), while the bad one gets an error.
+func TestBatchRunsAsOneCallAndIsolatesAFailingOperation(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	l := New(dbtest.Pool(t), Options{Now: func() time.Time { return now }, Writers: 1})
+	defer l.Close()
+	acc, err := l.CreateAccount(ctx, AccountSpec{Kind: AccountIndividual, Name: t.Name()})
+	require.NoError(t, err)
+	_, err = l.Credit(ctx, CreditRequest{AccountID: acc.ID, Kind: LotPaid, Amount: decimal.NewFromInt(10), IdempotencyKey: "wt-fund"})
+	require.NoError(t, err)
+
+	reserve := func(key string) *job {
+		p := l.stamp(payload{"account_id": acc.ID, "amount": "1", "ttl_seconds": 60}, key, "reserve", acc.ID, "1")
+		arg, err := json.Marshal(p)
+		require.NoError(t, err)
+		return &job{pool: acc.PoolID, op: opReserve, arg: arg, done: make(chan struct{})}
+	}
+	w := l.writers[0]
+
+	good := []*job{reserve("wt-1"), reserve("wt-2"), reserve("wt-3")}
+	w.flush(good)
+	require.Zero(t, w.fallbacks.Load(), "a good batch runs as one call")
+	for _, j := range good {
+		<-j.done
+		require.NoError(t, j.err)
+		var r Reservation
+		require.NoError(t, decode(j.raw, &r))
+		require.True(t, r.Amount.Equal(decimal.NewFromInt(1)))
+	}
+
+	// 10^30 overflows numeric(24,6): the INSERT of the lot raises.
+	p := l.stamp(payload{"account_id": acc.ID, "kind": "paid", "amount": "1000000000000000000000000000000", "event_type": "purchase"},
+		"wt-bad", "credit", acc.ID)
+	arg, err := json.Marshal(p)
+	require.NoError(t, err)
+	bad := &job{pool: acc.PoolID, op: opCredit, arg: arg, done: make(chan struct{})}
+	mixed := []*job{reserve("wt-4"), bad, reserve("wt-5")}
+	w.flush(mixed)
+	require.EqualValues(t, 1, w.fallbacks.Load(), "the failing batch was rerun operation by operation")
+	<-bad.done
+	require.Error(t, bad.err)
+	for _, j := range []*job{mixed[0], mixed[2]} {
+		<-j.done
+		require.NoError(t, j.err)
+		var r Reservation
+		require.NoError(t, decode(j.raw, &r))
+		require.NotZero(t, r.ID)
+	}
+
+	b, err := l.Balance(ctx, acc.ID)
+	require.NoError(t, err)
+	require.True(t, b.Available.Equal(decimal.NewFromInt(5)), "five holds of 1 from 10, got %s", b.Available)
+	require.True(t, b.Reserved.Equal(decimal.NewFromInt(5)))
+	m, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
