@@ -67,13 +67,18 @@ func TestPortalJourneyInChromium(t *testing.T) {
 		chromedp.SendKeys(css(`#f-password`), "journey pass 1"),
 		chromedp.Click(css(`[data-testid="signin-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="usage-filter"]`)),
+		// Let the page settle (the chart loads its data after the page)
+		// before touching the form, or a node can vanish under the click.
+		chromedp.WaitVisible(css(`[data-testid="usage-chart"][data-loaded="true"]`)),
 	))
 
 	// Filter by model: chart and totals follow.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(css(`[data-testid="filter-model"]`), "deepseek-chat"),
+		// Mark this document, so the wait below only matches the filtered page.
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
 		chromedp.Click(css(`[data-testid="filter-apply"]`)),
-		chromedp.WaitVisible(css(`[data-testid="usage-chart"][data-loaded="true"]`)),
+		chromedp.WaitVisible(css(`body:not([data-stale]) [data-testid="usage-chart"][data-loaded="true"]`)),
 	))
 	require.Equal(t, "5,070", text(`[data-testid="total-charged"]`))
 	require.Equal(t, "¥5.07", text(`[data-testid="total-rmb"]`))

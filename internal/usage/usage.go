@@ -155,7 +155,7 @@ const MaxPage = 200
 
 const sqlList = `
 SELECT e.id, e.op_id, e.account_id, e.type, e.amount, e.unpaid, e.model, e.session_id, e.request_id,
-       e.detail, e.occurred_at, coalesce(l.kind, '')
+       e.detail, e.occurred_at, coalesce(l.kind::text, '')
 FROM ledger_events e
 LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
 WHERE e.pool_id = $1 AND e.type IN ` + usageTypes + `
