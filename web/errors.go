@@ -41,7 +41,6 @@ var errorTable = []ErrorMapping{
 	// Portal: another account's id in a URL is simply not found.
 	{usage.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 	{usage.ErrInvalidFilter, http.StatusBadRequest, "bad_request", "error.bad_request"},
-	{usage.ErrInvalidLimit, http.StatusBadRequest, "bad_request", "error.bad_request"},
 	{auth.ErrSignInThrottled, http.StatusTooManyRequests, "rate_limited", "error.rate_limited"},
 
 	// Gateway API (internal/gateway, and the ledger and pricing errors it passes on).
