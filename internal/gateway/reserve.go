@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -167,12 +168,8 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 	if err != nil {
 		return ReservationView{}, err
 	}
-	d, err := s.limiter.Allow(ctx, "acct:"+fmt.Sprint(a.acct.ID), s.limit(a), in.MaxInputTokens+in.MaxOutputTokens)
-	if err != nil {
-		return ReservationView{}, fmt.Errorf("gateway: rate limit: %w", err)
-	}
-	if !d.Allowed {
-		return ReservationView{}, &RateLimitedError{RetryAfter: d.RetryAfter}
+	if err := s.allow(ctx, a, in.MaxInputTokens+in.MaxOutputTokens); err != nil {
+		return ReservationView{}, err
 	}
 	card, err := s.pricing.InForce(ctx, s.now())
 	if err != nil {
@@ -216,6 +213,40 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 	return ReservationView{ID: s.encodeToken(tok), Reserved: res.Amount, ExpiresAt: res.ExpiresAt,
 		RateCardVersion: tok.version}, nil
 }
+
+// allow counts one call of tokens against the account's bucket and, for a
+// sub-account, also against its enterprise's bucket (shared with the
+// enterprise's own calls and its other sub-accounts). The sub-account's
+// bucket is asked first, so a refusal there costs the enterprise nothing;
+// the limiter has no "both or neither" across two keys, so when the
+// enterprise refuses, the sub-account's bucket has paid for a call that did
+// not happen (at most one call's worth, refilled while the caller waits).
+// Errors: *RateLimitedError naming the bucket that refused.
+func (s *Service) allow(ctx context.Context, a *accountInfo, tokens int64) error {
+	d, err := s.limiter.Allow(ctx, bucketKey(a.acct.ID), s.limit(a), tokens)
+	if err != nil {
+		return fmt.Errorf("gateway: rate limit: %w", err)
+	}
+	if !d.Allowed {
+		return &RateLimitedError{RetryAfter: d.RetryAfter}
+	}
+	if a.acct.Kind != ledger.AccountSub || a.acct.ParentID == nil {
+		return nil
+	}
+	parent, err := s.accountByID(ctx, *a.acct.ParentID)
+	if err != nil {
+		return err
+	}
+	if d, err = s.limiter.Allow(ctx, bucketKey(parent.acct.ID), s.limit(parent), tokens); err != nil {
+		return fmt.Errorf("gateway: rate limit: %w", err)
+	}
+	if !d.Allowed {
+		return &RateLimitedError{RetryAfter: d.RetryAfter, Enterprise: true}
+	}
+	return nil
+}
+
+func bucketKey(accountID int64) string { return "acct:" + strconv.FormatInt(accountID, 10) }
 
 // reserveDetailOf reads the detail the first reservation with opID stored.
 func (s *Service) reserveDetailOf(ctx context.Context, accountID, opID int64) (reserveDetail, error) {
