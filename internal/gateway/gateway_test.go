@@ -43,10 +43,7 @@ type testBundle struct {
 	test   Key
 }
 
-var (
-	shared     *pgxpool.Pool
-	sharedOnce sync.Once
-)
+var sharedOnce sync.Once
 
 // setup builds a Service over the package's database (the default rate card
 // published once) with its own clock; opts may change the options.

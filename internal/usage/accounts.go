@@ -80,17 +80,15 @@ func (s *Store) subAccounts(ctx context.Context, enterpriseID, only int64, since
 }
 
 // Limits are a sub-account's requests and tokens per minute (nil = the
-// platform default).
-//
-// Deprecated: limits belong to the gateway (gateway.Limits); this stays
-// only until cmd/credits/seed_portal.go calls gateway.NewLimitStore.
+// platform default). Limits belong to the gateway (gateway.Limits, stored
+// in gateway_accounts); this type stays only until cmd/credits/seed_portal.go
+// calls gateway.NewLimitStore, then goes.
 type Limits struct {
 	RPM, TPM *int
 }
 
-// SetLimits records a sub-account's limits in the gateway's store.
-//
-// Deprecated: use gateway.LimitStore.Set; see Limits.
+// SetLimits records a sub-account's limits in the gateway's store (it
+// forwards to gateway.LimitStore.Set, which new code calls; see Limits).
 func (s *Store) SetLimits(ctx context.Context, accountID int64, l Limits) error {
 	widen := func(v *int) *int64 {
 		if v == nil {
