@@ -31,19 +31,10 @@ CREATE TABLE usage_rollup_marks (
 CREATE INDEX usage_events_session_idx ON ledger_events (pool_id, session_id, id)
     WHERE session_id <> '' AND type IN ('deduction', 'unpaid_usage', 'reservation_expired_charge');
 
--- Limits an enterprise owner sets on its sub-accounts (departments) in the
--- portal: requests and tokens per minute; NULL = the platform default. The
--- gateway API's own per-account limits (gateway_accounts) are the ones it
--- enforces; see web.AccountLimits for how the two meet.
-CREATE TABLE portal_account_limits (
-    account_id bigint PRIMARY KEY REFERENCES ledger_accounts (id),
-    rpm        integer CHECK (rpm >= 0),
-    tpm        integer CHECK (tpm >= 0),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
+-- The limits an enterprise owner sets on its sub-accounts in the portal are
+-- the gateway's own (gateway_accounts, migration 000320): one source of truth.
 
 -- +goose Down
-DROP TABLE portal_account_limits;
 DROP INDEX usage_events_session_idx;
 DROP TABLE usage_rollup_marks;
 DROP TABLE usage_daily;

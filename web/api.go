@@ -38,6 +38,10 @@ func (s *Server) apiRoutes() {
 	name(g.GET("/accounts/:external_id/balance", s.APIBalance), "api.account.balance")
 	name(g.GET("/accounts/:external_id/ledger", s.APILedger), "api.account.ledger")
 	name(g.POST("/accounts/:external_id/portal-sessions", s.APIPortalSession), "api.account.portal_session")
+	name(g.GET("/accounts/:external_id/sessions/:session_id", s.APISession), "api.account.session")
+	name(g.POST("/accounts/:external_id/webhooks", s.APICreateWebhook), "api.account.webhook.create")
+	name(g.GET("/accounts/:external_id/webhooks", s.APIWebhooks), "api.account.webhooks")
+	name(g.DELETE("/accounts/:external_id/webhooks/:id", s.APIDeleteWebhook), "api.account.webhook.delete")
 	name(g.POST("/reservations", s.APIReserve), "api.reservation.create")
 	name(g.POST("/reservations/:id/commit", s.APICommit), "api.reservation.commit")
 	name(g.POST("/reservations/:id/release", s.APIRelease), "api.reservation.release")
@@ -210,4 +214,47 @@ func (s *Server) APIRateCard(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, r)
+}
+
+// APISession sums the calls of one session of the account.
+func (s *Server) APISession(c echo.Context) error {
+	v, err := s.Gateway.Session(c.Request().Context(), apiKey(c), c.Param("external_id"), c.Param("session_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// APICreateWebhook registers a webhook endpoint: 201 with its secret, shown once.
+func (s *Server) APICreateWebhook(c echo.Context) error {
+	var in gateway.WebhookInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	w, err := s.Gateway.CreateWebhook(c.Request().Context(), apiKey(c), c.Param("external_id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, w)
+}
+
+// APIWebhooks lists the account's webhook endpoints (without secrets).
+func (s *Server) APIWebhooks(c echo.Context) error {
+	ws, err := s.Gateway.Webhooks(c.Request().Context(), apiKey(c), c.Param("external_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"webhooks": ws})
+}
+
+// APIDeleteWebhook stops an endpoint from receiving events: 204.
+func (s *Server) APIDeleteWebhook(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return gateway.ErrNotFound
+	}
+	if err := s.Gateway.DeleteWebhook(c.Request().Context(), apiKey(c), c.Param("external_id"), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -496,7 +496,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			continue
 		}
 		path := rt.Path
-		for _, p := range []string{"external_id", "id"} {
+		for _, p := range []string{"external_id", "session_id", "id"} {
 			path = strings.ReplaceAll(path, ":"+p, "x"+p)
 		}
 		req, _ := http.NewRequest(rt.Method, b.app.URL+path, nil)
@@ -504,5 +504,5 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		require.NoError(t, err, "route %s %s is missing from web/openapi.yaml", rt.Method, rt.Path)
 		n++
 	}
-	require.Equal(t, 11, n)
+	require.Equal(t, 15, n)
 }

@@ -41,12 +41,12 @@ var errorTable = []ErrorMapping{
 	// Portal: another account's id in a URL is simply not found.
 	{usage.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 	{usage.ErrInvalidFilter, http.StatusBadRequest, "bad_request", "error.bad_request"},
-	{usage.ErrInvalidLimit, http.StatusBadRequest, "bad_request", "error.bad_request"},
 	{auth.ErrSignInThrottled, http.StatusTooManyRequests, "rate_limited", "error.rate_limited"},
 
 	// Gateway API (internal/gateway, and the ledger and pricing errors it passes on).
 	{gateway.ErrUnauthorized, http.StatusUnauthorized, "unauthorized", "error.api.unauthorized"},
 	{gateway.ErrNotFound, http.StatusNotFound, "not_found", "error.api.not_found"},
+	{gateway.ErrEnterpriseRateLimited, http.StatusTooManyRequests, "rate_limited", "error.api.rate_limited_enterprise"},
 	{gateway.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "error.api.rate_limited"},
 	{gateway.ErrVerificationRequired, http.StatusForbidden, "verification_required", "error.api.verification_required"},
 	{gateway.ErrInvalidRequest, http.StatusBadRequest, "invalid_request", "error.api.invalid_request"},

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/usage"
 	pv "github.com/seed75218f88/credits/views/portal"
@@ -49,21 +50,47 @@ func (s *Server) renderSubAccounts(c echo.Context, cu customer, status int, form
 	if err != nil {
 		return err
 	}
+	ids := make([]int64, len(subs))
+	for i, a := range subs {
+		ids[i] = a.ID
+	}
+	limits, err := s.accountLimits().Of(ctx, ids)
+	if err != nil {
+		return err
+	}
 	v := pv.SubAccountsView{Frame: s.frame(c, "portal.accounts"), Pool: bal.Available, Form: form}
 	for _, a := range subs {
-		v.Accounts = append(v.Accounts, subRow(a))
+		v.Accounts = append(v.Accounts, subRow(a, limits[a.ID]))
 	}
 	return Render(c, status, pv.SubAccounts(v), nil)
 }
 
-func subRow(a usage.SubAccount) pv.SubAccountRow {
-	return pv.SubAccountRow{ID: a.ID, Name: a.Name, Status: a.Status, Allocation: a.Allocation, RPM: a.RPM, TPM: a.TPM,
+// accountLimits is where sub-accounts' rate limits live: the gateway's
+// store, the one the API enforces (a portal built without the gateway
+// still writes there).
+func (s *Server) accountLimits() *gateway.LimitStore {
+	if s.Gateway != nil {
+		return s.Gateway.Limits
+	}
+	return gateway.NewLimitStore(s.Pool)
+}
+
+func subRow(a usage.SubAccount, l gateway.Limits) pv.SubAccountRow {
+	return pv.SubAccountRow{ID: a.ID, Name: a.Name, Status: a.Status, Allocation: a.Allocation, RPM: narrow(l.RPM), TPM: narrow(l.TPM),
 		Spent: a.Spent, SpentMonth: a.SpentSince}
+}
+
+func narrow(v *int64) *int {
+	if v == nil {
+		return nil
+	}
+	n := int(*v)
+	return &n
 }
 
 // readSubForm reads name, allocation (credits, empty = no limit), rpm and
 // tpm (empty = the default); problems go into the form's Errors.
-func readSubForm(c echo.Context, withName bool) (pv.SubAccountForm, *decimal.Decimal, usage.Limits) {
+func readSubForm(c echo.Context, withName bool) (pv.SubAccountForm, *decimal.Decimal, gateway.Limits) {
 	f := pv.SubAccountForm{Name: strings.TrimSpace(c.FormValue("name")), Allocation: strings.TrimSpace(c.FormValue("allocation")),
 		RPM: strings.TrimSpace(c.FormValue("rpm")), TPM: strings.TrimSpace(c.FormValue("tpm")), Errors: map[string]string{}}
 	if withName && (f.Name == "" || len([]rune(f.Name)) > 100) {
@@ -78,15 +105,15 @@ func readSubForm(c echo.Context, withName bool) (pv.SubAccountForm, *decimal.Dec
 			alloc = &d
 		}
 	}
-	var lim usage.Limits
+	var lim gateway.Limits
 	for _, p := range []struct {
 		field, val string
-		dst        **int
+		dst        **int64
 	}{{"rpm", f.RPM, &lim.RPM}, {"tpm", f.TPM, &lim.TPM}} {
 		if p.val == "" {
 			continue
 		}
-		n, err := strconv.Atoi(p.val)
+		n, err := strconv.ParseInt(p.val, 10, 32)
 		if err != nil || n < 0 {
 			f.Errors[p.field] = tr(c, "form.sub.limit_invalid")
 			continue
@@ -111,7 +138,7 @@ func (s *Server) CreateSubAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.portal.usage.SetLimits(ctx, acc.ID, lim); err != nil {
+	if err := s.accountLimits().Set(ctx, acc.ID, lim); err != nil {
 		return err
 	}
 	return HXRedirect(c, s.URL("portal.account", acc.ID))
@@ -142,18 +169,22 @@ func (s *Server) SubAccountPage(c echo.Context) error {
 }
 
 func (s *Server) renderSubAccount(c echo.Context, status int, sub usage.SubAccount, f pv.SubAccountForm, saved bool) error {
+	lim, err := s.accountLimits().Get(c.Request().Context(), sub.ID)
+	if err != nil {
+		return err
+	}
 	if f.Errors == nil {
 		if sub.Allocation != nil {
 			f.Allocation = sub.Allocation.String()
 		}
-		if sub.RPM != nil {
-			f.RPM = strconv.Itoa(*sub.RPM)
+		if lim.RPM != nil {
+			f.RPM = strconv.FormatInt(*lim.RPM, 10)
 		}
-		if sub.TPM != nil {
-			f.TPM = strconv.Itoa(*sub.TPM)
+		if lim.TPM != nil {
+			f.TPM = strconv.FormatInt(*lim.TPM, 10)
 		}
 	}
-	v := pv.SubAccountView{Frame: s.frame(c, "portal.accounts"), Account: subRow(sub), Form: f, Saved: saved,
+	v := pv.SubAccountView{Frame: s.frame(c, "portal.accounts"), Account: subRow(sub, lim), Form: f, Saved: saved,
 		UsageURL: s.URL("portal.usage") + "?account=" + strconv.FormatInt(sub.ID, 10)}
 	return Render(c, status, pv.SubAccount(v), nil)
 }
@@ -172,7 +203,7 @@ func (s *Server) UpdateSubAccount(c echo.Context) error {
 	if err := s.portal.ledger.SetAllocation(ctx, sub.ID, alloc, "user:"+strconv.FormatInt(cu.User.ID, 10), "portal_allocation"); err != nil {
 		return err
 	}
-	if err := s.portal.usage.SetLimits(ctx, sub.ID, lim); err != nil {
+	if err := s.accountLimits().Set(ctx, sub.ID, lim); err != nil {
 		return err
 	}
 	sub, err = s.portal.usage.SubAccount(ctx, cu.Account.ID, sub.ID, monthStart())

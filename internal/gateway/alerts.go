@@ -116,6 +116,14 @@ type poolState struct {
 
 const lockCursor = `SELECT last_event_id FROM gateway_alert_cursor WHERE id = 1 FOR UPDATE`
 
+// startCursor creates a missing cursor at the newest event: history from
+// before the scanner first ran is not announced (migration 000330 does the
+// same for a cursor that never moved).
+const startCursor = `
+INSERT INTO gateway_alert_cursor (id, last_event_id)
+SELECT 1, coalesce(max(id), 0) FROM ledger_events
+ON CONFLICT (id) DO NOTHING`
+
 const selectOutbox = `
 SELECT id, pool_id, type, amount, balance_after, recorded_at < clock_timestamp() - make_interval(secs => $3)
 FROM ledger_events WHERE id > $1 ORDER BY id LIMIT $2`
@@ -131,14 +139,22 @@ const moveCursor = `UPDATE gateway_alert_cursor SET last_event_id = $1, updated_
 
 // ScanEvents reads the ledger events after the cursor and enqueues the
 // low-balance alerts they cause, advancing the cursor in the same
-// transaction. It returns how many events it consumed (call it again while
+// transaction. Without a cursor (the first run) it starts at the newest
+// event, so old history raises no alerts. It returns how many events it consumed (call it again while
 // that equals the batch size).
 func (a *Alerts) ScanEvents(ctx context.Context) (int, error) {
 	consumed := 0
 	err := db.InTx(ctx, a.pool, func(tx pgx.Tx) error {
 		consumed = 0
 		var cursor int64
-		if err := tx.QueryRow(ctx, lockCursor).Scan(&cursor); err != nil {
+		err := tx.QueryRow(ctx, lockCursor).Scan(&cursor)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if _, err := tx.Exec(ctx, startCursor); err != nil {
+				return err
+			}
+			err = tx.QueryRow(ctx, lockCursor).Scan(&cursor)
+		}
+		if err != nil {
 			return err
 		}
 		rows, _ := tx.Query(ctx, selectOutbox, cursor, a.opts.Batch, a.opts.GapTimeout.Seconds())

@@ -51,6 +51,9 @@ var (
 	// ErrRateLimited: the account's RPM or TPM bucket is empty; the
 	// *RateLimitedError carrying it says when to retry.
 	ErrRateLimited = errors.New("gateway: rate limited")
+	// ErrEnterpriseRateLimited is ErrRateLimited caused by the enterprise's
+	// bucket, which all its sub-accounts' calls share.
+	ErrEnterpriseRateLimited = fmt.Errorf("%w by the enterprise's limit", ErrRateLimited)
 	// ErrVerificationRequired: the account is unverified and the call needs
 	// paid credit or would pass the trial credit cap.
 	ErrVerificationRequired = errors.New("gateway: real-name verification required")
@@ -64,15 +67,25 @@ var (
 	ErrIdempotencyConflict = errors.New("gateway: idempotency key reused with a different body")
 )
 
-// RateLimitedError is ErrRateLimited with the wait before a retry.
-type RateLimitedError struct{ RetryAfter time.Duration }
-
-func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("%v: retry after %s", ErrRateLimited, e.RetryAfter)
+// RateLimitedError is ErrRateLimited with the wait before a retry and the
+// bucket that refused: the account's own, or (Enterprise) the enterprise's
+// that a sub-account's calls also count against.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+	Enterprise bool
 }
 
-// Unwrap returns ErrRateLimited.
-func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("%v: retry after %s", e.Unwrap(), e.RetryAfter)
+}
+
+// Unwrap returns ErrEnterpriseRateLimited or ErrRateLimited.
+func (e *RateLimitedError) Unwrap() error {
+	if e.Enterprise {
+		return ErrEnterpriseRateLimited
+	}
+	return ErrRateLimited
+}
 
 // RetryAfterSeconds is the Retry-After header value: whole seconds, at least 1.
 func (e *RateLimitedError) RetryAfterSeconds() int {

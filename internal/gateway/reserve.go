@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -25,7 +26,8 @@ import (
 // and a key of the other mode (or a forged id) gets ErrNotFound.
 type reservationToken struct {
 	mode        ledger.Mode
-	reservation int64 // 0 for a free model: nothing was held
+	free        bool  // a free model's call: reservation is its gateway_free_calls row
+	reservation int64 // the ledger reservation (or free call); 0 in tokens issued before free calls were recorded
 	account     int64
 	version     int
 	model       int
@@ -36,7 +38,11 @@ const tokenMACLen = 12
 
 func (s *Service) encodeToken(t reservationToken) string {
 	b := make([]byte, 0, 48)
-	b = append(b, 1, modeByte(t.mode))
+	kind := byte(1)
+	if t.free {
+		kind = 2
+	}
+	b = append(b, kind, modeByte(t.mode))
 	b = binary.AppendUvarint(b, uint64(t.reservation))
 	b = binary.AppendUvarint(b, uint64(t.account))
 	b = binary.AppendUvarint(b, uint64(t.version))
@@ -54,10 +60,10 @@ func (s *Service) decodeToken(mode ledger.Mode, id string) (reservationToken, er
 		return reservationToken{}, ErrNotFound
 	}
 	body, sig := b[:len(b)-tokenMACLen], b[len(b)-tokenMACLen:]
-	if !hmac.Equal(sig, s.mac(body)) || body[0] != 1 || body[1] != modeByte(mode) {
+	if !hmac.Equal(sig, s.mac(body)) || (body[0] != 1 && body[0] != 2) || body[1] != modeByte(mode) {
 		return reservationToken{}, ErrNotFound
 	}
-	t := reservationToken{mode: mode}
+	t := reservationToken{mode: mode, free: body[0] == 2}
 	rest := body[2:]
 	var vals [4]uint64
 	for i := range vals {
@@ -167,12 +173,8 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 	if err != nil {
 		return ReservationView{}, err
 	}
-	d, err := s.limiter.Allow(ctx, "acct:"+fmt.Sprint(a.acct.ID), s.limit(a), in.MaxInputTokens+in.MaxOutputTokens)
-	if err != nil {
-		return ReservationView{}, fmt.Errorf("gateway: rate limit: %w", err)
-	}
-	if !d.Allowed {
-		return ReservationView{}, &RateLimitedError{RetryAfter: d.RetryAfter}
+	if err := s.allow(ctx, a, in.MaxInputTokens+in.MaxOutputTokens); err != nil {
+		return ReservationView{}, err
 	}
 	card, err := s.pricing.InForce(ctx, s.now())
 	if err != nil {
@@ -184,14 +186,26 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 	}
 	hold := pricing.ReservationHold(price, in.MaxInputTokens, in.MaxOutputTokens)
 	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: card.Version, model: idx}
-	if !hold.IsPositive() { // a free model: nothing to hold
+	h := in.hash()
+	if !hold.IsPositive() { // a free model: nothing to hold, but the call is recorded
+		id, version, _, err := s.recordFree(ctx, a.acct, freeCall{key: "rsv:" + in.IdempotencyKey, hash: h,
+			model: in.Model, session: in.SessionID, version: card.Version, state: freeReserved, at: s.now()})
+		if err != nil {
+			return ReservationView{}, err
+		}
+		tok.free, tok.reservation = true, id
+		if version != card.Version {
+			if tok.model, err = s.modelIndex(ctx, version, in.Model); err != nil {
+				return ReservationView{}, err
+			}
+			tok.version = version
+		}
 		return ReservationView{ID: s.encodeToken(tok), Reserved: decimal.Zero,
-			ExpiresAt: s.now().Add(s.opts.ReservationTTL), RateCardVersion: card.Version}, nil
+			ExpiresAt: s.now().Add(s.opts.ReservationTTL), RateCardVersion: tok.version}, nil
 	}
 	if err := s.gate(ctx, a, hold, true); err != nil {
 		return ReservationView{}, err
 	}
-	h := in.hash()
 	detail, _ := json.Marshal(reserveDetail{in.MaxInputTokens, in.MaxOutputTokens, card.Version, h})
 	res, err := s.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: a.acct.ID, Amount: hold,
 		IdempotencyKey: "rsv:" + in.IdempotencyKey, TTL: s.opts.ReservationTTL, Model: in.Model,
@@ -217,6 +231,40 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 		RateCardVersion: tok.version}, nil
 }
 
+// allow counts one call of tokens against the account's bucket and, for a
+// sub-account, also against its enterprise's bucket (shared with the
+// enterprise's own calls and its other sub-accounts). The sub-account's
+// bucket is asked first, so a refusal there costs the enterprise nothing;
+// the limiter has no "both or neither" across two keys, so when the
+// enterprise refuses, the sub-account's bucket has paid for a call that did
+// not happen (at most one call's worth, refilled while the caller waits).
+// Errors: *RateLimitedError naming the bucket that refused.
+func (s *Service) allow(ctx context.Context, a *accountInfo, tokens int64) error {
+	d, err := s.limiter.Allow(ctx, bucketKey(a.acct.ID), s.limit(a), tokens)
+	if err != nil {
+		return fmt.Errorf("gateway: rate limit: %w", err)
+	}
+	if !d.Allowed {
+		return &RateLimitedError{RetryAfter: d.RetryAfter}
+	}
+	if a.acct.Kind != ledger.AccountSub || a.acct.ParentID == nil {
+		return nil
+	}
+	parent, err := s.accountByID(ctx, *a.acct.ParentID)
+	if err != nil {
+		return err
+	}
+	if d, err = s.limiter.Allow(ctx, bucketKey(parent.acct.ID), s.limit(parent), tokens); err != nil {
+		return fmt.Errorf("gateway: rate limit: %w", err)
+	}
+	if !d.Allowed {
+		return &RateLimitedError{RetryAfter: d.RetryAfter, Enterprise: true}
+	}
+	return nil
+}
+
+func bucketKey(accountID int64) string { return "acct:" + strconv.FormatInt(accountID, 10) }
+
 // reserveDetailOf reads the detail the first reservation with opID stored.
 func (s *Service) reserveDetailOf(ctx context.Context, accountID, opID int64) (reserveDetail, error) {
 	evs, _, err := s.ledger.Events(ctx, accountID, ledger.EventFilter{OpID: opID, Types: []ledger.EventType{ledger.EventReservation}}, 0, 1)
@@ -228,6 +276,16 @@ func (s *Service) reserveDetailOf(ctx context.Context, accountID, opID int64) (r
 		return d, fmt.Errorf("gateway: reservation op %d has no detail", opID)
 	}
 	return d, nil
+}
+
+// modelIndex is the model's index on a published card version.
+func (s *Service) modelIndex(ctx context.Context, version int, model string) (int, error) {
+	c, err := s.card(ctx, version)
+	if err != nil {
+		return 0, err
+	}
+	_, idx, err := priceOf(c, model)
+	return idx, err
 }
 
 func priceOf(card pricing.Card, model string) (pricing.ModelPrice, int, error) {
@@ -357,7 +415,10 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 		return CommitView{}, ErrNotFound
 	}
 	amount := pricing.UsageCost(card.Models[t.model], in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests)
-	if t.reservation == 0 { // free model
+	if t.free {
+		return s.commitFree(ctx, t, in, requests)
+	}
+	if t.reservation == 0 { // a free model's token from before free calls were recorded
 		b, err := s.ledger.Balance(ctx, t.account)
 		if err != nil {
 			return CommitView{}, err
@@ -393,6 +454,9 @@ func (s *Service) Release(ctx context.Context, key Key, id string) (ReleaseView,
 	t, err := s.decodeToken(key.Mode, id)
 	if err != nil {
 		return ReleaseView{}, err
+	}
+	if t.free {
+		return s.releaseFree(ctx, t)
 	}
 	if t.reservation == 0 {
 		b, err := s.ledger.Balance(ctx, t.account)

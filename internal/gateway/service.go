@@ -7,13 +7,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
+	"github.com/seed75218f88/credits/internal/webhook"
 )
 
 // PortalLinker issues one-time portal sign-in links (auth.Service).
@@ -30,7 +30,11 @@ type Service struct {
 	verifier Verifier
 	portal   PortalLinker
 	opts     Options
-	Keys     *KeyStore
+	webhooks *webhook.Service
+	// Keys checks service keys; Limits reads and sets accounts' own rate
+	// limits (the portal sets its sub-accounts' limits through it).
+	Keys   *KeyStore
+	Limits *LimitStore
 
 	byID  sync.Map // account id -> *accountInfo
 	byExt sync.Map // extKey -> account id
@@ -40,7 +44,7 @@ type Service struct {
 // accountInfo is an account as the hot path needs it.
 type accountInfo struct {
 	acct     ledger.Account
-	rpm, tpm *int64 // nil: the default
+	own      Limits // nil fields: the default
 	verified bool
 	at       time.Time
 }
@@ -58,6 +62,10 @@ type Deps struct {
 	Limiter  ratelimit.Limiter
 	Verifier Verifier     // nil: PGVerifier on Pool
 	Portal   PortalLinker // nil: portal sessions answer ErrNotFound
+	// Webhooks registers the accounts' webhook endpoints; nil: a service
+	// over Pool with default options (pass serve's, which requires https
+	// in production).
+	Webhooks *webhook.Service
 }
 
 // New returns a Service. Options.Secret is required.
@@ -72,10 +80,15 @@ func New(d Deps, opts Options) (*Service, error) {
 	if d.Verifier == nil {
 		d.Verifier = PGVerifier{DB: d.Pool}
 	}
+	if d.Webhooks == nil {
+		d.Webhooks = webhook.NewService(d.Pool, nil, webhook.Options{})
+	}
 	ks := NewKeyStore(d.Pool, opts.CacheTTL)
 	ks.now = opts.Now
-	return &Service{pool: d.Pool, ledger: d.Ledger, pricing: d.Pricing, limiter: d.Limiter,
-		verifier: d.Verifier, portal: d.Portal, opts: opts, Keys: ks}, nil
+	s := &Service{pool: d.Pool, ledger: d.Ledger, pricing: d.Pricing, limiter: d.Limiter,
+		verifier: d.Verifier, portal: d.Portal, opts: opts, webhooks: d.Webhooks, Keys: ks}
+	s.Limits = &LimitStore{db: d.Pool, onChange: s.forget}
+	return s, nil
 }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
@@ -124,22 +137,11 @@ func (s *Service) accountByID(ctx context.Context, id int64) (*accountInfo, erro
 	return s.load(ctx, acct)
 }
 
-const selectLimits = `SELECT rpm, tpm FROM gateway_accounts WHERE account_id = $1`
-
 func (s *Service) load(ctx context.Context, acct ledger.Account) (*accountInfo, error) {
 	a := &accountInfo{acct: acct, at: s.opts.Now()}
-	var rpm, tpm *int32
-	err := s.pool.QueryRow(ctx, selectLimits, acct.ID).Scan(&rpm, &tpm)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("gateway: account limits: %w", err)
-	}
-	if rpm != nil {
-		v := int64(*rpm)
-		a.rpm = &v
-	}
-	if tpm != nil {
-		v := int64(*tpm)
-		a.tpm = &v
+	var err error
+	if a.own, err = s.Limits.Get(ctx, acct.ID); err != nil {
+		return nil, err
 	}
 	if a.verified, err = s.verifier.IsVerified(ctx, acct.ID); err != nil {
 		return nil, err
@@ -154,11 +156,11 @@ func (s *Service) forget(id int64) { s.byID.Delete(id) }
 // capped by the trial limit while unverified.
 func (s *Service) limit(a *accountInfo) ratelimit.Limit {
 	l := s.opts.DefaultLimit
-	if a.rpm != nil {
-		l.RPM = *a.rpm
+	if a.own.RPM != nil {
+		l.RPM = *a.own.RPM
 	}
-	if a.tpm != nil {
-		l.TPM = *a.tpm
+	if a.own.TPM != nil {
+		l.TPM = *a.own.TPM
 	}
 	if !a.verified {
 		l = ratelimit.Min(l, s.opts.TrialLimit)
@@ -199,10 +201,6 @@ type AccountView struct {
 	CreatedAt  time.Time            `json:"created_at"`
 }
 
-const upsertLimits = `
-INSERT INTO gateway_accounts (account_id, rpm, tpm, updated_at) VALUES ($1, $2, $3, now())
-ON CONFLICT (account_id) DO UPDATE SET rpm = EXCLUDED.rpm, tpm = EXCLUDED.tpm, updated_at = now()`
-
 // PutAccount creates the account externalID in the key's mode or updates
 // it: allocation (sub-accounts), rpm and tpm (omitted = the defaults) and a
 // verification done by the platform. Kind and parent are fixed at creation;
@@ -226,10 +224,8 @@ func (s *Service) PutAccount(ctx context.Context, key Key, externalID string, in
 	if in.Allocation != nil && (in.Kind != ledger.AccountSub || in.Allocation.IsNegative()) {
 		return AccountView{}, false, invalid("allocation", "a non-negative amount, for sub-accounts only")
 	}
-	for f, v := range map[string]*int64{"rpm": in.RPM, "tpm": in.TPM} {
-		if v != nil && (*v < 0 || *v > 1<<31-1) {
-			return AccountView{}, false, invalid(f, "a non-negative integer")
-		}
+	if err := (Limits{RPM: in.RPM, TPM: in.TPM}).validate(); err != nil {
+		return AccountView{}, false, err
 	}
 	if in.Verification != nil && (in.Verification.Status != "verified" || in.Verification.Reference == "") {
 		return AccountView{}, false, invalid("verification", `status must be "verified" with a reference`)
@@ -267,8 +263,8 @@ func (s *Service) PutAccount(ctx context.Context, key Key, externalID string, in
 			}
 		}
 	}
-	if _, err := s.pool.Exec(ctx, upsertLimits, acct.ID, in.RPM, in.TPM); err != nil {
-		return AccountView{}, false, fmt.Errorf("gateway: put account: %w", err)
+	if err := s.Limits.Set(ctx, acct.ID, Limits{RPM: in.RPM, TPM: in.TPM}); err != nil {
+		return AccountView{}, false, err
 	}
 	if in.Verification != nil {
 		if err := s.verifier.MarkVerifiedExternally(ctx, acct.ID, in.Verification.Reference, key.Actor()); err != nil {

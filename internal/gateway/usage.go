@@ -136,8 +136,19 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 		ev.Requests = 1
 	}
 	amount := pricing.UsageCost(price, ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens, ev.Requests)
-	if !amount.IsPositive() {
-		return "" // a free call: metered by the platform, nothing to charge
+	if !amount.IsPositive() { // a free call: nothing to charge, but recorded
+		_, _, replayed, err := s.recordFree(ctx, a.acct, freeCall{key: "usage:" + ev.IdempotencyKey, hash: hashJSON(ev),
+			model: ev.Model, session: ev.SessionID, version: card.Version, state: freeCommitted, in: ev.InputTokens,
+			out: ev.OutputTokens, cache: ev.CacheHitTokens, requests: ev.Requests, outcome: OutcomeCompleted, at: ev.OccurredAt})
+		switch {
+		case errors.Is(err, ErrIdempotencyConflict):
+			return RejectIdempotencyConflict
+		case err != nil:
+			return RejectRetry
+		case replayed:
+			return "dup"
+		}
+		return ""
 	}
 	if err := s.gate(ctx, a, amount, false); err != nil {
 		if errors.Is(err, ErrVerificationRequired) {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/gateway"
 )
 
 // ErrNotFound is returned for an account that is not a sub-account of the
@@ -21,18 +23,16 @@ type SubAccount struct {
 	Status string
 	// Allocation is what it may still spend from the pool (nil = no limit).
 	Allocation *decimal.Decimal
-	RPM, TPM   *int
 	// Spent is what it was charged in total; SpentSince since the given day.
 	Spent, SpentSince decimal.Decimal
 	CreatedAt         time.Time
 }
 
 const sqlSubAccounts = `
-SELECT a.id, a.name, a.status, a.allocation, l.rpm, l.tpm, a.created_at,
+SELECT a.id, a.name, a.status, a.allocation, a.created_at,
        coalesce((SELECT sum(charged) FROM usage_daily d WHERE d.pool_id = a.pool_id AND d.account_id = a.id), 0),
        coalesce((SELECT sum(charged) FROM usage_daily d WHERE d.pool_id = a.pool_id AND d.account_id = a.id AND d.day >= $2::date), 0)
 FROM ledger_accounts a
-LEFT JOIN portal_account_limits l ON l.account_id = a.id
 WHERE a.parent_id = $1 AND ($3::bigint = 0 OR a.id = $3)
 ORDER BY a.id`
 
@@ -67,7 +67,7 @@ func (s *Store) subAccounts(ctx context.Context, enterpriseID, only int64, since
 	subs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubAccount, error) {
 		var a SubAccount
 		var alloc decimal.NullDecimal
-		err := r.Scan(&a.ID, &a.Name, &a.Status, &alloc, &a.RPM, &a.TPM, &a.CreatedAt, &a.Spent, &a.SpentSince)
+		err := r.Scan(&a.ID, &a.Name, &a.Status, &alloc, &a.CreatedAt, &a.Spent, &a.SpentSince)
 		if alloc.Valid {
 			a.Allocation = &alloc.Decimal
 		}
@@ -80,25 +80,22 @@ func (s *Store) subAccounts(ctx context.Context, enterpriseID, only int64, since
 }
 
 // Limits are a sub-account's requests and tokens per minute (nil = the
-// platform default).
+// platform default). Limits belong to the gateway (gateway.Limits, stored
+// in gateway_accounts); this type stays only until cmd/credits/seed_portal.go
+// calls gateway.NewLimitStore, then goes.
 type Limits struct {
 	RPM, TPM *int
 }
 
-// ErrInvalidLimit is returned for a negative limit.
-var ErrInvalidLimit = errors.New("usage: invalid limit")
-
-// SetLimits records the limits an enterprise owner set on a sub-account.
-// Errors: ErrInvalidLimit.
+// SetLimits records a sub-account's limits in the gateway's store (it
+// forwards to gateway.LimitStore.Set, which new code calls; see Limits).
 func (s *Store) SetLimits(ctx context.Context, accountID int64, l Limits) error {
-	if (l.RPM != nil && *l.RPM < 0) || (l.TPM != nil && *l.TPM < 0) {
-		return ErrInvalidLimit
+	widen := func(v *int) *int64 {
+		if v == nil {
+			return nil
+		}
+		w := int64(*v)
+		return &w
 	}
-	const q = `
-INSERT INTO portal_account_limits (account_id, rpm, tpm) VALUES ($1, $2, $3)
-ON CONFLICT (account_id) DO UPDATE SET rpm = excluded.rpm, tpm = excluded.tpm, updated_at = now()`
-	if _, err := s.pool.Exec(ctx, q, accountID, l.RPM, l.TPM); err != nil {
-		return fmt.Errorf("usage: set limits: %w", err)
-	}
-	return nil
+	return gateway.NewLimitStore(s.pool).Set(ctx, accountID, gateway.Limits{RPM: widen(l.RPM), TPM: widen(l.TPM)})
 }
