@@ -152,6 +152,11 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	}
 	s.backoffice = backoffice.New(pool, s.ledger, s.auth, backoffice.Options{Settings: boSettings, CreditPriceRMB: cfg.CreditPriceRMB})
 
+	// Webhook endpoints and the alert scanner enqueue through the River
+	// client built last.
+	ins := &lateInserter{}
+	s.webhooks = webhook.NewService(pool, ins, webhook.Options{RequireHTTPS: production})
+
 	// Gateway API, with the rate limiter (Redis when REDIS_URL is set).
 	limiter, closeLimiter, err := ratelimit.Open(ctx, cfg.RedisURL)
 	if err != nil {
@@ -159,20 +164,17 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	}
 	s.closers = append(s.closers, closeLimiter)
 	s.gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: s.ledger, Pricing: pricing.New(pool), Limiter: limiter,
-		Verifier: verifierAdapter{s.verification}, Portal: s.auth},
+		Verifier: verifierAdapter{s.verification}, Portal: s.auth, Webhooks: s.webhooks},
 		gateway.Options{Secret: []byte(cfg.SessionSecret), ReservationTTL: gw.ttl, LateEventWindow: gw.lateWindow,
 			TrialCreditCap: gw.trialCap, PortalBaseURL: cfg.BaseURL})
 	if err != nil {
 		return nil, err
 	}
 
-	// Background jobs: mail, webhooks, alerts, the ledger's sweeps. The alert
-	// scanner and webhook service enqueue through the client they run in.
+	// Background jobs: mail, webhooks, alerts, the ledger's sweeps.
 	workers := river.NewWorkers()
 	river.AddWorker(workers, mail.NewSendWorker(s.mail))
 	river.AddWorker(workers, webhook.NewDeliverer(pool, webhook.DelivererOptions{Logger: logger, AllowPrivateNetworks: !production}))
-	ins := &lateInserter{}
-	s.webhooks = webhook.NewService(pool, ins, webhook.Options{RequireHTTPS: production})
 	alerts, err := gateway.NewAlerts(pool, ins, s.webhooks, gateway.AlertOptions{ReminderDays: gw.reminderDays})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/signup"
 	usagerm "github.com/seed75218f88/credits/internal/usage"
@@ -91,8 +92,8 @@ func seedPortal(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
 		if err != nil {
 			return res, err
 		}
-		rpm, tpm := d.rpm, d.tpm
-		if err := us.SetLimits(ctx, sub.ID, usagerm.Limits{RPM: &rpm, TPM: &tpm}); err != nil {
+		rpm, tpm := int64(d.rpm), int64(d.tpm)
+		if err := gateway.NewLimitStore(pool).Set(ctx, sub.ID, gateway.Limits{RPM: &rpm, TPM: &tpm}); err != nil {
 			return res, err
 		}
 		if _, err := demoUsage(ctx, l, sub.ID, d.ext, 20, 8-4*i); err != nil {

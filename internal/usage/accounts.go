@@ -8,8 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
-
-	"github.com/seed75218f88/credits/internal/gateway"
 )
 
 // ErrNotFound is returned for an account that is not a sub-account of the
@@ -77,25 +75,4 @@ func (s *Store) subAccounts(ctx context.Context, enterpriseID, only int64, since
 		return nil, fmt.Errorf("usage: sub-accounts: %w", err)
 	}
 	return subs, nil
-}
-
-// Limits are a sub-account's requests and tokens per minute (nil = the
-// platform default). Limits belong to the gateway (gateway.Limits, stored
-// in gateway_accounts); this type stays only until cmd/credits/seed_portal.go
-// calls gateway.NewLimitStore, then goes.
-type Limits struct {
-	RPM, TPM *int
-}
-
-// SetLimits records a sub-account's limits in the gateway's store (it
-// forwards to gateway.LimitStore.Set, which new code calls; see Limits).
-func (s *Store) SetLimits(ctx context.Context, accountID int64, l Limits) error {
-	widen := func(v *int) *int64 {
-		if v == nil {
-			return nil
-		}
-		w := int64(*v)
-		return &w
-	}
-	return gateway.NewLimitStore(s.pool).Set(ctx, accountID, gateway.Limits{RPM: widen(l.RPM), TPM: widen(l.TPM)})
 }
