@@ -33,4 +33,8 @@ type Section struct {
 // Sections is the back-office menu, in order. Areas add their entry here.
 var Sections = []Section{
 	{"admin.home", "/admin", "admin.menu.home", []string{"support", "finance", "admin"}},
+	{"admin.customers", "/admin/customers", "admin.menu.customers", []string{"support", "finance", "admin"}},
+	{"admin.approvals", "/admin/approvals", "admin.menu.approvals", []string{"support", "finance"}},
+	{"admin.statements", "/admin/statements", "admin.menu.statements", []string{"finance"}},
+	{"admin.audit", "/admin/audit", "admin.menu.audit", []string{"finance", "admin"}},
 }

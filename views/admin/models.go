@@ -1,0 +1,177 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Errors are a form's messages by field name ("" for the whole form),
+// already localized.
+type Errors map[string]string
+
+// Option is one entry of a select: its value and localized label.
+type Option struct{ Value, Label string }
+
+// CustomerSearchView is the support lookup page.
+type CustomerSearchView struct {
+	Frame   Frame
+	Query   string
+	Results []CustomerRow
+	Error   string
+}
+
+// CustomerRow is one lookup result.
+type CustomerRow struct {
+	AccountID int64
+	Name      string
+	Login     string
+	Kind      string
+	Status    string
+	Balance   decimal.Decimal
+	MatchedBy string
+}
+
+// CustomerView is one customer's page: balance by bucket, lots, recent
+// events, the freeze form and the grant form.
+type CustomerView struct {
+	Frame     Frame
+	AccountID int64
+	Name      string
+	Login     string
+	Status    string
+	Frozen    bool
+	Available decimal.Decimal
+	Buckets   []Bucket
+	Lots      []LotRow
+	Events    []EventRow
+	// CanGrant and CanFreeze follow the staff user's roles.
+	CanGrant, CanFreeze bool
+	Grant               GrantForm
+	Freeze              FreezeForm
+	Flash               string
+}
+
+// Bucket is the available credit of one lot kind.
+type Bucket struct {
+	Kind   string
+	Amount decimal.Decimal
+}
+
+// LotRow is one lot of credit with what is left and when it expires.
+type LotRow struct {
+	ID        int64
+	Kind      string
+	Amount    decimal.Decimal
+	Remaining decimal.Decimal
+	ExpiresAt *time.Time
+	Source    string
+	Reason    string
+}
+
+// EventRow is one ledger event.
+type EventRow struct {
+	At      time.Time
+	Type    string
+	Amount  decimal.Decimal
+	Balance decimal.Decimal
+	Source  string
+}
+
+// GrantForm is the support grant form; Key is the idempotency key of this
+// rendering.
+type GrantForm struct {
+	Amount, ExpiresAt, ReasonCode, Note, Key string
+	Reasons                                  []Option
+	Limit                                    decimal.Decimal
+	Errors                                   Errors
+}
+
+// FreezeForm is the freeze/unfreeze form.
+type FreezeForm struct {
+	Reason string
+	Errors Errors
+}
+
+// ApprovalsView is the maker-checker queue.
+type ApprovalsView struct {
+	Frame   Frame
+	Pending []ApprovalRow
+	Recent  []ApprovalRow
+	Errors  Errors
+	Flash   string
+}
+
+// ApprovalRow is one approval request; CanDecide is whether this staff
+// user may approve or reject it, and Why the localized reason when not.
+type ApprovalRow struct {
+	ID             int64
+	Action         string
+	AccountID      int64
+	Amount         decimal.Decimal
+	Unit           string // "credits" or "yuan"
+	Detail         string
+	Reason         string
+	RequestedBy    string
+	RequestedAt    time.Time
+	State          string
+	DecidedBy      string
+	DecisionReason string
+	CanDecide      bool
+	Why            string
+}
+
+// StatementsView is the statement import and the unmatched queue.
+type StatementsView struct {
+	Frame   Frame
+	Search  string
+	Lines   []LineRow
+	Result  *ImportCounts
+	Errors  Errors
+	Flash   string
+	Pending int // lines waiting for a second finance user
+}
+
+// ImportCounts is what an import did.
+type ImportCounts struct{ Inserted, Duplicates, Matched, Unmatched int }
+
+// LineRow is one unmatched statement line.
+type LineRow struct {
+	ID                int64
+	Serial            string
+	TradedAt          time.Time
+	Amount            decimal.Decimal
+	PayerName         string
+	PayerAccount      string
+	Memo              string
+	Reason            string
+	PendingApprovalID int64
+}
+
+// AuditView is the audit log page.
+type AuditView struct {
+	Frame    Frame
+	Filter   AuditFilterForm
+	Rows     []AuditRowView
+	NextURL  string
+	CSVURL   string
+	Actions  []string
+	Errors   Errors
+}
+
+// AuditFilterForm is the audit filter as typed.
+type AuditFilterForm struct{ Actor, Account, Action, From, To string }
+
+// AuditRowView is one audit row.
+type AuditRowView struct {
+	ID            int64
+	At            time.Time
+	Actor         string
+	IP            string
+	Action        string
+	AccountID     int64
+	BalanceBefore *decimal.Decimal
+	BalanceAfter  *decimal.Decimal
+	Reason        string
+	Detail        string
+}
