@@ -156,4 +156,3 @@ func (s *Server) lineForm(c echo.Context, id int64, errs adminview.Errors) error
 	v.Errors["line"] = strconv.FormatInt(id, 10)
 	return Render(c, http.StatusUnprocessableEntity, adminview.Statements(v), nil)
 }
-

@@ -150,13 +150,13 @@ type LineRow struct {
 
 // AuditView is the audit log page.
 type AuditView struct {
-	Frame    Frame
-	Filter   AuditFilterForm
-	Rows     []AuditRowView
-	NextURL  string
-	CSVURL   string
-	Actions  []string
-	Errors   Errors
+	Frame   Frame
+	Filter  AuditFilterForm
+	Rows    []AuditRowView
+	NextURL string
+	CSVURL  string
+	Actions []string
+	Errors  Errors
 }
 
 // AuditFilterForm is the audit filter as typed.
