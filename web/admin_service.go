@@ -66,9 +66,14 @@ func formError(c echo.Context, err error) (errs adminview.Errors, status int, ok
 		{reconcile.ErrNoHeader, "error.admin.file_no_header"},
 		{reconcile.ErrMissingColumn, "error.admin.file_missing_column"},
 		{reconcile.ErrMalformedRow, "error.admin.file_malformed_row"},
+		{reconcile.ErrNoBankAccount, "error.admin.bank_account_required"},
 	} {
 		if errors.Is(err, p.target) {
-			return adminview.Errors{"file": tr(c, p.key)}, http.StatusUnprocessableEntity, true
+			field := "file"
+			if p.target == reconcile.ErrNoBankAccount {
+				field = "bank_account"
+			}
+			return adminview.Errors{field: tr(c, p.key)}, http.StatusUnprocessableEntity, true
 		}
 	}
 	return nil, 0, false

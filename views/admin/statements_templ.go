@@ -194,7 +194,7 @@ func Statements(v StatementsView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "bank_account", Label: i18n.T(ctx, "admin.statements.bank_account"), Attrs: templ.Attributes{"data-testid": "statement-bank-account"}}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "bank_account", Label: i18n.T(ctx, "admin.statements.bank_account"), Error: v.Errors["bank_account"], Attrs: templ.Attributes{"data-testid": "statement-bank-account"}}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
