@@ -192,10 +192,3 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, r.Status)
 	require.Contains(t, r.TestID("error"), "不能")
 }
-
-func mustUser(t *testing.T, b *adminBundle, login string) auth.User {
-	t.Helper()
-	u, err := b.auth.UserByLogin(context.Background(), login)
-	require.NoError(t, err)
-	return u
-}
