@@ -29,6 +29,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminApprovalRoutes(g)
 	s.adminStatementRoutes(g)
 	s.adminAuditRoutes(g)
+	s.adminCodeRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

@@ -36,5 +36,6 @@ var Sections = []Section{
 	{"admin.customers", "/admin/customers", "admin.menu.customers", []string{"support", "finance", "admin"}},
 	{"admin.approvals", "/admin/approvals", "admin.menu.approvals", []string{"support", "finance"}},
 	{"admin.statements", "/admin/statements", "admin.menu.statements", []string{"finance"}},
+	{"admin.codes", "/admin/codes", "admin.menu.codes", []string{"finance", "admin"}},
 	{"admin.audit", "/admin/audit", "admin.menu.audit", []string{"finance", "admin"}},
 }

@@ -175,3 +175,40 @@ type AuditRowView struct {
 	Reason        string
 	Detail        string
 }
+
+// CodesView is the redemption code page: the generate form, the codes of a
+// batch just generated (shown once) and the batches.
+type CodesView struct {
+	Frame     Frame
+	Form      BatchForm
+	Errors    Errors
+	Generated *GeneratedView
+	Batches   []BatchRow
+}
+
+// BatchForm is the generate form as typed.
+type BatchForm struct {
+	Campaign, Amount, Count, LotDays, CodeExpires string
+	OnePerCustomer                                bool
+}
+
+// GeneratedView is a new batch's codes and CSV file.
+type GeneratedView struct {
+	Campaign string
+	Amount   decimal.Decimal
+	Codes    []string
+	CSV      []byte
+}
+
+// BatchRow is one batch with its redemptions.
+type BatchRow struct {
+	ID             int64
+	Campaign       string
+	Amount         decimal.Decimal
+	Count          int
+	Redeemed       int
+	CodeExpiresAt  *time.Time
+	CreatedBy      string
+	CreatedAt      time.Time
+	OnePerCustomer bool
+}
