@@ -30,6 +30,8 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminStatementRoutes(g)
 	s.adminAuditRoutes(g)
 	s.adminCodeRoutes(g)
+	s.adminFinanceRoutes(g)
+	s.adminStaffRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

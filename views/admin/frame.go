@@ -36,6 +36,9 @@ var Sections = []Section{
 	{"admin.customers", "/admin/customers", "admin.menu.customers", []string{"support", "finance", "admin"}},
 	{"admin.approvals", "/admin/approvals", "admin.menu.approvals", []string{"support", "finance"}},
 	{"admin.statements", "/admin/statements", "admin.menu.statements", []string{"finance"}},
+	{"admin.refunds", "/admin/refunds", "admin.menu.refunds", []string{"finance"}},
+	{"admin.reports", "/admin/reports", "admin.menu.reports", []string{"finance", "admin"}},
+	{"admin.staff", "/admin/staff", "admin.menu.staff", []string{"admin"}},
 	{"admin.codes", "/admin/codes", "admin.menu.codes", []string{"finance", "admin"}},
 	{"admin.audit", "/admin/audit", "admin.menu.audit", []string{"finance", "admin"}},
 }

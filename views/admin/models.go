@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"github.com/seed75218f88/credits/internal/backoffice"
+
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -211,4 +213,54 @@ type BatchRow struct {
 	CreatedBy      string
 	CreatedAt      time.Time
 	OnePerCustomer bool
+}
+
+// RefundsView is the refund request queue.
+type RefundsView struct {
+	Frame    Frame
+	Requests []RefundRow
+	Errors   Errors
+	Flash    string
+}
+
+// RefundRow is one refund request.
+type RefundRow struct {
+	ID          int64
+	AccountID   int64
+	OrderNo     string
+	Amount      decimal.Decimal
+	Reason      string
+	RequestedAt time.Time
+}
+
+// ReportForm is the report's period as typed.
+type ReportForm struct{ From, To, Granularity string }
+
+// ReportsView is the revenue report page.
+type ReportsView struct {
+	Frame  Frame
+	Form   ReportForm
+	Errors Errors
+	Report *backoffice.Report
+	CSVURL string
+}
+
+// StaffView is the staff page: the users, the create form, and a new
+// user's password shown once.
+type StaffView struct {
+	Frame             Frame
+	Staff             []StaffRow
+	AllRoles          []string
+	Email, Name       string
+	Errors            Errors
+	Created, Password string
+}
+
+// StaffRow is one staff user.
+type StaffRow struct {
+	ID       int64
+	Email    string
+	Name     string
+	Roles    []string
+	Disabled bool
 }
