@@ -32,6 +32,8 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminCodeRoutes(g)
 	s.adminFinanceRoutes(g)
 	s.adminStaffRoutes(g)
+	s.adminReasonRoutes(g)
+	s.adminChannelRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

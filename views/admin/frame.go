@@ -38,6 +38,8 @@ var Sections = []Section{
 	{"admin.statements", "/admin/statements", "admin.menu.statements", []string{"finance"}},
 	{"admin.refunds", "/admin/refunds", "admin.menu.refunds", []string{"finance"}},
 	{"admin.reports", "/admin/reports", "admin.menu.reports", []string{"finance", "admin"}},
+	{"admin.channel", "/admin/channel", "admin.menu.channel", []string{"finance"}},
+	{"admin.reasons", "/admin/reasons", "admin.menu.reasons", []string{"admin"}},
 	{"admin.staff", "/admin/staff", "admin.menu.staff", []string{"admin"}},
 	{"admin.codes", "/admin/codes", "admin.menu.codes", []string{"finance", "admin"}},
 	{"admin.audit", "/admin/audit", "admin.menu.audit", []string{"finance", "admin"}},

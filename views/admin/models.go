@@ -264,3 +264,38 @@ type StaffRow struct {
 	Roles    []string
 	Disabled bool
 }
+
+// ReasonsView is the reason code list and its add form.
+type ReasonsView struct {
+	Frame                  Frame
+	Codes                  []ReasonRow
+	Code, LabelZH, LabelEN string
+	Errors                 Errors
+}
+
+// ReasonRow is one grant reason code.
+type ReasonRow struct {
+	Code, LabelZH, LabelEN string
+	Active                 bool
+}
+
+// ChannelView is channel reconciliation: the upload, what an import found,
+// and the open differences by kind (only_channel, only_ours, amount_differs).
+type ChannelView struct {
+	Frame    Frame
+	Imported *BillCounts
+	Lists    map[string][]DifferenceRow
+	Errors   Errors
+}
+
+// BillCounts is what a bill import found.
+type BillCounts struct{ Lines, OnlyChannel, OnlyOurs, AmountDiffers int }
+
+// DifferenceRow is one open difference.
+type DifferenceRow struct {
+	ID                                    int64
+	Channel, Status, OutTradeNo, RefundNo string
+	ChannelTradeNo                        string
+	ChannelAmount, OurAmount              *decimal.Decimal
+	TradedAt                              *time.Time
+}
