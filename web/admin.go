@@ -25,6 +25,15 @@ const staffKey = "admin.staff"
 // function (s.adminGrantRoutes(g), …) with one line here.
 func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodGet, "", "admin.home", s.AdminHome, auth.AllRoles...)
+	s.adminCustomerRoutes(g)
+	s.adminApprovalRoutes(g)
+	s.adminStatementRoutes(g)
+	s.adminAuditRoutes(g)
+	s.adminCodeRoutes(g)
+	s.adminFinanceRoutes(g)
+	s.adminStaffRoutes(g)
+	s.adminReasonRoutes(g)
+	s.adminChannelRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

@@ -53,7 +53,9 @@ func TestEveryAdminRouteChecksItsRoles(t *testing.T) {
 			status := send(t, clients[role], rt.Method, path)
 			if slices.Contains(rt.Roles, role) {
 				require.NotEqual(t, http.StatusForbidden, status, "%s %s refused role %s it names", rt.Method, rt.Path, role)
-				require.NotEqual(t, http.StatusNotFound, status, "%s %s hidden from role %s it names", rt.Method, rt.Path, role)
+				if path == rt.Path { // with an :id, 404 only says that id 1 names nothing
+					require.NotEqual(t, http.StatusNotFound, status, "%s %s hidden from role %s it names", rt.Method, rt.Path, role)
+				}
 			} else {
 				require.Equal(t, http.StatusForbidden, status, "%s %s answered role %s it does not name", rt.Method, rt.Path, role)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
@@ -63,6 +64,41 @@ var errorTable = []ErrorMapping{
 	{ledger.ErrInvalidArgument, http.StatusBadRequest, "invalid_request", "error.api.invalid_request"},
 	{pricing.ErrUnknownModel, http.StatusBadRequest, "unknown_model", "error.api.unknown_model"},
 	{pricing.ErrNoRateCard, http.StatusServiceUnavailable, "no_rate_card", "error.api.no_rate_card"},
+
+	// Back office (internal/backoffice). Validation errors on a form are
+	// shown next to their field (formError in admin_service.go); these rows
+	// answer them anywhere else.
+	{backoffice.ErrForbidden, http.StatusForbidden, "forbidden", "error.admin.forbidden"},
+	{backoffice.ErrSelfApproval, http.StatusForbidden, "self_approval", "error.admin.self_approval"},
+	{backoffice.ErrApprovalNotFound, http.StatusNotFound, "not_found", "error.admin.approval_not_found"},
+	{backoffice.ErrAccountNotFound, http.StatusNotFound, "not_found", "error.admin.account_not_found"},
+	{backoffice.ErrLineNotFound, http.StatusNotFound, "not_found", "error.admin.line_not_found"},
+	{backoffice.ErrDifferenceNotFound, http.StatusNotFound, "not_found", "error.admin.difference_not_found"},
+	{backoffice.ErrRefundNotFound, http.StatusNotFound, "not_found", "error.admin.refund_not_found"},
+	{backoffice.ErrApprovalClosed, http.StatusConflict, "approval_closed", "error.admin.approval_closed"},
+	{backoffice.ErrApprovalPending, http.StatusConflict, "approval_pending", "error.admin.approval_pending"},
+	{backoffice.ErrLineNotOpen, http.StatusConflict, "line_not_open", "error.admin.line_not_open"},
+	{backoffice.ErrDifferenceResolved, http.StatusConflict, "difference_resolved", "error.admin.difference_resolved"},
+	{backoffice.ErrRefundClosed, http.StatusConflict, "refund_closed", "error.admin.refund_closed"},
+	{backoffice.ErrRefundPending, http.StatusConflict, "refund_pending", "error.admin.refund_pending"},
+	{backoffice.ErrCodeUsed, http.StatusConflict, "code_used", "error.admin.code_used"},
+	{backoffice.ErrAlreadyRedeemed, http.StatusConflict, "already_redeemed", "error.admin.already_redeemed"},
+	{backoffice.ErrReasonCodeExists, http.StatusConflict, "reason_code_exists", "error.admin.reason_code_exists"},
+	{backoffice.ErrRedeemThrottled, http.StatusTooManyRequests, "rate_limited", "error.admin.redeem_throttled"},
+	{backoffice.ErrNoChannelOrders, http.StatusServiceUnavailable, "unavailable", "error.admin.no_channel_orders"},
+	{backoffice.ErrNoRefunder, http.StatusServiceUnavailable, "unavailable", "error.admin.no_refunder"},
+	{backoffice.ErrInvalidAmount, http.StatusUnprocessableEntity, "invalid_amount", "error.admin.invalid_amount"},
+	{backoffice.ErrInvalidExpiry, http.StatusUnprocessableEntity, "invalid_expiry", "error.admin.invalid_expiry"},
+	{backoffice.ErrReasonRequired, http.StatusUnprocessableEntity, "reason_required", "error.admin.reason_required"},
+	{backoffice.ErrUnknownReasonCode, http.StatusUnprocessableEntity, "unknown_reason_code", "error.admin.unknown_reason_code"},
+	{backoffice.ErrInvalidReasonCode, http.StatusUnprocessableEntity, "invalid_reason_code", "error.admin.invalid_reason_code"},
+	{backoffice.ErrMissingIdempotencyKey, http.StatusUnprocessableEntity, "missing_idempotency_key", "error.admin.missing_idempotency_key"},
+	{backoffice.ErrInvalidBatch, http.StatusUnprocessableEntity, "invalid_batch", "error.admin.invalid_batch"},
+	{backoffice.ErrInvalidCode, http.StatusUnprocessableEntity, "invalid_code", "error.admin.invalid_code"},
+	{backoffice.ErrCodeExpired, http.StatusUnprocessableEntity, "code_expired", "error.admin.code_expired"},
+	{backoffice.ErrEmptyStatement, http.StatusUnprocessableEntity, "empty_statement", "error.admin.empty_statement"},
+	{backoffice.ErrEmptyBill, http.StatusUnprocessableEntity, "empty_bill", "error.admin.empty_bill"},
+	{backoffice.ErrRefundExceedsPaid, http.StatusUnprocessableEntity, "refund_exceeds_paid", "error.admin.refund_exceeds_paid"},
 }
 
 // statusTable answers echo.HTTPError values (router 404/405, bind errors,

@@ -89,6 +89,7 @@ type Server struct {
 	portal  *portal
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
+	admin      *adminDeps
 }
 
 // New builds the server: middleware, error handler and every route.
@@ -132,6 +133,7 @@ func New(d Deps) (*Server, error) {
 	s.Echo.HTTPErrorHandler = s.handleError
 	s.metrics = newHTTPMetrics(s.Metrics)
 	s.portal = newPortal(d)
+	s.admin = newAdmin(d, s.portal)
 	s.middleware()
 	s.routes()
 	return s, nil

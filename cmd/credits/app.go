@@ -150,7 +150,9 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	if err != nil {
 		return nil, err
 	}
-	s.backoffice = backoffice.New(pool, s.ledger, s.auth, backoffice.Options{Settings: boSettings, CreditPriceRMB: cfg.CreditPriceRMB})
+	pay := s.payments.BackOffice()
+	s.backoffice = backoffice.New(pool, s.ledger, s.auth, backoffice.Options{Settings: boSettings, CreditPriceRMB: cfg.CreditPriceRMB,
+		TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
 
 	// Webhook endpoints and the alert scanner enqueue through the River
 	// client built last.

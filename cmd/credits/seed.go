@@ -31,6 +31,7 @@ var seedSteps = []seedStep{
 	{"platform", seedPlatform},
 	{"portal", seedPortal},
 	{"gateway", seedGateway},
+	{"staff", seedStaff},
 }
 
 func runSeed(ctx context.Context, _ []string) error {

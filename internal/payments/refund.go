@@ -69,10 +69,25 @@ const refundColumns = `id, order_id, refund_no, amount_fen, credits, reason, act
 // ErrChannelUnavailable, and whatever BeforeRefund returns.
 func (s *Service) Refund(ctx context.Context, r RefundRequest) (Refund, error) {
 	var out Refund
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		out, err = s.refundTx(ctx, tx, r)
+		return err
+	})
+	if err != nil {
+		return Refund{}, err
+	}
+	return out, nil
+}
+
+// refundTx is Refund on the caller's transaction tx (the back office's
+// approval runs it inside its own).
+func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Refund, error) {
+	var out Refund
 	if r.OrderNo == "" || r.IdempotencyKey == "" || r.AmountFen <= 0 {
 		return out, fmt.Errorf("payments: refund: %w: order number, positive amount and idempotency key are required", ErrInvalidArgument)
 	}
-	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := func() error {
 		o, err := queryOrder(ctx, tx, sqlOrderByNoAccount+` FOR UPDATE`, r.OrderNo, r.AccountID)
 		if err != nil {
 			return err
@@ -143,7 +158,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+refundColumns,
 		}
 		out.Order = o
 		return nil
-	})
+	}()
 	if err != nil {
 		return Refund{}, fmt.Errorf("payments: refund %s: %w", r.OrderNo, err)
 	}

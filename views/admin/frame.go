@@ -33,4 +33,14 @@ type Section struct {
 // Sections is the back-office menu, in order. Areas add their entry here.
 var Sections = []Section{
 	{"admin.home", "/admin", "admin.menu.home", []string{"support", "finance", "admin"}},
+	{"admin.customers", "/admin/customers", "admin.menu.customers", []string{"support", "finance", "admin"}},
+	{"admin.approvals", "/admin/approvals", "admin.menu.approvals", []string{"support", "finance"}},
+	{"admin.statements", "/admin/statements", "admin.menu.statements", []string{"finance"}},
+	{"admin.refunds", "/admin/refunds", "admin.menu.refunds", []string{"finance"}},
+	{"admin.reports", "/admin/reports", "admin.menu.reports", []string{"finance", "admin"}},
+	{"admin.channel", "/admin/channel", "admin.menu.channel", []string{"finance"}},
+	{"admin.reasons", "/admin/reasons", "admin.menu.reasons", []string{"admin"}},
+	{"admin.staff", "/admin/staff", "admin.menu.staff", []string{"admin"}},
+	{"admin.codes", "/admin/codes", "admin.menu.codes", []string{"finance", "admin"}},
+	{"admin.audit", "/admin/audit", "admin.menu.audit", []string{"finance", "admin"}},
 }

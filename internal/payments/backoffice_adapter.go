@@ -1,0 +1,156 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/reconcile"
+	"github.com/seed75218f88/credits/internal/refcode"
+)
+
+// BackOffice is the payments side of the back office: it satisfies
+// backoffice.TransferOrders, backoffice.OrderLookup,
+// backoffice.ChannelOrders and backoffice.Refunder over the payment orders.
+type BackOffice struct {
+	s *Service
+	// VerifiedPayer returns the verified company name of an account (""
+	// when none); statement matching then requires the payer to be that
+	// company. Nil skips the payer check.
+	VerifiedPayer func(ctx context.Context, accountID int64) (string, error)
+}
+
+// BackOffice returns the adapters the back office is built with.
+func (s *Service) BackOffice() *BackOffice { return &BackOffice{s: s} }
+
+var (
+	_ backoffice.TransferOrders = (*BackOffice)(nil)
+	_ backoffice.OrderLookup    = (*BackOffice)(nil)
+	_ backoffice.ChannelOrders  = (*BackOffice)(nil)
+	_ backoffice.Refunder       = (*BackOffice)(nil)
+)
+
+// OpenOrderByCode returns the bank-transfer order with reference code code,
+// paid or not, read on tx; ok is false when no transfer order has it (or
+// the code's check character is wrong).
+func (b *BackOffice) OpenOrderByCode(ctx context.Context, tx db.DBTX, code string) (backoffice.TransferOrder, bool, error) {
+	var out backoffice.TransferOrder
+	code = refcode.Normalize(code)
+	if !refcode.Valid(code) {
+		return out, false, nil
+	}
+	o, err := queryOrder(ctx, tx, sqlOrderByReference, code)
+	if errors.Is(err, ErrNotFound) {
+		return out, false, nil
+	}
+	if err != nil {
+		return out, false, fmt.Errorf("payments: order by reference %s: %w", code, err)
+	}
+	if o.Channel != ChannelBankTransfer {
+		return out, false, nil
+	}
+	out = backoffice.TransferOrder{AccountID: o.AccountID, OpenOrder: reconcile.OpenOrder{
+		OrderNo: o.OrderNo, Code: o.ReferenceCode, Amount: o.AmountYuan(), Paid: o.State.Paid(),
+	}}
+	if b.VerifiedPayer != nil {
+		if out.VerifiedPayer, err = b.VerifiedPayer(ctx, o.AccountID); err != nil {
+			return out, false, err
+		}
+	}
+	return out, true, nil
+}
+
+// CompleteTx completes the transfer order orderNo because statement line
+// statementRef paid it, crediting its lots on tx, once
+// (CompleteTransferOrder).
+func (b *BackOffice) CompleteTx(ctx context.Context, tx pgx.Tx, orderNo, statementRef, actor string) error {
+	o, err := queryOrder(ctx, tx, sqlOrderByNo, orderNo)
+	if err != nil {
+		return fmt.Errorf("payments: complete transfer %s: %w", orderNo, err)
+	}
+	_, err = b.s.CompleteTransferOrder(ctx, tx, o.ID, statementRef, actor)
+	return err
+}
+
+// AccountByOrderNo returns the ledger account of an order (the support
+// lookup by order number).
+func (b *BackOffice) AccountByOrderNo(ctx context.Context, orderNo string) (int64, bool, error) {
+	o, err := b.s.OrderByNo(ctx, orderNo)
+	if errors.Is(err, ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return o.AccountID, true, nil
+}
+
+// OrderRecords returns every payment and refund we recorded through channel
+// with its time in [from, to): payments by paid_at (the amount paid),
+// refunds the channel accepted by their creation time.
+func (b *BackOffice) OrderRecords(ctx context.Context, channel reconcile.Channel, from, to time.Time) ([]reconcile.OrderRecord, error) {
+	const q = `
+SELECT order_no, '' AS refund_no, coalesce(paid_fen, amount_fen) AS fen, 'paid' AS status
+FROM payment_orders WHERE channel = $1 AND paid_at >= $2 AND paid_at < $3
+UNION ALL
+SELECT o.order_no, r.refund_no, r.amount_fen, 'refund'
+FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id
+WHERE o.channel = $1 AND r.state = $4 AND r.created_at >= $2 AND r.created_at < $3
+ORDER BY 1, 2`
+	var out []reconcile.OrderRecord
+	rows, err := b.s.pool.Query(ctx, q, string(channel), from, to, string(RefundDone))
+	if err != nil {
+		return nil, fmt.Errorf("payments: order records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r reconcile.OrderRecord
+		var fen int64
+		var status string
+		if err := rows.Scan(&r.OutTradeNo, &r.RefundNo, &fen, &status); err != nil {
+			return nil, fmt.Errorf("payments: order records: %w", err)
+		}
+		r.Channel, r.Amount, r.Status = channel, decimal.New(fen, -2), reconcile.BillStatus(status)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("payments: order records: %w", err)
+	}
+	return out, nil
+}
+
+// StartRefundTx carries out an approved refund request on the back office's
+// transaction: a refund of the order it names (or, without one, of the
+// account's newest paid top-up with enough left), through the order's
+// channel or, for a bank transfer, as a manual bank refund. It returns the
+// refund number. Errors: as Refund, ErrNotRefundable when no top-up covers
+// the amount.
+func (b *BackOffice) StartRefundTx(ctx context.Context, tx pgx.Tx, r backoffice.RefundRequest) (string, error) {
+	fen := r.Amount.Shift(2).IntPart()
+	orderNo := r.OrderNo
+	if orderNo == "" {
+		const q = `SELECT order_no FROM payment_orders
+WHERE account_id = $1 AND state IN ('paid', 'partially_refunded') AND amount_fen - refunded_fen >= $2
+ORDER BY paid_at DESC, id DESC LIMIT 1`
+		err := tx.QueryRow(ctx, q, r.AccountID, fen).Scan(&orderNo)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", fmt.Errorf("payments: refund request %d: %w: no paid top-up covers %d fen", r.ID, ErrNotRefundable, fen)
+		}
+		if err != nil {
+			return "", fmt.Errorf("payments: refund request %d: %w", r.ID, err)
+		}
+	}
+	out, err := b.s.refundTx(ctx, tx, RefundRequest{AccountID: r.AccountID, OrderNo: orderNo, AmountFen: fen,
+		Reason: r.Reason, Actor: "backoffice", IdempotencyKey: "refund-request:" + strconv.FormatInt(r.ID, 10)})
+	if err != nil {
+		return "", err
+	}
+	return out.RefundNo, nil
+}

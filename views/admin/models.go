@@ -1,0 +1,301 @@
+package admin
+
+import (
+	"github.com/seed75218f88/credits/internal/backoffice"
+
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Errors are a form's messages by field name ("" for the whole form),
+// already localized.
+type Errors map[string]string
+
+// Option is one entry of a select: its value and localized label.
+type Option struct{ Value, Label string }
+
+// CustomerSearchView is the support lookup page.
+type CustomerSearchView struct {
+	Frame   Frame
+	Query   string
+	Results []CustomerRow
+	Error   string
+}
+
+// CustomerRow is one lookup result.
+type CustomerRow struct {
+	AccountID int64
+	Name      string
+	Login     string
+	Kind      string
+	Status    string
+	Balance   decimal.Decimal
+	MatchedBy string
+}
+
+// CustomerView is one customer's page: balance by bucket, lots, recent
+// events, the freeze form and the grant form.
+type CustomerView struct {
+	Frame     Frame
+	AccountID int64
+	Name      string
+	Login     string
+	Status    string
+	Frozen    bool
+	Available decimal.Decimal
+	Buckets   []Bucket
+	Lots      []LotRow
+	Events    []EventRow
+	// CanGrant and CanFreeze follow the staff user's roles.
+	CanGrant, CanFreeze bool
+	Grant               GrantForm
+	Freeze              FreezeForm
+	Flash               string
+}
+
+// Bucket is the available credit of one lot kind.
+type Bucket struct {
+	Kind   string
+	Amount decimal.Decimal
+}
+
+// LotRow is one lot of credit with what is left and when it expires.
+type LotRow struct {
+	ID        int64
+	Kind      string
+	Amount    decimal.Decimal
+	Remaining decimal.Decimal
+	ExpiresAt *time.Time
+	Source    string
+	Reason    string
+}
+
+// EventRow is one ledger event.
+type EventRow struct {
+	At      time.Time
+	Type    string
+	Amount  decimal.Decimal
+	Balance decimal.Decimal
+	Source  string
+}
+
+// GrantForm is the support grant form; Key is the idempotency key of this
+// rendering.
+type GrantForm struct {
+	Amount, ExpiresAt, ReasonCode, Note, Key string
+	Reasons                                  []Option
+	Limit                                    decimal.Decimal
+	Errors                                   Errors
+}
+
+// FreezeForm is the freeze/unfreeze form.
+type FreezeForm struct {
+	Reason string
+	Errors Errors
+}
+
+// ApprovalsView is the maker-checker queue.
+type ApprovalsView struct {
+	Frame   Frame
+	Pending []ApprovalRow
+	Recent  []ApprovalRow
+	Errors  Errors
+	Flash   string
+}
+
+// ApprovalRow is one approval request; CanDecide is whether this staff
+// user may approve or reject it, and Why the localized reason when not.
+type ApprovalRow struct {
+	ID             int64
+	Action         string
+	AccountID      int64
+	Amount         decimal.Decimal
+	Unit           string // "credits" or "yuan"
+	Detail         string
+	Reason         string
+	RequestedBy    string
+	RequestedAt    time.Time
+	State          string
+	DecidedBy      string
+	DecisionReason string
+	CanDecide      bool
+	Why            string
+}
+
+// StatementsView is the statement import and the unmatched queue.
+type StatementsView struct {
+	Frame   Frame
+	Search  string
+	Lines   []LineRow
+	Result  *ImportCounts
+	Errors  Errors
+	Flash   string
+	Pending int // lines waiting for a second finance user
+}
+
+// ImportCounts is what an import did.
+type ImportCounts struct{ Inserted, Duplicates, Matched, Unmatched int }
+
+// LineRow is one unmatched statement line.
+type LineRow struct {
+	ID                int64
+	Serial            string
+	TradedAt          time.Time
+	Amount            decimal.Decimal
+	PayerName         string
+	PayerAccount      string
+	Memo              string
+	Reason            string
+	PendingApprovalID int64
+}
+
+// AuditView is the audit log page.
+type AuditView struct {
+	Frame   Frame
+	Filter  AuditFilterForm
+	Rows    []AuditRowView
+	NextURL string
+	CSVURL  string
+	Actions []string
+	Errors  Errors
+}
+
+// AuditFilterForm is the audit filter as typed.
+type AuditFilterForm struct{ Actor, Account, Action, From, To string }
+
+// AuditRowView is one audit row.
+type AuditRowView struct {
+	ID            int64
+	At            time.Time
+	Actor         string
+	IP            string
+	Action        string
+	AccountID     int64
+	BalanceBefore *decimal.Decimal
+	BalanceAfter  *decimal.Decimal
+	Reason        string
+	Detail        string
+}
+
+// CodesView is the redemption code page: the generate form, the codes of a
+// batch just generated (shown once) and the batches.
+type CodesView struct {
+	Frame     Frame
+	Form      BatchForm
+	Errors    Errors
+	Generated *GeneratedView
+	Batches   []BatchRow
+}
+
+// BatchForm is the generate form as typed.
+type BatchForm struct {
+	Campaign, Amount, Count, LotDays, CodeExpires string
+	OnePerCustomer                                bool
+}
+
+// GeneratedView is a new batch's codes and CSV file.
+type GeneratedView struct {
+	Campaign string
+	Amount   decimal.Decimal
+	Codes    []string
+	CSV      []byte
+}
+
+// BatchRow is one batch with its redemptions.
+type BatchRow struct {
+	ID             int64
+	Campaign       string
+	Amount         decimal.Decimal
+	Count          int
+	Redeemed       int
+	CodeExpiresAt  *time.Time
+	CreatedBy      string
+	CreatedAt      time.Time
+	OnePerCustomer bool
+}
+
+// RefundsView is the refund request queue.
+type RefundsView struct {
+	Frame    Frame
+	Requests []RefundRow
+	Errors   Errors
+	Flash    string
+}
+
+// RefundRow is one refund request.
+type RefundRow struct {
+	ID          int64
+	AccountID   int64
+	OrderNo     string
+	Amount      decimal.Decimal
+	Reason      string
+	RequestedAt time.Time
+}
+
+// ReportForm is the report's period as typed.
+type ReportForm struct{ From, To, Granularity string }
+
+// ReportsView is the revenue report page.
+type ReportsView struct {
+	Frame  Frame
+	Form   ReportForm
+	Errors Errors
+	Report *backoffice.Report
+	CSVURL string
+}
+
+// StaffView is the staff page: the users, the create form, and a new
+// user's password shown once.
+type StaffView struct {
+	Frame             Frame
+	Staff             []StaffRow
+	AllRoles          []string
+	Email, Name       string
+	Errors            Errors
+	Created, Password string
+}
+
+// StaffRow is one staff user.
+type StaffRow struct {
+	ID       int64
+	Email    string
+	Name     string
+	Roles    []string
+	Disabled bool
+}
+
+// ReasonsView is the reason code list and its add form.
+type ReasonsView struct {
+	Frame                  Frame
+	Codes                  []ReasonRow
+	Code, LabelZH, LabelEN string
+	Errors                 Errors
+}
+
+// ReasonRow is one grant reason code.
+type ReasonRow struct {
+	Code, LabelZH, LabelEN string
+	Active                 bool
+}
+
+// ChannelView is channel reconciliation: the upload, what an import found,
+// and the open differences by kind (only_channel, only_ours, amount_differs).
+type ChannelView struct {
+	Frame    Frame
+	Imported *BillCounts
+	Lists    map[string][]DifferenceRow
+	Errors   Errors
+}
+
+// BillCounts is what a bill import found.
+type BillCounts struct{ Lines, OnlyChannel, OnlyOurs, AmountDiffers int }
+
+// DifferenceRow is one open difference.
+type DifferenceRow struct {
+	ID                                    int64
+	Channel, Status, OutTradeNo, RefundNo string
+	ChannelTradeNo                        string
+	ChannelAmount, OurAmount              *decimal.Decimal
+	TradedAt                              *time.Time
+}

@@ -1,0 +1,121 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	adminview "github.com/seed75218f88/credits/views/admin"
+)
+
+// adminApprovalRoutes: the maker-checker queue. Finance decides; support
+// sees its own requests waiting there.
+func (s *Server) adminApprovalRoutes(g *echo.Group) {
+	s.adminRoute(g, http.MethodGet, "/approvals", "admin.approvals", s.AdminApprovals, auth.RoleSupport, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/approvals/:id/approve", "admin.approval.approve", s.AdminApprove, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/approvals/:id/reject", "admin.approval.reject", s.AdminReject, auth.RoleFinance)
+}
+
+// AdminApprovals lists pending requests (with Approve and Reject only for
+// those this user may decide) and the latest decided ones.
+func (s *Server) AdminApprovals(c echo.Context) error {
+	v, err := s.approvalsView(c)
+	if err != nil {
+		return err
+	}
+	switch c.QueryParam("done") {
+	case "approved":
+		v.Flash = tr(c, "admin.approvals.approved")
+	case "rejected":
+		v.Flash = tr(c, "admin.approvals.rejected")
+	}
+	return Render(c, http.StatusOK, adminview.Approvals(v), nil)
+}
+
+func (s *Server) approvalsView(c echo.Context) (adminview.ApprovalsView, error) {
+	ctx := c.Request().Context()
+	v := adminview.ApprovalsView{Frame: adminFrame(c, "admin.approvals")}
+	pending, err := s.admin.bo.Approvals(ctx, backoffice.ApprovalFilter{State: backoffice.ApprovalPending})
+	if err != nil {
+		return v, err
+	}
+	recent, err := s.admin.bo.Approvals(ctx, backoffice.ApprovalFilter{Limit: 50})
+	if err != nil {
+		return v, err
+	}
+	a := actor(c)
+	for _, p := range pending {
+		v.Pending = append(v.Pending, approvalRow(c, a, p))
+	}
+	for _, r := range recent {
+		if r.State != backoffice.ApprovalPending {
+			v.Recent = append(v.Recent, approvalRow(c, a, r))
+		}
+	}
+	return v, nil
+}
+
+func approvalRow(c echo.Context, a backoffice.Actor, p backoffice.Approval) adminview.ApprovalRow {
+	r := adminview.ApprovalRow{ID: p.ID, Action: string(p.Action), AccountID: p.AccountID, Amount: p.Amount, Unit: "credits",
+		Reason: p.Reason, RequestedBy: p.RequestedByEmail, RequestedAt: p.RequestedAt, State: string(p.State),
+		DecidedBy: p.DecidedByEmail, DecisionReason: p.DecisionReason}
+	switch p.Action {
+	case backoffice.ApproveSupportGrant:
+		if g, err := p.Grant(); err == nil {
+			r.Detail = g.ReasonCode + " · " + tr(c, "admin.col.expires") + " " + format.Time(g.ExpiresAt)
+			if g.Note != "" {
+				r.Detail += " · " + g.Note
+			}
+		}
+	case backoffice.ApproveManualRecharge:
+		r.Unit = "yuan"
+		if rc, err := p.Recharge(); err == nil {
+			r.Detail = format.Credits(rc.Credits) + " " + tr(c, "admin.unit.credits") + " · " + rc.Note
+		}
+	}
+	err := backoffice.CanDecide(a, p)
+	r.CanDecide = err == nil
+	if err != nil {
+		r.Why = tr(c, "error.admin."+backoffice.Code(err))
+	}
+	return r
+}
+
+// AdminApprove approves a request and applies it.
+func (s *Server) AdminApprove(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if _, err := s.admin.bo.Approve(c.Request().Context(), id, actor(c)); err != nil {
+		return err
+	}
+	return HXRedirect(c, s.URL("admin.approvals")+"?done=approved")
+}
+
+// AdminReject rejects a request with a required reason.
+func (s *Server) AdminReject(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	_, err = s.admin.bo.Reject(c.Request().Context(), id, actor(c), reason)
+	if err == nil {
+		return HXRedirect(c, s.URL("admin.approvals")+"?done=rejected")
+	}
+	if !errors.Is(err, backoffice.ErrReasonRequired) {
+		return err
+	}
+	v, verr := s.approvalsView(c)
+	if verr != nil {
+		return verr
+	}
+	v.Errors = adminview.Errors{"reason": tr(c, "error.admin.reason_required")}
+	return Render(c, http.StatusUnprocessableEntity, adminview.Approvals(v), nil)
+}

@@ -1,0 +1,194 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/web/webtest"
+)
+
+// TestBackOfficeJourneyInChromium is the back office's "done when": finance
+// imports a statement with a matched, a mismatched and an unknown line; the
+// matched order is credited once; the unknown line is resolved to a
+// customer; a second import changes nothing. Support grants above its
+// limit; the requester cannot approve it; a finance user does, and the
+// customer sees the lot with its expiry. Each step is in the audit log
+// with the balances before and after.
+func TestBackOfficeJourneyInChromium(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t)
+	bg := context.Background()
+	const pw = "staff password 1"
+	mkStaff := func(prefix string, roles ...auth.Role) string {
+		email := uniqEmail(prefix)
+		_, err := b.auth.CreateStaff(bg, auth.StaffRequest{Email: email, Password: pw, Name: prefix, Roles: roles})
+		require.NoError(t, err)
+		return email
+	}
+	finance, support := mkStaff("finance", auth.RoleFinance), mkStaff("support", auth.RoleSupport)
+	payerEmail, otherEmail := uniqEmail("payer"), uniqEmail("walkin")
+	_, payer := b.register(t, payerEmail, "付款客户")
+	_, other := b.register(t, otherEmail, "未知客户")
+
+	// Real transfer orders through payments.
+	paid, err := b.payments.CreateTransferOrder(bg, payer.AccountID, 120000)
+	require.NoError(t, err)
+	short, err := b.payments.CreateTransferOrder(bg, payer.AccountID, 50000)
+	require.NoError(t, err)
+	serial := fmt.Sprintf("J%d", time.Now().UnixNano())
+	file := filepath.Join(t.TempDir(), "statement.csv")
+	require.NoError(t, os.WriteFile(file, []byte(statement(
+		[4]string{serial + "-1", "甲公司", "1200.00", "充值 " + strings.ToLower(paid.ReferenceDisplay())},
+		[4]string{serial + "-2", "乙公司", "499.00", "充值 " + short.ReferenceCode},
+		[4]string{serial + "-3", "丙公司", "88.00", "无附言"},
+	)), 0o600))
+
+	ctx := webtest.Browser(t, 90*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
+		require.NoError(t, err, sel)
+		return strings.TrimSpace(s)
+	}
+	signIn := func(login, password, then, wait string) {
+		t.Helper()
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.Navigate(b.app.URL+"/signin"),
+			chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
+			chromedp.SendKeys(css(`#f-login`), login),
+			chromedp.SendKeys(css(`#f-password`), password),
+			chromedp.Click(css(`[data-testid="signin-submit"]`)),
+			chromedp.WaitVisible(css(`[data-testid="signout"]`)),
+			chromedp.Navigate(b.app.URL+then),
+			chromedp.WaitVisible(css(wait)),
+		))
+	}
+	signOut := func() {
+		t.Helper()
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(css(`[data-testid="signout"]`)), chromedp.WaitNotPresent(css(`[data-testid="signout"]`))))
+	}
+	importFile := func() {
+		t.Helper()
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.Navigate(b.app.URL+"/admin/statements"),
+			chromedp.SetUploadFiles(css(`[data-testid="statement-file"]`), []string{file}),
+			chromedp.SendKeys(css(`[data-testid="statement-bank-account"]`), "110912345610201"),
+			chromedp.Click(css(`[data-testid="statement-submit"]`)),
+			chromedp.WaitVisible(css(`[data-testid="import-result"]`)),
+		))
+	}
+	paidCredits := func(acc int64) string {
+		bal, err := b.ledger.Balance(bg, acc)
+		require.NoError(t, err)
+		return bal.ByKind[ledger.LotPaid].String()
+	}
+
+	// Finance imports the statement.
+	signIn(finance, pw, "/admin/statements", `[data-testid="statement-upload"]`)
+	importFile()
+	require.Equal(t, "3", text(`[data-testid="import-inserted"]`))
+	require.Equal(t, "1", text(`[data-testid="import-matched"]`))
+	require.Equal(t, "2", text(`[data-testid="import-unmatched"]`))
+	require.Equal(t, "1200000", paidCredits(payer.AccountID), "¥1,200 at ¥0.001 per credit")
+	require.Equal(t, "金额与订单不符", text(`[data-testid="line-`+serial+`-2"] [data-testid="line-reason"]`))
+	require.Equal(t, "附言中没有识别码", text(`[data-testid="line-`+serial+`-3"] [data-testid="line-reason"]`))
+
+	// The unknown line is resolved to the other customer.
+	line := `[data-testid="line-` + serial + `-3"] `
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(css(line+`[data-testid="line-actions"]`)),
+		chromedp.SendKeys(css(line+`[data-testid="resolve-account"]`), fmt.Sprint(other.AccountID)),
+		chromedp.SendKeys(css(line+`[data-testid="resolve-note"]`), "客户来电确认"),
+		chromedp.Click(css(line+`[data-testid="resolve-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
+	))
+	require.Equal(t, "88000", paidCredits(other.AccountID))
+
+	// A second import changes nothing.
+	importFile()
+	require.Equal(t, "0", text(`[data-testid="import-inserted"]`))
+	require.Equal(t, "3", text(`[data-testid="import-duplicates"]`))
+	require.Equal(t, "0", text(`[data-testid="import-matched"]`))
+	require.Equal(t, "1200000", paidCredits(payer.AccountID), "credited once")
+	require.Equal(t, "88000", paidCredits(other.AccountID))
+	webtest.Screenshot(t, ctx, "statements")
+	signOut()
+
+	// Support grants 2,000 credits, above its 1,000 limit.
+	expiry := time.Now().In(format.Shanghai).AddDate(0, 0, 10)
+	signIn(support, pw, fmt.Sprintf("/admin/customers/%d", other.AccountID), `[data-testid="grant-form"]`)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(css(`[data-testid="grant-amount"]`), "2000"),
+		chromedp.SetValue(css(`[data-testid="grant-expires"]`), expiry.Format("2006-01-02")),
+		chromedp.SetValue(css(`[data-testid="grant-reason"]`), "goodwill"),
+		chromedp.SendKeys(css(`[data-testid="grant-note"]`), "故障补偿"),
+		chromedp.Click(css(`[data-testid="grant-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
+	))
+	require.Contains(t, text(`[data-testid="flash-success"]`), "等待财务审批")
+	pending, err := b.bo.Approvals(bg, backoffice.ApprovalFilter{State: backoffice.ApprovalPending, AccountID: other.AccountID})
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	approval := fmt.Sprintf(`[data-testid="approval-%d"] `, pending[0].ID)
+	// The requester never sees Approve enabled.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/admin/approvals"), chromedp.WaitVisible(css(approval+`[data-testid="approve-disabled"]`))))
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="approve"]').length`))
+	require.NoError(t, err)
+	require.Zero(t, n)
+	signOut()
+
+	// A finance user approves; the customer sees the lot with its expiry.
+	signIn(finance, pw, "/admin/approvals", approval+`[data-testid="approve"]`)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(css(approval+`[data-testid="approve"]`)),
+		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
+	))
+	signOut()
+	signIn(otherEmail, "correct horse 1", "/portal", `[data-testid="bucket-promo-amount"]`)
+	require.Equal(t, "7,000", text(`[data-testid="bucket-promo-amount"]`), "5,000 sign-up credit + 2,000 granted")
+	require.Equal(t, expiry.Format("2006-01-02")+" 23:59", text(`[data-testid="bucket-promo-expiry"]`))
+	signOut()
+
+	// Every step is in the audit log with the balances before and after.
+	signIn(finance, pw, fmt.Sprintf("/admin/audit?account=%d", other.AccountID), `[data-testid="audit-table"]`)
+	row := func(action string) (before, after string) {
+		return text(`[data-testid="audit-` + action + `"] [data-testid="audit-before"]`), text(`[data-testid="audit-` + action + `"] [data-testid="audit-after"]`)
+	}
+	before, after := row("manual_recharge")
+	require.Equal(t, []string{"5,000", "93,000"}, []string{before, after})
+	before, after = row("grant_requested")
+	require.Equal(t, []string{"93,000", "93,000"}, []string{before, after})
+	before, after = row("approval_applied")
+	require.Equal(t, []string{"93,000", "95,000"}, []string{before, after})
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/admin/audit?account=%d", b.app.URL, payer.AccountID)), chromedp.WaitVisible(css(`[data-testid="audit-line_matched"]`))))
+	before, after = row("line_matched")
+	require.Equal(t, []string{"5,000", "1,205,000"}, []string{before, after})
+	webtest.Screenshot(t, ctx, "audit")
+
+	// And the server refuses a requester's own approval, whatever the page shows.
+	maker := b.staff(t, "maker", auth.RoleFinance)
+	page := maker.Get(fmt.Sprintf("/admin/customers/%d", other.AccountID))
+	key := page.Doc.Find(`input[name="idempotency_key"]`).AttrOr("value", "")
+	maker.PostForm(fmt.Sprintf("/admin/customers/%d/grant", other.AccountID), url.Values{"amount": {"3000"}, "expires_at": {expiry.Format("2006-01-02")}, "reason_code": {"goodwill"}, "idempotency_key": {key}})
+	pending, err = b.bo.Approvals(bg, backoffice.ApprovalFilter{State: backoffice.ApprovalPending, AccountID: other.AccountID})
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	r := maker.PostForm(fmt.Sprintf("/admin/approvals/%d/approve", pending[0].ID), nil)
+	require.Equal(t, http.StatusForbidden, r.Status)
+	require.Contains(t, r.TestID("error"), "不能")
+}

@@ -1,0 +1,197 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	adminview "github.com/seed75218f88/credits/views/admin"
+)
+
+// adminCustomerRoutes: the support lookup, a customer's page, grants and
+// freezes. Every staff role looks customers up (finance resolves statement
+// lines to them); support and finance grant; all three may freeze.
+func (s *Server) adminCustomerRoutes(g *echo.Group) {
+	s.adminRoute(g, http.MethodGet, "/customers", "admin.customers", s.AdminCustomers, auth.AllRoles...)
+	s.adminRoute(g, http.MethodGet, "/customers/:id", "admin.customer", s.AdminCustomer, auth.AllRoles...)
+	s.adminRoute(g, http.MethodPost, "/customers/:id/grant", "admin.customer.grant", s.AdminGrant, auth.RoleSupport, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/customers/:id/freeze", "admin.customer.freeze", s.AdminFreeze, auth.AllRoles...)
+	s.adminRoute(g, http.MethodPost, "/customers/:id/unfreeze", "admin.customer.unfreeze", s.AdminUnfreeze, auth.AllRoles...)
+}
+
+// AdminCustomers looks customers up by email, phone, account id, order
+// number or name.
+func (s *Server) AdminCustomers(c echo.Context) error {
+	v := adminview.CustomerSearchView{Frame: adminFrame(c, "admin.customers"), Query: strings.TrimSpace(c.QueryParam("q"))}
+	if v.Query != "" {
+		found, err := s.admin.bo.FindCustomers(c.Request().Context(), v.Query, actor(c))
+		if err != nil {
+			return err
+		}
+		for _, f := range found {
+			v.Results = append(v.Results, adminview.CustomerRow{AccountID: f.Account.ID, Name: f.Account.Name, Login: f.User.Login(),
+				Kind: string(f.Account.Kind), Status: string(f.Account.Status), Balance: f.Balance, MatchedBy: f.MatchedBy})
+		}
+	}
+	return Render(c, http.StatusOK, adminview.CustomerSearch(v), adminview.CustomerResults(v))
+}
+
+// AdminCustomer is one customer's page.
+func (s *Server) AdminCustomer(c echo.Context) error {
+	v, err := s.customerView(c)
+	if err != nil {
+		return err
+	}
+	switch c.QueryParam("done") {
+	case "grant":
+		v.Flash = tr(c, "admin.customer.granted")
+	case "pending":
+		v.Flash = tr(c, "admin.customer.grant_pending")
+	case "freeze":
+		v.Flash = tr(c, "admin.customer.frozen_done")
+	case "unfreeze":
+		v.Flash = tr(c, "admin.customer.unfrozen_done")
+	}
+	return Render(c, http.StatusOK, adminview.Customer(v), nil)
+}
+
+// customerView reads the account named in the URL with its balance, lots
+// and latest events, and prepares fresh forms.
+func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
+	ctx := c.Request().Context()
+	var v adminview.CustomerView
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return v, err
+	}
+	acc, err := s.admin.ledger.Account(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	bal, err := s.admin.ledger.Balance(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	evs, _, err := s.admin.ledger.Events(ctx, id, ledger.EventFilter{}, 0, 20)
+	if err != nil {
+		return v, err
+	}
+	reasons, err := s.admin.bo.ReasonCodes(ctx, false)
+	if err != nil {
+		return v, err
+	}
+	staff := staffFrom(c)
+	v = adminview.CustomerView{Frame: adminFrame(c, "admin.customers"), AccountID: acc.ID, Name: acc.Name,
+		Status: string(acc.Status), Frozen: acc.Status == ledger.StatusFrozen, Available: bal.Available,
+		CanGrant:  auth.HasAnyRole(staff, auth.RoleSupport, auth.RoleFinance),
+		CanFreeze: auth.HasAnyRole(staff, auth.AllRoles...),
+		Grant:     adminview.GrantForm{Key: uuid.NewString(), Limit: s.admin.bo.Settings().SupportGrantLimit},
+	}
+	if found, err := s.admin.bo.FindCustomers(ctx, strconv.FormatInt(id, 10), actor(c)); err == nil {
+		for _, f := range found {
+			if f.Account.ID == id {
+				v.Login = f.User.Login()
+			}
+		}
+	}
+	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {
+		v.Buckets = append(v.Buckets, adminview.Bucket{Kind: string(k), Amount: bal.ByKind[k]})
+	}
+	for _, l := range bal.Lots {
+		v.Lots = append(v.Lots, adminview.LotRow{ID: l.ID, Kind: string(l.Kind), Amount: l.Amount, Remaining: l.Remaining,
+			ExpiresAt: l.ExpiresAt, Source: l.SourceRef, Reason: l.ReasonCode})
+	}
+	for _, e := range evs {
+		v.Events = append(v.Events, adminview.EventRow{At: e.OccurredAt, Type: string(e.Type), Amount: e.Amount, Balance: e.BalanceAfter, Source: e.SourceRef})
+	}
+	lang := i18n.Lang(ctx)
+	for _, r := range reasons {
+		v.Grant.Reasons = append(v.Grant.Reasons, adminview.Option{Value: r.Code, Label: r.Label(lang)})
+	}
+	return v, nil
+}
+
+// AdminGrant grants promo credit: applied at once up to the support limit,
+// otherwise queued for a finance approval.
+func (s *Server) AdminGrant(c echo.Context) error {
+	v, err := s.customerView(c)
+	if err != nil {
+		return err
+	}
+	f := adminview.GrantForm{Amount: strings.TrimSpace(c.FormValue("amount")), ExpiresAt: strings.TrimSpace(c.FormValue("expires_at")),
+		ReasonCode: c.FormValue("reason_code"), Note: strings.TrimSpace(c.FormValue("note")), Key: c.FormValue("idempotency_key"),
+		Reasons: v.Grant.Reasons, Limit: v.Grant.Limit, Errors: adminview.Errors{}}
+	amount, err := decimal.NewFromString(f.Amount)
+	if err != nil {
+		f.Errors["amount"] = tr(c, "error.admin.invalid_amount")
+	}
+	expires, ok := endOfDay(f.ExpiresAt)
+	if !ok {
+		f.Errors["expires_at"] = tr(c, "error.admin.invalid_expiry")
+	}
+	if len(f.Errors) == 0 {
+		res, err := s.admin.bo.Grant(c.Request().Context(), backoffice.GrantRequest{AccountID: v.AccountID, Amount: amount, ExpiresAt: expires,
+			ReasonCode: f.ReasonCode, Note: f.Note, Actor: actor(c), IdempotencyKey: f.Key})
+		if err == nil {
+			done := "grant"
+			if !res.Applied {
+				done = "pending"
+			}
+			return HXRedirect(c, s.URL("admin.customer", v.AccountID)+"?done="+done)
+		}
+		errs, _, ok := formError(c, err)
+		if !ok {
+			return err
+		}
+		f.Errors = errs
+	}
+	v.Grant = f
+	return Render(c, http.StatusUnprocessableEntity, adminview.Customer(v), adminview.GrantFormPart(v))
+}
+
+// AdminFreeze freezes the account with a required reason.
+func (s *Server) AdminFreeze(c echo.Context) error { return s.freeze(c, true) }
+
+// AdminUnfreeze makes a frozen account active again, with a reason.
+func (s *Server) AdminUnfreeze(c echo.Context) error { return s.freeze(c, false) }
+
+func (s *Server) freeze(c echo.Context, freeze bool) error {
+	v, err := s.customerView(c)
+	if err != nil {
+		return err
+	}
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	op, done := s.admin.bo.Unfreeze, "unfreeze"
+	if freeze {
+		op, done = s.admin.bo.Freeze, "freeze"
+	}
+	err = op(c.Request().Context(), v.AccountID, reason, actor(c))
+	if err == nil {
+		return HXRedirect(c, s.URL("admin.customer", v.AccountID)+"?done="+done)
+	}
+	errs, _, ok := formError(c, err)
+	if !ok {
+		return err
+	}
+	v.Freeze = adminview.FreezeForm{Reason: reason, Errors: errs}
+	return Render(c, http.StatusUnprocessableEntity, adminview.Customer(v), adminview.FreezeFormPart(v))
+}
+
+// endOfDay reads a 2006-01-02 date as the last second of that day in
+// Asia/Shanghai (an expiry "on" a date lasts through it).
+func endOfDay(s string) (time.Time, bool) {
+	t, ok := shanghaiDate(s)
+	if !ok {
+		return time.Time{}, false
+	}
+	return t.AddDate(0, 0, 1).Add(-time.Second), true
+}

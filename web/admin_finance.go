@@ -1,0 +1,139 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	adminview "github.com/seed75218f88/credits/views/admin"
+)
+
+// adminFinanceRoutes: refund requests (finance) and the revenue reports
+// (finance and admins).
+func (s *Server) adminFinanceRoutes(g *echo.Group) {
+	s.adminRoute(g, http.MethodGet, "/refunds", "admin.refunds", s.AdminRefunds, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/refunds/:id/approve", "admin.refund.approve", s.AdminApproveRefund, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/refunds/:id/reject", "admin.refund.reject", s.AdminRejectRefund, auth.RoleFinance)
+	s.adminRoute(g, http.MethodGet, "/reports", "admin.reports", s.AdminReports, auth.RoleFinance, auth.RoleAdmin)
+	s.adminRoute(g, http.MethodGet, "/reports.csv", "admin.reports.csv", s.AdminReportCSV, auth.RoleFinance, auth.RoleAdmin)
+}
+
+// AdminRefunds is the queue of customers' refund requests.
+func (s *Server) AdminRefunds(c echo.Context) error {
+	return s.refundsPage(c, http.StatusOK, nil)
+}
+
+func (s *Server) refundsPage(c echo.Context, status int, errs adminview.Errors) error {
+	reqs, err := s.admin.bo.RefundRequests(c.Request().Context(), backoffice.RefundFilter{State: backoffice.RefundRequested})
+	if err != nil {
+		return err
+	}
+	v := adminview.RefundsView{Frame: adminFrame(c, "admin.refunds"), Errors: errs}
+	for _, r := range reqs {
+		v.Requests = append(v.Requests, adminview.RefundRow{ID: r.ID, AccountID: r.AccountID, OrderNo: r.OrderNo, Amount: r.Amount, Reason: r.Reason, RequestedAt: r.RequestedAt})
+	}
+	switch c.QueryParam("done") {
+	case "approved", "rejected":
+		v.Flash = tr(c, "admin.refunds.done_"+c.QueryParam("done"))
+	}
+	return Render(c, status, adminview.Refunds(v), nil)
+}
+
+// AdminApproveRefund approves a refund and starts it through payments.
+func (s *Server) AdminApproveRefund(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if _, err := s.admin.bo.ApproveRefund(c.Request().Context(), id, actor(c)); err != nil {
+		return err
+	}
+	return HXRedirect(c, s.URL("admin.refunds")+"?done=approved")
+}
+
+// AdminRejectRefund rejects a refund with a required reason.
+func (s *Server) AdminRejectRefund(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	_, err = s.admin.bo.RejectRefund(c.Request().Context(), id, strings.TrimSpace(c.FormValue("reason")), actor(c))
+	if err != nil {
+		errs, status, ok := formError(c, err)
+		if !ok {
+			return err
+		}
+		return s.refundsPage(c, status, errs)
+	}
+	return HXRedirect(c, s.URL("admin.refunds")+"?done=rejected")
+}
+
+// reportQuery reads from and to (inclusive Asia/Shanghai dates; the current
+// month by default) and the granularity.
+func reportQuery(c echo.Context) (adminview.ReportForm, time.Time, time.Time, backoffice.Granularity, adminview.Errors) {
+	now := time.Now().In(format.Shanghai)
+	f := adminview.ReportForm{From: c.QueryParam("from"), To: c.QueryParam("to"), Granularity: c.QueryParam("granularity")}
+	if f.From == "" {
+		f.From = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, format.Shanghai).Format("2006-01-02")
+	}
+	if f.To == "" {
+		f.To = now.Format("2006-01-02")
+	}
+	errs := adminview.Errors{}
+	from, ok := shanghaiDate(f.From)
+	if !ok {
+		errs["from"] = tr(c, "admin.invalid_date")
+	}
+	to, ok := shanghaiDate(f.To)
+	if !ok || to.Before(from) {
+		errs["to"] = tr(c, "admin.invalid_date")
+	}
+	g := backoffice.Daily
+	if f.Granularity == string(backoffice.Monthly) {
+		g = backoffice.Monthly
+	}
+	f.Granularity = string(g)
+	return f, from, to.AddDate(0, 0, 1), g, errs
+}
+
+// AdminReports shows deferred and recognised revenue, breakage and
+// promotional credit per day or month.
+func (s *Server) AdminReports(c echo.Context) error {
+	f, from, to, g, errs := reportQuery(c)
+	v := adminview.ReportsView{Frame: adminFrame(c, "admin.reports"), Form: f, Errors: errs}
+	if len(errs) > 0 {
+		return Render(c, http.StatusUnprocessableEntity, adminview.Reports(v), nil)
+	}
+	r, err := s.admin.bo.Revenue(c.Request().Context(), from, to, g, actor(c))
+	if err != nil {
+		return err
+	}
+	v.Report = &r
+	v.CSVURL = s.URL("admin.reports.csv") + "?" + c.QueryString()
+	return Render(c, http.StatusOK, adminview.Reports(v), nil)
+}
+
+// AdminReportCSV downloads the report as CSV (UTF-8 with BOM).
+func (s *Server) AdminReportCSV(c echo.Context) error {
+	f, from, to, g, errs := reportQuery(c)
+	if len(errs) > 0 {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	r, err := s.admin.bo.Revenue(c.Request().Context(), from, to, g, actor(c))
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := backoffice.ReportCSV(&buf, r); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="revenue-%s-%s.csv"`, f.From, f.To))
+	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
+}

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/reconcile"
+	adminview "github.com/seed75218f88/credits/views/admin"
+)
+
+// adminDeps holds the services the back-office handlers use.
+type adminDeps struct {
+	bo     *backoffice.Service
+	auth   *auth.Service
+	ledger *ledger.Ledger
+}
+
+// newAdmin takes the back office from d, or builds one over the portal's
+// ledger and users without payment collaborators.
+func newAdmin(d Deps, p *portal) *adminDeps {
+	a := &adminDeps{bo: d.Backoffice, auth: p.auth, ledger: p.ledger}
+	if a.bo == nil {
+		a.bo = backoffice.New(d.Pool, p.ledger, p.auth, backoffice.Options{CreditPriceRMB: d.Config.CreditPriceRMB})
+	}
+	return a
+}
+
+// actor is the signed-in staff user and the request's address, as the
+// back office records them.
+func actor(c echo.Context) backoffice.Actor {
+	return backoffice.Actor{User: staffFrom(c), IP: c.RealIP()}
+}
+
+// validationCodes are back-office errors about what was typed: the form is
+// shown again with the message next to its field.
+var validationCodes = map[string]bool{
+	"invalid_amount": true, "invalid_expiry": true, "reason_required": true, "unknown_reason_code": true,
+	"invalid_reason_code": true, "reason_code_exists": true, "missing_idempotency_key": true, "invalid_batch": true,
+	"invalid_code": true, "code_used": true, "code_expired": true, "already_redeemed": true, "redeem_throttled": true,
+	"empty_statement": true, "empty_bill": true, "account_not_found": true, "refund_exceeds_paid": true,
+}
+
+// formError turns a validation error from the back office (or a file parse
+// error) into a message for its field and the status the form is sent
+// with (422, 429 when throttled). ok is false for any other error, which
+// the handler returns to the error table.
+func formError(c echo.Context, err error) (errs adminview.Errors, status int, ok bool) {
+	var be *backoffice.Error
+	if errors.As(err, &be) && validationCodes[be.Code] {
+		status = http.StatusUnprocessableEntity
+		if be.Code == "redeem_throttled" {
+			status = http.StatusTooManyRequests
+		}
+		return adminview.Errors{be.Field: tr(c, "error.admin."+be.Code)}, status, true
+	}
+	for _, p := range []struct {
+		target error
+		key    string
+	}{
+		{reconcile.ErrUnsupportedFormat, "error.admin.file_unsupported"},
+		{reconcile.ErrNoHeader, "error.admin.file_no_header"},
+		{reconcile.ErrMissingColumn, "error.admin.file_missing_column"},
+		{reconcile.ErrMalformedRow, "error.admin.file_malformed_row"},
+		{reconcile.ErrNoBankAccount, "error.admin.bank_account_required"},
+	} {
+		if errors.Is(err, p.target) {
+			field := "file"
+			if p.target == reconcile.ErrNoBankAccount {
+				field = "bank_account"
+			}
+			return adminview.Errors{field: tr(c, p.key)}, http.StatusUnprocessableEntity, true
+		}
+	}
+	return nil, 0, false
+}
+
+// fieldError is one field's message for a handler's own check.
+func fieldError(c echo.Context, field, key string) adminview.Errors {
+	return adminview.Errors{field: tr(c, key)}
+}

@@ -1,0 +1,158 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	adminview "github.com/seed75218f88/credits/views/admin"
+)
+
+// adminStatementRoutes: bank statement import and the unmatched queue (finance).
+func (s *Server) adminStatementRoutes(g *echo.Group) {
+	s.adminRoute(g, http.MethodGet, "/statements", "admin.statements", s.AdminStatements, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/statements", "admin.statements.import", s.AdminImportStatement, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/statements/lines/:id/resolve", "admin.line.resolve", s.AdminResolveLine, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/statements/lines/:id/refund", "admin.line.refund", s.AdminRefundLine, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/statements/lines/:id/reject", "admin.line.reject", s.AdminRejectLine, auth.RoleFinance)
+}
+
+// AdminStatements shows the upload form and the unmatched queue, searched
+// by payer, account, memo or serial.
+func (s *Server) AdminStatements(c echo.Context) error {
+	v, err := s.statementsView(c, c.QueryParam("q"))
+	if err != nil {
+		return err
+	}
+	switch d := c.QueryParam("done"); d {
+	case "resolved", "pending", "refund", "rejected":
+		v.Flash = tr(c, "admin.statements.done_"+d)
+	}
+	return Render(c, http.StatusOK, adminview.Statements(v), adminview.LineQueue(v))
+}
+
+func (s *Server) statementsView(c echo.Context, search string) (adminview.StatementsView, error) {
+	v := adminview.StatementsView{Frame: adminFrame(c, "admin.statements"), Search: strings.TrimSpace(search)}
+	lines, err := s.admin.bo.UnmatchedLines(c.Request().Context(), v.Search, 200, actor(c))
+	if err != nil {
+		return v, err
+	}
+	for _, l := range lines {
+		v.Lines = append(v.Lines, adminview.LineRow{ID: l.ID, Serial: l.Serial, TradedAt: l.TradedAt, Amount: l.Amount,
+			PayerName: l.PayerName, PayerAccount: l.PayerAccount, Memo: l.Memo, Reason: string(l.MatchReason), PendingApprovalID: l.PendingApprovalID})
+		if l.PendingApprovalID != 0 {
+			v.Pending++
+		}
+	}
+	return v, nil
+}
+
+// AdminImportStatement imports an uploaded CSV or XLSX statement and shows
+// what it did.
+func (s *Server) AdminImportStatement(c echo.Context) error {
+	fh, err := c.FormFile("file")
+	if err != nil {
+		return s.statementsForm(c, fieldError(c, "file", "error.admin.file_required"))
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	res, err := s.admin.bo.ImportStatement(c.Request().Context(), f, fh.Filename, strings.TrimSpace(c.FormValue("bank_account")), actor(c))
+	if err != nil {
+		errs, _, ok := formError(c, err)
+		if !ok {
+			return err
+		}
+		return s.statementsForm(c, errs)
+	}
+	v, err := s.statementsView(c, "")
+	if err != nil {
+		return err
+	}
+	v.Result = &adminview.ImportCounts{Inserted: res.Inserted, Duplicates: res.Duplicates, Matched: res.Matched, Unmatched: res.Unmatched}
+	return Render(c, http.StatusOK, adminview.Statements(v), nil)
+}
+
+func (s *Server) statementsForm(c echo.Context, errs adminview.Errors) error {
+	v, err := s.statementsView(c, c.FormValue("q"))
+	if err != nil {
+		return err
+	}
+	v.Errors = errs
+	return Render(c, http.StatusUnprocessableEntity, adminview.Statements(v), nil)
+}
+
+// AdminResolveLine credits an unmatched line to an account as a manual
+// recharge (waiting for a second finance user above the limit).
+func (s *Server) AdminResolveLine(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	acc, perr := strconv.ParseInt(strings.TrimSpace(c.FormValue("account_id")), 10, 64)
+	if perr != nil || acc <= 0 {
+		return s.lineForm(c, id, fieldError(c, "account", "error.admin.account_not_found"))
+	}
+	res, err := s.admin.bo.ResolveToAccount(c.Request().Context(), id, acc, strings.TrimSpace(c.FormValue("note")), actor(c))
+	if err != nil {
+		return s.lineError(c, id, err)
+	}
+	done := "resolved"
+	if !res.Applied {
+		done = "pending"
+	}
+	return HXRedirect(c, s.URL("admin.statements")+"?done="+done)
+}
+
+// AdminRefundLine marks an unmatched line as money to send back to the payer.
+func (s *Server) AdminRefundLine(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	err = s.admin.bo.MarkRefundToPayer(c.Request().Context(), id, strings.TrimSpace(c.FormValue("note")), strings.TrimSpace(c.FormValue("bank_ref")), actor(c))
+	if err != nil {
+		return s.lineError(c, id, err)
+	}
+	return HXRedirect(c, s.URL("admin.statements")+"?done=refund")
+}
+
+// AdminRejectLine takes a line out of the queue with a reason.
+func (s *Server) AdminRejectLine(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.admin.bo.RejectLine(c.Request().Context(), id, strings.TrimSpace(c.FormValue("reason")), actor(c)); err != nil {
+		return s.lineError(c, id, err)
+	}
+	return HXRedirect(c, s.URL("admin.statements")+"?done=rejected")
+}
+
+// lineError shows a validation error next to the line's forms; anything
+// else goes to the error table.
+func (s *Server) lineError(c echo.Context, id int64, err error) error {
+	errs, _, ok := formError(c, err)
+	if !ok {
+		return err
+	}
+	return s.lineForm(c, id, errs)
+}
+
+func (s *Server) lineForm(c echo.Context, id int64, errs adminview.Errors) error {
+	v, err := s.statementsView(c, c.FormValue("q"))
+	if err != nil {
+		return err
+	}
+	v.Errors = adminview.Errors{}
+	for k, m := range errs {
+		v.Errors[strconv.FormatInt(id, 10)+"."+k] = m
+	}
+	v.Errors["line"] = strconv.FormatInt(id, 10)
+	return Render(c, http.StatusUnprocessableEntity, adminview.Statements(v), nil)
+}

@@ -1,0 +1,161 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/mail"
+	"github.com/seed75218f88/credits/internal/signup"
+	"github.com/seed75218f88/credits/web"
+	"github.com/seed75218f88/credits/web/webtest"
+)
+
+// adminBundle is a running server with the back office wired to real
+// payments (bank transfer orders) and a low support-grant limit.
+type adminBundle struct {
+	*portalBundle
+	payments *payments.Service
+	bo       *backoffice.Service
+}
+
+func setupAdmin(t testing.TB) *adminBundle {
+	t.Helper()
+	b := &adminBundle{portalBundle: &portalBundle{mail: &captureMail{sent: make(chan mail.Message, 10)}}}
+	b.app = webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
+		b.ledger = ledger.New(d.Pool, ledger.Options{})
+		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+		b.payments = payments.New(d.Pool, b.ledger, payments.Channels{}, payments.Options{})
+		pay := b.payments.BackOffice()
+		settings := backoffice.DefaultSettings()
+		settings.SupportGrantLimit = decimal.NewFromInt(1000)
+		b.bo = backoffice.New(d.Pool, b.ledger, b.auth, backoffice.Options{Settings: settings,
+			TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
+		d.Ledger, d.Auth, d.Mail, d.Payments, d.Backoffice = b.ledger, b.auth, b.mail, b.payments, b.bo
+		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}, Tiers: web.DefaultTiers}
+	}))
+	t.Cleanup(b.ledger.Close)
+	return b
+}
+
+// staff signs a new staff user in and follows redirects like a browser.
+func (b *adminBundle) staff(t *testing.T, prefix string, roles ...auth.Role) *webtest.Client {
+	t.Helper()
+	c := b.staffClient(t, uniqEmail(prefix), roles...)
+	c.FollowRedirects = true
+	return c
+}
+
+var adminSeq atomic.Int64
+
+// uniqEmail is an address no other test uses.
+func uniqEmail(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d@example.com", prefix, time.Now().UnixNano()%1e6, adminSeq.Add(1))
+}
+
+func TestAdminGrantAppliesOrWaitsAndShowsFieldErrors(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t)
+	support := b.staff(t, "support", auth.RoleSupport)
+	_, cust := b.register(t, uniqEmail("cust"), "Grant Customer")
+	page := fmt.Sprintf("/admin/customers/%d", cust.AccountID)
+
+	p := support.Get(page)
+	require.Equal(t, http.StatusOK, p.Status)
+	key, _ := p.Doc.Find(`[data-testid="grant-form"] input[name="idempotency_key"]`).Attr("value")
+	require.NotEmpty(t, key)
+	expires := time.Now().AddDate(0, 1, 0).In(format.Shanghai).Format("2006-01-02")
+
+	t.Run("BadInputIsShownNextToItsFieldInChinese", func(t *testing.T) {
+		r := support.PostForm(page+"/grant", url.Values{"amount": {"abc"}, "expires_at": {"yesterday"}, "reason_code": {"goodwill"}, "idempotency_key": {key}})
+		require.Equal(t, http.StatusUnprocessableEntity, r.Status)
+		require.Contains(t, r.TestID("error-amount"), "请输入")
+		require.NotEmpty(t, r.TestID("error-expires_at"))
+		require.Equal(t, "abc", r.Doc.Find(`[data-testid="grant-amount"]`).AttrOr("value", ""), "what was typed is kept")
+	})
+	t.Run("BadInputInEnglish", func(t *testing.T) {
+		support.Get("/lang/en")
+		defer support.Get("/lang/zh-CN")
+		r := support.PostForm(page+"/grant", url.Values{"amount": {"10"}, "expires_at": {expires}, "reason_code": {"no_such_reason"}, "idempotency_key": {key}})
+		require.Equal(t, http.StatusUnprocessableEntity, r.Status)
+		require.Equal(t, "Choose a reason from the list.", r.TestID("error-reason_code"))
+	})
+	t.Run("UnderTheLimitAppliesOnce", func(t *testing.T) {
+		form := url.Values{"amount": {"500"}, "expires_at": {expires}, "reason_code": {"goodwill"}, "note": {"sorry"}, "idempotency_key": {key}}
+		r := support.PostForm(page+"/grant", form)
+		require.Equal(t, http.StatusOK, r.Status, r.Body)
+		require.NotEmpty(t, r.TestID("flash-success"))
+		support.PostForm(page+"/grant", form) // a double submit
+		bal, err := b.ledger.Balance(context.Background(), cust.AccountID)
+		require.NoError(t, err)
+		require.Equal(t, "5500", bal.Available.String(), "5000 sign-up credit + one grant of 500")
+	})
+	t.Run("AboveTheLimitWaits", func(t *testing.T) {
+		p := support.Get(page)
+		key2, _ := p.Doc.Find(`[data-testid="grant-form"] input[name="idempotency_key"]`).Attr("value")
+		require.NotEqual(t, key, key2, "a new key per rendering")
+		r := support.PostForm(page+"/grant", url.Values{"amount": {"2000"}, "expires_at": {expires}, "reason_code": {"goodwill"}, "idempotency_key": {key2}})
+		require.Equal(t, http.StatusOK, r.Status)
+		require.Contains(t, r.TestID("flash-success"), "审批")
+	})
+}
+
+func TestAdminFreezeNeedsAReason(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t)
+	support := b.staff(t, "support", auth.RoleSupport)
+	_, cust := b.register(t, uniqEmail("cust"), "Freeze Customer")
+	page := fmt.Sprintf("/admin/customers/%d", cust.AccountID)
+	support.Get(page)
+	r := support.PostForm(page+"/freeze", url.Values{"reason": {"  "}})
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status)
+	require.Equal(t, "请填写原因。", r.TestID("error-reason"))
+	r = support.PostForm(page+"/freeze", url.Values{"reason": {"fraud check"}})
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, "已冻结", r.TestID("customer-status"))
+	r = support.PostForm(page+"/unfreeze", url.Values{"reason": {"cleared"}})
+	require.Equal(t, "正常", r.TestID("customer-status"))
+}
+
+func TestAdminCustomerLookup(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t)
+	support := b.staff(t, "support", auth.RoleSupport)
+	email := uniqEmail("lookup")
+	_, cust := b.register(t, email, "Lookup Customer")
+	o, err := b.payments.CreateTransferOrder(context.Background(), cust.AccountID, 50000)
+	require.NoError(t, err)
+	for _, q := range []string{email, fmt.Sprint(cust.AccountID), o.OrderNo} {
+		p := support.Get("/admin/customers?q=" + url.QueryEscape(q))
+		require.Equal(t, http.StatusOK, p.Status)
+		require.NotEmpty(t, p.TestID(fmt.Sprintf("customer-%d", cust.AccountID)), "lookup by %s", q)
+	}
+	p := support.HTMX(http.MethodGet, "/admin/customers?q=nobody-here", nil)
+	require.Equal(t, http.StatusOK, p.Status)
+	require.NotEmpty(t, p.TestID("customer-none"))
+	require.Empty(t, p.TestID("staff-bar"), "htmx gets the results only")
+}
+
+// statement builds a bank statement CSV (CCB layout) from rows of serial,
+// payer, amount, memo (all credits).
+func statement(rows ...[4]string) string {
+	var sb strings.Builder
+	sb.WriteString("交易流水号,交易时间,对方账户名称,对方账号,交易金额,借贷标志,用途\n")
+	for _, r := range rows {
+		fmt.Fprintf(&sb, "%s,2025/03/01 09:00:00,%s,6222000011112222,%s,贷,%s\n", r[0], r[1], r[2], r[3])
+	}
+	return sb.String()
+}

@@ -1,0 +1,45 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/platform/format"
+	pv "github.com/seed75218f88/credits/views/portal"
+)
+
+// portalRedeemRoutes: the customer's redemption code (兑换码) form.
+func (s *Server) portalRedeemRoutes(g *echo.Group) {
+	g.GET("/redeem", s.RedeemForm).Name = "portal.redeem"
+	g.POST("/redeem", s.Redeem).Name = "portal.redeem.post"
+}
+
+// RedeemForm shows the form.
+func (s *Server) RedeemForm(c echo.Context) error {
+	return Render(c, http.StatusOK, pv.Redeem(pv.RedeemView{Frame: s.frame(c, "portal.redeem")}), nil)
+}
+
+// Redeem redeems a code for the signed-in customer's account: a promo lot.
+// Wrong, used or expired codes are shown next to the field (422), too many
+// failures 429.
+func (s *Server) Redeem(c echo.Context) error {
+	cu := customerOf(c)
+	v := pv.RedeemView{Frame: s.frame(c, "portal.redeem"), Code: c.FormValue("code")}
+	r, err := s.admin.bo.Redeem(c.Request().Context(), cu.Account.ID, v.Code, c.RealIP())
+	if err != nil {
+		errs, status, ok := formError(c, err)
+		if !ok {
+			return err
+		}
+		v.Error = errs["code"]
+		return Render(c, status, pv.Redeem(v), nil)
+	}
+	v.Code = ""
+	v.Done = true
+	v.Amount = r.Lot.Amount
+	if r.Lot.ExpiresAt != nil {
+		v.Expires = format.Time(*r.Lot.ExpiresAt)
+	}
+	return Render(c, http.StatusOK, pv.Redeem(v), nil)
+}
