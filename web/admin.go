@@ -25,6 +25,7 @@ const staffKey = "admin.staff"
 // function (s.adminGrantRoutes(g), …) with one line here.
 func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodGet, "", "admin.home", s.AdminHome, auth.AllRoles...)
+	s.adminKYCRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

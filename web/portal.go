@@ -35,6 +35,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	name(g.POST("/accounts/:id", s.UpdateSubAccount), "portal.account.update")
 	name(g.GET("/password", s.PasswordForm), "portal.password")
 	name(g.POST("/password", s.SetPassword), "portal.password.post")
+	s.portalKYCRoutes(g)
 }
 
 // customer is the signed-in customer and the ledger account they act on.

@@ -87,6 +87,7 @@ type Server struct {
 	errors  []ErrorMapping
 	metrics *httpMetrics
 	portal  *portal
+	kyc     *kycArea // verification and invoices (web/portal_verification.go)
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 }
@@ -132,6 +133,7 @@ func New(d Deps) (*Server, error) {
 	s.Echo.HTTPErrorHandler = s.handleError
 	s.metrics = newHTTPMetrics(s.Metrics)
 	s.portal = newPortal(d)
+	s.kyc = newKYCArea(d, s.portal.ledger)
 	s.middleware()
 	s.routes()
 	return s, nil

@@ -33,4 +33,6 @@ type Section struct {
 // Sections is the back-office menu, in order. Areas add their entry here.
 var Sections = []Section{
 	{"admin.home", "/admin", "admin.menu.home", []string{"support", "finance", "admin"}},
+	{"admin.kyc", "/admin/kyc", "admin.menu.kyc", []string{"support", "admin"}},
+	{"admin.invoices", "/admin/invoices", "admin.menu.invoices", []string{"finance", "admin"}},
 }
