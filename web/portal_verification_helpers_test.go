@@ -76,7 +76,7 @@ var verificationBonus = decimal.NewFromInt(500)
 var signupCredit = decimal.NewFromInt(20)
 
 // trialCap is the gateway's trial credit cap in these tests.
-var trialCap = decimal.NewFromInt(50)
+var trialCap = decimal.NewFromInt(20)
 
 func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 	t.Helper()
