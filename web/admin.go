@@ -34,6 +34,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminStaffRoutes(g)
 	s.adminReasonRoutes(g)
 	s.adminChannelRoutes(g)
+	s.adminKYCRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

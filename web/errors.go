@@ -10,10 +10,12 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/usage"
+	"github.com/seed75218f88/credits/internal/verification"
 	"github.com/seed75218f88/credits/views/components"
 	"github.com/seed75218f88/credits/views/layout"
 )
@@ -99,6 +101,29 @@ var errorTable = []ErrorMapping{
 	{backoffice.ErrEmptyStatement, http.StatusUnprocessableEntity, "empty_statement", "error.admin.empty_statement"},
 	{backoffice.ErrEmptyBill, http.StatusUnprocessableEntity, "empty_bill", "error.admin.empty_bill"},
 	{backoffice.ErrRefundExceedsPaid, http.StatusUnprocessableEntity, "refund_exceeds_paid", "error.admin.refund_exceeds_paid"},
+
+	// Real-name verification (internal/verification); form errors re-render
+	// the form instead (web/portal_verification.go).
+	{verification.ErrInvalidInput, http.StatusUnprocessableEntity, "invalid_input", "error.verification.invalid_input"},
+	{verification.ErrAlreadyVerified, http.StatusConflict, "already_verified", "error.verification.already_verified"},
+	{verification.ErrPending, http.StatusConflict, "verification_pending", "error.verification.pending"},
+	{verification.ErrIdentityInUse, http.StatusConflict, "identity_in_use", "error.verification.identity_in_use"},
+	{verification.ErrNotFound, http.StatusNotFound, "not_found", "error.verification.no_such_verification"},
+	{verification.ErrNotPending, http.StatusConflict, "not_pending", "error.verification.not_pending"},
+	{verification.ErrReasonRequired, http.StatusUnprocessableEntity, "reason_required", "error.verification.reason_required"},
+	{verification.ErrForbidden, http.StatusForbidden, "forbidden", "error.verification.forbidden"},
+	{verification.ErrNoLicence, http.StatusNotFound, "not_found", "error.verification.no_licence"},
+
+	// VAT invoices (internal/invoicing); form errors re-render the form.
+	{invoicing.ErrInvalidInput, http.StatusUnprocessableEntity, "invalid_input", "error.invoicing.invalid_input"},
+	{invoicing.ErrNotFound, http.StatusNotFound, "not_found", "error.invoicing.not_found"},
+	{invoicing.ErrExceedsInvoiceable, http.StatusConflict, "exceeds_invoiceable", "error.invoicing.exceeds_invoiceable"},
+	{invoicing.ErrUnknownTopUp, http.StatusUnprocessableEntity, "unknown_top_up", "error.invoicing.unknown_top_up"},
+	{invoicing.ErrWrongState, http.StatusConflict, "wrong_state", "error.invoicing.wrong_state"},
+	{invoicing.ErrReasonRequired, http.StatusUnprocessableEntity, "reason_required", "error.invoicing.reason_required"},
+	{invoicing.ErrDuplicateNumber, http.StatusConflict, "duplicate_number", "error.invoicing.duplicate_number"},
+	{invoicing.ErrSellerNotConfigured, http.StatusConflict, "seller_not_configured", "error.invoicing.seller_not_configured"},
+	{invoicing.ErrRefundNeedsReversal, http.StatusConflict, "refund_needs_reversal", "error.invoicing.refund_needs_reversal"},
 }
 
 // statusTable answers echo.HTTPError values (router 404/405, bind errors,

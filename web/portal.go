@@ -36,6 +36,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	name(g.GET("/password", s.PasswordForm), "portal.password")
 	name(g.POST("/password", s.SetPassword), "portal.password.post")
 	s.portalRedeemRoutes(g)
+	s.portalKYCRoutes(g)
 }
 
 // customer is the signed-in customer and the ledger account they act on.

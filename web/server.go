@@ -87,6 +87,7 @@ type Server struct {
 	errors  []ErrorMapping
 	metrics *httpMetrics
 	portal  *portal
+	kyc     *kycArea // verification and invoices (web/portal_verification.go)
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -134,6 +135,7 @@ func New(d Deps) (*Server, error) {
 	s.metrics = newHTTPMetrics(s.Metrics)
 	s.portal = newPortal(d)
 	s.admin = newAdmin(d, s.portal)
+	s.kyc = newKYCArea(d, s.portal.ledger)
 	s.middleware()
 	s.routes()
 	return s, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/piicrypto"
 	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/pricing"
@@ -123,6 +124,15 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	if err != nil {
 		return nil, err
 	}
+	// An issued invoice's PDF is emailed to the customer: the mail job is
+	// enqueued inside the issuing transaction (through the River client,
+	// built below).
+	ins := &lateInserter{}
+	bundle, err := i18n.Default()
+	if err != nil {
+		return nil, err
+	}
+	iopts.OnIssued = web.InvoiceIssuedMail(ins, bundle)
 	popts.BeforeRefund = func(ctx context.Context, _ pgx.Tx, o payments.Order) error {
 		needs, err := s.invoicing.RequiresReversalBeforeRefund(ctx, o.ID)
 		if err != nil {
@@ -155,8 +165,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 		TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
 
 	// Webhook endpoints and the alert scanner enqueue through the River
-	// client built last.
-	ins := &lateInserter{}
+	// client built last (ins).
 	s.webhooks = webhook.NewService(pool, ins, webhook.Options{RequireHTTPS: production})
 
 	// Gateway API, with the rate limiter (Redis when REDIS_URL is set).

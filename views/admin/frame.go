@@ -43,4 +43,6 @@ var Sections = []Section{
 	{"admin.staff", "/admin/staff", "admin.menu.staff", []string{"admin"}},
 	{"admin.codes", "/admin/codes", "admin.menu.codes", []string{"finance", "admin"}},
 	{"admin.audit", "/admin/audit", "admin.menu.audit", []string{"finance", "admin"}},
+	{"admin.kyc", "/admin/kyc", "admin.menu.kyc", []string{"support", "admin"}},
+	{"admin.invoices", "/admin/invoices", "admin.menu.invoices", []string{"finance", "admin"}},
 }

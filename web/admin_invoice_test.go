@@ -1,0 +1,123 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/invoicing"
+)
+
+// fakePlatformPDF is what the national platform's PDF looks like to a content sniffer.
+var fakePlatformPDF = []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+
+func TestAdminInvoiceQueue(t *testing.T) {
+	t.Parallel()
+	b := setupKYC(t, kycOpts{})
+	ctx := context.Background()
+	finance := b.staff(t, "inv-finance@example.com", auth.RoleFinance)
+	support := b.staff(t, "inv-support@example.com", auth.RoleSupport)
+	cust, u := b.register(t, "inv-customer@example.com")
+	o1 := b.paidTopUp(t, u.AccountID, 30000)
+	o2 := b.paidTopUp(t, u.AccountID, 12345)
+	o3 := b.paidTopUp(t, u.AccountID, 10000)
+	request := func(kind invoicing.Kind, orders ...int64) int64 {
+		t.Helper()
+		r := invoicing.Request{Kind: kind, Email: "inv-customer@example.com", RequestedBy: "test",
+			Title: &invoicing.TitleInput{Type: invoicing.TitleCompany, Name: "上海测试智能有限公司", TaxID: newCreditCode(t),
+				Address: "上海市浦东新区张江路 1 号", Phone: "021-50801234", BankName: "中国银行上海张江支行", BankAccount: "4563 5123 4567 8901"}}
+		for _, o := range orders {
+			r.Items = append(r.Items, invoicing.ItemRequest{OrderID: o})
+		}
+		inv, err := b.inv.RequestInvoice(ctx, u.AccountID, r)
+		require.NoError(t, err)
+		return inv.ID
+	}
+	detail := func(id int64) string { return "/admin/invoices/detail?id=" + strconv.FormatInt(id, 10) }
+
+	require.Equal(t, http.StatusForbidden, support.Get("/admin/invoices").Status)
+
+	t.Run("IssueFormErrors", func(t *testing.T) {
+		id := request(invoicing.KindSpecial, o1.ID)
+		p := finance.Get("/admin/invoices")
+		require.Equal(t, 1, p.Doc.Find(`[data-testid="invoice-queue-row"][data-id="`+strconv.FormatInt(id, 10)+`"]`).Length())
+		finance.Get(detail(id))
+		sid := strconv.FormatInt(id, 10)
+		cases := []struct {
+			name   string
+			fields map[string]string
+			file   []byte
+			field  string
+			expect string
+		}{
+			{"NoNumber", map[string]string{"id": sid, "source": "generate"}, nil, "number", "必填"},
+			{"NumberNotDigits", map[string]string{"id": sid, "number": "INV-123", "source": "generate"}, nil, "number", "格式"},
+			{"BadDate", map[string]string{"id": sid, "number": "12345678", "date": "2025-02-30", "source": "generate"}, nil, "date", "格式"},
+			{"UploadWithoutFile", map[string]string{"id": sid, "number": "12345678", "source": "upload"}, nil, "pdf", "上传"},
+			{"UploadNotAPDF", map[string]string{"id": sid, "number": "12345678", "source": "upload"}, pngBytes, "pdf", "格式"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				p := postMultipart(t, finance, "/admin/invoices/issue", tc.fields, "pdf", "invoice.pdf", tc.file)
+				require.Equal(t, http.StatusUnprocessableEntity, p.Status, p.Body)
+				require.Contains(t, p.TestID("error-"+tc.field), tc.expect)
+				require.Equal(t, "requested", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
+			})
+		}
+		require.Equal(t, http.StatusBadRequest, postMultipart(t, finance, "/admin/invoices/issue", map[string]string{"number": "12345678"}, "", "", nil).Status)
+		require.Equal(t, http.StatusNotFound, finance.Get("/admin/invoices/detail?id=99999999").Status)
+	})
+
+	t.Run("IssueUploadedThenReverseAndReissueWithOurCopy", func(t *testing.T) {
+		id := request(invoicing.KindOrdinary, o2.ID)
+		finance.Get(detail(id))
+		p := postMultipart(t, finance, "/admin/invoices/issue", map[string]string{"id": strconv.FormatInt(id, 10), "number": "044001900111", "date": "2025-06-03", "source": "upload"}, "pdf", "platform.pdf", fakePlatformPDF)
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Equal(t, "issued", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
+		require.Equal(t, "044001900111", p.TestID("invoice-detail-number"))
+		pdf := finance.Get("/admin/invoices/pdf?id=" + strconv.FormatInt(id, 10))
+		require.Equal(t, string(fakePlatformPDF), pdf.Body)
+		require.Equal(t, string(fakePlatformPDF), cust.Get("/portal/invoices/"+strconv.FormatInt(id, 10)+"/pdf").Body)
+
+		// The same number again is refused.
+		other := request(invoicing.KindOrdinary, o3.ID)
+		finance.Get(detail(other))
+		p = postMultipart(t, finance, "/admin/invoices/issue", map[string]string{"id": strconv.FormatInt(other, 10), "number": "044001900111", "source": "generate"}, "", "", nil)
+		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+		require.Contains(t, p.TestID("error-number"), "已被使用")
+		p = finance.PostForm("/admin/invoices/reject", url.Values{"id": {strconv.FormatInt(other, 10)}})
+		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+		require.NotEmpty(t, p.TestID("error-reason"))
+		p = finance.PostForm("/admin/invoices/reject", url.Values{"id": {strconv.FormatInt(other, 10)}, "reason": {"抬头与合同不符"}})
+		require.Equal(t, "rejected", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
+		p = cust.Get("/portal/invoices")
+		require.Contains(t, p.Doc.Find(`[data-testid="invoice-row"][data-id="`+strconv.FormatInt(other, 10)+`"]`).Text(), "抬头与合同不符")
+
+		// Red-letter reversal needs a reason, then the reissue is issued with our copy.
+		finance.Get(detail(id))
+		p = finance.PostForm("/admin/invoices/reverse", url.Values{"id": {strconv.FormatInt(id, 10)}})
+		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+		p = finance.PostForm("/admin/invoices/reverse", url.Values{"id": {strconv.FormatInt(id, 10)}, "reason": {"购买方名称有误"}})
+		require.Equal(t, "reversed", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
+		p = finance.PostForm("/admin/invoices/reissue", url.Values{"id": {strconv.FormatInt(id, 10)}, "kind": {"bogus"}})
+		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+		p = finance.PostForm("/admin/invoices/reissue", url.Values{"id": {strconv.FormatInt(id, 10)}, "email": {"new-inbox@example.com"}})
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Equal(t, "requested", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
+		newID := p.Doc.Find(`input[name="id"]`).First().AttrOr("value", "")
+		require.NotEqual(t, strconv.FormatInt(id, 10), newID)
+		p = postMultipart(t, finance, "/admin/invoices/issue", map[string]string{"id": newID, "number": "044001900112", "source": "generate"}, "", "", nil)
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		text := pdfToText(t, []byte(finance.Get("/admin/invoices/pdf?id="+newID).Body))
+		require.Contains(t, text, "上海测试智能有限公司")
+		require.Contains(t, text, "123.45")
+		p = finance.Get(detail(id))
+		require.Equal(t, "reissued", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
+		require.Equal(t, "#"+newID, p.TestID("invoice-reissued-as"))
+	})
+}

@@ -1,0 +1,219 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/identity"
+	"github.com/seed75218f88/credits/internal/invoicing"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/verification"
+	pv "github.com/seed75218f88/credits/views/portal"
+)
+
+// kycArea holds the services behind the real-name verification and invoice
+// pages of the portal and the back office.
+type kycArea struct {
+	verification *verification.Service
+	invoicing    *invoicing.Service
+}
+
+// newKYCArea takes Deps.Verification and Deps.Invoicing. Outside production
+// a nil service is built over the pool with development defaults (the
+// sandbox identity provider, the development PII key; invoices over
+// Deps.Payments' paid top-ups, without seller details); in production a nil
+// service leaves its pages out.
+func newKYCArea(d Deps, led *ledger.Ledger) *kycArea {
+	k := &kycArea{verification: d.Verification, invoicing: d.Invoicing}
+	if d.Config.Env == config.Production {
+		return k
+	}
+	if k.verification == nil {
+		k.verification = verification.New(d.Pool, identity.Sandbox{}, piicrypto.Dev(), piicrypto.DevBlindIndex(), led, verification.Options{})
+	}
+	if k.invoicing == nil {
+		k.invoicing = invoicing.New(d.Pool, invoicing.TopUpSourceFunc(func(ctx context.Context, accountID int64) ([]invoicing.TopUp, error) {
+			if d.Payments == nil {
+				return nil, nil
+			}
+			paid, err := d.Payments.PaidTopUps(ctx, accountID)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]invoicing.TopUp, len(paid))
+			for i, p := range paid {
+				out[i] = invoicing.TopUp{OrderID: p.OrderID, OrderNo: p.OrderNo, AmountFen: p.AmountFen, RefundedFen: p.RefundedFen, PaidAt: p.PaidAt}
+			}
+			return out, nil
+		}), invoicing.Options{})
+	}
+	return k
+}
+
+// portalKYCRoutes registers the portal's verification and invoice pages.
+func (s *Server) portalKYCRoutes(g *echo.Group) {
+	name := func(r *echo.Route, n string) { r.Name = n }
+	if s.kyc.verification != nil {
+		name(g.GET("/verification", s.Verification), "portal.verification")
+		name(g.POST("/verification/person", s.SubmitPersonVerification), "portal.verification.person")
+		name(g.POST("/verification/company", s.SubmitCompanyVerification), "portal.verification.company")
+	}
+	if s.kyc.invoicing != nil {
+		s.portalInvoiceRoutes(g)
+	}
+}
+
+// maxLicenceRead bounds how much of an uploaded licence is read; the
+// verification service then applies its own (smaller) limit and answers
+// licence_too_large.
+const maxLicenceRead = 16 << 20
+
+// Verification shows the account's verification state and, when it may
+// submit (unverified or rejected), the individual and enterprise forms.
+func (s *Server) Verification(c echo.Context) error {
+	v, err := s.verificationView(c)
+	if err != nil {
+		return err
+	}
+	if cu := customerOf(c); cu.Account.Kind == ledger.AccountEnterprise {
+		v.Tab = "enterprise"
+	}
+	if c.QueryParam("tab") == "enterprise" || c.QueryParam("tab") == "individual" {
+		v.Tab = c.QueryParam("tab")
+	}
+	return Render(c, http.StatusOK, pv.Verification(v), nil)
+}
+
+// SubmitPersonVerification submits an individual's name and ID number.
+func (s *Server) SubmitPersonVerification(c echo.Context) error {
+	ctx := c.Request().Context()
+	cu := customerOf(c)
+	name := strings.TrimSpace(c.FormValue("name"))
+	_, err := s.kyc.verification.SubmitPerson(ctx, cu.Account.ID, name, c.FormValue("id_number"))
+	if err != nil {
+		// The number is never echoed back into the form: a page only ever
+		// carries masked numbers.
+		return s.verificationFormError(c, err, "individual", pv.VerificationForm{Name: name}, "id_number")
+	}
+	return HXRedirect(c, s.URL("portal.verification"))
+}
+
+// SubmitCompanyVerification submits an enterprise with its business licence.
+func (s *Server) SubmitCompanyVerification(c echo.Context) error {
+	ctx := c.Request().Context()
+	cu := customerOf(c)
+	form := pv.VerificationForm{CompanyName: strings.TrimSpace(c.FormValue("company_name")), LegalRep: strings.TrimSpace(c.FormValue("legal_rep"))}
+	data, filename, err := readUpload(c, "licence", maxLicenceRead)
+	if err != nil {
+		return err
+	}
+	_, err = s.kyc.verification.SubmitCompany(ctx, cu.Account.ID, form.CompanyName, c.FormValue("credit_code"), form.LegalRep, data, filename)
+	if err != nil {
+		return s.verificationFormError(c, err, "enterprise", form, "credit_code")
+	}
+	return HXRedirect(c, s.URL("portal.verification"))
+}
+
+// verificationFormError re-renders the form with field messages (422) for
+// input errors and an identity already in use; other errors go to the
+// error table.
+func (s *Server) verificationFormError(c echo.Context, err error, tab string, form pv.VerificationForm, numberField string) error {
+	ctx := c.Request().Context()
+	fields := map[string]string{}
+	var ie *verification.InputError
+	switch {
+	case errors.As(err, &ie):
+		for _, f := range ie.Fields {
+			fields[f.Field] = i18n.T(ctx, "error.verification."+f.Code)
+		}
+	case errors.Is(err, verification.ErrIdentityInUse):
+		fields[numberField] = i18n.T(ctx, "error.verification.identity_in_use")
+	default:
+		return err
+	}
+	v, verr := s.verificationView(c)
+	if verr != nil {
+		return verr
+	}
+	v.Tab, v.Form, v.Errors = tab, form, fields
+	return Render(c, http.StatusUnprocessableEntity, pv.Verification(v), nil)
+}
+
+func (s *Server) verificationView(c echo.Context) (pv.VerificationView, error) {
+	ctx := c.Request().Context()
+	cu := customerOf(c)
+	st, err := s.kyc.verification.Status(ctx, cu.Account.ID)
+	if err != nil {
+		return pv.VerificationView{}, err
+	}
+	hist, err := s.kyc.verification.History(ctx, cu.Account.ID)
+	if err != nil {
+		return pv.VerificationView{}, err
+	}
+	v := pv.VerificationView{Frame: s.frame(c, "portal.verification"), Tab: "individual", Status: s.verificationStatusView(ctx, st)}
+	for _, e := range hist {
+		v.History = append(v.History, pv.VerificationEvent{At: e.At, State: string(e.ToState), Reason: s.reasonText(ctx, "error.verification.", e.Reason)})
+	}
+	return v, nil
+}
+
+// verificationStatusView turns a (masked) status into what pages show.
+func (s *Server) verificationStatusView(ctx context.Context, st verification.Status) pv.VerificationStatus {
+	v := pv.VerificationStatus{
+		ID: st.VerificationID, AccountID: st.AccountID, State: string(st.State), Subject: string(st.Subject), Source: string(st.Source),
+		Reason: s.reasonText(ctx, "error.verification.", st.Reason), Reference: st.Reference,
+		Name: st.Name, MaskedNumber: st.MaskedNumber, MaskedLegalRep: st.MaskedLegalRep,
+		SubmittedAt: st.SubmittedAt, DecidedAt: st.DecidedAt, DecidedBy: st.DecidedBy, BonusGranted: st.BonusGranted,
+	}
+	if st.Licence != nil {
+		v.LicenceName, v.LicenceType, v.LicenceSize, v.LicenceSHA256 = st.Licence.Filename, st.Licence.ContentType, st.Licence.Size, st.Licence.SHA256
+	}
+	return v
+}
+
+// reasonText localizes a reason code (name_mismatch, …) and shows a
+// reviewer's free text as written.
+func (s *Server) reasonText(ctx context.Context, prefix, reason string) string {
+	if reason == "" {
+		return ""
+	}
+	if s.I18n.Has(prefix + reason) {
+		return i18n.T(ctx, prefix+reason)
+	}
+	return reason
+}
+
+// readUpload reads the named multipart file, at most limit bytes plus one
+// (so the domain can tell "too large"); no file gives nil data.
+func readUpload(c echo.Context, field string, limit int64) ([]byte, string, error) {
+	fh, err := c.FormFile(field)
+	if errors.Is(err, http.ErrMissingFile) || errors.Is(err, http.ErrNotMultipart) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", echo.NewHTTPError(http.StatusBadRequest).SetInternal(err)
+	}
+	return readFileHeader(fh, limit)
+}
+
+func readFileHeader(fh *multipart.FileHeader, limit int64) ([]byte, string, error) {
+	f, err := fh.Open()
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, "", err
+	}
+	return data, fh.Filename, nil
+}
