@@ -21,10 +21,22 @@ help: ## show the targets
 build: ## build bin/credits
 	$(GO) build -o $(BIN) ./cmd/credits
 
-run: build ## migrate, seed the demo data and serve on http://127.0.0.1:8080 (ADDR=… to change)
+# In dev, `run` starts the payment sandbox first and waits until it listens
+# (it writes the shared dev keys in PAYSIM_KEY_DIR before listening, so serve
+# loads the same keys), and stops it when serve exits.
+run: build ## migrate, seed and serve on http://127.0.0.1:8080 (ADDR=…); in dev also the payment sandbox on PAYSIM_ADDR (127.0.0.1:8090)
 	$(BIN) migrate
 	$(BIN) seed
-	$(BIN) serve --addr $(ADDR)
+	@if [ "$${APP_ENV:-dev}" = dev ] && [ "$${PAYMENT_SANDBOX:-true}" != false ]; then \
+		echo "payment sandbox: $(BIN) paysim (scan-to-pay pages at http://$${PAYSIM_ADDR:-127.0.0.1:8090}/)"; \
+		$(BIN) paysim & sim=$$!; \
+		trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT; \
+		addr=$${PAYSIM_ADDR:-127.0.0.1:8090}; \
+		for i in $$(seq 50); do (exec 3<>/dev/tcp/$${addr%:*}/$${addr##*:}) 2>/dev/null && break; sleep 0.2; done; \
+		$(BIN) serve --addr $(ADDR); \
+	else \
+		$(BIN) serve --addr $(ADDR); \
+	fi
 
 test: chromium check-generated ## run every test, Chromium journeys included (installs Chromium when missing)
 	$(GO) test -timeout 20m ./...

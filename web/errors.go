@@ -12,6 +12,7 @@ import (
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/usage"
@@ -45,6 +46,21 @@ var errorTable = []ErrorMapping{
 	{usage.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 	{usage.ErrInvalidFilter, http.StatusBadRequest, "bad_request", "error.bad_request"},
 	{auth.ErrSignInThrottled, http.StatusTooManyRequests, "rate_limited", "error.rate_limited"},
+
+	// Payments (internal/payments): checkout pages and notify endpoints.
+	{payments.ErrNotFound, http.StatusNotFound, "not_found", "error.payments.not_found"},
+	{payments.ErrAmountOutOfRange, http.StatusBadRequest, "amount_out_of_range", "error.payments.amount_out_of_range"},
+	{payments.ErrChannelUnavailable, http.StatusServiceUnavailable, "channel_unavailable", "error.payments.channel_unavailable"},
+	{payments.ErrChannel, http.StatusBadGateway, "channel_error", "error.payments.channel_error"},
+	{payments.ErrBadSignature, http.StatusUnauthorized, "bad_signature", "error.payments.bad_signature"},
+	{payments.ErrMalformedNotify, http.StatusBadRequest, "malformed_notify", "error.payments.malformed_notify"},
+	{payments.ErrInvalidTransition, http.StatusConflict, "invalid_transition", "error.payments.invalid_transition"},
+	{payments.ErrNotTransferOrder, http.StatusConflict, "not_transfer_order", "error.payments.not_transfer_order"},
+	{payments.ErrAlreadyPaid, http.StatusConflict, "already_paid", "error.payments.already_paid"},
+	{payments.ErrNotRefundable, http.StatusConflict, "not_refundable", "error.payments.not_refundable"},
+	{payments.ErrRefundExceedsOrder, http.StatusConflict, "refund_exceeds_order", "error.payments.refund_exceeds_order"},
+	{payments.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.payments.idempotency_conflict"},
+	{payments.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", "error.payments.invalid_argument"},
 
 	// Gateway API (internal/gateway, and the ledger and pricing errors it passes on).
 	{gateway.ErrUnauthorized, http.StatusUnauthorized, "unauthorized", "error.api.unauthorized"},

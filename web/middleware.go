@@ -75,10 +75,11 @@ func IsAPI(path string) bool {
 	return strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/api/")
 }
 
-// skipCSRF exempts the token-authenticated JSON API and the probes.
+// skipCSRF exempts the token-authenticated JSON API, the payment channels'
+// signed notifies and the probes.
 func skipCSRF(c echo.Context) bool {
 	p := c.Request().URL.Path
-	return IsAPI(p) || p == "/healthz" || p == "/readyz" || p == "/metrics" || strings.HasPrefix(p, "/static/")
+	return IsAPI(p) || isNotifyPath(p) || p == "/healthz" || p == "/readyz" || p == "/metrics" || strings.HasPrefix(p, "/static/")
 }
 
 // observe logs each request and counts it by route once the error handler

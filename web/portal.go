@@ -28,7 +28,6 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	name(g.GET("/usage.csv", s.UsageCSV), "portal.usage.csv")
 	name(g.GET("/transactions", s.Transactions), "portal.transactions")
 	name(g.GET("/transactions/rows", s.TransactionRows), "portal.transactions.rows")
-	name(g.GET("/topup", s.TopUp), "portal.topup")
 	name(g.GET("/accounts", s.SubAccounts), "portal.accounts")
 	name(g.POST("/accounts", s.CreateSubAccount), "portal.accounts.create")
 	name(g.GET("/accounts/:id", s.SubAccountPage), "portal.account")
@@ -187,21 +186,6 @@ func eventRows(evs []ledger.Event) []pv.EventRow {
 		out = append(out, r)
 	}
 	return out
-}
-
-// TopUp is the top-up entry page: the tiers and their bonus credit. The
-// checkout itself belongs to the payments area.
-func (s *Server) TopUp(c echo.Context) error {
-	v := pv.TopUpView{Frame: s.frame(c, "portal.topup"), Price: s.portal.price}
-	for _, t := range s.portal.settings.Tiers {
-		credits, err := ledger.CreditsForRMB(t.Amount, s.portal.price)
-		if err != nil {
-			return err
-		}
-		bonus := ledger.Round(credits.Mul(decimal.NewFromInt(int64(t.BonusPercent))).Div(decimal.NewFromInt(100)))
-		v.Tiers = append(v.Tiers, pv.Tier{Amount: t.Amount, Credits: credits, BonusPercent: t.BonusPercent, Bonus: bonus})
-	}
-	return Render(c, http.StatusOK, pv.TopUp(v), nil)
 }
 
 // PasswordForm lets a customer (typically one who arrived by a portal link)

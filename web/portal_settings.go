@@ -1,11 +1,7 @@
 package web
 
 import (
-	"errors"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -17,64 +13,19 @@ import (
 	"github.com/seed75218f88/credits/internal/usage"
 )
 
-// TopUpTier is one top-up amount offered on the top-up page, with the bonus
-// promo credit it earns (percent of the credits bought).
-type TopUpTier struct {
-	Amount       decimal.Decimal // RMB
-	BonusPercent int
-}
-
-// PortalSettings are the portal's settings.
+// PortalSettings are the portal's settings. The top-up tiers and bonus
+// belong to payments (TOPUP_TIERS, TOPUP_BONUS: payments.OptionsFromEnv).
 type PortalSettings struct {
 	Signup signup.Settings
-	// Tiers are the top-up amounts, smallest first.
-	Tiers []TopUpTier
 }
 
-// DefaultTiers are ¥30, ¥100 (+20 % bonus), ¥300 and ¥1,000.
-var DefaultTiers = []TopUpTier{
-	{decimal.NewFromInt(30), 0},
-	{decimal.NewFromInt(100), 20},
-	{decimal.NewFromInt(300), 0},
-	{decimal.NewFromInt(1000), 0},
-}
-
-// PortalSettingsFromEnv reads SIGNUP_CREDIT, SIGNUP_CREDIT_EXPIRY_DAYS and
-// TOPUP_TIERS (RMB amounts separated by commas, each with an optional
-// ":bonus percent", e.g. "30,100:20,300,1000").
+// PortalSettingsFromEnv reads SIGNUP_CREDIT and SIGNUP_CREDIT_EXPIRY_DAYS.
 func PortalSettingsFromEnv() (PortalSettings, error) {
 	su, err := signup.SettingsFromEnv()
 	if err != nil {
 		return PortalSettings{}, err
 	}
-	ps := PortalSettings{Signup: su, Tiers: DefaultTiers}
-	if v := strings.TrimSpace(os.Getenv("TOPUP_TIERS")); v != "" {
-		if ps.Tiers, err = ParseTiers(v); err != nil {
-			return PortalSettings{}, err
-		}
-	}
-	return ps, nil
-}
-
-// ParseTiers reads a TOPUP_TIERS value such as "30,100:20,300,1000".
-func ParseTiers(v string) ([]TopUpTier, error) {
-	bad := errors.New(`TOPUP_TIERS must list RMB amounts with optional bonus percents, e.g. "30,100:20,300,1000"`)
-	var out []TopUpTier
-	for _, f := range strings.Split(v, ",") {
-		amount, bonus, hasBonus := strings.Cut(strings.TrimSpace(f), ":")
-		d, err := decimal.NewFromString(amount)
-		if err != nil || !d.IsPositive() || !d.Equal(d.Round(2)) {
-			return nil, bad
-		}
-		t := TopUpTier{Amount: d}
-		if hasBonus {
-			if t.BonusPercent, err = strconv.Atoi(bonus); err != nil || t.BonusPercent < 0 || t.BonusPercent > 100 {
-				return nil, bad
-			}
-		}
-		out = append(out, t)
-	}
-	return out, nil
+	return PortalSettings{Signup: su}, nil
 }
 
 // portal holds the services the portal and sign-in handlers use.
@@ -102,16 +53,13 @@ func newPortal(d Deps) *portal {
 	if p.mail == nil {
 		p.mail = mail.NewDev(db.ProjectRoot()+"/.data/mail", d.Logger)
 	}
-	if p.settings.Tiers == nil && p.settings.Signup == (signup.Settings{}) {
+	if p.settings.Signup == (signup.Settings{}) {
 		if ps, err := PortalSettingsFromEnv(); err == nil {
 			p.settings = ps
 		} else {
 			d.Logger.Warn("portal settings: using defaults", slog.String("error", err.Error()))
-			p.settings = PortalSettings{Signup: signup.Default, Tiers: DefaultTiers}
+			p.settings = PortalSettings{Signup: signup.Default}
 		}
-	}
-	if p.settings.Tiers == nil {
-		p.settings.Tiers = DefaultTiers
 	}
 	if !p.price.IsPositive() {
 		p.price = decimal.RequireFromString("0.001")

@@ -48,7 +48,7 @@ func setupPortal(t testing.TB) *portalBundle {
 		b.ledger = ledger.New(d.Pool, ledger.Options{})
 		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 		d.Ledger, d.Auth, d.Mail = b.ledger, b.auth, b.mail
-		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}, Tiers: web.DefaultTiers}
+		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
 	}))
 	t.Cleanup(b.ledger.Close)
 	return b

@@ -25,6 +25,7 @@ func (s *Server) routes() {
 	// Customer sign-in and portal.
 	s.authRoutes(e)
 	s.portalRoutes(e.Group("/portal", s.requireCustomer))
+	s.payRoutes(e, e.Group("/portal", s.requireCustomer))
 
 	// Back office: staff only, each route checks its roles.
 	s.adminRoutes(e.Group("/admin", s.requireStaff))

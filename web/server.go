@@ -88,6 +88,7 @@ type Server struct {
 	metrics *httpMetrics
 	portal  *portal
 	kyc     *kycArea // verification and invoices (web/portal_verification.go)
+	pay     *payArea
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -136,6 +137,7 @@ func New(d Deps) (*Server, error) {
 	s.portal = newPortal(d)
 	s.admin = newAdmin(d, s.portal)
 	s.kyc = newKYCArea(d, s.portal.ledger)
+	s.pay = newPayArea(d, s.portal.ledger)
 	s.middleware()
 	s.routes()
 	return s, nil

@@ -143,6 +143,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 		}
 		return nil
 	}
+	popts.Logger = logger
 	s.payments = payments.New(pool, s.ledger, chans, popts)
 	s.invoicing = invoicing.New(pool, invoicing.TopUpSourceFunc(func(ctx context.Context, accountID int64) ([]invoicing.TopUp, error) {
 		paid, err := s.payments.PaidTopUps(ctx, accountID)
@@ -182,7 +183,9 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 		return nil, err
 	}
 
-	// Background jobs: mail, webhooks, alerts, the ledger's sweeps.
+	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
+	// payments sync (lost notifies, expired orders). The alert
+	// scanner and webhook service enqueue through the client they run in.
 	workers := river.NewWorkers()
 	river.AddWorker(workers, mail.NewSendWorker(s.mail))
 	river.AddWorker(workers, webhook.NewDeliverer(pool, webhook.DelivererOptions{Logger: logger, AllowPrivateNetworks: !production}))
@@ -191,7 +194,9 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 		return nil, err
 	}
 	gateway.AddWorkers(workers, alerts, s.ledger)
-	if s.river, err = jobs.New(pool, workers, jobs.Options{Logger: logger, Periodic: gateway.PeriodicJobs(0)}); err != nil {
+	river.AddWorker(workers, payments.NewSyncWorker(s.payments))
+	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
+	if s.river, err = jobs.New(pool, workers, jobs.Options{Logger: logger, Periodic: periodic}); err != nil {
 		return nil, err
 	}
 	ins.Inserter = s.river

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,7 +27,7 @@ func runPaysim(ctx context.Context, args []string) error {
 		def = "127.0.0.1:8090"
 	}
 	addr := fs.String("addr", def, "listen address (PAYSIM_ADDR)")
-	keys := fs.String("keys", paysimEnvOr("PAYSIM_KEY_DIR", ".data/paysim"), "directory of the development keys (PAYSIM_KEY_DIR)")
+	keys := fs.String("keys", paysimEnvOr("PAYSIM_KEY_DIR", filepath.Join(db.ProjectRoot(), ".data", "paysim")), "directory of the development keys (PAYSIM_KEY_DIR)")
 	public := fs.String("public-url", os.Getenv("PAYSIM_PUBLIC_URL"), "URL the pay pages are reached at (default http://ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err

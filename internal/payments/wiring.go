@@ -2,11 +2,13 @@ package payments
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/seed75218f88/credits/internal/payments/alipay"
 	"github.com/seed75218f88/credits/internal/payments/paysim"
 	"github.com/seed75218f88/credits/internal/payments/wechatpay"
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // Notify paths, relative to the portal's BASE_URL.
@@ -23,7 +25,7 @@ const (
 //
 // With sandbox true (PAYMENT_SANDBOX), unset channel settings are filled
 // from the development keys of `credits paysim`: the directory PAYSIM_KEY_DIR
-// (default .data/paysim) and the sandbox at PAYSIM_PUBLIC_URL (default
+// (default .data/paysim in the project root) and the sandbox at PAYSIM_PUBLIC_URL (default
 // http://PAYSIM_ADDR, http://127.0.0.1:8090); the keys are created there
 // when missing, so the server and the sandbox agree whichever starts first.
 // Errors name the setting at fault, never a key's content.
@@ -32,7 +34,7 @@ func ChannelsFromEnv(getenv func(string) string, baseURL string, sandbox bool) (
 	if sandbox {
 		dir := getenv("PAYSIM_KEY_DIR")
 		if dir == "" {
-			dir = ".data/paysim"
+			dir = filepath.Join(db.ProjectRoot(), ".data", "paysim")
 		}
 		simURL := strings.TrimRight(getenv("PAYSIM_PUBLIC_URL"), "/")
 		if simURL == "" {

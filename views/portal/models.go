@@ -128,21 +128,6 @@ type TransactionsView struct {
 	Rows      TransactionRows
 }
 
-// Tier is one top-up amount.
-type Tier struct {
-	Amount       decimal.Decimal // RMB
-	Credits      decimal.Decimal
-	BonusPercent int
-	Bonus        decimal.Decimal // promo credits
-}
-
-// TopUpView is the top-up entry page.
-type TopUpView struct {
-	Frame
-	Price decimal.Decimal // RMB per credit
-	Tiers []Tier
-}
-
 // PasswordView is the set-password page.
 type PasswordView struct {
 	Frame

@@ -1,0 +1,120 @@
+package portal
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Tier is one offered top-up amount with the bonus promo credit it earns.
+type Tier struct {
+	Value        string          // the form value: the amount in fen
+	Amount       decimal.Decimal // RMB
+	Credits      decimal.Decimal
+	BonusPercent decimal.Decimal // 0: no bonus
+	Bonus        decimal.Decimal // promo credits
+	BonusDays    int             // lifetime of the bonus lot in days (0: never expires)
+}
+
+// PayChannel is one way to pay offered on the top-up form.
+type PayChannel struct {
+	Value     string // wechat, alipay, bank_transfer
+	Available bool
+}
+
+// TopUpForm is the top-up form as submitted, with its errors by field
+// (tier, custom, channel, form).
+type TopUpForm struct {
+	Tier    string // a tier's fen value or "custom"
+	Custom  string // the custom amount in yuan
+	Channel string
+	Errors  map[string]string
+}
+
+// TopUpView is the top-up page: tiers, custom amount, channel choice.
+type TopUpView struct {
+	Frame
+	Price      decimal.Decimal // RMB per credit
+	Tiers      []Tier
+	Min, Max   decimal.Decimal // custom amount limits in RMB (QR channels)
+	Channels   []PayChannel
+	Form       TopUpForm
+	Verified   bool // unverified accounts are sent to verification first
+	SubAccount bool // a department cannot top up; the enterprise does
+	OrdersURL  string
+}
+
+// OrderStatus is the part of the checkout page htmx polls: the QR code while
+// the order is open, then the outcome.
+type OrderStatus struct {
+	OrderNo   string
+	Channel   string
+	State     string // payments.State
+	Amount    decimal.Decimal
+	Credits   decimal.Decimal
+	Bonus     decimal.Decimal
+	ExpiresAt time.Time
+	Remaining string // mm:ss left to pay, "" when expired or settled
+	Expired   bool   // open but past its expiry (the sync job closes it)
+	QRURL     string // the PNG of the code
+	CodeURL   string // the code's content: a link that opens the payment app on a phone
+	Mobile    bool
+	StatusURL string
+	CloseURL  string
+	Balance   decimal.Decimal // available credit after payment
+	TopUpURL  string
+}
+
+// Open reports whether the order still awaits payment.
+func (s OrderStatus) Open() bool { return s.State == "created" || s.State == "pending" }
+
+// Paid reports whether the order was paid (refunds may have followed).
+func (s OrderStatus) Paid() bool {
+	return s.State == "paid" || s.State == "partially_refunded" || s.State == "refunded"
+}
+
+// CheckoutView is the QR checkout page.
+type CheckoutView struct {
+	Frame
+	Status OrderStatus
+}
+
+// BankAccount is the platform's corporate account.
+type BankAccount struct {
+	Name, Bank, Branch, Number string
+}
+
+// TransferView is a bank transfer order's page.
+type TransferView struct {
+	Frame
+	OrderNo   string
+	State     string
+	Amount    decimal.Decimal
+	Credits   decimal.Decimal
+	Bonus     decimal.Decimal
+	Reference string // formatted for the memo, e.g. K7Q2-M9XW3
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	Account   BankAccount
+	OrdersURL string
+}
+
+// OrderRow is one order on the orders page.
+type OrderRow struct {
+	OrderNo   string
+	Channel   string
+	State     string
+	Amount    decimal.Decimal
+	Refunded  decimal.Decimal
+	Reference string
+	CreatedAt time.Time
+	PaidAt    *time.Time
+	URL       string
+}
+
+// OrdersView is the orders page.
+type OrdersView struct {
+	Frame
+	Orders   []OrderRow
+	TopUpURL string
+}

@@ -1,0 +1,274 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/verification"
+	pv "github.com/seed75218f88/credits/views/portal"
+)
+
+// verifier answers the checkout's verification gate.
+type verifier interface {
+	IsVerified(ctx context.Context, accountID int64) (bool, error)
+}
+
+// payArea holds what the checkout, order and notify handlers use.
+type payArea struct {
+	svc    *payments.Service
+	verify verifier
+	ledger *ledger.Ledger
+}
+
+// newPayArea takes Deps.Payments and Deps.Verification; nil ones are built
+// over Pool: payments with default products and no QR channel (bank
+// transfer only), verification for its IsVerified lookup only.
+func newPayArea(d Deps, l *ledger.Ledger) *payArea {
+	a := &payArea{svc: d.Payments, ledger: l}
+	if a.svc == nil {
+		a.svc = payments.New(d.Pool, l, payments.Channels{}, payments.Options{CreditPriceRMB: d.Config.CreditPriceRMB})
+	}
+	if d.Verification != nil {
+		a.verify = d.Verification
+	} else {
+		a.verify = verification.New(d.Pool, nil, nil, nil, l, verification.Options{})
+	}
+	return a
+}
+
+// payChannels are the channels the top-up form offers, in order.
+var payChannels = []payments.Channel{payments.ChannelWeChat, payments.ChannelAlipay, payments.ChannelBankTransfer}
+
+// payRoutes registers the checkout and orders under the portal group, and
+// the channels' notify endpoints (outside sessions' sign-in and CSRF) on e.
+func (s *Server) payRoutes(e *echo.Echo, g *echo.Group) {
+	name := func(r *echo.Route, n string) { r.Name = n }
+	name(g.GET("/topup", s.TopUp), "portal.topup")
+	name(g.POST("/topup", s.TopUpSubmit), "portal.topup.create")
+	name(g.GET("/orders", s.Orders), "portal.orders")
+	name(g.GET("/orders/:no", s.OrderPage), "portal.order")
+	name(g.GET("/orders/:no/status", s.OrderStatus), "portal.order.status")
+	name(g.GET("/orders/:no/qr.png", s.OrderQR), "portal.order.qr")
+	name(g.POST("/orders/:no/close", s.CloseOrder), "portal.order.close")
+	name(e.POST(payments.NotifyPathWeChat, s.WeChatNotify), "pay.notify.wechat")
+	name(e.POST(payments.NotifyPathAlipay, s.AlipayNotify), "pay.notify.alipay")
+}
+
+// isNotifyPath reports a channel notify endpoint (no CSRF: the channels
+// sign their messages instead).
+func isNotifyPath(p string) bool {
+	return p == payments.NotifyPathWeChat || p == payments.NotifyPathAlipay
+}
+
+// TopUp is the top-up page: tiers with their bonus from payments, a custom
+// amount, the channel choice.
+func (s *Server) TopUp(c echo.Context) error {
+	v, err := s.topUpView(c, pv.TopUpForm{Tier: tierValue(s.pay.svc.Tiers()), Channel: string(payments.ChannelWeChat)})
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, pv.TopUp(v), nil)
+}
+
+// tierValue preselects the tier with a bonus, else the first.
+func tierValue(tiers []payments.Quote) string {
+	for _, t := range tiers {
+		if t.HasBonus() {
+			return strconv.FormatInt(t.AmountFen, 10)
+		}
+	}
+	if len(tiers) > 0 {
+		return strconv.FormatInt(tiers[0].AmountFen, 10)
+	}
+	return "custom"
+}
+
+func (s *Server) topUpView(c echo.Context, f pv.TopUpForm) (pv.TopUpView, error) {
+	cu := customerOf(c)
+	minFen, maxFen := s.pay.svc.Limits()
+	v := pv.TopUpView{
+		Frame: s.frame(c, "portal.topup"), Price: s.portal.price, Form: f,
+		Min: decimal.New(minFen, -2), Max: decimal.New(maxFen, -2),
+		SubAccount: cu.Account.Kind == ledger.AccountSub, OrdersURL: s.URL("portal.orders"),
+	}
+	for _, q := range s.pay.svc.Tiers() {
+		t := pv.Tier{Value: strconv.FormatInt(q.AmountFen, 10), Amount: q.AmountYuan(), Credits: q.Credits,
+			BonusPercent: q.BonusPercent, Bonus: q.BonusCredits}
+		if q.HasBonus() {
+			t.BonusDays = int(q.BonusValidity.Hours() / 24)
+		}
+		v.Tiers = append(v.Tiers, t)
+	}
+	for _, ch := range payChannels {
+		v.Channels = append(v.Channels, pv.PayChannel{Value: string(ch), Available: s.pay.svc.Available(ch)})
+	}
+	ok, err := s.pay.verify.IsVerified(c.Request().Context(), cu.Account.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Verified = ok
+	return v, nil
+}
+
+// TopUpSubmit creates the order: an unverified account goes to the
+// verification page first; a bad amount or channel re-renders the form
+// (422) with the message on its field; then the QR checkout or the bank
+// transfer page.
+func (s *Server) TopUpSubmit(c echo.Context) error {
+	ctx := c.Request().Context()
+	cu := customerOf(c)
+	if cu.Account.Kind == ledger.AccountSub {
+		return echo.ErrForbidden
+	}
+	ok, err := s.pay.verify.IsVerified(ctx, cu.Account.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return HXRedirect(c, s.verificationURL()+"?next="+url.QueryEscape(s.URL("portal.topup")))
+	}
+	f := pv.TopUpForm{Tier: strings.TrimSpace(c.FormValue("tier")), Custom: strings.TrimSpace(c.FormValue("custom")),
+		Channel: strings.TrimSpace(c.FormValue("channel")), Errors: map[string]string{}}
+	amountFen, channel := s.readTopUp(c, &f)
+	if len(f.Errors) > 0 {
+		return s.topUpInvalid(c, f)
+	}
+	var o payments.Order
+	if channel == payments.ChannelBankTransfer {
+		o, err = s.pay.svc.CreateTransferOrder(ctx, cu.Account.ID, amountFen)
+	} else {
+		o, err = s.pay.svc.CreateQROrder(ctx, cu.Account.ID, amountFen, channel)
+	}
+	var ae *payments.AmountError
+	switch {
+	case errors.As(err, &ae):
+		f.Errors[amountField(f)] = amountRangeMessage(c, ae)
+		return s.topUpInvalid(c, f)
+	case errors.Is(err, payments.ErrChannelUnavailable):
+		f.Errors["channel"] = tr(c, "form.topup.channel_unavailable")
+		return s.topUpInvalid(c, f)
+	case errors.Is(err, payments.ErrChannel):
+		s.Logger.Warn("payments: the channel refused an order", "channel", string(channel), "error", err.Error())
+		f.Errors["form"] = tr(c, "form.topup.channel_failed")
+		return s.topUpInvalid(c, f)
+	case err != nil:
+		return err
+	}
+	return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+}
+
+// readTopUp reads the amount (a tier, or a custom amount in yuan) and the
+// channel, recording what is wrong in f.Errors.
+func (s *Server) readTopUp(c echo.Context, f *pv.TopUpForm) (int64, payments.Channel) {
+	var amountFen int64
+	if f.Custom != "" {
+		f.Tier = "custom" // a typed amount wins over the preselected tier
+	}
+	switch {
+	case f.Tier == "custom":
+		fen, ok := parseYuan(f.Custom)
+		switch {
+		case f.Custom == "":
+			f.Errors["custom"] = tr(c, "form.topup.amount_required")
+		case !ok:
+			f.Errors["custom"] = tr(c, "form.topup.amount_invalid")
+		default:
+			amountFen = fen
+		}
+	case f.Tier == "":
+		f.Errors["tier"] = tr(c, "form.topup.amount_required")
+	default:
+		fen, err := strconv.ParseInt(f.Tier, 10, 64)
+		if err != nil || !isTier(s.pay.svc.Tiers(), fen) {
+			f.Errors["tier"] = tr(c, "form.topup.tier_invalid")
+		}
+		amountFen = fen
+	}
+	channel := payments.Channel(f.Channel)
+	switch {
+	case f.Channel == "":
+		f.Errors["channel"] = tr(c, "form.topup.channel_required")
+	case !isPayChannel(channel):
+		f.Errors["channel"] = tr(c, "form.topup.channel_invalid")
+	case !s.pay.svc.Available(channel):
+		f.Errors["channel"] = tr(c, "form.topup.channel_unavailable")
+	}
+	if len(f.Errors) > 0 {
+		return 0, ""
+	}
+	return amountFen, channel
+}
+
+func (s *Server) topUpInvalid(c echo.Context, f pv.TopUpForm) error {
+	v, err := s.topUpView(c, f)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusUnprocessableEntity, pv.TopUp(v), nil)
+}
+
+// verificationURL is the verification page (built by the verification area;
+// its path until the route exists).
+func (s *Server) verificationURL() string {
+	if u := s.URL("portal.verification"); u != "" {
+		return u
+	}
+	return "/portal/verification"
+}
+
+func amountField(f pv.TopUpForm) string {
+	if f.Tier == "custom" {
+		return "custom"
+	}
+	return "tier"
+}
+
+func amountRangeMessage(c echo.Context, ae *payments.AmountError) string {
+	return i18n.Tf(c.Request().Context(), "form.topup.amount_range", map[string]string{
+		"Min": format.Money(decimal.New(ae.MinFen, -2)), "Max": format.Money(decimal.New(ae.MaxFen, -2)),
+	})
+}
+
+func isTier(tiers []payments.Quote, fen int64) bool {
+	for _, t := range tiers {
+		if t.AmountFen == fen {
+			return true
+		}
+	}
+	return false
+}
+
+func isPayChannel(ch payments.Channel) bool {
+	for _, c := range payChannels {
+		if c == ch {
+			return true
+		}
+	}
+	return false
+}
+
+// parseYuan reads a positive amount in yuan with at most two decimals
+// ("100", "99.5", "¥1,000.00") as fen.
+func parseYuan(v string) (int64, bool) {
+	v = strings.NewReplacer("¥", "", "￥", "", ",", "", " ", "").Replace(v)
+	d, err := decimal.NewFromString(v)
+	if err != nil || !d.IsPositive() {
+		return 0, false
+	}
+	fen := d.Shift(2)
+	if !fen.IsInteger() || fen.GreaterThan(decimal.NewFromInt(1e15)) {
+		return 0, false
+	}
+	return fen.IntPart(), true
+}
