@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/seed75218f88/credits/internal/payments/paysim"
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // runPaysim serves the payment channel sandbox (WeChat Pay and Alipay) with
