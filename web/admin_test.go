@@ -45,7 +45,7 @@ func setupAdmin(t testing.TB) *adminBundle {
 		b.bo = backoffice.New(d.Pool, b.ledger, b.auth, backoffice.Options{Settings: settings,
 			TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
 		d.Ledger, d.Auth, d.Mail, d.Payments, d.Backoffice = b.ledger, b.auth, b.mail, b.payments, b.bo
-		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}, Tiers: web.DefaultTiers}
+		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
 	}))
 	t.Cleanup(b.ledger.Close)
 	return b
