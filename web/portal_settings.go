@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -29,6 +30,10 @@ type PortalSettings struct {
 	Signup signup.Settings
 	// Tiers are the top-up amounts, smallest first.
 	Tiers []TopUpTier
+	// ViewCache is how long pages may reuse what they read from the ledger
+	// while its head is unchanged (see viewCache); 0 means
+	// DefaultViewCache, negative turns the caches off (for measurements).
+	ViewCache time.Duration
 }
 
 // DefaultTiers are ¥30, ¥100 (+20 % bonus), ¥300 and ¥1,000.
@@ -86,6 +91,7 @@ type portal struct {
 	mail     mail.Sender
 	settings PortalSettings
 	price    decimal.Decimal // RMB per credit
+	views    *portalViews
 }
 
 func newPortal(d Deps) *portal {
@@ -116,6 +122,11 @@ func newPortal(d Deps) *portal {
 	if !p.price.IsPositive() {
 		p.price = decimal.RequireFromString("0.001")
 	}
+	ttl := p.settings.ViewCache
+	if ttl == 0 {
+		ttl = DefaultViewCache
+	}
+	p.views = newPortalViews(ttl)
 	p.signup = &signup.Service{Pool: d.Pool, Auth: p.auth, Ledger: p.ledger, Settings: p.settings.Signup}
 	return p
 }

@@ -105,17 +105,27 @@ func (s *Server) Usage(c echo.Context) error {
 		return err
 	}
 	cu := customerOf(c)
-	sum, err := s.portal.usage.Summarize(ctx, q.scope, q.filter)
+	head, err := s.portal.usage.Head(ctx, q.scope.PoolID)
 	if err != nil {
 		return err
 	}
-	models, err := s.portal.usage.Models(ctx, cu.scope())
+	sum, err := s.summary(c, q, head)
 	if err != nil {
 		return err
 	}
-	rows, err := s.usageRows(c, q, 0)
-	if err != nil {
-		return err
+	models, ok := s.portal.views.models.get(cu.scope(), head)
+	if !ok {
+		if models, err = s.portal.usage.Models(ctx, cu.scope()); err != nil {
+			return err
+		}
+		s.portal.views.models.put(cu.scope(), head, models, time.Time{})
+	}
+	rows, ok := s.portal.views.firstRows.get(keyOf(q), head)
+	if !ok {
+		if rows, err = s.usageRows(c, q, 0); err != nil {
+			return err
+		}
+		s.portal.views.firstRows.put(keyOf(q), head, rows, time.Time{})
 	}
 	params := q.query().Encode()
 	v := pv.UsageView{
@@ -199,11 +209,29 @@ func (s *Server) UsageChart(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sum, err := s.portal.usage.Summarize(c.Request().Context(), q.scope, q.filter)
+	head, err := s.portal.usage.Head(c.Request().Context(), q.scope.PoolID)
+	if err != nil {
+		return err
+	}
+	sum, err := s.summary(c, q, head)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, chartData(q.filter, sum))
+}
+
+// summary is the filter's daily spend by model and totals, reused while the
+// pool's head is unchanged.
+func (s *Server) summary(c echo.Context, q usageQuery, head int64) (usage.Summary, error) {
+	if sum, ok := s.portal.views.summaries.get(keyOf(q), head); ok {
+		return sum, nil
+	}
+	sum, err := s.portal.usage.Summarize(c.Request().Context(), q.scope, q.filter)
+	if err != nil {
+		return usage.Summary{}, err
+	}
+	s.portal.views.summaries.put(keyOf(q), head, sum, time.Time{})
+	return sum, nil
 }
 
 func chartData(f usage.Filter, sum usage.Summary) ChartData {
