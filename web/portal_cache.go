@@ -2,11 +2,14 @@ package web
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/usage"
@@ -32,9 +35,10 @@ const viewCacheSize = 20_000
 // account's own id or scope, never a parameter alone, so one account's
 // entries cannot answer another's request.
 type viewCache[K comparable, V any] struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	m   map[K]viewEntry[V]
+	mu     sync.Mutex
+	ttl    time.Duration
+	m      map[K]viewEntry[V]
+	flight singleflight.Group
 }
 
 type viewEntry[V any] struct {
@@ -58,6 +62,34 @@ func (c *viewCache[K, V]) get(k K, head int64) (V, bool) {
 		return zero, false
 	}
 	return e.v, true
+}
+
+// load returns the value for k at head, computing it with fn on a miss.
+// Concurrent misses of one key and head share one computation (which
+// finishes even if the request that started it goes away), so that many
+// sessions asking at once after the pool moved cost one set of queries.
+// fn also returns until (see put).
+func (c *viewCache[K, V]) load(ctx context.Context, k K, head int64, fn func(context.Context) (V, time.Time, error)) (V, error) {
+	if c.ttl <= 0 { // caching off: every request reads for itself
+		v, _, err := fn(ctx)
+		return v, err
+	}
+	if v, ok := c.get(k, head); ok {
+		return v, nil
+	}
+	r, err, _ := c.flight.Do(fmt.Sprintf("%v/%d", k, head), func() (any, error) {
+		v, until, err := fn(context.WithoutCancel(ctx))
+		if err != nil {
+			return v, err
+		}
+		c.put(k, head, v, until)
+		return v, nil
+	})
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	return r.(V), nil
 }
 
 // put stores v, read when the pool's head was head, until the cache's ttl
@@ -278,22 +310,21 @@ func (s *Server) overviewData(c echo.Context, cu customer) (overviewData, error)
 	if err != nil {
 		return overviewData{}, err
 	}
-	if d, ok := s.portal.views.overview.get(cu.Account.ID, head); ok {
-		return d, nil
-	}
-	var d overviewData
-	if d.balance, err = s.portal.ledger.Balance(ctx, cu.Account.ID); err != nil {
-		return overviewData{}, err
-	}
-	if d.events, _, err = s.portal.ledger.Events(ctx, cu.Account.ID, ledger.EventFilter{}, 0, 5); err != nil {
-		return overviewData{}, err
-	}
-	var until time.Time // the first lot expiry changes the balance without an event
-	for _, l := range d.balance.Lots {
-		if l.ExpiresAt != nil && (until.IsZero() || l.ExpiresAt.Before(until)) {
-			until = *l.ExpiresAt
+	return s.portal.views.overview.load(ctx, cu.Account.ID, head, func(ctx context.Context) (overviewData, time.Time, error) {
+		var d overviewData
+		var err error
+		if d.balance, err = s.portal.ledger.Balance(ctx, cu.Account.ID); err != nil {
+			return overviewData{}, time.Time{}, err
 		}
-	}
-	s.portal.views.overview.put(cu.Account.ID, head, d, until)
-	return d, nil
+		if d.events, _, err = s.portal.ledger.Events(ctx, cu.Account.ID, ledger.EventFilter{}, 0, 5); err != nil {
+			return overviewData{}, time.Time{}, err
+		}
+		var until time.Time // the first lot expiry changes the balance without an event
+		for _, l := range d.balance.Lots {
+			if l.ExpiresAt != nil && (until.IsZero() || l.ExpiresAt.Before(until)) {
+				until = *l.ExpiresAt
+			}
+		}
+		return d, until, nil
+	})
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -113,19 +114,19 @@ func (s *Server) Usage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	models, ok := s.portal.views.models.get(cu.scope(), head)
-	if !ok {
-		if models, err = s.portal.usage.Models(ctx, cu.scope()); err != nil {
-			return err
-		}
-		s.portal.views.models.put(cu.scope(), head, models, time.Time{})
+	models, err := s.portal.views.models.load(ctx, cu.scope(), head, func(ctx context.Context) ([]string, time.Time, error) {
+		m, err := s.portal.usage.Models(ctx, cu.scope())
+		return m, time.Time{}, err
+	})
+	if err != nil {
+		return err
 	}
-	rows, ok := s.portal.views.firstRows.get(keyOf(q), head)
-	if !ok {
-		if rows, err = s.usageRows(c, q, 0); err != nil {
-			return err
-		}
-		s.portal.views.firstRows.put(keyOf(q), head, rows, time.Time{})
+	rows, err := s.portal.views.firstRows.load(ctx, keyOf(q), head, func(ctx context.Context) (pv.UsageRows, time.Time, error) {
+		r, err := s.usageRows(ctx, q, 0)
+		return r, time.Time{}, err
+	})
+	if err != nil {
+		return err
 	}
 	params := q.query().Encode()
 	v := pv.UsageView{
@@ -151,8 +152,8 @@ func (s *Server) Usage(c echo.Context) error {
 }
 
 // usageRows is one page of charges and the "load more" link after it.
-func (s *Server) usageRows(c echo.Context, q usageQuery, cursor int64) (pv.UsageRows, error) {
-	charges, next, err := s.portal.usage.List(c.Request().Context(), q.scope, q.filter, cursor, UsagePageSize)
+func (s *Server) usageRows(ctx context.Context, q usageQuery, cursor int64) (pv.UsageRows, error) {
+	charges, next, err := s.portal.usage.List(ctx, q.scope, q.filter, cursor, UsagePageSize)
 	if err != nil {
 		return pv.UsageRows{}, err
 	}
@@ -182,7 +183,7 @@ func (s *Server) UsageRows(c echo.Context) error {
 		return err
 	}
 	cursor, _ := strconv.ParseInt(c.QueryParam("cursor"), 10, 64)
-	rows, err := s.usageRows(c, q, cursor)
+	rows, err := s.usageRows(c.Request().Context(), q, cursor)
 	if err != nil {
 		return err
 	}
@@ -223,15 +224,10 @@ func (s *Server) UsageChart(c echo.Context) error {
 // summary is the filter's daily spend by model and totals, reused while the
 // pool's head is unchanged.
 func (s *Server) summary(c echo.Context, q usageQuery, head int64) (usage.Summary, error) {
-	if sum, ok := s.portal.views.summaries.get(keyOf(q), head); ok {
-		return sum, nil
-	}
-	sum, err := s.portal.usage.Summarize(c.Request().Context(), q.scope, q.filter)
-	if err != nil {
-		return usage.Summary{}, err
-	}
-	s.portal.views.summaries.put(keyOf(q), head, sum, time.Time{})
-	return sum, nil
+	return s.portal.views.summaries.load(c.Request().Context(), keyOf(q), head, func(ctx context.Context) (usage.Summary, time.Time, error) {
+		sum, err := s.portal.usage.Summarize(ctx, q.scope, q.filter)
+		return sum, time.Time{}, err
+	})
 }
 
 func chartData(f usage.Filter, sum usage.Summary) ChartData {

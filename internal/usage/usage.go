@@ -316,8 +316,10 @@ const opsAgg = opsAggHead + `$2` + opsAggTail
 // opsAggAfterMark is opsAgg over the events after the pool's rollup mark as
 // the same statement sees it (and after $2), so that a fold committing
 // between a caller's reads can never count an event twice.
+// $2 (the mark the caller read just before) stays a plain parameter so
+// that the planner sees how few events are left and walks the primary key.
 const opsAggAfterMark = opsAggHead +
-	`greatest($2::bigint, (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0)))` + opsAggTail
+	`$2 AND e.id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))` + opsAggTail
 
 const opsAggHead = `
 WITH ops AS (
