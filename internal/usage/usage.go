@@ -502,19 +502,23 @@ func (s *Store) Summarize(ctx context.Context, sc Scope, f Filter) (Summary, err
 	return sum, nil
 }
 
-// Models lists the models the scope has used, for the usage filter. One
-// statement reads the rollup, its mark and the events after the mark, so
-// they agree; the usage page calls Summarize first, which folds a long
-// backlog.
+// Models lists the models the scope has used, for the usage filter. Like
+// Summarize it reads the rollup and the events after the rollup's mark in
+// one statement, so they agree even when a fold commits meanwhile.
 func (s *Store) Models(ctx context.Context, sc Scope) ([]string, error) {
+	last, err := s.mark(ctx, sc.PoolID)
+	if err != nil {
+		return nil, fmt.Errorf("usage: models: %w", err)
+	}
+	// $3 (the mark just read) lets the planner see how few events are left.
 	const q = `
-WITH m AS (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0) AS last)
 SELECT DISTINCT model FROM usage_daily WHERE pool_id = $1 AND ($2::bigint = 0 OR account_id = $2)
 UNION
-SELECT DISTINCT model FROM ledger_events, m
-WHERE pool_id = $1 AND id > m.last AND type IN ` + usageTypes + ` AND ($2::bigint = 0 OR account_id = $2)
+SELECT DISTINCT model FROM ledger_events
+WHERE pool_id = $1 AND id > $3 AND id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))
+  AND type IN ` + usageTypes + ` AND ($2::bigint = 0 OR account_id = $2)
 ORDER BY 1`
-	rows, _ := s.pool.Query(ctx, q, sc.PoolID, sc.AccountID)
+	rows, _ := s.pool.Query(ctx, q, sc.PoolID, sc.AccountID, last)
 	models, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("usage: models: %w", err)
