@@ -389,9 +389,11 @@ func (s *Store) Refresh(ctx context.Context, poolID int64) error {
 }
 
 // sqlMark reads the pool's last folded event id and how many events came
-// after it (counting at most $2), in one round trip.
+// after it (counting at most $2), in one round trip. The planner cannot
+// know m.last, so ORDER BY id is what keeps it on the primary key (without
+// it, it reads the pool's whole history in a sequential scan).
 const sqlMark = `
-SELECT m.last, (SELECT count(*) FROM (SELECT 1 FROM ledger_events WHERE pool_id = $1 AND id > m.last LIMIT $2) p)
+SELECT m.last, (SELECT count(*) FROM (SELECT 1 FROM ledger_events WHERE pool_id = $1 AND id > m.last ORDER BY id LIMIT $2) p)
 FROM (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0) AS last) m`
 
 // mark returns the last folded event id of the pool, first folding pending
