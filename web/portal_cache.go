@@ -144,6 +144,13 @@ type portalViews struct {
 	summaries *viewCache[usageKey, usage.Summary] // totals and chart
 	models    *viewCache[usage.Scope, []string]   // the model filter's options
 	firstRows *viewCache[usageKey, pv.UsageRows]  // the first page of charges
+	rowsHTML  *viewCache[rowsKey, string]         // ... rendered, by language
+}
+
+// rowsKey is a usage filter's first page of charges in one language.
+type rowsKey struct {
+	usageKey
+	lang string
 }
 
 func newPortalViews(ttl time.Duration) *portalViews {
@@ -152,6 +159,7 @@ func newPortalViews(ttl time.Duration) *portalViews {
 		summaries: newViewCache[usageKey, usage.Summary](ttl),
 		models:    newViewCache[usage.Scope, []string](ttl),
 		firstRows: newViewCache[usageKey, pv.UsageRows](ttl),
+		rowsHTML:  newViewCache[rowsKey, string](ttl),
 	}
 }
 

@@ -65,6 +65,14 @@ func TestCachedPagesNeverCrossAccountsAndFollowTheLedger(t *testing.T) {
 	require.Equal(t, "100", p.TestID("total-charged"))
 	require.Equal(t, 2, p.Doc.Find(`[data-testid="charge-row"]`).Length())
 	require.Contains(t, p.Body, "a-model-2")
+	require.Contains(t, p.Doc.Find(`[data-testid="charge-parts"]`).First().Text(), "来自")
+
+	// The rows are kept rendered per language: English gets English rows.
+	p = a.Get("/lang/en?next=/portal/usage")
+	require.Equal(t, "/portal/usage", p.URL.Path)
+	parts := p.Doc.Find(`[data-testid="charge-parts"]`).First().Text()
+	require.NotContains(t, parts, "来自")
+	require.Contains(t, parts, "from")
 }
 
 // TestSignedOutSessionCannotBeReplayed: the session cookie of a signed-out

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
@@ -148,7 +149,17 @@ func (s *Server) Usage(c echo.Context) error {
 			v.SubAccounts = append(v.SubAccounts, pv.Option{Value: strconv.FormatInt(a.ID, 10), Label: a.Name})
 		}
 	}
-	return Render(c, http.StatusOK, pv.Usage(v), nil)
+	// The 50 rows are most of the page's rendering: keep them rendered per
+	// language while the pool's head is unchanged.
+	html, err := s.portal.views.rowsHTML.load(ctx, rowsKey{keyOf(q), i18n.Lang(ctx)}, head, func(ctx context.Context) (string, time.Time, error) {
+		var b strings.Builder
+		err := pv.UsageRowsPart(rows).Render(ctx, &b)
+		return b.String(), time.Time{}, err
+	})
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, pv.UsageWithRows(v, templ.Raw(html)), nil)
 }
 
 // usageRows is one page of charges and the "load more" link after it.
