@@ -136,8 +136,19 @@ FROM generate_series(1, $3::int) g`, account, lot, benchEvents, (365*24*3600.0-6
 	b.Log("\n" + report.String())
 	b.ReportMetric(float64(pct(closed.server[0], 95).Microseconds())/1000, "overview-server-p95-ms")
 	b.ReportMetric(float64(pct(closed.server[1], 95).Microseconds())/1000, "usage-server-p95-ms")
-	require.NoError(b, os.WriteFile(filepath.Join(db.ProjectRoot(), "web", "PORTAL_BENCH.md"), []byte(report.String()), 0o644))
+	// Keep the hand-written notes (several runs, before and after) below
+	// the marker.
+	path := filepath.Join(db.ProjectRoot(), "web", "PORTAL_BENCH.md")
+	if old, err := os.ReadFile(path); err == nil {
+		if i := strings.Index(string(old), benchNotesMarker); i >= 0 {
+			report.WriteString(string(old[i:]))
+		}
+	}
+	require.NoError(b, os.WriteFile(path, []byte(report.String()), 0o644))
 }
+
+// benchNotesMarker starts the part of PORTAL_BENCH.md the benchmark keeps.
+const benchNotesMarker = "<!-- notes kept by BenchmarkPortalPages -->"
 
 // result is one load's sorted latencies per page, by client and server.
 type result struct {
