@@ -114,16 +114,12 @@ func (cu customer) scope() usage.Scope {
 // Overview shows the balance by bucket, the expiry schedule, the low-balance
 // banner and the latest ledger events.
 func (s *Server) Overview(c echo.Context) error {
-	ctx := c.Request().Context()
 	cu := customerOf(c)
-	bal, err := s.portal.ledger.Balance(ctx, cu.Account.ID)
+	d, err := s.overviewData(c, cu)
 	if err != nil {
 		return err
 	}
-	evs, _, err := s.portal.ledger.Events(ctx, cu.Account.ID, ledger.EventFilter{}, 0, 5)
-	if err != nil {
-		return err
-	}
+	bal, evs := d.balance, d.events
 	v := pv.OverviewView{
 		Frame:     s.frame(c, "portal.overview"),
 		Available: bal.Available,

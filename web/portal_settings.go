@@ -2,6 +2,7 @@ package web
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -17,6 +18,10 @@ import (
 // belong to payments (TOPUP_TIERS, TOPUP_BONUS: payments.OptionsFromEnv).
 type PortalSettings struct {
 	Signup signup.Settings
+	// ViewCache is how long pages may reuse what they read from the ledger
+	// while its head is unchanged (see viewCache); 0 means
+	// DefaultViewCache, negative turns the caches off (for measurements).
+	ViewCache time.Duration
 }
 
 // PortalSettingsFromEnv reads SIGNUP_CREDIT and SIGNUP_CREDIT_EXPIRY_DAYS.
@@ -37,6 +42,7 @@ type portal struct {
 	mail     mail.Sender
 	settings PortalSettings
 	price    decimal.Decimal // RMB per credit
+	views    *portalViews
 }
 
 func newPortal(d Deps) *portal {
@@ -64,6 +70,11 @@ func newPortal(d Deps) *portal {
 	if !p.price.IsPositive() {
 		p.price = decimal.RequireFromString("0.001")
 	}
+	ttl := p.settings.ViewCache
+	if ttl == 0 {
+		ttl = DefaultViewCache
+	}
+	p.views = newPortalViews(ttl)
 	p.signup = &signup.Service{Pool: d.Pool, Auth: p.auth, Ledger: p.ledger, Settings: p.settings.Signup}
 	return p
 }

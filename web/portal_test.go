@@ -41,15 +41,15 @@ func (m *captureMail) Send(_ context.Context, msg mail.Message) error {
 	return nil
 }
 
-func setupPortal(t testing.TB) *portalBundle {
+func setupPortal(t testing.TB, opts ...webtest.Option) *portalBundle {
 	t.Helper()
 	b := &portalBundle{mail: &captureMail{sent: make(chan mail.Message, 10)}}
-	b.app = webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
+	b.app = webtest.Start(t, append([]webtest.Option{webtest.WithDeps(func(d *web.Deps) {
 		b.ledger = ledger.New(d.Pool, ledger.Options{})
 		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 		d.Ledger, d.Auth, d.Mail = b.ledger, b.auth, b.mail
 		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
-	}))
+	})}, opts...)...)
 	t.Cleanup(b.ledger.Close)
 	return b
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
@@ -105,15 +107,25 @@ func (s *Server) Usage(c echo.Context) error {
 		return err
 	}
 	cu := customerOf(c)
-	sum, err := s.portal.usage.Summarize(ctx, q.scope, q.filter)
+	head, err := s.portal.usage.Head(ctx, q.scope.PoolID)
 	if err != nil {
 		return err
 	}
-	models, err := s.portal.usage.Models(ctx, cu.scope())
+	sum, err := s.summary(c, q, head)
 	if err != nil {
 		return err
 	}
-	rows, err := s.usageRows(c, q, 0)
+	models, err := s.portal.views.models.load(ctx, cu.scope(), head, func(ctx context.Context) ([]string, time.Time, error) {
+		m, err := s.portal.usage.Models(ctx, cu.scope())
+		return m, time.Time{}, err
+	})
+	if err != nil {
+		return err
+	}
+	rows, err := s.portal.views.firstRows.load(ctx, keyOf(q), head, func(ctx context.Context) (pv.UsageRows, time.Time, error) {
+		r, err := s.usageRows(ctx, q, 0)
+		return r, time.Time{}, err
+	})
 	if err != nil {
 		return err
 	}
@@ -137,12 +149,22 @@ func (s *Server) Usage(c echo.Context) error {
 			v.SubAccounts = append(v.SubAccounts, pv.Option{Value: strconv.FormatInt(a.ID, 10), Label: a.Name})
 		}
 	}
-	return Render(c, http.StatusOK, pv.Usage(v), nil)
+	// The 50 rows are most of the page's rendering: keep them rendered per
+	// language while the pool's head is unchanged.
+	html, err := s.portal.views.rowsHTML.load(ctx, rowsKey{keyOf(q), i18n.Lang(ctx)}, head, func(ctx context.Context) (string, time.Time, error) {
+		var b strings.Builder
+		err := pv.UsageRowsPart(rows).Render(ctx, &b)
+		return b.String(), time.Time{}, err
+	})
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, pv.UsageWithRows(v, templ.Raw(html)), nil)
 }
 
 // usageRows is one page of charges and the "load more" link after it.
-func (s *Server) usageRows(c echo.Context, q usageQuery, cursor int64) (pv.UsageRows, error) {
-	charges, next, err := s.portal.usage.List(c.Request().Context(), q.scope, q.filter, cursor, UsagePageSize)
+func (s *Server) usageRows(ctx context.Context, q usageQuery, cursor int64) (pv.UsageRows, error) {
+	charges, next, err := s.portal.usage.List(ctx, q.scope, q.filter, cursor, UsagePageSize)
 	if err != nil {
 		return pv.UsageRows{}, err
 	}
@@ -172,7 +194,7 @@ func (s *Server) UsageRows(c echo.Context) error {
 		return err
 	}
 	cursor, _ := strconv.ParseInt(c.QueryParam("cursor"), 10, 64)
-	rows, err := s.usageRows(c, q, cursor)
+	rows, err := s.usageRows(c.Request().Context(), q, cursor)
 	if err != nil {
 		return err
 	}
@@ -199,11 +221,24 @@ func (s *Server) UsageChart(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sum, err := s.portal.usage.Summarize(c.Request().Context(), q.scope, q.filter)
+	head, err := s.portal.usage.Head(c.Request().Context(), q.scope.PoolID)
+	if err != nil {
+		return err
+	}
+	sum, err := s.summary(c, q, head)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, chartData(q.filter, sum))
+}
+
+// summary is the filter's daily spend by model and totals, reused while the
+// pool's head is unchanged.
+func (s *Server) summary(c echo.Context, q usageQuery, head int64) (usage.Summary, error) {
+	return s.portal.views.summaries.load(c.Request().Context(), keyOf(q), head, func(ctx context.Context) (usage.Summary, time.Time, error) {
+		sum, err := s.portal.usage.Summarize(ctx, q.scope, q.filter)
+		return sum, time.Time{}, err
+	})
 }
 
 func chartData(f usage.Filter, sum usage.Summary) ChartData {

@@ -122,7 +122,7 @@ func New(d Deps) (*Server, error) {
 	// pgxstore's own cleanup goroutine races with its StopCleanup, so Serve
 	// runs the cleanup instead (sweepSessions).
 	s.Sessions = scs.New()
-	s.Sessions.Store = pgxstore.NewWithCleanupInterval(d.Pool, 0)
+	s.Sessions.Store = NewSessionCache(pgxstore.NewWithCleanupInterval(d.Pool, 0))
 	s.Sessions.Lifetime = 7 * 24 * time.Hour
 	s.Sessions.IdleTimeout = 24 * time.Hour
 	s.Sessions.Cookie.Name = "credits_session"

@@ -311,14 +311,25 @@ func (s *Store) Export(ctx context.Context, sc Scope, f Filter, fn func(Charge) 
 // events with id in ($2, $3] ($3 = 0: no upper bound), optionally of one
 // session ($4). Tokens and requests come from the op's first row, so an op
 // paid from several lots counts its tokens once.
-const opsAgg = `
+const opsAgg = opsAggHead + `$2` + opsAggTail
+
+// opsAggAfterMark is opsAgg over the events after the pool's rollup mark as
+// the same statement sees it (and after $2), so that a fold committing
+// between a caller's reads can never count an event twice.
+// $2 (the mark the caller read just before) stays a plain parameter so
+// that the planner sees how few events are left and walks the primary key.
+const opsAggAfterMark = opsAggHead +
+	`$2 AND e.id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))` + opsAggTail
+
+const opsAggHead = `
 WITH ops AS (
     SELECT e.op_id, min(e.account_id) AS account_id, min(e.model) AS model, min(e.occurred_at) AS occurred_at,
            coalesce(-sum(e.amount) FILTER (WHERE e.type <> 'unpaid_usage'), 0) AS charged,
            sum(e.unpaid) AS unpaid,
            (array_agg(e.detail ORDER BY e.id))[1] AS detail
     FROM ledger_events e
-    WHERE e.pool_id = $1 AND e.id > $2 AND ($3::bigint = 0 OR e.id <= $3)
+    WHERE e.pool_id = $1 AND e.id > `
+const opsAggTail = ` AND ($3::bigint = 0 OR e.id <= $3)
       AND e.type IN ` + usageTypes + `
       AND ($4::text = '' OR e.session_id = $4)
     GROUP BY e.op_id)
@@ -377,18 +388,21 @@ func (s *Store) Refresh(ctx context.Context, poolID int64) error {
 	return nil
 }
 
+// sqlMark reads the pool's last folded event id and how many events came
+// after it (counting at most $2), in one round trip. The planner cannot
+// know m.last, so ORDER BY id is what keeps it on the primary key (without
+// it, it reads the pool's whole history in a sequential scan).
+const sqlMark = `
+SELECT m.last, (SELECT count(*) FROM (SELECT 1 FROM ledger_events WHERE pool_id = $1 AND id > m.last ORDER BY id LIMIT $2) p)
+FROM (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0) AS last) m`
+
 // mark returns the last folded event id of the pool, first folding pending
 // rows when there are more than RefreshAfter of them.
 func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
-	const q = `SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0)`
-	const pending = `SELECT count(*) FROM (SELECT 1 FROM ledger_events WHERE pool_id = $1 AND id > $2 LIMIT $3) p`
 	var last int64
 	for range 2 {
-		if err := s.pool.QueryRow(ctx, q, poolID).Scan(&last); err != nil {
-			return 0, err
-		}
 		var n int
-		if err := s.pool.QueryRow(ctx, pending, poolID, last, s.RefreshAfter+1).Scan(&n); err != nil {
+		if err := s.pool.QueryRow(ctx, sqlMark, poolID, s.RefreshAfter+1).Scan(&last, &n); err != nil {
 			return 0, err
 		}
 		if n <= s.RefreshAfter {
@@ -401,6 +415,20 @@ func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
 	return last, nil
 }
 
+// Head returns the id of the pool's newest ledger event (0 when it has
+// none). Events are append-only and a pool's committed events are always a
+// prefix of its ids, so every read of the pool's usage, balance or events is
+// a function of Head (and, for balances, of the clock): callers use it as
+// the version of what they cache. One probe at the end of the primary key.
+func (s *Store) Head(ctx context.Context, poolID int64) (int64, error) {
+	const q = `SELECT coalesce((SELECT id FROM ledger_events WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)`
+	var head int64
+	if err := s.pool.QueryRow(ctx, q, poolID).Scan(&head); err != nil {
+		return 0, fmt.Errorf("usage: head: %w", err)
+	}
+	return head, nil
+}
+
 const sqlSummary = `
 SELECT to_char(day, 'YYYY-MM-DD'), model, sum(charges)::bigint, sum(charged), sum(unpaid),
        sum(input_tokens)::bigint, sum(output_tokens)::bigint, sum(cache_hit_tokens)::bigint, sum(requests)::bigint
@@ -409,7 +437,7 @@ FROM (
     FROM usage_daily
     WHERE pool_id = $1 AND ($5::date IS NULL OR day >= $5) AND ($6::date IS NULL OR day < $6)
     UNION ALL
-    SELECT * FROM (` + opsAgg + `) delta
+    SELECT * FROM (` + opsAggAfterMark + `) delta
 ) x
 WHERE ($5::date IS NULL OR day >= $5) AND ($6::date IS NULL OR day < $6)
   AND ($7::bigint = 0 OR account_id = $7) AND ($8::text = '' OR model = $8)
@@ -476,19 +504,23 @@ func (s *Store) Summarize(ctx context.Context, sc Scope, f Filter) (Summary, err
 	return sum, nil
 }
 
-// Models lists the models the scope has used, for the usage filter.
+// Models lists the models the scope has used, for the usage filter. Like
+// Summarize it reads the rollup and the events after the rollup's mark in
+// one statement, so they agree even when a fold commits meanwhile.
 func (s *Store) Models(ctx context.Context, sc Scope) ([]string, error) {
 	last, err := s.mark(ctx, sc.PoolID)
 	if err != nil {
 		return nil, fmt.Errorf("usage: models: %w", err)
 	}
+	// $3 (the mark just read) lets the planner see how few events are left.
 	const q = `
-SELECT model FROM usage_daily WHERE pool_id = $1 AND ($3::bigint = 0 OR account_id = $3)
+SELECT DISTINCT model FROM usage_daily WHERE pool_id = $1 AND ($2::bigint = 0 OR account_id = $2)
 UNION
 SELECT DISTINCT model FROM ledger_events
-WHERE pool_id = $1 AND id > $2 AND type IN ` + usageTypes + ` AND ($3::bigint = 0 OR account_id = $3)
+WHERE pool_id = $1 AND id > $3 AND id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))
+  AND type IN ` + usageTypes + ` AND ($2::bigint = 0 OR account_id = $2)
 ORDER BY 1`
-	rows, _ := s.pool.Query(ctx, q, sc.PoolID, last, sc.AccountID)
+	rows, _ := s.pool.Query(ctx, q, sc.PoolID, sc.AccountID, last)
 	models, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("usage: models: %w", err)

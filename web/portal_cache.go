@@ -1,0 +1,338 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/usage"
+	pv "github.com/seed75218f88/credits/views/portal"
+)
+
+// DefaultViewCache is how long the portal keeps what it read for a page
+// (balances, usage totals, the first page of charges) before reading it
+// again, even when nothing was recorded in between.
+const DefaultViewCache = 5 * time.Second
+
+// viewCacheSize bounds each view cache; a full cache drops what expired,
+// then everything.
+const viewCacheSize = 20_000
+
+// viewCache keeps values computed from one pool's ledger, each tagged with
+// the pool's head (its newest event id, usage.Store.Head) when it was read.
+// The ledger is append-only and a pool's committed events are a prefix of
+// its ids, so a value read after the head was h is current for as long as
+// the head is still h: a get with any other head misses. Entries also expire
+// (until), which bounds memory and covers what depends on the clock (a lot
+// that expires without an event yet). Keys always hold the signed-in
+// account's own id or scope, never a parameter alone, so one account's
+// entries cannot answer another's request.
+type viewCache[K comparable, V any] struct {
+	mu     sync.Mutex
+	ttl    time.Duration
+	m      map[K]viewEntry[V]
+	flight singleflight.Group
+}
+
+type viewEntry[V any] struct {
+	v     V
+	head  int64
+	until time.Time
+}
+
+// newViewCache returns a cache keeping values for ttl; ttl <= 0 keeps nothing.
+func newViewCache[K comparable, V any](ttl time.Duration) *viewCache[K, V] {
+	return &viewCache[K, V]{ttl: ttl, m: map[K]viewEntry[V]{}}
+}
+
+// get returns the value stored for k at head, if it has not expired.
+func (c *viewCache[K, V]) get(k K, head int64) (V, bool) {
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if !ok || e.head != head || !time.Now().Before(e.until) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// load returns the value for k at head, computing it with fn on a miss.
+// Concurrent misses of one key and head share one computation (which
+// finishes even if the request that started it goes away), so that many
+// sessions asking at once after the pool moved cost one set of queries.
+// fn also returns until (see put).
+func (c *viewCache[K, V]) load(ctx context.Context, k K, head int64, fn func(context.Context) (V, time.Time, error)) (V, error) {
+	if c.ttl <= 0 { // caching off: every request reads for itself
+		v, _, err := fn(ctx)
+		return v, err
+	}
+	if v, ok := c.get(k, head); ok {
+		return v, nil
+	}
+	r, err, _ := c.flight.Do(fmt.Sprintf("%v/%d", k, head), func() (any, error) {
+		v, until, err := fn(context.WithoutCancel(ctx))
+		if err != nil {
+			return v, err
+		}
+		c.put(k, head, v, until)
+		return v, nil
+	})
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	return r.(V), nil
+}
+
+// put stores v, read when the pool's head was head, until the cache's ttl
+// or until (when earlier and not zero). An older head never replaces a
+// newer one.
+func (c *viewCache[K, V]) put(k K, head int64, v V, until time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
+	now := time.Now()
+	if limit := now.Add(c.ttl); until.IsZero() || until.After(limit) {
+		until = limit
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[k]; ok && e.head > head && now.Before(e.until) {
+		return
+	}
+	if len(c.m) >= viewCacheSize {
+		for k, e := range c.m {
+			if !now.Before(e.until) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= viewCacheSize {
+			clear(c.m)
+		}
+	}
+	c.m[k] = viewEntry[V]{v: v, head: head, until: until}
+}
+
+// overviewData is what the overview reads from the ledger.
+type overviewData struct {
+	balance ledger.Balance
+	events  []ledger.Event
+}
+
+// usageKey is one usage filter of one scope.
+type usageKey struct {
+	scope          usage.Scope
+	from, to       int64 // Unix seconds
+	model, session string
+}
+
+func keyOf(q usageQuery) usageKey {
+	return usageKey{scope: q.scope, from: q.filter.From.Unix(), to: q.filter.To.Unix(), model: q.filter.Model, session: q.filter.SessionID}
+}
+
+// portalViews are the portal's view caches.
+type portalViews struct {
+	overview  *viewCache[int64, overviewData]     // by account id
+	summaries *viewCache[usageKey, usage.Summary] // totals and chart
+	models    *viewCache[usage.Scope, []string]   // the model filter's options
+	firstRows *viewCache[usageKey, pv.UsageRows]  // the first page of charges
+	rowsHTML  *viewCache[rowsKey, string]         // ... rendered, by language
+}
+
+// rowsKey is a usage filter's first page of charges in one language.
+type rowsKey struct {
+	usageKey
+	lang string
+}
+
+func newPortalViews(ttl time.Duration) *portalViews {
+	return &portalViews{
+		overview:  newViewCache[int64, overviewData](ttl),
+		summaries: newViewCache[usageKey, usage.Summary](ttl),
+		models:    newViewCache[usage.Scope, []string](ttl),
+		firstRows: newViewCache[usageKey, pv.UsageRows](ttl),
+		rowsHTML:  newViewCache[rowsKey, string](ttl),
+	}
+}
+
+// Session cache settings: how long a session read from PostgreSQL is used
+// without asking again, how far the idle-timeout expiry may move before it
+// is written again, and how long a deleted token stays refused.
+const (
+	sessionTrust   = 2 * time.Second
+	sessionSlack   = time.Minute
+	sessionRevoked = 10 * time.Minute
+	sessionMax     = 100_000
+)
+
+// SessionCache is an scs.Store in front of another (PostgreSQL) that spares
+// most requests their two round trips for the session: scs finds the
+// session on every request and, because the portal uses an idle timeout,
+// writes it back on every request only to move its expiry.
+//
+//   - Find answers from memory for sessionTrust after the store (or this
+//     process) last confirmed the session, then asks the store again.
+//   - Commit skips the write when the data is unchanged and the new expiry
+//     is less than sessionSlack after the one this process last wrote (the
+//     24-hour idle timeout becomes exact to a minute).
+//   - Delete (sign-out, and the token renewal at sign-in) deletes from the
+//     store and remembers the token as revoked: it is refused at once in
+//     this process and never written back, even by a request that loaded it
+//     just before the sign-out and commits after it (which plain scs over
+//     pgxstore would, its commit being an upsert).
+//
+// So a sign-out takes effect immediately in the process that handled it;
+// another process serving the same sessions (or a DELETE run by hand) is
+// obeyed within sessionTrust.
+type SessionCache struct {
+	store scs.Store
+	mu    sync.Mutex
+	m     map[string]sessionEntry
+}
+
+type sessionEntry struct {
+	b       []byte
+	expiry  time.Time // the expiry this process last wrote; zero: unknown
+	checked time.Time // when the store last confirmed the session
+	revoked bool      // deleted; checked is when
+}
+
+// NewSessionCache puts the cache in front of store.
+func NewSessionCache(store scs.Store) *SessionCache {
+	return &SessionCache{store: store, m: map[string]sessionEntry{}}
+}
+
+// Find returns the session data of token (see SessionCache).
+func (s *SessionCache) Find(token string) ([]byte, bool, error) {
+	now := time.Now()
+	s.mu.Lock()
+	e, ok := s.m[token]
+	s.mu.Unlock()
+	if ok && e.revoked && now.Sub(e.checked) < sessionRevoked {
+		return nil, false, nil
+	}
+	if ok && !e.revoked && now.Sub(e.checked) < sessionTrust && (e.expiry.IsZero() || now.Before(e.expiry)) {
+		return e.b, true, nil
+	}
+	b, found, err := s.store.Find(token)
+	if err != nil {
+		return nil, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.m[token]; ok && cur.revoked && now.Sub(cur.checked) < sessionRevoked {
+		return nil, false, nil // deleted while we asked
+	}
+	if !found {
+		delete(s.m, token)
+		return nil, false, nil
+	}
+	ne := sessionEntry{b: b, checked: now}
+	if ok && !e.revoked && bytes.Equal(e.b, b) {
+		ne.expiry = e.expiry
+	}
+	s.remember(token, ne, now)
+	return b, true, nil
+}
+
+// Commit saves the session data (see SessionCache).
+func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
+	now := time.Now()
+	s.mu.Lock()
+	e, ok := s.m[token]
+	s.mu.Unlock()
+	if ok && e.revoked && now.Sub(e.checked) < sessionRevoked {
+		return nil
+	}
+	if ok && !e.revoked && !e.expiry.IsZero() && bytes.Equal(e.b, b) && expiry.Sub(e.expiry) < sessionSlack {
+		return nil
+	}
+	if err := s.store.Commit(token, b, expiry); err != nil {
+		s.forget(token)
+		return err
+	}
+	s.mu.Lock()
+	cur, ok := s.m[token]
+	revoked := ok && cur.revoked && now.Sub(cur.checked) < sessionRevoked
+	if !revoked {
+		s.remember(token, sessionEntry{b: bytes.Clone(b), expiry: expiry, checked: now}, now)
+	}
+	s.mu.Unlock()
+	if revoked {
+		// Signed out while we wrote: our write may have landed after the
+		// sign-out's delete, so delete again.
+		return s.store.Delete(token)
+	}
+	return nil
+}
+
+// Delete removes the session and refuses its token from now on.
+func (s *SessionCache) Delete(token string) error {
+	now := time.Now()
+	s.mu.Lock()
+	s.remember(token, sessionEntry{revoked: true, checked: now}, now)
+	s.mu.Unlock()
+	return s.store.Delete(token)
+}
+
+func (s *SessionCache) forget(token string) {
+	s.mu.Lock()
+	if e, ok := s.m[token]; ok && !e.revoked {
+		delete(s.m, token)
+	}
+	s.mu.Unlock()
+}
+
+// remember stores e; s.mu is held.
+func (s *SessionCache) remember(token string, e sessionEntry, now time.Time) {
+	if _, ok := s.m[token]; !ok && len(s.m) >= sessionMax {
+		for k, old := range s.m {
+			if (old.revoked && now.Sub(old.checked) >= sessionRevoked) || (!old.revoked && now.Sub(old.checked) >= sessionTrust) {
+				delete(s.m, k)
+			}
+		}
+		if len(s.m) >= sessionMax {
+			for k, old := range s.m {
+				if !old.revoked {
+					delete(s.m, k)
+				}
+			}
+		}
+	}
+	s.m[token] = e
+}
+
+// overviewData reads the account's balance and latest events, or reuses
+// them while the pool's head is unchanged (and no lot has expired since).
+func (s *Server) overviewData(c echo.Context, cu customer) (overviewData, error) {
+	ctx := c.Request().Context()
+	head, err := s.portal.usage.Head(ctx, cu.Account.PoolID)
+	if err != nil {
+		return overviewData{}, err
+	}
+	return s.portal.views.overview.load(ctx, cu.Account.ID, head, func(ctx context.Context) (overviewData, time.Time, error) {
+		var d overviewData
+		var err error
+		if d.balance, err = s.portal.ledger.Balance(ctx, cu.Account.ID); err != nil {
+			return overviewData{}, time.Time{}, err
+		}
+		if d.events, _, err = s.portal.ledger.Events(ctx, cu.Account.ID, ledger.EventFilter{}, 0, 5); err != nil {
+			return overviewData{}, time.Time{}, err
+		}
+		var until time.Time // the first lot expiry changes the balance without an event
+		for _, l := range d.balance.Lots {
+			if l.ExpiresAt != nil && (until.IsZero() || l.ExpiresAt.Before(until)) {
+				until = *l.ExpiresAt
+			}
+		}
+		return d, until, nil
+	})
+}
