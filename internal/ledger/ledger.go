@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -113,8 +114,11 @@ func (l *Ledger) now() time.Time { return l.opts.Now().UTC() }
 // payload is a request to one SQL function.
 type payload map[string]any
 
-// withIdentity adds the idempotency key, the hash of the arguments that
-// identify the request, the clock and the grace policy.
+// stamp adds the idempotency key, the hash of the arguments that define
+// the operation (identity: every argument that changes what it does or
+// what it records about the usage — account, amount, model, session,
+// request, detail … — but not who asked or why, so a retry by another
+// process replays), the clock and the grace policy.
 func (l *Ledger) stamp(p payload, key string, identity ...any) payload {
 	p["key"] = key
 	b, _ := json.Marshal(identity)
@@ -128,6 +132,22 @@ func (l *Ledger) stamp(p payload, key string, identity ...any) payload {
 		}
 	}
 	return p
+}
+
+// canonical is a JSON document in one spelling (keys sorted, no spaces),
+// so that an idempotency hash does not depend on how a retry formats it.
+func canonical(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var v any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber() // numbers keep their digits
+	if err := d.Decode(&v); err != nil {
+		return string(raw)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // decode turns a function's jsonb result into out, or its error code into
