@@ -61,6 +61,12 @@ type Options struct {
 	Writers int
 	// MaxBatch caps the operations folded into one transaction (default 64).
 	MaxBatch int
+	// InFlight is how many batches one writer may have in flight at once,
+	// each on its own connection (default 1): with 2, a writer starts its
+	// next batch while the previous one's COMMIT waits for the WAL flush.
+	// A pool is never in two in-flight batches, so its operations still
+	// run one after another, in the order they were queued.
+	InFlight int
 }
 
 // Ledger is the credit ledger. It is safe for concurrent use; Close stops
@@ -92,6 +98,9 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 64
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = 2
 	}
 	l := &Ledger{pool: pool, opts: opts, stop: make(chan struct{})}
 	for range opts.Writers {
@@ -258,10 +267,16 @@ type writer struct {
 	// fallbacks counts batches that failed as a whole and were rerun one
 	// operation at a time.
 	fallbacks atomic.Int64
+	// observe, when set (tests), is told when a pipelined batch starts and ends.
+	observe func(batch []*job, started bool)
 }
 
 func (w *writer) run() {
 	defer w.l.wg.Done()
+	if w.l.opts.InFlight > 1 {
+		w.runPipelined(w.l.opts.InFlight)
+		return
+	}
 	batch := make([]*job, 0, w.l.opts.MaxBatch)
 	for {
 		select {
@@ -286,6 +301,92 @@ func (w *writer) run() {
 				}
 			}
 			w.flush(batch)
+		}
+	}
+}
+
+// runPipelined keeps up to lanes batches in flight, each flushed on its own
+// connection. A job whose pool is in a batch in flight waits in pending
+// (behind any earlier job of its pool) until that batch is done, so one
+// pool is never in two transactions at once and its jobs keep their order.
+func (w *writer) runPipelined(lanes int) {
+	var (
+		pending []*job
+		busy    = map[int64]bool{} // pools in a batch in flight
+		free    = lanes
+		done    = make(chan []*job, lanes)
+		stop    = w.l.stop
+		closing bool
+	)
+	finish := func(b []*job) {
+		for _, j := range b {
+			delete(busy, j.pool)
+		}
+		free++
+	}
+	for {
+		// Start as many batches as there are free lanes and eligible jobs.
+		for free > 0 && len(pending) > 0 {
+			batch := make([]*job, 0, min(len(pending), w.l.opts.MaxBatch))
+			rest := pending[:0]
+			taken := map[int64]bool{}
+			for _, j := range pending {
+				if len(batch) < w.l.opts.MaxBatch && !busy[j.pool] {
+					batch = append(batch, j)
+					taken[j.pool] = true
+					continue
+				}
+				rest = append(rest, j)
+			}
+			clear(pending[len(rest):])
+			pending = rest
+			if len(batch) == 0 {
+				break
+			}
+			for p := range taken {
+				busy[p] = true
+			}
+			free--
+			if w.observe != nil {
+				w.observe(batch, true)
+			}
+			go func() {
+				w.flush(batch)
+				if w.observe != nil {
+					w.observe(batch, false)
+				}
+				done <- batch
+			}()
+		}
+		if closing && len(pending) == 0 && free == lanes {
+			return
+		}
+		select {
+		case <-stop:
+			closing, stop = true, nil
+			// Whatever is queued is still run.
+			for {
+				select {
+				case j := <-w.jobs:
+					pending = append(pending, j)
+					continue
+				default:
+				}
+				break
+			}
+		case b := <-done:
+			finish(b)
+		case j := <-w.jobs:
+			pending = append(pending, j)
+		drain:
+			for len(pending) < 4*w.l.opts.MaxBatch {
+				select {
+				case j := <-w.jobs:
+					pending = append(pending, j)
+				default:
+					break drain
+				}
+			}
 		}
 	}
 }
