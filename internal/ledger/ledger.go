@@ -392,7 +392,7 @@ func (w *writer) runPipelined(lanes int) {
 }
 
 // sqlApply runs a whole batch in one statement (see ledger_apply).
-const sqlApply = `SELECT ledger_apply($1::text[], $2::jsonb[])`
+const sqlApply = `SELECT ledger_apply($1::text[], $2::jsonb[], $3::bigint[])`
 
 // flush runs the jobs as one statement, one transaction, one commit: a
 // single call of ledger_apply. Pools are locked in ascending order so
@@ -417,11 +417,12 @@ func (w *writer) flush(jobs []*job) {
 	}
 	ops := make([]string, len(jobs))
 	args := make([]string, len(jobs))
+	pools := make([]int64, len(jobs))
 	for i, j := range jobs {
-		ops[i], args[i] = j.op, string(j.arg)
+		ops[i], args[i], pools[i] = j.op, string(j.arg), j.pool
 	}
 	var out [][]byte
-	err := w.l.pool.QueryRow(ctx, sqlApply, ops, args).Scan(&out)
+	err := w.l.pool.QueryRow(ctx, sqlApply, ops, args, pools).Scan(&out)
 	if err == nil && len(out) != len(jobs) {
 		err = fmt.Errorf("ledger_apply returned %d results for %d operations", len(out), len(jobs))
 	}
