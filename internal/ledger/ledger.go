@@ -65,7 +65,9 @@ type Options struct {
 	// each on its own connection (default 1): with 2, a writer starts its
 	// next batch while the previous one's COMMIT waits for the WAL flush.
 	// A pool is never in two in-flight batches, so its operations still
-	// run one after another, in the order they were queued.
+	// run one after another, in the order they were queued. Measured on two
+	// shared cores, 2 was slower than 1 (smaller batches, more commits; see
+	// BENCH.md), hence the default.
 	InFlight int
 }
 
@@ -100,7 +102,7 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 		opts.MaxBatch = 64
 	}
 	if opts.InFlight <= 0 {
-		opts.InFlight = 2
+		opts.InFlight = 1
 	}
 	l := &Ledger{pool: pool, opts: opts, stop: make(chan struct{})}
 	for range opts.Writers {
