@@ -27,11 +27,9 @@ func (s *Service) Unfreeze(ctx context.Context, accountID int64, reason string, 
 	return s.setStatus(ctx, accountID, ledger.StatusActive, ActionUnfreeze, reason, actor)
 }
 
-// setStatus writes the audit row, then has the ledger record the status
-// event, and commits the audit row only if the ledger succeeded. The
-// ledger's SetStatus runs on its own connection (there is no SetStatusTx),
-// so the two are not one transaction: a crash between them leaves the
-// status changed without its audit row, never the reverse.
+// setStatus changes the account's status through the ledger and writes its
+// audit row in one transaction: both are recorded or neither. The pool row
+// is locked first, so the audited balance is the one at the change.
 func (s *Service) setStatus(ctx context.Context, accountID int64, status ledger.AccountStatus, action Action, reason string, actor Actor) error {
 	if err := actor.require(auth.RoleSupport, auth.RoleFinance, auth.RoleAdmin); err != nil {
 		return err
@@ -41,28 +39,26 @@ func (s *Service) setStatus(ctx context.Context, accountID int64, status ledger.
 		return ErrReasonRequired
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		bal, err := readBalance(ctx, tx, accountID)
+		bal, err := lockBalance(ctx, tx, accountID)
 		if err != nil {
 			return err
 		}
-		acc, err := s.ledger.Account(ctx, accountID)
-		if err != nil {
-			return ErrAccountNotFound
+		var before ledger.AccountStatus
+		if err := tx.QueryRow(ctx, `SELECT status FROM ledger_accounts WHERE id = $1`, accountID).Scan(&before); err != nil {
+			return fmt.Errorf("backoffice: status of %d: %w", accountID, err)
 		}
-		e := staffEntry(actor, action, accountID)
-		e.BalanceBefore, e.BalanceAfter = &bal, &bal
-		e.Reason = reason
-		e.Detail = map[string]any{"status_before": acc.Status, "status_after": status}
-		if _, err := Audit(ctx, tx, e); err != nil {
-			return err
-		}
-		if err := s.ledger.SetStatus(ctx, accountID, status, actor.ref(), reason); err != nil {
+		if err := s.ledger.SetStatusTx(ctx, tx, accountID, status, actor.ref(), reason); err != nil {
 			if errors.Is(err, ledger.ErrNotFound) {
 				return ErrAccountNotFound
 			}
 			return err
 		}
-		return nil
+		e := staffEntry(actor, action, accountID)
+		e.BalanceBefore, e.BalanceAfter = &bal, &bal
+		e.Reason = reason
+		e.Detail = map[string]any{"status_before": before, "status_after": status}
+		_, err = Audit(ctx, tx, e)
+		return err
 	})
 }
 

@@ -122,11 +122,23 @@ func allocationArg(a *decimal.Decimal) any {
 // parent), ErrNotFound (no such parent), ErrIdempotencyConflict (the
 // external id is already taken in that mode).
 func (l *Ledger) CreateAccount(ctx context.Context, spec AccountSpec) (Account, error) {
-	parent, err := l.checkSpec(ctx, l.pool, &spec)
+	return l.createAccount(ctx, l.pool, spec)
+}
+
+// CreateAccountTx is CreateAccount inside the caller's transaction tx, so
+// that a registration can create the account, its user and its sign-up
+// credit atomically: if tx rolls back, no account is left behind. Errors:
+// as CreateAccount.
+func (l *Ledger) CreateAccountTx(ctx context.Context, tx pgx.Tx, spec AccountSpec) (Account, error) {
+	return l.createAccount(ctx, tx, spec)
+}
+
+func (l *Ledger) createAccount(ctx context.Context, q db.DBTX, spec AccountSpec) (Account, error) {
+	parent, err := l.checkSpec(ctx, q, &spec)
 	if err != nil {
 		return Account{}, fmt.Errorf("ledger: create account: %w", err)
 	}
-	rows, _ := l.pool.Query(ctx, sqlInsertAccount, spec.Kind, parent, spec.Mode, nullable(spec.ExternalID), spec.Name, allocationArg(spec.Allocation))
+	rows, _ := q.Query(ctx, sqlInsertAccount, spec.Kind, parent, spec.Mode, nullable(spec.ExternalID), spec.Name, allocationArg(spec.Allocation))
 	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Account])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Account{}, fmt.Errorf("ledger: create account: external id %q: %w", spec.ExternalID, ErrIdempotencyConflict)
@@ -186,11 +198,36 @@ func collectAccount(rows pgx.Rows) (Account, error) {
 // SetStatus freezes or unfreezes an account, recording actor and reason as
 // a status event. Errors: ErrNotFound, ErrInvalidArgument.
 func (l *Ledger) SetStatus(ctx context.Context, accountID int64, status AccountStatus, actor, reason string) error {
-	if status != StatusActive && status != StatusFrozen {
-		return fmt.Errorf("ledger: set status: %w: %q", ErrInvalidArgument, status)
+	p, err := l.statusPayload(accountID, status, actor, reason)
+	if err != nil {
+		return fmt.Errorf("ledger: set status: %w", err)
 	}
-	p := payload{"account_id": accountID, "status": status, "actor": actor, "reason_code": reason, "now": l.now()}
 	return l.setAccount(ctx, accountID, p, "set status")
+}
+
+// SetStatusTx is SetStatus inside the caller's transaction tx, so the back
+// office can write the status change and its audit row atomically. It
+// locks the account's pool row until tx ends. Errors: as SetStatus.
+func (l *Ledger) SetStatusTx(ctx context.Context, tx pgx.Tx, accountID int64, status AccountStatus, actor, reason string) error {
+	p, err := l.statusPayload(accountID, status, actor, reason)
+	if err == nil {
+		var raw []byte
+		raw, err = l.execTx(ctx, tx, singleSQL[opSetAcct], p)
+		if err == nil {
+			err = decode(raw, nil)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: set status: %w", err)
+	}
+	return nil
+}
+
+func (l *Ledger) statusPayload(accountID int64, status AccountStatus, actor, reason string) (payload, error) {
+	if status != StatusActive && status != StatusFrozen {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidArgument, status)
+	}
+	return payload{"account_id": accountID, "status": status, "actor": actor, "reason_code": reason, "now": l.now()}, nil
 }
 
 // SetAllocation sets what a sub-account may still spend from its

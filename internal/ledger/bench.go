@@ -24,6 +24,26 @@ type BenchConfig struct {
 	HistoryEvents int           // events on the BalanceAt account (1,000,000)
 	BalanceAtRuns int           // BalanceAt calls measured (2,000)
 	Writers       int           // the ledger's Options.Writers (its default when 0)
+	InFlight      int           // the ledger's Options.InFlight (its default when 0)
+	// Variants, when set, runs the ledger phases once per variant, back to
+	// back against the same baseline (Writers and InFlight are then
+	// ignored); the report's main figures are the first variant's.
+	Variants []BenchVariant
+}
+
+// BenchVariant is one writer configuration to measure.
+type BenchVariant struct {
+	Writers, InFlight int
+}
+
+// VariantReport is what one variant measured.
+type VariantReport struct {
+	BenchVariant
+	BaselineOps                     float64 // the baseline measured next to it (the run's, for one variant)
+	BaselineP99                     time.Duration
+	SpreadOps, HotOps               float64
+	SpreadReserveP99, HotReserveP99 time.Duration
+	SpreadReserveP50, HotReserveP50 time.Duration
 }
 
 // BenchReport holds the figures RunBenchmark measured.
@@ -34,6 +54,7 @@ type BenchReport struct {
 	HotReserveP50, HotReserveP99       time.Duration
 	BalanceAtP50, BalanceAtP99         time.Duration
 	HistoryEvents                      int
+	Variants                           []VariantReport
 	Workers, Accounts                  int
 	Duration                           time.Duration
 }
@@ -76,7 +97,7 @@ CREATE TABLE bench_baseline_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY 
 	if _, err := pool.Exec(ctx, `INSERT INTO bench_baseline_accounts SELECT g, 1000000000 FROM generate_series(1, $1::int) g`, cfg.Accounts); err != nil {
 		return r, err
 	}
-	ops, lat, err := drive(ctx, cfg.Workers, cfg.Duration, func(ctx context.Context, rng *rand.Rand) (time.Duration, int, error) {
+	baselineTxn := func(ctx context.Context, rng *rand.Rand) (time.Duration, int, error) {
 		id := rng.IntN(cfg.Accounts) + 1
 		start := time.Now()
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -88,7 +109,8 @@ CREATE TABLE bench_baseline_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY 
 			return err
 		})
 		return time.Since(start), 1, err
-	})
+	}
+	ops, lat, err := drive(ctx, cfg.Workers, cfg.Duration, baselineTxn)
 	if err != nil {
 		return r, err
 	}
@@ -97,8 +119,6 @@ CREATE TABLE bench_baseline_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY 
 	fmt.Fprintf(w, "baseline (UPDATE+INSERT txn): %10.0f tx/s   p50 %-9s p99 %s\n", ops, r.BaselineP50.Round(time.Microsecond), r.BaselineP99.Round(time.Microsecond))
 
 	// Accounts for the ledger runs, funded in one statement each.
-	l := New(pool, Options{Writers: cfg.Writers})
-	defer l.Close()
 	var first int64
 	err = pool.QueryRow(ctx, `
 WITH ins AS (
@@ -117,33 +137,64 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $2`, first, first+int64(cfg.Account
 		return r, err
 	}
 	hot := first + int64(cfg.Accounts)
+	variants := cfg.Variants
+	if len(variants) == 0 {
+		variants = []BenchVariant{{Writers: cfg.Writers, InFlight: cfg.InFlight}}
+	}
 	var seq atomic.Int64
-	cycle := func(pick func(*rand.Rand) int64) func(context.Context, *rand.Rand) (time.Duration, int, error) {
-		return func(ctx context.Context, rng *rand.Rand) (time.Duration, int, error) {
-			acc := pick(rng)
-			start := time.Now()
-			res, err := l.Reserve(ctx, ReserveRequest{AccountID: acc, Amount: decimal.NewFromInt(1), TTL: time.Minute,
-				IdempotencyKey: "b" + strconv.FormatInt(seq.Add(1), 10), Model: "bench"})
-			lat := time.Since(start)
-			if err != nil {
-				return lat, 0, err
+	for _, v := range variants {
+		l := New(pool, Options{Writers: v.Writers, InFlight: v.InFlight})
+		vr := VariantReport{BenchVariant: BenchVariant{Writers: l.opts.Writers, InFlight: l.opts.InFlight}}
+		cycle := func(pick func(*rand.Rand) int64) func(context.Context, *rand.Rand) (time.Duration, int, error) {
+			return func(ctx context.Context, rng *rand.Rand) (time.Duration, int, error) {
+				acc := pick(rng)
+				start := time.Now()
+				res, err := l.Reserve(ctx, ReserveRequest{AccountID: acc, Amount: decimal.NewFromInt(1), TTL: time.Minute,
+					IdempotencyKey: "b" + strconv.FormatInt(seq.Add(1), 10), Model: "bench"})
+				lat := time.Since(start)
+				if err != nil {
+					return lat, 0, err
+				}
+				_, err = l.Commit(ctx, CommitRequest{ReservationID: res.ID, Actual: decimal.New(8, -1)})
+				return lat, 2, err
 			}
-			_, err = l.Commit(ctx, CommitRequest{ReservationID: res.ID, Actual: decimal.New(8, -1)})
-			return lat, 2, err
 		}
+		fmt.Fprintf(w, "-- %d writers, %d batches in flight each\n", vr.Writers, vr.InFlight)
+		if len(cfg.Variants) > 1 {
+			// The machine's load drifts: measure the baseline next to each variant.
+			ops, lat, err := drive(ctx, cfg.Workers, cfg.Duration, baselineTxn)
+			if err != nil {
+				l.Close()
+				return r, err
+			}
+			vr.BaselineOps, vr.BaselineP99 = ops, pct(lat, 99)
+			fmt.Fprintf(w, "baseline again:               %10.0f tx/s   p99 %s\n", ops, vr.BaselineP99.Round(time.Microsecond))
+		} else {
+			vr.BaselineOps, vr.BaselineP99 = r.BaselineOps, r.BaselineP99
+		}
+		ops, lat, err := drive(ctx, cfg.Workers, cfg.Duration, cycle(func(rng *rand.Rand) int64 { return first + int64(rng.IntN(cfg.Accounts)) }))
+		if err != nil {
+			l.Close()
+			return r, err
+		}
+		vr.SpreadOps, vr.SpreadReserveP50, vr.SpreadReserveP99 = ops, pct(lat, 50), pct(lat, 99)
+		fmt.Fprintf(w, "ledger, %d accounts:        %10.0f ops/s  reserve p50 %-9s p99 %-9s (%.2f, p99 %.2fx)\n", cfg.Accounts, ops,
+			vr.SpreadReserveP50.Round(time.Microsecond), vr.SpreadReserveP99.Round(time.Microsecond), ops/vr.BaselineOps, float64(vr.SpreadReserveP99)/float64(vr.BaselineP99))
+		ops, lat, err = drive(ctx, cfg.Workers, cfg.Duration, cycle(func(*rand.Rand) int64 { return hot }))
+		l.Close()
+		if err != nil {
+			return r, err
+		}
+		vr.HotOps, vr.HotReserveP50, vr.HotReserveP99 = ops, pct(lat, 50), pct(lat, 99)
+		fmt.Fprintf(w, "ledger, one hot account:      %10.0f ops/s  reserve p50 %-9s p99 %-9s (%.2f, p99 %.2fx)\n", ops,
+			vr.HotReserveP50.Round(time.Microsecond), vr.HotReserveP99.Round(time.Microsecond), ops/vr.BaselineOps, float64(vr.HotReserveP99)/float64(vr.BaselineP99))
+		r.Variants = append(r.Variants, vr)
 	}
-	ops, lat, err = drive(ctx, cfg.Workers, cfg.Duration, cycle(func(rng *rand.Rand) int64 { return first + int64(rng.IntN(cfg.Accounts)) }))
-	if err != nil {
-		return r, err
-	}
-	r.SpreadOps, r.SpreadReserveP50, r.SpreadReserveP99 = ops, pct(lat, 50), pct(lat, 99)
-	fmt.Fprintf(w, "ledger, %d accounts:        %10.0f ops/s  reserve p50 %-9s p99 %s\n", cfg.Accounts, ops, r.SpreadReserveP50.Round(time.Microsecond), r.SpreadReserveP99.Round(time.Microsecond))
-	ops, lat, err = drive(ctx, cfg.Workers, cfg.Duration, cycle(func(*rand.Rand) int64 { return hot }))
-	if err != nil {
-		return r, err
-	}
-	r.HotOps, r.HotReserveP50, r.HotReserveP99 = ops, pct(lat, 50), pct(lat, 99)
-	fmt.Fprintf(w, "ledger, one hot account:      %10.0f ops/s  reserve p50 %-9s p99 %s\n", ops, r.HotReserveP50.Round(time.Microsecond), r.HotReserveP99.Round(time.Microsecond))
+	v0 := r.Variants[0]
+	r.SpreadOps, r.SpreadReserveP50, r.SpreadReserveP99 = v0.SpreadOps, v0.SpreadReserveP50, v0.SpreadReserveP99
+	r.HotOps, r.HotReserveP50, r.HotReserveP99 = v0.HotOps, v0.HotReserveP50, v0.HotReserveP99
+	l := New(pool, Options{})
+	defer l.Close()
 
 	// BalanceAt on a long history.
 	hist, t0, err := benchHistory(ctx, pool, cfg.HistoryEvents)
@@ -164,7 +215,7 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $2`, first, first+int64(cfg.Account
 	r.BalanceAtP50, r.BalanceAtP99 = pct(bl, 50), pct(bl, 99)
 	fmt.Fprintf(w, "BalanceAt, %d events:    p50 %s  p99 %s (target p99 < 10ms)\n", cfg.HistoryEvents, r.BalanceAtP50.Round(time.Microsecond), r.BalanceAtP99.Round(time.Microsecond))
 
-	fmt.Fprintf(w, "\nratios to the baseline (targets: spread >= 0.8, hot >= 0.5, reserve p99 <= 2x baseline p99)\n")
+	fmt.Fprintf(w, "\nratios to the baseline, %d writers x %d in flight (targets: spread >= 0.8, hot >= 0.5, reserve p99 <= 2x baseline p99)\n", v0.Writers, v0.InFlight)
 	fmt.Fprintf(w, "  spread rate:        %.2f\n", r.SpreadOps/r.BaselineOps)
 	fmt.Fprintf(w, "  hot-account rate:   %.2f\n", r.HotOps/r.BaselineOps)
 	fmt.Fprintf(w, "  reserve p99 spread: %.2fx baseline p99\n", float64(r.SpreadReserveP99)/float64(r.BaselineP99))

@@ -2,7 +2,10 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +41,18 @@ func BenchmarkLedgerReport(b *testing.B) {
 		bc.HistoryEvents = n
 	}
 	if s := os.Getenv("LEDGER_BENCH_WRITERS"); s != "" {
-		bc.Writers = int(s[0] - '0')
+		bc.Writers, err = strconv.Atoi(s)
+		require.NoError(b, err)
+	}
+	// LEDGER_BENCH_VARIANTS="2x1,4x1,2x2": writers x batches in flight,
+	// measured back to back in this run.
+	if s := os.Getenv("LEDGER_BENCH_VARIANTS"); s != "" {
+		for _, v := range strings.Split(s, ",") {
+			var bv ledger.BenchVariant
+			_, err := fmt.Sscanf(strings.TrimSpace(v), "%dx%d", &bv.Writers, &bv.InFlight)
+			require.NoError(b, err, "variant %q", v)
+			bc.Variants = append(bc.Variants, bv)
+		}
 	}
 	for range b.N {
 		_, err := ledger.RunBenchmark(ctx, pool, bc, os.Stdout)

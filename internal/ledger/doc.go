@@ -11,7 +11,7 @@
 // a setting (DefaultCreditPriceRMB = ¥0.001): CreditsForRMB and
 // RMBForCredits convert, the latter rounding half-even to the fen.
 //
-// # Tables (migrations 000200, 000201)
+// # Tables (migrations 000200, 000201, 000202)
 //
 // Every table carries pool_id first in its primary key and indexes: the
 // account whose lots are spent — the account itself, or the enterprise for
@@ -82,7 +82,13 @@
 //     their TTL; a later Commit still charges.
 //   - Idempotency: a key is unique per account; the same key and arguments
 //     return the stored first result (Replayed = true), other arguments
-//     ErrIdempotencyConflict. Commit and Release key themselves by
+//     ErrIdempotencyConflict. The arguments compared are those that define
+//     the operation: for Reserve account, amount, TTL, model, session,
+//     request and detail (as canonical JSON); for Charge the same plus the
+//     time the usage occurred; for Credit account, kind, amount, expiry,
+//     event type and source; for Refund lot, amount and source; for
+//     Transfer both accounts and the amount. Actor and reason are not
+//     compared, so a retry noticed by another process replays. Commit and Release key themselves by
 //     reservation id and keep their record on the reservation row; a
 //     caller-chosen commit key is also recorded in ledger_idempotency.
 //   - Grace: with the policy on, a pool that has paid before and reaches zero
@@ -100,9 +106,26 @@
 //
 // Writes are coalesced in-process: all operations for one pool go to the
 // same writer (Options.Writers), which sends whatever is queued as one call
-// of ledger_apply(ops text[], requests jsonb[]) — one statement, one
-// transaction, one WAL flush — with the batch sorted by pool so pools are
-// locked in ascending order. Refusals are results; if the call raises, each
-// operation is rerun alone, so one bad request cannot fail its neighbours. Durability stays on. CreditTx and RefundTx instead run inside the
-// caller's transaction. See BENCH.md for measured figures.
+// of ledger_apply(ops text[], requests jsonb[], pools bigint[]) — one
+// statement, one transaction, one WAL flush — with the batch sorted by pool
+// so pools are locked in ascending order. Options.InFlight = 2 lets a
+// writer gather and start its next batch on a second connection while the
+// previous COMMIT waits for its WAL flush; a pool is never in two batches in
+// flight, so one pool's operations still run one at a time, in order. It
+// measured slower than one batch in flight on two shared cores, so the
+// default is 1.
+//
+// Inside a batch, consecutive reserves and commits of an account that is
+// its own pool run on the pool's running state (balance, reserved, last_at)
+// held in a variable (ledger_reserve_s, ledger_commit_s, migration 000202):
+// the account row is locked and read once and written once per pool per
+// batch, instead of once per operation; a commit finds its reservation by
+// (pool, id) because the writer passes the pool. Any other operation, a
+// sub-account, a grace policy, a custom commit key or a commit beyond its
+// hold first writes the state back and then runs the general function.
+//
+// Refusals are results; if the call raises, each operation is rerun alone,
+// so one bad request cannot fail its neighbours. Durability stays on.
+// CreateAccountTx, CreditTx, RefundTx and SetStatusTx instead run inside
+// the caller's transaction. See BENCH.md for measured figures.
 package ledger

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -60,6 +61,14 @@ type Options struct {
 	Writers int
 	// MaxBatch caps the operations folded into one transaction (default 64).
 	MaxBatch int
+	// InFlight is how many batches one writer may have in flight at once,
+	// each on its own connection (default 1): with 2, a writer starts its
+	// next batch while the previous one's COMMIT waits for the WAL flush.
+	// A pool is never in two in-flight batches, so its operations still
+	// run one after another, in the order they were queued. Measured on two
+	// shared cores, 2 was slower than 1 (smaller batches, more commits; see
+	// BENCH.md), hence the default.
+	InFlight int
 }
 
 // Ledger is the credit ledger. It is safe for concurrent use; Close stops
@@ -92,6 +101,9 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 64
 	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = 1
+	}
 	l := &Ledger{pool: pool, opts: opts, stop: make(chan struct{})}
 	for range opts.Writers {
 		w := &writer{l: l, jobs: make(chan *job, 1024)}
@@ -113,8 +125,11 @@ func (l *Ledger) now() time.Time { return l.opts.Now().UTC() }
 // payload is a request to one SQL function.
 type payload map[string]any
 
-// withIdentity adds the idempotency key, the hash of the arguments that
-// identify the request, the clock and the grace policy.
+// stamp adds the idempotency key, the hash of the arguments that define
+// the operation (identity: every argument that changes what it does or
+// what it records about the usage — account, amount, model, session,
+// request, detail … — but not who asked or why, so a retry by another
+// process replays), the clock and the grace policy.
 func (l *Ledger) stamp(p payload, key string, identity ...any) payload {
 	p["key"] = key
 	b, _ := json.Marshal(identity)
@@ -128,6 +143,22 @@ func (l *Ledger) stamp(p payload, key string, identity ...any) payload {
 		}
 	}
 	return p
+}
+
+// canonical is a JSON document in one spelling (keys sorted, no spaces),
+// so that an idempotency hash does not depend on how a retry formats it.
+func canonical(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var v any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber() // numbers keep their digits
+	if err := d.Decode(&v); err != nil {
+		return string(raw)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // decode turns a function's jsonb result into out, or its error code into
@@ -238,10 +269,16 @@ type writer struct {
 	// fallbacks counts batches that failed as a whole and were rerun one
 	// operation at a time.
 	fallbacks atomic.Int64
+	// observe, when set (tests), is told when a pipelined batch starts and ends.
+	observe func(batch []*job, started bool)
 }
 
 func (w *writer) run() {
 	defer w.l.wg.Done()
+	if w.l.opts.InFlight > 1 {
+		w.runPipelined(w.l.opts.InFlight)
+		return
+	}
 	batch := make([]*job, 0, w.l.opts.MaxBatch)
 	for {
 		select {
@@ -270,8 +307,94 @@ func (w *writer) run() {
 	}
 }
 
+// runPipelined keeps up to lanes batches in flight, each flushed on its own
+// connection. A job whose pool is in a batch in flight waits in pending
+// (behind any earlier job of its pool) until that batch is done, so one
+// pool is never in two transactions at once and its jobs keep their order.
+func (w *writer) runPipelined(lanes int) {
+	var (
+		pending []*job
+		busy    = map[int64]bool{} // pools in a batch in flight
+		free    = lanes
+		done    = make(chan []*job, lanes)
+		stop    = w.l.stop
+		closing bool
+	)
+	finish := func(b []*job) {
+		for _, j := range b {
+			delete(busy, j.pool)
+		}
+		free++
+	}
+	for {
+		// Start as many batches as there are free lanes and eligible jobs.
+		for free > 0 && len(pending) > 0 {
+			batch := make([]*job, 0, min(len(pending), w.l.opts.MaxBatch))
+			rest := pending[:0]
+			taken := map[int64]bool{}
+			for _, j := range pending {
+				if len(batch) < w.l.opts.MaxBatch && !busy[j.pool] {
+					batch = append(batch, j)
+					taken[j.pool] = true
+					continue
+				}
+				rest = append(rest, j)
+			}
+			clear(pending[len(rest):])
+			pending = rest
+			if len(batch) == 0 {
+				break
+			}
+			for p := range taken {
+				busy[p] = true
+			}
+			free--
+			if w.observe != nil {
+				w.observe(batch, true)
+			}
+			go func() {
+				w.flush(batch)
+				if w.observe != nil {
+					w.observe(batch, false)
+				}
+				done <- batch
+			}()
+		}
+		if closing && len(pending) == 0 && free == lanes {
+			return
+		}
+		select {
+		case <-stop:
+			closing, stop = true, nil
+			// Whatever is queued is still run.
+			for {
+				select {
+				case j := <-w.jobs:
+					pending = append(pending, j)
+					continue
+				default:
+				}
+				break
+			}
+		case b := <-done:
+			finish(b)
+		case j := <-w.jobs:
+			pending = append(pending, j)
+		drain:
+			for len(pending) < 4*w.l.opts.MaxBatch {
+				select {
+				case j := <-w.jobs:
+					pending = append(pending, j)
+				default:
+					break drain
+				}
+			}
+		}
+	}
+}
+
 // sqlApply runs a whole batch in one statement (see ledger_apply).
-const sqlApply = `SELECT ledger_apply($1::text[], $2::jsonb[])`
+const sqlApply = `SELECT ledger_apply($1::text[], $2::jsonb[], $3::bigint[])`
 
 // flush runs the jobs as one statement, one transaction, one commit: a
 // single call of ledger_apply. Pools are locked in ascending order so
@@ -296,11 +419,12 @@ func (w *writer) flush(jobs []*job) {
 	}
 	ops := make([]string, len(jobs))
 	args := make([]string, len(jobs))
+	pools := make([]int64, len(jobs))
 	for i, j := range jobs {
-		ops[i], args[i] = j.op, string(j.arg)
+		ops[i], args[i], pools[i] = j.op, string(j.arg), j.pool
 	}
 	var out [][]byte
-	err := w.l.pool.QueryRow(ctx, sqlApply, ops, args).Scan(&out)
+	err := w.l.pool.QueryRow(ctx, sqlApply, ops, args, pools).Scan(&out)
 	if err == nil && len(out) != len(jobs) {
 		err = fmt.Errorf("ledger_apply returned %d results for %d operations", len(out), len(jobs))
 	}

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -219,7 +220,9 @@ type Reservation struct {
 	Replayed  bool            `json:"replayed"`
 }
 
-// Reserve holds amount from the account's lots in spending order. Errors:
+// Reserve holds amount from the account's lots in spending order. A retry
+// with the same key replays only if account, amount, TTL, model, session,
+// request and detail are all the same. Errors:
 // ErrInsufficientCredits and ErrAllocationExceeded (as *ShortfallError with
 // what is available), ErrAccountFrozen, ErrInvalidAmount,
 // ErrMissingIdempotencyKey, ErrNotFound, ErrIdempotencyConflict.
@@ -242,7 +245,7 @@ func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, er
 	}
 	p := payload{"account_id": r.AccountID, "amount": amount.String(), "ttl_seconds": ttl.Seconds(),
 		"model": r.Model, "session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
-	p = l.stamp(p, r.IdempotencyKey, "reserve", r.AccountID, amount.String())
+	p = l.stamp(p, r.IdempotencyKey, "reserve", r.AccountID, amount.String(), r.TTL, r.Model, r.SessionID, r.RequestID, canonical(r.Detail))
 	raw, err := l.exec(ctx, pool, opReserve, p)
 	if err == nil {
 		err = decode(raw, &res)
@@ -384,7 +387,7 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 	if !r.OccurredAt.IsZero() {
 		p["occurred_at"] = r.OccurredAt.UTC()
 	}
-	p = l.stamp(p, r.IdempotencyKey, "charge", r.AccountID, amount.String(), r.Model, r.RequestID)
+	p = l.stamp(p, r.IdempotencyKey, "charge", r.AccountID, amount.String(), r.Model, r.SessionID, r.RequestID, p["occurred_at"], canonical(r.Detail))
 	raw, err := l.exec(ctx, pool, opCharge, p)
 	if err == nil {
 		err = decode(raw, &res)
@@ -439,7 +442,7 @@ func (l *Ledger) Refund(ctx context.Context, r RefundRequest) (RefundResult, err
 	}
 	var pool int64
 	if err := l.pool.QueryRow(ctx, `SELECT pool_id FROM ledger_lots WHERE id = $1`, r.LotID).Scan(&pool); err != nil {
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			err = ErrNotFound
 		}
 		return res, fmt.Errorf("ledger: refund: %w", err)

@@ -3,10 +3,13 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
@@ -68,6 +71,175 @@ func TestBatchRunsAsOneCallAndIsolatesAFailingOperation(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, b.Available.Equal(decimal.NewFromInt(5)), "five holds of 1 from 10, got %s", b.Available)
 	require.True(t, b.Reserved.Equal(decimal.NewFromInt(5)))
+	m, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
+
+// TestPipelinedWriterNeverRunsOnePoolTwice drives one writer with two
+// batches in flight from many goroutines over three accounts: no account is
+// ever in two batches in flight at once, every operation gets its result,
+// and the balances verify.
+func TestPipelinedWriterNeverRunsOnePoolTwice(t *testing.T) {
+	ctx := context.Background()
+	l := New(dbtest.Pool(t), Options{Writers: 1, InFlight: 2, MaxBatch: 8})
+	var (
+		mu       sync.Mutex
+		inFlight = map[int64]int{}
+		batches  int
+		overlap  int // times two batches were in flight together
+		running  int
+	)
+	w := l.writers[0]
+	w.observe = func(batch []*job, started bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		pools := map[int64]bool{}
+		for _, j := range batch {
+			pools[j.pool] = true
+		}
+		for p := range pools {
+			if started {
+				inFlight[p]++
+				if inFlight[p] > 1 {
+					t.Errorf("pool %d is in two batches in flight", p)
+				}
+			} else {
+				inFlight[p]--
+			}
+		}
+		if started {
+			batches++
+			running++
+			if running > 1 {
+				overlap++
+			}
+		} else {
+			running--
+		}
+	}
+	accs := make([]Account, 3)
+	for i := range accs {
+		a, err := l.CreateAccount(ctx, AccountSpec{Kind: AccountIndividual, Name: t.Name()})
+		require.NoError(t, err)
+		_, err = l.Credit(ctx, CreditRequest{AccountID: a.ID, Kind: LotPaid, Amount: decimal.NewFromInt(1000), IdempotencyKey: "pw-fund"})
+		require.NoError(t, err)
+		accs[i] = a
+	}
+	var wg sync.WaitGroup
+	for g := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				acc := accs[(g+i)%len(accs)]
+				res, err := l.Reserve(ctx, ReserveRequest{AccountID: acc.ID, Amount: decimal.NewFromInt(2), IdempotencyKey: fmt.Sprintf("pw-%d-%d", g, i)})
+				if !assert.NoError(t, err) {
+					return
+				}
+				_, err = l.Commit(ctx, CommitRequest{ReservationID: res.ID, Actual: decimal.NewFromInt(1)})
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	l.Close()
+	t.Logf("%d batches, %d started while another was in flight", batches, overlap)
+	for _, a := range accs {
+		b, err := l.Balance(ctx, a.ID)
+		require.NoError(t, err)
+		require.True(t, b.Available.Equal(decimal.NewFromInt(920)), "80 commits of 1 from 1000, got %s", b.Available)
+		require.True(t, b.Reserved.IsZero())
+	}
+	m, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
+
+// TestBatchSharesAPoolsRunningState runs mixed batches through one
+// ledger_apply call — several reserves and commits of one pool (which share
+// its running state), a sub-account, a credit in between, a refusal, a
+// repeated commit and a commit beyond its hold — and checks the results,
+// the balances and Verify.
+func TestBatchSharesAPoolsRunningState(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	l := New(dbtest.Pool(t), Options{Now: func() time.Time { return now }, Writers: 1})
+	defer l.Close()
+	w := l.writers[0]
+	dec := decimal.RequireFromString
+	a, err := l.CreateAccount(ctx, AccountSpec{Kind: AccountIndividual, Name: t.Name()})
+	require.NoError(t, err)
+	ent, err := l.CreateAccount(ctx, AccountSpec{Kind: AccountEnterprise, Name: t.Name()})
+	require.NoError(t, err)
+	sub, err := l.CreateAccount(ctx, AccountSpec{Kind: AccountSub, ParentID: ent.ID, Name: t.Name()})
+	require.NoError(t, err)
+	for _, id := range []int64{a.ID, ent.ID} {
+		_, err = l.Credit(ctx, CreditRequest{AccountID: id, Kind: LotPaid, Amount: dec("10"), IdempotencyKey: "bs-fund"})
+		require.NoError(t, err)
+	}
+	mk := func(pool int64, op string, p payload, key string, identity ...any) *job {
+		arg, err := json.Marshal(l.stamp(p, key, identity...))
+		require.NoError(t, err)
+		return &job{pool: pool, op: op, arg: arg, done: make(chan struct{})}
+	}
+	reserve := func(acc, pool int64, amount, key string) *job {
+		return mk(pool, opReserve, payload{"account_id": acc, "amount": amount, "ttl_seconds": 60}, key, "reserve", acc, amount)
+	}
+	commit := func(pool, res int64, actual string) *job {
+		return mk(pool, opCommit, payload{"reservation_id": res, "actual": actual}, fmt.Sprintf("commit:%d", res), "commit", res, actual)
+	}
+	results := func(jobs []*job) []map[string]any {
+		w.flush(jobs)
+		var out []map[string]any
+		for _, j := range jobs {
+			<-j.done
+			require.NoError(t, j.err)
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(j.raw, &m))
+			out = append(out, m)
+		}
+		return out
+	}
+	resID := func(m map[string]any) int64 { return int64(m["reservation_id"].(float64)) }
+
+	first := results([]*job{
+		reserve(a.ID, a.ID, "2", "bs-1"),
+		reserve(a.ID, a.ID, "3", "bs-2"),
+		mk(a.ID, opCredit, payload{"account_id": a.ID, "kind": "promo", "amount": "1", "event_type": "grant"}, "bs-credit", "credit", a.ID),
+		reserve(a.ID, a.ID, "4", "bs-3"),
+		reserve(a.ID, a.ID, "100", "bs-4"), // refused: 2 left
+		reserve(a.ID, a.ID, "2", "bs-1"),   // replay of the first
+		reserve(ent.ID, ent.ID, "1", "bs-5"),
+		reserve(sub.ID, ent.ID, "2", "bs-6"),
+	})
+	require.Zero(t, w.fallbacks.Load())
+	require.Equal(t, "insufficient_credits", first[4]["error"])
+	require.Equal(t, true, first[5]["replayed"])
+	require.Equal(t, resID(first[0]), resID(first[5]))
+	b, err := l.Balance(ctx, a.ID)
+	require.NoError(t, err)
+	require.True(t, b.Available.Equal(dec("2")), "11 - 9 held, got %s", b.Available)
+	require.True(t, b.Reserved.Equal(dec("9")))
+
+	second := results([]*job{
+		commit(a.ID, resID(first[0]), "1"),
+		commit(a.ID, resID(first[0]), "1"), // repeated: replayed
+		commit(a.ID, resID(first[1]), "5"), // beyond its hold of 3: 2 more from the lots
+		commit(a.ID, resID(first[3]), "4"),
+		commit(ent.ID, resID(first[6]), "0.5"),
+		commit(ent.ID, resID(first[7]), "2"),
+	})
+	require.Zero(t, w.fallbacks.Load())
+	require.Equal(t, true, second[1]["replayed"])
+	require.EqualValues(t, 5, second[2]["charged"])
+	b, err = l.Balance(ctx, a.ID)
+	require.NoError(t, err)
+	require.True(t, b.Available.Equal(dec("1")), "11 - 1 - 5 - 4, got %s", b.Available)
+	require.True(t, b.Reserved.IsZero())
+	b, err = l.Balance(ctx, ent.ID)
+	require.NoError(t, err)
+	require.True(t, b.Available.Equal(dec("7.5")), "10 - 0.5 - 2, got %s", b.Available)
 	m, err := l.Verify(ctx)
 	require.NoError(t, err)
 	require.Empty(t, m)

@@ -68,9 +68,9 @@ type Service struct {
 // per account, however often a registration is retried.
 func GrantKey(accountID int64) string { return "signup:" + strconv.FormatInt(accountID, 10) }
 
-// Register creates the customer's ledger account, then, in one transaction,
-// the user linked to it and the sign-up credit. A failed registration
-// leaves at most an unused ledger account without user or credit.
+// Register creates, in one transaction, the customer's ledger account, the
+// user linked to it and the sign-up credit: a failed registration leaves
+// nothing behind (no account without its user).
 //
 // Errors: those of auth.Register (ErrLoginTaken, ErrInvalidEmail,
 // ErrInvalidPhone, ErrWeakPassword, ErrInvalidName) and the ledger's.
@@ -86,15 +86,15 @@ func (s *Service) Register(ctx context.Context, req auth.RegisterRequest) (auth.
 	if _, err := s.Auth.UserByLogin(ctx, login); err == nil {
 		return auth.User{}, auth.ErrLoginTaken
 	}
-	acc, err := s.Ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountIndividual, Mode: ledger.ModeLive, Name: req.Name})
-	if err != nil {
-		return auth.User{}, fmt.Errorf("signup: %w", err)
-	}
-	req.AccountID = acc.ID
 	var u auth.User
 	err = db.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		var err error
-		if u, err = s.Auth.RegisterTx(ctx, tx, req); err != nil {
+		acc, err := s.Ledger.CreateAccountTx(ctx, tx, ledger.AccountSpec{Kind: ledger.AccountIndividual, Mode: ledger.ModeLive, Name: req.Name})
+		if err != nil {
+			return err
+		}
+		r := req
+		r.AccountID = acc.ID
+		if u, err = s.Auth.RegisterTx(ctx, tx, r); err != nil {
 			return err
 		}
 		return s.grantTx(ctx, tx, acc.ID)
