@@ -83,3 +83,20 @@ func TestAdminHomeShowsTheMenuForTheRoles(t *testing.T) {
 	require.NotEmpty(t, p.TestID("role-finance"))
 	require.Empty(t, p.TestID("role-admin"))
 }
+
+// Customers never see the back-office link; staff pages show it.
+func TestBackOfficeLinkShowsOnlyToStaff(t *testing.T) {
+	t.Parallel()
+	b := setupPortal(t)
+	customer, _ := b.register(t, "nav-customer@example.com", "Customer")
+	p := customer.Get("/portal")
+	require.Equal(t, http.StatusOK, p.Status)
+	require.Equal(t, 0, p.Doc.Find(`[data-testid="nav-admin.home"]`).Length())
+	require.Equal(t, 1, p.Doc.Find(`[data-testid="nav-portal.usage"]`).Length())
+
+	staff := b.staffClient(t, "nav-staff@example.com", auth.RoleSupport)
+	p = staff.Get("/admin")
+	require.Equal(t, http.StatusOK, p.Status)
+	require.Equal(t, 1, p.Doc.Find(`[data-testid="nav-admin.home"]`).Length())
+	require.Equal(t, 0, p.Doc.Find(`[data-testid="nav-portal.usage"]`).Length())
+}

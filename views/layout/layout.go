@@ -5,6 +5,7 @@ package layout
 import (
 	"context"
 	"net/url"
+	"strings"
 
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/views/components"
@@ -19,23 +20,39 @@ type Page struct {
 }
 
 // NavItem is one menu entry: a route name (with a fallback path until the
-// route exists) and the i18n key of its label.
+// route exists) and the i18n key of its label. Staff entries show on
+// back-office pages only, customer entries everywhere else, so customers
+// never see a link they cannot use.
 type NavItem struct {
 	Route    string
 	Fallback string
 	Key      string
+	Staff    bool
 }
 
 // Nav is the main menu, in order. The portal and back office register
 // routes with these names; until then the links use the fallback paths.
 var Nav = []NavItem{
-	{"portal.overview", "/portal", "menu.overview"},
-	{"portal.usage", "/portal/usage", "menu.usage"},
-	{"portal.transactions", "/portal/transactions", "menu.transactions"},
-	{"portal.topup", "/portal/topup", "menu.topup"},
-	{"portal.verification", "/portal/verification", "menu.verification"},
-	{"portal.invoices", "/portal/invoices", "menu.invoices"},
-	{"admin.home", "/admin", "menu.admin"},
+	{"portal.overview", "/portal", "menu.overview", false},
+	{"portal.usage", "/portal/usage", "menu.usage", false},
+	{"portal.transactions", "/portal/transactions", "menu.transactions", false},
+	{"portal.topup", "/portal/topup", "menu.topup", false},
+	{"portal.verification", "/portal/verification", "menu.verification", false},
+	{"portal.invoices", "/portal/invoices", "menu.invoices", false},
+	{"admin.home", "/admin", "menu.admin", true},
+}
+
+// navFor is the menu for a page: the back office's entries on /admin pages
+// (Active "admin.…"), the customer's everywhere else.
+func navFor(p Page) []NavItem {
+	staff := strings.HasPrefix(p.Active, "admin.")
+	var items []NavItem
+	for _, item := range Nav {
+		if item.Staff == staff {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 // htmxConfig keeps htmx within the CSP (no inline indicator <style>, no
