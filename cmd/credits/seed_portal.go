@@ -29,7 +29,7 @@ const (
 // demo usage history.
 var demoModels = []struct {
 	name    string
-	perCall float64
+	perCall int64
 }{
 	{"deepseek-chat", 4}, {"qwen-plus", 3}, {"kimi-k2", 9}, {"glm-4-plus", 6}, {"doubao-1.5-pro-32k", 2},
 }
@@ -111,7 +111,14 @@ func seedPortal(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
 // fixed random seed and keys so that reseeding changes nothing.
 func demoUsage(ctx context.Context, l *ledger.Ledger, account int64, prefix string, days, perDay int) (int, error) {
 	rng := rand.New(rand.NewPCG(uint64(account), 42))
-	now := time.Now().UTC()
+	// The history is anchored on the account's creation, not on the clock,
+	// so a second seed run repeats every charge with the same arguments and
+	// the ledger replays it instead of refusing the key.
+	acc, err := l.Account(ctx, account)
+	if err != nil {
+		return 0, err
+	}
+	now := acc.CreatedAt.UTC().Truncate(time.Second)
 	n := 0
 	for d := days - 1; d >= 0; d-- {
 		calls := perDay/2 + rng.IntN(perDay+1)
@@ -119,7 +126,8 @@ func demoUsage(ctx context.Context, l *ledger.Ledger, account int64, prefix stri
 			m := demoModels[rng.IntN(len(demoModels))]
 			in, out := int64(200+rng.IntN(6000)), int64(50+rng.IntN(1500))
 			cache := int64(rng.IntN(int(in/2) + 1))
-			credits := decimal.NewFromFloat(m.perCall * (0.5 + rng.Float64()*2)).Round(3)
+			// perCall × (0.5 … 2.5), in thousandths of a credit.
+			credits := decimal.New(m.perCall*int64(500+rng.IntN(2001)), -3)
 			detail, _ := json.Marshal(map[string]any{"input_tokens": in, "output_tokens": out, "cache_hit_tokens": cache,
 				"requests": 1, "rate_card_version": 1, "outcome": "completed"})
 			session := ""
