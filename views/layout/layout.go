@@ -33,6 +33,8 @@ var Nav = []NavItem{
 	{"portal.usage", "/portal/usage", "menu.usage"},
 	{"portal.transactions", "/portal/transactions", "menu.transactions"},
 	{"portal.topup", "/portal/topup", "menu.topup"},
+	{"portal.orders", "/portal/orders", "menu.orders"},
+	{"portal.redeem", "/portal/redeem", "menu.redeem"},
 	{"portal.verification", "/portal/verification", "menu.verification"},
 	{"portal.invoices", "/portal/invoices", "menu.invoices"},
 	{"admin.home", "/admin", "menu.admin"},
