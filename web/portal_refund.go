@@ -158,9 +158,12 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 			Refunded: decimal.New(o.RefundedFen, -2), Max: decimal.New(left[o.OrderNo], -2),
 			NeedsReversal: needs, Open: open[o.OrderNo], URL: s.URL("portal.order.refund", o.OrderNo)}
 		if form.OrderNo == o.OrderNo {
-			offer.Form = form
+			offer.Form, form.OrderNo = form, ""
 		}
 		v.Offers = append(v.Offers, offer)
+	}
+	if form.OrderNo != "" {
+		v.RefundError = form.Errors["form"]
 	}
 	return nil
 }

@@ -234,6 +234,14 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 	require.Equal(t, "¥10.00", strings.TrimSpace(p.Doc.Find(offerSel(o.OrderNo)+` [data-testid="refund-max"]`).Text()))
 	require.NotEmpty(t, p.Doc.Find(offerSel(o.OrderNo)+` form[data-testid="refund-form"]`).Nodes)
 
+	// An unpaid order has nothing to refund.
+	open, err := b.pay.CreateTransferOrder(ctx, acc, 10000)
+	require.NoError(t, err)
+	require.Empty(t, p.Doc.Find(offerSel(open.OrderNo)).Nodes)
+	p = c.PostForm("/portal/orders/"+open.OrderNo+"/refund", refundForm("10", "试试"))
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.Equal(t, "此笔充值没有可退的金额。", p.TestID("refund-error-form"))
+
 	// Another customer can neither see nor request a refund of this order.
 	other, _ := b.customer(t, "refund-other@example.com", true)
 	require.Empty(t, other.Get("/portal/orders").Doc.Find(offerSel(o.OrderNo)).Nodes)

@@ -123,7 +123,10 @@ type OrdersView struct {
 	// Refunds are the account's refund requests, newest first.
 	Refunds []RefundRow
 	// Flash is a localized message about the last action ("" for none).
-	Flash       string
+	Flash string
+	// RefundError is why a refund request was refused when its top-up has
+	// no offer to show it on (nothing left to refund).
+	RefundError string
 	InvoicesURL string
 }
 
