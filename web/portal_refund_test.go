@@ -324,6 +324,21 @@ func TestInvoicedTopUpNeedsReversalBeforeRefund(t *testing.T) {
 	p = c.PostForm(action, refundForm("100", "不用了"))
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
 	require.Equal(t, "requested", p.Doc.Find(`[data-testid="refund-row"][data-order="`+o.OrderNo+`"]`).AttrOr("data-state", ""))
+
+	// Finance rejects it; the customer sees why, and may ask again.
+	reqs, err = b.bo.RefundRequests(ctx, backoffice.RefundFilter{AccountID: acc})
+	require.NoError(t, err)
+	require.Len(t, reqs, 1)
+	fin := b.finance(t)
+	fin.Get("/admin/refunds")
+	q := fin.PostForm("/admin/refunds/"+itoa(reqs[0].ID)+"/reject", url.Values{"reason": {"请先联系客户经理"}})
+	require.Equal(t, http.StatusOK, q.Status, q.Body)
+	p = c.Get("/portal/orders")
+	row := p.Doc.Find(`[data-testid="refund-row"][data-order="` + o.OrderNo + `"]`)
+	require.Equal(t, "rejected", row.AttrOr("data-state", ""))
+	require.Equal(t, "请先联系客户经理", strings.TrimSpace(row.Find(`[data-testid="refund-row-decision"]`).Text()))
+	require.NotEmpty(t, p.Doc.Find(offerSel(o.OrderNo)+` form[data-testid="refund-form"]`).Nodes)
+	requireCredits(t, "300000", b.balance(t, acc).ByKind[ledger.LotPaid], "a rejected request takes nothing")
 }
 
 // TestPortalMenuHasOrdersAndRedeem: the menu leads to the orders and the
