@@ -46,13 +46,18 @@ func (s *Server) refundsPage(c echo.Context, status int, errs adminview.Errors) 
 	return Render(c, status, adminview.Refunds(v), nil)
 }
 
-// AdminApproveRefund approves a refund and starts it through payments.
+// AdminApproveRefund approves a refund and starts it through payments; a
+// refund the payment channel accepted is done at once (settleChannelRefund).
 func (s *Server) AdminApproveRefund(c echo.Context) error {
 	id, err := parseID(c.Param("id"))
 	if err != nil {
 		return err
 	}
-	if _, err := s.admin.bo.ApproveRefund(c.Request().Context(), id, actor(c)); err != nil {
+	r, err := s.admin.bo.ApproveRefund(c.Request().Context(), id, actor(c))
+	if err != nil {
+		return err
+	}
+	if err := s.settleChannelRefund(c.Request().Context(), r, actor(c)); err != nil {
 		return err
 	}
 	return HXRedirect(c, s.URL("admin.refunds")+"?done=approved")

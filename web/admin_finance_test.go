@@ -50,7 +50,8 @@ func TestAdminRefundRequests(t *testing.T) {
 	require.Equal(t, "请填写原因。", r.TestID("error-reason"))
 	r = finance.PostForm(fmt.Sprintf("/admin/refunds/%d/reject", req2.ID), url.Values{"reason": {"already refunded"}})
 	require.Equal(t, http.StatusOK, r.Status)
-	require.NotEmpty(t, r.TestID("refunds-empty"))
+	// Other tests' customers may have requests in the queue meanwhile.
+	require.Empty(t, r.Doc.Find(fmt.Sprintf(`[data-testid="refund-%d"]`, req2.ID)).Nodes, "it left the queue")
 }
 
 func TestAdminReportsTableAndCSV(t *testing.T) {

@@ -61,6 +61,7 @@ func (s *Server) payRoutes(e *echo.Echo, g *echo.Group) {
 	name(g.GET("/orders/:no/status", s.OrderStatus), "portal.order.status")
 	name(g.GET("/orders/:no/qr.png", s.OrderQR), "portal.order.qr")
 	name(g.POST("/orders/:no/close", s.CloseOrder), "portal.order.close")
+	name(g.POST("/orders/:no/refund", s.RequestRefund), "portal.order.refund")
 	name(e.POST(payments.NotifyPathWeChat, s.WeChatNotify), "pay.notify.wechat")
 	name(e.POST(payments.NotifyPathAlipay, s.AlipayNotify), "pay.notify.alipay")
 }

@@ -58,6 +58,13 @@ type payBundle struct {
 // channels or change the options of the payments service.
 func setupPay(t *testing.T, adjust ...func(*payments.Channels, *payments.Options)) *payBundle {
 	t.Helper()
+	return setupPayWith(t, nil, adjust...)
+}
+
+// setupPayWith is setupPay with more services: more is called with the
+// bundle's services built, to add its own to d.
+func setupPayWith(t *testing.T, more func(b *payBundle, d *web.Deps), adjust ...func(*payments.Channels, *payments.Options)) *payBundle {
+	t.Helper()
 	keys, err := payKeys()
 	require.NoError(t, err)
 	b := &payBundle{portalBundle: &portalBundle{mail: &captureMail{sent: make(chan mail.Message, 10)}}}
@@ -94,6 +101,9 @@ func setupPay(t *testing.T, adjust ...func(*payments.Channels, *payments.Options
 		d.Ledger, d.Auth, d.Mail, d.Payments, d.Verification = b.ledger, b.auth, b.mail, b.pay, b.verify
 		// No sign-up credit, so every credit on the account comes from top-ups.
 		d.Portal = web.PortalSettings{Signup: signup.Settings{ExpiryDays: 30}}
+		if more != nil {
+			more(b, d)
+		}
 	}))
 	t.Cleanup(b.ledger.Close)
 	b.notifyTo(b.app.URL)

@@ -16,20 +16,36 @@ import (
 )
 
 // Orders lists the customer's top-up orders, newest first, with their
-// states and refunded amounts.
+// states and refunded amounts, then the refund section (portal_refund.go).
 func (s *Server) Orders(c echo.Context) error {
-	cu := customerOf(c)
-	orders, err := s.pay.svc.Orders(c.Request().Context(), cu.Account.ID, 100)
+	v, err := s.ordersView(c, pv.RefundForm{})
 	if err != nil {
 		return err
 	}
-	v := pv.OrdersView{Frame: s.frame(c, "portal.topup"), TopUpURL: s.URL("portal.topup")}
+	if c.QueryParam("refund") == "requested" {
+		v.Flash = tr(c, "alert.refund_requested")
+	}
+	return Render(c, http.StatusOK, pv.Orders(v), nil)
+}
+
+// ordersView builds the orders page; form is the refund form just
+// submitted (its values and errors go back to its order's offer).
+func (s *Server) ordersView(c echo.Context, form pv.RefundForm) (pv.OrdersView, error) {
+	cu := customerOf(c)
+	orders, err := s.pay.svc.Orders(c.Request().Context(), cu.Account.ID, 100)
+	if err != nil {
+		return pv.OrdersView{}, err
+	}
+	v := pv.OrdersView{Frame: s.frame(c, "portal.orders"), TopUpURL: s.URL("portal.topup")}
 	for _, o := range orders {
 		v.Orders = append(v.Orders, pv.OrderRow{OrderNo: o.OrderNo, Channel: string(o.Channel), State: string(o.State),
 			Amount: o.AmountYuan(), Refunded: decimal.New(o.RefundedFen, -2), Reference: o.ReferenceDisplay(),
 			CreatedAt: o.CreatedAt, PaidAt: o.PaidAt, URL: s.URL("portal.order", o.OrderNo)})
 	}
-	return Render(c, http.StatusOK, pv.Orders(v), nil)
+	if err := s.refundSection(c, orders, form, &v); err != nil {
+		return pv.OrdersView{}, err
+	}
+	return v, nil
 }
 
 // order reads the customer's order named in the URL; another account's

@@ -162,6 +162,12 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 		return nil, err
 	}
 	pay := s.payments.BackOffice()
+	// Statement matching requires a transfer for an account verified as a
+	// company to come from that company.
+	pay.VerifiedPayer = func(ctx context.Context, accountID int64) (string, error) {
+		name, _, err := s.verification.VerifiedCompanyName(ctx, accountID)
+		return name, err
+	}
 	s.backoffice = backoffice.New(pool, s.ledger, s.auth, backoffice.Options{Settings: boSettings, CreditPriceRMB: cfg.CreditPriceRMB,
 		TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
 

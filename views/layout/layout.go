@@ -37,6 +37,8 @@ var Nav = []NavItem{
 	{"portal.usage", "/portal/usage", "menu.usage", false},
 	{"portal.transactions", "/portal/transactions", "menu.transactions", false},
 	{"portal.topup", "/portal/topup", "menu.topup", false},
+	{"portal.orders", "/portal/orders", "menu.orders", false},
+	{"portal.redeem", "/portal/redeem", "menu.redeem", false},
 	{"portal.verification", "/portal/verification", "menu.verification", false},
 	{"portal.invoices", "/portal/invoices", "menu.invoices", false},
 	{"admin.home", "/admin", "menu.admin", true},

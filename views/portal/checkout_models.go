@@ -112,9 +112,63 @@ type OrderRow struct {
 	URL       string
 }
 
-// OrdersView is the orders page.
+// OrdersView is the orders page: the orders, the paid top-ups the
+// customer may ask to refund, and their refund requests.
 type OrdersView struct {
 	Frame
 	Orders   []OrderRow
 	TopUpURL string
+	// Offers are the paid top-ups with unspent credit, newest first.
+	Offers []RefundOffer
+	// Refunds are the account's refund requests, newest first.
+	Refunds []RefundRow
+	// Flash is a localized message about the last action ("" for none).
+	Flash string
+	// RefundError is why a refund request was refused when its top-up has
+	// no offer to show it on (nothing left to refund).
+	RefundError string
+	InvoicesURL string
+}
+
+// RefundForm is a refund request form as submitted, with its errors by
+// field (amount, reason, form).
+type RefundForm struct {
+	OrderNo string
+	Amount  string // yuan, as typed
+	Reason  string
+	Errors  map[string]string
+}
+
+// RefundOffer is a paid top-up the customer may ask to refund.
+type RefundOffer struct {
+	OrderNo  string
+	Channel  string
+	Amount   decimal.Decimal // paid
+	Refunded decimal.Decimal
+	Max      decimal.Decimal // refundable now: the unspent part of its paid lot
+	// NeedsReversal: an issued invoice covers it; it must be reversed
+	// (red-letter) before a refund, so no form is offered.
+	NeedsReversal bool
+	// Open is the state of its refund request still under way
+	// ("requested", "approved"), "" when none: no second request meanwhile.
+	Open string
+	URL  string // the form's action
+	// Form holds what was typed and the errors when this offer's form was
+	// just submitted.
+	Form RefundForm
+}
+
+// RefundRow is one of the customer's refund requests.
+type RefundRow struct {
+	ID             int64
+	OrderNo        string
+	Amount         decimal.Decimal
+	Reason         string
+	State          string // requested, approved, rejected, done
+	RequestedAt    time.Time
+	DecidedAt      *time.Time
+	DecisionReason string
+	RefundRef      string // the refund number once approved
+	// ByBank: a bank transfer top-up, paid back by finance by bank transfer.
+	ByBank bool
 }

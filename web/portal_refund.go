@@ -1,0 +1,187 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	pv "github.com/seed75218f88/credits/views/portal"
+)
+
+// maxRefundReason bounds the reason a customer gives for a refund.
+const maxRefundReason = 500
+
+// RequestRefund files the customer's request to refund part of a paid
+// top-up for finance to approve (POST /portal/orders/:no/refund). A top-up
+// covered by an issued invoice is refused until the invoice is reversed;
+// an amount over what its paid lot has left, a bad amount or a missing
+// reason re-render the orders page (422) with the message on the field.
+func (s *Server) RequestRefund(c echo.Context) error {
+	ctx := c.Request().Context()
+	acc := customerOf(c).Account
+	if acc.Kind == ledger.AccountSub {
+		return echo.ErrForbidden
+	}
+	f := pv.RefundForm{OrderNo: c.Param("no"), Amount: strings.TrimSpace(c.FormValue("amount")),
+		Reason: strings.TrimSpace(c.FormValue("reason")), Errors: map[string]string{}}
+	o, err := s.pay.svc.Order(ctx, acc.ID, f.OrderNo)
+	if err != nil {
+		return err
+	}
+	needs, err := s.needsReversal(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if needs {
+		f.Errors["form"] = tr(c, "error.invoicing.refund_needs_reversal")
+		return s.refundInvalid(c, http.StatusConflict, f)
+	}
+	fen, ok := parseYuan(f.Amount)
+	switch {
+	case f.Amount == "":
+		f.Errors["amount"] = tr(c, "form.refund.amount_required")
+	case !ok:
+		f.Errors["amount"] = tr(c, "form.refund.amount_invalid")
+	}
+	switch {
+	case f.Reason == "":
+		f.Errors["reason"] = tr(c, "form.refund.reason_required")
+	case utf8.RuneCountInString(f.Reason) > maxRefundReason:
+		f.Errors["reason"] = i18n.Tf(ctx, "form.refund.reason_too_long", map[string]int{"Max": maxRefundReason})
+	}
+	if len(f.Errors) > 0 {
+		return s.refundInvalid(c, http.StatusUnprocessableEntity, f)
+	}
+	if _, err := s.pay.svc.CheckRefund(ctx, acc.ID, o.OrderNo, fen); err != nil {
+		return s.refundRefused(c, err, f)
+	}
+	_, err = s.admin.bo.RequestRefund(ctx, acc.ID, o.OrderNo, decimal.New(fen, -2), f.Reason, c.RealIP())
+	if err != nil {
+		return s.refundRefused(c, err, f)
+	}
+	return HXRedirect(c, s.URL("portal.orders")+"?refund=requested#refunds")
+}
+
+// refundRefused shows why payments or the back office refused the request
+// next to the form, or returns any other error to the error table.
+func (s *Server) refundRefused(c echo.Context, err error, f pv.RefundForm) error {
+	var le *payments.RefundLimitError
+	switch {
+	case errors.As(err, &le) && le.MaxFen > 0:
+		f.Errors["amount"] = i18n.Tf(c.Request().Context(), "form.refund.amount_max",
+			map[string]string{"Max": format.Money(decimal.New(le.MaxFen, -2))})
+	case errors.As(err, &le), errors.Is(err, payments.ErrNotRefundable):
+		f.Errors["form"] = tr(c, "form.refund.nothing_left")
+	case errors.Is(err, backoffice.ErrRefundPending):
+		f.Errors["form"] = tr(c, "form.refund.pending")
+		return s.refundInvalid(c, http.StatusConflict, f)
+	case errors.Is(err, backoffice.ErrRefundExceedsPaid):
+		f.Errors["amount"] = tr(c, "error.admin.refund_exceeds_paid")
+	case errors.Is(err, backoffice.ErrInvalidAmount), errors.Is(err, payments.ErrInvalidArgument):
+		f.Errors["amount"] = tr(c, "form.refund.amount_invalid")
+	default:
+		return err
+	}
+	return s.refundInvalid(c, http.StatusUnprocessableEntity, f)
+}
+
+func (s *Server) refundInvalid(c echo.Context, status int, f pv.RefundForm) error {
+	v, err := s.ordersView(c, f)
+	if err != nil {
+		return err
+	}
+	return Render(c, status, pv.Orders(v), nil)
+}
+
+// needsReversal reports whether an issued invoice covers the order (no
+// invoicing service: never).
+func (s *Server) needsReversal(ctx context.Context, orderID int64) (bool, error) {
+	if s.kyc == nil || s.kyc.invoicing == nil {
+		return false, nil
+	}
+	return s.kyc.invoicing.RequiresReversalBeforeRefund(ctx, orderID)
+}
+
+// refundSection fills the orders page's refund offers (paid top-ups with
+// something left to refund) and the account's refund requests, newest first.
+func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.RefundForm, v *pv.OrdersView) error {
+	ctx := c.Request().Context()
+	acc := customerOf(c).Account
+	if u := s.URL("portal.invoices"); u != "" {
+		v.InvoicesURL = u
+	}
+	reqs, err := s.admin.bo.RefundRequests(ctx, backoffice.RefundFilter{AccountID: acc.ID})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(reqs)
+	channel := make(map[string]payments.Channel, len(orders))
+	for _, o := range orders {
+		channel[o.OrderNo] = o.Channel
+	}
+	open := map[string]string{}
+	for _, r := range reqs {
+		if r.State == backoffice.RefundRequested || r.State == backoffice.RefundApproved {
+			open[r.OrderNo] = string(r.State)
+		}
+		v.Refunds = append(v.Refunds, pv.RefundRow{ID: r.ID, OrderNo: r.OrderNo, Amount: r.Amount, Reason: r.Reason,
+			State: string(r.State), RequestedAt: r.RequestedAt, DecidedAt: r.DecidedAt, DecisionReason: r.DecisionReason,
+			RefundRef: r.RefundRef, ByBank: channel[r.OrderNo] == payments.ChannelBankTransfer})
+	}
+	if acc.Kind == ledger.AccountSub {
+		return nil
+	}
+	left, err := s.pay.svc.Refundable(ctx, acc.ID, orders)
+	if err != nil {
+		return err
+	}
+	for _, o := range orders {
+		if left[o.OrderNo] <= 0 {
+			continue
+		}
+		needs, err := s.needsReversal(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		offer := pv.RefundOffer{OrderNo: o.OrderNo, Channel: string(o.Channel), Amount: o.AmountYuan(),
+			Refunded: decimal.New(o.RefundedFen, -2), Max: decimal.New(left[o.OrderNo], -2),
+			NeedsReversal: needs, Open: open[o.OrderNo], URL: s.URL("portal.order.refund", o.OrderNo)}
+		if form.OrderNo == o.OrderNo {
+			offer.Form, form.OrderNo = form, ""
+		}
+		v.Offers = append(v.Offers, offer)
+	}
+	if form.OrderNo != "" {
+		v.RefundError = form.Errors["form"]
+	}
+	return nil
+}
+
+// settleChannelRefund marks an approved refund request done when its
+// top-up was paid through WeChat Pay or Alipay: the channel accepted the
+// refund during the approval, so the money is on its way back. A bank
+// transfer top-up's refund stays approved until finance pays it back.
+func (s *Server) settleChannelRefund(ctx context.Context, r backoffice.RefundRequest, a backoffice.Actor) error {
+	if r.State != backoffice.RefundApproved || r.OrderNo == "" {
+		return nil
+	}
+	o, err := s.pay.svc.OrderByNo(ctx, r.OrderNo)
+	if err != nil {
+		return err
+	}
+	if o.Channel == payments.ChannelBankTransfer {
+		return nil
+	}
+	return s.admin.bo.MarkRefundDone(ctx, r.ID, r.RefundRef, a)
+}
