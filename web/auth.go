@@ -105,15 +105,11 @@ func (s *Server) SignUp(c echo.Context) error {
 	}
 	u, err := s.portal.signup.Register(ctx, auth.RegisterRequest{Login: f.Login, Password: password, Name: f.Name, Locale: i18n.Lang(ctx)})
 	if err != nil {
-		var ae *auth.Error
-		if !errors.As(err, &ae) {
+		errs, ok := authFieldErrors(ctx, err, "login")
+		if !ok {
 			return err
 		}
-		field := ae.Field
-		if field == "" {
-			field = "login"
-		}
-		f.Errors = map[string]string{field: authMessage(ctx, err)}
+		f.Errors = errs
 		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
 	}
 	if err := s.signIn(ctx, u.ID); err != nil {
@@ -221,6 +217,21 @@ func (s *Server) PortalLink(c echo.Context) error {
 }
 
 // authMessage is the text of an auth error code (form.auth.<code>).
+// authFieldErrors puts the message of an *auth.Error on the form field it
+// names, or on fallback when it names none; ok is false for any other error,
+// which the caller returns as it is.
+func authFieldErrors(ctx context.Context, err error, fallback string) (errs map[string]string, ok bool) {
+	var ae *auth.Error
+	if !errors.As(err, &ae) {
+		return nil, false
+	}
+	field := ae.Field
+	if field == "" {
+		field = fallback
+	}
+	return map[string]string{field: authMessage(ctx, err)}, true
+}
+
 func authMessage(ctx context.Context, err error) string {
 	code := auth.Code(err)
 	if code == "" {

@@ -203,15 +203,11 @@ func (s *Server) SetPassword(c echo.Context) error {
 	}
 	err := s.portal.auth.ChangePassword(ctx, cu.User.ID, c.FormValue("current"), password)
 	if err != nil {
-		var ae *auth.Error
-		if !errors.As(err, &ae) {
+		errs, ok := authFieldErrors(ctx, err, "current")
+		if !ok {
 			return err
 		}
-		field := ae.Field
-		if field == "" {
-			field = "current"
-		}
-		v.Errors = map[string]string{field: authMessage(ctx, err)}
+		v.Errors = errs
 		return Render(c, http.StatusUnprocessableEntity, pv.Password(v), nil)
 	}
 	if err := s.Sessions.RenewToken(ctx); err != nil {
