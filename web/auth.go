@@ -21,17 +21,16 @@ const sessionUserKey = "user_id"
 // authRoutes registers sign-in, sign-up, sign-out, password reset and the
 // one-time portal links.
 func (s *Server) authRoutes(e *echo.Echo) {
-	name := func(r *echo.Route, n string) { r.Name = n }
-	name(e.GET("/signin", s.SignInForm), "auth.signin")
-	name(e.POST("/signin", s.SignIn), "auth.signin.post")
-	name(e.GET("/signup", s.SignUpForm), "auth.signup")
-	name(e.POST("/signup", s.SignUp), "auth.signup.post")
-	name(e.POST("/signout", s.SignOut), "auth.signout")
-	name(e.GET("/password/forgot", s.ForgotForm), "auth.forgot")
-	name(e.POST("/password/forgot", s.Forgot), "auth.forgot.post")
-	name(e.GET("/password/reset/:token", s.ResetForm), "auth.reset")
-	name(e.POST("/password/reset/:token", s.Reset), "auth.reset.post")
-	name(e.GET("/portal/link/:token", s.PortalLink), "auth.portal_link")
+	named(e.GET("/signin", s.SignInForm), "auth.signin")
+	named(e.POST("/signin", s.SignIn), "auth.signin.post")
+	named(e.GET("/signup", s.SignUpForm), "auth.signup")
+	named(e.POST("/signup", s.SignUp), "auth.signup.post")
+	named(e.POST("/signout", s.SignOut), "auth.signout")
+	named(e.GET("/password/forgot", s.ForgotForm), "auth.forgot")
+	named(e.POST("/password/forgot", s.Forgot), "auth.forgot.post")
+	named(e.GET("/password/reset/:token", s.ResetForm), "auth.reset")
+	named(e.POST("/password/reset/:token", s.Reset), "auth.reset.post")
+	named(e.GET("/portal/link/:token", s.PortalLink), "auth.portal_link")
 }
 
 // SignInForm shows the sign-in form.

@@ -61,11 +61,10 @@ func newKYCArea(d Deps, led *ledger.Ledger) *kycArea {
 
 // portalKYCRoutes registers the portal's verification and invoice pages.
 func (s *Server) portalKYCRoutes(g *echo.Group) {
-	name := func(r *echo.Route, n string) { r.Name = n }
 	if s.kyc.verification != nil {
-		name(g.GET("/verification", s.Verification), "portal.verification")
-		name(g.POST("/verification/person", s.SubmitPersonVerification), "portal.verification.person")
-		name(g.POST("/verification/company", s.SubmitCompanyVerification), "portal.verification.company")
+		named(g.GET("/verification", s.Verification), "portal.verification")
+		named(g.POST("/verification/person", s.SubmitPersonVerification), "portal.verification.person")
+		named(g.POST("/verification/company", s.SubmitCompanyVerification), "portal.verification.company")
 	}
 	if s.kyc.invoicing != nil {
 		s.portalInvoiceRoutes(g)
