@@ -41,20 +41,11 @@ func newKYCArea(d Deps, led *ledger.Ledger) *kycArea {
 		k.verification = verification.New(d.Pool, identity.Sandbox{}, piicrypto.Dev(), piicrypto.DevBlindIndex(), led, verification.Options{})
 	}
 	if k.invoicing == nil {
-		k.invoicing = invoicing.New(d.Pool, invoicing.TopUpSourceFunc(func(ctx context.Context, accountID int64) ([]invoicing.TopUp, error) {
-			if d.Payments == nil {
-				return nil, nil
-			}
-			paid, err := d.Payments.PaidTopUps(ctx, accountID)
-			if err != nil {
-				return nil, err
-			}
-			out := make([]invoicing.TopUp, len(paid))
-			for i, p := range paid {
-				out[i] = invoicing.TopUp{OrderID: p.OrderID, OrderNo: p.OrderNo, AmountFen: p.AmountFen, RefundedFen: p.RefundedFen, PaidAt: p.PaidAt}
-			}
-			return out, nil
-		}), invoicing.Options{})
+		var source invoicing.TopUpSource = invoicing.TopUpSourceFunc(func(context.Context, int64) ([]invoicing.TopUp, error) { return nil, nil })
+		if d.Payments != nil {
+			source = d.Payments.Invoicing()
+		}
+		k.invoicing = invoicing.New(d.Pool, source, invoicing.Options{})
 	}
 	return k
 }
