@@ -27,26 +27,25 @@ const apiKeyContext = "api_key"
 // OpenAPI description. Without a gateway (Deps.Gateway nil) only the
 // description is served.
 func (s *Server) apiRoutes() {
-	name := func(r *echo.Route, n string) { r.Name = n }
-	name(s.Echo.GET("/api/openapi.yaml", s.APIOpenAPI), "api.openapi")
+	named(s.Echo.GET("/api/openapi.yaml", s.APIOpenAPI), "api.openapi")
 	if s.Gateway == nil {
 		return
 	}
 	g := s.Echo.Group("/v1", s.apiAuth)
-	name(g.PUT("/accounts/:external_id", s.APIPutAccount), "api.account.put")
-	name(g.POST("/accounts/:external_id/grants", s.APIGrant), "api.account.grant")
-	name(g.GET("/accounts/:external_id/balance", s.APIBalance), "api.account.balance")
-	name(g.GET("/accounts/:external_id/ledger", s.APILedger), "api.account.ledger")
-	name(g.POST("/accounts/:external_id/portal-sessions", s.APIPortalSession), "api.account.portal_session")
-	name(g.GET("/accounts/:external_id/sessions/:session_id", s.APISession), "api.account.session")
-	name(g.POST("/accounts/:external_id/webhooks", s.APICreateWebhook), "api.account.webhook.create")
-	name(g.GET("/accounts/:external_id/webhooks", s.APIWebhooks), "api.account.webhooks")
-	name(g.DELETE("/accounts/:external_id/webhooks/:id", s.APIDeleteWebhook), "api.account.webhook.delete")
-	name(g.POST("/reservations", s.APIReserve), "api.reservation.create")
-	name(g.POST("/reservations/:id/commit", s.APICommit), "api.reservation.commit")
-	name(g.POST("/reservations/:id/release", s.APIRelease), "api.reservation.release")
-	name(g.POST("/usage/events", s.APIUsage), "api.usage")
-	name(g.GET("/rate-card", s.APIRateCard), "api.rate_card")
+	named(g.PUT("/accounts/:external_id", s.APIPutAccount), "api.account.put")
+	named(g.POST("/accounts/:external_id/grants", s.APIGrant), "api.account.grant")
+	named(g.GET("/accounts/:external_id/balance", s.APIBalance), "api.account.balance")
+	named(g.GET("/accounts/:external_id/ledger", s.APILedger), "api.account.ledger")
+	named(g.POST("/accounts/:external_id/portal-sessions", s.APIPortalSession), "api.account.portal_session")
+	named(g.GET("/accounts/:external_id/sessions/:session_id", s.APISession), "api.account.session")
+	named(g.POST("/accounts/:external_id/webhooks", s.APICreateWebhook), "api.account.webhook.create")
+	named(g.GET("/accounts/:external_id/webhooks", s.APIWebhooks), "api.account.webhooks")
+	named(g.DELETE("/accounts/:external_id/webhooks/:id", s.APIDeleteWebhook), "api.account.webhook.delete")
+	named(g.POST("/reservations", s.APIReserve), "api.reservation.create")
+	named(g.POST("/reservations/:id/commit", s.APICommit), "api.reservation.commit")
+	named(g.POST("/reservations/:id/release", s.APIRelease), "api.reservation.release")
+	named(g.POST("/usage/events", s.APIUsage), "api.usage")
+	named(g.GET("/rate-card", s.APIRateCard), "api.rate_card")
 }
 
 // apiAuth checks the Bearer service key and puts it in the context.

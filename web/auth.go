@@ -21,17 +21,16 @@ const sessionUserKey = "user_id"
 // authRoutes registers sign-in, sign-up, sign-out, password reset and the
 // one-time portal links.
 func (s *Server) authRoutes(e *echo.Echo) {
-	name := func(r *echo.Route, n string) { r.Name = n }
-	name(e.GET("/signin", s.SignInForm), "auth.signin")
-	name(e.POST("/signin", s.SignIn), "auth.signin.post")
-	name(e.GET("/signup", s.SignUpForm), "auth.signup")
-	name(e.POST("/signup", s.SignUp), "auth.signup.post")
-	name(e.POST("/signout", s.SignOut), "auth.signout")
-	name(e.GET("/password/forgot", s.ForgotForm), "auth.forgot")
-	name(e.POST("/password/forgot", s.Forgot), "auth.forgot.post")
-	name(e.GET("/password/reset/:token", s.ResetForm), "auth.reset")
-	name(e.POST("/password/reset/:token", s.Reset), "auth.reset.post")
-	name(e.GET("/portal/link/:token", s.PortalLink), "auth.portal_link")
+	named(e.GET("/signin", s.SignInForm), "auth.signin")
+	named(e.POST("/signin", s.SignIn), "auth.signin.post")
+	named(e.GET("/signup", s.SignUpForm), "auth.signup")
+	named(e.POST("/signup", s.SignUp), "auth.signup.post")
+	named(e.POST("/signout", s.SignOut), "auth.signout")
+	named(e.GET("/password/forgot", s.ForgotForm), "auth.forgot")
+	named(e.POST("/password/forgot", s.Forgot), "auth.forgot.post")
+	named(e.GET("/password/reset/:token", s.ResetForm), "auth.reset")
+	named(e.POST("/password/reset/:token", s.Reset), "auth.reset.post")
+	named(e.GET("/portal/link/:token", s.PortalLink), "auth.portal_link")
 }
 
 // SignInForm shows the sign-in form.
@@ -105,15 +104,11 @@ func (s *Server) SignUp(c echo.Context) error {
 	}
 	u, err := s.portal.signup.Register(ctx, auth.RegisterRequest{Login: f.Login, Password: password, Name: f.Name, Locale: i18n.Lang(ctx)})
 	if err != nil {
-		var ae *auth.Error
-		if !errors.As(err, &ae) {
+		errs, ok := authFieldErrors(ctx, err, "login")
+		if !ok {
 			return err
 		}
-		field := ae.Field
-		if field == "" {
-			field = "login"
-		}
-		f.Errors = map[string]string{field: authMessage(ctx, err)}
+		f.Errors = errs
 		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
 	}
 	if err := s.signIn(ctx, u.ID); err != nil {
@@ -221,6 +216,21 @@ func (s *Server) PortalLink(c echo.Context) error {
 }
 
 // authMessage is the text of an auth error code (form.auth.<code>).
+// authFieldErrors puts the message of an *auth.Error on the form field it
+// names, or on fallback when it names none; ok is false for any other error,
+// which the caller returns as it is.
+func authFieldErrors(ctx context.Context, err error, fallback string) (errs map[string]string, ok bool) {
+	var ae *auth.Error
+	if !errors.As(err, &ae) {
+		return nil, false
+	}
+	field := ae.Field
+	if field == "" {
+		field = fallback
+	}
+	return map[string]string{field: authMessage(ctx, err)}, true
+}
+
 func authMessage(ctx context.Context, err error) string {
 	code := auth.Code(err)
 	if code == "" {

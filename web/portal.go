@@ -20,20 +20,19 @@ import (
 // portalRoutes registers the customer portal under /portal; every route
 // runs behind requireCustomer.
 func (s *Server) portalRoutes(g *echo.Group) {
-	name := func(r *echo.Route, n string) { r.Name = n }
-	name(g.GET("", s.Overview), "portal.overview")
-	name(g.GET("/usage", s.Usage), "portal.usage")
-	name(g.GET("/usage/rows", s.UsageRows), "portal.usage.rows")
-	name(g.GET("/usage/chart.json", s.UsageChart), "portal.usage.chart")
-	name(g.GET("/usage.csv", s.UsageCSV), "portal.usage.csv")
-	name(g.GET("/transactions", s.Transactions), "portal.transactions")
-	name(g.GET("/transactions/rows", s.TransactionRows), "portal.transactions.rows")
-	name(g.GET("/accounts", s.SubAccounts), "portal.accounts")
-	name(g.POST("/accounts", s.CreateSubAccount), "portal.accounts.create")
-	name(g.GET("/accounts/:id", s.SubAccountPage), "portal.account")
-	name(g.POST("/accounts/:id", s.UpdateSubAccount), "portal.account.update")
-	name(g.GET("/password", s.PasswordForm), "portal.password")
-	name(g.POST("/password", s.SetPassword), "portal.password.post")
+	named(g.GET("", s.Overview), "portal.overview")
+	named(g.GET("/usage", s.Usage), "portal.usage")
+	named(g.GET("/usage/rows", s.UsageRows), "portal.usage.rows")
+	named(g.GET("/usage/chart.json", s.UsageChart), "portal.usage.chart")
+	named(g.GET("/usage.csv", s.UsageCSV), "portal.usage.csv")
+	named(g.GET("/transactions", s.Transactions), "portal.transactions")
+	named(g.GET("/transactions/rows", s.TransactionRows), "portal.transactions.rows")
+	named(g.GET("/accounts", s.SubAccounts), "portal.accounts")
+	named(g.POST("/accounts", s.CreateSubAccount), "portal.accounts.create")
+	named(g.GET("/accounts/:id", s.SubAccountPage), "portal.account")
+	named(g.POST("/accounts/:id", s.UpdateSubAccount), "portal.account.update")
+	named(g.GET("/password", s.PasswordForm), "portal.password")
+	named(g.POST("/password", s.SetPassword), "portal.password.post")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }
@@ -203,15 +202,11 @@ func (s *Server) SetPassword(c echo.Context) error {
 	}
 	err := s.portal.auth.ChangePassword(ctx, cu.User.ID, c.FormValue("current"), password)
 	if err != nil {
-		var ae *auth.Error
-		if !errors.As(err, &ae) {
+		errs, ok := authFieldErrors(ctx, err, "current")
+		if !ok {
 			return err
 		}
-		field := ae.Field
-		if field == "" {
-			field = "current"
-		}
-		v.Errors = map[string]string{field: authMessage(ctx, err)}
+		v.Errors = errs
 		return Render(c, http.StatusUnprocessableEntity, pv.Password(v), nil)
 	}
 	if err := s.Sessions.RenewToken(ctx); err != nil {

@@ -20,16 +20,15 @@ import (
 // portalInvoiceRoutes registers the customer's invoice pages: requests and
 // their PDFs, and the saved buyer titles.
 func (s *Server) portalInvoiceRoutes(g *echo.Group) {
-	name := func(r *echo.Route, n string) { r.Name = n }
-	name(g.GET("/invoices", s.Invoices), "portal.invoices")
-	name(g.POST("/invoices", s.RequestInvoice), "portal.invoices.request")
-	name(g.GET("/invoices/:id/pdf", s.InvoicePDF), "portal.invoice.pdf")
-	name(g.POST("/invoices/:id/cancel", s.CancelInvoice), "portal.invoice.cancel")
-	name(g.GET("/invoices/titles", s.InvoiceTitles), "portal.invoice.titles")
-	name(g.POST("/invoices/titles", s.CreateInvoiceTitle), "portal.invoice.titles.create")
-	name(g.GET("/invoices/titles/:id", s.InvoiceTitle), "portal.invoice.title")
-	name(g.POST("/invoices/titles/:id", s.UpdateInvoiceTitle), "portal.invoice.title.update")
-	name(g.POST("/invoices/titles/:id/delete", s.DeleteInvoiceTitle), "portal.invoice.title.delete")
+	named(g.GET("/invoices", s.Invoices), "portal.invoices")
+	named(g.POST("/invoices", s.RequestInvoice), "portal.invoices.request")
+	named(g.GET("/invoices/:id/pdf", s.InvoicePDF), "portal.invoice.pdf")
+	named(g.POST("/invoices/:id/cancel", s.CancelInvoice), "portal.invoice.cancel")
+	named(g.GET("/invoices/titles", s.InvoiceTitles), "portal.invoice.titles")
+	named(g.POST("/invoices/titles", s.CreateInvoiceTitle), "portal.invoice.titles.create")
+	named(g.GET("/invoices/titles/:id", s.InvoiceTitle), "portal.invoice.title")
+	named(g.POST("/invoices/titles/:id", s.UpdateInvoiceTitle), "portal.invoice.title.update")
+	named(g.POST("/invoices/titles/:id/delete", s.DeleteInvoiceTitle), "portal.invoice.title.delete")
 }
 
 // Invoices shows the request form over the paid top-ups, and the account's

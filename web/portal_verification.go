@@ -41,31 +41,21 @@ func newKYCArea(d Deps, led *ledger.Ledger) *kycArea {
 		k.verification = verification.New(d.Pool, identity.Sandbox{}, piicrypto.Dev(), piicrypto.DevBlindIndex(), led, verification.Options{})
 	}
 	if k.invoicing == nil {
-		k.invoicing = invoicing.New(d.Pool, invoicing.TopUpSourceFunc(func(ctx context.Context, accountID int64) ([]invoicing.TopUp, error) {
-			if d.Payments == nil {
-				return nil, nil
-			}
-			paid, err := d.Payments.PaidTopUps(ctx, accountID)
-			if err != nil {
-				return nil, err
-			}
-			out := make([]invoicing.TopUp, len(paid))
-			for i, p := range paid {
-				out[i] = invoicing.TopUp{OrderID: p.OrderID, OrderNo: p.OrderNo, AmountFen: p.AmountFen, RefundedFen: p.RefundedFen, PaidAt: p.PaidAt}
-			}
-			return out, nil
-		}), invoicing.Options{})
+		var source invoicing.TopUpSource = invoicing.TopUpSourceFunc(func(context.Context, int64) ([]invoicing.TopUp, error) { return nil, nil })
+		if d.Payments != nil {
+			source = d.Payments.Invoicing()
+		}
+		k.invoicing = invoicing.New(d.Pool, source, invoicing.Options{})
 	}
 	return k
 }
 
 // portalKYCRoutes registers the portal's verification and invoice pages.
 func (s *Server) portalKYCRoutes(g *echo.Group) {
-	name := func(r *echo.Route, n string) { r.Name = n }
 	if s.kyc.verification != nil {
-		name(g.GET("/verification", s.Verification), "portal.verification")
-		name(g.POST("/verification/person", s.SubmitPersonVerification), "portal.verification.person")
-		name(g.POST("/verification/company", s.SubmitCompanyVerification), "portal.verification.company")
+		named(g.GET("/verification", s.Verification), "portal.verification")
+		named(g.POST("/verification/person", s.SubmitPersonVerification), "portal.verification.person")
+		named(g.POST("/verification/company", s.SubmitCompanyVerification), "portal.verification.company")
 	}
 	if s.kyc.invoicing != nil {
 		s.portalInvoiceRoutes(g)

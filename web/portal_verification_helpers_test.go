@@ -103,17 +103,7 @@ func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 			iopts.OnIssued = web.InvoiceIssuedMail(client, bundle)
 			d.Jobs = client
 		}
-		b.inv = invoicing.New(d.Pool, invoicing.TopUpSourceFunc(func(ctx context.Context, accountID int64) ([]invoicing.TopUp, error) {
-			paid, err := b.pay.PaidTopUps(ctx, accountID)
-			if err != nil {
-				return nil, err
-			}
-			out := make([]invoicing.TopUp, len(paid))
-			for i, p := range paid {
-				out[i] = invoicing.TopUp{OrderID: p.OrderID, OrderNo: p.OrderNo, AmountFen: p.AmountFen, RefundedFen: p.RefundedFen, PaidAt: p.PaidAt}
-			}
-			return out, nil
-		}), iopts)
+		b.inv = invoicing.New(d.Pool, b.pay.Invoicing(), iopts)
 		prices := pricing.New(d.Pool)
 		_, err := prices.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
 		require.NoError(t, err)

@@ -8,19 +8,17 @@ import "github.com/labstack/echo/v4"
 // s.portalRoutes(s.Echo.Group("/portal")) in web/portal.go.
 func (s *Server) routes() {
 	e := s.Echo
-	name := func(r *echo.Route, n string) { r.Name = n }
-
 	// Probes and metrics.
-	name(e.GET("/healthz", s.Healthz), "healthz")
-	name(e.GET("/readyz", s.Readyz), "readyz")
-	name(e.GET("/metrics", s.MetricsHandler()), "metrics")
+	named(e.GET("/healthz", s.Healthz), "healthz")
+	named(e.GET("/readyz", s.Readyz), "readyz")
+	named(e.GET("/metrics", s.MetricsHandler()), "metrics")
 
 	// Files.
-	name(e.GET("/static/*", s.Static), "static")
+	named(e.GET("/static/*", s.Static), "static")
 
 	// Pages.
-	name(e.GET("/", s.Home), "home")
-	name(e.GET("/lang/:lang", s.SetLanguage), "lang")
+	named(e.GET("/", s.Home), "home")
+	named(e.GET("/lang/:lang", s.SetLanguage), "lang")
 
 	// Customer sign-in and portal.
 	s.authRoutes(e)
@@ -33,3 +31,6 @@ func (s *Server) routes() {
 	// Gateway API (web/api.go).
 	s.apiRoutes()
 }
+
+// named gives a route the name that views and handlers build its URL from.
+func named(r *echo.Route, name string) { r.Name = name }

@@ -145,17 +145,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	}
 	popts.Logger = logger
 	s.payments = payments.New(pool, s.ledger, chans, popts)
-	s.invoicing = invoicing.New(pool, invoicing.TopUpSourceFunc(func(ctx context.Context, accountID int64) ([]invoicing.TopUp, error) {
-		paid, err := s.payments.PaidTopUps(ctx, accountID)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]invoicing.TopUp, len(paid))
-		for i, p := range paid {
-			out[i] = invoicing.TopUp{OrderID: p.OrderID, OrderNo: p.OrderNo, AmountFen: p.AmountFen, RefundedFen: p.RefundedFen, PaidAt: p.PaidAt}
-		}
-		return out, nil
-	}), iopts)
+	s.invoicing = invoicing.New(pool, s.payments.Invoicing(), iopts)
 
 	boSettings, err := backoffice.SettingsFromEnv(getenv)
 	if err != nil {

@@ -40,3 +40,17 @@ func openDB(ctx context.Context) (*pgxpool.Pool, error) {
 	}
 	return db.Open(ctx, u)
 }
+
+// openMigratedDB is openDB for commands that need the schema up to date: it
+// fails with db.ErrNotMigrated (closing the pool) when migrations are pending.
+func openMigratedDB(ctx context.Context) (*pgxpool.Pool, error) {
+	pool, err := openDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.RequireMigrated(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}

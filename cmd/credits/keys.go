@@ -11,7 +11,6 @@ import (
 
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // runKeys is `credits keys create --mode test|live --name NAME` (prints only
@@ -23,14 +22,11 @@ func keys(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
-	pool, err := openDB(ctx)
+	pool, err := openMigratedDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := db.RequireMigrated(ctx, pool); err != nil {
-		return err
-	}
 	store := gateway.NewKeyStore(pool, 0)
 	switch args[0] {
 	case "create":

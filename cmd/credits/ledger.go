@@ -22,14 +22,11 @@ func runLedger(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "verify" {
 		return errors.New("usage: credits ledger verify")
 	}
-	pool, err := openDB(ctx)
+	pool, err := openMigratedDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := db.RequireMigrated(ctx, pool); err != nil {
-		return err
-	}
 	l := ledger.New(pool, ledger.Options{Writers: 1})
 	defer l.Close()
 	mismatches, err := l.Verify(ctx)

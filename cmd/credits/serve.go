@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/seed75218f88/credits/internal/platform/config"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/web"
 )
 
@@ -37,14 +36,11 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 	}
 	logger := newLogger(cfg, logOut)
 
-	pool, err := openDB(ctx)
+	pool, err := openMigratedDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := db.RequireMigrated(ctx, pool); err != nil {
-		return err
-	}
 	svc, err := buildServices(ctx, cfg, pool, logger)
 	if err != nil {
 		return err

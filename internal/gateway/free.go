@@ -50,7 +50,7 @@ RETURNING id`
 const selectFreeCallByKey = `
 SELECT id, request_hash, rate_card_version FROM gateway_free_calls WHERE account_id = $1 AND idempotency_key = $2`
 
-// freeCall is a row of gateway_free_calls to insert.
+// freeCall is a row of gateway_free_calls.
 type freeCall struct {
 	key, hash, model, session string
 	version                   int
@@ -93,6 +93,21 @@ const selectFreeCall = `
 SELECT state, input_tokens, output_tokens, cache_hit_tokens, outcome FROM gateway_free_calls
 WHERE id = $1 AND account_id = $2`
 
+// readFreeCall reads back the state, tokens and outcome of the call of t
+// when the commit or release named by op found it no longer reserved.
+// Errors: ErrNotFound (no such call in the account).
+func (s *Service) readFreeCall(ctx context.Context, t reservationToken, op string) (freeCall, error) {
+	var f freeCall
+	err := s.pool.QueryRow(ctx, selectFreeCall, t.reservation, t.account).Scan(&f.state, &f.in, &f.out, &f.cache, &f.outcome)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return f, ErrNotFound
+	case err != nil:
+		return f, fmt.Errorf("gateway: %s free call: %w", op, err)
+	}
+	return f, nil
+}
+
 // commitFree records the tokens of a free model's call. A repeat with the
 // same tokens is a no-op; other tokens get ledger.ErrIdempotencyConflict,
 // a released call ledger.ErrReservationClosed, as for charged calls.
@@ -103,17 +118,13 @@ func (s *Service) commitFree(ctx context.Context, t reservationToken, in CommitI
 		return CommitView{}, fmt.Errorf("gateway: commit free call: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		var state, outcome string
-		var i, o, c int64
-		err := s.pool.QueryRow(ctx, selectFreeCall, t.reservation, t.account).Scan(&state, &i, &o, &c, &outcome)
+		f, err := s.readFreeCall(ctx, t, "commit")
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return CommitView{}, ErrNotFound
 		case err != nil:
-			return CommitView{}, fmt.Errorf("gateway: commit free call: %w", err)
-		case state == freeReleased:
+			return CommitView{}, err
+		case f.state == freeReleased:
 			return CommitView{}, ledger.ErrReservationClosed
-		case i != in.InputTokens || o != in.OutputTokens || c != in.CacheHitTokens || outcome != in.Outcome:
+		case f.in != in.InputTokens || f.out != in.OutputTokens || f.cache != in.CacheHitTokens || f.outcome != in.Outcome:
 			return CommitView{}, ledger.ErrIdempotencyConflict
 		}
 	}
@@ -134,15 +145,11 @@ func (s *Service) releaseFree(ctx context.Context, t reservationToken) (ReleaseV
 		return ReleaseView{}, fmt.Errorf("gateway: release free call: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		var state, outcome string
-		var i, o, c int64
-		err := s.pool.QueryRow(ctx, selectFreeCall, t.reservation, t.account).Scan(&state, &i, &o, &c, &outcome)
+		f, err := s.readFreeCall(ctx, t, "release")
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return ReleaseView{}, ErrNotFound
 		case err != nil:
-			return ReleaseView{}, fmt.Errorf("gateway: release free call: %w", err)
-		case state == freeCommitted:
+			return ReleaseView{}, err
+		case f.state == freeCommitted:
 			return ReleaseView{}, ledger.ErrReservationClosed
 		}
 	}

@@ -18,23 +18,23 @@ import (
 // gateway_free_calls. Charged excludes Unpaid (usage the balance could not
 // cover, recorded as debt).
 type SessionView struct {
-	SessionID      string          `json:"session_id"`
-	Account        string          `json:"account"`
-	Calls          int64           `json:"calls"`
-	Requests       int64           `json:"requests"`
-	InputTokens    int64           `json:"input_tokens"`
-	OutputTokens   int64           `json:"output_tokens"`
-	CacheHitTokens int64           `json:"cache_hit_tokens"`
-	Charged        decimal.Decimal `json:"charged"`
-	Unpaid         decimal.Decimal `json:"unpaid"`
-	FirstAt        time.Time       `json:"first_at"`
-	LastAt         time.Time       `json:"last_at"`
-	Models         []SessionModel  `json:"models"`
+	SessionID string `json:"session_id"`
+	Account   string `json:"account"`
+	SessionTotals
+	FirstAt time.Time      `json:"first_at"`
+	LastAt  time.Time      `json:"last_at"`
+	Models  []SessionModel `json:"models"`
 }
 
 // SessionModel is one model's share of a session.
 type SessionModel struct {
-	Model          string          `json:"model"`
+	Model string `json:"model"`
+	SessionTotals
+}
+
+// SessionTotals are the sums a session reports in all and per model (its
+// fields appear inline in the JSON of both).
+type SessionTotals struct {
 	Calls          int64           `json:"calls"`
 	Requests       int64           `json:"requests"`
 	InputTokens    int64           `json:"input_tokens"`
@@ -42,6 +42,17 @@ type SessionModel struct {
 	CacheHitTokens int64           `json:"cache_hit_tokens"`
 	Charged        decimal.Decimal `json:"charged"`
 	Unpaid         decimal.Decimal `json:"unpaid"`
+}
+
+// add adds o to t.
+func (t *SessionTotals) add(o SessionTotals) {
+	t.Calls += o.Calls
+	t.Requests += o.Requests
+	t.InputTokens += o.InputTokens
+	t.OutputTokens += o.OutputTokens
+	t.CacheHitTokens += o.CacheHitTokens
+	t.Charged = t.Charged.Add(o.Charged)
+	t.Unpaid = t.Unpaid.Add(o.Unpaid)
 }
 
 // usageEventTypes are the ledger events that record a call's charge; one
@@ -128,13 +139,8 @@ func summarize(account, sessionID string, calls []sessionCall) SessionView {
 			m = &SessionModel{Model: c.model}
 			byModel[c.model] = m
 		}
-		m.Calls++
-		m.Requests += c.requests
-		m.InputTokens += c.in
-		m.OutputTokens += c.out
-		m.CacheHitTokens += c.cache
-		m.Charged = m.Charged.Add(c.charged)
-		m.Unpaid = m.Unpaid.Add(c.unpaid)
+		m.add(SessionTotals{Calls: 1, Requests: c.requests, InputTokens: c.in, OutputTokens: c.out, CacheHitTokens: c.cache,
+			Charged: c.charged, Unpaid: c.unpaid})
 		if v.FirstAt.IsZero() || c.at.Before(v.FirstAt) {
 			v.FirstAt = c.at
 		}
@@ -143,13 +149,7 @@ func summarize(account, sessionID string, calls []sessionCall) SessionView {
 		}
 	}
 	for _, m := range byModel {
-		v.Calls += m.Calls
-		v.Requests += m.Requests
-		v.InputTokens += m.InputTokens
-		v.OutputTokens += m.OutputTokens
-		v.CacheHitTokens += m.CacheHitTokens
-		v.Charged = v.Charged.Add(m.Charged)
-		v.Unpaid = v.Unpaid.Add(m.Unpaid)
+		v.add(m.SessionTotals)
 		v.Models = append(v.Models, *m)
 	}
 	slices.SortFunc(v.Models, func(a, b SessionModel) int {

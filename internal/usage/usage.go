@@ -108,8 +108,13 @@ func (c Charge) RateCard() string {
 
 // DayModel is one day's usage of one model.
 type DayModel struct {
-	Day            string // 2006-01-02, Asia/Shanghai
-	Model          string
+	Day   string // 2006-01-02, Asia/Shanghai
+	Model string
+	Totals
+}
+
+// Totals sums a filter's usage (or one day's of one model).
+type Totals struct {
 	Charges        int64
 	Charged        decimal.Decimal
 	Unpaid         decimal.Decimal
@@ -119,15 +124,15 @@ type DayModel struct {
 	Requests       int64
 }
 
-// Totals sums a filter's usage.
-type Totals struct {
-	Charges        int64
-	Charged        decimal.Decimal
-	Unpaid         decimal.Decimal
-	InputTokens    int64
-	OutputTokens   int64
-	CacheHitTokens int64
-	Requests       int64
+// add adds o to t.
+func (t *Totals) add(o Totals) {
+	t.Charges += o.Charges
+	t.Charged = t.Charged.Add(o.Charged)
+	t.Unpaid = t.Unpaid.Add(o.Unpaid)
+	t.InputTokens += o.InputTokens
+	t.OutputTokens += o.OutputTokens
+	t.CacheHitTokens += o.CacheHitTokens
+	t.Requests += o.Requests
 }
 
 // Summary is the daily spend by model of a filter, and its totals.
@@ -492,14 +497,7 @@ func (s *Store) Summarize(ctx context.Context, sc Scope, f Filter) (Summary, err
 	}
 	sum := Summary{Days: days}
 	for _, d := range days {
-		t := &sum.Totals
-		t.Charges += d.Charges
-		t.Charged = t.Charged.Add(d.Charged)
-		t.Unpaid = t.Unpaid.Add(d.Unpaid)
-		t.InputTokens += d.InputTokens
-		t.OutputTokens += d.OutputTokens
-		t.CacheHitTokens += d.CacheHitTokens
-		t.Requests += d.Requests
+		sum.Totals.add(d.Totals)
 	}
 	return sum, nil
 }

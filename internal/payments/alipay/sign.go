@@ -12,17 +12,15 @@
 package alipay
 
 import (
-	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/seed75218f88/credits/internal/payments/paykey"
 )
 
 // Errors returned by signature checks and notify parsing.
@@ -77,12 +75,11 @@ next:
 
 // Sign returns base64(SHA256withRSA(content)), the RSA2 sign.
 func Sign(key *rsa.PrivateKey, content string) (string, error) {
-	sum := sha256.Sum256([]byte(content))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	sig, err := paykey.SignSHA256(key, content)
 	if err != nil {
 		return "", fmt.Errorf("alipay: sign: %w", err)
 	}
-	return base64.StdEncoding.EncodeToString(sig), nil
+	return sig, nil
 }
 
 // Verify checks an RSA2 sign over content; ErrBadSignature when it fails.
@@ -90,12 +87,7 @@ func Verify(key *rsa.PublicKey, content, sign string) error {
 	if key == nil {
 		return fmt.Errorf("%w: no Alipay public key configured", ErrBadSignature)
 	}
-	sig, err := base64.StdEncoding.DecodeString(sign)
-	if err != nil || len(sig) == 0 {
-		return ErrBadSignature
-	}
-	sum := sha256.Sum256([]byte(content))
-	if rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig) != nil {
+	if !paykey.VerifySHA256(key, content, sign) {
 		return ErrBadSignature
 	}
 	return nil

@@ -5,6 +5,7 @@ package paykey
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -184,6 +185,29 @@ func derOf(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: neither PEM nor base64", ErrNoKey)
 	}
 	return der, nil
+}
+
+// SignSHA256 returns base64(RSASSA-PKCS1-v1_5(SHA-256(message))), the
+// signature both channels use (WeChat Pay's WECHATPAY2-SHA256-RSA2048 and
+// Alipay's RSA2). The error is crypto/rsa's, for the caller to wrap.
+func SignSHA256(key *rsa.PrivateKey, message string) (string, error) {
+	sum := sha256.Sum256([]byte(message))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(sig), nil
+}
+
+// VerifySHA256 reports whether signature is a non-empty base64
+// RSASSA-PKCS1-v1_5 SHA-256 signature of message by key (see SignSHA256).
+func VerifySHA256(key *rsa.PublicKey, message, signature string) bool {
+	sig, err := base64.StdEncoding.DecodeString(signature)
+	if err != nil || len(sig) == 0 {
+		return false
+	}
+	sum := sha256.Sum256([]byte(message))
+	return rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig) == nil
 }
 
 // Serial derives a stable certificate-serial-like identifier (40 upper-case

@@ -123,3 +123,19 @@ func TestSerialShape(t *testing.T) {
 	require.Regexp(t, `^[0-9A-F]{40}$`, s)
 	require.Equal(t, s, Serial(&k.PublicKey))
 }
+
+func TestSignSHA256(t *testing.T) {
+	t.Parallel()
+	k, err := Generate()
+	require.NoError(t, err)
+	other, err := Generate()
+	require.NoError(t, err)
+
+	sig, err := SignSHA256(k, "out_trade_no=T1&total_amount=100.00")
+	require.NoError(t, err)
+	require.True(t, VerifySHA256(&k.PublicKey, "out_trade_no=T1&total_amount=100.00", sig))
+	require.False(t, VerifySHA256(&k.PublicKey, "out_trade_no=T1&total_amount=999.00", sig), "a changed amount must not verify")
+	require.False(t, VerifySHA256(&other.PublicKey, "out_trade_no=T1&total_amount=100.00", sig), "another key must not verify")
+	require.False(t, VerifySHA256(&k.PublicKey, "out_trade_no=T1&total_amount=100.00", ""), "an empty signature must not verify")
+	require.False(t, VerifySHA256(&k.PublicKey, "out_trade_no=T1&total_amount=100.00", "not base64!"))
+}

@@ -14,12 +14,9 @@
 package wechatpay
 
 import (
-	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -75,12 +72,11 @@ func ResponseMessage(timestamp, nonce string, body []byte) string {
 
 // Sign returns base64(RSASSA-PKCS1-v1_5(SHA-256(message))).
 func Sign(key *rsa.PrivateKey, message string) (string, error) {
-	sum := sha256.Sum256([]byte(message))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	sig, err := paykey.SignSHA256(key, message)
 	if err != nil {
 		return "", fmt.Errorf("wechatpay: sign: %w", err)
 	}
-	return base64.StdEncoding.EncodeToString(sig), nil
+	return sig, nil
 }
 
 // Verify checks a base64 RSA-SHA256 signature over message; it returns
@@ -89,12 +85,7 @@ func Verify(key *rsa.PublicKey, message, signature string) error {
 	if key == nil {
 		return fmt.Errorf("%w: no public key", ErrBadSignature)
 	}
-	sig, err := base64.StdEncoding.DecodeString(signature)
-	if err != nil || len(sig) == 0 {
-		return ErrBadSignature
-	}
-	sum := sha256.Sum256([]byte(message))
-	if rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig) != nil {
+	if !paykey.VerifySHA256(key, message, signature) {
 		return ErrBadSignature
 	}
 	return nil
