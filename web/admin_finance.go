@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
@@ -21,29 +23,85 @@ func (s *Server) adminFinanceRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodGet, "/refunds", "admin.refunds", s.AdminRefunds, auth.RoleFinance)
 	s.adminRoute(g, http.MethodPost, "/refunds/:id/approve", "admin.refund.approve", s.AdminApproveRefund, auth.RoleFinance)
 	s.adminRoute(g, http.MethodPost, "/refunds/:id/reject", "admin.refund.reject", s.AdminRejectRefund, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/refunds/:id/paid", "admin.refund.paid", s.AdminRefundPaidBack, auth.RoleFinance)
 	s.adminRoute(g, http.MethodGet, "/reports", "admin.reports", s.AdminReports, auth.RoleFinance, auth.RoleAdmin)
 	s.adminRoute(g, http.MethodGet, "/reports.csv", "admin.reports.csv", s.AdminReportCSV, auth.RoleFinance, auth.RoleAdmin)
 }
 
-// AdminRefunds is the queue of customers' refund requests.
+// AdminRefunds is the queue of customers' refund requests, and the approved
+// bank refunds that finance still has to pay back.
 func (s *Server) AdminRefunds(c echo.Context) error {
 	return s.refundsPage(c, http.StatusOK, nil)
 }
 
 func (s *Server) refundsPage(c echo.Context, status int, errs adminview.Errors) error {
-	reqs, err := s.admin.bo.RefundRequests(c.Request().Context(), backoffice.RefundFilter{State: backoffice.RefundRequested})
+	ctx := c.Request().Context()
+	reqs, err := s.admin.bo.RefundRequests(ctx, backoffice.RefundFilter{State: backoffice.RefundRequested})
 	if err != nil {
 		return err
 	}
-	v := adminview.RefundsView{Frame: adminFrame(c, "admin.refunds"), Errors: errs}
+	v := adminview.RefundQueueView{RefundsView: adminview.RefundsView{Frame: adminFrame(c, "admin.refunds"), Errors: errs}}
 	for _, r := range reqs {
 		v.Requests = append(v.Requests, adminview.RefundRow{ID: r.ID, AccountID: r.AccountID, OrderNo: r.OrderNo, Amount: r.Amount, Reason: r.Reason, RequestedAt: r.RequestedAt})
 	}
+	if v.PayBacks, err = s.bankPayBacks(ctx); err != nil {
+		return err
+	}
 	switch c.QueryParam("done") {
-	case "approved", "rejected":
+	case "approved", "rejected", "paid":
 		v.Flash = tr(c, "admin.refunds.done_"+c.QueryParam("done"))
 	}
 	return Render(c, status, adminview.Refunds(v), nil)
+}
+
+// bankPayBacks lists the approved refund requests of bank transfer top-ups:
+// the approval recorded a bank refund (and took the credit back), and the
+// money goes back when finance transfers it and marks it paid back. A
+// refund through WeChat Pay or Alipay is done at its approval, so it never
+// waits here.
+func (s *Server) bankPayBacks(ctx context.Context) ([]adminview.PayBackRow, error) {
+	reqs, err := s.admin.bo.RefundRequests(ctx, backoffice.RefundFilter{State: backoffice.RefundApproved})
+	if err != nil {
+		return nil, err
+	}
+	var out []adminview.PayBackRow
+	for _, r := range reqs {
+		if r.OrderNo == "" {
+			continue
+		}
+		o, err := s.pay.svc.OrderByNo(ctx, r.OrderNo)
+		if err != nil {
+			return nil, err
+		}
+		if o.Channel != payments.ChannelBankTransfer {
+			continue
+		}
+		row := adminview.PayBackRow{RefundRow: adminview.RefundRow{ID: r.ID, AccountID: r.AccountID, OrderNo: r.OrderNo,
+			Amount: r.Amount, Reason: r.Reason, RequestedAt: r.RequestedAt}, RefundNo: r.RefundRef}
+		if r.DecidedAt != nil {
+			row.ApprovedAt = *r.DecidedAt
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// AdminRefundPaidBack records that finance transferred an approved bank
+// refund back to the payer, with the bank's reference (required); the
+// domain audits it and the customer's orders page shows it refunded.
+func (s *Server) AdminRefundPaidBack(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	ref := strings.TrimSpace(c.FormValue("bank_ref"))
+	if ref == "" {
+		return s.refundsPage(c, http.StatusUnprocessableEntity, fieldError(c, adminview.PayBackField(id), "admin.refunds.bank_ref_required"))
+	}
+	if err := s.admin.bo.MarkRefundDone(c.Request().Context(), id, ref, actor(c)); err != nil {
+		return err
+	}
+	return HXRedirect(c, s.URL("admin.refunds")+"?done=paid")
 }
 
 // AdminApproveRefund approves a refund and starts it through payments; a

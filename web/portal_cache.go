@@ -26,7 +26,9 @@ const DefaultViewCache = 5 * time.Second
 const viewCacheSize = 20_000
 
 // viewCache keeps values computed from one pool's ledger, each tagged with
-// the pool's head (its newest event id, usage.Store.Head) when it was read.
+// the pool's head (its newest event id, usage.Store.Head) when it was read;
+// the usage caches use usage.Store.Version instead, which also follows the
+// free models' calls that the ledger does not record.
 // The ledger is append-only and a pool's committed events are a prefix of
 // its ids, so a value read after the head was h is current for as long as
 // the head is still h: a get with any other head misses. Entries also expire

@@ -107,7 +107,9 @@ func (s *Server) Usage(c echo.Context) error {
 		return err
 	}
 	cu := customerOf(c)
-	head, err := s.portal.usage.Head(ctx, q.scope.PoolID)
+	// The usage version, not Head: a free model's call changes the page
+	// without a ledger event.
+	head, err := s.portal.usage.Version(ctx, q.scope.PoolID)
 	if err != nil {
 		return err
 	}
@@ -123,7 +125,7 @@ func (s *Server) Usage(c echo.Context) error {
 		return err
 	}
 	rows, err := s.portal.views.firstRows.load(ctx, keyOf(q), head, func(ctx context.Context) (pv.UsageRows, time.Time, error) {
-		r, err := s.usageRows(ctx, q, 0)
+		r, err := s.usageRows(ctx, q, usage.Cursor{})
 		return r, time.Time{}, err
 	})
 	if err != nil {
@@ -162,8 +164,9 @@ func (s *Server) Usage(c echo.Context) error {
 	return Render(c, http.StatusOK, pv.UsageWithRows(v, templ.Raw(html)), nil)
 }
 
-// usageRows is one page of charges and the "load more" link after it.
-func (s *Server) usageRows(ctx context.Context, q usageQuery, cursor int64) (pv.UsageRows, error) {
+// usageRows is one page of charges (free models' calls included) and the
+// "load more" link after it.
+func (s *Server) usageRows(ctx context.Context, q usageQuery, cursor usage.Cursor) (pv.UsageRows, error) {
 	charges, next, err := s.portal.usage.List(ctx, q.scope, q.filter, cursor, UsagePageSize)
 	if err != nil {
 		return pv.UsageRows{}, err
@@ -179,9 +182,9 @@ func (s *Server) usageRows(ctx context.Context, q usageQuery, cursor int64) (pv.
 		}
 		out.Charges = append(out.Charges, r)
 	}
-	if next != 0 {
+	if !next.IsZero() {
 		v := q.query()
-		v.Set("cursor", strconv.FormatInt(next, 10))
+		v.Set("cursor", next.String())
 		out.MoreURL = s.URL("portal.usage.rows") + "?" + v.Encode()
 	}
 	return out, nil
@@ -193,7 +196,10 @@ func (s *Server) UsageRows(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, _ := strconv.ParseInt(c.QueryParam("cursor"), 10, 64)
+	cursor, err := usage.ParseCursor(c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
 	rows, err := s.usageRows(c.Request().Context(), q, cursor)
 	if err != nil {
 		return err
@@ -221,7 +227,7 @@ func (s *Server) UsageChart(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	head, err := s.portal.usage.Head(c.Request().Context(), q.scope.PoolID)
+	head, err := s.portal.usage.Version(c.Request().Context(), q.scope.PoolID)
 	if err != nil {
 		return err
 	}
@@ -233,7 +239,7 @@ func (s *Server) UsageChart(c echo.Context) error {
 }
 
 // summary is the filter's daily spend by model and totals, reused while the
-// pool's head is unchanged.
+// pool's usage version (usage.Store.Version) is unchanged.
 func (s *Server) summary(c echo.Context, q usageQuery, head int64) (usage.Summary, error) {
 	return s.portal.views.summaries.load(c.Request().Context(), keyOf(q), head, func(ctx context.Context) (usage.Summary, time.Time, error) {
 		sum, err := s.portal.usage.Summarize(ctx, q.scope, q.filter)
@@ -268,7 +274,8 @@ func chartData(f usage.Filter, sum usage.Summary) ChartData {
 }
 
 // UsageCSV exports exactly the filtered charges as CSV, UTF-8 with a byte
-// order mark so that Excel reads the Chinese headers right.
+// order mark so that Excel reads the Chinese headers right. A free model's
+// call is a row of zero credits with no operation id and no bucket.
 func (s *Server) UsageCSV(c echo.Context) error {
 	q, err := s.parseUsageQuery(c)
 	if err != nil {
@@ -280,7 +287,7 @@ func (s *Server) UsageCSV(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
 	// Check the filter can be read before the 200 goes out.
-	if _, _, err := s.portal.usage.List(ctx, q.scope, q.filter, 0, 1); err != nil {
+	if _, _, err := s.portal.usage.List(ctx, q.scope, q.filter, usage.Cursor{}, 1); err != nil {
 		return err
 	}
 	c.Response().WriteHeader(http.StatusOK)
@@ -315,9 +322,13 @@ func csvRow(ch usage.Charge, price decimal.Decimal) []string {
 		parts = append(parts, p.Kind+" "+p.Amount.String())
 	}
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	op := i(ch.OpID)
+	if ch.FreeCallID != 0 {
+		op = ""
+	}
 	return []string{
 		ch.OccurredAt.In(format.Shanghai).Format("2006-01-02 15:04:05"),
-		i(ch.OpID), i(ch.AccountID), ch.Model, ch.SessionID, ch.RequestID,
+		op, i(ch.AccountID), ch.Model, ch.SessionID, ch.RequestID,
 		i(ch.Detail.InputTokens), i(ch.Detail.OutputTokens), i(ch.Detail.CacheHitTokens), i(ch.Detail.Requests),
 		ch.RateCard(), ch.Detail.Outcome,
 		ch.Charged.StringFixed(6), ch.Unpaid.StringFixed(6), strings.Join(parts, "; "),

@@ -21,10 +21,10 @@ import (
 // gateway_free_calls: a reservation of a free model is a row in state
 // reserved, its commit records the tokens, its release closes it, and a
 // usage event of a free model is recorded committed. Sessions (Session) sum
-// these calls with the charged ones. The portal's usage pages read only the
-// ledger today; to show free calls they should add the committed rows of
-// gateway_free_calls for the pool (or account) as zero-credit usage, e.g.
-// grouped by Asia/Shanghai day and model like usage_daily.
+// these calls with the charged ones. The portal's usage pages (package
+// usage) show the committed rows as zero-credit usage: rows of the history
+// and the CSV export, calls and tokens of the totals by Asia/Shanghai day and
+// model, and models of the filter.
 
 // FreeCall states.
 const (

@@ -5,7 +5,9 @@
 // reservation_expired_charge rows sharing an op_id, with model, session and
 // request ids and a detail JSON of token counts); this package only reads
 // them, plus a daily rollup it folds forward itself (usage_daily), so that
-// totals and charts stay fast on histories of millions of events.
+// totals and charts stay fast on histories of millions of events. Calls of
+// free models, which the ledger does not record, come from the gateway's
+// gateway_free_calls as zero-credit usage (see free.go).
 //
 // Every query is scoped to one pool (the account that owns the lots) and,
 // for a sub-account, to its own rows: callers pass a Scope resolved from the
@@ -72,9 +74,13 @@ type Detail struct {
 }
 
 // Charge is one usage operation: what a model call (or a batch of calls)
-// cost and which buckets paid.
+// cost and which buckets paid. A free model's call is a Charge too, of zero
+// credits and no buckets, with OpID 0 and FreeCallID set.
 type Charge struct {
-	OpID       int64
+	OpID int64
+	// FreeCallID is the gateway's record of a free model's call (0 for a
+	// ledger charge).
+	FreeCallID int64
 	AccountID  int64
 	Model      string
 	SessionID  string
@@ -87,7 +93,8 @@ type Charge struct {
 	// Parts splits Charged by bucket, in the order the ledger spent them.
 	Parts  []Part
 	Detail Detail
-	// firstID is the smallest event id of the operation (the page cursor).
+	// firstID is the smallest event id of the operation, or the free
+	// call's id (the page cursor).
 	firstID int64
 }
 
@@ -158,9 +165,13 @@ const usageTypes = `('deduction', 'unpaid_usage', 'reservation_expired_charge')`
 // MaxPage is the most charges one List call returns.
 const MaxPage = 200
 
+// sqlList reads, in one round trip, up to $8 usage events below event id
+// $3 and up to $9 committed free calls below free-call id $10 (each 0: from
+// the newest), the events first, each part newest first.
 const sqlList = `
-SELECT e.id, e.op_id, e.account_id, e.type, e.amount, e.unpaid, e.model, e.session_id, e.request_id,
-       e.detail, e.occurred_at, coalesce(l.kind::text, '')
+SELECT * FROM ((
+SELECT e.id, e.op_id, e.account_id, e.type::text AS type, e.amount, e.unpaid, e.model, e.session_id, e.request_id,
+       e.detail, e.occurred_at, coalesce(l.kind::text, '') AS kind
 FROM ledger_events e
 LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
 WHERE e.pool_id = $1 AND e.type IN ` + usageTypes + `
@@ -171,7 +182,9 @@ WHERE e.pool_id = $1 AND e.type IN ` + usageTypes + `
   AND ($6::text = '' OR e.model = $6)
   AND ($7::text = '' OR e.session_id = $7)
 ORDER BY e.id DESC
-LIMIT $8`
+LIMIT $8
+) UNION ALL (` + sqlFreeRows + `)) u
+ORDER BY u.type = '` + freeType + `', u.id DESC`
 
 func timeArg(t time.Time) any {
 	if t.IsZero() {
@@ -187,50 +200,105 @@ func checkFilter(f Filter) error {
 	return nil
 }
 
-// List returns up to limit charges of the scope matching f, newest first.
-// Pass the returned cursor to get the next page (0 for the first; a returned
-// 0 means there are no more). Errors: ErrInvalidFilter.
-func (s *Store) List(ctx context.Context, sc Scope, f Filter, cursor int64, limit int) ([]Charge, int64, error) {
+// List returns up to limit charges of the scope matching f, the ledger's
+// charges and the free models' calls merged newest first (each history in
+// the order it was recorded). Pass the returned cursor to get the next page
+// (the zero Cursor for the first; a returned zero Cursor means there are no
+// more). Errors: ErrInvalidFilter.
+func (s *Store) List(ctx context.Context, sc Scope, f Filter, cur Cursor, limit int) ([]Charge, Cursor, error) {
 	if err := checkFilter(f); err != nil {
-		return nil, 0, err
+		return nil, Cursor{}, err
 	}
 	if limit <= 0 || limit > MaxPage {
 		limit = 50
 	}
-	var out []Charge
+	var charges, free []Charge
 	chunk := limit*3 + 8
+	eventsDone := cur.Event < 0
+	if eventsDone {
+		chunk = 0
+	}
+	freeLimit := limit + 1 // one more proves there is more
+	if cur.Free < 0 {
+		freeLimit = 0
+	}
+	cursor, eventsMore, freeMore := max(cur.Event, 0), false, false
 	for {
-		rows, err := s.pool.Query(ctx, sqlList, sc.PoolID, sc.AccountID, cursor, timeArg(f.From), timeArg(f.To), f.Model, f.SessionID, chunk)
+		rows, err := s.pool.Query(ctx, sqlList, sc.PoolID, sc.AccountID, cursor, timeArg(f.From), timeArg(f.To), f.Model, f.SessionID,
+			chunk, freeLimit, max(cur.Free, 0))
 		if err != nil {
-			return nil, 0, fmt.Errorf("usage: list: %w", err)
+			return nil, Cursor{}, fmt.Errorf("usage: list: %w", err)
 		}
-		n, err := scanCharges(rows, &out)
+		n, err := scanCharges(rows, &charges, &free)
 		if err != nil {
-			return nil, 0, fmt.Errorf("usage: list: %w", err)
+			return nil, Cursor{}, fmt.Errorf("usage: list: %w", err)
 		}
-		if len(out) > limit {
+		if freeLimit > 0 { // the free calls are read once
+			freeMore, freeLimit = len(free) > limit, 0
+			free = free[:min(len(free), limit)]
+		}
+		if eventsDone {
+			break
+		}
+		if len(charges) > limit {
 			// The op after the page proves there is more; the page ends
 			// with a complete op.
-			out = out[:limit]
-			return mergeAll(out), out[limit-1].firstID, nil
+			charges, eventsMore = charges[:limit], true
+			break
 		}
 		if n < chunk {
-			return mergeAll(out), 0, nil
+			break
 		}
 		// The chunk ended inside the history: continue below the smallest
 		// id read; rows of a partly read op merge into it.
-		cursor = out[len(out)-1].firstID
+		cursor = charges[len(charges)-1].firstID
 	}
+	page, i, j := mergeByTime(charges, free, limit)
+	next := cur
+	switch {
+	case eventsDone || (i == len(charges) && !eventsMore):
+		next.Event = -1
+	case i > 0:
+		next.Event = charges[i-1].firstID
+	}
+	switch {
+	case cur.Free < 0 || (j == len(free) && !freeMore):
+		next.Free = -1
+	case j > 0:
+		next.Free = free[j-1].firstID
+	}
+	if next.Event < 0 && next.Free < 0 {
+		next = Cursor{}
+	}
+	return mergeAll(page), next, nil
 }
 
-// scanCharges reads event rows (newest first) and merges consecutive rows of
-// one op into a Charge, continuing the last Charge of out when the rows go
-// on with its op. It returns how many rows it read.
-func scanCharges(rows pgx.Rows, out *[]Charge) (int, error) {
+// mergeByTime merges up to limit charges and free calls, newest first (a
+// charge before a free call of the same instant), and returns how many of
+// each it took.
+func mergeByTime(charges, free []Charge, limit int) ([]Charge, int, int) {
+	page := make([]Charge, 0, min(limit, len(charges)+len(free)))
+	i, j := 0, 0
+	for len(page) < limit && (i < len(charges) || j < len(free)) {
+		if j == len(free) || (i < len(charges) && !charges[i].OccurredAt.Before(free[j].OccurredAt)) {
+			page = append(page, charges[i])
+			i++
+		} else {
+			page = append(page, free[j])
+			j++
+		}
+	}
+	return page, i, j
+}
+
+// scanCharges reads sqlList's rows: event rows (newest first), merging
+// consecutive rows of one op into a Charge and continuing the last Charge
+// of out when the rows go on with its op, and free calls, one Charge each,
+// into free. It returns how many event rows it read.
+func scanCharges(rows pgx.Rows, out, free *[]Charge) (int, error) {
 	defer rows.Close()
 	count := 0
 	for rows.Next() {
-		count++
 		var (
 			id, op, account       int64
 			typ, model, sess, req string
@@ -242,6 +310,13 @@ func scanCharges(rows pgx.Rows, out *[]Charge) (int, error) {
 		if err := rows.Scan(&id, &op, &account, &typ, &amount, &unpaid, &model, &sess, &req, &detail, &occurred, &kind); err != nil {
 			return count, err
 		}
+		if typ == freeType {
+			c := Charge{FreeCallID: id, AccountID: account, Model: model, SessionID: sess, RequestID: req, OccurredAt: occurred.UTC(), firstID: id}
+			_ = json.Unmarshal(detail, &c.Detail)
+			*free = append(*free, c)
+			continue
+		}
+		count++
 		n := len(*out)
 		if n == 0 || (*out)[n-1].OpID != op {
 			c := Charge{OpID: op, AccountID: account, Model: model, SessionID: sess, RequestID: req, OccurredAt: occurred.UTC()}
@@ -294,7 +369,7 @@ func mergeParts(ps []Part) []Part {
 // reading the history in pages so that memory stays flat.
 // Errors: ErrInvalidFilter, and fn's error.
 func (s *Store) Export(ctx context.Context, sc Scope, f Filter, fn func(Charge) error) error {
-	var cursor int64
+	var cursor Cursor
 	for {
 		page, next, err := s.List(ctx, sc, f, cursor, MaxPage)
 		if err != nil {
@@ -305,7 +380,7 @@ func (s *Store) Export(ctx context.Context, sc Scope, f Filter, fn func(Charge) 
 				return err
 			}
 		}
-		if next == 0 {
+		if next.IsZero() {
 			return nil
 		}
 		cursor = next
@@ -422,9 +497,11 @@ func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
 
 // Head returns the id of the pool's newest ledger event (0 when it has
 // none). Events are append-only and a pool's committed events are always a
-// prefix of its ids, so every read of the pool's usage, balance or events is
-// a function of Head (and, for balances, of the clock): callers use it as
-// the version of what they cache. One probe at the end of the primary key.
+// prefix of its ids, so every read of the pool's balance or events is a
+// function of Head (and, for balances, of the clock): callers use it as the
+// version of what they cache. Usage also has free models' calls, which are
+// not ledger events: its reads are a function of Version. One probe at the
+// end of the primary key.
 func (s *Store) Head(ctx context.Context, poolID int64) (int64, error) {
 	const q = `SELECT coalesce((SELECT id FROM ledger_events WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)`
 	var head int64
@@ -443,6 +520,8 @@ FROM (
     WHERE pool_id = $1 AND ($5::date IS NULL OR day >= $5) AND ($6::date IS NULL OR day < $6)
     UNION ALL
     SELECT * FROM (` + opsAggAfterMark + `) delta
+    UNION ALL
+    SELECT * FROM (` + sqlFreeAgg + `) free
 ) x
 WHERE ($5::date IS NULL OR day >= $5) AND ($6::date IS NULL OR day < $6)
   AND ($7::bigint = 0 OR account_id = $7) AND ($8::text = '' OR model = $8)
@@ -450,11 +529,11 @@ GROUP BY day, model
 ORDER BY day, model`
 
 // sqlSessionSummary sums one session's charges straight from the events
-// (a session is short; the rollup does not keep sessions).
+// (a session is short; the rollup does not keep sessions), and its free calls.
 const sqlSessionSummary = `
 SELECT to_char(day, 'YYYY-MM-DD'), model, sum(charges)::bigint, sum(charged), sum(unpaid),
        sum(input_tokens)::bigint, sum(output_tokens)::bigint, sum(cache_hit_tokens)::bigint, sum(requests)::bigint
-FROM (` + opsAgg + `) x
+FROM ((` + opsAgg + `) UNION ALL (` + sqlFreeAgg + `)) x
 WHERE ($5::date IS NULL OR day >= $5) AND ($6::date IS NULL OR day < $6)
   AND ($7::bigint = 0 OR account_id = $7) AND ($8::text = '' OR model = $8)
 GROUP BY day, model
@@ -468,7 +547,8 @@ func dayArg(t time.Time) any {
 }
 
 // Summarize returns the daily spend by model of the scope matching f and its
-// totals. Days are Asia/Shanghai days. Errors: ErrInvalidFilter.
+// totals. Days are Asia/Shanghai days. Free models' calls count as calls
+// and tokens, not as charges. Errors: ErrInvalidFilter.
 func (s *Store) Summarize(ctx context.Context, sc Scope, f Filter) (Summary, error) {
 	if err := checkFilter(f); err != nil {
 		return Summary{}, err
@@ -502,9 +582,10 @@ func (s *Store) Summarize(ctx context.Context, sc Scope, f Filter) (Summary, err
 	return sum, nil
 }
 
-// Models lists the models the scope has used, for the usage filter. Like
-// Summarize it reads the rollup and the events after the rollup's mark in
-// one statement, so they agree even when a fold commits meanwhile.
+// Models lists the models the scope has used (free models included), for
+// the usage filter. Like Summarize it reads the rollup and the events after
+// the rollup's mark in one statement, so they agree even when a fold
+// commits meanwhile.
 func (s *Store) Models(ctx context.Context, sc Scope) ([]string, error) {
 	last, err := s.mark(ctx, sc.PoolID)
 	if err != nil {
@@ -517,6 +598,9 @@ UNION
 SELECT DISTINCT model FROM ledger_events
 WHERE pool_id = $1 AND id > $3 AND id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))
   AND type IN ` + usageTypes + ` AND ($2::bigint = 0 OR account_id = $2)
+UNION
+SELECT DISTINCT model FROM gateway_free_calls
+WHERE pool_id = $1 AND state = 'committed' AND ($2::bigint = 0 OR account_id = $2)
 ORDER BY 1`
 	rows, _ := s.pool.Query(ctx, q, sc.PoolID, sc.AccountID, last)
 	models, err := pgx.CollectRows(rows, pgx.RowTo[string])

@@ -52,12 +52,12 @@ func TestChargesPaidFromSeveralLotsCountTokensOnceAndPageWhole(t *testing.T) {
 
 	// Pages of 5, 5, 2 charges, each charge whole (25 credits from 3 lots).
 	var all []usage.Charge
-	var cursor int64
+	var cursor usage.Cursor
 	for {
 		page, next, err := b.store.List(ctx, sc, usage.Filter{}, cursor, 5)
 		require.NoError(t, err)
 		all = append(all, page...)
-		if next == 0 {
+		if next.IsZero() {
 			break
 		}
 		cursor = next
