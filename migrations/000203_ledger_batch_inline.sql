@@ -9,6 +9,9 @@
 --     ledger_replay;
 --   * a commit gets its pool as an argument instead of a copy of its
 --     request with "pool" added (jsonb concatenation per commit);
+--   * a reserve of an account that is its own pool says so in its result
+--     ("pool"), so the Go side learns an account's pool from its first
+--     reserve instead of a lookup query before it;
 --   * ledger_apply stores each result in place instead of copying the
 --     result array once per operation;
 --   * the sign rules on amounts (balance, reserved, allocation, remaining
@@ -149,8 +152,8 @@ BEGIN
     st.balance := v_bal;
     st.reserved := st.reserved + v_amount;
     st.last_at := v_at;
-    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res, 'account_id', st.id, 'amount', v_amount,
-                              'expires_at', v_exp, 'holds', v_holds);
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res, 'account_id', st.id, 'pool', st.id,
+                              'amount', v_amount, 'expires_at', v_exp, 'holds', v_holds);
     IF v_key <> '' THEN
         INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
         VALUES (st.id, st.id, v_key, 'reserve', coalesce(p->>'hash', ''), v_r);
