@@ -1,6 +1,7 @@
 -- +goose Up
 -- Less server work per operation in a batch (see internal/ledger/BENCH.md,
--- fourth round). Same results, same refusals, same rows written:
+-- fourth round). Same results (a reserve's also names its pool), same
+-- refusals, same rows written:
 --   * the running state is written back inline (an UPDATE inside the
 --     function) instead of through PERFORM ledger_flush(st), which ran a
 --     separate executor and passed the whole account row by value for every
@@ -68,6 +69,11 @@ CREATE TRIGGER ledger_accounts_kind_check BEFORE INSERT OR UPDATE OF kind, paren
 
 
 -- +goose StatementBegin
+-- ledger_reserve_t is ledger_reserve for an account that is its own pool,
+-- on the running state st of that pool (locked and read earlier in this
+-- batch; NULL before the first operation on it), returning the new state
+-- and the result. Anything else (a sub-account, an allocation) is handed
+-- to ledger_reserve after writing st back.
 CREATE FUNCTION ledger_reserve_t(p jsonb, st ledger_accounts) RETURNS ledger_step LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint := (p->>'account_id')::bigint;
@@ -161,6 +167,11 @@ BEGIN
     RETURN ROW(st, v_r)::ledger_step;
 END $$;
 
+-- ledger_commit_t is ledger_commit for a reservation of an account that is
+-- its own pool p_pool, on the running state st (as ledger_reserve_t),
+-- reading the reservation by primary key. A sub-account's reservation, an
+-- unknown or closed one, a custom key or a commit beyond the hold is handed
+-- to ledger_commit after writing st back.
 CREATE FUNCTION ledger_commit_t(p jsonb, st ledger_accounts, p_pool bigint) RETURNS ledger_step LANGUAGE plpgsql AS $$
 DECLARE
     v_pool_id bigint := p_pool;
@@ -248,6 +259,9 @@ BEGIN
     RETURN ROW(st, v_r)::ledger_step;
 END $$;
 
+-- ledger_apply: as in 000202 (one call per batch, results in order,
+-- consecutive reserves and commits of one pool sharing its running state),
+-- now through ledger_reserve_t and ledger_commit_t.
 CREATE OR REPLACE FUNCTION ledger_apply(p_ops text[], p_args jsonb[], p_pools bigint[]) RETURNS jsonb[] LANGUAGE plpgsql AS $$
 DECLARE
     v_out jsonb[] := '{}';
