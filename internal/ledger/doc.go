@@ -11,7 +11,7 @@
 // a setting (DefaultCreditPriceRMB = ¥0.001): CreditsForRMB and
 // RMBForCredits convert, the latter rounding half-even to the fen.
 //
-// # Tables (migrations 000200, 000201, 000202)
+// # Tables (migrations 000200 to 000203)
 //
 // Every table carries pool_id first in its primary key and indexes: the
 // account whose lots are spent — the account itself, or the enterprise for
@@ -19,7 +19,13 @@
 // distributed by pool_id (Citus) later.
 //
 // Kinds, modes, statuses and event types are enum types rather than
-// CHECK (x IN ...) lists, which PostgreSQL re-prepares on every write.
+// CHECK (x IN ...) lists, and the sign rules on amounts are domains
+// (ledger_nonneg: balance, reserved, allocation, remaining; ledger_positive:
+// lot and reservation amounts) rather than table CHECKs: PostgreSQL
+// re-prepares a table's CHECK expressions on every statement that writes
+// it, while a type's check is compiled once. The rule that a sub-account
+// and only a sub-account has a parent is a trigger on insert and on updates
+// naming kind or parent_id.
 //
 //	ledger_accounts     id, pool_id, kind individual|enterprise|sub, parent_id,
 //	                    mode live|test, external_id (unique per mode), name,
@@ -117,12 +123,20 @@
 //
 // Inside a batch, consecutive reserves and commits of an account that is
 // its own pool run on the pool's running state (balance, reserved, last_at)
-// held in a variable (ledger_reserve_s, ledger_commit_s, migration 000202):
+// held in a variable (ledger_reserve_t, ledger_commit_t, migrations 000202
+// and 000203):
 // the account row is locked and read once and written once per pool per
 // batch, instead of once per operation; a commit finds its reservation by
 // (pool, id) because the writer passes the pool. Any other operation, a
 // sub-account, a grace policy, a custom commit key or a commit beyond its
 // hold first writes the state back and then runs the general function.
+//
+// An account's pool picks its writer. Reserve presumes an account it has
+// not seen before is its own pool instead of looking it up first (the
+// result names the pool when it is, and it is cached; otherwise the pool is
+// looked up after the reserve): the route only decides the writer and the
+// lock order inside a batch, while the row lock on the real pool keeps a
+// misrouted sub-account's operation correct.
 //
 // Refusals are results; if the call raises, each operation is rerun alone,
 // so one bad request cannot fail its neighbours. Durability stays on.

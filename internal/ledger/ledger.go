@@ -161,9 +161,19 @@ func canonical(raw json.RawMessage) string {
 	return string(b)
 }
 
+var errorKey = []byte(`"error"`)
+
 // decode turns a function's jsonb result into out, or its error code into
 // a wrapped sentinel.
 func decode(raw []byte, out any) error {
+	if !bytes.Contains(raw, errorKey) {
+		// No error key (a key can only appear unescaped): a result, so it
+		// is parsed once rather than twice.
+		if out == nil {
+			return nil
+		}
+		return json.Unmarshal(raw, out)
+	}
 	var head struct {
 		Error     string           `json:"error"`
 		Available *decimal.Decimal `json:"available"`

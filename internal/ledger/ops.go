@@ -239,19 +239,38 @@ func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, er
 	if ttl <= 0 {
 		ttl = l.opts.DefaultTTL
 	}
-	pool, err := l.poolOf(ctx, r.AccountID)
-	if err != nil {
-		return res, fmt.Errorf("ledger: reserve: %w", err)
+	// An account seen for the first time is presumed to be its own pool
+	// (the usual case) rather than looked up first: the route only picks a
+	// writer and the lock order within a batch, and the database's lock
+	// on the real pool keeps the operation correct either way. The result
+	// names the pool when it is the account itself.
+	pool, known := r.AccountID, false
+	if v, ok := l.pools.Load(r.AccountID); ok {
+		pool, known = v.(int64), true
 	}
 	p := payload{"account_id": r.AccountID, "amount": amount.String(), "ttl_seconds": ttl.Seconds(),
 		"model": r.Model, "session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
 	p = l.stamp(p, r.IdempotencyKey, "reserve", r.AccountID, amount.String(), r.TTL, r.Model, r.SessionID, r.RequestID, canonical(r.Detail))
 	raw, err := l.exec(ctx, pool, opReserve, p)
-	if err == nil {
-		err = decode(raw, &res)
+	var out struct {
+		Reservation
+		Pool int64 `json:"pool"`
 	}
+	if err == nil {
+		err = decode(raw, &out)
+	}
+	res = out.Reservation
 	if err != nil {
 		return res, fmt.Errorf("ledger: reserve: %w", err)
+	}
+	if !known {
+		if out.Pool != 0 {
+			pool = out.Pool
+			l.pools.Store(r.AccountID, pool)
+		} else if pool, err = l.poolOf(ctx, r.AccountID); err != nil {
+			// Commit and Release look the reservation's pool up instead.
+			return res, nil
+		}
 	}
 	l.resPool.Store(res.ID, pool)
 	return res, nil
