@@ -47,7 +47,9 @@ func (s *Server) middleware() {
 	}))
 	e.Use(middleware.BodyLimit(BodyLimit))
 	e.Use(s.localize)
-	e.Use(echo.WrapMiddleware(s.Sessions.LoadAndSave))
+	// The API authenticates by service key: cookie sessions (a store read
+	// and write per request) are for the browser only.
+	e.Use(unlessAPI(echo.WrapMiddleware(s.Sessions.LoadAndSave)))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		Skipper:        skipCSRF,
 		TokenLookup:    "header:" + echo.HeaderXCSRFToken + ",form:_csrf",
@@ -60,7 +62,20 @@ func (s *Server) middleware() {
 			return &csrfError{err: err}
 		},
 	}))
-	e.Use(s.viewContext)
+	e.Use(unlessAPI(s.viewContext))
+}
+
+// unlessAPI applies mw to every request but the JSON API's.
+func unlessAPI(mw echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		withMW := mw(next)
+		return func(c echo.Context) error {
+			if IsAPI(c.Request().URL.Path) {
+				return next(c)
+			}
+			return withMW(c)
+		}
+	}
 }
 
 func hstsMaxAge(c config.Config) int {
