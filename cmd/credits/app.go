@@ -174,7 +174,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	s.gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: s.ledger, Pricing: pricing.New(pool), Limiter: limiter,
 		Verifier: verifierAdapter{s.verification}, Portal: s.auth, Webhooks: s.webhooks},
 		gateway.Options{Secret: []byte(cfg.SessionSecret), ReservationTTL: gw.ttl, LateEventWindow: gw.lateWindow,
-			TrialCreditCap: gw.trialCap, PortalBaseURL: cfg.BaseURL})
+			TrialCreditCap: gw.trialCap, PortalBaseURL: cfg.BaseURL, DefaultLimit: gw.defaultLimit, TrialLimit: gw.trialLimit})
 	if err != nil {
 		return nil, err
 	}

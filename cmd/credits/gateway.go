@@ -10,13 +10,18 @@ import (
 
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/ratelimit"
 )
 
 // gatewaySettings are the gateway API's environment variables:
 // TRIAL_CREDIT_CAP (credits, default 10000), RESERVATION_TTL (5m),
 // RESERVATION_EXPIRED_POLICY (release|charge, default release),
-// LATE_EVENT_WINDOW (168h), EXPIRY_REMINDER_DAYS (7).
+// LATE_EVENT_WINDOW (168h), EXPIRY_REMINDER_DAYS (7), and the rate limits
+// DEFAULT_RPM / DEFAULT_TPM (verified accounts without their own limits)
+// and TRIAL_RPM / TRIAL_TPM (unverified accounts).
 type gatewaySettings struct {
+	defaultLimit ratelimit.Limit
+	trialLimit   ratelimit.Limit
 	trialCap     decimal.Decimal
 	ttl          time.Duration
 	policy       ledger.ExpiredReservationPolicy
@@ -25,9 +30,18 @@ type gatewaySettings struct {
 }
 
 func gatewaySettingsFromEnv() (gatewaySettings, error) {
-	s := gatewaySettings{trialCap: gateway.DefaultTrialCreditCap, ttl: 5 * time.Minute, policy: ledger.ExpiredRelease,
+	s := gatewaySettings{defaultLimit: ratelimit.DefaultLimit, trialLimit: ratelimit.TrialLimit,
+		trialCap: gateway.DefaultTrialCreditCap, ttl: 5 * time.Minute, policy: ledger.ExpiredRelease,
 		lateWindow: 7 * 24 * time.Hour, reminderDays: 7}
 	var err error
+	for name, n := range map[string]*int64{"DEFAULT_RPM": &s.defaultLimit.RPM, "DEFAULT_TPM": &s.defaultLimit.TPM,
+		"TRIAL_RPM": &s.trialLimit.RPM, "TRIAL_TPM": &s.trialLimit.TPM} {
+		if v := os.Getenv(name); v != "" {
+			if *n, err = strconv.ParseInt(v, 10, 64); err != nil || *n <= 0 {
+				return s, fmt.Errorf("%s must be a positive whole number per minute", name)
+			}
+		}
+	}
 	if v := os.Getenv("TRIAL_CREDIT_CAP"); v != "" {
 		if s.trialCap, err = decimal.NewFromString(v); err != nil || !s.trialCap.IsPositive() {
 			return s, fmt.Errorf("TRIAL_CREDIT_CAP must be a positive number of credits such as 10000")
