@@ -11,7 +11,7 @@
 // a setting (DefaultCreditPriceRMB = ¥0.001): CreditsForRMB and
 // RMBForCredits convert, the latter rounding half-even to the fen.
 //
-// # Tables (migrations 000200 to 000203)
+// # Tables (migrations 000200 to 000204)
 //
 // Every table carries pool_id first in its primary key and indexes: the
 // account whose lots are spent — the account itself, or the enterprise for
@@ -131,12 +131,20 @@
 // sub-account, a grace policy, a custom commit key or a commit beyond its
 // hold first writes the state back and then runs the general function.
 //
-// An account's pool picks its writer. Reserve presumes an account it has
-// not seen before is its own pool instead of looking it up first (the
-// result names the pool when it is, and it is cached; otherwise the pool is
-// looked up after the reserve): the route only decides the writer and the
-// lock order inside a batch, while the row lock on the real pool keeps a
-// misrouted sub-account's operation correct.
+// A writer that has taken the first queued operation drains the queue,
+// then yields the processor (runtime.Gosched, up to four times while more
+// keep arriving) and drains again before it sends the batch: closing a
+// batch's results readies its clients on the writer's own processor, and
+// without the yield the first of them to queue its next operation would
+// start a batch of one while the rest wait a whole batch behind it.
+//
+// An account's pool picks its writer. Reserve, Charge and Credit presume an
+// account they have not seen before is its own pool instead of looking it
+// up first (a reserve's result names the pool when it is, a charge's
+// always (migration 000204), a credit's lot carries it; it is then cached;
+// after a reserve of a sub-account the pool is looked up): the route only
+// decides the writer and the lock order inside a batch, while the row lock
+// on the real pool keeps a misrouted sub-account's operation correct.
 //
 // Refusals are results; if the call raises, each operation is rerun alone,
 // so one bad request cannot fail its neighbours. Durability stays on.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -214,6 +215,17 @@ func (l *Ledger) poolOf(ctx context.Context, accountID int64) (int64, error) {
 	return pool, nil
 }
 
+// cachedPool returns the account's pool if it is known, else the account
+// itself (presumed to be its own pool, the usual case) and false. The
+// presumption only picks a writer and the lock order within a batch; the
+// database's lock on the real pool keeps the operation correct.
+func (l *Ledger) cachedPool(accountID int64) (int64, bool) {
+	if v, ok := l.pools.Load(accountID); ok {
+		return v.(int64), true
+	}
+	return accountID, false
+}
+
 // poolOfReservation returns the pool of a reservation.
 func (l *Ledger) poolOfReservation(ctx context.Context, id int64) (int64, error) {
 	if v, ok := l.resPool.Load(id); ok {
@@ -302,18 +314,37 @@ func (w *writer) run() {
 				}
 			}
 		case j := <-w.jobs:
-			batch = append(batch[:0], j)
-		drain:
-			for len(batch) < w.l.opts.MaxBatch {
-				select {
-				case j := <-w.jobs:
-					batch = append(batch, j)
-				default:
-					break drain
-				}
-			}
+			batch = w.gather(append(batch[:0], j))
 			w.flush(batch)
 		}
+	}
+}
+
+// gatherYields bounds how often gather yields the processor while jobs
+// keep arriving.
+const gatherYields = 4
+
+// gather adds the jobs already queued to batch, yielding the processor
+// between rounds while more keep arriving. The clients a flush has just
+// woken sit in this goroutine's run queue: without the yield the first of
+// them to queue its next operation would start a batch of one while the
+// rest wait a whole batch behind it.
+func (w *writer) gather(batch []*job) []*job {
+	for round := 0; ; round++ {
+		n := len(batch)
+	drain:
+		for len(batch) < w.l.opts.MaxBatch {
+			select {
+			case j := <-w.jobs:
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		if len(batch) >= w.l.opts.MaxBatch || round >= gatherYields || (round > 0 && len(batch) == n) {
+			return batch
+		}
+		runtime.Gosched()
 	}
 }
 

@@ -158,16 +158,18 @@ func (l *Ledger) Credit(ctx context.Context, r CreditRequest) (CreditResult, err
 	if err != nil {
 		return res, fmt.Errorf("ledger: credit: %w", err)
 	}
-	pool, err := l.poolOf(ctx, r.AccountID)
-	if err != nil {
-		return res, fmt.Errorf("ledger: credit: %w", err)
-	}
+	// As in Reserve: an account not seen before is presumed to be its own
+	// pool; the new lot names the real one, which is then cached.
+	pool, known := l.cachedPool(r.AccountID)
 	raw, err := l.exec(ctx, pool, opCredit, p)
 	if err == nil {
 		err = decode(raw, &res)
 	}
 	if err != nil {
 		return res, fmt.Errorf("ledger: credit: %w", err)
+	}
+	if !known && res.Lot.PoolID != 0 {
+		l.pools.Store(r.AccountID, res.Lot.PoolID)
 	}
 	return res, nil
 }
@@ -244,10 +246,7 @@ func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, er
 	// writer and the lock order within a batch, and the database's lock
 	// on the real pool keeps the operation correct either way. The result
 	// names the pool when it is the account itself.
-	pool, known := r.AccountID, false
-	if v, ok := l.pools.Load(r.AccountID); ok {
-		pool, known = v.(int64), true
-	}
+	pool, known := l.cachedPool(r.AccountID)
 	p := payload{"account_id": r.AccountID, "amount": amount.String(), "ttl_seconds": ttl.Seconds(),
 		"model": r.Model, "session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
 	p = l.stamp(p, r.IdempotencyKey, "reserve", r.AccountID, amount.String(), r.TTL, r.Model, r.SessionID, r.RequestID, canonical(r.Detail))
@@ -397,10 +396,9 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 	if err != nil {
 		return res, fmt.Errorf("ledger: charge: %w", err)
 	}
-	pool, err := l.poolOf(ctx, r.AccountID)
-	if err != nil {
-		return res, fmt.Errorf("ledger: charge: %w", err)
-	}
+	// As in Reserve: an account not seen before is presumed to be its own
+	// pool; the result names the real one (migration 000204).
+	pool, known := l.cachedPool(r.AccountID)
 	p := payload{"account_id": r.AccountID, "amount": amount.String(), "model": r.Model,
 		"session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
 	if !r.OccurredAt.IsZero() {
@@ -408,11 +406,19 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 	}
 	p = l.stamp(p, r.IdempotencyKey, "charge", r.AccountID, amount.String(), r.Model, r.SessionID, r.RequestID, p["occurred_at"], canonical(r.Detail))
 	raw, err := l.exec(ctx, pool, opCharge, p)
-	if err == nil {
-		err = decode(raw, &res)
+	var out struct {
+		ChargeResult
+		Pool int64 `json:"pool"`
 	}
+	if err == nil {
+		err = decode(raw, &out)
+	}
+	res = out.ChargeResult
 	if err != nil {
 		return res, fmt.Errorf("ledger: charge: %w", err)
+	}
+	if !known && out.Pool != 0 {
+		l.pools.Store(r.AccountID, out.Pool)
 	}
 	return res, nil
 }
