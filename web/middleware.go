@@ -132,7 +132,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // localize picks the language (lang cookie, then Accept-Language, then
-// zh-CN) and puts its localizer and the view's request facts in the context.
+// zh-CN) and puts its localizer and, except for the API, the view's request
+// facts in the context.
 func (s *Server) localize(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cookie := ""
@@ -141,10 +142,12 @@ func (s *Server) localize(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		lang := s.I18n.Match(cookie, c.Request().Header.Get("Accept-Language"))
 		ctx := i18n.WithLocalizer(c.Request().Context(), s.I18n.Localizer(lang))
-		ctx = components.WithRequest(ctx, components.Request{
-			Path:    c.Request().URL.RequestURI(),
-			Reverse: s.Echo.Reverse,
-		})
+		if !IsAPI(c.Request().URL.Path) { // the API renders no views
+			ctx = components.WithRequest(ctx, components.Request{
+				Path:    c.Request().URL.RequestURI(),
+				Reverse: s.Echo.Reverse,
+			})
+		}
 		c.SetRequest(c.Request().WithContext(ctx))
 		c.Response().Header().Add(echo.HeaderVary, "Accept-Language")
 		return next(c)
