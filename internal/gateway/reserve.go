@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"time"
 
@@ -78,10 +79,16 @@ func (s *Service) decodeToken(mode ledger.Mode, id string) (reservationToken, er
 }
 
 func (s *Service) mac(b []byte) []byte {
-	m := hmac.New(sha256.New, s.opts.Secret)
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.opts.Secret)
+	}
+	m.Reset() // back to the keyed state
 	m.Write([]byte("reservation\x00"))
 	m.Write(b)
-	return m.Sum(nil)[:tokenMACLen]
+	sum := m.Sum(make([]byte, 0, sha256.Size))[:tokenMACLen]
+	s.macs.Put(m)
+	return sum
 }
 
 func modeByte(m ledger.Mode) byte {
