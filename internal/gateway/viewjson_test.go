@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/ledger"
 )
 
 // TestHotAnswersEncodeAsEncodingJSON: the reserve and commit answers and the
@@ -44,4 +47,37 @@ func TestHotAnswersEncodeAsEncodingJSON(t *testing.T) {
 	}
 	require.JSONEq(t, `{"max_input_tokens":1000,"max_output_tokens":2000,"rate_card_version":4}`,
 		string(reserveDetail(1000, 2000, 4)))
+}
+
+// TestReserveRetryReplaysOnlyTheSameBody: with the request hash gone, the
+// ledger's own comparison decides: a retry with the same key and body gets
+// the first reservation (the same id, held once); a retry changing any one
+// field of the body is refused as an idempotency conflict.
+func TestReserveRetryReplaysOnlyTheSameBody(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	ctx := context.Background()
+	ext := uniq(t, "a")
+	b.account(t, b.live, ext, acctOpts{promo: "100"})
+	base := ReserveInput{Account: ext, Model: "deepseek-chat", MaxInputTokens: 1000, MaxOutputTokens: 2000,
+		IdempotencyKey: "k", SessionID: "s"}
+	first, err := b.gw.Reserve(ctx, b.live, base)
+	require.NoError(t, err)
+	again, err := b.gw.Reserve(ctx, b.live, base)
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+	for name, change := range map[string]func(*ReserveInput){
+		"Model":           func(in *ReserveInput) { in.Model = "qwen-plus" },
+		"MaxInputTokens":  func(in *ReserveInput) { in.MaxInputTokens = 2000; in.MaxOutputTokens = 1750 }, // same hold
+		"MaxOutputTokens": func(in *ReserveInput) { in.MaxOutputTokens = 1000 },
+		"SessionID":       func(in *ReserveInput) { in.SessionID = "other" },
+	} {
+		in := base
+		change(&in)
+		_, err := b.gw.Reserve(ctx, b.live, in)
+		require.ErrorIs(t, err, ledger.ErrIdempotencyConflict, name)
+	}
+	bal, err := b.gw.Balance(ctx, b.live, ext)
+	require.NoError(t, err)
+	requireDec(t, "18", bal.Reserved, "held once")
 }
