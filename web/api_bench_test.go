@@ -182,3 +182,37 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkAPIReserveCommitAllocs is one client doing reserve + commit over
+// HTTP b.N times, for the allocations per reserve+commit pair (client,
+// server and ledger together), a figure that other load on the machine does
+// not move. Run with -benchmem and e.g. -benchtime 2000x.
+func BenchmarkAPIReserveCommitAllocs(b *testing.B) {
+	bundle := setupAPIBench(b)
+	ext := fmt.Sprintf("allocs-%d", time.Now().UnixNano())
+	status, body := bundle.raw(http.MethodPut, "/v1/accounts/"+ext, map[string]any{"rpm": 0, "tpm": 0,
+		"verification": map[string]any{"status": "verified", "reference": "bench"}})
+	require.Contains(b, []int{200, 201}, status, string(body))
+	status, body = bundle.raw(http.MethodPost, "/v1/accounts/"+ext+"/grants", map[string]any{
+		"amount": "100000000", "kind": "promo", "reason_code": "bench", "idempotency_key": "seed"})
+	require.Equal(b, http.StatusCreated, status, string(body))
+	commit := []byte(`{"input_tokens":1000,"output_tokens":500}`)
+	reserve := func(n int) {
+		status, body := bundle.raw(http.MethodPost, "/v1/reservations", []byte(`{"account":"`+ext+
+			`","model":"deepseek-chat","max_input_tokens":1000,"max_output_tokens":1000,"idempotency_key":"k`+strconv.Itoa(n)+`"}`))
+		if status != http.StatusCreated {
+			b.Fatalf("reserve: %d %s", status, body)
+		}
+		var res struct{ ID string }
+		require.NoError(b, json.Unmarshal(body, &res))
+		if status, body = bundle.raw(http.MethodPost, "/v1/reservations/"+res.ID+"/commit", commit); status != http.StatusOK {
+			b.Fatalf("commit: %d %s", status, body)
+		}
+	}
+	reserve(-1) // warm the caches and the connection
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		reserve(i)
+	}
+}

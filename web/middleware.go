@@ -46,7 +46,7 @@ func (s *Server) middleware() {
 		ReferrerPolicy:        "same-origin",
 	}))
 	e.Use(middleware.BodyLimit(BodyLimit))
-	e.Use(s.localize)
+	e.Use(s.localize())
 	// The API authenticates by service key: cookie sessions (a store read
 	// and write per request) are for the browser only.
 	e.Use(unlessAPI(echo.WrapMiddleware(s.Sessions.LoadAndSave)))
@@ -133,24 +133,35 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 
 // localize picks the language (lang cookie, then Accept-Language, then
 // zh-CN) and puts its localizer and, except for the API, the view's request
-// facts in the context.
-func (s *Server) localize(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		cookie := ""
-		if k, err := c.Cookie(LangCookie); err == nil {
-			cookie = k.Value
+// facts in the context. The localizers (immutable) are made once per
+// language, not per request.
+func (s *Server) localize() echo.MiddlewareFunc {
+	localizers := make(map[string]*i18n.Localizer, len(i18n.Languages))
+	for _, l := range i18n.Languages {
+		localizers[l] = s.I18n.Localizer(l)
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			cookie := ""
+			if k, err := c.Cookie(LangCookie); err == nil {
+				cookie = k.Value
+			}
+			lang := s.I18n.Match(cookie, c.Request().Header.Get("Accept-Language"))
+			loc, ok := localizers[lang]
+			if !ok {
+				loc = s.I18n.Localizer(lang)
+			}
+			ctx := i18n.WithLocalizer(c.Request().Context(), loc)
+			if !IsAPI(c.Request().URL.Path) { // the API renders no views
+				ctx = components.WithRequest(ctx, components.Request{
+					Path:    c.Request().URL.RequestURI(),
+					Reverse: s.Echo.Reverse,
+				})
+			}
+			c.SetRequest(c.Request().WithContext(ctx))
+			c.Response().Header().Add(echo.HeaderVary, "Accept-Language")
+			return next(c)
 		}
-		lang := s.I18n.Match(cookie, c.Request().Header.Get("Accept-Language"))
-		ctx := i18n.WithLocalizer(c.Request().Context(), s.I18n.Localizer(lang))
-		if !IsAPI(c.Request().URL.Path) { // the API renders no views
-			ctx = components.WithRequest(ctx, components.Request{
-				Path:    c.Request().URL.RequestURI(),
-				Reverse: s.Echo.Reverse,
-			})
-		}
-		c.SetRequest(c.Request().WithContext(ctx))
-		c.Response().Header().Add(echo.HeaderVary, "Accept-Language")
-		return next(c)
 	}
 }
 
