@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,7 +57,7 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 	}
 
 	price := decimal.RequireFromString("10") // what 1000 in + 1000 out of deepseek-chat holds
-	ledgerOps, _ := drive(b, clients, dur, func(r *rand.Rand, n int64) []time.Duration {
+	ledgerOps, _, ledgerCPU := drive(b, clients, dur, func(r *rand.Rand, n int64) []time.Duration {
 		acct := ledgerAccts[r.IntN(accounts)]
 		t0 := time.Now()
 		res, err := bundle.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: acct, Amount: price,
@@ -66,18 +68,35 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 		require.NoError(b, err)
 		return []time.Duration{t1.Sub(t0), time.Since(t1)}
 	})
-	apiOps, lat := drive(b, clients, dur, func(r *rand.Rand, n int64) []time.Duration {
+	// The clients encode typed bodies (as a client library would) and send
+	// the commit's body, the same for every call, from one encoding.
+	type reserveBody struct {
+		Account         string `json:"account"`
+		Model           string `json:"model"`
+		MaxInputTokens  int64  `json:"max_input_tokens"`
+		MaxOutputTokens int64  `json:"max_output_tokens"`
+		IdempotencyKey  string `json:"idempotency_key"`
+	}
+	commitBody, err := json.Marshal(struct {
+		InputTokens  int64 `json:"input_tokens"`
+		OutputTokens int64 `json:"output_tokens"`
+	}{1000, 500})
+	require.NoError(b, err)
+	apiOps, lat, apiCPU := drive(b, clients, dur, func(r *rand.Rand, n int64) []time.Duration {
 		ext := apiAccts[r.IntN(accounts)]
 		t0 := time.Now()
-		status, body := bundle.raw(http.MethodPost, "/v1/reservations", map[string]any{"account": ext, "model": "deepseek-chat",
-			"max_input_tokens": 1000, "max_output_tokens": 1000, "idempotency_key": fmt.Sprint("a", n)})
-		require.Equal(b, http.StatusCreated, status, string(body))
+		status, body := bundle.raw(http.MethodPost, "/v1/reservations", reserveBody{Account: ext, Model: "deepseek-chat",
+			MaxInputTokens: 1000, MaxOutputTokens: 1000, IdempotencyKey: "a" + strconv.FormatInt(n, 10)})
+		if status != http.StatusCreated {
+			require.Equal(b, http.StatusCreated, status, string(body))
+		}
 		var res struct{ ID string }
 		require.NoError(b, json.Unmarshal(body, &res))
 		t1 := time.Now()
-		status, body = bundle.raw(http.MethodPost, "/v1/reservations/"+res.ID+"/commit",
-			map[string]any{"input_tokens": 1000, "output_tokens": 500})
-		require.Equal(b, http.StatusOK, status, string(body))
+		status, body = bundle.raw(http.MethodPost, "/v1/reservations/"+res.ID+"/commit", commitBody)
+		if status != http.StatusOK {
+			require.Equal(b, http.StatusOK, status, string(body))
+		}
 		return []time.Duration{t1.Sub(t0), time.Since(t1)}
 	})
 	slices.Sort(lat)
@@ -87,10 +106,13 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 	fmt.Printf("  ledger direct:  %8.0f ops/s (reserve+commit, each counts one)\n", ledgerOps)
 	fmt.Printf("  HTTP API:       %8.0f ops/s  ratio %.2f (target >= 0.6)  p50 %s  p99 %s per call\n",
 		apiOps, ratio, p50.Round(time.Microsecond), p99.Round(time.Microsecond))
+	fmt.Printf("  this process's CPU per operation: ledger direct %s, HTTP API %s (clients and server)\n",
+		ledgerCPU.Round(100*time.Nanosecond), apiCPU.Round(100*time.Nanosecond))
 	b.ReportMetric(apiOps, "api_ops/s")
 	b.ReportMetric(ledgerOps, "ledger_ops/s")
 	b.ReportMetric(ratio, "ratio")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99_ms")
+	b.ReportMetric(float64(apiCPU.Microseconds()), "api_cpu_us/op")
 }
 
 type benchBundle struct {
@@ -106,8 +128,12 @@ func setupAPIBench(b *testing.B) *benchBundle {
 	return bb
 }
 
+// raw sends body as JSON (a []byte as it is) and answers the status and body.
 func (bb *benchBundle) raw(method, path string, body any) (int, []byte) {
-	raw, _ := json.Marshal(body)
+	raw, ok := body.([]byte)
+	if !ok {
+		raw, _ = json.Marshal(body)
+	}
 	req, _ := http.NewRequest(method, bb.app.URL+path, bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+bb.key)
@@ -121,12 +147,14 @@ func (bb *benchBundle) raw(method, path string, body any) (int, []byte) {
 }
 
 // drive runs fn from clients goroutines for d and returns operations per
-// second (each returned latency is one operation) and every latency.
-func drive(b *testing.B, clients int, d time.Duration, fn func(r *rand.Rand, n int64) []time.Duration) (float64, []time.Duration) {
+// second (each returned latency is one operation), every latency, and the
+// CPU time (user + system) this process spent per operation meanwhile.
+func drive(b *testing.B, clients int, d time.Duration, fn func(r *rand.Rand, n int64) []time.Duration) (float64, []time.Duration, time.Duration) {
 	var seq atomic.Int64
 	var mu sync.Mutex
 	var all []time.Duration
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	stop := start.Add(d)
 	for i := range clients {
@@ -142,5 +170,49 @@ func drive(b *testing.B, clients int, d time.Duration, fn func(r *rand.Rand, n i
 		})
 	}
 	wg.Wait()
-	return float64(len(all)) / time.Since(start).Seconds(), all
+	cpu := processCPU() - cpu0
+	return float64(len(all)) / time.Since(start).Seconds(), all, cpu / time.Duration(max(len(all), 1))
+}
+
+// processCPU is the user + system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAPIReserveCommitAllocs is one client doing reserve + commit over
+// HTTP b.N times, for the allocations per reserve+commit pair (client,
+// server and ledger together), a figure that other load on the machine does
+// not move. Run with -benchmem and e.g. -benchtime 2000x.
+func BenchmarkAPIReserveCommitAllocs(b *testing.B) {
+	bundle := setupAPIBench(b)
+	ext := fmt.Sprintf("allocs-%d", time.Now().UnixNano())
+	status, body := bundle.raw(http.MethodPut, "/v1/accounts/"+ext, map[string]any{"rpm": 0, "tpm": 0,
+		"verification": map[string]any{"status": "verified", "reference": "bench"}})
+	require.Contains(b, []int{200, 201}, status, string(body))
+	status, body = bundle.raw(http.MethodPost, "/v1/accounts/"+ext+"/grants", map[string]any{
+		"amount": "100000000", "kind": "promo", "reason_code": "bench", "idempotency_key": "seed"})
+	require.Equal(b, http.StatusCreated, status, string(body))
+	commit := []byte(`{"input_tokens":1000,"output_tokens":500}`)
+	reserve := func(n int) {
+		status, body := bundle.raw(http.MethodPost, "/v1/reservations", []byte(`{"account":"`+ext+
+			`","model":"deepseek-chat","max_input_tokens":1000,"max_output_tokens":1000,"idempotency_key":"k`+strconv.Itoa(n)+`"}`))
+		if status != http.StatusCreated {
+			b.Fatalf("reserve: %d %s", status, body)
+		}
+		var res struct{ ID string }
+		require.NoError(b, json.Unmarshal(body, &res))
+		if status, body = bundle.raw(http.MethodPost, "/v1/reservations/"+res.ID+"/commit", commit); status != http.StatusOK {
+			b.Fatalf("commit: %d %s", status, body)
+		}
+	}
+	reserve(-1) // warm the caches and the connection
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		reserve(i)
+	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // ones get 413.
 const BodyLimit = "8M"
 
+var varyAcceptLanguage = []string{"Accept-Language"}[:1:1]
+
 // LangCookie holds the language the user chose with the language switch.
 const LangCookie = "lang"
 
@@ -31,22 +34,15 @@ const LangCookie = "lang"
 // panic recovery, security headers, body limit, language, sessions, CSRF.
 func (s *Server) middleware() {
 	e := s.Echo
-	e.Use(middleware.RequestID())
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: requestID}))
 	e.Use(s.observe)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll:   true,
 		DisablePrintStack: true, // the error handler logs the panic as a 500
 	}))
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection:         "0",
-		ContentTypeNosniff:    "nosniff",
-		XFrameOptions:         "DENY",
-		HSTSMaxAge:            hstsMaxAge(s.Config),
-		ContentSecurityPolicy: ContentSecurityPolicy,
-		ReferrerPolicy:        "same-origin",
-	}))
+	e.Use(secureHeaders(hstsMaxAge(s.Config)))
 	e.Use(middleware.BodyLimit(BodyLimit))
-	e.Use(s.localize)
+	e.Use(s.localize())
 	// The API authenticates by service key: cookie sessions (a store read
 	// and write per request) are for the browser only.
 	e.Use(unlessAPI(echo.WrapMiddleware(s.Sessions.LoadAndSave)))
@@ -63,6 +59,53 @@ func (s *Server) middleware() {
 		},
 	}))
 	e.Use(unlessAPI(s.viewContext))
+}
+
+// secureHeaders sets on every answer the headers echo's Secure middleware
+// set with our configuration (X-XSS-Protection 0, nosniff, X-Frame-Options
+// DENY, HSTS over https when hstsMaxAge > 0, ContentSecurityPolicy,
+// Referrer-Policy same-origin), the same names and values, but from values
+// made once: no allocation per header per request. net/http copies the
+// header map when it writes it, and Set or Add never write into a value
+// slice in place, so sharing the (capacity-one) slices is safe.
+func secureHeaders(hstsMaxAge int) echo.MiddlewareFunc {
+	one := func(v string) []string { return []string{v}[:1:1] }
+	always := []struct {
+		key   string
+		value []string
+	}{
+		{"X-Xss-Protection", one("0")},
+		{"X-Content-Type-Options", one("nosniff")},
+		{"X-Frame-Options", one("DENY")},
+	}
+	hsts := one("max-age=" + strconv.Itoa(hstsMaxAge) + "; includeSubdomains")
+	csp, referrer := one(ContentSecurityPolicy), one("same-origin")
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			for _, kv := range always {
+				h[kv.key] = kv.value
+			}
+			if hstsMaxAge != 0 && c.Scheme() == "https" {
+				h["Strict-Transport-Security"] = hsts
+			}
+			h["Content-Security-Policy"] = csp
+			h["Referrer-Policy"] = referrer
+			return next(c)
+		}
+	}
+}
+
+// requestID makes an X-Request-Id like echo's default (32 letters), in one
+// allocation: math/rand/v2's generator (ChaCha8, seeded by the system) is
+// unpredictable enough for an id that is only a correlation handle.
+func requestID() string {
+	const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var b [32]byte
+	for i := range b {
+		b[i] = letters[rand.IntN(len(letters))]
+	}
+	return string(b[:])
 }
 
 // unlessAPI applies mw to every request but the JSON API's.
@@ -132,22 +175,40 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // localize picks the language (lang cookie, then Accept-Language, then
-// zh-CN) and puts its localizer and the view's request facts in the context.
-func (s *Server) localize(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		cookie := ""
-		if k, err := c.Cookie(LangCookie); err == nil {
-			cookie = k.Value
+// zh-CN) and puts its localizer and, except for the API, the view's request
+// facts in the context. The localizers (immutable) are made once per
+// language, not per request.
+func (s *Server) localize() echo.MiddlewareFunc {
+	localizers := make(map[string]*i18n.Localizer, len(i18n.Languages))
+	for _, l := range i18n.Languages {
+		localizers[l] = s.I18n.Localizer(l)
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			cookie := ""
+			if k, err := c.Cookie(LangCookie); err == nil {
+				cookie = k.Value
+			}
+			lang := s.I18n.Match(cookie, c.Request().Header.Get("Accept-Language"))
+			loc, ok := localizers[lang]
+			if !ok {
+				loc = s.I18n.Localizer(lang)
+			}
+			ctx := i18n.WithLocalizer(c.Request().Context(), loc)
+			if !IsAPI(c.Request().URL.Path) { // the API renders no views
+				ctx = components.WithRequest(ctx, components.Request{
+					Path:    c.Request().URL.RequestURI(),
+					Reverse: s.Echo.Reverse,
+				})
+			}
+			c.SetRequest(c.Request().WithContext(ctx))
+			if h := c.Response().Header(); h[echo.HeaderVary] == nil {
+				h[echo.HeaderVary] = varyAcceptLanguage // as Add would, without allocating
+			} else {
+				h.Add(echo.HeaderVary, "Accept-Language")
+			}
+			return next(c)
 		}
-		lang := s.I18n.Match(cookie, c.Request().Header.Get("Accept-Language"))
-		ctx := i18n.WithLocalizer(c.Request().Context(), s.I18n.Localizer(lang))
-		ctx = components.WithRequest(ctx, components.Request{
-			Path:    c.Request().URL.RequestURI(),
-			Reverse: s.Echo.Reverse,
-		})
-		c.SetRequest(c.Request().WithContext(ctx))
-		c.Response().Header().Add(echo.HeaderVary, "Accept-Language")
-		return next(c)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"time"
 
@@ -78,10 +79,16 @@ func (s *Service) decodeToken(mode ledger.Mode, id string) (reservationToken, er
 }
 
 func (s *Service) mac(b []byte) []byte {
-	m := hmac.New(sha256.New, s.opts.Secret)
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.opts.Secret)
+	}
+	m.Reset() // back to the keyed state
 	m.Write([]byte("reservation\x00"))
 	m.Write(b)
-	return m.Sum(nil)[:tokenMACLen]
+	sum := m.Sum(make([]byte, 0, sha256.Size))[:tokenMACLen]
+	s.macs.Put(m)
+	return sum
 }
 
 func modeByte(m ledger.Mode) byte {
@@ -127,14 +134,24 @@ type ReservationView struct {
 	RateCardVersion int             `json:"rate_card_version"`
 }
 
-// reserveDetail is stored on the reservation's ledger event.
-type reserveDetail struct {
-	MaxInputTokens  int64  `json:"max_input_tokens"`
-	MaxOutputTokens int64  `json:"max_output_tokens"`
-	RateCardVersion int    `json:"rate_card_version"`
-	RequestHash     string `json:"request_hash"`
+// reserveDetail is stored on the reservation's ledger event:
+// {"max_input_tokens":…,"max_output_tokens":…,"rate_card_version":…}.
+// The ledger compares it (as a JSON document) on an idempotent retry, with
+// the account, amount, model and session, so a retry replays only when the
+// whole request body is the same (see Reserve).
+func reserveDetail(maxIn, maxOut int64, version int) json.RawMessage {
+	b := make([]byte, 0, 96)
+	b = append(b, `{"max_input_tokens":`...)
+	b = strconv.AppendInt(b, maxIn, 10)
+	b = append(b, `,"max_output_tokens":`...)
+	b = strconv.AppendInt(b, maxOut, 10)
+	b = append(b, `,"rate_card_version":`...)
+	b = strconv.AppendInt(b, int64(version), 10)
+	return append(b, '}')
 }
 
+// hash fingerprints the body for a free model's call, whose idempotency
+// the gateway keeps itself (gateway_free_calls.request_hash).
 func (in ReserveInput) hash() string {
 	b, _ := json.Marshal(in)
 	sum := sha256.Sum256(b)
@@ -160,11 +177,12 @@ func (in ReserveInput) validate() error {
 // Reserve holds max_input × input rate + max_output × output rate of the
 // model on the card in force, after the account's rate limit and the
 // verification gate. A retry with the same idempotency key and body returns
-// the first reservation; another body gets ErrIdempotencyConflict.
+// the first reservation; another body gets ledger.ErrIdempotencyConflict.
 // Errors: ErrNotFound, ErrInvalidRequest, *RateLimitedError,
 // ErrVerificationRequired, pricing.ErrUnknownModel, pricing.ErrNoRateCard,
 // ledger.ErrInsufficientCredits, ledger.ErrAllocationExceeded,
-// ledger.ErrAccountFrozen, ErrIdempotencyConflict.
+// ledger.ErrAccountFrozen, ledger.ErrIdempotencyConflict (ErrIdempotencyConflict
+// for a free model's call).
 func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (ReservationView, error) {
 	if err := in.validate(); err != nil {
 		return ReservationView{}, err
@@ -186,9 +204,8 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 	}
 	hold := pricing.ReservationHold(price, in.MaxInputTokens, in.MaxOutputTokens)
 	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: card.Version, model: idx}
-	h := in.hash()
 	if !hold.IsPositive() { // a free model: nothing to hold, but the call is recorded
-		id, version, _, err := s.recordFree(ctx, a.acct, freeCall{key: "rsv:" + in.IdempotencyKey, hash: h,
+		id, version, _, err := s.recordFree(ctx, a.acct, freeCall{key: "rsv:" + in.IdempotencyKey, hash: in.hash(),
 			model: in.Model, session: in.SessionID, version: card.Version, state: freeReserved, at: s.now()})
 		if err != nil {
 			return ReservationView{}, err
@@ -206,25 +223,16 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 	if err := s.gate(ctx, a, hold, true); err != nil {
 		return ReservationView{}, err
 	}
-	detail, _ := json.Marshal(reserveDetail{in.MaxInputTokens, in.MaxOutputTokens, card.Version, h})
+	// The ledger's idempotency covers every argument: the account (the
+	// key's scope), the amount, model, session and the detail (token
+	// maxima and rate-card version). A replay therefore had this very body
+	// on this very card, and a retry with another body gets
+	// ledger.ErrIdempotencyConflict (the API's 409 idempotency_conflict).
 	res, err := s.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: a.acct.ID, Amount: hold,
 		IdempotencyKey: "rsv:" + in.IdempotencyKey, TTL: s.opts.ReservationTTL, Model: in.Model,
-		SessionID: in.SessionID, Detail: detail})
+		SessionID: in.SessionID, Detail: reserveDetail(in.MaxInputTokens, in.MaxOutputTokens, card.Version)})
 	if err != nil {
 		return ReservationView{}, err
-	}
-	if res.Replayed { // the ledger compared the amount; compare the whole body
-		first, err := s.reserveDetailOf(ctx, a.acct.ID, res.OpID)
-		if err != nil {
-			return ReservationView{}, err
-		}
-		if first.RequestHash != h {
-			return ReservationView{}, ErrIdempotencyConflict
-		}
-		tok.version = first.RateCardVersion
-		if c, err := s.card(ctx, tok.version); err == nil {
-			_, tok.model, _ = priceOf(c, in.Model)
-		}
 	}
 	tok.reservation = res.ID
 	return ReservationView{ID: s.encodeToken(tok), Reserved: res.Amount, ExpiresAt: res.ExpiresAt,
@@ -264,19 +272,6 @@ func (s *Service) allow(ctx context.Context, a *accountInfo, tokens int64) error
 }
 
 func bucketKey(accountID int64) string { return "acct:" + strconv.FormatInt(accountID, 10) }
-
-// reserveDetailOf reads the detail the first reservation with opID stored.
-func (s *Service) reserveDetailOf(ctx context.Context, accountID, opID int64) (reserveDetail, error) {
-	evs, _, err := s.ledger.Events(ctx, accountID, ledger.EventFilter{OpID: opID, Types: []ledger.EventType{ledger.EventReservation}}, 0, 1)
-	if err != nil {
-		return reserveDetail{}, err
-	}
-	var d reserveDetail
-	if len(evs) == 0 || json.Unmarshal(evs[0].Detail, &d) != nil {
-		return d, fmt.Errorf("gateway: reservation op %d has no detail", opID)
-	}
-	return d, nil
-}
 
 // modelIndex is the model's index on a published card version.
 func (s *Service) modelIndex(ctx context.Context, version int, model string) (int, error) {
@@ -378,6 +373,24 @@ type UsageDetail struct {
 	Outcome         string `json:"outcome"`
 }
 
+// appendJSON appends d as json.Marshal writes it (the outcome is one of
+// the Outcome constants, so needs no escaping), without reflection.
+func (d UsageDetail) appendJSON(b []byte) []byte {
+	b = append(b, `{"input_tokens":`...)
+	b = strconv.AppendInt(b, d.InputTokens, 10)
+	b = append(b, `,"output_tokens":`...)
+	b = strconv.AppendInt(b, d.OutputTokens, 10)
+	b = append(b, `,"cache_hit_tokens":`...)
+	b = strconv.AppendInt(b, d.CacheHitTokens, 10)
+	b = append(b, `,"requests":`...)
+	b = strconv.AppendInt(b, d.Requests, 10)
+	b = append(b, `,"rate_card_version":`...)
+	b = strconv.AppendInt(b, int64(d.RateCardVersion), 10)
+	b = append(b, `,"outcome":`...)
+	b = strconv.AppendQuote(b, d.Outcome)
+	return append(b, '}')
+}
+
 // Commit charges the tokens the call used at the reservation's rate card
 // and releases the rest of the hold. outcome completed (default) and
 // client_disconnected charge the tokens given (and one request, for a
@@ -425,7 +438,7 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 		}
 		return CommitView{Available: b.Available}, nil
 	}
-	detail, _ := json.Marshal(UsageDetail{in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests, t.version, in.Outcome})
+	detail := UsageDetail{in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests, t.version, in.Outcome}.appendJSON(make([]byte, 0, 160))
 	res, err := s.ledger.Commit(ctx, ledger.CommitRequest{ReservationID: t.reservation, Actual: amount, Detail: detail})
 	if errors.Is(err, ledger.ErrNotFound) {
 		return CommitView{}, ErrNotFound

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/pricing"
@@ -36,9 +38,11 @@ type Service struct {
 	Keys   *KeyStore
 	Limits *LimitStore
 
-	byID  sync.Map // account id -> *accountInfo
-	byExt sync.Map // extKey -> account id
-	cards sync.Map // version -> pricing.Card (immutable)
+	byID    sync.Map           // account id -> *accountInfo
+	reloads singleflight.Group // account id -> one reload at a time
+	byExt   sync.Map           // extKey -> account id
+	cards   sync.Map           // version -> pricing.Card (immutable)
+	macs    sync.Pool          // hash.Hash: HMAC-SHA256 keyed with Options.Secret (reservation tokens)
 }
 
 // accountInfo is an account as the hot path needs it.
@@ -127,14 +131,25 @@ func (s *Service) accountByID(ctx context.Context, id int64) (*accountInfo, erro
 			return a, nil
 		}
 	}
-	acct, err := s.ledger.Account(ctx, id)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, ErrNotFound
-	}
+	// Requests for an account whose entry just expired share one reload
+	// (three queries) instead of each doing it; forget ends the sharing,
+	// so a request after a change never joins a reload begun before it.
+	// The reload outlives a caller that gives up, for the others.
+	v, err, _ := s.reloads.Do(strconv.FormatInt(id, 10), func() (any, error) {
+		ctx := context.WithoutCancel(ctx)
+		acct, err := s.ledger.Account(ctx, id)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		return s.load(ctx, acct)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return s.load(ctx, acct)
+	return v.(*accountInfo), nil
 }
 
 func (s *Service) load(ctx context.Context, acct ledger.Account) (*accountInfo, error) {
@@ -150,7 +165,10 @@ func (s *Service) load(ctx context.Context, acct ledger.Account) (*accountInfo, 
 	return a, nil
 }
 
-func (s *Service) forget(id int64) { s.byID.Delete(id) }
+func (s *Service) forget(id int64) {
+	s.reloads.Forget(strconv.FormatInt(id, 10))
+	s.byID.Delete(id)
+}
 
 // limit is the account's effective rate limit: its own (or the default),
 // capped by the trial limit while unverified.

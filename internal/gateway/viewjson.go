@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// The hot endpoints' answers (reserve, commit) are small fixed shapes; these
+// write them byte for byte as encoding/json would (decimals as quoted
+// strings, times in RFC 3339 with nanoseconds) without reflection.
+
+// AppendJSON appends v as json.Marshal writes it. The id is a reservation
+// token (rsv_ and base64url), which needs no escaping.
+func (v ReservationView) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":"`...)
+	b = append(b, v.ID...)
+	b = append(b, `","reserved":`...)
+	b = appendDecimal(b, v.Reserved)
+	b = append(b, `,"expires_at":"`...)
+	b = v.ExpiresAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","rate_card_version":`...)
+	b = strconv.AppendInt(b, int64(v.RateCardVersion), 10)
+	return append(b, '}')
+}
+
+// AppendJSON appends v as json.Marshal writes it.
+func (v CommitView) AppendJSON(b []byte) []byte {
+	b = append(b, `{"charged":`...)
+	b = appendDecimal(b, v.Charged)
+	b = append(b, `,"released":`...)
+	b = appendDecimal(b, v.Released)
+	b = append(b, `,"unpaid":`...)
+	b = appendDecimal(b, v.Unpaid)
+	b = append(b, `,"available":`...)
+	b = appendDecimal(b, v.Available)
+	return append(b, '}')
+}
+
+// appendDecimal writes d as decimal.Decimal's MarshalJSON does (quoted
+// unless decimal.MarshalJSONWithoutQuotes is set).
+func appendDecimal(b []byte, d decimal.Decimal) []byte {
+	if decimal.MarshalJSONWithoutQuotes {
+		return append(b, d.String()...)
+	}
+	b = append(b, '"')
+	b = append(b, d.String()...)
+	return append(b, '"')
+}
