@@ -41,8 +41,8 @@ run: build ## migrate, seed and serve on http://127.0.0.1:8080 (ADDR=…); in de
 test: chromium check-generated ## run every test, Chromium journeys included (installs Chromium when missing)
 	$(GO) test -timeout 20m ./...
 
-bench: ## run the benchmarks (not part of make test)
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+bench: ## run the benchmarks (not part of make test), one package at a time
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 generate: ## generate Go code from the templ files
 	$(GO) tool templ generate

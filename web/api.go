@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -66,12 +68,36 @@ func (s *Server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
 
 func apiKey(c echo.Context) gateway.Key { return c.Get(apiKeyContext).(gateway.Key) }
 
-// bindJSON decodes the request body into v; an empty body leaves v as is.
+// bodyBuffers hold request bodies while they are decoded; buffers grown
+// past pooledBodyCap (a usage batch can be large) are left to the GC.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const pooledBodyCap = 64 << 10
+
+// bindJSON decodes the request body, which must be one JSON value, into v;
+// an empty body leaves v as is. A body over BodyLimit keeps its 413.
 func bindJSON(c echo.Context, v any) error {
-	if c.Request().ContentLength == 0 {
+	req := c.Request()
+	if req.ContentLength == 0 {
 		return nil
 	}
-	if err := json.NewDecoder(c.Request().Body).Decode(v); err != nil {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= pooledBodyCap {
+			bodyBuffers.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(req.Body); err != nil {
+		if he := (*echo.HTTPError)(nil); errors.As(err, &he) {
+			return he
+		}
+		return gateway.InvalidField("body", "could not read the body: "+err.Error())
+	}
+	if buf.Len() == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
 		return gateway.InvalidField("body", "not valid JSON for this endpoint: "+err.Error())
 	}
 	return nil

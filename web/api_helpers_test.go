@@ -76,7 +76,7 @@ func setupAPI(t testing.TB, o apiOpts) *apiBundle {
 		b.gw, err = gateway.New(gateway.Deps{Pool: d.Pool, Ledger: b.ledger, Pricing: prices,
 			Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Portal: auth.New(d.Pool, auth.Options{})}, o.gateway)
 		require.NoError(t, err)
-		d.Gateway = b.gw
+		d.Gateway, d.Ledger = b.gw, b.ledger
 	}))
 	b.app, b.pool = app, app.Pool
 	ctx := context.Background()

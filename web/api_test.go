@@ -15,6 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/web"
+	"github.com/seed75218f88/credits/web/webtest"
 )
 
 func dec(t *testing.T, v any) decimal.Decimal {
@@ -71,6 +72,12 @@ func TestAPIAccountsGrantsBalanceAndLedger(t *testing.T) {
 		require.Equal(t, "invalid_request", r.Code(t))
 		r = c.doInvalid(http.MethodPut, "/v1/accounts/"+ext, "{not json")
 		require.Equal(t, "invalid_request", r.Code(t))
+		r = c.doInvalid(http.MethodPut, "/v1/accounts/"+ext, `{"name":"a"} {"name":"b"}`)
+		require.Equal(t, http.StatusBadRequest, r.Status, "a body is one JSON value")
+		require.Equal(t, "invalid_request", r.Code(t))
+		r = c.doInvalid(http.MethodPut, "/v1/accounts/"+ext, `{"name":"`+strings.Repeat("x", 9<<20)+`"}`)
+		require.Equal(t, http.StatusRequestEntityTooLarge, r.Status, "over the body limit")
+		require.Equal(t, "too_large", r.Code(t))
 	})
 
 	expires := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
@@ -325,6 +332,23 @@ func TestAPIReserveCommitRelease(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, r.Status)
 		require.Equal(t, "account_frozen", r.Code(t))
 	})
+}
+
+// TestLedgerWriterMetrics: /metrics counts the ledger writers' operations
+// and transactions, whose quotient is the mean batch.
+func TestLedgerWriterMetrics(t *testing.T) {
+	b := setupAPI(t, apiOpts{})
+	ext := b.account(b.live, uniq(t, "m"), map[string]any{"verification": map[string]any{"status": "verified", "reference": "r"}})
+	b.grant(b.live, ext, "100", "g")
+	require.Equal(t, http.StatusCreated, b.reserve(b.live, ext, "m-1", 1000, 1000).Status)
+	before := b.ledger.Stats()
+	require.GreaterOrEqual(t, before.Operations, int64(2), "the grant and the reservation")
+	require.LessOrEqual(t, before.Transactions, before.Operations)
+
+	m := webtest.NewClient(t, b.app.URL).Get("/metrics")
+	require.Equal(t, http.StatusOK, m.Status)
+	require.Contains(t, m.Body, fmt.Sprintf("credits_ledger_operations_total %d\n", before.Operations))
+	require.Contains(t, m.Body, fmt.Sprintf("credits_ledger_transactions_total %d\n", before.Transactions))
 }
 
 func TestAPIRateLimitAnswers429WithRetryAfter(t *testing.T) {

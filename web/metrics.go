@@ -1,8 +1,15 @@
 package web
 
 import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/seed75218f88/credits/internal/ledger"
 )
 
 // httpMetrics counts requests and their durations by route template (not by
@@ -10,6 +17,45 @@ import (
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// byRoute caches each label combination's counter and histogram, so a
+	// request costs one lookup instead of two label hashings and checks.
+	byRoute sync.Map // routeKey -> routeMetrics
+}
+
+type routeKey struct {
+	method, route string
+	code          int
+}
+
+type routeMetrics struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// knownMethods are the methods counted under their own name; any other
+// (a client may send any token) is counted as OTHER, so clients cannot
+// grow the label set.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// observe counts one answered request and its duration.
+func (m *httpMetrics) observe(method, route string, code int, d time.Duration) {
+	if !knownMethods[method] {
+		method = "OTHER"
+	}
+	k := routeKey{method: method, route: route, code: code}
+	v, ok := m.byRoute.Load(k)
+	if !ok {
+		v, _ = m.byRoute.LoadOrStore(k, routeMetrics{
+			requests: m.requests.WithLabelValues(method, route, strconv.Itoa(code)),
+			duration: m.duration.WithLabelValues(method, route),
+		})
+	}
+	rm := v.(routeMetrics)
+	rm.requests.Inc()
+	rm.duration.Observe(d.Seconds())
 }
 
 func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
@@ -30,4 +76,19 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// registerLedgerMetrics exports the ledger writers' counts; their quotient
+// is the mean batch, which falls when fewer writes wait at the writers.
+func registerLedgerMetrics(reg *prometheus.Registry, l *ledger.Ledger) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "credits_ledger_operations_total",
+			Help: "Ledger writes applied by the coalescing writers.",
+		}, func() float64 { return float64(l.Stats().Operations) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "credits_ledger_transactions_total",
+			Help: "Transactions the ledger's coalescing writers took for those writes.",
+		}, func() float64 { return float64(l.Stats().Transactions) }),
+	)
 }

@@ -154,8 +154,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" || (res.Status == http.StatusNotFound && route == "/*") {
 			route = "unmatched"
 		}
-		s.metrics.requests.WithLabelValues(req.Method, route, strconv.Itoa(res.Status)).Inc()
-		s.metrics.duration.WithLabelValues(req.Method, route).Observe(elapsed.Seconds())
+		s.metrics.observe(req.Method, route, res.Status, elapsed)
 		level := slog.LevelInfo
 		if res.Status >= 500 {
 			level = slog.LevelError

@@ -134,6 +134,9 @@ func New(d Deps) (*Server, error) {
 	s.Echo.HidePort = true
 	s.Echo.HTTPErrorHandler = s.handleError
 	s.metrics = newHTTPMetrics(s.Metrics)
+	if d.Ledger != nil {
+		registerLedgerMetrics(s.Metrics, d.Ledger)
+	}
 	s.portal = newPortal(d)
 	s.admin = newAdmin(d, s.portal)
 	s.kyc = newKYCArea(d, s.portal.ledger)

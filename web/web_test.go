@@ -123,10 +123,13 @@ func TestProbesAndMetrics(t *testing.T) {
 	require.Equal(t, "ready", strings.TrimSpace(ready.Body))
 	c.Get("/")
 	c.Get("/no-such-page")
+	c.Do(c.NewRequest("BREW", "/no-such-page", nil))
 	m := c.Get("/metrics")
 	require.Equal(t, http.StatusOK, m.Status)
 	require.Contains(t, m.Body, `http_requests_total{code="200",method="GET",route="/"}`)
 	require.Contains(t, m.Body, `http_requests_total{code="404",method="GET",route="unmatched"}`)
+	require.Contains(t, m.Body, `method="OTHER",route="unmatched"}`, "an unknown method is not a label of its own")
+	require.NotContains(t, m.Body, `BREW`)
 	require.Contains(t, m.Body, `http_request_duration_seconds_bucket{method="GET",route="/"`)
 }
 

@@ -83,6 +83,21 @@ type Ledger struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	// written and transactions count the operations the writers applied
+	// and the transactions they took (Stats).
+	written, transactions atomic.Int64
+}
+
+// WriterStats counts the writers' work since New: Operations applied in
+// Transactions transactions, so Operations/Transactions is how well
+// concurrent writes coalesce (the mean batch).
+type WriterStats struct {
+	Operations, Transactions int64
+}
+
+// Stats answers the writers' counts so far.
+func (l *Ledger) Stats() WriterStats {
+	return WriterStats{Operations: l.written.Load(), Transactions: l.transactions.Load()}
 }
 
 // New returns a Ledger over pool and starts its writers.
@@ -454,7 +469,9 @@ func (w *writer) flush(jobs []*job) {
 		}
 		return 0
 	})
+	w.l.written.Add(int64(len(jobs)))
 	if len(jobs) == 1 {
+		w.l.transactions.Add(1)
 		w.single(ctx, jobs[0])
 		return
 	}
@@ -471,11 +488,13 @@ func (w *writer) flush(jobs []*job) {
 	}
 	if err != nil {
 		w.fallbacks.Add(1)
+		w.l.transactions.Add(int64(len(jobs)) + 1) // the failed one and one per operation
 		for _, j := range jobs {
 			w.single(ctx, j)
 		}
 		return
 	}
+	w.l.transactions.Add(1)
 	for i, j := range jobs {
 		j.raw = out[i]
 		close(j.done)

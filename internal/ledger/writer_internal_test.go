@@ -36,10 +36,12 @@ func TestBatchRunsAsOneCallAndIsolatesAFailingOperation(t *testing.T) {
 		return &job{pool: acc.PoolID, op: opReserve, arg: arg, done: make(chan struct{})}
 	}
 	w := l.writers[0]
+	before := l.Stats()
 
 	good := []*job{reserve("wt-1"), reserve("wt-2"), reserve("wt-3")}
 	w.flush(good)
 	require.Zero(t, w.fallbacks.Load(), "a good batch runs as one call")
+	require.Equal(t, WriterStats{Operations: before.Operations + 3, Transactions: before.Transactions + 1}, l.Stats())
 	for _, j := range good {
 		<-j.done
 		require.NoError(t, j.err)
@@ -57,6 +59,8 @@ func TestBatchRunsAsOneCallAndIsolatesAFailingOperation(t *testing.T) {
 	mixed := []*job{reserve("wt-4"), bad, reserve("wt-5")}
 	w.flush(mixed)
 	require.EqualValues(t, 1, w.fallbacks.Load(), "the failing batch was rerun operation by operation")
+	require.Equal(t, WriterStats{Operations: before.Operations + 6, Transactions: before.Transactions + 1 + 1 + 3}, l.Stats(),
+		"the failed transaction and one per operation rerun")
 	<-bad.done
 	require.Error(t, bad.err)
 	for _, j := range []*job{mixed[0], mixed[2]} {
