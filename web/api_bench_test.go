@@ -41,7 +41,7 @@ import (
 // own. A third phase runs the same load through net/http's client and
 // prints its ratio too, so the load generator's share stays visible.
 func BenchmarkAPIReserveCommit(b *testing.B) {
-	const clients, accounts, rounds = 64, 256, 3
+	const clients, accounts, rounds = 64, 256, 6
 	dur := 6 * time.Second // per phase, in rounds turns
 	bundle := setupAPIBench(b)
 	ctx := context.Background()
@@ -69,19 +69,33 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 		apiAccts[i] = ext
 	}
 
-	// What 1000 in + 1000 out of deepseek-chat holds, and what 1000 in + 500 out costs.
+	// The ledger-level phase asks of the ledger exactly what the API's
+	// reserve and commit ask of it for the same call (deepseek-chat, 1000 +
+	// 1000 tokens held, 1000 + 500 charged): the same amounts, the same
+	// idempotency-key form, TTL and model, and the same detail documents
+	// (token counts and the rate card's version), so that the ratio is the
+	// HTTP layer's cost and nothing else.
+	status, body := bundle.raw(http.MethodGet, "/v1/rate-card", nil)
+	require.Equal(b, http.StatusOK, status, string(body))
+	var card struct{ Version int }
+	require.NoError(b, json.Unmarshal(body, &card))
+	version := strconv.Itoa(card.Version)
+	reserveDetail := json.RawMessage(`{"max_input_tokens":1000,"max_output_tokens":1000,"rate_card_version":` + version + `}`)
+	commitDetail := json.RawMessage(`{"input_tokens":1000,"output_tokens":500,"cache_hit_tokens":0,"requests":1,"rate_card_version":` +
+		version + `,"outcome":"completed"}`)
 	price, actual := decimal.RequireFromString("10"), decimal.RequireFromString("6.5")
 	ledgerClient := func() clientFunc {
 		return func(r *rand.Rand, n int64) ([]time.Duration, error) {
 			acct := ledgerAccts[r.IntN(accounts)]
 			t0 := time.Now()
 			res, err := bundle.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: acct, Amount: price,
-				IdempotencyKey: "l" + strconv.FormatInt(n, 10), Model: "deepseek-chat"})
+				IdempotencyKey: "rsv:l" + strconv.FormatInt(n, 10), TTL: 5 * time.Minute, Model: "deepseek-chat",
+				Detail: reserveDetail})
 			if err != nil {
 				return nil, fmt.Errorf("reserve: %w", err)
 			}
 			t1 := time.Now()
-			if _, err = bundle.ledger.Commit(ctx, ledger.CommitRequest{ReservationID: res.ID, Actual: actual}); err != nil {
+			if _, err = bundle.ledger.Commit(ctx, ledger.CommitRequest{ReservationID: res.ID, Actual: actual, Detail: commitDetail}); err != nil {
 				return nil, fmt.Errorf("commit: %w", err)
 			}
 			return []time.Duration{t1.Sub(t0), time.Since(t1)}, nil

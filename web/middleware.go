@@ -108,15 +108,16 @@ func requestID() string {
 	return string(b[:])
 }
 
-// unlessAPI applies mw to every request but the JSON API's.
+// unlessAPI applies mw to every request but the JSON API's. Echo builds
+// the middleware chain anew for every request, so mw's chain is built only
+// for the requests that run it.
 func unlessAPI(mw echo.MiddlewareFunc) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		withMW := mw(next)
 		return func(c echo.Context) error {
 			if IsAPI(c.Request().URL.Path) {
 				return next(c)
 			}
-			return withMW(c)
+			return mw(next)(c)
 		}
 	}
 }
