@@ -430,14 +430,25 @@ func TestLimitsAreOneStoreAndSubAccountsShareTheEnterpriseBucket(t *testing.T) {
 	sub2 := b.account(t, b.live, uniq(t, "sub2"), acctOpts{kind: ledger.AccountSub, parent: ent})
 	oneRPM := int64(1)
 	require.NoError(t, b.gw.Limits.Set(ctx, entAcct.ID, Limits{RPM: &oneRPM}))
+	require.NoError(t, b.gw.Limits.Set(ctx, sub2.ID, Limits{RPM: &oneRPM}))
 	_, err = b.gw.Reserve(ctx, b.live, ReserveInput{Account: ent, Model: "deepseek-chat", MaxInputTokens: 10, IdempotencyKey: "e"})
 	require.NoError(t, err)
 	_, err = b.gw.Reserve(ctx, b.live, ReserveInput{Account: sub2.ExternalID, Model: "deepseek-chat", MaxInputTokens: 10, IdempotencyKey: "d"})
 	require.ErrorAs(t, err, &rl)
-	require.True(t, rl.Enterprise, "the sub-account's own bucket is full; the enterprise's refuses")
+	require.True(t, rl.Enterprise, "the sub-account's own bucket has room; the enterprise's refuses")
 	require.ErrorIs(t, rl, ErrEnterpriseRateLimited)
 	require.ErrorIs(t, rl, ErrRateLimited)
 	require.Equal(t, 60, rl.RetryAfterSeconds())
+	// Both or neither: the call the enterprise refused cost sub2's own
+	// bucket (one request a minute) nothing, so once the enterprise's limit
+	// is lifted (zero: unlimited), sub2's call goes through at once.
+	zero := int64(0)
+	require.NoError(t, b.gw.Limits.Set(ctx, entAcct.ID, Limits{RPM: &zero}))
+	_, err = b.gw.Reserve(ctx, b.live, ReserveInput{Account: sub2.ExternalID, Model: "deepseek-chat", MaxInputTokens: 10, IdempotencyKey: "d2"})
+	require.NoError(t, err, "sub2's one request of the minute is still there")
+	_, err = b.gw.Reserve(ctx, b.live, ReserveInput{Account: sub2.ExternalID, Model: "deepseek-chat", MaxInputTokens: 10, IdempotencyKey: "d3"})
+	require.ErrorAs(t, err, &rl)
+	require.False(t, rl.Enterprise, "now sub2's own bucket is spent")
 
 	// Another server (its own cache and buckets) sees a change within the cache TTL.
 	other, err := New(Deps{Pool: b.pool, Ledger: b.ledger, Pricing: pricing.New(b.pool),

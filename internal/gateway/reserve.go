@@ -18,6 +18,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/pricing"
+	"github.com/seed75218f88/credits/internal/ratelimit"
 )
 
 // reservationToken is what the API calls a reservation id: the ledger
@@ -241,32 +242,24 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 
 // allow counts one call of tokens against the account's bucket and, for a
 // sub-account, also against its enterprise's bucket (shared with the
-// enterprise's own calls and its other sub-accounts). The sub-account's
-// bucket is asked first, so a refusal there costs the enterprise nothing;
-// the limiter has no "both or neither" across two keys, so when the
-// enterprise refuses, the sub-account's bucket has paid for a call that did
-// not happen (at most one call's worth, refilled while the caller waits).
+// enterprise's own calls and its other sub-accounts), both or neither: a
+// call the enterprise's bucket refuses costs the sub-account's nothing.
 // Errors: *RateLimitedError naming the bucket that refused.
 func (s *Service) allow(ctx context.Context, a *accountInfo, tokens int64) error {
-	d, err := s.limiter.Allow(ctx, bucketKey(a.acct.ID), s.limit(a), tokens)
+	checks := []ratelimit.Check{{Key: bucketKey(a.acct.ID), Limit: s.limit(a)}}
+	if a.acct.Kind == ledger.AccountSub && a.acct.ParentID != nil {
+		parent, err := s.accountByID(ctx, *a.acct.ParentID)
+		if err != nil {
+			return err
+		}
+		checks = append(checks, ratelimit.Check{Key: bucketKey(parent.acct.ID), Limit: s.limit(parent)})
+	}
+	d, err := s.limiter.AllowAll(ctx, tokens, checks...)
 	if err != nil {
 		return fmt.Errorf("gateway: rate limit: %w", err)
 	}
 	if !d.Allowed {
-		return &RateLimitedError{RetryAfter: d.RetryAfter}
-	}
-	if a.acct.Kind != ledger.AccountSub || a.acct.ParentID == nil {
-		return nil
-	}
-	parent, err := s.accountByID(ctx, *a.acct.ParentID)
-	if err != nil {
-		return err
-	}
-	if d, err = s.limiter.Allow(ctx, bucketKey(parent.acct.ID), s.limit(parent), tokens); err != nil {
-		return fmt.Errorf("gateway: rate limit: %w", err)
-	}
-	if !d.Allowed {
-		return &RateLimitedError{RetryAfter: d.RetryAfter, Enterprise: true}
+		return &RateLimitedError{RetryAfter: d.RetryAfter, Enterprise: d.Refused == 1}
 	}
 	return nil
 }

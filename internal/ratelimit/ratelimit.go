@@ -12,6 +12,9 @@
 //     key starts full, so a burst of a full minute is allowed.
 //   - A call is allowed only if every bucket can pay: one request, and
 //     `tokens` tokens. Then both are debited together; otherwise neither is.
+//   - A call counted against several keys at once (AllowAll: a sub-account
+//     and its enterprise) is allowed only if every key's buckets can pay;
+//     then all are debited, otherwise none is.
 //   - A call asking for more tokens than TPM is allowed when the token bucket
 //     is full and leaves it in debt, so it is not refused forever and the
 //     following calls wait for the debt to refill.
@@ -39,23 +42,57 @@ func (l Limit) Unlimited() bool { return l.RPM <= 0 && l.TPM <= 0 }
 
 // Decision is the answer for one call. When Allowed is false, RetryAfter is
 // how long until the same call would be allowed (send it, rounded up to whole
-// seconds, in the Retry-After header).
+// seconds, in the Retry-After header), and Refused is the index, among the
+// checks given to AllowAll, of the key that needs that wait (0 for Allow).
 type Decision struct {
 	Allowed    bool
 	RetryAfter time.Duration
+	Refused    int
 }
 
-// Limiter decides whether a call by key may go ahead, and if so counts it.
+// Check is one key and its limit, for AllowAll.
+type Check struct {
+	Key   string
+	Limit Limit
+}
+
+// Limiter decides whether a call may go ahead, and if so counts it.
 //
 // tokens is the call's token estimate for the TPM bucket (for a reservation:
 // max_input_tokens + max_output_tokens); zero checks only RPM.
 type Limiter interface {
+	// Allow decides for a call counted against one key.
 	Allow(ctx context.Context, key string, limit Limit, tokens int64) (Decision, error)
+	// AllowAll decides for a call counted against every key of checks at
+	// once: allowed only if all of their buckets can pay, and then all are
+	// debited; when refused, none is, and the Decision names the key with
+	// the longest wait. The keys must differ.
+	AllowAll(ctx context.Context, tokens int64, checks ...Check) (Decision, error)
 }
 
-// ErrEmptyKey is returned for an empty key: limiting "" would lump unrelated
-// callers into one bucket.
-var ErrEmptyKey = errors.New("ratelimit: empty key")
+var (
+	// ErrEmptyKey is returned for an empty key: limiting "" would lump
+	// unrelated callers into one bucket.
+	ErrEmptyKey = errors.New("ratelimit: empty key")
+	// ErrDuplicateKey is returned when AllowAll is given one key twice,
+	// which would count the call twice against it.
+	ErrDuplicateKey = errors.New("ratelimit: a key checked twice in one call")
+)
+
+// validate checks AllowAll's keys.
+func validate(checks []Check) error {
+	for i, c := range checks {
+		if c.Key == "" {
+			return ErrEmptyKey
+		}
+		for _, d := range checks[:i] {
+			if d.Key == c.Key {
+				return ErrDuplicateKey
+			}
+		}
+	}
+	return nil
+}
 
 // Open returns the Redis limiter when redisURL is set (checking that the
 // server answers), else an in-process Memory limiter. close releases it.
@@ -89,9 +126,20 @@ type bucket struct {
 	limit      Limit // the limit the levels were computed for
 }
 
-// take applies the bucket rules at now and reports the decision; b is
-// updated in place (refilled, and debited when allowed).
+// take applies the bucket rules at now for a call against this bucket
+// alone; b is updated in place (refilled, and debited when allowed).
 func (b *bucket) take(limit Limit, tokens int64, now int64) Decision {
+	b.refill(limit, now)
+	wait := b.wait(limit, tokens)
+	if wait == 0 {
+		b.debit(limit, tokens)
+	}
+	b.settle(limit, now)
+	return decision(wait, 0)
+}
+
+// refill brings the levels to now under limit.
+func (b *bucket) refill(limit Limit, now int64) {
 	// A dimension that was unlimited starts full when a limit appears.
 	if b.limit.RPM <= 0 && limit.RPM > 0 {
 		b.reqs = float64(limit.RPM)
@@ -101,46 +149,64 @@ func (b *bucket) take(limit Limit, tokens int64, now int64) Decision {
 	}
 	b.limit = limit
 	elapsed := float64(max(0, now-b.last))
-	rpm, tpm := float64(limit.RPM), float64(limit.TPM)
 	if limit.RPM > 0 {
+		rpm := float64(limit.RPM)
 		b.reqs = math.Min(rpm, b.reqs+elapsed*rpm/minute)
 	}
 	if limit.TPM > 0 {
+		tpm := float64(limit.TPM)
 		b.toks = math.Min(tpm, b.toks+elapsed*tpm/minute)
 	}
 	b.last = now
+}
 
+// wait is how long (nanoseconds) until the refilled bucket can pay for the
+// call; zero when it can now.
+func (b *bucket) wait(limit Limit, tokens int64) float64 {
 	var wait float64
 	if limit.RPM > 0 && b.reqs < 1 {
-		wait = (1 - b.reqs) * minute / rpm
+		wait = (1 - b.reqs) * minute / float64(limit.RPM)
 	}
 	if limit.TPM > 0 && tokens > 0 {
+		tpm := float64(limit.TPM)
 		need := math.Min(float64(tokens), tpm)
 		if b.toks < need {
 			wait = math.Max(wait, (need-b.toks)*minute/tpm)
 		}
 	}
-	d := Decision{Allowed: wait == 0}
-	if d.Allowed {
-		if limit.RPM > 0 {
-			b.reqs--
-		}
-		if limit.TPM > 0 && tokens > 0 {
-			b.toks -= float64(tokens)
-		}
-	} else {
-		d.RetryAfter = time.Duration(math.Ceil(wait))
-	}
+	return wait
+}
 
+// debit takes the call from the bucket.
+func (b *bucket) debit(limit Limit, tokens int64) {
+	if limit.RPM > 0 {
+		b.reqs--
+	}
+	if limit.TPM > 0 && tokens > 0 {
+		b.toks -= float64(tokens)
+	}
+}
+
+// settle records when the bucket will be full again (then it is evictable).
+func (b *bucket) settle(limit Limit, now int64) {
 	var refill float64
 	if limit.RPM > 0 {
+		rpm := float64(limit.RPM)
 		refill = (rpm - b.reqs) * minute / rpm
 	}
 	if limit.TPM > 0 {
+		tpm := float64(limit.TPM)
 		refill = math.Max(refill, (tpm-b.toks)*minute/tpm)
 	}
 	b.fullAt = now + int64(math.Ceil(refill))
-	return d
+}
+
+// decision is the Decision for the longest wait, that of check refused.
+func decision(wait float64, refused int) Decision {
+	if wait == 0 {
+		return Decision{Allowed: true}
+	}
+	return Decision{RetryAfter: time.Duration(math.Ceil(wait)), Refused: refused}
 }
 
 // newBucket is a full bucket for limit.
