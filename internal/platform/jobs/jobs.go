@@ -84,6 +84,7 @@ func New(pool *pgxpool.Pool, workers *river.Workers, opts Options) (*Client, err
 	if logger == nil {
 		logger = slog.Default()
 	}
+	logger = riverLogger(logger)
 	cfg := &river.Config{
 		ID:                opts.ID,
 		Logger:            logger,
@@ -204,4 +205,29 @@ func (s dailySchedule) Next(t time.Time) time.Time {
 		next = time.Date(t.Year(), t.Month(), t.Day()+1, s.hour, s.minute, 0, 0, s.loc)
 	}
 	return next
+}
+
+// riverLogger passes on River's warnings and errors only: at info level it
+// reports each producer's job counts every few seconds, which buries the
+// server's own request log.
+func riverLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(atLeast{Handler: l.Handler(), level: slog.LevelWarn})
+}
+
+// atLeast is a handler that drops records below level.
+type atLeast struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h atLeast) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return atLeast{Handler: h.Handler.WithAttrs(attrs), level: h.level}
+}
+
+func (h atLeast) WithGroup(name string) slog.Handler {
+	return atLeast{Handler: h.Handler.WithGroup(name), level: h.level}
 }

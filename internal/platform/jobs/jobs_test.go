@@ -1,8 +1,10 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -184,4 +186,20 @@ func TestDailyAt(t *testing.T) {
 		want, _ := time.Parse(time.RFC3339, tc.want)
 		require.True(t, want.Equal(s.Next(now)), "after %s: got %s, want %s", tc.now, s.Next(now), tc.want)
 	}
+}
+
+// TestRiverLogsOnlyWarnings: River's periodic info lines are dropped, its
+// warnings and errors reach the server's log with their attributes.
+func TestRiverLogsOnlyWarnings(t *testing.T) {
+	var buf bytes.Buffer
+	l := riverLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	l.Info("producer: Producer job counts", "queue", "default")
+	l.Debug("noise")
+	l.With("component", "river").WithGroup("job").Warn("job failed", "attempt", 3)
+	l.Error("elector: gave up")
+	out := buf.String()
+	require.NotContains(t, out, "Producer job counts")
+	require.NotContains(t, out, "noise")
+	require.Contains(t, out, `level=WARN msg="job failed" component=river job.attempt=3`)
+	require.Contains(t, out, `level=ERROR msg="elector: gave up"`)
 }
