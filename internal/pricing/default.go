@@ -44,10 +44,12 @@ type listPrice struct {
 // defaultList holds the vendors' public list prices, standard (non-discount,
 // non-batch) tier, shortest context tier, mainland China. Prices change: each
 // line names the vendor page that lists it and the period the price is known
-// to hold for. "Confirmed" lines were checked, while writing this card,
-// against a stored copy of that page or a report of the vendor's
-// announcement (copy dates unknown); "unconfirmed" lines are from memory of
-// the page and must be re-read before a production card is published.
+// to hold for. "Confirmed" lines were checked against a stored copy of the
+// vendor's page or a report of the vendor's announcement (copy dates unknown
+// unless given). "Unconfirmed" lines were not found in any vendor source in
+// the stored copies searched; each says what was searched and which
+// third-party copies agree. Re-read them before a production card is
+// published.
 var defaultList = []listPrice{
 	// DeepSeek, "模型 & 价格", https://api-docs.deepseek.com/zh-cn/quick_start/pricing
 	// Confirmed: the page as modified 2025-02-09, after the V3 launch discount
@@ -60,11 +62,25 @@ var defaultList = []listPrice{
 
 	// Alibaba Cloud Model Studio (百炼), "模型列表", https://help.aliyun.com/zh/model-studio/models
 	// Stable aliases, input ≤ 32K / non-thinking tier, prices of 2025.
-	// qwen-plus and qwen-turbo confirmed (¥0.0008/¥0.002 and ¥0.0003/¥0.0006
-	// per 1k); qwen-max unconfirmed (the copy seen still showed the pre-cut
-	// ¥0.02/¥0.06 per 1k). Cache hits at 20% of input, unconfirmed
-	// (https://help.aliyun.com/zh/model-studio/context-cache).
-	// qwen-max: ¥2.4 input, ¥9.6 output per 1M (¥0.0024 / ¥0.0096 per 1k).
+	// qwen-plus and qwen-turbo confirmed (¥0.0008/¥0.002 and ¥0.0003/¥0.0006 per 1k).
+	//
+	// Cache hits at 20% of input: confirmed. The context-cache page says
+	// implicit-cache hits are billed at 20% of the standard input price
+	// ("按输入 Token 标准单价的 20% 计费") and lists qwen-max, qwen-plus and
+	// qwen-turbo for the Beijing (mainland) region:
+	// https://help.aliyun.com/zh/model-studio/user-guide/context-cache (no date
+	// shown); the same rule in https://www.alibabacloud.com/help/tc/model-studio/context-cache
+	// (updated 2026-01-29). Older copies said 40%; 20% is the current rule.
+	//
+	// qwen-max: ¥2.4 input, ¥9.6 output per 1M (¥0.0024 / ¥0.0096 per 1k),
+	// UNCONFIRMED. Searched the stored model list, billing pages and price-cut
+	// reports: the only vendor copy with a qwen-max price
+	// (https://help.aliyun.com/zh/model-studio/developer-reference/billing-for-applied-computer-vision)
+	// is from before qwen-max moved to the qwen-max-2025-01-25 snapshot and shows
+	// the old ¥0.02 / ¥0.06 per 1k, so it does not decide today's price. A
+	// third-party catalogue citing the model list (lobehub/lobe-chat,
+	// packages/model-bank/src/aiModels/qwen.ts) has ¥2.4 / ¥9.6 with cache hits
+	// at 20%, so the value stays.
 	{model: "qwen-max", billing: BillingToken, input: "2.4", cacheHit: "0.48", output: "9.6"},
 	// qwen-plus: ¥0.8 input, ¥2 output per 1M (non-thinking mode).
 	{model: "qwen-plus", billing: BillingToken, input: "0.8", cacheHit: "0.16", output: "2"},
@@ -76,7 +92,12 @@ var defaultList = []listPrice{
 	// (confirmed, price since 2024-06).
 	{model: "moonshot-v1-8k", billing: BillingToken, input: "12", output: "12"},
 	// kimi-k2 (kimi-k2-0711-preview, 2025-07): ¥4 input (cache miss), ¥1 cache
-	// hit, ¥16 output per 1M (unconfirmed).
+	// hit, ¥16 output per 1M, UNCONFIRMED. No stored copy of the vendor page
+	// (above, or platform.kimi.com/docs/pricing/chat-k2) or of a launch report
+	// with RMB prices was found; Moonshot's help centre
+	// (MoonshotAI/kimi-help-center, en-US/kimi-api/pricing.md) only links the
+	// page. A third-party catalogue citing the page (lobehub/lobe-chat,
+	// packages/model-bank/src/aiModels/moonshot.ts) has the same ¥4 / ¥1 / ¥16.
 	{model: "kimi-k2", billing: BillingToken, input: "4", cacheHit: "1", output: "16"},
 
 	// Zhipu AI (智谱 BigModel), https://open.bigmodel.cn/pricing and
@@ -87,22 +108,40 @@ var defaultList = []listPrice{
 	{model: "glm-4-flash", billing: BillingFree},
 
 	// Volcano Engine Ark (火山方舟), "模型服务价格", https://www.volcengine.com/docs/82379/1099320
-	// (prices announced 2024-05-15). doubao-pro-32k: ¥0.8 input, ¥2 output
-	// per 1M (¥0.0008 / ¥0.002 per 1k; unconfirmed); no cache discount assumed.
+	// doubao-pro-32k, prices announced 2024-05-15 (火山引擎原动力大会).
+	// Input ¥0.8 per 1M (¥0.0008 per 1k): confirmed by reports of the
+	// announcement ("豆包通用模型pro-32k版模型推理输入价格仅为0.0008元/千tokens",
+	// https://c.m.163.com/news/a/J2O09HCV05118O92.html).
+	// Output ¥2 per 1M (¥0.002 per 1k): UNCONFIRMED. No vendor copy with the
+	// output price was found; only third-party tables (github.com/flanker/llmprice.cn)
+	// and a copy of ByteDance's Coze billing page (Coze's own price for the
+	// model, qiuyurs/cozezsk) show ¥0.002 per 1k. No cache discount assumed.
+	// Note: Ark's 模型下线公告 (stored mirror Hajimi-Commune/VolcanoArkDocs,
+	// docs/开始使用/产品公告/模型下线公告.md) retires doubao-pro-32k-241215,
+	// the last version, on 2025-11-27 (switched to doubao-seed-1-6-251015).
 	{model: "doubao-pro-32k", billing: BillingToken, input: "0.8", output: "2"},
 
 	// Baidu AI Cloud Qianfan (千帆), "按量后付费在线推理计费",
 	// https://cloud.baidu.com/doc/WENXINWORKSHOP/s/hlrk4akp7.
 	// ernie-4.0-8k: ¥30 input, ¥90 output per 1M (¥0.03 / ¥0.09 per 1k) after
-	// the 2024 price cuts (unconfirmed, the least certain line: re-check first).
+	// the 2024 price cuts, UNCONFIRMED (the least certain line: re-check first).
+	// The pay-as-you-go page above is not in the stored copies. The vendor
+	// copies found give no current postpaid rate: the price index of 2024-01-19
+	// (https://cloud.baidu.com/doc/WENXINWORKSHOP/s/hlqnms5rn) lists ERNIE-Bot 4.0
+	// at ¥0.12 per 1k for model evaluation, and the prepaid token-pack page
+	// (https://cloud.baidu.com/doc/WENXINWORKSHOP/s/plzknijh9) lists 10M
+	// ERNIE-4.0-8K-series tokens at ¥70. A third-party catalogue
+	// (lobehub/lobe-chat, src/config/aiModels/wenxin.ts, ernie-4.0-8k-latest)
+	// has ¥30 / ¥90.
 	{model: "ernie-4.0-8k", billing: BillingToken, input: "30", output: "90"},
 	// ernie-speed-8k: free since 2024-05-21 (Baidu's announcement of free
 	// ERNIE-Speed / ERNIE-Lite / ERNIE-Tiny token calls; confirmed).
 	{model: "ernie-speed-8k", billing: BillingFree},
 
-	// A per-call model. Alibaba Cloud Model Studio, 通义万相 text-to-image,
-	// https://help.aliyun.com/zh/model-studio/models: wanx-v1 ¥0.16 per
-	// generated image (unconfirmed).
+	// A per-call model. Alibaba Cloud Model Studio, 通义万相 text-to-image:
+	// wanx-v1 ¥0.16 per generated image, confirmed ("wanx-v1 … 0.16元/张",
+	// https://help.aliyun.com/zh/model-studio/developer-reference/text-to-image-api-details,
+	// no date shown).
 	{model: "wanx-v1", billing: BillingPerRequest, perCall: "0.16"},
 }
 
