@@ -18,7 +18,6 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/format"
-	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
@@ -34,7 +33,7 @@ type adminBundle struct {
 
 func setupAdmin(t testing.TB) *adminBundle {
 	t.Helper()
-	b := &adminBundle{portalBundle: &portalBundle{mail: &captureMail{sent: make(chan mail.Message, 10)}}}
+	b := &adminBundle{portalBundle: &portalBundle{}}
 	b.app = webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
 		b.ledger = ledger.New(d.Pool, ledger.Options{})
 		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
@@ -44,7 +43,7 @@ func setupAdmin(t testing.TB) *adminBundle {
 		settings.SupportGrantLimit = decimal.NewFromInt(1000)
 		b.bo = backoffice.New(d.Pool, b.ledger, b.auth, backoffice.Options{Settings: settings,
 			TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
-		d.Ledger, d.Auth, d.Mail, d.Payments, d.Backoffice = b.ledger, b.auth, b.mail, b.payments, b.bo
+		d.Ledger, d.Auth, d.Payments, d.Backoffice = b.ledger, b.auth, b.payments, b.bo
 		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
 	}))
 	t.Cleanup(b.ledger.Close)

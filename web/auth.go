@@ -5,13 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/passwordreset"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
-	"github.com/seed75218f88/credits/internal/platform/mail"
 	authview "github.com/seed75218f88/credits/views/auth"
 )
 
@@ -132,30 +131,14 @@ func (s *Server) ForgotForm(c echo.Context) error {
 	return Render(c, http.StatusOK, authview.Forgot(authview.Form{}, false), nil)
 }
 
-// Forgot emails a one-time reset link when the login belongs to a user with
-// an email address, and answers the same whether or not it does.
+// Forgot queues a one-time reset link for the login's email address and
+// answers the same whether or not one was queued: the page says "if that
+// account exists", and the answer never waits on an SMTP server.
 func (s *Server) Forgot(c echo.Context) error {
 	ctx := c.Request().Context()
-	login := c.FormValue("login")
-	token, u, err := s.portal.auth.StartPasswordReset(ctx, login)
-	switch {
-	case err == nil && u.Email != "":
-		link := s.Config.BaseURL + s.URL("auth.reset", token)
-		msg := mail.Message{
-			To:      []string{u.Email},
-			Subject: i18n.T(ctx, "mail.reset.subject"),
-			Text:    i18n.Tf(ctx, "mail.reset.body", map[string]string{"Link": link}),
-		}
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-		defer cancel()
-		if err := s.portal.mail.Send(sctx, msg); err != nil {
-			s.Logger.Warn("sending the password reset mail failed", "user_id", u.ID, "error", err.Error())
-		}
-	case err != nil:
-		var ae *auth.Error
-		if !errors.As(err, &ae) {
-			return err
-		}
+	err := s.portal.resets.Request(ctx, c.FormValue("login"), i18n.Lang(ctx))
+	if err != nil && !passwordreset.Refused(err) {
+		return err
 	}
 	return Render(c, http.StatusOK, authview.Forgot(authview.Form{}, true), nil)
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/seed75218f88/credits/internal/payments/alipay"
 	"github.com/seed75218f88/credits/internal/payments/paysim"
 	"github.com/seed75218f88/credits/internal/payments/wechatpay"
-	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/verification"
 	"github.com/seed75218f88/credits/web"
@@ -67,7 +66,7 @@ func setupPayWith(t *testing.T, more func(b *payBundle, d *web.Deps), adjust ...
 	t.Helper()
 	keys, err := payKeys()
 	require.NoError(t, err)
-	b := &payBundle{portalBundle: &portalBundle{mail: &captureMail{sent: make(chan mail.Message, 10)}}}
+	b := &payBundle{portalBundle: &portalBundle{}}
 
 	cfg := keys.Config()
 	cfg.RetryDelays = []time.Duration{0}
@@ -98,7 +97,7 @@ func setupPayWith(t *testing.T, more func(b *payBundle, d *web.Deps), adjust ...
 		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 		b.pay = payments.New(d.Pool, b.ledger, ch, opts)
 		b.verify = verification.New(d.Pool, nil, nil, nil, b.ledger, verification.Options{})
-		d.Ledger, d.Auth, d.Mail, d.Payments, d.Verification = b.ledger, b.auth, b.mail, b.pay, b.verify
+		d.Ledger, d.Auth, d.Payments, d.Verification = b.ledger, b.auth, b.pay, b.verify
 		// No sign-up credit, so every credit on the account comes from top-ups.
 		d.Portal = web.PortalSettings{Signup: signup.Settings{ExpiryDays: 30}}
 		if more != nil {

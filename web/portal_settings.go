@@ -8,8 +8,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
-	"github.com/seed75218f88/credits/internal/platform/mail"
+	"github.com/seed75218f88/credits/internal/passwordreset"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/usage"
 )
@@ -39,14 +38,16 @@ type portal struct {
 	auth     *auth.Service
 	usage    *usage.Store
 	signup   *signup.Service
-	mail     mail.Sender
+	resets   *passwordreset.Service
 	settings PortalSettings
 	price    decimal.Decimal // RMB per credit
 	views    *portalViews
 }
 
-func newPortal(d Deps) *portal {
-	p := &portal{ledger: d.Ledger, auth: d.Auth, usage: d.Usage, mail: d.Mail, settings: d.Portal, price: d.Config.CreditPriceRMB}
+// newPortal builds the portal's services; resetLink is the absolute URL of
+// the password-reset page for a token.
+func newPortal(d Deps, resetLink func(token string) string) *portal {
+	p := &portal{ledger: d.Ledger, auth: d.Auth, usage: d.Usage, settings: d.Portal, price: d.Config.CreditPriceRMB}
 	if p.ledger == nil {
 		p.ledger = ledger.New(d.Pool, ledger.Options{})
 	}
@@ -55,9 +56,6 @@ func newPortal(d Deps) *portal {
 	}
 	if p.usage == nil {
 		p.usage = usage.New(d.Pool)
-	}
-	if p.mail == nil {
-		p.mail = mail.NewDev(db.ProjectRoot()+"/.data/mail", d.Logger)
 	}
 	if p.settings.Signup == (signup.Settings{}) {
 		if ps, err := PortalSettingsFromEnv(); err == nil {
@@ -76,5 +74,6 @@ func newPortal(d Deps) *portal {
 	}
 	p.views = newPortalViews(ttl)
 	p.signup = &signup.Service{Pool: d.Pool, Auth: p.auth, Ledger: p.ledger, Settings: p.settings.Signup}
+	p.resets = &passwordreset.Service{Pool: d.Pool, Auth: p.auth, Jobs: d.Jobs, I18n: d.I18n, Link: resetLink}
 	return p
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
-	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
@@ -30,24 +29,15 @@ type portalBundle struct {
 	app    *webtest.App
 	ledger *ledger.Ledger
 	auth   *auth.Service
-	mail   *captureMail
-}
-
-// captureMail keeps the messages the server sends.
-type captureMail struct{ sent chan mail.Message }
-
-func (m *captureMail) Send(_ context.Context, msg mail.Message) error {
-	m.sent <- msg
-	return nil
 }
 
 func setupPortal(t testing.TB, opts ...webtest.Option) *portalBundle {
 	t.Helper()
-	b := &portalBundle{mail: &captureMail{sent: make(chan mail.Message, 10)}}
+	b := &portalBundle{}
 	b.app = webtest.Start(t, append([]webtest.Option{webtest.WithDeps(func(d *web.Deps) {
 		b.ledger = ledger.New(d.Pool, ledger.Options{})
 		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
-		d.Ledger, d.Auth, d.Mail = b.ledger, b.auth, b.mail
+		d.Ledger, d.Auth = b.ledger, b.auth
 		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
 	})}, opts...)...)
 	t.Cleanup(b.ledger.Close)
@@ -136,35 +126,6 @@ func sessionCookie(t *testing.T, c *webtest.Client, base string) string {
 		}
 	}
 	return ""
-}
-
-func TestForgotPasswordMailsAOneTimeLink(t *testing.T) {
-	t.Parallel()
-	b := setupPortal(t)
-	b.register(t, "bob@example.com", "")
-	c := webtest.NewClient(t, b.app.URL)
-	c.Get("/password/forgot")
-	p := c.PostForm("/password/forgot", url.Values{"login": {"bob@example.com"}})
-	require.Equal(t, http.StatusOK, p.Status)
-	msg := <-b.mail.sent
-	require.Equal(t, []string{"bob@example.com"}, msg.To)
-	i := strings.Index(msg.Text, b.app.URL+"/password/reset/")
-	require.GreaterOrEqual(t, i, 0, msg.Text)
-	link := strings.Fields(msg.Text[i:])[0]
-	path := strings.TrimPrefix(link, b.app.URL)
-
-	c.Get(path)
-	p = c.PostForm(path, url.Values{"password": {"brand new pass 9"}, "password_confirm": {"brand new pass 9"}})
-	require.Equal(t, "/portal", p.URL.Path)
-	// The link works once.
-	c.Get(path)
-	p = c.PostForm(path, url.Values{"password": {"another pass 10"}, "password_confirm": {"another pass 10"}})
-	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
-
-	// An unknown login gets the same answer and no mail.
-	p = c.PostForm("/password/forgot", url.Values{"login": {"nobody@example.com"}})
-	require.Equal(t, http.StatusOK, p.Status)
-	require.Len(t, b.mail.sent, 0)
 }
 
 func TestPortalLinkSignsInAndOffersAPassword(t *testing.T) {

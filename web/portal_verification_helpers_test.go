@@ -114,7 +114,6 @@ func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 		require.NoError(t, err)
 		d.Ledger, d.Auth, d.Gateway = b.ledger, b.auth, b.gw
 		d.Verification, d.Invoicing, d.Payments = b.verif, b.inv, b.pay
-		d.Mail = &captureMail{sent: make(chan mail.Message, 10)}
 		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: signupCredit, ExpiryDays: 30}}
 	}))
 	_, key, err := b.gw.Keys.Create(context.Background(), ledger.ModeTest, "sandbox "+t.Name())

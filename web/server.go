@@ -29,7 +29,6 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
-	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/verification"
 	"github.com/seed75218f88/credits/internal/webhook"
@@ -50,8 +49,6 @@ type Deps struct {
 	Ledger *ledger.Ledger
 	Auth   *auth.Service
 	Usage  *usage.Store
-	// Mail sends password-reset links; nil writes them to .data/mail.
-	Mail mail.Sender
 	// Portal holds the portal's settings (sign-up credit, top-up tiers);
 	// the zero value means PortalSettingsFromEnv's defaults.
 	Portal PortalSettings
@@ -65,7 +62,9 @@ type Deps struct {
 	Verification *verification.Service
 	Invoicing    *invoicing.Service
 	Webhooks     *webhook.Service
-	// Jobs enqueues background jobs (mail) inside a caller's transaction.
+	// Jobs enqueues background jobs (password-reset mail) inside a caller's
+	// transaction; nil enqueues through an insert-only River client over
+	// Pool, so the jobs wait for a process that works them (`credits serve`).
 	Jobs jobs.Inserter
 }
 
@@ -109,6 +108,13 @@ func New(d Deps) (*Server, error) {
 		}
 		d.I18n = b
 	}
+	if d.Jobs == nil {
+		client, err := jobs.New(d.Pool, nil, jobs.Options{InsertOnly: true, Logger: d.Logger})
+		if err != nil {
+			return nil, err
+		}
+		d.Jobs = client
+	}
 	s := &Server{
 		Echo:    echo.New(),
 		Config:  d.Config,
@@ -137,7 +143,7 @@ func New(d Deps) (*Server, error) {
 	if d.Ledger != nil {
 		registerLedgerMetrics(s.Metrics, d.Ledger)
 	}
-	s.portal = newPortal(d)
+	s.portal = newPortal(d, func(token string) string { return s.Config.BaseURL + s.URL("auth.reset", token) })
 	s.admin = newAdmin(d, s.portal)
 	s.kyc = newKYCArea(d, s.portal.ledger)
 	s.pay = newPayArea(d, s.portal.ledger)

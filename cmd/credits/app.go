@@ -62,7 +62,7 @@ func (s *services) Close() {
 // deps hands the services to the web server.
 func (s *services) deps(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) web.Deps {
 	return web.Deps{Config: cfg, Pool: pool, Logger: logger,
-		Ledger: s.ledger, Auth: s.auth, Usage: s.usage, Mail: s.mail, Portal: s.portal,
+		Ledger: s.ledger, Auth: s.auth, Usage: s.usage, Portal: s.portal,
 		Gateway: s.gateway, Payments: s.payments, Backoffice: s.backoffice,
 		Verification: s.verification, Invoicing: s.invoicing, Webhooks: s.webhooks, Jobs: s.river}
 }

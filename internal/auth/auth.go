@@ -4,8 +4,10 @@
 // attempts across server instances, and issues one-time tokens for password
 // resets and for portal links created through the gateway API.
 //
-// It sends no mail and renders nothing: tokens are returned to the web layer,
-// and errors carry codes (see Error) that the web layer turns into messages.
+// It sends no mail and renders nothing: tokens are returned to the caller
+// (internal/passwordreset mails reset links; the gateway API hands out portal
+// links), and errors carry codes (see Error) that the web layer turns into
+// messages.
 package auth
 
 import (

@@ -43,9 +43,9 @@ INSERT INTO password_reset_tokens (token_hash, user_id, created_at, expires_at) 
 
 // StartPasswordReset issues a one-time password-reset token for the user
 // who signs in with login, valid for Options.ResetTokenTTL (30 minutes by
-// default); the web layer mails a link carrying it. Earlier tokens stay
-// valid until one of them is used. The web page must answer the same way
-// whether or not the login exists; the error is for deciding whether to send.
+// default). Earlier tokens stay valid until one of them is used. The portal
+// goes through internal/passwordreset instead, which issues the token with
+// IssuePasswordResetTx in the transaction that enqueues the mail carrying it.
 //
 // Errors: ErrInvalidEmail, ErrInvalidPhone, ErrNotFound, ErrUserDisabled,
 // ErrResetThrottled.
@@ -54,32 +54,43 @@ func (s *Service) StartPasswordReset(ctx context.Context, login string) (string,
 	if err != nil {
 		return "", User{}, err
 	}
+	var token string
+	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		token, err = s.IssuePasswordResetTx(ctx, tx, u)
+		return err
+	})
+	if err != nil {
+		return "", User{}, err
+	}
+	return token, u, nil
+}
+
+// IssuePasswordResetTx issues a one-time password-reset token for u inside
+// tx, the caller's transaction, so that the token and the mail carrying it
+// are committed together or not at all. It holds a per-user lock until tx
+// ends, so concurrent requests cannot exceed the throttle.
+//
+// Errors: ErrUserDisabled, ErrResetThrottled.
+func (s *Service) IssuePasswordResetTx(ctx context.Context, tx pgx.Tx, u User) (string, error) {
 	if u.Disabled {
-		return "", User{}, ErrUserDisabled
+		return "", ErrUserDisabled
 	}
 	now := s.now()
 	token, hash := newToken()
-	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('auth.reset:' || $1::bigint::text, 0))`, u.ID); err != nil {
-			return err
-		}
-		var n int
-		if err := tx.QueryRow(ctx, countRecentResets, u.ID, now.Add(-s.opt.ThrottleWindow)).Scan(&n); err != nil {
-			return err
-		}
-		if n >= maxResetsPerWindow {
-			return ErrResetThrottled
-		}
-		_, err := tx.Exec(ctx, insertResetToken, hash, u.ID, now, now.Add(s.opt.ResetTokenTTL))
-		return err
-	})
-	if errors.Is(err, ErrResetThrottled) {
-		return "", User{}, err
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('auth.reset:' || $1::bigint::text, 0))`, u.ID); err != nil {
+		return "", fmt.Errorf("auth: start password reset: %w", err)
 	}
-	if err != nil {
-		return "", User{}, fmt.Errorf("auth: start password reset: %w", err)
+	var n int
+	if err := tx.QueryRow(ctx, countRecentResets, u.ID, now.Add(-s.opt.ThrottleWindow)).Scan(&n); err != nil {
+		return "", fmt.Errorf("auth: start password reset: %w", err)
 	}
-	return token, u, nil
+	if n >= maxResetsPerWindow {
+		return "", ErrResetThrottled
+	}
+	if _, err := tx.Exec(ctx, insertResetToken, hash, u.ID, now, now.Add(s.opt.ResetTokenTTL)); err != nil {
+		return "", fmt.Errorf("auth: start password reset: %w", err)
+	}
+	return token, nil
 }
 
 const lockResetToken = `
