@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,7 +41,7 @@ func TestForgotPasswordMailsAOneTimeLink(t *testing.T) {
 	require.Equal(t, http.StatusOK, p.Status)
 	require.Contains(t, p.TestID("flash-success"), "如果该账号存在")
 
-	msg := mailTo(t, smtp, "bob-reset@example.com")
+	msg := smtp.WaitTo(t, "bob-reset@example.com", 1)[0]
 	require.Equal(t, "重置您的 Credits 密码", msg.Subject)
 	i := strings.Index(msg.Text, b.app.URL+"/password/reset/")
 	require.GreaterOrEqual(t, i, 0, msg.Text)
@@ -60,23 +59,6 @@ func TestForgotPasswordMailsAOneTimeLink(t *testing.T) {
 	c2.Get("/signin")
 	p = c2.PostForm("/signin", url.Values{"login": {"bob-reset@example.com"}, "password": {"brand new pass 9"}})
 	require.Equal(t, "/portal", p.URL.Path)
-}
-
-// mailTo waits for the message to addr at the SMTP server (other tests'
-// mail may arrive too).
-func mailTo(t *testing.T, smtp *mailtest.Server, addr string) *mailtest.Received {
-	t.Helper()
-	var got *mailtest.Received
-	require.Eventually(t, func() bool {
-		for _, m := range smtp.Messages() {
-			if len(m.To) == 1 && m.To[0] == addr {
-				got = m
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 20*time.Millisecond, "no mail to %s", addr)
-	return got
 }
 
 // TestForgotPasswordQueuesTheMailWithTheToken: the request answers without

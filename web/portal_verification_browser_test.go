@@ -211,7 +211,7 @@ func TestEnterpriseSpecialInvoiceInChromium(t *testing.T) {
 	require.Equal(t, "25312000000041234567", text(`[data-testid="invoice-detail-number"]`))
 
 	// The customer's email arrives with the PDF.
-	msgs := b.smtp.Wait(t, 1)
+	msgs := b.smtp.WaitTo(t, inbox, 1)
 	require.Equal(t, []string{inbox}, msgs[0].To)
 	require.Contains(t, msgs[0].Subject, "25312000000041234567")
 	require.Contains(t, msgs[0].Text, company.Name)

@@ -227,10 +227,10 @@ func TestMailSurvivesAnSMTPFailure(t *testing.T) {
 WHERE kind = 'mail_send' AND args->'message'->'to' @> jsonb_build_array($1::text)`, u.Email).Scan(&failures)
 		return err == nil && failures > 0
 	}, 10*time.Second, 10*time.Millisecond, "the first send fails")
-	require.Empty(t, smtp.Messages())
+	require.Empty(t, smtp.MessagesTo(u.Email))
 
 	smtp.RequireAuth("", "") // the server recovers before the retry (1 s later)
-	msgs := smtp.Wait(t, 1)
+	msgs := smtp.WaitTo(t, u.Email, 1)
 	require.Equal(t, []string{u.Email}, msgs[0].To)
 	require.Equal(t, "Reset your Credits password", msgs[0].Subject)
 	_, err := b.auth.ResetPassword(ctx, tokenOf(t, msgs[0].Text), "brand new secret")

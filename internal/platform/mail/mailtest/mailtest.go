@@ -20,6 +20,7 @@ import (
 	"mime/quotedprintable"
 	"net"
 	stdmail "net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -124,6 +125,36 @@ func (s *Server) Wait(t testing.TB, n int) []*Received {
 		case <-s.notify:
 		case <-deadline:
 			t.Fatalf("mailtest: waited for %d messages, got %d", n, len(s.Messages()))
+		}
+	}
+}
+
+// MessagesTo returns the messages addressed to to, oldest first.
+func (s *Server) MessagesTo(to string) []*Received {
+	var mine []*Received
+	for _, m := range s.Messages() {
+		if slices.Contains(m.To, to) {
+			mine = append(mine, m)
+		}
+	}
+	return mine
+}
+
+// WaitTo is Wait for the messages addressed to to alone: a test that shares
+// its database's mail queue with other tests (whose queued mail a worker
+// may deliver here too) waits for and reads only its own.
+func (s *Server) WaitTo(t testing.TB, to string, n int) []*Received {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		mine := s.MessagesTo(to)
+		if len(mine) >= n {
+			return mine
+		}
+		select {
+		case <-s.notify:
+		case <-deadline:
+			t.Fatalf("mailtest: waited for %d messages to %s, got %d", n, to, len(mine))
 		}
 	}
 }
