@@ -98,20 +98,21 @@ func TestDefaultCard(t *testing.T) {
 	require.NoError(t, validateCard(Card{Actor: "test", Models: card.Models}))
 
 	want := map[string][4]string{ // input, output, cache hit, per request (credits)
-		"deepseek-chat":     {"2", "8", "0.5", "0"},
-		"deepseek-reasoner": {"4", "16", "1", "0"},
-		"qwen-max":          {"2.4", "9.6", "0.48", "0"},
-		"qwen-plus":         {"0.8", "2", "0.16", "0"},
-		"qwen-turbo":        {"0.3", "0.6", "0.06", "0"},
-		"moonshot-v1-8k":    {"12", "12", "12", "0"},
-		"kimi-k2":           {"4", "16", "1", "0"},
-		"glm-4-plus":        {"5", "5", "5", "0"},
-		"glm-4-flash":       {"0", "0", "0", "0"},
-		"doubao-pro-32k":    {"0.8", "2", "0.8", "0"},
-		"ernie-4.0-8k":      {"30", "90", "30", "0"},
-		"ernie-speed-8k":    {"0", "0", "0", "0"},
-		"wanx-v1":           {"0", "0", "0", "160"},
+		"deepseek-chat":          {"2", "8", "0.5", "0"},
+		"deepseek-reasoner":      {"4", "16", "1", "0"},
+		"qwen-max":               {"2.4", "9.6", "0.48", "0"},
+		"qwen-plus":              {"0.8", "2", "0.16", "0"},
+		"qwen-turbo":             {"0.3", "0.6", "0.06", "0"},
+		"moonshot-v1-8k":         {"2", "10", "2", "0"},
+		"kimi-k2":                {"4", "16", "1", "0"},
+		"glm-4-plus":             {"5", "5", "5", "0"},
+		"glm-4-flash":            {"0", "0", "0", "0"},
+		"doubao-seed-1-6-251015": {"0.8", "8", "0.16", "0"},
+		"ernie-4.0-8k":           {"30", "90", "30", "0"},
+		"ernie-speed-8k":         {"0", "0", "0", "0"},
+		"wanx-v1":                {"0", "0", "0", "160"},
 	}
+	require.Len(t, card.Models, len(want), "every line of the card has an expected price")
 	for model, w := range want {
 		p, err := card.Price(model)
 		require.NoError(t, err, model)
@@ -126,6 +127,9 @@ func TestDefaultCard(t *testing.T) {
 	require.Equal(t, BillingPerRequest, img.BillingType)
 
 	_, err := card.Price("gpt-unknown")
+	require.True(t, errors.Is(err, ErrUnknownModel))
+	// Retired by Volcano Engine on 2025-11-27: no longer on the card.
+	_, err = card.Price("doubao-pro-32k")
 	require.True(t, errors.Is(err, ErrUnknownModel))
 }
 

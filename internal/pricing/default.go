@@ -88,16 +88,17 @@ var defaultList = []listPrice{
 	{model: "qwen-turbo", billing: BillingToken, input: "0.3", cacheHit: "0.06", output: "0.6"},
 
 	// Moonshot AI (Kimi), "模型推理定价", https://platform.moonshot.cn/docs/pricing/chat
-	// moonshot-v1-8k: ¥12 per 1M for input and output, no cache discount
-	// (confirmed, price since 2024-06).
-	{model: "moonshot-v1-8k", billing: BillingToken, input: "12", output: "12"},
-	// kimi-k2 (kimi-k2-0711-preview, 2025-07): ¥4 input (cache miss), ¥1 cache
-	// hit, ¥16 output per 1M, UNCONFIRMED. No stored copy of the vendor page
-	// (above, or platform.kimi.com/docs/pricing/chat-k2) or of a launch report
-	// with RMB prices was found; Moonshot's help centre
-	// (MoonshotAI/kimi-help-center, en-US/kimi-api/pricing.md) only links the
-	// page. A third-party catalogue citing the page (lobehub/lobe-chat,
-	// packages/model-bank/src/aiModels/moonshot.ts) has the same ¥4 / ¥1 / ¥16.
+	// Confirmed from two stored page captures of that URL (the search index
+	// does not name the repository holding them), one "Last updated on
+	// 2025年11月11日", the other "Last updated on 2026年2月9日"; both list the
+	// same prices. A third-party catalogue citing the page (lobehub/lobe-chat,
+	// packages/model-bank/src/aiModels/moonshot.ts) agrees.
+	// moonshot-v1-8k: ¥2 input, ¥10 output per 1M; the page gives no cache-hit
+	// price for the moonshot-v1 models. (It was ¥12 / ¥12 in 2024.)
+	{model: "moonshot-v1-8k", billing: BillingToken, input: "2", output: "10"},
+	// kimi-k2: ¥4 input (cache miss), ¥1 cache hit, ¥16 output per 1M, the
+	// price both captures list for kimi-k2-0711-preview and
+	// kimi-k2-0905-preview (confirmed).
 	{model: "kimi-k2", billing: BillingToken, input: "4", cacheHit: "1", output: "16"},
 
 	// Zhipu AI (智谱 BigModel), https://open.bigmodel.cn/pricing and
@@ -108,18 +109,23 @@ var defaultList = []listPrice{
 	{model: "glm-4-flash", billing: BillingFree},
 
 	// Volcano Engine Ark (火山方舟), "模型服务价格", https://www.volcengine.com/docs/82379/1099320
-	// doubao-pro-32k, prices announced 2024-05-15 (火山引擎原动力大会).
-	// Input ¥0.8 per 1M (¥0.0008 per 1k): confirmed by reports of the
-	// announcement ("豆包通用模型pro-32k版模型推理输入价格仅为0.0008元/千tokens",
-	// https://c.m.163.com/news/a/J2O09HCV05118O92.html).
-	// Output ¥2 per 1M (¥0.002 per 1k): UNCONFIRMED. No vendor copy with the
-	// output price was found; only third-party tables (github.com/flanker/llmprice.cn)
-	// and a copy of ByteDance's Coze billing page (Coze's own price for the
-	// model, qiuyurs/cozezsk) show ¥0.002 per 1k. No cache discount assumed.
-	// Note: Ark's 模型下线公告 (stored mirror Hajimi-Commune/VolcanoArkDocs,
-	// docs/开始使用/产品公告/模型下线公告.md) retires doubao-pro-32k-241215,
-	// the last version, on 2025-11-27 (switched to doubao-seed-1-6-251015).
-	{model: "doubao-pro-32k", billing: BillingToken, input: "0.8", output: "2"},
+	// doubao-seed-1.6, called by its model ID doubao-seed-1-6-251015. It
+	// replaces doubao-pro-32k: Ark's 模型下线公告 (fifth batch) took the last
+	// doubao-pro-32k version, 241215, out of service on 2025-11-27 and moved
+	// its endpoints to doubao-seed-1-6-251015, billed at that model's price.
+	// (The price page copy named next still has a doubao-pro-32k row, ¥0.8 in
+	// / ¥2 out, but no version of it can be called any more.)
+	// Confirmed: stored mirror Hajimi-Commune/VolcanoArkDocs,
+	// docs/购买指南/模型服务价格.md (深度思考模型, 在线推理; the snapshot is from
+	// 2025-12 or later: its 产品更新公告 has a 202512 release note) and
+	// docs/开始使用/产品公告/模型下线公告.md.
+	// Shortest tier, input up to 32k tokens: ¥0.8 input, ¥0.16 cache hit per
+	// 1M. Its output price depends on the reply's length: ¥2 per 1M for
+	// replies of at most 200 tokens, ¥8 for longer ones. The card takes ¥8, the
+	// rate of an ordinary reply; a short reply is overcharged by at most
+	// 200 × ¥6/1M = ¥0.0012. Longer inputs cost more (32k-128k: ¥1.2 / ¥16,
+	// 128k-256k: ¥2.4 / ¥24), which one flat rate cannot express.
+	{model: "doubao-seed-1-6-251015", billing: BillingToken, input: "0.8", cacheHit: "0.16", output: "8"},
 
 	// Baidu AI Cloud Qianfan (千帆), "按量后付费在线推理计费",
 	// https://cloud.baidu.com/doc/WENXINWORKSHOP/s/hlrk4akp7.
