@@ -24,7 +24,9 @@ import (
 // TestBackOfficeJourneyInChromium is the back office's "done when": finance
 // imports a statement with a matched, a mismatched and an unknown line; the
 // matched order is credited once; the unknown line is resolved to a
-// customer; a second import changes nothing. Support grants above its
+// customer found and picked in its form (the payer's name finds the
+// customer's verified company at once, and a typed reference code finds it
+// too); a second import changes nothing. Support grants above its
 // limit; the requester cannot approve it; a finance user does, and the
 // customer sees the lot with its expiry. Each step is in the audit log
 // with the balances before and after.
@@ -50,11 +52,18 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 	short, err := b.payments.CreateTransferOrder(bg, payer.AccountID, 50000)
 	require.NoError(t, err)
 	serial := fmt.Sprintf("J%d", time.Now().UnixNano())
+	// The other customer is verified as the company that pays without a
+	// reference code, and has a transfer order it forgot to name.
+	company := "丙" + serial + "科技有限公司"
+	_, err = b.verify.SubmitCompany(bg, other.AccountID, company, newCreditCode(t), "王五", pngBytes, "licence.png")
+	require.NoError(t, err)
+	forgotten, err := b.payments.CreateTransferOrder(bg, other.AccountID, 8800)
+	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "statement.csv")
 	require.NoError(t, os.WriteFile(file, []byte(statement(
 		[4]string{serial + "-1", "甲公司", "1200.00", "充值 " + strings.ToLower(paid.ReferenceDisplay())},
 		[4]string{serial + "-2", "乙公司", "499.00", "充值 " + short.ReferenceCode},
-		[4]string{serial + "-3", "丙公司", "88.00", "无附言"},
+		[4]string{serial + "-3", company, "88.00", "无附言"},
 	)), 0o600))
 
 	ctx := webtest.Browser(t, 90*time.Second)
@@ -108,11 +117,29 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 	require.Equal(t, "金额与订单不符", text(`[data-testid="line-`+serial+`-2"] [data-testid="line-reason"]`))
 	require.Equal(t, "附言中没有识别码", text(`[data-testid="line-`+serial+`-3"] [data-testid="line-reason"]`))
 
-	// The unknown line is resolved to the other customer.
+	// The unknown line is resolved to the other customer: opening its form
+	// searches by the payer's name, which finds the verified company.
 	line := `[data-testid="line-` + serial + `-3"] `
+	pick := fmt.Sprintf(`%s[data-testid="payer-%d"] `, line, other.AccountID)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(css(line+`[data-testid="line-actions"]`)),
-		chromedp.SendKeys(css(line+`[data-testid="resolve-account"]`), fmt.Sprint(other.AccountID)),
+		chromedp.WaitVisible(css(pick+`[data-testid="payer-pick"]`)),
+	))
+	require.Equal(t, "认证企业名称", text(pick+`[data-testid="payer-matched-by"]`))
+	require.Contains(t, text(pick+`[data-testid="payer-kyc"]`), company)
+	require.Contains(t, text(pick+`[data-testid="payer-order-`+forgotten.ReferenceDisplay()+`"]`), "¥88.00")
+	// The customer reads out the reference code on the phone: typing it
+	// searches again (debounced), and finance picks the customer it finds.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Clear(css(line+`[data-testid="resolve-find"]`)),
+		chromedp.SendKeys(css(line+`[data-testid="resolve-find"]`), strings.ToLower(forgotten.ReferenceDisplay())),
+		chromedp.WaitReady(css(line+`[data-testid="payer-candidates"] input[name="find"][value="`+strings.ToLower(forgotten.ReferenceDisplay())+`"]`)),
+		chromedp.WaitVisible(css(pick+`[data-testid="payer-pick"]`)),
+	))
+	require.Equal(t, "识别码", text(pick+`[data-testid="payer-matched-by"]`))
+	webtest.Screenshot(t, ctx, "resolve-search")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(css(pick+`[data-testid="payer-pick"]`)),
 		chromedp.SendKeys(css(line+`[data-testid="resolve-note"]`), "客户来电确认"),
 		chromedp.Click(css(line+`[data-testid="resolve-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),

@@ -42,7 +42,7 @@ var validationCodes = map[string]bool{
 	"invalid_amount": true, "invalid_expiry": true, "reason_required": true, "unknown_reason_code": true,
 	"invalid_reason_code": true, "reason_code_exists": true, "missing_idempotency_key": true, "invalid_batch": true,
 	"invalid_code": true, "code_used": true, "code_expired": true, "already_redeemed": true, "redeem_throttled": true,
-	"empty_statement": true, "empty_bill": true, "account_not_found": true, "refund_exceeds_paid": true,
+	"empty_statement": true, "empty_bill": true, "account_not_found": true, "account_frozen": true, "refund_exceeds_paid": true,
 }
 
 // formError turns a validation error from the back office (or a file parse

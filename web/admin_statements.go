@@ -8,6 +8,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/refcode"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -15,6 +17,7 @@ import (
 func (s *Server) adminStatementRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodGet, "/statements", "admin.statements", s.AdminStatements, auth.RoleFinance)
 	s.adminRoute(g, http.MethodPost, "/statements", "admin.statements.import", s.AdminImportStatement, auth.RoleFinance)
+	s.adminRoute(g, http.MethodGet, "/statements/lines/:id/customers", "admin.line.customers", s.AdminLineCustomers, auth.RoleFinance)
 	s.adminRoute(g, http.MethodPost, "/statements/lines/:id/resolve", "admin.line.resolve", s.AdminResolveLine, auth.RoleFinance)
 	s.adminRoute(g, http.MethodPost, "/statements/lines/:id/refund", "admin.line.refund", s.AdminRefundLine, auth.RoleFinance)
 	s.adminRoute(g, http.MethodPost, "/statements/lines/:id/reject", "admin.line.reject", s.AdminRejectLine, auth.RoleFinance)
@@ -87,26 +90,102 @@ func (s *Server) statementsForm(c echo.Context, errs adminview.Errors) error {
 	return Render(c, http.StatusUnprocessableEntity, adminview.Statements(v), nil)
 }
 
-// AdminResolveLine credits an unmatched line to an account as a manual
-// recharge (waiting for a second finance user above the limit).
+// AdminLineCustomers searches customers for one unmatched line's resolve
+// form (?find=): htmx gets the candidates to pick from, a browser without
+// JavaScript the queue with that line's form open on the results.
+func (s *Server) AdminLineCustomers(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	f := adminview.ResolveForm{LineID: id, Find: strings.TrimSpace(c.QueryParam("find"))}
+	if err := s.findPayers(c, &f); err != nil {
+		return err
+	}
+	if IsHTMX(c) {
+		return RenderComponent(c, http.StatusOK, adminview.PayerCandidates(f))
+	}
+	v, err := s.statementsView(c, c.QueryParam("q"))
+	if err != nil {
+		return err
+	}
+	v.Resolve = f
+	return Render(c, http.StatusOK, adminview.Statements(v), nil)
+}
+
+// findPayers fills the form's candidates with the back office's search for
+// f.Find.
+func (s *Server) findPayers(c echo.Context, f *adminview.ResolveForm) error {
+	found, err := s.admin.bo.FindPayerCandidates(c.Request().Context(), f.Find, actor(c))
+	if err != nil {
+		return err
+	}
+	f.Searched, f.More, f.Candidates = true, found.More, nil
+	for _, p := range found.Candidates {
+		row := adminview.PayerCandidate{AccountID: p.Account.ID, Name: p.Account.Name, Login: p.User.Login(),
+			Frozen: p.Account.Status == ledger.StatusFrozen, MatchedBy: p.MatchedBy, KYCState: p.Identity.State,
+			KYCSubject: p.Identity.Subject, KYCName: p.Identity.Name, KYCNumber: p.Identity.MaskedNumber}
+		if row.Name == "" {
+			row.Name = p.User.Name
+		}
+		if p.Account.ExternalID != nil {
+			row.ExternalID = *p.Account.ExternalID
+		}
+		for _, o := range p.OpenOrders {
+			row.Orders = append(row.Orders, adminview.OpenOrderRow{OrderNo: o.OrderNo, Code: refcode.Format(o.Code), Amount: o.Amount})
+		}
+		f.Candidates = append(f.Candidates, row)
+	}
+	return nil
+}
+
+// AdminResolveLine credits an unmatched line to the customer picked in its
+// form, as a manual recharge (waiting for a second finance user above the
+// limit). Nothing picked, an unknown or frozen account or a missing note
+// shows the form again (422) with the same search results.
 func (s *Server) AdminResolveLine(c echo.Context) error {
 	id, err := parseID(c.Param("id"))
 	if err != nil {
 		return err
 	}
-	acc, perr := strconv.ParseInt(strings.TrimSpace(c.FormValue("account_id")), 10, 64)
+	f := adminview.ResolveForm{LineID: id, Find: strings.TrimSpace(c.FormValue("find")), Note: strings.TrimSpace(c.FormValue("note"))}
+	acc, perr := strconv.ParseInt(c.FormValue("account_id"), 10, 64)
 	if perr != nil || acc <= 0 {
-		return s.lineForm(c, id, fieldError(c, "account", "error.admin.account_not_found"))
+		return s.resolveForm(c, f, fieldError(c, "account", "error.admin.account_required"))
 	}
-	res, err := s.admin.bo.ResolveToAccount(c.Request().Context(), id, acc, strings.TrimSpace(c.FormValue("note")), actor(c))
+	f.AccountID = acc
+	res, err := s.admin.bo.ResolveToAccount(c.Request().Context(), id, acc, f.Note, actor(c))
 	if err != nil {
-		return s.lineError(c, id, err)
+		errs, _, ok := formError(c, err)
+		if !ok {
+			return err
+		}
+		return s.resolveForm(c, f, errs)
 	}
 	done := "resolved"
 	if !res.Applied {
 		done = "pending"
 	}
 	return HXRedirect(c, s.URL("admin.statements")+"?done="+done)
+}
+
+// resolveForm shows a line's resolve form again with errs, its search
+// run again so the picked customer is still there to see: the form for
+// htmx, the queue with the form open otherwise.
+func (s *Server) resolveForm(c echo.Context, f adminview.ResolveForm, errs adminview.Errors) error {
+	if err := s.findPayers(c, &f); err != nil {
+		return err
+	}
+	f.Errors = errs
+	if IsHTMX(c) {
+		return RenderComponent(c, http.StatusUnprocessableEntity, adminview.ResolveFormPart(f))
+	}
+	v, err := s.statementsView(c, "")
+	if err != nil {
+		return err
+	}
+	v.Resolve = f
+	return Render(c, http.StatusUnprocessableEntity, adminview.Statements(v), nil)
 }
 
 // AdminRefundLine marks an unmatched line as money to send back to the payer.

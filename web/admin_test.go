@@ -15,19 +15,24 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/piicrypto"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/signup"
+	"github.com/seed75218f88/credits/internal/verification"
 	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
 // adminBundle is a running server with the back office wired to real
-// payments (bank transfer orders) and a low support-grant limit.
+// payments (bank transfer orders) and real-name verification (the sandbox
+// provider), and a low support-grant limit.
 type adminBundle struct {
 	*portalBundle
 	payments *payments.Service
+	verify   *verification.Service
 	bo       *backoffice.Service
 }
 
@@ -38,12 +43,13 @@ func setupAdmin(t testing.TB) *adminBundle {
 		b.ledger = ledger.New(d.Pool, ledger.Options{})
 		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 		b.payments = payments.New(d.Pool, b.ledger, payments.Channels{}, payments.Options{})
+		b.verify = verification.New(d.Pool, identity.Sandbox{}, piicrypto.Dev(), piicrypto.DevBlindIndex(), b.ledger, verification.Options{})
 		pay := b.payments.BackOffice()
 		settings := backoffice.DefaultSettings()
 		settings.SupportGrantLimit = decimal.NewFromInt(1000)
 		b.bo = backoffice.New(d.Pool, b.ledger, b.auth, backoffice.Options{Settings: settings,
-			TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
-		d.Ledger, d.Auth, d.Payments, d.Backoffice = b.ledger, b.auth, b.payments, b.bo
+			TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay, Identities: b.verify.BackOffice()})
+		d.Ledger, d.Auth, d.Payments, d.Backoffice, d.Verification = b.ledger, b.auth, b.payments, b.bo, b.verify
 		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
 	}))
 	t.Cleanup(b.ledger.Close)

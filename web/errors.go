@@ -117,6 +117,7 @@ var errorTable = []ErrorMapping{
 	{backoffice.ErrEmptyStatement, http.StatusUnprocessableEntity, "empty_statement", "error.admin.empty_statement"},
 	{backoffice.ErrEmptyBill, http.StatusUnprocessableEntity, "empty_bill", "error.admin.empty_bill"},
 	{backoffice.ErrRefundExceedsPaid, http.StatusUnprocessableEntity, "refund_exceeds_paid", "error.admin.refund_exceeds_paid"},
+	{backoffice.ErrAccountFrozen, http.StatusUnprocessableEntity, "account_frozen", "error.admin.account_frozen"},
 
 	// Real-name verification (internal/verification); form errors re-render
 	// the form instead (web/portal_verification.go).

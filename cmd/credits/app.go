@@ -159,7 +159,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 		return name, err
 	}
 	s.backoffice = backoffice.New(pool, s.ledger, s.auth, backoffice.Options{Settings: boSettings, CreditPriceRMB: cfg.CreditPriceRMB,
-		TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
+		TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay, Identities: s.verification.BackOffice()})
 
 	// Webhook endpoints and the alert scanner enqueue through the River
 	// client built last (ins).

@@ -13,9 +13,10 @@
 // are exact. Errors are *Error values with stable codes (i18n key
 // "error.admin.<code>"), or the ledger's and reconcile's sentinels.
 //
-// Collaborators that live in other packages (payment orders, refunds) are
-// small interfaces defined here: TransferOrders, OrderLookup, ChannelOrders,
-// Refunder. A nil collaborator disables the feature that needs it.
+// Collaborators that live in other packages (payment orders, refunds,
+// real-name verification) are small interfaces defined here: TransferOrders,
+// OrderLookup, ChannelOrders, Refunder, Identities. A nil collaborator
+// disables the feature that needs it.
 package backoffice
 
 import (
@@ -62,6 +63,9 @@ type Options struct {
 	ChannelOrders ChannelOrders
 	// Refunder carries out approved refund requests.
 	Refunder Refunder
+	// Identities lets FindCustomers find a customer by its verified company
+	// name and FindPayerCandidates show each account's verification.
+	Identities Identities
 }
 
 // Service is the back office. It is safe for concurrent use.

@@ -26,6 +26,9 @@ var (
 	ErrApprovalPending = &Error{Code: "approval_pending"}
 	// ErrAccountNotFound: no such ledger account.
 	ErrAccountNotFound = &Error{Code: "account_not_found", Field: "account"}
+	// ErrAccountFrozen: the account (or its enterprise) is frozen, so finance
+	// may not put a statement line's money on it.
+	ErrAccountFrozen = &Error{Code: "account_frozen", Field: "account"}
 	// ErrInvalidAmount: an amount is missing, zero, negative or has too many decimals.
 	ErrInvalidAmount = &Error{Code: "invalid_amount", Field: "amount"}
 	// ErrInvalidExpiry: an expiry is missing or not in the future.

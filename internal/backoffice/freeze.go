@@ -12,6 +12,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/refcode"
 )
 
 // Freeze freezes an account (it can no longer spend) with a required
@@ -76,15 +77,18 @@ type Customer struct {
 	// none (an account created through the gateway API).
 	User    auth.User
 	Balance decimal.Decimal // the pool's ledger balance
-	// MatchedBy says what the query matched: "account", "order", "user".
+	// MatchedBy says what the query matched: "account", "external_id",
+	// "order", "reference", "company" or "user".
 	MatchedBy string
 }
 
-// FindCustomers is the support lookup: query may be an email (or its
-// beginning), a mobile number, a ledger account id, an order number (when
-// Orders is wired), or part of a name. Results are deduplicated by account,
-// exact matches first, at most auth.FindLimit. Staff users are not
-// returned. Errors: ErrForbidden.
+// FindCustomers is the support lookup: query may be a ledger account id, a
+// live account's external id (the gateway client's own id), an order number
+// (when Orders is wired), a bank-transfer reference code (when
+// TransferOrders is), part of a verified company name (when Identities is),
+// an email (or its beginning), a mobile number, or part of a name. Results
+// are deduplicated by account, exact matches first, at most auth.FindLimit.
+// Staff users are not returned. Errors: ErrForbidden.
 func (s *Service) FindCustomers(ctx context.Context, query string, actor Actor) ([]Customer, error) {
 	if err := actor.require(auth.RoleSupport, auth.RoleFinance, auth.RoleAdmin); err != nil {
 		return nil, err
@@ -119,18 +123,16 @@ func (s *Service) FindCustomers(ctx context.Context, query string, actor Actor) 
 		out = append(out, Customer{Account: acc, User: u, Balance: bal, MatchedBy: by})
 		return nil
 	}
-	if id, err := strconv.ParseInt(query, 10, 64); err == nil {
-		if err := add(id, auth.User{}, "account"); err != nil {
-			return nil, fmt.Errorf("backoffice: find customers: %w", err)
-		}
+	if err := s.findExact(ctx, query, add); err != nil {
+		return nil, fmt.Errorf("backoffice: find customers: %w", err)
 	}
-	if s.opt.Orders != nil {
-		id, ok, err := s.opt.Orders.AccountByOrderNo(ctx, query)
+	if s.opt.Identities != nil {
+		ids, err := s.opt.Identities.AccountsByCompanyName(ctx, query, auth.FindLimit)
 		if err != nil {
-			return nil, fmt.Errorf("backoffice: find customers by order: %w", err)
+			return nil, fmt.Errorf("backoffice: find customers by company: %w", err)
 		}
-		if ok {
-			if err := add(id, auth.User{}, "order"); err != nil {
+		for _, id := range ids {
+			if err := add(id, auth.User{}, "company"); err != nil {
 				return nil, fmt.Errorf("backoffice: find customers: %w", err)
 			}
 		}
@@ -153,4 +155,47 @@ func (s *Service) FindCustomers(ctx context.Context, query string, actor Actor) 
 		out = out[:auth.FindLimit]
 	}
 	return out, nil
+}
+
+// findExact adds the accounts query names exactly: as an account id, a live
+// external id, an order number or a transfer reference code.
+func (s *Service) findExact(ctx context.Context, query string, add func(int64, auth.User, string) error) error {
+	if id, err := strconv.ParseInt(query, 10, 64); err == nil {
+		if err := add(id, auth.User{}, "account"); err != nil {
+			return err
+		}
+	}
+	// Test-mode accounts hold no money, so a bank payment never belongs to one.
+	acc, err := s.ledger.AccountByExternalID(ctx, ledger.ModeLive, query)
+	switch {
+	case err == nil:
+		if err := add(acc.ID, auth.User{}, "external_id"); err != nil {
+			return err
+		}
+	case !errors.Is(err, ledger.ErrNotFound):
+		return err
+	}
+	if s.opt.Orders != nil {
+		id, ok, err := s.opt.Orders.AccountByOrderNo(ctx, query)
+		if err != nil {
+			return fmt.Errorf("by order: %w", err)
+		}
+		if ok {
+			if err := add(id, auth.User{}, "order"); err != nil {
+				return err
+			}
+		}
+	}
+	if code := refcode.Normalize(query); s.opt.TransferOrders != nil && refcode.Valid(code) {
+		o, ok, err := s.opt.TransferOrders.OpenOrderByCode(ctx, s.pool, code)
+		if err != nil {
+			return fmt.Errorf("by reference code: %w", err)
+		}
+		if ok {
+			if err := add(o.AccountID, auth.User{}, "reference"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

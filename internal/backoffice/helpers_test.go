@@ -140,7 +140,8 @@ func requireNullDec(t *testing.T, want string, got decimal.NullDecimal, msg ...a
 // transferOrders stands in for payments' bank-transfer orders: a tiny table
 // of this test package, completed through the real ledger.
 type transferOrders struct {
-	l *ledger.Ledger
+	l    *ledger.Ledger
+	pool *pgxPool
 }
 
 var createOrdersOnce sync.Once
@@ -159,7 +160,7 @@ CREATE TABLE IF NOT EXISTS test_transfer_orders (
 )`)
 		require.NoError(t, err)
 	})
-	return &transferOrders{l: l}
+	return &transferOrders{l: l, pool: pool}
 }
 
 func (o *transferOrders) add(t *testing.T, pool *pgxPool, accountID int64, code, amount, payer string) string {
@@ -196,6 +197,19 @@ RETURNING account_id, amount`, orderNo, statementRef).Scan(&acc, &amount)
 	_, err = o.l.CreditTx(ctx, tx, ledger.CreditRequest{AccountID: acc, Kind: ledger.LotPaid, Amount: credits,
 		SourceRef: orderNo, Actor: actor, IdempotencyKey: "order:" + orderNo})
 	return err
+}
+
+func (o *transferOrders) OpenOrdersOf(ctx context.Context, accountID int64) ([]backoffice.TransferOrder, error) {
+	rows, err := o.pool.Query(ctx, `SELECT order_no, code, amount, account_id FROM test_transfer_orders
+WHERE account_id = $1 AND paid_at IS NULL ORDER BY order_no DESC`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (backoffice.TransferOrder, error) {
+		var out backoffice.TransferOrder
+		err := r.Scan(&out.OrderNo, &out.Code, &out.Amount, &out.AccountID)
+		return out, err
+	})
 }
 
 func (o *transferOrders) AccountByOrderNo(ctx context.Context, orderNo string) (int64, bool, error) {

@@ -25,8 +25,8 @@ type TransferOrder struct {
 	AccountID int64
 }
 
-// TransferOrders is what statement matching needs from payments. Both
-// methods run on the import's transaction.
+// TransferOrders is what statement matching and the unmatched queue need
+// from payments. The first two methods run on the import's transaction.
 type TransferOrders interface {
 	// OpenOrderByCode returns the transfer order with reference code code
 	// (normalized), paid or not, or ok false when no order has it.
@@ -35,6 +35,9 @@ type TransferOrders interface {
 	// and credits its paid lot, on tx, once. An error rolls back only this
 	// line (a savepoint): the line stays in the unmatched queue.
 	CompleteTx(ctx context.Context, tx pgx.Tx, orderNo, statementRef, actor string) error
+	// OpenOrdersOf lists the account's transfer orders still awaiting
+	// payment, newest first (none is an empty slice).
+	OpenOrdersOf(ctx context.Context, accountID int64) ([]TransferOrder, error)
 }
 
 // ImportResult counts what a statement import did.
@@ -257,8 +260,11 @@ type RechargeResult struct {
 // amount ÷ credit price credits, source "bank_line:<id>"). Up to
 // Settings.ManualRechargeLimitFen it applies at once; above it, it waits
 // for a second finance user (the line stays in the queue, marked pending).
-// Finance only; note is required. Errors: ErrForbidden, ErrReasonRequired,
-// ErrLineNotFound, ErrLineNotOpen, ErrApprovalPending, ErrAccountNotFound.
+// A frozen account (or one whose enterprise is frozen) is refused: the
+// money goes back to the payer, or the account is unfrozen first. Finance
+// only; note is required. Errors: ErrForbidden, ErrReasonRequired,
+// ErrLineNotFound, ErrLineNotOpen, ErrApprovalPending, ErrAccountNotFound,
+// ErrAccountFrozen.
 func (s *Service) ResolveToAccount(ctx context.Context, lineID, accountID int64, note string, actor Actor) (RechargeResult, error) {
 	var out RechargeResult
 	if err := actor.require(auth.RoleFinance); err != nil {
@@ -270,6 +276,9 @@ func (s *Service) ResolveToAccount(ctx context.Context, lineID, accountID int64,
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		line, err := openLine(ctx, tx, lineID)
 		if err != nil {
+			return err
+		}
+		if err := requireActive(ctx, tx, accountID); err != nil {
 			return err
 		}
 		credits, err := ledger.CreditsForRMB(line.Amount, s.opt.CreditPriceRMB)
@@ -345,6 +354,25 @@ func (s *Service) applyRecharge(ctx context.Context, tx pgx.Tx, p RechargePayloa
 		return c, err
 	}
 	return c, nil
+}
+
+// requireActive checks that neither the account nor its pool (the
+// enterprise of a sub-account) is frozen. Errors: ErrAccountNotFound,
+// ErrAccountFrozen.
+func requireActive(ctx context.Context, q db.DBTX, accountID int64) error {
+	const sql = `SELECT a.status = 'frozen' OR p.status = 'frozen'
+FROM ledger_accounts a JOIN ledger_accounts p ON p.id = a.pool_id WHERE a.id = $1`
+	var frozen bool
+	err := q.QueryRow(ctx, sql, accountID).Scan(&frozen)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return ErrAccountNotFound
+	case err != nil:
+		return fmt.Errorf("backoffice: status of %d: %w", accountID, err)
+	case frozen:
+		return ErrAccountFrozen
+	}
+	return nil
 }
 
 // openLine locks an unmatched credit line.

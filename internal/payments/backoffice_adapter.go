@@ -79,6 +79,32 @@ func (b *BackOffice) CompleteTx(ctx context.Context, tx pgx.Tx, orderNo, stateme
 	return err
 }
 
+// openTransfersOfAccount is an account's bank-transfer orders awaiting
+// payment, newest first (payment_orders_account_idx).
+const openTransfersOfAccount = `SELECT ` + orderColumns + ` FROM payment_orders
+WHERE account_id = $1 AND channel = 'bank_transfer' AND state IN ('created', 'pending')
+ORDER BY created_at DESC, id DESC LIMIT 20`
+
+// OpenOrdersOf lists the account's bank-transfer orders awaiting payment
+// (at most 20, newest first), for finance choosing whom an unmatched
+// statement line paid.
+func (b *BackOffice) OpenOrdersOf(ctx context.Context, accountID int64) ([]backoffice.TransferOrder, error) {
+	rows, err := b.s.pool.Query(ctx, openTransfersOfAccount, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("payments: open transfer orders: %w", err)
+	}
+	orders, err := pgx.CollectRows(rows, pgx.RowToStructByName[Order])
+	if err != nil {
+		return nil, fmt.Errorf("payments: open transfer orders: %w", err)
+	}
+	out := make([]backoffice.TransferOrder, len(orders))
+	for i, o := range orders {
+		out[i] = backoffice.TransferOrder{AccountID: o.AccountID, OpenOrder: reconcile.OpenOrder{
+			OrderNo: o.OrderNo, Code: o.ReferenceCode, Amount: o.AmountYuan()}}
+	}
+	return out, nil
+}
+
 // AccountByOrderNo returns the ledger account of an order (the support
 // lookup by order number).
 func (b *BackOffice) AccountByOrderNo(ctx context.Context, orderNo string) (int64, bool, error) {

@@ -55,6 +55,35 @@ func TestBackOfficeAdapter(t *testing.T) {
 		require.Equal(t, "order", found[0].MatchedBy)
 	})
 
+	t.Run("OpenTransferOrdersAndReferenceLookup", func(t *testing.T) {
+		acc := b.account(t)
+		older, err := b.svc.CreateTransferOrder(b.ctx, acc, 30000)
+		require.NoError(t, err)
+		newer, err := b.svc.CreateTransferOrder(b.ctx, acc, 45000)
+		require.NoError(t, err)
+		b.paid(t, acc, 10000, payments.ChannelWeChat) // a QR top-up is never a transfer order
+		settled, err := b.svc.CreateTransferOrder(b.ctx, acc, 20000)
+		require.NoError(t, err)
+		csv := "交易流水号,交易时间,对方账户名称,对方账号,交易金额,借贷标志,用途\n" +
+			fmt.Sprintf("ADP-3,2025/03/02 09:00:00,丙公司,6222000011112222,200.00,贷,%s\n", settled.ReferenceCode)
+		res, err := bo.ImportStatement(b.ctx, strings.NewReader(csv), "adapter2.csv", "110", finance)
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Matched)
+
+		open, err := adapter.OpenOrdersOf(b.ctx, acc)
+		require.NoError(t, err)
+		require.Equal(t, []backoffice.TransferOrder{
+			{AccountID: acc, OpenOrder: reconcile.OpenOrder{OrderNo: newer.OrderNo, Code: newer.ReferenceCode, Amount: d("450.00")}},
+			{AccountID: acc, OpenOrder: reconcile.OpenOrder{OrderNo: older.OrderNo, Code: older.ReferenceCode, Amount: d("300.00")}},
+		}, open, "newest first; the paid one is not open")
+
+		found, err := bo.FindCustomers(b.ctx, strings.ToLower(older.ReferenceDisplay()), finance)
+		require.NoError(t, err)
+		require.Len(t, found, 1)
+		require.Equal(t, acc, found[0].Account.ID)
+		require.Equal(t, "reference", found[0].MatchedBy)
+	})
+
 	t.Run("ChannelRecordsAndRefund", func(t *testing.T) {
 		acc := b.account(t)
 		o := b.paid(t, acc, 10000, payments.ChannelWeChat)

@@ -132,6 +132,56 @@ type StatementsView struct {
 	Errors  Errors
 	Flash   string
 	Pending int // lines waiting for a second finance user
+	// Resolve is the resolve form shown open, with its search results
+	// (LineID 0: every line's form is closed).
+	Resolve ResolveForm
+}
+
+// ResolveFor is line l's resolve form: the open one, or a closed one whose
+// search starts from the payer's name.
+func (v StatementsView) ResolveFor(l LineRow) ResolveForm {
+	if v.Resolve.LineID == l.ID {
+		return v.Resolve
+	}
+	return ResolveForm{LineID: l.ID, Find: l.PayerName}
+}
+
+// ResolveForm credits an unmatched line to a customer found in the form:
+// the search, the candidates to pick from and the note.
+type ResolveForm struct {
+	LineID int64
+	// Find is the customer search (the payer's name until finance types).
+	Find string
+	// Searched is true when Candidates are Find's results; false leaves
+	// them to load when the form is opened.
+	Searched   bool
+	Candidates []PayerCandidate
+	More       bool  // more customers matched than are listed
+	AccountID  int64 // the picked candidate
+	Note       string
+	Errors     Errors
+}
+
+// PayerCandidate is one customer a line may be credited to, with what
+// tells finance whether it paid.
+type PayerCandidate struct {
+	AccountID  int64
+	Name       string
+	Login      string
+	ExternalID string
+	Frozen     bool
+	MatchedBy  string
+	// KYCState is the verification state ("" when unknown); subject, name
+	// and number are masked values ("" when none).
+	KYCState, KYCSubject, KYCName, KYCNumber string
+	Orders                                   []OpenOrderRow
+}
+
+// OpenOrderRow is a bank-transfer order still awaiting payment.
+type OpenOrderRow struct {
+	OrderNo string
+	Code    string // as shown to customers, XXXX-XXXXX
+	Amount  decimal.Decimal
 }
 
 // ImportCounts is what an import did.
