@@ -184,7 +184,8 @@ LIMIT $4`
 // ErrApprovalClosed. The database also refuses a decision by the requester.
 // Errors: ErrApprovalNotFound, ErrApprovalClosed, ErrSelfApproval,
 // ErrForbidden, ErrLineNotOpen (the line left the queue meanwhile),
-// ledger errors.
+// ErrAccountFrozen (a manual recharge to an account frozen since it was
+// requested: the request stays pending), ledger errors.
 func (s *Service) Approve(ctx context.Context, id int64, approver Actor) (Approval, error) {
 	var out Approval
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -210,6 +211,11 @@ func (s *Service) Approve(ctx context.Context, id int64, approver Actor) (Approv
 			p, err := a.Recharge()
 			if err != nil {
 				return fmt.Errorf("backoffice: approval %d payload: %w", id, err)
+			}
+			// The rule ResolveToAccount applies, again: the account may
+			// have been frozen while the request waited.
+			if err := requireActive(ctx, tx, p.AccountID); err != nil {
+				return err
 			}
 			c, err = s.applyRecharge(ctx, tx, p, a.RequestedBy, approver, a.ID)
 			if err != nil {

@@ -151,3 +151,44 @@ func TestResolveToFrozenAccountIsRefused(t *testing.T) {
 	require.True(t, r.Applied)
 	requireDec(t, "50000", r.Credits, "¥50 at ¥0.001 per credit")
 }
+
+// A large recharge requested before the account was frozen is not applied
+// by its approval while the freeze lasts: the request stays pending, and
+// applies once the account is unfrozen.
+func TestApprovingARechargeToAnAccountFrozenMeanwhileIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	finance, approver := b.staff(t, auth.RoleFinance), b.staff(t, auth.RoleFinance)
+	support := b.staff(t, auth.RoleSupport)
+	serial := uniq("F")
+	_, err := b.svc.ImportStatement(b.ctx, strings.NewReader(statementCSV(
+		[]string{serial, "2025/03/03 09:10:00", "冻结公司", "5000.00", "贷", "no code"},
+	)), "frozen-later.csv", uniq("110-"), finance)
+	require.NoError(t, err)
+	q, err := b.svc.UnmatchedLines(b.ctx, serial, 10, finance)
+	require.NoError(t, err)
+	require.Len(t, q, 1)
+
+	c := b.customer(t)
+	res, err := b.svc.ResolveToAccount(b.ctx, q[0].ID, c.account.ID, "payer phoned", finance)
+	require.NoError(t, err)
+	require.False(t, res.Applied, "above the limit: waits for a second finance user")
+	require.NoError(t, b.svc.Freeze(b.ctx, c.account.ID, "chargeback", support))
+
+	_, err = b.svc.Approve(b.ctx, res.Approval.ID, approver)
+	require.ErrorIs(t, err, backoffice.ErrAccountFrozen)
+	pending, err := b.svc.Approvals(b.ctx, backoffice.ApprovalFilter{State: backoffice.ApprovalPending, AccountID: c.account.ID})
+	require.NoError(t, err)
+	require.Len(t, pending, 1, "the request is still there to approve or reject")
+	bal, err := b.l.Balance(b.ctx, c.account.ID)
+	require.NoError(t, err)
+	require.True(t, bal.Available.IsZero(), "nothing credited: %s", bal.Available)
+
+	require.NoError(t, b.svc.Unfreeze(b.ctx, c.account.ID, "cleared", support))
+	a, err := b.svc.Approve(b.ctx, res.Approval.ID, approver)
+	require.NoError(t, err)
+	require.Equal(t, backoffice.ApprovalApplied, a.State)
+	bal, err = b.l.Balance(b.ctx, c.account.ID)
+	require.NoError(t, err)
+	requireDec(t, "5000000", bal.Available, "¥5,000 at ¥0.001 per credit")
+}
