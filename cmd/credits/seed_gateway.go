@@ -17,20 +17,31 @@ import (
 // (test-mode) accounts; production seeds refuse it.
 const demoSandboxKey = "sk_test_demo0000000000000000000000000000000000000"
 
-// seedGateway publishes the default rate card (once) and stores the demo
-// sandbox key. Idempotent.
+// seedGateway publishes the default rate card (once; outside production,
+// again when this release's list changed it) and stores the demo sandbox
+// key. Idempotent.
 func seedGateway(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
 	cfg, err := config.Load()
 	if err != nil {
 		return seedResult{}, err
 	}
-	version, err := pricing.New(pool).EnsureDefault(ctx, "seed", cfg.CreditPriceRMB)
+	prices := pricing.New(pool)
+	version, err := prices.EnsureDefault(ctx, "seed", cfg.CreditPriceRMB)
 	if err != nil {
 		return seedResult{}, err
 	}
 	res := seedResult{Lines: []string{fmt.Sprintf("rate card version %d in force", version)}}
 	if cfg.Env == config.Production {
 		return res, nil
+	}
+	// Outside production the default card follows this release's list
+	// (a new version, effective now) unless someone published their own.
+	version, refreshed, err := prices.RefreshDefault(ctx, "seed", cfg.CreditPriceRMB)
+	if err != nil {
+		return seedResult{}, err
+	}
+	if refreshed {
+		res.Lines[0] = fmt.Sprintf("rate card version %d in force (this release's default list, replacing an earlier one)", version)
 	}
 	if err := gateway.NewKeyStore(pool, 0).EnsureKey(ctx, ledger.ModeTest, "demo sandbox key", demoSandboxKey); err != nil {
 		return seedResult{}, err

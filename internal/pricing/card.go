@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -324,4 +325,62 @@ func (s *Service) EnsureDefault(ctx context.Context, actor string, creditPriceRM
 		return 0, err
 	}
 	return c.Version, nil
+}
+
+// RefreshDefault publishes DefaultCardAt(creditPriceRMB), effective now, when
+// the newest version is a default card that `seed` published from an earlier
+// release's list and this release's list differs from it (a price corrected,
+// a retired model replaced). A newest version published by anyone else is
+// never superseded. It returns the version in force now and whether it
+// published. `seed` calls it outside production, so a development database
+// follows the list; production cards change only when someone publishes.
+//
+// Errors: as Publish and InForce.
+func (s *Service) RefreshDefault(ctx context.Context, actor string, creditPriceRMB decimal.Decimal) (int, bool, error) {
+	versions, err := s.Versions(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	published := false
+	byVersion := func(a, b Card) int { return a.Version - b.Version }
+	if len(versions) > 0 {
+		newest := slices.MaxFunc(versions, byVersion)
+		want := DefaultCardAt(creditPriceRMB)
+		if newest.Note == DefaultCardNote && newest.Actor == actor && !samePrices(newest.Models, want.Models) {
+			want.Actor = actor
+			// Now, or just after the newest if that one is scheduled later.
+			want.EffectiveAt = time.Now()
+			if !want.EffectiveAt.After(newest.EffectiveAt) {
+				want.EffectiveAt = newest.EffectiveAt.Add(time.Microsecond)
+			}
+			if _, err := s.Publish(ctx, want); err != nil {
+				return 0, false, err
+			}
+			published = true
+		}
+	}
+	c, err := s.InForce(ctx, time.Now())
+	if err != nil {
+		return 0, false, err
+	}
+	return c.Version, published, nil
+}
+
+// samePrices reports whether two cards price the same models alike.
+func samePrices(a, b []ModelPrice) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	index := make(map[string]ModelPrice, len(a))
+	for _, m := range a {
+		index[m.Model] = m
+	}
+	for _, m := range b {
+		o, ok := index[m.Model]
+		if !ok || o.BillingType != m.BillingType || !o.InputPer1K.Equal(m.InputPer1K) || !o.OutputPer1K.Equal(m.OutputPer1K) ||
+			!o.CacheHitPer1K.Equal(m.CacheHitPer1K) || !o.PerRequest.Equal(m.PerRequest) {
+			return false
+		}
+	}
+	return true
 }

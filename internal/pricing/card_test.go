@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -169,6 +170,43 @@ func TestRateCards(t *testing.T) {
 		for err := range errs {
 			require.NoError(t, err)
 		}
+	})
+
+	t.Run("SeedRefreshesOnlyItsOwnOutdatedDefault", func(t *testing.T) {
+		newest := func() Card {
+			vs, err := svc.Versions(ctx)
+			require.NoError(t, err)
+			return slices.MaxFunc(vs, func(a, b Card) int { return a.Version - b.Version })
+		}
+		// The newest version is someone's own card: seed leaves it alone.
+		before := newest()
+		_, published, err := svc.RefreshDefault(ctx, "seed", DefaultCreditPriceRMB)
+		require.NoError(t, err)
+		require.False(t, published)
+		require.Equal(t, before.Version, newest().Version)
+
+		// An earlier release's default, published by seed (one price
+		// differs, one model since retired).
+		old := DefaultCard()
+		old.Actor, old.EffectiveAt = "seed", before.EffectiveAt.Add(time.Hour)
+		old.Models = append(slices.Clone(old.Models), ModelPrice{Model: "retired-model", BillingType: BillingFree})
+		old.Models[0].OutputPer1K = d("99")
+		oldVersion, err := svc.Publish(ctx, old)
+		require.NoError(t, err)
+
+		_, published, err = svc.RefreshDefault(ctx, "seed", DefaultCreditPriceRMB)
+		require.NoError(t, err)
+		require.True(t, published)
+		got := newest()
+		require.Equal(t, oldVersion+1, got.Version, "a new version: the old one is never rewritten")
+		require.True(t, got.EffectiveAt.After(old.EffectiveAt), "it follows the one it replaces")
+		require.True(t, samePrices(got.Models, DefaultCard().Models), "this release's list")
+		_, err = got.Price("retired-model")
+		require.ErrorIs(t, err, ErrUnknownModel)
+
+		_, published, err = svc.RefreshDefault(ctx, "seed", DefaultCreditPriceRMB)
+		require.NoError(t, err)
+		require.False(t, published, "up to date: nothing more")
 	})
 }
 
