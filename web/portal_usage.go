@@ -248,7 +248,7 @@ func (s *Server) summary(c echo.Context, q usageQuery, head int64) (usage.Summar
 }
 
 func chartData(f usage.Filter, sum usage.Summary) ChartData {
-	cd := ChartData{Total: sum.Totals.Charged.String(), Days: []string{}, Series: []ChartSeries{}}
+	cd := ChartData{Total: format.DecimalString(sum.Totals.Charged), Days: []string{}, Series: []ChartSeries{}}
 	index := map[string]int{}
 	for d := f.From; d.Before(f.To); d = d.AddDate(0, 0, 1) {
 		index[format.Date(d)] = len(cd.Days)
@@ -267,7 +267,7 @@ func chartData(f usage.Filter, sum usage.Summary) ChartData {
 			cd.Series = append(cd.Series, ChartSeries{Model: dm.Model, Data: data})
 		}
 		if j, ok := index[dm.Day]; ok {
-			cd.Series[i].Data[j] = json.Number(dm.Charged.String())
+			cd.Series[i].Data[j] = json.Number(format.DecimalString(dm.Charged))
 		}
 	}
 	return cd

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
 // The hot endpoints' answers (reserve, commit) are small fixed shapes; these
@@ -42,9 +44,9 @@ func (v CommitView) AppendJSON(b []byte) []byte {
 // unless decimal.MarshalJSONWithoutQuotes is set).
 func appendDecimal(b []byte, d decimal.Decimal) []byte {
 	if decimal.MarshalJSONWithoutQuotes {
-		return append(b, d.String()...)
+		return format.AppendDecimal(b, d)
 	}
 	b = append(b, '"')
-	b = append(b, d.String()...)
+	b = format.AppendDecimal(b, d)
 	return append(b, '"')
 }

@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
@@ -138,6 +139,10 @@ func parseAccept(h string) []language.Tag {
 type Localizer struct {
 	lang string
 	l    *goi18n.Localizer
+	// plain keeps each key's text without data (T): it never changes for
+	// one language, and go-i18n works it out anew on every call, at a
+	// cost that showed in page rendering profiles.
+	plain sync.Map // key -> string
 }
 
 // Localizer returns the localizer for lang (zh-CN when unsupported).
@@ -153,7 +158,19 @@ func (l *Localizer) Lang() string { return l.lang }
 
 // T returns the text of key; an unknown key comes back as the key itself so
 // that it shows on the page (and the locale tests fail).
-func (l *Localizer) T(key string) string { return l.Tf(key, nil) }
+func (l *Localizer) T(key string) string {
+	if l == nil {
+		return key
+	}
+	if s, ok := l.plain.Load(key); ok {
+		return s.(string)
+	}
+	s := l.Tf(key, nil)
+	if s != key { // only the bundle's own keys: callers may build keys from input
+		l.plain.Store(key, s)
+	}
+	return s
+}
 
 // Tf returns the text of key with data filled into its {{.Field}} slots.
 func (l *Localizer) Tf(key string, data any) string {
