@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
@@ -24,6 +25,7 @@ func BenchmarkLedgerReport(b *testing.B) {
 	cfg, err := pgxpool.ParseConfig(dbtest.URL(b))
 	require.NoError(b, err)
 	cfg.MaxConns = 48
+	cfg.AfterConnect = db.RegisterTypes
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(b, err)
 	defer pool.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -40,4 +41,30 @@ func TestOpenRejectsAnUnparsableURLWithOneClearLine(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "DATABASE_URL is not a valid PostgreSQL URL")
 	require.NotContains(t, err.Error(), "secret", "a password never reaches a message")
+}
+
+// TestNumericIsReadAndWrittenAsDecimal: numeric columns read into and
+// write from shopspring decimals exactly (binary both ways through
+// RegisterTypes), at the ledger's scale and beyond, NULL included.
+func TestNumericIsReadAndWrittenAsDecimal(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	_, registered := conn.Conn().TypeMap().TypeForValue(decimal.Decimal{})
+	conn.Release()
+	require.True(t, registered, "decimals go through their codec, not database/sql's Scanner")
+	for _, s := range []string{"0", "1.500000", "-0.000001", "123456789012345678.123456", "100000000000000000000000.000001", "6.5"} {
+		want := decimal.RequireFromString(s)
+		var got decimal.Decimal
+		var text string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT $1::numeric(30,6), ($1::numeric(30,6))::text`, want).Scan(&got, &text))
+		require.True(t, want.Equal(got), "%s read back as %s", s, got)
+		require.True(t, decimal.RequireFromString(text).Equal(want), "%s written as %s", s, text)
+	}
+	var null decimal.NullDecimal
+	require.NoError(t, pool.QueryRow(ctx, `SELECT NULL::numeric`).Scan(&null))
+	require.False(t, null.Valid)
+	var nan decimal.Decimal
+	require.Error(t, pool.QueryRow(ctx, `SELECT 'NaN'::numeric`).Scan(&nan), "NaN is no amount")
 }
