@@ -75,7 +75,6 @@ func runBenchLedger(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.MaxConns = int32(*workers + 16)
-	cfg.AfterConnect = db.RegisterTypes
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return err

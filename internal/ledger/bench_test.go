@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
@@ -25,7 +24,6 @@ func BenchmarkLedgerReport(b *testing.B) {
 	cfg, err := pgxpool.ParseConfig(dbtest.URL(b))
 	require.NoError(b, err)
 	cfg.MaxConns = 48
-	cfg.AfterConnect = db.RegisterTypes
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(b, err)
 	defer pool.Close()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,7 +29,6 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL URL (%s): fix it or unset it to use the local server", redactParseError(err))
 	}
-	cfg.AfterConnect = RegisterTypes
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("db: open: %w", err)
@@ -42,16 +40,6 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("cannot reach PostgreSQL at %s (%s): start the server or set DATABASE_URL", describe(cfg.ConnConfig), shortError(err))
 	}
 	return pool, nil
-}
-
-// RegisterTypes teaches a new connection the types we read and write
-// beyond pgx's own: numeric as shopspring decimals, in PostgreSQL's binary
-// form both ways, instead of through text and database/sql's Scanner
-// (which cost a tenth of a usage page's CPU). Pools made outside Open set
-// it as their AfterConnect too.
-func RegisterTypes(_ context.Context, conn *pgx.Conn) error {
-	pgxdecimal.Register(conn.TypeMap())
-	return nil
 }
 
 // InTx runs fn in one transaction, retrying it on serialization failures and
