@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
@@ -93,7 +92,7 @@ func TestForgotPasswordQueuesTheMailWithTheToken(t *testing.T) {
 	sent := forgot("carol-reset@example.com")
 	require.Contains(t, sent.TestID("flash-success"), "If that account exists")
 	require.Equal(t, before+1, countJobs(t, pool), "exactly one job")
-	jobs := mailJobsTo(t, pool, "carol-reset@example.com")
+	jobs := mailtest.QueuedTo(t, pool, "carol-reset@example.com")
 	require.Len(t, jobs, 1)
 	job := jobs[0]
 	require.Equal(t, "available", job.State, "queued, not sent by the request")
@@ -124,7 +123,7 @@ func TestForgotPasswordQueuesTheMailWithTheToken(t *testing.T) {
 	// Three requests per 15 minutes; the fourth is throttled silently.
 	forgot("carol-reset@example.com")
 	forgot("carol-reset@example.com")
-	require.Len(t, mailJobsTo(t, pool, "carol-reset@example.com"), 3)
+	require.Len(t, mailtest.QueuedTo(t, pool, "carol-reset@example.com"), 3)
 	before = countJobs(t, pool)
 	throttled := forgot("carol-reset@example.com")
 	require.Equal(t, sent.Body, throttled.Body)
@@ -132,24 +131,6 @@ func TestForgotPasswordQueuesTheMailWithTheToken(t *testing.T) {
 	require.Equal(t, 3, countTokens(t, pool, carol.ID))
 }
 
-// mailJob is a queued mail_send job, read from River's table.
-type mailJob struct {
-	Xmin    string // the transaction that inserted it
-	State   string
-	Subject string
-	Text    string
-}
-
-func mailJobsTo(t *testing.T, pool *pgxpool.Pool, addr string) []mailJob {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), `
-SELECT xmin::text AS xmin, state::text AS state, args->'message'->>'subject' AS subject, args->'message'->>'text' AS text
-FROM river_job WHERE kind = 'mail_send' AND args->'message'->'to' @> jsonb_build_array($1::text) ORDER BY id`, addr)
-	require.NoError(t, err)
-	jobs, err := pgx.CollectRows(rows, pgx.RowToStructByName[mailJob])
-	require.NoError(t, err)
-	return jobs
-}
 
 func countJobs(t *testing.T, pool *pgxpool.Pool) int {
 	t.Helper()

@@ -60,24 +60,6 @@ func (b *testBundle) customer(t *testing.T, login string) auth.User {
 	return u
 }
 
-// mailJob is a queued mail_send job, read from River's table.
-type mailJob struct {
-	Xmin    string // the transaction that inserted it
-	State   string
-	Subject string
-	Text    string
-}
-
-func (b *testBundle) mailJobsTo(t *testing.T, addr string) []mailJob {
-	t.Helper()
-	rows, err := b.pool.Query(context.Background(), `
-SELECT xmin::text AS xmin, state::text AS state, args->'message'->>'subject' AS subject, args->'message'->>'text' AS text
-FROM river_job WHERE kind = 'mail_send' AND args->'message'->'to' @> jsonb_build_array($1::text) ORDER BY id`, addr)
-	require.NoError(t, err)
-	jobs, err := pgx.CollectRows(rows, pgx.RowToStructByName[mailJob])
-	require.NoError(t, err)
-	return jobs
-}
 
 func (b *testBundle) tokens(t *testing.T, userID int64) int {
 	t.Helper()
@@ -104,7 +86,7 @@ func TestRequest(t *testing.T) {
 		u := b.customer(t, "queued.%d@example.cn")
 		require.NoError(t, b.resets.Request(ctx, u.Email, i18n.En))
 
-		jobs := b.mailJobsTo(t, u.Email)
+		jobs := mailtest.QueuedTo(t, b.pool, u.Email)
 		require.Len(t, jobs, 1)
 		require.Equal(t, "available", jobs[0].State)
 		require.Equal(t, "Reset your Credits password", jobs[0].Subject)
@@ -125,7 +107,7 @@ func TestRequest(t *testing.T) {
 		b := setup(t)
 		u := b.customer(t, "zh.%d@example.cn")
 		require.NoError(t, b.resets.Request(ctx, u.Email, i18n.ZhCN))
-		jobs := b.mailJobsTo(t, u.Email)
+		jobs := mailtest.QueuedTo(t, b.pool, u.Email)
 		require.Len(t, jobs, 1)
 		require.Equal(t, "重置您的 Credits 密码", jobs[0].Subject)
 		require.Contains(t, jobs[0].Text, "30 分钟内有效")
@@ -145,7 +127,7 @@ func TestRequest(t *testing.T) {
 		var n int
 		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE id = $1`, broken.ids[0]).Scan(&n))
 		require.Zero(t, n, "rolled back with the token")
-		require.Empty(t, b.mailJobsTo(t, u.Email))
+		require.Empty(t, mailtest.QueuedTo(t, b.pool, u.Email))
 		require.Zero(t, b.tokens(t, u.ID))
 	})
 
@@ -171,7 +153,7 @@ func TestRequest(t *testing.T) {
 		}
 		require.Zero(t, b.tokens(t, phoneOnly.ID), "no token nobody can receive")
 		require.Zero(t, b.tokens(t, disabled.ID))
-		require.Empty(t, b.mailJobsTo(t, disabled.Email))
+		require.Empty(t, mailtest.QueuedTo(t, b.pool, disabled.Email))
 	})
 
 	t.Run("ThrottledAfterThree", func(t *testing.T) {
@@ -184,7 +166,7 @@ func TestRequest(t *testing.T) {
 		err := b.resets.Request(ctx, u.Email, i18n.En)
 		require.ErrorIs(t, err, auth.ErrResetThrottled)
 		require.True(t, passwordreset.Refused(err))
-		require.Len(t, b.mailJobsTo(t, u.Email), 3)
+		require.Len(t, mailtest.QueuedTo(t, b.pool, u.Email), 3)
 		require.Equal(t, 3, b.tokens(t, u.ID))
 	})
 }
