@@ -131,7 +131,6 @@ func TestForgotPasswordQueuesTheMailWithTheToken(t *testing.T) {
 	require.Equal(t, 3, countTokens(t, pool, carol.ID))
 }
 
-
 func countJobs(t *testing.T, pool *pgxpool.Pool) int {
 	t.Helper()
 	var n int

@@ -60,7 +60,6 @@ func (b *testBundle) customer(t *testing.T, login string) auth.User {
 	return u
 }
 
-
 func (b *testBundle) tokens(t *testing.T, userID int64) int {
 	t.Helper()
 	var n int
