@@ -15,3 +15,17 @@ document.addEventListener("click", function (evt) {
     if (box) box.remove();
   }
 });
+
+// A copy button copies the text of the element its data-copy names (a new
+// service key's secret) and says so on itself for a moment.
+document.addEventListener("click", function (evt) {
+  var btn = evt.target.closest("[data-copy]");
+  if (!btn || !navigator.clipboard) return;
+  var src = document.getElementById(btn.getAttribute("data-copy"));
+  if (!src) return;
+  navigator.clipboard.writeText(src.textContent.trim()).then(function () {
+    var label = btn.textContent;
+    btn.textContent = btn.getAttribute("data-copied") || label;
+    setTimeout(function () { btn.textContent = label; }, 2000);
+  });
+});

@@ -32,6 +32,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminCodeRoutes(g)
 	s.adminFinanceRoutes(g)
 	s.adminStaffRoutes(g)
+	s.adminKeyRoutes(g)
 	s.adminReasonRoutes(g)
 	s.adminChannelRoutes(g)
 	s.adminKYCRoutes(g)

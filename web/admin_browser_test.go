@@ -219,3 +219,81 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, r.Status)
 	require.Contains(t, r.TestID("error"), "不能")
 }
+
+// TestServiceKeyJourneyInChromium: an admin creates a live service key in
+// the back office, sees its secret once (with the notice), the secret works
+// against the API, the list never shows it again, and revoking it (after
+// the confirmation) stops it at once.
+func TestServiceKeyJourneyInChromium(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t)
+	bg := context.Background()
+	const pw = "staff password 1"
+	email := uniqEmail("keys-admin")
+	_, err := b.auth.CreateStaff(bg, auth.StaffRequest{Email: email, Password: pw, Name: "Keys admin", Roles: []auth.Role{auth.RoleAdmin}})
+	require.NoError(t, err)
+	name := fmt.Sprintf("浏览器网关-%d", adminSeq.Add(1))
+
+	ctx := webtest.Browser(t, 60*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
+		require.NoError(t, err, sel)
+		return strings.TrimSpace(s)
+	}
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(b.app.URL+"/signin"),
+		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
+		chromedp.SendKeys(css(`#f-login`), email),
+		chromedp.SendKeys(css(`#f-password`), pw),
+		chromedp.Click(css(`[data-testid="signin-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
+		chromedp.Click(css(`[data-testid="admin-menu-admin.keys"]`)),
+		chromedp.WaitVisible(css(`[data-testid="key-form"]`)),
+		chromedp.SendKeys(css(`[data-testid="key-name-input"]`), name),
+		chromedp.SetValue(css(`[data-testid="key-mode-input"]`), "live"),
+		chromedp.Click(css(`[data-testid="key-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="key-secret"]`)),
+	))
+	secret := text(`[data-testid="key-secret"]`)
+	require.True(t, strings.HasPrefix(secret, "sk_live_"), secret)
+	require.Contains(t, text(`[data-testid="key-once-notice"]`), "不会再次显示")
+	webtest.Screenshot(t, ctx, "service-key-created")
+
+	api := newAPIClient(t, b.app.URL, secret)
+	require.Equal(t, http.StatusOK, api.do(http.MethodGet, "/v1/rate-card", nil).Status)
+
+	keys, err := b.gw.Keys.List(bg)
+	require.NoError(t, err)
+	var id int64
+	for _, k := range keys {
+		if k.Name == name {
+			id = k.ID
+		}
+	}
+	require.NotZero(t, id)
+	row := fmt.Sprintf(`[data-testid="key-%d"] `, id)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(b.app.URL+"/admin/keys"),
+		chromedp.WaitVisible(css(row+`[data-testid="key-revoke"]`)),
+	))
+	html, err := chromedp.Run(ctx, chromedp.OuterHTML(css("html")))
+	require.NoError(t, err)
+	require.NotContains(t, html, secret[16:], "shown once")
+	require.Equal(t, secret[:16]+"…", text(row+`[data-testid="key-prefix"]`))
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(css(row+`[data-testid="key-revoke"]`)),
+		chromedp.WaitVisible(css(`[data-testid="key-revoke-confirm"]`)),
+	))
+	require.Contains(t, text(`[data-testid="key-revoke-confirm-box"]`), name)
+	webtest.Screenshot(t, ctx, "service-key-revoke-confirm")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(css(`[data-testid="key-revoke-confirm"]`)),
+		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
+	))
+	require.Contains(t, text(row+`[data-testid="key-status"]`), "已吊销")
+	require.Equal(t, http.StatusUnauthorized, api.do(http.MethodGet, "/v1/rate-card", nil).Status, "refused at once")
+	webtest.Screenshot(t, ctx, "service-keys")
+}

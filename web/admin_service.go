@@ -8,6 +8,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/reconcile"
 	adminview "github.com/seed75218f88/credits/views/admin"
@@ -21,11 +22,17 @@ type adminDeps struct {
 }
 
 // newAdmin takes the back office from d, or builds one over the portal's
-// ledger and users without payment collaborators.
+// ledger and users without payment collaborators, its service keys kept
+// through the gateway's key store (or a store of its own when this server
+// has no API to cache keys).
 func newAdmin(d Deps, p *portal) *adminDeps {
 	a := &adminDeps{bo: d.Backoffice, auth: p.auth, ledger: p.ledger}
 	if a.bo == nil {
-		a.bo = backoffice.New(d.Pool, p.ledger, p.auth, backoffice.Options{CreditPriceRMB: d.Config.CreditPriceRMB})
+		keys := gateway.NewKeyStore(d.Pool, 0)
+		if d.Gateway != nil {
+			keys = d.Gateway.Keys
+		}
+		a.bo = backoffice.New(d.Pool, p.ledger, p.auth, backoffice.Options{CreditPriceRMB: d.Config.CreditPriceRMB, Keys: keys.BackOffice()})
 	}
 	return a
 }
@@ -43,6 +50,7 @@ var validationCodes = map[string]bool{
 	"invalid_reason_code": true, "reason_code_exists": true, "missing_idempotency_key": true, "invalid_batch": true,
 	"invalid_code": true, "code_used": true, "code_expired": true, "already_redeemed": true, "redeem_throttled": true,
 	"empty_statement": true, "empty_bill": true, "account_not_found": true, "account_frozen": true, "refund_exceeds_paid": true,
+	"invalid_key_name": true, "invalid_key_mode": true,
 }
 
 // formError turns a validation error from the back office (or a file parse

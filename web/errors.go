@@ -46,6 +46,8 @@ var errorTable = []ErrorMapping{
 	{usage.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 	{usage.ErrInvalidFilter, http.StatusBadRequest, "bad_request", "error.bad_request"},
 	{auth.ErrSignInThrottled, http.StatusTooManyRequests, "rate_limited", "error.rate_limited"},
+	// A staff user id in a back-office URL that names no one.
+	{auth.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 
 	// Payments (internal/payments): checkout pages and notify endpoints.
 	{payments.ErrNotFound, http.StatusNotFound, "not_found", "error.payments.not_found"},
@@ -105,6 +107,11 @@ var errorTable = []ErrorMapping{
 	{backoffice.ErrRedeemThrottled, http.StatusTooManyRequests, "rate_limited", "error.admin.redeem_throttled"},
 	{backoffice.ErrNoChannelOrders, http.StatusServiceUnavailable, "unavailable", "error.admin.no_channel_orders"},
 	{backoffice.ErrNoRefunder, http.StatusServiceUnavailable, "unavailable", "error.admin.no_refunder"},
+	{backoffice.ErrNoServiceKeys, http.StatusServiceUnavailable, "unavailable", "error.admin.no_service_keys"},
+	{backoffice.ErrKeyNotFound, http.StatusNotFound, "not_found", "error.admin.key_not_found"},
+	{backoffice.ErrKeyRevoked, http.StatusConflict, "key_revoked", "error.admin.key_revoked"},
+	{backoffice.ErrInvalidKeyName, http.StatusUnprocessableEntity, "invalid_key_name", "error.admin.invalid_key_name"},
+	{backoffice.ErrInvalidKeyMode, http.StatusUnprocessableEntity, "invalid_key_mode", "error.admin.invalid_key_mode"},
 	{backoffice.ErrInvalidAmount, http.StatusUnprocessableEntity, "invalid_amount", "error.admin.invalid_amount"},
 	{backoffice.ErrInvalidExpiry, http.StatusUnprocessableEntity, "invalid_expiry", "error.admin.invalid_expiry"},
 	{backoffice.ErrReasonRequired, http.StatusUnprocessableEntity, "reason_required", "error.admin.reason_required"},

@@ -147,20 +147,6 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	s.payments = payments.New(pool, s.ledger, chans, popts)
 	s.invoicing = invoicing.New(pool, s.payments.Invoicing(), iopts)
 
-	boSettings, err := backoffice.SettingsFromEnv(getenv)
-	if err != nil {
-		return nil, err
-	}
-	pay := s.payments.BackOffice()
-	// Statement matching requires a transfer for an account verified as a
-	// company to come from that company.
-	pay.VerifiedPayer = func(ctx context.Context, accountID int64) (string, error) {
-		name, _, err := s.verification.VerifiedCompanyName(ctx, accountID)
-		return name, err
-	}
-	s.backoffice = backoffice.New(pool, s.ledger, s.auth, backoffice.Options{Settings: boSettings, CreditPriceRMB: cfg.CreditPriceRMB,
-		TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay, Identities: s.verification.BackOffice()})
-
 	// Webhook endpoints and the alert scanner enqueue through the River
 	// client built last (ins).
 	s.webhooks = webhook.NewService(pool, ins, webhook.Options{RequireHTTPS: production})
@@ -178,6 +164,24 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	if err != nil {
 		return nil, err
 	}
+
+	// The back office, after the gateway: it creates and revokes service
+	// keys through the store the API authenticates with, so a revoked key
+	// is refused at once by this process.
+	boSettings, err := backoffice.SettingsFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	pay := s.payments.BackOffice()
+	// Statement matching requires a transfer for an account verified as a
+	// company to come from that company.
+	pay.VerifiedPayer = func(ctx context.Context, accountID int64) (string, error) {
+		name, _, err := s.verification.VerifiedCompanyName(ctx, accountID)
+		return name, err
+	}
+	s.backoffice = backoffice.New(pool, s.ledger, s.auth, backoffice.Options{Settings: boSettings, CreditPriceRMB: cfg.CreditPriceRMB,
+		TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay, Identities: s.verification.BackOffice(),
+		Keys: s.gateway.Keys.BackOffice()})
 
 	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
 	// payments sync (lost notifies, expired orders). The alert

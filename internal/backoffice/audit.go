@@ -43,6 +43,8 @@ const (
 	ActionRefundApproved      Action = "refund_approved"       // finance approved a refund request
 	ActionRefundRejected      Action = "refund_rejected"       // finance rejected a refund request
 	ActionRefundDone          Action = "refund_done"           // the refund was paid out
+	ActionAPIKeyCreated       Action = "api_key_created"       // an API service key was created
+	ActionAPIKeyRevoked       Action = "api_key_revoked"       // an API service key was revoked
 )
 
 // ActorKind says who acted: staff, a customer (redemptions, refund

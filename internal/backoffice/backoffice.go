@@ -2,8 +2,8 @@
 // maker-checker approvals, support grants with managed reason codes,
 // account freezes and customer lookup, redemption codes (兑换码), bank
 // statement import with automatic matching and the unmatched queue, manual
-// recharges, channel-bill reconciliation, refund requests, and the revenue
-// reports.
+// recharges, channel-bill reconciliation, refund requests, the revenue
+// reports, and the gateway API's service keys.
 //
 // Every staff operation takes an Actor (the signed-in staff user and the
 // request's IP), checks the actor's role, runs as one transaction and writes
@@ -14,9 +14,9 @@
 // "error.admin.<code>"), or the ledger's and reconcile's sentinels.
 //
 // Collaborators that live in other packages (payment orders, refunds,
-// real-name verification) are small interfaces defined here: TransferOrders,
-// OrderLookup, ChannelOrders, Refunder, Identities. A nil collaborator
-// disables the feature that needs it.
+// real-name verification, service keys) are small interfaces defined here:
+// TransferOrders, OrderLookup, ChannelOrders, Refunder, Identities,
+// ServiceKeys. A nil collaborator disables the feature that needs it.
 package backoffice
 
 import (
@@ -66,6 +66,9 @@ type Options struct {
 	// Identities lets FindCustomers find a customer by its verified company
 	// name and FindPayerCandidates show each account's verification.
 	Identities Identities
+	// Keys is the gateway's service key store: pass the one the API
+	// server authenticates with, so a revocation drops its cache at once.
+	Keys ServiceKeys
 }
 
 // Service is the back office. It is safe for concurrent use.

@@ -79,6 +79,16 @@ var (
 	ErrRefundPending = &Error{Code: "refund_pending"}
 	// ErrNoRefunder: refunds are not wired (no Refunder).
 	ErrNoRefunder = &Error{Code: "no_refunder"}
+	// ErrNoServiceKeys: service keys are not wired (no Keys).
+	ErrNoServiceKeys = &Error{Code: "no_service_keys"}
+	// ErrInvalidKeyName: a service key's name is empty or too long.
+	ErrInvalidKeyName = &Error{Code: "invalid_key_name", Field: "name"}
+	// ErrInvalidKeyMode: a service key's mode is neither live nor test.
+	ErrInvalidKeyMode = &Error{Code: "invalid_key_mode", Field: "mode"}
+	// ErrKeyNotFound: no such service key.
+	ErrKeyNotFound = &Error{Code: "key_not_found"}
+	// ErrKeyRevoked: the service key was already revoked.
+	ErrKeyRevoked = &Error{Code: "key_revoked"}
 )
 
 // Code returns the code of a back-office error, or "" for any other error.

@@ -46,8 +46,11 @@ import (
 var (
 	// ErrUnauthorized: no service key, an unknown one, or a revoked one.
 	ErrUnauthorized = errors.New("gateway: invalid or missing service key")
-	// ErrNotFound: no such account or reservation in the key's mode.
+	// ErrNotFound: no such account or reservation in the key's mode, or
+	// no such service key.
 	ErrNotFound = errors.New("gateway: not found")
+	// ErrKeyRevoked: the service key was already revoked.
+	ErrKeyRevoked = errors.New("gateway: service key already revoked")
 	// ErrRateLimited: the account's RPM or TPM bucket is empty; the
 	// *RateLimitedError carrying it says when to retry.
 	ErrRateLimited = errors.New("gateway: rate limited")

@@ -357,7 +357,88 @@ func TestKeyAuthenticationCacheAndRevocation(t *testing.T) {
 	advance(time.Minute)
 	_, err = other.Authenticate(ctx, secret)
 	require.ErrorIs(t, err, ErrUnauthorized, "and refuses the key after it")
-	require.ErrorIs(t, a.Revoke(ctx, k.ID), ErrNotFound, "revoked already")
+	require.ErrorIs(t, a.Revoke(ctx, k.ID), ErrKeyRevoked, "revoked already")
+	require.ErrorIs(t, a.Revoke(ctx, 1<<40), ErrNotFound, "no such key")
+}
+
+// CreateTx and RevokeTx write only when the caller's transaction commits;
+// a revocation rolled back leaves the key working. Names are trimmed and
+// bounded, and List shows keys newest first, revoked ones included.
+func TestKeysInTheCallersTransaction(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	ctx := context.Background()
+	ks := NewKeyStore(pool, time.Minute)
+	countByName := func(name string) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE name = $1`, name).Scan(&n))
+		return n
+	}
+
+	name := "rolled back " + t.Name()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, secret, err := ks.CreateTx(ctx, tx, ledger.ModeLive, "  "+name+"  ")
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+	require.Zero(t, countByName(name))
+	_, err = ks.Authenticate(ctx, secret)
+	require.ErrorIs(t, err, ErrUnauthorized, "a key whose transaction rolled back does not exist")
+
+	name = "kept " + t.Name()
+	tx, err = pool.Begin(ctx)
+	require.NoError(t, err)
+	k, secret, err := ks.CreateTx(ctx, tx, ledger.ModeTest, "  "+name+"  ")
+	require.NoError(t, err)
+	require.Equal(t, name, k.Name, "trimmed")
+	require.NoError(t, tx.Commit(ctx))
+	_, err = ks.Authenticate(ctx, secret)
+	require.NoError(t, err)
+
+	tx, err = pool.Begin(ctx)
+	require.NoError(t, err)
+	revoked, err := ks.RevokeTx(ctx, tx, k.ID)
+	require.NoError(t, err)
+	require.NotNil(t, revoked.RevokedAt)
+	require.NoError(t, tx.Rollback(ctx))
+	ks.Forget(k.ID)
+	_, err = ks.Authenticate(ctx, secret)
+	require.NoError(t, err, "the revocation rolled back")
+
+	tx, err = pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = ks.RevokeTx(ctx, tx, k.ID)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	_, err = ks.Authenticate(ctx, secret)
+	require.NoError(t, err, "still cached until Forget")
+	ks.Forget(k.ID)
+	_, err = ks.Authenticate(ctx, secret)
+	require.ErrorIs(t, err, ErrUnauthorized)
+
+	newer, _, err := ks.Create(ctx, ledger.ModeLive, strings.Repeat("名", KeyNameMaxLen))
+	require.NoError(t, err, "the limit counts characters, not bytes")
+	_, _, err = ks.Create(ctx, ledger.ModeLive, strings.Repeat("x", KeyNameMaxLen+1))
+	var fe *FieldError
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "name", fe.Field)
+	_, _, err = ks.Create(ctx, ledger.ModeLive, "   ")
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "name", fe.Field)
+	_, _, err = ks.Create(ctx, "staging", "x")
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "mode", fe.Field)
+
+	all, err := ks.List(ctx)
+	require.NoError(t, err)
+	ids := map[int64]int{}
+	for i, x := range all {
+		ids[x.ID] = i
+		require.NotContains(t, x.Prefix, secret[keyPrefixLen:])
+	}
+	require.Contains(t, ids, k.ID, "revoked keys are listed")
+	require.Less(t, ids[newer.ID], ids[k.ID], "newest first")
+	require.NotNil(t, all[ids[k.ID]].RevokedAt)
 }
 
 // A sandbox key never reaches a live account, nor the reverse, even with
@@ -513,4 +594,30 @@ func TestFreeModelCallsAreRecorded(t *testing.T) {
 	require.Equal(t, "glm-4-flash", s.Models[0].Model)
 	_, err = b.gw.Session(ctx, b.test, ext, "s")
 	require.ErrorIs(t, err, ErrNotFound, "sessions are per mode")
+}
+
+// Two revocations of one key racing each other: one revokes it, the other
+// is told it already is (it waits for the first transaction's row lock).
+func TestRevokingAKeyTwiceAtOnce(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	ctx := context.Background()
+	ks := NewKeyStore(pool, time.Minute)
+	k, _, err := ks.Create(ctx, ledger.ModeLive, "raced "+t.Name())
+	require.NoError(t, err)
+
+	first, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = first.Rollback(ctx) }()
+	_, err = ks.RevokeTx(ctx, first, k.ID)
+	require.NoError(t, err)
+	second := make(chan error, 1)
+	go func() { second <- ks.Revoke(ctx, k.ID) }()
+	select {
+	case err := <-second:
+		t.Fatalf("the second revocation did not wait for the first: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.NoError(t, first.Commit(ctx))
+	require.ErrorIs(t, <-second, ErrKeyRevoked)
 }

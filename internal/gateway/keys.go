@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -81,23 +82,56 @@ const insertKey = `
 INSERT INTO api_keys (prefix, hash, mode, name) VALUES ($1, $2, $3, $4)
 RETURNING id, prefix, mode, name, created_at, revoked_at, last_used_at`
 
+// KeyNameMaxLen is the longest name a key may have, in characters.
+const KeyNameMaxLen = 64
+
 // Create makes a key of mode named name and returns it with its secret,
 // which is shown this once and never stored. Errors: ErrInvalidRequest.
 func (s *KeyStore) Create(ctx context.Context, mode ledger.Mode, name string) (Key, string, error) {
+	return s.create(ctx, s.db, mode, name)
+}
+
+// CreateTx is Create on the caller's transaction tx, so the key commits
+// with what else tx writes (the back office's audit row) or not at all.
+// Errors: ErrInvalidRequest (a *FieldError naming "mode" or "name").
+func (s *KeyStore) CreateTx(ctx context.Context, tx pgx.Tx, mode ledger.Mode, name string) (Key, string, error) {
+	return s.create(ctx, tx, mode, name)
+}
+
+func (s *KeyStore) create(ctx context.Context, q db.DBTX, mode ledger.Mode, name string) (Key, string, error) {
 	if mode != ledger.ModeLive && mode != ledger.ModeTest {
 		return Key{}, "", invalid("mode", "must be test or live")
 	}
-	if strings.TrimSpace(name) == "" {
+	name = strings.TrimSpace(name)
+	if name == "" {
 		return Key{}, "", invalid("name", "required")
+	}
+	if utf8.RuneCountInString(name) > KeyNameMaxLen {
+		return Key{}, "", invalid("name", fmt.Sprintf("at most %d characters", KeyNameMaxLen))
 	}
 	secret := newSecret(mode)
 	sum := sha256.Sum256([]byte(secret))
-	rows, _ := s.db.Query(ctx, insertKey, secret[:keyPrefixLen], sum[:], mode, strings.TrimSpace(name))
+	rows, _ := q.Query(ctx, insertKey, secret[:keyPrefixLen], sum[:], mode, name)
 	k, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Key])
 	if err != nil {
 		return Key{}, "", fmt.Errorf("gateway: create key: %w", err)
 	}
 	return k, secret, nil
+}
+
+const keyColumns = `id, prefix, mode, name, created_at, revoked_at, last_used_at`
+
+const listKeys = `SELECT ` + keyColumns + ` FROM api_keys ORDER BY id DESC`
+
+// List returns every key, revoked ones too, newest first (a deployment
+// has a handful). Errors: database errors.
+func (s *KeyStore) List(ctx context.Context) ([]Key, error) {
+	rows, _ := s.db.Query(ctx, listKeys)
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByName[Key])
+	if err != nil {
+		return nil, fmt.Errorf("gateway: list keys: %w", err)
+	}
+	return keys, nil
 }
 
 const selectKey = `
@@ -143,25 +177,59 @@ func (s *KeyStore) Authenticate(ctx context.Context, secret string) (Key, error)
 	return k, nil
 }
 
-const revokeKey = `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`
+// revokeKey revokes a key unless it already is: one statement, so two
+// revocations racing each other cannot both succeed.
+const revokeKey = `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL
+RETURNING ` + keyColumns
+
+const keyExists = `SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $1)`
 
 // Revoke stops a key from working (after at most the cache TTL on other
-// servers; at once on this one). Errors: ErrNotFound.
+// servers; at once on this one). Errors: ErrNotFound, ErrKeyRevoked.
 func (s *KeyStore) Revoke(ctx context.Context, id int64) error {
-	tag, err := s.db.Exec(ctx, revokeKey, id, s.now().UTC())
+	if _, err := s.revoke(ctx, s.db, id); err != nil {
+		return err
+	}
+	s.Forget(id)
+	return nil
+}
+
+// RevokeTx is Revoke on the caller's transaction tx and returns the
+// revoked key. It cannot drop this server's cache itself: call Forget(id)
+// once tx has committed, or a request in between may cache the key as
+// still valid for the TTL. Errors: ErrNotFound, ErrKeyRevoked.
+func (s *KeyStore) RevokeTx(ctx context.Context, tx pgx.Tx, id int64) (Key, error) {
+	return s.revoke(ctx, tx, id)
+}
+
+func (s *KeyStore) revoke(ctx context.Context, q db.DBTX, id int64) (Key, error) {
+	rows, _ := q.Query(ctx, revokeKey, id, s.now().UTC())
+	k, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Key])
+	if errors.Is(err, pgx.ErrNoRows) {
+		var exists bool
+		if err := q.QueryRow(ctx, keyExists, id).Scan(&exists); err != nil {
+			return Key{}, fmt.Errorf("gateway: revoke key: %w", err)
+		}
+		if exists {
+			return Key{}, ErrKeyRevoked
+		}
+		return Key{}, ErrNotFound
+	}
 	if err != nil {
-		return fmt.Errorf("gateway: revoke key: %w", err)
+		return Key{}, fmt.Errorf("gateway: revoke key: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
+	return k, nil
+}
+
+// Forget drops this server's cached verification of key id, so its next
+// use is checked against the database.
+func (s *KeyStore) Forget(id int64) {
 	s.cache.Range(func(k, v any) bool {
 		if v.(cachedKey).key.ID == id {
 			s.cache.Delete(k)
 		}
 		return true
 	})
-	return nil
 }
 
 // EnsureKey stores a key with a secret chosen by the caller unless a key

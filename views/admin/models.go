@@ -315,6 +315,38 @@ type StaffRow struct {
 	Disabled bool
 }
 
+// KeysView is the service keys page: the keys, the create form, a new
+// key's secret shown once, and a key whose revocation waits to be confirmed.
+type KeysView struct {
+	Frame   Frame
+	Keys    []KeyRow
+	Form    KeyForm
+	Errors  Errors
+	Created *CreatedKey
+	Confirm *KeyRow
+	Flash   string
+	// NameMaxLen is the longest name the gateway accepts, in characters.
+	NameMaxLen int
+}
+
+// KeyRow is one service key: its prefix, never its secret. Mode is "live"
+// or "test" (the sandbox).
+type KeyRow struct {
+	ID                    int64
+	Name, Mode, Prefix    string
+	CreatedAt             time.Time
+	LastUsedAt, RevokedAt *time.Time
+}
+
+// KeyForm is the create form as typed.
+type KeyForm struct{ Name, Mode string }
+
+// CreatedKey is a key just created, with the secret to show this once.
+type CreatedKey struct {
+	KeyRow
+	Secret string
+}
+
 // ReasonsView is the reason code list and its add form.
 type ReasonsView struct {
 	Frame                  Frame
