@@ -68,12 +68,6 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 
 	ctx := webtest.Browser(t, 90*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		require.NoError(t, err, sel)
-		return strings.TrimSpace(s)
-	}
 	signIn := func(login, password, then, wait string) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(ctx,
@@ -110,12 +104,12 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 	// Finance imports the statement.
 	signIn(finance, pw, "/admin/statements", `[data-testid="statement-upload"]`)
 	importFile()
-	require.Equal(t, "3", text(`[data-testid="import-inserted"]`))
-	require.Equal(t, "1", text(`[data-testid="import-matched"]`))
-	require.Equal(t, "2", text(`[data-testid="import-unmatched"]`))
+	require.Equal(t, "3", webtest.Text(t, ctx, `[data-testid="import-inserted"]`))
+	require.Equal(t, "1", webtest.Text(t, ctx, `[data-testid="import-matched"]`))
+	require.Equal(t, "2", webtest.Text(t, ctx, `[data-testid="import-unmatched"]`))
 	require.Equal(t, "1200000", paidCredits(payer.AccountID), "¥1,200 at ¥0.001 per credit")
-	require.Equal(t, "金额与订单不符", text(`[data-testid="line-`+serial+`-2"] [data-testid="line-reason"]`))
-	require.Equal(t, "附言中没有识别码", text(`[data-testid="line-`+serial+`-3"] [data-testid="line-reason"]`))
+	require.Equal(t, "金额与订单不符", webtest.Text(t, ctx, `[data-testid="line-`+serial+`-2"] [data-testid="line-reason"]`))
+	require.Equal(t, "附言中没有识别码", webtest.Text(t, ctx, `[data-testid="line-`+serial+`-3"] [data-testid="line-reason"]`))
 
 	// The unknown line is resolved to the other customer: opening its form
 	// searches by the payer's name, which finds the verified company.
@@ -125,9 +119,9 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 		chromedp.Click(css(line+`[data-testid="line-actions"]`)),
 		chromedp.WaitVisible(css(pick+`[data-testid="payer-pick"]`)),
 	))
-	require.Equal(t, "认证企业名称", text(pick+`[data-testid="payer-matched-by"]`))
-	require.Contains(t, text(pick+`[data-testid="payer-kyc"]`), company)
-	require.Contains(t, text(pick+`[data-testid="payer-order-`+forgotten.ReferenceDisplay()+`"]`), "¥88.00")
+	require.Equal(t, "认证企业名称", webtest.Text(t, ctx, pick+`[data-testid="payer-matched-by"]`))
+	require.Contains(t, webtest.Text(t, ctx, pick+`[data-testid="payer-kyc"]`), company)
+	require.Contains(t, webtest.Text(t, ctx, pick+`[data-testid="payer-order-`+forgotten.ReferenceDisplay()+`"]`), "¥88.00")
 	// The customer reads out the reference code on the phone: typing it
 	// searches again (debounced), and finance picks the customer it finds.
 	require.NoError(t, chromedp.Do(ctx,
@@ -136,7 +130,7 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 		chromedp.WaitReady(css(line+`[data-testid="payer-candidates"] input[name="find"][value="`+strings.ToLower(forgotten.ReferenceDisplay())+`"]`)),
 		chromedp.WaitVisible(css(pick+`[data-testid="payer-pick"]`)),
 	))
-	require.Equal(t, "识别码", text(pick+`[data-testid="payer-matched-by"]`))
+	require.Equal(t, "识别码", webtest.Text(t, ctx, pick+`[data-testid="payer-matched-by"]`))
 	webtest.Screenshot(t, ctx, "resolve-search")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(css(pick+`[data-testid="payer-pick"]`)),
@@ -148,9 +142,9 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 
 	// A second import changes nothing.
 	importFile()
-	require.Equal(t, "0", text(`[data-testid="import-inserted"]`))
-	require.Equal(t, "3", text(`[data-testid="import-duplicates"]`))
-	require.Equal(t, "0", text(`[data-testid="import-matched"]`))
+	require.Equal(t, "0", webtest.Text(t, ctx, `[data-testid="import-inserted"]`))
+	require.Equal(t, "3", webtest.Text(t, ctx, `[data-testid="import-duplicates"]`))
+	require.Equal(t, "0", webtest.Text(t, ctx, `[data-testid="import-matched"]`))
 	require.Equal(t, "1200000", paidCredits(payer.AccountID), "credited once")
 	require.Equal(t, "88000", paidCredits(other.AccountID))
 	webtest.Screenshot(t, ctx, "statements")
@@ -167,7 +161,7 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 		chromedp.Click(css(`[data-testid="grant-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
 	))
-	require.Contains(t, text(`[data-testid="flash-success"]`), "等待财务审批")
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="flash-success"]`), "等待财务审批")
 	pending, err := b.bo.Approvals(bg, backoffice.ApprovalFilter{State: backoffice.ApprovalPending, AccountID: other.AccountID})
 	require.NoError(t, err)
 	require.Len(t, pending, 1)
@@ -187,14 +181,14 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 	))
 	signOut()
 	signIn(otherEmail, "correct horse 1", "/portal", `[data-testid="bucket-promo-amount"]`)
-	require.Equal(t, "7,000", text(`[data-testid="bucket-promo-amount"]`), "5,000 sign-up credit + 2,000 granted")
-	require.Equal(t, expiry.Format("2006-01-02")+" 23:59", text(`[data-testid="bucket-promo-expiry"]`))
+	require.Equal(t, "7,000", webtest.Text(t, ctx, `[data-testid="bucket-promo-amount"]`), "5,000 sign-up credit + 2,000 granted")
+	require.Equal(t, expiry.Format("2006-01-02")+" 23:59", webtest.Text(t, ctx, `[data-testid="bucket-promo-expiry"]`))
 	signOut()
 
 	// Every step is in the audit log with the balances before and after.
 	signIn(finance, pw, fmt.Sprintf("/admin/audit?account=%d", other.AccountID), `[data-testid="audit-table"]`)
 	row := func(action string) (before, after string) {
-		return text(`[data-testid="audit-` + action + `"] [data-testid="audit-before"]`), text(`[data-testid="audit-` + action + `"] [data-testid="audit-after"]`)
+		return webtest.Text(t, ctx, `[data-testid="audit-`+action+`"] [data-testid="audit-before"]`), webtest.Text(t, ctx, `[data-testid="audit-`+action+`"] [data-testid="audit-after"]`)
 	}
 	before, after := row("manual_recharge")
 	require.Equal(t, []string{"5,000", "93,000"}, []string{before, after})
@@ -236,12 +230,6 @@ func TestServiceKeyJourneyInChromium(t *testing.T) {
 
 	ctx := webtest.Browser(t, 60*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		require.NoError(t, err, sel)
-		return strings.TrimSpace(s)
-	}
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(b.app.URL+"/signin"),
 		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
@@ -256,9 +244,9 @@ func TestServiceKeyJourneyInChromium(t *testing.T) {
 		chromedp.Click(css(`[data-testid="key-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="key-secret"]`)),
 	))
-	secret := text(`[data-testid="key-secret"]`)
+	secret := webtest.Text(t, ctx, `[data-testid="key-secret"]`)
 	require.True(t, strings.HasPrefix(secret, "sk_live_"), secret)
-	require.Contains(t, text(`[data-testid="key-once-notice"]`), "不会再次显示")
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="key-once-notice"]`), "不会再次显示")
 	webtest.Screenshot(t, ctx, "service-key-created")
 
 	api := newAPIClient(t, b.app.URL, secret)
@@ -281,19 +269,19 @@ func TestServiceKeyJourneyInChromium(t *testing.T) {
 	html, err := chromedp.Run(ctx, chromedp.OuterHTML(css("html")))
 	require.NoError(t, err)
 	require.NotContains(t, html, secret[16:], "shown once")
-	require.Equal(t, secret[:16]+"…", text(row+`[data-testid="key-prefix"]`))
+	require.Equal(t, secret[:16]+"…", webtest.Text(t, ctx, row+`[data-testid="key-prefix"]`))
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(css(row+`[data-testid="key-revoke"]`)),
 		chromedp.WaitVisible(css(`[data-testid="key-revoke-confirm"]`)),
 	))
-	require.Contains(t, text(`[data-testid="key-revoke-confirm-box"]`), name)
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="key-revoke-confirm-box"]`), name)
 	webtest.Screenshot(t, ctx, "service-key-revoke-confirm")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(css(`[data-testid="key-revoke-confirm"]`)),
 		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
 	))
-	require.Contains(t, text(row+`[data-testid="key-status"]`), "已吊销")
+	require.Contains(t, webtest.Text(t, ctx, row+`[data-testid="key-status"]`), "已吊销")
 	require.Equal(t, http.StatusUnauthorized, api.do(http.MethodGet, "/v1/rate-card", nil).Status, "refused at once")
 	webtest.Screenshot(t, ctx, "service-keys")
 }

@@ -26,12 +26,6 @@ func TestTopUpThroughTheSandboxInChromium(t *testing.T) {
 	b := setupPay(t)
 	ctx := webtest.Browser(t, 90*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		require.NoError(t, err, sel)
-		return strings.TrimSpace(s)
-	}
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(b.app.URL+"/signup"),
@@ -66,10 +60,10 @@ func TestTopUpThroughTheSandboxInChromium(t *testing.T) {
 				chromedp.Click(css(`[data-testid="topup-submit"]`)),
 				chromedp.WaitVisible(css(`[data-testid="checkout-qr"]`)),
 			))
-			require.Equal(t, "¥100.00", text(`[data-testid="checkout-amount"]`))
-			require.Equal(t, tc.name, text(`[data-testid="checkout-channel"]`))
-			require.Regexp(t, `^1[45]:\d\d$`, text(`[data-testid="checkout-remaining"]`))
-			o := b.order(t, text(`[data-testid="checkout-order-no"]`))
+			require.Equal(t, "¥100.00", webtest.Text(t, ctx, `[data-testid="checkout-amount"]`))
+			require.Equal(t, tc.name, webtest.Text(t, ctx, `[data-testid="checkout-channel"]`))
+			require.Regexp(t, `^1[45]:\d\d$`, webtest.Text(t, ctx, `[data-testid="checkout-remaining"]`))
+			o := b.order(t, webtest.Text(t, ctx, `[data-testid="checkout-order-no"]`))
 			require.Equal(t, tc.channel, o.Channel)
 			require.Equal(t, payments.StatePending, o.State)
 			webtest.Screenshot(t, ctx, "checkout")
@@ -112,10 +106,10 @@ func TestTopUpThroughTheSandboxInChromium(t *testing.T) {
 			kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.noReloadMark === true`))
 			require.NoError(t, err)
 			require.True(t, kept, "the page was not reloaded")
-			require.Equal(t, "100,000", text(`[data-testid="checkout-credits"]`))
-			require.Equal(t, "20,000", text(`[data-testid="checkout-bonus"]`))
+			require.Equal(t, "100,000", webtest.Text(t, ctx, `[data-testid="checkout-credits"]`))
+			require.Equal(t, "20,000", webtest.Text(t, ctx, `[data-testid="checkout-bonus"]`))
 			n := (i + 1) * 120000
-			require.Equal(t, map[int]string{120000: "120,000", 240000: "240,000"}[n], text(`[data-testid="checkout-balance"]`))
+			require.Equal(t, map[int]string{120000: "120,000", 240000: "240,000"}[n], webtest.Text(t, ctx, `[data-testid="checkout-balance"]`))
 			webtest.Screenshot(t, ctx, "paid")
 			require.Equal(t, payments.StatePaid, b.order(t, o.OrderNo).State)
 
@@ -125,8 +119,8 @@ func TestTopUpThroughTheSandboxInChromium(t *testing.T) {
 			))
 			paid := map[int]string{0: "100,000", 1: "200,000"}[i]
 			promo := map[int]string{0: "20,000", 1: "40,000"}[i]
-			require.Equal(t, paid, text(`[data-testid="bucket-paid-amount"]`), "¥100 per top-up in paid")
-			require.Equal(t, promo, text(`[data-testid="bucket-promo-amount"]`), "the +20 % bonus in promo")
+			require.Equal(t, paid, webtest.Text(t, ctx, `[data-testid="bucket-paid-amount"]`), "¥100 per top-up in paid")
+			require.Equal(t, promo, webtest.Text(t, ctx, `[data-testid="bucket-promo-amount"]`), "the +20 % bonus in promo")
 		})
 	}
 	b.verifyLedger(t)

@@ -26,12 +26,6 @@ func TestPortalJourneyInChromium(t *testing.T) {
 	b := setupPortal(t)
 	ctx := webtest.Browser(t, 60*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		require.NoError(t, err, sel)
-		return strings.TrimSpace(s)
-	}
 
 	// Register.
 	require.NoError(t, chromedp.Do(ctx,
@@ -44,9 +38,9 @@ func TestPortalJourneyInChromium(t *testing.T) {
 		chromedp.Click(css(`[data-testid="signup-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="bucket-promo-amount"]`)),
 	))
-	require.Equal(t, "5,000", text(`[data-testid="bucket-promo-amount"]`))
-	require.Equal(t, format.Time(time.Now().Add(30*24*time.Hour)), text(`[data-testid="bucket-promo-expiry"]`))
-	require.Contains(t, text(`[data-testid="expiring"]`), "5,000")
+	require.Equal(t, "5,000", webtest.Text(t, ctx, `[data-testid="bucket-promo-amount"]`))
+	require.Equal(t, format.Time(time.Now().Add(30*24*time.Hour)), webtest.Text(t, ctx, `[data-testid="bucket-promo-expiry"]`))
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="expiring"]`), "5,000")
 
 	// Usage arrives from the gateway (two models, one session).
 	u, err := b.auth.UserByLogin(context.Background(), "grace@example.com")
@@ -80,8 +74,8 @@ func TestPortalJourneyInChromium(t *testing.T) {
 		chromedp.Click(css(`[data-testid="filter-apply"]`)),
 		chromedp.WaitVisible(css(`body:not([data-stale]) [data-testid="usage-chart"][data-loaded="true"]`)),
 	))
-	require.Equal(t, "5,070", text(`[data-testid="total-charged"]`))
-	require.Equal(t, "¥5.07", text(`[data-testid="total-rmb"]`))
+	require.Equal(t, "5,070", webtest.Text(t, ctx, `[data-testid="total-charged"]`))
+	require.Equal(t, "¥5.07", webtest.Text(t, ctx, `[data-testid="total-rmb"]`))
 	series, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("usage-chart").dataset.series`))
 	require.NoError(t, err)
 	require.Equal(t, "1", series)
@@ -121,7 +115,7 @@ func TestPortalJourneyInChromium(t *testing.T) {
 	))
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.documentElement.lang === "en"`))
 	require.NoError(t, err)
-	require.Equal(t, "Usage", text(`main h1`))
+	require.Equal(t, "Usage", webtest.Text(t, ctx, `main h1`))
 
 	// The overview on a 390 px phone: nothing wider than the screen.
 	require.NoError(t, chromedp.Do(ctx,
@@ -129,8 +123,8 @@ func TestPortalJourneyInChromium(t *testing.T) {
 		chromedp.Navigate(b.app.URL+"/portal"),
 		chromedp.WaitVisible(css(`[data-testid="bucket-promo-amount"]`)),
 	))
-	require.Equal(t, "Overview", text(`main h1`))
-	require.Equal(t, "promo", text(`[data-testid="bucket-promo"] td`))
+	require.Equal(t, "Overview", webtest.Text(t, ctx, `main h1`))
+	require.Equal(t, "promo", webtest.Text(t, ctx, `[data-testid="bucket-promo"] td`))
 	width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 	require.NoError(t, err)
 	require.LessOrEqual(t, width, 390, "the overview scrolls sideways on a phone")

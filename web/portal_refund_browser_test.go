@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,12 +32,6 @@ func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 
 	ctx := webtest.Browser(t, 90*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		require.NoError(t, err, sel)
-		return strings.TrimSpace(s)
-	}
 	fitsThePhone := func(page string) {
 		t.Helper()
 		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
@@ -56,7 +49,7 @@ func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 		chromedp.Click(css(`[data-testid="signin-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="bucket-paid-amount"]`)),
 	))
-	require.Equal(t, "兑换码", text(`[data-testid="nav-portal.redeem"]`))
+	require.Equal(t, "兑换码", webtest.Text(t, ctx, `[data-testid="nav-portal.redeem"]`))
 	fitsThePhone("the overview")
 	webtest.Screenshot(t, ctx, "overview-menu-390-zh")
 
@@ -64,7 +57,7 @@ func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 		chromedp.Click(css(`[data-testid="nav-portal.orders"]`)),
 		chromedp.WaitVisible(css(offer+` [data-testid="refund-form"]`)),
 	))
-	require.Equal(t, "¥100.00", text(offer+` [data-testid="refund-max"]`))
+	require.Equal(t, "¥100.00", webtest.Text(t, ctx, offer+` [data-testid="refund-max"]`))
 	fitsThePhone("the orders page")
 
 	// Too much: the form comes back with the most that may be asked.
@@ -74,7 +67,7 @@ func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 		chromedp.Click(css(offer+` [data-testid="refund-submit"]`)),
 		chromedp.WaitVisible(css(offer+` [data-testid="refund-error-amount"]`)),
 	))
-	require.Equal(t, "此笔充值最多可退 ¥100.00。", text(offer+` [data-testid="refund-error-amount"]`))
+	require.Equal(t, "此笔充值最多可退 ¥100.00。", webtest.Text(t, ctx, offer+` [data-testid="refund-error-amount"]`))
 	webtest.Screenshot(t, ctx, "refund-error-390-zh")
 
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+offer+` [data-testid="refund-amount"]').value = ""`))
@@ -84,7 +77,7 @@ func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 		chromedp.Click(css(offer+` [data-testid="refund-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
 	))
-	require.Equal(t, "待审核", text(`[data-testid="refund-row"][data-order="`+o.OrderNo+`"] [data-testid="refund-row-state"]`))
+	require.Equal(t, "待审核", webtest.Text(t, ctx, `[data-testid="refund-row"][data-order="`+o.OrderNo+`"] [data-testid="refund-row-state"]`))
 	fitsThePhone("the orders page with a request")
 	webtest.Screenshot(t, ctx, "refund-requested-390-zh")
 
@@ -99,8 +92,8 @@ func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 		chromedp.Reload(),
 		chromedp.WaitVisible(css(`[data-testid="refund-row"][data-state="done"]`)),
 	))
-	require.Contains(t, text(`[data-testid="refund-row"][data-order="`+o.OrderNo+`"] [data-testid="refund-row-state"]`), "已退款")
-	require.Equal(t, "¥74.50", text(offer+` [data-testid="refund-max"]`))
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="refund-row"][data-order="`+o.OrderNo+`"] [data-testid="refund-row-state"]`), "已退款")
+	require.Equal(t, "¥74.50", webtest.Text(t, ctx, offer+` [data-testid="refund-max"]`))
 	fitsThePhone("the orders page after the refund")
 	webtest.Screenshot(t, ctx, "refund-done-390-zh")
 	requireCredits(t, "74500", b.balance(t, acc).ByKind[ledger.LotPaid], "¥25.50 of paid credit went back")

@@ -71,19 +71,13 @@ func TestVerificationLiftsTheTrialCapInChromium(t *testing.T) {
 	// The customer opens the portal link and verifies with a sandbox identity.
 	person := identity.SandboxPeople[2] // 王五, verified by the sandbox
 	bctx := webtest.Browser(t, 60*time.Second)
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		require.NoError(t, err, sel)
-		return strings.TrimSpace(s)
-	}
 	require.NoError(t, chromedp.Do(bctx,
 		chromedp.Navigate(b.app.URL+link),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="nav-portal.verification"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="nav-portal.verification"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="person-form"]`)),
 	))
-	require.Equal(t, "未认证", text(`[data-testid="verification-state-label"]`))
+	require.Equal(t, "未认证", webtest.Text(t, bctx, `[data-testid="verification-state-label"]`))
 	// A typo in the check digit first: the message says so, in Chinese.
 	bad := person.Number[:17] + map[bool]string{true: "1", false: "0"}[person.Number[17] == '0']
 	require.NoError(t, chromedp.Do(bctx,
@@ -92,14 +86,14 @@ func TestVerificationLiftsTheTrialCapInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-testid="person-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-id_number"]`)),
 	))
-	require.Contains(t, text(`[data-testid="error-id_number"]`), "校验")
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="error-id_number"]`), "校验")
 	require.NoError(t, chromedp.Do(bctx,
 		chromedp.SendKeys(chromedp.CSS(`#f-id_number`), person.Number),
 		chromedp.Click(chromedp.CSS(`[data-testid="person-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="verification-bonus"]`)),
 	))
-	require.Equal(t, "已认证", text(`[data-testid="verification-state-label"]`))
-	require.Equal(t, identity.MaskID(person.Number), text(`[data-testid="verification-number"]`))
+	require.Equal(t, "已认证", webtest.Text(t, bctx, `[data-testid="verification-state-label"]`))
+	require.Equal(t, identity.MaskID(person.Number), webtest.Text(t, bctx, `[data-testid="verification-number"]`))
 	html, err := chromedp.Run(bctx, chromedp.OuterHTML(chromedp.CSS(`html`)))
 	require.NoError(t, err)
 	require.NotContains(t, html, person.Number)
@@ -138,12 +132,6 @@ func TestEnterpriseSpecialInvoiceInChromium(t *testing.T) {
 	require.NoError(t, os.WriteFile(licence, pngBytes, 0o600))
 	bctx := webtest.Browser(t, 40*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(css(sel)))
-		require.NoError(t, err, sel)
-		return strings.TrimSpace(s)
-	}
 
 	// Verify the enterprise (the enterprise form is shown first).
 	require.NoError(t, chromedp.Do(bctx,
@@ -157,7 +145,7 @@ func TestEnterpriseSpecialInvoiceInChromium(t *testing.T) {
 		chromedp.Click(css(`[data-testid="company-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="verification-state"][data-state="verified"]`)),
 	))
-	require.Equal(t, company.Name, text(`[data-testid="verification-name"]`))
+	require.Equal(t, company.Name, webtest.Text(t, bctx, `[data-testid="verification-name"]`))
 
 	// Two paid top-ups (bank transfers), ¥500 and ¥300.
 	o1 := b.paidTopUp(t, acct.ID, 50000)
@@ -183,9 +171,9 @@ func TestEnterpriseSpecialInvoiceInChromium(t *testing.T) {
 		chromedp.Click(css(`[data-testid="invoice-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
 	))
-	require.Contains(t, text(`[data-testid="invoice-row"]`), "¥800.00")
-	require.Contains(t, text(`[data-testid="invoice-row"] [data-testid="invoice-state"]`), "待开票")
-	require.Contains(t, text(`[data-testid="refund-note"]`), "红字冲销")
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="invoice-row"]`), "¥800.00")
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="invoice-row"] [data-testid="invoice-state"]`), "待开票")
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="refund-note"]`), "红字冲销")
 
 	// Finance signs in and issues it with our generated copy.
 	_, err := b.auth.CreateStaff(ctx, auth.StaffRequest{Email: "finance-e2e@example.com", Password: "staff password 1", Name: "王会计", Roles: []auth.Role{auth.RoleFinance}})
@@ -208,7 +196,7 @@ func TestEnterpriseSpecialInvoiceInChromium(t *testing.T) {
 		chromedp.Click(css(`[data-testid="invoice-issue"]`)),
 		chromedp.WaitVisible(css(`[data-testid="invoice-detail"][data-state="issued"]`)),
 	))
-	require.Equal(t, "25312000000041234567", text(`[data-testid="invoice-detail-number"]`))
+	require.Equal(t, "25312000000041234567", webtest.Text(t, bctx, `[data-testid="invoice-detail-number"]`))
 
 	// The customer's email arrives with the PDF.
 	msgs := b.smtp.WaitTo(t, inbox, 1)

@@ -81,3 +81,14 @@ func Screenshot(t testing.TB, ctx context.Context, name string) string {
 }
 
 func projectRoot() string { return db.ProjectRoot() }
+
+// Text is the trimmed text of the first element sel (a CSS selector)
+// matches in ctx's page; it fails the test if there is none.
+func Text(t testing.TB, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("webtest: text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
