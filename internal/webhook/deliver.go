@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,9 +60,11 @@ type DelivererOptions struct {
 	// Backoff is the wait after failed attempt n (1-based) before the next
 	// one (default DefaultBackoff).
 	Backoff func(attempt int) time.Duration
-	// AllowPrivateNetworks lets deliveries reach loopback, private and
-	// link-local addresses. Off by default so an endpoint URL cannot be used
-	// to probe our own network; tests and local development turn it on.
+	// AllowPrivateNetworks lets deliveries reach every special-purpose
+	// address (loopback, private, carrier-grade NAT, link local, …: see
+	// IsSpecialPurpose). Off by default so an endpoint URL cannot be used
+	// to probe our own or the cloud's network; tests and local development
+	// turn it on.
 	AllowPrivateNetworks bool
 	// Timeout per attempt (default 10 s).
 	Timeout time.Duration
@@ -101,7 +102,7 @@ func NewDeliverer(dbtx db.DBTX, opts DelivererOptions) *Deliverer {
 	}
 	dialer := &net.Dialer{Timeout: opts.Timeout}
 	if !opts.AllowPrivateNetworks {
-		dialer.Control = refusePrivate
+		dialer.Control = refuseSpecialPurpose
 	}
 	transport := &http.Transport{
 		Proxy:               nil, // the address check must see the real destination
@@ -118,22 +119,7 @@ func NewDeliverer(dbtx db.DBTX, opts DelivererOptions) *Deliverer {
 	}}
 }
 
-var errPrivateAddress = errors.New("webhook: endpoint resolves to a private or local address")
-
-// refusePrivate runs after DNS resolution, on the address actually dialled,
-// so a hostname that later re-resolves to 127.0.0.1 is refused too.
-func refusePrivate(network, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() ||
-		ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() {
-		return errPrivateAddress
-	}
-	return nil
-}
+var errPrivateAddress = errors.New("webhook: endpoint resolves to a private or special-purpose address")
 
 const loadEndpoint = `SELECT url, secret, active FROM webhook_endpoints WHERE id = $1`
 
