@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/csvexport"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/usage"
@@ -295,7 +295,7 @@ func (s *Server) UsageCSV(c echo.Context) error {
 	if _, err := w.Write([]byte("\uFEFF")); err != nil {
 		return nil
 	}
-	cw := csv.NewWriter(w)
+	cw := csvexport.NewWriter(w)
 	header := []string{}
 	for _, k := range csvColumns {
 		header = append(header, tr(c, "csv.usage."+k))

@@ -2,7 +2,6 @@ package backoffice
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/platform/csvexport"
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
@@ -206,7 +206,7 @@ func (s *Service) AuditCSV(ctx context.Context, f AuditFilter, w io.Writer) erro
 	if _, err := io.WriteString(w, bom); err != nil {
 		return err
 	}
-	cw := csv.NewWriter(w)
+	cw := csvexport.NewWriter(w)
 	_ = cw.Write([]string{"id", "time (Asia/Shanghai)", "actor_kind", "actor_id", "actor_email", "ip", "action",
 		"account_id", "balance_before", "balance_after", "reason", "detail"})
 	var cursor int64

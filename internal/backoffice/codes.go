@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/csvexport"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/refcode"
 )
@@ -150,7 +150,7 @@ func CodesCSV(w io.Writer, b Batch, codes []string) error {
 	if _, err := io.WriteString(w, bom); err != nil {
 		return err
 	}
-	cw := csv.NewWriter(w)
+	cw := csvexport.NewWriter(w)
 	exp := ""
 	if b.CodeExpiresAt != nil {
 		exp = b.CodeExpiresAt.In(Shanghai).Format("2006-01-02 15:04")

@@ -2,7 +2,6 @@ package backoffice
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/csvexport"
 )
 
 // Granularity is the period of a report row.
@@ -205,7 +205,7 @@ func ReportCSV(w io.Writer, r Report) error {
 	if _, err := io.WriteString(w, bom); err != nil {
 		return err
 	}
-	cw := csv.NewWriter(w)
+	cw := csvexport.NewWriter(w)
 	names := []string{"paid_purchased", "recognised_revenue", "breakage", "paid_refunded", "deferred_opening",
 		"deferred_closing", "promo_granted", "promo_spent", "promo_expired", "promo_opening", "promo_closing"}
 	head := []string{"period (Asia/Shanghai)"}
