@@ -29,6 +29,7 @@ func (s *Server) channelPage(c echo.Context, status int, v adminview.ChannelView
 		return err
 	}
 	v.Frame = adminFrame(c, "admin.channel")
+	v.LimitsHint = s.importLimitsHint(c)
 	v.Lists = map[string][]adminview.DifferenceRow{}
 	for _, d := range diffs {
 		r := adminview.DifferenceRow{ID: d.ID, Channel: string(d.Channel), Status: string(d.TradeStatus), OutTradeNo: d.OutTradeNo,

@@ -3,13 +3,17 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/reconcile"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
@@ -66,6 +70,10 @@ func formError(c echo.Context, err error) (errs adminview.Errors, status int, ok
 		}
 		return adminview.Errors{be.Field: tr(c, "error.admin."+be.Code)}, status, true
 	}
+	var tooLarge *reconcile.TooLargeError
+	if errors.As(err, &tooLarge) {
+		return adminview.Errors{"file": importTooLarge(c, tooLarge)}, http.StatusUnprocessableEntity, true
+	}
 	for _, p := range []struct {
 		target error
 		key    string
@@ -85,6 +93,15 @@ func formError(c echo.Context, err error) (errs adminview.Errors, status int, ok
 		}
 	}
 	return nil, 0, false
+}
+
+// importTooLarge says which limit an uploaded file passed, with the limit.
+func importTooLarge(c echo.Context, e *reconcile.TooLargeError) string {
+	max := format.Credits(decimal.NewFromInt(e.Max))
+	if e.Limit != reconcile.LimitRows {
+		max = strconv.FormatInt(e.Max>>20, 10)
+	}
+	return i18n.Tf(c.Request().Context(), "error.admin.file_too_large_"+string(e.Limit), map[string]string{"Max": max})
 }
 
 // fieldError is one field's message for a handler's own check.

@@ -6,9 +6,12 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/refcode"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
@@ -38,7 +41,7 @@ func (s *Server) AdminStatements(c echo.Context) error {
 }
 
 func (s *Server) statementsView(c echo.Context, search string) (adminview.StatementsView, error) {
-	v := adminview.StatementsView{Frame: adminFrame(c, "admin.statements"), Search: strings.TrimSpace(search)}
+	v := adminview.StatementsView{Frame: adminFrame(c, "admin.statements"), Search: strings.TrimSpace(search), LimitsHint: s.importLimitsHint(c)}
 	lines, err := s.admin.bo.UnmatchedLines(c.Request().Context(), v.Search, 200, actor(c))
 	if err != nil {
 		return v, err
@@ -234,4 +237,11 @@ func (s *Server) lineForm(c echo.Context, id int64, errs adminview.Errors) error
 	}
 	v.Errors["line"] = strconv.FormatInt(id, 10)
 	return Render(c, http.StatusUnprocessableEntity, adminview.Statements(v), nil)
+}
+
+// importLimitsHint states the upload limits of statements and bills.
+func (s *Server) importLimitsHint(c echo.Context) string {
+	l := s.admin.bo.Settings().ImportLimits
+	return i18n.Tf(c.Request().Context(), "admin.import.limits", map[string]string{
+		"MB": strconv.FormatInt(l.MaxFileBytes>>20, 10), "Rows": format.Credits(decimal.NewFromInt(int64(l.MaxRows)))})
 }

@@ -64,7 +64,7 @@ func (s *Service) ImportStatement(ctx context.Context, file io.Reader, filename,
 	if err := actor.require(auth.RoleFinance); err != nil {
 		return res, err
 	}
-	lines, err := reconcile.ParseBankStatement(file, filename)
+	lines, err := reconcile.ParseBankStatement(file, filename, s.opt.Settings.ImportLimits)
 	if err != nil {
 		return res, err
 	}

@@ -3,9 +3,12 @@ package backoffice
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/reconcile"
 )
 
 // Settings are the back office's limits and throttles.
@@ -27,6 +30,10 @@ type Settings struct {
 	RedeemMaxFailuresPerIP int
 	// RedeemWindow is how far back failures count. REDEEM_WINDOW, default 15m.
 	RedeemWindow time.Duration
+	// ImportLimits bound an uploaded bank statement or channel bill:
+	// IMPORT_MAX_ROWS (default 20000) and IMPORT_MAX_UNZIPPED_BYTES (an XLSX
+	// workbook decompressed, default 16777216); files are at most 8 MB.
+	ImportLimits reconcile.Limits
 }
 
 // DefaultSettings are the settings when nothing is configured.
@@ -37,6 +44,7 @@ func DefaultSettings() Settings {
 		RedeemMaxFailuresPerAccount: 10,
 		RedeemMaxFailuresPerIP:      30,
 		RedeemWindow:                15 * time.Minute,
+		ImportLimits:                reconcile.DefaultLimits(),
 	}
 }
 
@@ -46,7 +54,8 @@ func (s Settings) ManualRechargeLimit() decimal.Decimal {
 }
 
 // SettingsFromEnv reads LIMIT_SUPPORT_GRANT, LIMIT_MANUAL_RECHARGE_FEN,
-// REDEEM_MAX_FAILURES_ACCOUNT, REDEEM_MAX_FAILURES_IP and REDEEM_WINDOW
+// REDEEM_MAX_FAILURES_ACCOUNT, REDEEM_MAX_FAILURES_IP, REDEEM_WINDOW,
+// IMPORT_MAX_ROWS and IMPORT_MAX_UNZIPPED_BYTES
 // through getenv (os.Getenv); unset ones take DefaultSettings. Errors name
 // the variable at fault.
 func SettingsFromEnv(getenv func(string) string) (Settings, error) {
@@ -65,12 +74,14 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 		{"LIMIT_MANUAL_RECHARGE_FEN", func(n int64) { s.ManualRechargeLimitFen = n }},
 		{"REDEEM_MAX_FAILURES_ACCOUNT", func(n int64) { s.RedeemMaxFailuresPerAccount = int(n) }},
 		{"REDEEM_MAX_FAILURES_IP", func(n int64) { s.RedeemMaxFailuresPerIP = int(n) }},
+		{"IMPORT_MAX_ROWS", func(n int64) { s.ImportLimits.MaxRows = int(n) }},
+		{"IMPORT_MAX_UNZIPPED_BYTES", func(n int64) { s.ImportLimits.MaxUnzippedBytes = n }},
 	}
 	for _, i := range ints {
 		if v := getenv(i.name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return s, fmt.Errorf("%s must be a non-negative whole number, not %q", i.name, v)
+			if err != nil || n < 0 || n > 1<<40 || strings.HasPrefix(i.name, "IMPORT_") && n == 0 {
+				return s, fmt.Errorf("%s must be a non-negative whole number (positive for IMPORT_*), not %q", i.name, v)
 			}
 			i.dst(n)
 		}

@@ -52,9 +52,10 @@ type BillLine struct {
 }
 
 // ParseChannelBill reads a WeChat Pay trade bill or an Alipay 业务明细 bill,
-// telling them apart by their header row. Errors as for the parsers it calls.
-func ParseChannelBill(r io.Reader, filename string) ([]BillLine, error) {
-	sheets, err := readTable(r, filename)
+// telling them apart by their header row, within lim (zero fields take
+// DefaultLimits). Errors as for the parsers it calls, and *TooLargeError.
+func ParseChannelBill(r io.Reader, filename string, lim Limits) ([]BillLine, error) {
+	sheets, err := readTable(r, filename, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func ParseChannelBill(r io.Reader, filename string) ([]BillLine, error) {
 // or the 订单金额 columns reads as well. Errors: ErrNoHeader,
 // *MissingColumnError, *RowError.
 func ParseWeChatBill(r io.Reader) ([]BillLine, error) {
-	sheets, err := readTable(r, "wechat.csv")
+	sheets, err := readTable(r, "wechat.csv", DefaultLimits())
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func ParseWeChatBill(r io.Reader) ([]BillLine, error) {
 //
 // Errors: ErrNoHeader, *MissingColumnError, *RowError.
 func ParseAlipayBill(r io.Reader) ([]BillLine, error) {
-	sheets, err := readTable(r, "alipay.csv")
+	sheets, err := readTable(r, "alipay.csv", DefaultLimits())
 	if err != nil {
 		return nil, err
 	}

@@ -60,14 +60,14 @@ func TestParseAlipayBill(t *testing.T) {
 }
 
 func TestParseChannelBillDetectsChannel(t *testing.T) {
-	wx, err := ParseChannelBill(openBill(t, "wechat_all.csv"), "wechat_all.csv")
+	wx, err := ParseChannelBill(openBill(t, "wechat_all.csv"), "wechat_all.csv", Limits{})
 	require.NoError(t, err)
 	require.Equal(t, WeChatPay, wx[0].Channel)
-	ali, err := ParseChannelBill(openBill(t, "alipay_ywmx.csv"), "2088_20240305_业务明细.csv")
+	ali, err := ParseChannelBill(openBill(t, "alipay_ywmx.csv"), "2088_20240305_业务明细.csv", Limits{})
 	require.NoError(t, err)
 	require.Equal(t, Alipay, ali[0].Channel)
 
-	_, err = ParseChannelBill(openBill(t, "icbc_gbk.csv"), "icbc.csv")
+	_, err = ParseChannelBill(openBill(t, "icbc_gbk.csv"), "icbc.csv", Limits{})
 	require.ErrorIs(t, err, ErrNoHeader)
 }
 

@@ -35,6 +35,8 @@ var (
 	// ErrNoBankAccount is returned by ImportLines for a line that does not say
 	// which of our bank accounts it belongs to.
 	ErrNoBankAccount = errors.New("reconcile: statement line has no bank account")
+	// ErrFileTooLarge matches a *TooLargeError.
+	ErrFileTooLarge = errors.New("reconcile: file too large")
 	// ErrInvalidResolution is returned for a resolution that lacks what its
 	// status requires (an account, a reason, the staff member).
 	ErrInvalidResolution = errors.New("reconcile: invalid resolution")
@@ -118,3 +120,27 @@ func (e *RowError) Error() string {
 
 // Is makes errors.Is(err, ErrMalformedRow) true.
 func (e *RowError) Is(target error) bool { return target == ErrMalformedRow }
+
+// Limit names which of Limits a file passed.
+type Limit string
+
+// The bounds of Limits.
+const (
+	LimitFileBytes     Limit = "file_bytes"
+	LimitUnzippedBytes Limit = "unzipped_bytes"
+	LimitRows          Limit = "rows"
+)
+
+// TooLargeError says a file passed one of the Limits; it matches
+// ErrFileTooLarge.
+type TooLargeError struct {
+	Limit Limit
+	Max   int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("reconcile: file over the %s limit of %d", e.Limit, e.Max)
+}
+
+// Is makes errors.Is(err, ErrFileTooLarge) true.
+func (e *TooLargeError) Is(target error) bool { return target == ErrFileTooLarge }

@@ -164,9 +164,10 @@ func (c columns) get(r row, f Field) string {
 //
 // It returns every transaction, debits included (flagged by Direction).
 // Errors: ErrUnsupportedFormat, ErrNoHeader, *MissingColumnError (naming the
-// missing columns) and *RowError (with the row number) for a malformed row.
-func ParseBankStatement(r io.Reader, filename string) ([]StatementLine, error) {
-	sheets, err := readTable(r, filename)
+// missing columns), *RowError (with the row number) for a malformed row and
+// *TooLargeError for a file past lim (zero fields take DefaultLimits).
+func ParseBankStatement(r io.Reader, filename string, lim Limits) ([]StatementLine, error) {
+	sheets, err := readTable(r, filename, lim)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ func parseFile(t *testing.T, name string) ([]StatementLine, error) {
 	f, err := os.Open(filepath.Join("testdata", name))
 	require.NoError(t, err)
 	defer f.Close()
-	return ParseBankStatement(f, name)
+	return ParseBankStatement(f, name, Limits{})
 }
 
 func beijing(s string) time.Time {
@@ -125,7 +125,7 @@ func TestParseBankStatementErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseBankStatement(strings.NewReader(tt.body), tt.file)
+			_, err := ParseBankStatement(strings.NewReader(tt.body), tt.file, Limits{})
 			require.ErrorIs(t, err, tt.want)
 			require.Contains(t, err.Error(), tt.contains)
 		})
@@ -169,7 +169,7 @@ func TestParseBankStatementXLSX(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, f.Write(&buf))
 
-	lines, err := ParseBankStatement(&buf, "招商银行明细.xlsx")
+	lines, err := ParseBankStatement(&buf, "招商银行明细.xlsx", Limits{})
 	require.NoError(t, err)
 	require.Len(t, lines, 3)
 	require.Equal(t, "755912345610801", lines[0].BankAccount)
@@ -232,7 +232,7 @@ func TestParseBankStatementBilingualUTF16TSV(t *testing.T) {
 		buf.WriteByte(byte(c))
 		buf.WriteByte(byte(c >> 8))
 	}
-	lines, err := ParseBankStatement(&buf, "boc.txt")
+	lines, err := ParseBankStatement(&buf, "boc.txt", Limits{})
 	require.NoError(t, err)
 	require.Len(t, lines, 1)
 	require.Equal(t, "BOC778899", lines[0].Serial)
@@ -248,7 +248,7 @@ func TestParseBankStatementOwnAccountColumn(t *testing.T) {
 	body := "本方账号,交易日期,流水号,对方户名,收入金额,支出金额,摘要\n" +
 		"3100 1234 5678,2024-03-05,S1,甲公司,100.00,,货款\n" +
 		"3100 8765 4321,2024-03-05,S1,乙公司,,20.00,手续费\n"
-	lines, err := ParseBankStatement(strings.NewReader(body), "multi.csv")
+	lines, err := ParseBankStatement(strings.NewReader(body), "multi.csv", Limits{})
 	require.NoError(t, err)
 	require.Len(t, lines, 2)
 	require.Equal(t, "310012345678", lines[0].BankAccount)

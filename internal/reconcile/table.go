@@ -16,9 +16,41 @@ import (
 	"golang.org/x/text/width"
 )
 
-// maxFileSize bounds an uploaded statement or bill; real daily files are far
-// smaller.
-const maxFileSize = 32 << 20
+// Limits bound what one uploaded statement or bill may cost to read, so a
+// small crafted file (an XLSX whose shared strings or rows unzip to
+// hundreds of megabytes) is refused early instead of taking the server's
+// memory and CPU. Real daily files are far below every default.
+type Limits struct {
+	// MaxFileBytes bounds the file as uploaded (default 8 MB, the request
+	// body limit).
+	MaxFileBytes int64
+	// MaxUnzippedBytes bounds the total decompressed size of an XLSX
+	// workbook (excelize's UnzipSizeLimit; default 16 MB, about 40,000
+	// rows of a typical bank statement).
+	MaxUnzippedBytes int64
+	// MaxRows bounds the rows read from a CSV file or from all sheets of a
+	// workbook together, blank rows included (default 20,000).
+	MaxRows int
+}
+
+// DefaultLimits are the limits when nothing is configured.
+func DefaultLimits() Limits {
+	return Limits{MaxFileBytes: 8 << 20, MaxUnzippedBytes: 16 << 20, MaxRows: 20_000}
+}
+
+func (l Limits) orDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = d.MaxFileBytes
+	}
+	if l.MaxUnzippedBytes <= 0 {
+		l.MaxUnzippedBytes = d.MaxUnzippedBytes
+	}
+	if l.MaxRows <= 0 {
+		l.MaxRows = d.MaxRows
+	}
+	return l
+}
 
 // row is one row of a spreadsheet or CSV file with its 1-based row number in
 // the file, so errors can point finance at the right line.
@@ -47,17 +79,20 @@ func (r row) empty() bool {
 // readTable reads a CSV/TSV (UTF-8 with or without BOM, UTF-16 with BOM,
 // GBK/GB18030) or an XLSX file into rows of cleaned cells. For an XLSX file it
 // returns one table per sheet, in order.
-func readTable(r io.Reader, filename string) ([][]row, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
+// Errors: ErrUnsupportedFormat, and *TooLargeError (ErrFileTooLarge) when
+// the file passes one of lim's bounds.
+func readTable(r io.Reader, filename string, lim Limits) ([][]row, error) {
+	lim = lim.orDefaults()
+	data, err := io.ReadAll(io.LimitReader(r, lim.MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: read %s: %w", filename, err)
 	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%w: %s is larger than %d MB", ErrUnsupportedFormat, filename, maxFileSize>>20)
+	if int64(len(data)) > lim.MaxFileBytes {
+		return nil, &TooLargeError{Limit: LimitFileBytes, Max: lim.MaxFileBytes}
 	}
 	switch {
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
-		return readXLSX(data)
+		return readXLSX(data, lim)
 	case bytes.HasPrefix(data, []byte{0xD0, 0xCF, 0x11, 0xE0}):
 		return nil, fmt.Errorf("%w: %s is an Excel 97-2003 (.xls) workbook: save it as .xlsx or .csv", ErrUnsupportedFormat, filename)
 	}
@@ -72,7 +107,11 @@ func readTable(r io.Reader, filename string) ([][]row, error) {
 	if t := strings.TrimSpace(text); strings.HasPrefix(t, "<") {
 		return nil, fmt.Errorf("%w: %s is an HTML or XML page, not a CSV file", ErrUnsupportedFormat, filename)
 	}
-	rows, err := readCSV(text)
+	rows, err := readCSV(text, lim.MaxRows)
+	var tooLarge *TooLargeError
+	if errors.As(err, &tooLarge) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUnsupportedFormat, filename, err)
 	}
@@ -104,8 +143,9 @@ func decodeText(data []byte) (string, error) {
 	return string(out), nil
 }
 
-// readCSV splits text on commas or tabs, whichever the first lines use more.
-func readCSV(text string) ([]row, error) {
+// readCSV splits text on commas or tabs, whichever the first lines use more,
+// refusing more than maxRows records.
+func readCSV(text string, maxRows int) ([]row, error) {
 	head := text
 	if len(head) > 4096 {
 		head = head[:4096]
@@ -125,6 +165,9 @@ func readCSV(text string) ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(rows) == maxRows {
+			return nil, &TooLargeError{Limit: LimitRows, Max: int64(maxRows)}
+		}
 		line, _ := cr.FieldPos(0)
 		cells := make([]string, len(rec))
 		for i, c := range rec {
@@ -136,30 +179,67 @@ func readCSV(text string) ([]row, error) {
 
 // readXLSX returns every sheet's rows with raw cell values: dates come as
 // Excel serial numbers, which parseDateTime understands, rather than in
-// whatever display format the bank chose.
-func readXLSX(data []byte) ([][]row, error) {
-	f, err := excelize.OpenReader(bytes.NewReader(data))
+// whatever display format the bank chose. Rows are streamed, so reading
+// stops at the row limit instead of after the whole sheet is in memory.
+func readXLSX(data []byte, lim Limits) ([][]row, error) {
+	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{
+		UnzipSizeLimit:    lim.MaxUnzippedBytes,
+		UnzipXMLSizeLimit: min(lim.MaxUnzippedBytes, 16<<20),
+	})
 	if err != nil {
+		// excelize reports the unzip limit only as text (newUnzipSizeLimitError).
+		if strings.Contains(err.Error(), "unzip size exceeds") {
+			return nil, &TooLargeError{Limit: LimitUnzippedBytes, Max: lim.MaxUnzippedBytes}
+		}
 		return nil, fmt.Errorf("%w: not a readable XLSX workbook: %w", ErrUnsupportedFormat, err)
 	}
 	defer f.Close()
 	var sheets [][]row
+	total := 0
 	for _, name := range f.GetSheetList() {
-		recs, err := f.GetRows(name, excelize.Options{RawCellValue: true})
+		rows, err := readSheet(f, name, lim.MaxRows-total, lim.MaxRows)
 		if err != nil {
-			return nil, fmt.Errorf("%w: sheet %q: %w", ErrUnsupportedFormat, name, err)
+			return nil, err
 		}
-		rows := make([]row, 0, len(recs))
-		for i, rec := range recs {
-			cells := make([]string, len(rec))
-			for j, c := range rec {
-				cells[j] = cleanCell(c)
-			}
-			rows = append(rows, row{num: i + 1, cells: cells})
-		}
+		total += len(rows)
 		sheets = append(sheets, rows)
 	}
 	return sheets, nil
+}
+
+// readSheet streams one sheet's rows, refusing more than remaining (of the
+// workbook's limit); trailing blank rows are dropped as excelize's GetRows
+// does.
+func readSheet(f *excelize.File, name string, remaining, limit int) ([]row, error) {
+	it, err := f.Rows(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sheet %q: %w", ErrUnsupportedFormat, name, err)
+	}
+	defer it.Close()
+	var rows []row
+	lastFilled := 0
+	for n := 1; it.Next(); n++ {
+		if n > remaining {
+			return nil, &TooLargeError{Limit: LimitRows, Max: int64(limit)}
+		}
+		rec, err := it.Columns(excelize.Options{RawCellValue: true})
+		if err != nil {
+			return nil, fmt.Errorf("%w: sheet %q: %w", ErrUnsupportedFormat, name, err)
+		}
+		cells := make([]string, len(rec))
+		for j, c := range rec {
+			cells[j] = cleanCell(c)
+		}
+		r := row{num: n, cells: cells}
+		if !r.empty() {
+			lastFilled = n
+		}
+		rows = append(rows, r)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("%w: sheet %q: %w", ErrUnsupportedFormat, name, err)
+	}
+	return rows[:lastFilled], nil
 }
 
 // cleanCell undoes what exporters do to keep spreadsheets from mangling

@@ -126,6 +126,8 @@ type ApprovalRow struct {
 // StatementsView is the statement import and the unmatched queue.
 type StatementsView struct {
 	Frame   Frame
+	// LimitsHint states the upload's size and row limits.
+	LimitsHint string
 	Search  string
 	Lines   []LineRow
 	Result  *ImportCounts
@@ -365,6 +367,8 @@ type ReasonRow struct {
 // and the open differences by kind (only_channel, only_ours, amount_differs).
 type ChannelView struct {
 	Frame    Frame
+	// LimitsHint states the upload's size and row limits.
+	LimitsHint string
 	Imported *BillCounts
 	Lists    map[string][]DifferenceRow
 	Errors   Errors

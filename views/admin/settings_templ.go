@@ -417,7 +417,7 @@ func Channel(v ChannelView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "file", Label: i18n.T(ctx, "admin.channel.file"), Type: "file", Error: v.Errors["file"], Attrs: templ.Attributes{"accept": ".csv"}}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "file", Label: i18n.T(ctx, "admin.channel.file"), Type: "file", Error: v.Errors["file"], Hint: v.LimitsHint, Attrs: templ.Attributes{"accept": ".csv", "data-testid": "bill-file"}}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -192,7 +192,7 @@ func Statements(v StatementsView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "file", Label: i18n.T(ctx, "admin.statements.file"), Type: "file", Error: v.Errors["file"], Hint: i18n.T(ctx, "admin.statements.file_hint"), Attrs: templ.Attributes{"accept": ".csv,.xlsx", "data-testid": "statement-file"}}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "file", Label: i18n.T(ctx, "admin.statements.file"), Type: "file", Error: v.Errors["file"], Hint: i18n.T(ctx, "admin.statements.file_hint") + " " + v.LimitsHint, Attrs: templ.Attributes{"accept": ".csv,.xlsx", "data-testid": "statement-file"}}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
