@@ -57,7 +57,10 @@ func TestLimitsRefuseBombs(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		return after.TotalAlloc - before.TotalAlloc
 	}
-	mem := allocated(func() { _, err := ParseBankStatement(bytes.NewReader(bomb), "bomb.xlsx", Limits{}); require.ErrorAs(t, err, &tooLarge) })
+	mem := allocated(func() {
+		_, err := ParseBankStatement(bytes.NewReader(bomb), "bomb.xlsx", Limits{})
+		require.ErrorAs(t, err, &tooLarge)
+	})
 	require.ErrorIs(t, tooLarge, ErrFileTooLarge)
 	require.Equal(t, LimitUnzippedBytes, tooLarge.Limit, "refused before a row is read")
 	require.Less(t, mem, uint64(64<<20), "allocated refusing the 800,000-row bomb")
@@ -65,7 +68,10 @@ func TestLimitsRefuseBombs(t *testing.T) {
 	// The largest bomb the unzip limit lets through is refused by the row
 	// limit, having parsed its shared strings but not its rows.
 	under := bombXLSX(t, 200_000)
-	mem = allocated(func() { _, err := ParseBankStatement(bytes.NewReader(under), "bomb.xlsx", Limits{}); require.ErrorAs(t, err, &tooLarge) })
+	mem = allocated(func() {
+		_, err := ParseBankStatement(bytes.NewReader(under), "bomb.xlsx", Limits{})
+		require.ErrorAs(t, err, &tooLarge)
+	})
 	require.Equal(t, LimitRows, tooLarge.Limit)
 	require.EqualValues(t, DefaultLimits().MaxRows, tooLarge.Max)
 	t.Logf("allocated %d MB refusing the 200,000-row workbook", mem>>20)
