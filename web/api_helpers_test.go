@@ -43,6 +43,7 @@ func (c *testClock) Advance(d time.Duration) {
 type apiOpts struct {
 	gateway gateway.Options
 	ledger  ledger.Options
+	limiter ratelimit.Limiter // default: in process
 }
 
 // apiBundle is a running server with the gateway API, a live and a test key.
@@ -73,8 +74,11 @@ func setupAPI(t testing.TB, o apiOpts) *apiBundle {
 		o.gateway.Now = b.clock.Now
 		o.gateway.Secret = []byte("test-secret-0123456789abcdef")
 		o.gateway.PortalBaseURL = "http://portal.example"
+		if o.limiter == nil {
+			o.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+		}
 		b.gw, err = gateway.New(gateway.Deps{Pool: d.Pool, Ledger: b.ledger, Pricing: prices,
-			Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Portal: auth.New(d.Pool, auth.Options{})}, o.gateway)
+			Limiter: o.limiter, Portal: auth.New(d.Pool, auth.Options{})}, o.gateway)
 		require.NoError(t, err)
 		d.Gateway, d.Ledger = b.gw, b.ledger
 	}))

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/ratelimit"
 )
 
 // httpMetrics counts requests and their durations by route template (not by
@@ -80,6 +81,25 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 
 // registerLedgerMetrics exports the ledger writers' counts; their quotient
 // is the mean batch, which falls when fewer writes wait at the writers.
+// registerLimiterMetrics exports ratelimit_shared_store_up when the rate
+// limiter has a shared store (REDIS_URL): 1 while limits are shared through
+// Redis, 0 while this process limits on its own during an outage.
+func registerLimiterMetrics(reg *prometheus.Registry, l ratelimit.Limiter) {
+	shared, ok := l.(interface{ SharedStoreUp() bool })
+	if !ok {
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ratelimit_shared_store_up",
+		Help: "1 while rate limits are shared through Redis, 0 while this process falls back to its own buckets.",
+	}, func() float64 {
+		if shared.SharedStoreUp() {
+			return 1
+		}
+		return 0
+	}))
+}
+
 func registerLedgerMetrics(reg *prometheus.Registry, l *ledger.Ledger) {
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -143,6 +143,9 @@ func New(d Deps) (*Server, error) {
 	if d.Ledger != nil {
 		registerLedgerMetrics(s.Metrics, d.Ledger)
 	}
+	if d.Gateway != nil {
+		registerLimiterMetrics(s.Metrics, d.Gateway.Limiter())
+	}
 	s.portal = newPortal(d, func(token string) string { return s.Config.BaseURL + s.URL("auth.reset", token) })
 	s.admin = newAdmin(d, s.portal)
 	s.kyc = newKYCArea(d, s.portal.ledger)

@@ -152,7 +152,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	s.webhooks = webhook.NewService(pool, ins, webhook.Options{RequireHTTPS: production})
 
 	// Gateway API, with the rate limiter (Redis when REDIS_URL is set).
-	limiter, closeLimiter, err := ratelimit.Open(ctx, cfg.RedisURL)
+	limiter, closeLimiter, err := ratelimit.Open(ctx, cfg.RedisURL, logger)
 	if err != nil {
 		return nil, err
 	}

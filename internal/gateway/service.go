@@ -97,6 +97,9 @@ func New(d Deps, opts Options) (*Service, error) {
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 
+// Limiter is the rate limiter the API checks (for its health metrics).
+func (s *Service) Limiter() ratelimit.Limiter { return s.limiter }
+
 // account returns the account with externalID in the key's mode, cached.
 // Errors: ErrNotFound.
 func (s *Service) account(ctx context.Context, mode ledger.Mode, externalID string) (*accountInfo, error) {

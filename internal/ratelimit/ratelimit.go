@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -94,11 +95,14 @@ func validate(checks []Check) error {
 	return nil
 }
 
-// Open returns the Redis limiter when redisURL is set (checking that the
-// server answers), else an in-process Memory limiter. close releases it.
+// Open returns, when redisURL is set, the Redis limiter behind a Fallback to
+// in-process buckets during a Redis outage (checking that the server answers
+// at start: a wrong REDIS_URL stops the process instead of silently
+// limiting per instance), else an in-process Memory limiter. close releases
+// it.
 //
 // Errors: an invalid URL or an unreachable server, wrapped with "ratelimit:".
-func Open(ctx context.Context, redisURL string) (l Limiter, close func() error, err error) {
+func Open(ctx context.Context, redisURL string, logger *slog.Logger) (l Limiter, close func() error, err error) {
 	if redisURL == "" {
 		return NewMemory(MemoryOptions{}), func() error { return nil }, nil
 	}
@@ -106,6 +110,12 @@ func Open(ctx context.Context, redisURL string) (l Limiter, close func() error, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("ratelimit: REDIS_URL is not a valid redis:// URL: %w", err)
 	}
+	// A rate-limit check sits in front of every reservation: a Redis that
+	// stops answering must cost a call half a second once, not seconds on
+	// every call (go-redis's defaults: 3 s reads, 3 retries).
+	opts.DialTimeout = 500 * time.Millisecond
+	opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	opts.MaxRetries = -1
 	client := redis.NewClient(opts)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -113,7 +123,9 @@ func Open(ctx context.Context, redisURL string) (l Limiter, close func() error, 
 		client.Close()
 		return nil, nil, fmt.Errorf("ratelimit: cannot reach Redis at %s (%v): start it or unset REDIS_URL", opts.Addr, err)
 	}
-	return NewRedis(client, DefaultPrefix), client.Close, nil
+	f := NewFallback(NewRedis(client, DefaultPrefix), NewMemory(MemoryOptions{}),
+		func(ctx context.Context) error { return client.Ping(ctx).Err() }, FallbackOptions{Logger: logger})
+	return f, func() error { f.Close(); return client.Close() }, nil
 }
 
 const minute = float64(time.Minute)

@@ -157,19 +157,19 @@ func TestRedis(t *testing.T) {
 	t.Run("OpenPicksRedisWhenURLIsSet", func(t *testing.T) {
 		t.Parallel()
 		newRedisPair(t) // skips without a server
-		l, closeFn, err := Open(ctx, redisURL())
+		l, closeFn, err := Open(ctx, redisURL(), nil)
 		require.NoError(t, err)
 		defer closeFn()
-		_, ok := l.(*Redis)
+		_, ok := l.(*Fallback)
 		require.True(t, ok)
 
-		l, closeFn, err = Open(ctx, "")
+		l, closeFn, err = Open(ctx, "", nil)
 		require.NoError(t, err)
 		defer closeFn()
 		_, ok = l.(*Memory)
 		require.True(t, ok, "in-process without REDIS_URL")
 
-		_, _, err = Open(ctx, "redis://127.0.0.1:1/0")
+		_, _, err = Open(ctx, "redis://127.0.0.1:1/0", nil)
 		require.ErrorContains(t, err, "cannot reach Redis")
 	})
 }
