@@ -11,7 +11,22 @@
 // a setting (DefaultCreditPriceRMB = ¥0.001): CreditsForRMB and
 // RMBForCredits convert, the latter rounding half-even to the fen.
 //
-// # Tables (migrations 000200 to 000204)
+// # Where the SQL is
+//
+// Tables, types, domains and triggers are numbered migrations
+// (migrations/000200_ledger.sql onwards). Every PL/pgSQL function the
+// operations run has one live definition, in
+// internal/ledger/schema/functions.sql: db.Migrate applies that file
+// (CREATE OR REPLACE, in one transaction) after the numbered migrations
+// every time `credits migrate` runs, the test template includes it (its
+// name hashes the file), and serve refuses a database whose functions are
+// not the binary's (db.RequireMigrated compares a checksum). Change a
+// function there; change a table in a new migration. The file is a package
+// of its own (schema) because the test template needs it and this
+// package's tests import dbtest. The two trigger functions stay with their
+// triggers in the migrations.
+//
+// # Tables
 //
 // Every table carries pool_id first in its primary key and indexes: the
 // account whose lots are spent — the account itself, or the enterprise for
@@ -123,8 +138,7 @@
 //
 // Inside a batch, consecutive reserves and commits of an account that is
 // its own pool run on the pool's running state (balance, reserved, last_at)
-// held in a variable (ledger_reserve_t, ledger_commit_t, migrations 000202
-// and 000203):
+// held in a variable (ledger_reserve_t, ledger_commit_t):
 // the account row is locked and read once and written once per pool per
 // batch, instead of once per operation; a commit finds its reservation by
 // (pool, id) because the writer passes the pool. Any other operation, a
@@ -141,7 +155,7 @@
 // An account's pool picks its writer. Reserve, Charge and Credit presume an
 // account they have not seen before is its own pool instead of looking it
 // up first (a reserve's result names the pool when it is, a charge's
-// always (migration 000204), a credit's lot carries it; it is then cached;
+// always, a credit's lot carries it; it is then cached;
 // after a reserve of a sub-account the pool is looked up): the route only
 // decides the writer and the lock order inside a batch, while the row lock
 // on the real pool keeps a misrouted sub-account's operation correct.

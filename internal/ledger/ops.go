@@ -397,7 +397,7 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 		return res, fmt.Errorf("ledger: charge: %w", err)
 	}
 	// As in Reserve: an account not seen before is presumed to be its own
-	// pool; the result names the real one (migration 000204).
+	// pool; the result names the real one.
 	pool, known := l.cachedPool(r.AccountID)
 	p := payload{"account_id": r.AccountID, "amount": amount.String(), "model": r.Model,
 		"session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
