@@ -13,8 +13,10 @@
 --   * change a function here and nowhere else; every statement is
 --     CREATE OR REPLACE, so running the file again changes nothing;
 --   * CREATE OR REPLACE cannot change a function's argument types or
---     return type: drop the old function in a numbered migration, then
---     define the new one here;
+--     return type: add the old signature to the DROP FUNCTION IF EXISTS
+--     list below (it runs in the same transaction as the new definition)
+--     and define the new one; a new return type under the same arguments
+--     needs its DROP in a numbered migration instead;
 --   * a column or type a function needs comes from a numbered migration,
 --     which runs before this file;
 --   * a function no longer used is dropped below (IF EXISTS), for the
@@ -31,6 +33,10 @@
 -- Retired: ledger_flush (000202) wrote a batch's running state back; the
 -- batch functions now do it inline.
 DROP FUNCTION IF EXISTS ledger_flush(ledger_accounts);
+-- Retired signatures: ledger_take and ledger_spend_more without the
+-- granted-only flag of the trial rules.
+DROP FUNCTION IF EXISTS ledger_take(bigint, numeric, timestamptz);
+DROP FUNCTION IF EXISTS ledger_spend_more(bigint, bigint, numeric, numeric, numeric, bigint, bigint, jsonb, timestamptz);
 
 -- ledger_lock locks the pool of p_account and returns the account row read
 -- after the lock (NULL id when the account does not exist).
@@ -118,8 +124,9 @@ END $$;
 -- ledger_take takes up to p_amount from the pool's unexpired lots in
 -- spending order (see ledger.SpendOrder: soonest expiry first, no expiry
 -- last; on equal expiry granted kinds before paid; then oldest first) and
--- returns what it took from each lot. The caller holds the pool lock.
-CREATE OR REPLACE FUNCTION ledger_take(p_pool bigint, p_amount numeric, p_at timestamptz)
+-- returns what it took from each lot; p_granted_only (an account in trial)
+-- leaves paid lots alone. The caller holds the pool lock.
+CREATE OR REPLACE FUNCTION ledger_take(p_pool bigint, p_amount numeric, p_at timestamptz, p_granted_only boolean)
 RETURNS TABLE (lot_id bigint, taken numeric) LANGUAGE plpgsql AS $$
 DECLARE
     r record;
@@ -130,6 +137,7 @@ BEGIN
     END IF;
     FOR r IN SELECT l.id, l.remaining FROM ledger_lots l
              WHERE l.pool_id = p_pool AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_at)
+               AND NOT (p_granted_only AND l.kind = 'paid')
              ORDER BY l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id LOOP
         lot_id := r.id;
         taken := least(v_left, r.remaining);
@@ -174,10 +182,12 @@ BEGIN
 END $$;
 
 -- ledger_spend_more charges up to p_amount from available lots for a sub-
--- or pool account, capped by the allocation; returns what it charged and
--- the new balance and allocation.
+-- or pool account, capped by the allocation, from granted lots only when
+-- p_granted_only (an account in trial); returns what it charged and the
+-- new balance and allocation.
 CREATE OR REPLACE FUNCTION ledger_spend_more(p_pool bigint, p_account bigint, p_amount numeric, p_alloc numeric,
                                   p_bal numeric, p_op bigint, p_res bigint, p jsonb, p_at timestamptz,
+                                  p_granted_only boolean,
                                   OUT charged numeric, OUT balance numeric, OUT allocation numeric)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -190,7 +200,7 @@ BEGIN
     IF p_alloc IS NOT NULL THEN
         v_cap := least(v_cap, p_alloc);
     END IF;
-    FOR t IN SELECT * FROM ledger_take(p_pool, v_cap, p_at) LOOP
+    FOR t IN SELECT * FROM ledger_take(p_pool, v_cap, p_at, p_granted_only) LOOP
         balance := balance - t.taken;
         charged := charged + t.taken;
         PERFORM ledger_emit(p_pool, p_account, t.lot_id, p_op, 'deduction', -t.taken, balance, 0, p_res, p, p_at);
@@ -260,6 +270,13 @@ END $$;
 -- both checks the amount and picks the lots in spending order), then one
 -- update and one event per lot taken, the reservation, the pool's running
 -- state and the idempotency record.
+--
+-- An account in trial (trial_cap set: not yet verified) holds from granted
+-- lots only (promo, plan, grace): a hold that needs paid credit is refused
+-- (trial_paid_credit), and so is one that would take its trial_used (what
+-- it was charged in trial plus what its open reservations hold) past its
+-- cap (trial_cap_reached). Both are checked here, under the pool's lock, and
+-- trial_used grows by the hold in the same transaction.
 CREATE OR REPLACE FUNCTION ledger_reserve(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -282,6 +299,8 @@ DECLARE
     v_bal numeric;
     v_holds jsonb := '[]';
     v_exp timestamptz;
+    v_trial boolean;
+    v_paid numeric;
     l record;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
@@ -293,6 +312,7 @@ BEGIN
     ELSE
         SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
     END IF;
+    v_trial := v_acc.trial_cap IS NOT NULL;
     v_r := ledger_replay(v_pool.id, v_acc.id, 'reserve', p);
     IF v_r IS NOT NULL THEN
         RETURN v_r;
@@ -307,6 +327,7 @@ BEGIN
     -- spending order: see ledger.SpendOrder
     FOR l IN SELECT id, remaining FROM ledger_lots
              WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at)
+               AND NOT (v_trial AND kind = 'paid')
              ORDER BY expires_at ASC NULLS LAST, (kind = 'paid'), created_at, id LOOP
         IF v_left <= 0 THEN
             v_more := true; -- credit is left after the hold
@@ -317,9 +338,22 @@ BEGIN
         v_left := v_left - least(v_left, l.remaining);
         v_seen := v_seen + l.remaining;
     END LOOP;
+    IF v_left > 0 AND v_trial THEN
+        -- every granted lot was read; paid credit would cover the rest,
+        -- but only a verified account may spend it
+        SELECT coalesce(sum(remaining), 0) INTO v_paid FROM ledger_lots
+        WHERE pool_id = v_pool.id AND kind = 'paid' AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+        IF v_seen + v_paid >= v_amount THEN
+            RETURN '{"error": "trial_paid_credit"}';
+        END IF;
+        v_seen := v_seen + v_paid;
+    END IF;
     IF v_left > 0 THEN
         -- every spendable lot was read: v_seen is what is available
         RETURN jsonb_build_object('error', 'insufficient_credits', 'available', v_seen);
+    END IF;
+    IF v_trial AND v_acc.trial_used + v_amount > v_acc.trial_cap THEN
+        RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
     END IF;
     v_op := nextval('ledger_op_seq');
     v_res := nextval('ledger_reservations_id_seq');
@@ -342,6 +376,9 @@ BEGIN
         UPDATE ledger_accounts SET allocation = allocation - v_amount WHERE id = v_acc.id;
     END IF;
     UPDATE ledger_accounts SET balance = v_bal, reserved = reserved + v_amount, last_at = v_at WHERE id = v_pool.id;
+    IF v_trial THEN
+        UPDATE ledger_accounts SET trial_used = trial_used + v_amount WHERE id = v_acc.id;
+    END IF;
     IF NOT v_more AND v_seen = v_amount AND p ? 'grace' THEN
         -- the hold took everything that was spendable
         PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
@@ -360,6 +397,11 @@ END $$;
 -- reservation row (close_key, close_hash, close_result); a key other than
 -- the default "commit:<id>" is also recorded in ledger_idempotency, so it
 -- stays unique among the account's keys.
+--
+-- For an account in trial the hold leaves trial_used and what is charged
+-- enters it; an actual beyond the hold is charged from granted lots only
+-- and only up to the cap, and the rest is recorded as unpaid usage (a
+-- commit is never refused: the usage happened).
 CREATE OR REPLACE FUNCTION ledger_commit(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint := (p->>'reservation_id')::bigint;
@@ -385,6 +427,8 @@ DECLARE
     v_more record;
     h jsonb;
     v_account bigint;
+    v_trial boolean;
+    v_used numeric;
 BEGIN
     SELECT account_id INTO v_account FROM ledger_reservations WHERE id = v_id;
     IF NOT FOUND THEN
@@ -396,6 +440,8 @@ BEGIN
     ELSE
         SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
     END IF;
+    v_trial := v_acc.trial_cap IS NOT NULL;
+    v_used := v_acc.trial_used;
     SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = v_pool.id AND id = v_id;
     v_r := ledger_close_replay(v_res, 'commit', p);
     IF v_r IS NOT NULL THEN
@@ -446,17 +492,25 @@ BEGIN
         IF v_alloc IS NOT NULL THEN
             v_alloc := v_alloc + v_released;
         END IF;
+        IF v_trial THEN
+            -- the hold leaves the trial count; what it charged stays
+            v_used := greatest(v_used - v_res.amount, 0) + v_charged;
+        END IF;
     ELSIF v_res.status = 'expired_charged' THEN
-        -- the sweep already charged the whole hold; only an excess remains
+        -- the sweep already charged the whole hold (and left it in the
+        -- trial count); only an excess remains
         v_left := greatest(v_actual - v_res.amount, 0);
     END IF;
     IF v_left > 0 THEN
         p := p || jsonb_build_object('model', v_res.model, 'session_id', v_res.session_id, 'request_id', v_res.request_id);
-        SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id, v_left, v_alloc, v_bal, v_op, v_res.id, p, v_at);
+        SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id,
+            CASE WHEN v_trial THEN least(v_left, greatest(v_acc.trial_cap - v_used, 0)) ELSE v_left END,
+            v_alloc, v_bal, v_op, v_res.id, p, v_at, v_trial);
         v_bal := v_more.balance;
         v_alloc := v_more.allocation;
         v_left := v_left - v_more.charged;
         v_charged := v_charged + v_more.charged;
+        v_used := v_used + v_more.charged;
         IF v_left > 0 THEN
             PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_bal, v_left, v_res.id, p, v_at);
         END IF;
@@ -466,6 +520,9 @@ BEGIN
     WHERE id = v_pool.id;
     IF v_acc.id <> v_pool.id AND v_alloc IS DISTINCT FROM v_acc.allocation THEN
         UPDATE ledger_accounts SET allocation = v_alloc WHERE id = v_acc.id;
+    END IF;
+    IF v_trial THEN
+        UPDATE ledger_accounts SET trial_used = v_used WHERE id = v_acc.id;
     END IF;
     IF p ? 'grace' THEN
         PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
@@ -488,6 +545,7 @@ END $$;
 
 -- ledger_release frees a reservation's hold: p {reservation_id, key, hash,
 -- now}. Like commit, it keeps its idempotency record on the reservation.
+-- An account in trial gets the hold back in its trial count too.
 CREATE OR REPLACE FUNCTION ledger_release(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint := (p->>'reservation_id')::bigint;
@@ -541,6 +599,9 @@ BEGIN
         v_alloc := v_alloc + v_res.amount;
         UPDATE ledger_accounts SET allocation = v_alloc WHERE id = v_acc.id;
     END IF;
+    IF v_acc.trial_cap IS NOT NULL THEN
+        UPDATE ledger_accounts SET trial_used = greatest(trial_used - v_res.amount, 0) WHERE id = v_acc.id;
+    END IF;
     SELECT coalesce(sum(remaining), 0) INTO v_avail FROM ledger_lots
     WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
     IF v_alloc IS NOT NULL THEN
@@ -558,6 +619,10 @@ END $$;
 -- What the available balance cannot cover is recorded as unpaid usage. The
 -- result names the pool whose lots it spent ("pool"), as a reserve's does,
 -- so the Go side learns an account's pool from its first charge.
+--
+-- An account in trial is charged from granted lots only; a charge that
+-- would need its paid credit (trial_paid_credit) or take its trial_used past
+-- the cap (trial_cap_reached) is refused, as its reservation would be.
 CREATE OR REPLACE FUNCTION ledger_charge(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -568,6 +633,9 @@ DECLARE
     v_op bigint;
     v_more record;
     v_left numeric;
+    v_trial boolean;
+    v_granted numeric;
+    v_paid numeric;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
     IF v_acc.id IS NULL THEN
@@ -582,8 +650,20 @@ BEGIN
         RETURN '{"error": "account_frozen"}';
     END IF;
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_trial := v_acc.trial_cap IS NOT NULL;
+    IF v_trial THEN
+        SELECT coalesce(sum(remaining) FILTER (WHERE kind <> 'paid'), 0), coalesce(sum(remaining) FILTER (WHERE kind = 'paid'), 0)
+        INTO v_granted, v_paid FROM ledger_lots
+        WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+        IF v_amount > v_granted AND v_paid > 0 THEN
+            RETURN '{"error": "trial_paid_credit"}';
+        END IF;
+        IF v_acc.trial_used + v_amount > v_acc.trial_cap THEN
+            RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
+        END IF;
+    END IF;
     v_op := nextval('ledger_op_seq');
-    SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id, v_amount, v_acc.allocation, v_pool.balance, v_op, NULL, p, v_at);
+    SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id, v_amount, v_acc.allocation, v_pool.balance, v_op, NULL, p, v_at, v_trial);
     v_left := v_amount - v_more.charged;
     IF v_left > 0 THEN
         PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_more.balance, v_left, NULL, p, v_at);
@@ -591,6 +671,9 @@ BEGIN
     UPDATE ledger_accounts SET balance = v_more.balance, last_at = v_at WHERE id = v_pool.id;
     IF v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
         UPDATE ledger_accounts SET allocation = v_more.allocation WHERE id = v_acc.id;
+    END IF;
+    IF v_trial THEN
+        UPDATE ledger_accounts SET trial_used = trial_used + v_more.charged WHERE id = v_acc.id;
     END IF;
     PERFORM ledger_grace(v_pool.id, v_acc.id, v_more.balance, v_op, p, v_at);
     v_r := jsonb_build_object('op_id', v_op, 'charged', v_more.charged, 'unpaid', v_left,
@@ -687,8 +770,11 @@ BEGIN
     RETURN v_r;
 END $$;
 
--- ledger_set_account changes status or allocation and records who did it:
--- p {account_id, status?, allocation?, set_allocation, actor, reason_code, now}.
+-- ledger_set_account changes status or allocation, or ends an account's
+-- trial, and records who did it: p {account_id, status?, allocation?,
+-- set_allocation, end_trial, actor, reason_code, now}. Ending a trial
+-- (verification passed) clears trial_cap, writing a status event with
+-- {"trial": "ended"}; an account not in trial is left as it is.
 CREATE OR REPLACE FUNCTION ledger_set_account(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -715,6 +801,12 @@ BEGIN
         UPDATE ledger_accounts SET allocation = (p->>'allocation')::numeric WHERE id = v_acc.id;
         PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'allocation', 0, v_pool.balance, 0, NULL,
                             p || jsonb_build_object('detail', jsonb_build_object('allocation', p->'allocation')), v_at);
+    END IF;
+    IF (p->>'end_trial')::boolean AND v_acc.trial_cap IS NOT NULL THEN
+        UPDATE ledger_accounts SET trial_cap = NULL WHERE id = v_acc.id;
+        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'status', 0, v_pool.balance, 0, NULL,
+                            p || jsonb_build_object('detail', jsonb_build_object('trial', 'ended',
+                                'trial_cap', v_acc.trial_cap, 'trial_used', v_acc.trial_used)), v_at);
     END IF;
     UPDATE ledger_accounts SET last_at = v_at WHERE id = v_pool.id;
     RETURN jsonb_build_object('op_id', v_op);
@@ -751,7 +843,8 @@ BEGIN
 END $$;
 
 -- ledger_sweep_reservations closes up to p_batch open reservations past
--- their TTL: 'release' gives the hold back, 'charge' charges it in full.
+-- their TTL: 'release' gives the hold back (to an account in trial, to its
+-- trial count too), 'charge' charges it in full.
 CREATE OR REPLACE FUNCTION ledger_sweep_reservations(p_now timestamptz, p_policy text, p_batch int) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     c record;
@@ -795,6 +888,10 @@ BEGIN
         IF p_policy <> 'charge' AND v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
             UPDATE ledger_accounts SET allocation = allocation + v_res.amount WHERE id = v_acc.id;
         END IF;
+        IF p_policy <> 'charge' AND v_acc.trial_cap IS NOT NULL THEN
+            -- released: the hold leaves the trial count (charged, it stays)
+            UPDATE ledger_accounts SET trial_used = greatest(trial_used - v_res.amount, 0) WHERE id = v_acc.id;
+        END IF;
         v_n := v_n + 1;
     END LOOP;
     RETURN v_n;
@@ -803,8 +900,8 @@ END $$;
 -- ledger_reserve_t is ledger_reserve for an account that is its own pool,
 -- on the running state st of that pool (locked and read earlier in this
 -- batch; NULL before the first operation on it), returning the new state
--- and the result. Anything else (a sub-account, an allocation) is handed
--- to ledger_reserve after writing st back.
+-- and the result. Anything else (a sub-account, an allocation, an account
+-- in trial) is handed to ledger_reserve after writing st back.
 CREATE OR REPLACE FUNCTION ledger_reserve_t(p jsonb, st ledger_accounts) RETURNS ledger_step LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint := (p->>'account_id')::bigint;
@@ -835,7 +932,7 @@ BEGIN
         END IF;
         SELECT * INTO st FROM ledger_accounts WHERE id = v_id AND pool_id = v_id FOR UPDATE;
     END IF;
-    IF st.id IS NULL OR st.allocation IS NOT NULL THEN
+    IF st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL THEN
         IF st.id IS NOT NULL THEN
             UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at WHERE id = st.id;
         END IF;
@@ -901,8 +998,8 @@ END $$;
 -- ledger_commit_t is ledger_commit for a reservation of an account that is
 -- its own pool p_pool, on the running state st (as ledger_reserve_t),
 -- reading the reservation by primary key. A sub-account's reservation, an
--- unknown or closed one, a custom key or a commit beyond the hold is handed
--- to ledger_commit after writing st back.
+-- account in trial's, an unknown or closed one, a custom key or a commit
+-- beyond the hold is handed to ledger_commit after writing st back.
 CREATE OR REPLACE FUNCTION ledger_commit_t(p jsonb, st ledger_accounts, p_pool bigint) RETURNS ledger_step LANGUAGE plpgsql AS $$
 DECLARE
     v_pool_id bigint := p_pool;
@@ -936,10 +1033,11 @@ BEGIN
     IF st.id IS NOT NULL THEN
         SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = st.id AND id = v_id;
     END IF;
-    IF st.id IS NULL OR st.allocation IS NOT NULL OR v_res.id IS NULL OR v_res.account_id <> st.id
+    IF st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL OR v_res.id IS NULL OR v_res.account_id <> st.id
        OR v_key <> 'commit:' || v_id OR v_res.status <> 'open' OR v_actual > v_res.amount THEN
-        -- not the common case: a sub-account, an unknown or closed
-        -- reservation, a custom key, or an excess beyond the hold
+        -- not the common case: a sub-account, an account in trial, an
+        -- unknown or closed reservation, a custom key, or an excess beyond
+        -- the hold
         v_r := ledger_close_replay(v_res, 'commit', p);
         IF st.id IS NOT NULL AND v_res.id IS NOT NULL AND v_r IS NOT NULL THEN
             RETURN ROW(st, v_r)::ledger_step;
