@@ -36,11 +36,8 @@ CREATE TABLE gateway_verifications (
     actor       text NOT NULL CHECK (actor <> '')
 );
 
--- Credits charged to an account while it was unverified (the trial cap).
-CREATE TABLE gateway_trial_usage (
-    account_id bigint PRIMARY KEY REFERENCES ledger_accounts (id),
-    charged    numeric(24, 6) NOT NULL DEFAULT 0 CHECK (charged >= 0)
-);
+-- (The trial cap's count, gateway_trial_usage, was here; it is
+-- ledger_accounts.trial_used now: see 000205.)
 
 -- The alert outbox: one global cursor over ledger_events ids (one row, locked
 -- by the scanning job so two scanners never run at once) ...
@@ -81,7 +78,6 @@ DROP INDEX gateway_ledger_events_id_brin;
 DROP TABLE gateway_expiry_reminders;
 DROP TABLE gateway_alert_state;
 DROP TABLE gateway_alert_cursor;
-DROP TABLE gateway_trial_usage;
 DROP TABLE gateway_verifications;
 DROP TABLE gateway_accounts;
 DROP TABLE api_keys;

@@ -1,4 +1,5 @@
-// Package migrations holds the SQL schema, applied in order by goose.
+// Package migrations holds the SQL schema, applied in order by goose, and
+// the repeatable SQL applied after it.
 //
 // Versions are allocated in blocks per domain so that work on different
 // domains never collides: 0001xx platform, 0002xx ledger, 0003xx pricing and
@@ -6,9 +7,26 @@
 // 0007xx verification and invoicing.
 package migrations
 
-import "embed"
+import (
+	"embed"
+
+	"github.com/seed75218f88/credits/internal/ledger/schema"
+)
 
 // FS holds every migration file.
 //
 //go:embed *.sql
 var FS embed.FS
+
+// Repeatable is SQL that defines rather than changes: CREATE OR REPLACE
+// statements kept in one file next to the code that calls them, applied
+// after the numbered migrations every time they run.
+type Repeatable struct {
+	Name string // names it in errors and in the schema_repeatable table
+	SQL  string
+}
+
+// Repeatables are applied in this order after the numbered migrations.
+var Repeatables = []Repeatable{
+	{Name: "ledger functions (internal/ledger/schema/functions.sql)", SQL: schema.Functions},
+}

@@ -66,6 +66,9 @@ func setupAPI(t testing.TB, o apiOpts) *apiBundle {
 	app := webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
 		ctx := context.Background()
 		o.ledger.Now = b.clock.Now
+		if o.ledger.TrialCap.IsZero() {
+			o.ledger.TrialCap = ledger.DefaultTrialCap // as in the server
+		}
 		b.ledger = ledger.New(d.Pool, o.ledger)
 		t.Cleanup(b.ledger.Close)
 		prices := pricing.New(d.Pool)

@@ -373,7 +373,7 @@ func TestAPIRateLimitAnswers429WithRetryAfter(t *testing.T) {
 }
 
 func TestAPIVerificationGate(t *testing.T) {
-	b := setupAPI(t, apiOpts{gateway: gateway.Options{TrialCreditCap: decimal.NewFromInt(50)}})
+	b := setupAPI(t, apiOpts{ledger: ledger.Options{TrialCap: decimal.NewFromInt(50)}})
 	c := b.live
 	ctx := context.Background()
 

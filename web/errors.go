@@ -70,6 +70,8 @@ var errorTable = []ErrorMapping{
 	{gateway.ErrEnterpriseRateLimited, http.StatusTooManyRequests, "rate_limited", "error.api.rate_limited_enterprise"},
 	{gateway.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "error.api.rate_limited"},
 	{gateway.ErrVerificationRequired, http.StatusForbidden, "verification_required", "error.api.verification_required"},
+	// The ledger's trial rules (paid credit, the trial cap) refused it.
+	{ledger.ErrTrial, http.StatusForbidden, "verification_required", "error.api.verification_required"},
 	{gateway.ErrInvalidRequest, http.StatusBadRequest, "invalid_request", "error.api.invalid_request"},
 	{gateway.ErrAccountConflict, http.StatusConflict, "account_conflict", "error.api.account_conflict"},
 	{gateway.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.api.idempotency_conflict"},

@@ -75,7 +75,7 @@ var verificationBonus = decimal.NewFromInt(500)
 // signupCredit is the promo credit every portal sign-up receives here.
 var signupCredit = decimal.NewFromInt(20)
 
-// trialCap is the gateway's trial credit cap in these tests.
+// trialCap is the ledger's trial credit cap in these tests.
 var trialCap = decimal.NewFromInt(20)
 
 func setupKYC(t *testing.T, o kycOpts) *kycBundle {
@@ -87,7 +87,7 @@ func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 	b.app = webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
 		ctx := context.Background()
 		d.Logger = slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		b.ledger = ledger.New(d.Pool, ledger.Options{})
+		b.ledger = ledger.New(d.Pool, ledger.Options{TrialCap: trialCap})
 		t.Cleanup(b.ledger.Close)
 		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 		b.verif = verification.New(d.Pool, identity.Sandbox{}, piicrypto.Dev(), piicrypto.DevBlindIndex(), b.ledger,
@@ -109,7 +109,7 @@ func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 		require.NoError(t, err)
 		b.gw, err = gateway.New(gateway.Deps{Pool: d.Pool, Ledger: b.ledger, Pricing: prices,
 			Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Verifier: verifierOf{b.verif}, Portal: b.auth},
-			gateway.Options{Secret: []byte("test-secret-0123456789abcdef"), TrialCreditCap: trialCap,
+			gateway.Options{Secret: []byte("test-secret-0123456789abcdef"),
 				CacheTTL: time.Millisecond, PortalBaseURL: "http://portal.example"})
 		require.NoError(t, err)
 		d.Ledger, d.Auth, d.Gateway = b.ledger, b.auth, b.gw

@@ -86,7 +86,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	if s.portal, err = web.PortalSettingsFromEnv(); err != nil {
 		return nil, err
 	}
-	s.ledger = ledger.New(pool, ledger.Options{ExpiredReservations: gw.policy, DefaultTTL: gw.ttl})
+	s.ledger = ledger.New(pool, ledger.Options{ExpiredReservations: gw.policy, DefaultTTL: gw.ttl, TrialCap: gw.trialCap})
 	s.closers = append(s.closers, func() error { s.ledger.Close(); return nil })
 	s.auth = auth.New(pool, auth.Options{})
 	s.usage = usagerm.New(pool)
@@ -160,7 +160,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	s.gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: s.ledger, Pricing: pricing.New(pool), Limiter: limiter,
 		Verifier: verifierAdapter{s.verification}, Portal: s.auth, Webhooks: s.webhooks},
 		gateway.Options{Secret: []byte(cfg.SessionSecret), ReservationTTL: gw.ttl, LateEventWindow: gw.lateWindow,
-			TrialCreditCap: gw.trialCap, PortalBaseURL: cfg.BaseURL, DefaultLimit: gw.defaultLimit, TrialLimit: gw.trialLimit})
+			PortalBaseURL: cfg.BaseURL, DefaultLimit: gw.defaultLimit, TrialLimit: gw.trialLimit})
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 )
@@ -31,7 +30,7 @@ type gatewaySettings struct {
 
 func gatewaySettingsFromEnv() (gatewaySettings, error) {
 	s := gatewaySettings{defaultLimit: ratelimit.DefaultLimit, trialLimit: ratelimit.TrialLimit,
-		trialCap: gateway.DefaultTrialCreditCap, ttl: 5 * time.Minute, policy: ledger.ExpiredRelease,
+		trialCap: ledger.DefaultTrialCap, ttl: 5 * time.Minute, policy: ledger.ExpiredRelease,
 		lateWindow: 7 * 24 * time.Hour, reminderDays: 7}
 	var err error
 	for name, n := range map[string]*int64{"DEFAULT_RPM": &s.defaultLimit.RPM, "DEFAULT_TPM": &s.defaultLimit.TPM,

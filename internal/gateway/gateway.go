@@ -16,15 +16,15 @@
 // # Verification gate
 //
 // An account that has not passed real-name verification (see Verifier)
-// gets ratelimit.TrialLimit (capped by its own limits) and may spend only
-// granted credit (promo, plan, grace) up to Options.TrialCreditCap in all:
-// a reservation or usage charge that would need paid credit, or that would
-// take the account's trial usage (charged so far plus what its open
-// reservations hold) past the cap, is refused with ErrVerificationRequired
-// before the ledger is asked. Verified accounts skip these checks. The
-// trial total is kept in gateway_trial_usage and is advisory under
-// concurrency (two simultaneous reservations may both pass), which the
-// trial rate limit bounds.
+// gets ratelimit.TrialLimit (capped by its own limits). It is also in the
+// ledger's trial (ledger.Options.TrialCap, TRIAL_CREDIT_CAP): it may spend
+// only granted credit (promo, plan, grace), and what it was charged plus
+// what its open reservations hold may not pass the cap. The ledger checks
+// and counts that in the transaction of each hold or charge, so it holds
+// under any concurrency; a reservation or usage charge it refuses
+// (ledger.ErrTrial) is answered ErrVerificationRequired, and a commit beyond
+// its hold is charged up to the cap and the rest reported unpaid. A
+// verification recorded through the Verifier ends the trial.
 //
 // # Alerts
 //
@@ -35,8 +35,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ratelimit"
 )
@@ -123,9 +121,6 @@ type Options struct {
 	LateEventWindow time.Duration
 	// FutureTolerance: usage events further ahead are rejected (5 minutes).
 	FutureTolerance time.Duration
-	// TrialCreditCap is what an unverified account may spend in all
-	// (TRIAL_CREDIT_CAP, default 10,000 credits = ¥10 at the default price).
-	TrialCreditCap decimal.Decimal
 	// DefaultLimit applies to verified accounts without their own limits
 	// (ratelimit.DefaultLimit); TrialLimit caps unverified ones
 	// (ratelimit.TrialLimit).
@@ -140,9 +135,6 @@ type Options struct {
 	MaxBatch int
 }
 
-// DefaultTrialCreditCap is Options.TrialCreditCap's default.
-var DefaultTrialCreditCap = decimal.NewFromInt(10000)
-
 func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -155,9 +147,6 @@ func (o *Options) defaults() {
 	}
 	if o.FutureTolerance <= 0 {
 		o.FutureTolerance = 5 * time.Minute
-	}
-	if !o.TrialCreditCap.IsPositive() {
-		o.TrialCreditCap = DefaultTrialCreditCap
 	}
 	if o.DefaultLimit == (ratelimit.Limit{}) {
 		o.DefaultLimit = ratelimit.DefaultLimit

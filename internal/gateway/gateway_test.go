@@ -46,8 +46,10 @@ type testBundle struct {
 var sharedOnce sync.Once
 
 // setup builds a Service over the package's database (the default rate card
-// published once) with its own clock; opts may change the options.
-func setup(t *testing.T, opts Options) *testBundle {
+// published once) with its own clock; opts may change the options, and
+// trial the ledger's (accounts start in trial at ledger.DefaultTrialCap, as
+// in the server).
+func setup(t *testing.T, opts Options, trial ...ledger.Options) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{clock: &clock{}}
@@ -56,7 +58,12 @@ func setup(t *testing.T, opts Options) *testBundle {
 		_, err := pricing.New(b.pool).EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
 		require.NoError(t, err)
 	})
-	b.ledger = ledger.New(b.pool, ledger.Options{Now: b.clock.Now})
+	lo := ledger.Options{TrialCap: ledger.DefaultTrialCap}
+	if len(trial) > 0 {
+		lo = trial[0]
+	}
+	lo.Now = b.clock.Now
+	b.ledger = ledger.New(b.pool, lo)
 	t.Cleanup(b.ledger.Close)
 	opts.Now = b.clock.Now
 	opts.Secret = []byte("gateway-test-secret-0123456789")
@@ -215,7 +222,7 @@ func TestCommitOutcomes(t *testing.T) {
 // charges plus what its open reservations hold, and no paid credit.
 func TestTrialCreditCapBoundary(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Options{TrialCreditCap: d("10"), TrialLimit: ratelimit.Limit{RPM: 1000, TPM: 10_000_000}})
+	b := setup(t, Options{TrialLimit: ratelimit.Limit{RPM: 1000, TPM: 10_000_000}}, ledger.Options{TrialCap: d("10")})
 	ctx := context.Background()
 	ext := uniq(t, "a")
 	b.account(t, b.live, ext, acctOpts{unverified: true, promo: "100"})

@@ -221,9 +221,6 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 		return ReservationView{ID: s.encodeToken(tok), Reserved: decimal.Zero,
 			ExpiresAt: s.now().Add(s.opts.ReservationTTL), RateCardVersion: tok.version}, nil
 	}
-	if err := s.gate(ctx, a, hold, true); err != nil {
-		return ReservationView{}, err
-	}
 	// The ledger's idempotency covers every argument: the account (the
 	// key's scope), the amount, model, session and the detail (token
 	// maxima and rate-card version). A replay therefore had this very body
@@ -233,7 +230,7 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 		IdempotencyKey: "rsv:" + in.IdempotencyKey, TTL: s.opts.ReservationTTL, Model: in.Model,
 		SessionID: in.SessionID, Detail: reserveDetail(in.MaxInputTokens, in.MaxOutputTokens, card.Version)})
 	if err != nil {
-		return ReservationView{}, err
+		return ReservationView{}, verificationRequired(err)
 	}
 	tok.reservation = res.ID
 	return ReservationView{ID: s.encodeToken(tok), Reserved: res.Amount, ExpiresAt: res.ExpiresAt,
@@ -285,51 +282,14 @@ func priceOf(card pricing.Card, model string) (pricing.ModelPrice, int, error) {
 	return pricing.ModelPrice{}, 0, fmt.Errorf("%w: %q", pricing.ErrUnknownModel, model)
 }
 
-const selectTrialUsage = `SELECT coalesce((SELECT charged FROM gateway_trial_usage WHERE account_id = $1), 0)`
-
-const addTrialUsage = `
-INSERT INTO gateway_trial_usage (account_id, charged) VALUES ($1, $2)
-ON CONFLICT (account_id) DO UPDATE SET charged = gateway_trial_usage.charged + EXCLUDED.charged`
-
-// gate applies the verification rules to an unverified account about to
-// spend amount (see the package doc). strict (reservations) also refuses
-// when the balance cannot cover amount at all, leaving that to the ledger's
-// insufficient-credits answer.
-func (s *Service) gate(ctx context.Context, a *accountInfo, amount decimal.Decimal, strict bool) error {
-	if a.verified {
-		return nil
+// verificationRequired answers a ledger refusal of an account in trial
+// (ledger.ErrTrial: paid credit, or past the trial cap) as
+// ErrVerificationRequired, keeping the ledger's error in the chain.
+func verificationRequired(err error) error {
+	if errors.Is(err, ledger.ErrTrial) {
+		return fmt.Errorf("%w: %w", ErrVerificationRequired, err)
 	}
-	b, err := s.ledger.Balance(ctx, a.acct.ID)
-	if err != nil {
-		return err
-	}
-	if strict && amount.GreaterThan(b.Available) {
-		return nil // the ledger answers insufficient_credits
-	}
-	granted := b.ByKind[ledger.LotPromo].Add(b.ByKind[ledger.LotPlan]).Add(b.ByKind[ledger.LotGrace])
-	if amount.GreaterThan(granted) && b.ByKind[ledger.LotPaid].IsPositive() {
-		return fmt.Errorf("%w: paid credit needs a verified account", ErrVerificationRequired)
-	}
-	var used decimal.Decimal
-	if err := s.pool.QueryRow(ctx, selectTrialUsage, a.acct.ID).Scan(&used); err != nil {
-		return fmt.Errorf("gateway: trial usage: %w", err)
-	}
-	if used.Add(b.Reserved).Add(amount).GreaterThan(s.opts.TrialCreditCap) {
-		return fmt.Errorf("%w: trial credit cap %s reached", ErrVerificationRequired, s.opts.TrialCreditCap)
-	}
-	return nil
-}
-
-// noteTrialUsage adds what an unverified account was charged to its trial total.
-func (s *Service) noteTrialUsage(ctx context.Context, accountID int64, charged decimal.Decimal) error {
-	a, err := s.accountByID(ctx, accountID)
-	if err != nil || a.verified || !charged.IsPositive() {
-		return err
-	}
-	if _, err := s.pool.Exec(ctx, addTrialUsage, accountID, charged); err != nil {
-		return fmt.Errorf("gateway: trial usage: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Outcomes of a call, given at commit.
@@ -438,11 +398,6 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 	}
 	if err != nil {
 		return CommitView{}, err
-	}
-	if !res.Replayed {
-		if err := s.noteTrialUsage(ctx, t.account, res.Charged); err != nil {
-			return CommitView{}, err
-		}
 	}
 	return CommitView{Charged: res.Charged, Released: res.Released, Unpaid: res.Unpaid, Available: res.Available}, nil
 }

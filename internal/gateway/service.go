@@ -82,7 +82,7 @@ func New(d Deps, opts Options) (*Service, error) {
 		return nil, errors.New("gateway: New needs Pool, Ledger, Pricing and Limiter")
 	}
 	if d.Verifier == nil {
-		d.Verifier = PGVerifier{DB: d.Pool}
+		d.Verifier = PGVerifier{Pool: d.Pool, Ledger: d.Ledger}
 	}
 	if d.Webhooks == nil {
 		d.Webhooks = webhook.NewService(d.Pool, nil, webhook.Options{})

@@ -150,12 +150,6 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 		}
 		return ""
 	}
-	if err := s.gate(ctx, a, amount, false); err != nil {
-		if errors.Is(err, ErrVerificationRequired) {
-			return RejectVerificationRequired
-		}
-		return RejectRetry
-	}
 	detail, _ := json.Marshal(UsageDetail{ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens, ev.Requests, card.Version, OutcomeCompleted})
 	res, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: a.acct.ID, Amount: amount,
 		IdempotencyKey: "usage:" + ev.IdempotencyKey, Model: ev.Model, SessionID: ev.SessionID,
@@ -165,13 +159,12 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 		return RejectIdempotencyConflict
 	case errors.Is(err, ledger.ErrAccountFrozen):
 		return RejectFrozen
+	case errors.Is(err, ledger.ErrTrial):
+		return RejectVerificationRequired
 	case err != nil:
 		return RejectRetry
 	case res.Replayed:
 		return "dup"
-	}
-	if err := s.noteTrialUsage(ctx, a.acct.ID, res.Charged); err != nil {
-		return "" // charged; the trial total is advisory
 	}
 	return ""
 }

@@ -53,8 +53,16 @@ type Account struct {
 	Name       string              `db:"name"`
 	Status     AccountStatus       `db:"status"`
 	Allocation decimal.NullDecimal `db:"allocation"` // sub-accounts: what it may still spend; NULL = no limit
-	CreatedAt  time.Time           `db:"created_at"`
+	// TrialCap is set while the account is in trial (not yet verified):
+	// it may then spend granted credit only, and TrialUsed (charged in
+	// trial plus held by its open reservations) may not pass TrialCap.
+	TrialCap  decimal.NullDecimal `db:"trial_cap"`
+	TrialUsed decimal.Decimal     `db:"trial_used"`
+	CreatedAt time.Time           `db:"created_at"`
 }
+
+// InTrial reports whether the account is in trial.
+func (a Account) InTrial() bool { return a.TrialCap.Valid }
 
 // AccountSpec describes an account to create.
 type AccountSpec struct {
@@ -67,12 +75,12 @@ type AccountSpec struct {
 	Allocation *decimal.Decimal
 }
 
-const accountColumns = `id, pool_id, kind, parent_id, mode, external_id, name, status, allocation, created_at`
+const accountColumns = `id, pool_id, kind, parent_id, mode, external_id, name, status, allocation, trial_cap, trial_used, created_at`
 
 const sqlInsertAccount = `
 WITH n AS (SELECT nextval('ledger_accounts_id_seq') AS id)
-INSERT INTO ledger_accounts (id, pool_id, kind, parent_id, mode, external_id, name, allocation)
-SELECT n.id, coalesce($2, n.id), $1::ledger_account_kind, $2, $3::ledger_account_mode, $4, $5, $6 FROM n
+INSERT INTO ledger_accounts (id, pool_id, kind, parent_id, mode, external_id, name, allocation, trial_cap)
+SELECT n.id, coalesce($2, n.id), $1::ledger_account_kind, $2, $3::ledger_account_mode, $4, $5, $6, $7 FROM n
 ON CONFLICT (mode, external_id) DO NOTHING
 RETURNING ` + accountColumns
 
@@ -118,9 +126,10 @@ func allocationArg(a *decimal.Decimal) any {
 	return Round(*a).String()
 }
 
-// CreateAccount creates an account. Errors: ErrInvalidArgument (bad kind or
-// parent), ErrNotFound (no such parent), ErrIdempotencyConflict (the
-// external id is already taken in that mode).
+// CreateAccount creates an account, in trial when Options.TrialCap is set.
+// Errors: ErrInvalidArgument (bad kind or parent), ErrNotFound (no such
+// parent), ErrIdempotencyConflict (the external id is already taken in
+// that mode).
 func (l *Ledger) CreateAccount(ctx context.Context, spec AccountSpec) (Account, error) {
 	return l.createAccount(ctx, l.pool, spec)
 }
@@ -138,7 +147,11 @@ func (l *Ledger) createAccount(ctx context.Context, q db.DBTX, spec AccountSpec)
 	if err != nil {
 		return Account{}, fmt.Errorf("ledger: create account: %w", err)
 	}
-	rows, _ := q.Query(ctx, sqlInsertAccount, spec.Kind, parent, spec.Mode, nullable(spec.ExternalID), spec.Name, allocationArg(spec.Allocation))
+	var trialCap any
+	if l.opts.TrialCap.IsPositive() {
+		trialCap = Round(l.opts.TrialCap).String()
+	}
+	rows, _ := q.Query(ctx, sqlInsertAccount, spec.Kind, parent, spec.Mode, nullable(spec.ExternalID), spec.Name, allocationArg(spec.Allocation), trialCap)
 	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Account])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Account{}, fmt.Errorf("ledger: create account: external id %q: %w", spec.ExternalID, ErrIdempotencyConflict)
@@ -240,6 +253,33 @@ func (l *Ledger) SetAllocation(ctx context.Context, accountID int64, allocation 
 	p := payload{"account_id": accountID, "set_allocation": true, "allocation": allocationArg(allocation),
 		"actor": actor, "reason_code": reason, "now": l.now()}
 	return l.setAccount(ctx, accountID, p, "set allocation")
+}
+
+// EndTrial takes the account out of trial, once it has passed real-name
+// verification: from then on it spends any credit, without the trial cap.
+// The change is written as a status event ({"trial": "ended"}) with actor
+// and reason; an account not in trial is left as it is. Errors: ErrNotFound.
+func (l *Ledger) EndTrial(ctx context.Context, accountID int64, actor, reason string) error {
+	return l.setAccount(ctx, accountID, endTrialPayload(accountID, actor, reason, l.now()), "end trial")
+}
+
+// EndTrialTx is EndTrial inside the caller's transaction tx, so that
+// verification can record a verified identity and end the trial
+// atomically. It locks the account's pool row until tx ends. Errors: as
+// EndTrial.
+func (l *Ledger) EndTrialTx(ctx context.Context, tx pgx.Tx, accountID int64, actor, reason string) error {
+	raw, err := l.execTx(ctx, tx, singleSQL[opSetAcct], endTrialPayload(accountID, actor, reason, l.now()))
+	if err == nil {
+		err = decode(raw, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: end trial: %w", err)
+	}
+	return nil
+}
+
+func endTrialPayload(accountID int64, actor, reason string, now time.Time) payload {
+	return payload{"account_id": accountID, "end_trial": true, "actor": actor, "reason_code": reason, "now": now}
 }
 
 func (l *Ledger) setAccount(ctx context.Context, accountID int64, p payload, what string) error {

@@ -11,7 +11,22 @@
 // a setting (DefaultCreditPriceRMB = ¥0.001): CreditsForRMB and
 // RMBForCredits convert, the latter rounding half-even to the fen.
 //
-// # Tables (migrations 000200 to 000204)
+// # Where the SQL is
+//
+// Tables, types, domains and triggers are numbered migrations
+// (migrations/000200_ledger.sql onwards). Every PL/pgSQL function the
+// operations run has one live definition, in
+// internal/ledger/schema/functions.sql: db.Migrate applies that file
+// (CREATE OR REPLACE, in one transaction) after the numbered migrations
+// every time `credits migrate` runs, the test template includes it (its
+// name hashes the file), and serve refuses a database whose functions are
+// not the binary's (db.RequireMigrated compares a checksum). Change a
+// function there; change a table in a new migration. The file is a package
+// of its own (schema) because the test template needs it and this
+// package's tests import dbtest. The two trigger functions stay with their
+// triggers in the migrations.
+//
+// # Tables
 //
 // Every table carries pool_id first in its primary key and indexes: the
 // account whose lots are spent — the account itself, or the enterprise for
@@ -30,7 +45,8 @@
 //	ledger_accounts     id, pool_id, kind individual|enterprise|sub, parent_id,
 //	                    mode live|test, external_id (unique per mode), name,
 //	                    status active|frozen, allocation (sub: what it may still
-//	                    spend; NULL = no limit), and the pool's running state:
+//	                    spend; NULL = no limit), trial_cap (set while in
+//	                    trial) and trial_used, and the pool's running state:
 //	                    balance (sum of lot remainders), reserved, has_paid,
 //	                    grace_used, last_at (the pool's ledger clock)
 //	ledger_lots         (pool_id, id), account_id, kind paid|promo|plan|grace,
@@ -101,6 +117,22 @@
 //     gets one grace lot (grant event, reason "grace"), never a second before
 //     its next paid top-up, never while one is active; grace lots are not
 //     refundable and are not revenue (kind grace).
+//   - Trial: an account created while Options.TrialCap is set (the server's
+//     TRIAL_CREDIT_CAP) is in trial until EndTrial, which verification calls
+//     in the transaction that records the account verified. In trial it
+//     spends granted lots only (promo, plan, grace), and trial_used — what
+//     it was charged in trial plus what its open reservations hold — may
+//     not pass trial_cap. ledger_reserve and ledger_charge check both and
+//     raise trial_used under the pool's row lock, in the transaction of
+//     the hold or charge, so no interleaving of concurrent calls overshoots
+//     (ErrTrialCapReached, ErrTrialPaidCredit: both ErrTrial). A commit
+//     moves its hold out of trial_used and its charge in; beyond the hold
+//     it charges granted credit up to the cap and records the rest as
+//     unpaid usage; a release, or the TTL sweep releasing, gives the hold's
+//     room back. The batched fast paths hand an account in trial to these
+//     general functions (one column test on the row they already read).
+//     Migration 000205 put existing unverified accounts in trial at
+//     DefaultTrialCap.
 //   - Enterprise pools: sub-accounts spend the enterprise's lots within their
 //     allocation (the stricter limit wins); Transfer moves allocation between
 //     accounts of one enterprise as a pair of transfer events.
@@ -123,13 +155,13 @@
 //
 // Inside a batch, consecutive reserves and commits of an account that is
 // its own pool run on the pool's running state (balance, reserved, last_at)
-// held in a variable (ledger_reserve_t, ledger_commit_t, migrations 000202
-// and 000203):
+// held in a variable (ledger_reserve_t, ledger_commit_t):
 // the account row is locked and read once and written once per pool per
 // batch, instead of once per operation; a commit finds its reservation by
 // (pool, id) because the writer passes the pool. Any other operation, a
-// sub-account, a grace policy, a custom commit key or a commit beyond its
-// hold first writes the state back and then runs the general function.
+// sub-account, an account in trial, a grace policy, a custom commit key or
+// a commit beyond its hold first writes the state back and then runs the
+// general function.
 //
 // A writer that has taken the first queued operation drains the queue,
 // then yields the processor (runtime.Gosched, up to four times while more
@@ -141,7 +173,7 @@
 // An account's pool picks its writer. Reserve, Charge and Credit presume an
 // account they have not seen before is its own pool instead of looking it
 // up first (a reserve's result names the pool when it is, a charge's
-// always (migration 000204), a credit's lot carries it; it is then cached;
+// always, a credit's lot carries it; it is then cached;
 // after a reserve of a sub-account the pool is looked up): the route only
 // decides the writer and the lock order inside a batch, while the row lock
 // on the real pool keeps a misrouted sub-account's operation correct.

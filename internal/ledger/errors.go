@@ -36,6 +36,17 @@ var (
 	ErrNotRefundable = errors.New("lot is not refundable")
 	// ErrClosed: the Ledger was closed.
 	ErrClosed = errors.New("ledger closed")
+	// ErrTrial: the account is in trial (it has not passed real-name
+	// verification) and the operation goes beyond what a trial allows; it
+	// is one of the two errors below.
+	ErrTrial = errors.New("account in trial")
+	// ErrTrialCapReached: the hold or charge would take the account's trial
+	// usage (charged in trial plus held by its open reservations) past its
+	// trial cap; returned as *ShortfallError with what is left under it.
+	ErrTrialCapReached = fmt.Errorf("%w: trial credit cap reached", ErrTrial)
+	// ErrTrialPaidCredit: the hold or charge needs paid credit, which only a
+	// verified account may spend (a trial spends promo, plan and grace lots).
+	ErrTrialPaidCredit = fmt.Errorf("%w: paid credit needs a verified account", ErrTrial)
 )
 
 // codeErrors maps the error codes the SQL functions return to sentinels.
@@ -50,6 +61,8 @@ var codeErrors = map[string]error{
 	"refund_exceeds_lot":        ErrRefundExceedsLot,
 	"not_refundable":            ErrNotRefundable,
 	"invalid_argument":          ErrInvalidArgument,
+	"trial_cap_reached":         ErrTrialCapReached,
+	"trial_paid_credit":         ErrTrialPaidCredit,
 }
 
 // ShortfallError carries what was available when an operation was refused

@@ -44,6 +44,10 @@ const (
 	ExpiredCharge ExpiredReservationPolicy = "charge"
 )
 
+// DefaultTrialCap is TRIAL_CREDIT_CAP's default (credits), and the cap
+// migration 000205 gave the accounts it put in trial.
+var DefaultTrialCap = decimal.NewFromInt(10000)
+
 // Options configures a Ledger. The zero value is usable.
 type Options struct {
 	// Now is the ledger's clock (time.Now by default); tests move it.
@@ -62,6 +66,12 @@ type Options struct {
 	Writers int
 	// MaxBatch caps the operations folded into one transaction (default 64).
 	MaxBatch int
+	// TrialCap puts every account this Ledger creates in trial with this
+	// cap (TRIAL_CREDIT_CAP): until EndTrial (real-name verification), it
+	// may spend granted credit only (promo, plan, grace), and what it is
+	// charged plus what its open reservations hold may not pass the cap.
+	// Zero creates accounts out of trial.
+	TrialCap decimal.Decimal
 	// InFlight is how many batches one writer may have in flight at once,
 	// each on its own connection (default 1): with 2, a writer starts its
 	// next batch while the previous one's COMMIT waits for the WAL flush.
@@ -202,7 +212,7 @@ func decode(raw []byte, out any) error {
 		if !ok {
 			return fmt.Errorf("unknown ledger error %q", head.Error)
 		}
-		if head.Available != nil && (s == ErrInsufficientCredits || s == ErrAllocationExceeded || s == ErrRefundExceedsLot) {
+		if head.Available != nil && (s == ErrInsufficientCredits || s == ErrAllocationExceeded || s == ErrRefundExceedsLot || s == ErrTrialCapReached) {
 			return &ShortfallError{Err: s, Available: *head.Available}
 		}
 		return s

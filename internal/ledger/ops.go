@@ -224,9 +224,11 @@ type Reservation struct {
 
 // Reserve holds amount from the account's lots in spending order. A retry
 // with the same key replays only if account, amount, TTL, model, session,
-// request and detail are all the same. Errors:
-// ErrInsufficientCredits and ErrAllocationExceeded (as *ShortfallError with
-// what is available), ErrAccountFrozen, ErrInvalidAmount,
+// request and detail are all the same. An account in trial holds from
+// granted lots only and within its trial cap (see Options.TrialCap).
+// Errors: ErrInsufficientCredits, ErrAllocationExceeded and
+// ErrTrialCapReached (as *ShortfallError with what is available),
+// ErrTrialPaidCredit, ErrAccountFrozen, ErrInvalidAmount,
 // ErrMissingIdempotencyKey, ErrNotFound, ErrIdempotencyConflict.
 func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, error) {
 	var res Reservation
@@ -301,7 +303,9 @@ type CommitResult struct {
 // balance (within a sub-account's allocation); what cannot be paid is
 // recorded as an unpaid_usage event and returned as Unpaid, never as a
 // negative balance. A commit after the TTL sweep released the hold charges
-// the whole actual from the available balance. Errors: ErrNotFound,
+// the whole actual from the available balance. For an account in trial
+// that excess is charged from granted credit and only up to its trial cap;
+// the rest is Unpaid. Errors: ErrNotFound,
 // ErrReservationClosed (already committed or released), ErrIdempotencyConflict,
 // ErrInvalidAmount (negative actual).
 func (l *Ledger) Commit(ctx context.Context, r CommitRequest) (CommitResult, error) {
@@ -385,8 +389,12 @@ type ChargeResult struct {
 // Charge deducts amount from the account's lots in spending order. Since
 // the usage already happened, a shortfall is not refused: what the balance
 // (or a sub-account's allocation) cannot cover is recorded as unpaid_usage
-// and returned as Unpaid. Errors: ErrAccountFrozen, ErrInvalidAmount,
-// ErrMissingIdempotencyKey, ErrNotFound, ErrIdempotencyConflict.
+// and returned as Unpaid. An account in trial is charged from granted credit
+// only, and a charge beyond its trial cap or needing its paid credit is
+// refused like its reservation would be. Errors: ErrAccountFrozen,
+// ErrTrialCapReached (as *ShortfallError), ErrTrialPaidCredit,
+// ErrInvalidAmount, ErrMissingIdempotencyKey, ErrNotFound,
+// ErrIdempotencyConflict.
 func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, error) {
 	var res ChargeResult
 	amount, err := checkAmount(r.Amount)
@@ -397,7 +405,7 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 		return res, fmt.Errorf("ledger: charge: %w", err)
 	}
 	// As in Reserve: an account not seen before is presumed to be its own
-	// pool; the result names the real one (migration 000204).
+	// pool; the result names the real one.
 	pool, known := l.cachedPool(r.AccountID)
 	p := payload{"account_id": r.AccountID, "amount": amount.String(), "model": r.Model,
 		"session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}

@@ -86,7 +86,8 @@ func bonus() verification.Bonus {
 func setup(t *testing.T, opts verification.Options) *testBundle {
 	t.Helper()
 	pool := dbtest.Pool(t)
-	l := ledger.New(pool, ledger.Options{Now: func() time.Time { return testNow }})
+	// Accounts start in trial, as in the server; verification ends it.
+	l := ledger.New(pool, ledger.Options{Now: func() time.Time { return testNow }, TrialCap: ledger.DefaultTrialCap})
 	t.Cleanup(l.Close)
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return testNow }

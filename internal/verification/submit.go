@@ -285,7 +285,7 @@ func (s *Service) submit(ctx context.Context, accountID int64, sub submission, v
 			return err
 		}
 		if state == StateVerified {
-			return s.grantBonus(ctx, tx, accountID, id, ActorProvider)
+			return s.becameVerified(ctx, tx, accountID, id, ActorProvider, true)
 		}
 		return nil
 	})
@@ -394,7 +394,7 @@ func (s *Service) Decide(ctx context.Context, verificationID int64, approve bool
 			return err
 		}
 		if approve {
-			return s.grantBonus(ctx, tx, accountID, verificationID, reviewer)
+			return s.becameVerified(ctx, tx, accountID, verificationID, reviewer, true)
 		}
 		return nil
 	})
@@ -448,6 +448,9 @@ func (s *Service) MarkVerifiedExternally(ctx context.Context, accountID int64, r
 		for _, o := range opens {
 			if o.State == StateVerified {
 				id = o.ID
+				if err := s.becameVerified(ctx, tx, accountID, o.ID, actor, false); err != nil {
+					return err
+				}
 				return s.event(ctx, tx, o.ID, accountID, StateVerified, StateVerified, "external_confirmation", reference, actor)
 			}
 			if _, err := tx.Exec(ctx, sqlDecide, o.ID, StateRejected, ReasonSuperseded, now, actor); err != nil {
@@ -461,6 +464,9 @@ func (s *Service) MarkVerifiedExternally(ctx context.Context, accountID int64, r
 			return err
 		}
 		if _, err := tx.Exec(ctx, sqlInsertExternal, id, accountID, reference, now, actor); err != nil {
+			return err
+		}
+		if err := s.becameVerified(ctx, tx, accountID, id, actor, false); err != nil {
 			return err
 		}
 		return s.event(ctx, tx, id, accountID, StateUnverified, StateVerified, "", reference, actor)

@@ -341,6 +341,21 @@ func (s *Service) event(ctx context.Context, tx pgx.Tx, id, accountID int64, fro
 	return err
 }
 
+// becameVerified does, inside tx, what an account's passing verification
+// entails besides its own row: the account's trial in the ledger ends (the
+// trial cap and the granted-credit-only rule lift), and the bonus is
+// granted once (not for a verification vouched for by a gateway client,
+// which holds no identity).
+func (s *Service) becameVerified(ctx context.Context, tx pgx.Tx, accountID, verificationID int64, actor string, bonus bool) error {
+	if err := s.ledger.EndTrialTx(ctx, tx, accountID, actor, "verified"); err != nil {
+		return fmt.Errorf("end trial: %w", err)
+	}
+	if !bonus {
+		return nil
+	}
+	return s.grantBonus(ctx, tx, accountID, verificationID, actor)
+}
+
 const sqlInsertBonus = `INSERT INTO verification_bonuses (account_id, verification_id, lot_id, amount, granted_at)
 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id) DO NOTHING`
 

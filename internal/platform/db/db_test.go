@@ -9,6 +9,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
+	"github.com/seed75218f88/credits/migrations"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -20,6 +21,36 @@ func TestMigrateIsIdempotentAndRequireMigratedPasses(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "a migrated database has nothing pending")
 	require.NoError(t, db.RequireMigrated(ctx, pool))
+}
+
+// The ledger's functions live in one file applied after the numbered
+// migrations on every migrate: a database whose functions are not the
+// binary's (edited by hand, or left by an older binary) is refused by
+// RequireMigrated until migrate runs, which puts the file's definitions back.
+func TestMigrateReappliesTheRepeatableFunctions(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	spendable := func() string {
+		var def string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT pg_get_functiondef('ledger_spendable(bigint, timestamptz)'::regprocedure)`).Scan(&def))
+		return def
+	}
+	want := spendable()
+	_, err := pool.Exec(ctx, `CREATE OR REPLACE FUNCTION ledger_spendable(p_pool bigint, p_at timestamptz) RETURNS numeric
+		LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN 42; END $$`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE schema_repeatable SET checksum = 'older binary'`)
+	require.NoError(t, err)
+	require.ErrorIs(t, db.RequireMigrated(ctx, pool), db.ErrNotMigrated, "functions of another version")
+
+	n, err := db.Migrate(ctx, pool)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Equal(t, want, spendable(), "migrate redefines every function from the file")
+	require.NoError(t, db.RequireMigrated(ctx, pool))
+	var count int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM schema_repeatable`).Scan(&count))
+	require.Equal(t, len(migrations.Repeatables), count)
 }
 
 func TestRequireMigratedRefusesAnEmptyDatabase(t *testing.T) {

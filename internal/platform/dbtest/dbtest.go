@@ -104,8 +104,9 @@ func setup() {
 	pool, initErr = db.Open(ctx, dbURL)
 }
 
-// ensureTemplate builds credits_tpl_<hash of migrations> once; concurrent
-// test packages serialise on an advisory lock.
+// ensureTemplate builds credits_tpl_<hash of the migrations and the
+// repeatable SQL> once (db.Migrate applies both); concurrent test packages
+// serialise on an advisory lock.
 func ensureTemplate(ctx context.Context) (string, error) {
 	name := "credits_tpl_" + migrationsHash()
 	admin, err := pgx.Connect(ctx, adminURL)
@@ -166,6 +167,12 @@ func migrationsHash() string {
 		h.Write(b)
 		return nil
 	})
+	// The repeatable sources (the ledger's functions) are part of the
+	// schema: a change to them builds a new template.
+	for _, r := range migrations.Repeatables {
+		h.Write([]byte(r.Name))
+		h.Write([]byte(r.SQL))
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

@@ -1,0 +1,1169 @@
+-- The ledger's PL/pgSQL functions: the one live definition of each.
+--
+-- This file is applied as a whole, in one transaction, after the numbered
+-- migrations every time `credits migrate` runs, and when the test template
+-- is built (internal/platform/db.Migrate, through migrations.Repeatables;
+-- dbtest names its template by a hash that includes this file). The
+-- numbered migrations (000200 onwards) keep the tables, types, domains,
+-- sequences and triggers; the two trigger functions, ledger_events_refuse
+-- (000200) and ledger_accounts_kind_check (000203), stay there with their
+-- triggers.
+--
+-- Editing:
+--   * change a function here and nowhere else; every statement is
+--     CREATE OR REPLACE, so running the file again changes nothing;
+--   * CREATE OR REPLACE cannot change a function's argument types or
+--     return type: add the old signature to the DROP FUNCTION IF EXISTS
+--     list below (it runs in the same transaction as the new definition)
+--     and define the new one; a new return type under the same arguments
+--     needs its DROP in a numbered migration instead;
+--   * a column or type a function needs comes from a numbered migration,
+--     which runs before this file;
+--   * a function no longer used is dropped below (IF EXISTS), for the
+--     databases that still have it.
+--
+-- Each operation takes its request as one jsonb document and returns its
+-- result as jsonb ({"error": code} for a refusal), so one operation is one
+-- round trip and many operations pipeline into one call (ledger_apply).
+-- Every operation first locks the pool's account row: that lock
+-- serialises all writes to one pool's lots, balance and keys. The Go
+-- package internal/ledger is the only caller; its doc.go describes the
+-- design.
+
+-- Retired: ledger_flush (000202) wrote a batch's running state back; the
+-- batch functions now do it inline.
+DROP FUNCTION IF EXISTS ledger_flush(ledger_accounts);
+-- Retired signatures: ledger_take and ledger_spend_more without the
+-- granted-only flag of the trial rules.
+DROP FUNCTION IF EXISTS ledger_take(bigint, numeric, timestamptz);
+DROP FUNCTION IF EXISTS ledger_spend_more(bigint, bigint, numeric, numeric, numeric, bigint, bigint, jsonb, timestamptz);
+
+-- ledger_lock locks the pool of p_account and returns the account row read
+-- after the lock (NULL id when the account does not exist).
+CREATE OR REPLACE FUNCTION ledger_lock(p_account bigint) RETURNS ledger_accounts LANGUAGE plpgsql AS $$
+DECLARE
+    v_pool bigint;
+    r ledger_accounts;
+BEGIN
+    -- an account that is its own pool (the usual case): one locking read
+    SELECT * INTO r FROM ledger_accounts WHERE id = p_account AND pool_id = p_account FOR UPDATE;
+    IF FOUND THEN
+        RETURN r;
+    END IF;
+    SELECT pool_id INTO v_pool FROM ledger_accounts WHERE id = p_account;
+    IF NOT FOUND THEN
+        RETURN r;
+    END IF;
+    PERFORM 1 FROM ledger_accounts WHERE id = v_pool FOR UPDATE;
+    SELECT * INTO r FROM ledger_accounts WHERE id = p_account;
+    RETURN r;
+END $$;
+
+-- ledger_spendable is the sum of the pool's unexpired lots at p_at.
+CREATE OR REPLACE FUNCTION ledger_spendable(p_pool bigint, p_at timestamptz) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(remaining), 0) FROM ledger_lots
+            WHERE pool_id = p_pool AND remaining > 0 AND (expires_at IS NULL OR expires_at > p_at));
+END $$;
+
+-- ledger_available is what p_account may spend at p_at: the pool's
+-- spendable credits, capped by a sub-account's allocation.
+CREATE OR REPLACE FUNCTION ledger_available(p_account bigint, p_at timestamptz) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a ledger_accounts;
+BEGIN
+    SELECT * INTO a FROM ledger_accounts WHERE id = p_account;
+    IF a.allocation IS NULL THEN
+        RETURN ledger_spendable(a.pool_id, p_at);
+    END IF;
+    RETURN least(a.allocation, ledger_spendable(a.pool_id, p_at));
+END $$;
+
+-- ledger_replay returns the stored result of an earlier call with the same
+-- idempotency key, a conflict when its arguments differ, or NULL.
+CREATE OR REPLACE FUNCTION ledger_replay(p_pool bigint, p_account bigint, p_op text, p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    r ledger_idempotency;
+BEGIN
+    IF coalesce(p->>'key', '') = '' THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO r FROM ledger_idempotency WHERE pool_id = p_pool AND account_id = p_account AND key = p->>'key';
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF r.op = p_op AND r.args_hash = coalesce(p->>'hash', '') THEN
+        RETURN r.result || '{"replayed": true}';
+    END IF;
+    RETURN '{"error": "idempotency_conflict"}';
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger_remember(p_pool bigint, p_account bigint, p_op text, p jsonb, p_result jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(p->>'key', '') <> '' THEN
+        INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
+        VALUES (p_pool, p_account, p->>'key', p_op, coalesce(p->>'hash', ''), p_result);
+    END IF;
+END $$;
+
+-- ledger_emit appends one event row.
+CREATE OR REPLACE FUNCTION ledger_emit(p_pool bigint, p_account bigint, p_lot bigint, p_op bigint, p_type text,
+                            p_amount numeric, p_balance numeric, p_unpaid numeric, p_res bigint,
+                            p jsonb, p_at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
+                               reservation_id, idempotency_key, actor, reason_code, source_ref, model,
+                               request_id, session_id, detail, occurred_at, at)
+    VALUES (p_pool, p_account, p_lot, p_op, p_type::ledger_event_type, p_amount, p_balance, p_unpaid, p_res,
+            coalesce(p->>'key', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''),
+            coalesce(p->>'source_ref', ''), coalesce(p->>'model', ''), coalesce(p->>'request_id', ''),
+            coalesce(p->>'session_id', ''), nullif(p->'detail', 'null'::jsonb),
+            coalesce((p->>'occurred_at')::timestamptz, p_at), p_at);
+END $$;
+
+-- ledger_take takes up to p_amount from the pool's unexpired lots in
+-- spending order (see ledger.SpendOrder: soonest expiry first, no expiry
+-- last; on equal expiry granted kinds before paid; then oldest first) and
+-- returns what it took from each lot; p_granted_only (an account in trial)
+-- leaves paid lots alone. The caller holds the pool lock.
+CREATE OR REPLACE FUNCTION ledger_take(p_pool bigint, p_amount numeric, p_at timestamptz, p_granted_only boolean)
+RETURNS TABLE (lot_id bigint, taken numeric) LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    v_left numeric := p_amount;
+BEGIN
+    IF v_left <= 0 THEN
+        RETURN;
+    END IF;
+    FOR r IN SELECT l.id, l.remaining FROM ledger_lots l
+             WHERE l.pool_id = p_pool AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_at)
+               AND NOT (p_granted_only AND l.kind = 'paid')
+             ORDER BY l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id LOOP
+        lot_id := r.id;
+        taken := least(v_left, r.remaining);
+        UPDATE ledger_lots SET remaining = remaining - taken WHERE pool_id = p_pool AND id = r.id;
+        RETURN NEXT;
+        v_left := v_left - taken;
+        EXIT WHEN v_left <= 0;
+    END LOOP;
+END $$;
+
+-- ledger_grace gives the pool one grace lot when the policy is on (p has a
+-- "grace" object), the pool has paid before, has nothing left to spend, has
+-- had no grace since its last top-up and has no active grace lot. It
+-- returns the pool balance after.
+CREATE OR REPLACE FUNCTION ledger_grace(p_pool bigint, p_account bigint, p_balance numeric, p_op bigint, p jsonb, p_at timestamptz)
+RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+    v_amount numeric;
+    v_lot bigint;
+    v_pool ledger_accounts;
+BEGIN
+    IF p->'grace' IS NULL OR jsonb_typeof(p->'grace') <> 'object' THEN
+        RETURN p_balance;
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = p_pool;
+    IF NOT v_pool.has_paid OR v_pool.grace_used OR ledger_spendable(p_pool, p_at) > 0 THEN
+        RETURN p_balance;
+    END IF;
+    IF EXISTS (SELECT 1 FROM ledger_lots WHERE pool_id = p_pool AND kind = 'grace' AND remaining > 0
+               AND expires_at > p_at) THEN
+        RETURN p_balance;
+    END IF;
+    v_amount := (p->'grace'->>'amount')::numeric;
+    INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at)
+    VALUES (p_pool, p_pool, 'grace', v_amount, v_amount,
+            p_at + make_interval(secs => (p->'grace'->>'lifetime_seconds')::float8), 'grace', 'system', 'grace', p_at)
+    RETURNING id INTO v_lot;
+    PERFORM ledger_emit(p_pool, p_account, v_lot, p_op, 'grant', v_amount, p_balance + v_amount, 0, NULL,
+                        jsonb_build_object('actor', 'system', 'reason_code', 'grace', 'source_ref', 'grace'), p_at);
+    UPDATE ledger_accounts SET balance = balance + v_amount, grace_used = true WHERE id = p_pool;
+    RETURN p_balance + v_amount;
+END $$;
+
+-- ledger_spend_more charges up to p_amount from available lots for a sub-
+-- or pool account, capped by the allocation, from granted lots only when
+-- p_granted_only (an account in trial); returns what it charged and the
+-- new balance and allocation.
+CREATE OR REPLACE FUNCTION ledger_spend_more(p_pool bigint, p_account bigint, p_amount numeric, p_alloc numeric,
+                                  p_bal numeric, p_op bigint, p_res bigint, p jsonb, p_at timestamptz,
+                                  p_granted_only boolean,
+                                  OUT charged numeric, OUT balance numeric, OUT allocation numeric)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cap numeric := p_amount;
+    t record;
+BEGIN
+    charged := 0;
+    balance := p_bal;
+    allocation := p_alloc;
+    IF p_alloc IS NOT NULL THEN
+        v_cap := least(v_cap, p_alloc);
+    END IF;
+    FOR t IN SELECT * FROM ledger_take(p_pool, v_cap, p_at, p_granted_only) LOOP
+        balance := balance - t.taken;
+        charged := charged + t.taken;
+        PERFORM ledger_emit(p_pool, p_account, t.lot_id, p_op, 'deduction', -t.taken, balance, 0, p_res, p, p_at);
+    END LOOP;
+    IF allocation IS NOT NULL THEN
+        allocation := allocation - charged;
+    END IF;
+END $$;
+
+-- ledger_close_replay answers a repeated commit or release from the
+-- reservation row, which records the key, arguments and result of the call
+-- that closed it; NULL when the reservation was not closed by this key.
+CREATE OR REPLACE FUNCTION ledger_close_replay(r ledger_reservations, p_op text, p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    IF r.close_key IS NULL OR r.close_key <> coalesce(p->>'key', '') THEN
+        RETURN NULL;
+    END IF;
+    IF r.close_op = p_op AND r.close_hash = coalesce(p->>'hash', '') THEN
+        RETURN r.close_result || '{"replayed": true}';
+    END IF;
+    RETURN '{"error": "idempotency_conflict"}';
+END $$;
+
+-- ledger_credit adds a lot: p {account_id, kind, amount, expires_at,
+-- event_type, source_ref, actor, reason_code, key, hash, now}.
+CREATE OR REPLACE FUNCTION ledger_credit(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_op bigint;
+    v_lot ledger_lots;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'credit', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at)
+    VALUES (v_pool.id, v_acc.id, (p->>'kind')::ledger_lot_kind, v_amount, v_amount, (p->>'expires_at')::timestamptz,
+            coalesce(p->>'source_ref', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''), v_at)
+    RETURNING * INTO v_lot;
+    PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, p->>'event_type', v_amount, v_pool.balance + v_amount, 0, NULL, p, v_at);
+    UPDATE ledger_accounts SET balance = balance + v_amount, last_at = v_at,
+        has_paid = has_paid OR v_lot.kind = 'paid',
+        grace_used = grace_used AND v_lot.kind <> 'paid'
+    WHERE id = v_pool.id;
+    IF v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
+        UPDATE ledger_accounts SET allocation = allocation + v_amount WHERE id = v_acc.id;
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'lot', to_jsonb(v_lot));
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'credit', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_reserve holds credits: p {account_id, amount, ttl_seconds, key,
+-- hash, model, session_id, request_id, detail, now, grace}. The hot path:
+-- one locking read, one replay probe, one read of the spendable lots (which
+-- both checks the amount and picks the lots in spending order), then one
+-- update and one event per lot taken, the reservation, the pool's running
+-- state and the idempotency record.
+--
+-- An account in trial (trial_cap set: not yet verified) holds from granted
+-- lots only (promo, plan, grace): a hold that needs paid credit is refused
+-- (trial_paid_credit), and so is one that would take its trial_used (what
+-- it was charged in trial plus what its open reservations hold) past its
+-- cap (trial_cap_reached). Both are checked here, under the pool's lock, and
+-- trial_used grows by the hold in the same transaction.
+CREATE OR REPLACE FUNCTION ledger_reserve(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_key text := coalesce(p->>'key', '');
+    v_model text := coalesce(p->>'model', '');
+    v_session text := coalesce(p->>'session_id', '');
+    v_request text := coalesce(p->>'request_id', '');
+    v_detail jsonb := nullif(p->'detail', 'null'::jsonb);
+    v_left numeric := v_amount;
+    v_seen numeric := 0;
+    v_more boolean := false;
+    v_lots bigint[] := '{}';
+    v_takes numeric[] := '{}';
+    v_op bigint;
+    v_res bigint;
+    v_bal numeric;
+    v_holds jsonb := '[]';
+    v_exp timestamptz;
+    v_trial boolean;
+    v_paid numeric;
+    l record;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    IF v_acc.id = v_acc.pool_id THEN
+        v_pool := v_acc;
+    ELSE
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    END IF;
+    v_trial := v_acc.trial_cap IS NOT NULL;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'reserve', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    IF v_acc.status = 'frozen' OR v_pool.status = 'frozen' THEN
+        RETURN '{"error": "account_frozen"}';
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    IF v_acc.allocation IS NOT NULL AND v_acc.allocation < v_amount THEN
+        RETURN jsonb_build_object('error', 'allocation_exceeded', 'available', v_acc.allocation);
+    END IF;
+    -- spending order: see ledger.SpendOrder
+    FOR l IN SELECT id, remaining FROM ledger_lots
+             WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at)
+               AND NOT (v_trial AND kind = 'paid')
+             ORDER BY expires_at ASC NULLS LAST, (kind = 'paid'), created_at, id LOOP
+        IF v_left <= 0 THEN
+            v_more := true; -- credit is left after the hold
+            EXIT;
+        END IF;
+        v_lots := v_lots || l.id;
+        v_takes := v_takes || least(v_left, l.remaining);
+        v_left := v_left - least(v_left, l.remaining);
+        v_seen := v_seen + l.remaining;
+    END LOOP;
+    IF v_left > 0 AND v_trial THEN
+        -- every granted lot was read; paid credit would cover the rest,
+        -- but only a verified account may spend it
+        SELECT coalesce(sum(remaining), 0) INTO v_paid FROM ledger_lots
+        WHERE pool_id = v_pool.id AND kind = 'paid' AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+        IF v_seen + v_paid >= v_amount THEN
+            RETURN '{"error": "trial_paid_credit"}';
+        END IF;
+        v_seen := v_seen + v_paid;
+    END IF;
+    IF v_left > 0 THEN
+        -- every spendable lot was read: v_seen is what is available
+        RETURN jsonb_build_object('error', 'insufficient_credits', 'available', v_seen);
+    END IF;
+    IF v_trial AND v_acc.trial_used + v_amount > v_acc.trial_cap THEN
+        RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
+    END IF;
+    v_op := nextval('ledger_op_seq');
+    v_res := nextval('ledger_reservations_id_seq');
+    v_bal := v_pool.balance;
+    FOR i IN 1 .. cardinality(v_lots) LOOP
+        v_bal := v_bal - v_takes[i];
+        UPDATE ledger_lots SET remaining = remaining - v_takes[i] WHERE pool_id = v_pool.id AND id = v_lots[i];
+        INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                   idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+        VALUES (v_pool.id, v_acc.id, v_lots[i], v_op, 'reservation', -v_takes[i], v_bal, v_res,
+                v_key, v_model, v_request, v_session, v_detail, v_at, v_at);
+        v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i]);
+    END LOOP;
+    v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
+    INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
+                                     session_id, request_id, created_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (v_pool.id, v_res, v_acc.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at);
+    IF v_acc.allocation IS NOT NULL THEN
+        UPDATE ledger_accounts SET allocation = allocation - v_amount WHERE id = v_acc.id;
+    END IF;
+    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved + v_amount, last_at = v_at WHERE id = v_pool.id;
+    IF v_trial THEN
+        UPDATE ledger_accounts SET trial_used = trial_used + v_amount WHERE id = v_acc.id;
+    END IF;
+    IF NOT v_more AND v_seen = v_amount AND p ? 'grace' THEN
+        -- the hold took everything that was spendable
+        PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res, 'account_id', v_acc.id, 'amount', v_amount,
+                              'expires_at', v_exp, 'holds', v_holds);
+    IF v_key <> '' THEN
+        INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
+        VALUES (v_pool.id, v_acc.id, v_key, 'reserve', coalesce(p->>'hash', ''), v_r);
+    END IF;
+    RETURN v_r;
+END $$;
+
+-- ledger_commit charges a reservation: p {reservation_id, actual, key,
+-- hash, detail, now, grace}. Its idempotency record is kept on the
+-- reservation row (close_key, close_hash, close_result); a key other than
+-- the default "commit:<id>" is also recorded in ledger_idempotency, so it
+-- stays unique among the account's keys.
+--
+-- For an account in trial the hold leaves trial_used and what is charged
+-- enters it; an actual beyond the hold is charged from granted lots only
+-- and only up to the cap, and the rest is recorded as unpaid usage (a
+-- commit is never refused: the usage happened).
+CREATE OR REPLACE FUNCTION ledger_commit(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := (p->>'reservation_id')::bigint;
+    v_res ledger_reservations;
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_actual numeric := (p->>'actual')::numeric;
+    v_key text := coalesce(p->>'key', '');
+    v_custom boolean;
+    v_detail jsonb := nullif(p->'detail', 'null'::jsonb);
+    v_left numeric;
+    v_op bigint;
+    v_bal numeric;
+    v_alloc numeric;
+    v_h numeric;
+    v_c numeric;
+    v_lot bigint;
+    v_charged numeric := 0;
+    v_released numeric := 0;
+    v_avail numeric;
+    v_more record;
+    h jsonb;
+    v_account bigint;
+    v_trial boolean;
+    v_used numeric;
+BEGIN
+    SELECT account_id INTO v_account FROM ledger_reservations WHERE id = v_id;
+    IF NOT FOUND THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    v_acc := ledger_lock(v_account);
+    IF v_acc.id = v_acc.pool_id THEN
+        v_pool := v_acc;
+    ELSE
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    END IF;
+    v_trial := v_acc.trial_cap IS NOT NULL;
+    v_used := v_acc.trial_used;
+    SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = v_pool.id AND id = v_id;
+    v_r := ledger_close_replay(v_res, 'commit', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    v_custom := v_key <> 'commit:' || v_id;
+    IF v_custom THEN
+        v_r := ledger_replay(v_pool.id, v_acc.id, 'commit', p);
+        IF v_r IS NOT NULL THEN
+            RETURN v_r;
+        END IF;
+    END IF;
+    IF v_res.status IN ('committed', 'released') THEN
+        RETURN '{"error": "reservation_closed"}';
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    v_bal := v_pool.balance;
+    v_alloc := v_acc.allocation;
+    v_left := v_actual;
+    IF v_res.status = 'open' THEN
+        FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
+            v_h := (h->>'amount')::numeric;
+            v_lot := (h->>'lot')::bigint;
+            v_c := least(v_left, v_h);
+            -- the hold comes back to the lot, then what is charged leaves it
+            IF v_c > 0 THEN
+                INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                           idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                VALUES (v_pool.id, v_acc.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
+                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at),
+                       (v_pool.id, v_acc.id, v_lot, v_op, 'deduction', -v_c, v_bal + v_h - v_c, v_res.id,
+                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
+            ELSE
+                INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                           idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                VALUES (v_pool.id, v_acc.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
+                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
+            END IF;
+            v_bal := v_bal + v_h - v_c;
+            v_left := v_left - v_c;
+            v_charged := v_charged + v_c;
+            IF v_h > v_c THEN
+                UPDATE ledger_lots SET remaining = remaining + (v_h - v_c) WHERE pool_id = v_pool.id AND id = v_lot;
+                v_released := v_released + (v_h - v_c);
+            END IF;
+        END LOOP;
+        IF v_alloc IS NOT NULL THEN
+            v_alloc := v_alloc + v_released;
+        END IF;
+        IF v_trial THEN
+            -- the hold leaves the trial count; what it charged stays
+            v_used := greatest(v_used - v_res.amount, 0) + v_charged;
+        END IF;
+    ELSIF v_res.status = 'expired_charged' THEN
+        -- the sweep already charged the whole hold (and left it in the
+        -- trial count); only an excess remains
+        v_left := greatest(v_actual - v_res.amount, 0);
+    END IF;
+    IF v_left > 0 THEN
+        p := p || jsonb_build_object('model', v_res.model, 'session_id', v_res.session_id, 'request_id', v_res.request_id);
+        SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id,
+            CASE WHEN v_trial THEN least(v_left, greatest(v_acc.trial_cap - v_used, 0)) ELSE v_left END,
+            v_alloc, v_bal, v_op, v_res.id, p, v_at, v_trial);
+        v_bal := v_more.balance;
+        v_alloc := v_more.allocation;
+        v_left := v_left - v_more.charged;
+        v_charged := v_charged + v_more.charged;
+        v_used := v_used + v_more.charged;
+        IF v_left > 0 THEN
+            PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_bal, v_left, v_res.id, p, v_at);
+        END IF;
+    END IF;
+    UPDATE ledger_accounts SET balance = v_bal, last_at = v_at,
+        reserved = reserved - CASE WHEN v_res.status = 'open' THEN v_res.amount ELSE 0 END
+    WHERE id = v_pool.id;
+    IF v_acc.id <> v_pool.id AND v_alloc IS DISTINCT FROM v_acc.allocation THEN
+        UPDATE ledger_accounts SET allocation = v_alloc WHERE id = v_acc.id;
+    END IF;
+    IF v_trial THEN
+        UPDATE ledger_accounts SET trial_used = v_used WHERE id = v_acc.id;
+    END IF;
+    IF p ? 'grace' THEN
+        PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
+    END IF;
+    SELECT coalesce(sum(remaining), 0) INTO v_avail FROM ledger_lots
+    WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+    IF v_alloc IS NOT NULL THEN
+        v_avail := least(v_avail, v_alloc);
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'charged', v_charged,
+                              'released', v_released, 'unpaid', v_left, 'available', v_avail);
+    UPDATE ledger_reservations SET status = 'committed', closed_at = v_at,
+        close_key = v_key, close_op = 'commit', close_hash = coalesce(p->>'hash', ''), close_result = v_r
+    WHERE pool_id = v_pool.id AND id = v_res.id;
+    IF v_custom THEN
+        PERFORM ledger_remember(v_pool.id, v_acc.id, 'commit', p, v_r);
+    END IF;
+    RETURN v_r;
+END $$;
+
+-- ledger_release frees a reservation's hold: p {reservation_id, key, hash,
+-- now}. Like commit, it keeps its idempotency record on the reservation.
+-- An account in trial gets the hold back in its trial count too.
+CREATE OR REPLACE FUNCTION ledger_release(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := (p->>'reservation_id')::bigint;
+    v_res ledger_reservations;
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_key text := coalesce(p->>'key', '');
+    v_op bigint;
+    v_bal numeric;
+    v_h numeric;
+    v_avail numeric;
+    v_alloc numeric;
+    h jsonb;
+    v_account bigint;
+BEGIN
+    SELECT account_id INTO v_account FROM ledger_reservations WHERE id = v_id;
+    IF NOT FOUND THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    v_acc := ledger_lock(v_account);
+    IF v_acc.id = v_acc.pool_id THEN
+        v_pool := v_acc;
+    ELSE
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    END IF;
+    SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = v_pool.id AND id = v_id;
+    v_r := ledger_close_replay(v_res, 'release', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    IF v_res.status <> 'open' THEN
+        RETURN '{"error": "reservation_closed"}';
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    v_bal := v_pool.balance;
+    FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
+        v_h := (h->>'amount')::numeric;
+        v_bal := v_bal + v_h;
+        INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                   idempotency_key, model, request_id, session_id, occurred_at, at)
+        VALUES (v_pool.id, v_acc.id, (h->>'lot')::bigint, v_op, 'reservation_release', v_h, v_bal, v_res.id,
+                v_key, v_res.model, v_res.request_id, v_res.session_id, v_at, v_at);
+        UPDATE ledger_lots SET remaining = remaining + v_h WHERE pool_id = v_pool.id AND id = (h->>'lot')::bigint;
+    END LOOP;
+    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = v_pool.id;
+    v_alloc := v_acc.allocation;
+    IF v_acc.id <> v_pool.id AND v_alloc IS NOT NULL THEN
+        v_alloc := v_alloc + v_res.amount;
+        UPDATE ledger_accounts SET allocation = v_alloc WHERE id = v_acc.id;
+    END IF;
+    IF v_acc.trial_cap IS NOT NULL THEN
+        UPDATE ledger_accounts SET trial_used = greatest(trial_used - v_res.amount, 0) WHERE id = v_acc.id;
+    END IF;
+    SELECT coalesce(sum(remaining), 0) INTO v_avail FROM ledger_lots
+    WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+    IF v_alloc IS NOT NULL THEN
+        v_avail := least(v_avail, v_alloc);
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'released', v_res.amount, 'available', v_avail);
+    UPDATE ledger_reservations SET status = 'released', closed_at = v_at,
+        close_key = v_key, close_op = 'release', close_hash = coalesce(p->>'hash', ''), close_result = v_r
+    WHERE pool_id = v_pool.id AND id = v_res.id;
+    RETURN v_r;
+END $$;
+
+-- ledger_charge deducts usage that already happened: p {account_id, amount,
+-- key, hash, model, session_id, request_id, occurred_at, detail, now, grace}.
+-- What the available balance cannot cover is recorded as unpaid usage. The
+-- result names the pool whose lots it spent ("pool"), as a reserve's does,
+-- so the Go side learns an account's pool from its first charge.
+--
+-- An account in trial is charged from granted lots only; a charge that
+-- would need its paid credit (trial_paid_credit) or take its trial_used past
+-- the cap (trial_cap_reached) is refused, as its reservation would be.
+CREATE OR REPLACE FUNCTION ledger_charge(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_op bigint;
+    v_more record;
+    v_left numeric;
+    v_trial boolean;
+    v_granted numeric;
+    v_paid numeric;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'charge', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    IF v_acc.status = 'frozen' OR v_pool.status = 'frozen' THEN
+        RETURN '{"error": "account_frozen"}';
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_trial := v_acc.trial_cap IS NOT NULL;
+    IF v_trial THEN
+        SELECT coalesce(sum(remaining) FILTER (WHERE kind <> 'paid'), 0), coalesce(sum(remaining) FILTER (WHERE kind = 'paid'), 0)
+        INTO v_granted, v_paid FROM ledger_lots
+        WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+        IF v_amount > v_granted AND v_paid > 0 THEN
+            RETURN '{"error": "trial_paid_credit"}';
+        END IF;
+        IF v_acc.trial_used + v_amount > v_acc.trial_cap THEN
+            RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
+        END IF;
+    END IF;
+    v_op := nextval('ledger_op_seq');
+    SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id, v_amount, v_acc.allocation, v_pool.balance, v_op, NULL, p, v_at, v_trial);
+    v_left := v_amount - v_more.charged;
+    IF v_left > 0 THEN
+        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_more.balance, v_left, NULL, p, v_at);
+    END IF;
+    UPDATE ledger_accounts SET balance = v_more.balance, last_at = v_at WHERE id = v_pool.id;
+    IF v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
+        UPDATE ledger_accounts SET allocation = v_more.allocation WHERE id = v_acc.id;
+    END IF;
+    IF v_trial THEN
+        UPDATE ledger_accounts SET trial_used = trial_used + v_more.charged WHERE id = v_acc.id;
+    END IF;
+    PERFORM ledger_grace(v_pool.id, v_acc.id, v_more.balance, v_op, p, v_at);
+    v_r := jsonb_build_object('op_id', v_op, 'charged', v_more.charged, 'unpaid', v_left,
+                              'available', ledger_available(v_acc.id, v_at), 'pool', v_pool.id);
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'charge', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_refund gives back the unconsumed part of a paid lot: p {lot_id,
+-- amount, key, hash, actor, reason_code, source_ref, now}.
+CREATE OR REPLACE FUNCTION ledger_refund(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_lot ledger_lots;
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_op bigint;
+    v_account bigint;
+BEGIN
+    SELECT account_id INTO v_account FROM ledger_lots WHERE id = (p->>'lot_id')::bigint;
+    IF NOT FOUND THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    v_acc := ledger_lock(v_account);
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'refund', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    SELECT * INTO v_lot FROM ledger_lots WHERE pool_id = v_pool.id AND id = (p->>'lot_id')::bigint;
+    IF v_lot.kind <> 'paid' THEN
+        RETURN '{"error": "not_refundable"}';
+    END IF;
+    IF v_amount > v_lot.remaining THEN
+        RETURN jsonb_build_object('error', 'refund_exceeds_lot', 'available', v_lot.remaining);
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    UPDATE ledger_lots SET remaining = remaining - v_amount, refunded = refunded + v_amount
+    WHERE pool_id = v_pool.id AND id = v_lot.id;
+    PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, 'refund', -v_amount, v_pool.balance - v_amount, 0, NULL, p, v_at);
+    UPDATE ledger_accounts SET balance = balance - v_amount, last_at = v_at WHERE id = v_pool.id;
+    v_r := jsonb_build_object('op_id', v_op, 'lot_id', v_lot.id, 'refunded', v_amount,
+                              'remaining', v_lot.remaining - v_amount);
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'refund', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_transfer moves spending allocation between two accounts of one
+-- enterprise: p {from, to, amount, key, hash, actor, reason_code, now}.
+CREATE OR REPLACE FUNCTION ledger_transfer(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_from ledger_accounts;
+    v_to ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_op bigint;
+    v_from_alloc numeric;
+    v_to_alloc numeric;
+BEGIN
+    v_from := ledger_lock((p->>'from')::bigint);
+    SELECT * INTO v_to FROM ledger_accounts WHERE id = (p->>'to')::bigint;
+    IF v_from.id IS NULL OR v_to.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_from.pool_id;
+    IF v_from.pool_id <> v_to.pool_id OR v_pool.kind <> 'enterprise' OR v_from.id = v_to.id THEN
+        RETURN '{"error": "cross_enterprise_transfer"}';
+    END IF;
+    v_r := ledger_replay(v_pool.id, v_from.id, 'transfer', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    IF v_from.allocation IS NOT NULL AND v_from.allocation < v_amount THEN
+        RETURN jsonb_build_object('error', 'allocation_exceeded', 'available', v_from.allocation);
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    v_from_alloc := v_from.allocation - v_amount;
+    v_to_alloc := v_to.allocation + v_amount;
+    UPDATE ledger_accounts SET allocation = v_from_alloc WHERE id = v_from.id;
+    UPDATE ledger_accounts SET allocation = v_to_alloc WHERE id = v_to.id;
+    PERFORM ledger_emit(v_pool.id, v_from.id, NULL, v_op, 'transfer', -v_amount, v_pool.balance, 0, NULL,
+                        p || jsonb_build_object('detail', jsonb_build_object('to', v_to.id, 'allocation_after', v_from_alloc)), v_at);
+    PERFORM ledger_emit(v_pool.id, v_to.id, NULL, v_op, 'transfer', v_amount, v_pool.balance, 0, NULL,
+                        p || jsonb_build_object('detail', jsonb_build_object('from', v_from.id, 'allocation_after', v_to_alloc)), v_at);
+    UPDATE ledger_accounts SET last_at = v_at WHERE id = v_pool.id;
+    v_r := jsonb_build_object('op_id', v_op, 'from_allocation', v_from_alloc, 'to_allocation', v_to_alloc);
+    PERFORM ledger_remember(v_pool.id, v_from.id, 'transfer', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_set_account changes status or allocation, or ends an account's
+-- trial, and records who did it: p {account_id, status?, allocation?,
+-- set_allocation, end_trial, actor, reason_code, now}. Ending a trial
+-- (verification passed) clears trial_cap, writing a status event with
+-- {"trial": "ended"}; an account not in trial is left as it is.
+CREATE OR REPLACE FUNCTION ledger_set_account(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_at timestamptz;
+    v_op bigint;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    IF p ? 'status' THEN
+        UPDATE ledger_accounts SET status = (p->>'status')::ledger_account_status WHERE id = v_acc.id;
+        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'status', 0, v_pool.balance, 0, NULL,
+                            p || jsonb_build_object('detail', jsonb_build_object('status', p->>'status')), v_at);
+    END IF;
+    IF (p->>'set_allocation')::boolean THEN
+        IF v_acc.kind <> 'sub' THEN
+            RETURN '{"error": "invalid_argument"}';
+        END IF;
+        UPDATE ledger_accounts SET allocation = (p->>'allocation')::numeric WHERE id = v_acc.id;
+        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'allocation', 0, v_pool.balance, 0, NULL,
+                            p || jsonb_build_object('detail', jsonb_build_object('allocation', p->'allocation')), v_at);
+    END IF;
+    IF (p->>'end_trial')::boolean AND v_acc.trial_cap IS NOT NULL THEN
+        UPDATE ledger_accounts SET trial_cap = NULL WHERE id = v_acc.id;
+        PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'status', 0, v_pool.balance, 0, NULL,
+                            p || jsonb_build_object('detail', jsonb_build_object('trial', 'ended',
+                                'trial_cap', v_acc.trial_cap, 'trial_used', v_acc.trial_used)), v_at);
+    END IF;
+    UPDATE ledger_accounts SET last_at = v_at WHERE id = v_pool.id;
+    RETURN jsonb_build_object('op_id', v_op);
+END $$;
+
+-- ledger_expire_due writes an expiry event for the remainder of up to
+-- p_batch lots past their expiry; pools are locked in id order so several
+-- sweepers never deadlock, and each lot is re-read under the lock.
+CREATE OR REPLACE FUNCTION ledger_expire_due(p_now timestamptz, p_batch int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    v_lot ledger_lots;
+    v_pool ledger_accounts;
+    v_at timestamptz;
+    v_op bigint;
+    v_n int := 0;
+BEGIN
+    FOR c IN SELECT pool_id, id FROM ledger_lots
+             WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= p_now
+             ORDER BY pool_id, id LIMIT p_batch LOOP
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = c.pool_id FOR UPDATE;
+        SELECT * INTO v_lot FROM ledger_lots WHERE pool_id = c.pool_id AND id = c.id;
+        CONTINUE WHEN v_lot.remaining = 0;
+        v_at := greatest(p_now, coalesce(v_pool.last_at, '-infinity'));
+        v_op := nextval('ledger_op_seq');
+        UPDATE ledger_lots SET remaining = 0 WHERE pool_id = c.pool_id AND id = c.id;
+        PERFORM ledger_emit(c.pool_id, v_lot.account_id, c.id, v_op, 'expiry', -v_lot.remaining,
+                            v_pool.balance - v_lot.remaining, 0, NULL,
+                            jsonb_build_object('actor', 'system', 'reason_code', 'lot_expired', 'source_ref', v_lot.source_ref), v_at);
+        UPDATE ledger_accounts SET balance = balance - v_lot.remaining, last_at = v_at WHERE id = c.pool_id;
+        v_n := v_n + 1;
+    END LOOP;
+    RETURN v_n;
+END $$;
+
+-- ledger_sweep_reservations closes up to p_batch open reservations past
+-- their TTL: 'release' gives the hold back (to an account in trial, to its
+-- trial count too), 'charge' charges it in full.
+CREATE OR REPLACE FUNCTION ledger_sweep_reservations(p_now timestamptz, p_policy text, p_batch int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    v_res ledger_reservations;
+    v_pool ledger_accounts;
+    v_acc ledger_accounts;
+    v_at timestamptz;
+    v_op bigint;
+    v_bal numeric;
+    v_h numeric;
+    h jsonb;
+    v_p jsonb;
+    v_n int := 0;
+BEGIN
+    FOR c IN SELECT pool_id, id FROM ledger_reservations
+             WHERE status = 'open' AND expires_at <= p_now
+             ORDER BY pool_id, id LIMIT p_batch LOOP
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = c.pool_id FOR UPDATE;
+        SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = c.pool_id AND id = c.id;
+        CONTINUE WHEN v_res.status <> 'open';
+        SELECT * INTO v_acc FROM ledger_accounts WHERE id = v_res.account_id;
+        v_at := greatest(p_now, coalesce(v_pool.last_at, '-infinity'));
+        v_op := nextval('ledger_op_seq');
+        v_bal := v_pool.balance;
+        v_p := jsonb_build_object('actor', 'system', 'reason_code', 'reservation_ttl', 'model', v_res.model,
+                                  'session_id', v_res.session_id, 'request_id', v_res.request_id);
+        FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
+            v_h := (h->>'amount')::numeric;
+            v_bal := v_bal + v_h;
+            PERFORM ledger_emit(c.pool_id, v_res.account_id, (h->>'lot')::bigint, v_op, 'reservation_release', v_h, v_bal, 0, v_res.id, v_p, v_at);
+            IF p_policy = 'charge' THEN
+                v_bal := v_bal - v_h;
+                PERFORM ledger_emit(c.pool_id, v_res.account_id, (h->>'lot')::bigint, v_op, 'reservation_expired_charge', -v_h, v_bal, 0, v_res.id, v_p, v_at);
+            ELSE
+                UPDATE ledger_lots SET remaining = remaining + v_h WHERE pool_id = c.pool_id AND id = (h->>'lot')::bigint;
+            END IF;
+        END LOOP;
+        UPDATE ledger_reservations SET status = (CASE WHEN p_policy = 'charge' THEN 'expired_charged' ELSE 'expired' END)::ledger_reservation_status,
+            closed_at = v_at WHERE pool_id = c.pool_id AND id = c.id;
+        UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = c.pool_id;
+        IF p_policy <> 'charge' AND v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
+            UPDATE ledger_accounts SET allocation = allocation + v_res.amount WHERE id = v_acc.id;
+        END IF;
+        IF p_policy <> 'charge' AND v_acc.trial_cap IS NOT NULL THEN
+            -- released: the hold leaves the trial count (charged, it stays)
+            UPDATE ledger_accounts SET trial_used = greatest(trial_used - v_res.amount, 0) WHERE id = v_acc.id;
+        END IF;
+        v_n := v_n + 1;
+    END LOOP;
+    RETURN v_n;
+END $$;
+
+-- ledger_reserve_t is ledger_reserve for an account that is its own pool,
+-- on the running state st of that pool (locked and read earlier in this
+-- batch; NULL before the first operation on it), returning the new state
+-- and the result. Anything else (a sub-account, an allocation, an account
+-- in trial) is handed to ledger_reserve after writing st back.
+CREATE OR REPLACE FUNCTION ledger_reserve_t(p jsonb, st ledger_accounts) RETURNS ledger_step LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := (p->>'account_id')::bigint;
+    v_r jsonb;
+    v_iop text;
+    v_ihash text;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_key text := coalesce(p->>'key', '');
+    v_model text := coalesce(p->>'model', '');
+    v_session text := coalesce(p->>'session_id', '');
+    v_request text := coalesce(p->>'request_id', '');
+    v_detail jsonb := nullif(p->'detail', 'null'::jsonb);
+    v_left numeric := v_amount;
+    v_seen numeric := 0;
+    v_lots bigint[] := '{}';
+    v_takes numeric[] := '{}';
+    v_op bigint;
+    v_res bigint;
+    v_bal numeric;
+    v_holds jsonb := '[]';
+    v_exp timestamptz;
+    l record;
+BEGIN
+    IF st.id IS DISTINCT FROM v_id THEN
+        IF st.id IS NOT NULL THEN
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at WHERE id = st.id;
+        END IF;
+        SELECT * INTO st FROM ledger_accounts WHERE id = v_id AND pool_id = v_id FOR UPDATE;
+    END IF;
+    IF st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL THEN
+        IF st.id IS NOT NULL THEN
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at WHERE id = st.id;
+        END IF;
+        RETURN ROW(NULL, ledger_reserve(p))::ledger_step;
+    END IF;
+    IF v_key <> '' THEN
+        -- ledger_replay, inlined
+        SELECT op, args_hash, result INTO v_iop, v_ihash, v_r FROM ledger_idempotency
+        WHERE pool_id = st.id AND account_id = st.id AND key = v_key;
+        IF FOUND THEN
+            IF v_iop = 'reserve' AND v_ihash = coalesce(p->>'hash', '') THEN
+                RETURN ROW(st, v_r || '{"replayed": true}')::ledger_step;
+            END IF;
+            RETURN ROW(st, '{"error": "idempotency_conflict"}'::jsonb)::ledger_step;
+        END IF;
+    END IF;
+    IF st.status = 'frozen' THEN
+        RETURN ROW(st, '{"error": "account_frozen"}'::jsonb)::ledger_step;
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(st.last_at, '-infinity'));
+    -- spending order: see ledger.SpendOrder
+    FOR l IN SELECT id, remaining FROM ledger_lots
+             WHERE pool_id = st.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at)
+             ORDER BY expires_at ASC NULLS LAST, (kind = 'paid'), created_at, id LOOP
+        EXIT WHEN v_left <= 0;
+        v_lots := v_lots || l.id;
+        v_takes := v_takes || least(v_left, l.remaining);
+        v_left := v_left - least(v_left, l.remaining);
+        v_seen := v_seen + l.remaining;
+    END LOOP;
+    IF v_left > 0 THEN
+        RETURN ROW(st, jsonb_build_object('error', 'insufficient_credits', 'available', v_seen))::ledger_step;
+    END IF;
+    v_op := nextval('ledger_op_seq');
+    v_res := nextval('ledger_reservations_id_seq');
+    v_bal := st.balance;
+    FOR i IN 1 .. cardinality(v_lots) LOOP
+        v_bal := v_bal - v_takes[i];
+        UPDATE ledger_lots SET remaining = remaining - v_takes[i] WHERE pool_id = st.id AND id = v_lots[i];
+        INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                   idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+        VALUES (st.id, st.id, v_lots[i], v_op, 'reservation', -v_takes[i], v_bal, v_res,
+                v_key, v_model, v_request, v_session, v_detail, v_at, v_at);
+        v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i]);
+    END LOOP;
+    v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
+    INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
+                                     session_id, request_id, created_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (st.id, v_res, st.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at);
+    st.balance := v_bal;
+    st.reserved := st.reserved + v_amount;
+    st.last_at := v_at;
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res, 'account_id', st.id, 'pool', st.id,
+                              'amount', v_amount, 'expires_at', v_exp, 'holds', v_holds);
+    IF v_key <> '' THEN
+        INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
+        VALUES (st.id, st.id, v_key, 'reserve', coalesce(p->>'hash', ''), v_r);
+    END IF;
+    RETURN ROW(st, v_r)::ledger_step;
+END $$;
+
+-- ledger_commit_t is ledger_commit for a reservation of an account that is
+-- its own pool p_pool, on the running state st (as ledger_reserve_t),
+-- reading the reservation by primary key. A sub-account's reservation, an
+-- account in trial's, an unknown or closed one, a custom key or a commit
+-- beyond the hold is handed to ledger_commit after writing st back.
+CREATE OR REPLACE FUNCTION ledger_commit_t(p jsonb, st ledger_accounts, p_pool bigint) RETURNS ledger_step LANGUAGE plpgsql AS $$
+DECLARE
+    v_pool_id bigint := p_pool;
+    v_id bigint := (p->>'reservation_id')::bigint;
+    v_res ledger_reservations;
+    v_r jsonb;
+    v_at timestamptz;
+    v_actual numeric := (p->>'actual')::numeric;
+    v_key text := coalesce(p->>'key', '');
+    v_detail jsonb := nullif(p->'detail', 'null'::jsonb);
+    v_left numeric := v_actual;
+    v_op bigint;
+    v_bal numeric;
+    v_h numeric;
+    v_c numeric;
+    v_lot bigint;
+    v_charged numeric := 0;
+    v_released numeric := 0;
+    v_avail numeric;
+    h jsonb;
+BEGIN
+    IF v_pool_id IS NULL OR st.id IS DISTINCT FROM v_pool_id THEN
+        IF st.id IS NOT NULL THEN
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at WHERE id = st.id;
+        END IF;
+        st := NULL;
+        IF v_pool_id IS NOT NULL THEN
+            SELECT * INTO st FROM ledger_accounts WHERE id = v_pool_id AND pool_id = v_pool_id FOR UPDATE;
+        END IF;
+    END IF;
+    IF st.id IS NOT NULL THEN
+        SELECT * INTO v_res FROM ledger_reservations WHERE pool_id = st.id AND id = v_id;
+    END IF;
+    IF st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL OR v_res.id IS NULL OR v_res.account_id <> st.id
+       OR v_key <> 'commit:' || v_id OR v_res.status <> 'open' OR v_actual > v_res.amount THEN
+        -- not the common case: a sub-account, an account in trial, an
+        -- unknown or closed reservation, a custom key, or an excess beyond
+        -- the hold
+        v_r := ledger_close_replay(v_res, 'commit', p);
+        IF st.id IS NOT NULL AND v_res.id IS NOT NULL AND v_r IS NOT NULL THEN
+            RETURN ROW(st, v_r)::ledger_step;
+        END IF;
+        IF st.id IS NOT NULL THEN
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at WHERE id = st.id;
+        END IF;
+        RETURN ROW(NULL, ledger_commit(p))::ledger_step;
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(st.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    v_bal := st.balance;
+    FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
+        v_h := (h->>'amount')::numeric;
+        v_lot := (h->>'lot')::bigint;
+        v_c := least(v_left, v_h);
+        IF v_c > 0 THEN
+            INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                       idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+            VALUES (st.id, st.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
+                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at),
+                   (st.id, st.id, v_lot, v_op, 'deduction', -v_c, v_bal + v_h - v_c, v_res.id,
+                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
+        ELSE
+            INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
+                                       idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+            VALUES (st.id, st.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
+                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
+        END IF;
+        v_bal := v_bal + v_h - v_c;
+        v_left := v_left - v_c;
+        v_charged := v_charged + v_c;
+        IF v_h > v_c THEN
+            UPDATE ledger_lots SET remaining = remaining + (v_h - v_c) WHERE pool_id = st.id AND id = v_lot;
+            v_released := v_released + (v_h - v_c);
+        END IF;
+    END LOOP;
+    st.balance := v_bal;
+    st.reserved := st.reserved - v_res.amount;
+    st.last_at := v_at;
+    SELECT coalesce(sum(remaining), 0) INTO v_avail FROM ledger_lots
+    WHERE pool_id = st.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'charged', v_charged,
+                              'released', v_released, 'unpaid', v_left, 'available', v_avail);
+    UPDATE ledger_reservations SET status = 'committed', closed_at = v_at,
+        close_key = v_key, close_op = 'commit', close_hash = coalesce(p->>'hash', ''), close_result = v_r
+    WHERE pool_id = st.id AND id = v_res.id;
+    RETURN ROW(st, v_r)::ledger_step;
+END $$;
+
+-- ledger_apply runs a batch of operations in one call (one round trip, one
+-- statement): p_ops[i] names the operation (credit, reserve, commit,
+-- release, charge, refund, transfer, set_account), p_args[i] is its
+-- request and p_pools[i] its pool. It returns the results in the same
+-- order. Consecutive reserves and commits of one pool share its running
+-- state (balance, reserved, last_at: see ledger_reserve_t and
+-- ledger_commit_t), written back inline before any other operation and at
+-- the end, and each result is stored in place. A refusal is a result, so
+-- it does not disturb its neighbours; an exception fails the whole call,
+-- and the caller then runs each operation on its own. Callers sort the
+-- batch by pool so that pools are locked in ascending order.
+CREATE OR REPLACE FUNCTION ledger_apply(p_ops text[], p_args jsonb[], p_pools bigint[]) RETURNS jsonb[] LANGUAGE plpgsql AS $$
+DECLARE
+    v_out jsonb[] := '{}';
+    v_st ledger_accounts;
+    v_step ledger_step;
+    v_r jsonb;
+BEGIN
+    FOR i IN 1 .. cardinality(p_ops) LOOP
+        IF p_ops[i] IN ('reserve', 'commit') AND NOT p_args[i] ? 'grace' THEN
+            IF p_ops[i] = 'reserve' THEN
+                v_step := ledger_reserve_t(p_args[i], v_st);
+            ELSE
+                v_step := ledger_commit_t(p_args[i], v_st, p_pools[i]);
+            END IF;
+            v_st := v_step.st;
+            v_r := v_step.res;
+        ELSE
+            IF v_st.id IS NOT NULL THEN
+                UPDATE ledger_accounts SET balance = v_st.balance, reserved = v_st.reserved, last_at = v_st.last_at WHERE id = v_st.id;
+            END IF;
+            v_st := NULL;
+            v_r := CASE p_ops[i]
+                WHEN 'reserve' THEN ledger_reserve(p_args[i])
+                WHEN 'commit' THEN ledger_commit(p_args[i])
+                WHEN 'release' THEN ledger_release(p_args[i])
+                WHEN 'charge' THEN ledger_charge(p_args[i])
+                WHEN 'credit' THEN ledger_credit(p_args[i])
+                WHEN 'refund' THEN ledger_refund(p_args[i])
+                WHEN 'transfer' THEN ledger_transfer(p_args[i])
+                WHEN 'set_account' THEN ledger_set_account(p_args[i])
+            END;
+        END IF;
+        IF v_r IS NULL THEN
+            RAISE EXCEPTION 'ledger_apply: unknown operation %', p_ops[i] USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_out[i] := v_r; -- in place, not a copy of the array per operation
+    END LOOP;
+    IF v_st.id IS NOT NULL THEN
+        UPDATE ledger_accounts SET balance = v_st.balance, reserved = v_st.reserved, last_at = v_st.last_at WHERE id = v_st.id;
+    END IF;
+    RETURN v_out;
+END $$;
+
+-- ledger_apply(ops, args) is the first form of the batch call: every
+-- operation runs through its general function, writing the pool's account
+-- row each time. The writers no longer call it; BenchmarkApplyServerCPU
+-- compares it with the form above.
+CREATE OR REPLACE FUNCTION ledger_apply(p_ops text[], p_args jsonb[]) RETURNS jsonb[] LANGUAGE plpgsql AS $$
+DECLARE
+    v_out jsonb[] := '{}';
+BEGIN
+    FOR i IN 1 .. cardinality(p_ops) LOOP
+        v_out := v_out || CASE p_ops[i]
+            WHEN 'reserve' THEN ledger_reserve(p_args[i])
+            WHEN 'commit' THEN ledger_commit(p_args[i])
+            WHEN 'release' THEN ledger_release(p_args[i])
+            WHEN 'charge' THEN ledger_charge(p_args[i])
+            WHEN 'credit' THEN ledger_credit(p_args[i])
+            WHEN 'refund' THEN ledger_refund(p_args[i])
+            WHEN 'transfer' THEN ledger_transfer(p_args[i])
+            WHEN 'set_account' THEN ledger_set_account(p_args[i])
+        END;
+        IF v_out[i] IS NULL THEN
+            RAISE EXCEPTION 'ledger_apply: unknown operation %', p_ops[i] USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    RETURN v_out;
+END $$;
