@@ -134,7 +134,7 @@ type LotUsage struct {
 // events of a lot are at or after its expiry, so the (pool_id, at, id)
 // index finds them.
 const sqlLotUsage = `
-SELECT ` + lotColumns + `,
+SELECT l.*,
        CASE WHEN p.reserved = 0 THEN 0 ELSE coalesce((
            SELECT sum((h->>'amount')::numeric) FROM ledger_reservations r, jsonb_array_elements(r.holds) h
            WHERE r.pool_id = l.pool_id AND r.status = 'open' AND (h->>'lot')::bigint = l.id), 0) END AS held,
@@ -142,8 +142,8 @@ SELECT ` + lotColumns + `,
            SELECT -sum(e.amount) FROM ledger_events e
            WHERE e.pool_id = l.pool_id AND e.at >= l.expires_at AND e.lot_id = l.id
              AND e.type = 'expiry' AND e.reason_code <> '` + ReasonRefundBonus + `'), 0) AS expired
-FROM ledger_lots l JOIN ledger_accounts p ON p.id = l.pool_id
-WHERE l.id = ANY ($1)`
+FROM (SELECT ` + lotColumns + ` FROM ledger_lots WHERE id = ANY ($1)) l
+JOIN ledger_accounts p ON p.id = l.pool_id`
 
 // LotUsage returns the lots lotIDs (of any pools) with their holds and
 // expiry, by id; unknown ids are left out.
