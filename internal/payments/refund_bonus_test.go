@@ -197,3 +197,38 @@ func TestRefundTakesBackBonus(t *testing.T) {
 		require.EqualValues(t, 10000, quote(t, acc, o).Fen, "released: nothing spent")
 	})
 }
+
+// TestPaidLotRecordsItsPrice: the paid lot of a QR order and of a bank
+// transfer order records what was paid for it, so the revenue report
+// values it at that price whatever CREDIT_PRICE_RMB becomes; the bonus lot
+// records none (it was not paid for).
+func TestPaidLotRecordsItsPrice(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{opts: payments.Options{CreditPriceRMB: d("0.003")}})
+	acc := b.account(t)
+	qr := b.paid(t, acc, 10000, payments.ChannelAlipay)
+	tr, err := b.svc.CreateTransferOrder(b.ctx, acc, 4567)
+	require.NoError(t, err)
+	err = pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+		_, err := b.svc.CompleteTransferOrder(b.ctx, tx, tr.ID, "BOC-"+t.Name(), "staff:1")
+		return err
+	})
+	require.NoError(t, err)
+	tr = b.order(t, tr)
+
+	byID := map[int64]ledger.Lot{}
+	for _, l := range b.lots(t, acc) {
+		byID[l.ID] = l
+	}
+	for _, c := range []struct {
+		o       payments.Order
+		fen     int64
+		credits string
+	}{{qr, 10000, "33333.333333"}, {tr, 4567, "15223.333333"}} {
+		lot := byID[*c.o.PaidLotID]
+		require.NotNil(t, lot.PaidFen, c.o.OrderNo)
+		require.Equal(t, c.fen, *lot.PaidFen)
+		requireDec(t, c.credits, lot.Amount)
+	}
+	require.Nil(t, byID[*qr.PromoLotID].PaidFen)
+}
