@@ -133,7 +133,7 @@ type paidEvent struct {
 
 // paidFigures are one period's paid-lot figures in credits and in fen.
 type paidFigures struct {
-	credits                                                 ReportAmounts
+	credits                                                  ReportAmounts
 	purchased, recognised, breakage, refunded, bonusDeducted int64
 }
 
