@@ -35,14 +35,20 @@ func TestRevenueAtPricePaid(t *testing.T) {
 
 	recharge := func(svc *backoffice.Service, yuan string) ledger.Lot {
 		t.Helper()
-		serial := uniq("P")
+		serial := uniq("PRICE-")
 		_, err := svc.ImportStatement(b.ctx, strings.NewReader(statementCSV(
 			[]string{serial, "2040/01/01 09:00:00", "价格测试公司", yuan, "贷", "no code"})), serial+".csv", uniq("120-"), finance)
 		require.NoError(t, err)
-		q, err := svc.UnmatchedLines(b.ctx, serial, 10, finance)
+		q, err := svc.UnmatchedLines(b.ctx, serial, 50, finance)
 		require.NoError(t, err)
-		require.Len(t, q, 1)
-		r, err := svc.ResolveToAccount(b.ctx, q[0].ID, acc, "payer phoned", finance)
+		var lineID int64
+		for _, l := range q {
+			if l.Serial == serial {
+				lineID = l.ID
+			}
+		}
+		require.NotZero(t, lineID)
+		r, err := svc.ResolveToAccount(b.ctx, lineID, acc, "payer phoned", finance)
 		require.NoError(t, err)
 		require.True(t, r.Applied)
 		return r.Lot
