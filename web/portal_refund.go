@@ -142,12 +142,13 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 	if acc.Kind == ledger.AccountSub {
 		return nil
 	}
-	left, err := s.pay.svc.Refundable(ctx, acc.ID, orders)
+	quotes, err := s.pay.svc.RefundQuotes(ctx, acc.ID, orders)
 	if err != nil {
 		return err
 	}
 	for _, o := range orders {
-		if left[o.OrderNo] <= 0 {
+		q := quotes[o.OrderNo]
+		if q.Fen <= 0 {
 			continue
 		}
 		needs, err := s.needsReversal(ctx, o.ID)
@@ -155,8 +156,9 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 			return err
 		}
 		offer := pv.RefundOffer{OrderNo: o.OrderNo, Channel: string(o.Channel), Amount: o.AmountYuan(),
-			Refunded: decimal.New(o.RefundedFen, -2), Max: decimal.New(left[o.OrderNo], -2),
-			NeedsReversal: needs, Open: open[o.OrderNo], URL: s.URL("portal.order.refund", o.OrderNo)}
+			Refunded: decimal.New(o.RefundedFen, -2), Max: decimal.New(q.Fen, -2),
+			NeedsReversal: needs, Open: open[o.OrderNo], URL: s.URL("portal.order.refund", o.OrderNo),
+			Bonus: q.BonusCredits, BonusRevoked: q.BonusRevoked, BonusCharged: q.BonusCharged, BonusDeduction: decimal.New(q.BonusFen, -2)}
 		if form.OrderNo == o.OrderNo {
 			offer.Form, form.OrderNo = form, ""
 		}

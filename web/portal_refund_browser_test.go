@@ -16,9 +16,10 @@ import (
 
 // TestRefundRequestOnAPhoneInChromium: on a 390 px phone the customer
 // reaches the orders page from the menu (which also offers the redemption
-// code page), asks for too much and is told the most they may ask, then
-// requests ¥25.50 back; finance approves; the page shows it refunded and
-// the paid credit is ¥25.50 lower. Nothing is wider than the screen.
+// code page), reads the bonus rule, asks for too much and is told the most
+// they may ask, then requests ¥25.50 back; finance approves; the page shows
+// it refunded, the paid credit is ¥25.50 lower and the bonus 25.5 % lower;
+// in English too. Nothing is wider than the screen.
 func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 	// Not parallel: one Chromium at a time on a small machine.
 	b := setupRefunds(t)
@@ -58,6 +59,8 @@ func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 		chromedp.WaitVisible(css(offer+` [data-testid="refund-form"]`)),
 	))
 	require.Equal(t, "¥100.00", webtest.Text(t, ctx, offer+` [data-testid="refund-max"]`))
+	require.Equal(t, "20,000", webtest.Text(t, ctx, offer+` [data-testid="refund-bonus"]`))
+	require.Contains(t, webtest.Text(t, ctx, offer+` [data-testid="refund-bonus-rule"]`), "按上方金额退款将作废未使用的 20,000 赠送额度。")
 	fitsThePhone("the orders page")
 
 	// Too much: the form comes back with the most that may be asked.
@@ -97,5 +100,20 @@ func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 	fitsThePhone("the orders page after the refund")
 	webtest.Screenshot(t, ctx, "refund-done-390-zh")
 	requireCredits(t, "74500", b.balance(t, acc).ByKind[ledger.LotPaid], "¥25.50 of paid credit went back")
+	requireCredits(t, "14900", b.balance(t, acc).ByKind[ledger.LotPromo], "and 25.5 % of the bonus with it")
+
+	// English.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(css(`[data-testid="lang-en"]`)),
+		chromedp.WaitVisible(css(offer+` [data-testid="refund-bonus-rule"]`)),
+	))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.documentElement.lang === "en"`))
+	require.NoError(t, err)
+	require.Equal(t, "¥74.50", webtest.Text(t, ctx, offer+` [data-testid="refund-max"]`))
+	rule := webtest.Text(t, ctx, offer+` [data-testid="refund-bonus-rule"]`)
+	require.Contains(t, rule, "A refund takes back the same share of the bonus granted with this top-up")
+	require.Contains(t, rule, "Refunding the amount above cancels 14,900 unused bonus credits.")
+	fitsThePhone("the orders page in English")
+	webtest.Screenshot(t, ctx, "refund-bonus-390-en")
 	b.verifyLedger(t)
 }

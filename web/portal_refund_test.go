@@ -120,11 +120,13 @@ func refundForm(amount, reason string) url.Values {
 }
 
 // TestRefundRequestThroughFinanceToTheChannel walks the whole refund of a
-// WeChat Pay top-up: the customer sees what is refundable (the unspent part
-// of its paid lot), wrong forms come back with messages in their language,
-// the request waits for finance, finance approves it in /admin/refunds, the
-// sandbox records the channel refund, the ledger shows the refund event and
-// the paid bucket shrinks by exactly the credit that amount bought.
+// WeChat Pay top-up with a bonus: the customer sees what is refundable (the
+// unspent part of its paid lot, less the bonus already used that goes with
+// it) and the bonus rule, wrong forms come back with messages in their
+// language, the request waits for finance, finance approves it in
+// /admin/refunds, the sandbox records the channel refund, the ledger shows
+// the refund event and the paid bucket shrinks by exactly the credit that
+// refund took.
 func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 	t.Parallel()
 	b := setupRefunds(t)
@@ -140,7 +142,14 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 	require.Equal(t, "page", p.Doc.Find(`[data-testid="nav-portal.orders"]`).AttrOr("aria-current", ""), "the menu marks the orders page")
 	offer := p.Doc.Find(offerSel(o.OrderNo))
 	require.Equal(t, 1, offer.Length())
-	require.Equal(t, "¥40.00", strings.TrimSpace(offer.Find(`[data-testid="refund-max"]`).Text()), "only the unspent ¥40 is refundable")
+	// ¥40.00 of paid credit is unspent; refunding it takes back 40 % of
+	// the bonus, 8,000 credits, all used: ¥8.00 at ¥0.001.
+	require.Equal(t, "¥32.00", strings.TrimSpace(offer.Find(`[data-testid="refund-max"]`).Text()), "the unspent ¥40 less the used bonus that goes with it")
+	require.Equal(t, "20,000", strings.TrimSpace(offer.Find(`[data-testid="refund-bonus"]`).Text()))
+	require.Equal(t, "-¥8.00", strings.TrimSpace(offer.Find(`[data-testid="refund-bonus-deduction"]`).Text()))
+	rule := strings.TrimSpace(offer.Find(`[data-testid="refund-bonus-rule"]`).Text())
+	require.Contains(t, rule, "退款时按相同比例收回随该笔充值赠送的额度")
+	require.Contains(t, rule, "按上方金额退款将为已使用的 8,000 赠送额度扣除 ¥8.00。")
 	action := offer.Find(`form[data-testid="refund-form"]`).AttrOr("action", "")
 	require.Equal(t, "/portal/orders/"+o.OrderNo+"/refund", action)
 
@@ -151,7 +160,7 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 			{"NoAmount", "", "不再需要", "amount", "请填写退款金额。"},
 			{"NotAnAmount", "3o", "不再需要", "amount", "请以元为单位填写金额，例如 30 或 12.50。"},
 			{"FractionOfAFen", "10.001", "不再需要", "amount", "请以元为单位填写金额，例如 30 或 12.50。"},
-			{"OverRefund", "40.01", "不再需要", "amount", "此笔充值最多可退 ¥40.00。"},
+			{"OverRefund", "32.01", "不再需要", "amount", "此笔充值最多可退 ¥32.00。"},
 			{"NoReason", "10", " ", "reason", "请填写退款原因。"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -166,7 +175,9 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 			defer c.Header.Del("Accept-Language")
 			p := c.PostForm(action, refundForm("100", "not needed"))
 			require.Equal(t, http.StatusUnprocessableEntity, p.Status)
-			require.Equal(t, "You can ask for at most ¥40.00 from this top-up.", p.TestID("refund-error-amount"))
+			require.Equal(t, "You can ask for at most ¥32.00 from this top-up.", p.TestID("refund-error-amount"))
+			require.Contains(t, p.TestID("refund-bonus-rule"), "A refund takes back the same share of the bonus granted with this top-up")
+			require.Contains(t, p.TestID("refund-bonus-rule"), "Refunding the amount above deducts ¥8.00 for 8,000 bonus credits already used.")
 		})
 		reqs, err := b.bo.RefundRequests(ctx, backoffice.RefundFilter{AccountID: acc})
 		require.NoError(t, err)
@@ -215,15 +226,23 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 	require.EqualValues(t, 3000, at.Amount.Refund)
 	require.EqualValues(t, 10000, at.Amount.Total)
 
-	// ¥30 bought 30,000 credits: exactly that left the paid lot.
-	requireCredits(t, "10000", b.balance(t, acc).ByKind[ledger.LotPaid], "paid after the refund")
+	// ¥30 back took ¥37.50 of the top-up, 37,500 credits, and its 7,500
+	// bonus credits, used: ¥7.50 deducted. Exactly that left the paid lot.
+	requireCredits(t, "2500", b.balance(t, acc).ByKind[ledger.LotPaid], "paid after the refund")
+	refunds, err := b.pay.Refunds(ctx, o.ID)
+	require.NoError(t, err)
+	require.Len(t, refunds, 1)
+	requireCredits(t, "37500", refunds[0].Credits, "paid credit refunded")
+	requireCredits(t, "7500", refunds[0].BonusCharged, "used bonus paid for")
+	require.EqualValues(t, 750, refunds[0].BonusFen)
 	tx := c.Get("/portal/transactions")
 	ev := tx.Doc.Find(`[data-testid="event-row"][data-type="refund"]`)
 	require.Equal(t, 1, ev.Length(), "the ledger shows one refund")
-	require.Contains(t, ev.Text(), "-30,000")
+	require.Contains(t, ev.Text(), "-37,500")
 	b.verifyLedger(t)
 
-	// The customer sees it done, and may ask for the ¥10 left.
+	// The customer sees it done, and may ask for what is left: ¥2.50 of
+	// the top-up less ¥0.50 for its share of the used bonus.
 	p = c.Get("/portal/orders")
 	row = p.Doc.Find(`[data-testid="refund-row"][data-order="` + o.OrderNo + `"]`)
 	require.Equal(t, "done", row.AttrOr("data-state", ""))
@@ -231,7 +250,7 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 	orow := p.Doc.Find(`[data-testid="order-row"][data-order="` + o.OrderNo + `"]`)
 	require.Equal(t, "partially_refunded", orow.AttrOr("data-state", ""))
 	require.Equal(t, "¥30.00", strings.TrimSpace(orow.Find(`[data-testid="order-refunded"]`).Text()))
-	require.Equal(t, "¥10.00", strings.TrimSpace(p.Doc.Find(offerSel(o.OrderNo)+` [data-testid="refund-max"]`).Text()))
+	require.Equal(t, "¥2.00", strings.TrimSpace(p.Doc.Find(offerSel(o.OrderNo)+` [data-testid="refund-max"]`).Text()))
 	require.NotEmpty(t, p.Doc.Find(offerSel(o.OrderNo)+` form[data-testid="refund-form"]`).Nodes)
 
 	// An unpaid order has nothing to refund.

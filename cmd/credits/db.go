@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -19,6 +24,9 @@ func runDB(ctx context.Context, _ []string) error {
 }
 
 func runMigrate(ctx context.Context, _ []string) error {
+	if err := passPriceToMigrations(); err != nil {
+		return err
+	}
 	pool, err := openDB(ctx)
 	if err != nil {
 		return err
@@ -30,6 +38,21 @@ func runMigrate(ctx context.Context, _ []string) error {
 	}
 	fmt.Printf("migrations: %d applied, schema up to date\n", n)
 	return nil
+}
+
+// passPriceToMigrations gives the migrations' connections the credit price
+// in force as the setting credits.credit_price_rmb (through PGOPTIONS, which
+// pgx reads like libpq): migration 000520 prices the paid lots credited
+// before lots recorded what was paid for them with it.
+func passPriceToMigrations() error {
+	v := os.Getenv("CREDIT_PRICE_RMB")
+	if v == "" {
+		return nil // the migration's default, ¥0.001, is the setting's
+	}
+	if d, err := decimal.NewFromString(v); err != nil || !d.IsPositive() {
+		return errors.New("CREDIT_PRICE_RMB must be a positive decimal such as 0.001")
+	}
+	return os.Setenv("PGOPTIONS", strings.TrimSpace(os.Getenv("PGOPTIONS")+" -c credits.credit_price_rmb="+v))
 }
 
 // openDB resolves the database (see db.Resolve) and connects to it.

@@ -330,7 +330,7 @@ func (s *Service) applyRecharge(ctx context.Context, tx pgx.Tx, p RechargePayloa
 	c, err := s.creditTx(ctx, tx, ledger.CreditRequest{
 		AccountID: p.AccountID, Kind: ledger.LotPaid, Amount: p.Credits, EventType: ledger.EventPurchase,
 		SourceRef: ref, Actor: "staff:" + strconv.FormatInt(requestedBy, 10), ReasonCode: "manual_recharge",
-		IdempotencyKey: "manual_recharge:" + ref,
+		IdempotencyKey: "manual_recharge:" + ref, PaidFen: p.AmountRMB.Shift(2).IntPart(),
 	})
 	if errors.Is(err, ledger.ErrNotFound) {
 		return c, ErrAccountNotFound

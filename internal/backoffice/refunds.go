@@ -55,7 +55,7 @@ const refundColumns = `id, account_id, order_no, amount, reason, state, requeste
 
 // RequestRefund records a customer's refund request of amount yuan (of
 // order orderNo, when given) for finance to approve. The amount may not
-// exceed the account's unconsumed paid credit at the credit price.
+// exceed the account's unconsumed paid credit at the price paid for it.
 // Errors: ErrInvalidAmount, ErrRefundExceedsPaid, ErrRefundPending,
 // ErrAccountNotFound.
 func (s *Service) RequestRefund(ctx context.Context, accountID int64, orderNo string, amount decimal.Decimal, reason, ip string) (RefundRequest, error) {
@@ -74,7 +74,19 @@ func (s *Service) RequestRefund(ctx context.Context, accountID int64, orderNo st
 	if err != nil {
 		return out, err
 	}
-	if credits.GreaterThan(bal.ByKind[ledger.LotPaid]) {
+	// The unspent paid credit at the price paid for each lot, not today's.
+	var unspentFen int64
+	for _, lot := range bal.Lots {
+		if lot.Kind != ledger.LotPaid {
+			continue
+		}
+		price := ledger.RMBForCredits(lot.Amount, s.opt.CreditPriceRMB).Shift(2).IntPart()
+		if lot.PaidFen != nil {
+			price = *lot.PaidFen
+		}
+		unspentFen += ledger.FenShare(price, lot.Remaining, lot.Amount)
+	}
+	if amount.Shift(2).IntPart() > unspentFen {
 		return out, ErrRefundExceedsPaid
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {

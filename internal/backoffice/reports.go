@@ -30,19 +30,25 @@ const (
 //	PromoClosing    = PromoOpening + PromoGranted − PromoSpent − PromoExpired
 //
 // Deferred revenue counts paid credit held by open reservations as unspent
-// (it is not consumed until the call commits).
+// (it is not consumed until the call commits). PromoExpired includes bonus
+// credit revoked by refunds (README, "Refunds and bonus").
 type ReportAmounts struct {
 	PaidPurchased   decimal.Decimal // paid lots created (top-ups, manual recharges)
-	Recognised      decimal.Decimal // paid credit spent: recognised revenue
+	Recognised      decimal.Decimal // paid credit spent: recognised revenue (RMB: plus BonusDeducted)
 	Breakage        decimal.Decimal // paid credit expired unspent
-	PaidRefunded    decimal.Decimal // paid credit refunded
+	PaidRefunded    decimal.Decimal // paid credit refunded (RMB: the money paid back)
 	DeferredOpening decimal.Decimal // unspent paid credit at the period's start
 	DeferredClosing decimal.Decimal // unspent paid credit at the period's end: deferred revenue
-	PromoGranted    decimal.Decimal
-	PromoSpent      decimal.Decimal
-	PromoExpired    decimal.Decimal
-	PromoOpening    decimal.Decimal
-	PromoClosing    decimal.Decimal
+	// BonusDeducted is bonus credit already spent that refunds charged
+	// for (credits), and what they kept back for it at the paid lots'
+	// price (RMB, counted in Recognised). The credits are promo credit,
+	// already in PromoSpent: they are outside the credit identity above.
+	BonusDeducted decimal.Decimal
+	PromoGranted  decimal.Decimal
+	PromoSpent    decimal.Decimal
+	PromoExpired  decimal.Decimal
+	PromoOpening  decimal.Decimal
+	PromoClosing  decimal.Decimal
 }
 
 // ReportRow is one period of a report, in credits and in yuan.
@@ -50,47 +56,85 @@ type ReportRow struct {
 	Period     string    // "2025-03-01" (day), "2025-03" (month) or "total"
 	Start, End time.Time // [Start, End), UTC
 	Credits    ReportAmounts
-	// RMB is each credit figure × the credit price, rounded half-even to
-	// the fen once per figure (so RMB figures are not summed from rounded
-	// parts, and the identities above hold in credits exactly and in RMB
-	// to within a fen per term).
+	// RMB values paid credit at the price paid for each lot
+	// (ledger_lots.paid_fen; ledger.LotValue allocates it to the lot's
+	// consumption, expiry and refunds, to the fen, so a lot that is used up
+	// recognises exactly what was paid for it), not at today's credit price:
+	// a row never changes when CREDIT_PRICE_RMB does, and over every lot
+	// Recognised + Breakage + PaidRefunded + DeferredClosing = the money
+	// received, exactly. Promotional credit was not paid for: its RMB
+	// figures are zero.
 	RMB ReportAmounts
 }
 
 // Report is the revenue report of [From, To) by period, with a total row.
 type Report struct {
-	From, To       time.Time
-	Granularity    Granularity
+	From, To    time.Time
+	Granularity Granularity
+	// CreditPriceRMB is the price in force when the report was made. It
+	// values only paid lots credited without a recorded price (none that
+	// payments or the back office credit).
 	CreditPriceRMB decimal.Decimal
 	Rows           []ReportRow
 	Total          ReportRow
 }
 
-// reportSQL sums the ledger's lot events by Asia/Shanghai period and by
-// paid versus promotional lots, for live accounts; events before $1 fall in
-// the NULL period (the opening balance). Reservation and release events
-// only move credit in and out of holds and are left out, so open holds
-// count as unspent.
-const reportSQL = `
+// reportPromoSQL sums the ledger's events on promotional lots (promo,
+// plan, grace) by Asia/Shanghai period, for live accounts; events before $1
+// fall in the NULL period (the opening balance). Reservation and release
+// events only move credit in and out of holds and are left out, so open
+// holds count as unspent.
+const reportPromoSQL = `
 SELECT CASE WHEN e.at < $1 THEN NULL ELSE date_trunc($3, e.at AT TIME ZONE 'Asia/Shanghai') END AS period,
-       l.kind = 'paid' AS paid,
        coalesce(sum(e.amount) FILTER (WHERE e.type IN ('purchase', 'grant', 'adjustment')), 0) AS credited,
        coalesce(-sum(e.amount) FILTER (WHERE e.type IN ('deduction', 'reservation_expired_charge')), 0) AS spent,
-       coalesce(-sum(e.amount) FILTER (WHERE e.type = 'expiry'), 0) AS expired,
-       coalesce(-sum(e.amount) FILTER (WHERE e.type = 'refund'), 0) AS refunded
+       coalesce(-sum(e.amount) FILTER (WHERE e.type = 'expiry'), 0) AS expired
 FROM ledger_events e
-JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind <> 'paid'
 JOIN ledger_accounts p ON p.id = e.pool_id AND p.mode = 'live'
 WHERE e.at < $2 AND e.lot_id IS NOT NULL
-GROUP BY 1, 2`
+GROUP BY 1`
 
-type reportSum struct {
+type promoSum struct {
 	Period   *time.Time      `db:"period"`
-	Paid     bool            `db:"paid"`
 	Credited decimal.Decimal `db:"credited"`
 	Spent    decimal.Decimal `db:"spent"`
 	Expired  decimal.Decimal `db:"expired"`
-	Refunded decimal.Decimal `db:"refunded"`
+}
+
+// reportPaidSQL reads every event that puts credit into or takes it out of
+// a paid lot of a live account, lot by lot in ledger order, with the lot's
+// size and price: the report replays each lot through ledger.LotValue.
+// Refund events carry what they took at the lot's price ("fen") and any
+// bonus deduction in their detail (ledger_refund); older refunds have none.
+const reportPaidSQL = `
+SELECT CASE WHEN e.at < $1 THEN NULL ELSE date_trunc($3, e.at AT TIME ZONE 'Asia/Shanghai') END AS period,
+       e.lot_id, e.type::text AS type, e.amount, l.amount AS lot_amount, l.paid_fen,
+       (e.detail->>'fen')::bigint AS fen,
+       coalesce((e.detail->>'bonus_fen')::bigint, 0) AS bonus_fen,
+       coalesce((e.detail->>'bonus_charged')::numeric, 0) AS bonus_charged
+FROM ledger_events e
+JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind = 'paid'
+JOIN ledger_accounts p ON p.id = e.pool_id AND p.mode = 'live'
+WHERE e.at < $2 AND e.type IN ('purchase', 'grant', 'adjustment', 'deduction', 'reservation_expired_charge', 'expiry', 'refund')
+ORDER BY e.pool_id, e.lot_id, e.id`
+
+type paidEvent struct {
+	Period       *time.Time      `db:"period"`
+	LotID        int64           `db:"lot_id"`
+	Type         string          `db:"type"`
+	Amount       decimal.Decimal `db:"amount"`
+	LotAmount    decimal.Decimal `db:"lot_amount"`
+	PaidFen      *int64          `db:"paid_fen"`
+	Fen          *int64          `db:"fen"`
+	BonusFen     int64           `db:"bonus_fen"`
+	BonusCharged decimal.Decimal `db:"bonus_charged"`
+}
+
+// paidFigures are one period's paid-lot figures in credits and in fen.
+type paidFigures struct {
+	credits                                                  ReportAmounts
+	purchased, recognised, breakage, refunded, bonusDeducted int64
 }
 
 // periodStart is the start of the Asia/Shanghai day or month holding t.
@@ -130,84 +174,146 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 		end = nextPeriod(end, g)
 	}
 	r := Report{From: start.UTC(), To: end.UTC(), Granularity: g, CreditPriceRMB: s.opt.CreditPriceRMB}
-	rows, _ := s.pool.Query(ctx, reportSQL, r.From, r.To, string(g))
-	sums, err := pgx.CollectRows(rows, pgx.RowToStructByName[reportSum])
+	key := func(t *time.Time) string {
+		if t == nil {
+			return "" // the opening balance
+		}
+		// date_trunc of a timestamp without time zone: wall time in Shanghai
+		return t.Format("2006-01-02")
+	}
+	paid, err := s.paidFigures(ctx, r.From, r.To, g, key)
 	if err != nil {
 		return r, fmt.Errorf("backoffice: revenue report: %w", err)
 	}
-	byPeriod := map[string]*ReportAmounts{}
-	var opening ReportAmounts
-	key := func(t time.Time) string { return t.Format("2006-01-02") }
-	for _, x := range sums {
-		a := &opening
-		if x.Period != nil {
-			// date_trunc of a timestamp without time zone: wall time in Shanghai
-			k := key(*x.Period)
-			if byPeriod[k] == nil {
-				byPeriod[k] = &ReportAmounts{}
-			}
-			a = byPeriod[k]
-		}
-		if x.Paid {
-			a.PaidPurchased = a.PaidPurchased.Add(x.Credited)
-			a.Recognised = a.Recognised.Add(x.Spent)
-			a.Breakage = a.Breakage.Add(x.Expired)
-			a.PaidRefunded = a.PaidRefunded.Add(x.Refunded)
-		} else {
-			a.PromoGranted = a.PromoGranted.Add(x.Credited)
-			a.PromoSpent = a.PromoSpent.Add(x.Spent)
-			a.PromoExpired = a.PromoExpired.Add(x.Expired)
-		}
+	rows, _ := s.pool.Query(ctx, reportPromoSQL, r.From, r.To, string(g))
+	sums, err := pgx.CollectRows(rows, pgx.RowToStructByName[promoSum])
+	if err != nil {
+		return r, fmt.Errorf("backoffice: revenue report: %w", err)
 	}
-	deferred := opening.PaidPurchased.Sub(opening.Recognised).Sub(opening.Breakage).Sub(opening.PaidRefunded)
-	promo := opening.PromoGranted.Sub(opening.PromoSpent).Sub(opening.PromoExpired)
-	total := ReportAmounts{DeferredOpening: deferred, PromoOpening: promo}
+	promo := map[string]promoSum{}
+	for _, x := range sums {
+		promo[key(x.Period)] = x
+	}
+
+	open, op := paid[""], promo[""]
+	deferred := open.credits.PaidPurchased.Sub(open.credits.Recognised).Sub(open.credits.Breakage).Sub(open.credits.PaidRefunded)
+	deferredFen := open.purchased - open.recognised - open.breakage - open.refunded
+	promoLeft := op.Credited.Sub(op.Spent).Sub(op.Expired)
+	var total paidFigures
+	total.credits = ReportAmounts{DeferredOpening: deferred, PromoOpening: promoLeft}
+	totalOpeningFen := deferredFen
 	for p := start; p.Before(end); p = nextPeriod(p, g) {
-		a := ReportAmounts{}
-		if x := byPeriod[key(p)]; x != nil {
-			a = *x
-		}
-		a.DeferredOpening, a.PromoOpening = deferred, promo
+		k := key(&p)
+		f, x := paid[k], promo[k]
+		a := f.credits
+		a.PromoGranted, a.PromoSpent, a.PromoExpired = x.Credited, x.Spent, x.Expired
+		a.DeferredOpening, a.PromoOpening = deferred, promoLeft
+		openingFen := deferredFen
 		deferred = deferred.Add(a.PaidPurchased).Sub(a.Recognised).Sub(a.Breakage).Sub(a.PaidRefunded)
-		promo = promo.Add(a.PromoGranted).Sub(a.PromoSpent).Sub(a.PromoExpired)
-		a.DeferredClosing, a.PromoClosing = deferred, promo
+		deferredFen += f.purchased - f.recognised - f.breakage - f.refunded
+		promoLeft = promoLeft.Add(a.PromoGranted).Sub(a.PromoSpent).Sub(a.PromoExpired)
+		a.DeferredClosing, a.PromoClosing = deferred, promoLeft
+		f.credits = a
 		label := p.Format("2006-01-02")
 		if g == Monthly {
 			label = p.Format("2006-01")
 		}
-		r.Rows = append(r.Rows, s.reportRow(label, p, nextPeriod(p, g), a))
-		total.PaidPurchased = total.PaidPurchased.Add(a.PaidPurchased)
-		total.Recognised = total.Recognised.Add(a.Recognised)
-		total.Breakage = total.Breakage.Add(a.Breakage)
-		total.PaidRefunded = total.PaidRefunded.Add(a.PaidRefunded)
-		total.PromoGranted = total.PromoGranted.Add(a.PromoGranted)
-		total.PromoSpent = total.PromoSpent.Add(a.PromoSpent)
-		total.PromoExpired = total.PromoExpired.Add(a.PromoExpired)
+		r.Rows = append(r.Rows, reportRow(label, p, nextPeriod(p, g), f, openingFen, deferredFen))
+		t := &total.credits
+		t.PaidPurchased = t.PaidPurchased.Add(a.PaidPurchased)
+		t.Recognised = t.Recognised.Add(a.Recognised)
+		t.Breakage = t.Breakage.Add(a.Breakage)
+		t.PaidRefunded = t.PaidRefunded.Add(a.PaidRefunded)
+		t.BonusDeducted = t.BonusDeducted.Add(a.BonusDeducted)
+		t.PromoGranted = t.PromoGranted.Add(a.PromoGranted)
+		t.PromoSpent = t.PromoSpent.Add(a.PromoSpent)
+		t.PromoExpired = t.PromoExpired.Add(a.PromoExpired)
+		total.purchased += f.purchased
+		total.recognised += f.recognised
+		total.breakage += f.breakage
+		total.refunded += f.refunded
+		total.bonusDeducted += f.bonusDeducted
 	}
-	total.DeferredClosing, total.PromoClosing = deferred, promo
-	r.Total = s.reportRow("total", start, end, total)
+	total.credits.DeferredClosing, total.credits.PromoClosing = deferred, promoLeft
+	r.Total = reportRow("total", start, end, total, totalOpeningFen, deferredFen)
 	return r, nil
 }
 
-func (s *Service) reportRow(label string, start, end time.Time, c ReportAmounts) ReportRow {
-	rmb := func(d decimal.Decimal) decimal.Decimal { return ledger.RMBForCredits(d, s.opt.CreditPriceRMB) }
-	return ReportRow{Period: label, Start: start.UTC(), End: end.UTC(), Credits: c, RMB: ReportAmounts{
-		PaidPurchased: rmb(c.PaidPurchased), Recognised: rmb(c.Recognised), Breakage: rmb(c.Breakage),
-		PaidRefunded: rmb(c.PaidRefunded), DeferredOpening: rmb(c.DeferredOpening), DeferredClosing: rmb(c.DeferredClosing),
-		PromoGranted: rmb(c.PromoGranted), PromoSpent: rmb(c.PromoSpent), PromoExpired: rmb(c.PromoExpired),
-		PromoOpening: rmb(c.PromoOpening), PromoClosing: rmb(c.PromoClosing),
+// paidFigures replays every paid lot's events through ledger.LotValue and
+// sums what each event is worth by period (key of its period; "" before
+// the report). A lot credited without a price is valued at the credit
+// price in force.
+func (s *Service) paidFigures(ctx context.Context, from, to time.Time, g Granularity, key func(*time.Time) string) (map[string]paidFigures, error) {
+	rows, err := s.pool.Query(ctx, reportPaidSQL, from, to, string(g))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]paidFigures{}
+	var e paidEvent
+	var lot int64
+	var v ledger.LotValue
+	scan := []any{&e.Period, &e.LotID, &e.Type, &e.Amount, &e.LotAmount, &e.PaidFen, &e.Fen, &e.BonusFen, &e.BonusCharged}
+	_, err = pgx.ForEachRow(rows, scan, func() error {
+		if e.LotID != lot {
+			lot = e.LotID
+			price := ledger.RMBForCredits(e.LotAmount, s.opt.CreditPriceRMB).Shift(2).IntPart()
+			if e.PaidFen != nil {
+				price = *e.PaidFen
+			}
+			v = ledger.LotValue{PaidFen: price, Amount: e.LotAmount}
+		}
+		k := key(e.Period)
+		f := out[k]
+		q := e.Amount.Neg()
+		switch e.Type {
+		case "purchase", "grant", "adjustment":
+			f.credits.PaidPurchased = f.credits.PaidPurchased.Add(e.Amount)
+			f.purchased += v.PaidFen
+		case "deduction", "reservation_expired_charge":
+			f.credits.Recognised = f.credits.Recognised.Add(q)
+			f.recognised += v.Use(q)
+		case "expiry":
+			f.credits.Breakage = f.credits.Breakage.Add(q)
+			f.breakage += v.Use(q)
+		case "refund":
+			fen := v.UnstatedRefundFen(q)
+			if e.Fen != nil {
+				fen = *e.Fen
+			}
+			v.Refund(q, fen)
+			f.credits.PaidRefunded = f.credits.PaidRefunded.Add(q)
+			f.credits.BonusDeducted = f.credits.BonusDeducted.Add(e.BonusCharged)
+			f.refunded += fen - e.BonusFen
+			f.recognised += e.BonusFen
+			f.bonusDeducted += e.BonusFen
+		}
+		out[k] = f
+		return nil
+	})
+	return out, err
+}
+
+// reportRow is one row: credits as summed, RMB from the fen figures.
+func reportRow(label string, start, end time.Time, f paidFigures, openingFen, closingFen int64) ReportRow {
+	y := func(fen int64) decimal.Decimal { return decimal.New(fen, -2) }
+	return ReportRow{Period: label, Start: start.UTC(), End: end.UTC(), Credits: f.credits, RMB: ReportAmounts{
+		PaidPurchased: y(f.purchased), Recognised: y(f.recognised), Breakage: y(f.breakage), PaidRefunded: y(f.refunded),
+		DeferredOpening: y(openingFen), DeferredClosing: y(closingFen), BonusDeducted: y(f.bonusDeducted),
+		PromoGranted: decimal.Zero, PromoSpent: decimal.Zero, PromoExpired: decimal.Zero, PromoOpening: decimal.Zero, PromoClosing: decimal.Zero,
 	}}
 }
 
 // ReportCSV writes a report as CSV (UTF-8 with a BOM): one line per period
-// and a total line, credits then yuan for each figure.
+// and a total line, credits then yuan for each figure (yuan at the price
+// paid for each lot; none for promotional credit, which was not paid for).
 func ReportCSV(w io.Writer, r Report) error {
 	if _, err := io.WriteString(w, bom); err != nil {
 		return err
 	}
 	cw := csvexport.NewWriter(w)
 	names := []string{"paid_purchased", "recognised_revenue", "breakage", "paid_refunded", "deferred_opening",
-		"deferred_closing", "promo_granted", "promo_spent", "promo_expired", "promo_opening", "promo_closing"}
+		"deferred_closing", "bonus_deducted", "promo_granted", "promo_spent", "promo_expired", "promo_opening", "promo_closing"}
+	const promoFrom = 7 // the first promotional figure in names
 	head := []string{"period (Asia/Shanghai)"}
 	for _, n := range names {
 		head = append(head, n+"_credits", n+"_rmb")
@@ -217,7 +323,11 @@ func ReportCSV(w io.Writer, r Report) error {
 		c, y := row.Credits.list(), row.RMB.list()
 		line := []string{row.Period}
 		for i := range c {
-			line = append(line, c[i].StringFixed(ledger.Scale), y[i].StringFixed(2))
+			yuan := y[i].StringFixed(2)
+			if i >= promoFrom {
+				yuan = ""
+			}
+			line = append(line, c[i].StringFixed(ledger.Scale), yuan)
 		}
 		_ = cw.Write(line)
 	}
@@ -227,5 +337,5 @@ func ReportCSV(w io.Writer, r Report) error {
 
 func (a ReportAmounts) list() []decimal.Decimal {
 	return []decimal.Decimal{a.PaidPurchased, a.Recognised, a.Breakage, a.PaidRefunded, a.DeferredOpening,
-		a.DeferredClosing, a.PromoGranted, a.PromoSpent, a.PromoExpired, a.PromoOpening, a.PromoClosing}
+		a.DeferredClosing, a.BonusDeducted, a.PromoGranted, a.PromoSpent, a.PromoExpired, a.PromoOpening, a.PromoClosing}
 }

@@ -51,7 +51,9 @@
 //	                    grace_used, last_at (the pool's ledger clock)
 //	ledger_lots         (pool_id, id), account_id, kind paid|promo|plan|grace,
 //	                    amount, remaining (excluding holds), refunded,
-//	                    expires_at, source_ref, actor, reason_code, created_at
+//	                    expires_at, source_ref, actor, reason_code, created_at,
+//	                    paid_fen (a paid lot's price: RMB paid, in fen),
+//	                    refunded_fen (what of it refunds took back)
 //	ledger_reservations (pool_id, id), account_id, amount, holds jsonb
 //	                    [{lot, amount}], status open|committed|released|
 //	                    expired|expired_charged, expires_at, model, session,
@@ -108,11 +110,26 @@
 //     the operation: for Reserve account, amount, TTL, model, session,
 //     request and detail (as canonical JSON); for Charge the same plus the
 //     time the usage occurred; for Credit account, kind, amount, expiry,
-//     event type and source; for Refund lot, amount and source; for
+//     event type, source and price (PaidFen, when given); for Refund lot,
+//     amount, source, fen and bonus revocation (when given); for
 //     Transfer both accounts and the amount. Actor and reason are not
 //     compared, so a retry noticed by another process replays. Commit and Release key themselves by
 //     reservation id and keep their record on the reservation row; a
 //     caller-chosen commit key is also recorded in ledger_idempotency.
+//   - Price: a paid lot records what was paid for it (CreditRequest.PaidFen).
+//     LotValue allocates it to the credits leaving the lot, in ledger order:
+//     use and expiry by cumulative rounding (the first c credits are worth
+//     FenShare(paid_fen, c, amount)), a refund at the fen it states, and the
+//     event that empties the lot takes the rest — so the revenue report and
+//     refunds value a lot at its own price, exactly. Refunds recorded before
+//     lots had a price state no fen; the report values them on an axis of
+//     refunds alone (LotValue.UnstatedRefundFen).
+//   - Refund and bonus: a refund may revoke, in the same operation (op_id),
+//     the share of the bonus lot granted with the paid lot
+//     (RefundRequest.Bonus): an expiry event with reason "refund_bonus",
+//     counted in the bonus lot's refunded; the refund event's detail records
+//     its fen and the bonus figures (revoked, charged, bonus_fen). Payments
+//     decides the share (README, "Refunds and bonus").
 //   - Grace: with the policy on, a pool that has paid before and reaches zero
 //     gets one grace lot (grant event, reason "grace"), never a second before
 //     its next paid top-up, never while one is active; grace lots are not

@@ -44,7 +44,9 @@ const (
 )
 
 // Lot is one bucket of credit with its own kind, expiry and remainder.
-// Remaining excludes what reservations hold.
+// Remaining excludes what reservations hold. Refunded is the credit
+// refunds took back: a paid lot's refunds, or the share of a bonus lot
+// revoked with the paid lot it came with.
 type Lot struct {
 	ID         int64           `json:"id" db:"id"`
 	PoolID     int64           `json:"pool_id" db:"pool_id"`
@@ -58,6 +60,12 @@ type Lot struct {
 	Actor      string          `json:"actor" db:"actor"`
 	ReasonCode string          `json:"reason_code" db:"reason_code"`
 	CreatedAt  time.Time       `json:"created_at" db:"created_at"`
+
+	// PaidFen is the RMB paid for a paid lot, in fen (nil: not recorded;
+	// never set on other kinds); RefundedFen is how much of it refunds
+	// took back (money paid back plus any bonus deduction). See LotValue.
+	PaidFen     *int64 `json:"paid_fen" db:"paid_fen"`
+	RefundedFen int64  `json:"refunded_fen" db:"refunded_fen"`
 }
 
 // CreditRequest adds credit to an account as a new lot.
@@ -72,6 +80,10 @@ type CreditRequest struct {
 	Actor          string
 	ReasonCode     string
 	IdempotencyKey string
+	// PaidFen is the RMB paid for a paid lot, in fen, recorded on the lot so
+	// that its consumption, expiry and refunds are valued at its own price
+	// (see LotValue). 0 records no price; other kinds refuse it.
+	PaidFen int64
 }
 
 // CreditResult is the new lot and the operation id of its event.
@@ -138,13 +150,23 @@ func (l *Ledger) creditPayload(r CreditRequest) (payload, error) {
 	default:
 		return nil, fmt.Errorf("%w: credit event type %q", ErrInvalidArgument, r.EventType)
 	}
+	if r.PaidFen < 0 || (r.PaidFen != 0 && r.Kind != LotPaid) {
+		return nil, fmt.Errorf("%w: paid fen %d on a %s lot", ErrInvalidArgument, r.PaidFen, r.Kind)
+	}
 	var exp any
 	if r.ExpiresAt != nil {
 		exp = r.ExpiresAt.UTC()
 	}
 	p := payload{"account_id": r.AccountID, "kind": r.Kind, "amount": amount.String(), "expires_at": exp,
 		"event_type": r.EventType, "source_ref": r.SourceRef, "actor": r.Actor, "reason_code": r.ReasonCode}
-	return l.stamp(p, r.IdempotencyKey, "credit", r.AccountID, r.Kind, amount.String(), exp, r.EventType, r.SourceRef), nil
+	identity := []any{"credit", r.AccountID, r.Kind, amount.String(), exp, r.EventType, r.SourceRef}
+	if r.PaidFen != 0 {
+		// Only when set, so that the keys of credits made before lots had a
+		// price keep their hash.
+		p["paid_fen"] = r.PaidFen
+		identity = append(identity, r.PaidFen)
+	}
+	return l.stamp(p, r.IdempotencyKey, identity...), nil
 }
 
 // Credit adds a lot (a top-up, a grant or an adjustment) to the account; a
@@ -431,15 +453,39 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 	return res, nil
 }
 
-// RefundRequest gives back the unconsumed part of a paid lot.
+// RefundRequest gives back the unconsumed part of a paid lot and, with
+// Bonus, takes back the share of the bonus lot granted with it.
 type RefundRequest struct {
-	LotID          int64
-	Amount         decimal.Decimal
+	LotID  int64
+	Amount decimal.Decimal
+	// Fen is what the refunded credits are worth at the lot's price, in fen
+	// (what is paid back plus Bonus.ChargedFen), added to the lot's
+	// RefundedFen and recorded on the refund event (detail "fen"). 0 records
+	// nothing (a lot without a price).
+	Fen            int64
+	Bonus          *BonusRevocation
 	IdempotencyKey string
 	Actor          string
 	Reason         string
 	SourceRef      string // the refund order
 }
+
+// BonusRevocation is the share of a bonus lot a refund takes back, in the
+// same operation as the refund: Revoked unspent credits leave the bonus
+// lot as an expiry event with reason "refund_bonus"; Charged credits of
+// the share were already spent, and ChargedFen, what they cost at the paid
+// lot's price, is kept out of the money paid back. Charged and ChargedFen
+// are recorded on the refund event (detail "bonus_charged", "bonus_fen").
+type BonusRevocation struct {
+	LotID      int64
+	Revoked    decimal.Decimal
+	Charged    decimal.Decimal
+	ChargedFen int64
+}
+
+// ReasonRefundBonus is the reason code of the expiry event that revokes a
+// bonus lot's share on a refund (BonusRevocation).
+const ReasonRefundBonus = "refund_bonus"
 
 // RefundResult is the refunded amount and what remains in the lot.
 type RefundResult struct {
@@ -447,7 +493,9 @@ type RefundResult struct {
 	LotID     int64           `json:"lot_id"`
 	Refunded  decimal.Decimal `json:"refunded"`
 	Remaining decimal.Decimal `json:"remaining"`
-	Replayed  bool            `json:"replayed"`
+	// BonusRevoked is what left the bonus lot (zero without a Bonus).
+	BonusRevoked decimal.Decimal `json:"bonus_revoked"`
+	Replayed     bool            `json:"replayed"`
 }
 
 func (l *Ledger) refundPayload(r RefundRequest) (payload, error) {
@@ -458,15 +506,36 @@ func (l *Ledger) refundPayload(r RefundRequest) (payload, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.Fen < 0 {
+		return nil, fmt.Errorf("%w: refund of %d fen", ErrInvalidArgument, r.Fen)
+	}
 	p := payload{"lot_id": r.LotID, "amount": amount.String(), "actor": r.Actor, "reason_code": r.Reason, "source_ref": r.SourceRef}
-	return l.stamp(p, r.IdempotencyKey, "refund", r.LotID, amount.String(), r.SourceRef), nil
+	identity := []any{"refund", r.LotID, amount.String(), r.SourceRef}
+	// Price and bonus join the payload (and the idempotency hash) only when
+	// set, so that refunds made before they existed keep their hash.
+	if r.Fen != 0 {
+		p["fen"] = r.Fen
+		identity = append(identity, r.Fen)
+	}
+	if b := r.Bonus; b != nil {
+		revoked, charged := Round(b.Revoked), Round(b.Charged)
+		if b.LotID == 0 || b.LotID == r.LotID || revoked.IsNegative() || charged.IsNegative() || b.ChargedFen < 0 || b.ChargedFen > r.Fen {
+			return nil, fmt.Errorf("%w: bonus revocation %+v", ErrInvalidArgument, *b)
+		}
+		p["bonus"] = map[string]any{"lot_id": b.LotID, "revoked": revoked.String(), "charged": charged.String(), "charged_fen": b.ChargedFen}
+		identity = append(identity, b.LotID, revoked.String(), charged.String(), b.ChargedFen)
+	}
+	return l.stamp(p, r.IdempotencyKey, identity...), nil
 }
 
 // Refund removes amount from a paid lot's unconsumed remainder (credits
-// held by open reservations are not refundable until released). Errors:
-// ErrNotFound, ErrNotRefundable (not a paid lot), ErrRefundExceedsLot (as
-// *ShortfallError), ErrInvalidAmount, ErrMissingIdempotencyKey,
-// ErrIdempotencyConflict.
+// held by open reservations are not refundable until released) and, with
+// Bonus, revokes the bonus lot's share in the same operation (op_id).
+// Errors: ErrNotFound, ErrNotRefundable (not a paid lot),
+// ErrRefundExceedsLot (as *ShortfallError), ErrInvalidAmount,
+// ErrInvalidArgument (Fen beyond the lot's price; a bonus lot of another
+// pool, a paid one, or one with less left than Revoked),
+// ErrMissingIdempotencyKey, ErrIdempotencyConflict.
 func (l *Ledger) Refund(ctx context.Context, r RefundRequest) (RefundResult, error) {
 	var res RefundResult
 	p, err := l.refundPayload(r)

@@ -36,7 +36,7 @@ type Balance struct {
 	Allocation *decimal.Decimal
 }
 
-const lotColumns = `id, pool_id, account_id, kind, amount, remaining, refunded, expires_at, source_ref, actor, reason_code, created_at`
+const lotColumns = `id, pool_id, account_id, kind, amount, remaining, refunded, paid_fen, refunded_fen, expires_at, source_ref, actor, reason_code, created_at`
 
 // Lots returns every lot of the account's pool, oldest first. Errors: ErrNotFound.
 func (l *Ledger) Lots(ctx context.Context, accountID int64) ([]Lot, error) {

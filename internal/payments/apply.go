@@ -205,13 +205,14 @@ func (s *Service) review(ctx context.Context, tx pgx.Tx, o *Order, p ChannelPaym
 }
 
 // markPaid credits the order's lots and marks it paid, inside tx with the
-// order locked. The ledger's idempotency keys derive from the order number.
+// order locked; the paid lot records paidFen as its price. The ledger's
+// idempotency keys derive from the order number.
 func (s *Service) markPaid(ctx context.Context, tx pgx.Tx, o *Order, tradeNo string, paidFen int64, actor, cause string, detail map[string]any) error {
 	now := s.now()
 	ref := "payment_order:" + o.OrderNo
 	paid, err := s.ledger.CreditTx(ctx, tx, ledger.CreditRequest{
 		AccountID: o.AccountID, Kind: ledger.LotPaid, Amount: o.Credits, EventType: ledger.EventPurchase,
-		SourceRef: ref, Actor: actor, ReasonCode: "topup", IdempotencyKey: "topup:" + o.OrderNo,
+		SourceRef: ref, Actor: actor, ReasonCode: "topup", IdempotencyKey: "topup:" + o.OrderNo, PaidFen: paidFen,
 	})
 	if err != nil {
 		return err

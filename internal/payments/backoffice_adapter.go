@@ -163,7 +163,7 @@ func (b *BackOffice) StartRefundTx(ctx context.Context, tx pgx.Tx, r backoffice.
 	orderNo := r.OrderNo
 	if orderNo == "" {
 		const q = `SELECT order_no FROM payment_orders
-WHERE account_id = $1 AND state IN ('paid', 'partially_refunded') AND amount_fen - refunded_fen >= $2
+WHERE account_id = $1 AND state IN ('paid', 'partially_refunded') AND amount_fen - refunded_fen - bonus_deducted_fen >= $2
 ORDER BY paid_at DESC, id DESC LIMIT 1`
 		err := tx.QueryRow(ctx, q, r.AccountID, fen).Scan(&orderNo)
 		if errors.Is(err, pgx.ErrNoRows) {

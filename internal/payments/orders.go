@@ -43,18 +43,23 @@ type Order struct {
 	ReviewReason  string     `db:"review_reason"`
 	CreatedAt     time.Time  `db:"created_at"`
 	UpdatedAt     time.Time  `db:"updated_at"`
+
+	// BonusDeductedFen is what refunds kept back for bonus credit already
+	// spent (README, "Refunds and bonus"); RefundedFen is what they paid
+	// back. Together they are the part of AmountFen refunds have undone.
+	BonusDeductedFen int64 `db:"bonus_deducted_fen"`
 }
 
 // AmountYuan is the amount in yuan (two places).
 func (o Order) AmountYuan() decimal.Decimal { return decimal.New(o.AmountFen, -2) }
 
-// RefundableFen is what may still be refunded in fen (before the paid lot's
-// remainder is considered).
+// RefundableFen is what of the order's amount refunds have not undone yet,
+// in fen (before the paid lot's remainder and the bonus are considered).
 func (o Order) RefundableFen() int64 {
 	if o.State != StatePaid && o.State != StatePartiallyRefunded {
 		return 0
 	}
-	return o.AmountFen - o.RefundedFen
+	return o.AmountFen - o.RefundedFen - o.BonusDeductedFen
 }
 
 // ReferenceDisplay is the reference code as shown to customers, "XXXX-XXXXX".
@@ -81,7 +86,7 @@ type Transition struct {
 
 const orderColumns = `id, order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
 	channel_trade_no, qr_code, coalesce(reference_code, '') AS reference_code, expires_at, paid_at, paid_fen,
-	refunded_fen, paid_lot_id, promo_lot_id, review_reason, created_at, updated_at`
+	refunded_fen, paid_lot_id, promo_lot_id, review_reason, created_at, updated_at, bonus_deducted_fen`
 
 const (
 	sqlInsertOrder = `

@@ -38,35 +38,43 @@ const (
 type Refund struct {
 	ID        int64           `db:"id"`
 	OrderID   int64           `db:"order_id"`
-	RefundNo  string          `db:"refund_no"` // out_refund_no / out_request_no at the channel
-	AmountFen int64           `db:"amount_fen"`
-	Credits   decimal.Decimal `db:"credits"` // removed from the order's paid lot
+	RefundNo  string          `db:"refund_no"`  // out_refund_no / out_request_no at the channel
+	AmountFen int64           `db:"amount_fen"` // paid back
+	Credits   decimal.Decimal `db:"credits"`    // removed from the order's paid lot
 	Reason    string          `db:"reason"`
 	Actor     string          `db:"actor"`
 	State     RefundState     `db:"state"`
 	LedgerOp  int64           `db:"ledger_op_id"`
 	CreatedAt time.Time       `db:"created_at"`
+	// The bonus lot's share (RefundQuote): revoked unspent credit, spent
+	// credit charged for, and the fen kept back for it.
+	BonusRevoked decimal.Decimal `db:"bonus_revoked"`
+	BonusCharged decimal.Decimal `db:"bonus_charged"`
+	BonusFen     int64           `db:"bonus_fen"`
 	// Replayed is true when the idempotency key had been used: the first result.
 	Replayed bool `db:"-"`
 	// Order is the order after the refund.
 	Order Order `db:"-"`
 }
 
-const refundColumns = `id, order_id, refund_no, amount_fen, credits, reason, actor, state, ledger_op_id, created_at`
+const refundColumns = `id, order_id, refund_no, amount_fen, credits, reason, actor, state, ledger_op_id, created_at,
+	bonus_revoked, bonus_charged, bonus_fen`
 
-// Refund refunds AmountFen of a paid top-up, limited to the unconsumed part
-// of its paid lot. In one transaction, with the order locked, it runs
-// Options.BeforeRefund, writes the ledger refund that removes exactly the
-// credits that amount bought (ledger.RefundTx refuses more than the lot has
-// left), calls the channel's refund (a bank transfer order is refunded by
-// finance: state manual), and marks the order partially_refunded or
-// refunded. The transaction spans the channel call so that a refused refund
+// Refund pays back AmountFen of a paid top-up, limited to the unconsumed
+// part of its paid lot, and takes back the same share of its bonus
+// (RefundQuote; README, "Refunds and bonus"). In one transaction, with the
+// order and the account's pool locked, it runs Options.BeforeRefund, writes
+// the ledger refund that removes the credits the refund takes and revokes
+// the bonus lot's unspent share in the same ledger operation, calls the
+// channel's refund (a bank transfer order is refunded by finance: state
+// manual), and marks the order partially_refunded or refunded (refunded
+// when the money paid back and the bonus deductions add up to the order). The transaction spans the channel call so that a refused refund
 // leaves no trace; a retry with the same IdempotencyKey sends the same
 // refund number, which the channels treat as the same refund. Errors:
 // ErrInvalidArgument, ErrNotFound, ErrNotRefundable, ErrRefundExceedsOrder,
-// ErrIdempotencyConflict, ledger.ErrRefundExceedsLot (as
-// *ledger.ShortfallError with the lot's remainder in credits), ErrChannel,
-// ErrChannelUnavailable, and whatever BeforeRefund returns.
+// ErrIdempotencyConflict, *RefundLimitError (more than the paid lot has
+// left to refund, net of the bonus deduction), ErrChannel,
+// ErrChannelUnavailable, ledger errors, and whatever BeforeRefund returns.
 func (s *Service) Refund(ctx context.Context, r RefundRequest) (Refund, error) {
 	var out Refund
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -107,7 +115,7 @@ func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Ref
 		if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.PaidLotID == nil {
 			return fmt.Errorf("%w: order is %s", ErrNotRefundable, o.State)
 		}
-		if left := o.AmountFen - o.RefundedFen; r.AmountFen > left {
+		if left := o.RefundableFen(); r.AmountFen > left {
 			return fmt.Errorf("%w: %d fen asked, %d fen left", ErrRefundExceedsOrder, r.AmountFen, left)
 		}
 		if s.opts.BeforeRefund != nil {
@@ -115,15 +123,25 @@ func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Ref
 				return err
 			}
 		}
-		credits, err := s.refundCredits(ctx, tx, o, r.AmountFen)
+		bases, err := s.refundBases(ctx, tx, tx, []Order{o})
+		if err != nil {
+			return err
+		}
+		q, err := bases[o.ID].forFen(r.AmountFen)
 		if err != nil {
 			return err
 		}
 		refundNo := refundNumber(o.OrderNo, r.IdempotencyKey)
-		lr, err := s.ledger.RefundTx(ctx, tx, ledger.RefundRequest{
-			LotID: *o.PaidLotID, Amount: credits, IdempotencyKey: "topup-refund:" + refundNo,
+		lr := ledger.RefundRequest{
+			LotID: *o.PaidLotID, Amount: q.Credits, Fen: q.GrossFen, IdempotencyKey: "topup-refund:" + refundNo,
 			Actor: r.Actor, Reason: r.Reason, SourceRef: "payment_refund:" + refundNo,
-		})
+		}
+		var bonusLot *int64
+		if o.PromoLotID != nil {
+			bonusLot = o.PromoLotID
+			lr.Bonus = &ledger.BonusRevocation{LotID: *o.PromoLotID, Revoked: q.BonusRevoked, Charged: q.BonusCharged, ChargedFen: q.BonusFen}
+		}
+		res, err := s.ledger.RefundTx(ctx, tx, lr)
 		if err != nil {
 			return err
 		}
@@ -138,21 +156,26 @@ func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Ref
 			}
 			state = RefundDone
 		}
-		rows, _ = tx.Query(ctx, `INSERT INTO payment_refunds (order_id, refund_no, idempotency_key, amount_fen, credits, reason, actor, state, ledger_op_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+refundColumns,
-			o.ID, refundNo, r.IdempotencyKey, r.AmountFen, credits, r.Reason, r.Actor, state, lr.OpID, s.now())
+		rows, _ = tx.Query(ctx, `INSERT INTO payment_refunds (order_id, refund_no, idempotency_key, amount_fen, credits, reason, actor, state, ledger_op_id, created_at,
+	bonus_lot_id, bonus_revoked, bonus_charged, bonus_fen)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING `+refundColumns,
+			o.ID, refundNo, r.IdempotencyKey, r.AmountFen, q.Credits, r.Reason, r.Actor, state, res.OpID, s.now(),
+			bonusLot, q.BonusRevoked, q.BonusCharged, q.BonusFen)
 		if out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Refund]); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE payment_orders SET refunded_fen = refunded_fen + $2 WHERE id = $1`, o.ID, r.AmountFen); err != nil {
+		const sqlRefunded = `UPDATE payment_orders SET refunded_fen = refunded_fen + $2, bonus_deducted_fen = bonus_deducted_fen + $3 WHERE id = $1`
+		if _, err := tx.Exec(ctx, sqlRefunded, o.ID, r.AmountFen, q.BonusFen); err != nil {
 			return err
 		}
 		o.RefundedFen += r.AmountFen
+		o.BonusDeductedFen += q.BonusFen
 		to := StatePartiallyRefunded
-		if o.RefundedFen == o.AmountFen {
+		if o.RefundedFen+o.BonusDeductedFen == o.AmountFen {
 			to = StateRefunded
 		}
-		detail := map[string]any{"refund_no": refundNo, "amount_fen": r.AmountFen, "credits": credits, "actor": r.Actor, "reason": r.Reason}
+		detail := map[string]any{"refund_no": refundNo, "amount_fen": r.AmountFen, "credits": q.Credits, "actor": r.Actor, "reason": r.Reason,
+			"bonus_revoked": q.BonusRevoked, "bonus_charged": q.BonusCharged, "bonus_fen": q.BonusFen}
 		if err := s.transition(ctx, tx, &o, to, CauseRefund, detail); err != nil {
 			return err
 		}
@@ -163,24 +186,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+refundColumns,
 		return Refund{}, fmt.Errorf("payments: refund %s: %w", r.OrderNo, err)
 	}
 	return out, nil
-}
-
-// refundCredits is what amountFen of the order bought: its share of the
-// order's credits, rounded once; the last refund takes exactly what the
-// earlier ones left, so a full refund removes the whole lot.
-func (s *Service) refundCredits(ctx context.Context, tx pgx.Tx, o Order, amountFen int64) (decimal.Decimal, error) {
-	if o.RefundedFen+amountFen == o.AmountFen {
-		var done decimal.Decimal
-		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(credits), 0) FROM payment_refunds WHERE order_id = $1`, o.ID).Scan(&done); err != nil {
-			return decimal.Zero, err
-		}
-		return o.Credits.Sub(done), nil
-	}
-	c := ledger.Round(o.Credits.Mul(decimal.NewFromInt(amountFen)).Div(decimal.NewFromInt(o.AmountFen)))
-	if !c.IsPositive() {
-		return decimal.Zero, fmt.Errorf("%w: %d fen is less than one credit unit", ErrInvalidArgument, amountFen)
-	}
-	return c, nil
 }
 
 // refundNumber derives the channel refund number from the order and the

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -31,18 +32,19 @@ func (b *testBundle) spend(t *testing.T, acc int64, amount string) {
 }
 
 // TestRefund refunds the unconsumed part of a partly spent top-up through
-// the channel, never more than the paid lot has left.
+// the channel, never more than the paid lot has left. No bonus here: see
+// TestRefundTakesBackBonus.
 func TestRefund(t *testing.T) {
 	t.Parallel()
 	var refuse error
-	b := setup(t, setupOpts{opts: payments.Options{BeforeRefund: func(ctx context.Context, tx pgx.Tx, o payments.Order) error { return refuse }}})
+	b := setup(t, setupOpts{opts: payments.Options{Bonus: map[int64]decimal.Decimal{},
+		BeforeRefund: func(ctx context.Context, tx pgx.Tx, o payments.Order) error { return refuse }}})
 
 	for _, ch := range []payments.Channel{payments.ChannelWeChat, payments.ChannelAlipay} {
 		t.Run(string(ch), func(t *testing.T) {
 			acc := b.account(t)
 			o := b.paid(t, acc, 10000, ch)
-			// 80,000 spent: the 20,000 bonus first (it expires), then 60,000 of the paid lot.
-			b.spend(t, acc, "80000")
+			b.spend(t, acc, "60000")
 			requireDec(t, "40000", b.byKind(t, acc, ledger.LotPaid))
 
 			r, err := b.svc.Refund(b.ctx, payments.RefundRequest{AccountID: acc, OrderNo: o.OrderNo, AmountFen: 3000, Reason: "customer request", Actor: "staff:1", IdempotencyKey: "r1"})
@@ -60,12 +62,11 @@ func TestRefund(t *testing.T) {
 			_, err = b.svc.Refund(b.ctx, payments.RefundRequest{AccountID: acc, OrderNo: o.OrderNo, AmountFen: 2000, IdempotencyKey: "r1"})
 			require.ErrorIs(t, err, payments.ErrIdempotencyConflict)
 
-			// ¥20 would take 20,000 credits; only 10,000 are left unspent.
+			// ¥20 would take 20,000 credits; only 10,000 (¥10) are left unspent.
 			_, err = b.svc.Refund(b.ctx, payments.RefundRequest{AccountID: acc, OrderNo: o.OrderNo, AmountFen: 2000, IdempotencyKey: "r2"})
-			require.ErrorIs(t, err, ledger.ErrRefundExceedsLot)
-			var sf *ledger.ShortfallError
-			require.ErrorAs(t, err, &sf)
-			requireDec(t, "10000", sf.Available)
+			var le *payments.RefundLimitError
+			require.ErrorAs(t, err, &le)
+			require.EqualValues(t, 1000, le.MaxFen)
 			_, err = b.svc.Refund(b.ctx, payments.RefundRequest{AccountID: acc, OrderNo: o.OrderNo, AmountFen: 7001, IdempotencyKey: "r3"})
 			require.ErrorIs(t, err, payments.ErrRefundExceedsOrder)
 			_, err = b.svc.Refund(b.ctx, payments.RefundRequest{AccountID: b.account(t), OrderNo: o.OrderNo, AmountFen: 100, IdempotencyKey: "r4"})

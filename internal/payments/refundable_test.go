@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -12,9 +13,10 @@ import (
 
 // TestRefundable: what a customer may ask back is the unspent part of a
 // top-up's paid lot, in whole fen, and a refund of exactly that succeeds.
+// No bonus here: see TestRefundTakesBackBonus.
 func TestRefundable(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{})
+	b := setup(t, setupOpts{opts: payments.Options{Bonus: map[int64]decimal.Decimal{}}})
 
 	t.Run("UnspentTopUpRefundsInFull", func(t *testing.T) {
 		acc := b.account(t)
@@ -37,26 +39,33 @@ func TestRefundable(t *testing.T) {
 	t.Run("SpentCreditIsNotRefundable", func(t *testing.T) {
 		acc := b.account(t)
 		o := b.paid(t, acc, 10000, payments.ChannelAlipay)
-		// The 20,000 bonus goes first, then 60,000.5 of the paid lot's 100,000.
-		b.spend(t, acc, "80000.5")
+		b.spend(t, acc, "60000.5")
 		requireDec(t, "39999.5", b.byKind(t, acc, ledger.LotPaid))
 		m, err := b.svc.Refundable(b.ctx, acc, []payments.Order{o})
 		require.NoError(t, err)
-		require.EqualValues(t, 3999, m[o.OrderNo], "¥39.99 buys 39,990 credits, ¥40.00 would take 40,000")
+		require.EqualValues(t, 4000, m[o.OrderNo], "60,000.5 credits used are worth ¥60.00 (¥60.0005, to the fen): ¥40.00 is left")
 
-		_, err = b.svc.CheckRefund(b.ctx, acc, o.OrderNo, 4000)
+		_, err = b.svc.CheckRefund(b.ctx, acc, o.OrderNo, 4001)
 		var le *payments.RefundLimitError
 		require.True(t, errors.As(err, &le), "%v", err)
-		require.EqualValues(t, 3999, le.MaxFen)
+		require.EqualValues(t, 4000, le.MaxFen)
 		require.ErrorIs(t, err, payments.ErrRefundExceedsOrder)
 
-		r, err := b.svc.Refund(b.ctx, payments.RefundRequest{AccountID: acc, OrderNo: o.OrderNo, AmountFen: 3999, IdempotencyKey: "max"})
+		r, err := b.svc.Refund(b.ctx, payments.RefundRequest{AccountID: acc, OrderNo: o.OrderNo, AmountFen: 3999, IdempotencyKey: "part"})
 		require.NoError(t, err)
 		requireDec(t, "39990", r.Credits)
 		requireDec(t, "9.5", b.byKind(t, acc, ledger.LotPaid))
 		m, err = b.svc.Refundable(b.ctx, acc, []payments.Order{r.Order})
 		require.NoError(t, err)
-		require.Zero(t, m[o.OrderNo], "9.5 credits buy less than a fen")
+		require.EqualValues(t, 1, m[o.OrderNo], "the last 9.5 credits take the last fen")
+		r, err = b.svc.Refund(b.ctx, payments.RefundRequest{AccountID: acc, OrderNo: o.OrderNo, AmountFen: 1, IdempotencyKey: "rest"})
+		require.NoError(t, err)
+		requireDec(t, "9.5", r.Credits)
+		require.True(t, b.byKind(t, acc, ledger.LotPaid).IsZero())
+		require.Equal(t, payments.StatePartiallyRefunded, r.Order.State, "¥60.00 of it was used")
+		m, err = b.svc.Refundable(b.ctx, acc, []payments.Order{r.Order})
+		require.NoError(t, err)
+		require.Zero(t, m[o.OrderNo])
 	})
 
 	t.Run("UnpaidAndForeignOrders", func(t *testing.T) {

@@ -156,6 +156,14 @@ type RefundOffer struct {
 	// Form holds what was typed and the errors when this offer's form was
 	// just submitted.
 	Form RefundForm
+	// Bonus is the bonus credit granted with the top-up (zero: none). A
+	// refund of Max takes back BonusRevoked unspent bonus credits and
+	// deducts BonusDeduction (yuan, already out of Max) for BonusCharged
+	// bonus credits already spent.
+	Bonus          decimal.Decimal
+	BonusRevoked   decimal.Decimal
+	BonusCharged   decimal.Decimal
+	BonusDeduction decimal.Decimal
 }
 
 // RefundRow is one of the customer's refund requests.
@@ -171,4 +179,18 @@ type RefundRow struct {
 	RefundRef      string // the refund number once approved
 	// ByBank: a bank transfer top-up, paid back by finance by bank transfer.
 	ByBank bool
+}
+
+// bonusAtMaxKey names the sentence saying what refunding o.Max does to the
+// bonus ("" when nothing: the bonus expired unused).
+func bonusAtMaxKey(o RefundOffer) string {
+	switch revoked, charged := o.BonusRevoked.IsPositive(), o.BonusCharged.IsPositive(); {
+	case revoked && charged:
+		return "pay.refund.bonus_at_max"
+	case revoked:
+		return "pay.refund.bonus_at_max_revoke"
+	case charged:
+		return "pay.refund.bonus_at_max_charge"
+	}
+	return ""
 }

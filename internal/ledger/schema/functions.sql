@@ -225,7 +225,8 @@ BEGIN
 END $$;
 
 -- ledger_credit adds a lot: p {account_id, kind, amount, expires_at,
--- event_type, source_ref, actor, reason_code, key, hash, now}.
+-- event_type, source_ref, actor, reason_code, paid_fen, key, hash, now};
+-- paid_fen (a paid lot's price in fen) is absent when not recorded.
 CREATE OR REPLACE FUNCTION ledger_credit(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -247,9 +248,10 @@ BEGIN
     END IF;
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
     v_op := nextval('ledger_op_seq');
-    INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at)
+    INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at, paid_fen)
     VALUES (v_pool.id, v_acc.id, (p->>'kind')::ledger_lot_kind, v_amount, v_amount, (p->>'expires_at')::timestamptz,
-            coalesce(p->>'source_ref', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''), v_at)
+            coalesce(p->>'source_ref', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''), v_at,
+            (p->>'paid_fen')::bigint)
     RETURNING * INTO v_lot;
     PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, p->>'event_type', v_amount, v_pool.balance + v_amount, 0, NULL, p, v_at);
     UPDATE ledger_accounts SET balance = balance + v_amount, last_at = v_at,
@@ -683,15 +685,26 @@ BEGIN
 END $$;
 
 -- ledger_refund gives back the unconsumed part of a paid lot: p {lot_id,
--- amount, key, hash, actor, reason_code, source_ref, now}.
+-- amount, fen, bonus, key, hash, actor, reason_code, source_ref, now}.
+-- fen (what the credits are worth at the lot's price, ledger.LotValue) is
+-- added to the lot's refunded_fen, never beyond its paid_fen. bonus
+-- {lot_id, revoked, charged, charged_fen} takes back the share of the bonus
+-- lot granted with the paid lot in the same operation: revoked unspent
+-- credits leave it as an expiry event with reason refund_bonus (and count
+-- in its refunded); the refund event's detail records fen and the bonus
+-- figures, which the revenue report reads.
 CREATE OR REPLACE FUNCTION ledger_refund(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_lot ledger_lots;
+    v_bonus ledger_lots;
     v_acc ledger_accounts;
     v_pool ledger_accounts;
     v_r jsonb;
     v_at timestamptz;
     v_amount numeric := (p->>'amount')::numeric;
+    v_fen bigint := coalesce((p->>'fen')::bigint, 0);
+    v_revoke numeric := coalesce((p->'bonus'->>'revoked')::numeric, 0);
+    v_detail jsonb;
     v_op bigint;
     v_account bigint;
 BEGIN
@@ -712,14 +725,37 @@ BEGIN
     IF v_amount > v_lot.remaining THEN
         RETURN jsonb_build_object('error', 'refund_exceeds_lot', 'available', v_lot.remaining);
     END IF;
+    IF v_fen < 0 OR v_lot.refunded_fen + v_fen > coalesce(v_lot.paid_fen, v_lot.refunded_fen + v_fen) THEN
+        RETURN '{"error": "invalid_argument"}';
+    END IF;
+    IF p ? 'bonus' THEN
+        SELECT * INTO v_bonus FROM ledger_lots WHERE pool_id = v_pool.id AND id = (p->'bonus'->>'lot_id')::bigint;
+        IF NOT FOUND OR v_bonus.kind = 'paid' OR v_revoke < 0 OR v_revoke > v_bonus.remaining THEN
+            RETURN '{"error": "invalid_argument"}';
+        END IF;
+        v_detail := jsonb_build_object('bonus_lot', v_bonus.id, 'bonus_revoked', v_revoke,
+                                       'bonus_charged', (p->'bonus'->>'charged')::numeric,
+                                       'bonus_fen', (p->'bonus'->>'charged_fen')::bigint);
+    END IF;
+    IF p ? 'fen' THEN
+        v_detail := coalesce(v_detail, '{}') || jsonb_build_object('fen', v_fen);
+    END IF;
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
     v_op := nextval('ledger_op_seq');
-    UPDATE ledger_lots SET remaining = remaining - v_amount, refunded = refunded + v_amount
+    UPDATE ledger_lots SET remaining = remaining - v_amount, refunded = refunded + v_amount, refunded_fen = refunded_fen + v_fen
     WHERE pool_id = v_pool.id AND id = v_lot.id;
-    PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, 'refund', -v_amount, v_pool.balance - v_amount, 0, NULL, p, v_at);
-    UPDATE ledger_accounts SET balance = balance - v_amount, last_at = v_at WHERE id = v_pool.id;
+    PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, 'refund', -v_amount, v_pool.balance - v_amount, 0, NULL,
+                        p || jsonb_build_object('detail', v_detail), v_at);
+    IF v_revoke > 0 THEN
+        UPDATE ledger_lots SET remaining = remaining - v_revoke, refunded = refunded + v_revoke
+        WHERE pool_id = v_pool.id AND id = v_bonus.id;
+        PERFORM ledger_emit(v_pool.id, v_bonus.account_id, v_bonus.id, v_op, 'expiry', -v_revoke,
+                            v_pool.balance - v_amount - v_revoke, 0, NULL,
+                            p || jsonb_build_object('reason_code', 'refund_bonus', 'detail', jsonb_build_object('refund_lot', v_lot.id)), v_at);
+    END IF;
+    UPDATE ledger_accounts SET balance = balance - v_amount - v_revoke, last_at = v_at WHERE id = v_pool.id;
     v_r := jsonb_build_object('op_id', v_op, 'lot_id', v_lot.id, 'refunded', v_amount,
-                              'remaining', v_lot.remaining - v_amount);
+                              'remaining', v_lot.remaining - v_amount, 'bonus_revoked', v_revoke);
     PERFORM ledger_remember(v_pool.id, v_acc.id, 'refund', p, v_r);
     RETURN v_r;
 END $$;
