@@ -7,7 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,8 +19,9 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
-// runLedger is `credits ledger verify`: it recomputes every balance and lot
-// remainder from the events, prints each mismatch and fails on any.
+// runLedger is `credits ledger verify`: it checks every invariant of
+// ledger.Verify on every pool, prints each mismatch (naming its pool) and
+// fails, naming the pools, on any.
 func runLedger(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "verify" {
 		return errors.New("usage: credits ledger verify")
@@ -29,18 +33,39 @@ func runLedger(ctx context.Context, args []string) error {
 	defer pool.Close()
 	l := ledger.New(pool, ledger.Options{Writers: 1})
 	defer l.Close()
+	return verifyLedger(ctx, l, os.Stdout)
+}
+
+// verifyLedger prints what Verify found to out and returns an error naming
+// the broken pools.
+func verifyLedger(ctx context.Context, l *ledger.Ledger, out io.Writer) error {
 	mismatches, err := l.Verify(ctx)
 	if err != nil {
 		return err
 	}
-	for _, m := range mismatches {
-		fmt.Println(m)
+	var pools []string
+	for i, m := range mismatches {
+		fmt.Fprintln(out, m)
+		if i == 0 || m.PoolID != mismatches[i-1].PoolID {
+			pools = append(pools, strconv.FormatInt(m.PoolID, 10))
+		}
 	}
-	if len(mismatches) > 0 {
-		return fmt.Errorf("ledger verify: %d mismatches", len(mismatches))
+	if len(mismatches) == 0 {
+		fmt.Fprintln(out, "ledger verify: every pool's event chain, balance, lots, reserved total and holds agree")
+		return nil
 	}
-	fmt.Println("ledger verify: every balance and lot agrees with the events")
-	return nil
+	what := fmt.Sprintf("%d mismatches", len(mismatches))
+	if len(mismatches) == 1 {
+		what = "1 mismatch"
+	}
+	where := "pool " + pools[0]
+	if len(pools) > 10 {
+		pools = append(pools[:10], fmt.Sprintf("and %d more", len(pools)-10))
+	}
+	if len(pools) > 1 {
+		where = "pools " + strings.Join(pools, ", ")
+	}
+	return fmt.Errorf("verify found %s in %s (each listed above)", what, where)
 }
 
 // runBenchLedger is `credits bench-ledger`: the ledger benchmark of issue 4,

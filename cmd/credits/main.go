@@ -20,7 +20,7 @@ type command struct {
 // commands lists every subcommand; each lives in its own file.
 var commands = map[string]command{
 	"db":           {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
-	"ledger":       {"ledger tools: `ledger verify` recomputes balances and lots from the events (exits non-zero on a mismatch)", runLedger},
+	"ledger":       {"ledger tools: `ledger verify` checks every pool's event chain, balance, lots, reserved total and holds (exits non-zero on a mismatch, naming the pools)", runLedger},
 	"bench-ledger": {"run the ledger benchmark in a scratch database", runBenchLedger},
 	"keys":         {"create or revoke gateway API service keys (keys create --mode test|live --name NAME)", runKeys},
 	"migrate":      {"apply pending migrations (idempotent)", runMigrate},

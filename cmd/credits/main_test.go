@@ -34,18 +34,25 @@ func TestMain(m *testing.M) {
 // stderr.
 func runCredits(t *testing.T, env []string, args string) (int, string) {
 	t.Helper()
+	code, _, stderr := runCreditsOutput(t, env, args)
+	return code, stderr
+}
+
+// runCreditsOutput is runCredits that also returns what the command printed
+// on stdout.
+func runCreditsOutput(t *testing.T, env []string, args string) (code int, stdout, stderr string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), append(env, "CREDITS_TEST_MAIN=1", "CREDITS_TEST_ARGS="+args)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
-	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else {
 		require.NoError(t, err)
 	}
-	return code, stderr.String()
+	return code, out.String(), errOut.String()
 }
 
 func oneLine(t *testing.T, s string) string {

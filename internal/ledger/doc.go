@@ -62,7 +62,8 @@
 //	                    close_hash, close_result)
 //	ledger_idempotency  (pool_id, account_id, key), op, args_hash, result jsonb
 //	ledger_events       (pool_id, id), account_id, lot_id, op_id, type, amount
-//	                    (signed change of the pool's credit outside holds),
+//	                    (signed change of the pool's credit outside holds;
+//	                    a transfer's: of the account's allocation),
 //	                    balance_after, unpaid, reservation_id, idempotency_key,
 //	                    actor, reason_code, source_ref, model, request_id,
 //	                    session_id, detail jsonb, occurred_at, at (ledger
@@ -77,10 +78,30 @@
 // One operation writes one row per lot it touches, all sharing op_id, so a
 // deduction can be shown as "70 from promo, 30 from paid".
 //
-// Invariants Verify checks (credits ledger verify): a pool's balance equals
-// the sum of its events' amounts and its last balance_after; each lot's
-// remaining equals the sum of the events on that lot; a pool's reserved
-// equals its open reservations; each reservation's holds add up to it.
+// Invariants Verify checks (credits ledger verify), each in one SQL pass,
+// all in one read-only snapshot; each Mismatch names the pool, the
+// invariant and both values (verify.go). An event's amount is the signed
+// change of its pool's credit outside holds — a reservation event takes
+// the hold out of its lot, a reservation_release puts it back — except a
+// transfer's, which is the change of an account's allocation and counts as
+// 0 for the pool:
+//
+//   - event chain: in id order, each event's balance_after is the pool's
+//     previous event's balance_after (0 before the first) plus its amount;
+//   - balance = events: a pool's balance is the sum of its events' amounts;
+//   - balance = last balance_after: ... and its last event's balance_after
+//     (0 without events);
+//   - balance = lots: ... and the sum of its lots' remainders;
+//   - reserved = open reservations: a pool's reserved is the sum of its
+//     open reservations' amounts;
+//   - lot remaining: each lot's remaining is the sum of the amounts of the
+//     events on that lot;
+//   - holds: each reservation's holds add up to its amount;
+//   - held lot: each lot a reservation holds is a lot of its pool;
+//   - transfer: the two events of a transfer add up to 0.
+//
+// Event ids grow in commit order within a pool because every write holds
+// the pool's row lock until it commits; the chain relies on it.
 //
 // # Operations
 //

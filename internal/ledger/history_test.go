@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
 func TestBalanceAtReconstructsThePast(t *testing.T) {
@@ -75,23 +74,4 @@ func TestEventsPageNewestFirstAndShowWhichLotsPaid(t *testing.T) {
 	none, _, err := b.l.Events(b.ctx, acc.ID, ledger.EventFilter{From: b.clock.Now().Add(time.Minute)}, 0, 10)
 	require.NoError(t, err)
 	require.Empty(t, none)
-}
-
-func TestVerifyFindsATamperedLot(t *testing.T) {
-	b := setup(t, ledger.Options{})
-	acc := b.account(t, ledger.AccountIndividual)
-	lot := b.credit(t, acc.ID, "10", lotOpts{})
-	pool := dbtest.Pool(t)
-	_, err := pool.Exec(b.ctx, `UPDATE ledger_lots SET remaining = remaining + 1 WHERE id = $1`, lot.ID)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = pool.Exec(b.ctx, `UPDATE ledger_lots SET remaining = remaining - 1 WHERE id = $1`, lot.ID)
-	})
-	m, err := b.l.Verify(b.ctx)
-	require.NoError(t, err)
-	require.Len(t, m, 1)
-	require.Equal(t, "lot remaining", m[0].What)
-	require.Equal(t, lot.ID, m[0].ID)
-	requireDec(t, "11", m[0].Stored)
-	requireDec(t, "10", m[0].FromLog)
 }

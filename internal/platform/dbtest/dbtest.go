@@ -5,7 +5,8 @@
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
 //
-// and in tests: pool := dbtest.Pool(t).
+// and in tests: pool := dbtest.Pool(t), or pool, url := dbtest.Own(t) for a
+// test that needs a database nobody else uses.
 package dbtest
 
 import (
@@ -33,6 +34,8 @@ var (
 	dbURL    string
 	dbName   string
 	adminURL string
+	baseURL  string
+	tplName  string
 	initErr  error
 )
 
@@ -74,34 +77,64 @@ func setup() {
 			return
 		}
 	}
+	baseURL = base
 	adminURL = db.WithDatabase(base, "postgres")
 	template, err := ensureTemplate(ctx)
 	if err != nil {
 		initErr = err
 		return
 	}
+	tplName = template
 	dbName = "credits_test_" + randomHex(6)
+	if initErr = cloneTemplate(ctx, dbName); initErr != nil {
+		return
+	}
+	dbURL = db.WithDatabase(base, dbName)
+	pool, initErr = db.Open(ctx, dbURL)
+}
+
+// cloneTemplate creates database name from the migrated template.
+func cloneTemplate(ctx context.Context, name string) error {
 	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
-		initErr = err
-		return
+		return err
 	}
 	defer admin.Close(ctx)
 	// Two packages cloning one template at the same instant can collide
 	// ("source database is being accessed"); a short retry settles it.
 	for attempt := 0; ; attempt++ {
-		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", dbName, template))
+		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tplName))
 		if err == nil {
-			break
+			return nil
 		}
 		if attempt == 20 {
-			initErr = fmt.Errorf("create %s: %w", dbName, err)
-			return
+			return fmt.Errorf("create %s: %w", name, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	dbURL = db.WithDatabase(base, dbName)
-	pool, initErr = db.Open(ctx, dbURL)
+}
+
+// Own gives the test a migrated database of its own, cloned from the same
+// template as the package's and dropped when the test ends, with a pool on
+// it and its URL: for a test that breaks what every other test of the
+// package relies on (a tampered ledger, for one) or hands the database to
+// a separate process.
+func Own(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	Pool(t)
+	ctx := context.Background()
+	name := "credits_test_" + randomHex(6)
+	if err := cloneTemplate(ctx, name); err != nil {
+		t.Fatalf("test database: %v", err)
+	}
+	t.Cleanup(func() { dropNamed(name) })
+	u := db.WithDatabase(baseURL, name)
+	p, err := db.Open(ctx, u)
+	if err != nil {
+		t.Fatalf("test database: %v", err)
+	}
+	t.Cleanup(p.Close)
+	return p, u
 }
 
 // ensureTemplate builds credits_tpl_<hash of the migrations and the
@@ -145,7 +178,9 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-func dropDatabase() {
+func dropDatabase() { dropNamed(dbName) }
+
+func dropNamed(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, adminURL)
@@ -153,7 +188,7 @@ func dropDatabase() {
 		return
 	}
 	defer admin.Close(ctx)
-	_, _ = admin.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", dbName))
+	_, _ = admin.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
 }
 
 func migrationsHash() string {
