@@ -5,16 +5,20 @@
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
 //
-// and in tests: pool := dbtest.Pool(t).
+// and in tests: pool := dbtest.Pool(t) (a superuser, for fixtures and for
+// tests that must get past the database's own rules), or dbtest.AppPool(t)
+// and dbtest.AppURL(t) (the application role, as `credits serve` connects:
+// what a missing grant or an append-only table refuses, it refuses).
+//
+// The template is made as `credits migrate` makes a database: owned by
+// db.OwnerRole, migrated as that role, with db.AppRole's grants.
 package dbtest
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"sync"
 	"testing"
@@ -24,12 +28,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
-	"github.com/seed75218f88/credits/migrations"
 )
 
 var (
 	once     sync.Once
 	pool     *pgxpool.Pool
+	appOnce  sync.Once
+	appPool  *pgxpool.Pool
+	appErr   error
 	dbURL    string
 	dbName   string
 	adminURL string
@@ -39,6 +45,9 @@ var (
 // Main runs the package's tests, then drops the package's database.
 func Main(m *testing.M) {
 	code := m.Run()
+	if appPool != nil {
+		appPool.Close()
+	}
 	if pool != nil {
 		pool.Close()
 		dropDatabase()
@@ -63,13 +72,31 @@ func URL(t testing.TB) string {
 	return dbURL
 }
 
+// AppURL returns the URL of the package's database as the application role
+// (db.AppRole), for servers started by a test.
+func AppURL(t testing.TB) string {
+	return db.WithUser(URL(t), db.AppRole)
+}
+
+// AppPool returns a pool on the package's database connected as the
+// application role, as `credits serve` connects.
+func AppPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	u := AppURL(t)
+	appOnce.Do(func() { appPool, appErr = db.Open(context.Background(), u) })
+	if appErr != nil {
+		t.Fatalf("test database as %s: %v", db.AppRole, appErr)
+	}
+	return appPool
+}
+
 func setup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
 		var err error
-		if base, err = db.Resolve(ctx); err != nil {
+		if base, err = db.Server(ctx); err != nil {
 			initErr = err
 			return
 		}
@@ -90,7 +117,7 @@ func setup() {
 	// Two packages cloning one template at the same instant can collide
 	// ("source database is being accessed"); a short retry settles it.
 	for attempt := 0; ; attempt++ {
-		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", dbName, template))
+		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s OWNER %s", dbName, template, db.OwnerRole))
 		if err == nil {
 			break
 		}
@@ -104,10 +131,12 @@ func setup() {
 	pool, initErr = db.Open(ctx, dbURL)
 }
 
-// ensureTemplate builds credits_tpl_<hash of migrations> once; concurrent
-// test packages serialise on an advisory lock.
+// ensureTemplate builds credits_tpl_<db.Fingerprint> once, as `credits
+// migrate` would (db.Bootstrap makes both roles and the database owned by
+// the owner role, which then migrates it); concurrent test packages
+// serialise on an advisory lock.
 func ensureTemplate(ctx context.Context) (string, error) {
-	name := "credits_tpl_" + migrationsHash()
+	name := "credits_tpl_" + db.Fingerprint()
 	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return "", err
@@ -126,10 +155,10 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	}
 	building := name + "_build"
 	_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+building)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building); err != nil {
+	if err := db.Bootstrap(ctx, adminURL, building); err != nil {
 		return "", err
 	}
-	p, err := db.Open(ctx, db.WithDatabase(adminURL, building))
+	p, err := db.Open(ctx, db.WithUser(db.WithDatabase(adminURL, building), db.OwnerRole))
 	if err != nil {
 		return "", err
 	}
@@ -153,20 +182,6 @@ func dropDatabase() {
 	}
 	defer admin.Close(ctx)
 	_, _ = admin.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", dbName))
-}
-
-func migrationsHash() string {
-	h := sha256.New()
-	_ = fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, _ := migrations.FS.ReadFile(p)
-		h.Write([]byte(p))
-		h.Write(b)
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 func randomHex(n int) string {
