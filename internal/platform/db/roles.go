@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -218,11 +217,4 @@ FROM pg_roles r WHERE r.rolname = current_user`
 		return fmt.Errorf("%w (it connects as %s)", ErrOwnerRole, name)
 	}
 	return nil
-}
-
-// IsInsufficientPrivilege reports PostgreSQL's 42501: a privilege the role
-// lacks, or an append-only table refusing a change.
-func IsInsufficientPrivilege(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "42501"
 }
