@@ -14,29 +14,43 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
+// runDB is `credits db`: it finds or starts the database and prints the two
+// URLs, as the settings that name them.
 func runDB(ctx context.Context, _ []string) error {
 	u, err := db.Resolve(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Println(u)
+	fmt.Println("DATABASE_URL=" + u.App)
+	fmt.Println("MIGRATE_DATABASE_URL=" + u.Owner)
 	return nil
 }
 
+// runMigrate is `credits migrate`, the one command that connects as the
+// owner role: it applies the migrations and the application role's grants.
 func runMigrate(ctx context.Context, _ []string) error {
 	if err := passPriceToMigrations(); err != nil {
 		return err
 	}
-	pool, err := openDB(ctx)
+	u, err := db.Resolve(ctx)
 	if err != nil {
 		return err
+	}
+	if u.Admin == "" { // set by hand: the owner may have to create its database
+		if err := db.EnsureDatabase(ctx, u.Owner); err != nil {
+			return err
+		}
+	}
+	pool, err := db.Open(ctx, u.Owner)
+	if err != nil {
+		return fmt.Errorf("MIGRATE_DATABASE_URL: %w", err)
 	}
 	defer pool.Close()
 	n, err := db.Migrate(ctx, pool)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("migrations: %d applied, schema up to date\n", n)
+	fmt.Printf("migrations: %d applied, schema up to date, %s granted what it needs\n", n, db.AppRole)
 	return nil
 }
 
@@ -55,13 +69,14 @@ func passPriceToMigrations() error {
 	return os.Setenv("PGOPTIONS", strings.TrimSpace(os.Getenv("PGOPTIONS")+" -c credits.credit_price_rmb="+v))
 }
 
-// openDB resolves the database (see db.Resolve) and connects to it.
+// openDB resolves the database (see db.Resolve) and connects to it as the
+// application role.
 func openDB(ctx context.Context) (*pgxpool.Pool, error) {
 	u, err := db.Resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return db.Open(ctx, u)
+	return db.Open(ctx, u.App)
 }
 
 // openMigratedDB is openDB for commands that need the schema up to date: it

@@ -14,7 +14,7 @@ import (
 )
 
 func TestKeysCreatePrintsOnlyTheSecret(t *testing.T) {
-	t.Setenv("DATABASE_URL", dbtest.URL(t))
+	t.Setenv("DATABASE_URL", dbtest.AppURL(t))
 	ctx := context.Background()
 	var out bytes.Buffer
 	require.NoError(t, keys(ctx, []string{"create", "--mode", "test", "--name", "ci gateway"}, &out))

@@ -79,9 +79,15 @@ func runBenchLedger(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	base, err := db.Resolve(ctx)
+	urls, err := db.Resolve(ctx)
 	if err != nil {
 		return err
+	}
+	// The scratch database is made and migrated by the superuser of the
+	// development server, else by the owner role.
+	base := urls.Admin
+	if base == "" {
+		base = urls.Owner
 	}
 	admin, err := db.Open(ctx, db.WithDatabase(base, "postgres"))
 	if err != nil {

@@ -76,9 +76,9 @@ func TestBadConfigurationEndsWithOneClearLine(t *testing.T) {
 		{"UnreachableDatabase", "serve", "cannot reach PostgreSQL at 127.0.0.1:1/credits",
 			[]string{"DATABASE_URL=postgres://postgres@127.0.0.1:1/credits?sslmode=disable&connect_timeout=2"}},
 		{"PortInUse", "serve --addr " + busy.Addr().String(), "the address is already in use",
-			[]string{"DATABASE_URL=" + dbtest.URL(t)}},
+			[]string{"DATABASE_URL=" + dbtest.AppURL(t)}},
 		{"BadAddress", "serve --addr nonsense", "cannot listen on nonsense",
-			[]string{"DATABASE_URL=" + dbtest.URL(t)}},
+			[]string{"DATABASE_URL=" + dbtest.AppURL(t)}},
 		{"ProductionWithDevSecret", "serve", "APP_ENV=production needs SESSION_SECRET",
 			[]string{"APP_ENV=production"}},
 		{"UnknownCommand", "bogus", `unknown command "bogus"`, nil},
@@ -105,14 +105,49 @@ func TestServeRefusesAnUnmigratedDatabase(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS credits_cmd_unmigrated_probe WITH (FORCE)")
 	})
-	url := db.WithDatabase(dbtest.URL(t), "credits_cmd_unmigrated_probe")
+	// as the application role, which may not create goose's table
+	url := db.WithUser(db.WithDatabase(dbtest.URL(t), "credits_cmd_unmigrated_probe"), db.AppRole)
 	code, stderr := runCredits(t, []string{"DATABASE_URL=" + url}, "serve --addr 127.0.0.1:0")
 	require.Equal(t, 1, code)
 	require.Contains(t, oneLine(t, stderr), "run `credits migrate`")
 }
 
+// TestServeInProductionRefusesTheOwnerRole: a server connected as a role
+// that could drop the append-only triggers (a superuser or the tables'
+// owner) does not start in production.
+func TestServeInProductionRefusesTheOwnerRole(t *testing.T) {
+	prod := []string{"APP_ENV=production", "SESSION_SECRET=" + strings.Repeat("s", 40)}
+	for name, url := range map[string]string{
+		"Superuser": dbtest.URL(t),
+		"Owner":     db.WithUser(dbtest.URL(t), db.OwnerRole),
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stderr := runCredits(t, append(prod, "DATABASE_URL="+url), "serve --addr 127.0.0.1:0")
+			require.Equal(t, 1, code)
+			require.Contains(t, oneLine(t, stderr), "connect as the application role (credits_app)")
+		})
+	}
+}
+
+// TestMigrateConnectsAsTheOwner: with only DATABASE_URL (the application
+// role) set, `credits migrate` connects as the owner role on the same server
+// and re-applies the grants; MIGRATE_DATABASE_URL names another owner URL,
+// and the application role cannot migrate.
+func TestMigrateConnectsAsTheOwner(t *testing.T) {
+	app := "DATABASE_URL=" + dbtest.AppURL(t)
+	code, stderr := runCredits(t, []string{app}, "migrate")
+	require.Equal(t, 0, code, stderr)
+
+	code, stderr = runCredits(t, []string{app, "MIGRATE_DATABASE_URL=" + db.WithUser(dbtest.URL(t), db.OwnerRole)}, "migrate")
+	require.Equal(t, 0, code, stderr)
+
+	code, stderr = runCredits(t, []string{app, "MIGRATE_DATABASE_URL=" + dbtest.AppURL(t)}, "migrate")
+	require.Equal(t, 1, code)
+	require.Contains(t, oneLine(t, stderr), "grants to credits_app")
+}
+
 func TestServeAnswersThenStopsGracefully(t *testing.T) {
-	t.Setenv("DATABASE_URL", dbtest.URL(t))
+	t.Setenv("DATABASE_URL", dbtest.AppURL(t))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -143,7 +178,7 @@ func TestServeAnswersThenStopsGracefully(t *testing.T) {
 }
 
 func TestSeedPrintsWhatEachStepMade(t *testing.T) {
-	pool := dbtest.Pool(t)
+	pool := dbtest.AppPool(t) // `credits seed` connects as the application role
 	var out bytes.Buffer
 	steps := append(append([]seedStep(nil), seedSteps...), seedStep{"demo", func(context.Context, *pgxpool.Pool) (seedResult, error) {
 		return seedResult{Lines: []string{"1 customer"}, SignIns: []string{"customer  demo@example.com / demo"}}, nil

@@ -11,7 +11,7 @@ import (
 )
 
 func TestSeedPortalIsIdempotent(t *testing.T) {
-	pool := dbtest.Pool(t)
+	pool := dbtest.AppPool(t) // `credits seed` connects as the application role
 	ctx := context.Background()
 	steps := []seedStep{{"portal", seedPortal}}
 	var out bytes.Buffer

@@ -14,7 +14,7 @@ import (
 // The demo staff are created once, printed with their password, and can
 // sign in with the roles they are listed with.
 func TestSeedStaffIsIdempotentAndPrintsSignIns(t *testing.T) {
-	pool := dbtest.Pool(t)
+	pool := dbtest.AppPool(t) // `credits seed` connects as the application role
 	ctx := context.Background()
 	steps := []seedStep{{"staff", seedStaff}}
 	var out bytes.Buffer

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/web"
 )
 
@@ -41,6 +42,14 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 		return err
 	}
 	defer pool.Close()
+	// The server must not be able to drop or disable the triggers that keep
+	// history append-only: production refuses the owner role, dev warns.
+	if err := db.CheckAppRole(ctx, pool); err != nil {
+		if cfg.Env == config.Production {
+			return err
+		}
+		logger.Warn(err.Error())
+	}
 	svc, err := buildServices(ctx, cfg, pool, logger)
 	if err != nil {
 		return err

@@ -72,9 +72,12 @@
 //	                    id) for BalanceAt, and (pool_id, account_id, id) for
 //	                    sub-account rows only (account_id <> pool_id)
 //
-// ledger_events is append-only: BEFORE UPDATE/DELETE and BEFORE TRUNCATE
-// triggers raise, so not even the table's owner (or a superuser, short of
-// disabling the trigger) rewrites history; corrections are new events.
+// ledger_events and ledger_idempotency are append-only: the shared
+// append_only() trigger (migration 000105) raises on UPDATE, DELETE and
+// TRUNCATE, so not even the table's owner (or a superuser, short of
+// disabling the trigger) rewrites history; corrections are new events. The
+// server connects as the application role, which has no UPDATE or DELETE
+// on them and cannot disable or drop the trigger (internal/platform/db).
 // One operation writes one row per lot it touches, all sharing op_id, so a
 // deduction can be shown as "70 from promo, 30 from paid".
 //

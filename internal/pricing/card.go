@@ -137,7 +137,10 @@ func (s *Service) Publish(ctx context.Context, card Card) (int, error) {
 	return version, nil
 }
 
-const lockVersions = `LOCK TABLE rate_card_versions IN SHARE ROW EXCLUSIVE MODE`
+// lockVersions serialises publishers on a transaction-level advisory lock
+// (LOCK TABLE in this mode would need UPDATE or DELETE on the table, which
+// the application role does not have on an append-only table).
+const lockVersions = `SELECT pg_advisory_xact_lock(hashtextextended('pricing.publish', 0))`
 
 const lastVersion = `
 SELECT coalesce(max(version), 0),

@@ -112,16 +112,16 @@ func TestRateCards(t *testing.T) {
 	})
 
 	t.Run("DatabaseRefusesRewritingPublishedCards", func(t *testing.T) {
-		for _, sql := range []string{
-			`UPDATE rate_card_prices SET input_per_1k = 0 WHERE version = 1`,
-			`DELETE FROM rate_card_prices WHERE version = 1`,
-			`UPDATE rate_card_versions SET effective_at = now() WHERE version = 1`,
-			`DELETE FROM rate_card_versions WHERE version = 1`,
-			`TRUNCATE rate_card_prices`,
-			`INSERT INTO rate_card_prices (version, model, billing_type, input_per_1k) VALUES (1, 'sneaky', 'token', 1)`,
+		for sql, want := range map[string]string{
+			`UPDATE rate_card_prices SET input_per_1k = 0 WHERE version = 1`:                                             "rate_card_prices is append-only",
+			`DELETE FROM rate_card_prices WHERE version = 1`:                                                             "rate_card_prices is append-only",
+			`UPDATE rate_card_versions SET effective_at = now() WHERE version = 1`:                                       "rate_card_versions is append-only",
+			`DELETE FROM rate_card_versions WHERE version = 1`:                                                           "rate_card_versions is append-only",
+			`TRUNCATE rate_card_prices`:                                                                                  "rate_card_prices is append-only",
+			`INSERT INTO rate_card_prices (version, model, billing_type, input_per_1k) VALUES (1, 'sneaky', 'token', 1)`: "rate cards are immutable",
 		} {
 			_, err := pool.Exec(ctx, sql)
-			require.ErrorContains(t, err, "rate cards are immutable", sql)
+			require.ErrorContains(t, err, want, sql)
 		}
 		c, err := svc.InForce(ctx, time.Now())
 		require.NoError(t, err)

@@ -123,13 +123,15 @@ var errPrivateAddress = errors.New("webhook: endpoint resolves to a private or s
 
 const loadEndpoint = `SELECT url, secret, active FROM webhook_endpoints WHERE id = $1`
 
+// logAttempt appends one attempt to the append-only webhook_deliveries.
+// River numbers a job's attempts itself (it counts each fetch), so an
+// attempt is logged once; should the same attempt ever be worked twice, its
+// first record stands.
 const logAttempt = `
 INSERT INTO webhook_deliveries
     (endpoint_id, event_id, event_type, payload, attempt, status_code, error, next_attempt_at, delivered_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (endpoint_id, event_id, attempt) DO UPDATE SET
-    status_code = EXCLUDED.status_code, error = EXCLUDED.error,
-    next_attempt_at = EXCLUDED.next_attempt_at, delivered_at = EXCLUDED.delivered_at`
+ON CONFLICT (endpoint_id, event_id, attempt) DO NOTHING`
 
 // ErrEndpointInactive cancels deliveries to a disabled or deleted endpoint.
 var ErrEndpointInactive = errors.New("webhook: endpoint is disabled")

@@ -29,7 +29,10 @@ type App struct {
 	// URL is the server's base URL, e.g. http://127.0.0.1:40123.
 	URL    string
 	Server *web.Server
-	Pool   *pgxpool.Pool
+	// Pool is the server's own: the application role (dbtest.AppPool), so a
+	// test's setup meets the same grants and append-only tables the server
+	// does. dbtest.Pool(t) is the superuser, for what the role may not do.
+	Pool *pgxpool.Pool
 }
 
 // Config is the configuration tests run with: dev, sandbox payments, the dev
@@ -60,12 +63,13 @@ func WithDeps(f func(*web.Deps)) Option { return Option{deps: f} }
 func WithServer(f func(*web.Server)) Option { return Option{server: f} }
 
 // Start builds the server with web.New, the constructor `credits serve`
-// uses, on the package's test database, serves it on 127.0.0.1 at a random
-// port and shuts it down when the test ends. The server logs to the test log
-// at warning level and above.
+// uses, on the package's test database connected as the application role
+// (as `credits serve` is), serves it on 127.0.0.1 at a random port and shuts
+// it down when the test ends. The server logs to the test log at warning
+// level and above.
 func Start(t testing.TB, opts ...Option) *App {
 	t.Helper()
-	pool := dbtest.Pool(t)
+	pool := dbtest.AppPool(t)
 	cfg := Config()
 	deps := web.Deps{
 		Config: cfg,

@@ -25,26 +25,68 @@ const DefaultName = "credits"
 // Unix socket only), chosen away from the standard 5432.
 const privatePort = 55432
 
+// URLs are the connections the binary uses (see roles.go): App for every
+// command that runs the product (serve and its workers, seed, staff, keys,
+// ledger verify), Owner for `credits migrate`. Admin is the development
+// server's superuser URL, set only when Resolve found or started that server
+// itself (bench-ledger makes its scratch databases with it).
+type URLs struct {
+	App   string
+	Owner string
+	Admin string
+}
+
 // Resolve finds the database to use, in the order the README documents:
-// DATABASE_URL if set; else the server on 127.0.0.1:5432; else a private
-// cluster under .data/pg, started from the machine's PostgreSQL binaries. The
-// project's database is created when it is missing.
-func Resolve(ctx context.Context) (string, error) {
-	if u := os.Getenv("DATABASE_URL"); u != "" {
-		if _, err := pgx.ParseConfig(u); err != nil {
-			return "", fmt.Errorf("DATABASE_URL is not a valid PostgreSQL URL (%s): fix it or unset it to use the local server", redactParseError(err))
+// DATABASE_URL (the application role) if set, with MIGRATE_DATABASE_URL (the
+// owner role) or else the same URL with OwnerRole as its user and no
+// password; else the server on 127.0.0.1:5432, else a private cluster under
+// .data/pg started from the machine's PostgreSQL binaries. On a server it
+// found itself it connects as the superuser once to create both roles and
+// the project's database, owned by OwnerRole (Bootstrap), and returns their
+// URLs, which trust authentication lets in without a password.
+func Resolve(ctx context.Context) (URLs, error) {
+	app, owner := os.Getenv("DATABASE_URL"), os.Getenv("MIGRATE_DATABASE_URL")
+	for name, u := range map[string]string{"DATABASE_URL": app, "MIGRATE_DATABASE_URL": owner} {
+		if u == "" {
+			continue
 		}
-		return u, ensureDatabase(ctx, u)
+		if _, err := pgx.ParseConfig(u); err != nil {
+			return URLs{}, fmt.Errorf("%s is not a valid PostgreSQL URL (%s): fix it or unset it to use the local server", name, redactParseError(err))
+		}
 	}
-	local := fmt.Sprintf("postgres://postgres@127.0.0.1:5432/%s?sslmode=disable", DefaultName)
-	if reachable(ctx, withDatabase(local, "postgres")) {
-		return local, ensureDatabase(ctx, local)
+	if app != "" {
+		if owner == "" {
+			owner = WithUser(app, OwnerRole)
+		}
+		return URLs{App: app, Owner: owner}, nil
+	}
+	admin, err := Server(ctx)
+	if err != nil {
+		return URLs{}, err
+	}
+	if err := Bootstrap(ctx, admin, DefaultName); err != nil {
+		return URLs{}, err
+	}
+	u := URLs{Admin: admin, App: WithUser(withDatabase(admin, DefaultName), AppRole), Owner: owner}
+	if u.Owner == "" {
+		u.Owner = WithUser(withDatabase(admin, DefaultName), OwnerRole)
+	}
+	return u, nil
+}
+
+// Server finds or starts the development server: 127.0.0.1:5432, else the
+// private cluster under .data/pg. It returns the superuser's URL of its
+// postgres database.
+func Server(ctx context.Context) (string, error) {
+	local := "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	if reachable(ctx, local) {
+		return local, nil
 	}
 	u, err := startPrivateCluster(ctx)
 	if err != nil {
 		return "", err
 	}
-	return u, ensureDatabase(ctx, u)
+	return withDatabase(u, "postgres"), nil
 }
 
 // withDatabase returns the URL pointing at another database on the same server.
@@ -68,8 +110,9 @@ func reachable(ctx context.Context, u string) bool {
 	return true
 }
 
-// ensureDatabase creates the URL's database when the server says it is missing.
-func ensureDatabase(ctx context.Context, u string) error {
+// EnsureDatabase creates the URL's database, as the URL's user, when the
+// server says it is missing (`credits migrate` on an explicit owner URL).
+func EnsureDatabase(ctx context.Context, u string) error {
 	cfg, err := pgx.ParseConfig(u)
 	if err != nil {
 		return err
@@ -83,7 +126,7 @@ func ensureDatabase(ctx context.Context, u string) error {
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" {
-		return fmt.Errorf("cannot reach PostgreSQL at %s (%s): start the server or set DATABASE_URL", describe(cfg), shortError(err))
+		return fmt.Errorf("cannot reach PostgreSQL at %s as %s (%s): start the server or set DATABASE_URL and MIGRATE_DATABASE_URL", describe(cfg), cfg.User, shortError(err))
 	}
 	admin, err := pgx.Connect(cctx, withDatabase(u, "postgres"))
 	if err != nil {

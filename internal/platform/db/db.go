@@ -1,5 +1,12 @@
 // Package db opens the project's one PostgreSQL database, finding or starting
 // a server when none is configured, and applies the embedded migrations.
+//
+// Two roles use it (roles.go): the owner (db.OwnerRole), which owns every
+// object and is used only by `credits migrate`, and the application role
+// (db.AppRole), which everything else connects as and which Migrate grants
+// no more than the product needs — in particular no UPDATE, DELETE or
+// TRUNCATE on a history table (one carrying the append_only() trigger), and
+// no ownership, so it cannot disable or drop that trigger.
 package db
 
 import (

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -17,11 +18,11 @@ import (
 	"github.com/seed75218f88/credits/migrations"
 )
 
+// provider reads the embedded migrations. Versions come in blocks per
+// domain, so a migration written later may carry a lower number than one
+// already applied: goose applies such a one too, instead of refusing.
 func provider(pool *pgxpool.Pool) (*goose.Provider, *sql.DB, error) {
 	sqlDB := stdlib.OpenDBFromPool(pool)
-	// Versions are allocated in blocks per domain, so a new migration of
-	// one domain (000205) can have a lower number than one already applied
-	// (000710): apply it rather than refuse the database.
 	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS, goose.WithAllowOutofOrder(true))
 	if err != nil {
 		sqlDB.Close()
@@ -33,8 +34,10 @@ func provider(pool *pgxpool.Pool) (*goose.Provider, *sql.DB, error) {
 // Migrate applies every pending migration, then every repeatable SQL source
 // (migrations.Repeatables: CREATE OR REPLACE definitions such as the
 // ledger's functions) in one transaction, recording each one's checksum for
-// RequireMigrated. Running it again applies no migration and redefines the
-// same functions.
+// RequireMigrated, then the application role's grants (GrantApp) over
+// whatever exists by then. Running it again applies no migration, redefines
+// the same functions and applies the same grants. pool connects as the
+// owner role.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) (applied int, err error) {
 	p, sqlDB, err := provider(pool)
 	if err != nil {
@@ -48,15 +51,49 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (applied int, err error) {
 	if err := applyRepeatables(ctx, pool); err != nil {
 		return len(res), err
 	}
+	if err := GrantApp(ctx, pool); err != nil {
+		return len(res), err
+	}
 	return len(res), nil
+}
+
+// Fingerprint names everything Migrate applies (the migrations, the
+// repeatable sources and the grants), so a test template is rebuilt when any of it changes.
+func Fingerprint() string {
+	h := sha256.New()
+	_ = fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := migrations.FS.ReadFile(p)
+		h.Write([]byte(p))
+		h.Write(b)
+		return nil
+	})
+	// The repeatable sources (the ledger's functions) are part of the
+	// schema: a change to them builds a new template.
+	for _, r := range migrations.Repeatables {
+		h.Write([]byte(r.Name))
+		h.Write([]byte(r.SQL))
+	}
+	h.Write([]byte(grantApp))
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // ErrNotMigrated says the schema is behind the binary.
 var ErrNotMigrated = fmt.Errorf("the database schema is not up to date: run `credits migrate` (or `make run`)")
 
 // RequireMigrated fails with ErrNotMigrated unless every migration is
-// applied and every repeatable source is the binary's own.
+// applied and every repeatable source is the binary's own. It only reads,
+// so the application role may call it on a database never migrated.
 func RequireMigrated(ctx context.Context, pool *pgxpool.Pool) error {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('goose_db_version') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("db: check migrations: %w", err)
+	}
+	if !exists {
+		return ErrNotMigrated
+	}
 	p, sqlDB, err := provider(pool)
 	if err != nil {
 		return err

@@ -5,17 +5,22 @@
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
 //
-// and in tests: pool := dbtest.Pool(t), or pool, url := dbtest.Own(t) for a
-// test that needs a database nobody else uses.
+// and in tests: pool := dbtest.Pool(t) (a superuser, for fixtures and for
+// tests that must get past the database's own rules), or dbtest.AppPool(t)
+// and dbtest.AppURL(t) (the application role, as `credits serve` connects:
+// what a missing grant or an append-only table refuses, it refuses), or
+// pool, url := dbtest.Own(t) for a test that needs a database nobody else
+// uses.
+//
+// The template is made as `credits migrate` makes a database: owned by
+// db.OwnerRole, migrated as that role, with db.AppRole's grants.
 package dbtest
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"sync"
 	"testing"
@@ -25,23 +30,28 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
-	"github.com/seed75218f88/credits/migrations"
 )
 
 var (
 	once     sync.Once
 	pool     *pgxpool.Pool
+	baseURL  string
+	tplName  string
+	appOnce  sync.Once
+	appPool  *pgxpool.Pool
+	appErr   error
 	dbURL    string
 	dbName   string
 	adminURL string
-	baseURL  string
-	tplName  string
 	initErr  error
 )
 
 // Main runs the package's tests, then drops the package's database.
 func Main(m *testing.M) {
 	code := m.Run()
+	if appPool != nil {
+		appPool.Close()
+	}
 	if pool != nil {
 		pool.Close()
 		dropDatabase()
@@ -66,25 +76,42 @@ func URL(t testing.TB) string {
 	return dbURL
 }
 
+// AppURL returns the URL of the package's database as the application role
+// (db.AppRole), for servers started by a test.
+func AppURL(t testing.TB) string {
+	return db.WithUser(URL(t), db.AppRole)
+}
+
+// AppPool returns a pool on the package's database connected as the
+// application role, as `credits serve` connects.
+func AppPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	u := AppURL(t)
+	appOnce.Do(func() { appPool, appErr = db.Open(context.Background(), u) })
+	if appErr != nil {
+		t.Fatalf("test database as %s: %v", db.AppRole, appErr)
+	}
+	return appPool
+}
+
 func setup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
 		var err error
-		if base, err = db.Resolve(ctx); err != nil {
+		if base, err = db.Server(ctx); err != nil {
 			initErr = err
 			return
 		}
 	}
-	baseURL = base
 	adminURL = db.WithDatabase(base, "postgres")
 	template, err := ensureTemplate(ctx)
 	if err != nil {
 		initErr = err
 		return
 	}
-	tplName = template
+	baseURL, tplName = base, template
 	dbName = "credits_test_" + randomHex(6)
 	if initErr = cloneTemplate(ctx, dbName); initErr != nil {
 		return
@@ -93,7 +120,8 @@ func setup() {
 	pool, initErr = db.Open(ctx, dbURL)
 }
 
-// cloneTemplate creates database name from the migrated template.
+// cloneTemplate creates database name from the migrated template, owned by
+// the owner role.
 func cloneTemplate(ctx context.Context, name string) error {
 	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
@@ -103,7 +131,7 @@ func cloneTemplate(ctx context.Context, name string) error {
 	// Two packages cloning one template at the same instant can collide
 	// ("source database is being accessed"); a short retry settles it.
 	for attempt := 0; ; attempt++ {
-		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tplName))
+		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s OWNER %s", name, tplName, db.OwnerRole))
 		if err == nil {
 			return nil
 		}
@@ -115,10 +143,10 @@ func cloneTemplate(ctx context.Context, name string) error {
 }
 
 // Own gives the test a migrated database of its own, cloned from the same
-// template as the package's and dropped when the test ends, with a pool on
-// it and its URL: for a test that breaks what every other test of the
-// package relies on (a tampered ledger, for one) or hands the database to
-// a separate process.
+// template as the package's and dropped when the test ends, with a
+// superuser pool on it and its URL: for a test that breaks what every other
+// test of the package relies on (a tampered ledger, for one) or hands the
+// database to a separate process.
 func Own(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	Pool(t)
@@ -137,11 +165,12 @@ func Own(t testing.TB) (*pgxpool.Pool, string) {
 	return p, u
 }
 
-// ensureTemplate builds credits_tpl_<hash of the migrations and the
-// repeatable SQL> once (db.Migrate applies both); concurrent test packages
+// ensureTemplate builds credits_tpl_<db.Fingerprint> once, as `credits
+// migrate` would (db.Bootstrap makes both roles and the database owned by
+// the owner role, which then migrates it); concurrent test packages
 // serialise on an advisory lock.
 func ensureTemplate(ctx context.Context) (string, error) {
-	name := "credits_tpl_" + migrationsHash()
+	name := "credits_tpl_" + db.Fingerprint()
 	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return "", err
@@ -160,10 +189,10 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	}
 	building := name + "_build"
 	_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+building)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building); err != nil {
+	if err := db.Bootstrap(ctx, adminURL, building); err != nil {
 		return "", err
 	}
-	p, err := db.Open(ctx, db.WithDatabase(adminURL, building))
+	p, err := db.Open(ctx, db.WithUser(db.WithDatabase(adminURL, building), db.OwnerRole))
 	if err != nil {
 		return "", err
 	}
@@ -189,26 +218,6 @@ func dropNamed(name string) {
 	}
 	defer admin.Close(ctx)
 	_, _ = admin.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
-}
-
-func migrationsHash() string {
-	h := sha256.New()
-	_ = fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, _ := migrations.FS.ReadFile(p)
-		h.Write([]byte(p))
-		h.Write(b)
-		return nil
-	})
-	// The repeatable sources (the ledger's functions) are part of the
-	// schema: a change to them builds a new template.
-	for _, r := range migrations.Repeatables {
-		h.Write([]byte(r.Name))
-		h.Write([]byte(r.SQL))
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 func randomHex(n int) string {

@@ -100,6 +100,10 @@ func New(pool *pgxpool.Pool, workers *river.Workers, opts Options) (*Client, err
 		// webhooks lives in webhook_deliveries, independent of this.
 		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
+		// No nightly REINDEX of River's indexes: it needs the table's owner,
+		// and the server connects as the application role (the owner can
+		// reindex river_job by hand should its indexes bloat).
+		ReindexerIndexNames: []string{},
 	}
 	if opts.FetchPollInterval > 0 && opts.FetchPollInterval < river.FetchCooldownDefault {
 		cfg.FetchCooldown = opts.FetchPollInterval
