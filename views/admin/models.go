@@ -147,15 +147,15 @@ type ApprovalRow struct {
 
 // StatementsView is the statement import and the unmatched queue.
 type StatementsView struct {
-	Frame   Frame
+	Frame Frame
 	// LimitsHint states the upload's size and row limits.
 	LimitsHint string
-	Search  string
-	Lines   []LineRow
-	Result  *ImportCounts
-	Errors  Errors
-	Flash   string
-	Pending int // lines waiting for a second finance user
+	Search     string
+	Lines      []LineRow
+	Result     *ImportCounts
+	Errors     Errors
+	Flash      string
+	Pending    int // lines waiting for a second finance user
 	// Resolve is the resolve form shown open, with its search results
 	// (LineID 0: every line's form is closed).
 	Resolve ResolveForm
@@ -388,12 +388,12 @@ type ReasonRow struct {
 // ChannelView is channel reconciliation: the upload, what an import found,
 // and the open differences by kind (only_channel, only_ours, amount_differs).
 type ChannelView struct {
-	Frame    Frame
+	Frame Frame
 	// LimitsHint states the upload's size and row limits.
 	LimitsHint string
-	Imported *BillCounts
-	Lists    map[string][]DifferenceRow
-	Errors   Errors
+	Imported   *BillCounts
+	Lists      map[string][]DifferenceRow
+	Errors     Errors
 }
 
 // BillCounts is what a bill import found.
