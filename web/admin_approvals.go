@@ -71,11 +71,16 @@ func approvalRow(c echo.Context, a backoffice.Actor, p backoffice.Approval) admi
 			if g.Note != "" {
 				r.Detail += " · " + g.Note
 			}
+			r.Over = string(g.Over)
+			if g.AppliedLotID != 0 {
+				r.SplitOf, r.SplitApplied = g.RequestedAmount, g.RequestedAmount.Sub(g.Amount)
+			}
 		}
 	case backoffice.ApproveManualRecharge:
 		r.Unit = "yuan"
 		if rc, err := p.Recharge(); err == nil {
 			r.Detail = format.Credits(rc.Credits) + " " + tr(c, "admin.unit.credits") + " · " + rc.Note
+			r.Over = string(rc.Over)
 		}
 	}
 	err := backoffice.CanDecide(a, p)

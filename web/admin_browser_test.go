@@ -285,3 +285,93 @@ func TestServiceKeyJourneyInChromium(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, api.do(http.MethodGet, "/v1/rate-card", nil).Status, "refused at once")
 	webtest.Screenshot(t, ctx, "service-keys")
 }
+
+// TestGrantAllowanceOnAPhoneInChromium: on a 390 px phone, in Chinese and
+// in English, a support user sees today's allowance on the customer's
+// page, grants within it, then grants past it: the part within applies,
+// the part over waits, and both the customer's page and the approvals
+// queue show the split. Nothing is wider than the screen.
+func TestGrantAllowanceOnAPhoneInChromium(t *testing.T) {
+	// Not parallel: one Chromium at a time on a small machine.
+	b := setupAdmin(t)
+	bg := context.Background()
+	const pw = "staff password 1"
+	email := uniqEmail("phone-support")
+	_, err := b.auth.CreateStaff(bg, auth.StaffRequest{Email: email, Password: pw, Name: "Phone support", Roles: []auth.Role{auth.RoleSupport}})
+	require.NoError(t, err)
+	_, cust := b.register(t, uniqEmail("phone-cust"), "手机客户")
+	page := fmt.Sprintf("%s/admin/customers/%d", b.app.URL, cust.AccountID)
+	expiry := time.Now().In(format.Shanghai).AddDate(0, 0, 10).Format("2006-01-02")
+
+	ctx := webtest.Browser(t, 90*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	fitsThePhone := func(what string) {
+		t.Helper()
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		require.NoError(t, err)
+		require.LessOrEqual(t, width, 390, "%s scrolls sideways on a phone", what)
+	}
+	grant := func(amount string) {
+		t.Helper()
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.Navigate(page),
+			chromedp.WaitVisible(css(`[data-testid="grant-form"]`)),
+			chromedp.SendKeys(css(`[data-testid="grant-amount"]`), amount),
+			chromedp.SetValue(css(`[data-testid="grant-expires"]`), expiry),
+			chromedp.SetValue(css(`[data-testid="grant-reason"]`), "goodwill"),
+			chromedp.Click(css(`[data-testid="grant-submit"]`)),
+			chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
+		))
+	}
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(b.app.URL+"/signin"),
+		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
+		chromedp.SendKeys(css(`#f-login`), email),
+		chromedp.SendKeys(css(`#f-password`), pw),
+		chromedp.Click(css(`[data-testid="signin-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(css(`[data-testid="grant-allowance"]`)),
+	))
+	require.Equal(t, "1,500", webtest.Text(t, ctx, `[data-testid="grant-remaining"]`))
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="grant-allowance"]`), "今日还可直接赠送")
+	fitsThePhone("the customer page")
+
+	grant("1000")
+	require.Equal(t, "500", webtest.Text(t, ctx, `[data-testid="grant-remaining"]`))
+	grant("800")
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="flash-success"]`), "超出的部分等待财务审批")
+	require.Equal(t, "0", webtest.Text(t, ctx, `[data-testid="grant-remaining"]`))
+	pending, err := b.bo.Approvals(bg, backoffice.ApprovalFilter{State: backoffice.ApprovalPending, AccountID: cust.AccountID})
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	part := fmt.Sprintf(`[data-testid="pending-%d"] `, pending[0].ID)
+	require.Equal(t, "300", webtest.Text(t, ctx, part+`[data-testid="approval-amount"]`))
+	require.Equal(t, "超出申请人今日额度", webtest.Text(t, ctx, part+`[data-testid="approval-over"]`))
+	fitsThePhone("the customer page with a split grant")
+	webtest.Screenshot(t, ctx, "grant-allowance-390-zh")
+
+	item := fmt.Sprintf(`[data-testid="approval-%d"] `, pending[0].ID)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/admin/approvals"), chromedp.WaitVisible(css(item+`[data-testid="approval-split"]`))))
+	require.Contains(t, webtest.Text(t, ctx, item+`[data-testid="approval-split"]`), "拆分自一笔赠送")
+	fitsThePhone("the approvals page")
+	webtest.Screenshot(t, ctx, "approvals-split-390-zh")
+
+	// The same two pages in English.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(b.app.URL+"/lang/en"),
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(css(`[data-testid="grant-allowance"]`)),
+	))
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="grant-allowance"]`), "You can still grant at once today")
+	require.Equal(t, "Over the requester's limit for the day", webtest.Text(t, ctx, part+`[data-testid="approval-over"]`))
+	require.Equal(t, "1,500 / 1,500", webtest.Text(t, ctx, `[data-testid="grant-staff-used"]`))
+	fitsThePhone("the customer page in English")
+	webtest.Screenshot(t, ctx, "grant-allowance-390-en")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/admin/approvals"), chromedp.WaitVisible(css(item+`[data-testid="approval-split"]`))))
+	require.Contains(t, webtest.Text(t, ctx, item+`[data-testid="approval-split"]`), "Split from a grant of")
+	fitsThePhone("the approvals page in English")
+	webtest.Screenshot(t, ctx, "approvals-split-390-en")
+}

@@ -56,6 +56,8 @@ func (s *Server) AdminCustomer(c echo.Context) error {
 		v.Flash = tr(c, "admin.customer.granted")
 	case "pending":
 		v.Flash = tr(c, "admin.customer.grant_pending")
+	case "split":
+		v.Flash = tr(c, "admin.customer.grant_split")
 	case "freeze":
 		v.Flash = tr(c, "admin.customer.frozen_done")
 	case "unfreeze":
@@ -94,7 +96,22 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 		Status: string(acc.Status), Frozen: acc.Status == ledger.StatusFrozen, Available: bal.Available,
 		CanGrant:  auth.HasAnyRole(staff, auth.RoleSupport, auth.RoleFinance),
 		CanFreeze: auth.HasAnyRole(staff, auth.AllRoles...),
-		Grant:     adminview.GrantForm{Key: uuid.NewString(), Limit: s.admin.bo.Settings().SupportGrantLimit},
+		Grant:     adminview.GrantForm{Key: uuid.NewString()},
+	}
+	if v.CanGrant {
+		al, err := s.admin.bo.GrantAllowance(ctx, actor(c), id)
+		if err != nil {
+			return v, err
+		}
+		v.Grant.Allowance = adminview.GrantAllowance{PerAction: al.PerAction, Remaining: al.Remaining, StaffUsed: al.StaffUsed,
+			StaffLimit: al.StaffLimit, AccountUsed: al.AccountUsed, AccountLimit: al.AccountLimit}
+	}
+	pending, err := s.admin.bo.Approvals(ctx, backoffice.ApprovalFilter{AccountID: id, State: backoffice.ApprovalPending})
+	if err != nil {
+		return v, err
+	}
+	for _, p := range pending {
+		v.Pending = append(v.Pending, approvalRow(c, actor(c), p))
 	}
 	if found, err := s.admin.bo.FindCustomers(ctx, strconv.FormatInt(id, 10), actor(c)); err == nil {
 		for _, f := range found {
@@ -120,8 +137,9 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	return v, nil
 }
 
-// AdminGrant grants promo credit: applied at once up to the support limit,
-// otherwise queued for a finance approval.
+// AdminGrant grants promo credit: applied at once within the per-grant
+// limit and today's allowance, the rest (or all of it) queued for a
+// finance approval.
 func (s *Server) AdminGrant(c echo.Context) error {
 	v, err := s.customerView(c)
 	if err != nil {
@@ -129,7 +147,7 @@ func (s *Server) AdminGrant(c echo.Context) error {
 	}
 	f := adminview.GrantForm{Amount: strings.TrimSpace(c.FormValue("amount")), ExpiresAt: strings.TrimSpace(c.FormValue("expires_at")),
 		ReasonCode: c.FormValue("reason_code"), Note: strings.TrimSpace(c.FormValue("note")), Key: c.FormValue("idempotency_key"),
-		Reasons: v.Grant.Reasons, Limit: v.Grant.Limit, Errors: adminview.Errors{}}
+		Reasons: v.Grant.Reasons, Allowance: v.Grant.Allowance, Errors: adminview.Errors{}}
 	amount, err := decimal.NewFromString(f.Amount)
 	if err != nil {
 		f.Errors["amount"] = tr(c, "error.admin.invalid_amount")
@@ -143,7 +161,10 @@ func (s *Server) AdminGrant(c echo.Context) error {
 			ReasonCode: f.ReasonCode, Note: f.Note, Actor: actor(c), IdempotencyKey: f.Key})
 		if err == nil {
 			done := "grant"
-			if !res.Applied {
+			switch {
+			case res.Applied && res.Waiting():
+				done = "split"
+			case res.Waiting():
 				done = "pending"
 			}
 			return HXRedirect(c, s.URL("admin.customer", v.AccountID)+"?done="+done)

@@ -31,7 +31,8 @@ import (
 
 // adminBundle is a running server with the back office wired to real
 // payments (bank transfer orders), real-name verification (the sandbox
-// provider) and the gateway API's key store, and a low support-grant limit.
+// provider) and the gateway API's key store, and low support-grant limits
+// (1,000 credits a grant, 1,500 a staff member a day).
 type adminBundle struct {
 	*portalBundle
 	payments *payments.Service
@@ -57,6 +58,7 @@ func setupAdmin(t testing.TB, opts ...webtest.Option) *adminBundle {
 		pay := b.payments.BackOffice()
 		settings := backoffice.DefaultSettings()
 		settings.SupportGrantLimit = decimal.NewFromInt(1000)
+		settings.SupportGrantStaffDayLimit = decimal.NewFromInt(1500)
 		b.bo = backoffice.New(d.Pool, b.ledger, b.auth, backoffice.Options{Settings: settings,
 			TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay, Identities: b.verify.BackOffice(), Keys: b.gw.Keys.BackOffice()})
 		d.Ledger, d.Auth, d.Payments, d.Backoffice, d.Verification, d.Gateway = b.ledger, b.auth, b.payments, b.bo, b.verify, b.gw
@@ -126,6 +128,57 @@ func TestAdminGrantAppliesOrWaitsAndShowsFieldErrors(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.Status)
 		require.Contains(t, r.TestID("flash-success"), "审批")
 	})
+}
+
+// The grant form shows the staff member's allowance for today; a grant
+// over it is split, and the customer's page shows the part that waits.
+func TestAdminGrantShowsTodaysAllowanceAndSplits(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t)
+	support := b.staff(t, "support", auth.RoleSupport)
+	_, cust := b.register(t, uniqEmail("cust"), "Allowance Customer")
+	page := fmt.Sprintf("/admin/customers/%d", cust.AccountID)
+	expires := time.Now().AddDate(0, 1, 0).In(format.Shanghai).Format("2006-01-02")
+	grant := func(amount string) *webtest.Page {
+		t.Helper()
+		key, _ := support.Get(page).Doc.Find(`[data-testid="grant-form"] input[name="idempotency_key"]`).Attr("value")
+		r := support.PostForm(page+"/grant", url.Values{"amount": {amount}, "expires_at": {expires}, "reason_code": {"goodwill"}, "idempotency_key": {key}})
+		require.Equal(t, http.StatusOK, r.Status, r.Body)
+		return r
+	}
+
+	p := support.Get(page)
+	require.Equal(t, "1,500", p.TestID("grant-remaining"))
+	require.Equal(t, "1,000", p.TestID("grant-limit"))
+	require.Equal(t, "0 / 1,500", p.TestID("grant-staff-used"))
+	require.Equal(t, "0 / 50,000", p.TestID("grant-account-used"))
+
+	r := grant("1000")
+	require.Contains(t, r.TestID("flash-success"), "额度已赠送。")
+	require.Equal(t, "500", r.TestID("grant-remaining"))
+	require.Equal(t, "1,000 / 1,500", r.TestID("grant-staff-used"))
+
+	r = grant("800")
+	require.Contains(t, r.TestID("flash-success"), "今日额度内的部分已赠送，超出的部分等待财务审批。")
+	require.Equal(t, "0", r.TestID("grant-remaining"))
+	require.Equal(t, "1,500 / 1,500", r.TestID("grant-staff-used"))
+	pending, err := b.bo.Approvals(context.Background(), backoffice.ApprovalFilter{AccountID: cust.AccountID, State: backoffice.ApprovalPending})
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	part := fmt.Sprintf(`[data-testid="pending-%d"] `, pending[0].ID)
+	require.Equal(t, "300", r.Text(part+`[data-testid="approval-amount"]`))
+	require.Equal(t, "超出申请人今日额度", r.Text(part+`[data-testid="approval-over"]`))
+	require.Equal(t, "拆分自一笔赠送，共 800 · 其中已立即生效 500", strings.Join(strings.Fields(r.Text(part+`[data-testid="approval-split"]`)), " "))
+	bal, err := b.ledger.Balance(context.Background(), cust.AccountID)
+	require.NoError(t, err)
+	require.Equal(t, "6500", bal.Available.String(), "5000 sign-up credit + 1,000 + the 500 within the day")
+
+	// The approvals queue shows the part as a split too, in English.
+	support.Get("/lang/en")
+	q := support.Get("/admin/approvals")
+	item := fmt.Sprintf(`[data-testid="approval-%d"] `, pending[0].ID)
+	require.Equal(t, "Over the requester's limit for the day", q.Text(item+`[data-testid="approval-over"]`))
+	require.Equal(t, "Split from a grant of 800 · applied at once 500", strings.Join(strings.Fields(q.Text(item+`[data-testid="approval-split"]`)), " "))
 }
 
 func TestAdminFreezeNeedsAReason(t *testing.T) {

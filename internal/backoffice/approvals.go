@@ -20,11 +20,13 @@ type ApprovalAction string
 
 // Actions that can wait for approval.
 const (
-	// ApproveSupportGrant: a promo grant above Settings.SupportGrantLimit;
-	// a finance user other than the requester approves it.
+	// ApproveSupportGrant: a promo grant above Settings.SupportGrantLimit,
+	// or the part of one over a day limit; a finance user other than the
+	// requester approves it.
 	ApproveSupportGrant ApprovalAction = "support_grant"
 	// ApproveManualRecharge: a manual recharge above
-	// Settings.ManualRechargeLimitFen; a second finance user approves it.
+	// Settings.ManualRechargeLimitFen or over a day limit; a second finance
+	// user approves it.
 	ApproveManualRecharge ApprovalAction = "manual_recharge"
 )
 
@@ -179,7 +181,9 @@ LIMIT $4`
 
 // Approve approves a pending request and applies it in the same
 // transaction: a support grant adds its promo lot, a manual recharge adds
-// its paid lot and resolves its statement line. The request row is locked,
+// its paid lot and resolves its statement line. The amount counts toward
+// the requester's and the account's day totals for today (Asia/Shanghai),
+// the day of the approval. The request row is locked,
 // so of two concurrent approvals one applies and the other gets
 // ErrApprovalClosed. The database also refuses a decision by the requester.
 // Errors: ErrApprovalNotFound, ErrApprovalClosed, ErrSelfApproval,
@@ -196,12 +200,19 @@ func (s *Service) Approve(ctx context.Context, id int64, approver Actor) (Approv
 		if err := CanDecide(approver, a); err != nil {
 			return err
 		}
+		// Approved requests count toward the requester's and the account's
+		// day limits, on the day of the approval. Locks in the order every
+		// path takes: statement line, day counters, pool.
+		day := shanghaiDay(s.now())
 		var c applied
 		switch a.Action {
 		case ApproveSupportGrant:
 			p, err := a.Grant()
 			if err != nil {
 				return fmt.Errorf("backoffice: approval %d payload: %w", id, err)
+			}
+			if _, err := lockDay(ctx, tx, a.Action, a.RequestedBy, a.AccountID, day); err != nil {
+				return err
 			}
 			c, err = s.applyGrant(ctx, tx, p, a.RequestedBy, fmt.Sprintf("approval:%d", a.ID))
 			if err != nil {
@@ -217,12 +228,23 @@ func (s *Service) Approve(ctx context.Context, id int64, approver Actor) (Approv
 			if err := requireActive(ctx, tx, p.AccountID); err != nil {
 				return err
 			}
+			if _, err := openLine(ctx, tx, p.LineID); err != nil {
+				return err
+			}
+			if _, err := lockDay(ctx, tx, a.Action, a.RequestedBy, a.AccountID, day); err != nil {
+				return err
+			}
 			c, err = s.applyRecharge(ctx, tx, p, a.RequestedBy, approver, a.ID)
 			if err != nil {
 				return err
 			}
 		default:
 			return fmt.Errorf("backoffice: approval %d: unknown action %q", id, a.Action)
+		}
+		if err := countUse(ctx, tx, limitUse{Action: a.Action, Via: viaApproval, RequestKey: fmt.Sprintf("approval:%d", a.ID),
+			StaffID: a.RequestedBy, AccountID: a.AccountID, Day: day, Amount: a.Amount, LotID: c.lot.ID, ApprovalID: &a.ID,
+			At: s.now()}); err != nil {
+			return err
 		}
 		result, _ := json.Marshal(map[string]any{"lot_id": c.lot.ID, "op_id": c.opID})
 		rows, _ := tx.Query(ctx, `
@@ -235,7 +257,7 @@ WHERE id = $1 RETURNING `+approvalColumns, id, approver.User.ID, approver.User.E
 		e.BalanceBefore, e.BalanceAfter = &c.before, &c.after
 		e.Reason = a.Reason
 		e.Detail = map[string]any{"approval_id": a.ID, "action": a.Action, "requested_by": a.RequestedBy,
-			"requested_by_email": a.RequestedByEmail, "amount": a.Amount, "lot_id": c.lot.ID}
+			"requested_by_email": a.RequestedByEmail, "amount": a.Amount, "lot_id": c.lot.ID, "day": day}
 		_, err = Audit(ctx, tx, e)
 		return err
 	})

@@ -10,7 +10,10 @@
 // its audit row inside that transaction, with the account's balance before
 // and after. Credit is added through the ledger's CreditTx in the same
 // transaction, after locking the account's pool row, so the audited balances
-// are exact. Errors are *Error values with stable codes (i18n key
+// are exact. Grants and manual recharges are limited per action and per
+// Asia/Shanghai day (per staff member and per account, see limits.go); a
+// grant over the day's room is split into an applied part and a pending
+// approval, a recharge waits whole. Errors are *Error values with stable codes (i18n key
 // "error.admin.<code>"), or the ledger's and reconcile's sentinels.
 //
 // Collaborators that live in other packages (payment orders, refunds,

@@ -243,6 +243,8 @@ type RechargePayload struct {
 	AmountRMB decimal.Decimal `json:"amount_rmb"`
 	Credits   decimal.Decimal `json:"credits"`
 	Note      string          `json:"note"`
+	// Over names the limit that sent the recharge to approval.
+	Over Over `json:"over,omitempty"`
 }
 
 // RechargeResult says whether a manual recharge applied or waits.
@@ -257,14 +259,17 @@ type RechargeResult struct {
 
 // ResolveToAccount takes an unmatched credit line out of the queue by
 // crediting its amount to accountID as a manual recharge (a paid lot of
-// amount ÷ credit price credits, source "bank_line:<id>"). Up to
-// Settings.ManualRechargeLimitFen it applies at once; above it, it waits
-// for a second finance user (the line stays in the queue, marked pending).
-// A frozen account (or one whose enterprise is frozen) is refused: the
-// money goes back to the payer, or the account is unfrozen first. Finance
-// only; note is required. Errors: ErrForbidden, ErrReasonRequired,
-// ErrLineNotFound, ErrLineNotOpen, ErrApprovalPending, ErrAccountNotFound,
-// ErrAccountFrozen.
+// amount ÷ credit price credits, source "bank_line:<id>"). It applies at
+// once when the line is within Settings.ManualRechargeLimitFen and within
+// what the actor and the account may still receive today (the cumulative
+// limits, see limits.go, counted under locks in this transaction);
+// otherwise the whole line waits for a second finance user (the line stays
+// in the queue, marked pending): a statement line is one payment, resolved
+// by one lot, so a recharge is never split. A frozen account (or one whose
+// enterprise is frozen) is refused: the money goes back to the payer, or
+// the account is unfrozen first. Finance only; note is required.
+// Errors: ErrForbidden, ErrReasonRequired, ErrLineNotFound, ErrLineNotOpen,
+// ErrApprovalPending, ErrAccountNotFound, ErrAccountFrozen.
 func (s *Service) ResolveToAccount(ctx context.Context, lineID, accountID int64, note string, actor Actor) (RechargeResult, error) {
 	var out RechargeResult
 	if err := actor.require(auth.RoleFinance); err != nil {
@@ -274,6 +279,7 @@ func (s *Service) ResolveToAccount(ctx context.Context, lineID, accountID int64,
 		return out, ErrReasonRequired
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		out = RechargeResult{}
 		line, err := openLine(ctx, tx, lineID)
 		if err != nil {
 			return err
@@ -281,42 +287,82 @@ func (s *Service) ResolveToAccount(ctx context.Context, lineID, accountID int64,
 		if err := requireActive(ctx, tx, accountID); err != nil {
 			return err
 		}
+		subject := "bank_line:" + strconv.FormatInt(lineID, 10)
+		var pending bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM admin_approvals WHERE state = 'pending' AND subject = $1)`,
+			subject).Scan(&pending); err != nil {
+			return fmt.Errorf("backoffice: resolve line: %w", err)
+		}
+		if pending {
+			return ErrApprovalPending
+		}
 		credits, err := ledger.CreditsForRMB(line.Amount, s.opt.CreditPriceRMB)
 		if err != nil {
 			return err
 		}
 		p := RechargePayload{LineID: lineID, AccountID: accountID, AmountRMB: line.Amount, Credits: credits, Note: note}
+		out.Credits = credits
 		if line.Amount.GreaterThan(s.opt.Settings.ManualRechargeLimit()) {
-			bal, err := readBalance(ctx, tx, accountID)
-			if err != nil {
-				return err
-			}
-			payload, _ := json.Marshal(p)
-			a, _, err := newApproval(ctx, tx, Approval{
-				Action: ApproveManualRecharge, Subject: "bank_line:" + strconv.FormatInt(lineID, 10), AccountID: accountID,
-				Amount: line.Amount, Payload: payload, Reason: note, RequestedBy: actor.User.ID,
-				RequestedByEmail: actor.User.Email, RequestedAt: s.now(),
-			}, "")
-			if err != nil {
-				return err
-			}
-			out = RechargeResult{Approval: a, Credits: credits, BalanceBefore: bal, BalanceAfter: bal}
-			e := staffEntry(actor, ActionRechargeRequested, accountID)
-			e.BalanceBefore, e.BalanceAfter = &bal, &bal
-			e.Reason = note
-			e.Detail = map[string]any{"approval_id": a.ID, "line_id": lineID, "serial": line.Serial, "amount_rmb": line.Amount,
-				"credits": credits, "limit_fen": s.opt.Settings.ManualRechargeLimitFen}
-			_, err = Audit(ctx, tx, e)
+			p.Over = OverAction
+			out.Approval, out.BalanceBefore, err = s.requestRecharge(ctx, tx, line, p, actor, nil)
+			out.BalanceAfter = out.BalanceBefore
+			return err
+		}
+		limits := s.opt.Settings.rechargeDayLimits()
+		use, err := lockDay(ctx, tx, limits.action, actor.User.ID, accountID, shanghaiDay(s.now()))
+		if err != nil {
+			return err
+		}
+		if room, over := limits.room(use); line.Amount.GreaterThan(room) {
+			p.Over = over
+			out.Approval, out.BalanceBefore, err = s.requestRecharge(ctx, tx, line, p, actor, &use)
+			out.BalanceAfter = out.BalanceBefore
 			return err
 		}
 		c, err := s.applyRecharge(ctx, tx, p, actor.User.ID, actor, 0)
 		if err != nil {
 			return err
 		}
+		if err := countUse(ctx, tx, limitUse{Action: limits.action, Via: viaDirect, RequestKey: subject, StaffID: actor.User.ID,
+			AccountID: accountID, Day: use.day, Amount: line.Amount, LotID: c.lot.ID, At: s.now()}); err != nil {
+			return err
+		}
 		out = RechargeResult{Applied: true, Lot: c.lot, Credits: credits, BalanceBefore: c.before, BalanceAfter: c.after}
 		return nil
 	})
 	return out, err
+}
+
+// requestRecharge stores p as a pending ApproveManualRecharge request,
+// audited with the account's balance (returned) and, when a day limit sent
+// it, the day's totals in use.
+func (s *Service) requestRecharge(ctx context.Context, tx pgx.Tx, line reconcile.StoredLine, p RechargePayload, actor Actor, use *dayUse) (Approval, decimal.Decimal, error) {
+	bal, err := readBalance(ctx, tx, p.AccountID)
+	if err != nil {
+		return Approval{}, bal, err
+	}
+	payload, _ := json.Marshal(p)
+	a, _, err := newApproval(ctx, tx, Approval{
+		Action: ApproveManualRecharge, Subject: "bank_line:" + strconv.FormatInt(p.LineID, 10), AccountID: p.AccountID,
+		Amount: p.AmountRMB, Payload: payload, Reason: p.Note, RequestedBy: actor.User.ID,
+		RequestedByEmail: actor.User.Email, RequestedAt: s.now(),
+	}, "")
+	if err != nil {
+		return a, bal, err
+	}
+	e := staffEntry(actor, ActionRechargeRequested, p.AccountID)
+	e.BalanceBefore, e.BalanceAfter = &bal, &bal
+	e.Reason = p.Note
+	detail := map[string]any{"approval_id": a.ID, "line_id": p.LineID, "serial": line.Serial, "amount_rmb": p.AmountRMB,
+		"credits": p.Credits, "limit_fen": s.opt.Settings.ManualRechargeLimitFen, "over": p.Over}
+	if use != nil {
+		detail["day"] = use.day
+		detail["staff_day_total"], detail["staff_day_limit_fen"] = use.staff, s.opt.Settings.ManualRechargeStaffDayLimitFen
+		detail["account_day_total"], detail["account_day_limit_fen"] = use.account, s.opt.Settings.ManualRechargeAccountDayLimitFen
+	}
+	e.Detail = detail
+	_, err = Audit(ctx, tx, e)
+	return a, bal, err
 }
 
 // applyRecharge credits a manual recharge's paid lot, resolves its line and

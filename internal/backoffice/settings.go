@@ -21,6 +21,21 @@ type Settings struct {
 	// applies without approval; a larger one waits for a second finance
 	// user. LIMIT_MANUAL_RECHARGE_FEN, default 100000 (¥1,000.00).
 	ManualRechargeLimitFen int64
+	// SupportGrantStaffDayLimit is how many credits one staff member may
+	// grant without approval in one Asia/Shanghai calendar day, and
+	// SupportGrantAccountDayLimit how many one account may receive so
+	// (from all staff together). Approved grants count toward the day they
+	// are approved on. A grant that would take a day's total over either
+	// limit applies up to it; the rest waits for a finance user.
+	// LIMIT_SUPPORT_GRANT_STAFF_DAY and LIMIT_SUPPORT_GRANT_ACCOUNT_DAY,
+	// default 50000 each (one grant at the per-action limit a day).
+	SupportGrantStaffDayLimit, SupportGrantAccountDayLimit decimal.Decimal
+	// ManualRechargeStaffDayLimitFen and ManualRechargeAccountDayLimitFen
+	// are the same day limits for manual recharges, in fen; a recharge
+	// that would cross one waits for a second finance user as a whole (a
+	// statement line is one payment). LIMIT_MANUAL_RECHARGE_STAFF_DAY_FEN
+	// and LIMIT_MANUAL_RECHARGE_ACCOUNT_DAY_FEN, default 100000 each.
+	ManualRechargeStaffDayLimitFen, ManualRechargeAccountDayLimitFen int64
 	// RedeemMaxFailuresPerAccount failed redemptions by one customer within
 	// RedeemWindow refuse further attempts. REDEEM_MAX_FAILURES_ACCOUNT, default 10.
 	RedeemMaxFailuresPerAccount int
@@ -39,12 +54,16 @@ type Settings struct {
 // DefaultSettings are the settings when nothing is configured.
 func DefaultSettings() Settings {
 	return Settings{
-		SupportGrantLimit:           decimal.NewFromInt(50000),
-		ManualRechargeLimitFen:      100000,
-		RedeemMaxFailuresPerAccount: 10,
-		RedeemMaxFailuresPerIP:      30,
-		RedeemWindow:                15 * time.Minute,
-		ImportLimits:                reconcile.DefaultLimits(),
+		SupportGrantLimit:                decimal.NewFromInt(50000),
+		ManualRechargeLimitFen:           100000,
+		SupportGrantStaffDayLimit:        decimal.NewFromInt(50000),
+		SupportGrantAccountDayLimit:      decimal.NewFromInt(50000),
+		ManualRechargeStaffDayLimitFen:   100000,
+		ManualRechargeAccountDayLimitFen: 100000,
+		RedeemMaxFailuresPerAccount:      10,
+		RedeemMaxFailuresPerIP:           30,
+		RedeemWindow:                     15 * time.Minute,
+		ImportLimits:                     reconcile.DefaultLimits(),
 	}
 }
 
@@ -53,25 +72,39 @@ func (s Settings) ManualRechargeLimit() decimal.Decimal {
 	return decimal.New(s.ManualRechargeLimitFen, -2)
 }
 
-// SettingsFromEnv reads LIMIT_SUPPORT_GRANT, LIMIT_MANUAL_RECHARGE_FEN,
+// SettingsFromEnv reads LIMIT_SUPPORT_GRANT, LIMIT_SUPPORT_GRANT_STAFF_DAY,
+// LIMIT_SUPPORT_GRANT_ACCOUNT_DAY, LIMIT_MANUAL_RECHARGE_FEN,
+// LIMIT_MANUAL_RECHARGE_STAFF_DAY_FEN, LIMIT_MANUAL_RECHARGE_ACCOUNT_DAY_FEN,
 // REDEEM_MAX_FAILURES_ACCOUNT, REDEEM_MAX_FAILURES_IP, REDEEM_WINDOW,
 // IMPORT_MAX_ROWS and IMPORT_MAX_UNZIPPED_BYTES
 // through getenv (os.Getenv); unset ones take DefaultSettings. Errors name
 // the variable at fault.
 func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	s := DefaultSettings()
-	if v := getenv("LIMIT_SUPPORT_GRANT"); v != "" {
-		d, err := decimal.NewFromString(v)
-		if err != nil || d.IsNegative() {
-			return s, fmt.Errorf("LIMIT_SUPPORT_GRANT must be a non-negative number of credits, not %q", v)
+	credits := []struct {
+		name string
+		dst  *decimal.Decimal
+	}{
+		{"LIMIT_SUPPORT_GRANT", &s.SupportGrantLimit},
+		{"LIMIT_SUPPORT_GRANT_STAFF_DAY", &s.SupportGrantStaffDayLimit},
+		{"LIMIT_SUPPORT_GRANT_ACCOUNT_DAY", &s.SupportGrantAccountDayLimit},
+	}
+	for _, c := range credits {
+		if v := getenv(c.name); v != "" {
+			d, err := decimal.NewFromString(v)
+			if err != nil || d.IsNegative() || d.Exponent() < -6 {
+				return s, fmt.Errorf("%s must be a non-negative number of credits (at most 6 decimals), not %q", c.name, v)
+			}
+			*c.dst = d
 		}
-		s.SupportGrantLimit = d
 	}
 	ints := []struct {
 		name string
 		dst  func(int64)
 	}{
 		{"LIMIT_MANUAL_RECHARGE_FEN", func(n int64) { s.ManualRechargeLimitFen = n }},
+		{"LIMIT_MANUAL_RECHARGE_STAFF_DAY_FEN", func(n int64) { s.ManualRechargeStaffDayLimitFen = n }},
+		{"LIMIT_MANUAL_RECHARGE_ACCOUNT_DAY_FEN", func(n int64) { s.ManualRechargeAccountDayLimitFen = n }},
 		{"REDEEM_MAX_FAILURES_ACCOUNT", func(n int64) { s.RedeemMaxFailuresPerAccount = int(n) }},
 		{"REDEEM_MAX_FAILURES_IP", func(n int64) { s.RedeemMaxFailuresPerIP = int(n) }},
 		{"IMPORT_MAX_ROWS", func(n int64) { s.ImportLimits.MaxRows = int(n) }},
@@ -94,4 +127,15 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 		s.RedeemWindow = d
 	}
 	return s, nil
+}
+
+// grantDayLimits are the cumulative limits on support grants, in credits.
+func (s Settings) grantDayLimits() dayLimits {
+	return dayLimits{action: ApproveSupportGrant, staff: s.SupportGrantStaffDayLimit, account: s.SupportGrantAccountDayLimit}
+}
+
+// rechargeDayLimits are the cumulative limits on manual recharges, in yuan.
+func (s Settings) rechargeDayLimits() dayLimits {
+	return dayLimits{action: ApproveManualRecharge, staff: decimal.New(s.ManualRechargeStaffDayLimitFen, -2),
+		account: decimal.New(s.ManualRechargeAccountDayLimitFen, -2)}
 }

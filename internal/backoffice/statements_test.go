@@ -172,9 +172,12 @@ func TestStatementImport(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, reconcile.StatusResolved, stored.Status)
 
+		// Exactly the per-action limit applies at once, for a finance user
+		// and an account that have not used today's allowance (finance and
+		// target count the ¥1,088.01 above toward their day).
 		q, err = b.svc.UnmatchedLines(b.ctx, atLimit, 10, finance)
 		require.NoError(t, err)
-		r, err = b.svc.ResolveToAccount(b.ctx, q[0].ID, target.account.ID, "wire from 庚公司", finance)
+		r, err = b.svc.ResolveToAccount(b.ctx, q[0].ID, b.customer(t).account.ID, "wire from 庚公司", b.staff(t, auth.RoleFinance))
 		require.NoError(t, err)
 		require.True(t, r.Applied, "exactly the limit applies at once")
 	})

@@ -52,6 +52,9 @@ type CustomerView struct {
 	Grant               GrantForm
 	Freeze              FreezeForm
 	Flash               string
+	// Pending are this account's requests waiting for approval (the part
+	// of a split grant among them).
+	Pending []ApprovalRow
 }
 
 // Bucket is the available credit of one lot kind.
@@ -85,8 +88,20 @@ type EventRow struct {
 type GrantForm struct {
 	Amount, ExpiresAt, ReasonCode, Note, Key string
 	Reasons                                  []Option
-	Limit                                    decimal.Decimal
+	Allowance                                GrantAllowance
 	Errors                                   Errors
+}
+
+// GrantAllowance is what the signed-in staff member may still grant to
+// this account today (an Asia/Shanghai day) without approval, and the
+// day's totals behind it.
+type GrantAllowance struct {
+	// PerAction: one grant above it waits for approval as a whole.
+	PerAction decimal.Decimal
+	// Remaining applies at once today; the part of a grant over it waits.
+	Remaining                 decimal.Decimal
+	StaffUsed, StaffLimit     decimal.Decimal
+	AccountUsed, AccountLimit decimal.Decimal
 }
 
 // FreezeForm is the freeze/unfreeze form.
@@ -121,6 +136,13 @@ type ApprovalRow struct {
 	DecisionReason string
 	CanDecide      bool
 	Why            string
+	// Over names the limit that sent it to approval ("per_action",
+	// "staff_day", "account_day"; empty for requests older than the day
+	// limits).
+	Over string
+	// SplitOf and SplitApplied are set on the part of a split grant: the
+	// whole grant asked for and the part that applied at once.
+	SplitOf, SplitApplied decimal.Decimal
 }
 
 // StatementsView is the statement import and the unmatched queue.
