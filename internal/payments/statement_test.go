@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +19,7 @@ import (
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/reconcile"
+	"github.com/seed75218f88/credits/migrations"
 )
 
 // lineBundle is the back office over real payments and invoicing, as
@@ -31,6 +33,8 @@ type lineBundle struct {
 	serials           int
 }
 
+var financeSeq atomic.Int64
+
 func setupLines(t *testing.T) *lineBundle {
 	t.Helper()
 	b := &lineBundle{testBundle: setup(t, setupOpts{})}
@@ -40,7 +44,7 @@ func setupLines(t *testing.T) *lineBundle {
 		TransferOrders: b.adapter, Orders: b.adapter, ChannelOrders: b.adapter, Refunder: b.adapter})
 	b.inv = invoicing.New(b.pool, b.svc.Invoicing(), invoicing.Options{})
 	for i, a := range []*backoffice.Actor{&b.finance, &b.finance2} {
-		u, err := users.CreateStaff(b.ctx, auth.StaffRequest{Email: fmt.Sprintf("line-finance-%d@example.com", i), Password: "staff password 1",
+		u, err := users.CreateStaff(b.ctx, auth.StaffRequest{Email: fmt.Sprintf("line-finance-%d-%d@example.com", financeSeq.Add(1), i), Password: "staff password 1",
 			Name: "F", Roles: []auth.Role{auth.RoleFinance}})
 		require.NoError(t, err)
 		*a = backoffice.Actor{User: u, IP: "127.0.0.1"}
@@ -267,4 +271,53 @@ func (b *lineBundle) creditPaid(t *testing.T, acc int64, amount string) int64 {
 		EventType: ledger.EventPurchase, IdempotencyKey: fmt.Sprintf("extra-%d-%s", acc, amount), Actor: "test"})
 	require.NoError(t, err)
 	return r.Lot.ID
+}
+
+// TestBackfillOfLinesCreditedBeforeOrders: a line finance credited before
+// lines became orders (a back office without the payments adapter credits
+// it the old way) gets its completed order from migration 000641, the
+// same as a line credited today; running it again records nothing more.
+func TestBackfillOfLinesCreditedBeforeOrders(t *testing.T) {
+	t.Parallel()
+	b := setupLines(t)
+	users := auth.New(b.pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+	old := backoffice.New(b.pool, b.l, users, backoffice.Options{Now: b.clock.Now})
+	acc := b.account(t)
+	line, ok := b.importLine(t, "辛公司", "123.45", "")
+	require.True(t, ok)
+	r, err := old.ResolveToAccount(b.ctx, line.ID, acc, "before orders", b.finance)
+	require.NoError(t, err)
+	require.Empty(t, b.orders(t, acc), "credited the old way: no order")
+
+	src, err := migrations.FS.ReadFile("000641_payment_orders_bank_lines_backfill.sql")
+	require.NoError(t, err)
+	up, _, ok := strings.Cut(string(src), "-- +goose Down")
+	require.True(t, ok)
+	for range 2 {
+		_, err = b.pool.Exec(b.ctx, up)
+		require.NoError(t, err)
+	}
+
+	orders := b.orders(t, acc)
+	require.Len(t, orders, 1)
+	o := orders[0]
+	require.Equal(t, payments.StatePaid, o.State)
+	require.Equal(t, payments.ChannelBankTransfer, o.Channel)
+	require.Equal(t, int64(12345), o.AmountFen)
+	requireDec(t, "123450", o.Credits)
+	require.Equal(t, r.Lot.ID, *o.PaidLotID)
+	require.Equal(t, line.Serial, o.StatementSerial)
+	require.Equal(t, "辛公司", o.PayerName)
+	require.Regexp(t, fmt.Sprintf(`^B\d{8}%010d$`, line.ID), o.OrderNo)
+	require.Equal(t, []string{"->created:create", "created>paid:bank_statement"}, b.causes(t, o))
+	stored, err := b.bo.Line(b.ctx, line.ID)
+	require.NoError(t, err)
+	require.Equal(t, o.OrderNo, *stored.OrderNo)
+	inv, err := b.inv.Invoiceable(b.ctx, acc)
+	require.NoError(t, err)
+	require.Len(t, inv, 1)
+	require.Equal(t, int64(12345), inv[0].AvailableFen)
+	left, err := b.svc.Refundable(b.ctx, acc, orders)
+	require.NoError(t, err)
+	require.Equal(t, int64(12345), left[o.OrderNo])
 }
