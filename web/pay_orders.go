@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/payments"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
@@ -38,14 +39,24 @@ func (s *Server) ordersView(c echo.Context, form pv.RefundForm) (pv.OrdersView, 
 	}
 	v := pv.OrdersView{Frame: s.frame(c, "portal.orders"), TopUpURL: s.URL("portal.topup")}
 	for _, o := range orders {
-		v.Orders = append(v.Orders, pv.OrderRow{OrderNo: o.OrderNo, Channel: string(o.Channel), State: string(o.State),
+		v.Orders = append(v.Orders, pv.OrderRow{OrderNo: o.OrderNo, Channel: paidBy(o), State: string(o.State),
 			Amount: o.AmountYuan(), Refunded: decimal.New(o.RefundedFen, -2), Reference: o.ReferenceDisplay(),
-			CreatedAt: o.CreatedAt, PaidAt: o.PaidAt, URL: s.URL("portal.order", o.OrderNo)})
+			Serial: o.StatementSerial, Payer: o.PayerName, CreatedAt: o.CreatedAt, PaidAt: o.PaidAt, URL: s.URL("portal.order", o.OrderNo)})
 	}
 	if err := s.refundSection(c, orders, form, &v); err != nil {
 		return pv.OrdersView{}, err
 	}
 	return v, nil
+}
+
+// paidBy is how an order was paid, as its label's key suffix
+// (pay.channel.*): its channel, or bank_line (银行转账 / Bank transfer) for
+// a transfer finance credited from the bank statement.
+func paidBy(o payments.Order) string {
+	if o.FromStatement() {
+		return "bank_line"
+	}
+	return string(o.Channel)
 }
 
 // order reads the customer's order named in the URL; another account's
@@ -60,6 +71,13 @@ func (s *Server) OrderPage(c echo.Context) error {
 	o, err := s.order(c)
 	if err != nil {
 		return err
+	}
+	if o.FromStatement() && o.PaidAt != nil {
+		return Render(c, http.StatusOK, pv.ReceivedTransfer(pv.ReceivedTransferView{
+			Frame: s.frame(c, "portal.orders"), OrderNo: o.OrderNo, State: string(o.State), Amount: o.AmountYuan(),
+			Refunded: decimal.New(o.RefundedFen, -2), Credits: o.Credits, Serial: o.StatementSerial, PayerName: o.PayerName,
+			PayerAccount: identity.MaskBankAccount(o.PayerAccount), PaidAt: *o.PaidAt, OrdersURL: s.URL("portal.orders"),
+		}), nil)
 	}
 	if o.Channel == payments.ChannelBankTransfer {
 		b := s.pay.svc.BankAccount()

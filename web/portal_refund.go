@@ -155,7 +155,7 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 		if err != nil {
 			return err
 		}
-		offer := pv.RefundOffer{OrderNo: o.OrderNo, Channel: string(o.Channel), Amount: o.AmountYuan(),
+		offer := pv.RefundOffer{OrderNo: o.OrderNo, Channel: paidBy(o), Amount: o.AmountYuan(),
 			Refunded: decimal.New(o.RefundedFen, -2), Max: decimal.New(q.Fen, -2),
 			NeedsReversal: needs, Open: open[o.OrderNo], URL: s.URL("portal.order.refund", o.OrderNo),
 			Bonus: q.BonusCredits, BonusRevoked: q.BonusRevoked, BonusCharged: q.BonusCharged, BonusDeduction: decimal.New(q.BonusFen, -2)}

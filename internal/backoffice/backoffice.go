@@ -57,8 +57,10 @@ type Options struct {
 	// CreditPriceRMB is the yuan price of one credit (ledger.DefaultCreditPriceRMB when zero).
 	CreditPriceRMB decimal.Decimal
 
-	// TransferOrders lets ImportStatement complete bank-transfer orders;
-	// nil leaves every line in the unmatched queue.
+	// TransferOrders lets ImportStatement complete bank-transfer orders
+	// and a manual recharge record its line as the customer's order; nil
+	// leaves every line in the unmatched queue (a line credited by hand
+	// then has no order).
 	TransferOrders TransferOrders
 	// Orders lets FindCustomers look up a customer by order number.
 	Orders OrderLookup

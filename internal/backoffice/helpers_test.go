@@ -157,6 +157,12 @@ CREATE TABLE IF NOT EXISTS test_transfer_orders (
     verified_payer TEXT NOT NULL DEFAULT '',
     paid_at        TIMESTAMPTZ,
     statement_ref  TEXT
+);
+CREATE TABLE IF NOT EXISTS test_line_orders (
+    line_id    BIGINT PRIMARY KEY,
+    account_id BIGINT NOT NULL,
+    lot_id     BIGINT NOT NULL,
+    amount     NUMERIC(14, 2) NOT NULL
 )`)
 		require.NoError(t, err)
 	})
@@ -197,6 +203,25 @@ RETURNING account_id, amount`, orderNo, statementRef).Scan(&acc, &amount)
 	_, err = o.l.CreditTx(ctx, tx, ledger.CreditRequest{AccountID: acc, Kind: ledger.LotPaid, Amount: credits,
 		SourceRef: orderNo, Actor: actor, IdempotencyKey: "order:" + orderNo})
 	return err
+}
+
+// RecordLineTx records the line's order in a test table on tx; a second
+// record of one line fails, as the primary key says.
+func (o *transferOrders) RecordLineTx(ctx context.Context, tx pgx.Tx, p backoffice.LinePayment) (string, error) {
+	_, err := tx.Exec(ctx, `INSERT INTO test_line_orders (line_id, account_id, lot_id, amount) VALUES ($1, $2, $3, $4)`,
+		p.Line.ID, p.AccountID, p.Lot.ID, p.Line.Amount)
+	return fmt.Sprintf("LO%d", p.Line.ID), err
+}
+
+// lineOrder returns what RecordLineTx recorded for a line (ok false: nothing).
+func (b *testBundle) lineOrder(t *testing.T, lineID int64) (accountID, lotID int64, amount decimal.Decimal, ok bool) {
+	t.Helper()
+	err := b.pool.QueryRow(b.ctx, `SELECT account_id, lot_id, amount FROM test_line_orders WHERE line_id = $1`, lineID).Scan(&accountID, &lotID, &amount)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, amount, false
+	}
+	require.NoError(t, err)
+	return accountID, lotID, amount, true
 }
 
 func (o *transferOrders) OpenOrdersOf(ctx context.Context, accountID int64) ([]backoffice.TransferOrder, error) {

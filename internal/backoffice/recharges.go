@@ -38,6 +38,22 @@ type TransferOrders interface {
 	// OpenOrdersOf lists the account's transfer orders still awaiting
 	// payment, newest first (none is an empty slice).
 	OpenOrdersOf(ctx context.Context, accountID int64) ([]TransferOrder, error)
+	// RecordLineTx records a line finance credited to an account (its paid
+	// lot already credited on tx) as a completed bank-transfer top-up
+	// order, on tx, once per line, and returns the order number, so the
+	// customer sees, invoices and may refund it like any other top-up.
+	RecordLineTx(ctx context.Context, tx pgx.Tx, p LinePayment) (orderNo string, err error)
+}
+
+// LinePayment is a statement line credited to an account by a manual
+// recharge, as TransferOrders.RecordLineTx records it.
+type LinePayment struct {
+	Line      reconcile.StoredLine
+	AccountID int64
+	// Lot is the paid lot credited for the line.
+	Lot ledger.Lot
+	// Actor is who credited it ("staff:<id>").
+	Actor string
 }
 
 // ImportResult counts what a statement import did.
@@ -269,7 +285,10 @@ type RechargeResult struct {
 // enterprise is frozen) is refused: the money goes back to the payer, or
 // the account is unfrozen first. Finance only; note is required.
 // Errors: ErrForbidden, ErrReasonRequired, ErrLineNotFound, ErrLineNotOpen,
-// ErrApprovalPending, ErrAccountNotFound, ErrAccountFrozen.
+// ErrApprovalPending, ErrAccountNotFound, ErrAccountFrozen. The applied
+// lot is recorded in the same transaction as a completed bank-transfer
+// top-up order of the customer (TransferOrders.RecordLineTx), so it is
+// listed, invoiceable and refundable like any other.
 func (s *Service) ResolveToAccount(ctx context.Context, lineID, accountID int64, note string, actor Actor) (RechargeResult, error) {
 	var out RechargeResult
 	if err := actor.require(auth.RoleFinance); err != nil {
@@ -365,8 +384,10 @@ func (s *Service) requestRecharge(ctx context.Context, tx pgx.Tx, line reconcile
 	return a, bal, err
 }
 
-// applyRecharge credits a manual recharge's paid lot, resolves its line and
-// audits it, on tx. approvalID is 0 when no approval was needed.
+
+// applyRecharge credits a manual recharge's paid lot, records it as the
+// customer's top-up order, resolves its line and audits it, on tx.
+// approvalID is 0 when no approval was needed.
 func (s *Service) applyRecharge(ctx context.Context, tx pgx.Tx, p RechargePayload, requestedBy int64, by Actor, approvalID int64) (applied, error) {
 	line, err := openLine(ctx, tx, p.LineID)
 	if err != nil {
@@ -384,8 +405,16 @@ func (s *Service) applyRecharge(ctx context.Context, tx pgx.Tx, p RechargePayloa
 	if err != nil {
 		return c, err
 	}
+	var orderNo string
+	if s.opt.TransferOrders != nil {
+		orderNo, err = s.opt.TransferOrders.RecordLineTx(ctx, tx, LinePayment{Line: line, AccountID: p.AccountID, Lot: c.lot,
+			Actor: "staff:" + strconv.FormatInt(requestedBy, 10)})
+		if err != nil {
+			return c, err
+		}
+	}
 	err = reconcile.ResolveLine(ctx, tx, p.LineID, reconcile.Resolution{
-		Status: reconcile.StatusResolved, AccountID: strconv.FormatInt(p.AccountID, 10),
+		Status: reconcile.StatusResolved, AccountID: strconv.FormatInt(p.AccountID, 10), OrderNo: orderNo,
 		Ref: "lot:" + strconv.FormatInt(c.lot.ID, 10), Note: p.Note, By: by.ref(),
 	}, s.now())
 	if err != nil {
@@ -395,7 +424,7 @@ func (s *Service) applyRecharge(ctx context.Context, tx pgx.Tx, p RechargePayloa
 	e.BalanceBefore, e.BalanceAfter = &c.before, &c.after
 	e.Reason = p.Note
 	e.Detail = map[string]any{"line_id": p.LineID, "serial": line.Serial, "payer": line.PayerName, "amount_rmb": p.AmountRMB,
-		"credits": p.Credits, "lot_id": c.lot.ID, "approval_id": approvalID, "requested_by": requestedBy}
+		"credits": p.Credits, "lot_id": c.lot.ID, "order_no": orderNo, "approval_id": approvalID, "requested_by": requestedBy}
 	if _, err := Audit(ctx, tx, e); err != nil {
 		return c, err
 	}

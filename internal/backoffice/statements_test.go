@@ -1,6 +1,7 @@
 package backoffice_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -125,6 +126,14 @@ func TestStatementImport(t *testing.T) {
 		stored, err := b.svc.Line(b.ctx, line.ID)
 		require.NoError(t, err)
 		require.Equal(t, reconcile.StatusResolved, stored.Status)
+		// The customer's order for it is recorded with the credited lot,
+		// and the line names it.
+		acc, lot, amount, ok := b.lineOrder(t, line.ID)
+		require.True(t, ok, "the credited line is recorded as the customer's order")
+		require.Equal(t, []int64{target.account.ID, r.Lot.ID}, []int64{acc, lot})
+		requireDec(t, "88.00", amount)
+		require.NotNil(t, stored.OrderNo)
+		require.Equal(t, fmt.Sprintf("LO%d", line.ID), *stored.OrderNo)
 
 		_, err = b.svc.ResolveToAccount(b.ctx, line.ID, target.account.ID, "again", finance)
 		require.ErrorIs(t, err, backoffice.ErrLineNotOpen)
@@ -153,6 +162,8 @@ func TestStatementImport(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, r.Applied)
 		requireDec(t, "0", b.balance(t, target.account.ID).Available)
+		_, _, _, ok := b.lineOrder(t, q[0].ID)
+		require.False(t, ok, "no order while the recharge waits")
 		q, err = b.svc.UnmatchedLines(b.ctx, big, 10, finance)
 		require.NoError(t, err)
 		require.Equal(t, r.Approval.ID, q[0].PendingApprovalID, "the queue shows the line waits for approval")
@@ -171,6 +182,9 @@ func TestStatementImport(t *testing.T) {
 		stored, err := b.svc.Line(b.ctx, q[0].ID)
 		require.NoError(t, err)
 		require.Equal(t, reconcile.StatusResolved, stored.Status)
+		_, _, amount, ok := b.lineOrder(t, q[0].ID)
+		require.True(t, ok, "the approval records the customer's order")
+		requireDec(t, "1000.01", amount)
 
 		// Exactly the per-action limit applies at once, for a finance user
 		// and an account that have not used today's allowance (finance and

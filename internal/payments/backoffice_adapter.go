@@ -180,3 +180,19 @@ ORDER BY paid_at DESC, id DESC LIMIT 1`
 	}
 	return out.RefundNo, nil
 }
+
+// RecordLineTx records a statement line finance credited to an account as
+// a completed bank-transfer top-up order on tx, once
+// (RecordStatementPaymentTx), and returns its order number.
+func (b *BackOffice) RecordLineTx(ctx context.Context, tx pgx.Tx, p backoffice.LinePayment) (string, error) {
+	fen := p.Line.Amount.Shift(2)
+	if !fen.IsInteger() {
+		return "", fmt.Errorf("payments: record statement line %d: %w: %s is not whole fen", p.Line.ID, ErrInvalidArgument, p.Line.Amount)
+	}
+	o, err := b.s.RecordStatementPaymentTx(ctx, tx, StatementPayment{LineID: p.Line.ID, AccountID: p.AccountID, AmountFen: fen.IntPart(),
+		Serial: p.Line.Serial, PayerName: p.Line.PayerName, PayerAccount: p.Line.PayerAccount, Lot: p.Lot, Actor: p.Actor})
+	if err != nil {
+		return "", err
+	}
+	return o.OrderNo, nil
+}

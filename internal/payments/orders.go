@@ -48,7 +48,21 @@ type Order struct {
 	// spent (README, "Refunds and bonus"); RefundedFen is what they paid
 	// back. Together they are the part of AmountFen refunds have undone.
 	BonusDeductedFen int64 `db:"bonus_deducted_fen"`
+	// BankLineID is the bank statement line a bank-transfer order was
+	// recorded from when finance credited the line itself (no reference
+	// code: the customer never made the order); nil for every other order.
+	// StatementSerial, PayerName and PayerAccount are that line's, as the
+	// bank reported them.
+	BankLineID      *int64 `db:"bank_line_id"`
+	StatementSerial string `db:"statement_serial"`
+	PayerName       string `db:"payer_name"`
+	PayerAccount    string `db:"payer_account"`
 }
+
+// FromStatement reports whether the order was recorded from a bank
+// statement line finance credited (RecordStatementPaymentTx) rather than
+// made by the customer.
+func (o Order) FromStatement() bool { return o.BankLineID != nil }
 
 // AmountYuan is the amount in yuan (two places).
 func (o Order) AmountYuan() decimal.Decimal { return decimal.New(o.AmountFen, -2) }
@@ -86,7 +100,8 @@ type Transition struct {
 
 const orderColumns = `id, order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
 	channel_trade_no, qr_code, coalesce(reference_code, '') AS reference_code, expires_at, paid_at, paid_fen,
-	refunded_fen, paid_lot_id, promo_lot_id, review_reason, created_at, updated_at, bonus_deducted_fen`
+	refunded_fen, paid_lot_id, promo_lot_id, review_reason, created_at, updated_at, bonus_deducted_fen,
+	bank_line_id, statement_serial, payer_name, payer_account`
 
 const (
 	sqlInsertOrder = `

@@ -99,14 +99,38 @@ type TransferView struct {
 	OrdersURL string
 }
 
+// ReceivedTransferView is the page of a bank transfer we received without
+// an order of the customer's (or without its reference code), which
+// finance credited from the bank statement: what arrived, from whom, and
+// what it credited.
+type ReceivedTransferView struct {
+	Frame
+	OrderNo      string
+	State        string
+	Amount       decimal.Decimal
+	Refunded     decimal.Decimal
+	Credits      decimal.Decimal
+	Serial       string // the bank's serial number of the statement line
+	PayerName    string
+	PayerAccount string // masked: the last 4 digits
+	PaidAt       time.Time
+	OrdersURL    string
+}
+
 // OrderRow is one order on the orders page.
 type OrderRow struct {
-	OrderNo   string
+	OrderNo string
+	// Channel is how it was paid, the suffix of its label's key
+	// (pay.channel.*): wechat, alipay, bank_transfer, or bank_line for a
+	// transfer finance credited from the bank statement.
 	Channel   string
 	State     string
 	Amount    decimal.Decimal
 	Refunded  decimal.Decimal
 	Reference string
+	// Serial and Payer are the bank's, for a bank_line order.
+	Serial    string
+	Payer     string
 	CreatedAt time.Time
 	PaidAt    *time.Time
 	URL       string
@@ -142,7 +166,7 @@ type RefundForm struct {
 // RefundOffer is a paid top-up the customer may ask to refund.
 type RefundOffer struct {
 	OrderNo  string
-	Channel  string
+	Channel  string          // as OrderRow.Channel
 	Amount   decimal.Decimal // paid
 	Refunded decimal.Decimal
 	Max      decimal.Decimal // refundable now: the unspent part of its paid lot
