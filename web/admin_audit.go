@@ -29,7 +29,7 @@ var auditActions = []backoffice.Action{
 	backoffice.ActionManualRecharge, backoffice.ActionRechargeRequested, backoffice.ActionLineRefundToPayer, backoffice.ActionLineRejected,
 	backoffice.ActionChannelBillImported, backoffice.ActionDifferenceResolved, backoffice.ActionRefundRequested,
 	backoffice.ActionRefundApproved, backoffice.ActionRefundRejected, backoffice.ActionRefundDone,
-	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked,
+	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
 }
 
 // auditFilter reads the filter form: actor (staff id or email), account

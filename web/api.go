@@ -36,6 +36,7 @@ func (s *Server) apiRoutes() {
 	g := s.Echo.Group("/v1", s.apiAuth)
 	named(g.PUT("/accounts/:external_id", s.APIPutAccount), "api.account.put")
 	named(g.POST("/accounts/:external_id/grants", s.APIGrant), "api.account.grant")
+	named(g.POST("/accounts/:external_id/transfers", s.APITransfer), "api.account.transfer")
 	named(g.GET("/accounts/:external_id/balance", s.APIBalance), "api.account.balance")
 	named(g.GET("/accounts/:external_id/ledger", s.APILedger), "api.account.ledger")
 	named(g.POST("/accounts/:external_id/portal-sessions", s.APIPortalSession), "api.account.portal_session")
@@ -149,6 +150,21 @@ func (s *Server) APIGrant(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"lot": lot})
+}
+
+// APITransfer moves allocation from the account to another of its
+// enterprise: 201 with both allocations before and after (the same answer
+// on a retry).
+func (s *Server) APITransfer(c echo.Context) error {
+	var in gateway.TransferInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	v, err := s.Gateway.Transfer(c.Request().Context(), apiKey(c), c.Param("external_id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, v)
 }
 
 // APIBalance answers the account's balance, lots and expiry schedule.

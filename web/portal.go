@@ -29,6 +29,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.GET("/transactions/rows", s.TransactionRows), "portal.transactions.rows")
 	named(g.GET("/accounts", s.SubAccounts), "portal.accounts")
 	named(g.POST("/accounts", s.CreateSubAccount), "portal.accounts.create")
+	named(g.POST("/accounts/transfers", s.TransferAllocation), "portal.accounts.transfer")
 	named(g.GET("/accounts/:id", s.SubAccountPage), "portal.account")
 	named(g.POST("/accounts/:id", s.UpdateSubAccount), "portal.account.update")
 	named(g.GET("/password", s.PasswordForm), "portal.password")

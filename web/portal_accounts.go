@@ -1,16 +1,21 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/usage"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
@@ -31,7 +36,8 @@ func monthStart() time.Time {
 }
 
 // SubAccounts shows an enterprise's pool and its sub-accounts (departments)
-// with their allocation, limits and spend, and the form to add one.
+// with their allocation, limits and spend, the form that moves allocation
+// between them and the form to add one.
 func (s *Server) SubAccounts(c echo.Context) error {
 	cu, err := requireEnterprise(c)
 	if err != nil {
@@ -41,14 +47,25 @@ func (s *Server) SubAccounts(c echo.Context) error {
 }
 
 func (s *Server) renderSubAccounts(c echo.Context, cu customer, status int, form pv.SubAccountForm) error {
-	ctx := c.Request().Context()
-	bal, err := s.portal.ledger.Balance(ctx, cu.Account.ID)
+	v, _, err := s.subAccountsView(c, cu)
 	if err != nil {
 		return err
 	}
+	v.Form = form
+	return Render(c, status, pv.SubAccounts(v), nil)
+}
+
+// subAccountsView is the sub-accounts page with an empty transfer form,
+// and the sub-accounts by id.
+func (s *Server) subAccountsView(c echo.Context, cu customer) (pv.SubAccountsView, map[string]usage.SubAccount, error) {
+	ctx := c.Request().Context()
+	bal, err := s.portal.ledger.Balance(ctx, cu.Account.ID)
+	if err != nil {
+		return pv.SubAccountsView{}, nil, err
+	}
 	subs, err := s.portal.usage.SubAccounts(ctx, cu.Account.ID, monthStart())
 	if err != nil {
-		return err
+		return pv.SubAccountsView{}, nil, err
 	}
 	ids := make([]int64, len(subs))
 	for i, a := range subs {
@@ -56,13 +73,105 @@ func (s *Server) renderSubAccounts(c echo.Context, cu customer, status int, form
 	}
 	limits, err := s.accountLimits().Of(ctx, ids)
 	if err != nil {
-		return err
+		return pv.SubAccountsView{}, nil, err
 	}
-	v := pv.SubAccountsView{Frame: s.frame(c, "portal.accounts"), Pool: bal.Available, Form: form}
+	v := pv.SubAccountsView{Frame: s.frame(c, "portal.accounts"), Pool: bal.Available,
+		Transferred: c.QueryParam("transferred") != "",
+		Transfer:    pv.TransferForm{Key: uuid.NewString(), Errors: map[string]string{}}}
+	byID := make(map[string]usage.SubAccount, len(subs))
 	for _, a := range subs {
 		v.Accounts = append(v.Accounts, subRow(a, limits[a.ID]))
+		id := strconv.FormatInt(a.ID, 10)
+		byID[id] = a
+		if a.Allocation != nil {
+			v.Transfer.Choices = append(v.Transfer.Choices, pv.Option{Value: id,
+				Label: a.Name + " #" + id + " · " + format.Credits(*a.Allocation)})
+		}
 	}
-	return Render(c, status, pv.SubAccounts(v), nil)
+	return v, byID, nil
+}
+
+// TransferAllocation moves allocation from one of the enterprise's
+// sub-accounts to another (POST /portal/accounts/transfers). Both must be
+// its own and have a limit (the form offers only those); every field's
+// problem is shown at once, in the customer's language (422; the form
+// alone for htmx); then backoffice.Transfer moves it and audits it, and
+// the page is shown again with the new allocations.
+func (s *Server) TransferAllocation(c echo.Context) error {
+	cu, err := requireEnterprise(c)
+	if err != nil {
+		return err
+	}
+	v, subs, err := s.subAccountsView(c, cu)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	f := &v.Transfer
+	f.From, f.To = strings.TrimSpace(c.FormValue("from")), strings.TrimSpace(c.FormValue("to"))
+	f.Amount, f.Key = strings.TrimSpace(c.FormValue("amount")), c.FormValue("idempotency_key")
+	from, okFrom := subs[f.From]
+	to, okTo := subs[f.To]
+	if !okFrom || from.Allocation == nil {
+		f.Errors["from"] = tr(c, "form.transfer.from_invalid")
+	}
+	switch {
+	case !okTo || to.Allocation == nil:
+		f.Errors["to"] = tr(c, "form.transfer.to_invalid")
+	case f.To == f.From:
+		f.Errors["to"] = tr(c, "error.admin.transfer_same_account")
+	}
+	amount, err := decimal.NewFromString(strings.ReplaceAll(f.Amount, ",", ""))
+	switch {
+	case f.Amount == "":
+		f.Errors["amount"] = tr(c, "form.transfer.amount_required")
+	case err != nil || !amount.IsPositive() || !ledger.Round(amount).Equal(amount) || amount.GreaterThan(backoffice.MaxTransferCredits):
+		f.Errors["amount"] = tr(c, "form.transfer.amount_invalid")
+	case okFrom && from.Allocation != nil && amount.GreaterThan(*from.Allocation):
+		f.Errors["amount"] = transferMax(c, from.Name, *from.Allocation)
+	}
+	if len(f.Errors) == 0 {
+		_, err = s.admin.bo.Transfer(ctx, backoffice.TransferRequest{From: from.ID, To: to.ID, Amount: amount,
+			Enterprise: cu.Account.ID, IdempotencyKey: "portal:" + f.Key, ActorKind: backoffice.ActorCustomer,
+			ActorEmail: cu.User.Login(), LedgerActor: "user:" + strconv.FormatInt(cu.User.ID, 10), IP: c.RealIP(),
+			Reason: "portal_transfer"})
+		if err == nil {
+			return HXRedirect(c, s.URL("portal.accounts")+"?transferred=1")
+		}
+		if err := s.transferRefused(c, err, f, from); err != nil {
+			return err
+		}
+	}
+	return Render(c, http.StatusUnprocessableEntity, pv.SubAccounts(v), pv.TransferFormPart(v.Transfer))
+}
+
+// transferRefused puts a refusal of backoffice.Transfer on its field, or
+// returns any other error to the error table.
+func (s *Server) transferRefused(c echo.Context, err error, f *pv.TransferForm, from usage.SubAccount) error {
+	var short *ledger.ShortfallError
+	var be *backoffice.Error
+	switch {
+	case errors.As(err, &short) && errors.Is(err, ledger.ErrAllocationExceeded):
+		// Another transfer or a charge took it meanwhile.
+		f.Errors["amount"] = transferMax(c, from.Name, short.Available)
+	case errors.Is(err, ledger.ErrCrossEnterpriseTransfer):
+		f.Errors["to"] = tr(c, s.LookupError(err).Key)
+	case errors.Is(err, ledger.ErrIdempotencyConflict):
+		f.Errors["form"] = tr(c, "form.transfer.resubmitted")
+		f.Key = uuid.NewString()
+	case errors.As(err, &be) && be.Field != "":
+		f.Errors[be.Field] = tr(c, "error.admin."+be.Code)
+	case errors.As(err, &be):
+		f.Errors["form"] = tr(c, "error.admin."+be.Code)
+	default:
+		return err
+	}
+	return nil
+}
+
+// transferMax says at most how much the source sub-account may give.
+func transferMax(c echo.Context, name string, max decimal.Decimal) string {
+	return i18n.Tf(c.Request().Context(), "form.transfer.amount_max", map[string]string{"Name": name, "Max": format.Credits(max)})
 }
 
 // accountLimits is where sub-accounts' rate limits live: the gateway's

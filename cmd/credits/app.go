@@ -86,7 +86,11 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	if s.portal, err = web.PortalSettingsFromEnv(); err != nil {
 		return nil, err
 	}
-	s.ledger = ledger.New(pool, ledger.Options{ExpiredReservations: gw.policy, DefaultTTL: gw.ttl, TrialCap: gw.trialCap})
+	grace, err := ledger.GraceFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	s.ledger = ledger.New(pool, ledger.Options{ExpiredReservations: gw.policy, DefaultTTL: gw.ttl, Grace: grace, TrialCap: gw.trialCap})
 	s.closers = append(s.closers, func() error { s.ledger.Close(); return nil })
 	s.auth = auth.New(pool, auth.Options{})
 	s.usage = usagerm.New(pool)

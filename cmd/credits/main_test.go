@@ -81,6 +81,10 @@ func TestBadConfigurationEndsWithOneClearLine(t *testing.T) {
 			[]string{"DATABASE_URL=" + dbtest.AppURL(t)}},
 		{"ProductionWithDevSecret", "serve", "APP_ENV=production needs SESSION_SECRET",
 			[]string{"APP_ENV=production"}},
+		{"BadGraceCredits", "serve --addr 127.0.0.1:0", "GRACE_CREDITS must be a number of credits",
+			[]string{"DATABASE_URL=" + dbtest.URL(t), "GRACE_CREDITS=lots", "GRACE_HOURS=72"}},
+		{"GraceCreditsWithoutHours", "serve --addr 127.0.0.1:0", "GRACE_HOURS must be a whole number of hours above 0 when GRACE_CREDITS is set",
+			[]string{"DATABASE_URL=" + dbtest.URL(t), "GRACE_CREDITS=5000"}},
 		{"UnknownCommand", "bogus", `unknown command "bogus"`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

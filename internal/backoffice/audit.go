@@ -45,6 +45,7 @@ const (
 	ActionRefundDone          Action = "refund_done"           // the refund was paid out
 	ActionAPIKeyCreated       Action = "api_key_created"       // an API service key was created
 	ActionAPIKeyRevoked       Action = "api_key_revoked"       // an API service key was revoked
+	ActionAllocationTransfer  Action = "allocation_transfer"   // allocation moved between two accounts of an enterprise
 )
 
 // ActorKind says who acted: staff, a customer (redemptions, refund

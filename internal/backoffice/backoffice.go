@@ -131,19 +131,8 @@ func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 // when it credits, so a balance read here before and after a CreditTx is
 // exact. Errors: ErrAccountNotFound.
 func lockBalance(ctx context.Context, tx db.DBTX, accountID int64) (decimal.Decimal, error) {
-	const q = `
-SELECT p.balance FROM ledger_accounts p
-WHERE p.id = (SELECT pool_id FROM ledger_accounts WHERE id = $1)
-FOR UPDATE`
-	var b decimal.Decimal
-	err := tx.QueryRow(ctx, q, accountID).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return b, ErrAccountNotFound
-	}
-	if err != nil {
-		return b, fmt.Errorf("backoffice: balance of %d: %w", accountID, err)
-	}
-	return b, nil
+	_, b, err := lockPool(ctx, tx, accountID)
+	return b, err
 }
 
 // readBalance is lockBalance without the lock.

@@ -31,6 +31,8 @@ var (
 	ErrAccountFrozen = &Error{Code: "account_frozen", Field: "account"}
 	// ErrInvalidAmount: an amount is missing, zero, negative or has too many decimals.
 	ErrInvalidAmount = &Error{Code: "invalid_amount", Field: "amount"}
+	// ErrTransferSameAccount: an allocation transfer names one account as both source and target.
+	ErrTransferSameAccount = &Error{Code: "transfer_same_account", Field: "to"}
 	// ErrInvalidExpiry: an expiry is missing or not in the future.
 	ErrInvalidExpiry = &Error{Code: "invalid_expiry", Field: "expires_at"}
 	// ErrReasonRequired: the action needs a reason (or note).

@@ -221,6 +221,6 @@
 //
 // Refusals are results; if the call raises, each operation is rerun alone,
 // so one bad request cannot fail its neighbours. Durability stays on.
-// CreateAccountTx, CreditTx, RefundTx and SetStatusTx instead run inside
+// CreateAccountTx, CreditTx, RefundTx, SetStatusTx and TransferTx instead run inside
 // the caller's transaction. See BENCH.md for measured figures.
 package ledger

@@ -615,9 +615,7 @@ func (l *Ledger) Transfer(ctx context.Context, r TransferRequest) (TransferResul
 	if err != nil {
 		return res, fmt.Errorf("ledger: transfer: %w", err)
 	}
-	p := payload{"from": r.From, "to": r.To, "amount": amount.String(), "actor": r.Actor, "reason_code": r.Reason}
-	p = l.stamp(p, r.IdempotencyKey, "transfer", r.From, r.To, amount.String())
-	raw, err := l.exec(ctx, pool, opTransfer, p)
+	raw, err := l.exec(ctx, pool, opTransfer, l.transferPayload(r, amount))
 	if err == nil {
 		err = decode(raw, &res)
 	}
@@ -625,6 +623,33 @@ func (l *Ledger) Transfer(ctx context.Context, r TransferRequest) (TransferResul
 		return res, fmt.Errorf("ledger: transfer: %w", err)
 	}
 	return res, nil
+}
+
+// TransferTx is Transfer inside the caller's transaction tx, so the caller
+// can record it (an audit row) atomically with it; it locks the
+// enterprise's pool row until tx ends. Errors: as Transfer.
+func (l *Ledger) TransferTx(ctx context.Context, tx pgx.Tx, r TransferRequest) (TransferResult, error) {
+	var res TransferResult
+	amount, err := checkAmount(r.Amount)
+	if err == nil && r.IdempotencyKey == "" {
+		err = ErrMissingIdempotencyKey
+	}
+	if err == nil {
+		var raw []byte
+		raw, err = l.execTx(ctx, tx, sqlTransfer, l.transferPayload(r, amount))
+		if err == nil {
+			err = decode(raw, &res)
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: transfer: %w", err)
+	}
+	return res, nil
+}
+
+func (l *Ledger) transferPayload(r TransferRequest, amount decimal.Decimal) payload {
+	p := payload{"from": r.From, "to": r.To, "amount": amount.String(), "actor": r.Actor, "reason_code": r.Reason}
+	return l.stamp(p, r.IdempotencyKey, "transfer", r.From, r.To, amount.String())
 }
 
 // ExpireDue writes an expiry event for the remainder of up to batch lots

@@ -156,6 +156,18 @@ type SubAccountsView struct {
 	Pool     decimal.Decimal
 	Accounts []SubAccountRow
 	Form     SubAccountForm
+	Transfer TransferForm
+	// Transferred is set after a transfer (the flash).
+	Transferred bool
+}
+
+// TransferForm moves allocation between two sub-accounts that have one:
+// Choices are those sub-accounts (value: id), Key the form's idempotency
+// key, Errors the messages by field (from, to, amount, form).
+type TransferForm struct {
+	From, To, Amount, Key string
+	Choices               []Option
+	Errors                map[string]string
 }
 
 // SubAccountView is one sub-account's page.
