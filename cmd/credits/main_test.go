@@ -74,6 +74,8 @@ func TestBadConfigurationEndsWithOneClearLine(t *testing.T) {
 			[]string{"DATABASE_URL=" + dbtest.URL(t)}},
 		{"ProductionWithDevSecret", "serve", "APP_ENV=production needs SESSION_SECRET",
 			[]string{"APP_ENV=production"}},
+		{"BadTrustedProxies", "serve", `TRUSTED_PROXIES: "proxy.internal" is not a network`,
+			[]string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.internal"}},
 		{"UnknownCommand", "bogus", `unknown command "bogus"`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
