@@ -91,9 +91,11 @@ RETURNING id`
 
 const markSucceeded = `UPDATE sign_in_attempts SET succeeded = true WHERE id = $1`
 
-// markSignedIn records the sign-in only if the password checked is still
+const markSignedIn = `UPDATE users SET last_sign_in_at = $2 WHERE id = $1`
+
+// confirmSignIn records the sign-in only if the password checked is still
 // the user's and the user is still enabled.
-const markSignedIn = `UPDATE users SET last_sign_in_at = $3
+const confirmSignIn = `UPDATE users SET last_sign_in_at = $3
 WHERE id = $1 AND password_hash = $2 AND NOT disabled
 RETURNING ` + userColumns
 
@@ -200,7 +202,7 @@ func (s *Service) Authenticate(ctx context.Context, login, password, ip string) 
 	changed := false
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		u, err = scanUser(tx.QueryRow(ctx, markSignedIn, u.ID, hash, now))
+		u, err = scanUser(tx.QueryRow(ctx, confirmSignIn, u.ID, hash, now))
 		if errors.Is(err, ErrNotFound) {
 			changed = true // the password changed, or the user was disabled, meanwhile
 			return nil
