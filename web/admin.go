@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 
@@ -52,21 +51,19 @@ func (s *Server) AdminRoutes() []AdminRoute { return append([]AdminRoute(nil), s
 // page; customers get 404, as if the back office did not exist.
 func (s *Server) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ctx := c.Request().Context()
-		id := s.Sessions.GetInt64(ctx, sessionUserKey)
-		if id == 0 {
+		u, ok, err := s.sessionUser(c)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			u := s.URL("auth.signin")
 			if c.Request().Method == http.MethodGet && !IsHTMX(c) {
 				u += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
 			}
 			return HXRedirect(c, u)
 		}
-		u, err := s.portal.auth.UserByID(ctx, id)
-		if errors.Is(err, auth.ErrNotFound) || (err == nil && (u.Disabled || !u.IsStaff())) {
+		if u.Disabled || !u.IsStaff() {
 			return echo.ErrNotFound
-		}
-		if err != nil {
-			return err
 		}
 		c.Set(staffKey, u)
 		return next(c)

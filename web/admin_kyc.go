@@ -105,7 +105,7 @@ func (s *Server) AdminKYCReveal(c echo.Context) error {
 		return err
 	}
 	u := staffFrom(c)
-	number, err := s.kyc.verification.RevealNumber(ctx, id, staffActor(c), roleNames(u.Roles), c.RealIP())
+	number, err := s.kyc.verification.RevealNumber(ctx, id, staffActor(c), roleNames(u.Roles), ClientIP(c))
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *Server) AdminKYCLicence(c echo.Context) error {
 		return err
 	}
 	u := staffFrom(c)
-	f, err := s.kyc.verification.Licence(ctx, id, staffActor(c), roleNames(u.Roles), c.RealIP())
+	f, err := s.kyc.verification.Licence(ctx, id, staffActor(c), roleNames(u.Roles), ClientIP(c))
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func newAdmin(d Deps, p *portal) *adminDeps {
 // actor is the signed-in staff user and the request's address, as the
 // back office records them.
 func actor(c echo.Context) backoffice.Actor {
-	return backoffice.Actor{User: staffFrom(c), IP: c.RealIP()}
+	return backoffice.Actor{User: staffFrom(c), IP: ClientIP(c)}
 }
 
 // validationCodes are back-office errors about what was typed: the form is

@@ -14,8 +14,12 @@ import (
 	authview "github.com/seed75218f88/credits/views/auth"
 )
 
-// sessionUserKey is the session key holding the signed-in user's id.
-const sessionUserKey = "user_id"
+// Session keys: the signed-in user's id, and the user's session epoch when
+// they signed in (see sessionUser).
+const (
+	sessionUserKey  = "user_id"
+	sessionEpochKey = "session_epoch"
+)
 
 // authRoutes registers sign-in, sign-up, sign-out, password reset and the
 // one-time portal links.
@@ -42,7 +46,7 @@ func (s *Server) SignInForm(c echo.Context) error {
 func (s *Server) SignIn(c echo.Context) error {
 	f := authview.Form{Login: c.FormValue("login"), Next: safeNext(c.FormValue("next"))}
 	ctx := c.Request().Context()
-	u, err := s.portal.auth.Authenticate(ctx, f.Login, c.FormValue("password"), c.RealIP())
+	u, err := s.portal.auth.Authenticate(ctx, f.Login, c.FormValue("password"), ClientIP(c))
 	if err != nil {
 		var ae *auth.Error
 		if !errors.As(err, &ae) {
@@ -55,7 +59,7 @@ func (s *Server) SignIn(c echo.Context) error {
 		f.Error = authMessage(ctx, err)
 		return Render(c, status, authview.SignIn(f), nil)
 	}
-	if err := s.signIn(ctx, u.ID); err != nil {
+	if err := s.signIn(ctx, u); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, s.landing(u, f.Next))
@@ -72,14 +76,38 @@ func (s *Server) landing(u auth.User, next string) string {
 	return s.URL("portal.overview")
 }
 
-// signIn stores the user in a fresh session (a new token, against session
-// fixation).
-func (s *Server) signIn(ctx context.Context, userID int64) error {
+// signIn stores the user and their session epoch in a fresh session (a new
+// token, against session fixation).
+func (s *Server) signIn(ctx context.Context, u auth.User) error {
 	if err := s.Sessions.RenewToken(ctx); err != nil {
 		return err
 	}
-	s.Sessions.Put(ctx, sessionUserKey, userID)
+	s.Sessions.Put(ctx, sessionUserKey, u.ID)
+	s.Sessions.Put(ctx, sessionEpochKey, u.SessionEpoch)
 	return nil
+}
+
+// sessionUser returns the user signed in to the request's session, or ok
+// false for a visitor. A session signed in at an earlier session epoch than
+// the user's (the password was changed or reset, the user disabled, a staff
+// role taken away) is destroyed and reads as signed out. The epoch is read
+// from the users row on every request, never from a cache, so this holds
+// in every process at once: the session cache's 2-second trust does not
+// delay it.
+func (s *Server) sessionUser(c echo.Context) (u auth.User, ok bool, err error) {
+	ctx := c.Request().Context()
+	id := s.Sessions.GetInt64(ctx, sessionUserKey)
+	if id == 0 {
+		return auth.User{}, false, nil
+	}
+	u, err = s.portal.auth.UserByID(ctx, id)
+	if errors.Is(err, auth.ErrNotFound) || (err == nil && u.SessionEpoch != s.Sessions.GetInt64(ctx, sessionEpochKey)) {
+		return auth.User{}, false, s.Sessions.Destroy(ctx)
+	}
+	if err != nil {
+		return auth.User{}, false, err
+	}
+	return u, true, nil
 }
 
 // SignUpForm shows the registration form.
@@ -110,7 +138,7 @@ func (s *Server) SignUp(c echo.Context) error {
 		f.Errors = errs
 		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
 	}
-	if err := s.signIn(ctx, u.ID); err != nil {
+	if err := s.signIn(ctx, u); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, s.URL("portal.overview")+"?welcome=1")
@@ -170,7 +198,7 @@ func (s *Server) Reset(c echo.Context) error {
 		}
 		return Render(c, http.StatusUnprocessableEntity, authview.Reset(f), nil)
 	}
-	if err := s.signIn(ctx, u.ID); err != nil {
+	if err := s.signIn(ctx, u); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, s.landing(u, ""))
@@ -189,7 +217,7 @@ func (s *Server) PortalLink(c echo.Context) error {
 		}
 		return Render(c, http.StatusNotFound, authview.SignIn(authview.Form{Error: authMessage(ctx, err)}), nil)
 	}
-	if err := s.signIn(ctx, u.ID); err != nil {
+	if err := s.signIn(ctx, u); err != nil {
 		return err
 	}
 	if !u.HasPassword {

@@ -168,7 +168,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Int("status", res.Status),
 			slog.Int64("bytes", res.Size),
 			slog.Duration("duration", elapsed),
-			slog.String("remote", c.RealIP()),
+			slog.String("remote", ClientIP(c)),
 		)
 		return nil
 	}

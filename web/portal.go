@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -58,17 +57,16 @@ func (s *Server) requireCustomer(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return HXRedirect(c, u)
 		}
-		id := s.Sessions.GetInt64(ctx, sessionUserKey)
-		if id == 0 {
-			return toSignIn()
-		}
-		u, err := s.portal.auth.UserByID(ctx, id)
-		if errors.Is(err, auth.ErrNotFound) || (err == nil && u.Disabled) {
-			s.Sessions.Remove(ctx, sessionUserKey)
-			return toSignIn()
-		}
+		u, ok, err := s.sessionUser(c)
 		if err != nil {
 			return err
+		}
+		if !ok {
+			return toSignIn()
+		}
+		if u.Disabled {
+			s.Sessions.Remove(ctx, sessionUserKey)
+			return toSignIn()
 		}
 		if u.Kind == auth.KindStaff {
 			return HXRedirect(c, "/admin")
@@ -201,7 +199,7 @@ func (s *Server) SetPassword(c echo.Context) error {
 		v.Errors = map[string]string{"password_confirm": tr(c, "form.auth.password_mismatch")}
 		return Render(c, http.StatusUnprocessableEntity, pv.Password(v), nil)
 	}
-	err := s.portal.auth.ChangePassword(ctx, cu.User.ID, c.FormValue("current"), password)
+	u, err := s.portal.auth.ChangePassword(ctx, cu.User.ID, c.FormValue("current"), password)
 	if err != nil {
 		errs, ok := authFieldErrors(ctx, err, "current")
 		if !ok {
@@ -210,7 +208,9 @@ func (s *Server) SetPassword(c echo.Context) error {
 		v.Errors = errs
 		return Render(c, http.StatusUnprocessableEntity, pv.Password(v), nil)
 	}
-	if err := s.Sessions.RenewToken(ctx); err != nil {
+	// Every other session of the user is over (the epoch moved on); this
+	// one goes on under a new token at the new epoch.
+	if err := s.signIn(ctx, u); err != nil {
 		return err
 	}
 	v.Done = true

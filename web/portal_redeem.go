@@ -26,7 +26,7 @@ func (s *Server) RedeemForm(c echo.Context) error {
 func (s *Server) Redeem(c echo.Context) error {
 	cu := customerOf(c)
 	v := pv.RedeemView{Frame: s.frame(c, "portal.redeem"), Code: c.FormValue("code")}
-	r, err := s.admin.bo.Redeem(c.Request().Context(), cu.Account.ID, v.Code, c.RealIP())
+	r, err := s.admin.bo.Redeem(c.Request().Context(), cu.Account.ID, v.Code, ClientIP(c))
 	if err != nil {
 		errs, status, ok := formError(c, err)
 		if !ok {

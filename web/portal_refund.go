@@ -66,7 +66,7 @@ func (s *Server) RequestRefund(c echo.Context) error {
 	if _, err := s.pay.svc.CheckRefund(ctx, acc.ID, o.OrderNo, fen); err != nil {
 		return s.refundRefused(c, err, f)
 	}
-	_, err = s.admin.bo.RequestRefund(ctx, acc.ID, o.OrderNo, decimal.New(fen, -2), f.Reason, c.RealIP())
+	_, err = s.admin.bo.RequestRefund(ctx, acc.ID, o.OrderNo, decimal.New(fen, -2), f.Reason, ClientIP(c))
 	if err != nil {
 		return s.refundRefused(c, err, f)
 	}

@@ -136,6 +136,7 @@ func New(d Deps) (*Server, error) {
 	s.Sessions.Cookie.SameSite = http.SameSiteLaxMode
 	s.Sessions.Cookie.Secure = d.Config.Env == config.Production
 
+	s.Echo.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	s.Echo.HideBanner = true
 	s.Echo.HidePort = true
 	s.Echo.HTTPErrorHandler = s.handleError

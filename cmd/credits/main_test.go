@@ -85,6 +85,8 @@ func TestBadConfigurationEndsWithOneClearLine(t *testing.T) {
 			[]string{"DATABASE_URL=" + dbtest.URL(t), "GRACE_CREDITS=lots", "GRACE_HOURS=72"}},
 		{"GraceCreditsWithoutHours", "serve --addr 127.0.0.1:0", "GRACE_HOURS must be a whole number of hours above 0 when GRACE_CREDITS is set",
 			[]string{"DATABASE_URL=" + dbtest.URL(t), "GRACE_CREDITS=5000"}},
+		{"BadTrustedProxies", "serve", `TRUSTED_PROXIES: "proxy.internal" is not a network`,
+			[]string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.internal"}},
 		{"UnknownCommand", "bogus", `unknown command "bogus"`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

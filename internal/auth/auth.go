@@ -28,16 +28,29 @@ type Options struct {
 	Now func() time.Time
 	// Argon2 are the cost parameters of new hashes. Default DefaultArgon2Params.
 	Argon2 Argon2Params
-	// MaxFailuresPerLogin failed sign-ins for one login within
-	// ThrottleWindow refuse further attempts for it. Default 5.
-	MaxFailuresPerLogin int
-	// MaxFailuresPerIP failed sign-ins from one IPv4 address (or IPv6 /64)
-	// within ThrottleWindow refuse further attempts from it. Default 20.
+	// MaxFailuresPerLoginIP failed sign-ins for one login from one address
+	// (an IPv4 address or an IPv6 /64) within ThrottleWindow, since that
+	// login's last success from there, refuse further attempts for that
+	// login from that address. Default 5.
+	MaxFailuresPerLoginIP int
+	// MaxFailuresPerIP failed sign-ins from one address (IPv4, or IPv6 /64)
+	// within ThrottleWindow refuse every further attempt from it. Default 20.
 	// Mobile carriers in China put many users behind one address, so keep it
-	// well above MaxFailuresPerLogin.
+	// well above MaxFailuresPerLoginIP.
 	MaxFailuresPerIP int
 	// ThrottleWindow is how far back failures count. Default 15 minutes.
 	ThrottleWindow time.Duration
+	// SlowLoginAfter failures for one login from any addresses within
+	// ThrottleWindow, since its last success, slow down every further
+	// attempt for it (never refuse it: that would let anyone lock anyone
+	// out): the attempt first waits SlowLoginDelay, doubled for each failure
+	// beyond SlowLoginAfter, at most MaxSlowLoginDelay. Defaults 5, 250 ms, 4 s.
+	SlowLoginAfter    int
+	SlowLoginDelay    time.Duration
+	MaxSlowLoginDelay time.Duration
+	// Sleep waits d or until ctx ends (then returns its error); tests
+	// record instead of waiting. Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// ResetTokenTTL is how long a password-reset token works. Default 30 minutes.
 	ResetTokenTTL time.Duration
 	// MaxPortalLinkTTL bounds the lifetime of a portal link. Default 24 hours.
@@ -62,14 +75,26 @@ func New(pool *pgxpool.Pool, opts Options) *Service {
 	if opts.Argon2 == (Argon2Params{}) {
 		opts.Argon2 = DefaultArgon2Params
 	}
-	if opts.MaxFailuresPerLogin <= 0 {
-		opts.MaxFailuresPerLogin = 5
+	if opts.MaxFailuresPerLoginIP <= 0 {
+		opts.MaxFailuresPerLoginIP = 5
 	}
 	if opts.MaxFailuresPerIP <= 0 {
 		opts.MaxFailuresPerIP = 20
 	}
 	if opts.ThrottleWindow <= 0 {
 		opts.ThrottleWindow = 15 * time.Minute
+	}
+	if opts.SlowLoginAfter <= 0 {
+		opts.SlowLoginAfter = 5
+	}
+	if opts.SlowLoginDelay <= 0 {
+		opts.SlowLoginDelay = 250 * time.Millisecond
+	}
+	if opts.MaxSlowLoginDelay <= 0 {
+		opts.MaxSlowLoginDelay = 4 * time.Second
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
 	}
 	if opts.ResetTokenTTL <= 0 {
 		opts.ResetTokenTTL = 30 * time.Minute
@@ -88,6 +113,18 @@ func New(pool *pgxpool.Pool, opts Options) *Service {
 }
 
 func (s *Service) now() time.Time { return s.opt.Now().UTC() }
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Kind separates customers (portal) from staff (back office).
 type Kind string
@@ -114,6 +151,11 @@ type User struct {
 	LastSignInAt time.Time // zero when never signed in
 	Disabled     bool
 	HasPassword  bool // false for a portal-link user who has not set one
+	// SessionEpoch is the generation of the user's sessions: a session
+	// remembers the epoch it was signed in at and is over once this moves
+	// on, which a password change or reset, disabling the user and removing
+	// a staff role do.
+	SessionEpoch int64
 }
 
 // Login returns what the user signs in with, email first.
@@ -130,14 +172,14 @@ func (u User) IsStaff() bool { return u.Kind == KindStaff && !u.Disabled }
 // userColumns is the select list scanned by scanUser, in order.
 const userColumns = `id, coalesce(email, ''), coalesce(phone, ''), display_name, kind, roles,
 	coalesce(account_id, 0), locale, created_at, last_sign_in_at,
-	disabled, password_hash IS NOT NULL`
+	disabled, password_hash IS NOT NULL, session_epoch`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
 	var roles []string
 	var last *time.Time
 	err := row.Scan(&u.ID, &u.Email, &u.Phone, &u.Name, &u.Kind, &roles, &u.AccountID,
-		&u.Locale, &u.CreatedAt, &last, &u.Disabled, &u.HasPassword)
+		&u.Locale, &u.CreatedAt, &last, &u.Disabled, &u.HasPassword, &u.SessionEpoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrNotFound
 	}

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -35,19 +36,47 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type testBundle struct {
-	svc   *auth.Service
-	pool  *pgxpool.Pool
-	clock *clock
+	svc    *auth.Service
+	pool   *pgxpool.Pool
+	clock  *clock
+	sleeps *sleepLog
 }
 
 // setup gives a test its own service and clock on the package's database;
 // tests stay independent by using their own logins, addresses and accounts.
+// The service records the sign-in slow-down's waits instead of waiting.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	pool := dbtest.Pool(t)
 	c := &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
-	return &testBundle{svc: auth.New(pool, auth.Options{Now: c.Now}), pool: pool, clock: c}
+	sl := &sleepLog{}
+	return &testBundle{svc: auth.New(pool, auth.Options{Now: c.Now, Sleep: sl.Sleep}), pool: pool, clock: c, sleeps: sl}
 }
+
+// sleepLog is an injectable Options.Sleep that records instead of waiting.
+type sleepLog struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *sleepLog) Sleep(_ context.Context, d time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.d = append(l.d, d)
+	return nil
+}
+
+// take returns the waits recorded since the last take.
+func (l *sleepLog) take() []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.d
+	l.d = nil
+	return d
+}
+
+// cheapArgon2 makes tests that hash many passwords at once light on memory.
+var cheapArgon2 = auth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 var seq atomic.Int64
 

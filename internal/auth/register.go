@@ -174,11 +174,15 @@ func (s *Service) LinkAccountTx(ctx context.Context, tx pgx.Tx, userID, accountI
 	return sp.Commit(ctx)
 }
 
-const setPasswordHash = `UPDATE users SET password_hash = $2 WHERE id = $1`
+// setPasswordHash replaces the password and moves the session epoch on:
+// every session signed in before is over.
+const setPasswordHash = `UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1
+WHERE id = $1 RETURNING session_epoch`
 
 // SetPassword replaces a user's password without asking for the old one: for
 // a portal-link user choosing a first password, or after another proof of
-// identity. Use ChangePassword when the user has a password.
+// identity. Use ChangePassword when the user has a password. Every session
+// of the user ends (the epoch moves on; see User.SessionEpoch).
 //
 // Errors: ErrWeakPassword (refined), ErrNotFound.
 func (s *Service) SetPassword(ctx context.Context, userID int64, password string) error {
@@ -186,56 +190,66 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 	if err != nil {
 		return err
 	}
-	return s.setPassword(ctx, s.pool, u, password)
+	_, err = s.setPassword(ctx, s.pool, u, password)
+	return err
 }
 
-func (s *Service) setPassword(ctx context.Context, q db.DBTX, u User, password string) error {
+// setPassword stores the new password and returns the user's new session epoch.
+func (s *Service) setPassword(ctx context.Context, q db.DBTX, u User, password string) (int64, error) {
 	if err := CheckPassword(password, u.Email); err != nil {
-		return err
+		return 0, err
 	}
 	if err := CheckPassword(password, u.Phone); err != nil {
-		return err
+		return 0, err
 	}
 	hash, err := hashPassword(password, s.opt.Argon2)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	tag, err := q.Exec(ctx, setPasswordHash, u.ID, hash)
+	var epoch int64
+	err = q.QueryRow(ctx, setPasswordHash, u.ID, hash).Scan(&epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotFound
+	}
 	if err != nil {
-		return fmt.Errorf("auth: set password: %w", err)
+		return 0, fmt.Errorf("auth: set password: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return epoch, nil
 }
 
 const selectPasswordHash = `SELECT password_hash FROM users WHERE id = $1`
 
 // ChangePassword replaces the password of a signed-in user after checking
-// the current one (a user without a password may pass any current value).
+// the current one (a user without a password may pass any current value),
+// and returns the user with the new password's SessionEpoch: every session
+// signed in before is over, and the caller moves the one that asked to the
+// new epoch.
 //
 // Errors: ErrBadCredentials (current password wrong), ErrWeakPassword
 // (refined), ErrNotFound.
-func (s *Service) ChangePassword(ctx context.Context, userID int64, current, password string) error {
+func (s *Service) ChangePassword(ctx context.Context, userID int64, current, password string) (User, error) {
 	u, err := s.UserByID(ctx, userID)
 	if err != nil {
-		return err
+		return User{}, err
 	}
 	if u.HasPassword {
 		var hash string
 		if err := s.pool.QueryRow(ctx, selectPasswordHash, userID).Scan(&hash); err != nil {
-			return fmt.Errorf("auth: change password: %w", err)
+			return User{}, fmt.Errorf("auth: change password: %w", err)
 		}
 		ok, _, err := verifyPassword(current, hash, s.opt.Argon2)
 		if err != nil {
-			return fmt.Errorf("auth: change password: %w", err)
+			return User{}, fmt.Errorf("auth: change password: %w", err)
 		}
 		if !ok {
-			return ErrBadCredentials
+			return User{}, ErrBadCredentials
 		}
 	}
-	return s.setPassword(ctx, s.pool, u, password)
+	if u.SessionEpoch, err = s.setPassword(ctx, s.pool, u, password); err != nil {
+		return User{}, err
+	}
+	u.HasPassword = true
+	return u, nil
 }
 
 const setEmail = `UPDATE users SET email = $2 WHERE id = $1`
@@ -300,11 +314,14 @@ func (s *Service) SetProfile(ctx context.Context, userID int64, name, locale str
 	return s.UserByID(ctx, userID)
 }
 
-const setDisabled = `UPDATE users SET disabled = $2 WHERE id = $1`
+// setDisabled moves the session epoch on when it disables the user.
+const setDisabled = `UPDATE users SET disabled = $2,
+    session_epoch = session_epoch + CASE WHEN $2 AND NOT disabled THEN 1 ELSE 0 END
+WHERE id = $1`
 
 // SetDisabled disables (or re-enables) a user: a disabled user cannot sign
-// in, reset a password or use a portal link. Existing sessions are the web
-// layer's to end.
+// in, reset a password or use a portal link, and disabling ends every
+// session of the user (see User.SessionEpoch).
 //
 // Errors: ErrNotFound.
 func (s *Service) SetDisabled(ctx context.Context, userID int64, disabled bool) error {

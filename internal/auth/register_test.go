@@ -290,9 +290,13 @@ func TestProfileAndContacts(t *testing.T) {
 	require.Equal(t, "韩梅梅", u.Name)
 	require.Equal(t, "en", u.Locale)
 
-	require.ErrorIs(t, b.svc.ChangePassword(ctx, u.ID, "wrong password", "new password 1"), auth.ErrBadCredentials)
-	require.ErrorIs(t, b.svc.ChangePassword(ctx, u.ID, goodPassword, "1234567890"), auth.ErrWeakPassword)
-	require.NoError(t, b.svc.ChangePassword(ctx, u.ID, goodPassword, "new password 1"))
+	_, err = b.svc.ChangePassword(ctx, u.ID, "wrong password", "new password 1")
+	require.ErrorIs(t, err, auth.ErrBadCredentials)
+	_, err = b.svc.ChangePassword(ctx, u.ID, goodPassword, "1234567890")
+	require.ErrorIs(t, err, auth.ErrWeakPassword)
+	changed, err := b.svc.ChangePassword(ctx, u.ID, goodPassword, "new password 1")
+	require.NoError(t, err)
+	require.Equal(t, u.SessionEpoch+1, changed.SessionEpoch, "every earlier session is over")
 	_, err = b.svc.Authenticate(ctx, u.Email, "new password 1", uniqueIP())
 	require.NoError(t, err)
 

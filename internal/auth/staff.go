@@ -129,10 +129,14 @@ func (s *Service) CreateStaff(ctx context.Context, req StaffRequest) (User, erro
 
 const selectKindForUpdate = `SELECT kind FROM users WHERE id = $1 FOR UPDATE`
 
-const setRoles = `UPDATE users SET roles = $2 WHERE id = $1`
+// setRoles moves the session epoch on when a role is taken away.
+const setRoles = `UPDATE users SET roles = $2,
+    session_epoch = session_epoch + CASE WHEN roles <@ $2::text[] THEN 0 ELSE 1 END
+WHERE id = $1`
 
 // SetRoles replaces a staff user's roles; an empty list leaves the user
-// unable to reach any back-office page.
+// unable to reach any back-office page. Taking a role away ends every
+// session of the user (see User.SessionEpoch); only adding roles does not.
 //
 // Errors: ErrNotFound, ErrNotStaff, ErrUnknownRole.
 func (s *Service) SetRoles(ctx context.Context, userID int64, roles []Role) (User, error) {

@@ -101,8 +101,8 @@ FOR UPDATE`
 const useResetTokens = `UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL`
 
 // clearLoginFailures records a successful attempt under each of the user's
-// logins: proving ownership of the mailbox lifts the per-login throttle
-// (failures count only since the last success). The per-IP limit stays.
+// logins: proving ownership of the mailbox lifts the per-login slow-down
+// (failures count only since the last success). The per-address limits stay.
 const clearLoginFailures = `
 INSERT INTO sign_in_attempts (login, user_id, succeeded, attempted_at)
 SELECT l, $1, true, $2 FROM users, unnest(ARRAY[email, phone]) AS l
@@ -111,8 +111,9 @@ WHERE id = $1 AND l IS NOT NULL`
 // ResetPassword sets a new password with a token from StartPasswordReset.
 // The token works once; using it also voids the user's other outstanding
 // tokens. A password the policy refuses leaves the token unused, so the user
-// can try again. A successful reset lifts the per-login sign-in throttle.
-// Ending the user's other sessions is the web layer's job.
+// can try again. A successful reset lifts the per-login slow-down (not the
+// per-address limits) and ends every session of the user: the returned
+// user carries the new SessionEpoch, for the session the caller starts.
 //
 // Errors: ErrInvalidToken (unknown, expired or used), ErrWeakPassword
 // (refined), ErrUserDisabled.
@@ -134,7 +135,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (Us
 		if u.Disabled {
 			return ErrUserDisabled
 		}
-		if err := s.setPassword(ctx, tx, u, password); err != nil {
+		if u.SessionEpoch, err = s.setPassword(ctx, tx, u, password); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, useResetTokens, userID, now); err != nil {

@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -34,6 +35,11 @@ type Config struct {
 	SessionSecret string
 	RedisURL      string
 
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For header names the client (TRUSTED_PROXIES); empty: the
+	// client is the TCP peer and the header is ignored.
+	TrustedProxies []netip.Prefix
+
 	// CreditPriceRMB is the RMB price of one credit (default ¥0.001).
 	CreditPriceRMB decimal.Decimal
 
@@ -58,6 +64,9 @@ func Load() (Config, error) {
 	if c.CreditPriceRMB, err = decimal.NewFromString(get("CREDIT_PRICE_RMB", "0.001")); err != nil || !c.CreditPriceRMB.IsPositive() {
 		return c, errors.New("CREDIT_PRICE_RMB must be a positive decimal such as 0.001")
 	}
+	if c.TrustedProxies, err = ParseTrustedProxies(os.Getenv("TRUSTED_PROXIES")); err != nil {
+		return c, err
+	}
 	if c.PaymentSandbox, err = strconv.ParseBool(get("PAYMENT_SANDBOX", strconv.FormatBool(c.Env != Production))); err != nil {
 		return c, errors.New("PAYMENT_SANDBOX must be true or false")
 	}
@@ -74,6 +83,32 @@ func Load() (Config, error) {
 		return c, fmt.Errorf("APP_ENV must be dev or production, not %q", c.Env)
 	}
 	return c, nil
+}
+
+// ParseTrustedProxies reads TRUSTED_PROXIES: comma-separated networks in
+// CIDR form (10.0.0.0/8, fd00::/8) or single addresses. A network that would
+// trust every client (a /0) is refused, as is anything else that is not one.
+func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not a network such as 10.0.0.0/8 or an address such as 10.0.0.5", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("TRUSTED_PROXIES: %q would trust every client's X-Forwarded-For; list your proxies' networks", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func get(key, def string) string {

@@ -1,0 +1,57 @@
+package config_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/platform/config"
+)
+
+func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{in: "", want: nil},
+		{in: " 10.0.0.0/8 , fd00::/8,192.0.2.7", want: []string{"10.0.0.0/8", "fd00::/8", "192.0.2.7/32"}},
+		{in: "10.1.2.3/8", want: []string{"10.0.0.0/8"}},
+		{in: "2001:db8::1", want: []string{"2001:db8::1/128"}},
+		{in: "10.0.0.0/8,proxy.internal", err: `TRUSTED_PROXIES: "proxy.internal" is not a network`},
+		{in: "10.0.0.0/33", err: `TRUSTED_PROXIES: "10.0.0.0/33"`},
+		{in: "0.0.0.0/0", err: "would trust every client"},
+		{in: "::/0", err: "would trust every client"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := config.ParseTrustedProxies(tc.in)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				require.NotContains(t, err.Error(), "\n")
+				return
+			}
+			require.NoError(t, err)
+			var s []string
+			for _, p := range got {
+				s = append(s, p.String())
+			}
+			require.Equal(t, tc.want, s)
+			for _, p := range got {
+				require.Equal(t, p, p.Masked())
+				require.True(t, p.IsValid())
+			}
+		})
+	}
+}
+
+func TestLoadRefusesABadTrustedProxiesWithItsName(t *testing.T) {
+	t.Setenv("TRUSTED_PROXIES", "10.0.0.0/8,nonsense")
+	_, err := config.Load()
+	require.ErrorContains(t, err, "TRUSTED_PROXIES")
+	t.Setenv("TRUSTED_PROXIES", "10.0.0.0/8")
+	c, err := config.Load()
+	require.NoError(t, err)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, c.TrustedProxies)
+}
