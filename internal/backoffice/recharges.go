@@ -384,7 +384,6 @@ func (s *Service) requestRecharge(ctx context.Context, tx pgx.Tx, line reconcile
 	return a, bal, err
 }
 
-
 // applyRecharge credits a manual recharge's paid lot, records it as the
 // customer's top-up order, resolves its line and audits it, on tx.
 // approvalID is 0 when no approval was needed.
