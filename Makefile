@@ -13,7 +13,7 @@ ECHARTS := 5.6.0
 # Generated and hand-written Go files, outside .data/ (the private cluster).
 GODIRS   = $$($(GO) list -f '{{.Dir}}' ./...)
 
-.PHONY: help build run test bench generate verify lint db vendor vendor-echarts chromium check-generated i18n-add
+.PHONY: help build run test bench generate verify lint db vendor vendor-echarts chromium redis check-generated i18n-add
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,8 +38,8 @@ run: build ## migrate, seed and serve on http://127.0.0.1:8080 (ADDR=…); in de
 		$(BIN) serve --addr $(ADDR); \
 	fi
 
-test: chromium check-generated ## run every test, Chromium journeys included (installs Chromium when missing)
-	$(GO) test -timeout 20m ./...
+test: chromium redis check-generated ## run every test, Chromium journeys and Redis included (installs Chromium and Redis when missing)
+	REQUIRE_REDIS=1 $(GO) test -timeout 20m ./...
 
 bench: ## run the benchmarks (not part of make test), one package at a time
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
@@ -67,6 +67,19 @@ check-generated:
 	after=$$(find . -name '*_templ.go' -not -path './.data/*' | sort | xargs -r sha256sum); \
 	if [ "$$before" != "$$after" ]; then echo "templ output was out of date: ran 'make generate'; commit the *_templ.go files"; exit 1; fi
 	@out=$$(gofmt -l $(GODIRS)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# redis makes sure a Redis answers on 127.0.0.1:6379 for the shared rate
+# limiter's tests: it starts Debian's redis-server (installing it when
+# missing) with nothing kept on disk.
+redis:
+	@if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then \
+		if ! command -v redis-server >/dev/null; then \
+			echo "installing redis-server for the tests"; \
+			$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server; \
+		fi; \
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null; \
+		for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && break; sleep 0.1; done; \
+	fi
 
 # chromium installs Debian's Chromium and CJK fonts for the browser tests.
 chromium:

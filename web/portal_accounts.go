@@ -133,7 +133,7 @@ func (s *Server) TransferAllocation(c echo.Context) error {
 	if len(f.Errors) == 0 {
 		_, err = s.admin.bo.Transfer(ctx, backoffice.TransferRequest{From: from.ID, To: to.ID, Amount: amount,
 			Enterprise: cu.Account.ID, IdempotencyKey: "portal:" + f.Key, ActorKind: backoffice.ActorCustomer,
-			ActorEmail: cu.User.Login(), LedgerActor: "user:" + strconv.FormatInt(cu.User.ID, 10), IP: c.RealIP(),
+			ActorEmail: cu.User.Login(), LedgerActor: "user:" + strconv.FormatInt(cu.User.ID, 10), IP: ClientIP(c),
 			Reason: "portal_transfer"})
 		if err == nil {
 			return HXRedirect(c, s.URL("portal.accounts")+"?transferred=1")

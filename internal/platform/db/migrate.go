@@ -49,6 +49,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (applied int, err error) {
 		return len(res), fmt.Errorf("db: migrate: %w", err)
 	}
 	if err := applyRepeatables(ctx, pool); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+			return len(res), fmt.Errorf("db: the ledger's functions and the grants to %s need the owner role: migrate as %s (MIGRATE_DATABASE_URL): %w", AppRole, OwnerRole, err)
+		}
 		return len(res), err
 	}
 	if err := GrantApp(ctx, pool); err != nil {
