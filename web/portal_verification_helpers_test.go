@@ -30,6 +30,8 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs/jobstest"
 	"github.com/seed75218f88/credits/internal/platform/mail"
@@ -87,6 +89,15 @@ func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 	b.app = webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
 		ctx := context.Background()
 		d.Logger = slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		if o.mail {
+			// A database of its own: River clients of other tests in the
+			// package's database would work (and send elsewhere) its mail jobs.
+			_, own := dbtest.Own(t)
+			appPool, err := db.Open(ctx, db.WithUser(own, db.AppRole))
+			require.NoError(t, err)
+			t.Cleanup(appPool.Close)
+			d.Pool = appPool
+		}
 		b.ledger = ledger.New(d.Pool, ledger.Options{TrialCap: trialCap})
 		t.Cleanup(b.ledger.Close)
 		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})

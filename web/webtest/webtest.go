@@ -105,7 +105,7 @@ func Start(t testing.TB, opts ...Option) *App {
 			t.Errorf("webtest: server stopped with %v", err)
 		}
 	})
-	return &App{URL: url, Server: srv, Pool: pool}
+	return &App{URL: url, Server: srv, Pool: deps.Pool}
 }
 
 // testWriter sends server logs to t.Log, so they show with a failing test.

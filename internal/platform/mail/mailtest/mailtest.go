@@ -145,7 +145,7 @@ func (s *Server) MessagesTo(to string) []*Received {
 // may deliver here too) waits for and reads only its own.
 func (s *Server) WaitTo(t testing.TB, to string, n int) []*Received {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		mine := s.MessagesTo(to)
 		if len(mine) >= n {
