@@ -53,17 +53,16 @@ var payChannels = []payments.Channel{payments.ChannelWeChat, payments.ChannelAli
 // payRoutes registers the checkout and orders under the portal group, and
 // the channels' notify endpoints (outside sessions' sign-in and CSRF) on e.
 func (s *Server) payRoutes(e *echo.Echo, g *echo.Group) {
-	name := func(r *echo.Route, n string) { r.Name = n }
-	name(g.GET("/topup", s.TopUp), "portal.topup")
-	name(g.POST("/topup", s.TopUpSubmit), "portal.topup.create")
-	name(g.GET("/orders", s.Orders), "portal.orders")
-	name(g.GET("/orders/:no", s.OrderPage), "portal.order")
-	name(g.GET("/orders/:no/status", s.OrderStatus), "portal.order.status")
-	name(g.GET("/orders/:no/qr.png", s.OrderQR), "portal.order.qr")
-	name(g.POST("/orders/:no/close", s.CloseOrder), "portal.order.close")
-	name(g.POST("/orders/:no/refund", s.RequestRefund), "portal.order.refund")
-	name(e.POST(payments.NotifyPathWeChat, s.WeChatNotify), "pay.notify.wechat")
-	name(e.POST(payments.NotifyPathAlipay, s.AlipayNotify), "pay.notify.alipay")
+	named(g.GET("/topup", s.TopUp), "portal.topup")
+	named(g.POST("/topup", s.TopUpSubmit), "portal.topup.create")
+	named(g.GET("/orders", s.Orders), "portal.orders")
+	named(g.GET("/orders/:no", s.OrderPage), "portal.order")
+	named(g.GET("/orders/:no/status", s.OrderStatus), "portal.order.status")
+	named(g.GET("/orders/:no/qr.png", s.OrderQR), "portal.order.qr")
+	named(g.POST("/orders/:no/close", s.CloseOrder), "portal.order.close")
+	named(g.POST("/orders/:no/refund", s.RequestRefund), "portal.order.refund")
+	named(e.POST(payments.NotifyPathWeChat, s.WeChatNotify), "pay.notify.wechat")
+	named(e.POST(payments.NotifyPathAlipay, s.AlipayNotify), "pay.notify.alipay")
 }
 
 // isNotifyPath reports a channel notify endpoint (no CSRF: the channels
