@@ -39,8 +39,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 
 // adminRoute registers one back-office route that only the named roles reach.
 func (s *Server) adminRoute(g *echo.Group, method, path, name string, h echo.HandlerFunc, roles ...auth.Role) {
-	r := g.Add(method, path, h, requireRole(roles...))
-	r.Name = name
+	named(g.Add(method, path, h, requireRole(roles...)), name)
 	s.adminTable = append(s.adminTable, AdminRoute{Method: method, Path: "/admin" + path, Name: name, Roles: roles})
 }
 
