@@ -111,7 +111,7 @@ func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 			client := jobstest.Start(t, d.Pool, workers)
 			bundle, err := i18n.Default()
 			require.NoError(t, err)
-			iopts.OnIssued = web.InvoiceIssuedMail(client, bundle)
+			iopts.OnIssued = invoicing.IssuedMail(client, bundle)
 			d.Jobs = client
 		}
 		b.inv = invoicing.New(d.Pool, b.pay.Invoicing(), iopts)

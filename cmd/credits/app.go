@@ -136,7 +136,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	if err != nil {
 		return nil, err
 	}
-	iopts.OnIssued = web.InvoiceIssuedMail(ins, bundle)
+	iopts.OnIssued = invoicing.IssuedMail(ins, bundle)
 	popts.BeforeRefund = func(ctx context.Context, _ pgx.Tx, o payments.Order) error {
 		needs, err := s.invoicing.RequiresReversalBeforeRefund(ctx, o.ID)
 		if err != nil {

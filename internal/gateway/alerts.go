@@ -309,8 +309,7 @@ func (a *Alerts) mailTx(ctx context.Context, tx pgx.Tx, accountID int64, key str
 		return err
 	}
 	l := a.opts.I18n.Localizer(locale)
-	msg := mail.Message{To: []string{email}, Subject: l.Tf(key+".subject", data), Text: l.Tf(key+".text", data)}
-	return mail.EnqueueTx(ctx, a.jobs, tx, msg)
+	return mail.EnqueueTx(ctx, a.jobs, tx, mail.Compose(l, key, data, email))
 }
 
 const selectExpiring = `

@@ -32,7 +32,7 @@ type Service struct {
 	// Jobs enqueues the mail job inside the token's transaction (the River
 	// client; its mail worker sends it).
 	Jobs jobs.Inserter
-	// I18n renders the mail (mail.reset.subject, mail.reset.body).
+	// I18n renders the mail (mail.reset.subject, mail.reset.text).
 	I18n *i18n.Bundle
 	// Link returns the absolute URL of the page that uses token.
 	Link func(token string) string
@@ -60,11 +60,8 @@ func (s *Service) Request(ctx context.Context, login, lang string) error {
 		if err != nil {
 			return err
 		}
-		return mail.EnqueueTx(ctx, s.Jobs, tx, mail.Message{
-			To:      []string{u.Email},
-			Subject: l.T("mail.reset.subject"),
-			Text:    l.Tf("mail.reset.body", map[string]string{"Link": s.Link(token)}),
-		})
+		return mail.EnqueueTx(ctx, s.Jobs, tx,
+			mail.Compose(l, "mail.reset", map[string]string{"Link": s.Link(token)}, u.Email))
 	})
 	if err != nil && !Refused(err) {
 		return fmt.Errorf("passwordreset: %w", err)
