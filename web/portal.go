@@ -26,6 +26,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.GET("/usage.csv", s.UsageCSV), "portal.usage.csv")
 	named(g.GET("/transactions", s.Transactions), "portal.transactions")
 	named(g.GET("/transactions/rows", s.TransactionRows), "portal.transactions.rows")
+	named(g.GET("/transactions.csv", s.TransactionsCSV), "portal.transactions.csv")
 	named(g.GET("/accounts", s.SubAccounts), "portal.accounts")
 	named(g.POST("/accounts", s.CreateSubAccount), "portal.accounts.create")
 	named(g.POST("/accounts/transfers", s.TransferAllocation), "portal.accounts.transfer")
