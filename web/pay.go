@@ -57,6 +57,7 @@ func (s *Server) payRoutes(e *echo.Echo, g *echo.Group) {
 	named(g.POST("/topup", s.TopUpSubmit), "portal.topup.create")
 	named(g.GET("/orders", s.Orders), "portal.orders")
 	named(g.GET("/orders/:no", s.OrderPage), "portal.order")
+	named(g.GET("/orders/:no/receipt.pdf", s.OrderReceipt), "portal.order.receipt")
 	named(g.GET("/orders/:no/status", s.OrderStatus), "portal.order.status")
 	named(g.GET("/orders/:no/qr.png", s.OrderQR), "portal.order.qr")
 	named(g.POST("/orders/:no/close", s.CloseOrder), "portal.order.close")

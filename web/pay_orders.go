@@ -39,9 +39,13 @@ func (s *Server) ordersView(c echo.Context, form pv.RefundForm) (pv.OrdersView, 
 	}
 	v := pv.OrdersView{Frame: s.frame(c, "portal.orders"), TopUpURL: s.URL("portal.topup")}
 	for _, o := range orders {
-		v.Orders = append(v.Orders, pv.OrderRow{OrderNo: o.OrderNo, Channel: paidBy(o), State: string(o.State),
+		row := pv.OrderRow{OrderNo: o.OrderNo, Channel: paidBy(o), State: string(o.State),
 			Amount: o.AmountYuan(), Refunded: decimal.New(o.RefundedFen, -2), Reference: o.ReferenceDisplay(),
-			Serial: o.StatementSerial, Payer: o.PayerName, CreatedAt: o.CreatedAt, PaidAt: o.PaidAt, URL: s.URL("portal.order", o.OrderNo)})
+			Serial: o.StatementSerial, Payer: o.PayerName, CreatedAt: o.CreatedAt, PaidAt: o.PaidAt, URL: s.URL("portal.order", o.OrderNo)}
+		if o.PaidAt != nil {
+			row.ReceiptURL = s.URL("portal.order.receipt", o.OrderNo)
+		}
+		v.Orders = append(v.Orders, row)
 	}
 	if err := s.refundSection(c, orders, form, &v); err != nil {
 		return pv.OrdersView{}, err
@@ -194,4 +198,26 @@ func appLink(code string) bool {
 		return true
 	}
 	return false
+}
+
+// OrderReceipt sends the receipt (收据) PDF of a paid order. The payee is
+// our company as configured for invoices, else the platform's name.
+func (s *Server) OrderReceipt(c echo.Context) error {
+	cu := customerOf(c)
+	issuer := s.kyc.invoicing.SellerName()
+	if issuer == "" {
+		issuer = tr(c, "app.name")
+	}
+	payer := cu.Account.Name
+	if payer == "" {
+		payer = cu.User.Name
+	}
+	if payer == "" {
+		payer = cu.User.Email + cu.User.Phone
+	}
+	pdf, err := s.pay.svc.ReceiptPDF(c.Request().Context(), cu.Account.ID, c.Param("no"), issuer, payer)
+	if err != nil {
+		return err
+	}
+	return sendPDF(c, "receipt-"+c.Param("no")+".pdf", pdf)
 }

@@ -196,6 +196,22 @@ func TestOrdersPageShowsRefunds(t *testing.T) {
 	require.Equal(t, "¥120.00", strings.TrimSpace(row.Find(`[data-testid="order-refunded"]`).Text()))
 	requireCredits(t, "180000", b.balance(t, acc).ByKind[ledger.LotPaid], "paid credit after the refund")
 	b.verifyLedger(t)
+
+	// A paid order has its receipt; an unpaid one and another account's do not.
+	href, ok := row.Find(`[data-testid="order-receipt"]`).Attr("href")
+	require.True(t, ok, "a paid order links its receipt")
+	r := c.Get(href)
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, "application/pdf", r.Header.Get("Content-Type"))
+	text := pdfToText(t, []byte(r.Body))
+	for _, want := range []string{"收", "据", o.OrderNo, "¥300.00", "叁佰元整", "已退款", "¥120.00", "支付宝"} {
+		require.Contains(t, text, want)
+	}
+	open, err := b.pay.CreateQROrder(ctx, acc, 1000, payments.ChannelWeChat)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusNotFound, c.Get("/portal/orders/"+open.OrderNo+"/receipt.pdf").Status, "no receipt before the money arrives")
+	other, _ := b.customer(t, "refunds-other@example.com", true)
+	require.Equal(t, http.StatusNotFound, other.Get(href).Status, "another account's receipt is not found")
 }
 
 // TestCustomAmountCheckout: a custom amount within the limits (typed with

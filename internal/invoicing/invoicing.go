@@ -146,3 +146,7 @@ func lockAccount(ctx context.Context, tx pgx.Tx, accountID int64) error {
 	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('invoicing/' || $1::bigint::text, 0))`, accountID)
 	return err
 }
+
+// SellerName is our company's name as configured for invoices; empty
+// until finance configures the seller.
+func (s *Service) SellerName() string { return s.opts.Seller.Name }

@@ -134,6 +134,8 @@ type OrderRow struct {
 	CreatedAt time.Time
 	PaidAt    *time.Time
 	URL       string
+	// ReceiptURL is the receipt PDF's address, for a paid order; empty otherwise.
+	ReceiptURL string
 }
 
 // OrdersView is the orders page: the orders, the paid top-ups the

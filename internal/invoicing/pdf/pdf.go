@@ -268,19 +268,26 @@ func render(inv Invoice) ([]byte, map[rune]bool, error) {
 	if err := inv.Validate(); err != nil {
 		return nil, nil, err
 	}
+	return renderPage(*gopdf.PageSizeA4Landscape, inv.Kind.Title()+" "+inv.Number, func(d *doc) error { return draw(d, inv) })
+}
+
+// renderPage starts a one-page document with the embedded font, draws it
+// and returns its bytes and the runes drawn; a rune the font lacks fails
+// the whole document (ErrGlyphMissing).
+func renderPage(size gopdf.Rect, title string, drawPage func(*doc) error) ([]byte, map[rune]bool, error) {
 	d := &doc{gp: &gopdf.GoPdf{}, drawn: map[rune]bool{}, missing: map[rune]bool{}}
-	d.gp.Start(gopdf.Config{PageSize: *gopdf.PageSizeA4Landscape, Unit: gopdf.UnitPT})
-	d.gp.SetInfo(gopdf.PdfInfo{Title: inv.Kind.Title() + " " + inv.Number, Creator: "credits"})
+	d.gp.Start(gopdf.Config{PageSize: size, Unit: gopdf.UnitPT})
+	d.gp.SetInfo(gopdf.PdfInfo{Title: title, Creator: "credits"})
 	err := d.gp.AddTTFFontDataWithOption(fontReg, fontTTF, gopdf.TtfOption{
 		OnGlyphNotFound:           func(r rune) { d.missing[r] = true },
 		OnGlyphNotFoundSubstitute: gopdf.DefaultOnGlyphNotFoundSubstitute,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("invoice pdf: font: %w", err)
+		return nil, nil, fmt.Errorf("pdf: font: %w", err)
 	}
 	d.gp.AddPage()
-	if err := draw(d, inv); err != nil {
-		return nil, nil, fmt.Errorf("invoice pdf: draw: %w", err)
+	if err := drawPage(d); err != nil {
+		return nil, nil, fmt.Errorf("pdf: draw: %w", err)
 	}
 	if len(d.missing) > 0 {
 		var rs []string
@@ -291,7 +298,7 @@ func render(inv Invoice) ([]byte, map[rune]bool, error) {
 	}
 	var buf bytes.Buffer
 	if _, err := d.gp.WriteTo(&buf); err != nil {
-		return nil, nil, fmt.Errorf("invoice pdf: write: %w", err)
+		return nil, nil, fmt.Errorf("pdf: write: %w", err)
 	}
 	return buf.Bytes(), d.drawn, nil
 }
