@@ -18,6 +18,20 @@ func (s *Server) Home(c echo.Context) error {
 	return Render(c, http.StatusOK, views.Home(), nil)
 }
 
+// LegalVersion is the version of the privacy policy and the terms in force
+// (the day they took effect); change it with any change of substance.
+const LegalVersion = "2026-12-05"
+
+// legalSections is how many numbered sections each document has in locales/legal.*.toml.
+var legalSections = map[string]int{"privacy": 6, "terms": 6}
+
+// Legal shows the privacy policy or the terms of service.
+func (s *Server) Legal(doc string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return Render(c, http.StatusOK, views.Legal(doc, LegalVersion, legalSections[doc]), nil)
+	}
+}
+
 // SetLanguage stores the chosen language in the lang cookie and returns to
 // the page the switch was clicked on (only paths on this site).
 func (s *Server) SetLanguage(c echo.Context) error {

@@ -18,6 +18,8 @@ func (s *Server) routes() {
 
 	// Pages.
 	named(e.GET("/", s.Home), "home")
+	named(e.GET("/privacy", s.Legal("privacy")), "legal.privacy")
+	named(e.GET("/terms", s.Legal("terms")), "legal.terms")
 	named(e.GET("/lang/:lang", s.SetLanguage), "lang")
 
 	// Customer sign-in and portal.
