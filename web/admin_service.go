@@ -74,6 +74,10 @@ func formError(c echo.Context, err error) (errs adminview.Errors, status int, ok
 	if errors.As(err, &tooLarge) {
 		return adminview.Errors{"file": importTooLarge(c, tooLarge)}, http.StatusUnprocessableEntity, true
 	}
+	var row *reconcile.RowError
+	if errors.As(err, &row) {
+		return adminview.Errors{"file": importRowError(c, row)}, http.StatusUnprocessableEntity, true
+	}
 	for _, p := range []struct {
 		target error
 		key    string
@@ -93,6 +97,17 @@ func formError(c echo.Context, err error) (errs adminview.Errors, status int, ok
 		}
 	}
 	return nil, 0, false
+}
+
+// importRowError names the row, the column and the value a file's line
+// could not be read at, and the largest amount when that was the reason.
+func importRowError(c echo.Context, e *reconcile.RowError) string {
+	ctx := c.Request().Context()
+	msg := i18n.Tf(ctx, "error.admin.file_row", map[string]string{"Row": strconv.Itoa(e.Row), "Column": e.Column.Label(), "Value": e.Value})
+	if errors.Is(e, reconcile.ErrAmountTooLarge) {
+		msg += " " + i18n.Tf(ctx, "error.admin.file_row_amount_max", map[string]string{"Max": format.Money(reconcile.MaxAmount)})
+	}
+	return msg
 }
 
 // importTooLarge says which limit an uploaded file passed, with the limit.

@@ -66,10 +66,10 @@ type GrantResult struct {
 // Waiting reports whether some or all of the grant waits for approval.
 func (r GrantResult) Waiting() bool { return r.Approval.ID != 0 }
 
-// checkCredits rounds nothing: an amount with more than 6 decimals, or not
-// positive, is refused.
+// checkCredits rounds nothing: an amount with more than 6 decimals, not
+// positive, or above ledger.MaxCredits is refused.
 func checkCredits(d decimal.Decimal) error {
-	if !d.IsPositive() || !ledger.Round(d).Equal(d) {
+	if !d.IsPositive() || !ledger.Round(d).Equal(d) || d.GreaterThan(ledger.MaxCredits) {
 		return ErrInvalidAmount
 	}
 	return nil

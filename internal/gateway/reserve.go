@@ -165,7 +165,7 @@ func (in ReserveInput) validate() error {
 		return invalid("account", "required")
 	case in.Model == "":
 		return invalid("model", "required")
-	case in.MaxInputTokens < 0 || in.MaxOutputTokens < 0 || in.MaxInputTokens > 1e9 || in.MaxOutputTokens > 1e9:
+	case !pricing.CountsInRange(in.MaxInputTokens, in.MaxOutputTokens):
 		return invalid("max_input_tokens", "token counts are 0 to 1,000,000,000")
 	case in.IdempotencyKey == "" || len(in.IdempotencyKey) > 200:
 		return invalid("idempotency_key", "1 to 200 characters")
@@ -357,8 +357,8 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 	if err != nil {
 		return CommitView{}, err
 	}
-	if in.InputTokens < 0 || in.OutputTokens < 0 || in.CacheHitTokens < 0 {
-		return CommitView{}, invalid("input_tokens", "token counts cannot be negative")
+	if !pricing.CountsInRange(in.InputTokens, in.OutputTokens, in.CacheHitTokens) {
+		return CommitView{}, invalid("input_tokens", "token counts are 0 to 1,000,000,000")
 	}
 	if in.Outcome == "" {
 		in.Outcome = OutcomeCompleted

@@ -107,7 +107,8 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 	now := s.now()
 	switch {
 	case ev.IdempotencyKey == "" || len(ev.IdempotencyKey) > 200, ev.Account == "", ev.Model == "",
-		ev.InputTokens < 0, ev.OutputTokens < 0, ev.CacheHitTokens < 0, ev.Requests < 0, ev.OccurredAt.IsZero():
+		!pricing.CountsInRange(ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens),
+		ev.Requests < 0, ev.Requests > pricing.MaxRequests, ev.OccurredAt.IsZero():
 		return RejectInvalid
 	case ev.OccurredAt.Before(now.Add(-s.opts.LateEventWindow)):
 		return RejectTooOld

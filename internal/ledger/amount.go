@@ -32,10 +32,16 @@ func RMBForCredits(credits, pricePerCredit decimal.Decimal) decimal.Decimal {
 	return credits.Mul(pricePerCredit).RoundBank(2)
 }
 
-// checkAmount rounds d and refuses zero or negative amounts.
+// MaxCredits is the largest amount one operation may carry: a trillion
+// credits (¥1,000,000,000 at the default price). Amounts are numeric(24, 6),
+// at most 10^18; the bound leaves room for a balance to hold many such
+// operations, so no sum of them overflows a column.
+var MaxCredits = decimal.New(1, 12)
+
+// checkAmount rounds d and refuses zero, negative and out-of-range amounts.
 func checkAmount(d decimal.Decimal) (decimal.Decimal, error) {
 	r := Round(d)
-	if !r.IsPositive() {
+	if !r.IsPositive() || r.GreaterThan(MaxCredits) {
 		return r, fmt.Errorf("%w: %s", ErrInvalidAmount, d)
 	}
 	return r, nil

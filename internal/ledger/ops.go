@@ -329,11 +329,11 @@ type CommitResult struct {
 // that excess is charged from granted credit and only up to its trial cap;
 // the rest is Unpaid. Errors: ErrNotFound,
 // ErrReservationClosed (already committed or released), ErrIdempotencyConflict,
-// ErrInvalidAmount (negative actual).
+// ErrInvalidAmount (negative actual, or above MaxCredits).
 func (l *Ledger) Commit(ctx context.Context, r CommitRequest) (CommitResult, error) {
 	var res CommitResult
 	actual := Round(r.Actual)
-	if actual.IsNegative() {
+	if actual.IsNegative() || actual.GreaterThan(MaxCredits) {
 		return res, fmt.Errorf("ledger: commit: %w", ErrInvalidAmount)
 	}
 	key := r.IdempotencyKey

@@ -94,6 +94,25 @@ func (e *ValidationError) Error() string {
 // Is makes errors.Is(err, ErrInvalidCard) true.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidCard }
 
+// MaxTokens is the most tokens of one kind one call may report, and
+// MaxRequests the most requests one usage event may count. Bigger counts
+// are refused at the edge (reserve, commit, usage events), so no cost can
+// leave what the ledger's columns hold.
+const (
+	MaxTokens   = 1_000_000_000
+	MaxRequests = 1_000_000
+)
+
+// CountsInRange reports whether each token count is 0 to MaxTokens.
+func CountsInRange(tokens ...int64) bool {
+	for _, n := range tokens {
+		if n < 0 || n > MaxTokens {
+			return false
+		}
+	}
+	return true
+}
+
 // ReservationHold is the credits held before a call: maxInput tokens at the
 // input rate plus maxOutput tokens at the output rate (the cache-hit share is
 // unknown in advance, so all input is held at the full input rate). A

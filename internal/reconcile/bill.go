@@ -288,7 +288,7 @@ func billAmount(t billTable, r row, cols ...string) (decimal.Decimal, error) {
 		if errors.Is(err, errEmpty) {
 			err = errors.New("empty")
 		}
-		return decimal.Decimal{}, &RowError{Row: r.num, Column: Field(cols[0]), Value: raw, Reason: "not an amount (" + err.Error() + ")"}
+		return decimal.Decimal{}, &RowError{Row: r.num, Column: Field(cols[0]), Value: raw, Reason: "not an amount (" + err.Error() + ")", Cause: err}
 	}
 	return d.Abs(), nil
 }

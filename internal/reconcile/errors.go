@@ -22,6 +22,8 @@ var (
 	ErrNoHeader = errors.New("reconcile: no header row found")
 	// ErrMissingColumn matches a *MissingColumnError.
 	ErrMissingColumn = errors.New("reconcile: required column missing")
+	// ErrAmountTooLarge: a line's amount is above MaxAmount (a *RowError's Cause).
+	ErrAmountTooLarge = errors.New("reconcile: amount above 999,999,999,999.99")
 	// ErrMalformedRow matches a *RowError.
 	ErrMalformedRow = errors.New("reconcile: malformed row")
 	// ErrNotFound is returned when a statement line does not exist.
@@ -109,7 +111,11 @@ type RowError struct {
 	Column Field
 	Value  string
 	Reason string
+	Cause  error // what refused the value, when it is one of this package's errors
 }
+
+// Unwrap gives the cause, so errors.Is(err, ErrAmountTooLarge) finds it.
+func (e *RowError) Unwrap() error { return e.Cause }
 
 func (e *RowError) Error() string {
 	if e.Column == "" {

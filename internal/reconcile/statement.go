@@ -321,7 +321,7 @@ func lineAmount(cols columns, r row) (decimal.Decimal, Direction, error) {
 	raw := cols.get(r, FieldAmount)
 	amount, err := parseAmount(raw)
 	if err != nil {
-		return decimal.Decimal{}, "", &RowError{Row: r.num, Column: FieldAmount, Value: raw, Reason: "not an amount (" + err.Error() + ")"}
+		return decimal.Decimal{}, "", &RowError{Row: r.num, Column: FieldAmount, Value: raw, Reason: "not an amount (" + err.Error() + ")", Cause: err}
 	}
 	if amount.IsZero() {
 		return decimal.Decimal{}, "", &RowError{Row: r.num, Column: FieldAmount, Value: raw, Reason: "zero amount"}
@@ -347,7 +347,7 @@ func optionalAmount(cols columns, r row, f Field) (decimal.Decimal, error) {
 		return decimal.Zero, nil
 	}
 	if err != nil {
-		return decimal.Decimal{}, &RowError{Row: r.num, Column: f, Value: raw, Reason: "not an amount (" + err.Error() + ")"}
+		return decimal.Decimal{}, &RowError{Row: r.num, Column: f, Value: raw, Reason: "not an amount (" + err.Error() + ")", Cause: err}
 	}
 	return d, nil
 }

@@ -194,7 +194,7 @@ func TestParseAmount(t *testing.T) {
 		require.NoError(t, err, in)
 		require.True(t, dec(want).Equal(got), "%s → %s", in, got)
 	}
-	for _, in := range []string{"12.345", "abc", "1.2.3", "1e5", "0x10"} {
+	for _, in := range []string{"12.345", "abc", "1.2.3", "1e5", "0x10", "99999999999999.99", "-1000000000000"} {
 		_, err := parseAmount(in)
 		require.Error(t, err, in)
 	}

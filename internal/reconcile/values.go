@@ -18,6 +18,11 @@ var amountRe = regexp.MustCompile(`^\d+(\.\d+)?$`)
 
 var errEmpty = errors.New("empty")
 
+// MaxAmount is the largest amount a statement or bill line may carry: what
+// the lines' NUMERIC(14, 2) columns hold. A bigger one is the row's error,
+// named with its row and column, never a failed insert.
+var MaxAmount = decimal.RequireFromString("999999999999.99")
+
 // parseAmount reads an RMB amount as banks print it: "1,000.00", "¥1000",
 // "￥1，000．00", "RMB 1000", "+1000.00", "-500.00" or "(500.00)". It returns
 // the signed value, exact to the fen; more than two decimals is an error,
@@ -51,6 +56,9 @@ func parseAmount(s string) (decimal.Decimal, error) {
 			return decimal.Decimal{}, errors.New("more than two decimal places")
 		}
 		d = r
+	}
+	if d.GreaterThan(MaxAmount) {
+		return decimal.Decimal{}, ErrAmountTooLarge
 	}
 	if neg {
 		d = d.Neg()
