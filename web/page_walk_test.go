@@ -85,4 +85,3 @@ func fill(path string, params map[string]string) (string, bool) {
 	}
 	return strings.Join(parts, "/"), true
 }
-
