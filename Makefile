@@ -13,7 +13,7 @@ ECHARTS := 5.6.0
 # Generated and hand-written Go files, outside .data/ (the private cluster).
 GODIRS   = $$($(GO) list -f '{{.Dir}}' ./...)
 
-.PHONY: help build run test bench generate verify lint db vendor vendor-echarts chromium redis check-generated i18n-add
+.PHONY: help build run test bench fuzz generate verify lint db vendor vendor-echarts chromium redis check-generated i18n-add
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,9 @@ test: chromium redis check-generated ## run every test, Chromium journeys and Re
 
 bench: ## run the benchmarks (not part of make test), one package at a time
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+fuzz: ## fuzz the gateway API's JSON bodies for a minute (the seeds run in make test)
+	$(GO) test ./web -run '^$$' -fuzz '^FuzzAPIBodies$$' -fuzztime 60s
 
 generate: ## generate Go code from the templ files
 	$(GO) tool templ generate
