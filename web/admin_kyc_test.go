@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -129,7 +130,9 @@ func TestAdminKYCReview(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, admin.Get("/admin/kyc/detail?id=999999").Status)
 	})
 
-	t.Run("LicenceOnlyForEntitledRoles", func(t *testing.T) {
+	// Support decides company verifications in manual review, so it sees
+	// the licence it decides on; every view is logged.
+	t.Run("LicenceForTheDecidingRoles", func(t *testing.T) {
 		c, u := b.register(t, "review-licence@example.com")
 		c.Get("/portal/verification?tab=enterprise")
 		code, err := identity.BuildCreditCode("91330100MA2H09" + "98" + "1")
@@ -141,12 +144,18 @@ func TestAdminKYCReview(t *testing.T) {
 		id := strconv.FormatInt(st.VerificationID, 10)
 		p = support.Get("/admin/kyc/detail?id=" + id)
 		require.Equal(t, "执照.png", p.TestID("kyc-licence"))
-		require.Equal(t, http.StatusForbidden, support.Get("/admin/kyc/licence?id="+id).Status)
+		p = support.Get("/admin/kyc/licence?id=" + id)
+		require.Equal(t, http.StatusOK, p.Status, "support sees the licence it decides on")
+		require.Equal(t, string(pngBytes), p.Body)
 		p = admin.Get("/admin/kyc/licence?id=" + id)
 		require.Equal(t, http.StatusOK, p.Status)
 		require.Equal(t, "image/png", p.Header.Get("Content-Type"))
 		require.Equal(t, string(pngBytes), p.Body)
 		p = admin.Get("/admin/kyc/detail?account=" + strconv.FormatInt(u.AccountID, 10))
-		require.Equal(t, 2, p.Doc.Find(`[data-testid="kyc-access-log"] tr`).Length())
+		require.Equal(t, 2, p.Doc.Find(`[data-testid="kyc-access-log"] tr`).Length(), "both views logged")
+		log, err := b.verif.AccessLog(ctx, st.VerificationID)
+		require.NoError(t, err)
+		require.Len(t, log, 2)
+		require.True(t, log[0].Granted && log[0].Field == "licence" && slices.Contains(log[0].ViewerRoles, "support"), "%+v", log[0])
 	})
 }

@@ -52,7 +52,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 // same transaction as the read, so no value leaves without its log line; open
 // runs only when granted.
 func (s *Service) reveal(ctx context.Context, verificationID int64, field, viewer string, roles []string, ip string, open func(sealedRow) error) error {
-	granted := viewer != "" && s.mayReveal(roles)
+	granted := viewer != "" && s.may(field, roles)
 	if roles == nil {
 		roles = []string{}
 	}
@@ -101,7 +101,7 @@ func (s *Service) RevealNumber(ctx context.Context, verificationID int64, viewer
 }
 
 // Licence returns the business licence file of a verification to a viewer
-// holding one of Options.RevealRoles, checked against its stored SHA-256.
+// holding one of Options.LicenceRoles (the deciding roles), checked against its stored SHA-256.
 // Every call is written to pii_access_log. Errors: ErrForbidden (logged),
 // ErrNotFound, ErrNoLicence.
 func (s *Service) Licence(ctx context.Context, verificationID int64, viewer string, viewerRoles []string, ip string) (LicenceFile, error) {

@@ -103,6 +103,12 @@ var DefaultAllowedTypes = []string{"image/jpeg", "image/png", "application/pdf"}
 // invoice comes from the buyer's title profile, not from here).
 var DefaultRevealRoles = []string{"admin"}
 
+// DefaultLicenceRoles may see a business licence when Options.LicenceRoles
+// is empty: the roles that decide company verifications in manual review
+// (support and admin), since the licence is what they decide on. Each view
+// is in pii_access_log like a revealed number.
+var DefaultLicenceRoles = []string{"support", "admin"}
+
 // Options configures a Service. The zero value is usable (no bonus).
 type Options struct {
 	// Now is the clock (time.Now by default).
@@ -116,6 +122,8 @@ type Options struct {
 	AllowedTypes []string
 	// RevealRoles may see full numbers and licence files (DefaultRevealRoles).
 	RevealRoles []string
+	// LicenceRoles may see licence files (DefaultLicenceRoles).
+	LicenceRoles []string
 }
 
 // Service runs verification. It is safe for concurrent use.
@@ -142,6 +150,9 @@ func New(pool *pgxpool.Pool, provider identity.Provider, sealer *piicrypto.Seale
 	}
 	if len(opts.RevealRoles) == 0 {
 		opts.RevealRoles = DefaultRevealRoles
+	}
+	if len(opts.LicenceRoles) == 0 {
+		opts.LicenceRoles = DefaultLicenceRoles
 	}
 	return &Service{pool: pool, provider: provider, sealer: sealer, index: index, ledger: led, opts: opts}
 }
@@ -391,9 +402,15 @@ func (s *Service) grantBonus(ctx context.Context, tx pgx.Tx, accountID, verifica
 	return err
 }
 
-func (s *Service) mayReveal(roles []string) bool {
+// may reports whether a viewer holding roles may see field: the licence to
+// LicenceRoles, the number to RevealRoles.
+func (s *Service) may(field string, roles []string) bool {
+	allowed := s.opts.RevealRoles
+	if field == "licence" {
+		allowed = s.opts.LicenceRoles
+	}
 	for _, r := range roles {
-		if slices.Contains(s.opts.RevealRoles, r) {
+		if slices.Contains(allowed, r) {
 			return true
 		}
 	}
