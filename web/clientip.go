@@ -2,7 +2,9 @@ package web
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -34,4 +36,30 @@ func ClientIP(c echo.Context) string {
 		return x(c.Request())
 	}
 	return echo.ExtractIPDirect()(c.Request())
+}
+
+// requestScheme is "https" when the request came over TLS, or through a
+// trusted proxy (Config.TrustedProxies) that says so in X-Forwarded-Proto;
+// "http" otherwise. Echo's c.Scheme() believes the header from anyone, so a
+// client could claim https; nothing here reads it.
+func requestScheme(r *http.Request, trusted []netip.Prefix) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if len(trusted) == 0 {
+		return "http"
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return "http"
+	}
+	for _, p := range trusted {
+		if p.Contains(peer.Addr().Unmap()) {
+			if strings.EqualFold(r.Header.Get(echo.HeaderXForwardedProto), "https") {
+				return "https"
+			}
+			break
+		}
+	}
+	return "http"
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ func (s *Server) middleware() {
 		DisableStackAll:   true,
 		DisablePrintStack: true, // the error handler logs the panic as a 500
 	}))
-	e.Use(secureHeaders(hstsMaxAge(s.Config)))
+	e.Use(secureHeaders(hstsMaxAge(s.Config), s.Config.TrustedProxies))
 	e.Use(middleware.BodyLimit(BodyLimit))
 	e.Use(s.localize())
 	// The API authenticates by service key: cookie sessions (a store read
@@ -68,7 +69,7 @@ func (s *Server) middleware() {
 // made once: no allocation per header per request. net/http copies the
 // header map when it writes it, and Set or Add never write into a value
 // slice in place, so sharing the (capacity-one) slices is safe.
-func secureHeaders(hstsMaxAge int) echo.MiddlewareFunc {
+func secureHeaders(hstsMaxAge int, trusted []netip.Prefix) echo.MiddlewareFunc {
 	one := func(v string) []string { return []string{v}[:1:1] }
 	always := []struct {
 		key   string
@@ -86,7 +87,7 @@ func secureHeaders(hstsMaxAge int) echo.MiddlewareFunc {
 			for _, kv := range always {
 				h[kv.key] = kv.value
 			}
-			if hstsMaxAge != 0 && c.Scheme() == "https" {
+			if hstsMaxAge != 0 && requestScheme(c.Request(), trusted) == "https" {
 				h["Strict-Transport-Security"] = hsts
 			}
 			h["Content-Security-Policy"] = csp
