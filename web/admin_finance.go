@@ -48,7 +48,7 @@ func (s *Server) refundsPage(c echo.Context, status int, errs adminview.Errors) 
 		return err
 	}
 	switch c.QueryParam("done") {
-	case "approved", "rejected", "paid":
+	case "approved", "approved_pending", "rejected", "paid":
 		v.Flash = tr(c, "admin.refunds.done_"+c.QueryParam("done"))
 	}
 	return Render(c, status, adminview.Refunds(v), nil)
@@ -104,8 +104,8 @@ func (s *Server) AdminRefundPaidBack(c echo.Context) error {
 	return HXRedirect(c, s.URL("admin.refunds")+"?done=paid")
 }
 
-// AdminApproveRefund approves a refund and starts it through payments; a
-// refund the payment channel accepted is done at once (settleChannelRefund).
+// AdminApproveRefund approves a refund (the ledger refund commits with it)
+// and then sends it to the payment channel (sendChannelRefund).
 func (s *Server) AdminApproveRefund(c echo.Context) error {
 	id, err := parseID(c.Param("id"))
 	if err != nil {
@@ -115,8 +115,8 @@ func (s *Server) AdminApproveRefund(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.settleChannelRefund(c.Request().Context(), r, actor(c)); err != nil {
-		return err
+	if s.sendChannelRefund(c.Request().Context(), r) {
+		return HXRedirect(c, s.URL("admin.refunds")+"?done=approved_pending")
 	}
 	return HXRedirect(c, s.URL("admin.refunds")+"?done=approved")
 }

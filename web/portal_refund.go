@@ -170,20 +170,22 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 	return nil
 }
 
-// settleChannelRefund marks an approved refund request done when its
-// top-up was paid through WeChat Pay or Alipay: the channel accepted the
-// refund during the approval, so the money is on its way back. A bank
-// transfer top-up's refund stays approved until finance pays it back.
-func (s *Server) settleChannelRefund(ctx context.Context, r backoffice.RefundRequest, a backoffice.Actor) error {
-	if r.State != backoffice.RefundApproved || r.OrderNo == "" {
-		return nil
+// sendChannelRefund sends an approved refund to WeChat Pay or Alipay now
+// that the approval committed (payments.SendRefund; OnRefunded closes the
+// request when the channel accepts). A bank transfer top-up's refund stays
+// approved until finance pays it back. It reports whether the refund is
+// still pending at the channel (the sync job goes on trying).
+func (s *Server) sendChannelRefund(ctx context.Context, r backoffice.RefundRequest) bool {
+	if r.State != backoffice.RefundApproved || r.RefundRef == "" {
+		return false
 	}
-	o, err := s.pay.svc.OrderByNo(ctx, r.OrderNo)
+	st, err := s.pay.svc.RefundStatus(ctx, r.RefundRef)
+	if err != nil || st != payments.RefundPending {
+		return false
+	}
+	st, err = s.pay.svc.SendRefund(ctx, r.RefundRef)
 	if err != nil {
-		return err
+		s.Logger.Warn("refund not accepted yet", "refund_no", r.RefundRef, "error", err.Error())
 	}
-	if o.Channel == payments.ChannelBankTransfer {
-		return nil
-	}
-	return s.admin.bo.MarkRefundDone(ctx, r.ID, r.RefundRef, a)
+	return st != payments.RefundDone
 }

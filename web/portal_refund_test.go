@@ -50,16 +50,10 @@ func setupRefunds(t *testing.T) *refundBundle {
 		d.Backoffice, d.Invoicing = r.bo, r.inv
 	}, func(_ *payments.Channels, o *payments.Options) {
 		// As cmd/credits/app.go: an invoiced top-up waits for its reversal.
-		o.BeforeRefund = func(ctx context.Context, _ pgx.Tx, ord payments.Order) error {
-			needs, err := r.inv.RequiresReversalBeforeRefund(ctx, ord.ID)
-			if err != nil {
-				return err
-			}
-			if needs {
-				return invoicing.ErrRefundNeedsReversal
-			}
-			return nil
+		o.BeforeRefund = func(ctx context.Context, tx pgx.Tx, ord payments.Order) error {
+			return invoicing.CheckRefundTx(ctx, tx, ord.AccountID, ord.ID)
 		}
+		o.OnRefunded = func(ctx context.Context, refundNo string) error { return r.bo.MarkRefundDoneByRef(ctx, refundNo) }
 	})
 	return r
 }

@@ -137,15 +137,11 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 		return nil, err
 	}
 	iopts.OnIssued = invoicing.IssuedMail(ins, bundle)
-	popts.BeforeRefund = func(ctx context.Context, _ pgx.Tx, o payments.Order) error {
-		needs, err := s.invoicing.RequiresReversalBeforeRefund(ctx, o.ID)
-		if err != nil {
-			return err
-		}
-		if needs {
-			return invoicing.ErrRefundNeedsReversal
-		}
-		return nil
+	popts.BeforeRefund = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		return invoicing.CheckRefundTx(ctx, tx, o.AccountID, o.ID)
+	}
+	popts.OnRefunded = func(ctx context.Context, refundNo string) error {
+		return s.backoffice.MarkRefundDoneByRef(ctx, refundNo)
 	}
 	popts.Logger = logger
 	s.payments = payments.New(pool, s.ledger, chans, popts)

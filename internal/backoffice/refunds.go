@@ -262,3 +262,19 @@ func (s *Service) MarkRefundDone(ctx context.Context, id int64, ref string, acto
 		return err
 	})
 }
+
+// MarkRefundDoneByRef closes the approved refund request whose refund
+// reference is ref, when the payment channel accepted that refund
+// (payments' OnRefunded). A refund no request started is not an error.
+// Idempotent.
+func (s *Service) MarkRefundDoneByRef(ctx context.Context, ref string) error {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT id FROM refund_requests WHERE refund_ref = $1`, ref).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("backoffice: refund by reference: %w", err)
+	}
+	return s.MarkRefundDone(ctx, id, ref, Actor{})
+}

@@ -216,14 +216,33 @@ WHERE i.order_id = $1 AND v.state = 'issued')`
 
 // RequiresReversalBeforeRefund reports whether a top-up is covered by an
 // issued invoice, which must be reversed (Reverse) before the top-up is
-// refunded: payments' refund hook calls it. A merely requested invoice does
-// not block a refund; Issue checks the amounts again and refuses then.
+// refunded (the portal's refund offer asks it). A merely requested invoice
+// does not block a refund; Issue checks the amounts again and refuses then.
 func (s *Service) RequiresReversalBeforeRefund(ctx context.Context, orderID int64) (bool, error) {
 	var ok bool
 	if err := s.pool.QueryRow(ctx, sqlIssuedForOrder, orderID).Scan(&ok); err != nil {
 		return false, fmt.Errorf("invoicing: refund gate: %w", err)
 	}
 	return ok, nil
+}
+
+// CheckRefundTx is the refund gate, run on the refund's own transaction tx
+// under the account's invoicing lock (the lock Issue takes): an order an
+// issued invoice covers is refused with ErrRefundNeedsReversal. Because
+// both hold the lock, an invoice issued while a refund runs is either seen
+// here or, issued after, sees the refunded amount and refuses itself.
+func CheckRefundTx(ctx context.Context, tx pgx.Tx, accountID, orderID int64) error {
+	if err := lockAccount(ctx, tx, accountID); err != nil {
+		return fmt.Errorf("invoicing: refund gate: %w", err)
+	}
+	var issued bool
+	if err := tx.QueryRow(ctx, sqlIssuedForOrder, orderID).Scan(&issued); err != nil {
+		return fmt.Errorf("invoicing: refund gate: %w", err)
+	}
+	if issued {
+		return ErrRefundNeedsReversal
+	}
+	return nil
 }
 
 // Event is one state change of an invoice.

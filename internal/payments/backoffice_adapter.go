@@ -128,7 +128,8 @@ FROM payment_orders WHERE channel = $1 AND paid_at >= $2 AND paid_at < $3
 UNION ALL
 SELECT o.order_no, r.refund_no, r.amount_fen, 'refund'
 FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id
-WHERE o.channel = $1 AND r.state = $4 AND r.created_at >= $2 AND r.created_at < $3
+WHERE o.channel = $1 AND r.created_at >= $2 AND r.created_at < $3
+  AND (r.state = $4 OR EXISTS (SELECT 1 FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'refunded'))
 ORDER BY 1, 2`
 	var out []reconcile.OrderRecord
 	rows, err := b.s.pool.Query(ctx, q, string(channel), from, to, string(RefundDone))

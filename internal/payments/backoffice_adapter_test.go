@@ -101,8 +101,17 @@ func TestBackOfficeAdapter(t *testing.T) {
 		require.Equal(t, payments.StatePartiallyRefunded, b.order(t, o).State)
 		requireDec(t, "70000", b.byKind(t, acc, ledger.LotPaid))
 
+		// The approval committed the ledger refund; the channel has not
+		// been called yet, so reconciliation does not expect it.
+		want := reconcile.OrderRecord{Channel: reconcile.WeChatPay, OutTradeNo: o.OrderNo, RefundNo: done.RefundRef, Amount: d("30.00"), Status: reconcile.BillRefund}
 		recs, err = adapter.OrderRecords(b.ctx, reconcile.WeChatPay, from, to)
 		require.NoError(t, err)
-		require.Contains(t, recs, reconcile.OrderRecord{Channel: reconcile.WeChatPay, OutTradeNo: o.OrderNo, RefundNo: done.RefundRef, Amount: d("30.00"), Status: reconcile.BillRefund})
+		require.NotContains(t, recs, want)
+		st, err := b.svc.SendRefund(b.ctx, done.RefundRef)
+		require.NoError(t, err)
+		require.Equal(t, payments.RefundDone, st)
+		recs, err = adapter.OrderRecords(b.ctx, reconcile.WeChatPay, from, to)
+		require.NoError(t, err)
+		require.Contains(t, recs, want)
 	})
 }

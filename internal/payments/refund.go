@@ -30,8 +30,10 @@ type RefundState string
 
 // Refund states.
 const (
-	RefundDone   RefundState = "refunded" // the channel accepted the refund
-	RefundManual RefundState = "manual"   // a bank transfer order: finance pays it back by bank
+	RefundDone    RefundState = "refunded" // the channel accepted the refund
+	RefundManual  RefundState = "manual"   // a bank transfer order: finance pays it back by bank
+	RefundPending RefundState = "pending"  // at the channel: sent after the ledger refund commits (SendRefund)
+	RefundFailed  RefundState = "failed"   // MaxRefundAttempts calls failed; finance may retry (RetryRefund)
 )
 
 // Refund is one refund of a paid top-up.
@@ -65,16 +67,23 @@ const refundColumns = `id, order_id, refund_no, amount_fen, credits, reason, act
 // (RefundQuote; README, "Refunds and bonus"). In one transaction, with the
 // order and the account's pool locked, it runs Options.BeforeRefund, writes
 // the ledger refund that removes the credits the refund takes and revokes
-// the bonus lot's unspent share in the same ledger operation, calls the
-// channel's refund (a bank transfer order is refunded by finance: state
-// manual), and marks the order partially_refunded or refunded (refunded
-// when the money paid back and the bonus deductions add up to the order). The transaction spans the channel call so that a refused refund
-// leaves no trace; a retry with the same IdempotencyKey sends the same
-// refund number, which the channels treat as the same refund. Errors:
+// the bonus lot's unspent share in the same ledger operation, records the
+// refund (pending at the channel; a bank transfer order is refunded by
+// finance: state manual), and marks the order partially_refunded or
+// refunded (refunded when the money paid back and the bonus deductions add
+// up to the order). The channel is called after the commit, by SendRefund
+// (the caller, at once) and by the sync job (whatever a crash left pending),
+// with the refund number derived from the IdempotencyKey, which the channels
+// treat as the same refund however often it is sent. Errors:
 // ErrInvalidArgument, ErrNotFound, ErrNotRefundable, ErrRefundExceedsOrder,
 // ErrIdempotencyConflict, *RefundLimitError (more than the paid lot has
 // left to refund, net of the bonus deduction), ErrChannel,
 // ErrChannelUnavailable, ledger errors, and whatever BeforeRefund returns.
+//
+// Refund itself sends a pending refund as soon as its transaction commits
+// and returns the state the channel left it in (pending when the call
+// failed: the sync job goes on trying; the error is then logged, not
+// returned, since the refund stands).
 func (s *Service) Refund(ctx context.Context, r RefundRequest) (Refund, error) {
 	var out Refund
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -84,6 +93,13 @@ func (s *Service) Refund(ctx context.Context, r RefundRequest) (Refund, error) {
 	})
 	if err != nil {
 		return Refund{}, err
+	}
+	if out.State == RefundPending {
+		st, err := s.SendRefund(ctx, out.RefundNo)
+		if err != nil {
+			s.opts.Logger.Warn("refund pending at the channel", "refund_no", out.RefundNo, "error", err.Error())
+		}
+		out.State = st
 	}
 	return out, nil
 }
@@ -145,16 +161,14 @@ func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Ref
 		if err != nil {
 			return err
 		}
+		// The channel is called by SendRefund after this commits: never
+		// while the pool's ledger row is locked.
 		state := RefundManual
 		if o.Channel != ChannelBankTransfer {
-			ch, err := s.channel(o.Channel)
-			if err != nil {
+			if _, err := s.channel(o.Channel); err != nil {
 				return err
 			}
-			if err := ch.Refund(ctx, ChannelRefund{OutTradeNo: o.OrderNo, OutRefundNo: refundNo, RefundFen: r.AmountFen, TotalFen: o.AmountFen, Reason: r.Reason}); err != nil {
-				return fmt.Errorf("%w: %w", ErrChannel, err)
-			}
-			state = RefundDone
+			state = RefundPending
 		}
 		rows, _ = tx.Query(ctx, `INSERT INTO payment_refunds (order_id, refund_no, idempotency_key, amount_fen, credits, reason, actor, state, ledger_op_id, created_at,
 	bonus_lot_id, bonus_revoked, bonus_charged, bonus_fen)

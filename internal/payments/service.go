@@ -128,6 +128,10 @@ type Options struct {
 	// locked, before anything is refunded; an error stops the refund and is
 	// returned as is (invoicing demands a red-letter reversal first).
 	BeforeRefund func(ctx context.Context, tx pgx.Tx, o Order) error
+	// OnRefunded runs after a channel accepted a refund and it was recorded
+	// (outside any transaction; it must be idempotent): the back office
+	// closes the refund request it came from.
+	OnRefunded func(ctx context.Context, refundNo string) error
 	// Logger receives what the sync job could not do (discarded by default).
 	Logger *slog.Logger
 }

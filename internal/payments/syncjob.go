@@ -36,6 +36,9 @@ func NewSyncWorker(svc *Service) *SyncWorker { return &SyncWorker{Service: svc} 
 // settle are logged by the service and retried by the next run, so only a
 // run that could not claim any order fails (and River retries it).
 func (w *SyncWorker) Work(ctx context.Context, _ *river.Job[SyncArgs]) error {
+	// Refunds a crash or a failed call left pending go to their channel;
+	// their failures are logged and retried next run.
+	_, _ = w.Service.SendPendingRefunds(ctx, SyncBatch)
 	for range syncRounds {
 		rep, err := w.Service.SyncPending(ctx, SyncBatch)
 		if err != nil && rep.Checked == 0 {
