@@ -17,9 +17,10 @@ func kindRank(k LotKind) int {
 // SpendsBefore reports whether lot a is spent before lot b: the lot that
 // expires soonest first, lots without expiry last; on equal expiry granted
 // kinds (grace, promo, plan) before paid; then the oldest, then the lower id.
-// It is the one statement of the spending order; the SQL function
-// ledger_take orders lots the same way (expires_at NULLS LAST, kind = 'paid',
-// created_at, id) and the model-based test checks they agree.
+// It is the Go reading of the spending order, used to present lots in the
+// order they are spent; the one SQL definition is ledger_spend_order
+// (schema/functions.sql), which every spending function calls, and the
+// model-based test checks the two agree.
 func SpendsBefore(a, b Lot) bool {
 	switch {
 	case a.ExpiresAt == nil && b.ExpiresAt != nil:

@@ -121,9 +121,23 @@ BEGIN
             coalesce((p->>'occurred_at')::timestamptz, p_at), p_at);
 END $$;
 
+-- ledger_spend_order is the one SQL statement of the spending order: the
+-- pool's lots spendable at p_at (remaining > 0, not expired), soonest expiry
+-- first, no expiry last; on equal expiry granted kinds (grace, promo, plan)
+-- before paid; then the oldest, then the lower id. p_granted_only (an
+-- account in trial) leaves paid lots out. ledger_take, ledger_reserve and
+-- ledger_reserve_t all read lots through it; ledger.SpendOrder states the
+-- same order in Go and the model-based test checks they agree.
+CREATE OR REPLACE FUNCTION ledger_spend_order(p_pool bigint, p_at timestamptz, p_granted_only boolean)
+RETURNS TABLE (id bigint, remaining numeric) LANGUAGE sql STABLE AS $$
+    SELECT l.id, l.remaining FROM ledger_lots l
+    WHERE l.pool_id = p_pool AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_at)
+      AND NOT (p_granted_only AND l.kind = 'paid')
+    ORDER BY l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id
+$$;
+
 -- ledger_take takes up to p_amount from the pool's unexpired lots in
--- spending order (see ledger.SpendOrder: soonest expiry first, no expiry
--- last; on equal expiry granted kinds before paid; then oldest first) and
+-- spending order (ledger_spend_order) and
 -- returns what it took from each lot; p_granted_only (an account in trial)
 -- leaves paid lots alone. The caller holds the pool lock.
 CREATE OR REPLACE FUNCTION ledger_take(p_pool bigint, p_amount numeric, p_at timestamptz, p_granted_only boolean)
@@ -135,10 +149,7 @@ BEGIN
     IF v_left <= 0 THEN
         RETURN;
     END IF;
-    FOR r IN SELECT l.id, l.remaining FROM ledger_lots l
-             WHERE l.pool_id = p_pool AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_at)
-               AND NOT (p_granted_only AND l.kind = 'paid')
-             ORDER BY l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id LOOP
+    FOR r IN SELECT o.id, o.remaining FROM ledger_spend_order(p_pool, p_at, p_granted_only) o LOOP
         lot_id := r.id;
         taken := least(v_left, r.remaining);
         UPDATE ledger_lots SET remaining = remaining - taken WHERE pool_id = p_pool AND id = r.id;
@@ -326,11 +337,7 @@ BEGIN
     IF v_acc.allocation IS NOT NULL AND v_acc.allocation < v_amount THEN
         RETURN jsonb_build_object('error', 'allocation_exceeded', 'available', v_acc.allocation);
     END IF;
-    -- spending order: see ledger.SpendOrder
-    FOR l IN SELECT id, remaining FROM ledger_lots
-             WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at)
-               AND NOT (v_trial AND kind = 'paid')
-             ORDER BY expires_at ASC NULLS LAST, (kind = 'paid'), created_at, id LOOP
+    FOR l IN SELECT o.id, o.remaining FROM ledger_spend_order(v_pool.id, v_at, v_trial) o LOOP
         IF v_left <= 0 THEN
             v_more := true; -- credit is left after the hold
             EXIT;
@@ -989,10 +996,7 @@ BEGIN
         RETURN ROW(st, '{"error": "account_frozen"}'::jsonb)::ledger_step;
     END IF;
     v_at := greatest((p->>'now')::timestamptz, coalesce(st.last_at, '-infinity'));
-    -- spending order: see ledger.SpendOrder
-    FOR l IN SELECT id, remaining FROM ledger_lots
-             WHERE pool_id = st.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at)
-             ORDER BY expires_at ASC NULLS LAST, (kind = 'paid'), created_at, id LOOP
+    FOR l IN SELECT o.id, o.remaining FROM ledger_spend_order(st.id, v_at, false) o LOOP
         EXIT WHEN v_left <= 0;
         v_lots := v_lots || l.id;
         v_takes := v_takes || least(v_left, l.remaining);
