@@ -61,8 +61,8 @@ func Load() (Config, error) {
 	}
 	c.BaseURL = strings.TrimRight(get("BASE_URL", "http://"+c.Addr), "/")
 	var err error
-	if c.CreditPriceRMB, err = decimal.NewFromString(get("CREDIT_PRICE_RMB", "0.001")); err != nil || !c.CreditPriceRMB.IsPositive() {
-		return c, errors.New("CREDIT_PRICE_RMB must be a positive decimal such as 0.001")
+	if c.CreditPriceRMB, err = ParseCreditPrice(os.Getenv("CREDIT_PRICE_RMB")); err != nil {
+		return c, err
 	}
 	if c.TrustedProxies, err = ParseTrustedProxies(os.Getenv("TRUSTED_PROXIES")); err != nil {
 		return c, err
@@ -83,6 +83,23 @@ func Load() (Config, error) {
 		return c, fmt.Errorf("APP_ENV must be dev or production, not %q", c.Env)
 	}
 	return c, nil
+}
+
+// DefaultCreditPriceRMB is the RMB price of one credit when CREDIT_PRICE_RMB
+// is unset (¥0.001; migration 000520 and the pricing catalogue assume it too).
+const DefaultCreditPriceRMB = "0.001"
+
+// ParseCreditPrice reads CREDIT_PRICE_RMB: a positive decimal, empty for the
+// default. It is the one parser of that variable.
+func ParseCreditPrice(v string) (decimal.Decimal, error) {
+	if v == "" {
+		v = DefaultCreditPriceRMB
+	}
+	d, err := decimal.NewFromString(v)
+	if err != nil || !d.IsPositive() {
+		return decimal.Decimal{}, errors.New("CREDIT_PRICE_RMB must be a positive decimal such as 0.001")
+	}
+	return d, nil
 }
 
 // ParseTrustedProxies reads TRUSTED_PROXIES: comma-separated networks in
