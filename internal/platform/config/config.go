@@ -46,7 +46,16 @@ type Config struct {
 	// PaymentSandbox routes WeChat Pay and Alipay calls to `credits paysim`.
 	PaymentSandbox bool
 
+	// PII holds the keys that seal and index personal data (PII_KEYS,
+	// PII_ACTIVE_KEY, PII_INDEX_KEY); piicrypto.FromSettings checks them.
+	PII PIIKeys
+
 	ShutdownTimeout time.Duration
+}
+
+// PIIKeys are the raw PII key settings, as piicrypto.FromSettings reads them.
+type PIIKeys struct {
+	Keys, ActiveKey, IndexKey string
 }
 
 // Load reads the environment. It fails with a message naming the variable.
@@ -57,6 +66,7 @@ func Load() (Config, error) {
 		Addr:            get("ADDR", "127.0.0.1:8080"),
 		SessionSecret:   get("SESSION_SECRET", DevSessionSecret),
 		RedisURL:        os.Getenv("REDIS_URL"),
+		PII:             PIIKeys{Keys: os.Getenv("PII_KEYS"), ActiveKey: os.Getenv("PII_ACTIVE_KEY"), IndexKey: os.Getenv("PII_INDEX_KEY")},
 		ShutdownTimeout: 15 * time.Second,
 	}
 	c.BaseURL = strings.TrimRight(get("BASE_URL", "http://"+c.Addr), "/")

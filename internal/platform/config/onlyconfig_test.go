@@ -39,7 +39,6 @@ var notYetMoved = []string{
 	"internal/payments/alipay/settings.go",
 	"internal/payments/products.go",
 	"internal/payments/wechatpay/settings.go",
-	"internal/piicrypto/piicrypto.go",
 	"internal/platform/db/bootstrap.go",
 	"internal/platform/mail/smtp.go",
 	"internal/signup/signup.go",
