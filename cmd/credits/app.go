@@ -100,7 +100,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 
 	// Real-name verification: the sandbox provider in dev, the HTTP
 	// provider when VERIFY_ENDPOINT is set; production refuses the sandbox.
-	sealer, index, err := piicrypto.FromEnv(production)
+	sealer, index, err := piicrypto.FromSettings(cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey, production)
 	if err != nil {
 		return nil, err
 	}

@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
@@ -63,8 +61,8 @@ func passPriceToMigrations() error {
 	if v == "" {
 		return nil // the migration's default, ¥0.001, is the setting's
 	}
-	if d, err := decimal.NewFromString(v); err != nil || !d.IsPositive() {
-		return errors.New("CREDIT_PRICE_RMB must be a positive decimal such as 0.001")
+	if _, err := config.ParseCreditPrice(v); err != nil {
+		return err
 	}
 	return os.Setenv("PGOPTIONS", strings.TrimSpace(os.Getenv("PGOPTIONS")+" -c credits.credit_price_rmb="+v))
 }

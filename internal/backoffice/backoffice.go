@@ -36,16 +36,12 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
+
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
 // Shanghai is the time zone reports and bill days are cut in.
-var Shanghai = func() *time.Location {
-	loc, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		return time.FixedZone("CST", 8*3600) // China has no DST since 1991
-	}
-	return loc
-}()
+var Shanghai = format.Shanghai
 
 // Options configure a Service. Settings come from SettingsFromEnv; the
 // collaborators are wired by cmd/credits once payments exists.

@@ -17,6 +17,8 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/webhook"
+
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
 // # Why an outbox
@@ -363,9 +365,8 @@ func (a *Alerts) RemindExpiring(ctx context.Context) (int, error) {
 			if err := a.webhooks.EnqueueEventTx(ctx, tx, ev); err != nil {
 				return err
 			}
-			shanghai := time.FixedZone("CST", 8*3600)
 			data := map[string]any{"Account": acct.label(), "Remaining": l.remaining.StringFixed(2),
-				"ExpiresAt": l.expires.In(shanghai).Format("2006-01-02 15:04"), "Kind": string(l.kind)}
+				"ExpiresAt": l.expires.In(format.Shanghai).Format("2006-01-02 15:04"), "Kind": string(l.kind)}
 			if err := a.mailTx(ctx, tx, l.pool, "mail.lot_expiring", data); err != nil {
 				return err
 			}

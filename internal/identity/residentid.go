@@ -8,18 +8,13 @@ import (
 	"unicode"
 
 	"golang.org/x/text/width"
+
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
-// Shanghai is the time zone in which "today" is decided for birth dates.
-var Shanghai = mustLoadLocation("Asia/Shanghai")
-
-func mustLoadLocation(name string) *time.Location {
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return time.FixedZone("CST", 8*3600)
-	}
-	return loc
-}
+// Shanghai is the time zone in which "today" is decided for birth dates:
+// the one location of format.Shanghai.
+var Shanghai = format.Shanghai
 
 // Sex is derived from the sequence code: odd for men, even for women (GB 11643-1999 §5.4).
 type Sex string

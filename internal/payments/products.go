@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/config"
 )
 
 // Default top-up products.
@@ -240,8 +241,8 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 		}
 	}
 	if v := getenv("CREDIT_PRICE_RMB"); v != "" {
-		if o.CreditPriceRMB, err = decimal.NewFromString(v); err != nil || !o.CreditPriceRMB.IsPositive() {
-			return o, errors.New("CREDIT_PRICE_RMB must be a positive decimal such as 0.001")
+		if o.CreditPriceRMB, err = config.ParseCreditPrice(v); err != nil {
+			return o, err
 		}
 	}
 	o.BankAccount = BankAccount{Name: getenv("BANK_ACCOUNT_NAME"), Bank: getenv("BANK_NAME"), Branch: getenv("BANK_BRANCH"), Number: getenv("BANK_ACCOUNT_NO")}

@@ -3,7 +3,7 @@
 // blind indexes (HMAC-SHA256) so a uniqueness rule such as "one ID number cannot
 // verify a second account" is enforced without storing the number in clear.
 //
-// Settings (environment):
+// Settings (environment, read by internal/platform/config into Config.PII):
 //
 //	PII_KEYS        comma-separated keyID:base64key pairs, each key 32 bytes,
 //	                e.g. "k2:…,k1:…" (old keys stay listed so old rows still open)
@@ -12,7 +12,7 @@
 //	                changing it changes every index value)
 //
 // With none set, a fixed development key is used; IsDevKey reports it, and
-// FromEnv refuses it when production is true.
+// FromSettings refuses it when production is true.
 package piicrypto
 
 import (
@@ -25,7 +25,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -339,10 +338,4 @@ func FromSettings(keysSpec, activeKeyID, indexKey string, production bool) (*Sea
 		return nil, nil, fmt.Errorf("%w: production refuses the development PII keys: set PII_KEYS, PII_ACTIVE_KEY and PII_INDEX_KEY", ErrConfig)
 	}
 	return s, b, nil
-}
-
-// FromEnv is FromSettings over the environment variables PII_KEYS,
-// PII_ACTIVE_KEY and PII_INDEX_KEY.
-func FromEnv(production bool) (*Sealer, *BlindIndex, error) {
-	return FromSettings(os.Getenv("PII_KEYS"), os.Getenv("PII_ACTIVE_KEY"), os.Getenv("PII_INDEX_KEY"), production)
 }

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
-// chinaTime is Beijing time. China has kept UTC+8 without daylight saving
-// since 1991, so a fixed zone is exact for any statement and needs no tzdata.
-var chinaTime = time.FixedZone("Asia/Shanghai", 8*3600)
+// chinaTime is Beijing time, the one location of format.Shanghai.
+var chinaTime = format.Shanghai
 
 var amountRe = regexp.MustCompile(`^\d+(\.\d+)?$`)
 

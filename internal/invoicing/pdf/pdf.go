@@ -19,6 +19,8 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/signintech/gopdf"
+
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
 //go:embed fonts/wqy-microhei.ttf
@@ -180,13 +182,7 @@ const (
 	maxItems = 8
 )
 
-var shanghai = func() *time.Location {
-	loc, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		return time.FixedZone("CST", 8*3600)
-	}
-	return loc
-}()
+var shanghai = format.Shanghai
 
 // doc wraps gopdf, remembering every rune drawn and every rune the font lacks.
 type doc struct {

@@ -46,7 +46,16 @@ type Config struct {
 	// PaymentSandbox routes WeChat Pay and Alipay calls to `credits paysim`.
 	PaymentSandbox bool
 
+	// PII holds the keys that seal and index personal data (PII_KEYS,
+	// PII_ACTIVE_KEY, PII_INDEX_KEY); piicrypto.FromSettings checks them.
+	PII PIIKeys
+
 	ShutdownTimeout time.Duration
+}
+
+// PIIKeys are the raw PII key settings, as piicrypto.FromSettings reads them.
+type PIIKeys struct {
+	Keys, ActiveKey, IndexKey string
 }
 
 // Load reads the environment. It fails with a message naming the variable.
@@ -57,12 +66,13 @@ func Load() (Config, error) {
 		Addr:            get("ADDR", "127.0.0.1:8080"),
 		SessionSecret:   get("SESSION_SECRET", DevSessionSecret),
 		RedisURL:        os.Getenv("REDIS_URL"),
+		PII:             PIIKeys{Keys: os.Getenv("PII_KEYS"), ActiveKey: os.Getenv("PII_ACTIVE_KEY"), IndexKey: os.Getenv("PII_INDEX_KEY")},
 		ShutdownTimeout: 15 * time.Second,
 	}
 	c.BaseURL = strings.TrimRight(get("BASE_URL", "http://"+c.Addr), "/")
 	var err error
-	if c.CreditPriceRMB, err = decimal.NewFromString(get("CREDIT_PRICE_RMB", "0.001")); err != nil || !c.CreditPriceRMB.IsPositive() {
-		return c, errors.New("CREDIT_PRICE_RMB must be a positive decimal such as 0.001")
+	if c.CreditPriceRMB, err = ParseCreditPrice(os.Getenv("CREDIT_PRICE_RMB")); err != nil {
+		return c, err
 	}
 	if c.TrustedProxies, err = ParseTrustedProxies(os.Getenv("TRUSTED_PROXIES")); err != nil {
 		return c, err
@@ -83,6 +93,23 @@ func Load() (Config, error) {
 		return c, fmt.Errorf("APP_ENV must be dev or production, not %q", c.Env)
 	}
 	return c, nil
+}
+
+// DefaultCreditPriceRMB is the RMB price of one credit when CREDIT_PRICE_RMB
+// is unset (¥0.001; migration 000520 and the pricing catalogue assume it too).
+const DefaultCreditPriceRMB = "0.001"
+
+// ParseCreditPrice reads CREDIT_PRICE_RMB: a positive decimal, empty for the
+// default. It is the one parser of that variable.
+func ParseCreditPrice(v string) (decimal.Decimal, error) {
+	if v == "" {
+		v = DefaultCreditPriceRMB
+	}
+	d, err := decimal.NewFromString(v)
+	if err != nil || !d.IsPositive() {
+		return decimal.Decimal{}, errors.New("CREDIT_PRICE_RMB must be a positive decimal such as 0.001")
+	}
+	return d, nil
 }
 
 // ParseTrustedProxies reads TRUSTED_PROXIES: comma-separated networks in

@@ -6,7 +6,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/pricing"
 )
 
 func TestParseTrustedProxies(t *testing.T) {
@@ -54,4 +56,23 @@ func TestLoadRefusesABadTrustedProxiesWithItsName(t *testing.T) {
 	c, err := config.Load()
 	require.NoError(t, err)
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, c.TrustedProxies)
+}
+
+// The one CREDIT_PRICE_RMB parser: its default is the ledger's and the
+// pricing catalogue's, and a bad value stops Load with the variable's name.
+func TestCreditPriceIsParsedOnceWithOneDefault(t *testing.T) {
+	d, err := config.ParseCreditPrice("")
+	require.NoError(t, err)
+	require.True(t, d.Equal(ledger.DefaultCreditPriceRMB), "config default %s, ledger default %s", d, ledger.DefaultCreditPriceRMB)
+	require.True(t, d.Equal(pricing.DefaultCreditPriceRMB), "config default %s, pricing default %s", d, pricing.DefaultCreditPriceRMB)
+	d, err = config.ParseCreditPrice("0.002")
+	require.NoError(t, err)
+	require.Equal(t, "0.002", d.String())
+	for _, bad := range []string{"0", "-0.001", "abc", "1e"} {
+		_, err := config.ParseCreditPrice(bad)
+		require.ErrorContains(t, err, "CREDIT_PRICE_RMB", bad)
+		t.Setenv("CREDIT_PRICE_RMB", bad)
+		_, err = config.Load()
+		require.ErrorContains(t, err, "CREDIT_PRICE_RMB", bad)
+	}
 }
