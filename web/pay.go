@@ -259,17 +259,30 @@ func isPayChannel(ch payments.Channel) bool {
 	return false
 }
 
-// parseYuan reads a positive amount in yuan with at most two decimals
-// ("100", "99.5", "¥1,000.00") as fen.
+// parseYuan reads an amount in yuan with at most two decimals ("100",
+// "99.5", "¥1,000.00", full-width "１００．５") as fen, through the one form
+// number parser. A number outside what an order can hold is clamped just
+// past it (zero or less to 0, huge to maxTypedFen) so the payments service
+// answers with the allowed range rather than a format error; ok is false
+// only when the text is not an amount.
 func parseYuan(v string) (int64, bool) {
-	v = strings.NewReplacer("¥", "", "￥", "", ",", "", " ", "").Replace(v)
-	d, err := decimal.NewFromString(v)
-	if err != nil || !d.IsPositive() {
+	v = strings.NewReplacer("¥", "", "￥", "", " ", "").Replace(v)
+	d, err := format.ParseDecimal(v)
+	if err != nil {
 		return 0, false
 	}
 	fen := d.Shift(2)
-	if !fen.IsInteger() || fen.GreaterThan(decimal.NewFromInt(1e15)) {
+	switch {
+	case !fen.IsInteger():
 		return 0, false
+	case !fen.IsPositive():
+		return 0, true
+	case fen.GreaterThan(decimal.NewFromInt(maxTypedFen)):
+		return maxTypedFen, true
 	}
 	return fen.IntPart(), true
 }
+
+// maxTypedFen is larger than any order limit, so a clamped amount is
+// always refused with the range message.
+const maxTypedFen int64 = 1e15 + 1

@@ -41,7 +41,9 @@ func TestTopUpFormErrors(t *testing.T) {
 		{"NoAmount", topUpForm("", "", "wechat"), "tier", "请选择或填写充值金额"},
 		{"EmptyCustomAmount", topUpForm("custom", "", "wechat"), "custom", "请选择或填写充值金额"},
 		{"BadAmount", topUpForm("custom", "12abc", "wechat"), "custom", "金额格式不正确"},
-		{"NegativeAmount", topUpForm("custom", "-50", "alipay"), "custom", "金额格式不正确"},
+		{"NegativeAmount", topUpForm("custom", "-50", "alipay"), "custom", "充值金额须在 ¥10.00 到 ¥50,000.00 之间"},
+		{"HugeAmountSaysTheRange", topUpForm("custom", "99999999999999999999999", "wechat"), "custom", "充值金额须在 ¥10.00 到 ¥50,000.00 之间"},
+		{"HugeTransferSaysItsRange", topUpForm("custom", "９９９９９９９９９９９９９９９", "bank_transfer"), "custom", "充值金额须在 ¥10.00 到 ¥1,000,000.00 之间"},
 		{"FractionOfAFen", topUpForm("custom", "10.005", "wechat"), "custom", "金额格式不正确"},
 		{"BelowMinimum", topUpForm("custom", "9.99", "wechat"), "custom", "充值金额须在 ¥10.00 到 ¥50,000.00 之间"},
 		{"AboveQRMaximum", topUpForm("custom", "50000.01", "alipay"), "custom", "充值金额须在 ¥10.00 到 ¥50,000.00 之间"},
@@ -230,6 +232,13 @@ func TestCustomAmountCheckout(t *testing.T) {
 	require.EqualValues(t, 108850, o.AmountFen)
 	requireCredits(t, "1088500", o.Credits, "credits")
 	require.True(t, o.BonusCredits.IsZero(), "no bonus on a custom amount")
+
+	t.Run("FullWidthDigits", func(t *testing.T) {
+		p := c.PostForm("/portal/topup", topUpForm("custom", "１，０８８．５", "wechat"))
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Equal(t, "¥1,088.50", p.TestID("checkout-amount"))
+		require.EqualValues(t, 108850, b.order(t, p.TestID("checkout-order-no")).AmountFen)
+	})
 }
 
 // TestExpiredCheckoutSaysSo: past its expiry an unpaid order says it has

@@ -51,7 +51,7 @@ func (s *Server) RequestRefund(c echo.Context) error {
 	switch {
 	case f.Amount == "":
 		f.Errors["amount"] = tr(c, "form.refund.amount_required")
-	case !ok:
+	case !ok || fen <= 0 || fen >= maxTypedFen:
 		f.Errors["amount"] = tr(c, "form.refund.amount_invalid")
 	}
 	switch {
