@@ -97,7 +97,26 @@ func adminFrame(c echo.Context, active string) adminview.Frame {
 	return adminview.Frame{Active: active, Login: u.Login(), Roles: roles}
 }
 
-// AdminHome is the back office's start page: what this user's roles reach.
+// AdminHome is the back office's start page: the work waiting in each queue
+// this user's roles reach, each linking to it, and today's money in and out.
 func (s *Server) AdminHome(c echo.Context) error {
-	return Render(c, http.StatusOK, adminview.Home(adminFrame(c, "admin.home")), nil)
+	w, err := s.admin.bo.WorkCounts(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	queue := func(route, key string, n int) adminview.HomeQueue {
+		return adminview.HomeQueue{Section: adminview.SectionFor(route), Key: key, Count: n}
+	}
+	v := adminview.HomeView{
+		Queues: []adminview.HomeQueue{
+			queue("admin.statements", "admin.home.queue.unmatched", w.UnmatchedLines),
+			queue("admin.approvals", "admin.home.queue.approvals", w.PendingApprovals),
+			queue("admin.invoices", "admin.home.queue.invoices", w.InvoicesToIssue),
+			queue("admin.refunds", "admin.home.queue.refunds", w.RefundRequests),
+			queue("admin.kyc", "admin.home.queue.kyc", w.VerificationsReview),
+		},
+		Day:     w.Day.Format("2006-01-02"),
+		MoneyIn: w.MoneyIn, MoneyOut: w.MoneyOut,
+	}
+	return Render(c, http.StatusOK, adminview.Home(adminFrame(c, "admin.home"), v), nil)
 }
