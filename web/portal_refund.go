@@ -113,6 +113,19 @@ func (s *Server) needsReversal(ctx context.Context, orderID int64) (bool, error)
 	return s.kyc.invoicing.RequiresReversalBeforeRefund(ctx, orderID)
 }
 
+// invoicedFen is the fen of each of orders that requested or issued
+// invoices cover (none without invoicing).
+func (s *Server) invoicedFen(ctx context.Context, orders []payments.Order) (map[int64]int64, error) {
+	if s.kyc == nil || s.kyc.invoicing == nil || len(orders) == 0 {
+		return map[int64]int64{}, nil
+	}
+	ids := make([]int64, len(orders))
+	for i, o := range orders {
+		ids[i] = o.ID
+	}
+	return s.kyc.invoicing.InvoicedFen(ctx, ids)
+}
+
 // refundSection fills the orders page's refund offers (paid top-ups with
 // something left to refund) and the account's refund requests, newest first.
 func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.RefundForm, v *pv.OrdersView) error {
@@ -131,9 +144,11 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 		channel[o.OrderNo] = o.Channel
 	}
 	open := map[string]string{}
+	requested := map[string]int64{} // fen open requests already ask for
 	for _, r := range reqs {
 		if r.State == backoffice.RefundRequested || r.State == backoffice.RefundApproved {
 			open[r.OrderNo] = string(r.State)
+			requested[r.OrderNo] += r.Amount.Shift(2).IntPart()
 		}
 		v.Refunds = append(v.Refunds, pv.RefundRow{ID: r.ID, OrderNo: r.OrderNo, Amount: r.Amount, Reason: r.Reason,
 			State: string(r.State), RequestedAt: r.RequestedAt, DecidedAt: r.DecidedAt, DecisionReason: r.DecisionReason,
@@ -146,8 +161,13 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 	if err != nil {
 		return err
 	}
+	invoiced, err := s.invoicedFen(ctx, orders)
+	if err != nil {
+		return err
+	}
 	for _, o := range orders {
 		q := quotes[o.OrderNo]
+		now := payments.RefundableNowFen(o, q.Fen, invoiced[o.ID], requested[o.OrderNo])
 		if q.Fen <= 0 {
 			continue
 		}
@@ -156,7 +176,7 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 			return err
 		}
 		offer := pv.RefundOffer{OrderNo: o.OrderNo, Channel: paidBy(o), Amount: o.AmountYuan(),
-			Refunded: decimal.New(o.RefundedFen, -2), Max: decimal.New(q.Fen, -2),
+			Refunded: decimal.New(o.RefundedFen, -2), Max: decimal.New(now, -2),
 			NeedsReversal: needs, Open: open[o.OrderNo], URL: s.URL("portal.order.refund", o.OrderNo),
 			Bonus: q.BonusCredits, BonusRevoked: q.BonusRevoked, BonusCharged: q.BonusCharged, BonusDeduction: decimal.New(q.BonusFen, -2)}
 		if form.OrderNo == o.OrderNo {

@@ -189,6 +189,8 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 	require.Contains(t, row.Find(`[data-testid="refund-row-state"]`).Text(), "待审核")
 	require.Empty(t, p.Doc.Find(offerSel(o.OrderNo)+` form`).Nodes, "no second form while one is pending")
 	require.NotEmpty(t, p.Doc.Find(offerSel(o.OrderNo)+` [data-testid="refund-open"]`).Text())
+	require.Equal(t, "¥2.00", strings.TrimSpace(p.Doc.Find(offerSel(o.OrderNo)+` [data-testid="refund-max"]`).Text()),
+		"当前可退 leaves out the ¥30 already asked for")
 	p = c.PostForm(action, refundForm("5", "again"))
 	require.Equal(t, http.StatusConflict, p.Status)
 	require.Equal(t, "该笔充值已有处理中的退款申请，请等待财务处理。", p.TestID("refund-error-form"))

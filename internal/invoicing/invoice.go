@@ -725,3 +725,19 @@ func (s *Service) render(inv Invoice, number string, date time.Time, actor strin
 }
 
 func join(a, b string) string { return strings.TrimSpace(a + " " + b) }
+
+const sqlInvoicedFen = `SELECT i.order_id, sum(i.amount_fen)::bigint FROM invoice_items i JOIN invoices v ON v.id = i.invoice_id
+WHERE i.order_id = ANY ($1) AND v.state IN ('requested', 'issued') GROUP BY 1`
+
+// InvoicedFen returns, for each of orderIDs that has any, the fen covered by
+// invoices requested or issued (not rejected or reversed): what a customer
+// cannot ask back without reversing an invoice first.
+func (s *Service) InvoicedFen(ctx context.Context, orderIDs []int64) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	rows, _ := s.pool.Query(ctx, sqlInvoicedFen, orderIDs)
+	var id, fen int64
+	if _, err := pgx.ForEachRow(rows, []any{&id, &fen}, func() error { out[id] = fen; return nil }); err != nil {
+		return nil, fmt.Errorf("invoicing: invoiced fen: %w", err)
+	}
+	return out, nil
+}

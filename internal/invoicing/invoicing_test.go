@@ -349,6 +349,9 @@ func TestReversalAndReissue(t *testing.T) {
 	gate, err := b.svc.RequiresReversalBeforeRefund(b.ctx, tops[0].OrderID)
 	require.NoError(t, err)
 	require.False(t, gate, "a request alone does not block a refund")
+	invoiced, err := b.svc.InvoicedFen(b.ctx, []int64{tops[0].OrderID, tops[1].OrderID})
+	require.NoError(t, err)
+	require.Equal(t, map[int64]int64{tops[0].OrderID: 5000, tops[1].OrderID: 2000}, invoiced, "requested invoices are not refundable now")
 
 	_, err = b.svc.Reverse(b.ctx, inv.ID, "wrong title", "finance:1")
 	require.ErrorIs(t, err, invoicing.ErrWrongState, "only an issued invoice is reversed")
@@ -369,6 +372,9 @@ func TestReversalAndReissue(t *testing.T) {
 	gate, err = b.svc.RequiresReversalBeforeRefund(b.ctx, tops[0].OrderID)
 	require.NoError(t, err)
 	require.False(t, gate, "reversed: the refund may proceed")
+	invoiced, err = b.svc.InvoicedFen(b.ctx, []int64{tops[0].OrderID})
+	require.NoError(t, err)
+	require.Empty(t, invoiced, "a reversed invoice no longer holds back its amount")
 
 	fixed := company()
 	_, err = b.svc.Reissue(b.ctx, inv.ID, invoicing.ReissueRequest{Kind: invoicing.KindSpecial, Title: &invoicing.TitleInput{Type: invoicing.TitleIndividual, Name: "张三"}}, "finance:1")

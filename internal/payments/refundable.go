@@ -282,3 +282,14 @@ func (b refundBasis) forFen(fen int64) (RefundQuote, error) {
 	}
 	return q, nil
 }
+
+// RefundableNowFen is what a customer may still ask back from a top-up, in
+// fen: the largest refund the lots allow now (quoteFen, RefundQuotes' Fen),
+// less what open refund requests already ask for (requestedFen), and never
+// more than the order has left once its invoiced amount (invoicedFen: an
+// invoice must be reversed before that part is refunded) is set aside.
+// Never negative.
+func RefundableNowFen(o Order, quoteFen, invoicedFen, requestedFen int64) int64 {
+	left := min(quoteFen-requestedFen, o.RefundableFen()-invoicedFen-requestedFen)
+	return max(left, 0)
+}
