@@ -16,9 +16,14 @@ import (
 // component call or Go expression templ took for text prints them literally.
 var templLeaks = []string{"@components.", "{ v.", "{ i18n.", "templ."}
 
+// rawSources are ledger source codes that components.SourceLabel names;
+// a page showing one printed the code instead of its label.
+var rawSources = []string{"signup_credit", "payment_order:", "grant:", "bank_line:", "manual_recharge"}
+
 // Every GET page of the portal and the back office, rendered for a customer
 // with data and for a staff member holding every role, in both languages,
-// shows no templ source in its text or attributes.
+// shows no templ source in its text or attributes and no raw source code in
+// its text.
 func TestEveryPageRendersWithoutTemplSource(t *testing.T) {
 	t.Parallel()
 	b := setupAdmin(t)
@@ -70,6 +75,10 @@ func TestEveryPageRendersWithoutTemplSource(t *testing.T) {
 			}
 			for _, leak := range templLeaks {
 				require.NotContains(t, p.Body, leak, "%s %s prints templ source", lang, path)
+			}
+			text := p.Doc.Find("body").Text()
+			for _, raw := range rawSources {
+				require.NotContains(t, text, raw, "%s %s shows a raw source code", lang, path)
 			}
 			checked++
 		}
