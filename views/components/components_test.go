@@ -67,3 +67,18 @@ func TestFlashAndCSRF(t *testing.T) {
 	v, _ := render(t, components.CSRF()).Find(`input[name="_csrf"]`).Attr("value")
 	require.Equal(t, "tok123", v)
 }
+
+func TestSourceLabelNamesKnownSourcesAndKeepsOthers(t *testing.T) {
+	b, err := i18n.Default()
+	require.NoError(t, err)
+	for _, tc := range []struct{ lang, source, want string }{
+		{"zh-CN", "signup_credit", "注册赠送"},
+		{"en", "payment_order:T2026", "Top-up order T2026"},
+		{"en", "grant:3:0c44ab", "Support grant #3"},
+		{"zh-CN", "bank_line:2", "银行流水 #2"},
+		{"en", "something_new:9", "something_new:9"},
+	} {
+		ctx := i18n.WithLocalizer(context.Background(), b.Localizer(tc.lang))
+		require.Equal(t, tc.want, components.SourceLabel(ctx, tc.source), tc.source)
+	}
+}
