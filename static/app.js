@@ -29,3 +29,13 @@ document.addEventListener("click", function (evt) {
     setTimeout(function () { btn.textContent = label; }, 2000);
   });
 });
+
+// A form that moves money or access (data-confirm) asks first, naming what
+// it does; cancelling stops the submit before htmx or the browser sends it.
+document.addEventListener("submit", function (evt) {
+  var msg = evt.target.getAttribute && evt.target.getAttribute("data-confirm");
+  if (msg && !window.confirm(msg)) {
+    evt.preventDefault();
+    evt.stopImmediatePropagation();
+  }
+}, true);

@@ -3,12 +3,15 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
@@ -24,6 +27,7 @@ func (s *Server) adminFinanceRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodPost, "/refunds/:id/approve", "admin.refund.approve", s.AdminApproveRefund, auth.RoleFinance)
 	s.adminRoute(g, http.MethodPost, "/refunds/:id/reject", "admin.refund.reject", s.AdminRejectRefund, auth.RoleFinance)
 	s.adminRoute(g, http.MethodPost, "/refunds/:id/paid", "admin.refund.paid", s.AdminRefundPaidBack, auth.RoleFinance)
+	s.adminRoute(g, http.MethodPost, "/refunds/channel/:no/retry", "admin.refund.retry", s.AdminRetryRefund, auth.RoleFinance)
 	s.adminRoute(g, http.MethodGet, "/reports", "admin.reports", s.AdminReports, auth.RoleFinance, auth.RoleAdmin)
 	s.adminRoute(g, http.MethodGet, "/reports.csv", "admin.reports.csv", s.AdminReportCSV, auth.RoleFinance, auth.RoleAdmin)
 }
@@ -47,8 +51,17 @@ func (s *Server) refundsPage(c echo.Context, status int, errs adminview.Errors) 
 	if v.PayBacks, err = s.bankPayBacks(ctx); err != nil {
 		return err
 	}
+	unsettled, err := s.pay.svc.UnsettledRefunds(ctx, 200)
+	if err != nil {
+		return err
+	}
+	for _, u := range unsettled {
+		v.AtChannel = append(v.AtChannel, adminview.ChannelRefundRow{RefundNo: u.RefundNo, OrderNo: u.OrderNo, AccountID: u.AccountID,
+			Amount: decimal.New(u.AmountFen, -2), CreatedAt: u.CreatedAt, Attempts: u.Attempts, LastError: u.LastError,
+			Failed: u.State == payments.RefundFailed})
+	}
 	switch c.QueryParam("done") {
-	case "approved", "approved_pending", "rejected", "paid":
+	case "approved", "approved_pending", "rejected", "paid", "retried", "retry_failed":
 		v.Flash = tr(c, "admin.refunds.done_"+c.QueryParam("done"))
 	}
 	return Render(c, status, adminview.Refunds(v), nil)
@@ -57,8 +70,8 @@ func (s *Server) refundsPage(c echo.Context, status int, errs adminview.Errors) 
 // bankPayBacks lists the approved refund requests of bank transfer top-ups:
 // the approval recorded a bank refund (and took the credit back), and the
 // money goes back when finance transfers it and marks it paid back. A
-// refund through WeChat Pay or Alipay is done at its approval, so it never
-// waits here.
+// refund through WeChat Pay or Alipay goes back through its channel (the
+// "at the channel" list while it has not been accepted), so it never waits here.
 func (s *Server) bankPayBacks(ctx context.Context) ([]adminview.PayBackRow, error) {
 	reqs, err := s.admin.bo.RefundRequests(ctx, backoffice.RefundFilter{State: backoffice.RefundApproved})
 	if err != nil {
@@ -84,6 +97,22 @@ func (s *Server) bankPayBacks(ctx context.Context) ([]adminview.PayBackRow, erro
 		out = append(out, row)
 	}
 	return out, nil
+}
+
+// AdminRetryRefund gives a refund the channel kept refusing a new round of
+// attempts and sends it at once.
+func (s *Server) AdminRetryRefund(c echo.Context) error {
+	st, err := s.pay.svc.RetryRefund(c.Request().Context(), c.Param("no"), "staff:"+strconv.FormatInt(actor(c).User.ID, 10))
+	if errors.Is(err, payments.ErrInvalidTransition) {
+		return HXRedirect(c, s.URL("admin.refunds"))
+	}
+	if err != nil && !errors.Is(err, payments.ErrChannel) {
+		return err
+	}
+	if st == payments.RefundDone {
+		return HXRedirect(c, s.URL("admin.refunds")+"?done=retried")
+	}
+	return HXRedirect(c, s.URL("admin.refunds")+"?done=retry_failed")
 }
 
 // AdminRefundPaidBack records that finance transferred an approved bank

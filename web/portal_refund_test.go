@@ -30,7 +30,7 @@ type refundBundle struct {
 	bo  *backoffice.Service
 }
 
-func setupRefunds(t *testing.T) *refundBundle {
+func setupRefunds(t *testing.T, wrapWeChat ...func(payments.QRChannel) payments.QRChannel) *refundBundle {
 	t.Helper()
 	r := &refundBundle{}
 	r.payBundle = setupPayWith(t, func(b *payBundle, d *web.Deps) {
@@ -48,7 +48,10 @@ func setupRefunds(t *testing.T) *refundBundle {
 		pay := b.pay.BackOffice()
 		r.bo = backoffice.New(d.Pool, b.ledger, b.auth, backoffice.Options{TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
 		d.Backoffice, d.Invoicing = r.bo, r.inv
-	}, func(_ *payments.Channels, o *payments.Options) {
+	}, func(chans *payments.Channels, o *payments.Options) {
+		for _, w := range wrapWeChat {
+			chans.WeChat = w(chans.WeChat)
+		}
 		// As cmd/credits/app.go: an invoiced top-up waits for its reversal.
 		o.BeforeRefund = func(ctx context.Context, tx pgx.Tx, ord payments.Order) error {
 			return invoicing.CheckRefundTx(ctx, tx, ord.AccountID, ord.ID)
@@ -207,6 +210,7 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 	article := q.Doc.Find(`[data-testid="refund-` + itoa(id) + `"]`)
 	require.Contains(t, article.Text(), o.OrderNo)
 	require.Contains(t, article.Text(), "项目取消")
+	require.Contains(t, article.Find(`form`).First().AttrOr("data-confirm", ""), "¥30.00", "approving asks first, naming the amount")
 	q = fin.PostForm(article.Find(`form`).First().AttrOr("action", ""), nil)
 	require.Equal(t, http.StatusOK, q.Status, q.Body)
 	require.Empty(t, q.Doc.Find(`[data-testid="refund-`+itoa(id)+`"]`).Nodes, "it left the queue")

@@ -166,3 +166,45 @@ func (s *Service) RefundStatus(ctx context.Context, refundNo string) (RefundStat
 	}
 	return r.state(), nil
 }
+
+// UnsettledRefund is a channel refund the channel has not accepted yet.
+type UnsettledRefund struct {
+	RefundNo  string      `db:"refund_no"`
+	OrderNo   string      `db:"order_no"`
+	AccountID int64       `db:"account_id"`
+	AmountFen int64       `db:"amount_fen"`
+	CreatedAt time.Time   `db:"created_at"`
+	Attempts  int         `db:"attempts"`
+	LastError string      `db:"last_error"`
+	State     RefundState `db:"-"` // pending (still tried) or failed (waits for RetryRefund)
+}
+
+// sqlUnsettledRefunds lists channel refunds without a refunded event, with
+// their failed calls since the last retry and the last error.
+const sqlUnsettledRefunds = `
+SELECT r.refund_no, o.order_no, o.account_id, r.amount_fen, r.created_at,
+       (SELECT count(*) FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'attempt_failed'
+          AND e.id > coalesce((SELECT max(x.id) FROM payment_refund_events x WHERE x.refund_id = r.id AND x.kind = 'retrying'), 0))::int AS attempts,
+       coalesce((SELECT e.detail->>'error' FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'attempt_failed'
+          ORDER BY e.id DESC LIMIT 1), '') AS last_error
+FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id
+WHERE r.state = 'pending'
+  AND NOT EXISTS (SELECT 1 FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'refunded')
+ORDER BY r.id LIMIT $1`
+
+// UnsettledRefunds lists the refunds still waiting for their channel,
+// oldest first: finance sees them, and retries the failed ones.
+func (s *Service) UnsettledRefunds(ctx context.Context, limit int) ([]UnsettledRefund, error) {
+	rows, _ := s.pool.Query(ctx, sqlUnsettledRefunds, limit)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[UnsettledRefund])
+	if err != nil {
+		return nil, fmt.Errorf("payments: unsettled refunds: %w", err)
+	}
+	for i := range out {
+		out[i].State = RefundPending
+		if out[i].Attempts >= MaxRefundAttempts {
+			out[i].State = RefundFailed
+		}
+	}
+	return out, nil
+}
