@@ -179,6 +179,9 @@ func TestBackOfficeJourneyInChromium(t *testing.T) {
 		chromedp.Click(css(approval+`[data-testid="approve"]`)),
 		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
 	))
+	asked := webtest.Dialogs(ctx)
+	require.NotEmpty(t, asked, "approving asked first")
+	require.Contains(t, asked[len(asked)-1], "2,000", "the question names the amount")
 	signOut()
 	signIn(otherEmail, "correct horse 1", "/portal", `[data-testid="bucket-promo-amount"]`)
 	require.Equal(t, "7,000", webtest.Text(t, ctx, `[data-testid="bucket-promo-amount"]`), "5,000 sign-up credit + 2,000 granted")

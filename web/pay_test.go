@@ -149,6 +149,9 @@ func TestQRCheckoutCreatesAnOpenOrder(t *testing.T) {
 	require.Equal(t, "/portal/orders/"+no+"/status", sec.AttrOr("hx-get", ""))
 	require.Equal(t, "every 2s", sec.AttrOr("hx-trigger", ""))
 	require.Empty(t, p.TestID("checkout-open-app"), "a desktop browser scans the code")
+	cancel := p.Doc.Find(`[data-testid="checkout-cancel"]`).Closest("form").AttrOr("data-confirm", "")
+	require.Contains(t, cancel, "¥30.00", "cancelling asks first, naming the amount")
+	require.Contains(t, cancel, no)
 
 	png := c.Get("/portal/orders/" + no + "/qr.png")
 	require.Equal(t, http.StatusOK, png.Status)

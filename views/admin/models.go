@@ -1,11 +1,15 @@
 package admin
 
 import (
-	"github.com/seed75218f88/credits/internal/backoffice"
-
+	"context"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 )
 
 // Errors are a form's messages by field name ("" for the whole form),
@@ -406,4 +410,14 @@ type DifferenceRow struct {
 	ChannelTradeNo                        string
 	ChannelAmount, OurAmount              *decimal.Decimal
 	TradedAt                              *time.Time
+}
+
+// approveConfirm is the question asked before an approval is given, naming
+// the amount in its unit and the account.
+func approveConfirm(ctx context.Context, a ApprovalRow) string {
+	amount := format.Credits(a.Amount) + " " + i18n.T(ctx, "admin.unit.credits")
+	if a.Unit == "yuan" {
+		amount = format.Money(a.Amount)
+	}
+	return i18n.Tf(ctx, "confirm.approval", map[string]string{"Amount": amount, "Account": strconv.FormatInt(a.AccountID, 10)})
 }

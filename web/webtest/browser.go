@@ -6,9 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -62,7 +64,42 @@ func Browser(t testing.TB, timeout time.Duration) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("webtest: start Chromium: %v", err)
 	}
+	// Every confirm() a page asks (data-confirm) is accepted, as a person
+	// pressing OK would, and its question kept for Dialogs.
+	d := &dialogs{}
+	ctx = context.WithValue(ctx, dialogsKey{}, d)
+	events := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range events {
+			if err != nil {
+				return
+			}
+			d.mu.Lock()
+			d.asked = append(d.asked, ev.Message)
+			d.mu.Unlock()
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
 	return ctx
+}
+
+type dialogsKey struct{}
+
+type dialogs struct {
+	mu    sync.Mutex
+	asked []string
+}
+
+// Dialogs returns the questions the pages in the browser of ctx asked
+// (confirm, alert), oldest first; each was accepted.
+func Dialogs(ctx context.Context) []string {
+	d, ok := ctx.Value(dialogsKey{}).(*dialogs)
+	if !ok {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.asked...)
 }
 
 // Screenshot saves the whole page as testdata-artifacts/<test>-<name>.png
