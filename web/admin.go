@@ -117,6 +117,7 @@ func (s *Server) AdminHome(c echo.Context) error {
 		},
 		Day:     w.Day.Format("2006-01-02"),
 		MoneyIn: w.MoneyIn, MoneyOut: w.MoneyOut,
+		BankMissing: !s.pay.svc.BankAccount().Configured(),
 	}
 	return Render(c, http.StatusOK, adminview.Home(adminFrame(c, "admin.home"), v), nil)
 }

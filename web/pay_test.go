@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/refcode"
@@ -119,6 +120,7 @@ func TestBankTransferOrderPage(t *testing.T) {
 	require.Contains(t, p.TestID("transfer-instructions"), ref)
 	require.NotEmpty(t, p.TestID("transfer-expires"))
 	require.Equal(t, "待支付", p.TestID("transfer-state"))
+	require.Contains(t, p.TestID("transfer-you-get"), "200,000,000 点", "every number with its unit")
 
 	p = c.Get("/portal/orders")
 	row := p.Doc.Find(`[data-testid="order-row"][data-order="` + no + `"]`)
@@ -273,4 +275,29 @@ func TestExpiredCheckoutSaysSo(t *testing.T) {
 	require.Empty(t, p.Doc.Find(`[data-testid="checkout"]`).AttrOr("hx-trigger", ""))
 	p = c.Get("/portal/orders")
 	require.Equal(t, "已关闭", strings.TrimSpace(p.Doc.Find(`[data-order="`+no+`"] [data-testid="order-state"]`).Text()))
+}
+
+// Without a receiving account, bank transfer is not offered, an order for
+// one is refused, and the back office says what is missing.
+func TestBankTransferNeedsAReceivingAccount(t *testing.T) {
+	t.Parallel()
+	b := setupPay(t, func(_ *payments.Channels, o *payments.Options) { o.BankAccount = payments.BankAccount{} })
+	c, acc := b.customer(t, "no-bank@example.com", true)
+	p := c.Get("/portal/topup")
+	require.Empty(t, p.Doc.Find(`[data-testid="channel-bank_transfer"]`).Nodes, "no bank transfer to choose")
+	require.NotEmpty(t, p.Doc.Find(`[data-testid="channel-wechat"]`).Nodes)
+	p = c.PostForm("/portal/topup", topUpForm("custom", "200000", "bank_transfer"))
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.NotEmpty(t, p.TestID("error-channel"))
+	orders, err := b.pay.Orders(context.Background(), acc, 10)
+	require.NoError(t, err)
+	require.Empty(t, orders)
+
+	admin := b.staffClient(t, "no-bank-admin@example.com", auth.RoleAdmin)
+	for _, lang := range []string{"zh-CN", "en"} {
+		admin.Header.Set("Accept-Language", lang)
+		require.Contains(t, admin.Get("/admin").TestID("bank-missing"), "BANK_ACCOUNT_NAME", lang)
+	}
+	configured := setupPay(t).staffClient(t, "bank-admin@example.com", auth.RoleAdmin)
+	require.Empty(t, configured.Get("/admin").TestID("bank-missing"), "no warning once it is configured")
 }

@@ -120,6 +120,11 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	if err != nil {
 		return nil, err
 	}
+	// Development shows a clearly fake receiving account when BANK_* is
+	// unset; production offers bank transfer only once it is configured.
+	if !production && !popts.BankAccount.Configured() {
+		popts.BankAccount = payments.DemoBankAccount
+	}
 	chans, err := payments.ChannelsFromEnv(getenv, cfg.BaseURL, cfg.PaymentSandbox)
 	if err != nil {
 		return nil, err

@@ -193,6 +193,9 @@ func setup(t *testing.T, so setupOpts) *testBundle {
 	if opts.Now == nil {
 		opts.Now = b.clock.Now
 	}
+	if !opts.BankAccount.Configured() { // bank transfer needs a receiving account
+		opts.BankAccount = payments.DemoBankAccount
+	}
 	b.svc = payments.New(b.pool, b.l, ch, opts)
 	b.notify.svc = b.svc
 	return b

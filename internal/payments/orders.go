@@ -279,8 +279,12 @@ func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen 
 // CreateTransferOrder makes a bank transfer (对公转账) order of amountFen: a
 // pending order with a unique ReferenceCode for the transfer memo, open for
 // TransferTTL. Show it with BankAccount. Errors: *AmountError
-// (ErrAmountOutOfRange), ErrInvalidArgument (no such account).
+// (ErrAmountOutOfRange), ErrInvalidArgument (no such account),
+// ErrChannelUnavailable (no receiving account configured).
 func (s *Service) CreateTransferOrder(ctx context.Context, accountID int64, amountFen int64) (Order, error) {
+	if !s.opts.BankAccount.Configured() {
+		return Order{}, fmt.Errorf("payments: create transfer order: %w: no receiving bank account", ErrChannelUnavailable)
+	}
 	q, err := s.quoteTransfer(amountFen)
 	if err != nil {
 		return Order{}, fmt.Errorf("payments: create transfer order: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -93,6 +94,17 @@ type BankAccount struct {
 	Branch string // 支行 (optional)
 	Number string // 账号
 }
+
+// Configured reports whether customers can be told where to transfer: a
+// name, a bank and a number. Without them bank transfer is not offered.
+func (b BankAccount) Configured() bool {
+	return strings.TrimSpace(b.Name) != "" && strings.TrimSpace(b.Bank) != "" && strings.TrimSpace(b.Number) != ""
+}
+
+// DemoBankAccount is what development uses when BANK_* is unset: clearly
+// not an account anyone should pay into.
+var DemoBankAccount = BankAccount{Name: "演示科技有限公司（演示账户，请勿转账）", Bank: "示例银行", Branch: "演示支行",
+	Number: "6200 0000 0000 0000 000"}
 
 // Options configures the service. The zero value gets the defaults.
 type Options struct {
@@ -195,7 +207,7 @@ func (s *Service) BankAccount() BankAccount { return s.opts.BankAccount }
 // Available reports whether a channel can take orders now.
 func (s *Service) Available(c Channel) bool {
 	if c == ChannelBankTransfer {
-		return true
+		return s.opts.BankAccount.Configured()
 	}
 	_, err := s.channel(c)
 	return err == nil

@@ -24,6 +24,9 @@ type HomeView struct {
 	// Day is the Asia/Shanghai day (2006-01-02) the money covers.
 	Day               string
 	MoneyIn, MoneyOut decimal.Decimal
+	// BankMissing: no receiving bank account is configured, so customers
+	// are not offered bank transfer (BANK_* settings).
+	BankMissing bool
 }
 
 // SectionFor finds a menu section by its route name.
