@@ -19,9 +19,9 @@ func TestHomePageInChromiumInBothLanguages(t *testing.T) {
 	zh, err := chromedp.Run(ctx, chromedp.Text(title))
 	require.NoError(t, err)
 	require.Equal(t, "预付费点数，按调用计费", zh)
-	nav, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="nav-portal.topup"]`)))
+	nav, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="nav-auth.signup"]`)))
 	require.NoError(t, err)
-	require.Equal(t, "充值", nav)
+	require.Equal(t, "注册", nav, "a visitor is offered sign-up")
 	webtest.Screenshot(t, ctx, "home-desktop-zh")
 
 	// htmx and our script loaded under the CSP, and htmx read its config
@@ -48,7 +48,7 @@ func TestHomePageInChromiumInBothLanguages(t *testing.T) {
 	webtest.Screenshot(t, ctx, "home-390-en")
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(title)))
-	again, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="nav-portal.topup"]`)))
+	again, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="nav-auth.signup"]`)))
 	require.NoError(t, err)
-	require.Equal(t, "Top up", again, "the chosen language sticks")
+	require.Equal(t, "Sign up", again, "the chosen language sticks")
 }

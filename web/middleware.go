@@ -220,6 +220,7 @@ func (s *Server) viewContext(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := c.Request().Context()
 		r := components.RequestFrom(ctx)
 		r.CSRFToken = token
+		r.SignedIn = s.Sessions.GetInt64(ctx, sessionUserKey) != 0
 		c.SetRequest(c.Request().WithContext(components.WithRequest(ctx, r)))
 		return next(c)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/verification"
@@ -37,7 +38,11 @@ type payArea struct {
 func newPayArea(d Deps, l *ledger.Ledger) *payArea {
 	a := &payArea{svc: d.Payments, ledger: l}
 	if a.svc == nil {
-		a.svc = payments.New(d.Pool, l, payments.Channels{}, payments.Options{CreditPriceRMB: d.Config.CreditPriceRMB})
+		opts := payments.Options{CreditPriceRMB: d.Config.CreditPriceRMB}
+		if d.Config.Env != config.Production {
+			opts.BankAccount = payments.DemoBankAccount
+		}
+		a.svc = payments.New(d.Pool, l, payments.Channels{}, opts)
 	}
 	if d.Verification != nil {
 		a.verify = d.Verification

@@ -103,7 +103,7 @@ func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 		b.verif = verification.New(d.Pool, identity.Sandbox{}, piicrypto.Dev(), piicrypto.DevBlindIndex(), b.ledger,
 			verification.Options{Bonus: verification.Bonus{Amount: verificationBonus, ExpiryDays: 365}})
-		b.pay = payments.New(d.Pool, b.ledger, payments.Channels{}, payments.Options{})
+		b.pay = payments.New(d.Pool, b.ledger, payments.Channels{}, payments.Options{BankAccount: testBank})
 		iopts := invoicing.Options{Seller: kycSeller}
 		if o.mail {
 			workers := river.NewWorkers()

@@ -32,14 +32,16 @@ func TestHomePageSpeaksChineseByDefaultAndEnglishOnRequest(t *testing.T) {
 		require.Equal(t, "预付费点数，按调用计费", p.TestID("home-title"))
 		lang, _ := p.Doc.Find("html").Attr("lang")
 		require.Equal(t, "zh-CN", lang)
-		require.Equal(t, "用量", p.TestID("nav-portal.usage"))
+		require.Equal(t, "登录", p.TestID("nav-auth.signin"), "a visitor is offered sign-in")
+		require.Equal(t, "注册", p.TestID("nav-auth.signup"))
+		require.Empty(t, p.Doc.Find(`[data-testid="nav-portal.usage"]`).Nodes, "and not the portal's pages")
 	})
 	t.Run("AcceptLanguageEnglish", func(t *testing.T) {
 		c := webtest.NewClient(t, app.URL)
 		c.Header.Set("Accept-Language", "en-US,en;q=0.9")
 		p := c.Get("/")
 		require.Equal(t, "Prepaid credits, billed per call", p.TestID("home-title"))
-		require.Equal(t, "Usage", p.TestID("nav-portal.usage"))
+		require.Equal(t, "Sign in", p.TestID("nav-auth.signin"))
 	})
 	t.Run("SwitchWinsOverAcceptLanguage", func(t *testing.T) {
 		c := webtest.NewClient(t, app.URL)

@@ -125,6 +125,9 @@ type setupOpts struct {
 	// wrap replaces a channel (e.g. to place a different amount at the channel).
 	wrapWeChat, wrapAlipay func(payments.QRChannel) payments.QRChannel
 	alipaySeller           string // expected seller id (default the sandbox's)
+	// ownDB gives the test a database of its own: for sweeps over every
+	// pending refund, which must not meet the package's other tests' rows.
+	ownDB bool
 }
 
 type testBundle struct {
@@ -147,7 +150,12 @@ func setup(t *testing.T, so setupOpts) *testBundle {
 	t.Helper()
 	keys, err := devKeys()
 	require.NoError(t, err)
-	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), clock: &clock{}}
+	b := &testBundle{ctx: context.Background(), clock: &clock{}}
+	if so.ownDB {
+		b.pool, _ = dbtest.Own(t)
+	} else {
+		b.pool = dbtest.Pool(t)
+	}
 
 	cfg := keys.Config()
 	cfg.RetryDelays = []time.Duration{0}

@@ -51,6 +51,7 @@ func TestRefundAtTheChannel(t *testing.T) {
 	t.Cleanup(release)
 	var refunded sync.Map
 	b := setup(t, setupOpts{
+		ownDB: true, // its sweeps see only its own refunds
 		opts: payments.Options{OnRefunded: func(_ context.Context, no string) error {
 			n, _ := refunded.LoadOrStore(no, new(atomic.Int64))
 			n.(*atomic.Int64).Add(1)

@@ -13,6 +13,9 @@ type Request struct {
 	CSRFToken string
 	// Path is the current path and query, where the language switch returns.
 	Path string
+	// SignedIn: a session names a user. Visitors get sign-in and sign-up in
+	// the menu instead of the portal's pages.
+	SignedIn bool
 	// Reverse builds a URL from a route name (echo's Reverse); it returns ""
 	// for an unknown name.
 	Reverse func(name string, params ...any) string

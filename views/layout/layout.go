@@ -44,9 +44,19 @@ var Nav = []NavItem{
 	{"admin.home", "/admin", "menu.admin", true},
 }
 
+// VisitorNav is the menu of a visitor who is not signed in.
+var VisitorNav = []NavItem{
+	{"auth.signin", "/signin", "menu.signin", false},
+	{"auth.signup", "/signup", "menu.signup", false},
+}
+
 // navFor is the menu for a page: the back office's entries on /admin pages
-// (Active "admin.…"), the customer's everywhere else.
-func navFor(p Page) []NavItem {
+// (Active "admin.…"), the customer's everywhere else, and sign-in and
+// sign-up for a visitor.
+func navFor(ctx context.Context, p Page) []NavItem {
+	if !components.RequestFrom(ctx).SignedIn {
+		return VisitorNav
+	}
 	staff := strings.HasPrefix(p.Active, "admin.")
 	var items []NavItem
 	for _, item := range Nav {
