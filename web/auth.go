@@ -123,13 +123,21 @@ func (s *Server) signupOffer() authview.SignupOffer {
 // signs them in.
 func (s *Server) SignUp(c echo.Context) error {
 	ctx := c.Request().Context()
-	f := authview.Form{Login: c.FormValue("login"), Name: c.FormValue("name")}
+	f := authview.Form{Login: c.FormValue("login"), Name: c.FormValue("name"), Consent: c.FormValue("consent") != "", Errors: map[string]string{}}
 	password := c.FormValue("password")
 	if password != c.FormValue("password_confirm") {
-		f.Errors = map[string]string{"password_confirm": i18n.T(ctx, "form.auth.password_mismatch")}
+		f.Errors["password_confirm"] = i18n.T(ctx, "form.auth.password_mismatch")
+	}
+	// Explicit consent to the terms and the privacy policy (PIPL art. 14):
+	// a box the person ticks, never ticked for them.
+	if !f.Consent {
+		f.Errors["consent"] = i18n.T(ctx, "form.auth.consent_required")
+	}
+	if len(f.Errors) > 0 {
 		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
 	}
-	u, err := s.portal.signup.Register(ctx, auth.RegisterRequest{Login: f.Login, Password: password, Name: f.Name, Locale: i18n.Lang(ctx)})
+	u, err := s.portal.signup.Register(ctx, auth.RegisterRequest{Login: f.Login, Password: password, Name: f.Name, Locale: i18n.Lang(ctx),
+		TermsVersion: LegalVersion, IP: ClientIP(c)})
 	if err != nil {
 		errs, ok := authFieldErrors(ctx, err, "login")
 		if !ok {

@@ -33,6 +33,7 @@ func TestTopUpThroughTheSandboxInChromium(t *testing.T) {
 		chromedp.SendKeys(css(`#f-login`), "payer@example.com"),
 		chromedp.SendKeys(css(`#f-password`), "payer pass 1"),
 		chromedp.SendKeys(css(`#f-password_confirm`), "payer pass 1"),
+		chromedp.Click(css(`[data-testid="signup-consent"]`)),
 		chromedp.Click(css(`[data-testid="signup-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="bucket-paid-amount"]`)),
 	))

@@ -35,6 +35,7 @@ func TestPortalJourneyInChromium(t *testing.T) {
 		chromedp.SendKeys(css(`#f-name`), "Grace"),
 		chromedp.SendKeys(css(`#f-password`), "journey pass 1"),
 		chromedp.SendKeys(css(`#f-password_confirm`), "journey pass 1"),
+		chromedp.Click(css(`[data-testid="signup-consent"]`)),
 		chromedp.Click(css(`[data-testid="signup-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="bucket-promo-amount"]`)),
 	))

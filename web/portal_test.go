@@ -50,7 +50,7 @@ func (b *portalBundle) register(t testing.TB, login, name string) (*webtest.Clie
 	t.Helper()
 	c := webtest.NewClient(t, b.app.URL)
 	c.Get("/signup")
-	p := c.PostForm("/signup", url.Values{"login": {login}, "name": {name}, "password": {"correct horse 1"}, "password_confirm": {"correct horse 1"}})
+	p := c.PostForm("/signup", url.Values{"login": {login}, "name": {name}, "password": {"correct horse 1"}, "password_confirm": {"correct horse 1"}, "consent": {"yes"}})
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
 	require.Equal(t, "/portal", p.URL.Path)
 	u, err := b.auth.UserByLogin(context.Background(), login)
@@ -99,7 +99,7 @@ func TestSignUpShowsThePromoBucketAndSignsOutAndIn(t *testing.T) {
 	// Registering the same login again is refused on the login field.
 	c2 := webtest.NewClient(t, b.app.URL)
 	c2.Get("/signup")
-	p = c2.PostForm("/signup", url.Values{"login": {"alice@example.com"}, "password": {"another pass 2"}, "password_confirm": {"another pass 2"}})
+	p = c2.PostForm("/signup", url.Values{"login": {"alice@example.com"}, "password": {"another pass 2"}, "password_confirm": {"another pass 2"}, "consent": {"yes"}})
 	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
 	require.NotEmpty(t, p.TestID("error-login"))
 }

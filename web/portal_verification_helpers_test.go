@@ -169,7 +169,7 @@ func (b *kycBundle) register(t *testing.T, login string) (*webtest.Client, auth.
 	t.Helper()
 	c := webtest.NewClient(t, b.app.URL)
 	c.Get("/signup")
-	p := c.PostForm("/signup", url.Values{"login": {login}, "name": {"Customer"}, "password": {"correct horse 1"}, "password_confirm": {"correct horse 1"}})
+	p := c.PostForm("/signup", url.Values{"login": {login}, "name": {"Customer"}, "password": {"correct horse 1"}, "password_confirm": {"correct horse 1"}, "consent": {"yes"}})
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
 	u, err := b.auth.UserByLogin(context.Background(), login)
 	require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +23,10 @@ type RegisterRequest struct {
 	// same transaction (RegisterTx); 0 for none (link it later with
 	// LinkAccountTx).
 	AccountID int64
+	// TermsVersion is the version of the terms and privacy policy the
+	// person agreed to at sign-up, recorded with IP in user_consents in the
+	// same transaction; empty records nothing (staff-made customers).
+	TermsVersion, IP string
 }
 
 // newCustomer is a validated RegisterRequest, hashed and ready to insert.
@@ -30,6 +35,7 @@ type newCustomer struct {
 	hash         string
 	name, locale string
 	accountID    *int64
+	terms, ip    string
 }
 
 func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
@@ -48,7 +54,7 @@ func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
 	if err != nil {
 		return newCustomer{}, err
 	}
-	c := newCustomer{hash: hash, name: name, locale: s.locale(req.Locale)}
+	c := newCustomer{hash: hash, name: name, locale: s.locale(req.Locale), terms: req.TermsVersion, ip: req.IP}
 	if kind == LoginEmail {
 		c.email = &login
 	} else {
@@ -145,7 +151,37 @@ func (s *Service) insertCustomer(ctx context.Context, q db.DBTX, c newCustomer) 
 	if err != nil {
 		return User{}, fmt.Errorf("auth: register: %w", err)
 	}
+	if c.terms != "" {
+		if _, err := q.Exec(ctx, insertConsent, u.ID, ConsentTerms, c.terms, c.ip, s.now()); err != nil {
+			return User{}, fmt.Errorf("auth: register: consent: %w", err)
+		}
+	}
 	return u, nil
+}
+
+// Consent documents (user_consents.document).
+const (
+	ConsentTerms       = "terms_privacy" // the terms and privacy policy, at sign-up
+	ConsentSensitivePI = "sensitive_pi"  // collecting an ID number or licence (PIPL art. 29)
+)
+
+const insertConsent = `INSERT INTO user_consents (user_id, document, version, ip, at) VALUES ($1, $2, $3, $4, $5)`
+
+// Consent is one agreement a user gave.
+type Consent struct {
+	Document string    `db:"document"`
+	Version  string    `db:"version"`
+	At       time.Time `db:"at"`
+}
+
+// Consents lists what the user agreed to, oldest first.
+func (s *Service) Consents(ctx context.Context, userID int64) ([]Consent, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT document, version, at FROM user_consents WHERE user_id = $1 ORDER BY id`, userID)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Consent])
+	if err != nil {
+		return nil, fmt.Errorf("auth: consents: %w", err)
+	}
+	return out, nil
 }
 
 const linkAccount = `UPDATE users SET account_id = $2 WHERE id = $1 AND kind = 'customer'`

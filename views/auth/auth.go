@@ -10,6 +10,8 @@ type Form struct {
 	// Error is a message about the whole form (bad credentials, throttled).
 	Error  string
 	Errors map[string]string
+	// Consent: the sign-up form's box agreeing to the terms and privacy policy was ticked.
+	Consent bool
 }
 
 // SignupOffer is the sign-up credit the registration page announces.
