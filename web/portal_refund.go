@@ -199,13 +199,10 @@ func (s *Server) sendChannelRefund(ctx context.Context, r backoffice.RefundReque
 	if r.State != backoffice.RefundApproved || r.RefundRef == "" {
 		return false
 	}
-	st, err := s.pay.svc.RefundStatus(ctx, r.RefundRef)
-	if err != nil || st != payments.RefundPending {
-		return false
-	}
-	st, err = s.pay.svc.SendRefund(ctx, r.RefundRef)
+	// SendRefund leaves a bank refund (manual) alone and says so.
+	st, err := s.pay.svc.SendRefund(ctx, r.RefundRef)
 	if err != nil {
 		s.Logger.Warn("refund not accepted yet", "refund_no", r.RefundRef, "error", err.Error())
 	}
-	return st != payments.RefundDone
+	return st == payments.RefundPending || st == payments.RefundFailed
 }

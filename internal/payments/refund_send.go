@@ -27,18 +27,38 @@ type refundAtChannel struct {
 	Attempts  int     `db:"attempts"`
 }
 
+// sqlFailedCalls counts a refund r's failed calls since finance last asked
+// to retry; sqlRefunded says whether the channel accepted it.
+const (
+	sqlFailedCalls = `(SELECT count(*) FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'attempt_failed'
+  AND e.id > coalesce((SELECT max(x.id) FROM payment_refund_events x WHERE x.refund_id = r.id AND x.kind = 'retrying'), 0))::int`
+	sqlRefunded = `EXISTS (SELECT 1 FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'refunded')`
+)
+
 // sqlRefundAtChannel reads a refund with its order, whether the channel
 // accepted it, and its failed calls since finance last asked to retry.
 const sqlRefundAtChannel = `
 SELECT r.id, r.refund_no, r.amount_fen, r.reason, r.state, o.order_no, o.amount_fen AS total_fen, o.channel,
-       EXISTS (SELECT 1 FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'refunded') AS done,
-       (SELECT count(*) FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'attempt_failed'
-          AND e.id > coalesce((SELECT max(x.id) FROM payment_refund_events x WHERE x.refund_id = r.id AND x.kind = 'retrying'), 0))::int AS attempts
+       ` + sqlRefunded + ` AS done, ` + sqlFailedCalls + ` AS attempts
 FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id
 WHERE r.refund_no = $1`
 
 const sqlRefundEvent = `INSERT INTO payment_refund_events (refund_id, kind, detail, actor, at) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING`
+
+// readRefund reads the refund refundNo as SendRefund needs it. Errors:
+// ErrNotFound.
+func (s *Service) readRefund(ctx context.Context, refundNo string) (refundAtChannel, error) {
+	rows, _ := s.pool.Query(ctx, sqlRefundAtChannel, refundNo)
+	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[refundAtChannel])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, fmt.Errorf("payments: refund %s: %w", refundNo, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("payments: refund %s: %w", refundNo, err)
+	}
+	return r, nil
+}
 
 // state is where the refund stands at the channel.
 func (r refundAtChannel) state() RefundState {
@@ -61,13 +81,9 @@ func (r refundAtChannel) state() RefundState {
 // Errors: ErrNotFound, and the channel's error (as ErrChannel) after
 // recording the failed attempt.
 func (s *Service) SendRefund(ctx context.Context, refundNo string) (RefundState, error) {
-	rows, _ := s.pool.Query(ctx, sqlRefundAtChannel, refundNo)
-	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[refundAtChannel])
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("payments: send refund %s: %w", refundNo, ErrNotFound)
-	}
+	r, err := s.readRefund(ctx, refundNo)
 	if err != nil {
-		return "", fmt.Errorf("payments: send refund %s: %w", refundNo, err)
+		return "", err
 	}
 	if st := r.state(); st != RefundPending {
 		return st, nil
@@ -106,9 +122,8 @@ func (s *Service) SendRefund(ctx context.Context, refundNo string) (RefundState,
 const sqlPendingRefunds = `
 SELECT r.refund_no FROM payment_refunds r
 WHERE r.state = 'pending'
-  AND NOT EXISTS (SELECT 1 FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'refunded')
-  AND (SELECT count(*) FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'attempt_failed'
-         AND e.id > coalesce((SELECT max(x.id) FROM payment_refund_events x WHERE x.refund_id = r.id AND x.kind = 'retrying'), 0)) < $1
+  AND NOT ` + sqlRefunded + `
+  AND ` + sqlFailedCalls + ` < $1
 ORDER BY r.id LIMIT $2`
 
 // SendPendingRefunds sends every refund a crash or a failed call left
@@ -136,11 +151,7 @@ func (s *Service) SendPendingRefunds(ctx context.Context, batch int) (int, error
 // fixing what the channel refused) and sends it at once. Errors:
 // ErrNotFound, ErrInvalidTransition (not failed), and SendRefund's.
 func (s *Service) RetryRefund(ctx context.Context, refundNo, actor string) (RefundState, error) {
-	rows, _ := s.pool.Query(ctx, sqlRefundAtChannel, refundNo)
-	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[refundAtChannel])
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("payments: retry refund %s: %w", refundNo, ErrNotFound)
-	}
+	r, err := s.readRefund(ctx, refundNo)
 	if err != nil {
 		return "", err
 	}
@@ -156,11 +167,7 @@ func (s *Service) RetryRefund(ctx context.Context, refundNo, actor string) (Refu
 // RefundStatus is where a refund stands at its channel, by refund number.
 // Errors: ErrNotFound.
 func (s *Service) RefundStatus(ctx context.Context, refundNo string) (RefundState, error) {
-	rows, _ := s.pool.Query(ctx, sqlRefundAtChannel, refundNo)
-	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[refundAtChannel])
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("payments: refund %s: %w", refundNo, ErrNotFound)
-	}
+	r, err := s.readRefund(ctx, refundNo)
 	if err != nil {
 		return "", err
 	}
@@ -183,13 +190,11 @@ type UnsettledRefund struct {
 // their failed calls since the last retry and the last error.
 const sqlUnsettledRefunds = `
 SELECT r.refund_no, o.order_no, o.account_id, r.amount_fen, r.created_at,
-       (SELECT count(*) FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'attempt_failed'
-          AND e.id > coalesce((SELECT max(x.id) FROM payment_refund_events x WHERE x.refund_id = r.id AND x.kind = 'retrying'), 0))::int AS attempts,
+       ` + sqlFailedCalls + ` AS attempts,
        coalesce((SELECT e.detail->>'error' FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'attempt_failed'
           ORDER BY e.id DESC LIMIT 1), '') AS last_error
 FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id
-WHERE r.state = 'pending'
-  AND NOT EXISTS (SELECT 1 FROM payment_refund_events e WHERE e.refund_id = r.id AND e.kind = 'refunded')
+WHERE r.state = 'pending' AND NOT ` + sqlRefunded + `
 ORDER BY r.id LIMIT $1`
 
 // UnsettledRefunds lists the refunds still waiting for their channel,
