@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/web"
@@ -51,7 +52,7 @@ func BenchmarkPortalPages(b *testing.B) {
 	pb := setupPortal(b, timed)
 	uncachedTimer := &serverTimer{}
 	uncached := setupPortal(b, webtest.WithServer(func(s *web.Server) { s.Echo.Pre(uncachedTimer.middleware) }),
-		webtest.WithDeps(func(d *web.Deps) { d.Portal.ViewCache = -1 }))
+		webtest.WithOverrides(func(o *app.Overrides) { o.ViewCache = -1 }))
 	ctx := context.Background()
 	pool := pb.app.Pool
 

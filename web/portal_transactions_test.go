@@ -29,7 +29,7 @@ func TestTransactionsCSVExportsEveryEvent(t *testing.T) {
 	require.True(t, strings.HasPrefix(res.Body, "\uFEFF"), "a byte order mark for Excel")
 	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(res.Body, "\uFEFF"))).ReadAll()
 	require.NoError(t, err)
-	require.Len(t, recs, 1+calls+1, "header, every charge and the sign-up grant")
+	require.Len(t, recs, 1+calls+2, "header, every charge, the sign-up grant and the trial ending (verified)")
 	require.Equal(t, "记账时间", recs[0][0])
 	require.Equal(t, "扣费", recs[1][2])
 	require.Equal(t, "-1", recs[1][3])

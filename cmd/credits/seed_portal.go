@@ -8,14 +8,12 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/signup"
-	usagerm "github.com/seed75218f88/credits/internal/usage"
 )
 
 // Demo portal sign-ins made by seedPortal.
@@ -37,11 +35,8 @@ var demoModels = []struct {
 // seedPortal makes a demo customer (sign-up credit, a paid top-up, 30 days
 // of usage across models, promo spent before paid) and a demo enterprise
 // with two departments; it is idempotent (every write has a fixed key).
-func seedPortal(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
-	l := ledger.New(pool, ledger.Options{})
-	defer l.Close()
-	a := auth.New(pool, auth.Options{})
-	su := &signup.Service{Pool: pool, Auth: a, Ledger: l, Settings: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
+func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
+	pool, l, a, su := ap.Pool, ap.Ledger, ap.Auth, ap.Signup
 	res := seedResult{SignIns: []string{
 		"customer    " + demoCustomerLogin + " / " + demoPassword,
 		"enterprise  " + demoEnterpriseLogin + " / " + demoPassword,
@@ -53,6 +48,10 @@ func seedPortal(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
 		u, err = su.Register(ctx, auth.RegisterRequest{Login: demoCustomerLogin, Password: demoPassword, Name: "演示用户"})
 	}
 	if err != nil {
+		return res, err
+	}
+	// Paid credit needs a verified account (实名): the demo accounts are.
+	if err := verifyDemo(ctx, ap, u.AccountID, "demo-customer"); err != nil {
 		return res, err
 	}
 	if _, err := l.Credit(ctx, ledger.CreditRequest{AccountID: u.AccountID, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(100000),
@@ -77,11 +76,14 @@ func seedPortal(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
 	} else if err != nil {
 		return res, err
 	}
+	if err := verifyDemo(ctx, ap, ent.ID, "demo-enterprise"); err != nil {
+		return res, err
+	}
 	if _, err := l.Credit(ctx, ledger.CreditRequest{AccountID: ent.ID, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(500000),
 		SourceRef: "demo-order-2", Actor: "seed", ReasonCode: "topup", IdempotencyKey: "demo-topup-ent"}); err != nil {
 		return res, err
 	}
-	us := usagerm.New(pool)
+	us := ap.Usage
 	for i, d := range []struct {
 		ext, name string
 		alloc     int64
@@ -105,6 +107,16 @@ func seedPortal(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
 	}
 	res.Lines = append(res.Lines, fmt.Sprintf("enterprise %s (account %d) with departments 研发部 and 市场部", demoEnterpriseLogin, ent.ID))
 	return res, nil
+}
+
+// verifyDemo marks a demo account verified once (reseeding adds nothing).
+func verifyDemo(ctx context.Context, ap *app.App, accountID int64, reference string) error {
+	ok, err := ap.Verification.IsVerified(ctx, accountID)
+	if err != nil || ok {
+		return err
+	}
+	_, err = ap.Verification.MarkVerifiedExternally(ctx, accountID, reference, "seed")
+	return err
 }
 
 // demoUsage charges about perDay calls a day for the last days days, with a

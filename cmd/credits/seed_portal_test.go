@@ -15,7 +15,7 @@ func TestSeedPortalIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	steps := []seedStep{{"portal", seedPortal}}
 	var out bytes.Buffer
-	require.NoError(t, seed(ctx, pool, steps, &out))
+	require.NoError(t, seed(ctx, devConfig(t), pool, steps, &out))
 	require.Contains(t, out.String(), "demo@example.com / "+demoPassword)
 	require.Contains(t, out.String(), "corp@example.com / "+demoPassword)
 	count := func() (n int) {
@@ -24,7 +24,7 @@ func TestSeedPortalIsIdempotent(t *testing.T) {
 	}
 	before := count()
 	require.Greater(t, before, 300, "a realistic usage history")
-	require.NoError(t, seed(ctx, pool, steps, &out))
+	require.NoError(t, seed(ctx, devConfig(t), pool, steps, &out))
 	require.Equal(t, before, count(), "seeding again adds nothing")
 	var subs int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM ledger_accounts WHERE kind = 'sub'`).Scan(&subs))
