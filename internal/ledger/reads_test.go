@@ -182,5 +182,14 @@ WHERE p.id = $1`, b.ent.ID, b.sub.ID).Scan(&balance, &remaining, &events, &kind)
 		require.Equal(t, "sub", kind)
 		_, err = pool.Exec(context.Background(), `UPDATE ledger_event_view SET amount = 0 WHERE pool_id = $1`, b.ent.ID)
 		require.Error(t, err, "history stays append-only through a view")
+
+		// The application role, as the server connects, reads the views
+		// and cannot write through them.
+		app := dbtest.AppPool(t)
+		var n int
+		require.NoError(t, app.QueryRow(b.ctx, `SELECT count(*) FROM ledger_lot_view WHERE pool_id = $1`, b.ent.ID).Scan(&n))
+		require.Equal(t, 1, n)
+		_, err = app.Exec(b.ctx, `UPDATE ledger_account_view SET name = 'x' WHERE id = $1`, b.sub.ID)
+		require.ErrorContains(t, err, "permission denied")
 	})
 }
