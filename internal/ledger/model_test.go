@@ -99,10 +99,12 @@ func sum(hs []ledger.Hold) decimal.Decimal {
 	return s
 }
 
-// TestModel drives random operations through the ledger and through the
-// model and compares them after every step: on an individual account, and
-// on an enterprise pool spent by the enterprise and two sub-accounts, one
-// within an allocation and one without a limit.
+// TestModel drives random operations (credits, reservations, commits,
+// charges, releases, refunds, sweeps and, in an enterprise, allocations set
+// and transferred) through the ledger and through the model and compares
+// them after every step: on an individual account, and on an enterprise
+// pool spent by the enterprise and two sub-accounts, one starting within an
+// allocation and one without a limit.
 func TestModel(t *testing.T) {
 	seed := *modelSeed
 	if seed == 0 {
@@ -192,7 +194,7 @@ func runModel(t *testing.T, seed uint64, steps int, kind ledger.AccountKind) {
 			m.lots[lot.ID] = &ledger.Lot{ID: lot.ID, Kind: kind, Amount: a, Remaining: a, ExpiresAt: exp, CreatedAt: m.now}
 			m.addAlloc(i, a) // credit bought through a sub-account is its to spend
 			m.steps = append(m.steps, fmt.Sprintf("credit %s %s via #%d", kind, a, i))
-		case op < 40: // reserve
+		case op < 35: // reserve
 			a, i := amount(30), pick()
 			r, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: m.accts[i].id, Amount: a, IdempotencyKey: key(), TTL: time.Duration(rng.IntN(120)+1) * time.Second})
 			if alloc := m.accts[i].alloc; alloc != nil && a.GreaterThan(*alloc) {
@@ -209,7 +211,7 @@ func runModel(t *testing.T, seed uint64, steps int, kind ledger.AccountKind) {
 			m.res[r.ID] = &modelRes{id: r.ID, acct: i, amount: a, holds: holds, expires: r.ExpiresAt, status: "open"}
 			m.addAlloc(i, a.Neg()) // the hold counts against the allocation
 			m.steps = append(m.steps, fmt.Sprintf("reserve %s via #%d", a, i))
-		case op < 60: // commit
+		case op < 50: // commit
 			r := openRes()
 			if r == nil {
 				break
@@ -241,7 +243,17 @@ func runModel(t *testing.T, seed uint64, steps int, kind ledger.AccountKind) {
 			requireDec(t, left.String(), cr.Unpaid, "step %d unpaid", step)
 			requireDec(t, m.available(r.acct).String(), cr.Available, "step %d available after commit", step)
 			m.steps = append(m.steps, fmt.Sprintf("commit %s of #%d", actual, r.acct))
-		case op < 70: // release
+		case op < 60: // usage charged after the fact: what cannot be paid is unpaid
+			a, i := amount(20), pick()
+			cr, err := b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: m.accts[i].id, Amount: a, IdempotencyKey: key()})
+			require.NoError(t, err, "step %d", step)
+			charged := sum(m.take(decimal.Min(a, m.available(i))))
+			m.addAlloc(i, charged.Neg())
+			requireDec(t, charged.String(), cr.Charged, "step %d charged", step)
+			requireDec(t, a.Sub(charged).String(), cr.Unpaid, "step %d unpaid", step)
+			requireDec(t, m.available(i).String(), cr.Available, "step %d available after charge", step)
+			m.steps = append(m.steps, fmt.Sprintf("charge %s via #%d", a, i))
+		case op < 68: // release
 			r := openRes()
 			if r == nil {
 				break
@@ -258,7 +270,7 @@ func runModel(t *testing.T, seed uint64, steps int, kind ledger.AccountKind) {
 			m.addAlloc(r.acct, r.amount)
 			r.status = "released"
 			m.steps = append(m.steps, fmt.Sprintf("release of #%d", r.acct))
-		case op < 80: // refund part of a paid lot
+		case op < 76: // refund part of a paid lot
 			var paid []int64
 			for id, l := range m.lots {
 				if l.Kind == ledger.LotPaid && l.Remaining.IsPositive() {
@@ -280,6 +292,21 @@ func runModel(t *testing.T, seed uint64, steps int, kind ledger.AccountKind) {
 			require.NoError(t, err, "step %d", step)
 			lot.Remaining = lot.Remaining.Sub(a)
 			m.steps = append(m.steps, fmt.Sprintf("refund %s", a))
+		case op < 80 && len(m.accts) > 1: // set an allocation (only a sub-account has one)
+			i := pick()
+			var alloc *decimal.Decimal
+			if rng.IntN(4) > 0 {
+				a := amount(60)
+				alloc = &a
+			}
+			err := b.l.SetAllocation(b.ctx, m.accts[i].id, alloc, "test", "model")
+			if i == 0 {
+				require.ErrorIs(t, err, ledger.ErrInvalidArgument, "step %d", step)
+				break
+			}
+			require.NoError(t, err, "step %d", step)
+			m.accts[i].alloc = alloc
+			m.steps = append(m.steps, fmt.Sprintf("allocation of #%d = %v", i, alloc))
 		case op < 85 && len(m.accts) > 1: // move allocation within the enterprise
 			from, to := pick(), pick()
 			if from == to {
