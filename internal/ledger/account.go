@@ -189,8 +189,7 @@ func (l *Ledger) UpsertAccountByExternalID(ctx context.Context, mode Mode, exter
 
 // Account returns an account. Errors: ErrNotFound.
 func (l *Ledger) Account(ctx context.Context, id int64) (Account, error) {
-	rows, _ := l.pool.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE id = $1`, id)
-	return collectAccount(rows)
+	return AccountByID(ctx, l.pool, id)
 }
 
 // AccountByExternalID returns the account with externalID in mode. Errors: ErrNotFound.

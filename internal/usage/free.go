@@ -109,7 +109,7 @@ func ParseCursor(s string) (Cursor, error) {
 // One round trip, as Head.
 func (s *Store) Version(ctx context.Context, poolID int64) (int64, error) {
 	const q = `
-SELECT coalesce((SELECT id FROM ledger_events WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)
+SELECT coalesce((SELECT id FROM ledger_event_view WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)
      + (SELECT count(*) FROM gateway_free_calls WHERE pool_id = $1 AND state = 'committed')`
 	var v int64
 	if err := s.pool.QueryRow(ctx, q, poolID).Scan(&v); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
@@ -172,8 +173,8 @@ const sqlList = `
 SELECT * FROM ((
 SELECT e.id, e.op_id, e.account_id, e.type::text AS type, e.amount, e.unpaid, e.model, e.session_id, e.request_id,
        e.detail, e.occurred_at, coalesce(l.kind::text, '') AS kind
-FROM ledger_events e
-LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+FROM ledger_event_view e
+LEFT JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id
 WHERE e.pool_id = $1 AND e.type IN ` + usageTypes + `
   AND ($2::bigint = 0 OR e.account_id = $2)
   AND ($3::bigint = 0 OR e.id < $3)
@@ -407,7 +408,7 @@ WITH ops AS (
            coalesce(-sum(e.amount) FILTER (WHERE e.type <> 'unpaid_usage'), 0) AS charged,
            sum(e.unpaid) AS unpaid,
            (array_agg(e.detail ORDER BY e.id))[1] AS detail
-    FROM ledger_events e
+    FROM ledger_event_view e
     WHERE e.pool_id = $1 AND e.id > `
 const opsAggTail = ` AND ($3::bigint = 0 OR e.id <= $3)
       AND e.type IN ` + usageTypes + `
@@ -449,8 +450,8 @@ func (s *Store) Refresh(ctx context.Context, poolID int64) error {
 		}
 		// Within a pool, events commit in id order (the ledger writes under
 		// the pool's row lock), so everything up to hi is committed.
-		var hi int64
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM ledger_events WHERE pool_id = $1`, poolID).Scan(&hi); err != nil {
+		hi, err := ledger.Head(ctx, tx, poolID)
+		if err != nil {
 			return err
 		}
 		if hi <= last {
@@ -459,7 +460,7 @@ func (s *Store) Refresh(ctx context.Context, poolID int64) error {
 		if _, err := tx.Exec(ctx, sqlFold, poolID, last, hi, ""); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE usage_rollup_marks SET last_event_id = $2 WHERE pool_id = $1`, poolID, hi)
+		_, err = tx.Exec(ctx, `UPDATE usage_rollup_marks SET last_event_id = $2 WHERE pool_id = $1`, poolID, hi)
 		return err
 	})
 	if err != nil {
@@ -473,7 +474,7 @@ func (s *Store) Refresh(ctx context.Context, poolID int64) error {
 // know m.last, so ORDER BY id is what keeps it on the primary key (without
 // it, it reads the pool's whole history in a sequential scan).
 const sqlMark = `
-SELECT m.last, (SELECT count(*) FROM (SELECT 1 FROM ledger_events WHERE pool_id = $1 AND id > m.last ORDER BY id LIMIT $2) p)
+SELECT m.last, (SELECT count(*) FROM (SELECT 1 FROM ledger_event_view WHERE pool_id = $1 AND id > m.last ORDER BY id LIMIT $2) p)
 FROM (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0) AS last) m`
 
 // mark returns the last folded event id of the pool, first folding pending
@@ -503,10 +504,9 @@ func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
 // not ledger events: its reads are a function of Version. One probe at the
 // end of the primary key.
 func (s *Store) Head(ctx context.Context, poolID int64) (int64, error) {
-	const q = `SELECT coalesce((SELECT id FROM ledger_events WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)`
-	var head int64
-	if err := s.pool.QueryRow(ctx, q, poolID).Scan(&head); err != nil {
-		return 0, fmt.Errorf("usage: head: %w", err)
+	head, err := ledger.Head(ctx, s.pool, poolID)
+	if err != nil {
+		return 0, fmt.Errorf("usage: %w", err)
 	}
 	return head, nil
 }
@@ -595,7 +595,7 @@ func (s *Store) Models(ctx context.Context, sc Scope) ([]string, error) {
 	const q = `
 SELECT DISTINCT model FROM usage_daily WHERE pool_id = $1 AND ($2::bigint = 0 OR account_id = $2)
 UNION
-SELECT DISTINCT model FROM ledger_events
+SELECT DISTINCT model FROM ledger_event_view
 WHERE pool_id = $1 AND id > $3 AND id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))
   AND type IN ` + usageTypes + ` AND ($2::bigint = 0 OR account_id = $2)
 UNION

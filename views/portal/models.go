@@ -84,6 +84,10 @@ type ChargeRow struct {
 	Parts                                     []PartRow
 }
 
+// Free reports whether the row is a free model's call: no ledger operation
+// (OpID 0), zero credits, no bucket.
+func (r ChargeRow) Free() bool { return r.OpID == 0 }
+
 // UsageRows is one page of charges and where the next one is ("" = none).
 type UsageRows struct {
 	Charges []ChargeRow
@@ -177,4 +181,14 @@ type SubAccountView struct {
 	Form     SubAccountForm
 	Saved    bool
 	UsageURL string
+}
+
+// RedeemView is the redemption code form and its outcome.
+type RedeemView struct {
+	Frame   Frame
+	Code    string
+	Error   string
+	Done    bool
+	Amount  decimal.Decimal
+	Expires string
 }
