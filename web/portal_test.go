@@ -36,7 +36,7 @@ func setupPortal(t testing.TB, opts ...webtest.Option) *portalBundle {
 	b := &portalBundle{}
 	b.app = webtest.Start(t, append([]webtest.Option{webtest.WithDeps(func(d *web.Deps) {
 		b.ledger = ledger.New(d.Pool, ledger.Options{})
-		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, SkipTwoFactor: true})
 		d.Ledger, d.Auth = b.ledger, b.auth
 		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
 	})}, opts...)...)

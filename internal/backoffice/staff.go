@@ -153,14 +153,14 @@ func (s *Service) ConfirmTOTP(ctx context.Context, a Actor, code string) (auth.U
 	return u, err
 }
 
-// SetStaffPassword sets a password with a one-time link token (the
+// SetPasswordWithToken sets a password with a one-time link token (the
 // invitation of a new staff user, or a reset) from address ip and, for a
 // staff user, writes the audit row in the same transaction, the user being
 // the actor. Customers' tokens work too and are not audited.
 //
 // Errors: auth.ErrInvalidToken, auth.ErrWeakPassword (refined),
 // auth.ErrUserDisabled.
-func (s *Service) SetStaffPassword(ctx context.Context, token, password, ip string) (auth.User, error) {
+func (s *Service) SetPasswordWithToken(ctx context.Context, token, password, ip string) (auth.User, error) {
 	var u auth.User
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error

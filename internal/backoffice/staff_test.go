@@ -40,7 +40,7 @@ func TestStaffChangesAreAudited(t *testing.T) {
 	require.Equal(t, "192.0.2.10", row.IP)
 	require.Equal(t, email, d["staff_email"])
 
-	u, err := b.svc.SetStaffPassword(b.ctx, inv.Token, "first password 1", "198.51.100.7")
+	u, err := b.svc.SetPasswordWithToken(b.ctx, inv.Token, "first password 1", "198.51.100.7")
 	require.NoError(t, err)
 	row, _ = lastRow(backoffice.ActionStaffPasswordSet)
 	require.Equal(t, email, row.ActorEmail, "the new staff member set it")
