@@ -23,7 +23,7 @@ func secondInstance(t *testing.T) *webtest.App {
 		l := ledger.New(d.Pool, ledger.Options{})
 		t.Cleanup(l.Close)
 		d.Ledger = l
-		d.Auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
+		d.Auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, SkipTwoFactor: true})
 	}))
 }
 
