@@ -92,7 +92,6 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	}
 	s.ledger = ledger.New(pool, ledger.Options{ExpiredReservations: gw.policy, DefaultTTL: gw.ttl, Grace: grace, TrialCap: gw.trialCap})
 	s.closers = append(s.closers, func() error { s.ledger.Close(); return nil })
-	s.auth = auth.New(pool, auth.Options{})
 	s.usage = usagerm.New(pool)
 	if s.mail, _, err = mail.FromEnv("", logger); err != nil {
 		return nil, err
@@ -104,6 +103,7 @@ func buildServices(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, l
 	if err != nil {
 		return nil, err
 	}
+	s.auth = auth.New(pool, auth.Options{Sealer: sealer}) // the sealer also keeps staff TOTP secrets
 	provider, err := verificationProvider(getenv, production)
 	if err != nil {
 		return nil, err
