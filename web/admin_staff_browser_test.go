@@ -116,7 +116,12 @@ func TestStaffOnboardingInChromium(t *testing.T) {
 
 		// ...and enrols an authenticator before anything else.
 		require.Contains(t, webtest.Text(t, ctx, `[data-testid="totp-required"]`), want["required"])
-		loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector('[data-testid="totp-qr"]'); return i.complete && i.naturalWidth > 0; })()`))
+		loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`new Promise(done => {
+			const i = document.querySelector('[data-testid="totp-qr"]');
+			if (i.complete) { done(i.naturalWidth > 0); return; }
+			i.addEventListener("load", () => done(i.naturalWidth > 0));
+			i.addEventListener("error", () => done(false));
+		})`, chromedp.EvalAwaitPromise))
 		require.NoError(t, err)
 		require.True(t, loaded, "the QR code image loads")
 		secret := webtest.Text(t, ctx, `[data-testid="totp-secret"]`)
