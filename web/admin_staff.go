@@ -45,6 +45,9 @@ func (s *Server) staffPage(c echo.Context, status int, v adminview.StaffView) er
 	for _, u := range users {
 		row := adminview.StaffRow{ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Self: u.ID == me.ID,
 			HasPassword: u.HasPassword, TOTPEnrolled: u.TOTPEnrolled, LastSignIn: u.LastSignInAt}
+		if strings.EqualFold(row.Name, row.Email) {
+			row.Name = "" // named after their email (the demo users): say it once
+		}
 		for _, r := range u.Roles {
 			row.Roles = append(row.Roles, string(r))
 		}

@@ -196,8 +196,15 @@ func TestStaffDisableRolesAndTOTPReset(t *testing.T) {
 	member, memberUser, secret := b.enrolledAdmin(t, "staff-member")
 	id := func(u auth.User) string { return strconv.FormatInt(u.ID, 10) }
 
-	// Nobody disables themself: no button, and the POST is refused.
+	// An email used as the name is shown once.
+	named, err := b.auth.CreateStaff(context.Background(), auth.StaffRequest{Email: uniqEmail("named-by-email"), Password: "staff password 1", Roles: []auth.Role{auth.RoleSupport}})
+	require.NoError(t, err)
+	_, err = b.auth.SetProfile(context.Background(), named.ID, named.Email, "")
+	require.NoError(t, err)
 	p := admin.Get("/admin/staff")
+	require.Equal(t, 1, strings.Count(p.Text(`[data-testid="staff-`+id(named)+`"]`), named.Email))
+
+	// Nobody disables themself: no button, and the POST is refused.
 	require.Zero(t, p.Doc.Find(`[data-testid="staff-`+id(adminUser)+`"] [data-testid="staff-disable"]`).Length())
 	p = admin.PostForm("/admin/staff/"+id(adminUser)+"/disable", url.Values{})
 	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
