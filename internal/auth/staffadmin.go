@@ -96,6 +96,15 @@ func lockStaff(ctx context.Context, tx pgx.Tx, userID int64) (User, error) {
 	return userByID(ctx, tx, userID)
 }
 
+// LockStaffTx locks staff user userID inside tx, as every change to staff
+// does (and the admins with it), and returns the user as they are before
+// the change: the back office audits the roles before and after.
+//
+// Errors: ErrNotFound, ErrNotStaff.
+func (s *Service) LockStaffTx(ctx context.Context, tx pgx.Tx, userID int64) (User, error) {
+	return lockStaff(ctx, tx, userID)
+}
+
 // guardLastAdmin refuses to take the admin role away from u when u is the
 // only enabled admin. Call it after lockStaff.
 func guardLastAdmin(ctx context.Context, tx pgx.Tx, u User) error {

@@ -101,7 +101,7 @@ func (s *Service) SetStaffDisabled(ctx context.Context, a Actor, userID int64, d
 func (s *Service) SetStaffRoles(ctx context.Context, a Actor, userID int64, roles []auth.Role) (auth.User, error) {
 	var u auth.User
 	err := s.staffTx(ctx, a, "set staff roles", func(tx pgx.Tx) error {
-		before, err := s.users.UserByID(ctx, userID)
+		before, err := s.users.LockStaffTx(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
