@@ -34,6 +34,7 @@ func (s *Server) authRoutes(e *echo.Echo) {
 	named(e.GET("/password/reset/:token", s.ResetForm), "auth.reset")
 	named(e.POST("/password/reset/:token", s.Reset), "auth.reset.post")
 	named(e.GET("/portal/link/:token", s.PortalLink), "auth.portal_link")
+	s.authTOTPRoutes(e)
 }
 
 // SignInForm shows the sign-in form.
@@ -59,6 +60,9 @@ func (s *Server) SignIn(c echo.Context) error {
 		f.Error = authMessage(ctx, err)
 		return Render(c, status, authview.SignIn(f), nil)
 	}
+	if u.TOTPEnrolled {
+		return s.startTOTP(c, u)
+	}
 	if err := s.signIn(ctx, u); err != nil {
 		return err
 	}
@@ -77,11 +81,13 @@ func (s *Server) landing(u auth.User, next string) string {
 }
 
 // signIn stores the user and their session epoch in a fresh session (a new
-// token, against session fixation).
+// token, against session fixation). The session has not passed a TOTP
+// code (see auth_totp.go).
 func (s *Server) signIn(ctx context.Context, u auth.User) error {
 	if err := s.Sessions.RenewToken(ctx); err != nil {
 		return err
 	}
+	s.Sessions.Remove(ctx, sessionTOTPKey)
 	s.Sessions.Put(ctx, sessionUserKey, u.ID)
 	s.Sessions.Put(ctx, sessionEpochKey, u.SessionEpoch)
 	return nil
@@ -179,21 +185,31 @@ func (s *Server) Forgot(c echo.Context) error {
 	return Render(c, http.StatusOK, authview.Forgot(authview.Form{}, true), nil)
 }
 
-// ResetForm asks for a new password.
+// ResetForm asks for a new password. For a new staff member's one-time
+// link (a staff user without a password yet) it welcomes them by email.
 func (s *Server) ResetForm(c echo.Context) error {
-	return Render(c, http.StatusOK, authview.Reset(authview.Form{Token: c.Param("token")}), nil)
+	return Render(c, http.StatusOK, authview.Reset(s.resetForm(c)), nil)
+}
+
+func (s *Server) resetForm(c echo.Context) authview.Form {
+	f := authview.Form{Token: c.Param("token")}
+	if u, err := s.portal.auth.PasswordTokenUser(c.Request().Context(), f.Token); err == nil && u.Kind == auth.KindStaff && !u.HasPassword {
+		f.Welcome = u.Email
+	}
+	return f
 }
 
 // Reset sets the new password with the token and signs the user in.
 func (s *Server) Reset(c echo.Context) error {
 	ctx := c.Request().Context()
-	f := authview.Form{Token: c.Param("token")}
+	f := s.resetForm(c)
 	password := c.FormValue("password")
 	if password != c.FormValue("password_confirm") {
 		f.Errors = map[string]string{"password_confirm": i18n.T(ctx, "form.auth.password_mismatch")}
 		return Render(c, http.StatusUnprocessableEntity, authview.Reset(f), nil)
 	}
-	u, err := s.portal.auth.ResetPassword(ctx, f.Token, password)
+	// Through the back office, which audits a staff member's new password.
+	u, err := s.admin.bo.SetPasswordWithToken(ctx, f.Token, password, ClientIP(c))
 	if err != nil {
 		var ae *auth.Error
 		if !errors.As(err, &ae) {

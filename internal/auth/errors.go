@@ -56,6 +56,19 @@ var (
 	ErrNotStaff = &Error{Code: "not_staff", Field: ""}
 	// ErrInvalidTTL: a portal link lifetime outside (0, Options.MaxPortalLinkTTL].
 	ErrInvalidTTL = &Error{Code: "invalid_ttl", Field: ""}
+	// ErrSelfDisable: a staff member cannot disable their own account.
+	ErrSelfDisable = &Error{Code: "self_disable", Field: ""}
+	// ErrLastAdmin: the change would leave no enabled staff user holding
+	// the admin role.
+	ErrLastAdmin = &Error{Code: "last_admin", Field: "roles"}
+	// ErrInvalidTOTP: the code is not the authenticator's current code, or
+	// it was already used.
+	ErrInvalidTOTP = &Error{Code: "invalid_totp", Field: "code"}
+	// ErrTOTPNotEnrolled: the user has no confirmed authenticator.
+	ErrTOTPNotEnrolled = &Error{Code: "totp_not_enrolled", Field: ""}
+	// ErrTOTPEnrolled: the user already has a confirmed authenticator (an
+	// admin resets it first).
+	ErrTOTPEnrolled = &Error{Code: "totp_enrolled", Field: ""}
 )
 
 var (
@@ -92,4 +105,5 @@ var AllErrors = []*Error{
 	ErrBadCredentials, ErrSignInThrottled, ErrUserDisabled, ErrInvalidToken,
 	ErrNotFound, ErrUnknownRole, ErrNoRoles, ErrNotStaff,
 	ErrInvalidTTL, ErrInvalidName, ErrAccountHasUser, ErrResetThrottled,
+	ErrSelfDisable, ErrLastAdmin, ErrInvalidTOTP, ErrTOTPNotEnrolled, ErrTOTPEnrolled,
 }

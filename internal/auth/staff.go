@@ -137,30 +137,14 @@ WHERE id = $1`
 // SetRoles replaces a staff user's roles; an empty list leaves the user
 // unable to reach any back-office page. Taking a role away ends every
 // session of the user (see User.SessionEpoch); only adding roles does not.
+// The admin role cannot be taken from the last enabled admin.
 //
-// Errors: ErrNotFound, ErrNotStaff, ErrUnknownRole.
+// Errors: ErrNotFound, ErrNotStaff, ErrUnknownRole, ErrLastAdmin.
 func (s *Service) SetRoles(ctx context.Context, userID int64, roles []Role) (User, error) {
-	roles, err := checkRoles(roles)
-	if err != nil {
-		return User{}, err
-	}
 	var u User
-	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var kind Kind
-		err := tx.QueryRow(ctx, selectKindForUpdate, userID).Scan(&kind)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if kind != KindStaff {
-			return ErrNotStaff
-		}
-		if _, err := tx.Exec(ctx, setRoles, userID, roleStrings(roles)); err != nil {
-			return err
-		}
-		u, err = userByID(ctx, tx, userID)
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		u, err = s.SetRolesTx(ctx, tx, userID, roles)
 		return err
 	})
 	if err != nil {
