@@ -34,6 +34,8 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/accounts/:id", s.UpdateSubAccount), "portal.account.update")
 	named(g.GET("/password", s.PasswordForm), "portal.password")
 	named(g.POST("/password", s.SetPassword), "portal.password.post")
+	named(g.GET("/alerts", s.Alerts), "portal.alerts")
+	named(g.POST("/alerts", s.SaveAlerts), "portal.alerts.save")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }
