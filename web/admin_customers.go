@@ -169,7 +169,7 @@ func (s *Server) AdminGrant(c echo.Context) error {
 			}
 			return HXRedirect(c, s.URL("admin.customer", v.AccountID)+"?done="+done)
 		}
-		errs, _, ok := formError(c, err)
+		errs, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -199,7 +199,7 @@ func (s *Server) freeze(c echo.Context, freeze bool) error {
 	if err == nil {
 		return HXRedirect(c, s.URL("admin.customer", v.AccountID)+"?done="+done)
 	}
-	errs, _, ok := formError(c, err)
+	errs, _, ok := s.fieldErrors(c, err)
 	if !ok {
 		return err
 	}

@@ -158,7 +158,7 @@ func (s *Server) AdminRejectRefund(c echo.Context) error {
 	}
 	_, err = s.admin.bo.RejectRefund(c.Request().Context(), id, strings.TrimSpace(c.FormValue("reason")), actor(c))
 	if err != nil {
-		errs, status, ok := formError(c, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}

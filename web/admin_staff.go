@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -67,12 +66,12 @@ func (s *Server) AdminCreateStaff(c echo.Context) error {
 	password := auth.GeneratePassword()
 	_, err := s.admin.auth.CreateStaff(c.Request().Context(), auth.StaffRequest{Email: v.Email, Password: password, Name: v.Name, Roles: roles})
 	if err != nil {
-		var ae *auth.Error
-		if !errors.As(err, &ae) {
+		errs, status, ok := s.fieldErrors(c, err)
+		if !ok {
 			return err
 		}
-		v.Errors = adminview.Errors{"email": authMessage(c.Request().Context(), err)}
-		return s.staffPage(c, http.StatusUnprocessableEntity, v)
+		v.Errors = errs
+		return s.staffPage(c, status, v)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return s.staffPage(c, http.StatusOK, adminview.StaffView{Created: v.Email, Password: password})

@@ -70,7 +70,7 @@ func (s *Server) AdminImportStatement(c echo.Context) error {
 	defer f.Close()
 	res, err := s.admin.bo.ImportStatement(c.Request().Context(), f, fh.Filename, strings.TrimSpace(c.FormValue("bank_account")), actor(c))
 	if err != nil {
-		errs, _, ok := formError(c, err)
+		errs, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -159,7 +159,7 @@ func (s *Server) AdminResolveLine(c echo.Context) error {
 	f.AccountID = acc
 	res, err := s.admin.bo.ResolveToAccount(c.Request().Context(), id, acc, f.Note, actor(c))
 	if err != nil {
-		errs, _, ok := formError(c, err)
+		errs, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -219,7 +219,7 @@ func (s *Server) AdminRejectLine(c echo.Context) error {
 // lineError shows a validation error next to the line's forms; anything
 // else goes to the error table.
 func (s *Server) lineError(c echo.Context, id int64, err error) error {
-	errs, _, ok := formError(c, err)
+	errs, _, ok := s.fieldErrors(c, err)
 	if !ok {
 		return err
 	}

@@ -139,12 +139,12 @@ func (s *Server) SignUp(c echo.Context) error {
 	u, err := s.portal.signup.Register(ctx, auth.RegisterRequest{Login: f.Login, Password: password, Name: f.Name, Locale: i18n.Lang(ctx),
 		TermsVersion: LegalVersion, IP: ClientIP(c)})
 	if err != nil {
-		errs, ok := authFieldErrors(ctx, err, "login")
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
 		f.Errors = errs
-		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
+		return Render(c, status, authview.SignUp(f, s.signupOffer()), nil)
 	}
 	if err := s.signIn(ctx, u); err != nil {
 		return err
@@ -195,16 +195,17 @@ func (s *Server) Reset(c echo.Context) error {
 	}
 	u, err := s.portal.auth.ResetPassword(ctx, f.Token, password)
 	if err != nil {
+		errs, status, ok := s.fieldErrors(c, err)
 		var ae *auth.Error
-		if !errors.As(err, &ae) {
+		switch {
+		case ok:
+			f.Errors = errs
+		case errors.As(err, &ae): // the link is unknown, used or expired
+			f.Error, status = authMessage(ctx, err), http.StatusUnprocessableEntity
+		default:
 			return err
 		}
-		if ae.Field == "password" {
-			f.Errors = map[string]string{"password": authMessage(ctx, err)}
-		} else {
-			f.Error = authMessage(ctx, err)
-		}
-		return Render(c, http.StatusUnprocessableEntity, authview.Reset(f), nil)
+		return Render(c, status, authview.Reset(f), nil)
 	}
 	if err := s.signIn(ctx, u); err != nil {
 		return err
@@ -234,22 +235,8 @@ func (s *Server) PortalLink(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, s.URL("portal.overview"))
 }
 
-// authMessage is the text of an auth error code (form.auth.<code>).
-// authFieldErrors puts the message of an *auth.Error on the form field it
-// names, or on fallback when it names none; ok is false for any other error,
-// which the caller returns as it is.
-func authFieldErrors(ctx context.Context, err error, fallback string) (errs map[string]string, ok bool) {
-	var ae *auth.Error
-	if !errors.As(err, &ae) {
-		return nil, false
-	}
-	field := ae.Field
-	if field == "" {
-		field = fallback
-	}
-	return map[string]string{field: authMessage(ctx, err)}, true
-}
-
+// authMessage is the text of an auth refusal that names no field (wrong
+// login or password, too many attempts, a used link): form.auth.<code>.
 func authMessage(ctx context.Context, err error) string {
 	code := auth.Code(err)
 	if code == "" {

@@ -202,12 +202,12 @@ func (s *Server) SetPassword(c echo.Context) error {
 	}
 	u, err := s.portal.auth.ChangePassword(ctx, cu.User.ID, c.FormValue("current"), password)
 	if err != nil {
-		errs, ok := authFieldErrors(ctx, err, "current")
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
 		v.Errors = errs
-		return Render(c, http.StatusUnprocessableEntity, pv.Password(v), nil)
+		return Render(c, status, pv.Password(v), nil)
 	}
 	// Every other session of the user is over (the epoch moved on); this
 	// one goes on under a new token at the new epoch.

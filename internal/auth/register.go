@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // RegisterRequest is the sign-up form of a customer.
@@ -39,15 +40,19 @@ type newCustomer struct {
 }
 
 func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
+	// Every failed field at once: login, password and name.
+	errs := fielderr.New("auth")
 	login, kind, err := NormalizeLogin(req.Login)
+	if err != nil && !errs.Merge(err) {
+		return newCustomer{}, err
+	}
 	if err != nil {
-		return newCustomer{}, err
+		login = req.Login
 	}
-	if err := CheckPassword(req.Password, login); err != nil {
-		return newCustomer{}, err
-	}
+	errs.Merge(CheckPassword(req.Password, login))
 	name, err := checkName(req.Name)
-	if err != nil {
+	errs.Merge(err)
+	if err := errs.Err(); err != nil {
 		return newCustomer{}, err
 	}
 	hash, err := hashPassword(req.Password, s.opt.Argon2)
@@ -67,10 +72,10 @@ func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
 }
 
 // ErrInvalidName: a display name longer than 100 characters or with control characters.
-var ErrInvalidName = &Error{Code: "invalid_name", Field: "name"}
+var ErrInvalidName = field("name", "invalid_name")
 
 // ErrAccountHasUser: the ledger account is already linked to another user.
-var ErrAccountHasUser = &Error{Code: "account_has_user", Field: ""}
+var ErrAccountHasUser = &Error{Code: "account_has_user"}
 
 func checkName(name string) (string, error) {
 	name = strings.TrimSpace(name)
@@ -278,7 +283,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, pas
 			return User{}, fmt.Errorf("auth: change password: %w", err)
 		}
 		if !ok {
-			return User{}, ErrBadCredentials
+			return User{}, fmt.Errorf("%w: %w", ErrBadCredentials, fielderr.One("auth", "current", CodeCurrentPasswordWrong))
 		}
 	}
 	if u.SessionEpoch, err = s.setPassword(ctx, s.pool, u, password); err != nil {
