@@ -122,9 +122,9 @@ var FieldCodes = fieldCodes(ErrAccountNotFound, ErrAccountFrozen, ErrInvalidAmou
 	ErrRedeemThrottled, ErrEmptyStatement, ErrEmptyBill, ErrRefundExceedsPaid, ErrInvalidKeyName, ErrInvalidKeyMode)
 
 func fieldCodes(sentinels ...*fielderr.Errors) []string {
-	out := make([]string, len(sentinels))
-	for i, s := range sentinels {
-		out[i] = s.Fields[0].Code
+	out := []string{"refund_pending"} // with ErrRefundPending
+	for _, s := range sentinels {
+		out = append(out, s.Fields[0].Code)
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
 // Sentinels returned (wrapped) by this package; Code gives their stable codes.
@@ -39,8 +40,8 @@ var (
 // Field codes of the *fielderr.Errors this package returns, on the fields
 // kind, title_id, title.type, title.name, title.tax_id, title.address,
 // title.phone, title.bank_name, title.bank_account, email, items, reason,
-// number, date and pdf (credit code failures carry identity's codes:
-// credit_format, credit_region, credit_checksum). too_long carries the
+// number, date and pdf (a tax id that is not a credit code carries
+// identity's code for it as tax_id_format, tax_id_region, tax_id_checksum). too_long carries the
 // argument "max".
 const (
 	CodeRequired               = "required"
@@ -57,7 +58,7 @@ const (
 // its field sentinels' included, so the web layer can check each has a
 // message.
 var FieldCodes = []string{CodeRequired, CodeTooLong, CodeInvalid, CodeNotAllowed, CodeSpecialRequiresCompany,
-	CodeDuplicate, CodeFileTooLarge, CodeNotPDF, "credit_format", "credit_region", "credit_checksum",
+	CodeDuplicate, CodeFileTooLarge, CodeNotPDF, "tax_id_format", "tax_id_region", "tax_id_checksum",
 	"unknown_top_up", "reason_required", "duplicate_number", "seller_not_configured", "exceeds_invoiceable"}
 
 // ExceedsError says by how much a top-up would be over-invoiced.
@@ -75,14 +76,14 @@ func (e *ExceedsError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrExceedsInvoiceable) true, and gives forms
 // the failure of the field "items" (code exceeds_invoiceable, with the
-// arguments order, available and requested in yuan).
+// arguments order, available and requested as money, "¥1,234.50").
 func (e *ExceedsError) Unwrap() []error {
 	return []error{ErrExceedsInvoiceable, fielderr.One("invoicing", "items", "exceeds_invoiceable",
 		"order", e.OrderNo, "available", yuan(e.AvailableFen), "requested", yuan(e.RequestedFen))}
 }
 
-// yuan writes fen as yuan with two decimals ("1234.50").
-func yuan(fen int64) string { return decimal.New(fen, -2).StringFixed(2) }
+// yuan writes fen as money ("¥1,234.50").
+func yuan(fen int64) string { return format.Money(decimal.New(fen, -2)) }
 
 var codes = map[string]error{
 	"not_found":             ErrNotFound,

@@ -30,7 +30,7 @@ func TestTitles(t *testing.T) {
 	bad := company()
 	bad.TaxID = "91310115MA1K12345Y"
 	_, err = b.svc.SaveTitle(b.ctx, acct, 0, bad)
-	require.Equal(t, "credit_checksum", inputCode(t, err, "title.tax_id"))
+	require.Equal(t, "tax_id_checksum", inputCode(t, err, "title.tax_id"))
 	bad.TaxID = ""
 	_, err = b.svc.SaveTitle(b.ctx, acct, 0, bad)
 	require.Equal(t, invoicing.CodeRequired, inputCode(t, err, "title.tax_id"))

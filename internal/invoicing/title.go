@@ -90,7 +90,7 @@ func (in TitleInput) validate(kind Kind) *fielderr.Errors {
 		fields.Add("title.tax_id", CodeRequired)
 	case in.Type == TitleCompany:
 		if _, err := identity.ParseCreditCode(in.TaxID); err != nil {
-			fields.Add("title.tax_id", identity.Code(err))
+			fields.Add("title.tax_id", "tax_id_"+strings.TrimPrefix(identity.Code(err), "credit_"))
 		}
 	case in.TaxID != "":
 		// An individual's number would be an ID number: not stored here.
