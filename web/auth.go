@@ -10,6 +10,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/passwordreset"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	authview "github.com/seed75218f88/credits/views/auth"
 )
@@ -124,26 +125,31 @@ func (s *Server) signupOffer() authview.SignupOffer {
 func (s *Server) SignUp(c echo.Context) error {
 	ctx := c.Request().Context()
 	f := authview.Form{Login: c.FormValue("login"), Name: c.FormValue("name"), Consent: c.FormValue("consent") != "", Errors: map[string]string{}}
-	password := c.FormValue("password")
-	if password != c.FormValue("password_confirm") {
-		f.Errors["password_confirm"] = i18n.T(ctx, "form.auth.password_mismatch")
+	req := auth.RegisterRequest{Login: f.Login, Password: c.FormValue("password"), Name: f.Name, Locale: i18n.Lang(ctx),
+		TermsVersion: LegalVersion, IP: ClientIP(c)}
+	// Every failed field at once: the form's own checks and the login,
+	// password and name as Register checks them.
+	errs := fielderr.New("web")
+	if req.Password != c.FormValue("password_confirm") {
+		errs.Add("password_confirm", "password_mismatch")
 	}
 	// Explicit consent to the terms and the privacy policy (PIPL art. 14):
 	// a box the person ticks, never ticked for them.
 	if !f.Consent {
-		f.Errors["consent"] = i18n.T(ctx, "form.auth.consent_required")
+		errs.Add("consent", "consent_required")
 	}
-	if len(f.Errors) > 0 {
-		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
+	errs.Merge(auth.CheckRegistration(req))
+	err := errs.Err()
+	var u auth.User
+	if err == nil {
+		u, err = s.portal.signup.Register(ctx, req)
 	}
-	u, err := s.portal.signup.Register(ctx, auth.RegisterRequest{Login: f.Login, Password: password, Name: f.Name, Locale: i18n.Lang(ctx),
-		TermsVersion: LegalVersion, IP: ClientIP(c)})
 	if err != nil {
-		errs, status, ok := s.fieldErrors(c, err)
+		msgs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
-		f.Errors = errs
+		f.Errors = msgs
 		return Render(c, status, authview.SignUp(f, s.signupOffer()), nil)
 	}
 	if err := s.signIn(ctx, u); err != nil {
@@ -244,6 +250,10 @@ func authMessage(ctx context.Context, err error) string {
 	}
 	return i18n.T(ctx, "form.auth."+code)
 }
+
+// signUpFieldCodes are the codes of the sign-up form's own checks, for the
+// locale test.
+var signUpFieldCodes = []string{"password_mismatch", "consent_required"}
 
 // safeNext keeps only a local portal path to return to after sign-in.
 func safeNext(next string) string {

@@ -218,10 +218,13 @@ type APIError struct {
 	Error APIErrorBody `json:"error"`
 }
 
-// APIErrorBody is the code machines branch on and the message people read.
+// APIErrorBody is the code machines branch on and the message people read;
+// a request with fields that are wrong lists them (each with its code and,
+// for the API's own checks, the English reason in args).
 type APIErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    string           `json:"code"`
+	Message string           `json:"message"`
+	Fields  []fielderr.Field `json:"fields,omitempty"`
 }
 
 // handleError answers every error a handler or middleware returns: JSON for
@@ -249,7 +252,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(m.Status)
 	case IsAPI(c.Request().URL.Path):
-		werr = c.JSON(m.Status, APIError{APIErrorBody{Code: m.Code, Message: msg}})
+		body := APIErrorBody{Code: m.Code, Message: msg}
+		if fe, ok := fielderr.As(err); ok {
+			body.Fields = fe.Fields
+		}
+		werr = c.JSON(m.Status, APIError{body})
 	case IsHTMX(c):
 		c.Response().Header().Set("HX-Retarget", "#flash")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")

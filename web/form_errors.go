@@ -18,9 +18,8 @@ import (
 // a *fielderr.Errors (every field a domain found wrong, or the handler's own
 // checks), it returns each field's message in the user's language (the i18n
 // key error.field.<code>, filled with the field's arguments) and the status
-// the form is shown again with: the error table's when that is 409 (a
-// conflict, such as a refund already pending) or 429 (the form says wait),
-// else 422. ok is false for any other error, which the
+// the form is shown again with: the error table's when that is 429 (the
+// form says wait), else 422. ok is false for any other error, which the
 // handler returns to the error table.
 func (s *Server) fieldErrors(c echo.Context, err error) (msgs map[string]string, status int, ok bool) {
 	fe, ok := fielderr.As(err)
@@ -31,7 +30,7 @@ func (s *Server) fieldErrors(c echo.Context, err error) (msgs map[string]string,
 		return nil, 0, false
 	}
 	status = http.StatusUnprocessableEntity
-	if m := s.LookupError(err); m.Status == http.StatusConflict || m.Status == http.StatusTooManyRequests {
+	if m := s.LookupError(err); m.Status == http.StatusTooManyRequests {
 		status = m.Status
 	}
 	return fieldMessages(c, fe), status, true

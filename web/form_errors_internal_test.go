@@ -11,6 +11,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
@@ -25,7 +26,7 @@ func TestFieldCodesHaveMessages(t *testing.T) {
 	t.Parallel()
 	var keys []string
 	for _, codes := range [][]string{auth.FieldCodes, backoffice.FieldCodes, invoicing.FieldCodes, verification.FieldCodes,
-		payments.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes} {
+		payments.FieldCodes, gateway.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes, signUpFieldCodes} {
 		require.NotEmpty(t, codes)
 		for _, c := range codes {
 			keys = append(keys, fieldKey(c))

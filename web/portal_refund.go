@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -57,6 +58,9 @@ func (s *Server) RequestRefund(c echo.Context) error {
 		msgs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
+		}
+		if errors.Is(err, backoffice.ErrRefundPending) {
+			status = http.StatusConflict // the request exists: nothing to correct
 		}
 		f.Errors = onForm(msgs)
 		return s.refundInvalid(c, status, f)

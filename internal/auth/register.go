@@ -39,20 +39,34 @@ type newCustomer struct {
 	terms, ip    string
 }
 
-func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
-	// Every failed field at once: login, password and name.
+// CheckRegistration checks the login, password and name of req as Register
+// does, without writing anything, so a form can show them with its own
+// failures. It returns nil or a *fielderr.Errors with every failed field
+// ("login", "password", "name").
+func CheckRegistration(req RegisterRequest) error {
 	errs := fielderr.New("auth")
-	login, kind, err := NormalizeLogin(req.Login)
-	if err != nil && !errs.Merge(err) {
-		return newCustomer{}, err
-	}
+	login, _, err := NormalizeLogin(req.Login)
 	if err != nil {
+		errs.Merge(err)
 		login = req.Login
 	}
 	errs.Merge(CheckPassword(req.Password, login))
-	name, err := checkName(req.Name)
+	_, err = checkName(req.Name)
 	errs.Merge(err)
-	if err := errs.Err(); err != nil {
+	return errs.Err()
+}
+
+func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
+	// Every failed field at once: login, password and name.
+	if err := CheckRegistration(req); err != nil {
+		return newCustomer{}, err
+	}
+	login, kind, err := NormalizeLogin(req.Login)
+	if err != nil {
+		return newCustomer{}, err
+	}
+	name, err := checkName(req.Name)
+	if err != nil {
 		return newCustomer{}, err
 	}
 	hash, err := hashPassword(req.Password, s.opt.Argon2)
