@@ -49,7 +49,7 @@ func (s *Server) channelPage(c echo.Context, status int, v adminview.ChannelView
 func (s *Server) AdminImportBill(c echo.Context) error {
 	fh, err := c.FormFile("file")
 	if err != nil {
-		return s.channelPage(c, http.StatusUnprocessableEntity, adminview.ChannelView{Errors: fieldError(c, "file", "error.admin.file_required")})
+		return s.channelPage(c, http.StatusUnprocessableEntity, adminview.ChannelView{Errors: fieldError(c, "file", "file_required")})
 	}
 	f, err := fh.Open()
 	if err != nil {

@@ -125,7 +125,7 @@ func (s *Server) AdminRefundPaidBack(c echo.Context) error {
 	}
 	ref := strings.TrimSpace(c.FormValue("bank_ref"))
 	if ref == "" {
-		return s.refundsPage(c, http.StatusUnprocessableEntity, fieldError(c, adminview.PayBackField(id), "admin.refunds.bank_ref_required"))
+		return s.refundsPage(c, http.StatusUnprocessableEntity, fieldError(c, adminview.PayBackField(id), "bank_ref_required"))
 	}
 	if err := s.admin.bo.MarkRefundDone(c.Request().Context(), id, ref, actor(c)); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -39,7 +40,12 @@ func actor(c echo.Context) backoffice.Actor {
 	return backoffice.Actor{User: staffFrom(c), IP: ClientIP(c)}
 }
 
-// fieldError is one field's message for a handler's own check.
-func fieldError(c echo.Context, field, key string) adminview.Errors {
-	return adminview.Errors{field: tr(c, key)}
+// fieldError is the message of one field a handler's own check refused
+// (code, one of ownFieldCodes), through the one translator.
+func fieldError(c echo.Context, field, code string) adminview.Errors {
+	return fieldMessages(c, fielderr.One("web", field, code))
 }
+
+// ownFieldCodes are the codes of the back-office handlers' own checks, for
+// the locale test.
+var ownFieldCodes = []string{"file_required", "bank_ref_required", "roles_required", "account_required"}

@@ -60,7 +60,7 @@ func (s *Server) AdminCreateStaff(c echo.Context) error {
 	v := adminview.StaffView{Email: strings.TrimSpace(c.FormValue("email")), Name: strings.TrimSpace(c.FormValue("name"))}
 	roles := formRoles(c)
 	if len(roles) == 0 {
-		v.Errors = fieldError(c, "roles", "admin.staff.roles_required")
+		v.Errors = fieldError(c, "roles", "roles_required")
 		return s.staffPage(c, http.StatusUnprocessableEntity, v)
 	}
 	password := auth.GeneratePassword()

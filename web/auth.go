@@ -196,7 +196,7 @@ func (s *Server) Reset(c echo.Context) error {
 	f := authview.Form{Token: c.Param("token")}
 	password := c.FormValue("password")
 	if password != c.FormValue("password_confirm") {
-		f.Errors = map[string]string{"password_confirm": i18n.T(ctx, "form.auth.password_mismatch")}
+		f.Errors = fieldMessages(c, fielderr.One("web", "password_confirm", "password_mismatch"))
 		return Render(c, http.StatusUnprocessableEntity, authview.Reset(f), nil)
 	}
 	u, err := s.portal.auth.ResetPassword(ctx, f.Token, password)

@@ -26,7 +26,7 @@ func TestFieldCodesHaveMessages(t *testing.T) {
 	t.Parallel()
 	var keys []string
 	for _, codes := range [][]string{auth.FieldCodes, backoffice.FieldCodes, invoicing.FieldCodes, verification.FieldCodes,
-		payments.FieldCodes, gateway.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes, signUpFieldCodes} {
+		payments.FieldCodes, gateway.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes, signUpFieldCodes, ownFieldCodes} {
 		require.NotEmpty(t, codes)
 		for _, c := range codes {
 			keys = append(keys, fieldKey(c))
