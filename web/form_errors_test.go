@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
@@ -132,5 +134,45 @@ func TestCompanyVerificationShowsEveryFieldErrorAtOnce(t *testing.T) {
 		}
 		require.Equal(t, rep, val(p, "legal_rep"), "what was typed is kept")
 		require.NotContains(t, p.Body, badCode, "the number is never echoed back")
+	}
+}
+
+// TestSignUpFieldErrorsOnAPhoneInChromium: on a 390 px phone, in Chinese
+// and in English, a sign-up with four wrong fields shows the four messages
+// under their fields, keeps the login typed, and nothing is wider than the
+// screen.
+func TestSignUpFieldErrorsOnAPhoneInChromium(t *testing.T) {
+	// Not parallel: one Chromium at a time on a small machine.
+	b := setupPortal(t)
+	ctx := webtest.Browser(t, 60*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	for _, tc := range []struct {
+		lang string
+		want map[string]string
+	}{
+		{"zh-CN", map[string]string{"login": "邮箱", "password": "全是数字", "password_confirm": "不一致", "consent": "同意"}},
+		{"en", map[string]string{"login": "not a valid email address", "password": "digits only", "password_confirm": "differ", "consent": "accept the terms"}},
+	} {
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.EmulateViewport(390, 844),
+			chromedp.Navigate(b.app.URL+"/lang/"+tc.lang),
+			chromedp.Navigate(b.app.URL+"/signup"),
+			chromedp.WaitVisible(css(`[data-testid="signup-submit"]`)),
+			chromedp.SendKeys(css(`#f-login`), "li@example"),
+			chromedp.SendKeys(css(`#f-password`), "12345678"),
+			chromedp.SendKeys(css(`#f-password_confirm`), "12345679"),
+			chromedp.Click(css(`[data-testid="signup-submit"]`)),
+			chromedp.WaitVisible(css(`[data-testid="error-consent"]`)),
+		), tc.lang)
+		for field, want := range tc.want {
+			require.Contains(t, webtest.Text(t, ctx, `[data-testid="error-`+field+`"]`), want, tc.lang+" "+field)
+		}
+		login, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#f-login").value`))
+		require.NoError(t, err)
+		require.Equal(t, "li@example", login, "what was typed is kept")
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		require.NoError(t, err)
+		require.LessOrEqual(t, width, 390, "the sign-up form with its errors scrolls sideways on a phone (%s)", tc.lang)
+		webtest.Screenshot(t, ctx, "signup-field-errors-390-"+tc.lang)
 	}
 }
