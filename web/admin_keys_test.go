@@ -16,7 +16,6 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
-	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -53,9 +52,7 @@ func keyIDByName(t *testing.T, p *webtest.Page, name string) int64 {
 func TestAdminServiceKeysCreateShowOnceUseAndRevoke(t *testing.T) {
 	t.Parallel()
 	logs := &syncBuffer{}
-	b := setupAdmin(t, webtest.WithDeps(func(d *web.Deps) {
-		d.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}))
+	b := setupAdmin(t, webtest.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	ctx := context.Background()
 	admin := b.staff(t, "keys-admin", auth.RoleAdmin)
 	adminUser, err := b.auth.UserByLogin(ctx, strings.TrimSpace(admin.Get("/admin").TestID("staff-login")))

@@ -16,16 +16,12 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
-	"github.com/seed75218f88/credits/internal/identity"
-	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
-	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/pricing"
-	"github.com/seed75218f88/credits/internal/ratelimit"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/verification"
-	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -44,27 +40,16 @@ type adminBundle struct {
 func setupAdmin(t testing.TB, opts ...webtest.Option) *adminBundle {
 	t.Helper()
 	b := &adminBundle{portalBundle: &portalBundle{}}
-	b.app = webtest.Start(t, append([]webtest.Option{webtest.WithDeps(func(d *web.Deps) {
-		b.ledger = ledger.New(d.Pool, ledger.Options{})
-		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
-		b.payments = payments.New(d.Pool, b.ledger, payments.Channels{}, payments.Options{BankAccount: testBank})
-		b.verify = verification.New(d.Pool, identity.Sandbox{}, piicrypto.Dev(), piicrypto.DevBlindIndex(), b.ledger, verification.Options{})
-		prices := pricing.New(d.Pool)
-		_, err := prices.EnsureDefault(context.Background(), "test", pricing.DefaultCreditPriceRMB)
-		require.NoError(t, err)
-		b.gw, err = gateway.New(gateway.Deps{Pool: d.Pool, Ledger: b.ledger, Pricing: prices, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Portal: b.auth},
-			gateway.Options{Secret: []byte("test-secret-0123456789abcdef"), PortalBaseURL: "http://portal.example"})
-		require.NoError(t, err)
-		pay := b.payments.BackOffice()
-		settings := backoffice.DefaultSettings()
-		settings.SupportGrantLimit = decimal.NewFromInt(1000)
-		settings.SupportGrantStaffDayLimit = decimal.NewFromInt(1500)
-		b.bo = backoffice.New(d.Pool, b.ledger, b.auth, backoffice.Options{Settings: settings,
-			TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay, Identities: b.verify.BackOffice(), Keys: b.gw.Keys.BackOffice()})
-		d.Ledger, d.Auth, d.Payments, d.Backoffice, d.Verification, d.Gateway = b.ledger, b.auth, b.payments, b.bo, b.verify, b.gw
-		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
+	b.app = webtest.Start(t, append([]webtest.Option{webtest.WithConfig(func(c *config.Config) {
+		c.Payments.BankAccount = testBank
+		c.Backoffice.SupportGrantLimit = decimal.NewFromInt(1000)
+		c.Backoffice.SupportGrantStaffDayLimit = decimal.NewFromInt(1500)
+		c.Signup = signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
 	})}, opts...)...)
-	t.Cleanup(b.ledger.Close)
+	a := b.app.Services
+	b.ledger, b.auth, b.payments, b.verify, b.gw, b.bo = a.Ledger, a.Auth, a.Payments, a.Verification, a.Gateway, a.Backoffice
+	_, err := a.Pricing.EnsureDefault(context.Background(), "test", pricing.DefaultCreditPriceRMB)
+	require.NoError(t, err)
 	return b
 }
 
@@ -154,7 +139,7 @@ func TestAdminGrantShowsTodaysAllowanceAndSplits(t *testing.T) {
 	require.Equal(t, "0 / 50,000", p.TestID("grant-account-used"))
 
 	r := grant("1000")
-	require.Contains(t, r.TestID("flash-success"), "额度已赠送。")
+	require.Contains(t, r.TestID("flash-success"), "点数已赠送。")
 	require.Equal(t, "500", r.TestID("grant-remaining"))
 	require.Equal(t, "1,000 / 1,500", r.TestID("grant-staff-used"))
 

@@ -18,9 +18,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 	"github.com/seed75218f88/credits/web"
@@ -41,9 +42,8 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 type apiOpts struct {
-	gateway gateway.Options
-	ledger  ledger.Options
-	limiter ratelimit.Limiter // default: in process
+	config  func(*config.Config) // the test's settings (trial cap, reservation TTL …)
+	limiter ratelimit.Limiter    // default: in process
 }
 
 // apiBundle is a running server with the gateway API, a live and a test key.
@@ -63,31 +63,22 @@ type apiBundle struct {
 func setupAPI(t testing.TB, o apiOpts) *apiBundle {
 	t.Helper()
 	b := &apiBundle{clock: &testClock{}, t: t}
-	app := webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
-		ctx := context.Background()
-		o.ledger.Now = b.clock.Now
-		if o.ledger.TrialCap.IsZero() {
-			o.ledger.TrialCap = ledger.DefaultTrialCap // as in the server
+	opts := []webtest.Option{webtest.WithOverrides(func(over *app.Overrides) {
+		over.Now = b.clock.Now
+		over.Limiter = o.limiter
+		if over.Limiter == nil {
+			over.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
 		}
-		b.ledger = ledger.New(d.Pool, o.ledger)
-		t.Cleanup(b.ledger.Close)
-		prices := pricing.New(d.Pool)
-		_, err := prices.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
-		require.NoError(t, err)
-		o.gateway.Now = b.clock.Now
-		o.gateway.Secret = []byte("test-secret-0123456789abcdef")
-		o.gateway.PortalBaseURL = "http://portal.example"
-		if o.limiter == nil {
-			o.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
-		}
-		b.gw, err = gateway.New(gateway.Deps{Pool: d.Pool, Ledger: b.ledger, Pricing: prices,
-			Limiter: o.limiter, Portal: auth.New(d.Pool, auth.Options{})}, o.gateway)
-		require.NoError(t, err)
-		d.Gateway, d.Ledger = b.gw, b.ledger
-	}))
+	})}
+	if o.config != nil {
+		opts = append(opts, webtest.WithConfig(o.config))
+	}
+	app := webtest.Start(t, opts...)
+	b.gw, b.ledger = app.Services.Gateway, app.Services.Ledger
+	_, err := app.Services.Pricing.EnsureDefault(context.Background(), "test", pricing.DefaultCreditPriceRMB)
+	require.NoError(t, err)
 	b.app, b.pool = app, app.Pool
 	ctx := context.Background()
-	var err error
 	var live, sandbox string
 	b.liveKey, live, err = b.gw.Keys.Create(ctx, ledger.ModeLive, "live "+t.Name())
 	require.NoError(t, err)

@@ -12,8 +12,8 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
 )
@@ -47,7 +47,8 @@ func TestAPIAccountsGrantsBalanceAndLedger(t *testing.T) {
 		require.EqualValues(t, 100, r.JSON(t)["rpm"], "verified: its own limit")
 		var actor, ref string
 		require.NoError(t, b.pool.QueryRow(context.Background(),
-			`SELECT actor, reference FROM gateway_verifications WHERE account_id = $1`, int64(acct["id"].(float64))).Scan(&actor, &ref))
+			`SELECT decided_by, provider_reference FROM verifications WHERE account_id = $1 AND source = 'external' ORDER BY id LIMIT 1`,
+			int64(acct["id"].(float64))).Scan(&actor, &ref))
 		require.Equal(t, "kyc-42", ref)
 		require.Contains(t, actor, "api_key:")
 	})
@@ -136,7 +137,7 @@ func TestAPIAccountsGrantsBalanceAndLedger(t *testing.T) {
 	t.Run("PortalSession", func(t *testing.T) {
 		r := c.do(http.MethodPost, "/v1/accounts/"+ext+"/portal-sessions", nil)
 		require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
-		require.True(t, strings.HasPrefix(r.JSON(t)["url"].(string), "http://portal.example/portal/link/"))
+		require.True(t, strings.HasPrefix(r.JSON(t)["url"].(string), b.app.URL+"/portal/link/"))
 		r = c.do(http.MethodPost, "/v1/accounts/"+uniq(t, "nobody")+"/portal-sessions", nil)
 		require.Equal(t, http.StatusNotFound, r.Status)
 	})
@@ -373,7 +374,7 @@ func TestAPIRateLimitAnswers429WithRetryAfter(t *testing.T) {
 }
 
 func TestAPIVerificationGate(t *testing.T) {
-	b := setupAPI(t, apiOpts{ledger: ledger.Options{TrialCap: decimal.NewFromInt(50)}})
+	b := setupAPI(t, apiOpts{config: func(c *config.Config) { c.Gateway.TrialCap = decimal.NewFromInt(50) }})
 	c := b.live
 	ctx := context.Background()
 
@@ -488,8 +489,9 @@ func TestAPIExpiredReservationPolicy(t *testing.T) {
 		{ledger.ExpiredCharge, "reservation_expired_charge", "90"},
 	} {
 		t.Run(string(tc.policy), func(t *testing.T) {
-			b := setupAPI(t, apiOpts{ledger: ledger.Options{ExpiredReservations: tc.policy},
-				gateway: gateway.Options{ReservationTTL: time.Minute}})
+			b := setupAPI(t, apiOpts{config: func(c *config.Config) {
+				c.Gateway.ExpiredPolicy, c.Gateway.ReservationTTL = tc.policy, time.Minute
+			}})
 			c := b.live
 			ext := b.account(c, uniq(t, "a"), map[string]any{"verification": map[string]any{"status": "verified", "reference": "r"}})
 			b.grant(c, ext, "100", "g")

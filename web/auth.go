@@ -117,7 +117,7 @@ func (s *Server) SignUpForm(c echo.Context) error {
 }
 
 func (s *Server) signupOffer() authview.SignupOffer {
-	return authview.SignupOffer{Credits: s.portal.settings.Signup.Credit, Days: s.portal.settings.Signup.ExpiryDays}
+	return authview.SignupOffer{Credits: s.portal.signup.Settings.Credit, Days: s.portal.signup.Settings.ExpiryDays}
 }
 
 // SignUp registers a customer (ledger account, user, sign-up credit) and

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
-	"github.com/seed75218f88/credits/web"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -101,8 +101,8 @@ func TestClientAddressIsTheTCPPeer(t *testing.T) {
 // client is still stopped.
 func TestTrustedProxyForwardedForIsHonoured(t *testing.T) {
 	t.Parallel()
-	b := setupPortal(t, webtest.WithDeps(func(d *web.Deps) {
-		d.Config.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.14.1.0/24")}
+	b := setupPortal(t, webtest.WithConfig(func(c *config.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.14.1.0/24")}
 	}))
 	victim, _ := b.register(t, "proxied-victim@example.com", "")
 	victim.PostForm("/signout", url.Values{})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/verification"
+	adminview "github.com/seed75218f88/credits/views/admin"
 	"github.com/seed75218f88/credits/views/components"
 	"github.com/seed75218f88/credits/views/layout"
 )
@@ -261,6 +263,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().Header().Set("HX-Retarget", "#flash")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")
 		werr = renderTo(c, ctx, m.Status, components.ErrorAlert(m.Status, msg, rid))
+	case strings.HasPrefix(c.Request().URL.Path, "/admin") && staffFrom(c).ID != 0:
+		// A signed-in staff member stays in the back office's frame.
+		werr = renderTo(c, ctx, m.Status, adminview.ErrorPage(adminFrame(c, ""), m.Status, msg, rid))
 	default:
 		werr = renderTo(c, ctx, m.Status, layout.ErrorPage(m.Status, msg, rid))
 	}

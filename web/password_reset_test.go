@@ -9,13 +9,10 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seed75218f88/credits/internal/platform/jobs/jobstest"
-	"github.com/seed75218f88/credits/internal/platform/mail"
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/platform/mail/mailtest"
-	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -28,11 +25,8 @@ import (
 // password once.
 func TestForgotPasswordMailsAOneTimeLink(t *testing.T) {
 	smtp := mailtest.NewServer(t)
-	b := setupPortal(t, webtest.WithDeps(func(d *web.Deps) {
-		workers := river.NewWorkers()
-		river.AddWorker(workers, mail.NewSendWorker(smtp.Sender(t)))
-		d.Jobs = jobstest.Start(t, d.Pool, workers)
-	}))
+	b := setupPortal(t, webtest.WithOwnDatabase(), webtest.WithJobs(),
+		webtest.WithOverrides(func(o *app.Overrides) { o.Mail = smtp.Sender(t) }))
 	b.register(t, "bob-reset@example.com", "")
 	c := webtest.NewClient(t, b.app.URL)
 	c.Get("/password/forgot")

@@ -13,10 +13,8 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
-	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
-	"github.com/seed75218f88/credits/internal/verification"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -30,26 +28,6 @@ type payArea struct {
 	svc    *payments.Service
 	verify verifier
 	ledger *ledger.Ledger
-}
-
-// newPayArea takes Deps.Payments and Deps.Verification; nil ones are built
-// over Pool: payments with default products and no QR channel (bank
-// transfer only), verification for its IsVerified lookup only.
-func newPayArea(d Deps, l *ledger.Ledger) *payArea {
-	a := &payArea{svc: d.Payments, ledger: l}
-	if a.svc == nil {
-		opts := payments.Options{CreditPriceRMB: d.Config.CreditPriceRMB}
-		if d.Config.Env != config.Production {
-			opts.BankAccount = payments.DemoBankAccount
-		}
-		a.svc = payments.New(d.Pool, l, payments.Channels{}, opts)
-	}
-	if d.Verification != nil {
-		a.verify = d.Verification
-	} else {
-		a.verify = verification.New(d.Pool, nil, nil, nil, l, verification.Options{})
-	}
-	return a
 }
 
 // payChannels are the channels the top-up form offers, in order.

@@ -19,15 +19,15 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/payments/alipay"
 	"github.com/seed75218f88/credits/internal/payments/paysim"
 	"github.com/seed75218f88/credits/internal/payments/wechatpay"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/verification"
-	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -60,9 +60,9 @@ func setupPay(t *testing.T, adjust ...func(*payments.Channels, *payments.Options
 	return setupPayWith(t, nil, adjust...)
 }
 
-// setupPayWith is setupPay with more services: more is called with the
-// bundle's services built, to add its own to d.
-func setupPayWith(t *testing.T, more func(b *payBundle, d *web.Deps), adjust ...func(*payments.Channels, *payments.Options)) *payBundle {
+// setupPayWith is setupPay with more: it is called with the bundle and the
+// application's services once built.
+func setupPayWith(t *testing.T, more func(b *payBundle, a *app.App), adjust ...func(*payments.Channels, *payments.Options)) *payBundle {
 	t.Helper()
 	keys, err := payKeys()
 	require.NoError(t, err)
@@ -76,35 +76,25 @@ func setupPayWith(t *testing.T, more func(b *payBundle, d *web.Deps), adjust ...
 	t.Cleanup(b.sim.Wait)
 	b.simURL = simSrv.URL
 
-	env := map[string]string{}
-	for _, kv := range keys.Env(b.simURL) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	getenv := func(k string) string { return env[k] }
-	b.wx, err = wechatpay.SettingsFromEnv(getenv).Client()
+	b.wx, err = keys.WeChatSettings(b.simURL).Client()
 	require.NoError(t, err)
-	b.ali, err = alipay.SettingsFromEnv(getenv).Client()
+	b.ali, err = keys.AlipaySettings(b.simURL).Client()
 	require.NoError(t, err)
-	ch := payments.Channels{WeChat: payments.WeChatChannel(b.wx), Alipay: payments.AlipayChannel(b.ali, env["ALIPAY_SELLER_ID"])}
-	opts := payments.Options{BankAccount: testBank}
-	for _, f := range adjust {
-		f(&ch, &opts)
-	}
-
-	b.app = webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
-		b.ledger = ledger.New(d.Pool, ledger.Options{})
-		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
-		b.pay = payments.New(d.Pool, b.ledger, ch, opts)
-		b.verify = verification.New(d.Pool, nil, nil, nil, b.ledger, verification.Options{})
-		d.Ledger, d.Auth, d.Payments, d.Verification = b.ledger, b.auth, b.pay, b.verify
-		// No sign-up credit, so every credit on the account comes from top-ups.
-		d.Portal = web.PortalSettings{Signup: signup.Settings{ExpiryDays: 30}}
-		if more != nil {
-			more(b, d)
+	ch := payments.Channels{WeChat: payments.WeChatChannel(b.wx), Alipay: payments.AlipayChannel(b.ali, paysim.DevAlipaySeller)}
+	b.app = webtest.Start(t, webtest.WithConfig(func(c *config.Config) {
+		c.Payments.BankAccount = testBank
+		for _, f := range adjust {
+			f(&ch, &c.Payments)
 		}
-	}))
-	t.Cleanup(b.ledger.Close)
+		// No sign-up credit, so every credit on the account comes from top-ups.
+		c.Signup = signup.Settings{ExpiryDays: 30}
+		c.Invoicing.Seller = kycSeller
+	}), webtest.WithOverrides(func(o *app.Overrides) { o.Channels = &ch }))
+	a := b.app.Services
+	b.ledger, b.auth, b.pay, b.verify = a.Ledger, a.Auth, a.Payments, a.Verification
+	if more != nil {
+		more(b, a)
+	}
 	b.notifyTo(b.app.URL)
 	return b
 }

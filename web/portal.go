@@ -171,11 +171,21 @@ func lowBalance(b ledger.Balance) string {
 	return ""
 }
 
+// LateEventShown is how much earlier than its recording a call must have
+// happened for the transactions list to show both times.
+const LateEventShown = time.Minute
+
 func eventRows(evs []ledger.Event) []pv.EventRow {
 	out := make([]pv.EventRow, 0, len(evs))
 	for _, e := range evs {
-		r := pv.EventRow{ID: e.ID, At: e.OccurredAt, Type: string(e.Type), Amount: e.Amount, Balance: e.BalanceAfter,
+		// Listed in the order the ledger recorded them, at that time (the
+		// clock the day balance uses too); a late usage event also says when
+		// the call happened.
+		r := pv.EventRow{ID: e.ID, At: e.At, Type: string(e.Type), Amount: e.Amount, Balance: e.BalanceAfter,
 			Unpaid: e.Unpaid, Source: e.SourceRef, Reason: e.ReasonCode, Model: e.Model, OpID: e.OpID}
+		if occurred := e.OccurredAt; e.At.Sub(occurred) > LateEventShown {
+			r.Occurred = &occurred
+		}
 		if e.LotKind != nil {
 			r.LotKind = string(*e.LotKind)
 		}

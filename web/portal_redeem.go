@@ -11,8 +11,8 @@ import (
 
 // portalRedeemRoutes: the customer's redemption code (兑换码) form.
 func (s *Server) portalRedeemRoutes(g *echo.Group) {
-	g.GET("/redeem", s.RedeemForm).Name = "portal.redeem"
-	g.POST("/redeem", s.Redeem).Name = "portal.redeem.post"
+	named(g.GET("/redeem", s.RedeemForm), "portal.redeem")
+	named(g.POST("/redeem", s.Redeem), "portal.redeem.post")
 }
 
 // RedeemForm shows the form.

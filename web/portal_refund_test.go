@@ -8,16 +8,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
-	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -33,30 +32,12 @@ type refundBundle struct {
 func setupRefunds(t *testing.T, wrapWeChat ...func(payments.QRChannel) payments.QRChannel) *refundBundle {
 	t.Helper()
 	r := &refundBundle{}
-	r.payBundle = setupPayWith(t, func(b *payBundle, d *web.Deps) {
-		r.inv = invoicing.New(d.Pool, invoicing.TopUpSourceFunc(func(ctx context.Context, accountID int64) ([]invoicing.TopUp, error) {
-			paid, err := b.pay.PaidTopUps(ctx, accountID)
-			if err != nil {
-				return nil, err
-			}
-			out := make([]invoicing.TopUp, len(paid))
-			for i, p := range paid {
-				out[i] = invoicing.TopUp{OrderID: p.OrderID, OrderNo: p.OrderNo, AmountFen: p.AmountFen, RefundedFen: p.RefundedFen, PaidAt: p.PaidAt}
-			}
-			return out, nil
-		}), invoicing.Options{Seller: kycSeller})
-		pay := b.pay.BackOffice()
-		r.bo = backoffice.New(d.Pool, b.ledger, b.auth, backoffice.Options{TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay})
-		d.Backoffice, d.Invoicing = r.bo, r.inv
+	r.payBundle = setupPayWith(t, func(b *payBundle, a *app.App) {
+		r.inv, r.bo = a.Invoicing, a.Backoffice
 	}, func(chans *payments.Channels, o *payments.Options) {
 		for _, w := range wrapWeChat {
 			chans.WeChat = w(chans.WeChat)
 		}
-		// As cmd/credits/app.go: an invoiced top-up waits for its reversal.
-		o.BeforeRefund = func(ctx context.Context, tx pgx.Tx, ord payments.Order) error {
-			return invoicing.CheckRefundTx(ctx, tx, ord.AccountID, ord.ID)
-		}
-		o.OnRefunded = func(ctx context.Context, refundNo string) error { return r.bo.MarkRefundDoneByRef(ctx, refundNo) }
 	})
 	return r
 }
@@ -145,8 +126,8 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 	require.Equal(t, "20,000", strings.TrimSpace(offer.Find(`[data-testid="refund-bonus"]`).Text()))
 	require.Equal(t, "-¥8.00", strings.TrimSpace(offer.Find(`[data-testid="refund-bonus-deduction"]`).Text()))
 	rule := strings.TrimSpace(offer.Find(`[data-testid="refund-bonus-rule"]`).Text())
-	require.Contains(t, rule, "退款时按相同比例收回随该笔充值赠送的额度")
-	require.Contains(t, rule, "按上方金额退款将为已使用的 8,000 赠送额度扣除 ¥8.00。")
+	require.Contains(t, rule, "退款时按相同比例收回随该笔充值赠送的点数")
+	require.Contains(t, rule, "按上方金额退款将为已使用的赠送点数 8,000 点扣除 ¥8.00。")
 	action := offer.Find(`form[data-testid="refund-form"]`).AttrOr("action", "")
 	require.Equal(t, "/portal/orders/"+o.OrderNo+"/refund", action)
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/signup"
@@ -34,13 +35,10 @@ type portalBundle struct {
 func setupPortal(t testing.TB, opts ...webtest.Option) *portalBundle {
 	t.Helper()
 	b := &portalBundle{}
-	b.app = webtest.Start(t, append([]webtest.Option{webtest.WithDeps(func(d *web.Deps) {
-		b.ledger = ledger.New(d.Pool, ledger.Options{})
-		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
-		d.Ledger, d.Auth = b.ledger, b.auth
-		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}}
+	b.app = webtest.Start(t, append([]webtest.Option{webtest.WithConfig(func(c *config.Config) {
+		c.Signup = signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
 	})}, opts...)...)
-	t.Cleanup(b.ledger.Close)
+	b.ledger, b.auth = b.app.Services.Ledger, b.app.Services.Auth
 	return b
 }
 
@@ -58,13 +56,28 @@ func (b *portalBundle) register(t testing.TB, login, name string) (*webtest.Clie
 	return c, u
 }
 
-// charge records a usage charge like the gateway does.
+// charge records a usage charge like the gateway does. The account is
+// verified first (实名): the tests' credit is paid credit, which an
+// account in trial may not spend.
 func (b *portalBundle) charge(t *testing.T, account int64, key, model, session string, credits string, in, out int64) {
 	t.Helper()
+	b.verified(t, account)
 	d, _ := json.Marshal(map[string]any{"input_tokens": in, "output_tokens": out, "cache_hit_tokens": 0, "requests": 1, "rate_card_version": 3, "outcome": "completed"})
 	_, err := b.ledger.Charge(context.Background(), ledger.ChargeRequest{AccountID: account, Amount: decimal.RequireFromString(credits),
 		IdempotencyKey: key, Model: model, SessionID: session, RequestID: "req-" + key, Detail: d})
 	require.NoError(t, err)
+}
+
+// verified marks the account verified, as the gateway API's clients do.
+func (b *portalBundle) verified(t *testing.T, account int64) {
+	t.Helper()
+	v := b.app.Services.Verification
+	ok, err := v.IsVerified(context.Background(), account)
+	require.NoError(t, err)
+	if !ok {
+		_, err = v.MarkVerifiedExternally(context.Background(), account, "test", "test")
+		require.NoError(t, err)
+	}
 }
 
 func TestSignUpShowsThePromoBucketAndSignsOutAndIn(t *testing.T) {

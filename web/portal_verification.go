@@ -10,11 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/piicrypto"
-	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/verification"
 	pv "github.com/seed75218f88/credits/views/portal"
@@ -25,29 +22,6 @@ import (
 type kycArea struct {
 	verification *verification.Service
 	invoicing    *invoicing.Service
-}
-
-// newKYCArea takes Deps.Verification and Deps.Invoicing. Outside production
-// a nil service is built over the pool with development defaults (the
-// sandbox identity provider, the development PII key; invoices over
-// Deps.Payments' paid top-ups, without seller details); in production a nil
-// service leaves its pages out.
-func newKYCArea(d Deps, led *ledger.Ledger) *kycArea {
-	k := &kycArea{verification: d.Verification, invoicing: d.Invoicing}
-	if d.Config.Env == config.Production {
-		return k
-	}
-	if k.verification == nil {
-		k.verification = verification.New(d.Pool, identity.Sandbox{}, piicrypto.Dev(), piicrypto.DevBlindIndex(), led, verification.Options{})
-	}
-	if k.invoicing == nil {
-		var source invoicing.TopUpSource = invoicing.TopUpSourceFunc(func(context.Context, int64) ([]invoicing.TopUp, error) { return nil, nil })
-		if d.Payments != nil {
-			source = d.Payments.Invoicing()
-		}
-		k.invoicing = invoicing.New(d.Pool, source, invoicing.Options{})
-	}
-	return k
 }
 
 // portalKYCRoutes registers the portal's verification and invoice pages.

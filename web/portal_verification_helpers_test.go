@@ -19,28 +19,22 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/riverqueue/river"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
-	"github.com/seed75218f88/credits/internal/piicrypto"
-	"github.com/seed75218f88/credits/internal/platform/db"
-	"github.com/seed75218f88/credits/internal/platform/dbtest"
-	"github.com/seed75218f88/credits/internal/platform/i18n"
-	"github.com/seed75218f88/credits/internal/platform/jobs/jobstest"
-	"github.com/seed75218f88/credits/internal/platform/mail"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/mail/mailtest"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/verification"
-	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -86,64 +80,37 @@ func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 	if o.mail {
 		b.smtp = mailtest.NewServer(t)
 	}
-	b.app = webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
-		ctx := context.Background()
-		d.Logger = slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		if o.mail {
-			// A database of its own: River clients of other tests in the
-			// package's database would work (and send elsewhere) its mail jobs.
-			_, own := dbtest.Own(t)
-			appPool, err := db.Open(ctx, db.WithUser(own, db.AppRole))
-			require.NoError(t, err)
-			t.Cleanup(appPool.Close)
-			d.Pool = appPool
-		}
-		b.ledger = ledger.New(d.Pool, ledger.Options{TrialCap: trialCap})
-		t.Cleanup(b.ledger.Close)
-		b.auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
-		b.verif = verification.New(d.Pool, identity.Sandbox{}, piicrypto.Dev(), piicrypto.DevBlindIndex(), b.ledger,
-			verification.Options{Bonus: verification.Bonus{Amount: verificationBonus, ExpiryDays: 365}})
-		b.pay = payments.New(d.Pool, b.ledger, payments.Channels{}, payments.Options{BankAccount: testBank})
-		iopts := invoicing.Options{Seller: kycSeller}
-		if o.mail {
-			workers := river.NewWorkers()
-			river.AddWorker(workers, mail.NewSendWorker(b.smtp.Sender(t)))
-			client := jobstest.Start(t, d.Pool, workers)
-			bundle, err := i18n.Default()
-			require.NoError(t, err)
-			iopts.OnIssued = invoicing.IssuedMail(client, bundle)
-			d.Jobs = client
-		}
-		b.inv = invoicing.New(d.Pool, b.pay.Invoicing(), iopts)
-		prices := pricing.New(d.Pool)
-		_, err := prices.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
-		require.NoError(t, err)
-		b.gw, err = gateway.New(gateway.Deps{Pool: d.Pool, Ledger: b.ledger, Pricing: prices,
-			Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Verifier: verifierOf{b.verif}, Portal: b.auth},
-			gateway.Options{Secret: []byte("test-secret-0123456789abcdef"),
-				CacheTTL: time.Millisecond, PortalBaseURL: "http://portal.example"})
-		require.NoError(t, err)
-		d.Ledger, d.Auth, d.Gateway = b.ledger, b.auth, b.gw
-		d.Verification, d.Invoicing, d.Payments = b.verif, b.inv, b.pay
-		d.Portal = web.PortalSettings{Signup: signup.Settings{Credit: signupCredit, ExpiryDays: 30}}
-	}))
+	opts := []webtest.Option{
+		webtest.WithLogger(slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		webtest.WithConfig(func(c *config.Config) {
+			c.Gateway.TrialCap = trialCap
+			c.Verification.Bonus = verification.Bonus{Amount: verificationBonus, ExpiryDays: 365}
+			c.Payments.BankAccount = testBank
+			c.Invoicing.Seller = kycSeller
+			c.Signup = signup.Settings{Credit: signupCredit, ExpiryDays: 30}
+		}),
+		webtest.WithOverrides(func(o *app.Overrides) {
+			o.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+			o.KeyCacheTTL = time.Millisecond
+			if b.smtp != nil {
+				o.Mail = b.smtp.Sender(t)
+			}
+		}),
+	}
+	if o.mail {
+		// A database of its own, whose jobs the application works: the
+		// issued invoice's mail goes out through the SMTP server.
+		opts = append(opts, webtest.WithOwnDatabase(), webtest.WithJobs())
+	}
+	b.app = webtest.Start(t, opts...)
+	a := b.app.Services
+	b.ledger, b.auth, b.verif, b.pay, b.inv, b.gw = a.Ledger, a.Auth, a.Verification, a.Payments, a.Invoicing, a.Gateway
+	_, err := a.Pricing.EnsureDefault(context.Background(), "test", pricing.DefaultCreditPriceRMB)
+	require.NoError(t, err)
 	_, key, err := b.gw.Keys.Create(context.Background(), ledger.ModeTest, "sandbox "+t.Name())
 	require.NoError(t, err)
 	b.sandbox = newAPIClient(t, b.app.URL, key)
 	return b
-}
-
-// verifierOf is the gateway's verification gate over the verification
-// service (cmd/credits/app.go has the same adapter).
-type verifierOf struct{ v *verification.Service }
-
-func (a verifierOf) IsVerified(ctx context.Context, accountID int64) (bool, error) {
-	return a.v.IsVerified(ctx, accountID)
-}
-
-func (a verifierOf) MarkVerifiedExternally(ctx context.Context, accountID int64, reference, actor string) error {
-	_, err := a.v.MarkVerifiedExternally(ctx, accountID, reference, actor)
-	return err
 }
 
 // syncBuffer collects the server's log lines.

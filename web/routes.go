@@ -35,4 +35,6 @@ func (s *Server) routes() {
 }
 
 // named gives a route the name that views and handlers build its URL from.
+// It is the one way a route gets its name (adminRoute names through it too);
+// TestEveryRouteHasOneName checks every served route has one.
 func named(r *echo.Route, name string) { r.Name = name }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,43 +28,57 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
+	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/verification"
 	"github.com/seed75218f88/credits/internal/webhook"
 )
 
-// Deps is what New needs; `credits serve` and the test harness fill it the
-// same way. Later areas add their services here.
+// Deps is what New needs: every service, built once by the composition
+// root (internal/app) for `credits serve` and the test harness alike. New
+// refuses a missing one rather than building a second copy.
 type Deps struct {
 	Config config.Config
 	Pool   *pgxpool.Pool
-	// Logger receives the request log and errors; nil discards them.
+	// Logger receives the request log and errors.
 	Logger *slog.Logger
-	// I18n is the message bundle; nil loads the embedded locales/.
-	I18n *i18n.Bundle
+	I18n   *i18n.Bundle
 
-	// The customer portal and sign-in (web/portal*.go, web/auth*.go); nil
-	// services are built over Pool with default options.
-	Ledger *ledger.Ledger
-	Auth   *auth.Service
-	Usage  *usage.Store
-	// Portal holds the portal's settings (sign-up credit, top-up tiers);
-	// the zero value means PortalSettingsFromEnv's defaults.
-	Portal PortalSettings
-	// Gateway serves the /v1 API; nil leaves it out (only /api/openapi.yaml).
-	Gateway *gateway.Service
-
-	// Later areas' services; nil leaves an area's routes out or built over
-	// Pool with defaults, as each area documents.
+	Ledger       *ledger.Ledger
+	Auth         *auth.Service
+	Signup       *signup.Service
+	Usage        *usage.Store
+	Gateway      *gateway.Service
 	Payments     *payments.Service
 	Backoffice   *backoffice.Service
 	Verification *verification.Service
 	Invoicing    *invoicing.Service
 	Webhooks     *webhook.Service
 	// Jobs enqueues background jobs (password-reset mail) inside a caller's
-	// transaction; nil enqueues through an insert-only River client over
-	// Pool, so the jobs wait for a process that works them (`credits serve`).
+	// transaction.
 	Jobs jobs.Inserter
+	// ViewCache is how long portal pages may reuse what they read from the
+	// ledger while its head is unchanged (see viewCache); 0 means
+	// DefaultViewCache, negative turns the caches off (for measurements).
+	ViewCache time.Duration
+}
+
+// check names the first missing dependency.
+func (d Deps) check() error {
+	for _, m := range []struct {
+		name    string
+		missing bool
+	}{
+		{"Pool", d.Pool == nil}, {"Logger", d.Logger == nil}, {"I18n", d.I18n == nil}, {"Ledger", d.Ledger == nil},
+		{"Auth", d.Auth == nil}, {"Signup", d.Signup == nil}, {"Usage", d.Usage == nil}, {"Gateway", d.Gateway == nil},
+		{"Payments", d.Payments == nil}, {"Backoffice", d.Backoffice == nil}, {"Verification", d.Verification == nil},
+		{"Invoicing", d.Invoicing == nil}, {"Webhooks", d.Webhooks == nil}, {"Jobs", d.Jobs == nil},
+	} {
+		if m.missing {
+			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
+		}
+	}
+	return nil
 }
 
 // Server holds the dependencies every handler uses. Handlers are methods on
@@ -80,7 +93,7 @@ type Server struct {
 	// Metrics is the Prometheus registry served at /metrics; areas may
 	// register their own collectors on it.
 	Metrics *prometheus.Registry
-	// Gateway is the gateway API's domain (nil: no /v1 routes).
+	// Gateway is the gateway API's domain.
 	Gateway *gateway.Service
 
 	errors  []ErrorMapping
@@ -95,25 +108,8 @@ type Server struct {
 
 // New builds the server: middleware, error handler and every route.
 func New(d Deps) (*Server, error) {
-	if d.Pool == nil {
-		return nil, errors.New("web: New needs a database pool")
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if d.I18n == nil {
-		b, err := i18n.Default()
-		if err != nil {
-			return nil, err
-		}
-		d.I18n = b
-	}
-	if d.Jobs == nil {
-		client, err := jobs.New(d.Pool, nil, jobs.Options{InsertOnly: true, Logger: d.Logger})
-		if err != nil {
-			return nil, err
-		}
-		d.Jobs = client
+	if err := d.check(); err != nil {
+		return nil, err
 	}
 	s := &Server{
 		Echo:    echo.New(),
@@ -141,16 +137,12 @@ func New(d Deps) (*Server, error) {
 	s.Echo.HidePort = true
 	s.Echo.HTTPErrorHandler = s.handleError
 	s.metrics = newHTTPMetrics(s.Metrics)
-	if d.Ledger != nil {
-		registerLedgerMetrics(s.Metrics, d.Ledger)
-	}
-	if d.Gateway != nil {
-		registerLimiterMetrics(s.Metrics, d.Gateway.Limiter())
-	}
+	registerLedgerMetrics(s.Metrics, d.Ledger)
+	registerLimiterMetrics(s.Metrics, d.Gateway.Limiter())
 	s.portal = newPortal(d, func(token string) string { return s.Config.BaseURL + s.URL("auth.reset", token) })
-	s.admin = newAdmin(d, s.portal)
-	s.kyc = newKYCArea(d, s.portal.ledger)
-	s.pay = newPayArea(d, s.portal.ledger)
+	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger}
+	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
+	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
 	s.middleware()
 	s.routes()
 	return s, nil

@@ -10,8 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
-	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/web"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -19,12 +17,7 @@ import (
 // session cache) on the same database as b.
 func secondInstance(t *testing.T) *webtest.App {
 	t.Helper()
-	return webtest.Start(t, webtest.WithDeps(func(d *web.Deps) {
-		l := ledger.New(d.Pool, ledger.Options{})
-		t.Cleanup(l.Close)
-		d.Ledger = l
-		d.Auth = auth.New(d.Pool, auth.Options{Argon2: auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
-	}))
+	return webtest.Start(t)
 }
 
 // signedIn signs login in on the server at base with a new cookie jar and

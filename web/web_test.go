@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/views/components"
@@ -158,8 +160,11 @@ func TestErrorsAreAnsweredAsJSONPartialOrPage(t *testing.T) {
 	app := webtest.Start(t, webtest.WithServer(testRoutes))
 
 	t.Run("APIGetsJSON", func(t *testing.T) {
+		_, key, err := app.Services.Gateway.Keys.Create(context.Background(), ledger.ModeTest, "errors "+t.Name())
+		require.NoError(t, err)
 		c := webtest.NewClient(t, app.URL)
 		c.Header.Set("Accept-Language", "en")
+		c.Header.Set("Authorization", "Bearer "+key)
 		p := c.Get("/v1/no-such-thing")
 		require.Equal(t, http.StatusNotFound, p.Status)
 		require.Contains(t, p.Header.Get("Content-Type"), "application/json")
@@ -282,4 +287,19 @@ func TestEveryErrorMappingHasTextInEveryLanguage(t *testing.T) {
 		require.NotEmpty(t, m.Code)
 		require.GreaterOrEqual(t, m.Status, 400)
 	}
+}
+
+// TestNewRefusesMissingDependencies: the server is given every service by
+// the composition root and never builds a second copy of one.
+func TestNewRefusesMissingDependencies(t *testing.T) {
+	t.Parallel()
+	app := webtest.Start(t)
+	deps := app.Services.WebDeps()
+	_, err := web.New(deps)
+	require.NoError(t, err, "the composition root's services are complete")
+	deps.Ledger = nil
+	_, err = web.New(deps)
+	require.ErrorContains(t, err, "Deps.Ledger")
+	_, err = web.New(web.Deps{})
+	require.ErrorContains(t, err, "web: New needs Deps.")
 }

@@ -15,7 +15,7 @@ import (
 // runDB is `credits db`: it finds or starts the database and prints the two
 // URLs, as the settings that name them.
 func runDB(ctx context.Context, _ []string) error {
-	u, err := db.Resolve(ctx)
+	u, _, err := resolveDB(ctx)
 	if err != nil {
 		return err
 	}
@@ -27,13 +27,11 @@ func runDB(ctx context.Context, _ []string) error {
 // runMigrate is `credits migrate`, the one command that connects as the
 // owner role: it applies the migrations and the application role's grants.
 func runMigrate(ctx context.Context, _ []string) error {
-	if err := passPriceToMigrations(); err != nil {
-		return err
-	}
-	u, err := db.Resolve(ctx)
+	u, cfg, err := resolveDB(ctx)
 	if err != nil {
 		return err
 	}
+	passPriceToMigrations(cfg)
 	if u.Admin == "" { // set by hand: the owner may have to create its database
 		if err := db.EnsureDatabase(ctx, u.Owner); err != nil {
 			return err
@@ -56,21 +54,25 @@ func runMigrate(ctx context.Context, _ []string) error {
 // in force as the setting credits.credit_price_rmb (through PGOPTIONS, which
 // pgx reads like libpq): migration 000520 prices the paid lots credited
 // before lots recorded what was paid for them with it.
-func passPriceToMigrations() error {
-	v := os.Getenv("CREDIT_PRICE_RMB")
-	if v == "" {
-		return nil // the migration's default, ¥0.001, is the setting's
-	}
-	if _, err := config.ParseCreditPrice(v); err != nil {
-		return err
-	}
-	return os.Setenv("PGOPTIONS", strings.TrimSpace(os.Getenv("PGOPTIONS")+" -c credits.credit_price_rmb="+v))
+func passPriceToMigrations(cfg config.Config) {
+	opts := strings.TrimSpace(cfg.PGOptions + " -c credits.credit_price_rmb=" + cfg.CreditPriceRMB.String())
+	_ = os.Setenv("PGOPTIONS", opts)
 }
 
-// openDB resolves the database (see db.Resolve) and connects to it as the
-// application role.
+// resolveDB reads the configuration and finds the database it names (see
+// db.Resolve).
+func resolveDB(ctx context.Context) (db.URLs, config.Config, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return db.URLs{}, cfg, err
+	}
+	u, err := db.Resolve(ctx, cfg.DatabaseURL, cfg.Database.MigrateURL, cfg.Database.DataDir)
+	return u, cfg, err
+}
+
+// openDB resolves the database and connects to it as the application role.
 func openDB(ctx context.Context) (*pgxpool.Pool, error) {
-	u, err := db.Resolve(ctx)
+	u, _, err := resolveDB(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
@@ -25,11 +26,11 @@ import (
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
-// served is the server `credits serve` runs, built by buildServices from
-// the environment (the production wiring), on a random port.
+// served is the server `credits serve` runs, built by app.Build from the
+// environment (the production wiring), on a random port.
 type served struct {
 	url string
-	svc *services
+	svc *app.App
 }
 
 func serveFromEnv(t *testing.T) *served {
@@ -39,13 +40,12 @@ func serveFromEnv(t *testing.T) *served {
 	require.NoError(t, err)
 	cfg, err := config.Load()
 	require.NoError(t, err)
-	cfg.Addr = ln.Addr().String()
-	cfg.BaseURL = "http://" + cfg.Addr
+	cfg.SetAddr(ln.Addr().String())
 	pool := dbtest.Pool(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := buildServices(ctx, cfg, pool, logger)
+	svc, err := app.Build(ctx, cfg, pool, logger, app.Overrides{})
 	require.NoError(t, err)
-	srv, err := web.New(svc.deps(cfg, pool, logger))
+	srv, err := web.New(svc.WebDeps())
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -128,10 +128,10 @@ func (a api) use(ext, key string, tokens int) {
 func (s *served) topUp(t *testing.T, accountID, fen int64, ref string) {
 	t.Helper()
 	ctx := context.Background()
-	o, err := s.svc.payments.CreateTransferOrder(ctx, accountID, fen)
+	o, err := s.svc.Payments.CreateTransferOrder(ctx, accountID, fen)
 	require.NoError(t, err)
 	err = pgx.BeginFunc(ctx, dbtest.Pool(t), func(tx pgx.Tx) error {
-		_, err := s.svc.payments.CompleteTransferOrder(ctx, tx, o.ID, ref, "test")
+		_, err := s.svc.Payments.CompleteTransferOrder(ctx, tx, o.ID, ref, "test")
 		return err
 	})
 	require.NoError(t, err)
@@ -149,7 +149,7 @@ func TestGraceCreditThroughTheServedAPI(t *testing.T) {
 	t.Setenv("GRACE_HOURS", "72")
 	s := serveFromEnv(t)
 	ctx := context.Background()
-	_, secret, err := s.svc.gateway.Keys.Create(ctx, ledger.ModeLive, "grace test")
+	_, secret, err := s.svc.Gateway.Keys.Create(ctx, ledger.ModeLive, "grace test")
 	require.NoError(t, err)
 	a := api{t: t, url: s.url, key: secret}
 	verified := map[string]any{"verification": map[string]any{"status": "verified", "reference": "ref-grace"}}
@@ -190,7 +190,7 @@ func TestGraceCreditThroughTheServedAPI(t *testing.T) {
 	require.Equal(t, 0, p.Doc.Find(`[data-testid="refund-offer"]`).Length(), "grace credit is offered for refund")
 	require.NotEmpty(t, p.TestID("refund-none"))
 	for _, l := range b["lots"].([]any) {
-		_, err := s.svc.ledger.Refund(ctx, ledger.RefundRequest{LotID: int64(l.(map[string]any)["id"].(float64)),
+		_, err := s.svc.Ledger.Refund(ctx, ledger.RefundRequest{LotID: int64(l.(map[string]any)["id"].(float64)),
 			Amount: decimal.NewFromInt(1), IdempotencyKey: "refund-grace"})
 		require.ErrorIs(t, err, ledger.ErrNotRefundable)
 	}
@@ -236,7 +236,7 @@ func TestGraceCreditThroughTheServedAPI(t *testing.T) {
 	require.True(t, avail.IsZero(), "available %s", avail)
 	require.Equal(t, 0, a.graceGrants("grace-promo"))
 
-	mismatches, err := s.svc.ledger.Verify(ctx)
+	mismatches, err := s.svc.Ledger.Verify(ctx)
 	require.NoError(t, err)
 	require.Empty(t, mismatches)
 }
@@ -245,7 +245,7 @@ func TestGraceCreditThroughTheServedAPI(t *testing.T) {
 // paid account at zero no grace.
 func TestGraceIsOffByDefault(t *testing.T) {
 	s := serveFromEnv(t)
-	_, secret, err := s.svc.gateway.Keys.Create(context.Background(), ledger.ModeLive, "no grace")
+	_, secret, err := s.svc.Gateway.Keys.Create(context.Background(), ledger.ModeLive, "no grace")
 	require.NoError(t, err)
 	a := api{t: t, url: s.url, key: secret}
 	status, acc := a.do(http.MethodPut, "/v1/accounts/no-grace", map[string]any{

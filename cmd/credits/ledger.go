@@ -79,7 +79,7 @@ func runBenchLedger(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	urls, err := db.Resolve(ctx)
+	urls, _, err := resolveDB(ctx)
 	if err != nil {
 		return err
 	}

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
@@ -122,7 +122,8 @@ func TestServeRefusesAnUnmigratedDatabase(t *testing.T) {
 // that could drop the append-only triggers (a superuser or the tables'
 // owner) does not start in production.
 func TestServeInProductionRefusesTheOwnerRole(t *testing.T) {
-	prod := []string{"APP_ENV=production", "SESSION_SECRET=" + strings.Repeat("s", 40)}
+	prod := []string{"APP_ENV=production", "SESSION_SECRET=" + strings.Repeat("s", 40), "VERIFY_ENDPOINT=https://verify.example.com",
+		"VERIFY_APP_KEY=k", "VERIFY_APP_SECRET=s"}
 	for name, url := range map[string]string{
 		"Superuser": dbtest.URL(t),
 		"Owner":     db.WithUser(dbtest.URL(t), db.OwnerRole),
@@ -186,10 +187,10 @@ func TestServeAnswersThenStopsGracefully(t *testing.T) {
 func TestSeedPrintsWhatEachStepMade(t *testing.T) {
 	pool := dbtest.AppPool(t) // `credits seed` connects as the application role
 	var out bytes.Buffer
-	steps := append(append([]seedStep(nil), seedSteps...), seedStep{"demo", func(context.Context, *pgxpool.Pool) (seedResult, error) {
+	steps := append(append([]seedStep(nil), seedSteps...), seedStep{"demo", func(context.Context, *app.App) (seedResult, error) {
 		return seedResult{Lines: []string{"1 customer"}, SignIns: []string{"customer  demo@example.com / demo"}}, nil
 	}})
-	require.NoError(t, seed(context.Background(), pool, steps, &out))
+	require.NoError(t, seed(context.Background(), devConfig(t), pool, steps, &out))
 	require.Contains(t, out.String(), "seed platform: database ready")
 	require.Contains(t, out.String(), "seed demo: 1 customer")
 	require.Contains(t, out.String(), "demo sign-ins:\n")

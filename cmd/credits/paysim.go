@@ -9,26 +9,26 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/seed75218f88/credits/internal/payments/paysim"
-	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/config"
 )
 
 // runPaysim serves the payment channel sandbox (WeChat Pay and Alipay) with
 // development keys kept in --keys, and prints the settings that point our
 // server at it.
 func runPaysim(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("paysim", flag.ContinueOnError)
-	def := os.Getenv("PAYSIM_ADDR")
-	if def == "" {
-		def = "127.0.0.1:8090"
+	settings, err := config.Load()
+	if err != nil {
+		return err
 	}
-	addr := fs.String("addr", def, "listen address (PAYSIM_ADDR)")
-	keys := fs.String("keys", paysimEnvOr("PAYSIM_KEY_DIR", filepath.Join(db.ProjectRoot(), ".data", "paysim")), "directory of the development keys (PAYSIM_KEY_DIR)")
-	public := fs.String("public-url", os.Getenv("PAYSIM_PUBLIC_URL"), "URL the pay pages are reached at (default http://ADDR)")
+	sim := settings.Paysim
+	fs := flag.NewFlagSet("paysim", flag.ContinueOnError)
+	addr := fs.String("addr", sim.Addr, "listen address (PAYSIM_ADDR)")
+	keys := fs.String("keys", sim.KeyDir, "directory of the development keys (PAYSIM_KEY_DIR)")
+	public := fs.String("public-url", "", "URL the pay pages are reached at (PAYSIM_PUBLIC_URL; default http://ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +40,11 @@ func runPaysim(ctx context.Context, args []string) error {
 	cfg := dk.Config()
 	cfg.Logger = log
 	base := strings.TrimRight(*public, "/")
-	if base == "" {
+	switch {
+	case base != "":
+	case *addr == sim.Addr:
+		base = sim.PublicURL
+	default:
 		base = "http://" + *addr
 	}
 	cfg.BaseURL = base
@@ -68,11 +72,4 @@ func runPaysim(ctx context.Context, args []string) error {
 		return err
 	}
 	return nil
-}
-
-func paysimEnvOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seed75218f88/credits/internal/app"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
@@ -23,7 +27,7 @@ type seedResult struct {
 // step to seedSteps, e.g. {"ledger", seedLedger} from cmd/credits/seed_ledger.go.
 type seedStep struct {
 	name string
-	run  func(ctx context.Context, pool *pgxpool.Pool) (seedResult, error)
+	run  func(ctx context.Context, a *app.App) (seedResult, error)
 }
 
 // seedSteps is the demo data, in dependency order.
@@ -35,22 +39,33 @@ var seedSteps = []seedStep{
 }
 
 func runSeed(ctx context.Context, _ []string) error {
-	pool, err := openDB(ctx)
+	u, cfg, err := resolveDB(ctx)
+	if err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, u.App)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	return seed(ctx, pool, seedSteps, os.Stdout)
+	return seed(ctx, cfg, pool, seedSteps, os.Stdout)
 }
 
-// seed runs steps and prints what they made, then the demo sign-ins.
-func seed(ctx context.Context, pool *pgxpool.Pool, steps []seedStep, out io.Writer) error {
+// seed builds the application as `credits serve` does (without working its
+// jobs), runs steps through it and prints what they made, then the demo
+// sign-ins.
+func seed(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, steps []seedStep, out io.Writer) error {
 	if err := db.RequireMigrated(ctx, pool); err != nil {
 		return err
 	}
+	a, err := app.Build(ctx, cfg, pool, nil, app.Overrides{Now: seedClock.Now})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
 	var signIns []string
 	for _, s := range steps {
-		res, err := s.run(ctx, pool)
+		res, err := s.run(ctx, a)
 		if err != nil {
 			return fmt.Errorf("seed %s: %w", s.name, err)
 		}
@@ -69,10 +84,37 @@ func seed(ctx context.Context, pool *pgxpool.Pool, steps []seedStep, out io.Writ
 }
 
 // seedPlatform checks the database answers; the platform has no demo rows.
-func seedPlatform(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
+func seedPlatform(ctx context.Context, a *app.App) (seedResult, error) {
 	var sessions int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM sessions").Scan(&sessions); err != nil {
+	if err := a.Pool.QueryRow(ctx, "SELECT count(*) FROM sessions").Scan(&sessions); err != nil {
 		return seedResult{}, err
 	}
 	return seedResult{Lines: []string{fmt.Sprintf("database ready (%d stored sessions); no demo data of its own", sessions)}}, nil
+}
+
+// seedClock is the seed's clock: the present, unless a step sets it to write
+// demo history at the time it happened.
+var seedClock = &movableClock{}
+
+// movableClock is time.Now, or the instant Set gave it.
+type movableClock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+// Now is the set instant, or the present when none is set.
+func (c *movableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() {
+		return time.Now()
+	}
+	return c.at
+}
+
+// Set makes Now answer t; the zero time returns it to the present.
+func (c *movableClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = t
 }

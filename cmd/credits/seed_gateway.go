@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/config"
-	"github.com/seed75218f88/credits/internal/pricing"
 )
 
 // demoSandboxKey is the sandbox service key `seed` stores and prints, so
@@ -20,12 +17,8 @@ const demoSandboxKey = "sk_test_demo0000000000000000000000000000000000000"
 // seedGateway publishes the default rate card (once; outside production,
 // again when this release's list changed it) and stores the demo sandbox
 // key. Idempotent.
-func seedGateway(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
-	cfg, err := config.Load()
-	if err != nil {
-		return seedResult{}, err
-	}
-	prices := pricing.New(pool)
+func seedGateway(ctx context.Context, a *app.App) (seedResult, error) {
+	cfg, prices := a.Config, a.Pricing
 	version, err := prices.EnsureDefault(ctx, "seed", cfg.CreditPriceRMB)
 	if err != nil {
 		return seedResult{}, err
@@ -43,7 +36,7 @@ func seedGateway(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
 	if refreshed {
 		res.Lines[0] = fmt.Sprintf("rate card version %d in force (this release's default list, replacing an earlier one)", version)
 	}
-	if err := gateway.NewKeyStore(pool, 0).EnsureKey(ctx, ledger.ModeTest, "demo sandbox key", demoSandboxKey); err != nil {
+	if err := a.Gateway.Keys.EnsureKey(ctx, ledger.ModeTest, "demo sandbox key", demoSandboxKey); err != nil {
 		return seedResult{}, err
 	}
 	res.Lines = append(res.Lines, "sandbox API key "+demoSandboxKey+

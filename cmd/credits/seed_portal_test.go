@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
@@ -15,7 +16,7 @@ func TestSeedPortalIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	steps := []seedStep{{"portal", seedPortal}}
 	var out bytes.Buffer
-	require.NoError(t, seed(ctx, pool, steps, &out))
+	require.NoError(t, seed(ctx, devConfig(t), pool, steps, &out))
 	require.Contains(t, out.String(), "demo@example.com / "+demoPassword)
 	require.Contains(t, out.String(), "corp@example.com / "+demoPassword)
 	count := func() (n int) {
@@ -24,9 +25,26 @@ func TestSeedPortalIsIdempotent(t *testing.T) {
 	}
 	before := count()
 	require.Greater(t, before, 300, "a realistic usage history")
-	require.NoError(t, seed(ctx, pool, steps, &out))
+	require.NoError(t, seed(ctx, devConfig(t), pool, steps, &out))
 	require.Equal(t, before, count(), "seeding again adds nothing")
 	var subs int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM ledger_accounts WHERE kind = 'sub'`).Scan(&subs))
 	require.Equal(t, 2, subs)
+
+	// The history reads as if recorded live: each call was recorded when
+	// it happened, a pool's events are in time order, and the ledger's own
+	// checks pass.
+	var late, outOfOrder, demo int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE at <> occurred_at AND type = 'deduction'), count(*),
+       count(*) FILTER (WHERE at < prev)
+FROM (SELECT at, occurred_at, type, lag(at) OVER (PARTITION BY pool_id ORDER BY id) AS prev FROM ledger_events
+      WHERE pool_id IN (SELECT pool_id FROM ledger_events WHERE idempotency_key LIKE 'demo%usage%')) e`).Scan(&late, &demo, &outOfOrder))
+	require.Greater(t, demo, 300, "the demo pools' events")
+	require.Zero(t, late, "no demo call is a late event")
+	require.Zero(t, outOfOrder, "every pool's events are in time order")
+	l := ledger.New(pool, ledger.Options{})
+	defer l.Close()
+	mismatches, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, mismatches)
 }

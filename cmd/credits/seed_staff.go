@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
 )
 
@@ -27,8 +26,8 @@ var demoStaff = []struct {
 
 // seedStaff creates the demo staff users, or resets their roles when they
 // exist (idempotent), and lists their sign-ins.
-func seedStaff(ctx context.Context, pool *pgxpool.Pool) (seedResult, error) {
-	a := auth.New(pool, auth.Options{})
+func seedStaff(ctx context.Context, ap *app.App) (seedResult, error) {
+	a := ap.Auth
 	var res seedResult
 	for _, s := range demoStaff {
 		u, err := a.UserByLogin(ctx, s.email)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
@@ -18,8 +19,8 @@ func TestSeedStaffIsIdempotentAndPrintsSignIns(t *testing.T) {
 	ctx := context.Background()
 	steps := []seedStep{{"staff", seedStaff}}
 	var out bytes.Buffer
-	require.NoError(t, seed(ctx, pool, steps, &out))
-	require.NoError(t, seed(ctx, pool, steps, &out))
+	require.NoError(t, seed(ctx, devConfig(t), pool, steps, &out))
+	require.NoError(t, seed(ctx, devConfig(t), pool, steps, &out))
 	for _, s := range demoStaff {
 		require.Contains(t, out.String(), s.email+" / "+demoStaffPassword)
 	}
@@ -30,4 +31,12 @@ func TestSeedStaffIsIdempotentAndPrintsSignIns(t *testing.T) {
 	staff, err := a.ListStaff(ctx)
 	require.NoError(t, err)
 	require.Len(t, staff, len(demoStaff))
+}
+
+// devConfig is the development configuration, as `make run` has it.
+func devConfig(t *testing.T) config.Config {
+	t.Helper()
+	c, err := config.LoadFrom(map[string]string{})
+	require.NoError(t, err)
+	return c
 }

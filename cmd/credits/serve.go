@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/web"
@@ -30,10 +31,7 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 		return err
 	}
 	if *addr != "" {
-		cfg.Addr = *addr
-		if os.Getenv("BASE_URL") == "" {
-			cfg.BaseURL = "http://" + *addr
-		}
+		cfg.SetAddr(*addr)
 	}
 	logger := newLogger(cfg, logOut)
 
@@ -50,12 +48,12 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 		}
 		logger.Warn(err.Error())
 	}
-	svc, err := buildServices(ctx, cfg, pool, logger)
+	a, err := app.Build(ctx, cfg, pool, logger, app.Overrides{})
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	srv, err := web.New(svc.deps(cfg, pool, logger))
+	defer a.Close()
+	srv, err := web.New(a.WebDeps())
 	if err != nil {
 		return err
 	}
@@ -63,7 +61,7 @@ func serve(ctx context.Context, args []string, stdout, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stopJobs, err := svc.start(ctx)
+	stopJobs, err := a.Start(ctx)
 	if err != nil {
 		return err
 	}

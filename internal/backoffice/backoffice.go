@@ -126,17 +126,15 @@ func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 // ledger balance (the credit in its lots). The ledger takes the same lock
 // when it credits, so a balance read here before and after a CreditTx is
 // exact. Errors: ErrAccountNotFound.
-func lockBalance(ctx context.Context, tx db.DBTX, accountID int64) (decimal.Decimal, error) {
+func lockBalance(ctx context.Context, tx pgx.Tx, accountID int64) (decimal.Decimal, error) {
 	_, b, err := lockPool(ctx, tx, accountID)
 	return b, err
 }
 
 // readBalance is lockBalance without the lock.
 func readBalance(ctx context.Context, q db.DBTX, accountID int64) (decimal.Decimal, error) {
-	const sql = `SELECT p.balance FROM ledger_accounts a JOIN ledger_accounts p ON p.id = a.pool_id WHERE a.id = $1`
-	var b decimal.Decimal
-	err := q.QueryRow(ctx, sql, accountID).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
+	b, err := ledger.PoolBalance(ctx, q, accountID)
+	if errors.Is(err, ledger.ErrNotFound) {
 		return b, ErrAccountNotFound
 	}
 	if err != nil {

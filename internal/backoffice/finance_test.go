@@ -130,37 +130,3 @@ func TestRefundRequests(t *testing.T) {
 	requireNullDec(t, "105000", approved.BalanceBefore)
 	requireNullDec(t, "45000", approved.BalanceAfter)
 }
-
-func TestSettingsFromEnv(t *testing.T) {
-	def := backoffice.DefaultSettings()
-	requireDec(t, "50000", def.SupportGrantStaffDayLimit, "by default one grant at the per-action limit a day")
-	requireDec(t, "50000", def.SupportGrantAccountDayLimit)
-	require.Equal(t, int64(100000), def.ManualRechargeStaffDayLimitFen)
-	require.Equal(t, int64(100000), def.ManualRechargeAccountDayLimitFen)
-
-	env := map[string]string{"LIMIT_SUPPORT_GRANT": "1000.5", "LIMIT_MANUAL_RECHARGE_FEN": "500000", "REDEEM_WINDOW": "1h",
-		"LIMIT_SUPPORT_GRANT_STAFF_DAY": "200000", "LIMIT_SUPPORT_GRANT_ACCOUNT_DAY": "75000.25",
-		"LIMIT_MANUAL_RECHARGE_STAFF_DAY_FEN": "2000000", "LIMIT_MANUAL_RECHARGE_ACCOUNT_DAY_FEN": "0"}
-	s, err := backoffice.SettingsFromEnv(func(k string) string { return env[k] })
-	require.NoError(t, err)
-	requireDec(t, "1000.5", s.SupportGrantLimit)
-	requireDec(t, "5000", s.ManualRechargeLimit())
-	requireDec(t, "200000", s.SupportGrantStaffDayLimit)
-	requireDec(t, "75000.25", s.SupportGrantAccountDayLimit)
-	require.Equal(t, int64(2000000), s.ManualRechargeStaffDayLimitFen)
-	require.Equal(t, int64(0), s.ManualRechargeAccountDayLimitFen, "0: every manual recharge needs a second person")
-	require.Equal(t, time.Hour, s.RedeemWindow)
-	require.Equal(t, 10, s.RedeemMaxFailuresPerAccount)
-
-	for k, v := range map[string]string{"LIMIT_SUPPORT_GRANT": "lots", "LIMIT_MANUAL_RECHARGE_FEN": "1.5", "REDEEM_WINDOW": "-1m", "REDEEM_MAX_FAILURES_IP": "-3",
-		"LIMIT_SUPPORT_GRANT_STAFF_DAY": "-1", "LIMIT_SUPPORT_GRANT_ACCOUNT_DAY": "0.0000001", "LIMIT_MANUAL_RECHARGE_STAFF_DAY_FEN": "10.5",
-		"LIMIT_MANUAL_RECHARGE_ACCOUNT_DAY_FEN": "-100"} {
-		_, err := backoffice.SettingsFromEnv(func(key string) string {
-			if key == k {
-				return v
-			}
-			return ""
-		})
-		require.ErrorContains(t, err, k)
-	}
-}

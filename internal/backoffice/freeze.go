@@ -44,10 +44,11 @@ func (s *Service) setStatus(ctx context.Context, accountID int64, status ledger.
 		if err != nil {
 			return err
 		}
-		var before ledger.AccountStatus
-		if err := tx.QueryRow(ctx, `SELECT status FROM ledger_accounts WHERE id = $1`, accountID).Scan(&before); err != nil {
+		acc, err := ledger.AccountByID(ctx, tx, accountID)
+		if err != nil {
 			return fmt.Errorf("backoffice: status of %d: %w", accountID, err)
 		}
+		before := acc.Status
 		if err := s.ledger.SetStatusTx(ctx, tx, accountID, status, actor.ref(), reason); err != nil {
 			if errors.Is(err, ledger.ErrNotFound) {
 				return ErrAccountNotFound

@@ -434,12 +434,9 @@ func (s *Service) applyRecharge(ctx context.Context, tx pgx.Tx, p RechargePayloa
 // enterprise of a sub-account) is frozen. Errors: ErrAccountNotFound,
 // ErrAccountFrozen.
 func requireActive(ctx context.Context, q db.DBTX, accountID int64) error {
-	const sql = `SELECT a.status = 'frozen' OR p.status = 'frozen'
-FROM ledger_accounts a JOIN ledger_accounts p ON p.id = a.pool_id WHERE a.id = $1`
-	var frozen bool
-	err := q.QueryRow(ctx, sql, accountID).Scan(&frozen)
+	frozen, err := ledger.Frozen(ctx, q, accountID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, ledger.ErrNotFound):
 		return ErrAccountNotFound
 	case err != nil:
 		return fmt.Errorf("backoffice: status of %d: %w", accountID, err)

@@ -57,7 +57,7 @@ type ReportRow struct {
 	Start, End time.Time // [Start, End), UTC
 	Credits    ReportAmounts
 	// RMB values paid credit at the price paid for each lot
-	// (ledger_lots.paid_fen; ledger.LotValue allocates it to the lot's
+	// (the lot's paid_fen; ledger.LotValue allocates it to the lot's
 	// consumption, expiry and refunds, to the fen, so a lot that is used up
 	// recognises exactly what was paid for it), not at today's credit price:
 	// a row never changes when CREDIT_PRICE_RMB does, and over every lot
@@ -89,9 +89,9 @@ SELECT CASE WHEN e.at < $1 THEN NULL ELSE date_trunc($3, e.at AT TIME ZONE 'Asia
        coalesce(sum(e.amount) FILTER (WHERE e.type IN ('purchase', 'grant', 'adjustment')), 0) AS credited,
        coalesce(-sum(e.amount) FILTER (WHERE e.type IN ('deduction', 'reservation_expired_charge')), 0) AS spent,
        coalesce(-sum(e.amount) FILTER (WHERE e.type = 'expiry'), 0) AS expired
-FROM ledger_events e
-JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind <> 'paid'
-JOIN ledger_accounts p ON p.id = e.pool_id AND p.mode = 'live'
+FROM ledger_event_view e
+JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind <> 'paid'
+JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
 WHERE e.at < $2 AND e.lot_id IS NOT NULL
 GROUP BY 1`
 
@@ -113,9 +113,9 @@ SELECT CASE WHEN e.at < $1 THEN NULL ELSE date_trunc($3, e.at AT TIME ZONE 'Asia
        (e.detail->>'fen')::bigint AS fen,
        coalesce((e.detail->>'bonus_fen')::bigint, 0) AS bonus_fen,
        coalesce((e.detail->>'bonus_charged')::numeric, 0) AS bonus_charged
-FROM ledger_events e
-JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind = 'paid'
-JOIN ledger_accounts p ON p.id = e.pool_id AND p.mode = 'live'
+FROM ledger_event_view e
+JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind = 'paid'
+JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
 WHERE e.at < $2 AND e.type IN ('purchase', 'grant', 'adjustment', 'deduction', 'reservation_expired_charge', 'expiry', 'refund')
 ORDER BY e.pool_id, e.lot_id, e.id`
 

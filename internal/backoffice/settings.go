@@ -1,9 +1,6 @@
 package backoffice
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -70,63 +67,6 @@ func DefaultSettings() Settings {
 // ManualRechargeLimit is ManualRechargeLimitFen in yuan.
 func (s Settings) ManualRechargeLimit() decimal.Decimal {
 	return decimal.New(s.ManualRechargeLimitFen, -2)
-}
-
-// SettingsFromEnv reads LIMIT_SUPPORT_GRANT, LIMIT_SUPPORT_GRANT_STAFF_DAY,
-// LIMIT_SUPPORT_GRANT_ACCOUNT_DAY, LIMIT_MANUAL_RECHARGE_FEN,
-// LIMIT_MANUAL_RECHARGE_STAFF_DAY_FEN, LIMIT_MANUAL_RECHARGE_ACCOUNT_DAY_FEN,
-// REDEEM_MAX_FAILURES_ACCOUNT, REDEEM_MAX_FAILURES_IP, REDEEM_WINDOW,
-// IMPORT_MAX_ROWS and IMPORT_MAX_UNZIPPED_BYTES
-// through getenv (os.Getenv); unset ones take DefaultSettings. Errors name
-// the variable at fault.
-func SettingsFromEnv(getenv func(string) string) (Settings, error) {
-	s := DefaultSettings()
-	credits := []struct {
-		name string
-		dst  *decimal.Decimal
-	}{
-		{"LIMIT_SUPPORT_GRANT", &s.SupportGrantLimit},
-		{"LIMIT_SUPPORT_GRANT_STAFF_DAY", &s.SupportGrantStaffDayLimit},
-		{"LIMIT_SUPPORT_GRANT_ACCOUNT_DAY", &s.SupportGrantAccountDayLimit},
-	}
-	for _, c := range credits {
-		if v := getenv(c.name); v != "" {
-			d, err := decimal.NewFromString(v)
-			if err != nil || d.IsNegative() || d.Exponent() < -6 {
-				return s, fmt.Errorf("%s must be a non-negative number of credits (at most 6 decimals), not %q", c.name, v)
-			}
-			*c.dst = d
-		}
-	}
-	ints := []struct {
-		name string
-		dst  func(int64)
-	}{
-		{"LIMIT_MANUAL_RECHARGE_FEN", func(n int64) { s.ManualRechargeLimitFen = n }},
-		{"LIMIT_MANUAL_RECHARGE_STAFF_DAY_FEN", func(n int64) { s.ManualRechargeStaffDayLimitFen = n }},
-		{"LIMIT_MANUAL_RECHARGE_ACCOUNT_DAY_FEN", func(n int64) { s.ManualRechargeAccountDayLimitFen = n }},
-		{"REDEEM_MAX_FAILURES_ACCOUNT", func(n int64) { s.RedeemMaxFailuresPerAccount = int(n) }},
-		{"REDEEM_MAX_FAILURES_IP", func(n int64) { s.RedeemMaxFailuresPerIP = int(n) }},
-		{"IMPORT_MAX_ROWS", func(n int64) { s.ImportLimits.MaxRows = int(n) }},
-		{"IMPORT_MAX_UNZIPPED_BYTES", func(n int64) { s.ImportLimits.MaxUnzippedBytes = n }},
-	}
-	for _, i := range ints {
-		if v := getenv(i.name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 || n > 1<<40 || strings.HasPrefix(i.name, "IMPORT_") && n == 0 {
-				return s, fmt.Errorf("%s must be a non-negative whole number (positive for IMPORT_*), not %q", i.name, v)
-			}
-			i.dst(n)
-		}
-	}
-	if v := getenv("REDEEM_WINDOW"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return s, fmt.Errorf("REDEEM_WINDOW must be a positive duration such as 15m, not %q", v)
-		}
-		s.RedeemWindow = d
-	}
-	return s, nil
 }
 
 // grantDayLimits are the cumulative limits on support grants, in credits.

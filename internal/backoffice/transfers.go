@@ -147,15 +147,9 @@ func change(id int64, after *decimal.Decimal, took, poolBalance decimal.Decimal)
 
 // lockPool locks the pool row of accountID until tx ends and returns the
 // pool's id and ledger balance. Errors: ErrAccountNotFound.
-func lockPool(ctx context.Context, tx db.DBTX, accountID int64) (int64, decimal.Decimal, error) {
-	const q = `
-SELECT p.id, p.balance FROM ledger_accounts p
-WHERE p.id = (SELECT pool_id FROM ledger_accounts WHERE id = $1)
-FOR UPDATE`
-	var id int64
-	var b decimal.Decimal
-	err := tx.QueryRow(ctx, q, accountID).Scan(&id, &b)
-	if errors.Is(err, pgx.ErrNoRows) {
+func lockPool(ctx context.Context, tx pgx.Tx, accountID int64) (int64, decimal.Decimal, error) {
+	id, b, err := ledger.LockPoolTx(ctx, tx, accountID)
+	if errors.Is(err, ledger.ErrNotFound) {
 		return 0, b, ErrAccountNotFound
 	}
 	if err != nil {

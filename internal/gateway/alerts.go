@@ -99,15 +99,6 @@ func NewAlerts(pool *pgxpool.Pool, ins jobs.Inserter, webhooks *webhook.Service,
 	return &Alerts{pool: pool, jobs: ins, webhooks: webhooks, opts: opts}, nil
 }
 
-type outboxEvent struct {
-	ID           int64
-	PoolID       int64
-	Type         ledger.EventType
-	Amount       decimal.Decimal
-	BalanceAfter decimal.Decimal
-	Old          bool // recorded more than GapTimeout ago
-}
-
 type poolState struct {
 	baseline   decimal.Decimal
 	baselineID int64
@@ -118,17 +109,12 @@ type poolState struct {
 
 const lockCursor = `SELECT last_event_id FROM gateway_alert_cursor WHERE id = 1 FOR UPDATE`
 
-// startCursor creates a missing cursor at the newest event: history from
+// startCursor creates a missing cursor at $1, the newest event: history from
 // before the scanner first ran is not announced (migration 000330 does the
 // same for a cursor that never moved).
 const startCursor = `
-INSERT INTO gateway_alert_cursor (id, last_event_id)
-SELECT 1, coalesce(max(id), 0) FROM ledger_events
+INSERT INTO gateway_alert_cursor (id, last_event_id) VALUES (1, $1)
 ON CONFLICT (id) DO NOTHING`
-
-const selectOutbox = `
-SELECT id, pool_id, type, amount, balance_after, recorded_at < clock_timestamp() - make_interval(secs => $3)
-FROM ledger_events WHERE id > $1 ORDER BY id LIMIT $2`
 
 const selectState = `SELECT baseline, baseline_event_id, level FROM gateway_alert_state WHERE pool_id = $1`
 
@@ -151,27 +137,19 @@ func (a *Alerts) ScanEvents(ctx context.Context) (int, error) {
 		var cursor int64
 		err := tx.QueryRow(ctx, lockCursor).Scan(&cursor)
 		if errors.Is(err, pgx.ErrNoRows) {
-			if _, err := tx.Exec(ctx, startCursor); err != nil {
-				return err
-			}
-			err = tx.QueryRow(ctx, lockCursor).Scan(&cursor)
+			cursor, err = createCursor(ctx, tx)
 		}
 		if err != nil {
 			return err
 		}
-		rows, _ := tx.Query(ctx, selectOutbox, cursor, a.opts.Batch, a.opts.GapTimeout.Seconds())
-		evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (outboxEvent, error) {
-			var e outboxEvent
-			err := r.Scan(&e.ID, &e.PoolID, &e.Type, &e.Amount, &e.BalanceAfter, &e.Old)
-			return e, err
-		})
+		evs, err := ledger.EventFeed(ctx, tx, cursor, a.opts.Batch, a.opts.GapTimeout)
 		if err != nil {
 			return err
 		}
 		states := map[int64]*poolState{}
 		last := cursor
 		for _, e := range evs {
-			if e.ID != last+1 && !e.Old {
+			if e.ID != last+1 && !e.Settled {
 				break // an earlier id may still commit: wait for it
 			}
 			st, ok := states[e.PoolID]
@@ -208,8 +186,23 @@ func (a *Alerts) ScanEvents(ctx context.Context) (int, error) {
 	return consumed, nil
 }
 
+// createCursor creates the missing cursor at the newest ledger event and
+// returns it, locked.
+func createCursor(ctx context.Context, tx pgx.Tx) (int64, error) {
+	newest, err := ledger.LastEventID(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, startCursor, newest); err != nil {
+		return 0, err
+	}
+	var cursor int64
+	err = tx.QueryRow(ctx, lockCursor).Scan(&cursor)
+	return cursor, err
+}
+
 // apply updates a pool's state with one event and enqueues the alert it causes.
-func (a *Alerts) apply(ctx context.Context, tx pgx.Tx, e outboxEvent, st *poolState) error {
+func (a *Alerts) apply(ctx context.Context, tx pgx.Tx, e ledger.FeedEvent, st *poolState) error {
 	if (e.Type == ledger.EventPurchase || e.Type == ledger.EventGrant) && e.Amount.IsPositive() {
 		st.baseline, st.baselineID, st.level, st.dirty = e.BalanceAfter, e.ID, 0, true
 		return nil
@@ -286,13 +279,15 @@ func (r acctRef) label() string {
 }
 
 func (a *Alerts) accountOf(ctx context.Context, tx pgx.Tx, id int64) (acctRef, error) {
-	r := acctRef{id: id}
-	var ext *string
-	err := tx.QueryRow(ctx, `SELECT external_id, mode, name FROM ledger_accounts WHERE id = $1`, id).Scan(&ext, &r.mode, &r.name)
-	if ext != nil {
-		r.external = *ext
+	acc, err := ledger.AccountByID(ctx, tx, id)
+	if err != nil {
+		return acctRef{}, err
 	}
-	return r, err
+	r := acctRef{id: id, mode: acc.Mode, name: acc.Name}
+	if acc.ExternalID != nil {
+		r.external = *acc.ExternalID
+	}
+	return r, nil
 }
 
 const selectRecipient = `
@@ -315,7 +310,7 @@ func (a *Alerts) mailTx(ctx context.Context, tx pgx.Tx, accountID int64, key str
 }
 
 const selectExpiring = `
-SELECT l.id, l.pool_id, l.kind, l.remaining, l.expires_at FROM ledger_lots l
+SELECT l.id, l.pool_id, l.kind, l.remaining, l.expires_at FROM ledger_lot_view l
 WHERE l.expires_at > $1 AND l.expires_at <= $2 AND l.remaining > 0
   AND NOT EXISTS (SELECT 1 FROM gateway_expiry_reminders r WHERE r.lot_id = l.id)
 ORDER BY l.expires_at LIMIT 500`

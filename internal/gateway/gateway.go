@@ -28,7 +28,7 @@
 //
 // # Alerts
 //
-// See alerts.go: a transactional outbox over ledger_events.
+// See alerts.go: a transactional outbox over the ledger's events (ledger.EventFeed).
 package gateway
 
 import (

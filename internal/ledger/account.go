@@ -84,32 +84,32 @@ SELECT n.id, coalesce($2, n.id), $1::ledger_account_kind, $2, $3::ledger_account
 ON CONFLICT (mode, external_id) DO NOTHING
 RETURNING ` + accountColumns
 
-func (l *Ledger) checkSpec(ctx context.Context, q db.DBTX, spec *AccountSpec) (*int64, error) {
+func (l *Ledger) checkSpec(ctx context.Context, q db.DBTX, spec *AccountSpec) (parent *int64, parentInTrial bool, err error) {
 	if spec.Mode == "" {
 		spec.Mode = ModeLive
 	}
 	switch spec.Kind {
 	case AccountIndividual, AccountEnterprise:
 		if spec.ParentID != 0 {
-			return nil, fmt.Errorf("%w: only a sub-account has a parent", ErrInvalidArgument)
+			return nil, false, fmt.Errorf("%w: only a sub-account has a parent", ErrInvalidArgument)
 		}
-		return nil, nil
+		return nil, false, nil
 	case AccountSub:
 		var kind AccountKind
-		err := q.QueryRow(ctx, `SELECT kind FROM ledger_accounts WHERE id = $1`, spec.ParentID).Scan(&kind)
+		err = q.QueryRow(ctx, `SELECT kind, trial_cap IS NOT NULL FROM ledger_accounts WHERE id = $1`, spec.ParentID).Scan(&kind, &parentInTrial)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, false, ErrNotFound
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if kind != AccountEnterprise {
-			return nil, fmt.Errorf("%w: a sub-account's parent must be an enterprise", ErrInvalidArgument)
+			return nil, false, fmt.Errorf("%w: a sub-account's parent must be an enterprise", ErrInvalidArgument)
 		}
 		p := spec.ParentID
-		return &p, nil
+		return &p, parentInTrial, nil
 	}
-	return nil, fmt.Errorf("%w: account kind %q", ErrInvalidArgument, spec.Kind)
+	return nil, false, fmt.Errorf("%w: account kind %q", ErrInvalidArgument, spec.Kind)
 }
 
 func nullable(s string) *string {
@@ -126,7 +126,8 @@ func allocationArg(a *decimal.Decimal) any {
 	return Round(*a).String()
 }
 
-// CreateAccount creates an account, in trial when Options.TrialCap is set.
+// CreateAccount creates an account, in trial when Options.TrialCap is set
+// (a sub-account only while its enterprise is in trial).
 // Errors: ErrInvalidArgument (bad kind or parent), ErrNotFound (no such
 // parent), ErrIdempotencyConflict (the external id is already taken in
 // that mode).
@@ -143,12 +144,13 @@ func (l *Ledger) CreateAccountTx(ctx context.Context, tx pgx.Tx, spec AccountSpe
 }
 
 func (l *Ledger) createAccount(ctx context.Context, q db.DBTX, spec AccountSpec) (Account, error) {
-	parent, err := l.checkSpec(ctx, q, &spec)
+	parent, parentInTrial, err := l.checkSpec(ctx, q, &spec)
 	if err != nil {
 		return Account{}, fmt.Errorf("ledger: create account: %w", err)
 	}
 	var trialCap any
-	if l.opts.TrialCap.IsPositive() {
+	// A sub-account is in trial exactly while its enterprise is.
+	if l.opts.TrialCap.IsPositive() && (spec.Kind != AccountSub || parentInTrial) {
 		trialCap = Round(l.opts.TrialCap).String()
 	}
 	rows, _ := q.Query(ctx, sqlInsertAccount, spec.Kind, parent, spec.Mode, nullable(spec.ExternalID), spec.Name, allocationArg(spec.Allocation), trialCap)
@@ -187,8 +189,7 @@ func (l *Ledger) UpsertAccountByExternalID(ctx context.Context, mode Mode, exter
 
 // Account returns an account. Errors: ErrNotFound.
 func (l *Ledger) Account(ctx context.Context, id int64) (Account, error) {
-	rows, _ := l.pool.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE id = $1`, id)
-	return collectAccount(rows)
+	return AccountByID(ctx, l.pool, id)
 }
 
 // AccountByExternalID returns the account with externalID in mode. Errors: ErrNotFound.
@@ -258,22 +259,33 @@ func (l *Ledger) SetAllocation(ctx context.Context, accountID int64, allocation 
 // EndTrial takes the account out of trial, once it has passed real-name
 // verification: from then on it spends any credit, without the trial cap.
 // The change is written as a status event ({"trial": "ended"}) with actor
-// and reason; an account not in trial is left as it is. Errors: ErrNotFound.
+// and reason; an account not in trial is left as it is. An enterprise's
+// sub-accounts leave trial with it (EndTrialTx). Errors: ErrNotFound.
 func (l *Ledger) EndTrial(ctx context.Context, accountID int64, actor, reason string) error {
-	return l.setAccount(ctx, accountID, endTrialPayload(accountID, actor, reason, l.now()), "end trial")
+	return pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error { return l.EndTrialTx(ctx, tx, accountID, actor, reason) })
 }
 
 // EndTrialTx is EndTrial inside the caller's transaction tx, so that
 // verification can record a verified identity and end the trial
-// atomically. It locks the account's pool row until tx ends. Errors: as
-// EndTrial.
+// atomically. It locks the account's pool row until tx ends. An
+// enterprise's sub-accounts are verified with it: their trials end in the
+// same transaction (a sub-account is in trial exactly while its enterprise
+// is). Errors: as EndTrial.
 func (l *Ledger) EndTrialTx(ctx context.Context, tx pgx.Tx, accountID int64, actor, reason string) error {
-	raw, err := l.execTx(ctx, tx, singleSQL[opSetAcct], endTrialPayload(accountID, actor, reason, l.now()))
-	if err == nil {
-		err = decode(raw, nil)
-	}
+	ids := []int64{accountID}
+	rows, _ := tx.Query(ctx, `SELECT id FROM ledger_accounts WHERE parent_id = $1 AND trial_cap IS NOT NULL ORDER BY id`, accountID)
+	subs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return fmt.Errorf("ledger: end trial: %w", err)
+	}
+	for _, id := range append(ids, subs...) {
+		raw, err := l.execTx(ctx, tx, singleSQL[opSetAcct], endTrialPayload(id, actor, reason, l.now()))
+		if err == nil {
+			err = decode(raw, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: end trial: %w", err)
+		}
 	}
 	return nil
 }

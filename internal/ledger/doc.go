@@ -106,6 +106,19 @@
 // Event ids grow in commit order within a pool because every write holds
 // the pool's row lock until it commits; the chain relies on it.
 //
+// # Reads for other packages
+//
+// The tables are the ledger's own: no other package names them in SQL
+// (TestNoLedgerTablesOutside fails if one does). Other packages call the
+// read and lock functions of reads.go — AccountByID, PoolBalance, Frozen,
+// Head, LastEventID, EventFeed and LockPoolTx, each on a pool or inside the
+// caller's transaction — or, where a report joins the ledger with its own
+// tables in one statement (revenue reports, usage rollups, expiry
+// reminders), read the views of migration 000920: ledger_account_view,
+// ledger_lot_view and ledger_event_view. The views are plain projections,
+// which the planner inlines, so a query keeps its plan; the application
+// role may only SELECT from them.
+//
 // # Operations
 //
 // Each mutating operation is one PL/pgSQL function taking and returning
@@ -119,7 +132,8 @@
 //   - Spending order: SpendOrder/SpendsBefore — soonest expiry first, no
 //     expiry last; on equal expiry granted kinds (grace, promo, plan) before
 //     paid; then oldest, then lowest id. ledger_take orders the same way; the
-//     model-based test checks they agree. Expired lots are not spendable even
+//     model-based test checks they agree, on an individual account and on an
+//     enterprise pool spent by sub-accounts within their allocations. Expired lots are not spendable even
 //     before the expiry sweep writes their expiry events.
 //   - Reserve holds from lots (reservation events, negative); Commit writes a
 //     reservation_release (+hold) and a deduction (−charged) per held lot,

@@ -266,20 +266,30 @@ func TestTrialRules(t *testing.T) {
 		}
 	})
 
-	t.Run("SubAccountHasItsOwnCount", func(t *testing.T) {
+	t.Run("SubAccountsFollowTheirEnterprise", func(t *testing.T) {
 		b := setup(t, ledger.Options{TrialCap: d("10")})
 		ent := b.account(t, ledger.AccountEnterprise)
 		sub, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountSub, ParentID: ent.ID, Name: "dept"})
 		require.NoError(t, err)
-		require.NoError(t, b.l.EndTrial(b.ctx, ent.ID, "test", "verified"))
+		require.True(t, sub.InTrial(), "created while its enterprise is in trial")
 		b.credit(t, ent.ID, "100", lotOpts{kind: ledger.LotPromo})
+		b.credit(t, ent.ID, "100", lotOpts{})
 		_, err = reserve(b, sub.ID, "10")
 		require.NoError(t, err)
 		_, err = charge(b, sub.ID, "1")
-		require.ErrorIs(t, err, ledger.ErrTrialCapReached)
-		_, err = reserve(b, ent.ID, "50")
-		require.NoError(t, err, "the verified enterprise is not held to its sub-account's cap")
+		require.ErrorIs(t, err, ledger.ErrTrialCapReached, "a sub-account has its own count while in trial")
 		requireDec(t, "10", used(t, b, sub.ID))
+
+		require.NoError(t, b.l.EndTrial(b.ctx, ent.ID, "test", "verified"))
+		got, err := b.l.Account(b.ctx, sub.ID)
+		require.NoError(t, err)
+		require.False(t, got.InTrial(), "verifying the enterprise verifies its departments")
+		_, err = reserve(b, sub.ID, "150")
+		require.NoError(t, err, "the department spends the pool's paid credit")
+
+		later, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountSub, ParentID: ent.ID, Name: "dept 2"})
+		require.NoError(t, err)
+		require.False(t, later.InTrial(), "created under a verified enterprise")
 		b.verifyClean(t)
 	})
 

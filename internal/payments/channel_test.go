@@ -45,14 +45,11 @@ func TestQRChannels(t *testing.T) {
 	}))
 	defer recv.Close()
 
-	env := map[string]string{"WECHATPAY_NOTIFY_URL": recv.URL + "/wechat", "ALIPAY_NOTIFY_URL": recv.URL + "/alipay"}
-	for _, kv := range keys.Env(simSrv.URL) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	wx, err := wechatpay.SettingsFromEnv(func(k string) string { return env[k] }).Client()
+	ws, as := keys.WeChatSettings(simSrv.URL), keys.AlipaySettings(simSrv.URL)
+	ws.NotifyURL, as.NotifyURL = recv.URL+"/wechat", recv.URL+"/alipay"
+	wx, err := ws.Client()
 	require.NoError(t, err)
-	ali, err := alipay.SettingsFromEnv(func(k string) string { return env[k] }).Client()
+	ali, err := as.Client()
 	require.NoError(t, err)
 
 	for _, ch := range []payments.QRChannel{payments.WeChatChannel(wx), payments.AlipayChannel(ali, paysim.DevAlipaySeller)} {

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -170,20 +169,14 @@ func setup(t *testing.T, so setupOpts) *testBundle {
 	t.Cleanup(notifySrv.Close)
 	b.notifyURL = notifySrv.URL
 
-	env := map[string]string{}
-	for _, kv := range keys.Env(b.simURL) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	getenv := func(k string) string { return env[k] }
-	ch, err := payments.ChannelsFromEnv(getenv, b.notifyURL, false)
+	ch, err := payments.BuildChannels(keys.WeChatSettings(b.simURL), keys.AlipaySettings(b.simURL), b.notifyURL, nil)
 	require.NoError(t, err)
-	b.wx, err = wechatpay.SettingsFromEnv(getenv).Client()
+	b.wx, err = keys.WeChatSettings(b.simURL).Client()
 	require.NoError(t, err)
-	b.ali, err = alipay.SettingsFromEnv(getenv).Client()
+	b.ali, err = keys.AlipaySettings(b.simURL).Client()
 	require.NoError(t, err)
 	if so.alipaySeller != "" {
-		ali, err := alipay.SettingsFromEnv(getenv).Client()
+		ali, err := keys.AlipaySettings(b.simURL).Client()
 		require.NoError(t, err)
 		ali.NotifyURL = b.notifyURL + payments.NotifyPathAlipay
 		ch.Alipay = payments.AlipayChannel(ali, so.alipaySeller)

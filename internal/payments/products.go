@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
@@ -186,79 +184,4 @@ func yuanToFen(v string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a positive amount of whole fen", v)
 	}
 	return fen, nil
-}
-
-// OptionsFromEnv reads the top-up settings through getenv (os.Getenv):
-//
-//	TOPUP_TIERS=30,100,300,1000        offered amounts in yuan
-//	TOPUP_BONUS=100:20                 tier:percent bonus as a promo lot ("none": no bonus)
-//	TOPUP_BONUS_EXPIRY_DAYS=90         lifetime of a bonus lot (0: never expires)
-//	TOPUP_MIN_FEN=1000                 smallest custom amount (fen)
-//	TOPUP_MAX_FEN=5000000              largest QR top-up (fen)
-//	TOPUP_TRANSFER_MAX_FEN=100000000   largest bank transfer order (fen)
-//	TOPUP_ORDER_TTL=15m                how long a QR order can be paid
-//	TOPUP_TRANSFER_TTL=168h            how long a transfer order stays open
-//	CREDIT_PRICE_RMB=0.001             yuan per credit
-//	BANK_ACCOUNT_NAME, BANK_NAME, BANK_ACCOUNT_NO, BANK_BRANCH
-//	                                   the corporate account shown for transfers
-//
-// Unset variables keep the defaults. Now and BeforeRefund are left for the
-// caller. Errors name the variable at fault.
-func OptionsFromEnv(getenv func(string) string) (Options, error) {
-	var o Options
-	var err error
-	if v := getenv("TOPUP_TIERS"); v != "" {
-		if o.Tiers, err = ParseTiers(v); err != nil {
-			return o, err
-		}
-	}
-	if v := getenv("TOPUP_BONUS"); v != "" {
-		if o.Bonus, err = ParseBonus(v); err != nil {
-			return o, err
-		}
-	}
-	if v := getenv("TOPUP_BONUS_EXPIRY_DAYS"); v != "" {
-		days, err := strconv.Atoi(v)
-		if err != nil || days < 0 || days > 36500 {
-			return o, errors.New("TOPUP_BONUS_EXPIRY_DAYS must be a whole number of days (0: never expires)")
-		}
-		o.BonusValidity = time.Duration(days) * 24 * time.Hour
-		if days == 0 {
-			o.BonusValidity = -1
-		}
-	}
-	for _, f := range []struct {
-		name string
-		dst  *int64
-	}{{"TOPUP_MIN_FEN", &o.MinFen}, {"TOPUP_MAX_FEN", &o.MaxFen}, {"TOPUP_TRANSFER_MAX_FEN", &o.TransferMaxFen}} {
-		if v := getenv(f.name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return o, fmt.Errorf("%s must be a positive whole number of fen", f.name)
-			}
-			*f.dst = n
-		}
-	}
-	for _, f := range []struct {
-		name string
-		dst  *time.Duration
-	}{{"TOPUP_ORDER_TTL", &o.OrderTTL}, {"TOPUP_TRANSFER_TTL", &o.TransferTTL}} {
-		if v := getenv(f.name); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < time.Minute {
-				return o, fmt.Errorf("%s must be a duration of at least 1m, such as 15m or 168h", f.name)
-			}
-			*f.dst = d
-		}
-	}
-	if v := getenv("CREDIT_PRICE_RMB"); v != "" {
-		if o.CreditPriceRMB, err = config.ParseCreditPrice(v); err != nil {
-			return o, err
-		}
-	}
-	o.BankAccount = BankAccount{Name: getenv("BANK_ACCOUNT_NAME"), Bank: getenv("BANK_NAME"), Branch: getenv("BANK_BRANCH"), Number: getenv("BANK_ACCOUNT_NO")}
-	if o.MinFen != 0 && o.MaxFen != 0 && o.MinFen > o.MaxFen {
-		return o, errors.New("TOPUP_MIN_FEN must not exceed TOPUP_MAX_FEN")
-	}
-	return o, nil
 }

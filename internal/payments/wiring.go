@@ -2,13 +2,11 @@ package payments
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/seed75218f88/credits/internal/payments/alipay"
 	"github.com/seed75218f88/credits/internal/payments/paysim"
 	"github.com/seed75218f88/credits/internal/payments/wechatpay"
-	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // Notify paths, relative to the portal's BASE_URL.
@@ -17,72 +15,83 @@ const (
 	NotifyPathAlipay = "/pay/notify/alipay"
 )
 
-// ChannelsFromEnv builds the QR channels from the WECHATPAY_* and ALIPAY_*
-// settings read through getenv (see wechatpay.Settings and alipay.Settings).
-// A channel whose merchant id (WECHATPAY_MCH_ID, ALIPAY_APP_ID) is unset is
-// left nil (unavailable). Notify URLs default to baseURL + NotifyPathWeChat
-// and NotifyPathAlipay.
-//
-// With sandbox true (PAYMENT_SANDBOX), unset channel settings are filled
-// from the development keys of `credits paysim`: the directory PAYSIM_KEY_DIR
-// (default .data/paysim in the project root) and the sandbox at PAYSIM_PUBLIC_URL (default
-// http://PAYSIM_ADDR, http://127.0.0.1:8090); the keys are created there
-// when missing, so the server and the sandbox agree whichever starts first.
-// Errors name the setting at fault, never a key's content.
-func ChannelsFromEnv(getenv func(string) string, baseURL string, sandbox bool) (Channels, error) {
-	env := getenv
-	if sandbox {
-		dir := getenv("PAYSIM_KEY_DIR")
-		if dir == "" {
-			dir = filepath.Join(db.ProjectRoot(), ".data", "paysim")
-		}
-		simURL := strings.TrimRight(getenv("PAYSIM_PUBLIC_URL"), "/")
-		if simURL == "" {
-			addr := getenv("PAYSIM_ADDR")
-			if addr == "" {
-				addr = "127.0.0.1:8090"
-			}
-			simURL = "http://" + addr
-		}
-		keys, err := paysim.LoadOrCreateDevKeys(dir)
+// Sandbox is the development payment sandbox (`credits paysim`): its URL
+// and the directory of its development keys (config.Paysim).
+type Sandbox struct {
+	URL, KeyDir string
+}
+
+// BuildChannels builds the QR channels from their settings (config reads
+// them from WECHATPAY_* and ALIPAY_*). A channel whose merchant id is unset
+// is left nil (unavailable); with a sandbox, every unset setting is the
+// sandbox's, with its development keys, created in sandbox.KeyDir when missing
+// so the server and the sandbox agree whichever starts first. Unset notify
+// URLs default to baseURL + NotifyPathWeChat and NotifyPathAlipay. Errors
+// name the setting at fault, never a key's content.
+func BuildChannels(we wechatpay.Settings, ali alipay.Settings, baseURL string, sandbox *Sandbox) (Channels, error) {
+	if sandbox != nil {
+		keys, err := paysim.LoadOrCreateDevKeys(sandbox.KeyDir)
 		if err != nil {
 			return Channels{}, fmt.Errorf("PAYSIM_KEY_DIR: %w", err)
 		}
-		defaults := map[string]string{}
-		for _, kv := range keys.Env(simURL) {
-			k, v, _ := strings.Cut(kv, "=")
-			defaults[k] = v
-		}
-		env = func(k string) string {
-			if v := getenv(k); v != "" {
-				return v
-			}
-			return defaults[k]
-		}
+		url := strings.TrimRight(sandbox.URL, "/")
+		we = fillWeChat(we, keys.WeChatSettings(url))
+		ali = fillAlipay(ali, keys.AlipaySettings(url))
 	}
 	base := strings.TrimRight(baseURL, "/")
 	var ch Channels
-	if env("WECHATPAY_MCH_ID") != "" {
-		s := wechatpay.SettingsFromEnv(env)
-		if s.NotifyURL == "" {
-			s.NotifyURL = base + NotifyPathWeChat
+	if we.MchID != "" {
+		if we.NotifyURL == "" {
+			we.NotifyURL = base + NotifyPathWeChat
 		}
-		c, err := s.Client()
+		c, err := we.Client()
 		if err != nil {
 			return Channels{}, err
 		}
 		ch.WeChat = WeChatChannel(c)
 	}
-	if env("ALIPAY_APP_ID") != "" {
-		s := alipay.SettingsFromEnv(env)
-		if s.NotifyURL == "" {
-			s.NotifyURL = base + NotifyPathAlipay
+	if ali.AppID != "" {
+		if ali.NotifyURL == "" {
+			ali.NotifyURL = base + NotifyPathAlipay
 		}
-		c, err := s.Client()
+		c, err := ali.Client()
 		if err != nil {
 			return Channels{}, err
 		}
-		ch.Alipay = AlipayChannel(c, s.SellerID)
+		ch.Alipay = AlipayChannel(c, ali.SellerID)
 	}
 	return ch, nil
+}
+
+// fillWeChat takes each setting from s, or from def where s leaves it unset.
+func fillWeChat(s, def wechatpay.Settings) wechatpay.Settings {
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{
+		{&s.BaseURL, def.BaseURL}, {&s.MchID, def.MchID}, {&s.AppID, def.AppID}, {&s.PrivateKeyFile, def.PrivateKeyFile},
+		{&s.CertSerial, def.CertSerial}, {&s.APIv3KeyFile, def.APIv3KeyFile},
+		{&s.PlatformPublicKeyFile, def.PlatformPublicKeyFile}, {&s.PlatformSerial, def.PlatformSerial},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.v
+		}
+	}
+	return s
+}
+
+// fillAlipay takes each setting from s, or from def where s leaves it unset.
+func fillAlipay(s, def alipay.Settings) alipay.Settings {
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{
+		{&s.GatewayURL, def.GatewayURL}, {&s.AppID, def.AppID}, {&s.SellerID, def.SellerID},
+		{&s.PrivateKeyFile, def.PrivateKeyFile}, {&s.PublicKeyFile, def.PublicKeyFile},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.v
+		}
+	}
+	return s
 }

@@ -8,9 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,27 +31,6 @@ type Settings struct {
 // Default sign-up credit: 5,000 credits (¥5 at the default ¥0.001 a
 // credit), valid for 30 days.
 var Default = Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
-
-// SettingsFromEnv reads SIGNUP_CREDIT and SIGNUP_CREDIT_EXPIRY_DAYS, with
-// Default for what is unset.
-func SettingsFromEnv() (Settings, error) {
-	s := Default
-	if v := strings.TrimSpace(os.Getenv("SIGNUP_CREDIT")); v != "" {
-		d, err := decimal.NewFromString(v)
-		if err != nil || d.IsNegative() {
-			return s, errors.New("SIGNUP_CREDIT must be a non-negative number of credits such as 5000")
-		}
-		s.Credit = d
-	}
-	if v := strings.TrimSpace(os.Getenv("SIGNUP_CREDIT_EXPIRY_DAYS")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return s, errors.New("SIGNUP_CREDIT_EXPIRY_DAYS must be a whole number of days (0 = never expires)")
-		}
-		s.ExpiryDays = n
-	}
-	return s, nil
-}
 
 // Service registers customers.
 type Service struct {

@@ -30,7 +30,7 @@ const sqlSubAccounts = `
 SELECT a.id, a.name, a.status, a.allocation, a.created_at,
        coalesce((SELECT sum(charged) FROM usage_daily d WHERE d.pool_id = a.pool_id AND d.account_id = a.id), 0),
        coalesce((SELECT sum(charged) FROM usage_daily d WHERE d.pool_id = a.pool_id AND d.account_id = a.id AND d.day >= $2::date), 0)
-FROM ledger_accounts a
+FROM ledger_account_view a
 WHERE a.parent_id = $1 AND ($3::bigint = 0 OR a.id = $3)
 ORDER BY a.id`
 

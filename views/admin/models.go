@@ -10,6 +10,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	pv "github.com/seed75218f88/credits/views/portal"
 )
 
 // Errors are a form's messages by field name ("" for the whole form),
@@ -420,4 +421,112 @@ func approveConfirm(ctx context.Context, a ApprovalRow) string {
 		amount = format.Money(a.Amount)
 	}
 	return i18n.Tf(ctx, "confirm.approval", map[string]string{"Amount": amount, "Account": strconv.FormatInt(a.AccountID, 10)})
+}
+
+// Refunds (finance.templ).
+
+// RefundQueueView is the refunds page: the requests waiting for a decision
+// and the approved bank refunds waiting to be paid back.
+type RefundQueueView struct {
+	RefundsView
+	PayBacks  []PayBackRow
+	AtChannel []ChannelRefundRow
+}
+
+// ChannelRefundRow is an approved refund WeChat Pay or Alipay has not
+// accepted yet: still tried each minute, or failed and waiting for a retry.
+type ChannelRefundRow struct {
+	RefundNo, OrderNo string
+	AccountID         int64
+	Amount            decimal.Decimal
+	CreatedAt         time.Time
+	Attempts          int
+	LastError         string
+	Failed            bool
+}
+
+// PayBackRow is an approved refund of a bank transfer top-up that finance
+// pays back by bank transfer.
+type PayBackRow struct {
+	RefundRow
+	RefundNo   string // the bank refund record's number
+	ApprovedAt time.Time
+}
+
+// Invoices (invoice.templ).
+
+// InvoiceQueueView is finance's invoice queue in one state.
+type InvoiceQueueView struct {
+	Frame
+	State    string
+	States   []string
+	Invoices []pv.InvoiceRow
+}
+
+// InvoiceEvent is one state change of an invoice.
+type InvoiceEvent struct {
+	At                      time.Time
+	From, To, Reason, Actor string
+}
+
+// IssueForm is the issue form as entered.
+type IssueForm struct {
+	Number, Date string
+	Source       string // "upload" (the platform's PDF) or "generate" (our copy)
+}
+
+// InvoiceDetailView is one invoice with the actions its state allows.
+type InvoiceDetailView struct {
+	Frame
+	Invoice pv.InvoiceRow
+	History []InvoiceEvent
+	Issue   IssueForm
+	Errors  map[string]string
+	Done    string // issued, rejected, reversed, reissued: the action just done
+}
+
+// Real-name verification (kyc.templ).
+
+// KYCItem is one verification as staff see it: masked values only.
+type KYCItem struct {
+	ID, AccountID                      int64
+	State, Subject, Source             string
+	Reason, Reference                  string
+	Name, MaskedNumber, MaskedLegalRep string
+	LicenceName, LicenceType           string
+	LicenceSize                        int
+	LicenceSHA256                      string
+	SubmittedAt, DecidedAt             *time.Time
+	DecidedBy                          string
+	BonusGranted                       bool
+}
+
+// KYCEvent is one state change of an account's verification.
+type KYCEvent struct {
+	At                                 time.Time
+	From, To, Reason, Actor, Reference string
+}
+
+// KYCAccess is one attempt to see personal data in full.
+type KYCAccess struct {
+	At                       time.Time
+	Field, Viewer, Roles, IP string
+	Granted                  bool
+}
+
+// KYCQueueView is the manual review queue.
+type KYCQueueView struct {
+	Frame
+	Items   []KYCItem
+	Decided string // the id just decided, for the flash
+}
+
+// KYCDetailView is one verification with its history and access log.
+type KYCDetailView struct {
+	Frame
+	Item     KYCItem
+	History  []KYCEvent
+	Access   []KYCAccess
+	Revealed string // the full number, after an entitled reveal
+	Errors   map[string]string
 }

@@ -34,10 +34,13 @@ type Expiry struct {
 	Amount decimal.Decimal
 }
 
-// EventRow is one ledger event.
+// EventRow is one ledger event. Lists of events are in the order the
+// ledger recorded them (At); Occurred is set when the usage it charges
+// happened noticeably earlier (a late event), and is shown beside it.
 type EventRow struct {
 	ID, OpID                      int64
 	At                            time.Time
+	Occurred                      *time.Time
 	Type, LotKind, Source, Reason string
 	Model                         string
 	Amount, Balance, Unpaid       decimal.Decimal
@@ -83,6 +86,10 @@ type ChargeRow struct {
 	RateCard, Outcome                         string
 	Parts                                     []PartRow
 }
+
+// Free reports whether the row is a free model's call: no ledger operation
+// (OpID 0), zero credits, no bucket.
+func (r ChargeRow) Free() bool { return r.OpID == 0 }
 
 // UsageRows is one page of charges and where the next one is ("" = none).
 type UsageRows struct {
@@ -177,4 +184,14 @@ type SubAccountView struct {
 	Form     SubAccountForm
 	Saved    bool
 	UsageURL string
+}
+
+// RedeemView is the redemption code form and its outcome.
+type RedeemView struct {
+	Frame   Frame
+	Code    string
+	Error   string
+	Done    bool
+	Amount  decimal.Decimal
+	Expires string
 }

@@ -19,7 +19,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seed75218f88/credits/internal/app"
+	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/web"
 )
@@ -33,55 +36,111 @@ type App struct {
 	// test's setup meets the same grants and append-only tables the server
 	// does. dbtest.Pool(t) is the superuser, for what the role may not do.
 	Pool *pgxpool.Pool
+	// Services are the domain services the server runs, built by app.Build
+	// exactly as `credits serve` builds them.
+	Services *app.App
 }
 
-// Config is the configuration tests run with: dev, sandbox payments, the dev
-// session secret, whatever the environment says.
-func Config() config.Config {
-	return config.Config{
-		Env:             config.Dev,
-		Addr:            "127.0.0.1:0",
-		BaseURL:         "http://127.0.0.1",
-		SessionSecret:   config.DevSessionSecret,
-		PaymentSandbox:  true,
-		ShutdownTimeout: 5 * time.Second,
+// Config is the configuration tests run with: development defaults as
+// config reads them from an empty environment (whatever this machine's
+// environment says), no payment sandbox (tests give their channels as an
+// override), the private files in a temporary folder.
+func Config(t testing.TB) config.Config {
+	t.Helper()
+	cfg, err := config.LoadFrom(map[string]string{"PAYMENT_SANDBOX": "false"})
+	if err != nil {
+		t.Fatalf("webtest: config: %v", err)
 	}
+	cfg.Addr = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.Database.DataDir = t.TempDir()
+	return cfg
 }
+
+// FastArgon2 hashes passwords cheaply: tests sign many users up.
+var FastArgon2 = auth.Argon2Params{Memory: 8 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 // Option adjusts the server Start builds.
 type Option struct {
-	deps   func(*web.Deps)
-	server func(*web.Server)
+	config    func(*config.Config)
+	overrides func(*app.Overrides)
+	server    func(*web.Server)
+	logger    *slog.Logger
+	ownDB     bool
+	jobs      bool
 }
 
-// WithDeps changes the Deps before web.New runs (a later area's fake clock or
-// payment simulator).
-func WithDeps(f func(*web.Deps)) Option { return Option{deps: f} }
+// WithConfig changes the configuration before the application is built
+// (a test's limits, sign-up credit, receiving bank account).
+func WithConfig(f func(*config.Config)) Option { return Option{config: f} }
+
+// WithOverrides sets the test-only overrides app.Build accepts (a clock,
+// payment channels, where mail goes).
+func WithOverrides(f func(*app.Overrides)) Option { return Option{overrides: f} }
+
+// WithLogger sends the server's logs to l instead of the test log.
+func WithLogger(l *slog.Logger) Option { return Option{logger: l} }
+
+// WithOwnDatabase runs the server on a database of its own instead of the
+// package's shared one (for tests that work background jobs, which would
+// otherwise pick up other tests' jobs).
+func WithOwnDatabase() Option { return Option{ownDB: true} }
+
+// WithJobs works the application's background jobs while the test runs,
+// polling fast; use it with WithOwnDatabase.
+func WithJobs() Option { return Option{jobs: true} }
 
 // WithServer changes the built server before it serves its first request
 // (test-only routes, extra error mappings).
 func WithServer(f func(*web.Server)) Option { return Option{server: f} }
 
-// Start builds the server with web.New, the constructor `credits serve`
-// uses, on the package's test database connected as the application role
-// (as `credits serve` is), serves it on 127.0.0.1 at a random port and shuts
-// it down when the test ends. The server logs to the test log at warning
+// Start builds the application with app.Build and the server with web.New,
+// as `credits serve` does, on the package's test database connected as the
+// application role, serves it on 127.0.0.1 at a random port and shuts it
+// down when the test ends. The server logs to the test log at warning
 // level and above.
 func Start(t testing.TB, opts ...Option) *App {
 	t.Helper()
-	pool := dbtest.AppPool(t)
-	cfg := Config()
-	deps := web.Deps{
-		Config: cfg,
-		Pool:   pool,
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
+	ctx := context.Background()
+	cfg := Config(t)
+	over := app.Overrides{Argon2: &FastArgon2}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var ownDB, workJobs bool
 	for _, o := range opts {
-		if o.deps != nil {
-			o.deps(&deps)
+		if o.config != nil {
+			o.config(&cfg)
 		}
+		if o.overrides != nil {
+			o.overrides(&over)
+		}
+		if o.logger != nil {
+			logger = o.logger
+		}
+		ownDB = ownDB || o.ownDB
+		workJobs = workJobs || o.jobs
 	}
-	srv, err := web.New(deps)
+	pool := dbtest.AppPool(t)
+	if ownDB {
+		_, own := dbtest.Own(t)
+		var err error
+		if pool, err = db.Open(ctx, db.WithUser(own, db.AppRole)); err != nil {
+			t.Fatalf("webtest: own database: %v", err)
+		}
+		t.Cleanup(pool.Close)
+	}
+	over.FastJobs = over.FastJobs || workJobs
+	ln, err := web.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("webtest: %v", err)
+	}
+	cfg.SetAddr(ln.Addr().String())
+	services, err := app.Build(ctx, cfg, pool, logger, over)
+	if err != nil {
+		_ = ln.Close()
+		t.Fatalf("webtest: build: %v", err)
+	}
+	t.Cleanup(services.Close)
+	srv, err := web.New(services.WebDeps())
 	if err != nil {
 		t.Fatalf("webtest: new server: %v", err)
 	}
@@ -90,22 +149,24 @@ func Start(t testing.TB, opts ...Option) *App {
 			o.server(srv)
 		}
 	}
-	ln, err := web.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("webtest: %v", err)
+	if workJobs {
+		stop, err := services.Start(ctx)
+		if err != nil {
+			t.Fatalf("webtest: %v", err)
+		}
+		t.Cleanup(stop)
 	}
-	url := "http://" + ln.Addr().String()
-	srv.Config.BaseURL = url
-	ctx, cancel := context.WithCancel(context.Background())
+	url := cfg.BaseURL
+	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	go func() { done <- srv.Serve(sctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("webtest: server stopped with %v", err)
 		}
 	})
-	return &App{URL: url, Server: srv, Pool: deps.Pool}
+	return &App{URL: url, Server: srv, Pool: pool, Services: services}
 }
 
 // testWriter sends server logs to t.Log, so they show with a failing test.

@@ -17,15 +17,6 @@ type Settings struct {
 	NotifyURL      string // ALIPAY_NOTIFY_URL (default: BASE_URL + /pay/notify/alipay)
 }
 
-// SettingsFromEnv reads the ALIPAY_* variables through getenv (os.Getenv).
-func SettingsFromEnv(getenv func(string) string) Settings {
-	return Settings{
-		GatewayURL: getenv("ALIPAY_GATEWAY_URL"), AppID: getenv("ALIPAY_APP_ID"), SellerID: getenv("ALIPAY_SELLER_ID"),
-		PrivateKeyFile: getenv("ALIPAY_PRIVATE_KEY_FILE"), PublicKeyFile: getenv("ALIPAY_PUBLIC_KEY_FILE"),
-		NotifyURL: getenv("ALIPAY_NOTIFY_URL"),
-	}
-}
-
 // Client loads the key files and builds a client. Errors name the setting
 // at fault, never a key's content.
 func (s Settings) Client() (*Client, error) {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/seed75218f88/credits/internal/payments/alipay"
 	"github.com/seed75218f88/credits/internal/payments/paykey"
+	"github.com/seed75218f88/credits/internal/payments/wechatpay"
 )
 
 // Development identities of the sandbox. The WeChat appid is the example
@@ -91,20 +93,38 @@ func (k DevKeys) Config() Config {
 // Env lists the settings that point our server at a sandbox reachable at
 // sandboxURL with these keys (file paths, never key contents).
 func (k DevKeys) Env(sandboxURL string) []string {
-	f := func(name string) string { return filepath.Join(k.Dir, name) }
+	w, a := k.WeChatSettings(sandboxURL), k.AlipaySettings(sandboxURL)
 	return []string{
-		"WECHATPAY_BASE_URL=" + sandboxURL,
-		"WECHATPAY_MCH_ID=" + DevWeChatMchID,
-		"WECHATPAY_APP_ID=" + DevWeChatAppID,
-		"WECHATPAY_PRIVATE_KEY_FILE=" + f(FileWeChatMerchant+"_private.pem"),
-		"WECHATPAY_CERT_SERIAL=" + k.WeChatMerchantSerial,
-		"WECHATPAY_APIV3_KEY_FILE=" + f(FileWeChatAPIv3Key),
-		"WECHATPAY_PLATFORM_PUBLIC_KEY_FILE=" + f(FileWeChatPlatform+"_public.pem"),
-		"WECHATPAY_PLATFORM_SERIAL=" + k.WeChatPlatformSerial,
-		"ALIPAY_GATEWAY_URL=" + sandboxURL + "/gateway.do",
-		"ALIPAY_APP_ID=" + DevAlipayAppID,
-		"ALIPAY_SELLER_ID=" + DevAlipaySeller,
-		"ALIPAY_PRIVATE_KEY_FILE=" + f(FileAlipayApp+"_private.pem"),
-		"ALIPAY_PUBLIC_KEY_FILE=" + f(FileAlipay+"_public.pem"),
+		"WECHATPAY_BASE_URL=" + w.BaseURL,
+		"WECHATPAY_MCH_ID=" + w.MchID,
+		"WECHATPAY_APP_ID=" + w.AppID,
+		"WECHATPAY_PRIVATE_KEY_FILE=" + w.PrivateKeyFile,
+		"WECHATPAY_CERT_SERIAL=" + w.CertSerial,
+		"WECHATPAY_APIV3_KEY_FILE=" + w.APIv3KeyFile,
+		"WECHATPAY_PLATFORM_PUBLIC_KEY_FILE=" + w.PlatformPublicKeyFile,
+		"WECHATPAY_PLATFORM_SERIAL=" + w.PlatformSerial,
+		"ALIPAY_GATEWAY_URL=" + a.GatewayURL,
+		"ALIPAY_APP_ID=" + a.AppID,
+		"ALIPAY_SELLER_ID=" + a.SellerID,
+		"ALIPAY_PRIVATE_KEY_FILE=" + a.PrivateKeyFile,
+		"ALIPAY_PUBLIC_KEY_FILE=" + a.PublicKeyFile,
 	}
+}
+
+// WeChatSettings point a WeChat Pay client at the sandbox at sandboxURL
+// with these keys.
+func (k DevKeys) WeChatSettings(sandboxURL string) wechatpay.Settings {
+	f := func(name string) string { return filepath.Join(k.Dir, name) }
+	return wechatpay.Settings{BaseURL: sandboxURL, MchID: DevWeChatMchID, AppID: DevWeChatAppID,
+		PrivateKeyFile: f(FileWeChatMerchant + "_private.pem"), CertSerial: k.WeChatMerchantSerial,
+		APIv3KeyFile: f(FileWeChatAPIv3Key), PlatformPublicKeyFile: f(FileWeChatPlatform + "_public.pem"),
+		PlatformSerial: k.WeChatPlatformSerial}
+}
+
+// AlipaySettings point an Alipay client at the sandbox at sandboxURL with
+// these keys.
+func (k DevKeys) AlipaySettings(sandboxURL string) alipay.Settings {
+	f := func(name string) string { return filepath.Join(k.Dir, name) }
+	return alipay.Settings{GatewayURL: sandboxURL + "/gateway.do", AppID: DevAlipayAppID, SellerID: DevAlipaySeller,
+		PrivateKeyFile: f(FileAlipayApp + "_private.pem"), PublicKeyFile: f(FileAlipay + "_public.pem")}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,18 +134,11 @@ func setup(t *testing.T) *testBundle {
 	t.Cleanup(recvSrv.Close)
 	b.recvURL = recvSrv.URL
 
-	env := map[string]string{
-		"WECHATPAY_NOTIFY_URL": b.recvURL + "/pay/notify/wechat",
-		"ALIPAY_NOTIFY_URL":    b.recvURL + "/pay/notify/alipay",
-	}
-	for _, kv := range keys.Env(b.simURL) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	getenv := func(k string) string { return env[k] }
-	b.wx, err = wechatpay.SettingsFromEnv(getenv).Client()
+	ws, as := keys.WeChatSettings(b.simURL), keys.AlipaySettings(b.simURL)
+	ws.NotifyURL, as.NotifyURL = b.recvURL+"/pay/notify/wechat", b.recvURL+"/pay/notify/alipay"
+	b.wx, err = ws.Client()
 	require.NoError(t, err)
-	b.ali, err = alipay.SettingsFromEnv(getenv).Client()
+	b.ali, err = as.Client()
 	require.NoError(t, err)
 	b.recv.wx, b.recv.ali = b.wx, b.ali
 	return b

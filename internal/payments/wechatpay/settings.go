@@ -22,16 +22,6 @@ type Settings struct {
 	NotifyURL             string // WECHATPAY_NOTIFY_URL (default: BASE_URL + /pay/notify/wechat)
 }
 
-// SettingsFromEnv reads the WECHATPAY_* variables through getenv (os.Getenv).
-func SettingsFromEnv(getenv func(string) string) Settings {
-	return Settings{
-		BaseURL: getenv("WECHATPAY_BASE_URL"), MchID: getenv("WECHATPAY_MCH_ID"), AppID: getenv("WECHATPAY_APP_ID"),
-		PrivateKeyFile: getenv("WECHATPAY_PRIVATE_KEY_FILE"), CertSerial: getenv("WECHATPAY_CERT_SERIAL"),
-		APIv3KeyFile: getenv("WECHATPAY_APIV3_KEY_FILE"), PlatformPublicKeyFile: getenv("WECHATPAY_PLATFORM_PUBLIC_KEY_FILE"),
-		PlatformSerial: getenv("WECHATPAY_PLATFORM_SERIAL"), NotifyURL: getenv("WECHATPAY_NOTIFY_URL"),
-	}
-}
-
 // Client loads the key files and builds a client. Errors name the setting
 // at fault, never a key's content.
 func (s Settings) Client() (*Client, error) {

@@ -1,5 +1,8 @@
-// Package config reads the process settings from environment variables, with
-// safe defaults for development. Every variable is listed in the README.
+// Package config is the one place the process settings are read: from
+// environment variables, with safe defaults for development, parsed and
+// checked once into a typed Config. Every variable is listed in the README.
+// The syntax of a variable lives here; what a value means stays with its
+// domain (payments.ParseTiers for the tier list's rule, for example).
 package config
 
 import (
@@ -12,6 +15,17 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/identity"
+	"github.com/seed75218f88/credits/internal/invoicing"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/payments/alipay"
+	"github.com/seed75218f88/credits/internal/payments/wechatpay"
+	"github.com/seed75218f88/credits/internal/platform/mail"
+	"github.com/seed75218f88/credits/internal/signup"
+	"github.com/seed75218f88/credits/internal/verification"
 )
 
 // Env is the deployment environment.
@@ -26,7 +40,9 @@ const (
 // DevSessionSecret is the development default; production refuses it.
 const DevSessionSecret = "dev-only-secret-change-me-0123456789abcdef"
 
-// Config is every setting the process reads.
+// Config is every setting the process reads: parsed and checked once, at
+// start (Load), and handed to the constructors by the composition root
+// (internal/app). Nothing else reads the environment.
 type Config struct {
 	Env           Env
 	DatabaseURL   string // empty: resolved by db.Resolve
@@ -51,6 +67,32 @@ type Config struct {
 	PII PIIKeys
 
 	ShutdownTimeout time.Duration
+
+	// PGOptions is the libpq PGOPTIONS the process started with; `credits
+	// migrate` adds the credit price to it for the migrations.
+	PGOptions string
+
+	// baseURLSet records that BASE_URL was given (SetAddr keeps it then).
+	baseURLSet bool
+
+	// The areas' settings, each read by its own function in areas.go.
+	Database     Database
+	Gateway      Gateway
+	Grace        ledger.GracePolicy
+	Signup       signup.Settings
+	Payments     payments.Options // the code-wired fields (Now, hooks, Logger) stay nil
+	WeChatPay    wechatpay.Settings
+	Alipay       alipay.Settings
+	Paysim       Paysim
+	Invoicing    invoicing.Options // OnIssued is wired in code
+	Verification verification.Options
+	// VerifyProvider is the real-name verification HTTP provider; an empty
+	// Endpoint selects the sandbox (refused in production).
+	VerifyProvider identity.HTTPConfig
+	Backoffice     backoffice.Settings
+	// SMTP is the outgoing mail server; a zero Host means the development
+	// sender writing files under .data/mail (refused in production).
+	SMTP mail.SMTPConfig
 }
 
 // PIIKeys are the raw PII key settings, as piicrypto.FromSettings reads them.
@@ -58,26 +100,41 @@ type PIIKeys struct {
 	Keys, ActiveKey, IndexKey string
 }
 
-// Load reads the environment. It fails with a message naming the variable.
+// Load reads the process environment once and parses it (LoadFrom).
 func Load() (Config, error) {
+	vars := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	return LoadFrom(vars)
+}
+
+// LoadFrom parses the settings from vars (name → value; unset and empty
+// are the same). It fails with one line naming the variable at fault.
+func LoadFrom(vars map[string]string) (Config, error) {
+	env := source(vars)
 	c := Config{
-		Env:             Env(get("APP_ENV", string(Dev))),
-		DatabaseURL:     os.Getenv("DATABASE_URL"),
-		Addr:            get("ADDR", "127.0.0.1:8080"),
-		SessionSecret:   get("SESSION_SECRET", DevSessionSecret),
-		RedisURL:        os.Getenv("REDIS_URL"),
-		PII:             PIIKeys{Keys: os.Getenv("PII_KEYS"), ActiveKey: os.Getenv("PII_ACTIVE_KEY"), IndexKey: os.Getenv("PII_INDEX_KEY")},
+		Env:             Env(env.or("APP_ENV", string(Dev))),
+		DatabaseURL:     env.get("DATABASE_URL"),
+		Addr:            env.or("ADDR", "127.0.0.1:8080"),
+		SessionSecret:   env.or("SESSION_SECRET", DevSessionSecret),
+		RedisURL:        env.get("REDIS_URL"),
+		PII:             PIIKeys{Keys: env.get("PII_KEYS"), ActiveKey: env.get("PII_ACTIVE_KEY"), IndexKey: env.get("PII_INDEX_KEY")},
 		ShutdownTimeout: 15 * time.Second,
 	}
-	c.BaseURL = strings.TrimRight(get("BASE_URL", "http://"+c.Addr), "/")
+	c.BaseURL = strings.TrimRight(env.or("BASE_URL", "http://"+c.Addr), "/")
+	c.baseURLSet = env.get("BASE_URL") != ""
+	c.PGOptions = env.get("PGOPTIONS")
 	var err error
-	if c.CreditPriceRMB, err = ParseCreditPrice(os.Getenv("CREDIT_PRICE_RMB")); err != nil {
+	if c.CreditPriceRMB, err = ParseCreditPrice(env.get("CREDIT_PRICE_RMB")); err != nil {
 		return c, err
 	}
-	if c.TrustedProxies, err = ParseTrustedProxies(os.Getenv("TRUSTED_PROXIES")); err != nil {
+	if c.TrustedProxies, err = ParseTrustedProxies(env.get("TRUSTED_PROXIES")); err != nil {
 		return c, err
 	}
-	if c.PaymentSandbox, err = strconv.ParseBool(get("PAYMENT_SANDBOX", strconv.FormatBool(c.Env != Production))); err != nil {
+	if c.PaymentSandbox, err = strconv.ParseBool(env.or("PAYMENT_SANDBOX", strconv.FormatBool(c.Env != Production))); err != nil {
 		return c, errors.New("PAYMENT_SANDBOX must be true or false")
 	}
 	switch c.Env {
@@ -91,6 +148,12 @@ func Load() (Config, error) {
 		}
 	default:
 		return c, fmt.Errorf("APP_ENV must be dev or production, not %q", c.Env)
+	}
+	for _, area := range []func(*Config, source) error{readDatabase, readGateway, readGrace, readSignup, readPayments,
+		readChannels, readInvoicing, readVerification, readBackoffice, readSMTP} {
+		if err := area(&c, env); err != nil {
+			return c, err
+		}
 	}
 	return c, nil
 }
@@ -138,9 +201,11 @@ func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func get(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok && v != "" {
-		return v
+// SetAddr overrides ADDR (serve --addr); the base URL follows it unless
+// BASE_URL was set.
+func (c *Config) SetAddr(addr string) {
+	c.Addr = addr
+	if !c.baseURLSet {
+		c.BaseURL = "http://" + addr
 	}
-	return def
 }

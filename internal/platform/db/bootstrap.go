@@ -44,8 +44,10 @@ type URLs struct {
 // found itself it connects as the superuser once to create both roles and
 // the project's database, owned by OwnerRole (Bootstrap), and returns their
 // URLs, which trust authentication lets in without a password.
-func Resolve(ctx context.Context) (URLs, error) {
-	app, owner := os.Getenv("DATABASE_URL"), os.Getenv("MIGRATE_DATABASE_URL")
+//
+// app and owner are DATABASE_URL and MIGRATE_DATABASE_URL as configured;
+// dataDir is where the private cluster lives (config.Database.DataDir).
+func Resolve(ctx context.Context, app, owner, dataDir string) (URLs, error) {
 	for name, u := range map[string]string{"DATABASE_URL": app, "MIGRATE_DATABASE_URL": owner} {
 		if u == "" {
 			continue
@@ -60,7 +62,7 @@ func Resolve(ctx context.Context) (URLs, error) {
 		}
 		return URLs{App: app, Owner: owner}, nil
 	}
-	admin, err := Server(ctx)
+	admin, err := Server(ctx, dataDir)
 	if err != nil {
 		return URLs{}, err
 	}
@@ -75,14 +77,14 @@ func Resolve(ctx context.Context) (URLs, error) {
 }
 
 // Server finds or starts the development server: 127.0.0.1:5432, else the
-// private cluster under .data/pg. It returns the superuser's URL of its
+// private cluster under dataDir/pg. It returns the superuser's URL of its
 // postgres database.
-func Server(ctx context.Context) (string, error) {
+func Server(ctx context.Context, dataDir string) (string, error) {
 	local := "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	if reachable(ctx, local) {
 		return local, nil
 	}
-	u, err := startPrivateCluster(ctx)
+	u, err := startPrivateCluster(ctx, dataDir)
 	if err != nil {
 		return "", err
 	}
@@ -146,11 +148,8 @@ func isDuplicateDatabase(err error) bool {
 }
 
 // ProjectRoot is the nearest folder above the working directory holding
-// go.mod (CREDITS_ROOT overrides it); .data/ lives there.
+// go.mod: the default for CREDITS_ROOT (config), under which .data/ lives.
 func ProjectRoot() string {
-	if r := os.Getenv("CREDITS_ROOT"); r != "" {
-		return r
-	}
 	dir, _ := os.Getwd()
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
@@ -180,15 +179,15 @@ func versionOf(initdb string) int {
 }
 
 // startPrivateCluster initialises (once) and starts a cluster under
-// .data/pg that listens only on a Unix socket in that folder. initdb refuses
-// to run as root, so as root it runs as the postgres user.
-func startPrivateCluster(ctx context.Context) (string, error) {
+// dataDir/pg that listens only on a Unix socket in that folder. initdb
+// refuses to run as root, so as root it runs as the postgres user.
+func startPrivateCluster(ctx context.Context, dataDir string) (string, error) {
 	bin, err := pgBinDir()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(ProjectRoot(), ".data", "pg")
-	dataDir := filepath.Join(dir, "data")
+	dir := filepath.Join(dataDir, "pg")
+	clusterDir := filepath.Join(dir, "data")
 	u := fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", DefaultName, url.QueryEscape(dir), privatePort)
 	if reachable(ctx, withDatabase(u, "postgres")) {
 		return u, nil
@@ -214,23 +213,23 @@ func startPrivateCluster(ctx context.Context) (string, error) {
 		}
 		uid, _ := strconv.Atoi(pgUser.Uid)
 		gid, _ := strconv.Atoi(pgUser.Gid)
-		if err := chownTree(dir, uid, gid); err != nil {
+		if err := chownTree(dir, dataDir, uid, gid); err != nil {
 			return "", err
 		}
 		asUser = func(name string, args ...string) *exec.Cmd {
 			return exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); err != nil {
-		out, err := asUser(filepath.Join(bin, "initdb"), "-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8").CombinedOutput()
+	if _, err := os.Stat(filepath.Join(clusterDir, "PG_VERSION")); err != nil {
+		out, err := asUser(filepath.Join(bin, "initdb"), "-D", clusterDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8").CombinedOutput()
 		if err != nil {
-			return "", fmt.Errorf("initdb in %s failed: %s", dataDir, lastLine(out))
+			return "", fmt.Errorf("initdb in %s failed: %s", clusterDir, lastLine(out))
 		}
 	}
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=''", privatePort, dir)
-	out, err := asUser(filepath.Join(bin, "pg_ctl"), "-D", dataDir, "-l", filepath.Join(dir, "log"), "-w", "-o", opts, "start").CombinedOutput()
+	out, err := asUser(filepath.Join(bin, "pg_ctl"), "-D", clusterDir, "-l", filepath.Join(dir, "log"), "-w", "-o", opts, "start").CombinedOutput()
 	if err != nil && !reachable(ctx, withDatabase(u, "postgres")) {
-		return "", fmt.Errorf("starting the private cluster in %s failed: %s (see %s)", dataDir, lastLine(out), filepath.Join(dir, "log"))
+		return "", fmt.Errorf("starting the private cluster in %s failed: %s (see %s)", clusterDir, lastLine(out), filepath.Join(dir, "log"))
 	}
 	return u, nil
 }
@@ -247,10 +246,10 @@ func lockFile(path string) (func(), error) {
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
-func chownTree(dir string, uid, gid int) error {
+func chownTree(dir, dataDir string, uid, gid int) error {
 	// The postgres user must be able to reach the folder itself.
 	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
-		if d == filepath.Join(ProjectRoot(), ".data") {
+		if d == dataDir {
 			_ = os.Chown(d, uid, gid)
 			break
 		}

@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -100,7 +101,7 @@ func setup() {
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
 		var err error
-		if base, err = db.Server(ctx); err != nil {
+		if base, err = db.Server(ctx, filepath.Join(db.ProjectRoot(), ".data")); err != nil {
 			initErr = err
 			return
 		}

@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // DevSender writes each Message as an .eml file (open it in any mail client)
@@ -55,23 +53,11 @@ func (d *DevSender) Send(ctx context.Context, msg Message) error {
 	return nil
 }
 
-// FromEnv returns the SMTPSender configured by ConfigFromEnv, or a
-// DevSender writing to devDir (default <project>/.data/mail) when SMTP_HOST
-// is unset; smtp reports which, so production can refuse the DevSender.
-func FromEnv(devDir string, logger *slog.Logger) (s Sender, smtp bool, err error) {
-	cfg, ok, err := ConfigFromEnv()
-	if err != nil {
-		return nil, ok, err
+// New returns the SMTP sender for cfg, or, when cfg.Host is empty, a
+// DevSender writing to devDir (config.Database.DataDir/mail).
+func New(cfg SMTPConfig, devDir string, logger *slog.Logger) (Sender, error) {
+	if cfg.Host == "" {
+		return NewDev(devDir, logger), nil
 	}
-	if !ok {
-		if devDir == "" {
-			devDir = filepath.Join(db.ProjectRoot(), ".data", "mail")
-		}
-		return NewDev(devDir, logger), false, nil
-	}
-	sender, err := NewSMTP(cfg)
-	if err != nil {
-		return nil, true, err
-	}
-	return sender, true, nil
+	return NewSMTP(cfg)
 }

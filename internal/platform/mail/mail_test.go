@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/platform/jobs/jobstest"
 	"github.com/seed75218f88/credits/internal/platform/mail"
@@ -90,28 +91,33 @@ func TestSMTPSender(t *testing.T) {
 	})
 }
 
-// Not parallel: it sets environment variables.
-func TestFromEnv(t *testing.T) {
+// TestSettings: the SMTP settings as config reads them, and New's choice
+// between the SMTP and the development sender.
+func TestSettings(t *testing.T) {
+	t.Parallel()
+	load := func(t *testing.T, vars map[string]string) (mail.SMTPConfig, error) {
+		c, err := config.LoadFrom(vars)
+		return c.SMTP, err
+	}
 	t.Run("SMTPWithPasswordFileLogsIn", func(t *testing.T) {
 		srv := mailtest.NewServer(t)
 		srv.RequireAuth("billing", "s3cret!")
 		pwFile := filepath.Join(t.TempDir(), "smtp-password")
 		require.NoError(t, os.WriteFile(pwFile, []byte("s3cret!\n"), 0o600))
-		t.Setenv("SMTP_HOST", srv.Host)
-		t.Setenv("SMTP_PORT", strconv.Itoa(srv.Port))
-		t.Setenv("SMTP_TLS", "none")
-		t.Setenv("SMTP_USER", "billing")
-		t.Setenv("SMTP_PASSWORD_FILE", pwFile)
-		t.Setenv("MAIL_FROM", "Billing <billing@credits.test>")
-
-		sender, isSMTP, err := mail.FromEnv(t.TempDir(), nil)
+		vars := map[string]string{"SMTP_HOST": srv.Host, "SMTP_PORT": strconv.Itoa(srv.Port), "SMTP_TLS": "none",
+			"SMTP_USER": "billing", "SMTP_PASSWORD_FILE": pwFile, "MAIL_FROM": "Billing <billing@credits.test>"}
+		cfg, err := load(t, vars)
 		require.NoError(t, err)
-		require.True(t, isSMTP)
+		sender, err := mail.New(cfg, t.TempDir(), nil)
+		require.NoError(t, err)
+		require.IsType(t, &mail.SMTPSender{}, sender)
 		require.NoError(t, sender.Send(t.Context(), lowBalanceMessage("ops@example.com")))
 		require.Equal(t, "billing", srv.Wait(t, 1)[0].AuthUser)
 
 		require.NoError(t, os.WriteFile(pwFile, []byte("wrong\n"), 0o600))
-		sender, _, err = mail.FromEnv(t.TempDir(), nil)
+		cfg, err = load(t, vars)
+		require.NoError(t, err)
+		sender, err = mail.New(cfg, t.TempDir(), nil)
 		require.NoError(t, err)
 		require.Error(t, sender.Send(t.Context(), lowBalanceMessage("ops@example.com")))
 		require.Len(t, srv.Messages(), 1)
@@ -128,41 +134,31 @@ func TestFromEnv(t *testing.T) {
 			{"UserWithoutPassword", "SMTP_PASSWORD_FILE", "", "SMTP_PASSWORD_FILE"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				t.Setenv("SMTP_HOST", "smtp.example.com")
-				t.Setenv("SMTP_PORT", "587")
-				t.Setenv("SMTP_TLS", "")
-				t.Setenv("SMTP_USER", "billing")
-				t.Setenv("MAIL_FROM", "billing@example.com")
 				pw := filepath.Join(t.TempDir(), "pw")
 				require.NoError(t, os.WriteFile(pw, []byte("x"), 0o600))
-				t.Setenv("SMTP_PASSWORD_FILE", pw)
-				t.Setenv(tc.key, tc.val)
-				_, _, err := mail.FromEnv(t.TempDir(), nil)
+				vars := map[string]string{"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "587", "SMTP_USER": "billing",
+					"MAIL_FROM": "billing@example.com", "SMTP_PASSWORD_FILE": pw}
+				vars[tc.key] = tc.val
+				_, err := load(t, vars)
 				require.ErrorContains(t, err, tc.wantIn)
 			})
 		}
 	})
 
 	t.Run("Port465MeansImplicitTLS", func(t *testing.T) {
-		t.Setenv("SMTP_HOST", "smtp.example.com")
-		t.Setenv("SMTP_PORT", "465")
-		t.Setenv("SMTP_TLS", "")
-		t.Setenv("SMTP_USER", "")
-		t.Setenv("SMTP_PASSWORD_FILE", "")
-		t.Setenv("MAIL_FROM", "billing@example.com")
-		cfg, ok, err := mail.ConfigFromEnv()
+		cfg, err := load(t, map[string]string{"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "465", "MAIL_FROM": "billing@example.com"})
 		require.NoError(t, err)
-		require.True(t, ok)
 		require.Equal(t, mail.TLSImplicit, cfg.TLS)
 	})
 
 	t.Run("NoSMTPHostWritesEMLFilesAndLogsNoBody", func(t *testing.T) {
-		t.Setenv("SMTP_HOST", "")
+		cfg, err := load(t, map[string]string{})
+		require.NoError(t, err)
 		dir := filepath.Join(t.TempDir(), "mail")
 		var logs bytes.Buffer
-		sender, isSMTP, err := mail.FromEnv(dir, slog.New(slog.NewTextHandler(&logs, nil)))
+		sender, err := mail.New(cfg, dir, slog.New(slog.NewTextHandler(&logs, nil)))
 		require.NoError(t, err)
-		require.False(t, isSMTP)
+		require.IsType(t, &mail.DevSender{}, sender)
 
 		msg := lowBalanceMessage("zhangsan@example.cn")
 		msg.Text = "登录链接: https://credits.test/portal/session/SECRET-TOKEN-123"

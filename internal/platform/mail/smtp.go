@@ -3,11 +3,8 @@ package mail
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/mail"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,46 +27,6 @@ type SMTPConfig struct {
 	From     string // e.g. `算力账单 <billing@example.com>`
 	TLS      string // TLSStartTLS, TLSImplicit or TLSNone
 	Timeout  time.Duration
-}
-
-// ConfigFromEnv reads SMTP_HOST, SMTP_PORT (default 587; 465 means implicit
-// TLS), SMTP_TLS (starttls|tls|none), SMTP_USER, SMTP_PASSWORD_FILE (a file
-// holding the password, so it never sits in the environment) and MAIL_FROM.
-// ok is false when SMTP_HOST is unset: mail then goes to the DevSender.
-func ConfigFromEnv() (cfg SMTPConfig, ok bool, err error) {
-	cfg.Host = os.Getenv("SMTP_HOST")
-	if cfg.Host == "" {
-		return cfg, false, nil
-	}
-	cfg.Port = 587
-	if p := os.Getenv("SMTP_PORT"); p != "" {
-		if cfg.Port, err = strconv.Atoi(p); err != nil || cfg.Port <= 0 || cfg.Port > 65535 {
-			return cfg, true, errors.New("SMTP_PORT must be a port number such as 587 or 465")
-		}
-	}
-	cfg.TLS = os.Getenv("SMTP_TLS")
-	if cfg.TLS == "" {
-		cfg.TLS = TLSStartTLS
-		if cfg.Port == 465 {
-			cfg.TLS = TLSImplicit
-		}
-	}
-	cfg.User = os.Getenv("SMTP_USER")
-	if f := os.Getenv("SMTP_PASSWORD_FILE"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return cfg, true, fmt.Errorf("SMTP_PASSWORD_FILE cannot be read: %w", err)
-		}
-		cfg.Password = strings.TrimRight(string(b), "\r\n")
-	}
-	if cfg.User != "" && cfg.Password == "" {
-		return cfg, true, errors.New("SMTP_USER is set but SMTP_PASSWORD_FILE is missing or empty")
-	}
-	cfg.From = os.Getenv("MAIL_FROM")
-	if cfg.From == "" {
-		return cfg, true, errors.New("MAIL_FROM is required with SMTP_HOST, e.g. MAIL_FROM='Billing <billing@example.com>'")
-	}
-	return cfg, true, cfg.validate()
 }
 
 func (c SMTPConfig) validate() error {

@@ -1,0 +1,276 @@
+// Package app is the composition root: Build turns the one configuration
+// into every domain service, wired to each other, exactly once per process.
+// `credits serve`, `credits seed` and the tests' server (web/webtest) all
+// build through it, so tests run the production wiring; the only
+// differences they may ask for are the test-only Overrides (a clock, the
+// payment channels, cheap password hashing, where mail goes).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/identity"
+	"github.com/seed75218f88/credits/internal/invoicing"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/platform/jobs"
+	"github.com/seed75218f88/credits/internal/platform/mail"
+	"github.com/seed75218f88/credits/internal/pricing"
+	"github.com/seed75218f88/credits/internal/ratelimit"
+	"github.com/seed75218f88/credits/internal/signup"
+	"github.com/seed75218f88/credits/internal/usage"
+	"github.com/seed75218f88/credits/internal/verification"
+	"github.com/seed75218f88/credits/internal/webhook"
+	"github.com/seed75218f88/credits/web"
+)
+
+// Overrides are what tests may replace; production passes the zero value.
+type Overrides struct {
+	// Now is every service's clock (time.Now).
+	Now func() time.Time
+	// Channels replace the configured WeChat Pay and Alipay channels.
+	Channels *payments.Channels
+	// Argon2 replaces the password hashing cost (tests hash cheaply).
+	Argon2 *auth.Argon2Params
+	// Limiter replaces the rate limiter config.RedisURL selects.
+	Limiter ratelimit.Limiter
+	// Mail replaces the sender config.SMTP selects.
+	Mail mail.Sender
+	// KeyCacheTTL replaces how long the gateway caches keys, accounts and
+	// verification (tests that verify and call at once).
+	KeyCacheTTL time.Duration
+	// ViewCache replaces the portal's view cache lifetime (negative: off,
+	// for measurements).
+	ViewCache time.Duration
+	// FastJobs makes the River client poll every 20 ms without start-up
+	// jitter, so a test's jobs run within milliseconds.
+	FastJobs bool
+}
+
+// App is every domain service one process runs, built once from the
+// configuration, and the River client working their background jobs.
+type App struct {
+	Config       config.Config
+	Pool         *pgxpool.Pool
+	Logger       *slog.Logger
+	I18n         *i18n.Bundle
+	Ledger       *ledger.Ledger
+	Auth         *auth.Service
+	Signup       *signup.Service
+	Usage        *usage.Store
+	Mail         mail.Sender
+	Pricing      *pricing.Service
+	Gateway      *gateway.Service
+	Payments     *payments.Service
+	Backoffice   *backoffice.Service
+	Verification *verification.Service
+	Invoicing    *invoicing.Service
+	Webhooks     *webhook.Service
+	Jobs         *jobs.Client
+
+	viewCache time.Duration
+	closers   []func()
+}
+
+// Build builds every service from cfg over pool; a nil logger discards. A
+// bad setting ends here with one line naming it.
+func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, o Overrides) (_ *App, err error) {
+	if pool == nil {
+		return nil, errors.New("app: Build needs a database pool")
+	}
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	a := &App{Config: cfg, Pool: pool, Logger: logger, viewCache: o.ViewCache}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	production := cfg.Env == config.Production
+	if a.I18n, err = i18n.Default(); err != nil {
+		return nil, err
+	}
+
+	a.Ledger = ledger.New(pool, ledger.Options{Now: o.Now, ExpiredReservations: cfg.Gateway.ExpiredPolicy,
+		DefaultTTL: cfg.Gateway.ReservationTTL, Grace: cfg.Grace, TrialCap: cfg.Gateway.TrialCap})
+	a.closers = append(a.closers, a.Ledger.Close)
+	aopts := auth.Options{Now: o.Now}
+	if o.Argon2 != nil {
+		aopts.Argon2 = *o.Argon2
+	}
+	a.Auth = auth.New(pool, aopts)
+	a.Signup = &signup.Service{Pool: pool, Auth: a.Auth, Ledger: a.Ledger, Settings: cfg.Signup, Now: o.Now}
+	a.Usage = usage.New(pool)
+	a.Pricing = pricing.New(pool)
+	if a.Mail = o.Mail; a.Mail == nil {
+		if a.Mail, err = mail.New(cfg.SMTP, filepath.Join(cfg.Database.DataDir, "mail"), logger); err != nil {
+			return nil, err
+		}
+	}
+
+	// Services built before the River client enqueue through it (late).
+	late := &lateInserter{}
+
+	// Real-name verification: the sandbox provider unless VERIFY_ENDPOINT
+	// is set (production requires it: config).
+	sealer, index, err := piicrypto.FromSettings(cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey, production)
+	if err != nil {
+		return nil, err
+	}
+	var provider identity.Provider = identity.Sandbox{}
+	if cfg.VerifyProvider.Endpoint != "" {
+		if provider, err = identity.NewHTTPProvider(cfg.VerifyProvider); err != nil {
+			return nil, fmt.Errorf("VERIFY_ENDPOINT: %w", err)
+		}
+	}
+	vopts := cfg.Verification
+	vopts.Now = o.Now
+	a.Verification = verification.New(pool, provider, sealer, index, a.Ledger, vopts)
+
+	// Payments, and invoicing over the paid top-ups; a refund of an invoiced
+	// top-up waits for its red-letter reversal.
+	var chans payments.Channels
+	if o.Channels != nil {
+		chans = *o.Channels
+	} else {
+		var sandbox *payments.Sandbox
+		if cfg.PaymentSandbox {
+			sandbox = &payments.Sandbox{URL: cfg.Paysim.PublicURL, KeyDir: cfg.Paysim.KeyDir}
+		}
+		if chans, err = payments.BuildChannels(cfg.WeChatPay, cfg.Alipay, cfg.BaseURL, sandbox); err != nil {
+			return nil, err
+		}
+	}
+	popts := cfg.Payments
+	popts.Now, popts.Logger = o.Now, logger
+	popts.BeforeRefund = func(ctx context.Context, tx pgx.Tx, order payments.Order) error {
+		return invoicing.CheckRefundTx(ctx, tx, order.AccountID, order.ID)
+	}
+	popts.OnRefunded = func(ctx context.Context, refundNo string) error {
+		return a.Backoffice.MarkRefundDoneByRef(ctx, refundNo)
+	}
+	a.Payments = payments.New(pool, a.Ledger, chans, popts)
+	iopts := cfg.Invoicing
+	iopts.Now = o.Now
+	// An issued invoice's PDF is emailed to the customer: the mail job is
+	// enqueued inside the issuing transaction.
+	iopts.OnIssued = invoicing.IssuedMail(late, a.I18n)
+	a.Invoicing = invoicing.New(pool, a.Payments.Invoicing(), iopts)
+
+	a.Webhooks = webhook.NewService(pool, late, webhook.Options{RequireHTTPS: production})
+
+	// The gateway API, with the rate limiter (Redis when REDIS_URL is set).
+	limiter := o.Limiter
+	if limiter == nil {
+		var closeLimiter func() error
+		if limiter, closeLimiter, err = ratelimit.Open(ctx, cfg.RedisURL, logger); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = closeLimiter() })
+	}
+	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Limiter: limiter,
+		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks},
+		gateway.Options{Now: o.Now, Secret: []byte(cfg.SessionSecret), ReservationTTL: cfg.Gateway.ReservationTTL,
+			LateEventWindow: cfg.Gateway.LateEventWindow, PortalBaseURL: cfg.BaseURL, CacheTTL: o.KeyCacheTTL,
+			DefaultLimit: cfg.Gateway.DefaultLimit, TrialLimit: cfg.Gateway.TrialLimit})
+	if err != nil {
+		return nil, err
+	}
+
+	// The back office, after the gateway: it creates and revokes service
+	// keys through the store the API authenticates with, so a revoked key
+	// is refused at once by this process.
+	pay := a.Payments.BackOffice()
+	// Statement matching requires a transfer for an account verified as a
+	// company to come from that company.
+	pay.VerifiedPayer = func(ctx context.Context, accountID int64) (string, error) {
+		name, _, err := a.Verification.VerifiedCompanyName(ctx, accountID)
+		return name, err
+	}
+	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice,
+		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
+		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice()})
+
+	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
+	// payments sync (lost notifies, expired orders, refunds at the channel).
+	workers := river.NewWorkers()
+	river.AddWorker(workers, mail.NewSendWorker(a.Mail))
+	river.AddWorker(workers, webhook.NewDeliverer(pool, webhook.DelivererOptions{Logger: logger, AllowPrivateNetworks: !production}))
+	alerts, err := gateway.NewAlerts(pool, late, a.Webhooks, gateway.AlertOptions{ReminderDays: cfg.Gateway.ReminderDays})
+	if err != nil {
+		return nil, err
+	}
+	gateway.AddWorkers(workers, alerts, a.Ledger)
+	river.AddWorker(workers, payments.NewSyncWorker(a.Payments))
+	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
+	jopts := jobs.Options{Logger: logger, Periodic: periodic}
+	if o.FastJobs {
+		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond
+	}
+	if a.Jobs, err = jobs.New(pool, workers, jopts); err != nil {
+		return nil, err
+	}
+	late.Inserter = a.Jobs
+	return a, nil
+}
+
+// WebDeps hands the services to the web server.
+func (a *App) WebDeps() web.Deps {
+	return web.Deps{Config: a.Config, Pool: a.Pool, Logger: a.Logger, I18n: a.I18n,
+		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
+		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
+		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs}
+}
+
+// Start works the background jobs until the returned stop is called.
+func (a *App) Start(ctx context.Context) (stop func(), err error) {
+	if err := a.Jobs.Start(ctx); err != nil {
+		return nil, fmt.Errorf("background jobs: %w", err)
+	}
+	return func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = a.Jobs.Stop(stopCtx)
+	}, nil
+}
+
+// Close stops what the services hold, newest first.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// verifierAdapter lets the gateway's verification gate use the
+// verification service.
+type verifierAdapter struct{ v *verification.Service }
+
+func (a verifierAdapter) IsVerified(ctx context.Context, accountID int64) (bool, error) {
+	return a.v.IsVerified(ctx, accountID)
+}
+
+func (a verifierAdapter) MarkVerifiedExternally(ctx context.Context, accountID int64, reference, actor string) error {
+	_, err := a.v.MarkVerifiedExternally(ctx, accountID, reference, actor)
+	return err
+}
+
+// lateInserter lets services built before the River client enqueue through it.
+type lateInserter struct{ jobs.Inserter }

@@ -1,0 +1,138 @@
+package ledger
+
+// Reads and locks for other packages. The ledger owns its tables: other
+// packages read them only through the functions in this file, which run on
+// a pool or inside the caller's transaction (db.DBTX), and through the
+// views of migration 000920 (ledger_account_view, ledger_lot_view,
+// ledger_event_view) where a report joins the ledger with its own tables.
+// TestNoLedgerTablesOutside keeps it so.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// AccountByID reads an account on q: on the caller's transaction, it sees
+// what that transaction sees. Errors: ErrNotFound.
+func AccountByID(ctx context.Context, q db.DBTX, id int64) (Account, error) {
+	rows, _ := q.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE id = $1`, id)
+	return collectAccount(rows)
+}
+
+// PoolBalance returns the ledger balance (the credit in its lots, holds
+// included) of the pool that accountID spends from: its own, or its
+// enterprise's for a sub-account. Errors: ErrNotFound.
+func PoolBalance(ctx context.Context, q db.DBTX, accountID int64) (decimal.Decimal, error) {
+	const sql = `SELECT p.balance FROM ledger_accounts a JOIN ledger_accounts p ON p.id = a.pool_id WHERE a.id = $1`
+	var b decimal.Decimal
+	err := q.QueryRow(ctx, sql, accountID).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, fmt.Errorf("ledger: pool balance: %w", ErrNotFound)
+	}
+	if err != nil {
+		return b, fmt.Errorf("ledger: pool balance: %w", err)
+	}
+	return b, nil
+}
+
+// LockPoolTx locks, until tx ends, the pool row of the pool that accountID
+// spends from, and returns the pool's id and ledger balance. Every ledger
+// write to the pool takes the same lock, so balances read inside tx before
+// and after a …Tx operation are exact. Errors: ErrNotFound.
+func LockPoolTx(ctx context.Context, tx pgx.Tx, accountID int64) (int64, decimal.Decimal, error) {
+	const sql = `
+SELECT p.id, p.balance FROM ledger_accounts p
+WHERE p.id = (SELECT pool_id FROM ledger_accounts WHERE id = $1)
+FOR UPDATE`
+	var id int64
+	var b decimal.Decimal
+	err := tx.QueryRow(ctx, sql, accountID).Scan(&id, &b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, b, fmt.Errorf("ledger: lock pool: %w", ErrNotFound)
+	}
+	if err != nil {
+		return 0, b, fmt.Errorf("ledger: lock pool: %w", err)
+	}
+	return id, b, nil
+}
+
+// Frozen reports whether the account or its pool (the enterprise of a
+// sub-account) is frozen: either way the account cannot spend.
+// Errors: ErrNotFound.
+func Frozen(ctx context.Context, q db.DBTX, accountID int64) (bool, error) {
+	const sql = `SELECT a.status = 'frozen' OR p.status = 'frozen'
+FROM ledger_accounts a JOIN ledger_accounts p ON p.id = a.pool_id WHERE a.id = $1`
+	var frozen bool
+	err := q.QueryRow(ctx, sql, accountID).Scan(&frozen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("ledger: frozen: %w", ErrNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("ledger: frozen: %w", err)
+	}
+	return frozen, nil
+}
+
+// Head returns the id of the pool's newest event, 0 when it has none. A
+// pool's events are written under its row lock, so its committed events
+// are always a prefix of its ids: Head versions everything the ledger
+// answers about the pool. One probe at the end of the primary key.
+func Head(ctx context.Context, q db.DBTX, poolID int64) (int64, error) {
+	const sql = `SELECT coalesce((SELECT id FROM ledger_events WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)`
+	var head int64
+	if err := q.QueryRow(ctx, sql, poolID).Scan(&head); err != nil {
+		return 0, fmt.Errorf("ledger: head: %w", err)
+	}
+	return head, nil
+}
+
+// LastEventID returns the id of the newest event of any pool, 0 when there
+// is none: where an outbox reader over every pool starts.
+func LastEventID(ctx context.Context, q db.DBTX) (int64, error) {
+	var id int64
+	if err := q.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM ledger_events`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("ledger: last event: %w", err)
+	}
+	return id, nil
+}
+
+// FeedEvent is one event as an outbox reader over every pool sees it.
+type FeedEvent struct {
+	ID           int64
+	PoolID       int64
+	Type         EventType
+	Amount       decimal.Decimal
+	BalanceAfter decimal.Decimal
+	// Settled is true when the event was recorded longer ago than the
+	// reader's settle time (by the database clock): a smaller id still
+	// missing by then belongs to a transaction that rolled back.
+	Settled bool
+}
+
+// EventFeed returns up to limit events of every pool with id above after,
+// in id order. Ids are taken when a writer inserts, and writers of
+// different pools commit in any order, so the feed can have gaps that fill
+// later: a reader waits at a gap until the event after it is Settled
+// (recorded more than settle ago).
+func EventFeed(ctx context.Context, q db.DBTX, after int64, limit int, settle time.Duration) ([]FeedEvent, error) {
+	const sql = `
+SELECT id, pool_id, type, amount, balance_after, recorded_at < clock_timestamp() - make_interval(secs => $3)
+FROM ledger_events WHERE id > $1 ORDER BY id LIMIT $2`
+	rows, _ := q.Query(ctx, sql, after, limit, settle.Seconds())
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FeedEvent, error) {
+		var e FeedEvent
+		err := r.Scan(&e.ID, &e.PoolID, &e.Type, &e.Amount, &e.BalanceAfter, &e.Settled)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: event feed: %w", err)
+	}
+	return evs, nil
+}
