@@ -11,7 +11,6 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
-	"github.com/seed75218f88/credits/internal/platform/i18n"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -73,14 +72,4 @@ func (s *Server) alertsView(c echo.Context) (pv.AlertsView, error) {
 		v.Form.Credits = set.Credits.String()
 	}
 	return v, nil
-}
-
-// fieldMessages words each failed field of fe in the user's language
-// (error.field.<code>, with the field's arguments).
-func fieldMessages(c echo.Context, fe *fielderr.Errors) map[string]string {
-	out := make(map[string]string, len(fe.Fields))
-	for _, f := range fe.Fields {
-		out[f.Name] = i18n.Tf(c.Request().Context(), "error.field."+f.Code, f.Args)
-	}
-	return out
 }

@@ -66,7 +66,7 @@ func (s *Server) SubmitPersonVerification(c echo.Context) error {
 	if err != nil {
 		// The number is never echoed back into the form: a page only ever
 		// carries masked numbers.
-		return s.verificationFormError(c, err, "individual", pv.VerificationForm{Name: name}, "id_number")
+		return s.verificationRefused(c, err, "individual", pv.VerificationForm{Name: name})
 	}
 	return HXRedirect(c, s.URL("portal.verification"))
 }
@@ -82,34 +82,25 @@ func (s *Server) SubmitCompanyVerification(c echo.Context) error {
 	}
 	_, err = s.kyc.verification.SubmitCompany(ctx, cu.Account.ID, form.CompanyName, c.FormValue("credit_code"), form.LegalRep, data, filename)
 	if err != nil {
-		return s.verificationFormError(c, err, "enterprise", form, "credit_code")
+		return s.verificationRefused(c, err, "enterprise", form)
 	}
 	return HXRedirect(c, s.URL("portal.verification"))
 }
 
-// verificationFormError re-renders the form with field messages (422) for
-// input errors and an identity already in use; other errors go to the
-// error table.
-func (s *Server) verificationFormError(c echo.Context, err error, tab string, form pv.VerificationForm, numberField string) error {
-	ctx := c.Request().Context()
-	fields := map[string]string{}
-	var ie *verification.InputError
-	switch {
-	case errors.As(err, &ie):
-		for _, f := range ie.Fields {
-			fields[f.Field] = i18n.T(ctx, "error.verification."+f.Code)
-		}
-	case errors.Is(err, verification.ErrIdentityInUse):
-		fields[numberField] = i18n.T(ctx, "error.verification.identity_in_use")
-	default:
+// verificationRefused re-renders the form with the message of every failed
+// field (an identity already in use is one, on its number); other errors go
+// to the error table.
+func (s *Server) verificationRefused(c echo.Context, err error, tab string, form pv.VerificationForm) error {
+	errs, status, ok := s.fieldErrors(c, err)
+	if !ok {
 		return err
 	}
 	v, verr := s.verificationView(c)
 	if verr != nil {
 		return verr
 	}
-	v.Tab, v.Form, v.Errors = tab, form, fields
-	return Render(c, http.StatusUnprocessableEntity, pv.Verification(v), nil)
+	v.Tab, v.Form, v.Errors = tab, form, errs
+	return Render(c, status, pv.Verification(v), nil)
 }
 
 func (s *Server) verificationView(c echo.Context) (pv.VerificationView, error) {

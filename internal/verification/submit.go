@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // Field limits, in characters.
@@ -48,12 +50,22 @@ type submission struct {
 	filename       string
 }
 
-func checkText(fields *[]FieldError, field, v string, max int) {
+// onNumber adds to ErrIdentityInUse the failure of the form's number field
+// (code identity_in_use), so a form shows it there; other errors pass as
+// they are.
+func onNumber(err error, field string) error {
+	if !errors.Is(err, ErrIdentityInUse) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, fielderr.One("verification", field, CodeIdentityInUse))
+}
+
+func checkText(fields *fielderr.Errors, field, v string, max int) {
 	switch {
 	case v == "":
-		*fields = append(*fields, FieldError{Field: field, Code: CodeRequired})
+		fields.Add(field, CodeRequired)
 	case utf8.RuneCountInString(v) > max:
-		*fields = append(*fields, FieldError{Field: field, Code: CodeTooLong})
+		fields.Add(field, CodeTooLong, "max", strconv.Itoa(max))
 	}
 }
 
@@ -63,22 +75,22 @@ func checkText(fields *[]FieldError, field, v string, max int) {
 // verified and grants the bonus (once per account); rejected records the
 // provider's reason and allows another submission; undecided or no answer
 // leaves it pending in the review queue. It returns the new status (masked).
-// Errors: *InputError (ErrInvalidInput), ErrAlreadyVerified, ErrPending,
+// Errors: *fielderr.Errors, ErrAlreadyVerified, ErrPending,
 // ErrIdentityInUse.
 func (s *Service) SubmitPerson(ctx context.Context, accountID int64, name, idNumber string) (Status, error) {
-	var fields []FieldError
+	fields := fielderr.New("verification")
 	name = strings.TrimSpace(name)
-	checkText(&fields, "name", name, MaxPersonName)
+	checkText(fields, "name", name, MaxPersonName)
 	id, err := identity.ParseResidentID(idNumber, s.now())
 	if err != nil {
 		code := identity.Code(err)
 		if strings.TrimSpace(idNumber) == "" {
 			code = CodeRequired
 		}
-		fields = append(fields, FieldError{Field: "id_number", Code: code})
+		fields.Add("id_number", code)
 	}
-	if len(fields) > 0 {
-		return Status{}, fmt.Errorf("verification: submit person: %w", &InputError{Fields: fields})
+	if !fields.Empty() {
+		return Status{}, fmt.Errorf("verification: submit person: %w", fields)
 	}
 	sub := submission{
 		subject: SubjectIndividual, name: name, nameDisplay: identity.MaskName(name),
@@ -88,7 +100,7 @@ func (s *Service) SubmitPerson(ctx context.Context, accountID int64, name, idNum
 		return s.provider.VerifyPerson(ctx, name, id.Number)
 	})
 	if err != nil {
-		return Status{}, fmt.Errorf("verification: submit person: %w", err)
+		return Status{}, fmt.Errorf("verification: submit person: %w", onNumber(err, "id_number"))
 	}
 	return st, nil
 }
@@ -98,35 +110,35 @@ func (s *Service) SubmitPerson(ctx context.Context, accountID int64, name, idNum
 // validated locally (GB 32100 check character); the licence must be at most
 // Options.MaxLicenceBytes and, by its content (not its name or the client's
 // header), one of Options.AllowedTypes. Then as SubmitPerson. Errors:
-// *InputError (ErrInvalidInput), ErrAlreadyVerified, ErrPending,
+// *fielderr.Errors, ErrAlreadyVerified, ErrPending,
 // ErrIdentityInUse.
 func (s *Service) SubmitCompany(ctx context.Context, accountID int64, companyName, creditCode, legalRep string, licence []byte, filename string) (Status, error) {
-	var fields []FieldError
+	fields := fielderr.New("verification")
 	companyName, legalRep = strings.TrimSpace(companyName), strings.TrimSpace(legalRep)
-	checkText(&fields, "company_name", companyName, MaxCompanyName)
+	checkText(fields, "company_name", companyName, MaxCompanyName)
 	code, err := identity.ParseCreditCode(creditCode)
 	if err != nil {
 		c := identity.Code(err)
 		if strings.TrimSpace(creditCode) == "" {
 			c = CodeRequired
 		}
-		fields = append(fields, FieldError{Field: "credit_code", Code: c})
+		fields.Add("credit_code", c)
 	}
-	checkText(&fields, "legal_rep", legalRep, MaxPersonName)
+	checkText(fields, "legal_rep", legalRep, MaxPersonName)
 	contentType := ""
 	switch {
 	case len(licence) == 0:
-		fields = append(fields, FieldError{Field: "licence", Code: CodeRequired})
+		fields.Add("licence", CodeRequired)
 	case len(licence) > s.opts.MaxLicenceBytes:
-		fields = append(fields, FieldError{Field: "licence", Code: CodeLicenceTooLarge})
+		fields.Add("licence", CodeLicenceTooLarge)
 	default:
 		contentType = sniff(licence)
 		if !slices.Contains(s.opts.AllowedTypes, contentType) {
-			fields = append(fields, FieldError{Field: "licence", Code: CodeLicenceType})
+			fields.Add("licence", CodeLicenceType)
 		}
 	}
-	if len(fields) > 0 {
-		return Status{}, fmt.Errorf("verification: submit company: %w", &InputError{Fields: fields})
+	if !fields.Empty() {
+		return Status{}, fmt.Errorf("verification: submit company: %w", fields)
 	}
 	sub := submission{
 		subject: SubjectEnterprise, name: companyName, nameDisplay: companyName,
@@ -138,7 +150,7 @@ func (s *Service) SubmitCompany(ctx context.Context, accountID int64, companyNam
 		return s.provider.VerifyCompany(ctx, companyName, code.Code, legalRep)
 	})
 	if err != nil {
-		return Status{}, fmt.Errorf("verification: submit company: %w", err)
+		return Status{}, fmt.Errorf("verification: submit company: %w", onNumber(err, "credit_code"))
 	}
 	return st, nil
 }
@@ -416,14 +428,14 @@ VALUES ($1, $2, 'external', 'verified', $3, $4, $4, $5)`
 // the history. It is idempotent: an account already verified stays as it is
 // (the declaration is still recorded in the history). A pending submission is
 // closed as rejected with ReasonSuperseded. No identity is held, so the
-// verification bonus (once per identity) is not granted. Errors: *InputError
+// verification bonus (once per identity) is not granted. Errors: *fielderr.Errors
 // (reference missing or too long).
 func (s *Service) MarkVerifiedExternally(ctx context.Context, accountID int64, reference, actor string) (Status, error) {
 	reference = strings.TrimSpace(reference)
-	var fields []FieldError
-	checkText(&fields, "reference", reference, MaxReference)
-	if len(fields) > 0 {
-		return Status{}, fmt.Errorf("verification: mark verified: %w", &InputError{Fields: fields})
+	fields := fielderr.New("verification")
+	checkText(fields, "reference", reference, MaxReference)
+	if !fields.Empty() {
+		return Status{}, fmt.Errorf("verification: mark verified: %w", fields)
 	}
 	var id int64
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
