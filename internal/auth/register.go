@@ -186,6 +186,19 @@ const (
 
 const insertConsent = `INSERT INTO user_consents (user_id, document, version, ip, at) VALUES ($1, $2, $3, $4, $5)`
 
+// RecordConsent records that the user agreed to version of document (one
+// of the Consent… documents) from address ip. Consents are append-only: a
+// second agreement is a second row.
+func (s *Service) RecordConsent(ctx context.Context, userID int64, document, version, ip string) error {
+	if document != ConsentTerms && document != ConsentSensitivePI || version == "" {
+		return fmt.Errorf("auth: record consent: unknown document %q or empty version", document)
+	}
+	if _, err := s.pool.Exec(ctx, insertConsent, userID, document, version, ip, s.now()); err != nil {
+		return fmt.Errorf("auth: record consent: %w", err)
+	}
+	return nil
+}
+
 // Consent is one agreement a user gave.
 type Consent struct {
 	Document string    `db:"document"`

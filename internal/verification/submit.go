@@ -78,17 +78,8 @@ func checkText(fields *fielderr.Errors, field, v string, max int) {
 // Errors: *fielderr.Errors, ErrAlreadyVerified, ErrPending,
 // ErrIdentityInUse.
 func (s *Service) SubmitPerson(ctx context.Context, accountID int64, name, idNumber string) (Status, error) {
-	fields := fielderr.New("verification")
 	name = strings.TrimSpace(name)
-	checkText(fields, "name", name, MaxPersonName)
-	id, err := identity.ParseResidentID(idNumber, s.now())
-	if err != nil {
-		code := identity.Code(err)
-		if strings.TrimSpace(idNumber) == "" {
-			code = CodeRequired
-		}
-		fields.Add("id_number", code)
-	}
+	id, fields := s.checkPerson(name, idNumber)
 	if !fields.Empty() {
 		return Status{}, fmt.Errorf("verification: submit person: %w", fields)
 	}
@@ -105,6 +96,28 @@ func (s *Service) SubmitPerson(ctx context.Context, accountID int64, name, idNum
 	return st, nil
 }
 
+// CheckPerson validates what SubmitPerson would be given, without storing
+// or sending anything (a form that may not submit yet still reports every
+// field). Errors: *fielderr.Errors.
+func (s *Service) CheckPerson(name, idNumber string) error {
+	_, fields := s.checkPerson(strings.TrimSpace(name), idNumber)
+	return fields.Err()
+}
+
+func (s *Service) checkPerson(name, idNumber string) (identity.ResidentID, *fielderr.Errors) {
+	fields := fielderr.New("verification")
+	checkText(fields, "name", name, MaxPersonName)
+	id, err := identity.ParseResidentID(idNumber, s.now())
+	if err != nil {
+		code := identity.Code(err)
+		if strings.TrimSpace(idNumber) == "" {
+			code = CodeRequired
+		}
+		fields.Add("id_number", code)
+	}
+	return id, fields
+}
+
 // SubmitCompany submits an enterprise: company name, unified social credit
 // code, legal representative and business licence file. The code is
 // validated locally (GB 32100 check character); the licence must be at most
@@ -113,8 +126,35 @@ func (s *Service) SubmitPerson(ctx context.Context, accountID int64, name, idNum
 // *fielderr.Errors, ErrAlreadyVerified, ErrPending,
 // ErrIdentityInUse.
 func (s *Service) SubmitCompany(ctx context.Context, accountID int64, companyName, creditCode, legalRep string, licence []byte, filename string) (Status, error) {
-	fields := fielderr.New("verification")
 	companyName, legalRep = strings.TrimSpace(companyName), strings.TrimSpace(legalRep)
+	code, contentType, fields := s.checkCompany(companyName, creditCode, legalRep, licence)
+	if !fields.Empty() {
+		return Status{}, fmt.Errorf("verification: submit company: %w", fields)
+	}
+	sub := submission{
+		subject: SubjectEnterprise, name: companyName, nameDisplay: companyName,
+		number: code.Code, numberMasked: identity.MaskCreditCode(code.Code), index: s.index.Sum(indexCreditCode, code.Code),
+		legalRep: legalRep, legalRepMasked: identity.MaskName(legalRep),
+		licence: licence, contentType: contentType, filename: cleanFilename(filename),
+	}
+	st, err := s.submit(ctx, accountID, sub, func(ctx context.Context) (identity.Result, error) {
+		return s.provider.VerifyCompany(ctx, companyName, code.Code, legalRep)
+	})
+	if err != nil {
+		return Status{}, fmt.Errorf("verification: submit company: %w", onNumber(err, "credit_code"))
+	}
+	return st, nil
+}
+
+// CheckCompany validates what SubmitCompany would be given, without storing
+// or sending anything. Errors: *fielderr.Errors.
+func (s *Service) CheckCompany(companyName, creditCode, legalRep string, licence []byte) error {
+	_, _, fields := s.checkCompany(strings.TrimSpace(companyName), creditCode, strings.TrimSpace(legalRep), licence)
+	return fields.Err()
+}
+
+func (s *Service) checkCompany(companyName, creditCode, legalRep string, licence []byte) (identity.CreditCode, string, *fielderr.Errors) {
+	fields := fielderr.New("verification")
 	checkText(fields, "company_name", companyName, MaxCompanyName)
 	code, err := identity.ParseCreditCode(creditCode)
 	if err != nil {
@@ -137,22 +177,7 @@ func (s *Service) SubmitCompany(ctx context.Context, accountID int64, companyNam
 			fields.Add("licence", CodeLicenceType)
 		}
 	}
-	if !fields.Empty() {
-		return Status{}, fmt.Errorf("verification: submit company: %w", fields)
-	}
-	sub := submission{
-		subject: SubjectEnterprise, name: companyName, nameDisplay: companyName,
-		number: code.Code, numberMasked: identity.MaskCreditCode(code.Code), index: s.index.Sum(indexCreditCode, code.Code),
-		legalRep: legalRep, legalRepMasked: identity.MaskName(legalRep),
-		licence: licence, contentType: contentType, filename: cleanFilename(filename),
-	}
-	st, err := s.submit(ctx, accountID, sub, func(ctx context.Context) (identity.Result, error) {
-		return s.provider.VerifyCompany(ctx, companyName, code.Code, legalRep)
-	})
-	if err != nil {
-		return Status{}, fmt.Errorf("verification: submit company: %w", onNumber(err, "credit_code"))
-	}
-	return st, nil
+	return code, contentType, fields
 }
 
 // sniff returns the media type of b by its content (WHATWG MIME sniffing, as
