@@ -110,8 +110,12 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	if err != nil {
 		return v, err
 	}
+	rows, err := s.approvalRows(c)
+	if err != nil {
+		return v, err
+	}
 	for _, p := range pending {
-		v.Pending = append(v.Pending, approvalRow(c, actor(c), p))
+		v.Pending = append(v.Pending, rows(p))
 	}
 	if found, err := s.admin.bo.FindCustomers(ctx, strconv.FormatInt(id, 10), actor(c)); err == nil {
 		for _, f := range found {

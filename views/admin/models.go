@@ -10,6 +10,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/reconcile"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -136,7 +137,10 @@ type ApprovalRow struct {
 	Reason         string
 	RequestedBy    string
 	RequestedAt    time.Time
-	State          string
+	DecidedAt      *time.Time
+	// LineSerial and LinePayer are the bank line a manual recharge credits.
+	LineSerial, LinePayer string
+	State                 string
 	DecidedBy      string
 	DecisionReason string
 	CanDecide      bool
@@ -155,12 +159,15 @@ type StatementsView struct {
 	Frame Frame
 	// LimitsHint states the upload's size and row limits.
 	LimitsHint string
-	Search     string
-	Lines      []LineRow
-	Result     *ImportCounts
-	Errors     Errors
-	Flash      string
-	Pending    int // lines waiting for a second finance user
+	// Headers are the statement columns the reader accepts, with every
+	// header text it knows for each (the accepted-formats section).
+	Headers []reconcile.HeaderGroup
+	Search  string
+	Lines   []LineRow
+	Result  *ImportCounts
+	Errors  Errors
+	Flash   string
+	Pending int // lines waiting for a second finance user
 	// Resolve is the resolve form shown open, with its search results
 	// (LineID 0: every line's form is closed).
 	Resolve ResolveForm
