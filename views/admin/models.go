@@ -128,23 +128,23 @@ type ApprovalsView struct {
 // ApprovalRow is one approval request; CanDecide is whether this staff
 // user may approve or reject it, and Why the localized reason when not.
 type ApprovalRow struct {
-	ID             int64
-	Action         string
-	AccountID      int64
-	Amount         decimal.Decimal
-	Unit           string // "credits" or "yuan"
-	Detail         string
-	Reason         string
-	RequestedBy    string
-	RequestedAt    time.Time
-	DecidedAt      *time.Time
+	ID          int64
+	Action      string
+	AccountID   int64
+	Amount      decimal.Decimal
+	Unit        string // "credits" or "yuan"
+	Detail      string
+	Reason      string
+	RequestedBy string
+	RequestedAt time.Time
+	DecidedAt   *time.Time
 	// LineSerial and LinePayer are the bank line a manual recharge credits.
 	LineSerial, LinePayer string
 	State                 string
-	DecidedBy      string
-	DecisionReason string
-	CanDecide      bool
-	Why            string
+	DecidedBy             string
+	DecisionReason        string
+	CanDecide             bool
+	Why                   string
 	// Over names the limit that sent it to approval ("per_action",
 	// "staff_day", "account_day"; empty for requests older than the day
 	// limits).
