@@ -507,6 +507,8 @@ type InvoiceEvent struct {
 type IssueForm struct {
 	Number, Date string
 	Source       string // "upload" (the platform's PDF) or "generate" (our copy)
+	// CanGenerate: the seller is configured, so our copy can be drawn.
+	CanGenerate bool
 }
 
 // InvoiceDetailView is one invoice with the actions its state allows.
