@@ -30,6 +30,7 @@ var auditActions = []backoffice.Action{
 	backoffice.ActionChannelBillImported, backoffice.ActionDifferenceResolved, backoffice.ActionRefundRequested,
 	backoffice.ActionRefundApproved, backoffice.ActionRefundRejected, backoffice.ActionRefundDone,
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
+	backoffice.ActionSettingChanged,
 }
 
 // auditFilter reads the filter form: actor (staff id or email), account

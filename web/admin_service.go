@@ -14,14 +14,16 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/reconcile"
+	"github.com/seed75218f88/credits/internal/settings"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
 // adminDeps holds the services the back-office handlers use.
 type adminDeps struct {
-	bo     *backoffice.Service
-	auth   *auth.Service
-	ledger *ledger.Ledger
+	bo       *backoffice.Service
+	auth     *auth.Service
+	ledger   *ledger.Ledger
+	settings *settings.Store
 }
 
 // actor is the signed-in staff user and the request's address, as the
