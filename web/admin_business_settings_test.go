@@ -157,6 +157,22 @@ func TestAdminSettingsApplyWithoutRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, before.TrialCap, again.TrialCap, "an existing account keeps its cap")
 
+	// The approval limits and the receiving account: the back office and
+	// payments use the new values at once.
+	r = admin.PostForm("/admin/settings/limits", settingsForm(t, r, "limits", map[string]string{"grant_limit": "８０００",
+		"recharge_limit": "2,500.50", "reason": "年底放宽"}))
+	require.Equal(t, http.StatusOK, r.Status)
+	bo := b.bo.Settings()
+	require.Equal(t, "8000", bo.SupportGrantLimit.String())
+	require.Equal(t, int64(250050), bo.ManualRechargeLimitFen)
+	require.Equal(t, "1500", bo.SupportGrantStaffDayLimit.String(), "untouched fields keep their values")
+	r = admin.PostForm("/admin/settings/bank", settingsForm(t, r, "bank", map[string]string{"bank_name": "新收款有限公司",
+		"bank_number": "６２２２ ０２０２ ００００", "reason": "换收款账户"}))
+	require.Equal(t, http.StatusOK, r.Status)
+	bank := b.payments.BankAccount()
+	require.Equal(t, "新收款有限公司", bank.Name)
+	require.Equal(t, "6222 0202 0000", bank.Number)
+
 	audit := admin.Get("/admin/audit?action=setting_changed")
 	require.Equal(t, http.StatusOK, audit.Status)
 	require.Contains(t, audit.Doc.Find("body").Text(), "更宽松的试用")
