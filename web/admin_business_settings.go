@@ -29,11 +29,7 @@ func (s *Server) adminBusinessSettingsRoutes(g *echo.Group) {
 // AdminSettings shows every group's form with the values in force; after a
 // save (?saved=group) it says what was saved.
 func (s *Server) AdminSettings(c echo.Context) error {
-	saved := ""
-	if g := settings.Group(c.QueryParam("saved")); slices.Contains(settings.Groups, g) {
-		saved = i18n.Tf(c.Request().Context(), "settings.saved", map[string]string{"Group": tr(c, "settings.group."+string(g))})
-	}
-	return s.settingsPage(c, http.StatusOK, "", nil, nil, "", saved)
+	return s.settingsPage(c, http.StatusOK, "", nil, nil, "", settings.Group(c.QueryParam("saved")))
 }
 
 // AdminSettingsSave changes one group: every field is checked at once; a
@@ -57,23 +53,26 @@ func (s *Server) AdminSettingsSave(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return HXRedirect(c, s.URL("admin.settings")+"?saved="+string(g))
+	return HXRedirect(c, s.URL("admin.settings")+"?saved="+string(g)+"#settings-"+string(g))
 }
 
 // settingsPage renders the screen from the stored values; the failed group
 // (if any) shows what was typed and its errors.
 func (s *Server) settingsPage(c echo.Context, status int, failed settings.Group, typed map[string]string, ie *settings.InputError,
-	reason, saved string) error {
+	reason string, saved settings.Group) error {
 	ctx := c.Request().Context()
 	st, err := s.admin.settings.Load(ctx)
 	if err != nil {
 		return err
 	}
-	v := adminview.SettingsView{Frame: adminFrame(c, "admin.settings"), Saved: saved}
+	v := adminview.SettingsView{Frame: adminFrame(c, "admin.settings")}
 	for _, g := range settings.Groups {
 		title := tr(c, "settings.group."+string(g))
 		gv := adminview.SettingsGroup{Name: string(g), Title: title, Errors: adminview.Errors{},
 			Confirm: i18n.Tf(ctx, "settings.confirm", map[string]string{"Group": title})}
+		if g == saved {
+			gv.Saved = i18n.Tf(ctx, "settings.saved", map[string]string{"Group": title})
+		}
 		values := st.Values.Form(g)
 		if g == failed {
 			values, gv.Reason = typed, reason

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -172,6 +173,18 @@ func TestAdminSettingsApplyWithoutRestart(t *testing.T) {
 	bank := b.payments.BankAccount()
 	require.Equal(t, "新收款有限公司", bank.Name)
 	require.Equal(t, "6222 0202 0000", bank.Number)
+	require.Equal(t, "已保存「收款银行账户」，立即生效。", r.Text(`[data-testid="settings-bank"] [data-testid="settings-saved"]`))
+	require.Empty(t, r.Text(`[data-testid="settings-topup"] [data-testid="settings-saved"]`))
+
+	// An emptied account turns bank transfer off; the home page warns and
+	// links to the settings.
+	r = admin.PostForm("/admin/settings/bank", settingsForm(t, r, "bank", map[string]string{"bank_name": "", "bank_bank": "", "bank_branch": "",
+		"bank_number": "", "reason": "账户注销"}))
+	require.Equal(t, http.StatusOK, r.Status)
+	require.False(t, b.payments.Available(payments.ChannelBankTransfer))
+	home := admin.Get("/admin")
+	href, _ := home.Doc.Find(`[data-testid="bank-missing-settings"]`).Attr("href")
+	require.Equal(t, "/admin/settings", href)
 
 	audit := admin.Get("/admin/audit?action=setting_changed")
 	require.Equal(t, http.StatusOK, audit.Status)

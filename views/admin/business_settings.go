@@ -6,8 +6,6 @@ package admin
 type SettingsView struct {
 	Frame  Frame
 	Groups []SettingsGroup
-	// Saved names what the last save changed (empty: nothing saved).
-	Saved string
 }
 
 // SettingsGroup is one form of the screen.
@@ -24,6 +22,8 @@ type SettingsGroup struct {
 	Errors Errors
 	// Confirm is the question asked before the form is sent.
 	Confirm string
+	// Saved says the group was just saved (empty otherwise).
+	Saved string
 }
 
 // SettingsField is one input: its name, label, text, allowed range hint
