@@ -44,6 +44,11 @@ func (s *Server) AdminSettingsSave(c echo.Context) error {
 	for _, f := range g.Fields() {
 		in[f] = c.FormValue(f)
 	}
+	for _, k := range g.Keys() {
+		if seen := c.FormValue(settings.SeenField(k)); seen != "" {
+			in[settings.SeenField(k)] = seen
+		}
+	}
 	reason := c.FormValue("reason")
 	_, err := s.admin.settings.Change(c.Request().Context(), g, in, reason, actor(c))
 	var ie *settings.InputError
@@ -91,6 +96,7 @@ func (s *Server) settingsPage(c echo.Context, status int, failed settings.Group,
 			gv.Fields = append(gv.Fields, fv)
 		}
 		for _, k := range g.Keys() {
+			gv.Seen = append(gv.Seen, adminview.Hidden{Name: settings.SeenField(k), Value: strconv.FormatInt(st.Changed[k].ID, 10)})
 			kv, err := s.settingsKey(c, st, k)
 			if err != nil {
 				return err

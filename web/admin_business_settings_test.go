@@ -136,6 +136,14 @@ func TestAdminSettingsApplyWithoutRestart(t *testing.T) {
 	require.Contains(t, r.Text(`[data-testid="setting-topup_tiers"] [data-testid="setting-source"]`), "已修改：settings-apply")
 	require.Contains(t, r.Text(`[data-testid="setting-topup_tiers"] [data-testid="setting-history"]`), "双十二活动")
 
+	// A second admin's form, shown before that change, does not undo it.
+	stale := admin.PostForm("/admin/settings/topup", settingsForm(t, p, "topup", map[string]string{"tiers": "30, 100", "bonus": "",
+		"reason": "另一位管理员"}))
+	require.Equal(t, http.StatusUnprocessableEntity, stale.Status)
+	require.Contains(t, stale.Text(`[data-testid="settings-topup"] [data-testid="error-form"]`), "有人修改了这里的设置")
+	require.Equal(t, "30, 100", stale.Doc.Find(`#f-tiers`).AttrOr("value", ""), "what was typed stays")
+	require.Equal(t, "50, 200, 800", stale.Text(`[data-testid="setting-topup_tiers"] [data-testid="setting-value"]`))
+
 	topup := customer.Get("/portal/topup")
 	require.Equal(t, 3, topup.Doc.Find(`[data-testid="tier"]`).Length())
 	for _, fen := range []string{"5000", "20000", "80000"} {

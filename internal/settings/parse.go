@@ -101,7 +101,13 @@ const (
 	CodeBankNumber     = "bank_number"     // an account number with other than digits, spaces and dashes
 	CodeGraceHours     = "grace_hours"     // grace credit without a lifetime
 	CodeUnchanged      = "unchanged"       // the form changes nothing
+	CodeStale          = "stale"           // a key changed by someone else since the form was shown
 )
+
+// SeenField is the hidden form field holding the id of k's newest change
+// when the form was shown ("0": none). Change refuses to overwrite a key
+// changed since (CodeStale), so two admins never undo each other unseen.
+func SeenField(k Key) string { return "seen_" + strings.ReplaceAll(string(k), ".", "_") }
 
 // ErrInvalidInput is matched by *InputError.
 var ErrInvalidInput = errors.New("settings: invalid input")

@@ -234,6 +234,39 @@ func TestChangeOverridesTheEnvironmentWithHistoryAndAudit(t *testing.T) {
 	require.ErrorContains(t, err, "append-only")
 }
 
+// A form carries the change of each key it was shown with: a save over a
+// change made since is refused, not silently undone; the same form shown
+// again goes through.
+func TestChangeRefusesToOverwriteAChangeNotSeen(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a1, a2 := b.staff(t, auth.RoleAdmin), b.staff(t, auth.RoleAdmin)
+	seen := func(st settings.State, in map[string]string) map[string]string {
+		for _, k := range settings.GroupAccounts.Keys() {
+			in[settings.SeenField(k)] = fmt.Sprint(st.Changed[k].ID)
+		}
+		return in
+	}
+	shown, err := b.store.Load(b.ctx)
+	require.NoError(t, err)
+	_, err = b.store.Change(b.ctx, settings.GroupAccounts, seen(shown, form(shown.Values, settings.GroupAccounts,
+		map[string]string{"grace_credits": "500", "grace_hours": "24"})), "grace on", a1)
+	require.NoError(t, err)
+	_, err = b.store.Change(b.ctx, settings.GroupAccounts, seen(shown, form(shown.Values, settings.GroupAccounts,
+		map[string]string{"trial_cap": "30000"})), "bigger trial", a2)
+	require.Equal(t, map[string]string{"form": settings.CodeStale}, codes(t, err), "a2's form would turn grace off again")
+	require.True(t, b.store.Current().GracePolicy().Enabled)
+
+	again, err := b.store.Load(b.ctx)
+	require.NoError(t, err)
+	_, err = b.store.Change(b.ctx, settings.GroupAccounts, seen(again, form(again.Values, settings.GroupAccounts,
+		map[string]string{"trial_cap": "30000"})), "bigger trial", a2)
+	require.NoError(t, err)
+	cur := b.store.Current()
+	require.Equal(t, "30000", cur.TrialCap.String())
+	require.Equal(t, "500", cur.Grace.Credits.String(), "a1's change stays")
+}
+
 // 64 admins change the trial cap at once: every change is one row of a
 // single line of history (each row follows the one before it), each has
 // its audit row, and the value in force is the newest row's, in this

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -163,11 +164,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`
 )
 
 // Change applies an admin's form for group g: it parses every field of in
-// (field name → text as typed) and, for each key of the group whose value
+// (field name → text as typed; SeenField entries, when present, say which
+// change of each key the admin saw) and, for each key of the group whose value
 // differs from the one in force, appends a history row and an audit row
 // (action setting_changed, with the old and new value) in one transaction.
 // Changes to one key are serialized, so concurrent ones form one line of
-// history and the last to commit is in force. It returns the keys changed
+// history and the last to commit is in force; a key changed since the
+// form was shown is refused instead of overwritten (CodeStale). It returns the keys changed
 // and reloads the cache. Errors: backoffice.ErrForbidden (not an admin),
 // *InputError (ErrInvalidInput: every failed field at once, a missing
 // reason, or nothing changed), database errors.
@@ -202,7 +205,7 @@ func (s *Store) Change(ctx context.Context, g Group, in map[string]string, reaso
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		changed = changed[:0]
 		for _, k := range g.Keys() { // always in this order: no deadlock between groups
-			c, err := s.changeKey(ctx, tx, k, next, reason, actor)
+			c, err := s.changeKey(ctx, tx, k, next, in, reason, actor)
 			if err != nil {
 				return err
 			}
@@ -227,7 +230,8 @@ func (s *Store) Change(ctx context.Context, g Group, in map[string]string, reaso
 
 // changeKey writes k's value in next when it differs from the one in
 // force, under k's lock; it reports whether it wrote.
-func (s *Store) changeKey(ctx context.Context, tx pgx.Tx, k Key, next Values, reason string, actor backoffice.Actor) (bool, error) {
+func (s *Store) changeKey(ctx context.Context, tx pgx.Tx, k Key, next Values, in map[string]string, reason string,
+	actor backoffice.Actor) (bool, error) {
 	if _, err := tx.Exec(ctx, sqlLockKey, string(k)); err != nil {
 		return false, fmt.Errorf("settings: lock %s: %w", k, err)
 	}
@@ -255,6 +259,9 @@ func (s *Store) changeKey(ctx context.Context, tx pgx.Tx, k Key, next Values, re
 	}
 	if bytes.Equal(oldJSON, newJSON) {
 		return false, nil
+	}
+	if seen, ok := in[SeenField(k)]; ok && seen != strconv.FormatInt(id, 10) {
+		return false, &InputError{Fields: []FieldError{{Field: FieldForm, Code: CodeStale}}}
 	}
 	var newID int64
 	if err := tx.QueryRow(ctx, sqlInsert, string(k), newJSON, prev, actor.User.ID, actor.User.Email, s.opts.Now().UTC(), reason).

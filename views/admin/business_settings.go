@@ -24,7 +24,13 @@ type SettingsGroup struct {
 	Confirm string
 	// Saved says the group was just saved (empty otherwise).
 	Saved string
+	// Seen are hidden fields naming the change of each key shown, so a
+	// save never overwrites a change made meanwhile unseen.
+	Seen []Hidden
 }
+
+// Hidden is a hidden form field.
+type Hidden struct{ Name, Value string }
 
 // SettingsField is one input: its name, label, text, allowed range hint
 // and error; Numeric asks phones for the number keyboard.
