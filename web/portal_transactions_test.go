@@ -1,12 +1,17 @@
 package web_test
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/PuerkitoBio/goquery"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 )
 
@@ -46,4 +51,41 @@ func TestTransactionsCSVExportsEveryEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Recorded at", recs[0][0])
 	require.Equal(t, "Bonus balance", recs[1][5])
+}
+
+// TestListsSayWhichTimeTheySortBy: the transactions list is in the order
+// the ledger recorded events and shows when a late call was made; the usage
+// list is in the order calls were made.
+func TestListsSayWhichTimeTheySortBy(t *testing.T) {
+	t.Parallel()
+	b := setupPortal(t)
+	c, u := b.register(t, "time-order@example.com", "")
+	b.verified(t, u.AccountID)
+	ctx := context.Background()
+	now := time.Now()
+	for i, ago := range []time.Duration{10 * time.Minute, 5 * time.Hour, 20 * time.Second} {
+		_, err := b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: u.AccountID, Amount: decimal.NewFromInt(int64(i + 1)),
+			IdempotencyKey: fmt.Sprint("order-", i), Model: "deepseek-chat", OccurredAt: now.Add(-ago)})
+		require.NoError(t, err)
+	}
+
+	p := c.Get("/portal/transactions")
+	require.NotEmpty(t, p.TestID("transactions-order"))
+	rows := p.Doc.Find(`[data-testid="transactions"] [data-testid="event-row"][data-type="deduction"]`)
+	require.Equal(t, 3, rows.Length())
+	require.Contains(t, rows.Eq(0).Find(".num").First().Text(), "-3", "newest recorded first")
+	require.Equal(t, 1, rows.Eq(1).Find(`[data-testid="event-occurred"]`).Length(), "the late call shows when it was made")
+	require.Zero(t, rows.Eq(0).Find(`[data-testid="event-occurred"]`).Length())
+
+	p = c.Get("/portal/usage")
+	require.NotEmpty(t, p.TestID("usage-order"))
+	var amounts []string
+	p.Doc.Find(`[data-testid="charge-row"] [data-testid="charge-amount"]`).Each(func(_ int, s *goquery.Selection) {
+		amounts = append(amounts, strings.Fields(s.Text())[0])
+	})
+	require.Equal(t, []string{"3", "1", "2"}, amounts, "newest call first: 20 s, 10 min, 5 h ago")
+
+	c.Get("/lang/en")
+	p = c.Get("/portal/transactions")
+	require.Contains(t, p.TestID("transactions-order"), "recorded")
 }

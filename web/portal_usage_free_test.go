@@ -150,7 +150,7 @@ func TestPortalShowsFreeModelCalls(t *testing.T) {
 	require.Contains(t, p.Body, "b-secret-session")
 	secrets := []string{"b-secret-key", "b-secret-session", "777777", "777,777"}
 	for _, path := range []string{"/portal/usage", "/portal/usage?model=glm-4-flash", "/portal/usage/chart.json",
-		"/portal/usage.csv", "/portal/usage/rows?cursor=0.0", "/portal/usage/rows?cursor=-1.0"} {
+		"/portal/usage.csv", "/portal/usage/rows?cursor=0.0.0.0", "/portal/usage/rows?cursor=-1.0.0.0"} {
 		res := pa.Get(path)
 		require.Equal(t, http.StatusOK, res.Status, path)
 		for _, s := range secrets {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -56,7 +58,7 @@ func seed(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, steps []se
 	if err := db.RequireMigrated(ctx, pool); err != nil {
 		return err
 	}
-	a, err := app.Build(ctx, cfg, pool, nil, app.Overrides{})
+	a, err := app.Build(ctx, cfg, pool, nil, app.Overrides{Now: seedClock.Now})
 	if err != nil {
 		return err
 	}
@@ -88,4 +90,31 @@ func seedPlatform(ctx context.Context, a *app.App) (seedResult, error) {
 		return seedResult{}, err
 	}
 	return seedResult{Lines: []string{fmt.Sprintf("database ready (%d stored sessions); no demo data of its own", sessions)}}, nil
+}
+
+// seedClock is the seed's clock: the present, unless a step sets it to write
+// demo history at the time it happened.
+var seedClock = &movableClock{}
+
+// movableClock is time.Now, or the instant Set gave it.
+type movableClock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+// Now is the set instant, or the present when none is set.
+func (c *movableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() {
+		return time.Now()
+	}
+	return c.at
+}
+
+// Set makes Now answer t; the zero time returns it to the present.
+func (c *movableClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = t
 }

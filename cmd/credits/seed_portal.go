@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -42,14 +43,27 @@ func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
 		"enterprise  " + demoEnterpriseLogin + " / " + demoPassword,
 	}}
 
+	// The demo history is written at the times it happened (seedClock), so
+	// that a past day's balance agrees with the usage listed on it: the
+	// accounts open demoHistoryDays ago, the usage follows day by day, and
+	// the clock returns to the present when the step ends.
+	defer seedClock.Set(time.Time{})
+	opened := time.Now().UTC().AddDate(0, 0, -demoHistoryDays).Truncate(time.Second)
+
 	// The individual customer.
 	u, err := a.UserByLogin(ctx, demoCustomerLogin)
 	if errors.Is(err, auth.ErrNotFound) {
+		seedClock.Set(opened)
 		u, err = su.Register(ctx, auth.RegisterRequest{Login: demoCustomerLogin, Password: demoPassword, Name: "演示用户"})
 	}
 	if err != nil {
 		return res, err
 	}
+	acc, err := l.Account(ctx, u.AccountID)
+	if err != nil {
+		return res, err
+	}
+	seedClock.Set(acc.CreatedAt.Add(time.Minute))
 	// Paid credit needs a verified account (实名): the demo accounts are.
 	if err := verifyDemo(ctx, ap, u.AccountID, "demo-customer"); err != nil {
 		return res, err
@@ -58,17 +72,19 @@ func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
 		SourceRef: "demo-order-1", Actor: "seed", ReasonCode: "topup", IdempotencyKey: "demo-topup-1"}); err != nil {
 		return res, err
 	}
-	n, err := demoUsage(ctx, l, u.AccountID, "demo", 30, 12)
+	n, err := demoUsage(ctx, l, acc.CreatedAt, []demoAccount{{u.AccountID, "demo", 30, 12}})
 	if err != nil {
 		return res, err
 	}
 	res.Lines = append(res.Lines, fmt.Sprintf("customer %s (account %d): %d usage charges over 30 days", demoCustomerLogin, u.AccountID, n))
 
 	// The enterprise with two departments.
+	seedClock.Set(opened)
 	ent, err := l.UpsertAccountByExternalID(ctx, ledger.ModeLive, "demo-enterprise", ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "演示科技有限公司"})
 	if err != nil {
 		return res, err
 	}
+	seedClock.Set(ent.CreatedAt.Add(time.Minute))
 	if _, err := a.UserByLogin(ctx, demoEnterpriseLogin); errors.Is(err, auth.ErrNotFound) {
 		if _, err := a.Register(ctx, auth.RegisterRequest{Login: demoEnterpriseLogin, Password: demoPassword, Name: "企业管理员", AccountID: ent.ID}); err != nil {
 			return res, err
@@ -84,6 +100,7 @@ func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
 		return res, err
 	}
 	us := ap.Usage
+	var depts []demoAccount
 	for i, d := range []struct {
 		ext, name string
 		alloc     int64
@@ -98,9 +115,10 @@ func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
 		if err := gateway.NewLimitStore(pool).Set(ctx, sub.ID, gateway.Limits{RPM: &rpm, TPM: &tpm}); err != nil {
 			return res, err
 		}
-		if _, err := demoUsage(ctx, l, sub.ID, d.ext, 20, 8-4*i); err != nil {
-			return res, err
-		}
+		depts = append(depts, demoAccount{sub.ID, d.ext, 20, 8 - 4*i})
+	}
+	if _, err := demoUsage(ctx, l, ent.CreatedAt.AddDate(0, 0, demoHistoryDays-20), depts); err != nil {
+		return res, err
 	}
 	if err := us.Refresh(ctx, ent.ID); err != nil {
 		return res, err
@@ -119,41 +137,62 @@ func verifyDemo(ctx context.Context, ap *app.App, accountID int64, reference str
 	return err
 }
 
-// demoUsage charges about perDay calls a day for the last days days, with a
-// fixed random seed and keys so that reseeding changes nothing.
-func demoUsage(ctx context.Context, l *ledger.Ledger, account int64, prefix string, days, perDay int) (int, error) {
-	rng := rand.New(rand.NewPCG(uint64(account), 42))
-	// The history is anchored on the account's creation, not on the clock,
-	// so a second seed run repeats every charge with the same arguments and
-	// the ledger replays it instead of refusing the key.
-	acc, err := l.Account(ctx, account)
-	if err != nil {
-		return 0, err
-	}
-	now := acc.CreatedAt.UTC().Truncate(time.Second)
-	n := 0
-	for d := days - 1; d >= 0; d-- {
-		calls := perDay/2 + rng.IntN(perDay+1)
-		for i := range calls {
-			m := demoModels[rng.IntN(len(demoModels))]
-			in, out := int64(200+rng.IntN(6000)), int64(50+rng.IntN(1500))
-			cache := int64(rng.IntN(int(in/2) + 1))
-			// perCall × (0.5 … 2.5), in thousandths of a credit.
-			credits := decimal.New(m.perCall*int64(500+rng.IntN(2001)), -3)
-			detail, _ := json.Marshal(map[string]any{"input_tokens": in, "output_tokens": out, "cache_hit_tokens": cache,
-				"requests": 1, "rate_card_version": 1, "outcome": "completed"})
-			session := ""
-			if rng.IntN(3) == 0 {
-				session = fmt.Sprintf("%s-sess-%d-%d", prefix, d, i/3)
+// demoHistoryDays is how long ago the demo accounts opened.
+const demoHistoryDays = 31
+
+// demoAccount is an account that demoUsage charges: about perDay calls a
+// day for days days.
+type demoAccount struct {
+	id           int64
+	prefix       string
+	days, perDay int
+}
+
+// demoCall is one generated call.
+type demoCall struct {
+	account int64
+	at      time.Time
+	req     ledger.ChargeRequest
+}
+
+// demoUsage charges the accounts' calls day by day from start, with a fixed
+// random seed and keys (a second seed run repeats every charge with the same
+// arguments, and the ledger replays it instead of refusing the key). The
+// calls of all accounts are written in the order they happened, each at its
+// own time on seedClock, so the pool's history reads as if it had been
+// recorded live.
+func demoUsage(ctx context.Context, l *ledger.Ledger, start time.Time, accounts []demoAccount) (int, error) {
+	start = start.UTC().Truncate(time.Second)
+	var calls []demoCall
+	for _, a := range accounts {
+		rng := rand.New(rand.NewPCG(uint64(a.id), 42))
+		for day := range a.days {
+			n := a.perDay/2 + rng.IntN(a.perDay+1)
+			for i := range n {
+				m := demoModels[rng.IntN(len(demoModels))]
+				in, out := int64(200+rng.IntN(6000)), int64(50+rng.IntN(1500))
+				cache := int64(rng.IntN(int(in/2) + 1))
+				// perCall × (0.5 … 2.5), in thousandths of a credit.
+				credits := decimal.New(m.perCall*int64(500+rng.IntN(2001)), -3)
+				detail, _ := json.Marshal(map[string]any{"input_tokens": in, "output_tokens": out, "cache_hit_tokens": cache,
+					"requests": 1, "rate_card_version": 1, "outcome": "completed"})
+				session := ""
+				if rng.IntN(3) == 0 {
+					session = fmt.Sprintf("%s-sess-%d-%d", a.prefix, day, i/3)
+				}
+				at := start.AddDate(0, 0, day+1).Add(-time.Duration(1+rng.IntN(20*3600)) * time.Second)
+				key := fmt.Sprintf("%s-usage-%d-%d", a.prefix, day, i)
+				calls = append(calls, demoCall{account: a.id, at: at, req: ledger.ChargeRequest{AccountID: a.id, Amount: credits,
+					IdempotencyKey: key, Model: m.name, SessionID: session, RequestID: "req-" + key, OccurredAt: at, Detail: detail}})
 			}
-			at := now.AddDate(0, 0, -d).Add(-time.Duration(rng.IntN(20*3600)) * time.Second)
-			key := fmt.Sprintf("%s-usage-%d-%d", prefix, d, i)
-			if _, err := l.Charge(ctx, ledger.ChargeRequest{AccountID: account, Amount: credits, IdempotencyKey: key,
-				Model: m.name, SessionID: session, RequestID: "req-" + key, OccurredAt: at, Detail: detail}); err != nil {
-				return n, err
-			}
-			n++
 		}
 	}
-	return n, nil
+	slices.SortStableFunc(calls, func(x, y demoCall) int { return x.at.Compare(y.at) })
+	for i, c := range calls {
+		seedClock.Set(c.at)
+		if _, err := l.Charge(ctx, c.req); err != nil {
+			return i, err
+		}
+	}
+	return len(calls), nil
 }

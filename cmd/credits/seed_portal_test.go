@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
@@ -29,4 +30,21 @@ func TestSeedPortalIsIdempotent(t *testing.T) {
 	var subs int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM ledger_accounts WHERE kind = 'sub'`).Scan(&subs))
 	require.Equal(t, 2, subs)
+
+	// The history reads as if recorded live: each call was recorded when
+	// it happened, a pool's events are in time order, and the ledger's own
+	// checks pass.
+	var late, outOfOrder, demo int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE at <> occurred_at AND type = 'deduction'), count(*),
+       count(*) FILTER (WHERE at < prev)
+FROM (SELECT at, occurred_at, type, lag(at) OVER (PARTITION BY pool_id ORDER BY id) AS prev FROM ledger_events
+      WHERE pool_id IN (SELECT pool_id FROM ledger_events WHERE idempotency_key LIKE 'demo%usage%')) e`).Scan(&late, &demo, &outOfOrder))
+	require.Greater(t, demo, 300, "the demo pools' events")
+	require.Zero(t, late, "no demo call is a late event")
+	require.Zero(t, outOfOrder, "every pool's events are in time order")
+	l := ledger.New(pool, ledger.Options{})
+	defer l.Close()
+	mismatches, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, mismatches)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Free models' calls. The ledger refuses zero-amount charges, so the gateway
@@ -34,12 +35,12 @@ SELECT f.id, 0::bigint AS op_id, f.account_id, '` + freeType + `' AS type, 0::nu
 FROM gateway_free_calls f
 WHERE f.pool_id = $1 AND f.state = 'committed'
   AND ($2::bigint = 0 OR f.account_id = $2)
-  AND ($10::bigint = 0 OR f.id < $10)
+  AND ($10::bigint = 0 OR (f.occurred_at, f.id) < ($12::timestamptz, $10))
   AND ($4::timestamptz IS NULL OR f.occurred_at >= $4)
   AND ($5::timestamptz IS NULL OR f.occurred_at < $5)
   AND ($6::text = '' OR f.model = $6)
   AND ($7::text = '' OR f.session_id = $7)
-ORDER BY f.id DESC
+ORDER BY f.occurred_at DESC, f.id DESC
 LIMIT $9`
 
 // sqlFreeAgg sums the pool's committed free calls by account, Asia/Shanghai
@@ -63,21 +64,42 @@ GROUP BY 1, 2, 3`
 // merges: the pool's usage events and its free calls. The zero Cursor asks
 // for the first page; List returns it when there is nothing more.
 type Cursor struct {
-	// Event lists the charges below this event id (0: from the newest;
-	// -1: none left).
-	Event int64
-	// Free lists the free calls below this id (0: from the newest; -1:
-	// none left).
-	Free int64
+	// Event and EventAt list the charges below this position: the last
+	// one shown's occurrence and its operation's smallest event id (Event
+	// 0: from the newest; -1: none left).
+	Event   int64
+	EventAt time.Time
+	// Free and FreeAt list the free calls below this position (Free 0:
+	// from the newest; -1: none left).
+	Free   int64
+	FreeAt time.Time
 }
 
 // IsZero reports whether c is the first page's cursor (as List's answer:
 // no more pages).
-func (c Cursor) IsZero() bool { return c == Cursor{} }
+func (c Cursor) IsZero() bool {
+	return c.Event == 0 && c.Free == 0 && c.EventAt.IsZero() && c.FreeAt.IsZero()
+}
 
-// String is the cursor as a URL parameter ("event.free").
+// String is the cursor as a URL parameter
+// ("event.free.eventAtMicros.freeAtMicros").
 func (c Cursor) String() string {
-	return strconv.FormatInt(c.Event, 10) + "." + strconv.FormatInt(c.Free, 10)
+	return strconv.FormatInt(c.Event, 10) + "." + strconv.FormatInt(c.Free, 10) + "." +
+		strconv.FormatInt(micros(c.EventAt), 10) + "." + strconv.FormatInt(micros(c.FreeAt), 10)
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
 }
 
 // ParseCursor reads a Cursor.String; "" is the zero Cursor.
@@ -86,19 +108,23 @@ func ParseCursor(s string) (Cursor, error) {
 	if s == "" {
 		return Cursor{}, nil
 	}
-	e, f, ok := strings.Cut(s, ".")
-	if !ok {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
 		return Cursor{}, ErrInvalidFilter
 	}
-	var c Cursor
-	var err1, err2 error
-	c.Event, err1 = strconv.ParseInt(e, 10, 64)
-	c.Free, err2 = strconv.ParseInt(f, 10, 64)
-	if err1 != nil || err2 != nil || c.Event < -1 || c.Free < -1 {
-		return Cursor{}, ErrInvalidFilter
+	var n [4]int64
+	for i, p := range parts {
+		v, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || v < -1 || (i >= 2 && (v < 0 || v > maxCursorMicros)) {
+			return Cursor{}, ErrInvalidFilter
+		}
+		n[i] = v
 	}
-	return c, nil
+	return Cursor{Event: n[0], Free: n[1], EventAt: fromMicros(n[2]), FreeAt: fromMicros(n[3])}, nil
 }
+
+// maxCursorMicros bounds a cursor's times (the year 9999).
+const maxCursorMicros = 253402300799999999
 
 // Version returns the version of the pool's usage for callers that cache
 // what they read: the newest ledger event id (Head) plus the number of

@@ -166,9 +166,11 @@ const usageTypes = `('deduction', 'unpaid_usage', 'reservation_expired_charge')`
 // MaxPage is the most charges one List call returns.
 const MaxPage = 200
 
-// sqlList reads, in one round trip, up to $8 usage events below event id
-// $3 and up to $9 committed free calls below free-call id $10 (each 0: from
-// the newest), the events first, each part newest first.
+// sqlList reads, in one round trip, up to $8 usage events below the
+// position ($11 occurred, $3 id) and up to $9 committed free calls below
+// ($12 occurred, $10 id) (each id 0: from the newest), the events first,
+// each part newest first by when the call happened (occurred_at; the id
+// breaks ties, and keeps an operation's rows together).
 const sqlList = `
 SELECT * FROM ((
 SELECT e.id, e.op_id, e.account_id, e.type::text AS type, e.amount, e.unpaid, e.model, e.session_id, e.request_id,
@@ -177,15 +179,15 @@ FROM ledger_event_view e
 LEFT JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id
 WHERE e.pool_id = $1 AND e.type IN ` + usageTypes + `
   AND ($2::bigint = 0 OR e.account_id = $2)
-  AND ($3::bigint = 0 OR e.id < $3)
+  AND ($3::bigint = 0 OR (e.occurred_at, e.id) < ($11::timestamptz, $3))
   AND ($4::timestamptz IS NULL OR e.occurred_at >= $4)
   AND ($5::timestamptz IS NULL OR e.occurred_at < $5)
   AND ($6::text = '' OR e.model = $6)
   AND ($7::text = '' OR e.session_id = $7)
-ORDER BY e.id DESC
+ORDER BY e.occurred_at DESC, e.id DESC
 LIMIT $8
 ) UNION ALL (` + sqlFreeRows + `)) u
-ORDER BY u.type = '` + freeType + `', u.id DESC`
+ORDER BY u.type = '` + freeType + `', u.occurred_at DESC, u.id DESC`
 
 func timeArg(t time.Time) any {
 	if t.IsZero() {
@@ -202,8 +204,9 @@ func checkFilter(f Filter) error {
 }
 
 // List returns up to limit charges of the scope matching f, the ledger's
-// charges and the free models' calls merged newest first (each history in
-// the order it was recorded). Pass the returned cursor to get the next page
+// charges and the free models' calls merged newest first by when the call
+// happened (OccurredAt): a usage event reported late sits among the calls
+// of its time, not at the top. Pass the returned cursor to get the next page
 // (the zero Cursor for the first; a returned zero Cursor means there are no
 // more). Errors: ErrInvalidFilter.
 func (s *Store) List(ctx context.Context, sc Scope, f Filter, cur Cursor, limit int) ([]Charge, Cursor, error) {
@@ -223,10 +226,10 @@ func (s *Store) List(ctx context.Context, sc Scope, f Filter, cur Cursor, limit 
 	if cur.Free < 0 {
 		freeLimit = 0
 	}
-	cursor, eventsMore, freeMore := max(cur.Event, 0), false, false
+	cursor, cursorAt, eventsMore, freeMore := max(cur.Event, 0), cur.EventAt, false, false
 	for {
 		rows, err := s.pool.Query(ctx, sqlList, sc.PoolID, sc.AccountID, cursor, timeArg(f.From), timeArg(f.To), f.Model, f.SessionID,
-			chunk, freeLimit, max(cur.Free, 0))
+			chunk, freeLimit, max(cur.Free, 0), cursorAt.UTC(), cur.FreeAt.UTC())
 		if err != nil {
 			return nil, Cursor{}, fmt.Errorf("usage: list: %w", err)
 		}
@@ -252,7 +255,8 @@ func (s *Store) List(ctx context.Context, sc Scope, f Filter, cur Cursor, limit 
 		}
 		// The chunk ended inside the history: continue below the smallest
 		// id read; rows of a partly read op merge into it.
-		cursor = charges[len(charges)-1].firstID
+		last := charges[len(charges)-1]
+		cursor, cursorAt = last.firstID, last.OccurredAt
 	}
 	page, i, j := mergeByTime(charges, free, limit)
 	next := cur
@@ -260,13 +264,13 @@ func (s *Store) List(ctx context.Context, sc Scope, f Filter, cur Cursor, limit 
 	case eventsDone || (i == len(charges) && !eventsMore):
 		next.Event = -1
 	case i > 0:
-		next.Event = charges[i-1].firstID
+		next.Event, next.EventAt = charges[i-1].firstID, charges[i-1].OccurredAt
 	}
 	switch {
 	case cur.Free < 0 || (j == len(free) && !freeMore):
 		next.Free = -1
 	case j > 0:
-		next.Free = free[j-1].firstID
+		next.Free, next.FreeAt = free[j-1].firstID, free[j-1].OccurredAt
 	}
 	if next.Event < 0 && next.Free < 0 {
 		next = Cursor{}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -89,4 +90,50 @@ func TestChargesPaidFromSeveralLotsCountTokensOnceAndPageWhole(t *testing.T) {
 	models, err := b.store.Models(ctx, sc)
 	require.NoError(t, err)
 	require.Equal(t, []string{"m", "m2"}, models)
+}
+
+// TestListIsInTheOrderCallsHappened: a usage event reported late sits among
+// the calls of its time, and paging across it loses and repeats nothing.
+func TestListIsInTheOrderCallsHappened(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	acc, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountIndividual})
+	require.NoError(t, err)
+	_, err = b.ledger.Credit(ctx, ledger.CreditRequest{AccountID: acc.ID, Kind: ledger.LotPromo, Amount: decimal.NewFromInt(1000), IdempotencyKey: "g"})
+	require.NoError(t, err)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	// Recorded in this order; happened at these minutes after base.
+	minutes := []int{10, 20, 30, 5, 40, 15, 35}
+	for i, m := range minutes {
+		_, err := b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: decimal.NewFromInt(1), IdempotencyKey: fmt.Sprint("o", i),
+			Model: "m", OccurredAt: base.Add(time.Duration(m) * time.Minute)})
+		require.NoError(t, err)
+	}
+	sc := usage.Scope{PoolID: acc.ID}
+	for _, size := range []int{2, 3, 7} {
+		var got []time.Time
+		var cursor usage.Cursor
+		for {
+			page, next, err := b.store.List(ctx, sc, usage.Filter{}, cursor, size)
+			require.NoError(t, err)
+			for _, c := range page {
+				got = append(got, c.OccurredAt)
+			}
+			if next.IsZero() {
+				break
+			}
+			again, err := usage.ParseCursor(next.String())
+			require.NoError(t, err)
+			require.Equal(t, next.Event, again.Event)
+			require.True(t, next.EventAt.Equal(again.EventAt), "the cursor survives the URL")
+			cursor = again
+		}
+		require.Len(t, got, len(minutes), "page size %d", size)
+		for i := 1; i < len(got); i++ {
+			require.True(t, got[i-1].After(got[i]), "page size %d: newest first by when the call happened: %v", size, got)
+		}
+	}
+	_, err = usage.ParseCursor("1.2")
+	require.ErrorIs(t, err, usage.ErrInvalidFilter, "an old two-part cursor is refused, not misread")
 }

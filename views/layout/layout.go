@@ -17,6 +17,9 @@ type Page struct {
 	Title string
 	// Active is the route name of the current menu entry, e.g. "portal.usage".
 	Active string
+	// Enterprise shows the entries only an enterprise's owner uses
+	// (sub-accounts).
+	Enterprise bool
 }
 
 // NavItem is one menu entry: a route name (with a fallback path until the
@@ -24,30 +27,32 @@ type Page struct {
 // back-office pages only, customer entries everywhere else, so customers
 // never see a link they cannot use.
 type NavItem struct {
-	Route    string
-	Fallback string
-	Key      string
-	Staff    bool
+	Route      string
+	Fallback   string
+	Key        string
+	Staff      bool
+	Enterprise bool // only for an enterprise's own pages
 }
 
 // Nav is the main menu, in order. The portal and back office register
 // routes with these names; until then the links use the fallback paths.
 var Nav = []NavItem{
-	{"portal.overview", "/portal", "menu.overview", false},
-	{"portal.usage", "/portal/usage", "menu.usage", false},
-	{"portal.transactions", "/portal/transactions", "menu.transactions", false},
-	{"portal.topup", "/portal/topup", "menu.topup", false},
-	{"portal.orders", "/portal/orders", "menu.orders", false},
-	{"portal.redeem", "/portal/redeem", "menu.redeem", false},
-	{"portal.verification", "/portal/verification", "menu.verification", false},
-	{"portal.invoices", "/portal/invoices", "menu.invoices", false},
-	{"admin.home", "/admin", "menu.admin", true},
+	{Route: "portal.overview", Fallback: "/portal", Key: "menu.overview"},
+	{Route: "portal.usage", Fallback: "/portal/usage", Key: "menu.usage"},
+	{Route: "portal.transactions", Fallback: "/portal/transactions", Key: "menu.transactions"},
+	{Route: "portal.accounts", Fallback: "/portal/accounts", Key: "menu.sub_accounts", Enterprise: true},
+	{Route: "portal.topup", Fallback: "/portal/topup", Key: "menu.topup"},
+	{Route: "portal.orders", Fallback: "/portal/orders", Key: "menu.orders"},
+	{Route: "portal.redeem", Fallback: "/portal/redeem", Key: "menu.redeem"},
+	{Route: "portal.verification", Fallback: "/portal/verification", Key: "menu.verification"},
+	{Route: "portal.invoices", Fallback: "/portal/invoices", Key: "menu.invoices"},
+	{Route: "admin.home", Fallback: "/admin", Key: "menu.admin", Staff: true},
 }
 
 // VisitorNav is the menu of a visitor who is not signed in.
 var VisitorNav = []NavItem{
-	{"auth.signin", "/signin", "menu.signin", false},
-	{"auth.signup", "/signup", "menu.signup", false},
+	{Route: "auth.signin", Fallback: "/signin", Key: "menu.signin"},
+	{Route: "auth.signup", Fallback: "/signup", Key: "menu.signup"},
 }
 
 // navFor is the menu for a page: the back office's entries on /admin pages
@@ -60,7 +65,7 @@ func navFor(ctx context.Context, p Page) []NavItem {
 	staff := strings.HasPrefix(p.Active, "admin.")
 	var items []NavItem
 	for _, item := range Nav {
-		if item.Staff == staff {
+		if item.Staff == staff && (!item.Enterprise || p.Enterprise) {
 			items = append(items, item)
 		}
 	}

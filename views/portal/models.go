@@ -34,10 +34,13 @@ type Expiry struct {
 	Amount decimal.Decimal
 }
 
-// EventRow is one ledger event.
+// EventRow is one ledger event. Lists of events are in the order the
+// ledger recorded them (At); Occurred is set when the usage it charges
+// happened noticeably earlier (a late event), and is shown beside it.
 type EventRow struct {
 	ID, OpID                      int64
 	At                            time.Time
+	Occurred                      *time.Time
 	Type, LotKind, Source, Reason string
 	Model                         string
 	Amount, Balance, Unpaid       decimal.Decimal
