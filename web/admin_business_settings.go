@@ -1,14 +1,12 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/platform/format"
@@ -51,19 +49,19 @@ func (s *Server) AdminSettingsSave(c echo.Context) error {
 	}
 	reason := c.FormValue("reason")
 	_, err := s.admin.settings.Change(c.Request().Context(), g, in, reason, actor(c))
-	var ie *settings.InputError
-	if errors.As(err, &ie) {
-		return s.settingsPage(c, http.StatusUnprocessableEntity, g, in, ie, reason, "")
-	}
 	if err != nil {
-		return err
+		msgs, status, ok := s.fieldErrors(c, err)
+		if !ok {
+			return err
+		}
+		return s.settingsPage(c, status, g, in, msgs, reason, "")
 	}
 	return HXRedirect(c, s.URL("admin.settings")+"?saved="+string(g)+"#settings-"+string(g))
 }
 
 // settingsPage renders the screen from the stored values; the failed group
 // (if any) shows what was typed and its errors.
-func (s *Server) settingsPage(c echo.Context, status int, failed settings.Group, typed map[string]string, ie *settings.InputError,
+func (s *Server) settingsPage(c echo.Context, status int, failed settings.Group, typed map[string]string, errs map[string]string,
 	reason string, saved settings.Group) error {
 	ctx := c.Request().Context()
 	st, err := s.admin.settings.Load(ctx)
@@ -80,16 +78,13 @@ func (s *Server) settingsPage(c echo.Context, status int, failed settings.Group,
 		}
 		values := st.Values.Form(g)
 		if g == failed {
-			values, gv.Reason = typed, reason
-			for _, fe := range ie.Fields {
-				gv.Errors[fe.Field] = settingsError(c, fe)
-			}
+			values, gv.Reason, gv.Errors = typed, reason, errs
 		}
 		for _, f := range g.Fields() {
 			fv := adminview.SettingsField{Name: f, Label: tr(c, "settings.field."+f), Value: values[f], Error: gv.Errors[f]}
 			if r, ok := settings.Ranges[f]; ok {
 				fv.Numeric = f != settings.FieldTiers && f != settings.FieldBonus
-				fv.Hint = i18n.Tf(ctx, "settings.hint."+f, rangeData(r))
+				fv.Hint = i18n.Tf(ctx, "settings.hint."+f, pairs(settings.RangeArgs(r)))
 			} else {
 				fv.Hint = tr(c, "settings.hint."+f)
 			}
@@ -132,18 +127,11 @@ func (s *Server) settingsKey(c echo.Context, st settings.State, k settings.Key) 
 	return kv, nil
 }
 
-// settingsError is a field's failure in the user's language, naming the
-// allowed range where there is one.
-func settingsError(c echo.Context, fe settings.FieldError) string {
-	data := map[string]string{}
-	if fe.Range.Min != "" {
-		data = rangeData(fe.Range)
+// pairs turns key, value arguments into a message's data.
+func pairs(args []string) map[string]string {
+	m := make(map[string]string, len(args)/2)
+	for i := 0; i+1 < len(args); i += 2 {
+		m[args[i]] = args[i+1]
 	}
-	data["MaxTiers"], data["MaxText"] = strconv.Itoa(settings.MaxTiers), strconv.Itoa(settings.MaxBankText)
-	return i18n.Tf(c.Request().Context(), "error.settings."+fe.Code, data)
-}
-
-// rangeData is a field's range for messages, with thousands separators.
-func rangeData(r settings.Range) map[string]string {
-	return map[string]string{"Min": format.Credits(decimal.RequireFromString(r.Min)), "Max": format.Credits(decimal.RequireFromString(r.Max))}
+	return m
 }

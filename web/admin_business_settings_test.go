@@ -86,7 +86,7 @@ func TestAdminSettingsReportsEveryErrorAtOnce(t *testing.T) {
 	require.Equal(t, "请输入 0 至 100,000,000 之间的数。", in(`[data-testid="error-grant_limit"]`))
 	require.Equal(t, "请输入数字，例如 100 或 99.5。", in(`[data-testid="error-grant_staff_day"]`))
 	require.Contains(t, in(`[data-testid="error-recharge_limit"]`), "元精确到分")
-	require.Equal(t, "请填写此项。", in(`[data-testid="error-reason"]`))
+	require.Equal(t, "此项为必填项。", in(`[data-testid="error-reason"]`))
 	require.Equal(t, "abc", r.Doc.Find(`#f-grant_staff_day`).AttrOr("value", ""), "what was typed stays")
 	require.Equal(t, "-5", r.Doc.Find(`#f-grant_limit`).AttrOr("value", ""))
 	require.Empty(t, r.Doc.Find(`[data-testid="settings-topup"] .field-error`).Nodes, "other forms show no errors")
@@ -229,8 +229,8 @@ func TestAdminSettingsOnAPhoneInChromium(t *testing.T) {
 		require.LessOrEqual(t, width, 390, "%s scrolls sideways on a phone: %v", what, wide)
 	}
 	for _, lang := range []struct{ code, title, hint, group, rangeErr, reasonErr string }{
-		{"zh-CN", "业务设置", "1 至 10,000,000 点", "试用、宽限与到期提醒", "请输入 1 至 365 之间的数。", "请填写此项。"},
-		{"en", "Business settings", "1 to 10,000,000 credits", "Trial, grace and expiry reminders", "Enter a number from 1 to 365.", "Please fill this in."},
+		{"zh-CN", "业务设置", "1 至 10,000,000 点", "试用、宽限与到期提醒", "请输入 1 至 365 之间的数。", "此项为必填项。"},
+		{"en", "Business settings", "1 to 10,000,000 credits", "Trial, grace and expiry reminders", "Enter a number from 1 to 365.", "This field is required."},
 	} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/admin/settings"),
 			chromedp.WaitVisible(css(`[data-testid="settings-accounts"]`))))

@@ -1,14 +1,15 @@
 package settings
 
 import (
-	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
@@ -87,72 +88,56 @@ var Ranges = map[string]Range{
 	FieldReminderDays:       {"1", "365", 0},
 }
 
-// Validation codes (i18n key error.settings.<code>).
+// Validation codes (web: i18n key error.field.<code>, with the arguments
+// min and max for a range, max for a length).
 const (
-	CodeRequired       = "required"        // empty
-	CodeNumber         = "number"          // not a number
-	CodeRange          = "range"           // outside Ranges[field]
-	CodePlaces         = "places"          // too many decimals
-	CodeTooMany        = "too_many"        // more than MaxTiers tiers
-	CodeBonusFormat    = "bonus_format"    // not tier:percent
-	CodeBonusTier      = "bonus_tier"      // a bonus for a tier not offered
-	CodeTooLong        = "too_long"        // longer than MaxBankText / MaxReasonText
-	CodeBankIncomplete = "bank_incomplete" // some of name, bank and number given, not all
-	CodeBankNumber     = "bank_number"     // an account number with other than digits, spaces and dashes
-	CodeGraceHours     = "grace_hours"     // grace credit without a lifetime
-	CodeUnchanged      = "unchanged"       // the form changes nothing
-	CodeStale          = "stale"           // a key changed by someone else since the form was shown
+	CodeRequired       = "required"                // empty
+	CodeTooLong        = "too_long"                // longer than MaxBankText / MaxReasonText (max)
+	CodeNumber         = "setting_number"          // not a number
+	CodeRange          = "setting_range"           // outside Ranges[field] (min, max)
+	CodePlaces         = "setting_places"          // too many decimals
+	CodeTooMany        = "setting_too_many"        // more than MaxTiers tiers (max)
+	CodeBonusFormat    = "setting_bonus_format"    // not tier:percent
+	CodeBonusTier      = "setting_bonus_tier"      // a bonus for a tier not offered
+	CodeBankIncomplete = "setting_bank_incomplete" // some of name, bank and number given, not all
+	CodeBankNumber     = "setting_bank_number"     // an account number with other than digits, spaces and dashes
+	CodeGraceHours     = "setting_grace_hours"     // grace credit without a lifetime
+	CodeUnchanged      = "setting_unchanged"       // the form changes nothing
+	CodeStale          = "setting_stale"           // a key changed by someone else since the form was shown
 )
+
+// FieldCodes lists every field code this package reports, so the web
+// layer's locale test covers them.
+var FieldCodes = []string{CodeRequired, CodeTooLong, CodeNumber, CodeRange, CodePlaces, CodeTooMany, CodeBonusFormat,
+	CodeBonusTier, CodeBankIncomplete, CodeBankNumber, CodeGraceHours, CodeUnchanged, CodeStale}
 
 // SeenField is the hidden form field holding the id of k's newest change
 // when the form was shown ("0": none). Change refuses to overwrite a key
 // changed since (CodeStale), so two admins never undo each other unseen.
 func SeenField(k Key) string { return "seen_" + strings.ReplaceAll(string(k), ".", "_") }
 
-// ErrInvalidInput is matched by *InputError.
-var ErrInvalidInput = errors.New("settings: invalid input")
-
-// FieldError is one failed field: Code with the field's Range for messages.
-type FieldError struct {
-	Field, Code string
-	Range       Range
-}
-
-// InputError lists every failed field of a form at once.
-type InputError struct {
-	Fields []FieldError
-}
-
-// Error implements error.
-func (e *InputError) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Field + ": " + f.Code
-	}
-	return "settings: invalid input: " + strings.Join(parts, ", ")
-}
-
-// Is matches ErrInvalidInput.
-func (e *InputError) Is(target error) bool { return target == ErrInvalidInput }
-
-// Field returns the failure of the named field, if any.
-func (e *InputError) Field(name string) (FieldError, bool) {
-	for _, f := range e.Fields {
-		if f.Field == name {
-			return f, true
-		}
-	}
-	return FieldError{}, false
+// RangeArgs are a range's message arguments, with thousands separators.
+func RangeArgs(r Range) []string {
+	return []string{"min", format.Credits(decimal.RequireFromString(r.Min)), "max", format.Credits(decimal.RequireFromString(r.Max))}
 }
 
 // parser collects field errors.
 type parser struct {
 	in   map[string]string
-	errs []FieldError
+	errs *fielderr.Errors
 }
 
 func (p *parser) fail(field, code string) {
-	p.errs = append(p.errs, FieldError{Field: field, Code: code, Range: Ranges[field]})
+	var args []string
+	switch code {
+	case CodeRange:
+		args = RangeArgs(Ranges[field])
+	case CodeTooLong:
+		args = []string{"max", strconv.Itoa(MaxBankText)}
+	case CodeTooMany:
+		args = []string{"max", strconv.Itoa(MaxTiers)}
+	}
+	p.errs.Add(field, code, args...)
 }
 
 // number reads a numeric field within its Range (full-width digits and
@@ -218,9 +203,9 @@ func listItems(s string) []string {
 }
 
 // Parse reads a group's form into a copy of base with that group's fields
-// replaced, reporting every failed field at once (*InputError).
+// replaced, reporting every failed field at once (*fielderr.Errors).
 func Parse(g Group, in map[string]string, base Values) (Values, error) {
-	p := &parser{in: in}
+	p := &parser{in: in, errs: fielderr.New("settings")}
 	v := base
 	switch g {
 	case GroupTopup:
@@ -248,7 +233,7 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 		v.TrialCap, _ = p.number(FieldTrialCap)
 		v.Grace.Credits, _ = p.number(FieldGraceCredits)
 		v.Grace.Hours = p.whole(FieldGraceHours)
-		if _, bad := (&InputError{Fields: p.errs}).Field(FieldGraceHours); !bad && v.Grace.Credits.IsPositive() && v.Grace.Hours == 0 {
+		if p.errs.Code(FieldGraceHours) == "" && v.Grace.Credits.IsPositive() && v.Grace.Hours == 0 {
 			p.fail(FieldGraceHours, CodeGraceHours)
 		}
 		if !v.Grace.Credits.IsPositive() {
@@ -258,8 +243,8 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 	default:
 		p.fail(FieldForm, CodeRequired)
 	}
-	if len(p.errs) > 0 {
-		return base, &InputError{Fields: p.errs}
+	if err := p.errs.Err(); err != nil {
+		return base, err
 	}
 	return v, nil
 }

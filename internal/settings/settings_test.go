@@ -19,6 +19,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/settings"
 )
 
@@ -69,11 +70,11 @@ func form(v settings.Values, g settings.Group, changes map[string]string) map[st
 
 func codes(t *testing.T, err error) map[string]string {
 	t.Helper()
-	var ie *settings.InputError
-	require.ErrorAs(t, err, &ie)
+	fe, ok := fielderr.As(err)
+	require.True(t, ok, "a field error: %v", err)
 	out := map[string]string{}
-	for _, f := range ie.Fields {
-		out[f.Field] = f.Code
+	for _, f := range fe.Fields {
+		out[f.Name] = f.Code
 	}
 	return out
 }
@@ -105,7 +106,7 @@ func TestParseReportsEveryFieldAtOnce(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := settings.Parse(c.group, c.in, base)
-			require.ErrorIs(t, err, settings.ErrInvalidInput)
+			require.ErrorIs(t, err, fielderr.ErrInvalid)
 			require.Equal(t, c.want, codes(t, err))
 		})
 	}
@@ -176,7 +177,7 @@ func TestChangeOverridesTheEnvironmentWithHistoryAndAudit(t *testing.T) {
 
 	_, err = b.store.Change(b.ctx, settings.GroupTopup, form(cur, settings.GroupTopup, map[string]string{"tiers": "50, 100"}),
 		"活动结束", admin)
-	require.ErrorIs(t, err, settings.ErrInvalidInput, "the bonus names a tier no longer offered")
+	require.ErrorIs(t, err, fielderr.ErrInvalid, "the bonus names a tier no longer offered")
 	_, err = b.store.Change(b.ctx, settings.GroupTopup, form(cur, settings.GroupTopup, map[string]string{"tiers": "50, 100", "bonus": ""}),
 		"活动结束", admin)
 	require.NoError(t, err)

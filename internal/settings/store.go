@@ -18,6 +18,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // DefaultCacheTTL is how long a process trusts its copy of the settings
@@ -172,8 +173,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`
 // history and the last to commit is in force; a key changed since the
 // form was shown is refused instead of overwritten (CodeStale). It returns the keys changed
 // and reloads the cache. Errors: backoffice.ErrForbidden (not an admin),
-// *InputError (ErrInvalidInput: every failed field at once, a missing
-// reason, or nothing changed), database errors.
+// *fielderr.Errors (every failed field at once, a missing
+// reason, or nothing changed; fielderr.ErrInvalid), database errors.
 func (s *Store) Change(ctx context.Context, g Group, in map[string]string, reason string, actor backoffice.Actor) ([]Key, error) {
 	if !auth.HasAnyRole(actor.User, auth.RoleAdmin) {
 		return nil, backoffice.ErrForbidden
@@ -184,22 +185,19 @@ func (s *Store) Change(ctx context.Context, g Group, in map[string]string, reaso
 		return nil, err
 	}
 	next, perr := Parse(g, in, st.Values)
-	var ie *InputError
-	if perr != nil && !errors.As(perr, &ie) {
+	errs := fielderr.New("settings")
+	if perr != nil && !errs.Merge(perr) {
 		return nil, perr
-	}
-	if ie == nil {
-		ie = &InputError{}
 	}
 	reason = strings.TrimSpace(reason)
 	switch {
 	case reason == "":
-		ie.Fields = append(ie.Fields, FieldError{Field: FieldReason, Code: CodeRequired})
+		errs.Add(FieldReason, CodeRequired)
 	case len([]rune(reason)) > MaxReasonText:
-		ie.Fields = append(ie.Fields, FieldError{Field: FieldReason, Code: CodeTooLong})
+		errs.Add(FieldReason, CodeTooLong, "max", strconv.Itoa(MaxReasonText))
 	}
-	if len(ie.Fields) > 0 {
-		return nil, ie
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	var changed []Key
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -219,7 +217,7 @@ func (s *Store) Change(ctx context.Context, g Group, in map[string]string, reaso
 		return nil, err
 	}
 	if len(changed) == 0 {
-		return nil, &InputError{Fields: []FieldError{{Field: FieldForm, Code: CodeUnchanged}}}
+		return nil, fielderr.One("settings", FieldForm, CodeUnchanged)
 	}
 	if _, err := s.Load(ctx); err != nil {
 		// The change is committed; the next Current reloads.
@@ -261,7 +259,7 @@ func (s *Store) changeKey(ctx context.Context, tx pgx.Tx, k Key, next Values, in
 		return false, nil
 	}
 	if seen, ok := in[SeenField(k)]; ok && seen != strconv.FormatInt(id, 10) {
-		return false, &InputError{Fields: []FieldError{{Field: FieldForm, Code: CodeStale}}}
+		return false, fielderr.One("settings", FieldForm, CodeStale)
 	}
 	var newID int64
 	if err := tx.QueryRow(ctx, sqlInsert, string(k), newJSON, prev, actor.User.ID, actor.User.Email, s.opts.Now().UTC(), reason).
