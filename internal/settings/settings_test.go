@@ -108,6 +108,16 @@ func TestParseReportsEveryFieldAtOnce(t *testing.T) {
 			_, err := settings.Parse(c.group, c.in, base)
 			require.ErrorIs(t, err, fielderr.ErrInvalid)
 			require.Equal(t, c.want, codes(t, err))
+			fe, _ := fielderr.As(err)
+			for _, f := range fe.Fields {
+				if f.Code == settings.CodeRange {
+					require.NotEmpty(t, f.Args["min"], "a range error names its range")
+					require.NotEmpty(t, f.Args["max"])
+				}
+			}
+			if c.name == "limits" {
+				require.Equal(t, map[string]string{"min": "0", "max": "100,000,000"}, fe.Fields[0].Args)
+			}
 		})
 	}
 }
