@@ -166,15 +166,16 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`
 
 // Change applies an admin's form for group g: it parses every field of in
 // (field name → text as typed; SeenField entries, when present, say which
-// change of each key the admin saw) and, for each key of the group whose value
-// differs from the one in force, appends a history row and an audit row
-// (action setting_changed, with the old and new value) in one transaction.
-// Changes to one key are serialized, so concurrent ones form one line of
-// history and the last to commit is in force; a key changed since the
-// form was shown is refused instead of overwritten (CodeStale). It returns the keys changed
-// and reloads the cache. Errors: backoffice.ErrForbidden (not an admin),
-// *fielderr.Errors (every failed field at once, a missing
-// reason, or nothing changed; fielderr.ErrInvalid), database errors.
+// change of each key the admin saw) and, for each key of the group whose
+// value differs from the one in force, appends a history row and an audit
+// row (action setting_changed, with the old and new value) in one
+// transaction. Changes to one key are serialized, so concurrent ones form
+// one line of history and the last to commit is in force; a key changed
+// since the form was shown is refused instead of overwritten (CodeStale).
+// It returns the keys changed and reloads the cache. Errors:
+// backoffice.ErrForbidden (not an admin), *fielderr.Errors (every failed
+// field at once, a missing reason, nothing changed, a stale form; matches
+// fielderr.ErrInvalid), database errors.
 func (s *Store) Change(ctx context.Context, g Group, in map[string]string, reason string, actor backoffice.Actor) ([]Key, error) {
 	if !auth.HasAnyRole(actor.User, auth.RoleAdmin) {
 		return nil, backoffice.ErrForbidden
