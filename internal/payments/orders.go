@@ -191,8 +191,8 @@ func isForeignKeyViolation(err error) bool {
 // first transition, retrying on an order number or reference code clash.
 func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, ch Channel, state State, ttl time.Duration) (Order, error) {
 	validity := int64(0)
-	if q.HasBonus() && s.opts.BonusValidity > 0 {
-		validity = int64(s.opts.BonusValidity / time.Second)
+	if q.HasBonus() && q.BonusValidity > 0 { // the quote carries the validity in force
+		validity = int64(q.BonusValidity / time.Second)
 	}
 	for attempt := 0; ; attempt++ {
 		var ref *string
@@ -286,7 +286,7 @@ func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen 
 // (ErrAmountOutOfRange), ErrInvalidArgument (no such account),
 // ErrChannelUnavailable (no receiving account configured).
 func (s *Service) CreateTransferOrder(ctx context.Context, accountID int64, amountFen int64) (Order, error) {
-	if !s.opts.BankAccount.Configured() {
+	if !s.BankAccount().Configured() {
 		return Order{}, fmt.Errorf("payments: create transfer order: %w: no receiving bank account", ErrChannelUnavailable)
 	}
 	q, err := s.quoteTransfer(amountFen)
