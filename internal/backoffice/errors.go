@@ -91,6 +91,8 @@ var (
 	ErrKeyNotFound = &Error{Code: "key_not_found"}
 	// ErrKeyRevoked: the service key was already revoked.
 	ErrKeyRevoked = &Error{Code: "key_revoked"}
+	// ErrInvalidFilter: a list filter names an unknown value, or its page cursor is malformed.
+	ErrInvalidFilter = &Error{Code: "invalid_filter"}
 )
 
 // Code returns the code of a back-office error, or "" for any other error.
