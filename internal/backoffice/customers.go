@@ -38,7 +38,8 @@ const (
 type CustomerFilter struct {
 	// Query matches an account id or external id exactly, an email by its
 	// beginning, a mobile number, an order number or transfer reference
-	// code exactly, or part of the account's or user's name. With a query,
+	// code exactly, or part of the account's or user's name (unless it is
+	// all digits). With a query,
 	// sub-accounts are listed too; without one, only individuals and
 	// enterprises.
 	Query string
@@ -110,9 +111,9 @@ WITH c AS (
 SELECT id, kind, mode, external_id, name, status, created_at, available, email, phone, display_name, verification
 FROM c
 WHERE (@q = '' AND kind <> 'sub'
-       OR @q <> '' AND (id::text = @q OR external_id = @q OR email LIKE @email_prefix OR phone = @phone
-                        OR name ILIKE @part OR display_name ILIKE @part
-                        OR id IN (SELECT account_id FROM payment_orders WHERE order_no = @q OR reference_code = @code)))
+       OR @q <> '' AND (id::text = @q OR external_id = @q OR email LIKE @email_prefix OR phone = nullif(@phone, '')
+                        OR @part <> '' AND (name ILIKE @part OR display_name ILIKE @part)
+                        OR id IN (SELECT account_id FROM payment_orders WHERE order_no = @q OR reference_code = nullif(@code, ''))))
   AND (@kind = '' OR kind = @kind)
   AND (@verification = '' OR verification = @verification)
   AND (@status = '' OR status = @status)
@@ -141,7 +142,7 @@ func (s *Service) ListCustomers(ctx context.Context, actor Actor, f CustomerFilt
 	q := strings.TrimSpace(f.Query)
 	args := pgx.NamedArgs{
 		"mode": f.Mode, "q": q, "email_prefix": escapeLike(strings.ToLower(q)) + "%", "phone": phoneOf(q),
-		"part": "%" + escapeLike(q) + "%", "code": refcode.Normalize(q),
+		"part": namePart(q), "code": refcode.Normalize(q),
 		"kind": f.Kind, "verification": f.Verification, "status": f.Status, "has_balance": f.HasBalance,
 		"limit": f.Limit + 1, "after_id": nil, "after_at": nil, "after_balance": nil,
 	}
@@ -226,6 +227,16 @@ func parseCustomerCursor(s string) (int64, string, error) {
 		return 0, "", invalidFilter()
 	}
 	return id, key, nil
+}
+
+// namePart is the ILIKE pattern matching q inside a name; "" for a query of
+// digits only (an account id, a phone or an order number, which would
+// otherwise also match every name that happens to hold those digits).
+func namePart(q string) string {
+	if _, err := strconv.ParseUint(q, 10, 64); err == nil {
+		return ""
+	}
+	return "%" + escapeLike(q) + "%"
 }
 
 // phoneOf is q as a stored mobile number when it reads as one, else "".
