@@ -134,7 +134,7 @@ func CustomerSearch(v CustomerListView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = filterSelect("kind", i18n.T(ctx, "admin.col.kind"), v.Filter.Kind, []string{"individual", "enterprise"}, "admin.cust.kind.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = filterSelect("kind", i18n.T(ctx, "admin.col.kind"), v.Filter.Kind, []string{"individual", "enterprise", "sub"}, "admin.cust.kind.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2179,9 +2179,9 @@ func customerOrders(v CustomerView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var132 string
-				templ_7745c5c3_Var132, templ_7745c5c3_Err = templ.JoinStringErrs(i18n.T(ctx, "pay.state."+o.State))
+				templ_7745c5c3_Var132, templ_7745c5c3_Err = templ.JoinStringErrs(i18n.T(ctx, "admin.cust.order_state."+o.State))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `customers.templ`, Line: 298, Col: 121}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `customers.templ`, Line: 298, Col: 134}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var132))
 				if templ_7745c5c3_Err != nil {
