@@ -38,8 +38,8 @@ const (
 type CustomerFilter struct {
 	// Query matches an account id or external id exactly, an email by its
 	// beginning, a mobile number, an order number or transfer reference
-	// code exactly, or part of the account's or user's name (unless it is
-	// all digits). With a query,
+	// code exactly, or part of the account's or user's name or of its
+	// verified company name (unless the query is all digits). With a query,
 	// sub-accounts are listed too; without one, only individuals and
 	// enterprises.
 	Query string
@@ -112,7 +112,9 @@ SELECT id, kind, mode, external_id, name, status, created_at, available, email, 
 FROM c
 WHERE (@q = '' AND kind <> 'sub'
        OR @q <> '' AND (id::text = @q OR external_id = @q OR email LIKE @email_prefix OR phone = nullif(@phone, '')
-                        OR @part <> '' AND (name ILIKE @part OR display_name ILIKE @part)
+                        OR @part <> '' AND (name ILIKE @part OR display_name ILIKE @part
+                                            OR id IN (SELECT account_id FROM verifications WHERE state = 'verified'
+                                                      AND subject = 'enterprise' AND name_display ILIKE @part))
                         OR id IN (SELECT account_id FROM payment_orders WHERE order_no = @q OR reference_code = nullif(@code, ''))))
   AND (@kind = '' OR kind = @kind)
   AND (@verification = '' OR verification = @verification)

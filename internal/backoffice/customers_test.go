@@ -84,6 +84,12 @@ func TestListCustomersSearchesEachField(t *testing.T) {
 VALUES ($1, $2, 1000, 100, 'wechat', 'paid', now(), now(), now())`, orderNo, byPhone.id)
 	require.NoError(t, err)
 
+	company := b.listed(t, "E "+tok, listOpts{kind: ledger.AccountEnterprise})
+	companyName := uniq("上海测试") + "智能有限公司"
+	_, err = b.pool.Exec(b.ctx, `INSERT INTO verifications (account_id, source, subject, state, name_display, licence_sealed, legal_rep_sealed, licence_sha256, submitted_at)
+VALUES ($1, 'external', 'enterprise', 'verified', $2, '\x00', '\x00', 'x', now())`, company.id, companyName)
+	require.NoError(t, err)
+
 	list := func(f backoffice.CustomerFilter) []int64 {
 		t.Helper()
 		p, err := b.svc.ListCustomers(b.ctx, support, f)
@@ -104,6 +110,7 @@ VALUES ($1, $2, 1000, 100, 'wechat', 'paid', now(), now(), now())`, orderNo, byP
 		{"OrderNumber", orderNo, []int64{byPhone.id}},
 		{"NamePart", "c " + tok, []int64{byExt.id}},
 		{"UserDisplayName", "B " + tok + " user", []int64{byPhone.id}},
+		{"VerifiedCompanyName", companyName[3:], []int64{company.id}},
 		{"TestAccountNotInLive", testExt, []int64{}},
 		{"WildcardsAreLiteral", tok + "%", []int64{}},
 	} {
@@ -112,7 +119,7 @@ VALUES ($1, $2, 1000, 100, 'wechat', 'paid', now(), now(), now())`, orderNo, byP
 		})
 	}
 	t.Run("EveryNameMatchNewestFirst", func(t *testing.T) {
-		require.Equal(t, []int64{byExt.id, byPhone.id, byMail.id}, list(backoffice.CustomerFilter{Query: tok}))
+		require.Equal(t, []int64{company.id, byExt.id, byPhone.id, byMail.id}, list(backoffice.CustomerFilter{Query: tok}))
 	})
 	t.Run("TestModeListsSandboxAccounts", func(t *testing.T) {
 		require.Equal(t, []int64{inTest.id}, list(backoffice.CustomerFilter{Query: testExt, Mode: "test"}))
