@@ -334,3 +334,32 @@ VALUES ($1, 'ordinary', 'requested', 12345, 'company', 'ACME', 'a@example.com', 
 	require.NoError(t, err)
 	require.Equal(t, backoffice.VerificationVerified, sub.Verification.State, "a sub-account follows its enterprise")
 }
+
+// 64 staff members listing at once each get one capped page, the same one.
+func TestListCustomersConcurrentReadsKeepThePageCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	support := b.staff(t, auth.RoleSupport)
+	tok := uniq("conc")
+	for i := 0; i < 3; i++ {
+		b.listed(t, fmt.Sprintf("%s %d", tok, i), listOpts{})
+	}
+	want, err := b.svc.ListCustomers(b.ctx, support, backoffice.CustomerFilter{Query: tok})
+	require.NoError(t, err)
+	require.Len(t, want.Rows, 3)
+	errs := make(chan error, 64)
+	pages := make(chan backoffice.CustomerPage, 64)
+	for i := 0; i < 64; i++ {
+		go func() {
+			p, err := b.svc.ListCustomers(b.ctx, support, backoffice.CustomerFilter{Query: tok, Limit: 1000})
+			errs <- err
+			pages <- p
+		}()
+	}
+	for i := 0; i < 64; i++ {
+		require.NoError(t, <-errs)
+		p := <-pages
+		require.LessOrEqual(t, len(p.Rows), backoffice.CustomerPageSize)
+		require.Equal(t, ids(want), ids(p))
+	}
+}
