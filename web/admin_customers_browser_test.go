@@ -112,4 +112,15 @@ func TestCustomerPagesOnAPhoneInChromium(t *testing.T) {
 		fitsThePhone("the enterprise page " + lang.code)
 		webtest.Screenshot(t, ctx, "customer-enterprise-390-"+lang.code)
 	}
+
+	// On a desktop the list is a table again, with its header.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(list),
+		chromedp.WaitVisible(css(`[data-testid="customer-results"] thead th`)),
+	))
+	fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= 1280`))
+	require.NoError(t, err)
+	require.True(t, fits, "the list fits a desktop screen")
+	webtest.Screenshot(t, ctx, "customers-1280-en")
 }
