@@ -65,6 +65,7 @@ type CustomerFilter struct {
 // CustomerListRow is one customer in the list.
 type CustomerListRow struct {
 	AccountID    int64           `db:"id"`
+	PoolID       int64           `db:"pool_id"` // itself, or a sub-account's enterprise
 	Kind         string          `db:"kind"`
 	Mode         string          `db:"mode"`
 	ExternalID   string          `db:"external_id"`
@@ -93,23 +94,28 @@ type CustomerPage struct {
 	Next string
 }
 
-// customersSQL lists accounts with their user, available credit and latest
-// verification, filtered; the keyset condition and order are appended.
-const customersSQL = `
+// The customer list's query: customersWith reads accounts with their user
+// and available credit (a sub-account's is its pool's, capped by its
+// allocation: a subquery run only for sub-accounts); customersWhere filters
+// them; each order adds its keyset condition and order; the latest
+// verification state is read for the page's rows only (or, when the list is
+// filtered by it, for the rows the filter looks at). The newest-first order
+// reads ledger_accounts_mode_created_idx and stops after a page.
+const (
+	customersWith = `
 WITH c AS (
-  SELECT a.id, a.kind::text AS kind, a.mode::text AS mode, coalesce(a.external_id, '') AS external_id,
+  SELECT a.id, a.pool_id, a.kind::text AS kind, a.mode::text AS mode, coalesce(a.external_id, '') AS external_id,
          a.name, a.status::text AS status, a.created_at,
-         CASE WHEN a.kind = 'sub' THEN least(p.balance, coalesce(a.allocation, p.balance)) ELSE a.balance END AS available,
-         coalesce(u.email, '') AS email, coalesce(u.phone, '') AS phone, coalesce(u.display_name, '') AS display_name,
-         coalesce(v.state, 'unverified') AS verification
+         CASE WHEN a.kind = 'sub'
+              THEN (SELECT least(p.balance, coalesce(a.allocation, p.balance)) FROM ledger_account_view p WHERE p.id = a.pool_id)
+              ELSE a.balance END AS available,
+         coalesce(u.email, '') AS email, coalesce(u.phone, '') AS phone, coalesce(u.display_name, '') AS display_name
   FROM ledger_account_view a
-  JOIN ledger_account_view p ON p.id = a.pool_id
   LEFT JOIN users u ON u.account_id = a.id AND u.kind = 'customer'
-  LEFT JOIN LATERAL (SELECT state FROM verifications WHERE account_id = a.pool_id ORDER BY id DESC LIMIT 1) v ON true
-  WHERE a.mode::text = @mode
-)
-SELECT id, kind, mode, external_id, name, status, created_at, available, email, phone, display_name, verification
-FROM c
+  WHERE a.mode = @mode
+)`
+	customersWhere = `
+SELECT * FROM c
 WHERE (@q = '' AND kind <> 'sub'
        OR @q <> '' AND (id::text = @q OR external_id = @q OR email LIKE @email_prefix OR phone = nullif(@phone, '')
                         OR @part <> '' AND (name ILIKE @part OR display_name ILIKE @part
@@ -117,18 +123,25 @@ WHERE (@q = '' AND kind <> 'sub'
                                                       AND subject = 'enterprise' AND name_display ILIKE @part))
                         OR id IN (SELECT account_id FROM payment_orders WHERE order_no = @q OR reference_code = nullif(@code, ''))))
   AND (@kind = '' OR kind = @kind)
-  AND (@verification = '' OR verification = @verification)
+  AND (@verification = '' OR @verification = ` + customerVerificationExpr + `)
   AND (@status = '' OR status = @status)
   AND (NOT @has_balance OR available > 0)`
+	// customerVerificationExpr is the latest verification state of the
+	// account's pool (a sub-account has its enterprise's).
+	customerVerificationExpr = `coalesce((SELECT v.state FROM verifications v WHERE v.account_id = c.pool_id ORDER BY v.id DESC LIMIT 1), 'unverified')`
 
-const (
-	customersNewest = `
-  AND (@after_id::bigint IS NULL OR (created_at, id) < (@after_at::timestamptz, @after_id::bigint))
-ORDER BY created_at DESC, id DESC LIMIT @limit`
-	customersByBalance = `
-  AND (@after_id::bigint IS NULL OR (available, id) < (@after_balance::numeric, @after_id::bigint))
-ORDER BY available DESC, id DESC LIMIT @limit`
+	customersNewestAfter  = ` AND (@after_id::bigint IS NULL OR (created_at, id) < (@after_at::timestamptz, @after_id::bigint))`
+	customersNewestOrder  = ` ORDER BY created_at DESC, id DESC`
+	customersBalanceAfter = ` AND (@after_id::bigint IS NULL OR (available, id) < (@after_balance::numeric, @after_id::bigint))`
+	customersBalanceOrder = ` ORDER BY available DESC, id DESC`
 )
+
+// customersSQL is the list's statement for one order.
+func customersSQL(after, order string) string {
+	return customersWith + `
+SELECT c.*, ` + customerVerificationExpr + ` AS verification
+FROM (` + customersWhere + after + order + ` LIMIT @limit) c` + order
+}
 
 // ListCustomers is the back office's customer list: one page of accounts
 // matching f, in f.Sort order, keyset-paged. Every staff role may read it.
@@ -148,9 +161,9 @@ func (s *Service) ListCustomers(ctx context.Context, actor Actor, f CustomerFilt
 		"kind": f.Kind, "verification": f.Verification, "status": f.Status, "has_balance": f.HasBalance,
 		"limit": f.Limit + 1, "after_id": nil, "after_at": nil, "after_balance": nil,
 	}
-	sql := customersSQL + customersNewest
+	sql := customersSQL(customersNewestAfter, customersNewestOrder)
 	if f.Sort == SortBalance {
-		sql = customersSQL + customersByBalance
+		sql = customersSQL(customersBalanceAfter, customersBalanceOrder)
 	}
 	if f.After != "" {
 		id, key, err := parseCustomerCursor(f.After)
