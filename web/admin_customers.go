@@ -201,6 +201,9 @@ func (s *Server) customerOverview(c echo.Context, acc ledger.Account, v *adminvi
 	if acc.ParentID != nil {
 		v.Facts.ParentID = *acc.ParentID
 	}
+	if auth.HasAnyRole(staff, auth.RoleAdmin, auth.RoleFinance) {
+		v.Facts.AuditURL = s.URL("admin.audit") + "?account=" + strconv.FormatInt(acc.ID, 10)
+	}
 	for _, r := range o.Orders {
 		v.Orders = append(v.Orders, adminview.CustomerOrderRow{OrderNo: r.OrderNo, Amount: r.AmountRMB, Channel: r.Channel, State: r.State, CreatedAt: r.CreatedAt})
 	}

@@ -284,7 +284,9 @@ func TestAdminCustomerPageShowsEveryListLabelled(t *testing.T) {
 			}
 			require.Empty(t, p.TestID("customer-subs"), "an individual has no sub-accounts")
 
+			require.Empty(t, p.TestID("customer-audit-link"), "support does not read the audit log")
 			fp := page(finance, f.person)
+			require.Equal(t, fmt.Sprintf("/admin/audit?account=%d", f.person), fp.Doc.Find(`[data-testid="customer-audit-link"]`).AttrOr("href", ""))
 			require.NotEmpty(t, fp.Doc.Find(fmt.Sprintf(`[data-testid="invoice-%d"] [data-testid="invoice-link"]`, f.invoice)).Nodes, "finance opens the invoice")
 			require.Empty(t, fp.TestID("customer-verification-link"), "finance does not review verifications")
 
@@ -303,4 +305,40 @@ func TestAdminCustomerPageShowsEveryListLabelled(t *testing.T) {
 			require.Equal(t, fmt.Sprintf("#%d", f.ent), sp.TestID("customer-parent"))
 		})
 	}
+}
+
+// 50 customers a page: the next page continues after the last one shown,
+// keeps the filters, and offers the way back to the first page.
+func TestAdminCustomerListPages(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t)
+	ctx := context.Background()
+	tok := strings.TrimSuffix(uniqEmail("pages"), "@example.com")
+	var made []int64
+	for i := 0; i < 53; i++ {
+		acc, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: fmt.Sprintf("%s %02d", tok, i)})
+		require.NoError(t, err)
+		made = append(made, acc.ID)
+	}
+	support := b.staff(t, "pages-support", auth.RoleSupport)
+	p := support.Get("/admin/customers?kind=enterprise&q=" + url.QueryEscape(tok))
+	require.Equal(t, http.StatusOK, p.Status)
+	first := rowIDs(p)
+	require.Len(t, first, 50)
+	require.Equal(t, fmt.Sprintf("customer-%d", made[52]), first[0], "newest first")
+	require.Empty(t, p.TestID("customer-first"))
+	next, ok := p.Doc.Find(`[data-testid="customer-next"]`).Attr("href")
+	require.True(t, ok)
+	u, err := url.Parse(next)
+	require.NoError(t, err)
+	require.Equal(t, "enterprise", u.Query().Get("kind"), "the next page keeps the filters")
+	require.Equal(t, tok, u.Query().Get("q"))
+
+	p = support.Get(next)
+	require.Equal(t, http.StatusOK, p.Status)
+	require.Equal(t, []string{fmt.Sprintf("customer-%d", made[2]), fmt.Sprintf("customer-%d", made[1]), fmt.Sprintf("customer-%d", made[0])}, rowIDs(p))
+	require.Empty(t, p.TestID("customer-next"), "the last page")
+	back, ok := p.Doc.Find(`[data-testid="customer-first"]`).Attr("href")
+	require.True(t, ok)
+	require.Equal(t, first, rowIDs(support.Get(back)))
 }

@@ -48,6 +48,9 @@ type CustomerFacts struct {
 	CreatedAt  time.Time
 	// ParentID is a sub-account's enterprise (0 otherwise).
 	ParentID int64
+	// AuditURL is the audit log of staff actions on the account ("" when
+	// the staff user may not read it).
+	AuditURL string
 }
 
 // CustomerOrderRow is one recent payment order.
