@@ -342,3 +342,23 @@ func TestAdminCustomerListPages(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, first, rowIDs(support.Get(back)))
 }
+
+// Sandbox (test-mode) accounts of the gateway are listed apart, and their
+// page says so.
+func TestAdminCustomerListSeparatesTestMode(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t)
+	ext := strings.TrimSuffix(uniqEmail("sandbox"), "@example.com")
+	acc, err := b.ledger.CreateAccount(context.Background(), ledger.AccountSpec{Kind: ledger.AccountIndividual, Mode: ledger.ModeTest, ExternalID: ext, Name: "沙箱客户"})
+	require.NoError(t, err)
+	admin := b.staff(t, "sandbox-admin", auth.RoleAdmin)
+	require.Empty(t, rowIDs(admin.Get("/admin/customers?q="+url.QueryEscape(ext))), "live is the default")
+	p := admin.Get("/admin/customers?mode=test&q=" + url.QueryEscape(ext))
+	require.Equal(t, []string{fmt.Sprintf("customer-%d", acc.ID)}, rowIDs(p))
+	require.Equal(t, "test", p.Doc.Find(`select[name="mode"] option[selected]`).AttrOr("value", ""))
+	page := admin.Get(fmt.Sprintf("/admin/customers/%d", acc.ID))
+	require.Equal(t, http.StatusOK, page.Status)
+	require.Equal(t, "测试", page.TestID("customer-mode"))
+	require.Equal(t, ext, page.TestID("customer-external-id"))
+	requireNoRawCodes(t, page, "a test-mode customer's page")
+}
