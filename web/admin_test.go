@@ -139,7 +139,7 @@ func TestAdminGrantShowsTodaysAllowanceAndSplits(t *testing.T) {
 	require.Equal(t, "0 / 50,000", p.TestID("grant-account-used"))
 
 	r := grant("1000")
-	require.Contains(t, r.TestID("flash-success"), "额度已赠送。")
+	require.Contains(t, r.TestID("flash-success"), "点数已赠送。")
 	require.Equal(t, "500", r.TestID("grant-remaining"))
 	require.Equal(t, "1,000 / 1,500", r.TestID("grant-staff-used"))
 

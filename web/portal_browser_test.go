@@ -125,7 +125,7 @@ func TestPortalJourneyInChromium(t *testing.T) {
 		chromedp.WaitVisible(css(`[data-testid="bucket-promo-amount"]`)),
 	))
 	require.Equal(t, "Overview", webtest.Text(t, ctx, `main h1`))
-	require.Equal(t, "promo", webtest.Text(t, ctx, `[data-testid="bucket-promo"] td`))
+	require.Equal(t, "Promotional", webtest.Text(t, ctx, `[data-testid="bucket-promo"] td`))
 	width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 	require.NoError(t, err)
 	require.LessOrEqual(t, width, 390, "the overview scrolls sideways on a phone")

@@ -60,7 +60,7 @@ func TestRefundRequestOnAPhoneInChromium(t *testing.T) {
 	))
 	require.Equal(t, "¥100.00", webtest.Text(t, ctx, offer+` [data-testid="refund-max"]`))
 	require.Equal(t, "20,000", webtest.Text(t, ctx, offer+` [data-testid="refund-bonus"]`))
-	require.Contains(t, webtest.Text(t, ctx, offer+` [data-testid="refund-bonus-rule"]`), "按上方金额退款将作废未使用的 20,000 赠送额度。")
+	require.Contains(t, webtest.Text(t, ctx, offer+` [data-testid="refund-bonus-rule"]`), "按上方金额退款将作废未使用的赠送点数 20,000 点。")
 	fitsThePhone("the orders page")
 
 	// Too much: the form comes back with the most that may be asked.

@@ -126,8 +126,8 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 	require.Equal(t, "20,000", strings.TrimSpace(offer.Find(`[data-testid="refund-bonus"]`).Text()))
 	require.Equal(t, "-¥8.00", strings.TrimSpace(offer.Find(`[data-testid="refund-bonus-deduction"]`).Text()))
 	rule := strings.TrimSpace(offer.Find(`[data-testid="refund-bonus-rule"]`).Text())
-	require.Contains(t, rule, "退款时按相同比例收回随该笔充值赠送的额度")
-	require.Contains(t, rule, "按上方金额退款将为已使用的 8,000 赠送额度扣除 ¥8.00。")
+	require.Contains(t, rule, "退款时按相同比例收回随该笔充值赠送的点数")
+	require.Contains(t, rule, "按上方金额退款将为已使用的赠送点数 8,000 点扣除 ¥8.00。")
 	action := offer.Find(`form[data-testid="refund-form"]`).AttrOr("action", "")
 	require.Equal(t, "/portal/orders/"+o.OrderNo+"/refund", action)
 

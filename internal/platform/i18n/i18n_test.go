@@ -129,3 +129,38 @@ func missing(from, in []string) []string {
 	}
 	return out
 }
+
+// TestGlossary: one word per concept (locales/GLOSSARY.md). No Chinese
+// message uses 额度 for the unit or for a balance bucket, and the English
+// lot kinds are capitalised like the rest of the interface.
+func TestGlossary(t *testing.T) {
+	root := db.ProjectRoot()
+	files, err := filepath.Glob(filepath.Join(root, "locales", "*.toml"))
+	require.NoError(t, err)
+	forbidden := []string{"付费额度", "赠送额度", "可用额度", "点额度", "额度批次"}
+	unitAfterNumber := regexp.MustCompile(`(\}\}|\d)\s*额度`)
+	checked := 0
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for n, line := range strings.Split(string(src), "\n") {
+			if strings.HasSuffix(f, ".zh-CN.toml") {
+				checked++
+				for _, w := range forbidden {
+					require.NotContainsf(t, line, w, "%s:%d uses %q; the glossary says 点数 / 充值余额 / 赠送余额", filepath.Base(f), n+1, w)
+				}
+				require.Falsef(t, unitAfterNumber.MatchString(line), "%s:%d counts in 额度; the unit is 点", filepath.Base(f), n+1)
+				short := strings.ReplaceAll(line, "分配额度不足", "")
+				require.NotContainsf(t, short, "额度不足", "%s:%d: credit that is short is 可用点数不足 (额度 is an allocation)", filepath.Base(f), n+1)
+			}
+		}
+	}
+	require.NotZero(t, checked)
+	b, err := i18n.Default()
+	require.NoError(t, err)
+	ctx := i18n.WithLocalizer(context.Background(), b.Localizer(i18n.En))
+	for _, k := range []string{"paid", "promo", "plan", "grace"} {
+		label := i18n.T(ctx, "kind."+k)
+		require.Equal(t, strings.ToUpper(label[:1]), label[:1], "kind.%s in English is %q", k, label)
+	}
+}
