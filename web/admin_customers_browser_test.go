@@ -123,4 +123,6 @@ func TestCustomerPagesOnAPhoneInChromium(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, fits, "the list fits a desktop screen")
 	webtest.Screenshot(t, ctx, "customers-1280-en")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(person), chromedp.WaitVisible(css(`[data-testid="orders"] thead th`))))
+	webtest.Screenshot(t, ctx, "customer-1280-en")
 }
