@@ -21,25 +21,6 @@ type Errors map[string]string
 // Option is one entry of a select: its value and localized label.
 type Option struct{ Value, Label string }
 
-// CustomerSearchView is the support lookup page.
-type CustomerSearchView struct {
-	Frame   Frame
-	Query   string
-	Results []CustomerRow
-	Error   string
-}
-
-// CustomerRow is one lookup result.
-type CustomerRow struct {
-	AccountID int64
-	Name      string
-	Login     string
-	Kind      string
-	Status    string
-	Balance   decimal.Decimal
-	MatchedBy string
-}
-
 // CustomerView is one customer's page: balance by bucket, lots, recent
 // events, the freeze form and the grant form.
 type CustomerView struct {
@@ -61,6 +42,13 @@ type CustomerView struct {
 	// Pending are this account's requests waiting for approval (the part
 	// of a split grant among them).
 	Pending []ApprovalRow
+	// Facts, Orders, Invoices, Verification and Subs are the account's
+	// other lists (customer_models.go).
+	Facts        CustomerFacts
+	Orders       []CustomerOrderRow
+	Invoices     []CustomerInvoiceRow
+	Verification CustomerVerification
+	Subs         []CustomerSubRow
 }
 
 // Bucket is the available credit of one lot kind.
@@ -78,6 +66,8 @@ type LotRow struct {
 	ExpiresAt *time.Time
 	Source    string
 	Reason    string
+	// ReasonLabel names Reason when it is a grant reason code.
+	ReasonLabel string
 }
 
 // EventRow is one ledger event.
