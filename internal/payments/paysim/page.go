@@ -27,6 +27,13 @@ type pageView struct {
 	Expired     bool
 	Message     string
 	ConfirmURL  string
+	// Phone pages (WeChat Pay H5, Alipay WAP): the payer's address WeChat
+	// was told, the redirect_url to carry through Confirm, and where giving
+	// up leads (back to the merchant).
+	Phone    bool
+	ClientIP string
+	Redirect string
+	BackURL  string
 }
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
@@ -43,11 +50,14 @@ button{font-size:1.1rem;padding:.6rem 2rem}</style></head>
 <p>订单号 / Order: <code data-testid="paysim-order">{{.OutTradeNo}}</code></p>
 <p>状态 / Status: <strong data-testid="paysim-status">{{.Status}}</strong></p>
 {{if .Message}}<p data-testid="paysim-message">{{.Message}}</p>{{end}}
+{{if .Phone}}<p class="note" data-testid="paysim-phone">手机支付 / Paying on the phone{{if .ClientIP}} · payer_client_ip {{.ClientIP}}{{end}}</p>{{end}}
 {{if .Payable}}
 <form method="post" action="{{.ConfirmURL}}">
+{{if .Redirect}}<input type="hidden" name="redirect_url" value="{{.Redirect}}">{{end}}
 <button type="submit" data-testid="paysim-confirm">确认支付 / Confirm payment</button>
 </form>
 {{else if .Expired}}<p data-testid="paysim-expired">订单已过期 / This order has expired.</p>{{end}}
+{{if .BackURL}}<p><a href="{{.BackURL}}" data-testid="paysim-back">返回商户 / Back to the shop</a></p>{{end}}
 </body></html>
 `))
 
@@ -66,6 +76,7 @@ func (s *Server) view(channel, no string) (pageView, bool) {
 			Channel: channel, ChannelName: "微信支付 WeChat Pay", OutTradeNo: no, Subject: o.desc,
 			Amount: decimal.New(o.tx.Amount.Total, -2).StringFixed(2), Status: o.tx.TradeState,
 			Payable: o.tx.TradeState == wechatpay.StateNotPay && !expired, Expired: expired,
+			Phone: o.tx.TradeType == wechatpay.TradeTypeMWeb, ClientIP: o.clientIP,
 		}, true
 	case ChannelAlipay:
 		o, ok := s.alipay[no]
@@ -78,6 +89,7 @@ func (s *Server) view(channel, no string) (pageView, bool) {
 			Channel: channel, ChannelName: "支付宝 Alipay", OutTradeNo: no, Subject: o.subject,
 			Amount: o.total.StringFixed(2), Status: st, Payable: st == alipay.TradeWaitBuyerPay,
 			Expired: st == alipay.TradeClosed && o.gmtPayment.IsZero() && now.After(o.expire),
+			Phone: o.wap, BackURL: o.quitURL,
 		}, true
 	}
 	return pageView{}, false
@@ -120,6 +132,70 @@ func (s *Server) payConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func contextBackground() context.Context { return context.Background() }
+
+// phonePage is the phone cashier: WeChat Pay's h5_url (with the
+// redirect_url we appended) or where Alipay's gateway sent a WAP request.
+func (s *Server) phonePage(w http.ResponseWriter, r *http.Request) {
+	channel, no := r.PathValue("channel"), r.PathValue("no")
+	v, ok := s.view(channel, no)
+	if !ok || !v.Phone {
+		http.Error(w, "paysim: no such phone order", http.StatusNotFound)
+		return
+	}
+	v.ConfirmURL = "/h5/" + channel + "/" + url.PathEscape(no) + "/confirm"
+	if channel == ChannelWeChat {
+		v.Redirect = r.URL.Query().Get("redirect_url")
+		v.BackURL = v.Redirect
+	}
+	switch r.URL.Query().Get("m") {
+	case "paid":
+		v.Message = "支付成功, 已通知商户 / Paid; the merchant is being notified."
+	case "err":
+		v.Message = "无法支付 / This order cannot be paid."
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = pageTmpl.Execute(w, v)
+}
+
+// phoneConfirm is the phone cashier's Confirm button: it pays, sends the
+// notify in the background (with retries) as the QR page does, and sends
+// the customer back to the merchant — WeChat Pay to redirect_url, Alipay to
+// return_url with its signed sync-return parameters — or, without one, to
+// the cashier again.
+func (s *Server) phoneConfirm(w http.ResponseWriter, r *http.Request) {
+	channel, no := r.PathValue("channel"), r.PathValue("no")
+	page := "/h5/" + channel + "/" + url.PathEscape(no)
+	redirect := r.FormValue("redirect_url")
+	if redirect != "" {
+		page += "?redirect_url=" + url.QueryEscape(redirect) + "&"
+	} else {
+		page += "?"
+	}
+	n, ack, err := s.pay(channel, no)
+	switch {
+	case errors.Is(err, ErrNoOrder):
+		http.Error(w, "paysim: no such order", http.StatusNotFound)
+		return
+	case err != nil:
+		http.Redirect(w, r, page+"m=err", http.StatusSeeOther)
+		return
+	}
+	s.pending.Go(func() { s.deliver(contextBackground(), n, ack) })
+	back := redirect
+	if channel == ChannelAlipay {
+		s.mu.Lock()
+		back, err = s.aliReturnURL(s.alipay[no])
+		s.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	if back == "" {
+		back = page + "m=paid"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
 
 // KeysView is what GET /sim/keys returns: everything our server needs to
 // trust the sandbox.
