@@ -89,7 +89,7 @@ func (s *Server) view(channel, no string) (pageView, bool) {
 			Channel: channel, ChannelName: "支付宝 Alipay", OutTradeNo: no, Subject: o.subject,
 			Amount: o.total.StringFixed(2), Status: st, Payable: st == alipay.TradeWaitBuyerPay,
 			Expired: st == alipay.TradeClosed && o.gmtPayment.IsZero() && now.After(o.expire),
-			Phone: o.wap, BackURL: o.quitURL,
+			Phone:   o.wap, BackURL: o.quitURL,
 		}, true
 	}
 	return pageView{}, false
