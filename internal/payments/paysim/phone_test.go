@@ -195,8 +195,10 @@ func TestAlipayWapSandboxRejectsBadRequests(t *testing.T) {
 		mutate  func(c *alipay.Client, u url.Values)
 		subCode string
 	}{
-		"WrongKey":         {func(c *alipay.Client, _ url.Values) { c.PrivateKey = other }, "isv.invalid-signature"},
-		"TamperedAmount":   {func(_ *alipay.Client, u url.Values) { u.Set("biz_content", strings.Replace(u.Get("biz_content"), "100.00", "1.00", 1)) }, "isv.invalid-signature"},
+		"WrongKey": {func(c *alipay.Client, _ url.Values) { c.PrivateKey = other }, "isv.invalid-signature"},
+		"TamperedAmount": {func(_ *alipay.Client, u url.Values) {
+			u.Set("biz_content", strings.Replace(u.Get("biz_content"), "100.00", "1.00", 1))
+		}, "isv.invalid-signature"},
 		"TamperedReturn":   {func(_ *alipay.Client, u url.Values) { u.Set("return_url", "https://evil.example/") }, "isv.invalid-signature"},
 		"StaleTimestamp":   {func(c *alipay.Client, _ url.Values) { c.Now = func() time.Time { return time.Now().Add(-time.Hour) } }, "isv.invalid-timestamp"},
 		"OtherApplication": {func(c *alipay.Client, _ url.Values) { c.AppID = "2021000000009999" }, "isv.invalid-app-id"},
