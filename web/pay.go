@@ -44,6 +44,7 @@ func (s *Server) payRoutes(e *echo.Echo, g *echo.Group) {
 	named(g.GET("/orders/:no/status", s.OrderStatus), "portal.order.status")
 	named(g.GET("/orders/:no/qr.png", s.OrderQR), "portal.order.qr")
 	named(g.POST("/orders/:no/close", s.CloseOrder), "portal.order.close")
+	named(g.POST("/orders/:no/pay", s.PayOnPhone), "portal.order.pay")
 	named(g.POST("/orders/:no/refund", s.RequestRefund), "portal.order.refund")
 	named(e.POST(payments.NotifyPathWeChat, s.WeChatNotify), "pay.notify.wechat")
 	named(e.POST(payments.NotifyPathAlipay, s.AlipayNotify), "pay.notify.alipay")
@@ -58,7 +59,7 @@ func isNotifyPath(p string) bool {
 // TopUp is the top-up page: tiers with their bonus from payments, a custom
 // amount, the channel choice.
 func (s *Server) TopUp(c echo.Context) error {
-	v, err := s.topUpView(c, pv.TopUpForm{Tier: tierValue(s.pay.svc.Tiers()), Channel: string(payments.ChannelWeChat)})
+	v, err := s.topUpView(c, pv.TopUpForm{Tier: tierValue(s.pay.svc.Tiers()), Channel: string(payments.ChannelWeChat), Mode: defaultMode(c)})
 	if err != nil {
 		return err
 	}
@@ -96,6 +97,7 @@ func (s *Server) topUpView(c echo.Context, f pv.TopUpForm) (pv.TopUpView, error)
 	}
 	for _, ch := range payChannels {
 		v.Channels = append(v.Channels, pv.PayChannel{Value: string(ch), Available: s.pay.svc.Available(ch)})
+		v.PhoneModes = v.PhoneModes || s.pay.svc.PhoneAvailable(ch)
 	}
 	ok, err := s.pay.verify.IsVerified(c.Request().Context(), cu.Account.ID)
 	if err != nil {
@@ -123,15 +125,19 @@ func (s *Server) TopUpSubmit(c echo.Context) error {
 		return HXRedirect(c, s.verificationURL()+"?next="+url.QueryEscape(s.URL("portal.topup")))
 	}
 	f := pv.TopUpForm{Tier: strings.TrimSpace(c.FormValue("tier")), Custom: strings.TrimSpace(c.FormValue("custom")),
-		Channel: strings.TrimSpace(c.FormValue("channel")), Errors: map[string]string{}}
+		Channel: strings.TrimSpace(c.FormValue("channel")), Mode: strings.TrimSpace(c.FormValue("mode")), Errors: map[string]string{}}
 	amountFen, channel := s.readTopUp(c, &f)
 	if len(f.Errors) > 0 {
 		return s.topUpInvalid(c, f)
 	}
 	var o payments.Order
-	if channel == payments.ChannelBankTransfer {
+	var payURL string
+	switch {
+	case channel == payments.ChannelBankTransfer:
 		o, err = s.pay.svc.CreateTransferOrder(ctx, cu.Account.ID, amountFen)
-	} else {
+	case f.Mode == pv.ModePhone && s.pay.svc.PhoneAvailable(channel):
+		o, payURL, err = s.pay.svc.CreatePhoneOrder(ctx, cu.Account.ID, amountFen, channel, s.phonePayer(c))
+	default:
 		o, err = s.pay.svc.CreateQROrder(ctx, cu.Account.ID, amountFen, channel)
 	}
 	var ae *payments.AmountError
@@ -149,7 +155,45 @@ func (s *Server) TopUpSubmit(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	if payURL != "" { // straight on to WeChat Pay / Alipay; they send the customer back to the order
+		return HXRedirect(c, payURL)
+	}
 	return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+}
+
+// defaultMode preselects paying on the phone for a phone browser, scanning
+// a code elsewhere.
+func defaultMode(c echo.Context) string {
+	if isMobile(c.Request().UserAgent()) {
+		return pv.ModePhone
+	}
+	return pv.ModeQR
+}
+
+// phonePayer is the customer as WeChat Pay H5 and Alipay WAP need them:
+// their address (ClientIP, which knows our trusted proxies) and the order
+// page the channel sends them back to, as an absolute URL.
+func (s *Server) phonePayer(c echo.Context) payments.PhonePayer {
+	base := strings.TrimRight(s.Config.BaseURL, "/")
+	if base == "" {
+		base = requestScheme(c.Request(), s.Config.TrustedProxies) + "://" + c.Request().Host
+	}
+	return payments.PhonePayer{ClientIP: ClientIP(c), ReturnURL: func(no string) string { return base + s.URL("portal.order", no) }}
+}
+
+// PayOnPhone opens the payment app (again) for the customer's open phone
+// order: a fresh WeChat Pay h5_url or Alipay WAP request. An order that is
+// no longer open just shows its page, which says why.
+func (s *Server) PayOnPhone(c echo.Context) error {
+	no := c.Param("no")
+	u, err := s.pay.svc.PhonePayURL(c.Request().Context(), customerOf(c).Account.ID, no, s.phonePayer(c))
+	if errors.Is(err, payments.ErrInvalidArgument) {
+		return HXRedirect(c, s.URL("portal.order", no))
+	}
+	if err != nil {
+		return err
+	}
+	return HXRedirect(c, u)
 }
 
 // readTopUp reads the amount (a tier, or a custom amount in yuan) and the
@@ -187,6 +231,13 @@ func (s *Server) readTopUp(c echo.Context, f *pv.TopUpForm) (int64, payments.Cha
 		f.Errors["channel"] = tr(c, "form.topup.channel_invalid")
 	case !s.pay.svc.Available(channel):
 		f.Errors["channel"] = tr(c, "form.topup.channel_unavailable")
+	}
+	switch f.Mode {
+	case "":
+		f.Mode = defaultMode(c)
+	case pv.ModePhone, pv.ModeQR:
+	default:
+		f.Errors["mode"] = tr(c, "form.topup.mode_invalid")
 	}
 	if len(f.Errors) > 0 {
 		return 0, ""
