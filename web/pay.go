@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -44,7 +45,7 @@ func (s *Server) payRoutes(e *echo.Echo, g *echo.Group) {
 	named(g.GET("/orders/:no/status", s.OrderStatus), "portal.order.status")
 	named(g.GET("/orders/:no/qr.png", s.OrderQR), "portal.order.qr")
 	named(g.POST("/orders/:no/close", s.CloseOrder), "portal.order.close")
-	named(g.POST("/orders/:no/pay", s.PayOnPhone), "portal.order.pay")
+	named(g.GET("/orders/:no/open", s.OpenPhonePay), "portal.order.open")
 	named(g.POST("/orders/:no/refund", s.RequestRefund), "portal.order.refund")
 	named(e.POST(payments.NotifyPathWeChat, s.WeChatNotify), "pay.notify.wechat")
 	named(e.POST(payments.NotifyPathAlipay, s.AlipayNotify), "pay.notify.alipay")
@@ -131,12 +132,11 @@ func (s *Server) TopUpSubmit(c echo.Context) error {
 		return s.topUpInvalid(c, f)
 	}
 	var o payments.Order
-	var payURL string
 	switch {
 	case channel == payments.ChannelBankTransfer:
 		o, err = s.pay.svc.CreateTransferOrder(ctx, cu.Account.ID, amountFen)
 	case f.Mode == pv.ModePhone && s.pay.svc.PhoneAvailable(channel):
-		o, payURL, err = s.pay.svc.CreatePhoneOrder(ctx, cu.Account.ID, amountFen, channel, s.phonePayer(c))
+		o, _, err = s.pay.svc.CreatePhoneOrder(ctx, cu.Account.ID, amountFen, channel, s.phonePayer(c))
 	default:
 		o, err = s.pay.svc.CreateQROrder(ctx, cu.Account.ID, amountFen, channel)
 	}
@@ -155,8 +155,8 @@ func (s *Server) TopUpSubmit(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	if payURL != "" { // straight on to WeChat Pay / Alipay; they send the customer back to the order
-		return HXRedirect(c, payURL)
+	if o.PayMode == payments.PayModePhone { // straight on to WeChat Pay / Alipay; they send the customer back to the order
+		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
 	}
 	return HXRedirect(c, s.URL("portal.order", o.OrderNo))
 }
@@ -181,19 +181,34 @@ func (s *Server) phonePayer(c echo.Context) payments.PhonePayer {
 	return payments.PhonePayer{ClientIP: ClientIP(c), ReturnURL: func(no string) string { return base + s.URL("portal.order", no) }}
 }
 
-// PayOnPhone opens the payment app (again) for the customer's open phone
-// order: a fresh WeChat Pay h5_url or Alipay WAP request. An order that is
-// no longer open just shows its page, which says why.
-func (s *Server) PayOnPhone(c echo.Context) error {
+// OpenPhonePay sends the customer of an open phone order on to the payment
+// app (again, after coming back unpaid): it places the order at the channel
+// anew for a fresh WeChat Pay h5_url or a freshly signed Alipay WAP request
+// (placing the same order again changes nothing at the channel, so a GET
+// may) and answers a page whose link the browser follows at once. A page,
+// not a redirect: the link sends our origin as Referer, which WeChat Pay
+// checks against the merchant's H5 domain (our Referrer-Policy otherwise
+// sends none across sites). An order that is no longer open just shows its
+// page, which says why.
+func (s *Server) OpenPhonePay(c echo.Context) error {
 	no := c.Param("no")
 	u, err := s.pay.svc.PhonePayURL(c.Request().Context(), customerOf(c).Account.ID, no, s.phonePayer(c))
 	if errors.Is(err, payments.ErrInvalidArgument) {
-		return HXRedirect(c, s.URL("portal.order", no))
+		return c.Redirect(http.StatusSeeOther, s.URL("portal.order", no))
 	}
 	if err != nil {
 		return err
 	}
-	return HXRedirect(c, u)
+	if pu, perr := url.Parse(u); perr != nil || (pu.Scheme != "https" && pu.Scheme != "http") {
+		return fmt.Errorf("web: pay URL of %s is not a web address", no)
+	}
+	o, err := s.order(c)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return Render(c, http.StatusOK, pv.PhoneHandoff(pv.PhoneHandoffView{Frame: s.frame(c, "portal.topup"), Channel: string(o.Channel),
+		OrderNo: o.OrderNo, Amount: o.AmountYuan(), PayURL: u, OrderURL: s.URL("portal.order", no)}), nil)
 }
 
 // readTopUp reads the amount (a tier, or a custom amount in yuan) and the

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/device"
 	"github.com/stretchr/testify/require"
@@ -28,13 +29,16 @@ func TestPhonePayH5AndWAPInChromium(t *testing.T) {
 	b := setupPay(t)
 	ctx := webtest.Browser(t, 120*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	fitsThePhone := func(what string) {
+	fitsThePhone := func(t *testing.T, what string) {
 		t.Helper()
 		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 		require.NoError(t, err)
-		require.LessOrEqual(t, width, 390, "%s scrolls sideways on a phone", what)
+		if width > 390 {
+			wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 391 || e.scrollWidth > e.clientWidth + 1).map(e => e.tagName + "." + e.className + "[" + (e.dataset.testid||"") + "] " + Math.round(e.getBoundingClientRect().right) + " sw " + e.scrollWidth + "/" + e.clientWidth).join("\n")`))
+			t.Fatalf("%s scrolls sideways on a phone (%d px):\n%s", what, width, wide)
+		}
 	}
-	path := func() string {
+	path := func(t *testing.T) string {
 		t.Helper()
 		loc, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
 		require.NoError(t, err)
@@ -63,10 +67,11 @@ func TestPhonePayH5AndWAPInChromium(t *testing.T) {
 		channel                                   payments.Channel
 		lang                                      string
 		modeLegend, phoneLabel, title, openButton string
+		handoffTitle                              string
 		balance, paid, promo                      string
 	}{
-		{payments.ChannelWeChat, "zh-CN", "付款方式", "在手机上支付", "手机支付", "打开微信支付", "120,000", "100,000", "20,000"},
-		{payments.ChannelAlipay, "en", "How to pay", "Pay on this phone", "Pay on your phone", "Open Alipay", "240,000", "200,000", "40,000"},
+		{payments.ChannelWeChat, "zh-CN", "付款方式", "在手机上支付", "手机支付", "打开微信支付", "正在打开微信支付", "120,000", "100,000", "20,000"},
+		{payments.ChannelAlipay, "en", "How to pay", "Pay on this phone", "Pay on your phone", "Open Alipay", "Opening Alipay", "240,000", "200,000", "40,000"},
 	} {
 		t.Run(string(tc.channel), func(t *testing.T) {
 			require.NoError(t, chromedp.Do(ctx,
@@ -86,7 +91,7 @@ func TestPhonePayH5AndWAPInChromium(t *testing.T) {
 			phoneFirst, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('[data-testid="mode-phone"]').checked`))
 			require.NoError(t, err)
 			require.True(t, phoneFirst, "a phone browser pays on the phone unless told otherwise")
-			fitsThePhone("the top-up form")
+			fitsThePhone(t, "the top-up form")
 			webtest.Screenshot(t, ctx, "phone-topup-390-"+tc.lang)
 
 			// Submit: straight on to the channel's phone cashier.
@@ -95,15 +100,14 @@ func TestPhonePayH5AndWAPInChromium(t *testing.T) {
 				chromedp.Click(css(`[data-testid="channel-`+string(tc.channel)+`"]`)),
 				chromedp.Click(css(`[data-testid="topup-submit"]`)),
 			))
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			err = chromedp.Do(sctx, chromedp.WaitVisible(css(`[data-testid="paysim-phone"]`)))
 			cancel()
 			if err != nil {
 				body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-				webtest.Screenshot(t, ctx, "phone-debug")
-				t.Fatalf("no cashier: %v\n%s", err, body)
+				t.Fatalf("the phone cashier did not open: %v\n%s", err, body)
 			}
-			require.Equal(t, "/h5/"+string(tc.channel)+"/", path()[:len("/h5/"+string(tc.channel)+"/")])
+			require.Equal(t, "/h5/"+string(tc.channel)+"/", path(t)[:len("/h5/"+string(tc.channel)+"/")])
 			no := webtest.Text(t, ctx, `[data-testid="paysim-order"]`)
 			o := b.order(t, no)
 			require.Equal(t, payments.PayModePhone, o.PayMode)
@@ -118,7 +122,7 @@ func TestPhonePayH5AndWAPInChromium(t *testing.T) {
 				chromedp.Click(css(`[data-testid="paysim-back"]`)),
 				chromedp.WaitVisible(css(`[data-testid="checkout-pay-phone"]`)),
 			))
-			require.Equal(t, "/portal/orders/"+no, path())
+			require.Equal(t, "/portal/orders/"+no, path(t))
 			require.Equal(t, tc.openButton, webtest.Text(t, ctx, `[data-testid="checkout-pay-phone"]`))
 			require.Equal(t, "¥100.00", webtest.Text(t, ctx, `[data-testid="checkout-amount"]`))
 			title, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.title`))
@@ -127,8 +131,28 @@ func TestPhonePayH5AndWAPInChromium(t *testing.T) {
 			n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="checkout-qr"]').length`))
 			require.NoError(t, err)
 			require.Zero(t, n, "a phone order shows no code to scan")
-			fitsThePhone("the phone order page")
+			fitsThePhone(t, "the phone order page")
 			webtest.Screenshot(t, ctx, "phone-order-390-"+tc.lang)
+
+			// The hand-off page, held still (scripts off: it follows its link at once).
+			_, err = chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+			require.NoError(t, err)
+			require.NoError(t, chromedp.Do(ctx,
+				chromedp.Navigate(b.app.URL+"/portal/orders/"+no+"/open"),
+				chromedp.WaitVisible(css(`[data-testid="phone-handoff-link"]`)),
+			))
+			require.Equal(t, tc.openButton, webtest.Text(t, ctx, `[data-testid="phone-handoff-link"]`))
+			title, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.title`))
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(title, tc.handoffTitle), title)
+			fitsThePhone(t, "the hand-off page")
+			webtest.Screenshot(t, ctx, "phone-handoff-390-"+tc.lang)
+			_, err = chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false})
+			require.NoError(t, err)
+			require.NoError(t, chromedp.Do(ctx,
+				chromedp.Click(css(`[data-testid="phone-handoff-order"]`)),
+				chromedp.WaitVisible(css(`[data-testid="checkout-pay-phone"]`)),
+			))
 
 			// Open it again and pay: the channel sends the browser back here.
 			require.NoError(t, chromedp.Do(ctx,
@@ -137,12 +161,12 @@ func TestPhonePayH5AndWAPInChromium(t *testing.T) {
 				chromedp.Click(css(`[data-testid="paysim-confirm"]`)),
 				chromedp.WaitVisible(css(`[data-testid="checkout-paid"]`)),
 			))
-			require.Equal(t, "/portal/orders/"+no, path())
+			require.Equal(t, "/portal/orders/"+no, path(t))
 			require.Equal(t, "100,000", webtest.Text(t, ctx, `[data-testid="checkout-credits"]`))
 			require.Equal(t, "20,000", webtest.Text(t, ctx, `[data-testid="checkout-bonus"]`))
 			require.Equal(t, tc.balance, webtest.Text(t, ctx, `[data-testid="checkout-balance"]`))
 			require.Equal(t, payments.StatePaid, b.order(t, no).State)
-			fitsThePhone("the paid order page")
+			fitsThePhone(t, "the paid order page")
 			webtest.Screenshot(t, ctx, "phone-paid-390-"+tc.lang)
 
 			require.NoError(t, chromedp.Do(ctx,

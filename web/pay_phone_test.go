@@ -40,13 +40,24 @@ func TestPhonePayH5Handlers(t *testing.T) {
 		t.Run(string(ch), func(t *testing.T) {
 			p := c.PostForm("/portal/topup", url.Values{"tier": {"10000"}, "channel": {string(ch)}, "mode": {"phone"}})
 			require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
-			loc, err := url.Parse(p.Header.Get("Location"))
-			require.NoError(t, err)
-			require.True(t, strings.HasPrefix(loc.String(), b.simURL+"/"), loc.String())
 			orders, err := b.pay.Orders(t.Context(), acc, 1)
 			require.NoError(t, err)
 			o := orders[0]
 			require.Equal(t, payments.PayModePhone, o.PayMode)
+			require.Equal(t, "/portal/orders/"+o.OrderNo+"/open", p.Header.Get("Location"))
+
+			// The hand-off page: a link to the channel that sends our origin as Referer.
+			h := c.Get(p.Header.Get("Location"))
+			require.Equal(t, http.StatusOK, h.Status)
+			require.Equal(t, "no-store", h.Header.Get("Cache-Control"))
+			link := h.Doc.Find(`[data-testid="phone-handoff-link"]`)
+			require.Equal(t, "origin", link.AttrOr("referrerpolicy", ""))
+			_, auto := link.Attr("data-autofollow")
+			require.True(t, auto)
+			loc, err := url.Parse(link.AttrOr("href", ""))
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(loc.String(), b.simURL+"/"), loc.String())
+			require.Equal(t, "¥100.00", h.TestID("handoff-amount"))
 			back := b.app.URL + "/portal/orders/" + o.OrderNo
 			if ch == payments.ChannelWeChat {
 				require.Equal(t, back, loc.Query().Get("redirect_url"))
@@ -59,9 +70,18 @@ func TestPhonePayH5Handlers(t *testing.T) {
 			require.Equal(t, map[payments.Channel]string{payments.ChannelWeChat: "打开微信支付", payments.ChannelAlipay: "打开支付宝"}[ch], page.TestID("checkout-pay-phone"))
 			require.Zero(t, page.Doc.Find(`[data-testid="checkout-qr"]`).Length())
 
-			again := c.PostForm("/portal/orders/"+o.OrderNo+"/pay", url.Values{})
-			require.Equal(t, http.StatusSeeOther, again.Status)
-			require.True(t, strings.HasPrefix(again.Header.Get("Location"), b.simURL+"/"), again.Header.Get("Location"))
+			open := page.Doc.Find(`[data-testid="checkout-pay-phone"]`).AttrOr("href", "")
+			require.Equal(t, "/portal/orders/"+o.OrderNo+"/open", open)
+			again := c.Get(open)
+			require.Equal(t, http.StatusOK, again.Status)
+			require.True(t, strings.HasPrefix(again.Doc.Find(`[data-testid="phone-handoff-link"]`).AttrOr("href", ""), b.simURL+"/"))
+
+			// Once closed there is nothing to open: its page says why.
+			_, err = b.pay.CloseOrder(t.Context(), acc, o.OrderNo)
+			require.NoError(t, err)
+			closed := c.Get(open)
+			require.Equal(t, http.StatusSeeOther, closed.Status)
+			require.Equal(t, "/portal/orders/"+o.OrderNo, closed.Header.Get("Location"))
 		})
 	}
 

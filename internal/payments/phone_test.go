@@ -59,8 +59,12 @@ func TestPhoneOrder(t *testing.T) {
 				require.Contains(t, string(body), "isv.invalid-signature")
 			}
 
-			// The browser opens it: the cashier shows the order.
-			resp, err := http.Get(payURL)
+			// The browser opens it from our page (WeChat Pay checks the
+			// Referer): the cashier shows the order.
+			req, err := http.NewRequest(http.MethodGet, payURL, nil)
+			require.NoError(t, err)
+			req.Header.Set("Referer", "https://credits.example/")
+			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
 			page, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

@@ -72,7 +72,7 @@ type OrderStatus struct {
 	CodeURL   string // the code's content: a link that opens the payment app on a phone
 	Mobile    bool
 	// Phone: the order is paid in the app opened from this browser (WeChat
-	// Pay H5, Alipay WAP); PayURL is the button that opens it (again).
+	// Pay H5, Alipay WAP); PayURL is the link that opens it (again).
 	Phone     bool
 	PayURL    string
 	StatusURL string
@@ -244,4 +244,15 @@ func checkoutTitle(s OrderStatus) string {
 		return "page.checkout.phone_title"
 	}
 	return "page.checkout.title"
+}
+
+// PhoneHandoffView is the page that sends the browser on to WeChat Pay H5
+// or Alipay WAP.
+type PhoneHandoffView struct {
+	Frame
+	Channel  string
+	OrderNo  string
+	Amount   decimal.Decimal
+	PayURL   string // the channel's URL (h5_url with redirect_url, or the signed WAP request)
+	OrderURL string
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -140,6 +141,16 @@ func (s *Server) phonePage(w http.ResponseWriter, r *http.Request) {
 	v, ok := s.view(channel, no)
 	if !ok || !v.Phone {
 		http.Error(w, "paysim: no such phone order", http.StatusNotFound)
+		return
+	}
+	// WeChat Pay's H5 checks that h5_url is opened from the merchant's site
+	// (the Referer's domain against the H5 domain the merchant registered)
+	// and otherwise shows this message; the sandbox knows no domain, so it
+	// asks only that there is a Referer.
+	if channel == ChannelWeChat && r.Referer() == "" {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `<!doctype html><meta charset="utf-8"><p data-testid="paysim-referer-error">商家参数格式有误，请联系商家解决 (paysim: h5_url was opened without a Referer; WeChat Pay H5 requires the merchant's page as Referer)</p>`)
 		return
 	}
 	v.ConfirmURL = "/h5/" + channel + "/" + url.PathEscape(no) + "/confirm"

@@ -3,6 +3,7 @@ package paysim_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,12 +46,25 @@ func TestWeChatH5RoundTrip(t *testing.T) {
 	require.Equal(t, "MWEB", tx.TradeType)
 
 	back := "https://credits.example/portal/orders/WXH5000000001"
-	page := getPage(t, wechatpay.WithRedirect(h5URL, back))
+	resp, err := http.Get(wechatpay.WithRedirect(h5URL, back))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "WeChat Pay H5 refuses an h5_url opened without the merchant's page as Referer")
+	req, err := http.NewRequest(http.MethodGet, wechatpay.WithRedirect(h5URL, back), nil)
+	require.NoError(t, err)
+	req.Header.Set("Referer", "https://credits.example/")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	pageBytes, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	page := string(pageBytes)
 	require.Contains(t, page, "¥100.00")
 	require.Contains(t, page, "203.0.113.7")
 	require.Contains(t, page, `name="redirect_url" value="`+back+`"`)
 
-	resp, err := noFollow.PostForm(b.simURL+"/h5/wechat/WXH5000000001/confirm", url.Values{"redirect_url": {back}})
+	resp, err = noFollow.PostForm(b.simURL+"/h5/wechat/WXH5000000001/confirm", url.Values{"redirect_url": {back}})
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
