@@ -70,8 +70,8 @@ func TestPhonePayH5AndWAPInChromium(t *testing.T) {
 		handoffTitle                              string
 		balance, paid, promo                      string
 	}{
-		{payments.ChannelWeChat, "zh-CN", "付款方式", "在手机上支付", "手机支付", "打开微信支付", "正在打开微信支付", "120,000", "100,000", "20,000"},
-		{payments.ChannelAlipay, "en", "How to pay", "Pay on this phone", "Pay on your phone", "Open Alipay", "Opening Alipay", "240,000", "200,000", "40,000"},
+		{payments.ChannelWeChat, "zh-CN", "在哪里付款", "在手机上支付", "手机支付", "打开微信支付", "正在打开微信支付", "120,000", "100,000", "20,000"},
+		{payments.ChannelAlipay, "en", "Where you pay", "Pay on this phone", "Pay on your phone", "Open Alipay", "Opening Alipay", "240,000", "200,000", "40,000"},
 	} {
 		t.Run(string(tc.channel), func(t *testing.T) {
 			require.NoError(t, chromedp.Do(ctx,
