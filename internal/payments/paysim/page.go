@@ -257,14 +257,22 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 	now := s.now()
 	var rows []indexRow
 	for no, o := range s.wechat {
-		rows = append(rows, indexRow{ChannelWeChat, no, decimal.New(o.tx.Amount.Total, -2).StringFixed(2), o.tx.TradeState, "/pay/wechat/" + url.PathEscape(no)})
+		page := "/pay/wechat/" + url.PathEscape(no)
+		if o.tx.TradeType == wechatpay.TradeTypeMWeb {
+			page = "/h5/wechat/" + url.PathEscape(no)
+		}
+		rows = append(rows, indexRow{ChannelWeChat, no, decimal.New(o.tx.Amount.Total, -2).StringFixed(2), o.tx.TradeState, page})
 	}
 	for no, o := range s.alipay {
 		st := o.currentStatus(now)
 		if !o.scanned {
 			st = "NOT_SCANNED"
 		}
-		rows = append(rows, indexRow{ChannelAlipay, no, o.total.StringFixed(2), st, "/pay/alipay/" + url.PathEscape(no)})
+		page := "/pay/alipay/" + url.PathEscape(no)
+		if o.wap {
+			page = "/h5/alipay/" + url.PathEscape(no)
+		}
+		rows = append(rows, indexRow{ChannelAlipay, no, o.total.StringFixed(2), st, page})
 	}
 	s.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool { return rows[i].OutTradeNo < rows[j].OutTradeNo })
