@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -31,6 +32,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminCodeRoutes(g)
 	s.adminFinanceRoutes(g)
 	s.adminStaffRoutes(g)
+	s.adminTOTPRoutes(g)
 	s.adminKeyRoutes(g)
 	s.adminReasonRoutes(g)
 	s.adminChannelRoutes(g)
@@ -64,7 +66,15 @@ func (s *Server) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		if u.Disabled || !u.IsStaff() {
 			return echo.ErrNotFound
 		}
+		if u.TOTPEnrolled && !s.Sessions.GetBool(c.Request().Context(), sessionTOTPKey) {
+			// Signed in without the code (a password reset link): ask for it.
+			return s.startTOTP(c, u)
+		}
 		c.Set(staffKey, u)
+		if !u.TOTPEnrolled && s.portal.auth.TwoFactorRequired(u) && !strings.HasPrefix(c.Path(), "/admin/totp") {
+			// Admin and finance enrol an authenticator before anything else.
+			return HXRedirect(c, s.URL("admin.totp"))
+		}
 		return next(c)
 	}
 }

@@ -22,7 +22,7 @@ func (s *Server) adminAuditRoutes(g *echo.Group) {
 }
 
 // auditActions are the actions the filter offers.
-var auditActions = []backoffice.Action{
+var auditActions = append([]backoffice.Action{
 	backoffice.ActionGrant, backoffice.ActionGrantRequested, backoffice.ActionApprovalApplied, backoffice.ActionApprovalRejected,
 	backoffice.ActionFreeze, backoffice.ActionUnfreeze, backoffice.ActionReasonCodeAdded, backoffice.ActionReasonCodeChanged,
 	backoffice.ActionCodeBatchCreated, backoffice.ActionCodeRedeemed, backoffice.ActionStatementImported, backoffice.ActionLineMatched,
@@ -30,7 +30,7 @@ var auditActions = []backoffice.Action{
 	backoffice.ActionChannelBillImported, backoffice.ActionDifferenceResolved, backoffice.ActionRefundRequested,
 	backoffice.ActionRefundApproved, backoffice.ActionRefundRejected, backoffice.ActionRefundDone,
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
-}
+}, backoffice.StaffActions...)
 
 // auditFilter reads the filter form: actor (staff id or email), account
 // id, action, from and to (inclusive Asia/Shanghai dates).

@@ -11,13 +11,20 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 const staffUsage = `usage:
   credits staff create --email EMAIL --roles support,finance,admin [--name NAME] [--password PASSWORD | --password-stdin]
       Without a password, one is generated and printed once.
   credits staff set-roles --email EMAIL --roles ROLES   (an empty --roles "" removes every role)
+  credits staff reset-totp --email EMAIL
+      Removes the user's authenticator (the last admin lost their phone); audited as the system.
   credits staff list`
 
 // runStaff manages back-office users: `credits staff create|set-roles|list`.
@@ -31,7 +38,41 @@ func runStaff(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
+	if args[0] == "reset-totp" {
+		return staffResetTOTP(ctx, pool, auth.New(pool, auth.Options{}), args[1:], os.Stdout)
+	}
 	return staffCommand(ctx, auth.New(pool, auth.Options{}), args, os.Stdin, os.Stdout)
+}
+
+// staffResetTOTP removes a staff user's authenticator and writes the audit
+// row (actor: the system) in the same transaction: the way back in when no
+// admin with an authenticator is left to do it from /admin/staff.
+func staffResetTOTP(ctx context.Context, pool *pgxpool.Pool, svc *auth.Service, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("staff reset-totp", flag.ContinueOnError)
+	email := fs.String("email", "", "the staff user's email address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return errors.New("--email is required")
+	}
+	u, err := svc.UserByLogin(ctx, *email)
+	if err != nil {
+		return describeAuthError(err)
+	}
+	err = db.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if u, err = svc.ResetTOTPTx(ctx, tx, u.ID); err != nil {
+			return err
+		}
+		_, err := backoffice.Audit(ctx, tx, backoffice.Entry{ActorKind: backoffice.ActorSystem, Action: backoffice.ActionStaffTOTPReset,
+			Reason: "credits staff reset-totp", Detail: map[string]any{"staff_id": u.ID, "staff_email": u.Email}})
+		return err
+	})
+	if err != nil {
+		return describeAuthError(err)
+	}
+	fmt.Fprintf(out, "staff user %d (%s): authenticator removed; they enrol a new one at their next sign-in\n", u.ID, u.Email)
+	return nil
 }
 
 // staffCommand runs one staff subcommand on svc, reading a password from in
@@ -155,6 +196,8 @@ func describeAuthError(err error) error {
 		return fmt.Errorf("%w (the roles are support, finance, admin)", err)
 	case errors.Is(err, auth.ErrNotStaff):
 		return errors.New("this user is a customer, not staff")
+	case errors.Is(err, auth.ErrLastAdmin):
+		return errors.New("this is the last enabled admin: the admin role stays")
 	}
 	return err
 }

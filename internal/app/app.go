@@ -61,6 +61,9 @@ type Overrides struct {
 	// FastJobs makes the River client poll every 20 ms without start-up
 	// jitter, so a test's jobs run within milliseconds.
 	FastJobs bool
+	// SkipTwoFactor lets admin and finance staff into /admin without TOTP
+	// (tests that are not about sign-in).
+	SkipTwoFactor bool
 }
 
 // App is every domain service one process runs, built once from the
@@ -111,7 +114,12 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Ledger = ledger.New(pool, ledger.Options{Now: o.Now, ExpiredReservations: cfg.Gateway.ExpiredPolicy,
 		DefaultTTL: cfg.Gateway.ReservationTTL, Grace: cfg.Grace, TrialCap: cfg.Gateway.TrialCap})
 	a.closers = append(a.closers, a.Ledger.Close)
-	aopts := auth.Options{Now: o.Now}
+	sealer, index, err := piicrypto.FromSettings(cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey, production)
+	if err != nil {
+		return nil, err
+	}
+	// The PII sealer also keeps staff TOTP secrets.
+	aopts := auth.Options{Now: o.Now, Sealer: sealer, SkipTwoFactor: o.SkipTwoFactor}
 	if o.Argon2 != nil {
 		aopts.Argon2 = *o.Argon2
 	}
@@ -130,10 +138,6 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 
 	// Real-name verification: the sandbox provider unless VERIFY_ENDPOINT
 	// is set (production requires it: config).
-	sealer, index, err := piicrypto.FromSettings(cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey, production)
-	if err != nil {
-		return nil, err
-	}
 	var provider identity.Provider = identity.Sandbox{}
 	if cfg.VerifyProvider.Endpoint != "" {
 		if provider, err = identity.NewHTTPProvider(cfg.VerifyProvider); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seed75218f88/credits/internal/piicrypto"
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
@@ -58,6 +59,20 @@ type Options struct {
 	// DefaultLocale is given to users registered without one and to users
 	// created from portal links. Default "zh-CN".
 	DefaultLocale string
+	// StaffInviteTTL is how long the set-password link of a new staff user
+	// works. Default 72 hours.
+	StaffInviteTTL time.Duration
+	// Sealer encrypts TOTP secrets at rest (the user id is the associated
+	// data). Default piicrypto.Dev(), which production refuses upstream.
+	Sealer *piicrypto.Sealer
+	// TOTPIssuer names the service in authenticator apps. Default "credits".
+	TOTPIssuer string
+	// MaxTOTPFailures wrong codes for one user within ThrottleWindow, since
+	// the user's last accepted code, refuse further codes. Default 5.
+	MaxTOTPFailures int
+	// SkipTwoFactor turns the TOTP requirement of admin and finance staff
+	// off. Only tests of other areas set it; production never does.
+	SkipTwoFactor bool
 }
 
 // Service is the identity domain: registration, sign-in, tokens, staff.
@@ -104,6 +119,18 @@ func New(pool *pgxpool.Pool, opts Options) *Service {
 	}
 	if opts.DefaultLocale == "" {
 		opts.DefaultLocale = "zh-CN"
+	}
+	if opts.StaffInviteTTL <= 0 {
+		opts.StaffInviteTTL = 72 * time.Hour
+	}
+	if opts.Sealer == nil {
+		opts.Sealer = piicrypto.Dev()
+	}
+	if opts.TOTPIssuer == "" {
+		opts.TOTPIssuer = "credits"
+	}
+	if opts.MaxTOTPFailures <= 0 {
+		opts.MaxTOTPFailures = 5
 	}
 	dummy, err := hashPassword("not a password: evens out sign-in timing", opts.Argon2)
 	if err != nil {
@@ -156,6 +183,9 @@ type User struct {
 	// on, which a password change or reset, disabling the user and removing
 	// a staff role do.
 	SessionEpoch int64
+	// TOTPEnrolled: the staff user confirmed a TOTP authenticator, so every
+	// sign-in asks for its code after the password (see totp.go).
+	TOTPEnrolled bool
 }
 
 // Login returns what the user signs in with, email first.
@@ -172,14 +202,14 @@ func (u User) IsStaff() bool { return u.Kind == KindStaff && !u.Disabled }
 // userColumns is the select list scanned by scanUser, in order.
 const userColumns = `id, coalesce(email, ''), coalesce(phone, ''), display_name, kind, roles,
 	coalesce(account_id, 0), locale, created_at, last_sign_in_at,
-	disabled, password_hash IS NOT NULL, session_epoch`
+	disabled, password_hash IS NOT NULL, session_epoch, totp_confirmed_at IS NOT NULL`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
 	var roles []string
 	var last *time.Time
 	err := row.Scan(&u.ID, &u.Email, &u.Phone, &u.Name, &u.Kind, &roles, &u.AccountID,
-		&u.Locale, &u.CreatedAt, &last, &u.Disabled, &u.HasPassword, &u.SessionEpoch)
+		&u.Locale, &u.CreatedAt, &last, &u.Disabled, &u.HasPassword, &u.SessionEpoch, &u.TOTPEnrolled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrNotFound
 	}

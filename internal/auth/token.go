@@ -30,7 +30,7 @@ func hashToken(token string) []byte {
 
 // ErrResetThrottled: too many password resets requested for one user
 // recently (more than 3 within Options.ThrottleWindow).
-var ErrResetThrottled = &Error{Code: "reset_throttled", Field: ""}
+var ErrResetThrottled = &Error{Code: "reset_throttled"}
 
 // maxResetsPerWindow bounds reset mails per user per ThrottleWindow, so the
 // form cannot be used to flood someone's inbox.
@@ -118,30 +118,10 @@ WHERE id = $1 AND l IS NOT NULL`
 // Errors: ErrInvalidToken (unknown, expired or used), ErrWeakPassword
 // (refined), ErrUserDisabled.
 func (s *Service) ResetPassword(ctx context.Context, token, password string) (User, error) {
-	now := s.now()
 	var u User
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var userID int64
-		err := tx.QueryRow(ctx, lockResetToken, hashToken(token), now).Scan(&userID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrInvalidToken
-		}
-		if err != nil {
-			return err
-		}
-		if u, err = userByID(ctx, tx, userID); err != nil {
-			return err
-		}
-		if u.Disabled {
-			return ErrUserDisabled
-		}
-		if u.SessionEpoch, err = s.setPassword(ctx, tx, u, password); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, useResetTokens, userID, now); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, clearLoginFailures, userID, now)
+		var err error
+		u, err = s.ResetPasswordTx(ctx, tx, token, password)
 		return err
 	})
 	if err != nil {
@@ -151,8 +131,59 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (Us
 		}
 		return User{}, fmt.Errorf("auth: reset password: %w", err)
 	}
+	return u, nil
+}
+
+// ResetPasswordTx is ResetPassword inside tx, the caller's transaction (the
+// back office audits a staff member's first password in it).
+//
+// Errors: as ResetPassword.
+func (s *Service) ResetPasswordTx(ctx context.Context, tx pgx.Tx, token, password string) (User, error) {
+	now := s.now()
+	var userID int64
+	err := tx.QueryRow(ctx, lockResetToken, hashToken(token), now).Scan(&userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, ErrInvalidToken
+	}
+	if err != nil {
+		return User{}, err
+	}
+	u, err := userByID(ctx, tx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	if u.Disabled {
+		return User{}, ErrUserDisabled
+	}
+	if u.SessionEpoch, err = s.setPassword(ctx, tx, u, password); err != nil {
+		return User{}, err
+	}
+	if _, err := tx.Exec(ctx, useResetTokens, userID, now); err != nil {
+		return User{}, err
+	}
+	if _, err = tx.Exec(ctx, clearLoginFailures, userID, now); err != nil {
+		return User{}, err
+	}
 	u.HasPassword = true
 	return u, nil
+}
+
+// PasswordTokenUser returns the user a valid (unused, unexpired) reset or
+// set-password token belongs to, without using it, so a page can say whose
+// password it sets.
+//
+// Errors: ErrInvalidToken.
+func (s *Service) PasswordTokenUser(ctx context.Context, token string) (User, error) {
+	var userID int64
+	err := s.pool.QueryRow(ctx, `SELECT user_id FROM password_reset_tokens WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2`,
+		hashToken(token), s.now()).Scan(&userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, ErrInvalidToken
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("auth: password token: %w", err)
+	}
+	return s.UserByID(ctx, userID)
 }
 
 // DefaultPortalLinkTTL is the lifetime of a portal link created with ttl 0.

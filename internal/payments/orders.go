@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/refcode"
 )
 
@@ -233,6 +234,9 @@ func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, ch 
 func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen int64, channel Channel) (Order, error) {
 	ch, err := s.channel(channel)
 	if err != nil {
+		if errors.Is(err, ErrChannelUnavailable) {
+			err = fmt.Errorf("%w: %w", err, fielderr.One("payments", "channel", "topup_channel_unavailable"))
+		}
 		return Order{}, fmt.Errorf("payments: create order: %w", err)
 	}
 	o, _, err := s.createChannelOrder(ctx, accountID, amountFen, channel, PayModeQR, func(o Order) (string, string, error) {
@@ -258,6 +262,9 @@ type PhonePayer struct {
 func (s *Service) CreatePhoneOrder(ctx context.Context, accountID int64, amountFen int64, channel Channel, payer PhonePayer) (Order, string, error) {
 	ch, err := s.phoneChannel(channel)
 	if err != nil {
+		if errors.Is(err, ErrChannelUnavailable) {
+			err = fmt.Errorf("%w: %w", err, fielderr.One("payments", "channel", "topup_channel_unavailable"))
+		}
 		return Order{}, "", fmt.Errorf("payments: create phone order: %w", err)
 	}
 	return s.createChannelOrder(ctx, accountID, amountFen, channel, PayModePhone, func(o Order) (string, string, error) {
@@ -369,7 +376,7 @@ func (s *Service) createChannelOrder(ctx context.Context, accountID, amountFen i
 		return o, "", fmt.Errorf("payments: create order %s: %w", o.OrderNo, err)
 	}
 	if placeErr != nil {
-		return o, "", fmt.Errorf("payments: create order %s: %w: %w", o.OrderNo, ErrChannel, placeErr)
+		return o, "", fmt.Errorf("payments: create order %s: %w: %w: %w", o.OrderNo, ErrChannel, fielderr.One("payments", "", "topup_channel_failed"), placeErr)
 	}
 	return o, payURL, nil
 }

@@ -324,24 +324,51 @@ type ReportsView struct {
 	CSVURL string
 }
 
-// StaffView is the staff page: the users, the create form, and a new
-// user's password shown once.
+// StaffView is the staff page: the users, the create form (what was typed
+// and every field's message), and a new user's one-time set-password link,
+// shown once.
 type StaffView struct {
-	Frame             Frame
-	Staff             []StaffRow
-	AllRoles          []string
-	Email, Name       string
-	Errors            Errors
-	Created, Password string
+	Frame    Frame
+	Staff    []StaffRow
+	AllRoles []string
+	Email    string
+	Name     string
+	Roles    []string // the create form's ticked roles
+	Errors   Errors   // by field; "" for an error about a row's action
+	Invite   *StaffInvite
+	// Notice is a message about the last action on a row (already localized).
+	Notice string
+}
+
+// StaffInvite is the one-time link for a new staff member's first password.
+type StaffInvite struct {
+	Email   string
+	Link    string
+	Expires time.Time
 }
 
 // StaffRow is one staff user.
 type StaffRow struct {
-	ID       int64
-	Email    string
-	Name     string
-	Roles    []string
-	Disabled bool
+	ID           int64
+	Email        string
+	Name         string
+	Roles        []string
+	Disabled     bool
+	Self         bool // the signed-in admin: no disable button
+	HasPassword  bool // false until the invitation link is used
+	TOTPEnrolled bool
+	LastSignIn   time.Time // zero when never
+}
+
+// TOTPView is the authenticator enrolment page: the QR code's URL, the
+// secret to type in, and the confirm form's message.
+type TOTPView struct {
+	Frame    Frame
+	Enrolled bool
+	Required bool // admin or finance: /admin waits for the enrolment
+	QRURL    string
+	Secret   string
+	Errors   Errors
 }
 
 // KeysView is the service keys page: the keys, the create form, a new

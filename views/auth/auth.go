@@ -1,7 +1,21 @@
 // Package auth holds the sign-in, registration and password pages.
 package auth
 
-import "github.com/shopspring/decimal"
+import (
+	"context"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+)
+
+// resetTitle is the password page's title: a welcome for a new staff member.
+func resetTitle(ctx context.Context, f Form) string {
+	if f.Welcome != "" {
+		return i18n.T(ctx, "page.staff_welcome.title")
+	}
+	return i18n.T(ctx, "page.reset.title")
+}
 
 // Form is what the auth forms show back: typed values and messages (already
 // localized), by field name.
@@ -12,6 +26,9 @@ type Form struct {
 	Errors map[string]string
 	// Consent: the sign-up form's box agreeing to the terms and privacy policy was ticked.
 	Consent bool
+	// Welcome is the email of a new staff member choosing their first
+	// password with the one-time link an admin gave them.
+	Welcome string
 }
 
 // SignupOffer is the sign-up credit the registration page announces.

@@ -103,7 +103,9 @@ func Start(t testing.TB, opts ...Option) *App {
 	t.Helper()
 	ctx := context.Background()
 	cfg := Config(t)
-	over := app.Overrides{Argon2: &FastArgon2}
+	// Staff sign in without a second factor unless a test turns it back on
+	// (WithOverrides: SkipTwoFactor = false): most tests are not about it.
+	over := app.Overrides{Argon2: &FastArgon2, SkipTwoFactor: true}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var ownDB, workJobs bool
 	for _, o := range opts {
