@@ -58,6 +58,9 @@ func TestPhonePayH5Handlers(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, strings.HasPrefix(loc.String(), b.simURL+"/"), loc.String())
 			require.Equal(t, "¥100.00", h.TestID("handoff-amount"))
+			for _, leak := range []string{"@components.", "{ v.", "templ."} {
+				require.NotContains(t, h.Doc.Find("main").Text(), leak, "template source on the hand-off page")
+			}
 			back := b.app.URL + "/portal/orders/" + o.OrderNo
 			if ch == payments.ChannelWeChat {
 				require.Equal(t, back, loc.Query().Get("redirect_url"))
@@ -69,6 +72,7 @@ func TestPhonePayH5Handlers(t *testing.T) {
 			require.Equal(t, http.StatusOK, page.Status)
 			require.Equal(t, map[payments.Channel]string{payments.ChannelWeChat: "打开微信支付", payments.ChannelAlipay: "打开支付宝"}[ch], page.TestID("checkout-pay-phone"))
 			require.Zero(t, page.Doc.Find(`[data-testid="checkout-qr"]`).Length())
+			require.Equal(t, "手机支付", strings.TrimSpace(page.Doc.Find("main h1").First().Text()))
 
 			open := page.Doc.Find(`[data-testid="checkout-pay-phone"]`).AttrOr("href", "")
 			require.Equal(t, "/portal/orders/"+o.OrderNo+"/open", open)
