@@ -39,3 +39,11 @@ document.addEventListener("submit", function (evt) {
     evt.stopImmediatePropagation();
   }
 }, true);
+
+// A phone payment's hand-off page goes on to WeChat Pay or Alipay at once by
+// clicking its link (data-autofollow), so that the link's referrerpolicy
+// applies; the link stays for a browser that does not follow.
+document.addEventListener("DOMContentLoaded", function () {
+  var a = document.querySelector("a[data-autofollow]");
+  if (a) a.click();
+});
