@@ -213,7 +213,10 @@ func (s *Service) Publish(ctx context.Context, id int64, actor string) (Plan, er
 		if err := insertVersion(ctx, tx, &p, id); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM plan_drafts WHERE id = $1`, id)
+		if _, err := tx.Exec(ctx, `DELETE FROM plan_drafts WHERE id = $1`, id); err != nil {
+			return err
+		}
+		p, err = s.version(ctx, tx, p.Code, p.Version) // as stored
 		return err
 	})
 	if err == nil && already {
@@ -355,7 +358,7 @@ type quotaRow struct {
 // with their items, ordered by tier, code and version.
 func loadPlans(ctx context.Context, q db.DBTX, where string, args ...any) ([]Plan, error) {
 	rows, err := q.Query(ctx, `
-SELECT code, version, name_zh, name_en, tier, monthly_price_fen, yearly_price_fen, monthly_credits::text,
+SELECT code, version, name_zh, name_en, tier, monthly_price_fen, yearly_price_fen, trim_scale(monthly_credits)::text,
        rpm, tpm, features_zh, features_en, published_at, published_by
 FROM plan_versions `+where+`
 ORDER BY tier, code, version`, args...)
