@@ -124,21 +124,22 @@ type Draft struct {
 
 // Validation codes of ValidationError.
 const (
-	CodeBadCode        = "code"           // code is not [a-z][a-z0-9_-]{0,31}
-	CodeBadName        = "name"           // a name is empty or over 64 characters
-	CodeBadTier        = "tier"           // tier outside 0–99
-	CodeBadPrice       = "price"          // a price is negative
-	CodeBadCredits     = "credits"        // plan credits negative, too large or finer than the ledger's scale
-	CodeBadRate        = "rate"           // RPM or TPM negative
-	CodeBadFeature     = "feature"        // a feature line is empty in a language or over 200 characters
-	CodeNoModels       = "item.models"    // an item lists no model, or an empty or over-long model name
-	CodeDuplicateModel = "item.duplicate" // a model appears in two items (or twice in one)
-	CodeBadGroup       = "item.group"     // a multi-model item without a group name, or one over 64 characters
-	CodeNoQuotas       = "item.quotas"    // an item without quotas
-	CodeBadUnit        = "quota.unit"     // unit is not requests or tokens
-	CodeBadWindow      = "quota.window"   // unknown window kind, or rolling hours outside 1–8784
-	CodeBadLimit       = "quota.limit"    // limit is neither −1 nor positive
-	CodeDuplicateQuota = "quota.duplicate"
+	CodeBadCode        = "code"            // code is not [a-z][a-z0-9_-]{0,31}
+	CodeBadName        = "name"            // a name is empty or over 64 characters
+	CodeBadTier        = "tier"            // tier outside 0–99
+	CodeBadPrice       = "price"           // a price is negative
+	CodeBadCredits     = "credits"         // plan credits negative, too large or finer than the ledger's scale
+	CodeBadRate        = "rate"            // RPM or TPM negative
+	CodeBadFeature     = "feature"         // a feature line is empty in a language or over 200 characters
+	CodeNoModels       = "item.models"     // an item lists no model, or an empty or over-long model name
+	CodeDuplicateModel = "item.duplicate"  // a model appears in two items (or twice in one)
+	CodeBadGroup       = "item.group"      // a multi-model item without a group name, or one over 64 characters
+	CodeNoQuotas       = "item.quotas"     // an item without quotas
+	CodeBadUnit        = "quota.unit"      // unit is not requests or tokens
+	CodeBadWindow      = "quota.window"    // unknown window kind, or rolling hours outside 1–8784
+	CodeBadLimit       = "quota.limit"     // limit is neither −1 nor positive
+	CodeDuplicateQuota = "quota.duplicate" // two quotas of an item with the same unit and window
+	CodeNoActor        = "actor"           // no one named as publishing
 )
 
 // ValidationError says which rule a spec breaks. Item and Quota are

@@ -124,3 +124,28 @@ func TestPeriodContaining(t *testing.T) {
 		}
 	}
 }
+
+func TestPeriodsAreShanghaiAnniversariesNotUTC(t *testing.T) {
+	t.Parallel()
+	// 31 Jan 00:00 in Shanghai is 30 Jan 16:00 UTC: the anniversary is of
+	// the Shanghai date, so it renews 28 Feb 00:00 Shanghai (27 Feb 16:00
+	// UTC), not 28 Feb 16:00 UTC as arithmetic on the 30th in UTC would give
+	// (and not 2 Mar as adding a month to 31 Jan naively would).
+	anchor := time.Date(2025, 1, 30, 16, 0, 0, 0, time.UTC)
+	_, end := PeriodAt(anchor, Monthly, 0)
+	require.Equal(t, time.Date(2025, 2, 27, 16, 0, 0, 0, time.UTC), end)
+	start, _ := PeriodAt(anchor, Monthly, 2)
+	require.Equal(t, time.Date(2025, 3, 30, 16, 0, 0, 0, time.UTC), start, "31 Mar Shanghai")
+}
+
+func TestLeapDayAnchorMonthly(t *testing.T) {
+	t.Parallel()
+	anchor := sh(2024, 2, 29, 0, 0)
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{1, "2024-03-29 00:00"}, {12, "2025-02-28 00:00"}, {13, "2025-03-29 00:00"}, {48, "2028-02-29 00:00"}, {-1, "2024-01-29 00:00"}} {
+		start, _ := PeriodAt(anchor, Monthly, c.n)
+		require.Equal(t, c.want, day(start), "period %d", c.n)
+	}
+}

@@ -169,11 +169,11 @@ func (s *Service) DiscardDraft(ctx context.Context, id int64) error {
 // Errors: ErrAlreadyPublished (with the published plan) when the draft was
 // published before; ErrNotFound when there is no such draft; ErrStaleDraft
 // when a version of the code was published after the draft was copied;
-// *ValidationError (ErrInvalidPlan); database errors wrapped with
-// "plans: publish:".
+// *ValidationError (ErrInvalidPlan; CodeNoActor when actor is empty);
+// database errors wrapped with "plans: publish:".
 func (s *Service) Publish(ctx context.Context, id int64, actor string) (Plan, error) {
 	if actor == "" {
-		return Plan{}, errors.New("plans: publish: no actor")
+		return Plan{}, &ValidationError{Code: CodeNoActor}
 	}
 	var p Plan
 	var already bool
