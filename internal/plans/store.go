@@ -40,7 +40,7 @@ func New(pool *pgxpool.Pool, o Options) *Service {
 // Errors: *ValidationError (ErrInvalidPlan); ErrCodeTaken when the code has
 // a version or a draft; database errors wrapped with "plans: create draft:".
 func (s *Service) CreateDraft(ctx context.Context, spec Spec, actor string) (Draft, error) {
-	if err := Validate(spec); err != nil {
+	if err := validateEdit(spec, actor); err != nil {
 		return Draft{}, err
 	}
 	var d Draft
@@ -62,9 +62,13 @@ func (s *Service) CreateDraft(ctx context.Context, spec Spec, actor string) (Dra
 // OpenDraft returns the draft of code, first making one as a copy of the
 // latest published version when there is none.
 //
-// Errors: ErrNotFound when code has neither a draft nor a version; database
-// errors wrapped with "plans: open draft:".
+// Errors: ErrNotFound when code has neither a draft nor a version;
+// *ValidationError (CodeNoActor) when actor is empty; database errors
+// wrapped with "plans: open draft:".
 func (s *Service) OpenDraft(ctx context.Context, code, actor string) (Draft, error) {
+	if actor == "" {
+		return Draft{}, &ValidationError{Code: CodeNoActor}
+	}
 	var d Draft
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
@@ -85,6 +89,14 @@ func (s *Service) OpenDraft(ctx context.Context, code, actor string) (Draft, err
 		d, err = draftWhere(ctx, s.pool, `code = $1`, code)
 	}
 	return d, wrap("open draft", err)
+}
+
+// validateEdit checks a spec and that someone is named as editing it.
+func validateEdit(spec Spec, actor string) error {
+	if actor == "" {
+		return &ValidationError{Code: CodeNoActor}
+	}
+	return Validate(spec)
 }
 
 // errRetryRead makes OpenDraft read the draft a concurrent call made.
@@ -119,7 +131,7 @@ func (s *Service) Drafts(ctx context.Context) ([]Draft, error) {
 // once published or discarded); database errors wrapped with
 // "plans: save draft:".
 func (s *Service) SaveDraft(ctx context.Context, id int64, revision int, spec Spec, actor string) (Draft, error) {
-	if err := Validate(spec); err != nil {
+	if err := validateEdit(spec, actor); err != nil {
 		return Draft{}, err
 	}
 	cur, err := draftWhere(ctx, s.pool, `id = $1`, id)
