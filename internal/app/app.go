@@ -28,6 +28,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
@@ -81,6 +82,7 @@ type App struct {
 	Usage        *usage.Store
 	Mail         mail.Sender
 	Pricing      *pricing.Service
+	Plans        *plans.Service
 	Gateway      *gateway.Service
 	Payments     *payments.Service
 	Backoffice   *backoffice.Service
@@ -143,6 +145,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Signup = &signup.Service{Pool: pool, Auth: a.Auth, Ledger: a.Ledger, Settings: cfg.Signup, Now: o.Now}
 	a.Usage = usage.New(pool)
 	a.Pricing = pricing.New(pool)
+	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
 	if a.Mail = o.Mail; a.Mail == nil {
 		if a.Mail, err = mail.New(cfg.SMTP, filepath.Join(cfg.Database.DataDir, "mail"), logger); err != nil {
 			return nil, err
