@@ -92,7 +92,6 @@ func TestPortalJourneyInChromium(t *testing.T) {
 	require.Contains(t, parts, "4,970 来自赠送")
 	webtest.Screenshot(t, ctx, "usage-desktop-zh")
 
-
 	// Export the filtered rows and compare them with the ledger.
 	body, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch(document.querySelector('[data-testid="export-csv"]').href).then(r => r.text())`, chromedp.EvalAwaitPromise))
 	require.NoError(t, err)
