@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	adminview "github.com/seed75218f88/credits/views/admin"
@@ -119,6 +121,10 @@ func (s *Server) AdminInvoiceIssue(c echo.Context) error {
 		r.PDF = data
 	}
 	if len(errs) == 0 {
+		a := actor(c)
+		r.Record = func(ctx context.Context, tx pgx.Tx, inv invoicing.Invoice) error {
+			return backoffice.AuditInvoiceIssued(ctx, tx, a, inv.AccountID, inv.ID, inv.Number, inv.AmountFen)
+		}
 		_, _, err = s.kyc.invoicing.Issue(c.Request().Context(), id, r, staffActor(c))
 		if err == nil {
 			return HXRedirect(c, s.URL("admin.invoice.detail")+"?id="+strconv.FormatInt(id, 10)+"&done=issued")

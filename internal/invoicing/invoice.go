@@ -611,6 +611,10 @@ type IssueRequest struct {
 	Number string    // 8 to 20 digits (20 for fully digitised e-invoices, 全电发票)
 	Date   time.Time // the invoice date; zero means now (its Asia/Shanghai date is kept)
 	PDF    []byte    // the platform's PDF; must be a PDF by content
+	// Record, when set, runs inside the issuing transaction with the issued
+	// invoice (the back office writes its audit row there, so the issue and
+	// its record commit together or not at all).
+	Record func(ctx context.Context, tx pgx.Tx, inv Invoice) error
 }
 
 // Issue records a requested invoice as issued with its number, date and PDF
@@ -675,12 +679,20 @@ func (s *Service) Issue(ctx context.Context, invoiceID int64, r IssueRequest, ac
 		if err := s.event(ctx, tx, invoiceID, StateRequested, StateIssued, "", actor); err != nil {
 			return err
 		}
-		if s.opts.OnIssued == nil {
+		if s.opts.OnIssued == nil && r.Record == nil {
 			return nil
 		}
 		issued, err := s.get(ctx, tx, invoiceID)
 		if err != nil {
 			return err
+		}
+		if r.Record != nil {
+			if err := r.Record(ctx, tx, issued); err != nil {
+				return fmt.Errorf("record: %w", err)
+			}
+		}
+		if s.opts.OnIssued == nil {
+			return nil
 		}
 		if err := s.opts.OnIssued(ctx, tx, issued, doc); err != nil {
 			return fmt.Errorf("on issued: %w", err)
