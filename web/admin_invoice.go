@@ -15,6 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	adminview "github.com/seed75218f88/credits/views/admin"
+	"github.com/seed75218f88/credits/views/components"
 )
 
 // maxInvoicePDFRead bounds how much of an uploaded invoice PDF is read; the
@@ -213,7 +214,7 @@ func (s *Server) invoiceDetail(c echo.Context, id int64) (adminview.InvoiceDetai
 		Issue: adminview.IssueForm{Date: time.Now().In(format.Shanghai).Format("2006-01-02"), Source: "upload", CanGenerate: s.kyc.invoicing.CanGenerate()}}
 	for _, e := range hist {
 		v.History = append(v.History, adminview.InvoiceEvent{At: e.At, From: e.FromState, To: string(e.ToState),
-			Reason: s.reasonText(ctx, "error.invoicing.", e.Reason), Actor: e.Actor})
+			Reason: s.reasonText(ctx, "error.invoicing.", e.Reason), Actor: components.ActorLabel(ctx, e.Actor)})
 	}
 	return v, nil
 }
