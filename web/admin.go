@@ -38,6 +38,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminChannelRoutes(g)
 	s.adminKYCRoutes(g)
 	s.adminBusinessSettingsRoutes(g)
+	s.adminPlanRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

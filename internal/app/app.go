@@ -262,7 +262,7 @@ func (a *App) WebDeps() web.Deps {
 	return web.Deps{Config: a.Config, Pool: a.Pool, Logger: a.Logger, I18n: a.I18n,
 		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
-		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings}
+		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Plans: a.Plans, Settings: a.Settings}
 }
 
 // Start works the background jobs until the returned stop is called.

@@ -48,6 +48,7 @@ const (
 	ActionAllocationTransfer  Action = "allocation_transfer"   // allocation moved between two accounts of an enterprise
 	ActionSettingChanged      Action = "setting_changed"       // a business setting changed on the settings screen (internal/settings)
 	ActionInvoiceIssued       Action = "invoice_issued"        // finance issued a customer's invoice
+	ActionPlanPublished       Action = "plan_published"        // an admin published a plan version
 )
 
 // ActorKind says who acted: staff, a customer (redemptions, refund

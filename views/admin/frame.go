@@ -46,5 +46,6 @@ var Sections = []Section{
 	{"admin.audit", "/admin/audit", "admin.menu.audit", []string{"finance", "admin"}},
 	{"admin.kyc", "/admin/kyc", "admin.menu.kyc", []string{"support", "admin"}},
 	{"admin.invoices", "/admin/invoices", "admin.menu.invoices", []string{"finance", "admin"}},
+	{"admin.plans", "/admin/plans", "admin.menu.plans", []string{"admin"}},
 	{"admin.settings", "/admin/settings", "admin.menu.settings", []string{"admin"}},
 }

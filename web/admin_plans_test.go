@@ -1,0 +1,126 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/plans"
+	"github.com/seed75218f88/credits/web/webtest"
+)
+
+// TestAdminPlanCatalogue: an admin starts a draft from the version in
+// force, sees every field's problem at once, saves, and publishes the next
+// version (audited); other roles cannot reach the catalogue.
+func TestAdminPlanCatalogue(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t)
+	ctx := context.Background()
+	code := "cat" + strings.ReplaceAll(uniqEmail("p")[2:8], "-", "")
+	cat := b.app.Services.Plans
+	d, err := cat.CreateDraft(ctx, plans.Spec{Code: code, NameZH: "基础版", NameEN: "Basic", Tier: 1, MonthlyPriceFen: 2900, YearlyPriceFen: 29000,
+		MonthlyCredits: decimal.NewFromInt(20000), Items: []plans.Item{{Models: []string{"deepseek-chat"},
+			Quotas: []plans.Quota{{Unit: plans.Requests, Window: plans.Rolling(5), Limit: 120}}}}}, "test")
+	require.NoError(t, err)
+	_, err = cat.Publish(ctx, d.ID, "test")
+	require.NoError(t, err)
+
+	support := b.staff(t, "plans-support", auth.RoleSupport)
+	require.Equal(t, http.StatusForbidden, support.Get("/admin/plans").Status)
+
+	admin := b.staff(t, "plans-admin", auth.RoleAdmin)
+	p := admin.Get("/admin/plans")
+	require.Equal(t, http.StatusOK, p.Status)
+	require.Contains(t, p.TestID("plan-"+code), "基础版")
+	require.Contains(t, p.TestID("plan-"+code), "¥29.00")
+
+	p = admin.PostForm("/admin/plans/"+code+"/draft", url.Values{})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	form := p.Doc.Find(`[data-testid="plan-draft-form"]`)
+	require.Equal(t, 1, form.Length(), "the draft editor, copied from v1")
+	require.Contains(t, p.Doc.Find(`[data-testid="plan-items"]`).Text(), "deepseek-chat: 120 requests/5h")
+	rev := form.Find(`input[name="revision"]`).AttrOr("value", "")
+	draftPath := form.AttrOr("action", "")
+
+	bad := url.Values{"revision": {rev}, "name_zh": {"基础版"}, "name_en": {"Basic"}, "tier": {"x"}, "monthly": {"abc"}, "yearly": {"290"},
+		"credits": {"20000"}, "rpm": {"0"}, "tpm": {"0"}, "items": {"deepseek-chat 120 requests"}}
+	p = admin.PostForm(draftPath, bad)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.NotEmpty(t, p.TestID("error-tier"))
+	require.NotEmpty(t, p.TestID("error-monthly"))
+	require.Contains(t, p.TestID("error-items"), "line 1")
+	require.Equal(t, "deepseek-chat 120 requests", p.Doc.Find(`[data-testid="plan-items"]`).Text(), "what was typed is kept")
+
+	good := url.Values{"revision": {rev}, "name_zh": {"基础版"}, "name_en": {"Basic"}, "tier": {"1"}, "monthly": {"３９"}, "yearly": {"390"},
+		"credits": {"30000"}, "rpm": {"60"}, "tpm": {"0"}, "items": {"deepseek-chat: 150 requests/5h, 1000 requests/week"},
+		"features": {"编程套餐 | Coding plan"}}
+	p = admin.PostForm(draftPath, good)
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	publish := p.Doc.Find(`form[action$="/publish"]`)
+	require.NotEmpty(t, publish.AttrOr("data-confirm", ""), "publishing asks first")
+	p = admin.PostForm(publish.AttrOr("action", ""), url.Values{})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.NotEmpty(t, p.TestID("flash-success"))
+	v2 := p.TestID("plan-version-2")
+	require.Contains(t, v2, "¥39.00")
+	require.Contains(t, v2, "1000 requests/week")
+	latest, err := cat.Latest(ctx, code)
+	require.NoError(t, err)
+	require.Equal(t, 2, latest.Version)
+	require.Equal(t, int64(3900), latest.MonthlyPriceFen)
+
+	audit := admin.Get("/admin/audit?action=plan_published")
+	require.Contains(t, audit.Doc.Find(`[data-testid="audit-table"] tbody`).Text(), code)
+
+	admin.Get("/lang/en")
+	require.Contains(t, admin.Get("/admin/plans/"+code).Body, "Published versions")
+}
+
+// TestAdminPlanCatalogueOnAPhoneInChromium: the catalogue and a plan's
+// editor fit a 390 px phone in both languages.
+func TestAdminPlanCatalogueOnAPhoneInChromium(t *testing.T) {
+	// Not parallel: one Chromium at a time on a small machine.
+	b := setupAdmin(t)
+	ctx := context.Background()
+	cat := b.app.Services.Plans
+	d, err := cat.CreateDraft(ctx, plans.Spec{Code: "phoneplan", NameZH: "专业版", NameEN: "Professional", Tier: 3, MonthlyPriceFen: 29900,
+		YearlyPriceFen: 299000, MonthlyCredits: decimal.NewFromInt(300000), Items: []plans.Item{{Group: "deepseek", Models: []string{"deepseek-chat", "deepseek-reasoner"},
+			Quotas: []plans.Quota{{Unit: plans.Requests, Window: plans.Rolling(5), Limit: 600}, {Unit: plans.Tokens, Window: plans.PerPeriod, Limit: 50000000}}}}}, "test")
+	require.NoError(t, err)
+	_, err = cat.Publish(ctx, d.ID, "test")
+	require.NoError(t, err)
+	_, err = cat.OpenDraft(ctx, "phoneplan", "test")
+	require.NoError(t, err)
+	const pw = "staff password 1"
+	email := uniqEmail("plans-phone")
+	_, err = b.auth.CreateStaff(ctx, auth.StaffRequest{Email: email, Password: pw, Name: "Plans admin", Roles: []auth.Role{auth.RoleAdmin}})
+	require.NoError(t, err)
+	bctx := webtest.Browser(t, 60*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	require.NoError(t, chromedp.Do(bctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(b.app.URL+"/signin"),
+		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
+		chromedp.SendKeys(css(`#f-login`), email),
+		chromedp.SendKeys(css(`#f-password`), pw),
+		chromedp.Click(css(`[data-testid="signin-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
+	))
+	for _, lang := range []string{"zh-CN", "en"} {
+		for _, page := range []struct{ path, ready string }{{"/admin/plans", `[data-testid="plans-table"]`}, {"/admin/plans/phoneplan", `[data-testid="plan-draft-form"]`}} {
+			require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang), chromedp.Navigate(b.app.URL+page.path), chromedp.WaitVisible(css(page.ready))))
+			width, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+			require.NoError(t, err)
+			require.LessOrEqual(t, width, 390, "%s scrolls sideways on a phone (%s)", page.path, lang)
+			webtest.Screenshot(t, bctx, "admin"+strings.ReplaceAll(page.path, "/", "-")+"-390-"+lang)
+		}
+	}
+}
