@@ -25,6 +25,7 @@ import (
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
@@ -60,6 +61,9 @@ type Deps struct {
 	// Jobs enqueues background jobs (password-reset mail) inside a caller's
 	// transaction.
 	Jobs jobs.Inserter
+	// Plans is the plan catalogue; Subscriptions the accounts' plans.
+	Plans         *plans.Service
+	Subscriptions *plans.Subscriptions
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).

@@ -151,37 +151,48 @@ type CompRequest struct {
 // it ends with its term), and grants the first month's credits in the same
 // transaction. It returns the subscription and that grant.
 //
-// Errors: ErrInvalidTerm; ErrNotFound when the plan has no version;
-// ErrAlreadySubscribed; ledger errors of the grant (ledger.ErrNotFound for
-// an unknown account); database errors wrapped with "plans: comp:".
+// Errors: as CompTx, wrapped with "plans: comp:".
 func (s *Subscriptions) Comp(ctx context.Context, r CompRequest) (Subscription, Grant, error) {
+	var sub Subscription
+	var g Grant
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		sub, g, err = s.CompTx(ctx, tx, r)
+		return err
+	})
+	return sub, g, wrap("comp", err)
+}
+
+// CompTx is Comp inside the caller's transaction tx, so the back office
+// writes its audit row atomically with the subscription. It locks the
+// account's pool row (the ledger's credit) until tx ends.
+//
+// Errors: ErrInvalidTerm; *ValidationError (CodeNoActor); ErrNotFound when
+// the plan has no version; ErrAlreadySubscribed; ledger errors of the
+// grant (ledger.ErrNotFound for an unknown account); database errors.
+func (s *Subscriptions) CompTx(ctx context.Context, tx pgx.Tx, r CompRequest) (Subscription, Grant, error) {
 	if r.Months < 1 || r.Months > MaxCompMonths {
-		return Subscription{}, Grant{}, wrap("comp", ErrInvalidTerm)
+		return Subscription{}, Grant{}, ErrInvalidTerm
 	}
 	if r.Actor == "" {
 		return Subscription{}, Grant{}, &ValidationError{Code: CodeNoActor}
 	}
 	now := s.now().UTC()
-	var sub Subscription
-	var g Grant
-	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		p, err := latest(ctx, tx, r.PlanCode)
-		if err != nil {
-			return err
-		}
-		_, end := PeriodAt(now, Monthly, r.Months-1)
-		sub, err = insertSubscription(ctx, tx, Subscription{AccountID: r.AccountID, PlanCode: p.Code,
-			PlanVersion: p.Version, Cycle: Monthly, Anchor: now, TermEnd: end, State: Canceled}, now)
-		if err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, sub, EventComped, r.Actor, r.Note, now); err != nil {
-			return err
-		}
-		g, _, err = s.grantTx(ctx, tx, sub.ID, now)
-		return err
-	})
-	return sub, g, wrap("comp", err)
+	p, err := latest(ctx, tx, r.PlanCode)
+	if err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	_, end := PeriodAt(now, Monthly, r.Months-1)
+	sub, err := insertSubscription(ctx, tx, Subscription{AccountID: r.AccountID, PlanCode: p.Code,
+		PlanVersion: p.Version, Cycle: Monthly, Anchor: now, TermEnd: end, State: Canceled}, now)
+	if err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	if err := insertEvent(ctx, tx, sub, EventComped, r.Actor, r.Note, now); err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	g, _, err := s.grantTx(ctx, tx, sub.ID, now)
+	return sub, g, err
 }
 
 // SubscribeRequest starts a subscription (what a paid checkout will call).
