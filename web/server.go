@@ -109,6 +109,7 @@ type Server struct {
 	portal  *portal
 	kyc     *kycArea // verification and invoices (web/portal_verification.go)
 	pay     *payArea
+	plans   *plansArea
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -151,6 +152,7 @@ func New(d Deps) (*Server, error) {
 	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings}
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
+	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger}
 	s.middleware()
 	s.routes()
 	return s, nil

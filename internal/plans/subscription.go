@@ -368,21 +368,31 @@ RETURNING `+subscriptionColumns, at)
 	})
 }
 
-// Current returns the account's subscription in force at at and its grant
-// for the month containing at (a zero Grant when not granted yet).
+// Current is an account's subscription in force now, the period now is in
+// and the grant of the month now is in (zero before it is granted).
+type Current struct {
+	Subscription
+	Period Period
+	Grant  Grant
+}
+
+// Current returns the account's subscription in force now.
 //
 // Errors: ErrNotFound when the account has no subscription in force;
 // database errors wrapped with "plans: current:".
-func (s *Subscriptions) Current(ctx context.Context, accountID int64, at time.Time) (Subscription, Grant, error) {
-	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND term_end > $2 ORDER BY id DESC LIMIT 1`, accountID, at)
+func (s *Subscriptions) Current(ctx context.Context, accountID int64) (Current, error) {
+	at := s.now().UTC()
+	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND anchor <= $2 AND term_end > $2
+ORDER BY id DESC LIMIT 1`, accountID, at)
 	if err != nil {
-		return Subscription{}, Grant{}, wrap("current", err)
+		return Current{}, wrap("current", err)
 	}
-	g, err := grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2`, sub.ID, at)
+	cur := Current{Subscription: sub, Period: sub.Period(at)}
+	cur.Grant, err = grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2`, sub.ID, at)
 	if errors.Is(err, ErrNotFound) {
 		err = nil
 	}
-	return sub, g, wrap("current", err)
+	return cur, wrap("current", err)
 }
 
 // Events returns the history of a subscription, oldest first.

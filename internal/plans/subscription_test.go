@@ -203,10 +203,11 @@ func TestYearlyGrantsMonthByMonth(t *testing.T) {
 	require.Len(t, gs, 12)
 	require.Equal(t, lots[11].ID, gs[11].LotID)
 
-	cur, g, err := b.subs.Current(ctx, b.account, b.clock.Now())
+	cur, err := b.subs.Current(ctx, b.account)
 	require.NoError(t, err)
 	require.Equal(t, sub.ID, cur.ID)
-	require.Equal(t, lots[11].ID, g.LotID, "the current grant is the latest month's")
+	require.Equal(t, lots[11].ID, cur.Grant.LotID, "the current grant is the latest month's")
+	require.Equal(t, Period{Start: start, End: yearEnd}, cur.Period)
 }
 
 func kinds(es []Event) []EventKind {
