@@ -38,6 +38,8 @@ type CustomerView struct {
 	CanGrant, CanFreeze bool
 	Grant               GrantForm
 	Freeze              FreezeForm
+	// PlanComp is the comp-a-plan form (nil: the user may not comp).
+	PlanComp *PlanCompForm
 	Flash               string
 	// Pending are this account's requests waiting for approval (the part
 	// of a split grant among them).
