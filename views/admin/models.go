@@ -40,7 +40,7 @@ type CustomerView struct {
 	Freeze              FreezeForm
 	// PlanComp is the comp-a-plan form (nil: the user may not comp).
 	PlanComp *PlanCompForm
-	Flash               string
+	Flash    string
 	// Pending are this account's requests waiting for approval (the part
 	// of a split grant among them).
 	Pending []ApprovalRow
