@@ -2,6 +2,7 @@ package plans
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -225,4 +226,30 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+func TestOneSubscriptionInForceUnder64ConcurrentComps(t *testing.T) {
+	ctx := context.Background()
+	b := setupSubs(t, time.Now().UTC().Truncate(time.Second))
+	var wg sync.WaitGroup
+	var ok, taken atomic.Int64
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := b.subs.Comp(ctx, CompRequest{AccountID: b.account, PlanCode: b.plan.Code, Months: 1, Actor: "ops@example.com"})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrAlreadySubscribed):
+				taken.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int64(1), ok.Load())
+	require.Equal(t, int64(63), taken.Load())
+	require.Len(t, b.planLots(t), 1, "one comp, one lot")
 }
