@@ -185,3 +185,63 @@ func TestPlansPageOnAPhoneInChromium(t *testing.T) {
 		webtest.Screenshot(t, ctx, "portal-plans-390-"+lang.code)
 	}
 }
+
+// TestPlanCompOnAPhoneInChromium: an admin comps a plan from the customer
+// page at 390 px, in Chinese; in English a second comp shows its error next
+// to the field. Nothing leaves the screen.
+func TestPlanCompOnAPhoneInChromium(t *testing.T) {
+	// Not parallel: one Chromium at a time on a small machine.
+	b := setupAdmin(t)
+	demoPlans(t, b.app)
+	_, u := b.register(t, uniqEmail("comp-phone-customer"), "")
+	const pw = "staff password 1"
+	email := uniqEmail("comp-phone-admin")
+	_, err := b.auth.CreateStaff(context.Background(), auth.StaffRequest{Email: email, Password: pw, Name: "Phone admin", Roles: []auth.Role{auth.RoleAdmin}})
+	require.NoError(t, err)
+
+	ctx := webtest.Browser(t, 90*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	fitsThePhone := func(what string) {
+		t.Helper()
+		off, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](offViewportJS))
+		require.NoError(t, err)
+		require.Empty(t, off, "%s: elements leave a 390 px screen", what)
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		require.NoError(t, err)
+		require.LessOrEqual(t, width, 390, "%s scrolls sideways on a phone", what)
+	}
+	page := b.app.URL + "/admin/customers/" + strconv.FormatInt(u.AccountID, 10)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(b.app.URL+"/signin"),
+		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
+		chromedp.SendKeys(css(`#f-login`), email),
+		chromedp.SendKeys(css(`#f-password`), pw),
+		chromedp.Click(css(`[data-testid="signin-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
+		chromedp.Navigate(b.app.URL+"/lang/zh-CN"),
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(css(`[data-testid="plan-comp-form"]`)),
+		chromedp.SetValue(css(`[data-testid="plan-comp-plan"]`), "basic"),
+		chromedp.SetValue(css(`[data-testid="plan-comp-months"]`), "2"),
+		chromedp.SendKeys(css(`[data-testid="plan-comp-reason"]`), "合作伙伴试用"),
+		chromedp.Click(css(`[data-testid="plan-comp-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="plan-comp-current"]`)),
+	))
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="plan-comp-current"]`), "基础版")
+	require.Len(t, planLots(t, b.ledger, u.AccountID), 1)
+	fitsThePhone("the customer page with its plan (zh-CN)")
+	webtest.Screenshot(t, ctx, "admin-plan-comp-390-zh-CN")
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(b.app.URL+"/lang/en"),
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(css(`[data-testid="plan-comp-form"]`)),
+		chromedp.SendKeys(css(`[data-testid="plan-comp-reason"]`), "again"),
+		chromedp.Click(css(`[data-testid="plan-comp-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="plan-comp-plan-error"]`)),
+	))
+	require.Equal(t, "This customer already has a plan in force.", webtest.Text(t, ctx, `[data-testid="plan-comp-plan-error"]`))
+	fitsThePhone("the plan comp error (en)")
+	webtest.Screenshot(t, ctx, "admin-plan-comp-390-en")
+}
