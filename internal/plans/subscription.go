@@ -294,9 +294,6 @@ ORDER BY s.id`, at)
 	return n, wrap("grant due", first)
 }
 
-// errNotDue: the subscription is not in force at the instant asked.
-var errNotDue = errors.New("plans: subscription not in force")
-
 // grantTx grants, inside tx, the plan credits of subscription id for the
 // month containing at, exactly once: the subscription's row lock serialises
 // grants of one subscription, the grants key records the month, and the
