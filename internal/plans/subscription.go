@@ -206,8 +206,9 @@ type SubscribeRequest struct {
 }
 
 // Subscribe starts an active subscription to the latest version of a plan
-// for one period of the cycle and grants the first month's credits in the
-// same transaction.
+// for one period of the cycle and, when it has begun, grants the current
+// month's credits in the same transaction (a later start is granted by
+// GrantDue once it begins, so no credit is spendable early).
 //
 // Errors: ErrNotFound when the plan has no version; ErrAlreadySubscribed;
 // ledger errors of the grant; database errors wrapped with
@@ -240,11 +241,10 @@ func (s *Subscriptions) Subscribe(ctx context.Context, r SubscribeRequest) (Subs
 		if err := insertEvent(ctx, tx, sub, EventCreated, r.Actor, "", now); err != nil {
 			return err
 		}
-		at := anchor
-		if now.After(anchor) {
-			at = now
+		if anchor.After(now) {
+			return nil // a later start: the grant job grants it when it begins
 		}
-		g, _, err = s.grantTx(ctx, tx, sub.ID, at)
+		g, _, err = s.grantTx(ctx, tx, sub.ID, now)
 		return err
 	})
 	return sub, g, wrap("subscribe", err)

@@ -253,3 +253,26 @@ func TestOneSubscriptionInForceUnder64ConcurrentComps(t *testing.T) {
 	require.Equal(t, int64(63), taken.Load())
 	require.Len(t, b.planLots(t), 1, "one comp, one lot")
 }
+
+func TestALaterStartIsGrantedWhenItBegins(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	b := setupSubs(t, now)
+	anchor := now.Add(36 * time.Hour)
+	_, g, err := b.subs.Subscribe(ctx, SubscribeRequest{AccountID: b.account, PlanCode: b.plan.Code, Cycle: Monthly, Anchor: anchor, Actor: "test"})
+	require.NoError(t, err)
+	require.Zero(t, g.LotID, "no plan credit before the plan starts")
+	_, err = b.subs.GrantDue(ctx, now.Add(time.Hour))
+	require.NoError(t, err)
+	require.Empty(t, b.planLots(t))
+	_, err = b.subs.Current(ctx, b.account)
+	require.ErrorIs(t, err, ErrNotFound, "not in force yet")
+
+	b.clock.Set(anchor)
+	_, err = b.subs.GrantDue(ctx, anchor)
+	require.NoError(t, err)
+	lots := b.planLots(t)
+	require.Len(t, lots, 1)
+	_, end := PeriodAt(anchor, Monthly, 0)
+	require.Equal(t, end, lots[0].ExpiresAt.UTC())
+}
