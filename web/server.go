@@ -80,7 +80,7 @@ func (d Deps) check() error {
 		{"Auth", d.Auth == nil}, {"Signup", d.Signup == nil}, {"Usage", d.Usage == nil}, {"Gateway", d.Gateway == nil},
 		{"Payments", d.Payments == nil}, {"Backoffice", d.Backoffice == nil}, {"Verification", d.Verification == nil},
 		{"Invoicing", d.Invoicing == nil}, {"Webhooks", d.Webhooks == nil}, {"Jobs", d.Jobs == nil},
-		{"Settings", d.Settings == nil},
+		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
