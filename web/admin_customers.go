@@ -27,6 +27,7 @@ func (s *Server) adminCustomerRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodPost, "/customers/:id/grant", "admin.customer.grant", s.AdminGrant, auth.RoleSupport, auth.RoleFinance)
 	s.adminRoute(g, http.MethodPost, "/customers/:id/freeze", "admin.customer.freeze", s.AdminFreeze, auth.AllRoles...)
 	s.adminRoute(g, http.MethodPost, "/customers/:id/unfreeze", "admin.customer.unfreeze", s.AdminUnfreeze, auth.AllRoles...)
+	s.adminRoute(g, http.MethodPost, "/customers/:id/plan", "admin.customer.plan_comp", s.AdminCompPlan, auth.RoleAdmin)
 }
 
 // AdminCustomers is the customer list: a search (login, email, name,
@@ -99,6 +100,8 @@ func (s *Server) AdminCustomer(c echo.Context) error {
 		v.Flash = tr(c, "admin.customer.frozen_done")
 	case "unfreeze":
 		v.Flash = tr(c, "admin.customer.unfrozen_done")
+	case "plan":
+		v.Flash = tr(c, "admin.plan_comp.done")
 	}
 	return Render(c, http.StatusOK, adminview.Customer(v), nil)
 }
@@ -162,6 +165,9 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 		}
 	}
 	if err := s.customerOverview(c, acc, &v); err != nil {
+		return v, err
+	}
+	if err := s.planCompForm(c, acc.PoolID, &v); err != nil {
 		return v, err
 	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {

@@ -30,11 +30,11 @@ func (s *Server) adminPlanRoutes(g *echo.Group) {
 // AdminPlans lists the catalogue.
 func (s *Server) AdminPlans(c echo.Context) error {
 	ctx := c.Request().Context()
-	cat, err := s.admin.plans.Catalogue(ctx)
+	cat, err := s.plans.catalogue.Catalogue(ctx)
 	if err != nil {
 		return err
 	}
-	drafts, err := s.admin.plans.Drafts(ctx)
+	drafts, err := s.plans.catalogue.Drafts(ctx)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (s *Server) AdminPlan(c echo.Context) error {
 
 func (s *Server) planView(c echo.Context, code string) (adminview.PlanView, error) {
 	ctx := c.Request().Context()
-	versions, err := s.admin.plans.Versions(ctx, code)
+	versions, err := s.plans.catalogue.Versions(ctx, code)
 	if err != nil {
 		return adminview.PlanView{}, err
 	}
@@ -67,7 +67,7 @@ func (s *Server) planView(c echo.Context, code string) (adminview.PlanView, erro
 		return adminview.PlanView{}, echo.ErrNotFound
 	}
 	v := adminview.PlanView{Frame: adminFrame(c, "admin.plans"), Code: code, Versions: versions}
-	drafts, err := s.admin.plans.Drafts(ctx)
+	drafts, err := s.plans.catalogue.Drafts(ctx)
 	if err != nil {
 		return v, err
 	}
@@ -95,7 +95,7 @@ func planForm(d plans.Draft) adminview.PlanForm {
 // AdminOpenPlanDraft starts (or reopens) the plan's draft.
 func (s *Server) AdminOpenPlanDraft(c echo.Context) error {
 	code := c.Param("code")
-	if _, err := s.admin.plans.OpenDraft(c.Request().Context(), code, staffActor(c)); err != nil {
+	if _, err := s.plans.catalogue.OpenDraft(c.Request().Context(), code, staffActor(c)); err != nil {
 		return err
 	}
 	return HXRedirect(c, s.URL("admin.plan", code))
@@ -109,7 +109,7 @@ func (s *Server) AdminSavePlanDraft(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.admin.plans.Draft(ctx, id)
+	d, err := s.plans.catalogue.Draft(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Server) AdminSavePlanDraft(c echo.Context) error {
 	spec, errs := s.readPlanForm(c, d.Spec, form)
 	if len(errs) == 0 {
 		rev, _ := strconv.Atoi(form.Revision)
-		if _, err := s.admin.plans.SaveDraft(ctx, id, rev, spec, staffActor(c)); err != nil {
+		if _, err := s.plans.catalogue.SaveDraft(ctx, id, rev, spec, staffActor(c)); err != nil {
 			var ve *plans.ValidationError
 			switch {
 			case errors.As(err, &ve):
@@ -202,11 +202,11 @@ func (s *Server) AdminPublishPlan(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.admin.plans.Draft(ctx, id)
+	d, err := s.plans.catalogue.Draft(ctx, id)
 	if err != nil {
 		return err
 	}
-	p, err := s.admin.plans.Publish(ctx, id, staffActor(c))
+	p, err := s.plans.catalogue.Publish(ctx, id, staffActor(c))
 	if err != nil {
 		var ve *plans.ValidationError
 		if errors.As(err, &ve) || errors.Is(err, plans.ErrStaleDraft) {

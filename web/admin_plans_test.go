@@ -22,7 +22,9 @@ import (
 // version (audited); other roles cannot reach the catalogue.
 func TestAdminPlanCatalogue(t *testing.T) {
 	t.Parallel()
-	b := setupAdmin(t)
+	// A database of its own: the catalogue is global, and other tests
+	// count its plans.
+	b := setupAdmin(t, webtest.WithOwnDatabase())
 	ctx := context.Background()
 	code := "cat" + strings.ReplaceAll(uniqEmail("p")[2:8], "-", "")
 	cat := b.app.Services.Plans
@@ -88,7 +90,7 @@ func TestAdminPlanCatalogue(t *testing.T) {
 // editor fit a 390 px phone in both languages.
 func TestAdminPlanCatalogueOnAPhoneInChromium(t *testing.T) {
 	// Not parallel: one Chromium at a time on a small machine.
-	b := setupAdmin(t)
+	b := setupAdmin(t, webtest.WithOwnDatabase())
 	ctx := context.Background()
 	cat := b.app.Services.Plans
 	d, err := cat.CreateDraft(ctx, plans.Spec{Code: "phoneplan", NameZH: "专业版", NameEN: "Professional", Tier: 3, MonthlyPriceFen: 29900,

@@ -6,7 +6,6 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/settings"
 	adminview "github.com/seed75218f88/credits/views/admin"
@@ -18,7 +17,6 @@ type adminDeps struct {
 	auth     *auth.Service
 	ledger   *ledger.Ledger
 	settings *settings.Store
-	plans    *plans.Service
 }
 
 // actor is the signed-in staff user and the request's address, as the

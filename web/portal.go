@@ -37,6 +37,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/password", s.SetPassword), "portal.password.post")
 	named(g.GET("/alerts", s.Alerts), "portal.alerts")
 	named(g.POST("/alerts", s.SaveAlerts), "portal.alerts.save")
+	named(g.GET("/plans", s.Plans), "portal.plans")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }

@@ -58,11 +58,12 @@ type Deps struct {
 	Webhooks     *webhook.Service
 	// Settings are the business settings of the settings screen.
 	Settings *settings.Store
-	// Plans is the subscription plan catalogue.
-	Plans *plans.Service
 	// Jobs enqueues background jobs (password-reset mail) inside a caller's
 	// transaction.
 	Jobs jobs.Inserter
+	// Plans is the plan catalogue; Subscriptions the accounts' plans.
+	Plans         *plans.Service
+	Subscriptions *plans.Subscriptions
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
@@ -79,7 +80,7 @@ func (d Deps) check() error {
 		{"Auth", d.Auth == nil}, {"Signup", d.Signup == nil}, {"Usage", d.Usage == nil}, {"Gateway", d.Gateway == nil},
 		{"Payments", d.Payments == nil}, {"Backoffice", d.Backoffice == nil}, {"Verification", d.Verification == nil},
 		{"Invoicing", d.Invoicing == nil}, {"Webhooks", d.Webhooks == nil}, {"Jobs", d.Jobs == nil},
-		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil},
+		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -108,6 +109,7 @@ type Server struct {
 	portal  *portal
 	kyc     *kycArea // verification and invoices (web/portal_verification.go)
 	pay     *payArea
+	plans   *plansArea
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -147,9 +149,10 @@ func New(d Deps) (*Server, error) {
 	registerLedgerMetrics(s.Metrics, d.Ledger)
 	registerLimiterMetrics(s.Metrics, d.Gateway.Limiter())
 	s.portal = newPortal(d, func(token string) string { return s.Config.BaseURL + s.URL("auth.reset", token) })
-	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings, plans: d.Plans}
+	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings}
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
+	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger}
 	s.middleware()
 	s.routes()
 	return s, nil

@@ -72,24 +72,26 @@ type Overrides struct {
 // App is every domain service one process runs, built once from the
 // configuration, and the River client working their background jobs.
 type App struct {
-	Config       config.Config
-	Pool         *pgxpool.Pool
-	Logger       *slog.Logger
-	I18n         *i18n.Bundle
-	Ledger       *ledger.Ledger
-	Auth         *auth.Service
-	Signup       *signup.Service
-	Usage        *usage.Store
-	Mail         mail.Sender
-	Pricing      *pricing.Service
-	Plans        *plans.Service
-	Gateway      *gateway.Service
-	Payments     *payments.Service
-	Backoffice   *backoffice.Service
-	Verification *verification.Service
-	Invoicing    *invoicing.Service
-	Webhooks     *webhook.Service
-	Jobs         *jobs.Client
+	Config  config.Config
+	Pool    *pgxpool.Pool
+	Logger  *slog.Logger
+	I18n    *i18n.Bundle
+	Ledger  *ledger.Ledger
+	Auth    *auth.Service
+	Signup  *signup.Service
+	Usage   *usage.Store
+	Mail    mail.Sender
+	Pricing *pricing.Service
+	Plans   *plans.Service
+	// Subscriptions are accounts' plans and their monthly plan credits.
+	Subscriptions *plans.Subscriptions
+	Gateway       *gateway.Service
+	Payments      *payments.Service
+	Backoffice    *backoffice.Service
+	Verification  *verification.Service
+	Invoicing     *invoicing.Service
+	Webhooks      *webhook.Service
+	Jobs          *jobs.Client
 	// Settings are the business settings admins change on the settings
 	// screen; the services below read them per operation.
 	Settings *settings.Store
@@ -146,6 +148,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Usage = usage.New(pool)
 	a.Pricing = pricing.New(pool)
 	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
+	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now})
 	if a.Mail = o.Mail; a.Mail == nil {
 		if a.Mail, err = mail.New(cfg.SMTP, filepath.Join(cfg.Database.DataDir, "mail"), logger); err != nil {
 			return nil, err
@@ -231,7 +234,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice,
 		Current:        func() backoffice.Settings { return current().Backoffice(cfg.Backoffice) },
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
-		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice()})
+		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions})
 
 	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
 	// payments sync (lost notifies, expired orders, refunds at the channel).
@@ -245,7 +248,9 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	}
 	gateway.AddWorkers(workers, alerts, a.Ledger)
 	river.AddWorker(workers, payments.NewSyncWorker(a.Payments))
+	river.AddWorker(workers, plans.NewGrantWorker(a.Subscriptions))
 	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
+	periodic = append(periodic, plans.PeriodicJobs()...)
 	jopts := jobs.Options{Logger: logger, Periodic: periodic}
 	if o.FastJobs {
 		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond
@@ -262,7 +267,8 @@ func (a *App) WebDeps() web.Deps {
 	return web.Deps{Config: a.Config, Pool: a.Pool, Logger: a.Logger, I18n: a.I18n,
 		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
-		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Plans: a.Plans, Settings: a.Settings}
+		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
+		Plans: a.Plans, Subscriptions: a.Subscriptions}
 }
 
 // Start works the background jobs until the returned stop is called.

@@ -22,6 +22,17 @@
 // half to even (fen for money, ledger.Scale places for credits). The README's
 // "Plans (foundations)" section states the rules.
 //
+// # Subscriptions and grants
+//
+// Subscriptions (subscription.go) gives an account a plan (Subscribe; Comp
+// for staff) and grants its plan credits month by month as ledger plan lots
+// expiring at the month's end, exactly once per (subscription, month):
+// GrantKey is the ledger idempotency key, subscription_grants records the
+// month, and the subscription's row lock serialises grants. GrantDue, run by
+// the plans_grant_due job, grants the months that began and expires ended
+// terms; every change of a subscription writes a subscription event in its
+// transaction.
+//
 // # Quota windows
 //
 // Window.Bounds and Window.FreeAt say which uses a window counts at an

@@ -38,7 +38,9 @@ type CustomerView struct {
 	CanGrant, CanFreeze bool
 	Grant               GrantForm
 	Freeze              FreezeForm
-	Flash               string
+	// PlanComp is the comp-a-plan form (nil: the user may not comp).
+	PlanComp *PlanCompForm
+	Flash    string
 	// Pending are this account's requests waiting for approval (the part
 	// of a split grant among them).
 	Pending []ApprovalRow

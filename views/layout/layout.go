@@ -41,6 +41,7 @@ var Nav = []NavItem{
 	{Route: "portal.usage", Fallback: "/portal/usage", Key: "menu.usage"},
 	{Route: "portal.transactions", Fallback: "/portal/transactions", Key: "menu.transactions"},
 	{Route: "portal.accounts", Fallback: "/portal/accounts", Key: "menu.sub_accounts", Enterprise: true},
+	{Route: "portal.plans", Fallback: "/portal/plans", Key: "menu.plans"},
 	{Route: "portal.topup", Fallback: "/portal/topup", Key: "menu.topup"},
 	{Route: "portal.orders", Fallback: "/portal/orders", Key: "menu.orders"},
 	{Route: "portal.redeem", Fallback: "/portal/redeem", Key: "menu.redeem"},

@@ -1,0 +1,499 @@
+package plans
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// Errors of subscriptions.
+var (
+	// ErrAlreadySubscribed: the account has a subscription in force.
+	ErrAlreadySubscribed = errors.New("plans: account already has a plan")
+	// ErrInvalidTerm: a comp's months are outside 1…MaxCompMonths.
+	ErrInvalidTerm = errors.New("plans: invalid term")
+)
+
+// MaxCompMonths is the longest term staff can comp at once.
+const MaxCompMonths = 36
+
+// State is where a subscription is in its life.
+type State string
+
+// The subscription states.
+const (
+	// Active: in force, renews at its term's end (once renewal exists).
+	Active State = "active"
+	// Canceled: renewal turned off; in force until its term's end.
+	Canceled State = "canceled"
+	// Expired: over; the account has no plan from it.
+	Expired State = "expired"
+)
+
+// EventKind is what a subscription event records.
+type EventKind string
+
+// The subscription event kinds.
+const (
+	EventCreated  EventKind = "created"
+	EventComped   EventKind = "comped"
+	EventRenewed  EventKind = "renewed"
+	EventCanceled EventKind = "canceled"
+	EventExpired  EventKind = "expired"
+)
+
+// Subscription is an account's plan: the version it bought, its cycle and
+// its periods (PeriodAt over Anchor), in force until TermEnd.
+type Subscription struct {
+	ID          int64     `db:"id"`
+	AccountID   int64     `db:"account_id"`
+	PlanCode    string    `db:"plan_code"`
+	PlanVersion int       `db:"plan_version"`
+	Cycle       Cycle     `db:"cycle"`
+	Anchor      time.Time `db:"anchor"`
+	TermEnd     time.Time `db:"term_end"`
+	State       State     `db:"state"`
+	CreatedAt   time.Time `db:"created_at"`
+	UpdatedAt   time.Time `db:"updated_at"`
+}
+
+// Period returns the billing period containing at.
+func (s Subscription) Period(at time.Time) Period {
+	_, start, end := PeriodContaining(s.Anchor, s.Cycle, at)
+	return Period{Start: start, End: end}
+}
+
+// GrantPeriod returns the month plan credits are granted for at at: the
+// billing period of a monthly plan, the month of a yearly one (the monthly
+// periods of the same anchor), cut at TermEnd.
+func (s Subscription) GrantPeriod(at time.Time) Period {
+	_, start, end := PeriodContaining(s.Anchor, Monthly, at)
+	if end.After(s.TermEnd) {
+		end = s.TermEnd
+	}
+	return Period{Start: start, End: end}
+}
+
+// InForce reports whether the subscription gives its plan at at.
+func (s Subscription) InForce(at time.Time) bool {
+	return s.State != Expired && !at.Before(s.Anchor) && at.Before(s.TermEnd)
+}
+
+// Event is one change of a subscription.
+type Event struct {
+	ID             int64     `db:"id"`
+	SubscriptionID int64     `db:"subscription_id"`
+	Kind           EventKind `db:"kind"`
+	PlanCode       string    `db:"plan_code"`
+	PlanVersion    int       `db:"plan_version"`
+	TermEnd        time.Time `db:"term_end"`
+	Actor          string    `db:"actor"`
+	Note           string    `db:"note"`
+	At             time.Time `db:"at"`
+}
+
+// Grant is the plan credits of one month of a subscription.
+type Grant struct {
+	SubscriptionID int64           `db:"subscription_id"`
+	PeriodStart    time.Time       `db:"period_start"`
+	PeriodEnd      time.Time       `db:"period_end"`
+	PlanCode       string          `db:"plan_code"`
+	PlanVersion    int             `db:"plan_version"`
+	Credits        decimal.Decimal `db:"credits"`
+	// LotID is the ledger plan lot (0 when the plan grants no credits).
+	LotID     int64     `db:"lot_id"`
+	GrantedAt time.Time `db:"granted_at"`
+}
+
+// GrantKey is the ledger idempotency key of a subscription's grant for the
+// month starting at start: one plan lot per (subscription, month), however
+// often and from however many processes the grant runs.
+func GrantKey(subscriptionID int64, start time.Time) string {
+	return fmt.Sprintf("plan:%d:%d", subscriptionID, start.Unix())
+}
+
+// Subscriptions subscribes accounts to plans and grants their plan credits.
+type Subscriptions struct {
+	pool   *pgxpool.Pool
+	ledger *ledger.Ledger
+	now    func() time.Time
+}
+
+// NewSubscriptions returns the subscriptions on pool, granting plan credits
+// through l.
+func NewSubscriptions(pool *pgxpool.Pool, l *ledger.Ledger, o Options) *Subscriptions {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Subscriptions{pool: pool, ledger: l, now: o.Now}
+}
+
+// CompRequest is staff granting a plan to an account for Months months free.
+type CompRequest struct {
+	AccountID int64
+	PlanCode  string
+	Months    int
+	Actor     string
+	Note      string
+}
+
+// Comp gives the account the latest version of a plan for Months monthly
+// periods from now, without payment and without renewal (state canceled:
+// it ends with its term), and grants the first month's credits in the same
+// transaction. It returns the subscription and that grant.
+//
+// Errors: as CompTx, wrapped with "plans: comp:".
+func (s *Subscriptions) Comp(ctx context.Context, r CompRequest) (Subscription, Grant, error) {
+	var sub Subscription
+	var g Grant
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		sub, g, err = s.CompTx(ctx, tx, r)
+		return err
+	})
+	return sub, g, wrap("comp", err)
+}
+
+// CompTx is Comp inside the caller's transaction tx, so the back office
+// writes its audit row atomically with the subscription. It locks the
+// account's pool row (the ledger's credit) until tx ends.
+//
+// Errors: ErrInvalidTerm; *ValidationError (CodeNoActor); ErrNotFound when
+// the plan has no version; ErrAlreadySubscribed; ledger errors of the
+// grant (ledger.ErrNotFound for an unknown account); database errors.
+func (s *Subscriptions) CompTx(ctx context.Context, tx pgx.Tx, r CompRequest) (Subscription, Grant, error) {
+	if r.Months < 1 || r.Months > MaxCompMonths {
+		return Subscription{}, Grant{}, ErrInvalidTerm
+	}
+	if r.Actor == "" {
+		return Subscription{}, Grant{}, &ValidationError{Code: CodeNoActor}
+	}
+	now := s.now().UTC()
+	p, err := latest(ctx, tx, r.PlanCode)
+	if err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	_, end := PeriodAt(now, Monthly, r.Months-1)
+	sub, err := insertSubscription(ctx, tx, Subscription{AccountID: r.AccountID, PlanCode: p.Code,
+		PlanVersion: p.Version, Cycle: Monthly, Anchor: now, TermEnd: end, State: Canceled}, now)
+	if err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	if err := insertEvent(ctx, tx, sub, EventComped, r.Actor, r.Note, now); err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	g, _, err := s.grantTx(ctx, tx, sub.ID, now)
+	return sub, g, err
+}
+
+// SubscribeRequest starts a subscription (what a paid checkout will call).
+type SubscribeRequest struct {
+	AccountID int64
+	PlanCode  string
+	Cycle     Cycle
+	// Anchor is the first period's start (now when zero).
+	Anchor time.Time
+	Actor  string
+}
+
+// Subscribe starts an active subscription to the latest version of a plan
+// for one period of the cycle and, when it has begun, grants the current
+// month's credits in the same transaction (a later start is granted by
+// GrantDue once it begins, so no credit is spendable early).
+//
+// Errors: ErrNotFound when the plan has no version; ErrAlreadySubscribed;
+// ledger errors of the grant; database errors wrapped with
+// "plans: subscribe:".
+func (s *Subscriptions) Subscribe(ctx context.Context, r SubscribeRequest) (Subscription, Grant, error) {
+	if r.Cycle != Monthly && r.Cycle != Yearly {
+		return Subscription{}, Grant{}, wrap("subscribe", fmt.Errorf("%w: cycle %q", ErrInvalidTerm, r.Cycle))
+	}
+	if r.Actor == "" {
+		return Subscription{}, Grant{}, &ValidationError{Code: CodeNoActor}
+	}
+	now := s.now().UTC()
+	anchor := r.Anchor.UTC()
+	if r.Anchor.IsZero() {
+		anchor = now
+	}
+	var sub Subscription
+	var g Grant
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		p, err := latest(ctx, tx, r.PlanCode)
+		if err != nil {
+			return err
+		}
+		_, end := PeriodAt(anchor, r.Cycle, 0)
+		sub, err = insertSubscription(ctx, tx, Subscription{AccountID: r.AccountID, PlanCode: p.Code,
+			PlanVersion: p.Version, Cycle: r.Cycle, Anchor: anchor, TermEnd: end, State: Active}, now)
+		if err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, sub, EventCreated, r.Actor, "", now); err != nil {
+			return err
+		}
+		if anchor.After(now) {
+			return nil // a later start: the grant job grants it when it begins
+		}
+		g, _, err = s.grantTx(ctx, tx, sub.ID, now)
+		return err
+	})
+	return sub, g, wrap("subscribe", err)
+}
+
+// GrantDue grants the plan credits of the month containing at to every
+// subscription in force without them, and expires the subscriptions whose
+// term ended. Months a subscription missed entirely (the job did not run
+// for a whole month) are not granted afterwards: their lot would have
+// expired already. It returns how many grants it made.
+//
+// Errors: the first error of a subscription (the others still run), wrapped
+// with "plans: grant due:".
+func (s *Subscriptions) GrantDue(ctx context.Context, at time.Time) (int, error) {
+	at = at.UTC()
+	if err := s.expireDue(ctx, at); err != nil {
+		return 0, wrap("grant due", err)
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT s.id FROM subscriptions s
+WHERE s.state <> 'expired' AND s.anchor <= $1 AND s.term_end > $1
+  AND NOT EXISTS (SELECT 1 FROM subscription_grants g WHERE g.subscription_id = s.id AND g.period_end > $1)
+ORDER BY s.id`, at)
+	if err != nil {
+		return 0, wrap("grant due", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, wrap("grant due", err)
+	}
+	n := 0
+	var first error
+	for _, id := range ids {
+		var made bool
+		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			_, made, err = s.grantTx(ctx, tx, id, at)
+			return err
+		})
+		if err != nil && first == nil {
+			first = err
+		}
+		if made {
+			n++
+		}
+	}
+	return n, wrap("grant due", first)
+}
+
+// grantTx grants, inside tx, the plan credits of subscription id for the
+// month containing at, exactly once: the subscription's row lock serialises
+// grants of one subscription, the grants key records the month, and the
+// ledger's idempotency key (GrantKey) makes the lot itself unique. A month
+// granted already returns its grant. A subscription not in force at at
+// returns a zero Grant. made reports a new grant.
+func (s *Subscriptions) grantTx(ctx context.Context, tx pgx.Tx, id int64, at time.Time) (g Grant, made bool, err error) {
+	sub, err := subscriptionWhere(ctx, tx, `id = $1 FOR UPDATE`, id)
+	if err != nil || !sub.InForce(at) {
+		return Grant{}, false, err
+	}
+	per := sub.GrantPeriod(at)
+	if g, err := grantWhere(ctx, tx, `subscription_id = $1 AND period_start = $2`, id, per.Start); !errors.Is(err, ErrNotFound) {
+		return g, false, err
+	}
+	ps, err := loadPlans(ctx, tx, `WHERE code = $1 AND version = $2`, sub.PlanCode, sub.PlanVersion)
+	if err != nil {
+		return Grant{}, false, err
+	}
+	if len(ps) == 0 {
+		return Grant{}, false, ErrNotFound
+	}
+	p := ps[0]
+	g = Grant{SubscriptionID: id, PeriodStart: per.Start, PeriodEnd: per.End, PlanCode: p.Code,
+		PlanVersion: p.Version, Credits: p.MonthlyCredits, GrantedAt: s.now().UTC()}
+	if p.MonthlyCredits.IsPositive() {
+		exp := per.End
+		res, err := s.ledger.CreditTx(ctx, tx, ledger.CreditRequest{AccountID: sub.AccountID, Kind: ledger.LotPlan,
+			Amount: p.MonthlyCredits, ExpiresAt: &exp, EventType: ledger.EventGrant,
+			SourceRef: fmt.Sprintf("subscription:%d", id), Actor: "plans", ReasonCode: "plan_credits",
+			IdempotencyKey: GrantKey(id, per.Start)})
+		if err != nil {
+			return Grant{}, false, err
+		}
+		g.LotID = res.Lot.ID
+	}
+	var lot *int64
+	if g.LotID != 0 {
+		lot = &g.LotID
+	}
+	_, err = tx.Exec(ctx, `
+INSERT INTO subscription_grants (subscription_id, period_start, period_end, plan_code, plan_version, credits, lot_id, granted_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		g.SubscriptionID, g.PeriodStart, g.PeriodEnd, g.PlanCode, g.PlanVersion, g.Credits, lot, g.GrantedAt)
+	return g, err == nil, err
+}
+
+// expireDue marks expired the subscriptions whose term ended by at, each
+// with its expired event.
+func (s *Subscriptions) expireDue(ctx context.Context, at time.Time) error {
+	return db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+UPDATE subscriptions SET state = 'expired', updated_at = $1
+WHERE state <> 'expired' AND term_end <= $1
+RETURNING `+subscriptionColumns, at)
+		if err != nil {
+			return err
+		}
+		subs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Subscription])
+		if err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			if err := insertEvent(ctx, tx, sub, EventExpired, "plans", "", at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Current is an account's subscription in force now, the period now is in
+// and the grant of the month now is in (zero before it is granted).
+type Current struct {
+	Subscription
+	Period Period
+	Grant  Grant
+}
+
+// Current returns the account's subscription in force now.
+//
+// Errors: ErrNotFound when the account has no subscription in force;
+// database errors wrapped with "plans: current:".
+func (s *Subscriptions) Current(ctx context.Context, accountID int64) (Current, error) {
+	at := s.now().UTC()
+	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND anchor <= $2 AND term_end > $2
+ORDER BY id DESC LIMIT 1`, accountID, at)
+	if err != nil {
+		return Current{}, wrap("current", err)
+	}
+	cur := Current{Subscription: sub, Period: sub.Period(at)}
+	cur.Grant, err = grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2`, sub.ID, at)
+	if errors.Is(err, ErrNotFound) {
+		err = nil
+	}
+	return cur, wrap("current", err)
+}
+
+// Events returns the history of a subscription, oldest first.
+//
+// Errors: database errors wrapped with "plans: events:".
+func (s *Subscriptions) Events(ctx context.Context, subscriptionID int64) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, subscription_id, kind, plan_code, plan_version, term_end, actor, note, at
+FROM subscription_events WHERE subscription_id = $1 ORDER BY id`, subscriptionID)
+	if err != nil {
+		return nil, wrap("events", err)
+	}
+	es, err := pgx.CollectRows(rows, pgx.RowToStructByName[Event])
+	for i := range es {
+		es[i].TermEnd, es[i].At = es[i].TermEnd.UTC(), es[i].At.UTC()
+	}
+	return es, wrap("events", err)
+}
+
+// Grants returns the grants of a subscription, oldest first.
+//
+// Errors: database errors wrapped with "plans: grants:".
+func (s *Subscriptions) Grants(ctx context.Context, subscriptionID int64) ([]Grant, error) {
+	rows, err := s.pool.Query(ctx, selectGrant+` WHERE subscription_id = $1 ORDER BY period_start`, subscriptionID)
+	if err != nil {
+		return nil, wrap("grants", err)
+	}
+	gs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Grant])
+	for i := range gs {
+		gs[i] = gs[i].utc()
+	}
+	return gs, wrap("grants", err)
+}
+
+const subscriptionColumns = `id, account_id, plan_code, plan_version, cycle, anchor, term_end, state, created_at, updated_at`
+
+const selectGrant = `SELECT subscription_id, period_start, period_end, plan_code, plan_version, credits,
+coalesce(lot_id, 0) AS lot_id, granted_at FROM subscription_grants`
+
+func subscriptionWhere(ctx context.Context, q db.DBTX, where string, args ...any) (Subscription, error) {
+	rows, err := q.Query(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE `+where, args...)
+	if err != nil {
+		return Subscription{}, err
+	}
+	sub, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Subscription])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Subscription{}, ErrNotFound
+	}
+	return sub.utc(), err
+}
+
+// utc puts the subscription's instants in UTC, as they are stored.
+func (s Subscription) utc() Subscription {
+	s.Anchor, s.TermEnd, s.CreatedAt, s.UpdatedAt = s.Anchor.UTC(), s.TermEnd.UTC(), s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	return s
+}
+
+// utc puts the grant's instants in UTC, as they are stored.
+func (g Grant) utc() Grant {
+	g.PeriodStart, g.PeriodEnd, g.GrantedAt = g.PeriodStart.UTC(), g.PeriodEnd.UTC(), g.GrantedAt.UTC()
+	return g
+}
+
+func grantWhere(ctx context.Context, q db.DBTX, where string, args ...any) (Grant, error) {
+	rows, err := q.Query(ctx, selectGrant+` WHERE `+where, args...)
+	if err != nil {
+		return Grant{}, err
+	}
+	g, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Grant])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Grant{}, ErrNotFound
+	}
+	return g.utc(), err
+}
+
+func insertSubscription(ctx context.Context, tx pgx.Tx, sub Subscription, now time.Time) (Subscription, error) {
+	rows, err := tx.Query(ctx, `
+INSERT INTO subscriptions (account_id, plan_code, plan_version, cycle, anchor, term_end, state, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+RETURNING `+subscriptionColumns,
+		sub.AccountID, sub.PlanCode, sub.PlanVersion, sub.Cycle, sub.Anchor, sub.TermEnd, sub.State, now)
+	if err != nil {
+		return Subscription{}, err
+	}
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Subscription])
+	out = out.utc()
+	switch {
+	case db.IsUniqueViolation(err, "subscriptions_live_key"):
+		return Subscription{}, ErrAlreadySubscribed
+	case isForeignKeyViolation(err, "subscriptions_account_id_fkey"):
+		return Subscription{}, ledger.ErrNotFound
+	}
+	return out, err
+}
+
+func insertEvent(ctx context.Context, tx pgx.Tx, sub Subscription, kind EventKind, actor, note string, at time.Time) error {
+	_, err := tx.Exec(ctx, `
+INSERT INTO subscription_events (subscription_id, kind, plan_code, plan_version, term_end, actor, note, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, sub.ID, kind, sub.PlanCode, sub.PlanVersion, sub.TermEnd, actor, note, at)
+	return err
+}
+
+// isForeignKeyViolation reports a foreign key violation (23503) on the
+// named constraint.
+func isForeignKeyViolation(err error, name string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503" && pgErr.ConstraintName == name
+}

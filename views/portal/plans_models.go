@@ -1,0 +1,82 @@
+package portal
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+)
+
+// PlansView is the plan comparison with the customer's current plan.
+type PlansView struct {
+	Frame
+	Tiers []PlanTier
+	// Current is the plan in force (nil: none, pay as you go).
+	Current *CurrentPlan
+}
+
+// PlanTier is one plan of the catalogue, in the user's language.
+type PlanTier struct {
+	Code     string
+	Name     string
+	Monthly  decimal.Decimal // yuan a month
+	Yearly   decimal.Decimal // yuan a year
+	Credits  decimal.Decimal // plan credits a month
+	RPM      int             // 0: the platform's default
+	TPM      int64
+	Items    []PlanItem
+	Features []string
+	// Current marks the customer's plan.
+	Current bool
+}
+
+// PlanItem is a model or model group with its quotas.
+type PlanItem struct {
+	Name   string // the group's name, or the models joined
+	Quotas []PlanQuota
+}
+
+// PlanQuota is one quota: Limit of Unit ("requests", "tokens") per window
+// (Window "rolling" with Hours, "day", "week" or "period"); Limit −1 is
+// unlimited.
+type PlanQuota struct {
+	Unit   string
+	Window string
+	Hours  int
+	Limit  int64
+}
+
+// CurrentPlan is the customer's subscription as the page shows it.
+type CurrentPlan struct {
+	Name        string
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+	// TermEnd is when the plan renews (Renews) or ends.
+	TermEnd time.Time
+	Renews  bool
+	// Granted and Remaining are this month's plan credits and what is left
+	// of them (both zero before the month's grant).
+	Granted   decimal.Decimal
+	Remaining decimal.Decimal
+}
+
+// quotaText says a quota in words: "120 calls per 5 hours".
+func quotaText(ctx context.Context, q PlanQuota) string {
+	amount := i18n.T(ctx, "plans.quota.unlimited")
+	if q.Limit >= 0 {
+		amount = i18n.Tf(ctx, "plans.quota."+q.Unit, map[string]string{"N": format.Credits(decimal.NewFromInt(q.Limit))})
+	}
+	return i18n.Tf(ctx, "plans.window."+q.Window, map[string]string{"Amount": amount, "Hours": strconv.Itoa(q.Hours)})
+}
+
+// perMinute is a per-minute limit, or the words for the platform default.
+func perMinute(ctx context.Context, n int64) string {
+	if n == 0 {
+		return i18n.T(ctx, "plans.default_limit")
+	}
+	return format.Credits(decimal.NewFromInt(n))
+}
