@@ -62,12 +62,12 @@ func (s *Server) approvalsView(c echo.Context) (adminview.ApprovalsView, error) 
 
 func approvalRow(c echo.Context, a backoffice.Actor, p backoffice.Approval) adminview.ApprovalRow {
 	r := adminview.ApprovalRow{ID: p.ID, Action: string(p.Action), AccountID: p.AccountID, Amount: p.Amount, Unit: "credits",
-		Reason: p.Reason, RequestedBy: p.RequestedByEmail, RequestedAt: p.RequestedAt, State: string(p.State),
+		Reason: reasonText(c.Request().Context(), p.Reason), RequestedBy: p.RequestedByEmail, RequestedAt: p.RequestedAt, State: string(p.State),
 		DecidedBy: p.DecidedByEmail, DecisionReason: p.DecisionReason}
 	switch p.Action {
 	case backoffice.ApproveSupportGrant:
 		if g, err := p.Grant(); err == nil {
-			r.Detail = g.ReasonCode + " · " + tr(c, "admin.col.expires") + " " + format.Time(g.ExpiresAt)
+			r.Detail = reasonLabel(c.Request().Context(), g.ReasonCode) + " · " + tr(c, "admin.col.expires") + " " + format.Time(g.ExpiresAt)
 			if g.Note != "" {
 				r.Detail += " · " + g.Note
 			}

@@ -204,7 +204,7 @@ func (s *Server) invoiceDetail(c echo.Context, id int64) (adminview.InvoiceDetai
 		Issue: adminview.IssueForm{Date: time.Now().In(format.Shanghai).Format("2006-01-02"), Source: "upload"}}
 	for _, e := range hist {
 		v.History = append(v.History, adminview.InvoiceEvent{At: e.At, From: e.FromState, To: string(e.ToState),
-			Reason: s.reasonText(ctx, "error.invoicing.", e.Reason), Actor: e.Actor})
+			Reason: s.reasonText(ctx, "error.invoicing.", e.Reason), Actor: s.actorText(ctx, e.Actor)})
 	}
 	return v, nil
 }
