@@ -49,7 +49,7 @@ func (s *Server) channelPage(c echo.Context, status int, v adminview.ChannelView
 func (s *Server) AdminImportBill(c echo.Context) error {
 	fh, err := c.FormFile("file")
 	if err != nil {
-		return s.channelPage(c, http.StatusUnprocessableEntity, adminview.ChannelView{Errors: fieldError(c, "file", "error.admin.file_required")})
+		return s.channelPage(c, http.StatusUnprocessableEntity, adminview.ChannelView{Errors: fieldError(c, "file", "file_required")})
 	}
 	f, err := fh.Open()
 	if err != nil {
@@ -58,7 +58,7 @@ func (s *Server) AdminImportBill(c echo.Context) error {
 	defer f.Close()
 	res, err := s.admin.bo.ImportChannelBill(c.Request().Context(), f, fh.Filename, actor(c))
 	if err != nil {
-		errs, status, ok := formError(c, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -75,7 +75,7 @@ func (s *Server) AdminResolveDifference(c echo.Context) error {
 		return err
 	}
 	if err := s.admin.bo.ResolveDifference(c.Request().Context(), id, strings.TrimSpace(c.FormValue("reason")), actor(c)); err != nil {
-		errs, status, ok := formError(c, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}

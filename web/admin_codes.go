@@ -84,7 +84,7 @@ func (s *Server) AdminGenerateCodes(c echo.Context) error {
 			c.Response().Header().Set("Cache-Control", "no-store")
 			return Render(c, http.StatusOK, adminview.Codes(v), nil)
 		}
-		errs, _, ok := formError(c, err)
+		errs, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}

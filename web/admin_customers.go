@@ -148,35 +148,29 @@ func (s *Server) AdminGrant(c echo.Context) error {
 	f := adminview.GrantForm{Amount: strings.TrimSpace(c.FormValue("amount")), ExpiresAt: strings.TrimSpace(c.FormValue("expires_at")),
 		ReasonCode: c.FormValue("reason_code"), Note: strings.TrimSpace(c.FormValue("note")), Key: c.FormValue("idempotency_key"),
 		Reasons: v.Grant.Reasons, Allowance: v.Grant.Allowance, Errors: adminview.Errors{}}
-	amount, err := decimal.NewFromString(f.Amount)
-	if err != nil {
-		f.Errors["amount"] = tr(c, "error.admin.invalid_amount")
+	// An amount or a date that cannot be read is passed as zero, which the
+	// back office refuses with every other failed field at once.
+	amount, _ := decimal.NewFromString(f.Amount)
+	expires, _ := endOfDay(f.ExpiresAt)
+	res, err := s.admin.bo.Grant(c.Request().Context(), backoffice.GrantRequest{AccountID: v.AccountID, Amount: amount, ExpiresAt: expires,
+		ReasonCode: f.ReasonCode, Note: f.Note, Actor: actor(c), IdempotencyKey: f.Key})
+	if err == nil {
+		done := "grant"
+		switch {
+		case res.Applied && res.Waiting():
+			done = "split"
+		case res.Waiting():
+			done = "pending"
+		}
+		return HXRedirect(c, s.URL("admin.customer", v.AccountID)+"?done="+done)
 	}
-	expires, ok := endOfDay(f.ExpiresAt)
+	errs, status, ok := s.fieldErrors(c, err)
 	if !ok {
-		f.Errors["expires_at"] = tr(c, "error.admin.invalid_expiry")
+		return err
 	}
-	if len(f.Errors) == 0 {
-		res, err := s.admin.bo.Grant(c.Request().Context(), backoffice.GrantRequest{AccountID: v.AccountID, Amount: amount, ExpiresAt: expires,
-			ReasonCode: f.ReasonCode, Note: f.Note, Actor: actor(c), IdempotencyKey: f.Key})
-		if err == nil {
-			done := "grant"
-			switch {
-			case res.Applied && res.Waiting():
-				done = "split"
-			case res.Waiting():
-				done = "pending"
-			}
-			return HXRedirect(c, s.URL("admin.customer", v.AccountID)+"?done="+done)
-		}
-		errs, _, ok := formError(c, err)
-		if !ok {
-			return err
-		}
-		f.Errors = errs
-	}
+	f.Errors = errs
 	v.Grant = f
-	return Render(c, http.StatusUnprocessableEntity, adminview.Customer(v), adminview.GrantFormPart(v))
+	return Render(c, status, adminview.Customer(v), adminview.GrantFormPart(v))
 }
 
 // AdminFreeze freezes the account with a required reason.
@@ -199,7 +193,7 @@ func (s *Server) freeze(c echo.Context, freeze bool) error {
 	if err == nil {
 		return HXRedirect(c, s.URL("admin.customer", v.AccountID)+"?done="+done)
 	}
-	errs, _, ok := formError(c, err)
+	errs, _, ok := s.fieldErrors(c, err)
 	if !ok {
 		return err
 	}

@@ -125,7 +125,7 @@ func (s *Server) AdminRefundPaidBack(c echo.Context) error {
 	}
 	ref := strings.TrimSpace(c.FormValue("bank_ref"))
 	if ref == "" {
-		return s.refundsPage(c, http.StatusUnprocessableEntity, fieldError(c, adminview.PayBackField(id), "admin.refunds.bank_ref_required"))
+		return s.refundsPage(c, http.StatusUnprocessableEntity, fieldError(c, adminview.PayBackField(id), "bank_ref_required"))
 	}
 	if err := s.admin.bo.MarkRefundDone(c.Request().Context(), id, ref, actor(c)); err != nil {
 		return err
@@ -158,7 +158,7 @@ func (s *Server) AdminRejectRefund(c echo.Context) error {
 	}
 	_, err = s.admin.bo.RejectRefund(c.Request().Context(), id, strings.TrimSpace(c.FormValue("reason")), actor(c))
 	if err != nil {
-		errs, status, ok := formError(c, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}

@@ -123,7 +123,7 @@ func (s *Server) AdminInvoiceIssue(c echo.Context) error {
 		if err == nil {
 			return HXRedirect(c, s.URL("admin.invoice.detail")+"?id="+strconv.FormatInt(id, 10)+"&done=issued")
 		}
-		fields, _, ok := s.invoiceFormErrors(c.Request().Context(), err)
+		fields, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -149,7 +149,7 @@ func (s *Server) invoiceReasonAction(c echo.Context, done string, act func(ctx c
 	}
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	if _, err := act(c.Request().Context(), id, reason, staffActor(c)); err != nil {
-		fields, _, ok := s.invoiceFormErrors(c.Request().Context(), err)
+		fields, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -168,7 +168,7 @@ func (s *Server) AdminInvoiceReissue(c echo.Context) error {
 	r := invoicing.ReissueRequest{Kind: invoicing.Kind(c.FormValue("kind")), Email: strings.TrimSpace(c.FormValue("email"))}
 	inv, err := s.kyc.invoicing.Reissue(c.Request().Context(), id, r, staffActor(c))
 	if err != nil {
-		fields, _, ok := s.invoiceFormErrors(c.Request().Context(), err)
+		fields, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}

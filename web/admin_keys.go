@@ -68,7 +68,7 @@ func (s *Server) AdminCreateKey(c echo.Context) error {
 	form := adminview.KeyForm{Name: strings.TrimSpace(c.FormValue("name")), Mode: c.FormValue("mode")}
 	k, secret, err := s.admin.bo.CreateServiceKey(c.Request().Context(), actor(c), ledger.Mode(form.Mode), form.Name)
 	if err != nil {
-		errs, status, ok := formError(c, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}

@@ -31,13 +31,13 @@ func TestNoFullIDNumberReachesAnUnentitledRole(t *testing.T) {
 	// A verified individual, a pending one (manual review), a rejected one.
 	verified, vu := b.register(t, "pii-verified@example.com")
 	n1 := newPersonID(t)
-	verified.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {n1}})
+	verified.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {n1}, "consent_sensitive_pi": {"yes"}})
 	pending, _ := b.register(t, "pii-pending@example.com")
 	n2 := undecidedPersonID(t)
-	pending.PostForm("/portal/verification/person", url.Values{"name": {"钱七"}, "id_number": {n2}})
+	pending.PostForm("/portal/verification/person", url.Values{"name": {"钱七"}, "id_number": {n2}, "consent_sensitive_pi": {"yes"}})
 	// Someone else tries n1 again: refused, and the page does not echo it.
 	thief, _ := b.register(t, "pii-thief@example.com")
-	require.Equal(t, http.StatusUnprocessableEntity, thief.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {n1}}).Status)
+	require.Equal(t, http.StatusUnprocessableEntity, thief.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {n1}, "consent_sensitive_pi": {"yes"}}).Status)
 	secrets = append(secrets, n1, n2)
 
 	// A pending enterprise with a licence, and a verified one with invoices.
@@ -45,11 +45,11 @@ func TestNoFullIDNumberReachesAnUnentitledRole(t *testing.T) {
 	ent.Get("/portal/verification?tab=enterprise")
 	c1, err := identity.BuildCreditCode("91330100MA2H07" + "98" + "3")
 	require.NoError(t, err)
-	postMultipart(t, ent, "/portal/verification/company", map[string]string{"company_name": "杭州待审数据有限公司", "credit_code": c1, "legal_rep": "赵六"}, "licence", "licence.png", pngBytes)
+	postMultipart(t, ent, "/portal/verification/company", map[string]string{"consent_sensitive_pi": "yes", "company_name": "杭州待审数据有限公司", "credit_code": c1, "legal_rep": "赵六"}, "licence", "licence.png", pngBytes)
 	ent2, eu2 := b.register(t, "pii-enterprise-2@example.com")
 	ent2.Get("/portal/verification?tab=enterprise")
 	c2 := newCreditCode(t)
-	p := postMultipart(t, ent2, "/portal/verification/company", map[string]string{"company_name": "北京示例科技有限公司", "credit_code": c2, "legal_rep": "张三"}, "licence", "licence.png", pngBytes)
+	p := postMultipart(t, ent2, "/portal/verification/company", map[string]string{"consent_sensitive_pi": "yes", "company_name": "北京示例科技有限公司", "credit_code": c2, "legal_rep": "张三"}, "licence", "licence.png", pngBytes)
 	require.Equal(t, "verified", attr(p.Doc.Find(`[data-testid="verification-state"]`), "data-state"))
 	secrets = append(secrets, c1, c2)
 	o := b.paidTopUp(t, eu2.AccountID, 40000)

@@ -33,7 +33,7 @@ func undecidedPersonID(t *testing.T) string {
 func (b *kycBundle) pendingCustomer(t *testing.T, login, number string) (*webtest.Client, int64, int64) {
 	t.Helper()
 	c, u := b.register(t, login)
-	p := c.PostForm("/portal/verification/person", url.Values{"name": {"钱七"}, "id_number": {number}})
+	p := c.PostForm("/portal/verification/person", url.Values{"name": {"钱七"}, "id_number": {number}, "consent_sensitive_pi": {"yes"}})
 	require.Equal(t, "pending", attr(p.Doc.Find(`[data-testid="verification-state"]`), "data-state"), p.Body)
 	st, err := b.verif.Status(context.Background(), u.AccountID)
 	require.NoError(t, err)
@@ -137,7 +137,7 @@ func TestAdminKYCReview(t *testing.T) {
 		c.Get("/portal/verification?tab=enterprise")
 		code, err := identity.BuildCreditCode("91330100MA2H09" + "98" + "1")
 		require.NoError(t, err)
-		p := postMultipart(t, c, "/portal/verification/company", map[string]string{"company_name": "杭州待审数据有限公司", "credit_code": code, "legal_rep": "赵六"}, "licence", "执照.png", pngBytes)
+		p := postMultipart(t, c, "/portal/verification/company", map[string]string{"consent_sensitive_pi": "yes", "company_name": "杭州待审数据有限公司", "credit_code": code, "legal_rep": "赵六"}, "licence", "执照.png", pngBytes)
 		require.Equal(t, "pending", attr(p.Doc.Find(`[data-testid="verification-state"]`), "data-state"), p.Body)
 		st, err := b.verif.Status(ctx, u.AccountID)
 		require.NoError(t, err)

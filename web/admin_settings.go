@@ -40,7 +40,7 @@ func (s *Server) AdminAddReason(c echo.Context) error {
 	v := adminview.ReasonsView{Code: strings.TrimSpace(c.FormValue("code")), LabelZH: strings.TrimSpace(c.FormValue("label_zh")), LabelEN: strings.TrimSpace(c.FormValue("label_en"))}
 	err := s.admin.bo.AddReasonCode(c.Request().Context(), v.Code, v.LabelZH, v.LabelEN, actor(c))
 	if err != nil {
-		errs, status, ok := formError(c, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}

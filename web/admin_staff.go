@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -70,28 +71,6 @@ func formRoles(c echo.Context) []auth.Role {
 	return out
 }
 
-// staffFieldErrors puts every auth error joined in err on its form field
-// ("" when it names none); ok is false when err holds anything else.
-func staffFieldErrors(c echo.Context, err error) (adminview.Errors, bool) {
-	errs := adminview.Errors{}
-	list := []error{err}
-	if j, isJoin := err.(interface{ Unwrap() []error }); isJoin {
-		list = j.Unwrap()
-	}
-	for _, e := range list {
-		var ae *auth.Error
-		if !errors.As(e, &ae) {
-			return nil, false
-		}
-		key := "form.auth." + ae.Code
-		if ae.Code == auth.ErrNoRoles.Code {
-			key = "admin.staff.roles_required"
-		}
-		errs[ae.Field] = tr(c, key)
-	}
-	return errs, true
-}
-
 // AdminCreateStaff creates a staff user without a password and shows the
 // admin, once, the one-time link with which the new member sets it (no
 // password ever travels through this page). Every field's problem is
@@ -105,12 +84,12 @@ func (s *Server) AdminCreateStaff(c echo.Context) error {
 	}
 	inv, err := s.admin.bo.InviteStaff(ctx, actor(c), auth.StaffRequest{Email: v.Email, Name: v.Name, Roles: roles, Locale: c.FormValue("locale")})
 	if err != nil {
-		errs, ok := staffFieldErrors(c, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
 		v.Errors = errs
-		return s.staffPage(c, http.StatusUnprocessableEntity, v)
+		return s.staffPage(c, status, v)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return s.staffPage(c, http.StatusOK, adminview.StaffView{Invite: &adminview.StaffInvite{
@@ -129,7 +108,8 @@ func (s *Server) staffAction(c echo.Context, change func(id int64) error) error 
 			return echo.ErrNotFound // a customer's id: no such staff user
 		}
 		var ae *auth.Error
-		if !errors.As(err, &ae) || errors.Is(err, auth.ErrNotFound) {
+		_, isField := fielderr.As(err)
+		if !errors.As(err, &ae) && !isField || errors.Is(err, auth.ErrNotFound) {
 			return err
 		}
 		return s.staffPage(c, http.StatusUnprocessableEntity, adminview.StaffView{Errors: adminview.Errors{"": authMessage(c.Request().Context(), err)}})

@@ -61,7 +61,7 @@ func (s *Server) statementsView(c echo.Context, search string) (adminview.Statem
 func (s *Server) AdminImportStatement(c echo.Context) error {
 	fh, err := c.FormFile("file")
 	if err != nil {
-		return s.statementsForm(c, fieldError(c, "file", "error.admin.file_required"))
+		return s.statementsForm(c, fieldError(c, "file", "file_required"))
 	}
 	f, err := fh.Open()
 	if err != nil {
@@ -70,7 +70,7 @@ func (s *Server) AdminImportStatement(c echo.Context) error {
 	defer f.Close()
 	res, err := s.admin.bo.ImportStatement(c.Request().Context(), f, fh.Filename, strings.TrimSpace(c.FormValue("bank_account")), actor(c))
 	if err != nil {
-		errs, _, ok := formError(c, err)
+		errs, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -154,12 +154,12 @@ func (s *Server) AdminResolveLine(c echo.Context) error {
 	f := adminview.ResolveForm{LineID: id, Find: strings.TrimSpace(c.FormValue("find")), Note: strings.TrimSpace(c.FormValue("note"))}
 	acc, perr := strconv.ParseInt(c.FormValue("account_id"), 10, 64)
 	if perr != nil || acc <= 0 {
-		return s.resolveForm(c, f, fieldError(c, "account", "error.admin.account_required"))
+		return s.resolveForm(c, f, fieldError(c, "account", "account_required"))
 	}
 	f.AccountID = acc
 	res, err := s.admin.bo.ResolveToAccount(c.Request().Context(), id, acc, f.Note, actor(c))
 	if err != nil {
-		errs, _, ok := formError(c, err)
+		errs, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -219,7 +219,7 @@ func (s *Server) AdminRejectLine(c echo.Context) error {
 // lineError shows a validation error next to the line's forms; anything
 // else goes to the error table.
 func (s *Server) lineError(c echo.Context, id int64, err error) error {
-	errs, _, ok := formError(c, err)
+	errs, _, ok := s.fieldErrors(c, err)
 	if !ok {
 		return err
 	}

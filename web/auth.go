@@ -10,6 +10,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/passwordreset"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	authview "github.com/seed75218f88/credits/views/auth"
 )
@@ -130,27 +131,32 @@ func (s *Server) signupOffer() authview.SignupOffer {
 func (s *Server) SignUp(c echo.Context) error {
 	ctx := c.Request().Context()
 	f := authview.Form{Login: c.FormValue("login"), Name: c.FormValue("name"), Consent: c.FormValue("consent") != "", Errors: map[string]string{}}
-	password := c.FormValue("password")
-	if password != c.FormValue("password_confirm") {
-		f.Errors["password_confirm"] = i18n.T(ctx, "form.auth.password_mismatch")
+	req := auth.RegisterRequest{Login: f.Login, Password: c.FormValue("password"), Name: f.Name, Locale: i18n.Lang(ctx),
+		TermsVersion: LegalVersion, IP: ClientIP(c)}
+	// Every failed field at once: the form's own checks and the login,
+	// password and name as Register checks them.
+	errs := fielderr.New("web")
+	if req.Password != c.FormValue("password_confirm") {
+		errs.Add("password_confirm", "password_mismatch")
 	}
 	// Explicit consent to the terms and the privacy policy (PIPL art. 14):
 	// a box the person ticks, never ticked for them.
 	if !f.Consent {
-		f.Errors["consent"] = i18n.T(ctx, "form.auth.consent_required")
+		errs.Add("consent", "consent_required")
 	}
-	if len(f.Errors) > 0 {
-		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
+	errs.Merge(auth.CheckRegistration(req))
+	err := errs.Err()
+	var u auth.User
+	if err == nil {
+		u, err = s.portal.signup.Register(ctx, req)
 	}
-	u, err := s.portal.signup.Register(ctx, auth.RegisterRequest{Login: f.Login, Password: password, Name: f.Name, Locale: i18n.Lang(ctx),
-		TermsVersion: LegalVersion, IP: ClientIP(c)})
 	if err != nil {
-		errs, ok := authFieldErrors(ctx, err, "login")
+		msgs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
-		f.Errors = errs
-		return Render(c, http.StatusUnprocessableEntity, authview.SignUp(f, s.signupOffer()), nil)
+		f.Errors = msgs
+		return Render(c, status, authview.SignUp(f, s.signupOffer()), nil)
 	}
 	if err := s.signIn(ctx, u); err != nil {
 		return err
@@ -205,22 +211,23 @@ func (s *Server) Reset(c echo.Context) error {
 	f := s.resetForm(c)
 	password := c.FormValue("password")
 	if password != c.FormValue("password_confirm") {
-		f.Errors = map[string]string{"password_confirm": i18n.T(ctx, "form.auth.password_mismatch")}
+		f.Errors = fieldMessages(c, fielderr.One("web", "password_confirm", "password_mismatch"))
 		return Render(c, http.StatusUnprocessableEntity, authview.Reset(f), nil)
 	}
 	// Through the back office, which audits a staff member's new password.
 	u, err := s.admin.bo.SetPasswordWithToken(ctx, f.Token, password, ClientIP(c))
 	if err != nil {
+		errs, status, ok := s.fieldErrors(c, err)
 		var ae *auth.Error
-		if !errors.As(err, &ae) {
+		switch {
+		case ok:
+			f.Errors = errs
+		case errors.As(err, &ae): // the link is unknown, used or expired
+			f.Error, status = authMessage(ctx, err), http.StatusUnprocessableEntity
+		default:
 			return err
 		}
-		if ae.Field == "password" {
-			f.Errors = map[string]string{"password": authMessage(ctx, err)}
-		} else {
-			f.Error = authMessage(ctx, err)
-		}
-		return Render(c, http.StatusUnprocessableEntity, authview.Reset(f), nil)
+		return Render(c, status, authview.Reset(f), nil)
 	}
 	if err := s.signIn(ctx, u); err != nil {
 		return err
@@ -250,22 +257,8 @@ func (s *Server) PortalLink(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, s.URL("portal.overview"))
 }
 
-// authMessage is the text of an auth error code (form.auth.<code>).
-// authFieldErrors puts the message of an *auth.Error on the form field it
-// names, or on fallback when it names none; ok is false for any other error,
-// which the caller returns as it is.
-func authFieldErrors(ctx context.Context, err error, fallback string) (errs map[string]string, ok bool) {
-	var ae *auth.Error
-	if !errors.As(err, &ae) {
-		return nil, false
-	}
-	field := ae.Field
-	if field == "" {
-		field = fallback
-	}
-	return map[string]string{field: authMessage(ctx, err)}, true
-}
-
+// authMessage is the text of an auth refusal that names no field (wrong
+// login or password, too many attempts, a used link): form.auth.<code>.
 func authMessage(ctx context.Context, err error) string {
 	code := auth.Code(err)
 	if code == "" {
@@ -273,6 +266,10 @@ func authMessage(ctx context.Context, err error) string {
 	}
 	return i18n.T(ctx, "form.auth."+code)
 }
+
+// signUpFieldCodes are the codes of the sign-up form's own checks, for the
+// locale test.
+var signUpFieldCodes = []string{"password_mismatch", "consent_required"}
 
 // safeNext keeps only a local portal path to return to after sign-in.
 func safeNext(next string) string {

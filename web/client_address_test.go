@@ -166,7 +166,7 @@ func TestAuditAndPIILogsRecordThePeer(t *testing.T) {
 		b := setupKYC(t, kycOpts{})
 		customer, u := b.register(t, "peer-pii@example.com")
 		number := newPersonID(t)
-		customer.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {number}})
+		customer.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {number}, "consent_sensitive_pi": {"yes"}})
 		st, err := b.verif.Status(ctx, u.AccountID)
 		require.NoError(t, err)
 		admin := fromPeer(b.staff(t, "peer-pii-admin@example.com", auth.RoleAdmin), "127.14.3.2")

@@ -14,6 +14,7 @@ import (
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/usage"
@@ -90,9 +91,10 @@ var errorTable = []ErrorMapping{
 	{pricing.ErrUnknownModel, http.StatusBadRequest, "unknown_model", "error.api.unknown_model"},
 	{pricing.ErrNoRateCard, http.StatusServiceUnavailable, "no_rate_card", "error.api.no_rate_card"},
 
-	// Back office (internal/backoffice). Validation errors on a form are
-	// shown next to their field (formError in admin_service.go); these rows
-	// answer them anywhere else.
+	// Back office (internal/backoffice). Its field failures (the 422 rows,
+	// account_not_found, redeem_throttled) are *fielderr.Errors: a form shows
+	// them next to their field (fieldErrors, web/form_errors.go); these rows
+	// answer them anywhere else with their API codes.
 	{backoffice.ErrForbidden, http.StatusForbidden, "forbidden", "error.admin.forbidden"},
 	{backoffice.ErrSelfApproval, http.StatusForbidden, "self_approval", "error.admin.self_approval"},
 	{backoffice.ErrApprovalNotFound, http.StatusNotFound, "not_found", "error.admin.approval_not_found"},
@@ -132,9 +134,8 @@ var errorTable = []ErrorMapping{
 	{backoffice.ErrRefundExceedsPaid, http.StatusUnprocessableEntity, "refund_exceeds_paid", "error.admin.refund_exceeds_paid"},
 	{backoffice.ErrAccountFrozen, http.StatusUnprocessableEntity, "account_frozen", "error.admin.account_frozen"},
 
-	// Real-name verification (internal/verification); form errors re-render
-	// the form instead (web/portal_verification.go).
-	{verification.ErrInvalidInput, http.StatusUnprocessableEntity, "invalid_input", "error.verification.invalid_input"},
+	// Real-name verification (internal/verification); its field failures
+	// re-render the form (fieldErrors).
 	{verification.ErrAlreadyVerified, http.StatusConflict, "already_verified", "error.verification.already_verified"},
 	{verification.ErrPending, http.StatusConflict, "verification_pending", "error.verification.pending"},
 	{verification.ErrIdentityInUse, http.StatusConflict, "identity_in_use", "error.verification.identity_in_use"},
@@ -144,8 +145,7 @@ var errorTable = []ErrorMapping{
 	{verification.ErrForbidden, http.StatusForbidden, "forbidden", "error.verification.forbidden"},
 	{verification.ErrNoLicence, http.StatusNotFound, "not_found", "error.verification.no_licence"},
 
-	// VAT invoices (internal/invoicing); form errors re-render the form.
-	{invoicing.ErrInvalidInput, http.StatusUnprocessableEntity, "invalid_input", "error.invoicing.invalid_input"},
+	// VAT invoices (internal/invoicing); field failures re-render the form.
 	{invoicing.ErrNotFound, http.StatusNotFound, "not_found", "error.invoicing.not_found"},
 	{invoicing.ErrExceedsInvoiceable, http.StatusConflict, "exceeds_invoiceable", "error.invoicing.exceeds_invoiceable"},
 	{invoicing.ErrUnknownTopUp, http.StatusUnprocessableEntity, "unknown_top_up", "error.invoicing.unknown_top_up"},
@@ -154,6 +154,12 @@ var errorTable = []ErrorMapping{
 	{invoicing.ErrDuplicateNumber, http.StatusConflict, "duplicate_number", "error.invoicing.duplicate_number"},
 	{invoicing.ErrSellerNotConfigured, http.StatusConflict, "seller_not_configured", "error.invoicing.seller_not_configured"},
 	{invoicing.ErrRefundNeedsReversal, http.StatusConflict, "refund_needs_reversal", "error.invoicing.refund_needs_reversal"},
+
+	// Any other *fielderr.Errors: what was typed is wrong. A form shows each
+	// field's message (fieldErrors); elsewhere it is this one answer. This
+	// row, and the 422 rows above, are what the table calls field
+	// validation: no other list says so.
+	{fielderr.ErrInvalid, http.StatusUnprocessableEntity, "invalid_input", "error.invalid_input"},
 }
 
 // statusTable answers echo.HTTPError values (router 404/405, bind errors,
@@ -214,10 +220,13 @@ type APIError struct {
 	Error APIErrorBody `json:"error"`
 }
 
-// APIErrorBody is the code machines branch on and the message people read.
+// APIErrorBody is the code machines branch on and the message people read;
+// a request with fields that are wrong lists them (each with its code and,
+// for the API's own checks, the English reason in args).
 type APIErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    string           `json:"code"`
+	Message string           `json:"message"`
+	Fields  []fielderr.Field `json:"fields,omitempty"`
 }
 
 // handleError answers every error a handler or middleware returns: JSON for
@@ -245,7 +254,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(m.Status)
 	case IsAPI(c.Request().URL.Path):
-		werr = c.JSON(m.Status, APIError{APIErrorBody{Code: m.Code, Message: msg}})
+		body := APIErrorBody{Code: m.Code, Message: msg}
+		if fe, ok := fielderr.As(err); ok {
+			body.Fields = fe.Fields
+		}
+		werr = c.JSON(m.Status, APIError{body})
 	case IsHTMX(c):
 		c.Response().Header().Set("HX-Retarget", "#flash")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")

@@ -13,8 +13,8 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
-	"github.com/seed75218f88/credits/internal/platform/i18n"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -123,38 +123,54 @@ func (s *Server) TopUpSubmit(c echo.Context) error {
 		return HXRedirect(c, s.verificationURL()+"?next="+url.QueryEscape(s.URL("portal.topup")))
 	}
 	f := pv.TopUpForm{Tier: strings.TrimSpace(c.FormValue("tier")), Custom: strings.TrimSpace(c.FormValue("custom")),
-		Channel: strings.TrimSpace(c.FormValue("channel")), Errors: map[string]string{}}
-	amountFen, channel := s.readTopUp(c, &f)
-	if len(f.Errors) > 0 {
-		return s.topUpInvalid(c, f)
-	}
-	var o payments.Order
-	if channel == payments.ChannelBankTransfer {
+		Channel: strings.TrimSpace(c.FormValue("channel"))}
+	amountFen, channel, err := s.readTopUp(&f)
+	if err == nil && channel == payments.ChannelBankTransfer {
+		var o payments.Order
 		o, err = s.pay.svc.CreateTransferOrder(ctx, cu.Account.ID, amountFen)
-	} else {
+		if err == nil {
+			return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+		}
+	} else if err == nil {
+		var o payments.Order
 		o, err = s.pay.svc.CreateQROrder(ctx, cu.Account.ID, amountFen, channel)
+		if err == nil {
+			return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+		}
 	}
-	var ae *payments.AmountError
-	switch {
-	case errors.As(err, &ae):
-		f.Errors[amountField(f)] = amountRangeMessage(c, ae)
-		return s.topUpInvalid(c, f)
-	case errors.Is(err, payments.ErrChannelUnavailable):
-		f.Errors["channel"] = tr(c, "form.topup.channel_unavailable")
-		return s.topUpInvalid(c, f)
-	case errors.Is(err, payments.ErrChannel):
+	if errors.Is(err, payments.ErrChannel) {
 		s.Logger.Warn("payments: the channel refused an order", "channel", string(channel), "error", err.Error())
-		f.Errors["form"] = tr(c, "form.topup.channel_failed")
-		return s.topUpInvalid(c, f)
-	case err != nil:
+	}
+	msgs, status, ok := s.fieldErrors(c, err)
+	if !ok {
 		return err
 	}
-	return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+	f.Errors = onForm(msgs)
+	if m, ok := f.Errors["amount"]; ok { // the amount is the tier or the typed one
+		delete(f.Errors, "amount")
+		f.Errors[amountField(f)] = m
+	}
+	v, err := s.topUpView(c, f)
+	if err != nil {
+		return err
+	}
+	return Render(c, status, pv.TopUp(v), nil)
+}
+
+// onForm moves the message of the whole form (field "") to the key the
+// portal's forms show it under, "form".
+func onForm(msgs map[string]string) map[string]string {
+	if m, ok := msgs[""]; ok {
+		delete(msgs, "")
+		msgs["form"] = m
+	}
+	return msgs
 }
 
 // readTopUp reads the amount (a tier, or a custom amount in yuan) and the
-// channel, recording what is wrong in f.Errors.
-func (s *Server) readTopUp(c echo.Context, f *pv.TopUpForm) (int64, payments.Channel) {
+// channel; every field that is wrong is in the returned *fielderr.Errors.
+func (s *Server) readTopUp(f *pv.TopUpForm) (int64, payments.Channel, error) {
+	errs := fielderr.New("web")
 	var amountFen int64
 	if f.Custom != "" {
 		f.Tier = "custom" // a typed amount wins over the preselected tier
@@ -164,43 +180,36 @@ func (s *Server) readTopUp(c echo.Context, f *pv.TopUpForm) (int64, payments.Cha
 		fen, ok := parseYuan(f.Custom)
 		switch {
 		case f.Custom == "":
-			f.Errors["custom"] = tr(c, "form.topup.amount_required")
+			errs.Add("custom", "topup_amount_required")
 		case !ok:
-			f.Errors["custom"] = tr(c, "form.topup.amount_invalid")
+			errs.Add("custom", "topup_amount_invalid")
 		default:
 			amountFen = fen
 		}
 	case f.Tier == "":
-		f.Errors["tier"] = tr(c, "form.topup.amount_required")
+		errs.Add("tier", "topup_amount_required")
 	default:
 		fen, err := strconv.ParseInt(f.Tier, 10, 64)
 		if err != nil || !isTier(s.pay.svc.Tiers(), fen) {
-			f.Errors["tier"] = tr(c, "form.topup.tier_invalid")
+			errs.Add("tier", "topup_tier_invalid")
 		}
 		amountFen = fen
 	}
 	channel := payments.Channel(f.Channel)
 	switch {
 	case f.Channel == "":
-		f.Errors["channel"] = tr(c, "form.topup.channel_required")
+		errs.Add("channel", "topup_channel_required")
 	case !isPayChannel(channel):
-		f.Errors["channel"] = tr(c, "form.topup.channel_invalid")
+		errs.Add("channel", "topup_channel_invalid")
 	case !s.pay.svc.Available(channel):
-		f.Errors["channel"] = tr(c, "form.topup.channel_unavailable")
+		errs.Add("channel", "topup_channel_unavailable")
 	}
-	if len(f.Errors) > 0 {
-		return 0, ""
-	}
-	return amountFen, channel
+	return amountFen, channel, errs.Err()
 }
 
-func (s *Server) topUpInvalid(c echo.Context, f pv.TopUpForm) error {
-	v, err := s.topUpView(c, f)
-	if err != nil {
-		return err
-	}
-	return Render(c, http.StatusUnprocessableEntity, pv.TopUp(v), nil)
-}
+// topUpFieldCodes are the codes readTopUp reports, for the locale test.
+var topUpFieldCodes = []string{"topup_amount_required", "topup_amount_invalid", "topup_tier_invalid",
+	"topup_channel_required", "topup_channel_invalid", "topup_channel_unavailable"}
 
 // verificationURL is the verification page (built by the verification area;
 // its path until the route exists).
@@ -216,12 +225,6 @@ func amountField(f pv.TopUpForm) string {
 		return "custom"
 	}
 	return "tier"
-}
-
-func amountRangeMessage(c echo.Context, ae *payments.AmountError) string {
-	return i18n.Tf(c.Request().Context(), "form.topup.amount_range", map[string]string{
-		"Min": format.Money(decimal.New(ae.MinFen, -2)), "Max": format.Money(decimal.New(ae.MaxFen, -2)),
-	})
 }
 
 func isTier(tiers []payments.Quote, fen int64) bool {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/usage"
 	pv "github.com/seed75218f88/credits/views/portal"
@@ -34,6 +35,8 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/accounts/:id", s.UpdateSubAccount), "portal.account.update")
 	named(g.GET("/password", s.PasswordForm), "portal.password")
 	named(g.POST("/password", s.SetPassword), "portal.password.post")
+	named(g.GET("/alerts", s.Alerts), "portal.alerts")
+	named(g.POST("/alerts", s.SaveAlerts), "portal.alerts.save")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }
@@ -207,17 +210,17 @@ func (s *Server) SetPassword(c echo.Context) error {
 	v := pv.PasswordView{Frame: s.frame(c, "")}
 	password := c.FormValue("password")
 	if password != c.FormValue("password_confirm") {
-		v.Errors = map[string]string{"password_confirm": tr(c, "form.auth.password_mismatch")}
+		v.Errors = fieldMessages(c, fielderr.One("web", "password_confirm", "password_mismatch"))
 		return Render(c, http.StatusUnprocessableEntity, pv.Password(v), nil)
 	}
 	u, err := s.portal.auth.ChangePassword(ctx, cu.User.ID, c.FormValue("current"), password)
 	if err != nil {
-		errs, ok := authFieldErrors(ctx, err, "current")
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
 		v.Errors = errs
-		return Render(c, http.StatusUnprocessableEntity, pv.Password(v), nil)
+		return Render(c, status, pv.Password(v), nil)
 	}
 	// Every other session of the user is over (the epoch moved on); this
 	// one goes on under a new token at the new epoch.

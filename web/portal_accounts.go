@@ -14,6 +14,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/usage"
@@ -159,8 +160,14 @@ func (s *Server) transferRefused(c echo.Context, err error, f *pv.TransferForm, 
 	case errors.Is(err, ledger.ErrIdempotencyConflict):
 		f.Errors["form"] = tr(c, "form.transfer.resubmitted")
 		f.Key = uuid.NewString()
-	case errors.As(err, &be) && be.Field != "":
-		f.Errors[be.Field] = tr(c, "error.admin."+be.Code)
+	case errors.Is(err, fielderr.ErrInvalid):
+		errs, _, _ := s.fieldErrors(c, err)
+		for field, msg := range errs {
+			if field == "" {
+				field = "form"
+			}
+			f.Errors[field] = msg
+		}
 	case errors.As(err, &be):
 		f.Errors["form"] = tr(c, "error.admin."+be.Code)
 	default:

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,8 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/invoicing"
-	"github.com/seed75218f88/credits/internal/platform/format"
-	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -64,14 +62,20 @@ func (s *Server) RequestInvoice(c echo.Context) error {
 		t := titleInput(form.Title)
 		r.Title = &t
 	}
-	var err error
 	if badItems {
-		err = &invoicing.InputError{Fields: []invoicing.FieldError{{Field: "items", Code: invoicing.CodeInvalid}}}
-	} else {
-		_, err = s.kyc.invoicing.RequestInvoice(ctx, cu.Account.ID, r)
+		// Unreadable amounts: the rest is still checked (without items
+		// the request cannot be recorded), so every message shows at once.
+		r.Items = nil
+	}
+	_, err := s.kyc.invoicing.RequestInvoice(ctx, cu.Account.ID, r)
+	if badItems {
+		errs := fielderr.New("invoicing").Add("items", invoicing.CodeInvalid)
+		if errs.Merge(err) || err == nil {
+			err = errs
+		}
 	}
 	if err != nil {
-		errs, formErr, ok := s.invoiceFormErrors(ctx, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -79,8 +83,8 @@ func (s *Server) RequestInvoice(c echo.Context) error {
 		if verr != nil {
 			return verr
 		}
-		v.Form, v.Errors, v.FormError = form, errs, formErr
-		return Render(c, http.StatusUnprocessableEntity, pv.Invoices(v), nil)
+		v.Form, v.Errors, v.FormError = form, errs, tr(c, s.LookupError(err).Key)
+		return Render(c, status, pv.Invoices(v), nil)
 	}
 	if form.SaveTitle && r.Title != nil {
 		if _, err := s.kyc.invoicing.SaveTitle(ctx, cu.Account.ID, 0, *r.Title); err != nil {
@@ -176,7 +180,7 @@ func (s *Server) saveTitle(c echo.Context, id int64) error {
 	form := titleForm(c)
 	_, err := s.kyc.invoicing.SaveTitle(ctx, customerOf(c).Account.ID, id, titleInput(form))
 	if err != nil {
-		errs, formErr, ok := s.invoiceFormErrors(ctx, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}
@@ -184,42 +188,10 @@ func (s *Server) saveTitle(c echo.Context, id int64) error {
 		if verr != nil {
 			return verr
 		}
-		v.EditID, v.Form, v.Errors, v.FormError = id, form, errs, formErr
-		return Render(c, http.StatusUnprocessableEntity, pv.InvoiceTitles(v), nil)
+		v.EditID, v.Form, v.Errors, v.FormError = id, form, errs, tr(c, s.LookupError(err).Key)
+		return Render(c, status, pv.InvoiceTitles(v), nil)
 	}
 	return HXRedirect(c, s.URL("portal.invoice.titles"))
-}
-
-// invoiceFormErrors turns the form-shaped errors of invoicing into field
-// messages and a form-level message; ok is false for any other error.
-func (s *Server) invoiceFormErrors(ctx context.Context, err error) (fields map[string]string, formErr string, ok bool) {
-	fields = map[string]string{}
-	var ie *invoicing.InputError
-	var ex *invoicing.ExceedsError
-	switch {
-	case errors.As(err, &ie):
-		for _, f := range ie.Fields {
-			fields[f.Field] = i18n.T(ctx, "error.invoicing."+f.Code)
-		}
-		return fields, i18n.T(ctx, "error.invoicing.invalid_input"), true
-	case errors.As(err, &ex):
-		fields["items"] = i18n.Tf(ctx, "form.invoice.exceeds", map[string]string{
-			"Order": ex.OrderNo, "Available": format.Money(fenDecimal(ex.AvailableFen)), "Requested": format.Money(fenDecimal(ex.RequestedFen))})
-		return fields, i18n.T(ctx, "error.invoicing.exceeds_invoiceable"), true
-	case errors.Is(err, invoicing.ErrUnknownTopUp):
-		fields["items"] = i18n.T(ctx, "error.invoicing.unknown_top_up")
-		return fields, i18n.T(ctx, "error.invoicing.unknown_top_up"), true
-	case errors.Is(err, invoicing.ErrReasonRequired):
-		fields["reason"] = i18n.T(ctx, "error.invoicing.reason_required")
-		return fields, i18n.T(ctx, "error.invoicing.reason_required"), true
-	case errors.Is(err, invoicing.ErrDuplicateNumber):
-		fields["number"] = i18n.T(ctx, "error.invoicing.duplicate_number")
-		return fields, i18n.T(ctx, "error.invoicing.duplicate_number"), true
-	case errors.Is(err, invoicing.ErrSellerNotConfigured):
-		fields["pdf"] = i18n.T(ctx, "error.invoicing.seller_not_configured")
-		return fields, i18n.T(ctx, "error.invoicing.seller_not_configured"), true
-	}
-	return nil, "", false
 }
 
 func (s *Server) invoicesView(c echo.Context) (pv.InvoicesView, error) {

@@ -28,7 +28,7 @@ func (s *Server) Redeem(c echo.Context) error {
 	v := pv.RedeemView{Frame: s.frame(c, "portal.redeem"), Code: c.FormValue("code")}
 	r, err := s.admin.bo.Redeem(c.Request().Context(), cu.Account.ID, v.Code, ClientIP(c))
 	if err != nil {
-		errs, status, ok := formError(c, err)
+		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
 		}

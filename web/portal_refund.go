@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -14,8 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
-	"github.com/seed75218f88/credits/internal/platform/format"
-	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -47,54 +47,49 @@ func (s *Server) RequestRefund(c echo.Context) error {
 		f.Errors["form"] = tr(c, "error.invoicing.refund_needs_reversal")
 		return s.refundInvalid(c, http.StatusConflict, f)
 	}
-	fen, ok := parseYuan(f.Amount)
-	switch {
-	case f.Amount == "":
-		f.Errors["amount"] = tr(c, "form.refund.amount_required")
-	case !ok || fen <= 0 || fen >= maxTypedFen:
-		f.Errors["amount"] = tr(c, "form.refund.amount_invalid")
+	fen, err := readRefund(f)
+	if err == nil {
+		_, err = s.pay.svc.CheckRefund(ctx, acc.ID, o.OrderNo, fen)
 	}
-	switch {
-	case f.Reason == "":
-		f.Errors["reason"] = tr(c, "form.refund.reason_required")
-	case utf8.RuneCountInString(f.Reason) > maxRefundReason:
-		f.Errors["reason"] = i18n.Tf(ctx, "form.refund.reason_too_long", map[string]int{"Max": maxRefundReason})
+	if err == nil {
+		_, err = s.admin.bo.RequestRefund(ctx, acc.ID, o.OrderNo, decimal.New(fen, -2), f.Reason, ClientIP(c))
 	}
-	if len(f.Errors) > 0 {
-		return s.refundInvalid(c, http.StatusUnprocessableEntity, f)
-	}
-	if _, err := s.pay.svc.CheckRefund(ctx, acc.ID, o.OrderNo, fen); err != nil {
-		return s.refundRefused(c, err, f)
-	}
-	_, err = s.admin.bo.RequestRefund(ctx, acc.ID, o.OrderNo, decimal.New(fen, -2), f.Reason, ClientIP(c))
 	if err != nil {
-		return s.refundRefused(c, err, f)
+		msgs, status, ok := s.fieldErrors(c, err)
+		if !ok {
+			return err
+		}
+		if errors.Is(err, backoffice.ErrRefundPending) {
+			status = http.StatusConflict // the request exists: nothing to correct
+		}
+		f.Errors = onForm(msgs)
+		return s.refundInvalid(c, status, f)
 	}
 	return HXRedirect(c, s.URL("portal.orders")+"?refund=requested#refunds")
 }
 
-// refundRefused shows why payments or the back office refused the request
-// next to the form, or returns any other error to the error table.
-func (s *Server) refundRefused(c echo.Context, err error, f pv.RefundForm) error {
-	var le *payments.RefundLimitError
+// readRefund reads the amount in yuan as fen; every field that is wrong
+// (amount, reason) is in the returned *fielderr.Errors.
+func readRefund(f pv.RefundForm) (int64, error) {
+	errs := fielderr.New("web")
+	fen, ok := parseYuan(f.Amount)
 	switch {
-	case errors.As(err, &le) && le.MaxFen > 0:
-		f.Errors["amount"] = i18n.Tf(c.Request().Context(), "form.refund.amount_max",
-			map[string]string{"Max": format.Money(decimal.New(le.MaxFen, -2))})
-	case errors.As(err, &le), errors.Is(err, payments.ErrNotRefundable):
-		f.Errors["form"] = tr(c, "form.refund.nothing_left")
-	case errors.Is(err, backoffice.ErrRefundPending):
-		f.Errors["form"] = tr(c, "form.refund.pending")
-		return s.refundInvalid(c, http.StatusConflict, f)
-	case errors.Is(err, backoffice.ErrRefundExceedsPaid):
-		f.Errors["amount"] = tr(c, "error.admin.refund_exceeds_paid")
-	case errors.Is(err, backoffice.ErrInvalidAmount), errors.Is(err, payments.ErrInvalidArgument):
-		f.Errors["amount"] = tr(c, "form.refund.amount_invalid")
-	default:
-		return err
+	case f.Amount == "":
+		errs.Add("amount", "refund_amount_required")
+	case !ok || fen <= 0 || fen >= maxTypedFen:
+		errs.Add("amount", "refund_amount_invalid")
 	}
-	return s.refundInvalid(c, http.StatusUnprocessableEntity, f)
+	switch {
+	case f.Reason == "":
+		errs.Add("reason", "refund_reason_required")
+	case utf8.RuneCountInString(f.Reason) > maxRefundReason:
+		errs.Add("reason", "refund_reason_too_long", "max", strconv.Itoa(maxRefundReason))
+	}
+	return fen, errs.Err()
 }
+
+// refundFieldCodes are the codes readRefund reports, for the locale test.
+var refundFieldCodes = []string{"refund_amount_required", "refund_amount_invalid", "refund_reason_required", "refund_reason_too_long"}
 
 func (s *Server) refundInvalid(c echo.Context, status int, f pv.RefundForm) error {
 	v, err := s.ordersView(c, f)

@@ -10,8 +10,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/verification"
 	pv "github.com/seed75218f88/credits/views/portal"
@@ -57,59 +60,75 @@ func (s *Server) Verification(c echo.Context) error {
 	return Render(c, http.StatusOK, pv.Verification(v), nil)
 }
 
-// SubmitPersonVerification submits an individual's name and ID number.
+// SubmitPersonVerification submits an individual's name and ID number,
+// only with the separate consent to process them (PIPL art. 29): without
+// it nothing is stored or sent, and every field's problem is shown with it.
 func (s *Server) SubmitPersonVerification(c echo.Context) error {
 	ctx := c.Request().Context()
 	cu := customerOf(c)
-	name := strings.TrimSpace(c.FormValue("name"))
-	_, err := s.kyc.verification.SubmitPerson(ctx, cu.Account.ID, name, c.FormValue("id_number"))
-	if err != nil {
-		// The number is never echoed back into the form: a page only ever
-		// carries masked numbers.
-		return s.verificationFormError(c, err, "individual", pv.VerificationForm{Name: name}, "id_number")
+	form := pv.VerificationForm{Name: strings.TrimSpace(c.FormValue("name")), IDNumber: strings.TrimSpace(c.FormValue("id_number"))}
+	id := format.NormalizeDigits(form.IDNumber)
+	if err := s.sensitiveConsent(c, &form, s.kyc.verification.CheckPerson(form.Name, id)); err != nil {
+		return s.verificationRefused(c, err, "individual", form)
+	}
+	if _, err := s.kyc.verification.SubmitPerson(ctx, cu.Account.ID, form.Name, id); err != nil {
+		return s.verificationRefused(c, err, "individual", form)
 	}
 	return HXRedirect(c, s.URL("portal.verification"))
+}
+
+// sensitiveConsent records the separate consent to process sensitive
+// personal information when it was given, before anything is collected;
+// without it, it returns the form's field errors (checked, the consent's
+// among them).
+func (s *Server) sensitiveConsent(c echo.Context, form *pv.VerificationForm, checked error) error {
+	form.Consent = c.FormValue("consent_sensitive_pi") == "yes"
+	if form.Consent {
+		cu := customerOf(c)
+		return s.portal.auth.RecordConsent(c.Request().Context(), cu.User.ID, auth.ConsentSensitivePI, LegalVersion, ClientIP(c))
+	}
+	errs := fielderr.New("verification")
+	errs.Merge(checked)
+	errs.Add("consent_sensitive_pi", "consent_sensitive_pi_required")
+	return errs
 }
 
 // SubmitCompanyVerification submits an enterprise with its business licence.
 func (s *Server) SubmitCompanyVerification(c echo.Context) error {
 	ctx := c.Request().Context()
 	cu := customerOf(c)
-	form := pv.VerificationForm{CompanyName: strings.TrimSpace(c.FormValue("company_name")), LegalRep: strings.TrimSpace(c.FormValue("legal_rep"))}
+	form := pv.VerificationForm{CompanyName: strings.TrimSpace(c.FormValue("company_name")), LegalRep: strings.TrimSpace(c.FormValue("legal_rep")),
+		CreditCode: strings.TrimSpace(c.FormValue("credit_code"))}
 	data, filename, err := readUpload(c, "licence", maxLicenceRead)
 	if err != nil {
 		return err
 	}
-	_, err = s.kyc.verification.SubmitCompany(ctx, cu.Account.ID, form.CompanyName, c.FormValue("credit_code"), form.LegalRep, data, filename)
+	if err := s.sensitiveConsent(c, &form, s.kyc.verification.CheckCompany(form.CompanyName, form.CreditCode, form.LegalRep, data)); err != nil {
+		return s.verificationRefused(c, err, "enterprise", form)
+	}
+	_, err = s.kyc.verification.SubmitCompany(ctx, cu.Account.ID, form.CompanyName, form.CreditCode, form.LegalRep, data, filename)
 	if err != nil {
-		return s.verificationFormError(c, err, "enterprise", form, "credit_code")
+		return s.verificationRefused(c, err, "enterprise", form)
 	}
 	return HXRedirect(c, s.URL("portal.verification"))
 }
 
-// verificationFormError re-renders the form with field messages (422) for
-// input errors and an identity already in use; other errors go to the
-// error table.
-func (s *Server) verificationFormError(c echo.Context, err error, tab string, form pv.VerificationForm, numberField string) error {
-	ctx := c.Request().Context()
-	fields := map[string]string{}
-	var ie *verification.InputError
-	switch {
-	case errors.As(err, &ie):
-		for _, f := range ie.Fields {
-			fields[f.Field] = i18n.T(ctx, "error.verification."+f.Code)
-		}
-	case errors.Is(err, verification.ErrIdentityInUse):
-		fields[numberField] = i18n.T(ctx, "error.verification.identity_in_use")
-	default:
+// verificationRefused re-renders the form with the message of every failed
+// field (an identity already in use is one, on its number); other errors go
+// to the error table.
+func (s *Server) verificationRefused(c echo.Context, err error, tab string, form pv.VerificationForm) error {
+	errs, status, ok := s.fieldErrors(c, err)
+	if !ok {
 		return err
 	}
 	v, verr := s.verificationView(c)
 	if verr != nil {
 		return verr
 	}
-	v.Tab, v.Form, v.Errors = tab, form, fields
-	return Render(c, http.StatusUnprocessableEntity, pv.Verification(v), nil)
+	v.Tab, v.Form, v.Errors = tab, form, errs
+	// The form carries the number as typed: keep it out of every cache.
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return Render(c, status, pv.Verification(v), nil)
 }
 
 func (s *Server) verificationView(c echo.Context) (pv.VerificationView, error) {

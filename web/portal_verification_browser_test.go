@@ -83,12 +83,16 @@ func TestVerificationLiftsTheTrialCapInChromium(t *testing.T) {
 	require.NoError(t, chromedp.Do(bctx,
 		chromedp.SendKeys(chromedp.CSS(`#f-name`), person.Name),
 		chromedp.SendKeys(chromedp.CSS(`#f-id_number`), bad),
+		chromedp.Click(chromedp.CSS(`[data-testid="consent-sensitive-pi-box"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="person-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-id_number"]`)),
 	))
 	require.Contains(t, webtest.Text(t, bctx, `[data-testid="error-id_number"]`), "校验")
+	typed, err := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(`#f-id_number`)))
+	require.NoError(t, err)
+	require.Equal(t, bad, typed, "the number typed is kept to be corrected")
 	require.NoError(t, chromedp.Do(bctx,
-		chromedp.SendKeys(chromedp.CSS(`#f-id_number`), person.Number),
+		chromedp.SetValue(chromedp.CSS(`#f-id_number`), person.Number),
 		chromedp.Click(chromedp.CSS(`[data-testid="person-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="verification-bonus"]`)),
 	))
@@ -142,6 +146,7 @@ func TestEnterpriseSpecialInvoiceInChromium(t *testing.T) {
 		chromedp.SendKeys(css(`#f-credit_code`), company.Number),
 		chromedp.SendKeys(css(`#f-legal_rep`), company.LegalRep),
 		chromedp.SetUploadFiles(css(`#f-licence`), []string{licence}),
+		chromedp.Click(css(`[data-testid="consent-sensitive-pi-box"]`)),
 		chromedp.Click(css(`[data-testid="company-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="verification-state"][data-state="verified"]`)),
 	))

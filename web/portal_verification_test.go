@@ -10,8 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/web"
 )
 
 func TestPortalVerificationPerson(t *testing.T) {
@@ -36,21 +38,22 @@ func TestPortalVerificationPerson(t *testing.T) {
 			{"张三", "11010119900307001", "id_number", "18", "18 characters"},
 		}
 		for _, tc := range cases {
-			p := c.PostForm("/portal/verification/person", url.Values{"name": {tc.name}, "id_number": {tc.number}})
+			p := c.PostForm("/portal/verification/person", url.Values{"name": {tc.name}, "id_number": {tc.number}, "consent_sensitive_pi": {"yes"}})
 			require.Equal(t, http.StatusUnprocessableEntity, p.Status, tc.number)
 			require.Contains(t, p.TestID("error-"+tc.field), tc.zh, tc.number)
-			require.NotContains(t, p.Body, tc.number, "the number is never echoed back")
+			require.Equal(t, tc.number, val(p, "id_number"), "the number typed is kept to be corrected")
+			require.Equal(t, "no-store", p.Header.Get("Cache-Control"), "and kept out of caches")
 			require.Equal(t, tc.name, val(p, "name"))
 		}
 		c.Header.Set("Accept-Language", "en")
 		c.Get("/lang/en")
 		for _, tc := range cases {
-			p := c.PostForm("/portal/verification/person", url.Values{"name": {tc.name}, "id_number": {tc.number}})
+			p := c.PostForm("/portal/verification/person", url.Values{"name": {tc.name}, "id_number": {tc.number}, "consent_sensitive_pi": {"yes"}})
 			require.Equal(t, http.StatusUnprocessableEntity, p.Status)
 			require.Contains(t, p.TestID("error-"+tc.field), tc.en, tc.number)
 		}
 		// htmx gets the 422 too.
-		p = c.HTMX(http.MethodPost, "/portal/verification/person", url.Values{"name": {""}, "id_number": {"x"}})
+		p = c.HTMX(http.MethodPost, "/portal/verification/person", url.Values{"name": {""}, "id_number": {"x"}, "consent_sensitive_pi": {"yes"}})
 		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
 		require.NotEmpty(t, p.TestID("error-name"))
 	})
@@ -60,7 +63,7 @@ func TestPortalVerificationPerson(t *testing.T) {
 		number := newPersonID(t)
 		// A lower-case x or spaces are accepted as typed.
 		typed := strings.ToLower(number[:6] + " " + number[6:])
-		p := c.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {typed}})
+		p := c.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {typed}, "consent_sensitive_pi": {"yes"}})
 		require.Equal(t, http.StatusOK, p.Status, p.Body)
 		require.Equal(t, "/portal/verification", p.URL.Path)
 		require.Equal(t, "verified", attr(p.Doc.Find(`[data-testid="verification-state"]`), "data-state"))
@@ -71,7 +74,7 @@ func TestPortalVerificationPerson(t *testing.T) {
 		require.Empty(t, p.Doc.Find(`[data-testid="person-form"]`).Nodes, "nothing more to submit")
 
 		// Submitting again (a stale tab) is refused; the bonus stays single.
-		p = c.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {number}})
+		p = c.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {number}, "consent_sensitive_pi": {"yes"}})
 		require.Equal(t, http.StatusConflict, p.Status)
 		require.Contains(t, p.TestID("error"), "已完成实名认证")
 		bal, err := b.ledger.Balance(ctx, u.AccountID)
@@ -80,22 +83,22 @@ func TestPortalVerificationPerson(t *testing.T) {
 
 		// The same number cannot verify a second account.
 		c2, _ := b.register(t, "kyc-person-2@example.com")
-		p = c2.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {number}})
+		p = c2.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {number}, "consent_sensitive_pi": {"yes"}})
 		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
 		require.Contains(t, p.TestID("error-id_number"), "其他账户")
-		require.NotContains(t, p.Body, number)
+		require.Equal(t, "no-store", p.Header.Get("Cache-Control"))
 	})
 
 	t.Run("RejectedWithReasonThenResubmitted", func(t *testing.T) {
 		c, _ := b.register(t, "kyc-rejected@example.com")
 		mismatch, err := identity.BuildResidentID("330106", time.Date(1988, 6, 15, 0, 0, 0, 0, time.UTC), 999)
 		require.NoError(t, err)
-		p := c.PostForm("/portal/verification/person", url.Values{"name": {"赵六"}, "id_number": {mismatch}})
+		p := c.PostForm("/portal/verification/person", url.Values{"name": {"赵六"}, "id_number": {mismatch}, "consent_sensitive_pi": {"yes"}})
 		require.Equal(t, http.StatusOK, p.Status)
 		require.Equal(t, "rejected", attr(p.Doc.Find(`[data-testid="verification-state"]`), "data-state"))
 		require.Contains(t, p.TestID("verification-reason"), "与证件号码不符")
 		require.NotEmpty(t, p.Doc.Find(`[data-testid="person-form"]`).Nodes, "resubmission allowed")
-		p = c.PostForm("/portal/verification/person", url.Values{"name": {"赵六"}, "id_number": {newPersonID(t)}})
+		p = c.PostForm("/portal/verification/person", url.Values{"name": {"赵六"}, "id_number": {newPersonID(t)}, "consent_sensitive_pi": {"yes"}})
 		require.Equal(t, "verified", attr(p.Doc.Find(`[data-testid="verification-state"]`), "data-state"))
 		require.Len(t, p.Doc.Find(`[data-testid="verification-history"] tbody tr`).Nodes, 2)
 	})
@@ -108,7 +111,7 @@ func TestPortalVerificationCompany(t *testing.T) {
 	c.Get("/portal/verification?tab=enterprise")
 	code := newCreditCode(t)
 	fields := func(name, code, rep string) map[string]string {
-		return map[string]string{"company_name": name, "credit_code": code, "legal_rep": rep}
+		return map[string]string{"consent_sensitive_pi": "yes", "company_name": name, "credit_code": code, "legal_rep": rep}
 	}
 
 	t.Run("FormErrors", func(t *testing.T) {
@@ -133,7 +136,7 @@ func TestPortalVerificationCompany(t *testing.T) {
 				require.Contains(t, p.TestID("error-"+tc.field), tc.text)
 				require.Equal(t, "page", attr(p.Doc.Find(`[data-testid="tab-enterprise"]`), "aria-current"))
 				require.NotEmpty(t, p.Doc.Find(`[data-testid="company-form"]`).Nodes)
-				require.NotContains(t, p.Body, code)
+				require.Equal(t, "no-store", p.Header.Get("Cache-Control"), "the form carries what was typed: no cache keeps it")
 			})
 		}
 	})
@@ -149,4 +152,46 @@ func TestPortalVerificationCompany(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok)
 	})
+}
+
+// TestVerificationNeedsSeparateConsentToSensitivePI: without the separate
+// consent nothing is stored or sent, and the form says so next to every
+// other problem, keeping what was typed; with it the consent is recorded
+// (document, version) before the number is submitted.
+func TestVerificationNeedsSeparateConsentToSensitivePI(t *testing.T) {
+	t.Parallel()
+	b := setupKYC(t, kycOpts{})
+	c, u := b.register(t, uniqEmail("kyc-consent"))
+	c.Get("/portal/verification")
+	number := newPersonID(t)
+	p := c.PostForm("/portal/verification/person", url.Values{"name": {""}, "id_number": {number}})
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.NotEmpty(t, p.TestID("error-consent_sensitive_pi"))
+	require.NotEmpty(t, p.TestID("error-name"), "every field at once")
+	require.Equal(t, number, p.Doc.Find(`#f-id_number`).AttrOr("value", ""), "the number typed is kept")
+	require.Equal(t, "no-store", p.Header.Get("Cache-Control"))
+	var rows int
+	require.NoError(t, b.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM verifications WHERE account_id = $1`, u.AccountID).Scan(&rows))
+	require.Zero(t, rows, "nothing collected without consent")
+	consents, err := b.auth.Consents(context.Background(), u.ID)
+	require.NoError(t, err)
+	for _, k := range consents {
+		require.NotEqual(t, auth.ConsentSensitivePI, k.Document)
+	}
+
+	p = c.PostForm("/portal/verification/person", url.Values{"name": {"张三"}, "id_number": {number}, "consent_sensitive_pi": {"yes"}})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.Equal(t, "verified", attr(p.Doc.Find(`[data-testid="verification-state"]`), "data-state"))
+	consents, err = b.auth.Consents(context.Background(), u.ID)
+	require.NoError(t, err)
+	last := consents[len(consents)-1]
+	require.Equal(t, auth.ConsentSensitivePI, last.Document)
+	require.Equal(t, web.LegalVersion, last.Version)
+
+	c.Get("/lang/en")
+	c2, _ := b.register(t, uniqEmail("kyc-consent-en"))
+	c2.Get("/lang/en")
+	p = c2.PostForm("/portal/verification/person", url.Values{"name": {"Li"}, "id_number": {newPersonID(t)}})
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.Contains(t, p.TestID("error-consent_sensitive_pi"), "sensitive personal information")
 }

@@ -182,5 +182,9 @@ func TestErrorCodesAreUnique(t *testing.T) {
 		require.False(t, seen[e.Code], e.Code)
 		seen[e.Code] = true
 	}
+	for _, c := range auth.FieldCodes {
+		require.False(t, seen[c], c)
+		seen[c] = true
+	}
 	require.True(t, seen["password_all_digits"])
 }

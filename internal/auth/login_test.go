@@ -1,13 +1,13 @@
 package auth_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 func TestNormalizePhone(t *testing.T) {
@@ -136,10 +136,9 @@ func TestCheckPassword(t *testing.T) {
 			continue
 		}
 		require.ErrorIs(t, err, auth.ErrWeakPassword, c.password)
-		var e *auth.Error
-		require.True(t, errors.As(err, &e))
-		require.Equal(t, c.code, e.Code, c.password)
-		require.Equal(t, "password", e.Field)
+		e, ok := fielderr.As(err)
+		require.True(t, ok)
+		require.Equal(t, c.code, e.Code("password"), c.password)
 		require.Equal(t, c.code, auth.Code(err))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // RegisterRequest is the sign-up form of a customer.
@@ -38,12 +39,30 @@ type newCustomer struct {
 	terms, ip    string
 }
 
-func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
-	login, kind, err := NormalizeLogin(req.Login)
+// CheckRegistration checks the login, password and name of req as Register
+// does, without writing anything, so a form can show them with its own
+// failures. It returns nil or a *fielderr.Errors with every failed field
+// ("login", "password", "name").
+func CheckRegistration(req RegisterRequest) error {
+	errs := fielderr.New("auth")
+	login, _, err := NormalizeLogin(req.Login)
 	if err != nil {
+		errs.Merge(err)
+		login = req.Login
+	}
+	errs.Merge(CheckPassword(req.Password, login))
+	_, err = checkName(req.Name)
+	errs.Merge(err)
+	return errs.Err()
+}
+
+func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
+	// Every failed field at once: login, password and name.
+	if err := CheckRegistration(req); err != nil {
 		return newCustomer{}, err
 	}
-	if err := CheckPassword(req.Password, login); err != nil {
+	login, kind, err := NormalizeLogin(req.Login)
+	if err != nil {
 		return newCustomer{}, err
 	}
 	name, err := checkName(req.Name)
@@ -67,10 +86,10 @@ func (s *Service) prepareCustomer(req RegisterRequest) (newCustomer, error) {
 }
 
 // ErrInvalidName: a display name longer than 100 characters or with control characters.
-var ErrInvalidName = &Error{Code: "invalid_name", Field: "name"}
+var ErrInvalidName = field("name", "invalid_name")
 
 // ErrAccountHasUser: the ledger account is already linked to another user.
-var ErrAccountHasUser = &Error{Code: "account_has_user", Field: ""}
+var ErrAccountHasUser = &Error{Code: "account_has_user"}
 
 func checkName(name string) (string, error) {
 	name = strings.TrimSpace(name)
@@ -166,6 +185,19 @@ const (
 )
 
 const insertConsent = `INSERT INTO user_consents (user_id, document, version, ip, at) VALUES ($1, $2, $3, $4, $5)`
+
+// RecordConsent records that the user agreed to version of document (one
+// of the Consent… documents) from address ip. Consents are append-only: a
+// second agreement is a second row.
+func (s *Service) RecordConsent(ctx context.Context, userID int64, document, version, ip string) error {
+	if document != ConsentTerms && document != ConsentSensitivePI || version == "" {
+		return fmt.Errorf("auth: record consent: unknown document %q or empty version", document)
+	}
+	if _, err := s.pool.Exec(ctx, insertConsent, userID, document, version, ip, s.now()); err != nil {
+		return fmt.Errorf("auth: record consent: %w", err)
+	}
+	return nil
+}
 
 // Consent is one agreement a user gave.
 type Consent struct {
@@ -278,7 +310,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, pas
 			return User{}, fmt.Errorf("auth: change password: %w", err)
 		}
 		if !ok {
-			return User{}, ErrBadCredentials
+			return User{}, fmt.Errorf("%w: %w", ErrBadCredentials, fielderr.One("auth", "current", CodeCurrentPasswordWrong))
 		}
 	}
 	if u.SessionEpoch, err = s.setPassword(ctx, s.pool, u, password); err != nil {

@@ -3,7 +3,6 @@ package auth_test
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 func storedHash(t *testing.T, b *testBundle, userID int64) string {
@@ -82,10 +82,9 @@ func TestRegister(t *testing.T) {
 		require.NoError(t, err)
 		_, err = b.svc.Register(ctx, auth.RegisterRequest{Login: strings.ToUpper(email), Password: "another pass 1"})
 		require.ErrorIs(t, err, auth.ErrLoginTaken)
-		var e *auth.Error
-		require.True(t, errors.As(err, &e))
-		require.Equal(t, "login_taken", e.Code)
-		require.Equal(t, "login", e.Field)
+		e, ok := fielderr.As(err)
+		require.True(t, ok)
+		require.Equal(t, "login_taken", e.Code("login"))
 	})
 
 	t.Run("InvalidLogin", func(t *testing.T) {
@@ -98,6 +97,17 @@ func TestRegister(t *testing.T) {
 		require.Equal(t, "invalid_phone", auth.Code(err))
 		_, err = b.svc.Register(ctx, auth.RegisterRequest{Login: uniqueEmail("n"), Password: goodPassword, Name: strings.Repeat("名", 101)})
 		require.ErrorIs(t, err, auth.ErrInvalidName)
+	})
+
+	t.Run("EveryFieldAtOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.svc.Register(ctx, auth.RegisterRequest{Login: "li@example", Password: "1234567", Name: strings.Repeat("名", 101)})
+		e, ok := fielderr.As(err)
+		require.True(t, ok)
+		require.Equal(t, "invalid_email", e.Code("login"))
+		require.Equal(t, "password_too_short", e.Code("password"))
+		require.Equal(t, "invalid_name", e.Code("name"))
 	})
 
 	t.Run("WeakPasswords", func(t *testing.T) {
@@ -275,15 +285,16 @@ func TestProfileAndContacts(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.svc.SetEmail(ctx, other.ID, strings.ToUpper(u.Email))
 	require.ErrorIs(t, err, auth.ErrLoginTaken)
-	var e *auth.Error
-	require.True(t, errors.As(err, &e))
-	require.Equal(t, "email", e.Field)
+	e, ok := fielderr.As(err)
+	require.True(t, ok)
+	require.Equal(t, "login_taken", e.Code("email"))
 	_, err = b.svc.SetPhone(ctx, other.ID, "+86"+d)
 	require.ErrorIs(t, err, auth.ErrLoginTaken)
 	_, err = b.svc.SetPhone(ctx, other.ID, "555-1234")
 	require.ErrorIs(t, err, auth.ErrInvalidPhone)
-	require.True(t, errors.As(err, &e))
-	require.Equal(t, "phone", e.Field)
+	e, ok = fielderr.As(err)
+	require.True(t, ok)
+	require.Equal(t, "invalid_phone", e.Code("phone"))
 
 	u, err = b.svc.SetProfile(ctx, u.ID, "韩梅梅", "en")
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // Role is a back-office permission held by a staff user; a user may hold
@@ -44,7 +45,7 @@ func ParseRoles(list string) ([]Role, error) {
 func checkRoles[S ~string](names []S) ([]Role, error) {
 	for _, n := range names {
 		if !slices.Contains(AllRoles, Role(n)) {
-			return nil, fmt.Errorf("%w: %q", ErrUnknownRole, string(n))
+			return nil, fmt.Errorf("%w: %q", fielderr.One("auth", "roles", ErrUnknownRole.Fields[0].Code, "role", string(n)), string(n))
 		}
 	}
 	var out []Role
@@ -95,23 +96,23 @@ type StaffRequest struct {
 // Errors: ErrInvalidEmail, ErrWeakPassword (refined), ErrInvalidName,
 // ErrNoRoles, ErrUnknownRole, ErrLoginTaken.
 func (s *Service) CreateStaff(ctx context.Context, req StaffRequest) (User, error) {
+	// Every failed field at once: email, password, name and roles.
+	errs := fielderr.New("auth")
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
-		return User{}, onField(ErrInvalidEmail, "email")
+		errs.Merge(onField(ErrInvalidEmail, "email"))
+		email = req.Email
 	}
-	if err := CheckPassword(req.Password, email); err != nil {
-		return User{}, err
-	}
+	errs.Merge(CheckPassword(req.Password, email))
 	name, err := checkName(req.Name)
-	if err != nil {
-		return User{}, err
-	}
+	errs.Merge(err)
 	roles, err := checkRoles(req.Roles)
-	if err != nil {
-		return User{}, err
+	errs.Merge(err)
+	if err == nil && len(roles) == 0 {
+		errs.Merge(ErrNoRoles)
 	}
-	if len(roles) == 0 {
-		return User{}, ErrNoRoles
+	if err := errs.Err(); err != nil {
+		return User{}, err
 	}
 	hash, err := hashPassword(req.Password, s.opt.Argon2)
 	if err != nil {

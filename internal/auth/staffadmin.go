@@ -8,27 +8,28 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // CheckStaffRequest validates a new staff user's email, name and roles
-// (not the password) and reports every problem at once, joined (see
-// errors.Join), so a form can show each next to its field.
+// (not the password) and reports every problem at once (one
+// *fielderr.Errors), so a form can show each next to its field.
 //
 // Errors: ErrInvalidEmail (on "email"), ErrInvalidName, ErrNoRoles, ErrUnknownRole.
 func CheckStaffRequest(req StaffRequest) error {
-	var errs []error
+	errs := fielderr.New("auth")
 	if _, err := NormalizeEmail(req.Email); err != nil {
-		errs = append(errs, onField(ErrInvalidEmail, "email"))
+		errs.Merge(onField(ErrInvalidEmail, "email"))
 	}
 	if _, err := checkName(req.Name); err != nil {
-		errs = append(errs, err)
+		errs.Merge(err)
 	}
 	if roles, err := checkRoles(req.Roles); err != nil {
-		errs = append(errs, err)
+		errs.Merge(err)
 	} else if len(roles) == 0 {
-		errs = append(errs, ErrNoRoles)
+		errs.Merge(ErrNoRoles)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // StaffInvite is a new staff user and the one-time link token with which

@@ -17,6 +17,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // inTx runs f in a transaction on pool and returns its user.
@@ -104,11 +105,11 @@ func TestStaffAdministration(t *testing.T) {
 	t.Run("CheckStaffRequestReportsEveryField", func(t *testing.T) {
 		t.Parallel()
 		err := auth.CheckStaffRequest(auth.StaffRequest{Email: "not-an-email", Name: "bad\x01name"})
+		fe, ok := fielderr.As(err)
+		require.True(t, ok, "one field-errors value: %v", err)
 		fields := map[string]string{}
-		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-			var ae *auth.Error
-			require.True(t, errors.As(e, &ae))
-			fields[ae.Field] = ae.Code
+		for _, f := range fe.Fields {
+			fields[f.Name] = f.Code
 		}
 		require.Equal(t, map[string]string{"email": "invalid_email", "name": "invalid_name", "roles": "no_roles"}, fields)
 		require.NoError(t, auth.CheckStaffRequest(auth.StaffRequest{Email: "a@example.com", Roles: []auth.Role{auth.RoleSupport}}))

@@ -30,7 +30,7 @@ func hashToken(token string) []byte {
 
 // ErrResetThrottled: too many password resets requested for one user
 // recently (more than 3 within Options.ThrottleWindow).
-var ErrResetThrottled = &Error{Code: "reset_throttled", Field: ""}
+var ErrResetThrottled = &Error{Code: "reset_throttled"}
 
 // maxResetsPerWindow bounds reset mails per user per ThrottleWindow, so the
 // form cannot be used to flood someone's inbox.

@@ -20,6 +20,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/csvexport"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/refcode"
 )
 
@@ -82,16 +83,18 @@ func (s *Service) GenerateBatch(ctx context.Context, r BatchRequest) (GeneratedB
 		return out, err
 	}
 	r.Campaign = strings.TrimSpace(r.Campaign)
+	errs := fielderr.New("backoffice")
 	if r.Campaign == "" || r.Count <= 0 || r.Count > MaxBatchCount || r.LotExpiresDays < 0 ||
 		(r.LotExpiresAt != nil && r.LotExpiresDays > 0) {
-		return out, ErrInvalidBatch
+		errs.Merge(ErrInvalidBatch)
 	}
-	if err := checkCredits(r.Amount); err != nil {
-		return out, err
-	}
+	errs.Merge(checkCredits(r.Amount))
 	now := s.now()
 	if (r.LotExpiresAt != nil && !r.LotExpiresAt.After(now)) || (r.CodeExpiresAt != nil && !r.CodeExpiresAt.After(now)) {
-		return out, ErrInvalidExpiry
+		errs.Merge(ErrInvalidExpiry)
+	}
+	if err := errs.Err(); err != nil {
+		return out, err
 	}
 	var days *int
 	if r.LotExpiresDays > 0 {
@@ -257,9 +260,8 @@ func (s *Service) Redeem(ctx context.Context, accountID int64, code, ip string) 
 	} else {
 		out, err = s.redeem(ctx, accountID, norm, ip)
 	}
-	var be *Error
-	if errors.As(err, &be) && be != ErrAccountNotFound {
-		if ferr := s.recordRedeemFailure(ctx, accountID, ip, be.Code); ferr != nil {
+	if fe, ok := fielderr.As(err); ok && fe.Code("code") != "" {
+		if ferr := s.recordRedeemFailure(ctx, accountID, ip, fe.Code("code")); ferr != nil {
 			return out, ferr
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // GrantRequest is a support grant of promo credit.
@@ -94,14 +95,20 @@ func (s *Service) Grant(ctx context.Context, r GrantRequest) (GrantResult, error
 	if err := r.Actor.require(auth.RoleSupport, auth.RoleFinance); err != nil {
 		return out, err
 	}
-	if err := checkCredits(r.Amount); err != nil {
-		return out, err
-	}
+	// Every failed field at once: amount, expiry, key and reason code.
+	errs := fielderr.New("backoffice")
+	errs.Merge(checkCredits(r.Amount))
 	if r.ExpiresAt.IsZero() || !r.ExpiresAt.After(s.now()) {
-		return out, ErrInvalidExpiry
+		errs.Merge(ErrInvalidExpiry)
 	}
 	if r.IdempotencyKey == "" {
-		return out, ErrMissingIdempotencyKey
+		errs.Merge(ErrMissingIdempotencyKey)
+	}
+	if err := checkReasonCode(ctx, s.pool, r.ReasonCode); err != nil && !errs.Merge(err) {
+		return out, err
+	}
+	if err := errs.Err(); err != nil {
+		return out, err
 	}
 	p := GrantPayload{AccountID: r.AccountID, Amount: r.Amount, ExpiresAt: r.ExpiresAt.UTC(), ReasonCode: r.ReasonCode, Note: r.Note}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {

@@ -94,7 +94,8 @@ func (s *Service) RequestRefund(ctx context.Context, accountID int64, orderNo st
 VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, strings.TrimSpace(orderNo), amount, reason, s.now())
 		r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
 		if db.IsUniqueViolation(err, "refund_requests_open_order_key") {
-			return ErrRefundPending
+			// A conflict, shown on the whole form (code refund_pending).
+			return fmt.Errorf("%w: %w", ErrRefundPending, field("", "refund_pending"))
 		}
 		if err != nil {
 			return fmt.Errorf("backoffice: request refund: %w", err)

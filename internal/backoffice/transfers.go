@@ -11,6 +11,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // MaxTransferCredits bounds one allocation transfer (10^12 credits, ¥10^9
@@ -82,13 +83,18 @@ type TransferResult struct {
 // allocation), ledger.ErrNotFound (no such To), ledger.ErrIdempotencyConflict.
 func Transfer(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, r TransferRequest) (TransferResult, error) {
 	out := TransferResult{Amount: r.Amount}
-	switch {
-	case checkCredits(r.Amount) != nil || r.Amount.GreaterThan(MaxTransferCredits):
-		return out, ErrInvalidAmount
-	case r.From == r.To:
-		return out, ErrTransferSameAccount
-	case r.IdempotencyKey == "":
-		return out, ErrMissingIdempotencyKey
+	errs := fielderr.New("backoffice")
+	if checkCredits(r.Amount) != nil || r.Amount.GreaterThan(MaxTransferCredits) {
+		errs.Merge(ErrInvalidAmount)
+	}
+	if r.From == r.To {
+		errs.Merge(ErrTransferSameAccount)
+	}
+	if r.IdempotencyKey == "" {
+		errs.Merge(ErrMissingIdempotencyKey)
+	}
+	if err := errs.Err(); err != nil {
+		return out, err
 	}
 	if r.ActorKind == "" {
 		r.ActorKind = ActorSystem

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -102,9 +103,10 @@ func NewAlerts(pool *pgxpool.Pool, ins jobs.Inserter, webhooks *webhook.Service,
 type poolState struct {
 	baseline   decimal.Decimal
 	baselineID int64
-	level      int
+	level      int  // thresholds announced since the baseline, highest first
 	known      bool // a row exists
 	dirty      bool
+	settings   AlertSettings
 }
 
 const lockCursor = `SELECT last_event_id FROM gateway_alert_cursor WHERE id = 1 FOR UPDATE`
@@ -160,6 +162,9 @@ func (a *Alerts) ScanEvents(ctx context.Context) (int, error) {
 					return err
 				}
 				st.known = err == nil
+				if st.settings, err = alertSettings(ctx, tx, e.PoolID); err != nil {
+					return err
+				}
 				states[e.PoolID] = st
 			}
 			if err := a.apply(ctx, tx, e, st); err != nil {
@@ -210,45 +215,57 @@ func (a *Alerts) apply(ctx context.Context, tx pgx.Tx, e ledger.FeedEvent, st *p
 	if !st.baseline.IsPositive() {
 		return nil
 	}
+	// The level is how many of the thresholds (highest first) the
+	// available credit is below; only the deepest newly crossed one is
+	// announced.
+	ths := st.settings.thresholds(st.baseline)
 	level := 0
-	switch hundred := e.BalanceAfter.Mul(decimal.NewFromInt(100)); {
-	case hundred.LessThan(st.baseline.Mul(decimal.NewFromInt(5))):
-		level = 2
-	case hundred.LessThan(st.baseline.Mul(decimal.NewFromInt(20))):
-		level = 1
+	for _, t := range ths {
+		if !e.BalanceAfter.LessThan(t.amount(st.baseline)) {
+			break
+		}
+		level++
 	}
 	if level <= st.level {
 		return nil
 	}
 	st.level, st.dirty = level, true
-	percent := 20
-	if level == 2 {
-		percent = 5
-	}
+	crossed := ths[level-1]
 	acct, err := a.accountOf(ctx, tx, e.PoolID)
 	if err != nil {
 		return err
 	}
-	payload := LowBalancePayload{Account: acct.external, Mode: acct.mode, ThresholdPercent: percent,
+	payload := LowBalancePayload{Account: acct.external, Mode: acct.mode, ThresholdPercent: crossed.percent,
 		Available: e.BalanceAfter, Baseline: st.baseline, LedgerEventID: e.ID}
-	ev := &webhook.Event{ID: fmt.Sprintf("evt_balance_low_%d_%d_%d", e.PoolID, st.baselineID, percent),
+	if crossed.percent == 0 {
+		c := crossed.credits
+		payload.ThresholdCredits = &c
+	}
+	ev := &webhook.Event{ID: fmt.Sprintf("evt_balance_low_%d_%d_%s", e.PoolID, st.baselineID, crossed.id()),
 		AccountID: e.PoolID, Type: "balance.low", Payload: payload}
 	if err := a.webhooks.EnqueueEventTx(ctx, tx, ev); err != nil {
 		return err
 	}
-	data := map[string]any{"Account": acct.label(), "Percent": percent,
+	data := map[string]any{"Account": acct.label(), "Percent": crossed.percent,
 		"Available": e.BalanceAfter.StringFixed(2), "Baseline": st.baseline.StringFixed(2)}
-	return a.mailTx(ctx, tx, e.PoolID, "mail.balance_low", data)
+	key := "mail.balance_low"
+	if crossed.percent == 0 {
+		key, data["Threshold"] = "mail.balance_low_credits", crossed.credits.StringFixed(2)
+	}
+	return a.alertMailTx(ctx, tx, e.PoolID, st.settings, key, data)
 }
 
 // LowBalancePayload is the data of a balance.low webhook event.
 type LowBalancePayload struct {
-	Account          string          `json:"account"`
-	Mode             ledger.Mode     `json:"mode"`
-	ThresholdPercent int             `json:"threshold_percent"`
-	Available        decimal.Decimal `json:"available"`
-	Baseline         decimal.Decimal `json:"baseline"`
-	LedgerEventID    int64           `json:"ledger_event_id"`
+	Account string      `json:"account"`
+	Mode    ledger.Mode `json:"mode"`
+	// ThresholdPercent is the share of Baseline crossed, or 0 when the
+	// crossed threshold is ThresholdCredits (set by the customer).
+	ThresholdPercent int              `json:"threshold_percent"`
+	ThresholdCredits *decimal.Decimal `json:"threshold_credits,omitempty"`
+	Available        decimal.Decimal  `json:"available"`
+	Baseline         decimal.Decimal  `json:"baseline"`
+	LedgerEventID    int64            `json:"ledger_event_id"`
 }
 
 // LotExpiringPayload is the data of a lot.expiring webhook event.
@@ -292,6 +309,33 @@ func (a *Alerts) accountOf(ctx context.Context, tx pgx.Tx, id int64) (acctRef, e
 
 const selectRecipient = `
 SELECT email, locale FROM users WHERE account_id = $1 AND email IS NOT NULL AND NOT disabled`
+
+// alertMailTx enqueues a low-balance mail to whom the settings name: the
+// account's own user (MailOwner, in the user's language) and the extra
+// recipients (in the user's language, else Chinese).
+func (a *Alerts) alertMailTx(ctx context.Context, tx pgx.Tx, accountID int64, s AlertSettings, key string, data map[string]any) error {
+	var owner, locale string
+	err := tx.QueryRow(ctx, selectRecipient, accountID).Scan(&owner, &locale)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	l := a.opts.I18n.Localizer(locale)
+	var to []string
+	if s.MailOwner && owner != "" {
+		to = append(to, owner)
+	}
+	for _, r := range s.Recipients {
+		if !strings.EqualFold(r, owner) || !s.MailOwner {
+			to = append(to, r)
+		}
+	}
+	for _, r := range to {
+		if err := mail.EnqueueTx(ctx, a.jobs, tx, mail.Compose(l, key, data, r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // mailTx enqueues the alert mail <key>.subject / <key>.text to the account's
 // portal user, in the user's language; an account without one gets the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // BackOfficeKeys is the gateway side of the back office's service key
@@ -38,9 +39,9 @@ func (b BackOfficeKeys) List(ctx context.Context) ([]backoffice.ServiceKey, erro
 // backoffice.ErrInvalidKeyName.
 func (b BackOfficeKeys) CreateTx(ctx context.Context, tx pgx.Tx, mode ledger.Mode, name string) (backoffice.ServiceKey, string, error) {
 	k, secret, err := b.s.CreateTx(ctx, tx, mode, name)
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		if fe.Field == "mode" {
+	if fe, ok := fielderr.As(err); ok {
+		// The back office's codes, so the key form shows its messages.
+		if fe.Code("mode") != "" {
 			return backoffice.ServiceKey{}, "", backoffice.ErrInvalidKeyMode
 		}
 		return backoffice.ServiceKey{}, "", backoffice.ErrInvalidKeyName

@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 )
 
@@ -59,7 +60,8 @@ var (
 	// paid credit or would pass the trial credit cap.
 	ErrVerificationRequired = errors.New("gateway: real-name verification required")
 	// ErrInvalidRequest: a field is missing or out of range; the
-	// *FieldError carrying it names the field.
+	// *fielderr.Errors wrapped with it names the field (code "invalid" with
+	// the argument "reason", or the code of a key form field).
 	ErrInvalidRequest = errors.New("gateway: invalid request")
 	// ErrAccountConflict: PUT /v1/accounts asked to change an account's kind
 	// or parent, which are fixed at creation.
@@ -94,20 +96,18 @@ func (e *RateLimitedError) RetryAfterSeconds() int {
 	return max(s, 1)
 }
 
-// FieldError is ErrInvalidRequest naming the field at fault.
-type FieldError struct {
-	Field  string
-	Reason string
+// invalid is ErrInvalidRequest with the failure of field: code "invalid"
+// and the reason, in English, for API clients and logs.
+func invalid(field, reason string) error { return invalidCode(field, "invalid", reason) }
+
+// invalidCode is invalid with a field code of its own.
+func invalidCode(field, code, reason string, args ...string) error {
+	return fmt.Errorf("%w: %s: %w", ErrInvalidRequest, reason, fielderr.One("gateway", field, code, append(args, "reason", reason)...))
 }
 
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("%v: %s: %s", ErrInvalidRequest, e.Field, e.Reason)
-}
-
-// Unwrap returns ErrInvalidRequest.
-func (e *FieldError) Unwrap() error { return ErrInvalidRequest }
-
-func invalid(field, reason string) error { return &FieldError{Field: field, Reason: reason} }
+// FieldCodes lists every field code this package reports, so the web layer
+// can check each has a message.
+var FieldCodes = []string{"invalid", "required", "too_long", "invalid_key_mode"}
 
 // Options are the gateway's settings; zero values take the defaults named.
 type Options struct {

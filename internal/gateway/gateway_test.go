@@ -15,6 +15,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 )
@@ -208,9 +209,10 @@ func TestCommitOutcomes(t *testing.T) {
 		r, err := b.gw.Reserve(ctx, b.live, ReserveInput{Account: ext, Model: "deepseek-chat", MaxInputTokens: 10, IdempotencyKey: "k"})
 		require.NoError(t, err)
 		_, err = b.gw.Commit(ctx, b.live, r.ID, CommitInput{Outcome: "timeout"})
-		var fe *FieldError
-		require.ErrorAs(t, err, &fe)
-		require.Equal(t, "outcome", fe.Field)
+		require.ErrorIs(t, err, ErrInvalidRequest)
+		fe, ok := fielderr.As(err)
+		require.True(t, ok)
+		require.Equal(t, "invalid", fe.Code("outcome"))
 	})
 	t.Run("ForgedIDIsNotFound", func(t *testing.T) {
 		_, err := b.gw.Commit(ctx, b.live, "rsv_AAAAAAAAAAAAAAAAAAAAAAAAAAAA", CommitInput{})
@@ -426,15 +428,17 @@ func TestKeysInTheCallersTransaction(t *testing.T) {
 	newer, _, err := ks.Create(ctx, ledger.ModeLive, strings.Repeat("名", KeyNameMaxLen))
 	require.NoError(t, err, "the limit counts characters, not bytes")
 	_, _, err = ks.Create(ctx, ledger.ModeLive, strings.Repeat("x", KeyNameMaxLen+1))
-	var fe *FieldError
-	require.ErrorAs(t, err, &fe)
-	require.Equal(t, "name", fe.Field)
+	fe, ok := fielderr.As(err)
+	require.True(t, ok)
+	require.Equal(t, "too_long", fe.Code("name"))
 	_, _, err = ks.Create(ctx, ledger.ModeLive, "   ")
-	require.ErrorAs(t, err, &fe)
-	require.Equal(t, "name", fe.Field)
+	fe, ok = fielderr.As(err)
+	require.True(t, ok)
+	require.Equal(t, "required", fe.Code("name"))
 	_, _, err = ks.Create(ctx, "staging", "x")
-	require.ErrorAs(t, err, &fe)
-	require.Equal(t, "mode", fe.Field)
+	fe, ok = fielderr.As(err)
+	require.True(t, ok)
+	require.Equal(t, "invalid_key_mode", fe.Code("mode"))
 
 	all, err := ks.List(ctx)
 	require.NoError(t, err)

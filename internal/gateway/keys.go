@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -93,21 +94,21 @@ func (s *KeyStore) Create(ctx context.Context, mode ledger.Mode, name string) (K
 
 // CreateTx is Create on the caller's transaction tx, so the key commits
 // with what else tx writes (the back office's audit row) or not at all.
-// Errors: ErrInvalidRequest (a *FieldError naming "mode" or "name").
+// Errors: ErrInvalidRequest (with a *fielderr.Errors on "mode" or "name").
 func (s *KeyStore) CreateTx(ctx context.Context, tx pgx.Tx, mode ledger.Mode, name string) (Key, string, error) {
 	return s.create(ctx, tx, mode, name)
 }
 
 func (s *KeyStore) create(ctx context.Context, q db.DBTX, mode ledger.Mode, name string) (Key, string, error) {
 	if mode != ledger.ModeLive && mode != ledger.ModeTest {
-		return Key{}, "", invalid("mode", "must be test or live")
+		return Key{}, "", invalidCode("mode", "invalid_key_mode", "must be test or live")
 	}
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return Key{}, "", invalid("name", "required")
+		return Key{}, "", invalidCode("name", "required", "required")
 	}
 	if utf8.RuneCountInString(name) > KeyNameMaxLen {
-		return Key{}, "", invalid("name", fmt.Sprintf("at most %d characters", KeyNameMaxLen))
+		return Key{}, "", invalidCode("name", "too_long", fmt.Sprintf("at most %d characters", KeyNameMaxLen), "max", strconv.Itoa(KeyNameMaxLen))
 	}
 	secret := newSecret(mode)
 	sum := sha256.Sum256([]byte(secret))

@@ -2,7 +2,6 @@ package invoicing_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -99,10 +99,10 @@ func company() invoicing.TitleInput {
 
 func inputCode(t *testing.T, err error, field string) string {
 	t.Helper()
-	require.ErrorIs(t, err, invoicing.ErrInvalidInput)
-	var ie *invoicing.InputError
-	require.True(t, errors.As(err, &ie))
-	return ie.Field(field)
+	require.ErrorIs(t, err, fielderr.ErrInvalid)
+	ie, ok := fielderr.As(err)
+	require.True(t, ok)
+	return ie.Code(field)
 }
 
 func pdfText(t *testing.T, b []byte) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/invoicing/pdf"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // Item is one top-up an invoice covers, and how much of it.
@@ -382,38 +383,38 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, accountID int64,
 // some paid top-ups. The title must suit the kind (a 专票 needs a company
 // with 税号, address, phone, bank and account); the amounts may not exceed
 // what is paid and not yet invoiced or refunded, checked under a per-account
-// lock so concurrent requests cannot together exceed it. Errors: *InputError,
+// lock so concurrent requests cannot together exceed it. Errors: *fielderr.Errors,
 // ErrNotFound (TitleID), ErrUnknownTopUp, *ExceedsError (ErrExceedsInvoiceable).
 func (s *Service) RequestInvoice(ctx context.Context, accountID int64, r Request) (Invoice, error) {
-	var fields []FieldError
+	fields := fielderr.New("invoicing")
 	if r.Kind != KindSpecial && r.Kind != KindOrdinary {
-		fields = append(fields, FieldError{Field: "kind", Code: CodeInvalid})
+		fields.Add("kind", CodeInvalid)
 	}
 	r.Email = strings.TrimSpace(r.Email)
-	checkEmail(&fields, r.Email)
+	checkEmail(fields, r.Email)
 	if len(r.Items) == 0 {
-		fields = append(fields, FieldError{Field: "items", Code: CodeRequired})
+		fields.Add("items", CodeRequired)
 	}
 	seen := map[int64]bool{}
 	for _, it := range r.Items {
 		switch {
 		case seen[it.OrderID]:
-			fields = append(fields, FieldError{Field: "items", Code: CodeDuplicate})
+			fields.Add("items", CodeDuplicate)
 		case it.AmountFen < 0:
-			fields = append(fields, FieldError{Field: "items", Code: CodeInvalid})
+			fields.Add("items", CodeInvalid)
 		}
 		seen[it.OrderID] = true
 	}
 	if r.TitleID == 0 && r.Title == nil {
-		fields = append(fields, FieldError{Field: "title_id", Code: CodeRequired})
+		fields.Add("title_id", CodeRequired)
 	}
 	var buyer TitleInput
 	if r.Title != nil && r.TitleID == 0 {
 		buyer = r.Title.normalize()
-		fields = append(fields, buyer.validate(r.Kind)...)
+		fields.Merge(buyer.validate(r.Kind).Err())
 	}
-	if len(fields) > 0 {
-		return Invoice{}, fmt.Errorf("invoicing: request: %w", &InputError{Fields: fields})
+	if !fields.Empty() {
+		return Invoice{}, fmt.Errorf("invoicing: request: %w", fields)
 	}
 	var id int64
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -423,8 +424,8 @@ func (s *Service) RequestInvoice(ctx context.Context, accountID int64, r Request
 			if err != nil {
 				return err
 			}
-			if f := t.TitleInput.validate(r.Kind); len(f) > 0 {
-				return &InputError{Fields: f}
+			if f := t.TitleInput.validate(r.Kind); !f.Empty() {
+				return f
 			}
 			buyer, titleID = t.TitleInput, &t.ID
 		}
@@ -543,17 +544,17 @@ type ReissueRequest struct {
 // Reissue replaces a reversed invoice by a new request over the same top-ups
 // and amounts, with the corrections in r (typically a corrected title); the
 // reversed invoice becomes reissued and points to it. Finance then issues the
-// new request with Issue. It returns the new request. Errors: *InputError,
+// new request with Issue. It returns the new request. Errors: *fielderr.Errors,
 // ErrNotFound, ErrWrongState, *ExceedsError (a top-up was invoiced or refunded
 // meanwhile).
 func (s *Service) Reissue(ctx context.Context, invoiceID int64, r ReissueRequest, actor string) (Invoice, error) {
 	var newID int64
 	_, err := s.transition(ctx, invoiceID, 0, StateReversed, func(tx pgx.Tx, old Invoice) error {
 		kind, buyer, email := old.Kind, old.Buyer, old.Email
-		var fields []FieldError
+		fields := fielderr.New("invoicing")
 		if r.Kind != "" {
 			if r.Kind != KindSpecial && r.Kind != KindOrdinary {
-				fields = append(fields, FieldError{Field: "kind", Code: CodeInvalid})
+				fields.Add("kind", CodeInvalid)
 			}
 			kind = r.Kind
 		}
@@ -562,11 +563,11 @@ func (s *Service) Reissue(ctx context.Context, invoiceID int64, r ReissueRequest
 		}
 		if r.Email != "" {
 			email = strings.TrimSpace(r.Email)
-			checkEmail(&fields, email)
+			checkEmail(fields, email)
 		}
-		fields = append(fields, buyer.validate(kind)...)
-		if len(fields) > 0 {
-			return &InputError{Fields: fields}
+		fields.Merge(buyer.validate(kind).Err())
+		if !fields.Empty() {
+			return fields
 		}
 		avail, err := s.invoiceable(ctx, tx, old.AccountID, 0)
 		if err != nil {
@@ -612,29 +613,29 @@ type IssueRequest struct {
 // (the platform's, or our generated copy), then runs Options.OnIssued in the
 // same transaction (to email the PDF). The amounts are checked again, so a
 // top-up refunded since the request is not over-invoiced. It returns the
-// invoice and the stored PDF. Errors: *InputError, ErrNotFound,
+// invoice and the stored PDF. Errors: *fielderr.Errors, ErrNotFound,
 // ErrWrongState, *ExceedsError, ErrDuplicateNumber, ErrSellerNotConfigured,
 // and the hook's.
 func (s *Service) Issue(ctx context.Context, invoiceID int64, r IssueRequest, actor string) (Invoice, []byte, error) {
-	var fields []FieldError
+	fields := fielderr.New("invoicing")
 	r.Number = identity.Normalize(r.Number)
 	if r.Number == "" {
-		fields = append(fields, FieldError{Field: "number", Code: CodeRequired})
+		fields.Add("number", CodeRequired)
 	} else if !isDigits(r.Number) || len(r.Number) < 8 || len(r.Number) > 20 {
-		fields = append(fields, FieldError{Field: "number", Code: CodeInvalid})
+		fields.Add("number", CodeInvalid)
 	}
 	if r.Date.IsZero() {
 		r.Date = s.now()
 	}
 	if len(r.PDF) > 0 {
 		if len(r.PDF) > s.opts.MaxPDFBytes {
-			fields = append(fields, FieldError{Field: "pdf", Code: CodeTooLong})
+			fields.Add("pdf", CodeFileTooLarge)
 		} else if !strings.HasPrefix(http.DetectContentType(r.PDF), "application/pdf") {
-			fields = append(fields, FieldError{Field: "pdf", Code: CodeInvalid})
+			fields.Add("pdf", CodeNotPDF)
 		}
 	}
-	if len(fields) > 0 {
-		return Invoice{}, nil, fmt.Errorf("invoicing: issue: %w", &InputError{Fields: fields})
+	if !fields.Empty() {
+		return Invoice{}, nil, fmt.Errorf("invoicing: issue: %w", fields)
 	}
 	y, m, d := r.Date.In(identity.Shanghai).Date()
 	issuedOn := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/invoicing"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 func TestTitles(t *testing.T) {
@@ -29,7 +30,7 @@ func TestTitles(t *testing.T) {
 	bad := company()
 	bad.TaxID = "91310115MA1K12345Y"
 	_, err = b.svc.SaveTitle(b.ctx, acct, 0, bad)
-	require.Equal(t, "credit_checksum", inputCode(t, err, "title.tax_id"))
+	require.Equal(t, "tax_id_checksum", inputCode(t, err, "title.tax_id"))
 	bad.TaxID = ""
 	_, err = b.svc.SaveTitle(b.ctx, acct, 0, bad)
 	require.Equal(t, invoicing.CodeRequired, inputCode(t, err, "title.tax_id"))
@@ -111,11 +112,11 @@ func TestSpecialInvoiceRequirements(t *testing.T) {
 
 	// Email, kind and items are checked too.
 	_, err = b.svc.RequestInvoice(b.ctx, acct, invoicing.Request{Kind: "vat", TitleID: saved.ID, Email: "not an email"})
-	var ie *invoicing.InputError
-	require.True(t, errors.As(err, &ie))
-	require.Equal(t, invoicing.CodeInvalid, ie.Field("kind"))
-	require.Equal(t, invoicing.CodeInvalid, ie.Field("email"))
-	require.Equal(t, invoicing.CodeRequired, ie.Field("items"))
+	ie, ok := fielderr.As(err)
+	require.True(t, ok)
+	require.Equal(t, invoicing.CodeInvalid, ie.Code("kind"))
+	require.Equal(t, invoicing.CodeInvalid, ie.Code("email"))
+	require.Equal(t, invoicing.CodeRequired, ie.Code("items"))
 }
 
 // TestAmountLimits: an invoice never covers more than was paid and not yet
@@ -259,7 +260,7 @@ func TestIssueGeneratedPDF(t *testing.T) {
 	_, _, err = b.svc.Issue(b.ctx, inv.ID, invoicing.IssueRequest{Number: "12AB"}, "finance:2")
 	require.Equal(t, invoicing.CodeInvalid, inputCode(t, err, "number"))
 	_, _, err = b.svc.Issue(b.ctx, inv.ID, invoicing.IssueRequest{Number: "25442000000123456789", PDF: []byte("<html>not a pdf</html>")}, "finance:2")
-	require.Equal(t, invoicing.CodeInvalid, inputCode(t, err, "pdf"))
+	require.Equal(t, invoicing.CodeNotPDF, inputCode(t, err, "pdf"))
 
 	failHook = true
 	_, _, err = b.svc.Issue(b.ctx, inv.ID, invoicing.IssueRequest{Number: "25442000000123456789"}, "finance:2")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/seed75218f88/credits/internal/identity"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // TitleInput is a buyer title (发票抬头) as entered.
@@ -50,12 +52,12 @@ var (
 	bankAccountPattern = regexp.MustCompile(`^[0-9\- ]{6,40}$`)
 )
 
-func addText(fields *[]FieldError, field, v string, max int, required bool) {
+func addText(fields *fielderr.Errors, field, v string, max int, required bool) {
 	switch {
 	case v == "" && required:
-		*fields = append(*fields, FieldError{Field: field, Code: CodeRequired})
+		fields.Add(field, CodeRequired)
 	case utf8.RuneCountInString(v) > max:
-		*fields = append(*fields, FieldError{Field: field, Code: CodeTooLong})
+		fields.Add(field, CodeTooLong, "max", strconv.Itoa(max))
 	}
 }
 
@@ -73,61 +75,61 @@ func (in TitleInput) normalize() TitleInput {
 
 // validate checks a title for an invoice of kind: a company needs a valid
 // 税号; a 专票 needs a company with address, phone, bank and account.
-func (in TitleInput) validate(kind Kind) []FieldError {
-	var fields []FieldError
+func (in TitleInput) validate(kind Kind) *fielderr.Errors {
+	fields := fielderr.New("invoicing")
 	switch in.Type {
 	case TitleCompany, TitleIndividual:
 	case "":
-		fields = append(fields, FieldError{Field: "title.type", Code: CodeRequired})
+		fields.Add("title.type", CodeRequired)
 	default:
-		fields = append(fields, FieldError{Field: "title.type", Code: CodeInvalid})
+		fields.Add("title.type", CodeInvalid)
 	}
-	addText(&fields, "title.name", in.Name, maxName, true)
+	addText(fields, "title.name", in.Name, maxName, true)
 	switch {
 	case in.Type == TitleCompany && in.TaxID == "":
-		fields = append(fields, FieldError{Field: "title.tax_id", Code: CodeRequired})
+		fields.Add("title.tax_id", CodeRequired)
 	case in.Type == TitleCompany:
 		if _, err := identity.ParseCreditCode(in.TaxID); err != nil {
-			fields = append(fields, FieldError{Field: "title.tax_id", Code: identity.Code(err)})
+			fields.Add("title.tax_id", "tax_id_"+strings.TrimPrefix(identity.Code(err), "credit_"))
 		}
 	case in.TaxID != "":
 		// An individual's number would be an ID number: not stored here.
-		fields = append(fields, FieldError{Field: "title.tax_id", Code: CodeNotAllowed})
+		fields.Add("title.tax_id", CodeNotAllowed)
 	}
 	special := kind == KindSpecial
 	if special && in.Type == TitleIndividual {
-		fields = append(fields, FieldError{Field: "title.type", Code: CodeSpecialRequiresCompany})
+		fields.Add("title.type", CodeSpecialRequiresCompany)
 	}
-	addText(&fields, "title.address", in.Address, maxAddress, special)
-	addText(&fields, "title.phone", in.Phone, maxPhone, special)
+	addText(fields, "title.address", in.Address, maxAddress, special)
+	addText(fields, "title.phone", in.Phone, maxPhone, special)
 	if in.Phone != "" && !phonePattern.MatchString(in.Phone) {
-		fields = append(fields, FieldError{Field: "title.phone", Code: CodeInvalid})
+		fields.Add("title.phone", CodeInvalid)
 	}
-	addText(&fields, "title.bank_name", in.BankName, maxBankName, special)
-	addText(&fields, "title.bank_account", in.BankAccount, maxBankAccount, special)
+	addText(fields, "title.bank_name", in.BankName, maxBankName, special)
+	addText(fields, "title.bank_account", in.BankAccount, maxBankAccount, special)
 	if in.BankAccount != "" && !bankAccountPattern.MatchString(in.BankAccount) {
-		fields = append(fields, FieldError{Field: "title.bank_account", Code: CodeInvalid})
+		fields.Add("title.bank_account", CodeInvalid)
 	}
 	return fields
 }
 
 // ValidateTitle checks a title for an invoice of kind without saving it, for
-// forms that validate as the customer types. It returns *InputError or nil.
+// forms that validate as the customer types. It returns *fielderr.Errors or nil.
 func ValidateTitle(in TitleInput, kind Kind) error {
-	if f := in.normalize().validate(kind); len(f) > 0 {
-		return &InputError{Fields: f}
+	if f := in.normalize().validate(kind); !f.Empty() {
+		return f
 	}
 	return nil
 }
 
-func checkEmail(fields *[]FieldError, email string) {
+func checkEmail(fields *fielderr.Errors, email string) {
 	if email == "" {
-		*fields = append(*fields, FieldError{Field: "email", Code: CodeRequired})
+		fields.Add("email", CodeRequired)
 		return
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || len(email) > maxEmail || !strings.Contains(email[strings.LastIndexByte(email, '@'):], ".") {
-		*fields = append(*fields, FieldError{Field: "email", Code: CodeInvalid})
+		fields.Add("email", CodeInvalid)
 	}
 }
 
@@ -163,11 +165,11 @@ func (r titleRow) title() Title {
 
 // SaveTitle saves a buyer title of the account: a new one when titleID is 0,
 // else it replaces the account's title titleID. It is validated as for a 普票
-// (a 专票 request checks the rest). Errors: *InputError, ErrNotFound.
+// (a 专票 request checks the rest). Errors: *fielderr.Errors, ErrNotFound.
 func (s *Service) SaveTitle(ctx context.Context, accountID, titleID int64, in TitleInput) (Title, error) {
 	in = in.normalize()
-	if f := in.validate(KindOrdinary); len(f) > 0 {
-		return Title{}, fmt.Errorf("invoicing: save title: %w", &InputError{Fields: f})
+	if f := in.validate(KindOrdinary); !f.Empty() {
+		return Title{}, fmt.Errorf("invoicing: save title: %w", f)
 	}
 	var rows pgx.Rows
 	if titleID == 0 {

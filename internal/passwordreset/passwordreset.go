@@ -16,6 +16,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/platform/mail"
@@ -75,5 +76,5 @@ func (s *Service) Request(ctx context.Context, login, lang string) error {
 // that it reveals nothing about the account.
 func Refused(err error) bool {
 	var ae *auth.Error
-	return errors.Is(err, ErrNoEmail) || errors.As(err, &ae)
+	return errors.Is(err, ErrNoEmail) || errors.As(err, &ae) || errors.Is(err, fielderr.ErrInvalid)
 }

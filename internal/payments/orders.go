@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/refcode"
 )
 
@@ -229,6 +230,9 @@ func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, ch 
 func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen int64, channel Channel) (Order, error) {
 	ch, err := s.channel(channel)
 	if err != nil {
+		if errors.Is(err, ErrChannelUnavailable) {
+			err = fmt.Errorf("%w: %w", err, fielderr.One("payments", "channel", "topup_channel_unavailable"))
+		}
 		return Order{}, fmt.Errorf("payments: create order: %w", err)
 	}
 	q, err := s.Quote(amountFen)
@@ -271,7 +275,7 @@ func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen 
 		return o, fmt.Errorf("payments: create order %s: %w", o.OrderNo, err)
 	}
 	if qrErr != nil {
-		return o, fmt.Errorf("payments: create order %s: %w: %w", o.OrderNo, ErrChannel, qrErr)
+		return o, fmt.Errorf("payments: create order %s: %w: %w: %w", o.OrderNo, ErrChannel, fielderr.One("payments", "", "topup_channel_failed"), qrErr)
 	}
 	return o, nil
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
 // Default top-up products.
@@ -61,6 +63,15 @@ func (e *AmountError) Error() string {
 
 // Is matches ErrAmountOutOfRange.
 func (e *AmountError) Is(target error) bool { return target == ErrAmountOutOfRange }
+
+// Unwrap gives forms the failure of the field "amount": code
+// amount_out_of_range with the arguments min and max as money.
+func (e *AmountError) Unwrap() error {
+	return fielderr.One("payments", "amount", "amount_out_of_range", "min", money(e.MinFen), "max", money(e.MaxFen))
+}
+
+// money writes fen as money ("¥1,234.50").
+func money(fen int64) string { return format.Money(decimal.New(fen, -2)) }
 
 // Tiers returns the offered top-up amounts with their quotes, smallest first.
 func (s *Service) Tiers() []Quote {

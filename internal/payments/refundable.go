@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // RefundLimitError says a refund asks for more than a top-up has left to
@@ -25,6 +27,28 @@ func (e *RefundLimitError) Error() string {
 
 // Is matches ErrRefundExceedsOrder.
 func (e *RefundLimitError) Is(target error) bool { return target == ErrRefundExceedsOrder }
+
+// Unwrap gives forms the failure of the field "amount" (code
+// refund_amount_max with the argument max as money), or of the whole form
+// when nothing is left (refund_nothing_left).
+func (e *RefundLimitError) Unwrap() error {
+	if e.MaxFen <= 0 {
+		return errNothingLeft
+	}
+	return fielderr.One("payments", "amount", "refund_amount_max", "max", money(e.MaxFen))
+}
+
+// Field failures of a refund request, next to ErrInvalidArgument and
+// ErrNotRefundable.
+var (
+	errNothingLeft  = fielderr.One("payments", "", "refund_nothing_left")
+	errRefundAmount = fielderr.One("payments", "amount", "refund_amount_invalid")
+)
+
+// FieldCodes lists every field code this package reports, so the web layer
+// can check each has a message.
+var FieldCodes = []string{"amount_out_of_range", "refund_amount_max", "refund_nothing_left", "refund_amount_invalid",
+	"topup_channel_unavailable", "topup_channel_failed"}
 
 // RefundQuote is what a refund of a top-up does (README, "Refunds and
 // bonus"): it removes Credits from the paid lot, worth GrossFen at the
@@ -94,20 +118,23 @@ func (s *Service) Refundable(ctx context.Context, accountID int64, orders []Orde
 // left), *RefundLimitError.
 func (s *Service) CheckRefund(ctx context.Context, accountID int64, orderNo string, amountFen int64) (Order, error) {
 	if amountFen <= 0 {
-		return Order{}, fmt.Errorf("payments: check refund: %w: amount must be positive", ErrInvalidArgument)
+		return Order{}, fmt.Errorf("payments: check refund: %w: %w: amount must be positive", ErrInvalidArgument, errRefundAmount)
 	}
 	o, err := s.Order(ctx, accountID, orderNo)
 	if err != nil {
 		return Order{}, err
 	}
 	if o.RefundableFen() == 0 || o.PaidLotID == nil {
-		return o, fmt.Errorf("payments: check refund %s: %w: order is %s", o.OrderNo, ErrNotRefundable, o.State)
+		return o, fmt.Errorf("payments: check refund %s: %w: %w: order is %s", o.OrderNo, ErrNotRefundable, errNothingLeft, o.State)
 	}
 	bases, err := s.refundBases(ctx, s.pool, nil, []Order{o})
 	if err != nil {
 		return o, err
 	}
 	if _, err := bases[o.ID].forFen(amountFen); err != nil {
+		if errors.Is(err, ErrInvalidArgument) {
+			err = fmt.Errorf("%w: %w", err, errRefundAmount)
+		}
 		return o, fmt.Errorf("payments: check refund %s: %w", o.OrderNo, err)
 	}
 	return o, nil

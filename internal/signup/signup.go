@@ -18,6 +18,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // Settings are the sign-up credit: Credit credits (0 = none) as a promo lot
@@ -78,7 +79,7 @@ func (s *Service) Register(ctx context.Context, req auth.RegisterRequest) (auth.
 	})
 	if err != nil {
 		var ae *auth.Error
-		if errors.As(err, &ae) {
+		if errors.As(err, &ae) || errors.Is(err, fielderr.ErrInvalid) {
 			return auth.User{}, err
 		}
 		return auth.User{}, fmt.Errorf("signup: %w", err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // Field limits, in characters.
@@ -48,12 +50,22 @@ type submission struct {
 	filename       string
 }
 
-func checkText(fields *[]FieldError, field, v string, max int) {
+// onNumber adds to ErrIdentityInUse the failure of the form's number field
+// (code identity_in_use), so a form shows it there; other errors pass as
+// they are.
+func onNumber(err error, field string) error {
+	if !errors.Is(err, ErrIdentityInUse) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, fielderr.One("verification", field, CodeIdentityInUse))
+}
+
+func checkText(fields *fielderr.Errors, field, v string, max int) {
 	switch {
 	case v == "":
-		*fields = append(*fields, FieldError{Field: field, Code: CodeRequired})
+		fields.Add(field, CodeRequired)
 	case utf8.RuneCountInString(v) > max:
-		*fields = append(*fields, FieldError{Field: field, Code: CodeTooLong})
+		fields.Add(field, CodeTooLong, "max", strconv.Itoa(max))
 	}
 }
 
@@ -63,22 +75,13 @@ func checkText(fields *[]FieldError, field, v string, max int) {
 // verified and grants the bonus (once per account); rejected records the
 // provider's reason and allows another submission; undecided or no answer
 // leaves it pending in the review queue. It returns the new status (masked).
-// Errors: *InputError (ErrInvalidInput), ErrAlreadyVerified, ErrPending,
+// Errors: *fielderr.Errors, ErrAlreadyVerified, ErrPending,
 // ErrIdentityInUse.
 func (s *Service) SubmitPerson(ctx context.Context, accountID int64, name, idNumber string) (Status, error) {
-	var fields []FieldError
 	name = strings.TrimSpace(name)
-	checkText(&fields, "name", name, MaxPersonName)
-	id, err := identity.ParseResidentID(idNumber, s.now())
-	if err != nil {
-		code := identity.Code(err)
-		if strings.TrimSpace(idNumber) == "" {
-			code = CodeRequired
-		}
-		fields = append(fields, FieldError{Field: "id_number", Code: code})
-	}
-	if len(fields) > 0 {
-		return Status{}, fmt.Errorf("verification: submit person: %w", &InputError{Fields: fields})
+	id, fields := s.checkPerson(name, idNumber)
+	if !fields.Empty() {
+		return Status{}, fmt.Errorf("verification: submit person: %w", fields)
 	}
 	sub := submission{
 		subject: SubjectIndividual, name: name, nameDisplay: identity.MaskName(name),
@@ -88,9 +91,31 @@ func (s *Service) SubmitPerson(ctx context.Context, accountID int64, name, idNum
 		return s.provider.VerifyPerson(ctx, name, id.Number)
 	})
 	if err != nil {
-		return Status{}, fmt.Errorf("verification: submit person: %w", err)
+		return Status{}, fmt.Errorf("verification: submit person: %w", onNumber(err, "id_number"))
 	}
 	return st, nil
+}
+
+// CheckPerson validates what SubmitPerson would be given, without storing
+// or sending anything (a form that may not submit yet still reports every
+// field). Errors: *fielderr.Errors.
+func (s *Service) CheckPerson(name, idNumber string) error {
+	_, fields := s.checkPerson(strings.TrimSpace(name), idNumber)
+	return fields.Err()
+}
+
+func (s *Service) checkPerson(name, idNumber string) (identity.ResidentID, *fielderr.Errors) {
+	fields := fielderr.New("verification")
+	checkText(fields, "name", name, MaxPersonName)
+	id, err := identity.ParseResidentID(idNumber, s.now())
+	if err != nil {
+		code := identity.Code(err)
+		if strings.TrimSpace(idNumber) == "" {
+			code = CodeRequired
+		}
+		fields.Add("id_number", code)
+	}
+	return id, fields
 }
 
 // SubmitCompany submits an enterprise: company name, unified social credit
@@ -98,35 +123,13 @@ func (s *Service) SubmitPerson(ctx context.Context, accountID int64, name, idNum
 // validated locally (GB 32100 check character); the licence must be at most
 // Options.MaxLicenceBytes and, by its content (not its name or the client's
 // header), one of Options.AllowedTypes. Then as SubmitPerson. Errors:
-// *InputError (ErrInvalidInput), ErrAlreadyVerified, ErrPending,
+// *fielderr.Errors, ErrAlreadyVerified, ErrPending,
 // ErrIdentityInUse.
 func (s *Service) SubmitCompany(ctx context.Context, accountID int64, companyName, creditCode, legalRep string, licence []byte, filename string) (Status, error) {
-	var fields []FieldError
 	companyName, legalRep = strings.TrimSpace(companyName), strings.TrimSpace(legalRep)
-	checkText(&fields, "company_name", companyName, MaxCompanyName)
-	code, err := identity.ParseCreditCode(creditCode)
-	if err != nil {
-		c := identity.Code(err)
-		if strings.TrimSpace(creditCode) == "" {
-			c = CodeRequired
-		}
-		fields = append(fields, FieldError{Field: "credit_code", Code: c})
-	}
-	checkText(&fields, "legal_rep", legalRep, MaxPersonName)
-	contentType := ""
-	switch {
-	case len(licence) == 0:
-		fields = append(fields, FieldError{Field: "licence", Code: CodeRequired})
-	case len(licence) > s.opts.MaxLicenceBytes:
-		fields = append(fields, FieldError{Field: "licence", Code: CodeLicenceTooLarge})
-	default:
-		contentType = sniff(licence)
-		if !slices.Contains(s.opts.AllowedTypes, contentType) {
-			fields = append(fields, FieldError{Field: "licence", Code: CodeLicenceType})
-		}
-	}
-	if len(fields) > 0 {
-		return Status{}, fmt.Errorf("verification: submit company: %w", &InputError{Fields: fields})
+	code, contentType, fields := s.checkCompany(companyName, creditCode, legalRep, licence)
+	if !fields.Empty() {
+		return Status{}, fmt.Errorf("verification: submit company: %w", fields)
 	}
 	sub := submission{
 		subject: SubjectEnterprise, name: companyName, nameDisplay: companyName,
@@ -138,9 +141,43 @@ func (s *Service) SubmitCompany(ctx context.Context, accountID int64, companyNam
 		return s.provider.VerifyCompany(ctx, companyName, code.Code, legalRep)
 	})
 	if err != nil {
-		return Status{}, fmt.Errorf("verification: submit company: %w", err)
+		return Status{}, fmt.Errorf("verification: submit company: %w", onNumber(err, "credit_code"))
 	}
 	return st, nil
+}
+
+// CheckCompany validates what SubmitCompany would be given, without storing
+// or sending anything. Errors: *fielderr.Errors.
+func (s *Service) CheckCompany(companyName, creditCode, legalRep string, licence []byte) error {
+	_, _, fields := s.checkCompany(strings.TrimSpace(companyName), creditCode, strings.TrimSpace(legalRep), licence)
+	return fields.Err()
+}
+
+func (s *Service) checkCompany(companyName, creditCode, legalRep string, licence []byte) (identity.CreditCode, string, *fielderr.Errors) {
+	fields := fielderr.New("verification")
+	checkText(fields, "company_name", companyName, MaxCompanyName)
+	code, err := identity.ParseCreditCode(creditCode)
+	if err != nil {
+		c := identity.Code(err)
+		if strings.TrimSpace(creditCode) == "" {
+			c = CodeRequired
+		}
+		fields.Add("credit_code", c)
+	}
+	checkText(fields, "legal_rep", legalRep, MaxPersonName)
+	contentType := ""
+	switch {
+	case len(licence) == 0:
+		fields.Add("licence", CodeRequired)
+	case len(licence) > s.opts.MaxLicenceBytes:
+		fields.Add("licence", CodeLicenceTooLarge)
+	default:
+		contentType = sniff(licence)
+		if !slices.Contains(s.opts.AllowedTypes, contentType) {
+			fields.Add("licence", CodeLicenceType)
+		}
+	}
+	return code, contentType, fields
 }
 
 // sniff returns the media type of b by its content (WHATWG MIME sniffing, as
@@ -416,14 +453,14 @@ VALUES ($1, $2, 'external', 'verified', $3, $4, $4, $5)`
 // the history. It is idempotent: an account already verified stays as it is
 // (the declaration is still recorded in the history). A pending submission is
 // closed as rejected with ReasonSuperseded. No identity is held, so the
-// verification bonus (once per identity) is not granted. Errors: *InputError
+// verification bonus (once per identity) is not granted. Errors: *fielderr.Errors
 // (reference missing or too long).
 func (s *Service) MarkVerifiedExternally(ctx context.Context, accountID int64, reference, actor string) (Status, error) {
 	reference = strings.TrimSpace(reference)
-	var fields []FieldError
-	checkText(&fields, "reference", reference, MaxReference)
-	if len(fields) > 0 {
-		return Status{}, fmt.Errorf("verification: mark verified: %w", &InputError{Fields: fields})
+	fields := fielderr.New("verification")
+	checkText(fields, "reference", reference, MaxReference)
+	if !fields.Empty() {
+		return Status{}, fmt.Errorf("verification: mark verified: %w", fields)
 	}
 	var id int64
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {

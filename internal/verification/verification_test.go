@@ -2,7 +2,6 @@ package verification_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,15 +13,16 @@ import (
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/verification"
 )
 
 func inputCode(t *testing.T, err error, field string) string {
 	t.Helper()
-	require.ErrorIs(t, err, verification.ErrInvalidInput)
-	var ie *verification.InputError
-	require.True(t, errors.As(err, &ie))
-	return ie.Field(field)
+	require.ErrorIs(t, err, fielderr.ErrInvalid)
+	ie, ok := fielderr.As(err)
+	require.True(t, ok)
+	return ie.Code(field)
 }
 
 func TestSubmitPerson(t *testing.T) {
@@ -474,12 +474,12 @@ func TestLicenceChecks(t *testing.T) {
 	}
 	// Every field is reported at once.
 	_, err = b.svc.SubmitCompany(b.ctx, b.account(t), "", "91110108MA01ABC12X", "", gifFile, "")
-	var ie *verification.InputError
-	require.True(t, errors.As(err, &ie))
-	require.Equal(t, verification.CodeRequired, ie.Field("company_name"))
-	require.Equal(t, "credit_checksum", ie.Field("credit_code"))
-	require.Equal(t, verification.CodeRequired, ie.Field("legal_rep"))
-	require.Equal(t, verification.CodeLicenceType, ie.Field("licence"))
+	ie, ok := fielderr.As(err)
+	require.True(t, ok)
+	require.Equal(t, verification.CodeRequired, ie.Code("company_name"))
+	require.Equal(t, "credit_checksum", ie.Code("credit_code"))
+	require.Equal(t, verification.CodeRequired, ie.Code("legal_rep"))
+	require.Equal(t, verification.CodeLicenceType, ie.Code("licence"))
 }
 
 // TestNoFullNumberOutsideReveal dumps everything the non-reveal functions

@@ -34,6 +34,12 @@ type VerificationEvent struct {
 // ID numbers and credit codes are deliberately absent: they are typed again.
 type VerificationForm struct {
 	Name, CompanyName, LegalRep string
+	// IDNumber and CreditCode are kept as typed after an error (the
+	// response is not cached); a page never shows a stored number unmasked.
+	IDNumber, CreditCode string
+	// Consent: the separate consent to process sensitive personal
+	// information was ticked.
+	Consent bool
 }
 
 // VerificationView is the portal's verification page.

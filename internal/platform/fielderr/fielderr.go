@@ -86,8 +86,60 @@ func (e *Errors) Error() string {
 	return prefix + strings.Join(parts, ", ")
 }
 
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *Errors) Is(target error) bool { return target == ErrInvalid }
+// Is makes errors.Is(err, ErrInvalid) true, and errors.Is(err, sentinel)
+// true when sentinel is an *Errors of the same domain (a domain's exported
+// "this failed", such as backoffice.ErrInvalidAmount) each of whose fields
+// matches a failure in e: by code, whichever field it was reported on (a
+// form may name the field differently), or, for a sentinel field without a
+// code (auth.ErrWeakPassword), by field name with any code.
+func (e *Errors) Is(target error) bool {
+	if target == ErrInvalid {
+		return true
+	}
+	t, ok := target.(*Errors)
+	if !ok || t.Empty() || t.Domain != e.Domain {
+		return false
+	}
+	for _, f := range t.Fields {
+		if !e.has(f) {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Errors) has(want Field) bool {
+	for _, f := range e.Fields {
+		if (want.Code != "" && f.Code == want.Code) || (want.Code == "" && f.Name == want.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Merge adds the fields of err when it holds an *Errors (a field already
+// failed keeps its first code) and reports whether it did, so a validator can
+// collect another check's failures next to its own.
+func (e *Errors) Merge(err error) bool {
+	other, ok := As(err)
+	if !ok {
+		return false
+	}
+	for _, f := range other.Fields {
+		if e.Code(f.Name) == "" {
+			e.Fields = append(e.Fields, f)
+		}
+	}
+	return true
+}
+
+// One is the failure of a single field, for a domain's exported sentinel
+// ("ErrInvalidAmount = fielderr.One(\"backoffice\", \"amount\", \"invalid_amount\")")
+// that callers match with errors.Is. A sentinel is returned as it is and
+// never added to.
+func One(domain, field, code string, args ...string) *Errors {
+	return New(domain).Add(field, code, args...)
+}
 
 // As returns the *Errors inside err, if any.
 func As(err error) (*Errors, bool) {

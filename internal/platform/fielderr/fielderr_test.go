@@ -41,3 +41,47 @@ func TestErrors(t *testing.T) {
 		require.False(t, ok)
 	})
 }
+
+func TestSentinel(t *testing.T) {
+	t.Parallel()
+	errInvalidAmount := fielderr.One("backoffice", "amount", "invalid_amount")
+	errReasonRequired := fielderr.One("backoffice", "reason", "reason_required")
+
+	t.Run("ItselfWrapped", func(t *testing.T) {
+		t.Parallel()
+		err := fmt.Errorf("grant: %w", errInvalidAmount)
+		require.ErrorIs(t, err, errInvalidAmount)
+		require.ErrorIs(t, err, fielderr.ErrInvalid)
+		require.NotErrorIs(t, err, errReasonRequired)
+	})
+
+	t.Run("InsideACollection", func(t *testing.T) {
+		t.Parallel()
+		errs := fielderr.New("backoffice").Add("amount", "invalid_amount").Add("reason", "reason_required")
+		require.ErrorIs(t, errs, errInvalidAmount)
+		require.ErrorIs(t, errs, errReasonRequired)
+		require.NotErrorIs(t, fielderr.New("backoffice").Add("amount", "too_large"), errInvalidAmount)
+		require.NotErrorIs(t, fielderr.New("invoicing").Add("reason", "reason_required"), errReasonRequired)
+	})
+
+	t.Run("OnAnotherField", func(t *testing.T) {
+		t.Parallel()
+		require.ErrorIs(t, fielderr.One("backoffice", "note", "reason_required"), errReasonRequired)
+	})
+
+	t.Run("AnyCodeOfAField", func(t *testing.T) {
+		t.Parallel()
+		errWeak := &fielderr.Errors{Domain: "auth", Fields: []fielderr.Field{{Name: "password"}}}
+		require.ErrorIs(t, fielderr.One("auth", "password", "password_too_short"), errWeak)
+		require.NotErrorIs(t, fielderr.One("auth", "login", "invalid_email"), errWeak)
+	})
+
+	t.Run("Merge", func(t *testing.T) {
+		t.Parallel()
+		errs := fielderr.New("auth").Add("login", "invalid_email")
+		require.True(t, errs.Merge(fmt.Errorf("x: %w", fielderr.New("auth").Add("login", "login_taken").Add("password", "password_too_short"))))
+		require.False(t, errs.Merge(errors.New("boom")))
+		require.Equal(t, "invalid_email", errs.Code("login"))
+		require.Equal(t, "password_too_short", errs.Code("password"))
+	})
+}
