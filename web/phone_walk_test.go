@@ -264,7 +264,7 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	require.Equal(t, http.StatusOK, staff.PostForm(fmt.Sprintf("/admin/refunds/%d/approve", reqs[0].ID), nil).Status)
 	reviewed, _ := b.register(t, uniqEmail("walk-review"), "待审客户")
 	reviewed.Get("/portal/verification")
-	p = reviewed.PostForm("/portal/verification/person", url.Values{"name": {"钱七"}, "id_number": {undecidedPersonID(t)}, "consent": {"yes"}})
+	p = reviewed.PostForm("/portal/verification/person", url.Values{"name": {"钱七"}, "id_number": {undecidedPersonID(t)}, "consent_sensitive_pi": {"yes"}})
 	require.Equal(t, "pending", attr(p.Doc.Find(`[data-testid="verification-state"]`), "data-state"), p.Body)
 
 	// Service keys.
@@ -352,7 +352,7 @@ func (p phoneWalkPage) String() string { return p.path }
 // phoneWalkPages lists the pages of every GET route of the portal and the
 // back office not in phoneWalkSkip. A route with parameters, or one that
 // needs an ?id, is opened through the links the other pages hold to it (up
-// to four of them: an order waiting and one paid, …); a route no page
+// to eight of them: an order waiting and one paid, …); a route no page
 // links to fails the test, since the walk would miss it. Every page must
 // answer HTML without templ source, in both languages.
 func phoneWalkPages(t *testing.T, app *webtest.App, customer, staff *webtest.Client) []phoneWalkPage {
@@ -427,7 +427,7 @@ func phoneWalkPages(t *testing.T, app *webtest.App, customer, staff *webtest.Cli
 			if pattern.MatchString(h) && (strings.Contains(route, ":") || u.RawQuery != "") && u.Path != route+"/" {
 				found = append(found, h)
 			}
-			if len(found) == 4 {
+			if len(found) == 8 {
 				break
 			}
 		}
