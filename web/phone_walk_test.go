@@ -275,6 +275,17 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	_, err = b.ledger.Credit(ctx, ledger.CreditRequest{AccountID: acc, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(1), IdempotencyKey: "walk-last"})
 	require.NoError(t, err)
 
+	// Codes read as names: a grant's reason code in the approvals queue and
+	// the audit log, the customer who asked for an invoice in its history.
+	p = staff.Get("/admin/approvals")
+	require.Contains(t, p.Text(fmt.Sprintf(`[data-testid="approval-%d"]`, pending[1].ID)), "故障补偿 · ")
+	require.Contains(t, p.Text(fmt.Sprintf(`[data-testid="approval-%d"]`, pending[1].ID)), "故障补偿: 接口故障补偿")
+	p = staff.Get("/admin/audit")
+	require.Contains(t, p.Text(`[data-testid="audit-reason"]`), "故障补偿: 接口故障补偿")
+	detail := staff.Get("/admin/invoices").Doc.Find(`a[href^="/admin/invoices/detail?id="]`).First().AttrOr("href", "")
+	require.NotEmpty(t, detail)
+	require.Contains(t, staff.Get(detail).Text(`[data-testid="invoice-history"]`), login, "the customer who asked, by login")
+
 	pages := phoneWalkPages(t, b.app, c, staff)
 	t.Logf("walking %d pages: %v", len(pages), pages)
 
