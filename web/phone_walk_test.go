@@ -24,10 +24,18 @@ import (
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
-// phoneWalkSkip are the GET routes of the portal and the back office the
-// phone walk does not open in a browser, each for its reason. Every other
-// GET route under /portal and /admin must answer HTML and is walked.
+// phoneWalkSkip are the GET routes the phone walk does not open in a
+// browser, each for its reason. Every other GET route must answer HTML and
+// is walked: /admin by staff, /portal by the customer, the rest signed out.
+// The gateway API (/v1, /api) answers JSON and YAML and is not walked.
 var phoneWalkSkip = map[string]string{
+	"/healthz":               "a probe",
+	"/readyz":                "a probe",
+	"/metrics":               "Prometheus metrics",
+	"/static/*":              "files",
+	"/lang/:lang":            "sets the language and redirects",
+	"/password/reset/:token": "needs a mailed token (web/password_reset_test.go walks it)",
+	"/signin/totp":           "needs a staff member half signed in with a second factor (web/admin_staff_test.go)",
 	"/portal/link/:token":                    "a one-time sign-in link: it redirects",
 	"/portal/orders/:no/receipt.pdf":         "a PDF file",
 	"/portal/orders/:no/status":              "the checkout's polling answer (a partial)",
@@ -304,11 +312,11 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	}
 	require.NoError(t, chromedp.Do(bctx, chromedp.EmulateViewport(390, 844)))
 	var problems []string
-	walk := func(staffPages bool) {
+	walk := func(who string) {
 		for _, lang := range []string{"zh-CN", "en"} {
 			require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang)))
 			for _, pg := range pages {
-				if pg.staff != staffPages {
+				if pg.who != who {
 					continue
 				}
 				require.NoError(t, chromedp.Do(bctx,
@@ -344,18 +352,20 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 			}
 		}
 	}
+	walk("visitor")
 	signIn(login, "correct horse 1")
-	walk(false)
+	walk("customer")
 	require.NoError(t, chromedp.Do(bctx, chromedp.Click(css(`[data-testid="signout"]`)), chromedp.WaitNotPresent(css(`[data-testid="signout"]`))))
 	signIn(adminEmail, staffPW)
-	walk(true)
+	walk("staff")
 	require.Empty(t, problems, "pages that do not fit a 390 px phone or show raw codes:\n%s", strings.Join(problems, "\n"))
 }
 
-// phoneWalkPage is one page to open and who opens it.
+// phoneWalkPage is one page to open and who opens it: "visitor" (signed
+// out), "customer" or "staff".
 type phoneWalkPage struct {
-	path  string
-	staff bool
+	path string
+	who  string
 }
 
 func (p phoneWalkPage) String() string { return p.path }
@@ -368,11 +378,18 @@ func (p phoneWalkPage) String() string { return p.path }
 // answer HTML without templ source, in both languages.
 func phoneWalkPages(t *testing.T, app *webtest.App, customer, staff *webtest.Client) []phoneWalkPage {
 	t.Helper()
-	clientOf := func(path string) *webtest.Client {
-		if strings.HasPrefix(path, "/admin") {
-			return staff
+	visitor := webtest.NewClient(t, app.URL)
+	whoOf := func(path string) string {
+		switch {
+		case strings.HasPrefix(path, "/admin"):
+			return "staff"
+		case strings.HasPrefix(path, "/portal"):
+			return "customer"
 		}
-		return customer
+		return "visitor"
+	}
+	clientOf := func(path string) *webtest.Client {
+		return map[string]*webtest.Client{"staff": staff, "customer": customer, "visitor": visitor}[whoOf(path)]
 	}
 	var plain, linked []string
 	seen := map[string]bool{}
@@ -381,7 +398,7 @@ func phoneWalkPages(t *testing.T, app *webtest.App, customer, staff *webtest.Cli
 			continue
 		}
 		seen[rt.Path] = true
-		if !strings.HasPrefix(rt.Path, "/portal") && !strings.HasPrefix(rt.Path, "/admin") && rt.Path != "/" && rt.Path != "/privacy" && rt.Path != "/terms" {
+		if strings.HasPrefix(rt.Path, "/v1/") || strings.HasPrefix(rt.Path, "/api/") {
 			continue
 		}
 		if _, skip := phoneWalkSkip[rt.Path]; skip {
@@ -415,7 +432,7 @@ func phoneWalkPages(t *testing.T, app *webtest.App, customer, staff *webtest.Cli
 			continue
 		}
 		check(path, p)
-		pages = append(pages, phoneWalkPage{path: path, staff: c == staff})
+		pages = append(pages, phoneWalkPage{path: path, who: whoOf(path)})
 		p.Doc.Find("a[href]").Each(func(_ int, s *goquery.Selection) {
 			h := s.AttrOr("href", "")
 			if strings.HasPrefix(h, "/") && !strings.HasPrefix(h, "//") {
@@ -446,17 +463,17 @@ func phoneWalkPages(t *testing.T, app *webtest.App, customer, staff *webtest.Cli
 		for _, h := range found {
 			c := clientOf(h)
 			check(h, c.Get(h))
-			pages = append(pages, phoneWalkPage{path: h, staff: c == staff})
+			pages = append(pages, phoneWalkPage{path: h, who: whoOf(h)})
 		}
 	}
 	// The same pages in English.
-	for _, c := range []*webtest.Client{customer, staff} {
+	for _, c := range []*webtest.Client{visitor, customer, staff} {
 		c.Get("/lang/en")
 	}
 	for _, pg := range pages {
 		check(pg.path, clientOf(pg.path).Get(pg.path))
 	}
-	for _, c := range []*webtest.Client{customer, staff} {
+	for _, c := range []*webtest.Client{visitor, customer, staff} {
 		c.Get("/lang/zh-CN")
 	}
 	require.Greater(t, len(pages), 30, "the walk found too few pages")
