@@ -29,13 +29,13 @@ import (
 // is walked: /admin by staff, /portal by the customer, the rest signed out.
 // The gateway API (/v1, /api) answers JSON and YAML and is not walked.
 var phoneWalkSkip = map[string]string{
-	"/healthz":               "a probe",
-	"/readyz":                "a probe",
-	"/metrics":               "Prometheus metrics",
-	"/static/*":              "files",
-	"/lang/:lang":            "sets the language and redirects",
-	"/password/reset/:token": "needs a mailed token (web/password_reset_test.go walks it)",
-	"/signin/totp":           "needs a staff member half signed in with a second factor (web/admin_staff_test.go)",
+	"/healthz":                               "a probe",
+	"/readyz":                                "a probe",
+	"/metrics":                               "Prometheus metrics",
+	"/static/*":                              "files",
+	"/lang/:lang":                            "sets the language and redirects",
+	"/password/reset/:token":                 "needs a mailed token (web/password_reset_test.go walks it)",
+	"/signin/totp":                           "needs a staff member half signed in with a second factor (web/admin_staff_test.go)",
 	"/portal/link/:token":                    "a one-time sign-in link: it redirects",
 	"/portal/orders/:no/receipt.pdf":         "a PDF file",
 	"/portal/orders/:no/status":              "the checkout's polling answer (a partial)",
