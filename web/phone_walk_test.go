@@ -29,30 +29,29 @@ import (
 // is walked: /admin by staff, /portal by the customer, the rest signed out.
 // The gateway API (/v1, /api) answers JSON and YAML and is not walked.
 var phoneWalkSkip = map[string]string{
-	"/healthz":                               "a probe",
-	"/readyz":                                "a probe",
-	"/metrics":                               "Prometheus metrics",
-	"/static/*":                              "files",
-	"/lang/:lang":                            "sets the language and redirects",
-	"/password/reset/:token":                 "needs a mailed token (web/password_reset_test.go walks it)",
-	"/signin/totp":                           "needs a staff member half signed in with a second factor (web/admin_staff_test.go)",
-	"/portal/link/:token":                    "a one-time sign-in link: it redirects",
-	"/portal/orders/:no/receipt.pdf":         "a PDF file",
-	"/portal/orders/:no/status":              "the checkout's polling answer (a partial)",
-	"/portal/orders/:no/qr.png":              "an image",
-	"/portal/usage/rows":                     "an htmx partial of /portal/usage",
-	"/portal/usage/chart.json":               "JSON for the chart",
-	"/portal/usage.csv":                      "a CSV file",
-	"/portal/transactions/rows":              "an htmx partial of /portal/transactions",
-	"/portal/transactions.csv":               "a CSV file",
-	"/portal/invoices/:id/pdf":               "a PDF file",
-	"/admin/audit.csv":                       "a CSV file",
-	"/admin/reports.csv":                     "a CSV file",
-	"/admin/invoices/pdf":                    "a PDF file",
-	"/admin/kyc/licence":                     "the uploaded licence image",
-	"/admin/totp/qr.png":                     "an image",
-	"/admin/statements/lines/:id/customers":  "an htmx partial of /admin/statements",
-	"/admin/statements/lines/:id/customers/": "an htmx partial of /admin/statements",
+	"/healthz":                              "a probe",
+	"/readyz":                               "a probe",
+	"/metrics":                              "Prometheus metrics",
+	"/static/*":                             "files",
+	"/lang/:lang":                           "sets the language and redirects",
+	"/password/reset/:token":                "needs a mailed token (web/password_reset_test.go walks it)",
+	"/signin/totp":                          "needs a staff member half signed in with a second factor (web/admin_staff_test.go)",
+	"/portal/link/:token":                   "a one-time sign-in link: it redirects",
+	"/portal/orders/:no/receipt.pdf":        "a PDF file",
+	"/portal/orders/:no/status":             "the checkout's polling answer (a partial)",
+	"/portal/orders/:no/qr.png":             "an image",
+	"/portal/usage/rows":                    "an htmx partial of /portal/usage",
+	"/portal/usage/chart.json":              "JSON for the chart",
+	"/portal/usage.csv":                     "a CSV file",
+	"/portal/transactions/rows":             "an htmx partial of /portal/transactions",
+	"/portal/transactions.csv":              "a CSV file",
+	"/portal/invoices/:id/pdf":              "a PDF file",
+	"/admin/audit.csv":                      "a CSV file",
+	"/admin/reports.csv":                    "a CSV file",
+	"/admin/invoices/pdf":                   "a PDF file",
+	"/admin/kyc/licence":                    "the uploaded licence image",
+	"/admin/totp/qr.png":                    "an image",
+	"/admin/statements/lines/:id/customers": "an htmx partial of /admin/statements",
 }
 
 // rawCodesAnyLanguage are codes no page may show in either language: the
@@ -103,9 +102,16 @@ const phoneCheck = `(() => {
   // Inside a scroll area, and inside an SVG drawing (clipped to its own
   // box, as the usage chart's scrolling legend), only the area or the
   // drawing itself must fit.
+  // A visually hidden element (clipped to nothing, like a card table's
+  // header kept for screen readers) is not seen either.
   const contained = (el) => {
     const area = el.closest('[data-scroll="x"], svg');
-    return area && area !== el;
+    if (area && area !== el) return true;
+    for (let p = el; p && p !== document.body; p = p.parentElement) {
+      const cs = getComputedStyle(p);
+      if (cs.clip !== "auto" && cs.clip !== "" || cs.clipPath !== "none") return true;
+    }
+    return false;
   };
   for (const el of document.body.querySelectorAll("*")) {
     if (contained(el)) continue;
