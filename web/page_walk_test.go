@@ -16,7 +16,6 @@ import (
 // component call or Go expression templ took for text prints them literally.
 var templLeaks = []string{"@components.", "{ v.", "{ i18n.", "templ."}
 
-
 // Every GET page of the portal and the back office, rendered for a customer
 // with data and for a staff member holding every role, in both languages,
 // shows no templ source in its text or attributes and no raw source code in
