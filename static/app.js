@@ -64,3 +64,11 @@ function labelTableCells() {
 }
 document.addEventListener("DOMContentLoaded", labelTableCells);
 document.addEventListener("htmx:afterSettle", labelTableCells);
+
+// A phone payment's hand-off page goes on to WeChat Pay or Alipay at once by
+// clicking its link (data-autofollow), so that the link's referrerpolicy
+// applies; the link stays for a browser that does not follow.
+document.addEventListener("DOMContentLoaded", function () {
+  var a = document.querySelector("a[data-autofollow]");
+  if (a) a.click();
+});

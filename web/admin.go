@@ -37,6 +37,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminReasonRoutes(g)
 	s.adminChannelRoutes(g)
 	s.adminKYCRoutes(g)
+	s.adminBusinessSettingsRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.
@@ -128,6 +129,7 @@ func (s *Server) AdminHome(c echo.Context) error {
 		Day:     w.Day.Format("2006-01-02"),
 		MoneyIn: w.MoneyIn, MoneyOut: w.MoneyOut,
 		BankMissing: !s.pay.svc.BankAccount().Configured(),
+		Settings:    adminview.SectionFor("admin.settings"),
 	}
 	return Render(c, http.StatusOK, adminview.Home(adminFrame(c, "admin.home"), v), nil)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -48,28 +49,70 @@ func (s *Server) approvalsView(c echo.Context) (adminview.ApprovalsView, error) 
 	if err != nil {
 		return v, err
 	}
-	a := actor(c)
+	rows, err := s.approvalRows(c)
+	if err != nil {
+		return v, err
+	}
 	for _, p := range pending {
-		v.Pending = append(v.Pending, approvalRow(c, a, p))
+		v.Pending = append(v.Pending, rows(p))
 	}
 	for _, r := range recent {
 		if r.State != backoffice.ApprovalPending {
-			v.Recent = append(v.Recent, approvalRow(c, a, r))
+			v.Recent = append(v.Recent, rows(r))
 		}
 	}
 	return v, nil
 }
 
-func approvalRow(c echo.Context, a backoffice.Actor, p backoffice.Approval) adminview.ApprovalRow {
+// approvalRows returns the function that turns a request into its card or
+// row for this user: reason codes by their names in the user's language,
+// and a manual recharge with its bank line's serial and payer, so the
+// approver checks the money against the statement.
+func (s *Server) approvalRows(c echo.Context) (func(backoffice.Approval) adminview.ApprovalRow, error) {
+	ctx := c.Request().Context()
+	codes, err := s.admin.bo.ReasonCodes(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	labels := make(map[string]string, len(codes))
+	for _, rc := range codes {
+		labels[rc.Code] = rc.Label(i18n.Lang(ctx))
+	}
+	line := func(id int64) (serial, payer string) {
+		l, err := s.admin.bo.Line(ctx, id)
+		if err != nil {
+			return "", ""
+		}
+		return l.Serial, l.PayerName
+	}
+	a := actor(c)
+	return func(p backoffice.Approval) adminview.ApprovalRow { return approvalRow(c, a, p, labels, line) }, nil
+}
+
+func approvalRow(c echo.Context, a backoffice.Actor, p backoffice.Approval, labels map[string]string, line func(int64) (string, string)) adminview.ApprovalRow {
 	r := adminview.ApprovalRow{ID: p.ID, Action: string(p.Action), AccountID: p.AccountID, Amount: p.Amount, Unit: "credits",
-		Reason: reasonText(c.Request().Context(), p.Reason), RequestedBy: p.RequestedByEmail, RequestedAt: p.RequestedAt, State: string(p.State),
+		Reason: reasonText(c.Request().Context(), p.Reason), RequestedBy: p.RequestedByEmail, RequestedAt: p.RequestedAt, DecidedAt: p.DecidedAt, State: string(p.State),
 		DecidedBy: p.DecidedByEmail, DecisionReason: p.DecisionReason}
+	// A grant's reason is its reason code, or "<code>: <note>".
+	if l := labels[p.Reason]; l != "" {
+		r.Reason = l
+	} else if code, note, ok := strings.Cut(p.Reason, ": "); ok && labels[code] != "" {
+		r.Reason = labels[code] + ": " + note
+	}
 	switch p.Action {
 	case backoffice.ApproveSupportGrant:
 		if g, err := p.Grant(); err == nil {
-			r.Detail = reasonLabel(c.Request().Context(), g.ReasonCode) + " · " + tr(c, "admin.col.expires") + " " + format.Time(g.ExpiresAt)
+			label := labels[g.ReasonCode]
+			if label == "" {
+				label = g.ReasonCode
+			}
+			r.Detail = label + " · " + tr(c, "admin.col.expires") + " " + format.Time(g.ExpiresAt)
 			if g.Note != "" {
 				r.Detail += " · " + g.Note
+			}
+			// The request's reason is the code and note shown above.
+			if p.Reason == g.ReasonCode || p.Reason == g.ReasonCode+": "+g.Note {
+				r.Reason = ""
 			}
 			r.Over = string(g.Over)
 			if g.AppliedLotID != 0 {
@@ -79,8 +122,14 @@ func approvalRow(c echo.Context, a backoffice.Actor, p backoffice.Approval) admi
 	case backoffice.ApproveManualRecharge:
 		r.Unit = "yuan"
 		if rc, err := p.Recharge(); err == nil {
-			r.Detail = format.Credits(rc.Credits) + " " + tr(c, "admin.unit.credits") + " · " + rc.Note
+			r.Detail = format.Credits(rc.Credits) + " " + tr(c, "admin.unit.credits")
+			if rc.Note != "" && rc.Note != p.Reason {
+				r.Detail += " · " + rc.Note
+			}
 			r.Over = string(rc.Over)
+			if rc.LineID != 0 {
+				r.LineSerial, r.LinePayer = line(rc.LineID)
+			}
 		}
 	}
 	err := backoffice.CanDecide(a, p)

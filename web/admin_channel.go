@@ -8,6 +8,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -61,6 +62,9 @@ func (s *Server) AdminImportBill(c echo.Context) error {
 		errs, status, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
+		}
+		if errs["file"] != "" {
+			errs["file"] += " " + i18n.Tf(c.Request().Context(), "admin.statements.file_again", map[string]string{"File": fh.Filename})
 		}
 		return s.channelPage(c, status, adminview.ChannelView{Errors: errs})
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,21 +29,57 @@ func (s *Server) adminCustomerRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodPost, "/customers/:id/unfreeze", "admin.customer.unfreeze", s.AdminUnfreeze, auth.AllRoles...)
 }
 
-// AdminCustomers looks customers up by email, phone, account id, order
-// number or name.
+// AdminCustomers is the customer list: a search (login, email, name,
+// account id, external id, order number), filters by kind, verification,
+// status and balance, newest or largest balance first, 50 a page.
 func (s *Server) AdminCustomers(c echo.Context) error {
-	v := adminview.CustomerSearchView{Frame: adminFrame(c, "admin.customers"), Query: strings.TrimSpace(c.QueryParam("q"))}
-	if v.Query != "" {
-		found, err := s.admin.bo.FindCustomers(c.Request().Context(), v.Query, actor(c))
-		if err != nil {
-			return err
+	f := adminview.CustomerListFilter{Query: strings.TrimSpace(c.QueryParam("q")), Kind: c.QueryParam("kind"),
+		Verification: c.QueryParam("verification"), Status: c.QueryParam("status"), Mode: c.QueryParam("mode"),
+		Sort: c.QueryParam("sort"), HasBalance: c.QueryParam("has_balance") != ""}
+	if f.Mode == "" {
+		f.Mode = "live"
+	}
+	if f.Sort == "" {
+		f.Sort = backoffice.SortNewest
+	}
+	after := c.QueryParam("after")
+	page, err := s.admin.bo.ListCustomers(c.Request().Context(), actor(c), backoffice.CustomerFilter{Query: f.Query, Kind: f.Kind,
+		Verification: f.Verification, Status: f.Status, HasBalance: f.HasBalance, Mode: f.Mode, Sort: f.Sort, After: after})
+	if err != nil {
+		return err
+	}
+	v := adminview.CustomerListView{Frame: adminFrame(c, "admin.customers"), Filter: f}
+	for _, r := range page.Rows {
+		name := r.Name
+		if name == "" {
+			name = r.DisplayName
 		}
-		for _, f := range found {
-			v.Results = append(v.Results, adminview.CustomerRow{AccountID: f.Account.ID, Name: f.Account.Name, Login: f.User.Login(),
-				Kind: string(f.Account.Kind), Status: string(f.Account.Status), Balance: f.Balance, MatchedBy: f.MatchedBy})
-		}
+		v.Rows = append(v.Rows, adminview.CustomerRow{AccountID: r.AccountID, Name: name, Login: r.Login(), Kind: r.Kind,
+			Verification: r.Verification, Status: r.Status, Available: r.Available, CreatedAt: r.CreatedAt})
+	}
+	base := s.URL("admin.customers")
+	if page.Next != "" {
+		v.NextURL = base + "?" + customerQuery(f, page.Next)
+	}
+	if after != "" {
+		v.FirstURL = base + "?" + customerQuery(f, "")
 	}
 	return Render(c, http.StatusOK, adminview.CustomerSearch(v), adminview.CustomerResults(v))
+}
+
+// customerQuery is the list's query string for filter f from page after.
+func customerQuery(f adminview.CustomerListFilter, after string) string {
+	q := url.Values{}
+	for k, v := range map[string]string{"q": f.Query, "kind": f.Kind, "verification": f.Verification, "status": f.Status,
+		"mode": f.Mode, "sort": f.Sort, "after": after} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.HasBalance {
+		q.Set("has_balance", "1")
+	}
+	return q.Encode()
 }
 
 // AdminCustomer is one customer's page.
@@ -110,8 +147,12 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	if err != nil {
 		return v, err
 	}
+	rows, err := s.approvalRows(c)
+	if err != nil {
+		return v, err
+	}
 	for _, p := range pending {
-		v.Pending = append(v.Pending, approvalRow(c, actor(c), p))
+		v.Pending = append(v.Pending, rows(p))
 	}
 	if found, err := s.admin.bo.FindCustomers(ctx, strconv.FormatInt(id, 10), actor(c)); err == nil {
 		for _, f := range found {
@@ -120,21 +161,77 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 			}
 		}
 	}
+	if err := s.customerOverview(c, acc, &v); err != nil {
+		return v, err
+	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {
 		v.Buckets = append(v.Buckets, adminview.Bucket{Kind: string(k), Amount: bal.ByKind[k]})
 	}
+	lang := i18n.Lang(ctx)
+	allReasons, err := s.admin.bo.ReasonCodes(ctx, true)
+	if err != nil {
+		return v, err
+	}
+	reasonLabels := map[string]string{}
+	for _, r := range allReasons {
+		reasonLabels[r.Code] = r.Label(lang)
+	}
 	for _, l := range bal.Lots {
 		v.Lots = append(v.Lots, adminview.LotRow{ID: l.ID, Kind: string(l.Kind), Amount: l.Amount, Remaining: l.Remaining,
-			ExpiresAt: l.ExpiresAt, Source: l.SourceRef, Reason: l.ReasonCode})
+			ExpiresAt: l.ExpiresAt, Source: l.SourceRef, Reason: l.ReasonCode, ReasonLabel: reasonLabels[l.ReasonCode]})
 	}
 	for _, e := range evs {
-		v.Events = append(v.Events, adminview.EventRow{At: e.OccurredAt, Type: string(e.Type), Amount: e.Amount, Balance: e.BalanceAfter, Source: e.SourceRef})
+		v.Events = append(v.Events, adminview.EventRow{At: e.RecordedAt, Type: string(e.Type), Amount: e.Amount, Balance: e.BalanceAfter, Source: e.SourceRef})
 	}
-	lang := i18n.Lang(ctx)
 	for _, r := range reasons {
 		v.Grant.Reasons = append(v.Grant.Reasons, adminview.Option{Value: r.Code, Label: r.Label(lang)})
 	}
 	return v, nil
+}
+
+// customerOverview adds the account's facts, recent orders and invoices,
+// verification state and sub-accounts to v; links go only where the
+// staff user's roles reach.
+func (s *Server) customerOverview(c echo.Context, acc ledger.Account, v *adminview.CustomerView) error {
+	o, err := s.admin.bo.CustomerOverview(c.Request().Context(), actor(c), acc.ID)
+	if err != nil {
+		return err
+	}
+	staff := staffFrom(c)
+	v.Facts = adminview.CustomerFacts{Kind: string(acc.Kind), Mode: string(acc.Mode), CreatedAt: acc.CreatedAt}
+	if acc.ExternalID != nil {
+		v.Facts.ExternalID = *acc.ExternalID
+	}
+	if acc.ParentID != nil {
+		v.Facts.ParentID = *acc.ParentID
+	}
+	if auth.HasAnyRole(staff, auth.RoleAdmin, auth.RoleFinance) {
+		v.Facts.AuditURL = s.URL("admin.audit") + "?account=" + strconv.FormatInt(acc.ID, 10)
+	}
+	for _, r := range o.Orders {
+		v.Orders = append(v.Orders, adminview.CustomerOrderRow{OrderNo: r.OrderNo, Amount: r.AmountRMB, Channel: r.Channel, State: r.State, CreatedAt: r.CreatedAt})
+	}
+	for _, r := range o.Invoices {
+		row := adminview.CustomerInvoiceRow{ID: r.ID, Number: r.Number, Kind: r.Kind, State: r.State, Amount: r.AmountRMB, RequestedAt: r.RequestedAt}
+		if s.kyc.invoicing != nil && auth.HasAnyRole(staff, invoiceRoles...) {
+			row.URL = s.URL("admin.invoice.detail") + "?id=" + strconv.FormatInt(r.ID, 10)
+		}
+		v.Invoices = append(v.Invoices, row)
+	}
+	v.Verification = adminview.CustomerVerification{State: o.Verification.State, Subject: o.Verification.Subject,
+		Submissions: o.Verification.Submissions, DecidedAt: o.Verification.DecidedAt}
+	if o.Verification.Submissions > 0 && s.kyc.verification != nil && auth.HasAnyRole(staff, kycRoles...) {
+		v.Verification.URL = s.URL("admin.kyc.detail") + "?account=" + strconv.FormatInt(acc.PoolID, 10)
+	}
+	for _, r := range o.Subs {
+		row := adminview.CustomerSubRow{AccountID: r.AccountID, Name: r.Name, Status: r.Status, Available: r.Available}
+		if r.Allocation.Valid {
+			a := r.Allocation.Decimal
+			row.Allocation = &a
+		}
+		v.Subs = append(v.Subs, row)
+	}
+	return nil
 }
 
 // AdminGrant grants promo credit: applied at once within the per-grant

@@ -129,7 +129,10 @@ func (s *Server) AdminInvoiceIssue(c echo.Context) error {
 		}
 		errs = fields
 	}
-	return s.invoiceDetailError(c, id, errs, func(v *adminview.InvoiceDetailView) { v.Issue = form })
+	return s.invoiceDetailError(c, id, errs, func(v *adminview.InvoiceDetailView) {
+		form.CanGenerate = v.Issue.CanGenerate
+		v.Issue = form
+	})
 }
 
 // AdminInvoiceReject refuses a requested invoice with a reason the customer sees.
@@ -201,7 +204,7 @@ func (s *Server) invoiceDetail(c echo.Context, id int64) (adminview.InvoiceDetai
 		return adminview.InvoiceDetailView{}, err
 	}
 	v := adminview.InvoiceDetailView{Frame: adminFrame(c, "admin.invoices"), Invoice: s.invoiceRow(ctx, inv),
-		Issue: adminview.IssueForm{Date: time.Now().In(format.Shanghai).Format("2006-01-02"), Source: "upload"}}
+		Issue: adminview.IssueForm{Date: time.Now().In(format.Shanghai).Format("2006-01-02"), Source: "upload", CanGenerate: s.kyc.invoicing.CanGenerate()}}
 	for _, e := range hist {
 		v.History = append(v.History, adminview.InvoiceEvent{At: e.At, From: e.FromState, To: string(e.ToState),
 			Reason: s.reasonText(ctx, "error.invoicing.", e.Reason), Actor: s.actorText(ctx, e.Actor)})

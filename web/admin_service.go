@@ -7,14 +7,16 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/settings"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
 // adminDeps holds the services the back-office handlers use.
 type adminDeps struct {
-	bo     *backoffice.Service
-	auth   *auth.Service
-	ledger *ledger.Ledger
+	bo       *backoffice.Service
+	auth     *auth.Service
+	ledger   *ledger.Ledger
+	settings *settings.Store
 }
 
 // actor is the signed-in staff user and the request's address, as the

@@ -12,6 +12,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/reconcile"
 	"github.com/seed75218f88/credits/internal/refcode"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
@@ -41,7 +42,8 @@ func (s *Server) AdminStatements(c echo.Context) error {
 }
 
 func (s *Server) statementsView(c echo.Context, search string) (adminview.StatementsView, error) {
-	v := adminview.StatementsView{Frame: adminFrame(c, "admin.statements"), Search: strings.TrimSpace(search), LimitsHint: s.importLimitsHint(c)}
+	v := adminview.StatementsView{Frame: adminFrame(c, "admin.statements"), Search: strings.TrimSpace(search), LimitsHint: s.importLimitsHint(c),
+		Headers: reconcile.StatementHeaders()}
 	lines, err := s.admin.bo.UnmatchedLines(c.Request().Context(), v.Search, 200, actor(c))
 	if err != nil {
 		return v, err
@@ -73,6 +75,11 @@ func (s *Server) AdminImportStatement(c echo.Context) error {
 		errs, _, ok := s.fieldErrors(c, err)
 		if !ok {
 			return err
+		}
+		// A browser cannot put a file back into the form: name the one
+		// chosen, so it is chosen again knowingly.
+		if errs["file"] != "" {
+			errs["file"] += " " + i18n.Tf(c.Request().Context(), "admin.statements.file_again", map[string]string{"File": fh.Filename})
 		}
 		return s.statementsForm(c, errs)
 	}

@@ -6,16 +6,7 @@ import (
 	"strings"
 
 	"github.com/seed75218f88/credits/internal/platform/i18n"
-	"github.com/seed75218f88/credits/views/components"
 )
-
-// reasonLabel names a grant reason code or lot reason ("outage_compensation",
-// "redemption_code") in the reader's language through the source.<code>
-// labels components.SourceLabel uses; a code without one (an admin-added
-// reason) reads as itself.
-func reasonLabel(ctx context.Context, code string) string {
-	return components.SourceLabel(ctx, code)
-}
 
 // reasonText is a recorded reason for a reader (an audit row's, an
 // approval's): a grant records "<reason code>: <note>", whose code is named;

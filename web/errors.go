@@ -104,6 +104,7 @@ var errorTable = []ErrorMapping{
 	{backoffice.ErrRefundNotFound, http.StatusNotFound, "not_found", "error.admin.refund_not_found"},
 	{backoffice.ErrApprovalClosed, http.StatusConflict, "approval_closed", "error.admin.approval_closed"},
 	{backoffice.ErrApprovalPending, http.StatusConflict, "approval_pending", "error.admin.approval_pending"},
+	{backoffice.ErrInvalidFilter, http.StatusBadRequest, "invalid_filter", "error.admin.invalid_filter"},
 	{backoffice.ErrLineNotOpen, http.StatusConflict, "line_not_open", "error.admin.line_not_open"},
 	{backoffice.ErrDifferenceResolved, http.StatusConflict, "difference_resolved", "error.admin.difference_resolved"},
 	{backoffice.ErrRefundClosed, http.StatusConflict, "refund_closed", "error.admin.refund_closed"},

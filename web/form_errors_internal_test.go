@@ -17,6 +17,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/i18n/i18ntest"
+	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/verification"
 )
 
@@ -26,7 +27,8 @@ func TestFieldCodesHaveMessages(t *testing.T) {
 	t.Parallel()
 	var keys []string
 	for _, codes := range [][]string{auth.FieldCodes, backoffice.FieldCodes, invoicing.FieldCodes, verification.FieldCodes,
-		payments.FieldCodes, gateway.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes, signUpFieldCodes, ownFieldCodes} {
+		payments.FieldCodes, gateway.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes, signUpFieldCodes, ownFieldCodes,
+		settings.FieldCodes} {
 		require.NotEmpty(t, codes)
 		for _, c := range codes {
 			keys = append(keys, fieldKey(c))

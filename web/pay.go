@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -44,6 +45,7 @@ func (s *Server) payRoutes(e *echo.Echo, g *echo.Group) {
 	named(g.GET("/orders/:no/status", s.OrderStatus), "portal.order.status")
 	named(g.GET("/orders/:no/qr.png", s.OrderQR), "portal.order.qr")
 	named(g.POST("/orders/:no/close", s.CloseOrder), "portal.order.close")
+	named(g.GET("/orders/:no/open", s.OpenPhonePay), "portal.order.open")
 	named(g.POST("/orders/:no/refund", s.RequestRefund), "portal.order.refund")
 	named(e.POST(payments.NotifyPathWeChat, s.WeChatNotify), "pay.notify.wechat")
 	named(e.POST(payments.NotifyPathAlipay, s.AlipayNotify), "pay.notify.alipay")
@@ -58,7 +60,7 @@ func isNotifyPath(p string) bool {
 // TopUp is the top-up page: tiers with their bonus from payments, a custom
 // amount, the channel choice.
 func (s *Server) TopUp(c echo.Context) error {
-	v, err := s.topUpView(c, pv.TopUpForm{Tier: tierValue(s.pay.svc.Tiers()), Channel: string(payments.ChannelWeChat)})
+	v, err := s.topUpView(c, pv.TopUpForm{Tier: tierValue(s.pay.svc.Tiers()), Channel: string(payments.ChannelWeChat), Mode: defaultMode(c)})
 	if err != nil {
 		return err
 	}
@@ -96,6 +98,7 @@ func (s *Server) topUpView(c echo.Context, f pv.TopUpForm) (pv.TopUpView, error)
 	}
 	for _, ch := range payChannels {
 		v.Channels = append(v.Channels, pv.PayChannel{Value: string(ch), Available: s.pay.svc.Available(ch)})
+		v.PhoneModes = v.PhoneModes || s.pay.svc.PhoneAvailable(ch)
 	}
 	ok, err := s.pay.verify.IsVerified(c.Request().Context(), cu.Account.ID)
 	if err != nil {
@@ -106,8 +109,9 @@ func (s *Server) topUpView(c echo.Context, f pv.TopUpForm) (pv.TopUpView, error)
 }
 
 // TopUpSubmit creates the order: an unverified account goes to the
-// verification page first; a bad amount or channel re-renders the form
-// (422) with the message on its field; then the QR checkout or the bank
+// verification page first; a bad amount, channel or pay mode re-renders the
+// form (422) with the message on its field; then the QR checkout, the
+// hand-off to WeChat Pay H5 / Alipay WAP (pay mode phone), or the bank
 // transfer page.
 func (s *Server) TopUpSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -123,18 +127,25 @@ func (s *Server) TopUpSubmit(c echo.Context) error {
 		return HXRedirect(c, s.verificationURL()+"?next="+url.QueryEscape(s.URL("portal.topup")))
 	}
 	f := pv.TopUpForm{Tier: strings.TrimSpace(c.FormValue("tier")), Custom: strings.TrimSpace(c.FormValue("custom")),
-		Channel: strings.TrimSpace(c.FormValue("channel"))}
+		Channel: strings.TrimSpace(c.FormValue("channel")), Mode: strings.TrimSpace(c.FormValue("mode"))}
+	if f.Mode == "" {
+		f.Mode = defaultMode(c)
+	}
 	amountFen, channel, err := s.readTopUp(&f)
-	if err == nil && channel == payments.ChannelBankTransfer {
+	if err == nil {
 		var o payments.Order
-		o, err = s.pay.svc.CreateTransferOrder(ctx, cu.Account.ID, amountFen)
-		if err == nil {
-			return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+		switch {
+		case channel == payments.ChannelBankTransfer:
+			o, err = s.pay.svc.CreateTransferOrder(ctx, cu.Account.ID, amountFen)
+		case f.Mode == pv.ModePhone && s.pay.svc.PhoneAvailable(channel):
+			o, _, err = s.pay.svc.CreatePhoneOrder(ctx, cu.Account.ID, amountFen, channel, s.phonePayer(c))
+		default:
+			o, err = s.pay.svc.CreateQROrder(ctx, cu.Account.ID, amountFen, channel)
 		}
-	} else if err == nil {
-		var o payments.Order
-		o, err = s.pay.svc.CreateQROrder(ctx, cu.Account.ID, amountFen, channel)
-		if err == nil {
+		switch {
+		case err == nil && o.PayMode == payments.PayModePhone: // straight on to WeChat Pay / Alipay; they send the customer back to the order
+			return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
+		case err == nil:
 			return HXRedirect(c, s.URL("portal.order", o.OrderNo))
 		}
 	}
@@ -167,8 +178,59 @@ func onForm(msgs map[string]string) map[string]string {
 	return msgs
 }
 
-// readTopUp reads the amount (a tier, or a custom amount in yuan) and the
-// channel; every field that is wrong is in the returned *fielderr.Errors.
+// defaultMode preselects paying on the phone for a phone browser, scanning
+// a code elsewhere.
+func defaultMode(c echo.Context) string {
+	if isMobile(c.Request().UserAgent()) {
+		return pv.ModePhone
+	}
+	return pv.ModeQR
+}
+
+// phonePayer is the customer as WeChat Pay H5 and Alipay WAP need them:
+// their address (ClientIP, which knows our trusted proxies) and the order
+// page the channel sends them back to, as an absolute URL.
+func (s *Server) phonePayer(c echo.Context) payments.PhonePayer {
+	base := strings.TrimRight(s.Config.BaseURL, "/")
+	if base == "" {
+		base = requestScheme(c.Request(), s.Config.TrustedProxies) + "://" + c.Request().Host
+	}
+	return payments.PhonePayer{ClientIP: ClientIP(c), ReturnURL: func(no string) string { return base + s.URL("portal.order", no) }}
+}
+
+// OpenPhonePay sends the customer of an open phone order on to the payment
+// app (again, after coming back unpaid): it places the order at the channel
+// anew for a fresh WeChat Pay h5_url or a freshly signed Alipay WAP request
+// (placing the same order again changes nothing at the channel, so a GET
+// may) and answers a page whose link the browser follows at once. A page,
+// not a redirect: the link sends our origin as Referer, which WeChat Pay
+// checks against the merchant's H5 domain (our Referrer-Policy otherwise
+// sends none across sites). An order that is no longer open just shows its
+// page, which says why.
+func (s *Server) OpenPhonePay(c echo.Context) error {
+	no := c.Param("no")
+	u, err := s.pay.svc.PhonePayURL(c.Request().Context(), customerOf(c).Account.ID, no, s.phonePayer(c))
+	if errors.Is(err, payments.ErrInvalidArgument) {
+		return c.Redirect(http.StatusSeeOther, s.URL("portal.order", no))
+	}
+	if err != nil {
+		return err
+	}
+	if pu, perr := url.Parse(u); perr != nil || (pu.Scheme != "https" && pu.Scheme != "http") {
+		return fmt.Errorf("web: pay URL of %s is not a web address", no)
+	}
+	o, err := s.order(c)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return Render(c, http.StatusOK, pv.PhoneHandoff(pv.PhoneHandoffView{Frame: s.frame(c, "portal.topup"), Channel: string(o.Channel),
+		OrderNo: o.OrderNo, Amount: o.AmountYuan(), PayURL: u, OrderURL: s.URL("portal.order", no)}), nil)
+}
+
+// readTopUp reads the amount (a tier, or a custom amount in yuan), the
+// channel and the pay mode (already defaulted by the browser); every field
+// that is wrong is in the returned *fielderr.Errors.
 func (s *Server) readTopUp(f *pv.TopUpForm) (int64, payments.Channel, error) {
 	errs := fielderr.New("web")
 	var amountFen int64
@@ -204,12 +266,17 @@ func (s *Server) readTopUp(f *pv.TopUpForm) (int64, payments.Channel, error) {
 	case !s.pay.svc.Available(channel):
 		errs.Add("channel", "topup_channel_unavailable")
 	}
+	switch f.Mode {
+	case pv.ModePhone, pv.ModeQR:
+	default:
+		errs.Add("mode", "topup_mode_invalid")
+	}
 	return amountFen, channel, errs.Err()
 }
 
 // topUpFieldCodes are the codes readTopUp reports, for the locale test.
 var topUpFieldCodes = []string{"topup_amount_required", "topup_amount_invalid", "topup_tier_invalid",
-	"topup_channel_required", "topup_channel_invalid", "topup_channel_unavailable"}
+	"topup_channel_required", "topup_channel_invalid", "topup_channel_unavailable", "topup_mode_invalid"}
 
 // verificationURL is the verification page (built by the verification area;
 // its path until the route exists).

@@ -121,7 +121,8 @@ func (s *Server) orderStatus(c echo.Context, o payments.Order) (pv.OrderStatus, 
 		Credits: o.Credits, Bonus: o.BonusCredits, ExpiresAt: o.ExpiresAt, Expired: o.Expired(now),
 		QRURL: s.URL("portal.order.qr", o.OrderNo), StatusURL: s.URL("portal.order.status", o.OrderNo),
 		CloseURL: s.URL("portal.order.close", o.OrderNo), TopUpURL: s.URL("portal.topup"),
-		Mobile: isMobile(c.Request().UserAgent()),
+		Mobile: isMobile(c.Request().UserAgent()), Phone: o.PayMode == payments.PayModePhone,
+		PayURL: s.URL("portal.order.open", o.OrderNo),
 	}
 	if appLink(o.QRCode) {
 		st.CodeURL = o.QRCode

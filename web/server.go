@@ -28,6 +28,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
+	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/verification"
@@ -54,6 +55,8 @@ type Deps struct {
 	Verification *verification.Service
 	Invoicing    *invoicing.Service
 	Webhooks     *webhook.Service
+	// Settings are the business settings of the settings screen.
+	Settings *settings.Store
 	// Jobs enqueues background jobs (password-reset mail) inside a caller's
 	// transaction.
 	Jobs jobs.Inserter
@@ -73,6 +76,7 @@ func (d Deps) check() error {
 		{"Auth", d.Auth == nil}, {"Signup", d.Signup == nil}, {"Usage", d.Usage == nil}, {"Gateway", d.Gateway == nil},
 		{"Payments", d.Payments == nil}, {"Backoffice", d.Backoffice == nil}, {"Verification", d.Verification == nil},
 		{"Invoicing", d.Invoicing == nil}, {"Webhooks", d.Webhooks == nil}, {"Jobs", d.Jobs == nil},
+		{"Settings", d.Settings == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -140,7 +144,7 @@ func New(d Deps) (*Server, error) {
 	registerLedgerMetrics(s.Metrics, d.Ledger)
 	registerLimiterMetrics(s.Metrics, d.Gateway.Limiter())
 	s.portal = newPortal(d, func(token string) string { return s.Config.BaseURL + s.URL("auth.reset", token) })
-	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger}
+	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings}
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
 	s.middleware()

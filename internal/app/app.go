@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
@@ -27,12 +28,14 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
+	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/verification"
@@ -79,6 +82,7 @@ type App struct {
 	Usage        *usage.Store
 	Mail         mail.Sender
 	Pricing      *pricing.Service
+	Plans        *plans.Service
 	Gateway      *gateway.Service
 	Payments     *payments.Service
 	Backoffice   *backoffice.Service
@@ -86,6 +90,9 @@ type App struct {
 	Invoicing    *invoicing.Service
 	Webhooks     *webhook.Service
 	Jobs         *jobs.Client
+	// Settings are the business settings admins change on the settings
+	// screen; the services below read them per operation.
+	Settings *settings.Store
 
 	viewCache time.Duration
 	closers   []func()
@@ -111,8 +118,19 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return nil, err
 	}
 
+	// The business settings: the environment's values until an admin
+	// changes one on the settings screen (internal/settings).
+	a.Settings = settings.New(pool, settings.Defaults(cfg.Payments, cfg.Backoffice, cfg.Gateway.TrialCap, cfg.Grace,
+		cfg.Gateway.ReminderDays), settings.Options{Now: o.Now, Logger: logger})
+	if _, err = a.Settings.Load(ctx); err != nil {
+		return nil, err
+	}
+	current := a.Settings.Current
+
 	a.Ledger = ledger.New(pool, ledger.Options{Now: o.Now, ExpiredReservations: cfg.Gateway.ExpiredPolicy,
-		DefaultTTL: cfg.Gateway.ReservationTTL, Grace: cfg.Grace, TrialCap: cfg.Gateway.TrialCap})
+		DefaultTTL: cfg.Gateway.ReservationTTL, Grace: cfg.Grace, TrialCap: cfg.Gateway.TrialCap,
+		CurrentTrialCap: func() decimal.Decimal { return current().TrialCap },
+		CurrentGrace:    func() ledger.GracePolicy { return current().GracePolicy() }})
 	a.closers = append(a.closers, a.Ledger.Close)
 	sealer, index, err := piicrypto.FromSettings(cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey, production)
 	if err != nil {
@@ -127,6 +145,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Signup = &signup.Service{Pool: pool, Auth: a.Auth, Ledger: a.Ledger, Settings: cfg.Signup, Now: o.Now}
 	a.Usage = usage.New(pool)
 	a.Pricing = pricing.New(pool)
+	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
 	if a.Mail = o.Mail; a.Mail == nil {
 		if a.Mail, err = mail.New(cfg.SMTP, filepath.Join(cfg.Database.DataDir, "mail"), logger); err != nil {
 			return nil, err
@@ -164,6 +183,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	}
 	popts := cfg.Payments
 	popts.Now, popts.Logger = o.Now, logger
+	popts.Current = func() payments.Products { return current().Products() }
 	popts.BeforeRefund = func(ctx context.Context, tx pgx.Tx, order payments.Order) error {
 		return invoicing.CheckRefundTx(ctx, tx, order.AccountID, order.ID)
 	}
@@ -209,6 +229,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return name, err
 	}
 	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice,
+		Current:        func() backoffice.Settings { return current().Backoffice(cfg.Backoffice) },
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
 		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice()})
 
@@ -217,7 +238,8 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	workers := river.NewWorkers()
 	river.AddWorker(workers, mail.NewSendWorker(a.Mail))
 	river.AddWorker(workers, webhook.NewDeliverer(pool, webhook.DelivererOptions{Logger: logger, AllowPrivateNetworks: !production}))
-	alerts, err := gateway.NewAlerts(pool, late, a.Webhooks, gateway.AlertOptions{ReminderDays: cfg.Gateway.ReminderDays})
+	alerts, err := gateway.NewAlerts(pool, late, a.Webhooks, gateway.AlertOptions{ReminderDays: cfg.Gateway.ReminderDays,
+		CurrentReminderDays: func() int { return current().ReminderDays }})
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +262,7 @@ func (a *App) WebDeps() web.Deps {
 	return web.Deps{Config: a.Config, Pool: a.Pool, Logger: a.Logger, I18n: a.I18n,
 		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
-		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs}
+		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings}
 }
 
 // Start works the background jobs until the returned stop is called.

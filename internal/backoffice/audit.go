@@ -46,6 +46,7 @@ const (
 	ActionAPIKeyCreated       Action = "api_key_created"       // an API service key was created
 	ActionAPIKeyRevoked       Action = "api_key_revoked"       // an API service key was revoked
 	ActionAllocationTransfer  Action = "allocation_transfer"   // allocation moved between two accounts of an enterprise
+	ActionSettingChanged      Action = "setting_changed"       // a business setting changed on the settings screen (internal/settings)
 )
 
 // ActorKind says who acted: staff, a customer (redemptions, refund

@@ -70,6 +70,9 @@ type Options struct {
 	// Keys is the gateway's service key store: pass the one the API
 	// server authenticates with, so a revocation drops its cache at once.
 	Keys ServiceKeys
+	// Current, when set, gives the settings in force for each operation
+	// (the settings screen, internal/settings), replacing Settings.
+	Current func() Settings
 }
 
 // Service is the back office. It is safe for concurrent use.
@@ -96,8 +99,14 @@ func New(pool *pgxpool.Pool, l *ledger.Ledger, users *auth.Service, opts Options
 
 func (s *Service) now() time.Time { return s.opt.Now().UTC() }
 
-// Settings returns the limits and throttles in force.
-func (s *Service) Settings() Settings { return s.opt.Settings }
+// Settings returns the limits and throttles in force: Options.Current's
+// when set.
+func (s *Service) Settings() Settings {
+	if s.opt.Current != nil {
+		return s.opt.Current()
+	}
+	return s.opt.Settings
+}
 
 // Actor is who performs a staff action: the signed-in staff user and the
 // IP address of the request (empty when not over HTTP, e.g. the CLI).

@@ -77,7 +77,7 @@ func (s *Service) ImportChannelBill(ctx context.Context, file io.Reader, filenam
 	if s.opt.ChannelOrders == nil {
 		return res, ErrNoChannelOrders
 	}
-	lines, err := reconcile.ParseChannelBill(file, filename, s.opt.Settings.ImportLimits)
+	lines, err := reconcile.ParseChannelBill(file, filename, s.Settings().ImportLimits)
 	if err != nil {
 		return res, err
 	}

@@ -97,6 +97,8 @@ var (
 	ErrKeyNotFound = &Error{Code: "key_not_found"}
 	// ErrKeyRevoked: the service key was already revoked.
 	ErrKeyRevoked = &Error{Code: "key_revoked"}
+	// ErrInvalidFilter: a list filter names an unknown value, or its page cursor is malformed.
+	ErrInvalidFilter = &Error{Code: "invalid_filter"}
 )
 
 // field is the sentinel for field failing with code ("" for the whole form).

@@ -117,7 +117,7 @@ func (s *Service) Grant(ctx context.Context, r GrantRequest) (GrantResult, error
 			return err
 		}
 		key := "grant:" + strconv.FormatInt(r.Actor.User.ID, 10) + ":" + r.IdempotencyKey
-		if r.Amount.GreaterThan(s.opt.Settings.SupportGrantLimit) {
+		if r.Amount.GreaterThan(s.Settings().SupportGrantLimit) {
 			// No counters to lock: the approval's unique key settles a
 			// concurrent repeat.
 			if res, ok, err := s.replayGrant(ctx, tx, r, p, key); ok || err != nil {
@@ -134,7 +134,7 @@ func (s *Service) Grant(ctx context.Context, r GrantRequest) (GrantResult, error
 			return err
 		}
 
-		limits := s.opt.Settings.grantDayLimits()
+		limits := s.Settings().grantDayLimits()
 		use, err := lockDay(ctx, tx, limits.action, r.Actor.User.ID, r.AccountID, shanghaiDay(s.now()))
 		if err != nil {
 			return err
@@ -207,12 +207,13 @@ func (s *Service) requestGrant(ctx context.Context, tx pgx.Tx, r GrantRequest, p
 	e := staffEntry(r.Actor, ActionGrantRequested, r.AccountID)
 	e.BalanceBefore, e.BalanceAfter = &bal, &bal
 	e.Reason = r.ReasonCode
+	set := s.Settings()
 	detail := map[string]any{"approval_id": a.ID, "amount": p.Amount, "expires_at": p.ExpiresAt, "note": r.Note,
-		"over": p.Over, "limit": s.opt.Settings.SupportGrantLimit}
+		"over": p.Over, "limit": set.SupportGrantLimit}
 	if use != nil {
 		detail["day"] = use.day
-		detail["staff_day_total"], detail["staff_day_limit"] = use.staff, s.opt.Settings.SupportGrantStaffDayLimit
-		detail["account_day_total"], detail["account_day_limit"] = use.account, s.opt.Settings.SupportGrantAccountDayLimit
+		detail["staff_day_total"], detail["staff_day_limit"] = use.staff, set.SupportGrantStaffDayLimit
+		detail["account_day_total"], detail["account_day_limit"] = use.account, set.SupportGrantAccountDayLimit
 	}
 	if p.AppliedLotID != 0 {
 		detail["requested_amount"], detail["applied_lot_id"] = p.RequestedAmount, p.AppliedLotID

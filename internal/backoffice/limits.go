@@ -179,7 +179,8 @@ func (s *Service) GrantAllowance(ctx context.Context, actor Actor, accountID int
 	if err := actor.require(auth.RoleSupport, auth.RoleFinance); err != nil {
 		return Allowance{}, err
 	}
-	return s.allowance(ctx, s.opt.Settings.grantDayLimits(), s.opt.Settings.SupportGrantLimit, actor.User.ID, accountID)
+	set := s.Settings()
+	return s.allowance(ctx, set.grantDayLimits(), set.SupportGrantLimit, actor.User.ID, accountID)
 }
 
 func (s *Service) allowance(ctx context.Context, l dayLimits, perAction decimal.Decimal, staffID, accountID int64) (Allowance, error) {

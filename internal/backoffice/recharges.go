@@ -80,7 +80,7 @@ func (s *Service) ImportStatement(ctx context.Context, file io.Reader, filename,
 	if err := actor.require(auth.RoleFinance); err != nil {
 		return res, err
 	}
-	lines, err := reconcile.ParseBankStatement(file, filename, s.opt.Settings.ImportLimits)
+	lines, err := reconcile.ParseBankStatement(file, filename, s.Settings().ImportLimits)
 	if err != nil {
 		return res, err
 	}
@@ -321,13 +321,13 @@ func (s *Service) ResolveToAccount(ctx context.Context, lineID, accountID int64,
 		}
 		p := RechargePayload{LineID: lineID, AccountID: accountID, AmountRMB: line.Amount, Credits: credits, Note: note}
 		out.Credits = credits
-		if line.Amount.GreaterThan(s.opt.Settings.ManualRechargeLimit()) {
+		if line.Amount.GreaterThan(s.Settings().ManualRechargeLimit()) {
 			p.Over = OverAction
 			out.Approval, out.BalanceBefore, err = s.requestRecharge(ctx, tx, line, p, actor, nil)
 			out.BalanceAfter = out.BalanceBefore
 			return err
 		}
-		limits := s.opt.Settings.rechargeDayLimits()
+		limits := s.Settings().rechargeDayLimits()
 		use, err := lockDay(ctx, tx, limits.action, actor.User.ID, accountID, shanghaiDay(s.now()))
 		if err != nil {
 			return err
@@ -372,12 +372,13 @@ func (s *Service) requestRecharge(ctx context.Context, tx pgx.Tx, line reconcile
 	e := staffEntry(actor, ActionRechargeRequested, p.AccountID)
 	e.BalanceBefore, e.BalanceAfter = &bal, &bal
 	e.Reason = p.Note
+	set := s.Settings()
 	detail := map[string]any{"approval_id": a.ID, "line_id": p.LineID, "serial": line.Serial, "amount_rmb": p.AmountRMB,
-		"credits": p.Credits, "limit_fen": s.opt.Settings.ManualRechargeLimitFen, "over": p.Over}
+		"credits": p.Credits, "limit_fen": set.ManualRechargeLimitFen, "over": p.Over}
 	if use != nil {
 		detail["day"] = use.day
-		detail["staff_day_total"], detail["staff_day_limit_fen"] = use.staff, s.opt.Settings.ManualRechargeStaffDayLimitFen
-		detail["account_day_total"], detail["account_day_limit_fen"] = use.account, s.opt.Settings.ManualRechargeAccountDayLimitFen
+		detail["staff_day_total"], detail["staff_day_limit_fen"] = use.staff, set.ManualRechargeStaffDayLimitFen
+		detail["account_day_total"], detail["account_day_limit_fen"] = use.account, set.ManualRechargeAccountDayLimitFen
 	}
 	e.Detail = detail
 	_, err = Audit(ctx, tx, e)

@@ -57,6 +57,9 @@ import (
 type AlertOptions struct {
 	// ReminderDays before a lot expires its reminder goes out (7).
 	ReminderDays int
+	// CurrentReminderDays, when set and positive, replaces ReminderDays at
+	// each run (the settings screen, internal/settings).
+	CurrentReminderDays func() int
 	// GapTimeout after which a gap in event ids is skipped (2 minutes).
 	GapTimeout time.Duration
 	// Batch is the most events one scan reads (1,000).
@@ -73,6 +76,16 @@ type Alerts struct {
 	jobs     jobs.Inserter
 	webhooks *webhook.Service
 	opts     AlertOptions
+}
+
+// reminderDays is ReminderDays in force (CurrentReminderDays when set).
+func (a *Alerts) reminderDays() int {
+	if a.opts.CurrentReminderDays != nil {
+		if d := a.opts.CurrentReminderDays(); d > 0 {
+			return d
+		}
+	}
+	return a.opts.ReminderDays
 }
 
 // NewAlerts returns the alert scanner; ins is the River client, webhooks
@@ -371,7 +384,7 @@ func (a *Alerts) RemindExpiring(ctx context.Context) (int, error) {
 	now := a.opts.Now().UTC()
 	err := db.InTx(ctx, a.pool, func(tx pgx.Tx) error {
 		sent = 0
-		rows, _ := tx.Query(ctx, selectExpiring, now, now.AddDate(0, 0, a.opts.ReminderDays))
+		rows, _ := tx.Query(ctx, selectExpiring, now, now.AddDate(0, 0, a.reminderDays()))
 		type lot struct {
 			id, pool  int64
 			kind      ledger.LotKind

@@ -702,7 +702,7 @@ func isDigits(s string) bool {
 // and tax at Options.TaxRate, the order numbers in the remarks.
 func (s *Service) render(inv Invoice, number string, date time.Time, actor string) ([]byte, error) {
 	seller := s.opts.Seller
-	if seller.Name == "" || seller.TaxID == "" {
+	if !s.CanGenerate() {
 		return nil, ErrSellerNotConfigured
 	}
 	items := make([]pdf.Item, len(inv.Items))

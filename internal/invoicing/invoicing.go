@@ -150,3 +150,8 @@ func lockAccount(ctx context.Context, tx pgx.Tx, accountID int64) error {
 // SellerName is our company's name as configured for invoices; empty
 // until finance configures the seller.
 func (s *Service) SellerName() string { return s.opts.Seller.Name }
+
+// CanGenerate reports whether the seller is configured well enough to draw
+// our own PDF copy (its name and tax id); otherwise only the platform's PDF
+// can be uploaded.
+func (s *Service) CanGenerate() bool { return s.opts.Seller.Name != "" && s.opts.Seller.TaxID != "" }

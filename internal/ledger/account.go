@@ -150,8 +150,8 @@ func (l *Ledger) createAccount(ctx context.Context, q db.DBTX, spec AccountSpec)
 	}
 	var trialCap any
 	// A sub-account is in trial exactly while its enterprise is.
-	if l.opts.TrialCap.IsPositive() && (spec.Kind != AccountSub || parentInTrial) {
-		trialCap = Round(l.opts.TrialCap).String()
+	if c := l.trialCap(); c.IsPositive() && (spec.Kind != AccountSub || parentInTrial) {
+		trialCap = Round(c).String()
 	}
 	rows, _ := q.Query(ctx, sqlInsertAccount, spec.Kind, parent, spec.Mode, nullable(spec.ExternalID), spec.Name, allocationArg(spec.Allocation), trialCap)
 	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Account])

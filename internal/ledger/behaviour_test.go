@@ -2,10 +2,12 @@ package ledger_test
 
 import (
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -413,5 +415,33 @@ func TestGraceCredit(t *testing.T) {
 		}
 		require.Equal(t, 2, graceLots)
 		b.verifyClean(t)
+	})
+	// The settings screen changes the policy while the ledger runs:
+	// CurrentGrace is read at each write, CurrentTrialCap at each account
+	// creation.
+	t.Run("CurrentPolicyIsReadPerOperation", func(t *testing.T) {
+		var mu sync.Mutex
+		policy, trialCap := ledger.GracePolicy{}, d("0")
+		b := setup(t, ledger.Options{
+			CurrentGrace:    func() ledger.GracePolicy { mu.Lock(); defer mu.Unlock(); return policy },
+			CurrentTrialCap: func() decimal.Decimal { mu.Lock(); defer mu.Unlock(); return trialCap },
+		})
+		acc := b.account(t, ledger.AccountIndividual)
+		require.False(t, acc.InTrial())
+		b.credit(t, acc.ID, "10", lotOpts{})
+		cr, err := b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: d("10"), IdempotencyKey: key()})
+		require.NoError(t, err)
+		requireDec(t, "0", cr.Available, "grace off")
+
+		mu.Lock()
+		policy, trialCap = ledger.GracePolicy{Enabled: true, Amount: d("4"), Lifetime: time.Hour}, d("300")
+		mu.Unlock()
+		b.credit(t, acc.ID, "2", lotOpts{})
+		cr, err = b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: d("2"), IdempotencyKey: key()})
+		require.NoError(t, err)
+		requireDec(t, "4", cr.Available, "grace turned on without a new ledger")
+		next := b.account(t, ledger.AccountIndividual)
+		require.True(t, next.InTrial())
+		requireDec(t, "300", next.TrialCap.Decimal)
 	})
 }

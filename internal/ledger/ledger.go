@@ -72,6 +72,11 @@ type Options struct {
 	// charged plus what its open reservations hold may not pass the cap.
 	// Zero creates accounts out of trial.
 	TrialCap decimal.Decimal
+	// CurrentTrialCap and CurrentGrace, when set, give TrialCap and Grace
+	// in force at each account creation and each write (the settings
+	// screen, internal/settings changes them while the process runs).
+	CurrentTrialCap func() decimal.Decimal
+	CurrentGrace    func() GracePolicy
 	// InFlight is how many batches one writer may have in flight at once,
 	// each on its own connection (default 1): with 2, a writer starts its
 	// next batch while the previous one's COMMIT waits for the WAL flush.
@@ -148,6 +153,22 @@ func (l *Ledger) Close() {
 
 func (l *Ledger) now() time.Time { return l.opts.Now().UTC() }
 
+// grace is the grace policy in force (Options.CurrentGrace when set).
+func (l *Ledger) grace() GracePolicy {
+	if l.opts.CurrentGrace != nil {
+		return l.opts.CurrentGrace()
+	}
+	return l.opts.Grace
+}
+
+// trialCap is the trial cap in force (Options.CurrentTrialCap when set).
+func (l *Ledger) trialCap() decimal.Decimal {
+	if l.opts.CurrentTrialCap != nil {
+		return l.opts.CurrentTrialCap()
+	}
+	return l.opts.TrialCap
+}
+
 // payload is a request to one SQL function.
 type payload map[string]any
 
@@ -162,10 +183,10 @@ func (l *Ledger) stamp(p payload, key string, identity ...any) payload {
 	sum := sha256.Sum256(b)
 	p["hash"] = hex.EncodeToString(sum[:16])
 	p["now"] = l.now()
-	if l.opts.Grace.Enabled && l.opts.Grace.Amount.IsPositive() {
+	if g := l.grace(); g.Enabled && g.Amount.IsPositive() {
 		p["grace"] = map[string]any{
-			"amount":           Round(l.opts.Grace.Amount).String(),
-			"lifetime_seconds": l.opts.Grace.Lifetime.Seconds(),
+			"amount":           Round(g.Amount).String(),
+			"lifetime_seconds": g.Lifetime.Seconds(),
 		}
 	}
 	return p

@@ -89,7 +89,27 @@ type QRChannel interface {
 	ParseNotify(h http.Header, body []byte) (ChannelPayment, error)
 }
 
-// WeChatChannel adapts a WeChat Pay client to QRChannel.
+// PhoneOrder is a top-up order to pay in the payment app from a phone
+// browser (WeChat Pay H5, Alipay WAP).
+type PhoneOrder struct {
+	QROrder
+	// ClientIP is the customer's address (WeChat Pay's
+	// scene_info.payer_client_ip).
+	ClientIP string
+	// ReturnURL is where the channel sends the customer afterwards, paid or
+	// not: our order page, which asks for the order's state.
+	ReturnURL string
+}
+
+// PhoneChannel is a channel that can also be paid from a phone browser.
+type PhoneChannel interface {
+	// PayURL places (or places again, for a customer who came back unpaid)
+	// the order for a phone browser and returns the URL to send the
+	// customer's browser to. The payment's notify is the QR one.
+	PayURL(ctx context.Context, o PhoneOrder) (string, error)
+}
+
+// WeChatChannel adapts a WeChat Pay client to QRChannel and PhoneChannel.
 func WeChatChannel(c *wechatpay.Client) QRChannel { return wechatChannel{c} }
 
 type wechatChannel struct{ c *wechatpay.Client }
@@ -98,6 +118,18 @@ func (wechatChannel) Name() Channel { return ChannelWeChat }
 
 func (w wechatChannel) CreateQR(ctx context.Context, o QROrder) (string, error) {
 	return w.c.CreateNative(ctx, wechatpay.NativeOrder{OutTradeNo: o.OutTradeNo, Description: o.Subject, AmountFen: o.AmountFen, TimeExpire: o.ExpiresAt})
+}
+
+// PayURL places an H5 order and adds redirect_url to its h5_url.
+func (w wechatChannel) PayURL(ctx context.Context, o PhoneOrder) (string, error) {
+	u, err := w.c.CreateH5(ctx, wechatpay.H5Order{
+		NativeOrder:   wechatpay.NativeOrder{OutTradeNo: o.OutTradeNo, Description: o.Subject, AmountFen: o.AmountFen, TimeExpire: o.ExpiresAt},
+		PayerClientIP: o.ClientIP,
+	})
+	if err != nil {
+		return "", err
+	}
+	return wechatpay.WithRedirect(u, o.ReturnURL), nil
 }
 
 func (w wechatChannel) Query(ctx context.Context, no string) (ChannelPayment, error) {
@@ -147,7 +179,7 @@ func fromWeChat(t wechatpay.Transaction) ChannelPayment {
 	return p
 }
 
-// AlipayChannel adapts an Alipay client to QRChannel. sellerID, when set, is
+// AlipayChannel adapts an Alipay client to QRChannel and PhoneChannel. sellerID, when set, is
 // reported as MerchantID of queried payments (queries do not carry it).
 func AlipayChannel(c *alipay.Client, sellerID string) QRChannel { return alipayChannel{c, sellerID} }
 
@@ -159,11 +191,23 @@ type alipayChannel struct {
 func (alipayChannel) Name() Channel { return ChannelAlipay }
 
 func (a alipayChannel) CreateQR(ctx context.Context, o QROrder) (string, error) {
-	var timeout time.Duration
-	if !o.ExpiresAt.IsZero() {
-		timeout = max(time.Minute, time.Until(o.ExpiresAt))
+	return a.c.Precreate(ctx, alipay.PrecreateOrder{OutTradeNo: o.OutTradeNo, TotalAmount: decimal.New(o.AmountFen, -2), Subject: o.Subject, Timeout: timeoutUntil(o.ExpiresAt)})
+}
+
+// PayURL signs an alipay.trade.wap.pay request; quitting the cashier also
+// leads back to our order page.
+func (a alipayChannel) PayURL(_ context.Context, o PhoneOrder) (string, error) {
+	return a.c.WapPayURL(alipay.WapOrder{OutTradeNo: o.OutTradeNo, TotalAmount: decimal.New(o.AmountFen, -2), Subject: o.Subject,
+		Timeout: timeoutUntil(o.ExpiresAt), ReturnURL: o.ReturnURL, QuitURL: o.ReturnURL})
+}
+
+// timeoutUntil is the time left until expiresAt, at least a minute (zero
+// for no expiry).
+func timeoutUntil(expiresAt time.Time) time.Duration {
+	if expiresAt.IsZero() {
+		return 0
 	}
-	return a.c.Precreate(ctx, alipay.PrecreateOrder{OutTradeNo: o.OutTradeNo, TotalAmount: decimal.New(o.AmountFen, -2), Subject: o.Subject, Timeout: timeout})
+	return max(time.Minute, time.Until(expiresAt))
 }
 
 func (a alipayChannel) Query(ctx context.Context, no string) (ChannelPayment, error) {

@@ -31,8 +31,12 @@ type Order struct {
 	Channel           Channel         `db:"channel"`
 	State             State           `db:"state"`
 	ChannelTradeNo    string          `db:"channel_trade_no"` // transaction_id / trade_no / bank statement reference
-	// QRCode is the text to render as a QR code (WeChat code_url, Alipay qr_code).
+	// QRCode is the text to render as a QR code (WeChat code_url, Alipay
+	// qr_code); empty for phone orders.
 	QRCode string `db:"qr_code"`
+	// PayMode is how a WeChat Pay or Alipay order is paid: by QR code or
+	// from the phone browser (H5 / WAP).
+	PayMode PayMode `db:"pay_mode"`
 	// ReferenceCode is the bank transfer memo code (unformatted; see ReferenceDisplay).
 	ReferenceCode string     `db:"reference_code"`
 	ExpiresAt     time.Time  `db:"expires_at"`
@@ -102,13 +106,13 @@ type Transition struct {
 const orderColumns = `id, order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
 	channel_trade_no, qr_code, coalesce(reference_code, '') AS reference_code, expires_at, paid_at, paid_fen,
 	refunded_fen, paid_lot_id, promo_lot_id, review_reason, created_at, updated_at, bonus_deducted_fen,
-	bank_line_id, statement_serial, payer_name, payer_account`
+	bank_line_id, statement_serial, payer_name, payer_account, pay_mode`
 
 const (
 	sqlInsertOrder = `
 INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
-                            reference_code, expires_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+                            reference_code, expires_at, created_at, updated_at, pay_mode)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
 RETURNING ` + orderColumns
 	sqlInsertTransition = `
 INSERT INTO payment_order_transitions (order_id, from_state, to_state, cause, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`
@@ -189,10 +193,10 @@ func isForeignKeyViolation(err error) bool {
 
 // insertOrder stores a new order in state (created or pending) with its
 // first transition, retrying on an order number or reference code clash.
-func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, ch Channel, state State, ttl time.Duration) (Order, error) {
+func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, ch Channel, mode PayMode, state State, ttl time.Duration) (Order, error) {
 	validity := int64(0)
-	if q.HasBonus() && s.opts.BonusValidity > 0 {
-		validity = int64(s.opts.BonusValidity / time.Second)
+	if q.HasBonus() && q.BonusValidity > 0 { // the quote carries the validity in force
+		validity = int64(q.BonusValidity / time.Second)
 	}
 	for attempt := 0; ; attempt++ {
 		var ref *string
@@ -205,7 +209,7 @@ func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, ch 
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
 			o, err = queryOrder(ctx, tx, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
-				ch, state, ref, now.Add(ttl), now)
+				ch, state, ref, now.Add(ttl), now, mode)
 			if err != nil {
 				return err
 			}
@@ -235,16 +239,111 @@ func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen 
 		}
 		return Order{}, fmt.Errorf("payments: create order: %w", err)
 	}
+	o, _, err := s.createChannelOrder(ctx, accountID, amountFen, channel, PayModeQR, func(o Order) (string, string, error) {
+		code, err := ch.CreateQR(ctx, s.qrOrder(o))
+		return code, "", err
+	})
+	return o, err
+}
+
+// PhonePayer is who pays a phone order: the customer's address (WeChat
+// Pay's payer_client_ip) and the page the channel sends them back to.
+type PhonePayer struct {
+	ClientIP string
+	// ReturnURL is the order page of an order number.
+	ReturnURL func(orderNo string) string
+}
+
+// CreatePhoneOrder makes a WeChat Pay (H5) or Alipay (WAP) order of
+// amountFen to pay in the payment app from a phone browser, and returns it,
+// pending, with the URL to send the browser to. Notifies, the sync job and
+// refunds treat it like a QR order. When the channel refuses, the order is
+// recorded as failed. Errors: as CreateQROrder.
+func (s *Service) CreatePhoneOrder(ctx context.Context, accountID int64, amountFen int64, channel Channel, payer PhonePayer) (Order, string, error) {
+	ch, err := s.phoneChannel(channel)
+	if err != nil {
+		if errors.Is(err, ErrChannelUnavailable) {
+			err = fmt.Errorf("%w: %w", err, fielderr.One("payments", "channel", "topup_channel_unavailable"))
+		}
+		return Order{}, "", fmt.Errorf("payments: create phone order: %w", err)
+	}
+	return s.createChannelOrder(ctx, accountID, amountFen, channel, PayModePhone, func(o Order) (string, string, error) {
+		u, err := ch.PayURL(ctx, s.phoneOrder(o, payer))
+		return "", u, err
+	})
+}
+
+// PhonePayURL places the account's open phone order at its channel again
+// and returns a fresh URL to pay it (WeChat Pay's h5_url lasts five
+// minutes; a customer who came back unpaid opens the payment again).
+// Errors: ErrNotFound, ErrInvalidArgument (a QR order, or no longer open),
+// ErrChannelUnavailable, ErrChannel.
+func (s *Service) PhonePayURL(ctx context.Context, accountID int64, orderNo string, payer PhonePayer) (string, error) {
+	o, err := s.Order(ctx, accountID, orderNo)
+	if err != nil {
+		return "", err
+	}
+	if o.PayMode != PayModePhone || o.State != StatePending || o.Expired(s.now()) {
+		return "", fmt.Errorf("payments: pay %s on the phone: %w: %s order, state %s", orderNo, ErrInvalidArgument, o.PayMode, o.State)
+	}
+	ch, err := s.phoneChannel(o.Channel)
+	if err != nil {
+		return "", fmt.Errorf("payments: pay %s on the phone: %w", orderNo, err)
+	}
+	u, err := ch.PayURL(ctx, s.phoneOrder(o, payer))
+	if err != nil {
+		return "", fmt.Errorf("payments: pay %s on the phone: %w: %w", orderNo, ErrChannel, err)
+	}
+	return u, nil
+}
+
+// PhoneAvailable reports whether a channel can be paid from a phone
+// browser now.
+func (s *Service) PhoneAvailable(c Channel) bool {
+	_, err := s.phoneChannel(c)
+	return err == nil
+}
+
+func (s *Service) phoneChannel(c Channel) (PhoneChannel, error) {
+	ch, err := s.channel(c)
+	if err != nil {
+		return nil, err
+	}
+	pc, ok := ch.(PhoneChannel)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q cannot be paid on a phone", ErrChannelUnavailable, c)
+	}
+	return pc, nil
+}
+
+// qrOrder is what the channel is told about o; the subject names the amount.
+func (s *Service) qrOrder(o Order) QROrder {
+	subject := fmt.Sprintf("%s ¥%s", s.opts.Subject, o.AmountYuan().StringFixed(2))
+	return QROrder{OutTradeNo: o.OrderNo, AmountFen: o.AmountFen, Subject: subject, ExpiresAt: o.ExpiresAt}
+}
+
+func (s *Service) phoneOrder(o Order, payer PhonePayer) PhoneOrder {
+	p := PhoneOrder{QROrder: s.qrOrder(o), ClientIP: payer.ClientIP}
+	if payer.ReturnURL != nil {
+		p.ReturnURL = payer.ReturnURL(o.OrderNo)
+	}
+	return p
+}
+
+// createChannelOrder stores a new order, places it with place (which
+// returns the QR code to keep, or the URL to pay at) and records the
+// outcome: pending, or failed when the channel refused.
+func (s *Service) createChannelOrder(ctx context.Context, accountID, amountFen int64, channel Channel, mode PayMode,
+	place func(Order) (code, payURL string, err error)) (Order, string, error) {
 	q, err := s.Quote(amountFen)
 	if err != nil {
-		return Order{}, fmt.Errorf("payments: create order: %w", err)
+		return Order{}, "", fmt.Errorf("payments: create order: %w", err)
 	}
-	o, err := s.insertOrder(ctx, accountID, q, channel, StateCreated, s.opts.OrderTTL)
+	o, err := s.insertOrder(ctx, accountID, q, channel, mode, StateCreated, s.opts.OrderTTL)
 	if err != nil {
-		return Order{}, fmt.Errorf("payments: create order: %w", err)
+		return Order{}, "", fmt.Errorf("payments: create order: %w", err)
 	}
-	subject := fmt.Sprintf("%s ¥%s", s.opts.Subject, o.AmountYuan().StringFixed(2))
-	code, qrErr := ch.CreateQR(ctx, QROrder{OutTradeNo: o.OrderNo, AmountFen: o.AmountFen, Subject: subject, ExpiresAt: o.ExpiresAt})
+	code, payURL, placeErr := place(o)
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := queryOrder(ctx, tx, sqlLockOrderByID, o.ID)
 		if err != nil {
@@ -254,30 +353,32 @@ func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen 
 			o = cur
 			return nil
 		}
-		if qrErr != nil {
-			if err := s.transition(ctx, tx, &cur, StateFailed, CauseChannelError, map[string]string{"error": qrErr.Error()}); err != nil {
+		if placeErr != nil {
+			if err := s.transition(ctx, tx, &cur, StateFailed, CauseChannelError, map[string]string{"error": placeErr.Error()}); err != nil {
 				return err
 			}
 			o = cur
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE payment_orders SET qr_code = $2 WHERE id = $1`, cur.ID, code); err != nil {
-			return err
+		if code != "" {
+			if _, err := tx.Exec(ctx, `UPDATE payment_orders SET qr_code = $2 WHERE id = $1`, cur.ID, code); err != nil {
+				return err
+			}
+			cur.QRCode = code
 		}
-		cur.QRCode = code
-		if err := s.transition(ctx, tx, &cur, StatePending, CauseQRCreated, nil); err != nil {
+		if err := s.transition(ctx, tx, &cur, StatePending, CauseQRCreated, map[string]string{"mode": string(mode)}); err != nil {
 			return err
 		}
 		o = cur
 		return nil
 	})
 	if err != nil {
-		return o, fmt.Errorf("payments: create order %s: %w", o.OrderNo, err)
+		return o, "", fmt.Errorf("payments: create order %s: %w", o.OrderNo, err)
 	}
-	if qrErr != nil {
-		return o, fmt.Errorf("payments: create order %s: %w: %w: %w", o.OrderNo, ErrChannel, fielderr.One("payments", "", "topup_channel_failed"), qrErr)
+	if placeErr != nil {
+		return o, "", fmt.Errorf("payments: create order %s: %w: %w: %w", o.OrderNo, ErrChannel, fielderr.One("payments", "", "topup_channel_failed"), placeErr)
 	}
-	return o, nil
+	return o, payURL, nil
 }
 
 // CreateTransferOrder makes a bank transfer (对公转账) order of amountFen: a
@@ -286,14 +387,14 @@ func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen 
 // (ErrAmountOutOfRange), ErrInvalidArgument (no such account),
 // ErrChannelUnavailable (no receiving account configured).
 func (s *Service) CreateTransferOrder(ctx context.Context, accountID int64, amountFen int64) (Order, error) {
-	if !s.opts.BankAccount.Configured() {
+	if !s.BankAccount().Configured() {
 		return Order{}, fmt.Errorf("payments: create transfer order: %w: no receiving bank account", ErrChannelUnavailable)
 	}
 	q, err := s.quoteTransfer(amountFen)
 	if err != nil {
 		return Order{}, fmt.Errorf("payments: create transfer order: %w", err)
 	}
-	o, err := s.insertOrder(ctx, accountID, q, ChannelBankTransfer, StatePending, s.opts.TransferTTL)
+	o, err := s.insertOrder(ctx, accountID, q, ChannelBankTransfer, PayModeQR, StatePending, s.opts.TransferTTL)
 	if err != nil {
 		return Order{}, fmt.Errorf("payments: create transfer order: %w", err)
 	}

@@ -75,9 +75,10 @@ func money(fen int64) string { return format.Money(decimal.New(fen, -2)) }
 
 // Tiers returns the offered top-up amounts with their quotes, smallest first.
 func (s *Service) Tiers() []Quote {
-	out := make([]Quote, 0, len(s.opts.Tiers))
-	for _, fen := range s.opts.Tiers {
-		out = append(out, s.quote(fen))
+	p := s.products()
+	out := make([]Quote, 0, len(p.Tiers))
+	for _, fen := range p.Tiers {
+		out = append(out, s.quote(p, fen))
 	}
 	return out
 }
@@ -88,30 +89,33 @@ func (s *Service) Limits() (minFen, maxFen int64) { return s.opts.MinFen, s.opts
 // Quote prices a QR top-up of amountFen: a tier, or a custom amount within
 // Limits. Errors: *AmountError (ErrAmountOutOfRange).
 func (s *Service) Quote(amountFen int64) (Quote, error) {
-	if !slices.Contains(s.opts.Tiers, amountFen) && (amountFen < s.opts.MinFen || amountFen > s.opts.MaxFen) {
+	p := s.products()
+	if !slices.Contains(p.Tiers, amountFen) && (amountFen < s.opts.MinFen || amountFen > s.opts.MaxFen) {
 		return Quote{}, &AmountError{AmountFen: amountFen, MinFen: s.opts.MinFen, MaxFen: s.opts.MaxFen}
 	}
-	return s.quote(amountFen), nil
+	return s.quote(p, amountFen), nil
 }
 
 // quoteTransfer prices a bank transfer, allowed up to TransferMaxFen.
 func (s *Service) quoteTransfer(amountFen int64) (Quote, error) {
-	if !slices.Contains(s.opts.Tiers, amountFen) && (amountFen < s.opts.MinFen || amountFen > s.opts.TransferMaxFen) {
+	p := s.products()
+	if !slices.Contains(p.Tiers, amountFen) && (amountFen < s.opts.MinFen || amountFen > s.opts.TransferMaxFen) {
 		return Quote{}, &AmountError{AmountFen: amountFen, MinFen: s.opts.MinFen, MaxFen: s.opts.TransferMaxFen}
 	}
-	return s.quote(amountFen), nil
+	return s.quote(p, amountFen), nil
 }
 
-func (s *Service) quote(amountFen int64) Quote {
+// quote prices amountFen with the products p in force.
+func (s *Service) quote(p Products, amountFen int64) Quote {
 	// The credit price is validated positive in New, so this cannot fail.
 	credits, _ := ledger.CreditsForRMB(decimal.New(amountFen, -2), s.opts.CreditPriceRMB)
 	q := Quote{AmountFen: amountFen, Credits: credits}
-	if pct, ok := s.opts.Bonus[amountFen]; ok && pct.IsPositive() {
+	if pct, ok := p.Bonus[amountFen]; ok && pct.IsPositive() {
 		q.BonusPercent = pct
 		q.BonusCredits = ledger.Round(credits.Mul(pct).Div(decimal.NewFromInt(100)))
-		if s.opts.BonusValidity > 0 {
-			q.BonusValidity = s.opts.BonusValidity
-			at := s.now().Add(s.opts.BonusValidity)
+		if p.BonusValidity > 0 {
+			q.BonusValidity = p.BonusValidity
+			at := s.now().Add(p.BonusValidity)
 			q.BonusExpiresAt = &at
 		}
 	}

@@ -146,6 +146,35 @@ type Options struct {
 	OnRefunded func(ctx context.Context, refundNo string) error
 	// Logger receives what the sync job could not do (discarded by default).
 	Logger *slog.Logger
+	// Current, when set, gives the products in force for each operation
+	// (the back office's settings screen, internal/settings): it replaces
+	// Tiers, Bonus, BonusValidity and BankAccount, and its zero fields take
+	// the same defaults.
+	Current func() Products
+}
+
+// Products are the top-up settings an admin may change while the process
+// runs: the offered tiers (fen), the bonus per tier (percent), how long a
+// bonus lot lasts (negative: never expires) and the receiving bank account.
+type Products struct {
+	Tiers         []int64
+	Bonus         map[int64]decimal.Decimal
+	BonusValidity time.Duration
+	BankAccount   BankAccount
+}
+
+// withDefaults fills what is unset as New does for Options.
+func (p Products) withDefaults() Products {
+	if p.Tiers == nil {
+		p.Tiers = DefaultTiers
+	}
+	if p.Bonus == nil {
+		p.Bonus = DefaultBonus
+	}
+	if p.BonusValidity == 0 {
+		p.BonusValidity = DefaultBonusValidity
+	}
+	return p
 }
 
 // Service runs top-up orders: products, QR and bank transfer orders,
@@ -162,15 +191,8 @@ func New(pool *pgxpool.Pool, l *ledger.Ledger, ch Channels, opts Options) *Servi
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Tiers == nil {
-		opts.Tiers = DefaultTiers
-	}
-	if opts.Bonus == nil {
-		opts.Bonus = DefaultBonus
-	}
-	if opts.BonusValidity == 0 {
-		opts.BonusValidity = DefaultBonusValidity
-	}
+	p := Products{Tiers: opts.Tiers, Bonus: opts.Bonus, BonusValidity: opts.BonusValidity, BankAccount: opts.BankAccount}.withDefaults()
+	opts.Tiers, opts.Bonus, opts.BonusValidity = p.Tiers, p.Bonus, p.BonusValidity
 	if opts.MinFen <= 0 {
 		opts.MinFen = DefaultMinFen
 	}
@@ -202,12 +224,20 @@ func New(pool *pgxpool.Pool, l *ledger.Ledger, ch Channels, opts Options) *Servi
 }
 
 // BankAccount returns the corporate account for the transfer page.
-func (s *Service) BankAccount() BankAccount { return s.opts.BankAccount }
+func (s *Service) BankAccount() BankAccount { return s.products().BankAccount }
+
+// products are the products in force now: Options.Current's when set.
+func (s *Service) products() Products {
+	if s.opts.Current != nil {
+		return s.opts.Current().withDefaults()
+	}
+	return Products{Tiers: s.opts.Tiers, Bonus: s.opts.Bonus, BonusValidity: s.opts.BonusValidity, BankAccount: s.opts.BankAccount}
+}
 
 // Available reports whether a channel can take orders now.
 func (s *Service) Available(c Channel) bool {
 	if c == ChannelBankTransfer {
-		return s.opts.BankAccount.Configured()
+		return s.products().BankAccount.Configured()
 	}
 	_, err := s.channel(c)
 	return err == nil

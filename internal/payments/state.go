@@ -70,3 +70,12 @@ const (
 	CauseReviewRejected  = "review_rejected" // staff refunded a reviewed payment
 	CauseCancelled       = "cancelled"       // the customer closed the checkout
 )
+
+// PayMode is how a WeChat Pay or Alipay order is paid (payment_orders.pay_mode).
+type PayMode string
+
+// Pay modes.
+const (
+	PayModeQR    PayMode = "qr"    // a code scanned with the app (Native, 当面付); also bank transfers
+	PayModePhone PayMode = "phone" // the app opened from a phone browser (WeChat Pay H5, Alipay WAP)
+)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -431,4 +432,33 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// HeaderGroup is one logical column of a bank statement and every header
+// text read as it, for the upload page's "accepted formats" (derived from
+// the same table the reader uses, so the page cannot drift from it).
+type HeaderGroup struct {
+	Field    Field
+	Label    string
+	Required bool     // a file without it is refused (see RequiredRule)
+	Names    []string // accepted header texts, sorted
+}
+
+// StatementHeaders lists the statement columns the reader knows, in the
+// order a statement usually prints them.
+func StatementHeaders() []HeaderGroup {
+	order := []Field{FieldSerial, FieldDate, FieldTime, FieldAmount, FieldCredit, FieldDebit, FieldDirection,
+		FieldPayerName, FieldPayerAccount, FieldMemo, FieldAccount}
+	required := map[Field]bool{FieldSerial: true, FieldDate: true, FieldAmount: true}
+	byField := map[Field][]string{}
+	for name, f := range headerSynonyms {
+		byField[f] = append(byField[f], name)
+	}
+	out := make([]HeaderGroup, 0, len(order))
+	for _, f := range order {
+		names := byField[f]
+		slices.Sort(names)
+		out = append(out, HeaderGroup{Field: f, Label: f.Label(), Required: required[f], Names: names})
+	}
+	return out
 }

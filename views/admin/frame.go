@@ -46,4 +46,5 @@ var Sections = []Section{
 	{"admin.audit", "/admin/audit", "admin.menu.audit", []string{"finance", "admin"}},
 	{"admin.kyc", "/admin/kyc", "admin.menu.kyc", []string{"support", "admin"}},
 	{"admin.invoices", "/admin/invoices", "admin.menu.invoices", []string{"finance", "admin"}},
+	{"admin.settings", "/admin/settings", "admin.menu.settings", []string{"admin"}},
 }

@@ -27,6 +27,9 @@ type HomeView struct {
 	// BankMissing: no receiving bank account is configured, so customers
 	// are not offered bank transfer (BANK_* settings).
 	BankMissing bool
+	// Settings is the settings screen's menu entry (admins change the
+	// business settings there, the bank account included).
+	Settings Section
 }
 
 // SectionFor finds a menu section by its route name.

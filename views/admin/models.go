@@ -10,6 +10,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/reconcile"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -19,25 +20,6 @@ type Errors map[string]string
 
 // Option is one entry of a select: its value and localized label.
 type Option struct{ Value, Label string }
-
-// CustomerSearchView is the support lookup page.
-type CustomerSearchView struct {
-	Frame   Frame
-	Query   string
-	Results []CustomerRow
-	Error   string
-}
-
-// CustomerRow is one lookup result.
-type CustomerRow struct {
-	AccountID int64
-	Name      string
-	Login     string
-	Kind      string
-	Status    string
-	Balance   decimal.Decimal
-	MatchedBy string
-}
 
 // CustomerView is one customer's page: balance by bucket, lots, recent
 // events, the freeze form and the grant form.
@@ -60,6 +42,13 @@ type CustomerView struct {
 	// Pending are this account's requests waiting for approval (the part
 	// of a split grant among them).
 	Pending []ApprovalRow
+	// Facts, Orders, Invoices, Verification and Subs are the account's
+	// other lists (customer_models.go).
+	Facts        CustomerFacts
+	Orders       []CustomerOrderRow
+	Invoices     []CustomerInvoiceRow
+	Verification CustomerVerification
+	Subs         []CustomerSubRow
 }
 
 // Bucket is the available credit of one lot kind.
@@ -77,6 +66,8 @@ type LotRow struct {
 	ExpiresAt *time.Time
 	Source    string
 	Reason    string
+	// ReasonLabel names Reason when it is a grant reason code.
+	ReasonLabel string
 }
 
 // EventRow is one ledger event.
@@ -127,20 +118,23 @@ type ApprovalsView struct {
 // ApprovalRow is one approval request; CanDecide is whether this staff
 // user may approve or reject it, and Why the localized reason when not.
 type ApprovalRow struct {
-	ID             int64
-	Action         string
-	AccountID      int64
-	Amount         decimal.Decimal
-	Unit           string // "credits" or "yuan"
-	Detail         string
-	Reason         string
-	RequestedBy    string
-	RequestedAt    time.Time
-	State          string
-	DecidedBy      string
-	DecisionReason string
-	CanDecide      bool
-	Why            string
+	ID          int64
+	Action      string
+	AccountID   int64
+	Amount      decimal.Decimal
+	Unit        string // "credits" or "yuan"
+	Detail      string
+	Reason      string
+	RequestedBy string
+	RequestedAt time.Time
+	DecidedAt   *time.Time
+	// LineSerial and LinePayer are the bank line a manual recharge credits.
+	LineSerial, LinePayer string
+	State                 string
+	DecidedBy             string
+	DecisionReason        string
+	CanDecide             bool
+	Why                   string
 	// Over names the limit that sent it to approval ("per_action",
 	// "staff_day", "account_day"; empty for requests older than the day
 	// limits).
@@ -155,12 +149,15 @@ type StatementsView struct {
 	Frame Frame
 	// LimitsHint states the upload's size and row limits.
 	LimitsHint string
-	Search     string
-	Lines      []LineRow
-	Result     *ImportCounts
-	Errors     Errors
-	Flash      string
-	Pending    int // lines waiting for a second finance user
+	// Headers are the statement columns the reader accepts, with every
+	// header text it knows for each (the accepted-formats section).
+	Headers []reconcile.HeaderGroup
+	Search  string
+	Lines   []LineRow
+	Result  *ImportCounts
+	Errors  Errors
+	Flash   string
+	Pending int // lines waiting for a second finance user
 	// Resolve is the resolve form shown open, with its search results
 	// (LineID 0: every line's form is closed).
 	Resolve ResolveForm
@@ -500,6 +497,8 @@ type InvoiceEvent struct {
 type IssueForm struct {
 	Number, Date string
 	Source       string // "upload" (the platform's PDF) or "generate" (our copy)
+	// CanGenerate: the seller is configured, so our copy can be drawn.
+	CanGenerate bool
 }
 
 // InvoiceDetailView is one invoice with the actions its state allows.

@@ -23,13 +23,22 @@ type PayChannel struct {
 }
 
 // TopUpForm is the top-up form as submitted, with its errors by field
-// (tier, custom, channel, form).
+// (tier, custom, channel, mode, form).
 type TopUpForm struct {
 	Tier    string // a tier's fen value or "custom"
 	Custom  string // the custom amount in yuan
 	Channel string
-	Errors  map[string]string
+	// Mode is how WeChat Pay or Alipay is paid: "phone" (open the app from
+	// this browser: H5 / WAP) or "qr" (scan a code).
+	Mode   string
+	Errors map[string]string
 }
+
+// Pay modes of the top-up form.
+const (
+	ModePhone = "phone"
+	ModeQR    = "qr"
+)
 
 // TopUpView is the top-up page: tiers, custom amount, channel choice.
 type TopUpView struct {
@@ -42,6 +51,9 @@ type TopUpView struct {
 	Verified   bool // unverified accounts are sent to verification first
 	SubAccount bool // a department cannot top up; the enterprise does
 	OrdersURL  string
+	// PhoneModes offers the choice between paying on this phone and
+	// scanning a code (a channel that can be paid on a phone is configured).
+	PhoneModes bool
 }
 
 // OrderStatus is the part of the checkout page htmx polls: the QR code while
@@ -59,6 +71,10 @@ type OrderStatus struct {
 	QRURL     string // the PNG of the code
 	CodeURL   string // the code's content: a link that opens the payment app on a phone
 	Mobile    bool
+	// Phone: the order is paid in the app opened from this browser (WeChat
+	// Pay H5, Alipay WAP); PayURL is the link that opens it (again).
+	Phone     bool
+	PayURL    string
 	StatusURL string
 	CloseURL  string
 	Balance   decimal.Decimal // available credit after payment
@@ -219,4 +235,24 @@ func bonusAtMaxKey(o RefundOffer) string {
 		return "pay.refund.bonus_at_max_charge"
 	}
 	return ""
+}
+
+// checkoutTitle is the checkout page's title key: a phone order is not
+// paid by scanning.
+func checkoutTitle(s OrderStatus) string {
+	if s.Phone {
+		return "page.checkout.phone_title"
+	}
+	return "page.checkout.title"
+}
+
+// PhoneHandoffView is the page that sends the browser on to WeChat Pay H5
+// or Alipay WAP.
+type PhoneHandoffView struct {
+	Frame
+	Channel  string
+	OrderNo  string
+	Amount   decimal.Decimal
+	PayURL   string // the channel's URL (h5_url with redirect_url, or the signed WAP request)
+	OrderURL string
 }

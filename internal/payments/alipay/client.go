@@ -189,6 +189,12 @@ func (c *Client) Refund(ctx context.Context, r RefundRequest) (RefundResult, err
 // RequestParams builds the signed form of one gateway call; exported for
 // tests and the sandbox.
 func (c *Client) RequestParams(method, notifyURL string, biz any) (url.Values, error) {
+	return c.signedParams(method, notifyURL, "", biz)
+}
+
+// signedParams builds and signs the common parameters, return_url (page
+// methods only; empty: none) and biz_content.
+func (c *Client) signedParams(method, notifyURL, returnURL string, biz any) (url.Values, error) {
 	bizJSON, err := json.Marshal(biz)
 	if err != nil {
 		return nil, err
@@ -207,6 +213,9 @@ func (c *Client) RequestParams(method, notifyURL string, biz any) (url.Values, e
 	p.Set("version", "1.0")
 	if notifyURL != "" {
 		p.Set("notify_url", notifyURL)
+	}
+	if returnURL != "" {
+		p.Set("return_url", returnURL)
 	}
 	p.Set("biz_content", string(bizJSON))
 	if c.PrivateKey == nil {

@@ -34,6 +34,10 @@ type aliOrder struct {
 	refunded   decimal.Decimal
 	refunds    map[string]alipay.RefundResult
 	last       *notice
+	// returnURL and quitURL are a WAP order's (alipay.trade.wap.pay): where
+	// the customer goes after paying, or on giving up.
+	wap                bool
+	returnURL, quitURL string
 }
 
 // aliAck: Alipay stops retrying only on the body "success"
@@ -87,8 +91,13 @@ func (s *Server) aliFail(w http.ResponseWriter, method, code, subCode, subMsg st
 	s.aliWrite(w, method, aliErr{Code: code, Msg: msg, SubCode: subCode, SubMsg: subMsg})
 }
 
-var aliMethods = map[string]bool{"alipay.trade.precreate": true, "alipay.trade.query": true, "alipay.trade.close": true, "alipay.trade.refund": true}
+var aliMethods = map[string]bool{"alipay.trade.precreate": true, "alipay.trade.query": true, "alipay.trade.close": true, "alipay.trade.refund": true,
+	alipay.MethodWapPay: true}
 
+// aliGateway is the gateway: API methods posted by our server (answered
+// with signed JSON) and alipay.trade.wap.pay, a page request the customer's
+// browser sends with GET or a posted form (answered with the cashier). Both
+// are checked alike: app id, RSA2 sign over the parameters, timestamp.
 func (s *Server) aliGateway(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {
@@ -97,44 +106,60 @@ func (s *Server) aliGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.Form
 	method := p.Get("method")
-	if !aliMethods[method] {
+	page := method == alipay.MethodWapPay
+	if !aliMethods[method] || (r.Method == http.MethodGet && !page) {
 		s.aliFail(w, "", "40002", "isv.invalid-method", "不存在的方法名")
 		return
 	}
+	fail := func(code, subCode, subMsg string) {
+		if page { // the real gateway shows the browser an error page
+			http.Error(w, "paysim 支付宝: "+code+" "+subCode+": "+subMsg, http.StatusBadRequest)
+			return
+		}
+		s.aliFail(w, method, code, subCode, subMsg)
+	}
 	switch {
 	case p.Get("app_id") != s.cfg.Alipay.AppID:
-		s.aliFail(w, method, "40002", "isv.invalid-app-id", "无效的AppID参数")
+		fail("40002", "isv.invalid-app-id", "无效的AppID参数")
 		return
 	case p.Get("sign_type") != "RSA2":
-		s.aliFail(w, method, "40002", "isv.invalid-signature-type", "无效的签名类型")
+		fail("40002", "isv.invalid-signature-type", "无效的签名类型")
 		return
 	case p.Get("sign") == "":
-		s.aliFail(w, method, "40001", "isv.missing-signature", "缺少签名参数")
+		fail("40001", "isv.missing-signature", "缺少签名参数")
 		return
 	case p.Get("version") != "1.0":
-		s.aliFail(w, method, "40002", "isv.invalid-parameter", "version 须为 1.0")
+		fail("40002", "isv.invalid-parameter", "version 须为 1.0")
 		return
 	}
 	if alipay.Verify(s.cfg.Alipay.AppPublicKey, alipay.SignContent(p, "sign"), p.Get("sign")) != nil {
-		s.aliFail(w, method, "40002", "isv.invalid-signature", "验签出错, 建议检查签名字符串或签名私钥与应用公钥是否匹配")
+		fail("40002", "isv.invalid-signature", "验签出错, 建议检查签名字符串或签名私钥与应用公钥是否匹配")
 		return
 	}
 	ts, err := time.ParseInLocation(alipay.TimeLayout, p.Get("timestamp"), alipay.ChinaTime)
 	if err != nil {
-		s.aliFail(w, method, "40002", "isv.invalid-timestamp", "非法的时间戳参数")
+		fail("40002", "isv.invalid-timestamp", "非法的时间戳参数")
 		return
 	}
 	if d := s.now().Sub(ts); d > 15*time.Minute || d < -15*time.Minute {
-		s.aliFail(w, method, "40002", "isv.invalid-timestamp", "时间戳与当前时间相差过大")
+		fail("40002", "isv.invalid-timestamp", "时间戳与当前时间相差过大")
 		return
 	}
 	biz := map[string]string{}
 	if err := json.Unmarshal([]byte(p.Get("biz_content")), &biz); err != nil {
-		s.aliFail(w, method, "40002", "isv.invalid-parameter", "biz_content 不是合法的 JSON 对象")
+		fail("40002", "isv.invalid-parameter", "biz_content 不是合法的 JSON 对象")
 		return
 	}
 	if biz["out_trade_no"] == "" {
-		s.aliFail(w, method, "40001", "isv.missing-parameter", "缺少 out_trade_no")
+		fail("40001", "isv.missing-parameter", "缺少 out_trade_no")
+		return
+	}
+	if page {
+		if code, sub, msg := s.aliWap(r, p, biz); code != "" {
+			fail(code, sub, msg)
+			return
+		}
+		http.Redirect(w, r, "/h5/"+ChannelAlipay+"/"+url.PathEscape(biz["out_trade_no"]), http.StatusSeeOther)
 		return
 	}
 	switch method {
@@ -186,7 +211,7 @@ func (s *Server) aliPrecreate(w http.ResponseWriter, r *http.Request, p url.Valu
 			s.aliFail(w, m, "40004", "ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
 		case st == alipay.TradeClosed:
 			s.aliFail(w, m, "40004", "ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
-		case !o.total.Equal(total) || o.subject != biz["subject"]:
+		case o.wap || !o.total.Equal(total) || o.subject != biz["subject"]:
 			s.aliFail(w, m, "40004", "ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
 		default:
 			s.aliWrite(w, m, map[string]string{"code": alipay.CodeSuccess, "msg": "Success", "out_trade_no": no, "qr_code": o.qrCode})
@@ -200,6 +225,82 @@ func (s *Server) aliPrecreate(w http.ResponseWriter, r *http.Request, p url.Valu
 	}
 	s.alipay[no] = o
 	s.aliWrite(w, m, map[string]string{"code": alipay.CodeSuccess, "msg": "Success", "out_trade_no": no, "qr_code": o.qrCode})
+}
+
+// aliWap takes an alipay.trade.wap.pay request (biz_content out_trade_no,
+// total_amount, subject, product_code QUICK_WAP_WAY, quit_url,
+// timeout_express; return_url and notify_url beside it): it creates the
+// trade, as opening Alipay's cashier does, or finds it again for the same
+// order. It returns the error code, sub code and message, or "" when the
+// cashier can be shown.
+func (s *Server) aliWap(r *http.Request, p url.Values, biz map[string]string) (code, subCode, subMsg string) {
+	no := biz["out_trade_no"]
+	total, ok := parseYuan(biz["total_amount"])
+	switch {
+	case !ok:
+		return "40002", "isv.invalid-parameter", "total_amount 须在 [0.01,100000000] 且最多两位小数"
+	case biz["subject"] == "":
+		return "40001", "isv.missing-parameter", "缺少 subject"
+	case biz["product_code"] != alipay.ProductQuickWap:
+		return "40002", "isv.invalid-parameter", "product_code 须为 QUICK_WAP_WAY"
+	}
+	timeout := 15 * 24 * time.Hour // the documented default of timeout_express
+	if te := biz["timeout_express"]; te != "" {
+		d, err := time.ParseDuration(strings.TrimSuffix(te, "m") + "m")
+		if err != nil || d < time.Minute {
+			return "40002", "isv.invalid-parameter", "timeout_express 格式错误 (如 90m)"
+		}
+		timeout = d
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, exists := s.alipay[no]; exists {
+		if !o.wap || !o.total.Equal(total) || o.subject != biz["subject"] {
+			return "40004", "ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改"
+		}
+		o.returnURL, o.quitURL = p.Get("return_url"), biz["quit_url"]
+		return "", "", ""
+	}
+	o := &aliOrder{
+		outTradeNo: no, subject: biz["subject"], total: total, notifyURL: p.Get("notify_url"),
+		qrCode: s.baseURL(r) + "/h5/" + ChannelAlipay + "/" + url.PathEscape(no),
+		expire: s.now().Add(timeout), refunds: map[string]alipay.RefundResult{},
+		wap: true, returnURL: p.Get("return_url"), quitURL: biz["quit_url"],
+	}
+	s.aliScan(o)
+	s.alipay[no] = o
+	return "", "", ""
+}
+
+// aliReturnURL is where a paid WAP order sends the customer: return_url
+// with the signed sync-return parameters Alipay adds
+// (method alipay.trade.wap.pay.return). Called with s.mu held.
+func (s *Server) aliReturnURL(o *aliOrder) (string, error) {
+	if o.returnURL == "" {
+		return "", nil
+	}
+	p := url.Values{}
+	p.Set("method", alipay.MethodWapPay+".return")
+	p.Set("app_id", s.cfg.Alipay.AppID)
+	p.Set("auth_app_id", s.cfg.Alipay.AppID)
+	p.Set("charset", "utf-8")
+	p.Set("version", "1.0")
+	p.Set("timestamp", s.now().In(alipay.ChinaTime).Format(alipay.TimeLayout))
+	p.Set("out_trade_no", o.outTradeNo)
+	p.Set("trade_no", o.tradeNo)
+	p.Set("total_amount", o.total.StringFixed(2))
+	p.Set("seller_id", s.cfg.Alipay.SellerID)
+	p.Set("sign_type", "RSA2")
+	sg, err := alipay.Sign(s.cfg.Alipay.AlipayKey, alipay.SignContent(p, "sign", "sign_type"))
+	if err != nil {
+		return "", err
+	}
+	p.Set("sign", sg)
+	sep := "?"
+	if strings.Contains(o.returnURL, "?") {
+		sep = "&"
+	}
+	return o.returnURL + sep + p.Encode(), nil
 }
 
 // scan creates the trade at "Alipay" when the customer opens the pay page.

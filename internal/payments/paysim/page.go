@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -27,6 +28,13 @@ type pageView struct {
 	Expired     bool
 	Message     string
 	ConfirmURL  string
+	// Phone pages (WeChat Pay H5, Alipay WAP): the payer's address WeChat
+	// was told, the redirect_url to carry through Confirm, and where giving
+	// up leads (back to the merchant).
+	Phone    bool
+	ClientIP string
+	Redirect string
+	BackURL  string
 }
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
@@ -43,11 +51,14 @@ button{font-size:1.1rem;padding:.6rem 2rem}</style></head>
 <p>订单号 / Order: <code data-testid="paysim-order">{{.OutTradeNo}}</code></p>
 <p>状态 / Status: <strong data-testid="paysim-status">{{.Status}}</strong></p>
 {{if .Message}}<p data-testid="paysim-message">{{.Message}}</p>{{end}}
+{{if .Phone}}<p class="note" data-testid="paysim-phone">手机支付 / Paying on the phone{{if .ClientIP}} · payer_client_ip {{.ClientIP}}{{end}}</p>{{end}}
 {{if .Payable}}
 <form method="post" action="{{.ConfirmURL}}">
+{{if .Redirect}}<input type="hidden" name="redirect_url" value="{{.Redirect}}">{{end}}
 <button type="submit" data-testid="paysim-confirm">确认支付 / Confirm payment</button>
 </form>
 {{else if .Expired}}<p data-testid="paysim-expired">订单已过期 / This order has expired.</p>{{end}}
+{{if .BackURL}}<p><a href="{{.BackURL}}" data-testid="paysim-back">返回商户 / Back to the shop</a></p>{{end}}
 </body></html>
 `))
 
@@ -66,6 +77,7 @@ func (s *Server) view(channel, no string) (pageView, bool) {
 			Channel: channel, ChannelName: "微信支付 WeChat Pay", OutTradeNo: no, Subject: o.desc,
 			Amount: decimal.New(o.tx.Amount.Total, -2).StringFixed(2), Status: o.tx.TradeState,
 			Payable: o.tx.TradeState == wechatpay.StateNotPay && !expired, Expired: expired,
+			Phone: o.tx.TradeType == wechatpay.TradeTypeMWeb, ClientIP: o.clientIP,
 		}, true
 	case ChannelAlipay:
 		o, ok := s.alipay[no]
@@ -78,6 +90,7 @@ func (s *Server) view(channel, no string) (pageView, bool) {
 			Channel: channel, ChannelName: "支付宝 Alipay", OutTradeNo: no, Subject: o.subject,
 			Amount: o.total.StringFixed(2), Status: st, Payable: st == alipay.TradeWaitBuyerPay,
 			Expired: st == alipay.TradeClosed && o.gmtPayment.IsZero() && now.After(o.expire),
+			Phone:   o.wap, BackURL: o.quitURL,
 		}, true
 	}
 	return pageView{}, false
@@ -120,6 +133,80 @@ func (s *Server) payConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func contextBackground() context.Context { return context.Background() }
+
+// phonePage is the phone cashier: WeChat Pay's h5_url (with the
+// redirect_url we appended) or where Alipay's gateway sent a WAP request.
+func (s *Server) phonePage(w http.ResponseWriter, r *http.Request) {
+	channel, no := r.PathValue("channel"), r.PathValue("no")
+	v, ok := s.view(channel, no)
+	if !ok || !v.Phone {
+		http.Error(w, "paysim: no such phone order", http.StatusNotFound)
+		return
+	}
+	// WeChat Pay's H5 checks that h5_url is opened from the merchant's site
+	// (the Referer's domain against the H5 domain the merchant registered)
+	// and otherwise shows this message; the sandbox knows no domain, so it
+	// asks only that there is a Referer.
+	if channel == ChannelWeChat && r.Referer() == "" {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `<!doctype html><meta charset="utf-8"><p data-testid="paysim-referer-error">商家参数格式有误，请联系商家解决 (paysim: h5_url was opened without a Referer; WeChat Pay H5 requires the merchant's page as Referer)</p>`)
+		return
+	}
+	v.ConfirmURL = "/h5/" + channel + "/" + url.PathEscape(no) + "/confirm"
+	if channel == ChannelWeChat {
+		v.Redirect = r.URL.Query().Get("redirect_url")
+		v.BackURL = v.Redirect
+	}
+	switch r.URL.Query().Get("m") {
+	case "paid":
+		v.Message = "支付成功, 已通知商户 / Paid; the merchant is being notified."
+	case "err":
+		v.Message = "无法支付 / This order cannot be paid."
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = pageTmpl.Execute(w, v)
+}
+
+// phoneConfirm is the phone cashier's Confirm button: it pays, sends the
+// notify in the background (with retries) as the QR page does, and sends
+// the customer back to the merchant — WeChat Pay to redirect_url, Alipay to
+// return_url with its signed sync-return parameters — or, without one, to
+// the cashier again.
+func (s *Server) phoneConfirm(w http.ResponseWriter, r *http.Request) {
+	channel, no := r.PathValue("channel"), r.PathValue("no")
+	page := "/h5/" + channel + "/" + url.PathEscape(no)
+	redirect := r.FormValue("redirect_url")
+	if redirect != "" {
+		page += "?redirect_url=" + url.QueryEscape(redirect) + "&"
+	} else {
+		page += "?"
+	}
+	n, ack, err := s.pay(channel, no)
+	switch {
+	case errors.Is(err, ErrNoOrder):
+		http.Error(w, "paysim: no such order", http.StatusNotFound)
+		return
+	case err != nil:
+		http.Redirect(w, r, page+"m=err", http.StatusSeeOther)
+		return
+	}
+	s.pending.Go(func() { s.deliver(contextBackground(), n, ack) })
+	back := redirect
+	if channel == ChannelAlipay {
+		s.mu.Lock()
+		back, err = s.aliReturnURL(s.alipay[no])
+		s.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	if back == "" {
+		back = page + "m=paid"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
 
 // KeysView is what GET /sim/keys returns: everything our server needs to
 // trust the sandbox.
@@ -170,14 +257,22 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 	now := s.now()
 	var rows []indexRow
 	for no, o := range s.wechat {
-		rows = append(rows, indexRow{ChannelWeChat, no, decimal.New(o.tx.Amount.Total, -2).StringFixed(2), o.tx.TradeState, "/pay/wechat/" + url.PathEscape(no)})
+		page := "/pay/wechat/" + url.PathEscape(no)
+		if o.tx.TradeType == wechatpay.TradeTypeMWeb {
+			page = "/h5/wechat/" + url.PathEscape(no)
+		}
+		rows = append(rows, indexRow{ChannelWeChat, no, decimal.New(o.tx.Amount.Total, -2).StringFixed(2), o.tx.TradeState, page})
 	}
 	for no, o := range s.alipay {
 		st := o.currentStatus(now)
 		if !o.scanned {
 			st = "NOT_SCANNED"
 		}
-		rows = append(rows, indexRow{ChannelAlipay, no, o.total.StringFixed(2), st, "/pay/alipay/" + url.PathEscape(no)})
+		page := "/pay/alipay/" + url.PathEscape(no)
+		if o.wap {
+			page = "/h5/alipay/" + url.PathEscape(no)
+		}
+		rows = append(rows, indexRow{ChannelAlipay, no, o.total.StringFixed(2), st, page})
 	}
 	s.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool { return rows[i].OutTradeNo < rows[j].OutTradeNo })

@@ -1,6 +1,6 @@
 // Package paysim is the channel sandbox: an HTTP server that speaks the
-// server side of WeChat Pay API v3 (Native) and of the Alipay gateway
-// (当面付) with its own keys. It checks our request signatures, keeps orders in
+// server side of WeChat Pay API v3 (Native and H5) and of the Alipay gateway
+// (当面付 and 手机网站支付) with its own keys. It checks our request signatures, keeps orders in
 // memory, signs its answers as the providers do, serves a "scan to pay" page
 // per order whose Confirm button pays it, and then sends correctly signed
 // (and, for WeChat Pay, encrypted) notifies to the notify_url of the order,
@@ -9,13 +9,17 @@
 // Routes:
 //
 //	POST /v3/pay/transactions/native                     WeChat Pay: create a Native order
+//	POST /v3/pay/transactions/h5                         WeChat Pay: create an H5 order (answer h5_url)
 //	GET  /v3/pay/transactions/out-trade-no/{no}?mchid=   WeChat Pay: query
 //	POST /v3/pay/transactions/out-trade-no/{no}/close    WeChat Pay: close
 //	POST /v3/refund/domestic/refunds                     WeChat Pay: refund
 //	GET  /v3/refund/domestic/refunds/{no}                WeChat Pay: query a refund
 //	POST /gateway.do                                     Alipay: precreate, query, close, refund
+//	GET  /gateway.do?method=alipay.trade.wap.pay&…       Alipay WAP (also a posted form): the cashier
 //	GET  /pay/{channel}/{no}                             the page the QR code points at
 //	POST /pay/{channel}/{no}/confirm                     its Confirm button (303 back to the page)
+//	GET  /h5/{channel}/{no}                              the phone cashier (h5_url, WAP)
+//	POST /h5/{channel}/{no}/confirm                      its Confirm button (303 to redirect_url / return_url)
 //	POST /sim/{channel}/{no}/confirm                     pay and deliver the notify now (JSON, for tests)
 //	POST /sim/{channel}/{no}/replay[?fresh=1]            re-send the last notify (JSON, for tests)
 //	GET  /sim/keys                                       the sandbox's public keys and ids (JSON)
@@ -112,7 +116,11 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("POST /v3/pay/transactions/out-trade-no/{no}/close", s.wxClose)
 	s.mux.HandleFunc("POST /v3/refund/domestic/refunds", s.wxRefund)
 	s.mux.HandleFunc("GET /v3/refund/domestic/refunds/{no}", s.wxQueryRefund)
+	s.mux.HandleFunc("POST /v3/pay/transactions/h5", s.wxH5)
 	s.mux.HandleFunc("POST /gateway.do", s.aliGateway)
+	s.mux.HandleFunc("GET /gateway.do", s.aliGateway)
+	s.mux.HandleFunc("GET /h5/{channel}/{no}", s.phonePage)
+	s.mux.HandleFunc("POST /h5/{channel}/{no}/confirm", s.phoneConfirm)
 	s.mux.HandleFunc("GET /pay/{channel}/{no}", s.payPage)
 	s.mux.HandleFunc("POST /pay/{channel}/{no}/confirm", s.payConfirm)
 	s.mux.HandleFunc("POST /sim/{channel}/{no}/confirm", s.simConfirm)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,6 +21,7 @@ type wxOrder struct {
 	notifyURL string
 	codeURL   string
 	expire    time.Time // zero: none
+	clientIP  string    // H5 orders: scene_info.payer_client_ip
 	refunded  int64
 	refunds   map[string]*wechatpay.Refund
 	last      *notice
@@ -106,49 +108,35 @@ func (s *Server) wxAuth(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return body, true
 }
 
-type wxNativeReq struct {
-	AppID       string           `json:"appid"`
-	MchID       string           `json:"mchid"`
-	Description string           `json:"description"`
-	OutTradeNo  string           `json:"out_trade_no"`
-	TimeExpire  string           `json:"time_expire"`
-	Attach      string           `json:"attach"`
-	NotifyURL   string           `json:"notify_url"`
-	Amount      wechatpay.Amount `json:"amount"`
+// wxNative places a Native order: its answer is code_url, the QR code.
+func (s *Server) wxNative(w http.ResponseWriter, r *http.Request) {
+	s.wxPlace(w, r, "NATIVE")
 }
 
-func (s *Server) wxNative(w http.ResponseWriter, r *http.Request) {
+// wxH5 places an H5 order (POST /v3/pay/transactions/h5,
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791834): the Native body
+// plus scene_info {payer_client_ip, h5_info {type}}; its answer is h5_url,
+// the sandbox's phone cashier page for the order.
+func (s *Server) wxH5(w http.ResponseWriter, r *http.Request) {
+	s.wxPlace(w, r, wechatpay.TradeTypeMWeb)
+}
+
+// wxPlace checks and stores an order of tradeType (NATIVE or MWEB). The
+// same order placed again answers again (a fresh h5_url for H5); the same
+// number with other details, or as the other trade type, is
+// OUT_TRADE_NO_USED.
+func (s *Server) wxPlace(w http.ResponseWriter, r *http.Request, tradeType string) {
 	body, ok := s.wxAuth(w, r)
 	if !ok {
 		return
 	}
-	var req wxNativeReq
+	var req wechatpay.H5Request // the Native body is the same without scene_info
 	if err := json.Unmarshal(body, &req); err != nil {
 		s.wxError(w, http.StatusBadRequest, "PARAM_ERROR", "请求体不是合法的 JSON")
 		return
 	}
-	switch {
-	case req.MchID != s.cfg.WeChat.MchID:
-		s.wxError(w, http.StatusBadRequest, "PARAM_ERROR", "mchid 与请求头不一致")
-		return
-	case s.cfg.WeChat.AppID != "" && req.AppID != s.cfg.WeChat.AppID:
-		s.wxError(w, http.StatusBadRequest, "APPID_MCHID_NOT_MATCH", "appid 和 mch_id 不匹配")
-		return
-	case len(req.OutTradeNo) < 6 || len(req.OutTradeNo) > 32:
-		s.wxError(w, http.StatusBadRequest, "PARAM_ERROR", "out_trade_no 长度须为 6-32")
-		return
-	case req.Amount.Total <= 0:
-		s.wxError(w, http.StatusBadRequest, "PARAM_ERROR", "amount.total 须为正整数(分)")
-		return
-	case req.Description == "":
-		s.wxError(w, http.StatusBadRequest, "PARAM_ERROR", "缺少 description")
-		return
-	case req.NotifyURL == "":
-		s.wxError(w, http.StatusBadRequest, "PARAM_ERROR", "缺少 notify_url")
-		return
-	}
-	if c := req.Amount.Currency; c != "" && c != "CNY" {
-		s.wxError(w, http.StatusBadRequest, "PARAM_ERROR", "currency 仅支持 CNY")
+	if code, msg := s.wxCheckOrder(req, tradeType); code != "" {
+		s.wxError(w, http.StatusBadRequest, code, msg)
 		return
 	}
 	var expire time.Time
@@ -162,9 +150,12 @@ func (s *Server) wxNative(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	o, exists := s.wechat[req.OutTradeNo]
 	if exists {
-		same := o.tx.Amount.Total == req.Amount.Total && o.desc == req.Description && o.notifyURL == req.NotifyURL
+		same := o.tx.Amount.Total == req.Amount.Total && o.desc == req.Description && o.notifyURL == req.NotifyURL && o.tx.TradeType == tradeType
 		state := o.tx.TradeState
 		codeURL := o.codeURL
+		if same && tradeType == wechatpay.TradeTypeMWeb {
+			o.clientIP = req.SceneInfo.PayerClientIP
+		}
 		s.mu.Unlock()
 		switch {
 		case state == wechatpay.StateSuccess || state == wechatpay.StateRefund:
@@ -174,24 +165,69 @@ func (s *Server) wxNative(w http.ResponseWriter, r *http.Request) {
 		case !same:
 			s.wxError(w, http.StatusForbidden, "OUT_TRADE_NO_USED", "商户订单号重复")
 		default:
-			s.wxWrite(w, http.StatusOK, mustJSON(map[string]string{"code_url": codeURL}))
+			s.wxWrite(w, http.StatusOK, wxPlaced(tradeType, codeURL))
 		}
 		return
 	}
 	o = &wxOrder{
 		tx: wechatpay.Transaction{
-			AppID: req.AppID, MchID: req.MchID, OutTradeNo: req.OutTradeNo, TradeType: "NATIVE",
+			AppID: req.AppID, MchID: req.MchID, OutTradeNo: req.OutTradeNo, TradeType: tradeType,
 			TradeState: wechatpay.StateNotPay, TradeStateDesc: "订单未支付", Attach: req.Attach,
 			Amount: wechatpay.Amount{Total: req.Amount.Total, Currency: "CNY"},
 		},
-		desc: req.Description, notifyURL: req.NotifyURL, expire: expire,
+		desc: req.Description, notifyURL: req.NotifyURL, expire: expire, clientIP: req.SceneInfo.PayerClientIP,
 		codeURL: s.baseURL(r) + "/pay/" + ChannelWeChat + "/" + url.PathEscape(req.OutTradeNo),
 		refunds: map[string]*wechatpay.Refund{},
+	}
+	if tradeType == wechatpay.TradeTypeMWeb {
+		o.codeURL = s.baseURL(r) + "/h5/" + ChannelWeChat + "/" + url.PathEscape(req.OutTradeNo)
 	}
 	s.wechat[req.OutTradeNo] = o
 	codeURL := o.codeURL
 	s.mu.Unlock()
-	s.wxWrite(w, http.StatusOK, mustJSON(map[string]string{"code_url": codeURL}))
+	s.wxWrite(w, http.StatusOK, wxPlaced(tradeType, codeURL))
+}
+
+// wxCheckOrder checks an order's fields as WeChat Pay documents them; it
+// returns the error code and message, or "" when the order is acceptable.
+func (s *Server) wxCheckOrder(req wechatpay.H5Request, tradeType string) (code, msg string) {
+	switch {
+	case req.MchID != s.cfg.WeChat.MchID:
+		return "PARAM_ERROR", "mchid 与请求头不一致"
+	case s.cfg.WeChat.AppID != "" && req.AppID != s.cfg.WeChat.AppID:
+		return "APPID_MCHID_NOT_MATCH", "appid 和 mch_id 不匹配"
+	case len(req.OutTradeNo) < 6 || len(req.OutTradeNo) > 32:
+		return "PARAM_ERROR", "out_trade_no 长度须为 6-32"
+	case req.Amount.Total <= 0:
+		return "PARAM_ERROR", "amount.total 须为正整数(分)"
+	case req.Description == "":
+		return "PARAM_ERROR", "缺少 description"
+	case req.NotifyURL == "":
+		return "PARAM_ERROR", "缺少 notify_url"
+	case req.Amount.Currency != "" && req.Amount.Currency != "CNY":
+		return "PARAM_ERROR", "currency 仅支持 CNY"
+	}
+	if tradeType != wechatpay.TradeTypeMWeb {
+		return "", ""
+	}
+	switch req.SceneInfo.H5Info.Type {
+	case "iOS", "Android", wechatpay.H5SceneWap:
+	default:
+		return "PARAM_ERROR", "scene_info.h5_info.type 须为 iOS、Android 或 Wap"
+	}
+	if net.ParseIP(req.SceneInfo.PayerClientIP) == nil {
+		return "PARAM_ERROR", "scene_info.payer_client_ip 须为用户的 IP 地址"
+	}
+	return "", ""
+}
+
+// wxPlaced is the answer to a placed order: code_url for Native, h5_url
+// for H5 (with WeChat's prepay_id and package query, fresh each time).
+func wxPlaced(tradeType, pageURL string) []byte {
+	if tradeType == wechatpay.TradeTypeMWeb {
+		return mustJSON(map[string]string{"h5_url": pageURL + "?prepay_id=wx" + paykey.RandomString(30) + "&package=" + strconv.Itoa(int(time.Now().UnixNano()%1e10))})
+	}
+	return mustJSON(map[string]string{"code_url": pageURL})
 }
 
 func (s *Server) wxQuery(w http.ResponseWriter, r *http.Request) {
