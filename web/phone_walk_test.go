@@ -67,22 +67,6 @@ var rawCodesAnyLanguage = regexp.MustCompile(`payment_order:|signup_credit|\bgra
 // the word in a sentence).
 var rawCodesChinese = regexp.MustCompile(`\b(completed|purchase|active|pending|paid|refunded|expired|promo|failed|cancelled|canceled|approved|rejected|revoked|issued|requested|individual|enterprise)\b`)
 
-// phoneWalkFixedElsewhere are raw codes a page (by path prefix) still shows
-// on this branch while another branch, not merged yet, labels them. Delete an
-// entry once that branch is merged.
-var phoneWalkFixedElsewhere = []struct{ prefix, code, why string }{
-	{"/admin/customers/", "purchase", "branch customers-admin labels the customer page's event types (event.<type>)"},
-}
-
-func fixedElsewhere(path, code string) bool {
-	for _, f := range phoneWalkFixedElsewhere {
-		if strings.HasPrefix(path, f.prefix) && code == f.code {
-			return true
-		}
-	}
-	return false
-}
-
 // phoneCheck lists the elements of the page whose box leaves a 390 px
 // viewport, except inside a scroll area (data-scroll="x"), and the scroll
 // areas that scroll without their hint (the edge shadow app.css gives
@@ -346,9 +330,6 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 				}
 				if lang == "zh-CN" {
 					for _, m := range rawCodesChinese.FindAllString(text, 3) {
-						if fixedElsewhere(pg.path, m) {
-							continue
-						}
 						problems = append(problems, where+": shows the raw code "+m+" in «"+around(text, m)+"»")
 					}
 				}
