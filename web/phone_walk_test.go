@@ -200,8 +200,8 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 		b.charge(t, acc, fmt.Sprintf("walk-%d", i), m, fmt.Sprintf("sess-walk-%d", i%2), fmt.Sprint(120*(i+1)), int64(12000*(i+1)), int64(300*(i+1)))
 	}
 
-	// A refund request, an invoice request (with a saved special title), a
-	// sub-account.
+	// A refund request, an invoice request (with a saved special title),
+	// low-balance alerts, a sub-account.
 	c.Get("/portal/orders")
 	p = c.PostForm("/portal/orders/"+wx.OrderNo+"/refund", refundForm("10", "项目取消，申请退回未用部分"))
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
@@ -210,6 +210,9 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 		"order": {fmt.Sprint(transfer.ID)}, "amount_" + fmt.Sprint(transfer.ID): {"1500"}}, specialTitle("上海走查智能科技有限公司", newCreditCode(t))))
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
 	require.NotEmpty(t, p.TestID("flash-success"), p.Body)
+	c.Get("/portal/alerts")
+	p = c.PostForm("/portal/alerts", url.Values{"percents": {"50, 10"}, "credits": {"1,000"}, "recipients": {"ops@example.com, fin@example.com"}, "mail_owner": {"yes"}})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
 	c.Get("/portal/accounts")
 	p = c.PostForm("/portal/accounts", url.Values{"name": {"研发部"}, "allocation": {"20,000"}, "rpm": {"60"}, "tpm": {"100000"}})
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
