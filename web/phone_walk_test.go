@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -60,7 +62,7 @@ var phoneWalkSkip = map[string]string{
 // are not words in any language, so a match is a leak (the page walk in
 // page_walk_test.go scans for them too). An element marked data-code shows
 // a code on purpose and is left out of both scans.
-var rawCodesAnyLanguage = regexp.MustCompile(`payment_order:|signup_credit|\bgrant:\d|\bbank_line:\d|manual_recharge|outage_compensation|\buser:\d+|\bstaff:\d+|\btopup(_bonus)?\b|\bredemption_(code|batch)\b|\bverification_bonus\b|\bsales_promotion\b|\bapi_transfer\b|\brefund_request\b`)
+var rawCodesAnyLanguage = regexp.MustCompile(`payment_order:|signup_credit|\bgrant:\d|\bbank_line:\d|manual_recharge|outage_compensation|\buser:\d+|\bstaff:\d+|\btopup(_bonus)?\b|\bredemption_(code|batch)\b|\bverification_bonus\b|\bsales_promotion\b|\bapi_transfer\b|\b(wechat|alipay|bank_transfer)\b|\brefund_request\b`)
 
 // rawCodesChinese are codes that are English words: states, lot kinds and
 // event types. A Chinese page shows none of them (the English page may use
@@ -159,8 +161,13 @@ const visibleText = `(() => {
 // reference, reason, state) in its text, and every page is screenshotted
 // into testdata-artifacts.
 func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
-	// Not parallel: one Chromium at a time on a small machine.
-	b := setupRefunds(t)
+	// Not parallel: one Chromium at a time on a small machine. A database of
+	// its own: the back-office lists (customers, audit, approvals) then hold
+	// this test's rows only, not words other tests typed.
+	b := &refundBundle{}
+	b.payBundle = setupPayOn(t, []webtest.Option{webtest.WithOwnDatabase()}, func(_ *payBundle, a *app.App) {
+		b.inv, b.bo = a.Invoicing, a.Backoffice
+	})
 	ctx := context.Background()
 	a := b.app.Services
 	_, err := a.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
@@ -254,6 +261,15 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	staff.Get("/admin/statements")
 	p = staff.PostForm(fmt.Sprintf("/admin/statements/lines/%d/resolve", lines[0].ID), url.Values{"account_id": {fmt.Sprint(acc)}, "note": {"客户来电确认"}})
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
+
+	// A WeChat Pay bill whose rows our orders do not all match: the
+	// channel page lists the differences.
+	bill, err := os.Open("../internal/reconcile/testdata/wechat_all.csv")
+	require.NoError(t, err)
+	defer bill.Close()
+	imported, err := b.bo.ImportChannelBill(ctx, bill, "wechat_all.csv", backoffice.Actor{User: admin})
+	require.NoError(t, err)
+	require.NotEmpty(t, imported.Differences)
 
 	// Finance approves a refund request of another customer (a handled
 	// row), and a company waits in the verification queue.
