@@ -7,21 +7,32 @@
     fetch(el.dataset.src, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (data) {
+        el.dataset.series = String(data.series.length);
+        el.dataset.total = data.total;
+        if (data.series.length === 0) {
+          // Nothing spent in the range: say so instead of an empty frame.
+          var old = echarts.getInstanceByDom(el);
+          if (old) old.dispose();
+          el.textContent = el.dataset.empty || "";
+          el.classList.add("chart-empty");
+          el.dataset.loaded = "true";
+          return;
+        }
+        el.classList.remove("chart-empty");
         var chart = echarts.getInstanceByDom(el) || echarts.init(el, null, { renderer: "svg" });
         chart.setOption({
           animation: false,
           tooltip: { trigger: "axis" },
           legend: { type: "scroll", top: 0 },
-          grid: { left: 8, right: 8, top: 36, bottom: 8, containLabel: true },
-          xAxis: { type: "category", data: data.days },
+          // Room on both sides so the first and last dates are not clipped.
+          grid: { left: 12, right: 24, top: 36, bottom: 8, containLabel: true },
+          xAxis: { type: "category", data: data.days, axisLabel: { hideOverlap: true } },
           yAxis: { type: "value" },
           series: data.series.map(function (s) {
             return { name: s.model, type: "bar", stack: "spend", data: s.data.map(Number) };
           })
         }, true);
         el.dataset.loaded = "true";
-        el.dataset.series = String(data.series.length);
-        el.dataset.total = data.total;
         window.addEventListener("resize", function () { chart.resize(); });
       })
       .catch(function () { el.dataset.loaded = "error"; });

@@ -30,7 +30,7 @@ var auditActions = append([]backoffice.Action{
 	backoffice.ActionChannelBillImported, backoffice.ActionDifferenceResolved, backoffice.ActionRefundRequested,
 	backoffice.ActionRefundApproved, backoffice.ActionRefundRejected, backoffice.ActionRefundDone,
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
-	backoffice.ActionSettingChanged,
+	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued,
 }, backoffice.StaffActions...)
 
 // auditFilter reads the filter form: actor (staff id or email), account

@@ -35,6 +35,8 @@ func TestAdminRefundRequests(t *testing.T) {
 	finance := b.staff(t, "refunds", auth.RoleFinance)
 	p := finance.Get("/admin/refunds")
 	require.NotEmpty(t, p.TestID(fmt.Sprintf("refund-%d", req.ID)))
+	facts := p.Doc.Find(fmt.Sprintf(`[data-testid="refund-%d"] [data-testid="refund-facts"] dt`, req.ID))
+	require.Equal(t, 4, facts.Length(), "the header labels account, amount, order and time")
 	r := finance.PostForm(fmt.Sprintf("/admin/refunds/%d/approve", req.ID), nil)
 	require.Equal(t, http.StatusOK, r.Status, r.Body)
 	require.NotEmpty(t, r.TestID("flash-success"))

@@ -8,11 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	adminview "github.com/seed75218f88/credits/views/admin"
+	"github.com/seed75218f88/credits/views/components"
 )
 
 // maxInvoicePDFRead bounds how much of an uploaded invoice PDF is read; the
@@ -119,6 +122,10 @@ func (s *Server) AdminInvoiceIssue(c echo.Context) error {
 		r.PDF = data
 	}
 	if len(errs) == 0 {
+		a := actor(c)
+		r.Record = func(ctx context.Context, tx pgx.Tx, inv invoicing.Invoice) error {
+			return backoffice.AuditInvoiceIssued(ctx, tx, a, inv.AccountID, inv.ID, inv.Number, inv.AmountFen)
+		}
 		_, _, err = s.kyc.invoicing.Issue(c.Request().Context(), id, r, staffActor(c))
 		if err == nil {
 			return HXRedirect(c, s.URL("admin.invoice.detail")+"?id="+strconv.FormatInt(id, 10)+"&done=issued")
@@ -207,7 +214,7 @@ func (s *Server) invoiceDetail(c echo.Context, id int64) (adminview.InvoiceDetai
 		Issue: adminview.IssueForm{Date: time.Now().In(format.Shanghai).Format("2006-01-02"), Source: "upload", CanGenerate: s.kyc.invoicing.CanGenerate()}}
 	for _, e := range hist {
 		v.History = append(v.History, adminview.InvoiceEvent{At: e.At, From: e.FromState, To: string(e.ToState),
-			Reason: s.reasonText(ctx, "error.invoicing.", e.Reason), Actor: s.actorText(ctx, e.Actor)})
+			Reason: s.reasonText(ctx, "error.invoicing.", e.Reason), Actor: components.ActorLabel(ctx, e.Actor)})
 	}
 	return v, nil
 }

@@ -80,6 +80,8 @@ func TestAdminInvoiceQueue(t *testing.T) {
 		require.Equal(t, http.StatusOK, p.Status, p.Body)
 		require.Equal(t, "issued", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
 		require.Equal(t, "044001900111", p.TestID("invoice-detail-number"))
+		audit := finance.Get("/admin/audit?action=invoice_issued")
+		require.Contains(t, audit.Doc.Find(`[data-testid="audit-table"] tbody`).Text(), "044001900111", "issuing is in the audit log")
 		pdf := finance.Get("/admin/invoices/pdf?id=" + strconv.FormatInt(id, 10))
 		require.Equal(t, string(fakePlatformPDF), pdf.Body)
 		require.Equal(t, string(fakePlatformPDF), cust.Get("/portal/invoices/"+strconv.FormatInt(id, 10)+"/pdf").Body)

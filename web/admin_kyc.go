@@ -13,6 +13,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/verification"
 	adminview "github.com/seed75218f88/credits/views/admin"
+	"github.com/seed75218f88/credits/views/components"
 )
 
 // kycRoles review verifications. Whether one of them may see a full number
@@ -178,7 +179,7 @@ func (s *Server) kycDetailOf(c echo.Context, st verification.Status) (adminview.
 	}
 	for _, e := range hist {
 		v.History = append(v.History, adminview.KYCEvent{At: e.At, From: string(e.FromState), To: string(e.ToState),
-			Reason: s.reasonText(ctx, "error.verification.", e.Reason), Actor: e.Actor, Reference: e.Reference})
+			Reason: s.reasonText(ctx, "error.verification.", e.Reason), Actor: components.ActorLabel(ctx, e.Actor), Reference: e.Reference})
 	}
 	if st.VerificationID != 0 {
 		log, err := s.kyc.verification.AccessLog(ctx, st.VerificationID)

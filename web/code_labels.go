@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	"github.com/seed75218f88/credits/internal/platform/i18n"
@@ -30,27 +29,4 @@ func reasonText(ctx context.Context, reason string) string {
 		}
 	}
 	return reason
-}
-
-// actorText names who a history row's actor reference ("user:7",
-// "staff:3") is: the user's email or phone when the user exists, else the
-// kind of actor in words; other references read as themselves.
-func (s *Server) actorText(ctx context.Context, ref string) string {
-	kind, id, ok := strings.Cut(ref, ":")
-	if !ok || (kind != "user" && kind != "staff") {
-		return ref
-	}
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
-		return ref
-	}
-	if u, err := s.portal.auth.UserByID(ctx, n); err == nil {
-		if u.Email != "" {
-			return u.Email
-		}
-		if u.Phone != "" {
-			return u.Phone
-		}
-	}
-	return i18n.T(ctx, "actor."+kind) + " #" + id
 }

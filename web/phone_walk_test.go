@@ -309,7 +309,7 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	require.Contains(t, p.Text(`[data-testid="audit-reason"]`), "故障补偿: 接口故障补偿")
 	detail := staff.Get("/admin/invoices").Doc.Find(`a[href^="/admin/invoices/detail?id="]`).First().AttrOr("href", "")
 	require.NotEmpty(t, detail)
-	require.Contains(t, staff.Get(detail).Text(`[data-testid="invoice-history"]`), login, "the customer who asked, by login")
+	require.Contains(t, staff.Get(detail).Text(`[data-testid="invoice-history"]`), "客户（用户） #", "the customer who asked, named")
 
 	pages := phoneWalkPages(t, b.app, c, staff)
 	t.Logf("walking %d pages: %v", len(pages), pages)

@@ -146,3 +146,33 @@ func TestAlertSettingsOnAPhoneInChromium(t *testing.T) {
 		webtest.Screenshot(t, ctx, "portal-alerts-390-"+lang.code)
 	}
 }
+
+// TestUsageChartSaysWhenEmptyInChromium: a range without usage shows a
+// sentence, not an empty frame, in both languages at 390 px.
+func TestUsageChartSaysWhenEmptyInChromium(t *testing.T) {
+	// Not parallel: one Chromium at a time on a small machine.
+	b := setupPortal(t)
+	login := uniqEmail("chart-empty")
+	b.register(t, login, "")
+	ctx := webtest.Browser(t, 60*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(b.app.URL+"/signin"),
+		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
+		chromedp.SendKeys(css(`#f-login`), login),
+		chromedp.SendKeys(css(`#f-password`), "correct horse 1"),
+		chromedp.Click(css(`[data-testid="signin-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
+	))
+	for _, lang := range []struct{ code, empty string }{{"zh-CN", "所选时间段内没有用量。"}, {"en", "No usage in this period."}} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code),
+			chromedp.Navigate(b.app.URL+"/portal/usage?from=2020-01-01&to=2020-01-31"),
+			chromedp.WaitVisible(css(`[data-testid="usage-chart"][data-loaded="true"]`)),
+		))
+		require.Equal(t, lang.empty, webtest.Text(t, ctx, `[data-testid="usage-chart"]`))
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		require.NoError(t, err)
+		require.LessOrEqual(t, width, 390, "the usage page scrolls sideways on a phone (%s)", lang.code)
+	}
+}

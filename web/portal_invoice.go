@@ -204,7 +204,7 @@ func (s *Server) invoicesView(c echo.Context) (pv.InvoicesView, error) {
 	}
 	for _, t := range tops {
 		v.TopUps = append(v.TopUps, pv.InvoiceableRow{OrderID: t.OrderID, OrderNo: t.OrderNo, PaidAt: t.PaidAt,
-			Amount: fenDecimal(t.AmountFen), Refunded: fenDecimal(t.RefundedFen), Invoiced: fenDecimal(t.InvoicedFen), Available: fenDecimal(t.AvailableFen)})
+			Amount: fenDecimal(t.AmountFen), Refunded: fenDecimal(t.RefundedFen), Invoiced: fenDecimal(t.InvoicedFen), Issued: fenDecimal(t.IssuedFen), Available: fenDecimal(t.AvailableFen)})
 	}
 	titles, err := s.kyc.invoicing.Titles(ctx, acct)
 	if err != nil {

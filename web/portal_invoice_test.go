@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -124,6 +125,9 @@ func TestPortalInvoices(t *testing.T) {
 		require.Equal(t, "requested", attr(row, "data-state"))
 		require.Equal(t, "¥650.00", row.Find(`[data-testid="invoice-amount"]`).Text())
 		require.Equal(t, "¥50.00", p.Doc.Find(`[data-testid="invoiceable-row"][data-order="`+o2.OrderNo+`"] [data-testid="available"]`).Text())
+		held := p.Doc.Find(`[data-testid="invoiceable-row"][data-order="` + o2.OrderNo + `"] [data-testid="invoiced"]`)
+		require.True(t, strings.HasPrefix(strings.TrimSpace(held.Text()), "¥0.00"), "requested, not issued, is not 已开票: %q", held.Text())
+		require.Contains(t, held.Find(`[data-testid="invoice-requested"]`).Text(), "¥150.00")
 		require.Equal(t, 1, p.Doc.Find(`[data-testid="title-select"] option[value!="new"]`).Length(), "the title was saved")
 		id, _ := strconv.ParseInt(attr(row, "data-id"), 10, 64)
 

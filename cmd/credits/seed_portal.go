@@ -59,20 +59,20 @@ func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
 	if err != nil {
 		return res, err
 	}
-	acc, err := l.Account(ctx, u.AccountID)
-	if err != nil {
-		return res, err
-	}
-	seedClock.Set(acc.CreatedAt.Add(time.Minute))
+	seedClock.Set(opened.Add(time.Minute))
 	// Paid credit needs a verified account (实名): the demo accounts are.
 	if err := verifyDemo(ctx, ap, u.AccountID, "demo-customer"); err != nil {
 		return res, err
 	}
-	if _, err := l.Credit(ctx, ledger.CreditRequest{AccountID: u.AccountID, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(100000),
-		SourceRef: "demo-order-1", Actor: "seed", ReasonCode: "topup", IdempotencyKey: "demo-topup-1"}); err != nil {
+	seedClock.Set(opened.Add(2 * time.Minute))
+	top, err := l.Credit(ctx, ledger.CreditRequest{AccountID: u.AccountID, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(100000),
+		SourceRef: "demo-order-1", Actor: "seed", ReasonCode: "topup", IdempotencyKey: "demo-topup-1"})
+	if err != nil {
 		return res, err
 	}
-	n, err := demoUsage(ctx, l, acc.CreatedAt, []demoAccount{{u.AccountID, "demo", 30, 12}})
+	// The history follows the top-up, which a later run replays with its
+	// first time: every run writes the same calls at the same times.
+	n, err := demoUsage(ctx, l, top.Lot.CreatedAt, []demoAccount{{u.AccountID, "demo", 30, 12}})
 	if err != nil {
 		return res, err
 	}
@@ -84,7 +84,7 @@ func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
 	if err != nil {
 		return res, err
 	}
-	seedClock.Set(ent.CreatedAt.Add(time.Minute))
+	seedClock.Set(opened.Add(time.Minute))
 	if _, err := a.UserByLogin(ctx, demoEnterpriseLogin); errors.Is(err, auth.ErrNotFound) {
 		if _, err := a.Register(ctx, auth.RegisterRequest{Login: demoEnterpriseLogin, Password: demoPassword, Name: "企业管理员", AccountID: ent.ID}); err != nil {
 			return res, err
@@ -95,8 +95,10 @@ func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
 	if err := verifyDemo(ctx, ap, ent.ID, "demo-enterprise"); err != nil {
 		return res, err
 	}
-	if _, err := l.Credit(ctx, ledger.CreditRequest{AccountID: ent.ID, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(500000),
-		SourceRef: "demo-order-2", Actor: "seed", ReasonCode: "topup", IdempotencyKey: "demo-topup-ent"}); err != nil {
+	seedClock.Set(opened.Add(2 * time.Minute))
+	entTop, err := l.Credit(ctx, ledger.CreditRequest{AccountID: ent.ID, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(500000),
+		SourceRef: "demo-order-2", Actor: "seed", ReasonCode: "topup", IdempotencyKey: "demo-topup-ent"})
+	if err != nil {
 		return res, err
 	}
 	us := ap.Usage
@@ -117,7 +119,7 @@ func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
 		}
 		depts = append(depts, demoAccount{sub.ID, d.ext, 20, 8 - 4*i})
 	}
-	if _, err := demoUsage(ctx, l, ent.CreatedAt.AddDate(0, 0, demoHistoryDays-20), depts); err != nil {
+	if _, err := demoUsage(ctx, l, entTop.Lot.CreatedAt.AddDate(0, 0, demoHistoryDays-20), depts); err != nil {
 		return res, err
 	}
 	if err := us.Refresh(ctx, ent.ID); err != nil {
@@ -188,6 +190,10 @@ func demoUsage(ctx context.Context, l *ledger.Ledger, start time.Time, accounts 
 		}
 	}
 	slices.SortStableFunc(calls, func(x, y demoCall) int { return x.at.Compare(y.at) })
+	// A demo history seeded within the last days stops at the present: no
+	// call happens in the future.
+	now := time.Now()
+	calls = slices.DeleteFunc(calls, func(c demoCall) bool { return c.at.After(now) })
 	for i, c := range calls {
 		seedClock.Set(c.at)
 		if _, err := l.Charge(ctx, c.req); err != nil {

@@ -42,6 +42,9 @@ FROM (SELECT at, occurred_at, type, lag(at) OVER (PARTITION BY pool_id ORDER BY 
 	require.Greater(t, demo, 300, "the demo pools' events")
 	require.Zero(t, late, "no demo call is a late event")
 	require.Zero(t, outOfOrder, "every pool's events are in time order")
+	var future int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM ledger_events WHERE occurred_at > now() OR at > now()`).Scan(&future))
+	require.Zero(t, future, "nothing happens in the future")
 	l := ledger.New(pool, ledger.Options{})
 	defer l.Close()
 	mismatches, err := l.Verify(ctx)

@@ -47,6 +47,7 @@ const (
 	ActionAPIKeyRevoked       Action = "api_key_revoked"       // an API service key was revoked
 	ActionAllocationTransfer  Action = "allocation_transfer"   // allocation moved between two accounts of an enterprise
 	ActionSettingChanged      Action = "setting_changed"       // a business setting changed on the settings screen (internal/settings)
+	ActionInvoiceIssued       Action = "invoice_issued"        // finance issued a customer's invoice
 )
 
 // ActorKind says who acted: staff, a customer (redemptions, refund
@@ -78,6 +79,15 @@ type Entry struct {
 	Detail any
 	// At defaults to the database's now().
 	At time.Time
+}
+
+// AuditInvoiceIssued records, on tx (the issuing transaction), that the
+// staff member a issued invoice number for accountID, of amountFen.
+func AuditInvoiceIssued(ctx context.Context, tx db.DBTX, a Actor, accountID, invoiceID int64, number string, amountFen int64) error {
+	e := staffEntry(a, ActionInvoiceIssued, accountID)
+	e.Detail = map[string]any{"invoice_id": invoiceID, "number": number, "amount_fen": amountFen}
+	_, err := Audit(ctx, tx, e)
+	return err
 }
 
 // staffEntry starts an entry for a staff actor.

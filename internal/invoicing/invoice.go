@@ -277,11 +277,15 @@ func (s *Service) event(ctx context.Context, tx pgx.Tx, invoiceID int64, from, t
 // can still be invoiced (paid − refunded − invoiced, never negative).
 type InvoiceableTopUp struct {
 	TopUp
+	// InvoicedFen is what invoices hold: issued (IssuedFen) and requested
+	// but not yet issued (the rest).
 	InvoicedFen  int64
+	IssuedFen    int64
 	AvailableFen int64
 }
 
-const sqlInvoiced = `SELECT i.order_id, sum(i.amount_fen)::bigint FROM invoice_items i JOIN invoices v ON v.id = i.invoice_id
+const sqlInvoiced = `SELECT i.order_id, sum(i.amount_fen)::bigint, coalesce(sum(i.amount_fen) FILTER (WHERE v.state = 'issued'), 0)::bigint
+FROM invoice_items i JOIN invoices v ON v.id = i.invoice_id
 WHERE v.account_id = $1 AND v.state IN ('requested', 'issued') AND v.id <> $2 GROUP BY i.order_id`
 
 // invoiceable computes, for each paid top-up of the account, what invoices
@@ -292,15 +296,15 @@ func (s *Service) invoiceable(ctx context.Context, q db.DBTX, accountID, exclude
 		return nil, fmt.Errorf("top-ups: %w", err)
 	}
 	rows, _ := q.Query(ctx, sqlInvoiced, accountID, excludeID)
-	invoiced := map[int64]int64{}
-	var id, fen int64
-	_, err = pgx.ForEachRow(rows, []any{&id, &fen}, func() error { invoiced[id] = fen; return nil })
+	invoiced, issued := map[int64]int64{}, map[int64]int64{}
+	var id, fen, issuedFen int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &fen, &issuedFen}, func() error { invoiced[id], issued[id] = fen, issuedFen; return nil })
 	if err != nil {
 		return nil, err
 	}
 	out := make([]InvoiceableTopUp, len(tops))
 	for i, t := range tops {
-		out[i] = InvoiceableTopUp{TopUp: t, InvoicedFen: invoiced[t.OrderID]}
+		out[i] = InvoiceableTopUp{TopUp: t, InvoicedFen: invoiced[t.OrderID], IssuedFen: issued[t.OrderID]}
 		out[i].AvailableFen = max(0, t.AmountFen-t.RefundedFen-out[i].InvoicedFen)
 	}
 	return out, nil
@@ -607,6 +611,10 @@ type IssueRequest struct {
 	Number string    // 8 to 20 digits (20 for fully digitised e-invoices, 全电发票)
 	Date   time.Time // the invoice date; zero means now (its Asia/Shanghai date is kept)
 	PDF    []byte    // the platform's PDF; must be a PDF by content
+	// Record, when set, runs inside the issuing transaction with the issued
+	// invoice (the back office writes its audit row there, so the issue and
+	// its record commit together or not at all).
+	Record func(ctx context.Context, tx pgx.Tx, inv Invoice) error
 }
 
 // Issue records a requested invoice as issued with its number, date and PDF
@@ -671,12 +679,20 @@ func (s *Service) Issue(ctx context.Context, invoiceID int64, r IssueRequest, ac
 		if err := s.event(ctx, tx, invoiceID, StateRequested, StateIssued, "", actor); err != nil {
 			return err
 		}
-		if s.opts.OnIssued == nil {
+		if s.opts.OnIssued == nil && r.Record == nil {
 			return nil
 		}
 		issued, err := s.get(ctx, tx, invoiceID)
 		if err != nil {
 			return err
+		}
+		if r.Record != nil {
+			if err := r.Record(ctx, tx, issued); err != nil {
+				return fmt.Errorf("record: %w", err)
+			}
+		}
+		if s.opts.OnIssued == nil {
+			return nil
 		}
 		if err := s.opts.OnIssued(ctx, tx, issued, doc); err != nil {
 			return fmt.Errorf("on issued: %w", err)

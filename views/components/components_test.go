@@ -82,3 +82,18 @@ func TestSourceLabelNamesKnownSourcesAndKeepsOthers(t *testing.T) {
 		require.Equal(t, tc.want, components.SourceLabel(ctx, tc.source), tc.source)
 	}
 }
+
+func TestActorLabel(t *testing.T) {
+	b, err := i18n.Default()
+	require.NoError(t, err)
+	ctx := i18n.WithLocalizer(context.Background(), b.Localizer(i18n.ZhCN))
+	for actor, want := range map[string]string{
+		"staff:3:ops@example.com": "ops@example.com",
+		"staff:3":                 "员工 #3",
+		"user:7":                  "客户（用户） #7",
+		"system":                  "系统",
+		"whatever":                "whatever",
+	} {
+		require.Equal(t, want, components.ActorLabel(ctx, actor), actor)
+	}
+}

@@ -28,3 +28,26 @@ func SourceLabel(ctx context.Context, source string) string {
 		return label + " #" + ref
 	}
 }
+
+// ActorLabel names who did something, from the actor recorded with it:
+// "staff:3:ops@example.com" reads as the email, "staff:3" as 员工 #3,
+// "user:7" as 客户（用户 #7）, "system" / "seed" as 系统, "api_key:…" as API
+// 密钥 #…. An actor of no known form is shown as recorded.
+func ActorLabel(ctx context.Context, actor string) string {
+	kind, rest, _ := strings.Cut(actor, ":")
+	id, detail, _ := strings.Cut(rest, ":")
+	switch kind {
+	case "staff":
+		if detail != "" {
+			return detail
+		}
+		return i18n.T(ctx, "actor.staff") + " #" + id
+	case "user":
+		return i18n.T(ctx, "actor.user") + " #" + id
+	case "api_key", "api":
+		return i18n.T(ctx, "actor.api_key") + " #" + id
+	case "system", "seed", "sweep", "verification":
+		return i18n.T(ctx, "actor.system")
+	}
+	return actor
+}

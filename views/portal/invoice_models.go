@@ -25,6 +25,8 @@ type InvoiceableRow struct {
 	OrderNo                               string
 	PaidAt                                time.Time
 	Amount, Refunded, Invoiced, Available decimal.Decimal
+	// Issued is the part of Invoiced already issued; the rest is requested.
+	Issued decimal.Decimal
 }
 
 // InvoiceItem is one top-up an invoice covers.
