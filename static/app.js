@@ -40,6 +40,31 @@ document.addEventListener("submit", function (evt) {
   }
 }, true);
 
+// On phones every table row is a card (app.css); each cell is labelled with
+// its column's header, copied here into data-label unless the template set
+// one. Headers spanning columns label each column they span. Runs on load
+// and after every htmx swap (new rows).
+function labelTableCells() {
+  document.querySelectorAll("table").forEach(function (table) {
+    var head = table.querySelector("thead tr:last-child");
+    if (!head) return;
+    var names = [];
+    Array.prototype.forEach.call(head.children, function (th) {
+      for (var i = 0; i < (th.colSpan || 1); i++) names.push(th.textContent.trim());
+    });
+    table.querySelectorAll("tbody > tr, tfoot > tr").forEach(function (tr) {
+      var col = 0;
+      Array.prototype.forEach.call(tr.children, function (cell) {
+        var span = cell.colSpan || 1;
+        if (span === 1 && names[col] && !cell.hasAttribute("data-label")) cell.setAttribute("data-label", names[col]);
+        col += span;
+      });
+    });
+  });
+}
+document.addEventListener("DOMContentLoaded", labelTableCells);
+document.addEventListener("htmx:afterSettle", labelTableCells);
+
 // A phone payment's hand-off page goes on to WeChat Pay or Alipay at once by
 // clicking its link (data-autofollow), so that the link's referrerpolicy
 // applies; the link stays for a browser that does not follow.

@@ -91,10 +91,13 @@ func (s *Server) approvalRows(c echo.Context) (func(backoffice.Approval) adminvi
 
 func approvalRow(c echo.Context, a backoffice.Actor, p backoffice.Approval, labels map[string]string, line func(int64) (string, string)) adminview.ApprovalRow {
 	r := adminview.ApprovalRow{ID: p.ID, Action: string(p.Action), AccountID: p.AccountID, Amount: p.Amount, Unit: "credits",
-		Reason: p.Reason, RequestedBy: p.RequestedByEmail, RequestedAt: p.RequestedAt, DecidedAt: p.DecidedAt, State: string(p.State),
+		Reason: reasonText(c.Request().Context(), p.Reason), RequestedBy: p.RequestedByEmail, RequestedAt: p.RequestedAt, DecidedAt: p.DecidedAt, State: string(p.State),
 		DecidedBy: p.DecidedByEmail, DecisionReason: p.DecisionReason}
-	if l := labels[p.Reason]; l != "" { // a grant's reason is its reason code
+	// A grant's reason is its reason code, or "<code>: <note>".
+	if l := labels[p.Reason]; l != "" {
 		r.Reason = l
+	} else if code, note, ok := strings.Cut(p.Reason, ": "); ok && labels[code] != "" {
+		r.Reason = labels[code] + ": " + note
 	}
 	switch p.Action {
 	case backoffice.ApproveSupportGrant:

@@ -95,7 +95,7 @@ func (s *Server) AdminAudit(c echo.Context) error {
 		return err
 	}
 	for _, r := range rows {
-		rv := adminview.AuditRowView{ID: r.ID, At: r.At, Actor: r.ActorEmail, IP: r.IP, Action: string(r.Action), Reason: r.Reason, Detail: string(r.Detail)}
+		rv := adminview.AuditRowView{ID: r.ID, At: r.At, Actor: r.ActorEmail, IP: r.IP, Action: string(r.Action), Reason: reasonText(c.Request().Context(), r.Reason), Detail: string(r.Detail)}
 		if rv.Actor == "" {
 			rv.Actor = string(r.ActorKind)
 		}

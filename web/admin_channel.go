@@ -33,7 +33,7 @@ func (s *Server) channelPage(c echo.Context, status int, v adminview.ChannelView
 	v.LimitsHint = s.importLimitsHint(c)
 	v.Lists = map[string][]adminview.DifferenceRow{}
 	for _, d := range diffs {
-		r := adminview.DifferenceRow{ID: d.ID, Channel: string(d.Channel), Status: string(d.TradeStatus), OutTradeNo: d.OutTradeNo,
+		r := adminview.DifferenceRow{ID: d.ID, Channel: tr(c, "pay.channel."+string(d.Channel)), Status: string(d.TradeStatus), OutTradeNo: d.OutTradeNo,
 			RefundNo: d.RefundNo, ChannelTradeNo: d.ChannelTradeNo, TradedAt: d.TradedAt}
 		if d.ChannelAmount.Valid {
 			r.ChannelAmount = &d.ChannelAmount.Decimal

@@ -62,7 +62,7 @@ func TestAdminChannelReconciliation(t *testing.T) {
 	p := upload(t, finance, "/admin/channel", "file", "wechat.csv", bill)
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
 	require.NotEmpty(t, p.TestID("bill-result"))
-	rows := p.Doc.Find(`[data-testid="diff-only_channel"] tr`)
+	rows := p.Doc.Find(`[data-testid="diff-only_channel"] tbody tr`)
 	require.Positive(t, rows.Length())
 	id, _ := rows.First().Attr("data-testid")
 	var diff int64

@@ -64,6 +64,13 @@ func setupPay(t *testing.T, adjust ...func(*payments.Channels, *payments.Options
 // application's services once built.
 func setupPayWith(t *testing.T, more func(b *payBundle, a *app.App), adjust ...func(*payments.Channels, *payments.Options)) *payBundle {
 	t.Helper()
+	return setupPayOn(t, nil, more, adjust...)
+}
+
+// setupPayOn is setupPayWith on a server started with more options (a
+// database of its own, for a test that reads whole back-office lists).
+func setupPayOn(t *testing.T, opts []webtest.Option, more func(b *payBundle, a *app.App), adjust ...func(*payments.Channels, *payments.Options)) *payBundle {
+	t.Helper()
 	keys, err := payKeys()
 	require.NoError(t, err)
 	b := &payBundle{portalBundle: &portalBundle{}}
@@ -81,7 +88,7 @@ func setupPayWith(t *testing.T, more func(b *payBundle, a *app.App), adjust ...f
 	b.ali, err = keys.AlipaySettings(b.simURL).Client()
 	require.NoError(t, err)
 	ch := payments.Channels{WeChat: payments.WeChatChannel(b.wx), Alipay: payments.AlipayChannel(b.ali, paysim.DevAlipaySeller)}
-	b.app = webtest.Start(t, webtest.WithConfig(func(c *config.Config) {
+	b.app = webtest.Start(t, append([]webtest.Option{webtest.WithConfig(func(c *config.Config) {
 		c.Payments.BankAccount = testBank
 		for _, f := range adjust {
 			f(&ch, &c.Payments)
@@ -89,7 +96,7 @@ func setupPayWith(t *testing.T, more func(b *payBundle, a *app.App), adjust ...f
 		// No sign-up credit, so every credit on the account comes from top-ups.
 		c.Signup = signup.Settings{ExpiryDays: 30}
 		c.Invoicing.Seller = kycSeller
-	}), webtest.WithOverrides(func(o *app.Overrides) { o.Channels = &ch }))
+	}), webtest.WithOverrides(func(o *app.Overrides) { o.Channels = &ch })}, opts...)...)
 	a := b.app.Services
 	b.ledger, b.auth, b.pay, b.verify = a.Ledger, a.Auth, a.Payments, a.Verification
 	if more != nil {
