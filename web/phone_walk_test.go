@@ -178,6 +178,12 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	a := b.app.Services
 	_, err := a.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
 	require.NoError(t, err)
+	// The plan catalogue (its pages, the portal's comparison), with a draft
+	// waiting on one plan (the editor).
+	_, err = a.Plans.EnsureDemo(ctx, "test")
+	require.NoError(t, err)
+	_, err = a.Plans.OpenDraft(ctx, "basic", "test")
+	require.NoError(t, err)
 
 	// Staff: one holding every role walks the back office; a support
 	// member's grant over the limit waits for approval.
