@@ -95,6 +95,11 @@ func TestPlanCheckout(t *testing.T) {
 	require.Equal(t, payments.ReviewPlanInForce, o2.ReviewReason)
 	require.Len(t, planLots(t, b.ledger, acc), 1, "still one plan lot")
 
+	p = c.Get("/portal/orders/" + no)
+	require.Equal(t, http.StatusOK, p.Status)
+	require.Contains(t, p.TestID("checkout-plan-active"), "套餐已开通")
+	require.Empty(t, p.TestID("checkout-credits"), "no top-up credit to announce")
+
 	p = c.Get("/portal/plans")
 	require.Equal(t, "基础版", p.TestID("current-plan-name"))
 	require.NotEmpty(t, p.TestID("plan-in-force"))

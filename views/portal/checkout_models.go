@@ -78,7 +78,11 @@ type OrderStatus struct {
 	StatusURL string
 	CloseURL  string
 	Balance   decimal.Decimal // available credit after payment
-	TopUpURL  string
+	TopUpURL  string          // where to buy again (the plans page for a plan order)
+	// Plan: the order buys a plan; paying it starts the plan (PlansURL
+	// shows it) instead of crediting a top-up.
+	Plan     bool
+	PlansURL string
 }
 
 // Open reports whether the order still awaits payment.
