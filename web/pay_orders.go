@@ -85,7 +85,12 @@ func (s *Server) OrderPage(c echo.Context) error {
 	}
 	if o.Channel == payments.ChannelBankTransfer {
 		b := s.pay.svc.BankAccount()
+		plan, err := s.planLabel(c, o)
+		if err != nil {
+			return err
+		}
 		return Render(c, http.StatusOK, pv.Transfer(pv.TransferView{
+			Plan:  plan,
 			Frame: s.frame(c, "portal.topup"), OrderNo: o.OrderNo, State: string(o.State),
 			Amount: o.AmountYuan(), Credits: o.Credits, Bonus: o.BonusCredits, Reference: o.ReferenceDisplay(),
 			ExpiresAt: o.ExpiresAt, CreatedAt: o.CreatedAt, OrdersURL: s.URL("portal.orders"),

@@ -33,6 +33,18 @@ func TestPlanCheckout(t *testing.T) {
 		require.Contains(t, p.Header.Get("Location"), "verification")
 	})
 
+	t.Run("BankTransferShowsThePlan", func(t *testing.T) {
+		c, acc := b.customer(t, uniqEmail("plan-transfer"), true)
+		p := c.PostForm("/portal/plans/buy", url.Values{"plan": {"basic"}, "cycle": {"yearly"}, "channel": {"bank_transfer"}})
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Contains(t, p.TestID("transfer-plan"), "基础版（按年）")
+		require.Empty(t, p.TestID("transfer-you-get"))
+		o := b.order(t, path.Base(p.URL.Path))
+		require.Equal(t, acc, o.AccountID)
+		require.Equal(t, int64(29000), o.AmountFen, "Basic's yearly price")
+		require.NotEmpty(t, o.ReferenceCode)
+	})
+
 	c, acc := b.customer(t, uniqEmail("plan-buyer"), true)
 	p := c.Get("/portal/plans")
 	require.Equal(t, http.StatusOK, p.Status, p.Body)

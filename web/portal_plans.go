@@ -183,3 +183,18 @@ func planName(p plans.Plan, en bool) string {
 	}
 	return p.NameZH
 }
+
+// planLabel names what a plan order buys, e.g. "基础版（按年）" or
+// "Basic (Yearly)"; "" for a top-up.
+func (s *Server) planLabel(c echo.Context, o payments.Order) (string, error) {
+	if o.Purpose != payments.PurposePlan {
+		return "", nil
+	}
+	ctx := c.Request().Context()
+	p, err := s.plans.catalogue.Version(ctx, o.PlanCode, o.PlanVersion)
+	if err != nil {
+		return "", err
+	}
+	return i18n.Tf(ctx, "plans.order.label", map[string]string{"Plan": planName(p, i18n.Lang(ctx) == "en"),
+		"Cycle": i18n.T(ctx, "plans.buy."+o.PlanCycle)}), nil
+}

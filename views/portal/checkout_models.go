@@ -117,6 +117,8 @@ type TransferView struct {
 	CreatedAt time.Time
 	Account   BankAccount
 	OrdersURL string
+	// Plan names what a plan order buys, e.g. "基础版（按年）"; empty for a top-up.
+	Plan string
 }
 
 // ReceivedTransferView is the page of a bank transfer we received without
