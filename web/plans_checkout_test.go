@@ -45,6 +45,19 @@ func TestPlanCheckout(t *testing.T) {
 		require.NotEmpty(t, o.ReferenceCode)
 	})
 
+	t.Run("PhoneHandsOffToTheApp", func(t *testing.T) {
+		c, acc := b.customer(t, uniqEmail("plan-phone-pay"), true)
+		c.FollowRedirects = false
+		p := c.PostForm("/portal/plans/buy", url.Values{"plan": {"professional"}, "cycle": {"monthly"}, "channel": {"alipay"}, "mode": {"phone"}})
+		require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+		require.Contains(t, p.Header.Get("Location"), "/open", "the existing phone hand-off")
+		orders, err := b.pay.Orders(ctx, acc, 1)
+		require.NoError(t, err)
+		require.Equal(t, payments.PayModePhone, orders[0].PayMode)
+		require.Equal(t, payments.PurposePlan, orders[0].Purpose)
+		require.Equal(t, int64(29900), orders[0].AmountFen, "Professional's monthly price")
+	})
+
 	c, acc := b.customer(t, uniqEmail("plan-buyer"), true)
 	p := c.Get("/portal/plans")
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
