@@ -45,6 +45,9 @@ func (s *Server) ordersView(c echo.Context, form pv.RefundForm) (pv.OrdersView, 
 		if o.PaidAt != nil {
 			row.ReceiptURL = s.URL("portal.order.receipt", o.OrderNo)
 		}
+		if row.Plan, err = s.planLabel(c, o); err != nil {
+			return v, err
+		}
 		v.Orders = append(v.Orders, row)
 	}
 	if err := s.refundSection(c, orders, form, &v); err != nil {

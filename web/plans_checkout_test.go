@@ -143,4 +143,8 @@ func TestPlanCheckout(t *testing.T) {
 	orders, err := b.pay.Orders(ctx, acc, 10)
 	require.NoError(t, err)
 	require.Len(t, orders, 2, "refused purchases make no order")
+	p = c.Get("/portal/orders")
+	require.Equal(t, http.StatusOK, p.Status)
+	require.Contains(t, p.Doc.Find(`[data-order="`+no+`"] [data-testid="order-plan"]`).Text(), "Basic (Monthly)")
+	require.Contains(t, p.Doc.Find(`[data-order="`+o2.OrderNo+`"] [data-testid="order-plan"]`).Text(), "Standard (Yearly)")
 }

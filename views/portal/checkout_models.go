@@ -142,6 +142,8 @@ type ReceivedTransferView struct {
 // OrderRow is one order on the orders page.
 type OrderRow struct {
 	OrderNo string
+	// Plan names what a plan order buys ("" for a top-up).
+	Plan string
 	// Channel is how it was paid, the suffix of its label's key
 	// (pay.channel.*): wechat, alipay, bank_transfer, or bank_line for a
 	// transfer finance credited from the bank statement.
