@@ -12,6 +12,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // planHooks wires plan orders to real subscriptions, as app.Build does;
@@ -104,4 +105,38 @@ func TestPlanOrderStartsOneSubscription(t *testing.T) {
 	require.ErrorIs(t, err, payments.ErrPlanInForce)
 	require.Equal(t, "plan_in_force", payments.Code(err))
 	b.verifyClean(t)
+}
+
+// TestPlanTransferOrderCompletedFromTheStatement: a yearly plan paid by
+// bank transfer starts when finance matches the statement line, once even
+// when the line is matched again.
+func TestPlanTransferOrderCompletedFromTheStatement(t *testing.T) {
+	t.Parallel()
+	var subs *plans.Subscriptions
+	b := setup(t, setupOpts{opts: planHooks(&subs)})
+	subs = plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
+	_, err := plans.New(b.pool, plans.Options{}).EnsureDemo(b.ctx, "test")
+	require.NoError(t, err)
+	acc := b.account(t)
+
+	o, _, err := b.svc.CreatePlanOrder(b.ctx, acc, "standard", "yearly", payments.ChannelBankTransfer, payments.PayModeQR, payments.PhonePayer{})
+	require.NoError(t, err)
+	require.Equal(t, int64(99000), o.AmountFen)
+	require.NotEmpty(t, o.ReferenceCode)
+	for range 2 {
+		err = db.InTx(b.ctx, b.pool, func(tx pgx.Tx) error {
+			_, err := b.svc.CompleteTransferOrder(b.ctx, tx, o.ID, "STMT-PLAN-1", "finance@example.com")
+			return err
+		})
+		require.NoError(t, err)
+	}
+	require.Equal(t, payments.StatePaid, b.order(t, o).State)
+	cur, err := subs.Current(b.ctx, acc)
+	require.NoError(t, err)
+	require.Equal(t, plans.Yearly, cur.Cycle)
+	require.Equal(t, "standard", cur.PlanCode)
+	grants, err := subs.Grants(b.ctx, cur.ID)
+	require.NoError(t, err)
+	require.Len(t, grants, 1, "the first month of the year")
+	requireDec(t, "80000", grants[0].Credits)
 }
