@@ -65,6 +65,8 @@ var errorTable = []ErrorMapping{
 	{payments.ErrNotRefundable, http.StatusConflict, "not_refundable", "error.payments.not_refundable"},
 	{payments.ErrRefundExceedsOrder, http.StatusConflict, "refund_exceeds_order", "error.payments.refund_exceeds_order"},
 	{payments.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.payments.idempotency_conflict"},
+	{payments.ErrPlanInForce, http.StatusConflict, "plan_in_force", "error.payments.plan_in_force"},
+	{payments.ErrNoPlanCheckout, http.StatusServiceUnavailable, "no_plan_checkout", "error.payments.no_plan_checkout"},
 	{payments.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", "error.payments.invalid_argument"},
 
 	// Gateway API (internal/gateway, and the ledger and pricing errors it passes on).

@@ -45,6 +45,9 @@ func (s *Server) ordersView(c echo.Context, form pv.RefundForm) (pv.OrdersView, 
 		if o.PaidAt != nil {
 			row.ReceiptURL = s.URL("portal.order.receipt", o.OrderNo)
 		}
+		if row.Plan, err = s.planLabel(c, o); err != nil {
+			return v, err
+		}
 		v.Orders = append(v.Orders, row)
 	}
 	if err := s.refundSection(c, orders, form, &v); err != nil {
@@ -85,7 +88,12 @@ func (s *Server) OrderPage(c echo.Context) error {
 	}
 	if o.Channel == payments.ChannelBankTransfer {
 		b := s.pay.svc.BankAccount()
+		plan, err := s.planLabel(c, o)
+		if err != nil {
+			return err
+		}
 		return Render(c, http.StatusOK, pv.Transfer(pv.TransferView{
+			Plan:  plan,
 			Frame: s.frame(c, "portal.topup"), OrderNo: o.OrderNo, State: string(o.State),
 			Amount: o.AmountYuan(), Credits: o.Credits, Bonus: o.BonusCredits, Reference: o.ReferenceDisplay(),
 			ExpiresAt: o.ExpiresAt, CreatedAt: o.CreatedAt, OrdersURL: s.URL("portal.orders"),
@@ -126,6 +134,9 @@ func (s *Server) orderStatus(c echo.Context, o payments.Order) (pv.OrderStatus, 
 	}
 	if appLink(o.QRCode) {
 		st.CodeURL = o.QRCode
+	}
+	if o.Purpose == payments.PurposePlan {
+		st.Plan, st.PlansURL, st.TopUpURL = true, s.URL("portal.plans"), s.URL("portal.plans")
 	}
 	if o.State.Open() && !st.Expired {
 		st.Remaining = countdown(o.ExpiresAt.Sub(now))

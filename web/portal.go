@@ -38,6 +38,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.GET("/alerts", s.Alerts), "portal.alerts")
 	named(g.POST("/alerts", s.SaveAlerts), "portal.alerts.save")
 	named(g.GET("/plans", s.Plans), "portal.plans")
+	named(g.POST("/plans/buy", s.PlanBuy), "portal.plans.buy")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }

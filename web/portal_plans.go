@@ -3,12 +3,14 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	pv "github.com/seed75218f88/credits/views/portal"
@@ -25,11 +27,69 @@ type plansArea struct {
 // Plans shows the plan comparison and the customer's current plan (its
 // pool's: an enterprise's plan covers its departments).
 func (s *Server) Plans(c echo.Context) error {
+	v, err := s.plansView(c)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, pv.Plans(v), nil)
+}
+
+// PlanBuy makes an order for a plan and sends the customer to the checkout
+// pages of top-ups (QR, phone hand-off or bank transfer): an unverified
+// account goes to the verification page first; a purchase refused (a plan
+// in force, a channel down) re-renders the plans page (422) saying why.
+func (s *Server) PlanBuy(c echo.Context) error {
+	ctx := c.Request().Context()
+	cu := customerOf(c)
+	if cu.Account.Kind == ledger.AccountSub {
+		return echo.ErrForbidden
+	}
+	ok, err := s.pay.verify.IsVerified(ctx, cu.Account.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return HXRedirect(c, s.verificationURL()+"?next="+url.QueryEscape(s.URL("portal.plans")))
+	}
+	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
+	mode := payments.PayModeQR
+	if c.FormValue("mode") == pv.ModePhone && s.pay.svc.PhoneAvailable(channel) {
+		mode = payments.PayModePhone
+	}
+	o, _, err := s.pay.svc.CreatePlanOrder(ctx, cu.Account.ID, strings.TrimSpace(c.FormValue("plan")),
+		strings.TrimSpace(c.FormValue("cycle")), channel, mode, s.phonePayer(c))
+	switch {
+	case err == nil && o.PayMode == payments.PayModePhone:
+		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
+	case err == nil:
+		return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+	}
+	key := ""
+	switch {
+	case errors.Is(err, payments.ErrPlanInForce):
+		key = "plans.buy.error_in_force"
+	case errors.Is(err, payments.ErrChannelUnavailable), errors.Is(err, payments.ErrChannel):
+		key = "plans.buy.error_channel"
+	case errors.Is(err, plans.ErrNotFound), errors.Is(err, plans.ErrInvalidTerm), errors.Is(err, payments.ErrInvalidArgument):
+		key = "plans.buy.error_choice"
+	default:
+		return err
+	}
+	v, verr := s.plansView(c)
+	if verr != nil {
+		return verr
+	}
+	v.Buy.Error = i18n.T(ctx, key)
+	return Render(c, http.StatusUnprocessableEntity, pv.Plans(v), nil)
+}
+
+// plansView is the plans page of the signed-in customer.
+func (s *Server) plansView(c echo.Context) (pv.PlansView, error) {
 	ctx := c.Request().Context()
 	cu := customerOf(c)
 	cat, err := s.plans.catalogue.Catalogue(ctx)
 	if err != nil {
-		return err
+		return pv.PlansView{}, err
 	}
 	en := i18n.Lang(ctx) == "en"
 	v := pv.PlansView{Frame: s.frame(c, "portal.plans")}
@@ -37,18 +97,35 @@ func (s *Server) Plans(c echo.Context) error {
 	switch {
 	case errors.Is(err, plans.ErrNotFound):
 	case err != nil:
-		return err
+		return v, err
 	default:
 		cur, err := s.currentPlan(c, sub, en)
 		if err != nil {
-			return err
+			return v, err
 		}
 		v.Current = &cur
 	}
 	for _, p := range cat {
 		v.Tiers = append(v.Tiers, planTier(p, en, v.Current != nil && p.Code == sub.PlanCode))
 	}
-	return Render(c, http.StatusOK, pv.Plans(v), nil)
+	v.Buy = s.planBuy(c)
+	return v, nil
+}
+
+// planBuy is the buy form's channels: those available now (bank transfer
+// only with a receiving account); none for a department, which does not pay.
+func (s *Server) planBuy(c echo.Context) pv.PlanBuy {
+	b := pv.PlanBuy{Mode: defaultMode(c)}
+	if s.pay == nil || s.pay.svc == nil || customerOf(c).Account.Kind == ledger.AccountSub {
+		return b
+	}
+	for _, ch := range payChannels {
+		if s.pay.svc.Available(ch) {
+			b.Channels = append(b.Channels, pv.PayChannel{Value: string(ch), Available: true})
+		}
+	}
+	b.Open = len(b.Channels) > 0
+	return b
 }
 
 // currentPlan is the subscription's view: its period, term and what is left
@@ -105,4 +182,19 @@ func planName(p plans.Plan, en bool) string {
 		return p.NameEN
 	}
 	return p.NameZH
+}
+
+// planLabel names what a plan order buys, e.g. "基础版（按年）" or
+// "Basic (Yearly)"; "" for a top-up.
+func (s *Server) planLabel(c echo.Context, o payments.Order) (string, error) {
+	if o.Purpose != payments.PurposePlan {
+		return "", nil
+	}
+	ctx := c.Request().Context()
+	p, err := s.plans.catalogue.Version(ctx, o.PlanCode, o.PlanVersion)
+	if err != nil {
+		return "", err
+	}
+	return i18n.Tf(ctx, "plans.order.label", map[string]string{"Plan": planName(p, i18n.Lang(ctx) == "en"),
+		"Cycle": i18n.T(ctx, "plans.buy."+o.PlanCycle)}), nil
 }

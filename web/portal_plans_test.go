@@ -69,7 +69,7 @@ func TestPlansPageComparesPlansInBothLanguages(t *testing.T) {
 	require.Equal(t, "每 5 小时 120 次调用", quotas.First().Text())
 	require.Equal(t, "每周 1,000 次调用", quotas.Last().Text())
 	require.Contains(t, p.Doc.Find(`[data-testid="plan-free"] [data-testid="plan-quota"]`).Text(), "每天 20 次调用")
-	require.NotEmpty(t, p.TestID("plans-soon"))
+	require.Empty(t, p.TestID("plan-in-force"), "no plan in force yet")
 
 	// Staff comp Basic for 3 months: the page shows it with the month's
 	// plan credits.

@@ -193,6 +193,23 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	popts.OnRefunded = func(ctx context.Context, refundNo string) error {
 		return a.Backoffice.MarkRefundDoneByRef(ctx, refundNo)
 	}
+	// A plan order is priced by the catalogue and, once paid, starts its
+	// subscription in the payment's transaction.
+	popts.PlanOffer = func(ctx context.Context, accountID int64, code, cycle string) (payments.PlanOffer, error) {
+		p, fen, err := a.Subscriptions.Offer(ctx, accountID, code, plans.Cycle(cycle))
+		if errors.Is(err, plans.ErrAlreadySubscribed) {
+			return payments.PlanOffer{}, fmt.Errorf("%w: %w", payments.ErrPlanInForce, err)
+		}
+		return payments.PlanOffer{Code: p.Code, Version: p.Version, Cycle: cycle, PriceFen: fen}, err
+	}
+	popts.PlanPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		_, _, err := a.Subscriptions.SubscribeTx(ctx, tx, plans.SubscribeRequest{AccountID: o.AccountID, PlanCode: o.PlanCode,
+			PlanVersion: o.PlanVersion, Cycle: plans.Cycle(o.PlanCycle), Actor: "payments:" + string(o.Channel), Note: o.OrderNo})
+		if errors.Is(err, plans.ErrAlreadySubscribed) {
+			return fmt.Errorf("%w: %w", payments.ErrPlanInForce, err)
+		}
+		return err
+	}
 	a.Payments = payments.New(pool, a.Ledger, chans, popts)
 	iopts := cfg.Invoicing
 	iopts.Now = o.Now

@@ -152,7 +152,11 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, o *Order, p ChannelPayme
 				return ResultNeedsReview, s.review(ctx, tx, o, p, CauseMismatch, fmt.Sprintf("%s: %v", CauseMismatch, reasons), detail)
 			}
 			detail["via"] = cause
-			return ResultCredited, s.markPaid(ctx, tx, o, p.ChannelTradeNo, p.AmountFen, "payments:"+string(o.Channel), cause, detail)
+			err := s.markPaid(ctx, tx, o, p.ChannelTradeNo, p.AmountFen, "payments:"+string(o.Channel), cause, detail)
+			if o.State == StateNeedsReview { // a plan order for an account with a plan in force by now
+				return ResultNeedsReview, err
+			}
+			return ResultCredited, err
 		case o.State == StateClosed && o.PaidFen != nil: // a rejected review, refunded
 			return ResultDuplicate, nil
 		default: // closed or failed: the money arrived anyway
@@ -208,6 +212,9 @@ func (s *Service) review(ctx context.Context, tx pgx.Tx, o *Order, p ChannelPaym
 // order locked; the paid lot records paidFen as its price. The ledger's
 // idempotency keys derive from the order number.
 func (s *Service) markPaid(ctx context.Context, tx pgx.Tx, o *Order, tradeNo string, paidFen int64, actor, cause string, detail map[string]any) error {
+	if o.Purpose == PurposePlan {
+		return s.markPlanPaid(ctx, tx, o, tradeNo, paidFen, cause, detail)
+	}
 	now := s.now()
 	ref := "payment_order:" + o.OrderNo
 	paid, err := s.ledger.CreditTx(ctx, tx, ledger.CreditRequest{

@@ -62,6 +62,12 @@ type Order struct {
 	StatementSerial string `db:"statement_serial"`
 	PayerName       string `db:"payer_name"`
 	PayerAccount    string `db:"payer_account"`
+	// Purpose is what the order buys: a top-up's credits, or a plan
+	// (PlanCode, PlanVersion and PlanCycle; empty for a top-up).
+	Purpose     Purpose `db:"purpose"`
+	PlanCode    string  `db:"plan_code"`
+	PlanVersion int     `db:"plan_version"`
+	PlanCycle   string  `db:"plan_cycle"`
 }
 
 // FromStatement reports whether the order was recorded from a bank
@@ -75,8 +81,8 @@ func (o Order) AmountYuan() decimal.Decimal { return decimal.New(o.AmountFen, -2
 // RefundableFen is what of the order's amount refunds have not undone yet,
 // in fen (before the paid lot's remainder and the bonus are considered).
 func (o Order) RefundableFen() int64 {
-	if o.State != StatePaid && o.State != StatePartiallyRefunded {
-		return 0
+	if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.Purpose == PurposePlan {
+		return 0 // a plan order is not refunded as a top-up
 	}
 	return o.AmountFen - o.RefundedFen - o.BonusDeductedFen
 }
@@ -106,13 +112,15 @@ type Transition struct {
 const orderColumns = `id, order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
 	channel_trade_no, qr_code, coalesce(reference_code, '') AS reference_code, expires_at, paid_at, paid_fen,
 	refunded_fen, paid_lot_id, promo_lot_id, review_reason, created_at, updated_at, bonus_deducted_fen,
-	bank_line_id, statement_serial, payer_name, payer_account, pay_mode`
+	bank_line_id, statement_serial, payer_name, payer_account, pay_mode, purpose,
+	coalesce(plan_code, '') AS plan_code, coalesce(plan_version, 0) AS plan_version, coalesce(plan_cycle, '') AS plan_cycle`
 
 const (
 	sqlInsertOrder = `
 INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
-                            reference_code, expires_at, created_at, updated_at, pay_mode)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+                            reference_code, expires_at, created_at, updated_at, pay_mode,
+                            purpose, plan_code, plan_version, plan_cycle)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16)
 RETURNING ` + orderColumns
 	sqlInsertTransition = `
 INSERT INTO payment_order_transitions (order_id, from_state, to_state, cause, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`
@@ -192,8 +200,15 @@ func isForeignKeyViolation(err error) bool {
 }
 
 // insertOrder stores a new order in state (created or pending) with its
-// first transition, retrying on an order number or reference code clash.
-func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, ch Channel, mode PayMode, state State, ttl time.Duration) (Order, error) {
+// first transition, retrying on an order number or reference code clash. A
+// plan order (plan not nil) credits nothing: q carries only its price.
+func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, plan *PlanOffer, ch Channel, mode PayMode, state State, ttl time.Duration) (Order, error) {
+	purpose := PurposeTopUp
+	var planCode, planCycle *string
+	var planVersion *int
+	if plan != nil {
+		purpose, planCode, planVersion, planCycle = PurposePlan, &plan.Code, &plan.Version, &plan.Cycle
+	}
 	validity := int64(0)
 	if q.HasBonus() && q.BonusValidity > 0 { // the quote carries the validity in force
 		validity = int64(q.BonusValidity / time.Second)
@@ -209,7 +224,7 @@ func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, ch 
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
 			o, err = queryOrder(ctx, tx, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
-				ch, state, ref, now.Add(ttl), now, mode)
+				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle)
 			if err != nil {
 				return err
 			}
@@ -239,10 +254,11 @@ func (s *Service) CreateQROrder(ctx context.Context, accountID int64, amountFen 
 		}
 		return Order{}, fmt.Errorf("payments: create order: %w", err)
 	}
-	o, _, err := s.createChannelOrder(ctx, accountID, amountFen, channel, PayModeQR, func(o Order) (string, string, error) {
-		code, err := ch.CreateQR(ctx, s.qrOrder(o))
-		return code, "", err
-	})
+	q, err := s.Quote(amountFen)
+	if err != nil {
+		return Order{}, fmt.Errorf("payments: create order: %w", err)
+	}
+	o, _, err := s.createChannelOrder(ctx, accountID, q, nil, channel, PayModeQR, qrPlacer(ctx, ch, s))
 	return o, err
 }
 
@@ -267,10 +283,11 @@ func (s *Service) CreatePhoneOrder(ctx context.Context, accountID int64, amountF
 		}
 		return Order{}, "", fmt.Errorf("payments: create phone order: %w", err)
 	}
-	return s.createChannelOrder(ctx, accountID, amountFen, channel, PayModePhone, func(o Order) (string, string, error) {
-		u, err := ch.PayURL(ctx, s.phoneOrder(o, payer))
-		return "", u, err
-	})
+	q, err := s.Quote(amountFen)
+	if err != nil {
+		return Order{}, "", fmt.Errorf("payments: create phone order: %w", err)
+	}
+	return s.createChannelOrder(ctx, accountID, q, nil, channel, PayModePhone, phonePlacer(ctx, ch, s, payer))
 }
 
 // PhonePayURL places the account's open phone order at its channel again
@@ -316,6 +333,22 @@ func (s *Service) phoneChannel(c Channel) (PhoneChannel, error) {
 	return pc, nil
 }
 
+// qrPlacer places an order at a QR channel.
+func qrPlacer(ctx context.Context, ch QRChannel, s *Service) func(Order) (string, string, error) {
+	return func(o Order) (string, string, error) {
+		code, err := ch.CreateQR(ctx, s.qrOrder(o))
+		return code, "", err
+	}
+}
+
+// phonePlacer places an order at a channel paid from a phone browser.
+func phonePlacer(ctx context.Context, ch PhoneChannel, s *Service, payer PhonePayer) func(Order) (string, string, error) {
+	return func(o Order) (string, string, error) {
+		u, err := ch.PayURL(ctx, s.phoneOrder(o, payer))
+		return "", u, err
+	}
+}
+
 // qrOrder is what the channel is told about o; the subject names the amount.
 func (s *Service) qrOrder(o Order) QROrder {
 	subject := fmt.Sprintf("%s ¥%s", s.opts.Subject, o.AmountYuan().StringFixed(2))
@@ -333,13 +366,9 @@ func (s *Service) phoneOrder(o Order, payer PhonePayer) PhoneOrder {
 // createChannelOrder stores a new order, places it with place (which
 // returns the QR code to keep, or the URL to pay at) and records the
 // outcome: pending, or failed when the channel refused.
-func (s *Service) createChannelOrder(ctx context.Context, accountID, amountFen int64, channel Channel, mode PayMode,
+func (s *Service) createChannelOrder(ctx context.Context, accountID int64, q Quote, plan *PlanOffer, channel Channel, mode PayMode,
 	place func(Order) (code, payURL string, err error)) (Order, string, error) {
-	q, err := s.Quote(amountFen)
-	if err != nil {
-		return Order{}, "", fmt.Errorf("payments: create order: %w", err)
-	}
-	o, err := s.insertOrder(ctx, accountID, q, channel, mode, StateCreated, s.opts.OrderTTL)
+	o, err := s.insertOrder(ctx, accountID, q, plan, channel, mode, StateCreated, s.opts.OrderTTL)
 	if err != nil {
 		return Order{}, "", fmt.Errorf("payments: create order: %w", err)
 	}
@@ -394,7 +423,7 @@ func (s *Service) CreateTransferOrder(ctx context.Context, accountID int64, amou
 	if err != nil {
 		return Order{}, fmt.Errorf("payments: create transfer order: %w", err)
 	}
-	o, err := s.insertOrder(ctx, accountID, q, ChannelBankTransfer, PayModeQR, StatePending, s.opts.TransferTTL)
+	o, err := s.insertOrder(ctx, accountID, q, nil, ChannelBankTransfer, PayModeQR, StatePending, s.opts.TransferTTL)
 	if err != nil {
 		return Order{}, fmt.Errorf("payments: create transfer order: %w", err)
 	}

@@ -73,6 +73,7 @@ func Code(err error) string {
 		{ErrInvalidTransition, "invalid_transition"}, {ErrNotTransferOrder, "not_transfer_order"}, {ErrAlreadyPaid, "already_paid"},
 		{ErrNotRefundable, "not_refundable"}, {ErrRefundExceedsOrder, "refund_exceeds_order"},
 		{ErrIdempotencyConflict, "idempotency_conflict"}, {ErrInvalidArgument, "invalid_argument"},
+		{ErrPlanInForce, "plan_in_force"}, {ErrNoPlanCheckout, "no_plan_checkout"},
 	} {
 		if errors.Is(err, c.err) {
 			return c.code
@@ -144,6 +145,15 @@ type Options struct {
 	// (outside any transaction; it must be idempotent): the back office
 	// closes the refund request it came from.
 	OnRefunded func(ctx context.Context, refundNo string) error
+	// PlanOffer prices plan code for an account about to buy it for one
+	// cycle (internal/plans, wired in app.Build): the version and the price
+	// in fen. It returns ErrPlanInForce when the account has a plan in force.
+	PlanOffer func(ctx context.Context, accountID int64, code, cycle string) (PlanOffer, error)
+	// PlanPaid runs inside the transaction that marks a plan order paid,
+	// with the order locked: it starts the order's subscription and grants
+	// its first month. ErrPlanInForce sends the order to review; any other
+	// error rolls the payment back (the channel reports it again).
+	PlanPaid func(ctx context.Context, tx pgx.Tx, o Order) error
 	// Logger receives what the sync job could not do (discarded by default).
 	Logger *slog.Logger
 	// Current, when set, gives the products in force for each operation

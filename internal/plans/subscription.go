@@ -203,6 +203,11 @@ type SubscribeRequest struct {
 	// Anchor is the first period's start (now when zero).
 	Anchor time.Time
 	Actor  string
+	// PlanVersion is the version bought (the latest when 0): a paid order
+	// keeps the version its price was read from.
+	PlanVersion int
+	// Note is kept on the created event (e.g. the order number).
+	Note string
 }
 
 // Subscribe starts an active subscription to the latest version of a plan
@@ -228,26 +233,115 @@ func (s *Subscriptions) Subscribe(ctx context.Context, r SubscribeRequest) (Subs
 	var sub Subscription
 	var g Grant
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		p, err := latest(ctx, tx, r.PlanCode)
-		if err != nil {
-			return err
-		}
-		_, end := PeriodAt(anchor, r.Cycle, 0)
-		sub, err = insertSubscription(ctx, tx, Subscription{AccountID: r.AccountID, PlanCode: p.Code,
-			PlanVersion: p.Version, Cycle: r.Cycle, Anchor: anchor, TermEnd: end, State: Active}, now)
-		if err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, sub, EventCreated, r.Actor, "", now); err != nil {
-			return err
-		}
-		if anchor.After(now) {
-			return nil // a later start: the grant job grants it when it begins
-		}
-		g, _, err = s.grantTx(ctx, tx, sub.ID, now)
+		var err error
+		sub, g, err = s.subscribeTx(ctx, tx, r, anchor, now)
 		return err
 	})
 	return sub, g, wrap("subscribe", err)
+}
+
+// SubscribeTx is Subscribe inside the caller's transaction tx, starting now:
+// payments calls it in the transaction that marks a plan order paid, so the
+// order and the subscription commit together. A subscription whose term
+// ended but which the grant job has not expired yet is expired first.
+//
+// Errors: as Subscribe, ErrNotFound also for an unknown PlanVersion.
+func (s *Subscriptions) SubscribeTx(ctx context.Context, tx pgx.Tx, r SubscribeRequest) (Subscription, Grant, error) {
+	if r.Cycle != Monthly && r.Cycle != Yearly {
+		return Subscription{}, Grant{}, fmt.Errorf("%w: cycle %q", ErrInvalidTerm, r.Cycle)
+	}
+	if r.Actor == "" {
+		return Subscription{}, Grant{}, &ValidationError{Code: CodeNoActor}
+	}
+	now := s.now().UTC()
+	if err := expireAccountTx(ctx, tx, r.AccountID, now); err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	return s.subscribeTx(ctx, tx, r, now, now)
+}
+
+func (s *Subscriptions) subscribeTx(ctx context.Context, tx pgx.Tx, r SubscribeRequest, anchor, now time.Time) (Subscription, Grant, error) {
+	var p Plan
+	var err error
+	if r.PlanVersion > 0 {
+		var ps []Plan
+		ps, err = loadPlans(ctx, tx, `WHERE code = $1 AND version = $2`, r.PlanCode, r.PlanVersion)
+		if err == nil && len(ps) == 0 {
+			err = ErrNotFound
+		}
+		if err == nil {
+			p = ps[0]
+		}
+	} else {
+		p, err = latest(ctx, tx, r.PlanCode)
+	}
+	if err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	_, end := PeriodAt(anchor, r.Cycle, 0)
+	sub, err := insertSubscription(ctx, tx, Subscription{AccountID: r.AccountID, PlanCode: p.Code,
+		PlanVersion: p.Version, Cycle: r.Cycle, Anchor: anchor, TermEnd: end, State: Active}, now)
+	if err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	if err := insertEvent(ctx, tx, sub, EventCreated, r.Actor, r.Note, now); err != nil {
+		return Subscription{}, Grant{}, err
+	}
+	if anchor.After(now) {
+		return sub, Grant{}, nil // a later start: the grant job grants it when it begins
+	}
+	g, _, err := s.grantTx(ctx, tx, sub.ID, now)
+	return sub, g, err
+}
+
+// Offer is plan code as an account may buy it now for cycle: the latest
+// version and its price in fen for that cycle.
+//
+// Errors: ErrAlreadySubscribed when the account has a plan in force (or
+// one starting later); ErrNotFound for an unknown plan; ErrInvalidTerm for
+// another cycle; database errors wrapped with "plans: offer:".
+func (s *Subscriptions) Offer(ctx context.Context, accountID int64, code string, cycle Cycle) (Plan, int64, error) {
+	if cycle != Monthly && cycle != Yearly {
+		return Plan{}, 0, wrap("offer", fmt.Errorf("%w: cycle %q", ErrInvalidTerm, cycle))
+	}
+	_, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND term_end > $2 LIMIT 1`,
+		accountID, s.now().UTC())
+	switch {
+	case err == nil:
+		return Plan{}, 0, wrap("offer", ErrAlreadySubscribed)
+	case !errors.Is(err, ErrNotFound):
+		return Plan{}, 0, wrap("offer", err)
+	}
+	p, err := latest(ctx, s.pool, code)
+	if err != nil {
+		return Plan{}, 0, wrap("offer", err)
+	}
+	if cycle == Yearly {
+		return p, p.YearlyPriceFen, nil
+	}
+	return p, p.MonthlyPriceFen, nil
+}
+
+// expireAccountTx marks expired the account's subscriptions whose term
+// ended by at, each with its expired event.
+func expireAccountTx(ctx context.Context, tx pgx.Tx, accountID int64, at time.Time) error {
+	rows, err := tx.Query(ctx, `
+UPDATE subscriptions SET state = 'expired', updated_at = $2
+WHERE account_id = $1 AND state <> 'expired' AND term_end <= $2
+RETURNING `+subscriptionColumns, accountID, at)
+	if err != nil {
+		return err
+	}
+	subs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Subscription])
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		if err := insertEvent(ctx, tx, sub, EventExpired, "plans", "", at); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GrantDue grants the plan credits of the month containing at to every

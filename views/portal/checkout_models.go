@@ -78,7 +78,11 @@ type OrderStatus struct {
 	StatusURL string
 	CloseURL  string
 	Balance   decimal.Decimal // available credit after payment
-	TopUpURL  string
+	TopUpURL  string          // where to buy again (the plans page for a plan order)
+	// Plan: the order buys a plan; paying it starts the plan (PlansURL
+	// shows it) instead of crediting a top-up.
+	Plan     bool
+	PlansURL string
 }
 
 // Open reports whether the order still awaits payment.
@@ -113,6 +117,8 @@ type TransferView struct {
 	CreatedAt time.Time
 	Account   BankAccount
 	OrdersURL string
+	// Plan names what a plan order buys, e.g. "基础版（按年）"; empty for a top-up.
+	Plan string
 }
 
 // ReceivedTransferView is the page of a bank transfer we received without
@@ -136,6 +142,8 @@ type ReceivedTransferView struct {
 // OrderRow is one order on the orders page.
 type OrderRow struct {
 	OrderNo string
+	// Plan names what a plan order buys ("" for a top-up).
+	Plan string
 	// Channel is how it was paid, the suffix of its label's key
 	// (pay.channel.*): wechat, alipay, bank_transfer, or bank_line for a
 	// transfer finance credited from the bank statement.

@@ -17,6 +17,19 @@ type PlansView struct {
 	Tiers []PlanTier
 	// Current is the plan in force (nil: none, pay as you go).
 	Current *CurrentPlan
+	// Buy is how plans are bought from the page.
+	Buy PlanBuy
+}
+
+// PlanBuy is the buy form of each plan: shown when Open (a customer who
+// pays for its own account, with a channel to pay by) and no plan is in
+// force; Mode is how WeChat Pay and Alipay are paid on this device;
+// Error is why the last purchase was refused.
+type PlanBuy struct {
+	Open     bool
+	Channels []PayChannel // the available ones
+	Mode     string
+	Error    string
 }
 
 // PlanTier is one plan of the catalogue, in the user's language.
