@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -349,10 +350,21 @@ func phonePlacer(ctx context.Context, ch PhoneChannel, s *Service, payer PhonePa
 	}
 }
 
-// qrOrder is what the channel is told about o; the subject names the amount.
+// qrOrder is what the channel is told about o; the subject names what is
+// bought and the amount.
 func (s *Service) qrOrder(o Order) QROrder {
-	subject := fmt.Sprintf("%s ¥%s", s.opts.Subject, o.AmountYuan().StringFixed(2))
-	return QROrder{OutTradeNo: o.OrderNo, AmountFen: o.AmountFen, Subject: subject, ExpiresAt: o.ExpiresAt}
+	return QROrder{OutTradeNo: o.OrderNo, AmountFen: o.AmountFen, Subject: s.subject(o), ExpiresAt: o.ExpiresAt}
+}
+
+// subject is the order's title in the payer's payment app: "账户充值 ¥100.00",
+// or for a plan "套餐 basic 月付 ¥29.00".
+func (s *Service) subject(o Order) string {
+	what := s.opts.Subject
+	if o.Purpose == PurposePlan {
+		cycle := map[string]string{"monthly": "月付", "yearly": "年付"}[o.PlanCycle]
+		what = strings.Join(strings.Fields(s.opts.PlanSubject+" "+o.PlanCode+" "+cycle), " ")
+	}
+	return fmt.Sprintf("%s ¥%s", what, o.AmountYuan().StringFixed(2))
 }
 
 func (s *Service) phoneOrder(o Order, payer PhonePayer) PhoneOrder {

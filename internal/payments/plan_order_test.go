@@ -3,6 +3,8 @@ package payments_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"sync"
 	"testing"
 
@@ -58,6 +60,12 @@ func TestPlanOrderStartsOneSubscription(t *testing.T) {
 	require.Equal(t, payments.StatePending, o.State)
 	require.Equal(t, int64(2900), o.AmountFen)
 	require.True(t, o.Credits.IsZero())
+	// The payer's app names what is bought, not a top-up.
+	resp, err := http.Get(b.simURL + "/pay/wechat/" + o.OrderNo)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(page), "套餐 basic 月付 ¥29.00")
 
 	p := payments.ChannelPayment{Channel: payments.ChannelWeChat, OutTradeNo: o.OrderNo, ChannelTradeNo: "4200000000001",
 		State: payments.ChannelPaid, RawState: "SUCCESS", AmountFen: o.AmountFen, MerchantID: b.wx.MchID, AppID: b.wx.AppID}

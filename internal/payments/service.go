@@ -137,6 +137,9 @@ type Options struct {
 	// Subject is the order title the payer sees, followed by the amount
 	// (default "账户充值").
 	Subject string
+	// PlanSubject starts a plan order's title, followed by the plan code,
+	// the cycle and the amount (default "套餐").
+	PlanSubject string
 	// BeforeRefund runs inside the refund's transaction, with the order
 	// locked, before anything is refunded; an error stops the refund and is
 	// returned as is (invoicing demands a red-letter reversal first).
@@ -226,6 +229,9 @@ func New(pool *pgxpool.Pool, l *ledger.Ledger, ch Channels, opts Options) *Servi
 	}
 	if opts.Subject == "" {
 		opts.Subject = "账户充值"
+	}
+	if opts.PlanSubject == "" {
+		opts.PlanSubject = "套餐"
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
