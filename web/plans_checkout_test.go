@@ -95,6 +95,12 @@ func TestPlanCheckout(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, status, "a later replay is acknowledged")
 
 	require.Equal(t, payments.StatePaid, b.order(t, no).State)
+	// Its receipt names the plan bought, not credits.
+	r := c.Get("/portal/orders/" + no + "/receipt.pdf")
+	require.Equal(t, http.StatusOK, r.Status)
+	receipt := pdfToText(t, []byte(r.Body))
+	require.Contains(t, receipt, "套餐 basic 月付")
+	require.NotContains(t, receipt, "到账点数")
 	cur, err := b.app.Services.Subscriptions.Current(ctx, acc)
 	require.NoError(t, err)
 	require.Equal(t, "basic", cur.PlanCode)

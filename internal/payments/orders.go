@@ -361,10 +361,15 @@ func (s *Service) qrOrder(o Order) QROrder {
 func (s *Service) subject(o Order) string {
 	what := s.opts.Subject
 	if o.Purpose == PurposePlan {
-		cycle := map[string]string{"monthly": "月付", "yearly": "年付"}[o.PlanCycle]
-		what = strings.Join(strings.Fields(s.opts.PlanSubject+" "+o.PlanCode+" "+cycle), " ")
+		what = s.planPurchase(o)
 	}
 	return fmt.Sprintf("%s ¥%s", what, o.AmountYuan().StringFixed(2))
+}
+
+// planPurchase names what a plan order buys: "套餐 basic 月付".
+func (s *Service) planPurchase(o Order) string {
+	cycle := map[string]string{"monthly": "月付", "yearly": "年付"}[o.PlanCycle]
+	return strings.Join(strings.Fields(s.opts.PlanSubject+" "+o.PlanCode+" "+cycle), " ")
 }
 
 func (s *Service) phoneOrder(o Order, payer PhonePayer) PhoneOrder {

@@ -34,9 +34,13 @@ func (s *Service) ReceiptPDF(ctx context.Context, accountID int64, orderNo, issu
 	if o.FromStatement() {
 		trade = o.StatementSerial
 	}
-	b, err := pdf.RenderReceipt(pdf.Receipt{OrderNo: o.OrderNo, Issuer: issuer, Payer: payer,
+	r := pdf.Receipt{OrderNo: o.OrderNo, Issuer: issuer, Payer: payer,
 		Channel: receiptChannel[o.Channel], ChannelTradeNo: trade, PaidAt: *o.PaidAt, AmountFen: paid,
-		RefundedFen: o.RefundedFen, Credits: o.Credits, BonusCredits: o.BonusCredits})
+		RefundedFen: o.RefundedFen, Credits: o.Credits, BonusCredits: o.BonusCredits}
+	if o.Purpose == PurposePlan {
+		r.Purchase = s.planPurchase(o)
+	}
+	b, err := pdf.RenderReceipt(r)
 	if err != nil {
 		return nil, fmt.Errorf("payments: receipt %s: %w", orderNo, err)
 	}

@@ -23,6 +23,9 @@ type Receipt struct {
 	RefundedFen    int64 // refunds so far, printed when non-zero
 	Credits        decimal.Decimal
 	BonusCredits   decimal.Decimal
+	// Purchase names what a payment bought other than credits (a plan:
+	// "套餐 basic 月付"); it is printed instead of the credits when set.
+	Purchase string
 }
 
 // RenderReceipt returns the receipt as an A5 landscape PDF. It returns
@@ -58,6 +61,9 @@ func RenderReceipt(r Receipt) ([]byte, error) {
 			{"付款时间 Paid at", r.PaidAt.In(format.Shanghai).Format("2006-01-02 15:04:05") + "（北京时间）"},
 			{"金额 Amount", "¥" + amount.StringFixed(2) + "（" + capital + "）"},
 			{"到账点数 Credits", format.Credits(r.Credits) + " 点" + bonus(r.BonusCredits)},
+		}
+		if r.Purchase != "" {
+			rows[len(rows)-1] = [2]string{"购买项目 Purchase", r.Purchase}
 		}
 		if r.RefundedFen > 0 {
 			rows = append(rows, [2]string{"已退款 Refunded", "¥" + decimal.New(r.RefundedFen, -2).StringFixed(2)})
