@@ -212,15 +212,7 @@ func TestAdminSettingsOnAPhoneInChromium(t *testing.T) {
 	require.NoError(t, err)
 	ctx := webtest.Browser(t, 90*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(b.app.URL+"/signin"),
-		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
-		chromedp.SendKeys(css(`#f-login`), email),
-		chromedp.SendKeys(css(`#f-password`), pw),
-		chromedp.Click(css(`[data-testid="signin-submit"]`)),
-		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
-	))
+	webtest.SignIn(t, ctx, b.app.URL, email, pw)
 	fits := func(what string) {
 		t.Helper()
 		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))

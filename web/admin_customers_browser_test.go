@@ -60,15 +60,7 @@ func TestCustomerPagesOnAPhoneInChromium(t *testing.T) {
 		require.NoError(t, err)
 		require.LessOrEqual(t, width, 390, "%s scrolls sideways on a phone", what)
 	}
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(b.app.URL+"/signin"),
-		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
-		chromedp.SendKeys(css(`#f-login`), email),
-		chromedp.SendKeys(css(`#f-password`), pw),
-		chromedp.Click(css(`[data-testid="signin-submit"]`)),
-		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
-	))
+	webtest.SignIn(t, ctx, b.app.URL, email, pw)
 
 	list := b.app.URL + "/admin/customers?q=" + url.QueryEscape(f.tok)
 	person := fmt.Sprintf("%s/admin/customers/%d", b.app.URL, f.person)

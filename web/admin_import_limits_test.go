@@ -75,15 +75,7 @@ func TestImportPagesOnAPhone(t *testing.T) {
 	_, err := b.auth.CreateStaff(t.Context(), auth.StaffRequest{Email: email, Password: pw, Name: "财务", Roles: []auth.Role{auth.RoleFinance}})
 	require.NoError(t, err)
 	ctx := webtest.Browser(t, 60*time.Second)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(b.app.URL+"/signin"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="signin-submit"]`)),
-		chromedp.SendKeys(chromedp.CSS(`#f-login`), email),
-		chromedp.SendKeys(chromedp.CSS(`#f-password`), pw),
-		chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="signout"]`)),
-	))
+	webtest.SignIn(t, ctx, b.app.URL, email, pw)
 	for _, lang := range []struct{ code, statements, bill string }{
 		{"zh-CN", "文件最大 8 MB，最多 20,000 行。", "文件最大 8 MB，最多 20,000 行。"},
 		{"en", "At most 8 MB and 20,000 rows.", "At most 8 MB and 20,000 rows."},

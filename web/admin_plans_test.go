@@ -107,21 +107,11 @@ func TestAdminPlanCatalogueOnAPhoneInChromium(t *testing.T) {
 	require.NoError(t, err)
 	bctx := webtest.Browser(t, 60*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	require.NoError(t, chromedp.Do(bctx,
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(b.app.URL+"/signin"),
-		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
-		chromedp.SendKeys(css(`#f-login`), email),
-		chromedp.SendKeys(css(`#f-password`), pw),
-		chromedp.Click(css(`[data-testid="signin-submit"]`)),
-		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
-	))
+	webtest.SignIn(t, bctx, b.app.URL, email, pw)
 	for _, lang := range []string{"zh-CN", "en"} {
 		for _, page := range []struct{ path, ready string }{{"/admin/plans", `[data-testid="plans-table"]`}, {"/admin/plans/phoneplan", `[data-testid="plan-draft-form"]`}} {
 			require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang), chromedp.Navigate(b.app.URL+page.path), chromedp.WaitVisible(css(page.ready))))
-			width, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-			require.NoError(t, err)
-			require.LessOrEqual(t, width, 390, "%s scrolls sideways on a phone (%s)", page.path, lang)
+			webtest.RequireFitsWidth(t, bctx, 390, "%s (%s)", page.path, lang)
 			webtest.Screenshot(t, bctx, "admin"+strings.ReplaceAll(page.path, "/", "-")+"-390-"+lang)
 		}
 	}

@@ -21,15 +21,7 @@ func TestPlanBuyOnAPhoneInChromium(t *testing.T) {
 	b.customer(t, login, true)
 	ctx := webtest.Browser(t, 60*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(b.app.URL+"/signin"),
-		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
-		chromedp.SendKeys(css(`#f-login`), login),
-		chromedp.SendKeys(css(`#f-password`), "correct horse 1"),
-		chromedp.Click(css(`[data-testid="signin-submit"]`)),
-		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
-	))
+	webtest.SignIn(t, ctx, b.app.URL, login, "correct horse 1")
 	for _, lang := range []struct{ code, button string }{{"zh-CN", "购买套餐"}, {"en", "Buy plan"}} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/portal/plans"),
 			chromedp.WaitVisible(css(`[data-testid="plan-buy-submit-basic"]`)),

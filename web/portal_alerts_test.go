@@ -122,15 +122,7 @@ func TestAlertSettingsOnAPhoneInChromium(t *testing.T) {
 	b.register(t, login, "")
 	ctx := webtest.Browser(t, 60*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(b.app.URL+"/signin"),
-		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
-		chromedp.SendKeys(css(`#f-login`), login),
-		chromedp.SendKeys(css(`#f-password`), "correct horse 1"),
-		chromedp.Click(css(`[data-testid="signin-submit"]`)),
-		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
-	))
+	webtest.SignIn(t, ctx, b.app.URL, login, "correct horse 1")
 	for _, lang := range []struct{ code, title string }{{"zh-CN", "余额提醒"}, {"en", "Balance alerts"}} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/portal/alerts"),
 			chromedp.WaitVisible(css(`[data-testid="alerts-form"]`)),
@@ -140,9 +132,7 @@ func TestAlertSettingsOnAPhoneInChromium(t *testing.T) {
 			chromedp.WaitVisible(css(`[data-testid="error-percents"]`)),
 		))
 		require.Contains(t, webtest.Text(t, ctx, `h1`), lang.title)
-		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-		require.NoError(t, err)
-		require.LessOrEqual(t, width, 390, "the alert settings scroll sideways on a phone (%s)", lang.code)
+		webtest.RequireFitsWidth(t, ctx, 390, "the alert settings (%s)", lang.code)
 		webtest.Screenshot(t, ctx, "portal-alerts-390-"+lang.code)
 	}
 }
@@ -156,23 +146,13 @@ func TestUsageChartSaysWhenEmptyInChromium(t *testing.T) {
 	b.register(t, login, "")
 	ctx := webtest.Browser(t, 60*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(b.app.URL+"/signin"),
-		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
-		chromedp.SendKeys(css(`#f-login`), login),
-		chromedp.SendKeys(css(`#f-password`), "correct horse 1"),
-		chromedp.Click(css(`[data-testid="signin-submit"]`)),
-		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
-	))
+	webtest.SignIn(t, ctx, b.app.URL, login, "correct horse 1")
 	for _, lang := range []struct{ code, empty string }{{"zh-CN", "所选时间段内没有用量。"}, {"en", "No usage in this period."}} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code),
 			chromedp.Navigate(b.app.URL+"/portal/usage?from=2020-01-01&to=2020-01-31"),
 			chromedp.WaitVisible(css(`[data-testid="usage-chart"][data-loaded="true"]`)),
 		))
 		require.Equal(t, lang.empty, webtest.Text(t, ctx, `[data-testid="usage-chart"]`))
-		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-		require.NoError(t, err)
-		require.LessOrEqual(t, width, 390, "the usage page scrolls sideways on a phone (%s)", lang.code)
+		webtest.RequireFitsWidth(t, ctx, 390, "the usage page (%s)", lang.code)
 	}
 }

@@ -164,15 +164,7 @@ func TestPlansPageOnAPhoneInChromium(t *testing.T) {
 	require.NoError(t, err)
 	ctx := webtest.Browser(t, 60*time.Second)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(b.app.URL+"/signin"),
-		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
-		chromedp.SendKeys(css(`#f-login`), login),
-		chromedp.SendKeys(css(`#f-password`), "correct horse 1"),
-		chromedp.Click(css(`[data-testid="signin-submit"]`)),
-		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
-	))
+	webtest.SignIn(t, ctx, b.app.URL, login, "correct horse 1")
 	for _, lang := range []struct{ code, title, plan string }{{"zh-CN", "套餐", "标准版"}, {"en", "Plans", "Standard"}} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/portal/plans"),
 			chromedp.WaitVisible(css(`[data-testid="plan-professional"]`)),

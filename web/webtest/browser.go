@@ -2,6 +2,7 @@ package webtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,4 +129,35 @@ func Text(t testing.TB, ctx context.Context, sel string) string {
 		t.Fatalf("webtest: text of %s: %v", sel, err)
 	}
 	return strings.TrimSpace(s)
+}
+
+// SignIn signs login in through the sign-in form in the browser at base,
+// at a 390 × 844 phone viewport, and waits for the signed-in page.
+func SignIn(t testing.TB, ctx context.Context, base, login, password string) {
+	t.Helper()
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(base+"/signin"),
+		chromedp.WaitVisible(css(`[data-testid="signin-submit"]`)),
+		chromedp.SendKeys(css(`#f-login`), login),
+		chromedp.SendKeys(css(`#f-password`), password),
+		chromedp.Click(css(`[data-testid="signin-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="signout"]`)),
+	); err != nil {
+		t.Fatalf("webtest: sign in as %s: %v", login, err)
+	}
+}
+
+// RequireFitsWidth fails when the page is wider than width (it would
+// scroll sideways), naming what with args.
+func RequireFitsWidth(t testing.TB, ctx context.Context, width int, what string, args ...any) {
+	t.Helper()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	if err != nil {
+		t.Fatalf("webtest: page width: %v", err)
+	}
+	if got > width {
+		t.Fatalf("webtest: %s scrolls sideways: %d px wide, more than %d", fmt.Sprintf(what, args...), got, width)
+	}
 }
