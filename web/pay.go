@@ -116,15 +116,8 @@ func (s *Server) topUpView(c echo.Context, f pv.TopUpForm) (pv.TopUpView, error)
 func (s *Server) TopUpSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	cu := customerOf(c)
-	if cu.Account.Kind == ledger.AccountSub {
-		return echo.ErrForbidden
-	}
-	ok, err := s.pay.verify.IsVerified(ctx, cu.Account.ID)
-	if err != nil {
+	if stop, err := s.purchaseGate(c, "portal.topup"); stop {
 		return err
-	}
-	if !ok {
-		return HXRedirect(c, s.verificationURL()+"?next="+url.QueryEscape(s.URL("portal.topup")))
 	}
 	f := pv.TopUpForm{Tier: strings.TrimSpace(c.FormValue("tier")), Custom: strings.TrimSpace(c.FormValue("custom")),
 		Channel: strings.TrimSpace(c.FormValue("channel")), Mode: strings.TrimSpace(c.FormValue("mode"))}
@@ -339,3 +332,22 @@ func parseYuan(v string) (int64, bool) {
 // maxTypedFen is larger than any order limit, so a clamped amount is
 // always refused with the range message.
 const maxTypedFen int64 = 1e15 + 1
+
+// purchaseGate is the rule every purchase starts with: a department
+// (sub-account) buys nothing itself (403), and an account not yet verified
+// (实名) is sent to verification, coming back to the page named back. stop
+// says the handler must return err.
+func (s *Server) purchaseGate(c echo.Context, back string) (stop bool, err error) {
+	cu := customerOf(c)
+	if cu.Account.Kind == ledger.AccountSub {
+		return true, echo.ErrForbidden
+	}
+	ok, err := s.pay.verify.IsVerified(c.Request().Context(), cu.Account.ID)
+	if err != nil {
+		return true, err
+	}
+	if !ok {
+		return true, HXRedirect(c, s.verificationURL()+"?next="+url.QueryEscape(s.URL(back)))
+	}
+	return false, nil
+}

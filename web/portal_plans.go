@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -41,15 +40,8 @@ func (s *Server) Plans(c echo.Context) error {
 func (s *Server) PlanBuy(c echo.Context) error {
 	ctx := c.Request().Context()
 	cu := customerOf(c)
-	if cu.Account.Kind == ledger.AccountSub {
-		return echo.ErrForbidden
-	}
-	ok, err := s.pay.verify.IsVerified(ctx, cu.Account.ID)
-	if err != nil {
+	if stop, err := s.purchaseGate(c, "portal.plans"); stop {
 		return err
-	}
-	if !ok {
-		return HXRedirect(c, s.verificationURL()+"?next="+url.QueryEscape(s.URL("portal.plans")))
 	}
 	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
 	mode := payments.PayModeQR
