@@ -48,7 +48,7 @@ func TestPlanOrderStartsOneSubscription(t *testing.T) {
 	var subs *plans.Subscriptions
 	b := setup(t, setupOpts{opts: planHooks(&subs)})
 	subs = plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
-	_, err := plans.New(b.pool, plans.Options{}).EnsureDemo(b.ctx, "test")
+	err := demoCatalogue(b)
 	require.NoError(t, err)
 	acc := b.account(t)
 
@@ -123,7 +123,7 @@ func TestPlanTransferOrderCompletedFromTheStatement(t *testing.T) {
 	var subs *plans.Subscriptions
 	b := setup(t, setupOpts{opts: planHooks(&subs)})
 	subs = plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
-	_, err := plans.New(b.pool, plans.Options{}).EnsureDemo(b.ctx, "test")
+	err := demoCatalogue(b)
 	require.NoError(t, err)
 	acc := b.account(t)
 
@@ -148,3 +148,15 @@ func TestPlanTransferOrderCompletedFromTheStatement(t *testing.T) {
 	require.Len(t, grants, 1, "the first month of the year")
 	requireDec(t, "80000", grants[0].Credits)
 }
+
+// demoCatalogue publishes the demo plans once for the package's shared
+// database: two tests publishing the same drafts at once would race.
+func demoCatalogue(b *testBundle) error {
+	demoOnce.Do(func() { _, demoErr = plans.New(b.pool, plans.Options{}).EnsureDemo(b.ctx, "test") })
+	return demoErr
+}
+
+var (
+	demoOnce sync.Once
+	demoErr  error
+)
