@@ -35,6 +35,9 @@ const (
 	Active State = "active"
 	// Canceled: renewal turned off; in force until its term's end.
 	Canceled State = "canceled"
+	// PastDue: the term ended unpaid; in force until GraceUntil, then
+	// the account falls to Free.
+	PastDue State = "past_due"
 	// Expired: over; the account has no plan from it.
 	Expired State = "expired"
 )
@@ -44,11 +47,21 @@ type EventKind string
 
 // The subscription event kinds.
 const (
-	EventCreated  EventKind = "created"
-	EventComped   EventKind = "comped"
-	EventRenewed  EventKind = "renewed"
-	EventCanceled EventKind = "canceled"
-	EventExpired  EventKind = "expired"
+	EventCreated            EventKind = "created"
+	EventComped             EventKind = "comped"
+	EventGranted            EventKind = "granted" // staff granted a contract term (enterprise)
+	EventRenewed            EventKind = "renewed"
+	EventRenewalOrdered     EventKind = "renewal_ordered"
+	EventPastDue            EventKind = "past_due"
+	EventCanceled           EventKind = "canceled"
+	EventResumed            EventKind = "resumed"
+	EventUpgraded           EventKind = "upgraded"
+	EventDowngradeScheduled EventKind = "downgrade_scheduled"
+	EventChangeWithdrawn    EventKind = "change_withdrawn"
+	EventDowngraded         EventKind = "downgraded"
+	EventExtended           EventKind = "extended"
+	EventRefunded           EventKind = "refunded"
+	EventExpired            EventKind = "expired"
 )
 
 // Subscription is an account's plan: the version it bought, its cycle and
@@ -62,8 +75,15 @@ type Subscription struct {
 	Anchor      time.Time `db:"anchor"`
 	TermEnd     time.Time `db:"term_end"`
 	State       State     `db:"state"`
-	CreatedAt   time.Time `db:"created_at"`
-	UpdatedAt   time.Time `db:"updated_at"`
+	// NextPlanCode/NextPlanVersion/NextCycle: a change scheduled for the
+	// current period's end (a downgrade); empty when none.
+	NextPlanCode    string `db:"next_plan_code"`
+	NextPlanVersion int    `db:"next_plan_version"`
+	NextCycle       Cycle  `db:"next_cycle"`
+	// GraceUntil is set while PastDue: the plan stays until then.
+	GraceUntil *time.Time `db:"grace_until"`
+	CreatedAt  time.Time  `db:"created_at"`
+	UpdatedAt  time.Time  `db:"updated_at"`
 }
 
 // Period returns the billing period containing at.
@@ -84,7 +104,11 @@ func (s Subscription) GrantPeriod(at time.Time) Period {
 }
 
 // InForce reports whether the subscription gives its plan at at.
+// A past-due subscription stays in force through its grace.
 func (s Subscription) InForce(at time.Time) bool {
+	if s.State == PastDue && s.GraceUntil != nil {
+		return !at.Before(s.Anchor) && at.Before(*s.GraceUntil)
+	}
 	return s.State != Expired && !at.Before(s.Anchor) && at.Before(s.TermEnd)
 }
 
@@ -517,7 +541,9 @@ func (s *Subscriptions) Grants(ctx context.Context, subscriptionID int64) ([]Gra
 	return gs, wrap("grants", err)
 }
 
-const subscriptionColumns = `id, account_id, plan_code, plan_version, cycle, anchor, term_end, state, created_at, updated_at`
+const subscriptionColumns = `id, account_id, plan_code, plan_version, cycle, anchor, term_end, state,
+coalesce(next_plan_code, '') AS next_plan_code, coalesce(next_plan_version, 0) AS next_plan_version,
+coalesce(next_cycle, '') AS next_cycle, grace_until, created_at, updated_at`
 
 const selectGrant = `SELECT subscription_id, period_start, period_end, plan_code, plan_version, credits,
 coalesce(lot_id, 0) AS lot_id, granted_at FROM subscription_grants`
@@ -537,6 +563,10 @@ func subscriptionWhere(ctx context.Context, q db.DBTX, where string, args ...any
 // utc puts the subscription's instants in UTC, as they are stored.
 func (s Subscription) utc() Subscription {
 	s.Anchor, s.TermEnd, s.CreatedAt, s.UpdatedAt = s.Anchor.UTC(), s.TermEnd.UTC(), s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	if s.GraceUntil != nil {
+		g := s.GraceUntil.UTC()
+		s.GraceUntil = &g
+	}
 	return s
 }
 
