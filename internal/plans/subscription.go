@@ -621,3 +621,17 @@ func isForeignKeyViolation(err error, name string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23503" && pgErr.ConstraintName == name
 }
+
+// renewalPlan is what the subscription's next period is sold as: the change
+// scheduled for the period's end (a downgrade) when there is one, else the
+// same plan at its latest published version (a subscriber keeps its version
+// until the next renewal, then takes the version in force) and cycle. The
+// one rule for every renewal, paid or not.
+func renewalPlan(ctx context.Context, q db.DBTX, sub Subscription) (Plan, Cycle, error) {
+	if sub.NextPlanCode != "" {
+		p, err := latest(ctx, q, sub.NextPlanCode)
+		return p, sub.NextCycle, err
+	}
+	p, err := latest(ctx, q, sub.PlanCode)
+	return p, sub.Cycle, err
+}
