@@ -231,6 +231,7 @@ type ReserveRequest struct {
 type Hold struct {
 	LotID  int64           `json:"lot"`
 	Amount decimal.Decimal `json:"amount"`
+	Kind   LotKind         `json:"kind"` // empty in holds made before kinds were recorded
 }
 
 // Reservation is a hold on credits until commit, release or its TTL.
@@ -242,6 +243,17 @@ type Reservation struct {
 	ExpiresAt time.Time       `json:"expires_at"`
 	Holds     []Hold          `json:"holds"`
 	Replayed  bool            `json:"replayed"`
+}
+
+// PlanHeld is the part of the reservation held from plan lots.
+func (r Reservation) PlanHeld() decimal.Decimal {
+	sum := decimal.Zero
+	for _, h := range r.Holds {
+		if h.Kind == LotPlan {
+			sum = sum.Add(h.Amount)
+		}
+	}
+	return sum
 }
 
 // Reserve holds amount from the account's lots in spending order. A retry
@@ -317,7 +329,10 @@ type CommitResult struct {
 	Released      decimal.Decimal `json:"released"`
 	Unpaid        decimal.Decimal `json:"unpaid"`
 	Available     decimal.Decimal `json:"available"`
-	Replayed      bool            `json:"replayed"`
+	// PlanCharged is the part of Charged taken from plan lots; the rest
+	// came from the wallet (paid, promo and grace lots).
+	PlanCharged decimal.Decimal `json:"plan_charged"`
+	Replayed    bool            `json:"replayed"`
 }
 
 // Commit charges the actual amount of a reservation and releases the rest
@@ -405,7 +420,9 @@ type ChargeResult struct {
 	Charged   decimal.Decimal `json:"charged"`
 	Unpaid    decimal.Decimal `json:"unpaid"`
 	Available decimal.Decimal `json:"available"`
-	Replayed  bool            `json:"replayed"`
+	// PlanCharged is the part of Charged taken from plan lots.
+	PlanCharged decimal.Decimal `json:"plan_charged"`
+	Replayed    bool            `json:"replayed"`
 }
 
 // Charge deducts amount from the account's lots in spending order. Since

@@ -37,6 +37,10 @@ DROP FUNCTION IF EXISTS ledger_flush(ledger_accounts);
 -- granted-only flag of the trial rules.
 DROP FUNCTION IF EXISTS ledger_take(bigint, numeric, timestamptz);
 DROP FUNCTION IF EXISTS ledger_spend_more(bigint, bigint, numeric, numeric, numeric, bigint, bigint, jsonb, timestamptz);
+-- ledger_spend_order's result gained the lot kind (a reservation's holds
+-- name it, so that an answer can say what plan credit paid); a result type
+-- cannot be replaced in place.
+DROP FUNCTION IF EXISTS ledger_spend_order(bigint, timestamptz, boolean);
 
 -- ledger_lock locks the pool of p_account and returns the account row read
 -- after the lock (NULL id when the account does not exist).
@@ -129,8 +133,8 @@ END $$;
 -- ledger_reserve_t all read lots through it; ledger.SpendOrder states the
 -- same order in Go and the model-based test checks they agree.
 CREATE OR REPLACE FUNCTION ledger_spend_order(p_pool bigint, p_at timestamptz, p_granted_only boolean)
-RETURNS TABLE (id bigint, remaining numeric) LANGUAGE sql STABLE AS $$
-    SELECT l.id, l.remaining FROM ledger_lots l
+RETURNS TABLE (id bigint, remaining numeric, kind text) LANGUAGE sql STABLE AS $$
+    SELECT l.id, l.remaining, l.kind FROM ledger_lots l
     WHERE l.pool_id = p_pool AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_at)
       AND NOT (p_granted_only AND l.kind = 'paid')
     ORDER BY l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id
@@ -221,6 +225,15 @@ BEGIN
     END IF;
 END $$;
 
+-- ledger_plan_share is what operation p_op of the pool took from plan lots
+-- (deductions; a reservation's holds name their kind instead), for
+-- answers that say what paid: plan credit or the wallet.
+CREATE OR REPLACE FUNCTION ledger_plan_share(p_pool bigint, p_op bigint, p_at timestamptz) RETURNS numeric LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(-e.amount), 0) FROM ledger_events e
+    JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+    WHERE e.pool_id = p_pool AND e.at = p_at AND e.op_id = p_op AND e.type = 'deduction' AND l.kind = 'plan'
+$$;
+
 -- ledger_close_replay answers a repeated commit or release from the
 -- reservation row, which records the key, arguments and result of the call
 -- that closed it; NULL when the reservation was not closed by this key.
@@ -307,6 +320,7 @@ DECLARE
     v_more boolean := false;
     v_lots bigint[] := '{}';
     v_takes numeric[] := '{}';
+    v_kinds text[] := '{}';
     v_op bigint;
     v_res bigint;
     v_bal numeric;
@@ -337,12 +351,13 @@ BEGIN
     IF v_acc.allocation IS NOT NULL AND v_acc.allocation < v_amount THEN
         RETURN jsonb_build_object('error', 'allocation_exceeded', 'available', v_acc.allocation);
     END IF;
-    FOR l IN SELECT o.id, o.remaining FROM ledger_spend_order(v_pool.id, v_at, v_trial) o LOOP
+    FOR l IN SELECT o.id, o.remaining, o.kind FROM ledger_spend_order(v_pool.id, v_at, v_trial) o LOOP
         IF v_left <= 0 THEN
             v_more := true; -- credit is left after the hold
             EXIT;
         END IF;
         v_lots := v_lots || l.id;
+        v_kinds := v_kinds || l.kind;
         v_takes := v_takes || least(v_left, l.remaining);
         v_left := v_left - least(v_left, l.remaining);
         v_seen := v_seen + l.remaining;
@@ -374,7 +389,7 @@ BEGIN
                                    idempotency_key, model, request_id, session_id, detail, occurred_at, at)
         VALUES (v_pool.id, v_acc.id, v_lots[i], v_op, 'reservation', -v_takes[i], v_bal, v_res,
                 v_key, v_model, v_request, v_session, v_detail, v_at, v_at);
-        v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i]);
+        v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i], 'kind', v_kinds[i]);
     END LOOP;
     v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
     INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
@@ -542,7 +557,8 @@ BEGIN
         v_avail := least(v_avail, v_alloc);
     END IF;
     v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'charged', v_charged,
-                              'released', v_released, 'unpaid', v_left, 'available', v_avail);
+                              'released', v_released, 'unpaid', v_left, 'available', v_avail,
+                              'plan_charged', ledger_plan_share(v_pool.id, v_op, v_at));
     UPDATE ledger_reservations SET status = 'committed', closed_at = v_at,
         close_key = v_key, close_op = 'commit', close_hash = coalesce(p->>'hash', ''), close_result = v_r
     WHERE pool_id = v_pool.id AND id = v_res.id;
@@ -686,7 +702,8 @@ BEGIN
     END IF;
     PERFORM ledger_grace(v_pool.id, v_acc.id, v_more.balance, v_op, p, v_at);
     v_r := jsonb_build_object('op_id', v_op, 'charged', v_more.charged, 'unpaid', v_left,
-                              'available', ledger_available(v_acc.id, v_at), 'pool', v_pool.id);
+                              'available', ledger_available(v_acc.id, v_at), 'pool', v_pool.id,
+                              'plan_charged', ledger_plan_share(v_pool.id, v_op, v_at));
     PERFORM ledger_remember(v_pool.id, v_acc.id, 'charge', p, v_r);
     RETURN v_r;
 END $$;
@@ -962,6 +979,7 @@ DECLARE
     v_seen numeric := 0;
     v_lots bigint[] := '{}';
     v_takes numeric[] := '{}';
+    v_kinds text[] := '{}';
     v_op bigint;
     v_res bigint;
     v_bal numeric;
@@ -996,9 +1014,10 @@ BEGIN
         RETURN ROW(st, '{"error": "account_frozen"}'::jsonb)::ledger_step;
     END IF;
     v_at := greatest((p->>'now')::timestamptz, coalesce(st.last_at, '-infinity'));
-    FOR l IN SELECT o.id, o.remaining FROM ledger_spend_order(st.id, v_at, false) o LOOP
+    FOR l IN SELECT o.id, o.remaining, o.kind FROM ledger_spend_order(st.id, v_at, false) o LOOP
         EXIT WHEN v_left <= 0;
         v_lots := v_lots || l.id;
+        v_kinds := v_kinds || l.kind;
         v_takes := v_takes || least(v_left, l.remaining);
         v_left := v_left - least(v_left, l.remaining);
         v_seen := v_seen + l.remaining;
@@ -1016,7 +1035,7 @@ BEGIN
                                    idempotency_key, model, request_id, session_id, detail, occurred_at, at)
         VALUES (st.id, st.id, v_lots[i], v_op, 'reservation', -v_takes[i], v_bal, v_res,
                 v_key, v_model, v_request, v_session, v_detail, v_at, v_at);
-        v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i]);
+        v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i], 'kind', v_kinds[i]);
     END LOOP;
     v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
     INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
@@ -1058,6 +1077,7 @@ DECLARE
     v_lot bigint;
     v_charged numeric := 0;
     v_released numeric := 0;
+    v_plan numeric := 0;
     v_avail numeric;
     h jsonb;
 BEGIN
@@ -1110,6 +1130,9 @@ BEGIN
         v_bal := v_bal + v_h - v_c;
         v_left := v_left - v_c;
         v_charged := v_charged + v_c;
+        IF h->>'kind' = 'plan' THEN
+            v_plan := v_plan + v_c;
+        END IF;
         IF v_h > v_c THEN
             UPDATE ledger_lots SET remaining = remaining + (v_h - v_c) WHERE pool_id = st.id AND id = v_lot;
             v_released := v_released + (v_h - v_c);
@@ -1121,7 +1144,7 @@ BEGIN
     SELECT coalesce(sum(remaining), 0) INTO v_avail FROM ledger_lots
     WHERE pool_id = st.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
     v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'charged', v_charged,
-                              'released', v_released, 'unpaid', v_left, 'available', v_avail);
+                              'released', v_released, 'unpaid', v_left, 'available', v_avail, 'plan_charged', v_plan);
     UPDATE ledger_reservations SET status = 'committed', closed_at = v_at,
         close_key = v_key, close_op = 'commit', close_hash = coalesce(p->>'hash', ''), close_result = v_r
     WHERE pool_id = st.id AND id = v_res.id;
