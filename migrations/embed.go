@@ -13,6 +13,7 @@ import (
 	"embed"
 
 	"github.com/seed75218f88/credits/internal/ledger/schema"
+	planschema "github.com/seed75218f88/credits/internal/plans/schema"
 )
 
 // FS holds every migration file.
@@ -31,4 +32,5 @@ type Repeatable struct {
 // Repeatables are applied in this order after the numbered migrations.
 var Repeatables = []Repeatable{
 	{Name: "ledger functions (internal/ledger/schema/functions.sql)", SQL: schema.Functions},
+	{Name: "plan quota functions (internal/plans/schema/quota.sql)", SQL: planschema.Quota},
 }
