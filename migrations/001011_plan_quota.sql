@@ -42,7 +42,9 @@ CREATE TABLE plan_quota_uses (
     cache_hit_tokens  bigint NOT NULL DEFAULT 0,
     outcome           text NOT NULL DEFAULT '',
     windows           jsonb NOT NULL,
-    state             text NOT NULL CHECK (state IN ('held', 'committed', 'released')),
+    -- declined: the quota was exhausted and the call went to credits (kept
+    -- so that a retry of its key goes there too); counts in no window
+    state             text NOT NULL CHECK (state IN ('held', 'committed', 'released', 'declined')),
     at                timestamptz NOT NULL,
     expires_at        timestamptz NOT NULL,
     closed_at         timestamptz,
@@ -51,7 +53,7 @@ CREATE TABLE plan_quota_uses (
     CONSTRAINT plan_quota_uses_key UNIQUE (account_id, idempotency_key)
 );
 CREATE INDEX plan_quota_uses_window ON plan_quota_uses (subscription_id, item, at) INCLUDE (requests, tokens)
-    WHERE state <> 'released';
+    WHERE state IN ('held', 'committed');
 CREATE INDEX plan_quota_uses_open ON plan_quota_uses (expires_at) WHERE state = 'held';
 CREATE INDEX plan_quota_uses_pool ON plan_quota_uses (pool_id, at DESC);
 

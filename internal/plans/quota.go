@@ -60,6 +60,11 @@ var (
 	ErrUseConflict = errors.New("plans: idempotency key reused with another request")
 	// ErrAccountFrozen: the account or its pool is frozen.
 	ErrAccountFrozen = errors.New("plans: account frozen")
+	// ErrDeclined: this idempotency key's call found the quota exhausted
+	// and went to credits (HoldRequest.Fallback); a retry goes there too.
+	ErrDeclined = errors.New("plans: call paid by credits")
+	// ErrNoHold: HoldRequest.ReplayOnly and the key is new.
+	ErrNoHold = errors.New("plans: no quota held under this key")
 	// errStale: the subscription changed since it was read.
 	errStale = errors.New("plans: subscription changed")
 )
@@ -287,6 +292,12 @@ type HoldRequest struct {
 	Requests        int64
 	Tokens          int64
 	TTL             time.Duration
+	// Fallback: when the quota is exhausted the call goes to credits;
+	// the key remembers it (later holds of the key answer ErrDeclined).
+	Fallback bool
+	// ReplayOnly answers a hold already made under the key (ErrDeclined,
+	// or the Held) and holds nothing new (ErrNoHold).
+	ReplayOnly bool
 }
 
 // Held is quota held for a call.
@@ -301,7 +312,7 @@ type Held struct {
 // When the subscription changed since Cover read it, Hold reads it again
 // and answers for the plan now in force (ErrNotFound when it no longer
 // covers the model). Errors: *ExhaustedError (ErrQuotaExhausted),
-// ErrUseConflict, ErrAccountFrozen, ErrNotFound.
+// ErrDeclined, ErrNoHold, ErrUseConflict, ErrAccountFrozen, ErrNotFound.
 func (q *Quotas) Hold(ctx context.Context, r HoldRequest) (Held, error) {
 	for attempt := 0; ; attempt++ {
 		use, err := q.hold(ctx, r)
@@ -329,7 +340,7 @@ func (q *Quotas) hold(ctx context.Context, r HoldRequest) (Held, error) {
 		"item": it.Key(), "model": r.Model, "key": r.IdempotencyKey, "hash": r.RequestHash,
 		"session_id": r.SessionID, "rate_card_version": r.RateCardVersion,
 		"requests": r.Requests, "tokens": r.Tokens, "now": now, "expires_at": now.Add(r.TTL),
-		"windows": windowsAt(sub, it, now),
+		"windows": windowsAt(sub, it, now), "fallback": r.Fallback, "replay_only": r.ReplayOnly,
 	})
 	if err != nil {
 		return Held{}, err
@@ -337,6 +348,8 @@ func (q *Quotas) hold(ctx context.Context, r HoldRequest) (Held, error) {
 	var out struct {
 		Held
 		Stale     bool        `json:"stale"`
+		Declined  bool        `json:"declined"`
+		None      bool        `json:"none"`
 		Exhausted bool        `json:"exhausted"`
 		FreeAt    *time.Time  `json:"free_at"`
 		Window    quotaWindow `json:"window"`
@@ -350,6 +363,10 @@ func (q *Quotas) hold(ctx context.Context, r HoldRequest) (Held, error) {
 	switch {
 	case out.Stale:
 		return Held{}, errStale
+	case out.Declined:
+		return Held{}, ErrDeclined
+	case out.None:
+		return Held{}, ErrNoHold
 	case out.Error != "":
 		return Held{}, useError(out.Error)
 	case out.Exhausted:
@@ -576,7 +593,7 @@ func (q *Quotas) Usage(ctx context.Context, poolID int64) ([]WindowUsage, error)
 			if err := q.pool.QueryRow(ctx, `
 SELECT plan_quota_used($1, $2, $3),
        CASE WHEN $3::jsonb->>'kind' = 'rolling' THEN (SELECT min(at) FROM plan_quota_uses
-            WHERE subscription_id = $1 AND item = $2 AND at > ($3::jsonb->>'start')::timestamptz AND state <> 'released') END`,
+            WHERE subscription_id = $1 AND item = $2 AND at > ($3::jsonb->>'start')::timestamptz AND state IN ('held', 'committed')) END`,
 				e.sub.ID, it.Key(), arg).Scan(&u.Used, &oldest); err != nil {
 				return nil, fmt.Errorf("plans: usage: %w", err)
 			}

@@ -213,3 +213,29 @@ func TestQuotaReplaySweepAndStale(t *testing.T) {
 	_, err = ParsePreference("cheapest")
 	require.ErrorIs(t, err, ErrInvalidPreference)
 }
+
+// TestQuotaKeyRemembersItWentToCredits: a call that found the quota
+// exhausted and fell to credits keeps going there on retry, even after the
+// window freed up, so one key is never paid twice.
+func TestQuotaKeyRemembersItWentToCredits(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
+	b := setupQuota(t, start)
+	var last Held
+	for range 10 {
+		h, err := b.hold(1)
+		require.NoError(t, err)
+		last = h
+	}
+	r := HoldRequest{Coverage: b.cover, AccountID: b.account, Model: "deepseek-chat", IdempotencyKey: "fell",
+		RequestHash: "a", Requests: 1, Tokens: 1, TTL: time.Minute, Fallback: true}
+	_, err := b.quotas.Hold(ctx, r)
+	require.ErrorIs(t, err, ErrQuotaExhausted)
+	_, err = b.quotas.Release(ctx, last.ID, b.account)
+	require.NoError(t, err)
+	_, err = b.quotas.Hold(ctx, r)
+	require.ErrorIs(t, err, ErrDeclined, "the retry goes where the first went")
+	r.IdempotencyKey, r.ReplayOnly = "new", true
+	_, err = b.quotas.Hold(ctx, r)
+	require.ErrorIs(t, err, ErrNoHold)
+}

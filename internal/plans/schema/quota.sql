@@ -17,10 +17,10 @@ BEGIN
     IF w->>'kind' = 'rolling' THEN
         IF w->>'unit' = 'requests' THEN
             SELECT coalesce(sum(requests), 0) INTO v_used FROM plan_quota_uses
-            WHERE subscription_id = p_sub AND item = p_item AND at > (w->>'start')::timestamptz AND state <> 'released';
+            WHERE subscription_id = p_sub AND item = p_item AND at > (w->>'start')::timestamptz AND state IN ('held', 'committed');
         ELSE
             SELECT coalesce(sum(tokens), 0) INTO v_used FROM plan_quota_uses
-            WHERE subscription_id = p_sub AND item = p_item AND at > (w->>'start')::timestamptz AND state <> 'released';
+            WHERE subscription_id = p_sub AND item = p_item AND at > (w->>'start')::timestamptz AND state IN ('held', 'committed');
         END IF;
         RETURN v_used;
     END IF;
@@ -62,7 +62,7 @@ BEGIN
         RETURN (w->>'end')::timestamptz;
     END IF;
     FOR u IN SELECT at, CASE WHEN w->>'unit' = 'requests' THEN requests ELSE tokens END AS n FROM plan_quota_uses
-             WHERE subscription_id = p_sub AND item = p_item AND at > (w->>'start')::timestamptz AND state <> 'released'
+             WHERE subscription_id = p_sub AND item = p_item AND at > (w->>'start')::timestamptz AND state IN ('held', 'committed')
              ORDER BY at, id LOOP
         v_left := v_left - u.n;
         IF v_left + p_need <= (w->>'limit')::bigint THEN
@@ -75,12 +75,15 @@ END $$;
 -- plan_quota_hold holds quota for one call: p {subscription_id, plan_code,
 -- plan_version, anchor, cycle, pool_id, account_id, item, model, key, hash,
 -- session_id, rate_card_version, requests, tokens, now, expires_at,
--- windows}. Answers:
+-- windows, fallback, replay_only}. Answers:
 --   {"stale": true}: the subscription is not the one the caller read (or no
 --     longer in force); the caller reads it again.
 --   {"exhausted": true, "free_at", "window", "used", "notify"}: a window
 --     has no room (free_at null: the call can never fit that window).
 --   {"use_id", "expires_at", "replayed"?}: held.
+--   {"declined": true}: this key's call went to credits (p.fallback was set
+--     when it found the quota exhausted); {"none": true}: p.replay_only and
+--     the key is new.
 --   {"error": "idempotency_conflict" | "account_frozen"}.
 CREATE OR REPLACE FUNCTION plan_quota_hold(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -116,11 +119,16 @@ BEGIN
     SELECT * INTO v_use FROM plan_quota_uses
     WHERE account_id = (p->>'account_id')::bigint AND idempotency_key = p->>'key';
     IF FOUND THEN
-        IF v_use.request_hash = p->>'hash' THEN
-            RETURN jsonb_build_object('use_id', v_use.id, 'expires_at', v_use.expires_at, 'state', v_use.state,
-                                      'replayed', true);
+        IF v_use.request_hash <> p->>'hash' THEN
+            RETURN '{"error": "idempotency_conflict"}';
+        ELSIF v_use.state = 'declined' THEN
+            RETURN '{"declined": true, "replayed": true}';
         END IF;
-        RETURN '{"error": "idempotency_conflict"}';
+        RETURN jsonb_build_object('use_id', v_use.id, 'expires_at', v_use.expires_at, 'state', v_use.state,
+                                  'replayed', true);
+    END IF;
+    IF (p->>'replay_only')::boolean THEN
+        RETURN '{"none": true}';
     END IF;
     IF EXISTS (SELECT 1 FROM ledger_account_view WHERE id IN ((p->>'account_id')::bigint, (p->>'pool_id')::bigint)
                AND status = 'frozen') THEN
@@ -152,6 +160,14 @@ BEGIN
                 v_worst_free, v_now)
         ON CONFLICT DO NOTHING;
         GET DIAGNOSTICS v_notify = ROW_COUNT;
+        IF (p->>'fallback')::boolean THEN
+            -- the call goes to credits: remember it, so that a retry with
+            -- this key goes there too rather than holding quota freed since
+            INSERT INTO plan_quota_uses (subscription_id, pool_id, account_id, item, model, idempotency_key, request_hash,
+                                         session_id, rate_card_version, requests, tokens, windows, state, at, expires_at)
+            VALUES (v_sub.id, v_sub.account_id, (p->>'account_id')::bigint, v_item, p->>'model', p->>'key', p->>'hash',
+                    coalesce(p->>'session_id', ''), (p->>'rate_card_version')::int, 0, 0, '[]', 'declined', v_now, v_now);
+        END IF;
         RETURN jsonb_build_object('exhausted', true, 'free_at', v_worst_free, 'window', v_worst, 'used', v_worst_used,
                                   'notify', v_notify);
     END IF;
@@ -193,7 +209,9 @@ BEGIN
     END IF;
     PERFORM 1 FROM subscriptions WHERE id = v_sub FOR NO KEY UPDATE;
     SELECT * INTO v_use FROM plan_quota_uses WHERE id = (p->>'use_id')::bigint;
-    IF v_use.state = 'committed' THEN
+    IF v_use.state = 'declined' THEN
+        RETURN '{"error": "not_found"}';
+    ELSIF v_use.state = 'committed' THEN
         IF v_use.close_hash = p->>'hash' THEN
             RETURN v_use.close_result || '{"replayed": true}';
         END IF;
@@ -244,7 +262,9 @@ BEGIN
     END IF;
     PERFORM 1 FROM subscriptions WHERE id = v_sub FOR NO KEY UPDATE;
     SELECT * INTO v_use FROM plan_quota_uses WHERE id = (p->>'use_id')::bigint;
-    IF v_use.state = 'committed' THEN
+    IF v_use.state = 'declined' THEN
+        RETURN '{"error": "not_found"}';
+    ELSIF v_use.state = 'committed' THEN
         RETURN '{"error": "reservation_closed"}';
     ELSIF v_use.state = 'released' THEN
         RETURN jsonb_build_object('use_id', v_use.id, 'item', v_use.item, 'requests', v_use.requests,
