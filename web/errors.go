@@ -3,8 +3,11 @@ package web
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/pricing"
@@ -74,6 +78,7 @@ var errorTable = []ErrorMapping{
 	{gateway.ErrNotFound, http.StatusNotFound, "not_found", "error.api.not_found"},
 	{gateway.ErrEnterpriseRateLimited, http.StatusTooManyRequests, "rate_limited", "error.api.rate_limited_enterprise"},
 	{gateway.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "error.api.rate_limited"},
+	{plans.ErrQuotaExhausted, http.StatusTooManyRequests, "plan_quota_exhausted", "error.api.plan_quota_exhausted"},
 	{gateway.ErrVerificationRequired, http.StatusForbidden, "verification_required", "error.api.verification_required"},
 	// The ledger's trial rules (paid credit, the trial cap) refused it.
 	{ledger.ErrTrial, http.StatusForbidden, "verification_required", "error.api.verification_required"},
@@ -230,7 +235,14 @@ type APIErrorBody struct {
 	Code    string           `json:"code"`
 	Message string           `json:"message"`
 	Fields  []fielderr.Field `json:"fields,omitempty"`
+	// RetryAt is when the refused call would be accepted (a plan quota's
+	// window freeing up); Retry-After says the same in seconds.
+	RetryAt *time.Time `json:"retry_at,omitempty"`
 }
+
+// retryAter is an error that knows when a retry would be accepted (zero:
+// never as it stands).
+type retryAter interface{ RetryAt() time.Time }
 
 // handleError answers every error a handler or middleware returns: JSON for
 // the API, an alert swapped into #flash for htmx, a full page otherwise.
@@ -260,6 +272,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		body := APIErrorBody{Code: m.Code, Message: msg}
 		if fe, ok := fielderr.As(err); ok {
 			body.Fields = fe.Fields
+		}
+		if ra := retryAter(nil); errors.As(err, &ra) && !ra.RetryAt().IsZero() {
+			at := ra.RetryAt().UTC()
+			body.RetryAt = &at
+			wait := int(math.Ceil(time.Until(at).Seconds()))
+			c.Response().Header().Set("Retry-After", strconv.Itoa(max(wait, 1)))
 		}
 		werr = c.JSON(m.Status, APIError{body})
 	case IsHTMX(c):

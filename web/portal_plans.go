@@ -21,6 +21,7 @@ type plansArea struct {
 	catalogue *plans.Service
 	subs      *plans.Subscriptions
 	ledger    *ledger.Ledger
+	quotas    *plans.Quotas
 }
 
 // Plans shows the plan comparison and the customer's current plan (its

@@ -85,13 +85,16 @@ type App struct {
 	Plans   *plans.Service
 	// Subscriptions are accounts' plans and their monthly plan credits.
 	Subscriptions *plans.Subscriptions
-	Gateway       *gateway.Service
-	Payments      *payments.Service
-	Backoffice    *backoffice.Service
-	Verification  *verification.Service
-	Invoicing     *invoicing.Service
-	Webhooks      *webhook.Service
-	Jobs          *jobs.Client
+	// Quotas spends plan quota for covered calls (the gateway's) and reads
+	// quota windows (the portal's bars).
+	Quotas       *plans.Quotas
+	Gateway      *gateway.Service
+	Payments     *payments.Service
+	Backoffice   *backoffice.Service
+	Verification *verification.Service
+	Invoicing    *invoicing.Service
+	Webhooks     *webhook.Service
+	Jobs         *jobs.Client
 	// Settings are the business settings admins change on the settings
 	// screen; the services below read them per operation.
 	Settings *settings.Store
@@ -229,8 +232,12 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		a.closers = append(a.closers, func() { _ = closeLimiter() })
 	}
+	a.Quotas = plans.NewQuotas(pool, plans.QuotaOptions{Now: o.Now, Webhooks: a.Webhooks})
+	listenCtx, stopListening := context.WithCancel(context.Background())
+	go a.Quotas.Listen(listenCtx)
+	a.closers = append(a.closers, stopListening)
 	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Limiter: limiter,
-		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks},
+		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas},
 		gateway.Options{Now: o.Now, Secret: []byte(cfg.SessionSecret), ReservationTTL: cfg.Gateway.ReservationTTL,
 			LateEventWindow: cfg.Gateway.LateEventWindow, PortalBaseURL: cfg.BaseURL, CacheTTL: o.KeyCacheTTL,
 			DefaultLimit: cfg.Gateway.DefaultLimit, TrialLimit: cfg.Gateway.TrialLimit})
@@ -266,8 +273,10 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	gateway.AddWorkers(workers, alerts, a.Ledger)
 	river.AddWorker(workers, payments.NewSyncWorker(a.Payments))
 	river.AddWorker(workers, plans.NewGrantWorker(a.Subscriptions))
+	river.AddWorker(workers, &plans.QuotaSweepWorker{Quotas: a.Quotas})
 	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
 	periodic = append(periodic, plans.PeriodicJobs()...)
+	periodic = append(periodic, plans.QuotaPeriodicJobs()...)
 	jopts := jobs.Options{Logger: logger, Periodic: periodic}
 	if o.FastJobs {
 		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond
@@ -285,7 +294,7 @@ func (a *App) WebDeps() web.Deps {
 		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
-		Plans: a.Plans, Subscriptions: a.Subscriptions}
+		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas}
 }
 
 // Start works the background jobs until the returned stop is called.

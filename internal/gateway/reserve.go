@@ -29,6 +29,7 @@ import (
 type reservationToken struct {
 	mode        ledger.Mode
 	free        bool  // a free model's call: reservation is its gateway_free_calls row
+	quota       bool  // a call paid by plan quota: reservation is its plan_quota_uses row
 	reservation int64 // the ledger reservation (or free call); 0 in tokens issued before free calls were recorded
 	account     int64
 	version     int
@@ -41,8 +42,11 @@ const tokenMACLen = 12
 func (s *Service) encodeToken(t reservationToken) string {
 	b := make([]byte, 0, 48)
 	kind := byte(1)
-	if t.free {
+	switch {
+	case t.free:
 		kind = 2
+	case t.quota:
+		kind = 3
 	}
 	b = append(b, kind, modeByte(t.mode))
 	b = binary.AppendUvarint(b, uint64(t.reservation))
@@ -62,10 +66,10 @@ func (s *Service) decodeToken(mode ledger.Mode, id string) (reservationToken, er
 		return reservationToken{}, ErrNotFound
 	}
 	body, sig := b[:len(b)-tokenMACLen], b[len(b)-tokenMACLen:]
-	if !hmac.Equal(sig, s.mac(body)) || (body[0] != 1 && body[0] != 2) || body[1] != modeByte(mode) {
+	if !hmac.Equal(sig, s.mac(body)) || body[0] < 1 || body[0] > 3 || body[1] != modeByte(mode) {
 		return reservationToken{}, ErrNotFound
 	}
-	t := reservationToken{mode: mode, free: body[0] == 2}
+	t := reservationToken{mode: mode, free: body[0] == 2, quota: body[0] == 3}
 	rest := body[2:]
 	var vals [4]uint64
 	for i := range vals {
@@ -133,6 +137,9 @@ type ReservationView struct {
 	Reserved        decimal.Decimal `json:"reserved"`
 	ExpiresAt       time.Time       `json:"expires_at"`
 	RateCardVersion int             `json:"rate_card_version"`
+	// PaidBy says what holds the call: quota of a plan item, or credits
+	// (plan lots and the wallet).
+	PaidBy PaidBy `json:"paid_by"`
 }
 
 // reserveDetail is stored on the reservation's ledger event:
@@ -203,20 +210,36 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 	if err != nil {
 		return ReservationView{}, err
 	}
+	c, err := s.cover(ctx, a, in.Model)
+	if err != nil {
+		return ReservationView{}, err
+	}
+	credits := func() (ReservationView, error) { return s.reserveCredits(ctx, key, a, in, card.Version, price, idx) }
+	if c.Covered() {
+		if v, handled, err := s.reserveWithPlan(ctx, key, a, in, c, card.Version, idx, credits); handled {
+			return v, err
+		}
+	}
+	return credits()
+}
+
+// reserveCredits is Reserve paid by credits (or recorded free).
+func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, in ReserveInput, version int,
+	price pricing.ModelPrice, idx int) (ReservationView, error) {
 	hold := pricing.ReservationHold(price, in.MaxInputTokens, in.MaxOutputTokens)
-	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: card.Version, model: idx}
+	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: version, model: idx}
 	if !hold.IsPositive() { // a free model: nothing to hold, but the call is recorded
-		id, version, _, err := s.recordFree(ctx, a.acct, freeCall{key: "rsv:" + in.IdempotencyKey, hash: in.hash(),
-			model: in.Model, session: in.SessionID, version: card.Version, state: freeReserved, at: s.now()})
+		id, stored, _, err := s.recordFree(ctx, a.acct, freeCall{key: "rsv:" + in.IdempotencyKey, hash: in.hash(),
+			model: in.Model, session: in.SessionID, version: version, state: freeReserved, at: s.now()})
 		if err != nil {
 			return ReservationView{}, err
 		}
 		tok.free, tok.reservation = true, id
-		if version != card.Version {
-			if tok.model, err = s.modelIndex(ctx, version, in.Model); err != nil {
+		if stored != version { // a retry of a call reserved on an earlier card
+			if tok.model, err = s.modelIndex(ctx, stored, in.Model); err != nil {
 				return ReservationView{}, err
 			}
-			tok.version = version
+			tok.version = stored
 		}
 		return ReservationView{ID: s.encodeToken(tok), Reserved: decimal.Zero,
 			ExpiresAt: s.now().Add(s.opts.ReservationTTL), RateCardVersion: tok.version}, nil
@@ -228,13 +251,13 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 	// ledger.ErrIdempotencyConflict (the API's 409 idempotency_conflict).
 	res, err := s.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: a.acct.ID, Amount: hold,
 		IdempotencyKey: "rsv:" + in.IdempotencyKey, TTL: s.opts.ReservationTTL, Model: in.Model,
-		SessionID: in.SessionID, Detail: reserveDetail(in.MaxInputTokens, in.MaxOutputTokens, card.Version)})
+		SessionID: in.SessionID, Detail: reserveDetail(in.MaxInputTokens, in.MaxOutputTokens, version)})
 	if err != nil {
 		return ReservationView{}, verificationRequired(err)
 	}
 	tok.reservation = res.ID
 	return ReservationView{ID: s.encodeToken(tok), Reserved: res.Amount, ExpiresAt: res.ExpiresAt,
-		RateCardVersion: tok.version}, nil
+		RateCardVersion: tok.version, PaidBy: creditsPaid(res.Amount, res.PlanHeld())}, nil
 }
 
 // allow counts one call of tokens against the account's bucket and, for a
@@ -243,13 +266,21 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 // call the enterprise's bucket refuses costs the sub-account's nothing.
 // Errors: *RateLimitedError naming the bucket that refused.
 func (s *Service) allow(ctx context.Context, a *accountInfo, tokens int64) error {
-	checks := []ratelimit.Check{{Key: bucketKey(a.acct.ID), Limit: s.limit(a)}}
+	own, err := s.limit(ctx, a)
+	if err != nil {
+		return err
+	}
+	checks := []ratelimit.Check{{Key: bucketKey(a.acct.ID), Limit: own}}
 	if a.acct.Kind == ledger.AccountSub && a.acct.ParentID != nil {
 		parent, err := s.accountByID(ctx, *a.acct.ParentID)
 		if err != nil {
 			return err
 		}
-		checks = append(checks, ratelimit.Check{Key: bucketKey(parent.acct.ID), Limit: s.limit(parent)})
+		pl, err := s.limit(ctx, parent)
+		if err != nil {
+			return err
+		}
+		checks = append(checks, ratelimit.Check{Key: bucketKey(parent.acct.ID), Limit: pl})
 	}
 	d, err := s.limiter.AllowAll(ctx, tokens, checks...)
 	if err != nil {
@@ -313,6 +344,9 @@ type CommitView struct {
 	Released  decimal.Decimal `json:"released"`
 	Unpaid    decimal.Decimal `json:"unpaid"`
 	Available decimal.Decimal `json:"available"`
+	// PaidBy says what paid the call: quota of a plan item (and credits
+	// for tokens beyond it), or credits (plan lots and the wallet).
+	PaidBy PaidBy `json:"paid_by"`
 }
 
 // UsageDetail is the detail JSON of every commit and usage charge; the
@@ -384,6 +418,9 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 	if t.free {
 		return s.commitFree(ctx, t, in, requests)
 	}
+	if t.quota {
+		return s.commitQuota(ctx, t, card.Models[t.model], in, requests)
+	}
 	if t.reservation == 0 { // a free model's token from before free calls were recorded
 		b, err := s.ledger.Balance(ctx, t.account)
 		if err != nil {
@@ -399,7 +436,8 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 	if err != nil {
 		return CommitView{}, err
 	}
-	return CommitView{Charged: res.Charged, Released: res.Released, Unpaid: res.Unpaid, Available: res.Available}, nil
+	return CommitView{Charged: res.Charged, Released: res.Released, Unpaid: res.Unpaid, Available: res.Available,
+		PaidBy: creditsPaid(res.Charged, res.PlanCharged)}, nil
 }
 
 // ReleaseView is what a release gave back.
@@ -418,6 +456,9 @@ func (s *Service) Release(ctx context.Context, key Key, id string) (ReleaseView,
 	}
 	if t.free {
 		return s.releaseFree(ctx, t)
+	}
+	if t.quota {
+		return s.releaseQuota(ctx, t)
 	}
 	if t.reservation == 0 {
 		b, err := s.ledger.Balance(ctx, t.account)

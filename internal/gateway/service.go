@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 	"github.com/seed75218f88/credits/internal/webhook"
@@ -33,6 +34,7 @@ type Service struct {
 	portal   PortalLinker
 	opts     Options
 	webhooks *webhook.Service
+	quotas   *plans.Quotas
 	// Keys checks service keys; Limits reads and sets accounts' own rate
 	// limits (the portal sets its sub-accounts' limits through it).
 	Keys   *KeyStore
@@ -70,6 +72,9 @@ type Deps struct {
 	// over Pool with default options (pass serve's, which requires https
 	// in production).
 	Webhooks *webhook.Service
+	// Quotas pays covered calls with plan quota; nil: plans pay by their
+	// plan credits only.
+	Quotas *plans.Quotas
 }
 
 // New returns a Service. Options.Secret is required.
@@ -90,7 +95,7 @@ func New(d Deps, opts Options) (*Service, error) {
 	ks := NewKeyStore(d.Pool, opts.CacheTTL)
 	ks.now = opts.Now
 	s := &Service{pool: d.Pool, ledger: d.Ledger, pricing: d.Pricing, limiter: d.Limiter,
-		verifier: d.Verifier, portal: d.Portal, opts: opts, webhooks: d.Webhooks, Keys: ks}
+		verifier: d.Verifier, portal: d.Portal, opts: opts, webhooks: d.Webhooks, quotas: d.Quotas, Keys: ks}
 	s.Limits = &LimitStore{db: d.Pool, onChange: s.forget}
 	return s, nil
 }
@@ -173,10 +178,24 @@ func (s *Service) forget(id int64) {
 	s.byID.Delete(id)
 }
 
-// limit is the account's effective rate limit: its own (or the default),
-// capped by the trial limit while unverified.
-func (s *Service) limit(a *accountInfo) ratelimit.Limit {
+// limit is the account's effective rate limit: its own, else its plan's
+// (a subscriber's pool account), else the default; capped by the trial
+// limit while unverified.
+func (s *Service) limit(ctx context.Context, a *accountInfo) (ratelimit.Limit, error) {
 	l := s.opts.DefaultLimit
+	if s.quotas != nil && a.acct.ID == a.acct.PoolID {
+		// A subscriber's plan sets its limits where it names them.
+		rpm, tpm, err := s.quotas.PlanLimits(ctx, a.acct.ID)
+		if err != nil {
+			return l, err
+		}
+		if rpm > 0 {
+			l.RPM = int64(rpm)
+		}
+		if tpm > 0 {
+			l.TPM = tpm
+		}
+	}
 	if a.own.RPM != nil {
 		l.RPM = *a.own.RPM
 	}
@@ -186,7 +205,7 @@ func (s *Service) limit(a *accountInfo) ratelimit.Limit {
 	if !a.verified {
 		l = ratelimit.Min(l, s.opts.TrialLimit)
 	}
-	return l
+	return l, nil
 }
 
 // AccountInput is the body of PUT /v1/accounts/{external_id}.
@@ -302,7 +321,10 @@ func (s *Service) PutAccount(ctx context.Context, key Key, externalID string, in
 }
 
 func (s *Service) view(ctx context.Context, a *accountInfo) (AccountView, error) {
-	l := s.limit(a)
+	l, err := s.limit(ctx, a)
+	if err != nil {
+		return AccountView{}, err
+	}
 	v := AccountView{ID: a.acct.ID, Mode: a.acct.Mode, Kind: a.acct.Kind, Name: a.acct.Name,
 		Status: a.acct.Status, RPM: l.RPM, TPM: l.TPM, Verified: a.verified, CreatedAt: a.acct.CreatedAt}
 	if a.acct.ExternalID != nil {

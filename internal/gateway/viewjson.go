@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -24,6 +25,7 @@ func (v ReservationView) AppendJSON(b []byte) []byte {
 	b = v.ExpiresAt.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","rate_card_version":`...)
 	b = strconv.AppendInt(b, int64(v.RateCardVersion), 10)
+	b = v.PaidBy.appendJSON(append(b, `,"paid_by":`...))
 	return append(b, '}')
 }
 
@@ -37,6 +39,28 @@ func (v CommitView) AppendJSON(b []byte) []byte {
 	b = appendDecimal(b, v.Unpaid)
 	b = append(b, `,"available":`...)
 	b = appendDecimal(b, v.Available)
+	b = v.PaidBy.appendJSON(append(b, `,"paid_by":`...))
+	return append(b, '}')
+}
+
+// appendJSON appends p as json.Marshal writes it. An item is a plan item's
+// key (a model or group name as staff typed it): encoding/json quotes it.
+func (p PaidBy) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	if p.Quota != nil {
+		b = append(b, `"quota":{"item":`...)
+		item, _ := json.Marshal(p.Quota.Item)
+		b = append(b, item...)
+		b = append(b, `,"requests":`...)
+		b = strconv.AppendInt(b, p.Quota.Requests, 10)
+		b = append(b, `,"tokens":`...)
+		b = strconv.AppendInt(b, p.Quota.Tokens, 10)
+		b = append(b, `},`...)
+	}
+	b = append(b, `"plan_credits":`...)
+	b = appendDecimal(b, p.PlanCredits)
+	b = append(b, `,"wallet":`...)
+	b = appendDecimal(b, p.Wallet)
 	return append(b, '}')
 }
 

@@ -23,6 +23,10 @@ func TestHotAnswersEncodeAsEncodingJSON(t *testing.T) {
 		{ID: "rsv_x", Reserved: decimal.Zero, ExpiresAt: time.Date(2026, 1, 2, 3, 4, 5, 0, shanghai)},
 		{ID: "rsv_y", Reserved: decimal.RequireFromString("0.000001"), RateCardVersion: 12345,
 			ExpiresAt: time.Date(2026, 1, 2, 3, 4, 5, 100000000, time.UTC)},
+		{ID: "rsv_q", ExpiresAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			PaidBy: PaidBy{Quota: &QuotaPaid{Item: "编程 <pack> \"x\"", Requests: 1, Tokens: 4096}}},
+		{ID: "rsv_c", Reserved: decimal.RequireFromString("12.5"), ExpiresAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			PaidBy: PaidBy{PlanCredits: decimal.RequireFromString("10"), Wallet: decimal.RequireFromString("2.5")}},
 	} {
 		want, err := json.Marshal(v)
 		require.NoError(t, err)
@@ -32,6 +36,8 @@ func TestHotAnswersEncodeAsEncodingJSON(t *testing.T) {
 		{Charged: decimal.RequireFromString("9.5"), Released: decimal.RequireFromString("8.5"),
 			Unpaid: decimal.Zero, Available: decimal.RequireFromString("90.5")},
 		{Charged: decimal.RequireFromString("123456789.123456"), Available: decimal.RequireFromString("-1.25")},
+		{Charged: decimal.RequireFromString("0.3"), Available: decimal.RequireFromString("5"),
+			PaidBy: PaidBy{Quota: &QuotaPaid{Item: "deepseek", Requests: 1, Tokens: 900}, Wallet: decimal.RequireFromString("0.3")}},
 	} {
 		want, err := json.Marshal(v)
 		require.NoError(t, err)

@@ -258,6 +258,16 @@ func (q *Quotas) version(ctx context.Context, code string, version int) (Plan, e
 	return ps[0], nil
 }
 
+// PlanLimits are the RPM and TPM of the pool's plan in force (0: the plan
+// leaves the platform's default; no plan: 0, 0).
+func (q *Quotas) PlanLimits(ctx context.Context, poolID int64) (rpm int, tpm int64, err error) {
+	e, err := q.entry(ctx, poolID)
+	if err != nil || e.sub == nil {
+		return 0, 0, err
+	}
+	return e.plan.RPM, e.plan.TPM, nil
+}
+
 // quotaWindow is one quota with its window's bounds at an instant, as the
 // SQL functions read it.
 type quotaWindow struct {

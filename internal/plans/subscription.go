@@ -627,6 +627,8 @@ func isForeignKeyViolation(err error, name string) bool {
 // same plan at its latest published version (a subscriber keeps its version
 // until the next renewal, then takes the version in force) and cycle. The
 // one rule for every renewal, paid or not.
+//
+//lint:ignore U1000 the renewal (being built) is its caller
 func renewalPlan(ctx context.Context, q db.DBTX, sub Subscription) (Plan, Cycle, error) {
 	if sub.NextPlanCode != "" {
 		p, err := latest(ctx, q, sub.NextPlanCode)
