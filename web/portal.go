@@ -39,6 +39,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/alerts", s.SaveAlerts), "portal.alerts.save")
 	named(g.GET("/plans", s.Plans), "portal.plans")
 	named(g.POST("/plans/buy", s.PlanBuy), "portal.plans.buy")
+	named(g.POST("/plan/preference", s.PlanPreference), "portal.plan.preference")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }
@@ -134,6 +135,9 @@ func (s *Server) Overview(c echo.Context) error {
 	}
 	if bal.Allocation != nil {
 		v.Allocation = bal.Allocation
+	}
+	if v.Plan, err = s.planCard(c); err != nil {
+		return err
 	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {
 		b := pv.Bucket{Kind: string(k), Amount: bal.ByKind[k]}

@@ -163,7 +163,7 @@ func planTier(p plans.Plan, en, current bool) pv.PlanTier {
 			item.Name = strings.Join(it.Models, ", ")
 		}
 		for _, q := range it.Quotas {
-			item.Quotas = append(item.Quotas, pv.PlanQuota{Unit: string(q.Unit), Window: string(q.Window.Kind), Hours: q.Window.Hours, Limit: q.Limit})
+			item.Quotas = append(item.Quotas, planQuota(q))
 		}
 		t.Items = append(t.Items, item)
 	}

@@ -57,6 +57,8 @@ type OverviewView struct {
 	Low                 string // "", "low" (< 20 %), "critical" (< 5 %)
 	Welcome             bool
 	Events              []EventRow
+	// Plan is the plan in force (nil: none).
+	Plan *PlanCard
 }
 
 // UsageFilter is the usage filter as shown in its form.
