@@ -179,7 +179,7 @@ func planName(p plans.Plan, en bool) string {
 // planLabel names what a plan order buys, e.g. "基础版（按年）" or
 // "Basic (Yearly)"; "" for a top-up.
 func (s *Server) planLabel(c echo.Context, o payments.Order) (string, error) {
-	if o.Purpose != payments.PurposePlan {
+	if !o.IsPlan() {
 		return "", nil
 	}
 	ctx := c.Request().Context()
