@@ -39,6 +39,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/alerts", s.SaveAlerts), "portal.alerts.save")
 	named(g.GET("/plans", s.Plans), "portal.plans")
 	named(g.POST("/plans/buy", s.PlanBuy), "portal.plans.buy")
+	named(g.POST("/plans/renew", s.PlanRenew), "portal.plans.renew")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }
