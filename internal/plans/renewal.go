@@ -250,12 +250,13 @@ func (s *Subscriptions) renewable(sub Subscription, now time.Time) bool {
 	return false
 }
 
-// DueRenewal returns the account's unpaid renewal order for its next
-// period, if one was made.
+// DueRenewal returns the subscription's unpaid renewal order for its next
+// period, if one was made and costs something (a free one is applied by
+// the job at the term end).
 //
 // Errors: ErrNotFound; database errors wrapped with "plans: due renewal:".
 func (s *Subscriptions) DueRenewal(ctx context.Context, sub Subscription) (Renewal, error) {
-	r, err := renewalWhere(ctx, s.pool, `subscription_id = $1 AND period_start = $2 AND renewed_at IS NULL`, sub.ID, sub.TermEnd)
+	r, err := renewalWhere(ctx, s.pool, `subscription_id = $1 AND period_start = $2 AND renewed_at IS NULL AND price_fen > 0`, sub.ID, sub.TermEnd)
 	return r, wrap("due renewal", err)
 }
 
