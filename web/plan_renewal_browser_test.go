@@ -6,9 +6,11 @@ import (
 	"net/url"
 	"path"
 	"testing"
+	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/app"
@@ -38,6 +40,8 @@ func TestPlanRenewalOnThePortal(t *testing.T) {
 	sub, _, err := subs.Subscribe(ctx, plans.SubscribeRequest{AccountID: acc, PlanCode: "basic", Cycle: plans.Monthly, Actor: "test"})
 	require.NoError(t, err)
 	day := func(t time.Time) string { return t.In(format.Shanghai).Format("2006-01-02") }
+	_, _, err = b.app.Services.Webhooks.CreateEndpoint(ctx, acc, "https://hooks.example.com/credits")
+	require.NoError(t, err)
 
 	p := c.Get("/portal/plans")
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
@@ -128,4 +132,26 @@ func TestPlanRenewalOnThePortal(t *testing.T) {
 	}
 	require.Equal(t, []plans.EventKind{plans.EventCreated, plans.EventRenewalOrdered, plans.EventRenewed, plans.EventRenewalOrdered,
 		plans.EventPastDue, plans.EventExpired}, got)
+
+	// Each step was announced by a signed webhook and (but the renewal) a mail.
+	rows, err := b.app.Services.Pool.Query(ctx, `SELECT args->>'event_type' FROM river_job WHERE kind = 'webhook_deliver' ORDER BY id`)
+	require.NoError(t, err)
+	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{plans.WebhookRenewalDue, plans.WebhookRenewed, plans.WebhookRenewalDue, plans.WebhookPastDue,
+		plans.WebhookExpired}, types)
+	rows, err = b.app.Services.Pool.Query(ctx, `SELECT args->'message'->>'subject' FROM river_job
+WHERE kind = 'mail_send' AND args->'message'->'to' ? $1 ORDER BY id`, login)
+	require.NoError(t, err)
+	subjects, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	var planMails []string
+	for _, sj := range subjects {
+		if strings.Contains(sj, "套餐") || strings.Contains(strings.ToLower(sj), "plan") {
+			planMails = append(planMails, sj)
+		}
+	}
+	require.Len(t, planMails, 4, "two reminders, the grace, the end: %q", subjects)
+	require.Contains(t, planMails[0], "29.00")
+	require.Contains(t, planMails[2], day(grace))
 }

@@ -257,6 +257,7 @@ func TestGraceThenExpire(t *testing.T) {
 	require.NoError(t, err, "in force during grace")
 	require.Equal(t, PastDue, cur.State)
 	require.NotNil(t, cur.Renewal, "the renewal is still payable")
+	require.Equal(t, sub.TermEnd, cur.Period.End, "the period shown is the last one paid")
 	_, _, err = b.subs.Offer(ctx, b.account, b.plan.Code, Monthly)
 	require.ErrorIs(t, err, ErrAlreadySubscribed, "a plan in grace is in force")
 	require.Len(t, b.planLots(t), 1, "no credits for the unpaid period")

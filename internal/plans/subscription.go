@@ -493,6 +493,9 @@ ORDER BY id DESC LIMIT 1`, accountID, at)
 		return Current{}, wrap("current", err)
 	}
 	cur := Current{Subscription: sub, Period: sub.Period(at)}
+	if !at.Before(sub.TermEnd) { // in grace: the last period paid (the renewal shows the next)
+		cur.Period = sub.Period(sub.TermEnd.Add(-time.Nanosecond))
+	}
 	if r, err := s.DueRenewal(ctx, sub); err == nil {
 		cur.Renewal = &r
 	} else if !errors.Is(err, ErrNotFound) {
