@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"testing"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
