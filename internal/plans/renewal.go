@@ -135,33 +135,37 @@ func priceFor(p Plan, c Cycle) int64 {
 
 // ensureRenewalTx makes (or, while unpaid, brings up to date with
 // renewalPlan) the renewal order of the subscription's next period, inside
-// tx with the subscription locked. created reports a new order.
-func (s *Subscriptions) ensureRenewalTx(ctx context.Context, tx pgx.Tx, sub Subscription, now time.Time) (r Renewal, created bool, err error) {
+// tx with the subscription locked. due reports an order that now costs
+// something and did not before (new, or free until a change): the customer
+// is to be told.
+func (s *Subscriptions) ensureRenewalTx(ctx context.Context, tx pgx.Tx, sub Subscription, now time.Time) (r Renewal, due bool, err error) {
 	p, cycle, err := renewalPlan(ctx, tx, sub)
 	if err != nil {
 		return Renewal{}, false, err
 	}
 	per := sub.NextPeriod(cycle)
+	var before int64
+	err = tx.QueryRow(ctx, `SELECT price_fen FROM subscription_renewals WHERE subscription_id = $1 AND period_start = $2`,
+		sub.ID, per.Start).Scan(&before)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Renewal{}, false, err
+	}
 	rows, err := tx.Query(ctx, `
 INSERT INTO subscription_renewals AS r (subscription_id, period_start, period_end, plan_code, plan_version, cycle, price_fen, ordered_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (subscription_id, period_start) DO UPDATE SET period_end = EXCLUDED.period_end, plan_code = EXCLUDED.plan_code,
     plan_version = EXCLUDED.plan_version, cycle = EXCLUDED.cycle, price_fen = EXCLUDED.price_fen
 WHERE r.renewed_at IS NULL
-RETURNING `+renewalColumns+`, (xmax = 0) AS created`,
+RETURNING `+renewalColumns,
 		sub.ID, per.Start, per.End, p.Code, p.Version, cycle, priceFor(p, cycle), now)
 	if err != nil {
 		return Renewal{}, false, err
 	}
-	type row struct {
-		Renewal
-		Created bool `db:"created"`
-	}
-	got, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[row])
+	got, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Renewal])
 	if errors.Is(err, pgx.ErrNoRows) { // renewed already (the term end would have moved): report it
 		return Renewal{}, false, ErrPeriodRenewed
 	}
-	return got.Renewal.utc(), got.Created, err
+	return got.utc(), err == nil && got.PriceFen > 0 && before == 0, err
 }
 
 func renewalWhere(ctx context.Context, q db.DBTX, where string, args ...any) (Renewal, error) {
@@ -193,11 +197,11 @@ ORDER BY period_start`, subscriptionID)
 }
 
 // orderRenewalTx makes the renewal order of a locked subscription due for
-// one and, when it is new and costs something, records renewal_ordered and
+// one and, when it newly costs something, records renewal_ordered and
 // sends the reminder (mail, webhook) in tx.
 func (s *Subscriptions) orderRenewalTx(ctx context.Context, tx pgx.Tx, sub Subscription, now time.Time) (Renewal, bool, error) {
-	r, created, err := s.ensureRenewalTx(ctx, tx, sub, now)
-	if err != nil || !created || r.PriceFen == 0 {
+	r, due, err := s.ensureRenewalTx(ctx, tx, sub, now)
+	if err != nil || !due {
 		return r, false, err
 	}
 	if err := insertEvent(ctx, tx, sub, EventRenewalOrdered, "plans", fmt.Sprintf("%s:%d:%s", r.PlanCode, r.PlanVersion, r.Cycle), now); err != nil {
@@ -385,7 +389,8 @@ ORDER BY id`, at)
 	rows, err = s.pool.Query(ctx, `
 SELECT s.id FROM subscriptions s
 WHERE s.state = 'active' AND s.term_end > $1 AND s.term_end <= $2
-  AND NOT EXISTS (SELECT 1 FROM subscription_renewals r WHERE r.subscription_id = s.id AND r.period_start = s.term_end)
+  AND NOT EXISTS (SELECT 1 FROM subscription_renewals r
+                  WHERE r.subscription_id = s.id AND r.period_start = s.term_end AND r.price_fen > 0)
 ORDER BY s.id`, at, at.AddDate(0, 0, s.renewalTerms().LeadDays))
 	if err != nil {
 		return rep, wrap("renew due", err)

@@ -347,6 +347,27 @@ func TestDowngradeAppliedAtPeriodEnd(t *testing.T) {
 		require.Equal(t, []EventKind{EventCreated, EventRenewalOrdered, EventDowngraded, EventRenewed}, kinds(evs))
 	})
 
+	t.Run("FreeChangeWithdrawn", func(t *testing.T) {
+		// A free renewal needs no order; when the change is withdrawn before
+		// the term end, the next run orders the paid renewal and reminds.
+		anchor := shu(2027, 7, 3, 9, 0)
+		b := setupRenewal(t, anchor)
+		free := b.publish(t, DemoSpecs()[0])
+		sub, _, err := b.subs.Subscribe(ctx, SubscribeRequest{AccountID: b.account, PlanCode: b.plan.Code, Cycle: Monthly, Actor: "test"})
+		require.NoError(t, err)
+		schedule(t, sub.ID, free, Monthly)
+		b.run(t, sub.TermEnd.AddDate(0, 0, -5))
+		require.Empty(t, b.notices.kinds(sub.ID), "nothing to pay, nothing said")
+		_, err = pool.Exec(ctx, `UPDATE subscriptions SET next_plan_code = NULL, next_plan_version = NULL, next_cycle = NULL WHERE id = $1`, sub.ID)
+		require.NoError(t, err)
+		b.run(t, sub.TermEnd.AddDate(0, 0, -4))
+		require.Equal(t, []EventKind{EventRenewalOrdered}, b.notices.kinds(sub.ID))
+		r, err := b.subs.RenewalOffer(ctx, b.account)
+		require.NoError(t, err)
+		require.Equal(t, b.plan.Code, r.PlanCode)
+		require.Equal(t, b.plan.MonthlyPriceFen, r.PriceFen)
+	})
+
 	t.Run("ToFreeAtTermEnd", func(t *testing.T) {
 		anchor := shu(2027, 9, 30, 9, 0)
 		b := setupRenewal(t, anchor)
