@@ -442,3 +442,32 @@ func TestCanceledIsNotRenewed(t *testing.T) {
 	require.Equal(t, Expired, b.sub(t, sub.ID).State)
 	require.Equal(t, []EventKind{EventExpired}, b.notices.kinds(sub.ID))
 }
+
+// TestRenewalTermsFromSettings: the lead and grace days in force come from
+// Options.RenewalTerms (the settings screen): 2 days' lead orders nothing 3
+// days ahead; 0 days' grace expires an unpaid plan at its term end; out of
+// bounds values fall back to the defaults.
+func TestRenewalTermsFromSettings(t *testing.T) {
+	ctx := context.Background()
+	anchor := shu(2027, 11, 20, 9, 0)
+	b := setupRenewal(t, anchor)
+	terms := RenewalTerms{LeadDays: 2, GraceDays: 0}
+	var mu sync.Mutex
+	b.subs = NewSubscriptions(dbtest.AppPool(t), b.ledger, Options{Now: b.clock.Now, Notify: b.notices.notify,
+		RenewalTerms: func() RenewalTerms { mu.Lock(); defer mu.Unlock(); return terms }})
+	sub, _, err := b.subs.Subscribe(ctx, SubscribeRequest{AccountID: b.account, PlanCode: b.plan.Code, Cycle: Monthly, Actor: "test"})
+	require.NoError(t, err)
+
+	b.run(t, sub.TermEnd.AddDate(0, 0, -3))
+	require.Empty(t, b.notices.kinds(sub.ID), "3 days ahead is before a 2 days' lead")
+	b.run(t, sub.TermEnd.AddDate(0, 0, -2))
+	require.Equal(t, []EventKind{EventRenewalOrdered}, b.notices.kinds(sub.ID))
+	b.run(t, sub.TermEnd)
+	require.Equal(t, Expired, b.sub(t, sub.ID).State, "no grace")
+	require.Equal(t, []EventKind{EventRenewalOrdered, EventPastDue, EventExpired}, b.notices.kinds(sub.ID))
+
+	mu.Lock()
+	terms = RenewalTerms{LeadDays: 0, GraceDays: 99}
+	mu.Unlock()
+	require.Equal(t, RenewalTerms{LeadDays: DefaultRenewalLeadDays, GraceDays: DefaultGraceDays}, b.subs.renewalTerms())
+}
