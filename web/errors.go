@@ -71,6 +71,8 @@ var errorTable = []ErrorMapping{
 	{payments.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.payments.idempotency_conflict"},
 	{payments.ErrPlanInForce, http.StatusConflict, "plan_in_force", "error.payments.plan_in_force"},
 	{payments.ErrNoPlanCheckout, http.StatusServiceUnavailable, "no_plan_checkout", "error.payments.no_plan_checkout"},
+	{payments.ErrNoRenewalDue, http.StatusConflict, "no_renewal_due", "error.payments.no_renewal_due"},
+	{payments.ErrRenewalSettled, http.StatusConflict, "renewal_settled", "error.payments.renewal_settled"},
 	{payments.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", "error.payments.invalid_argument"},
 
 	// Gateway API (internal/gateway, and the ledger and pricing errors it passes on).

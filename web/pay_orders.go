@@ -135,7 +135,7 @@ func (s *Server) orderStatus(c echo.Context, o payments.Order) (pv.OrderStatus, 
 	if appLink(o.QRCode) {
 		st.CodeURL = o.QRCode
 	}
-	if o.Purpose == payments.PurposePlan {
+	if o.IsPlan() {
 		st.Plan, st.PlansURL, st.TopUpURL = true, s.URL("portal.plans"), s.URL("portal.plans")
 	}
 	if o.State.Open() && !st.Expired {

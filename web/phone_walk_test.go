@@ -22,6 +22,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/web/webtest"
 )
@@ -202,6 +203,13 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	c, u := b.register(t, login, "走查客户")
 	acc := b.enterprise(t, u.ID, "上海走查智能科技有限公司")
 	_, err = b.verify.MarkVerifiedExternally(ctx, acc, "walk-"+login, "test")
+	require.NoError(t, err)
+	// A plan whose renewal is due (its term ends within the lead days): the
+	// plan page shows the renewal order and its form.
+	_, _, err = a.Subscriptions.Subscribe(ctx, plans.SubscribeRequest{AccountID: acc, PlanCode: "standard", Cycle: plans.Monthly,
+		Anchor: time.Now().UTC().AddDate(0, 0, -27), Actor: "test"})
+	require.NoError(t, err)
+	_, err = a.Subscriptions.RenewalOffer(ctx, acc)
 	require.NoError(t, err)
 
 	// Orders: paid by WeChat Pay, Alipay and bank transfer; waiting by

@@ -40,6 +40,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.GET("/plans", s.Plans), "portal.plans")
 	named(g.POST("/plans/buy", s.PlanBuy), "portal.plans.buy")
 	named(g.POST("/plan/preference", s.PlanPreference), "portal.plan.preference")
+	named(g.POST("/plans/renew", s.PlanRenew), "portal.plans.renew")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }

@@ -76,6 +76,48 @@ func (s *Server) PlanBuy(c echo.Context) error {
 	return Render(c, http.StatusUnprocessableEntity, pv.Plans(v), nil)
 }
 
+// PlanRenew makes an order paying the due renewal of the customer's plan
+// and sends the customer to the checkout pages, like PlanBuy; a renewal
+// refused (none due, a channel down) re-renders the plans page (422).
+func (s *Server) PlanRenew(c echo.Context) error {
+	ctx := c.Request().Context()
+	cu := customerOf(c)
+	if stop, err := s.purchaseGate(c, "portal.plans"); stop {
+		return err
+	}
+	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
+	mode := payments.PayModeQR
+	if c.FormValue("mode") == pv.ModePhone && s.pay.svc.PhoneAvailable(channel) {
+		mode = payments.PayModePhone
+	}
+	o, _, err := s.pay.svc.CreateRenewalOrder(ctx, cu.Account.ID, channel, mode, s.phonePayer(c))
+	switch {
+	case err == nil && o.PayMode == payments.PayModePhone:
+		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
+	case err == nil:
+		return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+	}
+	key := ""
+	switch {
+	case errors.Is(err, payments.ErrNoRenewalDue):
+		key = "plans.renewal.error_none"
+	case errors.Is(err, payments.ErrChannelUnavailable), errors.Is(err, payments.ErrChannel):
+		key = "plans.buy.error_channel"
+	default:
+		return err
+	}
+	v, verr := s.plansView(c)
+	if verr != nil {
+		return verr
+	}
+	if v.Current != nil && v.Current.Renewal != nil {
+		v.Current.Renewal.Error = i18n.T(ctx, key)
+	} else {
+		v.Buy.Error = i18n.T(ctx, key)
+	}
+	return Render(c, http.StatusUnprocessableEntity, pv.Plans(v), nil)
+}
+
 // plansView is the plans page of the signed-in customer.
 func (s *Server) plansView(c echo.Context) (pv.PlansView, error) {
 	ctx := c.Request().Context()
@@ -102,6 +144,9 @@ func (s *Server) plansView(c echo.Context) (pv.PlansView, error) {
 		v.Tiers = append(v.Tiers, planTier(p, en, v.Current != nil && p.Code == sub.PlanCode))
 	}
 	v.Buy = s.planBuy(c)
+	if v.Current != nil && v.Current.Renewal != nil {
+		v.Current.Renewal.Channels, v.Current.Renewal.Mode = v.Buy.Channels, v.Buy.Mode
+	}
 	return v, nil
 }
 
@@ -130,7 +175,18 @@ func (s *Server) currentPlan(c echo.Context, sub plans.Current, en bool) (pv.Cur
 	}
 	g := sub.Grant
 	cur := pv.CurrentPlan{Name: planName(p, en), PeriodStart: sub.Period.Start, PeriodEnd: sub.Period.End, TermEnd: sub.TermEnd,
-		Renews: sub.State == plans.Active, Granted: g.Credits, Remaining: decimal.Zero}
+		Renews: sub.State == plans.Active, Granted: g.Credits, Remaining: decimal.Zero, PastDue: sub.State == plans.PastDue}
+	if sub.GraceUntil != nil {
+		cur.GraceUntil = *sub.GraceUntil
+	}
+	if r := sub.Renewal; r != nil && r.PriceFen > 0 && sub.State != plans.Canceled {
+		rp, err := s.plans.catalogue.Version(c.Request().Context(), r.PlanCode, r.PlanVersion)
+		if err != nil {
+			return cur, err
+		}
+		cur.Renewal = &pv.PlanRenewal{Name: planName(rp, en), Cycle: string(r.Cycle), Price: decimal.New(r.PriceFen, -2),
+			PeriodStart: r.PeriodStart, PeriodEnd: r.PeriodEnd}
+	}
 	if g.LotID == 0 {
 		return cur, nil
 	}
@@ -180,7 +236,7 @@ func planName(p plans.Plan, en bool) string {
 // planLabel names what a plan order buys, e.g. "基础版（按年）" or
 // "Basic (Yearly)"; "" for a top-up.
 func (s *Server) planLabel(c echo.Context, o payments.Order) (string, error) {
-	if o.Purpose != payments.PurposePlan {
+	if !o.IsPlan() {
 		return "", nil
 	}
 	ctx := c.Request().Context()

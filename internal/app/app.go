@@ -151,7 +151,14 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Usage = usage.New(pool)
 	a.Pricing = pricing.New(pool)
 	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
-	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now})
+	// Subscriptions tell the account about renewals, grace and expiry by
+	// webhook and mail (the notifier is built once the webhooks are).
+	var notifier *plans.Notifier
+	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now,
+		RenewalTerms: func() plans.RenewalTerms { return current().RenewalTerms() },
+		Notify: func(ctx context.Context, tx pgx.Tx, n plans.Notice) error {
+			return notifier.Notify(ctx, tx, n)
+		}})
 	if a.Mail = o.Mail; a.Mail == nil {
 		if a.Mail, err = mail.New(cfg.SMTP, filepath.Join(cfg.Database.DataDir, "mail"), logger); err != nil {
 			return nil, err
@@ -206,12 +213,29 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return payments.PlanOffer{Code: p.Code, Version: p.Version, Cycle: cycle, PriceFen: fen}, err
 	}
 	popts.PlanPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		if o.Purpose == payments.PurposePlanRenewal {
+			_, err := a.Subscriptions.RenewPaidTx(ctx, tx, plans.RenewPaid{SubscriptionID: o.SubscriptionID,
+				PeriodStart: *o.PeriodStart, PlanCode: o.PlanCode, PlanVersion: o.PlanVersion, Cycle: plans.Cycle(o.PlanCycle),
+				OrderNo: o.OrderNo, Actor: "payments:" + string(o.Channel)})
+			if errors.Is(err, plans.ErrPeriodRenewed) {
+				return fmt.Errorf("%w: %w", payments.ErrRenewalSettled, err)
+			}
+			return err
+		}
 		_, _, err := a.Subscriptions.SubscribeTx(ctx, tx, plans.SubscribeRequest{AccountID: o.AccountID, PlanCode: o.PlanCode,
 			PlanVersion: o.PlanVersion, Cycle: plans.Cycle(o.PlanCycle), Actor: "payments:" + string(o.Channel), Note: o.OrderNo})
 		if errors.Is(err, plans.ErrAlreadySubscribed) {
 			return fmt.Errorf("%w: %w", payments.ErrPlanInForce, err)
 		}
 		return err
+	}
+	popts.RenewalOffer = func(ctx context.Context, accountID int64) (payments.PlanOffer, error) {
+		r, err := a.Subscriptions.RenewalOffer(ctx, accountID)
+		if errors.Is(err, plans.ErrRenewalNotDue) {
+			return payments.PlanOffer{}, fmt.Errorf("%w: %w", payments.ErrNoRenewalDue, err)
+		}
+		return payments.PlanOffer{Code: r.PlanCode, Version: r.PlanVersion, Cycle: string(r.Cycle), PriceFen: r.PriceFen,
+			SubscriptionID: r.SubscriptionID, PeriodStart: r.PeriodStart}, err
 	}
 	a.Payments = payments.New(pool, a.Ledger, chans, popts)
 	iopts := cfg.Invoicing
@@ -222,6 +246,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Invoicing = invoicing.New(pool, a.Payments.Invoicing(), iopts)
 
 	a.Webhooks = webhook.NewService(pool, late, webhook.Options{RequireHTTPS: production})
+	notifier = &plans.Notifier{Webhooks: a.Webhooks, Jobs: late, I18n: a.I18n}
 
 	// The gateway API, with the rate limiter (Redis when REDIS_URL is set).
 	limiter := o.Limiter

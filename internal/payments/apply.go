@@ -212,7 +212,7 @@ func (s *Service) review(ctx context.Context, tx pgx.Tx, o *Order, p ChannelPaym
 // order locked; the paid lot records paidFen as its price. The ledger's
 // idempotency keys derive from the order number.
 func (s *Service) markPaid(ctx context.Context, tx pgx.Tx, o *Order, tradeNo string, paidFen int64, actor, cause string, detail map[string]any) error {
-	if o.Purpose == PurposePlan {
+	if o.IsPlan() {
 		return s.markPlanPaid(ctx, tx, o, tradeNo, paidFen, cause, detail)
 	}
 	now := s.now()

@@ -69,6 +69,10 @@ type Order struct {
 	PlanCode    string  `db:"plan_code"`
 	PlanVersion int     `db:"plan_version"`
 	PlanCycle   string  `db:"plan_cycle"`
+	// SubscriptionID and PeriodStart are the subscription and the period a
+	// renewal order pays (zero otherwise).
+	SubscriptionID int64      `db:"subscription_id"`
+	PeriodStart    *time.Time `db:"period_start"`
 }
 
 // FromStatement reports whether the order was recorded from a bank
@@ -82,7 +86,7 @@ func (o Order) AmountYuan() decimal.Decimal { return decimal.New(o.AmountFen, -2
 // RefundableFen is what of the order's amount refunds have not undone yet,
 // in fen (before the paid lot's remainder and the bonus are considered).
 func (o Order) RefundableFen() int64 {
-	if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.Purpose == PurposePlan {
+	if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.IsPlan() {
 		return 0 // a plan order is not refunded as a top-up
 	}
 	return o.AmountFen - o.RefundedFen - o.BonusDeductedFen
@@ -114,14 +118,15 @@ const orderColumns = `id, order_no, account_id, amount_fen, credits, bonus_credi
 	channel_trade_no, qr_code, coalesce(reference_code, '') AS reference_code, expires_at, paid_at, paid_fen,
 	refunded_fen, paid_lot_id, promo_lot_id, review_reason, created_at, updated_at, bonus_deducted_fen,
 	bank_line_id, statement_serial, payer_name, payer_account, pay_mode, purpose,
-	coalesce(plan_code, '') AS plan_code, coalesce(plan_version, 0) AS plan_version, coalesce(plan_cycle, '') AS plan_cycle`
+	coalesce(plan_code, '') AS plan_code, coalesce(plan_version, 0) AS plan_version, coalesce(plan_cycle, '') AS plan_cycle,
+	coalesce(subscription_id, 0) AS subscription_id, period_start`
 
 const (
 	sqlInsertOrder = `
 INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
                             reference_code, expires_at, created_at, updated_at, pay_mode,
-                            purpose, plan_code, plan_version, plan_cycle)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16)
+                            purpose, plan_code, plan_version, plan_cycle, subscription_id, period_start)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18)
 RETURNING ` + orderColumns
 	sqlInsertTransition = `
 INSERT INTO payment_order_transitions (order_id, from_state, to_state, cause, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`
@@ -207,8 +212,13 @@ func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, pla
 	purpose := PurposeTopUp
 	var planCode, planCycle *string
 	var planVersion *int
+	var subscriptionID *int64
+	var periodStart *time.Time
 	if plan != nil {
 		purpose, planCode, planVersion, planCycle = PurposePlan, &plan.Code, &plan.Version, &plan.Cycle
+		if plan.SubscriptionID != 0 {
+			purpose, subscriptionID, periodStart = PurposePlanRenewal, &plan.SubscriptionID, &plan.PeriodStart
+		}
 	}
 	validity := int64(0)
 	if q.HasBonus() && q.BonusValidity > 0 { // the quote carries the validity in force
@@ -225,7 +235,7 @@ func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, pla
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
 			o, err = queryOrder(ctx, tx, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
-				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle)
+				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart)
 			if err != nil {
 				return err
 			}
@@ -360,7 +370,7 @@ func (s *Service) qrOrder(o Order) QROrder {
 // or for a plan "套餐 basic 月付 ¥29.00".
 func (s *Service) subject(o Order) string {
 	what := s.opts.Subject
-	if o.Purpose == PurposePlan {
+	if o.IsPlan() {
 		what = s.planPurchase(o)
 	}
 	return fmt.Sprintf("%s ¥%s", what, o.AmountYuan().StringFixed(2))

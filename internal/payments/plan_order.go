@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
@@ -16,12 +17,26 @@ type Purpose string
 const (
 	PurposeTopUp Purpose = "topup" // credits: a paid lot and maybe a bonus promo lot
 	PurposePlan  Purpose = "plan"  // a plan subscription, started by Options.PlanPaid
+	// PurposePlanRenewal: the next period of a subscription (SubscriptionID,
+	// PeriodStart), renewed by Options.PlanPaid.
+	PurposePlanRenewal Purpose = "plan_renewal"
 )
+
+// IsPlan reports whether the order buys a plan or its renewal (no credits).
+func (o Order) IsPlan() bool { return o.Purpose == PurposePlan || o.Purpose == PurposePlanRenewal }
 
 // ErrPlanInForce: the account already has a plan in force, so it cannot buy
 // another (changing plans comes later). The PlanOffer and PlanPaid hooks
 // return it; a plan order paid anyway goes to review.
 var ErrPlanInForce = errors.New("payments: the account already has a plan in force")
+
+// ErrRenewalSettled: the period a renewal order pays was renewed already
+// (by another order) or the subscription can no longer be renewed. The
+// PlanPaid hook returns it; the order goes to review (refund).
+var ErrRenewalSettled = errors.New("payments: the period was renewed already")
+
+// ErrNoRenewalDue: the account has no renewal to pay now (RenewalOffer).
+var ErrNoRenewalDue = errors.New("payments: no renewal due")
 
 // ErrNoPlanCheckout: plan orders are not wired (no PlanOffer or PlanPaid hook).
 var ErrNoPlanCheckout = errors.New("payments: plans cannot be bought")
@@ -33,11 +48,20 @@ type PlanOffer struct {
 	Version  int
 	Cycle    string
 	PriceFen int64
+	// SubscriptionID and PeriodStart are set for a renewal: the
+	// subscription and the start of the period the order pays.
+	SubscriptionID int64
+	PeriodStart    time.Time
 }
 
 // ReviewPlanInForce is the review reason of a plan order paid for an
 // account that had a plan in force by then.
 const ReviewPlanInForce = "plan_in_force"
+
+// ReviewRenewalSettled is the review reason of a renewal order paid for a
+// period renewed already (two orders for one period both paid) or a
+// subscription no longer renewable.
+const ReviewRenewalSettled = "renewal_settled"
 
 // CreatePlanOrder makes an order for the account to buy plan code for one
 // cycle, priced by the PlanOffer hook, and places it like a top-up: a QR
@@ -56,6 +80,31 @@ func (s *Service) CreatePlanOrder(ctx context.Context, accountID int64, code, cy
 	if err != nil {
 		return Order{}, "", fmt.Errorf("payments: create plan order: %w", err)
 	}
+	return s.createPlanOrder(ctx, accountID, offer, channel, mode, payer)
+}
+
+// CreateRenewalOrder makes an order paying the account's due renewal (its
+// subscription's next period, priced by the RenewalOffer hook), placed like
+// CreatePlanOrder. Paying it renews the subscription (PlanPaid). Errors:
+// ErrNoRenewalDue, ErrNoPlanCheckout, ErrChannelUnavailable, ErrChannel.
+func (s *Service) CreateRenewalOrder(ctx context.Context, accountID int64, channel Channel, mode PayMode, payer PhonePayer) (Order, string, error) {
+	if s.opts.RenewalOffer == nil || s.opts.PlanPaid == nil {
+		return Order{}, "", fmt.Errorf("payments: create renewal order: %w", ErrNoPlanCheckout)
+	}
+	offer, err := s.opts.RenewalOffer(ctx, accountID)
+	if err != nil {
+		return Order{}, "", fmt.Errorf("payments: create renewal order: %w", err)
+	}
+	if offer.SubscriptionID == 0 || offer.PeriodStart.IsZero() {
+		return Order{}, "", fmt.Errorf("payments: create renewal order: %w", ErrNoRenewalDue)
+	}
+	return s.createPlanOrder(ctx, accountID, offer, channel, mode, payer)
+}
+
+// createPlanOrder places a plan or renewal order for offer.
+func (s *Service) createPlanOrder(ctx context.Context, accountID int64, offer PlanOffer, channel Channel, mode PayMode,
+	payer PhonePayer) (Order, string, error) {
+	code := offer.Code
 	if offer.PriceFen <= 0 {
 		return Order{}, "", fmt.Errorf("payments: create plan order: %w: plan %s costs nothing", ErrInvalidArgument, code)
 	}
@@ -99,16 +148,20 @@ func (s *Service) markPlanPaid(ctx context.Context, tx pgx.Tx, o *Order, tradeNo
 		return err
 	}
 	hookErr := s.opts.PlanPaid(ctx, sp, *o)
-	if errors.Is(hookErr, ErrPlanInForce) && o.State.Open() {
+	if (errors.Is(hookErr, ErrPlanInForce) || errors.Is(hookErr, ErrRenewalSettled)) && o.State.Open() {
 		if err := sp.Rollback(ctx); err != nil {
 			return err
 		}
+		reason := ReviewPlanInForce
+		if errors.Is(hookErr, ErrRenewalSettled) {
+			reason = ReviewRenewalSettled
+		}
 		const sql = `UPDATE payment_orders SET review_reason = $2, channel_trade_no = $3, paid_fen = $4 WHERE id = $1`
-		if _, err := tx.Exec(ctx, sql, o.ID, ReviewPlanInForce, tradeNo, paidFen); err != nil {
+		if _, err := tx.Exec(ctx, sql, o.ID, reason, tradeNo, paidFen); err != nil {
 			return err
 		}
-		o.ReviewReason, o.ChannelTradeNo, o.PaidFen = ReviewPlanInForce, tradeNo, &paidFen
-		detail["review"] = ReviewPlanInForce
+		o.ReviewReason, o.ChannelTradeNo, o.PaidFen = reason, tradeNo, &paidFen
+		detail["review"] = reason
 		return s.transition(ctx, tx, o, StateNeedsReview, cause, detail)
 	}
 	if hookErr != nil {

@@ -37,7 +37,7 @@ func (s *Service) ReceiptPDF(ctx context.Context, accountID int64, orderNo, issu
 	r := pdf.Receipt{OrderNo: o.OrderNo, Issuer: issuer, Payer: payer,
 		Channel: receiptChannel[o.Channel], ChannelTradeNo: trade, PaidAt: *o.PaidAt, AmountFen: paid,
 		RefundedFen: o.RefundedFen, Credits: o.Credits, BonusCredits: o.BonusCredits}
-	if o.Purpose == PurposePlan {
+	if o.IsPlan() {
 		r.Purchase = s.planPurchase(o)
 	}
 	b, err := pdf.RenderReceipt(r)

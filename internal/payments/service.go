@@ -74,6 +74,7 @@ func Code(err error) string {
 		{ErrNotRefundable, "not_refundable"}, {ErrRefundExceedsOrder, "refund_exceeds_order"},
 		{ErrIdempotencyConflict, "idempotency_conflict"}, {ErrInvalidArgument, "invalid_argument"},
 		{ErrPlanInForce, "plan_in_force"}, {ErrNoPlanCheckout, "no_plan_checkout"},
+		{ErrRenewalSettled, "renewal_settled"}, {ErrNoRenewalDue, "no_renewal_due"},
 	} {
 		if errors.Is(err, c.err) {
 			return c.code
@@ -157,6 +158,12 @@ type Options struct {
 	// its first month. ErrPlanInForce sends the order to review; any other
 	// error rolls the payment back (the channel reports it again).
 	PlanPaid func(ctx context.Context, tx pgx.Tx, o Order) error
+	// RenewalOffer is the renewal the account can pay now (internal/plans):
+	// the plan, version, cycle and price of its subscription's next period,
+	// with SubscriptionID and PeriodStart. It returns ErrNoRenewalDue when
+	// there is none. PlanPaid renews a paid renewal order, returning
+	// ErrRenewalSettled (review) when its period was renewed already.
+	RenewalOffer func(ctx context.Context, accountID int64) (PlanOffer, error)
 	// Logger receives what the sync job could not do (discarded by default).
 	Logger *slog.Logger
 	// Current, when set, gives the products in force for each operation

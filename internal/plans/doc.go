@@ -29,9 +29,20 @@
 // expiring at the month's end, exactly once per (subscription, month):
 // GrantKey is the ledger idempotency key, subscription_grants records the
 // month, and the subscription's row lock serialises grants. GrantDue, run by
-// the plans_grant_due job, grants the months that began and expires ended
-// terms; every change of a subscription writes a subscription event in its
-// transaction.
+// the plans_grant_due job, grants the months that began and runs the period
+// boundary; every change of a subscription writes a subscription event in
+// its transaction.
+//
+// # Renewal and grace
+//
+// renewal.go: the job makes each active subscription's renewal order
+// (subscription_renewals, one per subscription and period start) the lead
+// days before its term end, as renewalPlan sells it, with a reminder
+// (Notice → Notifier: mail and signed webhook); RenewPaidTx applies a paid
+// one in the payment's transaction, only while the term end equals the
+// period start paid (so once); a free renewal is applied by the job at the
+// term end; an unpaid term goes past due for the grace days, then expires.
+// The README's "Renewal and grace" states the rules.
 //
 // # Quota windows
 //

@@ -9,8 +9,10 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 )
 
-// GrantArgs is the periodic job that grants each subscription's plan
-// credits for the month that started (GrantDue) and expires ended terms.
+// GrantArgs is the periodic job of the period boundary (GrantDue): it
+// makes renewal orders, applies free renewals, puts unpaid terms past due,
+// expires ended terms and graces (RenewDue), and grants each subscription's
+// plan credits for the month that started.
 type GrantArgs struct{}
 
 // Kind names the job in River's tables.

@@ -18,6 +18,14 @@ import (
 type Options struct {
 	// Now is the clock drafts and versions are stamped with (time.Now).
 	Now func() time.Time
+	// RenewalTerms are the renewal lead days and grace days in force (the
+	// settings screen); nil or out of bounds: DefaultRenewalLeadDays,
+	// DefaultGraceDays. Subscriptions only.
+	RenewalTerms func() RenewalTerms
+	// Notify tells the account about a subscription change inside the
+	// transaction that made it (Notifier.Notify); nil: nobody is told.
+	// Subscriptions only.
+	Notify func(ctx context.Context, tx pgx.Tx, n Notice) error
 }
 
 // Service is the plan catalogue: drafts, publishing and the published

@@ -86,10 +86,14 @@ type Subscription struct {
 	UpdatedAt  time.Time  `db:"updated_at"`
 }
 
-// Period returns the billing period containing at.
+// Period returns the billing period containing at: periods of the
+// current cycle counted back from TermEnd (the same as PeriodContaining
+// over Anchor, unless a renewal changed the cycle), each bound an
+// anniversary of the anchor.
 func (s Subscription) Period(at time.Time) Period {
-	_, start, end := PeriodContaining(s.Anchor, s.Cycle, at)
-	return Period{Start: start, End: end}
+	m, k := monthIndex(s.Anchor, s.TermEnd), s.Cycle.months()
+	j := floorDiv(m-1-monthIndex(s.Anchor, at), k)
+	return Period{Start: anniversary(s.Anchor, m-(j+1)*k), End: anniversary(s.Anchor, m-j*k)}
 }
 
 // GrantPeriod returns the month plan credits are granted for at at: the
@@ -147,9 +151,11 @@ func GrantKey(subscriptionID int64, start time.Time) string {
 
 // Subscriptions subscribes accounts to plans and grants their plan credits.
 type Subscriptions struct {
-	pool   *pgxpool.Pool
-	ledger *ledger.Ledger
-	now    func() time.Time
+	pool       *pgxpool.Pool
+	ledger     *ledger.Ledger
+	now        func() time.Time
+	terms      func() RenewalTerms
+	notifyHook func(ctx context.Context, tx pgx.Tx, n Notice) error
 }
 
 // NewSubscriptions returns the subscriptions on pool, granting plan credits
@@ -158,7 +164,7 @@ func NewSubscriptions(pool *pgxpool.Pool, l *ledger.Ledger, o Options) *Subscrip
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Subscriptions{pool: pool, ledger: l, now: o.Now}
+	return &Subscriptions{pool: pool, ledger: l, now: o.Now, terms: o.RenewalTerms, notifyHook: o.Notify}
 }
 
 // CompRequest is staff granting a plan to an account for Months months free.
@@ -328,7 +334,7 @@ func (s *Subscriptions) Offer(ctx context.Context, accountID int64, code string,
 	if cycle != Monthly && cycle != Yearly {
 		return Plan{}, 0, wrap("offer", fmt.Errorf("%w: cycle %q", ErrInvalidTerm, cycle))
 	}
-	_, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND term_end > $2 LIMIT 1`,
+	_, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND `+inForceSQL+` LIMIT 1`,
 		accountID, s.now().UTC())
 	switch {
 	case err == nil:
@@ -351,7 +357,7 @@ func (s *Subscriptions) Offer(ctx context.Context, accountID int64, code string,
 func expireAccountTx(ctx context.Context, tx pgx.Tx, accountID int64, at time.Time) error {
 	rows, err := tx.Query(ctx, `
 UPDATE subscriptions SET state = 'expired', updated_at = $2
-WHERE account_id = $1 AND state <> 'expired' AND term_end <= $2
+WHERE account_id = $1 AND state <> 'expired' AND NOT `+inForceSQL+`
 RETURNING `+subscriptionColumns, accountID, at)
 	if err != nil {
 		return err
@@ -368,9 +374,9 @@ RETURNING `+subscriptionColumns, accountID, at)
 	return nil
 }
 
-// GrantDue grants the plan credits of the month containing at to every
-// subscription in force without them, and expires the subscriptions whose
-// term ended. Months a subscription missed entirely (the job did not run
+// GrantDue runs the period boundary (RenewDue: renewals, grace, expiry)
+// and grants the plan credits of the month containing at to every
+// subscription in force without them. Months a subscription missed entirely (the job did not run
 // for a whole month) are not granted afterwards: their lot would have
 // expired already. It returns how many grants it made.
 //
@@ -378,9 +384,7 @@ RETURNING `+subscriptionColumns, accountID, at)
 // with "plans: grant due:".
 func (s *Subscriptions) GrantDue(ctx context.Context, at time.Time) (int, error) {
 	at = at.UTC()
-	if err := s.expireDue(ctx, at); err != nil {
-		return 0, wrap("grant due", err)
-	}
+	_, renewErr := s.RenewDue(ctx, at)
 	rows, err := s.pool.Query(ctx, `
 SELECT s.id FROM subscriptions s
 WHERE s.state <> 'expired' AND s.anchor <= $1 AND s.term_end > $1
@@ -408,6 +412,9 @@ ORDER BY s.id`, at)
 		if made {
 			n++
 		}
+	}
+	if first == nil {
+		first = renewErr
 	}
 	return n, wrap("grant due", first)
 }
@@ -459,37 +466,20 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 	return g, err == nil, err
 }
 
-// expireDue marks expired the subscriptions whose term ended by at, each
-// with its expired event.
-func (s *Subscriptions) expireDue(ctx context.Context, at time.Time) error {
-	return db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-UPDATE subscriptions SET state = 'expired', updated_at = $1
-WHERE state <> 'expired' AND term_end <= $1
-RETURNING `+subscriptionColumns, at)
-		if err != nil {
-			return err
-		}
-		subs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Subscription])
-		if err != nil {
-			return err
-		}
-		for _, sub := range subs {
-			if err := insertEvent(ctx, tx, sub, EventExpired, "plans", "", at); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // Current is an account's subscription in force now, the period now is in
 // and the grant of the month now is in (zero before it is granted).
 type Current struct {
 	Subscription
 	Period Period
 	Grant  Grant
+	// Renewal is the unpaid renewal order of the next period, once made
+	// (nil before, and after it was renewed).
+	Renewal *Renewal
 }
+
+// inForceSQL is Subscription.InForce's end test in SQL, at $2: before the
+// term end, or past due within grace.
+const inForceSQL = `(term_end > $2 OR (state = 'past_due' AND grace_until > $2))`
 
 // Current returns the account's subscription in force now.
 //
@@ -497,12 +487,20 @@ type Current struct {
 // database errors wrapped with "plans: current:".
 func (s *Subscriptions) Current(ctx context.Context, accountID int64) (Current, error) {
 	at := s.now().UTC()
-	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND anchor <= $2 AND term_end > $2
+	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND anchor <= $2 AND `+inForceSQL+`
 ORDER BY id DESC LIMIT 1`, accountID, at)
 	if err != nil {
 		return Current{}, wrap("current", err)
 	}
 	cur := Current{Subscription: sub, Period: sub.Period(at)}
+	if !at.Before(sub.TermEnd) { // in grace: the last period paid (the renewal shows the next)
+		cur.Period = sub.Period(sub.TermEnd.Add(-time.Nanosecond))
+	}
+	if r, err := s.DueRenewal(ctx, sub); err == nil {
+		cur.Renewal = &r
+	} else if !errors.Is(err, ErrNotFound) {
+		return Current{}, wrap("current", err)
+	}
 	cur.Grant, err = grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2`, sub.ID, at)
 	if errors.Is(err, ErrNotFound) {
 		err = nil
@@ -627,8 +625,6 @@ func isForeignKeyViolation(err error, name string) bool {
 // same plan at its latest published version (a subscriber keeps its version
 // until the next renewal, then takes the version in force) and cycle. The
 // one rule for every renewal, paid or not.
-//
-//lint:ignore U1000 the renewal (being built) is its caller
 func renewalPlan(ctx context.Context, q db.DBTX, sub Subscription) (Plan, Cycle, error) {
 	if sub.NextPlanCode != "" {
 		p, err := latest(ctx, q, sub.NextPlanCode)

@@ -113,12 +113,13 @@ func TestGrantExactlyOncePerPeriod(t *testing.T) {
 		}
 
 		// The subscription's term is one month: a monthly plan unpaid after
-		// its period expires, so the second month grants nothing.
+		// its period goes past due (renewal not paid), so the second month
+		// grants nothing; 66 runs order the renewal once and start one grace.
 		lots := b.planLots(t)
 		require.Len(t, lots, 1, "one lot per period, none after the term")
 		cur, err := b.subs.Events(ctx, sub.ID)
 		require.NoError(t, err)
-		require.Equal(t, []EventKind{EventCreated, EventExpired}, kinds(cur), "expiry is an event")
+		require.Equal(t, []EventKind{EventCreated, EventRenewalOrdered, EventPastDue}, kinds(cur), "renewal and grace are events")
 	})
 }
 

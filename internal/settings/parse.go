@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
@@ -35,6 +36,9 @@ const (
 	FieldGraceHours   = "grace_hours"   // hours
 	FieldReminderDays = "reminder_days" // days
 
+	FieldRenewalDays   = "renewal_days"    // days before a term ends
+	FieldPlanGraceDays = "plan_grace_days" // days after an unpaid term
+
 	// FieldReason is the reason every change needs; FieldForm a problem of
 	// the form as a whole (nothing changed).
 	FieldReason = "reason"
@@ -53,6 +57,8 @@ func (g Group) Fields() []string {
 			FieldRechargeAccountDay}
 	case GroupAccounts:
 		return []string{FieldTrialCap, FieldGraceCredits, FieldGraceHours, FieldReminderDays}
+	case GroupPlans:
+		return []string{FieldRenewalDays, FieldPlanGraceDays}
 	}
 	return nil
 }
@@ -86,6 +92,8 @@ var Ranges = map[string]Range{
 	FieldGraceCredits:       {"0", "10000000", 6},
 	FieldGraceHours:         {"0", "8760", 0},
 	FieldReminderDays:       {"1", "365", 0},
+	FieldRenewalDays:        {strconv.Itoa(plans.MinRenewalLeadDays), strconv.Itoa(plans.MaxRenewalLeadDays), 0},
+	FieldPlanGraceDays:      {strconv.Itoa(plans.MinGraceDays), strconv.Itoa(plans.MaxGraceDays), 0},
 }
 
 // Validation codes (web: i18n key error.field.<code>, with the arguments
@@ -240,6 +248,9 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 			v.Grace = Grace{Credits: decimal.Zero}
 		}
 		v.ReminderDays = p.whole(FieldReminderDays)
+	case GroupPlans:
+		v.RenewalDays = p.whole(FieldRenewalDays)
+		v.PlanGraceDays = p.whole(FieldPlanGraceDays)
 	default:
 		p.fail(FieldForm, CodeRequired)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/settings"
@@ -102,6 +103,10 @@ func TestParseReportsEveryFieldAtOnce(t *testing.T) {
 				"recharge_limit": settings.CodePlaces, "recharge_staff_day": settings.CodeNumber, "recharge_account_day": settings.CodeRange}},
 		{"accounts", settings.GroupAccounts, map[string]string{"trial_cap": "0", "grace_credits": "500", "grace_hours": "0", "reminder_days": "400"},
 			map[string]string{"trial_cap": settings.CodeRange, "grace_hours": settings.CodeGraceHours, "reminder_days": settings.CodeRange}},
+		{"plans", settings.GroupPlans, map[string]string{"renewal_days": "0", "plan_grace_days": "31"},
+			map[string]string{"renewal_days": settings.CodeRange, "plan_grace_days": settings.CodeRange}},
+		{"plans too far and fractional", settings.GroupPlans, map[string]string{"renewal_days": "61", "plan_grace_days": "1.5"},
+			map[string]string{"renewal_days": settings.CodeRange, "plan_grace_days": settings.CodePlaces}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -143,6 +148,12 @@ func TestParseAcceptsWhatPeopleType(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "20000", v.TrialCap.String())
 	require.False(t, v.GracePolicy().Enabled)
+
+	require.Equal(t, plans.RenewalTerms{LeadDays: plans.DefaultRenewalLeadDays, GraceDays: plans.DefaultGraceDays}, base.RenewalTerms(),
+		"renewal 7 days ahead, 3 days' grace by default")
+	v, err = settings.Parse(settings.GroupPlans, map[string]string{"renewal_days": "１４", "plan_grace_days": "0"}, base)
+	require.NoError(t, err)
+	require.Equal(t, plans.RenewalTerms{LeadDays: 14, GraceDays: 0}, v.RenewalTerms(), "0 days: no grace")
 
 	v, err = settings.Parse(settings.GroupLimits, map[string]string{"grant_limit": "2000", "grant_staff_day": "3000", "grant_account_day": "4000",
 		"recharge_limit": "500.50", "recharge_staff_day": "600", "recharge_account_day": "700"}, base)

@@ -28,6 +28,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
@@ -45,6 +46,8 @@ const (
 	KeyTrialCap          Key = "trial.cap"                   // credit cap of a new unverified account
 	KeyGrace             Key = "grace"                       // grace credit and its lifetime
 	KeyExpiryReminderDay Key = "alerts.expiry_reminder_days" // days before expiry a reminder goes out
+	KeyPlanRenewalDays   Key = "plans.renewal_days"          // days before a term ends its renewal order is made
+	KeyPlanGraceDays     Key = "plans.grace_days"            // days an unpaid plan stays in force after its term
 )
 
 // Group is one form of the settings screen: the keys it changes together.
@@ -56,10 +59,11 @@ const (
 	GroupBank     Group = "bank"
 	GroupLimits   Group = "limits"
 	GroupAccounts Group = "accounts"
+	GroupPlans    Group = "plans"
 )
 
 // Groups are the screen's forms in order.
-var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts}
+var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts, GroupPlans}
 
 // Keys lists the keys a group changes, in order.
 func (g Group) Keys() []Key {
@@ -72,6 +76,8 @@ func (g Group) Keys() []Key {
 		return []Key{KeySupportGrant, KeyManualRecharge}
 	case GroupAccounts:
 		return []Key{KeyTrialCap, KeyGrace, KeyExpiryReminderDay}
+	case GroupPlans:
+		return []Key{KeyPlanRenewalDays, KeyPlanGraceDays}
 	}
 	return nil
 }
@@ -127,6 +133,10 @@ type Values struct {
 	TrialCap        decimal.Decimal
 	Grace           Grace
 	ReminderDays    int
+	// RenewalDays and PlanGraceDays are the plans' renewal terms
+	// (plans.RenewalTerms).
+	RenewalDays   int
+	PlanGraceDays int
 }
 
 // field is the address of k's field in v (nil for an unknown key).
@@ -150,6 +160,10 @@ func (v *Values) field(k Key) any {
 		return &v.Grace
 	case KeyExpiryReminderDay:
 		return &v.ReminderDays
+	case KeyPlanRenewalDays:
+		return &v.RenewalDays
+	case KeyPlanGraceDays:
+		return &v.PlanGraceDays
 	}
 	return nil
 }
@@ -208,6 +222,11 @@ func (v Values) GracePolicy() ledger.GracePolicy {
 	return ledger.GracePolicy{Enabled: true, Amount: v.Grace.Credits, Lifetime: time.Duration(v.Grace.Hours) * time.Hour}
 }
 
+// RenewalTerms are the plans' renewal terms (plans.Options.RenewalTerms).
+func (v Values) RenewalTerms() plans.RenewalTerms {
+	return plans.RenewalTerms{LeadDays: v.RenewalDays, GraceDays: v.PlanGraceDays}
+}
+
 // Defaults are the values the configuration gives (the environment's): the
 // effective value of every key that was never changed.
 func Defaults(p payments.Options, b backoffice.Settings, trialCap decimal.Decimal, grace ledger.GracePolicy, reminderDays int) Values {
@@ -233,7 +252,8 @@ func Defaults(p payments.Options, b backoffice.Settings, trialCap decimal.Decima
 		SupportGrant: GrantLimits{Limit: b.SupportGrantLimit, StaffDay: b.SupportGrantStaffDayLimit, AccountDay: b.SupportGrantAccountDayLimit},
 		ManualRecharge: RechargeLimits{LimitFen: b.ManualRechargeLimitFen, StaffDayFen: b.ManualRechargeStaffDayLimitFen,
 			AccountDayFen: b.ManualRechargeAccountDayLimitFen},
-		TrialCap: trialCap, ReminderDays: reminderDays}
+		TrialCap: trialCap, ReminderDays: reminderDays,
+		RenewalDays: plans.DefaultRenewalLeadDays, PlanGraceDays: plans.DefaultGraceDays}
 	if grace.Enabled {
 		v.Grace = Grace{Credits: grace.Amount, Hours: int(grace.Lifetime / time.Hour)}
 	}
@@ -266,6 +286,8 @@ func (v Values) Form(g Group) map[string]string {
 	case GroupAccounts:
 		return map[string]string{FieldTrialCap: v.TrialCap.String(), FieldGraceCredits: v.Grace.Credits.String(),
 			FieldGraceHours: strconv.Itoa(v.Grace.Hours), FieldReminderDays: strconv.Itoa(v.ReminderDays)}
+	case GroupPlans:
+		return map[string]string{FieldRenewalDays: strconv.Itoa(v.RenewalDays), FieldPlanGraceDays: strconv.Itoa(v.PlanGraceDays)}
 	}
 	return nil
 }
@@ -302,6 +324,10 @@ func (v Values) Text(k Key) string {
 		return format.Credits(v.Grace.Credits) + " / " + strconv.Itoa(v.Grace.Hours) + "h"
 	case KeyExpiryReminderDay:
 		return strconv.Itoa(v.ReminderDays)
+	case KeyPlanRenewalDays:
+		return strconv.Itoa(v.RenewalDays)
+	case KeyPlanGraceDays:
+		return strconv.Itoa(v.PlanGraceDays)
 	}
 	return ""
 }

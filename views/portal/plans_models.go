@@ -75,6 +75,26 @@ type CurrentPlan struct {
 	// of them (both zero before the month's grant).
 	Granted   decimal.Decimal
 	Remaining decimal.Decimal
+	// PastDue: the term ended unpaid; the plan stays until GraceUntil.
+	PastDue    bool
+	GraceUntil time.Time
+	// Renewal is the unpaid renewal order of the next period (nil: none
+	// made yet, or nothing to pay).
+	Renewal *PlanRenewal
+}
+
+// PlanRenewal is a renewal order as the plan page shows it, with the form
+// that pays it through the checkout (Channels: those available; none for a
+// department, which does not pay).
+type PlanRenewal struct {
+	Name        string // the plan the next period is sold as
+	Cycle       string // "monthly" or "yearly"
+	Price       decimal.Decimal
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+	Channels    []PayChannel
+	Mode        string
+	Error       string
 }
 
 // quotaText says a quota in words: "120 calls per 5 hours".
