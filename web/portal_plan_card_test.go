@@ -47,6 +47,8 @@ func TestPlanCardQuotaBarsMoveWithTheAPI(t *testing.T) {
 		require.Equal(t, []string{"1", "2"}[i], webtest.Text(t, ctx, used), "the bar moves with each call")
 	}
 	require.Equal(t, "240", webtest.Text(t, ctx, `[data-testid="quota-deepseek-chat-tokens-day-used"]`), "committed tokens count")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/portal/usage"), chromedp.WaitVisible(css(`[data-testid="charge-quota"]`))))
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="charge-quota"]`), "套餐配额", "the usage history says the plan's quota paid")
 
 	for _, lang := range []struct{ code, title, saved, pref string }{
 		{"zh-CN", "当前套餐", "已保存", "仅用套餐配额"}, {"en", "Current plan", "Saved", "Plan quota only"}} {

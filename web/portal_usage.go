@@ -176,7 +176,7 @@ func (s *Server) usageRows(ctx context.Context, q usageQuery, cursor usage.Curso
 		r := pv.ChargeRow{OpID: ch.OpID, AccountID: ch.AccountID, At: ch.OccurredAt, Model: ch.Model, SessionID: ch.SessionID,
 			RequestID: ch.RequestID, Charged: ch.Charged, Unpaid: ch.Unpaid, InputTokens: ch.Detail.InputTokens,
 			OutputTokens: ch.Detail.OutputTokens, CacheHitTokens: ch.Detail.CacheHitTokens, RateCard: ch.RateCard(),
-			Outcome: ch.Detail.Outcome}
+			Outcome: ch.Detail.Outcome, Quota: ch.Quota}
 		for _, p := range ch.Parts {
 			r.Parts = append(r.Parts, pv.PartRow{Kind: p.Kind, Amount: p.Amount})
 		}
@@ -331,7 +331,16 @@ func csvRow(ch usage.Charge, price decimal.Decimal) []string {
 		op, i(ch.AccountID), ch.Model, ch.SessionID, ch.RequestID,
 		i(ch.Detail.InputTokens), i(ch.Detail.OutputTokens), i(ch.Detail.CacheHitTokens), i(ch.Detail.Requests),
 		ch.RateCard(), ch.Detail.Outcome,
-		ch.Charged.StringFixed(6), ch.Unpaid.StringFixed(6), strings.Join(parts, "; "),
+		ch.Charged.StringFixed(6), ch.Unpaid.StringFixed(6), paidByText(ch, parts),
 		ledger.RMBForCredits(ch.Charged, price).StringFixed(2),
 	}
+}
+
+// paidByText is the CSV's paid_by: the buckets a charge was paid from, or
+// "quota" for a call the plan's quota paid.
+func paidByText(ch usage.Charge, parts []string) string {
+	if ch.Quota {
+		return "quota"
+	}
+	return strings.Join(parts, "; ")
 }

@@ -42,8 +42,8 @@ func hashJSON(v any) string {
 const insertFreeCall = `
 INSERT INTO gateway_free_calls (account_id, pool_id, idempotency_key, request_hash, model, session_id,
                                 rate_card_version, state, input_tokens, output_tokens, cache_hit_tokens,
-                                requests, outcome, occurred_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                requests, outcome, occurred_at, paid_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (account_id, idempotency_key) DO NOTHING
 RETURNING id`
 
@@ -58,6 +58,7 @@ type freeCall struct {
 	in, out, cache, requests  int64
 	outcome                   string
 	at                        time.Time
+	paidBy                    string // "free" (default) or "quota"
 }
 
 // recordFree inserts the call unless its key exists. It returns the row id,
@@ -65,8 +66,11 @@ type freeCall struct {
 // retry). Errors: ErrIdempotencyConflict (the key with another body).
 func (s *Service) recordFree(ctx context.Context, acct ledger.Account, c freeCall) (int64, int, bool, error) {
 	var id int64
+	if c.paidBy == "" {
+		c.paidBy = "free"
+	}
 	err := s.pool.QueryRow(ctx, insertFreeCall, acct.ID, acct.PoolID, c.key, c.hash, c.model, c.session, c.version,
-		c.state, c.in, c.out, c.cache, c.requests, c.outcome, c.at).Scan(&id)
+		c.state, c.in, c.out, c.cache, c.requests, c.outcome, c.at, c.paidBy).Scan(&id)
 	if err == nil {
 		return id, c.version, false, nil
 	}

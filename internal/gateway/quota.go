@@ -137,6 +137,9 @@ func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pri
 		return CommitView{}, quotaError(err)
 	}
 	v := CommitView{PaidBy: PaidBy{Quota: &QuotaPaid{Item: st.Item, Requests: st.Requests, Tokens: st.Tokens}}}
+	if err := s.recordQuotaCall(ctx, t, st, in, requests); err != nil {
+		return CommitView{}, err
+	}
 	if cost := excessCost(price, in, st.ExcessTokens); cost.IsPositive() {
 		detail := UsageDetail{in.InputTokens, in.OutputTokens, in.CacheHitTokens, 0, t.version, in.Outcome}.appendJSON(nil)
 		ch, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: t.account, Amount: cost,
@@ -154,6 +157,25 @@ func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pri
 	}
 	v.Available = b.Available
 	return v, nil
+}
+
+// recordQuotaCall records the settled call for the usage pages, with the
+// free models' calls (no ledger charge): once per use, however often the
+// commit is repeated.
+func (s *Service) recordQuotaCall(ctx context.Context, t reservationToken, st plans.Settlement, in CommitInput, requests int64) error {
+	a, err := s.accountByID(ctx, t.account)
+	if err != nil {
+		return err
+	}
+	card, err := s.card(ctx, t.version)
+	if err != nil {
+		return err
+	}
+	_, _, _, err = s.recordFree(ctx, a.acct, freeCall{key: "quota:" + strconv.FormatInt(st.UseID, 10),
+		hash: "quota", model: card.Models[t.model].Model, version: t.version, state: freeCommitted,
+		in: in.InputTokens, out: in.OutputTokens, cache: in.CacheHitTokens, requests: requests,
+		outcome: in.Outcome, at: s.now(), paidBy: "quota"})
+	return err
 }
 
 // excessCost is what the tokens beyond the quota cost: the last tokens of

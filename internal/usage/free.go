@@ -14,7 +14,9 @@ import (
 // committed at once). The usage pages show the committed ones as
 // zero-credit usage: rows of List and Export (OpID 0, FreeCallID set, no
 // buckets), calls and tokens in Summarize (no charges, nothing charged) and
-// models in Models, under the same scope and filter as the charges.
+// models in Models, under the same scope and filter as the charges. Calls
+// paid by a plan's quota are recorded there too (paid_by 'quota'): rows
+// with Charge.Quota set.
 
 // freeType is the type List gives a free call's row, next to the ledger's
 // usage event types.
@@ -31,7 +33,7 @@ SELECT f.id, 0::bigint AS op_id, f.account_id, '` + freeType + `' AS type, 0::nu
        jsonb_build_object('input_tokens', f.input_tokens, 'output_tokens', f.output_tokens,
                           'cache_hit_tokens', f.cache_hit_tokens, 'requests', f.requests,
                           'rate_card_version', f.rate_card_version, 'outcome', f.outcome) AS detail,
-       f.occurred_at, '' AS kind
+       f.occurred_at, f.paid_by AS kind
 FROM gateway_free_calls f
 WHERE f.pool_id = $1 AND f.state = 'committed'
   AND ($2::bigint = 0 OR f.account_id = $2)

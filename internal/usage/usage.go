@@ -82,6 +82,8 @@ type Charge struct {
 	// FreeCallID is the gateway's record of a free model's call (0 for a
 	// ledger charge).
 	FreeCallID int64
+	// Quota marks a free-call row as a call paid by the plan's quota.
+	Quota      bool
 	AccountID  int64
 	Model      string
 	SessionID  string
@@ -316,7 +318,8 @@ func scanCharges(rows pgx.Rows, out, free *[]Charge) (int, error) {
 			return count, err
 		}
 		if typ == freeType {
-			c := Charge{FreeCallID: id, AccountID: account, Model: model, SessionID: sess, RequestID: req, OccurredAt: occurred.UTC(), firstID: id}
+			c := Charge{FreeCallID: id, Quota: kind == "quota", AccountID: account, Model: model, SessionID: sess, RequestID: req,
+				OccurredAt: occurred.UTC(), firstID: id}
 			_ = json.Unmarshal(detail, &c.Detail)
 			*free = append(*free, c)
 			continue

@@ -87,6 +87,8 @@ type ChargeRow struct {
 	InputTokens, OutputTokens, CacheHitTokens int64
 	RateCard, Outcome                         string
 	Parts                                     []PartRow
+	// Quota: a call paid by the plan's quota (no credits).
+	Quota bool
 }
 
 // Free reports whether the row is a free model's call: no ledger operation
