@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/plans"
 )
 
 // BenchmarkAPIReserveCommit is the gateway API's part of `make bench`: 64
@@ -69,6 +70,32 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 		apiAccts[i] = ext
 	}
 
+	// Plan accounts: the same, with a plan covering deepseek-chat (quota of
+	// requests per 5 hours and tokens per day far above what the run uses)
+	// and the default preference, so every call is paid by quota.
+	planAccts := make([]string, accounts)
+	spec := plans.DemoSpecs()[1]
+	spec.Code, spec.RPM, spec.TPM, spec.MonthlyCredits = fmt.Sprintf("bench%d", time.Now().UnixNano()%1_000_000), 0, 0, decimal.Zero
+	spec.Items = []plans.Item{{Models: []string{"deepseek-chat"}, Quotas: []plans.Quota{
+		{Unit: plans.Requests, Window: plans.Rolling(5), Limit: 1_000_000_000},
+		{Unit: plans.Tokens, Window: plans.Day, Limit: 1_000_000_000_000},
+	}}}
+	draft, err := bundle.app.Services.Plans.CreateDraft(ctx, spec, "bench")
+	require.NoError(b, err)
+	_, err = bundle.app.Services.Plans.Publish(ctx, draft.ID, "bench")
+	require.NoError(b, err)
+	for i := range planAccts {
+		ext := fmt.Sprintf("bench-plan-%d-%d", time.Now().UnixNano(), i)
+		status, body := bundle.raw(http.MethodPut, "/v1/accounts/"+ext, map[string]any{"rpm": 0, "tpm": 0,
+			"verification": map[string]any{"status": "verified", "reference": "bench"}})
+		require.Contains(b, []int{200, 201}, status, string(body))
+		acct, err := bundle.ledger.AccountByExternalID(ctx, ledger.ModeLive, ext)
+		require.NoError(b, err)
+		_, _, err = bundle.app.Services.Subscriptions.Comp(ctx, plans.CompRequest{AccountID: acct.ID, PlanCode: spec.Code, Months: 1, Actor: "bench"})
+		require.NoError(b, err)
+		planAccts[i] = ext
+	}
+
 	// The ledger-level phase asks of the ledger exactly what the API's
 	// reserve and commit ask of it for the same call (deepseek-chat, 1000 +
 	// 1000 tokens held, 1000 + 500 charged): the same amounts, the same
@@ -106,11 +133,11 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 	// results without testify, whose every call walks the stack (t.Helper),
 	// a cost as large as the client's own.
 	commitBody := []byte(`{"input_tokens":1000,"output_tokens":500}`)
-	reserveCommit := func(prefix string, post func(path string, body []byte) (int, []byte, error)) clientFunc {
+	reserveCommit := func(prefix string, accts []string, post func(path string, body []byte) (int, []byte, error)) clientFunc {
 		var reserveBody []byte
 		return func(r *rand.Rand, n int64) ([]time.Duration, error) {
 			reserveBody = append(reserveBody[:0], `{"account":"`...)
-			reserveBody = append(reserveBody, apiAccts[r.IntN(accounts)]...)
+			reserveBody = append(reserveBody, accts[r.IntN(accounts)]...)
 			reserveBody = append(reserveBody, `","model":"deepseek-chat","max_input_tokens":1000,"max_output_tokens":1000,"idempotency_key":"`...)
 			reserveBody = strconv.AppendInt(append(reserveBody, prefix...), n, 10)
 			reserveBody = append(reserveBody, `"}`...)
@@ -130,9 +157,10 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 			return []time.Duration{t1.Sub(t0), time.Since(t1)}, nil
 		}
 	}
-	wireClient := func() clientFunc { return reserveCommit("w", bundle.dial(b).post) }
+	wireClient := func() clientFunc { return reserveCommit("w", apiAccts, bundle.dial(b).post) }
+	planClient := func() clientFunc { return reserveCommit("p", planAccts, bundle.dial(b).post) }
 	netHTTPClient := func() clientFunc {
-		return reserveCommit("n", func(path string, body []byte) (int, []byte, error) {
+		return reserveCommit("n", apiAccts, func(path string, body []byte) (int, []byte, error) {
 			status, got := bundle.raw(http.MethodPost, path, body)
 			if status == 0 {
 				return 0, nil, errors.New(string(got))
@@ -144,7 +172,7 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 	// The phases take turns, rounds times each, so that what drifts during
 	// a run (tables and indexes growing, autovacuum, checkpoints) weighs on
 	// all three alike rather than on whichever runs last.
-	var ledgerRun, apiRun, netHTTPRun benchRun
+	var ledgerRun, apiRun, netHTTPRun, planRun benchRun
 	phases := []struct {
 		run     *benchRun
 		clients []clientFunc
@@ -152,6 +180,7 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 		{&ledgerRun, newClients(clients, ledgerClient)},
 		{&apiRun, newClients(clients, wireClient)},
 		{&netHTTPRun, newClients(clients, netHTTPClient)},
+		{&planRun, newClients(clients, planClient)},
 	}
 	var seq atomic.Int64
 	for range rounds {
@@ -174,6 +203,8 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 		apiRun.rate(), ratio, p50.Round(time.Microsecond), p99.Round(time.Microsecond))
 	fmt.Printf("  same over net/http's client: %8.0f ops/s  ratio %.2f  p99 %s per call\n",
 		netHTTPRun.rate(), netHTTPRun.rate()/ledgerRun.rate(), netHTTPRun.percentile(99).Round(time.Microsecond))
+	fmt.Printf("  HTTP API, plan accounts (quota pays): %8.0f ops/s  ratio to the HTTP API on credits %.2f (target >= 0.9), to the ledger %.2f  p99 %s per call\n",
+		planRun.rate(), planRun.rate()/apiRun.rate(), planRun.rate()/ledgerRun.rate(), planRun.percentile(99).Round(time.Microsecond))
 	fmt.Printf("  ledger writers' mean batch: ledger direct %.1f, HTTP API %.1f, over net/http's client %.1f\n",
 		ledgerRun.batch(), apiRun.batch(), netHTTPRun.batch())
 	fmt.Printf("  CPU per operation, this process (clients and server) + PostgreSQL: ledger direct %s + %s, HTTP API %s + %s, over net/http's client %s + %s\n",
@@ -184,6 +215,7 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 	b.ReportMetric(ratio, "ratio")
 	b.ReportMetric(netHTTPRun.rate()/ledgerRun.rate(), "nethttp_ratio")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99_ms")
+	b.ReportMetric(planRun.rate()/apiRun.rate(), "plan_ratio")
 	b.ReportMetric(float64(apiRun.perOp(apiRun.cpu).Microseconds()), "api_cpu_us/op")
 }
 

@@ -103,7 +103,8 @@ func TestPlansPageComparesPlansInBothLanguages(t *testing.T) {
 // is refused next to the field, and support staff cannot comp.
 func TestAdminCompsAPlan(t *testing.T) {
 	t.Parallel()
-	b := setupAdmin(t)
+	// Its own database: other tests publish plans into the shared catalogue.
+	b := setupAdmin(t, webtest.WithOwnDatabase())
 	demoPlans(t, b.app)
 	_, u := b.register(t, uniqEmail("comp-customer"), "")
 	admin := b.staff(t, "comp-admin", auth.RoleAdmin)
