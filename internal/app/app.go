@@ -262,7 +262,8 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	go a.Quotas.Listen(listenCtx)
 	a.closers = append(a.closers, stopListening)
 	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Limiter: limiter,
-		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas},
+		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas,
+		Subscriptions: a.Subscriptions},
 		gateway.Options{Now: o.Now, Secret: []byte(cfg.SessionSecret), ReservationTTL: cfg.Gateway.ReservationTTL,
 			LateEventWindow: cfg.Gateway.LateEventWindow, PortalBaseURL: cfg.BaseURL, CacheTTL: o.KeyCacheTTL,
 			DefaultLimit: cfg.Gateway.DefaultLimit, TrialLimit: cfg.Gateway.TrialLimit})

@@ -633,3 +633,39 @@ func renewalPlan(ctx context.Context, q db.DBTX, sub Subscription) (Plan, Cycle,
 	p, err := latest(ctx, q, sub.PlanCode)
 	return p, sub.Cycle, err
 }
+
+// Status is an account's subscription in force as the API reports it: the
+// subscription, its current period, its renewal date and the plan version
+// it holds (names, credits).
+type Status struct {
+	Current
+	Plan Plan
+	// RenewsAt is when the next period starts (the term end) for an
+	// active or past-due subscription; nil when it will not renew
+	// (canceled, comped or granted terms end at TermEnd).
+	RenewsAt *time.Time
+}
+
+// Status returns the account's subscription in force now with its plan.
+//
+// Errors: ErrNotFound when the account has no subscription in force;
+// database errors wrapped with "plans: status:".
+func (s *Subscriptions) Status(ctx context.Context, accountID int64) (Status, error) {
+	cur, err := s.Current(ctx, accountID)
+	if err != nil {
+		return Status{}, err
+	}
+	ps, err := loadPlans(ctx, s.pool, `WHERE code = $1 AND version = $2`, cur.PlanCode, cur.PlanVersion)
+	if err == nil && len(ps) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Status{}, wrap("status", err)
+	}
+	st := Status{Current: cur, Plan: ps[0]}
+	if cur.State == Active || cur.State == PastDue {
+		t := cur.TermEnd
+		st.RenewsAt = &t
+	}
+	return st, nil
+}
