@@ -41,6 +41,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/plans/buy", s.PlanBuy), "portal.plans.buy")
 	named(g.POST("/plan/preference", s.PlanPreference), "portal.plan.preference")
 	named(g.POST("/plans/renew", s.PlanRenew), "portal.plans.renew")
+	named(g.POST("/plans/refund", s.PlanRefundRequest), "portal.plans.refund")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }

@@ -154,7 +154,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	// Subscriptions tell the account about renewals, grace and expiry by
 	// webhook and mail (the notifier is built once the webhooks are).
 	var notifier *plans.Notifier
-	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now,
+	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB,
 		RenewalTerms: func() plans.RenewalTerms { return current().RenewalTerms() },
 		Notify: func(ctx context.Context, tx pgx.Tx, n plans.Notice) error {
 			return notifier.Notify(ctx, tx, n)
@@ -228,6 +228,17 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 			return fmt.Errorf("%w: %w", payments.ErrPlanInForce, err)
 		}
 		return err
+	}
+	// A yearly plan's refund (approved in the refund queue) applies the
+	// yearly refund rule, revokes the plan lots and ends the subscription
+	// in the refund's transaction.
+	popts.PlanRefund = func(ctx context.Context, tx pgx.Tx, o payments.Order, maxFen int64, actor, reason string) (payments.PlanRefunded, error) {
+		r, err := a.Subscriptions.RefundYearTx(ctx, tx, plans.RefundYear{AccountID: o.AccountID, OrderNo: o.OrderNo,
+			MaxFen: maxFen, Actor: "payments:" + actor, Note: reason})
+		if errors.Is(err, plans.ErrNoYearRefund) || errors.Is(err, plans.ErrNotFound) {
+			return payments.PlanRefunded{}, fmt.Errorf("%w: %w", payments.ErrNotRefundable, err)
+		}
+		return payments.PlanRefunded{Fen: r.RefundFen, Revoked: r.Revoked, OpID: r.OpID}, err
 	}
 	popts.RenewalOffer = func(ctx context.Context, accountID int64) (payments.PlanOffer, error) {
 		r, err := a.Subscriptions.RenewalOffer(ctx, accountID)

@@ -156,6 +156,7 @@ type Subscriptions struct {
 	now        func() time.Time
 	terms      func() RenewalTerms
 	notifyHook func(ctx context.Context, tx pgx.Tx, n Notice) error
+	creditRMB  decimal.Decimal
 }
 
 // NewSubscriptions returns the subscriptions on pool, granting plan credits
@@ -164,7 +165,7 @@ func NewSubscriptions(pool *pgxpool.Pool, l *ledger.Ledger, o Options) *Subscrip
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Subscriptions{pool: pool, ledger: l, now: o.Now, terms: o.RenewalTerms, notifyHook: o.Notify}
+	return &Subscriptions{pool: pool, ledger: l, now: o.Now, terms: o.RenewalTerms, notifyHook: o.Notify, creditRMB: o.CreditPriceRMB}
 }
 
 // CompRequest is staff granting a plan to an account for Months months free.
