@@ -295,7 +295,8 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice,
 		Current:        func() backoffice.Settings { return current().Backoffice(cfg.Backoffice) },
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
-		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions})
+		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions,
+		PlanFees: planFees(pay, a.Subscriptions)})
 
 	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
 	// payments sync (lost notifies, expired orders, refunds at the channel).
@@ -369,3 +370,35 @@ func (a verifierAdapter) MarkVerifiedExternally(ctx context.Context, accountID i
 
 // lateInserter lets services built before the River client enqueue through it.
 type lateInserter struct{ jobs.Inserter }
+
+// planFees gives the revenue report each paid plan order with the period
+// it paid for: payments knows the money, plans the periods. An order plans
+// does not know (never applied) is recognised over one cycle from its
+// payment; a new plan's first period is one cycle from its anchor.
+func planFees(pay *payments.BackOffice, subs *plans.Subscriptions) backoffice.PlanFees {
+	return func(ctx context.Context, before time.Time) ([]backoffice.PlanFee, error) {
+		fees, err := pay.PlanFees(ctx, before)
+		if err != nil {
+			return nil, err
+		}
+		nos := make([]string, len(fees))
+		for i, f := range fees {
+			nos[i] = f.OrderNo
+		}
+		periods, err := subs.FeePeriods(ctx, nos)
+		if err != nil {
+			return nil, err
+		}
+		for i, f := range fees {
+			p, ok := periods[f.OrderNo]
+			switch {
+			case !ok:
+				p = plans.FirstPeriod(f.PaidAt, plans.Cycle(f.Cycle))
+			case p.End.IsZero():
+				p = plans.FirstPeriod(p.Start, plans.Cycle(f.Cycle))
+			}
+			fees[i].Start, fees[i].End = p.Start, p.End
+		}
+		return fees, nil
+	}
+}

@@ -73,6 +73,9 @@ type Options struct {
 	// Plans lets admins comp, extend and grant plans and customers ask for
 	// the refund of a yearly plan; nil refuses them.
 	Plans PlanDesk
+	// PlanFees lists paid plan orders for the revenue report's plan-fee
+	// figures; nil reports none.
+	PlanFees PlanFees
 	// Current, when set, gives the settings in force for each operation
 	// (the settings screen, internal/settings), replacing Settings.
 	Current func() Settings
