@@ -502,7 +502,8 @@ ORDER BY id DESC LIMIT 1`, accountID, at)
 	} else if !errors.Is(err, ErrNotFound) {
 		return Current{}, wrap("current", err)
 	}
-	cur.Grant, err = grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2`, sub.ID, at)
+	cur.Grant, err = grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2
+ORDER BY period_start DESC LIMIT 1`, sub.ID, at) // an extension adds a moved month
 	if errors.Is(err, ErrNotFound) {
 		err = nil
 	}
