@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-		"strings"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
