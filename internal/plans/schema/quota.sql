@@ -292,3 +292,9 @@ BEGIN
     END LOOP;
     RETURN v_n;
 END $$;
+
+-- The ledger's writers run holds, settles and releases in their batches
+-- (plans.QuotaOptions.Writer; ledger Apply and 001036).
+INSERT INTO ledger_extensions (fn) VALUES ('plan_quota_hold'), ('plan_quota_settle'), ('plan_quota_release')
+ON CONFLICT DO NOTHING;
+SELECT ledger_extensions_compile();
