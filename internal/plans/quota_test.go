@@ -2,8 +2,10 @@ package plans
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -238,4 +240,52 @@ func TestQuotaKeyRemembersItWentToCredits(t *testing.T) {
 	r.IdempotencyKey, r.ReplayOnly = "new", true
 	_, err = b.quotas.Hold(ctx, r)
 	require.ErrorIs(t, err, ErrNoHold)
+}
+
+// TestRollingCountsMatchTheSum: through a day of holds, settles (more and
+// less than held) and releases at random instants, the running count of
+// the rolling window a hold reads (plan_quota_live) always equals the sum
+// of the uses in the window (plan_quota_used, what the portal's bars read).
+func TestRollingCountsMatchTheSum(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
+	b := setupQuota(t, start)
+	// Room for the whole run, so that every hold is counted.
+	b.cover.Item.Quotas = []Quota{{Unit: Requests, Window: Rolling(5), Limit: 1_000_000},
+		{Unit: Tokens, Window: Rolling(5), Limit: 1_000_000_000}}
+	pool := dbtest.AppPool(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	var open []Held
+	compare := func(step int) {
+		for _, w := range windowsAt(b.cover.Subscription, b.cover.Item, b.clock.Now()) {
+			arg, err := json.Marshal(w)
+			require.NoError(t, err)
+			var live, sum int64
+			require.NoError(t, pool.QueryRow(ctx, `SELECT plan_quota_live($1, $2, $3), plan_quota_used($1, $2, $3)`,
+				b.cover.Subscription.ID, b.cover.Item.Key(), arg).Scan(&live, &sum))
+			require.Equal(t, sum, live, "step %d, %s window", step, w.Unit)
+		}
+	}
+	for step := range 400 {
+		b.clock.Set(b.clock.Now().Add(time.Duration(r.IntN(6)) * time.Minute))
+		switch n := r.IntN(10); {
+		case n < 5 || len(open) == 0:
+			h, err := b.hold(int64(100 + r.IntN(900)))
+			require.NoError(t, err)
+			open = append(open, h)
+		case n < 8:
+			h := open[0]
+			open = open[1:]
+			_, err := b.quotas.Settle(ctx, SettleRequest{PoolID: b.account, UseID: h.ID, AccountID: b.account, Requests: 1,
+				InputTokens: int64(r.IntN(1500)), OutputTokens: int64(r.IntN(500))})
+			require.NoError(t, err)
+		default:
+			h := open[len(open)-1]
+			open = open[:len(open)-1]
+			_, err := b.quotas.Release(ctx, h.ID, b.account, b.account)
+			require.NoError(t, err)
+		}
+		compare(step)
+	}
+	require.Greater(t, b.clock.Now().Sub(start), 10*time.Hour, "the run outlasts the window twice")
 }
