@@ -280,8 +280,13 @@ type RenewPaid struct {
 // (payments calls it in the transaction that marks the order paid): the
 // subscription moves on to the next period as RenewPaid describes it.
 //
-// Errors: ErrPeriodRenewed (the period was renewed already, or the
-// subscription expired or was canceled); ErrNotFound; database errors.
+// A renewal order paid for a plan or cycle other than the one its period
+// is now sold as (a plan change repriced it after the order was made) is
+// superseded: it is refused like a period renewed already.
+//
+// Errors: ErrPeriodRenewed (the period was renewed already, the
+// subscription expired or was canceled, or the order was superseded);
+// ErrNotFound; database errors.
 func (s *Subscriptions) RenewPaidTx(ctx context.Context, tx pgx.Tx, r RenewPaid) (Subscription, error) {
 	now := s.now().UTC()
 	sub, err := subscriptionWhere(ctx, tx, `id = $1 FOR UPDATE`, r.SubscriptionID)
@@ -293,6 +298,9 @@ func (s *Subscriptions) RenewPaidTx(ctx context.Context, tx pgx.Tx, r RenewPaid)
 		return Subscription{}, err
 	}
 	if ren.RenewedAt != nil || !sub.TermEnd.Equal(r.PeriodStart) || !(sub.State == Active || (sub.State == PastDue && sub.InForce(now))) {
+		return Subscription{}, ErrPeriodRenewed
+	}
+	if ren.PlanCode != r.PlanCode || ren.Cycle != r.Cycle { // a plan change repriced the renewal since the order was made
 		return Subscription{}, ErrPeriodRenewed
 	}
 	ren.PlanCode, ren.PlanVersion, ren.Cycle = r.PlanCode, r.PlanVersion, r.Cycle
