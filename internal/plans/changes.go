@@ -103,6 +103,24 @@ func outranks(a, b Plan) bool {
 	return a.Code != b.Code && a.MonthlyPriceFen > b.MonthlyPriceFen
 }
 
+// Classify says how changing from plan `from` in fromCycle to plan `to` in
+// toCycle applies: an upgrade (to outranks from, same cycle) at once, any
+// other change at the term's end.
+//
+// Errors: ErrSamePlan (the same plan and cycle); ErrCycleWithUpgrade (a
+// higher plan in another cycle).
+func Classify(from Plan, fromCycle Cycle, to Plan, toCycle Cycle) (ChangeKind, error) {
+	switch {
+	case to.Code == from.Code && toCycle == fromCycle:
+		return "", ErrSamePlan
+	case !outranks(to, from):
+		return ChangeScheduled, nil
+	case toCycle != fromCycle:
+		return "", ErrCycleWithUpgrade
+	}
+	return ChangeUpgrade, nil
+}
+
 // PriceChange classifies and prices changing sub from plan `from` (the
 // version in force) to plan `to` in cycle at `at`: an upgrade costs
 // UpgradePrice from the price of the plan in force over the billing period
@@ -116,14 +134,13 @@ func outranks(a, b Plan) bool {
 func PriceChange(sub Subscription, from, to Plan, cycle Cycle, at time.Time) (Change, error) {
 	c := Change{SubscriptionID: sub.ID, From: from, FromCycle: sub.Cycle, To: to, ToCycle: cycle, At: at,
 		NextPriceFen: priceFor(to, cycle), Credits: decimal.Zero}
-	switch {
-	case to.Code == from.Code && cycle == sub.Cycle:
-		return Change{}, ErrSamePlan
-	case !outranks(to, from):
+	kind, err := Classify(from, sub.Cycle, to, cycle)
+	if err != nil {
+		return Change{}, err
+	}
+	if kind == ChangeScheduled {
 		c.Kind, c.EffectiveAt = ChangeScheduled, sub.TermEnd
 		return c, nil
-	case cycle != sub.Cycle:
-		return Change{}, ErrCycleWithUpgrade
 	}
 	if at.Before(sub.Anchor) || !at.Before(sub.TermEnd) {
 		return Change{}, fmt.Errorf("%w: the term is [%s, %s)", ErrOutsidePeriod, sub.Anchor.Format(time.RFC3339), sub.TermEnd.Format(time.RFC3339))
@@ -131,7 +148,6 @@ func PriceChange(sub Subscription, from, to Plan, cycle Cycle, at time.Time) (Ch
 	c.Kind, c.EffectiveAt = ChangeUpgrade, at
 	c.Period, c.GrantPeriod = sub.Period(at), sub.GrantPeriod(at)
 	newFen := priceFor(to, cycle)
-	var err error
 	if c.PriceFen, err = UpgradePrice(min(priceFor(from, cycle), newFen), newFen, c.Period.Start, c.Period.End, at); err != nil {
 		return Change{}, err
 	}
@@ -603,4 +619,13 @@ type Upgrade struct {
 	OrderNo         string          `db:"order_no"`
 	PricedAt        time.Time       `db:"priced_at"`
 	AppliedAt       time.Time       `db:"applied_at"`
+}
+
+// LatestOf returns the account's newest subscription, in any state: the
+// one the back office shows with its history.
+//
+// Errors: ErrNotFound; database errors wrapped with "plans: latest of:".
+func (s *Subscriptions) LatestOf(ctx context.Context, accountID int64) (Subscription, error) {
+	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 ORDER BY id DESC LIMIT 1`, accountID)
+	return sub, wrap("latest of", err)
 }
