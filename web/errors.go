@@ -83,6 +83,7 @@ var errorTable = []ErrorMapping{
 	{plans.ErrCycleWithUpgrade, http.StatusConflict, "cycle_with_upgrade", "error.plans.cycle_with_upgrade"},
 	{plans.ErrNoScheduledChange, http.StatusConflict, "no_scheduled_change", "error.plans.no_scheduled_change"},
 	{plans.ErrNotCanceled, http.StatusConflict, "plan_not_canceled", "error.plans.not_canceled"},
+	{plans.ErrNextPeriodPaid, http.StatusConflict, "next_period_paid", "error.plans.next_period_paid"},
 	{plans.ErrUpgradeSuperseded, http.StatusConflict, "upgrade_superseded", "error.payments.upgrade_superseded"},
 
 	// Gateway API (internal/gateway, and the ledger and pricing errors it passes on).

@@ -141,7 +141,7 @@ func (s *Server) planChangeView(c echo.Context, v *pv.PlansView, sub plans.Curre
 		if err != nil {
 			return err
 		}
-		ch.Scheduled = &pv.ScheduledChange{Plan: planName(p, en), Cycle: string(sub.NextCycle), From: sub.TermEnd}
+		ch.Scheduled = &pv.ScheduledChange{Plan: planName(p, en), Cycle: string(sub.NextCycle), From: sub.Period.End}
 	}
 	if sub.State != plans.Active {
 		return nil

@@ -51,6 +51,9 @@ var (
 	ErrNoScheduledChange = errors.New("plans: no change scheduled")
 	// ErrNotCanceled: only a subscription the customer canceled can resume.
 	ErrNotCanceled = errors.New("plans: the plan is not canceled")
+	// ErrNextPeriodPaid: the next period was paid already (sold as the
+	// plan it was paid for): the plan can change once it has begun.
+	ErrNextPeriodPaid = errors.New("plans: the next period is paid already")
 	// ErrUpgradeSuperseded: a paid upgrade no longer fits the subscription
 	// (it changed plan or period since the upgrade was priced, or another
 	// upgrade from the same plan applied first).
@@ -170,6 +173,62 @@ func changeable(sub Subscription, at time.Time) error {
 	return nil
 }
 
+// nextPeriodPaid reports whether the subscription's next period was paid
+// before it began: what it was sold as is settled, so the plan waits.
+func nextPeriodPaid(ctx context.Context, q db.DBTX, sub Subscription, at time.Time) (bool, error) {
+	var paid bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM subscription_renewals
+WHERE subscription_id = $1 AND renewed_at IS NOT NULL AND period_start > $2)`, sub.ID, at).Scan(&paid)
+	return paid, err
+}
+
+// extendForChange moves a locked subscription's term on to a paid
+// renewal's end while the plan in force stays: the renewal's plan,
+// version and cycle wait as next_* for the renewal's period.
+func extendForChange(ctx context.Context, tx pgx.Tx, id int64, ren Renewal, now time.Time) (Subscription, error) {
+	rows, err := tx.Query(ctx, `
+UPDATE subscriptions SET term_end = $2, state = 'active', grace_until = NULL, next_plan_code = $3, next_plan_version = $4,
+    next_cycle = $5, updated_at = $6
+WHERE id = $1
+RETURNING `+subscriptionColumns, id, ren.PeriodEnd, ren.PlanCode, ren.PlanVersion, ren.Cycle, now)
+	if err != nil {
+		return Subscription{}, err
+	}
+	sub, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Subscription])
+	return sub.utc(), err
+}
+
+// switchDueTx applies, inside tx with the subscription locked, a change
+// whose paid period has begun by at (extendForChange): the subscription
+// takes the renewal's plan, version and cycle, and downgraded is written.
+func switchDueTx(ctx context.Context, tx pgx.Tx, sub Subscription, at time.Time) (Subscription, error) {
+	if sub.NextPlanCode == "" {
+		return sub, nil
+	}
+	ren, err := renewalWhere(ctx, tx, `subscription_id = $1 AND renewed_at IS NOT NULL AND period_start <= $2 AND period_end > $2
+AND plan_code = $3 AND plan_version = $4 AND cycle = $5`, sub.ID, at, sub.NextPlanCode, sub.NextPlanVersion, sub.NextCycle)
+	if errors.Is(err, ErrNotFound) {
+		return sub, nil
+	}
+	if err != nil {
+		return Subscription{}, err
+	}
+	rows, err := tx.Query(ctx, `
+UPDATE subscriptions SET plan_code = $2, plan_version = $3, cycle = $4, next_plan_code = NULL, next_plan_version = NULL,
+    next_cycle = NULL, updated_at = $5
+WHERE id = $1
+RETURNING `+subscriptionColumns, sub.ID, ren.PlanCode, ren.PlanVersion, ren.Cycle, at)
+	if err != nil {
+		return Subscription{}, err
+	}
+	next, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Subscription])
+	if err != nil {
+		return Subscription{}, err
+	}
+	next = next.utc()
+	return next, insertEvent(ctx, tx, next, EventDowngraded, "plans", "from "+planRef(sub.PlanCode, sub.PlanVersion, sub.Cycle), at)
+}
+
 // accountSubscription reads the account's subscription in force at at,
 // locked when lock.
 func accountSubscription(ctx context.Context, q db.DBTX, accountID int64, at time.Time, lock bool) (Subscription, error) {
@@ -186,6 +245,12 @@ func priceChange(ctx context.Context, q db.DBTX, sub Subscription, code string, 
 		return Change{}, fmt.Errorf("%w: cycle %q", ErrInvalidTerm, cycle)
 	}
 	if err := changeable(sub, at); err != nil {
+		return Change{}, err
+	}
+	if paid, err := nextPeriodPaid(ctx, q, sub, at); err != nil || paid {
+		if err == nil {
+			err = ErrNextPeriodPaid
+		}
 		return Change{}, err
 	}
 	from, err := planVersion(ctx, q, sub.PlanCode, sub.PlanVersion)
@@ -342,6 +407,12 @@ func (s *Subscriptions) WithdrawChange(ctx context.Context, accountID int64, act
 		if sub.NextPlanCode == "" {
 			return ErrNoScheduledChange
 		}
+		if paid, err := nextPeriodPaid(ctx, tx, sub, now); err != nil || paid {
+			if err == nil {
+				err = ErrNextPeriodPaid
+			}
+			return err
+		}
 		if next, err = clearScheduled(ctx, tx, sub.ID, now); err != nil {
 			return err
 		}
@@ -462,6 +533,12 @@ func (s *Subscriptions) UpgradePaidTx(ctx context.Context, tx pgx.Tx, u UpgradeP
 	if changeable(sub, now) != nil || sub.PlanCode != u.FromCode || sub.PlanVersion != u.FromVersion || sub.Cycle != u.Cycle ||
 		u.PricedAt.Before(sub.Anchor) || sub.Period(u.PricedAt) != sub.Period(now) {
 		return Change{}, ErrUpgradeSuperseded
+	}
+	if paid, err := nextPeriodPaid(ctx, tx, sub, now); err != nil || paid {
+		if err == nil {
+			err = ErrUpgradeSuperseded // priced before the next period was paid
+		}
+		return Change{}, err
 	}
 	from, err := planVersion(ctx, tx, u.FromCode, u.FromVersion)
 	if err != nil {

@@ -291,18 +291,26 @@ func TestDowngradeAppliesAtRenewal(t *testing.T) {
 
 	next, err := b.payRenewal(t, "REN-1")
 	require.NoError(t, err)
-	require.Equal(t, b.low.Code, next.PlanCode, "the renewal applies the downgrade")
-	require.Empty(t, next.NextPlanCode)
+	require.Equal(t, b.mid.Code, next.PlanCode, "paid early: the plan in force stays to the period's end")
+	require.Equal(t, b.low.Code, next.NextPlanCode)
 	amounts, _ := b.lotAmounts(t)
 	require.Equal(t, lotsBefore, amounts, "no grant of the new plan before its period")
+	_, err = b.subs.PreviewChange(ctx, b.account, b.high.Code, Monthly)
+	require.ErrorIs(t, err, ErrNextPeriodPaid, "the next period is paid as the downgrade: no change until it begins")
+	_, err = b.subs.WithdrawChange(ctx, b.account, "test")
+	require.ErrorIs(t, err, ErrNextPeriodPaid)
 	b.run(t, b.first.TermEnd.Add(time.Minute))
+	s := b.sub_(t)
+	require.Equal(t, b.low.Code, s.PlanCode, "the renewal's period began: the downgrade applies")
+	require.Empty(t, s.NextPlanCode)
+	require.Equal(t, next.TermEnd, s.TermEnd)
 	amounts, exps := b.lotAmounts(t)
 	require.Equal(t, []string{"20000", "40000", "20000"}, amounts, "the new plan's first grant with the next period")
 	require.Equal(t, next.TermEnd, exps[2])
 	evs, err := b.subs.Events(ctx, b.first.ID)
 	require.NoError(t, err)
 	require.Equal(t, []EventKind{EventCreated, EventUpgraded, EventRenewalOrdered, EventDowngradeScheduled, EventChangeWithdrawn,
-		EventDowngradeScheduled, EventDowngraded, EventRenewed}, kinds(evs))
+		EventDowngradeScheduled, EventRenewed, EventDowngraded}, kinds(evs))
 }
 
 // TestCancelResumeAndRefusals: cancel turns renewal off (access to the

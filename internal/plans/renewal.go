@@ -329,6 +329,19 @@ WHERE subscription_id = $1 AND period_start = $2 AND renewed_at IS NULL`,
 	if tag.RowsAffected() != 1 {
 		return Subscription{}, ErrPeriodRenewed
 	}
+	if sub.NextPlanCode != "" && ren.PeriodStart.After(now) {
+		// A scheduled change paid before its period: the plan in force
+		// stays to the old term end; the change waits as next_* for that
+		// instant (switchDueTx, run by the grant of the new period).
+		next, err := extendForChange(ctx, tx, sub.ID, ren, now)
+		if err != nil {
+			return Subscription{}, err
+		}
+		if err := insertEvent(ctx, tx, next, EventRenewed, actor, orderNo, now); err != nil {
+			return Subscription{}, err
+		}
+		return next, s.notify(ctx, tx, Notice{Kind: EventRenewed, Subscription: next, Renewal: &ren})
+	}
 	rows, err := tx.Query(ctx, `
 UPDATE subscriptions SET plan_code = $2, plan_version = $3, cycle = $4, term_end = $5, state = 'active', grace_until = NULL,
     next_plan_code = NULL, next_plan_version = NULL, next_cycle = NULL, updated_at = $6
