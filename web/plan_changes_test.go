@@ -94,9 +94,15 @@ func TestPlanChangeForms(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
 		require.Equal(t, "当前没有已安排的变更。", p.TestID("plan-change-error"))
 
+		ep, _, err := b.app.Services.Webhooks.CreateEndpoint(ctx, acc, "https://hooks.example.com/credits")
+		require.NoError(t, err)
 		p = c.PostForm("/portal/plans/cancel", nil)
 		require.Equal(t, http.StatusOK, p.Status, p.Body)
 		require.NotEmpty(t, p.TestID("plan-canceled-note"))
+		var hooks int
+		require.NoError(t, b.app.Services.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'webhook_deliver'
+AND args->>'event_type' = $1 AND (args->>'endpoint_id')::bigint = $2`, plans.WebhookCanceled, ep.ID).Scan(&hooks))
+		require.Equal(t, 1, hooks, "subscription.canceled is sent")
 		require.NotEmpty(t, p.TestID("plan-resume"))
 		p = c.PostForm("/portal/plans/change", url.Values{"plan": {"basic"}, "cycle": {"monthly"}})
 		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
