@@ -41,6 +41,10 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/plans/buy", s.PlanBuy), "portal.plans.buy")
 	named(g.POST("/plan/preference", s.PlanPreference), "portal.plan.preference")
 	named(g.POST("/plans/renew", s.PlanRenew), "portal.plans.renew")
+	named(g.POST("/plans/change", s.PlanChange), "portal.plans.change")
+	named(g.POST("/plans/withdraw", s.PlanWithdraw), "portal.plans.withdraw")
+	named(g.POST("/plans/cancel", s.PlanCancel), "portal.plans.cancel")
+	named(g.POST("/plans/resume", s.PlanResume), "portal.plans.resume")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }

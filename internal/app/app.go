@@ -213,6 +213,16 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return payments.PlanOffer{Code: p.Code, Version: p.Version, Cycle: cycle, PriceFen: fen}, err
 	}
 	popts.PlanPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		if o.Purpose == payments.PurposePlanUpgrade {
+			_, err := a.Subscriptions.UpgradePaidTx(ctx, tx, plans.UpgradePaid{SubscriptionID: o.SubscriptionID,
+				FromCode: o.FromPlanCode, FromVersion: o.FromPlanVersion, ToCode: o.PlanCode, ToVersion: o.PlanVersion,
+				Cycle: plans.Cycle(o.PlanCycle), PriceFen: o.AmountFen, PricedAt: o.CreatedAt, OrderNo: o.OrderNo,
+				Actor: "payments:" + string(o.Channel)})
+			if errors.Is(err, plans.ErrUpgradeSuperseded) {
+				return fmt.Errorf("%w: %w", payments.ErrUpgradeSuperseded, err)
+			}
+			return err
+		}
 		if o.Purpose == payments.PurposePlanRenewal {
 			_, err := a.Subscriptions.RenewPaidTx(ctx, tx, plans.RenewPaid{SubscriptionID: o.SubscriptionID,
 				PeriodStart: *o.PeriodStart, PlanCode: o.PlanCode, PlanVersion: o.PlanVersion, Cycle: plans.Cycle(o.PlanCycle),
@@ -236,6 +246,17 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		return payments.PlanOffer{Code: r.PlanCode, Version: r.PlanVersion, Cycle: string(r.Cycle), PriceFen: r.PriceFen,
 			SubscriptionID: r.SubscriptionID, PeriodStart: r.PeriodStart}, err
+	}
+	// A plan change needing no payment is made at once; an upgrade that
+	// costs something is priced here and applied by PlanPaid once paid.
+	popts.PlanChange = func(ctx context.Context, accountID int64, code, cycle string) (payments.PlanOffer, error) {
+		c, err := a.Subscriptions.ChangePlan(ctx, plans.ChangeRequest{AccountID: accountID, PlanCode: code,
+			Cycle: plans.Cycle(cycle), Actor: "customer"})
+		if err != nil || c.Applied {
+			return payments.PlanOffer{}, err
+		}
+		return payments.PlanOffer{Code: c.To.Code, Version: c.To.Version, Cycle: string(c.ToCycle), PriceFen: c.PriceFen,
+			SubscriptionID: c.SubscriptionID, FromPlanCode: c.From.Code, FromPlanVersion: c.From.Version}, nil
 	}
 	a.Payments = payments.New(pool, a.Ledger, chans, popts)
 	iopts := cfg.Invoicing

@@ -164,6 +164,13 @@ type Options struct {
 	// there is none. PlanPaid renews a paid renewal order, returning
 	// ErrRenewalSettled (review) when its period was renewed already.
 	RenewalOffer func(ctx context.Context, accountID int64) (PlanOffer, error)
+	// PlanChange changes the account's plan to code in cycle
+	// (internal/plans): it makes a change that needs no payment itself
+	// (PriceFen 0), or prices an upgrade to be paid (PriceFen > 0, with
+	// SubscriptionID and FromPlanCode/FromPlanVersion). PlanPaid applies a
+	// paid upgrade order, returning ErrUpgradeSuperseded (review) when the
+	// subscription changed since it was priced.
+	PlanChange func(ctx context.Context, accountID int64, code, cycle string) (PlanOffer, error)
 	// Logger receives what the sync job could not do (discarded by default).
 	Logger *slog.Logger
 	// Current, when set, gives the products in force for each operation
