@@ -29,6 +29,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
+	"github.com/seed75218f88/credits/internal/products"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/usage"
@@ -66,6 +67,8 @@ type Deps struct {
 	Subscriptions *plans.Subscriptions
 	// Quotas reads plan quota windows and billing preferences.
 	Quotas *plans.Quotas
+	// Products are the one-time products and their entitlements.
+	Products *products.Service
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
@@ -83,7 +86,7 @@ func (d Deps) check() error {
 		{"Payments", d.Payments == nil}, {"Backoffice", d.Backoffice == nil}, {"Verification", d.Verification == nil},
 		{"Invoicing", d.Invoicing == nil}, {"Webhooks", d.Webhooks == nil}, {"Jobs", d.Jobs == nil},
 		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
-		{"Quotas", d.Quotas == nil},
+		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -113,6 +116,8 @@ type Server struct {
 	kyc     *kycArea // verification and invoices (web/portal_verification.go)
 	pay     *payArea
 	plans   *plansArea
+	// products is the one-time product catalogue (web/portal_products.go).
+	products *products.Service
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -156,6 +161,7 @@ func New(d Deps) (*Server, error) {
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
+	s.products = d.Products
 	s.middleware()
 	s.routes()
 	return s, nil
