@@ -457,11 +457,11 @@ func (s *Server) signAgreement(channel, outNo string) (*notice, func(int, []byte
 	}
 	a.state, a.signedAt = agreementSigned, s.now()
 	if channel == ChannelWeChat {
-		a.id = fmt.Sprintf("Wx%026d", s.nextID())
+		a.id = fmt.Sprintf("Wx%06d%s", s.nextID(), paykey.RandomString(20)) // unique across sandboxes, as at WeChat Pay
 		n, err := s.wxNotice(a.notifyURL, wechatpay.EventContractSigned, "签约成功", "contract", mustJSON(s.wxContract(a)))
 		return n, wxAck, err
 	}
-	a.id = fmt.Sprintf("2026560100%010d", s.nextID())
+	a.id = fmt.Sprintf("20265601%06d%s", s.nextID(), paykey.RandomString(10))
 	n, err := s.aliAgreementNotice(a)
 	return n, aliAck, err
 }
