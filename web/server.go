@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
@@ -66,6 +67,8 @@ type Deps struct {
 	Subscriptions *plans.Subscriptions
 	// Quotas reads plan quota windows and billing preferences.
 	Quotas *plans.Quotas
+	// AutoTopUp is auto top-up by agreement payments.
+	AutoTopUp *autotopup.Service
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
@@ -113,6 +116,8 @@ type Server struct {
 	kyc     *kycArea // verification and invoices (web/portal_verification.go)
 	pay     *payArea
 	plans   *plansArea
+	// autoTopUp is auto top-up by agreement payments (web/autotopup.go).
+	autoTopUp *autotopup.Service
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -155,6 +160,7 @@ func New(d Deps) (*Server, error) {
 	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings}
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
+	s.autoTopUp = d.AutoTopUp
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.middleware()
 	s.routes()

@@ -109,6 +109,18 @@ type Options struct {
 	I18n      *i18n.Bundle
 }
 
+// BackoffFrom waits base after the first failed debit, 5× base after the
+// second and 30× base after every later one.
+func BackoffFrom(base time.Duration) func(failed int) time.Duration {
+	if base <= 0 {
+		base = time.Minute
+	}
+	return func(failed int) time.Duration {
+		steps := []time.Duration{base, 5 * base, 30 * base}
+		return steps[min(max(failed-1, 0), len(steps)-1)]
+	}
+}
+
 // DefaultLimits are the channels' usual limits for agreement debits:
 // WeChat Pay ¥500 per debit and ¥2,000 a day (its 委托代扣 templates'
 // usual single and daily limits), Alipay ¥2,000 per debit and ¥5,000 a day.
@@ -140,10 +152,7 @@ func New(pool *pgxpool.Pool, pay *payments.Service, ins jobs.Inserter, webhooks 
 		opts.MaxAttempts = 4
 	}
 	if opts.Backoff == nil {
-		opts.Backoff = func(failed int) time.Duration {
-			steps := []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute}
-			return steps[min(max(failed-1, 0), len(steps)-1)]
-		}
+		opts.Backoff = BackoffFrom(time.Minute)
 	}
 	if opts.OrderTTL <= 0 {
 		opts.OrderTTL = 24 * time.Hour
