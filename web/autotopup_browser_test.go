@@ -2,6 +2,9 @@ package web_test
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,12 +19,14 @@ import (
 	"github.com/seed75218f88/credits/internal/payments/paysim"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/mail/mailtest"
+	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
 // TestAutoTopUpInChromium, on a 390 px screen: the customer signs a WeChat
 // Pay agreement in the sandbox (its signing page opened from the portal's
-// QR link), sets threshold, tier and cap; spending takes the balance below
+// QR link), sets threshold, tier and cap; spending through the gateway API
+// (usage events) takes the balance below
 // the threshold and the background jobs top it up once (¥100 and its
 // bonus); with the payer's balance then short, the next debit fails after
 // its retries, auto top-up pauses and the customer is mailed; the page in
@@ -62,10 +67,36 @@ func TestAutoTopUpInChromium(t *testing.T) {
 	_, err = b.ledger.Credit(bg, ledger.CreditRequest{AccountID: acc, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(50000),
 		EventType: ledger.EventPurchase, IdempotencyKey: "auto-topup-seed"})
 	require.NoError(t, err)
-	spend := func(t *testing.T, credits int64, key string) {
+	// Spending goes through the gateway API: the account gets an external
+	// id, the platform a live service key, and usage events of a million
+	// output tokens (¥8 at deepseek-chat's rate, 8,000 credits) are posted
+	// until the balance the API reports is below `below`.
+	_, err = b.app.Services.Pricing.EnsureDefault(bg, "test", pricing.DefaultCreditPriceRMB)
+	require.NoError(t, err)
+	_, secret, err := b.app.Services.Gateway.Keys.Create(bg, ledger.ModeLive, "auto-topup test")
+	require.NoError(t, err)
+	_, err = b.app.Services.Pool.Exec(bg, `UPDATE ledger_accounts SET external_id = 'auto-topup-1' WHERE id = $1`, acc)
+	require.NoError(t, err)
+	api := newAPIClient(t, b.app.URL, secret)
+	calls := 0
+	spendBelow := func(t *testing.T, below int64) {
 		t.Helper()
-		_, err := b.ledger.Charge(bg, ledger.ChargeRequest{AccountID: acc, Amount: decimal.NewFromInt(credits), IdempotencyKey: key, Model: "m"})
-		require.NoError(t, err)
+		for range 40 {
+			r := api.do(http.MethodGet, "/v1/accounts/auto-topup-1/balance", nil)
+			require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+			avail, err := decimal.NewFromString(r.JSON(t)["available"].(string))
+			require.NoError(t, err)
+			if avail.LessThan(decimal.NewFromInt(below)) {
+				return
+			}
+			calls++
+			r = api.do(http.MethodPost, "/v1/usage/events", map[string]any{"events": []map[string]any{{
+				"idempotency_key": fmt.Sprintf("call-%d", calls), "account": "auto-topup-1", "model": "deepseek-chat",
+				"output_tokens": 1000000, "occurred_at": time.Now().UTC().Format(time.RFC3339Nano)}}})
+			require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+			require.EqualValues(t, 1, r.JSON(t)["accepted"], string(r.Body))
+		}
+		t.Fatalf("the balance did not fall below %d", below)
 	}
 	// waitFor reloads the page until sel shows want.
 	waitFor := func(t *testing.T, sel, want string) {
@@ -97,6 +128,11 @@ func TestAutoTopUpInChromium(t *testing.T) {
 	signURL, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="autotopup-sign-link"]').href`))
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(signURL, b.simURL+"/sign/wechat/"), signURL)
+	qr, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="autotopup-sign-qr"]').src`))
+	require.NoError(t, err)
+	png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(qr, "data:image/png;base64,"))
+	require.NoError(t, err)
+	require.Equal(t, signURL, decodeQR(t, png), "the QR code carries the signing page")
 	tab, closeTab := chromedp.NewContext(ctx)
 	defer closeTab()
 	require.NoError(t, chromedp.Do(tab,
@@ -116,20 +152,19 @@ func TestAutoTopUpInChromium(t *testing.T) {
 	))
 
 	// Spend below the threshold: one top-up, credited with its bonus.
-	spend(t, 20000, "spend-1")
-	spend(t, 15000, "spend-2") // 15,000 left
+	spendBelow(t, 20000) // 50,000 − 4 × 8,000 = 18,000 left
 	waitFor(t, `[data-testid="autotopup-run-state"]`, "已到账")
 	var n int
 	require.NoError(t, b.app.Services.Pool.QueryRow(bg, `SELECT count(*) FROM payment_orders WHERE account_id = $1 AND pay_mode = 'agreement'`, acc).Scan(&n))
 	require.Equal(t, 1, n, "one crossing, one top-up")
 	bal, err := b.ledger.Balance(bg, acc)
 	require.NoError(t, err)
-	require.Equal(t, "135000", bal.Available.String(), "15,000 + ¥100 (100,000) + its 20 % bonus")
+	require.Equal(t, "138000", bal.Available.String(), "18,000 + ¥100 (100,000) + its 20 % bonus")
 	webtest.Screenshot(t, ctx, "autotopup-credited-390-zh-CN")
 
 	// The payer's balance is short: the next debit fails twice, then pauses.
 	require.NoError(t, b.sim.SetAgreementFailure(paysim.ChannelWeChat, agreementNo(t, b, acc), paysim.FailInsufficientFunds))
-	spend(t, 120000, "spend-3")
+	spendBelow(t, 20000)
 	waitFor(t, `[data-testid="autotopup-state"]`, "已暂停")
 	require.Contains(t, webtest.Text(t, ctx, `[data-testid="autotopup-pause-reason"]`), "扣款多次未成功")
 	require.Eventually(t, func() bool {
