@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
@@ -57,6 +58,9 @@ var errorTable = []ErrorMapping{
 	{auth.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 
 	// Payments (internal/payments): checkout pages and notify endpoints.
+	{autotopup.ErrNotFound, http.StatusNotFound, "not_found", "error.autotopup.not_found"},
+	{autotopup.ErrAgreementInForce, http.StatusConflict, "agreement_in_force", "error.autotopup.agreement_in_force"},
+	{autotopup.ErrInvalidState, http.StatusConflict, "invalid_state", "error.autotopup.invalid_state"},
 	{payments.ErrNotFound, http.StatusNotFound, "not_found", "error.payments.not_found"},
 	{payments.ErrAmountOutOfRange, http.StatusBadRequest, "amount_out_of_range", "error.payments.amount_out_of_range"},
 	{payments.ErrChannelUnavailable, http.StatusServiceUnavailable, "channel_unavailable", "error.payments.channel_unavailable"},
@@ -74,6 +78,17 @@ var errorTable = []ErrorMapping{
 	{payments.ErrNoRenewalDue, http.StatusConflict, "no_renewal_due", "error.payments.no_renewal_due"},
 	{payments.ErrRenewalSettled, http.StatusConflict, "renewal_settled", "error.payments.renewal_settled"},
 	{payments.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", "error.payments.invalid_argument"},
+	{payments.ErrUpgradeSuperseded, http.StatusConflict, "upgrade_superseded", "error.payments.upgrade_superseded"},
+
+	// Changing plans (internal/plans, changes.go).
+	{plans.ErrPastDue, http.StatusConflict, "plan_past_due", "error.plans.past_due"},
+	{plans.ErrNotChangeable, http.StatusConflict, "plan_not_changeable", "error.plans.not_changeable"},
+	{plans.ErrSamePlan, http.StatusConflict, "same_plan", "error.plans.same_plan"},
+	{plans.ErrCycleWithUpgrade, http.StatusConflict, "cycle_with_upgrade", "error.plans.cycle_with_upgrade"},
+	{plans.ErrNoScheduledChange, http.StatusConflict, "no_scheduled_change", "error.plans.no_scheduled_change"},
+	{plans.ErrNotCanceled, http.StatusConflict, "plan_not_canceled", "error.plans.not_canceled"},
+	{plans.ErrNextPeriodPaid, http.StatusConflict, "next_period_paid", "error.plans.next_period_paid"},
+	{plans.ErrUpgradeSuperseded, http.StatusConflict, "upgrade_superseded", "error.payments.upgrade_superseded"},
 
 	// Gateway API (internal/gateway, and the ledger and pricing errors it passes on).
 	{gateway.ErrUnauthorized, http.StatusUnauthorized, "unauthorized", "error.api.unauthorized"},

@@ -150,6 +150,11 @@ func (s *Server) plansView(c echo.Context) (pv.PlansView, error) {
 	if v.Current != nil && v.Current.Renewal != nil {
 		v.Current.Renewal.Channels, v.Current.Renewal.Mode = v.Buy.Channels, v.Buy.Mode
 	}
+	if v.Current != nil {
+		if err := s.planChangeView(c, &v, sub, cat, en); err != nil {
+			return v, err
+		}
+	}
 	return v, nil
 }
 

@@ -108,7 +108,8 @@ func TestAdminCompsAPlan(t *testing.T) {
 	t.Parallel()
 	// Its own database: other tests publish plans into the shared catalogue.
 	b := setupAdmin(t, webtest.WithOwnDatabase())
-	demoPlans(t, b.app)
+	_, err := b.app.Services.Plans.EnsureDemo(context.Background(), "test")
+	require.NoError(t, err)
 	_, u := b.register(t, uniqEmail("comp-customer"), "")
 	admin := b.staff(t, "comp-admin", auth.RoleAdmin)
 	page := "/admin/customers/" + strconv.FormatInt(u.AccountID, 10)

@@ -434,6 +434,9 @@ func (s *Subscriptions) grantTx(ctx context.Context, tx pgx.Tx, id int64, at tim
 	if err != nil || !sub.InForce(at) {
 		return Grant{}, false, err
 	}
+	if sub, err = switchDueTx(ctx, tx, sub, at); err != nil { // a paid change whose period has begun
+		return Grant{}, false, err
+	}
 	per := sub.GrantPeriod(at)
 	if g, err := grantWhere(ctx, tx, `subscription_id = $1 AND period_start = $2`, id, per.Start); !errors.Is(err, ErrNotFound) {
 		return g, false, err

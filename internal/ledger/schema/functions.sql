@@ -71,7 +71,9 @@ BEGIN
 END $$;
 
 -- ledger_available is what p_account may spend at p_at: the pool's
--- spendable credits, capped by a sub-account's allocation.
+-- spendable credits, capped by a sub-account's allocation. Published: the
+-- SQL of other packages' ledger extensions may call it (gateway_quota_commit
+-- answers with it), as Go code calls Balance.
 CREATE OR REPLACE FUNCTION ledger_available(p_account bigint, p_at timestamptz) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
 DECLARE
     a ledger_accounts;
@@ -1195,6 +1197,24 @@ BEGIN
     RETURN ROW(st, v_r)::ledger_step;
 END $$;
 
+-- ledger_extension runs another package's operation registered in
+-- ledger_extensions (see 001036), or answers NULL for a name not
+-- registered (ledger_apply refuses it as an unknown operation). Its body is
+-- a static CASE over the registered functions, written by
+-- ledger_extensions_compile whenever one is registered, so that each call
+-- is planned once per connection like the ledger's own rather than parsed
+-- per call (EXECUTE).
+CREATE OR REPLACE FUNCTION ledger_extensions_compile() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_cases text;
+BEGIN
+    SELECT string_agg(format('WHEN %L THEN %I(p_arg)', fn, fn), ' ' ORDER BY fn) INTO v_cases FROM ledger_extensions;
+    EXECUTE format('CREATE OR REPLACE FUNCTION ledger_extension(p_fn text, p_arg jsonb) RETURNS jsonb LANGUAGE plpgsql AS %L',
+        CASE WHEN v_cases IS NULL THEN 'BEGIN RETURN NULL; END'
+             ELSE format('BEGIN RETURN CASE p_fn %s ELSE NULL END; END', v_cases) END);
+END $$;
+SELECT ledger_extensions_compile();
+
 -- ledger_apply runs a batch of operations in one call (one round trip, one
 -- statement): p_ops[i] names the operation (credit, reserve, commit,
 -- release, charge, refund, transfer, set_account), p_args[i] is its
@@ -1236,6 +1256,7 @@ BEGIN
                 WHEN 'refund' THEN ledger_refund(p_args[i])
                 WHEN 'transfer' THEN ledger_transfer(p_args[i])
                 WHEN 'set_account' THEN ledger_set_account(p_args[i])
+                ELSE ledger_extension(p_ops[i], p_args[i])
             END;
         END IF;
         IF v_r IS NULL THEN
