@@ -144,6 +144,26 @@ func TestAdminSubscriptions(t *testing.T) {
 		e = support.Get(epage)
 		require.Equal(t, 1, e.Doc.Find(`[data-testid="sub-event-granted"]`).Length())
 
+		// An admin's own request waits for another admin: never their own.
+		ent3, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "自审企业"})
+		require.NoError(t, err)
+		maker := b.staff(t, "subs-maker", auth.RoleAdmin)
+		r = maker.PostForm("/admin/customers/"+strconv.FormatInt(ent3.ID, 10)+"/plan/grant", url.Values{"plan": {"basic"}, "months": {"6"}, "reason": {"合同"}})
+		require.Equal(t, http.StatusOK, r.Status, r.Body)
+		own, err := b.bo.Approvals(ctx, backoffice.ApprovalFilter{AccountID: ent3.ID, State: backoffice.ApprovalPending})
+		require.NoError(t, err)
+		require.Len(t, own, 1)
+		self := maker.PostForm(fmt.Sprintf("/admin/approvals/%d/approve", own[0].ID), nil)
+		require.NotEqual(t, http.StatusOK, self.Status, "maker-checker: not by the requester")
+		_, err = svc.Subscriptions.Current(ctx, ent3.ID)
+		require.ErrorIs(t, err, plans.ErrNotFound)
+		require.Equal(t, http.StatusOK, admin.PostForm(fmt.Sprintf("/admin/approvals/%d/approve", own[0].ID), nil).Status)
+		_, err = svc.Subscriptions.Current(ctx, ent3.ID)
+		require.NoError(t, err)
+		fin := b.staff(t, "subs-finance", auth.RoleFinance)
+		r = fin.PostForm("/admin/customers/"+strconv.FormatInt(ent3.ID, 10)+"/plan/grant", url.Values{"plan": {"basic"}, "months": {"1"}, "reason": {"x"}})
+		require.Equal(t, http.StatusForbidden, r.Status, "finance neither extends nor grants plans")
+
 		// Within the limit it applies at once (another enterprise).
 		ent2, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "短期企业"})
 		require.NoError(t, err)

@@ -72,7 +72,8 @@ func TestYearlyRefundOfferOnAPhone(t *testing.T) {
 // English, support filters the subscriber list, opens a subscriber's page,
 // sees the plan and its history, is refused an extension without days with
 // both fields' messages in their language, extends by 3 days and sees the
-// extended event; finance reads the revenue report with the plan-fee
+// extended event; support asks for a 12-month contract plan, which an
+// admin reads in the approvals queue; finance reads the revenue report with the plan-fee
 // columns. No element leaves the screen.
 func TestSubscriptionDeskOnAPhone(t *testing.T) {
 	// Not parallel: one Chromium at a time on a small machine.
@@ -140,8 +141,34 @@ func TestSubscriptionDeskOnAPhone(t *testing.T) {
 	require.Equal(t, cur.Anchor.AddDate(1, 0, 0), cur.TermEnd, "extended twice by 3 days: the year moved 6 days")
 	require.Equal(t, 6*24*time.Hour, cur.Anchor.Sub(cur.StartedAt))
 
-	// Finance's revenue report with the plan-fee columns, both languages.
+	// Support asks for a 12-month contract plan for another enterprise: it
+	// waits in the approvals queue, which an admin reads on the phone.
+	ent, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "合同审批企业"})
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(fmt.Sprintf("%s/admin/customers/%d", b.app.URL, ent.ID)),
+		chromedp.WaitVisible(css(`[data-testid="plan-grant-form"]`)),
+		chromedp.SetValue(css(`[data-testid="plan-grant-plan"]`), "standard"),
+		chromedp.SetValue(css(`[data-testid="plan-grant-months"]`), "12"),
+		chromedp.SendKeys(css(`[data-testid="plan-grant-reason"]`), "contract 2026-020"),
+		chromedp.Click(css(`[data-testid="plan-grant-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="customer-subscription"]`)),
+	))
+	webtest.RequireFitsWidth(t, bctx, 390, "the enterprise page with the grant waiting")
 	require.NoError(t, chromedp.Do(bctx, chromedp.Click(css(`[data-testid="signout"]`)), chromedp.WaitNotPresent(css(`[data-testid="signout"]`))))
+	admin := uniqEmail("desk-admin")
+	_, err = b.auth.CreateStaff(ctx, auth.StaffRequest{Email: admin, Password: pw, Name: "admin", Roles: []auth.Role{auth.RoleAdmin}})
+	require.NoError(t, err)
+	webtest.SignIn(t, bctx, b.app.URL, admin, pw)
+	for _, lang := range []struct{ code, what string }{{"zh-CN", "合同期 12 个月"}, {"en", "12-month contract term"}} {
+		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/admin/approvals"),
+			chromedp.WaitVisible(css(`main`))))
+		require.Contains(t, webtest.Text(t, bctx, "main"), lang.what)
+		webtest.RequireFitsWidth(t, bctx, 390, "the approvals queue with a plan grant (%s)", lang.code)
+		webtest.Screenshot(t, bctx, "admin-approvals-plan-grant-390-"+lang.code)
+	}
+	require.NoError(t, chromedp.Do(bctx, chromedp.Click(css(`[data-testid="signout"]`)), chromedp.WaitNotPresent(css(`[data-testid="signout"]`))))
+
+	// Finance's revenue report with the plan-fee columns, both languages.
 	webtest.SignIn(t, bctx, b.app.URL, finance, pw)
 	for _, lang := range []struct{ code, head string }{{"zh-CN", "套餐费递延收入"}, {"en", "Deferred plan revenue"}} {
 		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/admin/reports"),
