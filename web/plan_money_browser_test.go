@@ -127,6 +127,7 @@ func TestSubscriptionDeskOnAPhone(t *testing.T) {
 			chromedp.SetValue(css(`[data-testid="plan-extend-days"]`), "3"),
 			chromedp.SendKeys(css(`[data-testid="plan-extend-reason"]`), "outage "+lang.code),
 			chromedp.Click(css(`[data-testid="plan-extend-submit"]`)),
+			chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
 			chromedp.WaitVisible(css(`[data-testid="sub-event-extended"]`)),
 		))
 		require.Contains(t, webtest.Text(t, bctx, `[data-testid="customer-sub-history"]`), lang.event)
@@ -140,6 +141,8 @@ func TestSubscriptionDeskOnAPhone(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, cur.Anchor.AddDate(1, 0, 0), cur.TermEnd, "extended twice by 3 days: the year moved 6 days")
 	require.Equal(t, 6*24*time.Hour, cur.Anchor.Sub(cur.StartedAt))
+	require.Equal(t, cur.StartedAt, cur.Period.Start, "the extended year began when it began")
+	require.Equal(t, cur.TermEnd, cur.Period.End)
 
 	// Support asks for a 12-month contract plan for another enterprise: it
 	// waits in the approvals queue, which an admin reads on the phone.
@@ -151,8 +154,9 @@ func TestSubscriptionDeskOnAPhone(t *testing.T) {
 		chromedp.SetValue(css(`[data-testid="plan-grant-months"]`), "12"),
 		chromedp.SendKeys(css(`[data-testid="plan-grant-reason"]`), "contract 2026-020"),
 		chromedp.Click(css(`[data-testid="plan-grant-submit"]`)),
-		chromedp.WaitVisible(css(`[data-testid="customer-subscription"]`)),
+		chromedp.WaitVisible(css(`[data-testid="flash-success"]`)),
 	))
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="flash-success"]`), "another admin")
 	webtest.RequireFitsWidth(t, bctx, 390, "the enterprise page with the grant waiting")
 	require.NoError(t, chromedp.Do(bctx, chromedp.Click(css(`[data-testid="signout"]`)), chromedp.WaitNotPresent(css(`[data-testid="signout"]`))))
 	admin := uniqEmail("desk-admin")

@@ -77,8 +77,11 @@ ORDER BY id DESC LIMIT 1 FOR UPDATE`, r.AccountID, now)
 	}
 	shift := time.Duration(r.Days) * 24 * time.Hour
 	old := sub.GrantPeriod(now)
-	rows, err := tx.Query(ctx, `UPDATE subscriptions SET anchor = $2, term_end = $3, updated_at = $4 WHERE id = $1
-RETURNING `+subscriptionColumns, sub.ID, sub.Anchor.Add(shift), sub.TermEnd.Add(shift), now)
+	// The current period keeps its start and ends the days later (a second
+	// extension of it lengthens it again).
+	cur := sub.Period(now)
+	rows, err := tx.Query(ctx, `UPDATE subscriptions SET anchor = $2, term_end = $3, extended_start = $5, extended_end = $6, updated_at = $4
+WHERE id = $1 RETURNING `+subscriptionColumns, sub.ID, sub.Anchor.Add(shift), sub.TermEnd.Add(shift), now, cur.Start, cur.End.Add(shift))
 	if err != nil {
 		return Extended{}, err
 	}

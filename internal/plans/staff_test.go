@@ -44,6 +44,29 @@ func TestExtend(t *testing.T) {
 	cur, err := b.subs.Current(ctx, b.account)
 	require.NoError(t, err)
 	require.Equal(t, time.Date(2026, 4, 15, 2, 0, 0, 0, time.UTC), cur.Period.End, "the current period ends 5 days later")
+	require.Equal(t, anchor, cur.Period.Start, "and still began when it began")
+	t.Run("ExtendedRightAfterTheStart", func(t *testing.T) {
+		// 2 days into the period, extended by 5: the period is [start, end + 5 d) throughout.
+		b2 := setupSubs(t, anchor)
+		_, _, err := b2.subs.Subscribe(ctx, SubscribeRequest{AccountID: b2.account, PlanCode: b2.plan.Code, Cycle: Monthly, Actor: "test"})
+		require.NoError(t, err)
+		b2.clock.Set(anchor.Add(48 * time.Hour))
+		require.NoError(t, db.InTx(ctx, b2.subs.pool, func(tx pgx.Tx) error {
+			_, err := b2.subs.ExtendTx(ctx, tx, ExtendRequest{AccountID: b2.account, Days: 5, Actor: "staff:1"})
+			return err
+		}))
+		for _, at := range []time.Time{anchor.Add(48 * time.Hour), anchor.Add(6 * 24 * time.Hour), time.Date(2026, 4, 14, 0, 0, 0, 0, time.UTC)} {
+			b2.clock.Set(at)
+			cur, err := b2.subs.Current(ctx, b2.account)
+			require.NoError(t, err, "in force at %s", at)
+			require.Equal(t, Period{Start: anchor, End: time.Date(2026, 4, 15, 2, 0, 0, 0, time.UTC)}, cur.Period, "at %s", at)
+		}
+		b2.clock.Set(time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC))
+		sub, err := subscriptionWhere(ctx, b2.subs.pool, `account_id = $1`, b2.account)
+		require.NoError(t, err)
+		require.Equal(t, Period{Start: time.Date(2026, 4, 15, 2, 0, 0, 0, time.UTC), End: time.Date(2026, 5, 15, 2, 0, 0, 0, time.UTC)},
+			sub.Period(time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC)), "the next period is a whole month")
+	})
 	lots := b.planLots(t)
 	require.Len(t, lots, 2)
 	require.Equal(t, cur.Period.End, lots[1].ExpiresAt.UTC())

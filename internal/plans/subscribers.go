@@ -84,7 +84,7 @@ func (s *Subscriptions) Subscribers(ctx context.Context, f SubscriberFilter) (Su
 	}
 	q := `SELECT s.id, s.account_id, s.plan_code, s.plan_version, s.cycle, s.anchor, s.started_at, s.term_end, s.state,
 coalesce(s.next_plan_code, '') AS next_plan_code, coalesce(s.next_plan_version, 0) AS next_plan_version,
-coalesce(s.next_cycle, '') AS next_cycle, s.grace_until, s.created_at, s.updated_at, a.name AS account_name, coalesce(a.external_id, '') AS external_id, a.kind::text AS account_kind
+coalesce(s.next_cycle, '') AS next_cycle, s.grace_until, s.extended_start, s.extended_end, s.created_at, s.updated_at, a.name AS account_name, coalesce(a.external_id, '') AS external_id, a.kind::text AS account_kind
 FROM subscriptions s JOIN ledger_account_view a ON a.id = s.account_id
 WHERE ` + strings.Join(where, " AND ") + ` ORDER BY s.id DESC LIMIT ` + arg(f.Limit+1)
 	rows, err := s.pool.Query(ctx, q, args...)

@@ -76,8 +76,12 @@ type Subscription struct {
 	// StartedAt is when the subscription began: the anchor it was made
 	// with; an extension moves the anchor (and every period) but not it.
 	StartedAt time.Time `db:"started_at"`
-	TermEnd   time.Time `db:"term_end"`
-	State     State     `db:"state"`
+	// ExtendedStart/ExtendedEnd is a billing period staff extended (nil:
+	// none): Period answers it while it lasts.
+	ExtendedStart *time.Time `db:"extended_start"`
+	ExtendedEnd   *time.Time `db:"extended_end"`
+	TermEnd       time.Time  `db:"term_end"`
+	State         State      `db:"state"`
 	// NextPlanCode/NextPlanVersion/NextCycle: a change scheduled for the
 	// current period's end (a downgrade); empty when none.
 	NextPlanCode    string `db:"next_plan_code"`
@@ -94,6 +98,9 @@ type Subscription struct {
 // over Anchor, unless a renewal changed the cycle), each bound an
 // anniversary of the anchor.
 func (s Subscription) Period(at time.Time) Period {
+	if s.ExtendedStart != nil && s.ExtendedEnd != nil && !at.Before(*s.ExtendedStart) && at.Before(*s.ExtendedEnd) {
+		return Period{Start: *s.ExtendedStart, End: *s.ExtendedEnd} // a period staff extended
+	}
 	m, k := monthIndex(s.Anchor, s.TermEnd), s.Cycle.months()
 	j := floorDiv(m-1-monthIndex(s.Anchor, at), k)
 	return Period{Start: anniversary(s.Anchor, m-(j+1)*k), End: anniversary(s.Anchor, m-j*k)}
@@ -549,7 +556,7 @@ func (s *Subscriptions) Grants(ctx context.Context, subscriptionID int64) ([]Gra
 
 const subscriptionColumns = `id, account_id, plan_code, plan_version, cycle, anchor, started_at, term_end, state,
 coalesce(next_plan_code, '') AS next_plan_code, coalesce(next_plan_version, 0) AS next_plan_version,
-coalesce(next_cycle, '') AS next_cycle, grace_until, created_at, updated_at`
+coalesce(next_cycle, '') AS next_cycle, grace_until, extended_start, extended_end, created_at, updated_at`
 
 const selectGrant = `SELECT subscription_id, period_start, period_end, plan_code, plan_version, credits,
 coalesce(lot_id, 0) AS lot_id, granted_at FROM subscription_grants`
@@ -572,6 +579,10 @@ func (s Subscription) utc() Subscription {
 	if s.GraceUntil != nil {
 		g := s.GraceUntil.UTC()
 		s.GraceUntil = &g
+	}
+	if s.ExtendedStart != nil && s.ExtendedEnd != nil {
+		a, b := s.ExtendedStart.UTC(), s.ExtendedEnd.UTC()
+		s.ExtendedStart, s.ExtendedEnd = &a, &b
 	}
 	return s
 }
