@@ -137,6 +137,7 @@ func (s *Server) orderStatus(c echo.Context, o payments.Order) (pv.OrderStatus, 
 	}
 	if o.IsPlan() {
 		st.Plan, st.PlansURL, st.TopUpURL = true, s.URL("portal.plans"), s.URL("portal.plans")
+		st.Upgrade = o.Purpose == payments.PurposePlanUpgrade
 	}
 	if o.State.Open() && !st.Expired {
 		st.Remaining = countdown(o.ExpiresAt.Sub(now))

@@ -72,6 +72,19 @@ func TestPlanChangeForms(t *testing.T) {
 		cur, err := subs.Current(ctx, acc)
 		require.NoError(t, err)
 		require.Equal(t, "standard", cur.PlanCode, "nothing changes before the payment")
+
+		d, err := b.sim.Confirm(ctx, string(payments.ChannelWeChat), orders[0].OrderNo)
+		require.NoError(t, err)
+		require.True(t, d.Acked)
+		p = c.Get("/portal/orders/" + orders[0].OrderNo)
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Equal(t, "升级已生效，补发的套餐额度已到账。", p.TestID("checkout-plan-active"))
+		cur, err = subs.Current(ctx, acc)
+		require.NoError(t, err)
+		require.Equal(t, "professional", cur.PlanCode, "paid: the upgrade applies at once")
+		p = c.Get("/portal/orders")
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Contains(t, p.Body, "升级到 专业版（按月）")
 	})
 
 	t.Run("DowngradeWithdrawCancelResume", func(t *testing.T) {

@@ -83,6 +83,8 @@ type OrderStatus struct {
 	// shows it) instead of crediting a top-up.
 	Plan     bool
 	PlansURL string
+	// Upgrade: the plan order pays an upgrade (plan_upgrade).
+	Upgrade bool
 }
 
 // Open reports whether the order still awaits payment.
