@@ -45,6 +45,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/plans/withdraw", s.PlanWithdraw), "portal.plans.withdraw")
 	named(g.POST("/plans/cancel", s.PlanCancel), "portal.plans.cancel")
 	named(g.POST("/plans/resume", s.PlanResume), "portal.plans.resume")
+	named(g.POST("/plans/refund", s.PlanRefundRequest), "portal.plans.refund")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }

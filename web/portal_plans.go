@@ -138,6 +138,9 @@ func (s *Server) plansView(c echo.Context) (pv.PlansView, error) {
 		if err != nil {
 			return v, err
 		}
+		if cur.Refund, err = s.planRefundOffer(c, cu.Account.PoolID); err != nil {
+			return v, err
+		}
 		v.Current = &cur
 	}
 	for _, p := range cat {

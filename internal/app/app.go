@@ -154,7 +154,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	// Subscriptions tell the account about renewals, grace and expiry by
 	// webhook and mail (the notifier is built once the webhooks are).
 	var notifier *plans.Notifier
-	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now,
+	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB,
 		RenewalTerms: func() plans.RenewalTerms { return current().RenewalTerms() },
 		Notify: func(ctx context.Context, tx pgx.Tx, n plans.Notice) error {
 			return notifier.Notify(ctx, tx, n)
@@ -239,6 +239,17 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		return err
 	}
+	// A yearly plan's refund (approved in the refund queue) applies the
+	// yearly refund rule, revokes the plan lots and ends the subscription
+	// in the refund's transaction.
+	popts.PlanRefund = func(ctx context.Context, tx pgx.Tx, o payments.Order, maxFen int64, actor, reason string) (payments.PlanRefunded, error) {
+		r, err := a.Subscriptions.RefundYearTx(ctx, tx, plans.RefundYear{AccountID: o.AccountID, OrderNo: o.OrderNo,
+			MaxFen: maxFen, Actor: "payments:" + actor, Note: reason})
+		if errors.Is(err, plans.ErrNoYearRefund) || errors.Is(err, plans.ErrNotFound) {
+			return payments.PlanRefunded{}, fmt.Errorf("%w: %w", payments.ErrNotRefundable, err)
+		}
+		return payments.PlanRefunded{Fen: r.RefundFen, Revoked: r.Revoked, OpID: r.OpID}, err
+	}
 	popts.RenewalOffer = func(ctx context.Context, accountID int64) (payments.PlanOffer, error) {
 		r, err := a.Subscriptions.RenewalOffer(ctx, accountID)
 		if errors.Is(err, plans.ErrRenewalNotDue) {
@@ -278,12 +289,13 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		a.closers = append(a.closers, func() { _ = closeLimiter() })
 	}
-	a.Quotas = plans.NewQuotas(pool, plans.QuotaOptions{Now: o.Now, Webhooks: a.Webhooks})
+	a.Quotas = plans.NewQuotas(pool, plans.QuotaOptions{Now: o.Now, Webhooks: a.Webhooks, Writer: a.Ledger})
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	go a.Quotas.Listen(listenCtx)
 	a.closers = append(a.closers, stopListening)
 	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Limiter: limiter,
-		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas},
+		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas,
+		Subscriptions: a.Subscriptions},
 		gateway.Options{Now: o.Now, Secret: []byte(cfg.SessionSecret), ReservationTTL: cfg.Gateway.ReservationTTL,
 			LateEventWindow: cfg.Gateway.LateEventWindow, PortalBaseURL: cfg.BaseURL, CacheTTL: o.KeyCacheTTL,
 			DefaultLimit: cfg.Gateway.DefaultLimit, TrialLimit: cfg.Gateway.TrialLimit})
@@ -304,7 +316,8 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice,
 		Current:        func() backoffice.Settings { return current().Backoffice(cfg.Backoffice) },
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
-		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions})
+		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions,
+		PlanFees: planFees(pay, a.Subscriptions)})
 
 	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
 	// payments sync (lost notifies, expired orders, refunds at the channel).
@@ -378,3 +391,35 @@ func (a verifierAdapter) MarkVerifiedExternally(ctx context.Context, accountID i
 
 // lateInserter lets services built before the River client enqueue through it.
 type lateInserter struct{ jobs.Inserter }
+
+// planFees gives the revenue report each paid plan order with the period
+// it paid for: payments knows the money, plans the periods. An order plans
+// does not know (never applied) is recognised over one cycle from its
+// payment; a new plan's first period is one cycle from its anchor.
+func planFees(pay *payments.BackOffice, subs *plans.Subscriptions) backoffice.PlanFees {
+	return func(ctx context.Context, before time.Time) ([]backoffice.PlanFee, error) {
+		fees, err := pay.PlanFees(ctx, before)
+		if err != nil {
+			return nil, err
+		}
+		nos := make([]string, len(fees))
+		for i, f := range fees {
+			nos[i] = f.OrderNo
+		}
+		periods, err := subs.FeePeriods(ctx, nos)
+		if err != nil {
+			return nil, err
+		}
+		for i, f := range fees {
+			p, ok := periods[f.OrderNo]
+			switch {
+			case !ok:
+				p = plans.FirstPeriod(f.PaidAt, plans.Cycle(f.Cycle))
+			case p.End.IsZero():
+				p = plans.FirstPeriod(p.Start, plans.Cycle(f.Cycle))
+			}
+			fees[i].Start, fees[i].End = p.Start, p.End
+		}
+		return fees, nil
+	}
+}

@@ -462,3 +462,19 @@ FROM subscription_upgrades WHERE subscription_id = $1`, b.first.ID)
 	}
 	require.True(t, granted.Equal(dec("20000").Add(ups[0].Credits)), "one upgrade's difference granted")
 }
+
+// TestUpgradeFeePeriod: the revenue report recognises an upgrade order's
+// fee over the rest of the period it paid for.
+func TestUpgradeFeePeriod(t *testing.T) {
+	ctx := context.Background()
+	b := setupChange(t)
+	at := b.left(12)
+	c, err := b.subs.ChangePlan(ctx, ChangeRequest{AccountID: b.account, PlanCode: b.mid.Code, Cycle: Monthly, Actor: "test"})
+	require.NoError(t, err)
+	_, err = b.pay(t, c, "FEE")
+	require.NoError(t, err)
+	no := fmt.Sprintf("FEE-%d", b.first.ID)
+	ps, err := b.subs.FeePeriods(ctx, []string{no})
+	require.NoError(t, err)
+	require.Equal(t, Period{Start: at, End: b.first.TermEnd}, ps[no])
+}

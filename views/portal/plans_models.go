@@ -87,6 +87,8 @@ type CurrentPlan struct {
 	// Renewal is the unpaid renewal order of the next period (nil: none
 	// made yet, or nothing to pay).
 	Renewal *PlanRenewal
+	// Refund is the yearly refund offer (nil: not a paid yearly plan).
+	Refund *PlanRefundOffer
 }
 
 // PlanRenewal is a renewal order as the plan page shows it, with the form
