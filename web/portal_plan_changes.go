@@ -133,7 +133,8 @@ func (s *Server) planChangeView(c echo.Context, v *pv.PlansView, sub plans.Curre
 	if sub.State == plans.Canceled {
 		ch.CanResume = canResume(events)
 		if !ch.CanResume {
-			return nil // a comp: nothing to change
+			v.Change = nil // a comp: nothing to change
+			return nil
 		}
 	}
 	if sub.NextPlanCode != "" {
