@@ -131,7 +131,7 @@ func (s *Server) planChangeView(c echo.Context, v *pv.PlansView, sub plans.Curre
 		return nil
 	}
 	if sub.State == plans.Canceled {
-		ch.CanResume = canResume(events)
+		ch.CanResume = plans.Resumable(events)
 		if !ch.CanResume {
 			v.Change = nil // a comp: nothing to change
 			return nil
@@ -190,21 +190,6 @@ func (s *Server) planChangeView(c echo.Context, v *pv.PlansView, sub plans.Curre
 		Until: pc.GrantPeriod.End, Starts: pc.EffectiveAt, Next: decimal.New(pc.NextPriceFen, -2),
 		Payable: pc.Kind == plans.ChangeUpgrade && pc.PriceFen > 0}
 	return nil
-}
-
-// canResume reports whether the customer canceled the subscription (a
-// comp is canceled from the start and never resumes): its last renewal
-// event is canceled.
-func canResume(events []plans.Event) bool {
-	for _, e := range slices.Backward(events) {
-		switch e.Kind {
-		case plans.EventCanceled:
-			return true
-		case plans.EventCreated, plans.EventComped, plans.EventGranted, plans.EventResumed:
-			return false
-		}
-	}
-	return false
 }
 
 // subscriptionHistory is a subscription's events, newest first, in the
