@@ -147,6 +147,9 @@ func (s *Server) planChangeView(c echo.Context, v *pv.PlansView, sub plans.Curre
 	if sub.State != plans.Active {
 		return nil
 	}
+	if ch.NextPaid = sub.NextPaid; ch.NextPaid {
+		return nil
+	}
 	from, err := s.plans.catalogue.Version(ctx, sub.PlanCode, sub.PlanVersion)
 	if err != nil {
 		return err
