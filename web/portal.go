@@ -39,6 +39,8 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/alerts", s.SaveAlerts), "portal.alerts.save")
 	named(g.GET("/plans", s.Plans), "portal.plans")
 	named(g.POST("/plans/buy", s.PlanBuy), "portal.plans.buy")
+	named(g.GET("/products", s.Products), "portal.products")
+	named(g.POST("/products/buy", s.ProductBuy), "portal.products.buy")
 	named(g.POST("/plan/preference", s.PlanPreference), "portal.plan.preference")
 	named(g.POST("/plans/renew", s.PlanRenew), "portal.plans.renew")
 	named(g.POST("/plans/change", s.PlanChange), "portal.plans.change")

@@ -21,6 +21,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
@@ -34,6 +35,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/pricing"
+	"github.com/seed75218f88/credits/internal/products"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
@@ -87,14 +89,18 @@ type App struct {
 	Subscriptions *plans.Subscriptions
 	// Quotas spends plan quota for covered calls (the gateway's) and reads
 	// quota windows (the portal's bars).
-	Quotas       *plans.Quotas
+	Quotas *plans.Quotas
+	// Products are the one-time products and the entitlements they deliver.
+	Products     *products.Service
 	Gateway      *gateway.Service
 	Payments     *payments.Service
 	Backoffice   *backoffice.Service
 	Verification *verification.Service
 	Invoicing    *invoicing.Service
 	Webhooks     *webhook.Service
-	Jobs         *jobs.Client
+	// AutoTopUp keeps balances up by agreement payments (委托代扣, 商家扣款).
+	AutoTopUp *autotopup.Service
+	Jobs      *jobs.Client
 	// Settings are the business settings admins change on the settings
 	// screen; the services below read them per operation.
 	Settings *settings.Store
@@ -151,6 +157,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Usage = usage.New(pool)
 	a.Pricing = pricing.New(pool)
 	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
+	a.Products = products.New(pool, products.Options{Now: o.Now}) // webhooks set once built
 	// Subscriptions tell the account about renewals, grace and expiry by
 	// webhook and mail (the notifier is built once the webhooks are).
 	var notifier *plans.Notifier
@@ -269,6 +276,26 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return payments.PlanOffer{Code: c.To.Code, Version: c.To.Version, Cycle: string(c.ToCycle), PriceFen: c.PriceFen,
 			SubscriptionID: c.SubscriptionID, FromPlanCode: c.From.Code, FromPlanVersion: c.From.Version}, nil
 	}
+	// A product order is priced by the catalogue's latest version and, once
+	// paid, delivers its entitlement in the payment's transaction; its
+	// refund revokes it in the refund's.
+	popts.ProductOffer = func(ctx context.Context, _ int64, code string) (payments.ProductOffer, error) {
+		p, err := a.Products.Latest(ctx, code)
+		if err != nil {
+			return payments.ProductOffer{}, err
+		}
+		return payments.ProductOffer{Code: p.Code, Version: p.Version, PriceFen: p.PriceFen, Credits: p.Credits,
+			CreditDays: p.CreditDays, RefundDays: p.RefundDays}, nil
+	}
+	popts.ProductPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		_, err := a.Products.GrantTx(ctx, tx, products.GrantRequest{AccountID: o.AccountID, ProductCode: o.ProductCode,
+			ProductVersion: o.ProductVersion, OrderNo: o.OrderNo, PaidAt: *o.PaidAt, LotID: o.PaidLotID})
+		return err
+	}
+	popts.ProductRefunded = func(ctx context.Context, tx pgx.Tx, o payments.Order, refundNo string) error {
+		_, err := a.Products.RevokeTx(ctx, tx, o.OrderNo, "refund:"+refundNo)
+		return err
+	}
 	a.Payments = payments.New(pool, a.Ledger, chans, popts)
 	iopts := cfg.Invoicing
 	iopts.Now = o.Now
@@ -279,6 +306,19 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 
 	a.Webhooks = webhook.NewService(pool, late, webhook.Options{RequireHTTPS: production})
 	notifier = &plans.Notifier{Webhooks: a.Webhooks, Jobs: late, I18n: a.I18n}
+	a.Products.SetWebhooks(a.Webhooks)
+
+	// Auto top-up by agreement payments, with the channels' limits.
+	at := cfg.AutoTopUp
+	if a.AutoTopUp, err = autotopup.New(pool, a.Payments, late, a.Webhooks, autotopup.Options{
+		Limits: map[payments.Channel]autotopup.Limits{
+			payments.ChannelWeChat: {PerDebitFen: at.WeChatPerDebitFen, DailyFen: at.WeChatDailyFen},
+			payments.ChannelAlipay: {PerDebitFen: at.AlipayPerDebitFen, DailyFen: at.AlipayDailyFen},
+		},
+		MaxAttempts: at.MaxAttempts, Backoff: autotopup.BackoffFrom(at.RetryBase), PortalURL: cfg.BaseURL + "/portal/auto-topup", Now: o.Now, Logger: logger, I18n: a.I18n,
+	}); err != nil {
+		return nil, err
+	}
 
 	// The gateway API, with the rate limiter (Redis when REDIS_URL is set).
 	limiter := o.Limiter
@@ -295,7 +335,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.closers = append(a.closers, stopListening)
 	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Limiter: limiter,
 		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas,
-		Subscriptions: a.Subscriptions},
+		Subscriptions: a.Subscriptions, Entitlements: a.Products},
 		gateway.Options{Now: o.Now, Secret: []byte(cfg.SessionSecret), ReservationTTL: cfg.Gateway.ReservationTTL,
 			LateEventWindow: cfg.Gateway.LateEventWindow, PortalBaseURL: cfg.BaseURL, CacheTTL: o.KeyCacheTTL,
 			DefaultLimit: cfg.Gateway.DefaultLimit, TrialLimit: cfg.Gateway.TrialLimit})
@@ -336,6 +376,12 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
 	periodic = append(periodic, plans.PeriodicJobs()...)
 	periodic = append(periodic, plans.QuotaPeriodicJobs()...)
+	autotopup.AddWorkers(workers, a.AutoTopUp)
+	scanEvery := time.Duration(0)
+	if o.FastJobs {
+		scanEvery = time.Second
+	}
+	periodic = append(periodic, autotopup.PeriodicJobs(scanEvery)...)
 	jopts := jobs.Options{Logger: logger, Periodic: periodic}
 	if o.FastJobs {
 		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond
@@ -353,7 +399,7 @@ func (a *App) WebDeps() web.Deps {
 		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
-		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas}
+		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp}
 }
 
 // Start works the background jobs until the returned stop is called.

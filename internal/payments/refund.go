@@ -59,7 +59,7 @@ type Refund struct {
 	Order Order `db:"-"`
 }
 
-const refundColumns = `id, order_id, refund_no, amount_fen, credits, reason, actor, state, ledger_op_id, created_at,
+const refundColumns = `id, order_id, refund_no, amount_fen, credits, reason, actor, state, coalesce(ledger_op_id, 0) AS ledger_op_id, created_at,
 	bonus_revoked, bonus_charged, bonus_fen`
 
 // Refund pays back AmountFen of a paid top-up, limited to the unconsumed
@@ -128,8 +128,12 @@ func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Ref
 			out, out.Replayed, out.Order = prev[0], true, o
 			return nil
 		}
-		if o.Purpose == PurposePlan || o.Purpose == PurposePlanRenewal {
+		switch o.Purpose {
+		case PurposePlan, PurposePlanRenewal:
 			out, err = s.planRefundTx(ctx, tx, o, r)
+			return err
+		case PurposeProduct:
+			out, err = s.productRefundTx(ctx, tx, o, r)
 			return err
 		}
 		if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.PaidLotID == nil {

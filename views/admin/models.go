@@ -276,7 +276,14 @@ type CodesView struct {
 type BatchForm struct {
 	Campaign, Amount, Count, LotDays, CodeExpires string
 	OnePerCustomer                                bool
+	// Plan and PlanDays make a plan batch (Plan "" grants credits);
+	// Plans are the plan codes and names to choose from.
+	Plan, PlanDays string
+	Plans          []PlanChoice
 }
+
+// PlanChoice is a plan offered by a form: its code and name.
+type PlanChoice struct{ Code, Name string }
 
 // GeneratedView is a new batch's codes and CSV file.
 type GeneratedView struct {
@@ -297,6 +304,10 @@ type BatchRow struct {
 	CreatedBy      string
 	CreatedAt      time.Time
 	OnePerCustomer bool
+	// Plan and PlanDays: each code grants this plan for so many days
+	// (empty: Amount credits).
+	Plan     string
+	PlanDays int
 }
 
 // RefundsView is the refund request queue.
