@@ -83,12 +83,12 @@ type OrderStatus struct {
 	// shows it) instead of crediting a top-up.
 	Plan     bool
 	PlansURL string
-	// Upgrade: the plan order pays an upgrade (plan_upgrade).
-	Upgrade bool
 	// Product names the one-time product a product order buys ("" for
 	// other orders); paying it delivers the entitlement (ProductsURL).
 	Product     string
 	ProductsURL string
+	// Upgrade: the plan order pays an upgrade (plan_upgrade).
+	Upgrade bool
 }
 
 // Open reports whether the order still awaits payment.
