@@ -99,7 +99,8 @@ func TestProductCheckout(t *testing.T) {
 	p := c.Get("/portal/products")
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
 	require.Equal(t, 3, p.Doc.Find(`[data-testid^="product-buy-submit-"]`).Length(), "three products on sale")
-	require.Contains(t, p.Doc.Find(`[data-testid="product-deepseek-pack"] [data-testid="product-refund"]`).Text(), "付款后 7 天内可申请全额退款")
+	require.Contains(t, p.Doc.Find(`[data-testid="product-deepseek-pack"] [data-testid="product-refund"]`).Text(), "付款后 7 天内可申请退款，已用点数按购买价格扣除")
+	require.Contains(t, p.Doc.Find(`[data-testid="product-batch-api"] [data-testid="product-refund"]`).Text(), "付款后 7 天内可申请全额退款")
 	require.NotEmpty(t, p.TestID("entitlements-none"))
 
 	nc := b.captureNotifies(t)
