@@ -43,6 +43,11 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/products/buy", s.ProductBuy), "portal.products.buy")
 	named(g.POST("/plan/preference", s.PlanPreference), "portal.plan.preference")
 	named(g.POST("/plans/renew", s.PlanRenew), "portal.plans.renew")
+	named(g.POST("/plans/change", s.PlanChange), "portal.plans.change")
+	named(g.POST("/plans/withdraw", s.PlanWithdraw), "portal.plans.withdraw")
+	named(g.POST("/plans/cancel", s.PlanCancel), "portal.plans.cancel")
+	named(g.POST("/plans/resume", s.PlanResume), "portal.plans.resume")
+	named(g.POST("/plans/refund", s.PlanRefundRequest), "portal.plans.refund")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 }

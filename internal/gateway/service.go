@@ -36,6 +36,7 @@ type Service struct {
 	webhooks *webhook.Service
 	quotas   *plans.Quotas
 	ents     EntitlementSource
+	subs     *plans.Subscriptions
 	// Keys checks service keys; Limits reads and sets accounts' own rate
 	// limits (the portal sets its sub-accounts' limits through it).
 	Keys   *KeyStore
@@ -79,6 +80,9 @@ type Deps struct {
 	// Entitlements lists accounts' product entitlements (internal/products);
 	// nil: the entitlements endpoint answers an empty list.
 	Entitlements EntitlementSource
+	// Subscriptions answers GET /v1/accounts/{id}/subscription; nil: that
+	// endpoint fails.
+	Subscriptions *plans.Subscriptions
 }
 
 // New returns a Service. Options.Secret is required.
@@ -99,7 +103,8 @@ func New(d Deps, opts Options) (*Service, error) {
 	ks := NewKeyStore(d.Pool, opts.CacheTTL)
 	ks.now = opts.Now
 	s := &Service{pool: d.Pool, ledger: d.Ledger, pricing: d.Pricing, limiter: d.Limiter,
-		verifier: d.Verifier, portal: d.Portal, opts: opts, webhooks: d.Webhooks, quotas: d.Quotas, ents: d.Entitlements, Keys: ks}
+		verifier: d.Verifier, portal: d.Portal, opts: opts, webhooks: d.Webhooks, quotas: d.Quotas, subs: d.Subscriptions,
+		ents: d.Entitlements, Keys: ks}
 	s.Limits = &LimitStore{db: d.Pool, onChange: s.forget}
 	return s, nil
 }

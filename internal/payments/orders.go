@@ -73,6 +73,10 @@ type Order struct {
 	// renewal order pays (zero otherwise).
 	SubscriptionID int64      `db:"subscription_id"`
 	PeriodStart    *time.Time `db:"period_start"`
+	// FromPlanCode and FromPlanVersion are the plan an upgrade order
+	// (purpose plan_upgrade, with SubscriptionID) upgrades from.
+	FromPlanCode    string `db:"from_plan_code"`
+	FromPlanVersion int    `db:"from_plan_version"`
 	// ProductCode and ProductVersion are the one-time product a product
 	// order buys; ProductRefundDays its refund window after payment and
 	// ProductLotDays a model pack lot's validity (0: none), copied from the
@@ -128,6 +132,7 @@ const orderColumns = `id, order_no, account_id, amount_fen, credits, bonus_credi
 	bank_line_id, statement_serial, payer_name, payer_account, pay_mode, purpose,
 	coalesce(plan_code, '') AS plan_code, coalesce(plan_version, 0) AS plan_version, coalesce(plan_cycle, '') AS plan_cycle,
 	coalesce(subscription_id, 0) AS subscription_id, period_start,
+	coalesce(from_plan_code, '') AS from_plan_code, coalesce(from_plan_version, 0) AS from_plan_version,
 	coalesce(product_code, '') AS product_code, coalesce(product_version, 0) AS product_version,
 	coalesce(product_refund_days, 0) AS product_refund_days, coalesce(product_lot_days, 0) AS product_lot_days`
 
@@ -136,8 +141,8 @@ const (
 INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
                             reference_code, expires_at, created_at, updated_at, pay_mode,
                             purpose, plan_code, plan_version, plan_cycle, subscription_id, period_start,
-                            product_code, product_version, product_refund_days, product_lot_days)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                            from_plan_code, from_plan_version, product_code, product_version, product_refund_days, product_lot_days)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 RETURNING ` + orderColumns
 	sqlInsertTransition = `
 INSERT INTO payment_order_transitions (order_id, from_state, to_state, cause, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`
@@ -241,9 +246,14 @@ func (s *Service) insertPurposeOrder(ctx context.Context, accountID int64, q Quo
 	var planVersion *int
 	var subscriptionID *int64
 	var periodStart *time.Time
+	var fromCode *string
+	var fromVersion *int
 	if plan != nil {
 		purpose, planCode, planVersion, planCycle = PurposePlan, &plan.Code, &plan.Version, &plan.Cycle
-		if plan.SubscriptionID != 0 {
+		switch {
+		case plan.FromPlanCode != "":
+			purpose, subscriptionID, fromCode, fromVersion = PurposePlanUpgrade, &plan.SubscriptionID, &plan.FromPlanCode, &plan.FromPlanVersion
+		case plan.SubscriptionID != 0:
 			purpose, subscriptionID, periodStart = PurposePlanRenewal, &plan.SubscriptionID, &plan.PeriodStart
 		}
 	}
@@ -262,7 +272,7 @@ func (s *Service) insertPurposeOrder(ctx context.Context, accountID int64, q Quo
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
 			o, err = queryOrder(ctx, tx, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
-				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart,
+				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart, fromCode, fromVersion,
 				productCode, productVersion, productRefundDays, productLotDays)
 			if err != nil {
 				return err
@@ -410,6 +420,9 @@ func (s *Service) subject(o Order) string {
 // planPurchase names what a plan order buys: "套餐 basic 月付".
 func (s *Service) planPurchase(o Order) string {
 	cycle := map[string]string{"monthly": "月付", "yearly": "年付"}[o.PlanCycle]
+	if o.Purpose == PurposePlanUpgrade {
+		cycle = "升级 " + cycle
+	}
 	return strings.Join(strings.Fields(s.opts.PlanSubject+" "+o.PlanCode+" "+cycle), " ")
 }
 

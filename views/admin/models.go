@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"github.com/seed75218f88/credits/views/components"
+
 	"context"
 	"strconv"
 	"time"
@@ -51,6 +53,10 @@ type CustomerView struct {
 	Invoices     []CustomerInvoiceRow
 	Verification CustomerVerification
 	Subs         []CustomerSubRow
+	// Subscription is the account's newest subscription's history, newest
+	// first (HasSubscription false: it never had a plan).
+	HasSubscription     bool
+	SubscriptionHistory []components.HistoryRow
 }
 
 // Bucket is the available credit of one lot kind.
