@@ -42,10 +42,11 @@ func TestProductsOnAPhoneInChromium(t *testing.T) {
 	webtest.SignIn(t, bctx, b.app.URL, login, "correct horse 1")
 	for _, lang := range []struct {
 		code, product, channel, button, name, active, redeem string
-		redeemText                                           string
+		redeemText, fineTune                                 string
 	}{
-		{"zh-CN", "deepseek-pack", "wechat", "立即购买", "DeepSeek 模型包", "生效中", batch.Codes[0], "已开通「基础版」"},
-		{"en", "batch-api", "alipay", "Buy now", "Batch inference", "Active", batch.Codes[1], "You already have a plan in force"},
+		{"zh-CN", "deepseek-pack", "wechat", "立即购买", "DeepSeek 模型包", "生效中", batch.Codes[0], "已开通「基础版」", "到账后开通：微调任务 ×3"},
+		{"en", "batch-api", "alipay", "Buy now", "Batch inference", "Active", batch.Codes[1], "You already have a plan in force",
+			"Activated once the transfer arrives: Fine-tune jobs ×3"},
 	} {
 		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/portal/products"),
 			chromedp.WaitVisible(css(`[data-testid="product-buy-submit-`+lang.product+`"]`)),
@@ -83,6 +84,16 @@ func TestProductsOnAPhoneInChromium(t *testing.T) {
 			webtest.Text(t, bctx, offerSel(no)+` [data-testid="refund-until"]`))
 		webtest.RequireFitsWidth(t, bctx, 390, "the orders page with a product's refund (%s)", lang.code)
 		webtest.Screenshot(t, bctx, "portal-product-refund-390-"+lang.code)
+
+		// A bank transfer order names the product it activates.
+		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/portal/products"),
+			chromedp.WaitVisible(css(`[data-testid="product-buy-submit-fine-tune-3"]`)),
+			chromedp.Click(css(`[data-testid="product-channel-bank_transfer-fine-tune-3"]`)),
+			chromedp.Click(css(`[data-testid="product-buy-submit-fine-tune-3"]`)),
+			chromedp.WaitVisible(css(`[data-testid="transfer-product"]`)),
+		))
+		require.Contains(t, webtest.Text(t, bctx, `[data-testid="transfer-product"]`), lang.fineTune)
+		webtest.RequireFitsWidth(t, bctx, 390, "a product's bank transfer page (%s)", lang.code)
 
 		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/portal/redeem"),
 			chromedp.WaitVisible(css(`[data-testid="redeem-submit"]`)),
