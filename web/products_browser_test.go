@@ -2,16 +2,20 @@ package web_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/products"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -197,4 +201,21 @@ func TestProductEditorInChromium(t *testing.T) {
 	require.NoError(t, b.app.Pool.QueryRow(ctx, `SELECT count(*) FROM admin_audit_log WHERE action = $1`,
 		string(backoffice.ActionProductPublished)).Scan(&published))
 	require.Equal(t, 2, published, "each publication audited")
+
+	// The customer page lists a customer's entitlements.
+	_, u := b.register(t, uniqEmail("entitled"), "权益客户")
+	orderNo := "T" + strings.ReplaceAll(uniqEmail("e"), "@example.com", "")
+	require.NoError(t, db.InTx(ctx, b.app.Pool, func(tx pgx.Tx) error {
+		_, err := b.app.Services.Products.GrantTx(ctx, tx, products.GrantRequest{AccountID: u.AccountID, ProductCode: "vision-pack",
+			ProductVersion: 1, OrderNo: orderNo, PaidAt: time.Now()})
+		return err
+	}))
+	for _, lang := range []struct{ code, state string }{{"zh-CN", "生效中"}, {"en", "Active"}} {
+		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code),
+			chromedp.Navigate(b.app.URL+"/admin/customers/"+strconv.FormatInt(u.AccountID, 10)),
+			chromedp.WaitVisible(css(`[data-testid="customer-entitlement-`+orderNo+`"]`))))
+		require.Equal(t, lang.state, webtest.Text(t, bctx, `[data-testid="customer-entitlement-`+orderNo+`"] [data-testid="customer-entitlement-state"]`))
+		webtest.RequireFitsWidth(t, bctx, 390, "the customer page with entitlements (%s)", lang.code)
+		webtest.Screenshot(t, bctx, "admin-customer-entitlements-390-"+lang.code)
+	}
 }
