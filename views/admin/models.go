@@ -60,6 +60,9 @@ type CustomerView struct {
 	// first (HasSubscription false: it never had a plan).
 	HasSubscription     bool
 	SubscriptionHistory []components.HistoryRow
+	// Entitlements are what the account's one-time products delivered,
+	// newest first (customer_entitlements.templ).
+	Entitlements []CustomerEntitlementRow
 }
 
 // Bucket is the available credit of one lot kind.
