@@ -19,9 +19,6 @@ CREATE TABLE autotopup_agreements (
     pause_reason  text NOT NULL DEFAULT '',
     signed_at     timestamptz,
     terminated_at timestamptz,
-    -- set when the customer unsigns in the portal, before we ask the
-    -- channel: its termination notify is then ours, not news to tell them
-    unsign_requested_at timestamptz,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
     CHECK (state = 'pending' OR state = 'terminated' OR contract_id IS NOT NULL)
@@ -41,36 +38,26 @@ CREATE TABLE autotopup_settings (
     CHECK ((threshold_credits IS NULL) <> (threshold_share IS NULL))
 );
 
--- One row per debit run: a crossing below the threshold that led to a
--- top-up (purpose topup), or a plan renewal paid by agreement (purpose
--- plan_renewal): the order debited, its attempts and outcome. A crossing
--- makes one top-up however often it is scanned ((account_id,
--- crossing_event_id) unique), a renewal period one debit ((subscription_id,
--- period_start) unique).
+-- One row per crossing below the threshold that led to a top-up: the order
+-- debited, its attempts and outcome. (account_id, crossing_event_id) is
+-- unique, so a crossing makes one top-up however often it is scanned.
 CREATE TABLE autotopup_runs (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     account_id        bigint NOT NULL REFERENCES ledger_accounts (id),
     agreement_id      bigint NOT NULL REFERENCES autotopup_agreements (id),
-    purpose           text NOT NULL DEFAULT 'topup' CHECK (purpose IN ('topup', 'plan_renewal')),
-    crossing_event_id bigint,
-    subscription_id   bigint,
-    period_start      timestamptz,
+    crossing_event_id bigint NOT NULL,
     order_no          text NOT NULL UNIQUE,
     amount_fen        bigint NOT NULL CHECK (amount_fen > 0),
-    day               date NOT NULL, -- Beijing date of the crossing (of the debit, for a renewal)
+    day               date NOT NULL, -- Beijing date of the crossing
     state             text NOT NULL DEFAULT 'debiting' CHECK (state IN ('debiting', 'succeeded', 'failed')),
     attempts          integer NOT NULL DEFAULT 0,
-    not_before        timestamptz, -- a renewal is debited on its renewal date
     accepted_at       timestamptz, -- the channel accepted the debit; its notify settles it
     next_attempt_at   timestamptz,
     last_error        text NOT NULL DEFAULT '',
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (account_id, crossing_event_id),
-    CHECK ((purpose = 'topup') = (crossing_event_id IS NOT NULL)),
-    CHECK ((purpose = 'plan_renewal') = (subscription_id IS NOT NULL AND period_start IS NOT NULL))
+    UNIQUE (account_id, crossing_event_id)
 );
-CREATE UNIQUE INDEX autotopup_runs_renewal ON autotopup_runs (subscription_id, period_start) WHERE purpose = 'plan_renewal';
 CREATE INDEX autotopup_runs_account_day ON autotopup_runs (account_id, day);
 
 -- The customer's history of auto top-up: every debit, failure and change.

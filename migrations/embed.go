@@ -12,6 +12,7 @@ package migrations
 import (
 	"embed"
 
+	gatewayschema "github.com/seed75218f88/credits/internal/gateway/schema"
 	"github.com/seed75218f88/credits/internal/ledger/schema"
 	planschema "github.com/seed75218f88/credits/internal/plans/schema"
 )
@@ -33,4 +34,5 @@ type Repeatable struct {
 var Repeatables = []Repeatable{
 	{Name: "ledger functions (internal/ledger/schema/functions.sql)", SQL: schema.Functions},
 	{Name: "plan quota functions (internal/plans/schema/quota.sql)", SQL: planschema.Quota},
+	{Name: "gateway quota functions (internal/gateway/schema/quota.sql)", SQL: gatewayschema.Quota},
 }

@@ -39,6 +39,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminKYCRoutes(g)
 	s.adminBusinessSettingsRoutes(g)
 	s.adminPlanRoutes(g)
+	s.adminProductRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

@@ -31,6 +31,7 @@ var auditActions = append([]backoffice.Action{
 	backoffice.ActionRefundApproved, backoffice.ActionRefundRejected, backoffice.ActionRefundDone,
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
 	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
+	backoffice.ActionProductDrafted, backoffice.ActionProductPublished,
 }, backoffice.StaffActions...)
 
 // auditFilter reads the filter form: actor (staff id or email), account

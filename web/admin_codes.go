@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/plans"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -37,9 +40,25 @@ func (s *Server) codesView(c echo.Context) (adminview.CodesView, error) {
 	}
 	for _, b := range batches {
 		v.Batches = append(v.Batches, adminview.BatchRow{ID: b.ID, Campaign: b.Campaign, Amount: b.Amount, Count: b.Count,
-			Redeemed: b.Redeemed, CodeExpiresAt: b.CodeExpiresAt, CreatedBy: b.CreatedByEmail, CreatedAt: b.CreatedAt, OnePerCustomer: b.OnePerCustomer})
+			Redeemed: b.Redeemed, CodeExpiresAt: b.CodeExpiresAt, CreatedBy: b.CreatedByEmail, CreatedAt: b.CreatedAt, OnePerCustomer: b.OnePerCustomer,
+			Plan: b.PlanCode, PlanDays: b.PlanDays})
 	}
-	return v, nil
+	v.Form.Plans, err = s.planChoices(c)
+	return v, err
+}
+
+// planChoices are the catalogue's plans, for a plan redemption batch.
+func (s *Server) planChoices(c echo.Context) ([]adminview.PlanChoice, error) {
+	cat, err := s.plans.catalogue.Catalogue(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	en := i18n.Lang(c.Request().Context()) == "en"
+	out := make([]adminview.PlanChoice, len(cat))
+	for i, p := range cat {
+		out[i] = adminview.PlanChoice{Code: p.Code, Name: planName(p, en)}
+	}
+	return out, nil
 }
 
 // AdminGenerateCodes generates a batch and shows its codes this once, with
@@ -52,9 +71,24 @@ func (s *Server) AdminGenerateCodes(c echo.Context) error {
 	}
 	f := adminview.BatchForm{Campaign: strings.TrimSpace(c.FormValue("campaign")), Amount: strings.TrimSpace(c.FormValue("amount")),
 		Count: strings.TrimSpace(c.FormValue("count")), LotDays: strings.TrimSpace(c.FormValue("lot_days")),
-		CodeExpires: strings.TrimSpace(c.FormValue("code_expires")), OnePerCustomer: c.FormValue("one_per_customer") != ""}
-	req := backoffice.BatchRequest{Campaign: f.Campaign, OnePerCustomer: f.OnePerCustomer, Actor: actor(c)}
-	if req.Amount, err = decimal.NewFromString(f.Amount); err != nil {
+		CodeExpires: strings.TrimSpace(c.FormValue("code_expires")), OnePerCustomer: c.FormValue("one_per_customer") != "",
+		Plan: strings.TrimSpace(c.FormValue("plan")), PlanDays: strings.TrimSpace(c.FormValue("plan_days")), Plans: v.Form.Plans}
+	req := backoffice.BatchRequest{Campaign: f.Campaign, OnePerCustomer: f.OnePerCustomer, Actor: actor(c), PlanCode: f.Plan}
+	if f.Plan != "" {
+		// A plan batch: each code grants the plan for so many days, no credits.
+		if !slices.ContainsFunc(f.Plans, func(p adminview.PlanChoice) bool { return p.Code == f.Plan }) {
+			v.Errors["plan"] = tr(c, "error.field.redeem_plan_unknown")
+		}
+		if req.PlanDays, err = strconv.Atoi(f.PlanDays); err != nil || req.PlanDays < 1 || req.PlanDays > plans.MaxCompDays {
+			v.Errors["plan_days"] = tr(c, "error.field.redeem_plan_days")
+		}
+		if f.Amount != "" && f.Amount != "0" {
+			v.Errors["amount"] = tr(c, "admin.codes.plan_no_amount")
+		}
+		if f.LotDays != "" {
+			v.Errors["lot_days"] = tr(c, "admin.codes.plan_no_amount")
+		}
+	} else if req.Amount, err = decimal.NewFromString(f.Amount); err != nil {
 		v.Errors["amount"] = tr(c, "error.admin.invalid_amount")
 	}
 	if req.Count, err = strconv.Atoi(f.Count); err != nil || req.Count <= 0 || req.Count > backoffice.MaxBatchCount {
@@ -77,7 +111,7 @@ func (s *Server) AdminGenerateCodes(c echo.Context) error {
 		gen, err := s.admin.bo.GenerateBatch(c.Request().Context(), req)
 		if err == nil {
 			v.Generated = &adminview.GeneratedView{Campaign: gen.Batch.Campaign, Amount: gen.Batch.Amount, Codes: gen.Codes, CSV: gen.CSV}
-			v.Form = adminview.BatchForm{}
+			v.Form = adminview.BatchForm{Plans: f.Plans}
 			if v2, err := s.codesView(c); err == nil {
 				v.Batches = v2.Batches
 			}

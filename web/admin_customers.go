@@ -170,6 +170,9 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	if err := s.planCompForm(c, acc.PoolID, &v); err != nil {
 		return v, err
 	}
+	if err := s.subscriptionHistoryView(c, acc.PoolID, &v); err != nil {
+		return v, err
+	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {
 		v.Buckets = append(v.Buckets, adminview.Bucket{Kind: string(k), Amount: bal.ByKind[k]})
 	}

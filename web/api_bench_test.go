@@ -205,11 +205,11 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 		netHTTPRun.rate(), netHTTPRun.rate()/ledgerRun.rate(), netHTTPRun.percentile(99).Round(time.Microsecond))
 	fmt.Printf("  HTTP API, plan accounts (quota pays): %8.0f ops/s  ratio to the HTTP API on credits %.2f (target >= 0.9), to the ledger %.2f  p99 %s per call\n",
 		planRun.rate(), planRun.rate()/apiRun.rate(), planRun.rate()/ledgerRun.rate(), planRun.percentile(99).Round(time.Microsecond))
-	fmt.Printf("  ledger writers' mean batch: ledger direct %.1f, HTTP API %.1f, over net/http's client %.1f\n",
-		ledgerRun.batch(), apiRun.batch(), netHTTPRun.batch())
-	fmt.Printf("  CPU per operation, this process (clients and server) + PostgreSQL: ledger direct %s + %s, HTTP API %s + %s, over net/http's client %s + %s\n",
+	fmt.Printf("  ledger writers' mean batch: ledger direct %.1f, HTTP API %.1f, over net/http's client %.1f, plan accounts %.1f\n",
+		ledgerRun.batch(), apiRun.batch(), netHTTPRun.batch(), planRun.batch())
+	fmt.Printf("  CPU per operation, this process (clients and server) + PostgreSQL: ledger direct %s + %s, HTTP API %s + %s, over net/http's client %s + %s, plan accounts %s + %s\n",
 		ledgerRun.perOp(ledgerRun.cpu), ledgerRun.perOp(ledgerRun.pgCPU), apiRun.perOp(apiRun.cpu), apiRun.perOp(apiRun.pgCPU),
-		netHTTPRun.perOp(netHTTPRun.cpu), netHTTPRun.perOp(netHTTPRun.pgCPU))
+		netHTTPRun.perOp(netHTTPRun.cpu), netHTTPRun.perOp(netHTTPRun.pgCPU), planRun.perOp(planRun.cpu), planRun.perOp(planRun.pgCPU))
 	b.ReportMetric(apiRun.rate(), "api_ops/s")
 	b.ReportMetric(ledgerRun.rate(), "ledger_ops/s")
 	b.ReportMetric(ratio, "ratio")

@@ -44,6 +44,7 @@ func (c *testClock) Advance(d time.Duration) {
 type apiOpts struct {
 	config  func(*config.Config) // the test's settings (trial cap, reservation TTL …)
 	limiter ratelimit.Limiter    // default: in process
+	ownDB   bool                 // a database of its own (the test publishes plans)
 }
 
 // apiBundle is a running server with the gateway API, a live and a test key.
@@ -72,6 +73,9 @@ func setupAPI(t testing.TB, o apiOpts) *apiBundle {
 	})}
 	if o.config != nil {
 		opts = append(opts, webtest.WithConfig(o.config))
+	}
+	if o.ownDB {
+		opts = append(opts, webtest.WithOwnDatabase())
 	}
 	app := webtest.Start(t, opts...)
 	b.gw, b.ledger = app.Services.Gateway, app.Services.Ledger

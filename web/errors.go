@@ -78,6 +78,17 @@ var errorTable = []ErrorMapping{
 	{payments.ErrNoRenewalDue, http.StatusConflict, "no_renewal_due", "error.payments.no_renewal_due"},
 	{payments.ErrRenewalSettled, http.StatusConflict, "renewal_settled", "error.payments.renewal_settled"},
 	{payments.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", "error.payments.invalid_argument"},
+	{payments.ErrUpgradeSuperseded, http.StatusConflict, "upgrade_superseded", "error.payments.upgrade_superseded"},
+
+	// Changing plans (internal/plans, changes.go).
+	{plans.ErrPastDue, http.StatusConflict, "plan_past_due", "error.plans.past_due"},
+	{plans.ErrNotChangeable, http.StatusConflict, "plan_not_changeable", "error.plans.not_changeable"},
+	{plans.ErrSamePlan, http.StatusConflict, "same_plan", "error.plans.same_plan"},
+	{plans.ErrCycleWithUpgrade, http.StatusConflict, "cycle_with_upgrade", "error.plans.cycle_with_upgrade"},
+	{plans.ErrNoScheduledChange, http.StatusConflict, "no_scheduled_change", "error.plans.no_scheduled_change"},
+	{plans.ErrNotCanceled, http.StatusConflict, "plan_not_canceled", "error.plans.not_canceled"},
+	{plans.ErrNextPeriodPaid, http.StatusConflict, "next_period_paid", "error.plans.next_period_paid"},
+	{plans.ErrUpgradeSuperseded, http.StatusConflict, "upgrade_superseded", "error.payments.upgrade_superseded"},
 
 	// Gateway API (internal/gateway, and the ledger and pricing errors it passes on).
 	{gateway.ErrUnauthorized, http.StatusUnauthorized, "unauthorized", "error.api.unauthorized"},

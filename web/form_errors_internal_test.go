@@ -27,7 +27,7 @@ func TestFieldCodesHaveMessages(t *testing.T) {
 	t.Parallel()
 	var keys []string
 	for _, codes := range [][]string{auth.FieldCodes, backoffice.FieldCodes, invoicing.FieldCodes, verification.FieldCodes,
-		payments.FieldCodes, gateway.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes, signUpFieldCodes, ownFieldCodes,
+		payments.FieldCodes, payments.ProductFieldCodes, backoffice.PlanCodeFieldCodes, gateway.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes, signUpFieldCodes, ownFieldCodes,
 		settings.FieldCodes} {
 		require.NotEmpty(t, codes)
 		for _, c := range codes {

@@ -48,6 +48,9 @@ func (s *Server) ordersView(c echo.Context, form pv.RefundForm) (pv.OrdersView, 
 		if row.Plan, err = s.planLabel(c, o); err != nil {
 			return v, err
 		}
+		if row.Product, err = s.productLabel(c, o); err != nil {
+			return v, err
+		}
 		v.Orders = append(v.Orders, row)
 	}
 	if err := s.refundSection(c, orders, form, &v); err != nil {
@@ -92,8 +95,12 @@ func (s *Server) OrderPage(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		product, err := s.productLabel(c, o)
+		if err != nil {
+			return err
+		}
 		return Render(c, http.StatusOK, pv.Transfer(pv.TransferView{
-			Plan:  plan,
+			Plan: plan, Product: product,
 			Frame: s.frame(c, "portal.topup"), OrderNo: o.OrderNo, State: string(o.State),
 			Amount: o.AmountYuan(), Credits: o.Credits, Bonus: o.BonusCredits, Reference: o.ReferenceDisplay(),
 			ExpiresAt: o.ExpiresAt, CreatedAt: o.CreatedAt, OrdersURL: s.URL("portal.orders"),
@@ -137,6 +144,13 @@ func (s *Server) orderStatus(c echo.Context, o payments.Order) (pv.OrderStatus, 
 	}
 	if o.IsPlan() {
 		st.Plan, st.PlansURL, st.TopUpURL = true, s.URL("portal.plans"), s.URL("portal.plans")
+	}
+	if o.Purpose == payments.PurposeProduct {
+		name, err := s.productLabel(c, o)
+		if err != nil {
+			return st, err
+		}
+		st.Product, st.ProductsURL, st.TopUpURL = name, s.URL("portal.products"), s.URL("portal.products")
 	}
 	if o.State.Open() && !st.Expired {
 		st.Remaining = countdown(o.ExpiresAt.Sub(now))

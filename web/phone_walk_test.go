@@ -185,6 +185,11 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.Plans.OpenDraft(ctx, "basic", "test")
 	require.NoError(t, err)
+	// The product catalogue likewise, a draft waiting on one product.
+	_, err = a.Products.EnsureDemo(ctx, "test")
+	require.NoError(t, err)
+	_, err = a.Products.OpenDraft(ctx, "batch-api", "test")
+	require.NoError(t, err)
 
 	// Staff: one holding every role walks the back office; a support
 	// member's grant over the limit waits for approval.

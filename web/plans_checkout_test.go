@@ -142,7 +142,7 @@ func TestPlanCheckout(t *testing.T) {
 	c.Get("/lang/en")
 	p = c.Get("/portal/plans")
 	require.Equal(t, "Basic", p.TestID("current-plan-name"))
-	require.Contains(t, p.TestID("plan-in-force"), "coming soon")
+	require.Contains(t, p.TestID("plan-in-force"), "Change plan")
 	p = c.PostForm("/portal/plans/buy", url.Values{"plan": {"standard"}, "cycle": {"yearly"}, "channel": {"alipay"}, "mode": {"qr"}})
 	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
 	require.Contains(t, p.TestID("plan-buy-error"), "already have a plan in force")

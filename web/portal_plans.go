@@ -138,6 +138,9 @@ func (s *Server) plansView(c echo.Context) (pv.PlansView, error) {
 		if err != nil {
 			return v, err
 		}
+		if cur.Refund, err = s.planRefundOffer(c, cu.Account.PoolID); err != nil {
+			return v, err
+		}
 		v.Current = &cur
 	}
 	for _, p := range cat {
@@ -146,6 +149,11 @@ func (s *Server) plansView(c echo.Context) (pv.PlansView, error) {
 	v.Buy = s.planBuy(c)
 	if v.Current != nil && v.Current.Renewal != nil {
 		v.Current.Renewal.Channels, v.Current.Renewal.Mode = v.Buy.Channels, v.Buy.Mode
+	}
+	if v.Current != nil {
+		if err := s.planChangeView(c, &v, sub, cat, en); err != nil {
+			return v, err
+		}
 	}
 	return v, nil
 }

@@ -20,13 +20,16 @@ import (
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
-var demoPlansOnce sync.Once
+// demoPlansDone holds, per database, the once that published the demo
+// plans there (a test on a database of its own publishes its own).
+var demoPlansDone sync.Map // database name -> *sync.Once
 
-// demoPlans publishes the four demo plans once for the package's database.
+// demoPlans publishes the four demo plans once for the test's database.
 func demoPlans(t *testing.T, app *webtest.App) {
 	t.Helper()
+	once, _ := demoPlansDone.LoadOrStore(app.Pool.Config().ConnConfig.Database, new(sync.Once))
 	var err error
-	demoPlansOnce.Do(func() { _, err = app.Services.Plans.EnsureDemo(context.Background(), "test") })
+	once.(*sync.Once).Do(func() { _, err = app.Services.Plans.EnsureDemo(context.Background(), "test") })
 	require.NoError(t, err)
 }
 
@@ -105,7 +108,8 @@ func TestAdminCompsAPlan(t *testing.T) {
 	t.Parallel()
 	// Its own database: other tests publish plans into the shared catalogue.
 	b := setupAdmin(t, webtest.WithOwnDatabase())
-	demoPlans(t, b.app)
+	_, err := b.app.Services.Plans.EnsureDemo(context.Background(), "test")
+	require.NoError(t, err)
 	_, u := b.register(t, uniqEmail("comp-customer"), "")
 	admin := b.staff(t, "comp-admin", auth.RoleAdmin)
 	page := "/admin/customers/" + strconv.FormatInt(u.AccountID, 10)

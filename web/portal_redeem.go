@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -33,11 +34,22 @@ func (s *Server) Redeem(c echo.Context) error {
 			return err
 		}
 		v.Error = errs["code"]
+		if msg, ok := errs[""]; ok && v.Error == "" { // the account's state, not the code (a plan in force)
+			v.Error = msg
+		}
 		return Render(c, status, pv.Redeem(v), nil)
 	}
 	v.Code = ""
 	v.Done = true
 	v.Amount = r.Lot.Amount
+	if sub := r.Subscription; sub != nil {
+		p, err := s.plans.catalogue.Version(c.Request().Context(), sub.PlanCode, sub.PlanVersion)
+		if err != nil {
+			return err
+		}
+		v.Plan, v.PlanUntil = planName(p, i18n.Lang(c.Request().Context()) == "en"), format.Time(sub.TermEnd)
+		return Render(c, http.StatusOK, pv.Redeem(v), nil)
+	}
 	if r.Lot.ExpiresAt != nil {
 		v.Expires = format.Time(*r.Lot.ExpiresAt)
 	}

@@ -51,7 +51,12 @@ func (s *Server) RequestRefund(c echo.Context) error {
 	if err == nil {
 		_, err = s.pay.svc.CheckRefund(ctx, acc.ID, o.OrderNo, fen)
 	}
-	if err == nil {
+	switch {
+	case err == nil && o.Purpose == payments.PurposeProduct:
+		// Checked whole and within its window by CheckRefund, not against
+		// the account's unspent paid credit (a feature has none).
+		_, err = s.admin.bo.RequestOrderRefund(ctx, acc.ID, o.OrderNo, decimal.New(fen, -2), f.Reason, ClientIP(c))
+	case err == nil:
 		_, err = s.admin.bo.RequestRefund(ctx, acc.ID, o.OrderNo, decimal.New(fen, -2), f.Reason, ClientIP(c))
 	}
 	if err != nil {
@@ -163,7 +168,12 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 	for _, o := range orders {
 		q := quotes[o.OrderNo]
 		now := payments.RefundableNowFen(o, q.Fen, invoiced[o.ID], requested[o.OrderNo])
-		if q.Fen <= 0 {
+		product, err := s.productLabel(c, o)
+		if err != nil {
+			return err
+		}
+		until, windowed := o.RefundUntil()
+		if q.Fen <= 0 && !(windowed && o.State == payments.StatePaid && open[o.OrderNo] == "") {
 			continue
 		}
 		needs, err := s.needsReversal(ctx, o.ID)
@@ -174,6 +184,14 @@ func (s *Server) refundSection(c echo.Context, orders []payments.Order, form pv.
 			Refunded: decimal.New(o.RefundedFen, -2), Max: decimal.New(now, -2),
 			NeedsReversal: needs, Open: open[o.OrderNo], URL: s.URL("portal.order.refund", o.OrderNo),
 			Bonus: q.BonusCredits, BonusRevoked: q.BonusRevoked, BonusCharged: q.BonusCharged, BonusDeduction: decimal.New(q.BonusFen, -2)}
+		if product != "" {
+			offer.Product = product
+			if windowed {
+				offer.RefundUntil = &until
+			}
+			offer.WindowClosed = q.Fen <= 0
+			offer.Form.Amount = offer.Max.StringFixed(2)
+		}
 		if form.OrderNo == o.OrderNo {
 			offer.Form, form.OrderNo = form, ""
 		}

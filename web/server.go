@@ -30,6 +30,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
+	"github.com/seed75218f88/credits/internal/products"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/usage"
@@ -67,6 +68,8 @@ type Deps struct {
 	Subscriptions *plans.Subscriptions
 	// Quotas reads plan quota windows and billing preferences.
 	Quotas *plans.Quotas
+	// Products are the one-time products and their entitlements.
+	Products *products.Service
 	// AutoTopUp is auto top-up by agreement payments.
 	AutoTopUp *autotopup.Service
 	// ViewCache is how long portal pages may reuse what they read from the
@@ -86,7 +89,7 @@ func (d Deps) check() error {
 		{"Payments", d.Payments == nil}, {"Backoffice", d.Backoffice == nil}, {"Verification", d.Verification == nil},
 		{"Invoicing", d.Invoicing == nil}, {"Webhooks", d.Webhooks == nil}, {"Jobs", d.Jobs == nil},
 		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
-		{"Quotas", d.Quotas == nil},
+		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -116,6 +119,8 @@ type Server struct {
 	kyc     *kycArea // verification and invoices (web/portal_verification.go)
 	pay     *payArea
 	plans   *plansArea
+	// products is the one-time product catalogue (web/portal_products.go).
+	products *products.Service
 	// autoTopUp is auto top-up by agreement payments (web/autotopup.go).
 	autoTopUp *autotopup.Service
 	// adminTable lists every /admin route with its roles (adminRoute).
@@ -162,6 +167,7 @@ func New(d Deps) (*Server, error) {
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
 	s.autoTopUp = d.AutoTopUp
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
+	s.products = d.Products
 	s.middleware()
 	s.routes()
 	return s, nil

@@ -36,6 +36,7 @@ var seedSteps = []seedStep{
 	{"portal", seedPortal},
 	{"gateway", seedGateway},
 	{"plans", seedPlans},
+	{"products", seedProducts},
 	{"staff", seedStaff},
 }
 

@@ -35,6 +35,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/pricing"
+	"github.com/seed75218f88/credits/internal/products"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
@@ -88,7 +89,9 @@ type App struct {
 	Subscriptions *plans.Subscriptions
 	// Quotas spends plan quota for covered calls (the gateway's) and reads
 	// quota windows (the portal's bars).
-	Quotas       *plans.Quotas
+	Quotas *plans.Quotas
+	// Products are the one-time products and the entitlements they deliver.
+	Products     *products.Service
 	Gateway      *gateway.Service
 	Payments     *payments.Service
 	Backoffice   *backoffice.Service
@@ -154,10 +157,11 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Usage = usage.New(pool)
 	a.Pricing = pricing.New(pool)
 	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
+	a.Products = products.New(pool, products.Options{Now: o.Now}) // webhooks set once built
 	// Subscriptions tell the account about renewals, grace and expiry by
 	// webhook and mail (the notifier is built once the webhooks are).
 	var notifier *plans.Notifier
-	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now,
+	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB,
 		RenewalTerms: func() plans.RenewalTerms { return current().RenewalTerms() },
 		Notify: func(ctx context.Context, tx pgx.Tx, n plans.Notice) error {
 			return notifier.Notify(ctx, tx, n)
@@ -216,6 +220,16 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return payments.PlanOffer{Code: p.Code, Version: p.Version, Cycle: cycle, PriceFen: fen}, err
 	}
 	popts.PlanPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		if o.Purpose == payments.PurposePlanUpgrade {
+			_, err := a.Subscriptions.UpgradePaidTx(ctx, tx, plans.UpgradePaid{SubscriptionID: o.SubscriptionID,
+				FromCode: o.FromPlanCode, FromVersion: o.FromPlanVersion, ToCode: o.PlanCode, ToVersion: o.PlanVersion,
+				Cycle: plans.Cycle(o.PlanCycle), PriceFen: o.AmountFen, PricedAt: o.CreatedAt, OrderNo: o.OrderNo,
+				Actor: "payments:" + string(o.Channel)})
+			if errors.Is(err, plans.ErrUpgradeSuperseded) {
+				return fmt.Errorf("%w: %w", payments.ErrUpgradeSuperseded, err)
+			}
+			return err
+		}
 		if o.Purpose == payments.PurposePlanRenewal {
 			_, err := a.Subscriptions.RenewPaidTx(ctx, tx, plans.RenewPaid{SubscriptionID: o.SubscriptionID,
 				PeriodStart: *o.PeriodStart, PlanCode: o.PlanCode, PlanVersion: o.PlanVersion, Cycle: plans.Cycle(o.PlanCycle),
@@ -232,6 +246,17 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		return err
 	}
+	// A yearly plan's refund (approved in the refund queue) applies the
+	// yearly refund rule, revokes the plan lots and ends the subscription
+	// in the refund's transaction.
+	popts.PlanRefund = func(ctx context.Context, tx pgx.Tx, o payments.Order, maxFen int64, actor, reason string) (payments.PlanRefunded, error) {
+		r, err := a.Subscriptions.RefundYearTx(ctx, tx, plans.RefundYear{AccountID: o.AccountID, OrderNo: o.OrderNo,
+			MaxFen: maxFen, Actor: "payments:" + actor, Note: reason})
+		if errors.Is(err, plans.ErrNoYearRefund) || errors.Is(err, plans.ErrNotFound) {
+			return payments.PlanRefunded{}, fmt.Errorf("%w: %w", payments.ErrNotRefundable, err)
+		}
+		return payments.PlanRefunded{Fen: r.RefundFen, Revoked: r.Revoked, OpID: r.OpID}, err
+	}
 	popts.RenewalOffer = func(ctx context.Context, accountID int64) (payments.PlanOffer, error) {
 		r, err := a.Subscriptions.RenewalOffer(ctx, accountID)
 		if errors.Is(err, plans.ErrRenewalNotDue) {
@@ -239,6 +264,37 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		return payments.PlanOffer{Code: r.PlanCode, Version: r.PlanVersion, Cycle: string(r.Cycle), PriceFen: r.PriceFen,
 			SubscriptionID: r.SubscriptionID, PeriodStart: r.PeriodStart}, err
+	}
+	// A plan change needing no payment is made at once; an upgrade that
+	// costs something is priced here and applied by PlanPaid once paid.
+	popts.PlanChange = func(ctx context.Context, accountID int64, code, cycle string) (payments.PlanOffer, error) {
+		c, err := a.Subscriptions.ChangePlan(ctx, plans.ChangeRequest{AccountID: accountID, PlanCode: code,
+			Cycle: plans.Cycle(cycle), Actor: "customer"})
+		if err != nil || c.Applied {
+			return payments.PlanOffer{}, err
+		}
+		return payments.PlanOffer{Code: c.To.Code, Version: c.To.Version, Cycle: string(c.ToCycle), PriceFen: c.PriceFen,
+			SubscriptionID: c.SubscriptionID, FromPlanCode: c.From.Code, FromPlanVersion: c.From.Version}, nil
+	}
+	// A product order is priced by the catalogue's latest version and, once
+	// paid, delivers its entitlement in the payment's transaction; its
+	// refund revokes it in the refund's.
+	popts.ProductOffer = func(ctx context.Context, _ int64, code string) (payments.ProductOffer, error) {
+		p, err := a.Products.Latest(ctx, code)
+		if err != nil {
+			return payments.ProductOffer{}, err
+		}
+		return payments.ProductOffer{Code: p.Code, Version: p.Version, PriceFen: p.PriceFen, Credits: p.Credits,
+			CreditDays: p.CreditDays, RefundDays: p.RefundDays}, nil
+	}
+	popts.ProductPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		_, err := a.Products.GrantTx(ctx, tx, products.GrantRequest{AccountID: o.AccountID, ProductCode: o.ProductCode,
+			ProductVersion: o.ProductVersion, OrderNo: o.OrderNo, PaidAt: *o.PaidAt, LotID: o.PaidLotID})
+		return err
+	}
+	popts.ProductRefunded = func(ctx context.Context, tx pgx.Tx, o payments.Order, refundNo string) error {
+		_, err := a.Products.RevokeTx(ctx, tx, o.OrderNo, "refund:"+refundNo)
+		return err
 	}
 	a.Payments = payments.New(pool, a.Ledger, chans, popts)
 	iopts := cfg.Invoicing
@@ -250,6 +306,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 
 	a.Webhooks = webhook.NewService(pool, late, webhook.Options{RequireHTTPS: production})
 	notifier = &plans.Notifier{Webhooks: a.Webhooks, Jobs: late, I18n: a.I18n}
+	a.Products.SetWebhooks(a.Webhooks)
 
 	// Auto top-up by agreement payments, with the channels' limits.
 	at := cfg.AutoTopUp
@@ -273,12 +330,13 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		a.closers = append(a.closers, func() { _ = closeLimiter() })
 	}
-	a.Quotas = plans.NewQuotas(pool, plans.QuotaOptions{Now: o.Now, Webhooks: a.Webhooks})
+	a.Quotas = plans.NewQuotas(pool, plans.QuotaOptions{Now: o.Now, Webhooks: a.Webhooks, Writer: a.Ledger})
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	go a.Quotas.Listen(listenCtx)
 	a.closers = append(a.closers, stopListening)
 	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Limiter: limiter,
-		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas},
+		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas,
+		Subscriptions: a.Subscriptions, Entitlements: a.Products},
 		gateway.Options{Now: o.Now, Secret: []byte(cfg.SessionSecret), ReservationTTL: cfg.Gateway.ReservationTTL,
 			LateEventWindow: cfg.Gateway.LateEventWindow, PortalBaseURL: cfg.BaseURL, CacheTTL: o.KeyCacheTTL,
 			DefaultLimit: cfg.Gateway.DefaultLimit, TrialLimit: cfg.Gateway.TrialLimit})
@@ -299,7 +357,8 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice,
 		Current:        func() backoffice.Settings { return current().Backoffice(cfg.Backoffice) },
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
-		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions})
+		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions,
+		PlanFees: planFees(pay, a.Subscriptions)})
 
 	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
 	// payments sync (lost notifies, expired orders, refunds at the channel).
@@ -341,7 +400,7 @@ func (a *App) WebDeps() web.Deps {
 		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
-		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, AutoTopUp: a.AutoTopUp}
+		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp}
 }
 
 // Start works the background jobs until the returned stop is called.
@@ -379,3 +438,35 @@ func (a verifierAdapter) MarkVerifiedExternally(ctx context.Context, accountID i
 
 // lateInserter lets services built before the River client enqueue through it.
 type lateInserter struct{ jobs.Inserter }
+
+// planFees gives the revenue report each paid plan order with the period
+// it paid for: payments knows the money, plans the periods. An order plans
+// does not know (never applied) is recognised over one cycle from its
+// payment; a new plan's first period is one cycle from its anchor.
+func planFees(pay *payments.BackOffice, subs *plans.Subscriptions) backoffice.PlanFees {
+	return func(ctx context.Context, before time.Time) ([]backoffice.PlanFee, error) {
+		fees, err := pay.PlanFees(ctx, before)
+		if err != nil {
+			return nil, err
+		}
+		nos := make([]string, len(fees))
+		for i, f := range fees {
+			nos[i] = f.OrderNo
+		}
+		periods, err := subs.FeePeriods(ctx, nos)
+		if err != nil {
+			return nil, err
+		}
+		for i, f := range fees {
+			p, ok := periods[f.OrderNo]
+			switch {
+			case !ok:
+				p = plans.FirstPeriod(f.PaidAt, plans.Cycle(f.Cycle))
+			case p.End.IsZero():
+				p = plans.FirstPeriod(p.Start, plans.Cycle(f.Cycle))
+			}
+			fees[i].Start, fees[i].End = p.Start, p.End
+		}
+		return fees, nil
+	}
+}

@@ -70,8 +70,12 @@ type Options struct {
 	// Keys is the gateway's service key store: pass the one the API
 	// server authenticates with, so a revocation drops its cache at once.
 	Keys ServiceKeys
-	// Plans lets admins comp a plan (CompPlan); nil refuses it.
-	Plans PlanComps
+	// Plans lets admins comp, extend and grant plans and customers ask for
+	// the refund of a yearly plan; nil refuses them.
+	Plans PlanDesk
+	// PlanFees lists paid plan orders for the revenue report's plan-fee
+	// figures; nil reports none.
+	PlanFees PlanFees
 	// Current, when set, gives the settings in force for each operation
 	// (the settings screen, internal/settings), replacing Settings.
 	Current func() Settings

@@ -18,6 +18,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/csvexport"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
@@ -47,6 +48,11 @@ type BatchRequest struct {
 	OnePerCustomer bool
 	Count          int
 	Actor          Actor
+	// PlanCode and PlanDays make a plan batch instead: each code grants the
+	// latest version of the plan for PlanDays days (plans.CompDaysTx);
+	// Amount must then be zero and no lot expiry set.
+	PlanCode string
+	PlanDays int
 }
 
 // Batch is a stored batch of redemption codes with its redemption count.
@@ -63,6 +69,9 @@ type Batch struct {
 	CreatedBy      int64           `db:"created_by"`
 	CreatedByEmail string          `db:"created_by_email"`
 	CreatedAt      time.Time       `db:"created_at"`
+	// PlanCode and PlanDays: a plan batch (empty and 0 for credits).
+	PlanCode string `db:"plan_code"`
+	PlanDays int    `db:"plan_days"`
 }
 
 // GeneratedBatch is a new batch with its codes in plain text. They are
@@ -88,7 +97,19 @@ func (s *Service) GenerateBatch(ctx context.Context, r BatchRequest) (GeneratedB
 		(r.LotExpiresAt != nil && r.LotExpiresDays > 0) {
 		errs.Merge(ErrInvalidBatch)
 	}
-	errs.Merge(checkCredits(r.Amount))
+	if r.PlanCode != "" || r.PlanDays != 0 {
+		if r.PlanCode == "" {
+			errs.Merge(ErrPlanCodeUnknown)
+		}
+		if r.PlanDays < 1 || r.PlanDays > plans.MaxCompDays {
+			errs.Merge(ErrPlanDaysRange)
+		}
+		if !r.Amount.IsZero() || r.LotExpiresAt != nil || r.LotExpiresDays != 0 {
+			errs.Merge(ErrInvalidBatch)
+		}
+	} else {
+		errs.Merge(checkCredits(r.Amount))
+	}
 	now := s.now()
 	if (r.LotExpiresAt != nil && !r.LotExpiresAt.After(now)) || (r.CodeExpiresAt != nil && !r.CodeExpiresAt.After(now)) {
 		errs.Merge(ErrInvalidExpiry)
@@ -110,12 +131,18 @@ func (s *Service) GenerateBatch(ctx context.Context, r BatchRequest) (GeneratedB
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		const ins = `
 INSERT INTO redemption_batches (campaign, amount, lot_expires_at, lot_expires_days, code_expires_at,
-                                one_per_customer, count, created_by, created_by_email, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                one_per_customer, count, created_by, created_by_email, created_at, plan_code, plan_days)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING id, campaign, amount, lot_expires_at, lot_expires_days, code_expires_at, one_per_customer, count,
-          0 AS redeemed, created_by, created_by_email, created_at`
+          0 AS redeemed, created_by, created_by_email, created_at, coalesce(plan_code, '') AS plan_code,
+          coalesce(plan_days, 0) AS plan_days`
+		var planCode *string
+		var planDays *int
+		if r.PlanCode != "" {
+			planCode, planDays = &r.PlanCode, &r.PlanDays
+		}
 		q, _ := tx.Query(ctx, ins, r.Campaign, r.Amount, utcPtr(r.LotExpiresAt), days, utcPtr(r.CodeExpiresAt),
-			r.OnePerCustomer, r.Count, r.Actor.User.ID, r.Actor.User.Email, now)
+			r.OnePerCustomer, r.Count, r.Actor.User.ID, r.Actor.User.Email, now, planCode, planDays)
 		b, err := pgx.CollectExactlyOneRow(q, pgx.RowToStructByName[Batch])
 		if err != nil {
 			return fmt.Errorf("backoffice: new batch: %w", err)
@@ -130,8 +157,12 @@ RETURNING id, campaign, amount, lot_expires_at, lot_expires_days, code_expires_a
 		out.Batch = b
 		e := staffEntry(r.Actor, ActionCodeBatchCreated, 0)
 		e.Reason = r.Campaign
-		e.Detail = map[string]any{"batch_id": b.ID, "amount": r.Amount, "count": r.Count,
+		detail := map[string]any{"batch_id": b.ID, "amount": r.Amount, "count": r.Count,
 			"total": r.Amount.Mul(decimal.NewFromInt(int64(r.Count))), "one_per_customer": r.OnePerCustomer}
+		if r.PlanCode != "" {
+			detail["plan"], detail["plan_days"] = r.PlanCode, r.PlanDays
+		}
+		e.Detail = detail
 		_, err = Audit(ctx, tx, e)
 		return err
 	})
@@ -159,8 +190,12 @@ func CodesCSV(w io.Writer, b Batch, codes []string) error {
 		exp = b.CodeExpiresAt.In(Shanghai).Format("2006-01-02 15:04")
 	}
 	_ = cw.Write([]string{"code", "campaign", "credits", "code_expires_at (Asia/Shanghai)"})
+	what := b.Amount.String()
+	if b.PlanCode != "" {
+		what = fmt.Sprintf("plan %s × %d days", b.PlanCode, b.PlanDays)
+	}
 	for _, c := range codes {
-		_ = cw.Write([]string{c, b.Campaign, b.Amount.String(), exp})
+		_ = cw.Write([]string{c, b.Campaign, what, exp})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -175,7 +210,7 @@ func (s *Service) Batches(ctx context.Context, limit int) ([]Batch, error) {
 	const q = `
 SELECT b.id, b.campaign, b.amount, b.lot_expires_at, b.lot_expires_days, b.code_expires_at, b.one_per_customer,
        b.count, (SELECT count(*) FROM redemption_codes c WHERE c.batch_id = b.id AND c.redeemed_at IS NOT NULL)::int AS redeemed,
-       b.created_by, b.created_by_email, b.created_at
+       b.created_by, b.created_by_email, b.created_at, coalesce(b.plan_code, '') AS plan_code, coalesce(b.plan_days, 0) AS plan_days
 FROM redemption_batches b ORDER BY b.id DESC LIMIT $1`
 	rows, _ := s.pool.Query(ctx, q, limit)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Batch])
@@ -221,11 +256,14 @@ func utcPtr(t *time.Time) *time.Time {
 	return ptr(t.UTC())
 }
 
-// Redemption is what a successful redemption added.
+// Redemption is what a successful redemption added: a promo lot, or for
+// a plan code the subscription (and its first grant's plan lot, when the
+// plan grants credits).
 type Redemption struct {
-	BatchID  int64
-	Campaign string
-	Lot      ledger.Lot
+	BatchID      int64
+	Campaign     string
+	Lot          ledger.Lot
+	Subscription *plans.Subscription
 }
 
 type codeRow struct {
@@ -237,6 +275,8 @@ type codeRow struct {
 	LotExpiresAt   *time.Time      `db:"lot_expires_at"`
 	LotExpiresDays *int            `db:"lot_expires_days"`
 	CodeExpiresAt  *time.Time      `db:"code_expires_at"`
+	PlanCode       string          `db:"plan_code"`
+	PlanDays       int             `db:"plan_days"`
 }
 
 // Redeem redeems a code for a customer's account from ip: the code's promo
@@ -272,7 +312,8 @@ func (s *Service) redeem(ctx context.Context, accountID int64, norm, ip string) 
 	var out Redemption
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		const sel = `
-SELECT c.id, c.batch_id, c.redeemed_at, b.campaign, b.amount, b.lot_expires_at, b.lot_expires_days, b.code_expires_at
+SELECT c.id, c.batch_id, c.redeemed_at, b.campaign, b.amount, b.lot_expires_at, b.lot_expires_days, b.code_expires_at,
+       coalesce(b.plan_code, '') AS plan_code, coalesce(b.plan_days, 0) AS plan_days
 FROM redemption_codes c JOIN redemption_batches b ON b.id = c.batch_id
 WHERE c.code_hash = $1
 FOR UPDATE OF c`
@@ -297,6 +338,10 @@ FOR UPDATE OF c`
 		}
 		if err != nil {
 			return fmt.Errorf("backoffice: redeem: %w", err)
+		}
+		if c.PlanCode != "" {
+			out, err = s.redeemPlanTx(ctx, tx, accountID, c, norm, ip)
+			return err
 		}
 		exp := c.LotExpiresAt
 		if c.LotExpiresDays != nil {

@@ -121,7 +121,8 @@ func Code(err error) string {
 var FieldCodes = fieldCodes(ErrAccountNotFound, ErrAccountFrozen, ErrInvalidAmount, ErrTransferSameAccount,
 	ErrInvalidExpiry, ErrReasonRequired, ErrUnknownReasonCode, ErrInvalidReasonCode, ErrReasonCodeExists,
 	ErrMissingIdempotencyKey, ErrInvalidBatch, ErrInvalidCode, ErrCodeUsed, ErrCodeExpired, ErrAlreadyRedeemed,
-	ErrRedeemThrottled, ErrEmptyStatement, ErrEmptyBill, ErrRefundExceedsPaid, ErrInvalidKeyName, ErrInvalidKeyMode)
+	ErrRedeemThrottled, ErrEmptyStatement, ErrEmptyBill, ErrRefundExceedsPaid, ErrInvalidKeyName, ErrInvalidKeyMode,
+	ErrNoPlanRefund)
 
 func fieldCodes(sentinels ...*fielderr.Errors) []string {
 	out := []string{"refund_pending"} // with ErrRefundPending

@@ -18,6 +18,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
@@ -50,6 +51,8 @@ type setupOpts struct {
 	start    time.Time
 	settings backoffice.Settings
 	channel  backoffice.ChannelOrders
+	// plans: the back office comps plans through real subscriptions.
+	plans bool
 }
 
 func setup(t *testing.T, o setupOpts) *testBundle {
@@ -64,10 +67,14 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 	t.Cleanup(l.Close)
 	users := auth.New(pool, auth.Options{Now: c.Now, Argon2: auth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
 	orders := newTransferOrders(t, pool, l)
-	svc := backoffice.New(pool, l, users, backoffice.Options{
+	bopts := backoffice.Options{
 		Now: c.Now, Settings: o.settings, TransferOrders: orders, Orders: orders, ChannelOrders: o.channel,
 		Refunder: &ledgerRefunder{l: l},
-	})
+	}
+	if o.plans {
+		bopts.Plans = plans.NewSubscriptions(pool, l, plans.Options{Now: c.Now})
+	}
+	svc := backoffice.New(pool, l, users, bopts)
 	return &testBundle{ctx: ctx, pool: pool, l: l, users: users, svc: svc, clock: c, orders: orders}
 }
 

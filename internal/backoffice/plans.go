@@ -20,6 +20,8 @@ const ActionPlanComped Action = "plan_comped"
 // PlanComps gives plans without payment (internal/plans.Subscriptions).
 type PlanComps interface {
 	CompTx(ctx context.Context, tx pgx.Tx, r plans.CompRequest) (plans.Subscription, plans.Grant, error)
+	// CompDaysTx gives a plan for a number of days (a plan redemption code).
+	CompDaysTx(ctx context.Context, tx pgx.Tx, r plans.CompDaysRequest) (plans.Subscription, plans.Grant, error)
 }
 
 // CompPlanRequest is an admin giving an account a plan for Months months.

@@ -24,7 +24,9 @@ const (
 )
 
 // ReportAmounts are one period's figures. Paid credit is revenue as it is
-// spent; promotional credit (promo, plan and grace lots) is never revenue.
+// spent; promotional credit (promo and grace lots) is never revenue. Plan
+// lots are neither: their credit is part of what a plan fee bought, and the
+// fee is recognised over its period (the Plan… figures).
 //
 //	DeferredClosing = DeferredOpening + PaidPurchased − Recognised − Breakage − PaidRefunded
 //	PromoClosing    = PromoOpening + PromoGranted − PromoSpent − PromoExpired
@@ -44,11 +46,22 @@ type ReportAmounts struct {
 	// price (RMB, counted in Recognised). The credits are promo credit,
 	// already in PromoSpent: they are outside the credit identity above.
 	BonusDeducted decimal.Decimal
-	PromoGranted  decimal.Decimal
-	PromoSpent    decimal.Decimal
-	PromoExpired  decimal.Decimal
-	PromoOpening  decimal.Decimal
-	PromoClosing  decimal.Decimal
+	// Plan fees (RMB only; zero in credits): a plan order's money is
+	// recognised evenly over the period it pays for, day by day in
+	// Asia/Shanghai (PlanFee.RecognisedBy); what is not yet recognised is
+	// deferred plan revenue.
+	//
+	//	PlanDeferredClosing = PlanDeferredOpening + PlanFeesReceived − PlanFeesRecognised − PlanFeesRefunded
+	PlanFeesReceived    decimal.Decimal
+	PlanFeesRecognised  decimal.Decimal
+	PlanFeesRefunded    decimal.Decimal
+	PlanDeferredOpening decimal.Decimal
+	PlanDeferredClosing decimal.Decimal
+	PromoGranted        decimal.Decimal
+	PromoSpent          decimal.Decimal
+	PromoExpired        decimal.Decimal
+	PromoOpening        decimal.Decimal
+	PromoClosing        decimal.Decimal
 }
 
 // ReportRow is one period of a report, in credits and in yuan.
@@ -80,7 +93,7 @@ type Report struct {
 }
 
 // reportPromoSQL sums the ledger's events on promotional lots (promo,
-// plan, grace) by Asia/Shanghai period, for live accounts; events before $1
+// grace; not plan lots, which a plan fee paid for) by Asia/Shanghai period, for live accounts; events before $1
 // fall in the NULL period (the opening balance). Reservation and release
 // events only move credit in and out of holds and are left out, so open
 // holds count as unspent.
@@ -90,7 +103,7 @@ SELECT CASE WHEN e.at < $1 THEN NULL ELSE date_trunc($3, e.at AT TIME ZONE 'Asia
        coalesce(-sum(e.amount) FILTER (WHERE e.type IN ('deduction', 'reservation_expired_charge')), 0) AS spent,
        coalesce(-sum(e.amount) FILTER (WHERE e.type = 'expiry'), 0) AS expired
 FROM ledger_event_view e
-JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind <> 'paid'
+JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind NOT IN ('paid', 'plan')
 JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
 WHERE e.at < $2 AND e.lot_id IS NOT NULL
 GROUP BY 1`
@@ -185,6 +198,13 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 	if err != nil {
 		return r, fmt.Errorf("backoffice: revenue report: %w", err)
 	}
+	var fees []PlanFee
+	if s.opt.PlanFees != nil {
+		if fees, err = s.opt.PlanFees(ctx, r.To); err != nil {
+			return r, fmt.Errorf("backoffice: revenue report: %w", err)
+		}
+	}
+	plan := planFeeFigures(fees, start, end, g, key)
 	rows, _ := s.pool.Query(ctx, reportPromoSQL, r.From, r.To, string(g))
 	sums, err := pgx.CollectRows(rows, pgx.RowToStructByName[promoSum])
 	if err != nil {
@@ -202,6 +222,10 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 	var total paidFigures
 	total.credits = ReportAmounts{DeferredOpening: deferred, PromoOpening: promoLeft}
 	totalOpeningFen := deferredFen
+	po := plan[""]
+	planDeferred := po.received - po.recognised - po.refunded
+	totalPlanOpening := planDeferred
+	var totalPlan planFigures
 	for p := start; p.Before(end); p = nextPeriod(p, g) {
 		k := key(&p)
 		f, x := paid[k], promo[k]
@@ -218,7 +242,13 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 		if g == Monthly {
 			label = p.Format("2006-01")
 		}
-		r.Rows = append(r.Rows, reportRow(label, p, nextPeriod(p, g), f, openingFen, deferredFen))
+		pf := plan[k]
+		planOpening := planDeferred
+		planDeferred += pf.received - pf.recognised - pf.refunded
+		totalPlan.received += pf.received
+		totalPlan.recognised += pf.recognised
+		totalPlan.refunded += pf.refunded
+		r.Rows = append(r.Rows, withPlan(reportRow(label, p, nextPeriod(p, g), f, openingFen, deferredFen), pf, planOpening, planDeferred))
 		t := &total.credits
 		t.PaidPurchased = t.PaidPurchased.Add(a.PaidPurchased)
 		t.Recognised = t.Recognised.Add(a.Recognised)
@@ -235,7 +265,7 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 		total.bonusDeducted += f.bonusDeducted
 	}
 	total.credits.DeferredClosing, total.credits.PromoClosing = deferred, promoLeft
-	r.Total = reportRow("total", start, end, total, totalOpeningFen, deferredFen)
+	r.Total = withPlan(reportRow("total", start, end, total, totalOpeningFen, deferredFen), totalPlan, totalPlanOpening, planDeferred)
 	return r, nil
 }
 
@@ -303,6 +333,14 @@ func reportRow(label string, start, end time.Time, f paidFigures, openingFen, cl
 	}}
 }
 
+// withPlan sets a row's plan-fee figures (RMB; zero in credits).
+func withPlan(row ReportRow, f planFigures, openingFen, closingFen int64) ReportRow {
+	y := func(fen int64) decimal.Decimal { return decimal.New(fen, -2) }
+	row.RMB.PlanFeesReceived, row.RMB.PlanFeesRecognised, row.RMB.PlanFeesRefunded = y(f.received), y(f.recognised), y(f.refunded)
+	row.RMB.PlanDeferredOpening, row.RMB.PlanDeferredClosing = y(openingFen), y(closingFen)
+	return row
+}
+
 // ReportCSV writes a report as CSV (UTF-8 with a BOM): one line per period
 // and a total line, credits then yuan for each figure (yuan at the price
 // paid for each lot; none for promotional credit, which was not paid for).
@@ -312,8 +350,9 @@ func ReportCSV(w io.Writer, r Report) error {
 	}
 	cw := csvexport.NewWriter(w)
 	names := []string{"paid_purchased", "recognised_revenue", "breakage", "paid_refunded", "deferred_opening",
-		"deferred_closing", "bonus_deducted", "promo_granted", "promo_spent", "promo_expired", "promo_opening", "promo_closing"}
-	const promoFrom = 7 // the first promotional figure in names
+		"deferred_closing", "bonus_deducted", "promo_granted", "promo_spent", "promo_expired", "promo_opening", "promo_closing",
+		"plan_fees_received", "plan_fees_recognised", "plan_fees_refunded", "plan_deferred_opening", "plan_deferred_closing"}
+	const promoFrom, planFrom = 7, 12 // the first promotional and plan-fee figures in names
 	head := []string{"period (Asia/Shanghai)"}
 	for _, n := range names {
 		head = append(head, n+"_credits", n+"_rmb")
@@ -323,11 +362,14 @@ func ReportCSV(w io.Writer, r Report) error {
 		c, y := row.Credits.list(), row.RMB.list()
 		line := []string{row.Period}
 		for i := range c {
-			yuan := y[i].StringFixed(2)
-			if i >= promoFrom {
-				yuan = ""
+			yuan, credits := y[i].StringFixed(2), c[i].StringFixed(ledger.Scale)
+			if i >= promoFrom && i < planFrom {
+				yuan = "" // promotional credit was not paid for
 			}
-			line = append(line, c[i].StringFixed(ledger.Scale), yuan)
+			if i >= planFrom {
+				credits = "" // a plan fee is money, not credit
+			}
+			line = append(line, credits, yuan)
 		}
 		_ = cw.Write(line)
 	}
@@ -337,5 +379,6 @@ func ReportCSV(w io.Writer, r Report) error {
 
 func (a ReportAmounts) list() []decimal.Decimal {
 	return []decimal.Decimal{a.PaidPurchased, a.Recognised, a.Breakage, a.PaidRefunded, a.DeferredOpening,
-		a.DeferredClosing, a.BonusDeducted, a.PromoGranted, a.PromoSpent, a.PromoExpired, a.PromoOpening, a.PromoClosing}
+		a.DeferredClosing, a.BonusDeducted, a.PromoGranted, a.PromoSpent, a.PromoExpired, a.PromoOpening, a.PromoClosing,
+		a.PlanFeesReceived, a.PlanFeesRecognised, a.PlanFeesRefunded, a.PlanDeferredOpening, a.PlanDeferredClosing}
 }

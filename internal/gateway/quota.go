@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/shopspring/decimal"
@@ -129,17 +131,30 @@ func (s *Service) reserveWithPlan(ctx context.Context, key Key, a *accountInfo, 
 	return v, true, err
 }
 
-// commitQuota settles a quota-paid call and charges what did not fit.
+// commitQuota settles a quota-paid call and charges what did not fit. The
+// settle, the call's usage record and the answer's available credit are one
+// statement in the ledger writer's batch (gateway_quota_commit).
 func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pricing.ModelPrice, in CommitInput, requests int64) (CommitView, error) {
-	st, err := s.quotas.Settle(ctx, plans.SettleRequest{UseID: t.reservation, AccountID: t.account, Requests: requests,
-		InputTokens: in.InputTokens, OutputTokens: in.OutputTokens, CacheHitTokens: in.CacheHitTokens, Outcome: in.Outcome})
+	a, err := s.accountByID(ctx, t.account)
+	if err != nil {
+		return CommitView{}, err
+	}
+	card, err := s.card(ctx, t.version)
+	if err != nil {
+		return CommitView{}, err
+	}
+	now := s.now()
+	st, err := s.quotas.Settle(ctx, plans.SettleRequest{UseID: t.reservation, PoolID: a.acct.PoolID, AccountID: t.account,
+		Requests: requests, InputTokens: in.InputTokens, OutputTokens: in.OutputTokens, CacheHitTokens: in.CacheHitTokens,
+		Outcome: in.Outcome, Via: "gateway_quota_commit", With: map[string]any{
+			"account_id": t.account, "pool_id": a.acct.PoolID, "key": "quota:" + strconv.FormatInt(t.reservation, 10),
+			"model": card.Models[t.model].Model, "rate_card_version": t.version, "input_tokens": in.InputTokens,
+			"output_tokens": in.OutputTokens, "cache_hit_tokens": in.CacheHitTokens, "requests": requests,
+			"outcome": in.Outcome, "now": now}})
 	if err != nil {
 		return CommitView{}, quotaError(err)
 	}
 	v := CommitView{PaidBy: PaidBy{Quota: &QuotaPaid{Item: st.Item, Requests: st.Requests, Tokens: st.Tokens}}}
-	if err := s.recordQuotaCall(ctx, t, st, in, requests); err != nil {
-		return CommitView{}, err
-	}
 	if cost := excessCost(price, in, st.ExcessTokens); cost.IsPositive() {
 		detail := UsageDetail{in.InputTokens, in.OutputTokens, in.CacheHitTokens, 0, t.version, in.Outcome}.appendJSON(nil)
 		ch, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: t.account, Amount: cost,
@@ -151,31 +166,14 @@ func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pri
 		v.PaidBy.PlanCredits, v.PaidBy.Wallet = ch.PlanCharged, ch.Charged.Sub(ch.PlanCharged)
 		return v, nil
 	}
-	b, err := s.ledger.Balance(ctx, t.account)
-	if err != nil {
-		return CommitView{}, err
+	var with struct {
+		Available decimal.Decimal `json:"available"`
 	}
-	v.Available = b.Available
+	if err := json.Unmarshal(st.With, &with); err != nil {
+		return CommitView{}, fmt.Errorf("gateway: quota commit: %w", err)
+	}
+	v.Available = with.Available
 	return v, nil
-}
-
-// recordQuotaCall records the settled call for the usage pages, with the
-// free models' calls (no ledger charge): once per use, however often the
-// commit is repeated.
-func (s *Service) recordQuotaCall(ctx context.Context, t reservationToken, st plans.Settlement, in CommitInput, requests int64) error {
-	a, err := s.accountByID(ctx, t.account)
-	if err != nil {
-		return err
-	}
-	card, err := s.card(ctx, t.version)
-	if err != nil {
-		return err
-	}
-	_, _, _, err = s.recordFree(ctx, a.acct, freeCall{key: "quota:" + strconv.FormatInt(st.UseID, 10),
-		hash: "quota", model: card.Models[t.model].Model, version: t.version, state: freeCommitted,
-		in: in.InputTokens, out: in.OutputTokens, cache: in.CacheHitTokens, requests: requests,
-		outcome: in.Outcome, at: s.now(), paidBy: "quota"})
-	return err
 }
 
 // excessCost is what the tokens beyond the quota cost: the last tokens of
@@ -192,7 +190,11 @@ func excessCost(p pricing.ModelPrice, in CommitInput, excess int64) decimal.Deci
 
 // releaseQuota gives a quota-paid call's hold back.
 func (s *Service) releaseQuota(ctx context.Context, t reservationToken) (ReleaseView, error) {
-	if _, err := s.quotas.Release(ctx, t.reservation, t.account); err != nil {
+	a, err := s.accountByID(ctx, t.account)
+	if err != nil {
+		return ReleaseView{}, err
+	}
+	if _, err := s.quotas.Release(ctx, t.reservation, a.acct.PoolID, t.account); err != nil {
 		return ReleaseView{}, quotaError(err)
 	}
 	b, err := s.ledger.Balance(ctx, t.account)

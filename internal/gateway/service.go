@@ -35,6 +35,8 @@ type Service struct {
 	opts     Options
 	webhooks *webhook.Service
 	quotas   *plans.Quotas
+	subs     *plans.Subscriptions
+	ents     EntitlementSource
 	// Keys checks service keys; Limits reads and sets accounts' own rate
 	// limits (the portal sets its sub-accounts' limits through it).
 	Keys   *KeyStore
@@ -75,6 +77,12 @@ type Deps struct {
 	// Quotas pays covered calls with plan quota; nil: plans pay by their
 	// plan credits only.
 	Quotas *plans.Quotas
+	// Subscriptions answers GET /v1/accounts/{id}/subscription; nil: that
+	// endpoint fails.
+	Subscriptions *plans.Subscriptions
+	// Entitlements lists accounts' product entitlements (internal/products);
+	// nil: the entitlements endpoint answers an empty list.
+	Entitlements EntitlementSource
 }
 
 // New returns a Service. Options.Secret is required.
@@ -95,7 +103,8 @@ func New(d Deps, opts Options) (*Service, error) {
 	ks := NewKeyStore(d.Pool, opts.CacheTTL)
 	ks.now = opts.Now
 	s := &Service{pool: d.Pool, ledger: d.Ledger, pricing: d.Pricing, limiter: d.Limiter,
-		verifier: d.Verifier, portal: d.Portal, opts: opts, webhooks: d.Webhooks, quotas: d.Quotas, Keys: ks}
+		verifier: d.Verifier, portal: d.Portal, opts: opts, webhooks: d.Webhooks, quotas: d.Quotas, subs: d.Subscriptions,
+		ents: d.Entitlements, Keys: ks}
 	s.Limits = &LimitStore{db: d.Pool, onChange: s.forget}
 	return s, nil
 }

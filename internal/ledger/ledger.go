@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"runtime"
 	"slices"
 	"sync"
@@ -285,14 +286,44 @@ func (l *Ledger) poolOfReservation(ctx context.Context, id int64) (int64, error)
 	return pool, err
 }
 
+// sqlExtension runs an extension operation on its own (see Apply).
+const sqlExtension = `SELECT ledger_extension($1::text, $2::jsonb)`
+
+// extensionName is what an extension operation may be called: a plain SQL
+// function name, registered in ledger_extensions by the SQL defining it.
+var extensionName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Apply runs another package's operation through the pool's writer: fn is
+// a SQL function fn(jsonb) RETURNS jsonb registered in ledger_extensions,
+// arg its JSON request, and the answer is its JSON result. It commits in a
+// batch with the pool's ledger operations and others' (one transaction, one
+// WAL flush for many calls) and in order with the pool's other operations;
+// a failure of the batch as a whole reruns it on its own, as for the
+// ledger's operations. fn must report refusals in its result, not raise:
+// an exception fails the batch it is in. poolID must be the pool the
+// operation locks rows of (a batch locks pools in ascending order).
+func (l *Ledger) Apply(ctx context.Context, poolID int64, fn string, arg json.RawMessage) (json.RawMessage, error) {
+	if !extensionName.MatchString(fn) {
+		return nil, fmt.Errorf("%w: ledger extension %q", ErrInvalidArgument, fn)
+	}
+	if _, builtin := singleSQL[fn]; builtin {
+		return nil, fmt.Errorf("%w: %q is a ledger operation", ErrInvalidArgument, fn)
+	}
+	return l.submit(ctx, &job{pool: poolID, op: fn, arg: arg, done: make(chan struct{})})
+}
+
 // exec runs one operation (ledger_<op> in SQL) through the pool's writer.
 func (l *Ledger) exec(ctx context.Context, poolID int64, op string, p payload) ([]byte, error) {
 	arg, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
-	j := &job{pool: poolID, op: op, arg: arg, done: make(chan struct{})}
-	w := l.writers[uint64(poolID)%uint64(len(l.writers))]
+	return l.submit(ctx, &job{pool: poolID, op: op, arg: arg, done: make(chan struct{})})
+}
+
+// submit queues j on its pool's writer and waits for its answer.
+func (l *Ledger) submit(ctx context.Context, j *job) ([]byte, error) {
+	w := l.writers[uint64(j.pool)%uint64(len(l.writers))]
 	select {
 	case w.jobs <- j:
 	case <-l.stop:
@@ -534,7 +565,14 @@ func (w *writer) flush(jobs []*job) {
 
 func (w *writer) single(ctx context.Context, j *job) {
 	for attempt := 0; ; attempt++ {
-		j.err = w.l.pool.QueryRow(ctx, singleSQL[j.op], j.arg).Scan(&j.raw)
+		if sql, ok := singleSQL[j.op]; ok {
+			j.err = w.l.pool.QueryRow(ctx, sql, j.arg).Scan(&j.raw)
+		} else {
+			j.err = w.l.pool.QueryRow(ctx, sqlExtension, j.op, j.arg).Scan(&j.raw)
+			if j.err == nil && j.raw == nil {
+				j.err = fmt.Errorf("%w: %q is not a registered ledger extension", ErrInvalidArgument, j.op)
+			}
+		}
 		if !db.IsRetryable(j.err) || attempt == 4 {
 			break
 		}

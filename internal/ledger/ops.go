@@ -594,6 +594,52 @@ func (l *Ledger) RefundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Refu
 	return res, nil
 }
 
+// RevokeRequest takes back what is left of a granted (plan or promo) lot
+// before it expires.
+type RevokeRequest struct {
+	LotID          int64
+	IdempotencyKey string
+	Actor          string
+	// Reason is the expiry event's reason code (e.g. "plan_refund").
+	Reason    string
+	SourceRef string
+}
+
+// RevokeResult is what a revocation took.
+type RevokeResult struct {
+	// OpID is 0 when the lot had nothing left (no event was written).
+	OpID     int64           `json:"op_id"`
+	LotID    int64           `json:"lot_id"`
+	Revoked  decimal.Decimal `json:"revoked"`
+	Replayed bool            `json:"replayed"`
+}
+
+// RevokeTx takes back, inside the caller's transaction tx, what is left of
+// a plan or promo lot, as an expiry event with reason r.Reason; credit held
+// by open reservations stays with them. A lot with nothing left revokes 0
+// and writes nothing. Errors: ErrNotFound, ErrInvalidArgument (a paid lot:
+// paid credit leaves by a refund), ErrMissingIdempotencyKey,
+// ErrIdempotencyConflict.
+func (l *Ledger) RevokeTx(ctx context.Context, tx pgx.Tx, r RevokeRequest) (RevokeResult, error) {
+	var res RevokeResult
+	if r.IdempotencyKey == "" {
+		return res, fmt.Errorf("ledger: revoke: %w", ErrMissingIdempotencyKey)
+	}
+	if r.Reason == "" {
+		return res, fmt.Errorf("ledger: revoke: %w: a reason code is required", ErrInvalidArgument)
+	}
+	p := payload{"lot_id": r.LotID, "actor": r.Actor, "reason_code": r.Reason, "source_ref": r.SourceRef}
+	p = l.stamp(p, r.IdempotencyKey, "revoke", r.LotID, r.Reason, r.SourceRef)
+	raw, err := l.execTx(ctx, tx, `SELECT ledger_revoke($1::jsonb)`, p)
+	if err == nil {
+		err = decode(raw, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger: revoke: %w", err)
+	}
+	return res, nil
+}
+
 // TransferRequest moves spending allocation between two accounts of one
 // enterprise (the enterprise itself or its sub-accounts).
 type TransferRequest struct {

@@ -155,7 +155,8 @@ func (s *Service) insertAgreementOrderTx(ctx context.Context, tx pgx.Tx, account
 		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
 			var err error
 			o, err = queryOrder(ctx, sp, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
-				channel, StatePending, nil, now.Add(ttl), now, PayModeAgreement, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart)
+				channel, StatePending, nil, now.Add(ttl), now, PayModeAgreement, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart,
+				nil, nil, nil, nil, nil, nil)
 			if err != nil {
 				return err
 			}

@@ -215,6 +215,9 @@ func (s *Service) markPaid(ctx context.Context, tx pgx.Tx, o *Order, tradeNo str
 	if o.IsPlan() {
 		return s.markPlanPaid(ctx, tx, o, tradeNo, paidFen, cause, detail)
 	}
+	if o.Purpose == PurposeProduct {
+		return s.markProductPaid(ctx, tx, o, tradeNo, paidFen, actor, cause, detail)
+	}
 	now := s.now()
 	ref := "payment_order:" + o.OrderNo
 	paid, err := s.ledger.CreditTx(ctx, tx, ledger.CreditRequest{

@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -196,4 +197,51 @@ func (b *BackOffice) RecordLineTx(ctx context.Context, tx pgx.Tx, p backoffice.L
 		return "", err
 	}
 	return o.OrderNo, nil
+}
+
+// sqlPlanFees reads the paid plan orders (new plans, renewals, upgrades) of
+// live accounts paid before $1, with the money each refund paid back and
+// when (the refund's approval, as for a top-up's).
+const sqlPlanFees = `
+SELECT o.order_no, o.purpose, o.plan_cycle, o.amount_fen, o.paid_at,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('at', r.created_at, 'fen', r.amount_fen) ORDER BY r.id)
+                 FROM payment_refunds r WHERE r.order_id = o.id), '[]') AS refunds
+FROM payment_orders o
+JOIN ledger_account_view a ON a.id = o.account_id AND a.mode = 'live'
+WHERE o.purpose IN ('plan', 'plan_renewal', 'plan_upgrade') AND o.paid_at IS NOT NULL AND o.paid_at < $1
+  AND o.state IN ('paid', 'partially_refunded', 'refunded')
+ORDER BY o.paid_at, o.id`
+
+// PlanFees lists the paid plan orders of live accounts paid before
+// `before`, for the revenue report; their periods are the plans' to say
+// (Start and End are left zero here).
+func (b *BackOffice) PlanFees(ctx context.Context, before time.Time) ([]backoffice.PlanFee, error) {
+	rows, err := b.s.pool.Query(ctx, sqlPlanFees, before)
+	if err != nil {
+		return nil, fmt.Errorf("payments: plan fees: %w", err)
+	}
+	var out []backoffice.PlanFee
+	var f backoffice.PlanFee
+	var refunds []byte
+	_, err = pgx.ForEachRow(rows, []any{&f.OrderNo, &f.Purpose, &f.Cycle, &f.Fen, &f.PaidAt, &refunds}, func() error {
+		var rs []struct {
+			At  time.Time `json:"at"`
+			Fen int64     `json:"fen"`
+		}
+		if err := json.Unmarshal(refunds, &rs); err != nil {
+			return err
+		}
+		g := f
+		g.PaidAt = g.PaidAt.UTC()
+		g.Refunds = nil
+		for _, r := range rs {
+			g.Refunds = append(g.Refunds, backoffice.PlanFeeRefund{At: r.At.UTC(), Fen: r.Fen})
+		}
+		out = append(out, g)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("payments: plan fees: %w", err)
+	}
+	return out, nil
 }

@@ -73,6 +73,18 @@ type Order struct {
 	// renewal order pays (zero otherwise).
 	SubscriptionID int64      `db:"subscription_id"`
 	PeriodStart    *time.Time `db:"period_start"`
+	// FromPlanCode and FromPlanVersion are the plan an upgrade order
+	// (purpose plan_upgrade, with SubscriptionID) upgrades from.
+	FromPlanCode    string `db:"from_plan_code"`
+	FromPlanVersion int    `db:"from_plan_version"`
+	// ProductCode and ProductVersion are the one-time product a product
+	// order buys; ProductRefundDays its refund window after payment and
+	// ProductLotDays a model pack lot's validity (0: none), copied from the
+	// version when the order was made (zero for other orders).
+	ProductCode       string `db:"product_code"`
+	ProductVersion    int    `db:"product_version"`
+	ProductRefundDays int    `db:"product_refund_days"`
+	ProductLotDays    int    `db:"product_lot_days"`
 }
 
 // FromStatement reports whether the order was recorded from a bank
@@ -119,14 +131,19 @@ const orderColumns = `id, order_no, account_id, amount_fen, credits, bonus_credi
 	refunded_fen, paid_lot_id, promo_lot_id, review_reason, created_at, updated_at, bonus_deducted_fen,
 	bank_line_id, statement_serial, payer_name, payer_account, pay_mode, purpose,
 	coalesce(plan_code, '') AS plan_code, coalesce(plan_version, 0) AS plan_version, coalesce(plan_cycle, '') AS plan_cycle,
-	coalesce(subscription_id, 0) AS subscription_id, period_start`
+	coalesce(subscription_id, 0) AS subscription_id, period_start,
+	coalesce(from_plan_code, '') AS from_plan_code, coalesce(from_plan_version, 0) AS from_plan_version,
+	coalesce(product_code, '') AS product_code, coalesce(product_version, 0) AS product_version,
+	coalesce(product_refund_days, 0) AS product_refund_days, coalesce(product_lot_days, 0) AS product_lot_days`
 
 const (
 	sqlInsertOrder = `
 INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
                             reference_code, expires_at, created_at, updated_at, pay_mode,
-                            purpose, plan_code, plan_version, plan_cycle, subscription_id, period_start)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18)
+                            purpose, plan_code, plan_version, plan_cycle, subscription_id, period_start,
+                            from_plan_code, from_plan_version, product_code, product_version, product_refund_days,
+                            product_lot_days)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 RETURNING ` + orderColumns
 	sqlInsertTransition = `
 INSERT INTO payment_order_transitions (order_id, from_state, to_state, cause, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`
@@ -209,14 +226,35 @@ func isForeignKeyViolation(err error) bool {
 // first transition, retrying on an order number or reference code clash. A
 // plan order (plan not nil) credits nothing: q carries only its price.
 func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, plan *PlanOffer, ch Channel, mode PayMode, state State, ttl time.Duration) (Order, error) {
+	return s.insertPurposeOrder(ctx, accountID, q, plan, nil, ch, mode, state, ttl)
+}
+
+// insertPurposeOrder is insertOrder for a plan (plan not nil), a product
+// (product not nil: q carries its price and a model pack's credits) or a
+// top-up (both nil).
+func (s *Service) insertPurposeOrder(ctx context.Context, accountID int64, q Quote, plan *PlanOffer, product *ProductOffer, ch Channel,
+	mode PayMode, state State, ttl time.Duration) (Order, error) {
 	purpose := PurposeTopUp
+	var productCode *string
+	var productVersion, productRefundDays, productLotDays *int
+	if product != nil {
+		purpose, productCode, productVersion, productRefundDays = PurposeProduct, &product.Code, &product.Version, &product.RefundDays
+		if product.CreditDays > 0 {
+			productLotDays = &product.CreditDays
+		}
+	}
 	var planCode, planCycle *string
 	var planVersion *int
 	var subscriptionID *int64
 	var periodStart *time.Time
+	var fromCode *string
+	var fromVersion *int
 	if plan != nil {
 		purpose, planCode, planVersion, planCycle = PurposePlan, &plan.Code, &plan.Version, &plan.Cycle
-		if plan.SubscriptionID != 0 {
+		switch {
+		case plan.FromPlanCode != "":
+			purpose, subscriptionID, fromCode, fromVersion = PurposePlanUpgrade, &plan.SubscriptionID, &plan.FromPlanCode, &plan.FromPlanVersion
+		case plan.SubscriptionID != 0:
 			purpose, subscriptionID, periodStart = PurposePlanRenewal, &plan.SubscriptionID, &plan.PeriodStart
 		}
 	}
@@ -235,7 +273,8 @@ func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, pla
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
 			o, err = queryOrder(ctx, tx, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
-				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart)
+				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart,
+				fromCode, fromVersion, productCode, productVersion, productRefundDays, productLotDays)
 			if err != nil {
 				return err
 			}
@@ -373,12 +412,18 @@ func (s *Service) subject(o Order) string {
 	if o.IsPlan() {
 		what = s.planPurchase(o)
 	}
+	if o.Purpose == PurposeProduct {
+		what = productPurchase(o)
+	}
 	return fmt.Sprintf("%s ¥%s", what, o.AmountYuan().StringFixed(2))
 }
 
 // planPurchase names what a plan order buys: "套餐 basic 月付".
 func (s *Service) planPurchase(o Order) string {
 	cycle := map[string]string{"monthly": "月付", "yearly": "年付"}[o.PlanCycle]
+	if o.Purpose == PurposePlanUpgrade {
+		cycle = "升级 " + cycle
+	}
 	return strings.Join(strings.Fields(s.opts.PlanSubject+" "+o.PlanCode+" "+cycle), " ")
 }
 
@@ -395,7 +440,15 @@ func (s *Service) phoneOrder(o Order, payer PhonePayer) PhoneOrder {
 // outcome: pending, or failed when the channel refused.
 func (s *Service) createChannelOrder(ctx context.Context, accountID int64, q Quote, plan *PlanOffer, channel Channel, mode PayMode,
 	place func(Order) (code, payURL string, err error)) (Order, string, error) {
-	o, err := s.insertOrder(ctx, accountID, q, plan, channel, mode, StateCreated, s.opts.OrderTTL)
+	return s.placeOrder(ctx, func() (Order, error) {
+		return s.insertOrder(ctx, accountID, q, plan, channel, mode, StateCreated, s.opts.OrderTTL)
+	}, mode, place)
+}
+
+// placeOrder is createChannelOrder for an order insert stores (created).
+func (s *Service) placeOrder(ctx context.Context, insert func() (Order, error), mode PayMode,
+	place func(Order) (code, payURL string, err error)) (Order, string, error) {
+	o, err := insert()
 	if err != nil {
 		return Order{}, "", fmt.Errorf("payments: create order: %w", err)
 	}

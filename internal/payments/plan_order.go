@@ -20,10 +20,17 @@ const (
 	// PurposePlanRenewal: the next period of a subscription (SubscriptionID,
 	// PeriodStart), renewed by Options.PlanPaid.
 	PurposePlanRenewal Purpose = "plan_renewal"
+	// PurposePlanUpgrade: the prorated difference of an upgrade of a
+	// subscription (SubscriptionID) from FromPlanCode/FromPlanVersion to the
+	// order's plan, applied by Options.PlanPaid.
+	PurposePlanUpgrade Purpose = "plan_upgrade"
 )
 
-// IsPlan reports whether the order buys a plan or its renewal (no credits).
-func (o Order) IsPlan() bool { return o.Purpose == PurposePlan || o.Purpose == PurposePlanRenewal }
+// IsPlan reports whether the order buys a plan, its renewal or an upgrade
+// (no credits).
+func (o Order) IsPlan() bool {
+	return o.Purpose == PurposePlan || o.Purpose == PurposePlanRenewal || o.Purpose == PurposePlanUpgrade
+}
 
 // ErrPlanInForce: the account already has a plan in force, so it cannot buy
 // another (changing plans comes later). The PlanOffer and PlanPaid hooks
@@ -34,6 +41,12 @@ var ErrPlanInForce = errors.New("payments: the account already has a plan in for
 // (by another order) or the subscription can no longer be renewed. The
 // PlanPaid hook returns it; the order goes to review (refund).
 var ErrRenewalSettled = errors.New("payments: the period was renewed already")
+
+// ErrUpgradeSuperseded: the subscription an upgrade order was priced for
+// changed before it was paid (another upgrade applied first, the period
+// ended, the plan was canceled). The PlanPaid hook returns it; the order
+// goes to review (refund).
+var ErrUpgradeSuperseded = errors.New("payments: the upgrade was superseded")
 
 // ErrNoRenewalDue: the account has no renewal to pay now (RenewalOffer).
 var ErrNoRenewalDue = errors.New("payments: no renewal due")
@@ -52,6 +65,10 @@ type PlanOffer struct {
 	// subscription and the start of the period the order pays.
 	SubscriptionID int64
 	PeriodStart    time.Time
+	// FromPlanCode and FromPlanVersion are set for an upgrade (with
+	// SubscriptionID): the plan in force it was priced from.
+	FromPlanCode    string
+	FromPlanVersion int
 }
 
 // ReviewPlanInForce is the review reason of a plan order paid for an
@@ -62,6 +79,40 @@ const ReviewPlanInForce = "plan_in_force"
 // period renewed already (two orders for one period both paid) or a
 // subscription no longer renewable.
 const ReviewRenewalSettled = "renewal_settled"
+
+// ReviewUpgradeSuperseded is the review reason of an upgrade order paid
+// after the subscription changed (ErrUpgradeSuperseded).
+const ReviewUpgradeSuperseded = "upgrade_superseded"
+
+// ChangePlan changes the account's plan to code in cycle through the
+// PlanChange hook: a change that needs no payment (a downgrade scheduled
+// for the period's end, an upgrade costing nothing) is made by the hook and
+// a zero Order is returned; an upgrade that costs something becomes an
+// order of purpose plan_upgrade for its prorated price, placed like
+// CreatePlanOrder (QR or phone; not bank transfer: its price holds for the
+// instant it was computed). Paying it applies the upgrade (PlanPaid).
+// Errors: errors of the PlanChange hook (plans' refusals), ErrNoPlanCheckout,
+// ErrChannelUnavailable, ErrChannel, ErrInvalidArgument.
+func (s *Service) ChangePlan(ctx context.Context, accountID int64, code, cycle string, channel Channel, mode PayMode,
+	payer PhonePayer) (Order, string, error) {
+	if s.opts.PlanChange == nil || s.opts.PlanPaid == nil {
+		return Order{}, "", fmt.Errorf("payments: change plan: %w", ErrNoPlanCheckout)
+	}
+	offer, err := s.opts.PlanChange(ctx, accountID, code, cycle)
+	if err != nil {
+		return Order{}, "", fmt.Errorf("payments: change plan: %w", err)
+	}
+	if offer.PriceFen == 0 {
+		return Order{}, "", nil
+	}
+	if channel == ChannelBankTransfer {
+		return Order{}, "", fmt.Errorf("payments: change plan: %w: upgrades are paid by WeChat Pay or Alipay", ErrChannelUnavailable)
+	}
+	if offer.FromPlanCode == "" || offer.SubscriptionID == 0 {
+		return Order{}, "", fmt.Errorf("payments: change plan: %w: the upgrade names no subscription", ErrInvalidArgument)
+	}
+	return s.createPlanOrder(ctx, accountID, offer, channel, mode, payer)
+}
 
 // CreatePlanOrder makes an order for the account to buy plan code for one
 // cycle, priced by the PlanOffer hook, and places it like a top-up: a QR
@@ -148,13 +199,16 @@ func (s *Service) markPlanPaid(ctx context.Context, tx pgx.Tx, o *Order, tradeNo
 		return err
 	}
 	hookErr := s.opts.PlanPaid(ctx, sp, *o)
-	if (errors.Is(hookErr, ErrPlanInForce) || errors.Is(hookErr, ErrRenewalSettled)) && o.State.Open() {
+	if (errors.Is(hookErr, ErrPlanInForce) || errors.Is(hookErr, ErrRenewalSettled) || errors.Is(hookErr, ErrUpgradeSuperseded)) && o.State.Open() {
 		if err := sp.Rollback(ctx); err != nil {
 			return err
 		}
 		reason := ReviewPlanInForce
-		if errors.Is(hookErr, ErrRenewalSettled) {
+		switch {
+		case errors.Is(hookErr, ErrRenewalSettled):
 			reason = ReviewRenewalSettled
+		case errors.Is(hookErr, ErrUpgradeSuperseded):
+			reason = ReviewUpgradeSuperseded
 		}
 		const sql = `UPDATE payment_orders SET review_reason = $2, channel_trade_no = $3, paid_fen = $4 WHERE id = $1`
 		if _, err := tx.Exec(ctx, sql, o.ID, reason, tradeNo, paidFen); err != nil {

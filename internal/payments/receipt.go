@@ -40,6 +40,9 @@ func (s *Service) ReceiptPDF(ctx context.Context, accountID int64, orderNo, issu
 	if o.IsPlan() {
 		r.Purchase = s.planPurchase(o)
 	}
+	if o.Purpose == PurposeProduct {
+		r.Purchase = productPurchase(o)
+	}
 	b, err := pdf.RenderReceipt(r)
 	if err != nil {
 		return nil, fmt.Errorf("payments: receipt %s: %w", orderNo, err)

@@ -59,7 +59,7 @@ type Refund struct {
 	Order Order `db:"-"`
 }
 
-const refundColumns = `id, order_id, refund_no, amount_fen, credits, reason, actor, state, ledger_op_id, created_at,
+const refundColumns = `id, order_id, refund_no, amount_fen, credits, reason, actor, state, coalesce(ledger_op_id, 0) AS ledger_op_id, created_at,
 	bonus_revoked, bonus_charged, bonus_fen`
 
 // Refund pays back AmountFen of a paid top-up, limited to the unconsumed
@@ -127,6 +127,14 @@ func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Ref
 			}
 			out, out.Replayed, out.Order = prev[0], true, o
 			return nil
+		}
+		switch o.Purpose {
+		case PurposePlan, PurposePlanRenewal:
+			out, err = s.planRefundTx(ctx, tx, o, r)
+			return err
+		case PurposeProduct:
+			out, err = s.productRefundTx(ctx, tx, o, r)
+			return err
 		}
 		if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.PaidLotID == nil {
 			return fmt.Errorf("%w: order is %s", ErrNotRefundable, o.State)
@@ -199,6 +207,64 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING `
 	if err != nil {
 		return Refund{}, fmt.Errorf("payments: refund %s: %w", r.OrderNo, err)
 	}
+	return out, nil
+}
+
+// planRefundTx refunds a plan or renewal order on tx (the order locked):
+// Options.PlanRefund applies the yearly refund rule and ends the
+// subscription; the money goes back through the order's channel as for a
+// top-up (pending until SendRefund), or by bank for a bank transfer.
+func (s *Service) planRefundTx(ctx context.Context, tx pgx.Tx, o Order, r RefundRequest) (Refund, error) {
+	if o.State != StatePaid || s.opts.PlanRefund == nil {
+		return Refund{}, fmt.Errorf("%w: plan order is %s", ErrNotRefundable, o.State)
+	}
+	// RefundableFen is a top-up's (a plan order has no paid lot): the
+	// plan's rule decides, within what was paid.
+	if left := o.AmountFen - o.RefundedFen; r.AmountFen > left {
+		return Refund{}, fmt.Errorf("%w: %d fen asked, %d fen left", ErrRefundExceedsOrder, r.AmountFen, left)
+	}
+	if s.opts.BeforeRefund != nil {
+		if err := s.opts.BeforeRefund(ctx, tx, o); err != nil {
+			return Refund{}, err
+		}
+	}
+	pr, err := s.opts.PlanRefund(ctx, tx, o, r.AmountFen, r.Actor, r.Reason)
+	if err != nil {
+		return Refund{}, err
+	}
+	state := RefundManual
+	if o.Channel != ChannelBankTransfer {
+		if _, err := s.channel(o.Channel); err != nil {
+			return Refund{}, err
+		}
+		state = RefundPending
+	}
+	refundNo := refundNumber(o.OrderNo, r.IdempotencyKey)
+	rows, _ := tx.Query(ctx, `INSERT INTO payment_refunds (order_id, refund_no, idempotency_key, amount_fen, credits, reason, actor, state, ledger_op_id, created_at)
+VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9) RETURNING `+refundColumns,
+		o.ID, refundNo, r.IdempotencyKey, pr.Fen, r.Reason, r.Actor, state, pr.OpID, s.now())
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Refund])
+	if err != nil {
+		return Refund{}, err
+	}
+	// What the rule keeps (the months used, the excess credit) stays paid
+	// and invoiceable; the subscription has ended, so no second refund of
+	// the plan can follow (PlanRefund refuses it).
+	const sqlRefunded = `UPDATE payment_orders SET refunded_fen = refunded_fen + $2 WHERE id = $1`
+	if _, err := tx.Exec(ctx, sqlRefunded, o.ID, pr.Fen); err != nil {
+		return Refund{}, err
+	}
+	o.RefundedFen += pr.Fen
+	to := StatePartiallyRefunded
+	if o.RefundedFen+o.BonusDeductedFen == o.AmountFen {
+		to = StateRefunded
+	}
+	detail := map[string]any{"refund_no": refundNo, "amount_fen": pr.Fen, "plan_credits_revoked": pr.Revoked,
+		"kept_fen": o.AmountFen - o.RefundedFen, "actor": r.Actor, "reason": r.Reason}
+	if err := s.transition(ctx, tx, &o, to, CauseRefund, detail); err != nil {
+		return Refund{}, err
+	}
+	out.Order = o
 	return out, nil
 }
 

@@ -77,6 +77,15 @@ func (s *Service) RefundQuotes(ctx context.Context, accountID int64, orders []Or
 	var mine []Order
 	for _, o := range orders {
 		out[o.OrderNo] = RefundQuote{OrderNo: o.OrderNo}
+		if o.Purpose == PurposeProduct && o.AccountID == accountID {
+			q, viaLot, ok := s.productQuote(o)
+			if ok && !viaLot {
+				out[o.OrderNo] = q
+			}
+			if !ok || !viaLot {
+				continue
+			}
+		}
 		if o.AccountID == accountID && o.PaidLotID != nil && o.RefundableFen() > 0 {
 			mine = append(mine, o)
 		}
@@ -123,6 +132,9 @@ func (s *Service) CheckRefund(ctx context.Context, accountID int64, orderNo stri
 	o, err := s.Order(ctx, accountID, orderNo)
 	if err != nil {
 		return Order{}, err
+	}
+	if o.Purpose == PurposeProduct {
+		return o, s.checkProductRefund(ctx, o, amountFen)
 	}
 	if o.RefundableFen() == 0 || o.PaidLotID == nil {
 		return o, fmt.Errorf("payments: check refund %s: %w: %w: order is %s", o.OrderNo, ErrNotRefundable, errNothingLeft, o.State)

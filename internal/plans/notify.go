@@ -20,11 +20,26 @@ import (
 // Notice is a subscription change the account is told about (webhook and
 // mail), sent inside the transaction that made it (Options.Notify).
 type Notice struct {
-	// Kind is renewal_ordered, renewed, past_due or expired.
+	// Kind is renewal_ordered, renewed, past_due, expired, upgraded,
+	// downgrade_scheduled or canceled.
 	Kind         EventKind
 	Subscription Subscription
 	// Renewal is the renewal order concerned (nil for expired).
 	Renewal *Renewal
+	// EventID is the subscription event announced, when a kind can happen
+	// more than once in a term (upgraded, downgrade_scheduled, canceled,
+	// resumed): it keeps the webhook event ids apart.
+	EventID int64
+	// Upgrade is what an upgrade cost and granted (upgraded only).
+	Upgrade *UpgradeNotice
+}
+
+// UpgradeNotice is an upgrade as webhooks report it.
+type UpgradeNotice struct {
+	FromPlan    string          `json:"from_plan"`
+	FromVersion int             `json:"from_plan_version"`
+	PriceFen    int64           `json:"price_fen"`
+	Credits     decimal.Decimal `json:"credits"`
 }
 
 // notify passes n to Options.Notify, when set.
@@ -41,6 +56,11 @@ const (
 	WebhookRenewed    = "subscription.renewed"
 	WebhookPastDue    = "subscription.past_due"
 	WebhookExpired    = "subscription.expired"
+	// WebhookUpgraded, WebhookDowngradeScheduled, WebhookCanceled: plan
+	// changes (changes.go).
+	WebhookUpgraded           = "subscription.upgraded"
+	WebhookDowngradeScheduled = "subscription.downgrade_scheduled"
+	WebhookCanceled           = "subscription.canceled"
 )
 
 // SubscriptionPayload is the data of a subscription.* webhook event.
@@ -54,6 +74,19 @@ type SubscriptionPayload struct {
 	TermEnd        time.Time   `json:"term_end"`
 	GraceUntil     *time.Time  `json:"grace_until,omitempty"`
 	Renewal        *RenewalDue `json:"renewal,omitempty"`
+	// Next is the change scheduled for the term's end, if any.
+	Next *ScheduledPlan `json:"next,omitempty"`
+	// Upgrade is set on subscription.upgraded.
+	Upgrade *UpgradeNotice `json:"upgrade,omitempty"`
+}
+
+// ScheduledPlan is a change scheduled for the term's end as webhooks
+// report it.
+type ScheduledPlan struct {
+	Plan        string    `json:"plan"`
+	PlanVersion int       `json:"plan_version"`
+	Cycle       Cycle     `json:"cycle"`
+	From        time.Time `json:"from"`
 }
 
 // RenewalDue is a renewal order as webhooks report it.
@@ -81,6 +114,10 @@ var notices = map[EventKind]struct{ webhook, mail string }{
 	EventRenewed:        {WebhookRenewed, ""},
 	EventPastDue:        {WebhookPastDue, "mail.plan_past_due"},
 	EventExpired:        {WebhookExpired, "mail.plan_expired"},
+	// The customer made these changes on the portal: a webhook, no mail.
+	EventUpgraded:           {WebhookUpgraded, ""},
+	EventDowngradeScheduled: {WebhookDowngradeScheduled, ""},
+	EventCanceled:           {WebhookCanceled, ""},
 }
 
 // Notify queues n's webhook (an event id derived from the subscription,
@@ -97,7 +134,10 @@ func (n *Notifier) Notify(ctx context.Context, tx pgx.Tx, no Notice) error {
 		return err
 	}
 	p := SubscriptionPayload{SubscriptionID: sub.ID, Plan: sub.PlanCode, PlanVersion: sub.PlanVersion, Cycle: sub.Cycle,
-		State: sub.State, TermEnd: sub.TermEnd, GraceUntil: sub.GraceUntil}
+		State: sub.State, TermEnd: sub.TermEnd, GraceUntil: sub.GraceUntil, Upgrade: no.Upgrade}
+	if sub.NextPlanCode != "" {
+		p.Next = &ScheduledPlan{Plan: sub.NextPlanCode, PlanVersion: sub.NextPlanVersion, Cycle: sub.NextCycle, From: sub.TermEnd}
+	}
 	if acc.ExternalID != nil {
 		p.Account = *acc.ExternalID
 	}
@@ -106,8 +146,11 @@ func (n *Notifier) Notify(ctx context.Context, tx pgx.Tx, no Notice) error {
 		p.Renewal = &RenewalDue{PeriodStart: r.PeriodStart, PeriodEnd: r.PeriodEnd, Plan: r.PlanCode, PlanVersion: r.PlanVersion,
 			Cycle: r.Cycle, PriceFen: r.PriceFen}
 	}
-	ev := &webhook.Event{ID: fmt.Sprintf("evt_sub_%s_%d_%d", no.Kind, sub.ID, sub.TermEnd.Unix()), AccountID: sub.AccountID,
-		Type: kind.webhook, Payload: p}
+	id := fmt.Sprintf("evt_sub_%s_%d_%d", no.Kind, sub.ID, sub.TermEnd.Unix())
+	if no.EventID != 0 {
+		id = fmt.Sprintf("evt_sub_%s_%d_e%d", no.Kind, sub.ID, no.EventID)
+	}
+	ev := &webhook.Event{ID: id, AccountID: sub.AccountID, Type: kind.webhook, Payload: p}
 	if err := n.Webhooks.EnqueueEventTx(ctx, tx, ev); err != nil {
 		return err
 	}

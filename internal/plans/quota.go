@@ -125,6 +125,17 @@ type QuotaOptions struct {
 	CacheTTL time.Duration
 	// Webhooks sends plan.quota_exhausted (none when nil).
 	Webhooks *webhook.Service
+	// Writer, when set, runs holds, settles and releases in the ledger's
+	// writer batches (ledger.Ledger.Apply): many calls share one
+	// transaction and one WAL flush, as the ledger's reserves and commits
+	// do. Without it each runs as its own statement on the pool.
+	Writer Writer
+}
+
+// Writer runs a registered SQL function in the pool's writer batch
+// (implemented by ledger.Ledger).
+type Writer interface {
+	Apply(ctx context.Context, poolID int64, fn string, arg json.RawMessage) (json.RawMessage, error)
 }
 
 // Quotas spends plan quota: holds, settles and releases, each one statement
@@ -367,7 +378,7 @@ func (q *Quotas) hold(ctx context.Context, r HoldRequest) (Held, error) {
 		Notify    bool        `json:"notify"`
 		Error     string      `json:"error"`
 	}
-	if err := q.call(ctx, `SELECT plan_quota_hold($1)`, arg, &out); err != nil {
+	if err := q.call(ctx, sub.AccountID, "plan_quota_hold", arg, &out); err != nil {
 		return Held{}, err
 	}
 	switch {
@@ -394,9 +405,20 @@ func (q *Quotas) hold(ctx context.Context, r HoldRequest) (Held, error) {
 	return out.Held, nil
 }
 
-func (q *Quotas) call(ctx context.Context, sql string, arg []byte, out any) error {
+// call runs the quota function fn (a name from quota.sql, or a caller's
+// registered wrapper, see SettleRequest.Via) with arg for the pool.
+func (q *Quotas) call(ctx context.Context, poolID int64, fn string, arg []byte, out any) error {
 	var raw []byte
-	if err := q.pool.QueryRow(ctx, sql, arg).Scan(&raw); err != nil {
+	var err error
+	if q.opts.Writer != nil {
+		raw, err = q.opts.Writer.Apply(ctx, poolID, fn, arg)
+	} else {
+		err = q.pool.QueryRow(ctx, "SELECT "+pgx.Identifier{fn}.Sanitize()+"($1::jsonb)", arg).Scan(&raw)
+	}
+	if err == nil && raw == nil {
+		err = fmt.Errorf("%s is not a registered quota function", fn)
+	}
+	if err != nil {
 		return fmt.Errorf("plans: quota: %w", err)
 	}
 	return json.Unmarshal(raw, out)
@@ -418,10 +440,19 @@ func useError(code string) error {
 
 // SettleRequest commits a held use with what the call used.
 type SettleRequest struct {
-	UseID, AccountID                          int64
+	// PoolID is the pool of the subscription (the use's pool_id): the
+	// writer batch the settle runs in.
+	UseID, PoolID, AccountID                  int64
 	Requests                                  int64
 	InputTokens, OutputTokens, CacheHitTokens int64
 	Outcome                                   string
+	// Via, when set, names the caller's SQL function (registered in
+	// ledger_extensions) that settles and records the caller's own rows of
+	// the call in the same transaction: it gets {"settle": plan_quota_settle's
+	// request, "with": With}, must answer plan_quota_settle's result and
+	// puts its own answer under "with" (Settlement.With).
+	Via  string
+	With any
 }
 
 // Settlement is what a use settled at; ExcessTokens did not fit the quota
@@ -433,6 +464,8 @@ type Settlement struct {
 	Tokens       int64  `json:"tokens"`
 	ExcessTokens int64  `json:"excess_tokens"`
 	Replayed     bool   `json:"replayed"`
+	// With is the answer of SettleRequest.Via's own part.
+	With json.RawMessage `json:"with,omitempty"`
 }
 
 // CallTokens is what a call counts against a tokens quota: input, output
@@ -445,12 +478,17 @@ func CallTokens(input, output, cacheHit int64) int64 { return input + output + c
 // ErrUseClosed (released), ErrUseConflict (other figures).
 func (q *Quotas) Settle(ctx context.Context, r SettleRequest) (Settlement, error) {
 	tokens := CallTokens(r.InputTokens, r.OutputTokens, r.CacheHitTokens)
-	arg, err := json.Marshal(map[string]any{
+	var req any = map[string]any{
 		"use_id": r.UseID, "account_id": r.AccountID, "requests": r.Requests, "tokens": tokens,
 		"input_tokens": r.InputTokens, "output_tokens": r.OutputTokens, "cache_hit_tokens": r.CacheHitTokens,
 		"outcome": r.Outcome, "now": q.now(),
 		"hash": fmt.Sprintf("%d/%d/%d/%d/%s", r.Requests, r.InputTokens, r.OutputTokens, r.CacheHitTokens, r.Outcome),
-	})
+	}
+	fn := "plan_quota_settle"
+	if r.Via != "" {
+		fn, req = r.Via, map[string]any{"settle": req, "with": r.With}
+	}
+	arg, err := json.Marshal(req)
 	if err != nil {
 		return Settlement{}, err
 	}
@@ -458,7 +496,7 @@ func (q *Quotas) Settle(ctx context.Context, r SettleRequest) (Settlement, error
 		Settlement
 		Error string `json:"error"`
 	}
-	if err := q.call(ctx, `SELECT plan_quota_settle($1)`, arg, &out); err != nil {
+	if err := q.call(ctx, r.PoolID, fn, arg, &out); err != nil {
 		return Settlement{}, err
 	}
 	if out.Error != "" {
@@ -469,13 +507,13 @@ func (q *Quotas) Settle(ctx context.Context, r SettleRequest) (Settlement, error
 
 // Release gives a held use's quota back; releasing twice answers the first.
 // Errors: ErrUseNotFound, ErrUseClosed (committed).
-func (q *Quotas) Release(ctx context.Context, useID, accountID int64) (Settlement, error) {
+func (q *Quotas) Release(ctx context.Context, useID, poolID, accountID int64) (Settlement, error) {
 	arg, _ := json.Marshal(map[string]any{"use_id": useID, "account_id": accountID, "now": q.now()})
 	var out struct {
 		Settlement
 		Error string `json:"error"`
 	}
-	if err := q.call(ctx, `SELECT plan_quota_release($1)`, arg, &out); err != nil {
+	if err := q.call(ctx, poolID, "plan_quota_release", arg, &out); err != nil {
 		return Settlement{}, err
 	}
 	if out.Error != "" {

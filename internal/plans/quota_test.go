@@ -2,8 +2,10 @@ package plans
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +44,7 @@ func setupQuota(t *testing.T, start time.Time) *quotaBundle {
 	require.NoError(t, err)
 	_, _, err = b.subs.Subscribe(ctx, SubscribeRequest{AccountID: b.account, PlanCode: b.plan.Code, Cycle: Monthly, Actor: "test"})
 	require.NoError(t, err)
-	qb := &quotaBundle{subBundle: b, quotas: NewQuotas(dbtest.AppPool(t), QuotaOptions{Now: b.clock.Now})}
+	qb := &quotaBundle{subBundle: b, quotas: NewQuotas(dbtest.AppPool(t), QuotaOptions{Now: b.clock.Now, Writer: b.ledger})}
 	qb.cover, err = qb.quotas.Cover(ctx, b.account, "deepseek-chat")
 	require.NoError(t, err)
 	require.True(t, qb.cover.Covered())
@@ -104,9 +106,9 @@ func TestQuotaHoldsExactlyUnderConcurrency(t *testing.T) {
 	_, err := b.hold(10)
 	require.ErrorIs(t, err, ErrQuotaExhausted, "a new process sees the same windows")
 
-	_, err = b.quotas.Release(ctx, held[0].ID, b.account)
+	_, err = b.quotas.Release(ctx, held[0].ID, b.account, b.account)
 	require.NoError(t, err)
-	again, err := b.quotas.Release(ctx, held[0].ID, b.account)
+	again, err := b.quotas.Release(ctx, held[0].ID, b.account, b.account)
 	require.NoError(t, err)
 	require.True(t, again.Replayed)
 	_, err = b.hold(10)
@@ -138,24 +140,24 @@ func TestQuotaSettleTakesRoomAndReportsExcess(t *testing.T) {
 	day := time.Date(2026, 3, 11, 0, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	require.True(t, ex.FreeAt.Equal(day), "a day window frees at Shanghai midnight: %s", ex.FreeAt)
 
-	s, err := b.quotas.Settle(ctx, SettleRequest{UseID: first.ID, AccountID: b.account, Requests: 1, InputTokens: 500, OutputTokens: 300})
+	s, err := b.quotas.Settle(ctx, SettleRequest{PoolID: b.account, UseID: first.ID, AccountID: b.account, Requests: 1, InputTokens: 500, OutputTokens: 300})
 	require.NoError(t, err)
 	require.EqualValues(t, 700, s.Tokens, "the 100 tokens of room are taken")
 	require.EqualValues(t, 100, s.ExcessTokens)
-	replay, err := b.quotas.Settle(ctx, SettleRequest{UseID: first.ID, AccountID: b.account, Requests: 1, InputTokens: 500, OutputTokens: 300})
+	replay, err := b.quotas.Settle(ctx, SettleRequest{PoolID: b.account, UseID: first.ID, AccountID: b.account, Requests: 1, InputTokens: 500, OutputTokens: 300})
 	require.NoError(t, err)
 	require.True(t, replay.Replayed)
 	require.EqualValues(t, 100, replay.ExcessTokens)
-	_, err = b.quotas.Settle(ctx, SettleRequest{UseID: first.ID, AccountID: b.account, Requests: 1, InputTokens: 1})
+	_, err = b.quotas.Settle(ctx, SettleRequest{PoolID: b.account, UseID: first.ID, AccountID: b.account, Requests: 1, InputTokens: 1})
 	require.ErrorIs(t, err, ErrUseConflict)
 
-	s2, err := b.quotas.Settle(ctx, SettleRequest{UseID: second.ID, AccountID: b.account, Requests: 1, InputTokens: 100})
+	s2, err := b.quotas.Settle(ctx, SettleRequest{PoolID: b.account, UseID: second.ID, AccountID: b.account, Requests: 1, InputTokens: 100})
 	require.NoError(t, err)
 	require.EqualValues(t, 100, s2.Tokens)
 	require.Zero(t, s2.ExcessTokens)
 	_, err = b.hold(200)
 	require.NoError(t, err, "the unused 200 tokens came back")
-	_, err = b.quotas.Release(ctx, second.ID, b.account)
+	_, err = b.quotas.Release(ctx, second.ID, b.account, b.account)
 	require.ErrorIs(t, err, ErrUseClosed)
 
 	usage, err := b.quotas.Usage(ctx, b.account)
@@ -191,7 +193,7 @@ func TestQuotaReplaySweepAndStale(t *testing.T) {
 	n, err := b.quotas.Sweep(ctx)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, n, 1)
-	_, err = b.quotas.Settle(ctx, SettleRequest{UseID: h1.ID, AccountID: b.account, Requests: 1})
+	_, err = b.quotas.Settle(ctx, SettleRequest{PoolID: b.account, UseID: h1.ID, AccountID: b.account, Requests: 1})
 	require.ErrorIs(t, err, ErrUseClosed, "the sweep released it")
 	usage, err := b.quotas.Usage(ctx, b.account)
 	require.NoError(t, err)
@@ -231,11 +233,59 @@ func TestQuotaKeyRemembersItWentToCredits(t *testing.T) {
 		RequestHash: "a", Requests: 1, Tokens: 1, TTL: time.Minute, Fallback: true}
 	_, err := b.quotas.Hold(ctx, r)
 	require.ErrorIs(t, err, ErrQuotaExhausted)
-	_, err = b.quotas.Release(ctx, last.ID, b.account)
+	_, err = b.quotas.Release(ctx, last.ID, b.account, b.account)
 	require.NoError(t, err)
 	_, err = b.quotas.Hold(ctx, r)
 	require.ErrorIs(t, err, ErrDeclined, "the retry goes where the first went")
 	r.IdempotencyKey, r.ReplayOnly = "new", true
 	_, err = b.quotas.Hold(ctx, r)
 	require.ErrorIs(t, err, ErrNoHold)
+}
+
+// TestRollingCountsMatchTheSum: through a day of holds, settles (more and
+// less than held) and releases at random instants, the running count of
+// the rolling window a hold reads (plan_quota_live) always equals the sum
+// of the uses in the window (plan_quota_used, what the portal's bars read).
+func TestRollingCountsMatchTheSum(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
+	b := setupQuota(t, start)
+	// Room for the whole run, so that every hold is counted.
+	b.cover.Item.Quotas = []Quota{{Unit: Requests, Window: Rolling(5), Limit: 1_000_000},
+		{Unit: Tokens, Window: Rolling(5), Limit: 1_000_000_000}}
+	pool := dbtest.AppPool(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	var open []Held
+	compare := func(step int) {
+		for _, w := range windowsAt(b.cover.Subscription, b.cover.Item, b.clock.Now()) {
+			arg, err := json.Marshal(w)
+			require.NoError(t, err)
+			var live, sum int64
+			require.NoError(t, pool.QueryRow(ctx, `SELECT plan_quota_live($1, $2, $3), plan_quota_used($1, $2, $3)`,
+				b.cover.Subscription.ID, b.cover.Item.Key(), arg).Scan(&live, &sum))
+			require.Equal(t, sum, live, "step %d, %s window", step, w.Unit)
+		}
+	}
+	for step := range 400 {
+		b.clock.Set(b.clock.Now().Add(time.Duration(r.IntN(6)) * time.Minute))
+		switch n := r.IntN(10); {
+		case n < 5 || len(open) == 0:
+			h, err := b.hold(int64(100 + r.IntN(900)))
+			require.NoError(t, err)
+			open = append(open, h)
+		case n < 8:
+			h := open[0]
+			open = open[1:]
+			_, err := b.quotas.Settle(ctx, SettleRequest{PoolID: b.account, UseID: h.ID, AccountID: b.account, Requests: 1,
+				InputTokens: int64(r.IntN(1500)), OutputTokens: int64(r.IntN(500))})
+			require.NoError(t, err)
+		default:
+			h := open[len(open)-1]
+			open = open[:len(open)-1]
+			_, err := b.quotas.Release(ctx, h.ID, b.account, b.account)
+			require.NoError(t, err)
+		}
+		compare(step)
+	}
+	require.Greater(t, b.clock.Now().Sub(start), 10*time.Hour, "the run outlasts the window twice")
 }

@@ -280,8 +280,13 @@ type RenewPaid struct {
 // (payments calls it in the transaction that marks the order paid): the
 // subscription moves on to the next period as RenewPaid describes it.
 //
-// Errors: ErrPeriodRenewed (the period was renewed already, or the
-// subscription expired or was canceled); ErrNotFound; database errors.
+// A renewal order paid for a plan or cycle other than the one its period
+// is now sold as (a plan change repriced it after the order was made) is
+// superseded: it is refused like a period renewed already.
+//
+// Errors: ErrPeriodRenewed (the period was renewed already, the
+// subscription expired or was canceled, or the order was superseded);
+// ErrNotFound; database errors.
 func (s *Subscriptions) RenewPaidTx(ctx context.Context, tx pgx.Tx, r RenewPaid) (Subscription, error) {
 	now := s.now().UTC()
 	sub, err := subscriptionWhere(ctx, tx, `id = $1 FOR UPDATE`, r.SubscriptionID)
@@ -293,6 +298,9 @@ func (s *Subscriptions) RenewPaidTx(ctx context.Context, tx pgx.Tx, r RenewPaid)
 		return Subscription{}, err
 	}
 	if ren.RenewedAt != nil || !sub.TermEnd.Equal(r.PeriodStart) || !(sub.State == Active || (sub.State == PastDue && sub.InForce(now))) {
+		return Subscription{}, ErrPeriodRenewed
+	}
+	if ren.PlanCode != r.PlanCode || ren.Cycle != r.Cycle { // a plan change repriced the renewal since the order was made
 		return Subscription{}, ErrPeriodRenewed
 	}
 	ren.PlanCode, ren.PlanVersion, ren.Cycle = r.PlanCode, r.PlanVersion, r.Cycle
@@ -320,6 +328,19 @@ WHERE subscription_id = $1 AND period_start = $2 AND renewed_at IS NULL`,
 	}
 	if tag.RowsAffected() != 1 {
 		return Subscription{}, ErrPeriodRenewed
+	}
+	if sub.NextPlanCode != "" && ren.PeriodStart.After(now) {
+		// A scheduled change paid before its period: the plan in force
+		// stays to the old term end; the change waits as next_* for that
+		// instant (switchDueTx, run by the grant of the new period).
+		next, err := extendForChange(ctx, tx, sub.ID, ren, now)
+		if err != nil {
+			return Subscription{}, err
+		}
+		if err := insertEvent(ctx, tx, next, EventRenewed, actor, orderNo, now); err != nil {
+			return Subscription{}, err
+		}
+		return next, s.notify(ctx, tx, Notice{Kind: EventRenewed, Subscription: next, Renewal: &ren})
 	}
 	rows, err := tx.Query(ctx, `
 UPDATE subscriptions SET plan_code = $2, plan_version = $3, cycle = $4, term_end = $5, state = 'active', grace_until = NULL,

@@ -308,8 +308,9 @@ func TestGraceThenPay(t *testing.T) {
 
 // TestDowngradeAppliedAtPeriodEnd: a change scheduled for the period end
 // (set directly here) is what the renewal sells: to a cheaper paid plan it
-// is ordered at its price and applied by the payment; to a free plan it
-// applies at the term end without payment. Both write downgraded.
+// is ordered at its price and paid early, but applies only when the paid
+// period begins (the plan in force stays to the term end); to a free plan
+// it applies at the term end without payment. Both write downgraded.
 func TestDowngradeAppliedAtPeriodEnd(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.AppPool(t)
@@ -338,13 +339,19 @@ func TestDowngradeAppliedAtPeriodEnd(t *testing.T) {
 		require.Equal(t, int64(9000), r.PriceFen)
 		next, err := b.payRenewal(t, "T-down")
 		require.NoError(t, err)
-		require.Equal(t, lower.Code, next.PlanCode)
+		require.Equal(t, b.plan.Code, next.PlanCode, "paid early: the plan in force stays to the term end")
+		require.Equal(t, Monthly, next.Cycle)
+		require.Equal(t, lower.Code, next.NextPlanCode, "the change waits for its period")
+		require.Equal(t, shu(2028, 9, 15, 9, 0), next.TermEnd, "a year from the old term end")
+		b.run(t, sub.TermEnd.Add(time.Minute))
+		next = b.sub(t, sub.ID)
+		require.Equal(t, lower.Code, next.PlanCode, "the period began: the downgrade applies")
 		require.Equal(t, Yearly, next.Cycle)
 		require.Empty(t, next.NextPlanCode, "the scheduled change is cleared")
-		require.Equal(t, shu(2028, 9, 15, 9, 0), next.TermEnd, "a year from the old term end")
+		require.Equal(t, Period{Start: sub.TermEnd, End: next.TermEnd}, next.Period(sub.TermEnd.Add(time.Hour)))
 		evs, err := b.subs.Events(ctx, sub.ID)
 		require.NoError(t, err)
-		require.Equal(t, []EventKind{EventCreated, EventRenewalOrdered, EventDowngraded, EventRenewed}, kinds(evs))
+		require.Equal(t, []EventKind{EventCreated, EventRenewalOrdered, EventRenewed, EventDowngraded}, kinds(evs))
 	})
 
 	t.Run("FreeChangeWithdrawn", func(t *testing.T) {

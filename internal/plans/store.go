@@ -26,6 +26,10 @@ type Options struct {
 	// transaction that made it (Notifier.Notify); nil: nobody is told.
 	// Subscriptions only.
 	Notify func(ctx context.Context, tx pgx.Tx, n Notice) error
+	// CreditPriceRMB is the price of one credit in yuan (CREDIT_PRICE_RMB):
+	// the yearly refund values plan credit consumed beyond the elapsed
+	// share at it. Subscriptions only; zero: no yearly refunds.
+	CreditPriceRMB decimal.Decimal
 }
 
 // Service is the plan catalogue: drafts, publishing and the published

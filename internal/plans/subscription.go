@@ -156,6 +156,7 @@ type Subscriptions struct {
 	now        func() time.Time
 	terms      func() RenewalTerms
 	notifyHook func(ctx context.Context, tx pgx.Tx, n Notice) error
+	creditRMB  decimal.Decimal
 }
 
 // NewSubscriptions returns the subscriptions on pool, granting plan credits
@@ -164,7 +165,7 @@ func NewSubscriptions(pool *pgxpool.Pool, l *ledger.Ledger, o Options) *Subscrip
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Subscriptions{pool: pool, ledger: l, now: o.Now, terms: o.RenewalTerms, notifyHook: o.Notify}
+	return &Subscriptions{pool: pool, ledger: l, now: o.Now, terms: o.RenewalTerms, notifyHook: o.Notify, creditRMB: o.CreditPriceRMB}
 }
 
 // CompRequest is staff granting a plan to an account for Months months free.
@@ -430,6 +431,9 @@ func (s *Subscriptions) grantTx(ctx context.Context, tx pgx.Tx, id int64, at tim
 	if err != nil || !sub.InForce(at) {
 		return Grant{}, false, err
 	}
+	if sub, err = switchDueTx(ctx, tx, sub, at); err != nil { // a paid change whose period has begun
+		return Grant{}, false, err
+	}
 	per := sub.GrantPeriod(at)
 	if g, err := grantWhere(ctx, tx, `subscription_id = $1 AND period_start = $2`, id, per.Start); !errors.Is(err, ErrNotFound) {
 		return g, false, err
@@ -501,7 +505,8 @@ ORDER BY id DESC LIMIT 1`, accountID, at)
 	} else if !errors.Is(err, ErrNotFound) {
 		return Current{}, wrap("current", err)
 	}
-	cur.Grant, err = grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2`, sub.ID, at)
+	cur.Grant, err = grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2
+ORDER BY period_start DESC LIMIT 1`, sub.ID, at) // an extension adds a moved month
 	if errors.Is(err, ErrNotFound) {
 		err = nil
 	}
@@ -632,4 +637,40 @@ func renewalPlan(ctx context.Context, q db.DBTX, sub Subscription) (Plan, Cycle,
 	}
 	p, err := latest(ctx, q, sub.PlanCode)
 	return p, sub.Cycle, err
+}
+
+// Status is an account's subscription in force as the API reports it: the
+// subscription, its current period, its renewal date and the plan version
+// it holds (names, credits).
+type Status struct {
+	Current
+	Plan Plan
+	// RenewsAt is when the next period starts (the term end) for an
+	// active or past-due subscription; nil when it will not renew
+	// (canceled, comped or granted terms end at TermEnd).
+	RenewsAt *time.Time
+}
+
+// Status returns the account's subscription in force now with its plan.
+//
+// Errors: ErrNotFound when the account has no subscription in force;
+// database errors wrapped with "plans: status:".
+func (s *Subscriptions) Status(ctx context.Context, accountID int64) (Status, error) {
+	cur, err := s.Current(ctx, accountID)
+	if err != nil {
+		return Status{}, err
+	}
+	ps, err := loadPlans(ctx, s.pool, `WHERE code = $1 AND version = $2`, cur.PlanCode, cur.PlanVersion)
+	if err == nil && len(ps) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Status{}, wrap("status", err)
+	}
+	st := Status{Current: cur, Plan: ps[0]}
+	if cur.State == Active || cur.State == PastDue {
+		t := cur.TermEnd
+		st.RenewsAt = &t
+	}
+	return st, nil
 }

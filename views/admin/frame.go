@@ -47,5 +47,6 @@ var Sections = []Section{
 	{"admin.kyc", "/admin/kyc", "admin.menu.kyc", []string{"support", "admin"}},
 	{"admin.invoices", "/admin/invoices", "admin.menu.invoices", []string{"finance", "admin"}},
 	{"admin.plans", "/admin/plans", "admin.menu.plans", []string{"admin"}},
+	{"admin.products", "/admin/products", "admin.menu.products", []string{"admin"}},
 	{"admin.settings", "/admin/settings", "admin.menu.settings", []string{"admin"}},
 }

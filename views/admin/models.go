@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"github.com/seed75218f88/credits/views/components"
+
 	"context"
 	"strconv"
 	"time"
@@ -51,6 +53,10 @@ type CustomerView struct {
 	Invoices     []CustomerInvoiceRow
 	Verification CustomerVerification
 	Subs         []CustomerSubRow
+	// Subscription is the account's newest subscription's history, newest
+	// first (HasSubscription false: it never had a plan).
+	HasSubscription     bool
+	SubscriptionHistory []components.HistoryRow
 }
 
 // Bucket is the available credit of one lot kind.
@@ -270,7 +276,14 @@ type CodesView struct {
 type BatchForm struct {
 	Campaign, Amount, Count, LotDays, CodeExpires string
 	OnePerCustomer                                bool
+	// Plan and PlanDays make a plan batch (Plan "" grants credits);
+	// Plans are the plan codes and names to choose from.
+	Plan, PlanDays string
+	Plans          []PlanChoice
 }
+
+// PlanChoice is a plan offered by a form: its code and name.
+type PlanChoice struct{ Code, Name string }
 
 // GeneratedView is a new batch's codes and CSV file.
 type GeneratedView struct {
@@ -291,6 +304,10 @@ type BatchRow struct {
 	CreatedBy      string
 	CreatedAt      time.Time
 	OnePerCustomer bool
+	// Plan and PlanDays: each code grants this plan for so many days
+	// (empty: Amount credits).
+	Plan     string
+	PlanDays int
 }
 
 // RefundsView is the refund request queue.

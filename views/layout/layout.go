@@ -42,6 +42,7 @@ var Nav = []NavItem{
 	{Route: "portal.transactions", Fallback: "/portal/transactions", Key: "menu.transactions"},
 	{Route: "portal.accounts", Fallback: "/portal/accounts", Key: "menu.sub_accounts", Enterprise: true},
 	{Route: "portal.plans", Fallback: "/portal/plans", Key: "menu.plans"},
+	{Route: "portal.products", Fallback: "/portal/products", Key: "menu.products"},
 	{Route: "portal.topup", Fallback: "/portal/topup", Key: "menu.topup"},
 	{Route: "portal.orders", Fallback: "/portal/orders", Key: "menu.orders"},
 	{Route: "portal.redeem", Fallback: "/portal/redeem", Key: "menu.redeem"},

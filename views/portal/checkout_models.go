@@ -83,6 +83,10 @@ type OrderStatus struct {
 	// shows it) instead of crediting a top-up.
 	Plan     bool
 	PlansURL string
+	// Product names the one-time product a product order buys ("" for
+	// other orders); paying it delivers the entitlement (ProductsURL).
+	Product     string
+	ProductsURL string
 }
 
 // Open reports whether the order still awaits payment.
@@ -119,6 +123,8 @@ type TransferView struct {
 	OrdersURL string
 	// Plan names what a plan order buys, e.g. "基础版（按年）"; empty for a top-up.
 	Plan string
+	// Product names the product a product order buys ("" otherwise).
+	Product string
 }
 
 // ReceivedTransferView is the page of a bank transfer we received without
@@ -144,6 +150,8 @@ type OrderRow struct {
 	OrderNo string
 	// Plan names what a plan order buys ("" for a top-up).
 	Plan string
+	// Product names the product a product order buys ("" otherwise).
+	Product string
 	// Channel is how it was paid, the suffix of its label's key
 	// (pay.channel.*): wechat, alipay, bank_transfer, or bank_line for a
 	// transfer finance credited from the bank statement.
@@ -214,6 +222,12 @@ type RefundOffer struct {
 	BonusRevoked   decimal.Decimal
 	BonusCharged   decimal.Decimal
 	BonusDeduction decimal.Decimal
+	// Product names the one-time product of a product order ("" for a
+	// top-up): it is refunded whole, until RefundUntil (its window's end);
+	// WindowClosed says that has passed, so no form is offered.
+	Product      string
+	RefundUntil  *time.Time
+	WindowClosed bool
 }
 
 // RefundRow is one of the customer's refund requests.

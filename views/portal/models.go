@@ -198,4 +198,8 @@ type RedeemView struct {
 	Done    bool
 	Amount  decimal.Decimal
 	Expires string
+	// Plan names the plan a plan code gave (empty for credits), in force
+	// until PlanUntil.
+	Plan      string
+	PlanUntil string
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/views/components"
 )
 
 // PlansView is the plan comparison with the customer's current plan.
@@ -19,6 +20,11 @@ type PlansView struct {
 	Current *CurrentPlan
 	// Buy is how plans are bought from the page.
 	Buy PlanBuy
+	// Change is the change-plan section (nil: no plan in force, or a
+	// department, which does not change its enterprise's plan).
+	Change *PlanChange
+	// History is the subscription's events, newest first.
+	History []components.HistoryRow
 }
 
 // PlanBuy is the buy form of each plan: shown when Open (a customer who
@@ -81,6 +87,8 @@ type CurrentPlan struct {
 	// Renewal is the unpaid renewal order of the next period (nil: none
 	// made yet, or nothing to pay).
 	Renewal *PlanRenewal
+	// Refund is the yearly refund offer (nil: not a paid yearly plan).
+	Refund *PlanRefundOffer
 }
 
 // PlanRenewal is a renewal order as the plan page shows it, with the form
@@ -113,3 +121,56 @@ func perMinute(ctx context.Context, n int64) string {
 	}
 	return format.Credits(decimal.NewFromInt(n))
 }
+
+// PlanChange is the change-plan section of a customer's plan in force:
+// the plans it can change to, the preview of the chosen one, the change
+// scheduled for the term's end, and cancel or resume.
+type PlanChange struct {
+	// Options are the plans and cycles to change to ("code:cycle").
+	Options  []ChangeOption
+	Selected string
+	Preview  *ChangePreview
+	// Scheduled is the change waiting for the term's end (nil: none).
+	Scheduled *ScheduledChange
+	// Renews: renewal is on (cancel is offered); CanResume: the customer
+	// canceled it and may turn it back on.
+	Renews    bool
+	CanResume bool
+	TermEnd   time.Time
+	// Error is why the last change was refused, in the user's language.
+	Error    string
+	Channels []PayChannel
+	Mode     string
+	// Done is the confirmation of the last change made.
+	Done string
+}
+
+// ChangeOption is one plan and cycle to change to.
+type ChangeOption struct {
+	Value string // "code:cycle"
+	Label string
+}
+
+// ChangePreview is what a change costs and gives before it is confirmed.
+type ChangePreview struct {
+	Plan    string // the new plan's name
+	Code    string
+	Cycle   string // "monthly" or "yearly"
+	Upgrade bool
+	Price   decimal.Decimal // yuan, now (upgrades)
+	Credits decimal.Decimal // plan credits granted now (upgrades)
+	Until   time.Time       // the credits expire, the price covers up to
+	Starts  time.Time       // when a scheduled change applies
+	Next    decimal.Decimal // the new plan's price per cycle, from renewal
+	Payable bool            // an upgrade that costs something: pay by QR
+}
+
+// ScheduledChange is a change waiting for the term's end.
+type ScheduledChange struct {
+	Plan  string
+	Cycle string
+	From  time.Time
+}
+
+// formatTime is an instant in Asia/Shanghai, as pages show it.
+func formatTime(t time.Time) string { return format.Time(t) }

@@ -71,7 +71,9 @@ BEGIN
 END $$;
 
 -- ledger_available is what p_account may spend at p_at: the pool's
--- spendable credits, capped by a sub-account's allocation.
+-- spendable credits, capped by a sub-account's allocation. Published: the
+-- SQL of other packages' ledger extensions may call it (gateway_quota_commit
+-- answers with it), as Go code calls Balance.
 CREATE OR REPLACE FUNCTION ledger_available(p_account bigint, p_at timestamptz) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
 DECLARE
     a ledger_accounts;
@@ -784,6 +786,50 @@ BEGIN
     RETURN v_r;
 END $$;
 
+-- ledger_revoke takes back what is left of a granted lot (plan or promo)
+-- before its expiry, as an expiry event with the caller's reason code
+-- (plans' yearly refund revokes the remaining plan lots, reason
+-- plan_refund): p {lot_id, key, hash, actor, reason_code, source_ref, now}.
+-- Credit held by open reservations is not in remaining and is left to
+-- their commit or release. A lot with nothing left writes no event.
+CREATE OR REPLACE FUNCTION ledger_revoke(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_lot ledger_lots;
+    v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_op bigint;
+    v_account bigint;
+BEGIN
+    SELECT account_id INTO v_account FROM ledger_lots WHERE id = (p->>'lot_id')::bigint;
+    IF NOT FOUND THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    v_acc := ledger_lock(v_account);
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_r := ledger_replay(v_pool.id, v_acc.id, 'revoke', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    SELECT * INTO v_lot FROM ledger_lots WHERE pool_id = v_pool.id AND id = (p->>'lot_id')::bigint;
+    IF v_lot.kind = 'paid' THEN
+        RETURN '{"error": "invalid_argument"}';
+    END IF;
+    v_op := 0;
+    IF v_lot.remaining > 0 THEN
+        v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
+        v_op := nextval('ledger_op_seq');
+        UPDATE ledger_lots SET remaining = 0 WHERE pool_id = v_pool.id AND id = v_lot.id;
+        PERFORM ledger_emit(v_pool.id, v_lot.account_id, v_lot.id, v_op, 'expiry', -v_lot.remaining,
+                            v_pool.balance - v_lot.remaining, 0, NULL, p, v_at);
+        UPDATE ledger_accounts SET balance = balance - v_lot.remaining, last_at = v_at WHERE id = v_pool.id;
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'lot_id', v_lot.id, 'revoked', v_lot.remaining);
+    PERFORM ledger_remember(v_pool.id, v_acc.id, 'revoke', p, v_r);
+    RETURN v_r;
+END $$;
+
 -- ledger_transfer moves spending allocation between two accounts of one
 -- enterprise: p {from, to, amount, key, hash, actor, reason_code, now}.
 CREATE OR REPLACE FUNCTION ledger_transfer(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -1151,6 +1197,24 @@ BEGIN
     RETURN ROW(st, v_r)::ledger_step;
 END $$;
 
+-- ledger_extension runs another package's operation registered in
+-- ledger_extensions (see 001036), or answers NULL for a name not
+-- registered (ledger_apply refuses it as an unknown operation). Its body is
+-- a static CASE over the registered functions, written by
+-- ledger_extensions_compile whenever one is registered, so that each call
+-- is planned once per connection like the ledger's own rather than parsed
+-- per call (EXECUTE).
+CREATE OR REPLACE FUNCTION ledger_extensions_compile() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_cases text;
+BEGIN
+    SELECT string_agg(format('WHEN %L THEN %I(p_arg)', fn, fn), ' ' ORDER BY fn) INTO v_cases FROM ledger_extensions;
+    EXECUTE format('CREATE OR REPLACE FUNCTION ledger_extension(p_fn text, p_arg jsonb) RETURNS jsonb LANGUAGE plpgsql AS %L',
+        CASE WHEN v_cases IS NULL THEN 'BEGIN RETURN NULL; END'
+             ELSE format('BEGIN RETURN CASE p_fn %s ELSE NULL END; END', v_cases) END);
+END $$;
+SELECT ledger_extensions_compile();
+
 -- ledger_apply runs a batch of operations in one call (one round trip, one
 -- statement): p_ops[i] names the operation (credit, reserve, commit,
 -- release, charge, refund, transfer, set_account), p_args[i] is its
@@ -1192,6 +1256,7 @@ BEGIN
                 WHEN 'refund' THEN ledger_refund(p_args[i])
                 WHEN 'transfer' THEN ledger_transfer(p_args[i])
                 WHEN 'set_account' THEN ledger_set_account(p_args[i])
+                ELSE ledger_extension(p_ops[i], p_args[i])
             END;
         END IF;
         IF v_r IS NULL THEN

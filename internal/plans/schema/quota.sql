@@ -7,9 +7,13 @@
 -- A window in p->'windows' is {"unit","kind","hours","limit","start","end"}:
 -- the caller computed its bounds (plans.Window.Bounds) at the hold's instant.
 
+-- Retired signature: plan_quota_count without the use's instant.
+DROP FUNCTION IF EXISTS plan_quota_count(bigint, text, jsonb, bigint, bigint);
+
 -- plan_quota_used is what the window w of (subscription, item) has used:
 -- a rolling window sums the uses after its start, a calendar or period
--- window reads its counter.
+-- window reads its counter. It only reads (the portal's bars); holds and
+-- settles use plan_quota_live, which keeps rolling windows' running counts.
 CREATE OR REPLACE FUNCTION plan_quota_used(p_sub bigint, p_item text, w jsonb) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_used bigint;
@@ -30,18 +34,64 @@ BEGIN
     RETURN coalesce(v_used, 0);
 END $$;
 
--- plan_quota_count moves the counters of the calendar and period windows in
--- p_windows by p_requests and p_tokens.
-CREATE OR REPLACE FUNCTION plan_quota_count(p_sub bigint, p_item text, p_windows jsonb, p_requests bigint, p_tokens bigint)
+-- plan_quota_live is plan_quota_used for a writer holding the
+-- subscription's lock: a rolling window reads its running count
+-- (plan_quota_rolling, 001037), moving its cut up to the window's start
+-- and taking out the uses that left the window since; the count starts
+-- from the full sum. Equal to plan_quota_used (TestRollingCountsMatchTheSum).
+CREATE OR REPLACE FUNCTION plan_quota_live(p_sub bigint, p_item text, w jsonb) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_start timestamptz := (w->>'start')::timestamptz;
+    v_unit text := w->>'unit';
+    v_hours int := (w->>'hours')::int;
+    v_cut timestamptz;
+    v_used bigint;
+    v_left bigint;
+BEGIN
+    IF w->>'kind' <> 'rolling' THEN
+        RETURN plan_quota_used(p_sub, p_item, w);
+    END IF;
+    SELECT cut, used INTO v_cut, v_used FROM plan_quota_rolling
+    WHERE subscription_id = p_sub AND item = p_item AND unit = v_unit AND hours = v_hours;
+    IF NOT FOUND THEN
+        v_used := plan_quota_used(p_sub, p_item, w);
+        INSERT INTO plan_quota_rolling (subscription_id, item, unit, hours, cut, used)
+        VALUES (p_sub, p_item, v_unit, v_hours, v_start, v_used);
+        RETURN v_used;
+    ELSIF v_start = v_cut THEN
+        RETURN v_used;
+    ELSIF v_start < v_cut THEN
+        -- a caller whose clock is behind the last one's: count it afresh
+        RETURN plan_quota_used(p_sub, p_item, w);
+    END IF;
+    SELECT coalesce(sum(CASE WHEN v_unit = 'requests' THEN requests ELSE tokens END), 0) INTO v_left FROM plan_quota_uses
+    WHERE subscription_id = p_sub AND item = p_item AND at > v_cut AND at <= v_start AND state IN ('held', 'committed');
+    UPDATE plan_quota_rolling SET cut = v_start, used = used - v_left
+    WHERE subscription_id = p_sub AND item = p_item AND unit = v_unit AND hours = v_hours
+    RETURNING used INTO v_used;
+    RETURN v_used;
+END $$;
+
+-- plan_quota_count moves the counters of the windows in p_windows by
+-- p_requests and p_tokens for a use made at p_at: a calendar or period
+-- window's counter, and a rolling window's running count while the use is
+-- still in it (after its cut).
+CREATE OR REPLACE FUNCTION plan_quota_count(p_sub bigint, p_item text, p_windows jsonb, p_requests bigint, p_tokens bigint,
+                                            p_at timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     w jsonb;
     v_n bigint;
 BEGIN
     FOR w IN SELECT * FROM jsonb_array_elements(p_windows) LOOP
-        CONTINUE WHEN w->>'kind' = 'rolling';
         v_n := CASE WHEN w->>'unit' = 'requests' THEN p_requests ELSE p_tokens END;
         CONTINUE WHEN v_n = 0;
+        IF w->>'kind' = 'rolling' THEN
+            UPDATE plan_quota_rolling SET used = greatest(used + v_n, 0)
+            WHERE subscription_id = p_sub AND item = p_item AND unit = w->>'unit' AND hours = (w->>'hours')::int
+              AND cut < p_at;
+            CONTINUE;
+        END IF;
         INSERT INTO plan_quota_counters (subscription_id, item, unit, window_kind, window_start, used)
         VALUES (p_sub, p_item, w->>'unit', w->>'kind', (w->>'start')::timestamptz, greatest(v_n, 0))
         ON CONFLICT (subscription_id, item, unit, window_kind, window_start)
@@ -138,7 +188,7 @@ BEGIN
         v_limit := (w->>'limit')::bigint;
         CONTINUE WHEN v_limit = -1;
         v_need := CASE WHEN w->>'unit' = 'requests' THEN v_requests ELSE v_tokens END;
-        v_used := plan_quota_used(v_sub.id, v_item, w);
+        v_used := plan_quota_live(v_sub.id, v_item, w);
         IF v_used + v_need > v_limit THEN
             IF v_need > v_limit THEN
                 v_free := NULL;
@@ -177,7 +227,7 @@ BEGIN
             coalesce(p->>'session_id', ''), (p->>'rate_card_version')::int, v_requests, v_tokens, p->'windows',
             'held', v_now, (p->>'expires_at')::timestamptz)
     RETURNING id INTO v_id;
-    PERFORM plan_quota_count(v_sub.id, v_item, p->'windows', v_requests, v_tokens);
+    PERFORM plan_quota_count(v_sub.id, v_item, p->'windows', v_requests, v_tokens, v_now);
     RETURN jsonb_build_object('use_id', v_id, 'expires_at', (p->>'expires_at')::timestamptz);
 END $$;
 
@@ -228,7 +278,7 @@ BEGIN
             IF w->>'kind' = 'rolling' THEN
                 rolling := w || jsonb_build_object('start', (p->>'now')::timestamptz - make_interval(hours => (w->>'hours')::int));
             END IF;
-            v_room := greatest((w->>'limit')::bigint - plan_quota_used(v_sub, v_use.item, rolling), 0);
+            v_room := greatest((w->>'limit')::bigint - plan_quota_live(v_sub, v_use.item, rolling), 0);
             IF v_room < v_extra THEN
                 v_excess := v_excess + (v_extra - v_room);
                 v_extra := v_room;
@@ -236,7 +286,7 @@ BEGIN
         END LOOP;
         v_tokens := v_use.tokens + v_extra;
     END IF;
-    PERFORM plan_quota_count(v_sub, v_use.item, v_use.windows, v_requests - v_use.requests, v_tokens - v_use.tokens);
+    PERFORM plan_quota_count(v_sub, v_use.item, v_use.windows, v_requests - v_use.requests, v_tokens - v_use.tokens, v_use.at);
     v_r := jsonb_build_object('use_id', v_use.id, 'item', v_use.item, 'requests', v_requests, 'tokens', v_tokens,
                               'excess_tokens', v_excess);
     UPDATE plan_quota_uses SET state = 'committed', requests = v_requests, tokens = v_tokens, excess_tokens = v_excess,
@@ -270,7 +320,7 @@ BEGIN
         RETURN jsonb_build_object('use_id', v_use.id, 'item', v_use.item, 'requests', v_use.requests,
                                   'tokens', v_use.tokens, 'replayed', true);
     END IF;
-    PERFORM plan_quota_count(v_sub, v_use.item, v_use.windows, -v_use.requests, -v_use.tokens);
+    PERFORM plan_quota_count(v_sub, v_use.item, v_use.windows, -v_use.requests, -v_use.tokens, v_use.at);
     UPDATE plan_quota_uses SET state = 'released', closed_at = (p->>'now')::timestamptz WHERE id = v_use.id;
     RETURN jsonb_build_object('use_id', v_use.id, 'item', v_use.item, 'requests', v_use.requests, 'tokens', v_use.tokens);
 END $$;
@@ -292,3 +342,9 @@ BEGIN
     END LOOP;
     RETURN v_n;
 END $$;
+
+-- The ledger's writers run holds, settles and releases in their batches
+-- (plans.QuotaOptions.Writer; ledger Apply and 001036).
+INSERT INTO ledger_extensions (fn) VALUES ('plan_quota_hold'), ('plan_quota_settle'), ('plan_quota_release')
+ON CONFLICT DO NOTHING;
+SELECT ledger_extensions_compile();

@@ -1,0 +1,54 @@
+package backoffice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// RequestOrderRefund records a customer's refund request of amount yuan of
+// order orderNo for finance to approve, like RequestRefund, for an order
+// whose refund payments has checked itself (a one-time product: refunded
+// whole within its window, payments.CheckRefund), so the amount is not
+// bounded by the account's unspent paid credit (a feature unlock has no
+// lot). Approval goes through ApproveRefund like any refund request.
+// Errors: ErrInvalidAmount, ErrRefundPending, ErrAccountNotFound.
+func (s *Service) RequestOrderRefund(ctx context.Context, accountID int64, orderNo string, amount decimal.Decimal, reason, ip string) (RefundRequest, error) {
+	var out RefundRequest
+	orderNo = strings.TrimSpace(orderNo)
+	if !amount.IsPositive() || !amount.Round(2).Equal(amount) || orderNo == "" {
+		return out, ErrInvalidAmount
+	}
+	bal, err := s.ledger.Balance(ctx, accountID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return out, ErrAccountNotFound
+	}
+	if err != nil {
+		return out, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `INSERT INTO refund_requests (account_id, order_no, amount, reason, requested_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, orderNo, amount, reason, s.now())
+		r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
+		if db.IsUniqueViolation(err, "refund_requests_open_order_key") {
+			return fmt.Errorf("%w: %w", ErrRefundPending, field("", "refund_pending"))
+		}
+		if err != nil {
+			return fmt.Errorf("backoffice: request order refund: %w", err)
+		}
+		out = r
+		b := bal.Available
+		_, err = Audit(ctx, tx, Entry{ActorKind: ActorCustomer, IP: ip, Action: ActionRefundRequested, AccountID: accountID,
+			BalanceBefore: &b, BalanceAfter: &b, Reason: reason,
+			Detail: map[string]any{"refund_id": r.ID, "order_no": r.OrderNo, "amount_rmb": amount, "whole_order": true}})
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,94 @@
+package backoffice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/plans"
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// PlanDesk is what the back office needs of subscriptions
+// (internal/plans.Subscriptions).
+type PlanDesk interface {
+	PlanComps
+	// YearRefundQuote applies the yearly refund rule to the account's plan
+	// in force now.
+	YearRefundQuote(ctx context.Context, accountID int64) (plans.YearRefund, error)
+}
+
+// ErrNoPlanRefund: the account has no yearly plan that can be refunded
+// (shown on the whole form).
+var ErrNoPlanRefund = field("", "plan_refund_none")
+
+// RequestPlanRefund files a customer's request to refund their yearly plan
+// under the yearly refund rule (plans.YearlyRefund), for finance to approve
+// in the refund queue like a top-up's: the request names the order that
+// paid the year and the amount the rule gives now. The approval applies the
+// rule again (months begun meanwhile count as used) and refunds the smaller
+// amount through the order's channel, revokes the remaining plan lots and
+// ends the subscription (payments, through the Refunder).
+//
+// Errors: *fielderr.Errors for reason (reason_required) and the whole form
+// (plan_refund_none: no refundable yearly plan, or the rule leaves
+// nothing); ErrRefundPending; ErrAccountNotFound; database errors.
+func (s *Service) RequestPlanRefund(ctx context.Context, accountID int64, reason, ip string) (RefundRequest, plans.YearRefund, error) {
+	var out RefundRequest
+	if s.opt.Plans == nil {
+		return out, plans.YearRefund{}, ErrNoPlanRefund
+	}
+	reason = strings.TrimSpace(reason)
+	q, err := s.opt.Plans.YearRefundQuote(ctx, accountID)
+	switch {
+	case errors.Is(err, plans.ErrNotFound), errors.Is(err, plans.ErrNoYearRefund):
+		err = ErrNoPlanRefund
+	case err == nil && q.RefundFen <= 0:
+		err = ErrNoPlanRefund
+	}
+	if reason == "" {
+		if err == nil || errors.Is(err, ErrNoPlanRefund) {
+			errs := field("reason", "reason_required")
+			if err != nil {
+				errs.Add("", "plan_refund_none")
+			}
+			return out, q, errs
+		}
+	}
+	if err != nil {
+		return out, q, err
+	}
+	amount := decimal.New(q.RefundFen, -2)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		bal, err := ledger.PoolBalance(ctx, tx, accountID)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return ErrAccountNotFound
+		}
+		if err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `INSERT INTO refund_requests (account_id, order_no, amount, reason, requested_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, q.OrderNo, amount, reason, s.now())
+		r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
+		if db.IsUniqueViolation(err, "refund_requests_open_order_key") {
+			return fmt.Errorf("%w: %w", ErrRefundPending, field("", "refund_pending"))
+		}
+		if err != nil {
+			return fmt.Errorf("backoffice: request plan refund: %w", err)
+		}
+		out = r
+		_, err = Audit(ctx, tx, Entry{ActorKind: ActorCustomer, IP: ip, Action: ActionRefundRequested, AccountID: accountID,
+			BalanceBefore: &bal, BalanceAfter: &bal, Reason: reason,
+			Detail: map[string]any{"refund_id": r.ID, "order_no": r.OrderNo, "amount_rmb": amount, "plan": q.Subscription.PlanCode,
+				"subscription_id": q.Subscription.ID, "rule": "yearly_plan", "unused_months": q.UnusedMonths,
+				"unused_fen": q.UnusedFen, "consumed": q.Consumed.String(), "entitled": q.Entitled.String(),
+				"excess": q.Excess.String(), "deduction_fen": q.DeductionFen}})
+		return err
+	})
+	return out, q, err
+}
