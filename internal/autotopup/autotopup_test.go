@@ -27,6 +27,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
+	"github.com/seed75218f88/credits/internal/webhook"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -47,6 +48,7 @@ type testBundle struct {
 	pay   *payments.Service
 	svc   *autotopup.Service
 	subs  *plans.Subscriptions
+	hooks *webhook.Service
 	cat   *plans.Service
 	clock *clock
 
@@ -118,7 +120,8 @@ func setup(t *testing.T) *testBundle {
 	}})
 	ins, err := jobs.New(b.pool, nil, jobs.Options{InsertOnly: true})
 	require.NoError(t, err)
-	b.svc, err = autotopup.New(b.pool, b.pay, ins, nil, autotopup.Options{
+	b.hooks = webhook.NewService(b.pool, ins, webhook.Options{})
+	b.svc, err = autotopup.New(b.pool, b.pay, ins, b.hooks, autotopup.Options{
 		Backoff: func(int) time.Duration { return time.Millisecond }, MaxAttempts: 3, PortalURL: "https://console.example/portal/auto-topup",
 		Renewals: b.subs, Now: b.clock.Now,
 	})
@@ -220,6 +223,22 @@ func (b *testBundle) mails(t *testing.T, to string) int {
 	var n int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail_send' AND args::text LIKE '%' || $1 || '%'`, to).Scan(&n))
 	return n
+}
+
+// hooks counts the webhook deliveries of event type for the account's
+// endpoint (made by endpoint).
+func (b *testBundle) hookCount(t *testing.T, acc int64, typ string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM river_job j JOIN webhook_endpoints e ON e.id = (j.args->>'endpoint_id')::bigint
+		WHERE j.kind = 'webhook_deliver' AND j.args->>'event_type' = $1 AND e.account_id = $2`, typ, acc).Scan(&n))
+	return n
+}
+
+func (b *testBundle) endpoint(t *testing.T, acc int64) {
+	t.Helper()
+	_, _, err := b.hooks.CreateEndpoint(b.ctx, acc, "https://hooks.example.com/credits")
+	require.NoError(t, err)
 }
 
 func (b *testBundle) historyKinds(t *testing.T, acc int64) []string {
@@ -328,6 +347,7 @@ func TestFailingDebitPausesAndMails(t *testing.T) {
 	b := setup(t)
 	acc := b.account(t, 100)
 	a := b.sign(t, acc, payments.ChannelWeChat)
+	b.endpoint(t, acc)
 	b.settings(t, acc, "50", "100", "1000")
 	require.NoError(t, b.sim.SetAgreementFailure(paysim.ChannelWeChat, a.AgreementNo, paysim.FailInsufficientFunds))
 
@@ -349,6 +369,7 @@ func TestFailingDebitPausesAndMails(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, payments.StateFailed, o.State)
 	require.Equal(t, 1, b.mails(t, fmt.Sprintf("autotopup-%d@example.com", acc)))
+	require.Equal(t, 1, b.hookCount(t, acc, "autotopup.paused"), "and by webhook")
 	require.Contains(t, b.historyKinds(t, acc), autotopup.HistoryPaused)
 	var audited int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM admin_audit_log WHERE account_id = $1 AND action LIKE 'autotopup_%'`, acc).Scan(&audited))
@@ -385,6 +406,7 @@ func TestUnsignAtTheChannel(t *testing.T) {
 	b := setup(t)
 	acc := b.account(t, 100)
 	a := b.sign(t, acc, payments.ChannelWeChat)
+	b.endpoint(t, acc)
 	_, err := b.svc.StartSigning(b.ctx, acc, payments.ChannelAlipay, "x", autotopup.Actor{}, "")
 	require.ErrorIs(t, err, autotopup.ErrAgreementInForce)
 
@@ -395,6 +417,7 @@ func TestUnsignAtTheChannel(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, autotopup.StateTerminated, cur.State)
 	require.Equal(t, 1, b.mails(t, fmt.Sprintf("autotopup-%d@example.com", acc)))
+	require.Equal(t, 1, b.hookCount(t, acc, "autotopup.agreement_terminated"))
 	_, err = b.sim.Replay(b.ctx, paysim.ChannelWeChat, "none", false)
 	require.Error(t, err)
 }
@@ -565,4 +588,28 @@ func TestPlanRenewalByAgreement(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, autotopup.StateSigned, cur.State, "not a failure of the customer's: no pause")
 	})
+}
+
+// TestOrderFailedAtTheChannelPauses: an order the payments sync job found
+// failed at the channel (PAYERROR) ends its run and pauses auto top-up, as
+// a last failed retry does.
+func TestOrderFailedAtTheChannelPauses(t *testing.T) {
+	b := setup(t)
+	acc := b.account(t, 100)
+	b.sign(t, acc, payments.ChannelWeChat)
+	b.settings(t, acc, "50", "30", "100")
+	b.spend(t, acc, 60, fmt.Sprintf("s-%d", acc))
+	b.drain(t)
+	rs := b.runs(t, acc)
+	require.Len(t, rs, 1)
+	_, err := b.pay.FailAgreementOrder(b.ctx, rs[0].OrderNo, "PAYERROR seen by sync")
+	require.NoError(t, err)
+	b.settle(t, rs[0].ID)
+	r := b.runs(t, acc)[0]
+	require.Equal(t, autotopup.RunFailed, r.State)
+	require.Zero(t, r.Attempts, "never sent again")
+	cur, err := b.svc.Current(b.ctx, acc)
+	require.NoError(t, err)
+	require.Equal(t, autotopup.StatePaused, cur.State)
+	require.Equal(t, 1, b.mails(t, fmt.Sprintf("autotopup-%d@example.com", acc)))
 }

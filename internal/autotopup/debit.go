@@ -88,7 +88,11 @@ func (s *Service) Debit(ctx context.Context, runID int64) (time.Duration, error)
 	case o.State.Paid():
 		return 0, s.finish(ctx, r, RunSucceeded, "", nil)
 	case !o.State.Open():
-		return 0, s.finish(ctx, r, RunFailed, "order_"+string(o.State), nil)
+		// The channel failed or closed it (a PAYERROR seen by the payments
+		// sync job): the top-up did not happen, so pause and tell, as
+		// after the last retry.
+		pause := PauseDebitFailed
+		return 0, s.finish(ctx, r, RunFailed, "order_"+string(o.State), &pause)
 	case r.AcceptedAt != nil:
 		return awaitNotify, nil
 	}
