@@ -175,6 +175,9 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	if err := s.subscriptionPanel(c, acc, &v); err != nil {
 		return v, err
 	}
+	if v.Entitlements, err = s.customerEntitlements(c, id); err != nil {
+		return v, err
+	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {
 		v.Buckets = append(v.Buckets, adminview.Bucket{Kind: string(k), Amount: bal.ByKind[k]})
 	}
