@@ -39,8 +39,8 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminKYCRoutes(g)
 	s.adminBusinessSettingsRoutes(g)
 	s.adminPlanRoutes(g)
-	s.adminSubscriptionRoutes(g)
 	s.adminProductRoutes(g)
+	s.adminSubscriptionRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

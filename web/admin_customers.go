@@ -172,10 +172,10 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	if err := s.planCompForm(c, acc.PoolID, &v); err != nil {
 		return v, err
 	}
-	if err := s.subscriptionHistoryView(c, acc.PoolID, &v); err != nil {
+	if err := s.subscriptionPanel(c, acc, &v); err != nil {
 		return v, err
 	}
-	if err := s.subscriptionPanel(c, acc, &v); err != nil {
+	if v.Entitlements, err = s.customerEntitlements(c, id); err != nil {
 		return v, err
 	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {

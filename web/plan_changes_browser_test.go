@@ -170,6 +170,9 @@ func TestPlanChangesInChromium(t *testing.T) {
 	require.Equal(t, payments.PurposePlanRenewal, o.Purpose)
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/portal/plans"), chromedp.WaitVisible(css(`[data-testid="current-plan-name"]`))))
 	require.Equal(t, "标准版", webtest.Text(t, bctx, `[data-testid="current-plan-name"]`), "paid early: Standard stays to the end")
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="plan-change-next-paid"]`), "下一周期已付款")
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="plan-change-scheduled"]`), "基础版", "the downgrade still waits")
+	fits("the plan page with the next period paid (zh-CN)")
 
 	// Past the period's end: Basic.
 	clock.Advance(sub.TermEnd.Sub(clock.Now()) + time.Hour)
@@ -207,13 +210,12 @@ func TestPlanChangesInChromium(t *testing.T) {
 	require.NoError(t, err)
 	sctx := webtest.Browser(t, 60*time.Second)
 	webtest.SignIn(t, sctx, b.app.URL, email, pw)
-	for _, lang := range []struct{ code, title, downgraded string }{{"zh-CN", "订阅历史", "降级生效"}, {"en", "Subscription history", "Downgraded"}} {
+	for _, lang := range []struct{ code, upgraded, downgraded string }{{"zh-CN", "升级", "降级生效"}, {"en", "Upgraded", "Downgraded"}} {
 		require.NoError(t, chromedp.Do(sctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code),
 			chromedp.Navigate(fmt.Sprintf("%s/admin/customers/%d", b.app.URL, acc)),
-			chromedp.WaitVisible(css(`[data-testid="subscription-history"]`))))
-		h := webtest.Text(t, sctx, `[data-testid="subscription-history"]`)
-		require.Contains(t, h, lang.title)
-		require.Contains(t, webtest.Text(t, sctx, `[data-testid="subscription-event-downgraded"]`), lang.downgraded)
+			chromedp.WaitVisible(css(`[data-testid="customer-sub-history"]`))))
+		require.Contains(t, webtest.Text(t, sctx, `[data-testid="sub-event-upgraded"]`), lang.upgraded)
+		require.Contains(t, webtest.Text(t, sctx, `[data-testid="sub-event-downgraded"]`), lang.downgraded)
 		webtest.RequireFitsWidth(t, sctx, 390, "the customer page with the subscription history (%s)", lang.code)
 		off, err := chromedp.Run(sctx, chromedp.Evaluate[[]string](offViewportJS))
 		require.NoError(t, err)

@@ -11,7 +11,7 @@ import (
 // a new plan's first period (from its created event: the anchor, one cycle
 // of the subscription), a renewal's period (its subscription_renewals row)
 // and an upgrade's rest of the period (its subscription_upgrades row: from
-// when it applied to the period's end). Orders it does not know (a plan
+// when it applied to the end of the billing period it was priced in). Orders it does not know (a plan
 // order sent to review, never applied) are left out; the revenue report
 // then takes the order's own cycle from when it was paid.
 //

@@ -489,6 +489,9 @@ type Current struct {
 	// Renewal is the unpaid renewal order of the next period, once made
 	// (nil before, and after it was renewed).
 	Renewal *Renewal
+	// NextPaid: the next period was paid before it began; the plan cannot
+	// change until then (ErrNextPeriodPaid).
+	NextPaid bool
 }
 
 // inForceSQL is Subscription.InForce's end test in SQL, at $2: before the
@@ -513,6 +516,9 @@ ORDER BY id DESC LIMIT 1`, accountID, at)
 	if r, err := s.DueRenewal(ctx, sub); err == nil {
 		cur.Renewal = &r
 	} else if !errors.Is(err, ErrNotFound) {
+		return Current{}, wrap("current", err)
+	}
+	if cur.NextPaid, err = nextPeriodPaid(ctx, s.pool, sub, at); err != nil {
 		return Current{}, wrap("current", err)
 	}
 	cur.Grant, err = grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2

@@ -47,7 +47,7 @@ var Sections = []Section{
 	{"admin.kyc", "/admin/kyc", "admin.menu.kyc", []string{"support", "admin"}},
 	{"admin.invoices", "/admin/invoices", "admin.menu.invoices", []string{"finance", "admin"}},
 	{"admin.plans", "/admin/plans", "admin.menu.plans", []string{"admin"}},
-	{"admin.subscriptions", "/admin/subscriptions", "admin.menu.subscriptions", []string{"support", "finance", "admin"}},
 	{"admin.products", "/admin/products", "admin.menu.products", []string{"admin"}},
+	{"admin.subscriptions", "/admin/subscriptions", "admin.menu.subscriptions", []string{"support", "finance", "admin"}},
 	{"admin.settings", "/admin/settings", "admin.menu.settings", []string{"admin"}},
 }

@@ -1,10 +1,22 @@
 package portal
 
 import (
+	"context"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 )
+
+// creditDays says how long a model pack's credits last ("" when forever).
+func creditDays(ctx context.Context, days int) string {
+	if days <= 0 {
+		return ""
+	}
+	return i18n.Tf(ctx, "products.credit_days", map[string]string{"Days": strconv.Itoa(days)})
+}
 
 // ProductsView is the one-time products page: what is sold, how to buy it,
 // and the customer's entitlements.
