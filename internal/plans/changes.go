@@ -146,8 +146,8 @@ func PriceChange(sub Subscription, from, to Plan, cycle Cycle, at time.Time) (Ch
 		c.Kind, c.EffectiveAt = ChangeScheduled, sub.TermEnd
 		return c, nil
 	}
-	if at.Before(sub.Anchor) || !at.Before(sub.TermEnd) {
-		return Change{}, fmt.Errorf("%w: the term is [%s, %s)", ErrOutsidePeriod, sub.Anchor.Format(time.RFC3339), sub.TermEnd.Format(time.RFC3339))
+	if at.Before(sub.StartedAt) || !at.Before(sub.TermEnd) {
+		return Change{}, fmt.Errorf("%w: the term is [%s, %s)", ErrOutsidePeriod, sub.StartedAt.Format(time.RFC3339), sub.TermEnd.Format(time.RFC3339))
 	}
 	c.Kind, c.EffectiveAt = ChangeUpgrade, at
 	c.Period, c.GrantPeriod = sub.Period(at), sub.GrantPeriod(at)
