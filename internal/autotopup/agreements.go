@@ -270,6 +270,15 @@ func (s *Service) historyTx(ctx context.Context, tx pgx.Tx, accountID int64, kin
 	return s.auditTx(ctx, tx, accountID, action, detail, who)
 }
 
+// AuditActions are the actions auto top-up writes to the audit log: one for
+// each history kind ("autotopup_" + kind) and the unsigning asked for in the
+// portal. The back office's audit page names and filters them.
+var AuditActions = []backoffice.Action{
+	"autotopup_" + HistorySigningStarted, "autotopup_" + HistorySigned, "autotopup_" + HistoryTerminated, "autotopup_unsigned",
+	"autotopup_" + HistoryPaused, "autotopup_" + HistoryResumed, "autotopup_" + HistorySettings,
+	"autotopup_" + HistoryDebitRequested, "autotopup_" + HistoryDebitSucceeded, "autotopup_" + HistoryDebitFailed, "autotopup_" + HistorySkipped,
+}
+
 func (s *Service) auditTx(ctx context.Context, tx pgx.Tx, accountID int64, action string, detail map[string]any, who Actor) error {
 	e := backoffice.Entry{ActorKind: backoffice.ActorSystem, Action: backoffice.Action(action), AccountID: accountID, Detail: detail}
 	if who.UserID != 0 {

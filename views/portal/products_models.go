@@ -1,9 +1,13 @@
 package portal
 
 import (
+	"context"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 )
 
 // ProductsView is the one-time products page: what is sold, how to buy it,
@@ -43,4 +47,14 @@ type EntitlementRow struct {
 	Jobs    int
 	// State is active, ended or revoked.
 	State string
+}
+
+// creditDays is how long a model pack's credits last, joined to the credits
+// without a space before its comma (", valid for 90 days", "，付款后 90 天内有效"),
+// or nothing when they never expire.
+func creditDays(ctx context.Context, days int) string {
+	if days <= 0 {
+		return ""
+	}
+	return i18n.Tf(ctx, "products.credit_days", map[string]string{"Days": strconv.Itoa(days)})
 }
