@@ -11,6 +11,7 @@ import (
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/products"
+	adminview "github.com/seed75218f88/credits/views/admin"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -118,4 +119,25 @@ func (s *Server) productLabel(c echo.Context, o payments.Order) (string, error) 
 		return "", err
 	}
 	return p.Name(i18n.Lang(c.Request().Context())), nil
+}
+
+// customerEntitlements are the account's entitlements for the back
+// office's customer page, in the reader's language.
+func (s *Server) customerEntitlements(c echo.Context, accountID int64) ([]adminview.CustomerEntitlementRow, error) {
+	ctx := c.Request().Context()
+	es, err := s.products.Entitlements(ctx, accountID)
+	if err != nil || len(es) == 0 {
+		return nil, err
+	}
+	lang := i18n.Lang(ctx)
+	out := make([]adminview.CustomerEntitlementRow, len(es))
+	for i, e := range es {
+		name := e.ProductCode
+		if p, err := s.products.Version(ctx, e.ProductCode, e.ProductVersion); err == nil {
+			name = p.Name(lang)
+		}
+		out[i] = adminview.CustomerEntitlementRow{Product: name, Kind: string(e.Kind), OrderNo: e.OrderNo, Since: e.Since,
+			Until: e.Until, State: s.entitlementState(e)}
+	}
+	return out, nil
 }

@@ -99,7 +99,8 @@ func TestProductCheckout(t *testing.T) {
 	p := c.Get("/portal/products")
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
 	require.Equal(t, 3, p.Doc.Find(`[data-testid^="product-buy-submit-"]`).Length(), "three products on sale")
-	require.Contains(t, p.Doc.Find(`[data-testid="product-deepseek-pack"] [data-testid="product-refund"]`).Text(), "付款后 7 天内可申请全额退款")
+	require.Contains(t, p.Doc.Find(`[data-testid="product-deepseek-pack"] [data-testid="product-refund"]`).Text(), "付款后 7 天内可申请退款，已用点数按购买价格扣除")
+	require.Contains(t, p.Doc.Find(`[data-testid="product-batch-api"] [data-testid="product-refund"]`).Text(), "付款后 7 天内可申请全额退款")
 	require.NotEmpty(t, p.TestID("entitlements-none"))
 	credits := strings.Join(strings.Fields(p.Text(`[data-testid="product-deepseek-pack"] [data-testid="product-credits"]`)), " ")
 	require.Equal(t, "50,000 点，付款后 90 天内有效", credits, "no space before the comma")
@@ -192,6 +193,8 @@ func TestProductRefundWindow(t *testing.T) {
 	b := setupProductShop(t)
 	ctx := context.Background()
 	c, acc := b.customer(t, uniqEmail("product-refund"), true)
+	_, _, err := b.app.Services.Webhooks.CreateEndpoint(ctx, acc, "https://hooks.example.com/credits")
+	require.NoError(t, err)
 	pack := b.buyQR(t, c, "deepseek-pack", payments.ChannelWeChat)
 	feature := b.buyQR(t, c, "batch-api", payments.ChannelAlipay)
 	b.spend(t, acc, "10000") // a fifth of the pack
@@ -221,6 +224,10 @@ func TestProductRefundWindow(t *testing.T) {
 	e, err := b.app.Services.Products.EntitlementOf(ctx, pack.OrderNo)
 	require.NoError(t, err)
 	require.NotNil(t, e.RevokedAt, "the refund revoked the entitlement")
+	var revoked int
+	require.NoError(t, b.app.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'webhook_deliver' AND args->>'event_id' = $1`,
+		"evt_entitlement_revoked_"+pack.OrderNo).Scan(&revoked))
+	require.Equal(t, 1, revoked, "entitlement.revoked announced once")
 	requireCredits(t, "0", b.balance(t, acc).ByKind[ledger.LotPaid], "the pack's unspent credit went back with the money")
 	require.Equal(t, int64(3120), b.order(t, pack.OrderNo).RefundedFen)
 	p = c.Get("/portal/products")

@@ -19,7 +19,8 @@ import (
 	"github.com/seed75218f88/credits/internal/webhook"
 )
 
-const agreementColumns = `id, account_id, channel, agreement_no, contract_id, state, pause_reason, signed_at, terminated_at, created_at, updated_at`
+const agreementColumns = `id, account_id, channel, agreement_no, contract_id, state, pause_reason, signed_at, terminated_at,
+unsign_requested_at, created_at, updated_at`
 
 func queryAgreement(ctx context.Context, q db.DBTX, sql string, args ...any) (Agreement, error) {
 	rows, _ := q.Query(ctx, sql, args...)
@@ -156,7 +157,7 @@ func (s *Service) ApplyAgreementEvent(ctx context.Context, ev payments.Agreement
 			}
 			return s.historyTx(ctx, tx, a.AccountID, HistorySigned, map[string]any{"channel": a.Channel, "agreement_no": a.AgreementNo}, Actor{}, "autotopup_signed")
 		case !ev.Signed && a.InForce():
-			return s.terminateTx(ctx, tx, a, at, ev.ByCustomer)
+			return s.terminateTx(ctx, tx, a, at, ev.ByCustomer && a.UnsignRequestedAt == nil)
 		}
 		return nil
 	})
@@ -239,17 +240,25 @@ func (s *Service) Unsign(ctx context.Context, accountID int64, who Actor) error 
 	if err != nil {
 		return fmt.Errorf("autotopup: unsign: %w", err)
 	}
+	// Recorded first: the channel's termination notify may overtake our
+	// own update, and must not be taken for an unsigning at the channel.
+	if _, err := s.pool.Exec(ctx, `UPDATE autotopup_agreements SET unsign_requested_at = $2, updated_at = now() WHERE id = $1`, a.ID, s.now()); err != nil {
+		return fmt.Errorf("autotopup: unsign: %w", err)
+	}
 	if err := ch.Terminate(ctx, *a.ContractID); err != nil {
 		return fmt.Errorf("autotopup: unsign: %w: %w", payments.ErrChannel, err)
 	}
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := queryAgreement(ctx, tx, `SELECT `+agreementColumns+` FROM autotopup_agreements WHERE id = $1 FOR UPDATE`, a.ID)
-		if err != nil || !cur.InForce() {
-			return err // the termination notify overtook us
-		}
-		if err := s.terminateTx(ctx, tx, cur, s.now(), false); err != nil {
+		if err != nil {
 			return err
 		}
+		if cur.InForce() { // else the termination notify overtook us
+			if err := s.terminateTx(ctx, tx, cur, s.now(), false); err != nil {
+				return err
+			}
+		}
+		// Who asked is audited either way.
 		return s.auditTx(ctx, tx, accountID, "autotopup_unsigned", map[string]any{"agreement_no": a.AgreementNo}, who)
 	})
 	if err != nil {
@@ -271,12 +280,13 @@ func (s *Service) historyTx(ctx context.Context, tx pgx.Tx, accountID int64, kin
 }
 
 // AuditActions are the actions auto top-up writes to the audit log: one for
-// each history kind ("autotopup_" + kind) and the unsigning asked for in the
-// portal. The back office's audit page names and filters them.
+// each history kind ("autotopup_" + kind), the unsigning asked for in the
+// portal and a plan renewal's debit requested (renewal.go). The back office's audit page names and filters them.
 var AuditActions = []backoffice.Action{
 	"autotopup_" + HistorySigningStarted, "autotopup_" + HistorySigned, "autotopup_" + HistoryTerminated, "autotopup_unsigned",
 	"autotopup_" + HistoryPaused, "autotopup_" + HistoryResumed, "autotopup_" + HistorySettings,
 	"autotopup_" + HistoryDebitRequested, "autotopup_" + HistoryDebitSucceeded, "autotopup_" + HistoryDebitFailed, "autotopup_" + HistorySkipped,
+	"autotopup_renewal_requested", "autotopup_" + HistoryPreDebitNotice,
 }
 
 func (s *Service) auditTx(ctx context.Context, tx pgx.Tx, accountID int64, action string, detail map[string]any, who Actor) error {

@@ -156,7 +156,8 @@ ORDER BY 1, 2`
 
 // StartRefundTx carries out an approved refund request on the back office's
 // transaction: a refund of the order it names (or, without one, of the
-// account's newest paid top-up with enough left), through the order's
+// account's newest paid top-up with enough left — never a plan or product
+// order, which are refunded by their own rules), through the order's
 // channel or, for a bank transfer, as a manual bank refund. It returns the
 // refund number. Errors: as Refund, ErrNotRefundable when no top-up covers
 // the amount.
@@ -165,7 +166,8 @@ func (b *BackOffice) StartRefundTx(ctx context.Context, tx pgx.Tx, r backoffice.
 	orderNo := r.OrderNo
 	if orderNo == "" {
 		const q = `SELECT order_no FROM payment_orders
-WHERE account_id = $1 AND state IN ('paid', 'partially_refunded') AND amount_fen - refunded_fen - bonus_deducted_fen >= $2
+WHERE account_id = $1 AND purpose = 'topup' AND state IN ('paid', 'partially_refunded')
+  AND amount_fen - refunded_fen - bonus_deducted_fen >= $2
 ORDER BY paid_at DESC, id DESC LIMIT 1`
 		err := tx.QueryRow(ctx, q, r.AccountID, fen).Scan(&orderNo)
 		if errors.Is(err, pgx.ErrNoRows) {

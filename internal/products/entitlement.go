@@ -53,8 +53,11 @@ type GrantRequest struct {
 	LotID *int64
 }
 
-// WebhookGranted is the event type of a delivered entitlement.
-const WebhookGranted = "entitlement.granted"
+// Webhook event types of entitlements.
+const (
+	WebhookGranted = "entitlement.granted" // a paid order delivered it
+	WebhookRevoked = "entitlement.revoked" // a refund of its order revoked it
+)
 
 // EntitlementPayload is the data of an entitlement.granted event.
 type EntitlementPayload struct {
@@ -68,6 +71,8 @@ type EntitlementPayload struct {
 	Until          *time.Time      `json:"until"`
 	Credits        decimal.Decimal `json:"credits"`
 	JobCount       int             `json:"job_count"`
+	// RevokedAt is set in entitlement.revoked events.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 // GrantTx delivers the order's entitlement inside the caller's transaction
@@ -123,10 +128,33 @@ RETURNING `+entitlementColumns, r.AccountID, p.Code, p.Version, string(p.Kind), 
 	return e, nil
 }
 
+// announceRevoked queues entitlement.revoked for e inside tx (event id
+// derived from the order, so it is announced once).
+func (s *Service) announceRevoked(ctx context.Context, tx pgx.Tx, e Entitlement) error {
+	if s.webhooks == nil {
+		return nil
+	}
+	acc, err := ledger.AccountByID(ctx, tx, e.AccountID)
+	if err != nil {
+		return err
+	}
+	pl := EntitlementPayload{EntitlementID: e.ID, Product: e.ProductCode, ProductVersion: e.ProductVersion, Kind: e.Kind,
+		OrderNo: e.OrderNo, Since: e.Since, Until: e.Until, RevokedAt: e.RevokedAt}
+	if e.JobCount != nil {
+		pl.JobCount = *e.JobCount
+	}
+	if acc.ExternalID != nil {
+		pl.Account = *acc.ExternalID
+	}
+	return s.webhooks.EnqueueEventTx(ctx, tx, &webhook.Event{ID: "evt_entitlement_revoked_" + e.OrderNo, AccountID: e.AccountID,
+		Type: WebhookRevoked, Payload: pl})
+}
+
 // RevokeTx revokes the entitlement of order orderNo inside the caller's
 // transaction (payments calls it in the transaction of the order's
-// refund), once: a revoked entitlement stays as it was. An order without
-// an entitlement is ErrNotFound.
+// refund), once: a revoked entitlement stays as it was. The revocation
+// queues the signed entitlement.revoked webhook in the same transaction.
+// An order without an entitlement is ErrNotFound.
 //
 // Errors: ErrNotFound; database errors.
 func (s *Service) RevokeTx(ctx context.Context, tx pgx.Tx, orderNo, reason string) (Entitlement, error) {
@@ -136,11 +164,15 @@ WHERE order_no = $1 AND revoked_at IS NULL RETURNING `+entitlementColumns, order
 		return Entitlement{}, wrap("revoke", err)
 	}
 	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Entitlement])
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, pgx.ErrNoRows) { // revoked already (or none)
 		e, err = entitlementWhere(ctx, tx, `order_no = $1`, orderNo)
+		return e, wrap("revoke", err)
+	}
+	if err != nil {
+		return e, wrap("revoke", err)
 	}
 	e.utc()
-	return e, wrap("revoke", err)
+	return e, wrap("revoke", s.announceRevoked(ctx, tx, e))
 }
 
 // Entitlements lists the account's entitlements, newest first, revoked

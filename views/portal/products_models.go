@@ -10,6 +10,14 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 )
 
+// creditDays says how long a model pack's credits last ("" when forever).
+func creditDays(ctx context.Context, days int) string {
+	if days <= 0 {
+		return ""
+	}
+	return i18n.Tf(ctx, "products.credit_days", map[string]string{"Days": strconv.Itoa(days)})
+}
+
 // ProductsView is the one-time products page: what is sold, how to buy it,
 // and the customer's entitlements.
 type ProductsView struct {
@@ -47,14 +55,4 @@ type EntitlementRow struct {
 	Jobs    int
 	// State is active, ended or revoked.
 	State string
-}
-
-// creditDays is how long a model pack's credits last, joined to the credits
-// without a space before its comma (", valid for 90 days", "，付款后 90 天内有效"),
-// or nothing when they never expire.
-func creditDays(ctx context.Context, days int) string {
-	if days <= 0 {
-		return ""
-	}
-	return i18n.Tf(ctx, "products.credit_days", map[string]string{"Days": strconv.Itoa(days)})
 }
