@@ -51,3 +51,15 @@ func ActorLabel(ctx context.Context, actor string) string {
 	}
 	return actor
 }
+
+// SourceOrderNo is the order number of a source that is a payment order
+// ("payment_order:T123" → "T123"), so a list can link the event to its
+// order; "" for any other source.
+func SourceOrderNo(source string) string {
+	prefix, rest, _ := strings.Cut(source, ":")
+	if prefix != "payment_order" {
+		return ""
+	}
+	no, _, _ := strings.Cut(rest, ":")
+	return no
+}
