@@ -76,7 +76,7 @@ var rawCodesOwnData = regexp.MustCompile(`\b(wechat|alipay|bank_transfer)\b|\b[a
 // rawCodesChinese are codes that are English words: states, lot kinds and
 // event types. A Chinese page shows none of them (the English page may use
 // the word in a sentence).
-var rawCodesChinese = regexp.MustCompile(`\b(completed|purchase|active|pending|paid|refunded|expired|promo|failed|cancelled|canceled|approved|rejected|revoked|issued|requested|individual|enterprise)\b`)
+var rawCodesChinese = regexp.MustCompile(`\b(completed|purchase|active|pending|paid|refunded|expired|promo|failed|cancelled|canceled|approved|rejected|revoked|issued|requested|individual|enterprise|paused|signed|terminated|succeeded|skipped|ended|scheduled|superseded|monthly|yearly|grace|feature|credits|percent)\b`)
 
 // phoneCheck lists the elements of the page whose box leaves a 390 px
 // viewport, except inside a scroll area (data-scroll="x"), and the scroll
