@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"github.com/seed75218f88/credits/views/components"
-
 	"context"
 	"strconv"
 	"time"
@@ -56,10 +54,6 @@ type CustomerView struct {
 	Invoices     []CustomerInvoiceRow
 	Verification CustomerVerification
 	Subs         []CustomerSubRow
-	// Subscription is the account's newest subscription's history, newest
-	// first (HasSubscription false: it never had a plan).
-	HasSubscription     bool
-	SubscriptionHistory []components.HistoryRow
 	// Entitlements are what the account's one-time products delivered,
 	// newest first (customer_entitlements.templ).
 	Entitlements []CustomerEntitlementRow
