@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
@@ -22,7 +24,7 @@ func (s *Server) adminAuditRoutes(g *echo.Group) {
 }
 
 // auditActions are the actions the filter offers.
-var auditActions = append([]backoffice.Action{
+var auditActions = slices.Concat([]backoffice.Action{
 	backoffice.ActionGrant, backoffice.ActionGrantRequested, backoffice.ActionApprovalApplied, backoffice.ActionApprovalRejected,
 	backoffice.ActionFreeze, backoffice.ActionUnfreeze, backoffice.ActionReasonCodeAdded, backoffice.ActionReasonCodeChanged,
 	backoffice.ActionCodeBatchCreated, backoffice.ActionCodeRedeemed, backoffice.ActionStatementImported, backoffice.ActionLineMatched,
@@ -32,7 +34,7 @@ var auditActions = append([]backoffice.Action{
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
 	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
 	backoffice.ActionProductDrafted, backoffice.ActionProductPublished,
-}, backoffice.StaffActions...)
+}, backoffice.StaffActions, autotopup.AuditActions)
 
 // auditFilter reads the filter form: actor (staff id or email), account
 // id, action, from and to (inclusive Asia/Shanghai dates).

@@ -17,6 +17,7 @@ import (
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	adminview "github.com/seed75218f88/credits/views/admin"
+	"github.com/seed75218f88/credits/views/components"
 )
 
 // adminSubscriptionRoutes: the subscriber list (every staff role), and on a
@@ -138,8 +139,12 @@ func (s *Server) subscriptionPanel(c echo.Context, acc ledger.Account, v *adminv
 		return err
 	}
 	for _, e := range es {
+		note := e.Note
+		if o, ok := e.Other(); ok { // the other plan of a change, recorded as code:version:cycle
+			note = name(o.Code) + " · " + i18n.T(ctx, "plans.buy."+string(o.Cycle))
+		}
 		panel.History = append(panel.History, adminview.SubscriptionEvent{At: e.At, Kind: string(e.Kind), Plan: name(e.PlanCode),
-			TermEnd: e.TermEnd, Actor: e.Actor, Note: e.Note})
+			TermEnd: e.TermEnd, Actor: components.ActorLabel(ctx, e.Actor), Note: note})
 	}
 	if auth.HasAnyRole(staffFrom(c), auth.RoleAdmin, auth.RoleSupport) {
 		if panel.Current != nil {

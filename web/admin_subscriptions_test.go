@@ -78,6 +78,8 @@ func TestAdminSubscriptions(t *testing.T) {
 	require.Equal(t, http.StatusOK, c.Status)
 	require.Contains(t, c.TestID("customer-sub-plan"), "标准版")
 	require.Equal(t, 1, c.Doc.Find(`[data-testid="sub-event-created"]`).Length())
+	cells := c.Doc.Find(`[data-testid="sub-event-created"] td`)
+	require.Equal(t, "系统", strings.TrimSpace(cells.Eq(4).Text()), "who acted is named, not its code (payments:wechat)")
 
 	t.Run("Extend", func(t *testing.T) {
 		for _, tc := range []struct{ lang, days, reason string }{{"zh-CN", "天数须在 1 到 90 之间。", "请填写原因。"}, {"en", "Days must be between 1 and 90.", "A reason is required."}} {

@@ -158,7 +158,7 @@ func (s *Server) autoTopUpView(c echo.Context, form *pv.AutoTopUpForm) (pv.AutoT
 		}
 	}
 	for _, q := range s.pay.svc.Tiers() {
-		v.Tiers = append(v.Tiers, pv.AutoTopUpTier{Value: q.AmountYuan().String(), Label: "¥" + q.AmountYuan().StringFixed(2)})
+		v.Tiers = append(v.Tiers, pv.AutoTopUpTier{Value: q.AmountYuan().String(), Label: format.Money(q.AmountYuan())})
 	}
 	a, err := s.autoTopUp.Current(ctx, cu.Account.ID)
 	switch {

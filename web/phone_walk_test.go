@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
@@ -74,7 +76,7 @@ var rawCodesOwnData = regexp.MustCompile(`\b(wechat|alipay|bank_transfer)\b|\b[a
 // rawCodesChinese are codes that are English words: states, lot kinds and
 // event types. A Chinese page shows none of them (the English page may use
 // the word in a sentence).
-var rawCodesChinese = regexp.MustCompile(`\b(completed|purchase|active|pending|paid|refunded|expired|promo|failed|cancelled|canceled|approved|rejected|revoked|issued|requested|individual|enterprise)\b`)
+var rawCodesChinese = regexp.MustCompile(`\b(completed|purchase|active|pending|paid|refunded|expired|promo|failed|cancelled|canceled|approved|rejected|revoked|issued|requested|individual|enterprise|paused|signed|terminated|succeeded|skipped|ended|scheduled|superseded|monthly|yearly|grace|feature|credits|percent)\b`)
 
 // phoneCheck lists the elements of the page whose box leaves a 390 px
 // viewport, except inside a scroll area (data-scroll="x"), and the scroll
@@ -248,6 +250,31 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	c.Get("/portal/accounts")
 	p = c.PostForm("/portal/accounts", url.Values{"name": {"研发部"}, "allocation": {"20,000"}, "rpm": {"60"}, "tpm": {"100000"}})
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
+
+	// A one-time product bought by QR: its entitlement on the products
+	// page, its order (with the refund offer) among the orders.
+	p = c.PostForm("/portal/products/buy", url.Values{"product": {"deepseek-pack"}, "channel": {string(payments.ChannelWeChat)}, "mode": {"qr"}})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	productOrder := path.Base(p.URL.Path)
+	_, err = b.sim.Confirm(ctx, string(payments.ChannelWeChat), productOrder)
+	require.NoError(t, err)
+	require.Equal(t, payments.StatePaid, b.order(t, productOrder).State)
+
+	// Auto top-up: an agreement signed with Alipay (its signing notify
+	// applied as the channel's would be), its settings saved, then paused,
+	// so the page shows the agreement, the rule and a history.
+	sg, err := a.AutoTopUp.StartSigning(ctx, acc, payments.ChannelAlipay, "走查客户", autotopup.Actor{}, b.app.URL+"/portal/auto-topup")
+	require.NoError(t, err)
+	require.NoError(t, a.AutoTopUp.ApplyAgreementEvent(ctx, payments.AgreementEvent{Channel: payments.ChannelAlipay,
+		AgreementNo: sg.Agreement.AgreementNo, ContractID: "walk-contract", Signed: true}))
+	p = c.Get("/portal/auto-topup")
+	tier := p.Doc.Find(`[data-testid="autotopup-tier"] option`).First().AttrOr("value", "")
+	require.NotEmpty(t, tier, p.Body)
+	p = c.PostForm("/portal/auto-topup/settings", url.Values{"mode": {"credits"}, "threshold": {"1,000"}, "tier": {tier}, "monthly_cap": {"500"}})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	p = c.PostForm("/portal/auto-topup/pause", nil)
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.NotEmpty(t, p.Doc.Find(`[data-testid="autotopup-history-paused"]`).Nodes, p.Body)
 
 	// Support grants: one applies, one over the limit waits; one more is
 	// approved so the queue has handled rows too.

@@ -102,6 +102,8 @@ func TestProductCheckout(t *testing.T) {
 	require.Contains(t, p.Doc.Find(`[data-testid="product-deepseek-pack"] [data-testid="product-refund"]`).Text(), "付款后 7 天内可申请退款，已用点数按购买价格扣除")
 	require.Contains(t, p.Doc.Find(`[data-testid="product-batch-api"] [data-testid="product-refund"]`).Text(), "付款后 7 天内可申请全额退款")
 	require.NotEmpty(t, p.TestID("entitlements-none"))
+	credits := strings.Join(strings.Fields(p.Text(`[data-testid="product-deepseek-pack"] [data-testid="product-credits"]`)), " ")
+	require.Equal(t, "50,000 点，付款后 90 天内有效", credits, "no space before the comma")
 
 	nc := b.captureNotifies(t)
 	p = c.PostForm("/portal/products/buy", url.Values{"product": {"deepseek-pack"}, "channel": {"wechat"}, "mode": {"qr"}})

@@ -250,12 +250,15 @@ func (s *Service) Unsign(ctx context.Context, accountID int64, who Actor) error 
 	}
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := queryAgreement(ctx, tx, `SELECT `+agreementColumns+` FROM autotopup_agreements WHERE id = $1 FOR UPDATE`, a.ID)
-		if err != nil || !cur.InForce() {
-			return err // the termination notify overtook us
-		}
-		if err := s.terminateTx(ctx, tx, cur, s.now(), false); err != nil {
+		if err != nil {
 			return err
 		}
+		if cur.InForce() { // else the termination notify overtook us
+			if err := s.terminateTx(ctx, tx, cur, s.now(), false); err != nil {
+				return err
+			}
+		}
+		// Who asked is audited either way.
 		return s.auditTx(ctx, tx, accountID, "autotopup_unsigned", map[string]any{"agreement_no": a.AgreementNo}, who)
 	})
 	if err != nil {
@@ -274,6 +277,16 @@ func (s *Service) historyTx(ctx context.Context, tx pgx.Tx, accountID int64, kin
 		return err
 	}
 	return s.auditTx(ctx, tx, accountID, action, detail, who)
+}
+
+// AuditActions are the actions auto top-up writes to the audit log: one for
+// each history kind ("autotopup_" + kind), the unsigning asked for in the
+// portal and a plan renewal's debit requested (renewal.go). The back office's audit page names and filters them.
+var AuditActions = []backoffice.Action{
+	"autotopup_" + HistorySigningStarted, "autotopup_" + HistorySigned, "autotopup_" + HistoryTerminated, "autotopup_unsigned",
+	"autotopup_" + HistoryPaused, "autotopup_" + HistoryResumed, "autotopup_" + HistorySettings,
+	"autotopup_" + HistoryDebitRequested, "autotopup_" + HistoryDebitSucceeded, "autotopup_" + HistoryDebitFailed, "autotopup_" + HistorySkipped,
+	"autotopup_renewal_requested", "autotopup_" + HistoryPreDebitNotice,
 }
 
 func (s *Service) auditTx(ctx context.Context, tx pgx.Tx, accountID int64, action string, detail map[string]any, who Actor) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/autotopup"
+	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/payments/paysim"
@@ -399,6 +400,7 @@ func TestFailingDebitPausesAndMails(t *testing.T) {
 		cur, err := b.svc.Current(b.ctx, acc)
 		require.NoError(t, err)
 		require.Equal(t, autotopup.PauseContractRevoked, cur.PauseReason)
+		b.requireListedAuditActions(t, acc, "autotopup_debit_requested", "autotopup_debit_failed", "autotopup_paused", "autotopup_resumed")
 	})
 }
 
@@ -443,8 +445,26 @@ func TestAlipayDebitCreditsAtOnceAndUnsignFromPortal(t *testing.T) {
 	cur, err := b.svc.Current(b.ctx, acc)
 	require.NoError(t, err)
 	require.Equal(t, autotopup.StateTerminated, cur.State)
+	b.requireListedAuditActions(t, acc, "autotopup_signed", "autotopup_settings_changed", "autotopup_debit_succeeded", "autotopup_unsigned")
 	require.Zero(t, b.mails(t, fmt.Sprintf("autotopup-%d@example.com", acc)), "unsigning in the portal is not mailed")
 	require.Empty(t, b.notifyErrs)
+}
+
+// requireListedAuditActions: the audit rows of acc include want, and every
+// action among them is in AuditActions, which the back office's audit page
+// names and filters (a row whose action is missing there shows its key).
+func (b *testBundle) requireListedAuditActions(t *testing.T, acc int64, want ...string) {
+	t.Helper()
+	rows, err := b.pool.Query(b.ctx, `SELECT DISTINCT action FROM admin_audit_log WHERE account_id = $1`, acc)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	for _, w := range want {
+		require.Contains(t, got, w)
+	}
+	for _, a := range got {
+		require.Contains(t, autotopup.AuditActions, backoffice.Action(a), "audit action %s is not in autotopup.AuditActions", a)
+	}
 }
 
 func TestSettingsValidation(t *testing.T) {
@@ -461,6 +481,13 @@ func TestSettingsValidation(t *testing.T) {
 	st, err := b.svc.SaveSettings(b.ctx, acc, autotopup.SettingsInput{Mode: autotopup.ModePercent, Threshold: "20", TierYuan: "100", MonthlyCap: "500"}, autotopup.Actor{})
 	require.NoError(t, err)
 	require.True(t, st.Threshold(decimal.NewFromInt(1000)).Equal(decimal.NewFromInt(200)))
+
+	// Typed as people do: thousands separators and full-width digits.
+	st, err = b.svc.SaveSettings(b.ctx, acc, autotopup.SettingsInput{Mode: autotopup.ModeCredits, Threshold: "1,000", TierYuan: "１００", MonthlyCap: "1,000.00"}, autotopup.Actor{})
+	require.NoError(t, err)
+	require.Equal(t, "1000", st.ThresholdCredits.String())
+	require.EqualValues(t, 10000, st.TierFen)
+	require.EqualValues(t, 100000, st.MonthlyCapFen)
 }
 
 // subscribe puts the account on a ¥29 monthly plan whose term ends in two
@@ -531,6 +558,7 @@ func TestPlanRenewalByAgreement(t *testing.T) {
 		renewed := b.subscription(t, acc)
 		require.Equal(t, plans.Active, renewed.State)
 		require.True(t, renewed.TermEnd.After(sub.TermEnd.AddDate(0, 0, 27)), "renewed for a month from the old term end")
+		b.requireListedAuditActions(t, acc, "autotopup_renewal_requested", "autotopup_pre_debit_notice", "autotopup_debit_succeeded")
 	})
 
 	t.Run("FailedRenewalFallsIntoGrace", func(t *testing.T) {

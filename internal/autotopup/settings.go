@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +12,7 @@ import (
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
 // Settings are what the customer set for auto top-up.
@@ -68,9 +68,10 @@ func getSettings(ctx context.Context, q db.DBTX, accountID int64) (Settings, err
 	return st, err
 }
 
-// parseYuan reads a positive amount of whole fen.
+// parseYuan reads a positive amount of whole fen, typed as people do
+// (full-width digits, thousands separators: format.ParseDecimal).
 func parseYuan(v string) (int64, bool) {
-	d, err := decimal.NewFromString(strings.TrimSpace(v))
+	d, err := format.ParseDecimal(v)
 	if err != nil || !d.IsPositive() || !d.Equal(d.Round(2)) {
 		return 0, false
 	}
@@ -84,7 +85,7 @@ func parseYuan(v string) (int64, bool) {
 func (s *Service) Validate(in SettingsInput, channel payments.Channel) (Settings, error) {
 	fe := fielderr.New("autotopup")
 	var st Settings
-	v, err := decimal.NewFromString(strings.TrimSpace(in.Threshold))
+	v, err := format.ParseDecimal(in.Threshold)
 	switch {
 	case in.Mode != ModeCredits && in.Mode != ModePercent:
 		fe.Add("mode", "invalid")

@@ -92,6 +92,9 @@ func TestActorLabel(t *testing.T) {
 		"staff:3":                 "员工 #3",
 		"user:7":                  "客户（用户） #7",
 		"system":                  "系统",
+		"plans":                   "系统",
+		"backoffice":              "系统",
+		"customer":                "客户",
 		"whatever":                "whatever",
 	} {
 		require.Equal(t, want, components.ActorLabel(ctx, actor), actor)

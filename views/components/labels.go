@@ -31,7 +31,8 @@ func SourceLabel(ctx context.Context, source string) string {
 
 // ActorLabel names who did something, from the actor recorded with it:
 // "staff:3:ops@example.com" reads as the email, "staff:3" as 员工 #3,
-// "user:7" as 客户（用户 #7）, "system" / "seed" as 系统, "api_key:…" as API
+// "user:7" as 客户（用户 #7）, "system" / "seed" / a service ("plans", …) as
+// 系统, "api_key:…" as API
 // 密钥 #…. An actor of no known form is shown as recorded.
 func ActorLabel(ctx context.Context, actor string) string {
 	kind, rest, _ := strings.Cut(actor, ":")
@@ -46,8 +47,22 @@ func ActorLabel(ctx context.Context, actor string) string {
 		return i18n.T(ctx, "actor.user") + " #" + id
 	case "api_key", "api":
 		return i18n.T(ctx, "actor.api_key") + " #" + id
-	case "system", "seed", "sweep", "verification":
+	case "customer":
+		return i18n.T(ctx, "actor.customer")
+	case "system", "seed", "sweep", "verification", "plans", "payments", "autotopup", "backoffice":
 		return i18n.T(ctx, "actor.system")
 	}
 	return actor
+}
+
+// SourceOrderNo is the order number of a source that is a payment order
+// ("payment_order:T123" → "T123"), so a list can link the event to its
+// order; "" for any other source.
+func SourceOrderNo(source string) string {
+	prefix, rest, _ := strings.Cut(source, ":")
+	if prefix != "payment_order" {
+		return ""
+	}
+	no, _, _ := strings.Cut(rest, ":")
+	return no
 }
