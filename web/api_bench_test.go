@@ -191,6 +191,19 @@ func BenchmarkAPIReserveCommit(b *testing.B) {
 		}
 	}
 
+	// BENCH_PGFUNCS=1 prints where PostgreSQL spent its time, by SQL
+	// function (the server needs track_functions = 'pl').
+	if os.Getenv("BENCH_PGFUNCS") != "" {
+		rows, _ := bundle.pool.Query(ctx, `SELECT funcname, calls, round(self_time::numeric, 1), round(total_time::numeric, 1) FROM pg_stat_user_functions ORDER BY self_time DESC LIMIT 25`)
+		for rows.Next() {
+			var name string
+			var calls int64
+			var self, total decimal.Decimal
+			_ = rows.Scan(&name, &calls, &self, &total)
+			fmt.Printf("PGFUNC %-32s calls %8d self %10s ms total %10s ms\n", name, calls, self, total)
+		}
+		rows.Close()
+	}
 	for _, p := range phases {
 		require.NotZero(b, p.run.count)
 		slices.Sort(p.run.latencies)

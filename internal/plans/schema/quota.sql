@@ -92,6 +92,13 @@ BEGIN
               AND cut < p_at;
             CONTINUE;
         END IF;
+        -- the window's row exists after its first use: update it, and
+        -- insert only when missing (a speculative insert that conflicts
+        -- costs more than a missed update)
+        UPDATE plan_quota_counters SET used = greatest(used + v_n, 0)
+        WHERE subscription_id = p_sub AND item = p_item AND unit = w->>'unit' AND window_kind = w->>'kind'
+          AND window_start = (w->>'start')::timestamptz;
+        CONTINUE WHEN FOUND;
         INSERT INTO plan_quota_counters (subscription_id, item, unit, window_kind, window_start, used)
         VALUES (p_sub, p_item, w->>'unit', w->>'kind', (w->>'start')::timestamptz, greatest(v_n, 0))
         ON CONFLICT (subscription_id, item, unit, window_kind, window_start)
