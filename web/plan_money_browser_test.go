@@ -174,7 +174,7 @@ func TestSubscriptionDeskOnAPhone(t *testing.T) {
 
 	// Finance's revenue report with the plan-fee columns, both languages.
 	webtest.SignIn(t, bctx, b.app.URL, finance, pw)
-	for _, lang := range []struct{ code, head string }{{"zh-CN", "套餐费递延收入"}, {"en", "Deferred plan revenue"}} {
+	for _, lang := range []struct{ code, head string }{{"zh-CN", "套餐及单次购买递延收入"}, {"en", "Deferred plan and product revenue"}} {
 		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/admin/reports"),
 			chromedp.WaitVisible(css(`[data-testid="report-total"]`))))
 		require.True(t, strings.Contains(webtest.Text(t, bctx, `[data-testid="report"]`), lang.head), lang.code)

@@ -138,3 +138,34 @@ func TestRevenueReportPlanFees(t *testing.T) {
 		fin.Header.Del("Accept-Language")
 	})
 }
+
+// TestRevenueReportProductFees: a one-time product that delivers no credits
+// (Batch inference, ¥99 for a year) is a fee earned over its entitlement's
+// term, day by day, beside the plan fees; a model pack (¥39 of credits) is
+// a paid lot valued like a top-up and not a fee. The fee columns reconcile
+// to the fen on the day and over the year.
+func TestRevenueReportProductFees(t *testing.T) {
+	t.Parallel()
+	b := setupProductShop(t)
+	c, _ := b.customer(t, uniqEmail("rev-product"), true)
+	b.buyQR(t, c, "batch-api", payments.ChannelAlipay)
+	b.buyQR(t, c, "deepseek-pack", payments.ChannelAlipay)
+	fin := b.finance(t)
+
+	today := time.Now().In(format.Shanghai)
+	day := today.Format("2006-01-02")
+	row := reportCSV(t, fin, url.Values{"from": {day}, "to": {day}, "granularity": {"day"}})[day]
+	require.NotNil(t, row)
+	received := yuan(t, row["plan_fees_received_rmb"])
+	recognised := yuan(t, row["plan_fees_recognised_rmb"])
+	closing := yuan(t, row["plan_deferred_closing_rmb"])
+	require.EqualValues(t, 9_900, received, "the feature's fee; the model pack is credit, not a fee")
+	require.Less(t, recognised, int64(9_900/365+2), "at most today's share of the year is earned")
+	require.Equal(t, received-recognised, closing, "the rest is deferred, to the fen")
+
+	from := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, format.Shanghai)
+	tot := reportCSV(t, fin, url.Values{"from": {from.Format("2006-01-02")}, "to": {from.AddDate(1, 1, 0).Format("2006-01-02")},
+		"granularity": {"month"}})["total"]
+	require.EqualValues(t, 9_900, yuan(t, tot["plan_fees_recognised_rmb"]), "earned in full over its year")
+	require.Zero(t, yuan(t, tot["plan_deferred_closing_rmb"]))
+}

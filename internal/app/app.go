@@ -358,7 +358,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		Current:        func() backoffice.Settings { return current().Backoffice(cfg.Backoffice) },
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
 		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions,
-		PlanFees: planFees(pay, a.Subscriptions)})
+		PlanFees: planFees(pay, a.Subscriptions, a.Products)})
 
 	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
 	// payments sync (lost notifies, expired orders, refunds at the channel).
@@ -443,7 +443,11 @@ type lateInserter struct{ jobs.Inserter }
 // it paid for: payments knows the money, plans the periods. An order plans
 // does not know (never applied) is recognised over one cycle from its
 // payment; a new plan's first period is one cycle from its anchor.
-func planFees(pay *payments.BackOffice, subs *plans.Subscriptions) backoffice.PlanFees {
+// planFees gives the revenue report the fees earned over a term: plan
+// orders over their period (plans), and one-time products that deliver no
+// credits over their entitlement's term, or when delivered if it does not
+// end (products).
+func planFees(pay *payments.BackOffice, subs *plans.Subscriptions, prods *products.Service) backoffice.PlanFees {
 	return func(ctx context.Context, before time.Time) ([]backoffice.PlanFee, error) {
 		fees, err := pay.PlanFees(ctx, before)
 		if err != nil {
@@ -457,7 +461,19 @@ func planFees(pay *payments.BackOffice, subs *plans.Subscriptions) backoffice.Pl
 		if err != nil {
 			return nil, err
 		}
+		terms, err := prods.FeeTerms(ctx, nos)
+		if err != nil {
+			return nil, err
+		}
 		for i, f := range fees {
+			if f.Purpose == string(payments.PurposeProduct) {
+				term, ok := terms[f.OrderNo]
+				fees[i].Start, fees[i].End = f.PaidAt, f.PaidAt
+				if ok && term.Until != nil {
+					fees[i].Start, fees[i].End = term.Since, *term.Until
+				}
+				continue
+			}
 			p, ok := periods[f.OrderNo]
 			switch {
 			case !ok:

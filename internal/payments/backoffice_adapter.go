@@ -205,18 +205,21 @@ func (b *BackOffice) RecordLineTx(ctx context.Context, tx pgx.Tx, p backoffice.L
 // live accounts paid before $1, with the money each refund paid back and
 // when (the refund's approval, as for a top-up's).
 const sqlPlanFees = `
-SELECT o.order_no, o.purpose, o.plan_cycle, o.amount_fen, o.paid_at,
+SELECT o.order_no, o.purpose, coalesce(o.plan_cycle, ''), o.amount_fen, o.paid_at,
        coalesce((SELECT jsonb_agg(jsonb_build_object('at', r.created_at, 'fen', r.amount_fen) ORDER BY r.id)
                  FROM payment_refunds r WHERE r.order_id = o.id), '[]') AS refunds
 FROM payment_orders o
 JOIN ledger_account_view a ON a.id = o.account_id AND a.mode = 'live'
-WHERE o.purpose IN ('plan', 'plan_renewal', 'plan_upgrade') AND o.paid_at IS NOT NULL AND o.paid_at < $1
+WHERE (o.purpose IN ('plan', 'plan_renewal', 'plan_upgrade') OR (o.purpose = 'product' AND o.credits = 0))
+  AND o.paid_at IS NOT NULL AND o.paid_at < $1
   AND o.state IN ('paid', 'partially_refunded', 'refunded')
 ORDER BY o.paid_at, o.id`
 
 // PlanFees lists the paid plan orders of live accounts paid before
-// `before`, for the revenue report; their periods are the plans' to say
-// (Start and End are left zero here).
+// `before`, for the revenue report, with the one-time product orders that
+// deliver no credits (a model pack is a paid lot, valued like a top-up);
+// their periods are the plans' and the products' to say (Start and End are
+// left zero here).
 func (b *BackOffice) PlanFees(ctx context.Context, before time.Time) ([]backoffice.PlanFee, error) {
 	rows, err := b.s.pool.Query(ctx, sqlPlanFees, before)
 	if err != nil {

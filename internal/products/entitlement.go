@@ -225,3 +225,36 @@ func entitlementWhere(ctx context.Context, q interface {
 
 // ActiveNow reports whether e is active at the service's clock.
 func (s *Service) ActiveNow(e Entitlement) bool { return e.Active(s.now()) }
+
+// FeeTerm is the term a one-time product's fee is earned over: its
+// entitlement's since and until (Until nil: it does not end, so the fee is
+// earned when it is delivered).
+type FeeTerm struct {
+	Since time.Time
+	Until *time.Time
+}
+
+// FeeTerms answers the entitlement terms of the paid product orders named,
+// for the revenue report (an order without an entitlement is left out).
+func (s *Service) FeeTerms(ctx context.Context, orderNos []string) (map[string]FeeTerm, error) {
+	rows, err := s.pool.Query(ctx, `SELECT order_no, since, until FROM entitlements WHERE order_no = ANY($1)`, orderNos)
+	if err != nil {
+		return nil, wrap("fee terms", err)
+	}
+	out := map[string]FeeTerm{}
+	var no string
+	var t FeeTerm
+	_, err = pgx.ForEachRow(rows, []any{&no, &t.Since, &t.Until}, func() error {
+		term := FeeTerm{Since: t.Since.UTC()}
+		if t.Until != nil {
+			u := t.Until.UTC()
+			term.Until = &u
+		}
+		out[no] = term
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("fee terms", err)
+	}
+	return out, nil
+}
