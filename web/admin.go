@@ -40,6 +40,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminBusinessSettingsRoutes(g)
 	s.adminPlanRoutes(g)
 	s.adminProductRoutes(g)
+	s.adminSubscriptionRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -17,9 +18,9 @@ import (
 // adminApprovalRoutes: the maker-checker queue. Finance decides; support
 // sees its own requests waiting there.
 func (s *Server) adminApprovalRoutes(g *echo.Group) {
-	s.adminRoute(g, http.MethodGet, "/approvals", "admin.approvals", s.AdminApprovals, auth.RoleSupport, auth.RoleFinance)
-	s.adminRoute(g, http.MethodPost, "/approvals/:id/approve", "admin.approval.approve", s.AdminApprove, auth.RoleFinance)
-	s.adminRoute(g, http.MethodPost, "/approvals/:id/reject", "admin.approval.reject", s.AdminReject, auth.RoleFinance)
+	s.adminRoute(g, http.MethodGet, "/approvals", "admin.approvals", s.AdminApprovals, auth.RoleSupport, auth.RoleFinance, auth.RoleAdmin)
+	s.adminRoute(g, http.MethodPost, "/approvals/:id/approve", "admin.approval.approve", s.AdminApprove, auth.RoleFinance, auth.RoleAdmin)
+	s.adminRoute(g, http.MethodPost, "/approvals/:id/reject", "admin.approval.reject", s.AdminReject, auth.RoleFinance, auth.RoleAdmin)
 }
 
 // AdminApprovals lists pending requests (with Approve and Reject only for
@@ -118,6 +119,11 @@ func approvalRow(c echo.Context, a backoffice.Actor, p backoffice.Approval, labe
 			if g.AppliedLotID != 0 {
 				r.SplitOf, r.SplitApplied = g.RequestedAmount, g.RequestedAmount.Sub(g.Amount)
 			}
+		}
+	case backoffice.ApprovePlanGrant:
+		r.Unit = "months"
+		if g, err := p.PlanGrant(); err == nil {
+			r.Detail = i18n.Tf(c.Request().Context(), "admin.subs.grant_detail", map[string]string{"Plan": g.PlanCode, "Months": strconv.Itoa(g.Months)})
 		}
 	case backoffice.ApproveManualRecharge:
 		r.Unit = "yuan"

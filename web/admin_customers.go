@@ -102,6 +102,8 @@ func (s *Server) AdminCustomer(c echo.Context) error {
 		v.Flash = tr(c, "admin.customer.unfrozen_done")
 	case "plan":
 		v.Flash = tr(c, "admin.plan_comp.done")
+	case "plan_extended", "plan_granted", "plan_grant_pending":
+		v.Flash = tr(c, "admin.subs.done."+c.QueryParam("done"))
 	}
 	return Render(c, http.StatusOK, adminview.Customer(v), nil)
 }
@@ -171,6 +173,9 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 		return v, err
 	}
 	if err := s.subscriptionHistoryView(c, acc.PoolID, &v); err != nil {
+		return v, err
+	}
+	if err := s.subscriptionPanel(c, acc, &v); err != nil {
 		return v, err
 	}
 	if v.Entitlements, err = s.customerEntitlements(c, id); err != nil {

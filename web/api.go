@@ -39,8 +39,8 @@ func (s *Server) apiRoutes() {
 	named(g.POST("/accounts/:external_id/transfers", s.APITransfer), "api.account.transfer")
 	named(g.GET("/accounts/:external_id/balance", s.APIBalance), "api.account.balance")
 	named(g.GET("/accounts/:external_id/ledger", s.APILedger), "api.account.ledger")
-	named(g.GET("/accounts/:external_id/entitlements", s.APIEntitlements), "api.account.entitlements")
 	named(g.GET("/accounts/:external_id/subscription", s.APISubscription), "api.account.subscription")
+	named(g.GET("/accounts/:external_id/entitlements", s.APIEntitlements), "api.account.entitlements")
 	named(g.POST("/accounts/:external_id/portal-sessions", s.APIPortalSession), "api.account.portal_session")
 	named(g.GET("/accounts/:external_id/sessions/:session_id", s.APISession), "api.account.session")
 	named(g.POST("/accounts/:external_id/webhooks", s.APICreateWebhook), "api.account.webhook.create")
@@ -178,19 +178,19 @@ func (s *Server) APIBalance(c echo.Context) error {
 	return c.JSON(http.StatusOK, b)
 }
 
-// APIEntitlements answers the account's product entitlements.
-func (s *Server) APIEntitlements(c echo.Context) error {
-	v, err := s.Gateway.Entitlements(c.Request().Context(), apiKey(c), c.Param("external_id"))
+// APISubscription answers the account's plan in force, or
+// {"subscription": null} when it has none.
+func (s *Server) APISubscription(c echo.Context) error {
+	v, err := s.Gateway.Subscription(c.Request().Context(), apiKey(c), c.Param("external_id"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, v)
 }
 
-// APISubscription answers the account's plan in force, or
-// {"subscription": null} when it has none.
-func (s *Server) APISubscription(c echo.Context) error {
-	v, err := s.Gateway.Subscription(c.Request().Context(), apiKey(c), c.Param("external_id"))
+// APIEntitlements answers the account's product entitlements.
+func (s *Server) APIEntitlements(c echo.Context) error {
+	v, err := s.Gateway.Entitlements(c.Request().Context(), apiKey(c), c.Param("external_id"))
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
@@ -57,6 +58,9 @@ var errorTable = []ErrorMapping{
 	{auth.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 
 	// Payments (internal/payments): checkout pages and notify endpoints.
+	{autotopup.ErrNotFound, http.StatusNotFound, "not_found", "error.autotopup.not_found"},
+	{autotopup.ErrAgreementInForce, http.StatusConflict, "agreement_in_force", "error.autotopup.agreement_in_force"},
+	{autotopup.ErrInvalidState, http.StatusConflict, "invalid_state", "error.autotopup.invalid_state"},
 	{payments.ErrNotFound, http.StatusNotFound, "not_found", "error.payments.not_found"},
 	{payments.ErrAmountOutOfRange, http.StatusBadRequest, "amount_out_of_range", "error.payments.amount_out_of_range"},
 	{payments.ErrChannelUnavailable, http.StatusServiceUnavailable, "channel_unavailable", "error.payments.channel_unavailable"},

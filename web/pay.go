@@ -49,12 +49,14 @@ func (s *Server) payRoutes(e *echo.Echo, g *echo.Group) {
 	named(g.POST("/orders/:no/refund", s.RequestRefund), "portal.order.refund")
 	named(e.POST(payments.NotifyPathWeChat, s.WeChatNotify), "pay.notify.wechat")
 	named(e.POST(payments.NotifyPathAlipay, s.AlipayNotify), "pay.notify.alipay")
+	s.autoTopUpRoutes(e, g)
 }
 
 // isNotifyPath reports a channel notify endpoint (no CSRF: the channels
 // sign their messages instead).
 func isNotifyPath(p string) bool {
-	return p == payments.NotifyPathWeChat || p == payments.NotifyPathAlipay
+	return p == payments.NotifyPathWeChat || p == payments.NotifyPathAlipay ||
+		p == payments.NotifyPathWeChatContract || p == payments.NotifyPathAlipayAgreement
 }
 
 // TopUp is the top-up page: tiers with their bonus from payments, a custom

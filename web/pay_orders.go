@@ -144,6 +144,7 @@ func (s *Server) orderStatus(c echo.Context, o payments.Order) (pv.OrderStatus, 
 	}
 	if o.IsPlan() {
 		st.Plan, st.PlansURL, st.TopUpURL = true, s.URL("portal.plans"), s.URL("portal.plans")
+		st.Upgrade = o.Purpose == payments.PurposePlanUpgrade
 	}
 	if o.Purpose == payments.PurposeProduct {
 		name, err := s.productLabel(c, o)

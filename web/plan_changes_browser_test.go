@@ -170,6 +170,9 @@ func TestPlanChangesInChromium(t *testing.T) {
 	require.Equal(t, payments.PurposePlanRenewal, o.Purpose)
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/portal/plans"), chromedp.WaitVisible(css(`[data-testid="current-plan-name"]`))))
 	require.Equal(t, "标准版", webtest.Text(t, bctx, `[data-testid="current-plan-name"]`), "paid early: Standard stays to the end")
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="plan-change-next-paid"]`), "下一周期已付款")
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="plan-change-scheduled"]`), "基础版", "the downgrade still waits")
+	fits("the plan page with the next period paid (zh-CN)")
 
 	// Past the period's end: Basic.
 	clock.Advance(sub.TermEnd.Sub(clock.Now()) + time.Hour)

@@ -72,6 +72,35 @@ func TestPlanChangeForms(t *testing.T) {
 		cur, err := subs.Current(ctx, acc)
 		require.NoError(t, err)
 		require.Equal(t, "standard", cur.PlanCode, "nothing changes before the payment")
+
+		d, err := b.sim.Confirm(ctx, string(payments.ChannelWeChat), orders[0].OrderNo)
+		require.NoError(t, err)
+		require.True(t, d.Acked)
+		p = c.Get("/portal/orders/" + orders[0].OrderNo)
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Equal(t, "升级已生效，补发的套餐额度已到账。", p.TestID("checkout-plan-active"))
+		cur, err = subs.Current(ctx, acc)
+		require.NoError(t, err)
+		require.Equal(t, "professional", cur.PlanCode, "paid: the upgrade applies at once")
+		p = c.Get("/portal/orders")
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Contains(t, p.Body, "升级到 专业版（按月）")
+	})
+
+	t.Run("UpgradeOnAPhoneHandsOffToTheApp", func(t *testing.T) {
+		c, acc := b.customer(t, uniqEmail("change-phone"), true)
+		subscribe(t, acc, "basic", 5)
+		c.FollowRedirects = false
+		p := c.PostForm("/portal/plans/change", url.Values{"plan": {"standard"}, "cycle": {"monthly"}, "channel": {"alipay"}, "mode": {"phone"}})
+		require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+		require.Contains(t, p.Header.Get("Location"), "/open", "the existing H5/WAP hand-off")
+		orders, err := b.pay.Orders(ctx, acc, 1)
+		require.NoError(t, err)
+		require.Equal(t, payments.PayModePhone, orders[0].PayMode)
+		require.Equal(t, payments.PurposePlanUpgrade, orders[0].Purpose)
+		p = c.PostForm("/portal/plans/change", url.Values{"plan": {"standard"}, "cycle": {"monthly"}, "channel": {"bank_transfer"}})
+		require.Equal(t, http.StatusUnprocessableEntity, p.Status, p.Body)
+		require.Equal(t, "该支付方式暂不可用，请换一种支付方式。", p.TestID("plan-change-error"))
 	})
 
 	t.Run("DowngradeWithdrawCancelResume", func(t *testing.T) {

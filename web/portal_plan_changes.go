@@ -131,9 +131,10 @@ func (s *Server) planChangeView(c echo.Context, v *pv.PlansView, sub plans.Curre
 		return nil
 	}
 	if sub.State == plans.Canceled {
-		ch.CanResume = canResume(events)
+		ch.CanResume = plans.Resumable(events)
 		if !ch.CanResume {
-			return nil // a comp: nothing to change
+			v.Change = nil // a comp: nothing to change
+			return nil
 		}
 	}
 	if sub.NextPlanCode != "" {
@@ -144,6 +145,9 @@ func (s *Server) planChangeView(c echo.Context, v *pv.PlansView, sub plans.Curre
 		ch.Scheduled = &pv.ScheduledChange{Plan: planName(p, en), Cycle: string(sub.NextCycle), From: sub.Period.End}
 	}
 	if sub.State != plans.Active {
+		return nil
+	}
+	if ch.NextPaid = sub.NextPaid; ch.NextPaid {
 		return nil
 	}
 	from, err := s.plans.catalogue.Version(ctx, sub.PlanCode, sub.PlanVersion)
@@ -189,21 +193,6 @@ func (s *Server) planChangeView(c echo.Context, v *pv.PlansView, sub plans.Curre
 		Until: pc.GrantPeriod.End, Starts: pc.EffectiveAt, Next: decimal.New(pc.NextPriceFen, -2),
 		Payable: pc.Kind == plans.ChangeUpgrade && pc.PriceFen > 0}
 	return nil
-}
-
-// canResume reports whether the customer canceled the subscription (a
-// comp is canceled from the start and never resumes): its last renewal
-// event is canceled.
-func canResume(events []plans.Event) bool {
-	for _, e := range slices.Backward(events) {
-		switch e.Kind {
-		case plans.EventCanceled:
-			return true
-		case plans.EventCreated, plans.EventComped, plans.EventGranted, plans.EventResumed:
-			return false
-		}
-	}
-	return false
 }
 
 // subscriptionHistory is a subscription's events, newest first, in the

@@ -252,6 +252,10 @@ func (s *Server) planLabel(c echo.Context, o payments.Order) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return i18n.Tf(ctx, "plans.order.label", map[string]string{"Plan": planName(p, i18n.Lang(ctx) == "en"),
+	key := "plans.order.label"
+	if o.Purpose == payments.PurposePlanUpgrade {
+		key = "plans.order.upgrade_label"
+	}
+	return i18n.Tf(ctx, key, map[string]string{"Plan": planName(p, i18n.Lang(ctx) == "en"),
 		"Cycle": i18n.T(ctx, "plans.buy."+o.PlanCycle)}), nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
@@ -69,6 +70,8 @@ type Deps struct {
 	Quotas *plans.Quotas
 	// Products are the one-time products and their entitlements.
 	Products *products.Service
+	// AutoTopUp is auto top-up by agreement payments.
+	AutoTopUp *autotopup.Service
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
@@ -118,6 +121,8 @@ type Server struct {
 	plans   *plansArea
 	// products is the one-time product catalogue (web/portal_products.go).
 	products *products.Service
+	// autoTopUp is auto top-up by agreement payments (web/autotopup.go).
+	autoTopUp *autotopup.Service
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -160,6 +165,7 @@ func New(d Deps) (*Server, error) {
 	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings}
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
+	s.autoTopUp = d.AutoTopUp
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.products = d.Products
 	s.middleware()

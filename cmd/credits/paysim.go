@@ -29,6 +29,7 @@ func runPaysim(ctx context.Context, args []string) error {
 	addr := fs.String("addr", sim.Addr, "listen address (PAYSIM_ADDR)")
 	keys := fs.String("keys", sim.KeyDir, "directory of the development keys (PAYSIM_KEY_DIR)")
 	public := fs.String("public-url", "", "URL the pay pages are reached at (PAYSIM_PUBLIC_URL; default http://ADDR)")
+	debitLimit := fs.Int64("agreement-debit-limit-fen", 50000, "per-debit limit of agreement payments in fen (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,6 +40,7 @@ func runPaysim(ctx context.Context, args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg := dk.Config()
 	cfg.Logger = log
+	cfg.AgreementDebitLimitFen = *debitLimit
 	base := strings.TrimRight(*public, "/")
 	switch {
 	case base != "":

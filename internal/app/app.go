@@ -21,6 +21,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
@@ -97,7 +98,9 @@ type App struct {
 	Verification *verification.Service
 	Invoicing    *invoicing.Service
 	Webhooks     *webhook.Service
-	Jobs         *jobs.Client
+	// AutoTopUp keeps balances up by agreement payments (委托代扣, 商家扣款).
+	AutoTopUp *autotopup.Service
+	Jobs      *jobs.Client
 	// Settings are the business settings admins change on the settings
 	// screen; the services below read them per operation.
 	Settings *settings.Store
@@ -262,6 +265,17 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return payments.PlanOffer{Code: r.PlanCode, Version: r.PlanVersion, Cycle: string(r.Cycle), PriceFen: r.PriceFen,
 			SubscriptionID: r.SubscriptionID, PeriodStart: r.PeriodStart}, err
 	}
+	// A plan change needing no payment is made at once; an upgrade that
+	// costs something is priced here and applied by PlanPaid once paid.
+	popts.PlanChange = func(ctx context.Context, accountID int64, code, cycle string) (payments.PlanOffer, error) {
+		c, err := a.Subscriptions.ChangePlan(ctx, plans.ChangeRequest{AccountID: accountID, PlanCode: code,
+			Cycle: plans.Cycle(cycle), Actor: "customer"})
+		if err != nil || c.Applied {
+			return payments.PlanOffer{}, err
+		}
+		return payments.PlanOffer{Code: c.To.Code, Version: c.To.Version, Cycle: string(c.ToCycle), PriceFen: c.PriceFen,
+			SubscriptionID: c.SubscriptionID, FromPlanCode: c.From.Code, FromPlanVersion: c.From.Version}, nil
+	}
 	// A product order is priced by the catalogue's latest version and, once
 	// paid, delivers its entitlement in the payment's transaction; its
 	// refund revokes it in the refund's.
@@ -282,17 +296,6 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		_, err := a.Products.RevokeTx(ctx, tx, o.OrderNo, "refund:"+refundNo)
 		return err
 	}
-	// A plan change needing no payment is made at once; an upgrade that
-	// costs something is priced here and applied by PlanPaid once paid.
-	popts.PlanChange = func(ctx context.Context, accountID int64, code, cycle string) (payments.PlanOffer, error) {
-		c, err := a.Subscriptions.ChangePlan(ctx, plans.ChangeRequest{AccountID: accountID, PlanCode: code,
-			Cycle: plans.Cycle(cycle), Actor: "customer"})
-		if err != nil || c.Applied {
-			return payments.PlanOffer{}, err
-		}
-		return payments.PlanOffer{Code: c.To.Code, Version: c.To.Version, Cycle: string(c.ToCycle), PriceFen: c.PriceFen,
-			SubscriptionID: c.SubscriptionID, FromPlanCode: c.From.Code, FromPlanVersion: c.From.Version}, nil
-	}
 	a.Payments = payments.New(pool, a.Ledger, chans, popts)
 	iopts := cfg.Invoicing
 	iopts.Now = o.Now
@@ -304,6 +307,18 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Webhooks = webhook.NewService(pool, late, webhook.Options{RequireHTTPS: production})
 	notifier = &plans.Notifier{Webhooks: a.Webhooks, Jobs: late, I18n: a.I18n}
 	a.Products.SetWebhooks(a.Webhooks)
+
+	// Auto top-up by agreement payments, with the channels' limits.
+	at := cfg.AutoTopUp
+	if a.AutoTopUp, err = autotopup.New(pool, a.Payments, late, a.Webhooks, autotopup.Options{
+		Limits: map[payments.Channel]autotopup.Limits{
+			payments.ChannelWeChat: {PerDebitFen: at.WeChatPerDebitFen, DailyFen: at.WeChatDailyFen},
+			payments.ChannelAlipay: {PerDebitFen: at.AlipayPerDebitFen, DailyFen: at.AlipayDailyFen},
+		},
+		MaxAttempts: at.MaxAttempts, Backoff: autotopup.BackoffFrom(at.RetryBase), PortalURL: cfg.BaseURL + "/portal/auto-topup", Now: o.Now, Logger: logger, I18n: a.I18n,
+	}); err != nil {
+		return nil, err
+	}
 
 	// The gateway API, with the rate limiter (Redis when REDIS_URL is set).
 	limiter := o.Limiter
@@ -361,6 +376,12 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
 	periodic = append(periodic, plans.PeriodicJobs()...)
 	periodic = append(periodic, plans.QuotaPeriodicJobs()...)
+	autotopup.AddWorkers(workers, a.AutoTopUp)
+	scanEvery := time.Duration(0)
+	if o.FastJobs {
+		scanEvery = time.Second
+	}
+	periodic = append(periodic, autotopup.PeriodicJobs(scanEvery)...)
 	jopts := jobs.Options{Logger: logger, Periodic: periodic}
 	if o.FastJobs {
 		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond
@@ -378,7 +399,7 @@ func (a *App) WebDeps() web.Deps {
 		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
-		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products}
+		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp}
 }
 
 // Start works the background jobs until the returned stop is called.

@@ -28,12 +28,17 @@ const (
 	// Settings.ManualRechargeLimitFen or over a day limit; a second finance
 	// user approves it.
 	ApproveManualRecharge ApprovalAction = "manual_recharge"
+	// ApprovePlanGrant: a plan granted to an enterprise for a contract
+	// term above Settings.PlanGrantLimitMonths; an admin other than the
+	// requester approves it. Its amount is the term in months.
+	ApprovePlanGrant ApprovalAction = "plan_grant"
 )
 
 // approverRole is the role that may decide each action.
 var approverRole = map[ApprovalAction]auth.Role{
 	ApproveSupportGrant:   auth.RoleFinance,
 	ApproveManualRecharge: auth.RoleFinance,
+	ApprovePlanGrant:      auth.RoleAdmin,
 }
 
 // ApprovalState is where an approval request stands.
@@ -238,6 +243,15 @@ func (s *Service) Approve(ctx context.Context, id int64, approver Actor) (Approv
 			if err != nil {
 				return err
 			}
+		case ApprovePlanGrant:
+			p, err := a.PlanGrant()
+			if err != nil {
+				return fmt.Errorf("backoffice: approval %d payload: %w", id, err)
+			}
+			if out, err = s.applyPlanGrantApproval(ctx, tx, a, p, approver); err != nil {
+				return err
+			}
+			return nil
 		default:
 			return fmt.Errorf("backoffice: approval %d: unknown action %q", id, a.Action)
 		}

@@ -21,6 +21,9 @@ type PlanDesk interface {
 	// YearRefundQuote applies the yearly refund rule to the account's plan
 	// in force now.
 	YearRefundQuote(ctx context.Context, accountID int64) (plans.YearRefund, error)
+	// ExtendTx extends the plan in force; GrantTx grants a contract term.
+	ExtendTx(ctx context.Context, tx pgx.Tx, r plans.ExtendRequest) (plans.Extended, error)
+	GrantTx(ctx context.Context, tx pgx.Tx, r plans.GrantRequest) (plans.Subscription, plans.Grant, error)
 }
 
 // ErrNoPlanRefund: the account has no yearly plan that can be refunded

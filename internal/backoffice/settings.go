@@ -46,6 +46,21 @@ type Settings struct {
 	// IMPORT_MAX_ROWS (default 20000) and IMPORT_MAX_UNZIPPED_BYTES (an XLSX
 	// workbook decompressed, default 16777216); files are at most 8 MB.
 	ImportLimits reconcile.Limits
+	// PlanGrantLimitMonths is the longest contract term (months) a plan
+	// grant applies without approval; a longer one waits for an admin other
+	// than the requester. 0 means DefaultPlanGrantLimitMonths.
+	PlanGrantLimitMonths int
+}
+
+// DefaultPlanGrantLimitMonths is the plan grant limit when none is set.
+const DefaultPlanGrantLimitMonths = 3
+
+// planGrantLimit is PlanGrantLimitMonths, or its default.
+func (s Settings) planGrantLimit() int {
+	if s.PlanGrantLimitMonths > 0 {
+		return s.PlanGrantLimitMonths
+	}
+	return DefaultPlanGrantLimitMonths
 }
 
 // DefaultSettings are the settings when nothing is configured.

@@ -35,8 +35,8 @@ type Service struct {
 	opts     Options
 	webhooks *webhook.Service
 	quotas   *plans.Quotas
-	ents     EntitlementSource
 	subs     *plans.Subscriptions
+	ents     EntitlementSource
 	// Keys checks service keys; Limits reads and sets accounts' own rate
 	// limits (the portal sets its sub-accounts' limits through it).
 	Keys   *KeyStore
@@ -77,12 +77,12 @@ type Deps struct {
 	// Quotas pays covered calls with plan quota; nil: plans pay by their
 	// plan credits only.
 	Quotas *plans.Quotas
-	// Entitlements lists accounts' product entitlements (internal/products);
-	// nil: the entitlements endpoint answers an empty list.
-	Entitlements EntitlementSource
 	// Subscriptions answers GET /v1/accounts/{id}/subscription; nil: that
 	// endpoint fails.
 	Subscriptions *plans.Subscriptions
+	// Entitlements lists accounts' product entitlements (internal/products);
+	// nil: the entitlements endpoint answers an empty list.
+	Entitlements EntitlementSource
 }
 
 // New returns a Service. Options.Secret is required.

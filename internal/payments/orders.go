@@ -141,7 +141,8 @@ const (
 INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, bonus_credits, bonus_valid_secs, channel, state,
                             reference_code, expires_at, created_at, updated_at, pay_mode,
                             purpose, plan_code, plan_version, plan_cycle, subscription_id, period_start,
-                            from_plan_code, from_plan_version, product_code, product_version, product_refund_days, product_lot_days)
+                            from_plan_code, from_plan_version, product_code, product_version, product_refund_days,
+                            product_lot_days)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 RETURNING ` + orderColumns
 	sqlInsertTransition = `
@@ -272,8 +273,8 @@ func (s *Service) insertPurposeOrder(ctx context.Context, accountID int64, q Quo
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
 			o, err = queryOrder(ctx, tx, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
-				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart, fromCode, fromVersion,
-				productCode, productVersion, productRefundDays, productLotDays)
+				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart,
+				fromCode, fromVersion, productCode, productVersion, productRefundDays, productLotDays)
 			if err != nil {
 				return err
 			}

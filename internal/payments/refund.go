@@ -128,12 +128,12 @@ func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Ref
 			out, out.Replayed, out.Order = prev[0], true, o
 			return nil
 		}
-		if o.Purpose == PurposeProduct {
-			out, err = s.productRefundTx(ctx, tx, o, r)
-			return err
-		}
-		if o.Purpose == PurposePlan || o.Purpose == PurposePlanRenewal {
+		switch o.Purpose {
+		case PurposePlan, PurposePlanRenewal:
 			out, err = s.planRefundTx(ctx, tx, o, r)
+			return err
+		case PurposeProduct:
+			out, err = s.productRefundTx(ctx, tx, o, r)
 			return err
 		}
 		if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.PaidLotID == nil {

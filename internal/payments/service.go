@@ -164,18 +164,6 @@ type Options struct {
 	// there is none. PlanPaid renews a paid renewal order, returning
 	// ErrRenewalSettled (review) when its period was renewed already.
 	RenewalOffer func(ctx context.Context, accountID int64) (PlanOffer, error)
-	// ProductOffer prices one-time product code for an account about to buy
-	// it (internal/products, wired in app.Build): the version sold now, its
-	// price, a model pack's credits and lot validity, and the refund window.
-	ProductOffer func(ctx context.Context, accountID int64, code string) (ProductOffer, error)
-	// ProductPaid runs inside the transaction that marks a product order
-	// paid, with the order locked and a model pack's paid lot credited
-	// (o.PaidLotID): it delivers the entitlement. An error rolls the
-	// payment back (the channel reports it again).
-	ProductPaid func(ctx context.Context, tx pgx.Tx, o Order) error
-	// ProductRefunded runs inside the transaction of a product order's
-	// refund: it revokes the order's entitlement.
-	ProductRefunded func(ctx context.Context, tx pgx.Tx, o Order, refundNo string) error
 	// PlanChange changes the account's plan to code in cycle
 	// (internal/plans): it makes a change that needs no payment itself
 	// (PriceFen 0), or prices an upgrade to be paid (PriceFen > 0, with
@@ -189,6 +177,18 @@ type Options struct {
 	// the subscription ended): it returns the fen to pay back (at most
 	// maxFen) and the ledger operation. Nil: plan orders are not refundable.
 	PlanRefund func(ctx context.Context, tx pgx.Tx, o Order, maxFen int64, actor, reason string) (PlanRefunded, error)
+	// ProductOffer prices one-time product code for an account about to buy
+	// it (internal/products, wired in app.Build): the version sold now, its
+	// price, a model pack's credits and lot validity, and the refund window.
+	ProductOffer func(ctx context.Context, accountID int64, code string) (ProductOffer, error)
+	// ProductPaid runs inside the transaction that marks a product order
+	// paid, with the order locked and a model pack's paid lot credited
+	// (o.PaidLotID): it delivers the entitlement. An error rolls the
+	// payment back (the channel reports it again).
+	ProductPaid func(ctx context.Context, tx pgx.Tx, o Order) error
+	// ProductRefunded runs inside the transaction of a product order's
+	// refund: it revokes the order's entitlement.
+	ProductRefunded func(ctx context.Context, tx pgx.Tx, o Order, refundNo string) error
 	// Logger receives what the sync job could not do (discarded by default).
 	Logger *slog.Logger
 	// Current, when set, gives the products in force for each operation

@@ -13,6 +13,9 @@ import (
 const (
 	NotifyPathWeChat = "/pay/notify/wechat"
 	NotifyPathAlipay = "/pay/notify/alipay"
+	// Agreement payments: contract signing and termination notifies.
+	NotifyPathWeChatContract  = "/pay/notify/wechat/contract"
+	NotifyPathAlipayAgreement = "/pay/notify/alipay/agreement"
 )
 
 // Sandbox is the development payment sandbox (`credits paysim`): its URL
@@ -44,6 +47,9 @@ func BuildChannels(we wechatpay.Settings, ali alipay.Settings, baseURL string, s
 		if we.NotifyURL == "" {
 			we.NotifyURL = base + NotifyPathWeChat
 		}
+		if we.ContractNotifyURL == "" {
+			we.ContractNotifyURL = base + NotifyPathWeChatContract
+		}
 		c, err := we.Client()
 		if err != nil {
 			return Channels{}, err
@@ -53,6 +59,9 @@ func BuildChannels(we wechatpay.Settings, ali alipay.Settings, baseURL string, s
 	if ali.AppID != "" {
 		if ali.NotifyURL == "" {
 			ali.NotifyURL = base + NotifyPathAlipay
+		}
+		if ali.AgreementNotifyURL == "" {
+			ali.AgreementNotifyURL = base + NotifyPathAlipayAgreement
 		}
 		c, err := ali.Client()
 		if err != nil {
@@ -72,6 +81,7 @@ func fillWeChat(s, def wechatpay.Settings) wechatpay.Settings {
 		{&s.BaseURL, def.BaseURL}, {&s.MchID, def.MchID}, {&s.AppID, def.AppID}, {&s.PrivateKeyFile, def.PrivateKeyFile},
 		{&s.CertSerial, def.CertSerial}, {&s.APIv3KeyFile, def.APIv3KeyFile},
 		{&s.PlatformPublicKeyFile, def.PlatformPublicKeyFile}, {&s.PlatformSerial, def.PlatformSerial},
+		{&s.PapayPlanID, def.PapayPlanID},
 	} {
 		if *f.dst == "" {
 			*f.dst = f.v

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -705,4 +706,19 @@ type Upgrade struct {
 func (s *Subscriptions) LatestOf(ctx context.Context, accountID int64) (Subscription, error) {
 	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 ORDER BY id DESC LIMIT 1`, accountID)
 	return sub, wrap("latest of", err)
+}
+
+// Resumable reports whether a canceled subscription with these events
+// (oldest first) may resume: the customer canceled it — its last event
+// about renewal is canceled (a comp or a staff grant never renews).
+func Resumable(events []Event) bool {
+	for _, e := range slices.Backward(events) {
+		switch e.Kind {
+		case EventCanceled:
+			return true
+		case EventCreated, EventComped, EventGranted, EventResumed:
+			return false
+		}
+	}
+	return false
 }

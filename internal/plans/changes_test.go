@@ -462,3 +462,50 @@ FROM subscription_upgrades WHERE subscription_id = $1`, b.first.ID)
 	}
 	require.True(t, granted.Equal(dec("20000").Add(ups[0].Credits)), "one upgrade's difference granted")
 }
+
+// TestUpgradeFeePeriod: the revenue report recognises an upgrade order's
+// fee over the rest of the period it paid for.
+func TestUpgradeFeePeriod(t *testing.T) {
+	ctx := context.Background()
+	b := setupChange(t)
+	at := b.left(12)
+	c, err := b.subs.ChangePlan(ctx, ChangeRequest{AccountID: b.account, PlanCode: b.mid.Code, Cycle: Monthly, Actor: "test"})
+	require.NoError(t, err)
+	_, err = b.pay(t, c, "FEE")
+	require.NoError(t, err)
+	no := fmt.Sprintf("FEE-%d", b.first.ID)
+	ps, err := b.subs.FeePeriods(ctx, []string{no})
+	require.NoError(t, err)
+	require.Equal(t, Period{Start: at, End: b.first.TermEnd}, ps[no])
+}
+
+// TestStaleUpgradeOrdersAreSuperseded: an upgrade priced before the
+// subscription changed does not apply: not after a cancel, not once the
+// next period is paid, not in another period.
+func TestStaleUpgradeOrdersAreSuperseded(t *testing.T) {
+	ctx := context.Background()
+	b := setupChange(t)
+	b.left(5)
+	c, err := b.subs.ChangePlan(ctx, ChangeRequest{AccountID: b.account, PlanCode: b.mid.Code, Cycle: Monthly, Actor: "test"})
+	require.NoError(t, err)
+
+	_, err = b.subs.Cancel(ctx, b.account, "test")
+	require.NoError(t, err)
+	_, err = b.pay(t, c, "STALE-1")
+	require.ErrorIs(t, err, ErrUpgradeSuperseded, "canceled since")
+	_, err = b.subs.Resume(ctx, b.account, "test")
+	require.NoError(t, err)
+
+	_, err = b.payRenewal(t, fmt.Sprintf("REN-%d", b.first.ID))
+	require.NoError(t, err)
+	_, err = b.pay(t, c, "STALE-2")
+	require.ErrorIs(t, err, ErrUpgradeSuperseded, "the next period was paid as the old plan")
+
+	b.run(t, b.first.TermEnd.Add(time.Hour))
+	_, err = b.pay(t, c, "STALE-3")
+	require.ErrorIs(t, err, ErrUpgradeSuperseded, "another period")
+	require.Equal(t, b.low.Code, b.sub_(t).PlanCode)
+	ups, err := b.subs.Upgrades(ctx, b.first.ID)
+	require.NoError(t, err)
+	require.Empty(t, ups)
+}

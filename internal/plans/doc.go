@@ -44,6 +44,17 @@
 // term end; an unpaid term goes past due for the grace days, then expires.
 // The README's "Renewal and grace" states the rules.
 //
+// # Changing plans
+//
+// changes.go: Classify and PriceChange say how a change applies (an
+// upgrade at once, prorated; anything else at the term's end) and what it
+// costs; ChangePlan schedules a change or applies a free upgrade,
+// UpgradePaidTx applies a paid one in the payment's transaction (once per
+// order and per from-version and period: subscription_upgrades), Cancel
+// and Resume turn renewal off and on. Every change re-prices the unpaid
+// renewal order; RenewPaidTx refuses a renewal order made for the plan
+// before the change. The README's "Changing plans" states the rules.
+//
 // # Quota windows
 //
 // Window.Bounds and Window.FreeAt say which uses a window counts at an

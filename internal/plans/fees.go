@@ -10,8 +10,8 @@ import (
 // FeePeriods returns the period each plan order paid for, by order number:
 // a new plan's first period (from its created event: the anchor, one cycle
 // of the subscription), a renewal's period (its subscription_renewals row)
-// and an upgrade's rest of the period (its upgraded event: from the
-// upgrade to the term end it recorded). Orders it does not know (a plan
+// and an upgrade's rest of the period (its subscription_upgrades row: from
+// when it applied to the end of the billing period it was priced in). Orders it does not know (a plan
 // order sent to review, never applied) are left out; the revenue report
 // then takes the order's own cycle from when it was paid.
 //
@@ -27,7 +27,7 @@ UNION ALL
 SELECT e.note, s.anchor, NULL FROM subscription_events e JOIN subscriptions s ON s.id = e.subscription_id
 WHERE e.kind = 'created' AND e.note = ANY ($1)
 UNION ALL
-SELECT e.note, e.at, e.term_end FROM subscription_events e WHERE e.kind = 'upgraded' AND e.note = ANY ($1)`, orderNos)
+SELECT u.order_no, u.applied_at, u.period_end FROM subscription_upgrades u WHERE u.order_no = ANY ($1)`, orderNos)
 	if err != nil {
 		return nil, wrap("fee periods", err)
 	}

@@ -187,18 +187,20 @@ func (q *Quotas) Listen(ctx context.Context) {
 }
 
 func (q *Quotas) listenOnce(ctx context.Context) error {
-	conn, err := q.pool.Acquire(ctx)
+	// A connection of its own, not the pool's: a listener holds it for
+	// good, and the pool's few connections are for queries (several
+	// processes' listeners on one pool would starve it).
+	conn, err := pgx.ConnectConfig(ctx, q.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
+	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN plan_changes"); err != nil {
 		return err
 	}
-	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN plan_changes") }()
 	q.cache.Clear() // changes made before LISTEN took effect
 	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
+		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}

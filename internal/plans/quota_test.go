@@ -289,3 +289,32 @@ func TestRollingCountsMatchTheSum(t *testing.T) {
 	}
 	require.Greater(t, b.clock.Now().Sub(start), 10*time.Hour, "the run outlasts the window twice")
 }
+
+// TestAnotherProcessChangeReachesTheCacheAtOnce: a process trusting its
+// cache for an hour still sees another process's change of the billing
+// preference within moments, through NOTIFY plan_changes on a connection
+// of the listener's own (it takes none of the pool's).
+func TestAnotherProcessChangeReachesTheCacheAtOnce(t *testing.T) {
+	ctx := context.Background()
+	b := setupQuota(t, time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC))
+	pool := dbtest.AppPool(t)
+	cached := NewQuotas(pool, QuotaOptions{Now: b.clock.Now, CacheTTL: time.Hour})
+	listenCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go cached.Listen(listenCtx)
+	c, err := cached.Cover(ctx, b.account, "deepseek-chat")
+	require.NoError(t, err)
+	require.Equal(t, PlanFirst, c.Preference)
+	acquired := pool.Stat().AcquiredConns()
+
+	other := NewQuotas(pool, QuotaOptions{Now: b.clock.Now})
+	// LISTEN may not have taken effect yet: set the preference until the
+	// cached process hears of it.
+	require.Eventually(t, func() bool {
+		require.NoError(t, other.SetPreference(ctx, b.account, WalletOnly, "test"))
+		c, err := cached.Cover(ctx, b.account, "deepseek-chat")
+		require.NoError(t, err)
+		return c.Preference == WalletOnly
+	}, 5*time.Second, 50*time.Millisecond, "the change reaches the other process's cache")
+	require.LessOrEqual(t, pool.Stat().AcquiredConns(), acquired, "the listener holds none of the pool's connections")
+}

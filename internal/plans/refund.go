@@ -47,7 +47,7 @@ type YearRefund struct {
 // wrapped with "plans: year refund:".
 func (s *Subscriptions) YearRefundQuote(ctx context.Context, accountID int64) (YearRefund, error) {
 	at := s.now().UTC()
-	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND anchor <= $2 AND `+inForceSQL+`
+	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND started_at <= $2 AND `+inForceSQL+`
 ORDER BY id DESC LIMIT 1`, accountID, at)
 	if err != nil {
 		return YearRefund{}, wrap("year refund", err)
@@ -60,6 +60,9 @@ ORDER BY id DESC LIMIT 1`, accountID, at)
 // plan lots (locking their pool inside a refund's transaction).
 func (s *Subscriptions) yearRefund(ctx context.Context, q db.DBTX, sub Subscription, at time.Time,
 	usage func(context.Context, []int64) (map[int64]ledger.LotUsage, error)) (YearRefund, error) {
+	if at.Before(sub.Anchor) { // just extended: the moved year has not begun
+		return YearRefund{}, ErrNoYearRefund
+	}
 	if !s.creditRMB.IsPositive() || sub.Cycle != Yearly || !(sub.State == Active || sub.State == Canceled) || !at.Before(sub.TermEnd) {
 		return YearRefund{}, ErrNoYearRefund
 	}
@@ -165,7 +168,7 @@ type YearRefunded struct {
 // errors, database errors.
 func (s *Subscriptions) RefundYearTx(ctx context.Context, tx pgx.Tx, r RefundYear) (YearRefunded, error) {
 	at := s.now().UTC()
-	sub, err := subscriptionWhere(ctx, tx, `account_id = $1 AND state <> 'expired' AND anchor <= $2 AND `+inForceSQL+`
+	sub, err := subscriptionWhere(ctx, tx, `account_id = $1 AND state <> 'expired' AND started_at <= $2 AND `+inForceSQL+`
 ORDER BY id DESC LIMIT 1 FOR UPDATE`, r.AccountID, at)
 	if err != nil {
 		return YearRefunded{}, err

@@ -65,7 +65,7 @@ func (s *Subscriptions) ExtendTx(ctx context.Context, tx pgx.Tx, r ExtendRequest
 		return Extended{}, &ValidationError{Code: CodeNoActor}
 	}
 	now := s.now().UTC()
-	sub, err := subscriptionWhere(ctx, tx, `account_id = $1 AND state IN ('active', 'canceled') AND anchor <= $2 AND term_end > $2
+	sub, err := subscriptionWhere(ctx, tx, `account_id = $1 AND state IN ('active', 'canceled') AND started_at <= $2 AND term_end > $2
 ORDER BY id DESC LIMIT 1 FOR UPDATE`, r.AccountID, now)
 	if err != nil {
 		return Extended{}, err

@@ -82,7 +82,7 @@ func (s *Subscriptions) Subscribers(ctx context.Context, f SubscriberFilter) (Su
 	if f.After > 0 {
 		where = append(where, "s.id < "+arg(f.After))
 	}
-	q := `SELECT s.id, s.account_id, s.plan_code, s.plan_version, s.cycle, s.anchor, s.term_end, s.state,
+	q := `SELECT s.id, s.account_id, s.plan_code, s.plan_version, s.cycle, s.anchor, s.started_at, s.term_end, s.state,
 coalesce(s.next_plan_code, '') AS next_plan_code, coalesce(s.next_plan_version, 0) AS next_plan_version,
 coalesce(s.next_cycle, '') AS next_cycle, s.grace_until, s.created_at, s.updated_at, a.name AS account_name, coalesce(a.external_id, '') AS external_id, a.kind::text AS account_kind
 FROM subscriptions s JOIN ledger_account_view a ON a.id = s.account_id
@@ -110,4 +110,25 @@ WHERE ` + strings.Join(where, " AND ") + ` ORDER BY s.id DESC LIMIT ` + arg(f.Li
 // escapeLike escapes LIKE's wildcards in s.
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// AccountHistory returns the events of every subscription the account has
+// had, newest first (at most 200).
+//
+// Errors: database errors wrapped with "plans: account history:".
+func (s *Subscriptions) AccountHistory(ctx context.Context, accountID int64) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT e.id, e.subscription_id, e.kind, e.plan_code, e.plan_version, e.term_end, e.actor, e.note, e.at
+FROM subscription_events e JOIN subscriptions s ON s.id = e.subscription_id
+WHERE s.account_id = $1 ORDER BY e.id DESC LIMIT 200`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("plans: account history: %w", err)
+	}
+	es, err := pgx.CollectRows(rows, pgx.RowToStructByName[Event])
+	for i := range es {
+		es[i].TermEnd, es[i].At = es[i].TermEnd.UTC(), es[i].At.UTC()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plans: account history: %w", err)
+	}
+	return es, nil
 }

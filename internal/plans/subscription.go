@@ -73,8 +73,11 @@ type Subscription struct {
 	PlanVersion int       `db:"plan_version"`
 	Cycle       Cycle     `db:"cycle"`
 	Anchor      time.Time `db:"anchor"`
-	TermEnd     time.Time `db:"term_end"`
-	State       State     `db:"state"`
+	// StartedAt is when the subscription began: the anchor it was made
+	// with; an extension moves the anchor (and every period) but not it.
+	StartedAt time.Time `db:"started_at"`
+	TermEnd   time.Time `db:"term_end"`
+	State     State     `db:"state"`
 	// NextPlanCode/NextPlanVersion/NextCycle: a change scheduled for the
 	// current period's end (a downgrade); empty when none.
 	NextPlanCode    string `db:"next_plan_code"`
@@ -111,9 +114,9 @@ func (s Subscription) GrantPeriod(at time.Time) Period {
 // A past-due subscription stays in force through its grace.
 func (s Subscription) InForce(at time.Time) bool {
 	if s.State == PastDue && s.GraceUntil != nil {
-		return !at.Before(s.Anchor) && at.Before(*s.GraceUntil)
+		return !at.Before(s.StartedAt) && at.Before(*s.GraceUntil)
 	}
-	return s.State != Expired && !at.Before(s.Anchor) && at.Before(s.TermEnd)
+	return s.State != Expired && !at.Before(s.StartedAt) && at.Before(s.TermEnd)
 }
 
 // Event is one change of a subscription.
@@ -388,7 +391,7 @@ func (s *Subscriptions) GrantDue(ctx context.Context, at time.Time) (int, error)
 	_, renewErr := s.RenewDue(ctx, at)
 	rows, err := s.pool.Query(ctx, `
 SELECT s.id FROM subscriptions s
-WHERE s.state <> 'expired' AND s.anchor <= $1 AND s.term_end > $1
+WHERE s.state <> 'expired' AND s.started_at <= $1 AND s.term_end > $1
   AND NOT EXISTS (SELECT 1 FROM subscription_grants g WHERE g.subscription_id = s.id AND g.period_end > $1)
 ORDER BY s.id`, at)
 	if err != nil {
@@ -479,6 +482,9 @@ type Current struct {
 	// Renewal is the unpaid renewal order of the next period, once made
 	// (nil before, and after it was renewed).
 	Renewal *Renewal
+	// NextPaid: the next period was paid before it began; the plan cannot
+	// change until then (ErrNextPeriodPaid).
+	NextPaid bool
 }
 
 // inForceSQL is Subscription.InForce's end test in SQL, at $2: before the
@@ -491,7 +497,7 @@ const inForceSQL = `(term_end > $2 OR (state = 'past_due' AND grace_until > $2))
 // database errors wrapped with "plans: current:".
 func (s *Subscriptions) Current(ctx context.Context, accountID int64) (Current, error) {
 	at := s.now().UTC()
-	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND anchor <= $2 AND `+inForceSQL+`
+	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND started_at <= $2 AND `+inForceSQL+`
 ORDER BY id DESC LIMIT 1`, accountID, at)
 	if err != nil {
 		return Current{}, wrap("current", err)
@@ -503,6 +509,9 @@ ORDER BY id DESC LIMIT 1`, accountID, at)
 	if r, err := s.DueRenewal(ctx, sub); err == nil {
 		cur.Renewal = &r
 	} else if !errors.Is(err, ErrNotFound) {
+		return Current{}, wrap("current", err)
+	}
+	if cur.NextPaid, err = nextPeriodPaid(ctx, s.pool, sub, at); err != nil {
 		return Current{}, wrap("current", err)
 	}
 	cur.Grant, err = grantWhere(ctx, s.pool, `subscription_id = $1 AND period_start <= $2 AND period_end > $2
@@ -544,7 +553,7 @@ func (s *Subscriptions) Grants(ctx context.Context, subscriptionID int64) ([]Gra
 	return gs, wrap("grants", err)
 }
 
-const subscriptionColumns = `id, account_id, plan_code, plan_version, cycle, anchor, term_end, state,
+const subscriptionColumns = `id, account_id, plan_code, plan_version, cycle, anchor, started_at, term_end, state,
 coalesce(next_plan_code, '') AS next_plan_code, coalesce(next_plan_version, 0) AS next_plan_version,
 coalesce(next_cycle, '') AS next_cycle, grace_until, created_at, updated_at`
 
@@ -565,7 +574,7 @@ func subscriptionWhere(ctx context.Context, q db.DBTX, where string, args ...any
 
 // utc puts the subscription's instants in UTC, as they are stored.
 func (s Subscription) utc() Subscription {
-	s.Anchor, s.TermEnd, s.CreatedAt, s.UpdatedAt = s.Anchor.UTC(), s.TermEnd.UTC(), s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	s.Anchor, s.StartedAt, s.TermEnd, s.CreatedAt, s.UpdatedAt = s.Anchor.UTC(), s.StartedAt.UTC(), s.TermEnd.UTC(), s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 	if s.GraceUntil != nil {
 		g := s.GraceUntil.UTC()
 		s.GraceUntil = &g

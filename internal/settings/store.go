@@ -64,6 +64,10 @@ type State struct {
 type snapshot struct {
 	state State
 	at    time.Time
+	// newest is the highest history row id the state was read with: a
+	// load that read the table before another's commit never replaces the
+	// state read after it.
+	newest int64
 }
 
 // Store reads and changes the business settings. It is safe for concurrent
@@ -110,7 +114,9 @@ func (s *Store) Load(ctx context.Context) (State, error) {
 		return State{}, fmt.Errorf("settings: load: %w", err)
 	}
 	st := State{Values: s.defaults, Changed: map[Key]Change{}}
+	next := &snapshot{state: st, at: time.Now()}
 	for _, c := range changes {
+		next.newest = max(next.newest, c.ID)
 		v, err := c.Values(st.Values)
 		if err != nil {
 			s.opts.Logger.Warn("settings: stored value skipped", "key", c.Key, "id", c.ID, "error", err.Error())
@@ -119,8 +125,16 @@ func (s *Store) Load(ctx context.Context) (State, error) {
 		st.Values = v
 		st.Changed[c.Key] = c
 	}
-	s.cur.Store(&snapshot{state: st, at: time.Now()})
-	return st, nil
+	next.state = st
+	for {
+		cur := s.cur.Load()
+		if cur != nil && cur.newest > next.newest {
+			return cur.state, nil // a newer load got there first
+		}
+		if s.cur.CompareAndSwap(cur, next) {
+			return st, nil
+		}
+	}
 }
 
 // Current is the effective values from the cache. When the copy is older
@@ -222,7 +236,8 @@ func (s *Store) Change(ctx context.Context, g Group, in map[string]string, reaso
 	}
 	if _, err := s.Load(ctx); err != nil {
 		// The change is committed; the next Current reloads.
-		s.cur.Store(&snapshot{state: s.cur.Load().state})
+		cur := s.cur.Load()
+		s.cur.CompareAndSwap(cur, &snapshot{state: cur.state, newest: cur.newest})
 	}
 	return changed, nil
 }

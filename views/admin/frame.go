@@ -34,7 +34,7 @@ type Section struct {
 var Sections = []Section{
 	{"admin.home", "/admin", "admin.menu.home", []string{"support", "finance", "admin"}},
 	{"admin.customers", "/admin/customers", "admin.menu.customers", []string{"support", "finance", "admin"}},
-	{"admin.approvals", "/admin/approvals", "admin.menu.approvals", []string{"support", "finance"}},
+	{"admin.approvals", "/admin/approvals", "admin.menu.approvals", []string{"support", "finance", "admin"}},
 	{"admin.statements", "/admin/statements", "admin.menu.statements", []string{"finance"}},
 	{"admin.refunds", "/admin/refunds", "admin.menu.refunds", []string{"finance"}},
 	{"admin.reports", "/admin/reports", "admin.menu.reports", []string{"finance", "admin"}},
@@ -48,5 +48,6 @@ var Sections = []Section{
 	{"admin.invoices", "/admin/invoices", "admin.menu.invoices", []string{"finance", "admin"}},
 	{"admin.plans", "/admin/plans", "admin.menu.plans", []string{"admin"}},
 	{"admin.products", "/admin/products", "admin.menu.products", []string{"admin"}},
+	{"admin.subscriptions", "/admin/subscriptions", "admin.menu.subscriptions", []string{"support", "finance", "admin"}},
 	{"admin.settings", "/admin/settings", "admin.menu.settings", []string{"admin"}},
 }

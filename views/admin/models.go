@@ -42,7 +42,10 @@ type CustomerView struct {
 	Freeze              FreezeForm
 	// PlanComp is the comp-a-plan form (nil: the user may not comp).
 	PlanComp *PlanCompForm
-	Flash    string
+	// Subscription is the customer's plan, its history and the extend and
+	// grant forms (nil: plans are not shown).
+	Subscription *SubscriptionPanel
+	Flash        string
 	// Pending are this account's requests waiting for approval (the part
 	// of a split grant among them).
 	Pending []ApprovalRow

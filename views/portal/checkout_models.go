@@ -87,6 +87,8 @@ type OrderStatus struct {
 	// other orders); paying it delivers the entitlement (ProductsURL).
 	Product     string
 	ProductsURL string
+	// Upgrade: the plan order pays an upgrade (plan_upgrade).
+	Upgrade bool
 }
 
 // Open reports whether the order still awaits payment.

@@ -137,6 +137,8 @@ type PlanChange struct {
 	Renews    bool
 	CanResume bool
 	TermEnd   time.Time
+	// NextPaid: the next period is paid; nothing changes until it begins.
+	NextPaid bool
 	// Error is why the last change was refused, in the user's language.
 	Error    string
 	Channels []PayChannel

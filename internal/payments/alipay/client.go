@@ -39,8 +39,11 @@ type Client struct {
 	PrivateKey      *rsa.PrivateKey // the application's key (signs requests)
 	AlipayPublicKey *rsa.PublicKey  // verifies answers and notifies
 	NotifyURL       string
-	HTTPClient      *http.Client
-	Now             func() time.Time
+	// AgreementNotifyURL receives the agreement signing and unsigning
+	// notifies (商家扣款).
+	AgreementNotifyURL string
+	HTTPClient         *http.Client
+	Now                func() time.Time
 }
 
 // String describes the client without its secrets.
@@ -71,7 +74,11 @@ func (e *APIError) Error() string {
 
 // Is makes errors.Is(err, ErrTradeNotExist) work on answers.
 func (e *APIError) Is(target error) bool {
-	return target == ErrTradeNotExist && e.SubCode == "ACQ.TRADE_NOT_EXIST"
+	if target == ErrTradeNotExist {
+		return e.SubCode == "ACQ.TRADE_NOT_EXIST"
+	}
+	c := classifySubCode(e.SubCode)
+	return c != nil && c == target
 }
 
 // Yuan formats an amount as the gateway wants it: yuan with two decimals.

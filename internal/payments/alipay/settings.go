@@ -15,6 +15,9 @@ type Settings struct {
 	PrivateKeyFile string // ALIPAY_PRIVATE_KEY_FILE (application key: PEM or bare base64)
 	PublicKeyFile  string // ALIPAY_PUBLIC_KEY_FILE (Alipay's public key: PEM or bare base64)
 	NotifyURL      string // ALIPAY_NOTIFY_URL (default: BASE_URL + /pay/notify/alipay)
+	// AgreementNotifyURL: ALIPAY_AGREEMENT_NOTIFY_URL (default: BASE_URL +
+	// /pay/notify/alipay/agreement).
+	AgreementNotifyURL string
 }
 
 // Client loads the key files and builds a client. Errors name the setting
@@ -37,5 +40,5 @@ func (s Settings) Client() (*Client, error) {
 	if gw == "" {
 		gw = DefaultGatewayURL
 	}
-	return &Client{GatewayURL: gw, AppID: s.AppID, PrivateKey: priv, AlipayPublicKey: pub, NotifyURL: s.NotifyURL}, nil
+	return &Client{GatewayURL: gw, AppID: s.AppID, PrivateKey: priv, AlipayPublicKey: pub, NotifyURL: s.NotifyURL, AgreementNotifyURL: s.AgreementNotifyURL}, nil
 }

@@ -106,8 +106,8 @@ func (s *Server) aliGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.Form
 	method := p.Get("method")
-	page := method == alipay.MethodWapPay
-	if !aliMethods[method] || (r.Method == http.MethodGet && !page) {
+	page := method == alipay.MethodWapPay || method == alipay.MethodAgreementPageSign
+	if (!aliMethods[method] && !agreementMethod(method)) || (r.Method == http.MethodGet && !page) {
 		s.aliFail(w, "", "40002", "isv.invalid-method", "不存在的方法名")
 		return
 	}
@@ -143,6 +143,10 @@ func (s *Server) aliGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	if d := s.now().Sub(ts); d > 15*time.Minute || d < -15*time.Minute {
 		fail("40002", "isv.invalid-timestamp", "时间戳与当前时间相差过大")
+		return
+	}
+	if agreementMethod(method) {
+		s.aliAgreementGateway(w, r, p, method)
 		return
 	}
 	biz := map[string]string{}

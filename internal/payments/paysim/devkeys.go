@@ -103,6 +103,7 @@ func (k DevKeys) Env(sandboxURL string) []string {
 		"WECHATPAY_APIV3_KEY_FILE=" + w.APIv3KeyFile,
 		"WECHATPAY_PLATFORM_PUBLIC_KEY_FILE=" + w.PlatformPublicKeyFile,
 		"WECHATPAY_PLATFORM_SERIAL=" + w.PlatformSerial,
+		"WECHATPAY_PAPAY_PLAN_ID=" + w.PapayPlanID,
 		"ALIPAY_GATEWAY_URL=" + a.GatewayURL,
 		"ALIPAY_APP_ID=" + a.AppID,
 		"ALIPAY_SELLER_ID=" + a.SellerID,
@@ -111,6 +112,9 @@ func (k DevKeys) Env(sandboxURL string) []string {
 	}
 }
 
+// DevWeChatPapayPlanID is the sandbox's 委托代扣 template id.
+const DevWeChatPapayPlanID = "12535"
+
 // WeChatSettings point a WeChat Pay client at the sandbox at sandboxURL
 // with these keys.
 func (k DevKeys) WeChatSettings(sandboxURL string) wechatpay.Settings {
@@ -118,7 +122,7 @@ func (k DevKeys) WeChatSettings(sandboxURL string) wechatpay.Settings {
 	return wechatpay.Settings{BaseURL: sandboxURL, MchID: DevWeChatMchID, AppID: DevWeChatAppID,
 		PrivateKeyFile: f(FileWeChatMerchant + "_private.pem"), CertSerial: k.WeChatMerchantSerial,
 		APIv3KeyFile: f(FileWeChatAPIv3Key), PlatformPublicKeyFile: f(FileWeChatPlatform + "_public.pem"),
-		PlatformSerial: k.WeChatPlatformSerial}
+		PlatformSerial: k.WeChatPlatformSerial, PapayPlanID: DevWeChatPapayPlanID}
 }
 
 // AlipaySettings point an Alipay client at the sandbox at sandboxURL with

@@ -274,6 +274,7 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 		}
 		rows = append(rows, indexRow{ChannelAlipay, no, o.total.StringFixed(2), st, page})
 	}
+	rows = append(rows, s.agreementRows()...)
 	s.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool { return rows[i].OutTradeNo < rows[j].OutTradeNo })
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -23,7 +23,9 @@
 //	POST /sim/{channel}/{no}/confirm                     pay and deliver the notify now (JSON, for tests)
 //	POST /sim/{channel}/{no}/replay[?fresh=1]            re-send the last notify (JSON, for tests)
 //	GET  /sim/keys                                       the sandbox's public keys and ids (JSON)
-//	GET  /                                               a list of the orders
+//	GET  /                                               a list of the orders and agreements
+//
+// Agreement payments (signing page, debits, unsigning): see agreement.go.
 //
 // {channel} is "wechat" or "alipay".
 package paysim
@@ -83,17 +85,22 @@ type Config struct {
 	RetryDelays []time.Duration
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// AgreementDebitLimitFen is the channel's per-debit limit of agreement
+	// payments (0: none); a larger debit fails as "limit exceeded".
+	AgreementDebitLimitFen int64
 }
 
 // Server is the sandbox; it is an http.Handler.
 type Server struct {
-	cfg     Config
-	mux     *http.ServeMux
-	mu      sync.Mutex
-	wechat  map[string]*wxOrder
-	alipay  map[string]*aliOrder
-	seq     int64
-	pending sync.WaitGroup
+	cfg    Config
+	mux    *http.ServeMux
+	mu     sync.Mutex
+	wechat map[string]*wxOrder
+	alipay map[string]*aliOrder
+	// agreements are keyed by agreementKey(channel, our number).
+	agreements map[string]*simAgreement
+	seq        int64
+	pending    sync.WaitGroup
 }
 
 // New builds the sandbox from cfg.
@@ -110,7 +117,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), wechat: map[string]*wxOrder{}, alipay: map[string]*aliOrder{}}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), wechat: map[string]*wxOrder{}, alipay: map[string]*aliOrder{}, agreements: map[string]*simAgreement{}}
 	s.mux.HandleFunc("POST /v3/pay/transactions/native", s.wxNative)
 	s.mux.HandleFunc("GET /v3/pay/transactions/out-trade-no/{no}", s.wxQuery)
 	s.mux.HandleFunc("POST /v3/pay/transactions/out-trade-no/{no}/close", s.wxClose)
@@ -127,6 +134,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("POST /sim/{channel}/{no}/replay", s.simReplay)
 	s.mux.HandleFunc("GET /sim/keys", s.simKeys)
 	s.mux.HandleFunc("GET /{$}", s.index)
+	s.registerAgreementRoutes()
 	return s
 }
 

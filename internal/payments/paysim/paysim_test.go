@@ -46,6 +46,9 @@ type receiver struct {
 	wxRefunds   []wechatpay.Refund
 	aliNotifies []alipay.Notification
 	rawBodies   [][]byte
+	// agreement notifies (agreement_test.go)
+	wxContracts   []wechatpay.Contract
+	aliAgreements []alipay.AgreementNotification
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +80,25 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rc.wxRefunds = append(rc.wxRefunds, rf)
 		wechatpay.AnswerSuccess(w)
+	case "/pay/notify/wechat/contract":
+		ct, err := rc.wx.ParseContractNotify(r.Header, body)
+		if err != nil {
+			rc.rejected = append(rc.rejected, err)
+			wechatpay.AnswerFailure(w, http.StatusUnauthorized, "bad notify")
+			return
+		}
+		rc.wxContracts = append(rc.wxContracts, ct)
+		wechatpay.AnswerSuccess(w)
+	case "/pay/notify/alipay/agreement":
+		form, _ := url.ParseQuery(string(body))
+		n, err := rc.ali.ParseAgreementNotify(form)
+		if err != nil {
+			rc.rejected = append(rc.rejected, err)
+			alipay.AnswerFailure(w, http.StatusUnauthorized)
+			return
+		}
+		rc.aliAgreements = append(rc.aliAgreements, n)
+		alipay.AnswerSuccess(w)
 	case "/pay/notify/alipay":
 		form, err := url.ParseQuery(string(body))
 		if err == nil {
@@ -99,7 +121,8 @@ func (rc *receiver) snapshot() receiver {
 	defer rc.mu.Unlock()
 	return receiver{attempts: rc.attempts, rejected: append([]error(nil), rc.rejected...), wxPaid: append([]wechatpay.Transaction(nil), rc.wxPaid...),
 		wxRefunds: append([]wechatpay.Refund(nil), rc.wxRefunds...), aliNotifies: append([]alipay.Notification(nil), rc.aliNotifies...),
-		rawBodies: append([][]byte(nil), rc.rawBodies...)}
+		rawBodies: append([][]byte(nil), rc.rawBodies...), wxContracts: append([]wechatpay.Contract(nil), rc.wxContracts...),
+		aliAgreements: append([]alipay.AgreementNotification(nil), rc.aliAgreements...)}
 }
 
 type testBundle struct {
@@ -136,6 +159,8 @@ func setup(t *testing.T) *testBundle {
 
 	ws, as := keys.WeChatSettings(b.simURL), keys.AlipaySettings(b.simURL)
 	ws.NotifyURL, as.NotifyURL = b.recvURL+"/pay/notify/wechat", b.recvURL+"/pay/notify/alipay"
+	ws.ContractNotifyURL, as.AgreementNotifyURL = b.recvURL+"/pay/notify/wechat/contract", b.recvURL+"/pay/notify/alipay/agreement"
+	ws.PapayPlanID = "12535"
 	b.wx, err = ws.Client()
 	require.NoError(t, err)
 	b.ali, err = as.Client()

@@ -55,8 +55,12 @@ type Client struct {
 	// id "PUB_KEY_ID_…") to the key that signs responses and notifies.
 	PlatformPublicKeys map[string]*rsa.PublicKey
 	NotifyURL          string
-	HTTPClient         *http.Client
-	Now                func() time.Time
+	// ContractNotifyURL receives papay contract notifies (signed,
+	// terminated); PapayPlanID is the 委托代扣 template id.
+	ContractNotifyURL string
+	PapayPlanID       int64
+	HTTPClient        *http.Client
+	Now               func() time.Time
 }
 
 // String describes the client without its secrets.
@@ -89,7 +93,10 @@ var ErrOrderNotExist = errors.New("wechatpay: order does not exist")
 
 // Is makes errors.Is(err, ErrOrderNotExist) work on API answers.
 func (e *APIError) Is(target error) bool {
-	return target == ErrOrderNotExist && (e.Code == "ORDER_NOT_EXIST" || e.Code == "RESOURCE_NOT_EXISTS")
+	if target == ErrOrderNotExist {
+		return e.Code == "ORDER_NOT_EXIST" || e.Code == "RESOURCE_NOT_EXISTS"
+	}
+	return e.isPapay(target)
 }
 
 // Amount is an order amount in fen (分).

@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/seed75218f88/credits/internal/payments/paykey"
 )
@@ -20,6 +21,10 @@ type Settings struct {
 	PlatformPublicKeyFile string // WECHATPAY_PLATFORM_PUBLIC_KEY_FILE (PEM key or certificate)
 	PlatformSerial        string // WECHATPAY_PLATFORM_SERIAL (serial or PUB_KEY_ID_…)
 	NotifyURL             string // WECHATPAY_NOTIFY_URL (default: BASE_URL + /pay/notify/wechat)
+	// PapayPlanID is the 委托代扣 template id (WECHATPAY_PAPAY_PLAN_ID);
+	// empty: agreement payments by WeChat Pay are off.
+	PapayPlanID       string
+	ContractNotifyURL string // WECHATPAY_CONTRACT_NOTIFY_URL (default: BASE_URL + /pay/notify/wechat/contract)
 }
 
 // Client loads the key files and builds a client. Errors name the setting
@@ -49,6 +54,12 @@ func (s Settings) Client() (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("WECHATPAY_PLATFORM_PUBLIC_KEY_FILE: %w", err)
 	}
+	var planID int64
+	if s.PapayPlanID != "" {
+		if planID, err = strconv.ParseInt(s.PapayPlanID, 10, 64); err != nil || planID <= 0 {
+			return nil, errors.New("WECHATPAY_PAPAY_PLAN_ID: not a positive integer")
+		}
+	}
 	base := s.BaseURL
 	if base == "" {
 		base = DefaultBaseURL
@@ -57,5 +68,6 @@ func (s Settings) Client() (*Client, error) {
 		BaseURL: base, MchID: s.MchID, AppID: s.AppID, MerchantCertSerial: s.CertSerial,
 		MerchantPrivateKey: priv, APIv3Key: v3,
 		PlatformPublicKeys: map[string]*rsa.PublicKey{s.PlatformSerial: pub}, NotifyURL: s.NotifyURL,
+		ContractNotifyURL: s.ContractNotifyURL, PapayPlanID: planID,
 	}, nil
 }

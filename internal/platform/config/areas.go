@@ -273,15 +273,63 @@ func readChannels(c *Config, env source) error {
 		PrivateKeyFile: env.get("WECHATPAY_PRIVATE_KEY_FILE"), CertSerial: env.get("WECHATPAY_CERT_SERIAL"),
 		APIv3KeyFile: env.get("WECHATPAY_APIV3_KEY_FILE"), PlatformPublicKeyFile: env.get("WECHATPAY_PLATFORM_PUBLIC_KEY_FILE"),
 		PlatformSerial: env.get("WECHATPAY_PLATFORM_SERIAL"), NotifyURL: env.get("WECHATPAY_NOTIFY_URL"),
+		PapayPlanID: env.get("WECHATPAY_PAPAY_PLAN_ID"), ContractNotifyURL: env.get("WECHATPAY_CONTRACT_NOTIFY_URL"),
 	}
 	c.Alipay = alipay.Settings{
 		GatewayURL: env.get("ALIPAY_GATEWAY_URL"), AppID: env.get("ALIPAY_APP_ID"), SellerID: env.get("ALIPAY_SELLER_ID"),
 		PrivateKeyFile: env.get("ALIPAY_PRIVATE_KEY_FILE"), PublicKeyFile: env.get("ALIPAY_PUBLIC_KEY_FILE"),
-		NotifyURL: env.get("ALIPAY_NOTIFY_URL"),
+		NotifyURL: env.get("ALIPAY_NOTIFY_URL"), AgreementNotifyURL: env.get("ALIPAY_AGREEMENT_NOTIFY_URL"),
 	}
 	c.Paysim.Addr = env.or("PAYSIM_ADDR", "127.0.0.1:8090")
 	c.Paysim.PublicURL = strings.TrimRight(env.or("PAYSIM_PUBLIC_URL", "http://"+c.Paysim.Addr), "/")
 	c.Paysim.KeyDir = env.or("PAYSIM_KEY_DIR", filepath.Join(c.Database.DataDir, "paysim"))
+	return nil
+}
+
+// AutoTopUp are the channels' limits on agreement debits (auto top-up and
+// plan renewal by agreement), in fen, and how often a failing debit is
+// tried before auto top-up pauses:
+//
+//	AUTOTOPUP_WECHAT_PER_DEBIT_FEN  default 50000 (¥500)
+//	AUTOTOPUP_WECHAT_DAILY_FEN      default 200000 (¥2,000)
+//	AUTOTOPUP_ALIPAY_PER_DEBIT_FEN  default 200000 (¥2,000)
+//	AUTOTOPUP_ALIPAY_DAILY_FEN      default 500000 (¥5,000)
+//	AUTOTOPUP_MAX_ATTEMPTS          default 4
+//	AUTOTOPUP_RETRY_BASE            default 1m: retries wait 1×, 5×, then 30× this
+type AutoTopUp struct {
+	WeChatPerDebitFen, WeChatDailyFen int64
+	AlipayPerDebitFen, AlipayDailyFen int64
+	MaxAttempts                       int
+	RetryBase                         time.Duration
+}
+
+func readAutoTopUp(c *Config, env source) error {
+	for _, f := range []struct {
+		name string
+		def  int64
+		dst  *int64
+	}{
+		{"AUTOTOPUP_WECHAT_PER_DEBIT_FEN", 50000, &c.AutoTopUp.WeChatPerDebitFen},
+		{"AUTOTOPUP_WECHAT_DAILY_FEN", 200000, &c.AutoTopUp.WeChatDailyFen},
+		{"AUTOTOPUP_ALIPAY_PER_DEBIT_FEN", 200000, &c.AutoTopUp.AlipayPerDebitFen},
+		{"AUTOTOPUP_ALIPAY_DAILY_FEN", 500000, &c.AutoTopUp.AlipayDailyFen},
+	} {
+		v, err := strconv.ParseInt(env.or(f.name, strconv.FormatInt(f.def, 10)), 10, 64)
+		if err != nil || v < 0 {
+			return fmt.Errorf("%s: not a whole number of fen", f.name)
+		}
+		*f.dst = v
+	}
+	n, err := strconv.Atoi(env.or("AUTOTOPUP_MAX_ATTEMPTS", "4"))
+	if err != nil || n < 1 || n > 20 {
+		return errors.New("AUTOTOPUP_MAX_ATTEMPTS: a whole number from 1 to 20")
+	}
+	c.AutoTopUp.MaxAttempts = n
+	d, err := time.ParseDuration(env.or("AUTOTOPUP_RETRY_BASE", "1m"))
+	if err != nil || d <= 0 {
+		return errors.New("AUTOTOPUP_RETRY_BASE: a positive duration such as 1m")
+	}
+	c.AutoTopUp.RetryBase = d
 	return nil
 }
 

@@ -84,6 +84,7 @@ type Config struct {
 	WeChatPay    wechatpay.Settings
 	Alipay       alipay.Settings
 	Paysim       Paysim
+	AutoTopUp    AutoTopUp
 	Invoicing    invoicing.Options // OnIssued is wired in code
 	Verification verification.Options
 	// VerifyProvider is the real-name verification HTTP provider; an empty
@@ -150,7 +151,7 @@ func LoadFrom(vars map[string]string) (Config, error) {
 		return c, fmt.Errorf("APP_ENV must be dev or production, not %q", c.Env)
 	}
 	for _, area := range []func(*Config, source) error{readDatabase, readGateway, readGrace, readSignup, readPayments,
-		readChannels, readInvoicing, readVerification, readBackoffice, readSMTP} {
+		readChannels, readAutoTopUp, readInvoicing, readVerification, readBackoffice, readSMTP} {
 		if err := area(&c, env); err != nil {
 			return c, err
 		}
