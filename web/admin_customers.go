@@ -172,9 +172,6 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	if err := s.planCompForm(c, acc.PoolID, &v); err != nil {
 		return v, err
 	}
-	if err := s.subscriptionHistoryView(c, acc.PoolID, &v); err != nil {
-		return v, err
-	}
 	if err := s.subscriptionPanel(c, acc, &v); err != nil {
 		return v, err
 	}

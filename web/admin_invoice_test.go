@@ -123,3 +123,32 @@ func TestAdminInvoiceQueue(t *testing.T) {
 		require.Equal(t, "#"+newID, p.TestID("invoice-reissued-as"))
 	})
 }
+
+// TestInvoiceCopyNeedsASeller (issue 16, defect 10): without the seller's
+// name and tax id, the issue form offers no copy of ours to generate and
+// says why, in both languages, and a forged request for one is refused on
+// the pdf field.
+func TestInvoiceCopyNeedsASeller(t *testing.T) {
+	t.Parallel()
+	b := setupKYC(t, kycOpts{noSeller: true})
+	finance := b.staff(t, "noseller-finance@example.com", auth.RoleFinance)
+	_, u := b.register(t, "noseller-customer@example.com")
+	o := b.paidTopUp(t, u.AccountID, 30000)
+	inv, err := b.inv.RequestInvoice(context.Background(), u.AccountID, invoicing.Request{Kind: invoicing.KindOrdinary, Email: "noseller-customer@example.com", RequestedBy: "test",
+		Title: &invoicing.TitleInput{Type: invoicing.TitleCompany, Name: "上海无销售方科技有限公司", TaxID: newCreditCode(t)},
+		Items: []invoicing.ItemRequest{{OrderID: o.ID}}})
+	require.NoError(t, err)
+	detail := "/admin/invoices/detail?id=" + strconv.FormatInt(inv.ID, 10)
+	for lang, want := range map[string]string{"zh-CN": "未配置销售方名称和税号", "en": "Without the seller's name and tax id"} {
+		finance.Get("/lang/" + lang)
+		p := finance.Get(detail)
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Empty(t, p.Doc.Find(`[data-testid="issue-source-generate"]`).Nodes, "%s: no copy of ours to choose", lang)
+		require.Contains(t, p.TestID("issue-generate-unavailable"), want)
+	}
+	finance.Get("/lang/zh-CN")
+	p := postMultipart(t, finance, "/admin/invoices/issue", map[string]string{"id": strconv.FormatInt(inv.ID, 10), "number": "044001900199", "source": "generate"}, "", "", nil)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status, p.Body)
+	require.Contains(t, p.TestID("error-pdf"), "未配置销售方信息")
+	require.Equal(t, "requested", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
+}

@@ -46,22 +46,6 @@ func (s *Server) planCompForm(c echo.Context, poolID int64, v *adminview.Custome
 	return nil
 }
 
-// subscriptionHistoryView adds the history of the account's newest
-// subscription to its customer page.
-func (s *Server) subscriptionHistoryView(c echo.Context, poolID int64, v *adminview.CustomerView) error {
-	ctx := c.Request().Context()
-	sub, err := s.plans.subs.LatestOf(ctx, poolID)
-	if errors.Is(err, plans.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	v.SubscriptionHistory, _, err = s.subscriptionHistory(ctx, sub.ID, i18n.Lang(ctx) == "en")
-	v.HasSubscription = err == nil
-	return err
-}
-
 // AdminCompPlan gives the customer a plan for a number of months, with the
 // first month's plan credits at once (backoffice.CompPlan, audited).
 func (s *Server) AdminCompPlan(c echo.Context) error {

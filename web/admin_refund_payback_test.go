@@ -49,6 +49,7 @@ func TestFinancePaysBackABankRefund(t *testing.T) {
 	require.Equal(t, 1, row.Length(), "the approved bank refund waits to be paid back")
 	require.Contains(t, row.Text(), "¥120.00")
 	require.Contains(t, row.Text(), o.OrderNo)
+	require.Contains(t, row.Find(`[data-testid="payback-form"]`).AttrOr("data-confirm", ""), "¥120.00", "marking it paid back asks first, naming the amount")
 	require.Empty(t, page.Doc.Find(`[data-testid="payback-`+itoa(wechat.ID)+`"]`).Nodes, "a channel refund is done at its approval")
 	refunds, err := b.pay.Refunds(ctx, o.ID)
 	require.NoError(t, err)

@@ -92,6 +92,28 @@ func TestAdminResolveFormSearchesCustomers(t *testing.T) {
 		require.Empty(t, p.Doc.Find(`[data-testid="resolve-account"]`).Nodes, "no account id to type any more")
 	})
 
+	// Crediting the line and returning it to its payer move money on one
+	// click: each asks first, naming the amount (and the payer), in the
+	// reader's language (issue 16, defect 7).
+	t.Run("MoneyActionsAskFirstNamingTheAmount", func(t *testing.T) {
+		p := b.finance.Get("/admin/statements?q=" + url.QueryEscape(b.company))
+		resolve := p.Doc.Find(`[data-testid="resolve-form"]`).AttrOr("data-confirm", "")
+		require.Contains(t, resolve, "¥880.00")
+		require.Contains(t, resolve, "入账")
+		refund := p.Doc.Find(`[data-testid="refund-form"]`).AttrOr("data-confirm", "")
+		require.Contains(t, refund, "¥880.00")
+		require.Contains(t, refund, b.company, "the payer the money goes back to")
+		b.finance.Get("/lang/en")
+		defer b.finance.Get("/lang/zh-CN")
+		p = b.finance.Get("/admin/statements?q=" + url.QueryEscape(b.company))
+		require.Contains(t, p.Doc.Find(`[data-testid="resolve-form"]`).AttrOr("data-confirm", ""), "Credit this ¥880.00 line")
+		require.Contains(t, p.Doc.Find(`[data-testid="refund-form"]`).AttrOr("data-confirm", ""), "Return this ¥880.00 to the payer")
+		// Sent again on its own after an error (htmx), the form still asks.
+		r := b.finance.HTMX(http.MethodPost, b.resolveURL(), url.Values{"find": {b.company}, "note": {"x"}})
+		require.Equal(t, http.StatusUnprocessableEntity, r.Status)
+		require.Equal(t, "Credit this line to the chosen customer?", r.Doc.Find(`[data-testid="resolve-form"]`).AttrOr("data-confirm", ""))
+	})
+
 	t.Run("FindsTheVerifiedCompanyByPayerName", func(t *testing.T) {
 		p := b.finance.HTMX(http.MethodGet, b.customersURL(b.company), nil)
 		require.Equal(t, http.StatusOK, p.Status)

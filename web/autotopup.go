@@ -196,7 +196,7 @@ func (s *Server) autoTopUpView(c echo.Context, form *pv.AutoTopUpForm) (pv.AutoT
 		return v, err
 	}
 	for _, r := range runs {
-		v.Runs = append(v.Runs, pv.AutoTopUpRun{At: r.CreatedAt, OrderNo: r.OrderNo, Amount: pv.Yuan(r.AmountFen), State: r.State,
+		v.Runs = append(v.Runs, pv.AutoTopUpRun{At: r.CreatedAt, Purpose: r.Purpose, OrderNo: r.OrderNo, Amount: pv.Yuan(r.AmountFen), State: r.State,
 			Attempts: r.Attempts, Reason: r.LastError})
 	}
 	hist, err := s.autoTopUp.History(ctx, cu.Account.ID, 30)

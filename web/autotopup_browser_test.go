@@ -31,7 +31,7 @@ import (
 // bonus); with the payer's balance then short, the next debit fails after
 // its retries, auto top-up pauses and the customer is mailed; the page in
 // English shows it, form errors all at once; unsigning in the sandbox (at
-// the channel) shows in the portal.
+// the channel) shows in the portal; signing again with Alipay works.
 func TestAutoTopUpInChromium(t *testing.T) {
 	// Not parallel: one Chromium at a time on a small machine.
 	smtp := mailtest.NewServer(t)
@@ -204,6 +204,23 @@ func TestAutoTopUpInChromium(t *testing.T) {
 	require.Contains(t, webtest.Text(t, ctx, `[data-testid="autotopup-history"]`), "Agreement ended")
 	webtest.RequireFitsWidth(t, ctx, 390, "the auto top-up page after unsigning (en)")
 	webtest.Screenshot(t, ctx, "autotopup-ended-390-en")
+
+	// Sign again with Alipay: the link opens Alipay's gateway (the signed
+	// agreement.page.sign request), which shows its signing page.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(css(`[data-testid="autotopup-sign-alipay"]`)),
+		chromedp.WaitVisible(css(`[data-testid="autotopup-sign-qr"]`)),
+	))
+	aliURL, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="autotopup-sign-link"]').href`))
+	require.NoError(t, err)
+	require.Contains(t, aliURL, "method=alipay.user.agreement.page.sign")
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.Navigate(aliURL),
+		chromedp.Click(css(`[data-testid="paysim-sign"]`)),
+		chromedp.WaitVisible(css(`[data-testid="paysim-unsign"]`)),
+	))
+	waitFor(t, `[data-testid="autotopup-state"]`, "Signed, auto top-up on")
+	require.Contains(t, webtest.Text(t, ctx, `[data-testid="autotopup-agreement"]`), "Alipay")
 	b.verifyLedger(t)
 }
 

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -15,14 +16,18 @@ import (
 
 	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
-// TestPlanChangesInChromium is the issue's journey at 390 px: subscribe to
-// Basic by QR; halfway through the month preview the upgrade to Standard
+// TestPlanChangesInChromium is the issue's journey at 390 px: a customer the
+// platform created through the API (verified there) opens the portal from a
+// portal-session link and subscribes to Basic by QR; the overview's quota
+// bars move as the API is called (quota pays); halfway through the month preview the upgrade to Standard
 // (price and credits, in Chinese and English) and pay it by QR; schedule a
 // downgrade back to Basic and see it waiting, with the history; move the
 // clock past the period's end (renewal paid by QR) and see Basic applied.
@@ -34,9 +39,18 @@ func TestPlanChangesInChromium(t *testing.T) {
 	ctx := context.Background()
 	_, err := b.app.Services.Plans.EnsureDemo(ctx, "test")
 	require.NoError(t, err)
+	_, err = b.app.Services.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
+	require.NoError(t, err)
 	subs := b.app.Services.Subscriptions
-	login := uniqEmail("plan-change-phone")
-	_, acc := b.customer(t, login, true)
+	_, liveKey, err := b.app.Services.Gateway.Keys.Create(ctx, ledger.ModeLive, "journey")
+	require.NoError(t, err)
+	api := newAPIClient(t, b.app.URL, liveKey)
+	ext := uniq(t, "journey")
+	r := api.do(http.MethodPut, "/v1/accounts/"+ext, map[string]any{"verification": verified})
+	require.Contains(t, []int{200, 201}, r.Status, string(r.Body))
+	acct, err := b.app.Services.Ledger.AccountByExternalID(ctx, ledger.ModeLive, ext)
+	require.NoError(t, err)
+	acc := acct.ID
 	day := func(t time.Time) string { return t.In(format.Shanghai).Format("2006-01-02") }
 	_, _, err = b.app.Services.Webhooks.CreateEndpoint(ctx, acc, "https://hooks.example.com/credits")
 	require.NoError(t, err)
@@ -82,7 +96,10 @@ func TestPlanChangesInChromium(t *testing.T) {
 			chromedp.WaitVisible(css(`[data-testid="plan-change-preview"]`)),
 		))
 	}
-	webtest.SignIn(t, bctx, b.app.URL, login, "correct horse 1")
+	link := api.do(http.MethodPost, "/v1/accounts/"+ext+"/portal-sessions", nil)
+	require.Equal(t, http.StatusCreated, link.Status, string(link.Body))
+	require.NoError(t, chromedp.Do(bctx, chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(link.JSON(t)["url"].(string)), chromedp.WaitVisible(css(`[data-testid="signout"]`))))
 
 	// Subscribe to Basic monthly by QR.
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/zh-CN"), chromedp.Navigate(b.app.URL+"/portal/plans"),
@@ -96,6 +113,25 @@ func TestPlanChangesInChromium(t *testing.T) {
 	require.NoError(t, err)
 	sub := cur.Subscription
 	require.Equal(t, "basic", sub.PlanCode)
+
+	// The overview's quota bars move as the API is called: Basic's quota
+	// pays for deepseek-chat, so the calls cost no credits.
+	used := `[data-testid="quota-deepseek-chat-requests-rolling-used"]`
+	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/portal"), chromedp.WaitVisible(css(used))))
+	require.Equal(t, "0", webtest.Text(t, bctx, used))
+	for i := range 2 {
+		rsv := api.do(http.MethodPost, "/v1/reservations", map[string]any{"account": ext, "model": "deepseek-chat",
+			"max_input_tokens": 100, "max_output_tokens": 100, "idempotency_key": fmt.Sprint("journey-", i)})
+		require.Equal(t, http.StatusCreated, rsv.Status, string(rsv.Body))
+		paid := rsv.JSON(t)["paid_by"].(map[string]any)
+		require.NotNil(t, paid["quota"], "Basic's quota pays")
+		c := api.do(http.MethodPost, "/v1/reservations/"+rsv.JSON(t)["id"].(string)+"/commit",
+			map[string]any{"input_tokens": 50, "output_tokens": 70})
+		require.Equal(t, http.StatusOK, c.Status, string(c.Body))
+		require.NoError(t, chromedp.Do(bctx, chromedp.Reload(), chromedp.WaitVisible(css(used))))
+		require.Equal(t, fmt.Sprint(i+1), webtest.Text(t, bctx, used), "the bar moves with each call")
+	}
+	fits("the overview with the plan's quota bars (zh-CN)")
 
 	// Halfway through the month: the upgrade's preview in both languages.
 	clock.Advance(sub.TermEnd.Sub(clock.Now()) / 2)
@@ -210,13 +246,12 @@ func TestPlanChangesInChromium(t *testing.T) {
 	require.NoError(t, err)
 	sctx := webtest.Browser(t, 60*time.Second)
 	webtest.SignIn(t, sctx, b.app.URL, email, pw)
-	for _, lang := range []struct{ code, title, downgraded string }{{"zh-CN", "订阅历史", "降级生效"}, {"en", "Subscription history", "Downgraded"}} {
+	for _, lang := range []struct{ code, upgraded, downgraded string }{{"zh-CN", "升级", "降级生效"}, {"en", "Upgraded", "Downgraded"}} {
 		require.NoError(t, chromedp.Do(sctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code),
 			chromedp.Navigate(fmt.Sprintf("%s/admin/customers/%d", b.app.URL, acc)),
-			chromedp.WaitVisible(css(`[data-testid="subscription-history"]`))))
-		h := webtest.Text(t, sctx, `[data-testid="subscription-history"]`)
-		require.Contains(t, h, lang.title)
-		require.Contains(t, webtest.Text(t, sctx, `[data-testid="subscription-event-downgraded"]`), lang.downgraded)
+			chromedp.WaitVisible(css(`[data-testid="customer-sub-history"]`))))
+		require.Contains(t, webtest.Text(t, sctx, `[data-testid="sub-event-upgraded"]`), lang.upgraded)
+		require.Contains(t, webtest.Text(t, sctx, `[data-testid="sub-event-downgraded"]`), lang.downgraded)
 		webtest.RequireFitsWidth(t, sctx, 390, "the customer page with the subscription history (%s)", lang.code)
 		off, err := chromedp.Run(sctx, chromedp.Evaluate[[]string](offViewportJS))
 		require.NoError(t, err)

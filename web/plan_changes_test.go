@@ -156,7 +156,8 @@ AND args->>'event_type' = $1 AND (args->>'endpoint_id')::bigint = $2`, plans.Web
 		admin := (&adminBundle{portalBundle: b.portalBundle}).staff(t, "change-admin", auth.RoleAdmin)
 		p = admin.Get("/admin/customers/" + strconv.FormatInt(acc, 10))
 		require.Equal(t, http.StatusOK, p.Status, p.Body)
-		require.Equal(t, 5, p.Doc.Find(`[data-testid="subscription-history"] tbody tr`).Length(), "the back office shows the history")
+		require.Equal(t, 5, p.Doc.Find(`[data-testid="customer-sub-history"] tbody tr`).Length(), "the back office shows the history")
+		require.Equal(t, 1, p.Doc.Find(`[data-testid="sub-event-downgrade_scheduled"]`).Length())
 	})
 
 	t.Run("PastDueRefuses", func(t *testing.T) {

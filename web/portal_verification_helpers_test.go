@@ -59,6 +59,9 @@ type kycOpts struct {
 	// connects invoicing's OnIssued hook as `credits serve` does. Tests
 	// using it must not run in parallel (jobstest).
 	mail bool
+	// noSeller leaves the seller's details unset: no invoice copy of ours
+	// can be generated.
+	noSeller bool
 }
 
 // kycSeller is our company as printed on generated invoice copies.
@@ -87,6 +90,9 @@ func setupKYC(t *testing.T, o kycOpts) *kycBundle {
 			c.Verification.Bonus = verification.Bonus{Amount: verificationBonus, ExpiryDays: 365}
 			c.Payments.BankAccount = testBank
 			c.Invoicing.Seller = kycSeller
+			if o.noSeller {
+				c.Invoicing.Seller = invoicing.Seller{}
+			}
 			c.Signup = signup.Settings{Credit: signupCredit, ExpiryDays: 30}
 		}),
 		webtest.WithOverrides(func(o *app.Overrides) {

@@ -315,6 +315,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 			payments.ChannelWeChat: {PerDebitFen: at.WeChatPerDebitFen, DailyFen: at.WeChatDailyFen},
 			payments.ChannelAlipay: {PerDebitFen: at.AlipayPerDebitFen, DailyFen: at.AlipayDailyFen},
 		},
+		Renewals:    a.Subscriptions,
 		MaxAttempts: at.MaxAttempts, Backoff: autotopup.BackoffFrom(at.RetryBase), PortalURL: cfg.BaseURL + "/portal/auto-topup", Now: o.Now, Logger: logger, I18n: a.I18n,
 	}); err != nil {
 		return nil, err

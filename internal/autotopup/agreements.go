@@ -19,7 +19,8 @@ import (
 	"github.com/seed75218f88/credits/internal/webhook"
 )
 
-const agreementColumns = `id, account_id, channel, agreement_no, contract_id, state, pause_reason, signed_at, terminated_at, created_at, updated_at`
+const agreementColumns = `id, account_id, channel, agreement_no, contract_id, state, pause_reason, signed_at, terminated_at,
+unsign_requested_at, created_at, updated_at`
 
 func queryAgreement(ctx context.Context, q db.DBTX, sql string, args ...any) (Agreement, error) {
 	rows, _ := q.Query(ctx, sql, args...)
@@ -156,7 +157,7 @@ func (s *Service) ApplyAgreementEvent(ctx context.Context, ev payments.Agreement
 			}
 			return s.historyTx(ctx, tx, a.AccountID, HistorySigned, map[string]any{"channel": a.Channel, "agreement_no": a.AgreementNo}, Actor{}, "autotopup_signed")
 		case !ev.Signed && a.InForce():
-			return s.terminateTx(ctx, tx, a, at, ev.ByCustomer)
+			return s.terminateTx(ctx, tx, a, at, ev.ByCustomer && a.UnsignRequestedAt == nil)
 		}
 		return nil
 	})
@@ -237,6 +238,11 @@ func (s *Service) Unsign(ctx context.Context, accountID int64, who Actor) error 
 	}
 	ch, err := s.payments.AgreementChannel(a.Channel)
 	if err != nil {
+		return fmt.Errorf("autotopup: unsign: %w", err)
+	}
+	// Recorded first: the channel's termination notify may overtake our
+	// own update, and must not be taken for an unsigning at the channel.
+	if _, err := s.pool.Exec(ctx, `UPDATE autotopup_agreements SET unsign_requested_at = $2, updated_at = now() WHERE id = $1`, a.ID, s.now()); err != nil {
 		return fmt.Errorf("autotopup: unsign: %w", err)
 	}
 	if err := ch.Terminate(ctx, *a.ContractID); err != nil {

@@ -73,6 +73,12 @@ const (
 	PauseContractRevoked = "contract_revoked"
 )
 
+// Run purposes.
+const (
+	PurposeTopUp       = "topup"
+	PurposePlanRenewal = "plan_renewal"
+)
+
 // Run states.
 const (
 	RunDebiting  = "debiting"
@@ -104,9 +110,15 @@ type Options struct {
 	Batch int
 	// PortalURL is the portal's auto top-up page, named in mails.
 	PortalURL string
-	Now       func() time.Time
-	Logger    *slog.Logger
-	I18n      *i18n.Bundle
+	// Renewals are the plan renewals to pay by agreement (nil: plan
+	// renewals are not paid by agreement).
+	Renewals Renewals
+	// RenewalNoticeLead is how long before the renewal date the renewal's
+	// order is made and the pre-debit notice sent (24 h).
+	RenewalNoticeLead time.Duration
+	Now               func() time.Time
+	Logger            *slog.Logger
+	I18n              *i18n.Bundle
 }
 
 // BackoffFrom waits base after the first failed debit, 5× base after the
@@ -154,6 +166,9 @@ func New(pool *pgxpool.Pool, pay *payments.Service, ins jobs.Inserter, webhooks 
 	if opts.Backoff == nil {
 		opts.Backoff = BackoffFrom(time.Minute)
 	}
+	if opts.RenewalNoticeLead <= 0 {
+		opts.RenewalNoticeLead = 24 * time.Hour
+	}
 	if opts.OrderTTL <= 0 {
 		opts.OrderTTL = 24 * time.Hour
 	}
@@ -196,8 +211,10 @@ type Agreement struct {
 	PauseReason  string           `db:"pause_reason"`
 	SignedAt     *time.Time       `db:"signed_at"`
 	TerminatedAt *time.Time       `db:"terminated_at"`
-	CreatedAt    time.Time        `db:"created_at"`
-	UpdatedAt    time.Time        `db:"updated_at"`
+	// UnsignRequestedAt: the customer unsigned in the portal.
+	UnsignRequestedAt *time.Time `db:"unsign_requested_at"`
+	CreatedAt         time.Time  `db:"created_at"`
+	UpdatedAt         time.Time  `db:"updated_at"`
 }
 
 // InForce reports whether the agreement is signed at the channel (signed
@@ -206,10 +223,16 @@ func (a Agreement) InForce() bool { return a.State == StateSigned || a.State == 
 
 // Run is one top-up made for a crossing.
 type Run struct {
-	ID              int64      `db:"id"`
-	AccountID       int64      `db:"account_id"`
-	AgreementID     int64      `db:"agreement_id"`
-	CrossingEventID int64      `db:"crossing_event_id"`
+	ID          int64  `db:"id"`
+	AccountID   int64  `db:"account_id"`
+	AgreementID int64  `db:"agreement_id"`
+	Purpose     string `db:"purpose"` // PurposeTopUp or PurposePlanRenewal
+	// CrossingEventID is the ledger event of a top-up's crossing;
+	// SubscriptionID and PeriodStart the period a renewal pays.
+	CrossingEventID *int64     `db:"crossing_event_id"`
+	SubscriptionID  *int64     `db:"subscription_id"`
+	PeriodStart     *time.Time `db:"period_start"`
+	NotBefore       *time.Time `db:"not_before"`
 	OrderNo         string     `db:"order_no"`
 	AmountFen       int64      `db:"amount_fen"`
 	Day             time.Time  `db:"day"`
@@ -239,6 +262,7 @@ const (
 	HistoryResumed        = "resumed"
 	HistorySettings       = "settings_changed"
 	HistoryDebitRequested = "debit_requested"
+	HistoryPreDebitNotice = "pre_debit_notice"
 	HistoryDebitSucceeded = "debit_succeeded"
 	HistoryDebitFailed    = "debit_failed"
 	HistorySkipped        = "skipped"

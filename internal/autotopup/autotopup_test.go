@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -21,9 +23,11 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/payments/paysim"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
+	"github.com/seed75218f88/credits/internal/webhook"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -37,12 +41,16 @@ var devKeys = sync.OnceValues(func() (paysim.DevKeys, error) {
 })
 
 type testBundle struct {
-	ctx  context.Context
-	pool *pgxpool.Pool
-	l    *ledger.Ledger
-	sim  *paysim.Server
-	pay  *payments.Service
-	svc  *autotopup.Service
+	ctx   context.Context
+	pool  *pgxpool.Pool
+	l     *ledger.Ledger
+	sim   *paysim.Server
+	pay   *payments.Service
+	svc   *autotopup.Service
+	subs  *plans.Subscriptions
+	hooks *webhook.Service
+	cat   *plans.Service
+	clock *clock
 
 	mu         sync.Mutex
 	notifyErrs []error
@@ -77,6 +85,12 @@ func (b *testBundle) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// clock is real time shifted by a movable offset.
+type clock struct{ off atomic.Int64 }
+
+func (c *clock) Now() time.Time      { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *clock) Add(d time.Duration) { c.off.Add(int64(d)) }
+
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	keys, err := devKeys()
@@ -93,13 +107,23 @@ func setup(t *testing.T) *testBundle {
 
 	ch, err := payments.BuildChannels(keys.WeChatSettings(simSrv.URL), keys.AlipaySettings(simSrv.URL), ours.URL, nil)
 	require.NoError(t, err)
+	b.clock = &clock{}
 	b.l = ledger.New(b.pool, ledger.Options{})
 	t.Cleanup(b.l.Close)
-	b.pay = payments.New(b.pool, b.l, ch, payments.Options{})
+	b.cat = plans.New(b.pool, plans.Options{})
+	b.subs = plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
+	// A renewal paid by agreement renews the subscription as the checkout's does (internal/app).
+	b.pay = payments.New(b.pool, b.l, ch, payments.Options{PlanPaid: func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		_, err := b.subs.RenewPaidTx(ctx, tx, plans.RenewPaid{SubscriptionID: o.SubscriptionID, PeriodStart: *o.PeriodStart,
+			PlanCode: o.PlanCode, PlanVersion: o.PlanVersion, Cycle: plans.Cycle(o.PlanCycle), OrderNo: o.OrderNo, Actor: "test"})
+		return err
+	}})
 	ins, err := jobs.New(b.pool, nil, jobs.Options{InsertOnly: true})
 	require.NoError(t, err)
-	b.svc, err = autotopup.New(b.pool, b.pay, ins, nil, autotopup.Options{
+	b.hooks = webhook.NewService(b.pool, ins, webhook.Options{})
+	b.svc, err = autotopup.New(b.pool, b.pay, ins, b.hooks, autotopup.Options{
 		Backoff: func(int) time.Duration { return time.Millisecond }, MaxAttempts: 3, PortalURL: "https://console.example/portal/auto-topup",
+		Renewals: b.subs, Now: b.clock.Now,
 	})
 	require.NoError(t, err)
 	// Start the outbox cursor at the newest event: earlier tests' history
@@ -199,6 +223,22 @@ func (b *testBundle) mails(t *testing.T, to string) int {
 	var n int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail_send' AND args::text LIKE '%' || $1 || '%'`, to).Scan(&n))
 	return n
+}
+
+// hooks counts the webhook deliveries of event type for the account's
+// endpoint (made by endpoint).
+func (b *testBundle) hookCount(t *testing.T, acc int64, typ string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM river_job j JOIN webhook_endpoints e ON e.id = (j.args->>'endpoint_id')::bigint
+		WHERE j.kind = 'webhook_deliver' AND j.args->>'event_type' = $1 AND e.account_id = $2`, typ, acc).Scan(&n))
+	return n
+}
+
+func (b *testBundle) endpoint(t *testing.T, acc int64) {
+	t.Helper()
+	_, _, err := b.hooks.CreateEndpoint(b.ctx, acc, "https://hooks.example.com/credits")
+	require.NoError(t, err)
 }
 
 func (b *testBundle) historyKinds(t *testing.T, acc int64) []string {
@@ -307,6 +347,7 @@ func TestFailingDebitPausesAndMails(t *testing.T) {
 	b := setup(t)
 	acc := b.account(t, 100)
 	a := b.sign(t, acc, payments.ChannelWeChat)
+	b.endpoint(t, acc)
 	b.settings(t, acc, "50", "100", "1000")
 	require.NoError(t, b.sim.SetAgreementFailure(paysim.ChannelWeChat, a.AgreementNo, paysim.FailInsufficientFunds))
 
@@ -328,6 +369,7 @@ func TestFailingDebitPausesAndMails(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, payments.StateFailed, o.State)
 	require.Equal(t, 1, b.mails(t, fmt.Sprintf("autotopup-%d@example.com", acc)))
+	require.Equal(t, 1, b.hookCount(t, acc, "autotopup.paused"), "and by webhook")
 	require.Contains(t, b.historyKinds(t, acc), autotopup.HistoryPaused)
 	var audited int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM admin_audit_log WHERE account_id = $1 AND action LIKE 'autotopup_%'`, acc).Scan(&audited))
@@ -364,6 +406,7 @@ func TestUnsignAtTheChannel(t *testing.T) {
 	b := setup(t)
 	acc := b.account(t, 100)
 	a := b.sign(t, acc, payments.ChannelWeChat)
+	b.endpoint(t, acc)
 	_, err := b.svc.StartSigning(b.ctx, acc, payments.ChannelAlipay, "x", autotopup.Actor{}, "")
 	require.ErrorIs(t, err, autotopup.ErrAgreementInForce)
 
@@ -374,6 +417,7 @@ func TestUnsignAtTheChannel(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, autotopup.StateTerminated, cur.State)
 	require.Equal(t, 1, b.mails(t, fmt.Sprintf("autotopup-%d@example.com", acc)))
+	require.Equal(t, 1, b.hookCount(t, acc, "autotopup.agreement_terminated"))
 	_, err = b.sim.Replay(b.ctx, paysim.ChannelWeChat, "none", false)
 	require.Error(t, err)
 }
@@ -417,4 +461,155 @@ func TestSettingsValidation(t *testing.T) {
 	st, err := b.svc.SaveSettings(b.ctx, acc, autotopup.SettingsInput{Mode: autotopup.ModePercent, Threshold: "20", TierYuan: "100", MonthlyCap: "500"}, autotopup.Actor{})
 	require.NoError(t, err)
 	require.True(t, st.Threshold(decimal.NewFromInt(1000)).Equal(decimal.NewFromInt(200)))
+}
+
+// subscribe puts the account on a ¥29 monthly plan whose term ends in two
+// hours, and has the plans job make its renewal order.
+func (b *testBundle) subscribe(t *testing.T, acc int64) plans.Subscription {
+	t.Helper()
+	spec := plans.DemoSpecs()[1]
+	spec.Code = fmt.Sprintf("at%d", acc)
+	d, err := b.cat.CreateDraft(b.ctx, spec, "ops@example.com")
+	require.NoError(t, err)
+	p, err := b.cat.Publish(b.ctx, d.ID, "ops@example.com")
+	require.NoError(t, err)
+	now := b.clock.Now()
+	sub, _, err := b.subs.Subscribe(b.ctx, plans.SubscribeRequest{AccountID: acc, PlanCode: p.Code, Cycle: plans.Monthly,
+		Anchor: now.AddDate(0, -1, 0).Add(2 * time.Hour), Actor: "test"})
+	require.NoError(t, err)
+	require.WithinDuration(t, now.Add(2*time.Hour), sub.TermEnd, time.Minute)
+	_, err = b.subs.RenewDue(b.ctx, now)
+	require.NoError(t, err)
+	return sub
+}
+
+func (b *testBundle) subscription(t *testing.T, acc int64) plans.Subscription {
+	t.Helper()
+	cur, err := b.subs.Current(b.ctx, acc)
+	require.NoError(t, err)
+	return cur.Subscription
+}
+
+// TestPlanRenewalByAgreement: a renewing subscription of an account with a
+// signed agreement is debited on its renewal date (not before), after the
+// pre-debit notice, and renewed by the payment; with the payer short of
+// funds the debit fails after its retries, auto top-up pauses, and the
+// subscription falls into its grace period.
+func TestPlanRenewalByAgreement(t *testing.T) {
+	b := setup(t)
+
+	t.Run("PaidOnTheRenewalDate", func(t *testing.T) {
+		acc := b.account(t, 10)
+		b.sign(t, acc, payments.ChannelWeChat)
+		sub := b.subscribe(t, acc)
+
+		n, err := b.svc.ScanRenewals(b.ctx)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, n, 1)
+		again, err := b.svc.ScanRenewals(b.ctx)
+		require.NoError(t, err)
+		require.Zero(t, again, "one debit per renewal period")
+		rs := b.runs(t, acc)
+		require.Len(t, rs, 1)
+		require.Equal(t, autotopup.PurposePlanRenewal, rs[0].Purpose)
+		require.EqualValues(t, 2900, rs[0].AmountFen)
+		require.Contains(t, b.historyKinds(t, acc), autotopup.HistoryPreDebitNotice)
+
+		wait, err := b.svc.Debit(b.ctx, rs[0].ID)
+		require.NoError(t, err)
+		require.Greater(t, wait, time.Hour, "not debited before the renewal date")
+		require.Zero(t, b.runs(t, acc)[0].Attempts)
+
+		b.clock.Add(3 * time.Hour)
+		defer b.clock.Add(-3 * time.Hour)
+		b.settle(t, rs[0].ID)
+		require.Equal(t, autotopup.RunSucceeded, b.runs(t, acc)[0].State)
+		o, err := b.pay.OrderByNo(b.ctx, rs[0].OrderNo)
+		require.NoError(t, err)
+		require.Equal(t, payments.StatePaid, o.State)
+		require.Equal(t, payments.PurposePlanRenewal, o.Purpose)
+		renewed := b.subscription(t, acc)
+		require.Equal(t, plans.Active, renewed.State)
+		require.True(t, renewed.TermEnd.After(sub.TermEnd.AddDate(0, 0, 27)), "renewed for a month from the old term end")
+	})
+
+	t.Run("FailedRenewalFallsIntoGrace", func(t *testing.T) {
+		acc := b.account(t, 10)
+		a := b.sign(t, acc, payments.ChannelWeChat)
+		b.subscribe(t, acc)
+		require.NoError(t, b.sim.SetAgreementFailure(paysim.ChannelWeChat, a.AgreementNo, paysim.FailInsufficientFunds))
+		_, err := b.svc.ScanRenewals(b.ctx)
+		require.NoError(t, err)
+		rs := b.runs(t, acc)
+		require.Len(t, rs, 1)
+
+		b.clock.Add(3 * time.Hour)
+		defer b.clock.Add(-3 * time.Hour)
+		_, err = b.subs.RenewDue(b.ctx, b.clock.Now()) // the term ended unpaid
+		require.NoError(t, err)
+		b.settle(t, rs[0].ID)
+		r := b.runs(t, acc)[0]
+		require.Equal(t, autotopup.RunFailed, r.State)
+		require.Equal(t, 3, r.Attempts)
+		cur, err := b.svc.Current(b.ctx, acc)
+		require.NoError(t, err)
+		require.Equal(t, autotopup.StatePaused, cur.State)
+		require.Equal(t, 1, b.mails(t, fmt.Sprintf("autotopup-%d@example.com", acc)))
+		sub := b.subscription(t, acc)
+		require.Equal(t, plans.PastDue, sub.State, "the failed renewal falls into the grace period")
+		require.True(t, sub.InForce(b.clock.Now()))
+	})
+
+	t.Run("PaidByHandIsNotDebited", func(t *testing.T) {
+		acc := b.account(t, 10)
+		b.sign(t, acc, payments.ChannelWeChat)
+		sub := b.subscribe(t, acc)
+		_, err := b.svc.ScanRenewals(b.ctx)
+		require.NoError(t, err)
+		rs := b.runs(t, acc)
+		require.Len(t, rs, 1)
+		// The customer pays the renewal at the checkout meanwhile.
+		r, err := b.subs.DueRenewal(b.ctx, sub)
+		require.NoError(t, err)
+		err = pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+			_, err := b.subs.RenewPaidTx(b.ctx, tx, plans.RenewPaid{SubscriptionID: sub.ID, PeriodStart: r.PeriodStart, PlanCode: r.PlanCode,
+				PlanVersion: r.PlanVersion, Cycle: r.Cycle, OrderNo: "T-by-hand", Actor: "test"})
+			return err
+		})
+		require.NoError(t, err)
+		b.clock.Add(3 * time.Hour)
+		defer b.clock.Add(-3 * time.Hour)
+		b.settle(t, rs[0].ID)
+		run := b.runs(t, acc)[0]
+		require.Equal(t, autotopup.RunFailed, run.State)
+		require.Equal(t, "renewal_settled", run.LastError)
+		require.Zero(t, run.Attempts, "never sent to the channel")
+		cur, err := b.svc.Current(b.ctx, acc)
+		require.NoError(t, err)
+		require.Equal(t, autotopup.StateSigned, cur.State, "not a failure of the customer's: no pause")
+	})
+}
+
+// TestOrderFailedAtTheChannelPauses: an order the payments sync job found
+// failed at the channel (PAYERROR) ends its run and pauses auto top-up, as
+// a last failed retry does.
+func TestOrderFailedAtTheChannelPauses(t *testing.T) {
+	b := setup(t)
+	acc := b.account(t, 100)
+	b.sign(t, acc, payments.ChannelWeChat)
+	b.settings(t, acc, "50", "30", "100")
+	b.spend(t, acc, 60, fmt.Sprintf("s-%d", acc))
+	b.drain(t)
+	rs := b.runs(t, acc)
+	require.Len(t, rs, 1)
+	_, err := b.pay.FailAgreementOrder(b.ctx, rs[0].OrderNo, "PAYERROR seen by sync")
+	require.NoError(t, err)
+	b.settle(t, rs[0].ID)
+	r := b.runs(t, acc)[0]
+	require.Equal(t, autotopup.RunFailed, r.State)
+	require.Zero(t, r.Attempts, "never sent again")
+	cur, err := b.svc.Current(b.ctx, acc)
+	require.NoError(t, err)
+	require.Equal(t, autotopup.StatePaused, cur.State)
+	require.Equal(t, 1, b.mails(t, fmt.Sprintf("autotopup-%d@example.com", acc)))
 }

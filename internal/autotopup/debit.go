@@ -47,7 +47,8 @@ func (w *DebitWorker) Work(ctx context.Context, job *river.Job[DebitArgs]) error
 	return nil
 }
 
-const runColumns = `id, account_id, agreement_id, crossing_event_id, order_no, amount_fen, day, state, attempts, accepted_at, next_attempt_at, last_error, created_at, updated_at`
+const runColumns = `id, account_id, agreement_id, purpose, crossing_event_id, subscription_id, period_start, not_before, order_no,
+amount_fen, day, state, attempts, accepted_at, next_attempt_at, last_error, created_at, updated_at`
 
 func queryRun(ctx context.Context, q db.DBTX, sql string, args ...any) (Run, error) {
 	rows, _ := q.Query(ctx, sql, args...)
@@ -76,6 +77,9 @@ func (s *Service) Debit(ctx context.Context, runID int64) (time.Duration, error)
 	if r.State != RunDebiting {
 		return 0, nil
 	}
+	if r.NotBefore != nil && s.now().Before(*r.NotBefore) {
+		return r.NotBefore.Sub(s.now()), nil // a renewal is debited on its renewal date
+	}
 	o, err := s.payments.OrderByNo(ctx, r.OrderNo)
 	if err != nil {
 		return 0, fmt.Errorf("autotopup: debit run %d: %w", runID, err)
@@ -84,7 +88,11 @@ func (s *Service) Debit(ctx context.Context, runID int64) (time.Duration, error)
 	case o.State.Paid():
 		return 0, s.finish(ctx, r, RunSucceeded, "", nil)
 	case !o.State.Open():
-		return 0, s.finish(ctx, r, RunFailed, "order_"+string(o.State), nil)
+		// The channel failed or closed it (a PAYERROR seen by the payments
+		// sync job): the top-up did not happen, so pause and tell, as
+		// after the last retry.
+		pause := PauseDebitFailed
+		return 0, s.finish(ctx, r, RunFailed, "order_"+string(o.State), &pause)
 	case r.AcceptedAt != nil:
 		return awaitNotify, nil
 	}
@@ -94,6 +102,15 @@ func (s *Service) Debit(ctx context.Context, runID int64) (time.Duration, error)
 	}
 	if a.State != StateSigned {
 		return 0, s.finish(ctx, r, RunFailed, "agreement_"+string(a.State), nil)
+	}
+	if r.Purpose == PurposePlanRenewal && s.opts.Renewals != nil {
+		ok, err := s.opts.Renewals.RenewalPayable(ctx, *r.SubscriptionID, *r.PeriodStart)
+		if err != nil {
+			return 0, err
+		}
+		if !ok { // paid by hand meanwhile, canceled or expired: never debit it
+			return 0, s.finish(ctx, r, RunFailed, "renewal_settled", nil)
+		}
 	}
 	if _, err := s.pool.Exec(ctx, `UPDATE autotopup_runs SET attempts = attempts + 1, updated_at = now() WHERE id = $1`, r.ID); err != nil {
 		return 0, fmt.Errorf("autotopup: debit run %d: %w", runID, err)

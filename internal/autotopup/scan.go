@@ -166,10 +166,12 @@ func (s *Service) startRunTx(ctx context.Context, tx pgx.Tx, e ledger.FeedEvent,
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	var unfinishedToday, dayFen, monthFen int64
+	// The same-day rule and the monthly cap are auto top-up's (purpose
+	// topup); the channel's daily limit counts every debit of the day.
 	const sums = `
-SELECT count(*) FILTER (WHERE day = $2 AND state <> 'succeeded'),
+SELECT count(*) FILTER (WHERE day = $2 AND state <> 'succeeded' AND purpose = 'topup'),
        coalesce(sum(amount_fen) FILTER (WHERE day = $2 AND state <> 'failed'), 0),
-       coalesce(sum(amount_fen) FILTER (WHERE day >= $3 AND state <> 'failed'), 0)
+       coalesce(sum(amount_fen) FILTER (WHERE day >= $3 AND state <> 'failed' AND purpose = 'topup'), 0)
 FROM autotopup_runs WHERE account_id = $1 AND day >= $3`
 	if err := tx.QueryRow(ctx, sums, a.AccountID, day, month).Scan(&unfinishedToday, &dayFen, &monthFen); err != nil {
 		return err
@@ -221,12 +223,18 @@ type ScanWorker struct {
 	Service *Service
 }
 
-// Work scans until the outbox is drained.
+// Work scans until the outbox is drained, then orders the plan renewals
+// due to be paid by agreement.
 func (w *ScanWorker) Work(ctx context.Context, _ *river.Job[ScanArgs]) error {
 	for {
 		n, err := w.Service.ScanEvents(ctx)
-		if err != nil || n < w.Service.opts.Batch {
+		if err != nil {
 			return err
 		}
+		if n < w.Service.opts.Batch {
+			break
+		}
 	}
+	_, err := w.Service.ScanRenewals(ctx)
+	return err
 }

@@ -75,6 +75,10 @@ type AgreementChannel interface {
 	Debit(ctx context.Context, contractID string, o QROrder) (paid *ChannelPayment, err error)
 	// Terminate ends the agreement from our side.
 	Terminate(ctx context.Context, contractID string) error
+	// PreDebitNotice tells the payer of an upcoming debit where the channel
+	// requires it (WeChat Pay's 预扣费通知 for periodic debits); a no-op
+	// elsewhere.
+	PreDebitNotice(ctx context.Context, contractID string, amountFen int64) error
 	// ParseAgreementNotify verifies a signing or termination notify.
 	// Errors: ErrBadSignature, ErrMalformedNotify.
 	ParseAgreementNotify(h http.Header, body []byte) (AgreementEvent, error)
@@ -108,6 +112,38 @@ func (s *Service) CreateAgreementOrderTx(ctx context.Context, tx pgx.Tx, account
 	if err != nil {
 		return Order{}, fmt.Errorf("payments: agreement order: %w", err)
 	}
+	return s.insertAgreementOrderTx(ctx, tx, accountID, q, nil, channel, ttl)
+}
+
+// CreateAgreementPlanOrderTx makes a plan renewal order for offer (its
+// SubscriptionID and PeriodStart set) to be debited against an agreement at
+// channel, inside the caller's transaction; paying it renews the
+// subscription through the PlanPaid hook, as a renewal paid at the checkout
+// does. Errors: ErrNoPlanCheckout, ErrInvalidArgument (free, not a renewal,
+// no such account), database errors.
+func (s *Service) CreateAgreementPlanOrderTx(ctx context.Context, tx pgx.Tx, accountID int64, offer PlanOffer, channel Channel, ttl time.Duration) (Order, error) {
+	if s.opts.PlanPaid == nil {
+		return Order{}, fmt.Errorf("payments: agreement renewal order: %w", ErrNoPlanCheckout)
+	}
+	if offer.PriceFen <= 0 || offer.SubscriptionID == 0 || offer.PeriodStart.IsZero() {
+		return Order{}, fmt.Errorf("payments: agreement renewal order: %w: not a priced renewal", ErrInvalidArgument)
+	}
+	q := Quote{AmountFen: offer.PriceFen, Credits: decimal.Zero, BonusCredits: decimal.Zero}
+	return s.insertAgreementOrderTx(ctx, tx, accountID, q, &offer, channel, ttl)
+}
+
+// insertAgreementOrderTx stores a pending agreement order in tx, retrying
+// an order number clash inside a savepoint.
+func (s *Service) insertAgreementOrderTx(ctx context.Context, tx pgx.Tx, accountID int64, q Quote, plan *PlanOffer, channel Channel, ttl time.Duration) (Order, error) {
+	purpose := PurposeTopUp
+	var planCode, planCycle *string
+	var planVersion *int
+	var subscriptionID *int64
+	var periodStart *time.Time
+	if plan != nil {
+		purpose, planCode, planVersion, planCycle = PurposePlanRenewal, &plan.Code, &plan.Version, &plan.Cycle
+		subscriptionID, periodStart = &plan.SubscriptionID, &plan.PeriodStart
+	}
 	validity := int64(0)
 	if q.HasBonus() && q.BonusValidity > 0 {
 		validity = int64(q.BonusValidity / time.Second)
@@ -119,7 +155,7 @@ func (s *Service) CreateAgreementOrderTx(ctx context.Context, tx pgx.Tx, account
 		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
 			var err error
 			o, err = queryOrder(ctx, sp, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
-				channel, StatePending, nil, now.Add(ttl), now, PayModeAgreement, PurposeTopUp, nil, nil, nil, nil, nil,
+				channel, StatePending, nil, now.Add(ttl), now, PayModeAgreement, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart,
 				nil, nil, nil, nil, nil, nil)
 			if err != nil {
 				return err
@@ -224,6 +260,10 @@ func (w wechatChannel) Debit(ctx context.Context, contractID string, o QROrder) 
 	return nil, err
 }
 
+func (w wechatChannel) PreDebitNotice(ctx context.Context, contractID string, amountFen int64) error {
+	return w.c.PreDebitNotice(ctx, contractID, amountFen)
+}
+
 func (w wechatChannel) Terminate(ctx context.Context, contractID string) error {
 	err := w.c.TerminateContract(ctx, contractID, "customer unsigned in the portal")
 	if errors.Is(err, wechatpay.ErrContractRevoked) {
@@ -282,6 +322,9 @@ func (a alipayChannel) Debit(ctx context.Context, contractID string, o QROrder) 
 		State: state, AmountFen: fen, MerchantID: a.sellerID, AppID: a.c.AppID}
 	return &p, nil
 }
+
+// PreDebitNotice: Alipay notifies the payer of agreement debits itself.
+func (alipayChannel) PreDebitNotice(context.Context, string, int64) error { return nil }
 
 func (a alipayChannel) Terminate(ctx context.Context, contractID string) error {
 	err := a.c.Unsign(ctx, contractID)

@@ -699,15 +699,6 @@ type Upgrade struct {
 	AppliedAt       time.Time       `db:"applied_at"`
 }
 
-// LatestOf returns the account's newest subscription, in any state: the
-// one the back office shows with its history.
-//
-// Errors: ErrNotFound; database errors wrapped with "plans: latest of:".
-func (s *Subscriptions) LatestOf(ctx context.Context, accountID int64) (Subscription, error) {
-	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 ORDER BY id DESC LIMIT 1`, accountID)
-	return sub, wrap("latest of", err)
-}
-
 // Resumable reports whether a canceled subscription with these events
 // (oldest first) may resume: the customer canceled it — its last event
 // about renewal is canceled (a comp or a staff grant never renews).

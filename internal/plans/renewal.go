@@ -498,3 +498,55 @@ RETURNING `+subscriptionColumns, id, st, grace, at)
 	sub, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Subscription])
 	return sub.utc(), err
 }
+
+// PayableRenewal is a renewal order that can be paid now, with the account
+// of its subscription (paid by agreement: internal/autotopup).
+type PayableRenewal struct {
+	AccountID int64 `db:"account_id"`
+	Renewal
+}
+
+// PayableRenewals lists, oldest period first, up to limit unpaid renewal
+// orders that cost something, whose period starts by `by`, of
+// subscriptions that renew: active (auto-renew on: not canceled) or past
+// due within grace. Auto top-up pays them through the account's agreement
+// on the renewal date.
+//
+// Errors: database errors wrapped with "plans: payable renewals:".
+func (s *Subscriptions) PayableRenewals(ctx context.Context, by time.Time, limit int) ([]PayableRenewal, error) {
+	now := s.now().UTC()
+	rows, err := s.pool.Query(ctx, `
+SELECT s.account_id, `+renewalColumnsR+`
+FROM subscription_renewals r JOIN subscriptions s ON s.id = r.subscription_id
+WHERE r.renewed_at IS NULL AND r.price_fen > 0 AND r.period_start = s.term_end AND r.period_start <= $1
+  AND (s.state = 'active' OR (s.state = 'past_due' AND s.grace_until > $2))
+ORDER BY r.period_start, r.subscription_id LIMIT $3`, by.UTC(), now, limit)
+	if err != nil {
+		return nil, wrap("payable renewals", err)
+	}
+	rs, err := pgx.CollectRows(rows, pgx.RowToStructByName[PayableRenewal])
+	for i := range rs {
+		rs[i].Renewal = rs[i].Renewal.utc()
+	}
+	return rs, wrap("payable renewals", err)
+}
+
+// RenewalPayable reports whether the renewal of subscriptionID's period
+// starting at periodStart can still be paid (not renewed, the subscription
+// active or in grace, its term end still that period's start): checked
+// before an agreement debit, so a renewal the customer paid by hand
+// meanwhile is not debited again.
+//
+// Errors: database errors wrapped with "plans: renewal payable:".
+func (s *Subscriptions) RenewalPayable(ctx context.Context, subscriptionID int64, periodStart time.Time) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `
+SELECT EXISTS (SELECT 1 FROM subscription_renewals r JOIN subscriptions s ON s.id = r.subscription_id
+WHERE r.subscription_id = $1 AND r.period_start = $2 AND r.renewed_at IS NULL AND s.term_end = r.period_start
+  AND (s.state = 'active' OR (s.state = 'past_due' AND s.grace_until > $3)))`, subscriptionID, periodStart.UTC(), s.now().UTC()).Scan(&ok)
+	return ok, wrap("renewal payable", err)
+}
+
+// renewalColumnsR is renewalColumns qualified by the alias r.
+const renewalColumnsR = `r.subscription_id, r.period_start, r.period_end, r.plan_code, r.plan_version, r.cycle, r.price_fen,
+r.ordered_at, r.renewed_at, coalesce(r.order_no, '') AS order_no`

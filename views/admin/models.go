@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"github.com/seed75218f88/credits/views/components"
-
 	"context"
 	"strconv"
 	"time"
@@ -56,10 +54,6 @@ type CustomerView struct {
 	Invoices     []CustomerInvoiceRow
 	Verification CustomerVerification
 	Subs         []CustomerSubRow
-	// Subscription is the account's newest subscription's history, newest
-	// first (HasSubscription false: it never had a plan).
-	HasSubscription     bool
-	SubscriptionHistory []components.HistoryRow
 	// Entitlements are what the account's one-time products delivered,
 	// newest first (customer_entitlements.templ).
 	Entitlements []CustomerEntitlementRow
@@ -181,9 +175,11 @@ type StatementsView struct {
 // search starts from the payer's name.
 func (v StatementsView) ResolveFor(l LineRow) ResolveForm {
 	if v.Resolve.LineID == l.ID {
-		return v.Resolve
+		f := v.Resolve
+		f.Amount = l.Amount
+		return f
 	}
-	return ResolveForm{LineID: l.ID, Find: l.PayerName}
+	return ResolveForm{LineID: l.ID, Find: l.PayerName, Amount: l.Amount}
 }
 
 // ResolveForm credits an unmatched line to a customer found in the form:
@@ -200,6 +196,9 @@ type ResolveForm struct {
 	AccountID  int64 // the picked candidate
 	Note       string
 	Errors     Errors
+	// Amount is the line's amount, named by the confirmation; zero when
+	// the form is sent again on its own (htmx), which then asks without it.
+	Amount decimal.Decimal
 }
 
 // PayerCandidate is one customer a line may be credited to, with what
@@ -580,4 +579,14 @@ type KYCDetailView struct {
 	Access   []KYCAccess
 	Revealed string // the full number, after an entitled reveal
 	Errors   map[string]string
+}
+
+// resolveConfirm is the question the resolve form asks before crediting a
+// line to the picked customer, naming the line's amount when the form knows
+// it.
+func resolveConfirm(ctx context.Context, f ResolveForm) string {
+	if f.Amount.IsZero() {
+		return i18n.T(ctx, "confirm.line_resolve_any")
+	}
+	return i18n.Tf(ctx, "confirm.line_resolve", map[string]string{"Amount": format.Money(f.Amount)})
 }

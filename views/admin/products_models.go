@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"time"
-
 	"github.com/seed75218f88/credits/internal/products"
 )
 
@@ -34,14 +32,4 @@ type ProductForm struct {
 	Code, Kind, NameZH, NameEN, DescriptionZH, DescriptionEN   string
 	PriceYuan, Credits, CreditDays, JobCount, Days, RefundDays string
 	Revision                                                   string
-}
-
-// CustomerEntitlementRow is one entitlement on the customer page.
-type CustomerEntitlementRow struct {
-	Product string // name in the reader's language
-	Kind    string
-	OrderNo string
-	Since   time.Time
-	Until   *time.Time // nil: no end
-	State   string     // active, ended, revoked
 }

@@ -48,6 +48,7 @@ type AutoTopUpForm struct {
 type AutoTopUpRun struct {
 	At                     time.Time
 	OrderNo, Amount, State string
+	Purpose                string // topup or plan_renewal
 	Attempts               int
 	Reason                 string
 }
