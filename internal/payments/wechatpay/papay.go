@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -34,15 +35,22 @@ import (
 //     which is what makes our retries safe.
 //   - 预扣费通知 POST /v3/papay/contracts/{contract_id}/notify: the pre-debit
 //     notice periodic-deduction templates require before a debit (same page).
-//   - 查询签约 GET /v3/papay/contracts/{contract_id}?appid=… and
-//     申请解约 POST /v3/papay/contracts/{contract_id}/terminate.
+//   - 通过商户协议号查询签约 GET
+//     /v3/papay/sign/contracts/plan-id/{plan_id}/out-contract-code/{out_contract_code}
+//     (…/entrusted-payment/normal/normal-get-contract-by-code.html) and
+//     通过商户协议号解约 POST …/out-contract-code/{out_contract_code}/terminate
+//     with contract_termination_remark
+//     (…/entrusted-payment/normal/normal-terminate-contract-by-code.html):
+//     the direct merchant's contract is named by our template and our
+//     agreement number (out_contract_code), not by WeChat Pay's contract id.
 //   - 签约与解约结果回调: a v3 notify whose resource (original_type
 //     "contract") carries contract_state SIGNED or TERMINATED.
 //
-// Paths and field names other than pre-entrust-sign and apply are taken
-// from WeChat Pay's v3 papay reference as listed above and must be checked
-// against the merchant's own template (plan_id) before going live: the
-// sandbox (paysim) speaks exactly what this file sends.
+// The query and terminate paths and fields follow the API descriptions
+// above (as collected in github.com/TheNorthMemory/wechatpay-openapi,
+// docs/v3/papay/sign/contracts/plan-id/…); the pre-debit notice's fields
+// are to be checked against the merchant's own template before going live.
+// The sandbox (paysim) speaks exactly what this file sends.
 
 // Sign scenes of a pre-sign.
 const (
@@ -223,12 +231,18 @@ type Contract struct {
 	TerminationMode string `json:"contract_termination_mode,omitempty"`
 }
 
-// QueryContract fetches a contract by WeChat Pay's contract id.
-func (c *Client) QueryContract(ctx context.Context, contractID string) (Contract, error) {
+// contractPath names a direct merchant's contract by our template and our
+// agreement number.
+func (c *Client) contractPath(outContractCode string) string {
+	return "/v3/papay/sign/contracts/plan-id/" + strconv.FormatInt(c.PapayPlanID, 10) +
+		"/out-contract-code/" + url.PathEscape(outContractCode)
+}
+
+// QueryContract fetches the contract signed under our agreement number.
+func (c *Client) QueryContract(ctx context.Context, outContractCode string) (Contract, error) {
 	var out Contract
-	p := "/v3/papay/contracts/" + url.PathEscape(contractID) + "?appid=" + url.QueryEscape(c.AppID)
-	if err := c.do(ctx, http.MethodGet, p, nil, &out); err != nil {
-		return out, fmt.Errorf("wechatpay: query contract %s: %w", contractID, err)
+	if err := c.do(ctx, http.MethodGet, c.contractPath(outContractCode), nil, &out); err != nil {
+		return out, fmt.Errorf("wechatpay: query contract %s: %w", outContractCode, err)
 	}
 	return out, nil
 }
@@ -236,10 +250,10 @@ func (c *Client) QueryContract(ctx context.Context, contractID string) (Contract
 // TerminateContract ends a contract from our side; WeChat Pay then sends
 // the termination notify. Terminating a terminated contract answers
 // ErrContractRevoked.
-func (c *Client) TerminateContract(ctx context.Context, contractID, remark string) error {
-	body := map[string]string{"appid": c.AppID, "contract_termination_remark": remark}
-	if err := c.do(ctx, http.MethodPost, "/v3/papay/contracts/"+url.PathEscape(contractID)+"/terminate", body, nil); err != nil {
-		return fmt.Errorf("wechatpay: terminate contract %s: %w", contractID, err)
+func (c *Client) TerminateContract(ctx context.Context, outContractCode, remark string) error {
+	body := map[string]string{"contract_termination_remark": remark}
+	if err := c.do(ctx, http.MethodPost, c.contractPath(outContractCode)+"/terminate", body, nil); err != nil {
+		return fmt.Errorf("wechatpay: terminate contract %s: %w", outContractCode, err)
 	}
 	return nil
 }

@@ -94,16 +94,19 @@ func TestPapayRequestsMatchOpenSSL(t *testing.T) {
 	})
 	t.Run("QueryContract", func(t *testing.T) {
 		c, calls := papayServer(t, b, 200, `{"mchid":"1900000109","appid":"wxd930ea5d5a258f4f","contract_id":"Wx1","plan_id":12535,"out_contract_code":"A1","contract_state":"TERMINATED","contract_termination_mode":"USER"}`)
-		ct, err := c.QueryContract(t.Context(), "Wx1")
+		ct, err := c.QueryContract(t.Context(), "A1")
 		require.NoError(t, err)
 		require.Equal(t, ContractTerminated, ct.ContractState)
 		require.Equal(t, "USER", ct.TerminationMode)
 		require.Equal(t, "GET", (*calls)[0].method)
+		require.Equal(t, "/v3/papay/sign/contracts/plan-id/12535/out-contract-code/A1", (*calls)[0].path)
 		requireOpenSSLSigned(t, (*calls)[0], "papay_query")
 	})
 	t.Run("TerminateContract", func(t *testing.T) {
 		c, calls := papayServer(t, b, 204, "")
-		require.NoError(t, c.TerminateContract(t.Context(), "Wx1", "用户在门户解约"))
+		require.NoError(t, c.TerminateContract(t.Context(), "A1", "用户在门户解约"))
+		require.Equal(t, "/v3/papay/sign/contracts/plan-id/12535/out-contract-code/A1/terminate", (*calls)[0].path)
+		require.JSONEq(t, `{"contract_termination_remark":"用户在门户解约"}`, string((*calls)[0].body))
 		requireOpenSSLSigned(t, (*calls)[0], "papay_terminate")
 	})
 	t.Run("PreDebitNotice", func(t *testing.T) {
