@@ -34,7 +34,9 @@ import (
 //     https://pay.weixin.qq.com/wiki/doc/api/wxpay_v2/papay/chapter3_8.shtml),
 //     which is what makes our retries safe.
 //   - 预扣费通知 POST /v3/papay/contracts/{contract_id}/notify: the pre-debit
-//     notice periodic-deduction templates require before a debit (same page).
+//     notice periodic-deduction templates require before a debit: mchid,
+//     appid, estimated_amount{amount,currency}
+//     (…/entrusted-payment/json/deduct-notify.html).
 //   - 通过商户协议号查询签约 GET
 //     /v3/papay/sign/contracts/plan-id/{plan_id}/out-contract-code/{out_contract_code}
 //     (…/entrusted-payment/normal/normal-get-contract-by-code.html) and
@@ -209,7 +211,8 @@ func (c *Client) ApplyDeduction(ctx context.Context, d Deduction) error {
 // PreDebitNotice sends the 预扣费通知 for an upcoming debit of amountFen.
 // Errors as for ApplyDeduction.
 func (c *Client) PreDebitNotice(ctx context.Context, contractID string, amountFen int64) error {
-	body := map[string]any{"appid": c.AppID, "estimated_amount": map[string]any{"amount": amountFen, "currency": "CNY"}}
+	body := map[string]any{"mchid": c.MchID, "appid": c.AppID,
+		"estimated_amount": map[string]any{"amount": amountFen, "currency": "CNY"}}
 	if err := c.do(ctx, http.MethodPost, "/v3/papay/contracts/"+url.PathEscape(contractID)+"/notify", body, nil); err != nil {
 		return fmt.Errorf("wechatpay: pre-debit notice %s: %w", contractID, err)
 	}

@@ -113,7 +113,7 @@ func TestPapayRequestsMatchOpenSSL(t *testing.T) {
 		c, calls := papayServer(t, b, 204, "")
 		require.NoError(t, c.PreDebitNotice(t.Context(), "Wx1", 10000))
 		require.Equal(t, "/v3/papay/contracts/Wx1/notify", (*calls)[0].path)
-		require.JSONEq(t, `{"appid":"wxd930ea5d5a258f4f","estimated_amount":{"amount":10000,"currency":"CNY"}}`, string((*calls)[0].body))
+		require.JSONEq(t, `{"mchid":"`+c.MchID+`","appid":"wxd930ea5d5a258f4f","estimated_amount":{"amount":10000,"currency":"CNY"}}`, string((*calls)[0].body))
 	})
 	t.Run("DeductionFailuresAreClassified", func(t *testing.T) {
 		for code, want := range map[string]error{"NOTENOUGH": ErrInsufficientFunds, "CONTRACT_NOT_EXIST": ErrContractRevoked, "RULE_LIMIT": ErrLimitExceeded} {
