@@ -34,21 +34,30 @@ func (s *Service) RequestOrderRefund(ctx context.Context, accountID int64, order
 		return out, err
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `INSERT INTO refund_requests (account_id, order_no, amount, reason, requested_at)
-VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, orderNo, amount, reason, s.now())
-		r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
-		if db.IsUniqueViolation(err, "refund_requests_open_order_key") {
-			return fmt.Errorf("%w: %w", ErrRefundPending, field("", "refund_pending"))
-		}
-		if err != nil {
-			return fmt.Errorf("backoffice: request order refund: %w", err)
-		}
-		out = r
-		b := bal.Available
-		_, err = Audit(ctx, tx, Entry{ActorKind: ActorCustomer, IP: ip, Action: ActionRefundRequested, AccountID: accountID,
-			BalanceBefore: &b, BalanceAfter: &b, Reason: reason,
-			Detail: map[string]any{"refund_id": r.ID, "order_no": r.OrderNo, "amount_rmb": amount, "whole_order": true}})
+		out, err = s.requestOrderRefundTx(ctx, tx, accountID, orderNo, amount, reason, ip, bal.Available,
+			map[string]any{"whole_order": true})
 		return err
 	})
 	return out, err
+}
+
+// requestOrderRefundTx records a customer's request to refund amount of
+// order orderNo (one open request per order) and its audit row, whose
+// detail adds detail to the request's own fields; balance is the pool's,
+// unchanged by a request. Errors: ErrRefundPending.
+func (s *Service) requestOrderRefundTx(ctx context.Context, tx pgx.Tx, accountID int64, orderNo string, amount decimal.Decimal,
+	reason, ip string, balance decimal.Decimal, detail map[string]any) (RefundRequest, error) {
+	rows, _ := tx.Query(ctx, `INSERT INTO refund_requests (account_id, order_no, amount, reason, requested_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, orderNo, amount, reason, s.now())
+	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
+	if db.IsUniqueViolation(err, "refund_requests_open_order_key") {
+		return r, fmt.Errorf("%w: %w", ErrRefundPending, field("", "refund_pending"))
+	}
+	if err != nil {
+		return r, fmt.Errorf("backoffice: request order refund: %w", err)
+	}
+	detail["refund_id"], detail["order_no"], detail["amount_rmb"] = r.ID, r.OrderNo, amount
+	_, err = Audit(ctx, tx, Entry{ActorKind: ActorCustomer, IP: ip, Action: ActionRefundRequested, AccountID: accountID,
+		BalanceBefore: &balance, BalanceAfter: &balance, Reason: reason, Detail: detail})
+	return r, err
 }

@@ -3,7 +3,6 @@ package backoffice
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/plans"
-	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // PlanDesk is what the back office needs of subscriptions
@@ -75,22 +73,10 @@ func (s *Service) RequestPlanRefund(ctx context.Context, accountID int64, reason
 		if err != nil {
 			return err
 		}
-		rows, _ := tx.Query(ctx, `INSERT INTO refund_requests (account_id, order_no, amount, reason, requested_at)
-VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, q.OrderNo, amount, reason, s.now())
-		r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
-		if db.IsUniqueViolation(err, "refund_requests_open_order_key") {
-			return fmt.Errorf("%w: %w", ErrRefundPending, field("", "refund_pending"))
-		}
-		if err != nil {
-			return fmt.Errorf("backoffice: request plan refund: %w", err)
-		}
-		out = r
-		_, err = Audit(ctx, tx, Entry{ActorKind: ActorCustomer, IP: ip, Action: ActionRefundRequested, AccountID: accountID,
-			BalanceBefore: &bal, BalanceAfter: &bal, Reason: reason,
-			Detail: map[string]any{"refund_id": r.ID, "order_no": r.OrderNo, "amount_rmb": amount, "plan": q.Subscription.PlanCode,
-				"subscription_id": q.Subscription.ID, "rule": "yearly_plan", "unused_months": q.UnusedMonths,
-				"unused_fen": q.UnusedFen, "consumed": q.Consumed.String(), "entitled": q.Entitled.String(),
-				"excess": q.Excess.String(), "deduction_fen": q.DeductionFen}})
+		out, err = s.requestOrderRefundTx(ctx, tx, accountID, q.OrderNo, amount, reason, ip, bal, map[string]any{
+			"plan": q.Subscription.PlanCode, "subscription_id": q.Subscription.ID, "rule": "yearly_plan",
+			"unused_months": q.UnusedMonths, "unused_fen": q.UnusedFen, "consumed": q.Consumed.String(),
+			"entitled": q.Entitled.String(), "excess": q.Excess.String(), "deduction_fen": q.DeductionFen})
 		return err
 	})
 	return out, q, err
