@@ -284,10 +284,11 @@ func (w wechatChannel) ParseAgreementNotify(h http.Header, body []byte) (Agreeme
 		return AgreementEvent{}, fmt.Errorf("%w: %w", ErrMalformedNotify, err)
 	}
 	ev := AgreementEvent{Channel: ChannelWeChat, AgreementNo: ct.OutContractCode, ContractID: ct.ContractID,
-		Signed: ct.ContractState == wechatpay.ContractSigned, ByCustomer: ct.TerminationMode != "MCH"}
+		Signed: ct.ContractState == wechatpay.ContractSigned}
 	at := ct.ContractSignedTime
-	if !ev.Signed {
-		at = ct.ContractTerminatedTime
+	if !ev.Signed && ct.Terminated != nil {
+		// anything but our own API call ended it at the channel
+		at, ev.ByCustomer = ct.Terminated.At, ct.Terminated.Mode != wechatpay.TerminatedByAPI
 	}
 	ev.At, _ = time.Parse(time.RFC3339, at)
 	return ev, nil

@@ -68,7 +68,9 @@ type simAgreement struct {
 	failWith   string
 	signedAt   time.Time
 	terminated time.Time
-	debits     int
+	// terminatedBy is who ended it (wechatpay.TerminatedByUser or TerminatedByAPI).
+	terminatedBy string
+	debits       int
 }
 
 // agreementKey indexes agreements by channel and our number.
@@ -263,7 +265,7 @@ func (s *Server) wxTerminate(w http.ResponseWriter, r *http.Request) {
 		s.wxError(w, http.StatusNotFound, "CONTRACT_NOT_EXIST", "协议不存在")
 		return
 	}
-	n, err := s.terminate(ChannelWeChat, outNo, "MCH")
+	n, err := s.terminate(ChannelWeChat, outNo, wechatpay.TerminatedByAPI)
 	if err != nil {
 		s.wxError(w, http.StatusBadRequest, "CONTRACT_NOT_EXIST", "协议已解约")
 		return
@@ -281,7 +283,7 @@ func (s *Server) wxContract(a *simAgreement) wechatpay.Contract {
 	}
 	if a.state == agreementTerminated {
 		ct.ContractState = wechatpay.ContractTerminated
-		ct.ContractTerminatedTime = a.terminated.In(chinaTime).Format(time.RFC3339)
+		ct.Terminated = &wechatpay.ContractTermination{Mode: a.terminatedBy, At: a.terminated.In(chinaTime).Format(time.RFC3339)}
 	}
 	return ct
 }
@@ -338,7 +340,7 @@ func (s *Server) aliAgreementGateway(w http.ResponseWriter, r *http.Request, p u
 			s.aliWrite(w, method, node)
 			return
 		}
-		n, err := s.terminate(ChannelAlipay, outNo, "MCH")
+		n, err := s.terminate(ChannelAlipay, outNo, wechatpay.TerminatedByAPI)
 		if err != nil {
 			s.aliFail(w, method, "40004", "USER_AGREEMENT_ALREADY_UNSIGN", "协议已解约")
 			return
@@ -490,10 +492,9 @@ func (s *Server) terminate(channel, outNo, by string) (*notice, error) {
 	if a.state != agreementSigned {
 		return nil, fmt.Errorf("%w: agreement is %s", ErrNotPayable, a.state)
 	}
-	a.state, a.terminated = agreementTerminated, s.now()
+	a.state, a.terminated, a.terminatedBy = agreementTerminated, s.now(), by
 	if channel == ChannelWeChat {
 		ct := s.wxContract(a)
-		ct.TerminationMode = by
 		return s.wxNotice(a.notifyURL, wechatpay.EventContractTerminated, "解约成功", "contract", mustJSON(ct))
 	}
 	return s.aliAgreementNotice(a)
@@ -558,7 +559,7 @@ func (s *Server) SignAgreement(ctx context.Context, channel, outNo string) (Deli
 // UnsignAgreement ends the agreement as the customer would in the app and
 // delivers the termination notify before returning.
 func (s *Server) UnsignAgreement(ctx context.Context, channel, outNo string) (Delivery, error) {
-	n, err := s.terminate(channel, outNo, "USER")
+	n, err := s.terminate(channel, outNo, wechatpay.TerminatedByUser)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -663,7 +664,7 @@ func (s *Server) signPageAction(action string) http.HandlerFunc {
 			n, ack, err = s.signAgreement(channel, no)
 			m = "signed"
 		case "unsign":
-			n, err = s.terminate(channel, no, "USER")
+			n, err = s.terminate(channel, no, wechatpay.TerminatedByUser)
 			ack, m = wxAck, "unsigned"
 			if channel == ChannelAlipay {
 				ack = aliAck

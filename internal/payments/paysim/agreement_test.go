@@ -80,7 +80,7 @@ func TestWeChatPapayRoundTrip(t *testing.T) {
 		eventually(t, func() bool { return len(b.recv.snapshot().wxContracts) == 2 })
 		term := b.recv.snapshot().wxContracts[1]
 		require.Equal(t, wechatpay.ContractTerminated, term.ContractState)
-		require.Equal(t, "USER", term.TerminationMode)
+		require.Equal(t, wechatpay.TerminatedByUser, term.Terminated.Mode)
 		q, err := b.wx.QueryContract(ctx, "AWX0001")
 		require.NoError(t, err)
 		require.Equal(t, wechatpay.ContractTerminated, q.ContractState)
@@ -103,7 +103,7 @@ func TestWeChatPapayTerminateByMerchantAndLimit(t *testing.T) {
 	require.NotEmpty(t, id)
 	require.NoError(t, b.wx.TerminateContract(ctx, "AWX0002", "用户在门户解约"))
 	eventually(t, func() bool { return len(b.recv.snapshot().wxContracts) == 2 })
-	require.Equal(t, "MCH", b.recv.snapshot().wxContracts[1].TerminationMode)
+	require.Equal(t, wechatpay.TerminatedByAPI, b.recv.snapshot().wxContracts[1].Terminated.Mode)
 	require.ErrorIs(t, b.wx.TerminateContract(ctx, "AWX0002", "again"), wechatpay.ErrContractRevoked)
 }
 

@@ -221,18 +221,33 @@ func (c *Client) PreDebitNotice(ctx context.Context, contractID string, amountFe
 
 // Contract is a contract as a query or a contract notify reports it.
 type Contract struct {
-	MchID                  string `json:"mchid"`
-	AppID                  string `json:"appid"`
-	ContractID             string `json:"contract_id"`
-	PlanID                 int64  `json:"plan_id"`
-	OutContractCode        string `json:"out_contract_code"`
-	OpenID                 string `json:"openid"`
-	ContractState          string `json:"contract_state"`
-	ContractSignedTime     string `json:"contract_signed_time,omitempty"`
-	ContractTerminatedTime string `json:"contract_terminated_time,omitempty"`
-	// TerminationMode says who ended it: USER, MCH (us), PLATFORM.
-	TerminationMode string `json:"contract_termination_mode,omitempty"`
+	MchID              string `json:"mchid"`
+	AppID              string `json:"appid"`
+	ContractID         string `json:"contract_id"`
+	PlanID             int64  `json:"plan_id"`
+	OutContractCode    string `json:"out_contract_code"`
+	OpenID             string `json:"openid"`
+	ContractState      string `json:"contract_state"`
+	ContractSignedTime string `json:"contract_signed_time,omitempty"`
+	// Terminated says who ended it and when (nil while it is in force).
+	Terminated *ContractTermination `json:"contract_terminate_info,omitempty"`
 }
+
+// ContractTermination is a contract's contract_terminate_info.
+type ContractTermination struct {
+	// Mode is who ended it: TerminatedByUser, TerminatedByAPI (us), or
+	// WEPAY_WEB_TERMINATE (our merchant platform), CUSTOMER_SERVICE_TERMINATE,
+	// SYSTEM_TERMINATE (WeChat Pay).
+	Mode   string `json:"contract_termination_mode"`
+	At     string `json:"contract_terminated_time"`
+	Remark string `json:"contract_termination_remark,omitempty"`
+}
+
+// The termination modes this package names (contract_termination_mode).
+const (
+	TerminatedByUser = "USER_TERMINATE"
+	TerminatedByAPI  = "MCH_API_TERMINATE"
+)
 
 // contractPath names a direct merchant's contract by our template and our
 // agreement number.

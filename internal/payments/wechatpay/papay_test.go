@@ -93,11 +93,11 @@ func TestPapayRequestsMatchOpenSSL(t *testing.T) {
 		requireOpenSSLSigned(t, (*calls)[0], "papay_apply")
 	})
 	t.Run("QueryContract", func(t *testing.T) {
-		c, calls := papayServer(t, b, 200, `{"mchid":"1900000109","appid":"wxd930ea5d5a258f4f","contract_id":"Wx1","plan_id":12535,"out_contract_code":"A1","contract_state":"TERMINATED","contract_termination_mode":"USER"}`)
+		c, calls := papayServer(t, b, 200, `{"mchid":"1900000109","appid":"wxd930ea5d5a258f4f","contract_id":"Wx1","plan_id":12535,"out_contract_code":"A1","contract_state":"TERMINATED","contract_terminate_info":{"contract_termination_mode":"USER_TERMINATE","contract_terminated_time":"2026-01-01T12:00:00+08:00"}}`)
 		ct, err := c.QueryContract(t.Context(), "A1")
 		require.NoError(t, err)
 		require.Equal(t, ContractTerminated, ct.ContractState)
-		require.Equal(t, "USER", ct.TerminationMode)
+		require.Equal(t, TerminatedByUser, ct.Terminated.Mode)
 		require.Equal(t, "GET", (*calls)[0].method)
 		require.Equal(t, "/v3/papay/sign/contracts/plan-id/12535/out-contract-code/A1", (*calls)[0].path)
 		requireOpenSSLSigned(t, (*calls)[0], "papay_query")
