@@ -69,10 +69,14 @@ const (
 // TradeTypePAP is the trade_type of an agreement deduction.
 const TradeTypePAP = "PAP"
 
-// Notify event types of contract notifies.
+// Notify event types of contract notifies: 签约/解约成功通知 (PAPAY.SIGN,
+// PAPAY.TERMINATE in the v3 notify list collected in
+// github.com/TheNorthMemory/wechatpay-openapi, docs/v3/webhooks.yaml). A
+// notify is read by its decrypted contract_state, so the CONTRACT.* names
+// some templates use are read alike.
 const (
-	EventContractSigned     = "CONTRACT.SIGNED"
-	EventContractTerminated = "CONTRACT.TERMINATED"
+	EventContractSigned     = "PAPAY.SIGN"
+	EventContractTerminated = "PAPAY.TERMINATE"
 )
 
 // Deduction failure classes; errors.Is on an *APIError (or a PAYERROR
@@ -285,7 +289,8 @@ func (c *Client) ParseContractNotify(h http.Header, body []byte) (Contract, erro
 	if err != nil {
 		return ct, err
 	}
-	if n.Resource.OriginalType != "contract" || !strings.HasPrefix(n.EventType, "CONTRACT.") {
+	contractEvent := strings.HasPrefix(n.EventType, "PAPAY.") || strings.HasPrefix(n.EventType, "CONTRACT.")
+	if n.Resource.OriginalType != "contract" || !contractEvent {
 		return ct, fmt.Errorf("wechatpay: notify %s: %w: %s/%s", n.ID, ErrWrongResource, n.EventType, n.Resource.OriginalType)
 	}
 	if err := json.Unmarshal(pt, &ct); err != nil {
