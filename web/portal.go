@@ -140,6 +140,7 @@ func (s *Server) Overview(c echo.Context) error {
 		ValueRMB:  ledger.RMBForCredits(bal.Available, s.portal.price),
 		Welcome:   c.QueryParam("welcome") != "",
 		Events:    eventRows(evs),
+		Runway:    pv.Runway{Days: d.runway.Days, OK: d.runway.OK},
 	}
 	if bal.Allocation != nil {
 		v.Allocation = bal.Allocation

@@ -127,6 +127,7 @@ func (c *viewCache[K, V]) put(k K, head int64, v V, until time.Time) {
 type overviewData struct {
 	balance ledger.Balance
 	events  []ledger.Event
+	runway  usage.Runway
 }
 
 // usageKey is one usage filter of one scope.
@@ -329,9 +330,15 @@ func (s *Server) overviewData(c echo.Context, cu customer) (overviewData, error)
 		if d.events, _, err = s.portal.ledger.Events(ctx, cu.Account.ID, ledger.EventFilter{}, 0, 5); err != nil {
 			return overviewData{}, time.Time{}, err
 		}
-		var until time.Time // the first lot expiry changes the balance without an event
+		now := time.Now()
+		if d.runway, err = s.portal.usage.Runway(ctx, cu.scope(), d.balance.Available, now); err != nil {
+			return overviewData{}, time.Time{}, err
+		}
+		// The forecast's week moves on at midnight, and the first lot
+		// expiry changes the balance: both without an event.
+		until := usage.Day(now).AddDate(0, 0, 1)
 		for _, l := range d.balance.Lots {
-			if l.ExpiresAt != nil && (until.IsZero() || l.ExpiresAt.Before(until)) {
+			if l.ExpiresAt != nil && l.ExpiresAt.Before(until) {
 				until = *l.ExpiresAt
 			}
 		}

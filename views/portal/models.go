@@ -59,6 +59,15 @@ type OverviewView struct {
 	Events              []EventRow
 	// Plan is the plan in force (nil: none).
 	Plan *PlanCard
+	// Runway is how long the balance lasts at the last 7 days' pace.
+	Runway Runway
+}
+
+// Runway is the balance's forecast: Days at the recent pace (0: less than a
+// day); not OK when nothing was spent lately.
+type Runway struct {
+	Days int64
+	OK   bool
 }
 
 // UsageFilter is the usage filter as shown in its form.
