@@ -103,6 +103,9 @@ var errorTable = []ErrorMapping{
 	{gateway.ErrAccountConflict, http.StatusConflict, "account_conflict", "error.api.account_conflict"},
 	{gateway.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.api.idempotency_conflict"},
 	{ledger.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.api.idempotency_conflict"},
+	// A hard-stop budget (the account's, a project's or a key's) is full;
+	// retry_at says when its period resets.
+	{ledger.ErrBudgetExceeded, http.StatusPaymentRequired, "budget_exceeded", "error.api.budget_exceeded"},
 	{ledger.ErrInsufficientCredits, http.StatusPaymentRequired, "insufficient_credits", "error.api.insufficient_credits"},
 	{ledger.ErrAllocationExceeded, http.StatusPaymentRequired, "allocation_exceeded", "error.api.allocation_exceeded"},
 	{ledger.ErrCrossEnterpriseTransfer, http.StatusConflict, "cross_enterprise_transfer", "error.api.cross_enterprise_transfer"},
@@ -253,7 +256,8 @@ type APIErrorBody struct {
 	Message string           `json:"message"`
 	Fields  []fielderr.Field `json:"fields,omitempty"`
 	// RetryAt is when the refused call would be accepted (a plan quota's
-	// window freeing up); Retry-After says the same in seconds.
+	// window freeing up, a budget's period resetting); Retry-After says the
+	// same in seconds.
 	RetryAt *time.Time `json:"retry_at,omitempty"`
 }
 

@@ -129,6 +129,11 @@ type ReserveInput struct {
 	MaxOutputTokens int64  `json:"max_output_tokens"`
 	IdempotencyKey  string `json:"idempotency_key"`
 	SessionID       string `json:"session_id"`
+	// Project and Key label the call (at most 100 characters each, no
+	// control characters): they are stored with it, shown in the usage
+	// views, and name the budgets it counts in (see ledger.Budget).
+	Project string `json:"project,omitempty"`
+	Key     string `json:"key,omitempty"`
 }
 
 // ReservationView is a reservation as the API shows it.
@@ -178,6 +183,10 @@ func (in ReserveInput) validate() error {
 		return invalid("idempotency_key", "1 to 200 characters")
 	case len(in.SessionID) > 200:
 		return invalid("session_id", "at most 200 characters")
+	case !ledger.ValidLabel(in.Project):
+		return invalid("project", "at most 100 characters, no control characters or surrounding spaces")
+	case !ledger.ValidLabel(in.Key):
+		return invalid("key", "at most 100 characters, no control characters or surrounding spaces")
 	}
 	return nil
 }
@@ -190,7 +199,9 @@ func (in ReserveInput) validate() error {
 // ErrVerificationRequired, pricing.ErrUnknownModel, pricing.ErrNoRateCard,
 // ledger.ErrInsufficientCredits, ledger.ErrAllocationExceeded,
 // ledger.ErrAccountFrozen, ledger.ErrIdempotencyConflict (ErrIdempotencyConflict
-// for a free model's call).
+// for a free model's call), ledger.ErrBudgetExceeded (*ledger.BudgetExceededError:
+// a hard-stop budget over the account, project or key is full; a call
+// quota pays spends no credits and counts in no budget).
 func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (ReservationView, error) {
 	if err := in.validate(); err != nil {
 		return ReservationView{}, err
@@ -251,7 +262,8 @@ func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, i
 	// ledger.ErrIdempotencyConflict (the API's 409 idempotency_conflict).
 	res, err := s.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: a.acct.ID, Amount: hold,
 		IdempotencyKey: "rsv:" + in.IdempotencyKey, TTL: s.opts.ReservationTTL, Model: in.Model,
-		SessionID: in.SessionID, Detail: reserveDetail(in.MaxInputTokens, in.MaxOutputTokens, version)})
+		SessionID: in.SessionID, Detail: reserveDetail(in.MaxInputTokens, in.MaxOutputTokens, version),
+		Project: in.Project, Key: in.Key})
 	if err != nil {
 		return ReservationView{}, verificationRequired(err)
 	}

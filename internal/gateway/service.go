@@ -464,6 +464,8 @@ type EventView struct {
 	ReservationID *int64           `json:"reservation_id"`
 	Model         string           `json:"model"`
 	SessionID     string           `json:"session_id"`
+	Project       string           `json:"project"`
+	Key           string           `json:"key"`
 	RequestID     string           `json:"request_id"`
 	ReasonCode    string           `json:"reason_code"`
 	Detail        any              `json:"detail"`
@@ -499,7 +501,7 @@ func (s *Service) Ledger(ctx context.Context, key Key, externalID string, cursor
 	for _, e := range evs {
 		v := EventView{ID: e.ID, Type: e.Type, Amount: e.Amount, BalanceAfter: e.BalanceAfter, Unpaid: e.Unpaid,
 			LotID: e.LotID, LotKind: e.LotKind, ReservationID: e.ReservationID, Model: e.Model, SessionID: e.SessionID,
-			RequestID: e.RequestID, ReasonCode: e.ReasonCode, OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt}
+			Project: e.Project, Key: e.Key, RequestID: e.RequestID, ReasonCode: e.ReasonCode, OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt}
 		if len(e.Detail) > 0 {
 			v.Detail = e.Detail
 		}

@@ -23,6 +23,9 @@ type UsageEvent struct {
 	Requests       int64     `json:"requests"`
 	OccurredAt     time.Time `json:"occurred_at"`
 	SessionID      string    `json:"session_id"`
+	// Project and Key label the call, as on a reservation.
+	Project string `json:"project,omitempty"`
+	Key     string `json:"key,omitempty"`
 }
 
 // UsageBatch is the body of POST /v1/usage/events.
@@ -56,6 +59,7 @@ const (
 	RejectFrozen               = "account_frozen"
 	RejectVerificationRequired = "verification_required"
 	RejectIdempotencyConflict  = "idempotency_conflict"
+	RejectBudgetExceeded       = "budget_exceeded"
 	RejectNoRateCard           = "no_rate_card"
 	RejectRetry                = "unavailable"
 )
@@ -108,7 +112,8 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 	switch {
 	case ev.IdempotencyKey == "" || len(ev.IdempotencyKey) > 200, ev.Account == "", ev.Model == "",
 		!pricing.CountsInRange(ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens),
-		ev.Requests < 0, ev.Requests > pricing.MaxRequests, ev.OccurredAt.IsZero():
+		ev.Requests < 0, ev.Requests > pricing.MaxRequests, ev.OccurredAt.IsZero(),
+		!ledger.ValidLabel(ev.Project), !ledger.ValidLabel(ev.Key):
 		return RejectInvalid
 	case ev.OccurredAt.Before(now.Add(-s.opts.LateEventWindow)):
 		return RejectTooOld
@@ -154,7 +159,7 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 	detail, _ := json.Marshal(UsageDetail{ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens, ev.Requests, card.Version, OutcomeCompleted})
 	res, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: a.acct.ID, Amount: amount,
 		IdempotencyKey: "usage:" + ev.IdempotencyKey, Model: ev.Model, SessionID: ev.SessionID,
-		RequestID: ev.IdempotencyKey, OccurredAt: ev.OccurredAt, Detail: detail})
+		RequestID: ev.IdempotencyKey, OccurredAt: ev.OccurredAt, Detail: detail, Project: ev.Project, Key: ev.Key})
 	switch {
 	case errors.Is(err, ledger.ErrIdempotencyConflict):
 		return RejectIdempotencyConflict
@@ -162,6 +167,8 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 		return RejectFrozen
 	case errors.Is(err, ledger.ErrTrial):
 		return RejectVerificationRequired
+	case errors.Is(err, ledger.ErrBudgetExceeded):
+		return RejectBudgetExceeded
 	case err != nil:
 		return RejectRetry
 	case res.Replayed:

@@ -47,6 +47,11 @@ var (
 	// ErrTrialPaidCredit: the hold or charge needs paid credit, which only a
 	// verified account may spend (a trial spends promo, plan and grace lots).
 	ErrTrialPaidCredit = fmt.Errorf("%w: paid credit needs a verified account", ErrTrial)
+	// ErrBudgetExceeded: the hold or charge would take a hard-stop budget
+	// over the call (its account's, project's or key's, or its
+	// enterprise's) past its cap in the current period; returned as
+	// *BudgetExceededError with the room left and when the period resets.
+	ErrBudgetExceeded = errors.New("budget exceeded")
 )
 
 // codeErrors maps the error codes the SQL functions return to sentinels.
@@ -63,6 +68,7 @@ var codeErrors = map[string]error{
 	"invalid_argument":          ErrInvalidArgument,
 	"trial_cap_reached":         ErrTrialCapReached,
 	"trial_paid_credit":         ErrTrialPaidCredit,
+	"budget_exceeded":           ErrBudgetExceeded,
 }
 
 // ShortfallError carries what was available when an operation was refused

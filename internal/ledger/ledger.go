@@ -230,6 +230,9 @@ func decode(raw []byte, out any) error {
 		return err
 	}
 	if head.Error != "" {
+		if head.Error == "budget_exceeded" {
+			return budgetRefusal(raw)
+		}
 		s, ok := codeErrors[head.Error]
 		if !ok {
 			return fmt.Errorf("unknown ledger error %q", head.Error)

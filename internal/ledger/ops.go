@@ -225,6 +225,11 @@ type ReserveRequest struct {
 	SessionID      string
 	RequestID      string
 	Detail         json.RawMessage // stored on the events as given (token estimate, rate card version)
+	// Project and Key are the labels the gateway sends (at most
+	// MaxLabelLen characters each): stored on the reservation and its
+	// events, and the scopes of budgets (see Budget).
+	Project string
+	Key     string
 }
 
 // Hold is what a reservation holds from one lot.
@@ -263,12 +268,18 @@ func (r Reservation) PlanHeld() decimal.Decimal {
 // Errors: ErrInsufficientCredits, ErrAllocationExceeded and
 // ErrTrialCapReached (as *ShortfallError with what is available),
 // ErrTrialPaidCredit, ErrAccountFrozen, ErrInvalidAmount,
-// ErrMissingIdempotencyKey, ErrNotFound, ErrIdempotencyConflict.
+// ErrMissingIdempotencyKey, ErrNotFound, ErrIdempotencyConflict,
+// ErrInvalidArgument (a label too long or with control characters), and
+// ErrBudgetExceeded (as *BudgetExceededError) when a hard-stop budget over
+// the call's account, project or key would pass its cap.
 func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, error) {
 	var res Reservation
 	amount, err := checkAmount(r.Amount)
 	if err == nil && r.IdempotencyKey == "" {
 		err = ErrMissingIdempotencyKey
+	}
+	if err == nil && (!ValidLabel(r.Project) || !ValidLabel(r.Key)) {
+		err = ErrInvalidArgument
 	}
 	if err != nil {
 		return res, fmt.Errorf("ledger: reserve: %w", err)
@@ -285,7 +296,12 @@ func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, er
 	pool, known := l.cachedPool(r.AccountID)
 	p := payload{"account_id": r.AccountID, "amount": amount.String(), "ttl_seconds": ttl.Seconds(),
 		"model": r.Model, "session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
-	p = l.stamp(p, r.IdempotencyKey, "reserve", r.AccountID, amount.String(), r.TTL, r.Model, r.SessionID, r.RequestID, canonical(r.Detail))
+	identity := []any{"reserve", r.AccountID, amount.String(), r.TTL, r.Model, r.SessionID, r.RequestID, canonical(r.Detail)}
+	if r.Project != "" || r.Key != "" { // labelled calls only, so keys stored before labels keep their hash
+		p["project"], p["key_label"] = r.Project, r.Key
+		identity = append(identity, r.Project, r.Key)
+	}
+	p = l.stamp(p, r.IdempotencyKey, identity...)
 	raw, err := l.exec(ctx, pool, opReserve, p)
 	var out struct {
 		Reservation
@@ -412,6 +428,9 @@ type ChargeRequest struct {
 	RequestID      string
 	OccurredAt     time.Time // when the usage happened; now when zero
 	Detail         json.RawMessage
+	// Project and Key label the usage, as ReserveRequest's.
+	Project string
+	Key     string
 }
 
 // ChargeResult says what a charge deducted and what it could not.
@@ -433,12 +452,16 @@ type ChargeResult struct {
 // refused like its reservation would be. Errors: ErrAccountFrozen,
 // ErrTrialCapReached (as *ShortfallError), ErrTrialPaidCredit,
 // ErrInvalidAmount, ErrMissingIdempotencyKey, ErrNotFound,
-// ErrIdempotencyConflict.
+// ErrIdempotencyConflict, ErrInvalidArgument (a label), ErrBudgetExceeded
+// (as *BudgetExceededError, like Reserve's).
 func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, error) {
 	var res ChargeResult
 	amount, err := checkAmount(r.Amount)
 	if err == nil && r.IdempotencyKey == "" {
 		err = ErrMissingIdempotencyKey
+	}
+	if err == nil && (!ValidLabel(r.Project) || !ValidLabel(r.Key)) {
+		err = ErrInvalidArgument
 	}
 	if err != nil {
 		return res, fmt.Errorf("ledger: charge: %w", err)
@@ -451,7 +474,12 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 	if !r.OccurredAt.IsZero() {
 		p["occurred_at"] = r.OccurredAt.UTC()
 	}
-	p = l.stamp(p, r.IdempotencyKey, "charge", r.AccountID, amount.String(), r.Model, r.SessionID, r.RequestID, p["occurred_at"], canonical(r.Detail))
+	identity := []any{"charge", r.AccountID, amount.String(), r.Model, r.SessionID, r.RequestID, p["occurred_at"], canonical(r.Detail)}
+	if r.Project != "" || r.Key != "" {
+		p["project"], p["key_label"] = r.Project, r.Key
+		identity = append(identity, r.Project, r.Key)
+	}
+	p = l.stamp(p, r.IdempotencyKey, identity...)
 	raw, err := l.exec(ctx, pool, opCharge, p)
 	var out struct {
 		ChargeResult

@@ -131,6 +131,8 @@ type Event struct {
 	Model          string          `db:"model"`
 	RequestID      string          `db:"request_id"`
 	SessionID      string          `db:"session_id"`
+	Project        string          `db:"project"`   // the call's project label
+	Key            string          `db:"key_label"` // the call's key label
 	Detail         json.RawMessage `db:"detail"`
 	OccurredAt     time.Time       `db:"occurred_at"`
 	At             time.Time       `db:"at"`
@@ -154,7 +156,7 @@ const (
 	sqlEventsSelect = `
 SELECT e.id, e.pool_id, e.account_id, e.lot_id, l.kind AS lot_kind, e.op_id, e.type, e.amount, e.balance_after,
        e.unpaid, e.reservation_id, e.idempotency_key, e.actor, e.reason_code, e.source_ref, e.model,
-       e.request_id, e.session_id, e.detail, e.occurred_at, e.at, e.recorded_at
+       e.request_id, e.session_id, e.project, e.key_label, e.detail, e.occurred_at, e.at, e.recorded_at
 FROM ledger_events e
 LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
 WHERE e.pool_id = $1`

@@ -119,12 +119,13 @@ CREATE OR REPLACE FUNCTION ledger_emit(p_pool bigint, p_account bigint, p_lot bi
 BEGIN
     INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
                                reservation_id, idempotency_key, actor, reason_code, source_ref, model,
-                               request_id, session_id, detail, occurred_at, at)
+                               request_id, session_id, detail, occurred_at, at, project, key_label)
     VALUES (p_pool, p_account, p_lot, p_op, p_type::ledger_event_type, p_amount, p_balance, p_unpaid, p_res,
             coalesce(p->>'key', ''), coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''),
             coalesce(p->>'source_ref', ''), coalesce(p->>'model', ''), coalesce(p->>'request_id', ''),
             coalesce(p->>'session_id', ''), nullif(p->'detail', 'null'::jsonb),
-            coalesce((p->>'occurred_at')::timestamptz, p_at), p_at);
+            coalesce((p->>'occurred_at')::timestamptz, p_at), p_at,
+            coalesce(p->>'project', ''), coalesce(p->>'key_label', ''));
 END $$;
 
 -- ledger_spend_order is the one SQL statement of the spending order: the
@@ -292,8 +293,213 @@ BEGIN
     RETURN v_r;
 END $$;
 
+-- ledger_budget_period_start is where the budget period holding p_at
+-- starts, in Asia/Shanghai: its day, its week (from Monday), its month;
+-- -infinity for a budget without a period.
+CREATE OR REPLACE FUNCTION ledger_budget_period_start(p_period ledger_budget_period, p_at timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_period = 'none' THEN '-infinity'::timestamptz
+                ELSE date_trunc(p_period::text, p_at AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai' END
+$$;
+
+-- ledger_budget_period_end is where the period starting at p_start ends
+-- (the next one starts), NULL for a budget without a period.
+CREATE OR REPLACE FUNCTION ledger_budget_period_end(p_period ledger_budget_period, p_start timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_period = 'none' THEN NULL::timestamptz
+                ELSE ((p_start AT TIME ZONE 'Asia/Shanghai') + ('1 ' || p_period::text)::interval) AT TIME ZONE 'Asia/Shanghai' END
+$$;
+
+-- ledger_budget_alert records that a budget's use reached threshold
+-- percent of its cap in a period, once per period (the alert job sends
+-- it).
+CREATE OR REPLACE FUNCTION ledger_budget_alert(p_pool bigint, p_budget bigint, p_start timestamptz, p_threshold smallint,
+                                    p_used numeric, p_cap numeric, p_refused boolean, p_at timestamptz) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO ledger_budget_alerts (pool_id, budget_id, period_start, threshold, used, cap, refused, at)
+    VALUES (p_pool, p_budget, p_start, p_threshold, p_used, p_cap, p_refused, p_at)
+    ON CONFLICT DO NOTHING
+$$;
+
+-- ledger_budget_hold counts a hold (or charge) of p_amount in every budget
+-- over the call's scope: the account's own, its project's and its key's
+-- within it, and, for a sub-account, its enterprise's. The caller holds
+-- the pool lock, so the check and the count are one step for concurrent
+-- calls. A budget whose period has moved on since it last counted starts
+-- again from 0. When a hard-stop budget would pass its cap nothing is
+-- counted and refusal is {"error": "budget_exceeded", "available" (the
+-- least room under any hard-stop budget), "retry_at" (when the refusing
+-- budgets' periods end; null when one never does), "budget_id"}; the
+-- refusing budget's thresholds up to 100 % are recorded as reached. Else
+-- ids and starts name the budgets counted and the period of each (NULL
+-- when none applies), and thresholds crossed are recorded.
+CREATE OR REPLACE FUNCTION ledger_budget_hold(p_pool bigint, p_account bigint, p_project text, p_key text,
+                                   p_amount numeric, p_at timestamptz,
+                                   OUT ids bigint[], OUT starts timestamptz[], OUT refusal jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_a bigint[] := ARRAY[p_account];
+    v_p text[] := ARRAY[''];
+    v_k text[] := ARRAY[''];
+    v_olds numeric[] := '{}';
+    v_used numeric;
+    v_avail numeric;
+    v_end timestamptz;
+    v_retry timestamptz;
+    v_never boolean := false;
+    v_refused bigint;
+    v_t smallint;
+    b record;
+BEGIN
+    IF p_project <> '' THEN
+        v_a := v_a || p_account; v_p := v_p || p_project; v_k := v_k || ''::text;
+    END IF;
+    IF p_key <> '' THEN
+        v_a := v_a || p_account; v_p := v_p || p_project; v_k := v_k || p_key;
+    END IF;
+    IF p_account <> p_pool THEN
+        v_a := v_a || p_pool; v_p := v_p || ''::text; v_k := v_k || ''::text;
+    END IF;
+    ids := '{}';
+    starts := '{}';
+    FOR b IN SELECT x.id, x.period, x.cap, x.hard_stop, x.thresholds, x.period_start, x.used,
+                    ledger_budget_period_start(x.period, p_at) AS st
+             FROM unnest(v_a, v_p, v_k) s(a, p, k)
+             JOIN ledger_budgets x ON x.account_id = s.a AND x.project = s.p AND x.key_label = s.k
+             WHERE x.pool_id = p_pool LOOP
+        v_used := CASE WHEN b.period_start = b.st THEN b.used ELSE 0 END;
+        IF b.hard_stop THEN
+            v_avail := least(coalesce(v_avail, b.cap), greatest(b.cap - v_used, 0));
+            IF v_used + p_amount > b.cap THEN
+                v_end := ledger_budget_period_end(b.period, b.st);
+                IF v_end IS NULL THEN
+                    v_never := true;
+                    v_refused := b.id;
+                ELSIF NOT v_never AND (v_retry IS NULL OR v_end > v_retry) THEN
+                    v_retry := v_end;
+                    v_refused := b.id;
+                END IF;
+                FOREACH v_t IN ARRAY b.thresholds LOOP
+                    IF v_t <= 100 AND v_used * 100 < v_t * b.cap THEN
+                        PERFORM ledger_budget_alert(p_pool, b.id, b.st, v_t, v_used, b.cap, true, p_at);
+                    END IF;
+                END LOOP;
+            END IF;
+        END IF;
+        ids := ids || b.id;
+        starts := starts || b.st;
+        v_olds := v_olds || v_used;
+    END LOOP;
+    IF v_refused IS NOT NULL THEN
+        ids := NULL;
+        starts := NULL;
+        refusal := jsonb_build_object('error', 'budget_exceeded', 'available', v_avail, 'budget_id', v_refused,
+                                      'retry_at', CASE WHEN v_never THEN NULL ELSE v_retry END);
+        RETURN;
+    END IF;
+    IF cardinality(ids) = 0 THEN
+        ids := NULL;
+        starts := NULL;
+        RETURN;
+    END IF;
+    FOR b IN UPDATE ledger_budgets x SET used = r.old + p_amount, period_start = r.st
+             FROM unnest(ids, starts, v_olds) r(id, st, old)
+             WHERE x.pool_id = p_pool AND x.id = r.id
+             RETURNING x.id, r.st, r.old, x.used, x.cap, x.thresholds LOOP
+        FOREACH v_t IN ARRAY b.thresholds LOOP
+            IF b.old * 100 < v_t * b.cap AND b.used * 100 >= v_t * b.cap THEN
+                PERFORM ledger_budget_alert(p_pool, b.id, b.st, v_t, b.used, b.cap, false, p_at);
+            END IF;
+        END LOOP;
+    END LOOP;
+END $$;
+
+-- ledger_budget_settle moves the budgets a hold counted in (p_ids, in the
+-- periods p_starts) by p_delta: what a commit charged less what it held, a
+-- release's -hold. A budget whose period has moved on is left alone (its
+-- new period started from 0); use never goes below 0. Thresholds a
+-- positive delta crosses are recorded.
+CREATE OR REPLACE FUNCTION ledger_budget_settle(p_pool bigint, p_ids bigint[], p_starts timestamptz[], p_delta numeric,
+                                     p_at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    b record;
+    v_t smallint;
+BEGIN
+    IF p_ids IS NULL OR p_delta = 0 THEN
+        RETURN;
+    END IF;
+    FOR b IN UPDATE ledger_budgets x SET used = greatest(x.used + p_delta, 0)
+             FROM unnest(p_ids, p_starts) r(id, st)
+             WHERE x.pool_id = p_pool AND x.id = r.id AND x.period_start = r.st
+             RETURNING x.id, r.st, x.used, x.cap, x.thresholds LOOP
+        CONTINUE WHEN p_delta < 0;
+        FOREACH v_t IN ARRAY b.thresholds LOOP
+            IF (b.used - p_delta) * 100 < v_t * b.cap AND b.used * 100 >= v_t * b.cap THEN
+                PERFORM ledger_budget_alert(p_pool, b.id, b.st, v_t, b.used, b.cap, false, p_at);
+            END IF;
+        END LOOP;
+    END LOOP;
+END $$;
+
+-- ledger_budget_set creates or changes the budget of a scope: p
+-- {account_id, project, key_label, period, cap, unit, amount, thresholds,
+-- hard_stop, actor, now}. The pool is locked first, like every write that
+-- holds, so a change applies between two holds and never within one. A
+-- budget that is changed keeps what its period has counted. The pool is
+-- marked budgeted, so its holds start looking budgets up. Returns {"id"}.
+CREATE OR REPLACE FUNCTION ledger_budget_set(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_id bigint;
+    v_now timestamptz := (p->>'now')::timestamptz;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    INSERT INTO ledger_budgets AS b (pool_id, account_id, project, key_label, period, cap, unit, amount, thresholds,
+                                     hard_stop, created_at, updated_at, updated_by)
+    VALUES (v_acc.pool_id, v_acc.id, coalesce(p->>'project', ''), coalesce(p->>'key_label', ''),
+            (p->>'period')::ledger_budget_period, (p->>'cap')::numeric, p->>'unit', (p->>'amount')::numeric,
+            ARRAY(SELECT jsonb_array_elements_text(coalesce(p->'thresholds', '[]')))::smallint[],
+            (p->>'hard_stop')::boolean, v_now, v_now, p->>'actor')
+    ON CONFLICT (account_id, project, key_label) DO UPDATE SET
+        period = EXCLUDED.period, cap = EXCLUDED.cap, unit = EXCLUDED.unit, amount = EXCLUDED.amount,
+        thresholds = EXCLUDED.thresholds, hard_stop = EXCLUDED.hard_stop, updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        -- a new period kind starts counting afresh
+        period_start = CASE WHEN b.period = EXCLUDED.period THEN b.period_start ELSE '-infinity' END
+    RETURNING id INTO v_id;
+    UPDATE ledger_accounts SET budgeted = true WHERE id = v_acc.pool_id AND NOT budgeted;
+    RETURN jsonb_build_object('id', v_id);
+END $$;
+
+-- ledger_budget_delete removes a budget: p {budget_id, account_id}; the
+-- account must be the budget's pool or its account. A pool left without
+-- budgets is no longer budgeted. Holds that counted in it settle into
+-- nothing. Returns {"id"} or {"error": "not_found"}.
+CREATE OR REPLACE FUNCTION ledger_budget_delete(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_b ledger_budgets;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    DELETE FROM ledger_budgets WHERE pool_id = v_acc.pool_id AND id = (p->>'budget_id')::bigint
+        AND (account_id = v_acc.id OR v_acc.id = v_acc.pool_id)
+    RETURNING * INTO v_b;
+    IF v_b.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    UPDATE ledger_accounts SET budgeted = EXISTS (SELECT 1 FROM ledger_budgets WHERE pool_id = v_acc.pool_id)
+    WHERE id = v_acc.pool_id;
+    RETURN jsonb_build_object('id', v_b.id);
+END $$;
+
 -- ledger_reserve holds credits: p {account_id, amount, ttl_seconds, key,
--- hash, model, session_id, request_id, detail, now, grace}. The hot path:
+-- hash, model, session_id, request_id, project, key_label, detail, now,
+-- grace}. The hot path:
 -- one locking read, one replay probe, one read of the spendable lots (which
 -- both checks the amount and picks the lots in spending order), then one
 -- update and one event per lot taken, the reservation, the pool's running
@@ -305,6 +511,12 @@ END $$;
 -- it was charged in trial plus what its open reservations hold) past its
 -- cap (trial_cap_reached). Both are checked here, under the pool's lock, and
 -- trial_used grows by the hold in the same transaction.
+--
+-- In a pool with budgets the hold counts in every budget over its scope
+-- (ledger_budget_hold), after every other check and under the same lock;
+-- a hard-stop budget it would pass refuses it (budget_exceeded, with
+-- retry_at). The reservation records the budgets and their periods, and
+-- the labels (project, key_label), which its events carry too.
 CREATE OR REPLACE FUNCTION ledger_reserve(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -317,6 +529,11 @@ DECLARE
     v_session text := coalesce(p->>'session_id', '');
     v_request text := coalesce(p->>'request_id', '');
     v_detail jsonb := nullif(p->'detail', 'null'::jsonb);
+    v_project text := coalesce(p->>'project', '');
+    v_label text := coalesce(p->>'key_label', '');
+    v_bids bigint[];
+    v_bstarts timestamptz[];
+    v_refusal jsonb;
     v_left numeric := v_amount;
     v_seen numeric := 0;
     v_more boolean := false;
@@ -381,6 +598,13 @@ BEGIN
     IF v_trial AND v_acc.trial_used + v_amount > v_acc.trial_cap THEN
         RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
     END IF;
+    IF v_pool.budgeted THEN
+        SELECT h.ids, h.starts, h.refusal INTO v_bids, v_bstarts, v_refusal
+        FROM ledger_budget_hold(v_pool.id, v_acc.id, v_project, v_label, v_amount, v_at) h;
+        IF v_refusal IS NOT NULL THEN
+            RETURN v_refusal;
+        END IF;
+    END IF;
     v_op := nextval('ledger_op_seq');
     v_res := nextval('ledger_reservations_id_seq');
     v_bal := v_pool.balance;
@@ -388,16 +612,18 @@ BEGIN
         v_bal := v_bal - v_takes[i];
         UPDATE ledger_lots SET remaining = remaining - v_takes[i] WHERE pool_id = v_pool.id AND id = v_lots[i];
         INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
-                                   idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                                   idempotency_key, model, request_id, session_id, detail, occurred_at, at,
+                                   project, key_label)
         VALUES (v_pool.id, v_acc.id, v_lots[i], v_op, 'reservation', -v_takes[i], v_bal, v_res,
-                v_key, v_model, v_request, v_session, v_detail, v_at, v_at);
+                v_key, v_model, v_request, v_session, v_detail, v_at, v_at, v_project, v_label);
         v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i], 'kind', v_kinds[i]);
     END LOOP;
     v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
     INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
-                                     session_id, request_id, created_at)
+                                     session_id, request_id, created_at, project, key_label, budget_ids, budget_starts)
     OVERRIDING SYSTEM VALUE
-    VALUES (v_pool.id, v_res, v_acc.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at);
+    VALUES (v_pool.id, v_res, v_acc.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at,
+            v_project, v_label, v_bids, v_bstarts);
     IF v_acc.allocation IS NOT NULL THEN
         UPDATE ledger_accounts SET allocation = allocation - v_amount WHERE id = v_acc.id;
     END IF;
@@ -496,16 +722,16 @@ BEGIN
             -- the hold comes back to the lot, then what is charged leaves it
             IF v_c > 0 THEN
                 INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
-                                           idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                                           idempotency_key, model, request_id, session_id, detail, occurred_at, at, project, key_label)
                 VALUES (v_pool.id, v_acc.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
-                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at),
+                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label),
                        (v_pool.id, v_acc.id, v_lot, v_op, 'deduction', -v_c, v_bal + v_h - v_c, v_res.id,
-                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
+                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label);
             ELSE
                 INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
-                                           idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                                           idempotency_key, model, request_id, session_id, detail, occurred_at, at, project, key_label)
                 VALUES (v_pool.id, v_acc.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
-                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
+                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label);
             END IF;
             v_bal := v_bal + v_h - v_c;
             v_left := v_left - v_c;
@@ -528,7 +754,8 @@ BEGIN
         v_left := greatest(v_actual - v_res.amount, 0);
     END IF;
     IF v_left > 0 THEN
-        p := p || jsonb_build_object('model', v_res.model, 'session_id', v_res.session_id, 'request_id', v_res.request_id);
+        p := p || jsonb_build_object('model', v_res.model, 'session_id', v_res.session_id, 'request_id', v_res.request_id,
+                                     'project', v_res.project, 'key_label', v_res.key_label);
         SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id,
             CASE WHEN v_trial THEN least(v_left, greatest(v_acc.trial_cap - v_used, 0)) ELSE v_left END,
             v_alloc, v_bal, v_op, v_res.id, p, v_at, v_trial);
@@ -550,6 +777,10 @@ BEGIN
     IF v_trial THEN
         UPDATE ledger_accounts SET trial_used = v_used WHERE id = v_acc.id;
     END IF;
+    -- the budgets: the hold leaves them and what was charged enters (after
+    -- the sweep charged the hold, only the excess is new)
+    PERFORM ledger_budget_settle(v_pool.id, v_res.budget_ids, v_res.budget_starts,
+        v_charged - CASE WHEN v_res.status = 'open' THEN v_res.amount ELSE 0 END, v_at);
     IF p ? 'grace' THEN
         PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
     END IF;
@@ -615,9 +846,9 @@ BEGIN
         v_h := (h->>'amount')::numeric;
         v_bal := v_bal + v_h;
         INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
-                                   idempotency_key, model, request_id, session_id, occurred_at, at)
+                                   idempotency_key, model, request_id, session_id, occurred_at, at, project, key_label)
         VALUES (v_pool.id, v_acc.id, (h->>'lot')::bigint, v_op, 'reservation_release', v_h, v_bal, v_res.id,
-                v_key, v_res.model, v_res.request_id, v_res.session_id, v_at, v_at);
+                v_key, v_res.model, v_res.request_id, v_res.session_id, v_at, v_at, v_res.project, v_res.key_label);
         UPDATE ledger_lots SET remaining = remaining + v_h WHERE pool_id = v_pool.id AND id = (h->>'lot')::bigint;
     END LOOP;
     UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = v_pool.id;
@@ -629,6 +860,7 @@ BEGIN
     IF v_acc.trial_cap IS NOT NULL THEN
         UPDATE ledger_accounts SET trial_used = greatest(trial_used - v_res.amount, 0) WHERE id = v_acc.id;
     END IF;
+    PERFORM ledger_budget_settle(v_pool.id, v_res.budget_ids, v_res.budget_starts, -v_res.amount, v_at);
     SELECT coalesce(sum(remaining), 0) INTO v_avail FROM ledger_lots
     WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
     IF v_alloc IS NOT NULL THEN
@@ -650,6 +882,8 @@ END $$;
 -- An account in trial is charged from granted lots only; a charge that
 -- would need its paid credit (trial_paid_credit) or take its trial_used past
 -- the cap (trial_cap_reached) is refused, as its reservation would be.
+-- So is one that would pass a hard-stop budget (budget_exceeded): p may
+-- carry the labels project and key_label, as a reserve's.
 CREATE OR REPLACE FUNCTION ledger_charge(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -663,6 +897,9 @@ DECLARE
     v_trial boolean;
     v_granted numeric;
     v_paid numeric;
+    v_bids bigint[];
+    v_bstarts timestamptz[];
+    v_refusal jsonb;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
     IF v_acc.id IS NULL THEN
@@ -689,6 +926,13 @@ BEGIN
             RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
         END IF;
     END IF;
+    IF v_pool.budgeted THEN
+        SELECT h.ids, h.starts, h.refusal INTO v_bids, v_bstarts, v_refusal
+        FROM ledger_budget_hold(v_pool.id, v_acc.id, coalesce(p->>'project', ''), coalesce(p->>'key_label', ''), v_amount, v_at) h;
+        IF v_refusal IS NOT NULL THEN
+            RETURN v_refusal;
+        END IF;
+    END IF;
     v_op := nextval('ledger_op_seq');
     SELECT * INTO v_more FROM ledger_spend_more(v_pool.id, v_acc.id, v_amount, v_acc.allocation, v_pool.balance, v_op, NULL, p, v_at, v_trial);
     v_left := v_amount - v_more.charged;
@@ -702,6 +946,8 @@ BEGIN
     IF v_trial THEN
         UPDATE ledger_accounts SET trial_used = trial_used + v_more.charged WHERE id = v_acc.id;
     END IF;
+    -- the budgets counted the whole amount; what could not be paid leaves them
+    PERFORM ledger_budget_settle(v_pool.id, v_bids, v_bstarts, v_more.charged - v_amount, v_at);
     PERFORM ledger_grace(v_pool.id, v_acc.id, v_more.balance, v_op, p, v_at);
     v_r := jsonb_build_object('op_id', v_op, 'charged', v_more.charged, 'unpaid', v_left,
                               'available', ledger_available(v_acc.id, v_at), 'pool', v_pool.id,
@@ -976,7 +1222,8 @@ BEGIN
         v_op := nextval('ledger_op_seq');
         v_bal := v_pool.balance;
         v_p := jsonb_build_object('actor', 'system', 'reason_code', 'reservation_ttl', 'model', v_res.model,
-                                  'session_id', v_res.session_id, 'request_id', v_res.request_id);
+                                  'session_id', v_res.session_id, 'request_id', v_res.request_id,
+                                  'project', v_res.project, 'key_label', v_res.key_label);
         FOR h IN SELECT * FROM jsonb_array_elements(v_res.holds) LOOP
             v_h := (h->>'amount')::numeric;
             v_bal := v_bal + v_h;
@@ -993,6 +1240,9 @@ BEGIN
         UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = c.pool_id;
         IF p_policy <> 'charge' AND v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
             UPDATE ledger_accounts SET allocation = allocation + v_res.amount WHERE id = v_acc.id;
+        END IF;
+        IF p_policy <> 'charge' THEN
+            PERFORM ledger_budget_settle(c.pool_id, v_res.budget_ids, v_res.budget_starts, -v_res.amount, v_at);
         END IF;
         IF p_policy <> 'charge' AND v_acc.trial_cap IS NOT NULL THEN
             -- released: the hold leaves the trial count (charged, it stays)
@@ -1021,6 +1271,11 @@ DECLARE
     v_session text := coalesce(p->>'session_id', '');
     v_request text := coalesce(p->>'request_id', '');
     v_detail jsonb := nullif(p->'detail', 'null'::jsonb);
+    v_project text := coalesce(p->>'project', '');
+    v_label text := coalesce(p->>'key_label', '');
+    v_bids bigint[];
+    v_bstarts timestamptz[];
+    v_refusal jsonb;
     v_left numeric := v_amount;
     v_seen numeric := 0;
     v_lots bigint[] := '{}';
@@ -1071,6 +1326,13 @@ BEGIN
     IF v_left > 0 THEN
         RETURN ROW(st, jsonb_build_object('error', 'insufficient_credits', 'available', v_seen))::ledger_step;
     END IF;
+    IF st.budgeted THEN
+        SELECT h.ids, h.starts, h.refusal INTO v_bids, v_bstarts, v_refusal
+        FROM ledger_budget_hold(st.id, st.id, v_project, v_label, v_amount, v_at) h;
+        IF v_refusal IS NOT NULL THEN
+            RETURN ROW(st, v_refusal)::ledger_step;
+        END IF;
+    END IF;
     v_op := nextval('ledger_op_seq');
     v_res := nextval('ledger_reservations_id_seq');
     v_bal := st.balance;
@@ -1078,16 +1340,18 @@ BEGIN
         v_bal := v_bal - v_takes[i];
         UPDATE ledger_lots SET remaining = remaining - v_takes[i] WHERE pool_id = st.id AND id = v_lots[i];
         INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
-                                   idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                                   idempotency_key, model, request_id, session_id, detail, occurred_at, at,
+                                   project, key_label)
         VALUES (st.id, st.id, v_lots[i], v_op, 'reservation', -v_takes[i], v_bal, v_res,
-                v_key, v_model, v_request, v_session, v_detail, v_at, v_at);
+                v_key, v_model, v_request, v_session, v_detail, v_at, v_at, v_project, v_label);
         v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i], 'kind', v_kinds[i]);
     END LOOP;
     v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
     INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
-                                     session_id, request_id, created_at)
+                                     session_id, request_id, created_at, project, key_label, budget_ids, budget_starts)
     OVERRIDING SYSTEM VALUE
-    VALUES (st.id, v_res, st.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at);
+    VALUES (st.id, v_res, st.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at,
+            v_project, v_label, v_bids, v_bstarts);
     st.balance := v_bal;
     st.reserved := st.reserved + v_amount;
     st.last_at := v_at;
@@ -1162,16 +1426,16 @@ BEGIN
         v_c := least(v_left, v_h);
         IF v_c > 0 THEN
             INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
-                                       idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                                       idempotency_key, model, request_id, session_id, detail, occurred_at, at, project, key_label)
             VALUES (st.id, st.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
-                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at),
+                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label),
                    (st.id, st.id, v_lot, v_op, 'deduction', -v_c, v_bal + v_h - v_c, v_res.id,
-                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
+                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label);
         ELSE
             INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
-                                       idempotency_key, model, request_id, session_id, detail, occurred_at, at)
+                                       idempotency_key, model, request_id, session_id, detail, occurred_at, at, project, key_label)
             VALUES (st.id, st.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
-                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at);
+                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label);
         END IF;
         v_bal := v_bal + v_h - v_c;
         v_left := v_left - v_c;
@@ -1184,6 +1448,9 @@ BEGIN
             v_released := v_released + (v_h - v_c);
         END IF;
     END LOOP;
+    IF v_res.budget_ids IS NOT NULL THEN
+        PERFORM ledger_budget_settle(st.id, v_res.budget_ids, v_res.budget_starts, v_charged - v_res.amount, v_at);
+    END IF;
     st.balance := v_bal;
     st.reserved := st.reserved - v_res.amount;
     st.last_at := v_at;
