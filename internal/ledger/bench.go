@@ -55,6 +55,11 @@ type BenchReport struct {
 	BalanceAtP50, BalanceAtP99         time.Duration
 	HistoryEvents                      int
 	Variants                           []VariantReport
+	// Budgets: reserve + commit with three nested budgets over every call
+	// (account, project, key) and without, over the same accounts, taking
+	// turns in this run; the ratio is with ÷ without.
+	BudgetSpreadOps, NoBudgetSpreadOps float64
+	BudgetHotOps, NoBudgetHotOps       float64
 	Workers, Accounts                  int
 	Duration                           time.Duration
 }
@@ -196,6 +201,10 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $2`, first, first+int64(cfg.Account
 	l := New(pool, Options{})
 	defer l.Close()
 
+	if err := benchBudgets(ctx, pool, l, cfg, first, hot, &r, w); err != nil {
+		return r, err
+	}
+
 	// BalanceAt on a long history.
 	hist, t0, err := benchHistory(ctx, pool, cfg.HistoryEvents)
 	if err != nil {
@@ -299,4 +308,73 @@ func pct(sorted []time.Duration, p int) time.Duration {
 		i--
 	}
 	return sorted[i]
+}
+
+// benchBudgets measures reserve + commit on the spread accounts and the hot
+// one with three nested hard-stop budgets over every call (the account's,
+// project p's and key k's within it; caps never reached, so every call
+// checks and counts all three) against the same calls without budgets.
+// The budgets stay; only the pools' budgeted flag is switched between
+// phases, so both see the same tables. Phases take turns (without, with,
+// without, with) so that the machine's drift falls on both.
+func benchBudgets(ctx context.Context, pool *pgxpool.Pool, l *Ledger, cfg BenchConfig, first, hot int64, r *BenchReport, w io.Writer) error {
+	_, err := pool.Exec(ctx, `
+SELECT ledger_budget_set(jsonb_build_object('account_id', a.id, 'project', s.p, 'key_label', s.k, 'period', 'month',
+       'cap', '1000000000', 'unit', 'credits', 'amount', '1000000000', 'thresholds', '[50, 80, 100]'::jsonb,
+       'hard_stop', true, 'actor', 'bench', 'now', now()))
+FROM ledger_accounts a, (VALUES ('', ''), ('p', ''), ('p', 'k')) s(p, k)
+WHERE a.id BETWEEN $1 AND $2`, first, hot)
+	if err != nil {
+		return err
+	}
+	setBudgeted := func(on bool) error {
+		_, err := pool.Exec(ctx, `UPDATE ledger_accounts SET budgeted = $3 WHERE id BETWEEN $1 AND $2`, first, hot, on)
+		return err
+	}
+	var seq atomic.Int64
+	cycle := func(pick func(*rand.Rand) int64) func(context.Context, *rand.Rand) (time.Duration, int, error) {
+		return func(ctx context.Context, rng *rand.Rand) (time.Duration, int, error) {
+			start := time.Now()
+			res, err := l.Reserve(ctx, ReserveRequest{AccountID: pick(rng), Amount: decimal.NewFromInt(1), TTL: time.Minute,
+				IdempotencyKey: "bb" + strconv.FormatInt(seq.Add(1), 10), Model: "bench", Project: "p", Key: "k"})
+			lat := time.Since(start)
+			if err != nil {
+				return lat, 0, err
+			}
+			_, err = l.Commit(ctx, CommitRequest{ReservationID: res.ID, Actual: decimal.New(8, -1)})
+			return lat, 2, err
+		}
+	}
+	spread := cycle(func(rng *rand.Rand) int64 { return first + int64(rng.IntN(cfg.Accounts)) })
+	hotCycle := cycle(func(*rand.Rand) int64 { return hot })
+	phases := []struct {
+		name    string
+		budgets bool
+		fn      func(context.Context, *rand.Rand) (time.Duration, int, error)
+		sum     *float64
+	}{
+		{"spread, no budgets     ", false, spread, &r.NoBudgetSpreadOps},
+		{"spread, 3 nested budgets", true, spread, &r.BudgetSpreadOps},
+		{"spread, no budgets     ", false, spread, &r.NoBudgetSpreadOps},
+		{"spread, 3 nested budgets", true, spread, &r.BudgetSpreadOps},
+		{"hot, no budgets        ", false, hotCycle, &r.NoBudgetHotOps},
+		{"hot, 3 nested budgets  ", true, hotCycle, &r.BudgetHotOps},
+	}
+	fmt.Fprintf(w, "-- budgets: reserve (labelled project p, key k) + commit, with and without three nested budgets\n")
+	for _, ph := range phases {
+		if err := setBudgeted(ph.budgets); err != nil {
+			return err
+		}
+		ops, lat, err := drive(ctx, cfg.Workers, cfg.Duration, ph.fn)
+		if err != nil {
+			return err
+		}
+		*ph.sum += ops
+		fmt.Fprintf(w, "%s: %10.0f ops/s  reserve p50 %-9s p99 %s\n", ph.name, ops, pct(lat, 50).Round(time.Microsecond), pct(lat, 99).Round(time.Microsecond))
+	}
+	r.NoBudgetSpreadOps /= 2
+	r.BudgetSpreadOps /= 2
+	fmt.Fprintf(w, "budgets: with three nested budgets / without (target >= 0.90): spread %.2f, hot %.2f\n",
+		r.BudgetSpreadOps/r.NoBudgetSpreadOps, r.BudgetHotOps/r.NoBudgetHotOps)
+	return setBudgeted(true)
 }

@@ -67,7 +67,7 @@ func raceReserves(t *testing.T, b *testBundle, n int, accounts []int64, project,
 		go func() {
 			defer wg.Done()
 			<-start
-			r, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: accounts[i%len(accounts)], Amount: d("1"),
+			r, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: accounts[i%len(accounts)], Amount: d("1"),
 				IdempotencyKey: key + "race" + keyN(), Model: "m", Project: project, Key: key})
 			mu.Lock()
 			defer mu.Unlock()
@@ -89,6 +89,11 @@ func raceReserves(t *testing.T, b *testBundle, n int, accounts []int64, project,
 }
 
 func keyN() string { return key() }
+
+// longTTL keeps this file's holds out of the TTL sweeps other tests of the
+// package run on the shared database (a sweep takes a batch of the due
+// holds of every pool).
+const longTTL = 100 * 365 * 24 * time.Hour
 
 // 80 reserves of one credit race at each level a budget can sit on, with a
 // hard stop at 50: exactly 50 are held and 30 refused, the budget has used
@@ -185,7 +190,7 @@ func TestBudgetScopes(t *testing.T) {
 	keyBudget := b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Project: "p", Key: "k", Amount: d("5"), HardStop: true})
 	projBudget := b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Project: "p", Amount: d("8"), HardStop: true})
 	reserve := func(project, key string, amount string) error {
-		_, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d(amount), IdempotencyKey: keyN(),
+		_, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d(amount), IdempotencyKey: keyN(),
 			Project: project, Key: key})
 		return err
 	}
@@ -237,12 +242,12 @@ func TestBudgetPeriodBoundaryShanghai(t *testing.T) {
 			acc := b.account(t, ledger.AccountIndividual)
 			b.credit(t, acc.ID, "1000", lotOpts{})
 			id := b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Period: tc.period, Amount: d("10"), HardStop: true})
-			r1, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("6"), IdempotencyKey: keyN()})
+			r1, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("6"), IdempotencyKey: keyN()})
 			require.NoError(t, err)
 			b.clock.t = tc.before
-			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("4"), IdempotencyKey: keyN()})
+			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("4"), IdempotencyKey: keyN()})
 			require.NoError(t, err)
-			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("1"), IdempotencyKey: keyN()})
+			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("1"), IdempotencyKey: keyN()})
 			var be *ledger.BudgetExceededError
 			require.ErrorAs(t, err, &be)
 			require.NotNil(t, be.ResetAt)
@@ -254,15 +259,15 @@ func TestBudgetPeriodBoundaryShanghai(t *testing.T) {
 
 			b.clock.t = tc.end
 			requireDec(t, "0", b.budget(t, acc.ID, id).Used, "a new period has used nothing")
-			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("7"), IdempotencyKey: keyN()})
+			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("7"), IdempotencyKey: keyN()})
 			require.NoError(t, err)
 			// the old period's hold is charged now: it does not count again
 			_, err = b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: r1.ID, Actual: d("6")})
 			require.NoError(t, err)
 			requireDec(t, "7", b.budget(t, acc.ID, id).Used)
-			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("3"), IdempotencyKey: keyN()})
+			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("3"), IdempotencyKey: keyN()})
 			require.NoError(t, err)
-			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("0.000001"), IdempotencyKey: keyN()})
+			_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("0.000001"), IdempotencyKey: keyN()})
 			require.ErrorIs(t, err, ledger.ErrBudgetExceeded)
 		})
 	}
@@ -298,7 +303,7 @@ func TestBudgetThresholdAlerts(t *testing.T) {
 	hard := b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Project: "p", Period: ledger.BudgetDay, Amount: d("4"),
 		Thresholds: []int{50, 100}, HardStop: true})
 	reserve := func(project, amount string) error {
-		_, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d(amount), IdempotencyKey: keyN(), Project: project})
+		_, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d(amount), IdempotencyKey: keyN(), Project: project})
 		return err
 	}
 	require.NoError(t, reserve("", "5"))  // 50 %
@@ -360,17 +365,17 @@ func TestBudgetSpecAndDelete(t *testing.T) {
 	id := b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Unit: ledger.BudgetYuan, Amount: d("5.00"), HardStop: true})
 	bu := b.budget(t, acc.ID, id)
 	requireDec(t, "5000", bu.Cap, "¥5 at ¥0.001 a credit")
-	_, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("5000.000001"), IdempotencyKey: keyN()})
+	_, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("5000.000001"), IdempotencyKey: keyN()})
 	require.ErrorIs(t, err, ledger.ErrBudgetExceeded)
 
 	// changing the amount keeps what the period used
-	r, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("3000"), IdempotencyKey: keyN()})
+	r, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("3000"), IdempotencyKey: keyN()})
 	require.NoError(t, err)
 	b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Unit: ledger.BudgetYuan, Amount: d("4.00"), HardStop: true})
 	requireDec(t, "3000", b.budget(t, acc.ID, id).Used)
 
 	require.NoError(t, pgx.BeginFunc(b.ctx, dbtest.Pool(t), func(tx pgx.Tx) error { return b.l.DeleteBudgetTx(b.ctx, tx, acc.ID, id) }))
-	_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("5000"), IdempotencyKey: keyN()})
+	_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("5000"), IdempotencyKey: keyN()})
 	require.NoError(t, err)
 	_, err = b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: r.ID, Actual: d("3000")})
 	require.NoError(t, err, "a hold counted in a deleted budget settles into nothing")
