@@ -37,9 +37,41 @@
       })
       .catch(function () { el.dataset.loaded = "error"; });
   }
+  // The budgets page's spend by project and key: one horizontal bar per
+  // label, most spent first.
+  function drawLabels(el) {
+    if (typeof echarts === "undefined") return;
+    fetch(el.dataset.src, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (data) {
+        el.dataset.series = String(data.labels.length);
+        el.dataset.total = data.total;
+        if (data.labels.length === 0) {
+          el.textContent = el.dataset.empty || "";
+          el.classList.add("chart-empty");
+          el.dataset.loaded = "true";
+          return;
+        }
+        var labels = data.labels.slice().reverse(), values = data.values.map(Number).reverse();
+        var chart = echarts.getInstanceByDom(el) || echarts.init(el, null, { renderer: "svg" });
+        chart.setOption({
+          animation: false,
+          tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+          grid: { left: 12, right: 24, top: 8, bottom: 8, containLabel: true },
+          xAxis: { type: "value" },
+          yAxis: { type: "category", data: labels, axisLabel: { width: 120, overflow: "truncate" } },
+          series: [{ type: "bar", data: values }]
+        }, true);
+        el.dataset.loaded = "true";
+        window.addEventListener("resize", function () { chart.resize(); });
+      })
+      .catch(function () { el.dataset.loaded = "error"; });
+  }
   function init() {
     var el = document.getElementById("usage-chart");
     if (el) draw(el);
+    var labels = document.getElementById("label-chart");
+    if (labels) drawLabels(labels);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();

@@ -50,6 +50,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/plans/refund", s.PlanRefundRequest), "portal.plans.refund")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
+	s.portalBudgetRoutes(g)
 }
 
 // customer is the signed-in customer and the ledger account they act on.

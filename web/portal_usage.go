@@ -174,6 +174,7 @@ func (s *Server) usageRows(ctx context.Context, q usageQuery, cursor usage.Curso
 	out := pv.UsageRows{Charges: make([]pv.ChargeRow, 0, len(charges))}
 	for _, ch := range charges {
 		r := pv.ChargeRow{OpID: ch.OpID, AccountID: ch.AccountID, At: ch.OccurredAt, Model: ch.Model, SessionID: ch.SessionID,
+			Project: ch.Project, Key: ch.Key,
 			RequestID: ch.RequestID, Charged: ch.Charged, Unpaid: ch.Unpaid, InputTokens: ch.Detail.InputTokens,
 			OutputTokens: ch.Detail.OutputTokens, CacheHitTokens: ch.Detail.CacheHitTokens, RateCard: ch.RateCard(),
 			Outcome: ch.Detail.Outcome, Quota: ch.Quota}
@@ -314,7 +315,7 @@ func (s *Server) UsageCSV(c echo.Context) error {
 // csvColumns are the export's columns (header keys csv.usage.<column>).
 var csvColumns = []string{"time", "op_id", "account_id", "model", "session_id", "request_id",
 	"input_tokens", "output_tokens", "cache_hit_tokens", "requests", "rate_card_version", "outcome",
-	"charged", "unpaid", "paid_by", "cost_rmb"}
+	"charged", "unpaid", "paid_by", "cost_rmb", "project", "key"}
 
 func csvRow(ch usage.Charge, price decimal.Decimal) []string {
 	var parts []string
@@ -333,6 +334,7 @@ func csvRow(ch usage.Charge, price decimal.Decimal) []string {
 		ch.RateCard(), ch.Detail.Outcome,
 		ch.Charged.StringFixed(6), ch.Unpaid.StringFixed(6), paidByText(ch, parts),
 		ledger.RMBForCredits(ch.Charged, price).StringFixed(2),
+		ch.Project, ch.Key,
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/budget"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -72,6 +73,8 @@ type Deps struct {
 	Products *products.Service
 	// AutoTopUp is auto top-up by agreement payments.
 	AutoTopUp *autotopup.Service
+	// Budgets are customers' spending budgets.
+	Budgets *budget.Service
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
@@ -89,7 +92,7 @@ func (d Deps) check() error {
 		{"Payments", d.Payments == nil}, {"Backoffice", d.Backoffice == nil}, {"Verification", d.Verification == nil},
 		{"Invoicing", d.Invoicing == nil}, {"Webhooks", d.Webhooks == nil}, {"Jobs", d.Jobs == nil},
 		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
-		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil},
+		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil}, {"Budgets", d.Budgets == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -123,6 +126,8 @@ type Server struct {
 	products *products.Service
 	// autoTopUp is auto top-up by agreement payments (web/autotopup.go).
 	autoTopUp *autotopup.Service
+	// budgets are customers' spending budgets (web/portal_budgets.go).
+	budgets *budget.Service
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -166,6 +171,7 @@ func New(d Deps) (*Server, error) {
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
 	s.autoTopUp = d.AutoTopUp
+	s.budgets = d.Budgets
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.products = d.Products
 	s.middleware()

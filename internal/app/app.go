@@ -23,6 +23,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/budget"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/invoicing"
@@ -100,7 +101,10 @@ type App struct {
 	Webhooks     *webhook.Service
 	// AutoTopUp keeps balances up by agreement payments (委托代扣, 商家扣款).
 	AutoTopUp *autotopup.Service
-	Jobs      *jobs.Client
+	// Budgets are customers' spending budgets (the ledger enforces them)
+	// and their alerts.
+	Budgets *budget.Service
+	Jobs    *jobs.Client
 	// Settings are the business settings admins change on the settings
 	// screen; the services below read them per operation.
 	Settings *settings.Store
@@ -374,6 +378,9 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	river.AddWorker(workers, payments.NewSyncWorker(a.Payments))
 	river.AddWorker(workers, plans.NewGrantWorker(a.Subscriptions))
 	river.AddWorker(workers, &plans.QuotaSweepWorker{Quotas: a.Quotas})
+	a.Budgets = budget.New(pool, a.Ledger, late, a.Webhooks, a.I18n, budget.Options{Now: o.Now,
+		CreditPrice: func() decimal.Decimal { return cfg.CreditPriceRMB }, PortalURL: cfg.BaseURL + "/portal/budgets"})
+	river.AddWorker(workers, &budget.NotifyWorker{Budgets: a.Budgets})
 	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
 	periodic = append(periodic, plans.PeriodicJobs()...)
 	periodic = append(periodic, plans.QuotaPeriodicJobs()...)
@@ -383,6 +390,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		scanEvery = time.Second
 	}
 	periodic = append(periodic, autotopup.PeriodicJobs(scanEvery)...)
+	periodic = append(periodic, budget.PeriodicJobs(scanEvery)...)
 	jopts := jobs.Options{Logger: logger, Periodic: periodic}
 	if o.FastJobs {
 		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond
@@ -400,7 +408,8 @@ func (a *App) WebDeps() web.Deps {
 		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
-		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp}
+		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
+		Budgets: a.Budgets}
 }
 
 // Start works the background jobs until the returned stop is called.

@@ -382,16 +382,24 @@ type BudgetAlert struct {
 	At      time.Time `json:"at" db:"at"`
 }
 
-// BudgetAlertsDue returns up to limit alerts not yet sent, oldest first,
-// of budgets that still exist.
-func (l *Ledger) BudgetAlertsDue(ctx context.Context, limit int) ([]BudgetAlert, error) {
-	rows, err := l.pool.Query(ctx, `
-SELECT a.pool_id, a.budget_id, b.account_id, b.project, b.key_label, b.period::text AS period,
-       CASE WHEN a.period_start = '-infinity' THEN '0001-01-01T00:00:00Z'::timestamptz ELSE a.period_start END AS period_start,
-       a.threshold::int AS threshold, a.used, a.cap, b.hard_stop, a.refused, a.at
-FROM ledger_budget_alerts a JOIN ledger_budgets b ON b.pool_id = a.pool_id AND b.id = a.budget_id
-WHERE a.notified_at IS NULL
-ORDER BY a.at LIMIT $1`, limit)
+// ClaimBudgetAlertsTx marks up to limit alerts not yet sent as sent, oldest
+// first, inside the caller's transaction, and returns them (of budgets that
+// still exist): the caller queues the mail and webhooks in the same
+// transaction, so each alert goes out once. Rows another transaction is
+// claiming are skipped.
+func (l *Ledger) ClaimBudgetAlertsTx(ctx context.Context, tx pgx.Tx, limit int) ([]BudgetAlert, error) {
+	rows, err := tx.Query(ctx, `
+WITH c AS (
+    UPDATE ledger_budget_alerts a SET notified_at = $2
+    WHERE (a.pool_id, a.budget_id, a.period_start, a.threshold) IN (
+        SELECT x.pool_id, x.budget_id, x.period_start, x.threshold FROM ledger_budget_alerts x
+        WHERE x.notified_at IS NULL ORDER BY x.at LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING a.*)
+SELECT c.pool_id, c.budget_id, b.account_id, b.project, b.key_label, b.period::text AS period,
+       CASE WHEN c.period_start = '-infinity' THEN '0001-01-01T00:00:00Z'::timestamptz ELSE c.period_start END AS period_start,
+       c.threshold::int AS threshold, c.used, c.cap, b.hard_stop, c.refused, c.at
+FROM c JOIN ledger_budgets b ON b.pool_id = c.pool_id AND b.id = c.budget_id
+ORDER BY c.at, c.budget_id, c.threshold`, limit, l.now())
 	if err != nil {
 		return nil, fmt.Errorf("ledger: budget alerts: %w", err)
 	}
@@ -400,20 +408,4 @@ ORDER BY a.at LIMIT $1`, limit)
 		return nil, fmt.Errorf("ledger: budget alerts: %w", err)
 	}
 	return as, nil
-}
-
-// MarkBudgetAlertSent records that an alert went out, so it is not sent
-// again. Errors: ErrNotFound.
-func (l *Ledger) MarkBudgetAlertSent(ctx context.Context, a BudgetAlert) error {
-	tag, err := l.pool.Exec(ctx, `UPDATE ledger_budget_alerts SET notified_at = $5
-WHERE pool_id = $1 AND budget_id = $2 AND threshold = $4 AND notified_at IS NULL
-  AND period_start = CASE WHEN $6 THEN '-infinity'::timestamptz ELSE $3 END`,
-		a.PoolID, a.BudgetID, a.PeriodStart, a.Threshold, l.now(), a.Period == BudgetNone)
-	if err != nil {
-		return fmt.Errorf("ledger: budget alert sent: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("ledger: budget alert sent: %w", ErrNotFound)
-	}
-	return nil
 }

@@ -314,8 +314,16 @@ func TestBudgetThresholdAlerts(t *testing.T) {
 	require.ErrorIs(t, reserve("p", "2"), ledger.ErrBudgetExceeded)
 	require.ErrorIs(t, reserve("p", "2"), ledger.ErrBudgetExceeded)
 
-	due, err := b.l.BudgetAlertsDue(b.ctx, 100)
-	require.NoError(t, err)
+	claim := func() []ledger.BudgetAlert {
+		var as []ledger.BudgetAlert
+		require.NoError(t, pgx.BeginFunc(b.ctx, dbtest.Pool(t), func(tx pgx.Tx) error {
+			var err error
+			as, err = b.l.ClaimBudgetAlertsTx(b.ctx, tx, 100)
+			return err
+		}))
+		return as
+	}
+	due := claim()
 	type alert struct {
 		budget    int64
 		threshold int
@@ -328,17 +336,13 @@ func TestBudgetThresholdAlerts(t *testing.T) {
 		}
 	}
 	require.ElementsMatch(t, []alert{{soft, 50, false}, {soft, 80, false}, {soft, 100, false}, {hard, 50, false}, {hard, 100, true}}, got)
-	for _, a := range due {
-		if a.PoolID == acc.ID {
-			require.NoError(t, b.l.MarkBudgetAlertSent(b.ctx, a))
-			require.ErrorIs(t, b.l.MarkBudgetAlertSent(b.ctx, a), ledger.ErrNotFound, "sent once")
-		}
+	for _, a := range claim() {
+		require.NotEqual(t, acc.ID, a.PoolID, "claimed once")
 	}
 	// the next day counts again and alerts again
 	b.clock.Add(24 * time.Hour)
 	require.NoError(t, reserve("", "6"))
-	due, err = b.l.BudgetAlertsDue(b.ctx, 100)
-	require.NoError(t, err)
+	due = claim()
 	got = nil
 	for _, a := range due {
 		if a.PoolID == acc.ID {
@@ -383,4 +387,27 @@ func TestBudgetSpecAndDelete(t *testing.T) {
 	require.NoError(t, dbtest.Pool(t).QueryRow(b.ctx, `SELECT budgeted FROM ledger_accounts WHERE id = $1`, acc.ID).Scan(&budgeted))
 	require.False(t, budgeted)
 	b.verifyClean(t)
+}
+
+// A budget set mid-period starts from what its scope was charged since the
+// period began (its project's charges only, for a project budget), not
+// from 0; charges of the previous period do not count.
+func TestBudgetStartsFromThePeriodsCharges(t *testing.T) {
+	b := setup(t, ledger.Options{})
+	acc := b.account(t, ledger.AccountIndividual)
+	b.credit(t, acc.ID, "1000", lotOpts{})
+	charge := func(project, amount string) {
+		_, err := b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: d(amount), IdempotencyKey: keyN(), Project: project})
+		require.NoError(t, err)
+	}
+	charge("p", "100") // 2025-03-01 08:00 UTC: Saturday in Shanghai
+	b.clock.Add(24 * time.Hour)
+	charge("p", "7")
+	charge("q", "5")
+	day := b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Project: "p", Period: ledger.BudgetDay, Amount: d("10"), HardStop: true})
+	month := b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Period: ledger.BudgetMonth, Amount: d("1000")})
+	requireDec(t, "7", b.budget(t, acc.ID, day).Used, "today's charges of project p")
+	requireDec(t, "112", b.budget(t, acc.ID, month).Used, "this month's charges of the account")
+	_, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("4"), IdempotencyKey: keyN(), Project: "p"})
+	require.ErrorIs(t, err, ledger.ErrBudgetExceeded, "7 + 4 > 10")
 }

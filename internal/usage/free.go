@@ -33,7 +33,7 @@ SELECT f.id, 0::bigint AS op_id, f.account_id, '` + freeType + `' AS type, 0::nu
        jsonb_build_object('input_tokens', f.input_tokens, 'output_tokens', f.output_tokens,
                           'cache_hit_tokens', f.cache_hit_tokens, 'requests', f.requests,
                           'rate_card_version', f.rate_card_version, 'outcome', f.outcome) AS detail,
-       f.occurred_at, f.paid_by AS kind
+       f.occurred_at, f.paid_by AS kind, ''::text AS project, ''::text AS key_label
 FROM gateway_free_calls f
 WHERE f.pool_id = $1 AND f.state = 'committed'
   AND ($2::bigint = 0 OR f.account_id = $2)

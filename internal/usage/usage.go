@@ -83,11 +83,14 @@ type Charge struct {
 	// ledger charge).
 	FreeCallID int64
 	// Quota marks a free-call row as a call paid by the plan's quota.
-	Quota      bool
-	AccountID  int64
-	Model      string
-	SessionID  string
-	RequestID  string
+	Quota     bool
+	AccountID int64
+	Model     string
+	SessionID string
+	RequestID string
+	// Project and Key are the labels the gateway sent with the call.
+	Project    string
+	Key        string
 	OccurredAt time.Time
 	// Charged is what the lots paid; Unpaid what they could not (recorded
 	// for finance, never a negative balance).
@@ -176,7 +179,7 @@ const MaxPage = 200
 const sqlList = `
 SELECT * FROM ((
 SELECT e.id, e.op_id, e.account_id, e.type::text AS type, e.amount, e.unpaid, e.model, e.session_id, e.request_id,
-       e.detail, e.occurred_at, coalesce(l.kind::text, '') AS kind
+       e.detail, e.occurred_at, coalesce(l.kind::text, '') AS kind, e.project, e.key_label
 FROM ledger_event_view e
 LEFT JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id
 WHERE e.pool_id = $1 AND e.type IN ` + usageTypes + `
@@ -312,9 +315,9 @@ func scanCharges(rows pgx.Rows, out, free *[]Charge) (int, error) {
 			amount, unpaid        decimal.Decimal
 			detail                []byte
 			occurred              time.Time
-			kind                  string
+			kind, project, label  string
 		)
-		if err := rows.Scan(&id, &op, &account, &typ, &amount, &unpaid, &model, &sess, &req, &detail, &occurred, &kind); err != nil {
+		if err := rows.Scan(&id, &op, &account, &typ, &amount, &unpaid, &model, &sess, &req, &detail, &occurred, &kind, &project, &label); err != nil {
 			return count, err
 		}
 		if typ == freeType {
@@ -327,7 +330,8 @@ func scanCharges(rows pgx.Rows, out, free *[]Charge) (int, error) {
 		count++
 		n := len(*out)
 		if n == 0 || (*out)[n-1].OpID != op {
-			c := Charge{OpID: op, AccountID: account, Model: model, SessionID: sess, RequestID: req, OccurredAt: occurred.UTC()}
+			c := Charge{OpID: op, AccountID: account, Model: model, SessionID: sess, RequestID: req, Project: project, Key: label,
+				OccurredAt: occurred.UTC()}
 			if len(detail) > 0 {
 				_ = json.Unmarshal(detail, &c.Detail) // a malformed detail still shows the amount
 			}

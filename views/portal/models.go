@@ -92,6 +92,7 @@ type ChargeRow struct {
 	OpID, AccountID                           int64
 	At                                        time.Time
 	Model, SessionID, RequestID               string
+	Project, Key                              string // the labels the gateway sent
 	Charged, Unpaid                           decimal.Decimal
 	InputTokens, OutputTokens, CacheHitTokens int64
 	RateCard, Outcome                         string

@@ -444,12 +444,16 @@ END $$;
 -- {account_id, project, key_label, period, cap, unit, amount, thresholds,
 -- hard_stop, actor, now}. The pool is locked first, like every write that
 -- holds, so a change applies between two holds and never within one. A
--- budget that is changed keeps what its period has counted. The pool is
+-- budget that is changed keeps what its period has counted; a new one
+-- starts from what its scope was charged in the current period (the
+-- ledger's events since the period's start). The pool is
 -- marked budgeted, so its holds start looking budgets up. Returns {"id"}.
 CREATE OR REPLACE FUNCTION ledger_budget_set(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
     v_id bigint;
+    v_period ledger_budget_period;
+    v_start timestamptz;
     v_now timestamptz := (p->>'now')::timestamptz;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
@@ -468,7 +472,20 @@ BEGIN
         updated_by = EXCLUDED.updated_by,
         -- a new period kind starts counting afresh
         period_start = CASE WHEN b.period = EXCLUDED.period THEN b.period_start ELSE '-infinity' END
-    RETURNING id INTO v_id;
+    RETURNING id, period, period_start INTO v_id, v_period, v_start;
+    IF v_start = '-infinity' THEN
+        -- a new budget (or a new period kind) starts with what its scope was
+        -- charged so far in the current period; holds open now are not in it
+        v_start := ledger_budget_period_start(v_period, v_now);
+        UPDATE ledger_budgets SET period_start = v_start, used = (
+            SELECT coalesce(sum(-e.amount), 0) FROM ledger_events e
+            WHERE e.pool_id = v_acc.pool_id AND e.at >= v_start
+              AND e.type IN ('deduction', 'reservation_expired_charge')
+              AND (v_acc.id = v_acc.pool_id AND coalesce(p->>'project', '') = '' AND coalesce(p->>'key_label', '') = '' OR e.account_id = v_acc.id)
+              AND (coalesce(p->>'project', '') = '' AND coalesce(p->>'key_label', '') = '' OR e.project = coalesce(p->>'project', ''))
+              AND (coalesce(p->>'key_label', '') = '' OR e.key_label = p->>'key_label'))
+        WHERE pool_id = v_acc.pool_id AND id = v_id;
+    END IF;
     UPDATE ledger_accounts SET budgeted = true WHERE id = v_acc.pool_id AND NOT budgeted;
     RETURN jsonb_build_object('id', v_id);
 END $$;
