@@ -332,10 +332,11 @@ func (l *Ledger) DeleteBudgetTx(ctx context.Context, tx pgx.Tx, accountID, budge
 const sqlBudgets = `
 SELECT b.id, b.pool_id, b.account_id, b.project, b.key_label, b.period::text AS period, b.cap, b.unit, b.amount,
        b.thresholds::int[] AS thresholds, b.hard_stop,
-       CASE WHEN b.period_start = ledger_budget_period_start(b.period, $2) THEN b.used ELSE 0 END AS used,
+       CASE WHEN a.budget_ids[b.slot] = b.id AND a.budget_starts[b.slot] = ledger_budget_period_start(b.period, $2)
+            THEN coalesce(a.budget_used[b.slot], 0) ELSE 0 END AS used,
        ledger_budget_period_end(b.period, ledger_budget_period_start(b.period, $2)) AS reset_at,
        b.updated_at, b.updated_by
-FROM ledger_budgets b
+FROM ledger_budgets b JOIN ledger_accounts a ON a.id = b.pool_id
 WHERE b.pool_id = (SELECT pool_id FROM ledger_accounts WHERE id = $1)
   AND (b.account_id = $1 OR $1 = b.pool_id)
 ORDER BY b.account_id, b.project, b.key_label`

@@ -41,6 +41,10 @@ DROP FUNCTION IF EXISTS ledger_spend_more(bigint, bigint, numeric, numeric, nume
 -- name it, so that an answer can say what plan credit paid); a result type
 -- cannot be replaced in place.
 DROP FUNCTION IF EXISTS ledger_spend_order(bigint, timestamptz, boolean);
+-- The budget helpers counted in rows of ledger_budgets before the counters
+-- moved to the pool's row (migration 001101).
+DROP FUNCTION IF EXISTS ledger_budget_hold(bigint, bigint, text, text, numeric, timestamptz);
+DROP FUNCTION IF EXISTS ledger_budget_settle(bigint, bigint[], timestamptz[], numeric, timestamptz);
 
 -- ledger_lock locks the pool of p_account and returns the account row read
 -- after the lock (NULL id when the account does not exist).
@@ -322,25 +326,29 @@ $$;
 
 -- ledger_budget_hold counts a hold (or charge) of p_amount in every budget
 -- over the call's scope: the account's own, its project's and its key's
--- within it, and, for a sub-account, its enterprise's. The caller holds
--- the pool lock, so the check and the count are one step for concurrent
--- calls. A budget whose period has moved on since it last counted starts
--- again from 0. When a hard-stop budget would pass its cap nothing is
--- counted and refusal is {"error": "budget_exceeded", "available" (the
--- least room under any hard-stop budget), "retry_at" (when the refusing
--- budgets' periods end; null when one never does), "budget_id"}; the
--- refusing budget's thresholds up to 100 % are recorded as reached. Else
--- ids and starts name the budgets counted and the period of each (NULL
--- when none applies), and thresholds crossed are recorded.
-CREATE OR REPLACE FUNCTION ledger_budget_hold(p_pool bigint, p_account bigint, p_project text, p_key text,
+-- within it, and, for a sub-account, its enterprise's. The counters are
+-- the pool's (p_st: its account row, locked by the caller, or the batch's
+-- running state of it): slot n of budget_starts and budget_used is the
+-- period budget n last counted in and what it used there, so the check and
+-- the count are one step for concurrent calls and cost no row update of
+-- their own. A budget whose period has moved on starts again from 0. When
+-- a hard-stop budget would pass its cap nothing is counted and refusal is
+-- {"error": "budget_exceeded", "available" (the least room under any
+-- hard-stop budget), "retry_at" (when the refusing budgets' periods end;
+-- null when one never does), "budget_id"}; the refusing budget's
+-- thresholds up to 100 % are recorded as reached. Else ids, slots and
+-- starts name the budgets counted, their slots and the period of each
+-- (NULL when none applies), pool_starts and pool_used are the pool's new
+-- counters (for the caller to store), and thresholds crossed are recorded.
+CREATE OR REPLACE FUNCTION ledger_budget_hold(p_st ledger_accounts, p_account bigint, p_project text, p_key text,
                                    p_amount numeric, p_at timestamptz,
-                                   OUT ids bigint[], OUT starts timestamptz[], OUT refusal jsonb)
+                                   OUT ids bigint[], OUT slots integer[], OUT starts timestamptz[],
+                                   OUT pool_starts timestamptz[], OUT pool_used numeric[], OUT refusal jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_a bigint[] := ARRAY[p_account];
     v_p text[] := ARRAY[''];
     v_k text[] := ARRAY[''];
-    v_olds numeric[] := '{}';
     v_used numeric;
     v_avail numeric;
     v_end timestamptz;
@@ -348,7 +356,9 @@ DECLARE
     v_never boolean := false;
     v_refused bigint;
     v_t smallint;
+    v_alerts jsonb := '[]';
     b record;
+    a jsonb;
 BEGIN
     IF p_project <> '' THEN
         v_a := v_a || p_account; v_p := v_p || p_project; v_k := v_k || ''::text;
@@ -356,17 +366,21 @@ BEGIN
     IF p_key <> '' THEN
         v_a := v_a || p_account; v_p := v_p || p_project; v_k := v_k || p_key;
     END IF;
-    IF p_account <> p_pool THEN
-        v_a := v_a || p_pool; v_p := v_p || ''::text; v_k := v_k || ''::text;
+    IF p_account <> p_st.id THEN
+        v_a := v_a || p_st.id; v_p := v_p || ''::text; v_k := v_k || ''::text;
     END IF;
     ids := '{}';
+    slots := '{}';
     starts := '{}';
-    FOR b IN SELECT x.id, x.period, x.cap, x.hard_stop, x.thresholds, x.period_start, x.used,
+    pool_starts := p_st.budget_starts;
+    pool_used := p_st.budget_used;
+    FOR b IN SELECT x.id, x.slot, x.period, x.cap, x.hard_stop, x.thresholds,
                     ledger_budget_period_start(x.period, p_at) AS st
              FROM unnest(v_a, v_p, v_k) s(a, p, k)
              JOIN ledger_budgets x ON x.account_id = s.a AND x.project = s.p AND x.key_label = s.k
-             WHERE x.pool_id = p_pool LOOP
-        v_used := CASE WHEN b.period_start = b.st THEN b.used ELSE 0 END;
+             WHERE x.pool_id = p_st.id LOOP
+        v_used := CASE WHEN p_st.budget_ids[b.slot] = b.id AND pool_starts[b.slot] = b.st
+                       THEN coalesce(pool_used[b.slot], 0) ELSE 0 END;
         IF b.hard_stop THEN
             v_avail := least(coalesce(v_avail, b.cap), greatest(b.cap - v_used, 0));
             IF v_used + p_amount > b.cap THEN
@@ -380,123 +394,148 @@ BEGIN
                 END IF;
                 FOREACH v_t IN ARRAY b.thresholds LOOP
                     IF v_t <= 100 AND v_used * 100 < v_t * b.cap THEN
-                        PERFORM ledger_budget_alert(p_pool, b.id, b.st, v_t, v_used, b.cap, true, p_at);
+                        PERFORM ledger_budget_alert(p_st.id, b.id, b.st, v_t, v_used, b.cap, true, p_at);
                     END IF;
                 END LOOP;
             END IF;
         END IF;
-        ids := ids || b.id;
-        starts := starts || b.st;
-        v_olds := v_olds || v_used;
-    END LOOP;
-    IF v_refused IS NOT NULL THEN
-        ids := NULL;
-        starts := NULL;
-        refusal := jsonb_build_object('error', 'budget_exceeded', 'available', v_avail, 'budget_id', v_refused,
-                                      'retry_at', CASE WHEN v_never THEN NULL ELSE v_retry END);
-        RETURN;
-    END IF;
-    IF cardinality(ids) = 0 THEN
-        ids := NULL;
-        starts := NULL;
-        RETURN;
-    END IF;
-    FOR b IN UPDATE ledger_budgets x SET used = r.old + p_amount, period_start = r.st
-             FROM unnest(ids, starts, v_olds) r(id, st, old)
-             WHERE x.pool_id = p_pool AND x.id = r.id
-             RETURNING x.id, r.st, r.old, x.used, x.cap, x.thresholds LOOP
         FOREACH v_t IN ARRAY b.thresholds LOOP
-            IF b.old * 100 < v_t * b.cap AND b.used * 100 >= v_t * b.cap THEN
-                PERFORM ledger_budget_alert(p_pool, b.id, b.st, v_t, b.used, b.cap, false, p_at);
+            IF v_used * 100 < v_t * b.cap AND (v_used + p_amount) * 100 >= v_t * b.cap THEN
+                v_alerts := v_alerts || jsonb_build_object('id', b.id, 'st', b.st, 't', v_t, 'used', v_used + p_amount, 'cap', b.cap);
             END IF;
         END LOOP;
+        ids := ids || b.id;
+        slots := slots || b.slot;
+        starts := starts || b.st;
+        pool_starts[b.slot] := b.st;
+        pool_used[b.slot] := v_used + p_amount;
+    END LOOP;
+    IF v_refused IS NOT NULL OR cardinality(ids) = 0 THEN
+        ids := NULL;
+        slots := NULL;
+        starts := NULL;
+        pool_starts := NULL;
+        pool_used := NULL;
+        IF v_refused IS NOT NULL THEN
+            refusal := jsonb_build_object('error', 'budget_exceeded', 'available', v_avail, 'budget_id', v_refused,
+                                          'retry_at', CASE WHEN v_never THEN NULL ELSE v_retry END);
+        END IF;
+        RETURN;
+    END IF;
+    FOR a IN SELECT * FROM jsonb_array_elements(v_alerts) LOOP
+        PERFORM ledger_budget_alert(p_st.id, (a->>'id')::bigint, (a->>'st')::timestamptz, (a->>'t')::smallint,
+                                    (a->>'used')::numeric, (a->>'cap')::numeric, false, p_at);
     END LOOP;
 END $$;
 
--- ledger_budget_settle moves the budgets a hold counted in (p_ids, in the
--- periods p_starts) by p_delta: what a commit charged less what it held, a
--- release's -hold. A budget whose period has moved on is left alone (its
--- new period started from 0); use never goes below 0. Thresholds a
--- positive delta crosses are recorded.
-CREATE OR REPLACE FUNCTION ledger_budget_settle(p_pool bigint, p_ids bigint[], p_starts timestamptz[], p_delta numeric,
-                                     p_at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+-- ledger_budget_settle moves the counters of the budgets a hold counted in
+-- (p_ids in slots p_slots, in the periods p_starts) by p_delta: what a
+-- commit charged less what it held, a release's -hold. p_bids, p_bstarts
+-- and p_used are the pool's slots, periods and counters; it returns the
+-- new counters. A budget deleted since (its slot no longer holds its id)
+-- or whose period has moved on (its new period started from 0) is left
+-- alone; use never goes below 0. Thresholds a positive delta crosses are
+-- recorded.
+CREATE OR REPLACE FUNCTION ledger_budget_settle(p_pool bigint, p_bids bigint[], p_bstarts timestamptz[], p_used numeric[],
+                                     p_ids bigint[], p_slots integer[], p_starts timestamptz[], p_delta numeric,
+                                     p_at timestamptz) RETURNS numeric[] LANGUAGE plpgsql AS $$
 DECLARE
+    v_used numeric[] := p_used;
+    s integer;
     b record;
     v_t smallint;
 BEGIN
-    IF p_ids IS NULL OR p_delta = 0 THEN
-        RETURN;
+    IF p_ids IS NULL OR p_slots IS NULL OR p_delta = 0 THEN
+        RETURN p_used;
     END IF;
-    FOR b IN UPDATE ledger_budgets x SET used = greatest(x.used + p_delta, 0)
-             FROM unnest(p_ids, p_starts) r(id, st)
-             WHERE x.pool_id = p_pool AND x.id = r.id AND x.period_start = r.st
-             RETURNING x.id, r.st, x.used, x.cap, x.thresholds LOOP
-        CONTINUE WHEN p_delta < 0;
-        FOREACH v_t IN ARRAY b.thresholds LOOP
-            IF (b.used - p_delta) * 100 < v_t * b.cap AND b.used * 100 >= v_t * b.cap THEN
-                PERFORM ledger_budget_alert(p_pool, b.id, b.st, v_t, b.used, b.cap, false, p_at);
-            END IF;
-        END LOOP;
+    FOR i IN 1 .. cardinality(p_ids) LOOP
+        s := p_slots[i];
+        CONTINUE WHEN p_bids[s] IS DISTINCT FROM p_ids[i] OR p_bstarts[s] IS DISTINCT FROM p_starts[i];
+        v_used[s] := greatest(coalesce(v_used[s], 0) + p_delta, 0);
+        IF p_delta > 0 THEN
+            SELECT cap, thresholds INTO b FROM ledger_budgets WHERE pool_id = p_pool AND id = p_ids[i];
+            FOREACH v_t IN ARRAY b.thresholds LOOP
+                IF (v_used[s] - p_delta) * 100 < v_t * b.cap AND v_used[s] * 100 >= v_t * b.cap THEN
+                    PERFORM ledger_budget_alert(p_pool, p_ids[i], p_starts[i], v_t, v_used[s], b.cap, false, p_at);
+                END IF;
+            END LOOP;
+        END IF;
     END LOOP;
+    RETURN v_used;
 END $$;
 
 -- ledger_budget_set creates or changes the budget of a scope: p
 -- {account_id, project, key_label, period, cap, unit, amount, thresholds,
 -- hard_stop, actor, now}. The pool is locked first, like every write that
 -- holds, so a change applies between two holds and never within one. A
--- budget that is changed keeps what its period has counted; a new one
--- starts from what its scope was charged in the current period (the
--- ledger's events since the period's start). The pool is
--- marked budgeted, so its holds start looking budgets up. Returns {"id"}.
+-- budget that is changed keeps what its period has counted; a new one (or
+-- one given another period kind) gets the pool's next slot or starts its
+-- slot again from what its scope was charged in the current period (the
+-- ledger's events since the period's start; holds open now are not in
+-- it). The pool is marked budgeted, so its holds look budgets up. Returns
+-- {"id"}.
 CREATE OR REPLACE FUNCTION ledger_budget_set(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
+    v_pool ledger_accounts;
+    v_old ledger_budgets;
     v_id bigint;
-    v_period ledger_budget_period;
+    v_slot integer;
+    v_period ledger_budget_period := (p->>'period')::ledger_budget_period;
+    v_project text := coalesce(p->>'project', '');
+    v_label text := coalesce(p->>'key_label', '');
     v_start timestamptz;
+    v_used numeric;
     v_now timestamptz := (p->>'now')::timestamptz;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
     IF v_acc.id IS NULL THEN
         RETURN '{"error": "not_found"}';
     END IF;
+    IF v_acc.id = v_acc.pool_id THEN
+        v_pool := v_acc;
+    ELSE
+        SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    END IF;
+    SELECT * INTO v_old FROM ledger_budgets WHERE account_id = v_acc.id AND project = v_project AND key_label = v_label;
+    v_slot := coalesce(v_old.slot, coalesce(cardinality(v_pool.budget_ids), 0) + 1);
     INSERT INTO ledger_budgets AS b (pool_id, account_id, project, key_label, period, cap, unit, amount, thresholds,
-                                     hard_stop, created_at, updated_at, updated_by)
-    VALUES (v_acc.pool_id, v_acc.id, coalesce(p->>'project', ''), coalesce(p->>'key_label', ''),
-            (p->>'period')::ledger_budget_period, (p->>'cap')::numeric, p->>'unit', (p->>'amount')::numeric,
+                                     hard_stop, slot, created_at, updated_at, updated_by)
+    VALUES (v_acc.pool_id, v_acc.id, v_project, v_label, v_period, (p->>'cap')::numeric, p->>'unit', (p->>'amount')::numeric,
             ARRAY(SELECT jsonb_array_elements_text(coalesce(p->'thresholds', '[]')))::smallint[],
-            (p->>'hard_stop')::boolean, v_now, v_now, p->>'actor')
+            (p->>'hard_stop')::boolean, v_slot, v_now, v_now, p->>'actor')
     ON CONFLICT (account_id, project, key_label) DO UPDATE SET
         period = EXCLUDED.period, cap = EXCLUDED.cap, unit = EXCLUDED.unit, amount = EXCLUDED.amount,
         thresholds = EXCLUDED.thresholds, hard_stop = EXCLUDED.hard_stop, updated_at = EXCLUDED.updated_at,
-        updated_by = EXCLUDED.updated_by,
-        -- a new period kind starts counting afresh
-        period_start = CASE WHEN b.period = EXCLUDED.period THEN b.period_start ELSE '-infinity' END
-    RETURNING id, period, period_start INTO v_id, v_period, v_start;
-    IF v_start = '-infinity' THEN
-        -- a new budget (or a new period kind) starts with what its scope was
-        -- charged so far in the current period; holds open now are not in it
+        updated_by = EXCLUDED.updated_by
+    RETURNING id INTO v_id;
+    IF v_old.id IS NULL OR v_old.period <> v_period THEN
         v_start := ledger_budget_period_start(v_period, v_now);
-        UPDATE ledger_budgets SET period_start = v_start, used = (
-            SELECT coalesce(sum(-e.amount), 0) FROM ledger_events e
-            WHERE e.pool_id = v_acc.pool_id AND e.at >= v_start
-              AND e.type IN ('deduction', 'reservation_expired_charge')
-              AND (v_acc.id = v_acc.pool_id AND coalesce(p->>'project', '') = '' AND coalesce(p->>'key_label', '') = '' OR e.account_id = v_acc.id)
-              AND (coalesce(p->>'project', '') = '' AND coalesce(p->>'key_label', '') = '' OR e.project = coalesce(p->>'project', ''))
-              AND (coalesce(p->>'key_label', '') = '' OR e.key_label = p->>'key_label'))
-        WHERE pool_id = v_acc.pool_id AND id = v_id;
+        SELECT coalesce(sum(-e.amount), 0) INTO v_used FROM ledger_events e
+        WHERE e.pool_id = v_acc.pool_id AND e.at >= v_start
+          AND e.type IN ('deduction', 'reservation_expired_charge')
+          AND (v_acc.id = v_acc.pool_id AND v_project = '' AND v_label = '' OR e.account_id = v_acc.id)
+          AND (v_project = '' AND v_label = '' OR e.project = v_project)
+          AND (v_label = '' OR e.key_label = v_label);
+        v_pool.budget_ids[v_slot] := v_id;
+        v_pool.budget_starts[v_slot] := v_start;
+        v_pool.budget_used[v_slot] := v_used;
+        UPDATE ledger_accounts SET budgeted = true, budget_ids = v_pool.budget_ids, budget_starts = v_pool.budget_starts,
+            budget_used = v_pool.budget_used
+        WHERE id = v_pool.id;
     END IF;
-    UPDATE ledger_accounts SET budgeted = true WHERE id = v_acc.pool_id AND NOT budgeted;
     RETURN jsonb_build_object('id', v_id);
 END $$;
 
 -- ledger_budget_delete removes a budget: p {budget_id, account_id}; the
--- account must be the budget's pool or its account. A pool left without
--- budgets is no longer budgeted. Holds that counted in it settle into
--- nothing. Returns {"id"} or {"error": "not_found"}.
+-- account must be the budget's pool or its account. Its slot is emptied,
+-- never to be reused, so holds that counted in it settle into nothing. A
+-- pool left without budgets is no longer budgeted. Returns {"id"} or
+-- {"error": "not_found"}.
 CREATE OR REPLACE FUNCTION ledger_budget_delete(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
+    v_pool ledger_accounts;
     v_b ledger_budgets;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
@@ -509,7 +548,12 @@ BEGIN
     IF v_b.id IS NULL THEN
         RETURN '{"error": "not_found"}';
     END IF;
-    UPDATE ledger_accounts SET budgeted = EXISTS (SELECT 1 FROM ledger_budgets WHERE pool_id = v_acc.pool_id)
+    SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_pool.budget_ids[v_b.slot] := NULL;
+    v_pool.budget_starts[v_b.slot] := NULL;
+    v_pool.budget_used[v_b.slot] := NULL;
+    UPDATE ledger_accounts SET budgeted = EXISTS (SELECT 1 FROM ledger_budgets WHERE pool_id = v_acc.pool_id),
+        budget_ids = v_pool.budget_ids, budget_starts = v_pool.budget_starts, budget_used = v_pool.budget_used
     WHERE id = v_acc.pool_id;
     RETURN jsonb_build_object('id', v_b.id);
 END $$;
@@ -550,6 +594,9 @@ DECLARE
     v_label text := coalesce(p->>'key_label', '');
     v_bids bigint[];
     v_bstarts timestamptz[];
+    v_bslots integer[];
+    v_pstarts timestamptz[];
+    v_pused numeric[];
     v_refusal jsonb;
     v_left numeric := v_amount;
     v_seen numeric := 0;
@@ -616,8 +663,9 @@ BEGIN
         RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
     END IF;
     IF v_pool.budgeted THEN
-        SELECT h.ids, h.starts, h.refusal INTO v_bids, v_bstarts, v_refusal
-        FROM ledger_budget_hold(v_pool.id, v_acc.id, v_project, v_label, v_amount, v_at) h;
+        SELECT h.ids, h.slots, h.starts, h.pool_starts, h.pool_used, h.refusal
+        INTO v_bids, v_bslots, v_bstarts, v_pstarts, v_pused, v_refusal
+        FROM ledger_budget_hold(v_pool, v_acc.id, v_project, v_label, v_amount, v_at) h;
         IF v_refusal IS NOT NULL THEN
             RETURN v_refusal;
         END IF;
@@ -637,14 +685,17 @@ BEGIN
     END LOOP;
     v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
     INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
-                                     session_id, request_id, created_at, project, key_label, budget_ids, budget_starts)
+                                     session_id, request_id, created_at, project, key_label, budget_ids, budget_starts,
+                                     budget_slots)
     OVERRIDING SYSTEM VALUE
     VALUES (v_pool.id, v_res, v_acc.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at,
-            v_project, v_label, v_bids, v_bstarts);
+            v_project, v_label, v_bids, v_bstarts, v_bslots);
     IF v_acc.allocation IS NOT NULL THEN
         UPDATE ledger_accounts SET allocation = allocation - v_amount WHERE id = v_acc.id;
     END IF;
-    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved + v_amount, last_at = v_at WHERE id = v_pool.id;
+    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved + v_amount, last_at = v_at,
+        budget_starts = coalesce(v_pstarts, budget_starts), budget_used = coalesce(v_pused, budget_used)
+    WHERE id = v_pool.id;
     IF v_trial THEN
         UPDATE ledger_accounts SET trial_used = trial_used + v_amount WHERE id = v_acc.id;
     END IF;
@@ -785,8 +836,13 @@ BEGIN
             PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_bal, v_left, v_res.id, p, v_at);
         END IF;
     END IF;
+    -- the budgets: the hold leaves them and what was charged enters (after
+    -- the sweep charged the hold, only the excess is new)
     UPDATE ledger_accounts SET balance = v_bal, last_at = v_at,
-        reserved = reserved - CASE WHEN v_res.status = 'open' THEN v_res.amount ELSE 0 END
+        reserved = reserved - CASE WHEN v_res.status = 'open' THEN v_res.amount ELSE 0 END,
+        budget_used = ledger_budget_settle(v_pool.id, v_pool.budget_ids, v_pool.budget_starts, v_pool.budget_used,
+            v_res.budget_ids, v_res.budget_slots, v_res.budget_starts,
+            v_charged - CASE WHEN v_res.status = 'open' THEN v_res.amount ELSE 0 END, v_at)
     WHERE id = v_pool.id;
     IF v_acc.id <> v_pool.id AND v_alloc IS DISTINCT FROM v_acc.allocation THEN
         UPDATE ledger_accounts SET allocation = v_alloc WHERE id = v_acc.id;
@@ -794,10 +850,6 @@ BEGIN
     IF v_trial THEN
         UPDATE ledger_accounts SET trial_used = v_used WHERE id = v_acc.id;
     END IF;
-    -- the budgets: the hold leaves them and what was charged enters (after
-    -- the sweep charged the hold, only the excess is new)
-    PERFORM ledger_budget_settle(v_pool.id, v_res.budget_ids, v_res.budget_starts,
-        v_charged - CASE WHEN v_res.status = 'open' THEN v_res.amount ELSE 0 END, v_at);
     IF p ? 'grace' THEN
         PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
     END IF;
@@ -868,7 +920,10 @@ BEGIN
                 v_key, v_res.model, v_res.request_id, v_res.session_id, v_at, v_at, v_res.project, v_res.key_label);
         UPDATE ledger_lots SET remaining = remaining + v_h WHERE pool_id = v_pool.id AND id = (h->>'lot')::bigint;
     END LOOP;
-    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = v_pool.id;
+    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at,
+        budget_used = ledger_budget_settle(v_pool.id, v_pool.budget_ids, v_pool.budget_starts, v_pool.budget_used,
+            v_res.budget_ids, v_res.budget_slots, v_res.budget_starts, -v_res.amount, v_at)
+    WHERE id = v_pool.id;
     v_alloc := v_acc.allocation;
     IF v_acc.id <> v_pool.id AND v_alloc IS NOT NULL THEN
         v_alloc := v_alloc + v_res.amount;
@@ -877,7 +932,6 @@ BEGIN
     IF v_acc.trial_cap IS NOT NULL THEN
         UPDATE ledger_accounts SET trial_used = greatest(trial_used - v_res.amount, 0) WHERE id = v_acc.id;
     END IF;
-    PERFORM ledger_budget_settle(v_pool.id, v_res.budget_ids, v_res.budget_starts, -v_res.amount, v_at);
     SELECT coalesce(sum(remaining), 0) INTO v_avail FROM ledger_lots
     WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
     IF v_alloc IS NOT NULL THEN
@@ -916,6 +970,9 @@ DECLARE
     v_paid numeric;
     v_bids bigint[];
     v_bstarts timestamptz[];
+    v_bslots integer[];
+    v_pstarts timestamptz[];
+    v_pused numeric[];
     v_refusal jsonb;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
@@ -944,8 +1001,9 @@ BEGIN
         END IF;
     END IF;
     IF v_pool.budgeted THEN
-        SELECT h.ids, h.starts, h.refusal INTO v_bids, v_bstarts, v_refusal
-        FROM ledger_budget_hold(v_pool.id, v_acc.id, coalesce(p->>'project', ''), coalesce(p->>'key_label', ''), v_amount, v_at) h;
+        SELECT h.ids, h.slots, h.starts, h.pool_starts, h.pool_used, h.refusal
+        INTO v_bids, v_bslots, v_bstarts, v_pstarts, v_pused, v_refusal
+        FROM ledger_budget_hold(v_pool, v_acc.id, coalesce(p->>'project', ''), coalesce(p->>'key_label', ''), v_amount, v_at) h;
         IF v_refusal IS NOT NULL THEN
             RETURN v_refusal;
         END IF;
@@ -956,15 +1014,20 @@ BEGIN
     IF v_left > 0 THEN
         PERFORM ledger_emit(v_pool.id, v_acc.id, NULL, v_op, 'unpaid_usage', 0, v_more.balance, v_left, NULL, p, v_at);
     END IF;
-    UPDATE ledger_accounts SET balance = v_more.balance, last_at = v_at WHERE id = v_pool.id;
+    IF v_bids IS NOT NULL THEN
+        -- the budgets counted the whole amount; what could not be paid leaves them
+        v_pused := ledger_budget_settle(v_pool.id, v_pool.budget_ids, v_pstarts, v_pused, v_bids, v_bslots, v_bstarts,
+                                        v_more.charged - v_amount, v_at);
+    END IF;
+    UPDATE ledger_accounts SET balance = v_more.balance, last_at = v_at,
+        budget_starts = coalesce(v_pstarts, budget_starts), budget_used = coalesce(v_pused, budget_used)
+    WHERE id = v_pool.id;
     IF v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
         UPDATE ledger_accounts SET allocation = v_more.allocation WHERE id = v_acc.id;
     END IF;
     IF v_trial THEN
         UPDATE ledger_accounts SET trial_used = trial_used + v_more.charged WHERE id = v_acc.id;
     END IF;
-    -- the budgets counted the whole amount; what could not be paid leaves them
-    PERFORM ledger_budget_settle(v_pool.id, v_bids, v_bstarts, v_more.charged - v_amount, v_at);
     PERFORM ledger_grace(v_pool.id, v_acc.id, v_more.balance, v_op, p, v_at);
     v_r := jsonb_build_object('op_id', v_op, 'charged', v_more.charged, 'unpaid', v_left,
                               'available', ledger_available(v_acc.id, v_at), 'pool', v_pool.id,
@@ -1254,12 +1317,13 @@ BEGIN
         END LOOP;
         UPDATE ledger_reservations SET status = (CASE WHEN p_policy = 'charge' THEN 'expired_charged' ELSE 'expired' END)::ledger_reservation_status,
             closed_at = v_at WHERE pool_id = c.pool_id AND id = c.id;
-        UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at WHERE id = c.pool_id;
+        UPDATE ledger_accounts SET balance = v_bal, reserved = reserved - v_res.amount, last_at = v_at,
+            budget_used = CASE WHEN p_policy = 'charge' THEN budget_used
+                ELSE ledger_budget_settle(c.pool_id, v_pool.budget_ids, v_pool.budget_starts, v_pool.budget_used,
+                    v_res.budget_ids, v_res.budget_slots, v_res.budget_starts, -v_res.amount, v_at) END
+        WHERE id = c.pool_id;
         IF p_policy <> 'charge' AND v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
             UPDATE ledger_accounts SET allocation = allocation + v_res.amount WHERE id = v_acc.id;
-        END IF;
-        IF p_policy <> 'charge' THEN
-            PERFORM ledger_budget_settle(c.pool_id, v_res.budget_ids, v_res.budget_starts, -v_res.amount, v_at);
         END IF;
         IF p_policy <> 'charge' AND v_acc.trial_cap IS NOT NULL THEN
             -- released: the hold leaves the trial count (charged, it stays)
@@ -1292,6 +1356,9 @@ DECLARE
     v_label text := coalesce(p->>'key_label', '');
     v_bids bigint[];
     v_bstarts timestamptz[];
+    v_bslots integer[];
+    v_pstarts timestamptz[];
+    v_pused numeric[];
     v_refusal jsonb;
     v_left numeric := v_amount;
     v_seen numeric := 0;
@@ -1307,13 +1374,15 @@ DECLARE
 BEGIN
     IF st.id IS DISTINCT FROM v_id THEN
         IF st.id IS NOT NULL THEN
-            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at WHERE id = st.id;
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
+                budget_starts = st.budget_starts, budget_used = st.budget_used WHERE id = st.id;
         END IF;
         SELECT * INTO st FROM ledger_accounts WHERE id = v_id AND pool_id = v_id FOR UPDATE;
     END IF;
     IF st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL THEN
         IF st.id IS NOT NULL THEN
-            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at WHERE id = st.id;
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
+                budget_starts = st.budget_starts, budget_used = st.budget_used WHERE id = st.id;
         END IF;
         RETURN ROW(NULL, ledger_reserve(p))::ledger_step;
     END IF;
@@ -1344,10 +1413,15 @@ BEGIN
         RETURN ROW(st, jsonb_build_object('error', 'insufficient_credits', 'available', v_seen))::ledger_step;
     END IF;
     IF st.budgeted THEN
-        SELECT h.ids, h.starts, h.refusal INTO v_bids, v_bstarts, v_refusal
-        FROM ledger_budget_hold(st.id, st.id, v_project, v_label, v_amount, v_at) h;
+        SELECT h.ids, h.slots, h.starts, h.pool_starts, h.pool_used, h.refusal
+        INTO v_bids, v_bslots, v_bstarts, v_pstarts, v_pused, v_refusal
+        FROM ledger_budget_hold(st, st.id, v_project, v_label, v_amount, v_at) h;
         IF v_refusal IS NOT NULL THEN
             RETURN ROW(st, v_refusal)::ledger_step;
+        END IF;
+        IF v_bids IS NOT NULL THEN
+            st.budget_starts := v_pstarts;
+            st.budget_used := v_pused;
         END IF;
     END IF;
     v_op := nextval('ledger_op_seq');
@@ -1365,10 +1439,11 @@ BEGIN
     END LOOP;
     v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
     INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
-                                     session_id, request_id, created_at, project, key_label, budget_ids, budget_starts)
+                                     session_id, request_id, created_at, project, key_label, budget_ids, budget_starts,
+                                     budget_slots)
     OVERRIDING SYSTEM VALUE
     VALUES (st.id, v_res, st.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at,
-            v_project, v_label, v_bids, v_bstarts);
+            v_project, v_label, v_bids, v_bstarts, v_bslots);
     st.balance := v_bal;
     st.reserved := st.reserved + v_amount;
     st.last_at := v_at;
@@ -1410,7 +1485,8 @@ DECLARE
 BEGIN
     IF v_pool_id IS NULL OR st.id IS DISTINCT FROM v_pool_id THEN
         IF st.id IS NOT NULL THEN
-            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at WHERE id = st.id;
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
+                budget_starts = st.budget_starts, budget_used = st.budget_used WHERE id = st.id;
         END IF;
         st := NULL;
         IF v_pool_id IS NOT NULL THEN
@@ -1430,7 +1506,8 @@ BEGIN
             RETURN ROW(st, v_r)::ledger_step;
         END IF;
         IF st.id IS NOT NULL THEN
-            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at WHERE id = st.id;
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
+                budget_starts = st.budget_starts, budget_used = st.budget_used WHERE id = st.id;
         END IF;
         RETURN ROW(NULL, ledger_commit(p))::ledger_step;
     END IF;
@@ -1466,7 +1543,8 @@ BEGIN
         END IF;
     END LOOP;
     IF v_res.budget_ids IS NOT NULL THEN
-        PERFORM ledger_budget_settle(st.id, v_res.budget_ids, v_res.budget_starts, v_charged - v_res.amount, v_at);
+        st.budget_used := ledger_budget_settle(st.id, st.budget_ids, st.budget_starts, st.budget_used,
+            v_res.budget_ids, v_res.budget_slots, v_res.budget_starts, v_charged - v_res.amount, v_at);
     END IF;
     st.balance := v_bal;
     st.reserved := st.reserved - v_res.amount;
@@ -1528,7 +1606,8 @@ BEGIN
             v_r := v_step.res;
         ELSE
             IF v_st.id IS NOT NULL THEN
-                UPDATE ledger_accounts SET balance = v_st.balance, reserved = v_st.reserved, last_at = v_st.last_at WHERE id = v_st.id;
+                UPDATE ledger_accounts SET balance = v_st.balance, reserved = v_st.reserved, last_at = v_st.last_at,
+            budget_starts = v_st.budget_starts, budget_used = v_st.budget_used WHERE id = v_st.id;
             END IF;
             v_st := NULL;
             v_r := CASE p_ops[i]
@@ -1549,7 +1628,8 @@ BEGIN
         v_out[i] := v_r; -- in place, not a copy of the array per operation
     END LOOP;
     IF v_st.id IS NOT NULL THEN
-        UPDATE ledger_accounts SET balance = v_st.balance, reserved = v_st.reserved, last_at = v_st.last_at WHERE id = v_st.id;
+        UPDATE ledger_accounts SET balance = v_st.balance, reserved = v_st.reserved, last_at = v_st.last_at,
+            budget_starts = v_st.budget_starts, budget_used = v_st.budget_used WHERE id = v_st.id;
     END IF;
     RETURN v_out;
 END $$;
