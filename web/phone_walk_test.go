@@ -51,6 +51,8 @@ var phoneWalkSkip = map[string]string{
 	"/portal/usage.csv":                     "a CSV file",
 	"/portal/transactions/rows":             "an htmx partial of /portal/transactions",
 	"/portal/transactions.csv":              "a CSV file",
+	"/portal/budgets/spend.json":            "JSON for the chart",
+	"/portal/budgets/spend.csv":             "a CSV file",
 	"/portal/invoices/:id/pdf":              "a PDF file",
 	"/admin/audit.csv":                      "a CSV file",
 	"/admin/reports.csv":                    "a CSV file",

@@ -116,7 +116,7 @@ func TestPortalShowsFreeModelCalls(t *testing.T) {
 	f := recs[1]
 	require.Equal(t, "glm-4-flash", f[3])
 	require.Equal(t, "", f[1], "no ledger operation")
-	require.Equal(t, []string{"agent-1", "free-1", "300", "50", "0", "1", version, "completed", "0.000000", "0.000000", "", "0.00"}, f[4:])
+	require.Equal(t, []string{"agent-1", "free-1", "300", "50", "0", "1", version, "completed", "0.000000", "0.000000", "", "0.00", "", ""}, f[4:], "no project or key")
 	require.Equal(t, "deepseek-chat", recs[2][3])
 
 	// Cached pages follow free calls: the commit of a free reservation
