@@ -33,9 +33,13 @@ var ErrNotFound = errors.New("budget: not found")
 
 // Audited actions.
 const (
-	ActionBudgetSet     backoffice.Action = "budget_set"
-	ActionBudgetDeleted backoffice.Action = "budget_deleted"
+	ActionBudgetSet     backoffice.Action = "budget_set"     // a customer set or changed a budget
+	ActionBudgetDeleted backoffice.Action = "budget_deleted" // a customer removed a budget
 )
+
+// AuditActions are the actions this package audits (the audit page's
+// filter offers them).
+var AuditActions = []backoffice.Action{ActionBudgetSet, ActionBudgetDeleted}
 
 // WebhookThreshold is the webhook event type of a threshold reached.
 const WebhookThreshold = "budget.threshold"
