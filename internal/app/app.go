@@ -38,6 +38,7 @@ import (
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/products"
 	"github.com/seed75218f88/credits/internal/ratelimit"
+	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/usage"
@@ -108,8 +109,13 @@ type App struct {
 	// Settings are the business settings admins change on the settings
 	// screen; the services below read them per operation.
 	Settings *settings.Store
+	// RelayKeys are the customers' API keys of the OpenAI-compatible
+	// gateway (portal), RelayUpstreams its upstreams (back office).
+	RelayKeys      *relay.Keys
+	RelayUpstreams *relay.Upstreams
 
 	viewCache time.Duration
+	overrides Overrides
 	closers   []func()
 }
 
@@ -122,7 +128,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a := &App{Config: cfg, Pool: pool, Logger: logger, viewCache: o.ViewCache}
+	a := &App{Config: cfg, Pool: pool, Logger: logger, viewCache: o.ViewCache, overrides: o}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -348,6 +354,22 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return nil, err
 	}
 
+	// The OpenAI-compatible gateway's keys and upstreams (`credits gateway`
+	// serves the calls; the portal and back office manage these).
+	ropts := a.relayOptions(o)
+	a.RelayKeys = relay.NewKeys(pool, a.Ledger, func(ctx context.Context) ([]string, error) {
+		c, err := a.Pricing.InForce(ctx, ropts.Now())
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, len(c.Models))
+		for i, m := range c.Models {
+			names[i] = m.Model
+		}
+		return names, nil
+	}, ropts)
+	a.RelayUpstreams = relay.NewUpstreams(pool, sealer, ropts)
+
 	// The back office, after the gateway: it creates and revokes service
 	// keys through the store the API authenticates with, so a revoked key
 	// is refused at once by this process.
@@ -410,6 +432,25 @@ func (a *App) WebDeps() web.Deps {
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
 		Budgets: a.Budgets}
+}
+
+func (a *App) relayOptions(o Overrides) relay.Options {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return relay.Options{Now: now, KeyCacheTTL: a.Config.Relay.KeyCacheTTL, DefaultMaxOutput: a.Config.Relay.DefaultMaxOutput}
+}
+
+// NewRelay builds the OpenAI-compatible gateway over the services (it
+// loads the tokenizer, so only `credits gateway` and its tests call it).
+func (a *App) NewRelay() (*relay.Relay, error) {
+	counter, err := relay.NewCounter()
+	if err != nil {
+		return nil, err
+	}
+	return relay.New(relay.Deps{Gateway: a.Gateway, Pricing: a.Pricing, Keys: a.RelayKeys, Upstreams: a.RelayUpstreams,
+		Counter: counter, Logger: a.Logger}, a.relayOptions(a.overrides))
 }
 
 // Start works the background jobs until the returned stop is called.

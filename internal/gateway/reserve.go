@@ -210,6 +210,11 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 	if err != nil {
 		return ReservationView{}, err
 	}
+	return s.reserve(ctx, key, a, in)
+}
+
+// reserve is Reserve once the account is known.
+func (s *Service) reserve(ctx context.Context, key Key, a *accountInfo, in ReserveInput) (ReservationView, error) {
 	if err := s.allow(ctx, a, in.MaxInputTokens+in.MaxOutputTokens); err != nil {
 		return ReservationView{}, err
 	}

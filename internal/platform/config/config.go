@@ -84,6 +84,7 @@ type Config struct {
 	WeChatPay    wechatpay.Settings
 	Alipay       alipay.Settings
 	Paysim       Paysim
+	Relay        Relay
 	AutoTopUp    AutoTopUp
 	Invoicing    invoicing.Options // OnIssued is wired in code
 	Verification verification.Options
@@ -151,7 +152,7 @@ func LoadFrom(vars map[string]string) (Config, error) {
 		return c, fmt.Errorf("APP_ENV must be dev or production, not %q", c.Env)
 	}
 	for _, area := range []func(*Config, source) error{readDatabase, readGateway, readGrace, readSignup, readPayments,
-		readChannels, readAutoTopUp, readInvoicing, readVerification, readBackoffice, readSMTP} {
+		readChannels, readAutoTopUp, readInvoicing, readVerification, readBackoffice, readSMTP, readRelay} {
 		if err := area(&c, env); err != nil {
 			return c, err
 		}

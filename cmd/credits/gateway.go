@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/seed75218f88/credits/internal/app"
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/pricing"
+	"github.com/seed75218f88/credits/internal/relay"
+)
+
+// demoRelayKey is the development customer key `credits gateway --demo`
+// stores for the demo customer and prints (never in production).
+const demoRelayKey = "sk-demo0000000000000000000000000000000000000000000"
+
+// runGateway serves the OpenAI-compatible gateway until SIGINT/SIGTERM.
+func runGateway(ctx context.Context, args []string) error {
+	return gatewayMain(ctx, args, os.Stdout, os.Stderr, nil)
+}
+
+// gatewayMain is runGateway with its outputs given and, for tests, a
+// listener to serve on.
+func gatewayMain(ctx context.Context, args []string, stdout, logOut io.Writer, ln net.Listener) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	flags := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	addr := flags.String("addr", cfg.Relay.Addr, "listen address, host:port (RELAY_ADDR)")
+	demo := flags.String("demo", "", "development only: the base URL of a `credits upstreamsim` to add as the demo upstream, with a demo customer key")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	logger := newLogger(cfg, logOut)
+	pool, err := openMigratedDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	a, err := app.Build(ctx, cfg, pool, logger, app.Overrides{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if *demo != "" {
+		if cfg.Env == config.Production {
+			return errors.New("--demo is for development only")
+		}
+		if err := demoGateway(ctx, a, *demo, stdout); err != nil {
+			return err
+		}
+	}
+	r, err := a.NewRelay()
+	if err != nil {
+		return err
+	}
+	if ln == nil {
+		if ln, err = net.Listen("tcp", *addr); err != nil {
+			return err
+		}
+	}
+	hs := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "credits gateway: serving the OpenAI-compatible API on http://%s/v1 (Ctrl-C to stop)\n", ln.Addr())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Streams in flight are finished and billed before the process ends.
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// demoGateway adds upstreamsim at simURL as the upstream of every token
+// model on the rate card and stores the demo customer's demo key.
+func demoGateway(ctx context.Context, a *app.App, simURL string, stdout io.Writer) error {
+	card, err := a.Pricing.InForce(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	var models []string
+	for _, m := range card.Models {
+		if m.BillingType == pricing.BillingToken {
+			models = append(models, m.Model+"=sim-chat")
+		}
+	}
+	if _, err := a.RelayUpstreams.Ensure(ctx, relay.UpstreamForm{Name: "demo-upstreamsim", BaseURL: strings.TrimRight(simURL, "/"),
+		Secret: "sim-demo-key", Models: strings.Join(models, "\n"), Weight: "1", Priority: "0", TimeoutMS: "60000", Enabled: true}); err != nil {
+		return err
+	}
+	u, err := a.Auth.UserByLogin(ctx, demoCustomerLogin)
+	if errors.Is(err, auth.ErrNotFound) {
+		return errors.New("--demo needs the demo customer: run `credits seed` first")
+	}
+	if err != nil {
+		return err
+	}
+	if err := a.RelayKeys.EnsureDemoKey(ctx, u.AccountID, "demo", demoRelayKey); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "credits gateway: demo upstream %s; demo customer key (%s): %s\n", simURL, demoCustomerLogin, demoRelayKey)
+	fmt.Fprintf(stdout, "  try: curl -N http://%s/v1/chat/completions -H 'Authorization: Bearer %s' -d '{\"model\":\"deepseek-chat\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'\n",
+		a.Config.Relay.Addr, demoRelayKey)
+	return nil
+}

@@ -1,0 +1,89 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/pricing"
+)
+
+// apiError is one line of the gateway's error table: OpenAI's status, type
+// and code for a domain error, so the official SDKs raise their own error
+// classes (401 AuthenticationError, 403 PermissionDeniedError, 404
+// NotFoundError, 429 RateLimitError, …). noRetry sets x-should-retry:
+// false, which the SDKs obey: waiting does not bring credit back.
+type apiError struct {
+	err     error
+	status  int
+	typ     string
+	code    string
+	message string
+	noRetry bool
+}
+
+// errorTable is the one place the gateway maps errors to answers; the first
+// line whose error matches wins.
+var errorTable = []apiError{
+	{ErrInvalidKey, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided, or the key was revoked or has expired.", true},
+	{ErrModelNotAllowed, http.StatusForbidden, "invalid_request_error", "model_not_allowed", "This API key may not use this model.", true},
+	{ErrModelNotFound, http.StatusNotFound, "invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it.", true},
+	{pricing.ErrUnknownModel, http.StatusNotFound, "invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it.", true},
+	{gateway.ErrVerificationRequired, http.StatusForbidden, "permission_error", "verification_required", "Real-name verification is required before this call (实名认证).", true},
+	{ledger.ErrAccountFrozen, http.StatusForbidden, "permission_error", "account_deactivated", "This account is frozen.", true},
+	{gateway.ErrRateLimited, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "Rate limit reached; retry after the time in Retry-After.", false},
+	{ledger.ErrInsufficientCredits, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota: top up your credit balance.", true},
+	{ledger.ErrAllocationExceeded, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota: this sub-account's allocation is spent.", true},
+	{ErrTooLarge, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "The request body is too large.", true},
+	{ErrBadRequest, http.StatusBadRequest, "invalid_request_error", "invalid_request", "The request body is not valid.", true},
+	{gateway.ErrInvalidRequest, http.StatusBadRequest, "invalid_request_error", "invalid_request", "The request is not valid.", true},
+	{fielderr.ErrInvalid, http.StatusBadRequest, "invalid_request_error", "invalid_request", "The request is not valid.", true},
+	{ErrUpstream, http.StatusBadGateway, "api_error", "upstream_error", "No upstream could serve the call; nothing was charged.", false},
+	{pricing.ErrNoRateCard, http.StatusServiceUnavailable, "api_error", "service_unavailable", "No rate card is in force.", false},
+}
+
+var internalError = apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error", message: "The gateway failed; nothing was charged."}
+
+func lookupError(err error) apiError {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e
+		}
+	}
+	return internalError
+}
+
+// errorBody is OpenAI's error document.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    string  `json:"code"`
+}
+
+// writeError answers err in OpenAI's shape.
+func writeError(w http.ResponseWriter, err error) {
+	e := lookupError(err)
+	if e.noRetry {
+		w.Header().Set("x-should-retry", "false")
+	}
+	var rl *gateway.RateLimitedError
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(rl.RetryAfterSeconds()))
+	}
+	writeJSON(w, e.status, errorBody{Error: errorDetail{Message: e.message, Type: e.typ, Code: e.code}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

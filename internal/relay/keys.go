@@ -1,0 +1,393 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
+)
+
+// Key is a customer API key as stored: its prefix, never its secret.
+type Key struct {
+	ID          int64      `db:"id"`
+	AccountID   int64      `db:"account_id"`
+	AccountName string     `db:"account_name"`
+	Prefix      string     `db:"prefix"`
+	Name        string     `db:"name"`
+	Project     string     `db:"project"`
+	Models      []string   `db:"models"` // the allow-list; empty: every model
+	ExpiresAt   *time.Time `db:"expires_at"`
+	CreatedAt   time.Time  `db:"created_at"`
+	RevokedAt   *time.Time `db:"revoked_at"`
+	LastUsedAt  *time.Time `db:"last_used_at"`
+}
+
+// Allows reports whether the key may call model.
+func (k Key) Allows(model string) bool {
+	return len(k.Models) == 0 || slices.Contains(k.Models, model)
+}
+
+// Expired reports whether the key has expired at now.
+func (k Key) Expired(now time.Time) bool { return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) }
+
+// KeyForm is the portal's form to create a key, as typed: name, optional
+// project label, the model allow-list (names separated by commas, spaces or
+// new lines; empty: every model), the last day it works (YYYY-MM-DD in
+// Asia/Shanghai; empty: no expiry) and the account it spends from.
+type KeyForm struct {
+	Name      string
+	Project   string
+	Models    string
+	ExpiresOn string
+	AccountID int64
+}
+
+// Limits of a key's fields.
+const (
+	KeyNameMaxLen   = 64
+	KeyModelsMax    = 50
+	keySecretRandom = 48
+	// keyPrefixLen is how much of the secret is kept in clear: "sk-" and
+	// nine random characters, for lookup and to tell keys apart in lists.
+	keyPrefixLen = 12
+)
+
+// FieldCodes lists every form field code this package reports, so the web
+// layer can check each has a message in both languages.
+var FieldCodes = []string{"required", "too_long", "relay_model_unknown", "relay_models_count", "relay_expiry_invalid",
+	"relay_expiry_past", "relay_account_invalid", "relay_url_invalid", "relay_mapping_invalid", "relay_number_range",
+	"relay_name_taken", "relay_secret_required"}
+
+var shanghai = func() *time.Location {
+	l, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return time.FixedZone("CST", 8*3600)
+	}
+	return l
+}()
+
+// Keys creates, lists, revokes and checks customer API keys. Verified keys
+// are cached for Options.KeyCacheTTL, so revoking reaches every process
+// within it.
+type Keys struct {
+	pool   *pgxpool.Pool
+	ledger *ledger.Ledger
+	models func(ctx context.Context) ([]string, error)
+	opts   Options
+	cache  sync.Map // [32]byte sha256(secret) -> cachedKey
+}
+
+type cachedKey struct {
+	key Key
+	at  time.Time
+}
+
+// NewKeys returns the key store; models lists the model names a key may
+// be limited to (the rate card in force).
+func NewKeys(pool *pgxpool.Pool, l *ledger.Ledger, models func(ctx context.Context) ([]string, error), opts Options) *Keys {
+	opts.defaults()
+	return &Keys{pool: pool, ledger: l, models: models, opts: opts}
+}
+
+const secretChars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// newSecret returns "sk-" and 48 base62 characters (285 random bits).
+func newSecret() string {
+	out := make([]byte, keySecretRandom)
+	max := big.NewInt(int64(len(secretChars)))
+	for i := range out {
+		n, _ := rand.Int(rand.Reader, max)
+		out[i] = secretChars[n.Int64()]
+	}
+	return "sk-" + string(out)
+}
+
+// parse validates the form, every field at once, against the models known
+// now. owner is the signed-in customer's account.
+func (s *Keys) parse(ctx context.Context, owner ledger.Account, f KeyForm) (name, project string, models []string, expires *time.Time, err error) {
+	errs := fielderr.New("relay")
+	name, project = strings.TrimSpace(f.Name), strings.TrimSpace(f.Project)
+	switch {
+	case name == "":
+		errs.Add("name", "required")
+	case utf8.RuneCountInString(name) > KeyNameMaxLen:
+		errs.Add("name", "too_long", "max", strconv.Itoa(KeyNameMaxLen))
+	}
+	if utf8.RuneCountInString(project) > KeyNameMaxLen {
+		errs.Add("project", "too_long", "max", strconv.Itoa(KeyNameMaxLen))
+	}
+	fields := strings.FieldsFunc(f.Models, func(r rune) bool { return r == ',' || r == '，' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+	if len(fields) > KeyModelsMax {
+		errs.Add("models", "relay_models_count", "max", strconv.Itoa(KeyModelsMax))
+	} else if len(fields) > 0 {
+		known, err := s.models(ctx)
+		if err != nil {
+			return "", "", nil, nil, err
+		}
+		for _, m := range fields {
+			if !slices.Contains(known, m) {
+				errs.Add("models", "relay_model_unknown", "value", m)
+				break
+			}
+			if !slices.Contains(models, m) {
+				models = append(models, m)
+			}
+		}
+	}
+	if on := strings.TrimSpace(f.ExpiresOn); on != "" {
+		d, perr := time.ParseInLocation("2006-01-02", on, shanghai)
+		switch {
+		case perr != nil:
+			errs.Add("expires_on", "relay_expiry_invalid")
+		default:
+			end := d.AddDate(0, 0, 1) // works through the whole day named
+			if !end.After(s.opts.Now()) {
+				errs.Add("expires_on", "relay_expiry_past")
+			} else {
+				u := end.UTC()
+				expires = &u
+			}
+		}
+	}
+	if ok, err := s.mayUse(ctx, owner, f.AccountID); err != nil {
+		return "", "", nil, nil, err
+	} else if !ok {
+		errs.Add("account", "relay_account_invalid")
+	}
+	return name, project, models, expires, errs.Err()
+}
+
+// mayUse reports whether owner may make keys for accountID: its own
+// account, or a sub-account of its enterprise.
+func (s *Keys) mayUse(ctx context.Context, owner ledger.Account, accountID int64) (bool, error) {
+	if accountID == owner.ID {
+		return true, nil
+	}
+	if owner.Kind != ledger.AccountEnterprise || accountID <= 0 {
+		return false, nil
+	}
+	a, err := s.ledger.Account(ctx, accountID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return a.ParentID != nil && *a.ParentID == owner.ID, nil
+}
+
+const insertKey = `
+INSERT INTO relay_keys (account_id, prefix, hash, name, project, models, expires_at, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id`
+
+// Create makes a key for the form's account, which owner (the signed-in
+// customer's account) must be or own, and returns it with its secret: shown
+// this once, stored only as its SHA-256. The creation is in the audit log.
+// Errors: a *fielderr.Errors (fielderr.ErrInvalid) naming every field in
+// error.
+func (s *Keys) Create(ctx context.Context, owner ledger.Account, who Customer, f KeyForm) (Key, string, error) {
+	name, project, models, expires, err := s.parse(ctx, owner, f)
+	if err != nil {
+		return Key{}, "", err
+	}
+	if models == nil {
+		models = []string{}
+	}
+	secret := newSecret()
+	sum := sha256.Sum256([]byte(secret))
+	var id int64
+	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, insertKey, f.AccountID, secret[:keyPrefixLen], sum[:], name, project, models, expires,
+			who.UserID).Scan(&id); err != nil {
+			return err
+		}
+		return auditCustomer(ctx, tx, who, ActionKeyCreated, f.AccountID, map[string]any{"key_id": id,
+			"prefix": secret[:keyPrefixLen], "name": name, "project": project, "models": models})
+	})
+	if err != nil {
+		return Key{}, "", fmt.Errorf("relay: create key: %w", err)
+	}
+	k, err := s.byID(ctx, id)
+	return k, secret, err
+}
+
+const keyColumns = `k.id, k.account_id, a.name AS account_name, k.prefix, k.name, k.project, k.models, k.expires_at,
+       k.created_at, k.revoked_at, k.last_used_at`
+
+const selectKeyByID = `SELECT ` + keyColumns + ` FROM relay_keys k JOIN ledger_account_view a ON a.id = k.account_id WHERE k.id = $1`
+
+func (s *Keys) byID(ctx context.Context, id int64) (Key, error) {
+	rows, _ := s.pool.Query(ctx, selectKeyByID, id)
+	k, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Key])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Key{}, ErrNotFound
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("relay: key: %w", err)
+	}
+	return k, nil
+}
+
+// listKeys: an individual's or enterprise's keys are those of its pool
+// (its sub-accounts' too); a sub-account's are its own.
+const listKeys = `SELECT ` + keyColumns + ` FROM relay_keys k JOIN ledger_account_view a ON a.id = k.account_id
+WHERE CASE WHEN $2 THEN k.account_id = $1 ELSE a.pool_id = $1 END
+ORDER BY k.revoked_at IS NOT NULL, k.id DESC LIMIT 500`
+
+// List returns the keys owner sees, revoked ones last, newest first: an
+// enterprise's include its sub-accounts'. Errors: database errors.
+func (s *Keys) List(ctx context.Context, owner ledger.Account) ([]Key, error) {
+	sub := owner.Kind == ledger.AccountSub
+	scope := owner.PoolID
+	if sub {
+		scope = owner.ID
+	}
+	rows, _ := s.pool.Query(ctx, listKeys, scope, sub)
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByName[Key])
+	if err != nil {
+		return nil, fmt.Errorf("relay: list keys: %w", err)
+	}
+	return keys, nil
+}
+
+const revokeKey = `UPDATE relay_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING account_id, prefix, name`
+
+// Revoke stops key id, which owner must see (List): at once on this
+// process, within Options.KeyCacheTTL on every other. Audited. Errors:
+// ErrNotFound, ErrKeyRevoked.
+func (s *Keys) Revoke(ctx context.Context, owner ledger.Account, who Customer, id int64) (Key, error) {
+	k, err := s.byID(ctx, id)
+	if err != nil {
+		return Key{}, err
+	}
+	if ok, err := s.visible(ctx, owner, k); err != nil {
+		return Key{}, err
+	} else if !ok {
+		return Key{}, ErrNotFound
+	}
+	if k.RevokedAt != nil {
+		return Key{}, ErrKeyRevoked
+	}
+	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var acct int64
+		var prefix, name string
+		err := tx.QueryRow(ctx, revokeKey, id, s.opts.Now().UTC()).Scan(&acct, &prefix, &name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrKeyRevoked
+		}
+		if err != nil {
+			return err
+		}
+		return auditCustomer(ctx, tx, who, ActionKeyRevoked, acct, map[string]any{"key_id": id, "prefix": prefix, "name": name})
+	})
+	if err != nil {
+		if errors.Is(err, ErrKeyRevoked) {
+			return Key{}, err
+		}
+		return Key{}, fmt.Errorf("relay: revoke key: %w", err)
+	}
+	s.forget(id)
+	return s.byID(ctx, id)
+}
+
+func (s *Keys) visible(ctx context.Context, owner ledger.Account, k Key) (bool, error) {
+	if k.AccountID == owner.ID {
+		return true, nil
+	}
+	if owner.Kind == ledger.AccountSub {
+		return false, nil
+	}
+	a, err := s.ledger.Account(ctx, k.AccountID)
+	if err != nil {
+		return false, err
+	}
+	return a.PoolID == owner.PoolID, nil
+}
+
+func (s *Keys) forget(id int64) {
+	s.cache.Range(func(k, v any) bool {
+		if v.(cachedKey).key.ID == id {
+			s.cache.Delete(k)
+		}
+		return true
+	})
+}
+
+const authKey = `SELECT ` + keyColumns + `, k.hash FROM relay_keys k JOIN ledger_account_view a ON a.id = k.account_id WHERE k.prefix = $1`
+
+const touchKey = `UPDATE relay_keys SET last_used_at = $2 WHERE id = $1`
+
+// Authenticate returns the key whose secret this is, if it is neither
+// revoked nor expired. A verified key is trusted for Options.KeyCacheTTL;
+// last_used_at is written when it is read again (at most once per TTL).
+// Errors: ErrInvalidKey.
+func (s *Keys) Authenticate(ctx context.Context, secret string) (Key, error) {
+	if len(secret) != 3+keySecretRandom || !strings.HasPrefix(secret, "sk-") {
+		return Key{}, ErrInvalidKey
+	}
+	sum := sha256.Sum256([]byte(secret))
+	now := s.opts.Now()
+	if v, ok := s.cache.Load(sum); ok {
+		c := v.(cachedKey)
+		if now.Sub(c.at) < s.opts.KeyCacheTTL {
+			if c.key.Expired(now) {
+				return Key{}, ErrInvalidKey
+			}
+			return c.key, nil
+		}
+		s.cache.Delete(sum)
+	}
+	rows, _ := s.pool.Query(ctx, authKey, secret[:keyPrefixLen])
+	type row struct {
+		Key
+		Hash []byte `db:"hash"`
+	}
+	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[row])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Key{}, ErrInvalidKey
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("relay: authenticate: %w", err)
+	}
+	if subtle.ConstantTimeCompare(r.Hash, sum[:]) != 1 || r.RevokedAt != nil || r.Key.Expired(now) {
+		return Key{}, ErrInvalidKey
+	}
+	if _, err := s.pool.Exec(ctx, touchKey, r.ID, now.UTC()); err != nil {
+		return Key{}, fmt.Errorf("relay: authenticate: %w", err)
+	}
+	s.cache.Store(sum, cachedKey{key: r.Key, at: now})
+	return r.Key, nil
+}
+
+// EnsureDemoKey stores a key with a secret chosen by the caller for
+// accountID unless a key with its prefix exists: the demo key `credits
+// gateway --demo` prints on every run in development. Never in production.
+// Errors: ErrInvalidKey (a malformed secret).
+func (s *Keys) EnsureDemoKey(ctx context.Context, accountID int64, name, secret string) error {
+	if len(secret) != 3+keySecretRandom || !strings.HasPrefix(secret, "sk-") {
+		return ErrInvalidKey
+	}
+	sum := sha256.Sum256([]byte(secret))
+	const q = `INSERT INTO relay_keys (account_id, prefix, hash, name) VALUES ($1, $2, $3, $4) ON CONFLICT (prefix) DO NOTHING`
+	if _, err := s.pool.Exec(ctx, q, accountID, secret[:keyPrefixLen], sum[:], name); err != nil {
+		return fmt.Errorf("relay: ensure demo key: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+// Package relay is the OpenAI-compatible gateway (`credits gateway`): a
+// stateless process that takes OpenAI API calls made with a customer's API
+// key (sk-…), bills each one through the gateway domain (rate limit →
+// reserve → forward → settle; internal/gateway, internal/ledger) and
+// forwards it to one of the upstreams staff configure, failing over before
+// the first byte and skipping an upstream that keeps failing (a circuit
+// breaker).
+//
+// # Billing a call
+//
+// The hold is the model's price for the input tokens estimated with the
+// o200k_base tokenizer (tiktoken-go/tokenizer, vocabularies embedded) plus
+// max_tokens (or Options.DefaultMaxOutput) output tokens. The charge is the
+// upstream's reported usage: streaming calls are forwarded with
+// stream_options.include_usage forced on, and the usage chunk is taken out
+// again for a client that did not ask for it. Tokens are counted here only
+// when the upstream reports none (a stream cut short): the input estimate
+// and the output text as the tokenizer counts it. cached_tokens are priced at
+// the model's cache-hit rate.
+//
+// Outcomes: a client that goes away mid-stream does not stop the call: the
+// upstream is read to its end (bounded by the upstream's timeout) and what it
+// produced is charged; an upstream error before any output charges nothing
+// and releases the hold; an upstream cut after partial output charges what
+// was produced; a gateway killed mid-stream leaves the hold to the ledger's
+// reservation sweep (RESERVATION_TTL, RESERVATION_EXPIRED_POLICY). A charge
+// never exceeds what was produced and a hold is never left behind.
+package relay
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors returned by this package.
+var (
+	// ErrInvalidKey: no API key, an unknown, revoked or expired one.
+	ErrInvalidKey = errors.New("relay: invalid API key")
+	// ErrNotFound: no such key (of this account) or upstream.
+	ErrNotFound = errors.New("relay: not found")
+	// ErrKeyRevoked: the key was already revoked.
+	ErrKeyRevoked = errors.New("relay: API key already revoked")
+	// ErrModelNotAllowed: the key's allow-list does not name the model.
+	ErrModelNotAllowed = errors.New("relay: model not allowed for this key")
+	// ErrModelNotFound: no upstream serves the model, or it has no price.
+	ErrModelNotFound = errors.New("relay: model not found")
+	// ErrUpstream: every upstream failed before answering.
+	ErrUpstream = errors.New("relay: upstream unavailable")
+	// ErrBadRequest: the request body is not a valid call.
+	ErrBadRequest = errors.New("relay: invalid request")
+	// ErrTooLarge: the request body is over Options.MaxRequestBytes.
+	ErrTooLarge = errors.New("relay: request body too large")
+)
+
+// Options are the gateway's settings; zero values take the defaults named.
+type Options struct {
+	// Now is the clock (time.Now).
+	Now func() time.Time
+	// KeyCacheTTL is how long a verified API key is trusted before it is
+	// read again (1 s): a revoked key stops working on every gateway
+	// process within it.
+	KeyCacheTTL time.Duration
+	// UpstreamTTL is how long the upstream list is cached (2 s).
+	UpstreamTTL time.Duration
+	// MaxRequestBytes bounds a request body (4 MiB).
+	MaxRequestBytes int64
+	// MaxResponseBytes bounds a non-streaming upstream answer and the text
+	// of a stream kept for counting (16 MiB).
+	MaxResponseBytes int64
+	// DefaultMaxOutput is the output tokens held when a call names no
+	// max_tokens (4096); OutputDefaults overrides it per public model.
+	DefaultMaxOutput int64
+	OutputDefaults   map[string]int64
+	// BreakerFailures is how many consecutive failures open an upstream's
+	// circuit (5); BreakerOpen is how long it stays open (30 s).
+	BreakerFailures uint32
+	BreakerOpen     time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.KeyCacheTTL <= 0 {
+		o.KeyCacheTTL = time.Second
+	}
+	if o.UpstreamTTL <= 0 {
+		o.UpstreamTTL = 2 * time.Second
+	}
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = 4 << 20
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 16 << 20
+	}
+	if o.DefaultMaxOutput <= 0 {
+		o.DefaultMaxOutput = 4096
+	}
+	if o.BreakerFailures == 0 {
+		o.BreakerFailures = 5
+	}
+	if o.BreakerOpen <= 0 {
+		o.BreakerOpen = 30 * time.Second
+	}
+}

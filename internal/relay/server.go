@@ -1,0 +1,678 @@
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/pricing"
+)
+
+// Deps are the collaborators of a Relay.
+type Deps struct {
+	Gateway   *gateway.Service
+	Pricing   *pricing.Service
+	Keys      *Keys
+	Upstreams *Upstreams
+	Counter   *Counter
+	// Client calls the upstreams (nil: a client without an overall
+	// timeout; each call is bounded by its upstream's timeout).
+	Client *http.Client
+	Logger *slog.Logger
+}
+
+// Relay serves the OpenAI-compatible endpoints.
+type Relay struct {
+	d    Deps
+	opts Options
+}
+
+// New returns a Relay. Errors: a missing collaborator.
+func New(d Deps, opts Options) (*Relay, error) {
+	opts.defaults()
+	if d.Gateway == nil || d.Pricing == nil || d.Keys == nil || d.Upstreams == nil || d.Counter == nil {
+		return nil, errors.New("relay: New needs Gateway, Pricing, Keys, Upstreams and Counter")
+	}
+	if d.Client == nil {
+		d.Client = &http.Client{Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, MaxIdleConns: 512, MaxIdleConnsPerHost: 256,
+			IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 0, ForceAttemptHTTP2: true,
+		}}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Relay{d: d, opts: opts}, nil
+}
+
+// Handler routes the gateway's endpoints.
+func (r *Relay) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", r.chat)
+	mux.HandleFunc("POST /v1/embeddings", r.embeddings)
+	mux.HandleFunc("GET /v1/models", r.models)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: errorDetail{Message: "Unknown endpoint.", Type: "invalid_request_error", Code: "unknown_url"}})
+	})
+	return mux
+}
+
+// authenticate reads "Authorization: Bearer sk-…".
+func (r *Relay) authenticate(req *http.Request) (Key, error) {
+	h := req.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return Key{}, ErrInvalidKey
+	}
+	return r.d.Keys.Authenticate(req.Context(), strings.TrimSpace(secret))
+}
+
+// readBody reads at most Options.MaxRequestBytes of the body as a JSON object.
+func (r *Relay) readBody(w http.ResponseWriter, req *http.Request) (map[string]json.RawMessage, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.opts.MaxRequestBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, ErrTooLarge
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(b, &body); err != nil || body == nil {
+		return nil, fmt.Errorf("%w: the body is not a JSON object", ErrBadRequest)
+	}
+	return body, nil
+}
+
+// call is one billed call on its way through.
+type call struct {
+	requestID string
+	key       Key
+	gwKey     gateway.Key
+	public    string
+	body      map[string]json.RawMessage
+	stream    bool
+	wantUsage bool // the client asked for stream_options.include_usage
+	estIn     int64
+	maxOut    int64
+	rsv       gateway.ReservationView
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// begin authenticates, reads the body, checks the model and reserves the
+// call's hold. estimate gives the input estimate and the output maximum.
+func (r *Relay) begin(w http.ResponseWriter, req *http.Request, estimate func(c *call) error) (*call, []*liveUpstream, error) {
+	key, err := r.authenticate(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := r.readBody(w, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &call{requestID: newRequestID(), key: key, body: body}
+	w.Header().Set("x-request-id", c.requestID)
+	if err := json.Unmarshal(body["model"], &c.public); err != nil || c.public == "" {
+		return nil, nil, fmt.Errorf("%w: model is required", ErrBadRequest)
+	}
+	if !key.Allows(c.public) {
+		return nil, nil, ErrModelNotAllowed
+	}
+	ups, serving, err := r.d.Upstreams.candidates(req.Context(), c.public)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !serving {
+		return nil, nil, ErrModelNotFound
+	}
+	if len(ups) == 0 { // every upstream serving it has its circuit open
+		return nil, nil, ErrUpstream
+	}
+	if err := estimate(c); err != nil {
+		return nil, nil, err
+	}
+	if c.gwKey, err = r.d.Gateway.AccountKey(req.Context(), key.AccountID, key.ID, key.Name); err != nil {
+		return nil, nil, err
+	}
+	c.rsv, err = r.d.Gateway.ReserveAccount(req.Context(), c.gwKey, key.AccountID, gateway.ReserveInput{
+		Model: c.public, MaxInputTokens: c.estIn, MaxOutputTokens: c.maxOut, IdempotencyKey: "relay:" + c.requestID})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, ups, nil
+}
+
+// chatRequest is what the gateway reads of a chat call; the rest of the
+// body is forwarded untouched.
+type chatRequest struct {
+	Messages            json.RawMessage `json:"messages"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *streamOptions  `json:"stream_options"`
+	MaxTokens           *int64          `json:"max_tokens"`
+	MaxCompletionTokens *int64          `json:"max_completion_tokens"`
+	N                   *int64          `json:"n"`
+	Tools               json.RawMessage `json:"tools"`
+	Functions           json.RawMessage `json:"functions"`
+	ResponseFormat      json.RawMessage `json:"response_format"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+func (r *Relay) chat(w http.ResponseWriter, req *http.Request) {
+	c, ups, err := r.begin(w, req, func(c *call) error {
+		var cr chatRequest
+		raw, _ := json.Marshal(c.body)
+		if err := json.Unmarshal(raw, &cr); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+		if len(cr.Messages) == 0 || cr.Messages[0] != '[' {
+			return fmt.Errorf("%w: messages must be a list", ErrBadRequest)
+		}
+		c.stream = cr.Stream
+		c.wantUsage = cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
+		c.estIn = r.d.Counter.PromptTokens(cr.Messages, cr.Tools, cr.Functions, cr.ResponseFormat)
+		c.maxOut = r.opts.DefaultMaxOutput
+		if d, ok := r.opts.OutputDefaults[c.public]; ok {
+			c.maxOut = d
+		}
+		for _, m := range []*int64{cr.MaxCompletionTokens, cr.MaxTokens} {
+			if m != nil {
+				if *m < 1 || *m > pricing.MaxTokens {
+					return fmt.Errorf("%w: max_tokens out of range", ErrBadRequest)
+				}
+				c.maxOut = *m
+				break
+			}
+		}
+		if cr.N != nil && *cr.N > 1 {
+			if *cr.N > 128 {
+				return fmt.Errorf("%w: n out of range", ErrBadRequest)
+			}
+			c.maxOut *= *cr.N
+		}
+		if c.stream {
+			// The upstream always reports usage at the end of a stream.
+			opts := map[string]json.RawMessage{}
+			if raw, ok := c.body["stream_options"]; ok {
+				_ = json.Unmarshal(raw, &opts)
+			}
+			opts["include_usage"] = json.RawMessage("true")
+			c.body["stream_options"], _ = json.Marshal(opts)
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	r.forward(w, req, c, ups, "/chat/completions")
+}
+
+type embeddingsRequest struct {
+	Input json.RawMessage `json:"input"`
+}
+
+func (r *Relay) embeddings(w http.ResponseWriter, req *http.Request) {
+	c, ups, err := r.begin(w, req, func(c *call) error {
+		var er embeddingsRequest
+		if err := json.Unmarshal(c.body["input"], &er.Input); err != nil || len(er.Input) == 0 {
+			return fmt.Errorf("%w: input is required", ErrBadRequest)
+		}
+		c.estIn = r.d.Counter.InputTokens(er.Input)
+		return nil
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	r.forward(w, req, c, ups, "/embeddings")
+}
+
+// modelList is GET /v1/models.
+type modelList struct {
+	Object string      `json:"object"`
+	Data   []modelInfo `json:"data"`
+}
+
+type modelInfo struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// models lists what the key may call: served by an enabled upstream,
+// priced on the rate card in force, and on the key's allow-list.
+func (r *Relay) models(w http.ResponseWriter, req *http.Request) {
+	key, err := r.authenticate(req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	served, err := r.d.Upstreams.PublicModels(req.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	card, err := r.d.Pricing.InForce(req.Context(), r.opts.Now())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	priced := map[string]bool{}
+	for _, m := range card.Models {
+		priced[m.Model] = true
+	}
+	out := modelList{Object: "list", Data: []modelInfo{}}
+	for _, m := range served {
+		if priced[m] && key.Allows(m) {
+			out.Data = append(out.Data, modelInfo{ID: m, Object: "model", Created: card.EffectiveAt.Unix(), OwnedBy: "credits"})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Usage is the usage an upstream reports (OpenAI's shape; DeepSeek's
+// prompt_cache_hit_tokens is read too).
+type Usage struct {
+	PromptTokens        int64 `json:"prompt_tokens"`
+	CompletionTokens    int64 `json:"completion_tokens"`
+	TotalTokens         int64 `json:"total_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	} `json:"prompt_tokens_details,omitempty"`
+	PromptCacheHitTokens int64 `json:"prompt_cache_hit_tokens,omitempty"`
+}
+
+// cached is the prompt tokens served from the provider's cache.
+func (u Usage) cached() int64 {
+	n := u.PromptCacheHitTokens
+	if u.PromptTokensDetails != nil && u.PromptTokensDetails.CachedTokens > 0 {
+		n = u.PromptTokensDetails.CachedTokens
+	}
+	return min(max(n, 0), max(u.PromptTokens, 0))
+}
+
+// result is how the call ended, for settling it.
+type result struct {
+	usage      *Usage
+	output     strings.Builder // the text produced, for counting without usage
+	produced   bool            // any output reached us (content, tool calls)
+	cut        bool            // the upstream failed after answering
+	clientGone bool
+}
+
+// upstreamRequest builds the call to u: its model name, its key.
+func (r *Relay) upstreamRequest(ctx context.Context, c *call, u *liveUpstream, path string) (*http.Request, error) {
+	body := make(map[string]json.RawMessage, len(c.body))
+	for k, v := range c.body {
+		body[k] = v
+	}
+	body["model"], _ = json.Marshal(u.Models[c.public])
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.BaseURL+path, bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.stream {
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	if u.secret != "" {
+		req.Header.Set("Authorization", "Bearer "+u.secret)
+	}
+	return req, nil
+}
+
+// forward tries the upstreams in order until one answers. Before the
+// first byte reaches the client a connect error, a 5xx or a stream that
+// ends before its first event moves on to the next upstream; a 4xx is the
+// client's and is passed on. The call is settled whatever happens.
+func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups []*liveUpstream, path string) {
+	var res result
+	defer func() { r.settle(req.Context(), c, &res) }()
+	for _, u := range ups {
+		done, err := u.breaker.Allow()
+		if err != nil {
+			continue // opened since the candidates were listed
+		}
+		// The call outlives the client: a client that leaves mid-stream
+		// does not stop the upstream, which is read to its end and billed.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), u.Timeout)
+		upReq, err := r.upstreamRequest(ctx, c, u, path)
+		if err != nil {
+			cancel()
+			done(nil)
+			writeError(w, err)
+			return
+		}
+		resp, err := r.d.Client.Do(upReq)
+		if err != nil {
+			cancel()
+			done(errUpstreamFailed)
+			r.d.Logger.Warn("relay: upstream unreachable", "upstream", u.Name, "request_id", c.requestID, "err", err)
+			continue
+		}
+		if resp.StatusCode >= 500 {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			cancel()
+			done(errUpstreamFailed)
+			r.d.Logger.Warn("relay: upstream failed", "upstream", u.Name, "request_id", c.requestID, "status", resp.StatusCode)
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			done(nil)
+			r.passError(w, resp)
+			resp.Body.Close()
+			cancel()
+			return
+		}
+		var ok bool
+		if c.stream {
+			ok = r.relayStream(w, req, c, u, resp, &res)
+		} else {
+			ok = r.relayWhole(w, c, u, resp, &res)
+		}
+		resp.Body.Close()
+		cancel()
+		done(failedUnless(ok))
+		if ok || res.produced || res.clientGone || res.cut {
+			return
+		}
+		res = result{} // nothing reached the client: try the next upstream
+	}
+	writeError(w, ErrUpstream)
+}
+
+// errUpstreamFailed is what an upstream's circuit breaker counts.
+var errUpstreamFailed = errors.New("relay: upstream call failed")
+
+func failedUnless(ok bool) error {
+	if ok {
+		return nil
+	}
+	return errUpstreamFailed
+}
+
+// passError hands an upstream's 4xx to the client as it came (OpenAI's
+// shape already), bounded.
+func (r *Relay) passError(w http.ResponseWriter, resp *http.Response) {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" || !json.Valid(b) {
+		writeError(w, fmt.Errorf("%w: upstream answered %d", ErrBadRequest, resp.StatusCode))
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(b)
+}
+
+// relayWhole forwards a non-streaming answer with the public model name.
+// It reports false, having written nothing, when the answer cannot be read.
+func (r *Relay) relayWhole(w http.ResponseWriter, c *call, u *liveUpstream, resp *http.Response, res *result) bool {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, r.opts.MaxResponseBytes+1))
+	if err != nil || int64(len(b)) > r.opts.MaxResponseBytes {
+		return false
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(b, &doc) != nil {
+		return false
+	}
+	if raw, ok := doc["usage"]; ok && string(raw) != "null" {
+		var usage Usage
+		if json.Unmarshal(raw, &usage) == nil {
+			res.usage = &usage
+		}
+	}
+	if res.usage == nil {
+		var text struct {
+			Choices []struct {
+				Message struct {
+					Content string `json:"content"`
+				} `json:"message"`
+			} `json:"choices"`
+		}
+		_ = json.Unmarshal(b, &text)
+		for _, ch := range text.Choices {
+			res.output.WriteString(ch.Message.Content)
+		}
+	}
+	res.produced = true
+	if u.Models[c.public] != c.public {
+		doc["model"], _ = json.Marshal(c.public)
+		b, _ = json.Marshal(doc)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(b); err != nil {
+		res.clientGone = true
+	}
+	return true
+}
+
+// streamChunk is what the gateway reads of a chunk.
+type streamChunk struct {
+	Choices []struct {
+		Delta struct {
+			Content          string          `json:"content"`
+			ReasoningContent string          `json:"reasoning_content"`
+			ToolCalls        json.RawMessage `json:"tool_calls"`
+		} `json:"delta"`
+	} `json:"choices"`
+	Usage *Usage `json:"usage"`
+}
+
+// relayStream passes the upstream's server-sent events to the client one
+// by one as they arrive, flushing each. It waits for the first event before
+// answering, so an upstream that fails before it is failed over (false).
+// The usage chunk is read and, unless the client asked for it, not passed
+// on. When the client leaves, the upstream is still read to its end.
+func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u *liveUpstream, resp *http.Response, res *result) bool {
+	rd := bufio.NewReaderSize(resp.Body, 32<<10)
+	flusher, _ := w.(http.Flusher)
+	upModel := u.Models[c.public]
+	var modelFrom, modelTo []byte
+	if upModel != c.public {
+		modelFrom, _ = json.Marshal(upModel)
+		modelTo, _ = json.Marshal(c.public)
+	}
+	started, done := false, false
+	var event bytes.Buffer
+	send := func(b []byte) {
+		if res.clientGone {
+			return
+		}
+		if req.Context().Err() != nil {
+			res.clientGone = true
+			return
+		}
+		if _, err := w.Write(b); err != nil {
+			res.clientGone = true
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	for {
+		line, err := rd.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer: read the rest of it.
+			rest, err2 := rd.ReadBytes('\n')
+			line, err = append(append([]byte{}, line...), rest...), err2
+		}
+		if len(line) > 0 {
+			trimmed := bytes.TrimRight(line, "\r\n")
+			if len(trimmed) == 0 { // the end of an event
+				if event.Len() > 0 {
+					out, keep := r.handleEvent(c, event.Bytes(), res, &done, modelFrom, modelTo)
+					if keep {
+						if !started {
+							started = true
+							h := w.Header()
+							h.Set("Content-Type", "text/event-stream")
+							h.Set("Cache-Control", "no-cache")
+							h.Set("X-Accel-Buffering", "no")
+							w.WriteHeader(http.StatusOK)
+						}
+						send(out)
+					}
+					event.Reset()
+				}
+			} else if int64(event.Len()+len(line)) <= r.opts.MaxResponseBytes {
+				event.Write(trimmed)
+				event.WriteByte('\n')
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if !done && event.Len() > 0 { // a last event without its blank line
+		out, keep := r.handleEvent(c, event.Bytes(), res, &done, modelFrom, modelTo)
+		if keep && started {
+			send(out)
+		}
+	}
+	if !started {
+		return false // nothing reached the client: fail over
+	}
+	if !done && res.usage == nil {
+		res.cut = true
+		msg, _ := json.Marshal(errorBody{Error: errorDetail{Message: "The upstream ended the stream early; what was produced is charged.",
+			Type: "api_error", Code: "upstream_error"}})
+		send(append(append([]byte("data: "), msg...), '\n', '\n'))
+	}
+	return true
+}
+
+// handleEvent reads one event (its lines, without the blank line) and
+// returns what to send the client (with the blank line) and whether to.
+func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, modelFrom, modelTo []byte) ([]byte, bool) {
+	data := dataOf(ev)
+	if data == nil {
+		return append(ev, '\n'), true // comments, retry: pass on
+	}
+	if bytes.Equal(data, []byte("[DONE]")) {
+		*done = true
+		return append(ev, '\n'), true
+	}
+	var ch streamChunk
+	if json.Unmarshal(data, &ch) != nil {
+		return append(ev, '\n'), true
+	}
+	for _, choice := range ch.Choices {
+		d := choice.Delta
+		if d.Content != "" || d.ReasoningContent != "" || len(d.ToolCalls) > 0 && string(d.ToolCalls) != "null" {
+			res.produced = true
+			if int64(res.output.Len()) < r.opts.MaxResponseBytes {
+				res.output.WriteString(d.ReasoningContent)
+				res.output.WriteString(d.Content)
+				if len(d.ToolCalls) > 0 && string(d.ToolCalls) != "null" {
+					res.output.Write(d.ToolCalls)
+				}
+			}
+		}
+	}
+	out := ev
+	if ch.Usage != nil {
+		res.usage = ch.Usage
+		if !c.wantUsage {
+			if len(ch.Choices) == 0 {
+				return nil, false // the usage chunk the client did not ask for
+			}
+			var doc map[string]json.RawMessage
+			if json.Unmarshal(data, &doc) == nil {
+				delete(doc, "usage")
+				b, _ := json.Marshal(doc)
+				out = append([]byte("data: "), b...)
+				out = append(out, '\n')
+			}
+		}
+	}
+	if modelFrom != nil {
+		out = bytes.Replace(out, append([]byte(`"model":`), modelFrom...), append([]byte(`"model":`), modelTo...), 1)
+		out = bytes.Replace(out, append([]byte(`"model": `), modelFrom...), append([]byte(`"model": `), modelTo...), 1)
+	}
+	return append(out, '\n'), true
+}
+
+// dataOf joins an event's data lines, or nil when it has none.
+func dataOf(ev []byte) []byte {
+	var data []byte
+	found := false
+	for _, line := range bytes.Split(bytes.TrimRight(ev, "\n"), []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			if found {
+				data = append(data, '\n')
+			}
+			data = append(data, bytes.TrimPrefix(v, []byte(" "))...)
+			found = true
+		}
+	}
+	if !found {
+		return nil
+	}
+	return data
+}
+
+// settle charges the call what it produced, or releases its hold when it
+// produced nothing: the upstream's usage when reported, else the input
+// estimate and the output as counted here.
+func (r *Relay) settle(ctx context.Context, c *call, res *result) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	outcome := gateway.OutcomeCompleted
+	switch {
+	case res.cut:
+		outcome = gateway.OutcomeUpstreamError
+	case res.clientGone:
+		outcome = gateway.OutcomeClientDisconnected
+	}
+	var in gateway.CommitInput
+	switch {
+	case res.usage != nil:
+		cached := res.usage.cached()
+		in = gateway.CommitInput{InputTokens: max(res.usage.PromptTokens, 0) - cached, CacheHitTokens: cached,
+			OutputTokens: max(res.usage.CompletionTokens, 0)}
+	case res.produced:
+		in = gateway.CommitInput{InputTokens: c.estIn, OutputTokens: r.d.Counter.Count(res.output.String())}
+	default:
+		if _, err := r.d.Gateway.Release(ctx, c.gwKey, c.rsv.ID); err != nil {
+			r.d.Logger.Error("relay: release", "request_id", c.requestID, "err", err)
+		}
+		return
+	}
+	in.Outcome = outcome
+	if _, err := r.d.Gateway.Commit(ctx, c.gwKey, c.rsv.ID, in); err != nil {
+		// The hold stays until the ledger's sweep closes it by policy.
+		r.d.Logger.Error("relay: commit", "request_id", c.requestID, "err", err)
+	}
+}
