@@ -38,6 +38,7 @@ var errorTable = []apiError{
 	{gateway.ErrRateLimited, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "Rate limit reached; retry after the time in Retry-After.", false},
 	{ledger.ErrInsufficientCredits, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota: top up your credit balance.", true},
 	{ledger.ErrAllocationExceeded, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota: this sub-account's allocation is spent.", true},
+	{ledger.ErrBudgetExceeded, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota: a budget over this account, project or key is spent.", true},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "The request body is too large.", true},
 	{ErrBadRequest, http.StatusBadRequest, "invalid_request_error", "invalid_request", "The request body is not valid.", true},
 	{gateway.ErrInvalidRequest, http.StatusBadRequest, "invalid_request_error", "invalid_request", "The request is not valid.", true},

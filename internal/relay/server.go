@@ -155,7 +155,10 @@ func (r *Relay) begin(w http.ResponseWriter, req *http.Request, estimate func(c 
 		return nil, nil, err
 	}
 	c.rsv, err = r.d.Gateway.ReserveAccount(req.Context(), c.gwKey, key.AccountID, gateway.ReserveInput{
-		Model: c.public, MaxInputTokens: c.estIn, MaxOutputTokens: c.maxOut, IdempotencyKey: "relay:" + c.requestID})
+		Model: c.public, MaxInputTokens: c.estIn, MaxOutputTokens: c.maxOut, IdempotencyKey: "relay:" + c.requestID,
+		// The key's project label and name label the call: usage shows
+		// them and the budgets over a project or a key count it.
+		Project: key.Project, Key: key.Name})
 	if err != nil {
 		return nil, nil, err
 	}
