@@ -86,10 +86,10 @@ redis:
 
 # chromium installs Debian's Chromium and CJK fonts for the browser tests.
 chromium:
-	@if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
-		echo "installing chromium, fonts-noto-cjk and poppler-utils (pdftotext) for the tests"; \
+	@if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null || ! command -v curl >/dev/null || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
+		echo "installing chromium, fonts-noto-cjk, poppler-utils (pdftotext) and curl (the gateway's curl -N test) for the tests"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk poppler-utils; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk poppler-utils curl; \
 	fi
 
 vendor: ## fetch Pico CSS and htmx from npm into static/vendor (commit the result)
