@@ -14,6 +14,7 @@ import (
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/budget"
+	"github.com/seed75218f88/credits/internal/relay"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -35,7 +36,7 @@ var auditActions = slices.Concat([]backoffice.Action{
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
 	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
 	backoffice.ActionProductDrafted, backoffice.ActionProductPublished,
-}, backoffice.StaffActions, autotopup.AuditActions, budget.AuditActions)
+}, backoffice.StaffActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions)
 
 // auditFilter reads the filter form: actor (staff id or email), account
 // id, action, from and to (inclusive Asia/Shanghai dates).
