@@ -48,6 +48,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/plans/cancel", s.PlanCancel), "portal.plans.cancel")
 	named(g.POST("/plans/resume", s.PlanResume), "portal.plans.resume")
 	named(g.POST("/plans/refund", s.PlanRefundRequest), "portal.plans.refund")
+	named(g.POST("/plans/refund-upgrade", s.UpgradeRefundRequest), "portal.plans.refund_upgrade")
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 	s.portalBudgetRoutes(g)

@@ -141,6 +141,9 @@ func (s *Server) plansView(c echo.Context) (pv.PlansView, error) {
 		if cur.Refund, err = s.planRefundOffer(c, cu.Account.PoolID); err != nil {
 			return v, err
 		}
+		if cur.UpgradeRefund, err = s.upgradeRefundOffer(c, cu.Account.PoolID, en); err != nil {
+			return v, err
+		}
 		v.Current = &cur
 	}
 	for _, p := range cat {

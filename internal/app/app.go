@@ -259,7 +259,18 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	// A yearly plan's refund (approved in the refund queue) applies the
 	// yearly refund rule, revokes the plan lots and ends the subscription
 	// in the refund's transaction.
+	// A paid upgrade's refund applies the upgrade refund rule, revokes the
+	// upgrade's plan lot and puts the subscription back on the plan it came
+	// from.
 	popts.PlanRefund = func(ctx context.Context, tx pgx.Tx, o payments.Order, maxFen int64, actor, reason string) (payments.PlanRefunded, error) {
+		if o.Purpose == payments.PurposePlanUpgrade {
+			r, err := a.Subscriptions.RefundUpgradeTx(ctx, tx, plans.RefundUpgrade{AccountID: o.AccountID, OrderNo: o.OrderNo,
+				MaxFen: maxFen, Actor: "payments:" + actor, Note: reason})
+			if errors.Is(err, plans.ErrNoUpgradeRefund) || errors.Is(err, plans.ErrNotFound) {
+				return payments.PlanRefunded{}, fmt.Errorf("%w: %w", payments.ErrNotRefundable, err)
+			}
+			return payments.PlanRefunded{Fen: r.RefundFen, Revoked: r.Revoked, OpID: r.OpID}, err
+		}
 		r, err := a.Subscriptions.RefundYearTx(ctx, tx, plans.RefundYear{AccountID: o.AccountID, OrderNo: o.OrderNo,
 			MaxFen: maxFen, Actor: "payments:" + actor, Note: reason})
 		if errors.Is(err, plans.ErrNoYearRefund) || errors.Is(err, plans.ErrNotFound) {

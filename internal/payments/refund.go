@@ -129,7 +129,7 @@ func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Ref
 			return nil
 		}
 		switch o.Purpose {
-		case PurposePlan, PurposePlanRenewal:
+		case PurposePlan, PurposePlanRenewal, PurposePlanUpgrade:
 			out, err = s.planRefundTx(ctx, tx, o, r)
 			return err
 		case PurposeProduct:
@@ -210,9 +210,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING `
 	return out, nil
 }
 
-// planRefundTx refunds a plan or renewal order on tx (the order locked):
-// Options.PlanRefund applies the yearly refund rule and ends the
-// subscription; the money goes back through the order's channel as for a
+// planRefundTx refunds a plan, renewal or upgrade order on tx (the order
+// locked): Options.PlanRefund applies the yearly refund rule and ends the
+// subscription, or for an upgrade the upgrade refund rule and puts the
+// subscription back on the plan it came from; the money goes back through the order's channel as for a
 // top-up (pending until SendRefund), or by bank for a bank transfer.
 func (s *Service) planRefundTx(ctx context.Context, tx pgx.Tx, o Order, r RefundRequest) (Refund, error) {
 	if o.State != StatePaid || s.opts.PlanRefund == nil {

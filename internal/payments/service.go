@@ -175,7 +175,9 @@ type Options struct {
 	// inside the refund's transaction with the order locked (internal/plans:
 	// the yearly refund rule applied now, the remaining plan lots revoked,
 	// the subscription ended): it returns the fen to pay back (at most
-	// maxFen) and the ledger operation. Nil: plan orders are not refundable.
+	// maxFen) and the ledger operation. For an upgrade order it applies the
+	// upgrade refund rule and puts the subscription back on the plan it
+	// came from. Nil: plan orders are not refundable.
 	PlanRefund func(ctx context.Context, tx pgx.Tx, o Order, maxFen int64, actor, reason string) (PlanRefunded, error)
 	// ProductOffer prices one-time product code for an account about to buy
 	// it (internal/products, wired in app.Build): the version sold now, its

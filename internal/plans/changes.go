@@ -438,7 +438,8 @@ RETURNING `+subscriptionColumns, id, now)
 }
 
 // UpgradeKey is the ledger idempotency key of the plan lot an upgrade
-// grants: one per (subscription, period, plan upgraded from).
+// grants: one per (subscription, period, plan upgraded from); a later
+// round after a refund of it adds ":<round>".
 func UpgradeKey(subscriptionID int64, periodStart time.Time, fromCode string, fromVersion int) string {
 	return fmt.Sprintf("plan-upgrade:%d:%d:%s:%d", subscriptionID, periodStart.Unix(), fromCode, fromVersion)
 }
@@ -450,13 +451,26 @@ func UpgradeKey(subscriptionID int64, periodStart time.Time, fromCode string, fr
 // period: a second one is ErrUpgradeSuperseded), the unpaid renewal order
 // is repriced, and upgraded is written and announced.
 func (s *Subscriptions) applyUpgradeTx(ctx context.Context, tx pgx.Tx, sub Subscription, c Change, orderNo, actor string, now time.Time) error {
+	// An upgrade refunded earlier in the period (RefundUpgradeTx) may be
+	// bought again: each round has a lot and a row of its own.
+	var round int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM subscription_upgrade_refunds r
+JOIN subscription_upgrades u ON u.id = r.upgrade_id
+WHERE u.subscription_id = $1 AND u.period_start = $2 AND u.from_plan_code = $3 AND u.from_plan_version = $4`,
+		sub.ID, c.Period.Start, sub.PlanCode, sub.PlanVersion).Scan(&round); err != nil {
+		return err
+	}
+	key := UpgradeKey(sub.ID, c.Period.Start, sub.PlanCode, sub.PlanVersion)
+	if round > 0 {
+		key += fmt.Sprintf(":%d", round)
+	}
 	var lot *int64
 	if c.Credits.IsPositive() {
 		exp := c.GrantPeriod.End
 		res, err := s.ledger.CreditTx(ctx, tx, ledger.CreditRequest{AccountID: sub.AccountID, Kind: ledger.LotPlan,
 			Amount: c.Credits, ExpiresAt: &exp, EventType: ledger.EventGrant,
 			SourceRef: fmt.Sprintf("subscription:%d", sub.ID), Actor: actor, ReasonCode: "plan_upgrade",
-			IdempotencyKey: UpgradeKey(sub.ID, c.Period.Start, sub.PlanCode, sub.PlanVersion)})
+			IdempotencyKey: key})
 		if err != nil {
 			return err
 		}
@@ -468,10 +482,10 @@ func (s *Subscriptions) applyUpgradeTx(ctx context.Context, tx pgx.Tx, sub Subsc
 	}
 	_, err := tx.Exec(ctx, `
 INSERT INTO subscription_upgrades (subscription_id, period_start, period_end, from_plan_code, from_plan_version,
-    to_plan_code, to_plan_version, cycle, price_fen, credits, lot_id, order_no, priced_at, applied_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+    to_plan_code, to_plan_version, cycle, price_fen, credits, lot_id, order_no, priced_at, applied_at, round)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		sub.ID, c.Period.Start, c.Period.End, sub.PlanCode, sub.PlanVersion, c.To.Code, c.To.Version, sub.Cycle,
-		c.PriceFen, c.Credits, lot, order, c.At, now)
+		c.PriceFen, c.Credits, lot, order, c.At, now, round)
 	if db.IsUniqueViolation(err, "subscription_upgrades_from_key") || db.IsUniqueViolation(err, "subscription_upgrades_order_no_key") {
 		return ErrUpgradeSuperseded
 	}
@@ -645,7 +659,7 @@ type PlanRef struct {
 // without one.
 func (e Event) Other() (PlanRef, bool) {
 	switch e.Kind {
-	case EventUpgraded, EventDowngraded, EventDowngradeScheduled, EventChangeWithdrawn, EventRenewalOrdered:
+	case EventUpgraded, EventDowngraded, EventDowngradeScheduled, EventChangeWithdrawn, EventRenewalOrdered, EventUpgradeRefunded:
 	default:
 		return PlanRef{}, false
 	}

@@ -61,6 +61,7 @@ const (
 	EventDowngraded         EventKind = "downgraded"
 	EventExtended           EventKind = "extended"
 	EventRefunded           EventKind = "refunded"
+	EventUpgradeRefunded    EventKind = "upgrade_refunded" // a paid upgrade refunded: back on the plan it came from
 	EventExpired            EventKind = "expired"
 )
 

@@ -34,3 +34,28 @@ type PlanRefundOffer struct {
 	Reason string
 	Errors map[string]string
 }
+
+// UpgradeRefundOffer is the upgrade refund rule applied to the customer's
+// last paid upgrade now, shown before they ask, with the form that asks.
+type UpgradeRefundOffer struct {
+	OrderNo  string
+	From, To string // plan names
+	Paid     decimal.Decimal
+	// Unused is the unused share of Paid; Credits the upgrade's plan
+	// credit, Consumed what was used of it, Entitled the elapsed share,
+	// Excess the part beyond it, valued at CreditPrice as Deduction.
+	Unused      decimal.Decimal
+	Credits     decimal.Decimal
+	Consumed    decimal.Decimal
+	Entitled    decimal.Decimal
+	Excess      decimal.Decimal
+	CreditPrice string
+	Deduction   decimal.Decimal
+	// Refund is what would be paid back now (Unused − Deduction, ≥ 0).
+	Refund decimal.Decimal
+	// Open: a refund request of the upgrade is waiting.
+	Open bool
+	// Reason and Errors are the form as sent back (field "reason", "form").
+	Reason string
+	Errors map[string]string
+}

@@ -89,6 +89,9 @@ type CurrentPlan struct {
 	Renewal *PlanRenewal
 	// Refund is the yearly refund offer (nil: not a paid yearly plan).
 	Refund *PlanRefundOffer
+	// UpgradeRefund is the refund offer of the last paid upgrade (nil:
+	// none refundable now).
+	UpgradeRefund *UpgradeRefundOffer
 }
 
 // PlanRenewal is a renewal order as the plan page shows it, with the form
