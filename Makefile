@@ -10,10 +10,13 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PICO    := 2.1.1
 HTMX    := 2.0.11
 ECHARTS := 5.6.0
+# Node projects the tests run (node --test), installed from their committed
+# lockfiles by node-deps.
+NODE_PROJECTS := internal/relay/testdata/openai-node
 # Generated and hand-written Go files, outside .data/ (the private cluster).
 GODIRS   = $$($(GO) list -f '{{.Dir}}' ./...)
 
-.PHONY: help build run test bench fuzz generate verify lint db vendor vendor-echarts chromium redis check-generated i18n-add
+.PHONY: help build run test bench fuzz generate verify lint db vendor vendor-echarts chromium redis node-deps check-generated i18n-add
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,7 +41,7 @@ run: build ## migrate, seed and serve on http://127.0.0.1:8080 (ADDR=…); in de
 		$(BIN) serve --addr $(ADDR); \
 	fi
 
-test: chromium redis check-generated ## run every test, Chromium journeys and Redis included (installs Chromium and Redis when missing)
+test: chromium redis node-deps check-generated ## run every test, Chromium journeys, Redis and the Node clients included (installs Chromium, Redis and the Node projects' packages when missing)
 	REQUIRE_REDIS=1 $(GO) test -timeout 20m ./...
 
 bench: ## run the benchmarks (not part of make test), one package at a time
@@ -83,6 +86,23 @@ redis:
 		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null; \
 		for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && break; sleep 0.1; done; \
 	fi
+
+# node-deps installs each Node project's packages (npm ci from its committed
+# lockfile) when node_modules is missing or older than the lockfile, and
+# Debian's nodejs and npm when there is no node; the tests need Node 20 or
+# later (global WebCrypto and fetch, node --test).
+node-deps:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		echo "installing nodejs and npm for the Node client tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; \
+	fi
+	@major=$$(node -p 'process.versions.node.split(".")[0]'); if [ "$$major" -lt 20 ]; then \
+		echo "the Node client tests need Node 20 or later; found $$(node --version)"; exit 1; fi
+	@for d in $(NODE_PROJECTS); do \
+		if [ ! -f $$d/node_modules/.package-lock.json ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; then \
+			echo "npm ci in $$d"; (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+		fi; \
+	done
 
 # chromium installs Debian's Chromium and CJK fonts for the browser tests.
 chromium:
