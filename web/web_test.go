@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/labstack/echo/v4"
@@ -22,7 +26,30 @@ import (
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain runs one web suite at a time per machine: several worktrees
+// running it at once on a small machine starve each other's Chromium until
+// their runs time out. The lock dies with the process; after a bounded wait
+// a run goes ahead anyway.
+func TestMain(m *testing.M) {
+	waitForOtherWebSuites(12 * time.Minute)
+	dbtest.Main(m)
+}
+
+// suiteLock is kept referenced: a collected *os.File closes and unlocks.
+var suiteLock *os.File
+
+func waitForOtherWebSuites(limit time.Duration) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "credits-web-suite.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return
+	}
+	for start := time.Now(); time.Since(start) < limit; time.Sleep(time.Second) {
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			suiteLock = f // held until the process exits
+			return
+		}
+	}
+}
 
 func TestHomePageSpeaksChineseByDefaultAndEnglishOnRequest(t *testing.T) {
 	t.Parallel()
