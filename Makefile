@@ -12,7 +12,7 @@ HTMX    := 2.0.11
 ECHARTS := 5.6.0
 # Node projects the tests run (node --test), installed from their committed
 # lockfiles by node-deps.
-NODE_PROJECTS := internal/relay/testdata/openai-node
+NODE_PROJECTS := internal/relay/testdata/openai-node web/client-ts
 # Generated and hand-written Go files, outside .data/ (the private cluster).
 GODIRS   = $$($(GO) list -f '{{.Dir}}' ./...)
 
@@ -50,8 +50,10 @@ bench: ## run the benchmarks (not part of make test), one package at a time
 fuzz: ## fuzz the gateway API's JSON bodies for a minute (the seeds run in make test)
 	$(GO) test ./web -run '^$$' -fuzz '^FuzzAPIBodies$$' -fuzztime 60s
 
-generate: ## generate Go code from the templ files
+generate: node-deps ## generate Go code from the templ files, and the Go and TypeScript clients from web/openapi.yaml
 	$(GO) tool templ generate
+	$(GO) generate ./web/client
+	cd web/client-ts && npm run --silent generate
 
 verify: generate ## regenerate, then fail if that changed any committed file
 	git diff --exit-code
