@@ -70,7 +70,7 @@ var (
 // simulator, with one upstream (named after the test) serving
 // deepseek-chat as sim-chat. Upstreams are shared by the package's tests:
 // each test uses a model of its own when it adds upstreams.
-func setup(t *testing.T, opts ...func(*relay.Options)) *testBundle {
+func setup(t testing.TB, opts ...func(*relay.Options)) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{clock: &clock{}, pool: dbtest.AppPool(t)}
@@ -120,7 +120,7 @@ func modelNames(c pricing.Card) []string {
 
 // upstream adds an upstream serving models (lines "public=upstream") at
 // the bundle's simulator, or at url when given.
-func (b *testBundle) upstream(t *testing.T, name, models string, priority int, url ...string) relay.Upstream {
+func (b *testBundle) upstream(t testing.TB, name, models string, priority int, url ...string) relay.Upstream {
 	t.Helper()
 	base := b.simURL
 	if len(url) > 0 {
@@ -139,7 +139,7 @@ func (b *testBundle) upstream(t *testing.T, name, models string, priority int, u
 
 // customer makes a verified account holding credits of paid credit and a
 // key for it; it returns the account and the key's secret.
-func (b *testBundle) customer(t *testing.T, credits string, form ...relay.KeyForm) (ledger.Account, string) {
+func (b *testBundle) customer(t testing.TB, credits string, form ...relay.KeyForm) (ledger.Account, string) {
 	t.Helper()
 	ctx := context.Background()
 	acct, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountIndividual, Name: "relay " + t.Name()})
@@ -163,7 +163,7 @@ func (b *testBundle) customer(t *testing.T, credits string, form ...relay.KeyFor
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 // balance is the account's available and reserved credit.
-func (b *testBundle) balance(t *testing.T, id int64) (decimal.Decimal, decimal.Decimal) {
+func (b *testBundle) balance(t testing.TB, id int64) (decimal.Decimal, decimal.Decimal) {
 	t.Helper()
 	bal, err := b.ledger.Balance(context.Background(), id)
 	require.NoError(t, err)
@@ -172,7 +172,7 @@ func (b *testBundle) balance(t *testing.T, id int64) (decimal.Decimal, decimal.D
 
 // waitSettled waits until nothing is held for the account and returns
 // what it has left.
-func (b *testBundle) waitSettled(t *testing.T, id int64) decimal.Decimal {
+func (b *testBundle) waitSettled(t testing.TB, id int64) decimal.Decimal {
 	t.Helper()
 	var avail, reserved decimal.Decimal
 	require.Eventually(t, func() bool {
@@ -183,7 +183,7 @@ func (b *testBundle) waitSettled(t *testing.T, id int64) decimal.Decimal {
 }
 
 // cost is what usage costs on the card in force for model.
-func (b *testBundle) cost(t *testing.T, model string, in, cached, out int64) decimal.Decimal {
+func (b *testBundle) cost(t testing.TB, model string, in, cached, out int64) decimal.Decimal {
 	t.Helper()
 	for _, m := range b.card.Models {
 		if m.Model == model {

@@ -1,0 +1,172 @@
+package relay_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/relay"
+	"github.com/seed75218f88/credits/internal/relay/upstreamsim"
+)
+
+// streamTiming is one stream's time to its first token and to its end.
+type streamTiming struct{ first, total time.Duration }
+
+// oneStream posts a streaming chat completion and times it; the first
+// token is the first event carrying the simulator's token text.
+func oneStream(ctx context.Context, c *http.Client, url, key, body string) (streamTiming, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return streamTiming{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return streamTiming{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return streamTiming{}, fmt.Errorf("status %d: %s", resp.StatusCode, msg)
+	}
+	var st streamTiming
+	rd := bufio.NewReader(resp.Body)
+	done := false
+	for {
+		line, err := rd.ReadString('\n')
+		if st.first == 0 && strings.Contains(line, upstreamsim.Token) {
+			st.first = time.Since(start)
+		}
+		if strings.HasPrefix(line, "data: [DONE]") {
+			done = true
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return streamTiming{}, err
+		}
+	}
+	st.total = time.Since(start)
+	if !done || st.first == 0 {
+		return streamTiming{}, fmt.Errorf("stream ended without tokens or [DONE]")
+	}
+	return st, nil
+}
+
+// wave runs n streams at once and returns their timings.
+func wave(ctx context.Context, c *http.Client, n int, url, key, body string) ([]streamTiming, error) {
+	out := make([]streamTiming, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { out[i], errs[i] = oneStream(ctx, c, url, key, body) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkGatewayStreams measures what the gateway adds to a streaming
+// call: 64 concurrent streams (32 tokens, 2 ms apart) through the gateway
+// (key check, rate limit, token estimate, reserve in PostgreSQL, forward,
+// SSE relay, settle) against the same streams sent to the simulator
+// directly, the two phases taking turns in one run so both see the same
+// machine load. It prints time to first token and total time, p50 and p99,
+// and what the gateway adds (target: added p50 < 5 ms). `make bench` runs
+// it; GATEWAY_BENCH_TURNS sets the turns per phase (default 8) and
+// GATEWAY_BENCH_STREAMS the streams at once (default 64).
+func BenchmarkGatewayStreams(b *testing.B) {
+	const tokens = 32
+	streams, turns := 64, 8
+	for env, v := range map[string]*int{"GATEWAY_BENCH_TURNS": &turns, "GATEWAY_BENCH_STREAMS": &streams} {
+		if s := os.Getenv(env); s != "" {
+			_, err := fmt.Sscan(s, v)
+			require.NoError(b, err, env)
+		}
+	}
+	// The production upstream cache (the tests' is 50 ms).
+	tb := setup(b, func(o *relay.Options) { o.UpstreamTTL = 2 * time.Second })
+	tb.upstream(b, "bench", "moonshot-v1-8k=sim-chat", 0)
+	acct, key := tb.customer(b, "1000000")
+	unlimited := int64(0)
+	require.NoError(b, tb.gw.Limits.Set(context.Background(), acct.ID, gateway.Limits{RPM: &unlimited, TPM: &unlimited}))
+	text := fmt.Sprintf("bench sim:tokens=%d sim:delay=2ms", tokens)
+	// Both phases' clients keep their connections alive, as an SDK does.
+	client := func() *http.Client {
+		return &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}}
+	}
+	direct, viaGateway := client(), client()
+	phases := []struct {
+		name, url, key, body string
+		c                    *http.Client
+	}{
+		{"direct", tb.simURL + "/chat/completions", "sim-secret", chatBody("sim-chat", text, true, ""), direct},
+		{"gateway", tb.url + "/v1/chat/completions", key, chatBody("moonshot-v1-8k", text, true, ""), viaGateway},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	// Warm up: connections, the key cache, the upstream list, the card.
+	for _, p := range phases {
+		_, err := wave(ctx, p.c, streams, p.url, p.key, p.body)
+		require.NoError(b, err, p.name)
+	}
+	firsts := map[string][]time.Duration{}
+	totals := map[string][]time.Duration{}
+	b.ResetTimer()
+	for turn := range turns {
+		for i := range phases {
+			p := phases[(turn+i)%2] // alternate which phase goes first
+			ts, err := wave(ctx, p.c, streams, p.url, p.key, p.body)
+			require.NoError(b, err, p.name)
+			for _, t := range ts {
+				firsts[p.name] = append(firsts[p.name], t.first)
+				totals[p.name] = append(totals[p.name], t.total)
+			}
+		}
+	}
+	b.StopTimer()
+	tb.waitSettled(b, acct.ID)
+
+	row := func(name string) (f50, f99, t50, t99 time.Duration) {
+		return percentile(firsts[name], .50), percentile(firsts[name], .99), percentile(totals[name], .50), percentile(totals[name], .99)
+	}
+	df50, df99, dt50, dt99 := row("direct")
+	gf50, gf99, gt50, gt99 := row("gateway")
+	fmt.Printf("gateway streams: %d concurrent, %d tokens 2 ms apart, %d turns per phase (%d streams each), phases alternating\n",
+		streams, tokens, turns, turns*streams)
+	fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms\n", "direct", ms(df50), ms(df99), ms(dt50), ms(dt99))
+	fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms\n", "gateway", ms(gf50), ms(gf99), ms(gt50), ms(gt99))
+	fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms   (target: added p50 < 5 ms)\n", "added",
+		ms(gf50-df50), ms(gf99-df99), ms(gt50-dt50), ms(gt99-dt99))
+	b.ReportMetric(ms(gf50-df50), "added-ttft-p50-ms")
+	b.ReportMetric(ms(gf99-df99), "added-ttft-p99-ms")
+	b.ReportMetric(ms(gt50-dt50), "added-total-p50-ms")
+	b.ReportMetric(ms(gt99-dt99), "added-total-p99-ms")
+}
