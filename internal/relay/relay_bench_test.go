@@ -67,13 +67,14 @@ func oneStream(ctx context.Context, c *http.Client, url, key, body string) (stre
 	return st, nil
 }
 
-// wave runs n streams at once and returns their timings.
-func wave(ctx context.Context, c *http.Client, n int, url, key, body string) ([]streamTiming, error) {
+// wave runs n streams at once, stream i with keys[i%len(keys)], and
+// returns their timings.
+func wave(ctx context.Context, c *http.Client, n int, url string, keys []string, body string) ([]streamTiming, error) {
 	out := make([]streamTiming, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { out[i], errs[i] = oneStream(ctx, c, url, key, body) })
+		wg.Go(func() { out[i], errs[i] = oneStream(ctx, c, url, keys[i%len(keys)], body) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -94,18 +95,21 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // BenchmarkGatewayStreams measures what the gateway adds to a streaming
-// call: 64 concurrent streams (32 tokens, 2 ms apart) through the gateway
+// call: 64 concurrent streams (32 tokens, 2 ms apart; one customer each)
+// through the gateway
 // (key check, rate limit, token estimate, reserve in PostgreSQL, forward,
 // SSE relay, settle) against the same streams sent to the simulator
 // directly, the two phases taking turns in one run so both see the same
 // machine load. It prints time to first token and total time, p50 and p99,
 // and what the gateway adds (target: added p50 < 5 ms). `make bench` runs
 // it; GATEWAY_BENCH_TURNS sets the turns per phase (default 8) and
-// GATEWAY_BENCH_STREAMS the streams at once (default 64).
+// GATEWAY_BENCH_STREAMS the streams at once (default 64),
+// GATEWAY_BENCH_ACCOUNTS the customers they are spread over (default 64).
 func BenchmarkGatewayStreams(b *testing.B) {
 	const tokens = 32
-	streams, turns := 64, 8
-	for env, v := range map[string]*int{"GATEWAY_BENCH_TURNS": &turns, "GATEWAY_BENCH_STREAMS": &streams} {
+	streams, turns, accounts := 64, 8, 64
+	for env, v := range map[string]*int{"GATEWAY_BENCH_TURNS": &turns, "GATEWAY_BENCH_STREAMS": &streams,
+		"GATEWAY_BENCH_ACCOUNTS": &accounts} {
 		if s := os.Getenv(env); s != "" {
 			_, err := fmt.Sscan(s, v)
 			require.NoError(b, err, env)
@@ -114,9 +118,16 @@ func BenchmarkGatewayStreams(b *testing.B) {
 	// The production upstream cache (the tests' is 50 ms).
 	tb := setup(b, func(o *relay.Options) { o.UpstreamTTL = 2 * time.Second })
 	tb.upstream(b, "bench", "moonshot-v1-8k=sim-chat", 0)
-	acct, key := tb.customer(b, "1000000")
+	// One customer per concurrent stream by default (a platform's traffic);
+	// GATEWAY_BENCH_ACCOUNTS=1 puts every stream on one hot account.
+	var acctIDs []int64
+	var keys []string
 	unlimited := int64(0)
-	require.NoError(b, tb.gw.Limits.Set(context.Background(), acct.ID, gateway.Limits{RPM: &unlimited, TPM: &unlimited}))
+	for range accounts {
+		acct, key := tb.customer(b, "1000000")
+		require.NoError(b, tb.gw.Limits.Set(context.Background(), acct.ID, gateway.Limits{RPM: &unlimited, TPM: &unlimited}))
+		acctIDs, keys = append(acctIDs, acct.ID), append(keys, key)
+	}
 	text := fmt.Sprintf("bench sim:tokens=%d sim:delay=2ms", tokens)
 	// Both phases' clients keep their connections alive, as an SDK does.
 	client := func() *http.Client {
@@ -124,17 +135,18 @@ func BenchmarkGatewayStreams(b *testing.B) {
 	}
 	direct, viaGateway := client(), client()
 	phases := []struct {
-		name, url, key, body string
-		c                    *http.Client
+		name, url, body string
+		keys            []string
+		c               *http.Client
 	}{
-		{"direct", tb.simURL + "/chat/completions", "sim-secret", chatBody("sim-chat", text, true, ""), direct},
-		{"gateway", tb.url + "/v1/chat/completions", key, chatBody("moonshot-v1-8k", text, true, ""), viaGateway},
+		{"direct", tb.simURL + "/chat/completions", chatBody("sim-chat", text, true, ""), []string{"sim-secret"}, direct},
+		{"gateway", tb.url + "/v1/chat/completions", chatBody("moonshot-v1-8k", text, true, ""), keys, viaGateway},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	// Warm up: connections, the key cache, the upstream list, the card.
 	for _, p := range phases {
-		_, err := wave(ctx, p.c, streams, p.url, p.key, p.body)
+		_, err := wave(ctx, p.c, streams, p.url, p.keys, p.body)
 		require.NoError(b, err, p.name)
 	}
 	firsts := map[string][]time.Duration{}
@@ -143,7 +155,7 @@ func BenchmarkGatewayStreams(b *testing.B) {
 	for turn := range turns {
 		for i := range phases {
 			p := phases[(turn+i)%2] // alternate which phase goes first
-			ts, err := wave(ctx, p.c, streams, p.url, p.key, p.body)
+			ts, err := wave(ctx, p.c, streams, p.url, p.keys, p.body)
 			require.NoError(b, err, p.name)
 			for _, t := range ts {
 				firsts[p.name] = append(firsts[p.name], t.first)
@@ -152,15 +164,17 @@ func BenchmarkGatewayStreams(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	tb.waitSettled(b, acct.ID)
+	for _, id := range acctIDs {
+		tb.waitSettled(b, id)
+	}
 
 	row := func(name string) (f50, f99, t50, t99 time.Duration) {
 		return percentile(firsts[name], .50), percentile(firsts[name], .99), percentile(totals[name], .50), percentile(totals[name], .99)
 	}
 	df50, df99, dt50, dt99 := row("direct")
 	gf50, gf99, gt50, gt99 := row("gateway")
-	fmt.Printf("gateway streams: %d concurrent, %d tokens 2 ms apart, %d turns per phase (%d streams each), phases alternating\n",
-		streams, tokens, turns, turns*streams)
+	fmt.Printf("gateway streams: %d concurrent over %d accounts, %d tokens 2 ms apart, %d turns per phase (%d streams each), phases alternating\n",
+		streams, accounts, tokens, turns, turns*streams)
 	fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms\n", "direct", ms(df50), ms(df99), ms(dt50), ms(dt99))
 	fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms\n", "gateway", ms(gf50), ms(gf99), ms(gt50), ms(gt99))
 	fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms   (target: added p50 < 5 ms)\n", "added",
