@@ -60,8 +60,20 @@ func (l *Ledger) Balance(ctx context.Context, accountID int64) (Balance, error) 
 		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
 	}
 	now := l.now()
-	rows, _ := l.pool.Query(ctx, `SELECT `+lotColumns+` FROM ledger_lots WHERE pool_id = $1 AND remaining > 0`, acc.PoolID)
-	lots, err := pgx.CollectRows(rows, pgx.RowToStructByName[Lot])
+	// Lots and open holds are read in one snapshot: read apart, a commit
+	// landing between the two reads shows its hold closed while its lots
+	// still carry the held credit, a balance that never existed.
+	var lots []Lot
+	var reserved decimal.Decimal
+	const sqlReserved = `SELECT coalesce(sum(amount), 0) FROM ledger_reservations WHERE pool_id = $1 AND status = 'open' AND ($2 OR account_id = $3)`
+	err = pgx.BeginTxFunc(ctx, l.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT `+lotColumns+` FROM ledger_lots WHERE pool_id = $1 AND remaining > 0`, acc.PoolID)
+		var err error
+		if lots, err = pgx.CollectRows(rows, pgx.RowToStructByName[Lot]); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, sqlReserved, acc.PoolID, acc.ID == acc.PoolID, acc.ID).Scan(&reserved)
+	})
 	if err != nil {
 		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
 	}
@@ -77,10 +89,7 @@ func (l *Ledger) Balance(ctx context.Context, accountID int64) (Balance, error) 
 			}
 		}
 	}
-	const sqlReserved = `SELECT coalesce(sum(amount), 0) FROM ledger_reservations WHERE pool_id = $1 AND status = 'open' AND ($2 OR account_id = $3)`
-	if err := l.pool.QueryRow(ctx, sqlReserved, acc.PoolID, acc.ID == acc.PoolID, acc.ID).Scan(&b.Reserved); err != nil {
-		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
-	}
+	b.Reserved = reserved
 	if acc.Allocation.Valid {
 		a := acc.Allocation.Decimal
 		b.Allocation = &a
