@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/seed75218f88/credits/internal/access"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
@@ -36,7 +37,7 @@ var auditActions = slices.Concat([]backoffice.Action{
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
 	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
 	backoffice.ActionProductDrafted, backoffice.ActionProductPublished,
-}, backoffice.StaffActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions)
+}, backoffice.StaffActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions)
 
 // auditFilter reads the filter form: actor (staff id or email), account
 // id, action, from and to (inclusive Asia/Shanghai dates).

@@ -28,6 +28,7 @@ func (s *Server) adminCustomerRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodPost, "/customers/:id/freeze", "admin.customer.freeze", s.AdminFreeze, auth.AllRoles...)
 	s.adminRoute(g, http.MethodPost, "/customers/:id/unfreeze", "admin.customer.unfreeze", s.AdminUnfreeze, auth.AllRoles...)
 	s.adminRoute(g, http.MethodPost, "/customers/:id/plan", "admin.customer.plan_comp", s.AdminCompPlan, auth.RoleAdmin)
+	s.adminAccessRoutes(g)
 }
 
 // AdminCustomers is the customer list: a search (login, email, name,
@@ -102,6 +103,8 @@ func (s *Server) AdminCustomer(c echo.Context) error {
 		v.Flash = tr(c, "admin.customer.unfrozen_done")
 	case "plan":
 		v.Flash = tr(c, "admin.plan_comp.done")
+	case "models":
+		v.Flash = tr(c, "access.saved")
 	case "plan_extended", "plan_granted", "plan_grant_pending":
 		v.Flash = tr(c, "admin.subs.done."+c.QueryParam("done"))
 	}
@@ -176,6 +179,9 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 		return v, err
 	}
 	if v.Entitlements, err = s.customerEntitlements(c, id); err != nil {
+		return v, err
+	}
+	if err := s.customerAccess(c, acc, &v); err != nil {
 		return v, err
 	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/seed75218f88/credits/internal/access"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
@@ -97,6 +98,9 @@ var errorTable = []ErrorMapping{
 	{gateway.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "error.api.rate_limited"},
 	{plans.ErrQuotaExhausted, http.StatusTooManyRequests, "plan_quota_exhausted", "error.api.plan_quota_exhausted"},
 	{gateway.ErrVerificationRequired, http.StatusForbidden, "verification_required", "error.api.verification_required"},
+	// The account's (or its enterprise's) model allow-list does not name
+	// the model (internal/access): not retryable.
+	{gateway.ErrModelNotAllowed, http.StatusForbidden, "model_not_allowed", "error.api.model_not_allowed"},
 	// The ledger's trial rules (paid credit, the trial cap) refused it.
 	{ledger.ErrTrial, http.StatusForbidden, "verification_required", "error.api.verification_required"},
 	{gateway.ErrInvalidRequest, http.StatusBadRequest, "invalid_request", "error.api.invalid_request"},
@@ -187,6 +191,9 @@ var errorTable = []ErrorMapping{
 	// field's message (fieldErrors); elsewhere it is this one answer. This
 	// row, and the 422 rows above, are what the table calls field
 	// validation: no other list says so.
+	// Model allow-lists (internal/access): another enterprise's account.
+	{access.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
+
 	{fielderr.ErrInvalid, http.StatusUnprocessableEntity, "invalid_input", "error.invalid_input"},
 }
 

@@ -33,6 +33,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/accounts/transfers", s.TransferAllocation), "portal.accounts.transfer")
 	named(g.GET("/accounts/:id", s.SubAccountPage), "portal.account")
 	named(g.POST("/accounts/:id", s.UpdateSubAccount), "portal.account.update")
+	named(g.POST("/accounts/:id/models", s.SetSubAccountModels), "portal.account.models")
 	named(g.GET("/password", s.PasswordForm), "portal.password")
 	named(g.POST("/password", s.SetPassword), "portal.password.post")
 	named(g.GET("/alerts", s.Alerts), "portal.alerts")

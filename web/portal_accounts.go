@@ -285,9 +285,19 @@ func (s *Server) SubAccountPage(c echo.Context) error {
 }
 
 func (s *Server) renderSubAccount(c echo.Context, status int, sub usage.SubAccount, f pv.SubAccountForm, saved bool) error {
-	lim, err := s.accountLimits().Get(c.Request().Context(), sub.ID)
+	v, err := s.subAccountView(c, sub, f, saved, pv.SubModelsForm{})
 	if err != nil {
 		return err
+	}
+	return Render(c, status, pv.SubAccount(v), nil)
+}
+
+// subAccountView is one department's page: its figures, the allocation and
+// limits form f and the model allow-list form m.
+func (s *Server) subAccountView(c echo.Context, sub usage.SubAccount, f pv.SubAccountForm, saved bool, m pv.SubModelsForm) (pv.SubAccountView, error) {
+	lim, err := s.accountLimits().Get(c.Request().Context(), sub.ID)
+	if err != nil {
+		return pv.SubAccountView{}, err
 	}
 	if f.Errors == nil {
 		if sub.Allocation != nil {
@@ -301,8 +311,11 @@ func (s *Server) renderSubAccount(c echo.Context, status int, sub usage.SubAccou
 		}
 	}
 	v := pv.SubAccountView{Frame: s.frame(c, "portal.accounts"), Account: subRow(sub, lim), Form: f, Saved: saved,
-		UsageURL: s.URL("portal.usage") + "?account=" + strconv.FormatInt(sub.ID, 10)}
-	return Render(c, status, pv.SubAccount(v), nil)
+		UsageURL: s.URL("portal.usage") + "?account=" + strconv.FormatInt(sub.ID, 10), Models: m}
+	if err := s.subModels(c, sub, &v.Models); err != nil {
+		return pv.SubAccountView{}, err
+	}
+	return v, nil
 }
 
 // UpdateSubAccount changes a department's allocation and limits.

@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seed75218f88/credits/internal/access"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
@@ -75,6 +76,8 @@ type Deps struct {
 	AutoTopUp *autotopup.Service
 	// Budgets are customers' spending budgets.
 	Budgets *budget.Service
+	// Access holds the model allow-lists (internal/access).
+	Access *access.Service
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
@@ -93,6 +96,7 @@ func (d Deps) check() error {
 		{"Invoicing", d.Invoicing == nil}, {"Webhooks", d.Webhooks == nil}, {"Jobs", d.Jobs == nil},
 		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
 		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil}, {"Budgets", d.Budgets == nil},
+		{"Access", d.Access == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -128,6 +132,8 @@ type Server struct {
 	autoTopUp *autotopup.Service
 	// budgets are customers' spending budgets (web/portal_budgets.go).
 	budgets *budget.Service
+	// access holds the model allow-lists (web/access.go).
+	access *access.Service
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -172,6 +178,7 @@ func New(d Deps) (*Server, error) {
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
 	s.autoTopUp = d.AutoTopUp
 	s.budgets = d.Budgets
+	s.access = d.Access
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.products = d.Products
 	s.middleware()

@@ -23,6 +23,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/access"
 	"github.com/seed75218f88/credits/internal/budget"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
@@ -105,6 +106,8 @@ type App struct {
 	// Budgets are customers' spending budgets (the ledger enforces them)
 	// and their alerts.
 	Budgets *budget.Service
+	// Access holds the model allow-lists (internal/access).
+	Access *access.Service
 	Jobs    *jobs.Client
 	// Settings are the business settings admins change on the settings
 	// screen; the services below read them per operation.
@@ -357,7 +360,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.closers = append(a.closers, stopListening)
 	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Limiter: limiter,
 		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas,
-		Subscriptions: a.Subscriptions, Entitlements: a.Products},
+		Subscriptions: a.Subscriptions, Entitlements: a.Products, Models: access.NewStore(pool)},
 		gateway.Options{Now: o.Now, Secret: []byte(cfg.SessionSecret), ReservationTTL: cfg.Gateway.ReservationTTL,
 			LateEventWindow: cfg.Gateway.LateEventWindow, PortalBaseURL: cfg.BaseURL, CacheTTL: o.KeyCacheTTL,
 			DefaultLimit: cfg.Gateway.DefaultLimit, TrialLimit: cfg.Gateway.TrialLimit})
@@ -380,6 +383,20 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return names, nil
 	}, ropts)
 	a.RelayUpstreams = relay.NewUpstreams(pool, sealer, ropts)
+	// Model allow-lists: a change drops the gateway's cached account here
+	// (other processes read it again within the gateway's cache TTL).
+	a.Access = access.New(pool, a.Ledger, access.Options{Now: o.Now, OnChange: a.Gateway.Forget,
+		Models: func(ctx context.Context) ([]string, error) {
+			c, err := a.Pricing.InForce(ctx, ropts.Now())
+			if err != nil {
+				return nil, err
+			}
+			names := make([]string, len(c.Models))
+			for i, m := range c.Models {
+				names[i] = m.Model
+			}
+			return names, nil
+		}})
 
 	// The back office, after the gateway: it creates and revokes service
 	// keys through the store the API authenticates with, so a revoked key
@@ -442,7 +459,7 @@ func (a *App) WebDeps() web.Deps {
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
-		Budgets: a.Budgets}
+		Budgets: a.Budgets, Access: a.Access}
 }
 
 func (a *App) relayOptions(o Overrides) relay.Options {

@@ -68,6 +68,10 @@ var (
 	ErrAccountConflict = errors.New("gateway: account kind or parent cannot change")
 	// ErrIdempotencyConflict: the idempotency key was used with another body.
 	ErrIdempotencyConflict = errors.New("gateway: idempotency key reused with a different body")
+	// ErrModelNotAllowed: the account's model allow-list, or its
+	// enterprise's, does not name the model (internal/access). Waiting
+	// does not change it: not retryable.
+	ErrModelNotAllowed = errors.New("gateway: model not allowed for this account")
 )
 
 // RateLimitedError is ErrRateLimited with the wait before a retry and the

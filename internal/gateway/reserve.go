@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strconv"
 	"time"
 
@@ -198,7 +199,7 @@ func (in ReserveInput) validate() error {
 // Errors: ErrNotFound, ErrInvalidRequest, *RateLimitedError,
 // ErrVerificationRequired, pricing.ErrUnknownModel, pricing.ErrNoRateCard,
 // ledger.ErrInsufficientCredits, ledger.ErrAllocationExceeded,
-// ledger.ErrAccountFrozen, ledger.ErrIdempotencyConflict (ErrIdempotencyConflict
+// ErrModelNotAllowed, ledger.ErrAccountFrozen, ledger.ErrIdempotencyConflict (ErrIdempotencyConflict
 // for a free model's call), ledger.ErrBudgetExceeded (*ledger.BudgetExceededError:
 // a hard-stop budget over the account, project or key is full; a call
 // quota pays spends no credits and counts in no budget).
@@ -215,6 +216,9 @@ func (s *Service) Reserve(ctx context.Context, key Key, in ReserveInput) (Reserv
 
 // reserve is Reserve once the account is known.
 func (s *Service) reserve(ctx context.Context, key Key, a *accountInfo, in ReserveInput) (ReservationView, error) {
+	if err := s.modelAllowed(ctx, a, in.Model); err != nil {
+		return ReservationView{}, err
+	}
 	if err := s.allow(ctx, a, in.MaxInputTokens+in.MaxOutputTokens); err != nil {
 		return ReservationView{}, err
 	}
@@ -305,6 +309,26 @@ func (s *Service) allow(ctx context.Context, a *accountInfo, tokens int64) error
 	}
 	if !d.Allowed {
 		return &RateLimitedError{RetryAfter: d.RetryAfter, Enterprise: d.Refused == 1}
+	}
+	return nil
+}
+
+// modelAllowed checks the model against the account's allow-list and, for
+// a sub-account, its enterprise's (both cached with the account).
+// Errors: ErrModelNotAllowed.
+func (s *Service) modelAllowed(ctx context.Context, a *accountInfo, model string) error {
+	if a.models != nil && !slices.Contains(a.models, model) {
+		return fmt.Errorf("%w: %q", ErrModelNotAllowed, model)
+	}
+	if s.models == nil || a.acct.ParentID == nil {
+		return nil
+	}
+	parent, err := s.accountByID(ctx, *a.acct.ParentID)
+	if err != nil {
+		return err
+	}
+	if parent.models != nil && !slices.Contains(parent.models, model) {
+		return fmt.Errorf("%w: %q", ErrModelNotAllowed, model)
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ type Service struct {
 	quotas   *plans.Quotas
 	subs     *plans.Subscriptions
 	ents     EntitlementSource
+	models   ModelLists
 	// Keys checks service keys; Limits reads and sets accounts' own rate
 	// limits (the portal sets its sub-accounts' limits through it).
 	Keys   *KeyStore
@@ -54,6 +55,7 @@ type accountInfo struct {
 	acct     ledger.Account
 	own      Limits // nil fields: the default
 	verified bool
+	models   []string // the account's own model allow-list; nil: every model
 	at       time.Time
 }
 
@@ -83,6 +85,15 @@ type Deps struct {
 	// Entitlements lists accounts' product entitlements (internal/products);
 	// nil: the entitlements endpoint answers an empty list.
 	Entitlements EntitlementSource
+	// Models reads accounts' model allow-lists (internal/access); nil:
+	// every account may call every model.
+	Models ModelLists
+}
+
+// ModelLists reads an account's own model allow-list (nil: none, every
+// model); access.Store is one.
+type ModelLists interface {
+	Models(ctx context.Context, accountID int64) ([]string, error)
 }
 
 // New returns a Service. Options.Secret is required.
@@ -104,7 +115,7 @@ func New(d Deps, opts Options) (*Service, error) {
 	ks.now = opts.Now
 	s := &Service{pool: d.Pool, ledger: d.Ledger, pricing: d.Pricing, limiter: d.Limiter,
 		verifier: d.Verifier, portal: d.Portal, opts: opts, webhooks: d.Webhooks, quotas: d.Quotas, subs: d.Subscriptions,
-		ents: d.Entitlements, Keys: ks}
+		ents: d.Entitlements, models: d.Models, Keys: ks}
 	s.Limits = &LimitStore{db: d.Pool, onChange: s.forget}
 	return s, nil
 }
@@ -178,9 +189,18 @@ func (s *Service) load(ctx context.Context, acct ledger.Account) (*accountInfo, 
 	if a.verified, err = s.verifier.IsVerified(ctx, acct.ID); err != nil {
 		return nil, err
 	}
+	if s.models != nil {
+		if a.models, err = s.models.Models(ctx, acct.ID); err != nil {
+			return nil, err
+		}
+	}
 	s.byID.Store(acct.ID, a)
 	return a, nil
 }
+
+// Forget drops the cached copy of an account (its limits, verification
+// and model allow-list), so this process reads it again on its next call.
+func (s *Service) Forget(id int64) { s.forget(id) }
 
 func (s *Service) forget(id int64) {
 	s.reloads.Forget(strconv.FormatInt(id, 10))

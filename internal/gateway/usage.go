@@ -56,6 +56,7 @@ const (
 	RejectInFuture             = "event_in_future"
 	RejectUnknownAccount       = "unknown_account"
 	RejectUnknownModel         = "unknown_model"
+	RejectModelNotAllowed      = "model_not_allowed"
 	RejectFrozen               = "account_frozen"
 	RejectVerificationRequired = "verification_required"
 	RejectIdempotencyConflict  = "idempotency_conflict"
@@ -125,6 +126,11 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 		return RejectUnknownAccount
 	}
 	if err != nil {
+		return RejectRetry
+	}
+	if err := s.modelAllowed(ctx, a, ev.Model); errors.Is(err, ErrModelNotAllowed) {
+		return RejectModelNotAllowed
+	} else if err != nil {
 		return RejectRetry
 	}
 	card, err := s.pricing.InForce(ctx, ev.OccurredAt)

@@ -31,6 +31,7 @@ type apiError struct {
 var errorTable = []apiError{
 	{ErrInvalidKey, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided, or the key was revoked or has expired.", true},
 	{ErrModelNotAllowed, http.StatusForbidden, "invalid_request_error", "model_not_allowed", "This API key may not use this model.", true},
+	{gateway.ErrModelNotAllowed, http.StatusForbidden, "invalid_request_error", "model_not_allowed", "This account may not use this model (its model allow-list).", true},
 	{ErrModelNotFound, http.StatusNotFound, "invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it.", true},
 	{pricing.ErrUnknownModel, http.StatusNotFound, "invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it.", true},
 	{gateway.ErrVerificationRequired, http.StatusForbidden, "permission_error", "verification_required", "Real-name verification is required before this call (实名认证).", true},

@@ -18,6 +18,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/access"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/gateway"
@@ -88,7 +89,7 @@ func setup(t testing.TB, opts ...func(*relay.Options)) *testBundle {
 	b.card, err = ps.InForce(ctx, time.Now())
 	require.NoError(t, err)
 	b.gw, err = gateway.New(gateway.Deps{Pool: b.pool, Ledger: b.ledger, Pricing: ps,
-		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{})},
+		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Models: access.NewStore(b.pool)},
 		gateway.Options{Now: b.clock.Now, Secret: []byte("relay-test-secret-0123456789"), ReservationTTL: time.Minute})
 	require.NoError(t, err)
 	o := relay.Options{Now: b.clock.Now, UpstreamTTL: 50 * time.Millisecond}
@@ -452,6 +453,23 @@ func TestKeysAndErrors(t *testing.T) {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
 		require.Len(t, list.Data, 1)
 		require.Equal(t, "glm-4-plus", list.Data[0].ID)
+	})
+
+	t.Run("AccountModelNotAllowed", func(t *testing.T) {
+		acct, secret := b.customer(t, "100")
+		require.NoError(t, access.New(b.pool, b.ledger, access.Options{}).SetModels(ctx,
+			access.Actor{Kind: backoffice.ActorStaff, Email: "admin@example.com"}, 0, acct.ID, []string{"glm-4-plus"}))
+		resp := b.post(t, secret, "/v1/chat/completions", chatBody("deepseek-chat", "hi", false, ""))
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+		require.Equal(t, "false", resp.Header.Get("x-should-retry"))
+		require.Equal(t, "model_not_allowed", errorCode(t, resp))
+		avail, reserved := b.balance(t, acct.ID)
+		require.Equal(t, "100", avail.String(), "nothing held")
+		require.True(t, reserved.IsZero())
+		resp = b.post(t, secret, "/v1/chat/completions", chatBody("glm-4-plus", "hi sim:tokens=1", false, ""))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		b.waitSettled(t, acct.ID)
 	})
 
 	t.Run("UnknownModel", func(t *testing.T) {

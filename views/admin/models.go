@@ -57,6 +57,9 @@ type CustomerView struct {
 	// Entitlements are what the account's one-time products delivered,
 	// newest first (customer_entitlements.templ).
 	Entitlements []CustomerEntitlementRow
+	// Access is the model allow-list panel (customer_access.templ); nil:
+	// not shown.
+	Access *CustomerAccess
 }
 
 // Bucket is the available credit of one lot kind.

@@ -198,6 +198,18 @@ type SubAccountView struct {
 	Form     SubAccountForm
 	Saved    bool
 	UsageURL string
+	// Models is the department's model allow-list form: Choices are the
+	// enterprise's allowed models, Checked the department's list (none:
+	// every model the enterprise may call).
+	Models SubModelsForm
+}
+
+// SubModelsForm is a department's model allow-list form.
+type SubModelsForm struct {
+	Choices []string
+	Checked []string
+	Error   string
+	Saved   bool
 }
 
 // RedeemView is the redemption code form and its outcome.
