@@ -20,10 +20,10 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/access"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
-	"github.com/seed75218f88/credits/internal/access"
 	"github.com/seed75218f88/credits/internal/budget"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
@@ -108,7 +108,7 @@ type App struct {
 	Budgets *budget.Service
 	// Access holds the model allow-lists (internal/access).
 	Access *access.Service
-	Jobs    *jobs.Client
+	Jobs   *jobs.Client
 	// Settings are the business settings admins change on the settings
 	// screen; the services below read them per operation.
 	Settings *settings.Store
