@@ -59,6 +59,11 @@ type Account struct {
 	TrialCap  decimal.NullDecimal `db:"trial_cap"`
 	TrialUsed decimal.Decimal     `db:"trial_used"`
 	CreatedAt time.Time           `db:"created_at"`
+	// PaidFen is a pool's cumulative recharge: what its paid lots cost, in
+	// fen, less what refunds gave back (0 on a sub-account). MaxOpen is the
+	// open-reservation cap of the tier it reaches (nil: none).
+	PaidFen int64 `db:"paid_fen"`
+	MaxOpen *int  `db:"max_open"`
 }
 
 // InTrial reports whether the account is in trial.
@@ -75,7 +80,7 @@ type AccountSpec struct {
 	Allocation *decimal.Decimal
 }
 
-const accountColumns = `id, pool_id, kind, parent_id, mode, external_id, name, status, allocation, trial_cap, trial_used, created_at`
+const accountColumns = `id, pool_id, kind, parent_id, mode, external_id, name, status, allocation, trial_cap, trial_used, created_at, paid_fen, max_open`
 
 const sqlInsertAccount = `
 WITH n AS (SELECT nextval('ledger_accounts_id_seq') AS id)

@@ -52,6 +52,9 @@ var (
 	// enterprise's) past its cap in the current period; returned as
 	// *BudgetExceededError with the room left and when the period resets.
 	ErrBudgetExceeded = errors.New("budget exceeded")
+	// ErrConcurrencyLimit: the pool already holds as many open reservations
+	// as its tier allows (Tier.MaxOpen); one must close first.
+	ErrConcurrencyLimit = errors.New("concurrent reservation limit reached")
 )
 
 // codeErrors maps the error codes the SQL functions return to sentinels.
@@ -69,6 +72,7 @@ var codeErrors = map[string]error{
 	"trial_cap_reached":         ErrTrialCapReached,
 	"trial_paid_credit":         ErrTrialPaidCredit,
 	"budget_exceeded":           ErrBudgetExceeded,
+	"concurrency_limit":         ErrConcurrencyLimit,
 }
 
 // ShortfallError carries what was available when an operation was refused

@@ -271,7 +271,9 @@ func (r Reservation) PlanHeld() decimal.Decimal {
 // ErrMissingIdempotencyKey, ErrNotFound, ErrIdempotencyConflict,
 // ErrInvalidArgument (a label too long or with control characters), and
 // ErrBudgetExceeded (as *BudgetExceededError) when a hard-stop budget over
-// the call's account, project or key would pass its cap.
+// the call's account, project or key would pass its cap, and
+// ErrConcurrencyLimit when the pool's tier caps its open reservations and
+// that many are open.
 func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, error) {
 	var res Reservation
 	amount, err := checkAmount(r.Amount)

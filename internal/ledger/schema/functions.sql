@@ -255,9 +255,36 @@ BEGIN
     RETURN '{"error": "idempotency_conflict"}';
 END $$;
 
+-- ledger_tier_cap is the open-reservation cap of the tier a cumulative
+-- recharge of p_paid fen reaches (NULL: no tier).
+CREATE OR REPLACE FUNCTION ledger_tier_cap(p_paid bigint) RETURNS integer LANGUAGE sql STABLE AS $$
+    SELECT max_open FROM ledger_tiers WHERE min_paid_fen <= p_paid ORDER BY min_paid_fen DESC LIMIT 1
+$$;
+
+-- ledger_set_tiers replaces the tier table: p {tiers: [{min_paid_fen,
+-- rpm, tpm, max_open}], actor, now}, and gives every pool whose cap
+-- changes its new one, in the caller's transaction (each such pool row is
+-- locked, so a change applies between two holds). Returns {pools: n}.
+CREATE OR REPLACE FUNCTION ledger_set_tiers(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    DELETE FROM ledger_tiers;
+    INSERT INTO ledger_tiers (min_paid_fen, rpm, tpm, max_open, updated_at, updated_by)
+    SELECT (t->>'min_paid_fen')::bigint, (t->>'rpm')::integer, (t->>'tpm')::bigint, (t->>'max_open')::integer,
+           (p->>'now')::timestamptz, p->>'actor'
+    FROM jsonb_array_elements(p->'tiers') t;
+    UPDATE ledger_accounts SET max_open = ledger_tier_cap(paid_fen)
+    WHERE id = pool_id AND max_open IS DISTINCT FROM ledger_tier_cap(paid_fen);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN jsonb_build_object('pools', v_n);
+END $$;
+
 -- ledger_credit adds a lot: p {account_id, kind, amount, expires_at,
 -- event_type, source_ref, actor, reason_code, paid_fen, key, hash, now};
--- paid_fen (a paid lot's price in fen) is absent when not recorded.
+-- paid_fen (a paid lot's price in fen) is absent when not recorded. A paid
+-- lot's price adds to the pool's cumulative recharge (paid_fen), which may
+-- move it to another tier (max_open) at once.
 CREATE OR REPLACE FUNCTION ledger_credit(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -267,6 +294,7 @@ DECLARE
     v_amount numeric := (p->>'amount')::numeric;
     v_op bigint;
     v_lot ledger_lots;
+    v_fen bigint;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
     IF v_acc.id IS NULL THEN
@@ -285,9 +313,12 @@ BEGIN
             (p->>'paid_fen')::bigint)
     RETURNING * INTO v_lot;
     PERFORM ledger_emit(v_pool.id, v_acc.id, v_lot.id, v_op, p->>'event_type', v_amount, v_pool.balance + v_amount, 0, NULL, p, v_at);
+    v_fen := CASE WHEN v_lot.kind = 'paid' THEN coalesce(v_lot.paid_fen, 0) ELSE 0 END;
     UPDATE ledger_accounts SET balance = balance + v_amount, last_at = v_at,
         has_paid = has_paid OR v_lot.kind = 'paid',
-        grace_used = grace_used AND v_lot.kind <> 'paid'
+        grace_used = grace_used AND v_lot.kind <> 'paid',
+        paid_fen = paid_fen + v_fen,
+        max_open = CASE WHEN v_fen <> 0 THEN ledger_tier_cap(paid_fen + v_fen) ELSE max_open END
     WHERE id = v_pool.id;
     IF v_acc.id <> v_pool.id AND v_acc.allocation IS NOT NULL THEN
         UPDATE ledger_accounts SET allocation = allocation + v_amount WHERE id = v_acc.id;
@@ -573,6 +604,11 @@ END $$;
 -- cap (trial_cap_reached). Both are checked here, under the pool's lock, and
 -- trial_used grows by the hold in the same transaction.
 --
+-- A pool whose tier caps its open reservations (max_open) is refused a
+-- hold while that many of its reservations are open and unexpired
+-- (concurrency_limit), counted under the pool's lock, so no interleaving
+-- of concurrent holds passes the cap.
+--
 -- In a pool with budgets the hold counts in every budget over its scope
 -- (ledger_budget_hold), after every other check and under the same lock;
 -- a hard-stop budget it would pass refuses it (budget_exceeded, with
@@ -661,6 +697,10 @@ BEGIN
     END IF;
     IF v_trial AND v_acc.trial_used + v_amount > v_acc.trial_cap THEN
         RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
+    END IF;
+    IF v_pool.max_open IS NOT NULL AND (SELECT count(*) FROM ledger_reservations
+            WHERE pool_id = v_pool.id AND status = 'open' AND expires_at > v_at) >= v_pool.max_open THEN
+        RETURN jsonb_build_object('error', 'concurrency_limit', 'limit', v_pool.max_open);
     END IF;
     IF v_pool.budgeted THEN
         SELECT h.ids, h.slots, h.starts, h.pool_starts, h.pool_used, h.refusal
@@ -1105,7 +1145,10 @@ BEGIN
                             v_pool.balance - v_amount - v_revoke, 0, NULL,
                             p || jsonb_build_object('reason_code', 'refund_bonus', 'detail', jsonb_build_object('refund_lot', v_lot.id)), v_at);
     END IF;
-    UPDATE ledger_accounts SET balance = balance - v_amount - v_revoke, last_at = v_at WHERE id = v_pool.id;
+    UPDATE ledger_accounts SET balance = balance - v_amount - v_revoke, last_at = v_at,
+        paid_fen = paid_fen - v_fen,
+        max_open = CASE WHEN v_fen <> 0 THEN ledger_tier_cap(paid_fen - v_fen) ELSE max_open END
+    WHERE id = v_pool.id;
     v_r := jsonb_build_object('op_id', v_op, 'lot_id', v_lot.id, 'refunded', v_amount,
                               'remaining', v_lot.remaining - v_amount, 'bonus_revoked', v_revoke);
     PERFORM ledger_remember(v_pool.id, v_acc.id, 'refund', p, v_r);
@@ -1411,6 +1454,10 @@ BEGIN
     END LOOP;
     IF v_left > 0 THEN
         RETURN ROW(st, jsonb_build_object('error', 'insufficient_credits', 'available', v_seen))::ledger_step;
+    END IF;
+    IF st.max_open IS NOT NULL AND (SELECT count(*) FROM ledger_reservations
+            WHERE pool_id = st.id AND status = 'open' AND expires_at > v_at) >= st.max_open THEN
+        RETURN ROW(st, jsonb_build_object('error', 'concurrency_limit', 'limit', st.max_open))::ledger_step;
     END IF;
     IF st.budgeted THEN
         SELECT h.ids, h.slots, h.starts, h.pool_starts, h.pool_used, h.refusal
