@@ -111,6 +111,9 @@ var errorTable = []ErrorMapping{
 	// retry_at says when its period resets.
 	{ledger.ErrBudgetExceeded, http.StatusPaymentRequired, "budget_exceeded", "error.api.budget_exceeded"},
 	{ledger.ErrInsufficientCredits, http.StatusPaymentRequired, "insufficient_credits", "error.api.insufficient_credits"},
+	// The pool's tier (by cumulative recharge) caps its open reservations
+	// and that many are open: retry when one closes.
+	{ledger.ErrConcurrencyLimit, http.StatusTooManyRequests, "concurrency_limit", "error.api.concurrency_limit"},
 	{ledger.ErrAllocationExceeded, http.StatusPaymentRequired, "allocation_exceeded", "error.api.allocation_exceeded"},
 	{ledger.ErrCrossEnterpriseTransfer, http.StatusConflict, "cross_enterprise_transfer", "error.api.cross_enterprise_transfer"},
 	{ledger.ErrAccountFrozen, http.StatusForbidden, "account_frozen", "error.api.account_frozen"},

@@ -165,6 +165,9 @@ func (s *Server) Overview(c echo.Context) error {
 		v.Expiring = append(v.Expiring, pv.Expiry{At: e.At, Amount: e.Amount})
 	}
 	v.Low = lowBalance(bal)
+	if v.Tier, err = s.tierCard(c, cu.Account); err != nil {
+		return err
+	}
 	return Render(c, http.StatusOK, pv.Overview(v), nil)
 }
 

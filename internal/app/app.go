@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -145,7 +146,16 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	// The business settings: the environment's values until an admin
 	// changes one on the settings screen (internal/settings).
 	a.Settings = settings.New(pool, settings.Defaults(cfg.Payments, cfg.Backoffice, cfg.Gateway.TrialCap, cfg.Grace,
-		cfg.Gateway.ReminderDays), settings.Options{Now: o.Now, Logger: logger})
+		cfg.Gateway.ReminderDays), settings.Options{Now: o.Now, Logger: logger,
+		// The recharge tiers live in the ledger's tier table too: a change
+		// is applied there, every pool's cap with it, in the same transaction.
+		Apply: func(ctx context.Context, tx pgx.Tx, k settings.Key, next settings.Values, actor backoffice.Actor) error {
+			if k != settings.KeyAccessTiers {
+				return nil
+			}
+			_, err := a.Ledger.SetTiersTx(ctx, tx, next.AccessTiers, "staff:"+strconv.FormatInt(actor.User.ID, 10))
+			return err
+		}})
 	if _, err = a.Settings.Load(ctx); err != nil {
 		return nil, err
 	}

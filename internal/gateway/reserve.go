@@ -287,6 +287,37 @@ func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, i
 // call the enterprise's bucket refuses costs the sub-account's nothing.
 // Errors: *RateLimitedError naming the bucket that refused.
 func (s *Service) allow(ctx context.Context, a *accountInfo, tokens int64) error {
+	err := s.allowOnce(ctx, a, tokens)
+	if !errors.Is(err, ErrRateLimited) {
+		return err
+	}
+	// Refused on what this process cached: a payment may have just moved
+	// the pool to a higher tier. With tiers in force, read the pool's
+	// cumulative recharge (one query); when it moved, read the account
+	// again and ask once more, so the raise applies at once.
+	tiers, terr := s.tierTable(ctx)
+	if terr != nil || len(tiers) == 0 {
+		return err
+	}
+	pool, perr := s.accountByID(ctx, a.acct.PoolID)
+	if perr != nil {
+		return err
+	}
+	now, perr := s.ledger.Account(ctx, a.acct.PoolID)
+	if perr != nil || now.PaidFen == pool.acct.PaidFen {
+		return err
+	}
+	s.forget(a.acct.ID)
+	s.forget(a.acct.PoolID)
+	fresh, ferr := s.accountByID(ctx, a.acct.ID)
+	if ferr != nil {
+		return ferr
+	}
+	return s.allowOnce(ctx, fresh, tokens)
+}
+
+// allowOnce is allow on the account as given.
+func (s *Service) allowOnce(ctx context.Context, a *accountInfo, tokens int64) error {
 	own, err := s.limit(ctx, a)
 	if err != nil {
 		return err

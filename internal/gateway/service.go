@@ -48,6 +48,10 @@ type Service struct {
 	byExt   sync.Map           // extKey -> account id
 	cards   sync.Map           // version -> pricing.Card (immutable)
 	macs    sync.Pool          // hash.Hash: HMAC-SHA256 keyed with Options.Secret (reservation tokens)
+
+	tiersMu sync.Mutex
+	tiers   []ledger.Tier // the tier table, read at tiersAt
+	tiersAt time.Time
 }
 
 // accountInfo is an account as the hot path needs it.
@@ -212,16 +216,26 @@ func (s *Service) forget(id int64) {
 // limit while unverified.
 func (s *Service) limit(ctx context.Context, a *accountInfo) (ratelimit.Limit, error) {
 	l := s.opts.DefaultLimit
+	if a.acct.ID == a.acct.PoolID {
+		// The tier its cumulative recharge reaches replaces the default.
+		tiers, err := s.tierTable(ctx)
+		if err != nil {
+			return l, err
+		}
+		if i := ledger.TierFor(tiers, a.acct.PaidFen); i >= 0 {
+			l = ratelimit.Limit{RPM: tiers[i].RPM, TPM: tiers[i].TPM}
+		}
+	}
 	if s.quotas != nil && a.acct.ID == a.acct.PoolID {
 		// A subscriber's plan sets its limits where it names them.
 		rpm, tpm, err := s.quotas.PlanLimits(ctx, a.acct.ID)
 		if err != nil {
 			return l, err
 		}
-		if rpm > 0 {
+		if rpm > 0 && (!s.tiered(l) || int64(rpm) > l.RPM) {
 			l.RPM = int64(rpm)
 		}
-		if tpm > 0 {
+		if tpm > 0 && (!s.tiered(l) || tpm > l.TPM) {
 			l.TPM = tpm
 		}
 	}
@@ -235,6 +249,24 @@ func (s *Service) limit(ctx context.Context, a *accountInfo) (ratelimit.Limit, e
 		l = ratelimit.Min(l, s.opts.TrialLimit)
 	}
 	return l, nil
+}
+
+// tiered reports whether l came from a tier (not the default).
+func (s *Service) tiered(l ratelimit.Limit) bool { return l != s.opts.DefaultLimit }
+
+// tierTable is the ledger's tier table, cached for CacheTTL (a refused
+// call reads it again: see allow).
+func (s *Service) tierTable(ctx context.Context) ([]ledger.Tier, error) {
+	s.tiersMu.Lock()
+	defer s.tiersMu.Unlock()
+	if s.tiersAt.IsZero() || s.opts.Now().Sub(s.tiersAt) >= s.opts.CacheTTL {
+		t, err := s.ledger.Tiers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.tiers, s.tiersAt = t, s.opts.Now()
+	}
+	return s.tiers, nil
 }
 
 // AccountInput is the body of PUT /v1/accounts/{external_id}.

@@ -64,6 +64,9 @@ type Account struct {
 	// open-reservation cap of the tier it reaches (nil: none).
 	PaidFen int64 `db:"paid_fen"`
 	MaxOpen *int  `db:"max_open"`
+	// Enforcement is the account's own enforcement mode (nil: its
+	// enterprise's, else the global one).
+	Enforcement *Enforcement `db:"enforcement"`
 }
 
 // InTrial reports whether the account is in trial.
@@ -80,7 +83,7 @@ type AccountSpec struct {
 	Allocation *decimal.Decimal
 }
 
-const accountColumns = `id, pool_id, kind, parent_id, mode, external_id, name, status, allocation, trial_cap, trial_used, created_at, paid_fen, max_open`
+const accountColumns = `id, pool_id, kind, parent_id, mode, external_id, name, status, allocation, trial_cap, trial_used, created_at, paid_fen, max_open, enforcement`
 
 const sqlInsertAccount = `
 WITH n AS (SELECT nextval('ledger_accounts_id_seq') AS id)

@@ -78,6 +78,10 @@ type Options struct {
 	// screen, internal/settings changes them while the process runs).
 	CurrentTrialCap func() decimal.Decimal
 	CurrentGrace    func() GracePolicy
+	// CurrentEnforcement is the global enforcement mode in force
+	// (EnforceAll by default; see Enforcement): an account's own mode, else
+	// its enterprise's, else this one applies to its holds and charges.
+	CurrentEnforcement func() Enforcement
 	// InFlight is how many batches one writer may have in flight at once,
 	// each on its own connection (default 1): with 2, a writer starts its
 	// next batch while the previous one's COMMIT waits for the WAL flush.
@@ -184,6 +188,11 @@ func (l *Ledger) stamp(p payload, key string, identity ...any) payload {
 	sum := sha256.Sum256(b)
 	p["hash"] = hex.EncodeToString(sum[:16])
 	p["now"] = l.now()
+	if l.opts.CurrentEnforcement != nil {
+		if m := l.opts.CurrentEnforcement(); m == EnforceShadow || m == EnforceOff {
+			p["enforcement"] = string(m)
+		}
+	}
 	if g := l.grace(); g.Enabled && g.Amount.IsPositive() {
 		p["grace"] = map[string]any{
 			"amount":           Round(g.Amount).String(),

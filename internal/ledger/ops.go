@@ -230,6 +230,9 @@ type ReserveRequest struct {
 	// events, and the scopes of budgets (see Budget).
 	Project string
 	Key     string
+	// ShadowRefusal records, with the hold, a refusal the caller let
+	// through in shadow mode (the gateway's plan_quota_exhausted).
+	ShadowRefusal string
 }
 
 // Hold is what a reservation holds from one lot.
@@ -248,6 +251,13 @@ type Reservation struct {
 	ExpiresAt time.Time       `json:"expires_at"`
 	Holds     []Hold          `json:"holds"`
 	Replayed  bool            `json:"replayed"`
+	// ShadowRefusal is the refusal shadow mode let through (its code:
+	// insufficient_credits, allocation_exceeded, concurrency_limit,
+	// budget_exceeded, plan_quota_exhausted); "" when none. A call credit
+	// would have refused holds nothing (Amount 0, Requested the amount
+	// asked for).
+	ShadowRefusal string          `json:"shadow_refusal"`
+	Requested     decimal.Decimal `json:"requested"`
 }
 
 // PlanHeld is the part of the reservation held from plan lots.
@@ -302,6 +312,9 @@ func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, er
 	if r.Project != "" || r.Key != "" { // labelled calls only, so keys stored before labels keep their hash
 		p["project"], p["key_label"] = r.Project, r.Key
 		identity = append(identity, r.Project, r.Key)
+	}
+	if r.ShadowRefusal != "" {
+		p["shadow_refusal"] = r.ShadowRefusal
 	}
 	p = l.stamp(p, r.IdempotencyKey, identity...)
 	raw, err := l.exec(ctx, pool, opReserve, p)
@@ -444,6 +457,9 @@ type ChargeResult struct {
 	// PlanCharged is the part of Charged taken from plan lots.
 	PlanCharged decimal.Decimal `json:"plan_charged"`
 	Replayed    bool            `json:"replayed"`
+	// ShadowRefusal is "budget_exceeded" when shadow mode let through a
+	// charge a hard-stop budget would have refused; "" otherwise.
+	ShadowRefusal string `json:"shadow_refusal"`
 }
 
 // Charge deducts amount from the account's lots in spending order. Since

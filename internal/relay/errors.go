@@ -37,6 +37,7 @@ var errorTable = []apiError{
 	{gateway.ErrVerificationRequired, http.StatusForbidden, "permission_error", "verification_required", "Real-name verification is required before this call (实名认证).", true},
 	{ledger.ErrAccountFrozen, http.StatusForbidden, "permission_error", "account_deactivated", "This account is frozen.", true},
 	{gateway.ErrRateLimited, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "Rate limit reached; retry after the time in Retry-After.", false},
+	{ledger.ErrConcurrencyLimit, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "Too many calls at once for your tier: wait for one to finish (a larger cumulative recharge raises the limit).", false},
 	{ledger.ErrInsufficientCredits, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota: top up your credit balance.", true},
 	{ledger.ErrAllocationExceeded, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota: this sub-account's allocation is spent.", true},
 	{ledger.ErrBudgetExceeded, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota: a budget over this account, project or key is spent.", true},

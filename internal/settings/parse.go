@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
@@ -39,6 +41,8 @@ const (
 	FieldRenewalDays   = "renewal_days"    // days before a term ends
 	FieldPlanGraceDays = "plan_grace_days" // days after an unpaid term
 
+	FieldRechargeTiers = "recharge_tiers" // yuan:rpm:tpm:concurrent tiers separated by commas
+
 	// FieldReason is the reason every change needs; FieldForm a problem of
 	// the form as a whole (nothing changed).
 	FieldReason = "reason"
@@ -59,6 +63,8 @@ func (g Group) Fields() []string {
 		return []string{FieldTrialCap, FieldGraceCredits, FieldGraceHours, FieldReminderDays}
 	case GroupPlans:
 		return []string{FieldRenewalDays, FieldPlanGraceDays}
+	case GroupAccess:
+		return []string{FieldRechargeTiers}
 	}
 	return nil
 }
@@ -112,12 +118,13 @@ const (
 	CodeGraceHours     = "setting_grace_hours"     // grace credit without a lifetime
 	CodeUnchanged      = "setting_unchanged"       // the form changes nothing
 	CodeStale          = "setting_stale"           // a key changed by someone else since the form was shown
+	CodeTierFormat     = "setting_tier_format"     // a recharge tier not yuan:rpm:tpm:concurrent, or one threshold twice
 )
 
 // FieldCodes lists every field code this package reports, so the web
 // layer's locale test covers them.
 var FieldCodes = []string{CodeRequired, CodeTooLong, CodeNumber, CodeRange, CodePlaces, CodeTooMany, CodeBonusFormat,
-	CodeBonusTier, CodeBankIncomplete, CodeBankNumber, CodeGraceHours, CodeUnchanged, CodeStale}
+	CodeBonusTier, CodeBankIncomplete, CodeBankNumber, CodeGraceHours, CodeUnchanged, CodeStale, CodeTierFormat}
 
 // SeenField is the hidden form field holding the id of k's newest change
 // when the form was shown ("0": none). Change refuses to overwrite a key
@@ -251,6 +258,8 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 	case GroupPlans:
 		v.RenewalDays = p.whole(FieldRenewalDays)
 		v.PlanGraceDays = p.whole(FieldPlanGraceDays)
+	case GroupAccess:
+		v.AccessTiers = p.accessTiers()
 	default:
 		p.fail(FieldForm, CodeRequired)
 	}
@@ -333,6 +342,55 @@ func (p *parser) bonus(tiers []int64) map[int64]decimal.Decimal {
 		}
 	}
 	return bonus
+}
+
+// MaxTierYuan is the highest threshold a recharge tier may have.
+const MaxTierYuan = 100_000_000
+
+// accessTiers reads the tiers by cumulative recharge: yuan:rpm:tpm:concurrent
+// items (yuan paid from which the tier applies, whole fen; the others
+// positive whole numbers below 2^31), thresholds distinct; empty or
+// "none" is no tiers. They are returned ascending by threshold.
+func (p *parser) accessTiers() []ledger.Tier {
+	raw := strings.NewReplacer("：", ":").Replace(p.in[FieldRechargeTiers])
+	items := listItems(raw)
+	if len(items) == 1 && strings.EqualFold(items[0], "none") {
+		items = nil
+	}
+	if len(items) > MaxTiers {
+		p.fail(FieldRechargeTiers, CodeTooMany)
+		return nil
+	}
+	tiers := make([]ledger.Tier, 0, len(items))
+	for _, it := range items {
+		parts := strings.Split(it, ":")
+		if len(parts) != 4 {
+			p.fail(FieldRechargeTiers, CodeTierFormat)
+			return nil
+		}
+		yuan, err := format.ParseDecimal(parts[0])
+		if err != nil || yuan.IsNegative() || yuan.GreaterThan(decimal.NewFromInt(MaxTierYuan)) || !yuan.Round(2).Equal(yuan) {
+			p.fail(FieldRechargeTiers, CodeTierFormat)
+			return nil
+		}
+		var n [3]int64
+		for i, s := range parts[1:] {
+			v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+			if err != nil || v <= 0 {
+				p.fail(FieldRechargeTiers, CodeTierFormat)
+				return nil
+			}
+			n[i] = v
+		}
+		fen := yuan.Shift(2).IntPart()
+		if slices.ContainsFunc(tiers, func(t ledger.Tier) bool { return t.MinPaidFen == fen }) {
+			p.fail(FieldRechargeTiers, CodeTierFormat)
+			return nil
+		}
+		tiers = append(tiers, ledger.Tier{MinPaidFen: fen, RPM: n[0], TPM: n[1], MaxOpen: int(n[2])})
+	}
+	slices.SortFunc(tiers, func(a, b ledger.Tier) int { return cmp.Compare(a.MinPaidFen, b.MinPaidFen) })
+	return tiers
 }
 
 // bank checks the account: all of name, bank and number, or none (then

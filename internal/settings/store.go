@@ -33,6 +33,10 @@ type Options struct {
 	CacheTTL time.Duration
 	// Logger receives failed background reloads (discarded by default).
 	Logger *slog.Logger
+	// Apply, when set, is called in the transaction of each key a change
+	// writes, with the new values, so a setting another domain keeps in
+	// its own tables (the ledger's recharge tiers) changes with it.
+	Apply func(ctx context.Context, tx pgx.Tx, k Key, next Values, actor backoffice.Actor) error
 }
 
 // Change is one stored change of a key: a business_settings row.
@@ -224,6 +228,11 @@ func (s *Store) Change(ctx context.Context, g Group, in map[string]string, reaso
 			}
 			if c {
 				changed = append(changed, k)
+				if s.opts.Apply != nil {
+					if err := s.opts.Apply(ctx, tx, k, next, actor); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil

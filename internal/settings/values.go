@@ -48,6 +48,7 @@ const (
 	KeyExpiryReminderDay Key = "alerts.expiry_reminder_days" // days before expiry a reminder goes out
 	KeyPlanRenewalDays   Key = "plans.renewal_days"          // days before a term ends its renewal order is made
 	KeyPlanGraceDays     Key = "plans.grace_days"            // days an unpaid plan stays in force after its term
+	KeyAccessTiers       Key = "access.tiers"                // tiers by cumulative recharge (ledger_tiers)
 )
 
 // Group is one form of the settings screen: the keys it changes together.
@@ -60,10 +61,11 @@ const (
 	GroupLimits   Group = "limits"
 	GroupAccounts Group = "accounts"
 	GroupPlans    Group = "plans"
+	GroupAccess   Group = "access"
 )
 
 // Groups are the screen's forms in order.
-var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts, GroupPlans}
+var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts, GroupPlans, GroupAccess}
 
 // Keys lists the keys a group changes, in order.
 func (g Group) Keys() []Key {
@@ -78,6 +80,8 @@ func (g Group) Keys() []Key {
 		return []Key{KeyTrialCap, KeyGrace, KeyExpiryReminderDay}
 	case GroupPlans:
 		return []Key{KeyPlanRenewalDays, KeyPlanGraceDays}
+	case GroupAccess:
+		return []Key{KeyAccessTiers}
 	}
 	return nil
 }
@@ -137,6 +141,10 @@ type Values struct {
 	// (plans.RenewalTerms).
 	RenewalDays   int
 	PlanGraceDays int
+	// AccessTiers are the tiers by cumulative recharge, ascending (none:
+	// no tiers); a change is applied to the ledger's tier table in the
+	// same transaction (Options.Apply).
+	AccessTiers []ledger.Tier
 }
 
 // field is the address of k's field in v (nil for an unknown key).
@@ -164,6 +172,8 @@ func (v *Values) field(k Key) any {
 		return &v.RenewalDays
 	case KeyPlanGraceDays:
 		return &v.PlanGraceDays
+	case KeyAccessTiers:
+		return &v.AccessTiers
 	}
 	return nil
 }
@@ -288,6 +298,12 @@ func (v Values) Form(g Group) map[string]string {
 			FieldGraceHours: strconv.Itoa(v.Grace.Hours), FieldReminderDays: strconv.Itoa(v.ReminderDays)}
 	case GroupPlans:
 		return map[string]string{FieldRenewalDays: strconv.Itoa(v.RenewalDays), FieldPlanGraceDays: strconv.Itoa(v.PlanGraceDays)}
+	case GroupAccess:
+		tiers := make([]string, len(v.AccessTiers))
+		for i, t := range v.AccessTiers {
+			tiers[i] = fmt.Sprintf("%s:%d:%d:%d", yuan(t.MinPaidFen), t.RPM, t.TPM, t.MaxOpen)
+		}
+		return map[string]string{FieldRechargeTiers: strings.Join(tiers, ", ")}
 	}
 	return nil
 }
@@ -328,6 +344,11 @@ func (v Values) Text(k Key) string {
 		return strconv.Itoa(v.RenewalDays)
 	case KeyPlanGraceDays:
 		return strconv.Itoa(v.PlanGraceDays)
+	case KeyAccessTiers:
+		if len(v.AccessTiers) == 0 {
+			return "-"
+		}
+		return v.Form(GroupAccess)[FieldRechargeTiers]
 	}
 	return ""
 }

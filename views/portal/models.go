@@ -61,6 +61,31 @@ type OverviewView struct {
 	Plan *PlanCard
 	// Runway is how long the balance lasts at the last 7 days' pace.
 	Runway Runway
+	// Tier is the account's tier by cumulative recharge (nil: no tiers,
+	// or a sub-account).
+	Tier *TierCard
+}
+
+// TierCard is the tier a pool's cumulative recharge reaches (Level 0:
+// none yet) with its limits, and the next tier with what it still needs.
+type TierCard struct {
+	Level   int
+	PaidRMB decimal.Decimal
+	RPM     int64
+	TPM     int64
+	MaxOpen int
+	HasNext bool
+	Next    TierLimits
+	NeedRMB decimal.Decimal
+}
+
+// TierLimits are one tier's threshold and limits.
+type TierLimits struct {
+	Level   int
+	MinRMB  decimal.Decimal
+	RPM     int64
+	TPM     int64
+	MaxOpen int
 }
 
 // Runway is the balance's forecast: Days at the recent pace (0: less than a

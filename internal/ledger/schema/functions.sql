@@ -45,6 +45,8 @@ DROP FUNCTION IF EXISTS ledger_spend_order(bigint, timestamptz, boolean);
 -- moved to the pool's row (migration 001101).
 DROP FUNCTION IF EXISTS ledger_budget_hold(bigint, bigint, text, text, numeric, timestamptz);
 DROP FUNCTION IF EXISTS ledger_budget_settle(bigint, bigint[], timestamptz[], numeric, timestamptz);
+-- ledger_budget_hold gained p_force (shadow mode counts a refused hold).
+DROP FUNCTION IF EXISTS ledger_budget_hold(ledger_accounts, bigint, text, text, numeric, timestamptz);
 
 -- ledger_lock locks the pool of p_account and returns the account row read
 -- after the lock (NULL id when the account does not exist).
@@ -372,7 +374,7 @@ $$;
 -- (NULL when none applies), pool_starts and pool_used are the pool's new
 -- counters (for the caller to store), and thresholds crossed are recorded.
 CREATE OR REPLACE FUNCTION ledger_budget_hold(p_st ledger_accounts, p_account bigint, p_project text, p_key text,
-                                   p_amount numeric, p_at timestamptz,
+                                   p_amount numeric, p_at timestamptz, p_force boolean,
                                    OUT ids bigint[], OUT slots integer[], OUT starts timestamptz[],
                                    OUT pool_starts timestamptz[], OUT pool_used numeric[], OUT refusal jsonb)
 LANGUAGE plpgsql AS $$
@@ -441,16 +443,16 @@ BEGIN
         pool_starts[b.slot] := b.st;
         pool_used[b.slot] := v_used + p_amount;
     END LOOP;
-    IF v_refused IS NOT NULL OR cardinality(ids) = 0 THEN
+    IF v_refused IS NOT NULL THEN
+        refusal := jsonb_build_object('error', 'budget_exceeded', 'available', v_avail, 'budget_id', v_refused,
+                                      'retry_at', CASE WHEN v_never THEN NULL ELSE v_retry END);
+    END IF;
+    IF v_refused IS NOT NULL AND NOT p_force OR cardinality(ids) = 0 THEN
         ids := NULL;
         slots := NULL;
         starts := NULL;
         pool_starts := NULL;
         pool_used := NULL;
-        IF v_refused IS NOT NULL THEN
-            refusal := jsonb_build_object('error', 'budget_exceeded', 'available', v_avail, 'budget_id', v_refused,
-                                          'retry_at', CASE WHEN v_never THEN NULL ELSE v_retry END);
-        END IF;
         RETURN;
     END IF;
     FOR a IN SELECT * FROM jsonb_array_elements(v_alerts) LOOP
@@ -647,6 +649,10 @@ DECLARE
     v_exp timestamptz;
     v_trial boolean;
     v_paid numeric;
+    v_mode text;
+    v_held numeric := v_amount;
+    v_shadow text;
+    v_avail numeric;
     l record;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
@@ -659,6 +665,7 @@ BEGIN
         SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
     END IF;
     v_trial := v_acc.trial_cap IS NOT NULL;
+    v_mode := coalesce(v_acc.enforcement, v_pool.enforcement, p->>'enforcement', 'enforce');
     v_r := ledger_replay(v_pool.id, v_acc.id, 'reserve', p);
     IF v_r IS NOT NULL THEN
         RETURN v_r;
@@ -667,10 +674,14 @@ BEGIN
         RETURN '{"error": "account_frozen"}';
     END IF;
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
-    IF v_acc.allocation IS NOT NULL AND v_acc.allocation < v_amount THEN
-        RETURN jsonb_build_object('error', 'allocation_exceeded', 'available', v_acc.allocation);
+    IF v_mode <> 'off' AND v_acc.allocation IS NOT NULL AND v_acc.allocation < v_amount THEN
+        IF v_mode = 'enforce' THEN
+            RETURN jsonb_build_object('error', 'allocation_exceeded', 'available', v_acc.allocation);
+        END IF;
+        v_shadow := 'allocation_exceeded';
+        v_avail := v_acc.allocation;
     END IF;
-    FOR l IN SELECT o.id, o.remaining, o.kind FROM ledger_spend_order(v_pool.id, v_at, v_trial) o LOOP
+    FOR l IN SELECT o.id, o.remaining, o.kind FROM ledger_spend_order(v_pool.id, v_at, v_trial) o WHERE v_mode <> 'off' LOOP
         IF v_left <= 0 THEN
             v_more := true; -- credit is left after the hold
             EXIT;
@@ -691,24 +702,48 @@ BEGIN
         END IF;
         v_seen := v_seen + v_paid;
     END IF;
-    IF v_left > 0 THEN
+    IF v_left > 0 AND v_mode = 'enforce' THEN
         -- every spendable lot was read: v_seen is what is available
         RETURN jsonb_build_object('error', 'insufficient_credits', 'available', v_seen);
+    END IF;
+    IF v_left > 0 AND v_mode = 'shadow' AND v_shadow IS NULL THEN
+        v_shadow := 'insufficient_credits';
+        v_avail := v_seen;
+    END IF;
+    IF v_mode = 'off' OR v_shadow IS NOT NULL THEN
+        -- off, or shadow letting a call through that credit would have
+        -- refused: nothing is held; its commit charges what is available
+        -- and records the rest as unpaid usage
+        v_held := 0;
+        v_lots := '{}';
+        v_takes := '{}';
+        v_kinds := '{}';
+        v_more := true;
     END IF;
     IF v_trial AND v_acc.trial_used + v_amount > v_acc.trial_cap THEN
         RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
     END IF;
-    IF v_pool.max_open IS NOT NULL AND (SELECT count(*) FROM ledger_reservations
+    IF v_mode <> 'off' AND v_pool.max_open IS NOT NULL AND (SELECT count(*) FROM ledger_reservations
             WHERE pool_id = v_pool.id AND status = 'open' AND expires_at > v_at) >= v_pool.max_open THEN
-        RETURN jsonb_build_object('error', 'concurrency_limit', 'limit', v_pool.max_open);
+        IF v_mode = 'enforce' THEN
+            RETURN jsonb_build_object('error', 'concurrency_limit', 'limit', v_pool.max_open);
+        END IF;
+        v_shadow := coalesce(v_shadow, 'concurrency_limit');
     END IF;
-    IF v_pool.budgeted THEN
+    IF v_pool.budgeted AND v_mode <> 'off' THEN
         SELECT h.ids, h.slots, h.starts, h.pool_starts, h.pool_used, h.refusal
         INTO v_bids, v_bslots, v_bstarts, v_pstarts, v_pused, v_refusal
-        FROM ledger_budget_hold(v_pool, v_acc.id, v_project, v_label, v_amount, v_at) h;
-        IF v_refusal IS NOT NULL THEN
+        FROM ledger_budget_hold(v_pool, v_acc.id, v_project, v_label, v_held, v_at, v_mode = 'shadow') h;
+        IF v_refusal IS NOT NULL AND v_mode = 'enforce' THEN
             RETURN v_refusal;
         END IF;
+        IF v_refusal IS NOT NULL THEN
+            v_shadow := coalesce(v_shadow, 'budget_exceeded');
+        END IF;
+    END IF;
+    IF v_shadow IS NULL AND p ? 'shadow_refusal' THEN
+        -- a refusal the caller let through (plan quota in shadow mode)
+        v_shadow := p->>'shadow_refusal';
     END IF;
     v_op := nextval('ledger_op_seq');
     v_res := nextval('ledger_reservations_id_seq');
@@ -728,23 +763,28 @@ BEGIN
                                      session_id, request_id, created_at, project, key_label, budget_ids, budget_starts,
                                      budget_slots)
     OVERRIDING SYSTEM VALUE
-    VALUES (v_pool.id, v_res, v_acc.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at,
+    VALUES (v_pool.id, v_res, v_acc.id, v_held, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at,
             v_project, v_label, v_bids, v_bstarts, v_bslots);
-    IF v_acc.allocation IS NOT NULL THEN
-        UPDATE ledger_accounts SET allocation = allocation - v_amount WHERE id = v_acc.id;
+    IF v_acc.allocation IS NOT NULL AND v_held > 0 THEN
+        UPDATE ledger_accounts SET allocation = allocation - v_held WHERE id = v_acc.id;
     END IF;
-    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved + v_amount, last_at = v_at,
+    UPDATE ledger_accounts SET balance = v_bal, reserved = reserved + v_held, last_at = v_at,
         budget_starts = coalesce(v_pstarts, budget_starts), budget_used = coalesce(v_pused, budget_used)
     WHERE id = v_pool.id;
-    IF v_trial THEN
-        UPDATE ledger_accounts SET trial_used = trial_used + v_amount WHERE id = v_acc.id;
+    IF v_trial AND v_held > 0 THEN
+        UPDATE ledger_accounts SET trial_used = trial_used + v_held WHERE id = v_acc.id;
     END IF;
     IF NOT v_more AND v_seen = v_amount AND p ? 'grace' THEN
         -- the hold took everything that was spendable
         PERFORM ledger_grace(v_pool.id, v_acc.id, v_bal, v_op, p, v_at);
     END IF;
-    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res, 'account_id', v_acc.id, 'amount', v_amount,
+    v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res, 'account_id', v_acc.id, 'amount', v_held,
                               'expires_at', v_exp, 'holds', v_holds);
+    IF v_shadow IS NOT NULL THEN
+        INSERT INTO ledger_shadow_refusals (pool_id, account_id, op, code, amount, available, reservation_id, op_id, model, at)
+        VALUES (v_pool.id, v_acc.id, 'reserve', v_shadow, v_amount, v_avail, v_res, v_op, v_model, v_at);
+        v_r := v_r || jsonb_build_object('shadow_refusal', v_shadow, 'requested', v_amount);
+    END IF;
     IF v_key <> '' THEN
         INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
         VALUES (v_pool.id, v_acc.id, v_key, 'reserve', coalesce(p->>'hash', ''), v_r);
@@ -1014,12 +1054,15 @@ DECLARE
     v_pstarts timestamptz[];
     v_pused numeric[];
     v_refusal jsonb;
+    v_mode text;
+    v_shadow text;
 BEGIN
     v_acc := ledger_lock((p->>'account_id')::bigint);
     IF v_acc.id IS NULL THEN
         RETURN '{"error": "not_found"}';
     END IF;
     SELECT * INTO v_pool FROM ledger_accounts WHERE id = v_acc.pool_id;
+    v_mode := coalesce(v_acc.enforcement, v_pool.enforcement, p->>'enforcement', 'enforce');
     v_r := ledger_replay(v_pool.id, v_acc.id, 'charge', p);
     IF v_r IS NOT NULL THEN
         RETURN v_r;
@@ -1040,12 +1083,16 @@ BEGIN
             RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
         END IF;
     END IF;
-    IF v_pool.budgeted THEN
+    IF v_pool.budgeted AND v_mode <> 'off' THEN
         SELECT h.ids, h.slots, h.starts, h.pool_starts, h.pool_used, h.refusal
         INTO v_bids, v_bslots, v_bstarts, v_pstarts, v_pused, v_refusal
-        FROM ledger_budget_hold(v_pool, v_acc.id, coalesce(p->>'project', ''), coalesce(p->>'key_label', ''), v_amount, v_at) h;
-        IF v_refusal IS NOT NULL THEN
+        FROM ledger_budget_hold(v_pool, v_acc.id, coalesce(p->>'project', ''), coalesce(p->>'key_label', ''), v_amount, v_at,
+                               v_mode = 'shadow') h;
+        IF v_refusal IS NOT NULL AND v_mode = 'enforce' THEN
             RETURN v_refusal;
+        END IF;
+        IF v_refusal IS NOT NULL THEN
+            v_shadow := 'budget_exceeded';
         END IF;
     END IF;
     v_op := nextval('ledger_op_seq');
@@ -1072,6 +1119,12 @@ BEGIN
     v_r := jsonb_build_object('op_id', v_op, 'charged', v_more.charged, 'unpaid', v_left,
                               'available', ledger_available(v_acc.id, v_at), 'pool', v_pool.id,
                               'plan_charged', ledger_plan_share(v_pool.id, v_op, v_at));
+    IF v_shadow IS NOT NULL THEN
+        INSERT INTO ledger_shadow_refusals (pool_id, account_id, op, code, amount, available, op_id, model, at)
+        VALUES (v_pool.id, v_acc.id, 'charge', v_shadow, v_amount, (v_refusal->>'available')::numeric, v_op,
+                coalesce(p->>'model', ''), v_at);
+        v_r := v_r || jsonb_build_object('shadow_refusal', v_shadow);
+    END IF;
     PERFORM ledger_remember(v_pool.id, v_acc.id, 'charge', p, v_r);
     RETURN v_r;
 END $$;
@@ -1422,7 +1475,8 @@ BEGIN
         END IF;
         SELECT * INTO st FROM ledger_accounts WHERE id = v_id AND pool_id = v_id FOR UPDATE;
     END IF;
-    IF st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL THEN
+    IF st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL OR st.enforcement IS NOT NULL
+       OR p ? 'enforcement' OR p ? 'shadow_refusal' THEN
         IF st.id IS NOT NULL THEN
             UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
                 budget_starts = st.budget_starts, budget_used = st.budget_used WHERE id = st.id;
@@ -1462,7 +1516,7 @@ BEGIN
     IF st.budgeted THEN
         SELECT h.ids, h.slots, h.starts, h.pool_starts, h.pool_used, h.refusal
         INTO v_bids, v_bslots, v_bstarts, v_pstarts, v_pused, v_refusal
-        FROM ledger_budget_hold(st, st.id, v_project, v_label, v_amount, v_at) h;
+        FROM ledger_budget_hold(st, st.id, v_project, v_label, v_amount, v_at, false) h;
         IF v_refusal IS NOT NULL THEN
             RETURN ROW(st, v_refusal)::ledger_step;
         END IF;

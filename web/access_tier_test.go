@@ -1,0 +1,153 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/settings"
+	"github.com/seed75218f88/credits/web/webtest"
+)
+
+// setRechargeTiers changes the tier table through the settings screen's
+// domain call, as an admin.
+func setRechargeTiers(t *testing.T, b *apiBundle, tiers string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := b.app.Services.Auth.CreateStaff(ctx, auth.StaffRequest{Email: uniqEmail("tiers-admin"), Password: "tiers password 1",
+		Name: "Tiers admin", Roles: []auth.Role{auth.RoleAdmin}})
+	require.NoError(t, err)
+	_, err = b.app.Services.Settings.Change(ctx, settings.GroupAccess, map[string]string{settings.FieldRechargeTiers: tiers},
+		"test tiers", backoffice.Actor{User: u})
+	require.NoError(t, err)
+}
+
+var paySeq atomic.Int64
+
+// pay records a payment of fen for the account as a paid lot (what a
+// completed top-up order credits).
+func pay(t *testing.T, b *apiBundle, accountID, fen int64) {
+	t.Helper()
+	credits, err := ledger.CreditsForRMB(decimal.New(fen, -2), ledger.DefaultCreditPriceRMB)
+	require.NoError(t, err)
+	n := paySeq.Add(1)
+	_, err = b.ledger.Credit(context.Background(), ledger.CreditRequest{AccountID: accountID, Kind: ledger.LotPaid,
+		Amount: credits, PaidFen: fen, EventType: ledger.EventPurchase,
+		SourceRef: fmt.Sprintf("order-%d", n), Actor: "test", IdempotencyKey: fmt.Sprintf("pay-%d", n)})
+	require.NoError(t, err)
+}
+
+// Tiers by cumulative recharge through the API: at tier 1 (RPM 3, two
+// calls at once) a third open hold is refused with 429 concurrency_limit
+// and a fourth call in the minute with 429 rate_limited; a payment that
+// crosses tier 2 lets the next call through at once (the rate limiter and
+// the cap both read the new tier). Promotions do not count.
+func TestAPITiersByRecharge(t *testing.T) {
+	b := setupAPI(t, apiOpts{ownDB: true})
+	c := b.live
+	setRechargeTiers(t, b, "100:3:10000000:2, 1000:1000:10000000:64")
+	ext := uniq(t, "tiered")
+	put := c.do(http.MethodPut, "/v1/accounts/"+ext, map[string]any{"verification": verified})
+	require.Equal(t, http.StatusCreated, put.Status, string(put.Body))
+	id := int64(put.JSON(t)["id"].(float64))
+	b.grant(c, ext, "5000000", "promo") // a grant is not a recharge
+	acct, err := b.ledger.Account(context.Background(), id)
+	require.NoError(t, err)
+	require.Zero(t, acct.PaidFen)
+	require.Nil(t, acct.MaxOpen)
+
+	pay(t, b, id, 10000) // ¥100: tier 1
+	reserve := func(key string) apiResp {
+		return c.do(http.MethodPost, "/v1/reservations", map[string]any{"account": ext, "model": "deepseek-chat",
+			"max_input_tokens": 100, "max_output_tokens": 100, "idempotency_key": key})
+	}
+	r1, r2 := reserve("r1"), reserve("r2")
+	require.Equal(t, http.StatusCreated, r1.Status, string(r1.Body))
+	require.Equal(t, http.StatusCreated, r2.Status, string(r2.Body))
+	capped := reserve("r3")
+	require.Equal(t, http.StatusTooManyRequests, capped.Status, string(capped.Body))
+	require.Equal(t, "concurrency_limit", capped.Code(t))
+	rel := c.do(http.MethodPost, "/v1/reservations/"+r1.JSON(t)["id"].(string)+"/release", nil)
+	require.Equal(t, http.StatusOK, rel.Status, string(rel.Body))
+	limited := reserve("r4")
+	require.Equal(t, http.StatusTooManyRequests, limited.Status, string(limited.Body))
+	require.Equal(t, "rate_limited", limited.Code(t), "RPM 3: a fourth request in the minute")
+
+	pay(t, b, id, 90000) // ¥1,000 in total: tier 2, at once
+	r5 := reserve("r5")
+	require.Equal(t, http.StatusCreated, r5.Status, "the payment raised RPM at once: %s", r5.Body)
+	require.Equal(t, http.StatusCreated, reserve("r6").Status, "and the cap: three open")
+}
+
+// TestTiersInChromium: an admin sets the tier table on the business
+// settings screen on a 390 px phone (in Chinese, then changed in
+// English); the change is audited; the customer's overview shows its tier,
+// its limits and what the next tier needs, in both languages, within the
+// screen.
+func TestTiersInChromium(t *testing.T) {
+	// Not parallel: one Chromium at a time on a small machine.
+	b := setupAPI(t, apiOpts{ownDB: true})
+	c := b.live
+	ext := b.account(c, uniq(t, "tier-ent"), map[string]any{"kind": "enterprise", "verification": verified})
+	var id int64
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT id FROM ledger_account_view WHERE external_id = $1`, ext).Scan(&id))
+	pay(t, b, id, 12000) // ¥120
+	const pw = "staff password 1"
+	email := uniqEmail("tiers-phone")
+	_, err := b.app.Services.Auth.CreateStaff(context.Background(), auth.StaffRequest{Email: email, Password: pw,
+		Name: "Tiers admin", Roles: []auth.Role{auth.RoleAdmin}})
+	require.NoError(t, err)
+
+	ctx := webtest.Browser(t, 120*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	webtest.SignIn(t, ctx, b.app.URL, email, pw)
+	for _, lang := range []struct{ code, tiers, value string }{
+		{"zh-CN", "0:3:32000:1, 100:200:128000:50, 500:5000:3000000:500", "0:3:32000:1, 100:200:128000:50, 500:5000:3000000:500"},
+		{"en", "0:3:32000:1，100:200:128000:50，1000:5000:3000000:500", "0:3:32000:1, 100:200:128000:50, 1000:5000:3000000:500"},
+	} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/admin/settings"),
+			chromedp.WaitVisible(css(`[data-testid="settings-access"]`))))
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(window.confirm = () => true, true)`))
+		require.NoError(t, err)
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.SetValue(css(`#f-recharge_tiers`), lang.tiers),
+			chromedp.SetValue(css(`#f-reason-access`), "tiers "+lang.code),
+			chromedp.Click(css(`[data-testid="settings-submit-access"]`)),
+			chromedp.WaitVisible(css(`[data-testid="settings-access"] [data-testid="settings-saved"]`)),
+		))
+		require.Equal(t, lang.value, webtest.Text(t, ctx, `[data-testid="setting-access_tiers"] [data-testid="setting-value"]`))
+		webtest.RequireFitsWidth(t, ctx, 390, "the settings screen with tiers (%s)", lang.code)
+		webtest.Screenshot(t, ctx, "admin-settings-tiers-390-"+lang.code)
+	}
+	var audited int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM admin_audit_log
+		WHERE action = 'setting_changed' AND detail->>'key' = 'access.tiers'`).Scan(&audited))
+	require.Equal(t, 2, audited)
+
+	link := c.do(http.MethodPost, "/v1/accounts/"+ext+"/portal-sessions", nil)
+	require.Equal(t, http.StatusCreated, link.Status, string(link.Body))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(link.JSON(t)["url"].(string)),
+		chromedp.WaitVisible(css(`[data-testid="signout"]`))))
+	for _, lang := range []struct{ code, level, next string }{
+		{"zh-CN", "第 2 级", "再充值 ¥880.00（累计 ¥1,000.00）升至第 3 级"},
+		{"en", "Tier 2", "Recharge ¥880.00 more (¥1,000.00 in total) for tier 3"},
+	} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/portal"),
+			chromedp.WaitVisible(css(`[data-testid="tier"]`))))
+		require.Equal(t, lang.level, webtest.Text(t, ctx, `[data-testid="tier-level"]`))
+		require.Contains(t, webtest.Text(t, ctx, `[data-testid="tier-limits"]`), "200")
+		require.Contains(t, webtest.Text(t, ctx, `[data-testid="tier-next"]`), lang.next)
+		webtest.RequireFitsWidth(t, ctx, 390, "the overview with its tier (%s)", lang.code)
+		webtest.Screenshot(t, ctx, "overview-tier-390-"+lang.code)
+	}
+}
