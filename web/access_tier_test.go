@@ -47,46 +47,52 @@ func pay(t *testing.T, b *apiBundle, accountID, fen int64) {
 	require.NoError(t, err)
 }
 
-// Tiers by cumulative recharge through the API: at tier 1 (RPM 3, two
-// calls at once) a third open hold is refused with 429 concurrency_limit
-// and a fourth call in the minute with 429 rate_limited; a payment that
-// crosses tier 2 lets the next call through at once (the rate limiter and
-// the cap both read the new tier). Promotions do not count.
+// Tiers by cumulative recharge through the API. An account at tier 1
+// (RPM 1) is refused its second call with 429 rate_limited; a payment that
+// crosses tier 2 lets its next call through at once. An account at tier 2
+// (two calls at once) is refused a third open hold with 429
+// concurrency_limit; a payment into tier 3 lets it through at once.
+// Promotions do not count.
 func TestAPITiersByRecharge(t *testing.T) {
 	b := setupAPI(t, apiOpts{ownDB: true})
 	c := b.live
-	setRechargeTiers(t, b, "100:3:10000000:2, 1000:1000:10000000:64")
-	ext := uniq(t, "tiered")
-	put := c.do(http.MethodPut, "/v1/accounts/"+ext, map[string]any{"verification": verified})
-	require.Equal(t, http.StatusCreated, put.Status, string(put.Body))
-	id := int64(put.JSON(t)["id"].(float64))
-	b.grant(c, ext, "5000000", "promo") // a grant is not a recharge
-	acct, err := b.ledger.Account(context.Background(), id)
-	require.NoError(t, err)
-	require.Zero(t, acct.PaidFen)
-	require.Nil(t, acct.MaxOpen)
-
-	pay(t, b, id, 10000) // ¥100: tier 1
-	reserve := func(key string) apiResp {
+	setRechargeTiers(t, b, "100:1:10000000:64, 1000:1000:10000000:2, 5000:1000:10000000:64")
+	open := func(name string) (string, int64) {
+		ext := uniq(t, name)
+		put := c.do(http.MethodPut, "/v1/accounts/"+ext, map[string]any{"verification": verified})
+		require.Equal(t, http.StatusCreated, put.Status, string(put.Body))
+		b.grant(c, ext, "5000000", name) // a grant is not a recharge
+		return ext, int64(put.JSON(t)["id"].(float64))
+	}
+	reserve := func(ext, key string) apiResp {
 		return c.do(http.MethodPost, "/v1/reservations", map[string]any{"account": ext, "model": "deepseek-chat",
 			"max_input_tokens": 100, "max_output_tokens": 100, "idempotency_key": key})
 	}
-	r1, r2 := reserve("r1"), reserve("r2")
-	require.Equal(t, http.StatusCreated, r1.Status, string(r1.Body))
-	require.Equal(t, http.StatusCreated, r2.Status, string(r2.Body))
-	capped := reserve("r3")
+
+	a, aID := open("rpm")
+	acct, err := b.ledger.Account(context.Background(), aID)
+	require.NoError(t, err)
+	require.Zero(t, acct.PaidFen, "a promotion is not a recharge")
+	require.Nil(t, acct.MaxOpen)
+	pay(t, b, aID, 10000) // ¥100: tier 1, RPM 1
+	require.Equal(t, http.StatusCreated, reserve(a, "a1").Status)
+	limited := reserve(a, "a2")
+	require.Equal(t, http.StatusTooManyRequests, limited.Status, string(limited.Body))
+	require.Equal(t, "rate_limited", limited.Code(t))
+	pay(t, b, aID, 90000) // ¥1,000 in total: tier 2, at once
+	a3 := reserve(a, "a3")
+	require.Equal(t, http.StatusCreated, a3.Status, "the payment raised RPM at once: %s", a3.Body)
+
+	bx, bID := open("cap")
+	pay(t, b, bID, 100000) // ¥1,000: tier 2, two calls at once
+	require.Equal(t, http.StatusCreated, reserve(bx, "b1").Status)
+	require.Equal(t, http.StatusCreated, reserve(bx, "b2").Status)
+	capped := reserve(bx, "b3")
 	require.Equal(t, http.StatusTooManyRequests, capped.Status, string(capped.Body))
 	require.Equal(t, "concurrency_limit", capped.Code(t))
-	rel := c.do(http.MethodPost, "/v1/reservations/"+r1.JSON(t)["id"].(string)+"/release", nil)
-	require.Equal(t, http.StatusOK, rel.Status, string(rel.Body))
-	limited := reserve("r4")
-	require.Equal(t, http.StatusTooManyRequests, limited.Status, string(limited.Body))
-	require.Equal(t, "rate_limited", limited.Code(t), "RPM 3: a fourth request in the minute")
-
-	pay(t, b, id, 90000) // ¥1,000 in total: tier 2, at once
-	r5 := reserve("r5")
-	require.Equal(t, http.StatusCreated, r5.Status, "the payment raised RPM at once: %s", r5.Body)
-	require.Equal(t, http.StatusCreated, reserve("r6").Status, "and the cap: three open")
+	pay(t, b, bID, 400000) // ¥5,000 in total: tier 3, at once
+	b4 := reserve(bx, "b4")
+	require.Equal(t, http.StatusCreated, b4.Status, "the payment raised the cap at once: %s", b4.Body)
 }
 
 // TestTiersInChromium: an admin sets the tier table on the business

@@ -105,6 +105,8 @@ func (s *Server) AdminCustomer(c echo.Context) error {
 		v.Flash = tr(c, "admin.plan_comp.done")
 	case "models":
 		v.Flash = tr(c, "access.saved")
+	case "enforcement":
+		v.Flash = tr(c, "enforcement.saved")
 	case "plan_extended", "plan_granted", "plan_grant_pending":
 		v.Flash = tr(c, "admin.subs.done."+c.QueryParam("done"))
 	}

@@ -111,4 +111,13 @@ func registerLedgerMetrics(reg *prometheus.Registry, l *ledger.Ledger) {
 			Help: "Transactions the ledger's coalescing writers took for those writes.",
 		}, func() float64 { return float64(l.Stats().Transactions) }),
 	)
+	// Calls the enforcement switch's shadow mode let through, by the
+	// refusal they would have been (README "Enforcement switch").
+	for _, code := range ledger.ShadowCodes {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "credits_shadow_refusals_total",
+			Help:        "Calls shadow mode let through that enforcement would have refused, by refusal code.",
+			ConstLabels: prometheus.Labels{"code": code},
+		}, func() float64 { return float64(l.ShadowCount(code)) }))
+	}
 }

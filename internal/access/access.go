@@ -37,11 +37,14 @@ import (
 var ErrNotFound = errors.New("access: not found")
 
 // ActionModelListSet is the audit action of a changed allow-list.
-const ActionModelListSet backoffice.Action = "model_list_set" // an account's model allow-list set or removed
+const (
+	ActionModelListSet  backoffice.Action = "model_list_set"  // an account's model allow-list set or removed
+	ActionEnforcementSet backoffice.Action = "enforcement_set" // an account's enforcement mode set or removed
+)
 
 // AuditActions are the actions this package audits (the audit page's
 // filter offers them).
-var AuditActions = []backoffice.Action{ActionModelListSet}
+var AuditActions = []backoffice.Action{ActionModelListSet, ActionEnforcementSet}
 
 // FieldCodes lists the field codes this package reports, so the web layer
 // can check each has a message.
@@ -207,6 +210,35 @@ ON CONFLICT (account_id) DO UPDATE SET models = EXCLUDED.models, updated_at = EX
 		detail := map[string]any{"account_id": accountID, "models": models, "before": before}
 		_, err = backoffice.Audit(ctx, tx, backoffice.Entry{ActorKind: a.Kind, ActorID: a.UserID, ActorEmail: a.Email,
 			IP: a.IP, Action: ActionModelListSet, AccountID: accountID, Detail: detail})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if s.opts.OnChange != nil {
+		s.opts.OnChange(accountID)
+	}
+	return nil
+}
+
+// SetEnforcement sets the account's own enforcement mode (nil: follow its
+// enterprise, else the global setting) and audits it, in one transaction.
+// Errors: ErrNotFound, ledger.ErrInvalidArgument (an unknown mode).
+func (s *Service) SetEnforcement(ctx context.Context, a Actor, accountID int64, mode *ledger.Enforcement) error {
+	acct, err := s.ledger.Account(ctx, accountID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.ledger.SetEnforcementTx(ctx, tx, accountID, mode); err != nil {
+			return err
+		}
+		detail := map[string]any{"account_id": accountID, "mode": mode, "before": acct.Enforcement}
+		_, err := backoffice.Audit(ctx, tx, backoffice.Entry{ActorKind: a.Kind, ActorID: a.UserID, ActorEmail: a.Email,
+			IP: a.IP, Action: ActionEnforcementSet, AccountID: accountID, Detail: detail})
 		return err
 	})
 	if err != nil {

@@ -163,8 +163,9 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 
 	a.Ledger = ledger.New(pool, ledger.Options{Now: o.Now, ExpiredReservations: cfg.Gateway.ExpiredPolicy,
 		DefaultTTL: cfg.Gateway.ReservationTTL, Grace: cfg.Grace, TrialCap: cfg.Gateway.TrialCap,
-		CurrentTrialCap: func() decimal.Decimal { return current().TrialCap },
-		CurrentGrace:    func() ledger.GracePolicy { return current().GracePolicy() }})
+		CurrentTrialCap:    func() decimal.Decimal { return current().TrialCap },
+		CurrentGrace:       func() ledger.GracePolicy { return current().GracePolicy() },
+		CurrentEnforcement: func() ledger.Enforcement { return current().EnforcementMode() }})
 	a.closers = append(a.closers, a.Ledger.Close)
 	sealer, index, err := piicrypto.FromSettings(cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey, production)
 	if err != nil {

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,4 +91,24 @@ FROM ledger_shadow_refusals WHERE account_id = $1 ORDER BY id DESC LIMIT $2`, ac
 		return 0, nil, fmt.Errorf("ledger: shadow refusals: %w", err)
 	}
 	return n, out, nil
+}
+
+// ShadowCodes are the refusals shadow mode lets through (the codes of
+// ShadowRefusal).
+var ShadowCodes = []string{"insufficient_credits", "allocation_exceeded", "concurrency_limit", "budget_exceeded",
+	"plan_quota_exhausted"}
+
+// countShadow counts one shadow refusal this process made (ShadowCount).
+func (l *Ledger) countShadow(code string) {
+	v, _ := l.shadow.LoadOrStore(code, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// ShadowCount is how many calls with refusal code shadow mode let through
+// in this process since New (the /metrics counter).
+func (l *Ledger) ShadowCount(code string) int64 {
+	if v, ok := l.shadow.Load(code); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
 }

@@ -106,6 +106,8 @@ type Ledger struct {
 	// written and transactions count the operations the writers applied
 	// and the transactions they took (Stats).
 	written, transactions atomic.Int64
+	// shadow counts shadow refusals by code (ShadowCount).
+	shadow sync.Map
 }
 
 // WriterStats counts the writers' work since New: Operations applied in

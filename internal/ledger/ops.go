@@ -329,6 +329,9 @@ func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Reservation, er
 	if err != nil {
 		return res, fmt.Errorf("ledger: reserve: %w", err)
 	}
+	if res.ShadowRefusal != "" && !res.Replayed {
+		l.countShadow(res.ShadowRefusal)
+	}
 	if !known {
 		if out.Pool != 0 {
 			pool = out.Pool
@@ -509,6 +512,9 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 	res = out.ChargeResult
 	if err != nil {
 		return res, fmt.Errorf("ledger: charge: %w", err)
+	}
+	if res.ShadowRefusal != "" && !res.Replayed {
+		l.countShadow(res.ShadowRefusal)
 	}
 	if !known && out.Pool != 0 {
 		l.pools.Store(r.AccountID, out.Pool)

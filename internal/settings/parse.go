@@ -42,6 +42,7 @@ const (
 	FieldPlanGraceDays = "plan_grace_days" // days after an unpaid term
 
 	FieldRechargeTiers = "recharge_tiers" // yuan:rpm:tpm:concurrent tiers separated by commas
+	FieldEnforcement   = "enforcement"    // enforce, shadow or off
 
 	// FieldReason is the reason every change needs; FieldForm a problem of
 	// the form as a whole (nothing changed).
@@ -64,7 +65,7 @@ func (g Group) Fields() []string {
 	case GroupPlans:
 		return []string{FieldRenewalDays, FieldPlanGraceDays}
 	case GroupAccess:
-		return []string{FieldRechargeTiers}
+		return []string{FieldRechargeTiers, FieldEnforcement}
 	}
 	return nil
 }
@@ -119,12 +120,13 @@ const (
 	CodeUnchanged      = "setting_unchanged"       // the form changes nothing
 	CodeStale          = "setting_stale"           // a key changed by someone else since the form was shown
 	CodeTierFormat     = "setting_tier_format"     // a recharge tier not yuan:rpm:tpm:concurrent, or one threshold twice
+	CodeEnforcement    = "setting_enforcement"     // not enforce, shadow or off
 )
 
 // FieldCodes lists every field code this package reports, so the web
 // layer's locale test covers them.
 var FieldCodes = []string{CodeRequired, CodeTooLong, CodeNumber, CodeRange, CodePlaces, CodeTooMany, CodeBonusFormat,
-	CodeBonusTier, CodeBankIncomplete, CodeBankNumber, CodeGraceHours, CodeUnchanged, CodeStale, CodeTierFormat}
+	CodeBonusTier, CodeBankIncomplete, CodeBankNumber, CodeGraceHours, CodeUnchanged, CodeStale, CodeTierFormat, CodeEnforcement}
 
 // SeenField is the hidden form field holding the id of k's newest change
 // when the form was shown ("0": none). Change refuses to overwrite a key
@@ -260,6 +262,10 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 		v.PlanGraceDays = p.whole(FieldPlanGraceDays)
 	case GroupAccess:
 		v.AccessTiers = p.accessTiers()
+		v.Enforcement = ledger.Enforcement(strings.ToLower(strings.TrimSpace(p.in[FieldEnforcement])))
+		if !v.Enforcement.Valid() {
+			p.fail(FieldEnforcement, CodeEnforcement)
+		}
 	default:
 		p.fail(FieldForm, CodeRequired)
 	}

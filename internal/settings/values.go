@@ -49,6 +49,7 @@ const (
 	KeyPlanRenewalDays   Key = "plans.renewal_days"          // days before a term ends its renewal order is made
 	KeyPlanGraceDays     Key = "plans.grace_days"            // days an unpaid plan stays in force after its term
 	KeyAccessTiers       Key = "access.tiers"                // tiers by cumulative recharge (ledger_tiers)
+	KeyEnforcement       Key = "access.enforcement"          // the global enforcement mode (enforce, shadow, off)
 )
 
 // Group is one form of the settings screen: the keys it changes together.
@@ -81,7 +82,7 @@ func (g Group) Keys() []Key {
 	case GroupPlans:
 		return []Key{KeyPlanRenewalDays, KeyPlanGraceDays}
 	case GroupAccess:
-		return []Key{KeyAccessTiers}
+		return []Key{KeyAccessTiers, KeyEnforcement}
 	}
 	return nil
 }
@@ -145,6 +146,10 @@ type Values struct {
 	// no tiers); a change is applied to the ledger's tier table in the
 	// same transaction (Options.Apply).
 	AccessTiers []ledger.Tier
+	// Enforcement is the global enforcement mode (ledger.Options.
+	// CurrentEnforcement); an account's own mode, or its enterprise's,
+	// wins.
+	Enforcement ledger.Enforcement
 }
 
 // field is the address of k's field in v (nil for an unknown key).
@@ -174,6 +179,8 @@ func (v *Values) field(k Key) any {
 		return &v.PlanGraceDays
 	case KeyAccessTiers:
 		return &v.AccessTiers
+	case KeyEnforcement:
+		return &v.Enforcement
 	}
 	return nil
 }
@@ -232,6 +239,14 @@ func (v Values) GracePolicy() ledger.GracePolicy {
 	return ledger.GracePolicy{Enabled: true, Amount: v.Grace.Credits, Lifetime: time.Duration(v.Grace.Hours) * time.Hour}
 }
 
+// EnforcementMode is the global enforcement mode (enforce when unset).
+func (v Values) EnforcementMode() ledger.Enforcement {
+	if v.Enforcement == "" {
+		return ledger.EnforceAll
+	}
+	return v.Enforcement
+}
+
 // RenewalTerms are the plans' renewal terms (plans.Options.RenewalTerms).
 func (v Values) RenewalTerms() plans.RenewalTerms {
 	return plans.RenewalTerms{LeadDays: v.RenewalDays, GraceDays: v.PlanGraceDays}
@@ -263,7 +278,7 @@ func Defaults(p payments.Options, b backoffice.Settings, trialCap decimal.Decima
 		ManualRecharge: RechargeLimits{LimitFen: b.ManualRechargeLimitFen, StaffDayFen: b.ManualRechargeStaffDayLimitFen,
 			AccountDayFen: b.ManualRechargeAccountDayLimitFen},
 		TrialCap: trialCap, ReminderDays: reminderDays,
-		RenewalDays: plans.DefaultRenewalLeadDays, PlanGraceDays: plans.DefaultGraceDays}
+		RenewalDays: plans.DefaultRenewalLeadDays, PlanGraceDays: plans.DefaultGraceDays, Enforcement: ledger.EnforceAll}
 	if grace.Enabled {
 		v.Grace = Grace{Credits: grace.Amount, Hours: int(grace.Lifetime / time.Hour)}
 	}
@@ -303,7 +318,7 @@ func (v Values) Form(g Group) map[string]string {
 		for i, t := range v.AccessTiers {
 			tiers[i] = fmt.Sprintf("%s:%d:%d:%d", yuan(t.MinPaidFen), t.RPM, t.TPM, t.MaxOpen)
 		}
-		return map[string]string{FieldRechargeTiers: strings.Join(tiers, ", ")}
+		return map[string]string{FieldRechargeTiers: strings.Join(tiers, ", "), FieldEnforcement: string(v.EnforcementMode())}
 	}
 	return nil
 }
@@ -349,6 +364,8 @@ func (v Values) Text(k Key) string {
 			return "-"
 		}
 		return v.Form(GroupAccess)[FieldRechargeTiers]
+	case KeyEnforcement:
+		return string(v.EnforcementMode())
 	}
 	return ""
 }
