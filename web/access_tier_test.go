@@ -27,7 +27,8 @@ func setRechargeTiers(t *testing.T, b *apiBundle, tiers string) {
 	u, err := b.app.Services.Auth.CreateStaff(ctx, auth.StaffRequest{Email: uniqEmail("tiers-admin"), Password: "tiers password 1",
 		Name: "Tiers admin", Roles: []auth.Role{auth.RoleAdmin}})
 	require.NoError(t, err)
-	_, err = b.app.Services.Settings.Change(ctx, settings.GroupAccess, map[string]string{settings.FieldRechargeTiers: tiers},
+	_, err = b.app.Services.Settings.Change(ctx, settings.GroupAccess, map[string]string{settings.FieldRechargeTiers: tiers,
+		settings.FieldEnforcement: "enforce"},
 		"test tiers", backoffice.Actor{User: u})
 	require.NoError(t, err)
 }

@@ -400,6 +400,7 @@ const (
 	EventTooOld          UsageResultRejectedCode = "event_too_old"
 	IdempotencyConflict  UsageResultRejectedCode = "idempotency_conflict"
 	InvalidEvent         UsageResultRejectedCode = "invalid_event"
+	ModelNotAllowed      UsageResultRejectedCode = "model_not_allowed"
 	NoRateCard           UsageResultRejectedCode = "no_rate_card"
 	Unavailable          UsageResultRejectedCode = "unavailable"
 	UnknownAccount       UsageResultRejectedCode = "unknown_account"
@@ -421,6 +422,8 @@ func (e UsageResultRejectedCode) Valid() bool {
 	case IdempotencyConflict:
 		return true
 	case InvalidEvent:
+		return true
+	case ModelNotAllowed:
 		return true
 	case NoRateCard:
 		return true
@@ -588,7 +591,7 @@ type EntitlementsEntitlementsKind string
 // Error defines model for Error.
 type Error struct {
 	Error struct {
-		// Code unauthorized, not_found, invalid_request, insufficient_credits, allocation_exceeded, account_frozen, verification_required, rate_limited, plan_quota_exhausted (429: retry at retry_at), budget_exceeded (402: a hard-stop budget over the account, project or key is used up; retry at retry_at, when its period resets), idempotency_conflict, reservation_closed, account_conflict, cross_enterprise_transfer, unknown_model, no_rate_card, invalid_amount, missing_idempotency_key, bad_request, too_large (413: a body over the 8 MB limit), internal
+		// Code unauthorized, not_found, invalid_request, insufficient_credits, allocation_exceeded, account_frozen, verification_required, rate_limited, plan_quota_exhausted (429: retry at retry_at), budget_exceeded (402: a hard-stop budget over the account, project or key is used up; retry at retry_at, when its period resets), model_not_allowed (403: the account's or its enterprise's model allow-list does not name the model; not retryable), concurrency_limit (429: the pool's tier allows no more open reservations; retry when one closes), idempotency_conflict, reservation_closed, account_conflict, cross_enterprise_transfer, unknown_model, no_rate_card, invalid_amount, missing_idempotency_key, bad_request, too_large (413: a body over the 8 MB limit), internal
 		Code string `json:"code"`
 
 		// Fields The request's fields that are wrong (with invalid_request and the other validation codes): the field's name, a code, and arguments such as the English reason.
@@ -1287,6 +1290,18 @@ type ClientInterface interface {
 	// `retry_at`, the instant the period resets. A call paid by plan quota holds
 	// no credits and counts in no budget.
 	//
+	// A call for a model that the account's model allow-list, or (for a
+	// sub-account) its enterprise's, does not name is refused with 403
+	// `model_not_allowed` before anything else is counted; it is not
+	// retryable (staff set an account's list in the back office, enterprise
+	// owners their sub-accounts' in the portal).
+	//
+	// When the account's pool has reached a tier by cumulative recharge (a
+	// business setting), the tier sets its rate limits and how many
+	// reservations it may hold open at once; one more is refused with 429
+	// `concurrency_limit` (retry when a call finishes). A payment that crosses
+	// a tier raises both at once.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/reservations (the `Reserve` operationId).
@@ -1313,6 +1328,18 @@ type ClientInterface interface {
 	// Monday, a month, or no period) is refused with 402 `budget_exceeded` and
 	// `retry_at`, the instant the period resets. A call paid by plan quota holds
 	// no credits and counts in no budget.
+	//
+	// A call for a model that the account's model allow-list, or (for a
+	// sub-account) its enterprise's, does not name is refused with 403
+	// `model_not_allowed` before anything else is counted; it is not
+	// retryable (staff set an account's list in the back office, enterprise
+	// owners their sub-accounts' in the portal).
+	//
+	// When the account's pool has reached a tier by cumulative recharge (a
+	// business setting), the tier sets its rate limits and how many
+	// reservations it may hold open at once; one more is refused with 429
+	// `concurrency_limit` (retry when a call finishes). A payment that crosses
+	// a tier raises both at once.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1755,6 +1782,18 @@ func (c *Client) RateCard(ctx context.Context, reqEditors ...RequestEditorFn) (*
 // `retry_at`, the instant the period resets. A call paid by plan quota holds
 // no credits and counts in no budget.
 //
+// A call for a model that the account's model allow-list, or (for a
+// sub-account) its enterprise's, does not name is refused with 403
+// `model_not_allowed` before anything else is counted; it is not
+// retryable (staff set an account's list in the back office, enterprise
+// owners their sub-accounts' in the portal).
+//
+// When the account's pool has reached a tier by cumulative recharge (a
+// business setting), the tier sets its rate limits and how many
+// reservations it may hold open at once; one more is refused with 429
+// `concurrency_limit` (retry when a call finishes). A payment that crosses
+// a tier raises both at once.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/reservations (the `Reserve` operationId).
@@ -1791,6 +1830,18 @@ func (c *Client) ReserveWithBody(ctx context.Context, contentType string, body i
 // Monday, a month, or no period) is refused with 402 `budget_exceeded` and
 // `retry_at`, the instant the period resets. A call paid by plan quota holds
 // no credits and counts in no budget.
+//
+// A call for a model that the account's model allow-list, or (for a
+// sub-account) its enterprise's, does not name is refused with 403
+// `model_not_allowed` before anything else is counted; it is not
+// retryable (staff set an account's list in the back office, enterprise
+// owners their sub-accounts' in the portal).
+//
+// When the account's pool has reached a tier by cumulative recharge (a
+// business setting), the tier sets its rate limits and how many
+// reservations it may hold open at once; one more is refused with 429
+// `concurrency_limit` (retry when a call finishes). A payment that crosses
+// a tier raises both at once.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2904,6 +2955,18 @@ type ClientWithResponsesInterface interface {
 	// `retry_at`, the instant the period resets. A call paid by plan quota holds
 	// no credits and counts in no budget.
 	//
+	// A call for a model that the account's model allow-list, or (for a
+	// sub-account) its enterprise's, does not name is refused with 403
+	// `model_not_allowed` before anything else is counted; it is not
+	// retryable (staff set an account's list in the back office, enterprise
+	// owners their sub-accounts' in the portal).
+	//
+	// When the account's pool has reached a tier by cumulative recharge (a
+	// business setting), the tier sets its rate limits and how many
+	// reservations it may hold open at once; one more is refused with 429
+	// `concurrency_limit` (retry when a call finishes). A payment that crosses
+	// a tier raises both at once.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/reservations (the `Reserve` operationId).
@@ -2930,6 +2993,18 @@ type ClientWithResponsesInterface interface {
 	// Monday, a month, or no period) is refused with 402 `budget_exceeded` and
 	// `retry_at`, the instant the period resets. A call paid by plan quota holds
 	// no credits and counts in no budget.
+	//
+	// A call for a model that the account's model allow-list, or (for a
+	// sub-account) its enterprise's, does not name is refused with 403
+	// `model_not_allowed` before anything else is counted; it is not
+	// retryable (staff set an account's list in the back office, enterprise
+	// owners their sub-accounts' in the portal).
+	//
+	// When the account's pool has reached a tier by cumulative recharge (a
+	// business setting), the tier sets its rate limits and how many
+	// reservations it may hold open at once; one more is refused with 429
+	// `concurrency_limit` (retry when a call finishes). A payment that crosses
+	// a tier raises both at once.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4488,6 +4563,18 @@ func (c *ClientWithResponses) RateCardWithResponse(ctx context.Context, reqEdito
 // `retry_at`, the instant the period resets. A call paid by plan quota holds
 // no credits and counts in no budget.
 //
+// A call for a model that the account's model allow-list, or (for a
+// sub-account) its enterprise's, does not name is refused with 403
+// `model_not_allowed` before anything else is counted; it is not
+// retryable (staff set an account's list in the back office, enterprise
+// owners their sub-accounts' in the portal).
+//
+// When the account's pool has reached a tier by cumulative recharge (a
+// business setting), the tier sets its rate limits and how many
+// reservations it may hold open at once; one more is refused with 429
+// `concurrency_limit` (retry when a call finishes). A payment that crosses
+// a tier raises both at once.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/reservations (the `Reserve` operationId).
@@ -4520,6 +4607,18 @@ func (c *ClientWithResponses) ReserveWithBodyWithResponse(ctx context.Context, c
 // Monday, a month, or no period) is refused with 402 `budget_exceeded` and
 // `retry_at`, the instant the period resets. A call paid by plan quota holds
 // no credits and counts in no budget.
+//
+// A call for a model that the account's model allow-list, or (for a
+// sub-account) its enterprise's, does not name is refused with 403
+// `model_not_allowed` before anything else is counted; it is not
+// retryable (staff set an account's list in the back office, enterprise
+// owners their sub-accounts' in the portal).
+//
+// When the account's pool has reached a tier by cumulative recharge (a
+// business setting), the tier sets its rate limits and how many
+// reservations it may hold open at once; one more is refused with 429
+// `concurrency_limit` (retry when a call finishes). A payment that crosses
+// a tier raises both at once.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

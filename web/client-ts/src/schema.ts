@@ -285,6 +285,18 @@ export interface paths {
          *     Monday, a month, or no period) is refused with 402 `budget_exceeded` and
          *     `retry_at`, the instant the period resets. A call paid by plan quota holds
          *     no credits and counts in no budget.
+         *
+         *     A call for a model that the account's model allow-list, or (for a
+         *     sub-account) its enterprise's, does not name is refused with 403
+         *     `model_not_allowed` before anything else is counted; it is not
+         *     retryable (staff set an account's list in the back office, enterprise
+         *     owners their sub-accounts' in the portal).
+         *
+         *     When the account's pool has reached a tier by cumulative recharge (a
+         *     business setting), the tier sets its rate limits and how many
+         *     reservations it may hold open at once; one more is refused with 429
+         *     `concurrency_limit` (retry when a call finishes). A payment that crosses
+         *     a tier raises both at once.
          */
         post: operations["reserve"];
         delete?: never;
@@ -384,7 +396,7 @@ export interface components {
     schemas: {
         Error: {
             error: {
-                /** @description unauthorized, not_found, invalid_request, insufficient_credits, allocation_exceeded, account_frozen, verification_required, rate_limited, plan_quota_exhausted (429: retry at retry_at), budget_exceeded (402: a hard-stop budget over the account, project or key is used up; retry at retry_at, when its period resets), idempotency_conflict, reservation_closed, account_conflict, cross_enterprise_transfer, unknown_model, no_rate_card, invalid_amount, missing_idempotency_key, bad_request, too_large (413: a body over the 8 MB limit), internal */
+                /** @description unauthorized, not_found, invalid_request, insufficient_credits, allocation_exceeded, account_frozen, verification_required, rate_limited, plan_quota_exhausted (429: retry at retry_at), budget_exceeded (402: a hard-stop budget over the account, project or key is used up; retry at retry_at, when its period resets), model_not_allowed (403: the account's or its enterprise's model allow-list does not name the model; not retryable), concurrency_limit (429: the pool's tier allows no more open reservations; retry when one closes), idempotency_conflict, reservation_closed, account_conflict, cross_enterprise_transfer, unknown_model, no_rate_card, invalid_amount, missing_idempotency_key, bad_request, too_large (413: a body over the 8 MB limit), internal */
                 code: string;
                 message: string;
                 /** @description When the refused call would be accepted (plan_quota_exhausted: the instant the quota window has room again; budget_exceeded: when the refusing budget's period resets, midnight Asia/Shanghai of the next day, Monday or month); absent when it never would as it stands. */
@@ -664,7 +676,7 @@ export interface components {
             rejected: {
                 index: number;
                 /** @enum {string} */
-                code: "invalid_event" | "event_too_old" | "event_in_future" | "unknown_account" | "unknown_model" | "account_frozen" | "verification_required" | "budget_exceeded" | "idempotency_conflict" | "no_rate_card" | "unavailable";
+                code: "invalid_event" | "event_too_old" | "event_in_future" | "unknown_account" | "unknown_model" | "model_not_allowed" | "account_frozen" | "verification_required" | "budget_exceeded" | "idempotency_conflict" | "no_rate_card" | "unavailable";
                 message: string;
             }[];
         };
@@ -1108,7 +1120,7 @@ export interface operations {
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
             413: components["responses"]["Error"];
-            /** @description rate_limited: the account's bucket or, for a sub-account, its enterprise's bucket (shared by the enterprise and all its sub-accounts) is empty; the message says which, Retry-After when that bucket allows the call. plan_quota_exhausted: a window of the plan item's quota has no room and the billing preference (plan_only) does not let the call fall to credits; retry_at and Retry-After say when it will (both absent when the call is larger than the quota itself). */
+            /** @description concurrency_limit: the pool's tier by cumulative recharge allows no more open reservations (no Retry-After: retry when a call finishes). rate_limited: the account's bucket or, for a sub-account, its enterprise's bucket (shared by the enterprise and all its sub-accounts) is empty; the message says which, Retry-After when that bucket allows the call. plan_quota_exhausted: a window of the plan item's quota has no room and the billing preference (plan_only) does not let the call fall to credits; retry_at and Retry-After say when it will (both absent when the call is larger than the quota itself). */
             429: {
                 headers: {
                     /** @description seconds to wait */
