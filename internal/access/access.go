@@ -38,7 +38,7 @@ var ErrNotFound = errors.New("access: not found")
 
 // ActionModelListSet is the audit action of a changed allow-list.
 const (
-	ActionModelListSet  backoffice.Action = "model_list_set"  // an account's model allow-list set or removed
+	ActionModelListSet   backoffice.Action = "model_list_set"  // an account's model allow-list set or removed
 	ActionEnforcementSet backoffice.Action = "enforcement_set" // an account's enforcement mode set or removed
 )
 
