@@ -76,11 +76,18 @@ func TestAPITiersByRecharge(t *testing.T) {
 	require.Zero(t, acct.PaidFen, "a promotion is not a recharge")
 	require.Nil(t, acct.MaxOpen)
 	pay(t, b, aID, 10000) // ¥100: tier 1, RPM 1
+	// Tier 1 is below the default limit: a lower limit reaches the cached
+	// account within the gateway's CacheTTL (only a raise is re-read at
+	// once, on a refusal); drop the cached copy as the TTL would.
+	b.gw.Forget(aID)
 	require.Equal(t, http.StatusCreated, reserve(a, "a1").Status)
 	limited := reserve(a, "a2")
 	require.Equal(t, http.StatusTooManyRequests, limited.Status, string(limited.Body))
 	require.Equal(t, "rate_limited", limited.Code(t))
 	pay(t, b, aID, 90000) // ¥1,000 in total: tier 2, at once
+	// The bucket refills at the new rate from now on (one request per
+	// 60 ms at RPM 1000); it does not jump to full.
+	time.Sleep(100 * time.Millisecond)
 	a3 := reserve(a, "a3")
 	require.Equal(t, http.StatusCreated, a3.Status, "the payment raised RPM at once: %s", a3.Body)
 
