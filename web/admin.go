@@ -41,6 +41,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminPlanRoutes(g)
 	s.adminProductRoutes(g)
 	s.adminSubscriptionRoutes(g)
+	s.adminUpstreamRoutes(g)
 }
 
 // adminRoute registers one back-office route that only the named roles reach.

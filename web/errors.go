@@ -23,6 +23,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/pricing"
+	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/verification"
 	adminview "github.com/seed75218f88/credits/views/admin"
@@ -124,6 +125,11 @@ var errorTable = []ErrorMapping{
 	{ledger.ErrInvalidArgument, http.StatusBadRequest, "invalid_request", "error.api.invalid_request"},
 	{pricing.ErrUnknownModel, http.StatusBadRequest, "unknown_model", "error.api.unknown_model"},
 	{pricing.ErrNoRateCard, http.StatusServiceUnavailable, "no_rate_card", "error.api.no_rate_card"},
+
+	// The OpenAI-compatible gateway's keys (portal) and upstreams (back
+	// office): another customer's key or an unknown upstream is not found.
+	{relay.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
+	{relay.ErrKeyRevoked, http.StatusConflict, "key_revoked", "error.relay.key_revoked"},
 
 	// Back office (internal/backoffice). Its field failures (the 422 rows,
 	// account_not_found, redeem_throttled) are *fielderr.Errors: a form shows

@@ -18,6 +18,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/i18n/i18ntest"
+	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/verification"
 )
@@ -29,7 +30,7 @@ func TestFieldCodesHaveMessages(t *testing.T) {
 	var keys []string
 	for _, codes := range [][]string{auth.FieldCodes, backoffice.FieldCodes, invoicing.FieldCodes, verification.FieldCodes,
 		payments.FieldCodes, payments.ProductFieldCodes, backoffice.PlanCodeFieldCodes, gateway.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes, signUpFieldCodes, ownFieldCodes,
-		settings.FieldCodes, access.FieldCodes} {
+		settings.FieldCodes, access.FieldCodes, relay.FieldCodes} {
 		require.NotEmpty(t, codes)
 		for _, c := range codes {
 			keys = append(keys, fieldKey(c))

@@ -53,6 +53,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	s.portalRedeemRoutes(g)
 	s.portalKYCRoutes(g)
 	s.portalBudgetRoutes(g)
+	s.portalKeyRoutes(g)
 }
 
 // customer is the signed-in customer and the ledger account they act on.

@@ -33,6 +33,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/products"
+	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/usage"
@@ -78,6 +79,10 @@ type Deps struct {
 	Budgets *budget.Service
 	// Access holds the model allow-lists (internal/access).
 	Access *access.Service
+	// RelayKeys are the customers' API keys of the OpenAI-compatible
+	// gateway (portal); RelayUpstreams its upstreams (back office).
+	RelayKeys      *relay.Keys
+	RelayUpstreams *relay.Upstreams
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
@@ -97,6 +102,7 @@ func (d Deps) check() error {
 		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
 		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil}, {"Budgets", d.Budgets == nil},
 		{"Access", d.Access == nil},
+		{"RelayKeys", d.RelayKeys == nil}, {"RelayUpstreams", d.RelayUpstreams == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -134,6 +140,10 @@ type Server struct {
 	budgets *budget.Service
 	// access holds the model allow-lists (web/access.go).
 	access *access.Service
+	// relayKeys and upstreams are the OpenAI-compatible gateway's
+	// (web/portal_keys.go, web/admin_upstreams.go).
+	relayKeys *relay.Keys
+	upstreams *relay.Upstreams
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -179,6 +189,7 @@ func New(d Deps) (*Server, error) {
 	s.autoTopUp = d.AutoTopUp
 	s.budgets = d.Budgets
 	s.access = d.Access
+	s.relayKeys, s.upstreams = d.RelayKeys, d.RelayUpstreams
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.products = d.Products
 	s.middleware()

@@ -442,6 +442,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Budgets = budget.New(pool, a.Ledger, late, a.Webhooks, a.I18n, budget.Options{Now: o.Now,
 		CreditPrice: func() decimal.Decimal { return cfg.CreditPriceRMB }, PortalURL: cfg.BaseURL + "/portal/budgets"})
 	river.AddWorker(workers, &budget.NotifyWorker{Budgets: a.Budgets})
+	a.RelayKeys.SetBudgets(a.Budgets) // a key may be created with its monthly budget
 	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
 	periodic = append(periodic, plans.PeriodicJobs()...)
 	periodic = append(periodic, plans.QuotaPeriodicJobs()...)
@@ -470,7 +471,7 @@ func (a *App) WebDeps() web.Deps {
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
-		Budgets: a.Budgets, Access: a.Access}
+		Budgets: a.Budgets, Access: a.Access, RelayKeys: a.RelayKeys, RelayUpstreams: a.RelayUpstreams}
 }
 
 func (a *App) relayOptions(o Overrides) relay.Options {

@@ -151,6 +151,41 @@ func mayManage(owner, target ledger.Account) bool {
 // in one transaction. Errors: ErrNotFound (not the customer's account),
 // *fielderr.Errors (from the ledger's checks), ledger errors.
 func (s *Service) Set(ctx context.Context, a Actor, owner ledger.Account, spec ledger.BudgetSpec) (int64, error) {
+	var id int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		id, err = s.setTx(ctx, tx, a, owner, spec)
+		return err
+	})
+	if err != nil {
+		return 0, setError(err)
+	}
+	return id, nil
+}
+
+// SetTx is Set inside the caller's transaction, so a budget can be set
+// with what it caps (an API key created with its monthly budget) or not at
+// all. Errors: as Set.
+func (s *Service) SetTx(ctx context.Context, tx pgx.Tx, a Actor, owner ledger.Account, spec ledger.BudgetSpec) (int64, error) {
+	id, err := s.setTx(ctx, tx, a, owner, spec)
+	if err != nil {
+		return 0, setError(err)
+	}
+	return id, nil
+}
+
+func setError(err error) error {
+	var fe *ledger.BudgetFieldError
+	if errors.As(err, &fe) {
+		return fielderr.New("budget").Add(fe.Field, "budget_"+fe.Field).Err()
+	}
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotFound
+	}
+	return fmt.Errorf("budget: set: %w", err)
+}
+
+func (s *Service) setTx(ctx context.Context, tx pgx.Tx, a Actor, owner ledger.Account, spec ledger.BudgetSpec) (int64, error) {
 	target, err := s.ledger.Account(ctx, spec.AccountID)
 	if errors.Is(err, ledger.ErrNotFound) || err == nil && !mayManage(owner, target) {
 		return 0, ErrNotFound
@@ -162,40 +197,30 @@ func (s *Service) Set(ctx context.Context, a Actor, owner ledger.Account, spec l
 		spec.CreditPrice = s.opts.CreditPrice()
 	}
 	spec.Actor = actorName(a)
-	var id int64
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var before *ledger.Budget
-		bs, err := s.ledger.BudgetsTx(ctx, tx, target.ID)
-		if err != nil {
-			return err
-		}
-		for _, b := range bs {
-			if b.AccountID == target.ID && b.Project == spec.Project && b.Key == spec.Key {
-				before = &b
-			}
-		}
-		if id, err = s.ledger.SetBudgetTx(ctx, tx, spec); err != nil {
-			return err
-		}
-		detail := map[string]any{"budget_id": id, "account_id": target.ID, "project": spec.Project, "key": spec.Key,
-			"period": spec.Period, "amount": spec.Amount.String(), "unit": spec.Unit, "thresholds": spec.Thresholds,
-			"hard_stop": spec.HardStop}
-		if before != nil {
-			detail["before"] = map[string]any{"period": before.Period, "amount": before.Amount.String(), "unit": before.Unit,
-				"thresholds": before.Thresholds, "hard_stop": before.HardStop}
-		}
-		_, err = backoffice.Audit(ctx, tx, backoffice.Entry{ActorKind: a.Kind, ActorID: a.UserID, ActorEmail: a.Email, IP: a.IP,
-			Action: ActionBudgetSet, AccountID: owner.ID, Detail: detail})
-		return err
-	})
-	var fe *ledger.BudgetFieldError
-	if errors.As(err, &fe) {
-		return 0, fielderr.New("budget").Add(fe.Field, "budget_"+fe.Field).Err()
-	}
+	var before *ledger.Budget
+	bs, err := s.ledger.BudgetsTx(ctx, tx, target.ID)
 	if err != nil {
-		return 0, fmt.Errorf("budget: set: %w", err)
+		return 0, err
 	}
-	return id, nil
+	for _, b := range bs {
+		if b.AccountID == target.ID && b.Project == spec.Project && b.Key == spec.Key {
+			before = &b
+		}
+	}
+	id, err := s.ledger.SetBudgetTx(ctx, tx, spec)
+	if err != nil {
+		return 0, err
+	}
+	detail := map[string]any{"budget_id": id, "account_id": target.ID, "project": spec.Project, "key": spec.Key,
+		"period": spec.Period, "amount": spec.Amount.String(), "unit": spec.Unit, "thresholds": spec.Thresholds,
+		"hard_stop": spec.HardStop}
+	if before != nil {
+		detail["before"] = map[string]any{"period": before.Period, "amount": before.Amount.String(), "unit": before.Unit,
+			"thresholds": before.Thresholds, "hard_stop": before.HardStop}
+	}
+	_, err = backoffice.Audit(ctx, tx, backoffice.Entry{ActorKind: a.Kind, ActorID: a.UserID, ActorEmail: a.Email, IP: a.IP,
+		Action: ActionBudgetSet, AccountID: owner.ID, Detail: detail})
+	return id, err
 }
 
 // Delete removes a budget of owner's accounts and audits it, in one

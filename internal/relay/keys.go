@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/budget"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
@@ -49,14 +51,22 @@ func (k Key) Expired(now time.Time) bool { return k.ExpiresAt != nil && !now.Bef
 // KeyForm is the portal's form to create a key, as typed: name, optional
 // project label, the model allow-list (names separated by commas, spaces or
 // new lines; empty: every model), the last day it works (YYYY-MM-DD in
-// Asia/Shanghai; empty: no expiry) and the account it spends from.
+// Asia/Shanghai; empty: no expiry), the account it spends from, and an
+// optional monthly budget over the key (BudgetAmount in BudgetUnit,
+// "credits" or "yuan"; empty: none).
 type KeyForm struct {
-	Name      string
-	Project   string
-	Models    string
-	ExpiresOn string
-	AccountID int64
+	Name         string
+	Project      string
+	Models       string
+	ExpiresOn    string
+	AccountID    int64
+	BudgetAmount string
+	BudgetUnit   string
 }
+
+// KeyBudgetThresholds are the alert thresholds (percent) of the monthly
+// budget set with a key; it is a hard stop at 100 %.
+const KeyBudgetThresholds = "50, 80, 100"
 
 // Limits of a key's fields.
 const (
@@ -91,7 +101,14 @@ type Keys struct {
 	models func(ctx context.Context) ([]string, error)
 	opts   Options
 	cache  sync.Map // [32]byte sha256(secret) -> cachedKey
+	// budgets sets the monthly budget a key may be created with.
+	budgets *budget.Service
 }
+
+// SetBudgets gives the store the budget service that sets the monthly
+// budget over a key's label in the transaction creating the key (the
+// services are built in an order where it comes later).
+func (s *Keys) SetBudgets(b *budget.Service) { s.budgets = b }
 
 type cachedKey struct {
 	key Key
@@ -120,7 +137,7 @@ func newSecret() string {
 
 // parse validates the form, every field at once, against the models known
 // now. owner is the signed-in customer's account.
-func (s *Keys) parse(ctx context.Context, owner ledger.Account, f KeyForm) (name, project string, models []string, expires *time.Time, err error) {
+func (s *Keys) parse(ctx context.Context, owner ledger.Account, f KeyForm) (name, project string, models []string, expires *time.Time, limit *ledger.BudgetSpec, err error) {
 	errs := fielderr.New("relay")
 	name, project = strings.TrimSpace(f.Name), strings.TrimSpace(f.Project)
 	switch {
@@ -138,7 +155,7 @@ func (s *Keys) parse(ctx context.Context, owner ledger.Account, f KeyForm) (name
 	} else if len(fields) > 0 {
 		known, err := s.models(ctx)
 		if err != nil {
-			return "", "", nil, nil, err
+			return "", "", nil, nil, nil, err
 		}
 		for _, m := range fields {
 			if !slices.Contains(known, m) {
@@ -166,11 +183,39 @@ func (s *Keys) parse(ctx context.Context, owner ledger.Account, f KeyForm) (name
 		}
 	}
 	if ok, err := s.mayUse(ctx, owner, f.AccountID); err != nil {
-		return "", "", nil, nil, err
+		return "", "", nil, nil, nil, err
 	} else if !ok {
 		errs.Add("account", "relay_account_invalid")
 	}
-	return name, project, models, expires, errs.Err()
+	if strings.TrimSpace(f.BudgetAmount) != "" {
+		spec, err := budget.Parse(budget.Input{Project: project, Key: name, Period: string(ledger.BudgetMonth),
+			Amount: f.BudgetAmount, Unit: f.BudgetUnit, Thresholds: KeyBudgetThresholds, HardStop: true}, f.AccountID)
+		budgetFields(errs, err)
+		limit = &spec
+	}
+	return name, project, models, expires, limit, errs.Err()
+}
+
+// budgetFields adds the budget's failed fields to the key form's: its
+// amount and unit are the form's budget and budget_unit, its labels the
+// key's project and name.
+func budgetFields(errs *fielderr.Errors, err error) {
+	fe, ok := fielderr.As(err)
+	if !ok {
+		return
+	}
+	names := map[string]string{"amount": "budget", "unit": "budget_unit", "project": "project", "key": "name"}
+	for _, f := range fe.Fields {
+		field := names[f.Name]
+		if field == "" {
+			field = "budget"
+		}
+		args := make([]string, 0, 2*len(f.Args))
+		for k, v := range f.Args {
+			args = append(args, k, v)
+		}
+		errs.Add(field, f.Code, args...)
+	}
 }
 
 // mayUse reports whether owner may make keys for accountID: its own
@@ -200,12 +245,19 @@ RETURNING id`
 // Create makes a key for the form's account, which owner (the signed-in
 // customer's account) must be or own, and returns it with its secret: shown
 // this once, stored only as its SHA-256. The creation is in the audit log.
+// With a budget amount it also sets, in the same transaction, the monthly
+// hard-stop budget over the key's labels (its project and name, which the
+// gateway sends with each call) through budget.Service.SetTx, audited as
+// budget_set; keys sharing a name and project share that budget.
 // Errors: a *fielderr.Errors (fielderr.ErrInvalid) naming every field in
-// error.
+// error (the budget's amount and unit as budget and budget_unit).
 func (s *Keys) Create(ctx context.Context, owner ledger.Account, who Customer, f KeyForm) (Key, string, error) {
-	name, project, models, expires, err := s.parse(ctx, owner, f)
+	name, project, models, expires, limit, err := s.parse(ctx, owner, f)
 	if err != nil {
 		return Key{}, "", err
+	}
+	if limit != nil && s.budgets == nil {
+		return Key{}, "", errors.New("relay: create key: no budget service (Keys.SetBudgets)")
 	}
 	if models == nil {
 		models = []string{}
@@ -218,9 +270,22 @@ func (s *Keys) Create(ctx context.Context, owner ledger.Account, who Customer, f
 			who.UserID).Scan(&id); err != nil {
 			return err
 		}
-		return auditCustomer(ctx, tx, who, ActionKeyCreated, f.AccountID, map[string]any{"key_id": id,
-			"prefix": secret[:keyPrefixLen], "name": name, "project": project, "models": models})
+		if err := auditCustomer(ctx, tx, who, ActionKeyCreated, f.AccountID, map[string]any{"key_id": id,
+			"prefix": secret[:keyPrefixLen], "name": name, "project": project, "models": models}); err != nil {
+			return err
+		}
+		if limit == nil {
+			return nil
+		}
+		_, err := s.budgets.SetTx(ctx, tx, budget.Actor{Kind: backoffice.ActorCustomer, UserID: who.UserID, Email: who.Email,
+			IP: who.IP}, owner, *limit)
+		return err
 	})
+	if fe, ok := fielderr.As(err); ok {
+		errs := fielderr.New("relay")
+		budgetFields(errs, fe)
+		return Key{}, "", errs
+	}
 	if err != nil {
 		return Key{}, "", fmt.Errorf("relay: create key: %w", err)
 	}
@@ -391,3 +456,7 @@ func (s *Keys) EnsureDemoKey(ctx context.Context, accountID int64, name, secret 
 	}
 	return nil
 }
+
+// Models are the model names a key's allow-list may name: those of the
+// rate card in force. Errors: pricing errors.
+func (s *Keys) Models(ctx context.Context) ([]string, error) { return s.models(ctx) }

@@ -41,6 +41,7 @@ var Nav = []NavItem{
 	{Route: "portal.usage", Fallback: "/portal/usage", Key: "menu.usage"},
 	{Route: "portal.transactions", Fallback: "/portal/transactions", Key: "menu.transactions"},
 	{Route: "portal.budgets", Fallback: "/portal/budgets", Key: "menu.budgets"},
+	{Route: "portal.keys", Fallback: "/portal/keys", Key: "menu.api_keys"},
 	{Route: "portal.accounts", Fallback: "/portal/accounts", Key: "menu.sub_accounts", Enterprise: true},
 	{Route: "portal.plans", Fallback: "/portal/plans", Key: "menu.plans"},
 	{Route: "portal.products", Fallback: "/portal/products", Key: "menu.products"},

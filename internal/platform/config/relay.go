@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,6 +23,9 @@ type Relay struct {
 	// KeyCacheTTL is how long a verified customer API key is trusted
 	// (RELAY_KEY_CACHE_TTL, 1s; at most 2s, the revocation promise).
 	KeyCacheTTL time.Duration
+	// PublicURL is the gateway's base URL as customers call it, shown on
+	// the portal's API keys page (RELAY_PUBLIC_URL, http://<Addr>/v1).
+	PublicURL string
 }
 
 func readRelay(c *Config, env source) error {
@@ -44,6 +49,10 @@ func readRelay(c *Config, env source) error {
 			return errors.New("RELAY_KEY_CACHE_TTL must be a duration above 0 and at most 2s, such as 1s")
 		}
 		r.KeyCacheTTL = d
+	}
+	r.PublicURL = strings.TrimRight(env.or("RELAY_PUBLIC_URL", "http://"+r.Addr+"/v1"), "/")
+	if u, err := url.Parse(r.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("RELAY_PUBLIC_URL must be an http(s) URL such as https://api.example.com/v1")
 	}
 	c.Relay = r
 	return nil
