@@ -346,6 +346,20 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	for _, k := range []struct{ name, mode string }{{"走查沙箱密钥", "test"}, {"production gateway", "live"}} {
 		require.Equal(t, http.StatusOK, staff.PostForm("/admin/keys", url.Values{"name": {k.name}, "mode": {k.mode}}).Status)
 	}
+	// The gateway: an API key with a project, a model list, a monthly
+	// budget and an expiry, one revoked; an upstream (its edit page).
+	c.Get("/portal/keys")
+	for _, name := range []string{"走查搜索机器人", "old-key"} {
+		p = c.PostForm("/portal/keys", url.Values{"name": {name}, "project": {"搜索"}, "models": {"deepseek-chat", "qwen-max"},
+			"budget": {"2,000"}, "budget_unit": {"credits"}, "expires_on": {time.Now().AddDate(0, 2, 0).Format("2006-01-02")}})
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+	}
+	oldKey := p.Doc.Find(`[data-testid="apikey-row"]`).First().AttrOr("data-key", "")
+	require.Equal(t, http.StatusOK, c.PostForm("/portal/keys/"+oldKey+"/revoke", nil).Status)
+	staff.Get("/admin/upstreams")
+	p = staff.PostForm("/admin/upstreams", url.Values{"name": {"深度求索官方"}, "base_url": {"https://api.deepseek.com/v1"}, "secret": {"sk-walk"},
+		"models": {"deepseek-chat=deepseek-v3\ndeepseek-reasoner"}, "weight": {"2"}, "priority": {"0"}, "timeout_ms": {"60000"}, "enabled": {"yes"}})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
 	_, err = b.ledger.Credit(ctx, ledger.CreditRequest{AccountID: acc, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(1), IdempotencyKey: "walk-last"})
 	require.NoError(t, err)
 
