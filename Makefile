@@ -26,20 +26,28 @@ build: ## build bin/credits
 
 # In dev, `run` starts the payment sandbox first and waits until it listens
 # (it writes the shared dev keys in PAYSIM_KEY_DIR before listening, so serve
-# loads the same keys), and stops it when serve exits.
-run: build ## migrate, seed and serve on http://127.0.0.1:8080 (ADDR=…); in dev also the payment sandbox on PAYSIM_ADDR (127.0.0.1:8090)
+# loads the same keys), then the fake upstream (upstreamsim) and the
+# OpenAI-compatible gateway with its demo upstream, each waited for in turn
+# (two processes opening the database at once race in its bootstrap); all
+# of them stop when serve exits.
+run: build ## migrate, seed and serve on http://127.0.0.1:8080 (ADDR=…); in dev also the payment sandbox (PAYSIM_ADDR, 127.0.0.1:8090), upstreamsim (UPSTREAMSIM_ADDR, 127.0.0.1:8092) and the gateway (RELAY_ADDR, 127.0.0.1:8081)
 	$(BIN) migrate
 	$(BIN) seed
-	@if [ "$${APP_ENV:-dev}" = dev ] && [ "$${PAYMENT_SANDBOX:-true}" != false ]; then \
-		echo "payment sandbox: $(BIN) paysim (scan-to-pay pages at http://$${PAYSIM_ADDR:-127.0.0.1:8090}/)"; \
-		$(BIN) paysim & sim=$$!; \
-		trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT; \
-		addr=$${PAYSIM_ADDR:-127.0.0.1:8090}; \
-		for i in $$(seq 50); do (exec 3<>/dev/tcp/$${addr%:*}/$${addr##*:}) 2>/dev/null && break; sleep 0.2; done; \
-		$(BIN) serve --addr $(ADDR); \
-	else \
-		$(BIN) serve --addr $(ADDR); \
-	fi
+	@pids=; trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null' EXIT; \
+	listening() { for i in $$(seq 50); do (exec 3<>/dev/tcp/$${1%:*}/$${1##*:}) 2>/dev/null && return; sleep 0.2; done; }; \
+	if [ "$${APP_ENV:-dev}" = dev ]; then \
+		if [ "$${PAYMENT_SANDBOX:-true}" != false ]; then \
+			echo "payment sandbox: $(BIN) paysim (scan-to-pay pages at http://$${PAYSIM_ADDR:-127.0.0.1:8090}/)"; \
+			$(BIN) paysim & pids="$$pids $$!"; \
+			listening $${PAYSIM_ADDR:-127.0.0.1:8090}; \
+		fi; \
+		sim=$${UPSTREAMSIM_ADDR:-127.0.0.1:8092}; \
+		$(BIN) upstreamsim --addr $$sim & pids="$$pids $$!"; \
+		listening $$sim; \
+		$(BIN) gateway --demo http://$$sim/v1 & pids="$$pids $$!"; \
+		listening $${RELAY_ADDR:-127.0.0.1:8081}; \
+	fi; \
+	$(BIN) serve --addr $(ADDR)
 
 test: chromium redis node-deps check-generated ## run every test, Chromium journeys, Redis and the Node clients included (installs Chromium, Redis and the Node projects' packages when missing)
 	REQUIRE_REDIS=1 $(GO) test -timeout 20m ./...

@@ -21,7 +21,7 @@ import (
 
 // demoRelayKey is the development customer key `credits gateway --demo`
 // stores for the demo customer and prints (never in production).
-const demoRelayKey = "sk-demo0000000000000000000000000000000000000000000"
+const demoRelayKey = "sk-demo00000000000000000000000000000000000000000000"
 
 // runGateway serves the OpenAI-compatible gateway until SIGINT/SIGTERM.
 func runGateway(ctx context.Context, args []string) error {

@@ -195,4 +195,16 @@ func TestSeedPrintsWhatEachStepMade(t *testing.T) {
 	require.Contains(t, out.String(), "seed demo: 1 customer")
 	require.Contains(t, out.String(), "demo sign-ins:\n")
 	require.Contains(t, out.String(), "\n  customer  demo@example.com / demo\n")
+	// The gateway's URL and the demo customer's API key, which the store
+	// accepts, are among the sign-ins.
+	require.Contains(t, out.String(), "\n  gateway     http://127.0.0.1:8081/v1 ")
+	require.Contains(t, out.String(), "\n  API key     "+demoRelayKey+" (demo@example.com)\n")
+	a, err := app.Build(context.Background(), devConfig(t), pool, nil, app.Overrides{})
+	require.NoError(t, err)
+	defer a.Close()
+	k, err := a.RelayKeys.Authenticate(context.Background(), demoRelayKey)
+	require.NoError(t, err)
+	u, err := a.Auth.UserByLogin(context.Background(), demoCustomerLogin)
+	require.NoError(t, err)
+	require.Equal(t, u.AccountID, k.AccountID)
 }

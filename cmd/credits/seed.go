@@ -35,6 +35,7 @@ var seedSteps = []seedStep{
 	{"platform", seedPlatform},
 	{"portal", seedPortal},
 	{"gateway", seedGateway},
+	{"relay", seedRelay},
 	{"plans", seedPlans},
 	{"products", seedProducts},
 	{"staff", seedStaff},
