@@ -54,7 +54,7 @@ type KeyRow struct {
 	Name       string
 	Project    string
 	Models     []string // empty: every model
-	ExpiresOn  string // the last day it works, Shanghai (empty: no expiry)
+	ExpiresOn  string   // the last day it works, Shanghai (empty: no expiry)
 	LastUsedAt *time.Time
 	CreatedAt  time.Time
 	RevokedAt  *time.Time
