@@ -34,6 +34,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminStaffRoutes(g)
 	s.adminTOTPRoutes(g)
 	s.adminKeyRoutes(g)
+	s.adminWebhookRoutes(g)
 	s.adminReasonRoutes(g)
 	s.adminChannelRoutes(g)
 	s.adminKYCRoutes(g)

@@ -37,7 +37,7 @@ var auditActions = slices.Concat([]backoffice.Action{
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
 	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
 	backoffice.ActionProductDrafted, backoffice.ActionProductPublished,
-}, backoffice.StaffActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions)
+}, backoffice.StaffActions, backoffice.WebhookActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions)
 
 // auditFilter reads the filter form: actor (staff id or email), account
 // id, action, from and to (inclusive Asia/Shanghai dates).

@@ -253,6 +253,21 @@ func TestPhoneWalkEveryPageFitsAndShowsNoCodes(t *testing.T) {
 	p = c.PostForm("/portal/accounts", url.Values{"name": {"研发部"}, "allocation": {"20,000"}, "rpm": {"60"}, "tpm": {"100000"}})
 	require.Equal(t, http.StatusOK, p.Status, p.Body)
 
+	// A webhook endpoint with one delivery that failed and one that got
+	// through (the back office's webhook desk lists and opens it).
+	hook, _, err := a.Webhooks.CreateEndpoint(ctx, acc, "https://hooks.walk-platform.example.com/credits/events")
+	require.NoError(t, err)
+	_, err = a.Pool.Exec(ctx, `
+INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, attempt, status_code, error, next_attempt_at, delivered_at,
+                                request_headers, response_body, duration_ms)
+VALUES ($1, 'evt_walk_1', 'balance.low', '{"id": "evt_walk_1", "type": "balance.low", "created_at": "2026-12-06T02:00:00Z", "data": {"available": "120.5"}}',
+        1, 503, 'webhook: endpoint answered 503: busy', now() + interval '1 minute', NULL,
+        '{"Content-Type": "application/json", "Credits-Event-Id": "evt_walk_1", "Credits-Signature": "t=1796522400,v1=4f9a0c3e5b7d9f1a2c4e6a8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f"}', 'busy', 10004),
+       ($1, 'evt_walk_1', 'balance.low', '{"id": "evt_walk_1", "type": "balance.low", "created_at": "2026-12-06T02:00:00Z", "data": {"available": "120.5"}}',
+        2, 200, NULL, NULL, now(),
+        '{"Content-Type": "application/json", "Credits-Event-Id": "evt_walk_1", "Credits-Signature": "t=1796522460,v1=0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f4f9a0c3e5b7d9f1a2c4e6a8b0d2f4a6c8e"}', 'ok', 38)`, hook.ID)
+	require.NoError(t, err)
+
 	// A one-time product bought by QR: its entitlement on the products
 	// page, its order (with the refund offer) among the orders.
 	p = c.PostForm("/portal/products/buy", url.Values{"product": {"deepseek-pack"}, "channel": {string(payments.ChannelWeChat)}, "mode": {"qr"}})

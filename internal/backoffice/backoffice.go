@@ -76,6 +76,9 @@ type Options struct {
 	// PlanFees lists paid plan orders for the revenue report's plan-fee
 	// figures; nil reports none.
 	PlanFees PlanFees
+	// Webhooks lets support and admins see webhook deliveries, replay
+	// them and switch endpoints; nil refuses them (ErrNoWebhooks).
+	Webhooks WebhookDesk
 	// Current, when set, gives the settings in force for each operation
 	// (the settings screen, internal/settings), replacing Settings.
 	Current func() Settings

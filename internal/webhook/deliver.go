@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,14 +23,19 @@ import (
 )
 
 // DeliverArgs is the River job delivering one event to one endpoint. It is
-// unique by (endpoint, event) across every job state, so an event is never
-// queued twice for an endpoint.
+// unique by (endpoint, event, replay) across every job state, so an event is
+// never queued twice for an endpoint unless staff replay it.
 type DeliverArgs struct {
 	EndpointID int64           `json:"endpoint_id" river:"unique"`
 	EventID    string          `json:"event_id" river:"unique"`
 	EventType  string          `json:"event_type"`
 	CreatedAt  time.Time       `json:"created_at"`
 	Data       json.RawMessage `json:"data"`
+	// Replay is 0 for the event's own delivery and n for the nth replay
+	// staff asked for (ReplayTx): each replay is a job of its own, with the
+	// same event id and body and a fresh signature. Omitted when 0, so the
+	// uniqueness of a first delivery is what it always was.
+	Replay int `json:"replay,omitempty" river:"unique"`
 }
 
 // Kind names the job in River's tables.
@@ -129,9 +135,10 @@ const loadEndpoint = `SELECT url, secret, active FROM webhook_endpoints WHERE id
 // first record stands.
 const logAttempt = `
 INSERT INTO webhook_deliveries
-    (endpoint_id, event_id, event_type, payload, attempt, status_code, error, next_attempt_at, delivered_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (endpoint_id, event_id, attempt) DO NOTHING`
+    (endpoint_id, event_id, event_type, payload, attempt, status_code, error, next_attempt_at, delivered_at,
+     replay, request_headers, response_body, duration_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (endpoint_id, event_id, replay, attempt) DO NOTHING`
 
 // ErrEndpointInactive cancels deliveries to a disabled or deleted endpoint.
 var ErrEndpointInactive = errors.New("webhook: endpoint is disabled")
@@ -149,7 +156,7 @@ func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error
 	err = d.db.QueryRow(ctx, loadEndpoint, a.EndpointID).Scan(&endpointURL, &secret, &active)
 	if errors.Is(err, pgx.ErrNoRows) || err == nil && !active {
 		if err == nil {
-			d.log(ctx, job, body, nil, ErrEndpointInactive.Error(), nil, nil)
+			d.log(ctx, job, body, exchange{}, ErrEndpointInactive.Error(), nil, nil)
 		}
 		return river.JobCancel(ErrEndpointInactive)
 	}
@@ -157,10 +164,10 @@ func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error
 		return fmt.Errorf("webhook: load endpoint: %w", err)
 	}
 
-	status, sendErr := d.post(ctx, endpointURL, secret, a, body)
+	ex, sendErr := d.post(ctx, endpointURL, secret, a, body)
 	now := time.Now()
 	if sendErr == nil {
-		d.log(ctx, job, body, status, "", nil, &now)
+		d.log(ctx, job, body, ex, "", nil, &now)
 		return nil
 	}
 	var next *time.Time
@@ -168,7 +175,7 @@ func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error
 		t := now.Add(d.backoff(job.ID, job.Attempt))
 		next = &t
 	}
-	d.log(ctx, job, body, status, sendErr.Error(), next, nil)
+	d.log(ctx, job, body, ex, sendErr.Error(), next, nil)
 	if next == nil {
 		d.opts.Logger.WarnContext(ctx, "webhook delivery given up",
 			slog.Int64("endpoint_id", a.EndpointID), slog.String("event_id", a.EventID),
@@ -197,37 +204,64 @@ func (d *Deliverer) backoff(jobID int64, attempt int) time.Duration {
 	return base + time.Duration(float64(base)*(float64(h.Sum32()%2001)/10000-0.1))
 }
 
-func (d *Deliverer) post(ctx context.Context, endpointURL, secret string, a DeliverArgs, body []byte) (*int, error) {
+// ResponseExcerptBytes is how much of an endpoint's answer an attempt keeps.
+const ResponseExcerptBytes = 512
+
+// exchange is what one attempt sent and got back, for the attempt log.
+type exchange struct {
+	headers  map[string]string // the request's headers, signature included
+	status   *int              // nil: no HTTP answer
+	excerpt  *string           // the answer's first ResponseExcerptBytes, as valid UTF-8
+	duration *int64            // milliseconds from sending to the end of the excerpt
+}
+
+func (d *Deliverer) post(ctx context.Context, endpointURL, secret string, a DeliverArgs, body []byte) (exchange, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpointURL, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("webhook: request: %w", err)
+		return exchange{}, fmt.Errorf("webhook: request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Credits-Webhooks/1")
 	req.Header.Set("Credits-Event-Id", a.EventID)
 	req.Header.Set("Credits-Event-Type", a.EventType)
 	req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
+	ex := exchange{headers: map[string]string{}}
+	for k := range req.Header {
+		ex.headers[k] = req.Header.Get(k)
+	}
+	start := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("webhook: post: %w", err)
+		ex.duration = ptr(time.Since(start).Milliseconds())
+		return ex, fmt.Errorf("webhook: post: %w", err)
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, ResponseExcerptBytes))
+	ex.duration = ptr(time.Since(start).Milliseconds())
+	text := strings.ReplaceAll(strings.ToValidUTF8(string(snippet), "\uFFFD"), "\x00", "")
+	ex.excerpt = &text
 	status := resp.StatusCode
+	ex.status = &status
 	if status < 200 || status > 299 {
-		return &status, fmt.Errorf("webhook: endpoint answered %d: %s", status, bytes.TrimSpace(snippet))
+		return ex, fmt.Errorf("webhook: endpoint answered %d: %s", status, bytes.TrimSpace(snippet))
 	}
-	return &status, nil
+	return ex, nil
 }
 
-func (d *Deliverer) log(ctx context.Context, job *river.Job[DeliverArgs], body []byte, status *int, errText string, next, delivered *time.Time) {
+func ptr[T any](v T) *T { return &v }
+
+func (d *Deliverer) log(ctx context.Context, job *river.Job[DeliverArgs], body []byte, ex exchange, errText string, next, delivered *time.Time) {
 	a := job.Args
 	var errCol *string
 	if errText != "" {
 		errCol = &errText
 	}
+	var headers []byte
+	if ex.headers != nil {
+		headers, _ = json.Marshal(ex.headers)
+	}
 	if _, err := d.db.Exec(ctx, logAttempt, a.EndpointID, a.EventID, a.EventType, body, job.Attempt,
-		status, errCol, next, delivered); err != nil {
+		ex.status, errCol, next, delivered, a.Replay, headers, ex.excerpt, ex.duration); err != nil {
 		d.opts.Logger.ErrorContext(ctx, "webhook: cannot log delivery attempt",
 			slog.Int64("endpoint_id", a.EndpointID), slog.String("event_id", a.EventID), slog.String("error", err.Error()))
 	}

@@ -178,11 +178,17 @@ func (s *Service) Endpoints(ctx context.Context, accountID int64) ([]Endpoint, e
 	return eps, nil
 }
 
-const setActive = `UPDATE webhook_endpoints SET active = $3 WHERE id = $1 AND account_id = $2`
+// setActive is the platform's own switch (the API): turning an endpoint off
+// is deleting it, which staff may not undo (desk.go).
+const setActive = `
+UPDATE webhook_endpoints
+SET active = $3, disabled_by = CASE WHEN $3 THEN NULL ELSE 'api' END,
+    disabled_at = CASE WHEN $3 THEN NULL ELSE coalesce(disabled_at, now()) END
+WHERE id = $1 AND account_id = $2`
 
-// SetActive enables or disables an endpoint of the account; a disabled
-// endpoint gets no new events and its pending retries are dropped. It fails
-// with ErrNotFound.
+// SetActive enables or disables an endpoint of the account for the
+// platform (the API); a disabled endpoint gets no new events and its
+// pending retries are dropped. It fails with ErrNotFound.
 func (s *Service) SetActive(ctx context.Context, accountID, endpointID int64, active bool) error {
 	tag, err := s.pool.Exec(ctx, setActive, endpointID, accountID, active)
 	if err != nil {

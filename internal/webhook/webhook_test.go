@@ -359,9 +359,9 @@ func TestEndpoints(t *testing.T) {
 		pool := dbtest.Pool(t)
 		r := newReceiver(t)
 		d := NewDeliverer(pool, DelivererOptions{})
-		status, err := d.post(t.Context(), r.srv.URL, "whsec_x", DeliverArgs{EventID: "evt_1", EventType: "t"}, []byte(`{}`))
+		ex, err := d.post(t.Context(), r.srv.URL, "whsec_x", DeliverArgs{EventID: "evt_1", EventType: "t"}, []byte(`{}`))
 		require.ErrorIs(t, err, errPrivateAddress)
-		require.Nil(t, status)
+		require.Nil(t, ex.status, "no answer")
 		require.Empty(t, r.requests(), "the request never left")
 	})
 }
