@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,9 +88,15 @@ func TestAPITiersByRecharge(t *testing.T) {
 	pay(t, b, aID, 90000) // ¥1,000 in total: tier 2, at once
 	// The bucket refills at the new rate from now on (one request per
 	// 60 ms at RPM 1000); it does not jump to full.
-	time.Sleep(100 * time.Millisecond)
-	a3 := reserve(a, "a3")
-	require.Equal(t, http.StatusCreated, a3.Status, "the payment raised RPM at once: %s", a3.Body)
+	// At tier 1's RPM the next call would wait a minute; at tier 2's it
+	// passes within a few refills (the first refusal re-reads the pool).
+	var a3 apiResp
+	attempt := 0
+	require.Eventually(t, func() bool {
+		attempt++
+		a3 = reserve(a, "a3-"+strconv.Itoa(attempt))
+		return a3.Status == http.StatusCreated
+	}, 3*time.Second, 60*time.Millisecond, "the payment raised RPM at once")
 
 	bx, bID := open("cap")
 	pay(t, b, bID, 100000) // ¥1,000: tier 2, two calls at once
