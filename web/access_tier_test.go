@@ -97,6 +97,7 @@ func TestAPITiersByRecharge(t *testing.T) {
 		a3 = reserve(a, "a3-"+strconv.Itoa(attempt))
 		return a3.Status == http.StatusCreated
 	}, 3*time.Second, 60*time.Millisecond, "the payment raised RPM at once")
+	require.Equal(t, http.StatusCreated, a3.Status, string(a3.Body))
 
 	bx, bID := open("cap")
 	pay(t, b, bID, 100000) // ¥1,000: tier 2, two calls at once
