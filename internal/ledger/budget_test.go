@@ -413,3 +413,42 @@ func TestBudgetStartsFromThePeriodsCharges(t *testing.T) {
 	_, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("4"), IdempotencyKey: keyN(), Project: "p"})
 	require.ErrorIs(t, err, ledger.ErrBudgetExceeded, "7 + 4 > 10")
 }
+
+// A budget set while calls are in flight counts their open holds: they
+// can not pass it, and their commits and releases settle it like holds
+// made after it.
+func TestBudgetCountsHoldsOpenWhenSet(t *testing.T) {
+	b := setup(t, ledger.Options{})
+	acc := b.account(t, ledger.AccountIndividual)
+	b.credit(t, acc.ID, "1000", lotOpts{})
+	var held []ledger.Reservation
+	for range 8 {
+		r, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("1"), IdempotencyKey: keyN(), Project: "p"})
+		require.NoError(t, err)
+		held = append(held, r)
+	}
+	other, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("5"), IdempotencyKey: keyN(), Project: "q"})
+	require.NoError(t, err)
+
+	id := b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Project: "p", Amount: d("10"), HardStop: true})
+	requireDec(t, "8", b.budget(t, acc.ID, id).Used, "the eight open holds of project p, not project q's")
+	_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{TTL: longTTL, AccountID: acc.ID, Amount: d("3"), IdempotencyKey: keyN(), Project: "p"})
+	require.ErrorIs(t, err, ledger.ErrBudgetExceeded, "8 open + 3 > 10")
+
+	_, err = b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: held[0].ID, Actual: d("0.5")})
+	require.NoError(t, err)
+	_, err = b.l.Release(b.ctx, held[1].ID)
+	require.NoError(t, err)
+	requireDec(t, "6.5", b.budget(t, acc.ID, id).Used, "a commit settles what it charged, a release gives its hold back")
+	_, err = b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: other.ID, Actual: d("5")})
+	require.NoError(t, err)
+	requireDec(t, "6.5", b.budget(t, acc.ID, id).Used, "project q is outside the budget")
+
+	// changing the period kind starts the budget again from this period's
+	// charges plus the holds still open (six of one credit), once each
+	b.setBudget(t, ledger.BudgetSpec{AccountID: acc.ID, Project: "p", Period: ledger.BudgetDay, Amount: d("10"), HardStop: true})
+	requireDec(t, "6.5", b.budget(t, acc.ID, id).Used, "0.5 charged today and six holds of 1")
+	_, err = b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: held[2].ID, Actual: d("1")})
+	require.NoError(t, err)
+	requireDec(t, "6.5", b.budget(t, acc.ID, id).Used, "a hold committed in full leaves the count as it was")
+}

@@ -504,9 +504,11 @@ END $$;
 -- budget that is changed keeps what its period has counted; a new one (or
 -- one given another period kind) gets the pool's next slot or starts its
 -- slot again from what its scope was charged in the current period (the
--- ledger's events since the period's start; holds open now are not in
--- it). The pool is marked budgeted, so its holds look budgets up. Returns
--- {"id"}.
+-- ledger's events since the period's start) plus what its scope holds open
+-- now: those holds are entered in the budget (their commits and releases
+-- then settle it like any other), so calls in flight when a budget is set
+-- can not pass it. The pool is marked budgeted, so its holds look budgets
+-- up. Returns {"id"}.
 CREATE OR REPLACE FUNCTION ledger_budget_set(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -550,6 +552,25 @@ BEGIN
           AND (v_acc.id = v_acc.pool_id AND v_project = '' AND v_label = '' OR e.account_id = v_acc.id)
           AND (v_project = '' AND v_label = '' OR e.project = v_project)
           AND (v_label = '' OR e.key_label = v_label);
+        -- the open holds over its scope enter it in this period (a budget
+        -- that changed its period kind replaces its old period in them)
+        WITH open_holds AS (
+            UPDATE ledger_reservations r SET
+                budget_ids = CASE WHEN v_id = ANY (r.budget_ids) THEN r.budget_ids
+                                  ELSE coalesce(r.budget_ids, '{}') || v_id END,
+                budget_slots = CASE WHEN v_id = ANY (r.budget_ids) THEN r.budget_slots
+                                    ELSE coalesce(r.budget_slots, '{}') || v_slot END,
+                budget_starts = CASE WHEN v_id = ANY (r.budget_ids)
+                                     THEN ARRAY(SELECT CASE WHEN u.id = v_id THEN v_start ELSE u.st END
+                                                FROM unnest(r.budget_ids, r.budget_starts) WITH ORDINALITY u(id, st, n)
+                                                ORDER BY u.n)
+                                     ELSE coalesce(r.budget_starts, '{}') || v_start END
+            WHERE r.pool_id = v_acc.pool_id AND r.status = 'open'
+              AND (v_acc.id = v_acc.pool_id AND v_project = '' AND v_label = '' OR r.account_id = v_acc.id)
+              AND (v_project = '' AND v_label = '' OR r.project = v_project)
+              AND (v_label = '' OR r.key_label = v_label)
+            RETURNING r.amount)
+        SELECT v_used + coalesce(sum(amount), 0) INTO v_used FROM open_holds;
         v_pool.budget_ids[v_slot] := v_id;
         v_pool.budget_starts[v_slot] := v_start;
         v_pool.budget_used[v_slot] := v_used;
