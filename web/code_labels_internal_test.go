@@ -38,7 +38,7 @@ func TestEverySeededReasonCodeHasAName(t *testing.T) {
 	require.NoError(t, err)
 	for _, code := range []string{"outage_compensation", "goodwill", "migration", "sales_promotion",
 		"signup_credit", "topup", "topup_bonus", "manual_recharge", "redemption_code", "verification_bonus",
-		"model_pack", "plan_credits", "plan_upgrade"} {
+		"model_pack", "plan_credits", "plan_upgrade", "referral_reward"} {
 		require.True(t, b.Has("source."+code), "source.%s is missing from a locale", code)
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/products"
+	"github.com/seed75218f88/credits/internal/referral"
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
@@ -51,9 +52,11 @@ type Deps struct {
 	Logger *slog.Logger
 	I18n   *i18n.Bundle
 
-	Ledger       *ledger.Ledger
-	Auth         *auth.Service
-	Signup       *signup.Service
+	Ledger *ledger.Ledger
+	Auth   *auth.Service
+	Signup *signup.Service
+	// Referrals are the invite codes and the inviters' rewards.
+	Referrals    *referral.Service
 	Usage        *usage.Store
 	Gateway      *gateway.Service
 	Payments     *payments.Service
@@ -101,7 +104,7 @@ func (d Deps) check() error {
 		{"Invoicing", d.Invoicing == nil}, {"Webhooks", d.Webhooks == nil}, {"Jobs", d.Jobs == nil},
 		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
 		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil}, {"Budgets", d.Budgets == nil},
-		{"Access", d.Access == nil},
+		{"Access", d.Access == nil}, {"Referrals", d.Referrals == nil},
 		{"RelayKeys", d.RelayKeys == nil}, {"RelayUpstreams", d.RelayUpstreams == nil},
 	} {
 		if m.missing {
@@ -144,6 +147,8 @@ type Server struct {
 	// (web/portal_keys.go, web/admin_upstreams.go).
 	relayKeys *relay.Keys
 	upstreams *relay.Upstreams
+	// referrals are the invite codes and rewards (web/portal_invite.go).
+	referrals *referral.Service
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -188,6 +193,7 @@ func New(d Deps) (*Server, error) {
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
 	s.autoTopUp = d.AutoTopUp
 	s.budgets = d.Budgets
+	s.referrals = d.Referrals
 	s.access = d.Access
 	s.relayKeys, s.upstreams = d.RelayKeys, d.RelayUpstreams
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}

@@ -40,6 +40,7 @@ import (
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/products"
 	"github.com/seed75218f88/credits/internal/ratelimit"
+	"github.com/seed75218f88/credits/internal/referral"
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
@@ -78,17 +79,19 @@ type Overrides struct {
 // App is every domain service one process runs, built once from the
 // configuration, and the River client working their background jobs.
 type App struct {
-	Config  config.Config
-	Pool    *pgxpool.Pool
-	Logger  *slog.Logger
-	I18n    *i18n.Bundle
-	Ledger  *ledger.Ledger
-	Auth    *auth.Service
-	Signup  *signup.Service
-	Usage   *usage.Store
-	Mail    mail.Sender
-	Pricing *pricing.Service
-	Plans   *plans.Service
+	Config config.Config
+	Pool   *pgxpool.Pool
+	Logger *slog.Logger
+	I18n   *i18n.Bundle
+	Ledger *ledger.Ledger
+	Auth   *auth.Service
+	Signup *signup.Service
+	// Referrals are the invite codes and the inviters' rewards.
+	Referrals *referral.Service
+	Usage     *usage.Store
+	Mail      mail.Sender
+	Pricing   *pricing.Service
+	Plans     *plans.Service
 	// Subscriptions are accounts' plans and their monthly plan credits.
 	Subscriptions *plans.Subscriptions
 	// Quotas spends plan quota for covered calls (the gateway's) and reads
@@ -177,7 +180,12 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		aopts.Argon2 = *o.Argon2
 	}
 	a.Auth = auth.New(pool, aopts)
-	a.Signup = &signup.Service{Pool: pool, Auth: a.Auth, Ledger: a.Ledger, Settings: cfg.Signup, Now: o.Now}
+	// Referrals: an invitee's first paid top-up once verified rewards its
+	// inviter (payments' TopUpPaid, below).
+	a.Referrals = referral.New(pool, a.Ledger, referral.Identities{Verified: verification.VerifiedIdentityTx,
+		All: verification.IdentitiesTx}, referral.Options{Now: o.Now, Logger: logger,
+		Current: func() referral.Reward { return current().Referral }})
+	a.Signup = &signup.Service{Pool: pool, Auth: a.Auth, Ledger: a.Ledger, Settings: cfg.Signup, Referrals: a.Referrals, Now: o.Now}
 	a.Usage = usage.New(pool)
 	a.Pricing = pricing.New(pool)
 	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
@@ -230,6 +238,11 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	popts.Current = func() payments.Products { return current().Products() }
 	popts.BeforeRefund = func(ctx context.Context, tx pgx.Tx, order payments.Order) error {
 		return invoicing.CheckRefundTx(ctx, tx, order.AccountID, order.ID)
+	}
+	popts.TopUpPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		_, err := a.Referrals.RewardTx(ctx, tx, referral.TopUp{AccountID: o.AccountID, OrderNo: o.OrderNo,
+			Credits: o.Credits, PaidFen: *o.PaidFen})
+		return err
 	}
 	popts.OnRefunded = func(ctx context.Context, refundNo string) error {
 		return a.Backoffice.MarkRefundDoneByRef(ctx, refundNo)
@@ -467,7 +480,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 // WebDeps hands the services to the web server.
 func (a *App) WebDeps() web.Deps {
 	return web.Deps{Config: a.Config, Pool: a.Pool, Logger: a.Logger, I18n: a.I18n,
-		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Usage: a.Usage, ViewCache: a.viewCache,
+		Ledger: a.Ledger, Auth: a.Auth, Signup: a.Signup, Referrals: a.Referrals, Usage: a.Usage, ViewCache: a.viewCache,
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,

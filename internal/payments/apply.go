@@ -253,7 +253,19 @@ func (s *Service) markPaid(ctx context.Context, tx pgx.Tx, o *Order, tradeNo str
 	if promoLot != nil {
 		detail["promo_lot_id"] = *promoLot
 	}
-	return s.transition(ctx, tx, o, StatePaid, cause, detail)
+	if err := s.transition(ctx, tx, o, StatePaid, cause, detail); err != nil {
+		return err
+	}
+	return s.topUpPaid(ctx, tx, *o)
+}
+
+// topUpPaid runs Options.TopUpPaid for a top-up just marked paid, in its
+// transaction.
+func (s *Service) topUpPaid(ctx context.Context, tx pgx.Tx, o Order) error {
+	if s.opts.TopUpPaid == nil {
+		return nil
+	}
+	return s.opts.TopUpPaid(ctx, tx, o)
 }
 
 // CompleteTransferOrder marks a bank transfer order paid because the back

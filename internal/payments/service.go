@@ -179,6 +179,12 @@ type Options struct {
 	// upgrade refund rule and puts the subscription back on the plan it
 	// came from. Nil: plan orders are not refundable.
 	PlanRefund func(ctx context.Context, tx pgx.Tx, o Order, maxFen int64, actor, reason string) (PlanRefunded, error)
+	// TopUpPaid runs inside the transaction that marks a top-up order paid
+	// (any channel: a notify, the sync job, a bank statement line, a review
+	// accepted), with the order locked and its lots credited: referrals
+	// reward the inviter there. An error rolls the payment back (the
+	// channel reports it again).
+	TopUpPaid func(ctx context.Context, tx pgx.Tx, o Order) error
 	// ProductOffer prices one-time product code for an account about to buy
 	// it (internal/products, wired in app.Build): the version sold now, its
 	// price, a model pack's credits and lot validity, and the refund window.

@@ -85,8 +85,11 @@ func (s *Service) RecordStatementPaymentTx(ctx context.Context, tx pgx.Tx, p Sta
 			return err
 		}
 		o.ChannelTradeNo, o.PaidAt, o.PaidFen, o.PaidLotID = ref, &now, &p.AmountFen, &p.Lot.ID
-		return s.transition(ctx, tx, &o, StatePaid, CauseBankStatement, map[string]any{
-			"statement_ref": ref, "serial": p.Serial, "actor": p.Actor, "paid_lot_id": p.Lot.ID})
+		if err := s.transition(ctx, tx, &o, StatePaid, CauseBankStatement, map[string]any{
+			"statement_ref": ref, "serial": p.Serial, "actor": p.Actor, "paid_lot_id": p.Lot.ID}); err != nil {
+			return err
+		}
+		return s.topUpPaid(ctx, tx, o)
 	}()
 	if err != nil {
 		return Order{}, fmt.Errorf("payments: record statement line %d: %w", p.LineID, err)

@@ -44,6 +44,9 @@ const (
 	FieldRechargeTiers = "recharge_tiers" // yuan:rpm:tpm:concurrent tiers separated by commas
 	FieldEnforcement   = "enforcement"    // enforce, shadow or off
 
+	FieldReferralPercent = "referral_percent" // percent of the invitee's first top-up, 0 off
+	FieldReferralCap     = "referral_cap"     // credits
+
 	// FieldReason is the reason every change needs; FieldForm a problem of
 	// the form as a whole (nothing changed).
 	FieldReason = "reason"
@@ -66,6 +69,8 @@ func (g Group) Fields() []string {
 		return []string{FieldRenewalDays, FieldPlanGraceDays}
 	case GroupAccess:
 		return []string{FieldRechargeTiers, FieldEnforcement}
+	case GroupReferral:
+		return []string{FieldReferralPercent, FieldReferralCap}
 	}
 	return nil
 }
@@ -101,6 +106,8 @@ var Ranges = map[string]Range{
 	FieldReminderDays:       {"1", "365", 0},
 	FieldRenewalDays:        {strconv.Itoa(plans.MinRenewalLeadDays), strconv.Itoa(plans.MaxRenewalLeadDays), 0},
 	FieldPlanGraceDays:      {strconv.Itoa(plans.MinGraceDays), strconv.Itoa(plans.MaxGraceDays), 0},
+	FieldReferralPercent:    {"0", "100", 2},
+	FieldReferralCap:        {"0", "100000000", 6},
 }
 
 // Validation codes (web: i18n key error.field.<code>, with the arguments
@@ -265,6 +272,14 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 		v.Enforcement = ledger.Enforcement(strings.ToLower(strings.TrimSpace(p.in[FieldEnforcement])))
 		if !v.Enforcement.Valid() {
 			p.fail(FieldEnforcement, CodeEnforcement)
+		}
+	case GroupReferral:
+		var ok bool
+		if v.Referral.Percent, ok = p.number(FieldReferralPercent); !ok {
+			v.Referral.Percent = decimal.Zero
+		}
+		if v.Referral.Cap, ok = p.number(FieldReferralCap); !ok {
+			v.Referral.Cap = decimal.Zero
 		}
 	default:
 		p.fail(FieldForm, CodeRequired)

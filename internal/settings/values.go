@@ -30,6 +30,7 @@ import (
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/referral"
 )
 
 // Key names one stored setting (business_settings.key).
@@ -50,6 +51,7 @@ const (
 	KeyPlanGraceDays     Key = "plans.grace_days"            // days an unpaid plan stays in force after its term
 	KeyAccessTiers       Key = "access.tiers"                // tiers by cumulative recharge (ledger_tiers)
 	KeyEnforcement       Key = "access.enforcement"          // the global enforcement mode (enforce, shadow, off)
+	KeyReferralReward    Key = "referral.reward"             // the inviter's reward: percent of the first top-up, capped
 )
 
 // Group is one form of the settings screen: the keys it changes together.
@@ -63,10 +65,11 @@ const (
 	GroupAccounts Group = "accounts"
 	GroupPlans    Group = "plans"
 	GroupAccess   Group = "access"
+	GroupReferral Group = "referral"
 )
 
 // Groups are the screen's forms in order.
-var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts, GroupPlans, GroupAccess}
+var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts, GroupPlans, GroupAccess, GroupReferral}
 
 // Keys lists the keys a group changes, in order.
 func (g Group) Keys() []Key {
@@ -83,6 +86,8 @@ func (g Group) Keys() []Key {
 		return []Key{KeyPlanRenewalDays, KeyPlanGraceDays}
 	case GroupAccess:
 		return []Key{KeyAccessTiers, KeyEnforcement}
+	case GroupReferral:
+		return []Key{KeyReferralReward}
 	}
 	return nil
 }
@@ -150,6 +155,9 @@ type Values struct {
 	// CurrentEnforcement); an account's own mode, or its enterprise's,
 	// wins.
 	Enforcement ledger.Enforcement
+	// Referral is the inviter's reward for an invitee's first paid top-up
+	// (referral.Options.Current).
+	Referral referral.Reward
 }
 
 // field is the address of k's field in v (nil for an unknown key).
@@ -181,6 +189,8 @@ func (v *Values) field(k Key) any {
 		return &v.AccessTiers
 	case KeyEnforcement:
 		return &v.Enforcement
+	case KeyReferralReward:
+		return &v.Referral
 	}
 	return nil
 }
@@ -278,7 +288,8 @@ func Defaults(p payments.Options, b backoffice.Settings, trialCap decimal.Decima
 		ManualRecharge: RechargeLimits{LimitFen: b.ManualRechargeLimitFen, StaffDayFen: b.ManualRechargeStaffDayLimitFen,
 			AccountDayFen: b.ManualRechargeAccountDayLimitFen},
 		TrialCap: trialCap, ReminderDays: reminderDays,
-		RenewalDays: plans.DefaultRenewalLeadDays, PlanGraceDays: plans.DefaultGraceDays, Enforcement: ledger.EnforceAll}
+		RenewalDays: plans.DefaultRenewalLeadDays, PlanGraceDays: plans.DefaultGraceDays, Enforcement: ledger.EnforceAll,
+		Referral: referral.DefaultReward}
 	if grace.Enabled {
 		v.Grace = Grace{Credits: grace.Amount, Hours: int(grace.Lifetime / time.Hour)}
 	}
@@ -319,6 +330,8 @@ func (v Values) Form(g Group) map[string]string {
 			tiers[i] = fmt.Sprintf("%s:%d:%d:%d", yuan(t.MinPaidFen), t.RPM, t.TPM, t.MaxOpen)
 		}
 		return map[string]string{FieldRechargeTiers: strings.Join(tiers, ", "), FieldEnforcement: string(v.EnforcementMode())}
+	case GroupReferral:
+		return map[string]string{FieldReferralPercent: v.Referral.Percent.String(), FieldReferralCap: v.Referral.Cap.String()}
 	}
 	return nil
 }
@@ -366,6 +379,11 @@ func (v Values) Text(k Key) string {
 		return v.Form(GroupAccess)[FieldRechargeTiers]
 	case KeyEnforcement:
 		return string(v.EnforcementMode())
+	case KeyReferralReward:
+		if !v.Referral.Percent.IsPositive() {
+			return "-"
+		}
+		return v.Referral.Percent.String() + "% / " + format.Credits(v.Referral.Cap)
 	}
 	return ""
 }

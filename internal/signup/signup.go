@@ -19,6 +19,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/referral"
 )
 
 // Settings are the sign-up credit: Credit credits (0 = none) as a promo lot
@@ -38,6 +39,9 @@ type Service struct {
 	Auth     *auth.Service
 	Ledger   *ledger.Ledger
 	Settings Settings
+	// Referrals record who invited a new account (nil: invite codes are
+	// ignored).
+	Referrals *referral.Service
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -53,18 +57,28 @@ func GrantKey(accountID int64) string { return "signup:" + strconv.FormatInt(acc
 // Errors: those of auth.Register (ErrLoginTaken, ErrInvalidEmail,
 // ErrInvalidPhone, ErrWeakPassword, ErrInvalidName) and the ledger's.
 func (s *Service) Register(ctx context.Context, req auth.RegisterRequest) (auth.User, error) {
+	u, _, err := s.RegisterInvited(ctx, req, "")
+	return u, err
+}
+
+// RegisterInvited is Register for a sign-up through an invite link: the
+// inviter of code is recorded on the new account in the same transaction.
+// invited is false when code is empty, unknown or cannot be used: the
+// registration goes on without it.
+//
+// Errors: as Register.
+func (s *Service) RegisterInvited(ctx context.Context, req auth.RegisterRequest, code string) (u auth.User, invited bool, err error) {
 	// Check the form before creating anything.
 	login, _, err := auth.NormalizeLogin(req.Login)
 	if err != nil {
-		return auth.User{}, err
+		return auth.User{}, false, err
 	}
 	if err := auth.CheckPassword(req.Password, login); err != nil {
-		return auth.User{}, err
+		return auth.User{}, false, err
 	}
 	if _, err := s.Auth.UserByLogin(ctx, login); err == nil {
-		return auth.User{}, auth.ErrLoginTaken
+		return auth.User{}, false, auth.ErrLoginTaken
 	}
-	var u auth.User
 	err = db.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
 		acc, err := s.Ledger.CreateAccountTx(ctx, tx, ledger.AccountSpec{Kind: ledger.AccountIndividual, Mode: ledger.ModeLive, Name: req.Name})
 		if err != nil {
@@ -75,16 +89,21 @@ func (s *Service) Register(ctx context.Context, req auth.RegisterRequest) (auth.
 		if u, err = s.Auth.RegisterTx(ctx, tx, r); err != nil {
 			return err
 		}
+		if code != "" && s.Referrals != nil {
+			if invited, err = s.Referrals.RecordTx(ctx, tx, acc.ID, code); err != nil {
+				return err
+			}
+		}
 		return s.grantTx(ctx, tx, acc.ID)
 	})
 	if err != nil {
 		var ae *auth.Error
 		if errors.As(err, &ae) || errors.Is(err, fielderr.ErrInvalid) {
-			return auth.User{}, err
+			return auth.User{}, false, err
 		}
-		return auth.User{}, fmt.Errorf("signup: %w", err)
+		return auth.User{}, false, fmt.Errorf("signup: %w", err)
 	}
-	return u, nil
+	return u, invited, nil
 }
 
 // grantTx gives the sign-up credit inside tx (idempotent by GrantKey).

@@ -28,6 +28,7 @@ var historyTables = []string{
 	"invoice_events",
 	"rate_card_versions", "rate_card_prices",
 	"gateway_expiry_reminders", "channel_bill_imports",
+	"referral_grants",
 }
 
 // rewrites are the statements that would rewrite a table's history:
