@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
@@ -124,6 +125,52 @@ func TestAPIPlanOnlyRefusesWithRetryAt(t *testing.T) {
 	rel := b.live.do(http.MethodPost, "/v1/reservations/"+r.JSON(t)["id"].(string)+"/release", nil)
 	require.Equal(t, http.StatusOK, rel.Status, string(rel.Body))
 	require.Equal(t, http.StatusCreated, b.reserve(b.live, ext, uniq(t, "r3"), 10, 10).Status)
+}
+
+// TestAPIPlanOnlyInShadowMode: with the account in shadow mode a
+// plan-only call past its quota is not refused but held from credits, and
+// the answer and the shadow record name the refusal it would have been;
+// in off mode it is held from credits and nothing is recorded.
+func TestAPIPlanOnlyInShadowMode(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t, apiOpts{})
+	ctx := context.Background()
+	ext := b.account(b.live, uniq(t, "a"), nil)
+	b.grant(b.live, ext, "100", uniq(t, "g"))
+	_, id := b.quotaPlan(ext, 1, plans.PlanOnly)
+	setMode := func(m ledger.Enforcement) {
+		t.Helper()
+		require.NoError(t, pgx.BeginFunc(ctx, b.app.Pool, func(tx pgx.Tx) error { return b.ledger.SetEnforcementTx(ctx, tx, id, &m) }))
+		b.app.Services.Gateway.Forget(id)
+	}
+
+	first := b.reserve(b.live, ext, uniq(t, "r1"), 10, 10)
+	require.Equal(t, http.StatusCreated, first.Status, string(first.Body))
+	require.NotContains(t, first.JSON(t), "shadow_refusal", "quota paid it: nothing was let through")
+
+	setMode(ledger.EnforceShadow)
+	through := b.reserve(b.live, ext, uniq(t, "r2"), 10, 10)
+	require.Equal(t, http.StatusCreated, through.Status, string(through.Body))
+	require.Equal(t, "plan_quota_exhausted", through.JSON(t)["shadow_refusal"])
+	require.NotContains(t, paidBy(t, through), "quota")
+	require.NotEqual(t, "0", through.JSON(t)["reserved"], "credits hold it")
+	n, rows, err := b.ledger.ShadowRefusals(ctx, id, 10)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.Equal(t, "plan_quota_exhausted", rows[0].Code)
+
+	setMode(ledger.EnforceOff)
+	off := b.reserve(b.live, ext, uniq(t, "r3"), 10, 10)
+	require.Equal(t, http.StatusCreated, off.Status, string(off.Body))
+	require.NotContains(t, off.JSON(t), "shadow_refusal")
+	n, _, err = b.ledger.ShadowRefusals(ctx, id, 10)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "off records nothing as refused")
+
+	setMode(ledger.EnforceAll)
+	refused := b.reserve(b.live, ext, uniq(t, "r4"), 10, 10)
+	require.Equal(t, http.StatusTooManyRequests, refused.Status, string(refused.Body))
+	require.Equal(t, "plan_quota_exhausted", refused.Code(t))
 }
 
 // TestAPIWalletFirstUsesQuotaWhenCreditsRunOut: wallet_first pays by

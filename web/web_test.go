@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -29,9 +30,13 @@ import (
 // TestMain runs one web suite at a time per machine: several worktrees
 // running it at once on a small machine starve each other's Chromium until
 // their runs time out. The lock dies with the process; after a bounded wait
-// a run goes ahead anyway.
+// a run goes ahead anyway. A run of chosen tests (-run) is small and goes
+// ahead at once, so a developer's targeted run does not wait for CI's.
 func TestMain(m *testing.M) {
-	waitForOtherWebSuites(12 * time.Minute)
+	flag.Parse()
+	if f := flag.Lookup("test.run"); f == nil || f.Value.String() == "" {
+		waitForOtherWebSuites(12 * time.Minute)
+	}
 	dbtest.Main(m)
 }
 

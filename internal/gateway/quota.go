@@ -97,7 +97,7 @@ func quotaError(err error) error {
 // ledger path (Reserve's own). handled is false when the plan no longer
 // covers the model and the call is the ledger's as usual.
 func (s *Service) reserveWithPlan(ctx context.Context, key Key, a *accountInfo, in ReserveInput, c plans.Coverage,
-	version, model int, credits func() (ReservationView, error)) (v ReservationView, handled bool, err error) {
+	version, model int, credits func(shadow string) (ReservationView, error)) (v ReservationView, handled bool, err error) {
 	switch c.Preference {
 	case plans.WalletOnly:
 		return ReservationView{}, false, nil
@@ -110,7 +110,7 @@ func (s *Service) reserveWithPlan(ctx context.Context, key Key, a *accountInfo, 
 		default:
 			return v, true, err
 		}
-		v, err = credits()
+		v, err = credits("")
 		if !errors.Is(err, ledger.ErrInsufficientCredits) {
 			return v, true, err
 		}
@@ -122,10 +122,24 @@ func (s *Service) reserveWithPlan(ctx context.Context, key Key, a *accountInfo, 
 	}
 	v, err = s.reserveQuota(ctx, key, a, in, c, version, model, c.Preference == plans.PlanFirst, false)
 	switch {
+	case c.Preference == plans.PlanOnly && errors.Is(err, plans.ErrQuotaExhausted):
+		// a plan-only account past its quota: refused, unless the
+		// enforcement switch says to let it through to credits (shadow:
+		// and record the refusal it would have been)
+		mode, merr := s.ledger.EnforcementOf(ctx, a.acct)
+		switch {
+		case merr != nil:
+			return v, true, merr
+		case mode == ledger.EnforceShadow:
+			v, err = credits("plan_quota_exhausted")
+		case mode == ledger.EnforceOff:
+			v, err = credits("")
+		}
+		return v, true, err
 	case err == nil, c.Preference == plans.PlanOnly && !errors.Is(err, plans.ErrNotFound):
 		return v, true, err
 	case errors.Is(err, plans.ErrQuotaExhausted), errors.Is(err, plans.ErrDeclined), errors.Is(err, plans.ErrNotFound):
-		v, err = credits()
+		v, err = credits("")
 		return v, true, err
 	}
 	return v, true, err

@@ -146,6 +146,10 @@ type ReservationView struct {
 	// PaidBy says what holds the call: quota of a plan item, or credits
 	// (plan lots and the wallet).
 	PaidBy PaidBy `json:"paid_by"`
+	// ShadowRefusal names the refusal shadow mode let through
+	// (insufficient_credits, budget_exceeded, concurrency_limit,
+	// allocation_exceeded, plan_quota_exhausted); absent when none.
+	ShadowRefusal string `json:"shadow_refusal,omitempty"`
 }
 
 // reserveDetail is stored on the reservation's ledger event:
@@ -234,18 +238,22 @@ func (s *Service) reserve(ctx context.Context, key Key, a *accountInfo, in Reser
 	if err != nil {
 		return ReservationView{}, err
 	}
-	credits := func() (ReservationView, error) { return s.reserveCredits(ctx, key, a, in, card.Version, price, idx) }
+	credits := func(shadow string) (ReservationView, error) {
+		return s.reserveCredits(ctx, key, a, in, card.Version, price, idx, shadow)
+	}
 	if c.Covered() {
 		if v, handled, err := s.reserveWithPlan(ctx, key, a, in, c, card.Version, idx, credits); handled {
 			return v, err
 		}
 	}
-	return credits()
+	return credits("")
 }
 
 // reserveCredits is Reserve paid by credits (or recorded free).
+// shadow is a refusal of the caller's own that shadow mode lets through
+// (recorded with the hold).
 func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, in ReserveInput, version int,
-	price pricing.ModelPrice, idx int) (ReservationView, error) {
+	price pricing.ModelPrice, idx int, shadow string) (ReservationView, error) {
 	hold := pricing.ReservationHold(price, in.MaxInputTokens, in.MaxOutputTokens)
 	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: version, model: idx}
 	if !hold.IsPositive() { // a free model: nothing to hold, but the call is recorded
@@ -272,13 +280,13 @@ func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, i
 	res, err := s.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: a.acct.ID, Amount: hold,
 		IdempotencyKey: "rsv:" + in.IdempotencyKey, TTL: s.opts.ReservationTTL, Model: in.Model,
 		SessionID: in.SessionID, Detail: reserveDetail(in.MaxInputTokens, in.MaxOutputTokens, version),
-		Project: in.Project, Key: in.Key})
+		Project: in.Project, Key: in.Key, ShadowRefusal: shadow})
 	if err != nil {
 		return ReservationView{}, verificationRequired(err)
 	}
 	tok.reservation = res.ID
 	return ReservationView{ID: s.encodeToken(tok), Reserved: res.Amount, ExpiresAt: res.ExpiresAt,
-		RateCardVersion: tok.version, PaidBy: creditsPaid(res.Amount, res.PlanHeld())}, nil
+		RateCardVersion: tok.version, PaidBy: creditsPaid(res.Amount, res.PlanHeld()), ShadowRefusal: res.ShadowRefusal}, nil
 }
 
 // allow counts one call of tokens against the account's bucket and, for a

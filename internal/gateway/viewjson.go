@@ -26,6 +26,9 @@ func (v ReservationView) AppendJSON(b []byte) []byte {
 	b = append(b, `","rate_card_version":`...)
 	b = strconv.AppendInt(b, int64(v.RateCardVersion), 10)
 	b = v.PaidBy.appendJSON(append(b, `,"paid_by":`...))
+	if v.ShadowRefusal != "" { // a code: letters and underscores, nothing to escape
+		b = append(append(append(b, `,"shadow_refusal":"`...), v.ShadowRefusal...), '"')
+	}
 	return append(b, '}')
 }
 

@@ -27,6 +27,8 @@ func TestHotAnswersEncodeAsEncodingJSON(t *testing.T) {
 			PaidBy: PaidBy{Quota: &QuotaPaid{Item: "编程 <pack> \"x\"", Requests: 1, Tokens: 4096}}},
 		{ID: "rsv_c", Reserved: decimal.RequireFromString("12.5"), ExpiresAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 			PaidBy: PaidBy{PlanCredits: decimal.RequireFromString("10"), Wallet: decimal.RequireFromString("2.5")}},
+		{ID: "rsv_s", Reserved: decimal.RequireFromString("1"), ExpiresAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			ShadowRefusal: "plan_quota_exhausted"},
 	} {
 		want, err := json.Marshal(v)
 		require.NoError(t, err)

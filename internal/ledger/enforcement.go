@@ -112,3 +112,25 @@ func (l *Ledger) ShadowCount(code string) int64 {
 	}
 	return 0
 }
+
+// EnforcementOf is the mode in force for acct: its own, else its
+// enterprise's, else the global mode — the rule ledger_reserve applies, for
+// callers that decide a refusal of their own (the gateway's plan quota).
+func (l *Ledger) EnforcementOf(ctx context.Context, acct Account) (Enforcement, error) {
+	if acct.Enforcement != nil {
+		return *acct.Enforcement, nil
+	}
+	if acct.PoolID != acct.ID {
+		pool, err := l.Account(ctx, acct.PoolID)
+		if err != nil {
+			return "", fmt.Errorf("ledger: enforcement: %w", err)
+		}
+		if pool.Enforcement != nil {
+			return *pool.Enforcement, nil
+		}
+	}
+	if l.opts.CurrentEnforcement != nil {
+		return l.opts.CurrentEnforcement(), nil
+	}
+	return EnforceAll, nil
+}

@@ -266,6 +266,33 @@ func (e ModelPriceBillingType) Valid() bool {
 	}
 }
 
+// Defines values for ReservationShadowRefusal.
+const (
+	ReservationShadowRefusalAllocationExceeded  ReservationShadowRefusal = "allocation_exceeded"
+	ReservationShadowRefusalBudgetExceeded      ReservationShadowRefusal = "budget_exceeded"
+	ReservationShadowRefusalConcurrencyLimit    ReservationShadowRefusal = "concurrency_limit"
+	ReservationShadowRefusalInsufficientCredits ReservationShadowRefusal = "insufficient_credits"
+	ReservationShadowRefusalPlanQuotaExhausted  ReservationShadowRefusal = "plan_quota_exhausted"
+)
+
+// Valid indicates whether the value is a known member of the ReservationShadowRefusal enum.
+func (e ReservationShadowRefusal) Valid() bool {
+	switch e {
+	case ReservationShadowRefusalAllocationExceeded:
+		return true
+	case ReservationShadowRefusalBudgetExceeded:
+		return true
+	case ReservationShadowRefusalConcurrencyLimit:
+		return true
+	case ReservationShadowRefusalInsufficientCredits:
+		return true
+	case ReservationShadowRefusalPlanQuotaExhausted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SubscriptionCycle.
 const (
 	SubscriptionCycleMonthly SubscriptionCycle = "monthly"
@@ -394,46 +421,46 @@ func (e SubscriptionAnswerBillingPreference) Valid() bool {
 
 // Defines values for UsageResultRejectedCode.
 const (
-	AccountFrozen        UsageResultRejectedCode = "account_frozen"
-	BudgetExceeded       UsageResultRejectedCode = "budget_exceeded"
-	EventInFuture        UsageResultRejectedCode = "event_in_future"
-	EventTooOld          UsageResultRejectedCode = "event_too_old"
-	IdempotencyConflict  UsageResultRejectedCode = "idempotency_conflict"
-	InvalidEvent         UsageResultRejectedCode = "invalid_event"
-	ModelNotAllowed      UsageResultRejectedCode = "model_not_allowed"
-	NoRateCard           UsageResultRejectedCode = "no_rate_card"
-	Unavailable          UsageResultRejectedCode = "unavailable"
-	UnknownAccount       UsageResultRejectedCode = "unknown_account"
-	UnknownModel         UsageResultRejectedCode = "unknown_model"
-	VerificationRequired UsageResultRejectedCode = "verification_required"
+	UsageResultRejectedCodeAccountFrozen        UsageResultRejectedCode = "account_frozen"
+	UsageResultRejectedCodeBudgetExceeded       UsageResultRejectedCode = "budget_exceeded"
+	UsageResultRejectedCodeEventInFuture        UsageResultRejectedCode = "event_in_future"
+	UsageResultRejectedCodeEventTooOld          UsageResultRejectedCode = "event_too_old"
+	UsageResultRejectedCodeIdempotencyConflict  UsageResultRejectedCode = "idempotency_conflict"
+	UsageResultRejectedCodeInvalidEvent         UsageResultRejectedCode = "invalid_event"
+	UsageResultRejectedCodeModelNotAllowed      UsageResultRejectedCode = "model_not_allowed"
+	UsageResultRejectedCodeNoRateCard           UsageResultRejectedCode = "no_rate_card"
+	UsageResultRejectedCodeUnavailable          UsageResultRejectedCode = "unavailable"
+	UsageResultRejectedCodeUnknownAccount       UsageResultRejectedCode = "unknown_account"
+	UsageResultRejectedCodeUnknownModel         UsageResultRejectedCode = "unknown_model"
+	UsageResultRejectedCodeVerificationRequired UsageResultRejectedCode = "verification_required"
 )
 
 // Valid indicates whether the value is a known member of the UsageResultRejectedCode enum.
 func (e UsageResultRejectedCode) Valid() bool {
 	switch e {
-	case AccountFrozen:
+	case UsageResultRejectedCodeAccountFrozen:
 		return true
-	case BudgetExceeded:
+	case UsageResultRejectedCodeBudgetExceeded:
 		return true
-	case EventInFuture:
+	case UsageResultRejectedCodeEventInFuture:
 		return true
-	case EventTooOld:
+	case UsageResultRejectedCodeEventTooOld:
 		return true
-	case IdempotencyConflict:
+	case UsageResultRejectedCodeIdempotencyConflict:
 		return true
-	case InvalidEvent:
+	case UsageResultRejectedCodeInvalidEvent:
 		return true
-	case ModelNotAllowed:
+	case UsageResultRejectedCodeModelNotAllowed:
 		return true
-	case NoRateCard:
+	case UsageResultRejectedCodeNoRateCard:
 		return true
-	case Unavailable:
+	case UsageResultRejectedCodeUnavailable:
 		return true
-	case UnknownAccount:
+	case UsageResultRejectedCodeUnknownAccount:
 		return true
-	case UnknownModel:
+	case UsageResultRejectedCodeUnknownModel:
 		return true
-	case VerificationRequired:
+	case UsageResultRejectedCodeVerificationRequired:
 		return true
 	default:
 		return false
@@ -765,7 +792,13 @@ type Reservation struct {
 
 	// Reserved Examples: 1234.500000
 	Reserved Decimal `json:"reserved"`
+
+	// ShadowRefusal Present only when the account's enforcement mode is shadow and a check would have refused this call: the refusal it would have been. The call was let through and recorded.
+	ShadowRefusal *ReservationShadowRefusal `json:"shadow_refusal,omitempty"`
 }
+
+// ReservationShadowRefusal Present only when the account's enforcement mode is shadow and a check would have refused this call: the refusal it would have been. The call was let through and recorded.
+type ReservationShadowRefusal string
 
 // ReserveInput defines model for ReserveInput.
 type ReserveInput struct {

@@ -622,6 +622,11 @@ export interface components {
             expires_at: components["schemas"]["Timestamp"];
             rate_card_version: number;
             paid_by: components["schemas"]["PaidBy"];
+            /**
+             * @description Present only when the account's enforcement mode is shadow and a check would have refused this call: the refusal it would have been. The call was let through and recorded.
+             * @enum {string}
+             */
+            shadow_refusal?: "insufficient_credits" | "allocation_exceeded" | "concurrency_limit" | "budget_exceeded" | "plan_quota_exhausted";
         };
         /** @description What pays the call. quota: the plan item's quota (its key, a model or group name, and the requests and tokens held or used); plan_credits and wallet: credits held or charged from plan lots and from the wallet (paid, promotional and grace credit). A quota-paid call's commit charges credits only for tokens beyond the room left in its windows. */
         PaidBy: {
