@@ -62,6 +62,7 @@ func (r *Relay) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/chat/completions", r.chat)
 	mux.HandleFunc("POST /v1/embeddings", r.embeddings)
 	mux.HandleFunc("GET /v1/models", r.models)
+	mux.HandleFunc("GET /openapi.yaml", serveSpec)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")
