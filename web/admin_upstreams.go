@@ -94,11 +94,25 @@ func (s *Server) upstreamsPage(c echo.Context, status int, v adminview.Upstreams
 	if err != nil {
 		return err
 	}
+	breakers, err := s.upstreams.Breakers(c.Request().Context())
+	if err != nil {
+		return err
+	}
 	v.Frame = adminFrame(c, "admin.upstreams")
 	for _, u := range ups {
 		row := adminview.UpstreamRow{ID: u.ID, Name: u.Name, BaseURL: u.BaseURL, HasSecret: u.HasSecret, Weight: u.Weight,
 			Priority: u.Priority, TimeoutMS: u.Timeout.Milliseconds(), Enabled: u.Enabled, UpdatedAt: u.UpdatedAt,
 			EditURL: s.URL("admin.upstream", u.ID)}
+		for _, b := range breakers[u.ID] {
+			if b.State == "open" {
+				row.Circuit.Open++
+				if b.Until != nil && b.Until.After(row.Circuit.OpenUntil) {
+					row.Circuit.OpenUntil = *b.Until
+				}
+			} else {
+				row.Circuit.HalfOpen++
+			}
+		}
 		for _, m := range u.PublicModels() {
 			row.Models = append(row.Models, adminview.ModelMapping{Public: m, Upstream: u.Models[m]})
 		}

@@ -229,5 +229,20 @@ func TestUpstreamAddEditInChromium(t *testing.T) {
 		html, err := chromedp.Run(bctx, chromedp.OuterHTML(css(`html`)))
 		require.NoError(t, err)
 		require.NotContains(t, html, secret)
+		state, err := chromedp.Run(bctx, chromedp.AttributeValue(css(row+` [data-testid="upstream-circuit"]`), "data-state"))
+		require.NoError(t, err)
+		require.Equal(t, "closed", state.Value)
+
+		// a gateway process reports this upstream's circuit open (as
+		// relay.Upstreams does when its breaker trips): the page says so
+		_, err = b.app.Pool.Exec(context.Background(), `INSERT INTO relay_breaker_states (process, upstream_id, state, since, until)
+			SELECT 'gw-test:1', id, 'open', now(), now() + interval '30 seconds' FROM relay_upstreams WHERE name = $1`, name)
+		require.NoError(t, err)
+		require.NoError(t, chromedp.Do(bctx, chromedp.Reload(), chromedp.WaitVisible(css(row))))
+		state, err = chromedp.Run(bctx, chromedp.AttributeValue(css(row+` [data-testid="upstream-circuit"]`), "data-state"))
+		require.NoError(t, err)
+		require.Equal(t, "open", state.Value)
+		require.Contains(t, webtest.Text(t, bctx, row+` [data-testid="upstream-circuit"]`), map[string]string{"zh-CN": "已熔断：1 个网关进程", "en": "Circuit open: 1 gateway process"}[lang.code])
+		webtest.RequireFitsWidth(t, bctx, 390, "the upstreams page with an open circuit (%s)", lang.code)
 	}
 }

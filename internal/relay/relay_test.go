@@ -375,8 +375,8 @@ func TestFailoverBeforeTheFirstByteAndCircuitBreaker(t *testing.T) {
 	bad.Fail.Store(503)
 	badSrv := httptest.NewServer(bad)
 	t.Cleanup(badSrv.Close)
-	b.upstream(t, "bad", "kimi-k2=sim-chat", 0, badSrv.URL+"/v1")
-	b.upstream(t, "good", "kimi-k2=sim-chat", 1)
+	badUp := b.upstream(t, "bad", "kimi-k2=sim-chat", 0, badSrv.URL+"/v1")
+	goodUp := b.upstream(t, "good", "kimi-k2=sim-chat", 1)
 	acct, secret := b.customer(t, "1000")
 	for i := range 6 {
 		resp := b.post(t, secret, "/v1/chat/completions", chatBody("kimi-k2", "hi sim:tokens=3", i%2 == 0, ""))
@@ -385,6 +385,21 @@ func TestFailoverBeforeTheFirstByteAndCircuitBreaker(t *testing.T) {
 	}
 	require.EqualValues(t, 3, bad.Calls(), "after 3 failures the failing upstream is skipped")
 	b.waitSettled(t, acct.ID)
+
+	// the open circuit is reported for the back office, until it lets a
+	// trial through; the healthy upstream's circuit is closed
+	var states map[int64][]relay.BreakerState
+	require.Eventually(t, func() bool {
+		var err error
+		states, err = b.ups.Breakers(context.Background())
+		require.NoError(t, err)
+		return len(states[badUp.ID]) == 1
+	}, 5*time.Second, 20*time.Millisecond)
+	open := states[badUp.ID][0]
+	require.Equal(t, "open", open.State)
+	require.NotNil(t, open.Until)
+	require.WithinDuration(t, open.Since.Add(time.Hour), *open.Until, time.Second)
+	require.Empty(t, states[goodUp.ID])
 }
 
 func TestKeysAndErrors(t *testing.T) {

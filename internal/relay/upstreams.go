@@ -119,6 +119,7 @@ type Upstreams struct {
 	live     []*liveUpstream
 	loadedAt time.Time
 	breakers map[int64]*breakerEntry
+	process  string // this process, in relay_breaker_states
 }
 
 // liveUpstream is an enabled upstream as the gateway calls it.
@@ -137,7 +138,7 @@ type breakerEntry struct {
 // keys) and bound to the upstream's name.
 func NewUpstreams(pool *pgxpool.Pool, sealer *piicrypto.Sealer, opts Options) *Upstreams {
 	opts.defaults()
-	return &Upstreams{pool: pool, sealer: sealer, opts: opts, breakers: map[int64]*breakerEntry{}}
+	return &Upstreams{pool: pool, sealer: sealer, opts: opts, breakers: map[int64]*breakerEntry{}, process: processName()}
 }
 
 const upstreamColumns = `id, name, base_url, secret_sealed, models, weight, priority, timeout_ms, enabled, created_at, updated_at`
@@ -378,7 +379,7 @@ func (s *Upstreams) enabled(ctx context.Context) ([]*liveUpstream, error) {
 		}
 		b := s.breakers[r.ID]
 		if b == nil || !b.updated.Equal(r.UpdatedAt) {
-			b = &breakerEntry{updated: r.UpdatedAt, cb: s.newBreaker(r.Name)}
+			b = &breakerEntry{updated: r.UpdatedAt, cb: s.newBreaker(r.ID, r.Name)}
 			s.breakers[r.ID] = b
 		}
 		seen[r.ID] = true
@@ -393,13 +394,18 @@ func (s *Upstreams) enabled(ctx context.Context) ([]*liveUpstream, error) {
 	return live, nil
 }
 
-func (s *Upstreams) newBreaker(name string) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+func (s *Upstreams) newBreaker(id int64, name string) *gobreaker.TwoStepCircuitBreaker[struct{}] {
 	failures := s.opts.BreakerFailures
 	return gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "upstream:" + name,
 		MaxRequests: 1,
 		Timeout:     s.opts.BreakerOpen,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			// off the call's path: a report that fails only leaves the
+			// back office's view behind
+			go s.reportBreaker(id, to, time.Now())
+		},
 	})
 }
 

@@ -26,6 +26,16 @@ type UpstreamRow struct {
 	Enabled   bool
 	UpdatedAt time.Time
 	EditURL   string
+	// Circuit is what the gateway processes' circuit breakers say of it.
+	Circuit Circuit
+}
+
+// Circuit is an upstream's circuit breakers across the gateway processes:
+// how many skip it (open) until when, and how many are trying it again
+// (half-open); all zero when every circuit is closed.
+type Circuit struct {
+	Open, HalfOpen int
+	OpenUntil      time.Time // the last of the open circuits' ends
 }
 
 // ModelMapping is one public model and the upstream's name for it.
