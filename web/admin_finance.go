@@ -209,6 +209,16 @@ func (s *Server) AdminReports(c echo.Context) error {
 	}
 	v.Report = &r
 	v.CSVURL = s.URL("admin.reports.csv") + "?" + c.QueryString()
+	grants, err := s.referrals.Grants(c.Request().Context(), from, to)
+	if err != nil {
+		return err
+	}
+	v.ReferralTotal = decimal.Zero
+	for _, g := range grants {
+		v.Referrals = append(v.Referrals, adminview.ReferralGrantRow{At: g.GrantedAt, InviterID: g.InviterID, InviteeID: g.InviteeID,
+			OrderNo: g.OrderNo, TopUp: g.TopUpCredits, Percent: g.Percent, Amount: g.Amount})
+		v.ReferralTotal = v.ReferralTotal.Add(g.Amount)
+	}
 	return Render(c, http.StatusOK, adminview.Reports(v), nil)
 }
 

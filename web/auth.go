@@ -12,6 +12,7 @@ import (
 	"github.com/seed75218f88/credits/internal/passwordreset"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/referral"
 	authview "github.com/seed75218f88/credits/views/auth"
 )
 
@@ -117,9 +118,21 @@ func (s *Server) sessionUser(c echo.Context) (u auth.User, ok bool, err error) {
 	return u, true, nil
 }
 
-// SignUpForm shows the registration form.
+// SignUpForm shows the registration form. An invite link's code
+// (?ref=CODE) is carried by the form; a code no account has is dropped with
+// a notice, and the sign-up works as without it.
 func (s *Server) SignUpForm(c echo.Context) error {
-	return Render(c, http.StatusOK, authview.SignUp(authview.Form{}, s.signupOffer()), nil)
+	f := authview.Form{}
+	if ref := c.QueryParam("ref"); ref != "" {
+		if _, err := s.referrals.Inviter(c.Request().Context(), ref); err == nil {
+			f.Ref = referral.NormalizeCode(ref)
+		} else if errors.Is(err, referral.ErrUnknownCode) {
+			f.RefUnknown = true
+		} else {
+			return err
+		}
+	}
+	return Render(c, http.StatusOK, authview.SignUp(f, s.signupOffer()), nil)
 }
 
 func (s *Server) signupOffer() authview.SignupOffer {
@@ -130,7 +143,8 @@ func (s *Server) signupOffer() authview.SignupOffer {
 // signs them in.
 func (s *Server) SignUp(c echo.Context) error {
 	ctx := c.Request().Context()
-	f := authview.Form{Login: c.FormValue("login"), Name: c.FormValue("name"), Consent: c.FormValue("consent") != "", Errors: map[string]string{}}
+	f := authview.Form{Login: c.FormValue("login"), Name: c.FormValue("name"), Consent: c.FormValue("consent") != "",
+		Ref: c.FormValue("ref"), Errors: map[string]string{}}
 	req := auth.RegisterRequest{Login: f.Login, Password: c.FormValue("password"), Name: f.Name, Locale: i18n.Lang(ctx),
 		TermsVersion: LegalVersion, IP: ClientIP(c)}
 	// Every failed field at once: the form's own checks and the login,
@@ -148,7 +162,7 @@ func (s *Server) SignUp(c echo.Context) error {
 	err := errs.Err()
 	var u auth.User
 	if err == nil {
-		u, err = s.portal.signup.Register(ctx, req)
+		u, _, err = s.portal.signup.RegisterInvited(ctx, req, f.Ref)
 	}
 	if err != nil {
 		msgs, status, ok := s.fieldErrors(c, err)

@@ -54,6 +54,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	s.portalKYCRoutes(g)
 	s.portalBudgetRoutes(g)
 	s.portalKeyRoutes(g)
+	s.portalInviteRoutes(g)
 }
 
 // customer is the signed-in customer and the ledger account they act on.

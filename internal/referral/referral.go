@@ -112,6 +112,9 @@ func New(pool *pgxpool.Pool, l *ledger.Ledger, ids Identities, opts Options) *Se
 	return &Service{pool: pool, ledger: l, ids: ids, opts: opts}
 }
 
+// Reward is the reward in force.
+func (s *Service) Reward() Reward { return s.opts.Current() }
+
 // NormalizeCode is code as stored: trimmed, upper case, full-width
 // characters folded; "" when it cannot be a code.
 func NormalizeCode(code string) string {

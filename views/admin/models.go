@@ -346,6 +346,22 @@ type ReportsView struct {
 	Errors Errors
 	Report *backoffice.Report
 	CSVURL string
+	// Referrals are the referral rewards granted in the report's dates
+	// (promotional credit: inside the report's promo granted, never
+	// revenue); ReferralTotal their sum.
+	Referrals     []ReferralGrantRow
+	ReferralTotal decimal.Decimal
+}
+
+// ReferralGrantRow is one referral reward in the report.
+type ReferralGrantRow struct {
+	At        time.Time
+	InviterID int64
+	InviteeID int64
+	OrderNo   string
+	TopUp     decimal.Decimal // the invitee's top-up, credits
+	Percent   decimal.Decimal
+	Amount    decimal.Decimal // the reward, credits
 }
 
 // StaffView is the staff page: the users, the create form (what was typed

@@ -29,6 +29,11 @@ type Form struct {
 	// Welcome is the email of a new staff member choosing their first
 	// password with the one-time link an admin gave them.
 	Welcome string
+	// Ref is the invite code the sign-up came with (/signup?ref=CODE),
+	// sent again with the form; RefUnknown says a code was given that no
+	// account has: it is ignored and the sign-up goes on without it.
+	Ref        string
+	RefUnknown bool
 }
 
 // SignupOffer is the sign-up credit the registration page announces.
