@@ -65,7 +65,8 @@ func (s *Service) cover(ctx context.Context, a *accountInfo, model string) (plan
 // plans.ErrNotFound (the plan no longer covers the model), and the
 // idempotency and frozen errors.
 func (s *Service) reserveQuota(ctx context.Context, key Key, a *accountInfo, in ReserveInput, c plans.Coverage,
-	version, model int, fallback, replayOnly bool) (ReservationView, error) {
+	q pricing.Quote, fallback, replayOnly bool) (ReservationView, error) {
+	version := q.Version
 	h, err := s.quotas.Hold(ctx, plans.HoldRequest{Coverage: c, AccountID: a.acct.ID, Model: in.Model,
 		IdempotencyKey: "rsv:" + in.IdempotencyKey, RequestHash: in.hash(), SessionID: in.SessionID,
 		RateCardVersion: version, Requests: 1, Tokens: in.MaxInputTokens + in.MaxOutputTokens,
@@ -73,7 +74,8 @@ func (s *Service) reserveQuota(ctx context.Context, key Key, a *accountInfo, in 
 	if err != nil {
 		return ReservationView{}, quotaError(err)
 	}
-	tok := reservationToken{mode: key.Mode, quota: true, reservation: h.ID, account: a.acct.ID, version: version, model: model}
+	tok := reservationToken{mode: key.Mode, quota: true, reservation: h.ID, account: a.acct.ID, version: version, model: q.Index,
+		card: q.Card}
 	return ReservationView{ID: s.encodeToken(tok), Reserved: decimal.Zero, ExpiresAt: h.ExpiresAt, RateCardVersion: version,
 		PaidBy: PaidBy{Quota: &QuotaPaid{Item: h.Item, Requests: 1, Tokens: in.MaxInputTokens + in.MaxOutputTokens}}}, nil
 }
@@ -97,12 +99,12 @@ func quotaError(err error) error {
 // ledger path (Reserve's own). handled is false when the plan no longer
 // covers the model and the call is the ledger's as usual.
 func (s *Service) reserveWithPlan(ctx context.Context, key Key, a *accountInfo, in ReserveInput, c plans.Coverage,
-	version, model int, credits func(shadow string) (ReservationView, error)) (v ReservationView, handled bool, err error) {
+	q pricing.Quote, credits func(shadow string) (ReservationView, error)) (v ReservationView, handled bool, err error) {
 	switch c.Preference {
 	case plans.WalletOnly:
 		return ReservationView{}, false, nil
 	case plans.WalletFirst:
-		v, err = s.reserveQuota(ctx, key, a, in, c, version, model, false, true)
+		v, err = s.reserveQuota(ctx, key, a, in, c, q, false, true)
 		switch {
 		case err == nil:
 			return v, true, nil // a retry of a call quota paid
@@ -114,13 +116,13 @@ func (s *Service) reserveWithPlan(ctx context.Context, key Key, a *accountInfo, 
 		if !errors.Is(err, ledger.ErrInsufficientCredits) {
 			return v, true, err
 		}
-		qv, qerr := s.reserveQuota(ctx, key, a, in, c, version, model, false, false)
+		qv, qerr := s.reserveQuota(ctx, key, a, in, c, q, false, false)
 		if qerr != nil {
 			return v, true, err // the quota is no way out: the credits' refusal stands
 		}
 		return qv, true, nil
 	}
-	v, err = s.reserveQuota(ctx, key, a, in, c, version, model, c.Preference == plans.PlanFirst, false)
+	v, err = s.reserveQuota(ctx, key, a, in, c, q, c.Preference == plans.PlanFirst, false)
 	switch {
 	case c.Preference == plans.PlanOnly && errors.Is(err, plans.ErrQuotaExhausted):
 		// a plan-only account past its quota: refused, unless the
@@ -148,12 +150,9 @@ func (s *Service) reserveWithPlan(ctx context.Context, key Key, a *accountInfo, 
 // commitQuota settles a quota-paid call and charges what did not fit. The
 // settle, the call's usage record and the answer's available credit are one
 // statement in the ledger writer's batch (gateway_quota_commit).
-func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pricing.ModelPrice, in CommitInput, requests int64) (CommitView, error) {
+func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pricing.ModelPrice, own *pricing.AccountCard,
+	in CommitInput, requests int64) (CommitView, error) {
 	a, err := s.accountByID(ctx, t.account)
-	if err != nil {
-		return CommitView{}, err
-	}
-	card, err := s.card(ctx, t.version)
 	if err != nil {
 		return CommitView{}, err
 	}
@@ -162,7 +161,7 @@ func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pri
 		Requests: requests, InputTokens: in.InputTokens, OutputTokens: in.OutputTokens, CacheHitTokens: in.CacheHitTokens,
 		Outcome: in.Outcome, Via: "gateway_quota_commit", With: map[string]any{
 			"account_id": t.account, "pool_id": a.acct.PoolID, "key": "quota:" + strconv.FormatInt(t.reservation, 10),
-			"model": card.Models[t.model].Model, "rate_card_version": t.version, "input_tokens": in.InputTokens,
+			"model": price.Model, "rate_card_version": t.version, "input_tokens": in.InputTokens,
 			"output_tokens": in.OutputTokens, "cache_hit_tokens": in.CacheHitTokens, "requests": requests,
 			"outcome": in.Outcome, "now": now}})
 	if err != nil {
@@ -170,7 +169,7 @@ func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pri
 	}
 	v := CommitView{PaidBy: PaidBy{Quota: &QuotaPaid{Item: st.Item, Requests: st.Requests, Tokens: st.Tokens}}}
 	if cost := excessCost(price, in, st.ExcessTokens); cost.IsPositive() {
-		detail := UsageDetail{in.InputTokens, in.OutputTokens, in.CacheHitTokens, 0, t.version, in.Outcome}.appendJSON(nil)
+		detail := usageDetail(in.InputTokens, in.OutputTokens, in.CacheHitTokens, 0, t.version, in.Outcome, own).appendJSON(nil)
 		ch, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: t.account, Amount: cost,
 			IdempotencyKey: "quota-excess:" + strconv.FormatInt(st.UseID, 10), Model: st.Item, Detail: detail})
 		if err != nil {

@@ -35,6 +35,7 @@ type reservationToken struct {
 	account     int64
 	version     int
 	model       int
+	card        int64 // the account card that priced the call (pricing.Quote.Card); 0: the public card
 }
 
 const tokenPrefix = "rsv_"
@@ -54,6 +55,9 @@ func (s *Service) encodeToken(t reservationToken) string {
 	b = binary.AppendUvarint(b, uint64(t.account))
 	b = binary.AppendUvarint(b, uint64(t.version))
 	b = binary.AppendUvarint(b, uint64(t.model))
+	if t.card != 0 {
+		b = binary.AppendUvarint(b, uint64(t.card))
+	}
 	b = append(b, s.mac(b)...)
 	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 }
@@ -81,6 +85,13 @@ func (s *Service) decodeToken(mode ledger.Mode, id string) (reservationToken, er
 		vals[i], rest = v, rest[n:]
 	}
 	t.reservation, t.account, t.version, t.model = int64(vals[0]), int64(vals[1]), int(vals[2]), int(vals[3])
+	if len(rest) > 0 { // an account card priced the call (tokens without one end here)
+		v, n := binary.Uvarint(rest)
+		if n <= 0 || n != len(rest) {
+			return reservationToken{}, ErrNotFound
+		}
+		t.card = int64(v)
+	}
 	return t, nil
 }
 
@@ -122,6 +133,68 @@ func (s *Service) card(ctx context.Context, version int) (pricing.Card, error) {
 	return pricing.Card{}, fmt.Errorf("gateway: rate card version %d: %w", version, ErrNotFound)
 }
 
+// accountCard returns an account card version by id (immutable, cached
+// forever); id 0 is no card (nil). Errors: ErrNotFound.
+func (s *Service) accountCard(ctx context.Context, id int64) (*pricing.AccountCard, error) {
+	if id == 0 {
+		return nil, nil
+	}
+	if v, ok := s.acards.Load(id); ok {
+		c := v.(pricing.AccountCard)
+		return &c, nil
+	}
+	c, err := s.pricing.AccountCard(ctx, id)
+	if errors.Is(err, pricing.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.acards.Store(id, c)
+	return &c, nil
+}
+
+// quote prices a call of model at `at` for account a, once, by
+// pricing.Resolve: the public card in force and the account card in force
+// (its own, else its enterprise's), both from memory (an account's cards
+// are cached with it). Errors: pricing.ErrNoRateCard,
+// pricing.ErrUnknownModel.
+func (s *Service) quote(ctx context.Context, a *accountInfo, model string, at time.Time) (pricing.Quote, error) {
+	card, err := s.pricing.InForce(ctx, at)
+	if err != nil {
+		return pricing.Quote{}, err
+	}
+	var enterprise []pricing.AccountCard
+	if a.acct.ParentID != nil {
+		parent, err := s.accountByID(ctx, *a.acct.ParentID)
+		if err != nil {
+			return pricing.Quote{}, err
+		}
+		enterprise = parent.cards
+	}
+	own := pricing.Effective(a.cards, enterprise, at)
+	return pricing.Resolve(card, own, func(v int) (pricing.Card, error) { return s.card(ctx, v) }, model)
+}
+
+// priced is the line the call of t was priced with at its reservation
+// (pricing.Requote), and the account card that priced it (nil: the public
+// card). Errors: ErrNotFound.
+func (s *Service) priced(ctx context.Context, t reservationToken) (pricing.ModelPrice, *pricing.AccountCard, error) {
+	card, err := s.card(ctx, t.version)
+	if err != nil {
+		return pricing.ModelPrice{}, nil, err
+	}
+	own, err := s.accountCard(ctx, t.card)
+	if err != nil {
+		return pricing.ModelPrice{}, nil, err
+	}
+	p, ok := pricing.Requote(card, own, t.model)
+	if !ok {
+		return pricing.ModelPrice{}, nil, ErrNotFound
+	}
+	return p, own, nil
+}
+
 // ReserveInput is the body of POST /v1/reservations.
 type ReserveInput struct {
 	Account         string `json:"account"`
@@ -153,19 +226,33 @@ type ReservationView struct {
 }
 
 // reserveDetail is stored on the reservation's ledger event:
-// {"max_input_tokens":…,"max_output_tokens":…,"rate_card_version":…}.
+// {"max_input_tokens":…,"max_output_tokens":…,"rate_card_version":…}, and
+// "account_card_id" and "account_card_version" when an account card
+// priced the call.
 // The ledger compares it (as a JSON document) on an idempotent retry, with
 // the account, amount, model and session, so a retry replays only when the
 // whole request body is the same (see Reserve).
-func reserveDetail(maxIn, maxOut int64, version int) json.RawMessage {
-	b := make([]byte, 0, 96)
+func reserveDetail(maxIn, maxOut int64, q pricing.Quote) json.RawMessage {
+	b := make([]byte, 0, 128)
 	b = append(b, `{"max_input_tokens":`...)
 	b = strconv.AppendInt(b, maxIn, 10)
 	b = append(b, `,"max_output_tokens":`...)
 	b = strconv.AppendInt(b, maxOut, 10)
 	b = append(b, `,"rate_card_version":`...)
-	b = strconv.AppendInt(b, int64(version), 10)
+	b = strconv.AppendInt(b, int64(q.Version), 10)
+	b = appendCard(b, q.Card, q.CardVersion)
 	return append(b, '}')
+}
+
+// appendCard appends the account card fields of a detail (none for 0).
+func appendCard(b []byte, id int64, version int) []byte {
+	if id == 0 {
+		return b
+	}
+	b = append(b, `,"account_card_id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"account_card_version":`...)
+	return strconv.AppendInt(b, int64(version), 10)
 }
 
 // hash fingerprints the body for a free model's call, whose idempotency
@@ -226,11 +313,7 @@ func (s *Service) reserve(ctx context.Context, key Key, a *accountInfo, in Reser
 	if err := s.allow(ctx, a, in.MaxInputTokens+in.MaxOutputTokens); err != nil {
 		return ReservationView{}, err
 	}
-	card, err := s.pricing.InForce(ctx, s.now())
-	if err != nil {
-		return ReservationView{}, err
-	}
-	price, idx, err := priceOf(card, in.Model)
+	q, err := s.quote(ctx, a, in.Model, s.now())
 	if err != nil {
 		return ReservationView{}, err
 	}
@@ -239,10 +322,10 @@ func (s *Service) reserve(ctx context.Context, key Key, a *accountInfo, in Reser
 		return ReservationView{}, err
 	}
 	credits := func(shadow string) (ReservationView, error) {
-		return s.reserveCredits(ctx, key, a, in, card.Version, price, idx, shadow)
+		return s.reserveCredits(ctx, key, a, in, q, shadow)
 	}
 	if c.Covered() {
-		if v, handled, err := s.reserveWithPlan(ctx, key, a, in, c, card.Version, idx, credits); handled {
+		if v, handled, err := s.reserveWithPlan(ctx, key, a, in, c, q, credits); handled {
 			return v, err
 		}
 	}
@@ -252,10 +335,11 @@ func (s *Service) reserve(ctx context.Context, key Key, a *accountInfo, in Reser
 // reserveCredits is Reserve paid by credits (or recorded free).
 // shadow is a refusal of the caller's own that shadow mode lets through
 // (recorded with the hold).
-func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, in ReserveInput, version int,
-	price pricing.ModelPrice, idx int, shadow string) (ReservationView, error) {
-	hold := pricing.ReservationHold(price, in.MaxInputTokens, in.MaxOutputTokens)
-	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: version, model: idx}
+func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, in ReserveInput, q pricing.Quote,
+	shadow string) (ReservationView, error) {
+	version := q.Version
+	hold := pricing.ReservationHold(q.Price, in.MaxInputTokens, in.MaxOutputTokens)
+	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: version, model: q.Index, card: q.Card}
 	if !hold.IsPositive() { // a free model: nothing to hold, but the call is recorded
 		id, stored, _, err := s.recordFree(ctx, a.acct, freeCall{key: "rsv:" + in.IdempotencyKey, hash: in.hash(),
 			model: in.Model, session: in.SessionID, version: version, state: freeReserved, at: s.now()})
@@ -267,7 +351,7 @@ func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, i
 			if tok.model, err = s.modelIndex(ctx, stored, in.Model); err != nil {
 				return ReservationView{}, err
 			}
-			tok.version = stored
+			tok.version, tok.card = stored, 0
 		}
 		return ReservationView{ID: s.encodeToken(tok), Reserved: decimal.Zero,
 			ExpiresAt: s.now().Add(s.opts.ReservationTTL), RateCardVersion: tok.version}, nil
@@ -279,7 +363,7 @@ func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, i
 	// ledger.ErrIdempotencyConflict (the API's 409 idempotency_conflict).
 	res, err := s.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: a.acct.ID, Amount: hold,
 		IdempotencyKey: "rsv:" + in.IdempotencyKey, TTL: s.opts.ReservationTTL, Model: in.Model,
-		SessionID: in.SessionID, Detail: reserveDetail(in.MaxInputTokens, in.MaxOutputTokens, version),
+		SessionID: in.SessionID, Detail: reserveDetail(in.MaxInputTokens, in.MaxOutputTokens, q),
 		Project: in.Project, Key: in.Key, ShadowRefusal: shadow})
 	if err != nil {
 		return ReservationView{}, verificationRequired(err)
@@ -438,6 +522,21 @@ type UsageDetail struct {
 	Requests        int64  `json:"requests"`
 	RateCardVersion int    `json:"rate_card_version"`
 	Outcome         string `json:"outcome"`
+	// AccountCardID and AccountCardVersion name the account card that
+	// priced the call (pricing.Quote); absent when the public card did.
+	AccountCardID      int64 `json:"account_card_id,omitempty"`
+	AccountCardVersion int   `json:"account_card_version,omitempty"`
+}
+
+// usageDetail is the detail of a call priced on public version version and
+// account card card (nil: none).
+func usageDetail(in, out, cache, requests int64, version int, outcome string, card *pricing.AccountCard) UsageDetail {
+	d := UsageDetail{InputTokens: in, OutputTokens: out, CacheHitTokens: cache, Requests: requests,
+		RateCardVersion: version, Outcome: outcome}
+	if card != nil {
+		d.AccountCardID, d.AccountCardVersion = card.ID, card.Version
+	}
+	return d
 }
 
 // appendJSON appends d as json.Marshal writes it (the outcome is one of
@@ -455,6 +554,7 @@ func (d UsageDetail) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(d.RateCardVersion), 10)
 	b = append(b, `,"outcome":`...)
 	b = strconv.AppendQuote(b, d.Outcome)
+	b = appendCard(b, d.AccountCardID, d.AccountCardVersion)
 	return append(b, '}')
 }
 
@@ -487,19 +587,16 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 	default:
 		return CommitView{}, invalid("outcome", "completed, client_disconnected or upstream_error")
 	}
-	card, err := s.card(ctx, t.version)
+	price, own, err := s.priced(ctx, t)
 	if err != nil {
 		return CommitView{}, err
 	}
-	if t.model >= len(card.Models) {
-		return CommitView{}, ErrNotFound
-	}
-	amount := pricing.UsageCost(card.Models[t.model], in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests)
+	amount := pricing.UsageCost(price, in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests)
 	if t.free {
 		return s.commitFree(ctx, t, in, requests)
 	}
 	if t.quota {
-		return s.commitQuota(ctx, t, card.Models[t.model], in, requests)
+		return s.commitQuota(ctx, t, price, own, in, requests)
 	}
 	if t.reservation == 0 { // a free model's token from before free calls were recorded
 		b, err := s.ledger.Balance(ctx, t.account)
@@ -508,7 +605,7 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 		}
 		return CommitView{Available: b.Available}, nil
 	}
-	detail := UsageDetail{in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests, t.version, in.Outcome}.appendJSON(make([]byte, 0, 160))
+	detail := usageDetail(in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests, t.version, in.Outcome, own).appendJSON(make([]byte, 0, 200))
 	res, err := s.ledger.Commit(ctx, ledger.CommitRequest{ReservationID: t.reservation, Actual: amount, Detail: detail})
 	if errors.Is(err, ledger.ErrNotFound) {
 		return CommitView{}, ErrNotFound

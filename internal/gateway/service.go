@@ -47,6 +47,7 @@ type Service struct {
 	reloads singleflight.Group // account id -> one reload at a time
 	byExt   sync.Map           // extKey -> account id
 	cards   sync.Map           // version -> pricing.Card (immutable)
+	acards  sync.Map           // account card id -> pricing.AccountCard (immutable)
 	macs    sync.Pool          // hash.Hash: HMAC-SHA256 keyed with Options.Secret (reservation tokens)
 
 	tiersMu sync.Mutex
@@ -59,7 +60,8 @@ type accountInfo struct {
 	acct     ledger.Account
 	own      Limits // nil fields: the default
 	verified bool
-	models   []string // the account's own model allow-list; nil: every model
+	models   []string              // the account's own model allow-list; nil: every model
+	cards    []pricing.AccountCard // the versions of the account's own rate card, oldest first
 	at       time.Time
 }
 
@@ -198,12 +200,15 @@ func (s *Service) load(ctx context.Context, acct ledger.Account) (*accountInfo, 
 			return nil, err
 		}
 	}
+	if a.cards, err = s.pricing.AccountCards(ctx, acct.ID); err != nil {
+		return nil, err
+	}
 	s.byID.Store(acct.ID, a)
 	return a, nil
 }
 
-// Forget drops the cached copy of an account (its limits, verification
-// and model allow-list), so this process reads it again on its next call.
+// Forget drops the cached copy of an account (its limits, verification,
+// model allow-list and own rate card), so this process reads it again on its next call.
 func (s *Service) Forget(id int64) { s.forget(id) }
 
 func (s *Service) forget(id int64) {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -133,24 +132,23 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 	} else if err != nil {
 		return RejectRetry
 	}
-	card, err := s.pricing.InForce(ctx, ev.OccurredAt)
-	if errors.Is(err, pricing.ErrNoRateCard) {
+	q, err := s.quote(ctx, a, ev.Model, ev.OccurredAt)
+	switch {
+	case errors.Is(err, pricing.ErrNoRateCard):
 		return RejectNoRateCard
-	}
-	if err != nil {
+	case errors.Is(err, pricing.ErrUnknownModel):
+		return RejectUnknownModel
+	case err != nil:
 		return RejectRetry
 	}
-	price, _, err := priceOf(card, ev.Model)
-	if err != nil {
-		return RejectUnknownModel
-	}
+	price := q.Price
 	if ev.Requests == 0 {
 		ev.Requests = 1
 	}
 	amount := pricing.UsageCost(price, ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens, ev.Requests)
 	if !amount.IsPositive() { // a free call: nothing to charge, but recorded
 		_, _, replayed, err := s.recordFree(ctx, a.acct, freeCall{key: "usage:" + ev.IdempotencyKey, hash: hashJSON(ev),
-			model: ev.Model, session: ev.SessionID, version: card.Version, state: freeCommitted, in: ev.InputTokens,
+			model: ev.Model, session: ev.SessionID, version: q.Version, state: freeCommitted, in: ev.InputTokens,
 			out: ev.OutputTokens, cache: ev.CacheHitTokens, requests: ev.Requests, outcome: OutcomeCompleted, at: ev.OccurredAt})
 		switch {
 		case errors.Is(err, ErrIdempotencyConflict):
@@ -162,7 +160,10 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 		}
 		return ""
 	}
-	detail, _ := json.Marshal(UsageDetail{ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens, ev.Requests, card.Version, OutcomeCompleted})
+	d := UsageDetail{InputTokens: ev.InputTokens, OutputTokens: ev.OutputTokens, CacheHitTokens: ev.CacheHitTokens,
+		Requests: ev.Requests, RateCardVersion: q.Version, Outcome: OutcomeCompleted,
+		AccountCardID: q.Card, AccountCardVersion: q.CardVersion}
+	detail := d.appendJSON(make([]byte, 0, 200))
 	res, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: a.acct.ID, Amount: amount,
 		IdempotencyKey: "usage:" + ev.IdempotencyKey, Model: ev.Model, SessionID: ev.SessionID,
 		RequestID: ev.IdempotencyKey, OccurredAt: ev.OccurredAt, Detail: detail, Project: ev.Project, Key: ev.Key})

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/pricing"
 )
 
 // TestHotAnswersEncodeAsEncodingJSON: the reserve and commit answers and the
@@ -48,13 +49,16 @@ func TestHotAnswersEncodeAsEncodingJSON(t *testing.T) {
 	for _, d := range []UsageDetail{
 		{InputTokens: 1000, OutputTokens: 500, Requests: 1, RateCardVersion: 7, Outcome: OutcomeCompleted},
 		{CacheHitTokens: 3, Outcome: OutcomeUpstreamError},
+		{InputTokens: 10, Requests: 1, RateCardVersion: 2, Outcome: OutcomeCompleted, AccountCardID: 41, AccountCardVersion: 3},
 	} {
 		want, err := json.Marshal(d)
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(d.appendJSON(nil)))
 	}
 	require.JSONEq(t, `{"max_input_tokens":1000,"max_output_tokens":2000,"rate_card_version":4}`,
-		string(reserveDetail(1000, 2000, 4)))
+		string(reserveDetail(1000, 2000, pricing.Quote{Version: 4})))
+	require.JSONEq(t, `{"max_input_tokens":1,"max_output_tokens":2,"rate_card_version":4,"account_card_id":9,"account_card_version":2}`,
+		string(reserveDetail(1, 2, pricing.Quote{Version: 4, Card: 9, CardVersion: 2})))
 }
 
 // TestReserveRetryReplaysOnlyTheSameBody: with the request hash gone, the

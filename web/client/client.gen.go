@@ -642,7 +642,7 @@ type Event struct {
 	// BalanceAfter Examples: 1234.500000
 	BalanceAfter Decimal `json:"balance_after"`
 
-	// Detail commits and usage charges: input_tokens, output_tokens, cache_hit_tokens, requests, rate_card_version, outcome
+	// Detail commits and usage charges: input_tokens, output_tokens, cache_hit_tokens, requests, rate_card_version, outcome, and account_card_id and account_card_version when the customer's own rate card priced the call
 	Detail *map[string]interface{} `json:"detail"`
 	Id     int                     `json:"id"`
 
