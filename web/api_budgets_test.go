@@ -41,11 +41,11 @@ func TestAPIBudgetExceeded(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		_, err := b.ledger.SetBudgetTx(ctx, tx, ledger.BudgetSpec{AccountID: id, Project: "search", Key: "alice",
-			Period: ledger.BudgetDay, Amount: hold.Mul(decimal.NewFromFloat(1.5)).Round(6), Unit: ledger.BudgetCredits,
+			Period: ledger.BudgetDay, Amount: hold.Mul(decimal.NewFromFloat(2.5)).Round(6), Unit: ledger.BudgetCredits,
 			HardStop: true, Actor: "test"})
 		return err
 	}))
-	require.Equal(t, http.StatusCreated, reserve("r2", "alice").Status, "one hold of 1.5 (r1 was held before the budget existed)")
+	require.Equal(t, http.StatusCreated, reserve("r2", "alice").Status, "room for 2.5 holds: r1 (open when the budget was set, so counted) and r2")
 	over := reserve("r3", "alice")
 	require.Equal(t, http.StatusPaymentRequired, over.Status, string(over.Body))
 	require.Equal(t, "budget_exceeded", over.Code(t))

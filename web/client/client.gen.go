@@ -947,21 +947,28 @@ type UsageBatch struct {
 	Events []UsageEvent `json:"events"`
 }
 
-// UsageEvent defines model for UsageEvent.
+// UsageEvent One call to charge. An event breaking these rules is rejected on its own (invalid_event) and the rest of the batch is still charged.
 type UsageEvent struct {
-	Account        *string `json:"account,omitempty"`
-	CacheHitTokens *int    `json:"cache_hit_tokens,omitempty"`
-	IdempotencyKey *string `json:"idempotency_key,omitempty"`
-	InputTokens    *int    `json:"input_tokens,omitempty"`
+	// Account the account's external id
+	Account        string `json:"account"`
+	CacheHitTokens *int   `json:"cache_hit_tokens,omitempty"`
+
+	// IdempotencyKey one call, one key: a retry is a duplicate
+	IdempotencyKey string `json:"idempotency_key"`
+
+	// InputTokens input tokens not served from cache
+	InputTokens *int `json:"input_tokens,omitempty"`
 
 	// Key A label the gateway sends with a call (project: the customer's project; key: the customer's own key or user): at most 100 characters, no control characters, no leading or trailing spaces. Stored with the call, shown in the usage views, and the scope of budgets: a call counts in its account's budget, its project's, and its key's within that project (and, for a sub-account, its enterprise's).
-	Key          *Label     `json:"key,omitempty"`
-	Model        *string    `json:"model,omitempty"`
-	OccurredAt   *Timestamp `json:"occurred_at,omitempty"`
-	OutputTokens *int       `json:"output_tokens,omitempty"`
+	Key          *Label    `json:"key,omitempty"`
+	Model        string    `json:"model"`
+	OccurredAt   Timestamp `json:"occurred_at"`
+	OutputTokens *int      `json:"output_tokens,omitempty"`
 
 	// Project A label the gateway sends with a call (project: the customer's project; key: the customer's own key or user): at most 100 characters, no control characters, no leading or trailing spaces. Stored with the call, shown in the usage views, and the scope of budgets: a call counts in its account's budget, its project's, and its key's within that project (and, for a sub-account, its enterprise's).
-	Project   *Label  `json:"project,omitempty"`
+	Project *Label `json:"project,omitempty"`
+
+	// Requests 0 counts as 1
 	Requests  *int    `json:"requests,omitempty"`
 	SessionId *string `json:"session_id,omitempty"`
 }

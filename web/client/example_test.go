@@ -55,10 +55,10 @@ func Example_usageBatch() {
 	}
 	at := time.Now() // when each call happened
 	res, err := c.IngestUsageWithResponse(ctx, client.UsageBatch{Events: []client.UsageEvent{
-		{IdempotencyKey: client.Ptr("call-2"), Account: client.Ptr("user-42"), Model: client.Ptr("deepseek-chat"),
-			InputTokens: client.Ptr(1200), OutputTokens: client.Ptr(300), OccurredAt: &at},
-		{IdempotencyKey: client.Ptr("call-3"), Account: client.Ptr("user-42"), Model: client.Ptr("no-such-model"),
-			InputTokens: client.Ptr(10), OccurredAt: &at},
+		{IdempotencyKey: "call-2", Account: "user-42", Model: "deepseek-chat",
+			InputTokens: client.Ptr(1200), OutputTokens: client.Ptr(300), OccurredAt: at},
+		{IdempotencyKey: "call-3", Account: "user-42", Model: "no-such-model",
+			InputTokens: client.Ptr(10), OccurredAt: at},
 	}})
 	if err != nil || res.JSON200 == nil {
 		log.Fatalf("usage: %v %s", err, res.Body)

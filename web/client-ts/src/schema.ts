@@ -659,15 +659,28 @@ export interface components {
             released: components["schemas"]["Decimal"];
             available: components["schemas"]["Decimal"];
         };
+        /** @description One call to charge. An event breaking these rules is rejected on its own (invalid_event) and the rest of the batch is still charged. */
         UsageEvent: {
-            idempotency_key?: string;
-            account?: string;
-            model?: string;
+            /** @description one call, one key: a retry is a duplicate */
+            idempotency_key: string;
+            /** @description the account's external id */
+            account: string;
+            model: string;
+            /**
+             * @description input tokens not served from cache
+             * @default 0
+             */
             input_tokens?: number;
+            /** @default 0 */
             output_tokens?: number;
+            /** @default 0 */
             cache_hit_tokens?: number;
+            /**
+             * @description 0 counts as 1
+             * @default 1
+             */
             requests?: number;
-            occurred_at?: components["schemas"]["Timestamp"];
+            occurred_at: components["schemas"]["Timestamp"];
             session_id?: string;
             project?: components["schemas"]["Label"];
             key?: components["schemas"]["Label"];
