@@ -16,6 +16,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/budget"
 	"github.com/seed75218f88/credits/internal/relay"
+	"github.com/seed75218f88/credits/internal/team"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -37,7 +38,7 @@ var auditActions = slices.Concat([]backoffice.Action{
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
 	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
 	backoffice.ActionProductDrafted, backoffice.ActionProductPublished,
-}, backoffice.StaffActions, backoffice.WebhookActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions)
+}, backoffice.StaffActions, backoffice.WebhookActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions, team.AuditActions)
 
 // auditFilter reads the filter form: actor (staff id or email), account
 // id, action, from and to (inclusive Asia/Shanghai dates).
