@@ -55,7 +55,6 @@ type testBundle struct {
 	ledger *ledger.Ledger
 	mail   *outbox
 	clock  *clock
-	n      atomic.Int64
 }
 
 var seq atomic.Int64
