@@ -44,6 +44,9 @@ func (s *Server) planCard(c echo.Context) (*pv.PlanCard, error) {
 		if w.Quota.Limit > 0 {
 			b.Percent = int(min(100, w.Used*100/w.Quota.Limit))
 		}
+		if f := w.Forecast; f != nil {
+			b.RunsOut, b.RunsOutAt, b.Lasts = f.BeforeReset, f.At, !f.BeforeReset
+		}
 		card.Bars = append(card.Bars, b)
 	}
 	for _, o := range plans.Preferences {

@@ -19,7 +19,8 @@ import (
 // the portal from a one-time link; the overview's plan card shows each
 // quota window, and its bar moves as the API spends quota; the billing
 // preference is changed from the card (a value not offered is a field error
-// in the user's language). At 390 px in both languages.
+// in the user's language); a calendar window says when its quota runs out at
+// its pace so far. At 390 px in both languages.
 func TestPlanCardQuotaBarsMoveWithTheAPI(t *testing.T) {
 	// Not parallel: one Chromium at a time on a small machine.
 	b := setupAPI(t, apiOpts{})
@@ -50,8 +51,8 @@ func TestPlanCardQuotaBarsMoveWithTheAPI(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/portal/usage"), chromedp.WaitVisible(css(`[data-testid="charge-quota"]`))))
 	require.Contains(t, webtest.Text(t, ctx, `[data-testid="charge-quota"]`), "套餐配额", "the usage history says the plan's quota paid")
 
-	for _, lang := range []struct{ code, title, saved, pref string }{
-		{"zh-CN", "当前套餐", "已保存", "仅用套餐配额"}, {"en", "Current plan", "Saved", "Plan quota only"}} {
+	for _, lang := range []struct{ code, title, saved, pref, forecast string }{
+		{"zh-CN", "当前套餐", "已保存", "仅用套餐配额", "按当前用量"}, {"en", "Current plan", "Saved", "Plan quota only", "At this pace"}} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/portal"),
 			chromedp.WaitVisible(css(`[data-testid="preference-form"]`)),
 			chromedp.SetValue(css(`#preference`), string(plans.PlanOnly)),
@@ -62,6 +63,10 @@ func TestPlanCardQuotaBarsMoveWithTheAPI(t *testing.T) {
 		selected, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#preference').selectedOptions[0].textContent`))
 		require.NoError(t, err)
 		require.Contains(t, selected, lang.pref)
+		// The day's token quota (240 of 2,000 used since midnight) is
+		// forecast at its pace: it runs out at a time, or lasts to the reset.
+		require.Contains(t, webtest.Text(t, ctx, `[data-testid="quota-deepseek-chat-tokens-day-forecast"]`), lang.forecast)
+		require.Zero(t, countNodes(t, ctx, `[data-testid="quota-deepseek-chat-requests-rolling-forecast"]`), "a rolling window is not forecast")
 		webtest.RequireFitsWidth(t, ctx, 390, "the plan card (%s)", lang.code)
 		webtest.Screenshot(t, ctx, "portal-plan-card-390-"+lang.code)
 		require.NoError(t, b.app.Services.Quotas.SetPreference(context.Background(), acct, plans.PlanFirst, "test"))

@@ -26,6 +26,7 @@ import (
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/budget"
+	"github.com/seed75218f88/credits/internal/forecast"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/invoicing"
@@ -112,7 +113,9 @@ type App struct {
 	Budgets *budget.Service
 	// Access holds the model allow-lists (internal/access).
 	Access *access.Service
-	Jobs   *jobs.Client
+	// Forecast sends the daily run-out alerts (balance.runway_low).
+	Forecast *forecast.Service
+	Jobs     *jobs.Client
 	// Settings are the business settings admins change on the settings
 	// screen; the services below read them per operation.
 	Settings *settings.Store
@@ -466,6 +469,11 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	}
 	periodic = append(periodic, autotopup.PeriodicJobs(scanEvery)...)
 	periodic = append(periodic, budget.PeriodicJobs(scanEvery)...)
+	// Run-out alerts: hourly, at most one per account and Shanghai day.
+	a.Forecast = forecast.New(pool, a.Ledger, a.Usage, a.Webhooks, late, a.I18n, forecast.Options{Now: o.Now,
+		Threshold: func() int { return current().RunwayDays }, PortalURL: cfg.BaseURL + "/portal/topup"})
+	river.AddWorker(workers, &forecast.ScanWorker{Forecast: a.Forecast})
+	periodic = append(periodic, forecast.PeriodicJobs(0)...)
 	jopts := jobs.Options{Logger: logger, Periodic: periodic}
 	if o.FastJobs {
 		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/webhook"
 )
@@ -623,6 +624,38 @@ type WindowUsage struct {
 	Quota   Quota
 	Used    int64
 	ResetAt *time.Time
+	// Start is when the window began (a rolling window: its length ago).
+	Start time.Time
+	// Forecast is RunsOutAt when the window was read (nil: nothing to
+	// forecast).
+	Forecast *RunOut
+}
+
+// RunOut is a quota window's forecast: its quota is used up At, before the
+// window resets (BeforeReset), or lasts until the reset (At is the reset).
+type RunOut struct {
+	At          time.Time
+	BeforeReset bool
+}
+
+// RunsOutAt forecasts a calendar or period window at its pace so far (what
+// it used ÷ the time since it began): when its quota would be used up, and
+// whether that comes before the window resets. ok is false when there is
+// nothing to forecast: an unlimited quota, nothing used yet, a quota
+// already used up, or a rolling window (at a steady pace a rolling window
+// counts the same all along, so it never runs out).
+func (u WindowUsage) RunsOutAt(now time.Time) (at time.Time, beforeReset, ok bool) {
+	if u.Quota.Limit < 0 || u.Used <= 0 || u.Used >= u.Quota.Limit || u.Quota.Window.Kind == WindowRolling ||
+		u.ResetAt == nil || !now.After(u.Start) {
+		return time.Time{}, false, false
+	}
+	elapsed := decimal.NewFromInt(int64(now.Sub(u.Start) / time.Second))
+	left := elapsed.Mul(decimal.NewFromInt(u.Quota.Limit - u.Used)).Div(decimal.NewFromInt(u.Used)).Ceil()
+	untilReset := int64(u.ResetAt.Sub(now) / time.Second)
+	if left.GreaterThanOrEqual(decimal.NewFromInt(untilReset)) {
+		return *u.ResetAt, false, true
+	}
+	return now.Add(time.Duration(left.IntPart()) * time.Second), true, true
 }
 
 // Usage reads every quota window of the pool's plan in force.
@@ -638,7 +671,7 @@ func (q *Quotas) Usage(ctx context.Context, poolID int64) ([]WindowUsage, error)
 		ws := windowsAt(*e.sub, it, now)
 		for i, w := range ws {
 			arg, _ := json.Marshal(w)
-			u := WindowUsage{Item: it, Quota: it.Quotas[i]}
+			u := WindowUsage{Item: it, Quota: it.Quotas[i], Start: w.Start}
 			var oldest *time.Time
 			if err := q.pool.QueryRow(ctx, `
 SELECT plan_quota_used($1, $2, $3),
@@ -654,6 +687,9 @@ SELECT plan_quota_used($1, $2, $3),
 			case oldest != nil:
 				r := oldest.Add(time.Duration(w.Hours) * time.Hour).UTC()
 				u.ResetAt = &r
+			}
+			if at, before, ok := u.RunsOutAt(now); ok {
+				u.Forecast = &RunOut{At: at, BeforeReset: before}
 			}
 			out = append(out, u)
 		}

@@ -47,6 +47,8 @@ const (
 	FieldReferralPercent = "referral_percent" // percent of the invitee's first top-up, 0 off
 	FieldReferralCap     = "referral_cap"     // credits
 
+	FieldRunwayDays = "runway_days" // days, 0 off
+
 	// FieldReason is the reason every change needs; FieldForm a problem of
 	// the form as a whole (nothing changed).
 	FieldReason = "reason"
@@ -71,6 +73,8 @@ func (g Group) Fields() []string {
 		return []string{FieldRechargeTiers, FieldEnforcement}
 	case GroupReferral:
 		return []string{FieldReferralPercent, FieldReferralCap}
+	case GroupAlerts:
+		return []string{FieldRunwayDays}
 	}
 	return nil
 }
@@ -108,6 +112,7 @@ var Ranges = map[string]Range{
 	FieldPlanGraceDays:      {strconv.Itoa(plans.MinGraceDays), strconv.Itoa(plans.MaxGraceDays), 0},
 	FieldReferralPercent:    {"0", "100", 2},
 	FieldReferralCap:        {"0", "100000000", 6},
+	FieldRunwayDays:         {"0", "90", 0},
 }
 
 // Validation codes (web: i18n key error.field.<code>, with the arguments
@@ -281,6 +286,8 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 		if v.Referral.Cap, ok = p.number(FieldReferralCap); !ok {
 			v.Referral.Cap = decimal.Zero
 		}
+	case GroupAlerts:
+		v.RunwayDays = p.whole(FieldRunwayDays)
 	default:
 		p.fail(FieldForm, CodeRequired)
 	}

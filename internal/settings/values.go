@@ -52,6 +52,7 @@ const (
 	KeyAccessTiers       Key = "access.tiers"                // tiers by cumulative recharge (ledger_tiers)
 	KeyEnforcement       Key = "access.enforcement"          // the global enforcement mode (enforce, shadow, off)
 	KeyReferralReward    Key = "referral.reward"             // the inviter's reward: percent of the first top-up, capped
+	KeyRunwayDays        Key = "alerts.runway_days"          // balance.runway_low goes out when the balance lasts fewer days (0 off)
 )
 
 // Group is one form of the settings screen: the keys it changes together.
@@ -66,10 +67,11 @@ const (
 	GroupPlans    Group = "plans"
 	GroupAccess   Group = "access"
 	GroupReferral Group = "referral"
+	GroupAlerts   Group = "alerts"
 )
 
 // Groups are the screen's forms in order.
-var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts, GroupPlans, GroupAccess, GroupReferral}
+var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts, GroupPlans, GroupAccess, GroupReferral, GroupAlerts}
 
 // Keys lists the keys a group changes, in order.
 func (g Group) Keys() []Key {
@@ -88,6 +90,8 @@ func (g Group) Keys() []Key {
 		return []Key{KeyAccessTiers, KeyEnforcement}
 	case GroupReferral:
 		return []Key{KeyReferralReward}
+	case GroupAlerts:
+		return []Key{KeyRunwayDays}
 	}
 	return nil
 }
@@ -158,6 +162,9 @@ type Values struct {
 	// Referral is the inviter's reward for an invitee's first paid top-up
 	// (referral.Options.Current).
 	Referral referral.Reward
+	// RunwayDays: the balance.runway_low alert goes out when the balance
+	// lasts fewer days than this at the last 7 days' pace (0: never).
+	RunwayDays int
 }
 
 // field is the address of k's field in v (nil for an unknown key).
@@ -191,6 +198,8 @@ func (v *Values) field(k Key) any {
 		return &v.Enforcement
 	case KeyReferralReward:
 		return &v.Referral
+	case KeyRunwayDays:
+		return &v.RunwayDays
 	}
 	return nil
 }
@@ -262,6 +271,9 @@ func (v Values) RenewalTerms() plans.RenewalTerms {
 	return plans.RenewalTerms{LeadDays: v.RenewalDays, GraceDays: v.PlanGraceDays}
 }
 
+// DefaultRunwayDays is alerts.runway_days until an admin changes it.
+const DefaultRunwayDays = 3
+
 // Defaults are the values the configuration gives (the environment's): the
 // effective value of every key that was never changed.
 func Defaults(p payments.Options, b backoffice.Settings, trialCap decimal.Decimal, grace ledger.GracePolicy, reminderDays int) Values {
@@ -289,7 +301,7 @@ func Defaults(p payments.Options, b backoffice.Settings, trialCap decimal.Decima
 			AccountDayFen: b.ManualRechargeAccountDayLimitFen},
 		TrialCap: trialCap, ReminderDays: reminderDays,
 		RenewalDays: plans.DefaultRenewalLeadDays, PlanGraceDays: plans.DefaultGraceDays, Enforcement: ledger.EnforceAll,
-		Referral: referral.DefaultReward}
+		Referral: referral.DefaultReward, RunwayDays: DefaultRunwayDays}
 	if grace.Enabled {
 		v.Grace = Grace{Credits: grace.Amount, Hours: int(grace.Lifetime / time.Hour)}
 	}
@@ -332,6 +344,8 @@ func (v Values) Form(g Group) map[string]string {
 		return map[string]string{FieldRechargeTiers: strings.Join(tiers, ", "), FieldEnforcement: string(v.EnforcementMode())}
 	case GroupReferral:
 		return map[string]string{FieldReferralPercent: v.Referral.Percent.String(), FieldReferralCap: v.Referral.Cap.String()}
+	case GroupAlerts:
+		return map[string]string{FieldRunwayDays: strconv.Itoa(v.RunwayDays)}
 	}
 	return nil
 }
@@ -384,6 +398,8 @@ func (v Values) Text(k Key) string {
 			return "-"
 		}
 		return v.Referral.Percent.String() + "% / " + format.Credits(v.Referral.Cap)
+	case KeyRunwayDays:
+		return strconv.Itoa(v.RunwayDays)
 	}
 	return ""
 }

@@ -26,6 +26,12 @@ type QuotaBar struct {
 	Used    int64
 	Percent int // of the limit, 0…100 (0 when unlimited)
 	ResetAt *time.Time
+	// Forecast, at the window's pace so far: RunsOut says the quota is
+	// used up at RunsOutAt, before the reset; Lasts that it lasts until
+	// the reset. Neither: nothing to forecast.
+	RunsOut   bool
+	RunsOutAt time.Time
+	Lasts     bool
 }
 
 // TestID names the bar for tests: item, unit and window.

@@ -28,7 +28,7 @@ var historyTables = []string{
 	"invoice_events",
 	"rate_card_versions", "rate_card_prices",
 	"gateway_expiry_reminders", "channel_bill_imports",
-	"referral_grants",
+	"referral_grants", "runway_alerts",
 }
 
 // rewrites are the statements that would rewrite a table's history:
