@@ -90,6 +90,9 @@ func (s *Server) signIn(ctx context.Context, u auth.User) error {
 		return err
 	}
 	s.Sessions.Remove(ctx, sessionTOTPKey)
+	if s.Sessions.GetInt64(ctx, sessionUserKey) != u.ID { // another user starts on its own account
+		s.Sessions.Remove(ctx, sessionAccountKey)
+	}
 	s.Sessions.Put(ctx, sessionUserKey, u.ID)
 	s.Sessions.Put(ctx, sessionEpochKey, u.SessionEpoch)
 	return nil

@@ -24,6 +24,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/relay"
+	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/verification"
 	adminview "github.com/seed75218f88/credits/views/admin"
@@ -204,6 +205,21 @@ var errorTable = []ErrorMapping{
 	// field's message (fieldErrors); elsewhere it is this one answer. This
 	// row, and the 422 rows above, are what the table calls field
 	// validation: no other list says so.
+	// Team members (internal/team) and the portal's authorization table
+	// (web/portal_authz.go): a role that may not, an account the user is
+	// not a member of (not found, like any other account's id).
+	{ErrPortalForbidden, http.StatusForbidden, "forbidden_for_role", "error.team.forbidden"},
+	{team.ErrForbidden, http.StatusForbidden, "forbidden_for_role", "error.team.forbidden"},
+	{team.ErrNotMember, http.StatusNotFound, "not_found", "error.not_found"},
+	{team.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
+	{team.ErrLastOwner, http.StatusConflict, "last_owner", "error.team.last_owner"},
+	{team.ErrAlreadyMember, http.StatusConflict, "already_member", "error.team.already_member"},
+	{team.ErrWrongInvitee, http.StatusForbidden, "wrong_invitee", "error.team.wrong_invitee"},
+	{team.ErrInvitationNotFound, http.StatusNotFound, "invitation_not_found", "error.team.invitation_not_found"},
+	{team.ErrInvitationUsed, http.StatusGone, "invitation_used", "error.team.invitation_used"},
+	{team.ErrInvitationExpired, http.StatusGone, "invitation_expired", "error.team.invitation_expired"},
+	{team.ErrInvitationRevoked, http.StatusGone, "invitation_revoked", "error.team.invitation_revoked"},
+
 	// Model allow-lists (internal/access): another enterprise's account.
 	{access.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 
@@ -309,7 +325,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(m.Status)
-	case IsAPI(c.Request().URL.Path):
+	case IsAPI(c.Request().URL.Path) || wantsJSON(c):
 		body := APIErrorBody{Code: m.Code, Message: msg}
 		if fe, ok := fielderr.As(err); ok {
 			body.Fields = fe.Fields
@@ -334,6 +350,16 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if werr != nil {
 		s.Logger.Error("writing the error response failed", "request_id", rid, "error", werr.Error())
 	}
+}
+
+// wantsJSON: a portal or back-office JSON endpoint (a chart's data), or a
+// request that asks for JSON and not a page, gets its error as JSON too.
+func wantsJSON(c echo.Context) bool {
+	if strings.HasSuffix(c.Request().URL.Path, ".json") {
+		return true
+	}
+	accept := c.Request().Header.Get(echo.HeaderAccept)
+	return strings.Contains(accept, echo.MIMEApplicationJSON) && !strings.Contains(accept, echo.MIMETextHTML)
 }
 
 // csrfError keeps echo's reason while matching ErrCSRF.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
@@ -55,18 +57,31 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	s.portalBudgetRoutes(g)
 	s.portalKeyRoutes(g)
 	s.portalInviteRoutes(g)
+	named(g.POST("/switch", s.PortalSwitch), "portal.switch")
 }
 
-// customer is the signed-in customer and the ledger account they act on.
+// customer is the signed-in customer, the ledger account they act on (their
+// own, or an enterprise they are a member of, chosen with the account
+// switch) and what they may do there.
 type customer struct {
 	User    auth.User
 	Account ledger.Account
+	// Access is the user's role on Account and the sub-accounts it is
+	// limited to (team.Resolve); authorizePortal checks the role.
+	Access team.Access
 }
 
 const customerKey = "portal.customer"
 
+// sessionAccountKey keeps the account the user switched to (POST
+// /portal/switch); absent, the portal shows the user's own account.
+const sessionAccountKey = "portal.account_id"
+
 // requireCustomer resolves the signed-in customer from the session (never
-// from the URL): visitors go to the sign-in page, staff to /admin.
+// from the URL): visitors go to the sign-in page, staff to /admin. The
+// account is the one chosen in the session when the user may still act on
+// it (a removed member falls back at once), else the user's own, else the
+// first enterprise it is a member of.
 func (s *Server) requireCustomer(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
@@ -91,16 +106,48 @@ func (s *Server) requireCustomer(next echo.HandlerFunc) echo.HandlerFunc {
 		if u.Kind == auth.KindStaff {
 			return HXRedirect(c, "/admin")
 		}
-		if u.AccountID == 0 {
-			return echo.ErrNotFound
-		}
-		acc, err := s.portal.ledger.Account(ctx, u.AccountID)
+		access, err := s.currentAccess(c, u)
 		if err != nil {
 			return err
 		}
-		c.Set(customerKey, customer{User: u, Account: acc})
+		acc, err := s.portal.ledger.Account(ctx, access.AccountID)
+		if err != nil {
+			return err
+		}
+		c.Set(customerKey, customer{User: u, Account: acc, Access: access})
 		return next(c)
 	}
+}
+
+// currentAccess is the account u acts on in this session and its role
+// there (see requireCustomer). Errors: team.ErrNotMember when u may act on
+// no account at all.
+func (s *Server) currentAccess(c echo.Context, u auth.User) (team.Access, error) {
+	ctx := c.Request().Context()
+	if want := s.Sessions.GetInt64(ctx, sessionAccountKey); want != 0 && want != u.AccountID {
+		a, err := s.team.Resolve(ctx, u.ID, u.AccountID, want)
+		if err == nil {
+			return a, nil
+		}
+		if !errors.Is(err, team.ErrNotMember) {
+			return team.Access{}, err
+		}
+		s.Sessions.Remove(ctx, sessionAccountKey)
+	}
+	if u.AccountID != 0 {
+		a, err := s.team.Resolve(ctx, u.ID, u.AccountID, u.AccountID)
+		if !errors.Is(err, team.ErrNotMember) {
+			return a, err
+		}
+	}
+	choices, err := s.team.Accounts(ctx, u.ID, u.AccountID)
+	if err != nil {
+		return team.Access{}, err
+	}
+	if len(choices) == 0 {
+		return team.Access{}, team.ErrNotMember
+	}
+	return s.team.Resolve(ctx, u.ID, u.AccountID, choices[0].AccountID)
 }
 
 func customerOf(c echo.Context) customer { return c.Get(customerKey).(customer) }
@@ -108,7 +155,7 @@ func customerOf(c echo.Context) customer { return c.Get(customerKey).(customer) 
 // frame is the portal frame's view model for the signed-in customer.
 func (s *Server) frame(c echo.Context, active string) pv.Frame {
 	cu := customerOf(c)
-	return pv.Frame{
+	f := pv.Frame{
 		Active:      active,
 		AccountID:   cu.Account.ID,
 		AccountName: cu.Account.Name,
@@ -116,7 +163,17 @@ func (s *Server) frame(c echo.Context, active string) pv.Frame {
 		Enterprise:  cu.Account.Kind == ledger.AccountEnterprise,
 		Sub:         cu.Account.Kind == ledger.AccountSub,
 		NoPassword:  !cu.User.HasPassword,
+		Role:        string(cu.Access.Role),
 	}
+	// The switcher lists the user's accounts; without it the page still
+	// works, so a failed read only hides it.
+	if choices, err := s.team.Accounts(c.Request().Context(), cu.User.ID, cu.User.AccountID); err == nil {
+		for _, ch := range choices {
+			f.Accounts = append(f.Accounts, pv.AccountChoice{ID: ch.AccountID, Name: ch.Name, Role: string(ch.Role),
+				Current: ch.AccountID == cu.Account.ID})
+		}
+	}
+	return f
 }
 
 // scope is what the customer may read: an individual or enterprise its whole

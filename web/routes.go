@@ -24,14 +24,17 @@ func (s *Server) routes() {
 
 	// Customer sign-in and portal.
 	s.authRoutes(e)
-	s.portalRoutes(e.Group("/portal", s.requireCustomer))
-	s.payRoutes(e, e.Group("/portal", s.requireCustomer))
+	// Every /portal route passes requireCustomer (who, on which account, in
+	// which role), then authorizePortal (the portalAccess table).
+	s.portalRoutes(e.Group("/portal", s.requireCustomer, s.authorizePortal))
+	s.payRoutes(e, e.Group("/portal", s.requireCustomer, s.authorizePortal))
 
 	// Back office: staff only, each route checks its roles.
 	s.adminRoutes(e.Group("/admin", s.requireStaff))
 
 	// Gateway API (web/api.go).
 	s.apiRoutes()
+	s.nameRoutes()
 }
 
 // named gives a route the name that views and handlers build its URL from.

@@ -37,6 +37,7 @@ import (
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
+	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/verification"
 	"github.com/seed75218f88/credits/internal/webhook"
@@ -86,6 +87,9 @@ type Deps struct {
 	// gateway (portal); RelayUpstreams its upstreams (back office).
 	RelayKeys      *relay.Keys
 	RelayUpstreams *relay.Upstreams
+	// Team is the members of enterprise accounts: the portal's roles,
+	// account switch and team page.
+	Team *team.Service
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
@@ -105,7 +109,7 @@ func (d Deps) check() error {
 		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
 		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil}, {"Budgets", d.Budgets == nil},
 		{"Access", d.Access == nil}, {"Referrals", d.Referrals == nil},
-		{"RelayKeys", d.RelayKeys == nil}, {"RelayUpstreams", d.RelayUpstreams == nil},
+		{"RelayKeys", d.RelayKeys == nil}, {"RelayUpstreams", d.RelayUpstreams == nil}, {"Team", d.Team == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -149,6 +153,11 @@ type Server struct {
 	upstreams *relay.Upstreams
 	// referrals are the invite codes and rewards (web/portal_invite.go).
 	referrals *referral.Service
+	// team is the members of enterprise accounts (web/portal_team.go).
+	team *team.Service
+	// routeNames names each route by "METHOD path" (routes), for the
+	// portal's authorization middleware (web/portal_authz.go).
+	routeNames map[string]string
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
@@ -196,6 +205,7 @@ func New(d Deps) (*Server, error) {
 	s.referrals = d.Referrals
 	s.access = d.Access
 	s.relayKeys, s.upstreams = d.RelayKeys, d.RelayUpstreams
+	s.team = d.Team
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.products = d.Products
 	s.middleware()

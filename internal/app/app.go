@@ -45,6 +45,7 @@ import (
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
+	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/verification"
 	"github.com/seed75218f88/credits/internal/webhook"
@@ -123,6 +124,8 @@ type App struct {
 	// gateway (portal), RelayUpstreams its upstreams (back office).
 	RelayKeys      *relay.Keys
 	RelayUpstreams *relay.Upstreams
+	// Team is the members of enterprise accounts and their invitations.
+	Team *team.Service
 
 	viewCache time.Duration
 	overrides Overrides
@@ -459,6 +462,8 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		CreditPrice: func() decimal.Decimal { return cfg.CreditPriceRMB }, PortalURL: cfg.BaseURL + "/portal/budgets"})
 	river.AddWorker(workers, &budget.NotifyWorker{Budgets: a.Budgets})
 	a.RelayKeys.SetBudgets(a.Budgets) // a key may be created with its monthly budget
+	a.Team = team.New(pool, team.Options{Jobs: late, I18n: a.I18n, Now: o.Now,
+		Link: func(token string) string { return cfg.BaseURL + "/team/accept/" + token }})
 	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
 	periodic = append(periodic, plans.PeriodicJobs()...)
 	periodic = append(periodic, plans.QuotaPeriodicJobs()...)
@@ -492,7 +497,8 @@ func (a *App) WebDeps() web.Deps {
 		Gateway: a.Gateway, Payments: a.Payments, Backoffice: a.Backoffice,
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
-		Budgets: a.Budgets, Access: a.Access, RelayKeys: a.RelayKeys, RelayUpstreams: a.RelayUpstreams}
+		Budgets: a.Budgets, Access: a.Access, RelayKeys: a.RelayKeys, RelayUpstreams: a.RelayUpstreams,
+		Team: a.Team}
 }
 
 func (a *App) relayOptions(o Overrides) relay.Options {

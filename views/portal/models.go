@@ -19,6 +19,20 @@ type Frame struct {
 	Enterprise  bool // an enterprise owner: sub-accounts menu
 	Sub         bool // a sub-account (department) user
 	NoPassword  bool // arrived by a portal link and has no password yet
+	// Role is the user's role on this account (team.Role: owner, finance,
+	// developer, viewer); an individual is its own account's owner.
+	Role string
+	// Accounts are the accounts the user may switch to (the header's
+	// switcher shows when there are two or more).
+	Accounts []AccountChoice
+}
+
+// AccountChoice is one account of the header's switcher.
+type AccountChoice struct {
+	ID      int64
+	Name    string
+	Role    string
+	Current bool
 }
 
 // Bucket is the available credit of one lot kind.

@@ -1,0 +1,171 @@
+package web
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/team"
+)
+
+// Role sets of the portal: reads are open to every member; each kind of
+// change to the roles that own it.
+var (
+	everyRole  = []team.Role{team.RoleOwner, team.RoleFinance, team.RoleDeveloper, team.RoleViewer}
+	ownerOnly  = []team.Role{team.RoleOwner}
+	financial  = []team.Role{team.RoleOwner, team.RoleFinance}
+	developers = []team.Role{team.RoleOwner, team.RoleDeveloper}
+)
+
+// portalAccess is THE authorization table of the portal: every named route
+// under /portal (and the account switch) with the roles that may use it on
+// the account the user acts on. authorizePortal applies it to every portal
+// request; a route missing here is refused to everyone, and
+// TestEveryPortalRouteIsInTheAccessTable fails until it is added. An
+// individual's (or a sub-account's) own user is its owner (team.Resolve).
+//
+// owner: everything, members included. finance: top-ups, orders, refunds,
+// invoices, plans and products, auto top-up, codes, alerts. developer: API
+// keys and budgets (of the sub-accounts it may see). viewer: reads only.
+var portalAccess = map[string][]team.Role{
+	// Overview, usage and statements: read by every member.
+	"portal.overview":          everyRole,
+	"portal.usage":             everyRole,
+	"portal.usage.rows":        everyRole,
+	"portal.usage.chart":       everyRole,
+	"portal.usage.csv":         everyRole,
+	"portal.transactions":      everyRole,
+	"portal.transactions.rows": everyRole,
+	"portal.transactions.csv":  everyRole,
+
+	// Sub-accounts (departments): read by all, changed by owners.
+	"portal.accounts":          everyRole,
+	"portal.accounts.create":   ownerOnly,
+	"portal.accounts.transfer": ownerOnly,
+	"portal.account":           everyRole,
+	"portal.account.update":    ownerOnly,
+	"portal.account.models":    ownerOnly,
+
+	// The user's own password: every member sets its own.
+	"portal.password":      everyRole,
+	"portal.password.post": everyRole,
+
+	// Balance alerts and the referral invite link.
+	"portal.alerts":      everyRole,
+	"portal.alerts.save": financial,
+	"portal.invite":      everyRole,
+
+	// Plans and one-time products: read by all, bought and changed by finance.
+	"portal.plans":                 everyRole,
+	"portal.plans.buy":             financial,
+	"portal.products":              everyRole,
+	"portal.products.buy":          financial,
+	"portal.plan.preference":       financial,
+	"portal.plans.renew":           financial,
+	"portal.plans.change":          financial,
+	"portal.plans.withdraw":        financial,
+	"portal.plans.cancel":          financial,
+	"portal.plans.resume":          financial,
+	"portal.plans.refund":          financial,
+	"portal.plans.refund_upgrade":  financial,
+	"portal.redeem":                financial,
+	"portal.redeem.post":           financial,
+	"portal.autotopup":             financial,
+	"portal.autotopup.sign":        financial,
+	"portal.autotopup.settings":    financial,
+	"portal.autotopup.pause":       financial,
+	"portal.autotopup.resume":      financial,
+	"portal.autotopup.unsign":      financial,
+	"portal.verification":          everyRole,
+	"portal.verification.person":   ownerOnly,
+	"portal.verification.company":  ownerOnly,
+	"portal.invoices":              financial,
+	"portal.invoices.request":      financial,
+	"portal.invoice.pdf":           financial,
+	"portal.invoice.cancel":        financial,
+	"portal.invoice.titles":        financial,
+	"portal.invoice.titles.create": financial,
+	"portal.invoice.title":         financial,
+	"portal.invoice.title.update":  financial,
+	"portal.invoice.title.delete":  financial,
+
+	// Top-ups and orders (web/pay.go).
+	"portal.topup":         financial,
+	"portal.topup.create":  financial,
+	"portal.orders":        financial,
+	"portal.order":         financial,
+	"portal.order.receipt": financial,
+	"portal.order.status":  financial,
+	"portal.order.qr":      financial,
+	"portal.order.close":   financial,
+	"portal.order.open":    financial,
+	"portal.order.refund":  financial,
+
+	// Budgets and API keys: read by all, changed by developers.
+	"portal.budgets":           everyRole,
+	"portal.budgets.save":      developers,
+	"portal.budgets.delete":    developers,
+	"portal.budgets.spend":     everyRole,
+	"portal.budgets.spend.csv": everyRole,
+	"portal.keys":              everyRole,
+	"portal.keys.create":       developers,
+	"portal.key.revoke":        developers,
+
+	// The account switch: any account the user may act on.
+	"portal.switch": everyRole,
+}
+
+// ErrPortalForbidden: the member's role does not allow this portal page or
+// action on the account it acts on (403, a page naming the role).
+var ErrPortalForbidden = errors.New("web: this role may not use this page")
+
+// may reports whether role may use the named portal route.
+func may(route string, role team.Role) bool { return slices.Contains(portalAccess[route], role) }
+
+// authorizePortal is the one middleware applying portalAccess, after
+// requireCustomer resolved the account and the role: a route the table does
+// not name, or names without the role, is refused with 403.
+func (s *Server) authorizePortal(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name := s.routeNames[c.Request().Method+" "+c.Path()]
+		if !may(name, customerOf(c).Access.Role) {
+			return ErrPortalForbidden
+		}
+		return next(c)
+	}
+}
+
+// nameRoutes records every route's name by method and path, once all are
+// registered.
+func (s *Server) nameRoutes() {
+	s.routeNames = make(map[string]string)
+	for _, r := range s.Echo.Routes() {
+		s.routeNames[r.Method+" "+r.Path] = r.Name
+	}
+}
+
+// PortalSwitch makes accountID (one the user may act on) the account the
+// portal shows from now on in this session (POST /portal/switch).
+func (s *Server) PortalSwitch(c echo.Context) error {
+	cu := customerOf(c)
+	id, err := parseID(c.FormValue("account"))
+	if err != nil {
+		return err
+	}
+	if _, err := s.team.Resolve(c.Request().Context(), cu.User.ID, cu.User.AccountID, id); err != nil {
+		return err
+	}
+	s.Sessions.Put(c.Request().Context(), sessionAccountKey, id)
+	return HXRedirect(c, s.URL("portal.overview"))
+}
+
+// PortalAccess returns a copy of the portal's authorization table (route
+// name → roles), for the tests that walk every portal route in every role.
+func PortalAccess() map[string][]team.Role {
+	out := make(map[string][]team.Role, len(portalAccess))
+	for k, v := range portalAccess {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
