@@ -1238,7 +1238,7 @@ type ClientInterface interface {
 
 	// CreateWebhookWithBody Register a webhook endpoint for the account's events
 	//
-	// Events (balance.low, lot.expiring, subscription.renewal_due,
+	// Events (balance.low, balance.runway_low, lot.expiring, subscription.renewal_due,
 	// subscription.renewed, subscription.past_due, subscription.expired,
 	// subscription.upgraded, subscription.downgrade_scheduled,
 	// subscription.canceled) are
@@ -1269,7 +1269,7 @@ type ClientInterface interface {
 
 	// CreateWebhook Register a webhook endpoint for the account's events
 	//
-	// Events (balance.low, lot.expiring, subscription.renewal_due,
+	// Events (balance.low, balance.runway_low, lot.expiring, subscription.renewal_due,
 	// subscription.renewed, subscription.past_due, subscription.expired,
 	// subscription.upgraded, subscription.downgrade_scheduled,
 	// subscription.canceled) are
@@ -1690,7 +1690,7 @@ func (c *Client) ListWebhooks(ctx context.Context, externalId ExternalID, reqEdi
 
 // CreateWebhookWithBody Register a webhook endpoint for the account's events
 //
-// Events (balance.low, lot.expiring, subscription.renewal_due,
+// Events (balance.low, balance.runway_low, lot.expiring, subscription.renewal_due,
 // subscription.renewed, subscription.past_due, subscription.expired,
 // subscription.upgraded, subscription.downgrade_scheduled,
 // subscription.canceled) are
@@ -1731,7 +1731,7 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, externalId ExternalI
 
 // CreateWebhook Register a webhook endpoint for the account's events
 //
-// Events (balance.low, lot.expiring, subscription.renewal_due,
+// Events (balance.low, balance.runway_low, lot.expiring, subscription.renewal_due,
 // subscription.renewed, subscription.past_due, subscription.expired,
 // subscription.upgraded, subscription.downgrade_scheduled,
 // subscription.canceled) are
@@ -2899,7 +2899,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithBodyWithResponse Register a webhook endpoint for the account's events
 	//
-	// Events (balance.low, lot.expiring, subscription.renewal_due,
+	// Events (balance.low, balance.runway_low, lot.expiring, subscription.renewal_due,
 	// subscription.renewed, subscription.past_due, subscription.expired,
 	// subscription.upgraded, subscription.downgrade_scheduled,
 	// subscription.canceled) are
@@ -2930,7 +2930,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithResponse Register a webhook endpoint for the account's events
 	//
-	// Events (balance.low, lot.expiring, subscription.renewal_due,
+	// Events (balance.low, balance.runway_low, lot.expiring, subscription.renewal_due,
 	// subscription.renewed, subscription.past_due, subscription.expired,
 	// subscription.upgraded, subscription.downgrade_scheduled,
 	// subscription.canceled) are
@@ -4483,7 +4483,7 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, exte
 
 // CreateWebhookWithBodyWithResponse Register a webhook endpoint for the account's events
 //
-// Events (balance.low, lot.expiring, subscription.renewal_due,
+// Events (balance.low, balance.runway_low, lot.expiring, subscription.renewal_due,
 // subscription.renewed, subscription.past_due, subscription.expired,
 // subscription.upgraded, subscription.downgrade_scheduled,
 // subscription.canceled) are
@@ -4520,7 +4520,7 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 
 // CreateWebhookWithResponse Register a webhook endpoint for the account's events
 //
-// Events (balance.low, lot.expiring, subscription.renewal_due,
+// Events (balance.low, balance.runway_low, lot.expiring, subscription.renewal_due,
 // subscription.renewed, subscription.past_due, subscription.expired,
 // subscription.upgraded, subscription.downgrade_scheduled,
 // subscription.canceled) are

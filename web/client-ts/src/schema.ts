@@ -207,7 +207,7 @@ export interface paths {
         put?: never;
         /**
          * Register a webhook endpoint for the account's events
-         * @description Events (balance.low, lot.expiring, subscription.renewal_due,
+         * @description Events (balance.low, balance.runway_low, lot.expiring, subscription.renewal_due,
          *     subscription.renewed, subscription.past_due, subscription.expired,
          *     subscription.upgraded, subscription.downgrade_scheduled,
          *     subscription.canceled) are
