@@ -16,7 +16,7 @@ NODE_PROJECTS := internal/relay/testdata/openai-node web/client-ts
 # Generated and hand-written Go files, outside .data/ (the private cluster).
 GODIRS   = $$($(GO) list -f '{{.Dir}}' ./...)
 
-.PHONY: help build run test bench fuzz generate verify lint db vendor vendor-echarts chromium redis node-deps check-generated i18n-add
+.PHONY: help build run test bench fuzz generate verify lint db vendor vendor-echarts chromium redis nats node-deps check-generated i18n-add
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,8 +49,8 @@ run: build ## migrate, seed and serve on http://127.0.0.1:8080 (ADDR=…); in de
 	fi; \
 	$(BIN) serve --addr $(ADDR)
 
-test: chromium redis node-deps check-generated ## run every test, Chromium journeys, Redis and the Node clients included (installs Chromium, Redis and the Node projects' packages when missing)
-	REQUIRE_REDIS=1 $(GO) test -timeout 20m ./...
+test: chromium redis nats node-deps check-generated ## run every test, Chromium journeys, Redis, NATS JetStream and the Node clients included (installs Chromium, Redis, nats-server and the Node projects' packages when missing)
+	REQUIRE_REDIS=1 REQUIRE_NATS=1 $(GO) test -timeout 20m ./...
 
 bench: ## run the benchmarks (not part of make test), one package at a time
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
@@ -95,6 +95,20 @@ redis:
 		fi; \
 		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null; \
 		for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && break; sleep 0.1; done; \
+	fi
+
+# nats makes sure a NATS server with JetStream answers on 127.0.0.1:4222
+# for the usage stream's tests: it starts Debian's nats-server (installing it
+# when missing) with its JetStream store in a temporary folder.
+nats:
+	@if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then \
+		if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then \
+			echo "installing nats-server for the tests"; \
+			$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nats-server; \
+		fi; \
+		sd=$$(mktemp -d /tmp/credits-nats.XXXXXX); \
+		PATH="$$PATH:/usr/sbin" setsid nats-server -js -a 127.0.0.1 -p 4222 -sd "$$sd" >"$$sd/log" 2>&1 < /dev/null & \
+		for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.1; done; \
 	fi
 
 # node-deps installs each Node project's packages (npm ci from its committed

@@ -266,11 +266,15 @@ func (s *Server) APIRelease(c echo.Context) error {
 	return c.JSON(http.StatusOK, r)
 }
 
-// APIUsage charges a batch of usage events, each on its own.
+// APIUsage charges a batch of usage events, each on its own; with a usage
+// stream (NATS_URL) it queues them instead and answers 202.
 func (s *Server) APIUsage(c echo.Context) error {
 	var in gateway.UsageBatch
 	if err := bindJSON(c, &in); err != nil {
 		return err
+	}
+	if s.UsageStream != nil {
+		return s.apiUsageQueued(c, in)
 	}
 	r, err := s.Gateway.IngestUsage(c.Request().Context(), apiKey(c), in)
 	if err != nil {
@@ -281,6 +285,20 @@ func (s *Server) APIUsage(c echo.Context) error {
 		r.Rejected[i].Message = i18n.T(ctx, "error.api.reject."+r.Rejected[i].Code)
 	}
 	return c.JSON(http.StatusOK, r)
+}
+
+// apiUsageQueued stores the batch in the usage stream: 202 with each
+// event's id and state.
+func (s *Server) apiUsageQueued(c echo.Context, in gateway.UsageBatch) error {
+	ctx := c.Request().Context()
+	r, err := s.UsageStream.Publish(ctx, apiKey(c), in)
+	if err != nil {
+		return err
+	}
+	for i := range r.Rejected {
+		r.Rejected[i].Message = i18n.T(ctx, "error.api.reject."+r.Rejected[i].Code)
+	}
+	return c.JSON(http.StatusAccepted, r)
 }
 
 // APIRateCard answers the rate card in force.

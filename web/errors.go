@@ -26,6 +26,7 @@ import (
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
+	"github.com/seed75218f88/credits/internal/usagestream"
 	"github.com/seed75218f88/credits/internal/verification"
 	adminview "github.com/seed75218f88/credits/views/admin"
 	"github.com/seed75218f88/credits/views/components"
@@ -126,6 +127,8 @@ var errorTable = []ErrorMapping{
 	{ledger.ErrInvalidArgument, http.StatusBadRequest, "invalid_request", "error.api.invalid_request"},
 	{pricing.ErrUnknownModel, http.StatusBadRequest, "unknown_model", "error.api.unknown_model"},
 	{pricing.ErrNoRateCard, http.StatusServiceUnavailable, "no_rate_card", "error.api.no_rate_card"},
+	{usagestream.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "error.unavailable"},
+	{usagestream.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 
 	// The OpenAI-compatible gateway's keys (portal) and upstreams (back
 	// office): another customer's key or an unknown upstream is not found.

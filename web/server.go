@@ -39,6 +39,7 @@ import (
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
+	"github.com/seed75218f88/credits/internal/usagestream"
 	"github.com/seed75218f88/credits/internal/verification"
 	"github.com/seed75218f88/credits/internal/webhook"
 )
@@ -90,6 +91,9 @@ type Deps struct {
 	// Team is the members of enterprise accounts: the portal's roles,
 	// account switch and team page.
 	Team *team.Service
+	// UsageStream queues usage events in NATS JetStream (nil: charged in
+	// the request).
+	UsageStream *usagestream.Stream
 	// ViewCache is how long portal pages may reuse what they read from the
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
@@ -132,6 +136,9 @@ type Server struct {
 	Metrics *prometheus.Registry
 	// Gateway is the gateway API's domain.
 	Gateway *gateway.Service
+	// UsageStream queues usage events (nil: POST /v1/usage/events charges
+	// them in the request).
+	UsageStream *usagestream.Stream
 
 	errors  []ErrorMapping
 	metrics *httpMetrics
@@ -169,14 +176,15 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		Echo:    echo.New(),
-		Config:  d.Config,
-		Pool:    d.Pool,
-		Logger:  d.Logger,
-		I18n:    d.I18n,
-		Gateway: d.Gateway,
-		Metrics: prometheus.NewRegistry(),
-		errors:  append([]ErrorMapping(nil), errorTable...),
+		Echo:        echo.New(),
+		Config:      d.Config,
+		Pool:        d.Pool,
+		Logger:      d.Logger,
+		I18n:        d.I18n,
+		Gateway:     d.Gateway,
+		UsageStream: d.UsageStream,
+		Metrics:     prometheus.NewRegistry(),
+		errors:      append([]ErrorMapping(nil), errorTable...),
 	}
 	// pgxstore's own cleanup goroutine races with its StopCleanup, so Serve
 	// runs the cleanup instead (sweepSessions).

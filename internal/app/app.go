@@ -47,6 +47,7 @@ import (
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
+	"github.com/seed75218f88/credits/internal/usagestream"
 	"github.com/seed75218f88/credits/internal/verification"
 	"github.com/seed75218f88/credits/internal/webhook"
 	"github.com/seed75218f88/credits/web"
@@ -126,6 +127,9 @@ type App struct {
 	RelayUpstreams *relay.Upstreams
 	// Team is the members of enterprise accounts and their invitations.
 	Team *team.Service
+	// UsageStream queues usage events in NATS JetStream (NATS_URL set; nil
+	// otherwise: usage is charged in the request).
+	UsageStream *usagestream.Stream
 
 	viewCache time.Duration
 	overrides Overrides
@@ -398,6 +402,16 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return nil, err
 	}
 
+	// Usage through NATS JetStream: the API queues events, Start runs the
+	// consumer that charges them through the gateway's rules.
+	if cfg.NATS.URL != "" {
+		if a.UsageStream, err = usagestream.Open(ctx, a.Gateway, usagestream.Options{URL: cfg.NATS.URL,
+			Prefix: cfg.NATS.Prefix, Now: o.Now, Logger: logger}); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, a.UsageStream.Close)
+	}
+
 	// The OpenAI-compatible gateway's keys and upstreams (`credits gateway`
 	// serves the calls; the portal and back office manage these).
 	ropts := a.relayOptions(o)
@@ -498,7 +512,7 @@ func (a *App) WebDeps() web.Deps {
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
 		Budgets: a.Budgets, Access: a.Access, RelayKeys: a.RelayKeys, RelayUpstreams: a.RelayUpstreams,
-		Team: a.Team}
+		Team: a.Team, UsageStream: a.UsageStream}
 }
 
 func (a *App) relayOptions(o Overrides) relay.Options {
@@ -520,12 +534,22 @@ func (a *App) NewRelay() (*relay.Relay, error) {
 		Counter: counter, Logger: a.Logger}, a.relayOptions(a.overrides))
 }
 
-// Start works the background jobs until the returned stop is called.
+// Start works the background jobs, and with NATS_URL the usage stream's
+// consumer, until the returned stop is called (it lets the consumer finish
+// the batch it is charging).
 func (a *App) Start(ctx context.Context) (stop func(), err error) {
 	if err := a.Jobs.Start(ctx); err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)
 	}
+	stopUsage := func() {}
+	if a.UsageStream != nil {
+		uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { defer close(done); _ = a.UsageStream.Run(uctx) }()
+		stopUsage = func() { cancel(); <-done }
+	}
 	return func() {
+		stopUsage()
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = a.Jobs.Stop(stopCtx)

@@ -74,31 +74,19 @@ const usageWorkers = 16
 // tolerance are rejected with a reason. Errors (for the whole batch):
 // ErrInvalidRequest (empty or more than MaxBatch events).
 func (s *Service) IngestUsage(ctx context.Context, key Key, batch UsageBatch) (UsageResult, error) {
-	n := len(batch.Events)
-	if n == 0 || n > s.opts.MaxBatch {
-		return UsageResult{}, invalid("events", fmt.Sprintf("1 to %d events", s.opts.MaxBatch))
+	if err := s.CheckUsageBatch(batch); err != nil {
+		return UsageResult{}, err
 	}
-	outcome := make([]string, n) // "" accepted, "dup", or a Reject code
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(usageWorkers, n) {
-		wg.Go(func() {
-			for i := range next {
-				outcome[i] = s.chargeOne(ctx, key, batch.Events[i])
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	now := s.now()
+	outcome := s.chargeAll(len(batch.Events), func(i int) string {
+		return s.chargeOne(ctx, key.Mode, batch.Events[i], now)
+	})
 	res := UsageResult{Rejected: []Rejection{}}
 	for i, o := range outcome {
 		switch o {
 		case "":
 			res.Accepted++
-		case "dup":
+		case UsageDuplicate:
 			res.Duplicates++
 		default:
 			res.Rejected = append(res.Rejected, Rejection{Index: i, Code: o})
@@ -107,20 +95,87 @@ func (s *Service) IngestUsage(ctx context.Context, key Key, batch UsageBatch) (U
 	return res, nil
 }
 
-func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string {
-	now := s.now()
+// UsageDuplicate is the outcome of an event charged before (same
+// idempotency key, same body): nothing more is charged.
+const UsageDuplicate = "duplicate"
+
+// CheckUsageBatch checks a batch's shape: 1 to MaxBatch events. Errors:
+// ErrInvalidRequest.
+func (s *Service) CheckUsageBatch(batch UsageBatch) error {
+	if n := len(batch.Events); n == 0 || n > s.opts.MaxBatch {
+		return invalid("events", fmt.Sprintf("1 to %d events", s.opts.MaxBatch))
+	}
+	return nil
+}
+
+// CheckUsageEvent applies the rules of an event that need no database —
+// its fields, the late-event window and the future tolerance, measured from
+// receivedAt (when the platform took the event) — and answers "" or the
+// Reject code. ChargeQueued applies the same rules again.
+func (s *Service) CheckUsageEvent(ev UsageEvent, receivedAt time.Time) string {
 	switch {
 	case ev.IdempotencyKey == "" || len(ev.IdempotencyKey) > 200, ev.Account == "", ev.Model == "",
 		!pricing.CountsInRange(ev.InputTokens, ev.OutputTokens, ev.CacheHitTokens),
 		ev.Requests < 0, ev.Requests > pricing.MaxRequests, ev.OccurredAt.IsZero(),
 		!ledger.ValidLabel(ev.Project), !ledger.ValidLabel(ev.Key):
 		return RejectInvalid
-	case ev.OccurredAt.Before(now.Add(-s.opts.LateEventWindow)):
+	case ev.OccurredAt.Before(receivedAt.Add(-s.opts.LateEventWindow)):
 		return RejectTooOld
-	case ev.OccurredAt.After(now.Add(s.opts.FutureTolerance)):
+	case ev.OccurredAt.After(receivedAt.Add(s.opts.FutureTolerance)):
 		return RejectInFuture
 	}
-	a, err := s.account(ctx, key.Mode, ev.Account)
+	return ""
+}
+
+// QueuedUsage is a usage event taken by the API earlier (queued in a
+// stream) with the key mode it came with and when it was received.
+type QueuedUsage struct {
+	Mode       ledger.Mode `json:"mode"`
+	Event      UsageEvent  `json:"event"`
+	ReceivedAt time.Time   `json:"received_at"`
+}
+
+// ChargeQueued charges queued events exactly as IngestUsage charges a
+// batch, concurrently, with each event's window rules measured from when it
+// was received. It answers one outcome per event: "" charged now,
+// UsageDuplicate, or a Reject code; RejectRetry is the only outcome worth
+// trying again (Retryable). A repeat of an event (same idempotency key and
+// body) is a duplicate, so redelivery charges once.
+func (s *Service) ChargeQueued(ctx context.Context, events []QueuedUsage) []string {
+	return s.chargeAll(len(events), func(i int) string {
+		return s.chargeOne(ctx, events[i].Mode, events[i].Event, events[i].ReceivedAt.UTC())
+	})
+}
+
+// Retryable reports whether an event's outcome may change when it is tried
+// again unchanged (the database or a dependency was unavailable).
+func Retryable(outcome string) bool { return outcome == RejectRetry }
+
+// chargeAll runs charge for 0..n-1 on usageWorkers goroutines.
+func (s *Service) chargeAll(n int, charge func(i int) string) []string {
+	outcome := make([]string, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(usageWorkers, n) {
+		wg.Go(func() {
+			for i := range next {
+				outcome[i] = charge(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return outcome
+}
+
+func (s *Service) chargeOne(ctx context.Context, mode ledger.Mode, ev UsageEvent, now time.Time) string {
+	if code := s.CheckUsageEvent(ev, now); code != "" {
+		return code
+	}
+	a, err := s.account(ctx, mode, ev.Account)
 	if errors.Is(err, ErrNotFound) {
 		return RejectUnknownAccount
 	}
@@ -156,7 +211,7 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 		case err != nil:
 			return RejectRetry
 		case replayed:
-			return "dup"
+			return UsageDuplicate
 		}
 		return ""
 	}
@@ -179,7 +234,7 @@ func (s *Service) chargeOne(ctx context.Context, key Key, ev UsageEvent) string 
 	case err != nil:
 		return RejectRetry
 	case res.Replayed:
-		return "dup"
+		return UsageDuplicate
 	}
 	return ""
 }

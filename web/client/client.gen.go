@@ -419,6 +419,48 @@ func (e SubscriptionAnswerBillingPreference) Valid() bool {
 	}
 }
 
+// Defines values for UsageAcceptedEventsState.
+const (
+	Duplicate UsageAcceptedEventsState = "duplicate"
+	Queued    UsageAcceptedEventsState = "queued"
+	Rejected  UsageAcceptedEventsState = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the UsageAcceptedEventsState enum.
+func (e UsageAcceptedEventsState) Valid() bool {
+	switch e {
+	case Duplicate:
+		return true
+	case Queued:
+		return true
+	case Rejected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UsageAcceptedRejectedCode.
+const (
+	UsageAcceptedRejectedCodeEventInFuture UsageAcceptedRejectedCode = "event_in_future"
+	UsageAcceptedRejectedCodeEventTooOld   UsageAcceptedRejectedCode = "event_too_old"
+	UsageAcceptedRejectedCodeInvalidEvent  UsageAcceptedRejectedCode = "invalid_event"
+)
+
+// Valid indicates whether the value is a known member of the UsageAcceptedRejectedCode enum.
+func (e UsageAcceptedRejectedCode) Valid() bool {
+	switch e {
+	case UsageAcceptedRejectedCodeEventInFuture:
+		return true
+	case UsageAcceptedRejectedCodeEventTooOld:
+		return true
+	case UsageAcceptedRejectedCodeInvalidEvent:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for UsageResultRejectedCode.
 const (
 	UsageResultRejectedCodeAccountFrozen        UsageResultRejectedCode = "account_frozen"
@@ -941,6 +983,33 @@ type TransferSide struct {
 	AllocationAfter  *NullableDecimal `json:"allocation_after"`
 	AllocationBefore *NullableDecimal `json:"allocation_before"`
 }
+
+// UsageAccepted defines model for UsageAccepted.
+type UsageAccepted struct {
+	// Duplicates events the stream already held (same idempotency key, sent again within its duplicate window)
+	Duplicates int `json:"duplicates"`
+
+	// Events one per event of the batch, in its order
+	Events []struct {
+		// Id the event's id: a hash of the key's mode and its idempotency key
+		Id    string                   `json:"id"`
+		State UsageAcceptedEventsState `json:"state"`
+	} `json:"events"`
+
+	// Queued events stored in the stream now
+	Queued   int `json:"queued"`
+	Rejected []struct {
+		Code    UsageAcceptedRejectedCode `json:"code"`
+		Index   int                       `json:"index"`
+		Message string                    `json:"message"`
+	} `json:"rejected"`
+}
+
+// UsageAcceptedEventsState defines model for UsageAccepted.Events.State.
+type UsageAcceptedEventsState string
+
+// UsageAcceptedRejectedCode defines model for UsageAccepted.Rejected.Code.
+type UsageAcceptedRejectedCode string
 
 // UsageBatch defines model for UsageBatch.
 type UsageBatch struct {
@@ -4196,17 +4265,26 @@ type IngestUsageResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *UsageResult
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *UsageAccepted
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r IngestUsageResponse) GetJSON200() *UsageResult {
 	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r IngestUsageResponse) GetJSON202() *UsageAccepted {
+	return r.JSON202
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -4222,6 +4300,11 @@ func (r IngestUsageResponse) GetJSON401() *Error {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r IngestUsageResponse) GetJSON413() *Error {
 	return r.JSON413
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r IngestUsageResponse) GetJSON503() *Error {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5608,6 +5691,13 @@ func ParseIngestUsageResponse(rsp *http.Response) (*IngestUsageResponse, error) 
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest UsageAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5628,6 +5718,13 @@ func ParseIngestUsageResponse(rsp *http.Response) (*IngestUsageResponse, error) 
 			return nil, err
 		}
 		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 

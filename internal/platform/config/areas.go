@@ -530,3 +530,28 @@ func readSMTP(c *Config, env source) error {
 	c.SMTP = m
 	return nil
 }
+
+// NATS is where usage events are queued: with URL set, POST /v1/usage/events
+// stores each event in a JetStream stream and answers 202, and every
+// `credits serve` charges them from there (internal/usagestream).
+type NATS struct {
+	// URL is the NATS server with JetStream (NATS_URL, such as
+	// nats://127.0.0.1:4222); empty: usage is charged in the request.
+	URL string
+	// Prefix names the subjects and streams (NATS_PREFIX, default credits),
+	// so deployments can share a NATS server.
+	Prefix string
+}
+
+func readNATS(c *Config, env source) error {
+	c.NATS = NATS{URL: env.get("NATS_URL"), Prefix: env.or("NATS_PREFIX", "credits")}
+	if c.NATS.URL != "" && !strings.HasPrefix(c.NATS.URL, "nats://") && !strings.HasPrefix(c.NATS.URL, "tls://") {
+		return errors.New("NATS_URL must be a nats:// or tls:// URL such as nats://127.0.0.1:4222")
+	}
+	for _, r := range c.NATS.Prefix {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return errors.New("NATS_PREFIX must be lower-case letters, digits, _ or - (such as credits)")
+		}
+	}
+	return nil
+}

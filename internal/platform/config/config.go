@@ -92,6 +92,9 @@ type Config struct {
 	// Endpoint selects the sandbox (refused in production).
 	VerifyProvider identity.HTTPConfig
 	Backoffice     backoffice.Settings
+	// NATS takes usage events through JetStream (NATS_URL set) instead of
+	// charging them in the request.
+	NATS NATS
 	// SMTP is the outgoing mail server; a zero Host means the development
 	// sender writing files under .data/mail (refused in production).
 	SMTP mail.SMTPConfig
@@ -152,7 +155,7 @@ func LoadFrom(vars map[string]string) (Config, error) {
 		return c, fmt.Errorf("APP_ENV must be dev or production, not %q", c.Env)
 	}
 	for _, area := range []func(*Config, source) error{readDatabase, readGateway, readGrace, readSignup, readPayments,
-		readChannels, readAutoTopUp, readInvoicing, readVerification, readBackoffice, readSMTP, readRelay} {
+		readChannels, readAutoTopUp, readInvoicing, readVerification, readBackoffice, readSMTP, readRelay, readNATS} {
 		if err := area(&c, env); err != nil {
 			return c, err
 		}

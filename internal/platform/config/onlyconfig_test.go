@@ -20,6 +20,7 @@ var envRead = regexp.MustCompile(`\bos\.(Getenv|LookupEnv|Environ)\b`)
 // (the test database and browser): they may read their own variables.
 var testSupport = []string{
 	"internal/platform/dbtest/dbtest.go",
+	"internal/platform/natstest/natstest.go",
 	"web/webtest/browser.go",
 	"web/webtest/webtest.go",
 }

@@ -698,6 +698,25 @@ export interface components {
                 message: string;
             }[];
         };
+        UsageAccepted: {
+            /** @description events stored in the stream now */
+            queued: number;
+            /** @description events the stream already held (same idempotency key, sent again within its duplicate window) */
+            duplicates: number;
+            rejected: {
+                index: number;
+                /** @enum {string} */
+                code: "invalid_event" | "event_too_old" | "event_in_future";
+                message: string;
+            }[];
+            /** @description one per event of the batch, in its order */
+            events: {
+                /** @description the event's id: a hash of the key's mode and its idempotency key */
+                id: string;
+                /** @enum {string} */
+                state: "queued" | "duplicate" | "rejected";
+            }[];
+        };
         ModelPrice: {
             model: string;
             /** @enum {string} */
@@ -1221,7 +1240,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Outcome per event */
+            /** @description Outcome per event, charged in the request (the server runs without NATS_URL) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1230,9 +1249,19 @@ export interface operations {
                     "application/json": components["schemas"]["UsageResult"];
                 };
             };
+            /** @description The events are stored durably in the usage stream and will be charged shortly (the server runs with NATS_URL). Events breaking a rule that needs no lookup are rejected here, as in the 200 answer, and not queued; one that later cannot be charged (unknown account, budget exceeded…) is kept in the back office's dead-letter list with its reason. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageAccepted"];
+                };
+            };
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             413: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     rateCard: {

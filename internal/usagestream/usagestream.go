@@ -1,0 +1,515 @@
+// Package usagestream takes usage events through NATS JetStream: the API
+// stores each event of a batch durably in a stream and answers 202, and
+// consumers in every `credits serve` instance charge them to the ledger in
+// batches through the gateway's usage rules (gateway.ChargeQueued). Delivery
+// is at least once; the ledger's idempotency key of each event makes the
+// effect exactly one. An event that cannot be charged goes to a dead-letter
+// stream with its reason, where the back office replays or discards it.
+package usagestream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/ledger"
+)
+
+// Errors.
+var (
+	// ErrUnavailable: NATS did not store (or answer for) the batch; the
+	// client retries it with the same idempotency keys.
+	ErrUnavailable = errors.New("usagestream: the usage stream is unavailable")
+	// ErrNotFound: no dead-lettered event has that sequence number.
+	ErrNotFound = errors.New("usagestream: no such dead-lettered event")
+)
+
+// Charger applies usage events; *gateway.Service is one.
+type Charger interface {
+	CheckUsageBatch(gateway.UsageBatch) error
+	CheckUsageEvent(ev gateway.UsageEvent, receivedAt time.Time) string
+	ChargeQueued(ctx context.Context, events []gateway.QueuedUsage) []string
+}
+
+// Options configure the streams and the consumer.
+type Options struct {
+	// URL is the NATS server (NATS_URL).
+	URL string
+	// Prefix names the subjects (<prefix>.usage.<mode>, <prefix>.usage_dlq.<mode>)
+	// and, upper-cased, the streams (<PREFIX>_USAGE, <PREFIX>_USAGE_DLQ);
+	// default "credits".
+	Prefix string
+	// Batch is how many events a consumer fetches and charges at once (500).
+	Batch int
+	// Appliers is how many fetched batches one instance charges at the same
+	// time (4), each on the gateway's usage workers.
+	Appliers int
+	// MaxDeliver is how often an event is tried before it is dead-lettered
+	// as unavailable (8).
+	MaxDeliver int
+	// AckWait is how long a delivered event may stay unacknowledged before
+	// JetStream delivers it again (30 s).
+	AckWait time.Duration
+	// Duplicates is the stream's duplicate window for Nats-Msg-Id (2 min).
+	Duplicates time.Duration
+	// Backoff is the delay before redelivering a retryable failure after
+	// n deliveries (100 ms doubling, at most 30 s).
+	Backoff func(n uint64) time.Duration
+	// Now is the clock (time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Prefix == "" {
+		o.Prefix = "credits"
+	}
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+	if o.Appliers <= 0 {
+		o.Appliers = 4
+	}
+	if o.MaxDeliver <= 0 {
+		o.MaxDeliver = 8
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.Duplicates <= 0 {
+		o.Duplicates = 2 * time.Minute
+	}
+	if o.Backoff == nil {
+		o.Backoff = func(n uint64) time.Duration {
+			return min(100*time.Millisecond<<min(n, 10), 30*time.Second)
+		}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Stream is the connection to NATS, the usage and dead-letter streams and
+// the durable consumer all instances share.
+type Stream struct {
+	opts    Options
+	charger Charger
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	usage   jetstream.Stream
+	dlq     jetstream.Stream
+	cons    jetstream.Consumer
+}
+
+// Headers on dead-lettered messages.
+const (
+	hdrReason     = "Credits-Reason"
+	hdrDeliveries = "Credits-Deliveries"
+	hdrFailedAt   = "Credits-Failed-At"
+	hdrOrigID     = "Credits-Msg-Id"
+)
+
+// ReasonUndecodable is the dead-letter reason of a message that is not a
+// queued usage event (it never came from the API).
+const ReasonUndecodable = "undecodable"
+
+// Open connects to NATS and creates (or updates) the usage stream, the
+// dead-letter stream and the shared durable consumer. Errors: NATS
+// unreachable or refusing the configuration.
+func Open(ctx context.Context, charger Charger, opts Options) (*Stream, error) {
+	opts.defaults()
+	nc, err := nats.Connect(opts.URL, nats.Name("credits"), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("usagestream: cannot reach NATS at %s (%v): start it or unset NATS_URL", opts.URL, err)
+	}
+	s := &Stream{opts: opts, charger: charger, nc: nc}
+	if err := s.setup(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stream) setup(ctx context.Context) error {
+	var err error
+	if s.js, err = jetstream.New(s.nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+		return fmt.Errorf("usagestream: %w", err)
+	}
+	base := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(s.opts.Prefix))
+	// Work-queue retention: an event leaves the stream once a consumer
+	// acknowledged it, i.e. once the ledger committed it.
+	if s.usage, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: base + "_USAGE",
+		Description: "usage events to charge", Subjects: []string{s.opts.Prefix + ".usage.>"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: s.opts.Duplicates}); err != nil {
+		return fmt.Errorf("usagestream: usage stream: %w", err)
+	}
+	if s.dlq, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: base + "_USAGE_DLQ",
+		Description: "usage events that could not be charged, with the reason",
+		Subjects:    []string{s.opts.Prefix + ".usage_dlq.>"}, Retention: jetstream.LimitsPolicy,
+		Storage: jetstream.FileStorage, Duplicates: s.opts.Duplicates}); err != nil {
+		return fmt.Errorf("usagestream: dead-letter stream: %w", err)
+	}
+	if s.cons, err = s.usage.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "ledger",
+		Description: "charges usage events to the ledger (shared by every instance)",
+		AckPolicy:   jetstream.AckExplicitPolicy, AckWait: s.opts.AckWait, MaxDeliver: s.opts.MaxDeliver,
+		MaxAckPending: 20 * s.opts.Batch, DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
+		return fmt.Errorf("usagestream: consumer: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connection (after Run has returned).
+func (s *Stream) Close() { s.nc.Close() }
+
+// Delete removes both streams (tests and their clean-up).
+func (s *Stream) Delete(ctx context.Context) error {
+	return errors.Join(s.js.DeleteStream(ctx, s.usage.CachedInfo().Config.Name),
+		s.js.DeleteStream(ctx, s.dlq.CachedInfo().Config.Name))
+}
+
+// EventID is an event's id in the stream and its Nats-Msg-Id: a hash of the
+// key's mode and the event's idempotency key, so JetStream's duplicate
+// window drops a retried event before it reaches a consumer.
+func EventID(mode ledger.Mode, idempotencyKey string) string {
+	h := sha256.Sum256([]byte(string(mode) + "\x00" + idempotencyKey))
+	return hex.EncodeToString(h[:16])
+}
+
+// Event states in a 202 answer.
+const (
+	StateQueued    = "queued"    // stored in the stream; will be charged
+	StateDuplicate = "duplicate" // the stream holds it already (same id within the window)
+	StateRejected  = "rejected"  // refused at the door, never queued (see Rejected)
+)
+
+// EventState is one event of an accepted batch.
+type EventState struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+}
+
+// Accepted is the answer to a batch taken into the stream.
+type Accepted struct {
+	Queued     int                 `json:"queued"`
+	Duplicates int                 `json:"duplicates"`
+	Rejected   []gateway.Rejection `json:"rejected"`
+	Events     []EventState        `json:"events"`
+}
+
+func (s *Stream) subject(kind string, mode ledger.Mode) string {
+	return s.opts.Prefix + "." + kind + "." + string(mode)
+}
+
+// Publish stores each event of the batch in the usage stream, waiting for
+// JetStream's acknowledgement of every one. Events breaking a rule that
+// needs no database (gateway.CheckUsageEvent) are answered rejected and
+// not queued, as the synchronous path would. Errors: ErrInvalidRequest of
+// the gateway (batch shape); ErrUnavailable when any event was not stored
+// (the client retries the batch: stored events are duplicates then).
+func (s *Stream) Publish(ctx context.Context, key gateway.Key, batch gateway.UsageBatch) (Accepted, error) {
+	if err := s.charger.CheckUsageBatch(batch); err != nil {
+		return Accepted{}, err
+	}
+	now := s.opts.Now().UTC()
+	res := Accepted{Rejected: []gateway.Rejection{}, Events: make([]EventState, len(batch.Events))}
+	futures := make([]jetstream.PubAckFuture, len(batch.Events))
+	subject := s.subject("usage", key.Mode)
+	for i, ev := range batch.Events {
+		id := EventID(key.Mode, ev.IdempotencyKey)
+		res.Events[i].ID = id
+		if code := s.charger.CheckUsageEvent(ev, now); code != "" {
+			res.Events[i].State = StateRejected
+			res.Rejected = append(res.Rejected, gateway.Rejection{Index: i, Code: code})
+			continue
+		}
+		data, err := json.Marshal(gateway.QueuedUsage{Mode: key.Mode, Event: ev, ReceivedAt: now})
+		if err != nil {
+			return Accepted{}, fmt.Errorf("usagestream: publish: %w", err)
+		}
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+		if futures[i], err = s.js.PublishMsgAsync(msg); err != nil {
+			return Accepted{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	}
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				res.Events[i].State = StateDuplicate
+				res.Duplicates++
+			} else {
+				res.Events[i].State = StateQueued
+				res.Queued++
+			}
+		case err := <-f.Err():
+			return Accepted{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		case <-timeout.C:
+			return Accepted{}, fmt.Errorf("%w: no acknowledgement within 10 s", ErrUnavailable)
+		case <-ctx.Done():
+			return Accepted{}, ctx.Err()
+		}
+	}
+	return res, nil
+}
+
+// Run charges events until ctx ends: it fetches up to Batch messages (what
+// is there within a few milliseconds of the first), charges them together
+// and acknowledges each after its ledger commit. Duplicates are
+// acknowledged; retryable failures are redelivered after Backoff, and
+// dead-lettered once MaxDeliver deliveries failed; any other rejection is
+// dead-lettered at once with its reason.
+func (s *Stream) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if err := s.consume(ctx); err != nil {
+			s.opts.Logger.Warn("usage stream: consumer stopped; starting again in 1 s", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}
+
+// consume works one pull subscription until ctx ends or it closes; up to
+// Appliers batches are charged at once, and it returns once they are done.
+func (s *Stream) consume(ctx context.Context) error {
+	it, err := s.cons.Messages(jetstream.PullMaxMessages(2 * s.opts.Batch))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, s.opts.Appliers)
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return err
+		}
+		if err != nil {
+			s.opts.Logger.Warn("usage stream: fetch", "err", err)
+			continue
+		}
+		msgs := make([]jetstream.Msg, 1, s.opts.Batch)
+		msgs[0] = m
+		for len(msgs) < s.opts.Batch {
+			m, err := it.Next(jetstream.NextMaxWait(5 * time.Millisecond))
+			if err != nil {
+				break
+			}
+			msgs = append(msgs, m)
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			s.apply(context.WithoutCancel(ctx), msgs)
+		})
+	}
+}
+
+// apply charges one fetched batch and settles each message.
+func (s *Stream) apply(ctx context.Context, msgs []jetstream.Msg) {
+	queued := make([]gateway.QueuedUsage, 0, len(msgs))
+	of := make([]jetstream.Msg, 0, len(msgs))
+	for _, m := range msgs {
+		var q gateway.QueuedUsage
+		if err := json.Unmarshal(m.Data(), &q); err != nil || q.Mode == "" {
+			s.deadLetter(ctx, m, ReasonUndecodable)
+			continue
+		}
+		queued = append(queued, q)
+		of = append(of, m)
+	}
+	if len(queued) == 0 {
+		return
+	}
+	for i, outcome := range s.charger.ChargeQueued(ctx, queued) {
+		m := of[i]
+		switch {
+		case outcome == "" || outcome == gateway.UsageDuplicate:
+			if err := m.Ack(); err != nil {
+				s.opts.Logger.Warn("usage stream: ack", "err", err) // redelivered: a duplicate then
+			}
+		case gateway.Retryable(outcome):
+			md, err := m.Metadata()
+			if err == nil && md.NumDelivered >= uint64(s.opts.MaxDeliver) {
+				s.deadLetter(ctx, m, outcome)
+				continue
+			}
+			var n uint64 = 1
+			if err == nil {
+				n = md.NumDelivered
+			}
+			_ = m.NakWithDelay(s.opts.Backoff(n))
+		default:
+			s.deadLetter(ctx, m, outcome)
+		}
+	}
+}
+
+// deadLetter stores the message in the dead-letter stream with its reason,
+// then acknowledges it; if the dead-letter stream does not take it, the
+// message is redelivered later instead.
+func (s *Stream) deadLetter(ctx context.Context, m jetstream.Msg, reason string) {
+	var deliveries, seq uint64
+	if md, err := m.Metadata(); err == nil {
+		deliveries, seq = md.NumDelivered, md.Sequence.Stream
+	}
+	mode := m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]
+	out := &nats.Msg{Subject: s.subject("usage_dlq", ledger.Mode(mode)), Data: m.Data(), Header: nats.Header{}}
+	out.Header.Set(hdrReason, reason)
+	out.Header.Set(hdrDeliveries, strconv.FormatUint(deliveries, 10))
+	out.Header.Set(hdrFailedAt, s.opts.Now().UTC().Format(time.RFC3339Nano))
+	out.Header.Set(hdrOrigID, m.Headers().Get(jetstream.MsgIDHeader))
+	// A redelivery of a message dead-lettered but not acknowledged is
+	// dropped by the dead-letter stream's duplicate window.
+	out.Header.Set(jetstream.MsgIDHeader, "dlq:"+strconv.FormatUint(seq, 10))
+	if _, err := s.js.PublishMsg(ctx, out); err != nil {
+		s.opts.Logger.Error("usage stream: dead-letter", "reason", reason, "err", err)
+		_ = m.NakWithDelay(s.opts.Backoff(deliveries))
+		return
+	}
+	s.opts.Logger.Warn("usage event dead-lettered", "reason", reason, "id", m.Headers().Get(jetstream.MsgIDHeader))
+	if err := m.Ack(); err != nil {
+		s.opts.Logger.Warn("usage stream: ack", "err", err)
+	}
+}
+
+// DeadLetter is an event in the dead-letter stream.
+type DeadLetter struct {
+	Seq uint64
+	// ID is the event's id (EventID) as the API answered it.
+	ID string
+	// Reason is the gateway's rejection code (gateway.Reject*) or
+	// ReasonUndecodable.
+	Reason     string
+	Deliveries uint64
+	FailedAt   time.Time
+	// Usage is the queued event (zero when undecodable).
+	Usage gateway.QueuedUsage
+}
+
+func toDeadLetter(m *jetstream.RawStreamMsg) DeadLetter {
+	d := DeadLetter{Seq: m.Sequence, ID: m.Header.Get(hdrOrigID), Reason: m.Header.Get(hdrReason)}
+	d.Deliveries, _ = strconv.ParseUint(m.Header.Get(hdrDeliveries), 10, 64)
+	d.FailedAt, _ = time.Parse(time.RFC3339Nano, m.Header.Get(hdrFailedAt))
+	if err := json.Unmarshal(m.Data, &d.Usage); err != nil {
+		d.Usage = gateway.QueuedUsage{}
+	}
+	return d
+}
+
+// DeadLetters lists up to limit dead-lettered events with a sequence above
+// after, oldest first, and the sequence to continue after (0: no more).
+func (s *Stream) DeadLetters(ctx context.Context, after uint64, limit int) ([]DeadLetter, uint64, error) {
+	var out []DeadLetter
+	seq := after + 1
+	for len(out) < limit {
+		m, err := s.dlq.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(s.opts.Prefix+".usage_dlq.>"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, 0, nil
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("usagestream: dead letters: %w", err)
+		}
+		out = append(out, toDeadLetter(m))
+		seq = m.Sequence + 1
+	}
+	return out, seq - 1, nil
+}
+
+// DeadLetterCount is how many events the dead-letter stream holds.
+func (s *Stream) DeadLetterCount(ctx context.Context) (uint64, error) {
+	info, err := s.dlq.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("usagestream: dead letters: %w", err)
+	}
+	return info.State.Msgs, nil
+}
+
+// DeadLetter returns one dead-lettered event. Errors: ErrNotFound.
+func (s *Stream) DeadLetter(ctx context.Context, seq uint64) (DeadLetter, error) {
+	m, err := s.dlq.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return DeadLetter{}, ErrNotFound
+	}
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("usagestream: dead letter: %w", err)
+	}
+	return toDeadLetter(m), nil
+}
+
+// Replay publishes a dead-lettered event to the usage stream again (with a
+// new message id, so the duplicate window does not drop it; its idempotency
+// key still charges it at most once) and removes it from the dead-letter
+// stream. Errors: ErrNotFound, ErrUnavailable.
+func (s *Stream) Replay(ctx context.Context, seq uint64) (DeadLetter, error) {
+	m, err := s.dlq.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return DeadLetter{}, ErrNotFound
+	}
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	d := toDeadLetter(m)
+	mode := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	out := &nats.Msg{Subject: s.subject("usage", ledger.Mode(mode)), Data: m.Data, Header: nats.Header{}}
+	out.Header.Set(jetstream.MsgIDHeader, d.ID+":replay:"+strconv.FormatUint(seq, 10))
+	if _, err := s.js.PublishMsg(ctx, out); err != nil {
+		return DeadLetter{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if err := s.dlq.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return DeadLetter{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return d, nil
+}
+
+// Discard removes a dead-lettered event for good. Errors: ErrNotFound,
+// ErrUnavailable.
+func (s *Stream) Discard(ctx context.Context, seq uint64) (DeadLetter, error) {
+	d, err := s.DeadLetter(ctx, seq)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	if err := s.dlq.DeleteMsg(ctx, seq); errors.Is(err, jetstream.ErrMsgNotFound) {
+		return DeadLetter{}, ErrNotFound
+	} else if err != nil {
+		return DeadLetter{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return d, nil
+}
+
+// Backlog is how many events wait in the usage stream: not yet delivered,
+// or delivered and not yet acknowledged.
+func (s *Stream) Backlog(ctx context.Context) (uint64, error) {
+	info, err := s.cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("usagestream: backlog: %w", err)
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}

@@ -1,0 +1,315 @@
+package usagestream_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/dbtest"
+	"github.com/seed75218f88/credits/internal/platform/natstest"
+	"github.com/seed75218f88/credits/internal/pricing"
+	"github.com/seed75218f88/credits/internal/ratelimit"
+	"github.com/seed75218f88/credits/internal/usagestream"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+var priceOnce sync.Once
+
+// counting wraps the gateway and counts the events each consumer charged
+// now (not duplicates); fail makes every charge answer unavailable.
+type counting struct {
+	*gateway.Service
+	charged atomic.Int64
+	fail    atomic.Bool
+}
+
+func (c *counting) ChargeQueued(ctx context.Context, evs []gateway.QueuedUsage) []string {
+	if c.fail.Load() {
+		out := make([]string, len(evs))
+		for i := range out {
+			out[i] = gateway.RejectRetry
+		}
+		return out
+	}
+	out := c.Service.ChargeQueued(ctx, evs)
+	for _, o := range out {
+		if o == "" {
+			c.charged.Add(1)
+		}
+	}
+	return out
+}
+
+type bundle struct {
+	gw     *gateway.Service
+	key    gateway.Key
+	prefix string
+	url    string
+}
+
+func setup(t testing.TB) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	b := &bundle{url: natstest.URL(t), prefix: natstest.Prefix()}
+	pool := dbtest.Pool(t)
+	priceOnce.Do(func() {
+		_, err := pricing.New(pool).EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
+		require.NoError(t, err)
+	})
+	l := ledger.New(pool, ledger.Options{TrialCap: ledger.DefaultTrialCap})
+	t.Cleanup(l.Close)
+	var err error
+	b.gw, err = gateway.New(gateway.Deps{Pool: pool, Ledger: l, Pricing: pricing.New(pool),
+		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{})},
+		gateway.Options{Secret: []byte("usagestream-test-secret-0123456789"), CacheTTL: time.Millisecond})
+	require.NoError(t, err)
+	b.key, _, err = b.gw.Keys.Create(ctx, ledger.ModeLive, "live "+t.Name())
+	require.NoError(t, err)
+	return b
+}
+
+// open opens a Stream (one `credits serve` instance's) on the bundle's
+// prefix and runs its consumer until the test ends; the streams are
+// deleted after the test.
+func (b *bundle) open(t testing.TB, o usagestream.Options) (*usagestream.Stream, *counting) {
+	t.Helper()
+	c := &counting{Service: b.gw}
+	o.URL, o.Prefix = b.url, b.prefix
+	s, err := usagestream.Open(context.Background(), c, o)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = s.Delete(context.Background())
+		s.Close()
+	})
+	return s, c
+}
+
+func (b *bundle) account(t *testing.T, ext string) {
+	t.Helper()
+	ctx := context.Background()
+	_, _, err := b.gw.PutAccount(ctx, b.key, ext, gateway.AccountInput{
+		Verification: &gateway.VerificationInput{Status: "verified", Reference: "ref-" + ext}})
+	require.NoError(t, err)
+	_, err = b.gw.Grant(ctx, b.key, ext, gateway.GrantInput{Amount: decimal.RequireFromString("1000"),
+		Kind: ledger.LotPromo, ReasonCode: "test", IdempotencyKey: "promo-" + ext})
+	require.NoError(t, err)
+}
+
+// spent is what the account has spent: each event below costs 2 credits.
+func (b *bundle) spent(t *testing.T, ext string) decimal.Decimal {
+	t.Helper()
+	bal, err := b.gw.Balance(context.Background(), b.key, ext)
+	require.NoError(t, err)
+	return decimal.RequireFromString("1000").Sub(bal.Available)
+}
+
+func event(ext, key string) gateway.UsageEvent {
+	return gateway.UsageEvent{IdempotencyKey: key, Account: ext, Model: "deepseek-chat", InputTokens: 1000,
+		OccurredAt: time.Now()}
+}
+
+func drained(t *testing.T, s *usagestream.Stream) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		n, err := s.Backlog(context.Background())
+		return err == nil && n == 0
+	}, 20*time.Second, 20*time.Millisecond, "the consumer never emptied the usage stream")
+}
+
+func requireDec(t *testing.T, want string, got decimal.Decimal) {
+	t.Helper()
+	require.True(t, decimal.RequireFromString(want).Equal(got), "want %s, got %s", want, got)
+}
+
+// A batch taken with 202 is charged once, and only once however often it
+// reaches the consumers: a retried batch is dropped by the duplicate
+// window, a message delivered again (published anew outside the window) is
+// a duplicate in the ledger.
+func TestQueuedBatchChargedExactlyOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s, c := b.open(t, usagestream.Options{})
+	ctx := context.Background()
+	ext := "once-" + b.prefix
+	b.account(t, ext)
+
+	batch := gateway.UsageBatch{Events: []gateway.UsageEvent{event(ext, "a"), event(ext, "b"), event(ext, "c"),
+		event(ext, ""), {IdempotencyKey: "old", Account: ext, Model: "deepseek-chat", OccurredAt: time.Now().Add(-30 * 24 * time.Hour)}}}
+	res, err := s.Publish(ctx, b.key, batch)
+	require.NoError(t, err)
+	require.Equal(t, 3, res.Queued)
+	require.Equal(t, []gateway.Rejection{{Index: 3, Code: gateway.RejectInvalid}, {Index: 4, Code: gateway.RejectTooOld}}, res.Rejected)
+	require.Len(t, res.Events, 5)
+	require.Equal(t, usagestream.EventState{ID: usagestream.EventID(ledger.ModeLive, "a"), State: usagestream.StateQueued}, res.Events[0])
+	require.Equal(t, usagestream.StateRejected, res.Events[3].State)
+
+	// The client retries the batch: JetStream drops it as duplicates.
+	again, err := s.Publish(ctx, b.key, batch)
+	require.NoError(t, err)
+	require.Equal(t, 0, again.Queued)
+	require.Equal(t, 3, again.Duplicates)
+	require.Equal(t, usagestream.StateDuplicate, again.Events[0].State)
+	drained(t, s)
+	requireDec(t, "6", b.spent(t, ext))
+	require.EqualValues(t, 3, c.charged.Load())
+
+	// A redelivery the window cannot catch (the same message under another
+	// Nats-Msg-Id, as after the window): the ledger's idempotency key makes
+	// it a duplicate, acknowledged without a second charge.
+	nc, err := nats.Connect(b.url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	data, err := json.Marshal(gateway.QueuedUsage{Mode: ledger.ModeLive, Event: batch.Events[0], ReceivedAt: time.Now()})
+	require.NoError(t, err)
+	for i := range 2 {
+		_, err = js.Publish(ctx, b.prefix+".usage.live", data, jetstream.WithMsgID(fmt.Sprintf("redelivery-%d", i)))
+		require.NoError(t, err)
+	}
+	drained(t, s)
+	requireDec(t, "6", b.spent(t, ext))
+	require.EqualValues(t, 3, c.charged.Load())
+	letters, _, err := s.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, letters, "duplicates are dropped, not dead-lettered")
+}
+
+// An event for an unknown account is dead-lettered with its reason; once
+// the account exists a replay charges it, once; a discarded one is gone.
+// A message that is not a usage event is dead-lettered as undecodable.
+func TestPoisonEventDeadLetteredReplayedAndDiscarded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s, _ := b.open(t, usagestream.Options{})
+	ctx := context.Background()
+	ext := "late-" + b.prefix
+	res, err := s.Publish(ctx, b.key, gateway.UsageBatch{Events: []gateway.UsageEvent{event(ext, "p1"), event("nobody-"+b.prefix, "p2")}})
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Queued)
+	nc, err := nats.Connect(b.url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	_, err = js.Publish(ctx, b.prefix+".usage.live", []byte("not json"))
+	require.NoError(t, err)
+	drained(t, s)
+
+	letters, _, err := s.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 3)
+	byReason := map[string]usagestream.DeadLetter{}
+	for _, l := range letters {
+		byReason[l.Reason+"/"+l.Usage.Event.IdempotencyKey] = l
+	}
+	p1, ok := byReason[gateway.RejectUnknownAccount+"/p1"]
+	require.True(t, ok, "%+v", letters)
+	require.Equal(t, usagestream.EventID(ledger.ModeLive, "p1"), p1.ID)
+	require.EqualValues(t, 1, p1.Deliveries)
+	require.Equal(t, ext, p1.Usage.Event.Account)
+	p2 := byReason[gateway.RejectUnknownAccount+"/p2"]
+	require.NotZero(t, p2.Seq)
+	require.Contains(t, byReason, usagestream.ReasonUndecodable+"/")
+	n, err := s.DeadLetterCount(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n)
+
+	// The account is created afterwards: the replay charges the event.
+	b.account(t, ext)
+	_, err = s.Replay(ctx, p1.Seq)
+	require.NoError(t, err)
+	drained(t, s)
+	requireDec(t, "2", b.spent(t, ext))
+	_, err = s.DeadLetter(ctx, p1.Seq)
+	require.ErrorIs(t, err, usagestream.ErrNotFound, "a replayed event leaves the dead-letter stream")
+	_, err = s.Replay(ctx, p1.Seq)
+	require.ErrorIs(t, err, usagestream.ErrNotFound)
+
+	_, err = s.Discard(ctx, p2.Seq)
+	require.NoError(t, err)
+	_, err = s.Discard(ctx, p2.Seq)
+	require.ErrorIs(t, err, usagestream.ErrNotFound)
+	letters, _, err = s.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 1)
+	require.Equal(t, usagestream.ReasonUndecodable, letters[0].Reason)
+}
+
+// A failure that may pass (the database unavailable) is redelivered with
+// backoff and dead-lettered as unavailable after MaxDeliver deliveries;
+// the replay then charges it.
+func TestRetryableFailureDeadLetteredAfterMaxDeliver(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s, c := b.open(t, usagestream.Options{MaxDeliver: 3, Backoff: func(uint64) time.Duration { return 10 * time.Millisecond }})
+	ctx := context.Background()
+	ext := "retry-" + b.prefix
+	b.account(t, ext)
+	c.fail.Store(true)
+	_, err := s.Publish(ctx, b.key, gateway.UsageBatch{Events: []gateway.UsageEvent{event(ext, "r")}})
+	require.NoError(t, err)
+	drained(t, s)
+	letters, _, err := s.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 1)
+	require.Equal(t, gateway.RejectRetry, letters[0].Reason)
+	require.EqualValues(t, 3, letters[0].Deliveries)
+
+	c.fail.Store(false)
+	_, err = s.Replay(ctx, letters[0].Seq)
+	require.NoError(t, err)
+	drained(t, s)
+	requireDec(t, "2", b.spent(t, ext))
+}
+
+// Two instances share the consumer: 64 concurrent batches (each event sent
+// twice, by two clients) are charged once each, and both instances work.
+func TestTwoInstancesShareTheWork(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	opts := usagestream.Options{Batch: 8}
+	s1, c1 := b.open(t, opts)
+	s2, c2 := b.open(t, opts)
+	ctx := context.Background()
+	ext := "share-" + b.prefix
+	b.account(t, ext)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			s := s1
+			if i%2 == 1 {
+				s = s2
+			}
+			var evs []gateway.UsageEvent
+			for j := range 4 {
+				evs = append(evs, event(ext, fmt.Sprintf("e%d-%d", i/2, j))) // clients 2k and 2k+1 send the same events
+			}
+			_, err := s.Publish(ctx, b.key, gateway.UsageBatch{Events: evs})
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	drained(t, s1)
+	require.EqualValues(t, 128, c1.charged.Load()+c2.charged.Load(), "32 clients' 4 distinct events each")
+	require.Positive(t, c1.charged.Load(), "the first instance charged nothing")
+	require.Positive(t, c2.charged.Load(), "the second instance charged nothing")
+	requireDec(t, "256", b.spent(t, ext))
+}
