@@ -520,7 +520,8 @@ func (a *App) relayOptions(o Overrides) relay.Options {
 	if now == nil {
 		now = time.Now
 	}
-	return relay.Options{Now: now, KeyCacheTTL: a.Config.Relay.KeyCacheTTL, DefaultMaxOutput: a.Config.Relay.DefaultMaxOutput}
+	return relay.Options{Now: now, KeyCacheTTL: a.Config.Relay.KeyCacheTTL, DefaultMaxOutput: a.Config.Relay.DefaultMaxOutput,
+		NoSpeculation: !a.Config.Relay.Speculate}
 }
 
 // NewRelay builds the OpenAI-compatible gateway over the services (it

@@ -75,6 +75,15 @@ type Options struct {
 	// circuit (5); BreakerOpen is how long it stays open (30 s).
 	BreakerFailures uint32
 	BreakerOpen     time.Duration
+	// NoSpeculation turns off the speculative start: by default a call of
+	// an account whose last reserve succeeded within SpeculationWindow (a
+	// minute) is sent upstream while its hold is being reserved, so the
+	// reserve's round trip hides behind the upstream's first token. Nothing
+	// reaches the client before the hold is made; a call whose reserve is
+	// refused is cancelled upstream at once (what the upstream processed by
+	// then is the platform's cost, never the customer's).
+	NoSpeculation     bool
+	SpeculationWindow time.Duration
 }
 
 func (o *Options) defaults() {
@@ -101,5 +110,8 @@ func (o *Options) defaults() {
 	}
 	if o.BreakerOpen <= 0 {
 		o.BreakerOpen = 30 * time.Second
+	}
+	if o.SpeculationWindow <= 0 {
+		o.SpeculationWindow = time.Minute
 	}
 }

@@ -59,6 +59,7 @@ type testBundle struct {
 	admin   backoffice.Actor
 	clock   *clock
 	card    pricing.Card
+	relay   *relay.Relay
 }
 
 var (
@@ -104,6 +105,7 @@ func setup(t testing.TB, opts ...func(*relay.Options)) *testBundle {
 	b.simURL = simSrv.URL + "/v1"
 	r, err := relay.New(relay.Deps{Gateway: b.gw, Pricing: ps, Keys: b.keys, Upstreams: b.ups, Counter: b.counter}, o)
 	require.NoError(t, err)
+	b.relay = r
 	srv := httptest.NewServer(r.Handler())
 	t.Cleanup(srv.Close)
 	b.url = srv.URL

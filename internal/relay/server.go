@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed75218f88/credits/internal/gateway"
@@ -36,6 +38,11 @@ type Deps struct {
 type Relay struct {
 	d    Deps
 	opts Options
+	// trusted: account id → when its last reserve succeeded (the
+	// speculative start's guard); a refusal forgets it.
+	trusted sync.Map
+	// speculated counts calls sent upstream before their hold was made.
+	speculated atomic.Int64
 }
 
 // New returns a Relay. Errors: a missing collaborator.
@@ -111,7 +118,23 @@ type call struct {
 	wantUsage bool // the client asked for stream_options.include_usage
 	estIn     int64
 	maxOut    int64
+	in        gateway.ReserveInput
 	rsv       gateway.ReservationView
+	// reserved answers a speculative reserve running beside the upstream
+	// call (nil once read, or when the hold was made first); holdErr is
+	// its answer.
+	reserved chan error
+	holdErr  error
+}
+
+// holdReady waits for a speculative reserve and reports whether the hold
+// was made (nil) or refused.
+func (c *call) holdReady() error {
+	if c.reserved != nil {
+		c.holdErr = <-c.reserved
+		c.reserved = nil
+	}
+	return c.holdErr
 }
 
 func newRequestID() string {
@@ -155,16 +178,53 @@ func (r *Relay) begin(w http.ResponseWriter, req *http.Request, estimate func(c 
 	if c.gwKey, err = r.d.Gateway.AccountKey(req.Context(), key.AccountID, key.ID, key.Name); err != nil {
 		return nil, nil, err
 	}
-	c.rsv, err = r.d.Gateway.ReserveAccount(req.Context(), c.gwKey, key.AccountID, gateway.ReserveInput{
+	c.in = gateway.ReserveInput{
 		Model: c.public, MaxInputTokens: c.estIn, MaxOutputTokens: c.maxOut, IdempotencyKey: "relay:" + c.requestID,
 		// The key's project label and name label the call: usage shows
 		// them and the budgets over a project or a key count it.
-		Project: key.Project, Key: key.Name})
-	if err != nil {
-		return nil, nil, err
-	}
+		Project: key.Project, Key: key.Name}
 	return c, ups, nil
 }
+
+// reserve makes the call's hold, and remembers whether the account's
+// reserves succeed (the speculative start's guard).
+func (r *Relay) reserve(ctx context.Context, c *call) error {
+	var err error
+	c.rsv, err = r.d.Gateway.ReserveAccount(ctx, c.gwKey, c.key.AccountID, c.in)
+	if err != nil {
+		r.trusted.Delete(c.key.AccountID)
+		return err
+	}
+	r.trusted.Store(c.key.AccountID, r.opts.Now())
+	return nil
+}
+
+// speculate reports whether a call of the account may go upstream while
+// its hold is reserved: its last reserve succeeded within the window.
+func (r *Relay) speculate(accountID int64) bool {
+	if r.opts.NoSpeculation {
+		return false
+	}
+	at, ok := r.trusted.Load(accountID)
+	return ok && r.opts.Now().Sub(at.(time.Time)) < r.opts.SpeculationWindow
+}
+
+// run reserves the call's hold and forwards it: one after the other, or
+// (speculate) both at once, the client seeing nothing before the hold.
+func (r *Relay) run(w http.ResponseWriter, req *http.Request, c *call, ups []*liveUpstream, path string) {
+	if r.speculate(c.key.AccountID) {
+		r.speculated.Add(1)
+		c.reserved = make(chan error, 1)
+		go func() { c.reserved <- r.reserve(context.WithoutCancel(req.Context()), c) }()
+	} else if err := r.reserve(req.Context(), c); err != nil {
+		writeError(w, err)
+		return
+	}
+	r.forward(w, req, c, ups, path)
+}
+
+// Speculated is how many calls went upstream before their hold was made.
+func (r *Relay) Speculated() int64 { return r.speculated.Load() }
 
 // chatRequest is what the gateway reads of a chat call; the rest of the
 // body is forwarded untouched.
@@ -231,7 +291,7 @@ func (r *Relay) chat(w http.ResponseWriter, req *http.Request) {
 		writeError(w, err)
 		return
 	}
-	r.forward(w, req, c, ups, "/chat/completions")
+	r.run(w, req, c, ups, "/chat/completions")
 }
 
 type embeddingsRequest struct {
@@ -251,7 +311,7 @@ func (r *Relay) embeddings(w http.ResponseWriter, req *http.Request) {
 		writeError(w, err)
 		return
 	}
-	r.forward(w, req, c, ups, "/embeddings")
+	r.run(w, req, c, ups, "/embeddings")
 }
 
 // modelList is GET /v1/models.
@@ -359,7 +419,11 @@ func (r *Relay) upstreamRequest(ctx context.Context, c *call, u *liveUpstream, p
 // client's and is passed on. The call is settled whatever happens.
 func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups []*liveUpstream, path string) {
 	var res result
-	defer func() { r.settle(req.Context(), c, &res) }()
+	defer func() {
+		if c.holdReady() == nil { // a refused hold has nothing to settle
+			r.settle(req.Context(), c, &res)
+		}
+	}()
 	for _, u := range ups {
 		done, err := u.breaker.Allow()
 		if err != nil {
@@ -390,6 +454,15 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups [
 			r.d.Logger.Warn("relay: upstream failed", "upstream", u.Name, "request_id", c.requestID, "status", resp.StatusCode)
 			continue
 		}
+		if err := c.holdReady(); err != nil {
+			// refused while the upstream was called: stop it at once;
+			// the client sees only the refusal
+			cancel()
+			resp.Body.Close()
+			done(nil)
+			writeError(w, err)
+			return
+		}
 		if resp.StatusCode != http.StatusOK {
 			done(nil)
 			r.passError(w, resp)
@@ -410,6 +483,10 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups [
 			return
 		}
 		res = result{} // nothing reached the client: try the next upstream
+	}
+	if err := c.holdReady(); err != nil {
+		writeError(w, err)
+		return
 	}
 	writeError(w, ErrUpstream)
 }

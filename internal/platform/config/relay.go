@@ -26,11 +26,15 @@ type Relay struct {
 	// PublicURL is the gateway's base URL as customers call it, shown on
 	// the portal's API keys page (RELAY_PUBLIC_URL, http://<Addr>/v1).
 	PublicURL string
+	// Speculate sends a call upstream while its hold is being reserved,
+	// for accounts whose last reserve succeeded within a minute
+	// (RELAY_SPECULATE, true); see relay.Options.NoSpeculation.
+	Speculate bool
 }
 
 func readRelay(c *Config, env source) error {
 	r := Relay{Addr: env.or("RELAY_ADDR", "127.0.0.1:8081"), SimAddr: env.or("UPSTREAMSIM_ADDR", "127.0.0.1:8092"),
-		DefaultMaxOutput: 4096, KeyCacheTTL: time.Second}
+		DefaultMaxOutput: 4096, KeyCacheTTL: time.Second, Speculate: true}
 	for _, a := range []struct{ name, v string }{{"RELAY_ADDR", r.Addr}, {"UPSTREAMSIM_ADDR", r.SimAddr}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return errors.New(a.name + " must be host:port such as 127.0.0.1:8081")
@@ -49,6 +53,13 @@ func readRelay(c *Config, env source) error {
 			return errors.New("RELAY_KEY_CACHE_TTL must be a duration above 0 and at most 2s, such as 1s")
 		}
 		r.KeyCacheTTL = d
+	}
+	if v := env.get("RELAY_SPECULATE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("RELAY_SPECULATE must be true or false")
+		}
+		r.Speculate = b
 	}
 	r.PublicURL = strings.TrimRight(env.or("RELAY_PUBLIC_URL", "http://"+r.Addr+"/v1"), "/")
 	if u, err := url.Parse(r.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
