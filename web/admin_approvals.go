@@ -12,6 +12,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/pricing"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -125,6 +126,11 @@ func approvalRow(c echo.Context, a backoffice.Actor, p backoffice.Approval, labe
 		if g, err := p.PlanGrant(); err == nil {
 			r.Detail = i18n.Tf(c.Request().Context(), "admin.subs.grant_detail", map[string]string{"Plan": g.PlanCode, "Months": strconv.Itoa(g.Months)})
 		}
+	case backoffice.ApproveRateCard:
+		r.Unit = "percent"
+		if rc, err := p.RateCard(); err == nil {
+			r.Detail = rateCardText(c, rc)
+		}
 	case backoffice.ApproveManualRecharge:
 		r.Unit = "yuan"
 		if rc, err := p.Recharge(); err == nil {
@@ -178,4 +184,18 @@ func (s *Server) AdminReject(c echo.Context) error {
 	}
 	v.Errors = adminview.Errors{"reason": tr(c, "error.admin.reason_required")}
 	return Render(c, http.StatusUnprocessableEntity, adminview.Approvals(v), nil)
+}
+
+// rateCardText describes the card a rate card approval holds.
+func rateCardText(c echo.Context, p backoffice.RateCardPayload) string {
+	ctx := c.Request().Context()
+	switch p.Kind {
+	case pricing.KindPinned:
+		return i18n.Tf(ctx, "prices.desc.pinned", map[string]any{"Version": p.PinnedVersion})
+	case pricing.KindDiscount:
+		return i18n.Tf(ctx, "prices.desc.discount", map[string]any{"Pct": p.DiscountPct.String()})
+	case pricing.KindCustom:
+		return i18n.T(ctx, "prices.desc.custom") + " " + strings.ReplaceAll(strings.TrimSpace(pricing.FormatLines(p.Models)), "\n", "; ")
+	}
+	return i18n.T(ctx, "prices.desc.none")
 }

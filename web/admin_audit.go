@@ -38,7 +38,8 @@ var auditActions = slices.Concat([]backoffice.Action{
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
 	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
 	backoffice.ActionProductDrafted, backoffice.ActionProductPublished,
-}, backoffice.StaffActions, backoffice.WebhookActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions, team.AuditActions)
+}, backoffice.StaffActions, backoffice.WebhookActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions,
+	team.AuditActions, backoffice.RateCardActions)
 
 // auditFilter reads the filter form: actor (staff id or email), account
 // id, action, from and to (inclusive Asia/Shanghai dates).

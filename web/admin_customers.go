@@ -29,6 +29,7 @@ func (s *Server) adminCustomerRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodPost, "/customers/:id/unfreeze", "admin.customer.unfreeze", s.AdminUnfreeze, auth.AllRoles...)
 	s.adminRoute(g, http.MethodPost, "/customers/:id/plan", "admin.customer.plan_comp", s.AdminCompPlan, auth.RoleAdmin)
 	s.adminAccessRoutes(g)
+	s.adminPriceRoutes(g)
 }
 
 // AdminCustomers is the customer list: a search (login, email, name,
@@ -107,6 +108,8 @@ func (s *Server) AdminCustomer(c echo.Context) error {
 		v.Flash = tr(c, "access.saved")
 	case "enforcement":
 		v.Flash = tr(c, "enforcement.saved")
+	case "prices", "prices_pending":
+		v.Flash = tr(c, "prices.done."+c.QueryParam("done"))
 	case "plan_extended", "plan_granted", "plan_grant_pending":
 		v.Flash = tr(c, "admin.subs.done."+c.QueryParam("done"))
 	}
@@ -184,6 +187,9 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 		return v, err
 	}
 	if err := s.customerAccess(c, acc, &v); err != nil {
+		return v, err
+	}
+	if err := s.customerPrices(c, acc, &v); err != nil {
 		return v, err
 	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {

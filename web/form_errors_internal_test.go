@@ -30,7 +30,7 @@ func TestFieldCodesHaveMessages(t *testing.T) {
 	var keys []string
 	for _, codes := range [][]string{auth.FieldCodes, backoffice.FieldCodes, invoicing.FieldCodes, verification.FieldCodes,
 		payments.FieldCodes, payments.ProductFieldCodes, backoffice.PlanCodeFieldCodes, gateway.FieldCodes, importCodes, topUpFieldCodes, refundFieldCodes, signUpFieldCodes, ownFieldCodes,
-		settings.FieldCodes, access.FieldCodes, relay.FieldCodes} {
+		settings.FieldCodes, access.FieldCodes, relay.FieldCodes, backoffice.RateCardFieldCodes} {
 		require.NotEmpty(t, codes)
 		for _, c := range codes {
 			keys = append(keys, fieldKey(c))

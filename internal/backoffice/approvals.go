@@ -39,6 +39,7 @@ var approverRole = map[ApprovalAction]auth.Role{
 	ApproveSupportGrant:   auth.RoleFinance,
 	ApproveManualRecharge: auth.RoleFinance,
 	ApprovePlanGrant:      auth.RoleAdmin,
+	ApproveRateCard:       auth.RoleAdmin,
 }
 
 // ApprovalState is where an approval request stands.
@@ -252,6 +253,9 @@ func (s *Service) Approve(ctx context.Context, id int64, approver Actor) (Approv
 				return err
 			}
 			return nil
+		case ApproveRateCard:
+			out, err = s.applyRateCardApproval(ctx, tx, a, approver)
+			return err
 		default:
 			return fmt.Errorf("backoffice: approval %d: unknown action %q", id, a.Action)
 		}
@@ -275,6 +279,9 @@ WHERE id = $1 RETURNING `+approvalColumns, id, approver.User.ID, approver.User.E
 		_, err = Audit(ctx, tx, e)
 		return err
 	})
+	if err == nil && out.Action == ApproveRateCard && s.opt.OnPriceChange != nil {
+		s.opt.OnPriceChange(out.AccountID)
+	}
 	return out, err
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/pricing"
 
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
@@ -79,6 +80,12 @@ type Options struct {
 	// Webhooks lets support and admins see webhook deliveries, replay
 	// them and switch endpoints; nil refuses them (ErrNoWebhooks).
 	Webhooks WebhookDesk
+	// Pricing lets admins set customers' own rate cards (rate_cards.go);
+	// nil refuses them.
+	Pricing *pricing.Service
+	// OnPriceChange is told of each account whose own rate card changed
+	// (the gateway drops its cached copy).
+	OnPriceChange func(accountID int64)
 	// Current, when set, gives the settings in force for each operation
 	// (the settings screen, internal/settings), replacing Settings.
 	Current func() Settings

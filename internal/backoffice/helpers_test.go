@@ -21,6 +21,7 @@ import (
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
+	"github.com/seed75218f88/credits/internal/pricing"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -53,6 +54,8 @@ type setupOpts struct {
 	channel  backoffice.ChannelOrders
 	// plans: the back office comps plans through real subscriptions.
 	plans bool
+	// pricing: admins set account rate cards (the default card published).
+	pricing bool
 }
 
 func setup(t *testing.T, o setupOpts) *testBundle {
@@ -73,6 +76,11 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 	}
 	if o.plans {
 		bopts.Plans = plans.NewSubscriptions(pool, l, plans.Options{Now: c.Now})
+	}
+	if o.pricing {
+		bopts.Pricing = pricing.New(pool)
+		_, err := bopts.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
+		require.NoError(t, err)
 	}
 	svc := backoffice.New(pool, l, users, bopts)
 	return &testBundle{ctx: ctx, pool: pool, l: l, users: users, svc: svc, clock: c, orders: orders}

@@ -50,6 +50,11 @@ type Settings struct {
 	// grant applies without approval; a longer one waits for an admin other
 	// than the requester. 0 means DefaultPlanGrantLimitMonths.
 	PlanGrantLimitMonths int
+	// RateCardDiscountPct is the deepest discount (percent below the
+	// public card in force) an account's own rate card applies without a
+	// second admin's approval (0: every discount waits);
+	// DefaultRateCardDiscountPct by default.
+	RateCardDiscountPct decimal.Decimal
 }
 
 // DefaultPlanGrantLimitMonths is the plan grant limit when none is set.
@@ -72,6 +77,7 @@ func DefaultSettings() Settings {
 		SupportGrantAccountDayLimit:      decimal.NewFromInt(50000),
 		ManualRechargeStaffDayLimitFen:   100000,
 		ManualRechargeAccountDayLimitFen: 100000,
+		RateCardDiscountPct:              DefaultRateCardDiscountPct,
 		RedeemMaxFailuresPerAccount:      10,
 		RedeemMaxFailuresPerIP:           30,
 		RedeemWindow:                     15 * time.Minute,

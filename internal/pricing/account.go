@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -459,4 +460,76 @@ func (s *Service) SetAccountCardTx(ctx context.Context, tx pgx.Tx, c AccountCard
 		return c, fmt.Errorf("pricing: set account card: %w", err)
 	}
 	return c, nil
+}
+
+// CodeBadLine: a line of custom prices is not "model input output
+// cache_hit" (a token model) or "model price" (a per-request model).
+const CodeBadLine = "rate_card.bad_line"
+
+// LineError says which line of custom prices ParseLines refused (1-based)
+// and why (CodeBadLine or CodeModelNotPublic).
+type LineError struct {
+	Line  int
+	Model string
+	Code  string
+}
+
+func (e *LineError) Error() string {
+	return fmt.Sprintf("pricing: custom prices line %d (%q): %s", e.Line, e.Model, e.Code)
+}
+
+// ParseLines reads custom prices as staff type them, one model a line:
+// "model input output cache_hit" (credits per 1,000 tokens) for a token
+// model of the public card, "model price" (credits per call) for a
+// per-request one; fields are separated by spaces, tabs or commas, blank
+// lines are skipped, and the billing type is the public card's. Errors:
+// *LineError for the first line it cannot read.
+func ParseLines(text string, public Card) ([]ModelPrice, error) {
+	var out []ModelPrice
+	for n, raw := range strings.Split(text, "\n") {
+		f := strings.FieldsFunc(raw, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' || r == '\r' })
+		if len(f) == 0 {
+			continue
+		}
+		pub, _, ok := lineOf(public, f[0])
+		if !ok {
+			return nil, &LineError{Line: n + 1, Model: f[0], Code: CodeModelNotPublic}
+		}
+		nums := make([]decimal.Decimal, 0, 3)
+		for _, s := range f[1:] {
+			d, err := decimal.NewFromString(s)
+			if err != nil {
+				return nil, &LineError{Line: n + 1, Model: f[0], Code: CodeBadLine}
+			}
+			nums = append(nums, d)
+		}
+		p := ModelPrice{Model: pub.Model, BillingType: pub.BillingType}
+		switch {
+		case pub.BillingType == BillingToken && len(nums) == 3:
+			p.InputPer1K, p.OutputPer1K, p.CacheHitPer1K = nums[0], nums[1], nums[2]
+		case pub.BillingType == BillingPerRequest && len(nums) == 1:
+			p.PerRequest = nums[0]
+		case pub.BillingType == BillingFree && len(nums) == 0:
+		default:
+			return nil, &LineError{Line: n + 1, Model: f[0], Code: CodeBadLine}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// FormatLines writes lines in the syntax ParseLines reads.
+func FormatLines(lines []ModelPrice) string {
+	var b strings.Builder
+	for _, m := range lines {
+		b.WriteString(m.Model)
+		switch m.BillingType {
+		case BillingToken:
+			fmt.Fprintf(&b, " %s %s %s", m.InputPer1K, m.OutputPer1K, m.CacheHitPer1K)
+		case BillingPerRequest:
+			fmt.Fprintf(&b, " %s", m.PerRequest)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -11,5 +11,6 @@ func TestEveryCodeHasMessages(t *testing.T) {
 	t.Parallel()
 	i18ntest.RequireKeys(t, CodeNoModels, CodeBadModelName, CodeDuplicateModel, CodeBadBillingType,
 		CodeNegativePrice, CodeBadPriceShape, CodeNoActor, CodeEffectiveInPast, CodeEffectiveNotAfter,
+		CodeBadKind, CodePinnedUnknown, CodeDiscountRange, CodeModelNotPublic, CodeBadLine,
 		"error.unknown_model", "error.no_rate_card", "error.rate_limited")
 }

@@ -32,6 +32,7 @@ const (
 	FieldRechargeLimit      = "recharge_limit"       // yuan
 	FieldRechargeStaffDay   = "recharge_staff_day"   // yuan
 	FieldRechargeAccountDay = "recharge_account_day" // yuan
+	FieldRateCardDiscount   = "rate_card_discount"   // percent
 
 	FieldTrialCap     = "trial_cap"     // credits
 	FieldGraceCredits = "grace_credits" // credits, 0 off
@@ -64,7 +65,7 @@ func (g Group) Fields() []string {
 		return []string{FieldBankName, FieldBankBank, FieldBankBranch, FieldBankNumber}
 	case GroupLimits:
 		return []string{FieldGrantLimit, FieldGrantStaffDay, FieldGrantAccountDay, FieldRechargeLimit, FieldRechargeStaffDay,
-			FieldRechargeAccountDay}
+			FieldRechargeAccountDay, FieldRateCardDiscount}
 	case GroupAccounts:
 		return []string{FieldTrialCap, FieldGraceCredits, FieldGraceHours, FieldReminderDays}
 	case GroupPlans:
@@ -104,6 +105,7 @@ var Ranges = map[string]Range{
 	FieldRechargeLimit:      {"0", "10000000", 2},
 	FieldRechargeStaffDay:   {"0", "10000000", 2},
 	FieldRechargeAccountDay: {"0", "10000000", 2},
+	FieldRateCardDiscount:   {"0", "99", 2},
 	FieldTrialCap:           {"1", "10000000", 6},
 	FieldGraceCredits:       {"0", "10000000", 6},
 	FieldGraceHours:         {"0", "8760", 0},
@@ -258,6 +260,9 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 		}
 		v.ManualRecharge = RechargeLimits{LimitFen: p.fen(FieldRechargeLimit), StaffDayFen: p.fen(FieldRechargeStaffDay),
 			AccountDayFen: p.fen(FieldRechargeAccountDay)}
+		if v.RateCardDiscount, ok = p.number(FieldRateCardDiscount); !ok {
+			v.RateCardDiscount = decimal.Zero
+		}
 	case GroupAccounts:
 		v.TrialCap, _ = p.number(FieldTrialCap)
 		v.Grace.Credits, _ = p.number(FieldGraceCredits)

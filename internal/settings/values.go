@@ -44,6 +44,7 @@ const (
 	KeyBankAccount       Key = "bank.account"                // the receiving account for transfers
 	KeySupportGrant      Key = "limits.support_grant"        // support grant limit and day limits (credits)
 	KeyManualRecharge    Key = "limits.manual_recharge"      // manual recharge limit and day limits (fen)
+	KeyRateCardDiscount  Key = "limits.rate_card_discount"   // deepest own-card discount (percent) without approval
 	KeyTrialCap          Key = "trial.cap"                   // credit cap of a new unverified account
 	KeyGrace             Key = "grace"                       // grace credit and its lifetime
 	KeyExpiryReminderDay Key = "alerts.expiry_reminder_days" // days before expiry a reminder goes out
@@ -81,7 +82,7 @@ func (g Group) Keys() []Key {
 	case GroupBank:
 		return []Key{KeyBankAccount}
 	case GroupLimits:
-		return []Key{KeySupportGrant, KeyManualRecharge}
+		return []Key{KeySupportGrant, KeyManualRecharge, KeyRateCardDiscount}
 	case GroupAccounts:
 		return []Key{KeyTrialCap, KeyGrace, KeyExpiryReminderDay}
 	case GroupPlans:
@@ -144,9 +145,13 @@ type Values struct {
 	Bank            Bank
 	SupportGrant    GrantLimits
 	ManualRecharge  RechargeLimits
-	TrialCap        decimal.Decimal
-	Grace           Grace
-	ReminderDays    int
+	// RateCardDiscount is the deepest discount (percent below the public
+	// card) an account's own rate card applies without a second admin
+	// (backoffice.Settings.RateCardDiscountPct).
+	RateCardDiscount decimal.Decimal
+	TrialCap         decimal.Decimal
+	Grace            Grace
+	ReminderDays     int
 	// RenewalDays and PlanGraceDays are the plans' renewal terms
 	// (plans.RenewalTerms).
 	RenewalDays   int
@@ -182,6 +187,8 @@ func (v *Values) field(k Key) any {
 		return &v.SupportGrant
 	case KeyManualRecharge:
 		return &v.ManualRecharge
+	case KeyRateCardDiscount:
+		return &v.RateCardDiscount
 	case KeyTrialCap:
 		return &v.TrialCap
 	case KeyGrace:
@@ -247,6 +254,7 @@ func (v Values) Backoffice(base backoffice.Settings) backoffice.Settings {
 	base.ManualRechargeLimitFen = v.ManualRecharge.LimitFen
 	base.ManualRechargeStaffDayLimitFen = v.ManualRecharge.StaffDayFen
 	base.ManualRechargeAccountDayLimitFen = v.ManualRecharge.AccountDayFen
+	base.RateCardDiscountPct = v.RateCardDiscount
 	return base
 }
 
@@ -299,7 +307,8 @@ func Defaults(p payments.Options, b backoffice.Settings, trialCap decimal.Decima
 		SupportGrant: GrantLimits{Limit: b.SupportGrantLimit, StaffDay: b.SupportGrantStaffDayLimit, AccountDay: b.SupportGrantAccountDayLimit},
 		ManualRecharge: RechargeLimits{LimitFen: b.ManualRechargeLimitFen, StaffDayFen: b.ManualRechargeStaffDayLimitFen,
 			AccountDayFen: b.ManualRechargeAccountDayLimitFen},
-		TrialCap: trialCap, ReminderDays: reminderDays,
+		RateCardDiscount: b.RateCardDiscountPct,
+		TrialCap:         trialCap, ReminderDays: reminderDays,
 		RenewalDays: plans.DefaultRenewalLeadDays, PlanGraceDays: plans.DefaultGraceDays, Enforcement: ledger.EnforceAll,
 		Referral: referral.DefaultReward, RunwayDays: DefaultRunwayDays}
 	if grace.Enabled {
@@ -330,7 +339,8 @@ func (v Values) Form(g Group) map[string]string {
 	case GroupLimits:
 		return map[string]string{FieldGrantLimit: v.SupportGrant.Limit.String(), FieldGrantStaffDay: v.SupportGrant.StaffDay.String(),
 			FieldGrantAccountDay: v.SupportGrant.AccountDay.String(), FieldRechargeLimit: yuan(v.ManualRecharge.LimitFen),
-			FieldRechargeStaffDay: yuan(v.ManualRecharge.StaffDayFen), FieldRechargeAccountDay: yuan(v.ManualRecharge.AccountDayFen)}
+			FieldRechargeStaffDay: yuan(v.ManualRecharge.StaffDayFen), FieldRechargeAccountDay: yuan(v.ManualRecharge.AccountDayFen),
+			FieldRateCardDiscount: v.RateCardDiscount.String()}
 	case GroupAccounts:
 		return map[string]string{FieldTrialCap: v.TrialCap.String(), FieldGraceCredits: v.Grace.Credits.String(),
 			FieldGraceHours: strconv.Itoa(v.Grace.Hours), FieldReminderDays: strconv.Itoa(v.ReminderDays)}
@@ -376,6 +386,8 @@ func (v Values) Text(k Key) string {
 		r := v.ManualRecharge
 		return format.Money(decimal.New(r.LimitFen, -2)) + " / " + format.Money(decimal.New(r.StaffDayFen, -2)) + " / " +
 			format.Money(decimal.New(r.AccountDayFen, -2))
+	case KeyRateCardDiscount:
+		return v.RateCardDiscount.String() + "%"
 	case KeyTrialCap:
 		return format.Credits(v.TrialCap)
 	case KeyGrace:

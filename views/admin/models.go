@@ -60,6 +60,9 @@ type CustomerView struct {
 	// Access is the model allow-list panel (customer_access.templ); nil:
 	// not shown.
 	Access *CustomerAccess
+	// Prices is the customer's own rate card panel (customer_prices.templ);
+	// nil: not shown.
+	Prices *CustomerPrices
 }
 
 // Bucket is the available credit of one lot kind.
@@ -484,8 +487,11 @@ type DifferenceRow struct {
 // the amount in its unit and the account.
 func approveConfirm(ctx context.Context, a ApprovalRow) string {
 	amount := format.Credits(a.Amount) + " " + i18n.T(ctx, "admin.unit.credits")
-	if a.Unit == "yuan" {
+	switch a.Unit {
+	case "yuan":
 		amount = format.Money(a.Amount)
+	case "percent":
+		amount = a.Amount.String() + "%"
 	}
 	return i18n.Tf(ctx, "confirm.approval", map[string]string{"Amount": amount, "Account": strconv.FormatInt(a.AccountID, 10)})
 }
