@@ -3,6 +3,7 @@ package pricing
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,6 +262,31 @@ RETURNING id`).Scan(&acct))
 	require.Equal(t, cards[0], byID)
 	_, err = svc.AccountCard(ctx, -1)
 	require.ErrorIs(t, err, ErrNotFound)
+
+	t.Run("ConcurrentWritersGetConsecutiveVersions", func(t *testing.T) {
+		var acct int64
+		require.NoError(t, pool.QueryRow(ctx, `
+INSERT INTO ledger_accounts (id, pool_id, kind) VALUES (nextval('ledger_accounts_id_seq'), currval('ledger_accounts_id_seq'), 'individual')
+RETURNING id`).Scan(&acct))
+		const n = 64
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = set(AccountCard{AccountID: acct, Kind: KindDiscount, DiscountPct: d(fmt.Sprint(i%50 + 1)), Actor: "staff:1"})
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		cards, err := svc.AccountCards(ctx, acct)
+		require.NoError(t, err)
+		require.Len(t, cards, n)
+		for i, c := range cards {
+			require.Equal(t, i+1, c.Version, "one line of versions, no gap, no fork")
+		}
+	})
 
 	owner := pool
 	for _, sql := range []string{
