@@ -125,7 +125,9 @@ func (s *Server) sessionUser(c echo.Context) (u auth.User, ok bool, err error) {
 // (?ref=CODE) is carried by the form; a code no account has is dropped with
 // a notice, and the sign-up works as without it.
 func (s *Server) SignUpForm(c echo.Context) error {
-	f := authview.Form{}
+	// A team invitation's page sends the invitee here with its address and
+	// itself as next (web/portal_team.go).
+	f := authview.Form{Login: c.QueryParam("login"), Next: safeNext(c.QueryParam("next"))}
 	if ref := c.QueryParam("ref"); ref != "" {
 		if _, err := s.referrals.Inviter(c.Request().Context(), ref); err == nil {
 			f.Ref = referral.NormalizeCode(ref)
@@ -147,7 +149,7 @@ func (s *Server) signupOffer() authview.SignupOffer {
 func (s *Server) SignUp(c echo.Context) error {
 	ctx := c.Request().Context()
 	f := authview.Form{Login: c.FormValue("login"), Name: c.FormValue("name"), Consent: c.FormValue("consent") != "",
-		Ref: c.FormValue("ref"), Errors: map[string]string{}}
+		Ref: c.FormValue("ref"), Next: safeNext(c.FormValue("next")), Errors: map[string]string{}}
 	req := auth.RegisterRequest{Login: f.Login, Password: c.FormValue("password"), Name: f.Name, Locale: i18n.Lang(ctx),
 		TermsVersion: LegalVersion, IP: ClientIP(c)}
 	// Every failed field at once: the form's own checks and the login,
@@ -177,6 +179,9 @@ func (s *Server) SignUp(c echo.Context) error {
 	}
 	if err := s.signIn(ctx, u); err != nil {
 		return err
+	}
+	if f.Next != "" {
+		return c.Redirect(http.StatusSeeOther, f.Next)
 	}
 	return c.Redirect(http.StatusSeeOther, s.URL("portal.overview")+"?welcome=1")
 }
@@ -290,7 +295,7 @@ var signUpFieldCodes = []string{"password_mismatch", "consent_required"}
 
 // safeNext keeps only a local portal path to return to after sign-in.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/portal") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !(strings.HasPrefix(next, "/portal") || strings.HasPrefix(next, "/team/accept/")) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
 		return ""
 	}
 	return next

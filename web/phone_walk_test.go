@@ -42,6 +42,7 @@ var phoneWalkSkip = map[string]string{
 	"/password/reset/:token":                "needs a mailed token (web/password_reset_test.go walks it)",
 	"/signin/totp":                          "needs a staff member half signed in with a second factor (web/admin_staff_test.go)",
 	"/portal/link/:token":                   "a one-time sign-in link: it redirects",
+	"/team/accept/:token":                   "needs a mailed invitation token (web/portal_team_browser_test.go opens it at 390 px)",
 	"/portal/orders/:no/receipt.pdf":        "a PDF file",
 	"/portal/orders/:no/status":             "the checkout's polling answer (a partial)",
 	"/portal/orders/:no/open":               "the phone payment hand-off: it sends the browser on to WeChat Pay or Alipay at once (web/pay_phone_browser_test.go opens it at 390 px)",

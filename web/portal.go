@@ -58,6 +58,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	s.portalKeyRoutes(g)
 	s.portalInviteRoutes(g)
 	named(g.POST("/switch", s.PortalSwitch), "portal.switch")
+	s.portalTeamRoutes(g)
 }
 
 // customer is the signed-in customer, the ledger account they act on (their

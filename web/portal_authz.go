@@ -112,6 +112,14 @@ var portalAccess = map[string][]team.Role{
 	"portal.keys.create":       developers,
 	"portal.key.revoke":        developers,
 
+	// Team members (web/portal_team.go): the list for all, changes by owners.
+	"portal.team":        everyRole,
+	"portal.team.invite": ownerOnly,
+	"portal.team.role":   ownerOnly,
+	"portal.team.limit":  ownerOnly,
+	"portal.team.remove": ownerOnly,
+	"portal.team.revoke": ownerOnly,
+
 	// The account switch: any account the user may act on.
 	"portal.switch": everyRole,
 }

@@ -24,6 +24,7 @@ func (s *Server) routes() {
 
 	// Customer sign-in and portal.
 	s.authRoutes(e)
+	s.teamAcceptRoutes(e)
 	// Every /portal route passes requireCustomer (who, on which account, in
 	// which role), then authorizePortal (the portalAccess table).
 	s.portalRoutes(e.Group("/portal", s.requireCustomer, s.authorizePortal))

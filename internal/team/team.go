@@ -327,6 +327,10 @@ func (inv Invitation) Usable(now time.Time) error {
 	return nil
 }
 
+// Check says why inv can no longer be accepted now (the service's clock),
+// or nil: ErrInvitationUsed, ErrInvitationRevoked, ErrInvitationExpired.
+func (s *Service) Check(inv Invitation) error { return inv.Usable(s.now()) }
+
 // InviteRequest is the owner's invitation form.
 type InviteRequest struct {
 	Email string
