@@ -301,9 +301,17 @@ func (s *Server) apiUsageQueued(c echo.Context, in gateway.UsageBatch) error {
 	return c.JSON(http.StatusAccepted, r)
 }
 
-// APIRateCard answers the rate card in force.
+// APIRateCard answers the rate card in force, or with ?account= the
+// prices that account's calls are charged at now (its own card's).
 func (s *Server) APIRateCard(c echo.Context) error {
-	r, err := s.Gateway.RateCard(c.Request().Context())
+	ctx := c.Request().Context()
+	var r gateway.RateCardView
+	var err error
+	if acct := c.QueryParam("account"); acct != "" {
+		r, err = s.Gateway.RateCardFor(ctx, apiKey(c), acct)
+	} else {
+		r, err = s.Gateway.RateCard(ctx)
+	}
 	if err != nil {
 		return err
 	}

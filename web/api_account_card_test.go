@@ -60,4 +60,39 @@ func TestAPIAccountCardPricesAndIsRecorded(t *testing.T) {
 		require.Positive(t, d["rate_card_version"].(float64))
 	}
 	require.GreaterOrEqual(t, charged, 2, "the commit and the usage event (a commit may write more than one event)")
+
+	t.Run("RateCardForTheAccount", func(t *testing.T) {
+		public := c.do(http.MethodGet, "/v1/rate-card", nil).JSON(t)
+		require.NotContains(t, public, "account_card")
+		own := c.do(http.MethodGet, "/v1/rate-card?account="+ext, nil)
+		require.Equal(t, http.StatusOK, own.Status, string(own.Body))
+		got := own.JSON(t)
+		require.Equal(t, public["version"], got["version"])
+		ref := got["account_card"].(map[string]any)
+		require.EqualValues(t, card.ID, ref["id"])
+		require.Equal(t, "discount", ref["kind"])
+		require.Equal(t, ext, ref["account"])
+		require.Len(t, got["models"], len(public["models"].([]any)), "every model of the public card")
+		for _, m := range got["models"].([]any) {
+			if mp := m.(map[string]any); mp["model"] == "deepseek-chat" {
+				require.True(t, dec(t, mp["input_per_1k"]).Equal(decimal.RequireFromString("1.5")), "%v", mp)
+			}
+		}
+		// A department without a card of its own has its enterprise's.
+		ent := b.account(c, uniq(t, "ent"), map[string]any{"kind": "enterprise"})
+		entAcct, err := b.ledger.AccountByExternalID(ctx, ledger.ModeLive, ent)
+		require.NoError(t, err)
+		dept := b.account(c, uniq(t, "dept"), map[string]any{"kind": "sub", "parent": ent})
+		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			_, err := b.app.Services.Pricing.SetAccountCardTx(ctx, tx, pricing.AccountCard{AccountID: entAcct.ID,
+				Kind: pricing.KindPinned, PinnedVersion: int(public["version"].(float64)), Actor: "staff:test"})
+			return err
+		}))
+		b.gw.Forget(entAcct.ID)
+		got = c.do(http.MethodGet, "/v1/rate-card?account="+dept, nil).JSON(t)
+		require.Equal(t, "pinned", got["account_card"].(map[string]any)["kind"])
+		require.Equal(t, ent, got["account_card"].(map[string]any)["account"])
+		r := c.do(http.MethodGet, "/v1/rate-card?account=nobody-"+ext, nil)
+		require.Equal(t, http.StatusNotFound, r.Status)
+	})
 }

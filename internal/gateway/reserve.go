@@ -164,16 +164,31 @@ func (s *Service) quote(ctx context.Context, a *accountInfo, model string, at ti
 	if err != nil {
 		return pricing.Quote{}, err
 	}
+	own, err := s.accountCardAt(ctx, a, at)
+	if err != nil {
+		return pricing.Quote{}, err
+	}
+	return pricing.Resolve(card, own, s.versionFunc(ctx), model)
+}
+
+// accountCardAt is the account card in force for a at `at`
+// (pricing.Effective over its cached cards and its enterprise's); nil:
+// the public card.
+func (s *Service) accountCardAt(ctx context.Context, a *accountInfo, at time.Time) (*pricing.AccountCard, error) {
 	var enterprise []pricing.AccountCard
 	if a.acct.ParentID != nil {
 		parent, err := s.accountByID(ctx, *a.acct.ParentID)
 		if err != nil {
-			return pricing.Quote{}, err
+			return nil, err
 		}
 		enterprise = parent.cards
 	}
-	own := pricing.Effective(a.cards, enterprise, at)
-	return pricing.Resolve(card, own, func(v int) (pricing.Card, error) { return s.card(ctx, v) }, model)
+	return pricing.Effective(a.cards, enterprise, at), nil
+}
+
+// versionFunc looks up published public versions (cached for good).
+func (s *Service) versionFunc(ctx context.Context) func(int) (pricing.Card, error) {
+	return func(v int) (pricing.Card, error) { return s.card(ctx, v) }
 }
 
 // priced is the line the call of t was priced with at its reservation

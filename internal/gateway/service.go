@@ -576,6 +576,18 @@ type RateCardView struct {
 	Version     int                  `json:"version"`
 	EffectiveAt time.Time            `json:"effective_at"`
 	Models      []pricing.ModelPrice `json:"models"`
+	// AccountCard names the account's own card (or its enterprise's)
+	// that prices the models listed, when GET /v1/rate-card?account=
+	// names an account that has one.
+	AccountCard *AccountCardRef `json:"account_card,omitempty"`
+}
+
+// AccountCardRef names an account rate card version.
+type AccountCardRef struct {
+	ID        int64            `json:"id"`
+	Version   int              `json:"version"`
+	Kind      pricing.CardKind `json:"kind"`
+	AccountID string           `json:"account"` // the external id of the account it belongs to
 }
 
 // RateCard returns the card in force now. Errors: pricing.ErrNoRateCard.
@@ -585,6 +597,48 @@ func (s *Service) RateCard(ctx context.Context) (RateCardView, error) {
 		return RateCardView{}, err
 	}
 	return RateCardView{Version: c.Version, EffectiveAt: c.EffectiveAt, Models: c.Models}, nil
+}
+
+// RateCardFor is the rate card as it prices the account with externalID
+// now: every model of the public card in force, each priced by
+// pricing.Resolve with the account's own card (or its enterprise's).
+// Errors: ErrNotFound, pricing.ErrNoRateCard.
+func (s *Service) RateCardFor(ctx context.Context, key Key, externalID string) (RateCardView, error) {
+	a, err := s.account(ctx, key.Mode, externalID)
+	if err != nil {
+		return RateCardView{}, err
+	}
+	now := s.now()
+	c, err := s.pricing.InForce(ctx, now)
+	if err != nil {
+		return RateCardView{}, err
+	}
+	own, err := s.accountCardAt(ctx, a, now)
+	if err != nil {
+		return RateCardView{}, err
+	}
+	v := RateCardView{Version: c.Version, EffectiveAt: c.EffectiveAt, Models: make([]pricing.ModelPrice, 0, len(c.Models))}
+	for _, m := range c.Models {
+		q, err := pricing.Resolve(c, own, s.versionFunc(ctx), m.Model)
+		if err != nil {
+			return RateCardView{}, err
+		}
+		v.Models = append(v.Models, q.Price)
+	}
+	if own != nil {
+		owner := a
+		if own.AccountID != a.acct.ID {
+			if owner, err = s.accountByID(ctx, own.AccountID); err != nil {
+				return RateCardView{}, err
+			}
+		}
+		ext := ""
+		if owner.acct.ExternalID != nil {
+			ext = *owner.acct.ExternalID
+		}
+		v.AccountCard = &AccountCardRef{ID: own.ID, Version: own.Version, Kind: own.Kind, AccountID: ext}
+	}
+	return v, nil
 }
 
 // PortalSession is a one-time sign-in link into the customer portal.

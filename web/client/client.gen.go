@@ -266,6 +266,27 @@ func (e ModelPriceBillingType) Valid() bool {
 	}
 }
 
+// Defines values for RateCardAccountCardKind.
+const (
+	Custom   RateCardAccountCardKind = "custom"
+	Discount RateCardAccountCardKind = "discount"
+	Pinned   RateCardAccountCardKind = "pinned"
+)
+
+// Valid indicates whether the value is a known member of the RateCardAccountCardKind enum.
+func (e RateCardAccountCardKind) Valid() bool {
+	switch e {
+	case Custom:
+		return true
+	case Discount:
+		return true
+	case Pinned:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReservationShadowRefusal.
 const (
 	ReservationShadowRefusalAllocationExceeded  ReservationShadowRefusal = "allocation_exceeded"
@@ -809,10 +830,21 @@ type PortalSession struct {
 
 // RateCard defines model for RateCard.
 type RateCard struct {
+	// AccountCard the account's own rate card that prices these models (with ?account=, when it has one)
+	AccountCard *struct {
+		// Account the external id of the account the card belongs to (an enterprise's, for its sub-account)
+		Account string                  `json:"account"`
+		Id      int64                   `json:"id"`
+		Kind    RateCardAccountCardKind `json:"kind"`
+		Version int                     `json:"version"`
+	} `json:"account_card,omitempty"`
 	EffectiveAt Timestamp    `json:"effective_at"`
 	Models      []ModelPrice `json:"models"`
 	Version     int          `json:"version"`
 }
+
+// RateCardAccountCardKind defines model for RateCard.AccountCard.Kind.
+type RateCardAccountCardKind string
 
 // Release defines model for Release.
 type Release struct {
@@ -1080,6 +1112,12 @@ type LedgerParams struct {
 	// Cursor next_cursor of the previous page
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 	Limit  *int    `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// RateCardParams defines parameters for RateCard.
+type RateCardParams struct {
+	// Account an account's external id
+	Account *string `form:"account,omitempty" json:"account,omitempty"`
 }
 
 // PutAccountJSONRequestBody defines body for PutAccount for application/json ContentType.
@@ -1374,8 +1412,10 @@ type ClientInterface interface {
 
 	// RateCard The rate card in force
 	//
+	// With `account`, the prices that account's calls are charged at now: every model of the public card in force, priced by the account's own rate card (or its enterprise's) where it has one, named in `account_card`.
+	//
 	// Corresponds with GET /v1/rate-card (the `RateCard` operationId).
-	RateCard(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RateCard(ctx context.Context, params *RateCardParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReserveWithBody Hold credit for a streaming call
 	//
@@ -1856,9 +1896,11 @@ func (c *Client) DeleteWebhook(ctx context.Context, externalId ExternalID, id in
 
 // RateCard The rate card in force
 //
+// With `account`, the prices that account's calls are charged at now: every model of the public card in force, priced by the account's own rate card (or its enterprise's) where it has one, named in `account_card`.
+//
 // Corresponds with GET /v1/rate-card (the `RateCard` operationId).
-func (c *Client) RateCard(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRateCardRequest(c.Server)
+func (c *Client) RateCard(ctx context.Context, params *RateCardParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRateCardRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2591,7 +2633,7 @@ func NewDeleteWebhookRequest(server string, externalId ExternalID, id int) (*htt
 }
 
 // NewRateCardRequest constructs an http.Request for the RateCard method
-func NewRateCardRequest(server string) (*http.Request, error) {
+func NewRateCardRequest(server string, params *RateCardParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -2607,6 +2649,33 @@ func NewRateCardRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Account != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "account", *params.Account, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3037,10 +3106,12 @@ type ClientWithResponsesInterface interface {
 
 	// RateCardWithResponse The rate card in force
 	//
+	// With `account`, the prices that account's calls are charged at now: every model of the public card in force, priced by the account's own rate card (or its enterprise's) where it has one, named in `account_card`.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/rate-card (the `RateCard` operationId).
-	RateCardWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RateCardResponse, error)
+	RateCardWithResponse(ctx context.Context, params *RateCardParams, reqEditors ...RequestEditorFn) (*RateCardResponse, error)
 
 	// ReserveWithBodyWithResponse Hold credit for a streaming call
 	//
@@ -3963,6 +4034,8 @@ type RateCardResponse struct {
 	JSON200 *RateCard
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Error
 }
@@ -3975,6 +4048,11 @@ func (r RateCardResponse) GetJSON200() *RateCard {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r RateCardResponse) GetJSON401() *Error {
 	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RateCardResponse) GetJSON404() *Error {
+	return r.JSON404
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -4653,11 +4731,13 @@ func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, ext
 
 // RateCardWithResponse The rate card in force
 //
+// With `account`, the prices that account's calls are charged at now: every model of the public card in force, priced by the account's own rate card (or its enterprise's) where it has one, named in `account_card`.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/rate-card (the `RateCard` operationId).
-func (c *ClientWithResponses) RateCardWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RateCardResponse, error) {
-	rsp, err := c.RateCard(ctx, reqEditors...)
+func (c *ClientWithResponses) RateCardWithResponse(ctx context.Context, params *RateCardParams, reqEditors ...RequestEditorFn) (*RateCardResponse, error) {
+	rsp, err := c.RateCard(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -5447,6 +5527,13 @@ func ParseRateCardResponse(rsp *http.Response) (*RateCardResponse, error) {
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Error

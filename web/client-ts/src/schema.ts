@@ -363,7 +363,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The rate card in force */
+        /**
+         * The rate card in force
+         * @description With `account`, the prices that account's calls are charged at now: every model of the public card in force, priced by the account's own rate card (or its enterprise's) where it has one, named in `account_card`.
+         */
         get: operations["rateCard"];
         put?: never;
         post?: never;
@@ -770,6 +773,16 @@ export interface components {
             version: number;
             effective_at: components["schemas"]["Timestamp"];
             models: components["schemas"]["ModelPrice"][];
+            /** @description the account's own rate card that prices these models (with ?account=, when it has one) */
+            account_card?: {
+                /** Format: int64 */
+                id: number;
+                version: number;
+                /** @enum {string} */
+                kind: "pinned" | "discount" | "custom";
+                /** @description the external id of the account the card belongs to (an enterprise's, for its sub-account) */
+                account: string;
+            };
         };
     };
     responses: {
@@ -1266,7 +1279,10 @@ export interface operations {
     };
     rateCard: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description an account's external id */
+                account?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1283,6 +1299,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
             503: components["responses"]["Error"];
         };
     };
