@@ -224,6 +224,9 @@ func (s *Server) Overview(c echo.Context) error {
 	for _, e := range bal.Expiring {
 		v.Expiring = append(v.Expiring, pv.Expiry{At: e.At, Amount: e.Amount})
 	}
+	if cu.Access.Limited() { // the pool's latest events are other departments' too
+		v.Events = nil
+	}
 	v.Low = lowBalance(bal)
 	if v.Tier, err = s.tierCard(c, cu.Account); err != nil {
 		return err

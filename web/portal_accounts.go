@@ -81,6 +81,9 @@ func (s *Server) subAccountsView(c echo.Context, cu customer) (pv.SubAccountsVie
 		Transfer:    pv.TransferForm{Key: uuid.NewString(), Errors: map[string]string{}}}
 	byID := make(map[string]usage.SubAccount, len(subs))
 	for _, a := range subs {
+		if !cu.sees(a.ID) {
+			continue
+		}
 		v.Accounts = append(v.Accounts, subRow(a, limits[a.ID]))
 		id := strconv.FormatInt(a.ID, 10)
 		byID[id] = a
@@ -270,6 +273,9 @@ func (s *Server) subAccountOf(c echo.Context) (customer, usage.SubAccount, error
 	id, err := parseID(c.Param("id"))
 	if err != nil {
 		return cu, usage.SubAccount{}, err
+	}
+	if !cu.sees(id) {
+		return cu, usage.SubAccount{}, echo.ErrNotFound
 	}
 	sub, err := s.portal.usage.SubAccount(c.Request().Context(), cu.Account.ID, id, monthStart())
 	return cu, sub, err

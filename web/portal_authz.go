@@ -124,6 +124,30 @@ var portalAccess = map[string][]team.Role{
 	"portal.switch": everyRole,
 }
 
+// limitedRoutes are the portal routes a member limited to some
+// sub-accounts may use (when its role allows them too): those that show or
+// change only what its sub-accounts own. The pages of the whole pool
+// (statements, orders, invoices, plans bought, alerts) are not among them,
+// so a route added to portalAccess is refused to limited members until it
+// is added here.
+var limitedRoutes = map[string]bool{
+	"portal.overview": true, "portal.usage": true, "portal.usage.rows": true, "portal.usage.chart": true, "portal.usage.csv": true,
+	"portal.accounts": true, "portal.account": true,
+	"portal.keys": true, "portal.keys.create": true, "portal.key.revoke": true,
+	"portal.budgets": true, "portal.budgets.save": true, "portal.budgets.delete": true, "portal.budgets.spend": true, "portal.budgets.spend.csv": true,
+	"portal.password": true, "portal.password.post": true, "portal.team": true, "portal.switch": true,
+}
+
+// sees reports whether the customer may see account id of its enterprise:
+// an unlimited member every one (the enterprise itself included), a member
+// limited to some sub-accounts only those.
+func (cu customer) sees(id int64) bool {
+	if !cu.Access.Limited() {
+		return true
+	}
+	return id != cu.Account.ID && cu.Access.Sees(id)
+}
+
 // ErrPortalForbidden: the member's role does not allow this portal page or
 // action on the account it acts on (403, a page naming the role).
 var ErrPortalForbidden = errors.New("web: this role may not use this page")
@@ -137,7 +161,8 @@ func may(route string, role team.Role) bool { return slices.Contains(portalAcces
 func (s *Server) authorizePortal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name := s.routeNames[c.Request().Method+" "+c.Path()]
-		if !may(name, customerOf(c).Access.Role) {
+		cu := customerOf(c)
+		if !may(name, cu.Access.Role) || (cu.Access.Limited() && !limitedRoutes[name]) {
 			return ErrPortalForbidden
 		}
 		return next(c)
@@ -166,6 +191,16 @@ func (s *Server) PortalSwitch(c echo.Context) error {
 	}
 	s.Sessions.Put(c.Request().Context(), sessionAccountKey, id)
 	return HXRedirect(c, s.URL("portal.overview"))
+}
+
+// LimitedRoutes returns the routes a member limited to some sub-accounts
+// may use, for the tests.
+func LimitedRoutes() map[string]bool {
+	out := make(map[string]bool, len(limitedRoutes))
+	for k, v := range limitedRoutes {
+		out[k] = v
+	}
+	return out
 }
 
 // PortalAccess returns a copy of the portal's authorization table (route

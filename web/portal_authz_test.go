@@ -230,3 +230,72 @@ func TestAccountSwitch(t *testing.T) {
 	require.Equal(t, fmt.Sprint(u.AccountID), p.TestID("account-id"), "removed: back on its own account")
 	require.Zero(t, p.Doc.Find(`[data-testid="account-switch"]`).Length())
 }
+
+// TestLimitedMemberSeesOnlyItsSubAccounts: a developer of enterprise A
+// limited to one department sees and changes only that department's
+// accounts, usage, keys and budgets; another department of A is not found;
+// every route of the pool as a whole is refused (403), table-driven.
+func TestLimitedMemberSeesOnlyItsSubAccounts(t *testing.T) {
+	t.Parallel()
+	b := setupTeams(t, "limited")
+	b.withRateCard(t)
+	ctx := context.Background()
+	other, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountSub, ParentID: b.entA, Name: "A-hidden-department"})
+	require.NoError(t, err)
+	_, err = b.ledger.Credit(ctx, ledger.CreditRequest{AccountID: b.entA, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(1000), IdempotencyKey: "limited-a-topup"})
+	require.NoError(t, err)
+	b.charge(t, other.ID, "hidden1", "hidden-model", "", "55", 1, 1)
+	b.charge(t, b.subA.ID, "seen1", "seen-model", "", "66", 1, 1)
+	login := "limited-dev-ltd@example.com"
+	c, u := b.register(t, login, "Limited")
+	b.invite(t, u, team.RoleDeveloper, []int64{b.subA.ID})
+	b.switchTo(t, c, b.entA)
+
+	table, limited := web.PortalAccess(), web.LimitedRoutes()
+	for name := range limited {
+		require.Contains(t, table, name, "LimitedRoutes names a route portalAccess does not")
+	}
+	for _, rt := range b.app.Server.Echo.Routes() {
+		if _, ok := table[rt.Name]; !ok || limited[rt.Name] || rt.Method != http.MethodGet {
+			continue
+		}
+		p := c.Get(strings.NewReplacer(":id", fmt.Sprint(b.subA.ID), ":no", "X").Replace(rt.Path))
+		require.Equal(t, http.StatusForbidden, p.Status, "%s is the whole pool's", rt.Name)
+	}
+
+	p := c.Get("/portal/accounts")
+	require.Equal(t, http.StatusOK, p.Status)
+	require.Equal(t, 1, p.Doc.Find(`[data-testid="sub-account-row"]`).Length())
+	require.NotContains(t, p.Body, "A-hidden-department")
+	require.Equal(t, http.StatusOK, c.Get(fmt.Sprintf("/portal/accounts/%d", b.subA.ID)).Status)
+	require.Equal(t, http.StatusNotFound, c.Get(fmt.Sprintf("/portal/accounts/%d", other.ID)).Status)
+	p = c.Get("/portal/usage")
+	require.Equal(t, http.StatusOK, p.Status)
+	require.Equal(t, "66", p.TestID("total-charged"), "its department's usage only")
+	require.NotContains(t, p.Body, "hidden-model")
+	require.NotContains(t, p.Body, "A-hidden-department")
+	require.Equal(t, http.StatusNotFound, c.Get(fmt.Sprintf("/portal/usage?account=%d", other.ID)).Status)
+	require.Equal(t, http.StatusNotFound, c.Get(fmt.Sprintf("/portal/usage.csv?account=%d", b.entA)).Status)
+	p = c.Get("/portal")
+	require.Equal(t, http.StatusOK, p.Status)
+	require.NotContains(t, p.Body, "hidden-model")
+
+	// Keys and budgets: its department only.
+	c.Get("/portal/keys")
+	p = c.PostForm("/portal/keys", url.Values{"account": {fmt.Sprint(other.ID)}, "name": {"nope"}})
+	require.Equal(t, http.StatusNotFound, p.Status)
+	p = c.PostForm("/portal/keys", url.Values{"account": {fmt.Sprint(b.subA.ID)}, "name": {"limited-key"}})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.NotEmpty(t, p.TestID("apikey-secret"))
+	entA, err := b.ledger.Account(ctx, b.entA)
+	require.NoError(t, err)
+	hidden, _, err := b.app.Services.RelayKeys.Create(ctx, entA, relay.Customer{UserID: b.ownerAUser.ID, Email: b.ownerAUser.Email},
+		relay.KeyForm{Name: "hidden-key", AccountID: other.ID})
+	require.NoError(t, err)
+	p = c.Get("/portal/keys")
+	require.Contains(t, p.Body, "limited-key")
+	require.NotContains(t, p.Body, "hidden-key")
+	require.Equal(t, http.StatusNotFound, c.PostForm(fmt.Sprintf("/portal/keys/%d/revoke", hidden.ID), url.Values{}).Status)
+	p = c.PostForm("/portal/budgets", url.Values{"account": {fmt.Sprint(other.ID)}, "period": {"month"}, "amount": {"100"}, "unit": {"credits"}, "thresholds": {"50"}})
+	require.Equal(t, http.StatusNotFound, p.Status)
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,9 @@ func (s *Server) SaveBudget(c echo.Context) error {
 			id = 0
 		}
 		target = id
+		if !cu.sees(target) {
+			return echo.ErrNotFound
+		}
 	} else {
 		in.Project, in.Key, in.Period = "", "", string(ledger.BudgetMonth) // an individual's monthly budget
 	}
@@ -104,6 +108,15 @@ func (s *Server) DeleteBudget(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if cu.Access.Limited() { // only a budget of its sub-accounts
+		bs, err := s.budgets.List(c.Request().Context(), cu.Account)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(bs, func(b ledger.Budget) bool { return b.ID == id && cu.sees(b.AccountID) }) {
+			return echo.ErrNotFound
+		}
+	}
 	err = s.budgets.Delete(c.Request().Context(), budget.Actor{Kind: backoffice.ActorCustomer, UserID: cu.User.ID,
 		Email: cu.User.Login(), IP: ClientIP(c)}, cu.Account, id)
 	if err == budget.ErrNotFound {
@@ -124,22 +137,32 @@ func (s *Server) budgetsView(c echo.Context) (pv.BudgetsView, error) {
 		Form:   pv.BudgetForm{Period: string(ledger.BudgetMonth), Unit: string(ledger.BudgetCredits), Thresholds: "50, 80, 100", HardStop: true}}
 	names := map[int64]string{cu.Account.ID: accountLabel(cu.Account.Name, cu.Account.ID)}
 	if v.Scopes {
-		v.Accounts = append(v.Accounts, pv.Option{Value: strconv.FormatInt(cu.Account.ID, 10), Label: names[cu.Account.ID]})
+		if cu.sees(cu.Account.ID) {
+			v.Accounts = append(v.Accounts, pv.Option{Value: strconv.FormatInt(cu.Account.ID, 10), Label: names[cu.Account.ID]})
+		}
 		subs, err := s.portal.usage.SubAccounts(ctx, cu.Account.ID, monthStart())
 		if err != nil {
 			return v, err
 		}
 		for _, a := range subs {
+			if !cu.sees(a.ID) {
+				continue
+			}
 			names[a.ID] = accountLabel(a.Name, a.ID)
 			v.Accounts = append(v.Accounts, pv.Option{Value: strconv.FormatInt(a.ID, 10), Label: names[a.ID]})
 		}
-		v.Form.Account = strconv.FormatInt(cu.Account.ID, 10)
+		if len(v.Accounts) > 0 {
+			v.Form.Account = v.Accounts[0].Value
+		}
 	}
 	bs, err := s.budgets.List(ctx, cu.Account)
 	if err != nil {
 		return v, err
 	}
 	for _, b := range bs {
+		if !cu.sees(b.AccountID) {
+			continue
+		}
 		v.Budgets = append(v.Budgets, budgetRow(b, names[b.AccountID], s.URL("portal.budgets.delete", b.ID)))
 	}
 	q, err := budgetSpendQuery(c)
@@ -154,6 +177,9 @@ func (s *Server) budgetsView(c echo.Context) (pv.BudgetsView, error) {
 		return v, err
 	}
 	for _, r := range rows {
+		if !cu.sees(r.AccountID) {
+			continue
+		}
 		name := names[r.AccountID]
 		if name == "" {
 			name = "#" + strconv.FormatInt(r.AccountID, 10)
@@ -237,6 +263,9 @@ func (s *Server) BudgetSpendChart(c echo.Context) error {
 	d := LabelChartData{Labels: []string{}, Values: []json.Number{}}
 	total := decimal.Zero
 	for _, r := range rows {
+		if !cu.sees(r.AccountID) {
+			continue
+		}
 		label := r.Label()
 		if cu.Account.Kind == ledger.AccountEnterprise && r.AccountID != cu.Account.ID {
 			label = "#" + strconv.FormatInt(r.AccountID, 10) + " " + label
@@ -280,6 +309,9 @@ func (s *Server) BudgetSpendCSV(c echo.Context) error {
 	}
 	_ = cw.Write(header)
 	for _, r := range rows {
+		if !cu.sees(r.AccountID) {
+			continue
+		}
 		_ = cw.Write([]string{strconv.FormatInt(r.AccountID, 10), r.Project, r.Key, strconv.FormatInt(r.Calls, 10),
 			r.Charged.StringFixed(6), r.Unpaid.StringFixed(6)})
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,9 @@ func (s *Server) CreateAPIKey(c echo.Context) error {
 		}
 		in.AccountID = id
 	}
+	if !cu.sees(in.AccountID) {
+		return echo.ErrNotFound
+	}
 	if cu.Account.Kind != ledger.AccountSub { // a department's user sets no budgets (as on the budgets page)
 		in.BudgetAmount = format.NormalizeDigits(form.BudgetAmount)
 	}
@@ -105,6 +109,15 @@ func (s *Server) RevokeAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if cu.Access.Limited() { // only a key of its sub-accounts
+		keys, err := s.relayKeys.List(c.Request().Context(), cu.Account)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(keys, func(k relay.Key) bool { return k.ID == id && cu.sees(k.AccountID) }) {
+			return echo.ErrNotFound
+		}
+	}
 	if _, err := s.relayKeys.Revoke(c.Request().Context(), cu.Account, relay.Customer{UserID: cu.User.ID,
 		Email: cu.User.Login(), IP: ClientIP(c)}, id); err != nil {
 		return err
@@ -124,17 +137,22 @@ func (s *Server) apiKeysView(c echo.Context, form pv.KeyForm) (pv.KeysView, erro
 	}
 	names := map[int64]string{cu.Account.ID: accountLabel(cu.Account.Name, cu.Account.ID)}
 	if v.Scopes {
-		v.Accounts = append(v.Accounts, pv.Option{Value: strconv.FormatInt(cu.Account.ID, 10), Label: names[cu.Account.ID]})
+		if cu.sees(cu.Account.ID) {
+			v.Accounts = append(v.Accounts, pv.Option{Value: strconv.FormatInt(cu.Account.ID, 10), Label: names[cu.Account.ID]})
+		}
 		subs, err := s.portal.usage.SubAccounts(ctx, cu.Account.ID, monthStart())
 		if err != nil {
 			return v, err
 		}
 		for _, a := range subs {
+			if !cu.sees(a.ID) {
+				continue
+			}
 			names[a.ID] = accountLabel(a.Name, a.ID)
 			v.Accounts = append(v.Accounts, pv.Option{Value: strconv.FormatInt(a.ID, 10), Label: names[a.ID]})
 		}
-		if v.Form.Account == "" {
-			v.Form.Account = strconv.FormatInt(cu.Account.ID, 10)
+		if v.Form.Account == "" && len(v.Accounts) > 0 {
+			v.Form.Account = v.Accounts[0].Value
 		}
 	}
 	models, err := s.relayKeys.Models(ctx)
@@ -152,6 +170,9 @@ func (s *Server) apiKeysView(c echo.Context, form pv.KeyForm) (pv.KeysView, erro
 	}
 	now := time.Now()
 	for _, k := range keys {
+		if !cu.sees(k.AccountID) {
+			continue
+		}
 		var kb *pv.KeyBudget
 		for _, b := range budgets {
 			if b.AccountID == k.AccountID && b.Project == k.Project && b.Key == k.Name {

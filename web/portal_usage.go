@@ -64,10 +64,18 @@ func (s *Server) parseUsageQuery(c echo.Context) (usageQuery, error) {
 	}
 	q.filter = usage.Filter{From: from, To: to.AddDate(0, 0, 1), Model: c.QueryParam("model"), SessionID: c.QueryParam("session")}
 	q.form = pv.UsageFilter{From: format.Date(from), To: format.Date(to), Model: q.filter.Model, Session: q.filter.SessionID}
+	if cu.Access.Limited() {
+		// A limited member reads one of its sub-accounts: the first unless
+		// it picks another.
+		q.scope.AccountID, q.form.Account = cu.Access.Limit[0], cu.Access.Limit[0]
+	}
 	if v := c.QueryParam("account"); v != "" {
 		id, err := parseID(v)
 		if err != nil {
 			return q, err
+		}
+		if !cu.sees(id) {
+			return q, echo.ErrNotFound
 		}
 		if id != cu.Account.ID {
 			if cu.Account.Kind != ledger.AccountEnterprise {
@@ -117,8 +125,14 @@ func (s *Server) Usage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	models, err := s.portal.views.models.load(ctx, cu.scope(), head, func(ctx context.Context) ([]string, time.Time, error) {
-		m, err := s.portal.usage.Models(ctx, cu.scope())
+	// The model filter offers the account's models; a member limited to
+	// some sub-accounts is offered those of the one it reads.
+	modelScope := cu.scope()
+	if cu.Access.Limited() {
+		modelScope = q.scope
+	}
+	models, err := s.portal.views.models.load(ctx, modelScope, head, func(ctx context.Context) ([]string, time.Time, error) {
+		m, err := s.portal.usage.Models(ctx, modelScope)
 		return m, time.Time{}, err
 	})
 	if err != nil {
@@ -148,7 +162,9 @@ func (s *Server) Usage(c echo.Context) error {
 			return err
 		}
 		for _, a := range subs {
-			v.SubAccounts = append(v.SubAccounts, pv.Option{Value: strconv.FormatInt(a.ID, 10), Label: a.Name})
+			if cu.sees(a.ID) {
+				v.SubAccounts = append(v.SubAccounts, pv.Option{Value: strconv.FormatInt(a.ID, 10), Label: a.Name})
+			}
 		}
 	}
 	// The 50 rows are most of the page's rendering: keep them rendered per
