@@ -35,6 +35,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminTOTPRoutes(g)
 	s.adminKeyRoutes(g)
 	s.adminWebhookRoutes(g)
+	s.adminUsageDLQRoutes(g)
 	s.adminReasonRoutes(g)
 	s.adminChannelRoutes(g)
 	s.adminKYCRoutes(g)

@@ -17,6 +17,7 @@ import (
 	"github.com/seed75218f88/credits/internal/budget"
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/team"
+	"github.com/seed75218f88/credits/internal/usagestream"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
 
@@ -39,7 +40,7 @@ var auditActions = slices.Concat([]backoffice.Action{
 	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
 	backoffice.ActionProductDrafted, backoffice.ActionProductPublished,
 }, backoffice.StaffActions, backoffice.WebhookActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions,
-	team.AuditActions, backoffice.RateCardActions)
+	team.AuditActions, backoffice.RateCardActions, usagestream.AuditActions)
 
 // auditFilter reads the filter form: actor (staff id or email), account
 // id, action, from and to (inclusive Asia/Shanghai dates).

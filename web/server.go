@@ -139,6 +139,8 @@ type Server struct {
 	// UsageStream queues usage events (nil: POST /v1/usage/events charges
 	// them in the request).
 	UsageStream *usagestream.Stream
+	// usageDesk is the back office's dead-letter desk (nil without a stream).
+	usageDesk *usagestream.Desk
 
 	errors  []ErrorMapping
 	metrics *httpMetrics
@@ -205,6 +207,9 @@ func New(d Deps) (*Server, error) {
 	registerLedgerMetrics(s.Metrics, d.Ledger)
 	registerLimiterMetrics(s.Metrics, d.Gateway.Limiter())
 	s.portal = newPortal(d, func(token string) string { return s.Config.BaseURL + s.URL("auth.reset", token) })
+	if d.UsageStream != nil {
+		s.usageDesk = usagestream.NewDesk(d.UsageStream, d.Pool)
+	}
 	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings}
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}

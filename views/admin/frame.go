@@ -44,6 +44,7 @@ var Sections = []Section{
 	{"admin.keys", "/admin/keys", "admin.menu.keys", []string{"admin"}},
 	{"admin.upstreams", "/admin/upstreams", "admin.menu.upstreams", []string{"admin"}},
 	{"admin.webhooks", "/admin/webhooks", "admin.menu.webhooks", []string{"support", "admin"}},
+	{"admin.usage_dlq", "/admin/usage-dlq", "admin.menu.usage_dlq", []string{"finance", "admin"}},
 	{"admin.codes", "/admin/codes", "admin.menu.codes", []string{"finance", "admin"}},
 	{"admin.audit", "/admin/audit", "admin.menu.audit", []string{"finance", "admin"}},
 	{"admin.kyc", "/admin/kyc", "admin.menu.kyc", []string{"support", "admin"}},
