@@ -238,3 +238,40 @@ func TestAPIPlanSetsTheSubscribersRateLimit(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, r.Status)
 	require.Equal(t, "rate_limited", r.Code(t))
 }
+
+// TestAPIPlanQuotaExcessRecordsCost: the credits charged for tokens beyond a
+// plan's quota record the cost card and the upstream cost of those same
+// tokens (the last 500 output tokens of deepseek-chat on the demo cost card:
+// 500 × ¥0.0048 / 1k = ¥0.0024).
+func TestAPIPlanQuotaExcessRecordsCost(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t, apiOpts{})
+	ctx := context.Background()
+	_, err := b.app.Services.Costs.EnsureDemo(ctx, "test")
+	require.NoError(t, err)
+	card, err := b.app.Services.Costs.InForce(ctx, time.Now())
+	require.NoError(t, err)
+	line, ok := card.Line("deepseek-chat")
+	require.True(t, ok)
+	want := line.OutputPer1K.Mul(decimal.NewFromInt(500)).Shift(-3).StringFixed(6)
+
+	ext := uniq(t, "a")
+	b.account(b.live, ext, nil)
+	b.grant(b.live, ext, "100", uniq(t, "g"))
+	_, acct := b.quotaPlan(ext, 2, plans.PlanFirst)
+	r := b.reserve(b.live, ext, uniq(t, "r1"), 1000, 500)
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	c := b.live.do(http.MethodPost, "/v1/reservations/"+r.JSON(t)["id"].(string)+"/commit",
+		map[string]any{"input_tokens": 1000, "output_tokens": 1500})
+	require.Equal(t, http.StatusOK, c.Status, string(c.Body))
+	require.Equal(t, "4", c.JSON(t)["charged"], "500 output tokens at 8 credits per 1k")
+
+	var detail struct {
+		CostVersion int    `json:"cost_version"`
+		Cost        string `json:"cost"`
+	}
+	require.NoError(t, b.app.Pool.QueryRow(ctx, `SELECT detail FROM ledger_events
+WHERE account_id = $1 AND type = 'deduction' ORDER BY id DESC LIMIT 1`, acct).Scan(&detail))
+	require.Equal(t, card.Version, detail.CostVersion)
+	require.Equal(t, want, detail.Cost)
+}

@@ -15,8 +15,8 @@ import (
 const demoSandboxKey = "sk_test_demo0000000000000000000000000000000000000"
 
 // seedGateway publishes the default rate card (once; outside production,
-// again when this release's list changed it) and stores the demo sandbox
-// key. Idempotent.
+// again when this release's list changed it), outside production the demo
+// cost card (once) and the demo sandbox key. Idempotent.
 func seedGateway(ctx context.Context, a *app.App) (seedResult, error) {
 	cfg, prices := a.Config, a.Pricing
 	version, err := prices.EnsureDefault(ctx, "seed", cfg.CreditPriceRMB)
@@ -36,6 +36,14 @@ func seedGateway(ctx context.Context, a *app.App) (seedResult, error) {
 	if refreshed {
 		res.Lines[0] = fmt.Sprintf("rate card version %d in force (this release's default list, replacing an earlier one)", version)
 	}
+	// The demo cost card (costs.DemoCard: 60 % of the list prices, not real
+	// costs) so that charges record a cost and the margin report has data.
+	// Production publishes its real costs in the back office instead.
+	costVersion, err := a.Costs.EnsureDemo(ctx, "seed")
+	if err != nil {
+		return seedResult{}, err
+	}
+	res.Lines = append(res.Lines, fmt.Sprintf("cost card version %d in force", costVersion))
 	if err := a.Gateway.Keys.EnsureKey(ctx, ledger.ModeTest, "demo sandbox key", demoSandboxKey); err != nil {
 		return seedResult{}, err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/budget"
+	"github.com/seed75218f88/credits/internal/costs"
 	"github.com/seed75218f88/credits/internal/forecast"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
@@ -94,7 +95,9 @@ type App struct {
 	Usage     *usage.Store
 	Mail      mail.Sender
 	Pricing   *pricing.Service
-	Plans     *plans.Service
+	// Costs are the cost cards: what the platform pays upstream per model.
+	Costs *costs.Service
+	Plans *plans.Service
 	// Subscriptions are accounts' plans and their monthly plan credits.
 	Subscriptions *plans.Subscriptions
 	// Quotas spends plan quota for covered calls (the gateway's) and reads
@@ -198,6 +201,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Signup = &signup.Service{Pool: pool, Auth: a.Auth, Ledger: a.Ledger, Settings: cfg.Signup, Referrals: a.Referrals, Now: o.Now}
 	a.Usage = usage.New(pool)
 	a.Pricing = pricing.New(pool)
+	a.Costs = costs.New(pool)
 	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
 	a.Products = products.New(pool, products.Options{Now: o.Now}) // webhooks set once built
 	// Subscriptions tell the account about renewals, grace and expiry by
@@ -392,7 +396,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	go a.Quotas.Listen(listenCtx)
 	a.closers = append(a.closers, stopListening)
-	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Limiter: limiter,
+	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Costs: a.Costs, Limiter: limiter,
 		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas,
 		Subscriptions: a.Subscriptions, Entitlements: a.Products, Models: access.NewStore(pool)},
 		gateway.Options{Now: o.Now, Secret: []byte(cfg.SessionSecret), ReservationTTL: cfg.Gateway.ReservationTTL,

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/costs"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
@@ -39,6 +40,7 @@ type testBundle struct {
 	pool   *pgxpool.Pool
 	ledger *ledger.Ledger
 	gw     *Service
+	costs  *costs.Service
 	clock  *clock
 	live   Key
 	test   Key
@@ -58,6 +60,8 @@ func setup(t *testing.T, opts Options, trial ...ledger.Options) *testBundle {
 	sharedOnce.Do(func() {
 		_, err := pricing.New(b.pool).EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
 		require.NoError(t, err)
+		_, err = costs.New(b.pool).EnsureDemo(ctx, "test")
+		require.NoError(t, err)
 	})
 	lo := ledger.Options{TrialCap: ledger.DefaultTrialCap}
 	if len(trial) > 0 {
@@ -69,7 +73,8 @@ func setup(t *testing.T, opts Options, trial ...ledger.Options) *testBundle {
 	opts.Now = b.clock.Now
 	opts.Secret = []byte("gateway-test-secret-0123456789")
 	var err error
-	b.gw, err = New(Deps{Pool: b.pool, Ledger: b.ledger, Pricing: pricing.New(b.pool),
+	b.costs = costs.New(b.pool)
+	b.gw, err = New(Deps{Pool: b.pool, Ledger: b.ledger, Pricing: pricing.New(b.pool), Costs: b.costs,
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{})}, opts)
 	require.NoError(t, err)
 	b.live, _, err = b.gw.Keys.Create(ctx, ledger.ModeLive, "live "+t.Name())

@@ -75,7 +75,7 @@ func (s *Service) reserveQuota(ctx context.Context, key Key, a *accountInfo, in 
 		return ReservationView{}, quotaError(err)
 	}
 	tok := reservationToken{mode: key.Mode, quota: true, reservation: h.ID, account: a.acct.ID, version: version, model: q.Index,
-		card: q.Card}
+		card: q.Card, cost: s.costVersion(ctx, s.now())}
 	return ReservationView{ID: s.encodeToken(tok), Reserved: decimal.Zero, ExpiresAt: h.ExpiresAt, RateCardVersion: version,
 		PaidBy: PaidBy{Quota: &QuotaPaid{Item: h.Item, Requests: 1, Tokens: in.MaxInputTokens + in.MaxOutputTokens}}}, nil
 }
@@ -169,7 +169,12 @@ func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pri
 	}
 	v := CommitView{PaidBy: PaidBy{Quota: &QuotaPaid{Item: st.Item, Requests: st.Requests, Tokens: st.Tokens}}}
 	if cost := excessCost(price, in, st.ExcessTokens); cost.IsPositive() {
-		detail := usageDetail(in.InputTokens, in.OutputTokens, in.CacheHitTokens, 0, t.version, in.Outcome, own).appendJSON(nil)
+		d := usageDetail(in.InputTokens, in.OutputTokens, in.CacheHitTokens, 0, t.version, in.Outcome, own)
+		// The cost beside this price is the upstream cost of the same excess
+		// tokens (the quota-paid part's cost is in no charge).
+		input, out, cache := excessTokens(in, st.ExcessTokens)
+		d.CostVersion, d.Cost = s.cost(ctx, t.cost, price.Model, input, out, cache, 0)
+		detail := d.appendJSON(nil)
 		ch, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: t.account, Amount: cost,
 			IdempotencyKey: "quota-excess:" + strconv.FormatInt(st.UseID, 10), Model: st.Item, Detail: detail})
 		if err != nil {
@@ -195,10 +200,17 @@ func excessCost(p pricing.ModelPrice, in CommitInput, excess int64) decimal.Deci
 	if excess <= 0 {
 		return decimal.Zero
 	}
-	out := min(excess, in.OutputTokens)
-	input := min(excess-out, in.InputTokens)
-	cache := min(excess-out-input, in.CacheHitTokens)
+	input, out, cache := excessTokens(in, excess)
 	return pricing.UsageCost(p, input, out, cache, 0)
+}
+
+// excessTokens splits excess (> 0) tokens of the call by kind: output
+// first, then input, then cache hits.
+func excessTokens(in CommitInput, excess int64) (input, out, cache int64) {
+	out = min(excess, in.OutputTokens)
+	input = min(excess-out, in.InputTokens)
+	cache = min(excess-out-input, in.CacheHitTokens)
+	return input, out, cache
 }
 
 // releaseQuota gives a quota-paid call's hold back.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/costs"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
@@ -36,6 +37,7 @@ type reservationToken struct {
 	version     int
 	model       int
 	card        int64 // the account card that priced the call (pricing.Quote.Card); 0: the public card
+	cost        int   // the cost card in force at the reservation (costs.Card.Version); 0: none
 }
 
 const tokenPrefix = "rsv_"
@@ -55,8 +57,11 @@ func (s *Service) encodeToken(t reservationToken) string {
 	b = binary.AppendUvarint(b, uint64(t.account))
 	b = binary.AppendUvarint(b, uint64(t.version))
 	b = binary.AppendUvarint(b, uint64(t.model))
-	if t.card != 0 {
+	if t.card != 0 || t.cost != 0 {
 		b = binary.AppendUvarint(b, uint64(t.card))
+	}
+	if t.cost != 0 {
+		b = binary.AppendUvarint(b, uint64(t.cost))
 	}
 	b = append(b, s.mac(b)...)
 	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
@@ -85,12 +90,19 @@ func (s *Service) decodeToken(mode ledger.Mode, id string) (reservationToken, er
 		vals[i], rest = v, rest[n:]
 	}
 	t.reservation, t.account, t.version, t.model = int64(vals[0]), int64(vals[1]), int(vals[2]), int(vals[3])
-	if len(rest) > 0 { // an account card priced the call (tokens without one end here)
+	// Then the account card that priced the call and the cost card, each
+	// when present (tokens from before either end earlier).
+	for i := 0; len(rest) > 0; i++ {
 		v, n := binary.Uvarint(rest)
-		if n <= 0 || n != len(rest) {
+		if n <= 0 || i > 1 {
 			return reservationToken{}, ErrNotFound
 		}
-		t.card = int64(v)
+		if i == 0 {
+			t.card = int64(v)
+		} else {
+			t.cost = int(v)
+		}
+		rest = rest[n:]
 	}
 	return t, nil
 }
@@ -354,7 +366,8 @@ func (s *Service) reserveCredits(ctx context.Context, key Key, a *accountInfo, i
 	shadow string) (ReservationView, error) {
 	version := q.Version
 	hold := pricing.ReservationHold(q.Price, in.MaxInputTokens, in.MaxOutputTokens)
-	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: version, model: q.Index, card: q.Card}
+	tok := reservationToken{mode: key.Mode, account: a.acct.ID, version: version, model: q.Index, card: q.Card,
+		cost: s.costVersion(ctx, s.now())}
 	if !hold.IsPositive() { // a free model: nothing to hold, but the call is recorded
 		id, stored, _, err := s.recordFree(ctx, a.acct, freeCall{key: "rsv:" + in.IdempotencyKey, hash: in.hash(),
 			model: in.Model, session: in.SessionID, version: version, state: freeReserved, at: s.now()})
@@ -541,6 +554,49 @@ type UsageDetail struct {
 	// priced the call (pricing.Quote); absent when the public card did.
 	AccountCardID      int64 `json:"account_card_id,omitempty"`
 	AccountCardVersion int   `json:"account_card_version,omitempty"`
+	// CostVersion is the cost card that costed the call and Cost what the
+	// platform pays upstream for what this charge prices, in RMB with
+	// costs.Scale decimals (costs.Cost); both absent when no cost card was
+	// in force or it has no line for the model.
+	CostVersion int    `json:"cost_version,omitempty"`
+	Cost        string `json:"cost,omitempty"`
+}
+
+// withCost is d costed by cost card version v (0: none) on model's line,
+// for the same tokens and requests it prices.
+func (s *Service) withCost(ctx context.Context, d UsageDetail, v int, model string) UsageDetail {
+	d.CostVersion, d.Cost = s.cost(ctx, v, model, d.InputTokens, d.OutputTokens, d.CacheHitTokens, d.Requests)
+	return d
+}
+
+// cost is what a call costs upstream on cost card version v, model's line:
+// the version and the RMB amount (costs.Scale decimals), or 0 and "" when
+// there is no version, or no line for the model. Served from memory.
+func (s *Service) cost(ctx context.Context, v int, model string, in, out, cache, requests int64) (int, string) {
+	if v == 0 || s.costs == nil {
+		return 0, ""
+	}
+	card, err := s.costs.Version(ctx, v)
+	if err != nil {
+		return 0, "" // a cost is information, never a reason to refuse a charge
+	}
+	line, ok := card.Line(model)
+	if !ok {
+		return 0, ""
+	}
+	return v, costs.Cost(line, in, out, cache, requests).StringFixed(costs.Scale)
+}
+
+// costVersion is the cost card in force at `at`, from memory (0: none).
+func (s *Service) costVersion(ctx context.Context, at time.Time) int {
+	if s.costs == nil {
+		return 0
+	}
+	c, err := s.costs.InForce(ctx, at)
+	if err != nil {
+		return 0
+	}
+	return c.Version
 }
 
 // usageDetail is the detail of a call priced on public version version and
@@ -570,6 +626,13 @@ func (d UsageDetail) appendJSON(b []byte) []byte {
 	b = append(b, `,"outcome":`...)
 	b = strconv.AppendQuote(b, d.Outcome)
 	b = appendCard(b, d.AccountCardID, d.AccountCardVersion)
+	if d.CostVersion != 0 {
+		b = append(b, `,"cost_version":`...)
+		b = strconv.AppendInt(b, int64(d.CostVersion), 10)
+		b = append(b, `,"cost":"`...)
+		b = append(b, d.Cost...)
+		b = append(b, '"')
+	}
 	return append(b, '}')
 }
 
@@ -620,7 +683,9 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 		}
 		return CommitView{Available: b.Available}, nil
 	}
-	detail := usageDetail(in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests, t.version, in.Outcome, own).appendJSON(make([]byte, 0, 200))
+	d := s.withCost(ctx, usageDetail(in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests, t.version, in.Outcome, own),
+		t.cost, price.Model)
+	detail := d.appendJSON(make([]byte, 0, 240))
 	res, err := s.ledger.Commit(ctx, ledger.CommitRequest{ReservationID: t.reservation, Actual: amount, Detail: detail})
 	if errors.Is(err, ledger.ErrNotFound) {
 		return CommitView{}, ErrNotFound

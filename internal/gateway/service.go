@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/seed75218f88/credits/internal/costs"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/pricing"
@@ -29,6 +30,7 @@ type Service struct {
 	pool     *pgxpool.Pool
 	ledger   *ledger.Ledger
 	pricing  *pricing.Service
+	costs    *costs.Service
 	limiter  ratelimit.Limiter
 	verifier Verifier
 	portal   PortalLinker
@@ -72,9 +74,11 @@ type extKey struct {
 
 // Deps are the collaborators of a Service.
 type Deps struct {
-	Pool     *pgxpool.Pool
-	Ledger   *ledger.Ledger
-	Pricing  *pricing.Service
+	Pool    *pgxpool.Pool
+	Ledger  *ledger.Ledger
+	Pricing *pricing.Service
+	// Costs costs each charge (internal/costs); nil: charges record no cost.
+	Costs    *costs.Service
 	Limiter  ratelimit.Limiter
 	Verifier Verifier     // nil: PGVerifier on Pool
 	Portal   PortalLinker // nil: portal sessions answer ErrNotFound
@@ -119,7 +123,7 @@ func New(d Deps, opts Options) (*Service, error) {
 	}
 	ks := NewKeyStore(d.Pool, opts.CacheTTL)
 	ks.now = opts.Now
-	s := &Service{pool: d.Pool, ledger: d.Ledger, pricing: d.Pricing, limiter: d.Limiter,
+	s := &Service{pool: d.Pool, ledger: d.Ledger, pricing: d.Pricing, costs: d.Costs, limiter: d.Limiter,
 		verifier: d.Verifier, portal: d.Portal, opts: opts, webhooks: d.Webhooks, quotas: d.Quotas, subs: d.Subscriptions,
 		ents: d.Entitlements, models: d.Models, Keys: ks}
 	s.Limits = &LimitStore{db: d.Pool, onChange: s.forget}

@@ -218,7 +218,11 @@ func (s *Service) chargeOne(ctx context.Context, mode ledger.Mode, ev UsageEvent
 	d := UsageDetail{InputTokens: ev.InputTokens, OutputTokens: ev.OutputTokens, CacheHitTokens: ev.CacheHitTokens,
 		Requests: ev.Requests, RateCardVersion: q.Version, Outcome: OutcomeCompleted,
 		AccountCardID: q.Card, AccountCardVersion: q.CardVersion}
-	detail := d.appendJSON(make([]byte, 0, 200))
+	// Costed at the cost card in force when the call happened, as it is
+	// priced: a retry of the event builds the same detail (the charge's
+	// idempotency covers it).
+	d = s.withCost(ctx, d, s.costVersion(ctx, ev.OccurredAt), ev.Model)
+	detail := d.appendJSON(make([]byte, 0, 240))
 	res, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: a.acct.ID, Amount: amount,
 		IdempotencyKey: "usage:" + ev.IdempotencyKey, Model: ev.Model, SessionID: ev.SessionID,
 		RequestID: ev.IdempotencyKey, OccurredAt: ev.OccurredAt, Detail: detail, Project: ev.Project, Key: ev.Key})

@@ -216,6 +216,15 @@ func canonical(raw json.RawMessage) string {
 	if err := d.Decode(&v); err != nil {
 		return string(raw)
 	}
+	if m, ok := v.(map[string]any); ok {
+		// The cost a charge records beside its price (internal/costs) is
+		// derived from the other fields and the cost card in force: it
+		// stays out of the identity, so a retry that meets another cost
+		// card, or a release that began costing, replays the first charge
+		// instead of conflicting. Details without these keys hash as before.
+		delete(m, "cost_version")
+		delete(m, "cost")
+	}
 	b, _ := json.Marshal(v)
 	return string(b)
 }

@@ -192,3 +192,10 @@ func validatePrice(p ModelPrice) error {
 	}
 	return nil
 }
+
+// ValidateLine checks one line's shape as Publish does: a name of 1 to 128
+// bytes, a known billing type, no negative rate, and the rates its billing
+// type allows. The cost cards (internal/costs) share these shapes.
+// Errors: *ValidationError with CodeBadModelName, CodeBadBillingType,
+// CodeNegativePrice or CodeBadPriceShape.
+func ValidateLine(p ModelPrice) error { return validatePrice(p) }
