@@ -165,6 +165,7 @@ func (s *Server) frame(c echo.Context, active string) pv.Frame {
 		Sub:         cu.Account.Kind == ledger.AccountSub,
 		NoPassword:  !cu.User.HasPassword,
 		Role:        string(cu.Access.Role),
+		Allowed:     cu.may,
 	}
 	// The switcher lists the user's accounts; without it the page still
 	// works, so a failed read only hides it.

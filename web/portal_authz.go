@@ -138,6 +138,13 @@ var limitedRoutes = map[string]bool{
 	"portal.password": true, "portal.password.post": true, "portal.team": true, "portal.switch": true,
 }
 
+// may reports whether the customer may use the named portal route on the
+// account it acts on: its role (portalAccess) and, for a member limited to
+// some sub-accounts, limitedRoutes.
+func (cu customer) may(route string) bool {
+	return may(route, cu.Access.Role) && (!cu.Access.Limited() || limitedRoutes[route])
+}
+
 // sees reports whether the customer may see account id of its enterprise:
 // an unlimited member every one (the enterprise itself included), a member
 // limited to some sub-accounts only those.
@@ -161,8 +168,7 @@ func may(route string, role team.Role) bool { return slices.Contains(portalAcces
 func (s *Server) authorizePortal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name := s.routeNames[c.Request().Method+" "+c.Path()]
-		cu := customerOf(c)
-		if !may(name, cu.Access.Role) || (cu.Access.Limited() && !limitedRoutes[name]) {
+		if !customerOf(c).may(name) {
 			return ErrPortalForbidden
 		}
 		return next(c)

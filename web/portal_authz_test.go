@@ -214,9 +214,17 @@ func TestAccountSwitch(t *testing.T) {
 	require.Equal(t, fmt.Sprint(b.entA), c.Get("/portal").TestID("account-id"))
 
 	b.switchTo(t, c, u.AccountID)
-	require.Equal(t, http.StatusOK, c.Get("/portal/topup").Status, "owner of its own account")
+	p = c.Get("/portal/topup")
+	require.Equal(t, http.StatusOK, p.Status, "owner of its own account")
+	require.Equal(t, 1, p.Doc.Find(`[data-testid="nav-portal.topup"]`).Length())
 	b.switchTo(t, c, b.entA)
-	require.Equal(t, http.StatusForbidden, c.Get("/portal/topup").Status)
+	p = c.Get("/portal/topup")
+	require.Equal(t, http.StatusForbidden, p.Status)
+	// The viewer's menu offers only what it may open.
+	p = c.Get("/portal")
+	require.Zero(t, p.Doc.Find(`[data-testid="nav-portal.topup"]`).Length())
+	require.Zero(t, p.Doc.Find(`[data-testid="nav-autotopup"]`).Length())
+	require.Equal(t, 1, p.Doc.Find(`[data-testid="nav-portal.usage"]`).Length())
 
 	ms, err := b.app.Services.Team.Members(ctx, b.entA)
 	require.NoError(t, err)

@@ -20,6 +20,9 @@ type Page struct {
 	// Enterprise shows the entries only an enterprise's owner uses
 	// (sub-accounts).
 	Enterprise bool
+	// Allowed, when set, says which routes the signed-in member's role may
+	// use on this account: the menu shows only those.
+	Allowed func(route string) bool
 }
 
 // NavItem is one menu entry: a route name (with a fallback path until the
@@ -69,7 +72,7 @@ func navFor(ctx context.Context, p Page) []NavItem {
 	staff := strings.HasPrefix(p.Active, "admin.")
 	var items []NavItem
 	for _, item := range Nav {
-		if item.Staff == staff && (!item.Enterprise || p.Enterprise) {
+		if item.Staff == staff && (!item.Enterprise || p.Enterprise) && (p.Allowed == nil || staff || p.Allowed(item.Route)) {
 			items = append(items, item)
 		}
 	}

@@ -25,7 +25,13 @@ type Frame struct {
 	// Accounts are the accounts the user may switch to (the header's
 	// switcher shows when there are two or more).
 	Accounts []AccountChoice
+	// Allowed says which portal routes the user may use here (the menu
+	// and the account bar show only those); nil allows all.
+	Allowed func(route string) bool
 }
+
+// may reports whether the frame's user may use route.
+func (f Frame) may(route string) bool { return f.Allowed == nil || f.Allowed(route) }
 
 // AccountChoice is one account of the header's switcher.
 type AccountChoice struct {
