@@ -508,7 +508,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $6)
 ON CONFLICT (account_id, user_id) DO NOTHING
 RETURNING id`
 
-// Accept makes user (signed in, with the invited email) a member of the
+// Accept makes user (a customer signed in with the invited email) a member of the
 // invitation's enterprise. The link is claimed by one conditional UPDATE,
 // so of any number of concurrent accepts exactly one succeeds; the member
 // row and the audit row are written in the same transaction.
@@ -537,7 +537,7 @@ func (s *Service) Accept(ctx context.Context, user auth.User, ip, token string) 
 		if err != nil {
 			return err
 		}
-		if user.Email == "" || user.Email != inv.Email {
+		if user.Kind != auth.KindCustomer || user.Email == "" || user.Email != inv.Email {
 			return ErrWrongInvitee
 		}
 		m = Member{AccountID: inv.AccountID, UserID: user.ID, Role: inv.Role, Limit: inv.Limit, Email: user.Email,

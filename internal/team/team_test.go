@@ -278,6 +278,17 @@ func TestAccept(t *testing.T) {
 		require.ErrorIs(t, err, team.ErrInvitationNotFound)
 	})
 
+	t.Run("StaffCannotAccept", func(t *testing.T) {
+		ent, owner := b.enterprise(t)
+		staff, err := b.auth.CreateStaff(ctx, auth.StaffRequest{Email: fmt.Sprintf("staff%d@example.com", seq.Add(1)),
+			Password: "correct horse battery", Roles: []auth.Role{auth.RoleSupport}})
+		require.NoError(t, err)
+		_, tok, err := b.svc.Invite(ctx, actor(owner), ent.ID, team.InviteRequest{Email: staff.Email, Role: team.RoleViewer})
+		require.NoError(t, err)
+		_, err = b.svc.Accept(ctx, staff, "", tok)
+		require.ErrorIs(t, err, team.ErrWrongInvitee)
+	})
+
 	t.Run("ExpiresAfterSevenDays", func(t *testing.T) {
 		b := setup(t) // its own clock
 		ent, owner := b.enterprise(t)
