@@ -137,5 +137,10 @@ func (s *Server) AdminHome(c echo.Context) error {
 		BankMissing: !s.pay.svc.BankAccount().Configured(),
 		Settings:    adminview.SectionFor("admin.settings"),
 	}
+	if s.UsageStream != nil { // usage through JetStream: the events it could not charge
+		if n, err := s.UsageStream.DeadLetterCount(c.Request().Context()); err == nil {
+			v.Queues = append(v.Queues, queue("admin.usage_dlq", "admin.home.queue.usage_dlq", int(n)))
+		}
+	}
 	return Render(c, http.StatusOK, adminview.Home(adminFrame(c, "admin.home"), v), nil)
 }

@@ -66,6 +66,9 @@ func TestAdminUsageDLQOnAPhoneInChromium(t *testing.T) {
 
 	support := b.staffClient(t, uniqEmail("dlq-support"), auth.RoleSupport)
 	require.Equal(t, http.StatusForbidden, support.Get("/admin/usage-dlq").Status)
+	// Finance's back-office home counts them among the work waiting.
+	home := b.staffClient(t, uniqEmail("dlq-home"), auth.RoleFinance).Get("/admin")
+	require.Equal(t, "2", home.Doc.Find(`[data-testid="home-queue-admin.usage_dlq"] [data-testid="home-queue-count"]`).Text())
 
 	const pw = "staff password 1"
 	email := uniqEmail("dlq-finance")
