@@ -15,6 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/team"
 )
 
 // Demo portal sign-ins made by seedPortal.
@@ -126,7 +127,35 @@ func seedPortal(ctx context.Context, ap *app.App) (seedResult, error) {
 		return res, err
 	}
 	res.Lines = append(res.Lines, fmt.Sprintf("enterprise %s (account %d) with departments 研发部 and 市场部", demoEnterpriseLogin, ent.ID))
+
+	// The demo customer is also a developer of the enterprise, limited to
+	// 研发部: the portal's header switches between the two accounts.
+	if err := seedTeamMember(ctx, ap, u, ent.ID, depts[0].id); err != nil {
+		return res, err
+	}
+	res.Lines = append(res.Lines, fmt.Sprintf("customer %s is also a developer of the enterprise (研发部 only): switch accounts in the portal's header", demoCustomerLogin))
 	return res, nil
+}
+
+// seedTeamMember makes u a developer of enterprise ent limited to sub, once:
+// invited by the enterprise's owner and accepted, as in the portal.
+func seedTeamMember(ctx context.Context, ap *app.App, u auth.User, ent, sub int64) error {
+	if _, err := ap.Team.Resolve(ctx, u.ID, u.AccountID, ent); err == nil {
+		return nil
+	} else if !errors.Is(err, team.ErrNotMember) {
+		return err
+	}
+	owner, err := ap.Auth.UserByLogin(ctx, demoEnterpriseLogin)
+	if err != nil {
+		return err
+	}
+	_, token, err := ap.Team.Invite(ctx, team.Actor{UserID: owner.ID, Email: owner.Email}, ent,
+		team.InviteRequest{Email: u.Email, Role: team.RoleDeveloper, Limit: []int64{sub}})
+	if err != nil {
+		return err
+	}
+	_, err = ap.Team.Accept(ctx, u, "", token)
+	return err
 }
 
 // verifyDemo marks a demo account verified once (reseeding adds nothing).

@@ -30,6 +30,10 @@ func TestSeedPortalIsIdempotent(t *testing.T) {
 	var subs int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM ledger_accounts WHERE kind = 'sub'`).Scan(&subs))
 	require.Equal(t, 2, subs)
+	var members, owners int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE role = 'owner') FROM team_members`).Scan(&members, &owners))
+	require.Equal(t, 2, members, "the enterprise's owner and the demo customer as its developer, once")
+	require.Equal(t, 1, owners)
 
 	// The history reads as if recorded live: each call was recorded when
 	// it happened, a pool's events are in time order, and the ledger's own
