@@ -49,6 +49,7 @@ const (
 	ActionSettingChanged      Action = "setting_changed"       // a business setting changed on the settings screen (internal/settings)
 	ActionInvoiceIssued       Action = "invoice_issued"        // finance issued a customer's invoice
 	ActionPlanPublished       Action = "plan_published"        // an admin published a plan version
+	ActionCostCardPublished   Action = "cost_card_published"   // finance or an admin published a cost card version
 )
 
 // ActorKind says who acted: staff, a customer (redemptions, refund

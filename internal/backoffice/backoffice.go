@@ -34,6 +34,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/costs"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/pricing"
@@ -83,6 +84,9 @@ type Options struct {
 	// Pricing lets admins set customers' own rate cards (rate_cards.go);
 	// nil refuses them.
 	Pricing *pricing.Service
+	// Costs lets finance and admins publish cost cards and read margins
+	// (cost_cards.go); nil refuses them.
+	Costs *costs.Service
 	// OnPriceChange is told of each account whose own rate card changed
 	// (the gateway drops its cached copy).
 	OnPriceChange func(accountID int64)

@@ -127,6 +127,11 @@ func ValidateLine(l Line) error {
 	return nil
 }
 
+// ValidateCard checks a card as Publish does before it writes: an actor,
+// at least one line, each well-formed, no model twice. Errors:
+// *ValidationError.
+func ValidateCard(card Card) error { return validateCard(card) }
+
 func validateCard(card Card) error {
 	if card.Actor == "" {
 		return &ValidationError{Code: CodeNoActor}
@@ -187,30 +192,9 @@ func (s *Service) Publish(ctx context.Context, card Card) (int, error) {
 	}
 	var version int
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, lockVersions); err != nil {
-			return err
-		}
-		var prevEffective *time.Time
-		var tooEarly bool
-		if err := tx.QueryRow(ctx, lastVersion, card.EffectiveAt, pricing.PastTolerance.Seconds()).Scan(&version, &prevEffective, &tooEarly); err != nil {
-			return err
-		}
-		if tooEarly {
-			return &ValidationError{Code: CodeEffectiveInPast}
-		}
-		if prevEffective != nil && !card.EffectiveAt.After(*prevEffective) {
-			return &ValidationError{Code: CodeEffectiveNotAfter}
-		}
-		version++
-		if _, err := tx.Exec(ctx, insertVersion, version, card.EffectiveAt, card.Actor, card.Note); err != nil {
-			return err
-		}
-		batch := &pgx.Batch{}
-		for _, m := range card.Models {
-			batch.Queue(insertPrice, version, m.Model, string(m.BillingType),
-				m.InputPer1K.String(), m.OutputPer1K.String(), m.CacheHitPer1K.String(), m.PerRequest.String())
-		}
-		return tx.SendBatch(ctx, batch).Close()
+		var err error
+		version, err = s.PublishTx(ctx, tx, card)
+		return err
 	})
 	if err != nil {
 		var ve *ValidationError
@@ -219,9 +203,47 @@ func (s *Service) Publish(ctx context.Context, card Card) (int, error) {
 		}
 		return 0, fmt.Errorf("costs: publish: %w", err)
 	}
-	s.snap.Store(nil) // this instance sees its own card at once
+	s.Forget()
 	return version, nil
 }
+
+// PublishTx is Publish inside the caller's transaction (the back office
+// audits it in the same one); call Forget after the commit so this
+// instance sees the card at once. Errors: as Publish, unwrapped.
+func (s *Service) PublishTx(ctx context.Context, tx pgx.Tx, card Card) (int, error) {
+	if err := validateCard(card); err != nil {
+		return 0, err
+	}
+	// One publisher at a time: versions and effective times stay in order.
+	if _, err := tx.Exec(ctx, lockVersions); err != nil {
+		return 0, err
+	}
+	var version int
+	var prevEffective *time.Time
+	var tooEarly bool
+	if err := tx.QueryRow(ctx, lastVersion, card.EffectiveAt, pricing.PastTolerance.Seconds()).Scan(&version, &prevEffective, &tooEarly); err != nil {
+		return 0, err
+	}
+	if tooEarly {
+		return 0, &ValidationError{Code: CodeEffectiveInPast}
+	}
+	if prevEffective != nil && !card.EffectiveAt.After(*prevEffective) {
+		return 0, &ValidationError{Code: CodeEffectiveNotAfter}
+	}
+	version++
+	if _, err := tx.Exec(ctx, insertVersion, version, card.EffectiveAt, card.Actor, card.Note); err != nil {
+		return 0, err
+	}
+	batch := &pgx.Batch{}
+	for _, m := range card.Models {
+		batch.Queue(insertPrice, version, m.Model, string(m.BillingType),
+			m.InputPer1K.String(), m.OutputPer1K.String(), m.CacheHitPer1K.String(), m.PerRequest.String())
+	}
+	return version, tx.SendBatch(ctx, batch).Close()
+}
+
+// Forget drops the cached schedule: the next read loads every version.
+func (s *Service) Forget() { s.snap.Store(nil) }
 
 const lockVersions = `SELECT pg_advisory_xact_lock(hashtextextended('costs.publish', 0))`
 

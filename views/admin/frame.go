@@ -38,6 +38,8 @@ var Sections = []Section{
 	{"admin.statements", "/admin/statements", "admin.menu.statements", []string{"finance"}},
 	{"admin.refunds", "/admin/refunds", "admin.menu.refunds", []string{"finance"}},
 	{"admin.reports", "/admin/reports", "admin.menu.reports", []string{"finance", "admin"}},
+	{"admin.margins", "/admin/margins", "admin.menu.margins", []string{"finance", "admin"}},
+	{"admin.costs", "/admin/costs", "admin.menu.costs", []string{"finance", "admin"}},
 	{"admin.channel", "/admin/channel", "admin.menu.channel", []string{"finance"}},
 	{"admin.reasons", "/admin/reasons", "admin.menu.reasons", []string{"admin"}},
 	{"admin.staff", "/admin/staff", "admin.menu.staff", []string{"admin"}},
