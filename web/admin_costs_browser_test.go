@@ -84,6 +84,12 @@ func TestCostCardsAndMarginsInChromium(t *testing.T) {
 		WHERE a.external_id = $1 AND e.type = 'deduction' LIMIT 1`, ext).Scan(&cost))
 	require.Equal(t, "0.006000", cost)
 
+	// A negative-margin day the daily job recorded is listed on the report.
+	alertModel := uniq(t, "model")
+	_, err = b.pool.Exec(bg, `INSERT INTO cost_margin_alerts (day, model, charges, revenue, cost) VALUES ('2025-01-01', $1, 3, 0.01, 0.25)`,
+		alertModel)
+	require.NoError(t, err)
+
 	today := time.Now().In(format.Shanghai).Format("2006-01-02")
 	for _, lang := range []struct{ code, total string }{{"zh-CN", "合计"}, {"en", "Total"}} {
 		require.NoError(t, chromedp.Do(ctx,
@@ -99,6 +105,8 @@ func TestCostCardsAndMarginsInChromium(t *testing.T) {
 			chromedp.WaitVisible(css(`[data-testid="margin-view-model"][aria-current="page"]`)),
 		))
 		require.Contains(t, webtest.Text(t, ctx, `[data-testid="margin-report"]`), "deepseek-chat")
+		require.Contains(t, webtest.Text(t, ctx, `[data-testid="margin-alerts"]`), alertModel)
+		require.Contains(t, webtest.Text(t, ctx, `[data-testid="margin-alerts"]`), "-¥0.24")
 		webtest.RequireFitsWidth(t, ctx, 390, "the margin report (%s)", lang.code)
 		webtest.Screenshot(t, ctx, "margins-390-"+lang.code)
 	}

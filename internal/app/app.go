@@ -498,6 +498,12 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		Threshold: func() int { return current().RunwayDays }, PortalURL: cfg.BaseURL + "/portal/topup"})
 	river.AddWorker(workers, &forecast.ScanWorker{Forecast: a.Forecast})
 	periodic = append(periodic, forecast.PeriodicJobs(0)...)
+	// Negative-margin alerts: daily, once per model and Shanghai day, to
+	// the finance staff (internal/costs).
+	river.AddWorker(workers, &costs.MarginAlertWorker{Alerter: &costs.Alerter{Pool: pool, Costs: a.Costs, Jobs: late,
+		I18n: a.I18n, CreditPrice: func() decimal.Decimal { return cfg.CreditPriceRMB }, Now: o.Now,
+		ReportURL: cfg.BaseURL + "/admin/margins?view=model", Recipients: a.financeStaff}})
+	periodic = append(periodic, costs.PeriodicJobs()...)
 	jopts := jobs.Options{Logger: logger, Periodic: periodic}
 	if o.FastJobs {
 		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond
@@ -507,6 +513,21 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	}
 	late.Inserter = a.Jobs
 	return a, nil
+}
+
+// financeStaff are the addresses of the enabled finance staff.
+func (a *App) financeStaff(ctx context.Context) ([]string, error) {
+	staff, err := a.Auth.ListStaff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var to []string
+	for _, u := range staff {
+		if !u.Disabled && auth.HasAnyRole(u, auth.RoleFinance) {
+			to = append(to, u.Email)
+		}
+	}
+	return to, nil
 }
 
 // WebDeps hands the services to the web server.
