@@ -128,7 +128,7 @@ func (s *Server) AdminMargins(c echo.Context) error {
 	v.Report = true
 	v.Lines, _ = r.View(f.View)
 	v.Total = r.Total
-	for _, view := range []string{costs.ViewDay, costs.ViewModel, costs.ViewCustomer} {
+	for _, view := range costs.Views {
 		q := url.Values{"from": {f.From}, "to": {f.To}, "view": {view}}
 		v.ViewURLs[view] = s.URL("admin.margins") + "?" + q.Encode()
 	}

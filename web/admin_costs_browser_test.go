@@ -91,7 +91,7 @@ func TestCostCardsAndMarginsInChromium(t *testing.T) {
 	require.NoError(t, err)
 
 	today := time.Now().In(format.Shanghai).Format("2006-01-02")
-	for _, lang := range []struct{ code, total string }{{"zh-CN", "合计"}, {"en", "Total"}} {
+	for _, lang := range []struct{ code, total, direct string }{{"zh-CN", "合计", "直接调用 API"}, {"en", "Total", "Direct API"}} {
 		require.NoError(t, chromedp.Do(ctx,
 			chromedp.Navigate(b.app.URL+"/lang/"+lang.code),
 			chromedp.Navigate(b.app.URL+"/admin/margins?view=customer&from="+today+"&to="+today),
@@ -109,5 +109,11 @@ func TestCostCardsAndMarginsInChromium(t *testing.T) {
 		require.Contains(t, webtest.Text(t, ctx, `[data-testid="margin-alerts"]`), "-¥0.24")
 		webtest.RequireFitsWidth(t, ctx, 390, "the margin report (%s)", lang.code)
 		webtest.Screenshot(t, ctx, "margins-390-"+lang.code)
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.Click(css(`[data-testid="margin-view-upstream"]`)),
+			chromedp.WaitVisible(css(`[data-testid="margin-view-upstream"][aria-current="page"]`)),
+		))
+		require.Contains(t, webtest.Text(t, ctx, `[data-testid="margin-report"]`), lang.direct, "the API call went through no relay")
+		webtest.RequireFitsWidth(t, ctx, 390, "the margin report by upstream (%s)", lang.code)
 	}
 }

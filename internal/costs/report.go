@@ -45,15 +45,19 @@ func (m *Margin) add(o Margin) {
 }
 
 // MarginReport is revenue, cost and margin of live accounts' charges that
-// happened (occurred_at) in [From, To), by Asia/Shanghai day, by model and
-// by customer (the paying pool: an enterprise's sub-accounts count in it).
+// happened (occurred_at) in [From, To), by Asia/Shanghai day, by model, by
+// customer (the paying pool: an enterprise's sub-accounts count in it) and
+// by upstream.
 type MarginReport struct {
 	From, To       time.Time
 	CreditPriceRMB decimal.Decimal
 	ByDay          []Margin // by day
 	ByModel        []Margin // by revenue, highest first
 	ByCustomer     []Margin // by revenue, highest first
-	Total          Margin
+	// ByUpstream: by the provider that served the call, as the relay
+	// records it on the charge ("": calls not made through the relay).
+	ByUpstream []Margin // by revenue, highest first
+	Total      Margin
 }
 
 // marginSQL sums each charge (one ledger operation: its deduction events,
@@ -65,7 +69,8 @@ WITH ops AS (
            min(e.occurred_at) AS at,
            max(e.model) AS model,
            coalesce(sum(-e.amount) FILTER (WHERE e.type <> 'unpaid_usage'), 0) AS credits,
-           max((e.detail->>'cost')::numeric) AS cost
+           max((e.detail->>'cost')::numeric) AS cost,
+           coalesce(max(e.detail->>'upstream'), '') AS upstream
     FROM ledger_events e
     JOIN ledger_accounts p ON p.id = e.pool_id AND p.mode = 'live'
     WHERE e.type IN ('deduction', 'unpaid_usage', 'reservation_expired_charge')
@@ -73,12 +78,12 @@ WITH ops AS (
     GROUP BY e.pool_id, e.op_id
 )
 SELECT to_char(timezone('Asia/Shanghai', o.at), 'YYYY-MM-DD') AS day, o.model, o.pool_id,
-       coalesce(nullif(a.name, ''), a.external_id, '') AS name,
+       coalesce(nullif(a.name, ''), a.external_id, '') AS name, o.upstream,
        count(*) AS charges, sum(o.credits) AS credits, coalesce(sum(o.cost), 0) AS cost,
        count(*) FILTER (WHERE o.cost IS NULL) AS uncosted
 FROM ops o
 JOIN ledger_accounts a ON a.id = o.pool_id
-GROUP BY 1, 2, 3, 4`
+GROUP BY 1, 2, 3, 4, 5`
 
 // Margins reads the margin report of the charges that happened in
 // [from, to), valuing charged credits at creditPriceRMB yuan each.
@@ -99,6 +104,7 @@ func marginsOn(ctx context.Context, q db.DBTX, from, to time.Time, creditPriceRM
 		Model    string
 		PoolID   int64
 		Name     string
+		Upstream string
 		Charges  int64
 		Credits  decimal.Decimal
 		Cost     decimal.Decimal
@@ -108,7 +114,7 @@ func marginsOn(ctx context.Context, q db.DBTX, from, to time.Time, creditPriceRM
 	if err != nil {
 		return r, fmt.Errorf("costs: margins: %w", err)
 	}
-	days, models, customers := map[string]*Margin{}, map[string]*Margin{}, map[string]*Margin{}
+	days, models, customers, upstreams := map[string]*Margin{}, map[string]*Margin{}, map[string]*Margin{}, map[string]*Margin{}
 	into := func(idx map[string]*Margin, key, name string, m Margin) {
 		x := idx[key]
 		if x == nil {
@@ -122,6 +128,7 @@ func marginsOn(ctx context.Context, q db.DBTX, from, to time.Time, creditPriceRM
 		into(days, g.Day, "", m)
 		into(models, g.Model, "", m)
 		into(customers, fmt.Sprint(g.PoolID), g.Name, m)
+		into(upstreams, g.Upstream, "", m)
 		r.Total.add(m)
 	}
 	r.ByDay = sorted(days, func(a, b Margin) bool { return a.Key < b.Key })
@@ -133,6 +140,7 @@ func marginsOn(ctx context.Context, q db.DBTX, from, to time.Time, creditPriceRM
 	}
 	r.ByModel = sorted(models, byRevenue)
 	r.ByCustomer = sorted(customers, byRevenue)
+	r.ByUpstream = sorted(upstreams, byRevenue)
 	r.Total.Key = "total"
 	return r, nil
 }
@@ -155,7 +163,11 @@ const (
 	ViewDay      = "day"
 	ViewModel    = "model"
 	ViewCustomer = "customer"
+	ViewUpstream = "upstream"
 )
+
+// Views are the report's views, in the order the page offers them.
+var Views = []string{ViewDay, ViewModel, ViewCustomer, ViewUpstream}
 
 // View returns the report's lines for view (ViewDay when unknown) and the
 // view it chose.
@@ -165,6 +177,8 @@ func (r MarginReport) View(view string) ([]Margin, string) {
 		return r.ByModel, ViewModel
 	case ViewCustomer:
 		return r.ByCustomer, ViewCustomer
+	case ViewUpstream:
+		return r.ByUpstream, ViewUpstream
 	}
 	return r.ByDay, ViewDay
 }

@@ -67,6 +67,9 @@ func seedCharges(t *testing.T, s *Service, day1 time.Time) *reportFixture {
 		if c.cost != "" {
 			detail["cost_version"], detail["cost"] = 1, c.cost
 		}
+		if c.model == "deepseek-chat" {
+			detail["upstream"] = "上游 A" // through the relay
+		}
 		raw, _ := json.Marshal(detail)
 		res, err := f.l.Charge(ctx, ledger.ChargeRequest{AccountID: c.acct, Amount: decimal.RequireFromString(c.amount),
 			IdempotencyKey: t.Name() + "-" + string(rune('a'+i)), Model: c.model, OccurredAt: c.at, Detail: raw})
@@ -116,6 +119,10 @@ func TestMarginReportReconcilesWithTheLedger(t *testing.T) {
 	require.Len(t, r.ByCustomer, 2)
 	require.Equal(t, t.Name()+"-b", r.ByCustomer[0].Name, "the customer who brought in more (50 credits) comes first")
 	require.Equal(t, "Customer A", r.ByCustomer[1].Name)
+	require.Len(t, r.ByUpstream, 2)
+	for _, m := range r.ByUpstream {
+		require.True(t, f.byModel[map[string]string{"上游 A": "deepseek-chat", "": "qwen-plus"}[m.Key]].Equal(m.Credits), m.Key)
+	}
 	require.EqualValues(t, 5, r.Total.Charges)
 	require.EqualValues(t, 1, r.Total.Uncosted)
 	require.True(t, decimal.RequireFromString("65.345683").Equal(r.Total.Credits), "50 of B's 100.5 were unpaid: %s", r.Total.Credits)

@@ -39,13 +39,15 @@ func TestChargesRecordTheirCost(t *testing.T) {
 	second, err := b.costs.Publish(ctx, next)
 	require.NoError(t, err)
 
-	c, err := b.gw.Commit(ctx, b.live, r.ID, CommitInput{InputTokens: 1000, OutputTokens: 500, CacheHitTokens: 200})
+	c, err := b.gw.Commit(ctx, b.live, r.ID, CommitInput{InputTokens: 1000, OutputTokens: 500, CacheHitTokens: 200,
+		Upstream: `上游 "A"`})
 	require.NoError(t, err)
 	requireDec(t, "6.1", c.Charged, "2 + 4 + 0.1 credits")
 	ds := b.chargeDetails(t, acct.ID)
 	require.Len(t, ds, 1)
 	require.EqualValues(t, first.Version, ds[0]["cost_version"])
 	require.Equal(t, "0.003660", ds[0]["cost"], "0.0012 + 0.0024 + 0.00006")
+	require.Equal(t, `上游 "A"`, ds[0]["upstream"], "the relay's upstream, escaped as JSON")
 
 	// A usage event is costed at the card in force when it happened.
 	at := b.clock.Now()

@@ -174,6 +174,7 @@ func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pri
 		// tokens (the quota-paid part's cost is in no charge).
 		input, out, cache := excessTokens(in, st.ExcessTokens)
 		d.CostVersion, d.Cost = s.cost(ctx, t.cost, price.Model, input, out, cache, 0)
+		d.Upstream = in.Upstream
 		detail := d.appendJSON(nil)
 		ch, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: t.account, Amount: cost,
 			IdempotencyKey: "quota-excess:" + strconv.FormatInt(st.UseID, 10), Model: st.Item, Detail: detail})

@@ -528,6 +528,10 @@ type CommitInput struct {
 	OutputTokens   int64  `json:"output_tokens"`
 	CacheHitTokens int64  `json:"cache_hit_tokens"`
 	Outcome        string `json:"outcome"`
+	// Upstream names the provider that served the call, when the relay
+	// (internal/relay) commits it; recorded in the charge's detail for the
+	// margin report by upstream. Not part of the API body.
+	Upstream string `json:"-"`
 }
 
 // CommitView is what a commit charged and gave back.
@@ -560,6 +564,8 @@ type UsageDetail struct {
 	// in force or it has no line for the model.
 	CostVersion int    `json:"cost_version,omitempty"`
 	Cost        string `json:"cost,omitempty"`
+	// Upstream is the provider that served the call (relay calls only).
+	Upstream string `json:"upstream,omitempty"`
 }
 
 // withCost is d costed by cost card version v (0: none) on model's line,
@@ -633,6 +639,10 @@ func (d UsageDetail) appendJSON(b []byte) []byte {
 		b = append(b, d.Cost...)
 		b = append(b, '"')
 	}
+	if d.Upstream != "" {
+		name, _ := json.Marshal(d.Upstream) // a name staff typed: escaped as JSON
+		b = append(append(b, `,"upstream":`...), name...)
+	}
 	return append(b, '}')
 }
 
@@ -685,6 +695,7 @@ func (s *Service) Commit(ctx context.Context, key Key, id string, in CommitInput
 	}
 	d := s.withCost(ctx, usageDetail(in.InputTokens, in.OutputTokens, in.CacheHitTokens, requests, t.version, in.Outcome, own),
 		t.cost, price.Model)
+	d.Upstream = in.Upstream
 	detail := d.appendJSON(make([]byte, 0, 240))
 	res, err := s.ledger.Commit(ctx, ledger.CommitRequest{ReservationID: t.reservation, Actual: amount, Detail: detail})
 	if errors.Is(err, ledger.ErrNotFound) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -387,6 +388,20 @@ func TestFailoverBeforeTheFirstByteAndCircuitBreaker(t *testing.T) {
 	}
 	require.EqualValues(t, 3, bad.Calls(), "after 3 failures the failing upstream is skipped")
 	b.waitSettled(t, acct.ID)
+	// Each charge names the upstream that served it (the margin report's
+	// view by upstream).
+	var served []string
+	require.Eventually(t, func() bool {
+		rows, err := b.pool.Query(context.Background(), `SELECT DISTINCT ON (op_id) coalesce(detail->>'upstream', '')
+			FROM ledger_events WHERE account_id = $1 AND type = 'deduction' ORDER BY op_id`, acct.ID)
+		require.NoError(t, err)
+		served, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return len(served) == 6
+	}, 5*time.Second, 20*time.Millisecond)
+	for _, u := range served {
+		require.Equal(t, goodUp.Name, u)
+	}
 
 	// the open circuit is reported for the back office, until it lets a
 	// trial through; the healthy upstream's circuit is closed

@@ -386,6 +386,7 @@ type result struct {
 	produced   bool            // any output reached us (content, tool calls)
 	cut        bool            // the upstream failed after answering
 	clientGone bool
+	upstream   string // the upstream that answered (recorded on the charge)
 }
 
 // upstreamRequest builds the call to u: its model name, its key.
@@ -471,6 +472,7 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups [
 			return
 		}
 		var ok bool
+		res.upstream = u.Name
 		if c.stream {
 			ok = r.relayStream(w, req, c, u, resp, &res)
 		} else {
@@ -751,7 +753,7 @@ func (r *Relay) settle(ctx context.Context, c *call, res *result) {
 		}
 		return
 	}
-	in.Outcome = outcome
+	in.Outcome, in.Upstream = outcome, res.upstream
 	if _, err := r.d.Gateway.Commit(ctx, c.gwKey, c.rsv.ID, in); err != nil {
 		// The hold stays until the ledger's sweep closes it by policy.
 		r.d.Logger.Error("relay: commit", "request_id", c.requestID, "err", err)
