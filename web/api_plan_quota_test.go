@@ -15,6 +15,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/plans"
+	"github.com/seed75218f88/credits/internal/usage"
 )
 
 var quotaPlanSeq atomic.Int64
@@ -100,6 +101,68 @@ func TestAPIPlanQuotaPaysCoveredCalls(t *testing.T) {
 	again := b.reserve(b.live, ext, uniq(t, "r1"), 1000, 500)
 	require.Equal(t, http.StatusCreated, again.Status)
 	require.Equal(t, r.JSON(t)["id"], again.JSON(t)["id"])
+}
+
+// TestQuotaCallsShowInUsage: a call paid by quota is written once (its use)
+// and the usage pages read it from there: listed as a quota call with its
+// tokens, counted in the summary's calls and tokens, its model offered,
+// the version moved, and paged through with the charges without repeats.
+func TestQuotaCallsShowInUsage(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t, apiOpts{})
+	ctx := context.Background()
+	ext := b.account(b.live, uniq(t, "a"), nil)
+	b.grant(b.live, ext, "100", uniq(t, "g"))
+	_, id := b.quotaPlan(ext, 3, plans.PlanFirst)
+	store := b.app.Services.Usage
+	sc := usage.Scope{PoolID: id}
+	before, err := store.Version(ctx, id)
+	require.NoError(t, err)
+	for i := range 5 { // three paid by quota, two by credits
+		r := b.reserve(b.live, ext, uniq(t, fmt.Sprintf("r%d", i)), 10, 10)
+		require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+		c := b.live.do(http.MethodPost, "/v1/reservations/"+r.JSON(t)["id"].(string)+"/commit",
+			map[string]any{"input_tokens": 7, "output_tokens": 5})
+		require.Equal(t, http.StatusOK, c.Status, string(c.Body))
+	}
+	var n int
+	require.NoError(t, b.app.Pool.QueryRow(ctx, `SELECT count(*) FROM gateway_free_calls WHERE account_id = $1`, id).Scan(&n))
+	require.Zero(t, n, "no second record of a quota call")
+
+	var all []usage.Charge
+	cur := usage.Cursor{}
+	for {
+		page, next, err := store.List(ctx, sc, usage.Filter{}, cur, 2)
+		require.NoError(t, err)
+		all = append(all, page...)
+		if next.IsZero() {
+			break
+		}
+		cur = next
+	}
+	require.Len(t, all, 5, "every call once, across pages")
+	quota := 0
+	for _, c := range all {
+		if c.Quota {
+			quota++
+			require.Greater(t, c.FreeCallID, int64(1)<<62, "a use's id, offset")
+			require.EqualValues(t, 7, c.Detail.InputTokens)
+			require.EqualValues(t, 5, c.Detail.OutputTokens)
+			require.Equal(t, "deepseek-chat", c.Model)
+		}
+	}
+	require.Equal(t, 3, quota)
+	sum, err := store.Summarize(ctx, sc, usage.Filter{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, sum.Totals.Charges, "two charges; the quota calls charge nothing")
+	require.EqualValues(t, 35, sum.Totals.InputTokens, "the tokens of all five calls")
+	require.EqualValues(t, 5, sum.Totals.Requests)
+	models, err := store.Models(ctx, sc)
+	require.NoError(t, err)
+	require.Contains(t, models, "deepseek-chat")
+	after, err := store.Version(ctx, id)
+	require.NoError(t, err)
+	require.Greater(t, after, before)
 }
 
 // TestAPIPlanOnlyRefusesWithRetryAt: plan_only refuses a call past the

@@ -160,10 +160,7 @@ func (s *Service) commitQuota(ctx context.Context, t reservationToken, price pri
 	st, err := s.quotas.Settle(ctx, plans.SettleRequest{UseID: t.reservation, PoolID: a.acct.PoolID, AccountID: t.account,
 		Requests: requests, InputTokens: in.InputTokens, OutputTokens: in.OutputTokens, CacheHitTokens: in.CacheHitTokens,
 		Outcome: in.Outcome, Via: "gateway_quota_commit", With: map[string]any{
-			"account_id": t.account, "pool_id": a.acct.PoolID, "key": "quota:" + strconv.FormatInt(t.reservation, 10),
-			"model": price.Model, "rate_card_version": t.version, "input_tokens": in.InputTokens,
-			"output_tokens": in.OutputTokens, "cache_hit_tokens": in.CacheHitTokens, "requests": requests,
-			"outcome": in.Outcome, "now": now}})
+			"account_id": t.account, "now": now}})
 	if err != nil {
 		return CommitView{}, quotaError(err)
 	}

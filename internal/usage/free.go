@@ -8,15 +8,16 @@ import (
 	"time"
 )
 
-// Free models' calls. The ledger refuses zero-amount charges, so the gateway
+// Zero-credit calls. The ledger refuses zero-amount charges, so the gateway
 // records the calls of models billed `free` in gateway_free_calls (one row
 // per call: reserved, then committed or released; a usage event is
-// committed at once). The usage pages show the committed ones as
-// zero-credit usage: rows of List and Export (OpID 0, FreeCallID set, no
-// buckets), calls and tokens in Summarize (no charges, nothing charged) and
-// models in Models, under the same scope and filter as the charges. Calls
-// paid by a plan's quota are recorded there too (paid_by 'quota'): rows
-// with Charge.Quota set.
+// committed at once), and a call paid by a plan's quota is its committed
+// use in plan_quota_uses. The view gateway_usage_calls (migration 001343)
+// reads both; the usage pages show its rows as zero-credit usage: rows of
+// List and Export (OpID 0, FreeCallID set — a quota call's is its use's id + 2^62 —,
+// no buckets; Charge.Quota set for a quota call), calls and tokens in
+// Summarize (no charges, nothing charged) and models in Models, under the
+// same scope and filter as the charges.
 
 // freeType is the type List gives a free call's row, next to the ledger's
 // usage event types.
@@ -34,7 +35,7 @@ SELECT f.id, 0::bigint AS op_id, f.account_id, '` + freeType + `' AS type, 0::nu
                           'cache_hit_tokens', f.cache_hit_tokens, 'requests', f.requests,
                           'rate_card_version', f.rate_card_version, 'outcome', f.outcome) AS detail,
        f.occurred_at, f.paid_by AS kind, ''::text AS project, ''::text AS key_label
-FROM gateway_free_calls f
+FROM gateway_usage_calls f
 WHERE f.pool_id = $1 AND f.state = 'committed'
   AND ($2::bigint = 0 OR f.account_id = $2)
   AND ($10::bigint = 0 OR (f.occurred_at, f.id) < ($12::timestamptz, $10))
@@ -54,7 +55,7 @@ SELECT f.account_id, (f.occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS day, 
        0::bigint AS charges, 0::numeric AS charged, 0::numeric AS unpaid,
        sum(f.input_tokens)::bigint, sum(f.output_tokens)::bigint, sum(f.cache_hit_tokens)::bigint,
        sum(f.requests)::bigint
-FROM gateway_free_calls f
+FROM gateway_usage_calls f
 WHERE f.pool_id = $1 AND f.state = 'committed'
   AND ($4::text = '' OR f.session_id = $4)
   AND ($5::date IS NULL OR f.occurred_at >= ($5::date::timestamp AT TIME ZONE 'Asia/Shanghai'))
@@ -138,7 +139,7 @@ const maxCursorMicros = 253402300799999999
 func (s *Store) Version(ctx context.Context, poolID int64) (int64, error) {
 	const q = `
 SELECT coalesce((SELECT id FROM ledger_event_view WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)
-     + (SELECT count(*) FROM gateway_free_calls WHERE pool_id = $1 AND state = 'committed')`
+     + (SELECT count(*) FROM gateway_usage_calls WHERE pool_id = $1 AND state = 'committed')`
 	var v int64
 	if err := s.pool.QueryRow(ctx, q, poolID).Scan(&v); err != nil {
 		return 0, fmt.Errorf("usage: version: %w", err)

@@ -610,7 +610,7 @@ SELECT DISTINCT model FROM ledger_event_view
 WHERE pool_id = $1 AND id > $3 AND id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))
   AND type IN ` + usageTypes + ` AND ($2::bigint = 0 OR account_id = $2)
 UNION
-SELECT DISTINCT model FROM gateway_free_calls
+SELECT DISTINCT model FROM gateway_usage_calls
 WHERE pool_id = $1 AND state = 'committed' AND ($2::bigint = 0 OR account_id = $2)
 ORDER BY 1`
 	rows, _ := s.pool.Query(ctx, q, sc.PoolID, sc.AccountID, last)
