@@ -44,6 +44,10 @@ type VariantReport struct {
 	SpreadOps, HotOps               float64
 	SpreadReserveP99, HotReserveP99 time.Duration
 	SpreadReserveP50, HotReserveP50 time.Duration
+	// RawOps is the batched raw-SQL ceiling measured next to it
+	// (benchRawCeiling), in transactions of RawBatch operations.
+	RawOps   float64
+	RawBatch int
 }
 
 // BenchReport holds the figures RunBenchmark measured.
@@ -177,14 +181,30 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $2`, first, first+int64(cfg.Account
 		} else {
 			vr.BaselineOps, vr.BaselineP99 = r.BaselineOps, r.BaselineP99
 		}
+		before := l.Stats()
 		ops, lat, err := drive(ctx, cfg.Workers, cfg.Duration, cycle(func(rng *rand.Rand) int64 { return first + int64(rng.IntN(cfg.Accounts)) }))
 		if err != nil {
 			l.Close()
 			return r, err
 		}
+		after := l.Stats()
 		vr.SpreadOps, vr.SpreadReserveP50, vr.SpreadReserveP99 = ops, pct(lat, 50), pct(lat, 99)
 		fmt.Fprintf(w, "ledger, %d accounts:        %10.0f ops/s  reserve p50 %-9s p99 %-9s (%.2f, p99 %.2fx)\n", cfg.Accounts, ops,
 			vr.SpreadReserveP50.Round(time.Microsecond), vr.SpreadReserveP99.Round(time.Microsecond), ops/vr.BaselineOps, float64(vr.SpreadReserveP99)/float64(vr.BaselineP99))
+		// The batched raw-SQL ceiling, in batches of the size the writers
+		// just reached, on as many connections as they use.
+		batch := 16
+		if n := after.Transactions - before.Transactions; n > 0 {
+			batch = max(int((after.Operations-before.Operations)/n), 2)
+		}
+		raw, err := benchRawCeiling(ctx, pool, cfg.Accounts, vr.Writers*vr.InFlight, batch, cfg.Duration)
+		if err != nil {
+			l.Close()
+			return r, err
+		}
+		vr.RawOps, vr.RawBatch = raw, batch
+		fmt.Fprintf(w, "raw SQL ceiling (batches of %d): %6.0f ops/s  ledger over it %.2f (target >= 1.0; over the old baseline %.2f)\n",
+			batch, raw, vr.SpreadOps/raw, vr.SpreadOps/vr.BaselineOps)
 		ops, lat, err = drive(ctx, cfg.Workers, cfg.Duration, cycle(func(*rand.Rand) int64 { return hot }))
 		l.Close()
 		if err != nil {
