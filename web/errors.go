@@ -24,6 +24,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/relay"
+	"github.com/seed75218f88/credits/internal/statement"
 	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/usagestream"
@@ -56,6 +57,7 @@ var errorTable = []ErrorMapping{
 	{ErrCSRF, http.StatusForbidden, "csrf_failed", "error.csrf"},
 	// Portal: another account's id in a URL is simply not found.
 	{usage.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
+	{statement.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 	{usage.ErrInvalidFilter, http.StatusBadRequest, "bad_request", "error.bad_request"},
 	{auth.ErrSignInThrottled, http.StatusTooManyRequests, "rate_limited", "error.rate_limited"},
 	// A staff user id in a back-office URL that names no one.

@@ -59,6 +59,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	s.portalInviteRoutes(g)
 	named(g.POST("/switch", s.PortalSwitch), "portal.switch")
 	s.portalTeamRoutes(g)
+	s.portalStatementRoutes(g)
 }
 
 // customer is the signed-in customer, the ledger account they act on (their

@@ -90,6 +90,11 @@ var portalAccess = map[string][]team.Role{
 	"portal.invoice.title.update":  financial,
 	"portal.invoice.title.delete":  financial,
 
+	// Monthly statements (web/portal_statements.go): the whole pool's money.
+	"portal.statements":     financial,
+	"portal.statement.pdf":  financial,
+	"portal.statement.xlsx": financial,
+
 	// Top-ups and orders (web/pay.go).
 	"portal.topup":         financial,
 	"portal.topup.create":  financial,

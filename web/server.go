@@ -37,6 +37,7 @@ import (
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
+	"github.com/seed75218f88/credits/internal/statement"
 	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/usagestream"
@@ -164,6 +165,8 @@ type Server struct {
 	referrals *referral.Service
 	// team is the members of enterprise accounts (web/portal_team.go).
 	team *team.Service
+	// statements are the monthly statements (web/portal_statements.go).
+	statements *statement.Service
 	// routeNames names each route by "METHOD path" (routes), for the
 	// portal's authorization middleware (web/portal_authz.go).
 	routeNames map[string]string
@@ -219,6 +222,7 @@ func New(d Deps) (*Server, error) {
 	s.access = d.Access
 	s.relayKeys, s.upstreams = d.RelayKeys, d.RelayUpstreams
 	s.team = d.Team
+	s.statements = &statement.Service{Pool: d.Pool, Ledger: d.Ledger}
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.products = d.Products
 	s.middleware()

@@ -160,6 +160,10 @@ func (l *Ledger) Close() {
 
 func (l *Ledger) now() time.Time { return l.opts.Now().UTC() }
 
+// Now is the ledger's clock (Options.Now, UTC): a reader deciding whether a
+// period is over in ledger time (a closed month's statement) asks it.
+func (l *Ledger) Now() time.Time { return l.now() }
+
 // grace is the grace policy in force (Options.CurrentGrace when set).
 func (l *Ledger) grace() GracePolicy {
 	if l.opts.CurrentGrace != nil {

@@ -53,6 +53,7 @@ var Nav = []NavItem{
 	{Route: "portal.redeem", Fallback: "/portal/redeem", Key: "menu.redeem"},
 	{Route: "portal.verification", Fallback: "/portal/verification", Key: "menu.verification"},
 	{Route: "portal.invoices", Fallback: "/portal/invoices", Key: "menu.invoices"},
+	{Route: "portal.statements", Fallback: "/portal/statements", Key: "menu.statements"},
 	{Route: "admin.home", Fallback: "/admin", Key: "menu.admin", Staff: true},
 }
 
