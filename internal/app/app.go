@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,6 +47,7 @@ import (
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/internal/signup"
+	"github.com/seed75218f88/credits/internal/statement"
 	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usage"
 	"github.com/seed75218f88/credits/internal/usagestream"
@@ -504,6 +506,11 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		I18n: a.I18n, CreditPrice: func() decimal.Decimal { return cfg.CreditPriceRMB }, Now: o.Now,
 		ReportURL: cfg.BaseURL + "/admin/margins?view=model", Recipients: a.financeStaff}})
 	periodic = append(periodic, costs.PeriodicJobs()...)
+	// Monthly statements: mailed with PDF and XLSX to each account's billing
+	// contacts, once per account and month (internal/statement).
+	river.AddWorker(workers, &statement.MailWorker{Mailer: &statement.Mailer{Service: &statement.Service{Pool: pool, Ledger: a.Ledger},
+		Pool: pool, Jobs: late, I18n: a.I18n, Recipients: a.billingContacts, PortalURL: cfg.BaseURL + "/portal/statements"}})
+	periodic = append(periodic, statement.PeriodicJobs()...)
 	jopts := jobs.Options{Logger: logger, Periodic: periodic}
 	if o.FastJobs {
 		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond
@@ -525,6 +532,37 @@ func (a *App) financeStaff(ctx context.Context) ([]string, error) {
 	for _, u := range staff {
 		if !u.Disabled && auth.HasAnyRole(u, auth.RoleFinance) {
 			to = append(to, u.Email)
+		}
+	}
+	return to, nil
+}
+
+// billingContacts are the addresses an account's statements go to: its own
+// user, and an enterprise's owners and finance members (enabled, with an
+// email), each once.
+func (a *App) billingContacts(ctx context.Context, accountID int64) ([]string, error) {
+	var to []string
+	seen := map[string]bool{}
+	add := func(email string) {
+		if email != "" && !seen[strings.ToLower(email)] {
+			seen[strings.ToLower(email)] = true
+			to = append(to, email)
+		}
+	}
+	u, err := a.Auth.UserByAccountID(ctx, accountID)
+	switch {
+	case err == nil && !u.Disabled:
+		add(u.Email)
+	case err != nil && !errors.Is(err, auth.ErrNotFound):
+		return nil, err
+	}
+	members, err := a.Team.Members(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		if m.Role == team.RoleOwner || m.Role == team.RoleFinance {
+			add(m.Email)
 		}
 	}
 	return to, nil
