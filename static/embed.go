@@ -12,7 +12,7 @@ import (
 
 // FS holds every static file.
 //
-//go:embed app.css app.js portal.js portal.css vendor
+//go:embed app.css app.js portal.js portal.css analytics.js vendor
 var FS embed.FS
 
 // Versions maps each file's path (e.g. "app.css") to a short hash of its

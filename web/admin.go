@@ -32,6 +32,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminCodeRoutes(g)
 	s.adminFinanceRoutes(g)
 	s.adminCostRoutes(g)
+	s.adminAnalyticsRoutes(g)
 	s.adminStaffRoutes(g)
 	s.adminTOTPRoutes(g)
 	s.adminKeyRoutes(g)

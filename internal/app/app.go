@@ -511,6 +511,9 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	river.AddWorker(workers, &statement.MailWorker{Mailer: &statement.Mailer{Service: &statement.Service{Pool: pool, Ledger: a.Ledger},
 		Pool: pool, Jobs: late, I18n: a.I18n, Recipients: a.billingContacts, PortalURL: cfg.BaseURL + "/portal/statements"}})
 	periodic = append(periodic, statement.PeriodicJobs()...)
+	// The operator dashboard's daily roll-ups (internal/backoffice analytics.go).
+	river.AddWorker(workers, &backoffice.AnalyticsRollupWorker{Backoffice: a.Backoffice})
+	periodic = append(periodic, backoffice.AnalyticsPeriodicJobs(0)...)
 	jopts := jobs.Options{Logger: logger, Periodic: periodic}
 	if o.FastJobs {
 		jopts.TestOnly, jopts.FetchPollInterval = true, 20*time.Millisecond

@@ -17,6 +17,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/costs"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -56,12 +57,19 @@ type setupOpts struct {
 	plans bool
 	// pricing: admins set account rate cards (the default card published).
 	pricing bool
+	// own: a database of the test's own (a report over the whole ledger).
+	own bool
+	// costs: the margin report (cost cards) is wired.
+	costs bool
 }
 
 func setup(t *testing.T, o setupOpts) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool := dbtest.Pool(t)
+	if o.own {
+		pool, _ = dbtest.Own(t)
+	}
 	if o.start.IsZero() {
 		o.start = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 	}
@@ -76,6 +84,9 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 	}
 	if o.plans {
 		bopts.Plans = plans.NewSubscriptions(pool, l, plans.Options{Now: c.Now})
+	}
+	if o.costs {
+		bopts.Costs = costs.New(pool)
 	}
 	if o.pricing {
 		bopts.Pricing = pricing.New(pool)

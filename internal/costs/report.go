@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,7 +58,19 @@ type MarginReport struct {
 	// ByUpstream: by the provider that served the call, as the relay
 	// records it on the charge ("": calls not made through the relay).
 	ByUpstream []Margin // by revenue, highest first
-	Total      Margin
+	// ByDayModel and ByDayCustomer split each day by model and by
+	// customer (Day set; Key the model or the pool account id), for the
+	// operator dashboard's daily roll-ups (internal/backoffice analytics.go).
+	ByDayModel    []DayMargin
+	ByDayCustomer []DayMargin
+	Total         Margin
+}
+
+// DayMargin is the charges of one Asia/Shanghai day (2006-01-02) for one
+// model or customer.
+type DayMargin struct {
+	Day string
+	Margin
 }
 
 // marginSQL sums each charge (one ledger operation: its deduction events,
@@ -115,6 +128,7 @@ func marginsOn(ctx context.Context, q db.DBTX, from, to time.Time, creditPriceRM
 		return r, fmt.Errorf("costs: margins: %w", err)
 	}
 	days, models, customers, upstreams := map[string]*Margin{}, map[string]*Margin{}, map[string]*Margin{}, map[string]*Margin{}
+	dayModels, dayCustomers := map[string]*Margin{}, map[string]*Margin{}
 	into := func(idx map[string]*Margin, key, name string, m Margin) {
 		x := idx[key]
 		if x == nil {
@@ -129,8 +143,11 @@ func marginsOn(ctx context.Context, q db.DBTX, from, to time.Time, creditPriceRM
 		into(models, g.Model, "", m)
 		into(customers, fmt.Sprint(g.PoolID), g.Name, m)
 		into(upstreams, g.Upstream, "", m)
+		into(dayModels, g.Day+"\x00"+g.Model, "", m)
+		into(dayCustomers, g.Day+"\x00"+fmt.Sprint(g.PoolID), g.Name, m)
 		r.Total.add(m)
 	}
+	r.ByDayModel, r.ByDayCustomer = dayLines(dayModels), dayLines(dayCustomers)
 	r.ByDay = sorted(days, func(a, b Margin) bool { return a.Key < b.Key })
 	byRevenue := func(a, b Margin) bool {
 		if c := a.Revenue.Cmp(b.Revenue); c != 0 {
@@ -143,6 +160,17 @@ func marginsOn(ctx context.Context, q db.DBTX, from, to time.Time, creditPriceRM
 	r.ByUpstream = sorted(upstreams, byRevenue)
 	r.Total.Key = "total"
 	return r, nil
+}
+
+// dayLines splits the "day\x00key" keys of idx, in key order.
+func dayLines(idx map[string]*Margin) []DayMargin {
+	out := make([]DayMargin, 0, len(idx))
+	for _, m := range sorted(idx, func(a, b Margin) bool { return a.Key < b.Key }) {
+		day, key, _ := strings.Cut(m.Key, "\x00")
+		m.Key = key
+		out = append(out, DayMargin{Day: day, Margin: m})
+	}
+	return out
 }
 
 func sorted(idx map[string]*Margin, less func(a, b Margin) bool) []Margin {

@@ -1,0 +1,405 @@
+package backoffice
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/costs"
+	"github.com/seed75218f88/credits/internal/platform/csvexport"
+	"github.com/seed75218f88/credits/internal/platform/jobs"
+)
+
+// The operator dashboard (/admin/analytics) reads daily roll-ups, never the
+// ledger's events, so it answers fast over a year of history. The roll-ups
+// hold what the revenue report (Revenue) and the margin report
+// (costs.Margins) compute for each Asia/Shanghai day: the dashboard
+// re-derives no rule of its own, it only sums days into months and ranks.
+
+// analyticsFinalAfter is how long after its end a day's figures stop
+// changing: usage events may arrive late (the gateway's late-event window).
+const analyticsFinalAfter = 48 * time.Hour
+
+// analyticsFirstDays bounds the first fill of an empty roll-up.
+const analyticsFirstDays = 400
+
+// AnalyticsRefresh is what one roll-up refresh recomputed: the Shanghai
+// days [From, To).
+type AnalyticsRefresh struct {
+	From, To time.Time
+	Days     int
+}
+
+// RefreshAnalytics recomputes the daily roll-ups of every Asia/Shanghai day
+// from the first one not yet final through today, and replaces those days'
+// rows in one transaction (serialised by an advisory lock, so concurrent
+// refreshes leave one consistent copy). Errors: database errors wrapped
+// with "backoffice: analytics refresh:".
+func (s *Service) RefreshAnalytics(ctx context.Context) (AnalyticsRefresh, error) {
+	today := periodStart(s.now(), Daily)
+	end := nextPeriod(today, Daily)
+	start, err := s.analyticsStart(ctx, today)
+	if err != nil {
+		return AnalyticsRefresh{}, fmt.Errorf("backoffice: analytics refresh: %w", err)
+	}
+	r := AnalyticsRefresh{From: start.UTC(), To: end.UTC()}
+	rev, err := s.revenue(ctx, start, end, Daily)
+	if err != nil {
+		return r, fmt.Errorf("backoffice: analytics refresh: %w", err)
+	}
+	var margins costs.MarginReport
+	if s.opt.Costs != nil {
+		if margins, err = s.opt.Costs.Margins(ctx, r.From, r.To, s.creditPrice()); err != nil {
+			return r, fmt.Errorf("backoffice: analytics refresh: %w", err)
+		}
+	}
+	now := s.now()
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('analytics_rollup'))`); err != nil {
+			return err
+		}
+		first, last := start.Format("2006-01-02"), today.Format("2006-01-02")
+		for _, t := range []string{"analytics_daily", "analytics_daily_model", "analytics_daily_customer"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE day BETWEEN $1 AND $2`, first, last); err != nil {
+				return err
+			}
+		}
+		batch := &pgx.Batch{}
+		for _, row := range rev.Rows {
+			a := row.RMB
+			batch.Queue(`INSERT INTO analytics_daily (day, cash_in, recognised, deferred, breakage, refunded, refreshed_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, row.Period,
+				a.PaidPurchased.Add(a.PlanFeesReceived), a.Recognised.Add(a.PlanFeesRecognised),
+				a.DeferredClosing.Add(a.PlanDeferredClosing), a.Breakage, a.PaidRefunded.Add(a.PlanFeesRefunded), now)
+		}
+		for _, m := range margins.ByDayModel {
+			batch.Queue(`INSERT INTO analytics_daily_model (day, model, charges, credits, revenue, cost) VALUES ($1, $2, $3, $4, $5, $6)`,
+				m.Day, m.Key, m.Charges, m.Credits, m.Revenue, m.Cost)
+		}
+		for _, m := range margins.ByDayCustomer {
+			batch.Queue(`INSERT INTO analytics_daily_customer (day, pool_id, name, charges, credits, revenue, cost) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				m.Day, m.Key, m.Name, m.Charges, m.Credits, m.Revenue, m.Cost)
+		}
+		return tx.SendBatch(ctx, batch).Close()
+	})
+	if err != nil {
+		return r, fmt.Errorf("backoffice: analytics refresh: %w", err)
+	}
+	r.Days = len(rev.Rows)
+	return r, nil
+}
+
+// analyticsStart is the first day to recompute: the day after the newest
+// final one; on an empty roll-up the day of the first live ledger event
+// (at most analyticsFirstDays back); never later than yesterday.
+func (s *Service) analyticsStart(ctx context.Context, today time.Time) (time.Time, error) {
+	yesterday := today.AddDate(0, 0, -1)
+	var final *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT max(day)::timestamp FROM analytics_daily
+		WHERE refreshed_at >= timezone('Asia/Shanghai', day::timestamp) + $1::interval`,
+		analyticsFinalAfter+24*time.Hour).Scan(&final)
+	if err != nil {
+		return today, err
+	}
+	if final != nil {
+		d := time.Date(final.Year(), final.Month(), final.Day(), 0, 0, 0, 0, Shanghai).AddDate(0, 0, 1)
+		if d.After(yesterday) {
+			d = yesterday
+		}
+		return d, nil
+	}
+	var first *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT min(e.at) FROM ledger_event_view e
+		JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'`).Scan(&first); err != nil {
+		return today, err
+	}
+	floor := today.AddDate(0, 0, -analyticsFirstDays)
+	if first == nil {
+		return yesterday, nil
+	}
+	d := periodStart(*first, Daily)
+	if d.Before(floor) {
+		d = floor
+	}
+	if d.After(yesterday) {
+		d = yesterday
+	}
+	return d, nil
+}
+
+// Analytics chart names, in the order the dashboard shows them.
+const (
+	ChartRevenue   = "revenue"   // recognised, deferred (closing) and cash in by period
+	ChartCustomers = "customers" // paying customers and ARPU by period
+	ChartModels    = "models"    // top models by revenue
+	ChartMargins   = "margins"   // top models by margin
+	ChartTop       = "top"       // top customers by revenue
+	ChartBreakage  = "breakage"  // breakage and refunds by period
+)
+
+// Charts are the dashboard's charts in page order.
+var Charts = []string{ChartRevenue, ChartCustomers, ChartModels, ChartMargins, ChartTop, ChartBreakage}
+
+// analyticsTop is how many models or customers a ranking shows.
+const analyticsTop = 10
+
+// Chart is one chart's data: a value per label for each series, in yuan
+// rounded to the fen (counts for the paying-customers series). Series keys
+// are stable names (CSV columns, i18n keys "analytics.series.<key>").
+type Chart struct {
+	Name   string
+	Kind   string // "line" (by period), "bar" (by period) or "rank" (horizontal bars, highest first)
+	Labels []string
+	Series []ChartSeries
+}
+
+// ChartSeries is one series of a chart.
+type ChartSeries struct {
+	Key    string
+	Values []decimal.Decimal
+}
+
+// Dashboard is the operator dashboard over [From, To) by Granularity.
+type Dashboard struct {
+	From, To    time.Time
+	Granularity Granularity
+	// RefreshedAt is when the newest roll-up row was computed (zero: never).
+	RefreshedAt time.Time
+	Charts      map[string]Chart
+}
+
+// Analytics reads the operator dashboard over the periods holding
+// [from, to) from the daily roll-ups. Finance and admin users may read it.
+// Errors: ErrForbidden; database errors wrapped with "backoffice: analytics:".
+func (s *Service) Analytics(ctx context.Context, from, to time.Time, g Granularity, actor Actor) (Dashboard, error) {
+	if err := actor.require(auth.RoleFinance, auth.RoleAdmin); err != nil {
+		return Dashboard{}, err
+	}
+	d, err := s.analytics(ctx, from, to, g)
+	if err != nil {
+		return d, fmt.Errorf("backoffice: analytics: %w", err)
+	}
+	return d, nil
+}
+
+const analyticsPeriodsSQL = `
+SELECT to_char(date_trunc($3, d.day), $4) AS period,
+       sum(d.cash_in) AS cash_in, sum(d.recognised) AS recognised,
+       (array_agg(d.deferred ORDER BY d.day DESC))[1] AS deferred,
+       sum(d.breakage) AS breakage, sum(d.refunded) AS refunded,
+       coalesce((SELECT count(DISTINCT c.pool_id) FROM analytics_daily_customer c
+                 WHERE c.day >= min(d.day) AND c.day <= max(d.day) AND c.credits > 0), 0) AS paying,
+       max(d.refreshed_at) AS refreshed_at
+FROM analytics_daily d
+WHERE d.day >= $1 AND d.day < $2
+GROUP BY 1 ORDER BY 1`
+
+const analyticsModelsSQL = `
+SELECT model, sum(revenue) AS revenue, sum(revenue) - sum(cost) AS margin
+FROM analytics_daily_model WHERE day >= $1 AND day < $2
+GROUP BY model`
+
+const analyticsCustomersSQL = `
+SELECT c.pool_id::text || ' ' || (array_agg(c.name ORDER BY c.day DESC))[1] AS label, sum(c.revenue) AS revenue
+FROM analytics_daily_customer c WHERE c.day >= $1 AND c.day < $2
+GROUP BY c.pool_id ORDER BY revenue DESC, c.pool_id LIMIT $3`
+
+func (s *Service) analytics(ctx context.Context, from, to time.Time, g Granularity) (Dashboard, error) {
+	if g != Monthly {
+		g = Daily
+	}
+	start := periodStart(from, g)
+	end := periodStart(to, g)
+	if end.Before(to) || end.Equal(start) {
+		end = nextPeriod(end, g)
+	}
+	d := Dashboard{From: start.UTC(), To: end.UTC(), Granularity: g, Charts: map[string]Chart{}}
+	first, last := start.Format("2006-01-02"), end.Format("2006-01-02")
+	layout := "YYYY-MM-DD"
+	if g == Monthly {
+		layout = "YYYY-MM"
+	}
+	type periodRow struct {
+		Period      string
+		CashIn      decimal.Decimal
+		Recognised  decimal.Decimal
+		Deferred    decimal.Decimal
+		Breakage    decimal.Decimal
+		Refunded    decimal.Decimal
+		Paying      int64
+		RefreshedAt time.Time
+	}
+	rows, _ := s.pool.Query(ctx, analyticsPeriodsSQL, first, last, string(g), layout)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[periodRow])
+	if err != nil {
+		return d, err
+	}
+	byPeriod := map[string]periodRow{}
+	for _, r := range got {
+		byPeriod[r.Period] = r
+		if r.RefreshedAt.After(d.RefreshedAt) {
+			d.RefreshedAt = r.RefreshedAt
+		}
+	}
+	revenue := Chart{Name: ChartRevenue, Kind: "line", Series: []ChartSeries{{Key: "recognised"}, {Key: "deferred"}, {Key: "cash_in"}}}
+	customers := Chart{Name: ChartCustomers, Kind: "bar", Series: []ChartSeries{{Key: "paying_customers"}, {Key: "arpu"}}}
+	breakage := Chart{Name: ChartBreakage, Kind: "bar", Series: []ChartSeries{{Key: "breakage"}, {Key: "refunded"}}}
+	var deferred decimal.Decimal // a period without a row keeps the deferred balance before it
+	for p := start; p.Before(end); p = nextPeriod(p, g) {
+		label := p.Format("2006-01-02")
+		if g == Monthly {
+			label = p.Format("2006-01")
+		}
+		r, ok := byPeriod[label]
+		if ok {
+			deferred = r.Deferred
+		}
+		arpu := decimal.Zero
+		if r.Paying > 0 {
+			arpu = r.Recognised.Div(decimal.NewFromInt(r.Paying)).RoundBank(2)
+		}
+		for _, c := range []*Chart{&revenue, &customers, &breakage} {
+			c.Labels = append(c.Labels, label)
+		}
+		push(&revenue, r.Recognised, deferred, r.CashIn)
+		push(&customers, decimal.NewFromInt(r.Paying), arpu)
+		push(&breakage, r.Breakage, r.Refunded)
+	}
+	d.Charts[ChartRevenue], d.Charts[ChartCustomers], d.Charts[ChartBreakage] = revenue, customers, breakage
+
+	type modelRow struct {
+		Model   string
+		Revenue decimal.Decimal
+		Margin  decimal.Decimal
+	}
+	rows, _ = s.pool.Query(ctx, analyticsModelsSQL, first, last)
+	models, err := pgx.CollectRows(rows, pgx.RowToStructByPos[modelRow])
+	if err != nil {
+		return d, err
+	}
+	rank := func(name, key string, value func(modelRow) decimal.Decimal) Chart {
+		c := Chart{Name: name, Kind: "rank", Series: []ChartSeries{{Key: key}}}
+		sorted := append([]modelRow{}, models...)
+		sortBy(sorted, func(a, b modelRow) bool {
+			if x := value(a).Cmp(value(b)); x != 0 {
+				return x > 0
+			}
+			return a.Model < b.Model
+		})
+		for i, m := range sorted {
+			if i == analyticsTop {
+				break
+			}
+			c.Labels = append(c.Labels, m.Model)
+			push(&c, value(m).RoundBank(2))
+		}
+		return c
+	}
+	d.Charts[ChartModels] = rank(ChartModels, "revenue", func(m modelRow) decimal.Decimal { return m.Revenue })
+	d.Charts[ChartMargins] = rank(ChartMargins, "margin", func(m modelRow) decimal.Decimal { return m.Margin })
+
+	type customerRow struct {
+		Label   string
+		Revenue decimal.Decimal
+	}
+	rows, _ = s.pool.Query(ctx, analyticsCustomersSQL, first, last, analyticsTop)
+	top, err := pgx.CollectRows(rows, pgx.RowToStructByPos[customerRow])
+	if err != nil {
+		return d, err
+	}
+	c := Chart{Name: ChartTop, Kind: "rank", Series: []ChartSeries{{Key: "revenue"}}}
+	for _, t := range top {
+		c.Labels = append(c.Labels, t.Label)
+		push(&c, t.Revenue.RoundBank(2))
+	}
+	d.Charts[ChartTop] = c
+	return d, nil
+}
+
+// push appends one value to each series of c, in order.
+func push(c *Chart, values ...decimal.Decimal) {
+	for i, v := range values {
+		c.Series[i].Values = append(c.Series[i].Values, v)
+	}
+}
+
+// sortBy is a stable insertion sort: rankings hold few rows.
+func sortBy[T any](xs []T, less func(a, b T) bool) {
+	for i := 1; i < len(xs); i++ {
+		for j := i; j > 0 && less(xs[j], xs[j-1]); j-- {
+			xs[j], xs[j-1] = xs[j-1], xs[j]
+		}
+	}
+}
+
+// ChartCSV writes one chart's data as CSV (UTF-8 with a BOM, cells
+// neutralised against formula injection): a label column, then a column
+// per series; yuan to the fen.
+func ChartCSV(w io.Writer, c Chart) error {
+	if _, err := io.WriteString(w, bom); err != nil {
+		return err
+	}
+	cw := csvexport.NewWriter(w)
+	head := []string{"period (Asia/Shanghai)"}
+	switch c.Name {
+	case ChartModels, ChartMargins:
+		head[0] = "model"
+	case ChartTop:
+		head[0] = "customer"
+	}
+	for _, s := range c.Series {
+		col := s.Key + "_rmb"
+		if s.Key == "paying_customers" {
+			col = s.Key
+		}
+		head = append(head, col)
+	}
+	_ = cw.Write(head)
+	for i, l := range c.Labels {
+		rec := []string{l}
+		for _, s := range c.Series {
+			if s.Key == "paying_customers" {
+				rec = append(rec, s.Values[i].String())
+				continue
+			}
+			rec = append(rec, s.Values[i].StringFixed(2))
+		}
+		_ = cw.Write(rec)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// AnalyticsRollupArgs is the periodic job that refreshes the dashboard's
+// roll-ups.
+type AnalyticsRollupArgs struct{}
+
+// Kind names the job in River's tables.
+func (AnalyticsRollupArgs) Kind() string { return "analytics_rollup" }
+
+// AnalyticsRollupWorker works AnalyticsRollupArgs.
+type AnalyticsRollupWorker struct {
+	river.WorkerDefaults[AnalyticsRollupArgs]
+	Backoffice *Service
+}
+
+// Work refreshes the roll-ups.
+func (w *AnalyticsRollupWorker) Work(ctx context.Context, _ *river.Job[AnalyticsRollupArgs]) error {
+	_, err := w.Backoffice.RefreshAnalytics(ctx)
+	return err
+}
+
+// AnalyticsPeriodicJobs refresh the roll-ups every interval (5 minutes when
+// zero): today's figures on the dashboard are at most that old.
+func AnalyticsPeriodicJobs(interval time.Duration) []*river.PeriodicJob {
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	return []*river.PeriodicJob{jobs.Every(interval, AnalyticsRollupArgs{})}
+}

@@ -1,0 +1,149 @@
+package backoffice_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/costs"
+	"github.com/seed75218f88/credits/internal/ledger"
+)
+
+// TestAnalyticsRollupMatchesReports seeds a month (June 2024, Shanghai) of
+// top-ups, charges on two models with costs, an expiry and a refund for two
+// customers, refreshes the roll-ups twice (mid-month and after the month,
+// the second run recomputing only the days not yet final), and checks that
+// every dashboard figure equals what the revenue and margin reports compute
+// from the ledger, by day and for the month.
+func TestAnalyticsRollupMatchesReports(t *testing.T) {
+	t.Parallel()
+	// 1 June 00:30 in Shanghai.
+	b := setup(t, setupOpts{start: time.Date(2024, 5, 31, 16, 30, 0, 0, time.UTC), own: true, costs: true})
+	finance := b.staff(t, auth.RoleFinance)
+	support := b.staff(t, auth.RoleSupport)
+	day := 24 * time.Hour
+	a, c := b.customer(t).account.ID, b.customer(t).account.ID
+	b.credit(t, a, ledger.LotPaid, "100000", nil)
+	b.credit(t, c, ledger.LotPaid, "30000", nil)
+	b.credit(t, c, ledger.LotPromo, "50", nil)
+	exp := b.clock.Now().Add(60 * time.Hour)
+	b.credit(t, c, ledger.LotPaid, "200", &exp) // partly spent, the rest expires on 3 June: breakage
+	charge := func(acc int64, model, amount, cost string) {
+		t.Helper()
+		_, err := b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc, Amount: d(amount), IdempotencyKey: uniq("c"), Model: model,
+			Detail: json.RawMessage(`{"cost":"` + cost + `"}`)})
+		require.NoError(t, err)
+	}
+	for i := range 30 {
+		charge(a, "deepseek-chat", "123.456789", "0.08")
+		if i%3 == 0 {
+			charge(c, "qwen-max", "77.7", "0.5") // costs more than it brings in
+		}
+		if i == 4 {
+			_, err := b.l.ExpireDue(b.ctx, 100)
+			require.NoError(t, err)
+			lots, err := b.l.Lots(b.ctx, c)
+			require.NoError(t, err)
+			for _, l := range lots {
+				if l.Kind == ledger.LotPaid && l.ExpiresAt == nil {
+					_, err = b.l.Refund(b.ctx, ledger.RefundRequest{LotID: l.ID, Amount: d("1000"), IdempotencyKey: uniq("r"), Actor: "test"})
+					require.NoError(t, err)
+				}
+			}
+		}
+		if i == 14 {
+			_, err := b.svc.RefreshAnalytics(b.ctx)
+			require.NoError(t, err)
+		}
+		b.clock.Add(day)
+	}
+	// 1 July: a charge outside the month.
+	charge(a, "deepseek-chat", "1", "0.01")
+	b.clock.Add(2 * day)
+	r, err := b.svc.RefreshAnalytics(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, "2024-06-13", r.From.In(backoffice.Shanghai).Format("2006-01-02"), "the days final at the first refresh are kept")
+
+	from := time.Date(2024, 6, 1, 0, 0, 0, 0, backoffice.Shanghai)
+	to := from.AddDate(0, 1, 0)
+	series := func(ch backoffice.Chart, key string) []decimal.Decimal {
+		for _, s := range ch.Series {
+			if s.Key == key {
+				return s.Values
+			}
+		}
+		t.Fatalf("chart %s has no series %s", ch.Name, key)
+		return nil
+	}
+	eq := func(want, got decimal.Decimal, what string) {
+		t.Helper()
+		require.True(t, want.Equal(got), "%s: report %s, dashboard %s", what, want, got)
+	}
+	for _, g := range []backoffice.Granularity{backoffice.Daily, backoffice.Monthly} {
+		rep, err := b.svc.Revenue(b.ctx, from, to, g, finance)
+		require.NoError(t, err)
+		dash, err := b.svc.Analytics(b.ctx, from, to, g, finance)
+		require.NoError(t, err)
+		rev, brk := dash.Charts[backoffice.ChartRevenue], dash.Charts[backoffice.ChartBreakage]
+		require.Len(t, rev.Labels, len(rep.Rows))
+		for i, row := range rep.Rows {
+			require.Equal(t, row.Period, rev.Labels[i])
+			m := row.RMB
+			eq(m.Recognised.Add(m.PlanFeesRecognised), series(rev, "recognised")[i], row.Period+" recognised")
+			eq(m.DeferredClosing.Add(m.PlanDeferredClosing), series(rev, "deferred")[i], row.Period+" deferred")
+			eq(m.PaidPurchased.Add(m.PlanFeesReceived), series(rev, "cash_in")[i], row.Period+" cash in")
+			eq(m.Breakage, series(brk, "breakage")[i], row.Period+" breakage")
+			eq(m.PaidRefunded.Add(m.PlanFeesRefunded), series(brk, "refunded")[i], row.Period+" refunded")
+		}
+		if g == backoffice.Monthly {
+			require.True(t, rep.Total.RMB.Breakage.IsPositive(), "the month has breakage")
+			require.True(t, rep.Total.RMB.PaidRefunded.IsPositive(), "the month has a refund")
+			cust := dash.Charts[backoffice.ChartCustomers]
+			eq(decimal.NewFromInt(2), series(cust, "paying_customers")[0], "paying customers")
+			eq(rep.Total.RMB.Recognised.Div(decimal.NewFromInt(2)).RoundBank(2), series(cust, "arpu")[0], "ARPU")
+		}
+	}
+
+	margins, err := costs.New(b.pool).Margins(b.ctx, from, to, ledger.DefaultCreditPriceRMB)
+	require.NoError(t, err)
+	dash, err := b.svc.Analytics(b.ctx, from, to, backoffice.Monthly, finance)
+	require.NoError(t, err)
+	models := dash.Charts[backoffice.ChartModels]
+	require.Equal(t, []string{"deepseek-chat", "qwen-max"}, models.Labels)
+	for i, m := range margins.ByModel {
+		eq(costs.Fen(m.Revenue), models.Series[0].Values[i], m.Key+" revenue")
+	}
+	byMargin := dash.Charts[backoffice.ChartMargins]
+	require.Equal(t, []string{"deepseek-chat", "qwen-max"}, byMargin.Labels)
+	eq(costs.Fen(margins.ByModel[1].Margin()), byMargin.Series[0].Values[1], "qwen-max margin")
+	require.True(t, byMargin.Series[0].Values[1].IsNegative())
+	top := dash.Charts[backoffice.ChartTop]
+	require.Len(t, top.Labels, 2)
+	for i, m := range margins.ByCustomer {
+		require.True(t, strings.HasPrefix(top.Labels[i], m.Key+" "), top.Labels[i])
+		eq(costs.Fen(m.Revenue), top.Series[0].Values[i], m.Key+" revenue")
+	}
+
+	t.Run("CSV", func(t *testing.T) {
+		for _, name := range backoffice.Charts {
+			var buf bytes.Buffer
+			require.NoError(t, backoffice.ChartCSV(&buf, dash.Charts[name]))
+			lines := strings.Split(strings.TrimSpace(strings.TrimPrefix(buf.String(), "\ufeff")), "\n")
+			require.Len(t, lines, 1+len(dash.Charts[name].Labels), name)
+		}
+		var buf bytes.Buffer
+		require.NoError(t, backoffice.ChartCSV(&buf, dash.Charts[backoffice.ChartRevenue]))
+		require.Contains(t, buf.String(), "period (Asia/Shanghai),recognised_rmb,deferred_rmb,cash_in_rmb\n2024-06,")
+	})
+	t.Run("SupportIsRefused", func(t *testing.T) {
+		_, err := b.svc.Analytics(b.ctx, from, to, backoffice.Monthly, support)
+		require.ErrorIs(t, err, backoffice.ErrForbidden)
+	})
+}

@@ -1,0 +1,114 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/platform/format"
+	adminview "github.com/seed75218f88/credits/views/admin"
+)
+
+// adminAnalyticsRoutes: the operator dashboard, its charts' data and each
+// chart's CSV (finance and admins).
+func (s *Server) adminAnalyticsRoutes(g *echo.Group) {
+	s.adminRoute(g, http.MethodGet, "/analytics", "admin.analytics", s.AdminAnalytics, auth.RoleFinance, auth.RoleAdmin)
+	s.adminRoute(g, http.MethodGet, "/analytics.json", "admin.analytics.json", s.AdminAnalyticsJSON, auth.RoleFinance, auth.RoleAdmin)
+	s.adminRoute(g, http.MethodGet, "/analytics.csv", "admin.analytics.csv", s.AdminAnalyticsCSV, auth.RoleFinance, auth.RoleAdmin)
+}
+
+// AdminAnalytics shows the dashboard's form and one chart per figure; the
+// charts draw from /admin/analytics.json (static/analytics.js).
+func (s *Server) AdminAnalytics(c echo.Context) error {
+	f, from, to, g, errs := reportQuery(c)
+	v := adminview.AnalyticsView{Frame: adminFrame(c, "admin.analytics"), Form: f, Errors: errs}
+	if len(errs) > 0 {
+		return Render(c, http.StatusUnprocessableEntity, adminview.Analytics(v), nil)
+	}
+	d, err := s.admin.bo.Analytics(c.Request().Context(), from, to, g, actor(c))
+	if err != nil {
+		return err
+	}
+	q := url.Values{"from": {f.From}, "to": {f.To}, "granularity": {f.Granularity}}
+	v.DataURL = s.URL("admin.analytics.json") + "?" + q.Encode()
+	if !d.RefreshedAt.IsZero() {
+		v.RefreshedAt = format.Time(d.RefreshedAt)
+	}
+	for _, name := range backoffice.Charts {
+		q.Set("chart", name)
+		v.Charts = append(v.Charts, adminview.AnalyticsChart{Name: name, CSVURL: s.URL("admin.analytics.csv") + "?" + q.Encode()})
+	}
+	return Render(c, http.StatusOK, adminview.Analytics(v), nil)
+}
+
+// AnalyticsJSON is every chart's data for static/analytics.js: labels, and
+// per series its name in the user's language and its values as decimal
+// strings (yuan, or a count).
+type AnalyticsJSON struct {
+	Charts map[string]AnalyticsChartJSON `json:"charts"`
+}
+
+// AnalyticsChartJSON is one chart of AnalyticsJSON.
+type AnalyticsChartJSON struct {
+	Kind   string                `json:"kind"`
+	Labels []string              `json:"labels"`
+	Series []AnalyticsSeriesJSON `json:"series"`
+}
+
+// AnalyticsSeriesJSON is one series of a chart.
+type AnalyticsSeriesJSON struct {
+	Key  string   `json:"key"`
+	Name string   `json:"name"`
+	Data []string `json:"data"`
+}
+
+// AdminAnalyticsJSON answers the dashboard's chart data.
+func (s *Server) AdminAnalyticsJSON(c echo.Context) error {
+	_, from, to, g, errs := reportQuery(c)
+	if len(errs) > 0 {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	d, err := s.admin.bo.Analytics(c.Request().Context(), from, to, g, actor(c))
+	if err != nil {
+		return err
+	}
+	out := AnalyticsJSON{Charts: map[string]AnalyticsChartJSON{}}
+	for name, ch := range d.Charts {
+		cj := AnalyticsChartJSON{Kind: ch.Kind, Labels: append([]string{}, ch.Labels...)}
+		for _, se := range ch.Series {
+			sj := AnalyticsSeriesJSON{Key: se.Key, Name: tr(c, "analytics.series."+se.Key), Data: []string{}}
+			for _, x := range se.Values {
+				sj.Data = append(sj.Data, x.String())
+			}
+			cj.Series = append(cj.Series, sj)
+		}
+		out.Charts[name] = cj
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// AdminAnalyticsCSV downloads one chart's data as CSV.
+func (s *Server) AdminAnalyticsCSV(c echo.Context) error {
+	f, from, to, g, errs := reportQuery(c)
+	name := c.QueryParam("chart")
+	if len(errs) > 0 || !slices.Contains(backoffice.Charts, name) {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	d, err := s.admin.bo.Analytics(c.Request().Context(), from, to, g, actor(c))
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := backoffice.ChartCSV(&buf, d.Charts[name]); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentDisposition,
+		fmt.Sprintf(`attachment; filename="analytics-%s-%s-%s-%s.csv"`, name, f.Granularity, f.From, f.To))
+	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
+}
