@@ -84,8 +84,8 @@ WITH ops AS (
            coalesce(sum(-e.amount) FILTER (WHERE e.type <> 'unpaid_usage'), 0) AS credits,
            max((e.detail->>'cost')::numeric) AS cost,
            coalesce(max(e.detail->>'upstream'), '') AS upstream
-    FROM ledger_events e
-    JOIN ledger_accounts p ON p.id = e.pool_id AND p.mode = 'live'
+    FROM ledger_event_view e
+    JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
     WHERE e.type IN ('deduction', 'unpaid_usage', 'reservation_expired_charge')
       AND e.occurred_at >= $1 AND e.occurred_at < $2
     GROUP BY e.pool_id, e.op_id
@@ -95,7 +95,7 @@ SELECT to_char(timezone('Asia/Shanghai', o.at), 'YYYY-MM-DD') AS day, o.model, o
        count(*) AS charges, sum(o.credits) AS credits, coalesce(sum(o.cost), 0) AS cost,
        count(*) FILTER (WHERE o.cost IS NULL) AS uncosted
 FROM ops o
-JOIN ledger_accounts a ON a.id = o.pool_id
+JOIN ledger_account_view a ON a.id = o.pool_id
 GROUP BY 1, 2, 3, 4, 5`
 
 // Margins reads the margin report of the charges that happened in
