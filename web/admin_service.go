@@ -5,6 +5,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/journal"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/settings"
@@ -17,6 +18,7 @@ type adminDeps struct {
 	auth     *auth.Service
 	ledger   *ledger.Ledger
 	settings *settings.Store
+	journal  *journal.Service
 }
 
 // actor is the signed-in staff user and the request's address, as the

@@ -61,6 +61,7 @@ var phoneWalkSkip = map[string]string{
 	"/admin/reports.csv":                      "a CSV file",
 	"/admin/analytics.csv":                    "a CSV file",
 	"/admin/analytics.json":                   "JSON for the charts",
+	"/admin/journal.csv":                      "a CSV file",
 	"/admin/margins.csv":                      "a CSV file",
 	"/admin/invoices/pdf":                     "a PDF file",
 	"/admin/kyc/licence":                      "the uploaded licence image",

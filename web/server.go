@@ -26,6 +26,7 @@ import (
 	"github.com/seed75218f88/credits/internal/budget"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
+	"github.com/seed75218f88/credits/internal/journal"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
@@ -99,6 +100,8 @@ type Deps struct {
 	// ledger while its head is unchanged (see viewCache); 0 means
 	// DefaultViewCache, negative turns the caches off (for measurements).
 	ViewCache time.Duration
+	// Journal is the book-keeping journal export (back office).
+	Journal *journal.Service
 }
 
 // check names the first missing dependency.
@@ -114,7 +117,7 @@ func (d Deps) check() error {
 		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
 		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil}, {"Budgets", d.Budgets == nil},
 		{"Access", d.Access == nil}, {"Referrals", d.Referrals == nil},
-		{"RelayKeys", d.RelayKeys == nil}, {"RelayUpstreams", d.RelayUpstreams == nil}, {"Team", d.Team == nil},
+		{"RelayKeys", d.RelayKeys == nil}, {"RelayUpstreams", d.RelayUpstreams == nil}, {"Team", d.Team == nil}, {"Journal", d.Journal == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -213,7 +216,7 @@ func New(d Deps) (*Server, error) {
 	if d.UsageStream != nil {
 		s.usageDesk = usagestream.NewDesk(d.UsageStream, d.Pool)
 	}
-	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings}
+	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings, journal: d.Journal}
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
 	s.pay = &payArea{svc: d.Payments, verify: d.Verification, ledger: d.Ledger}
 	s.autoTopUp = d.AutoTopUp

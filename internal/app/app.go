@@ -32,6 +32,7 @@ import (
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/invoicing"
+	"github.com/seed75218f88/credits/internal/journal"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/piicrypto"
@@ -99,7 +100,9 @@ type App struct {
 	Pricing   *pricing.Service
 	// Costs are the cost cards: what the platform pays upstream per model.
 	Costs *costs.Service
-	Plans *plans.Service
+	// Journal is the book-keeping journal export (internal/journal).
+	Journal *journal.Service
+	Plans   *plans.Service
 	// Subscriptions are accounts' plans and their monthly plan credits.
 	Subscriptions *plans.Subscriptions
 	// Quotas spends plan quota for covered calls (the gateway's) and reads
@@ -464,6 +467,8 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions,
 		PlanFees: planFees(pay, a.Subscriptions, a.Products), Webhooks: a.Webhooks,
 		Pricing: a.Pricing, Costs: a.Costs, OnPriceChange: a.Gateway.Forget})
+	a.Journal = journal.New(pool, a.Backoffice, journal.Options{PlanFees: planFees(pay, a.Subscriptions, a.Products),
+		Accounts: func() journal.Accounts { return current().Journal() }})
 
 	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
 	// payments sync (lost notifies, expired orders, refunds at the channel).
@@ -579,7 +584,7 @@ func (a *App) WebDeps() web.Deps {
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
 		Budgets: a.Budgets, Access: a.Access, RelayKeys: a.RelayKeys, RelayUpstreams: a.RelayUpstreams,
-		Team: a.Team, UsageStream: a.UsageStream}
+		Team: a.Team, UsageStream: a.UsageStream, Journal: a.Journal}
 }
 
 func (a *App) relayOptions(o Overrides) relay.Options {

@@ -58,7 +58,7 @@ var summaries = map[Kind]string{
 	KindPlanFee:        "套餐收款",
 	KindPlanRecognised: "套餐费按期确认收入",
 	KindPlanRefund:     "套餐退款",
-	KindPromo:          "赠送额度备查（不入账）",
+	KindPromo:          "赠送余额备查（不入账）",
 }
 
 // promoItems name the memo lines.

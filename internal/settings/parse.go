@@ -9,6 +9,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/journal"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
@@ -50,6 +51,8 @@ const (
 
 	FieldRunwayDays = "runway_days" // days, 0 off
 
+	FieldVATRate = "vat_rate" // percent (the journal's account code fields: JournalField)
+
 	// FieldReason is the reason every change needs; FieldForm a problem of
 	// the form as a whole (nothing changed).
 	FieldReason = "reason"
@@ -76,6 +79,12 @@ func (g Group) Fields() []string {
 		return []string{FieldReferralPercent, FieldReferralCap}
 	case GroupAlerts:
 		return []string{FieldRunwayDays}
+	case GroupJournal:
+		out := make([]string, 0, len(journal.AllAccounts)+1)
+		for _, a := range journal.AllAccounts {
+			out = append(out, JournalField(a))
+		}
+		return append(out, FieldVATRate)
 	}
 	return nil
 }
@@ -115,6 +124,7 @@ var Ranges = map[string]Range{
 	FieldReferralPercent:    {"0", "100", 2},
 	FieldReferralCap:        {"0", "100000000", 6},
 	FieldRunwayDays:         {"0", "90", 0},
+	FieldVATRate:            {"0", "100", 2},
 }
 
 // Validation codes (web: i18n key error.field.<code>, with the arguments
@@ -135,12 +145,13 @@ const (
 	CodeStale          = "setting_stale"           // a key changed by someone else since the form was shown
 	CodeTierFormat     = "setting_tier_format"     // a recharge tier not yuan:rpm:tpm:concurrent, or one threshold twice
 	CodeEnforcement    = "setting_enforcement"     // not enforce, shadow or off
+	CodeAccountCode    = "setting_account_code"    // an account code with other than letters, digits, '.', '-' and '_', or over 40 characters
 )
 
 // FieldCodes lists every field code this package reports, so the web
 // layer's locale test covers them.
 var FieldCodes = []string{CodeRequired, CodeTooLong, CodeNumber, CodeRange, CodePlaces, CodeTooMany, CodeBonusFormat,
-	CodeBonusTier, CodeBankIncomplete, CodeBankNumber, CodeGraceHours, CodeUnchanged, CodeStale, CodeTierFormat, CodeEnforcement}
+	CodeBonusTier, CodeBankIncomplete, CodeBankNumber, CodeGraceHours, CodeUnchanged, CodeStale, CodeTierFormat, CodeEnforcement, CodeAccountCode}
 
 // SeenField is the hidden form field holding the id of k's newest change
 // when the form was shown ("0": none). Change refuses to overwrite a key
@@ -293,6 +304,15 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 		}
 	case GroupAlerts:
 		v.RunwayDays = p.whole(FieldRunwayDays)
+	case GroupJournal:
+		v.JournalCodes = map[journal.Account]string{}
+		for _, a := range journal.AllAccounts {
+			v.JournalCodes[a] = p.accountCode(JournalField(a))
+		}
+		var ok bool
+		if v.JournalVATRate, ok = p.number(FieldVATRate); !ok {
+			v.JournalVATRate = decimal.Zero
+		}
 	default:
 		p.fail(FieldForm, CodeRequired)
 	}
@@ -300,6 +320,32 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 		return base, err
 	}
 	return v, nil
+}
+
+// JournalField is the form field of a journal account's code.
+func JournalField(a journal.Account) string { return "journal_" + string(a) }
+
+// MaxAccountCode is the longest account code (Kingdee's FACCTID holds 40).
+const MaxAccountCode = 40
+
+// accountCode reads an account code: required, at most MaxAccountCode
+// letters, digits, '.', '-' or '_' (full-width digits and dots accepted).
+func (p *parser) accountCode(field string) string {
+	c := strings.ReplaceAll(format.NormalizeDigits(strings.TrimSpace(p.in[field])), "．", ".")
+	if c == "" {
+		p.fail(field, CodeRequired)
+		return c
+	}
+	ok := len(c) <= MaxAccountCode
+	for _, r := range c {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' || r == '-' || r == '_') {
+			ok = false
+		}
+	}
+	if !ok {
+		p.fail(field, CodeAccountCode)
+	}
+	return c
 }
 
 // tiers reads the offered amounts with payments.ParseTiers, after checking

@@ -16,6 +16,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/journal"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
@@ -374,4 +375,31 @@ func TestCurrentReloadsAfterItsLifetime(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, b.store.Current().ReminderDays, "the writing process at once")
 	require.Eventually(t, func() bool { return reader.Current().ReminderDays == 3 }, 5*time.Second, 20*time.Millisecond)
+}
+
+// TestJournalAccountsAreSettings: the journal's account codes and VAT rate
+// are a group of the screen: every field checked at once, a change stored
+// with its history and in force at once (Values.Journal).
+func TestJournalAccountsAreSettings(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	admin := b.staff(t, auth.RoleAdmin)
+	require.Equal(t, "2204.01", b.store.Current().Journal().Code(journal.TopupLiability), "the default chart")
+	require.Equal(t, "6", b.store.Current().Journal().VATRate.String())
+
+	bad := form(env(), settings.GroupJournal, map[string]string{settings.JournalField(journal.ClearingWechat): "10 12",
+		settings.JournalField(journal.OutputVAT): "", settings.FieldVATRate: "101"})
+	_, err := b.store.Change(b.ctx, settings.GroupJournal, bad, "why", admin)
+	require.Equal(t, map[string]string{settings.JournalField(journal.ClearingWechat): settings.CodeAccountCode,
+		settings.JournalField(journal.OutputVAT): settings.CodeRequired, settings.FieldVATRate: settings.CodeRange}, codes(t, err))
+
+	changed, err := b.store.Change(b.ctx, settings.GroupJournal, form(env(), settings.GroupJournal, map[string]string{
+		settings.JournalField(journal.ClearingWechat): "１００２．０３", settings.FieldVATRate: "3"}), "小规模纳税人", admin)
+	require.NoError(t, err)
+	require.Equal(t, []settings.Key{settings.KeyJournalAccounts, settings.KeyJournalVATRate}, changed)
+	acc := b.store.Current().Journal()
+	require.Equal(t, "1002.03", acc.Code(journal.ClearingWechat), "full-width digits and dot accepted")
+	require.Equal(t, "1012.02", acc.Code(journal.ClearingAlipay), "the others kept")
+	require.Equal(t, "3", acc.VATRate.String())
+	require.Contains(t, b.store.Current().Text(settings.KeyJournalAccounts), "1002.03")
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/journal"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
@@ -54,6 +55,8 @@ const (
 	KeyEnforcement       Key = "access.enforcement"          // the global enforcement mode (enforce, shadow, off)
 	KeyReferralReward    Key = "referral.reward"             // the inviter's reward: percent of the first top-up, capped
 	KeyRunwayDays        Key = "alerts.runway_days"          // balance.runway_low goes out when the balance lasts fewer days (0 off)
+	KeyJournalAccounts   Key = "journal.accounts"            // account codes of the journal export (journal.Accounts)
+	KeyJournalVATRate    Key = "journal.vat_rate"            // output VAT rate of the journal export (percent)
 )
 
 // Group is one form of the settings screen: the keys it changes together.
@@ -69,10 +72,11 @@ const (
 	GroupAccess   Group = "access"
 	GroupReferral Group = "referral"
 	GroupAlerts   Group = "alerts"
+	GroupJournal  Group = "journal"
 )
 
 // Groups are the screen's forms in order.
-var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts, GroupPlans, GroupAccess, GroupReferral, GroupAlerts}
+var Groups = []Group{GroupTopup, GroupBank, GroupLimits, GroupAccounts, GroupPlans, GroupAccess, GroupReferral, GroupAlerts, GroupJournal}
 
 // Keys lists the keys a group changes, in order.
 func (g Group) Keys() []Key {
@@ -93,6 +97,8 @@ func (g Group) Keys() []Key {
 		return []Key{KeyReferralReward}
 	case GroupAlerts:
 		return []Key{KeyRunwayDays}
+	case GroupJournal:
+		return []Key{KeyJournalAccounts, KeyJournalVATRate}
 	}
 	return nil
 }
@@ -170,6 +176,11 @@ type Values struct {
 	// RunwayDays: the balance.runway_low alert goes out when the balance
 	// lasts fewer days than this at the last 7 days' pace (0: never).
 	RunwayDays int
+	// JournalCodes are the account codes of the journal export, by
+	// account (journal.Accounts.Codes); JournalVATRate its output VAT
+	// rate in percent.
+	JournalCodes   map[journal.Account]string
+	JournalVATRate decimal.Decimal
 }
 
 // field is the address of k's field in v (nil for an unknown key).
@@ -207,6 +218,10 @@ func (v *Values) field(k Key) any {
 		return &v.Referral
 	case KeyRunwayDays:
 		return &v.RunwayDays
+	case KeyJournalAccounts:
+		return &v.JournalCodes
+	case KeyJournalVATRate:
+		return &v.JournalVATRate
 	}
 	return nil
 }
@@ -279,6 +294,12 @@ func (v Values) RenewalTerms() plans.RenewalTerms {
 	return plans.RenewalTerms{LeadDays: v.RenewalDays, GraceDays: v.PlanGraceDays}
 }
 
+// Journal are the journal export's account codes and VAT rate
+// (journal.Options.Accounts); unset codes are the defaults'.
+func (v Values) Journal() journal.Accounts {
+	return journal.Accounts{Codes: v.JournalCodes, VATRate: v.JournalVATRate}
+}
+
 // DefaultRunwayDays is alerts.runway_days until an admin changes it.
 const DefaultRunwayDays = 3
 
@@ -311,6 +332,8 @@ func Defaults(p payments.Options, b backoffice.Settings, trialCap decimal.Decima
 		TrialCap:         trialCap, ReminderDays: reminderDays,
 		RenewalDays: plans.DefaultRenewalLeadDays, PlanGraceDays: plans.DefaultGraceDays, Enforcement: ledger.EnforceAll,
 		Referral: referral.DefaultReward, RunwayDays: DefaultRunwayDays}
+	ja := journal.DefaultAccounts()
+	v.JournalCodes, v.JournalVATRate = ja.Codes, ja.VATRate
 	if grace.Enabled {
 		v.Grace = Grace{Credits: grace.Amount, Hours: int(grace.Lifetime / time.Hour)}
 	}
@@ -356,6 +379,13 @@ func (v Values) Form(g Group) map[string]string {
 		return map[string]string{FieldReferralPercent: v.Referral.Percent.String(), FieldReferralCap: v.Referral.Cap.String()}
 	case GroupAlerts:
 		return map[string]string{FieldRunwayDays: strconv.Itoa(v.RunwayDays)}
+	case GroupJournal:
+		acc := v.Journal()
+		out := map[string]string{FieldVATRate: acc.VATRate.String()}
+		for _, a := range journal.AllAccounts {
+			out[JournalField(a)] = acc.Code(a)
+		}
+		return out
 	}
 	return nil
 }
@@ -412,6 +442,15 @@ func (v Values) Text(k Key) string {
 		return v.Referral.Percent.String() + "% / " + format.Credits(v.Referral.Cap)
 	case KeyRunwayDays:
 		return strconv.Itoa(v.RunwayDays)
+	case KeyJournalAccounts:
+		acc := v.Journal()
+		parts := make([]string, len(journal.AllAccounts))
+		for i, a := range journal.AllAccounts {
+			parts[i] = acc.Code(a)
+		}
+		return strings.Join(parts, " / ")
+	case KeyJournalVATRate:
+		return v.Journal().VATRate.String() + "%"
 	}
 	return ""
 }

@@ -39,6 +39,7 @@ var Sections = []Section{
 	{"admin.refunds", "/admin/refunds", "admin.menu.refunds", []string{"finance"}},
 	{"admin.reports", "/admin/reports", "admin.menu.reports", []string{"finance", "admin"}},
 	{"admin.analytics", "/admin/analytics", "admin.menu.analytics", []string{"finance", "admin"}},
+	{"admin.journal", "/admin/journal", "admin.menu.journal", []string{"finance", "admin"}},
 	{"admin.margins", "/admin/margins", "admin.menu.margins", []string{"finance", "admin"}},
 	{"admin.costs", "/admin/costs", "admin.menu.costs", []string{"finance", "admin"}},
 	{"admin.channel", "/admin/channel", "admin.menu.channel", []string{"finance"}},
