@@ -24,6 +24,21 @@
         series: series.map(function (s) { return { name: s.name, type: "bar", data: s.data.slice().reverse() }; })
       };
     }
+    if (c.kind === "stack") {
+      // Subscribers by plan stacked, ended subscriptions as a line.
+      return {
+        tooltip: { trigger: "axis" },
+        legend: { type: "scroll", top: 0 },
+        grid: { left: 12, right: 24, top: 36, bottom: 8, containLabel: true },
+        xAxis: { type: "category", data: c.labels, axisLabel: { hideOverlap: true } },
+        yAxis: { type: "value", minInterval: 1 },
+        series: series.map(function (s, i) {
+          return c.series[i].key === "ended"
+            ? { name: s.name, type: "line", data: s.data }
+            : { name: s.name, type: "bar", stack: "subscribers", data: s.data };
+        })
+      };
+    }
     return {
       tooltip: { trigger: "axis" },
       legend: { type: "scroll", top: 0 },

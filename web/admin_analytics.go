@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,19 +25,34 @@ func (s *Server) adminAnalyticsRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodGet, "/analytics.csv", "admin.analytics.csv", s.AdminAnalyticsCSV, auth.RoleFinance, auth.RoleAdmin)
 }
 
+// analyticsQuery reads the dashboard's dates and granularity (as the
+// revenue report's) and the conversion window in days (7 by default).
+func analyticsQuery(c echo.Context) (adminview.AnalyticsForm, backoffice.AnalyticsQuery, adminview.Errors) {
+	rf, from, to, g, errs := reportQuery(c)
+	f := adminview.AnalyticsForm{ReportForm: rf, Within: strings.TrimSpace(format.NormalizeDigits(c.QueryParam("within")))}
+	if f.Within == "" {
+		f.Within = "7"
+	}
+	n, err := strconv.Atoi(f.Within)
+	if err != nil || n < 1 || n > backoffice.MaxConversionDays {
+		errs["within"] = tr(c, "analytics.invalid_within")
+	}
+	return f, backoffice.AnalyticsQuery{From: from, To: to, Granularity: g, Within: n}, errs
+}
+
 // AdminAnalytics shows the dashboard's form and one chart per figure; the
 // charts draw from /admin/analytics.json (static/analytics.js).
 func (s *Server) AdminAnalytics(c echo.Context) error {
-	f, from, to, g, errs := reportQuery(c)
+	f, aq, errs := analyticsQuery(c)
 	v := adminview.AnalyticsView{Frame: adminFrame(c, "admin.analytics"), Form: f, Errors: errs}
 	if len(errs) > 0 {
 		return Render(c, http.StatusUnprocessableEntity, adminview.Analytics(v), nil)
 	}
-	d, err := s.admin.bo.Analytics(c.Request().Context(), from, to, g, actor(c))
+	d, err := s.admin.bo.Analytics(c.Request().Context(), aq, actor(c))
 	if err != nil {
 		return err
 	}
-	q := url.Values{"from": {f.From}, "to": {f.To}, "granularity": {f.Granularity}}
+	q := url.Values{"from": {f.From}, "to": {f.To}, "granularity": {f.Granularity}, "within": {f.Within}}
 	v.DataURL = s.URL("admin.analytics.json") + "?" + q.Encode()
 	if !d.RefreshedAt.IsZero() {
 		v.RefreshedAt = format.Time(d.RefreshedAt)
@@ -70,11 +87,11 @@ type AnalyticsSeriesJSON struct {
 
 // AdminAnalyticsJSON answers the dashboard's chart data.
 func (s *Server) AdminAnalyticsJSON(c echo.Context) error {
-	_, from, to, g, errs := reportQuery(c)
+	_, aq, errs := analyticsQuery(c)
 	if len(errs) > 0 {
 		return echo.NewHTTPError(http.StatusBadRequest)
 	}
-	d, err := s.admin.bo.Analytics(c.Request().Context(), from, to, g, actor(c))
+	d, err := s.admin.bo.Analytics(c.Request().Context(), aq, actor(c))
 	if err != nil {
 		return err
 	}
@@ -82,7 +99,10 @@ func (s *Server) AdminAnalyticsJSON(c echo.Context) error {
 	for name, ch := range d.Charts {
 		cj := AnalyticsChartJSON{Kind: ch.Kind, Labels: append([]string{}, ch.Labels...)}
 		for _, se := range ch.Series {
-			sj := AnalyticsSeriesJSON{Key: se.Key, Name: tr(c, "analytics.series."+se.Key), Data: []string{}}
+			sj := AnalyticsSeriesJSON{Key: se.Key, Name: se.Name, Data: []string{}}
+			if sj.Name == "" {
+				sj.Name = tr(c, "analytics.series."+se.Key)
+			}
 			for _, x := range se.Values {
 				sj.Data = append(sj.Data, x.String())
 			}
@@ -95,12 +115,12 @@ func (s *Server) AdminAnalyticsJSON(c echo.Context) error {
 
 // AdminAnalyticsCSV downloads one chart's data as CSV.
 func (s *Server) AdminAnalyticsCSV(c echo.Context) error {
-	f, from, to, g, errs := reportQuery(c)
+	f, aq, errs := analyticsQuery(c)
 	name := c.QueryParam("chart")
 	if len(errs) > 0 || !slices.Contains(backoffice.Charts, name) {
 		return echo.NewHTTPError(http.StatusBadRequest)
 	}
-	d, err := s.admin.bo.Analytics(c.Request().Context(), from, to, g, actor(c))
+	d, err := s.admin.bo.Analytics(c.Request().Context(), aq, actor(c))
 	if err != nil {
 		return err
 	}

@@ -86,6 +86,10 @@ func TestAdminAnalyticsCSVAndAccess(t *testing.T) {
 	require.Contains(t, got.Charts[backoffice.ChartModels].Labels, model)
 	require.Equal(t, "收入", got.Charts[backoffice.ChartModels].Series[0].Name, "series named in the user's language")
 	require.Equal(t, http.StatusBadRequest, finance.Get("/admin/analytics.csv"+q+"&chart=nope").Status)
+	bad := finance.Get("/admin/analytics?within=０&from=soon")
+	require.Equal(t, http.StatusUnprocessableEntity, bad.Status)
+	require.Equal(t, "请填写 1 到 90 之间的整数天数。", bad.TestID("error-within"))
+	require.NotEmpty(t, bad.TestID("error-from"), "every bad field at once")
 
 	support := b.staff(t, "analytics-sup", auth.RoleSupport)
 	for _, path := range []string{"/admin/analytics" + q, "/admin/analytics.json" + q, "/admin/analytics.csv" + q + "&chart=revenue"} {

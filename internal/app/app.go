@@ -464,7 +464,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice,
 		Current:        func() backoffice.Settings { return current().Backoffice(cfg.Backoffice) },
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
-		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions,
+		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions, PlanStats: a.Subscriptions,
 		PlanFees: planFees(pay, a.Subscriptions, a.Products), Webhooks: a.Webhooks,
 		Pricing: a.Pricing, Costs: a.Costs, OnPriceChange: a.Gateway.Forget})
 	a.Journal = journal.New(pool, a.Backoffice, journal.Options{PlanFees: planFees(pay, a.Subscriptions, a.Products),

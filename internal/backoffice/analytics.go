@@ -12,6 +12,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/costs"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/csvexport"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 )
@@ -59,6 +60,22 @@ func (s *Service) RefreshAnalytics(ctx context.Context) (AnalyticsRefresh, error
 			return r, fmt.Errorf("backoffice: analytics refresh: %w", err)
 		}
 	}
+	var inForce map[string]int64
+	var ended []plans.Ended
+	if s.opt.PlanStats != nil {
+		if inForce, err = s.opt.PlanStats.InForceByPlan(ctx, s.now()); err != nil {
+			return r, fmt.Errorf("backoffice: analytics refresh: %w", err)
+		}
+		if ended, err = s.opt.PlanStats.EndedByDay(ctx, r.From, r.To); err != nil {
+			return r, fmt.Errorf("backoffice: analytics refresh: %w", err)
+		}
+	}
+	// Sign-ups of the last analyticsSignupDays days (or since the first
+	// day recomputed, on a first fill) may still convert.
+	signupsSince := today.AddDate(0, 0, -analyticsSignupDays)
+	if start.Before(signupsSince) {
+		signupsSince = start
+	}
 	now := s.now()
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('analytics_rollup'))`); err != nil {
@@ -86,6 +103,21 @@ func (s *Service) RefreshAnalytics(ctx context.Context) (AnalyticsRefresh, error
 			batch.Queue(`INSERT INTO analytics_daily_customer (day, pool_id, name, charges, credits, revenue, cost) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 				m.Day, m.Key, m.Name, m.Charges, m.Credits, m.Revenue, m.Cost)
 		}
+		// Ended subscriptions are recomputed for every day; subscribers in
+		// force are a snapshot of now, today's row only.
+		batch.Queue(`UPDATE analytics_daily_plan SET ended = 0 WHERE day BETWEEN $1 AND $2`, first, last)
+		for _, e := range ended {
+			batch.Queue(`INSERT INTO analytics_daily_plan (day, plan_code, ended) VALUES ($1, $2, $3)
+				ON CONFLICT (day, plan_code) DO UPDATE SET ended = EXCLUDED.ended`, e.Day, e.PlanCode, e.Count)
+		}
+		if s.opt.PlanStats != nil {
+			batch.Queue(`UPDATE analytics_daily_plan SET subscribers = 0 WHERE day = $1`, last)
+			for code, n := range inForce {
+				batch.Queue(`INSERT INTO analytics_daily_plan (day, plan_code, subscribers) VALUES ($1, $2, $3)
+					ON CONFLICT (day, plan_code) DO UPDATE SET subscribers = EXCLUDED.subscribers`, last, code, n)
+			}
+		}
+		batch.Queue(analyticsSignupsSQL, signupsSince.UTC())
 		return tx.SendBatch(ctx, batch).Close()
 	})
 	if err != nil {
@@ -94,6 +126,26 @@ func (s *Service) RefreshAnalytics(ctx context.Context) (AnalyticsRefresh, error
 	r.Days = len(rev.Rows)
 	return r, nil
 }
+
+// analyticsSignupDays is how long after signing up an account's
+// conversion is still refreshed: the longest window the dashboard offers.
+const analyticsSignupDays = 91
+
+// MaxConversionDays is the longest conversion window (N days) the
+// dashboard offers.
+const MaxConversionDays = 90
+
+// analyticsSignupsSQL refreshes the conversion of the live pool accounts
+// (individuals and enterprises) that signed up since $1: their first
+// verification and their first paid top-up order.
+const analyticsSignupsSQL = `
+INSERT INTO analytics_signups (account_id, day, signed_up_at, verified_at, first_topup_at)
+SELECT a.id, timezone('Asia/Shanghai', a.created_at)::date, a.created_at,
+       (SELECT min(v.decided_at) FROM verifications v WHERE v.account_id = a.id AND v.state = 'verified'),
+       (SELECT min(o.paid_at) FROM payment_orders o WHERE o.account_id = a.id AND o.purpose = 'topup' AND o.paid_at IS NOT NULL)
+FROM ledger_account_view a
+WHERE a.id = a.pool_id AND a.mode = 'live' AND a.created_at >= $1
+ON CONFLICT (account_id) DO UPDATE SET verified_at = EXCLUDED.verified_at, first_topup_at = EXCLUDED.first_topup_at`
 
 // analyticsStart is the first day to recompute: the day after the newest
 // final one; on an empty roll-up the day of the first live ledger event
@@ -141,10 +193,19 @@ const (
 	ChartMargins   = "margins"   // top models by margin
 	ChartTop       = "top"       // top customers by revenue
 	ChartBreakage  = "breakage"  // breakage and refunds by period
+	ChartSignups   = "signups"   // sign-ups, and of them verified and first top-up within N days, by sign-up period
+	ChartPlans     = "plans"     // plan subscribers by plan at the period's end, and subscriptions ended
 )
 
 // Charts are the dashboard's charts in page order.
-var Charts = []string{ChartRevenue, ChartCustomers, ChartModels, ChartMargins, ChartTop, ChartBreakage}
+var Charts = []string{ChartRevenue, ChartCustomers, ChartSignups, ChartModels, ChartMargins, ChartTop, ChartBreakage, ChartPlans}
+
+// PlanStats counts plan subscribers and ended subscriptions
+// (internal/plans: *plans.Subscriptions).
+type PlanStats interface {
+	InForceByPlan(ctx context.Context, at time.Time) (map[string]int64, error)
+	EndedByDay(ctx context.Context, from, to time.Time) ([]plans.Ended, error)
+}
 
 // analyticsTop is how many models or customers a ranking shows.
 const analyticsTop = 10
@@ -159,29 +220,46 @@ type Chart struct {
 	Series []ChartSeries
 }
 
-// ChartSeries is one series of a chart.
+// ChartSeries is one series of a chart. Name, when set, is the series'
+// name as data (a plan code) instead of a translated key.
 type ChartSeries struct {
 	Key    string
+	Name   string
 	Values []decimal.Decimal
 }
+
+// counted are the series keys that hold counts, not yuan.
+var counted = map[string]bool{"paying_customers": true, "signups": true, "verified": true, "first_topup": true,
+	"subscribers": true, "ended": true}
 
 // Dashboard is the operator dashboard over [From, To) by Granularity.
 type Dashboard struct {
 	From, To    time.Time
 	Granularity Granularity
+	// Within is the conversion window in days.
+	Within int
 	// RefreshedAt is when the newest roll-up row was computed (zero: never).
 	RefreshedAt time.Time
 	Charts      map[string]Chart
 }
 
+// AnalyticsQuery is what the dashboard shows: the periods holding
+// [From, To) by Granularity, and the conversion window in days (Within,
+// 1 to MaxConversionDays; 7 when out of range).
+type AnalyticsQuery struct {
+	From, To    time.Time
+	Granularity Granularity
+	Within      int
+}
+
 // Analytics reads the operator dashboard over the periods holding
 // [from, to) from the daily roll-ups. Finance and admin users may read it.
 // Errors: ErrForbidden; database errors wrapped with "backoffice: analytics:".
-func (s *Service) Analytics(ctx context.Context, from, to time.Time, g Granularity, actor Actor) (Dashboard, error) {
+func (s *Service) Analytics(ctx context.Context, q AnalyticsQuery, actor Actor) (Dashboard, error) {
 	if err := actor.require(auth.RoleFinance, auth.RoleAdmin); err != nil {
 		return Dashboard{}, err
 	}
-	d, err := s.analytics(ctx, from, to, g)
+	d, err := s.analytics(ctx, q)
 	if err != nil {
 		return d, fmt.Errorf("backoffice: analytics: %w", err)
 	}
@@ -210,7 +288,11 @@ SELECT c.pool_id::text || ' ' || (array_agg(c.name ORDER BY c.day DESC))[1] AS l
 FROM analytics_daily_customer c WHERE c.day >= $1 AND c.day < $2
 GROUP BY c.pool_id ORDER BY revenue DESC, c.pool_id LIMIT $3`
 
-func (s *Service) analytics(ctx context.Context, from, to time.Time, g Granularity) (Dashboard, error) {
+func (s *Service) analytics(ctx context.Context, q AnalyticsQuery) (Dashboard, error) {
+	from, to, g := q.From, q.To, q.Granularity
+	if q.Within < 1 || q.Within > MaxConversionDays {
+		q.Within = 7
+	}
 	if g != Monthly {
 		g = Daily
 	}
@@ -219,7 +301,7 @@ func (s *Service) analytics(ctx context.Context, from, to time.Time, g Granulari
 	if end.Before(to) || end.Equal(start) {
 		end = nextPeriod(end, g)
 	}
-	d := Dashboard{From: start.UTC(), To: end.UTC(), Granularity: g, Charts: map[string]Chart{}}
+	d := Dashboard{From: start.UTC(), To: end.UTC(), Granularity: g, Within: q.Within, Charts: map[string]Chart{}}
 	first, last := start.Format("2006-01-02"), end.Format("2006-01-02")
 	layout := "YYYY-MM-DD"
 	if g == Monthly {
@@ -319,7 +401,110 @@ func (s *Service) analytics(ctx context.Context, from, to time.Time, g Granulari
 		push(&c, t.Revenue.RoundBank(2))
 	}
 	d.Charts[ChartTop] = c
+	if d.Charts[ChartSignups], err = s.signupChart(ctx, start, end, g, layout, q.Within); err != nil {
+		return d, err
+	}
+	if d.Charts[ChartPlans], err = s.planChart(ctx, start, end, g, layout); err != nil {
+		return d, err
+	}
 	return d, nil
+}
+
+// periodLabels are the labels of the periods [start, end).
+func periodLabels(start, end time.Time, g Granularity) []string {
+	var out []string
+	for p := start; p.Before(end); p = nextPeriod(p, g) {
+		if g == Monthly {
+			out = append(out, p.Format("2006-01"))
+		} else {
+			out = append(out, p.Format("2006-01-02"))
+		}
+	}
+	return out
+}
+
+const analyticsSignupsReadSQL = `
+SELECT to_char(date_trunc($3, day), $4), count(*),
+       count(*) FILTER (WHERE verified_at < signed_up_at + make_interval(days => $5)),
+       count(*) FILTER (WHERE first_topup_at < signed_up_at + make_interval(days => $5))
+FROM analytics_signups WHERE day >= $1 AND day < $2
+GROUP BY 1`
+
+// signupChart is sign-ups by sign-up period, and how many of them were
+// verified and paid a first top-up within `within` days of signing up.
+func (s *Service) signupChart(ctx context.Context, start, end time.Time, g Granularity, layout string, within int) (Chart, error) {
+	c := Chart{Name: ChartSignups, Kind: "bar", Labels: periodLabels(start, end, g),
+		Series: []ChartSeries{{Key: "signups"}, {Key: "verified"}, {Key: "first_topup"}}}
+	rows, err := s.pool.Query(ctx, analyticsSignupsReadSQL, start.Format("2006-01-02"), end.Format("2006-01-02"), string(g), layout, within)
+	if err != nil {
+		return c, err
+	}
+	got := map[string][3]int64{}
+	var label string
+	var n [3]int64
+	if _, err := pgx.ForEachRow(rows, []any{&label, &n[0], &n[1], &n[2]}, func() error { got[label] = n; return nil }); err != nil {
+		return c, err
+	}
+	for _, l := range c.Labels {
+		x := got[l]
+		push(&c, decimal.NewFromInt(x[0]), decimal.NewFromInt(x[1]), decimal.NewFromInt(x[2]))
+	}
+	return c, nil
+}
+
+const analyticsPlansReadSQL = `
+SELECT to_char(date_trunc($3, day), $4) AS period, plan_code,
+       (array_agg(subscribers ORDER BY day DESC) FILTER (WHERE subscribers IS NOT NULL))[1] AS subscribers,
+       sum(ended) AS ended
+FROM analytics_daily_plan WHERE day >= $1 AND day < $2
+GROUP BY 1, 2`
+
+// planChart is, per period, the subscribers in force by plan at the
+// period's last snapshot (one series per plan) and the subscriptions that
+// ended in it.
+func (s *Service) planChart(ctx context.Context, start, end time.Time, g Granularity, layout string) (Chart, error) {
+	c := Chart{Name: ChartPlans, Kind: "stack", Labels: periodLabels(start, end, g)}
+	type planRow struct {
+		Period      string
+		Plan        string
+		Subscribers *int64
+		Ended       int64
+	}
+	rows, _ := s.pool.Query(ctx, analyticsPlansReadSQL, start.Format("2006-01-02"), end.Format("2006-01-02"), string(g), layout)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[planRow])
+	if err != nil {
+		return c, err
+	}
+	index := map[string]int{}
+	for i, l := range c.Labels {
+		index[l] = i
+	}
+	var codes []string
+	subs := map[string][]decimal.Decimal{}
+	ended := make([]decimal.Decimal, len(c.Labels))
+	for i := range ended {
+		ended[i] = decimal.Zero
+	}
+	for _, r := range got {
+		if _, ok := subs[r.Plan]; !ok {
+			codes = append(codes, r.Plan)
+			subs[r.Plan] = make([]decimal.Decimal, len(c.Labels))
+			for i := range subs[r.Plan] {
+				subs[r.Plan][i] = decimal.Zero
+			}
+		}
+		i := index[r.Period]
+		if r.Subscribers != nil {
+			subs[r.Plan][i] = decimal.NewFromInt(*r.Subscribers)
+		}
+		ended[i] = ended[i].Add(decimal.NewFromInt(r.Ended))
+	}
+	sortBy(codes, func(a, b string) bool { return a < b })
+	for _, code := range codes {
+		c.Series = append(c.Series, ChartSeries{Key: "subscribers", Name: code, Values: subs[code]})
+	}
+	c.Series = append(c.Series, ChartSeries{Key: "ended", Values: ended})
+	return c, nil
 }
 
 // push appends one value to each series of c, in order.
@@ -355,8 +540,11 @@ func ChartCSV(w io.Writer, c Chart) error {
 	}
 	for _, s := range c.Series {
 		col := s.Key + "_rmb"
-		if s.Key == "paying_customers" {
+		if counted[s.Key] {
 			col = s.Key
+		}
+		if s.Name != "" {
+			col = s.Key + ":" + s.Name
 		}
 		head = append(head, col)
 	}
@@ -364,7 +552,7 @@ func ChartCSV(w io.Writer, c Chart) error {
 	for i, l := range c.Labels {
 		rec := []string{l}
 		for _, s := range c.Series {
-			if s.Key == "paying_customers" {
+			if counted[s.Key] {
 				rec = append(rec, s.Values[i].String())
 				continue
 			}

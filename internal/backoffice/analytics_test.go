@@ -3,6 +3,7 @@ package backoffice_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/costs"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/plans"
 )
 
 // TestAnalyticsRollupMatchesReports seeds a month (June 2024, Shanghai) of
@@ -89,7 +91,7 @@ func TestAnalyticsRollupMatchesReports(t *testing.T) {
 	for _, g := range []backoffice.Granularity{backoffice.Daily, backoffice.Monthly} {
 		rep, err := b.svc.Revenue(b.ctx, from, to, g, finance)
 		require.NoError(t, err)
-		dash, err := b.svc.Analytics(b.ctx, from, to, g, finance)
+		dash, err := b.svc.Analytics(b.ctx, backoffice.AnalyticsQuery{From: from, To: to, Granularity: g}, finance)
 		require.NoError(t, err)
 		rev, brk := dash.Charts[backoffice.ChartRevenue], dash.Charts[backoffice.ChartBreakage]
 		require.Len(t, rev.Labels, len(rep.Rows))
@@ -113,7 +115,7 @@ func TestAnalyticsRollupMatchesReports(t *testing.T) {
 
 	margins, err := costs.New(b.pool).Margins(b.ctx, from, to, ledger.DefaultCreditPriceRMB)
 	require.NoError(t, err)
-	dash, err := b.svc.Analytics(b.ctx, from, to, backoffice.Monthly, finance)
+	dash, err := b.svc.Analytics(b.ctx, backoffice.AnalyticsQuery{From: from, To: to, Granularity: backoffice.Monthly}, finance)
 	require.NoError(t, err)
 	models := dash.Charts[backoffice.ChartModels]
 	require.Equal(t, []string{"deepseek-chat", "qwen-max"}, models.Labels)
@@ -143,7 +145,86 @@ func TestAnalyticsRollupMatchesReports(t *testing.T) {
 		require.Contains(t, buf.String(), "period (Asia/Shanghai),recognised_rmb,deferred_rmb,cash_in_rmb\n2024-06,")
 	})
 	t.Run("SupportIsRefused", func(t *testing.T) {
-		_, err := b.svc.Analytics(b.ctx, from, to, backoffice.Monthly, support)
+		_, err := b.svc.Analytics(b.ctx, backoffice.AnalyticsQuery{From: from, To: to, Granularity: backoffice.Monthly}, support)
 		require.ErrorIs(t, err, backoffice.ErrForbidden)
 	})
+}
+
+// TestAnalyticsSignupsAndPlans: three sign-ups, one verified and topped up
+// within a week, one verified after ten days; two plan subscribers, one of
+// whom canceled and expires after its month. The conversion chart counts
+// per window, the plan chart shows the subscribers of each snapshot and the
+// churned subscription on the day it ended.
+func TestAnalyticsSignupsAndPlans(t *testing.T) {
+	t.Parallel()
+	// Account sign-up times are the database's clock: start there.
+	b := setup(t, setupOpts{start: time.Now().UTC().Truncate(time.Second), own: true, plans: true})
+	finance := b.staff(t, auth.RoleFinance)
+	day := 24 * time.Hour
+	t0 := b.clock.Now()
+	c1, c2, c3 := b.customer(t).account.ID, b.customer(t).account.ID, b.customer(t).account.ID
+	_ = c3
+	verify := func(acc int64, at time.Time) {
+		_, err := b.pool.Exec(b.ctx, `INSERT INTO verifications (account_id, source, state, submitted_at, decided_at, provider_reference)
+			VALUES ($1, 'external', 'verified', $2, $2, $3)`, acc, at, uniq("kyc"))
+		require.NoError(t, err)
+	}
+	verify(c1, t0.Add(3*day))
+	verify(c2, t0.Add(10*day))
+	_, err := b.pool.Exec(b.ctx, `INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, channel, state, expires_at,
+		paid_at, created_at, updated_at) VALUES ($1, $2, 10000, 100000, 'wechat', 'paid', $3, $3, $3, $3)`, uniq("order"), c1, t0.Add(3*day))
+	require.NoError(t, err)
+
+	catalogue := plans.New(b.pool, plans.Options{Now: b.clock.Now})
+	spec := plans.DemoSpecs()[1]
+	spec.Code = uniq("analytics-plan")
+	draft, err := catalogue.CreateDraft(b.ctx, spec, "ops@example.com")
+	require.NoError(t, err)
+	_, err = catalogue.Publish(b.ctx, draft.ID, "ops@example.com")
+	require.NoError(t, err)
+	subs := plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
+	for _, acc := range []int64{c1, c2} {
+		_, _, err := subs.Subscribe(b.ctx, plans.SubscribeRequest{AccountID: acc, PlanCode: spec.Code, Cycle: plans.Monthly, Anchor: t0, Actor: "test"})
+		require.NoError(t, err)
+	}
+	_, err = subs.Cancel(b.ctx, c2, "test")
+	require.NoError(t, err)
+	_, err = b.svc.RefreshAnalytics(b.ctx)
+	require.NoError(t, err)
+
+	b.clock.Add(32 * day) // past the month: the canceled one expires, the other is in its grace
+	_, err = subs.RenewDue(b.ctx, b.clock.Now())
+	require.NoError(t, err)
+	_, err = b.svc.RefreshAnalytics(b.ctx)
+	require.NoError(t, err)
+	inForce, err := subs.InForceByPlan(b.ctx, b.clock.Now())
+	require.NoError(t, err)
+
+	q := backoffice.AnalyticsQuery{From: t0, To: b.clock.Now(), Granularity: backoffice.Daily}
+	for _, w := range []struct {
+		within               int
+		verified, firstTopUp int64
+	}{{7, 1, 1}, {30, 2, 1}, {1, 0, 0}} {
+		q.Within = w.within
+		dash, err := b.svc.Analytics(b.ctx, q, finance)
+		require.NoError(t, err)
+		ch := dash.Charts[backoffice.ChartSignups]
+		first := t0.In(backoffice.Shanghai).Format("2006-01-02")
+		require.Equal(t, first, ch.Labels[0])
+		require.Equal(t, []string{"3", fmt.Sprint(w.verified), fmt.Sprint(w.firstTopUp)},
+			[]string{ch.Series[0].Values[0].String(), ch.Series[1].Values[0].String(), ch.Series[2].Values[0].String()}, "within %d days", w.within)
+	}
+	dash, err := b.svc.Analytics(b.ctx, q, finance)
+	require.NoError(t, err)
+	ch := dash.Charts[backoffice.ChartPlans]
+	require.Len(t, ch.Series, 2, "one plan and the ended line")
+	require.Equal(t, spec.Code, ch.Series[0].Name)
+	last := len(ch.Labels) - 1
+	require.Equal(t, "2", ch.Series[0].Values[0].String(), "both subscribed on the first day")
+	require.Equal(t, fmt.Sprint(inForce[spec.Code]), ch.Series[0].Values[last].String(), "today's snapshot is the plans' own count")
+	require.Equal(t, "1", ch.Series[0].Values[last].String(), "the canceled one expired")
+	require.Equal(t, "1", ch.Series[1].Values[last].String(), "one subscription ended today")
+	var csv bytes.Buffer
+	require.NoError(t, backoffice.ChartCSV(&csv, ch))
+	require.Contains(t, csv.String(), "period (Asia/Shanghai),subscribers:"+spec.Code+",ended\n")
 }

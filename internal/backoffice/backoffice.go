@@ -87,6 +87,9 @@ type Options struct {
 	// Costs lets finance and admins publish cost cards and read margins
 	// (cost_cards.go); nil refuses them.
 	Costs *costs.Service
+	// PlanStats counts plan subscribers and churn for the operator
+	// dashboard (analytics.go); nil shows none.
+	PlanStats PlanStats
 	// OnPriceChange is told of each account whose own rate card changed
 	// (the gateway drops its cached copy).
 	OnPriceChange func(accountID int64)

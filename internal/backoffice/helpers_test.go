@@ -83,7 +83,8 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 		Refunder: &ledgerRefunder{l: l},
 	}
 	if o.plans {
-		bopts.Plans = plans.NewSubscriptions(pool, l, plans.Options{Now: c.Now})
+		subs := plans.NewSubscriptions(pool, l, plans.Options{Now: c.Now})
+		bopts.Plans, bopts.PlanStats = subs, subs
 	}
 	if o.costs {
 		bopts.Costs = costs.New(pool)

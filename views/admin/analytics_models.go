@@ -3,7 +3,7 @@ package admin
 // AnalyticsView is the operator dashboard (/admin/analytics).
 type AnalyticsView struct {
 	Frame  Frame
-	Form   ReportForm
+	Form   AnalyticsForm
 	Errors Errors
 	// DataURL answers every chart's data as JSON (static/analytics.js).
 	DataURL string
@@ -17,4 +17,11 @@ type AnalyticsView struct {
 type AnalyticsChart struct {
 	Name   string
 	CSVURL string
+}
+
+// AnalyticsForm is the dashboard's period as typed, and the conversion
+// window in days.
+type AnalyticsForm struct {
+	ReportForm
+	Within string
 }
