@@ -117,6 +117,12 @@ func (s *Service) RefreshAnalytics(ctx context.Context) (AnalyticsRefresh, error
 					ON CONFLICT (day, plan_code) DO UPDATE SET subscribers = EXCLUDED.subscribers`, last, code, n)
 			}
 		}
+		// Months touched by the days recomputed, summed again from the days.
+		month := periodStart(start, Monthly).Format("2006-01-02")
+		batch.Queue(`DELETE FROM analytics_monthly_customer WHERE month >= $1`, month)
+		batch.Queue(`INSERT INTO analytics_monthly_customer (month, pool_id, name, credits, revenue)
+			SELECT date_trunc('month', day)::date, pool_id, (array_agg(name ORDER BY day DESC))[1], sum(credits), sum(revenue)
+			FROM analytics_daily_customer WHERE day >= $1 GROUP BY 1, 2`, month)
 		batch.Queue(analyticsSignupsSQL, signupsSince.UTC())
 		return tx.SendBatch(ctx, batch).Close()
 	})
@@ -271,9 +277,7 @@ SELECT to_char(date_trunc($3, d.day), $4) AS period,
        sum(d.cash_in) AS cash_in, sum(d.recognised) AS recognised,
        (array_agg(d.deferred ORDER BY d.day DESC))[1] AS deferred,
        sum(d.breakage) AS breakage, sum(d.refunded) AS refunded,
-       coalesce((SELECT count(DISTINCT c.pool_id) FROM analytics_daily_customer c
-                 WHERE c.day >= min(d.day) AND c.day <= max(d.day) AND c.credits > 0), 0) AS paying,
-       max(d.refreshed_at) AS refreshed_at
+       0::bigint AS paying, max(d.refreshed_at) AS refreshed_at
 FROM analytics_daily d
 WHERE d.day >= $1 AND d.day < $2
 GROUP BY 1 ORDER BY 1`
@@ -283,10 +287,27 @@ SELECT model, sum(revenue) AS revenue, sum(revenue) - sum(cost) AS margin
 FROM analytics_daily_model WHERE day >= $1 AND day < $2
 GROUP BY model`
 
+// analyticsPayingSQL counts the customers charged in each day (one row
+// per customer and day) or month (the monthly roll-up) of [$1, $2).
+const (
+	analyticsPayingDailySQL = `SELECT to_char(day, 'YYYY-MM-DD'), count(*) FROM analytics_daily_customer
+		WHERE day >= $1 AND day < $2 AND credits > 0 GROUP BY 1`
+	analyticsPayingMonthlySQL = `SELECT to_char(month, 'YYYY-MM'), count(*) FROM analytics_monthly_customer
+		WHERE month >= $1 AND month < $2 AND credits > 0 GROUP BY 1`
+)
+
+// analyticsCustomersSQL ranks customers by revenue over [$1, $2): the
+// whole months [$3, $4) from the monthly roll-up, the days around them
+// from the daily one.
 const analyticsCustomersSQL = `
-SELECT c.pool_id::text || ' ' || (array_agg(c.name ORDER BY c.day DESC))[1] AS label, sum(c.revenue) AS revenue
-FROM analytics_daily_customer c WHERE c.day >= $1 AND c.day < $2
-GROUP BY c.pool_id ORDER BY revenue DESC, c.pool_id LIMIT $3`
+WITH x AS (
+    SELECT pool_id, name, revenue, month AS day FROM analytics_monthly_customer WHERE month >= $3 AND month < $4
+    UNION ALL
+    SELECT pool_id, name, revenue, day FROM analytics_daily_customer
+    WHERE (day >= $1 AND day < $3) OR (day >= $4 AND day < $2)
+)
+SELECT pool_id::text || ' ' || max(name) AS label, sum(revenue) AS revenue
+FROM x GROUP BY pool_id ORDER BY revenue DESC, pool_id LIMIT $5`
 
 func (s *Service) analytics(ctx context.Context, q AnalyticsQuery) (Dashboard, error) {
 	from, to, g := q.From, q.To, q.Granularity
@@ -322,8 +343,23 @@ func (s *Service) analytics(ctx context.Context, q AnalyticsQuery) (Dashboard, e
 	if err != nil {
 		return d, err
 	}
+	payingSQL := analyticsPayingDailySQL
+	if g == Monthly {
+		payingSQL = analyticsPayingMonthlySQL
+	}
+	paying := map[string]int64{}
+	rows, err = s.pool.Query(ctx, payingSQL, first, last)
+	if err != nil {
+		return d, err
+	}
+	var label string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&label, &n}, func() error { paying[label] = n; return nil }); err != nil {
+		return d, err
+	}
 	byPeriod := map[string]periodRow{}
 	for _, r := range got {
+		r.Paying = paying[r.Period]
 		byPeriod[r.Period] = r
 		if r.RefreshedAt.After(d.RefreshedAt) {
 			d.RefreshedAt = r.RefreshedAt
@@ -390,7 +426,15 @@ func (s *Service) analytics(ctx context.Context, q AnalyticsQuery) (Dashboard, e
 		Label   string
 		Revenue decimal.Decimal
 	}
-	rows, _ = s.pool.Query(ctx, analyticsCustomersSQL, first, last, analyticsTop)
+	// The whole months inside [start, end); none: an empty range at end.
+	mStart, mEnd := periodStart(start, Monthly), periodStart(end, Monthly)
+	if mStart.Before(start) {
+		mStart = mStart.AddDate(0, 1, 0)
+	}
+	if !mStart.Before(mEnd) {
+		mStart, mEnd = end, end
+	}
+	rows, _ = s.pool.Query(ctx, analyticsCustomersSQL, first, last, mStart.Format("2006-01-02"), mEnd.Format("2006-01-02"), analyticsTop)
 	top, err := pgx.CollectRows(rows, pgx.RowToStructByPos[customerRow])
 	if err != nil {
 		return d, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,4 +228,45 @@ func TestAnalyticsSignupsAndPlans(t *testing.T) {
 	var csv bytes.Buffer
 	require.NoError(t, backoffice.ChartCSV(&csv, ch))
 	require.Contains(t, csv.String(), "period (Asia/Shanghai),subscribers:"+spec.Code+",ended\n")
+}
+
+// TestAnalyticsRefreshConcurrent: 64 refreshes at once (the periodic job on
+// several nodes, a manual run) all succeed and leave one row per day with
+// the figures a single refresh computes.
+func TestAnalyticsRefreshConcurrent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{start: time.Date(2024, 5, 31, 16, 30, 0, 0, time.UTC), own: true, costs: true})
+	acc := b.customer(t).account.ID
+	b.credit(t, acc, ledger.LotPaid, "5000", nil)
+	for range 3 {
+		_, err := b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc, Amount: d("12.5"), IdempotencyKey: uniq("c"), Model: "deepseek-chat",
+			Detail: json.RawMessage(`{"cost":"0.01"}`)})
+		require.NoError(t, err)
+		b.clock.Add(24 * time.Hour)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.svc.RefreshAnalytics(b.ctx)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	var days, models int
+	var recognised decimal.Decimal
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*), count(DISTINCT day), sum(recognised) FROM analytics_daily`).Scan(&days, new(int), &recognised))
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM analytics_daily_model`).Scan(&models))
+	require.Equal(t, 4, days, "1 to 4 June, once each")
+	require.Equal(t, 3, models, "one model on each of three days")
+	rep, err := b.svc.Revenue(b.ctx, time.Date(2024, 6, 1, 0, 0, 0, 0, backoffice.Shanghai), time.Date(2024, 6, 5, 0, 0, 0, 0, backoffice.Shanghai),
+		backoffice.Daily, b.staff(t, auth.RoleFinance))
+	require.NoError(t, err)
+	require.True(t, rep.Total.RMB.Recognised.Equal(recognised), "report %s, roll-up %s", rep.Total.RMB.Recognised, recognised)
 }
