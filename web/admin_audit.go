@@ -37,7 +37,7 @@ var auditActions = slices.Concat([]backoffice.Action{
 	backoffice.ActionChannelBillImported, backoffice.ActionDifferenceResolved, backoffice.ActionRefundRequested,
 	backoffice.ActionRefundApproved, backoffice.ActionRefundRejected, backoffice.ActionRefundDone,
 	backoffice.ActionAPIKeyCreated, backoffice.ActionAPIKeyRevoked, backoffice.ActionAllocationTransfer,
-	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
+	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionInvoicingBasisSet, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
 	backoffice.ActionProductDrafted, backoffice.ActionProductPublished, backoffice.ActionCostCardPublished,
 }, backoffice.StaffActions, backoffice.WebhookActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions,
 	team.AuditActions, backoffice.RateCardActions, usagestream.AuditActions)

@@ -31,6 +31,7 @@ func (s *Server) adminInvoiceRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodPost, "/invoices/reject", "admin.invoice.reject", s.AdminInvoiceReject, invoiceRoles...)
 	s.adminRoute(g, http.MethodPost, "/invoices/reverse", "admin.invoice.reverse", s.AdminInvoiceReverse, invoiceRoles...)
 	s.adminRoute(g, http.MethodPost, "/invoices/reissue", "admin.invoice.reissue", s.AdminInvoiceReissue, invoiceRoles...)
+	s.adminRoute(g, http.MethodPost, "/invoices/basis", "admin.invoice.basis", s.AdminInvoicingBasis, invoiceRoles...)
 }
 
 // invoiceStates are the queue's tabs.
@@ -38,6 +39,62 @@ var invoiceStates = []invoicing.State{invoicing.StateRequested, invoicing.StateI
 
 // AdminInvoiceQueue lists invoices in one state (?state=, requested first).
 func (s *Server) AdminInvoiceQueue(c echo.Context) error {
+	v, err := s.invoiceQueueView(c)
+	if err != nil {
+		return err
+	}
+	if a := c.QueryParam("basis_account"); a != "" {
+		v.Basis.Account = a
+		if id, err := strconv.ParseInt(a, 10, 64); err == nil && id > 0 {
+			info, err := s.kyc.invoicing.AccountBasis(c.Request().Context(), id)
+			if err != nil {
+				return err
+			}
+			v.Basis.Current, v.Basis.Basis = string(info.Current), string(info.Current)
+			if info.Next != nil {
+				v.Basis.Next, v.Basis.NextFrom, v.Basis.Basis = string(info.Next.Basis), &info.Next.EffectiveFrom, string(info.Next.Basis)
+			}
+		}
+	}
+	return Render(c, http.StatusOK, adminview.InvoiceQueue(v), nil)
+}
+
+// AdminInvoicingBasis sets an account's invoicing basis (top-up or
+// consumption) from next month, audited in the same transaction.
+func (s *Server) AdminInvoicingBasis(c echo.Context) error {
+	form := adminview.BasisForm{Account: strings.TrimSpace(c.FormValue("account")), Basis: c.FormValue("basis")}
+	errs := map[string]string{}
+	id, perr := strconv.ParseInt(form.Account, 10, 64)
+	if perr != nil || id <= 0 {
+		errs["account"] = tr(c, fieldKey("account_required"))
+	}
+	if form.Basis != string(invoicing.BasisTopUp) && form.Basis != string(invoicing.BasisConsumption) {
+		errs["basis"] = tr(c, fieldKey("basis_invalid"))
+	}
+	if len(errs) == 0 {
+		a := actor(c)
+		_, err := s.kyc.invoicing.SetBasis(c.Request().Context(), id, invoicing.Basis(form.Basis), staffActor(c),
+			func(ctx context.Context, tx pgx.Tx, ch invoicing.BasisChange) error {
+				return backoffice.AuditInvoicingBasisSet(ctx, tx, a, id, string(ch.Basis), ch.EffectiveFrom)
+			})
+		if err == nil {
+			return HXRedirect(c, s.URL("admin.invoices")+"?basis_account="+strconv.FormatInt(id, 10))
+		}
+		fields, _, ok := s.fieldErrors(c, err)
+		if !ok {
+			return err
+		}
+		errs = fields
+	}
+	v, err := s.invoiceQueueView(c)
+	if err != nil {
+		return err
+	}
+	v.Basis.BasisForm, v.Basis.Errors = form, errs
+	return Render(c, http.StatusUnprocessableEntity, adminview.InvoiceQueue(v), nil)
+}
+
+func (s *Server) invoiceQueueView(c echo.Context) (adminview.InvoiceQueueView, error) {
 	ctx := c.Request().Context()
 	state := invoicing.State(c.QueryParam("state"))
 	if state == "" {
@@ -48,11 +105,11 @@ func (s *Server) AdminInvoiceQueue(c echo.Context) error {
 		ok = ok || st == state
 	}
 	if !ok {
-		return echo.ErrBadRequest
+		return adminview.InvoiceQueueView{}, echo.ErrBadRequest
 	}
 	q, err := s.kyc.invoicing.Queue(ctx, state)
 	if err != nil {
-		return err
+		return adminview.InvoiceQueueView{}, err
 	}
 	v := adminview.InvoiceQueueView{Frame: adminFrame(c, "admin.invoices"), State: string(state)}
 	for _, st := range invoiceStates {
@@ -61,7 +118,8 @@ func (s *Server) AdminInvoiceQueue(c echo.Context) error {
 	for _, inv := range q {
 		v.Invoices = append(v.Invoices, s.invoiceRow(ctx, inv))
 	}
-	return Render(c, http.StatusOK, adminview.InvoiceQueue(v), nil)
+	v.Basis.Basis = string(invoicing.BasisTopUp)
+	return v, nil
 }
 
 // AdminInvoiceDetail shows one invoice (?id=) with its items, history and

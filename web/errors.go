@@ -205,6 +205,8 @@ var errorTable = []ErrorMapping{
 	{invoicing.ErrDuplicateNumber, http.StatusConflict, "duplicate_number", "error.invoicing.duplicate_number"},
 	{invoicing.ErrSellerNotConfigured, http.StatusConflict, "seller_not_configured", "error.invoicing.seller_not_configured"},
 	{invoicing.ErrRefundNeedsReversal, http.StatusConflict, "refund_needs_reversal", "error.invoicing.refund_needs_reversal"},
+	{invoicing.ErrMonthNotInvoiceable, http.StatusUnprocessableEntity, "month_not_invoiceable", "error.invoicing.month_not_invoiceable"},
+	{invoicing.ErrBasisInvalid, http.StatusUnprocessableEntity, "basis_invalid", "error.invoicing.basis_invalid"},
 
 	// Any other *fielderr.Errors: what was typed is wrong. A form shows each
 	// field's message (fieldErrors); elsewhere it is this one answer. This

@@ -50,8 +50,13 @@ func (s *Server) RequestInvoice(c echo.Context) error {
 	ctx := c.Request().Context()
 	cu := customerOf(c)
 	form, items, badItems := invoiceRequestForm(c)
-	r := invoicing.Request{Kind: invoicing.Kind(form.Kind), Email: form.Email, Items: items,
+	r := invoicing.Request{Kind: invoicing.Kind(form.Kind), Email: form.Email, Items: items, Month: form.Month,
 		RequestedBy: "user:" + strconv.FormatInt(cu.User.ID, 10)}
+	if form.MonthAmount != "" {
+		fen, ok := parseFen(form.MonthAmount)
+		badItems = badItems || !ok
+		r.AmountFen = fen
+	}
 	if form.TitleID != "" && form.TitleID != "new" {
 		id, err := strconv.ParseInt(form.TitleID, 10, 64)
 		if err != nil || id <= 0 {
@@ -65,7 +70,7 @@ func (s *Server) RequestInvoice(c echo.Context) error {
 	if badItems {
 		// Unreadable amounts: the rest is still checked (without items
 		// the request cannot be recorded), so every message shows at once.
-		r.Items = nil
+		r.Items, r.Month = nil, ""
 	}
 	_, err := s.kyc.invoicing.RequestInvoice(ctx, cu.Account.ID, r)
 	if badItems {
@@ -198,6 +203,22 @@ func (s *Server) invoicesView(c echo.Context) (pv.InvoicesView, error) {
 	ctx := c.Request().Context()
 	acct := customerOf(c).Account.ID
 	v := pv.InvoicesView{Frame: s.frame(c, "portal.invoices")}
+	basis, err := s.kyc.invoicing.AccountBasis(ctx, acct)
+	if err != nil {
+		return v, err
+	}
+	v.Basis = string(basis.Current)
+	if basis.Next != nil {
+		v.NextBasis, v.NextFrom = string(basis.Next.Basis), &basis.Next.EffectiveFrom
+	}
+	months, err := s.kyc.invoicing.InvoiceableMonths(ctx, acct)
+	if err != nil {
+		return v, err
+	}
+	for _, m := range months {
+		v.Months = append(v.Months, pv.InvoiceableMonthRow{Month: m.Label(), Consumed: fenDecimal(m.ConsumedFen),
+			Invoiced: fenDecimal(m.InvoicedFen), Available: fenDecimal(m.AvailableFen)})
+	}
 	tops, err := s.kyc.invoicing.Invoiceable(ctx, acct)
 	if err != nil {
 		return v, err
@@ -241,7 +262,7 @@ func (s *Server) invoiceRow(ctx context.Context, inv invoicing.Invoice) pv.Invoi
 	r := pv.InvoiceRow{ID: inv.ID, AccountID: inv.AccountID, Kind: string(inv.Kind), State: string(inv.State), Amount: fenDecimal(inv.AmountFen),
 		Buyer: titleFormOf(inv.Buyer), Email: inv.Email, Number: inv.Number, IssuedOn: inv.IssuedOn, PDFSource: inv.PDFSource, HasPDF: inv.HasPDF,
 		Reason: s.reasonText(ctx, "error.invoicing.", inv.Reason), RequestedAt: inv.RequestedAt, IssuedAt: inv.IssuedAt, IssuedBy: inv.IssuedBy,
-		ClosedAt: inv.ClosedAt, ClosedBy: inv.ClosedBy, ReissueOf: inv.ReissueOf, ReissuedAs: inv.ReissuedAs}
+		ClosedAt: inv.ClosedAt, ClosedBy: inv.ClosedBy, ReissueOf: inv.ReissueOf, ReissuedAs: inv.ReissuedAs, Month: inv.Month}
 	for _, it := range inv.Items {
 		r.Items = append(r.Items, pv.InvoiceItem{OrderID: it.OrderID, OrderNo: it.OrderNo, Amount: fenDecimal(it.AmountFen)})
 	}
@@ -250,7 +271,8 @@ func (s *Server) invoiceRow(ctx context.Context, inv invoicing.Invoice) pv.Invoi
 
 func invoiceRequestForm(c echo.Context) (form pv.InvoiceRequestForm, items []invoicing.ItemRequest, bad bool) {
 	form = pv.InvoiceRequestForm{Kind: c.FormValue("kind"), TitleID: c.FormValue("title_id"), Email: strings.TrimSpace(c.FormValue("email")),
-		Title: titleForm(c), SaveTitle: c.FormValue("save_title") != "", Orders: map[int64]bool{}, Amounts: map[int64]string{}}
+		Title: titleForm(c), SaveTitle: c.FormValue("save_title") != "", Orders: map[int64]bool{}, Amounts: map[int64]string{},
+		Month: strings.TrimSpace(c.FormValue("month")), MonthAmount: strings.TrimSpace(c.FormValue("month_amount"))}
 	params, _ := c.FormParams()
 	for _, o := range params["order"] {
 		id, err := strconv.ParseInt(o, 10, 64)

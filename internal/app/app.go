@@ -369,6 +369,11 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	// An issued invoice's PDF is emailed to the customer: the mail job is
 	// enqueued inside the issuing transaction.
 	iopts.OnIssued = invoicing.IssuedMail(late, a.I18n)
+	// Invoicing by consumption values a month as the revenue report does
+	// (a.Backoffice is built below; it is only called once serving).
+	iopts.ConsumedFen = func(ctx context.Context, accountID int64, from, to time.Time) (int64, error) {
+		return a.Backoffice.PaidConsumedFen(ctx, accountID, from, to)
+	}
 	a.Invoicing = invoicing.New(pool, a.Payments.Invoicing(), iopts)
 
 	a.Webhooks = webhook.NewService(pool, late, webhook.Options{RequireHTTPS: production})

@@ -50,6 +50,7 @@ const (
 	ActionInvoiceIssued       Action = "invoice_issued"        // finance issued a customer's invoice
 	ActionPlanPublished       Action = "plan_published"        // an admin published a plan version
 	ActionCostCardPublished   Action = "cost_card_published"   // finance or an admin published a cost card version
+	ActionInvoicingBasisSet   Action = "invoicing_basis_set"   // finance set an account's invoicing basis (top-up or consumption)
 )
 
 // ActorKind says who acted: staff, a customer (redemptions, refund
@@ -88,6 +89,15 @@ type Entry struct {
 func AuditInvoiceIssued(ctx context.Context, tx db.DBTX, a Actor, accountID, invoiceID int64, number string, amountFen int64) error {
 	e := staffEntry(a, ActionInvoiceIssued, accountID)
 	e.Detail = map[string]any{"invoice_id": invoiceID, "number": number, "amount_fen": amountFen}
+	_, err := Audit(ctx, tx, e)
+	return err
+}
+
+// AuditInvoicingBasisSet records, on tx (the change's transaction), that
+// the staff member a set accountID's invoicing basis from effectiveFrom.
+func AuditInvoicingBasisSet(ctx context.Context, tx db.DBTX, a Actor, accountID int64, basis string, effectiveFrom time.Time) error {
+	e := staffEntry(a, ActionInvoicingBasisSet, accountID)
+	e.Detail = map[string]any{"basis": basis, "effective_from": effectiveFrom.UTC().Format(time.RFC3339)}
 	_, err := Audit(ctx, tx, e)
 	return err
 }

@@ -130,6 +130,7 @@ FROM ledger_event_view e
 JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind = 'paid'
 JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
 WHERE e.at < $2 AND e.type IN ('purchase', 'grant', 'adjustment', 'deduction', 'reservation_expired_charge', 'expiry', 'refund')
+  AND ($4::bigint = 0 OR e.pool_id = $4)
 ORDER BY e.pool_id, e.lot_id, e.id`
 
 type paidEvent struct {
@@ -194,7 +195,7 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 		// date_trunc of a timestamp without time zone: wall time in Shanghai
 		return t.Format("2006-01-02")
 	}
-	paid, err := s.paidFigures(ctx, r.From, r.To, g, key)
+	paid, err := s.paidFigures(ctx, r.From, r.To, g, 0, key)
 	if err != nil {
 		return r, fmt.Errorf("backoffice: revenue report: %w", err)
 	}
@@ -273,8 +274,8 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 // sums what each event is worth by period (key of its period; "" before
 // the report). A lot credited without a price is valued at the credit
 // price in force.
-func (s *Service) paidFigures(ctx context.Context, from, to time.Time, g Granularity, key func(*time.Time) string) (map[string]paidFigures, error) {
-	rows, err := s.pool.Query(ctx, reportPaidSQL, from, to, string(g))
+func (s *Service) paidFigures(ctx context.Context, from, to time.Time, g Granularity, poolID int64, key func(*time.Time) string) (map[string]paidFigures, error) {
+	rows, err := s.pool.Query(ctx, reportPaidSQL, from, to, string(g), poolID)
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +322,25 @@ func (s *Service) paidFigures(ctx context.Context, from, to time.Time, g Granula
 		return nil
 	})
 	return out, err
+}
+
+// PaidConsumedFen is the revenue report's recognised revenue (RMB, in fen)
+// of one account's pool over [from, to) — its paid credit consumed at the
+// price paid for each lot, with bonus kept back by refunds — for invoicing
+// by consumption (invoicing.Options.ConsumedFen). from and to should be
+// Shanghai day boundaries (invoicing asks for whole months).
+func (s *Service) PaidConsumedFen(ctx context.Context, accountID int64, from, to time.Time) (int64, error) {
+	period := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return "in"
+	}
+	paid, err := s.paidFigures(ctx, from, to, Monthly, accountID, period)
+	if err != nil {
+		return 0, fmt.Errorf("backoffice: paid consumed: %w", err)
+	}
+	return paid["in"].recognised, nil
 }
 
 // reportRow is one row: credits as summed, RMB from the fen figures.

@@ -121,6 +121,16 @@ func TestRevenueAtPricePaid(t *testing.T) {
 		require.True(t, r.Breakage.IsZero())
 	}
 	requireDec(t, "1000", rep.Rows[3].Credits.PromoExpired, "revoked with the refund")
+	// Invoicing by consumption reads the same valuation for one account.
+	fen, err := b.svc.PaidConsumedFen(b.ctx, acc, from, from.AddDate(0, 0, 5))
+	require.NoError(t, err)
+	require.EqualValues(t, 11900, fen, "33.33 + 50.00 + 3.00 + 32.67")
+	fen, err = b.svc.PaidConsumedFen(b.ctx, acc, from.AddDate(0, 0, 1), from.AddDate(0, 0, 3))
+	require.NoError(t, err)
+	require.EqualValues(t, 8333, fen)
+	fen, err = b.svc.PaidConsumedFen(b.ctx, acc+1_000_000, from, from.AddDate(0, 0, 5))
+	require.NoError(t, err)
+	require.Zero(t, fen, "another account")
 	requireDec(t, "1000", rep.Rows[3].Credits.BonusDeducted)
 
 	t.Run("PastRowsStayExact", func(t *testing.T) {

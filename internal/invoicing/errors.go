@@ -59,7 +59,8 @@ const (
 // message.
 var FieldCodes = []string{CodeRequired, CodeTooLong, CodeInvalid, CodeNotAllowed, CodeSpecialRequiresCompany,
 	CodeDuplicate, CodeFileTooLarge, CodeNotPDF, "tax_id_format", "tax_id_region", "tax_id_checksum",
-	"unknown_top_up", "reason_required", "duplicate_number", "seller_not_configured", "exceeds_invoiceable"}
+	"unknown_top_up", "reason_required", "duplicate_number", "seller_not_configured", "exceeds_invoiceable",
+	"month_not_invoiceable", "basis_invalid"}
 
 // ExceedsError says by how much a top-up would be over-invoiced.
 type ExceedsError struct {
@@ -94,6 +95,8 @@ var codes = map[string]error{
 	"duplicate_number":      ErrDuplicateNumber,
 	"seller_not_configured": ErrSellerNotConfigured,
 	"refund_needs_reversal": ErrRefundNeedsReversal,
+	"month_not_invoiceable": ErrMonthNotInvoiceable,
+	"basis_invalid":         ErrBasisInvalid,
 }
 
 // Code returns the stable code of an error of this package ("" for others),

@@ -49,6 +49,9 @@ type Invoice struct {
 	ReissueOf   *int64     `json:"reissue_of,omitempty"`  // the reversed invoice this one replaces
 	ReissuedAs  *int64     `json:"reissued_as,omitempty"` // the request that replaced this one
 	Items       []Item     `json:"items"`
+	// Month is the Shanghai month ("2026-11") whose consumption the invoice
+	// covers (an account invoiced by consumption); empty for top-ups.
+	Month string `json:"month,omitempty"`
 }
 
 type invoiceRow struct {
@@ -78,6 +81,7 @@ type invoiceRow struct {
 	ClosedBy         string     `db:"closed_by"`
 	ReissueOf        *int64     `db:"reissue_of"`
 	ReissuedAs       *int64     `db:"reissued_as"`
+	Month            *time.Time `db:"month"`
 }
 
 func (r invoiceRow) invoice() Invoice {
@@ -95,13 +99,16 @@ func (r invoiceRow) invoice() Invoice {
 	if r.PDFSource != nil {
 		inv.PDFSource = *r.PDFSource
 	}
+	if r.Month != nil {
+		inv.Month = r.Month.Format("2006-01")
+	}
 	return inv
 }
 
 const invoiceColumns = `v.id, v.account_id, v.kind, v.state, v.amount_fen, v.title_id, v.buyer_type, v.buyer_name,
 	v.buyer_tax_id, v.buyer_address, v.buyer_phone, v.buyer_bank_name, v.buyer_bank_account, v.email, v.number,
 	v.issued_on, v.pdf_source, v.pdf IS NOT NULL AS has_pdf, v.reason, v.requested_at, v.issued_at, v.issued_by,
-	v.closed_at, v.closed_by, v.reissue_of, (SELECT r.id FROM invoices r WHERE r.reissue_of = v.id) AS reissued_as`
+	v.closed_at, v.closed_by, v.reissue_of, (SELECT r.id FROM invoices r WHERE r.reissue_of = v.id) AS reissued_as, v.month`
 
 const sqlItems = `SELECT invoice_id, order_id, order_no, amount_fen FROM invoice_items WHERE invoice_id = ANY($1) ORDER BY invoice_id, order_id`
 
@@ -302,10 +309,28 @@ func (s *Service) invoiceable(ctx context.Context, q db.DBTX, accountID, exclude
 	if err != nil {
 		return nil, err
 	}
+	basis, err := basisAt(ctx, q, accountID, s.now())
+	if err != nil {
+		return nil, err
+	}
+	// Invoices of months count against what was paid too: a top-up is
+	// never invoiceable beyond what is left account-wide.
+	var monthsFen int64
+	if err := q.QueryRow(ctx, `SELECT coalesce(sum(amount_fen), 0)::bigint FROM invoices WHERE account_id = $1
+		AND month IS NOT NULL AND state IN ('requested', 'issued') AND id <> $2`, accountID, excludeID).Scan(&monthsFen); err != nil {
+		return nil, err
+	}
 	out := make([]InvoiceableTopUp, len(tops))
 	for i, t := range tops {
 		out[i] = InvoiceableTopUp{TopUp: t, InvoicedFen: invoiced[t.OrderID], IssuedFen: issued[t.OrderID]}
-		out[i].AvailableFen = max(0, t.AmountFen-t.RefundedFen-out[i].InvoicedFen)
+		if basis == BasisConsumption {
+			continue // invoiced by month instead
+		}
+		// the months' invoices are set against the oldest top-ups first
+		left := max(0, t.AmountFen-t.RefundedFen-out[i].InvoicedFen)
+		used := min(left, monthsFen)
+		monthsFen -= used
+		out[i].AvailableFen = left - used
 	}
 	return out, nil
 }
@@ -318,6 +343,31 @@ func (s *Service) Invoiceable(ctx context.Context, accountID int64) ([]Invoiceab
 		return nil, fmt.Errorf("invoicing: invoiceable: %w", err)
 	}
 	return out, nil
+}
+
+// recheck checks an invoice's amounts again (Issue, Reissue), leaving out
+// invoice excludeID: its top-ups' items, or its month. It returns the
+// items, the total and the month (as a date) to store.
+func (s *Service) recheck(ctx context.Context, tx pgx.Tx, inv Invoice, excludeID int64) ([]Item, int64, *string, error) {
+	if inv.Month != "" {
+		m, err := ParseMonth(inv.Month)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		total, err := s.checkMonth(ctx, tx, inv.AccountID, m, inv.AmountFen, excludeID)
+		label := m.Format("2006-01-02")
+		return nil, total, &label, err
+	}
+	avail, err := s.invoiceable(ctx, tx, inv.AccountID, excludeID)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	req := make([]ItemRequest, len(inv.Items))
+	for i, it := range inv.Items {
+		req[i] = ItemRequest{OrderID: it.OrderID, AmountFen: it.AmountFen}
+	}
+	items, total, err := checkItems(avail, req)
+	return items, total, nil, err
 }
 
 // checkItems resolves the requested items against what is invoiceable:
@@ -353,24 +403,29 @@ type ItemRequest struct {
 // Request is a customer's invoice request. Give TitleID (a saved title) or
 // Title (entered for this request; SaveTitle stores it for reuse).
 type Request struct {
-	Kind        Kind
-	TitleID     int64
-	Title       *TitleInput
-	Email       string
-	Items       []ItemRequest
+	Kind    Kind
+	TitleID int64
+	Title   *TitleInput
+	Email   string
+	Items   []ItemRequest
+	// Month ("2026-11"), instead of Items, asks for an invoice of that
+	// closed month's consumption (an account invoiced by consumption), of
+	// AmountFen (0: all that is left).
+	Month       string
+	AmountFen   int64
 	RequestedBy string // who asked, for the history (e.g. "user:42")
 }
 
 const sqlInsertInvoice = `INSERT INTO invoices (account_id, kind, state, amount_fen, title_id, buyer_type, buyer_name, buyer_tax_id,
-	buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account, email, requested_at, reissue_of)
-VALUES ($1, $2, 'requested', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`
+	buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account, email, requested_at, reissue_of, month)
+VALUES ($1, $2, 'requested', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::date) RETURNING id`
 
 // insertRequest stores a requested invoice with its items and history line.
 func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, accountID int64, kind Kind, titleID *int64, b TitleInput, email string,
-	items []Item, total int64, reissueOf *int64, actor string) (int64, error) {
+	items []Item, total int64, reissueOf *int64, month *string, actor string) (int64, error) {
 	var id int64
 	err := tx.QueryRow(ctx, sqlInsertInvoice, accountID, kind, total, titleID, b.Type, b.Name, b.TaxID, b.Address, b.Phone,
-		b.BankName, b.BankAccount, email, s.now(), reissueOf).Scan(&id)
+		b.BankName, b.BankAccount, email, s.now(), reissueOf, month).Scan(&id)
 	if err != nil {
 		return 0, err
 	}
@@ -396,7 +451,16 @@ func (s *Service) RequestInvoice(ctx context.Context, accountID int64, r Request
 	}
 	r.Email = strings.TrimSpace(r.Email)
 	checkEmail(fields, r.Email)
-	if len(r.Items) == 0 {
+	var month time.Time
+	if r.Month != "" {
+		var err error
+		if month, err = ParseMonth(r.Month); err != nil {
+			fields.Add("month", "month_not_invoiceable")
+		}
+		if len(r.Items) > 0 || r.AmountFen < 0 {
+			fields.Add("items", CodeInvalid)
+		}
+	} else if len(r.Items) == 0 {
 		fields.Add("items", CodeRequired)
 	}
 	seen := map[int64]bool{}
@@ -436,6 +500,15 @@ func (s *Service) RequestInvoice(ctx context.Context, accountID int64, r Request
 		if err := lockAccount(ctx, tx, accountID); err != nil {
 			return err
 		}
+		if r.Month != "" {
+			total, err := s.checkMonth(ctx, tx, accountID, month, r.AmountFen, 0)
+			if err != nil {
+				return err
+			}
+			label := month.Format("2006-01-02")
+			id, err = s.insertRequest(ctx, tx, accountID, r.Kind, titleID, buyer, r.Email, nil, total, nil, &label, r.RequestedBy)
+			return err
+		}
 		avail, err := s.invoiceable(ctx, tx, accountID, 0)
 		if err != nil {
 			return err
@@ -444,7 +517,7 @@ func (s *Service) RequestInvoice(ctx context.Context, accountID int64, r Request
 		if err != nil {
 			return err
 		}
-		id, err = s.insertRequest(ctx, tx, accountID, r.Kind, titleID, buyer, r.Email, items, total, nil, r.RequestedBy)
+		id, err = s.insertRequest(ctx, tx, accountID, r.Kind, titleID, buyer, r.Email, items, total, nil, nil, r.RequestedBy)
 		return err
 	})
 	if err != nil {
@@ -573,15 +646,7 @@ func (s *Service) Reissue(ctx context.Context, invoiceID int64, r ReissueRequest
 		if !fields.Empty() {
 			return fields
 		}
-		avail, err := s.invoiceable(ctx, tx, old.AccountID, 0)
-		if err != nil {
-			return err
-		}
-		req := make([]ItemRequest, len(old.Items))
-		for i, it := range old.Items {
-			req[i] = ItemRequest{OrderID: it.OrderID, AmountFen: it.AmountFen}
-		}
-		items, total, err := checkItems(avail, req)
+		items, total, month, err := s.recheck(ctx, tx, old, 0)
 		if err != nil {
 			return err
 		}
@@ -595,7 +660,7 @@ func (s *Service) Reissue(ctx context.Context, invoiceID int64, r ReissueRequest
 		if err := s.event(ctx, tx, invoiceID, StateReversed, StateReissued, "", actor); err != nil {
 			return err
 		}
-		newID, err = s.insertRequest(ctx, tx, old.AccountID, kind, titleID, buyer, email, items, total, &invoiceID, actor)
+		newID, err = s.insertRequest(ctx, tx, old.AccountID, kind, titleID, buyer, email, items, total, &invoiceID, month, actor)
 		return err
 	})
 	if err != nil {
@@ -649,15 +714,8 @@ func (s *Service) Issue(ctx context.Context, invoiceID int64, r IssueRequest, ac
 	issuedOn := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	var doc []byte
 	inv, err := s.transition(ctx, invoiceID, 0, StateRequested, func(tx pgx.Tx, inv Invoice) error {
-		avail, err := s.invoiceable(ctx, tx, inv.AccountID, invoiceID)
+		_, _, _, err := s.recheck(ctx, tx, inv, invoiceID)
 		if err != nil {
-			return err
-		}
-		req := make([]ItemRequest, len(inv.Items))
-		for i, it := range inv.Items {
-			req[i] = ItemRequest{OrderID: it.OrderID, AmountFen: it.AmountFen}
-		}
-		if _, _, err := checkItems(avail, req); err != nil {
 			return err
 		}
 		source := "platform"
@@ -727,6 +785,11 @@ func (s *Service) render(inv Invoice, number string, date time.Time, actor strin
 		items[i] = pdf.ItemFromGross(s.opts.ItemName, decimal.New(it.AmountFen, -2), s.opts.TaxRate)
 		nos[i] = it.OrderNo
 	}
+	remarks := "充值单号 " + strings.Join(nos, "、")
+	if inv.Month != "" {
+		items = []pdf.Item{pdf.ItemFromGross(s.opts.ItemName, decimal.New(inv.AmountFen, -2), s.opts.TaxRate)}
+		remarks = "消费月份 " + inv.Month
+	}
 	issuer := seller.Issuer
 	if issuer == "" {
 		issuer = actor
@@ -736,7 +799,7 @@ func (s *Service) render(inv Invoice, number string, date time.Time, actor strin
 		Kind: pdf.Kind(inv.Kind), Number: number, Date: date,
 		Buyer:  pdf.Party{Name: b.Name, TaxID: b.TaxID, AddressPhone: join(b.Address, b.Phone), BankAccount: join(b.BankName, b.BankAccount)},
 		Seller: pdf.Party{Name: seller.Name, TaxID: seller.TaxID, AddressPhone: seller.AddressPhone, BankAccount: seller.BankAccount},
-		Items:  items, Remarks: "充值单号 " + strings.Join(nos, "、"),
+		Items:  items, Remarks: remarks,
 		Issuer: issuer, Payee: seller.Payee, Reviewer: seller.Reviewer,
 	})
 }

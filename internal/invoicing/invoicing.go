@@ -109,6 +109,9 @@ type Options struct {
 	ItemName string
 	// MaxPDFBytes caps an uploaded PDF (DefaultMaxPDFBytes).
 	MaxPDFBytes int
+	// ConsumedFen values a month's consumption for accounts invoiced by
+	// consumption (BasisConsumption); without it no month is invoiceable.
+	ConsumedFen ConsumedFenFunc
 	// OnIssued runs inside Issue's transaction after the invoice is stored,
 	// e.g. to enqueue the email with the PDF; an error rolls the issue back.
 	OnIssued func(ctx context.Context, tx pgx.Tx, inv Invoice, pdf []byte) error

@@ -534,6 +534,21 @@ type InvoiceQueueView struct {
 	State    string
 	States   []string
 	Invoices []pv.InvoiceRow
+	Basis    BasisPanel
+}
+
+// BasisForm is finance's invoicing-basis form as entered.
+type BasisForm struct {
+	Account, Basis string
+}
+
+// BasisPanel sets an account's invoicing basis (top-up or consumption);
+// after a change it shows the account's basis now and from next month.
+type BasisPanel struct {
+	BasisForm
+	Current, Next string
+	NextFrom      *time.Time
+	Errors        map[string]string
 }
 
 // InvoiceEvent is one state change of an invoice.

@@ -52,6 +52,14 @@ type InvoiceRow struct {
 	IssuedBy, ClosedBy    string
 	ReissueOf, ReissuedAs *int64
 	Items                 []InvoiceItem
+	Month                 string // "2026-11" for an invoice of a month's consumption
+}
+
+// InvoiceableMonthRow is a closed month of an account invoiced by
+// consumption (yuan).
+type InvoiceableMonthRow struct {
+	Month                         string // "2026-11"
+	Consumed, Invoiced, Available decimal.Decimal
 }
 
 // InvoiceRequestForm is the request form as entered.
@@ -61,12 +69,19 @@ type InvoiceRequestForm struct {
 	SaveTitle            bool
 	Orders               map[int64]bool
 	Amounts              map[int64]string
+	Month, MonthAmount   string // a month's consumption (basis consumption)
 }
 
 // InvoicesView is the portal's invoice page.
 type InvoicesView struct {
 	Frame
-	TopUps    []InvoiceableRow
+	TopUps []InvoiceableRow
+	// Basis is the account's invoicing basis now ("topup" or
+	// "consumption"); NextBasis, from NextFrom, a change finance set.
+	Basis     string
+	NextBasis string
+	NextFrom  *time.Time
+	Months    []InvoiceableMonthRow
 	Titles    []TitleRow
 	Invoices  []InvoiceRow
 	Form      InvoiceRequestForm
