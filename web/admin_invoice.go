@@ -66,7 +66,7 @@ func (s *Server) AdminInvoicingBasis(c echo.Context) error {
 	errs := map[string]string{}
 	id, perr := strconv.ParseInt(form.Account, 10, 64)
 	if perr != nil || id <= 0 {
-		errs["account"] = tr(c, fieldKey("account_required"))
+		errs["account"] = tr(c, "admin.invoices.basis_account_invalid")
 	}
 	if form.Basis != string(invoicing.BasisTopUp) && form.Basis != string(invoicing.BasisConsumption) {
 		errs["basis"] = tr(c, fieldKey("basis_invalid"))

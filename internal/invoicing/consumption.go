@@ -260,7 +260,7 @@ func (s *Service) checkMonth(ctx context.Context, tx pgx.Tx, accountID int64, m 
 		amount = f.AvailableFen
 	}
 	if amount == 0 || amount > f.AvailableFen {
-		return 0, &ExceedsError{OrderNo: f.Label(), RequestedFen: amount, AvailableFen: f.AvailableFen}
+		return 0, &ExceedsError{Month: f.Label(), RequestedFen: amount, AvailableFen: f.AvailableFen}
 	}
 	return amount, nil
 }

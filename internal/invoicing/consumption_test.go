@@ -103,6 +103,8 @@ func TestConsumptionCapAcrossRefund(t *testing.T) {
 	var ex *invoicing.ExceedsError
 	require.ErrorAs(t, err, &ex)
 	require.Equal(t, int64(699_999), ex.AvailableFen)
+	require.Equal(t, "2025-02", ex.Month)
+	require.Equal(t, "exceeds_month_invoiceable", inputCode(t, err, "items"))
 	inv, err := b.svc.RequestInvoice(b.ctx, acct, monthRequest("2025-02", 699_999))
 	require.NoError(t, err)
 	require.Equal(t, "2025-02", inv.Month)
