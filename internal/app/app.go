@@ -371,8 +371,8 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	iopts.OnIssued = invoicing.IssuedMail(late, a.I18n)
 	// Invoicing by consumption values a month as the revenue report does
 	// (a.Backoffice is built below; it is only called once serving).
-	iopts.ConsumedFen = func(ctx context.Context, accountID int64, from, to time.Time) (int64, error) {
-		return a.Backoffice.PaidConsumedFen(ctx, accountID, from, to)
+	iopts.ConsumedFen = func(ctx context.Context, accountID int64, from, to time.Time) (map[string]int64, error) {
+		return a.Backoffice.PaidConsumedByMonth(ctx, accountID, from, to)
 	}
 	a.Invoicing = invoicing.New(pool, a.Payments.Invoicing(), iopts)
 

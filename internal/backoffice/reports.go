@@ -326,9 +326,8 @@ func (s *Service) paidFigures(ctx context.Context, from, to time.Time, g Granula
 
 // PaidConsumedFen is the revenue report's recognised revenue (RMB, in fen)
 // of one account's pool over [from, to) — its paid credit consumed at the
-// price paid for each lot, with bonus kept back by refunds — for invoicing
-// by consumption (invoicing.Options.ConsumedFen). from and to should be
-// Shanghai day boundaries (invoicing asks for whole months).
+// price paid for each lot, with bonus kept back by refunds. from and to
+// should be Shanghai day boundaries.
 func (s *Service) PaidConsumedFen(ctx context.Context, accountID int64, from, to time.Time) (int64, error) {
 	period := func(t *time.Time) string {
 		if t == nil {
@@ -341,6 +340,31 @@ func (s *Service) PaidConsumedFen(ctx context.Context, accountID int64, from, to
 		return 0, fmt.Errorf("backoffice: paid consumed: %w", err)
 	}
 	return paid["in"].recognised, nil
+}
+
+// PaidConsumedByMonth is PaidConsumedFen for each Shanghai month ("2026-11")
+// of [from, to) with any, in one pass over the pool's paid lots: invoicing
+// by consumption (invoicing.Options.ConsumedFen). from and to should be
+// Shanghai month boundaries.
+func (s *Service) PaidConsumedByMonth(ctx context.Context, accountID int64, from, to time.Time) (map[string]int64, error) {
+	month := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		// date_trunc of a timestamp without time zone: wall time in Shanghai
+		return t.Format("2006-01")
+	}
+	paid, err := s.paidFigures(ctx, from, to, Monthly, accountID, month)
+	if err != nil {
+		return nil, fmt.Errorf("backoffice: paid consumed by month: %w", err)
+	}
+	out := map[string]int64{}
+	for k, f := range paid {
+		if k != "" && f.recognised != 0 {
+			out[k] = f.recognised
+		}
+	}
+	return out, nil
 }
 
 // reportRow is one row: credits as summed, RMB from the fen figures.

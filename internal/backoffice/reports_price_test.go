@@ -131,6 +131,9 @@ func TestRevenueAtPricePaid(t *testing.T) {
 	fen, err = b.svc.PaidConsumedFen(b.ctx, acc+1_000_000, from, from.AddDate(0, 0, 5))
 	require.NoError(t, err)
 	require.Zero(t, fen, "another account")
+	byMonth, err := b.svc.PaidConsumedByMonth(b.ctx, acc, from.AddDate(0, -1, 0), from.AddDate(0, 2, 0))
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{from.Format("2006-01"): 11900}, byMonth, "by Shanghai month, in one pass")
 	requireDec(t, "1000", rep.Rows[3].Credits.BonusDeducted)
 
 	t.Run("PastRowsStayExact", func(t *testing.T) {

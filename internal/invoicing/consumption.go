@@ -26,10 +26,11 @@ const (
 	BasisConsumption Basis = "consumption"
 )
 
-// ConsumedFenFunc values an account's consumption of paid credit in
-// [from, to) at the price paid for each lot, in fen: the revenue report's
-// recognised revenue for that account (backoffice.Service.PaidConsumedFen).
-type ConsumedFenFunc func(ctx context.Context, accountID int64, from, to time.Time) (int64, error)
+// ConsumedFenFunc values an account's consumption of paid credit in each
+// Shanghai month ("2026-11") of [from, to) at the price paid for each lot,
+// in fen: the revenue report's recognised revenue for that account
+// (backoffice.Service.PaidConsumedByMonth). Months without any may be absent.
+type ConsumedFenFunc func(ctx context.Context, accountID int64, from, to time.Time) (map[string]int64, error)
 
 // Errors of invoicing by consumption.
 var (
@@ -171,9 +172,22 @@ func (s *Service) paidLeft(ctx context.Context, q db.DBTX, accountID, excludeID 
 	return max(0, paid-invoiced), nil
 }
 
-// monthFigures computes one month's figures (excluding invoice excludeID).
+// consumed values the months of [from, to).
+func (s *Service) consumed(ctx context.Context, accountID int64, from, to time.Time) (map[string]int64, error) {
+	if s.opts.ConsumedFen == nil {
+		return nil, errors.New("consumption valuation not configured")
+	}
+	c, err := s.opts.ConsumedFen(ctx, accountID, from.UTC(), to.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("consumption: %w", err)
+	}
+	return c, nil
+}
+
+// monthFigures computes one month's figures (excluding invoice excludeID)
+// from consumed (by month, as ConsumedFenFunc; nil: value the month now).
 // Errors: ErrMonthNotInvoiceable.
-func (s *Service) monthFigures(ctx context.Context, q db.DBTX, accountID int64, m time.Time, left, excludeID int64) (InvoiceableMonth, error) {
+func (s *Service) monthFigures(ctx context.Context, q db.DBTX, accountID int64, m time.Time, consumed map[string]int64, left, excludeID int64) (InvoiceableMonth, error) {
 	if m.AddDate(0, 1, 0).After(s.now()) {
 		return InvoiceableMonth{}, ErrMonthNotInvoiceable
 	}
@@ -184,21 +198,20 @@ func (s *Service) monthFigures(ctx context.Context, q db.DBTX, accountID int64, 
 	if b != BasisConsumption {
 		return InvoiceableMonth{}, ErrMonthNotInvoiceable
 	}
-	if s.opts.ConsumedFen == nil {
-		return InvoiceableMonth{}, errors.New("consumption valuation not configured")
+	if consumed == nil {
+		if consumed, err = s.consumed(ctx, accountID, m, m.AddDate(0, 1, 0)); err != nil {
+			return InvoiceableMonth{}, err
+		}
 	}
-	consumed, err := s.opts.ConsumedFen(ctx, accountID, m.UTC(), m.AddDate(0, 1, 0).UTC())
-	if err != nil {
-		return InvoiceableMonth{}, fmt.Errorf("consumption: %w", err)
-	}
+	fen := consumed[m.In(identity.Shanghai).Format("2006-01")]
 	var invoiced int64
 	if err := q.QueryRow(ctx, `SELECT coalesce(sum(amount_fen), 0)::bigint FROM invoices
 		WHERE account_id = $1 AND month = $2::date AND state IN ('requested', 'issued') AND id <> $3`,
 		accountID, m.Format("2006-01-02"), excludeID).Scan(&invoiced); err != nil {
 		return InvoiceableMonth{}, err
 	}
-	return InvoiceableMonth{Month: m, ConsumedFen: consumed, InvoicedFen: invoiced,
-		AvailableFen: max(0, min(consumed-invoiced, left))}, nil
+	return InvoiceableMonth{Month: m, ConsumedFen: fen, InvoicedFen: invoiced,
+		AvailableFen: max(0, min(fen-invoiced, left))}, nil
 }
 
 // InvoiceableMonths lists the account's closed months invoiced by
@@ -218,8 +231,20 @@ func (s *Service) InvoiceableMonths(ctx context.Context, accountID int64) ([]Inv
 	if err != nil {
 		return nil, fmt.Errorf("invoicing: months: %w", err)
 	}
-	for m := monthStart(s.now()).AddDate(0, -1, 0); !m.Before(monthStart(*first)) && len(out) < maxMonths; m = m.AddDate(0, -1, 0) {
-		f, err := s.monthFigures(ctx, s.pool, accountID, m, left, 0)
+	end := monthStart(s.now())
+	start := monthStart(*first)
+	if oldest := end.AddDate(0, -maxMonths, 0); start.Before(oldest) {
+		start = oldest
+	}
+	if !start.Before(end) {
+		return out, nil
+	}
+	consumed, err := s.consumed(ctx, accountID, start, end) // one pass over the months
+	if err != nil {
+		return nil, fmt.Errorf("invoicing: months: %w", err)
+	}
+	for m := end.AddDate(0, -1, 0); !m.Before(start); m = m.AddDate(0, -1, 0) {
+		f, err := s.monthFigures(ctx, s.pool, accountID, m, consumed, left, 0)
 		if errors.Is(err, ErrMonthNotInvoiceable) {
 			continue
 		}
@@ -252,7 +277,7 @@ func (s *Service) checkMonth(ctx context.Context, tx pgx.Tx, accountID int64, m 
 	if err != nil {
 		return 0, err
 	}
-	f, err := s.monthFigures(ctx, tx, accountID, m, left, excludeID)
+	f, err := s.monthFigures(ctx, tx, accountID, m, nil, left, excludeID)
 	if err != nil {
 		return 0, err
 	}

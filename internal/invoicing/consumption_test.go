@@ -29,13 +29,19 @@ func (c *consumption) set(acct int64, month string, fen int64) {
 	c.m[acct][month] = fen
 }
 
-func (c *consumption) fen(_ context.Context, acct int64, from, to time.Time) (int64, error) {
+func (c *consumption) fen(_ context.Context, acct int64, from, to time.Time) (map[string]int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if to.Sub(from) > 31*24*time.Hour || to.Sub(from) < 28*24*time.Hour {
-		return 0, errors.New("not a month")
+	if from.In(shanghai).Day() != 1 || to.In(shanghai).Day() != 1 || from.In(shanghai).Hour() != 0 || !to.After(from) {
+		return nil, errors.New("not whole months")
 	}
-	return c.m[acct][from.In(shanghai).Format("2006-01")], nil
+	out := map[string]int64{}
+	for m, fen := range c.m[acct] {
+		if k := from.In(shanghai).Format("2006-01"); m >= k && m < to.In(shanghai).Format("2006-01") {
+			out[m] = fen
+		}
+	}
+	return out, nil
 }
 
 var shanghai = time.FixedZone("CST", 8*3600)
