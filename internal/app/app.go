@@ -255,8 +255,11 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	popts := cfg.Payments
 	popts.Now, popts.Logger = o.Now, logger
 	popts.Current = func() payments.Products { return current().Products() }
-	popts.BeforeRefund = func(ctx context.Context, tx pgx.Tx, order payments.Order) error {
-		return invoicing.CheckRefundTx(ctx, tx, order.AccountID, order.ID)
+	popts.BeforeRefund = func(ctx context.Context, tx pgx.Tx, order payments.Order, amountFen int64) error {
+		if order.Purpose != payments.PurposeTopUp {
+			amountFen = 0 // invoices are capped by the paid top-ups only
+		}
+		return a.Invoicing.CheckRefundTx(ctx, tx, order.AccountID, order.ID, amountFen)
 	}
 	popts.TopUpPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
 		_, err := a.Referrals.RewardTx(ctx, tx, referral.TopUp{AccountID: o.AccountID, OrderNo: o.OrderNo,

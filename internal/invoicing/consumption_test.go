@@ -123,6 +123,23 @@ func TestConsumptionCapAcrossRefund(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, invoicing.StateIssued, issued.State)
 	require.Contains(t, pdfText(t, pdf), "2025-02")
+
+	// Now every paid fen not refunded is invoiced: one more fen refunded
+	// would leave the month's invoice above what was paid, so the refund
+	// gate refuses it (the invoice names no order) until it is reversed;
+	// a refund of something that is not a top-up (amount 0) passes.
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(b.ctx) }()
+	require.ErrorIs(t, b.svc.CheckRefundTx(b.ctx, tx, acct, tops[0].OrderID, 1), invoicing.ErrRefundNeedsReversal)
+	require.NoError(t, b.svc.CheckRefundTx(b.ctx, tx, acct, tops[0].OrderID, 0))
+	require.NoError(t, tx.Rollback(b.ctx))
+	_, err = b.svc.Reverse(b.ctx, inv.ID, "the customer asked", "staff:1")
+	require.NoError(t, err)
+	tx2, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx2.Rollback(b.ctx) }()
+	require.NoError(t, b.svc.CheckRefundTx(b.ctx, tx2, acct, tops[0].OrderID, 699_999), "after the reversal the whole rest may be refunded")
 }
 
 func ptr[T any](v T) *T { return &v }

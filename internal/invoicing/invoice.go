@@ -235,11 +235,15 @@ func (s *Service) RequiresReversalBeforeRefund(ctx context.Context, orderID int6
 }
 
 // CheckRefundTx is the refund gate, run on the refund's own transaction tx
-// under the account's invoicing lock (the lock Issue takes): an order an
-// issued invoice covers is refused with ErrRefundNeedsReversal. Because
-// both hold the lock, an invoice issued while a refund runs is either seen
-// here or, issued after, sees the refunded amount and refuses itself.
-func CheckRefundTx(ctx context.Context, tx pgx.Tx, accountID, orderID int64) error {
+// under the account's invoicing lock (the lock Issue takes), before a
+// top-up is refunded by amountFen (0 for an order that is not a top-up):
+// an order an issued invoice covers, or a refund that would leave the
+// account's issued invoices above what was paid and not refunded (its
+// month invoices, by consumption, name no order), is refused with
+// ErrRefundNeedsReversal. Because both hold the lock, an invoice issued
+// while a refund runs is either seen here or, issued after, sees the
+// refunded amount and refuses itself.
+func (s *Service) CheckRefundTx(ctx context.Context, tx pgx.Tx, accountID, orderID, amountFen int64) error {
 	if err := lockAccount(ctx, tx, accountID); err != nil {
 		return fmt.Errorf("invoicing: refund gate: %w", err)
 	}
@@ -248,6 +252,24 @@ func CheckRefundTx(ctx context.Context, tx pgx.Tx, accountID, orderID int64) err
 		return fmt.Errorf("invoicing: refund gate: %w", err)
 	}
 	if issued {
+		return ErrRefundNeedsReversal
+	}
+	if amountFen <= 0 {
+		return nil
+	}
+	tops, err := s.source.PaidTopUps(ctx, accountID)
+	if err != nil {
+		return fmt.Errorf("invoicing: refund gate: %w", err)
+	}
+	var paid, issuedFen int64
+	for _, t := range tops {
+		paid += t.AmountFen - t.RefundedFen
+	}
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_fen), 0)::bigint FROM invoices WHERE account_id = $1 AND state = 'issued'`,
+		accountID).Scan(&issuedFen); err != nil {
+		return fmt.Errorf("invoicing: refund gate: %w", err)
+	}
+	if issuedFen > paid-amountFen {
 		return ErrRefundNeedsReversal
 	}
 	return nil

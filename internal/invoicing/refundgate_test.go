@@ -24,7 +24,7 @@ func TestRefundGateHoldsIssue(t *testing.T) {
 	tx, err := b.pool.Begin(b.ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(b.ctx) }()
-	require.NoError(t, invoicing.CheckRefundTx(b.ctx, tx, acct, tops[0].OrderID), "no issued invoice yet")
+	require.NoError(t, b.svc.CheckRefundTx(b.ctx, tx, acct, tops[0].OrderID, 0), "no issued invoice yet")
 
 	done := make(chan error, 1)
 	go func() {
@@ -42,5 +42,5 @@ func TestRefundGateHoldsIssue(t *testing.T) {
 	tx2, err := b.pool.Begin(b.ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx2.Rollback(b.ctx) }()
-	require.ErrorIs(t, invoicing.CheckRefundTx(b.ctx, tx2, acct, tops[0].OrderID), invoicing.ErrRefundNeedsReversal, "an issued invoice blocks the refund")
+	require.ErrorIs(t, b.svc.CheckRefundTx(b.ctx, tx2, acct, tops[0].OrderID, 0), invoicing.ErrRefundNeedsReversal, "an issued invoice blocks the refund")
 }

@@ -264,7 +264,7 @@ func (s *Service) productRefundTx(ctx context.Context, tx pgx.Tx, o Order, r Ref
 		return out, fmt.Errorf("%w: a product is refunded whole: %d fen, not %d", ErrInvalidArgument, q.Fen, r.AmountFen)
 	}
 	if s.opts.BeforeRefund != nil {
-		if err := s.opts.BeforeRefund(ctx, tx, o); err != nil {
+		if err := s.opts.BeforeRefund(ctx, tx, o, r.AmountFen); err != nil {
 			return out, err
 		}
 	}

@@ -143,7 +143,7 @@ func (s *Service) refundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Ref
 			return fmt.Errorf("%w: %d fen asked, %d fen left", ErrRefundExceedsOrder, r.AmountFen, left)
 		}
 		if s.opts.BeforeRefund != nil {
-			if err := s.opts.BeforeRefund(ctx, tx, o); err != nil {
+			if err := s.opts.BeforeRefund(ctx, tx, o, r.AmountFen); err != nil {
 				return err
 			}
 		}
@@ -225,7 +225,7 @@ func (s *Service) planRefundTx(ctx context.Context, tx pgx.Tx, o Order, r Refund
 		return Refund{}, fmt.Errorf("%w: %d fen asked, %d fen left", ErrRefundExceedsOrder, r.AmountFen, left)
 	}
 	if s.opts.BeforeRefund != nil {
-		if err := s.opts.BeforeRefund(ctx, tx, o); err != nil {
+		if err := s.opts.BeforeRefund(ctx, tx, o, r.AmountFen); err != nil {
 			return Refund{}, err
 		}
 	}

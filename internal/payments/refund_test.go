@@ -38,7 +38,7 @@ func TestRefund(t *testing.T) {
 	t.Parallel()
 	var refuse error
 	b := setup(t, setupOpts{opts: payments.Options{Bonus: map[int64]decimal.Decimal{},
-		BeforeRefund: func(ctx context.Context, tx pgx.Tx, o payments.Order) error { return refuse }}})
+		BeforeRefund: func(ctx context.Context, tx pgx.Tx, o payments.Order, _ int64) error { return refuse }}})
 
 	for _, ch := range []payments.Channel{payments.ChannelWeChat, payments.ChannelAlipay} {
 		t.Run(string(ch), func(t *testing.T) {

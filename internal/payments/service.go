@@ -142,9 +142,10 @@ type Options struct {
 	// the cycle and the amount (default "套餐").
 	PlanSubject string
 	// BeforeRefund runs inside the refund's transaction, with the order
-	// locked, before anything is refunded; an error stops the refund and is
-	// returned as is (invoicing demands a red-letter reversal first).
-	BeforeRefund func(ctx context.Context, tx pgx.Tx, o Order) error
+	// locked, before anything is refunded, with the fen to pay back; an
+	// error stops the refund and is returned as is (invoicing demands a
+	// red-letter reversal first).
+	BeforeRefund func(ctx context.Context, tx pgx.Tx, o Order, amountFen int64) error
 	// OnRefunded runs after a channel accepted a refund and it was recorded
 	// (outside any transaction; it must be idempotent): the back office
 	// closes the refund request it came from.
