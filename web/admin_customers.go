@@ -192,6 +192,19 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	if err := s.customerPrices(c, acc, &v); err != nil {
 		return v, err
 	}
+	if acc.Kind == ledger.AccountEnterprise {
+		members, err := s.team.Members(ctx, acc.ID)
+		if err != nil {
+			return v, err
+		}
+		for _, m := range members {
+			login := m.Email
+			if login == "" {
+				login = m.Phone
+			}
+			v.Team = append(v.Team, adminview.CustomerMemberRow{Login: login, Role: string(m.Role), Limit: m.Limit, Since: m.CreatedAt})
+		}
+	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {
 		v.Buckets = append(v.Buckets, adminview.Bucket{Kind: string(k), Amount: bal.ByKind[k]})
 	}

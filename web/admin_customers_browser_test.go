@@ -65,9 +65,9 @@ func TestCustomerPagesOnAPhoneInChromium(t *testing.T) {
 	list := b.app.URL + "/admin/customers?q=" + url.QueryEscape(f.tok)
 	person := fmt.Sprintf("%s/admin/customers/%d", b.app.URL, f.person)
 	ent := fmt.Sprintf("%s/admin/customers/%d", b.app.URL, f.ent)
-	for _, lang := range []struct{ code, kindLabel, individual, orders, subs string }{
-		{"zh-CN", "类型", "个人", "最近订单", "子账户"},
-		{"en", "Kind", "Individual", "Recent orders", "Sub-accounts"},
+	for _, lang := range []struct{ code, kindLabel, individual, orders, subs, owner string }{
+		{"zh-CN", "类型", "个人", "最近订单", "子账户", "所有者"},
+		{"en", "Kind", "Individual", "Recent orders", "Sub-accounts", "Owner"},
 	} {
 		personRow := fmt.Sprintf(`[data-testid="customer-%d"]`, f.person)
 		require.NoError(t, chromedp.Do(ctx,
@@ -101,6 +101,8 @@ func TestCustomerPagesOnAPhoneInChromium(t *testing.T) {
 
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(ent), chromedp.WaitVisible(css(`[data-testid="customer-subs"]`))))
 		require.Contains(t, webtest.Text(t, ctx, `[data-testid="customer-subs"]`), lang.subs)
+		require.Equal(t, lang.owner, webtest.Text(t, ctx, `[data-testid="customer-team"] [data-testid="customer-team-role"]`),
+			"the enterprise's members, its owner first")
 		fitsThePhone("the enterprise page " + lang.code)
 		webtest.Screenshot(t, ctx, "customer-enterprise-390-"+lang.code)
 	}

@@ -63,6 +63,16 @@ type CustomerView struct {
 	// Prices is the customer's own rate card panel (customer_prices.templ);
 	// nil: not shown.
 	Prices *CustomerPrices
+	// Team lists an enterprise's members (customer_team.templ).
+	Team []CustomerMemberRow
+}
+
+// CustomerMemberRow is one member of an enterprise as staff see it.
+type CustomerMemberRow struct {
+	Login string
+	Role  string
+	Limit []int64 // the sub-accounts it is limited to; empty: all
+	Since time.Time
 }
 
 // Bucket is the available credit of one lot kind.
