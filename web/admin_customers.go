@@ -192,6 +192,19 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	if err := s.customerPrices(c, acc, &v); err != nil {
 		return v, err
 	}
+	if acc.ID == acc.PoolID { // invoices are a pool's
+		info, err := s.kyc.invoicing.AccountBasis(ctx, acc.ID)
+		if err != nil {
+			return v, err
+		}
+		v.Basis = string(info.Current)
+		if info.Next != nil {
+			v.NextBasis, v.NextBasisFrom = string(info.Next.Basis), &info.Next.EffectiveFrom
+		}
+		if auth.HasAnyRole(staff, invoiceRoles...) {
+			v.BasisURL = s.URL("admin.invoices") + "?basis_account=" + strconv.FormatInt(acc.ID, 10)
+		}
+	}
 	if acc.Kind == ledger.AccountEnterprise {
 		members, err := s.team.Members(ctx, acc.ID)
 		if err != nil {

@@ -65,9 +65,9 @@ func TestCustomerPagesOnAPhoneInChromium(t *testing.T) {
 	list := b.app.URL + "/admin/customers?q=" + url.QueryEscape(f.tok)
 	person := fmt.Sprintf("%s/admin/customers/%d", b.app.URL, f.person)
 	ent := fmt.Sprintf("%s/admin/customers/%d", b.app.URL, f.ent)
-	for _, lang := range []struct{ code, kindLabel, individual, orders, subs, owner string }{
-		{"zh-CN", "类型", "个人", "最近订单", "子账户", "所有者"},
-		{"en", "Kind", "Individual", "Recent orders", "Sub-accounts", "Owner"},
+	for _, lang := range []struct{ code, kindLabel, individual, orders, subs, owner, basis string }{
+		{"zh-CN", "类型", "个人", "最近订单", "子账户", "所有者", "按充值开票"},
+		{"en", "Kind", "Individual", "Recent orders", "Sub-accounts", "Owner", "by top-up"},
 	} {
 		personRow := fmt.Sprintf(`[data-testid="customer-%d"]`, f.person)
 		require.NoError(t, chromedp.Do(ctx,
@@ -96,6 +96,10 @@ func TestCustomerPagesOnAPhoneInChromium(t *testing.T) {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(person), chromedp.WaitVisible(css(`[data-testid="customer-orders"]`))))
 		require.Contains(t, webtest.Text(t, ctx, `[data-testid="customer-orders"]`), lang.orders)
 		require.Contains(t, webtest.Text(t, ctx, `[data-testid="customer-orders"]`), f.order.OrderNo)
+		require.Contains(t, webtest.Text(t, ctx, `[data-testid="customer-invoicing-basis"]`), lang.basis)
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="customer-invoicing-basis-change"]').length`))
+		require.NoError(t, err)
+		require.Zero(t, n, "support may not change the basis: no link")
 		fitsThePhone("the customer page " + lang.code)
 		webtest.Screenshot(t, ctx, "customer-390-"+lang.code)
 

@@ -65,6 +65,12 @@ type CustomerView struct {
 	Prices *CustomerPrices
 	// Team lists an enterprise's members (customer_team.templ).
 	Team []CustomerMemberRow
+	// Basis is the account's invoicing basis (topup or consumption) and
+	// the change set for next month, if any; BasisURL opens the form that
+	// changes it ("" for staff who may not).
+	Basis, NextBasis string
+	NextBasisFrom    *time.Time
+	BasisURL         string
 }
 
 // CustomerMemberRow is one member of an enterprise as staff see it.
