@@ -17,8 +17,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +24,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/snapshot"
 	"github.com/seed75218f88/credits/internal/pricing"
 )
 
@@ -163,8 +162,7 @@ type Service struct {
 	// Now is the clock used to decide when the cache is stale (time.Now).
 	Now func() time.Time
 
-	snap    atomic.Pointer[schedule]
-	loading sync.Mutex
+	cache snapshot.Refreshing[schedule]
 }
 
 type schedule struct {
@@ -243,7 +241,7 @@ func (s *Service) PublishTx(ctx context.Context, tx pgx.Tx, card Card) (int, err
 }
 
 // Forget drops the cached schedule: the next read loads every version.
-func (s *Service) Forget() { s.snap.Store(nil) }
+func (s *Service) Forget() { s.cache.Forget() }
 
 const lockVersions = `SELECT pg_advisory_xact_lock(hashtextextended('costs.publish', 0))`
 
@@ -287,7 +285,7 @@ func (s *Service) Version(ctx context.Context, version int) (Card, error) {
 		return Card{}, err
 	}
 	if version > sch.maxVer { // published elsewhere since the last look
-		s.snap.Store(nil)
+		s.cache.Forget()
 		if sch, err = s.current(ctx); err != nil {
 			return Card{}, err
 		}
@@ -311,30 +309,11 @@ func (s *Service) Versions(ctx context.Context) ([]Card, error) {
 
 // current returns a fresh-enough schedule; see pricing.Service.
 func (s *Service) current(ctx context.Context) (*schedule, error) {
-	sch := s.snap.Load()
-	if sch != nil && s.Now().Sub(sch.checkedAt) < s.Refresh {
-		return sch, nil
-	}
-	if sch != nil {
-		if !s.loading.TryLock() {
-			return sch, nil
-		}
-	} else {
-		s.loading.Lock()
-	}
-	defer s.loading.Unlock()
-	if cur := s.snap.Load(); cur != nil && s.Now().Sub(cur.checkedAt) < s.Refresh {
-		return cur, nil
-	}
-	next, err := s.refresh(ctx, s.snap.Load())
+	sch, err := s.cache.Get(ctx, func(sch *schedule) bool { return s.Now().Sub(sch.checkedAt) < s.Refresh }, s.refresh)
 	if err != nil {
-		if sch != nil {
-			return sch, nil // keep serving the last good schedule
-		}
 		return nil, fmt.Errorf("costs: cost card: %w", err)
 	}
-	s.snap.Store(next)
-	return next, nil
+	return sch, nil
 }
 
 func (s *Service) refresh(ctx context.Context, old *schedule) (*schedule, error) {

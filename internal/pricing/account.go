@@ -317,7 +317,7 @@ func (s *Service) Version(ctx context.Context, v int) (Card, error) {
 		}
 	}
 	if v > sch.maxVer { // published elsewhere since the last refresh
-		s.snap.Store(nil)
+		s.cache.Forget()
 		if sch, err = s.current(ctx); err != nil {
 			return Card{}, err
 		}

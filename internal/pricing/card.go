@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/snapshot"
 )
 
 // Card is one version of the rate card. A card read from the database is
@@ -70,8 +69,7 @@ type Service struct {
 	// Now is the clock used to decide when the cache is stale (time.Now).
 	Now func() time.Time
 
-	snap    atomic.Pointer[schedule]
-	loading sync.Mutex
+	cache snapshot.Refreshing[schedule]
 }
 
 // schedule is every known version in ascending effective order.
@@ -133,7 +131,7 @@ func (s *Service) Publish(ctx context.Context, card Card) (int, error) {
 		}
 		return 0, fmt.Errorf("pricing: publish: %w", err)
 	}
-	s.snap.Store(nil) // this instance sees its own card at once
+	s.cache.Forget() // this instance sees its own card at once
 	return version, nil
 }
 
@@ -210,31 +208,11 @@ func (s *Service) Versions(ctx context.Context) ([]Card, error) {
 // caller refreshes while the others keep using it; only the very first load
 // (or one right after Publish) makes callers wait.
 func (s *Service) current(ctx context.Context) (*schedule, error) {
-	sch := s.snap.Load()
-	if sch != nil && s.Now().Sub(sch.checkedAt) < s.Refresh {
-		return sch, nil
-	}
-	if sch != nil {
-		if !s.loading.TryLock() {
-			return sch, nil
-		}
-	} else {
-		s.loading.Lock()
-	}
-	defer s.loading.Unlock()
-	// Someone may have refreshed while we waited.
-	if cur := s.snap.Load(); cur != nil && s.Now().Sub(cur.checkedAt) < s.Refresh {
-		return cur, nil
-	}
-	next, err := s.refresh(ctx, s.snap.Load())
+	sch, err := s.cache.Get(ctx, func(sch *schedule) bool { return s.Now().Sub(sch.checkedAt) < s.Refresh }, s.refresh)
 	if err != nil {
-		if sch != nil {
-			return sch, nil // keep serving the last good schedule
-		}
 		return nil, fmt.Errorf("pricing: rate card: %w", err)
 	}
-	s.snap.Store(next)
-	return next, nil
+	return sch, nil
 }
 
 // refresh loads the versions newer than old's and returns the merged schedule.
