@@ -21,19 +21,43 @@ import (
 
 // runLedger is `credits ledger verify`: it checks every invariant of
 // ledger.Verify on every pool, prints each mismatch (naming its pool) and
-// fails, naming the pools, on any.
+// fails, naming the pools, on any. `credits ledger storage` prints the
+// size of the hot ledger tables.
 func runLedger(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: credits ledger verify")
+	if len(args) == 0 || (args[0] != "verify" && args[0] != "storage") {
+		return errors.New("usage: credits ledger verify|storage")
 	}
 	pool, err := openMigratedDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if args[0] == "storage" {
+		return printStorage(ctx, pool, os.Stdout)
+	}
 	l := ledger.New(pool, ledger.Options{Writers: 1})
 	defer l.Close()
 	return verifyLedger(ctx, l, os.Stdout)
+}
+
+// printStorage writes the size of each hot ledger table, its indexes and
+// its rows, with the bytes per row.
+func printStorage(ctx context.Context, q db.DBTX, out io.Writer) error {
+	sizes, err := ledger.Storage(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, s := range sizes {
+		per := 0.0
+		if s.Rows > 0 {
+			per = float64(s.Bytes) / float64(s.Rows)
+		}
+		fmt.Fprintf(out, "%-20s %12d bytes  %10d rows (estimated)  %6.0f bytes/row  heap %d\n", s.Table, s.Bytes, s.Rows, per, s.Heap)
+		for _, ix := range s.Indexes {
+			fmt.Fprintf(out, "  %-40s %12d bytes\n", ix.Name, ix.Bytes)
+		}
+	}
+	return nil
 }
 
 // verifyLedger prints what Verify found to out and returns an error naming

@@ -41,6 +41,13 @@ func TestLedgerVerifyFailsAndNamesTheTamperedPool(t *testing.T) {
 	require.Zero(t, code, stderr)
 	require.Contains(t, stdout, "every pool's event chain, balance, lots, reserved total and holds agree")
 
+	// `ledger storage` names each hot table with its size and its indexes.
+	code, stdout, stderr = runCreditsOutput(t, env, "ledger storage")
+	require.Zero(t, code, stderr)
+	for _, name := range []string{"ledger_events", "ledger_events_pkey", "ledger_reservations", "ledger_idempotency"} {
+		require.Regexp(t, `(?m)^\s*`+name+`\s+[1-9][0-9]* bytes`, stdout)
+	}
+
 	var event int64
 	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM ledger_events WHERE pool_id = $1 AND type = 'deduction'`, tampered.ID).Scan(&event))
 	tx, err := pool.Begin(ctx)

@@ -20,7 +20,7 @@ type command struct {
 // commands lists every subcommand; each lives in its own file.
 var commands = map[string]command{
 	"db":           {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
-	"ledger":       {"ledger tools: `ledger verify` checks every pool's event chain, balance, lots, reserved total and holds (exits non-zero on a mismatch, naming the pools)", runLedger},
+	"ledger":       {"ledger tools: `ledger verify` checks every pool's event chain, balance, lots, reserved total and holds (exits non-zero on a mismatch, naming the pools); `ledger storage` prints the size of the hot ledger tables and their indexes", runLedger},
 	"bench-ledger": {"run the ledger benchmark in a scratch database", runBenchLedger},
 	"gateway":      {"serve the OpenAI-compatible gateway on RELAY_ADDR (127.0.0.1:8081); --demo URL adds upstreamsim and a demo key (dev)", runGateway},
 	"keys":         {"create or revoke gateway API service keys (keys create --mode test|live --name NAME)", runKeys},
