@@ -16,7 +16,7 @@ NODE_PROJECTS := internal/relay/testdata/openai-node web/client-ts
 # Generated and hand-written Go files, outside .data/ (the private cluster).
 GODIRS   = $$($(GO) list -f '{{.Dir}}' ./...)
 
-.PHONY: help build run test bench fuzz generate verify lint db vendor vendor-echarts chromium redis nats node-deps check-generated i18n-add
+.PHONY: help build run test bench fuzz generate verify lint db vendor vendor-echarts chromium redis nats node-deps check-generated i18n-add cluster cluster-down cluster-status cluster-deps test-cluster
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,34 @@ lint: ## gofmt check, go vet, staticcheck
 	@out=$$(gofmt -l $(GODIRS)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+# The highly available topology on this machine (internal/cluster): three
+# etcd members, Patroni with a primary and a synchronous standby, HAProxy in
+# front of PostgreSQL and of 3 serve + 2 gateway instances, the cluster's own
+# NATS and Redis, all on loopback ports 27300-27499 under .data/cluster.
+cluster: build cluster-deps ## start the cluster (a fresh one each time) and print its URLs; installs patroni, etcd-server, haproxy, nats-server, redis-server when missing
+	$(BIN) cluster up
+
+cluster-down: build ## stop every process of the cluster (its data stays in .data/cluster until the next make cluster)
+	$(BIN) cluster down
+
+cluster-status: build ## list the cluster's processes and Patroni's roles
+	$(BIN) cluster status
+
+# test-cluster starts its own cluster (ports 28300-28499, .data/cluster-test),
+# puts it under steady load through HAProxy and runs the faults one after the
+# other, printing the report; the cluster is stopped even when a test fails.
+test-cluster: cluster-deps ## the fault tests: kill -9 a serve instance, kill -9 the PostgreSQL primary, restart NATS, cut Redis (own cluster, ~4 min)
+	CLUSTER_TEST=1 $(GO) test -count=1 -timeout 12m -v -run '^TestCluster' ./internal/cluster
+
+cluster-deps:
+	@missing=; for b in patroni etcd haproxy nats-server redis-server; do \
+		command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ] || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+		echo "installing patroni, etcd-server, haproxy, nats-server, redis-server and postgresql for the cluster (missing:$$missing)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			patroni etcd-server haproxy nats-server redis-server postgresql; \
+	fi
 
 db: ## find or start PostgreSQL (127.0.0.1:5432, else a private cluster in .data/) and print its URL
 	$(GO) run ./cmd/credits db

@@ -19,6 +19,7 @@ type command struct {
 
 // commands lists every subcommand; each lives in its own file.
 var commands = map[string]command{
+	"cluster":      {"the highly available topology on this machine: `cluster up` (etcd ×3, Patroni primary + synchronous standby, HAProxy, 3 serve, 2 gateway, NATS, Redis; prints the URLs), `cluster down`, `cluster status`", runCluster},
 	"db":           {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
 	"ledger":       {"ledger tools: `ledger verify` checks every pool's event chain, balance, lots, reserved total and holds (exits non-zero on a mismatch, naming the pools); `ledger storage` prints the size of the hot ledger tables and their indexes", runLedger},
 	"bench-ledger": {"run the ledger benchmark in a scratch database", runBenchLedger},
