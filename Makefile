@@ -87,8 +87,9 @@ cluster-status: build ## list the cluster's processes and Patroni's roles
 # test-cluster starts its own cluster (ports 28300-28499, .data/cluster-test),
 # puts it under steady load through HAProxy and runs the faults one after the
 # other, printing the report; the cluster is stopped even when a test fails.
-test-cluster: cluster-deps ## the fault tests: kill -9 a serve instance, kill -9 the PostgreSQL primary, restart NATS, cut Redis (own cluster, ~4 min)
-	CLUSTER_TEST=1 $(GO) test -count=1 -timeout 12m -v -run '^TestCluster' ./internal/cluster
+test-cluster: cluster-deps build ## the fault tests: kill -9 a serve instance, kill -9 the PostgreSQL primary, restart NATS, cut Redis (own cluster, ~4 min)
+	@CLUSTER_TEST=1 $(GO) test -count=1 -timeout 12m -v -run '^TestCluster' ./internal/cluster; rc=$$?; \
+	$(BIN) cluster down --dir .data/cluster-test >/dev/null; exit $$rc
 
 cluster-deps:
 	@missing=; for b in patroni etcd haproxy nats-server redis-server; do \

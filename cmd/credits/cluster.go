@@ -20,6 +20,7 @@ func runCluster(ctx context.Context, args []string) error {
 	}
 	flags := flag.NewFlagSet("cluster", flag.ContinueOnError)
 	base := flags.Int("base", cluster.DefaultBase, "first port of the cluster's port range")
+	dir := flags.String("dir", "", "the cluster's folder (default DATA_DIR/cluster)")
 	if err := flags.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -32,6 +33,9 @@ func runCluster(ctx context.Context, args []string) error {
 		return err
 	}
 	c := cluster.Config{Dir: filepath.Join(cfg.Database.DataDir, "cluster"), Base: *base, Binary: self, Workdir: filepath.Dir(cfg.Database.DataDir)}
+	if *dir != "" {
+		c.Dir = *dir
+	}
 	switch args[0] {
 	case "up":
 		if c, err = cluster.Up(ctx, c, os.Stdout); err != nil {

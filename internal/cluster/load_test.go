@@ -1,0 +1,303 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/cookiejar"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// client calls the gateway API through HAProxy the way a careful customer
+// does: every write carries an idempotency key, and a call that got no
+// answer, or a 5xx, is sent again with the same key until it is answered
+// (or opDeadline passes, which the report counts as given up).
+type client struct {
+	base, key string
+	http      *http.Client
+}
+
+const opDeadline = 90 * time.Second
+
+func newClient(base, key string) *client {
+	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}
+	return &client{base: base, key: key, http: &http.Client{Transport: tr, Timeout: 15 * time.Second}}
+}
+
+// call sends one request and answers the status and body (status 0 and
+// the error text when nothing came back).
+func (c *client) call(ctx context.Context, method, path string, body any) (int, []byte) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// retried is call repeated while the answer is no answer or a 5xx; it
+// returns the final status and body and how many times it resent.
+func (c *client) retried(ctx context.Context, method, path string, body any) (status int, b []byte, retries int) {
+	deadline := time.Now().Add(opDeadline)
+	wait := 50 * time.Millisecond
+	for {
+		status, b = c.call(ctx, method, path, body)
+		if status != 0 && status < 500 {
+			return status, b, retries
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return status, b, retries
+		}
+		retries++
+		time.Sleep(wait)
+		wait = min(wait*2, time.Second)
+	}
+}
+
+// ack is one operation the client saw acknowledged.
+type ack struct {
+	session string
+	charged decimal.Decimal
+}
+
+// load is a steady mix through HAProxy: reserve/commit pairs, usage batches
+// (queued in NATS) and portal page views, each worker numbering its own
+// operations so that every one is unique and traceable in the ledger (its
+// session_id).
+type load struct {
+	c        *client
+	phase    string
+	accounts []string
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu         sync.Mutex
+	commits    []ack
+	usage      []string // session ids of accepted usage events
+	gaveUp     []string
+	unexpected []string // answers that are neither success nor a retryable failure
+	writeDone  []time.Time
+	latencies  []time.Duration // reserve+commit pairs
+	retries    atomic.Int64
+	pages      atomic.Int64
+	pageErrors atomic.Int64
+	refused429 atomic.Int64
+}
+
+type loadMix struct{ pairs, usage, portal int }
+
+func startLoad(parent context.Context, c *client, phase string, accounts []string, mix loadMix) *load {
+	ctx, cancel := context.WithCancel(parent)
+	l := &load{c: c, phase: phase, accounts: accounts, cancel: cancel}
+	for w := range mix.pairs {
+		l.wg.Go(func() { l.pairWorker(ctx, w) })
+	}
+	for w := range mix.usage {
+		l.wg.Go(func() { l.usageWorker(ctx, w) })
+	}
+	for w := range mix.portal {
+		l.wg.Go(func() { l.portalWorker(ctx, w) })
+	}
+	return l
+}
+
+// stop ends the load: each worker finishes the operation it is in (with
+// its retries) and stops.
+func (l *load) stop() {
+	l.cancel()
+	l.wg.Wait()
+}
+
+func (l *load) note(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f()
+}
+
+func (l *load) pairWorker(ctx context.Context, w int) {
+	// The operation in progress runs to its end on its own context: the
+	// load's cancellation only stops new ones.
+	opCtx := context.WithoutCancel(ctx)
+	for n := 0; ctx.Err() == nil; n++ {
+		session := fmt.Sprintf("ct-%s-%d-%d", l.phase, w, n)
+		acct := l.accounts[rand.IntN(len(l.accounts))]
+		t0 := time.Now()
+		status, body, r := l.c.retried(opCtx, http.MethodPost, "/v1/reservations", map[string]any{"account": acct,
+			"model": "deepseek-chat", "max_input_tokens": 1000, "max_output_tokens": 1000,
+			"idempotency_key": session, "session_id": session})
+		l.retries.Add(int64(r))
+		if status != http.StatusCreated {
+			l.fail(session, "reserve", status, body)
+			continue
+		}
+		var res struct{ ID string }
+		_ = json.Unmarshal(body, &res)
+		status, body, r = l.c.retried(opCtx, http.MethodPost, "/v1/reservations/"+res.ID+"/commit",
+			map[string]any{"input_tokens": 1000, "output_tokens": 500})
+		l.retries.Add(int64(r))
+		if status != http.StatusOK {
+			l.fail(session, "commit", status, body)
+			continue
+		}
+		var cv struct{ Charged decimal.Decimal }
+		_ = json.Unmarshal(body, &cv)
+		done := time.Now()
+		l.note(func() {
+			l.commits = append(l.commits, ack{session: session, charged: cv.Charged})
+			l.writeDone = append(l.writeDone, done)
+			l.latencies = append(l.latencies, done.Sub(t0))
+		})
+	}
+}
+
+func (l *load) fail(session, what string, status int, body []byte) {
+	if status == http.StatusTooManyRequests {
+		l.refused429.Add(1)
+	}
+	l.note(func() {
+		if status == 0 || status >= 500 {
+			l.gaveUp = append(l.gaveUp, session)
+		}
+		l.unexpected = append(l.unexpected, fmt.Sprintf("%s %s: %d %.200s", session, what, status, body))
+	})
+}
+
+func (l *load) usageWorker(ctx context.Context, w int) {
+	opCtx := context.WithoutCancel(ctx)
+	for n := 0; ctx.Err() == nil; n++ {
+		var events []map[string]any
+		var sessions []string
+		for i := range 10 {
+			s := fmt.Sprintf("cu-%s-%d-%d-%d", l.phase, w, n, i)
+			sessions = append(sessions, s)
+			events = append(events, map[string]any{"idempotency_key": s, "session_id": s,
+				"account": l.accounts[rand.IntN(len(l.accounts))], "model": "deepseek-chat",
+				"input_tokens": 100, "output_tokens": 50, "occurred_at": time.Now().UTC().Format(time.RFC3339Nano)})
+		}
+		status, body, r := l.c.retried(opCtx, http.MethodPost, "/v1/usage/events", map[string]any{"events": events})
+		l.retries.Add(int64(r))
+		if status != http.StatusAccepted {
+			l.fail(sessions[0], "usage", status, body)
+			continue
+		}
+		var res struct {
+			Events []struct{ State string }
+		}
+		_ = json.Unmarshal(body, &res)
+		l.note(func() {
+			for i, ev := range res.Events {
+				if ev.State == "queued" || ev.State == "duplicate" {
+					l.usage = append(l.usage, sessions[i])
+				} else {
+					l.unexpected = append(l.unexpected, sessions[i]+" usage: "+ev.State)
+				}
+			}
+		})
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// portalWorker signs in through a one-time portal link and walks the
+// customer's pages, the sessions living in PostgreSQL so that any
+// instance answers them.
+func (l *load) portalWorker(ctx context.Context, w int) {
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 15 * time.Second}
+	signIn := func() bool {
+		status, body, _ := l.c.retried(ctx, http.MethodPost, "/v1/accounts/"+l.accounts[w%len(l.accounts)]+"/portal-sessions", nil)
+		if status != http.StatusCreated {
+			return false
+		}
+		var p struct{ URL string }
+		_ = json.Unmarshal(body, &p)
+		resp, err := browser.Get(p.URL)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	signedIn := false
+	for ctx.Err() == nil {
+		if !signedIn {
+			if signedIn = signIn(); !signedIn {
+				l.pageErrors.Add(1)
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+		}
+		for _, page := range []string{"/portal", "/portal/usage", "/portal/transactions"} {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.c.base+page, nil)
+			resp, err := browser.Do(req)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				l.pageErrors.Add(1)
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || strings.HasSuffix(resp.Request.URL.Path, "/login") {
+				l.pageErrors.Add(1)
+				continue
+			}
+			l.pages.Add(1)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// longestWriteGap is the longest time between two acknowledged commits
+// within [from, to] (the edges count as acknowledgements).
+func (l *load) longestWriteGap(from, to time.Time) time.Duration {
+	l.mu.Lock()
+	ts := slices.Clone(l.writeDone)
+	l.mu.Unlock()
+	ts = append(ts, from, to)
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	var gap time.Duration
+	for i := 1; i < len(ts); i++ {
+		if ts[i].Before(from) || ts[i].After(to) {
+			continue
+		}
+		if d := ts[i].Sub(ts[i-1]); ts[i-1].After(from.Add(-time.Nanosecond)) && d > gap {
+			gap = d
+		}
+	}
+	return gap
+}
+
+// p99 is the 99th percentile of the pairs' latencies.
+func (l *load) p99() time.Duration {
+	l.mu.Lock()
+	ls := slices.Clone(l.latencies)
+	l.mu.Unlock()
+	if len(ls) == 0 {
+		return 0
+	}
+	slices.Sort(ls)
+	return ls[len(ls)*99/100]
+}
