@@ -179,7 +179,7 @@ type harness struct {
 
 func setupHarness(t *testing.T, c Config) *harness {
 	cmd := exec.Command(c.Binary, "keys", "create", "--mode", "live", "--name", "cluster-test")
-	cmd.Dir, cmd.Env = c.Workdir, append(os.Environ(), c.appEnv()...)
+	cmd.Dir, cmd.Env = c.Workdir, append(baseEnv(), c.appEnv()...)
 	out, err := cmd.Output()
 	require.NoError(t, err)
 	h := &harness{c: c, client: newClient(c.WebURL(), strings.TrimSpace(string(out)))}
@@ -297,7 +297,7 @@ func (h *harness) reconcile(t *testing.T, l *load) reconciliation {
 		}
 	}
 	cmd := exec.Command(h.c.Binary, "ledger", "verify")
-	cmd.Dir, cmd.Env = h.c.Workdir, append(os.Environ(), h.c.appEnv()...)
+	cmd.Dir, cmd.Env = h.c.Workdir, append(baseEnv(), h.c.appEnv()...)
 	out, err := cmd.CombinedOutput()
 	r.verify = "clean"
 	if err != nil {

@@ -41,7 +41,7 @@ func (c Config) start(p process) (int, error) {
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = p.dir
-	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Env = append(baseEnv(), p.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if p.asPostgres && os.Geteuid() == 0 {
 		uid, gid, home, err := postgresUser()
@@ -61,6 +61,17 @@ func (c Config) start(p process) (int, error) {
 		return 0, err
 	}
 	return pid, nil
+}
+
+// baseEnv is the start of every member's environment: members do not
+// inherit the caller's (only internal/platform/config reads it), so a
+// cluster runs the same whoever starts it.
+func baseEnv() []string {
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	if u, err := user.Current(); err == nil {
+		env = append(env, "HOME="+u.HomeDir)
+	}
+	return env
 }
 
 // postgresUser is the postgres system user's ids and home.

@@ -290,7 +290,7 @@ func prepareDatabase(ctx context.Context, c Config) error {
 	for _, sub := range []string{"migrate", "seed"} {
 		cmd := exec.CommandContext(ctx, c.Binary, sub)
 		cmd.Dir = c.Workdir
-		cmd.Env = append(os.Environ(), c.appEnv()...)
+		cmd.Env = append(baseEnv(), c.appEnv()...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("credits %s: %v: %s", sub, err, out)
 		} else if err := os.WriteFile(c.path("log", sub+".log"), out, 0o644); err != nil {
