@@ -3,6 +3,8 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -12,6 +14,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/invalidate"
 	"github.com/seed75218f88/credits/internal/usage"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
@@ -192,13 +196,16 @@ const (
 //     just before the sign-out and commits after it (which plain scs over
 //     pgxstore would, its commit being an upsert).
 //
-// So a sign-out takes effect immediately in the process that handled it;
-// another process serving the same sessions (or a DELETE run by hand) is
-// obeyed within sessionTrust.
+// So a sign-out takes effect immediately in the process that handled it,
+// and, once Share is called, in every other process as soon as it hears
+// the sign-out (invalidate.Session); a DELETE run by hand, or a word lost,
+// is obeyed within sessionTrust. Entries are kept by the token's SHA-256,
+// which is also what the word names.
 type SessionCache struct {
-	store scs.Store
-	mu    sync.Mutex
-	m     map[string]sessionEntry
+	store   scs.Store
+	mu      sync.Mutex
+	m       map[[32]byte]sessionEntry
+	publish func(key string) error
 }
 
 type sessionEntry struct {
@@ -210,14 +217,47 @@ type sessionEntry struct {
 
 // NewSessionCache puts the cache in front of store.
 func NewSessionCache(store scs.Store) *SessionCache {
-	return &SessionCache{store: store, m: map[string]sessionEntry{}}
+	return &SessionCache{store: store, m: map[[32]byte]sessionEntry{}}
+}
+
+// Share makes sign-outs reach every process: Delete publishes
+// invalidate.Session on q, and what hub hears on it revokes the token here
+// (an empty key: every session is asked of the store again).
+func (s *SessionCache) Share(q db.DBTX, hub *invalidate.Hub) {
+	s.publish = func(key string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return invalidate.Publish(ctx, q, invalidate.Session, key)
+	}
+	hub.On(invalidate.Session, s.revokeKey)
+}
+
+// revokeKey refuses the token whose SHA-256 is the hex key from now on.
+func (s *SessionCache) revokeKey(key string) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key == "" {
+		for k, e := range s.m {
+			if !e.revoked {
+				delete(s.m, k)
+			}
+		}
+		return
+	}
+	var k [32]byte
+	if b, err := hex.DecodeString(key); err == nil && len(b) == len(k) {
+		copy(k[:], b)
+		s.remember(k, sessionEntry{revoked: true, checked: now}, now)
+	}
 }
 
 // Find returns the session data of token (see SessionCache).
 func (s *SessionCache) Find(token string) ([]byte, bool, error) {
 	now := time.Now()
+	key := sha256.Sum256([]byte(token))
 	s.mu.Lock()
-	e, ok := s.m[token]
+	e, ok := s.m[key]
 	s.mu.Unlock()
 	if ok && e.revoked && now.Sub(e.checked) < sessionRevoked {
 		return nil, false, nil
@@ -231,26 +271,27 @@ func (s *SessionCache) Find(token string) ([]byte, bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, ok := s.m[token]; ok && cur.revoked && now.Sub(cur.checked) < sessionRevoked {
+	if cur, ok := s.m[key]; ok && cur.revoked && now.Sub(cur.checked) < sessionRevoked {
 		return nil, false, nil // deleted while we asked
 	}
 	if !found {
-		delete(s.m, token)
+		delete(s.m, key)
 		return nil, false, nil
 	}
 	ne := sessionEntry{b: b, checked: now}
 	if ok && !e.revoked && bytes.Equal(e.b, b) {
 		ne.expiry = e.expiry
 	}
-	s.remember(token, ne, now)
+	s.remember(key, ne, now)
 	return b, true, nil
 }
 
 // Commit saves the session data (see SessionCache).
 func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
 	now := time.Now()
+	key := sha256.Sum256([]byte(token))
 	s.mu.Lock()
-	e, ok := s.m[token]
+	e, ok := s.m[key]
 	s.mu.Unlock()
 	if ok && e.revoked && now.Sub(e.checked) < sessionRevoked {
 		return nil
@@ -259,14 +300,14 @@ func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
 		return nil
 	}
 	if err := s.store.Commit(token, b, expiry); err != nil {
-		s.forget(token)
+		s.forget(key)
 		return err
 	}
 	s.mu.Lock()
-	cur, ok := s.m[token]
+	cur, ok := s.m[key]
 	revoked := ok && cur.revoked && now.Sub(cur.checked) < sessionRevoked
 	if !revoked {
-		s.remember(token, sessionEntry{b: bytes.Clone(b), expiry: expiry, checked: now}, now)
+		s.remember(key, sessionEntry{b: bytes.Clone(b), expiry: expiry, checked: now}, now)
 	}
 	s.mu.Unlock()
 	if revoked {
@@ -277,26 +318,34 @@ func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
 	return nil
 }
 
-// Delete removes the session and refuses its token from now on.
+// Delete removes the session and refuses its token from now on, here and
+// (see Share) in every other process.
 func (s *SessionCache) Delete(token string) error {
 	now := time.Now()
+	key := sha256.Sum256([]byte(token))
 	s.mu.Lock()
-	s.remember(token, sessionEntry{revoked: true, checked: now}, now)
+	s.remember(key, sessionEntry{revoked: true, checked: now}, now)
 	s.mu.Unlock()
-	return s.store.Delete(token)
+	if err := s.store.Delete(token); err != nil {
+		return err
+	}
+	if s.publish != nil {
+		return s.publish(hex.EncodeToString(key[:]))
+	}
+	return nil
 }
 
-func (s *SessionCache) forget(token string) {
+func (s *SessionCache) forget(key [32]byte) {
 	s.mu.Lock()
-	if e, ok := s.m[token]; ok && !e.revoked {
-		delete(s.m, token)
+	if e, ok := s.m[key]; ok && !e.revoked {
+		delete(s.m, key)
 	}
 	s.mu.Unlock()
 }
 
 // remember stores e; s.mu is held.
-func (s *SessionCache) remember(token string, e sessionEntry, now time.Time) {
-	if _, ok := s.m[token]; !ok && len(s.m) >= sessionMax {
+func (s *SessionCache) remember(key [32]byte, e sessionEntry, now time.Time) {
+	if _, ok := s.m[key]; !ok && len(s.m) >= sessionMax {
 		for k, old := range s.m {
 			if (old.revoked && now.Sub(old.checked) >= sessionRevoked) || (!old.revoked && now.Sub(old.checked) >= sessionTrust) {
 				delete(s.m, k)
@@ -310,7 +359,7 @@ func (s *SessionCache) remember(token string, e sessionEntry, now time.Time) {
 			}
 		}
 	}
-	s.m[token] = e
+	s.m[key] = e
 }
 
 // overviewData reads the account's balance and latest events, or reuses

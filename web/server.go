@@ -32,6 +32,7 @@ import (
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/platform/invalidate"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/products"
 	"github.com/seed75218f88/credits/internal/referral"
@@ -102,6 +103,9 @@ type Deps struct {
 	ViewCache time.Duration
 	// Journal is the book-keeping journal export (back office).
 	Journal *journal.Service
+	// Invalidation carries sign-outs to every process (nil: this process
+	// only; others obey within the session cache's trust).
+	Invalidation *invalidate.Hub
 }
 
 // check names the first missing dependency.
@@ -197,7 +201,11 @@ func New(d Deps) (*Server, error) {
 	// pgxstore's own cleanup goroutine races with its StopCleanup, so Serve
 	// runs the cleanup instead (sweepSessions).
 	s.Sessions = scs.New()
-	s.Sessions.Store = NewSessionCache(pgxstore.NewWithCleanupInterval(d.Pool, 0))
+	sessions := NewSessionCache(pgxstore.NewWithCleanupInterval(d.Pool, 0))
+	if d.Invalidation != nil {
+		sessions.Share(d.Pool, d.Invalidation)
+	}
+	s.Sessions.Store = sessions
 	s.Sessions.Lifetime = 7 * 24 * time.Hour
 	s.Sessions.IdleTimeout = 24 * time.Hour
 	s.Sessions.Cookie.Name = "credits_session"

@@ -39,6 +39,7 @@ import (
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/platform/invalidate"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/platform/mail"
 	"github.com/seed75218f88/credits/internal/pricing"
@@ -138,6 +139,9 @@ type App struct {
 	// UsageStream queues usage events in NATS JetStream (NATS_URL set; nil
 	// otherwise: usage is charged in the request).
 	UsageStream *usagestream.Stream
+	// Invalidation hears what other processes changed (sign-outs, revoked
+	// keys, settings, cards) and drops this process's cached copies.
+	Invalidation *invalidate.Hub
 
 	viewCache time.Duration
 	overrides Overrides
@@ -535,6 +539,32 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return nil, err
 	}
 	late.Inserter = a.Jobs
+
+	// What another process changes reaches this one's caches at once
+	// (internal/platform/invalidate); the sessions' handler is the web
+	// server's (WebDeps).
+	a.Invalidation = invalidate.New(pool, invalidate.Options{Logger: logger})
+	a.Invalidation.On(invalidate.RelayKey, func(key string) {
+		if id, err := strconv.ParseInt(key, 10, 64); err == nil {
+			a.RelayKeys.Forget(id)
+		}
+	})
+	a.Invalidation.On(invalidate.ServiceKey, func(key string) {
+		if id, err := strconv.ParseInt(key, 10, 64); err == nil {
+			a.Gateway.Keys.Forget(id)
+		}
+	})
+	a.Invalidation.On(invalidate.Settings, func(string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.Settings.Reload(ctx)
+	})
+	a.Invalidation.On(invalidate.RateCard, func(string) { a.Pricing.Forget() })
+	a.Invalidation.On(invalidate.CostCard, func(string) { a.Costs.Forget() })
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); a.Invalidation.Run(hubCtx) }()
+	a.closers = append(a.closers, func() { stopHub(); <-hubDone })
 	return a, nil
 }
 
@@ -592,7 +622,7 @@ func (a *App) WebDeps() web.Deps {
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
 		Budgets: a.Budgets, Access: a.Access, RelayKeys: a.RelayKeys, RelayUpstreams: a.RelayUpstreams,
-		Team: a.Team, UsageStream: a.UsageStream, Journal: a.Journal}
+		Team: a.Team, UsageStream: a.UsageStream, Journal: a.Journal, Invalidation: a.Invalidation}
 }
 
 func (a *App) relayOptions(o Overrides) relay.Options {

@@ -24,6 +24,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/invalidate"
 	"github.com/seed75218f88/credits/internal/platform/snapshot"
 	"github.com/seed75218f88/credits/internal/pricing"
 )
@@ -237,7 +238,11 @@ func (s *Service) PublishTx(ctx context.Context, tx pgx.Tx, card Card) (int, err
 		batch.Queue(insertPrice, version, m.Model, string(m.BillingType),
 			m.InputPer1K.String(), m.OutputPer1K.String(), m.CacheHitPer1K.String(), m.PerRequest.String())
 	}
-	return version, tx.SendBatch(ctx, batch).Close()
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return 0, err
+	}
+	// Every other process reads the schedule again when this commits.
+	return version, invalidate.Publish(ctx, tx, invalidate.CostCard, "")
 }
 
 // Forget drops the cached schedule: the next read loads every version.

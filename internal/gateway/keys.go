@@ -18,6 +18,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/invalidate"
 )
 
 // Key is a service key as stored: never the secret, only its prefix.
@@ -185,8 +186,9 @@ RETURNING ` + keyColumns
 
 const keyExists = `SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $1)`
 
-// Revoke stops a key from working (after at most the cache TTL on other
-// servers; at once on this one). Errors: ErrNotFound, ErrKeyRevoked.
+// Revoke stops a key from working: at once on this server, on the others
+// when they hear invalidate.ServiceKey (after at most the cache TTL should
+// that word be lost). Errors: ErrNotFound, ErrKeyRevoked.
 func (s *KeyStore) Revoke(ctx context.Context, id int64) error {
 	if _, err := s.revoke(ctx, s.db, id); err != nil {
 		return err
@@ -218,6 +220,10 @@ func (s *KeyStore) revoke(ctx context.Context, q db.DBTX, id int64) (Key, error)
 	}
 	if err != nil {
 		return Key{}, fmt.Errorf("gateway: revoke key: %w", err)
+	}
+	// Every other process drops the key when this commits.
+	if err := invalidate.Publish(ctx, q, invalidate.ServiceKey, strconv.FormatInt(id, 10)); err != nil {
+		return Key{}, err
 	}
 	return k, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/invalidate"
 	"github.com/seed75218f88/credits/internal/platform/snapshot"
 )
 
@@ -122,7 +123,11 @@ func (s *Service) Publish(ctx context.Context, card Card) (int, error) {
 			batch.Queue(insertPrice, version, m.Model, string(m.BillingType),
 				m.InputPer1K.String(), m.OutputPer1K.String(), m.CacheHitPer1K.String(), m.PerRequest.String())
 		}
-		return tx.SendBatch(ctx, batch).Close()
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return err
+		}
+		// Every other process reads the schedule again at once.
+		return invalidate.Publish(ctx, tx, invalidate.RateCard, "")
 	})
 	if err != nil {
 		var ve *ValidationError
@@ -134,6 +139,10 @@ func (s *Service) Publish(ctx context.Context, card Card) (int, error) {
 	s.cache.Forget() // this instance sees its own card at once
 	return version, nil
 }
+
+// Forget drops the cached schedule: the next read loads every version
+// (another process published one: invalidate.RateCard).
+func (s *Service) Forget() { s.cache.Forget() }
 
 // lockVersions serialises publishers on a transaction-level advisory lock
 // (LOCK TABLE in this mode would need UPDATE or DELETE on the table, which

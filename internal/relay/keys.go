@@ -23,6 +23,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/invalidate"
 )
 
 // Key is a customer API key as stored: its prefix, never its secret.
@@ -93,8 +94,9 @@ var shanghai = func() *time.Location {
 }()
 
 // Keys creates, lists, revokes and checks customer API keys. Verified keys
-// are cached for Options.KeyCacheTTL, so revoking reaches every process
-// within it.
+// are cached for Options.KeyCacheTTL; a revocation reaches every process at
+// once through invalidate.RelayKey (app.Build calls Forget), the TTL
+// bounding it should that word be lost.
 type Keys struct {
 	pool   *pgxpool.Pool
 	ledger *ledger.Ledger
@@ -335,7 +337,8 @@ func (s *Keys) List(ctx context.Context, owner ledger.Account) ([]Key, error) {
 const revokeKey = `UPDATE relay_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING account_id, prefix, name`
 
 // Revoke stops key id, which owner must see (List): at once on this
-// process, within Options.KeyCacheTTL on every other. Audited. Errors:
+// process, on every other when they hear invalidate.RelayKey (within
+// Options.KeyCacheTTL at the latest). Audited. Errors:
 // ErrNotFound, ErrKeyRevoked.
 func (s *Keys) Revoke(ctx context.Context, owner ledger.Account, who Customer, id int64) (Key, error) {
 	k, err := s.byID(ctx, id)
@@ -360,7 +363,11 @@ func (s *Keys) Revoke(ctx context.Context, owner ledger.Account, who Customer, i
 		if err != nil {
 			return err
 		}
-		return auditCustomer(ctx, tx, who, ActionKeyRevoked, acct, map[string]any{"key_id": id, "prefix": prefix, "name": name})
+		if err := auditCustomer(ctx, tx, who, ActionKeyRevoked, acct, map[string]any{"key_id": id, "prefix": prefix, "name": name}); err != nil {
+			return err
+		}
+		// Every other process drops the key at once (invalidate.RelayKey).
+		return invalidate.Publish(ctx, tx, invalidate.RelayKey, strconv.FormatInt(id, 10))
 	})
 	if err != nil {
 		if errors.Is(err, ErrKeyRevoked) {
@@ -385,6 +392,10 @@ func (s *Keys) visible(ctx context.Context, owner ledger.Account, k Key) (bool, 
 	}
 	return a.PoolID == owner.PoolID, nil
 }
+
+// Forget drops this process's cached verification of key id (another
+// process revoked it: invalidate.RelayKey).
+func (s *Keys) Forget(id int64) { s.forget(id) }
 
 func (s *Keys) forget(id int64) {
 	s.cache.Range(func(k, v any) bool {

@@ -19,6 +19,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/invalidate"
 )
 
 // DefaultCacheTTL is how long a process trusts its copy of the settings
@@ -159,6 +160,15 @@ func (s *Store) Current() Values {
 	return snap.state.Values
 }
 
+// Reload reads the settings again now (another process changed them:
+// invalidate.Settings); a failure is logged and the copy in hand kept,
+// to be read again when it is older than the cache lifetime.
+func (s *Store) Reload(ctx context.Context) {
+	if _, err := s.Load(ctx); err != nil {
+		s.opts.Logger.Warn("settings: reload", "error", err.Error())
+	}
+}
+
 const sqlHistory = `
 SELECT id, key, value, previous_id, changed_by, changed_by_email, changed_at, reason
 FROM business_settings WHERE key = $1 ORDER BY id DESC LIMIT $2`
@@ -235,7 +245,11 @@ func (s *Store) Change(ctx context.Context, g Group, in map[string]string, reaso
 				}
 			}
 		}
-		return nil
+		if len(changed) == 0 {
+			return nil
+		}
+		// Every other process reads the settings again when this commits.
+		return invalidate.Publish(ctx, tx, invalidate.Settings, "")
 	})
 	if err != nil {
 		return nil, err

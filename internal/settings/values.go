@@ -10,7 +10,8 @@
 // first start. The Store keeps the effective values in memory for the
 // services that read them on every operation (payments, the back office,
 // the ledger, the alerts); a change reloads them at once in this process and
-// other processes see it within the cache lifetime.
+// other processes reload them when they hear invalidate.Settings (within the
+// cache lifetime at the latest, should that word be lost).
 package settings
 
 import (

@@ -68,6 +68,7 @@ type Option struct {
 	logger    *slog.Logger
 	ownDB     bool
 	jobs      bool
+	pool      *pgxpool.Pool
 }
 
 // WithConfig changes the configuration before the application is built
@@ -85,6 +86,11 @@ func WithLogger(l *slog.Logger) Option { return Option{logger: l} }
 // package's shared one (for tests that work background jobs, which would
 // otherwise pick up other tests' jobs).
 func WithOwnDatabase() Option { return Option{ownDB: true} }
+
+// WithPool runs the server on pool: a second instance of the application
+// beside another on the same database (WithPool(first.Pool)), as several
+// `credits serve` processes run behind a load balancer.
+func WithPool(pool *pgxpool.Pool) Option { return Option{pool: pool} }
 
 // WithJobs works the application's background jobs while the test runs,
 // polling fast; use it with WithOwnDatabase.
@@ -122,6 +128,11 @@ func Start(t testing.TB, opts ...Option) *App {
 		workJobs = workJobs || o.jobs
 	}
 	pool := dbtest.AppPool(t)
+	for _, o := range opts {
+		if o.pool != nil {
+			pool = o.pool
+		}
+	}
 	if ownDB {
 		_, own := dbtest.Own(t)
 		var err error

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
@@ -202,4 +204,84 @@ func TestRiverLogsOnlyWarnings(t *testing.T) {
 	require.NotContains(t, out, "noise")
 	require.Contains(t, out, `level=WARN msg="job failed" component=river job.attempt=3`)
 	require.Contains(t, out, `level=ERROR msg="elector: gave up"`)
+}
+
+type onceArgs struct{}
+
+func (onceArgs) Kind() string { return "jobs_test_once" }
+
+// onceWorker counts runs across every client it is registered with.
+type onceWorker struct {
+	river.WorkerDefaults[onceArgs]
+	runs *atomic.Int64
+}
+
+func (w *onceWorker) Work(context.Context, *river.Job[onceArgs]) error {
+	w.runs.Add(1)
+	return nil
+}
+
+// TestPeriodicJobOnceAcrossTwoClients: two River clients — two processes,
+// each its own pool — on one database both schedule the same daily job
+// (Every). Only the elected leader inserts periodic jobs, so it runs once;
+// when the leader stops, the other takes over and, starting its own
+// schedule (RunOnStart), is refused by the job's uniqueness for the
+// period: the job still ran once.
+func TestPeriodicJobOnceAcrossTwoClients(t *testing.T) {
+	ctx := context.Background()
+	admin, url := dbtest.Own(t)
+	var runs atomic.Int64
+	clients := map[string]*Client{}
+	for _, id := range []string{"instance-one", "instance-two"} {
+		pool, err := pgxpool.New(ctx, url)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &onceWorker{runs: &runs})
+		c, err := New(pool, workers, Options{ID: id, TestOnly: true, FetchPollInterval: 50 * time.Millisecond,
+			Logger:   slog.New(slog.DiscardHandler),
+			Periodic: []*river.PeriodicJob{Every(24*time.Hour, onceArgs{})}})
+		require.NoError(t, err)
+		require.NoError(t, c.Start(ctx))
+		clients[id] = c
+	}
+	stopped := map[string]bool{}
+	t.Cleanup(func() {
+		for id, c := range clients {
+			if !stopped[id] {
+				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_ = c.Stop(sctx)
+				cancel()
+			}
+		}
+	})
+	leader := func() string {
+		var id string
+		err := admin.QueryRow(ctx, `SELECT leader_id FROM river_leader`).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ""
+		}
+		require.NoError(t, err)
+		return id
+	}
+	jobsOfKind := func() int {
+		var n int
+		require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'jobs_test_once'`).Scan(&n))
+		return n
+	}
+	require.Eventually(t, func() bool { return runs.Load() == 1 }, 15*time.Second, 20*time.Millisecond)
+
+	first := leader()
+	require.Contains(t, clients, first)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, clients[first].Stop(sctx))
+	stopped[first] = true
+	require.Eventually(t, func() bool { l := leader(); return l != "" && l != first }, 20*time.Second, 20*time.Millisecond,
+		"the other client takes the lead")
+	// The new leader's schedule starts at once (RunOnStart); give its
+	// insert and a fetch time to happen.
+	time.Sleep(time.Second)
+	require.Equal(t, int64(1), runs.Load())
+	require.Equal(t, 1, jobsOfKind())
 }

@@ -1,0 +1,266 @@
+// Package invalidate tells every process on the database to drop what it
+// caches of something that changed: a signed-out session, a revoked API
+// key, the business settings, a rate card. Each process caches these for
+// speed (web.SessionCache, relay.Keys, gateway.KeyStore, settings.Store,
+// the card schedules); without a word from the writer another process
+// would go on trusting its copy until the copy expires.
+//
+// A writer calls Publish, in its own transaction when it has one: that
+// inserts a cache_invalidations row and sends its id, topic and key with
+// pg_notify, so the word goes out exactly when the change commits. Every
+// process runs a Hub, which LISTENs on the channel and, as a safety net
+// for a notification lost while its listener reconnects, polls the rows of
+// the last Window every Poll interval. A Hub that could not poll for longer
+// than the window tells its handlers to forget everything of their topic.
+package invalidate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// Channel is the PostgreSQL notification channel.
+const Channel = "credits_invalidate"
+
+// Topic names a kind of cached thing; the key names one of them.
+type Topic string
+
+// The topics.
+const (
+	// Session: a portal or back-office session was deleted (sign-out);
+	// the key is SessionKey(token), never the token.
+	Session Topic = "session"
+	// RelayKey: a customer API key of the OpenAI-compatible gateway was
+	// revoked; the key is its id.
+	RelayKey Topic = "relay_key"
+	// ServiceKey: a service key of the gateway API was revoked; the key is
+	// its id.
+	ServiceKey Topic = "service_key"
+	// Settings: the business settings changed; no key.
+	Settings Topic = "settings"
+	// RateCard: a rate card was published or an account's prices changed;
+	// no key.
+	RateCard Topic = "rate_card"
+	// CostCard: a cost card was published; no key.
+	CostCard Topic = "cost_card"
+)
+
+// Defaults of Options.
+const (
+	DefaultPoll   = time.Second
+	DefaultWindow = 15 * time.Second
+)
+
+// SessionKey is the key of a session's word: its token's SHA-256, so the
+// token itself is never written down or sent.
+func SessionKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+const publish = `
+WITH i AS (INSERT INTO cache_invalidations (topic, key) VALUES ($1, $2) RETURNING id)
+SELECT pg_notify('` + Channel + `', id::text || ':' || $1 || ':' || $2) FROM i`
+
+// Publish tells every process that topic's key changed. Run on a
+// transaction, the word goes out when it commits and not at all if it
+// rolls back; run on the pool, at once. Errors: database errors.
+func Publish(ctx context.Context, q db.DBTX, topic Topic, key string) error {
+	if _, err := q.Exec(ctx, publish, string(topic), key); err != nil {
+		return fmt.Errorf("invalidate: publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Options tune a Hub; the zero value is right for production.
+type Options struct {
+	// Poll is how often the Hub reads the recent rows (DefaultPoll).
+	Poll time.Duration
+	// Window is how far back each poll reads (DefaultWindow).
+	Window time.Duration
+	// NoListen leaves LISTEN out, so only the poll delivers (tests of the
+	// safety net).
+	NoListen bool
+	// Logger receives lost connections (discarded by default).
+	Logger *slog.Logger
+}
+
+// Hub delivers every process's words to this process's handlers, each
+// word once.
+type Hub struct {
+	pool *pgxpool.Pool
+	opts Options
+
+	mu       sync.Mutex
+	handlers map[Topic][]func(key string)
+	seen     map[int64]time.Time
+	polled   time.Time // last successful poll
+}
+
+// New returns a Hub over pool; call Run to start it.
+func New(pool *pgxpool.Pool, opts Options) *Hub {
+	if opts.Poll <= 0 {
+		opts.Poll = DefaultPoll
+	}
+	if opts.Window <= opts.Poll {
+		opts.Window = max(DefaultWindow, 4*opts.Poll)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{pool: pool, opts: opts, handlers: map[Topic][]func(string){}, seen: map[int64]time.Time{}}
+}
+
+// On calls fn with the key of each word on topic, from the Hub's
+// goroutines (fn must be safe for concurrent use, and quick); an empty key
+// means forget everything of the topic (the Hub may have missed words).
+func (h *Hub) On(topic Topic, fn func(key string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.handlers[topic] = append(h.handlers[topic], fn)
+}
+
+// Run listens and polls until ctx ends.
+func (h *Hub) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	if !h.opts.NoListen {
+		wg.Add(1)
+		go func() { defer wg.Done(); h.listen(ctx) }()
+	}
+	h.pollLoop(ctx)
+	wg.Wait()
+}
+
+func (h *Hub) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := h.listenOnce(ctx); err != nil && ctx.Err() == nil {
+			h.opts.Logger.Warn("invalidate: listener lost, the poll delivers meanwhile", "error", err.Error())
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (h *Hub) listenOnce(ctx context.Context) error {
+	// A connection of its own, not the pool's: a listener holds it for good.
+	conn, err := pgx.ConnectConfig(ctx, h.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return err
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		id, rest, ok := strings.Cut(n.Payload, ":")
+		topic, key, ok2 := strings.Cut(rest, ":")
+		n64, err := strconv.ParseInt(id, 10, 64)
+		if !ok || !ok2 || err != nil {
+			continue
+		}
+		h.deliver(n64, Topic(topic), key)
+	}
+}
+
+const recent = `SELECT id, topic, key FROM cache_invalidations WHERE at > clock_timestamp() - $1::float8 * interval '1 second' ORDER BY id`
+
+const prune = `DELETE FROM cache_invalidations WHERE at < clock_timestamp() - interval '1 hour'`
+
+func (h *Hub) pollLoop(ctx context.Context) {
+	tick := time.NewTicker(h.opts.Poll)
+	defer tick.Stop()
+	lastPrune := time.Now()
+	for {
+		if err := h.poll(ctx); err != nil && ctx.Err() == nil {
+			h.opts.Logger.Warn("invalidate: poll", "error", err.Error())
+		}
+		if time.Since(lastPrune) > time.Minute {
+			lastPrune = time.Now()
+			_, _ = h.pool.Exec(ctx, prune)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// poll delivers the rows of the window; after a gap longer than the
+// window (the database was out of reach) every handler forgets all.
+func (h *Hub) poll(ctx context.Context) error {
+	qctx, cancel := context.WithTimeout(ctx, h.opts.Window/2)
+	defer cancel()
+	rows, _ := h.pool.Query(qctx, recent, h.opts.Window.Seconds())
+	type word struct {
+		ID    int64  `db:"id"`
+		Topic string `db:"topic"`
+		Key   string `db:"key"`
+	}
+	words, err := pgx.CollectRows(rows, pgx.RowToStructByName[word])
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	h.mu.Lock()
+	gap := !h.polled.IsZero() && now.Sub(h.polled) > h.opts.Window-h.opts.Poll
+	h.polled = now
+	for id, at := range h.seen {
+		if now.Sub(at) > 2*h.opts.Window {
+			delete(h.seen, id)
+		}
+	}
+	h.mu.Unlock()
+	if gap {
+		h.forgetAll()
+	}
+	for _, w := range words {
+		h.deliver(w.ID, Topic(w.Topic), w.Key)
+	}
+	return nil
+}
+
+// deliver calls topic's handlers unless word id was delivered already.
+func (h *Hub) deliver(id int64, topic Topic, key string) {
+	h.mu.Lock()
+	if _, done := h.seen[id]; done {
+		h.mu.Unlock()
+		return
+	}
+	h.seen[id] = time.Now()
+	fns := append([]func(string){}, h.handlers[topic]...)
+	h.mu.Unlock()
+	for _, fn := range fns {
+		fn(key)
+	}
+}
+
+func (h *Hub) forgetAll() {
+	h.mu.Lock()
+	var fns []func(string)
+	for _, hs := range h.handlers {
+		fns = append(fns, hs...)
+	}
+	h.mu.Unlock()
+	for _, fn := range fns {
+		fn("")
+	}
+}

@@ -1,0 +1,112 @@
+package invalidate_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/dbtest"
+	"github.com/seed75218f88/credits/internal/platform/invalidate"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// heard records the keys a hub delivered on one topic.
+type heard struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (h *heard) add(k string) { h.mu.Lock(); h.keys = append(h.keys, k); h.mu.Unlock() }
+
+func (h *heard) count(k string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, x := range h.keys {
+		if x == k {
+			n++
+		}
+	}
+	return n
+}
+
+// process is one server's pool and hub, as the application role.
+func process(t *testing.T, opts invalidate.Options) (*pgxpool.Pool, *invalidate.Hub, *heard) {
+	t.Helper()
+	pool, err := db.Open(context.Background(), dbtest.AppURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	hub := invalidate.New(pool, opts)
+	h := &heard{}
+	hub.On(invalidate.RelayKey, h.add)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return pool, hub, h
+}
+
+// TestPublishReachesEveryProcess: a word published in one process's
+// committed transaction reaches another process's handler within 2 s,
+// once; a rolled-back one never does.
+func TestPublishReachesEveryProcess(t *testing.T) {
+	ctx := context.Background()
+	writer, _, _ := process(t, invalidate.Options{})
+	_, _, other := process(t, invalidate.Options{Poll: 100 * time.Millisecond})
+
+	tx, err := writer.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, invalidate.Publish(ctx, tx, invalidate.RelayKey, "rolled-back"))
+	require.NoError(t, tx.Rollback(ctx))
+	require.NoError(t, pgx.BeginFunc(ctx, writer, func(tx pgx.Tx) error {
+		return invalidate.Publish(ctx, tx, invalidate.RelayKey, "42")
+	}))
+	require.Eventually(t, func() bool { return other.count("42") == 1 }, 2*time.Second, 10*time.Millisecond)
+	// Several polls later (each reads the word again) it was still
+	// delivered once, and the rolled-back word never.
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, 1, other.count("42"))
+	require.Zero(t, other.count("rolled-back"))
+}
+
+// TestPollDeliversWithoutListener: the safety net alone (no LISTEN, as
+// while a listener reconnects) still delivers within 2 s.
+func TestPollDeliversWithoutListener(t *testing.T) {
+	ctx := context.Background()
+	writer, _, _ := process(t, invalidate.Options{})
+	_, _, deaf := process(t, invalidate.Options{NoListen: true})
+	require.NoError(t, invalidate.Publish(ctx, writer, invalidate.RelayKey, "7"))
+	require.Eventually(t, func() bool { return deaf.count("7") == 1 }, 2*time.Second, 10*time.Millisecond)
+}
+
+// TestListenerKilled: a listener whose connection the server drops
+// (pg_terminate_backend) misses nothing published meanwhile.
+func TestListenerKilled(t *testing.T) {
+	ctx := context.Background()
+	writer, _, _ := process(t, invalidate.Options{})
+	_, _, victim := process(t, invalidate.Options{})
+	admin := dbtest.Pool(t)
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN `+invalidate.Channel+`' AND datname = current_database()`).Scan(&n))
+		return n >= 2
+	}, 5*time.Second, 10*time.Millisecond)
+	_, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN `+invalidate.Channel+`' AND datname = current_database()`)
+	require.NoError(t, err)
+	require.NoError(t, invalidate.Publish(ctx, writer, invalidate.RelayKey, "during"))
+	require.Eventually(t, func() bool { return victim.count("during") == 1 }, 2*time.Second, 10*time.Millisecond)
+}
+
+func TestSessionKeyHidesToken(t *testing.T) {
+	k := invalidate.SessionKey("secret-token")
+	require.Len(t, k, 64)
+	require.NotContains(t, k, "secret")
+	require.Equal(t, k, invalidate.SessionKey("secret-token"))
+}
