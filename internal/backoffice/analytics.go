@@ -50,6 +50,11 @@ func (s *Service) RefreshAnalytics(ctx context.Context) (AnalyticsRefresh, error
 		return AnalyticsRefresh{}, fmt.Errorf("backoffice: analytics refresh: %w", err)
 	}
 	r := AnalyticsRefresh{From: start.UTC(), To: end.UTC()}
+	// Months closed first, so the report below replays only the days since
+	// the last month start.
+	if _, err := s.ClosePaidPositions(ctx); err != nil {
+		return r, fmt.Errorf("backoffice: analytics refresh: %w", err)
+	}
 	rev, err := s.revenue(ctx, start, end, Daily)
 	if err != nil {
 		return r, fmt.Errorf("backoffice: analytics refresh: %w", err)

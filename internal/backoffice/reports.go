@@ -116,33 +116,37 @@ type promoSum struct {
 }
 
 // reportPaidSQL reads every event that puts credit into or takes it out of
-// a paid lot of a live account, lot by lot in ledger order, with the lot's
-// size and price: the report replays each lot through ledger.LotValue.
-// Refund events carry what they took at the lot's price ("fen") and any
-// bonus deduction in their detail (ledger_refund); older refunds have none.
+// a paid lot of a live account since $5 (the month whose positions the
+// replay starts from; NULL: from the first event), lot by lot in ledger
+// order, with the lot's size and price: the report replays each lot through
+// ledger.LotValue. Refund events carry what they took at the lot's price
+// ("fen") and any bonus deduction in their detail (ledger_refund); older
+// refunds have none.
 const reportPaidSQL = `
 SELECT CASE WHEN e.at < $1 THEN NULL ELSE date_trunc($3, e.at AT TIME ZONE 'Asia/Shanghai') END AS period,
-       e.lot_id, e.type::text AS type, e.amount, l.amount AS lot_amount, l.paid_fen,
+       e.pool_id, e.lot_id, e.type::text AS type, e.amount, l.amount AS lot_amount, l.paid_fen,
        (e.detail->>'fen')::bigint AS fen,
        coalesce((e.detail->>'bonus_fen')::bigint, 0) AS bonus_fen,
        coalesce((e.detail->>'bonus_charged')::numeric, 0) AS bonus_charged
 FROM ledger_event_view e
 JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind = 'paid'
 JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
-WHERE e.at < $2 AND e.type IN ('purchase', 'grant', 'adjustment', 'deduction', 'reservation_expired_charge', 'expiry', 'refund')
+WHERE e.at >= coalesce($5::timestamptz, '-infinity') AND e.at < $2
+  AND e.type IN ('purchase', 'grant', 'adjustment', 'deduction', 'reservation_expired_charge', 'expiry', 'refund')
   AND ($4::bigint = 0 OR e.pool_id = $4)
 ORDER BY e.pool_id, e.lot_id, e.id`
 
 type paidEvent struct {
-	Period       *time.Time      `db:"period"`
-	LotID        int64           `db:"lot_id"`
-	Type         string          `db:"type"`
-	Amount       decimal.Decimal `db:"amount"`
-	LotAmount    decimal.Decimal `db:"lot_amount"`
-	PaidFen      *int64          `db:"paid_fen"`
-	Fen          *int64          `db:"fen"`
-	BonusFen     int64           `db:"bonus_fen"`
-	BonusCharged decimal.Decimal `db:"bonus_charged"`
+	Period       *time.Time
+	PoolID       int64
+	LotID        int64
+	Type         string
+	Amount       decimal.Decimal
+	LotAmount    decimal.Decimal
+	PaidFen      *int64
+	Fen          *int64
+	BonusFen     int64
+	BonusCharged decimal.Decimal
 }
 
 // paidFigures are one period's paid-lot figures in credits and in fen.
@@ -270,56 +274,30 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 	return r, nil
 }
 
-// paidFigures replays every paid lot's events through ledger.LotValue and
-// sums what each event is worth by period (key of its period; "" before
-// the report). A lot credited without a price is valued at the credit
-// price in force.
+// paidFigures sums what paid lots' events are worth by period (key of
+// its period; "" before the report). It starts from the last closed month
+// at or before from (revenue_positions.go) and replays each lot's events
+// since then through ledger.LotValue; without a closed month, from each
+// lot's first event. A lot credited without a price is valued at the
+// credit price in force. The "" figures are the opening position: only
+// what they leave deferred is meaningful (a closed month carries each
+// lot's used credit as Recognised, its expiries included).
 func (s *Service) paidFigures(ctx context.Context, from, to time.Time, g Granularity, poolID int64, key func(*time.Time) string) (map[string]paidFigures, error) {
-	rows, err := s.pool.Query(ctx, reportPaidSQL, from, to, string(g), poolID)
+	base, lots, err := s.paidPositions(ctx, s.pool, from, poolID)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]paidFigures{}
-	var e paidEvent
-	var lot int64
-	var v ledger.LotValue
-	scan := []any{&e.Period, &e.LotID, &e.Type, &e.Amount, &e.LotAmount, &e.PaidFen, &e.Fen, &e.BonusFen, &e.BonusCharged}
-	_, err = pgx.ForEachRow(rows, scan, func() error {
-		if e.LotID != lot {
-			lot = e.LotID
-			price := ledger.RMBForCredits(e.LotAmount, s.opt.CreditPriceRMB).Shift(2).IntPart()
-			if e.PaidFen != nil {
-				price = *e.PaidFen
-			}
-			v = ledger.LotValue{PaidFen: price, Amount: e.LotAmount}
-		}
-		k := key(e.Period)
-		f := out[k]
-		q := e.Amount.Neg()
-		switch e.Type {
-		case "purchase", "grant", "adjustment":
-			f.credits.PaidPurchased = f.credits.PaidPurchased.Add(e.Amount)
-			f.purchased += v.PaidFen
-		case "deduction", "reservation_expired_charge":
-			f.credits.Recognised = f.credits.Recognised.Add(q)
-			f.recognised += v.Use(q)
-		case "expiry":
-			f.credits.Breakage = f.credits.Breakage.Add(q)
-			f.breakage += v.Use(q)
-		case "refund":
-			fen := v.UnstatedRefundFen(q)
-			if e.Fen != nil {
-				fen = *e.Fen
-			}
-			v.Refund(q, fen)
-			f.credits.PaidRefunded = f.credits.PaidRefunded.Add(q)
-			f.credits.BonusDeducted = f.credits.BonusDeducted.Add(e.BonusCharged)
-			f.refunded += fen - e.BonusFen
-			f.recognised += e.BonusFen
-			f.bonusDeducted += e.BonusFen
-		}
-		out[k] = f
-		return nil
+	open := out[key(nil)]
+	for _, p := range lots {
+		open.add(p.opening())
+	}
+	out[key(nil)] = open
+	err = s.replayPaid(ctx, s.pool, from, to, g, poolID, base, lots, func(period *time.Time, f paidFigures) {
+		k := key(period)
+		sum := out[k]
+		sum.add(f)
+		out[k] = sum
 	})
 	return out, err
 }
