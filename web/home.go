@@ -62,8 +62,12 @@ func (s *Server) SetLanguage(c echo.Context) error {
 // Healthz answers 200 while the process is up.
 func (s *Server) Healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
 
-// Readyz answers 200 when the database answers, 503 otherwise.
+// Readyz answers 200 when the database answers, 503 otherwise and while the
+// server drains before a shutdown.
 func (s *Server) Readyz(c echo.Context) error {
+	if s.draining.Load() {
+		return c.String(http.StatusServiceUnavailable, "draining\n")
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Pool.Ping(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -152,10 +153,12 @@ type Server struct {
 
 	errors  []ErrorMapping
 	metrics *httpMetrics
-	portal  *portal
-	kyc     *kycArea // verification and invoices (web/portal_verification.go)
-	pay     *payArea
-	plans   *plansArea
+	// draining is set on shutdown while SHUTDOWN_DRAIN runs: /readyz fails.
+	draining atomic.Bool
+	portal   *portal
+	kyc      *kycArea // verification and invoices (web/portal_verification.go)
+	pay      *payArea
+	plans    *plansArea
 	// products is the one-time product catalogue (web/portal_products.go).
 	products *products.Service
 	// autoTopUp is auto top-up by agreement payments (web/autotopup.go).
@@ -287,6 +290,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		return fmt.Errorf("web: serve: %w", err)
 	case <-ctx.Done():
+	}
+	// Draining: /readyz fails while requests are still served, until the
+	// load balancer has taken the instance out (SHUTDOWN_DRAIN).
+	if d := s.Config.ShutdownDrain; d > 0 {
+		s.draining.Store(true)
+		s.Logger.Info("draining before shutdown", "for", d.String())
+		time.Sleep(d)
 	}
 	timeout := s.Config.ShutdownTimeout
 	if timeout <= 0 {

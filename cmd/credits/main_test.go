@@ -184,6 +184,46 @@ func TestServeAnswersThenStopsGracefully(t *testing.T) {
 	require.Contains(t, logs.String(), "server stopped")
 }
 
+// TestServeDrainsBeforeStopping: with SHUTDOWN_DRAIN, a stopping serve
+// fails /readyz (so a load balancer takes it out) while it still answers
+// every other request, and only then stops.
+func TestServeDrainsBeforeStopping(t *testing.T) {
+	t.Setenv("DATABASE_URL", dbtest.AppURL(t))
+	t.Setenv("SHUTDOWN_DRAIN", "2s")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out, logs bytes.Buffer
+	go func() { done <- serve(ctx, []string{"--addr", addr}, &out, &logs) }()
+	status := func(path string) int {
+		res, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	require.Eventually(t, func() bool { return status("/readyz") == http.StatusOK }, 10*time.Second, 50*time.Millisecond)
+
+	stopped := time.Now()
+	cancel() // what SIGTERM does through signal.NotifyContext
+	require.Eventually(t, func() bool { return status("/readyz") == http.StatusServiceUnavailable }, time.Second, 20*time.Millisecond)
+	require.Equal(t, http.StatusOK, status("/healthz"), "still answering while draining")
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	require.GreaterOrEqual(t, time.Since(stopped), 2*time.Second)
+	require.Zero(t, status("/healthz"), "no longer listening")
+	require.Contains(t, logs.String(), "draining before shutdown")
+}
+
 func TestSeedPrintsWhatEachStepMade(t *testing.T) {
 	pool := dbtest.AppPool(t) // `credits seed` connects as the application role
 	var out bytes.Buffer

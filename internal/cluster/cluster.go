@@ -157,6 +157,9 @@ func (c Config) appEnv() []string {
 		"REDIS_URL=" + c.RedisURL(),
 		"BASE_URL=" + c.WebURL(),
 		"PAYSIM_KEY_DIR=" + c.path("paysim"),
+		// HAProxy checks every second and takes an instance out after two
+		// failures: a stopping serve fails /readyz that long first.
+		"SHUTDOWN_DRAIN=3s",
 	}
 	return append(env, c.Env...)
 }

@@ -74,6 +74,15 @@ func TestCluster(t *testing.T) {
 		name   string
 		inject func(t *testing.T, l *load) string
 	}{
+		{"DrainServe", func(t *testing.T, l *load) string {
+			before := l.retries.Load()
+			t0 := time.Now()
+			c.stopGroup("serve3", syscall.SIGTERM, 30*time.Second)
+			took := time.Since(t0)
+			require.NoError(t, c.StartServe(ctx, 3))
+			require.Equal(t, before, l.retries.Load(), "no request failed while serve3 drained")
+			return fmt.Sprintf("serve3 stopped with SIGTERM (drained and exited in %.1f s, no request failed), started again", took.Seconds())
+		}},
 		{"KillServe", func(t *testing.T, l *load) string {
 			require.NoError(t, c.Kill("serve2"))
 			time.Sleep(6 * time.Second)

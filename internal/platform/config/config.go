@@ -68,6 +68,13 @@ type Config struct {
 
 	ShutdownTimeout time.Duration
 
+	// ShutdownDrain is how long `credits serve` keeps answering after
+	// SIGTERM with /readyz failing, before it stops accepting connections
+	// (SHUTDOWN_DRAIN, a Go duration, default 0): long enough for a load
+	// balancer's health checks to take the instance out first, so that no
+	// request is sent to a closing listener.
+	ShutdownDrain time.Duration
+
 	// PGOptions is the libpq PGOPTIONS the process started with; `credits
 	// migrate` adds the credit price to it for the migrations.
 	PGOptions string
@@ -135,6 +142,11 @@ func LoadFrom(vars map[string]string) (Config, error) {
 	var err error
 	if c.CreditPriceRMB, err = ParseCreditPrice(env.get("CREDIT_PRICE_RMB")); err != nil {
 		return c, err
+	}
+	if v := env.get("SHUTDOWN_DRAIN"); v != "" {
+		if c.ShutdownDrain, err = time.ParseDuration(v); err != nil || c.ShutdownDrain < 0 || c.ShutdownDrain > time.Minute {
+			return c, errors.New("SHUTDOWN_DRAIN must be a duration from 0s to 1m, such as 3s")
+		}
 	}
 	if c.TrustedProxies, err = ParseTrustedProxies(env.get("TRUSTED_PROXIES")); err != nil {
 		return c, err
