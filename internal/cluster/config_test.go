@@ -65,3 +65,25 @@ func TestDatabaseURLNamesBothServers(t *testing.T) {
 	require.Contains(t, u, "@127.0.0.1:27345,127.0.0.1:27346/credits?")
 	require.Contains(t, u, "target_session_attrs=read-write")
 }
+
+// TestPostgresFoldersOutsideAClosedCheckout: as root, a cluster folder the
+// postgres user cannot reach (a checkout under /root) puts the PostgreSQL
+// nodes in the temporary directory instead.
+func TestPostgresFoldersOutsideAClosedCheckout(t *testing.T) {
+	open, err := os.MkdirTemp("", "cluster-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(open) })
+	require.NoError(t, os.Chmod(open, 0o755))
+	closed := filepath.Join(open, "closed")
+	require.NoError(t, os.Mkdir(closed, 0o700))
+	require.False(t, reachableByOthers(filepath.Join(closed, "cluster")))
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs PostgreSQL as another user")
+	}
+	if !reachableByOthers(open) {
+		t.Skip("the temporary directory itself is closed to others")
+	}
+	require.Equal(t, filepath.Join(open, "c"), Config{Dir: filepath.Join(open, "c")}.pgRoot())
+	other := Config{Dir: filepath.Join(closed, "cluster")}.pgRoot()
+	require.True(t, strings.HasPrefix(other, os.TempDir()), other)
+}

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -103,6 +105,34 @@ func chownPostgres(dir string) error {
 	})
 }
 
+// pgRoot holds the PostgreSQL nodes' folders: the cluster's folder when the
+// postgres user can reach it, else (a checkout under /root, mode 0700) a
+// folder in the temporary directory named after it.
+func (c Config) pgRoot() string {
+	if os.Geteuid() != 0 || reachableByOthers(c.Dir) {
+		return c.Dir
+	}
+	sum := sha256.Sum256([]byte(c.Dir))
+	return filepath.Join(os.TempDir(), "credits-cluster-"+hex.EncodeToString(sum[:6]))
+}
+
+// pgDir is PostgreSQL node n's folder (its Patroni file, data, pgpass).
+func (c Config) pgDir(n int) string { return filepath.Join(c.pgRoot(), fmt.Sprintf("pg%d", n)) }
+
+// reachableByOthers reports whether every folder above dir (and dir) lets
+// any user through.
+func reachableByOthers(dir string) bool {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err == nil && st.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return true
+		}
+	}
+}
+
 // Pid is the process id recorded for member name, or 0.
 func (c Config) Pid(name string) int {
 	b, err := os.ReadFile(c.path("run", name+".pid"))
@@ -168,7 +198,7 @@ func (c Config) Kill(name string) error {
 // postmasterPid reads the postmaster's id from PostgreSQL node n's data
 // folder (0 when it is not running).
 func (c Config) postmasterPid(n int) int {
-	b, err := os.ReadFile(c.path(fmt.Sprintf("pg%d", n), "data", "postmaster.pid"))
+	b, err := os.ReadFile(filepath.Join(c.pgDir(n), "data", "postmaster.pid"))
 	if err != nil {
 		return 0
 	}

@@ -86,6 +86,11 @@ func (c Config) wipe() error {
 	if err := os.RemoveAll(c.Dir); err != nil {
 		return err
 	}
+	if root := c.pgRoot(); root != c.Dir {
+		if err := os.RemoveAll(root); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return err
 	}
@@ -174,8 +179,11 @@ func startPatroni(ctx context.Context, c Config) error {
 	}
 	patroni, _ := lookPath("patroni")
 	p := c.Ports()
+	if err := os.MkdirAll(c.pgRoot(), 0o755); err != nil {
+		return err
+	}
 	for n := 1; n <= 2; n++ {
-		dir := c.path(fmt.Sprintf("pg%d", n))
+		dir := c.pgDir(n)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
@@ -213,8 +221,8 @@ func (c Config) startPatroniNode(n int, bin string) error {
 	if bin == "" {
 		bin, _ = lookPath("patroni")
 	}
-	_, err := c.start(process{name: fmt.Sprintf("pg%d", n), asPostgres: true, dir: c.path(fmt.Sprintf("pg%d", n)),
-		argv: []string{bin, c.path(fmt.Sprintf("pg%d", n), "patroni.yml")}})
+	_, err := c.start(process{name: fmt.Sprintf("pg%d", n), asPostgres: true, dir: c.pgDir(n),
+		argv: []string{bin, filepath.Join(c.pgDir(n), "patroni.yml")}})
 	return err
 }
 
