@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
@@ -37,7 +38,27 @@ func runLedger(ctx context.Context, args []string) error {
 	}
 	l := ledger.New(pool, ledger.Options{Writers: 1})
 	defer l.Close()
-	return verifyLedger(ctx, l, os.Stdout)
+	err = verifyLedger(ctx, l, os.Stdout)
+	return errors.Join(err, verifyCreditLines(ctx, creditline.New(pool, l, creditline.Options{}), os.Stdout))
+}
+
+// verifyCreditLines prints what creditline.Verify found (bills against
+// their credit lots) to out and returns an error naming the accounts.
+func verifyCreditLines(ctx context.Context, s *creditline.Service, out io.Writer) error {
+	mismatches, err := s.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	if len(mismatches) == 0 {
+		fmt.Fprintln(out, "ledger verify: every credit line's bills agree with its credit lot")
+		return nil
+	}
+	var accounts []string
+	for _, m := range mismatches {
+		fmt.Fprintln(out, m)
+		accounts = append(accounts, strconv.FormatInt(m.AccountID, 10))
+	}
+	return fmt.Errorf("verify found %d credit line mismatches (accounts %s)", len(mismatches), strings.Join(accounts, ", "))
 }
 
 // printStorage writes the size of each hot ledger table, its indexes and

@@ -28,6 +28,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/budget"
 	"github.com/seed75218f88/credits/internal/costs"
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/forecast"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/identity"
@@ -114,6 +115,7 @@ type App struct {
 	Gateway      *gateway.Service
 	Payments     *payments.Service
 	Backoffice   *backoffice.Service
+	CreditLines  *creditline.Service
 	Verification *verification.Service
 	Invoicing    *invoicing.Service
 	Webhooks     *webhook.Service
@@ -473,7 +475,11 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		name, _, err := a.Verification.VerifiedCompanyName(ctx, accountID)
 		return name, err
 	}
-	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice,
+	// Postpaid credit lines and their bills (internal/creditline).
+	a.CreditLines = creditline.New(pool, a.Ledger, creditline.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB,
+		Notify: &creditline.MailAndWebhook{Jobs: late, Webhooks: a.Webhooks, I18n: a.I18n, Recipients: a.billingContacts,
+			PortalURL: cfg.BaseURL + "/portal/bills"}})
+	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice, CreditLines: a.CreditLines,
 		Current:        func() backoffice.Settings { return current().Backoffice(cfg.Backoffice) },
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
 		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions, PlanStats: a.Subscriptions,
@@ -528,6 +534,9 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	river.AddWorker(workers, &statement.MailWorker{Mailer: &statement.Mailer{Service: &statement.Service{Pool: pool, Ledger: a.Ledger},
 		Pool: pool, Jobs: late, I18n: a.I18n, Recipients: a.billingContacts, PortalURL: cfg.BaseURL + "/portal/statements"}})
 	periodic = append(periodic, statement.PeriodicJobs()...)
+	// Credit line bills: closed on the billing day, moved along their states.
+	river.AddWorker(workers, &creditline.BillingWorker{Service: a.CreditLines})
+	periodic = append(periodic, creditline.PeriodicJobs()...)
 	// The operator dashboard's daily roll-ups (internal/backoffice analytics.go).
 	river.AddWorker(workers, &backoffice.AnalyticsRollupWorker{Backoffice: a.Backoffice})
 	periodic = append(periodic, backoffice.AnalyticsPeriodicJobs(0)...)

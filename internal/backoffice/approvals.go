@@ -40,6 +40,7 @@ var approverRole = map[ApprovalAction]auth.Role{
 	ApproveManualRecharge: auth.RoleFinance,
 	ApprovePlanGrant:      auth.RoleAdmin,
 	ApproveRateCard:       auth.RoleAdmin,
+	ApproveCreditLine:     auth.RoleFinance,
 }
 
 // ApprovalState is where an approval request stands.
@@ -255,6 +256,9 @@ func (s *Service) Approve(ctx context.Context, id int64, approver Actor) (Approv
 			return nil
 		case ApproveRateCard:
 			out, err = s.applyRateCardApproval(ctx, tx, a, approver)
+			return err
+		case ApproveCreditLine:
+			out, err = s.applyCreditLineApproval(ctx, tx, a, approver)
 			return err
 		default:
 			return fmt.Errorf("backoffice: approval %d: unknown action %q", id, a.Action)

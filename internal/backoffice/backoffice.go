@@ -35,6 +35,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/costs"
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/pricing"
@@ -75,6 +76,9 @@ type Options struct {
 	// Plans lets admins comp, extend and grant plans and customers ask for
 	// the refund of a yearly plan; nil refuses them.
 	Plans PlanDesk
+	// CreditLines grants credit lines and takes their bills' payments
+	// (internal/creditline); nil refuses them.
+	CreditLines *creditline.Service
 	// PlanFees lists paid plan orders for the revenue report's plan-fee
 	// figures; nil reports none.
 	PlanFees PlanFees

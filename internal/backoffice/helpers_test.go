@@ -18,6 +18,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/costs"
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -61,6 +62,8 @@ type setupOpts struct {
 	own bool
 	// costs: the margin report (cost cards) is wired.
 	costs bool
+	// creditLines: finance grants credit lines (internal/creditline).
+	creditLines bool
 }
 
 func setup(t *testing.T, o setupOpts) *testBundle {
@@ -88,6 +91,9 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 	}
 	if o.costs {
 		bopts.Costs = costs.New(pool)
+	}
+	if o.creditLines {
+		bopts.CreditLines = creditline.New(pool, l, creditline.Options{Now: c.Now})
 	}
 	if o.pricing {
 		bopts.Pricing = pricing.New(pool)

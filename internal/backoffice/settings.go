@@ -55,6 +55,10 @@ type Settings struct {
 	// second admin's approval (0: every discount waits);
 	// DefaultRateCardDiscountPct by default.
 	RateCardDiscountPct decimal.Decimal
+	// CreditLineLimitFen is the largest credit line (fen) finance grants
+	// without a second finance user's approval (business setting
+	// limits.credit_line); DefaultCreditLineLimitFen when 0.
+	CreditLineLimitFen int64
 }
 
 // DefaultPlanGrantLimitMonths is the plan grant limit when none is set.

@@ -55,6 +55,14 @@ var (
 	// ErrConcurrencyLimit: the pool already holds as many open reservations
 	// as its tier allows (Tier.MaxOpen); one must close first.
 	ErrConcurrencyLimit = errors.New("concurrent reservation limit reached")
+	// ErrCreditLineInUse: a credit line cannot be lowered below what is
+	// used of it (consumed and not yet given back, or held).
+	ErrCreditLineInUse = errors.New("credit line in use")
+	// ErrNoCreditLine: the account has no credit line.
+	ErrNoCreditLine = errors.New("no credit line")
+	// ErrCreditRestoreExceeds: a restore would give back more of the line
+	// than is used of it.
+	ErrCreditRestoreExceeds = errors.New("restore exceeds the credit line used")
 )
 
 // codeErrors maps the error codes the SQL functions return to sentinels.
@@ -73,6 +81,9 @@ var codeErrors = map[string]error{
 	"trial_paid_credit":         ErrTrialPaidCredit,
 	"budget_exceeded":           ErrBudgetExceeded,
 	"concurrency_limit":         ErrConcurrencyLimit,
+	"credit_line_in_use":        ErrCreditLineInUse,
+	"no_credit_line":            ErrNoCreditLine,
+	"credit_restore_exceeds":    ErrCreditRestoreExceeds,
 }
 
 // ShortfallError carries what was available when an operation was refused

@@ -261,7 +261,8 @@ func decode(raw []byte, out any) error {
 		if !ok {
 			return fmt.Errorf("unknown ledger error %q", head.Error)
 		}
-		if head.Available != nil && (s == ErrInsufficientCredits || s == ErrAllocationExceeded || s == ErrRefundExceedsLot || s == ErrTrialCapReached) {
+		if head.Available != nil && (s == ErrInsufficientCredits || s == ErrAllocationExceeded || s == ErrRefundExceedsLot || s == ErrTrialCapReached ||
+			s == ErrCreditLineInUse || s == ErrCreditRestoreExceeds) {
 			return &ShortfallError{Err: s, Available: *head.Available}
 		}
 		return s

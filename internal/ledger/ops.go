@@ -21,6 +21,10 @@ const (
 	LotPromo LotKind = "promo" // granted: sign-up, bonus, goodwill
 	LotPlan  LotKind = "plan"  // a plan's allowance
 	LotGrace LotKind = "grace" // grace credit; never refundable, never revenue
+	// LotCredit is a pool's postpaid credit line (授信): one lot, spent
+	// after every other, whose remaining is the unused line. It is set by
+	// SetCreditLineTx and given back by RestoreCreditTx, never by Credit.
+	LotCredit LotKind = "credit"
 )
 
 // EventType is the kind of a ledger event row.
@@ -41,6 +45,8 @@ const (
 	EventUnpaidUsage              EventType = "unpaid_usage"
 	EventAllocation               EventType = "allocation"
 	EventStatus                   EventType = "status"
+	EventCreditLine               EventType = "credit_line"    // a credit line set or changed
+	EventCreditRestore            EventType = "credit_restore" // a paid bill gives its line back
 )
 
 // Lot is one bucket of credit with its own kind, expiry and remainder.

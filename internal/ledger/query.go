@@ -34,7 +34,20 @@ type Balance struct {
 	Expiring []ExpiryBucket
 	// Allocation is a sub-account's remaining allocation (nil = no limit).
 	Allocation *decimal.Decimal
+	// Line is the pool's credit line (LotCredit's amount; 0 without one)
+	// and LineLeft what of it is unused (its remaining, part of
+	// Available). See Own.
+	Line, LineLeft decimal.Decimal
 }
+
+// Own is the balance the account owns: its available credit less the
+// credit line, negative while it spends on credit (the debt is shown,
+// never hidden). Without a line it is Available.
+func (b Balance) Own() decimal.Decimal { return b.Available.Sub(b.Line) }
+
+// LineUsed is what is used of the credit line (consumed and not yet paid
+// back, or held).
+func (b Balance) LineUsed() decimal.Decimal { return b.Line.Sub(b.LineLeft) }
 
 const lotColumns = `id, pool_id, account_id, kind, amount, remaining, refunded, paid_fen, refunded_fen, expires_at, source_ref, actor, reason_code, created_at`
 
@@ -64,7 +77,8 @@ func (l *Ledger) Balance(ctx context.Context, accountID int64) (Balance, error) 
 	// landing between the two reads shows its hold closed while its lots
 	// still carry the held credit, a balance that never existed.
 	var lots []Lot
-	var reserved decimal.Decimal
+	var reserved, line, lineLeft decimal.Decimal
+	const sqlLine = `SELECT coalesce(sum(amount), 0), coalesce(sum(remaining), 0) FROM ledger_lots WHERE pool_id = $1 AND kind = 'credit'`
 	const sqlReserved = `SELECT coalesce(sum(amount), 0) FROM ledger_reservations WHERE pool_id = $1 AND status = 'open' AND ($2 OR account_id = $3)`
 	err = pgx.BeginTxFunc(ctx, l.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT `+lotColumns+` FROM ledger_lots WHERE pool_id = $1 AND remaining > 0`, acc.PoolID)
@@ -72,7 +86,10 @@ func (l *Ledger) Balance(ctx context.Context, accountID int64) (Balance, error) 
 		if lots, err = pgx.CollectRows(rows, pgx.RowToStructByName[Lot]); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, sqlReserved, acc.PoolID, acc.ID == acc.PoolID, acc.ID).Scan(&reserved)
+		if err := tx.QueryRow(ctx, sqlReserved, acc.PoolID, acc.ID == acc.PoolID, acc.ID).Scan(&reserved); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, sqlLine, acc.PoolID).Scan(&line, &lineLeft)
 	})
 	if err != nil {
 		return Balance{}, fmt.Errorf("ledger: balance: %w", err)
@@ -90,6 +107,7 @@ func (l *Ledger) Balance(ctx context.Context, accountID int64) (Balance, error) 
 		}
 	}
 	b.Reserved = reserved
+	b.Line, b.LineLeft = line, lineLeft
 	if acc.Allocation.Valid {
 		a := acc.Allocation.Decimal
 		b.Allocation = &a

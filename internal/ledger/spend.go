@@ -14,14 +14,18 @@ func kindRank(k LotKind) int {
 	return 0
 }
 
-// SpendsBefore reports whether lot a is spent before lot b: the lot that
-// expires soonest first, lots without expiry last; on equal expiry granted
+// SpendsBefore reports whether lot a is spent before lot b: the credit
+// line (LotCredit) after every other lot; then the lot that expires
+// soonest first, lots without expiry last; on equal expiry granted
 // kinds (grace, promo, plan) before paid; then the oldest, then the lower id.
 // It is the Go reading of the spending order, used to present lots in the
 // order they are spent; the one SQL definition is ledger_spend_order
 // (schema/functions.sql), which every spending function calls, and the
 // model-based test checks the two agree.
 func SpendsBefore(a, b Lot) bool {
+	if ca, cb := a.Kind == LotCredit, b.Kind == LotCredit; ca != cb {
+		return cb
+	}
 	switch {
 	case a.ExpiresAt == nil && b.ExpiresAt != nil:
 		return false

@@ -45,6 +45,9 @@ const (
 	InvariantHeldLot Invariant = "held lot"
 	// InvariantTransfer: the two events of a transfer cancel out.
 	InvariantTransfer Invariant = "transfer"
+	// InvariantCreditLine: a credit line's lot (LotCredit) holds the line
+	// its credit_line events set, and never more unused than its line.
+	InvariantCreditLine Invariant = "credit line"
 )
 
 // Mismatch is one broken invariant: the pool, the rule, the row it is
@@ -83,6 +86,8 @@ func (m Mismatch) String() string {
 		return p + fmt.Sprintf("reservation %d holds %s of lot %d, which is not a lot of this pool", m.ID, m.Stored, m.LotID)
 	case InvariantTransfer:
 		return p + fmt.Sprintf("the events of operation %d add up to %s, not %s", m.ID, m.Stored, m.Derived)
+	case InvariantCreditLine:
+		return p + fmt.Sprintf("credit lot %d has a line of %s, its credit_line events (and its unused remaining) say %s", m.ID, m.Stored, m.Derived)
 	}
 	return p + fmt.Sprintf("row %d: stored %s, derived %s", m.ID, m.Stored, m.Derived)
 }
@@ -153,6 +158,18 @@ WHERE type = 'transfer'
 GROUP BY pool_id, op_id
 HAVING sum(amount) <> 0
 ORDER BY pool_id, op_id`
+
+	// sqlVerifyCreditLines: a credit lot's amount is the sum of its
+	// credit_line events, and its remaining (the unused line) is at most
+	// its amount.
+	sqlVerifyCreditLines = `
+SELECT $1::text, l.pool_id, l.id, 0::bigint, l.amount,
+       CASE WHEN l.remaining > l.amount THEN l.remaining ELSE coalesce(e.total, 0) END
+FROM ledger_lots l
+LEFT JOIN (SELECT pool_id, lot_id, sum(amount) AS total FROM ledger_events WHERE type = 'credit_line'
+           GROUP BY pool_id, lot_id) e ON e.pool_id = l.pool_id AND e.lot_id = l.id
+WHERE l.kind = 'credit' AND (l.amount <> coalesce(e.total, 0) OR l.remaining > l.amount)
+ORDER BY l.pool_id, l.id`
 )
 
 var verifyChecks = []struct {
@@ -165,6 +182,7 @@ var verifyChecks = []struct {
 	{sqlVerifyHolds, []any{InvariantHolds}},
 	{sqlVerifyHeldLots, []any{InvariantHeldLot}},
 	{sqlVerifyTransfers, []any{InvariantTransfer}},
+	{sqlVerifyCreditLines, []any{InvariantCreditLine}},
 }
 
 // Verify checks every invariant above on every pool, each in one pass in

@@ -142,18 +142,19 @@ BEGIN
 END $$;
 
 -- ledger_spend_order is the one SQL statement of the spending order: the
--- pool's lots spendable at p_at (remaining > 0, not expired), soonest expiry
--- first, no expiry last; on equal expiry granted kinds (grace, promo, plan)
--- before paid; then the oldest, then the lower id. p_granted_only (an
--- account in trial) leaves paid lots out. ledger_take, ledger_reserve and
+-- pool's lots spendable at p_at (remaining > 0, not expired), the credit
+-- line's lot (kind credit) after every other; then soonest expiry first, no
+-- expiry last; on equal expiry granted kinds (grace, promo, plan) before
+-- paid; then the oldest, then the lower id. p_granted_only (an account in
+-- trial) leaves paid lots and the credit line out. ledger_take, ledger_reserve and
 -- ledger_reserve_t all read lots through it; ledger.SpendOrder states the
 -- same order in Go and the model-based test checks they agree.
 CREATE OR REPLACE FUNCTION ledger_spend_order(p_pool bigint, p_at timestamptz, p_granted_only boolean)
 RETURNS TABLE (id bigint, remaining numeric, kind text) LANGUAGE sql STABLE AS $$
     SELECT l.id, l.remaining, l.kind FROM ledger_lots l
     WHERE l.pool_id = p_pool AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_at)
-      AND NOT (p_granted_only AND l.kind = 'paid')
-    ORDER BY l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id
+      AND NOT (p_granted_only AND l.kind IN ('paid', 'credit'))
+    ORDER BY (l.kind = 'credit'), l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id
 $$;
 
 -- ledger_take takes up to p_amount from the pool's unexpired lots in
@@ -334,6 +335,105 @@ BEGIN
     END IF;
     v_r := jsonb_build_object('op_id', v_op, 'lot', to_jsonb(v_lot));
     PERFORM ledger_remember(v_pool.id, v_acc.id, 'credit', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_credit_line sets the pool's credit line (授信) to p.amount
+-- credits: p {account_id, amount, source_ref, actor, reason_code, key,
+-- hash, now}. The line is the pool's one lot of kind credit, spent after
+-- every other lot, whose remaining is the unused line: the first call
+-- creates it, a later one changes its amount and its remaining by the same
+-- delta, as one credit_line event on the lot (none when the line is
+-- unchanged). A line cannot drop below what is used of it (consumed and
+-- not yet restored, or held): credit_line_in_use. Only an account that is
+-- its own pool has a line. Returns {op_id, lot, delta}.
+CREATE OR REPLACE FUNCTION ledger_credit_line(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_line numeric := (p->>'amount')::numeric;
+    v_delta numeric;
+    v_op bigint;
+    v_lot ledger_lots;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    IF v_acc.id <> v_acc.pool_id THEN
+        RETURN '{"error": "invalid_argument"}';
+    END IF;
+    v_r := ledger_replay(v_acc.id, v_acc.id, 'credit_line', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_acc.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    SELECT * INTO v_lot FROM ledger_lots WHERE pool_id = v_acc.id AND kind = 'credit';
+    IF NOT FOUND THEN
+        INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at)
+        VALUES (v_acc.id, v_acc.id, 'credit', v_line, v_line, NULL, coalesce(p->>'source_ref', ''),
+                coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''), v_at)
+        RETURNING * INTO v_lot;
+        v_delta := v_line;
+    ELSE
+        v_delta := v_line - v_lot.amount;
+        IF v_lot.remaining + v_delta < 0 THEN
+            RETURN jsonb_build_object('error', 'credit_line_in_use', 'available', v_lot.amount - v_lot.remaining);
+        END IF;
+        UPDATE ledger_lots SET amount = v_line, remaining = remaining + v_delta
+        WHERE pool_id = v_acc.id AND id = v_lot.id RETURNING * INTO v_lot;
+    END IF;
+    IF v_delta <> 0 THEN
+        PERFORM ledger_emit(v_acc.id, v_acc.id, v_lot.id, v_op, 'credit_line', v_delta, v_acc.balance + v_delta, 0, NULL, p, v_at);
+        UPDATE ledger_accounts SET balance = balance + v_delta, last_at = v_at WHERE id = v_acc.id;
+    END IF;
+    v_r := jsonb_build_object('op_id', v_op, 'lot', to_jsonb(v_lot), 'delta', v_delta);
+    PERFORM ledger_remember(v_acc.id, v_acc.id, 'credit_line', p, v_r);
+    RETURN v_r;
+END $$;
+
+-- ledger_credit_restore gives p.amount credits of the pool's credit line
+-- back (a paid bill): p {account_id, amount, source_ref, actor,
+-- reason_code, key, hash, now}; one credit_restore event on the credit
+-- lot. It cannot give back more than is used of the line
+-- (credit_restore_exceeds) and needs a line (no_credit_line). Returns
+-- {op_id, lot}.
+CREATE OR REPLACE FUNCTION ledger_credit_restore(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_acc ledger_accounts;
+    v_r jsonb;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_op bigint;
+    v_lot ledger_lots;
+BEGIN
+    v_acc := ledger_lock((p->>'account_id')::bigint);
+    IF v_acc.id IS NULL THEN
+        RETURN '{"error": "not_found"}';
+    END IF;
+    IF v_acc.id <> v_acc.pool_id THEN
+        RETURN '{"error": "invalid_argument"}';
+    END IF;
+    v_r := ledger_replay(v_acc.id, v_acc.id, 'credit_restore', p);
+    IF v_r IS NOT NULL THEN
+        RETURN v_r;
+    END IF;
+    SELECT * INTO v_lot FROM ledger_lots WHERE pool_id = v_acc.id AND kind = 'credit';
+    IF NOT FOUND THEN
+        RETURN '{"error": "no_credit_line"}';
+    END IF;
+    IF v_lot.remaining + v_amount > v_lot.amount THEN
+        RETURN jsonb_build_object('error', 'credit_restore_exceeds', 'available', v_lot.amount - v_lot.remaining);
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(v_acc.last_at, '-infinity'));
+    v_op := nextval('ledger_op_seq');
+    UPDATE ledger_lots SET remaining = remaining + v_amount WHERE pool_id = v_acc.id AND id = v_lot.id RETURNING * INTO v_lot;
+    PERFORM ledger_emit(v_acc.id, v_acc.id, v_lot.id, v_op, 'credit_restore', v_amount, v_acc.balance + v_amount, 0, NULL, p, v_at);
+    UPDATE ledger_accounts SET balance = balance + v_amount, last_at = v_at WHERE id = v_acc.id;
+    v_r := jsonb_build_object('op_id', v_op, 'lot', to_jsonb(v_lot));
+    PERFORM ledger_remember(v_acc.id, v_acc.id, 'credit_restore', p, v_r);
     RETURN v_r;
 END $$;
 
@@ -800,7 +900,7 @@ BEGIN
         -- every granted lot was read; paid credit would cover the rest,
         -- but only a verified account may spend it
         SELECT coalesce(sum(remaining), 0) INTO v_paid FROM ledger_lots
-        WHERE pool_id = v_pool.id AND kind = 'paid' AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
+        WHERE pool_id = v_pool.id AND kind IN ('paid', 'credit') AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
         IF v_seen + v_paid >= v_amount THEN
             RETURN '{"error": "trial_paid_credit"}';
         END IF;
@@ -1177,7 +1277,8 @@ BEGIN
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
     v_trial := v_acc.trial_cap IS NOT NULL;
     IF v_trial THEN
-        SELECT coalesce(sum(remaining) FILTER (WHERE kind <> 'paid'), 0), coalesce(sum(remaining) FILTER (WHERE kind = 'paid'), 0)
+        SELECT coalesce(sum(remaining) FILTER (WHERE kind NOT IN ('paid', 'credit')), 0),
+               coalesce(sum(remaining) FILTER (WHERE kind IN ('paid', 'credit')), 0)
         INTO v_granted, v_paid FROM ledger_lots
         WHERE pool_id = v_pool.id AND remaining > 0 AND (expires_at IS NULL OR expires_at > v_at);
         IF v_amount > v_granted AND v_paid > 0 THEN
@@ -1279,7 +1380,7 @@ BEGIN
     END IF;
     IF p ? 'bonus' THEN
         SELECT * INTO v_bonus FROM ledger_lots WHERE pool_id = v_pool.id AND id = (p->'bonus'->>'lot_id')::bigint;
-        IF NOT FOUND OR v_bonus.kind = 'paid' OR v_revoke < 0 OR v_revoke > v_bonus.remaining THEN
+        IF NOT FOUND OR v_bonus.kind IN ('paid', 'credit') OR v_revoke < 0 OR v_revoke > v_bonus.remaining THEN
             RETURN '{"error": "invalid_argument"}';
         END IF;
         v_detail := jsonb_build_object('bonus_lot', v_bonus.id, 'bonus_revoked', v_revoke,
@@ -1339,7 +1440,7 @@ BEGIN
         RETURN v_r;
     END IF;
     SELECT * INTO v_lot FROM ledger_lots WHERE pool_id = v_pool.id AND id = (p->>'lot_id')::bigint;
-    IF v_lot.kind = 'paid' THEN
+    IF v_lot.kind IN ('paid', 'credit') THEN
         RETURN '{"error": "invalid_argument"}';
     END IF;
     v_op := 0;
