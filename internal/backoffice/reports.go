@@ -93,7 +93,7 @@ type Report struct {
 }
 
 // reportPromoSQL sums the ledger's events on promotional lots (promo,
-// grace; not plan lots, which a plan fee paid for) by Asia/Shanghai period, for live accounts; events before $1
+// grace; not plan lots, which a plan fee paid for, nor the credit line, which is not credit given) by Asia/Shanghai period, for live accounts; events before $1
 // fall in the NULL period (the opening balance). Reservation and release
 // events only move credit in and out of holds and are left out, so open
 // holds count as unspent.
@@ -103,7 +103,7 @@ SELECT CASE WHEN e.at < $1 THEN NULL ELSE date_trunc($3, e.at AT TIME ZONE 'Asia
        coalesce(-sum(e.amount) FILTER (WHERE e.type IN ('deduction', 'reservation_expired_charge')), 0) AS spent,
        coalesce(-sum(e.amount) FILTER (WHERE e.type = 'expiry'), 0) AS expired
 FROM ledger_event_view e
-JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind NOT IN ('paid', 'plan')
+JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind NOT IN ('paid', 'plan', 'credit')
 JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
 WHERE e.at < $2 AND e.lot_id IS NOT NULL
 GROUP BY 1`

@@ -120,7 +120,7 @@ WITH held AS (
   SELECT (h->>'lot')::bigint AS lot_id, sum((h->>'amount')::numeric) AS amount
   FROM ledger_reservations r, jsonb_array_elements(r.holds) h WHERE r.status = 'open' GROUP BY 1)
 SELECT coalesce(sum(l.remaining + coalesce(held.amount, 0)) FILTER (WHERE l.kind = 'paid'), 0),
-       coalesce(sum(l.remaining + coalesce(held.amount, 0)) FILTER (WHERE l.kind NOT IN ('paid', 'plan')), 0)
+       coalesce(sum(l.remaining + coalesce(held.amount, 0)) FILTER (WHERE l.kind NOT IN ('paid', 'plan', 'credit')), 0)
 FROM ledger_lots l JOIN ledger_accounts p ON p.id = l.pool_id AND p.mode = 'live'
 LEFT JOIN held ON held.lot_id = l.id`
 		var paid, promo decimal.Decimal
