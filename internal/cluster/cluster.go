@@ -158,8 +158,10 @@ func (c Config) appEnv() []string {
 		"BASE_URL=" + c.WebURL(),
 		"PAYSIM_KEY_DIR=" + c.path("paysim"),
 		// HAProxy checks every second and takes an instance out after two
-		// failures: a stopping serve fails /readyz that long first.
-		"SHUTDOWN_DRAIN=3s",
+		// failures: a stopping serve fails /readyz that long, and more on
+		// a busy machine, first.
+		"SHUTDOWN_DRAIN=5s",
+		"TRUSTED_PROXIES=127.0.0.1",
 	}
 	return append(env, c.Env...)
 }

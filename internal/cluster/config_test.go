@@ -38,7 +38,7 @@ func TestConfigsRender(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(yml), "synchronous_mode: true")
 	require.Contains(t, string(yml), "hosts: 127.0.0.1:27311,127.0.0.1:27312,127.0.0.1:27313")
-	cfg, err := render(haproxyCfg, map[string]any{"Dir": c.Dir, "P": p})
+	cfg, err := render(haproxyCfg, map[string]any{"Sock": c.haproxySocket(), "P": p})
 	require.NoError(t, err)
 	for _, want := range []string{"server serve3 127.0.0.1:27403 check", "server gateway2 127.0.0.1:27422 check",
 		"option httpchk GET /readyz", "option httpchk GET /primary", "server pg2 127.0.0.1:27346 check port 27342"} {

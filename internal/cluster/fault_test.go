@@ -224,7 +224,7 @@ func (h *harness) setServer(t *testing.T, name string, on bool) {
 	if !on {
 		state = "maint"
 	}
-	conn, err := net.Dial("unix", h.c.path("haproxy.sock"))
+	conn, err := net.Dial("unix", h.c.haproxySocket())
 	require.NoError(t, err)
 	defer conn.Close()
 	_, err = fmt.Fprintf(conn, "set server serve/%s state %s\n", name, state)

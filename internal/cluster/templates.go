@@ -72,7 +72,7 @@ postgresql:
 // and /replica checks and cut a demoted server's sessions.
 var haproxyCfg = template.Must(template.New("haproxy").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`global
   maxconn 4096
-  stats socket {{.Dir}}/haproxy.sock mode 600 level admin
+  stats socket {{.Sock}} mode 600 level admin
 
 defaults
   mode http
@@ -83,6 +83,8 @@ defaults
   timeout check 2s
   retries 3
   option redispatch 1
+  # The instances trust 127.0.0.1 (TRUSTED_PROXIES) to name the client.
+  option forwardfor
 
 listen stats
   bind 127.0.0.1:{{.P.Stats}}

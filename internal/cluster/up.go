@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,7 +233,7 @@ func (c Config) patroniURL(n int, path string) string {
 }
 
 func startHAProxy(ctx context.Context, c Config) error {
-	cfg, err := render(haproxyCfg, map[string]any{"Dir": c.Dir, "P": c.Ports()})
+	cfg, err := render(haproxyCfg, map[string]any{"Sock": c.haproxySocket(), "P": c.Ports()})
 	if err != nil {
 		return err
 	}
@@ -246,6 +248,16 @@ func startHAProxy(ctx context.Context, c Config) error {
 		return err
 	}
 	return waitFor(ctx, 20*time.Second, "HAProxy", func() bool { return listening(c.Ports().Stats) })
+}
+
+// haproxySocket is HAProxy's admin socket: in the cluster's folder unless
+// that path is too long for a Unix socket (107 bytes).
+func (c Config) haproxySocket() string {
+	if p := c.path("haproxy.sock"); len(p) < 100 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(c.Dir))
+	return filepath.Join(os.TempDir(), "credits-haproxy-"+hex.EncodeToString(sum[:6])+".sock")
 }
 
 func startNATSRedis(ctx context.Context, c Config) error {
