@@ -254,20 +254,11 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 		totalPlan.recognised += pf.recognised
 		totalPlan.refunded += pf.refunded
 		r.Rows = append(r.Rows, withPlan(reportRow(label, p, nextPeriod(p, g), f, openingFen, deferredFen), pf, planOpening, planDeferred))
+		total.add(f)
 		t := &total.credits
-		t.PaidPurchased = t.PaidPurchased.Add(a.PaidPurchased)
-		t.Recognised = t.Recognised.Add(a.Recognised)
-		t.Breakage = t.Breakage.Add(a.Breakage)
-		t.PaidRefunded = t.PaidRefunded.Add(a.PaidRefunded)
-		t.BonusDeducted = t.BonusDeducted.Add(a.BonusDeducted)
 		t.PromoGranted = t.PromoGranted.Add(a.PromoGranted)
 		t.PromoSpent = t.PromoSpent.Add(a.PromoSpent)
 		t.PromoExpired = t.PromoExpired.Add(a.PromoExpired)
-		total.purchased += f.purchased
-		total.recognised += f.recognised
-		total.breakage += f.breakage
-		total.refunded += f.refunded
-		total.bonusDeducted += f.bonusDeducted
 	}
 	total.credits.DeferredClosing, total.credits.PromoClosing = deferred, promoLeft
 	r.Total = withPlan(reportRow("total", start, end, total, totalOpeningFen, deferredFen), totalPlan, totalPlanOpening, planDeferred)
