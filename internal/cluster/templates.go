@@ -65,7 +65,10 @@ postgresql:
 `))
 
 // haproxyCfg puts HAProxy in front of everything. The web and gateway
-// backends are checked every second on /readyz (/healthz for the gateway)
+// backends are checked every second on /readyz (/healthz for the gateway),
+// every 250 ms while an instance changes state or is down (so that the
+// instances are back soon after a database failover, when every /readyz
+// failed at once)
 // and a request that could not reach an instance is sent to another one
 // (retries, redispatch); an instance marked down keeps its requests in
 // flight until they finish. The PostgreSQL ports follow Patroni's /primary
@@ -100,7 +103,7 @@ backend serve
   balance roundrobin
   option httpchk GET /readyz
   http-check expect status 200
-  default-server inter 1s fall 2 rise 2
+  default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 2
 {{- range $i, $p := .P.Serve}}
   server serve{{inc $i}} 127.0.0.1:{{$p}} check
 {{- end}}
@@ -113,7 +116,7 @@ backend gateway
   balance roundrobin
   option httpchk GET /healthz
   http-check expect status 200
-  default-server inter 1s fall 2 rise 2
+  default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 2
 {{- range $i, $p := .P.Gateways}}
   server gateway{{inc $i}} 127.0.0.1:{{$p}} check
 {{- end}}
@@ -125,7 +128,7 @@ listen pg-write
   timeout server 30m
   option httpchk GET /primary
   http-check expect status 200
-  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
 {{- range $i, $p := .P.Postgres}}
   server pg{{inc $i}} 127.0.0.1:{{$p}} check port {{index $.P.Patroni $i}}
 {{- end}}
@@ -137,7 +140,7 @@ listen pg-read
   timeout server 30m
   option httpchk GET /replica
   http-check expect status 200
-  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
 {{- range $i, $p := .P.Postgres}}
   server pg{{inc $i}} 127.0.0.1:{{$p}} check port {{index $.P.Patroni $i}}
 {{- end}}
