@@ -112,6 +112,7 @@ var errorTable = []ErrorMapping{
 	{gateway.ErrAccountConflict, http.StatusConflict, "account_conflict", "error.api.account_conflict"},
 	{gateway.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.api.idempotency_conflict"},
 	{ledger.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.api.idempotency_conflict"},
+	{ledger.ErrRetryWindowPassed, http.StatusConflict, "retry_window_passed", "error.api.retry_window_passed"},
 	// A hard-stop budget (the account's, a project's or a key's) is full;
 	// retry_at says when its period resets.
 	{ledger.ErrBudgetExceeded, http.StatusPaymentRequired, "budget_exceeded", "error.api.budget_exceeded"},

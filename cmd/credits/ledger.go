@@ -25,8 +25,11 @@ import (
 // fails, naming the pools, on any. `credits ledger storage` prints the
 // size of the hot ledger tables.
 func runLedger(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != "verify" && args[0] != "storage") {
-		return errors.New("usage: credits ledger verify|storage")
+	if len(args) == 0 || (args[0] != "verify" && args[0] != "storage" && args[0] != "retire") {
+		return errors.New("usage: credits ledger verify|storage|retire [-window 192h]")
+	}
+	if args[0] == "retire" {
+		return runRetire(ctx, args[1:], os.Stdout)
 	}
 	pool, err := openMigratedDB(ctx)
 	if err != nil {
@@ -59,6 +62,48 @@ func verifyCreditLines(ctx context.Context, s *creditline.Service, out io.Writer
 		accounts = append(accounts, strconv.FormatInt(m.AccountID, 10))
 	}
 	return fmt.Errorf("verify found %d credit line mismatches (accounts %s)", len(mismatches), strings.Join(accounts, ", "))
+}
+
+// runRetire is `credits ledger retire`: the retention job. Connected as
+// the owner role (MIGRATE_DATABASE_URL; the application role may not
+// delete from the ledger), it moves the closed reservations and the
+// per-request idempotency records older than the retry window to their
+// archives (ledger.Retire). The window may not be shorter than what a
+// retry can outlast: the late-event window plus the reservation TTL.
+// Run it from cron or a timer, e.g. hourly.
+func runRetire(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("ledger retire", flag.ContinueOnError)
+	window := fs.Duration("window", ledger.DefaultRetryWindow, "how long a billed request's records stay in the hot tables")
+	batch := fs.Int("batch", 10000, "rows moved per transaction")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	urls, cfg, err := resolveDB(ctx)
+	if err != nil {
+		return err
+	}
+	if least := cfg.Gateway.LateEventWindow + cfg.Gateway.ReservationTTL; *window < least {
+		return fmt.Errorf("-window %s is shorter than LATE_EVENT_WINDOW + RESERVATION_TTL (%s): a retry could still arrive after its record left", *window, least)
+	}
+	if *batch < 1 || *batch > 1000000 {
+		return errors.New("-batch must be between 1 and 1000000")
+	}
+	pool, err := db.Open(ctx, urls.Owner)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := db.RequireMigrated(ctx, pool); err != nil {
+		return err
+	}
+	cutoff := time.Now().UTC().Add(-*window)
+	r, err := ledger.Retire(ctx, pool, cutoff, *batch)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "ledger retire: moved %d closed reservations and %d idempotency records older than %s to the archive\n",
+		r.Reservations, r.Idempotency, cutoff.Format(time.RFC3339))
+	return nil
 }
 
 // printStorage writes the size of each hot ledger table, its indexes and

@@ -48,6 +48,15 @@ func TestLedgerVerifyFailsAndNamesTheTamperedPool(t *testing.T) {
 		require.Regexp(t, `(?m)^\s*`+name+`\s+[1-9][0-9]* bytes`, stdout)
 	}
 
+	// `ledger retire` runs as the owner role; it refuses a window a retry
+	// could outlast, and moves nothing younger than the window.
+	code, _, stderr = runCreditsOutput(t, env, "ledger retire -window 1h")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "shorter than LATE_EVENT_WINDOW + RESERVATION_TTL")
+	code, stdout, stderr = runCreditsOutput(t, env, "ledger retire")
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, "moved 0 closed reservations and 0 idempotency records")
+
 	var event int64
 	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM ledger_events WHERE pool_id = $1 AND type = 'deduction'`, tampered.ID).Scan(&event))
 	tx, err := pool.Begin(ctx)

@@ -21,7 +21,7 @@ type command struct {
 var commands = map[string]command{
 	"cluster":      {"the highly available topology on this machine: `cluster up` (etcd ×3, Patroni primary + synchronous standby, HAProxy, 3 serve, 2 gateway, NATS, Redis; prints the URLs), `cluster down`, `cluster status`", runCluster},
 	"db":           {"ensure a database (starting the private cluster if needed) and print its URL", runDB},
-	"ledger":       {"ledger tools: `ledger verify` checks every pool's event chain, balance, lots, reserved total and holds (exits non-zero on a mismatch, naming the pools); `ledger storage` prints the size of the hot ledger tables and their indexes", runLedger},
+	"ledger":       {"ledger tools: `ledger verify` checks every pool's event chain, balance, lots, reserved total and holds (exits non-zero on a mismatch, naming the pools); `ledger storage` prints the size of the hot ledger tables and their indexes; `ledger retire [-window 192h]` (as the owner role) moves closed reservations and per-request idempotency records older than the retry window to the archive", runLedger},
 	"bench-ledger": {"run the ledger benchmark in a scratch database", runBenchLedger},
 	"gateway":      {"serve the OpenAI-compatible gateway on RELAY_ADDR (127.0.0.1:8081); --demo URL adds upstreamsim and a demo key (dev)", runGateway},
 	"keys":         {"create or revoke gateway API service keys (keys create --mode test|live --name NAME)", runKeys},

@@ -106,6 +106,21 @@
 // Event ids grow in commit order within a pool because every write holds
 // the pool's row lock until it commits; the chain relies on it.
 //
+// # Retention
+//
+// A billed request's idempotency record and its closed reservation leave
+// the hot tables once no retry can reach them: Retire (`credits ledger
+// retire`, as the owner role) moves those older than the retry window
+// (DefaultRetryWindow: the late-event window plus a day) to
+// ledger_reservations_archive and ledger_idempotency_archive
+// (ledger_retire). A later retry is refused with ErrRetryWindowPassed,
+// never applied again: a keyed call finds its key in the archive
+// (ledger_retired_key, probed only after the hot table misses), a commit or
+// release finds its reservation id at or below
+// ledger_retention.reservations_through. DELETE on the hot tables passes
+// only the owner with the job's setting (ledger_retire_guard, migration
+// 001550); ledger_idempotency stays append-only otherwise.
+//
 // # Reads for other packages
 //
 // The tables are the ledger's own: no other package names them in SQL

@@ -63,6 +63,11 @@ var (
 	// ErrCreditRestoreExceeds: a restore would give back more of the line
 	// than is used of it.
 	ErrCreditRestoreExceeds = errors.New("restore exceeds the credit line used")
+	// ErrRetryWindowPassed: the call repeats one (same idempotency key, or a
+	// commit or release of the same reservation) whose record the retention
+	// job has moved to the archive, past the retry window (see Retire). It
+	// is not applied again, and retrying it cannot succeed.
+	ErrRetryWindowPassed = errors.New("retry window passed: the original call is archived")
 )
 
 // codeErrors maps the error codes the SQL functions return to sentinels.
@@ -84,6 +89,7 @@ var codeErrors = map[string]error{
 	"credit_line_in_use":        ErrCreditLineInUse,
 	"no_credit_line":            ErrNoCreditLine,
 	"credit_restore_exceeds":    ErrCreditRestoreExceeds,
+	"retry_window_passed":       ErrRetryWindowPassed,
 }
 
 // ShortfallError carries what was available when an operation was refused

@@ -285,7 +285,8 @@ func (r Reservation) PlanHeld() decimal.Decimal {
 // ErrTrialCapReached (as *ShortfallError with what is available),
 // ErrTrialPaidCredit, ErrAccountFrozen, ErrInvalidAmount,
 // ErrMissingIdempotencyKey, ErrNotFound, ErrIdempotencyConflict,
-// ErrInvalidArgument (a label too long or with control characters), and
+// ErrRetryWindowPassed (the key was used before the retry window and
+// archived), ErrInvalidArgument (a label too long or with control characters), and
 // ErrBudgetExceeded (as *BudgetExceededError) when a hard-stop budget over
 // the call's account, project or key would pass its cap, and
 // ErrConcurrencyLimit when the pool's tier caps its open reservations and
@@ -384,7 +385,10 @@ type CommitResult struct {
 // that excess is charged from granted credit and only up to its trial cap;
 // the rest is Unpaid. Errors: ErrNotFound,
 // ErrReservationClosed (already committed or released), ErrIdempotencyConflict,
-// ErrInvalidAmount (negative actual, or above MaxCredits).
+// ErrInvalidAmount (negative actual, or above MaxCredits),
+// ErrRetryWindowPassed (the reservation, or the record of a custom commit
+// key, was archived by the retention job: this is a retry from outside the
+// window, and it is not applied).
 func (l *Ledger) Commit(ctx context.Context, r CommitRequest) (CommitResult, error) {
 	var res CommitResult
 	actual := Round(r.Actual)
@@ -397,7 +401,7 @@ func (l *Ledger) Commit(ctx context.Context, r CommitRequest) (CommitResult, err
 	}
 	pool, err := l.poolOfReservation(ctx, r.ReservationID)
 	if err != nil {
-		return res, fmt.Errorf("ledger: commit: %w", err)
+		return res, fmt.Errorf("ledger: commit: %w", l.retiredReservation(ctx, r.ReservationID, err))
 	}
 	p := l.stamp(payload{"reservation_id": r.ReservationID, "actual": actual.String(), "detail": r.Detail},
 		key, "commit", r.ReservationID, actual.String())
@@ -406,7 +410,7 @@ func (l *Ledger) Commit(ctx context.Context, r CommitRequest) (CommitResult, err
 		err = decode(raw, &res)
 	}
 	if err != nil {
-		return res, fmt.Errorf("ledger: commit: %w", err)
+		return res, fmt.Errorf("ledger: commit: %w", l.retiredReservation(ctx, r.ReservationID, err))
 	}
 	l.resPool.Delete(r.ReservationID)
 	return res, nil
@@ -422,12 +426,13 @@ type ReleaseResult struct {
 
 // Release frees a reservation's hold without charging. Releasing twice
 // returns the first result. Errors: ErrNotFound, ErrReservationClosed
-// (committed, or released by the TTL sweep).
+// (committed, or released by the TTL sweep), ErrRetryWindowPassed (the
+// reservation was archived by the retention job).
 func (l *Ledger) Release(ctx context.Context, reservationID int64) (ReleaseResult, error) {
 	var res ReleaseResult
 	pool, err := l.poolOfReservation(ctx, reservationID)
 	if err != nil {
-		return res, fmt.Errorf("ledger: release: %w", err)
+		return res, fmt.Errorf("ledger: release: %w", l.retiredReservation(ctx, reservationID, err))
 	}
 	p := l.stamp(payload{"reservation_id": reservationID}, "release:"+strconv.FormatInt(reservationID, 10), "release", reservationID)
 	raw, err := l.exec(ctx, pool, opRelease, p)
@@ -435,7 +440,7 @@ func (l *Ledger) Release(ctx context.Context, reservationID int64) (ReleaseResul
 		err = decode(raw, &res)
 	}
 	if err != nil {
-		return res, fmt.Errorf("ledger: release: %w", err)
+		return res, fmt.Errorf("ledger: release: %w", l.retiredReservation(ctx, reservationID, err))
 	}
 	l.resPool.Delete(reservationID)
 	return res, nil
@@ -479,8 +484,9 @@ type ChargeResult struct {
 // refused like its reservation would be. Errors: ErrAccountFrozen,
 // ErrTrialCapReached (as *ShortfallError), ErrTrialPaidCredit,
 // ErrInvalidAmount, ErrMissingIdempotencyKey, ErrNotFound,
-// ErrIdempotencyConflict, ErrInvalidArgument (a label), ErrBudgetExceeded
-// (as *BudgetExceededError, like Reserve's).
+// ErrIdempotencyConflict, ErrRetryWindowPassed (as Reserve's),
+// ErrInvalidArgument (a label), ErrBudgetExceeded (as *BudgetExceededError,
+// like Reserve's).
 func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, error) {
 	var res ChargeResult
 	amount, err := checkAmount(r.Amount)

@@ -92,6 +92,13 @@ type StorageConfig struct {
 	Requests int // billed requests (reserve + commit) to run (20,000)
 	Accounts int // accounts they are spread over (1,000)
 	Workers  int // concurrent clients (16)
+	// Rounds splits the requests into rounds, each reported on its own;
+	// with Retire, the retention job runs after each (as if the retry
+	// window had passed) and VACUUM frees what it moved, so the later
+	// rounds show the steady state: what a request adds to the hot tables
+	// for good.
+	Rounds int
+	Retire bool
 }
 
 // StorageReport is what MeasureStorage measured: bytes each hot table grew
@@ -144,13 +151,63 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $1 + $2 - 1`, first, cfg.Accounts)
 	}
 	l := New(pool, Options{})
 	defer l.Close()
-	if r.Before, err = Storage(ctx, pool); err != nil {
-		return r, err
-	}
-	server := backendCPU(ctx, pool)
-	client := processCPU()
-	start := time.Now()
+	rounds := max(cfg.Rounds, 1)
+	per := cfg.Requests / rounds
+	r.Requests = per
 	var next atomic.Int64
+	for round := 1; round <= rounds; round++ {
+		if r.Before, err = Storage(ctx, pool); err != nil {
+			return r, err
+		}
+		server := backendCPU(ctx, pool)
+		client := processCPU()
+		start := time.Now()
+		if err := storageRound(ctx, l, &next, int64(per*round), first, cfg); err != nil {
+			return r, err
+		}
+		r.Elapsed = time.Since(start)
+		r.ClientCPUPer = (processCPU() - client) / time.Duration(per)
+		if s := backendCPU(ctx, pool); server != nil && s != nil {
+			var d time.Duration
+			for pid, c := range s {
+				d += c - server[pid]
+			}
+			r.ServerCPUPer = d / time.Duration(per)
+		}
+		if cfg.Retire {
+			// The window passing, as the job sees it an hour later: every
+			// closed reservation and request record moves out, and VACUUM
+			// (autovacuum, in production) frees their space for the next
+			// round's rows.
+			if _, err := Retire(ctx, pool, time.Now().Add(time.Second), 10000); err != nil {
+				return r, err
+			}
+			if _, err := pool.Exec(ctx, `VACUUM ledger_reservations, ledger_idempotency`); err != nil {
+				return r, err
+			}
+		}
+		if _, err := pool.Exec(ctx, `ANALYZE ledger_events, ledger_reservations, ledger_idempotency`); err != nil {
+			return r, err
+		}
+		if r.After, err = Storage(ctx, pool); err != nil {
+			return r, err
+		}
+		r.TotalPer = 0
+		for i, a := range r.After {
+			b := float64(a.Bytes-r.Before[i].Bytes) / float64(per)
+			r.BytesPer[a.Table] = b
+			r.TotalPer += b
+		}
+		if rounds > 1 {
+			fmt.Fprintf(w, "round %d of %d:\n", round, rounds)
+		}
+		PrintStorage(w, r)
+	}
+	return r, nil
+}
+
+// storageRound runs billed requests until next passes upto.
+func storageRound(ctx context.Context, l *Ledger, next *atomic.Int64, upto, first int64, cfg StorageConfig) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
@@ -161,7 +218,8 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $1 + $2 - 1`, first, cfg.Accounts)
 			defer wg.Done()
 			for {
 				n := next.Add(1)
-				if n > int64(cfg.Requests) || ctx.Err() != nil {
+				if n > upto || ctx.Err() != nil {
+					next.Add(-1)
 					return
 				}
 				acc := first + n%int64(cfg.Accounts)
@@ -185,31 +243,7 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $1 + $2 - 1`, first, cfg.Accounts)
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return r, firstErr
-	}
-	r.Elapsed = time.Since(start)
-	r.ClientCPUPer = (processCPU() - client) / time.Duration(cfg.Requests)
-	if s := backendCPU(ctx, pool); server != nil && s != nil {
-		var d time.Duration
-		for pid, c := range s {
-			d += c - server[pid]
-		}
-		r.ServerCPUPer = d / time.Duration(cfg.Requests)
-	}
-	if _, err := pool.Exec(ctx, `ANALYZE ledger_events, ledger_reservations, ledger_idempotency`); err != nil {
-		return r, err
-	}
-	if r.After, err = Storage(ctx, pool); err != nil {
-		return r, err
-	}
-	for i, a := range r.After {
-		per := float64(a.Bytes-r.Before[i].Bytes) / float64(cfg.Requests)
-		r.BytesPer[a.Table] = per
-		r.TotalPer += per
-	}
-	PrintStorage(w, r)
-	return r, nil
+	return firstErr
 }
 
 // PrintStorage writes the report: bytes per request in each hot table

@@ -15,7 +15,9 @@ import (
 
 // BenchmarkStoragePerRequest prints the hot storage (bytes each hot table
 // grows by) and the CPU of one billed request, reserve + commit, over
-// LEDGER_STORAGE_REQUESTS requests (20,000). Run:
+// LEDGER_STORAGE_REQUESTS requests (20,000), in LEDGER_STORAGE_ROUNDS
+// rounds (1), with the retention job after each when LEDGER_STORAGE_RETIRE=1
+// (the later rounds then show the steady state). Run:
 // go test -p 1 -run '^$' -bench StoragePerRequest -benchtime 1x ./internal/ledger
 func BenchmarkStoragePerRequest(b *testing.B) {
 	ctx := context.Background()
@@ -30,6 +32,11 @@ func BenchmarkStoragePerRequest(b *testing.B) {
 		sc.Requests, err = strconv.Atoi(s)
 		require.NoError(b, err)
 	}
+	if s := os.Getenv("LEDGER_STORAGE_ROUNDS"); s != "" {
+		sc.Rounds, err = strconv.Atoi(s)
+		require.NoError(b, err)
+	}
+	sc.Retire = os.Getenv("LEDGER_STORAGE_RETIRE") == "1"
 	for range b.N {
 		r, err := ledger.MeasureStorage(ctx, pool, sc, os.Stdout)
 		require.NoError(b, err)

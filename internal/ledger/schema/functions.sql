@@ -109,13 +109,23 @@ BEGIN
     END IF;
     SELECT * INTO r FROM ledger_idempotency WHERE pool_id = p_pool AND account_id = p_account AND key = p->>'key';
     IF NOT FOUND THEN
-        RETURN NULL;
+        RETURN ledger_retired_key(p_pool, p_account, p->>'key');
     END IF;
     IF r.op = p_op AND r.args_hash = coalesce(p->>'hash', '') THEN
         RETURN r.result || '{"replayed": true}';
     END IF;
     RETURN '{"error": "idempotency_conflict"}';
 END $$;
+
+-- ledger_retired_key answers a key the retention job has moved to the
+-- archive (ledger_retire): the call is a retry from outside the retry
+-- window, refused as retry_window_passed rather than applied again; NULL
+-- for a key never used.
+CREATE OR REPLACE FUNCTION ledger_retired_key(p_pool bigint, p_account bigint, p_key text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT '{"error": "retry_window_passed"}'::jsonb FROM ledger_idempotency_archive
+    WHERE pool_id = p_pool AND account_id = p_account AND hashtextextended(key, 0) = hashtextextended(p_key, 0) AND key = p_key
+    LIMIT 1
+$$;
 
 CREATE OR REPLACE FUNCTION ledger_remember(p_pool bigint, p_account bigint, p_op text, p jsonb, p_result jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -1635,6 +1645,55 @@ BEGIN
     RETURN v_n;
 END $$;
 
+-- ledger_retire moves what no retry can reach any more out of the hot
+-- tables into their archives, at most p_batch rows of each per call:
+-- closed reservations, in id order up to the first one still open or
+-- closed at or after p_cutoff (so every id up to the new
+-- ledger_retention.reservations_through has left, and a commit or release
+-- of one is refused as retry_window_passed), and the idempotency records
+-- of the per-request operations (reserve, charge, commit, release) created
+-- before p_cutoff, whose keys ledger_retired_key then refuses. Records of
+-- credits, refunds and transfers stay: payments may retry them at any
+-- time, and there are few. It sets ledger.retiring for its transaction,
+-- which ledger_retire_guard (migration 001550) requires with the owner
+-- role, so the application role cannot run it. Returns
+-- {"reservations": n, "idempotency": n, "reservations_through": id}.
+CREATE OR REPLACE FUNCTION ledger_retire(p_cutoff timestamptz, p_batch int) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_through bigint;
+    v_stop bigint;
+    v_last bigint;
+    v_res bigint := 0;
+    v_idem bigint := 0;
+BEGIN
+    PERFORM set_config('ledger.retiring', 'on', true);
+    SELECT reservations_through INTO v_through FROM ledger_retention FOR UPDATE;
+    SELECT min(c.id) FILTER (WHERE c.status = 'open' OR c.closed_at IS NULL OR c.closed_at >= p_cutoff), max(c.id)
+    INTO v_stop, v_last
+    FROM (SELECT id, status, closed_at FROM ledger_reservations WHERE id > v_through ORDER BY id LIMIT p_batch) c;
+    IF v_last IS NOT NULL THEN
+        v_last := coalesce(v_stop - 1, v_last);
+        WITH gone AS (
+            DELETE FROM ledger_reservations r WHERE r.id > v_through AND r.id <= v_last RETURNING r.*)
+        INSERT INTO ledger_reservations_archive SELECT g.*, now() FROM gone g;
+        GET DIAGNOSTICS v_res = ROW_COUNT;
+        v_through := greatest(v_through, v_last);
+    END IF;
+    WITH c AS (
+        SELECT pool_id, account_id, key FROM ledger_idempotency
+        WHERE created_at < p_cutoff AND op IN ('reserve', 'charge', 'commit', 'release') LIMIT p_batch),
+    gone AS (
+        DELETE FROM ledger_idempotency i USING c
+        WHERE i.pool_id = c.pool_id AND i.account_id = c.account_id AND i.key = c.key RETURNING i.*)
+    INSERT INTO ledger_idempotency_archive SELECT g.*, now() FROM gone g;
+    GET DIAGNOSTICS v_idem = ROW_COUNT;
+    UPDATE ledger_retention SET reservations_through = v_through,
+        idempotency_before = CASE WHEN v_idem < p_batch THEN greatest(idempotency_before, p_cutoff) ELSE idempotency_before END,
+        retired_at = now();
+    PERFORM set_config('ledger.retiring', 'off', true);
+    RETURN jsonb_build_object('reservations', v_res, 'idempotency', v_idem, 'reservations_through', v_through);
+END $$;
+
 -- ledger_reserve_t is ledger_reserve for an account that is its own pool,
 -- on the running state st of that pool (locked and read earlier in this
 -- batch; NULL before the first operation on it), returning the new state
@@ -1701,6 +1760,10 @@ BEGIN
                 RETURN ROW(st, v_r || '{"replayed": true}')::ledger_step;
             END IF;
             RETURN ROW(st, '{"error": "idempotency_conflict"}'::jsonb)::ledger_step;
+        END IF;
+        v_r := ledger_retired_key(st.id, st.id, v_key);
+        IF v_r IS NOT NULL THEN
+            RETURN ROW(st, v_r)::ledger_step;
         END IF;
     END IF;
     IF st.status = 'frozen' THEN

@@ -20,7 +20,7 @@ import (
 // historyTables are the tables whose rows are history: once written, never
 // changed or removed (migration 000800 says why each is one).
 var historyTables = []string{
-	"ledger_events", "ledger_idempotency",
+	"ledger_events", "ledger_idempotency", "ledger_idempotency_archive", "ledger_reservations_archive",
 	"payment_order_transitions", "payment_refunds",
 	"webhook_deliveries",
 	"admin_audit_log", "pii_access_log",
@@ -76,9 +76,14 @@ func TestHistoryTablesRefuseUpdateDeleteAndTruncate(t *testing.T) {
 					_, err := pool.Exec(ctx, sql)
 					require.Error(t, err, "%s as %s", sql, role)
 					require.Equal(t, "42501", sqlState(err), "%s as %s: %v", sql, role, err)
-					if role == "App" {
+					switch {
+					case role == "App":
 						require.ErrorContains(t, err, "permission denied for table "+table, op)
-					} else {
+					case table == "ledger_idempotency" && op == "Delete":
+						// Only the retention job deletes (the owner, with its
+						// setting: internal/ledger Retire), never a plain DELETE.
+						require.ErrorContains(t, err, table+": DELETE refused: rows leave it only through the retention job", "as %s", role)
+					default:
 						require.ErrorContains(t, err, table+" is append-only: "+strings.ToUpper(op)+" refused", "as %s", role)
 					}
 				}
