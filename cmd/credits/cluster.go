@@ -69,7 +69,9 @@ func printCluster(c cluster.Config) {
   PostgreSQL primary (HAProxy) postgres://credits_app@127.0.0.1:%[7]d/credits   standby (read-only): port %[8]d
   DATABASE_URL the instances use: %[9]s
   Patroni                     http://127.0.0.1:%[10]d/cluster
-  NATS %[11]s   Redis %[12]s
+  NATS %[11]s   Redis %[12]s   demo upstream (upstreamsim) http://127.0.0.1:%[13]d/v1
+  demo sign-ins (as make run's): %[1]s/log/seed.log
+  try: curl -N %[5]s/v1/chat/completions -H 'Authorization: Bearer %[14]s' -d '{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 `, c.Dir, c.Serves, c.WebURL(), c.Gateways, c.GatewayURL(), p.Stats, p.PGWrite, p.PGRead,
-		c.DatabaseURL("credits_app"), p.Patroni[0], c.NATSURL(), c.RedisURL())
+		c.DatabaseURL("credits_app"), p.Patroni[0], c.NATSURL(), c.RedisURL(), p.UpstreamSim, demoRelayKey)
 }

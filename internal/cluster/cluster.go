@@ -53,6 +53,8 @@ type Ports struct {
 	Gateways            []int
 	NATS, NATSMonitor   int
 	Redis               int
+	// UpstreamSim is `credits upstreamsim`, the gateways' demo upstream.
+	UpstreamSim int
 }
 
 // PortsOf lays the ports out from base.
@@ -60,7 +62,7 @@ func PortsOf(base, serves, gateways int) Ports {
 	p := Ports{
 		PGWrite: base + 50, PGRead: base + 51,
 		Web: base + 80, Gateway: base + 81, Stats: base + 90,
-		NATS: base + 22, NATSMonitor: base + 23, Redis: base + 79,
+		NATS: base + 22, NATSMonitor: base + 23, Redis: base + 79, UpstreamSim: base + 92,
 	}
 	for i := range 3 {
 		p.EtcdClient[i] = base + 11 + i

@@ -16,7 +16,7 @@ func TestPortsAreDistinct(t *testing.T) {
 	seen := map[int]string{}
 	for _, base := range []int{DefaultBase, testBase} {
 		p := PortsOf(base, 9, 9)
-		all := append(append(append([]int{p.PGWrite, p.PGRead, p.Web, p.Gateway, p.Stats, p.NATS, p.NATSMonitor, p.Redis},
+		all := append(append(append([]int{p.PGWrite, p.PGRead, p.Web, p.Gateway, p.Stats, p.NATS, p.NATSMonitor, p.Redis, p.UpstreamSim},
 			p.EtcdClient[:]...), p.EtcdPeer[:]...), append(p.Patroni[:], p.Postgres[:]...)...)
 		all = append(append(all, p.Serve...), p.Gateways...)
 		for _, port := range all {

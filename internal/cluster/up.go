@@ -36,7 +36,7 @@ func Up(ctx context.Context, c Config, out io.Writer) (Config, error) {
 		return c, err
 	}
 	if running := c.running(); len(running) > 0 {
-		return c, fmt.Errorf("cluster: already running in %s (%v): run `credits cluster down` first", c.Dir, running)
+		return c, fmt.Errorf("cluster: already running in %s (%v): run make cluster-down (credits cluster down) first", c.Dir, running)
 	}
 	for _, b := range Binaries {
 		if _, err := lookPath(b); err != nil {
@@ -114,7 +114,7 @@ func lookPath(name string) (string, error) {
 
 // members lists every member in the order they start.
 func (c Config) members() []string {
-	names := []string{"etcd1", "etcd2", "etcd3", "pg1", "pg2", "haproxy", "nats", "redis"}
+	names := []string{"etcd1", "etcd2", "etcd3", "pg1", "pg2", "haproxy", "nats", "redis", "upstreamsim"}
 	for i := range c.Serves {
 		names = append(names, fmt.Sprintf("serve%d", i+1))
 	}
@@ -329,10 +329,23 @@ func startInstances(ctx context.Context, c Config) error {
 			return err
 		}
 	}
+	// The gateways' demo upstream; the first gateway registers it (and the
+	// demo customer's key) before the second starts.
+	sim := fmt.Sprintf("127.0.0.1:%d", p.UpstreamSim)
+	if _, err := c.start(process{name: "upstreamsim", dir: c.Workdir, env: c.appEnv(), argv: []string{c.Binary, "upstreamsim", "--addr", sim}}); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 30*time.Second, "upstreamsim", func() bool { return listening(p.UpstreamSim) }); err != nil {
+		return err
+	}
 	for i, port := range p.Gateways {
 		name := fmt.Sprintf("gateway%d", i+1)
 		env := append(c.appEnv(), fmt.Sprintf("RELAY_ADDR=127.0.0.1:%d", port))
-		if _, err := c.start(process{name: name, dir: c.Workdir, env: env, argv: []string{c.Binary, "gateway"}}); err != nil {
+		argv := []string{c.Binary, "gateway"}
+		if i == 0 {
+			argv = append(argv, "--demo", "http://"+sim+"/v1")
+		}
+		if _, err := c.start(process{name: name, dir: c.Workdir, env: env, argv: argv}); err != nil {
 			return err
 		}
 		if err := waitFor(ctx, 60*time.Second, name, func() bool { return httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", port)) }); err != nil {
@@ -375,7 +388,7 @@ func (c Config) Down() {
 		}
 	}
 	stopAll(apps, 20*time.Second)
-	stopAll([]string{"haproxy", "nats", "redis"}, 5*time.Second)
+	stopAll([]string{"haproxy", "nats", "redis", "upstreamsim"}, 5*time.Second)
 	stopAll([]string{"pg1", "pg2"}, 30*time.Second)
 	for n := 1; n <= 2; n++ {
 		if pid := c.postmasterPid(n); pid > 0 {
