@@ -15,6 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -58,6 +59,11 @@ var errorTable = []ErrorMapping{
 	// Portal: another account's id in a URL is simply not found.
 	{usage.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 	{statement.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
+	{creditline.ErrBillNotFound, http.StatusNotFound, "not_found", "error.not_found"},
+	{creditline.ErrNoLine, http.StatusNotFound, "not_found", "error.not_found"},
+	{creditline.ErrBillPaid, http.StatusConflict, "bill_paid", "error.bill_paid"},
+	{creditline.ErrNotEnterprise, http.StatusUnprocessableEntity, "not_enterprise", "error.credit_line_not_enterprise"},
+	{ledger.ErrCreditLineInUse, http.StatusConflict, "credit_line_in_use", "error.credit_line_in_use"},
 	{usage.ErrInvalidFilter, http.StatusBadRequest, "bad_request", "error.bad_request"},
 	{auth.ErrSignInThrottled, http.StatusTooManyRequests, "rate_limited", "error.rate_limited"},
 	// A staff user id in a back-office URL that names no one.

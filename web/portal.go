@@ -60,6 +60,7 @@ func (s *Server) portalRoutes(g *echo.Group) {
 	named(g.POST("/switch", s.PortalSwitch), "portal.switch")
 	s.portalTeamRoutes(g)
 	s.portalStatementRoutes(g)
+	s.portalBillRoutes(g)
 }
 
 // customer is the signed-in customer, the ledger account they act on (their
@@ -198,11 +199,13 @@ func (s *Server) Overview(c echo.Context) error {
 		return err
 	}
 	bal, evs := d.balance, d.events
+	// What the account owns: with a credit line, available less the line,
+	// negative while in debt (the unused line is a bucket below).
 	v := pv.OverviewView{
 		Frame:     s.frame(c, "portal.overview"),
-		Available: bal.Available,
+		Available: bal.Own(),
 		Reserved:  bal.Reserved,
-		ValueRMB:  ledger.RMBForCredits(bal.Available, s.portal.price),
+		ValueRMB:  ledger.RMBForCredits(bal.Own(), s.portal.price),
 		Welcome:   c.QueryParam("welcome") != "",
 		Events:    eventRows(evs),
 		Runway:    pv.Runway{Days: d.runway.Days, OK: d.runway.OK},
@@ -222,6 +225,9 @@ func (s *Server) Overview(c echo.Context) error {
 			}
 		}
 		v.Buckets = append(v.Buckets, b)
+	}
+	if bal.Line.IsPositive() {
+		v.Buckets = append(v.Buckets, pv.Bucket{Kind: string(ledger.LotCredit), Amount: bal.LineLeft})
 	}
 	for _, e := range bal.Expiring {
 		v.Expiring = append(v.Expiring, pv.Expiry{At: e.At, Amount: e.Amount})

@@ -95,6 +95,10 @@ var portalAccess = map[string][]team.Role{
 	"portal.statement.pdf":  financial,
 	"portal.statement.xlsx": financial,
 
+	// Credit line bills (web/portal_bills.go): what the enterprise owes.
+	"portal.bills": financial,
+	"portal.bill":  financial,
+
 	// Top-ups and orders (web/pay.go).
 	"portal.topup":         financial,
 	"portal.topup.create":  financial,

@@ -25,6 +25,7 @@ import (
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/budget"
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/journal"
@@ -104,6 +105,8 @@ type Deps struct {
 	ViewCache time.Duration
 	// Journal is the book-keeping journal export (back office).
 	Journal *journal.Service
+	// CreditLines are the enterprises' credit lines and their bills.
+	CreditLines *creditline.Service
 	// Invalidation carries sign-outs to every process (nil: this process
 	// only; others obey within the session cache's trust).
 	Invalidation *invalidate.Hub
@@ -122,7 +125,7 @@ func (d Deps) check() error {
 		{"Settings", d.Settings == nil}, {"Plans", d.Plans == nil}, {"Subscriptions", d.Subscriptions == nil},
 		{"Quotas", d.Quotas == nil}, {"Products", d.Products == nil}, {"Budgets", d.Budgets == nil},
 		{"Access", d.Access == nil}, {"Referrals", d.Referrals == nil},
-		{"RelayKeys", d.RelayKeys == nil}, {"RelayUpstreams", d.RelayUpstreams == nil}, {"Team", d.Team == nil}, {"Journal", d.Journal == nil},
+		{"RelayKeys", d.RelayKeys == nil}, {"RelayUpstreams", d.RelayUpstreams == nil}, {"Team", d.Team == nil}, {"Journal", d.Journal == nil}, {"CreditLines", d.CreditLines == nil},
 	} {
 		if m.missing {
 			return fmt.Errorf("web: New needs Deps.%s (build the services with internal/app)", m.name)
@@ -177,6 +180,8 @@ type Server struct {
 	team *team.Service
 	// statements are the monthly statements (web/portal_statements.go).
 	statements *statement.Service
+	// creditLines are the credit lines and bills (web/portal_bills.go).
+	creditLines *creditline.Service
 	// routeNames names each route by "METHOD path" (routes), for the
 	// portal's authorization middleware (web/portal_authz.go).
 	routeNames map[string]string
@@ -237,6 +242,7 @@ func New(d Deps) (*Server, error) {
 	s.relayKeys, s.upstreams = d.RelayKeys, d.RelayUpstreams
 	s.team = d.Team
 	s.statements = &statement.Service{Pool: d.Pool, Ledger: d.Ledger}
+	s.creditLines = d.CreditLines
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.products = d.Products
 	s.middleware()

@@ -631,7 +631,8 @@ func (a *App) WebDeps() web.Deps {
 		Verification: a.Verification, Invoicing: a.Invoicing, Webhooks: a.Webhooks, Jobs: a.Jobs, Settings: a.Settings,
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
 		Budgets: a.Budgets, Access: a.Access, RelayKeys: a.RelayKeys, RelayUpstreams: a.RelayUpstreams,
-		Team: a.Team, UsageStream: a.UsageStream, Journal: a.Journal, Invalidation: a.Invalidation}
+		Team: a.Team, UsageStream: a.UsageStream, Journal: a.Journal, Invalidation: a.Invalidation,
+		CreditLines: a.CreditLines}
 }
 
 func (a *App) relayOptions(o Overrides) relay.Options {

@@ -54,6 +54,7 @@ var Nav = []NavItem{
 	{Route: "portal.verification", Fallback: "/portal/verification", Key: "menu.verification"},
 	{Route: "portal.invoices", Fallback: "/portal/invoices", Key: "menu.invoices"},
 	{Route: "portal.statements", Fallback: "/portal/statements", Key: "menu.statements"},
+	{Route: "portal.bills", Fallback: "/portal/bills", Key: "menu.bills", Enterprise: true},
 	{Route: "admin.home", Fallback: "/admin", Key: "menu.admin", Staff: true},
 }
 

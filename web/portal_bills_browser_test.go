@@ -1,0 +1,131 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/app"
+	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/creditline"
+	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/refcode"
+	"github.com/seed75218f88/credits/web/webtest"
+)
+
+// TestCreditLineBillOverdueFrozenPaidOnAPhone: an enterprise with a credit
+// line of ¥500 and no credit of its own spends 2,345.5 credits on the
+// line; its overview shows the debt; on the billing day a bill of ¥2.35 is
+// issued; the bills page, on a 390 px phone in Chinese and English, shows
+// it to pay, then overdue, then frozen (with the notice, and the account
+// refusing holds), and after finance records the transfer, paid, with the
+// line restored and the account active again. Nothing leaves the screen.
+func TestCreditLineBillOverdueFrozenPaidOnAPhone(t *testing.T) {
+	// Not parallel: one Chromium at a time on a small machine.
+	clock := &testClock{}
+	b := setupPortal(t, webtest.WithOverrides(func(o *app.Overrides) { o.Now = clock.Now }))
+	ctx := context.Background()
+	login := uniqEmail("bills")
+	c, u := b.register(t, login, "月结企业")
+	ent := b.enterprise(t, u.ID, "月结企业")
+	b.verified(t, ent)
+	lines := b.app.Services.CreditLines
+	require.NoError(t, db.InTx(ctx, b.app.Pool, func(tx pgx.Tx) error {
+		_, err := lines.SetLineTx(ctx, tx, creditline.Spec{AccountID: ent, LineFen: 50000, BillingDay: 1, TermsDays: 10, GraceDays: 5},
+			"staff:1", "contract", nil)
+		return err
+	}))
+	_, err := b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: ent, Amount: decimal.RequireFromString("2345.5"),
+		IdempotencyKey: "bills-1", Model: "deepseek-chat", OccurredAt: clock.Now()})
+	require.NoError(t, err)
+
+	p := c.Get("/portal")
+	require.Equal(t, http.StatusOK, p.Status)
+	require.Contains(t, p.Body, "-2,345.5", "the overview shows the debt")
+
+	// The next billing day (the 1st, Beijing time) passes: one bill.
+	clock.Advance(32 * 24 * time.Hour)
+	n, err := lines.CloseDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	bills, err := lines.Bills(ctx, ent)
+	require.NoError(t, err)
+	require.Len(t, bills, 1)
+	bill := bills[0]
+	require.EqualValues(t, 235, bill.AmountFen, "2,345.5 credits at ¥0.001, half-even to the fen")
+	setClock := func(at time.Time) {
+		clock.Advance(at.Sub(clock.Now()))
+		_, err := lines.Advance(ctx)
+		require.NoError(t, err)
+	}
+	setClock(bill.DueAt.Add(-time.Hour))
+
+	bctx := webtest.Browser(t, 150*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	webtest.SignIn(t, bctx, b.app.URL, login, "correct horse 1")
+	status := map[string]map[string]string{
+		"zh-CN": {"open": "待付款", "overdue": "已逾期", "frozen": "已冻结", "paid": "已付款"},
+		"en":    {"open": "To pay", "overdue": "Overdue", "frozen": "Frozen", "paid": "Paid"},
+	}
+	look := func(state string) {
+		t.Helper()
+		for _, lang := range []string{"zh-CN", "en"} {
+			require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang), chromedp.Navigate(b.app.URL+"/portal/bills"),
+				chromedp.WaitVisible(css(`[data-testid="bill-row"]`))))
+			require.Equal(t, status[lang][state], webtest.Text(t, bctx, `[data-testid="bill-status"]`), "%s (%s)", state, lang)
+			require.Equal(t, "¥2.35", webtest.Text(t, bctx, `[data-testid="bill-amount"]`))
+			require.Equal(t, "¥500.00", webtest.Text(t, bctx, `[data-testid="bills-line-amount"]`))
+			used := map[string]string{"open": "2,345.5 / 500,000", "overdue": "2,345.5 / 500,000", "frozen": "2,345.5 / 500,000", "paid": "0 / 500,000"}[state]
+			require.Contains(t, webtest.Text(t, bctx, `[data-testid="bills-line-used"]`), used)
+			webtest.RequireFitsWidth(t, bctx, 390, "the bills page, %s (%s)", state, lang)
+			webtest.Screenshot(t, bctx, fmt.Sprintf("bills-%s-390-%s", state, lang))
+			frozen, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="bills-frozen"]')`))
+			require.NoError(t, err)
+			require.Equal(t, state == "frozen", frozen, "the frozen notice (%s, %s)", state, lang)
+
+			require.NoError(t, chromedp.Do(bctx, chromedp.Click(css(`[data-testid="bill-link"]`)),
+				chromedp.WaitVisible(css(`[data-testid="bill"]`))))
+			require.Equal(t, status[lang][state], webtest.Text(t, bctx, `[data-testid="bill"] [data-testid="bill-status"]`))
+			if state != "paid" {
+				require.Equal(t, refcode.Format(bill.ReferenceCode), webtest.Text(t, bctx, `[data-testid="bill-reference"]`))
+			}
+			webtest.RequireFitsWidth(t, bctx, 390, "the bill, %s (%s)", state, lang)
+			webtest.Screenshot(t, bctx, fmt.Sprintf("bill-%s-390-%s", state, lang))
+		}
+	}
+	look("open")
+
+	setClock(bill.DueAt.Add(time.Hour))
+	look("overdue")
+
+	setClock(bill.GraceUntil.Add(time.Hour))
+	look("frozen")
+	_, err = b.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: ent, Amount: decimal.NewFromInt(1), IdempotencyKey: "bills-2"})
+	require.ErrorIs(t, err, ledger.ErrAccountFrozen)
+
+	// Finance records the matched transfer.
+	staff, err := b.auth.CreateStaff(ctx, auth.StaffRequest{Email: uniqEmail("bills-finance"), Password: "staff password 1",
+		Name: "Finance", Roles: []auth.Role{auth.RoleFinance}})
+	require.NoError(t, err)
+	paid, err := b.app.Services.Backoffice.MarkBillPaid(ctx, bill.ID, "STMT-1", backoffice.Actor{User: staff})
+	require.NoError(t, err)
+	require.Equal(t, creditline.StatusPaid, paid.Status)
+	look("paid")
+	bal, err := b.ledger.Balance(ctx, ent)
+	require.NoError(t, err)
+	require.True(t, bal.Own().IsZero(), "the line is back: %s", bal.Own())
+	_, err = b.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: ent, Amount: decimal.NewFromInt(1), IdempotencyKey: "bills-3"})
+	require.NoError(t, err, "active again")
+	m, err := lines.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
