@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
@@ -69,7 +72,11 @@ func gatewayMain(ctx context.Context, args []string, stdout, logOut io.Writer, l
 			return err
 		}
 	}
-	hs := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ready := &readiness{pool: pool}
+	mux := http.NewServeMux()
+	mux.Handle("GET /readyz", ready)
+	mux.Handle("/", r.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "credits gateway: serving the OpenAI-compatible API on http://%s/v1 (Ctrl-C to stop)\n", ln.Addr())
@@ -77,6 +84,13 @@ func gatewayMain(ctx context.Context, args []string, stdout, logOut io.Writer, l
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	// Draining: /readyz fails while streams are still served, until the
+	// load balancer has taken the instance out (SHUTDOWN_DRAIN).
+	if d := cfg.ShutdownDrain; d > 0 {
+		ready.draining.Store(true)
+		logger.Info("draining before shutdown", "for", d.String())
+		time.Sleep(d)
 	}
 	// Streams in flight are finished and billed before the process ends.
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -118,4 +132,29 @@ func demoGateway(ctx context.Context, a *app.App, simURL string, stdout io.Write
 	fmt.Fprintf(stdout, "  try: curl -N http://%s/v1/chat/completions -H 'Authorization: Bearer %s' -d '{\"model\":\"deepseek-chat\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'\n",
 		a.Config.Relay.Addr, demoRelayKey)
 	return nil
+}
+
+// readiness answers the gateway's GET /readyz for load balancers: 200 while
+// the database answers, 503 when it does not or while the gateway drains
+// before a shutdown.
+type readiness struct {
+	pool     *pgxpool.Pool
+	draining atomic.Bool
+}
+
+func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if h.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "draining\n")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.pool.Ping(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "database unreachable\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
 }

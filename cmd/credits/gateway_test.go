@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
+	"io"
+	"net"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 )
 
@@ -18,4 +24,40 @@ func TestGatewaySettingsReadRateLimits(t *testing.T) {
 
 	_, err = config.LoadFrom(map[string]string{"TRIAL_RPM": "many"})
 	require.EqualError(t, err, "TRIAL_RPM must be a positive whole number per minute")
+}
+
+// TestGatewayReadyzAndDrain: the gateway answers /readyz for load
+// balancers and, with SHUTDOWN_DRAIN, fails it while it still serves,
+// before it stops.
+func TestGatewayReadyzAndDrain(t *testing.T) {
+	t.Setenv("DATABASE_URL", dbtest.AppURL(t))
+	t.Setenv("SHUTDOWN_DRAIN", "2s")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gatewayMain(ctx, nil, io.Discard, io.Discard, ln) }()
+	status := func(path string) int {
+		res, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	require.Eventually(t, func() bool { return status("/readyz") == http.StatusOK }, 10*time.Second, 50*time.Millisecond)
+
+	stopped := time.Now()
+	cancel() // what SIGTERM does through signal.NotifyContext
+	require.Eventually(t, func() bool { return status("/readyz") == http.StatusServiceUnavailable }, time.Second, 20*time.Millisecond)
+	require.Equal(t, http.StatusOK, status("/healthz"), "still answering while draining")
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the gateway did not stop")
+	}
+	require.GreaterOrEqual(t, time.Since(stopped), 2*time.Second)
+	require.Zero(t, status("/healthz"), "no longer listening")
 }

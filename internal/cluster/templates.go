@@ -65,7 +65,7 @@ postgresql:
 `))
 
 // haproxyCfg puts HAProxy in front of everything. The web and gateway
-// backends are checked every second on /readyz (/healthz for the gateway),
+// backends are checked every second on /readyz,
 // every 250 ms while an instance changes state or is down (so that the
 // instances are back soon after a database failover, when every /readyz
 // failed at once)
@@ -114,7 +114,7 @@ frontend gateway
 
 backend gateway
   balance roundrobin
-  option httpchk GET /healthz
+  option httpchk GET /readyz
   http-check expect status 200
   default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 2
 {{- range $i, $p := .P.Gateways}}

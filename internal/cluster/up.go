@@ -348,13 +348,13 @@ func startInstances(ctx context.Context, c Config) error {
 		if _, err := c.start(process{name: name, dir: c.Workdir, env: env, argv: argv}); err != nil {
 			return err
 		}
-		if err := waitFor(ctx, 60*time.Second, name, func() bool { return httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", port)) }); err != nil {
+		if err := waitFor(ctx, 60*time.Second, name, func() bool { return httpOK(fmt.Sprintf("http://127.0.0.1:%d/readyz", port)) }); err != nil {
 			return err
 		}
 	}
 	// HAProxy marks an instance up after two passing checks.
 	return waitFor(ctx, 30*time.Second, "HAProxy to route to the instances", func() bool {
-		return httpOK(c.WebURL()+"/readyz") && httpOK(c.GatewayURL()+"/healthz")
+		return httpOK(c.WebURL()+"/readyz") && httpOK(c.GatewayURL()+"/readyz")
 	})
 }
 
