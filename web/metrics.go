@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 )
 
@@ -120,4 +121,33 @@ func registerLedgerMetrics(reg *prometheus.Registry, l *ledger.Ledger) {
 			ConstLabels: prometheus.Labels{"code": code},
 		}, func() float64 { return float64(l.ShadowCount(code)) }))
 	}
+}
+
+// registerReaderMetrics exposes where page reads went (README "Reads from
+// the standby"): reads by server, standby reads that fell back to the
+// primary, and the standby's lag at the last probe.
+func registerReaderMetrics(reg *prometheus.Registry, r *db.Reader) {
+	for _, server := range []string{"standby", "primary"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "credits_db_reads_total",
+			Help:        "Reads routed by the read router (db.Reader), by the server they went to.",
+			ConstLabels: prometheus.Labels{"server": server},
+		}, func() float64 {
+			st := r.Stats()
+			if server == "standby" {
+				return float64(st.StandbyReads)
+			}
+			return float64(st.PrimaryReads)
+		}))
+	}
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "credits_db_standby_fallbacks_total",
+			Help: "Standby reads that failed for want of the standby and ran on the primary.",
+		}, func() float64 { return float64(r.Stats().Fallbacks) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "credits_db_standby_lag_seconds",
+			Help: "The standby's replay lag at the last probe.",
+		}, func() float64 { return r.Stats().Lag.Seconds() }),
+	)
 }

@@ -32,7 +32,8 @@ var varyAcceptLanguage = []string{"Accept-Language"}[:1:1]
 const LangCookie = "lang"
 
 // middleware installs, outermost first: request ID, logging and metrics,
-// panic recovery, security headers, body limit, language, sessions, CSRF.
+// panic recovery, security headers, body limit, language, sessions, CSRF,
+// the view context, read routing (standby or primary).
 func (s *Server) middleware() {
 	e := s.Echo
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: requestID}))
@@ -60,6 +61,7 @@ func (s *Server) middleware() {
 		},
 	}))
 	e.Use(unlessAPI(s.viewContext))
+	e.Use(unlessAPI(s.readRouting))
 }
 
 // secureHeaders sets on every answer the headers echo's Secure middleware

@@ -33,6 +33,7 @@ import (
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/invalidate"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
@@ -110,6 +111,9 @@ type Deps struct {
 	// Invalidation carries sign-outs to every process (nil: this process
 	// only; others obey within the session cache's trust).
 	Invalidation *invalidate.Hub
+	// Reader routes staleness-tolerant page reads to the standby (nil or
+	// without a standby: every read on the primary).
+	Reader *db.Reader
 }
 
 // check names the first missing dependency.
@@ -188,6 +192,8 @@ type Server struct {
 	// adminTable lists every /admin route with its roles (adminRoute).
 	adminTable []AdminRoute
 	admin      *adminDeps
+	// reader pins page reads to the standby or the primary (read_routing.go).
+	reader *db.Reader
 }
 
 // New builds the server: middleware, error handler and every route.
@@ -205,6 +211,7 @@ func New(d Deps) (*Server, error) {
 		UsageStream: d.UsageStream,
 		Metrics:     prometheus.NewRegistry(),
 		errors:      append([]ErrorMapping(nil), errorTable...),
+		reader:      d.Reader,
 	}
 	// pgxstore's own cleanup goroutine races with its StopCleanup, so Serve
 	// runs the cleanup instead (sweepSessions).
@@ -228,6 +235,9 @@ func New(d Deps) (*Server, error) {
 	s.metrics = newHTTPMetrics(s.Metrics)
 	registerLedgerMetrics(s.Metrics, d.Ledger)
 	registerLimiterMetrics(s.Metrics, d.Gateway.Limiter())
+	if d.Reader.Replicated() {
+		registerReaderMetrics(s.Metrics, d.Reader)
+	}
 	s.portal = newPortal(d, func(token string) string { return s.Config.BaseURL + s.URL("auth.reset", token) })
 	if d.UsageStream != nil {
 		s.usageDesk = usagestream.NewDesk(d.UsageStream, d.Pool)

@@ -39,6 +39,7 @@ import (
 	"github.com/seed75218f88/credits/internal/piicrypto"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/invalidate"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
@@ -141,6 +142,9 @@ type App struct {
 	// UsageStream queues usage events in NATS JetStream (NATS_URL set; nil
 	// otherwise: usage is charged in the request).
 	UsageStream *usagestream.Stream
+	// Reader sends staleness-tolerant reads (portal pages, reports, CSV)
+	// to the standby when DATABASE_REPLICA_URL is set (db.Reader).
+	Reader *db.Reader
 	// Invalidation hears what other processes changed (sign-outs, revoked
 	// keys, settings, cards) and drops this process's cached copies.
 	Invalidation *invalidate.Hub
@@ -169,6 +173,20 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	if a.I18n, err = i18n.Default(); err != nil {
 		return nil, err
 	}
+	// Reads that may be a little stale go to the standby, when there is
+	// one, through one Reader (internal/platform/db reader.go).
+	var standby *pgxpool.Pool
+	if cfg.Database.ReplicaURL != "" {
+		if standby, err = db.OpenStandby(ctx, cfg.Database.ReplicaURL); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, standby.Close)
+	}
+	a.Reader = db.NewReader(pool, standby, db.ReaderOptions{MaxLag: cfg.Database.ReplicaMaxLag, Logger: logger})
+	probeCtx, stopProbe := context.WithCancel(context.Background())
+	probeDone := make(chan struct{})
+	go func() { defer close(probeDone); a.Reader.Run(probeCtx) }()
+	a.closers = append(a.closers, func() { stopProbe(); <-probeDone })
 
 	// The business settings: the environment's values until an admin
 	// changes one on the settings screen (internal/settings).
@@ -211,6 +229,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		Current: func() referral.Reward { return current().Referral }})
 	a.Signup = &signup.Service{Pool: pool, Auth: a.Auth, Ledger: a.Ledger, Settings: cfg.Signup, Referrals: a.Referrals, Now: o.Now}
 	a.Usage = usage.New(pool)
+	a.Usage.Reader = a.Reader
 	a.Pricing = pricing.New(pool)
 	a.Costs = costs.New(pool)
 	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
@@ -484,7 +503,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
 		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions, PlanStats: a.Subscriptions,
 		PlanFees: planFees(pay, a.Subscriptions, a.Products), Webhooks: a.Webhooks,
-		Pricing: a.Pricing, Costs: a.Costs, OnPriceChange: a.Gateway.Forget})
+		Pricing: a.Pricing, Costs: a.Costs, OnPriceChange: a.Gateway.Forget, Reader: a.Reader})
 	a.Journal = journal.New(pool, a.Backoffice, journal.Options{PlanFees: planFees(pay, a.Subscriptions, a.Products),
 		Accounts: func() journal.Accounts { return current().Journal() }})
 
@@ -632,7 +651,7 @@ func (a *App) WebDeps() web.Deps {
 		Plans: a.Plans, Subscriptions: a.Subscriptions, Quotas: a.Quotas, Products: a.Products, AutoTopUp: a.AutoTopUp,
 		Budgets: a.Budgets, Access: a.Access, RelayKeys: a.RelayKeys, RelayUpstreams: a.RelayUpstreams,
 		Team: a.Team, UsageStream: a.UsageStream, Journal: a.Journal, Invalidation: a.Invalidation,
-		CreditLines: a.CreditLines}
+		CreditLines: a.CreditLines, Reader: a.Reader}
 }
 
 func (a *App) relayOptions(o Overrides) relay.Options {
@@ -640,7 +659,7 @@ func (a *App) relayOptions(o Overrides) relay.Options {
 	if now == nil {
 		now = time.Now
 	}
-	return relay.Options{Now: now, KeyCacheTTL: a.Config.Relay.KeyCacheTTL, DefaultMaxOutput: a.Config.Relay.DefaultMaxOutput,
+	return relay.Options{Now: now, Reader: a.Reader, KeyCacheTTL: a.Config.Relay.KeyCacheTTL, DefaultMaxOutput: a.Config.Relay.DefaultMaxOutput,
 		NoSpeculation: !a.Config.Relay.Speculate}
 }
 

@@ -343,7 +343,7 @@ func (s *Service) analytics(ctx context.Context, q AnalyticsQuery) (Dashboard, e
 		Paying      int64
 		RefreshedAt time.Time
 	}
-	rows, _ := s.pool.Query(ctx, analyticsPeriodsSQL, first, last, string(g), layout)
+	rows, _ := s.read(ctx).Query(ctx, analyticsPeriodsSQL, first, last, string(g), layout)
 	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[periodRow])
 	if err != nil {
 		return d, err
@@ -353,7 +353,7 @@ func (s *Service) analytics(ctx context.Context, q AnalyticsQuery) (Dashboard, e
 		payingSQL = analyticsPayingMonthlySQL
 	}
 	paying := map[string]int64{}
-	rows, err = s.pool.Query(ctx, payingSQL, first, last)
+	rows, err = s.read(ctx).Query(ctx, payingSQL, first, last)
 	if err != nil {
 		return d, err
 	}
@@ -401,7 +401,7 @@ func (s *Service) analytics(ctx context.Context, q AnalyticsQuery) (Dashboard, e
 		Revenue decimal.Decimal
 		Margin  decimal.Decimal
 	}
-	rows, _ = s.pool.Query(ctx, analyticsModelsSQL, first, last)
+	rows, _ = s.read(ctx).Query(ctx, analyticsModelsSQL, first, last)
 	models, err := pgx.CollectRows(rows, pgx.RowToStructByPos[modelRow])
 	if err != nil {
 		return d, err
@@ -439,7 +439,7 @@ func (s *Service) analytics(ctx context.Context, q AnalyticsQuery) (Dashboard, e
 	if !mStart.Before(mEnd) {
 		mStart, mEnd = end, end
 	}
-	rows, _ = s.pool.Query(ctx, analyticsCustomersSQL, first, last, mStart.Format("2006-01-02"), mEnd.Format("2006-01-02"), analyticsTop)
+	rows, _ = s.read(ctx).Query(ctx, analyticsCustomersSQL, first, last, mStart.Format("2006-01-02"), mEnd.Format("2006-01-02"), analyticsTop)
 	top, err := pgx.CollectRows(rows, pgx.RowToStructByPos[customerRow])
 	if err != nil {
 		return d, err
@@ -484,7 +484,7 @@ GROUP BY 1`
 func (s *Service) signupChart(ctx context.Context, start, end time.Time, g Granularity, layout string, within int) (Chart, error) {
 	c := Chart{Name: ChartSignups, Kind: "bar", Labels: periodLabels(start, end, g),
 		Series: []ChartSeries{{Key: "signups"}, {Key: "verified"}, {Key: "first_topup"}}}
-	rows, err := s.pool.Query(ctx, analyticsSignupsReadSQL, start.Format("2006-01-02"), end.Format("2006-01-02"), string(g), layout, within)
+	rows, err := s.read(ctx).Query(ctx, analyticsSignupsReadSQL, start.Format("2006-01-02"), end.Format("2006-01-02"), string(g), layout, within)
 	if err != nil {
 		return c, err
 	}
@@ -519,7 +519,7 @@ func (s *Service) planChart(ctx context.Context, start, end time.Time, g Granula
 		Subscribers *int64
 		Ended       int64
 	}
-	rows, _ := s.pool.Query(ctx, analyticsPlansReadSQL, start.Format("2006-01-02"), end.Format("2006-01-02"), string(g), layout)
+	rows, _ := s.read(ctx).Query(ctx, analyticsPlansReadSQL, start.Format("2006-01-02"), end.Format("2006-01-02"), string(g), layout)
 	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[planRow])
 	if err != nil {
 		return c, err

@@ -49,6 +49,9 @@ var Shanghai = format.Shanghai
 // Options configure a Service. Settings come from SettingsFromEnv; the
 // collaborators are wired by cmd/credits once payments exists.
 type Options struct {
+	// Reader, when set, sends the reads of a report page or CSV pinned to
+	// the standby there (the operator dashboard's roll-ups; db.Reader).
+	Reader *db.Reader
 	// Now is the clock (time.Now by default); tests move it.
 	Now func() time.Time
 	// Settings are the limits and throttles (DefaultSettings when zero).
@@ -109,6 +112,9 @@ type Service struct {
 	users  *auth.Service
 	opt    Options
 }
+
+// read is where this request's staleness-tolerant reads go (db.Reader.For).
+func (s *Service) read(ctx context.Context) db.DBTX { return s.opt.Reader.Or(ctx, s.pool) }
 
 // New returns a Service over pool, the ledger and the users.
 func New(pool *pgxpool.Pool, l *ledger.Ledger, users *auth.Service, opts Options) *Service {

@@ -326,7 +326,7 @@ func (s *Keys) List(ctx context.Context, owner ledger.Account) ([]Key, error) {
 	if sub {
 		scope = owner.ID
 	}
-	rows, _ := s.pool.Query(ctx, listKeys, scope, sub)
+	rows, _ := s.opts.Reader.Or(ctx, s.pool).Query(ctx, listKeys, scope, sub)
 	keys, err := pgx.CollectRows(rows, pgx.RowToStructByName[Key])
 	if err != nil {
 		return nil, fmt.Errorf("relay: list keys: %w", err)

@@ -30,6 +30,8 @@ package relay
 import (
 	"errors"
 	"time"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // Errors returned by this package.
@@ -56,6 +58,10 @@ var (
 type Options struct {
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// Reader, when set, sends the key list of a portal page pinned to the
+	// standby there (db.Reader); authentication and revocation read the
+	// primary.
+	Reader *db.Reader
 	// KeyCacheTTL is how long a verified API key is trusted before it is
 	// read again (1 s): a revoked key stops working on every gateway
 	// process within it.

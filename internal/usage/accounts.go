@@ -61,7 +61,7 @@ func (s *Store) subAccounts(ctx context.Context, enterpriseID, only int64, since
 	if err := s.Refresh(ctx, enterpriseID); err != nil {
 		return nil, err
 	}
-	rows, _ := s.pool.Query(ctx, sqlSubAccounts, enterpriseID, dayArg(since), only)
+	rows, _ := s.read(ctx).Query(ctx, sqlSubAccounts, enterpriseID, dayArg(since), only)
 	subs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubAccount, error) {
 		var a SubAccount
 		var alloc decimal.NullDecimal

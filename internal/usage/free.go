@@ -141,7 +141,7 @@ func (s *Store) Version(ctx context.Context, poolID int64) (int64, error) {
 SELECT coalesce((SELECT id FROM ledger_event_view WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)
      + (SELECT count(*) FROM gateway_usage_calls WHERE pool_id = $1 AND state = 'committed')`
 	var v int64
-	if err := s.pool.QueryRow(ctx, q, poolID).Scan(&v); err != nil {
+	if err := s.read(ctx).QueryRow(ctx, q, poolID).Scan(&v); err != nil {
 		return 0, fmt.Errorf("usage: version: %w", err)
 	}
 	return v, nil

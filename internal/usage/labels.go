@@ -50,7 +50,7 @@ func (s *Store) SpendByLabel(ctx context.Context, sc Scope, from, to time.Time) 
 	if err := checkFilter(Filter{From: from, To: to}); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, sqlSpendByLabel, sc.PoolID, sc.AccountID, from.UTC(), to.UTC())
+	rows, err := s.read(ctx).Query(ctx, sqlSpendByLabel, sc.PoolID, sc.AccountID, from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("usage: spend by label: %w", err)
 	}

@@ -160,10 +160,17 @@ type Store struct {
 	// RefreshAfter is how many unfolded usage rows a read tolerates before
 	// it folds them into the rollup first (default 2,000).
 	RefreshAfter int
+	// Reader, when set, sends the reads of a request pinned to the standby
+	// there (portal pages and CSV: usage history is what the standby is
+	// for); the fold (Refresh) always writes on the primary.
+	Reader *db.Reader
 }
 
 // New returns a Store over pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, RefreshAfter: 2000} }
+
+// read is where this request's reads go (db.Reader.For).
+func (s *Store) read(ctx context.Context) db.DBTX { return s.Reader.Or(ctx, s.pool) }
 
 // usageTypes are the event types that make up a charge.
 const usageTypes = `('deduction', 'unpaid_usage', 'reservation_expired_charge')`
@@ -233,7 +240,7 @@ func (s *Store) List(ctx context.Context, sc Scope, f Filter, cur Cursor, limit 
 	}
 	cursor, cursorAt, eventsMore, freeMore := max(cur.Event, 0), cur.EventAt, false, false
 	for {
-		rows, err := s.pool.Query(ctx, sqlList, sc.PoolID, sc.AccountID, cursor, timeArg(f.From), timeArg(f.To), f.Model, f.SessionID,
+		rows, err := s.read(ctx).Query(ctx, sqlList, sc.PoolID, sc.AccountID, cursor, timeArg(f.From), timeArg(f.To), f.Model, f.SessionID,
 			chunk, freeLimit, max(cur.Free, 0), cursorAt.UTC(), cur.FreeAt.UTC())
 		if err != nil {
 			return nil, Cursor{}, fmt.Errorf("usage: list: %w", err)
@@ -494,7 +501,7 @@ func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
 	var last int64
 	for range 2 {
 		var n int
-		if err := s.pool.QueryRow(ctx, sqlMark, poolID, s.RefreshAfter+1).Scan(&last, &n); err != nil {
+		if err := s.read(ctx).QueryRow(ctx, sqlMark, poolID, s.RefreshAfter+1).Scan(&last, &n); err != nil {
 			return 0, err
 		}
 		if n <= s.RefreshAfter {
@@ -515,7 +522,7 @@ func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
 // not ledger events: its reads are a function of Version. One probe at the
 // end of the primary key.
 func (s *Store) Head(ctx context.Context, poolID int64) (int64, error) {
-	head, err := ledger.Head(ctx, s.pool, poolID)
+	head, err := ledger.Head(ctx, s.read(ctx), poolID)
 	if err != nil {
 		return 0, fmt.Errorf("usage: %w", err)
 	}
@@ -567,13 +574,13 @@ func (s *Store) Summarize(ctx context.Context, sc Scope, f Filter) (Summary, err
 	var rows pgx.Rows
 	var err error
 	if f.SessionID != "" {
-		rows, err = s.pool.Query(ctx, sqlSessionSummary, sc.PoolID, 0, 0, f.SessionID, dayArg(f.From), dayArg(f.To), sc.AccountID, f.Model)
+		rows, err = s.read(ctx).Query(ctx, sqlSessionSummary, sc.PoolID, 0, 0, f.SessionID, dayArg(f.From), dayArg(f.To), sc.AccountID, f.Model)
 	} else {
 		var last int64
 		if last, err = s.mark(ctx, sc.PoolID); err != nil {
 			return Summary{}, fmt.Errorf("usage: summarize: %w", err)
 		}
-		rows, err = s.pool.Query(ctx, sqlSummary, sc.PoolID, last, 0, "", dayArg(f.From), dayArg(f.To), sc.AccountID, f.Model)
+		rows, err = s.read(ctx).Query(ctx, sqlSummary, sc.PoolID, last, 0, "", dayArg(f.From), dayArg(f.To), sc.AccountID, f.Model)
 	}
 	if err != nil {
 		return Summary{}, fmt.Errorf("usage: summarize: %w", err)
@@ -613,7 +620,7 @@ UNION
 SELECT DISTINCT model FROM gateway_usage_calls
 WHERE pool_id = $1 AND state = 'committed' AND ($2::bigint = 0 OR account_id = $2)
 ORDER BY 1`
-	rows, _ := s.pool.Query(ctx, q, sc.PoolID, sc.AccountID, last)
+	rows, _ := s.read(ctx).Query(ctx, q, sc.PoolID, sc.AccountID, last)
 	models, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("usage: models: %w", err)

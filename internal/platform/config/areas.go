@@ -48,11 +48,28 @@ type Database struct {
 	// sandbox's keys: CREDITS_ROOT/.data, CREDITS_ROOT defaulting to the
 	// nearest folder above the working directory holding go.mod.
 	DataDir string
+	// ReplicaURL is a streaming standby of the database, as the
+	// application role, that staleness-tolerant reads (portal pages,
+	// reports, CSV exports) use (DATABASE_REPLICA_URL; empty: every read
+	// on the primary). See db.Reader.
+	ReplicaURL string
+	// ReplicaMaxLag is how far behind the primary the standby may be and
+	// still serve reads (DATABASE_REPLICA_MAX_LAG, db.DefaultMaxLag).
+	ReplicaMaxLag time.Duration
 }
 
 func readDatabase(c *Config, env source) error {
 	c.Database.MigrateURL = env.get("MIGRATE_DATABASE_URL")
 	c.Database.DataDir = filepath.Join(env.or("CREDITS_ROOT", db.ProjectRoot()), ".data")
+	c.Database.ReplicaURL = env.get("DATABASE_REPLICA_URL")
+	c.Database.ReplicaMaxLag = db.DefaultMaxLag
+	if v := env.get("DATABASE_REPLICA_MAX_LAG"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond || d > time.Hour {
+			return errors.New("DATABASE_REPLICA_MAX_LAG must be a duration from 100ms to 1h, such as 5s")
+		}
+		c.Database.ReplicaMaxLag = d
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package config_test
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -74,5 +75,22 @@ func TestCreditPriceIsParsedOnceWithOneDefault(t *testing.T) {
 		t.Setenv("CREDIT_PRICE_RMB", bad)
 		_, err = config.Load()
 		require.ErrorContains(t, err, "CREDIT_PRICE_RMB", bad)
+	}
+}
+
+// The standby: unset, every read stays on the primary; its lag bound is
+// parsed with the variable's name on a bad value.
+func TestReplicaSettings(t *testing.T) {
+	c, err := config.LoadFrom(map[string]string{})
+	require.NoError(t, err)
+	require.Empty(t, c.Database.ReplicaURL)
+	require.Equal(t, 5*time.Second, c.Database.ReplicaMaxLag)
+	c, err = config.LoadFrom(map[string]string{"DATABASE_REPLICA_URL": "postgres://credits_app@standby/credits", "DATABASE_REPLICA_MAX_LAG": "2s"})
+	require.NoError(t, err)
+	require.Equal(t, "postgres://credits_app@standby/credits", c.Database.ReplicaURL)
+	require.Equal(t, 2*time.Second, c.Database.ReplicaMaxLag)
+	for _, bad := range []string{"0", "abc", "50ms", "2h"} {
+		_, err := config.LoadFrom(map[string]string{"DATABASE_REPLICA_MAX_LAG": bad})
+		require.ErrorContains(t, err, "DATABASE_REPLICA_MAX_LAG", bad)
 	}
 }

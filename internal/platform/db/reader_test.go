@@ -1,0 +1,72 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/replicatest"
+)
+
+// TestReaderOnARealStandby: on a primary and a streaming standby made with
+// pg_basebackup, a pinned read runs on the standby (pg_is_in_recovery), a
+// read pinned past the standby's replay (replay paused) runs on the
+// primary, an unpinned one always does, and with the standby stopped a
+// pinned read is answered by the primary.
+func TestReaderOnARealStandby(t *testing.T) {
+	ctx := context.Background()
+	c := replicatest.Start(t, "credits_reader")
+	primary, err := db.Open(ctx, c.PrimaryURL())
+	require.NoError(t, err)
+	t.Cleanup(primary.Close)
+	standby, err := db.OpenStandby(ctx, c.StandbyURL())
+	require.NoError(t, err)
+	t.Cleanup(standby.Close)
+	r := db.NewReader(primary, standby, db.ReaderOptions{Probe: 50 * time.Millisecond})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	inRecovery := func(ctx context.Context) bool {
+		var b bool
+		require.NoError(t, r.For(ctx).QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&b))
+		return b
+	}
+	require.Eventually(t, func() bool { return r.Stats().Healthy }, 5*time.Second, 10*time.Millisecond)
+	require.True(t, inRecovery(r.Pin(ctx, 0)), "a pinned read runs on the standby")
+	require.False(t, inRecovery(ctx), "an unpinned read runs on the primary")
+
+	// Read-your-writes: a write the paused standby has not replayed.
+	c.PauseReplay()
+	_, err = primary.Exec(ctx, "SELECT pg_notify('replicatest', 'x')") // no WAL: LSN unchanged
+	require.NoError(t, err)
+	admin, err := db.Open(ctx, c.PrimaryAdmin())
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	_, err = admin.Exec(ctx, "CREATE TABLE reader_probe (id int)")
+	require.NoError(t, err)
+	lsn, err := r.PrimaryLSN(ctx)
+	require.NoError(t, err)
+	pinned := r.Pin(ctx, lsn)
+	require.False(t, inRecovery(pinned), "the customer's next read waits for nobody: the primary answers")
+	var exists bool
+	require.NoError(t, r.For(pinned).QueryRow(pinned, "SELECT to_regclass('reader_probe') IS NOT NULL").Scan(&exists))
+	require.True(t, exists, "and it has the write")
+	require.True(t, inRecovery(r.Pin(ctx, 0)), "a read not after that write still runs on the standby")
+	c.ResumeReplay()
+	require.Eventually(t, func() bool { return inRecovery(r.Pin(ctx, lsn)) }, 5*time.Second, 10*time.Millisecond,
+		"once replayed, the standby serves the customer again")
+
+	// The standby goes away: a read pinned to it before anyone noticed is
+	// answered by the primary, and the next pins go there.
+	onStandby := r.Pin(ctx, 0)
+	c.StopStandby()
+	require.False(t, inRecovery(onStandby))
+	require.Positive(t, r.Stats().Fallbacks)
+	require.False(t, inRecovery(r.Pin(ctx, 0)))
+	require.Eventually(t, func() bool { return !r.Stats().Healthy }, 5*time.Second, 10*time.Millisecond)
+}

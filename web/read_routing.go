@@ -1,0 +1,65 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
+)
+
+// sessionLSNKey holds, in the session, the primary's WAL position right
+// after the user's last write: the standby serves the user's pages again
+// only once it has replayed that far (read-your-writes).
+const sessionLSNKey = "db_lsn"
+
+// staleReadPrefixes are the pages whose reads may come from the standby
+// (README "Reads from the standby"): the portal's pages and CSV files and
+// the operator dashboard. Only the domain reads built on db.Reader go
+// there (usage history, API keys, the dashboard's roll-ups); everything
+// else, balances included, still reads the primary.
+var staleReadPrefixes = []string{"/portal", "/admin/analytics"}
+
+// readRouting pins a page's reads to the standby or the primary once per
+// request (db.Reader.Pin), and after any signed-in user's write records
+// the primary's position in the session, just before the answer (and the
+// session with it) is written. Without DATABASE_REPLICA_URL it does
+// nothing.
+func (s *Server) readRouting(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.reader.Replicated() {
+			return next(c)
+		}
+		req := c.Request()
+		ctx := req.Context()
+		switch req.Method {
+		case http.MethodGet, http.MethodHead:
+			if staleReadPath(req.URL.Path) {
+				lsn := db.LSN(s.Sessions.GetInt64(ctx, sessionLSNKey))
+				c.SetRequest(req.WithContext(s.reader.Pin(ctx, lsn)))
+			}
+		default:
+			c.Response().Before(func() {
+				if !s.Sessions.Exists(ctx, sessionUserKey) {
+					return
+				}
+				// The handler's transaction has committed: the position
+				// now is at or past the user's write.
+				if lsn, err := s.reader.PrimaryLSN(ctx); err == nil {
+					s.Sessions.Put(ctx, sessionLSNKey, int64(lsn))
+				}
+			})
+		}
+		return next(c)
+	}
+}
+
+func staleReadPath(p string) bool {
+	for _, pre := range staleReadPrefixes {
+		if p == pre || strings.HasPrefix(p, pre+"/") || strings.HasPrefix(p, pre+".") {
+			return true
+		}
+	}
+	return false
+}
