@@ -99,6 +99,12 @@ type StorageConfig struct {
 	// for good.
 	Rounds int
 	Retire bool
+	// History, when set, gives each round a history to run against: before
+	// round i the ledger's events are topped up (by SQL, spread over the
+	// measured accounts, as billed requests would leave them) to
+	// History[i] events, so the report shows whether bytes and CPU per
+	// request stay flat as history grows. Rounds is then len(History).
+	History []int
 }
 
 // StorageReport is what MeasureStorage measured: bytes each hot table grew
@@ -152,10 +158,20 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $1 + $2 - 1`, first, cfg.Accounts)
 	l := New(pool, Options{})
 	defer l.Close()
 	rounds := max(cfg.Rounds, 1)
+	if len(cfg.History) > 0 {
+		rounds = len(cfg.History)
+	}
 	per := cfg.Requests / rounds
 	r.Requests = per
 	var next atomic.Int64
 	for round := 1; round <= rounds; round++ {
+		if len(cfg.History) > 0 {
+			n, err := storageHistory(ctx, pool, first, cfg.Accounts, cfg.History[round-1])
+			if err != nil {
+				return r, err
+			}
+			fmt.Fprintf(w, "history: %d events\n", n)
+		}
 		if r.Before, err = Storage(ctx, pool); err != nil {
 			return r, err
 		}
@@ -204,6 +220,34 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $1 + $2 - 1`, first, cfg.Accounts)
 		PrintStorage(w, r)
 	}
 	return r, nil
+}
+
+// storageHistory tops the ledger up to target events: billed-request rows
+// (a deduction with the gateway's model, session, key and usage detail)
+// over the accounts from first, dated in 2024, a million per statement.
+// They are history for the indexes and the planner, not a consistent
+// ledger (their balances are not chained): a benchmark database only.
+func storageHistory(ctx context.Context, pool *pgxpool.Pool, first int64, accounts, target int) (int64, error) {
+	var have int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM ledger_events`).Scan(&have); err != nil {
+		return 0, err
+	}
+	for have < int64(target) {
+		n := min(int64(target)-have, 1000000)
+		_, err := pool.Exec(ctx, `
+INSERT INTO ledger_events (pool_id, account_id, op_id, type, amount, balance_after, reservation_id, idempotency_key, model,
+                           session_id, detail, occurred_at, at)
+SELECT $1 + g % $2, $1 + g % $2, g, 'deduction'::ledger_event_type, -8.4321, 1000, g, 'rsv:history-' || g, 'deepseek-chat', 'sess-' || g / 8,
+       '{"input_tokens":1187,"output_tokens":2301,"cache_hit_tokens":0,"requests":1,"rate_card_version":3,"outcome":"ok"}'::jsonb,
+       timestamptz '2024-01-01' + g * interval '1 millisecond', timestamptz '2024-01-01' + g * interval '1 millisecond'
+FROM generate_series($3::bigint, $3::bigint + $4::bigint - 1) g`, first, accounts, have, n)
+		if err != nil {
+			return have, err
+		}
+		have += n
+	}
+	_, err := pool.Exec(ctx, `VACUUM ANALYZE ledger_events`)
+	return have, err
 }
 
 // storageRound runs billed requests until next passes upto.
