@@ -572,14 +572,19 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	// (internal/platform/invalidate); the sessions' handler is the web
 	// server's (WebDeps).
 	a.Invalidation = invalidate.New(pool, invalidate.Options{Logger: logger})
+	// An empty key: words may have been missed, forget every key.
 	a.Invalidation.On(invalidate.RelayKey, func(key string) {
 		if id, err := strconv.ParseInt(key, 10, 64); err == nil {
 			a.RelayKeys.Forget(id)
+		} else {
+			a.RelayKeys.ForgetAll()
 		}
 	})
 	a.Invalidation.On(invalidate.ServiceKey, func(key string) {
 		if id, err := strconv.ParseInt(key, 10, 64); err == nil {
 			a.Gateway.Keys.Forget(id)
+		} else {
+			a.Gateway.Keys.ForgetAll()
 		}
 	})
 	a.Invalidation.On(invalidate.Settings, func(string) {

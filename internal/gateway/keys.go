@@ -239,6 +239,10 @@ func (s *KeyStore) Forget(id int64) {
 	})
 }
 
+// ForgetAll drops every cached verification (words may have been missed:
+// invalidate.Hub's empty key).
+func (s *KeyStore) ForgetAll() { s.cache.Clear() }
+
 // EnsureKey stores a key with a secret chosen by the caller unless a key
 // with its prefix exists (the demo sandbox key `seed` prints on every run).
 // Never use it for live keys. Errors: ErrInvalidRequest.

@@ -397,6 +397,10 @@ func (s *Keys) visible(ctx context.Context, owner ledger.Account, k Key) (bool, 
 // process revoked it: invalidate.RelayKey).
 func (s *Keys) Forget(id int64) { s.forget(id) }
 
+// ForgetAll drops every cached verification (words may have been missed:
+// invalidate.Hub's empty key).
+func (s *Keys) ForgetAll() { s.cache.Clear() }
+
 func (s *Keys) forget(id int64) {
 	s.cache.Range(func(k, v any) bool {
 		if v.(cachedKey).key.ID == id {
