@@ -30,6 +30,7 @@ func (s *Server) adminCustomerRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodPost, "/customers/:id/plan", "admin.customer.plan_comp", s.AdminCompPlan, auth.RoleAdmin)
 	s.adminAccessRoutes(g)
 	s.adminPriceRoutes(g)
+	s.adminCreditLineRoutes(g)
 }
 
 // AdminCustomers is the customer list: a search (login, email, name,
@@ -108,6 +109,8 @@ func (s *Server) AdminCustomer(c echo.Context) error {
 		v.Flash = tr(c, "access.saved")
 	case "enforcement":
 		v.Flash = tr(c, "enforcement.saved")
+	case "credit_line", "credit_line_pending", "bill_paid":
+		v.Flash = tr(c, "admin.credit.done."+c.QueryParam("done"))
 	case "prices", "prices_pending":
 		v.Flash = tr(c, "prices.done."+c.QueryParam("done"))
 	case "plan_extended", "plan_granted", "plan_grant_pending":
@@ -190,6 +193,9 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 		return v, err
 	}
 	if err := s.customerPrices(c, acc, &v); err != nil {
+		return v, err
+	}
+	if err := s.customerCredit(c, acc, &v); err != nil {
 		return v, err
 	}
 	if acc.ID == acc.PoolID { // invoices are a pool's

@@ -71,6 +71,9 @@ type CustomerView struct {
 	Basis, NextBasis string
 	NextBasisFrom    *time.Time
 	BasisURL         string
+	// Credit is an enterprise's credit line panel
+	// (customer_credit.templ); nil: not shown.
+	Credit *CustomerCredit
 }
 
 // CustomerMemberRow is one member of an enterprise as staff see it.
