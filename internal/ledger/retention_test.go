@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -158,4 +159,60 @@ func TestOnlyTheOwnerRetires(t *testing.T) {
 	// The owner without the job's setting is refused too.
 	_, err = b.owner.Exec(b.ctx, `DELETE FROM ledger_reservations WHERE id = $1`, res.ID)
 	require.ErrorContains(t, err, "retention job")
+}
+
+// TestRetireWhileBilling: 64 clients reserve and commit while the
+// retention job keeps moving everything closed before "now": it never
+// takes a reservation still open (every commit succeeds, exactly once),
+// and the ledger is whole afterwards — balance, lots, reserved total and
+// chain (verify), and the charges add up.
+func TestRetireWhileBilling(t *testing.T) {
+	b := setupRetention(t)
+	acc := b.account(t, ledger.AccountIndividual)
+	b.credit(t, acc.ID, "100000", lotOpts{})
+	const clients, calls = 64, 8
+	done := make(chan struct{})
+	retired := make(chan int64, 1)
+	go func() {
+		var moved int64
+		defer func() { retired <- moved }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			r, err := ledger.Retire(b.ctx, b.owner, time.Now().UTC(), 50)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			moved += r.Reservations
+		}
+	}()
+	errs := make(chan error, clients)
+	for c := range clients {
+		go func() {
+			for i := range calls {
+				res, err := b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("3"),
+					IdempotencyKey: fmt.Sprintf("rsv:c%d-%d", c, i)})
+				if err == nil {
+					_, err = b.l.Commit(b.ctx, ledger.CommitRequest{ReservationID: res.ID, Actual: d("2")})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range clients {
+		require.NoError(t, <-errs)
+	}
+	close(done)
+	moved := <-retired
+	t.Logf("the job moved %d reservations while billing", moved)
+	requireDec(t, "98976", b.available(t, acc.ID)) // 100000 − 64 × 8 calls × 2
+	b.verifyClean(t)
 }
