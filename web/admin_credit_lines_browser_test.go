@@ -89,6 +89,8 @@ func TestAdminCreditLineOnAPhone(t *testing.T) {
 	for _, lang := range []string{"zh-CN", "en"} {
 		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang), chromedp.Navigate(page),
 			chromedp.WaitVisible(css(`[data-testid="credit-bill"]`))))
+		require.Equal(t, "-1,200", webtest.Text(t, bctx, `[data-testid="customer-available"]`), "the debt, net of the line (%s)", lang)
+		require.Equal(t, "498,800", webtest.Text(t, bctx, `[data-testid="bucket-credit"]`), "the unused line (%s)", lang)
 		webtest.RequireFitsWidth(t, bctx, 390, "the credit line panel with a bill (%s)", lang)
 		webtest.Screenshot(t, bctx, "admin-credit-bill-390-"+lang)
 	}

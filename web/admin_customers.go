@@ -146,7 +146,7 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	}
 	staff := staffFrom(c)
 	v = adminview.CustomerView{Frame: adminFrame(c, "admin.customers"), AccountID: acc.ID, Name: acc.Name,
-		Status: string(acc.Status), Frozen: acc.Status == ledger.StatusFrozen, Available: bal.Available,
+		Status: string(acc.Status), Frozen: acc.Status == ledger.StatusFrozen, Available: bal.Own(),
 		CanGrant:  auth.HasAnyRole(staff, auth.RoleSupport, auth.RoleFinance),
 		CanFreeze: auth.HasAnyRole(staff, auth.AllRoles...),
 		Grant:     adminview.GrantForm{Key: uuid.NewString()},
@@ -226,6 +226,9 @@ func (s *Server) customerView(c echo.Context) (adminview.CustomerView, error) {
 	}
 	for _, k := range []ledger.LotKind{ledger.LotPaid, ledger.LotPromo, ledger.LotPlan, ledger.LotGrace} {
 		v.Buckets = append(v.Buckets, adminview.Bucket{Kind: string(k), Amount: bal.ByKind[k]})
+	}
+	if bal.Line.IsPositive() { // the unused credit line; Available above is net of the line
+		v.Buckets = append(v.Buckets, adminview.Bucket{Kind: string(ledger.LotCredit), Amount: bal.LineLeft})
 	}
 	lang := i18n.Lang(ctx)
 	allReasons, err := s.admin.bo.ReasonCodes(ctx, true)
