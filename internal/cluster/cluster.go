@@ -129,6 +129,15 @@ func (c Config) DatabaseURL(user string) string {
 	return "postgres://" + user + "@" + hostList(p.Postgres[:]) + "/credits?" + q.Encode()
 }
 
+// ReplicaURL is the application's URL for staleness-tolerant reads
+// (DATABASE_REPLICA_URL): HAProxy's read port, which forwards to whichever
+// server Patroni reports as a healthy standby. While there is none (a
+// failover, before the old primary rejoins) it refuses, and the instances
+// read from the primary (db.Reader's fallback).
+func (c Config) ReplicaURL(user string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/credits?sslmode=disable&connect_timeout=3", user, c.Ports().PGRead)
+}
+
 // SuperuserURL reaches the primary as PostgreSQL's superuser (trusted on
 // loopback), to create the roles and the database.
 func (c Config) SuperuserURL() string {
@@ -154,6 +163,7 @@ func (c Config) appEnv() []string {
 	env := []string{
 		"DATABASE_URL=" + c.DatabaseURL("credits_app"),
 		"MIGRATE_DATABASE_URL=" + c.DatabaseURL("credits_owner"),
+		"DATABASE_REPLICA_URL=" + c.ReplicaURL("credits_app"),
 		"NATS_URL=" + c.NATSURL(),
 		"NATS_PREFIX=cluster",
 		"REDIS_URL=" + c.RedisURL(),
