@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -268,24 +269,45 @@ func (s *Service) Approve(ctx context.Context, id int64, approver Actor) (Approv
 			At: s.now()}); err != nil {
 			return err
 		}
-		result, _ := json.Marshal(map[string]any{"lot_id": c.lot.ID, "op_id": c.opID})
-		rows, _ := tx.Query(ctx, `
-UPDATE admin_approvals SET state = 'applied', decided_by = $2, decided_by_email = $3, decided_at = $4, result = $5
-WHERE id = $1 RETURNING `+approvalColumns, id, approver.User.ID, approver.User.Email, s.now(), result)
-		if out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Approval]); err != nil {
-			return selfApprovalErr(err)
-		}
-		e := staffEntry(approver, ActionApprovalApplied, a.AccountID)
-		e.BalanceBefore, e.BalanceAfter = &c.before, &c.after
-		e.Reason = a.Reason
-		e.Detail = map[string]any{"approval_id": a.ID, "action": a.Action, "requested_by": a.RequestedBy,
-			"requested_by_email": a.RequestedByEmail, "amount": a.Amount, "lot_id": c.lot.ID, "day": day}
-		_, err = Audit(ctx, tx, e)
+		out, err = s.markApplied(ctx, tx, a, approver, map[string]any{"lot_id": c.lot.ID, "op_id": c.opID},
+			map[string]any{"amount": a.Amount, "lot_id": c.lot.ID, "day": day}, &c.before, &c.after)
 		return err
 	})
 	if err == nil && out.Action == ApproveRateCard && s.opt.OnPriceChange != nil {
 		s.opt.OnPriceChange(out.AccountID)
 	}
+	return out, err
+}
+
+// markApplied marks an approved request applied with what it made
+// (result) and audits that as the approver's act: before and after are the
+// account's balance around the change (nil: read now, the change did not
+// move it), detail the action's own fields beside the request's. Every
+// kind of approval ends here.
+func (s *Service) markApplied(ctx context.Context, tx pgx.Tx, a Approval, approver Actor, result, detail map[string]any,
+	before, after *decimal.Decimal) (Approval, error) {
+	raw, _ := json.Marshal(result)
+	rows, _ := tx.Query(ctx, `
+UPDATE admin_approvals SET state = 'applied', decided_by = $2, decided_by_email = $3, decided_at = $4, result = $5
+WHERE id = $1 RETURNING `+approvalColumns, a.ID, approver.User.ID, approver.User.Email, s.now(), raw)
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Approval])
+	if err != nil {
+		return Approval{}, selfApprovalErr(err)
+	}
+	if before == nil {
+		bal, err := readBalance(ctx, tx, a.AccountID)
+		if err != nil {
+			return Approval{}, err
+		}
+		before, after = &bal, &bal
+	}
+	e := staffEntry(approver, ActionApprovalApplied, a.AccountID)
+	e.BalanceBefore, e.BalanceAfter, e.Reason = before, after, a.Reason
+	d := map[string]any{"approval_id": a.ID, "action": a.Action, "requested_by": a.RequestedBy,
+		"requested_by_email": a.RequestedByEmail}
+	maps.Copy(d, detail)
+	e.Detail = d
+	_, err = Audit(ctx, tx, e)
 	return out, err
 }
 

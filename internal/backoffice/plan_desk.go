@@ -230,24 +230,8 @@ func (s *Service) applyPlanGrantApproval(ctx context.Context, tx pgx.Tx, a Appro
 	if err != nil {
 		return Approval{}, planFormErr(err)
 	}
-	result, _ := json.Marshal(map[string]any{"subscription_id": sub.ID})
-	rows, _ := tx.Query(ctx, `
-UPDATE admin_approvals SET state = 'applied', decided_by = $2, decided_by_email = $3, decided_at = $4, result = $5
-WHERE id = $1 RETURNING `+approvalColumns, a.ID, approver.User.ID, approver.User.Email, s.now(), result)
-	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Approval])
-	if err != nil {
-		return Approval{}, selfApprovalErr(err)
-	}
-	bal, err := readBalance(ctx, tx, a.AccountID)
-	if err != nil {
-		return Approval{}, err
-	}
-	e := staffEntry(approver, ActionApprovalApplied, a.AccountID)
-	e.BalanceBefore, e.BalanceAfter, e.Reason = &bal, &bal, a.Reason
-	e.Detail = map[string]any{"approval_id": a.ID, "action": a.Action, "requested_by": a.RequestedBy,
-		"requested_by_email": a.RequestedByEmail, "months": p.Months, "plan": p.PlanCode, "subscription_id": sub.ID}
-	_, err = Audit(ctx, tx, e)
-	return out, err
+	return s.markApplied(ctx, tx, a, approver, map[string]any{"subscription_id": sub.ID},
+		map[string]any{"months": p.Months, "plan": p.PlanCode, "subscription_id": sub.ID}, nil, nil)
 }
 
 // planFormErr turns the plans' refusals into the form's field errors.

@@ -308,24 +308,8 @@ func (s *Service) applyRateCardApproval(ctx context.Context, tx pgx.Tx, a Approv
 	if err != nil {
 		return Approval{}, rateCardErr(err)
 	}
-	result, _ := json.Marshal(map[string]any{"card_id": card.ID, "version": card.Version})
-	rows, _ := tx.Query(ctx, `
-UPDATE admin_approvals SET state = 'applied', decided_by = $2, decided_by_email = $3, decided_at = $4, result = $5
-WHERE id = $1 RETURNING `+approvalColumns, a.ID, approver.User.ID, approver.User.Email, s.now(), result)
-	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Approval])
-	if err != nil {
-		return Approval{}, selfApprovalErr(err)
-	}
-	bal, err := readBalance(ctx, tx, a.AccountID)
-	if err != nil {
-		return Approval{}, err
-	}
-	e := staffEntry(approver, ActionApprovalApplied, a.AccountID)
-	e.BalanceBefore, e.BalanceAfter, e.Reason = &bal, &bal, a.Reason
-	e.Detail = map[string]any{"approval_id": a.ID, "action": a.Action, "requested_by": a.RequestedBy,
-		"requested_by_email": a.RequestedByEmail, "depth": p.Depth, "card_id": card.ID, "version": card.Version}
-	_, err = Audit(ctx, tx, e)
-	return out, err
+	return s.markApplied(ctx, tx, a, approver, map[string]any{"card_id": card.ID, "version": card.Version},
+		map[string]any{"depth": p.Depth, "card_id": card.ID, "version": card.Version}, nil, nil)
 }
 
 // AccountPrices is what prices an account's calls, for its page.
