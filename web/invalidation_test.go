@@ -2,18 +2,23 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/access"
 	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
 	"github.com/seed75218f88/credits/web/webtest"
@@ -107,4 +112,31 @@ func TestInvalidationReachesTheOtherInstance(t *testing.T) {
 		require.Eventually(t, func() bool { return cb.Get("/portal").URL.Path == "/signin" }, 2*time.Second, 20*time.Millisecond)
 	})
 
+	t.Run("AccountAllowListChanged", func(t *testing.T) {
+		_, err := a.Services.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
+		require.NoError(t, err)
+		card, err := a.Services.Pricing.InForce(ctx, time.Now())
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, len(card.Models), 2)
+		model, other := card.Models[0].Model, card.Models[1].Model
+		key, _, err := a.Services.Gateway.Keys.Create(ctx, ledger.ModeTest, "two instances allow-list")
+		require.NoError(t, err)
+		view, _, err := a.Services.Gateway.PutAccount(ctx, key, "inv-models", gateway.AccountInput{
+			Verification: &gateway.VerificationInput{Status: "verified", Reference: "inv"}})
+		require.NoError(t, err)
+		_, err = a.Services.Gateway.Grant(ctx, key, "inv-models", gateway.GrantInput{Amount: decimal.NewFromInt(100),
+			Kind: ledger.LotPromo, ReasonCode: "goodwill", IdempotencyKey: "inv-models"})
+		require.NoError(t, err)
+		n := 0
+		reserve := func() error {
+			n++
+			_, err := b.Services.Gateway.Reserve(ctx, key, gateway.ReserveInput{Account: "inv-models", Model: model,
+				MaxInputTokens: 10, MaxOutputTokens: 10, IdempotencyKey: "inv-models-" + itoa(int64(n))})
+			return err
+		}
+		require.NoError(t, reserve(), "B allows every model (and caches the account for an hour)")
+		require.NoError(t, a.Services.Access.SetModels(ctx, access.Actor{Kind: backoffice.ActorStaff}, 0, view.ID, []string{other}))
+		require.Eventually(t, func() bool { return errors.Is(reserve(), gateway.ErrModelNotAllowed) }, 2*time.Second, 20*time.Millisecond,
+			"B refuses a model the list no longer allows")
+	})
 }

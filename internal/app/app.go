@@ -592,6 +592,14 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		defer cancel()
 		a.Settings.Reload(ctx)
 	})
+	a.Invalidation.On(invalidate.Account, func(key string) {
+		if id, err := strconv.ParseInt(key, 10, 64); err == nil {
+			a.Gateway.Forget(id)
+		} else {
+			a.Gateway.ForgetAll()
+		}
+	})
+	a.Invalidation.On(invalidate.Tiers, func(string) { a.Gateway.ForgetTiers() })
 	a.Invalidation.On(invalidate.RateCard, func(string) { a.Pricing.Forget() })
 	a.Invalidation.On(invalidate.CostCard, func(string) { a.Costs.Forget() })
 	hubCtx, stopHub := context.WithCancel(context.Background())

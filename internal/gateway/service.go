@@ -215,6 +215,12 @@ func (s *Service) load(ctx context.Context, acct ledger.Account) (*accountInfo, 
 // model allow-list and own rate card), so this process reads it again on its next call.
 func (s *Service) Forget(id int64) { s.forget(id) }
 
+// ForgetAll drops every cached account (the invalidation hub may have
+// missed words).
+func (s *Service) ForgetAll() {
+	s.byID.Range(func(k, _ any) bool { s.forget(k.(int64)); return true })
+}
+
 func (s *Service) forget(id int64) {
 	s.reloads.Forget(strconv.FormatInt(id, 10))
 	s.byID.Delete(id)
@@ -262,6 +268,13 @@ func (s *Service) limit(ctx context.Context, a *accountInfo) (ratelimit.Limit, e
 
 // tiered reports whether l came from a tier (not the default).
 func (s *Service) tiered(l ratelimit.Limit) bool { return l != s.opts.DefaultLimit }
+
+// ForgetTiers drops the cached tier table.
+func (s *Service) ForgetTiers() {
+	s.tiersMu.Lock()
+	defer s.tiersMu.Unlock()
+	s.tiersAt = time.Time{}
+}
 
 // tierTable is the ledger's tier table, cached for CacheTTL (a refused
 // call reads it again: see allow).

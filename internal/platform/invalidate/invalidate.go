@@ -55,6 +55,13 @@ const (
 	RateCard Topic = "rate_card"
 	// CostCard: a cost card was published; no key.
 	CostCard Topic = "cost_card"
+	// Account: something the gateway caches of an account changed (its
+	// limits, verification, model allow-list, own rate card, status,
+	// enforcement or trial cap); the key is its id. Sent by the tables'
+	// triggers (migration 001690), so no writer can forget to.
+	Account Topic = "account"
+	// Tiers: the tier table changed (its trigger sends it); no key.
+	Tiers Topic = "tiers"
 )
 
 // Defaults of Options.
@@ -70,9 +77,10 @@ func SessionKey(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-const publish = `
-WITH i AS (INSERT INTO cache_invalidations (topic, key) VALUES ($1, $2) RETURNING id)
-SELECT pg_notify('` + Channel + `', id::text || ':' || $1 || ':' || $2) FROM i`
+// cache_invalidate (migration 001690) is the one home of the row and the
+// notification: the tables whose rows the gateway caches per account call
+// it from triggers too (topic Account).
+const publish = `SELECT cache_invalidate($1, $2)`
 
 // Publish tells every process that topic's key changed. Run on a
 // transaction, the word goes out when it commits and not at all if it
