@@ -45,6 +45,7 @@ type testBundle struct {
 	svc    *backoffice.Service
 	clock  *clock
 	orders *transferOrders
+	lines  *creditline.Service // with setupOpts.creditLines
 }
 
 type pgxPool = pgxpool.Pool
@@ -101,7 +102,7 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 		require.NoError(t, err)
 	}
 	svc := backoffice.New(pool, l, users, bopts)
-	return &testBundle{ctx: ctx, pool: pool, l: l, users: users, svc: svc, clock: c, orders: orders}
+	return &testBundle{ctx: ctx, pool: pool, l: l, users: users, svc: svc, clock: c, orders: orders, lines: bopts.CreditLines}
 }
 
 var seq atomic.Int64

@@ -62,6 +62,19 @@ type ReportAmounts struct {
 	PromoExpired        decimal.Decimal
 	PromoOpening        decimal.Decimal
 	PromoClosing        decimal.Decimal
+	// Postpaid credit (revenue_postpaid.go): consumption of credit lines
+	// recognised as revenue at the credit price (a bill's period at the
+	// bill's amount), bills paid, and the receivable (应收) it leaves.
+	//
+	//	ReceivableClosing = ReceivableOpening + PostpaidRecognised − BillsPaid
+	//
+	// ReceivableBilled is the part of ReceivableClosing on bills issued
+	// and unpaid at the period's end (the rest is not billed yet).
+	PostpaidRecognised decimal.Decimal
+	BillsPaid          decimal.Decimal
+	ReceivableOpening  decimal.Decimal
+	ReceivableClosing  decimal.Decimal
+	ReceivableBilled   decimal.Decimal
 }
 
 // ReportRow is one period of a report, in credits and in yuan.
@@ -210,6 +223,13 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 		}
 	}
 	plan := planFeeFigures(fees, start, end, g, key)
+	post, bills, err := s.postpaid(ctx, r.From, r.To, g, key)
+	if err != nil {
+		return r, fmt.Errorf("backoffice: revenue report: %w", err)
+	}
+	recv := receivable{}.next(post[""])
+	totalRecvOpening := recv
+	var totalPost postpaidFigures
 	rows, _ := s.pool.Query(ctx, reportPromoSQL, r.From, r.To, string(g))
 	sums, err := pgx.CollectRows(rows, pgx.RowToStructByName[promoSum])
 	if err != nil {
@@ -253,7 +273,15 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 		totalPlan.received += pf.received
 		totalPlan.recognised += pf.recognised
 		totalPlan.refunded += pf.refunded
-		r.Rows = append(r.Rows, withPlan(reportRow(label, p, nextPeriod(p, g), f, openingFen, deferredFen), pf, planOpening, planDeferred))
+		row := withPlan(reportRow(label, p, nextPeriod(p, g), f, openingFen, deferredFen), pf, planOpening, planDeferred)
+		pp := post[k]
+		recvOpening := recv
+		recv = recv.next(pp)
+		totalPost.recognisedCredits = totalPost.recognisedCredits.Add(pp.recognisedCredits)
+		totalPost.paidCredits = totalPost.paidCredits.Add(pp.paidCredits)
+		totalPost.recognised += pp.recognised
+		totalPost.paid += pp.paid
+		r.Rows = append(r.Rows, withPostpaid(row, pp, recvOpening, recv, bills))
 		total.add(f)
 		t := &total.credits
 		t.PromoGranted = t.PromoGranted.Add(a.PromoGranted)
@@ -262,6 +290,7 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 	}
 	total.credits.DeferredClosing, total.credits.PromoClosing = deferred, promoLeft
 	r.Total = withPlan(reportRow("total", start, end, total, totalOpeningFen, deferredFen), totalPlan, totalPlanOpening, planDeferred)
+	r.Total = withPostpaid(r.Total, totalPost, totalRecvOpening, recv, bills)
 	return r, nil
 }
 
@@ -364,8 +393,9 @@ func ReportCSV(w io.Writer, r Report) error {
 	cw := csvexport.NewWriter(w)
 	names := []string{"paid_purchased", "recognised_revenue", "breakage", "paid_refunded", "deferred_opening",
 		"deferred_closing", "bonus_deducted", "promo_granted", "promo_spent", "promo_expired", "promo_opening", "promo_closing",
-		"plan_fees_received", "plan_fees_recognised", "plan_fees_refunded", "plan_deferred_opening", "plan_deferred_closing"}
-	const promoFrom, planFrom = 7, 12 // the first promotional and plan-fee figures in names
+		"plan_fees_received", "plan_fees_recognised", "plan_fees_refunded", "plan_deferred_opening", "plan_deferred_closing",
+		"postpaid_recognised", "bills_paid", "receivable_opening", "receivable_closing", "receivable_billed"}
+	const promoFrom, planFrom, postpaidFrom = 7, 12, 17 // the first promotional, plan-fee and postpaid figures in names
 	head := []string{"period (Asia/Shanghai)"}
 	for _, n := range names {
 		head = append(head, n+"_credits", n+"_rmb")
@@ -379,7 +409,7 @@ func ReportCSV(w io.Writer, r Report) error {
 			if i >= promoFrom && i < planFrom {
 				yuan = "" // promotional credit was not paid for
 			}
-			if i >= planFrom {
+			if i >= planFrom && i < postpaidFrom {
 				credits = "" // a plan fee is money, not credit
 			}
 			line = append(line, credits, yuan)
@@ -393,5 +423,6 @@ func ReportCSV(w io.Writer, r Report) error {
 func (a ReportAmounts) list() []decimal.Decimal {
 	return []decimal.Decimal{a.PaidPurchased, a.Recognised, a.Breakage, a.PaidRefunded, a.DeferredOpening,
 		a.DeferredClosing, a.BonusDeducted, a.PromoGranted, a.PromoSpent, a.PromoExpired, a.PromoOpening, a.PromoClosing,
-		a.PlanFeesReceived, a.PlanFeesRecognised, a.PlanFeesRefunded, a.PlanDeferredOpening, a.PlanDeferredClosing}
+		a.PlanFeesReceived, a.PlanFeesRecognised, a.PlanFeesRefunded, a.PlanDeferredOpening, a.PlanDeferredClosing,
+		a.PostpaidRecognised, a.BillsPaid, a.ReceivableOpening, a.ReceivableClosing, a.ReceivableBilled}
 }
