@@ -64,8 +64,9 @@ const (
 	RejectRetry                = "unavailable"
 )
 
-// usageWorkers charge a batch's events concurrently; the ledger folds
-// concurrent charges of one pool into one transaction.
+// usageWorkers apply a batch's events' rules and lookups concurrently
+// (an account not cached yet costs queries); the charges then go to the
+// ledger together (chargeEvents).
 const usageWorkers = 16
 
 // IngestUsage charges each event of the batch on its own, at the rate card
@@ -78,8 +79,8 @@ func (s *Service) IngestUsage(ctx context.Context, key Key, batch UsageBatch) (U
 		return UsageResult{}, err
 	}
 	now := s.now()
-	outcome := s.chargeAll(len(batch.Events), func(i int) string {
-		return s.chargeOne(ctx, key.Mode, batch.Events[i], now)
+	outcome := s.chargeEvents(ctx, len(batch.Events), func(i int) (ledger.Mode, UsageEvent, time.Time) {
+		return key.Mode, batch.Events[i], now
 	})
 	res := UsageResult{Rejected: []Rejection{}}
 	for i, o := range outcome {
@@ -142,8 +143,8 @@ type QueuedUsage struct {
 // trying again (Retryable). A repeat of an event (same idempotency key and
 // body) is a duplicate, so redelivery charges once.
 func (s *Service) ChargeQueued(ctx context.Context, events []QueuedUsage) []string {
-	return s.chargeAll(len(events), func(i int) string {
-		return s.chargeOne(ctx, events[i].Mode, events[i].Event, events[i].ReceivedAt.UTC())
+	return s.chargeEvents(ctx, len(events), func(i int) (ledger.Mode, UsageEvent, time.Time) {
+		return events[i].Mode, events[i].Event, events[i].ReceivedAt.UTC()
 	})
 }
 
@@ -151,15 +152,22 @@ func (s *Service) ChargeQueued(ctx context.Context, events []QueuedUsage) []stri
 // again unchanged (the database or a dependency was unavailable).
 func Retryable(outcome string) bool { return outcome == RejectRetry }
 
-// chargeAll runs charge for 0..n-1 on usageWorkers goroutines.
-func (s *Service) chargeAll(n int, charge func(i int) string) []string {
+// chargeEvents charges events 0..n-1 (event gives each one's key mode,
+// body and when it was received): first each event's rules and lookups, on
+// usageWorkers goroutines, then every priced event in one
+// ledger.ChargeMany, so the events of one pool are charged back to back in
+// few transactions. It answers one outcome per event (see ChargeQueued).
+func (s *Service) chargeEvents(ctx context.Context, n int, event func(i int) (ledger.Mode, UsageEvent, time.Time)) []string {
 	outcome := make([]string, n)
+	reqs := make([]ledger.ChargeRequest, n)
+	priced := make([]bool, n)
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(usageWorkers, n) {
 		wg.Go(func() {
 			for i := range next {
-				outcome[i] = charge(i)
+				mode, ev, now := event(i)
+				reqs[i], outcome[i], priced[i] = s.usageCharge(ctx, mode, ev, now)
 			}
 		})
 	}
@@ -168,33 +176,51 @@ func (s *Service) chargeAll(n int, charge func(i int) string) []string {
 	}
 	close(next)
 	wg.Wait()
+	var batch []ledger.ChargeRequest
+	var of []int
+	for i := range n {
+		if priced[i] {
+			batch = append(batch, reqs[i])
+			of = append(of, i)
+		}
+	}
+	if len(batch) == 0 {
+		return outcome
+	}
+	for k, o := range s.ledger.ChargeMany(ctx, batch) {
+		outcome[of[k]] = chargeOutcome(o.Result, o.Err)
+	}
 	return outcome
 }
 
-func (s *Service) chargeOne(ctx context.Context, mode ledger.Mode, ev UsageEvent, now time.Time) string {
+// usageCharge applies one event's rules and prices it: the ledger charge
+// to make (priced), or the event's outcome without one — a rejection, or a
+// free call's, recorded here.
+func (s *Service) usageCharge(ctx context.Context, mode ledger.Mode, ev UsageEvent, now time.Time) (ledger.ChargeRequest, string, bool) {
+	var none ledger.ChargeRequest
 	if code := s.CheckUsageEvent(ev, now); code != "" {
-		return code
+		return none, code, false
 	}
 	a, err := s.account(ctx, mode, ev.Account)
 	if errors.Is(err, ErrNotFound) {
-		return RejectUnknownAccount
+		return none, RejectUnknownAccount, false
 	}
 	if err != nil {
-		return RejectRetry
+		return none, RejectRetry, false
 	}
 	if err := s.modelAllowed(ctx, a, ev.Model); errors.Is(err, ErrModelNotAllowed) {
-		return RejectModelNotAllowed
+		return none, RejectModelNotAllowed, false
 	} else if err != nil {
-		return RejectRetry
+		return none, RejectRetry, false
 	}
 	q, err := s.quote(ctx, a, ev.Model, ev.OccurredAt)
 	switch {
 	case errors.Is(err, pricing.ErrNoRateCard):
-		return RejectNoRateCard
+		return none, RejectNoRateCard, false
 	case errors.Is(err, pricing.ErrUnknownModel):
-		return RejectUnknownModel
+		return none, RejectUnknownModel, false
 	case err != nil:
-		return RejectRetry
+		return none, RejectRetry, false
 	}
 	price := q.Price
 	if ev.Requests == 0 {
@@ -207,13 +233,13 @@ func (s *Service) chargeOne(ctx context.Context, mode ledger.Mode, ev UsageEvent
 			out: ev.OutputTokens, cache: ev.CacheHitTokens, requests: ev.Requests, outcome: OutcomeCompleted, at: ev.OccurredAt})
 		switch {
 		case errors.Is(err, ErrIdempotencyConflict):
-			return RejectIdempotencyConflict
+			return none, RejectIdempotencyConflict, false
 		case err != nil:
-			return RejectRetry
+			return none, RejectRetry, false
 		case replayed:
-			return UsageDuplicate
+			return none, UsageDuplicate, false
 		}
-		return ""
+		return none, "", false
 	}
 	d := UsageDetail{InputTokens: ev.InputTokens, OutputTokens: ev.OutputTokens, CacheHitTokens: ev.CacheHitTokens,
 		Requests: ev.Requests, RateCardVersion: q.Version, Outcome: OutcomeCompleted,
@@ -223,9 +249,13 @@ func (s *Service) chargeOne(ctx context.Context, mode ledger.Mode, ev UsageEvent
 	// idempotency covers it).
 	d = s.withCost(ctx, d, s.costVersion(ctx, ev.OccurredAt), ev.Model)
 	detail := d.appendJSON(make([]byte, 0, 240))
-	res, err := s.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: a.acct.ID, Amount: amount,
+	return ledger.ChargeRequest{AccountID: a.acct.ID, Amount: amount,
 		IdempotencyKey: "usage:" + ev.IdempotencyKey, Model: ev.Model, SessionID: ev.SessionID,
-		RequestID: ev.IdempotencyKey, OccurredAt: ev.OccurredAt, Detail: detail, Project: ev.Project, Key: ev.Key})
+		RequestID: ev.IdempotencyKey, OccurredAt: ev.OccurredAt, Detail: detail, Project: ev.Project, Key: ev.Key}, "", true
+}
+
+// chargeOutcome is an event's outcome from its ledger charge.
+func chargeOutcome(res ledger.ChargeResult, err error) string {
 	switch {
 	case errors.Is(err, ledger.ErrIdempotencyConflict):
 		return RejectIdempotencyConflict

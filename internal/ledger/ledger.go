@@ -351,14 +351,27 @@ func (l *Ledger) exec(ctx context.Context, poolID int64, op string, p payload) (
 
 // submit queues j on its pool's writer and waits for its answer.
 func (l *Ledger) submit(ctx context.Context, j *job) ([]byte, error) {
+	if err := l.enqueue(ctx, j); err != nil {
+		return nil, err
+	}
+	return l.await(ctx, j)
+}
+
+// enqueue queues j on its pool's writer.
+func (l *Ledger) enqueue(ctx context.Context, j *job) error {
 	w := l.writers[uint64(j.pool)%uint64(len(l.writers))]
 	select {
 	case w.jobs <- j:
+		return nil
 	case <-l.stop:
-		return nil, ErrClosed
+		return ErrClosed
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
+}
+
+// await waits for a queued job's answer.
+func (l *Ledger) await(ctx context.Context, j *job) ([]byte, error) {
 	select {
 	case <-j.done:
 		return j.raw, j.err

@@ -488,7 +488,60 @@ type ChargeResult struct {
 // ErrInvalidArgument (a label), ErrBudgetExceeded (as *BudgetExceededError,
 // like Reserve's).
 func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, error) {
-	var res ChargeResult
+	j, known, err := l.chargeJob(r)
+	if err != nil {
+		return ChargeResult{}, fmt.Errorf("ledger: charge: %w", err)
+	}
+	raw, err := l.submit(ctx, j)
+	return l.chargeResult(r, known, raw, err)
+}
+
+// ChargeOutcome is one request's answer from ChargeMany: Err is nil or one
+// of Charge's errors.
+type ChargeOutcome struct {
+	Result ChargeResult
+	Err    error
+}
+
+// ChargeMany charges each request exactly as Charge would, and answers in
+// the same order. The requests are queued together, so a pool's charges go
+// to its writer back to back and commit in few transactions (one lock of
+// the pool, one write of its row and no lookups per batch: ledger_charge_t)
+// instead of one goroutine and round of coalescing each. Charges of one
+// pool apply in the order given; a repeated idempotency key within the
+// requests replays the first. Each request's errors are Charge's.
+func (l *Ledger) ChargeMany(ctx context.Context, rs []ChargeRequest) []ChargeOutcome {
+	out := make([]ChargeOutcome, len(rs))
+	jobs := make([]*job, len(rs))
+	known := make([]bool, len(rs))
+	queued := 0
+	for i, r := range rs {
+		var err error
+		if jobs[i], known[i], err = l.chargeJob(r); err != nil {
+			out[i].Err = fmt.Errorf("ledger: charge: %w", err)
+			continue
+		}
+		if out[i].Err = l.enqueue(ctx, jobs[i]); out[i].Err != nil {
+			out[i].Err = fmt.Errorf("ledger: charge: %w", out[i].Err)
+			jobs[i] = nil
+			continue
+		}
+		queued++
+	}
+	for i, j := range jobs {
+		if j == nil {
+			continue
+		}
+		raw, err := l.await(ctx, j)
+		out[i].Result, out[i].Err = l.chargeResult(rs[i], known[i], raw, err)
+	}
+	return out
+}
+
+// chargeJob checks a charge request and builds its job; known says
+// whether the account's pool was known (else the account is presumed to be
+// its own pool, as in Reserve, and the result names the real one).
+func (l *Ledger) chargeJob(r ChargeRequest) (*job, bool, error) {
 	amount, err := checkAmount(r.Amount)
 	if err == nil && r.IdempotencyKey == "" {
 		err = ErrMissingIdempotencyKey
@@ -497,10 +550,8 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 		err = ErrInvalidArgument
 	}
 	if err != nil {
-		return res, fmt.Errorf("ledger: charge: %w", err)
+		return nil, false, err
 	}
-	// As in Reserve: an account not seen before is presumed to be its own
-	// pool; the result names the real one.
 	pool, known := l.cachedPool(r.AccountID)
 	p := payload{"account_id": r.AccountID, "amount": amount.String(), "model": r.Model,
 		"session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
@@ -512,8 +563,16 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 		p["project"], p["key_label"] = r.Project, r.Key
 		identity = append(identity, r.Project, r.Key)
 	}
-	p = l.stamp(p, r.IdempotencyKey, identity...)
-	raw, err := l.exec(ctx, pool, opCharge, p)
+	arg, err := json.Marshal(l.stamp(p, r.IdempotencyKey, identity...))
+	if err != nil {
+		return nil, false, err
+	}
+	return &job{pool: pool, op: opCharge, arg: arg, done: make(chan struct{})}, known, nil
+}
+
+// chargeResult decodes a charge's answer, counts a shadow refusal and
+// caches the account's pool.
+func (l *Ledger) chargeResult(r ChargeRequest, known bool, raw []byte, err error) (ChargeResult, error) {
 	var out struct {
 		ChargeResult
 		Pool int64 `json:"pool"`
@@ -521,7 +580,7 @@ func (l *Ledger) Charge(ctx context.Context, r ChargeRequest) (ChargeResult, err
 	if err == nil {
 		err = decode(raw, &out)
 	}
-	res = out.ChargeResult
+	res := out.ChargeResult
 	if err != nil {
 		return res, fmt.Errorf("ledger: charge: %w", err)
 	}

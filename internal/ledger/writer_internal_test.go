@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -244,6 +246,130 @@ func TestBatchSharesAPoolsRunningState(t *testing.T) {
 	b, err = l.Balance(ctx, ent.ID)
 	require.NoError(t, err)
 	require.True(t, b.Available.Equal(dec("7.5")), "10 - 0.5 - 2, got %s", b.Available)
+	m, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
+
+// TestBatchedChargesMatchSingle charges twin accounts the same way: one's
+// charges in one ledger_apply batch (ledger_charge_t on the pool's running
+// state, a sub-account's handed to ledger_charge in between), the other's
+// one at a time (ledger_charge). Every answer, every event row and the
+// balances are the same, and Verify is clean: the batched path is the same
+// rule, not a second one.
+func TestBatchedChargesMatchSingle(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	pool := dbtest.Pool(t)
+	l := New(pool, Options{Now: func() time.Time { return now }, Writers: 1})
+	defer l.Close()
+	w := l.writers[0]
+	dec := decimal.RequireFromString
+	type twin struct{ own, ent, sub Account }
+	mkTwin := func() twin {
+		var tw twin
+		var err error
+		tw.own, err = l.CreateAccount(ctx, AccountSpec{Kind: AccountIndividual, Name: t.Name()})
+		require.NoError(t, err)
+		tw.ent, err = l.CreateAccount(ctx, AccountSpec{Kind: AccountEnterprise, Name: t.Name()})
+		require.NoError(t, err)
+		tw.sub, err = l.CreateAccount(ctx, AccountSpec{Kind: AccountSub, ParentID: tw.ent.ID, Name: t.Name()})
+		require.NoError(t, err)
+		day, twoDays := now.Add(24*time.Hour), now.Add(48*time.Hour)
+		for i, c := range []CreditRequest{
+			{AccountID: tw.own.ID, Kind: LotPaid, Amount: dec("10")},
+			{AccountID: tw.own.ID, Kind: LotPlan, Amount: dec("3"), ExpiresAt: &day},
+			{AccountID: tw.own.ID, Kind: LotPromo, Amount: dec("2"), ExpiresAt: &twoDays},
+			{AccountID: tw.ent.ID, Kind: LotPaid, Amount: dec("5")},
+		} {
+			c.IdempotencyKey = fmt.Sprintf("fund-%d", i)
+			_, err = l.Credit(ctx, c)
+			require.NoError(t, err)
+		}
+		return tw
+	}
+	requests := func(tw twin) []ChargeRequest {
+		detail := json.RawMessage(`{"input_tokens": 1000}`)
+		return []ChargeRequest{
+			{AccountID: tw.own.ID, Amount: dec("1"), IdempotencyKey: "c1", Model: "m", RequestID: "r1"},
+			{AccountID: tw.own.ID, Amount: dec("2.5"), IdempotencyKey: "c2", Detail: detail, SessionID: "s"},
+			{AccountID: tw.sub.ID, Amount: dec("1.25"), IdempotencyKey: "c3"},
+			{AccountID: tw.own.ID, Amount: dec("4"), IdempotencyKey: "c4", Project: "p", Key: "k"},
+			{AccountID: tw.own.ID, Amount: dec("1"), IdempotencyKey: "c1", Model: "m", RequestID: "r1"},      // replayed
+			{AccountID: tw.own.ID, Amount: dec("3"), IdempotencyKey: "c2", Detail: detail, SessionID: "s"},   // conflict
+			{AccountID: tw.own.ID, Amount: dec("20"), IdempotencyKey: "c5", OccurredAt: now.Add(-time.Hour)}, // partly unpaid
+			{AccountID: tw.own.ID, Amount: dec("0.000001"), IdempotencyKey: "c6"},                            // all unpaid
+		}
+	}
+	answers := func(tw twin, batched bool) []map[string]any {
+		var jobs []*job
+		for _, r := range requests(tw) {
+			j, _, err := l.chargeJob(r)
+			require.NoError(t, err)
+			if r.AccountID == tw.sub.ID {
+				j.pool = tw.ent.ID
+			}
+			jobs = append(jobs, j)
+		}
+		if batched {
+			before := w.fallbacks.Load()
+			w.flush(slices.Clone(jobs))
+			require.Equal(t, before, w.fallbacks.Load(), "the batch ran as one call")
+		} else {
+			for _, j := range jobs {
+				w.flush([]*job{j})
+			}
+		}
+		var out []map[string]any
+		for _, j := range jobs {
+			<-j.done
+			require.NoError(t, j.err)
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(j.raw, &m))
+			delete(m, "op_id")
+			delete(m, "pool")
+			out = append(out, m)
+		}
+		return out
+	}
+	type row struct {
+		Type, Amount, Balance, Unpaid, Kind, Key, Model, Request, Session, Detail, Project, Label string
+		Occurred                                                                                  time.Time
+	}
+	events := func(tw twin) []row {
+		rows, err := pool.Query(ctx, `SELECT e.type::text, e.amount::text, e.balance_after::text, e.unpaid::text,
+			coalesce(l.kind::text, ''), e.idempotency_key, e.model, e.request_id, e.session_id, coalesce(e.detail::text, ''),
+			e.project, e.key_label, e.occurred_at
+			FROM ledger_events e LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+			WHERE e.pool_id IN ($1, $2) AND e.type IN ('deduction', 'unpaid_usage') ORDER BY e.pool_id = $2, e.id`, tw.own.ID, tw.ent.ID)
+		require.NoError(t, err)
+		out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			err := r.Scan(&x.Type, &x.Amount, &x.Balance, &x.Unpaid, &x.Kind, &x.Key, &x.Model, &x.Request, &x.Session,
+				&x.Detail, &x.Project, &x.Label, &x.Occurred)
+			return x, err
+		})
+		require.NoError(t, err)
+		return out
+	}
+
+	a, b := mkTwin(), mkTwin()
+	batched, single := answers(a, true), answers(b, false)
+	require.Equal(t, single, batched)
+	require.Equal(t, true, batched[4]["replayed"])
+	require.Equal(t, "idempotency_conflict", batched[5]["error"])
+	require.EqualValues(t, 2, batched[1]["plan_charged"], "the plan lot expires first: 1 of its 3 went to c1, the other 2 here")
+	require.EqualValues(t, 12.5, batched[6]["unpaid"], "15 - 1 - 2.5 - 4 leaves 7.5 of the 20")
+	require.Equal(t, events(b), events(a))
+	require.Len(t, events(a), 9, "8 rows of the pool's 6 charges, 1 of the sub-account's")
+	for _, tw := range []twin{a, b} {
+		bal, err := l.Balance(ctx, tw.own.ID)
+		require.NoError(t, err)
+		require.True(t, bal.Available.IsZero(), "got %s", bal.Available)
+		bal, err = l.Balance(ctx, tw.sub.ID)
+		require.NoError(t, err)
+		require.True(t, bal.Available.Equal(dec("3.75")), "got %s", bal.Available)
+	}
 	m, err := l.Verify(ctx)
 	require.NoError(t, err)
 	require.Empty(t, m)

@@ -254,11 +254,15 @@ END $$;
 
 -- ledger_plan_share is what operation p_op of the pool took from plan lots
 -- (deductions; a reservation's holds name their kind instead), for
--- answers that say what paid: plan credit or the wallet.
+-- answers that say what paid: plan credit or the wallet. The type is
+-- compared as text so that the planner cannot pick the partial usage index
+-- (pool_id, occurred_at) for it: on a table without statistics (a new
+-- database) the generic plan did, and walked all the pool's deductions for
+-- each charge; (pool_id, at, id) finds the operation's few rows.
 CREATE OR REPLACE FUNCTION ledger_plan_share(p_pool bigint, p_op bigint, p_at timestamptz) RETURNS numeric LANGUAGE sql STABLE AS $$
     SELECT coalesce(sum(-e.amount), 0) FROM ledger_events e
     JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
-    WHERE e.pool_id = p_pool AND e.at = p_at AND e.op_id = p_op AND e.type = 'deduction' AND l.kind = 'plan'
+    WHERE e.pool_id = p_pool AND e.at = p_at AND e.op_id = p_op AND e.type::text = 'deduction' AND l.kind = 'plan'
 $$;
 
 -- ledger_close_replay answers a repeated commit or release from the
@@ -1973,6 +1977,112 @@ BEGIN
     RETURN ROW(st, v_r)::ledger_step;
 END $$;
 
+-- ledger_charge_t is ledger_charge for an account that is its own pool, on
+-- the running state st (as ledger_reserve_t): a batch of charges to one
+-- pool (the usage stream's consumers send a fetched batch's events of a
+-- pool together) locks and reads the pool once, writes its row once, and
+-- needs no lookup of what it took (the plan share and what is left come
+-- from the walk over the lots). A sub-account, an allocation, an account in
+-- trial, a budgeted pool or an enforcement override is handed to
+-- ledger_charge after writing st back (ledger_apply sends a request with a
+-- grace policy there too); the model test and TestBatchedChargesMatchSingle
+-- keep the two paths equal.
+CREATE OR REPLACE FUNCTION ledger_charge_t(p jsonb, st ledger_accounts) RETURNS ledger_step LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := (p->>'account_id')::bigint;
+    v_r jsonb;
+    v_iop text;
+    v_ihash text;
+    v_at timestamptz;
+    v_amount numeric := (p->>'amount')::numeric;
+    v_key text := coalesce(p->>'key', '');
+    v_left numeric := v_amount;
+    v_seen numeric := 0;
+    v_plan numeric := 0;
+    v_take numeric;
+    v_lots bigint[] := '{}';
+    v_takes numeric[] := '{}';
+    v_op bigint;
+    v_bal numeric;
+    v_occurred timestamptz;
+    l record;
+BEGIN
+    IF st.id IS DISTINCT FROM v_id THEN
+        IF st.id IS NOT NULL THEN
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
+                budget_starts = st.budget_starts, budget_used = st.budget_used WHERE id = st.id;
+        END IF;
+        SELECT * INTO st FROM ledger_accounts WHERE id = v_id AND pool_id = v_id FOR UPDATE;
+    END IF;
+    IF st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL OR st.enforcement IS NOT NULL
+       OR st.budgeted OR p ? 'enforcement' THEN
+        IF st.id IS NOT NULL THEN
+            UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
+                budget_starts = st.budget_starts, budget_used = st.budget_used WHERE id = st.id;
+        END IF;
+        RETURN ROW(NULL, ledger_charge(p))::ledger_step;
+    END IF;
+    IF v_key <> '' THEN
+        -- ledger_replay, inlined
+        SELECT op, args_hash, result INTO v_iop, v_ihash, v_r FROM ledger_idempotency
+        WHERE pool_id = st.id AND account_id = st.id AND key = v_key;
+        IF FOUND THEN
+            IF v_iop = 'charge' AND v_ihash = coalesce(p->>'hash', '') THEN
+                RETURN ROW(st, v_r || '{"replayed": true}')::ledger_step;
+            END IF;
+            RETURN ROW(st, '{"error": "idempotency_conflict"}'::jsonb)::ledger_step;
+        END IF;
+        v_r := ledger_retired_key(st.id, st.id, v_key);
+        IF v_r IS NOT NULL THEN
+            RETURN ROW(st, v_r)::ledger_step;
+        END IF;
+    END IF;
+    IF st.status = 'frozen' THEN
+        RETURN ROW(st, '{"error": "account_frozen"}'::jsonb)::ledger_step;
+    END IF;
+    v_at := greatest((p->>'now')::timestamptz, coalesce(st.last_at, '-infinity'));
+    -- every spendable lot in spending order: take from the first ones, and
+    -- sum what all of them hold (what is available afterwards)
+    FOR l IN SELECT o.id, o.remaining, o.kind FROM ledger_spend_order(st.id, v_at, false) o LOOP
+        v_seen := v_seen + l.remaining;
+        CONTINUE WHEN v_left <= 0;
+        v_take := least(v_left, l.remaining);
+        v_lots := v_lots || l.id;
+        v_takes := v_takes || v_take;
+        v_left := v_left - v_take;
+        IF l.kind = 'plan' THEN
+            v_plan := v_plan + v_take;
+        END IF;
+    END LOOP;
+    v_op := nextval('ledger_op_seq');
+    v_bal := st.balance;
+    v_occurred := coalesce((p->>'occurred_at')::timestamptz, v_at);
+    FOR i IN 1 .. cardinality(v_lots) LOOP
+        v_bal := v_bal - v_takes[i];
+        UPDATE ledger_lots SET remaining = remaining - v_takes[i] WHERE pool_id = st.id AND id = v_lots[i];
+        INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
+                                   idempotency_key, actor, reason_code, source_ref, model, request_id, session_id,
+                                   detail, occurred_at, at, project, key_label)
+        VALUES (st.id, st.id, v_lots[i], v_op, 'deduction', -v_takes[i], v_bal, 0,
+                v_key, coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''), coalesce(p->>'source_ref', ''),
+                coalesce(p->>'model', ''), coalesce(p->>'request_id', ''), coalesce(p->>'session_id', ''),
+                nullif(p->'detail', 'null'::jsonb), v_occurred, v_at,
+                coalesce(p->>'project', ''), coalesce(p->>'key_label', ''));
+    END LOOP;
+    IF v_left > 0 THEN
+        PERFORM ledger_emit(st.id, st.id, NULL, v_op, 'unpaid_usage', 0, v_bal, v_left, NULL, p, v_at);
+    END IF;
+    st.balance := v_bal;
+    st.last_at := v_at;
+    v_r := jsonb_build_object('op_id', v_op, 'charged', v_amount - v_left, 'unpaid', v_left,
+                              'available', v_seen - (v_amount - v_left), 'pool', st.id, 'plan_charged', v_plan);
+    IF v_key <> '' THEN
+        INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
+        VALUES (st.id, st.id, v_key, 'charge', coalesce(p->>'hash', ''), v_r);
+    END IF;
+    RETURN ROW(st, v_r)::ledger_step;
+END $$;
+
 -- ledger_extension runs another package's operation registered in
 -- ledger_extensions (see 001036), or answers NULL for a name not
 -- registered (ledger_apply refuses it as an unknown operation). Its body is
@@ -1995,9 +2105,9 @@ SELECT ledger_extensions_compile();
 -- statement): p_ops[i] names the operation (credit, reserve, commit,
 -- release, charge, refund, transfer, set_account), p_args[i] is its
 -- request and p_pools[i] its pool. It returns the results in the same
--- order. Consecutive reserves and commits of one pool share its running
--- state (balance, reserved, last_at: see ledger_reserve_t and
--- ledger_commit_t), written back inline before any other operation and at
+-- order. Consecutive reserves, commits and charges of one pool share its
+-- running state (balance, reserved, last_at: see ledger_reserve_t,
+-- ledger_commit_t and ledger_charge_t), written back inline before any other operation and at
 -- the end, and each result is stored in place. A refusal is a result, so
 -- it does not disturb its neighbours; an exception fails the whole call,
 -- and the caller then runs each operation on its own. Callers sort the
@@ -2010,9 +2120,11 @@ DECLARE
     v_r jsonb;
 BEGIN
     FOR i IN 1 .. cardinality(p_ops) LOOP
-        IF p_ops[i] IN ('reserve', 'commit') AND NOT p_args[i] ? 'grace' THEN
+        IF p_ops[i] IN ('reserve', 'commit', 'charge') AND NOT p_args[i] ? 'grace' THEN
             IF p_ops[i] = 'reserve' THEN
                 v_step := ledger_reserve_t(p_args[i], v_st);
+            ELSIF p_ops[i] = 'charge' THEN
+                v_step := ledger_charge_t(p_args[i], v_st);
             ELSE
                 v_step := ledger_commit_t(p_args[i], v_st, p_pools[i]);
             END IF;
