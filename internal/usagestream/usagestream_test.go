@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,20 +29,20 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 var priceOnce sync.Once
 
 // counting wraps the gateway and counts the events each consumer charged
-// now (not duplicates); fail makes every charge answer unavailable.
+// now (not duplicates); fail makes every charge answer unavailable;
+// loseAcks > 0 charges the next that many batches but answers unavailable
+// for each of their events, as if the instance had crashed between the
+// ledger's commit and the acknowledgements (JetStream delivers them again).
 type counting struct {
 	*gateway.Service
-	charged atomic.Int64
-	fail    atomic.Bool
+	charged  atomic.Int64
+	fail     atomic.Bool
+	loseAcks atomic.Int64
 }
 
 func (c *counting) ChargeQueued(ctx context.Context, evs []gateway.QueuedUsage) []string {
 	if c.fail.Load() {
-		out := make([]string, len(evs))
-		for i := range out {
-			out[i] = gateway.RejectRetry
-		}
-		return out
+		return retryAll(len(evs))
 	}
 	out := c.Service.ChargeQueued(ctx, evs)
 	for _, o := range out {
@@ -49,11 +50,23 @@ func (c *counting) ChargeQueued(ctx context.Context, evs []gateway.QueuedUsage) 
 			c.charged.Add(1)
 		}
 	}
+	if c.loseAcks.Add(-1) >= 0 {
+		return retryAll(len(evs))
+	}
+	return out
+}
+
+func retryAll(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = gateway.RejectRetry
+	}
 	return out
 }
 
 type bundle struct {
 	gw     *gateway.Service
+	ledger *ledger.Ledger
 	key    gateway.Key
 	prefix string
 	url    string
@@ -71,6 +84,7 @@ func setup(t testing.TB) *bundle {
 	l := ledger.New(pool, ledger.Options{TrialCap: ledger.DefaultTrialCap})
 	t.Cleanup(l.Close)
 	var err error
+	b.ledger = l
 	b.gw, err = gateway.New(gateway.Deps{Pool: pool, Ledger: l, Pricing: pricing.New(pool),
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{})},
 		gateway.Options{Secret: []byte("usagestream-test-secret-0123456789"), CacheTTL: time.Millisecond})
@@ -312,4 +326,127 @@ func TestTwoInstancesShareTheWork(t *testing.T) {
 	require.Positive(t, c1.charged.Load(), "the first instance charged nothing")
 	require.Positive(t, c2.charged.Load(), "the second instance charged nothing")
 	requireDec(t, "256", b.spent(t, ext))
+}
+
+// 64 clients publish at once through two instances, their batches sharing
+// event ids (each event is sent by four clients, over four accounts); one
+// instance loses the acknowledgements of its first batches after charging
+// them, and every event is also published again under another message id
+// (a redelivery the duplicate window cannot catch). Each event is charged
+// exactly once, and the ledger verifies clean.
+func TestConcurrentPublishersWithSharedIDsChargeOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	opts := usagestream.Options{Batch: 64, Backoff: func(uint64) time.Duration { return 10 * time.Millisecond }}
+	s1, c1 := b.open(t, opts)
+	s2, c2 := b.open(t, opts)
+	c1.loseAcks.Store(3)
+	ctx := context.Background()
+	accts := make([]string, 4)
+	for i := range accts {
+		accts[i] = fmt.Sprintf("many-%d-%s", i, b.prefix)
+		b.account(t, accts[i])
+	}
+	const clients, perBatch = 64, 20
+	// Client c sends events (c/4)*20 .. +19: four clients share each set,
+	// so 16 sets × 20 = 320 distinct events.
+	sets := make([]gateway.UsageBatch, clients/4)
+	for k := range sets {
+		for j := range perBatch {
+			n := k*perBatch + j
+			sets[k].Events = append(sets[k].Events, event(accts[n%len(accts)], fmt.Sprintf("shared-%d", n)))
+		}
+	}
+	batch := func(c int) gateway.UsageBatch { return sets[c/4] }
+	var queued atomic.Int64
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			s := s1
+			if c%2 == 1 {
+				s = s2
+			}
+			res, err := s.Publish(ctx, b.key, batch(c))
+			require.NoError(t, err)
+			require.Equal(t, perBatch, res.Queued+res.Duplicates)
+			queued.Add(int64(res.Queued))
+		})
+	}
+	wg.Wait()
+	require.EqualValues(t, 320, queued.Load(), "the duplicate window stored each event id once")
+	drained(t, s1)
+
+	// The same events again under new message ids: the ledger's keys make
+	// them duplicates.
+	nc, err := nats.Connect(b.url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	for c := 0; c < clients; c += 4 {
+		for j, ev := range batch(c).Events {
+			data, err := json.Marshal(gateway.QueuedUsage{Mode: ledger.ModeLive, Event: ev, ReceivedAt: time.Now()})
+			require.NoError(t, err)
+			_, err = js.PublishAsync(b.prefix+".usage.live", data, jetstream.WithMsgID(fmt.Sprintf("again-%d-%d", c, j)))
+			require.NoError(t, err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the republished events were not all stored")
+	}
+	drained(t, s1)
+
+	require.EqualValues(t, 320, c1.charged.Load()+c2.charged.Load(), "each distinct event charged once")
+	require.Negative(t, c1.loseAcks.Load(), "the first instance lost its acknowledgements")
+	for _, a := range accts {
+		requireDec(t, "160", b.spent(t, a)) // 80 events of 2 credits each
+	}
+	letters, _, err := s1.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, letters)
+	m, err := b.ledger.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
+
+// One batch mixes good events with bad ones (an unknown account, an unknown
+// model); the whole batch's acknowledgements are lost once after the
+// charge. The good events are charged once, the bad ones are dead-lettered
+// once each with their reason, and nothing else is.
+func TestMixedBatchChargesTheGoodAndDeadLettersTheBad(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s, c := b.open(t, usagestream.Options{Backoff: func(uint64) time.Duration { return 10 * time.Millisecond }})
+	c.loseAcks.Store(1)
+	ctx := context.Background()
+	ext := "mixed-" + b.prefix
+	b.account(t, ext)
+	var evs []gateway.UsageEvent
+	for i := range 10 {
+		evs = append(evs, event(ext, fmt.Sprintf("good-%d", i)))
+	}
+	evs = slices.Insert(evs, 3, event("nobody-"+b.prefix, "bad-account"))
+	unknown := event(ext, "bad-model")
+	unknown.Model = "no-such-model"
+	evs = slices.Insert(evs, 7, unknown)
+	res, err := s.Publish(ctx, b.key, gateway.UsageBatch{Events: evs})
+	require.NoError(t, err)
+	require.Equal(t, 12, res.Queued)
+	drained(t, s)
+
+	requireDec(t, "20", b.spent(t, ext))
+	require.EqualValues(t, 10, c.charged.Load())
+	letters, _, err := s.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	reasons := map[string]string{}
+	for _, l := range letters {
+		reasons[l.Usage.Event.IdempotencyKey] = l.Reason
+	}
+	require.Equal(t, map[string]string{"bad-account": gateway.RejectUnknownAccount, "bad-model": gateway.RejectUnknownModel}, reasons)
+	require.Len(t, letters, 2, "each bad event dead-lettered once")
+	m, err := b.ledger.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
 }
