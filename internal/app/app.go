@@ -504,7 +504,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions, PlanStats: a.Subscriptions,
 		PlanFees: planFees(pay, a.Subscriptions, a.Products), Webhooks: a.Webhooks,
 		Pricing: a.Pricing, Costs: a.Costs, OnPriceChange: a.Gateway.Forget, Reader: a.Reader})
-	a.Journal = journal.New(pool, a.Backoffice, journal.Options{PlanFees: planFees(pay, a.Subscriptions, a.Products),
+	a.Journal = journal.New(pool, a.Backoffice, journal.Options{CreditLines: a.CreditLines, PlanFees: planFees(pay, a.Subscriptions, a.Products),
 		Accounts: func() journal.Accounts { return current().Journal() }})
 
 	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the

@@ -58,6 +58,8 @@ var summaries = map[Kind]string{
 	KindPlanFee:        "套餐收款",
 	KindPlanRecognised: "套餐费按期确认收入",
 	KindPlanRefund:     "套餐退款",
+	KindPostpaid:       "授信消耗确认收入（应收）",
+	KindBillPaid:       "月结账单收款",
 	KindPromo:          "赠送余额备查（不入账）",
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
@@ -47,12 +48,13 @@ const (
 	BreakageRevenue Account = "breakage_revenue" // 其他业务收入—过期余额
 	PlanRevenue     Account = "plan_revenue"     // 主营业务收入—套餐
 	OutputVAT       Account = "output_vat"       // 应交税费—应交增值税（销项税额）
+	Receivable      Account = "receivable"       // 应收账款 (postpaid consumption not yet paid for)
 	PromoMemo       Account = "promo_memo"       // memo only: promotional credit, never booked
 )
 
 // AllAccounts are the booked accounts in the settings form's order.
 var AllAccounts = []Account{ClearingWechat, ClearingAlipay, ClearingBank, ClearingOther, TopupLiability, PlanLiability,
-	UsageRevenue, BreakageRevenue, PlanRevenue, OutputVAT}
+	UsageRevenue, BreakageRevenue, PlanRevenue, OutputVAT, Receivable}
 
 // Accounts are the account codes of the company's chart of accounts and
 // the output VAT rate (percent of the price before tax).
@@ -67,7 +69,7 @@ func DefaultAccounts() Accounts {
 	return Accounts{VATRate: decimal.NewFromInt(6), Codes: map[Account]string{
 		ClearingWechat: "1012.01", ClearingAlipay: "1012.02", ClearingBank: "1002", ClearingOther: "1002",
 		TopupLiability: "2204.01", PlanLiability: "2204.02", UsageRevenue: "6001.01", BreakageRevenue: "6051",
-		PlanRevenue: "6001.02", OutputVAT: "2221.01.02",
+		PlanRevenue: "6001.02", OutputVAT: "2221.01.02", Receivable: "1122",
 	}}
 }
 
@@ -91,11 +93,14 @@ const (
 	KindPlanFee        Kind = "plan_fee"        // cash received for a plan (or term product)
 	KindPlanRecognised Kind = "plan_recognised" // a plan fee earned over its period
 	KindPlanRefund     Kind = "plan_refund"     // a plan fee paid back
+	KindPostpaid       Kind = "postpaid"        // credit line consumed: revenue, receivable until billed and paid
+	KindBillPaid       Kind = "bill_paid"       // cash received for a credit line's bill
 	KindPromo          Kind = "promo"           // memo: promotional credit granted, spent, expired
 )
 
 // Kinds are the kinds in voucher order.
-var Kinds = []Kind{KindTopup, KindUsage, KindBreakage, KindRefund, KindPlanFee, KindPlanRecognised, KindPlanRefund, KindPromo}
+var Kinds = []Kind{KindTopup, KindUsage, KindBreakage, KindRefund, KindPlanFee, KindPlanRecognised, KindPlanRefund,
+	KindPostpaid, KindBillPaid, KindPromo}
 
 // Line is one journal line: a debit or a credit in fen (never both, never
 // negative), or, for a memo line, an amount of promotional credit.
@@ -146,6 +151,10 @@ type Options struct {
 	// PlanFees lists the plan orders, as the revenue report has them
 	// (to find each fee's channel); nil: plan cash goes to "other".
 	PlanFees backoffice.PlanFees
+	// CreditLines lists credit lines' bills, as the revenue report has
+	// them (to find each payment's channel); nil: bill cash goes to
+	// "other".
+	CreditLines *creditline.Service
 }
 
 // Service makes journals.
@@ -178,6 +187,9 @@ func (s *Service) Journal(ctx context.Context, from, to time.Time, actor backoff
 	if err := s.planCash(ctx, r.From, r.To, cash); err != nil {
 		return Journal{}, fmt.Errorf("journal: %w", err)
 	}
+	if err := s.billCash(ctx, r.From, r.To, cash); err != nil {
+		return Journal{}, fmt.Errorf("journal: %w", err)
+	}
 	return Build(r, cash, s.opt.Accounts()), nil
 }
 
@@ -207,14 +219,18 @@ func (c Channel) account() Account {
 
 // ChannelCash is the money of one day that went through each channel, in
 // fen: TopupIn paid for paid lots, TopupOut paid back from them, PlanIn
-// paid for plan fees, PlanOut paid back from them.
+// paid for plan fees, PlanOut paid back from them, BillIn paid for credit
+// lines' bills.
 type ChannelCash struct {
-	TopupIn, TopupOut, PlanIn, PlanOut map[Channel]int64
+	TopupIn, TopupOut, PlanIn, PlanOut, BillIn map[Channel]int64
 }
 
 func (c *ChannelCash) init() {
 	if c.TopupIn == nil {
 		c.TopupIn, c.TopupOut, c.PlanIn, c.PlanOut = map[Channel]int64{}, map[Channel]int64{}, map[Channel]int64{}, map[Channel]int64{}
+	}
+	if c.BillIn == nil {
+		c.BillIn = map[Channel]int64{}
 	}
 }
 
@@ -307,6 +323,59 @@ func (s *Service) planCash(ctx context.Context, from, to time.Time, out map[stri
 	return nil
 }
 
+// billCash adds each bill paid in [from, to) to its channel's day: a bank
+// transfer (matched by its reference code) to the bank; a QR payment to
+// its payment order's channel (the order named by the payment's ref); a
+// payment recorded otherwise to "other".
+func (s *Service) billCash(ctx context.Context, from, to time.Time, out map[string]ChannelCash) error {
+	if s.opt.CreditLines == nil {
+		return nil
+	}
+	bills, err := s.opt.CreditLines.ReportBills(ctx, to, 0)
+	if err != nil {
+		return err
+	}
+	var nos []string
+	for _, b := range bills {
+		if b.PaidAt != nil && b.PaidVia == creditline.PaidByQR {
+			nos = append(nos, b.PaidRef)
+		}
+	}
+	chOf := map[string]Channel{}
+	if len(nos) > 0 {
+		rows, err := s.pool.Query(ctx, orderChannelsSQL, nos)
+		if err != nil {
+			return err
+		}
+		var no, ch string
+		if _, err := pgx.ForEachRow(rows, []any{&no, &ch}, func() error { chOf[no] = Channel(ch); return nil }); err != nil {
+			return err
+		}
+	}
+	for _, b := range bills {
+		if b.PaidAt == nil || b.PaidAt.Before(from) || !b.PaidAt.Before(to) {
+			continue
+		}
+		ch, ok := Bank, true
+		switch b.PaidVia {
+		case creditline.PaidByTransfer:
+		case creditline.PaidByQR:
+			ch, ok = chOf[b.PaidRef]
+		default:
+			ok = false
+		}
+		if !ok {
+			continue // the "other" clearing account takes it
+		}
+		k := dayKey(b.PaidAt.In(format.Shanghai))
+		c := out[k]
+		c.init()
+		c.BillIn[ch] += b.AmountFen
+		out[k] = c
+	}
+	return nil
+}
+
 // fen is a yuan amount of the report in fen.
 func fen(d decimal.Decimal) int64 { return d.Shift(2).Round(0).IntPart() }
 
@@ -375,6 +444,8 @@ func (v *voucher) cash(debit bool, item string, total int64, byChannel map[Chann
 //	plan_fee         Dr clearing (by channel)   Cr plan_liability    plan_fees_received
 //	plan_recognised  Dr plan_liability           Cr plan_revenue + output_vat   plan_fees_recognised
 //	plan_refund      Dr plan_liability           Cr clearing (by channel)   plan_fees_refunded
+//	postpaid         Dr receivable               Cr usage_revenue + output_vat   postpaid_recognised
+//	bill_paid        Dr clearing (by channel)   Cr receivable        bills_paid
 //	promo            memo (credits): granted, spent, expired
 //
 // cash holds each day's money by channel (keyed 2006-01-02); what it does
@@ -419,6 +490,14 @@ func Build(r backoffice.Report, cash map[string]ChannelCash, acc Accounts) Journ
 		v = vs[KindPlanRefund]
 		v.post(true, PlanLiability, "liability", fen(y.PlanFeesRefunded))
 		v.cash(false, "cash", fen(y.PlanFeesRefunded), c.PlanOut)
+
+		v = vs[KindPostpaid]
+		v.post(true, Receivable, "receivable", fen(y.PostpaidRecognised))
+		v.revenue(UsageRevenue, "revenue", fen(y.PostpaidRecognised))
+
+		v = vs[KindBillPaid]
+		v.cash(true, "cash", fen(y.BillsPaid), c.BillIn)
+		v.post(false, Receivable, "receivable", fen(y.BillsPaid))
 
 		v = vs[KindPromo]
 		for _, m := range []struct {

@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/journal"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
@@ -79,13 +81,14 @@ func TestJournal(t *testing.T) {
 		}
 		return []backoffice.PlanFee{f}, nil
 	}
-	bo := backoffice.New(pool, l, users, backoffice.Options{Now: c.Now, PlanFees: fees})
+	lines := creditline.New(pool, l, creditline.Options{Now: c.Now})
+	bo := backoffice.New(pool, l, users, backoffice.Options{Now: c.Now, PlanFees: fees, CreditLines: lines})
 	staff, err := users.CreateStaff(ctx, auth.StaffRequest{Email: "finance@example.com", Password: "correct horse battery", Name: "Fin",
 		Roles: []auth.Role{auth.RoleFinance}})
 	require.NoError(t, err)
 	finance := backoffice.Actor{User: staff, IP: "192.0.2.1"}
 	accounts := journal.DefaultAccounts()
-	svc := journal.New(pool, bo, journal.Options{PlanFees: fees, Accounts: func() journal.Accounts { return accounts }})
+	svc := journal.New(pool, bo, journal.Options{PlanFees: fees, CreditLines: lines, Accounts: func() journal.Accounts { return accounts }})
 
 	acc, err := l.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountIndividual, Name: "journal"})
 	require.NoError(t, err)
@@ -117,6 +120,19 @@ func TestJournal(t *testing.T) {
 	credit(ledger.LotPromo, "20", 0, &promoExp)
 	order(t, pool, acc.ID, planNo, "alipay", 30000, nil, c.Now())
 
+	// An enterprise on a credit line (billing day the 3rd): it spends
+	// 123456.789 credits of it on day 1 (¥123.46 at ¥0.001), its bill
+	// closes on day 3, is paid by bank transfer on day 4 and 1000 more
+	// credits (¥1.00) are spent on day 4, not billed yet.
+	ent, err := l.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "月结"})
+	require.NoError(t, err)
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := lines.SetLineTx(ctx, tx, creditline.Spec{AccountID: ent.ID, LineFen: 1_000_000, BillingDay: 3, TermsDays: 10}, "staff:1", "t", nil)
+		return err
+	}))
+	_, err = l.Charge(ctx, ledger.ChargeRequest{AccountID: ent.ID, Amount: d("123456.789"), IdempotencyKey: key("line")})
+	require.NoError(t, err)
+
 	// Day 2: usage of 35.678901 credits: the grant, then the manual lot
 	// (soonest expiry first, promotional before paid).
 	c.Add(day)
@@ -136,11 +152,19 @@ func TestJournal(t *testing.T) {
 	}
 	_, err = l.Charge(ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: d("15"), IdempotencyKey: key("charge")})
 	require.NoError(t, err)
+	bill, closed, err := lines.CloseLine(ctx, ent.ID)
+	require.NoError(t, err)
+	require.True(t, closed)
+	require.EqualValues(t, 12346, bill.AmountFen)
 	// Day 4: refund 40 credits of the WeChat lot (¥40.00 at its price),
 	// keeping back ¥10.00 for the 10 bonus credits already spent.
 	c.Add(day)
 	_, err = l.Refund(ctx, ledger.RefundRequest{LotID: wx.ID, Amount: d("40"), Fen: 4000, IdempotencyKey: key("refund"), Actor: "test",
 		Bonus: &ledger.BonusRevocation{LotID: bonus.ID, Charged: d("10"), ChargedFen: 1000}})
+	require.NoError(t, err)
+	_, err = lines.Pay(ctx, creditline.Payment{BillID: bill.ID, Via: creditline.PaidByTransfer, Ref: "stmt-9", Actor: "staff:1"})
+	require.NoError(t, err)
+	_, err = l.Charge(ctx, ledger.ChargeRequest{AccountID: ent.ID, Amount: d("1000"), IdempotencyKey: key("line")})
 	require.NoError(t, err)
 
 	from := time.Date(2031, 3, 1, 0, 0, 0, 0, sh)
@@ -177,19 +201,23 @@ func TestJournal(t *testing.T) {
 		r := rep.Total.RMB
 		net := func(a journal.Account) int64 { return tot[a][1] - tot[a][0] } // credit balance
 		revenue := net(journal.UsageRevenue) + net(journal.BreakageRevenue) + net(journal.PlanRevenue) + net(journal.OutputVAT)
-		require.Equal(t, fen(r.Recognised)+fen(r.Breakage)+fen(r.PlanFeesRecognised), revenue, "revenue with its VAT")
+		require.Equal(t, fen(r.Recognised)+fen(r.Breakage)+fen(r.PlanFeesRecognised)+fen(r.PostpaidRecognised), revenue, "revenue with its VAT")
+		require.Equal(t, fen(r.ReceivableClosing)-fen(r.ReceivableOpening), -net(journal.Receivable), "receivable")
 		require.Equal(t, fen(r.DeferredClosing)-fen(r.DeferredOpening), net(journal.TopupLiability), "contract liability: top-ups")
 		require.Equal(t, fen(r.PlanDeferredClosing)-fen(r.PlanDeferredOpening), net(journal.PlanLiability), "contract liability: plans")
 		var cash int64
 		for _, a := range []journal.Account{journal.ClearingWechat, journal.ClearingAlipay, journal.ClearingBank, journal.ClearingOther} {
 			cash -= net(a)
 		}
-		require.Equal(t, fen(r.PaidPurchased)-fen(r.PaidRefunded)+fen(r.PlanFeesReceived)-fen(r.PlanFeesRefunded), cash, "cash")
+		require.Equal(t, fen(r.PaidPurchased)-fen(r.PaidRefunded)+fen(r.PlanFeesReceived)-fen(r.PlanFeesRefunded)+fen(r.BillsPaid), cash, "cash")
 		// The seeded figures themselves.
 		require.Equal(t, int64(10000+20000+33333+5000), fen(r.PaidPurchased))
 		require.Equal(t, int64(3000), fen(r.PaidRefunded), "¥40 refunded less ¥10 kept back for spent bonus")
 		require.Equal(t, int64(30000), fen(r.PlanFeesReceived))
 		require.Equal(t, int64(10000), fen(r.PlanFeesRefunded))
+		require.Equal(t, int64(12346+100), fen(r.PostpaidRecognised), "the line's consumption")
+		require.Equal(t, int64(12346), fen(r.BillsPaid), "the bill")
+		require.Equal(t, [2]int64{12446, 12346}, tot[journal.Receivable], "receivable: consumption in, the bill paid out")
 		// Day by day too.
 		for i, dd := range j.Days {
 			row := rep.Rows[i].RMB
@@ -200,7 +228,7 @@ func TestJournal(t *testing.T) {
 					rev += ln.Credit - ln.Debit
 				}
 			}
-			require.Equal(t, fen(row.Recognised)+fen(row.Breakage)+fen(row.PlanFeesRecognised), rev, "day %s", dd.Date)
+			require.Equal(t, fen(row.Recognised)+fen(row.Breakage)+fen(row.PlanFeesRecognised)+fen(row.PostpaidRecognised), rev, "day %s", dd.Date)
 		}
 	})
 
@@ -208,7 +236,7 @@ func TestJournal(t *testing.T) {
 		tot := j.Totals()
 		require.Equal(t, [2]int64{10000, 3000}, tot[journal.ClearingWechat], "WeChat: top-up in, refund out")
 		require.Equal(t, [2]int64{20000 + 30000, 10000}, tot[journal.ClearingAlipay], "Alipay: top-up and plan in, plan refund out")
-		require.Equal(t, [2]int64{33333, 0}, tot[journal.ClearingBank])
+		require.Equal(t, [2]int64{33333 + 12346, 0}, tot[journal.ClearingBank], "the top-up and the bill paid by transfer")
 		require.Equal(t, [2]int64{5000, 0}, tot[journal.ClearingOther], "the manual recharge")
 		for _, ln := range j.Days[0].Lines {
 			if ln.Account == journal.ClearingBank {
@@ -216,6 +244,18 @@ func TestJournal(t *testing.T) {
 				require.Equal(t, journal.KindTopup, ln.Kind)
 			}
 		}
+		var billPaid []journal.Line
+		for _, ln := range j.Days[3].Lines {
+			if ln.Kind == journal.KindBillPaid {
+				billPaid = append(billPaid, ln)
+			}
+		}
+		require.Len(t, billPaid, 2, "Dr bank, Cr receivable")
+		require.Equal(t, journal.ClearingBank, billPaid[0].Account)
+		require.EqualValues(t, 12346, billPaid[0].Debit)
+		require.Equal(t, journal.Receivable, billPaid[1].Account)
+		require.Equal(t, "1122", billPaid[1].Code)
+		require.EqualValues(t, 12346, billPaid[1].Credit)
 	})
 
 	t.Run("VATSplitAtTheRate", func(t *testing.T) {
@@ -282,6 +322,8 @@ func TestJournal(t *testing.T) {
 		}
 		require.Len(t, recs, lines+1)
 		require.Contains(t, buf.String(), "promo_memo")
+		require.Contains(t, buf.String(), "bill_paid")
+		require.Contains(t, buf.String(), "授信消耗确认收入（应收）")
 		if testing.Verbose() {
 			t.Log(buf.String())
 		}
@@ -315,6 +357,14 @@ func TestJournal(t *testing.T) {
 			}
 		}
 		require.NotEmpty(t, sums)
+		var receivable [2]decimal.Decimal
+		for _, r := range recs[1:] {
+			if r[col["FACCTID"]] == "1122" {
+				receivable[0] = receivable[0].Add(d(r[col["FDEBIT"]]))
+				receivable[1] = receivable[1].Add(d(r[col["FCREDIT"]]))
+			}
+		}
+		require.True(t, receivable[0].Equal(d("124.46")) && receivable[1].Equal(d("123.46")), "receivable in the voucher file: %v", receivable)
 		for k, s := range sums {
 			require.True(t, s[0].Equal(s[1]), "voucher %s: %s ≠ %s", k, s[0], s[1])
 		}
