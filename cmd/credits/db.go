@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
@@ -25,7 +27,9 @@ func runDB(ctx context.Context, _ []string) error {
 }
 
 // runMigrate is `credits migrate`, the one command that connects as the
-// owner role: it applies the migrations and the application role's grants.
+// owner role: it applies the migrations and the application role's grants,
+// then creates ledger_events' partitions for the months ahead (as the
+// retention job does every run).
 func runMigrate(ctx context.Context, _ []string) error {
 	u, cfg, err := resolveDB(ctx)
 	if err != nil {
@@ -47,6 +51,11 @@ func runMigrate(ctx context.Context, _ []string) error {
 		return err
 	}
 	fmt.Printf("migrations: %d applied, schema up to date, %s granted what it needs\n", n, db.AppRole)
+	made, err := ledger.CreatePartitions(ctx, pool, time.Now(), ledger.PartitionsAhead)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ledger: %d monthly event partitions created ahead\n", made)
 	return nil
 }
 

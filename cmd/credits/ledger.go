@@ -70,7 +70,9 @@ func verifyCreditLines(ctx context.Context, s *creditline.Service, out io.Writer
 // per-request idempotency records older than the retry window to their
 // archives (ledger.Retire). The window may not be shorter than what a
 // retry can outlast: the late-event window plus the reservation TTL.
-// Run it from cron or a timer, e.g. hourly.
+// It also keeps ledger_events' monthly partitions created PartitionsAhead
+// months ahead (ledger.CreatePartitions). Run it from cron or a timer, e.g.
+// hourly.
 func runRetire(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("ledger retire", flag.ContinueOnError)
 	window := fs.Duration("window", ledger.DefaultRetryWindow, "how long a billed request's records stay in the hot tables")
@@ -103,6 +105,11 @@ func runRetire(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "ledger retire: moved %d closed reservations and %d idempotency records older than %s to the archive\n",
 		r.Reservations, r.Idempotency, cutoff.Format(time.RFC3339))
+	made, err := ledger.CreatePartitions(ctx, pool, time.Now(), ledger.PartitionsAhead)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "ledger retire: %d monthly event partitions created ahead (%d months kept ready)\n", made, ledger.PartitionsAhead)
 	return nil
 }
 

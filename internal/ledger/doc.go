@@ -61,16 +61,19 @@
 //	                    release that closed it (close_key, close_op,
 //	                    close_hash, close_result)
 //	ledger_idempotency  (pool_id, account_id, key), op, args_hash, result jsonb
-//	ledger_events       (pool_id, id), account_id, lot_id, op_id, type, amount
-//	                    (signed change of the pool's credit outside holds;
-//	                    a transfer's: of the account's allocation),
+//	ledger_events       (pool_id, at, id), account_id, lot_id, op_id, type,
+//	                    amount (signed change of the pool's credit outside
+//	                    holds; a transfer's: of the account's allocation),
 //	                    balance_after, unpaid, reservation_id, idempotency_key,
 //	                    actor, reason_code, source_ref, model, request_id,
 //	                    session_id, detail jsonb, occurred_at, at (ledger
-//	                    time), recorded_at (wall clock); indexed by the
-//	                    primary key (paging a pool's events), (pool_id, at,
-//	                    id) for BalanceAt, and (pool_id, account_id, id) for
-//	                    sub-account rows only (account_id <> pool_id)
+//	                    time, monotonic per pool), recorded_at (wall clock);
+//	                    partitioned by Shanghai month of at (partition.go);
+//	                    the primary key pages a pool's events and answers
+//	                    BalanceAt (within a pool (at, id) is the id order),
+//	                    a BRIN on id finds an event by id alone, and
+//	                    (pool_id, account_id, id) indexes sub-account rows
+//	                    only (account_id <> pool_id)
 //
 // ledger_events and ledger_idempotency are append-only: the shared
 // append_only() trigger (migration 000105) raises on UPDATE, DELETE and

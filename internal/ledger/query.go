@@ -176,9 +176,13 @@ type EventFilter struct {
 }
 
 // Event listings, newest first. An account that is its own pool (an
-// individual, or an enterprise seeing its whole pool) pages through the
-// primary key (pool_id, id); a sub-account through ledger_events_sub_idx,
-// whose predicate the query repeats so that the planner can use it.
+// individual, or an enterprise seeing its whole pool) pages backwards
+// through the primary key (pool_id, at, id) from the cursor's (at, id) —
+// within a pool that is the id order, and the bound on at leaves the newer
+// months' partitions out; the cursor's at is found by its id (each
+// partition's BRIN). A sub-account pages through ledger_events_sub_idx
+// (pool_id, account_id, id) in each partition, whose predicate the query
+// repeats so that the planner can use it.
 const (
 	sqlEventsSelect = `
 SELECT e.id, e.pool_id, e.account_id, e.lot_id, l.kind AS lot_kind, e.op_id, e.type, e.amount, e.balance_after,
@@ -187,18 +191,24 @@ SELECT e.id, e.pool_id, e.account_id, e.lot_id, l.kind AS lot_kind, e.op_id, e.t
 FROM ledger_events e
 LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
 WHERE e.pool_id = $1`
+	// sqlCursorAt is the at of the cursor's event (infinity on the first
+	// page, whose cursor names no event).
+	sqlCursorAt     = `coalesce((SELECT at FROM ledger_events WHERE pool_id = $1 AND id = $3), 'infinity')`
 	sqlEventsFilter = `
-  AND e.id < $3
   AND ($4::text[] IS NULL OR e.type::text = ANY ($4))
   AND ($5::timestamptz IS NULL OR e.occurred_at >= $5)
   AND ($6::timestamptz IS NULL OR e.occurred_at < $6)
   AND ($7 = '' OR e.model = $7)
   AND ($8 = '' OR e.session_id = $8)
-  AND ($9 = 0 OR e.op_id = $9)
+  AND ($9 = 0 OR e.op_id = $9)`
+	sqlPoolEvents = sqlEventsSelect + ` AND e.pool_id = $2
+  AND (e.at, e.id) < (` + sqlCursorAt + `, $3) AND e.at <= ` + sqlCursorAt + sqlEventsFilter + `
+ORDER BY e.at DESC, e.id DESC
+LIMIT $10`
+	sqlSubAccountEvents = sqlEventsSelect + ` AND e.account_id = $2 AND e.account_id <> e.pool_id
+  AND e.id < $3` + sqlEventsFilter + `
 ORDER BY e.id DESC
 LIMIT $10`
-	sqlPoolEvents       = sqlEventsSelect + ` AND e.pool_id = $2` + sqlEventsFilter
-	sqlSubAccountEvents = sqlEventsSelect + ` AND e.account_id = $2 AND e.account_id <> e.pool_id` + sqlEventsFilter
 )
 
 // Events lists an account's events newest first, limit at a time: pass the
@@ -225,7 +235,7 @@ func (l *Ledger) Events(ctx context.Context, accountID int64, f EventFilter, cur
 		to = &f.To
 	}
 	if cursor <= 0 {
-		cursor = math.MaxInt64 // the first page; e.id < $3 stays an index condition
+		cursor = math.MaxInt64 // the first page; the bounds stay index conditions
 	}
 	q := sqlPoolEvents
 	if acc.ID != acc.PoolID {

@@ -83,9 +83,10 @@ FROM ledger_accounts a JOIN ledger_accounts p ON p.id = a.pool_id WHERE a.id = $
 // Head returns the id of the pool's newest event, 0 when it has none. A
 // pool's events are written under its row lock, so its committed events
 // are always a prefix of its ids: Head versions everything the ledger
-// answers about the pool. One probe at the end of the primary key.
+// answers about the pool. One probe at the end of the primary key
+// (pool_id, at, id), in the newest partition holding the pool's events.
 func Head(ctx context.Context, q db.DBTX, poolID int64) (int64, error) {
-	const sql = `SELECT coalesce((SELECT id FROM ledger_events WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)`
+	const sql = `SELECT coalesce((SELECT id FROM ledger_events WHERE pool_id = $1 ORDER BY at DESC, id DESC LIMIT 1), 0)`
 	var head int64
 	if err := q.QueryRow(ctx, sql, poolID).Scan(&head); err != nil {
 		return 0, fmt.Errorf("ledger: head: %w", err)

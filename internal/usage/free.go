@@ -138,7 +138,7 @@ const maxCursorMicros = 253402300799999999
 // One round trip, as Head.
 func (s *Store) Version(ctx context.Context, poolID int64) (int64, error) {
 	const q = `
-SELECT coalesce((SELECT id FROM ledger_event_view WHERE pool_id = $1 ORDER BY id DESC LIMIT 1), 0)
+SELECT coalesce((SELECT id FROM ledger_event_view WHERE pool_id = $1 ORDER BY at DESC, id DESC LIMIT 1), 0)
      + (SELECT count(*) FROM gateway_usage_calls WHERE pool_id = $1 AND state = 'committed')`
 	var v int64
 	if err := s.read(ctx).QueryRow(ctx, q, poolID).Scan(&v); err != nil {

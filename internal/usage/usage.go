@@ -420,6 +420,11 @@ const opsAgg = opsAggHead + `$2` + opsAggTail
 const opsAggAfterMark = opsAggHead +
 	`$2 AND e.id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))` + opsAggTail
 
+// sqlEventAt2 is the at of the pool's event $2 (-infinity for 0): the
+// ledger's key is (pool_id, at, id) and at grows with id within a pool, so
+// "at ≥ it" bounds "id > $2" on the key and leaves older partitions out.
+const sqlEventAt2 = `coalesce((SELECT c.at FROM ledger_event_view c WHERE c.pool_id = $1 AND c.id = $2), '-infinity')`
+
 const opsAggHead = `
 WITH ops AS (
     SELECT e.op_id, min(e.account_id) AS account_id, min(e.model) AS model, min(e.occurred_at) AS occurred_at,
@@ -427,7 +432,7 @@ WITH ops AS (
            sum(e.unpaid) AS unpaid,
            (array_agg(e.detail ORDER BY e.id))[1] AS detail
     FROM ledger_event_view e
-    WHERE e.pool_id = $1 AND e.id > `
+    WHERE e.pool_id = $1 AND e.at >= ` + sqlEventAt2 + ` AND e.id > `
 const opsAggTail = ` AND ($3::bigint = 0 OR e.id <= $3)
       AND e.type IN ` + usageTypes + `
       AND ($4::text = '' OR e.session_id = $4)
@@ -489,10 +494,14 @@ func (s *Store) Refresh(ctx context.Context, poolID int64) error {
 
 // sqlMark reads the pool's last folded event id and how many events came
 // after it (counting at most $2), in one round trip. The planner cannot
-// know m.last, so ORDER BY id is what keeps it on the primary key (without
-// it, it reads the pool's whole history in a sequential scan).
+// know m.last, so the bound on at (the mark's event's, found by id) and
+// ORDER BY at, id are what keep it on the primary key (pool_id, at, id)
+// (without them, it reads the pool's whole history).
 const sqlMark = `
-SELECT m.last, (SELECT count(*) FROM (SELECT 1 FROM ledger_event_view WHERE pool_id = $1 AND id > m.last ORDER BY id LIMIT $2) p)
+SELECT m.last, (SELECT count(*) FROM (SELECT 1 FROM ledger_event_view
+                                      WHERE pool_id = $1 AND id > m.last
+                                        AND at >= coalesce((SELECT c.at FROM ledger_event_view c WHERE c.pool_id = $1 AND c.id = m.last), '-infinity')
+                                      ORDER BY at, id LIMIT $2) p)
 FROM (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0) AS last) m`
 
 // mark returns the last folded event id of the pool, first folding pending
@@ -614,7 +623,8 @@ func (s *Store) Models(ctx context.Context, sc Scope) ([]string, error) {
 SELECT DISTINCT model FROM usage_daily WHERE pool_id = $1 AND ($2::bigint = 0 OR account_id = $2)
 UNION
 SELECT DISTINCT model FROM ledger_event_view
-WHERE pool_id = $1 AND id > $3 AND id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))
+WHERE pool_id = $1 AND id > $3 AND at >= coalesce((SELECT c.at FROM ledger_event_view c WHERE c.pool_id = $1 AND c.id = $3), '-infinity')
+  AND id > (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0))
   AND type IN ` + usageTypes + ` AND ($2::bigint = 0 OR account_id = $2)
 UNION
 SELECT DISTINCT model FROM gateway_usage_calls

@@ -2185,3 +2185,78 @@ BEGIN
     END LOOP;
     RETURN v_out;
 END $$;
+
+-- ledger_month_start is the instant the Shanghai month containing p_at
+-- starts: ledger_events is partitioned on these bounds, the months of the
+-- revenue report's closings and of statements.
+CREATE OR REPLACE FUNCTION ledger_month_start(p_at timestamptz) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+    SELECT date_trunc('month', p_at AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'
+$$;
+
+-- ledger_month_add is the start of the Shanghai month p_months after the
+-- one containing p_at.
+CREATE OR REPLACE FUNCTION ledger_month_add(p_at timestamptz, p_months int) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+    SELECT (date_trunc('month', p_at AT TIME ZONE 'Asia/Shanghai') + make_interval(months => p_months)) AT TIME ZONE 'Asia/Shanghai'
+$$;
+
+-- ledger_event_partitions lists ledger_events' partitions with their
+-- bounds (NULL for MINVALUE and MAXVALUE), oldest first.
+CREATE OR REPLACE FUNCTION ledger_event_partitions() RETURNS TABLE (name text, from_at timestamptz, to_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT c.relname::text,
+           substring(pg_get_expr(c.relpartbound, c.oid) FROM $r$FROM \('([^']+)'\)$r$)::timestamptz,
+           substring(pg_get_expr(c.relpartbound, c.oid) FROM $r$TO \('([^']+)'\)$r$)::timestamptz
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'ledger_events'::regclass AND NOT i.inhdetachpending
+    ORDER BY 2 NULLS FIRST
+$$;
+
+-- ledger_partitions_ahead makes sure ledger_events has a partition of its
+-- own for every Shanghai month from p_at's through p_months later, split
+-- off ledger_events_after (the partition for everything from the last
+-- month created on), and returns how many it created. Run as the owner
+-- role (the application role may not create tables): `credits migrate`
+-- and `credits ledger retire` call it (ledger.CreatePartitions). Each new
+-- partition gets its own append_only() trigger (statement triggers are not
+-- cloned). ledger_events_after is detached and attached again with its new
+-- lower bound in this transaction: it is empty while the job keeps ahead,
+-- so that takes no scan; a write waits for the parent's lock at most
+-- lock_timeout (5 s, then the job fails and the next run tries again). If
+-- rows already sit in ledger_events_after in a month to split off (the job
+-- did not run for months), it raises instead of moving history.
+CREATE OR REPLACE FUNCTION ledger_partitions_ahead(p_at timestamptz, p_months int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    v_after timestamptz;
+    v_month timestamptz;
+    v_next  timestamptz;
+    v_name  text;
+    v_made  int := 0;
+BEGIN
+    PERFORM set_config('lock_timeout', '5s', true);
+    FOR i IN 0 .. p_months LOOP
+        v_month := ledger_month_add(p_at, i);
+        SELECT from_at INTO v_after FROM ledger_event_partitions() WHERE name = 'ledger_events_after';
+        IF v_after IS NULL THEN
+            RAISE EXCEPTION 'ledger_partitions_ahead: ledger_events_after is missing';
+        END IF;
+        CONTINUE WHEN v_month < v_after;
+        v_next := ledger_month_add(v_month, 1);
+        IF EXISTS (SELECT 1 FROM ledger_events_after WHERE at < v_next) THEN
+            RAISE EXCEPTION 'ledger_partitions_ahead: ledger_events_after holds events before %: the months up to it cannot be split off', v_next
+                USING HINT = 'the job fell behind; events stay correct in ledger_events_after';
+        END IF;
+        -- every month from the partition after's bound up to v_month
+        WHILE v_after <= v_month LOOP
+            v_next := ledger_month_add(v_after, 1);
+            v_name := 'ledger_events_' || to_char(v_after AT TIME ZONE 'Asia/Shanghai', 'YYYY_MM');
+            ALTER TABLE ledger_events DETACH PARTITION ledger_events_after;
+            EXECUTE format('CREATE TABLE %I PARTITION OF ledger_events FOR VALUES FROM (%L) TO (%L)', v_name, v_after, v_next);
+            EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION append_only(%L)',
+                v_name || '_append_only', v_name, 'write a correcting event (adjustment, refund) instead');
+            EXECUTE format('ALTER TABLE ledger_events ATTACH PARTITION ledger_events_after FOR VALUES FROM (%L) TO (MAXVALUE)', v_next);
+            v_after := v_next;
+            v_made := v_made + 1;
+        END LOOP;
+    END LOOP;
+    RETURN v_made;
+END $$;
