@@ -251,7 +251,7 @@ func New(d Deps) (*Server, error) {
 	s.access = d.Access
 	s.relayKeys, s.upstreams = d.RelayKeys, d.RelayUpstreams
 	s.team = d.Team
-	s.statements = &statement.Service{Pool: d.Pool, Ledger: d.Ledger}
+	s.statements = &statement.Service{Pool: d.Pool, Ledger: d.Ledger, CreditLines: d.CreditLines}
 	s.creditLines = d.CreditLines
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.products = d.Products

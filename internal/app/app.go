@@ -550,7 +550,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	periodic = append(periodic, costs.PeriodicJobs()...)
 	// Monthly statements: mailed with PDF and XLSX to each account's billing
 	// contacts, once per account and month (internal/statement).
-	river.AddWorker(workers, &statement.MailWorker{Mailer: &statement.Mailer{Service: &statement.Service{Pool: pool, Ledger: a.Ledger},
+	river.AddWorker(workers, &statement.MailWorker{Mailer: &statement.Mailer{Service: &statement.Service{Pool: pool, Ledger: a.Ledger, CreditLines: a.CreditLines},
 		Pool: pool, Jobs: late, I18n: a.I18n, Recipients: a.billingContacts, PortalURL: cfg.BaseURL + "/portal/statements"}})
 	periodic = append(periodic, statement.PeriodicJobs()...)
 	// Credit line bills: closed on the billing day, moved along their states.

@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/invoicing/pdf"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/format"
@@ -18,19 +19,22 @@ import (
 var (
 	bucketLabel = map[ledger.LotKind]string{
 		ledger.LotPaid: "充值 Paid", ledger.LotPromo: "赠送 Promo", ledger.LotPlan: "套餐 Plan", ledger.LotGrace: "宽限 Grace",
+		ledger.LotCredit: "授信 Credit line",
 	}
 	categoryLabel = map[Category]string{
-		CatTopUp:       "充值 Top-ups",
-		CatGrant:       "赠送 Grants",
-		CatPlanCredit:  "套餐额度 Plan credits",
-		CatGrace:       "宽限额度 Grace credit",
-		CatAdjustment:  "调整 Adjustments",
-		CatConsumption: "消费 Consumption",
-		CatHolds:       "预扣变动 Holds (open reservations)",
-		CatExpiry:      "过期 Expiries",
-		CatRefund:      "退款 Refunds",
-		CatBonusRevoke: "退款收回赠送 Bonus revoked with refunds",
-		CatOther:       "其他 Other",
+		CatTopUp:         "充值 Top-ups",
+		CatGrant:         "赠送 Grants",
+		CatPlanCredit:    "套餐额度 Plan credits",
+		CatGrace:         "宽限额度 Grace credit",
+		CatAdjustment:    "调整 Adjustments",
+		CatConsumption:   "消费 Consumption",
+		CatHolds:         "预扣变动 Holds (open reservations)",
+		CatExpiry:        "过期 Expiries",
+		CatRefund:        "退款 Refunds",
+		CatBonusRevoke:   "退款收回赠送 Bonus revoked with refunds",
+		CatCreditLine:    "授信额度调整 Credit line set",
+		CatCreditRestore: "账单付款恢复额度 Line restored by bills paid",
+		CatOther:         "其他 Other",
 	}
 )
 
@@ -94,7 +98,7 @@ func (s Statement) summaryRows() (header []string, rows [][]string) {
 	}
 	rows = append(rows, line("期初余额 Opening balance", s.Opening))
 	for _, m := range s.Movements {
-		if m.Category == CatOther && m.Total.IsZero() && m.Operations == 0 {
+		if (m.Category == CatOther || m.Category == CatCreditLine || m.Category == CatCreditRestore) && m.Total.IsZero() && m.Operations == 0 {
 			continue
 		}
 		rows = append(rows, line(categoryLabel[m.Category], m.Amounts))
@@ -167,11 +171,54 @@ func (s Statement) PDF() ([]byte, error) {
 		}
 		rep.Tables = append(rep.Tables, t)
 	}
+	if c := s.Credit; c != nil {
+		rep.Header = append(rep.Header, [2]string{"授信额度 Credit line", format.Credits(c.LineClosing) + " 点"},
+			[2]string{"授信已用 Line used", format.Credits(c.UsedOpening) + " → " + format.Credits(c.UsedClosing) + " 点"},
+			[2]string{"自有余额 Owned balance", format.Credits(c.OwnedOpening) + " → " + format.Credits(c.OwnedClosing) + " 点（负数为欠款 negative: owed）"},
+			[2]string{"本月出账 Bills issued", money(c.IssuedFen)},
+			[2]string{"本月还款 Bills paid", money(c.PaidFen)})
+		rep.Tables = append(rep.Tables, c.billTable())
+	}
 	b, err := pdf.RenderReport(rep)
 	if err != nil {
 		return nil, fmt.Errorf("statement: pdf: %w", err)
 	}
 	return b, nil
+}
+
+// stateLabel names a bill's state.
+var stateLabel = map[creditline.Status]string{
+	creditline.StatusOpen: "待付 Open", creditline.StatusOverdue: "逾期 Overdue",
+	creditline.StatusFrozen: "已冻结 Frozen", creditline.StatusPaid: "已付 Paid",
+}
+
+// billColumns are the bill table's columns (PDF and XLSX).
+var billColumns = []string{"账单 Bill", "账期 Period", "点数 Credits", "金额 Amount", "出账 Issued", "到期 Due", "付款 Paid", "月末状态 State at month end"}
+
+func billPeriod(b creditline.Bill) string {
+	return format.Date(b.PeriodStart) + " — " + format.Date(b.PeriodEnd)
+}
+
+func billPaid(b creditline.Bill) string {
+	if b.PaidAt == nil {
+		return ""
+	}
+	return format.Date(*b.PaidAt)
+}
+
+// billTable is the PDF's table of the month's bills, with the totals.
+func (c CreditLine) billTable() pdf.Table {
+	t := pdf.Table{Heading: "授信账单（本月出账或付款）Credit line bills issued or paid this month", Columns: billColumns,
+		Widths: []float64{0.1, 0.2, 0.12, 0.1, 0.1, 0.1, 0.1, 0.18}}
+	for _, b := range c.Bills {
+		t.Rows = append(t.Rows, []string{b.ReferenceCode, billPeriod(b.Bill), format.Credits(b.Credits), money(b.AmountFen),
+			format.Date(b.IssuedAt), format.Date(b.DueAt), billPaid(b.Bill), stateLabel[b.StateAtEnd]})
+	}
+	if len(t.Rows) == 0 {
+		t.Rows = [][]string{{"本月无账单 No bills", "", "", "", "", "", "", ""}}
+	}
+	t.Rows = append(t.Rows, []string{"账单合计 Bills total", "出账 issued", "", money(c.IssuedFen), "", "还款 paid", money(c.PaidFen), ""})
+	return t
 }
 
 // Sheet names of the XLSX.
@@ -230,6 +277,21 @@ func (s Statement) XLSX() ([]byte, error) {
 		set(SheetSummary, 2, row, kv[1], true)
 		row++
 	}
+	if c := s.Credit; c != nil {
+		for _, kv := range [][2]string{
+			{"授信额度（点）Credit line (credits)", c.LineClosing.String()},
+			{"授信期初已用（点）Line used at opening", c.UsedOpening.String()},
+			{"授信期末已用（点）Line used at closing", c.UsedClosing.String()},
+			{"期初自有余额（点）Owned balance at opening", c.OwnedOpening.String()},
+			{"期末自有余额（点，负数为欠款）Owned balance at closing (negative: owed)", c.OwnedClosing.String()},
+			{"本月出账（元）Bills issued (RMB)", decimal.New(c.IssuedFen, -2).StringFixed(2)},
+			{"本月还款（元）Bills paid (RMB)", decimal.New(c.PaidFen, -2).StringFixed(2)},
+		} {
+			set(SheetSummary, 1, row, kv[0], false)
+			set(SheetSummary, 2, row, kv[1], true)
+			row++
+		}
+	}
 	row++
 	header, rows := s.summaryRows()
 	for i, h := range header {
@@ -253,6 +315,26 @@ func (s Statement) XLSX() ([]byte, error) {
 		set(SheetUsage, 4, r, u.Project, false)
 		set(SheetUsage, 5, r, strconv.FormatInt(u.Calls, 10), true)
 		set(SheetUsage, 6, r, u.Credits.String(), true)
+	}
+	if c := s.Credit; c != nil {
+		row++
+		set(SheetSummary, 1, row, "授信账单 Credit line bills", false)
+		row++
+		for i, h := range billColumns {
+			set(SheetSummary, i+1, row, h, false)
+		}
+		row++
+		for _, b := range c.Bills {
+			set(SheetSummary, 1, row, b.ReferenceCode, false)
+			set(SheetSummary, 2, row, billPeriod(b.Bill), false)
+			set(SheetSummary, 3, row, b.Credits.String(), true)
+			set(SheetSummary, 4, row, decimal.New(b.AmountFen, -2).StringFixed(2), true)
+			set(SheetSummary, 5, row, format.Date(b.IssuedAt), false)
+			set(SheetSummary, 6, row, format.Date(b.DueAt), false)
+			set(SheetSummary, 7, row, billPaid(b.Bill), false)
+			set(SheetSummary, 8, row, stateLabel[b.StateAtEnd], false)
+			row++
+		}
 	}
 	if werr != nil {
 		return nil, fmt.Errorf("statement: xlsx: %w", werr)

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
@@ -98,22 +99,24 @@ type Category string
 
 // Movement categories, in display order.
 const (
-	CatTopUp       Category = "topup"        // purchase events: paid top-ups
-	CatGrant       Category = "grant"        // grants of promotional credit (sign-up, bonus, goodwill, codes)
-	CatPlanCredit  Category = "plan_credit"  // a plan's allowance
-	CatGrace       Category = "grace"        // grace credit
-	CatAdjustment  Category = "adjustment"   // staff corrections
-	CatConsumption Category = "consumption"  // charges: deductions and expired holds charged
-	CatHolds       Category = "holds"        // change of what open reservations hold
-	CatExpiry      Category = "expiry"       // credit that expired unspent
-	CatRefund      Category = "refund"       // paid credit refunded
-	CatBonusRevoke Category = "bonus_revoke" // bonus revoked with a refund (same operation)
-	CatOther       Category = "other"        // any other event carrying an amount
+	CatTopUp         Category = "topup"          // purchase events: paid top-ups
+	CatGrant         Category = "grant"          // grants of promotional credit (sign-up, bonus, goodwill, codes)
+	CatPlanCredit    Category = "plan_credit"    // a plan's allowance
+	CatGrace         Category = "grace"          // grace credit
+	CatAdjustment    Category = "adjustment"     // staff corrections
+	CatConsumption   Category = "consumption"    // charges: deductions and expired holds charged
+	CatHolds         Category = "holds"          // change of what open reservations hold
+	CatExpiry        Category = "expiry"         // credit that expired unspent
+	CatRefund        Category = "refund"         // paid credit refunded
+	CatBonusRevoke   Category = "bonus_revoke"   // bonus revoked with a refund (same operation)
+	CatCreditLine    Category = "credit_line"    // a credit line granted or changed (授信)
+	CatCreditRestore Category = "credit_restore" // a credit line given back by a bill paid
+	CatOther         Category = "other"          // any other event carrying an amount
 )
 
 // Categories is the display order.
 var Categories = []Category{CatTopUp, CatGrant, CatPlanCredit, CatGrace, CatAdjustment, CatConsumption,
-	CatHolds, CatExpiry, CatRefund, CatBonusRevoke, CatOther}
+	CatHolds, CatExpiry, CatRefund, CatBonusRevoke, CatCreditLine, CatCreditRestore, CatOther}
 
 // Movement is the month's total of one category: signed credit by bucket
 // (negative takes credit out) and how many ledger operations made it.
@@ -162,7 +165,9 @@ type Statement struct {
 	Unpaid                        decimal.Decimal // usage the ledger could not charge (memo: not in any balance)
 	TransferOps                   int64           // allocation transfers between the enterprise's accounts
 	TransferMoved                 decimal.Decimal // allocation they moved (memo: a pool's credit does not change)
-	GeneratedAt                   time.Time
+	// Credit is the credit line section (nil: the account has no line).
+	Credit      *CreditLine
+	GeneratedAt time.Time
 }
 
 // Movement returns the category's movement.
@@ -180,6 +185,9 @@ func (s Statement) Movement(c Category) Movement {
 type Service struct {
 	Pool   *pgxpool.Pool
 	Ledger *ledger.Ledger
+	// CreditLines lists an enterprise's bills for its credit line
+	// section; nil lists none (the section's credit figures remain).
+	CreditLines *creditline.Service
 }
 
 func (s *Service) now() time.Time { return s.Ledger.Now() }
@@ -259,6 +267,12 @@ FROM month m
 LEFT JOIN refund_ops r ON r.op_id = m.op_id
 GROUP BY 1, 2, 3`
 
+	// sqlLineBefore is the pool's credit line before $2: the sum of its
+	// credit_line events.
+	sqlLineBefore = `
+SELECT coalesce(sum(amount), 0) FROM ledger_event_view
+WHERE pool_id = $1 AND at < $2 AND type = 'credit_line'`
+
 	// sqlUsage is the month's consumption by model, account and project.
 	sqlUsage = `
 SELECT e.model, e.account_id, coalesce(a.name, '') AS account_name, e.project,
@@ -323,6 +337,10 @@ func category(typ, kind string, withRefund bool) Category {
 		return CatExpiry
 	case ledger.EventRefund:
 		return CatRefund
+	case ledger.EventCreditLine:
+		return CatCreditLine
+	case ledger.EventCreditRestore:
+		return CatCreditRestore
 	}
 	return CatOther
 }
@@ -348,6 +366,7 @@ func (s *Service) Compute(ctx context.Context, accountID int64, m Month) (Statem
 	start, end := m.Start().UTC(), m.End().UTC()
 	var movements []movementRow
 	var usage []usageRow
+	var lineOpening decimal.Decimal
 	// One snapshot for the three reads.
 	err = pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, sqlBuckets, acc.ID, start)
@@ -363,8 +382,10 @@ func (s *Service) Compute(ctx context.Context, accountID int64, m Month) (Statem
 			return err
 		}
 		rows, _ = tx.Query(ctx, sqlUsage, acc.ID, start, end)
-		usage, err = pgx.CollectRows(rows, pgx.RowToStructByName[usageRow])
-		return err
+		if usage, err = pgx.CollectRows(rows, pgx.RowToStructByName[usageRow]); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, sqlLineBefore, acc.ID, start).Scan(&lineOpening)
 	})
 	if err != nil {
 		return Statement{}, fmt.Errorf("statement: compute: %w", err)
@@ -403,6 +424,9 @@ func (s *Service) Compute(ctx context.Context, accountID int64, m Month) (Statem
 		}
 	}
 	st.setUsage(usage)
+	if st.Credit, err = s.creditLine(ctx, st, lineOpening, start, end); err != nil {
+		return Statement{}, err
+	}
 	if err := s.reconcile(ctx, st, start, end); err != nil {
 		return Statement{}, err
 	}
@@ -424,6 +448,19 @@ func (s *Service) reconcile(ctx context.Context, st Statement, start, end time.T
 		}
 		if !want.Equal(b.got) {
 			return fmt.Errorf("%w: account %d %s %s: statement %s, ledger %s", ErrUnreconciled, st.AccountID, st.Month, b.name, b.got, want)
+		}
+	}
+	if c := st.Credit; c != nil {
+		// The line's own identities: what was used moved by the month's
+		// consumption of it less what bills gave back (and holds of it),
+		// and what is owned is the balance less the line at both ends.
+		bal, err := s.Ledger.BalanceAt(ctx, st.AccountID, end.Add(-time.Microsecond))
+		if err != nil {
+			return fmt.Errorf("statement: reconcile: %w", err)
+		}
+		if !bal.Sub(c.LineClosing).Equal(c.OwnedClosing) || c.LineClosing.Sub(c.UsedClosing).Sub(st.Closing.Of(ledger.LotCredit)).Sign() != 0 {
+			return fmt.Errorf("%w: account %d %s credit line: owned %s, line %s, used %s", ErrUnreconciled, st.AccountID, st.Month,
+				c.OwnedClosing, c.LineClosing, c.UsedClosing)
 		}
 	}
 	return nil
