@@ -49,7 +49,7 @@ func TestStatementOfACreditLine(t *testing.T) {
 	b.charge(t, other.ID, "100", "m", "")
 	b.at("2026-10-05 02:00:00")
 	b.charge(t, acc.ID, "17345.678901", "m", "") // 5000 paid, then 12345.678901 of the line
-	b.at("2026-11-01 02:00:00")                   // 10:00 Beijing time on the billing day
+	b.at("2026-11-01 02:00:00")                  // 10:00 Beijing time on the billing day
 	bill, closed, err := lines.CloseLine(b.ctx, acc.ID)
 	require.NoError(t, err)
 	require.True(t, closed)
