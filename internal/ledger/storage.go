@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -175,21 +172,15 @@ FROM ledger_accounts WHERE id BETWEEN $1 AND $1 + $2 - 1`, first, cfg.Accounts)
 		if r.Before, err = Storage(ctx, pool); err != nil {
 			return r, err
 		}
-		server := backendCPU(ctx, pool)
-		client := processCPU()
+		server := db.ServerCPU(ctx, pool)
+		client := db.ProcessCPU()
 		start := time.Now()
 		if err := storageRound(ctx, l, &next, int64(per*round), first, cfg); err != nil {
 			return r, err
 		}
 		r.Elapsed = time.Since(start)
-		r.ClientCPUPer = (processCPU() - client) / time.Duration(per)
-		if s := backendCPU(ctx, pool); server != nil && s != nil {
-			var d time.Duration
-			for pid, c := range s {
-				d += c - server[pid]
-			}
-			r.ServerCPUPer = d / time.Duration(per)
-		}
+		r.ClientCPUPer = (db.ProcessCPU() - client) / time.Duration(per)
+		r.ServerCPUPer = db.ServerCPUSpent(server, db.ServerCPU(ctx, pool)) / time.Duration(per)
 		if cfg.Retire {
 			// The window passing, as the job sees it an hour later: every
 			// closed reservation and request record moves out, and VACUUM
@@ -322,43 +313,4 @@ func humanBytes(n int64) string {
 	default:
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
-}
-
-// processCPU is this process's user + system CPU so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// backendCPU is the CPU so far of each server process attached to this
-// database (backends, autovacuum workers), read from /proc; nil when the
-// server is not on this machine. USER_HZ is 100 on Linux.
-func backendCPU(ctx context.Context, pool *pgxpool.Pool) map[int]time.Duration {
-	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
-	if err != nil {
-		return nil
-	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		return nil
-	}
-	out := map[int]time.Duration{}
-	for _, pid := range pids {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		s := string(raw)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		out[int(pid)] = time.Duration(ut+st) * 10 * time.Millisecond
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }

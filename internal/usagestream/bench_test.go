@@ -12,6 +12,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/usagestream"
 )
 
@@ -19,7 +20,10 @@ import (
 // second on both paths in one run: 8 clients each sending a 500-event
 // batch per round, charged in the request (sync), or published to
 // JetStream and charged by one instance's consumer (the round ends when the
-// stream is drained). Not part of make test:
+// stream is drained). Beside the rate it reports the CPU each event cost
+// this process (clients, API and consumer: cpu-µs/event) and PostgreSQL's
+// backends (pg-cpu-µs/event), which a machine shared with other work
+// inflates less than the rate. Not part of make test:
 //
 //	go test ./internal/usagestream -run '^$' -bench UsageIngestion -benchtime 20x
 func BenchmarkUsageIngestion(b *testing.B) {
@@ -57,49 +61,62 @@ func BenchmarkUsageIngestion(b *testing.B) {
 		}
 		return out
 	}
+	var elapsed, cpu, server time.Duration
+	measure := func(round func()) {
+		pg, own, start := db.ServerCPU(ctx, bb.pool), db.ProcessCPU(), time.Now()
+		round()
+		elapsed += time.Since(start)
+		cpu += db.ProcessCPU() - own
+		server += db.ServerCPUSpent(pg, db.ServerCPU(ctx, bb.pool))
+	}
+	report := func(b *testing.B) {
+		n := float64(b.N * clients * perBatch)
+		b.ReportMetric(n/elapsed.Seconds(), "events/s")
+		b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/event")
+		b.ReportMetric(float64(server.Microseconds())/n, "pg-cpu-µs/event")
+		elapsed, cpu, server = 0, 0, 0
+	}
 	b.Run("sync", func(b *testing.B) {
-		var elapsed time.Duration
 		for i := range b.N {
 			bs := batches("sync", i)
-			start := time.Now()
-			var wg sync.WaitGroup
-			for _, batch := range bs {
-				wg.Go(func() {
-					res, err := bb.gw.IngestUsage(ctx, bb.key, batch)
-					require.NoError(b, err)
-					require.Equal(b, perBatch, res.Accepted, "%+v", res.Rejected)
-				})
-			}
-			wg.Wait()
-			elapsed += time.Since(start)
+			measure(func() {
+				var wg sync.WaitGroup
+				for _, batch := range bs {
+					wg.Go(func() {
+						res, err := bb.gw.IngestUsage(ctx, bb.key, batch)
+						require.NoError(b, err)
+						require.Equal(b, perBatch, res.Accepted, "%+v", res.Rejected)
+					})
+				}
+				wg.Wait()
+			})
 		}
-		b.ReportMetric(float64(b.N*clients*perBatch)/elapsed.Seconds(), "events/s")
+		report(b)
 	})
 	b.Run("jetstream", func(b *testing.B) {
 		s, _ := bb.open(b, usagestream.Options{})
-		var elapsed time.Duration
 		for i := range b.N {
 			bs := batches("js", i)
-			start := time.Now()
-			var wg sync.WaitGroup
-			for _, batch := range bs {
-				wg.Go(func() {
-					res, err := s.Publish(ctx, bb.key, batch)
-					require.NoError(b, err)
-					require.Equal(b, perBatch, res.Queued)
-				})
-			}
-			wg.Wait()
-			for {
-				n, err := s.Backlog(ctx)
-				require.NoError(b, err)
-				if n == 0 {
-					break
+			measure(func() {
+				var wg sync.WaitGroup
+				for _, batch := range bs {
+					wg.Go(func() {
+						res, err := s.Publish(ctx, bb.key, batch)
+						require.NoError(b, err)
+						require.Equal(b, perBatch, res.Queued)
+					})
 				}
-				time.Sleep(2 * time.Millisecond)
-			}
-			elapsed += time.Since(start)
+				wg.Wait()
+				for {
+					n, err := s.Backlog(ctx)
+					require.NoError(b, err)
+					if n == 0 {
+						break
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+			})
 		}
-		b.ReportMetric(float64(b.N*clients*perBatch)/elapsed.Seconds(), "events/s")
+		report(b)
 	})
 }

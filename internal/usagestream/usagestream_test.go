@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
@@ -67,6 +68,7 @@ func retryAll(n int) []string {
 type bundle struct {
 	gw     *gateway.Service
 	ledger *ledger.Ledger
+	pool   *pgxpool.Pool
 	key    gateway.Key
 	prefix string
 	url    string
@@ -84,7 +86,7 @@ func setup(t testing.TB) *bundle {
 	l := ledger.New(pool, ledger.Options{TrialCap: ledger.DefaultTrialCap})
 	t.Cleanup(l.Close)
 	var err error
-	b.ledger = l
+	b.ledger, b.pool = l, pool
 	b.gw, err = gateway.New(gateway.Deps{Pool: pool, Ledger: l, Pricing: pricing.New(pool),
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{})},
 		gateway.Options{Secret: []byte("usagestream-test-secret-0123456789"), CacheTTL: time.Millisecond})
