@@ -119,6 +119,9 @@ var errorTable = []ErrorMapping{
 	{gateway.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.api.idempotency_conflict"},
 	{ledger.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict", "error.api.idempotency_conflict"},
 	{ledger.ErrRetryWindowPassed, http.StatusConflict, "retry_window_passed", "error.api.retry_window_passed"},
+	// A balance asked for an instant in months moved to the archive
+	// (ledger.Archive) until they are restored.
+	{ledger.ErrArchived, http.StatusGone, "archived", "error.api.archived"},
 	// A hard-stop budget (the account's, a project's or a key's) is full;
 	// retry_at says when its period resets.
 	{ledger.ErrBudgetExceeded, http.StatusPaymentRequired, "budget_exceeded", "error.api.budget_exceeded"},

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -23,13 +25,19 @@ import (
 // runLedger is `credits ledger verify`: it checks every invariant of
 // ledger.Verify on every pool, prints each mismatch (naming its pool) and
 // fails, naming the pools, on any. `credits ledger storage` prints the
-// size of the hot ledger tables.
+// size of the hot ledger tables; retire, archive and restore are the owner
+// role's jobs below.
 func runLedger(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != "verify" && args[0] != "storage" && args[0] != "retire") {
-		return errors.New("usage: credits ledger verify|storage|retire [-window 192h]")
+	if len(args) == 0 || !slices.Contains([]string{"verify", "storage", "retire", "archive", "restore"}, args[0]) {
+		return errors.New("usage: credits ledger verify|storage|retire [-window 192h]|archive [-dir DIR] <month 2027-01 | before>|restore <file.copy.gz>")
 	}
-	if args[0] == "retire" {
+	switch args[0] {
+	case "retire":
 		return runRetire(ctx, args[1:], os.Stdout)
+	case "archive":
+		return runArchive(ctx, args[1:], os.Stdout)
+	case "restore":
+		return runRestore(ctx, args[1:], os.Stdout)
 	}
 	pool, err := openMigratedDB(ctx)
 	if err != nil {
@@ -213,4 +221,75 @@ func runBenchLedger(ctx context.Context, args []string) error {
 	}
 	_, err = ledger.RunBenchmark(ctx, pool, ledger.BenchConfig{Workers: *workers, Accounts: *accounts, Duration: *dur, HistoryEvents: *events}, os.Stdout)
 	return err
+}
+
+// runArchive is `credits ledger archive [-dir DIR] <month>`: connected as
+// the owner role, it takes one month of ledger_events out to DIR (a gzip of
+// COPY (FORMAT binary), its manifest and a SHA-256 sidecar) and records its
+// checkpoint (ledger.Archive). A month leaves only once the revenue report
+// has closed it (its month-end positions of paid lots exist), oldest first.
+func runArchive(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("ledger archive", flag.ContinueOnError)
+	dir := fs.String("dir", ".", "folder the archive files are written to")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: credits ledger archive [-dir DIR] <month 2027-01 | before>")
+	}
+	pool, err := openOwnerDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	closed, err := backoffice.PaidPositionsClosedThrough(ctx, pool)
+	if err != nil {
+		return err
+	}
+	r, err := ledger.Archive(ctx, pool, ledger.ArchiveRequest{Month: fs.Arg(0), Dir: *dir, ClosedThrough: closed})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "ledger archive: %s left the ledger: %d events of %d pools in %s (sha256 %s), manifest %s, sums %s\n",
+		r.Partition, r.Events, r.Pools, r.File, r.SHA256, r.Manifest, r.SumFile)
+	return nil
+}
+
+// runRestore is `credits ledger restore <file>`: connected as the owner
+// role, it checks the archive's hashes against its sidecar and the ledger's
+// record, loads it into a new table and attaches it again
+// (ledger.Restore); `credits ledger verify` then reads the month again.
+func runRestore(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: credits ledger restore <file.copy.gz>")
+	}
+	pool, err := openOwnerDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	r, err := ledger.Restore(ctx, pool, args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "ledger restore: %s is back in the ledger with its %d events\n", r.Partition, r.Events)
+	return nil
+}
+
+// openOwnerDB connects as the owner role (MIGRATE_DATABASE_URL) to a
+// migrated database, for the jobs the application role may not run.
+func openOwnerDB(ctx context.Context) (*pgxpool.Pool, error) {
+	urls, _, err := resolveDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := db.Open(ctx, urls.Owner)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.RequireMigrated(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
 }

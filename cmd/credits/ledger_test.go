@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -56,6 +57,16 @@ func TestLedgerVerifyFailsAndNamesTheTamperedPool(t *testing.T) {
 	code, stdout, stderr = runCreditsOutput(t, env, "ledger retire")
 	require.Zero(t, code, stderr)
 	require.Contains(t, stdout, "moved 0 closed reservations and 0 idempotency records")
+	require.Contains(t, stdout, "monthly event partitions created ahead")
+
+	// `ledger archive` (owner role) lets a month leave only once the
+	// revenue report has closed it; `ledger restore` checks the file.
+	code, _, stderr = runCreditsOutput(t, env, "ledger archive -dir "+t.TempDir()+" before")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "close the month first")
+	code, _, stderr = runCreditsOutput(t, env, "ledger restore "+filepath.Join(t.TempDir(), "ledger_events_before.copy.gz"))
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "ledger_events_before.sha256")
 
 	var event int64
 	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM ledger_events WHERE pool_id = $1 AND type = 'deduction'`, tampered.ID).Scan(&event))

@@ -235,3 +235,18 @@ func (s *Service) closeNextPaidMonth(ctx context.Context) (bool, error) {
 	})
 	return closed, err
 }
+
+// PaidPositionsClosedThrough is the end of the last month whose paid lots'
+// month-end positions are recorded (zero when none is): the revenue report
+// no longer reads the events before it, so ledger.Archive may let the
+// months before it leave (`credits ledger archive` passes it on).
+func PaidPositionsClosedThrough(ctx context.Context, q db.DBTX) (time.Time, error) {
+	var through *time.Time
+	if err := q.QueryRow(ctx, `SELECT max(through) FROM revenue_paid_closings`).Scan(&through); err != nil {
+		return time.Time{}, fmt.Errorf("backoffice: paid positions closed through: %w", err)
+	}
+	if through == nil {
+		return time.Time{}, nil
+	}
+	return through.UTC(), nil
+}

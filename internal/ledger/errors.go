@@ -68,6 +68,17 @@ var (
 	// job has moved to the archive, past the retry window (see Retire). It
 	// is not applied again, and retrying it cannot succeed.
 	ErrRetryWindowPassed = errors.New("retry window passed: the original call is archived")
+	// ErrArchived: the instant asked about lies in months of events that
+	// left for the archive (Archive); restore them (Restore) to ask.
+	ErrArchived = errors.New("events archived")
+	// ErrArchiveRefused: Archive will not let the month leave (its revenue
+	// month-end positions do not exist yet, an older month still holds
+	// events, or it is not a month that can leave); the error says which.
+	ErrArchiveRefused = errors.New("archive refused")
+	// ErrArchiveCorrupt: Restore found the file (or its manifest) not to be
+	// the one Archive wrote: its SHA-256 differs, or what it holds
+	// disagrees with the manifest. Nothing was loaded.
+	ErrArchiveCorrupt = errors.New("archive file corrupt")
 )
 
 // codeErrors maps the error codes the SQL functions return to sentinels.

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -120,22 +119,35 @@ func (l *Ledger) Balance(ctx context.Context, accountID int64) (Balance, error) 
 // lots, not counting holds) just after the last event recorded at or before
 // t; zero before the first. Every event row stores balance_after and the
 // ledger time is monotonic per pool, so each row is a checkpoint and this is
-// one index probe on (pool_id, at, id). Errors: ErrNotFound.
+// one index probe on (pool_id, at, id), in the partition of t's month (and
+// older ones only when the pool had no event since). After months have left
+// for the archive (Archive), an instant before the pool's last archived
+// event is refused (ErrArchived, naming where the archive ends); from that
+// event on, with no later event of the pool before t, the pool's
+// checkpoint answers (so a statement's opening balance at the end of the
+// archived months still reconciles). A pool with no archived event had
+// none before the archive's end. Errors: ErrNotFound, ErrArchived.
 func (l *Ledger) BalanceAt(ctx context.Context, accountID int64, t time.Time) (decimal.Decimal, error) {
 	pool, err := l.poolOf(ctx, accountID)
 	if err != nil {
 		return decimal.Zero, fmt.Errorf("ledger: balance at: %w", err)
 	}
-	const q = `SELECT balance_after FROM ledger_events WHERE pool_id = $1 AND at <= $2 ORDER BY at DESC, id DESC LIMIT 1`
-	var b decimal.Decimal
-	err = l.pool.QueryRow(ctx, q, pool, t.UTC()).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return decimal.Zero, nil
-	}
-	if err != nil {
+	const q = `
+SELECT CASE WHEN c.last_at > $2 THEN NULL
+            ELSE coalesce((SELECT balance_after FROM ledger_events WHERE pool_id = $1 AND at <= $2 ORDER BY at DESC, id DESC LIMIT 1),
+                          c.balance_after, 0) END,
+       a.until
+FROM (SELECT max(to_at) AS until FROM ledger_archives WHERE restored_at IS NULL) a
+LEFT JOIN ledger_checkpoints c ON c.pool_id = $1`
+	var b decimal.NullDecimal
+	var until *time.Time
+	if err := l.pool.QueryRow(ctx, q, pool, t.UTC()).Scan(&b, &until); err != nil {
 		return decimal.Zero, fmt.Errorf("ledger: balance at: %w", err)
 	}
-	return b, nil
+	if !b.Valid {
+		return decimal.Zero, fmt.Errorf("ledger: balance at %s: %w (the events before %s are in the archive)", t.UTC().Format(time.RFC3339), ErrArchived, until.UTC().Format(time.RFC3339))
+	}
+	return b.Decimal, nil
 }
 
 // Event is one immutable ledger row.

@@ -97,14 +97,18 @@ func (m Mismatch) String() string {
 // derived); the invariants' names come in as parameters.
 const (
 	// sqlVerifyChain walks every pool's events in id order (the primary
-	// key's order, so no sort): ids grow in commit order within a pool,
-	// because every write holds the pool's row lock until it commits.
+	// key's (at, id) order): ids grow in commit order within a pool,
+	// because every write holds the pool's row lock until it commits. A
+	// pool's first event still in ledger_events follows its checkpoint
+	// when months of it are archived (ledger_checkpoints), else zero; the
+	// per-pool sums below add the checkpoint's, the per-lot sums the
+	// archived lots' (ledger_archived_lots).
 	sqlVerifyChain = `
 SELECT $1::text, pool_id, id, 0::bigint, balance_after, prev + delta
-FROM (SELECT pool_id, id, balance_after,
-             CASE WHEN type = 'transfer' THEN 0 ELSE amount END AS delta,
-             lag(balance_after, 1, 0::numeric) OVER (PARTITION BY pool_id ORDER BY id) AS prev
-      FROM ledger_events) e
+FROM (SELECT e.pool_id, e.id, e.balance_after,
+             CASE WHEN e.type = 'transfer' THEN 0 ELSE e.amount END AS delta,
+             coalesce(lag(e.balance_after) OVER (PARTITION BY e.pool_id ORDER BY e.at, e.id), c.balance_after, 0) AS prev
+      FROM ledger_events e LEFT JOIN ledger_checkpoints c ON c.pool_id = e.pool_id) e
 WHERE balance_after <> prev + delta
 ORDER BY pool_id, id`
 
@@ -113,9 +117,10 @@ ORDER BY pool_id, id`
 	sqlVerifyPools = `
 SELECT v.invariant, p.id, 0::bigint, 0::bigint, v.stored, v.derived
 FROM (SELECT a.id, a.balance, a.reserved,
-             coalesce(e.total, 0) AS events, coalesce(last.balance_after, 0) AS last,
+             coalesce(e.total, 0) + coalesce(c.total, 0) AS events, coalesce(last.balance_after, c.balance_after, 0) AS last,
              coalesce(l.total, 0) AS lots, coalesce(r.total, 0) AS open
       FROM ledger_accounts a
+      LEFT JOIN ledger_checkpoints c ON c.pool_id = a.id
       LEFT JOIN (SELECT pool_id, sum(amount) FILTER (WHERE type <> 'transfer') AS total, max(id) AS last_id
                  FROM ledger_events GROUP BY pool_id) e ON e.pool_id = a.id
       LEFT JOIN ledger_events last ON last.pool_id = e.pool_id AND last.id = e.last_id
@@ -129,11 +134,12 @@ WHERE v.stored <> v.derived
 ORDER BY p.id`
 
 	sqlVerifyLots = `
-SELECT $1::text, l.pool_id, l.id, 0::bigint, l.remaining, coalesce(e.total, 0)
+SELECT $1::text, l.pool_id, l.id, 0::bigint, l.remaining, coalesce(e.total, 0) + coalesce(x.total, 0)
 FROM ledger_lots l
 LEFT JOIN (SELECT pool_id, lot_id, sum(amount) AS total FROM ledger_events WHERE lot_id IS NOT NULL
            GROUP BY pool_id, lot_id) e ON e.pool_id = l.pool_id AND e.lot_id = l.id
-WHERE l.remaining <> coalesce(e.total, 0)
+LEFT JOIN ledger_archived_lots x ON x.pool_id = l.pool_id AND x.lot_id = l.id
+WHERE l.remaining <> coalesce(e.total, 0) + coalesce(x.total, 0)
 ORDER BY l.pool_id, l.id`
 
 	sqlVerifyHolds = `
@@ -164,11 +170,12 @@ ORDER BY pool_id, op_id`
 	// its amount.
 	sqlVerifyCreditLines = `
 SELECT $1::text, l.pool_id, l.id, 0::bigint, l.amount,
-       CASE WHEN l.remaining > l.amount THEN l.remaining ELSE coalesce(e.total, 0) END
+       CASE WHEN l.remaining > l.amount THEN l.remaining ELSE coalesce(e.total, 0) + coalesce(x.credit_line, 0) END
 FROM ledger_lots l
 LEFT JOIN (SELECT pool_id, lot_id, sum(amount) AS total FROM ledger_events WHERE type = 'credit_line'
            GROUP BY pool_id, lot_id) e ON e.pool_id = l.pool_id AND e.lot_id = l.id
-WHERE l.kind = 'credit' AND (l.amount <> coalesce(e.total, 0) OR l.remaining > l.amount)
+LEFT JOIN ledger_archived_lots x ON x.pool_id = l.pool_id AND x.lot_id = l.id
+WHERE l.kind = 'credit' AND (l.amount <> coalesce(e.total, 0) + coalesce(x.credit_line, 0) OR l.remaining > l.amount)
 ORDER BY l.pool_id, l.id`
 )
 
