@@ -1085,12 +1085,15 @@ BEGIN
             v_h := (h->>'amount')::numeric;
             v_lot := (h->>'lot')::bigint;
             v_c := least(v_left, v_h);
-            -- the hold comes back to the lot, then what is charged leaves it
+            -- the hold comes back to the lot, then what is charged leaves it;
+            -- the charge's row carries the call (key, request, session,
+            -- detail), the release beside it only its amount, model and
+            -- labels: the row is not written twice (storage per request)
             IF v_c > 0 THEN
                 INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
                                            idempotency_key, model, request_id, session_id, detail, occurred_at, at, project, key_label)
                 VALUES (v_pool.id, v_acc.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
-                        v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label),
+                        '', v_res.model, '', '', NULL, v_at, v_at, v_res.project, v_res.key_label),
                        (v_pool.id, v_acc.id, v_lot, v_op, 'deduction', -v_c, v_bal + v_h - v_c, v_res.id,
                         v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label);
             ELSE
@@ -1940,7 +1943,7 @@ BEGIN
             INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
                                        idempotency_key, model, request_id, session_id, detail, occurred_at, at, project, key_label)
             VALUES (st.id, st.id, v_lot, v_op, 'reservation_release', v_h, v_bal + v_h, v_res.id,
-                    v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label),
+                    '', v_res.model, '', '', NULL, v_at, v_at, v_res.project, v_res.key_label),
                    (st.id, st.id, v_lot, v_op, 'deduction', -v_c, v_bal + v_h - v_c, v_res.id,
                     v_key, v_res.model, v_res.request_id, v_res.session_id, v_detail, v_at, v_at, v_res.project, v_res.key_label);
         ELSE
