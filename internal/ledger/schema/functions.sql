@@ -815,7 +815,10 @@ END $$;
 -- one locking read, one replay probe, one read of the spendable lots (which
 -- both checks the amount and picks the lots in spending order), then one
 -- update and one event per lot taken, the reservation, the pool's running
--- state and the idempotency record.
+-- state and the idempotency record. The call's key, request, session and
+-- detail go on the reservation row (and the key on its idempotency record),
+-- not on its events: those are kept for good, the row and the record leave
+-- the hot tables with the retention job (storage per billed request).
 --
 -- An account in trial (trial_cap set: not yet verified) holds from granted
 -- lots only (promo, plan, grace): a hold that needs paid credit is refused
@@ -973,16 +976,16 @@ BEGIN
                                    idempotency_key, model, request_id, session_id, detail, occurred_at, at,
                                    project, key_label)
         VALUES (v_pool.id, v_acc.id, v_lots[i], v_op, 'reservation', -v_takes[i], v_bal, v_res,
-                v_key, v_model, v_request, v_session, v_detail, v_at, v_at, v_project, v_label);
+                '', v_model, '', '', NULL, v_at, v_at, v_project, v_label);
         v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i], 'kind', v_kinds[i]);
     END LOOP;
     v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
     INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
                                      session_id, request_id, created_at, project, key_label, budget_ids, budget_starts,
-                                     budget_slots)
+                                     budget_slots, detail)
     OVERRIDING SYSTEM VALUE
     VALUES (v_pool.id, v_res, v_acc.id, v_held, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at,
-            v_project, v_label, v_bids, v_bstarts, v_bslots);
+            v_project, v_label, v_bids, v_bstarts, v_bslots, v_detail);
     IF v_acc.allocation IS NOT NULL AND v_held > 0 THEN
         UPDATE ledger_accounts SET allocation = allocation - v_held WHERE id = v_acc.id;
     END IF;
@@ -1855,16 +1858,16 @@ BEGIN
                                    idempotency_key, model, request_id, session_id, detail, occurred_at, at,
                                    project, key_label)
         VALUES (st.id, st.id, v_lots[i], v_op, 'reservation', -v_takes[i], v_bal, v_res,
-                v_key, v_model, v_request, v_session, v_detail, v_at, v_at, v_project, v_label);
+                '', v_model, '', '', NULL, v_at, v_at, v_project, v_label);
         v_holds := v_holds || jsonb_build_object('lot', v_lots[i], 'amount', v_takes[i], 'kind', v_kinds[i]);
     END LOOP;
     v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
     INSERT INTO ledger_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model,
                                      session_id, request_id, created_at, project, key_label, budget_ids, budget_starts,
-                                     budget_slots)
+                                     budget_slots, detail)
     OVERRIDING SYSTEM VALUE
     VALUES (st.id, v_res, st.id, v_amount, v_holds, 'open', v_exp, v_model, v_session, v_request, v_at,
-            v_project, v_label, v_bids, v_bstarts, v_bslots);
+            v_project, v_label, v_bids, v_bstarts, v_bslots, v_detail);
     st.balance := v_bal;
     st.reserved := st.reserved + v_amount;
     st.last_at := v_at;
