@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,9 @@ func (s *Server) ordersView(c echo.Context, form pv.RefundForm) (pv.OrdersView, 
 		}
 		if row.Product, err = s.productLabel(c, o); err != nil {
 			return v, err
+		}
+		if o.Purpose == payments.PurposeBill {
+			row.BillURL = s.URL("portal.bill", strconv.FormatInt(o.BillID, 10))
 		}
 		v.Orders = append(v.Orders, row)
 	}
@@ -152,6 +156,10 @@ func (s *Server) orderStatus(c echo.Context, o payments.Order) (pv.OrderStatus, 
 			return st, err
 		}
 		st.Product, st.ProductsURL, st.TopUpURL = name, s.URL("portal.products"), s.URL("portal.products")
+	}
+	if o.Purpose == payments.PurposeBill {
+		st.BillURL = s.URL("portal.bill", strconv.FormatInt(o.BillID, 10))
+		st.TopUpURL = st.BillURL
 	}
 	if o.State.Open() && !st.Expired {
 		st.Remaining = countdown(o.ExpiresAt.Sub(now))

@@ -98,6 +98,8 @@ var portalAccess = map[string][]team.Role{
 	// Credit line bills (web/portal_bills.go): what the enterprise owes.
 	"portal.bills": financial,
 	"portal.bill":  financial,
+	// Paying a bill by QR: an order of the enterprise, like a top-up.
+	"portal.bill.pay": financial,
 
 	// Top-ups and orders (web/pay.go).
 	"portal.topup":         financial,

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/refcode"
 	pv "github.com/seed75218f88/credits/views/portal"
@@ -20,6 +23,7 @@ import (
 func (s *Server) portalBillRoutes(g *echo.Group) {
 	named(g.GET("/bills", s.Bills), "portal.bills")
 	named(g.GET("/bills/:id", s.BillPage), "portal.bill")
+	named(g.POST("/bills/:id/pay", s.BillPay), "portal.bill.pay")
 }
 
 // Bills shows the credit line, what is used of it, and the bills.
@@ -58,19 +62,87 @@ func (s *Server) Bills(c echo.Context) error {
 
 // BillPage shows one bill of the account with how to pay it.
 func (s *Server) BillPage(c echo.Context) error {
-	cu := customerOf(c)
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil {
-		return creditline.ErrBillNotFound
-	}
-	b, err := s.creditLines.Bill(c.Request().Context(), cu.Account.PoolID, id)
+	v, err := s.billView(c)
 	if err != nil {
 		return err
 	}
+	return Render(c, http.StatusOK, pv.Bill(v), nil)
+}
+
+// BillPay makes a QR (or phone) order paying the bill for exactly its
+// amount and sends the customer to the checkout of top-ups; a bill paid
+// already or a channel that cannot take it re-renders the bill (422)
+// saying why.
+func (s *Server) BillPay(c echo.Context) error {
+	id, err := billID(c)
+	if err != nil {
+		return err
+	}
+	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
+	mode := payments.PayModeQR
+	if c.FormValue("mode") == pv.ModePhone && s.pay.svc.PhoneAvailable(channel) {
+		mode = payments.PayModePhone
+	}
+	o, _, err := s.pay.svc.CreateBillOrder(c.Request().Context(), customerOf(c).Account.ID, id, channel, mode, s.phonePayer(c))
+	switch {
+	case err == nil && o.PayMode == payments.PayModePhone:
+		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
+	case err == nil:
+		return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+	}
+	key := ""
+	switch {
+	case errors.Is(err, payments.ErrBillSettled):
+		key = "bills.pay.error_paid"
+	case errors.Is(err, payments.ErrChannelUnavailable), errors.Is(err, payments.ErrChannel):
+		key = "bills.pay.error_channel"
+	default:
+		return err
+	}
+	v, verr := s.billView(c)
+	if verr != nil {
+		return verr
+	}
+	v.Pay.Error = i18n.T(c.Request().Context(), key)
+	return Render(c, http.StatusUnprocessableEntity, pv.Bill(v), nil)
+}
+
+// billID reads the bill named in the URL.
+func billID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return 0, creditline.ErrBillNotFound
+	}
+	return id, nil
+}
+
+// billView is the page of the bill named in the URL: QR payment is offered
+// on the enterprise itself (its orders are its own), with the QR channels
+// available now.
+func (s *Server) billView(c echo.Context) (pv.BillView, error) {
+	cu := customerOf(c)
+	id, err := billID(c)
+	if err != nil {
+		return pv.BillView{}, err
+	}
+	b, err := s.creditLines.Bill(c.Request().Context(), cu.Account.PoolID, id)
+	if err != nil {
+		return pv.BillView{}, err
+	}
 	acct := s.pay.svc.BankAccount()
-	return Render(c, http.StatusOK, pv.Bill(pv.BillView{Frame: s.frame(c, "portal.bills"), Bill: s.billRow(b),
+	v := pv.BillView{Frame: s.frame(c, "portal.bills"), Bill: s.billRow(b),
 		Account:  pv.BankAccount{Name: acct.Name, Bank: acct.Bank, Branch: acct.Branch, Number: acct.Number},
-		BillsURL: s.URL("portal.bills")}), nil)
+		BillsURL: s.URL("portal.bills"), PayURL: s.URL("portal.bill.pay", strconv.FormatInt(b.ID, 10)),
+		Pay: pv.PlanBuy{Mode: defaultMode(c)}}
+	if cu.Account.ID == cu.Account.PoolID && b.Unpaid() {
+		for _, ch := range payChannels {
+			if ch != payments.ChannelBankTransfer && s.pay.svc.Available(ch) {
+				v.Pay.Channels = append(v.Pay.Channels, pv.PayChannel{Value: string(ch), Available: true})
+			}
+		}
+		v.Pay.Open = len(v.Pay.Channels) > 0
+	}
+	return v, nil
 }
 
 // billRow is the view of a bill.

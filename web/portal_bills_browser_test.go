@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/refcode"
 	"github.com/seed75218f88/credits/web/webtest"
@@ -128,4 +131,88 @@ func TestCreditLineBillOverdueFrozenPaidOnAPhone(t *testing.T) {
 	m, err := lines.Verify(ctx)
 	require.NoError(t, err)
 	require.Empty(t, m)
+}
+
+// TestBillPaidByQROnAPhone: an enterprise's open bill of ¥123.45, on a
+// 390 px phone in Chinese (WeChat Pay) and in English (Alipay): the bill's
+// page offers QR payment for exactly its amount, the checkout of top-ups
+// shows the code, paying in the sandbox turns it into "the bill is paid",
+// and the bill reads paid with the line restored — no credit was added to
+// the balance. Paying the paid bill again is refused in the user's
+// language.
+func TestBillPaidByQROnAPhone(t *testing.T) {
+	// Not parallel: one Chromium at a time on a small machine.
+	b := setupPay(t)
+	ctx := context.Background()
+	lines := b.app.Services.CreditLines
+	// The billing run's clock is 40 days ahead, so the period closes while
+	// the channels' signatures stay valid on the server's clock.
+	ahead := creditline.New(b.app.Pool, b.ledger, creditline.Options{Now: func() time.Time { return time.Now().Add(40 * 24 * time.Hour) }})
+	for _, lang := range []struct{ code, channel, paid, status, refused string }{
+		{"zh-CN", "wechat", "账单已付清，授信额度已恢复。", "已付款", "这张账单已经付过款了。"},
+		{"en", "alipay", "The bill is paid and the credit line is restored.", "Paid", "This bill has already been paid."},
+	} {
+		login := uniqEmail("bill-qr")
+		c, u := b.register(t, login, "扫码月结")
+		ent := b.enterprise(t, u.ID, "扫码月结")
+		b.verified(t, ent)
+		require.NoError(t, db.InTx(ctx, b.app.Pool, func(tx pgx.Tx) error {
+			_, err := lines.SetLineTx(ctx, tx, creditline.Spec{AccountID: ent, LineFen: 100000, BillingDay: 1, TermsDays: 10, GraceDays: 5},
+				"staff:1", "contract", nil)
+			return err
+		}))
+		_, err := b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: ent, Amount: decimal.RequireFromString("123450"),
+			IdempotencyKey: "bill-qr-" + lang.code, Model: "deepseek-chat"})
+		require.NoError(t, err)
+		bill, closed, err := ahead.CloseLine(ctx, ent)
+		require.NoError(t, err)
+		require.True(t, closed)
+		require.EqualValues(t, 12345, bill.AmountFen)
+		billURL := fmt.Sprintf("%s/portal/bills/%d", b.app.URL, bill.ID)
+
+		bctx := webtest.Browser(t, 120*time.Second)
+		css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+		webtest.SignIn(t, bctx, b.app.URL, login, "correct horse 1")
+		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(billURL),
+			chromedp.WaitVisible(css(`[data-testid="bill-pay-submit"]`))))
+		require.Contains(t, webtest.Text(t, bctx, `[data-testid="bill-pay-submit"]`), "¥123.45")
+		webtest.RequireFitsWidth(t, bctx, 390, "the bill with QR payment (%s)", lang.code)
+		webtest.Screenshot(t, bctx, "bill-pay-390-"+lang.code)
+		require.NoError(t, chromedp.Do(bctx,
+			chromedp.Click(css(`[data-testid="bill-pay-channel-`+lang.channel+`"]`)),
+			chromedp.Click(css(`[data-testid="bill-pay-submit"]`)),
+			chromedp.WaitVisible(css(`[data-testid="checkout-qr"]`))))
+		require.Equal(t, "¥123.45", webtest.Text(t, bctx, `[data-testid="checkout-amount"]`))
+		webtest.RequireFitsWidth(t, bctx, 390, "the bill's checkout (%s)", lang.code)
+		no := webtest.Text(t, bctx, `[data-testid="checkout-order-no"]`)
+		_, err = b.sim.Confirm(ctx, lang.channel, no)
+		require.NoError(t, err)
+		require.NoError(t, chromedp.Do(bctx, chromedp.WaitVisible(css(`[data-testid="checkout-bill-paid"]`))))
+		require.Equal(t, lang.paid, webtest.Text(t, bctx, `[data-testid="checkout-bill-paid"]`))
+		webtest.RequireFitsWidth(t, bctx, 390, "the bill paid (%s)", lang.code)
+		webtest.Screenshot(t, bctx, "bill-paid-qr-390-"+lang.code)
+		require.NoError(t, chromedp.Do(bctx, chromedp.Click(css(`[data-testid="checkout-bill"]`)),
+			chromedp.WaitVisible(css(`[data-testid="bill"]`))))
+		require.Equal(t, lang.status, webtest.Text(t, bctx, `[data-testid="bill"] [data-testid="bill-status"]`))
+		gone, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`!document.querySelector('[data-testid="bill-pay"]')`))
+		require.NoError(t, err)
+		require.True(t, gone, "a paid bill offers no payment")
+
+		o := b.order(t, no)
+		require.Equal(t, payments.PurposeBill, o.Purpose)
+		require.EqualValues(t, 12345, o.AmountFen)
+		paid, err := lines.Bill(ctx, ent, bill.ID)
+		require.NoError(t, err)
+		require.Equal(t, creditline.StatusPaid, paid.Status)
+		require.Equal(t, creditline.PaidByQR, paid.PaidVia)
+		bal := b.balance(t, ent)
+		require.True(t, bal.Own().IsZero(), "the line is back and nothing was credited: %s", bal.Own())
+		require.True(t, bal.LineUsed().IsZero())
+
+		c.Get("/lang/" + lang.code)
+		c.Get(fmt.Sprintf("/portal/bills/%d", bill.ID))
+		p := c.PostForm(fmt.Sprintf("/portal/bills/%d/pay", bill.ID), url.Values{"channel": {lang.channel}})
+		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+		require.Equal(t, lang.refused, strings.TrimSpace(p.TestID("bill-pay-error")))
+	}
 }

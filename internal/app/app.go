@@ -391,6 +391,27 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		_, err := a.Products.RevokeTx(ctx, tx, o.OrderNo, "refund:"+refundNo)
 		return err
 	}
+	// A bill order pays a credit line's bill for exactly its amount and,
+	// once paid, pays the bill in the payment's transaction (a.CreditLines
+	// is built below; these run only once serving).
+	popts.BillOffer = func(ctx context.Context, accountID, billID int64) (payments.BillOffer, error) {
+		b, err := a.CreditLines.Bill(ctx, accountID, billID)
+		if err != nil {
+			return payments.BillOffer{}, err
+		}
+		if !b.Unpaid() {
+			return payments.BillOffer{}, fmt.Errorf("%w: %w", payments.ErrBillSettled, creditline.ErrBillPaid)
+		}
+		return payments.BillOffer{BillID: b.ID, AmountFen: b.AmountFen}, nil
+	}
+	popts.BillPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
+		_, err := a.CreditLines.PayTx(ctx, tx, creditline.Payment{BillID: o.BillID, Via: creditline.PaidByQR, Ref: o.OrderNo,
+			Actor: "payments:" + string(o.Channel)})
+		if errors.Is(err, creditline.ErrBillPaid) {
+			return fmt.Errorf("%w: %w", payments.ErrBillSettled, err)
+		}
+		return err
+	}
 	a.Payments = payments.New(pool, a.Ledger, chans, popts)
 	iopts := cfg.Invoicing
 	iopts.Now = o.Now

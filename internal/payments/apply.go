@@ -153,7 +153,7 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, o *Order, p ChannelPayme
 			}
 			detail["via"] = cause
 			err := s.markPaid(ctx, tx, o, p.ChannelTradeNo, p.AmountFen, "payments:"+string(o.Channel), cause, detail)
-			if o.State == StateNeedsReview { // a plan order for an account with a plan in force by now
+			if o.State == StateNeedsReview { // a plan order for an account with a plan in force by now, a bill paid already
 				return ResultNeedsReview, err
 			}
 			return ResultCredited, err
@@ -217,6 +217,9 @@ func (s *Service) markPaid(ctx context.Context, tx pgx.Tx, o *Order, tradeNo str
 	}
 	if o.Purpose == PurposeProduct {
 		return s.markProductPaid(ctx, tx, o, tradeNo, paidFen, actor, cause, detail)
+	}
+	if o.Purpose == PurposeBill {
+		return s.markBillPaid(ctx, tx, o, tradeNo, paidFen, cause, detail)
 	}
 	now := s.now()
 	ref := "payment_order:" + o.OrderNo

@@ -85,6 +85,8 @@ type Order struct {
 	ProductVersion    int    `db:"product_version"`
 	ProductRefundDays int    `db:"product_refund_days"`
 	ProductLotDays    int    `db:"product_lot_days"`
+	// BillID is the credit line bill a bill order pays (zero otherwise).
+	BillID int64 `db:"bill_id"`
 }
 
 // FromStatement reports whether the order was recorded from a bank
@@ -98,8 +100,8 @@ func (o Order) AmountYuan() decimal.Decimal { return decimal.New(o.AmountFen, -2
 // RefundableFen is what of the order's amount refunds have not undone yet,
 // in fen (before the paid lot's remainder and the bonus are considered).
 func (o Order) RefundableFen() int64 {
-	if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.IsPlan() {
-		return 0 // a plan order is not refunded as a top-up
+	if (o.State != StatePaid && o.State != StatePartiallyRefunded) || o.IsPlan() || o.Purpose == PurposeBill {
+		return 0 // a plan or bill order is not refunded as a top-up
 	}
 	return o.AmountFen - o.RefundedFen - o.BonusDeductedFen
 }
@@ -134,7 +136,8 @@ const orderColumns = `id, order_no, account_id, amount_fen, credits, bonus_credi
 	coalesce(subscription_id, 0) AS subscription_id, period_start,
 	coalesce(from_plan_code, '') AS from_plan_code, coalesce(from_plan_version, 0) AS from_plan_version,
 	coalesce(product_code, '') AS product_code, coalesce(product_version, 0) AS product_version,
-	coalesce(product_refund_days, 0) AS product_refund_days, coalesce(product_lot_days, 0) AS product_lot_days`
+	coalesce(product_refund_days, 0) AS product_refund_days, coalesce(product_lot_days, 0) AS product_lot_days,
+	coalesce(bill_id, 0) AS bill_id`
 
 const (
 	sqlInsertOrder = `
@@ -142,8 +145,8 @@ INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, bonus_cre
                             reference_code, expires_at, created_at, updated_at, pay_mode,
                             purpose, plan_code, plan_version, plan_cycle, subscription_id, period_start,
                             from_plan_code, from_plan_version, product_code, product_version, product_refund_days,
-                            product_lot_days)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
+                            product_lot_days, bill_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
 RETURNING ` + orderColumns
 	sqlInsertTransition = `
 INSERT INTO payment_order_transitions (order_id, from_state, to_state, cause, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`
@@ -234,7 +237,18 @@ func (s *Service) insertOrder(ctx context.Context, accountID int64, q Quote, pla
 // top-up (both nil).
 func (s *Service) insertPurposeOrder(ctx context.Context, accountID int64, q Quote, plan *PlanOffer, product *ProductOffer, ch Channel,
 	mode PayMode, state State, ttl time.Duration) (Order, error) {
+	return s.insertOrderFor(ctx, accountID, q, plan, product, nil, ch, mode, state, ttl)
+}
+
+// insertOrderFor is insertPurposeOrder that may also pay a bill (bill not
+// nil: q carries its amount and no credits).
+func (s *Service) insertOrderFor(ctx context.Context, accountID int64, q Quote, plan *PlanOffer, product *ProductOffer, bill *BillOffer,
+	ch Channel, mode PayMode, state State, ttl time.Duration) (Order, error) {
 	purpose := PurposeTopUp
+	var billID *int64
+	if bill != nil {
+		purpose, billID = PurposeBill, &bill.BillID
+	}
 	var productCode *string
 	var productVersion, productRefundDays, productLotDays *int
 	if product != nil {
@@ -274,7 +288,7 @@ func (s *Service) insertPurposeOrder(ctx context.Context, accountID int64, q Quo
 			var err error
 			o, err = queryOrder(ctx, tx, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
 				ch, state, ref, now.Add(ttl), now, mode, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart,
-				fromCode, fromVersion, productCode, productVersion, productRefundDays, productLotDays)
+				fromCode, fromVersion, productCode, productVersion, productRefundDays, productLotDays, billID)
 			if err != nil {
 				return err
 			}
@@ -414,6 +428,9 @@ func (s *Service) subject(o Order) string {
 	}
 	if o.Purpose == PurposeProduct {
 		what = productPurchase(o)
+	}
+	if o.Purpose == PurposeBill {
+		what = billPayment
 	}
 	return fmt.Sprintf("%s ¥%s", what, o.AmountYuan().StringFixed(2))
 }
@@ -584,8 +601,10 @@ type TopUp struct {
 // PaidTopUps lists the account's paid top-ups (refunded ones included, with
 // RefundedFen), oldest first.
 func (s *Service) PaidTopUps(ctx context.Context, accountID int64) ([]TopUp, error) {
+	// A bill order pays for consumption already made on the credit line:
+	// it is not a top-up and is not invoiced as one.
 	const sql = `SELECT id, order_no, channel, amount_fen, refunded_fen, paid_at FROM payment_orders
-WHERE account_id = $1 AND state IN ('paid', 'partially_refunded', 'refunded') ORDER BY paid_at, id`
+WHERE account_id = $1 AND state IN ('paid', 'partially_refunded', 'refunded') AND purpose <> 'bill' ORDER BY paid_at, id`
 	rows, err := s.pool.Query(ctx, sql, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("payments: paid top-ups: %w", err)

@@ -198,6 +198,16 @@ type Options struct {
 	// ProductRefunded runs inside the transaction of a product order's
 	// refund: it revokes the order's entitlement.
 	ProductRefunded func(ctx context.Context, tx pgx.Tx, o Order, refundNo string) error
+	// BillOffer is a credit line bill of the account as it can be paid now
+	// (internal/creditline, wired in app.Build): its id and amount in fen.
+	// It returns ErrBillSettled when the bill is paid already.
+	BillOffer func(ctx context.Context, accountID, billID int64) (BillOffer, error)
+	// BillPaid runs inside the transaction that marks a bill order paid,
+	// with the order locked: it pays the bill (the line restored, the
+	// account unfrozen as the line's rules say). ErrBillSettled (the bill
+	// was paid by another payment) sends the order to review, to be
+	// refunded; any other error rolls the payment back.
+	BillPaid func(ctx context.Context, tx pgx.Tx, o Order) error
 	// Logger receives what the sync job could not do (discarded by default).
 	Logger *slog.Logger
 	// Current, when set, gives the products in force for each operation

@@ -35,10 +35,15 @@ type BillRow struct {
 	PaidAt    *time.Time
 }
 
-// BillView is one bill with how to pay it by bank transfer.
+// BillView is one bill with how to pay it: by QR (Pay, posted to PayURL)
+// or by bank transfer with its reference code.
 type BillView struct {
 	Frame    Frame
 	Bill     BillRow
 	Account  BankAccount
 	BillsURL string
+	// Pay offers the QR channels (none: no QR payment here); Pay.Error
+	// says why the last attempt made no order.
+	Pay    PlanBuy
+	PayURL string
 }

@@ -89,6 +89,9 @@ type OrderStatus struct {
 	ProductsURL string
 	// Upgrade: the plan order pays an upgrade (plan_upgrade).
 	Upgrade bool
+	// BillURL is the credit line bill a bill order pays ("" for other
+	// orders); paying it pays the bill instead of crediting a top-up.
+	BillURL string
 }
 
 // Open reports whether the order still awaits payment.
@@ -154,6 +157,8 @@ type OrderRow struct {
 	Plan string
 	// Product names the product a product order buys ("" otherwise).
 	Product string
+	// BillURL is the credit line bill a bill order pays ("" otherwise).
+	BillURL string
 	// Channel is how it was paid, the suffix of its label's key
 	// (pay.channel.*): wechat, alipay, bank_transfer, or bank_line for a
 	// transfer finance credited from the bank statement.
