@@ -158,7 +158,7 @@ func (s *Service) insertAgreementOrderTx(ctx context.Context, tx pgx.Tx, account
 			var err error
 			o, err = queryOrder(ctx, sp, sqlInsertOrder, s.newOrderNo(), accountID, q.AmountFen, q.Credits, q.BonusCredits, validity,
 				channel, StatePending, nil, now.Add(ttl), now, PayModeAgreement, purpose, planCode, planVersion, planCycle, subscriptionID, periodStart,
-				nil, nil, nil, nil, nil, nil)
+				nil, nil, nil, nil, nil, nil, nil)
 			if err != nil {
 				return err
 			}
