@@ -705,7 +705,7 @@ type Event struct {
 	// BalanceAfter Examples: 1234.500000
 	BalanceAfter Decimal `json:"balance_after"`
 
-	// Detail commits and usage charges: input_tokens, output_tokens, cache_hit_tokens, requests, rate_card_version, outcome, and account_card_id and account_card_version when the customer's own rate card priced the call
+	// Detail commits and usage charges: input_tokens, output_tokens, cache_hit_tokens, requests, rate_card_version, outcome, and account_card_id and account_card_version when the customer's own rate card priced the call. The call's data (detail, session_id, request_id) is on the charge (deduction) only: a reservation's event and the release beside a charge leave them empty (the reservation keeps its own)
 	Detail *map[string]interface{} `json:"detail"`
 	Id     int                     `json:"id"`
 

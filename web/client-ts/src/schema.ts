@@ -593,7 +593,7 @@ export interface components {
             key?: string;
             request_id: string;
             reason_code: string;
-            /** @description commits and usage charges: input_tokens, output_tokens, cache_hit_tokens, requests, rate_card_version, outcome, and account_card_id and account_card_version when the customer's own rate card priced the call */
+            /** @description commits and usage charges: input_tokens, output_tokens, cache_hit_tokens, requests, rate_card_version, outcome, and account_card_id and account_card_version when the customer's own rate card priced the call. The call's data (detail, session_id, request_id) is on the charge (deduction) only: a reservation's event and the release beside a charge leave them empty (the reservation keeps its own) */
             detail: Record<string, never> | null;
             occurred_at: components["schemas"]["Timestamp"];
             recorded_at: components["schemas"]["Timestamp"];
