@@ -504,36 +504,42 @@ type ChargeOutcome struct {
 }
 
 // ChargeMany charges each request exactly as Charge would, and answers in
-// the same order. The requests are queued together, so a pool's charges go
-// to its writer back to back and commit in few transactions (one lock of
-// the pool, one write of its row and no lookups per batch: ledger_charge_t)
-// instead of one goroutine and round of coalescing each. Charges of one
-// pool apply in the order given; a repeated idempotency key within the
-// requests replays the first. Each request's errors are Charge's.
+// the same order. The requests are queued back to back, so a pool's charges
+// reach its writer together and commit in few transactions (one lock of
+// the pool, one write of its row and no lookups per batch:
+// ledger_charge_t) instead of one goroutine and round of coalescing each.
+// At most MaxBatch of one call wait in the writers' queues at a time, so a
+// large batch does not hold other callers' operations (a gateway's reserve)
+// behind all of its charges. Charges of one pool apply in the order given;
+// a repeated idempotency key within the requests replays the first. Each
+// request's errors are Charge's.
 func (l *Ledger) ChargeMany(ctx context.Context, rs []ChargeRequest) []ChargeOutcome {
 	out := make([]ChargeOutcome, len(rs))
 	jobs := make([]*job, len(rs))
 	known := make([]bool, len(rs))
-	queued := 0
+	settle := func(i int) {
+		raw, err := l.await(ctx, jobs[i])
+		out[i].Result, out[i].Err = l.chargeResult(rs[i], known[i], raw, err)
+	}
+	queued := make([]int, 0, l.opts.MaxBatch) // in flight, oldest first
 	for i, r := range rs {
 		var err error
 		if jobs[i], known[i], err = l.chargeJob(r); err != nil {
 			out[i].Err = fmt.Errorf("ledger: charge: %w", err)
 			continue
 		}
-		if out[i].Err = l.enqueue(ctx, jobs[i]); out[i].Err != nil {
-			out[i].Err = fmt.Errorf("ledger: charge: %w", out[i].Err)
-			jobs[i] = nil
+		if len(queued) == l.opts.MaxBatch {
+			settle(queued[0])
+			queued = queued[1:]
+		}
+		if err := l.enqueue(ctx, jobs[i]); err != nil {
+			out[i].Err = fmt.Errorf("ledger: charge: %w", err)
 			continue
 		}
-		queued++
+		queued = append(queued, i)
 	}
-	for i, j := range jobs {
-		if j == nil {
-			continue
-		}
-		raw, err := l.await(ctx, j)
-		out[i].Result, out[i].Err = l.chargeResult(rs[i], known[i], raw, err)
+	for _, i := range queued {
+		settle(i)
 	}
 	return out
 }

@@ -374,3 +374,54 @@ func TestBatchedChargesMatchSingle(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, m)
 }
+
+// TestChargeManyAnswersInOrder charges 150 requests (more than a batch)
+// over three pools in one ChargeMany, with an invalid amount and a
+// repeated key among them: each gets its own answer in its place, the
+// repeat replays the first, and the balances and Verify agree.
+func TestChargeManyAnswersInOrder(t *testing.T) {
+	ctx := context.Background()
+	l := New(dbtest.Pool(t), Options{MaxBatch: 16})
+	defer l.Close()
+	var accts []Account
+	for range 3 {
+		a, err := l.CreateAccount(ctx, AccountSpec{Kind: AccountIndividual, Name: t.Name()})
+		require.NoError(t, err)
+		_, err = l.Credit(ctx, CreditRequest{AccountID: a.ID, Kind: LotPaid, Amount: decimal.NewFromInt(100), IdempotencyKey: "fund"})
+		require.NoError(t, err)
+		accts = append(accts, a)
+	}
+	var rs []ChargeRequest
+	for i := range 150 {
+		rs = append(rs, ChargeRequest{AccountID: accts[i%3].ID, Amount: decimal.RequireFromString("0.5"),
+			IdempotencyKey: fmt.Sprintf("many-%d", i)})
+	}
+	rs[7].Amount = decimal.Zero
+	rs[100] = rs[10] // the same account, key and amount
+	out := l.ChargeMany(ctx, rs)
+	require.Len(t, out, 150)
+	for i, o := range out {
+		switch i {
+		case 7:
+			require.ErrorIs(t, o.Err, ErrInvalidAmount)
+		case 100:
+			require.NoError(t, o.Err)
+			require.True(t, o.Result.Replayed)
+			require.Equal(t, out[10].Result.OpID, o.Result.OpID)
+		default:
+			require.NoError(t, o.Err, "request %d", i)
+			require.False(t, o.Result.Replayed, "request %d", i)
+			require.True(t, o.Result.Charged.Equal(decimal.RequireFromString("0.5")), "request %d", i)
+		}
+	}
+	// 150 requests, 50 per account: account 1 (7 % 3) lost the invalid one,
+	// and account 1 (100 % 3) the repeat.
+	for i, want := range []string{"75", "76", "75"} {
+		b, err := l.Balance(ctx, accts[i].ID)
+		require.NoError(t, err)
+		require.True(t, b.Available.Equal(decimal.RequireFromString(want)), "account %d: got %s", i, b.Available)
+	}
+	m, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
