@@ -54,14 +54,14 @@ OVERRIDING SYSTEM VALUE SELECT g, g, g, 'paid', 1000000000, 1000000000, now() FR
 			key := "r" + strconv.FormatInt(keySeq.Add(1), 10)
 			b.Queue(`UPDATE bench_raw_lots SET remaining = remaining - 1 WHERE pool_id = $1 AND id = $1`, acc)
 			b.Queue(`INSERT INTO bench_raw_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
-				idempotency_key, model, detail, occurred_at, at) VALUES ($1, $1, $1, $2, 'reservation', -1, 0, $2, $3, 'bench', NULL, now(), now())`, acc, res, key)
+				idempotency_key, model, detail, occurred_at, at) VALUES ($1, $1, $1, $2, 'reservation', -1, 0, $2, '', 'bench', NULL, now(), now())`, acc, res)
 			b.Queue(`INSERT INTO bench_raw_reservations (pool_id, id, account_id, amount, holds, status, expires_at, model, created_at)
 				OVERRIDING SYSTEM VALUE VALUES ($1, $2, $1, 1, jsonb_build_array(jsonb_build_object('lot', $1::bigint, 'amount', 1, 'kind', 'paid')),
 				'open', now() + interval '1 minute', 'bench', now())`, acc, res)
 			b.Queue(`INSERT INTO bench_raw_idempotency (pool_id, account_id, key, op, args_hash, result)
 				VALUES ($1, $1, $2, 'reserve', 'h', jsonb_build_object('reservation_id', $3::bigint, 'amount', 1))`, acc, key, res)
 			b.Queue(`INSERT INTO bench_raw_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, reservation_id,
-				idempotency_key, model, occurred_at, at) VALUES ($1, $1, $1, $2, 'reservation_release', 1, 1, $2, 'c', 'bench', now(), now()),
+				idempotency_key, model, occurred_at, at) VALUES ($1, $1, $1, $2, 'reservation_release', 1, 1, $2, '', 'bench', now(), now()),
 				($1, $1, $1, $2, 'deduction', -0.8, 0.2, $2, 'c', 'bench', now(), now())`, acc, res)
 			b.Queue(`UPDATE bench_raw_lots SET remaining = remaining + 0.2 WHERE pool_id = $1 AND id = $1`, acc)
 			b.Queue(`UPDATE bench_raw_reservations SET status = 'committed', closed_at = now(), close_key = 'c', close_op = 'commit',
