@@ -149,9 +149,16 @@ func TestArchiveAndRestoreAMonth(t *testing.T) {
 	_, err = ledger.Restore(b.ctx, b.owner, res.File)
 	require.ErrorIs(t, err, ledger.ErrArchiveRefused, "a restored month is not restored twice")
 
-	// the restored partition is append-only like the others
+	// the restored partition is append-only like the others, and the
+	// archive's record is rewritten by no one
 	_, err = b.owner.Exec(b.ctx, fmt.Sprintf(`DELETE FROM %s`, res.Partition))
 	require.ErrorContains(t, err, "append-only")
+	_, err = b.owner.Exec(b.ctx, `DELETE FROM ledger_archive_pools`)
+	require.ErrorContains(t, err, "append-only")
+	_, err = b.owner.Exec(b.ctx, `UPDATE ledger_archives SET restored_at = NULL`)
+	require.ErrorContains(t, err, "only marked restored")
+	_, err = b.app.Exec(b.ctx, `UPDATE ledger_archives SET restored_at = now() WHERE restored_at IS NULL`)
+	require.Error(t, err, "the application role cannot mark an archive restored")
 }
 
 // TestArchiveWhileBilling: 64 clients bill their own accounts (each
