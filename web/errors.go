@@ -216,6 +216,7 @@ var errorTable = []ErrorMapping{
 	{invoicing.ErrSellerNotConfigured, http.StatusConflict, "seller_not_configured", "error.invoicing.seller_not_configured"},
 	{invoicing.ErrRefundNeedsReversal, http.StatusConflict, "refund_needs_reversal", "error.invoicing.refund_needs_reversal"},
 	{invoicing.ErrMonthNotInvoiceable, http.StatusUnprocessableEntity, "month_not_invoiceable", "error.invoicing.month_not_invoiceable"},
+	{invoicing.ErrBillNotInvoiceable, http.StatusUnprocessableEntity, "bill_not_invoiceable", "error.invoicing.bill_not_invoiceable"},
 	{invoicing.ErrBasisInvalid, http.StatusUnprocessableEntity, "basis_invalid", "error.invoicing.basis_invalid"},
 
 	// Any other *fielderr.Errors: what was typed is wrong. A form shows each

@@ -423,6 +423,17 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	iopts.ConsumedFen = func(ctx context.Context, accountID int64, from, to time.Time) (map[string]int64, error) {
 		return a.Backoffice.PaidConsumedByMonth(ctx, accountID, from, to)
 	}
+	// A paid credit line bill is invoiceable, and paid money under the
+	// invoicing cap (a.CreditLines is built below; only called once serving).
+	iopts.PaidBills = func(ctx context.Context, q db.DBTX, accountID int64) ([]invoicing.PaidBill, error) {
+		bills, err := a.CreditLines.PaidBills(ctx, q, accountID)
+		out := make([]invoicing.PaidBill, len(bills))
+		for i, b := range bills {
+			out[i] = invoicing.PaidBill{ID: b.ID, ReferenceCode: b.ReferenceCode, PeriodStart: b.PeriodStart, PeriodEnd: b.PeriodEnd,
+				AmountFen: b.AmountFen, PaidAt: *b.PaidAt}
+		}
+		return out, err
+	}
 	a.Invoicing = invoicing.New(pool, a.Payments.Invoicing(), iopts)
 
 	a.Webhooks = webhook.NewService(pool, late, webhook.Options{RequireHTTPS: production})

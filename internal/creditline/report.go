@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // Postpaid consumption as money (the finance reports' one rule for it):
@@ -137,4 +138,19 @@ func billHolding(bills []Bill, at time.Time) Bill {
 		}
 	}
 	return Bill{}
+}
+
+// PaidBills lists the account's paid bills, oldest first, read through q
+// (the caller's transaction, or nil for the pool): what invoicing counts as
+// paid money and lets the account invoice. Errors: database errors.
+func (s *Service) PaidBills(ctx context.Context, q db.DBTX, accountID int64) ([]Bill, error) {
+	if q == nil {
+		q = s.pool
+	}
+	rows, _ := q.Query(ctx, `SELECT `+billColumns+` FROM credit_bills WHERE account_id = $1 AND status = 'paid' ORDER BY paid_at, id`, accountID)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Bill])
+	if err != nil {
+		return nil, fmt.Errorf("creditline: paid bills: %w", err)
+	}
+	return out, nil
 }

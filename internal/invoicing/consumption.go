@@ -153,8 +153,9 @@ func (m InvoiceableMonth) Label() string { return m.Month.In(identity.Shanghai).
 // maxMonths bounds how far back the month list reaches.
 const maxMonths = 24
 
-// paidLeft is what was paid and not refunded, less what invoices other than
-// excludeID (of top-ups and of months) hold: the account-wide cap.
+// paidLeft is what was paid (top-ups and credit line bills) and not
+// refunded, less what invoices other than excludeID (of top-ups, months
+// and bills) hold: the account-wide cap.
 func (s *Service) paidLeft(ctx context.Context, q db.DBTX, accountID, excludeID int64) (int64, error) {
 	tops, err := s.source.PaidTopUps(ctx, accountID)
 	if err != nil {
@@ -163,6 +164,13 @@ func (s *Service) paidLeft(ctx context.Context, q db.DBTX, accountID, excludeID 
 	var paid int64
 	for _, t := range tops {
 		paid += t.AmountFen - t.RefundedFen
+	}
+	bills, err := s.paidBills(ctx, q, accountID)
+	if err != nil {
+		return 0, err
+	}
+	for _, b := range bills {
+		paid += b.AmountFen // bills are paid money too (never refunded)
 	}
 	var invoiced int64
 	if err := q.QueryRow(ctx, `SELECT coalesce(sum(amount_fen), 0)::bigint FROM invoices

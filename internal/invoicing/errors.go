@@ -60,19 +60,23 @@ const (
 var FieldCodes = []string{CodeRequired, CodeTooLong, CodeInvalid, CodeNotAllowed, CodeSpecialRequiresCompany,
 	CodeDuplicate, CodeFileTooLarge, CodeNotPDF, "tax_id_format", "tax_id_region", "tax_id_checksum",
 	"unknown_top_up", "reason_required", "duplicate_number", "seller_not_configured", "exceeds_invoiceable",
-	"month_not_invoiceable", "basis_invalid", "exceeds_month_invoiceable"}
+	"month_not_invoiceable", "basis_invalid", "exceeds_month_invoiceable", "bill_not_invoiceable", "exceeds_bill_invoiceable"}
 
 // ExceedsError says by how much a top-up would be over-invoiced.
 type ExceedsError struct {
 	OrderID      int64
 	OrderNo      string
 	Month        string // "2026-11" when a month's consumption is invoiced (OrderNo is then empty)
+	Bill         string // a paid bill's reference code when a bill is invoiced (OrderNo is then empty)
 	RequestedFen int64  // what this request or issue needs
 	AvailableFen int64  // what is left to invoice (paid − refunded − invoiced by others)
 }
 
 // Error implements error.
 func (e *ExceedsError) Error() string {
+	if e.Bill != "" {
+		return fmt.Sprintf("invoicing: bill %s: %d fen requested, %d fen can be invoiced", e.Bill, e.RequestedFen, e.AvailableFen)
+	}
 	if e.Month != "" {
 		return fmt.Sprintf("invoicing: month %s: %d fen requested, %d fen can be invoiced", e.Month, e.RequestedFen, e.AvailableFen)
 	}
@@ -83,6 +87,10 @@ func (e *ExceedsError) Error() string {
 // the failure of the field "items" (code exceeds_invoiceable, with the
 // arguments order, available and requested as money, "¥1,234.50").
 func (e *ExceedsError) Unwrap() []error {
+	if e.Bill != "" {
+		return []error{ErrExceedsInvoiceable, fielderr.One("invoicing", "items", "exceeds_bill_invoiceable",
+			"bill", e.Bill, "available", yuan(e.AvailableFen), "requested", yuan(e.RequestedFen))}
+	}
 	if e.Month != "" {
 		return []error{ErrExceedsInvoiceable, fielderr.One("invoicing", "items", "exceeds_month_invoiceable",
 			"month", e.Month, "available", yuan(e.AvailableFen), "requested", yuan(e.RequestedFen))}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,8 @@ type Invoice struct {
 	// Month is the Shanghai month ("2026-11") whose consumption the invoice
 	// covers (an account invoiced by consumption); empty for top-ups.
 	Month string `json:"month,omitempty"`
+	// BillID is the paid credit line bill the invoice covers (bills.go).
+	BillID *int64 `json:"bill_id,omitempty"`
 }
 
 type invoiceRow struct {
@@ -82,6 +85,7 @@ type invoiceRow struct {
 	ReissueOf        *int64     `db:"reissue_of"`
 	ReissuedAs       *int64     `db:"reissued_as"`
 	Month            *time.Time `db:"month"`
+	BillID           *int64     `db:"bill_id"`
 }
 
 func (r invoiceRow) invoice() Invoice {
@@ -91,7 +95,7 @@ func (r invoiceRow) invoice() Invoice {
 			Phone: r.BuyerPhone, BankName: r.BuyerBankName, BankAccount: r.BuyerBankAccount},
 		Email: r.Email, IssuedOn: r.IssuedOn, HasPDF: r.HasPDF, Reason: r.Reason, RequestedAt: r.RequestedAt,
 		IssuedAt: r.IssuedAt, IssuedBy: r.IssuedBy, ClosedAt: r.ClosedAt, ClosedBy: r.ClosedBy,
-		ReissueOf: r.ReissueOf, ReissuedAs: r.ReissuedAs, Items: []Item{},
+		ReissueOf: r.ReissueOf, ReissuedAs: r.ReissuedAs, Items: []Item{}, BillID: r.BillID,
 	}
 	if r.Number != nil {
 		inv.Number = *r.Number
@@ -108,7 +112,7 @@ func (r invoiceRow) invoice() Invoice {
 const invoiceColumns = `v.id, v.account_id, v.kind, v.state, v.amount_fen, v.title_id, v.buyer_type, v.buyer_name,
 	v.buyer_tax_id, v.buyer_address, v.buyer_phone, v.buyer_bank_name, v.buyer_bank_account, v.email, v.number,
 	v.issued_on, v.pdf_source, v.pdf IS NOT NULL AS has_pdf, v.reason, v.requested_at, v.issued_at, v.issued_by,
-	v.closed_at, v.closed_by, v.reissue_of, (SELECT r.id FROM invoices r WHERE r.reissue_of = v.id) AS reissued_as, v.month`
+	v.closed_at, v.closed_by, v.reissue_of, (SELECT r.id FROM invoices r WHERE r.reissue_of = v.id) AS reissued_as, v.month, v.bill_id`
 
 const sqlItems = `SELECT invoice_id, order_id, order_no, amount_fen FROM invoice_items WHERE invoice_id = ANY($1) ORDER BY invoice_id, order_id`
 
@@ -265,6 +269,13 @@ func (s *Service) CheckRefundTx(ctx context.Context, tx pgx.Tx, accountID, order
 	for _, t := range tops {
 		paid += t.AmountFen - t.RefundedFen
 	}
+	bills, err := s.paidBills(ctx, tx, accountID)
+	if err != nil {
+		return fmt.Errorf("invoicing: refund gate: %w", err)
+	}
+	for _, b := range bills {
+		paid += b.AmountFen
+	}
 	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_fen), 0)::bigint FROM invoices WHERE account_id = $1 AND state = 'issued'`,
 		accountID).Scan(&issuedFen); err != nil {
 		return fmt.Errorf("invoicing: refund gate: %w", err)
@@ -367,29 +378,40 @@ func (s *Service) Invoiceable(ctx context.Context, accountID int64) ([]Invoiceab
 	return out, nil
 }
 
+// covers is what an invoice without items is of: a month (as a date) or a
+// paid bill; zero for an invoice of top-ups.
+type covers struct {
+	month  *string
+	billID *int64
+}
+
 // recheck checks an invoice's amounts again (Issue, Reissue), leaving out
-// invoice excludeID: its top-ups' items, or its month. It returns the
-// items, the total and the month (as a date) to store.
-func (s *Service) recheck(ctx context.Context, tx pgx.Tx, inv Invoice, excludeID int64) ([]Item, int64, *string, error) {
+// invoice excludeID: its top-ups' items, its month or its bill. It returns
+// the items, the total and what else it covers, to store.
+func (s *Service) recheck(ctx context.Context, tx pgx.Tx, inv Invoice, excludeID int64) ([]Item, int64, covers, error) {
+	if inv.BillID != nil {
+		total, err := s.checkBill(ctx, tx, inv.AccountID, *inv.BillID, inv.AmountFen, excludeID)
+		return nil, total, covers{billID: inv.BillID}, err
+	}
 	if inv.Month != "" {
 		m, err := ParseMonth(inv.Month)
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, 0, covers{}, err
 		}
 		total, err := s.checkMonth(ctx, tx, inv.AccountID, m, inv.AmountFen, excludeID)
 		label := m.Format("2006-01-02")
-		return nil, total, &label, err
+		return nil, total, covers{month: &label}, err
 	}
 	avail, err := s.invoiceable(ctx, tx, inv.AccountID, excludeID)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, covers{}, err
 	}
 	req := make([]ItemRequest, len(inv.Items))
 	for i, it := range inv.Items {
 		req[i] = ItemRequest{OrderID: it.OrderID, AmountFen: it.AmountFen}
 	}
 	items, total, err := checkItems(avail, req)
-	return items, total, nil, err
+	return items, total, covers{}, err
 }
 
 // checkItems resolves the requested items against what is invoiceable:
@@ -433,21 +455,24 @@ type Request struct {
 	// Month ("2026-11"), instead of Items, asks for an invoice of that
 	// closed month's consumption (an account invoiced by consumption), of
 	// AmountFen (0: all that is left).
-	Month       string
+	Month string
+	// BillID, instead of Items, asks for an invoice of that paid credit
+	// line bill, of AmountFen (0: all that is left).
+	BillID      int64
 	AmountFen   int64
 	RequestedBy string // who asked, for the history (e.g. "user:42")
 }
 
 const sqlInsertInvoice = `INSERT INTO invoices (account_id, kind, state, amount_fen, title_id, buyer_type, buyer_name, buyer_tax_id,
-	buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account, email, requested_at, reissue_of, month)
-VALUES ($1, $2, 'requested', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::date) RETURNING id`
+	buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account, email, requested_at, reissue_of, month, bill_id)
+VALUES ($1, $2, 'requested', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::date, $16) RETURNING id`
 
 // insertRequest stores a requested invoice with its items and history line.
 func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, accountID int64, kind Kind, titleID *int64, b TitleInput, email string,
-	items []Item, total int64, reissueOf *int64, month *string, actor string) (int64, error) {
+	items []Item, total int64, reissueOf *int64, of covers, actor string) (int64, error) {
 	var id int64
 	err := tx.QueryRow(ctx, sqlInsertInvoice, accountID, kind, total, titleID, b.Type, b.Name, b.TaxID, b.Address, b.Phone,
-		b.BankName, b.BankAccount, email, s.now(), reissueOf, month).Scan(&id)
+		b.BankName, b.BankAccount, email, s.now(), reissueOf, of.month, of.billID).Scan(&id)
 	if err != nil {
 		return 0, err
 	}
@@ -474,7 +499,11 @@ func (s *Service) RequestInvoice(ctx context.Context, accountID int64, r Request
 	r.Email = strings.TrimSpace(r.Email)
 	checkEmail(fields, r.Email)
 	var month time.Time
-	if r.Month != "" {
+	if r.BillID != 0 {
+		if r.Month != "" || len(r.Items) > 0 || r.AmountFen < 0 {
+			fields.Add("items", CodeInvalid)
+		}
+	} else if r.Month != "" {
 		var err error
 		if month, err = ParseMonth(r.Month); err != nil {
 			fields.Add("month", "month_not_invoiceable")
@@ -522,13 +551,21 @@ func (s *Service) RequestInvoice(ctx context.Context, accountID int64, r Request
 		if err := lockAccount(ctx, tx, accountID); err != nil {
 			return err
 		}
+		if r.BillID != 0 {
+			total, err := s.checkBill(ctx, tx, accountID, r.BillID, r.AmountFen, 0)
+			if err != nil {
+				return err
+			}
+			id, err = s.insertRequest(ctx, tx, accountID, r.Kind, titleID, buyer, r.Email, nil, total, nil, covers{billID: &r.BillID}, r.RequestedBy)
+			return err
+		}
 		if r.Month != "" {
 			total, err := s.checkMonth(ctx, tx, accountID, month, r.AmountFen, 0)
 			if err != nil {
 				return err
 			}
 			label := month.Format("2006-01-02")
-			id, err = s.insertRequest(ctx, tx, accountID, r.Kind, titleID, buyer, r.Email, nil, total, nil, &label, r.RequestedBy)
+			id, err = s.insertRequest(ctx, tx, accountID, r.Kind, titleID, buyer, r.Email, nil, total, nil, covers{month: &label}, r.RequestedBy)
 			return err
 		}
 		avail, err := s.invoiceable(ctx, tx, accountID, 0)
@@ -539,7 +576,7 @@ func (s *Service) RequestInvoice(ctx context.Context, accountID int64, r Request
 		if err != nil {
 			return err
 		}
-		id, err = s.insertRequest(ctx, tx, accountID, r.Kind, titleID, buyer, r.Email, items, total, nil, nil, r.RequestedBy)
+		id, err = s.insertRequest(ctx, tx, accountID, r.Kind, titleID, buyer, r.Email, items, total, nil, covers{}, r.RequestedBy)
 		return err
 	})
 	if err != nil {
@@ -668,7 +705,7 @@ func (s *Service) Reissue(ctx context.Context, invoiceID int64, r ReissueRequest
 		if !fields.Empty() {
 			return fields
 		}
-		items, total, month, err := s.recheck(ctx, tx, old, 0)
+		items, total, of, err := s.recheck(ctx, tx, old, 0)
 		if err != nil {
 			return err
 		}
@@ -682,7 +719,7 @@ func (s *Service) Reissue(ctx context.Context, invoiceID int64, r ReissueRequest
 		if err := s.event(ctx, tx, invoiceID, StateReversed, StateReissued, "", actor); err != nil {
 			return err
 		}
-		newID, err = s.insertRequest(ctx, tx, old.AccountID, kind, titleID, buyer, email, items, total, &invoiceID, month, actor)
+		newID, err = s.insertRequest(ctx, tx, old.AccountID, kind, titleID, buyer, email, items, total, &invoiceID, of, actor)
 		return err
 	})
 	if err != nil {
@@ -811,6 +848,10 @@ func (s *Service) render(inv Invoice, number string, date time.Time, actor strin
 	if inv.Month != "" {
 		items = []pdf.Item{pdf.ItemFromGross(s.opts.ItemName, decimal.New(inv.AmountFen, -2), s.opts.TaxRate)}
 		remarks = "消费月份 " + inv.Month
+	}
+	if inv.BillID != nil {
+		items = []pdf.Item{pdf.ItemFromGross(s.opts.ItemName, decimal.New(inv.AmountFen, -2), s.opts.TaxRate)}
+		remarks = "授信账单 #" + strconv.FormatInt(*inv.BillID, 10)
 	}
 	issuer := seller.Issuer
 	if issuer == "" {

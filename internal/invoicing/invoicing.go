@@ -112,6 +112,10 @@ type Options struct {
 	// ConsumedFen values a month's consumption for accounts invoiced by
 	// consumption (BasisConsumption); without it no month is invoiceable.
 	ConsumedFen ConsumedFenFunc
+	// PaidBills lists an account's paid credit line bills (bills.go): each
+	// is invoiceable, and counts as paid money under the account-wide cap;
+	// nil: the account has none.
+	PaidBills PaidBillsFunc
 	// OnIssued runs inside Issue's transaction after the invoice is stored,
 	// e.g. to enqueue the email with the PDF; an error rolls the issue back.
 	OnIssued func(ctx context.Context, tx pgx.Tx, inv Invoice, pdf []byte) error
