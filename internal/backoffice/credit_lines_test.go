@@ -1,7 +1,9 @@
 package backoffice_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -10,6 +12,8 @@ import (
 	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/reconcile"
+	"github.com/seed75218f88/credits/internal/refcode"
 )
 
 // TestSetCreditLine: finance grants a line up to the limit at once,
@@ -70,4 +74,73 @@ func TestSetCreditLine(t *testing.T) {
 	m, err := b.l.Verify(b.ctx)
 	require.NoError(t, err)
 	require.Empty(t, m)
+}
+
+// TestStatementLinePaysBillByReferenceCode: a bank statement line whose
+// memo holds a bill's reference code pays the bill when its amount is the
+// bill's (creditline's PayTx in the import's transaction: the line
+// restored, audited bill_paid with the balance before and after); a line
+// with another amount stays unmatched as bill_amount_differs, and a second
+// line for the paid bill as bill_paid, both for finance to resolve.
+func TestStatementLinePaysBillByReferenceCode(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{creditLines: true, settings: backoffice.Settings{CreditLineLimitFen: 10_000_000}})
+	finance := b.staff(t, auth.RoleFinance)
+	lines := creditline.New(b.pool, b.l, creditline.Options{Now: b.clock.Now})
+	acc, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "Bill Payer"})
+	require.NoError(t, err)
+	_, err = b.svc.SetCreditLine(b.ctx, creditline.Spec{AccountID: acc.ID, LineFen: 100000, BillingDay: 1, TermsDays: 10, GraceDays: 5},
+		"contract", finance)
+	require.NoError(t, err)
+	_, err = b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: d("123450"), IdempotencyKey: uniq("bill-charge")})
+	require.NoError(t, err)
+	b.clock.Add(40 * 24 * time.Hour)
+	bill, closed, err := lines.CloseLine(b.ctx, acc.ID)
+	require.NoError(t, err)
+	require.True(t, closed)
+	require.EqualValues(t, 12345, bill.AmountFen)
+
+	wrong, right, again := uniq("B"), uniq("B"), uniq("B")
+	file := statementCSV(
+		[]string{wrong, "2025/04/20 09:00:00", "Bill Payer", "123.00", "贷", "账单 " + refcode.Format(bill.ReferenceCode)},
+		[]string{right, "2025/04/20 10:00:00", "Bill Payer", "123.45", "贷", "账单 " + strings.ToLower(refcode.Format(bill.ReferenceCode))},
+		[]string{again, "2025/04/20 11:00:00", "Bill Payer", "123.45", "贷", bill.ReferenceCode},
+	)
+	res, err := b.svc.ImportStatement(b.ctx, strings.NewReader(file), "april.csv", uniq("110-"), finance)
+	require.NoError(t, err)
+	require.Equal(t, backoffice.ImportResult{Inserted: 3, Matched: 1, Unmatched: 2}, res)
+
+	paid, err := lines.Bill(b.ctx, acc.ID, bill.ID)
+	require.NoError(t, err)
+	require.Equal(t, creditline.StatusPaid, paid.Status)
+	require.Equal(t, creditline.PaidByTransfer, paid.PaidVia)
+	require.True(t, strings.HasPrefix(paid.PaidRef, "bank_line:"), paid.PaidRef)
+	bal := b.balance(t, acc.ID)
+	requireDec(t, "0", bal.LineUsed(), "the line is restored")
+	requireDec(t, "0", bal.Own(), "no credit was added")
+
+	rows := b.auditFor(t, backoffice.AuditFilter{AccountID: acc.ID, Action: backoffice.ActionBillPaid})
+	require.Len(t, rows, 1)
+	requireNullDec(t, "876550", rows[0].BalanceBefore, "spendable: the line less what the bill used")
+	requireNullDec(t, "1000000", rows[0].BalanceAfter, "the whole line again")
+	require.Equal(t, paid.PaidRef, rows[0].Reason)
+
+	queue, err := b.svc.UnmatchedLines(b.ctx, "Bill Payer", 50, finance)
+	require.NoError(t, err)
+	reasons := map[string]reconcile.Reason{}
+	for _, l := range queue {
+		reasons[l.Serial] = l.MatchReason
+		require.Equal(t, bill.ReferenceCode, l.ReferenceCode, "finance sees which bill the line names")
+	}
+	require.Equal(t, map[string]reconcile.Reason{wrong: reconcile.ReasonBillAmountDiffers, again: reconcile.ReasonBillPaid}, reasons)
+	var matched int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT bill_id FROM bank_statement_lines WHERE serial = $1 AND status = 'matched'`,
+		right).Scan(&matched))
+	require.Equal(t, bill.ID, matched)
+	m, err := b.l.Verify(b.ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+	cm, err := lines.Verify(b.ctx)
+	require.NoError(t, err)
+	require.Empty(t, cm)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/reconcile"
@@ -152,6 +153,9 @@ func (s *Service) matchLine(ctx context.Context, tx pgx.Tx, id int64, actor Acto
 	var found TransferOrder
 	m := reconcile.MatchTransfer(line.Line(), func(code string) (reconcile.OpenOrder, bool) {
 		o, ok, err := s.opt.TransferOrders.OpenOrderByCode(ctx, tx, code)
+		if err == nil && !ok {
+			o, ok, err = s.billByCode(ctx, tx, code)
+		}
 		if err != nil && lookupErr == nil {
 			lookupErr = err
 		}
@@ -165,6 +169,9 @@ func (s *Service) matchLine(ctx context.Context, tx pgx.Tx, id int64, actor Acto
 	}
 	if !m.Matched() {
 		return false, reconcile.RecordMatch(ctx, tx, id, m)
+	}
+	if m.Order.BillID != 0 {
+		return s.payBillByLine(ctx, tx, line, m, found.AccountID, actor)
 	}
 	ref := "bank_line:" + strconv.FormatInt(id, 10)
 	sp, err := tx.Begin(ctx)
@@ -205,6 +212,73 @@ func (s *Service) matchLine(ctx context.Context, tx pgx.Tx, id int64, actor Acto
 	e.Reason = string(reconcile.ReasonMatched)
 	e.Detail = map[string]any{"line_id": id, "serial": line.Serial, "order_no": m.Order.OrderNo, "amount": line.Amount,
 		"code": m.Code, "payer": line.PayerName}
+	_, err = Audit(ctx, tx, e)
+	return err == nil, err
+}
+
+// billByCode looks a reference code up among the credit line bills, as
+// the matcher sees them: a bill is paid whole, by its amount in yuan.
+func (s *Service) billByCode(ctx context.Context, tx pgx.Tx, code string) (TransferOrder, bool, error) {
+	if s.opt.CreditLines == nil {
+		return TransferOrder{}, false, nil
+	}
+	b, err := s.opt.CreditLines.BillByReferenceTx(ctx, tx, code)
+	if errors.Is(err, creditline.ErrBillNotFound) {
+		return TransferOrder{}, false, nil
+	}
+	if err != nil {
+		return TransferOrder{}, false, err
+	}
+	return TransferOrder{AccountID: b.AccountID, OpenOrder: reconcile.OpenOrder{BillID: b.ID, Code: b.ReferenceCode,
+		Amount: decimal.New(b.AmountFen, -2), Paid: !b.Unpaid()}}, true, nil
+}
+
+// payBillByLine pays the bill a statement line matched (its reference
+// code, its amount) through creditline's PayTx inside a savepoint, with the
+// line's verdict and an audit row (bill_paid); a bill paid meanwhile, or a
+// payment that fails, leaves the line in the queue with its reason.
+func (s *Service) payBillByLine(ctx context.Context, tx pgx.Tx, line reconcile.StoredLine, m reconcile.MatchResult, accountID int64,
+	actor Actor) (bool, error) {
+	ref := "bank_line:" + strconv.FormatInt(line.ID, 10)
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	var bill creditline.Bill
+	var before, after decimal.Decimal
+	err = func() error {
+		var err error
+		if before, err = lockBalance(ctx, sp, accountID); err != nil {
+			return err
+		}
+		if bill, err = s.opt.CreditLines.PayTx(ctx, sp, creditline.Payment{BillID: m.Order.BillID, Via: creditline.PaidByTransfer,
+			Ref: ref, Actor: actor.ref()}); err != nil {
+			return err
+		}
+		if err := reconcile.RecordMatch(ctx, sp, line.ID, m); err != nil {
+			return err
+		}
+		after, err = readBalance(ctx, sp, accountID)
+		return err
+	}()
+	if err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return false, rerr
+		}
+		m.Reason = reconcile.Reason("order_failed")
+		if errors.Is(err, creditline.ErrBillPaid) || errors.Is(err, reconcile.ErrOrderAlreadyMatched) {
+			m.Reason = reconcile.ReasonBillPaid
+		}
+		return false, reconcile.RecordMatch(ctx, tx, line.ID, m)
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return false, err
+	}
+	e := staffEntry(actor, ActionBillPaid, accountID)
+	e.BalanceBefore, e.BalanceAfter = &before, &after
+	e.Reason = ref
+	e.Detail = map[string]any{"bill_id": bill.ID, "amount_fen": bill.AmountFen, "credits": bill.Credits,
+		"reference_code": bill.ReferenceCode, "line_id": line.ID, "serial": line.Serial, "payer": line.PayerName, "matched": true}
 	_, err = Audit(ctx, tx, e)
 	return err == nil, err
 }

@@ -93,7 +93,13 @@ func (s *Service) Bill(ctx context.Context, accountID, billID int64) (Bill, erro
 // BillByReference finds the bill a bank transfer's reference code names.
 // Errors: ErrBillNotFound.
 func (s *Service) BillByReference(ctx context.Context, code string) (Bill, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+billColumns+` FROM credit_bills WHERE reference_code = $1`, code)
+	return s.BillByReferenceTx(ctx, s.pool, code)
+}
+
+// BillByReferenceTx is BillByReference on q (a statement import's
+// transaction).
+func (s *Service) BillByReferenceTx(ctx context.Context, q db.DBTX, code string) (Bill, error) {
+	rows, _ := q.Query(ctx, `SELECT `+billColumns+` FROM credit_bills WHERE reference_code = $1`, code)
 	return collectBill(rows)
 }
 

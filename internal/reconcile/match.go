@@ -9,9 +9,12 @@ import (
 )
 
 // OpenOrder is a bank-transfer order as the matcher needs to see it, found by
-// its reference code.
+// its reference code — or a credit line's bill, which carries a reference
+// code of its own (BillID set, OrderNo empty).
 type OpenOrder struct {
 	OrderNo string
+	// BillID is the credit line bill the code belongs to (0: an order).
+	BillID int64
 	// Code is the order's reference code (normalized, unformatted).
 	Code   string
 	Amount decimal.Decimal
@@ -37,6 +40,10 @@ const (
 	ReasonAlreadyPaid   Reason = "already_paid"   // a second payment for one order
 	ReasonMultipleCodes Reason = "multiple_codes" // the memo names several orders
 	ReasonDebit         Reason = "debit"          // money out: never matched
+	// A credit line bill's code: the line is not the bill's amount (a bill
+	// is paid whole), or the bill was paid already.
+	ReasonBillAmountDiffers Reason = "bill_amount_differs"
+	ReasonBillPaid          Reason = "bill_paid"
 )
 
 // MatchResult is the matcher's verdict on one statement line.
@@ -57,7 +64,8 @@ func (m MatchResult) Matched() bool { return m.Reason == ReasonMatched }
 // MatchTransfer decides whether a statement line pays a bank-transfer order:
 // a credit line whose memo holds the valid reference code of an unpaid order
 // with the same amount (and, when the customer's company is verified, from
-// that company) is ReasonMatched. Everything else gets the reason it goes to
+// that company) is ReasonMatched. A bill's code is matched by the same rule
+// (a wrong amount is ReasonBillAmountDiffers, a paid bill ReasonBillPaid). Everything else gets the reason it goes to
 // the unmatched queue. lookup is called with normalized valid codes only.
 // The function is pure: crediting the order and recording the result is the
 // caller's, in one transaction.
@@ -103,6 +111,14 @@ func MatchTransfer(line StatementLine, lookup func(code string) (OpenOrder, bool
 		res.Reason = ReasonPayerDiffers
 	default:
 		res.Reason = ReasonMatched
+	}
+	if res.Order.BillID != 0 {
+		switch res.Reason {
+		case ReasonAmountDiffers:
+			res.Reason = ReasonBillAmountDiffers
+		case ReasonAlreadyPaid:
+			res.Reason = ReasonBillPaid
+		}
 	}
 	return res
 }

@@ -28,27 +28,30 @@ const (
 
 // StoredLine is an imported statement line with its matching status.
 type StoredLine struct {
-	ID                int64           `db:"id"`
-	BankAccount       string          `db:"bank_account"`
-	Serial            string          `db:"serial"`
-	TradedAt          time.Time       `db:"traded_at"`
-	Direction         Direction       `db:"direction"`
-	Amount            decimal.Decimal `db:"amount"`
-	PayerName         string          `db:"payer_name"`
-	PayerAccount      string          `db:"payer_account"`
-	Memo              string          `db:"memo"`
-	SourceFile        string          `db:"source_file"`
-	SourceRow         int             `db:"source_row"`
-	ImportedAt        time.Time       `db:"imported_at"`
-	Status            LineStatus      `db:"status"`
-	MatchReason       Reason          `db:"match_reason"`
-	ReferenceCode     string          `db:"reference_code"`
-	OrderNo           *string         `db:"order_no"`
-	ResolvedAccountID *string         `db:"resolved_account_id"`
-	ResolutionRef     string          `db:"resolution_ref"`
-	ResolutionNote    string          `db:"resolution_note"`
-	ResolvedBy        *string         `db:"resolved_by"`
-	ResolvedAt        *time.Time      `db:"resolved_at"`
+	ID            int64           `db:"id"`
+	BankAccount   string          `db:"bank_account"`
+	Serial        string          `db:"serial"`
+	TradedAt      time.Time       `db:"traded_at"`
+	Direction     Direction       `db:"direction"`
+	Amount        decimal.Decimal `db:"amount"`
+	PayerName     string          `db:"payer_name"`
+	PayerAccount  string          `db:"payer_account"`
+	Memo          string          `db:"memo"`
+	SourceFile    string          `db:"source_file"`
+	SourceRow     int             `db:"source_row"`
+	ImportedAt    time.Time       `db:"imported_at"`
+	Status        LineStatus      `db:"status"`
+	MatchReason   Reason          `db:"match_reason"`
+	ReferenceCode string          `db:"reference_code"`
+	OrderNo       *string         `db:"order_no"`
+	// BillID is the credit line bill the line paid (by the bill's
+	// reference code) instead of an order.
+	BillID            *int64     `db:"bill_id"`
+	ResolvedAccountID *string    `db:"resolved_account_id"`
+	ResolutionRef     string     `db:"resolution_ref"`
+	ResolutionNote    string     `db:"resolution_note"`
+	ResolvedBy        *string    `db:"resolved_by"`
+	ResolvedAt        *time.Time `db:"resolved_at"`
 }
 
 // Line returns the stored line as a StatementLine, for MatchTransfer.
@@ -61,7 +64,7 @@ func (s StoredLine) Line() StatementLine {
 }
 
 const lineColumns = `id, bank_account, serial, traded_at, direction, amount, payer_name, payer_account,
-	memo, source_file, source_row, imported_at, status, match_reason, reference_code, order_no,
+	memo, source_file, source_row, imported_at, status, match_reason, reference_code, order_no, bill_id,
 	resolved_account_id, resolution_ref, resolution_note, resolved_by, resolved_at`
 
 const insertLineSQL = `
@@ -174,7 +177,7 @@ func getLine(ctx context.Context, db db.DBTX, id int64, lock string) (StoredLine
 
 const recordMatchSQL = `
 UPDATE bank_statement_lines
-SET status = $2, match_reason = $3, reference_code = $4, order_no = $5
+SET status = $2, match_reason = $3, reference_code = $4, order_no = $5, bill_id = $6
 WHERE id = $1 AND status = 'unmatched'`
 
 // RecordMatch stores the matcher's verdict on an unmatched line. A matched
@@ -187,12 +190,17 @@ WHERE id = $1 AND status = 'unmatched'`
 func RecordMatch(ctx context.Context, db db.DBTX, id int64, m MatchResult) error {
 	status := StatusUnmatched
 	var orderNo *string
-	if m.Matched() {
+	var billID *int64
+	switch {
+	case m.Matched() && m.Order.BillID != 0:
+		status = StatusMatched
+		billID = &m.Order.BillID
+	case m.Matched():
 		status = StatusMatched
 		orderNo = &m.Order.OrderNo
 	}
-	tag, err := db.Exec(ctx, recordMatchSQL, id, string(status), string(m.Reason), m.Code, orderNo)
-	if isUnique(err, "bank_statement_lines_order_key") {
+	tag, err := db.Exec(ctx, recordMatchSQL, id, string(status), string(m.Reason), m.Code, orderNo, billID)
+	if isUnique(err, "bank_statement_lines_order_key") || isUnique(err, "bank_statement_lines_bill_key") {
 		return fmt.Errorf("reconcile: record match of line %d: %w", id, ErrOrderAlreadyMatched)
 	}
 	if err != nil {
