@@ -106,7 +106,8 @@ func PartitionName(month string) string {
 // not one transaction: the detach (CONCURRENTLY) commits on its own, then
 // the files are written and synced, then the checkpoint is recorded and
 // the detached table dropped in one transaction; if it stops in between,
-// the month's table stays (detached) and nothing is lost.
+// the month's table stays (detached, or with its detach pending) and
+// running Archive again for the month finishes the job.
 // Errors: ErrArchiveRefused (not a month that can leave; its revenue
 // month-end positions do not exist yet; an older partition still holds
 // events — months leave oldest first; it holds events of credit lines).
@@ -116,22 +117,28 @@ func Archive(ctx context.Context, pool *pgxpool.Pool, r ArchiveRequest) (Archive
 	if err != nil {
 		return ArchiveResult{}, fmt.Errorf("ledger: archive: %w", err)
 	}
-	i := slices.IndexFunc(parts, func(p Partition) bool { return p.Name == name })
-	if i < 0 || parts[i].To.IsZero() {
+	var part Partition
+	var older []Partition
+	detached := false
+	if i := slices.IndexFunc(parts, func(p Partition) bool { return p.Name == name }); i >= 0 {
+		part, older = parts[i], parts[:i]
+	} else if part, detached, err = leftBehind(ctx, pool, name, parts); err != nil {
+		return ArchiveResult{}, fmt.Errorf("ledger: archive: %w", err)
+	}
+	if part.Name == "" || part.To.IsZero() {
 		return ArchiveResult{}, fmt.Errorf("ledger: archive: %w: %s is not a month of ledger_events that can leave", ErrArchiveRefused, name)
 	}
-	part := parts[i]
 	if r.ClosedThrough.Before(part.To) {
 		return ArchiveResult{}, fmt.Errorf("ledger: archive: %w: %s ends %s, but the revenue report's month-end positions exist only through %s: close the month first",
 			ErrArchiveRefused, name, part.To.Format(time.RFC3339), r.ClosedThrough.Format(time.RFC3339))
 	}
-	for _, older := range parts[:i] {
+	for _, o := range older {
 		var held bool
-		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{older.Name}.Sanitize()+`)`).Scan(&held); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{o.Name}.Sanitize()+`)`).Scan(&held); err != nil {
 			return ArchiveResult{}, fmt.Errorf("ledger: archive: %w", err)
 		}
 		if held {
-			return ArchiveResult{}, fmt.Errorf("ledger: archive: %w: %s, older than %s, still holds events: months leave oldest first", ErrArchiveRefused, older.Name, name)
+			return ArchiveResult{}, fmt.Errorf("ledger: archive: %w: %s, older than %s, still holds events: months leave oldest first", ErrArchiveRefused, o.Name, name)
 		}
 	}
 	ident := pgx.Identifier{name}.Sanitize()
@@ -149,8 +156,10 @@ func Archive(ctx context.Context, pool *pgxpool.Pool, r ArchiveRequest) (Archive
 	if err != nil {
 		return ArchiveResult{}, fmt.Errorf("ledger: archive: %w", err)
 	}
-	if _, err := pool.Exec(ctx, `ALTER TABLE ledger_events DETACH PARTITION `+ident+` CONCURRENTLY`); err != nil {
-		return ArchiveResult{}, fmt.Errorf("ledger: archive: detach %s: %w", name, err)
+	if !detached {
+		if _, err := pool.Exec(ctx, `ALTER TABLE ledger_events DETACH PARTITION `+ident+` CONCURRENTLY`); err != nil {
+			return ArchiveResult{}, fmt.Errorf("ledger: archive: detach %s: %w", name, err)
+		}
 	}
 
 	m := Manifest{Partition: name, To: part.To, Columns: cols}
@@ -207,6 +216,42 @@ INSERT INTO ledger_archives (partition, from_at, to_at, file, sha256, events) VA
 		return ArchiveResult{}, fmt.Errorf("ledger: archive: record %s: %w", name, err)
 	}
 	return res, nil
+}
+
+// leftBehind finds the table of a month an interrupted Archive detached
+// but did not record (a DETACH … CONCURRENTLY still pending is finished
+// first) and its bounds: a month's from its name, ledger_events_before's
+// up to the oldest partition still attached. Its older partitions were
+// checked empty before it was detached. ok is false when there is none.
+func leftBehind(ctx context.Context, pool *pgxpool.Pool, name string, attached []Partition) (p Partition, ok bool, err error) {
+	var exists bool
+	var pending *bool
+	if err := pool.QueryRow(ctx, `
+SELECT to_regclass($1) IS NOT NULL, (SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass($1))`, name).Scan(&exists, &pending); err != nil {
+		return p, false, err
+	}
+	if !exists || (pending != nil && !*pending) || !strings.HasPrefix(name, "ledger_events_") {
+		return p, false, nil
+	}
+	if pending != nil {
+		if _, err := pool.Exec(ctx, `ALTER TABLE ledger_events DETACH PARTITION `+pgx.Identifier{name}.Sanitize()+` FINALIZE`); err != nil {
+			return p, false, fmt.Errorf("finish detaching %s: %w", name, err)
+		}
+	}
+	p.Name = name
+	if name == "ledger_events_before" {
+		if len(attached) == 0 {
+			return p, false, nil
+		}
+		p.To = attached[0].From
+		return p, !p.To.IsZero(), nil
+	}
+	month, err := time.ParseInLocation("2006_01", strings.TrimPrefix(name, "ledger_events_"), Shanghai)
+	if err != nil {
+		return Partition{}, false, nil
+	}
+	p.From, p.To = month.UTC(), month.AddDate(0, 1, 0).UTC()
+	return p, true, nil
 }
 
 // RestoredMonth says what Restore attached again.
