@@ -641,3 +641,24 @@ func TestOrderFailedAtTheChannelPauses(t *testing.T) {
 	require.Equal(t, autotopup.StatePaused, cur.State)
 	require.Equal(t, 1, b.mails(t, fmt.Sprintf("autotopup-%d@example.com", acc)))
 }
+
+// TestThresholdReadsTheOwnedBalanceOfALinePool: with a credit line of
+// 10,000 credits beside 100 it owns, the pool tops up when what it owns
+// crosses the threshold of 50, not once the line is nearly spent too.
+func TestThresholdReadsTheOwnedBalanceOfALinePool(t *testing.T) {
+	b := setup(t)
+	acc := b.account(t, 100)
+	b.sign(t, acc, payments.ChannelWeChat)
+	b.settings(t, acc, "50", "100", "300")
+	require.NoError(t, pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+		_, err := b.l.SetCreditLineTx(b.ctx, tx, ledger.CreditLineRequest{AccountID: acc, Line: decimal.NewFromInt(10000),
+			SourceRef: "test", Actor: "finance", ReasonCode: "credit_line", IdempotencyKey: fmt.Sprintf("line-%d", acc)})
+		return err
+	}))
+	b.spend(t, acc, 40, fmt.Sprintf("own-%d-1", acc)) // owns 60
+	b.drain(t)
+	require.Empty(t, b.runs(t, acc), "60 owned is above the threshold")
+	b.spend(t, acc, 20, fmt.Sprintf("own-%d-2", acc)) // owns 40, with 10,040 spendable
+	b.drain(t)
+	require.Len(t, b.runs(t, acc), 1, "the owned balance crossed 50")
+}

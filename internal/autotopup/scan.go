@@ -138,7 +138,8 @@ func (s *Service) applyEvent(ctx context.Context, tx pgx.Tx, e ledger.FeedEvent,
 	if !th.IsPositive() {
 		return nil
 	}
-	if !e.BalanceAfter.LessThan(th) {
+	// The pool's owned credit: an unused credit line is not its money.
+	if !e.OwnAfter.LessThan(th) {
 		if !st.armed {
 			st.armed, st.dirty = true, true
 		}
@@ -188,7 +189,7 @@ FROM autotopup_runs WHERE account_id = $1 AND day >= $3`
 	case lim.DailyFen > 0 && dayFen+set.TierFen > lim.DailyFen:
 		reason = "daily_limit"
 	}
-	detail := map[string]any{"ledger_event_id": e.ID, "available": e.BalanceAfter.String(), "threshold": th.String(), "amount_fen": set.TierFen}
+	detail := map[string]any{"ledger_event_id": e.ID, "available": e.OwnAfter.String(), "threshold": th.String(), "amount_fen": set.TierFen}
 	if reason != "" {
 		detail["reason"] = reason
 		return s.historyTx(ctx, tx, a.AccountID, HistorySkipped, detail, Actor{}, "autotopup_skipped")

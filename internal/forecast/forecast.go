@@ -153,12 +153,15 @@ func (s *Service) Alert(ctx context.Context, accountID int64, threshold int, now
 	if err != nil {
 		return false, fmt.Errorf("forecast: alert %d: %w", accountID, err)
 	}
-	rw := usage.RunwayAt(bal.Available, sum.Totals.Charged)
+	// The balance the account owns: an unused credit line is not its
+	// money, so a pool spending on its line has run out (ledger.Balance.Own).
+	own := bal.Own()
+	rw := usage.RunwayAt(own, sum.Totals.Charged)
 	if !rw.OK || rw.Days >= int64(threshold) {
 		return false, nil
 	}
 	p := RunwayPayload{AccountID: accountID, Day: today.Format(time.DateOnly), Days: rw.Days, Threshold: threshold,
-		Available: bal.Available, SpentLast7Days: sum.Totals.Charged, At: now.UTC()}
+		Available: own, SpentLast7Days: sum.Totals.Charged, At: now.UTC()}
 	var sent bool
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, sqlInsertAlert, accountID, p.Day, p.Days, threshold, p.Available, p.SpentLast7Days, p.At)

@@ -252,3 +252,34 @@ func TestRunwayAlertTwoWorkers(t *testing.T) {
 	require.Equal(t, 1, hooks)
 	require.Len(t, subjects, 1)
 }
+
+// TestRunwayReadsTheOwnedBalanceOfALinePool: beside a credit line of
+// 1,000,000 credits, the runway is that of the credit the pool owns — 12,000
+// owned lasts 10 days at 8,000 a week (no alert), 2,000 about one (alert),
+// though the line keeps 1,002,000 spendable.
+func TestRunwayReadsTheOwnedBalanceOfALinePool(t *testing.T) {
+	b := setup(t)
+	svc := b.service(b.pool)
+	acc := b.account(t, "20000", "en", map[int]string{2: "4000", 3: "4000"})
+	require.NoError(t, pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+		_, err := b.ledger.SetCreditLineTx(b.ctx, tx, ledger.CreditLineRequest{AccountID: acc, Line: decimal.NewFromInt(1000000),
+			SourceRef: "test", Actor: "finance", ReasonCode: "credit_line", IdempotencyKey: fmt.Sprintf("runway-line-%d", acc)})
+		return err
+	}))
+	ok, err := svc.Alert(b.ctx, acc, 3, *b.now.Load())
+	require.NoError(t, err)
+	require.False(t, ok, "12,000 owned lasts 10 days")
+	_, err = b.ledger.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc, Amount: decimal.NewFromInt(10000),
+		IdempotencyKey: fmt.Sprintf("runway-today-%d", acc), Model: "deepseek-chat", OccurredAt: *b.now.Load()})
+	require.NoError(t, err)
+	ok, err = svc.Alert(b.ctx, acc, 3, *b.now.Load())
+	require.NoError(t, err)
+	require.True(t, ok, "2,000 owned lasts about a day")
+	var payload []byte
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT j.args->'data' FROM river_job j JOIN webhook_endpoints e ON e.id = (j.args->>'endpoint_id')::bigint
+		WHERE j.kind = 'webhook_deliver' AND j.args->>'event_type' = 'balance.runway_low' AND e.account_id = $1`, acc).Scan(&payload))
+	var p forecast.RunwayPayload
+	require.NoError(t, json.Unmarshal(payload, &p))
+	require.True(t, p.Available.Equal(decimal.NewFromInt(2000)), "the owned balance: %s", p.Available)
+	require.EqualValues(t, 1, p.Days)
+}

@@ -44,8 +44,10 @@ import (
 //
 // Low balance: each pool remembers its baseline, the balance after its
 // latest top-up (purchase) or grant, and the deepest threshold announced
-// since. When an event leaves the pool's available credit (balance_after:
-// lots' remainders, holds excluded) below 20 % or 5 % of the baseline, and
+// since. When an event leaves the pool's owned credit (balance_after:
+// lots' remainders, holds excluded, less the credit line: the unused line
+// is not the pool's money, ledger.FeedEvent.OwnAfter) below 20 % or 5 % of
+// the baseline, and
 // that threshold was not yet announced, one alert goes out (only the deeper
 // one when a single event crosses both). The next top-up or grant resets it.
 //
@@ -222,7 +224,7 @@ func createCursor(ctx context.Context, tx pgx.Tx) (int64, error) {
 // apply updates a pool's state with one event and enqueues the alert it causes.
 func (a *Alerts) apply(ctx context.Context, tx pgx.Tx, e ledger.FeedEvent, st *poolState) error {
 	if (e.Type == ledger.EventPurchase || e.Type == ledger.EventGrant) && e.Amount.IsPositive() {
-		st.baseline, st.baselineID, st.level, st.dirty = e.BalanceAfter, e.ID, 0, true
+		st.baseline, st.baselineID, st.level, st.dirty = e.OwnAfter, e.ID, 0, true
 		return nil
 	}
 	if !st.baseline.IsPositive() {
@@ -234,7 +236,7 @@ func (a *Alerts) apply(ctx context.Context, tx pgx.Tx, e ledger.FeedEvent, st *p
 	ths := st.settings.thresholds(st.baseline)
 	level := 0
 	for _, t := range ths {
-		if !e.BalanceAfter.LessThan(t.amount(st.baseline)) {
+		if !e.OwnAfter.LessThan(t.amount(st.baseline)) {
 			break
 		}
 		level++
@@ -249,7 +251,7 @@ func (a *Alerts) apply(ctx context.Context, tx pgx.Tx, e ledger.FeedEvent, st *p
 		return err
 	}
 	payload := LowBalancePayload{Account: acct.external, Mode: acct.mode, ThresholdPercent: crossed.percent,
-		Available: e.BalanceAfter, Baseline: st.baseline, LedgerEventID: e.ID}
+		Available: e.OwnAfter, Baseline: st.baseline, LedgerEventID: e.ID}
 	if crossed.percent == 0 {
 		c := crossed.credits
 		payload.ThresholdCredits = &c
@@ -260,7 +262,7 @@ func (a *Alerts) apply(ctx context.Context, tx pgx.Tx, e ledger.FeedEvent, st *p
 		return err
 	}
 	data := map[string]any{"Account": acct.label(), "Percent": crossed.percent,
-		"Available": e.BalanceAfter.StringFixed(2), "Baseline": st.baseline.StringFixed(2)}
+		"Available": e.OwnAfter.StringFixed(2), "Baseline": st.baseline.StringFixed(2)}
 	key := "mail.balance_low"
 	if crossed.percent == 0 {
 		key, data["Threshold"] = "mail.balance_low_credits", crossed.credits.StringFixed(2)

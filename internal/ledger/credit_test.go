@@ -202,3 +202,44 @@ func TestCreditLineConcurrentRestores(t *testing.T) {
 	requireDec(t, "100", bal.Available)
 	b.verifyClean(t)
 }
+
+// TestOwnOfSubAccounts: the sub-accounts of an enterprise with a credit
+// line own the pool's owned credit, capped by their allocation — never the
+// allocation less the whole line — and spending on the line shows on each
+// as the pool's debt; without an allocation a sub-account owns what the
+// pool owns.
+func TestOwnOfSubAccounts(t *testing.T) {
+	b := setup(t, ledger.Options{})
+	ent := b.account(t, ledger.AccountEnterprise)
+	b.credit(t, ent.ID, "50", lotOpts{})
+	_, err := b.setLine(t, ent.ID, "1000")
+	require.NoError(t, err)
+	thirty, hundred := d("30"), d("100")
+	small, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountSub, ParentID: ent.ID, Allocation: &thirty, Name: "small"})
+	require.NoError(t, err)
+	large, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountSub, ParentID: ent.ID, Allocation: &hundred, Name: "large"})
+	require.NoError(t, err)
+	open, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountSub, ParentID: ent.ID, Name: "open"})
+	require.NoError(t, err)
+	own := func(acc int64) string {
+		t.Helper()
+		bal, err := b.l.Balance(b.ctx, acc)
+		require.NoError(t, err)
+		return bal.Own().String()
+	}
+	require.Equal(t, "50", own(ent.ID))
+	require.Equal(t, "30", own(small.ID), "capped by its allocation")
+	require.Equal(t, "50", own(large.ID), "the pool owns 50 of the 100 it may spend")
+	require.Equal(t, "50", own(open.ID))
+
+	// large spends 80: the pool's 50, then 30 of the line.
+	_, err = b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: large.ID, Amount: d("80"), IdempotencyKey: key(), OccurredAt: b.clock.Now()})
+	require.NoError(t, err)
+	require.Equal(t, "-30", own(ent.ID), "the enterprise's debt")
+	require.Equal(t, "-30", own(small.ID), "the pool's debt shows on every sub-account")
+	require.Equal(t, "-30", own(large.ID))
+	require.Equal(t, "-30", own(open.ID))
+	bal, err := b.l.Balance(b.ctx, large.ID)
+	require.NoError(t, err)
+	requireDec(t, "20", bal.Available, "what its allocation still allows on the line")
+}

@@ -37,12 +37,23 @@ type Balance struct {
 	// and LineLeft what of it is unused (its remaining, part of
 	// Available). See Own.
 	Line, LineLeft decimal.Decimal
+	// PoolAvailable is the pool's available credit, before a sub-account's
+	// allocation caps it (Available for every other account).
+	PoolAvailable decimal.Decimal
 }
 
 // Own is the balance the account owns: its available credit less the
 // credit line, negative while it spends on credit (the debt is shown,
-// never hidden). Without a line it is Available.
-func (b Balance) Own() decimal.Decimal { return b.Available.Sub(b.Line) }
+// never hidden). Without a line it is Available. A sub-account's is its
+// pool's owned balance capped by its allocation: the line is the
+// enterprise's, so an allocation does not hide it.
+func (b Balance) Own() decimal.Decimal {
+	own := b.PoolAvailable.Sub(b.Line)
+	if b.Allocation != nil {
+		own = decimal.Min(own, *b.Allocation)
+	}
+	return own
+}
 
 // LineUsed is what is used of the credit line (consumed and not yet paid
 // back, or held).
@@ -107,6 +118,7 @@ func (l *Ledger) Balance(ctx context.Context, accountID int64) (Balance, error) 
 	}
 	b.Reserved = reserved
 	b.Line, b.LineLeft = line, lineLeft
+	b.PoolAvailable = b.Available
 	if acc.Allocation.Valid {
 		a := acc.Allocation.Decimal
 		b.Allocation = &a

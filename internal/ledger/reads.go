@@ -111,6 +111,11 @@ type FeedEvent struct {
 	Type         EventType
 	Amount       decimal.Decimal
 	BalanceAfter decimal.Decimal
+	// OwnAfter is the balance the pool owned after the event: BalanceAfter
+	// less its credit line at that event (Balance.Own); BalanceAfter
+	// without a line. Thresholds (low balance, auto top-up) read it, so
+	// the unused line does not hide a balance running out.
+	OwnAfter decimal.Decimal
 	// Settled is true when the event was recorded longer ago than the
 	// reader's settle time (by the database clock): a smaller id still
 	// missing by then belongs to a transaction that rolled back.
@@ -123,13 +128,23 @@ type FeedEvent struct {
 // later: a reader waits at a gap until the event after it is Settled
 // (recorded more than settle ago).
 func EventFeed(ctx context.Context, q db.DBTX, after int64, limit int, settle time.Duration) ([]FeedEvent, error) {
+	// The line at an event is the credit lot's amount now less the line
+	// changes recorded after it: the feed reads near its head, so those are
+	// few, found through the primary key (pool_id, at, id) — ledger time
+	// is monotonic per pool. Pools without a line skip the look-up.
 	const sql = `
-SELECT id, pool_id, type, amount, balance_after, recorded_at < clock_timestamp() - make_interval(secs => $3)
-FROM ledger_events WHERE id > $1 ORDER BY id LIMIT $2`
+SELECT e.id, e.pool_id, e.type, e.amount, e.balance_after,
+       CASE WHEN c.id IS NULL THEN e.balance_after
+            ELSE e.balance_after - c.amount + (SELECT coalesce(sum(x.amount), 0) FROM ledger_events x
+                 WHERE x.pool_id = e.pool_id AND x.at >= e.at AND x.id > e.id AND x.type = 'credit_line') END,
+       e.recorded_at < clock_timestamp() - make_interval(secs => $3)
+FROM ledger_events e
+LEFT JOIN ledger_lots c ON c.pool_id = e.pool_id AND c.kind = 'credit'
+WHERE e.id > $1 ORDER BY e.id LIMIT $2`
 	rows, _ := q.Query(ctx, sql, after, limit, settle.Seconds())
 	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FeedEvent, error) {
 		var e FeedEvent
-		err := r.Scan(&e.ID, &e.PoolID, &e.Type, &e.Amount, &e.BalanceAfter, &e.Settled)
+		err := r.Scan(&e.ID, &e.PoolID, &e.Type, &e.Amount, &e.BalanceAfter, &e.OwnAfter, &e.Settled)
 		return e, err
 	})
 	if err != nil {
