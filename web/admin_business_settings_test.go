@@ -220,9 +220,11 @@ func TestAdminSettingsOnAPhoneInChromium(t *testing.T) {
 		wide, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 391).slice(0, 8).map(e => e.tagName + "." + e.className + "#" + (e.dataset.testid||"") + " " + Math.round(e.getBoundingClientRect().right))`))
 		require.LessOrEqual(t, width, 390, "%s scrolls sideways on a phone: %v", what, wide)
 	}
-	for _, lang := range []struct{ code, title, hint, group, rangeErr, reasonErr string }{
-		{"zh-CN", "业务设置", "1 至 10,000,000 点", "试用、宽限与到期提醒", "请输入 1 至 365 之间的数。", "此项为必填项。"},
-		{"en", "Business settings", "1 to 10,000,000 credits", "Trial, grace and expiry reminders", "Enter a number from 1 to 365.", "This field is required."},
+	for _, lang := range []struct{ code, title, hint, group, rangeErr, reasonErr, lineLabel, lineErr string }{
+		{"zh-CN", "业务设置", "1 至 10,000,000 点", "试用、宽限与到期提醒", "请输入 1 至 365 之间的数。", "此项为必填项。",
+			"无需审批的最大授信额度（元）", "请输入 1 至 100,000,000 之间的数。"},
+		{"en", "Business settings", "1 to 10,000,000 credits", "Trial, grace and expiry reminders", "Enter a number from 1 to 365.", "This field is required.",
+			"Largest credit line without approval (¥)", "Enter a number from 1 to 100,000,000."},
 	} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/admin/settings"),
 			chromedp.WaitVisible(css(`[data-testid="settings-accounts"]`))))
@@ -249,5 +251,20 @@ func TestAdminSettingsOnAPhoneInChromium(t *testing.T) {
 		require.NotEmpty(t, webtest.Text(t, ctx, `[data-testid="settings-accounts"] [data-testid="error-trial_cap"]`))
 		fits("/admin/settings with errors " + lang.code)
 		webtest.Screenshot(t, ctx, "admin-settings-errors-390-"+lang.code)
+
+		// limits.credit_line: shown with the approval limits in force
+		// (¥100,000 by default), bounded, its error in the user's language.
+		require.Contains(t, webtest.Text(t, ctx, `[data-testid="settings-limits"]`), lang.lineLabel)
+		line, err := chromedp.Run(ctx, chromedp.Value(css(`#f-credit_line_limit`)))
+		require.NoError(t, err)
+		require.Equal(t, "100000", line)
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.SetValue(css(`#f-credit_line_limit`), "0"),
+			chromedp.Click(css(`[data-testid="settings-submit-limits"]`)),
+			chromedp.WaitVisible(css(`[data-testid="settings-limits"] [data-testid="error-credit_line_limit"]`)),
+		))
+		require.Equal(t, lang.lineErr, webtest.Text(t, ctx, `[data-testid="settings-limits"] [data-testid="error-credit_line_limit"]`))
+		fits("/admin/settings limits with errors " + lang.code)
+		webtest.Screenshot(t, ctx, "admin-settings-credit-line-390-"+lang.code)
 	}
 }

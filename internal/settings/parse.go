@@ -34,6 +34,7 @@ const (
 	FieldRechargeStaffDay   = "recharge_staff_day"   // yuan
 	FieldRechargeAccountDay = "recharge_account_day" // yuan
 	FieldRateCardDiscount   = "rate_card_discount"   // percent
+	FieldCreditLineLimit    = "credit_line_limit"    // yuan
 
 	FieldTrialCap     = "trial_cap"     // credits
 	FieldGraceCredits = "grace_credits" // credits, 0 off
@@ -68,7 +69,7 @@ func (g Group) Fields() []string {
 		return []string{FieldBankName, FieldBankBank, FieldBankBranch, FieldBankNumber}
 	case GroupLimits:
 		return []string{FieldGrantLimit, FieldGrantStaffDay, FieldGrantAccountDay, FieldRechargeLimit, FieldRechargeStaffDay,
-			FieldRechargeAccountDay, FieldRateCardDiscount}
+			FieldRechargeAccountDay, FieldRateCardDiscount, FieldCreditLineLimit}
 	case GroupAccounts:
 		return []string{FieldTrialCap, FieldGraceCredits, FieldGraceHours, FieldReminderDays}
 	case GroupPlans:
@@ -115,6 +116,7 @@ var Ranges = map[string]Range{
 	FieldRechargeStaffDay:   {"0", "10000000", 2},
 	FieldRechargeAccountDay: {"0", "10000000", 2},
 	FieldRateCardDiscount:   {"0", "99", 2},
+	FieldCreditLineLimit:    {"1", "100000000", 2}, // creditline.MaxLineFen
 	FieldTrialCap:           {"1", "10000000", 6},
 	FieldGraceCredits:       {"0", "10000000", 6},
 	FieldGraceHours:         {"0", "8760", 0},
@@ -274,6 +276,7 @@ func Parse(g Group, in map[string]string, base Values) (Values, error) {
 		if v.RateCardDiscount, ok = p.number(FieldRateCardDiscount); !ok {
 			v.RateCardDiscount = decimal.Zero
 		}
+		v.CreditLineLimitFen = p.fen(FieldCreditLineLimit)
 	case GroupAccounts:
 		v.TrialCap, _ = p.number(FieldTrialCap)
 		v.Grace.Credits, _ = p.number(FieldGraceCredits)

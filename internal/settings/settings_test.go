@@ -99,10 +99,15 @@ func TestParseReportsEveryFieldAtOnce(t *testing.T) {
 		{"bank half given, bad number", settings.GroupBank, map[string]string{"bank_name": "某公司", "bank_number": "62x"},
 			map[string]string{"bank_bank": settings.CodeBankIncomplete, "bank_number": settings.CodeBankNumber}},
 		{"limits", settings.GroupLimits, map[string]string{"grant_limit": "-1", "grant_staff_day": "", "grant_account_day": "1.0000001",
-			"recharge_limit": "1.001", "recharge_staff_day": "x", "recharge_account_day": "100000000", "rate_card_discount": "100"},
+			"recharge_limit": "1.001", "recharge_staff_day": "x", "recharge_account_day": "100000000", "rate_card_discount": "100",
+			"credit_line_limit": "0"},
 			map[string]string{"grant_limit": settings.CodeRange, "grant_staff_day": settings.CodeRequired, "grant_account_day": settings.CodePlaces,
 				"recharge_limit": settings.CodePlaces, "recharge_staff_day": settings.CodeNumber, "recharge_account_day": settings.CodeRange,
-				"rate_card_discount": settings.CodeRange}},
+				"rate_card_discount": settings.CodeRange, "credit_line_limit": settings.CodeRange}},
+		{"credit line limit too large", settings.GroupLimits, map[string]string{"grant_limit": "1", "grant_staff_day": "1", "grant_account_day": "1",
+			"recharge_limit": "1", "recharge_staff_day": "1", "recharge_account_day": "1", "rate_card_discount": "1",
+			"credit_line_limit": "100000000.01"},
+			map[string]string{"credit_line_limit": settings.CodeRange}},
 		{"accounts", settings.GroupAccounts, map[string]string{"trial_cap": "0", "grace_credits": "500", "grace_hours": "0", "reminder_days": "400"},
 			map[string]string{"trial_cap": settings.CodeRange, "grace_hours": settings.CodeGraceHours, "reminder_days": settings.CodeRange}},
 		{"plans", settings.GroupPlans, map[string]string{"renewal_days": "0", "plan_grace_days": "31"},
@@ -158,9 +163,13 @@ func TestParseAcceptsWhatPeopleType(t *testing.T) {
 	require.Equal(t, plans.RenewalTerms{LeadDays: 14, GraceDays: 0}, v.RenewalTerms(), "0 days: no grace")
 
 	v, err = settings.Parse(settings.GroupLimits, map[string]string{"grant_limit": "2000", "grant_staff_day": "3000", "grant_account_day": "4000",
-		"recharge_limit": "500.50", "recharge_staff_day": "600", "recharge_account_day": "700", "rate_card_discount": "１５"}, base)
+		"recharge_limit": "500.50", "recharge_staff_day": "600", "recharge_account_day": "700", "rate_card_discount": "１５",
+		"credit_line_limit": "２００，０００.５"}, base)
 	require.NoError(t, err)
 	bo := v.Backoffice(backoffice.DefaultSettings())
+	require.Equal(t, int64(20_000_050), bo.CreditLineLimitFen, "limits.credit_line")
+	require.Equal(t, int64(backoffice.DefaultCreditLineLimitFen), base.CreditLineLimitFen, "¥100,000 by default")
+	require.Equal(t, "¥100,000.00", base.Text(settings.KeyCreditLine))
 	require.Equal(t, "15", bo.RateCardDiscountPct.String(), "limits.rate_card_discount")
 	require.Equal(t, "20", base.RateCardDiscount.String(), "20 % by default")
 	require.Equal(t, int64(50050), bo.ManualRechargeLimitFen)

@@ -47,6 +47,7 @@ const (
 	KeySupportGrant      Key = "limits.support_grant"        // support grant limit and day limits (credits)
 	KeyManualRecharge    Key = "limits.manual_recharge"      // manual recharge limit and day limits (fen)
 	KeyRateCardDiscount  Key = "limits.rate_card_discount"   // deepest own-card discount (percent) without approval
+	KeyCreditLine        Key = "limits.credit_line"          // largest credit line (fen) granted without approval
 	KeyTrialCap          Key = "trial.cap"                   // credit cap of a new unverified account
 	KeyGrace             Key = "grace"                       // grace credit and its lifetime
 	KeyExpiryReminderDay Key = "alerts.expiry_reminder_days" // days before expiry a reminder goes out
@@ -87,7 +88,7 @@ func (g Group) Keys() []Key {
 	case GroupBank:
 		return []Key{KeyBankAccount}
 	case GroupLimits:
-		return []Key{KeySupportGrant, KeyManualRecharge, KeyRateCardDiscount}
+		return []Key{KeySupportGrant, KeyManualRecharge, KeyRateCardDiscount, KeyCreditLine}
 	case GroupAccounts:
 		return []Key{KeyTrialCap, KeyGrace, KeyExpiryReminderDay}
 	case GroupPlans:
@@ -156,9 +157,12 @@ type Values struct {
 	// card) an account's own rate card applies without a second admin
 	// (backoffice.Settings.RateCardDiscountPct).
 	RateCardDiscount decimal.Decimal
-	TrialCap         decimal.Decimal
-	Grace            Grace
-	ReminderDays     int
+	// CreditLineLimitFen is the largest credit line finance grants without
+	// a second finance user (backoffice.Settings.CreditLineLimitFen).
+	CreditLineLimitFen int64
+	TrialCap           decimal.Decimal
+	Grace              Grace
+	ReminderDays       int
 	// RenewalDays and PlanGraceDays are the plans' renewal terms
 	// (plans.RenewalTerms).
 	RenewalDays   int
@@ -201,6 +205,8 @@ func (v *Values) field(k Key) any {
 		return &v.ManualRecharge
 	case KeyRateCardDiscount:
 		return &v.RateCardDiscount
+	case KeyCreditLine:
+		return &v.CreditLineLimitFen
 	case KeyTrialCap:
 		return &v.TrialCap
 	case KeyGrace:
@@ -271,6 +277,7 @@ func (v Values) Backoffice(base backoffice.Settings) backoffice.Settings {
 	base.ManualRechargeStaffDayLimitFen = v.ManualRecharge.StaffDayFen
 	base.ManualRechargeAccountDayLimitFen = v.ManualRecharge.AccountDayFen
 	base.RateCardDiscountPct = v.RateCardDiscount
+	base.CreditLineLimitFen = v.CreditLineLimitFen
 	return base
 }
 
@@ -329,10 +336,13 @@ func Defaults(p payments.Options, b backoffice.Settings, trialCap decimal.Decima
 		SupportGrant: GrantLimits{Limit: b.SupportGrantLimit, StaffDay: b.SupportGrantStaffDayLimit, AccountDay: b.SupportGrantAccountDayLimit},
 		ManualRecharge: RechargeLimits{LimitFen: b.ManualRechargeLimitFen, StaffDayFen: b.ManualRechargeStaffDayLimitFen,
 			AccountDayFen: b.ManualRechargeAccountDayLimitFen},
-		RateCardDiscount: b.RateCardDiscountPct,
-		TrialCap:         trialCap, ReminderDays: reminderDays,
+		RateCardDiscount: b.RateCardDiscountPct, CreditLineLimitFen: b.CreditLineLimitFen,
+		TrialCap: trialCap, ReminderDays: reminderDays,
 		RenewalDays: plans.DefaultRenewalLeadDays, PlanGraceDays: plans.DefaultGraceDays, Enforcement: ledger.EnforceAll,
 		Referral: referral.DefaultReward, RunwayDays: DefaultRunwayDays}
+	if v.CreditLineLimitFen <= 0 {
+		v.CreditLineLimitFen = backoffice.DefaultCreditLineLimitFen
+	}
 	ja := journal.DefaultAccounts()
 	v.JournalCodes, v.JournalVATRate = ja.Codes, ja.VATRate
 	if grace.Enabled {
@@ -364,7 +374,7 @@ func (v Values) Form(g Group) map[string]string {
 		return map[string]string{FieldGrantLimit: v.SupportGrant.Limit.String(), FieldGrantStaffDay: v.SupportGrant.StaffDay.String(),
 			FieldGrantAccountDay: v.SupportGrant.AccountDay.String(), FieldRechargeLimit: yuan(v.ManualRecharge.LimitFen),
 			FieldRechargeStaffDay: yuan(v.ManualRecharge.StaffDayFen), FieldRechargeAccountDay: yuan(v.ManualRecharge.AccountDayFen),
-			FieldRateCardDiscount: v.RateCardDiscount.String()}
+			FieldRateCardDiscount: v.RateCardDiscount.String(), FieldCreditLineLimit: yuan(v.CreditLineLimitFen)}
 	case GroupAccounts:
 		return map[string]string{FieldTrialCap: v.TrialCap.String(), FieldGraceCredits: v.Grace.Credits.String(),
 			FieldGraceHours: strconv.Itoa(v.Grace.Hours), FieldReminderDays: strconv.Itoa(v.ReminderDays)}
@@ -419,6 +429,8 @@ func (v Values) Text(k Key) string {
 			format.Money(decimal.New(r.AccountDayFen, -2))
 	case KeyRateCardDiscount:
 		return v.RateCardDiscount.String() + "%"
+	case KeyCreditLine:
+		return format.Money(decimal.New(v.CreditLineLimitFen, -2))
 	case KeyTrialCap:
 		return format.Credits(v.TrialCap)
 	case KeyGrace:
