@@ -57,6 +57,17 @@ func (s *Server) RequestInvoice(c echo.Context) error {
 		badItems = badItems || !ok
 		r.AmountFen = fen
 	}
+	if form.Bill != "" {
+		// A bill chosen: the request is of the bill alone.
+		id, err := strconv.ParseInt(form.Bill, 10, 64)
+		badItems = badItems || err != nil || id <= 0
+		r.BillID, r.Items, r.Month, r.AmountFen = id, nil, "", 0
+		if form.BillAmount != "" {
+			fen, ok := parseFen(form.BillAmount)
+			badItems = badItems || !ok
+			r.AmountFen = fen
+		}
+	}
 	if form.TitleID != "" && form.TitleID != "new" {
 		id, err := strconv.ParseInt(form.TitleID, 10, 64)
 		if err != nil || id <= 0 {
@@ -70,7 +81,7 @@ func (s *Server) RequestInvoice(c echo.Context) error {
 	if badItems {
 		// Unreadable amounts: the rest is still checked (without items
 		// the request cannot be recorded), so every message shows at once.
-		r.Items, r.Month = nil, ""
+		r.Items, r.Month, r.BillID = nil, "", 0
 	}
 	_, err := s.kyc.invoicing.RequestInvoice(ctx, cu.Account.ID, r)
 	if badItems {
@@ -219,6 +230,14 @@ func (s *Server) invoicesView(c echo.Context) (pv.InvoicesView, error) {
 		v.Months = append(v.Months, pv.InvoiceableMonthRow{Month: m.Label(), Consumed: fenDecimal(m.ConsumedFen),
 			Invoiced: fenDecimal(m.InvoicedFen), Available: fenDecimal(m.AvailableFen)})
 	}
+	bills, err := s.kyc.invoicing.InvoiceableBills(ctx, acct)
+	if err != nil {
+		return v, err
+	}
+	for _, b := range bills {
+		v.Bills = append(v.Bills, pv.InvoiceableBillRow{ID: b.ID, Reference: b.ReferenceCode, PeriodStart: b.PeriodStart, PeriodEnd: b.PeriodEnd,
+			Amount: fenDecimal(b.AmountFen), Invoiced: fenDecimal(b.InvoicedFen), Available: fenDecimal(b.AvailableFen)})
+	}
 	tops, err := s.kyc.invoicing.Invoiceable(ctx, acct)
 	if err != nil {
 		return v, err
@@ -262,7 +281,7 @@ func (s *Server) invoiceRow(ctx context.Context, inv invoicing.Invoice) pv.Invoi
 	r := pv.InvoiceRow{ID: inv.ID, AccountID: inv.AccountID, Kind: string(inv.Kind), State: string(inv.State), Amount: fenDecimal(inv.AmountFen),
 		Buyer: titleFormOf(inv.Buyer), Email: inv.Email, Number: inv.Number, IssuedOn: inv.IssuedOn, PDFSource: inv.PDFSource, HasPDF: inv.HasPDF,
 		Reason: s.reasonText(ctx, "error.invoicing.", inv.Reason), RequestedAt: inv.RequestedAt, IssuedAt: inv.IssuedAt, IssuedBy: inv.IssuedBy,
-		ClosedAt: inv.ClosedAt, ClosedBy: inv.ClosedBy, ReissueOf: inv.ReissueOf, ReissuedAs: inv.ReissuedAs, Month: inv.Month}
+		ClosedAt: inv.ClosedAt, ClosedBy: inv.ClosedBy, ReissueOf: inv.ReissueOf, ReissuedAs: inv.ReissuedAs, Month: inv.Month, BillID: inv.BillID}
 	for _, it := range inv.Items {
 		r.Items = append(r.Items, pv.InvoiceItem{OrderID: it.OrderID, OrderNo: it.OrderNo, Amount: fenDecimal(it.AmountFen)})
 	}
@@ -272,7 +291,8 @@ func (s *Server) invoiceRow(ctx context.Context, inv invoicing.Invoice) pv.Invoi
 func invoiceRequestForm(c echo.Context) (form pv.InvoiceRequestForm, items []invoicing.ItemRequest, bad bool) {
 	form = pv.InvoiceRequestForm{Kind: c.FormValue("kind"), TitleID: c.FormValue("title_id"), Email: strings.TrimSpace(c.FormValue("email")),
 		Title: titleForm(c), SaveTitle: c.FormValue("save_title") != "", Orders: map[int64]bool{}, Amounts: map[int64]string{},
-		Month: strings.TrimSpace(c.FormValue("month")), MonthAmount: strings.TrimSpace(c.FormValue("month_amount"))}
+		Month: strings.TrimSpace(c.FormValue("month")), MonthAmount: strings.TrimSpace(c.FormValue("month_amount")),
+		Bill: strings.TrimSpace(c.FormValue("bill")), BillAmount: strings.TrimSpace(c.FormValue("bill_amount"))}
 	params, _ := c.FormParams()
 	for _, o := range params["order"] {
 		id, err := strconv.ParseInt(o, 10, 64)

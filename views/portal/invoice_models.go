@@ -53,6 +53,7 @@ type InvoiceRow struct {
 	ReissueOf, ReissuedAs *int64
 	Items                 []InvoiceItem
 	Month                 string // "2026-11" for an invoice of a month's consumption
+	BillID                *int64 // the paid credit line bill it covers
 }
 
 // InvoiceableMonthRow is a closed month of an account invoiced by
@@ -70,6 +71,16 @@ type InvoiceRequestForm struct {
 	Orders               map[int64]bool
 	Amounts              map[int64]string
 	Month, MonthAmount   string // a month's consumption (basis consumption)
+	Bill, BillAmount     string // a paid credit line bill (its id)
+}
+
+// InvoiceableBillRow is a paid credit line bill with what can still be
+// invoiced of it (yuan).
+type InvoiceableBillRow struct {
+	ID                          int64
+	Reference                   string // its bank transfer reference code
+	PeriodStart, PeriodEnd      time.Time
+	Amount, Invoiced, Available decimal.Decimal
 }
 
 // InvoicesView is the portal's invoice page.
@@ -82,6 +93,7 @@ type InvoicesView struct {
 	NextBasis string
 	NextFrom  *time.Time
 	Months    []InvoiceableMonthRow
+	Bills     []InvoiceableBillRow
 	Titles    []TitleRow
 	Invoices  []InvoiceRow
 	Form      InvoiceRequestForm
