@@ -90,7 +90,7 @@ func (s *Server) AdminSetCreditLine(c echo.Context) error {
 		}
 	}
 	fe := fielderr.New("creditline")
-	fe.Merge(sp.Check())
+	fe.Merge(sp.CheckFor(v.Credit != nil && v.Credit.HasLine))
 	if f.Reason == "" {
 		fe.Add("reason", "reason_required")
 	}

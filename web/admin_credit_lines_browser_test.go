@@ -105,4 +105,17 @@ func TestAdminCreditLineOnAPhone(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, creditline.StatusPaid, bills[0].Status)
 	require.Equal(t, "STMT-2026-001", bills[0].PaidRef)
+
+	// The bill paid, nothing of the line is used: 0 closes it.
+	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(page),
+		chromedp.WaitVisible(css(`[data-testid="credit-line-form"]`)),
+		set(`[data-testid="credit-line-amount"]`, "0"), set(`[data-testid="credit-line-reason"]`, "合同结束"),
+		chromedp.Click(css(`[data-testid="credit-line-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="credit-line-summary"]`))))
+	require.Contains(t, webtest.Text(t, bctx, `[data-testid="credit-line-summary"]`), "¥0.00")
+	webtest.RequireFitsWidth(t, bctx, 390, "the closed line")
+	bal, err = b.ledger.Balance(ctx, acc.ID)
+	require.NoError(t, err)
+	require.True(t, bal.Line.IsZero(), "the line is closed in the ledger: %s", bal.Line)
+	require.True(t, bal.Own().Equal(bal.Available), "the account owns what it may spend")
 }

@@ -83,7 +83,11 @@ func (s *Service) SetCreditLine(ctx context.Context, sp creditline.Spec, reason 
 	if s.opt.CreditLines == nil {
 		return out, errors.New("backoffice: set credit line: no credit lines configured")
 	}
-	if err := sp.Check(); err != nil {
+	_, lerr := s.opt.CreditLines.Line(ctx, sp.AccountID)
+	if lerr != nil && !errors.Is(lerr, creditline.ErrNoLine) {
+		return out, lerr
+	}
+	if err := sp.CheckFor(lerr == nil); err != nil { // 0 closes a line: none is line_none
 		return out, err
 	}
 	if reason == "" {

@@ -71,6 +71,67 @@ func TestSetCreditLine(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, backoffice.ApprovalApplied, a.State)
 	requireDec(t, "10000010", b.balance(t, acc.ID).Line)
+
+	// 0 closes the line while nothing of it is used; negative is refused
+	// with the field's error; an account without a line has none to close.
+	t.Run("CloseAtZero", func(t *testing.T) {
+		closing := spec
+		closing.LineFen = -1
+		_, err := b.svc.SetCreditLine(b.ctx, closing, "x", finance)
+		fe, ok := fielderr.As(err)
+		require.True(t, ok, "%v", err)
+		require.Equal(t, "line_range", fe.Code("line"))
+		other, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "No line"})
+		require.NoError(t, err)
+		none := spec
+		none.AccountID, none.LineFen = other.ID, 0
+		_, err = b.svc.SetCreditLine(b.ctx, none, "x", finance)
+		fe, ok = fielderr.As(err)
+		require.True(t, ok, "%v", err)
+		require.Equal(t, "line_none", fe.Code("line"))
+
+		_, err = b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: d("5"), IdempotencyKey: uniq("close-charge")})
+		require.NoError(t, err)
+		closing.LineFen = 0
+		_, err = b.svc.SetCreditLine(b.ctx, closing, "contract ended", finance)
+		require.ErrorIs(t, err, ledger.ErrCreditLineInUse, "5 credits of it are used")
+		_, err = b.l.Credit(b.ctx, ledger.CreditRequest{AccountID: acc.ID, Kind: ledger.LotPaid, Amount: d("5"), IdempotencyKey: uniq("close-credit")})
+		require.NoError(t, err)
+		requireDec(t, "5", b.balance(t, acc.ID).LineUsed(), "own credit does not pay the line back: a bill does")
+	})
+	m, err := b.l.Verify(b.ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
+
+// TestCloseUnusedCreditLine: finance sets an unused line to 0: it closes
+// at once (below every approval limit), audited, and the account owns
+// what it owns with no line left.
+func TestCloseUnusedCreditLine(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{creditLines: true, settings: backoffice.Settings{CreditLineLimitFen: 1_000_000}})
+	finance := b.staff(t, auth.RoleFinance)
+	acc, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "Closing"})
+	require.NoError(t, err)
+	spec := creditline.Spec{AccountID: acc.ID, LineFen: 500_000, BillingDay: 1, TermsDays: 15, GraceDays: 7}
+	_, err = b.svc.SetCreditLine(b.ctx, spec, "contract", finance)
+	require.NoError(t, err)
+	b.credit(t, acc.ID, ledger.LotPaid, "12", nil)
+	spec.LineFen = 0
+	res, err := b.svc.SetCreditLine(b.ctx, spec, "contract ended", finance)
+	require.NoError(t, err)
+	require.False(t, res.Pending)
+	bal := b.balance(t, acc.ID)
+	requireDec(t, "0", bal.Line)
+	requireDec(t, "12", bal.Own())
+	requireDec(t, "12", bal.Available)
+	rows := b.auditFor(t, backoffice.AuditFilter{AccountID: acc.ID, Action: backoffice.ActionCreditLineSet})
+	require.Len(t, rows, 2)
+	closed := false
+	for _, r := range rows {
+		closed = closed || (r.BalanceAfter.Valid && r.BalanceAfter.Decimal.Equal(d("12")))
+	}
+	require.True(t, closed, "the close is audited with the balance after it")
 	m, err := b.l.Verify(b.ctx)
 	require.NoError(t, err)
 	require.Empty(t, m)

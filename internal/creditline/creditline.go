@@ -134,7 +134,8 @@ type Spec struct {
 // error.creditline.<code>): line_fen, billing_day, terms_days, grace_days.
 func (sp Spec) Check() error {
 	e := fielderr.New("creditline")
-	if sp.LineFen <= 0 || sp.LineFen > MaxLineFen {
+	if sp.LineFen < 0 || sp.LineFen > MaxLineFen { // 0 closes the line
+
 		e.Add("line", "line_range")
 	}
 	if sp.BillingDay < 1 || sp.BillingDay > MaxBillingDay {
@@ -145,6 +146,18 @@ func (sp Spec) Check() error {
 	}
 	if sp.GraceDays < 0 || sp.GraceDays > MaxGraceDays {
 		e.Add("grace_days", "grace_range")
+	}
+	return e.Err()
+}
+
+// CheckFor is Check for an account that has a line or not (hasLine): a
+// line of 0 closes the line, so without one it is line_none. The back
+// office's form and SetLineTx both ask it, so they agree.
+func (sp Spec) CheckFor(hasLine bool) error {
+	e := fielderr.New("creditline")
+	e.Merge(sp.Check())
+	if sp.LineFen == 0 && !hasLine {
+		e.Add("line", "line_none")
 	}
 	return e.Err()
 }
@@ -179,7 +192,9 @@ func (s *Service) LineCredits(lineFen int64) decimal.Decimal {
 // caller's transaction (the back office's, which records the approval and
 // the audit row with it): the terms in credit_lines, one row of
 // credit_line_changes, and the credit lot through the ledger. Terms apply
-// to bills issued from now on. Errors: *fielderr.Errors (Spec.Check),
+// to bills issued from now on. A line of 0 closes an unused line: its lot
+// and terms stay, empty, with its bills. Errors: *fielderr.Errors
+// (Spec.Check; line_none for 0 without a line),
 // ErrNotEnterprise, ledger.ErrNotFound, ledger.ErrCreditLineInUse (the
 // line would drop below what is used of it).
 func (s *Service) SetLineTx(ctx context.Context, tx pgx.Tx, sp Spec, actor, reason string, approvalID *int64) (Line, error) {
@@ -195,7 +210,11 @@ func (s *Service) SetLineTx(ctx context.Context, tx pgx.Tx, sp Spec, actor, reas
 	}
 	// The line's row first, then the pool (inside the ledger call): the
 	// order the billing job and payments take too.
-	if _, err := lineOn(ctx, tx, sp.AccountID, " FOR UPDATE"); err != nil && !errors.Is(err, ErrNoLine) {
+	_, err = lineOn(ctx, tx, sp.AccountID, " FOR UPDATE")
+	if err != nil && !errors.Is(err, ErrNoLine) {
+		return Line{}, err
+	}
+	if err := sp.CheckFor(err == nil); err != nil {
 		return Line{}, err
 	}
 	var n int64

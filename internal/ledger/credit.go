@@ -45,13 +45,17 @@ const (
 // its own pool, inside the caller's transaction tx (so the line's terms and
 // its lot change together): one credit_line event on the credit lot for
 // the difference. Raising the line raises what may be spent at once;
-// lowering it is refused below what is used of it. Errors:
-// ErrInvalidAmount, ErrMissingIdempotencyKey, ErrNotFound,
+// lowering it is refused below what is used of it, and a Line of 0 closes
+// an unused line (the lot stays, empty). Errors: ErrInvalidAmount,
+// ErrNoCreditLine (0 for a pool without a line), ErrMissingIdempotencyKey, ErrNotFound,
 // ErrInvalidArgument (a sub-account), ErrCreditLineInUse (as
 // *ShortfallError with what is used), ErrIdempotencyConflict.
 func (l *Ledger) SetCreditLineTx(ctx context.Context, tx pgx.Tx, r CreditLineRequest) (CreditLineResult, error) {
 	var res CreditLineResult
 	amount, err := checkAmount(r.Line)
+	if r.Line.IsZero() {
+		amount, err = decimal.Zero, nil // closes the line
+	}
 	if err != nil {
 		return res, fmt.Errorf("ledger: credit line: %w", err)
 	}

@@ -243,3 +243,42 @@ func TestOwnOfSubAccounts(t *testing.T) {
 	require.NoError(t, err)
 	requireDec(t, "20", bal.Available, "what its allocation still allows on the line")
 }
+
+// TestCreditLineClosesAtZero: a line of 0 is refused while any of the line
+// is used, closes it once all is given back (the lot stays, empty: no
+// line, nothing left, the owned balance is the balance) and can be opened
+// again; a pool without a line has none to close.
+func TestCreditLineClosesAtZero(t *testing.T) {
+	b := setup(t, ledger.Options{})
+	acc := b.account(t, ledger.AccountEnterprise)
+	_, err := b.setLine(t, acc.ID, "0")
+	require.ErrorIs(t, err, ledger.ErrNoCreditLine, "nothing to close")
+	_, err = b.setLine(t, acc.ID, "100")
+	require.NoError(t, err)
+	_, err = b.l.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: d("30"), IdempotencyKey: key(), OccurredAt: b.clock.Now()})
+	require.NoError(t, err)
+	_, err = b.setLine(t, acc.ID, "0")
+	require.ErrorIs(t, err, ledger.ErrCreditLineInUse, "30 of it is used")
+
+	_, err = b.restore(t, acc.ID, "30", key())
+	require.NoError(t, err)
+	b.credit(t, acc.ID, "7", lotOpts{})
+	res, err := b.setLine(t, acc.ID, "0")
+	require.NoError(t, err)
+	requireDec(t, "-100", res.Delta)
+	requireDec(t, "0", res.Lot.Amount)
+	bal, err := b.l.Balance(b.ctx, acc.ID)
+	require.NoError(t, err)
+	requireDec(t, "0", bal.Line)
+	requireDec(t, "0", bal.LineLeft)
+	requireDec(t, "7", bal.Available)
+	requireDec(t, "7", bal.Own())
+	_, err = b.l.Reserve(b.ctx, ledger.ReserveRequest{AccountID: acc.ID, Amount: d("8"), IdempotencyKey: key()})
+	require.ErrorIs(t, err, ledger.ErrInsufficientCredits, "no line to spend below zero")
+	b.verifyClean(t)
+
+	res, err = b.setLine(t, acc.ID, "50")
+	require.NoError(t, err)
+	requireDec(t, "50", res.Lot.Amount, "opened again on the same lot")
+	b.verifyClean(t)
+}

@@ -359,8 +359,9 @@ END $$;
 -- creates it, a later one changes its amount and its remaining by the same
 -- delta, as one credit_line event on the lot (none when the line is
 -- unchanged). A line cannot drop below what is used of it (consumed and
--- not yet restored, or held): credit_line_in_use. Only an account that is
--- its own pool has a line. Returns {op_id, lot, delta}.
+-- not yet restored, or held): credit_line_in_use. A line of 0 closes it
+-- (the lot stays, empty); without a line it is no_credit_line. Only an
+-- account that is its own pool has a line. Returns {op_id, lot, delta}.
 CREATE OR REPLACE FUNCTION ledger_credit_line(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_acc ledger_accounts;
@@ -385,6 +386,9 @@ BEGIN
     v_at := greatest((p->>'now')::timestamptz, coalesce(v_acc.last_at, '-infinity'));
     v_op := nextval('ledger_op_seq');
     SELECT * INTO v_lot FROM ledger_lots WHERE pool_id = v_acc.id AND kind = 'credit';
+    IF NOT FOUND AND v_line = 0 THEN
+        RETURN '{"error": "no_credit_line"}'; -- nothing to close
+    END IF;
     IF NOT FOUND THEN
         INSERT INTO ledger_lots (pool_id, account_id, kind, amount, remaining, expires_at, source_ref, actor, reason_code, created_at)
         VALUES (v_acc.id, v_acc.id, 'credit', v_line, v_line, NULL, coalesce(p->>'source_ref', ''),
