@@ -7,13 +7,17 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -118,4 +122,67 @@ func TestAdminCreditLineOnAPhone(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, bal.Line.IsZero(), "the line is closed in the ledger: %s", bal.Line)
 	require.True(t, bal.Own().Equal(bal.Available), "the account owns what it may spend")
+}
+
+// TestRevenueReportShowsPostpaidOnAPhone: an enterprise spends ¥123.45 of
+// its credit line and the billing day issues the bill; finance's revenue
+// report, on a 390 px phone in Chinese and English, shows the postpaid
+// revenue recognised and the whole bill as receivable; once the matched
+// transfer is recorded, the bill as paid and nothing receivable.
+func TestRevenueReportShowsPostpaidOnAPhone(t *testing.T) {
+	// Not parallel: one Chromium at a time on a small machine.
+	clock := &testClock{}
+	b := setupAdmin(t, webtest.WithOverrides(func(o *app.Overrides) { o.Now = clock.Now }))
+	ctx := context.Background()
+	acc, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "月结报表企业"})
+	require.NoError(t, err)
+	b.verified(t, acc.ID)
+	lines := b.app.Services.CreditLines
+	require.NoError(t, db.InTx(ctx, b.app.Pool, func(tx pgx.Tx) error {
+		_, err := lines.SetLineTx(ctx, tx, creditline.Spec{AccountID: acc.ID, LineFen: 100000, BillingDay: 1, TermsDays: 10, GraceDays: 5},
+			"staff:1", "contract", nil)
+		return err
+	}))
+	_, err = b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: decimal.RequireFromString("123450"),
+		IdempotencyKey: "report-postpaid", Model: "deepseek-chat", OccurredAt: clock.Now()})
+	require.NoError(t, err)
+	spent := clock.Now().In(format.Shanghai)
+	// The next billing day (the 1st, Beijing time) passes: one bill.
+	clock.Advance(32 * 24 * time.Hour)
+	n, err := lines.CloseDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	bills, err := lines.Bills(ctx, acc.ID)
+	require.NoError(t, err)
+	require.Len(t, bills, 1)
+	bill := bills[0]
+	require.EqualValues(t, 12345, bill.AmountFen)
+
+	const pw = "staff password 1"
+	finance := uniqEmail("report-finance")
+	staff, err := b.auth.CreateStaff(ctx, auth.StaffRequest{Email: finance, Password: pw, Name: "Finance", Roles: []auth.Role{auth.RoleFinance}})
+	require.NoError(t, err)
+	bctx := webtest.Browser(t, 120*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	webtest.SignIn(t, bctx, b.app.URL, finance, pw)
+	report := fmt.Sprintf("%s/admin/reports?from=%s&to=%s&granularity=month", b.app.URL,
+		spent.Format("2006-01-02"), clock.Now().In(format.Shanghai).Format("2006-01-02"))
+	look := func(state, recognised, paid, receivable string) {
+		t.Helper()
+		for _, lang := range []struct{ code, head string }{{"zh-CN", "期末应收账款（元）"}, {"en", "Receivable at the end (¥)"}} {
+			require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(report),
+				chromedp.WaitVisible(css(`[data-testid="report-total"]`))))
+			require.Contains(t, webtest.Text(t, bctx, `[data-testid="report"] thead`), lang.head)
+			row := `[data-testid="report-total"] `
+			require.Equal(t, recognised, webtest.Text(t, bctx, row+`[data-testid="postpaid-recognised"]`), "%s (%s)", state, lang.code)
+			require.Equal(t, paid, webtest.Text(t, bctx, row+`[data-testid="bills-paid"]`), "%s (%s)", state, lang.code)
+			require.Equal(t, receivable, webtest.Text(t, bctx, row+`[data-testid="receivable"]`), "%s (%s)", state, lang.code)
+			webtest.RequireFitsWidth(t, bctx, 390, "the revenue report, bill %s (%s)", state, lang.code)
+			webtest.Screenshot(t, bctx, fmt.Sprintf("report-postpaid-%s-390-%s", state, lang.code))
+		}
+	}
+	look("open", "¥123.45", "¥0.00", "¥123.45")
+	_, err = b.app.Services.Backoffice.MarkBillPaid(ctx, bill.ID, "STMT-REPORT", backoffice.Actor{User: staff})
+	require.NoError(t, err)
+	look("paid", "¥123.45", "¥123.45", "¥0.00")
 }

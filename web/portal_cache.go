@@ -380,9 +380,9 @@ func (s *Server) overviewData(c echo.Context, cu customer) (overviewData, error)
 			return overviewData{}, time.Time{}, err
 		}
 		now := time.Now()
-		// How long the owned balance lasts (the overview's balance): the
-		// unused credit line is not the account's money.
-		if d.runway, err = s.portal.usage.Runway(ctx, cu.scope(), d.balance.Own(), now); err != nil {
+		// How long the owned balance lasts (the overview's balance), or
+		// the line once the account spends on it (ledger.Balance.RunwayCredit).
+		if d.runway, err = s.portal.usage.Runway(ctx, cu.scope(), d.balance.RunwayCredit(), now); err != nil {
 			return overviewData{}, time.Time{}, err
 		}
 		// The forecast's week moves on at midnight, and the first lot

@@ -93,11 +93,14 @@ func (s *Service) RefreshAnalytics(ctx context.Context) (AnalyticsRefresh, error
 			}
 		}
 		batch := &pgx.Batch{}
+		// Revenue recognised is paid credit consumed, plan and product fees
+		// earned and credit lines consumed (postpaid, at the credit price);
+		// cash in is top-ups, fees and bills paid.
 		for _, row := range rev.Rows {
 			a := row.RMB
 			batch.Queue(`INSERT INTO analytics_daily (day, cash_in, recognised, deferred, breakage, refunded, refreshed_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7)`, row.Period,
-				a.PaidPurchased.Add(a.PlanFeesReceived), a.Recognised.Add(a.PlanFeesRecognised),
+				a.PaidPurchased.Add(a.PlanFeesReceived).Add(a.BillsPaid), a.Recognised.Add(a.PlanFeesRecognised).Add(a.PostpaidRecognised),
 				a.DeferredClosing.Add(a.PlanDeferredClosing), a.Breakage, a.PaidRefunded.Add(a.PlanFeesRefunded), now)
 		}
 		for _, m := range margins.ByDayModel {

@@ -99,9 +99,9 @@ func TestAnalyticsRollupMatchesReports(t *testing.T) {
 		for i, row := range rep.Rows {
 			require.Equal(t, row.Period, rev.Labels[i])
 			m := row.RMB
-			eq(m.Recognised.Add(m.PlanFeesRecognised), series(rev, "recognised")[i], row.Period+" recognised")
+			eq(m.Recognised.Add(m.PlanFeesRecognised).Add(m.PostpaidRecognised), series(rev, "recognised")[i], row.Period+" recognised")
 			eq(m.DeferredClosing.Add(m.PlanDeferredClosing), series(rev, "deferred")[i], row.Period+" deferred")
-			eq(m.PaidPurchased.Add(m.PlanFeesReceived), series(rev, "cash_in")[i], row.Period+" cash in")
+			eq(m.PaidPurchased.Add(m.PlanFeesReceived).Add(m.BillsPaid), series(rev, "cash_in")[i], row.Period+" cash in")
 			eq(m.Breakage, series(brk, "breakage")[i], row.Period+" breakage")
 			eq(m.PaidRefunded.Add(m.PlanFeesRefunded), series(brk, "refunded")[i], row.Period+" refunded")
 		}

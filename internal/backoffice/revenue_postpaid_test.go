@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
@@ -128,6 +129,29 @@ func TestPostpaidRevenueAndReceivable(t *testing.T) {
 	check(row(late, "2026-03-06"), want{"0", "0", "124.46", "124.46", "123.46"})
 	after := report(sh(1).AddDate(0, 1, 0), sh(1).AddDate(0, 2, 0), backoffice.Monthly)
 	check(after.Total, want{"0", "0", "1.00", "1.00", "0"})
+
+	// The operator dashboard's roll-up: the line's consumption is revenue
+	// recognised the day it was spent, the bill cash in the day it was paid.
+	_, err = b.svc.RefreshAnalytics(b.ctx)
+	require.NoError(t, err)
+	dash, err := b.svc.Analytics(b.ctx, backoffice.AnalyticsQuery{From: sh(1), To: sh(10), Granularity: backoffice.Daily}, finance)
+	require.NoError(t, err)
+	rev := dash.Charts[backoffice.ChartRevenue]
+	day := func(key, period string) decimal.Decimal {
+		t.Helper()
+		for _, s := range rev.Series {
+			for i, l := range rev.Labels {
+				if s.Key == key && l == period {
+					return s.Values[i]
+				}
+			}
+		}
+		t.Fatalf("no %s on %s", key, period)
+		return decimal.Zero
+	}
+	requireDec(t, "101.00", day("recognised", "2026-03-02"), "the paid lot's ¥1.00 and the line's ¥100.00")
+	requireDec(t, "23.46", day("recognised", "2026-03-03"))
+	requireDec(t, "123.46", day("cash_in", "2026-03-08"), "the bill paid")
 
 	// A report's own CSV carries the figures.
 	var csv bytes.Buffer

@@ -153,9 +153,10 @@ func (s *Service) Alert(ctx context.Context, accountID int64, threshold int, now
 	if err != nil {
 		return false, fmt.Errorf("forecast: alert %d: %w", accountID, err)
 	}
-	// The balance the account owns: an unused credit line is not its
-	// money, so a pool spending on its line has run out (ledger.Balance.Own).
-	own := bal.Own()
+	// The owned balance, or the line left once it spends on its line
+	// (ledger.Balance.RunwayCredit): warned before its own money runs out,
+	// and before the line does — not every day while it lives on the line.
+	own := bal.RunwayCredit()
 	rw := usage.RunwayAt(own, sum.Totals.Charged)
 	if !rw.OK || rw.Days >= int64(threshold) {
 		return false, nil

@@ -282,4 +282,15 @@ func TestRunwayReadsTheOwnedBalanceOfALinePool(t *testing.T) {
 	require.NoError(t, json.Unmarshal(payload, &p))
 	require.True(t, p.Available.Equal(decimal.NewFromInt(2000)), "the owned balance: %s", p.Available)
 	require.EqualValues(t, 1, p.Days)
+
+	// Spending on the line the next day: its runway is the line's, which
+	// lasts (no alert every day while it lives on the line).
+	next := b.now.Load().Add(24 * time.Hour)
+	b.now.Store(&next)
+	_, err = b.ledger.Charge(b.ctx, ledger.ChargeRequest{AccountID: acc, Amount: decimal.NewFromInt(3000),
+		IdempotencyKey: fmt.Sprintf("runway-line-spent-%d", acc), Model: "deepseek-chat", OccurredAt: next})
+	require.NoError(t, err)
+	ok, err = svc.Alert(b.ctx, acc, 3, next)
+	require.NoError(t, err)
+	require.False(t, ok, "999,000 of the line left lasts months")
 }

@@ -55,6 +55,18 @@ func (b Balance) Own() decimal.Decimal {
 	return own
 }
 
+// RunwayCredit is the credit a runway (how long until it runs out) is
+// counted on: the owned balance while there is some — an unused credit line
+// is not the account's money, so a pool about to spend on its line is
+// running out — and, once it spends on its line, what it may still spend
+// (then it runs out when the line does). Without a line it is Available.
+func (b Balance) RunwayCredit() decimal.Decimal {
+	if own := b.Own(); own.IsPositive() || b.Line.IsZero() {
+		return own
+	}
+	return b.Available
+}
+
 // LineUsed is what is used of the credit line (consumed and not yet paid
 // back, or held).
 func (b Balance) LineUsed() decimal.Decimal { return b.Line.Sub(b.LineLeft) }
