@@ -137,11 +137,8 @@ func (s *Server) TopUpSubmit(c echo.Context) error {
 		default:
 			o, err = s.pay.svc.CreateQROrder(ctx, cu.Account.ID, amountFen, channel)
 		}
-		switch {
-		case err == nil && o.PayMode == payments.PayModePhone: // straight on to WeChat Pay / Alipay; they send the customer back to the order
-			return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
-		case err == nil:
-			return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+		if err == nil {
+			return s.toCheckout(c, o)
 		}
 	}
 	if errors.Is(err, payments.ErrChannel) {
@@ -352,4 +349,24 @@ func (s *Server) purchaseGate(c echo.Context, back string) (stop bool, err error
 		return true, HXRedirect(c, s.verificationURL()+"?next="+url.QueryEscape(s.URL(back)))
 	}
 	return false, nil
+}
+
+// payChoice reads the channel a purchase form names and how to pay: on the
+// phone (H5 / WAP) when asked for and the channel offers it, else by QR code.
+func (s *Server) payChoice(c echo.Context) (payments.Channel, payments.PayMode) {
+	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
+	if c.FormValue("mode") == pv.ModePhone && s.pay.svc.PhoneAvailable(channel) {
+		return channel, payments.PayModePhone
+	}
+	return channel, payments.PayModeQR
+}
+
+// toCheckout sends the customer on to pay order o: on a phone straight to
+// WeChat Pay / Alipay (they send the customer back to the order), else to
+// the order's page with its QR code or bank details.
+func (s *Server) toCheckout(c echo.Context, o payments.Order) error {
+	if o.PayMode == payments.PayModePhone {
+		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
+	}
+	return HXRedirect(c, s.URL("portal.order", o.OrderNo))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
+	"github.com/seed75218f88/credits/internal/pricing"
 )
 
 // TestPlanChangeForms: on /portal/plans a subscriber previews an upgrade
@@ -27,6 +28,10 @@ func TestPlanChangeForms(t *testing.T) {
 	b := setupPay(t)
 	demoPlans(t, b.app)
 	ctx := context.Background()
+	// The back office's customer page prices with the card in force: one
+	// is published here, not left to whichever test ran first.
+	_, err := b.app.Services.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
+	require.NoError(t, err)
 	subs := b.app.Services.Subscriptions
 	// Standard monthly, begun 10 days ago.
 	subscribe := func(t *testing.T, acc int64, code string, daysAgo int) plans.Subscription {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
@@ -78,17 +77,10 @@ func (s *Server) BillPay(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
-	mode := payments.PayModeQR
-	if c.FormValue("mode") == pv.ModePhone && s.pay.svc.PhoneAvailable(channel) {
-		mode = payments.PayModePhone
-	}
+	channel, mode := s.payChoice(c)
 	o, _, err := s.pay.svc.CreateBillOrder(c.Request().Context(), customerOf(c).Account.ID, id, channel, mode, s.phonePayer(c))
-	switch {
-	case err == nil && o.PayMode == payments.PayModePhone:
-		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
-	case err == nil:
-		return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+	if err == nil {
+		return s.toCheckout(c, o)
 	}
 	key := ""
 	switch {

@@ -29,20 +29,14 @@ func (s *Server) PlanChange(c echo.Context) error {
 	if stop, err := s.purchaseGate(c, "portal.plans"); stop {
 		return err
 	}
-	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
-	mode := payments.PayModeQR
-	if c.FormValue("mode") == pv.ModePhone && s.pay.svc.PhoneAvailable(channel) {
-		mode = payments.PayModePhone
-	}
+	channel, mode := s.payChoice(c)
 	o, _, err := s.pay.svc.ChangePlan(c.Request().Context(), cu.Account.ID, strings.TrimSpace(c.FormValue("plan")),
 		strings.TrimSpace(c.FormValue("cycle")), channel, mode, s.phonePayer(c))
 	switch {
 	case err == nil && o.OrderNo == "":
 		return HXRedirect(c, s.URL("portal.plans")+"?done=change#plan-change")
-	case err == nil && o.PayMode == payments.PayModePhone:
-		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
 	case err == nil:
-		return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+		return s.toCheckout(c, o)
 	}
 	return s.planChangeRefused(c, err)
 }

@@ -44,18 +44,11 @@ func (s *Server) PlanBuy(c echo.Context) error {
 	if stop, err := s.purchaseGate(c, "portal.plans"); stop {
 		return err
 	}
-	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
-	mode := payments.PayModeQR
-	if c.FormValue("mode") == pv.ModePhone && s.pay.svc.PhoneAvailable(channel) {
-		mode = payments.PayModePhone
-	}
+	channel, mode := s.payChoice(c)
 	o, _, err := s.pay.svc.CreatePlanOrder(ctx, cu.Account.ID, strings.TrimSpace(c.FormValue("plan")),
 		strings.TrimSpace(c.FormValue("cycle")), channel, mode, s.phonePayer(c))
-	switch {
-	case err == nil && o.PayMode == payments.PayModePhone:
-		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
-	case err == nil:
-		return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+	if err == nil {
+		return s.toCheckout(c, o)
 	}
 	key := ""
 	switch {
@@ -85,17 +78,10 @@ func (s *Server) PlanRenew(c echo.Context) error {
 	if stop, err := s.purchaseGate(c, "portal.plans"); stop {
 		return err
 	}
-	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
-	mode := payments.PayModeQR
-	if c.FormValue("mode") == pv.ModePhone && s.pay.svc.PhoneAvailable(channel) {
-		mode = payments.PayModePhone
-	}
+	channel, mode := s.payChoice(c)
 	o, _, err := s.pay.svc.CreateRenewalOrder(ctx, cu.Account.ID, channel, mode, s.phonePayer(c))
-	switch {
-	case err == nil && o.PayMode == payments.PayModePhone:
-		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
-	case err == nil:
-		return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+	if err == nil {
+		return s.toCheckout(c, o)
 	}
 	key := ""
 	switch {

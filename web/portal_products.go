@@ -33,18 +33,11 @@ func (s *Server) ProductBuy(c echo.Context) error {
 	if stop, err := s.purchaseGate(c, "portal.products"); stop {
 		return err
 	}
-	channel := payments.Channel(strings.TrimSpace(c.FormValue("channel")))
-	mode := payments.PayModeQR
-	if c.FormValue("mode") == pv.ModePhone && s.pay.svc.PhoneAvailable(channel) {
-		mode = payments.PayModePhone
-	}
+	channel, mode := s.payChoice(c)
 	o, _, err := s.pay.svc.CreateProductOrder(ctx, customerOf(c).Account.ID, strings.TrimSpace(c.FormValue("product")),
 		channel, mode, s.phonePayer(c))
-	switch {
-	case err == nil && o.PayMode == payments.PayModePhone:
-		return HXRedirect(c, s.URL("portal.order.open", o.OrderNo))
-	case err == nil:
-		return HXRedirect(c, s.URL("portal.order", o.OrderNo))
+	if err == nil {
+		return s.toCheckout(c, o)
 	}
 	key := ""
 	switch {
