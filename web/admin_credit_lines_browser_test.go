@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/web/webtest"
 )
@@ -137,25 +135,8 @@ func TestRevenueReportShowsPostpaidOnAPhone(t *testing.T) {
 	acc, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "月结报表企业"})
 	require.NoError(t, err)
 	b.verified(t, acc.ID)
-	lines := b.app.Services.CreditLines
-	require.NoError(t, db.InTx(ctx, b.app.Pool, func(tx pgx.Tx) error {
-		_, err := lines.SetLineTx(ctx, tx, creditline.Spec{AccountID: acc.ID, LineFen: 100000, BillingDay: 1, TermsDays: 10, GraceDays: 5},
-			"staff:1", "contract", nil)
-		return err
-	}))
-	_, err = b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: acc.ID, Amount: decimal.RequireFromString("123450"),
-		IdempotencyKey: "report-postpaid", Model: "deepseek-chat", OccurredAt: clock.Now()})
-	require.NoError(t, err)
 	spent := clock.Now().In(format.Shanghai)
-	// The next billing day (the 1st, Beijing time) passes: one bill.
-	clock.Advance(32 * 24 * time.Hour)
-	n, err := lines.CloseDue(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-	bills, err := lines.Bills(ctx, acc.ID)
-	require.NoError(t, err)
-	require.Len(t, bills, 1)
-	bill := bills[0]
+	bill := b.billedLine(t, clock, acc.ID, 100000, "123450", "report-postpaid")
 	require.EqualValues(t, 12345, bill.AmountFen)
 
 	const pw = "staff password 1"

@@ -42,29 +42,11 @@ func TestCreditLineBillOverdueFrozenPaidOnAPhone(t *testing.T) {
 	ent := b.enterprise(t, u.ID, "月结企业")
 	b.verified(t, ent)
 	lines := b.app.Services.CreditLines
-	require.NoError(t, db.InTx(ctx, b.app.Pool, func(tx pgx.Tx) error {
-		_, err := lines.SetLineTx(ctx, tx, creditline.Spec{AccountID: ent, LineFen: 50000, BillingDay: 1, TermsDays: 10, GraceDays: 5},
-			"staff:1", "contract", nil)
-		return err
-	}))
-	_, err := b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: ent, Amount: decimal.RequireFromString("2345.5"),
-		IdempotencyKey: "bills-1", Model: "deepseek-chat", OccurredAt: clock.Now()})
-	require.NoError(t, err)
-
+	bill := b.billedLine(t, clock, ent, 50000, "2345.5", "bills-1")
+	require.EqualValues(t, 235, bill.AmountFen, "2,345.5 credits at ¥0.001, half-even to the fen")
 	p := c.Get("/portal")
 	require.Equal(t, http.StatusOK, p.Status)
 	require.Contains(t, p.Body, "-2,345.5", "the overview shows the debt")
-
-	// The next billing day (the 1st, Beijing time) passes: one bill.
-	clock.Advance(32 * 24 * time.Hour)
-	n, err := lines.CloseDue(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-	bills, err := lines.Bills(ctx, ent)
-	require.NoError(t, err)
-	require.Len(t, bills, 1)
-	bill := bills[0]
-	require.EqualValues(t, 235, bill.AmountFen, "2,345.5 credits at ¥0.001, half-even to the fen")
 	setClock := func(at time.Time) {
 		clock.Advance(at.Sub(clock.Now()))
 		_, err := lines.Advance(ctx)
@@ -112,7 +94,7 @@ func TestCreditLineBillOverdueFrozenPaidOnAPhone(t *testing.T) {
 
 	setClock(bill.GraceUntil.Add(time.Hour))
 	look("frozen")
-	_, err = b.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: ent, Amount: decimal.NewFromInt(1), IdempotencyKey: "bills-2"})
+	_, err := b.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: ent, Amount: decimal.NewFromInt(1), IdempotencyKey: "bills-2"})
 	require.ErrorIs(t, err, ledger.ErrAccountFrozen)
 
 	// Finance records the matched transfer.
@@ -215,4 +197,30 @@ func TestBillPaidByQROnAPhone(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, p.Status)
 		require.Equal(t, lang.refused, strings.TrimSpace(p.TestID("bill-pay-error")))
 	}
+}
+
+// billedLine gives account a credit line of lineFen (billing day the 1st,
+// 10 days' terms, 5 days' grace), spends amount of it on the line now, then
+// moves clock past the next billing day, where its one bill is issued, and
+// returns that bill.
+func (b *portalBundle) billedLine(t *testing.T, clock *testClock, account, lineFen int64, amount, key string) creditline.Bill {
+	t.Helper()
+	ctx := context.Background()
+	lines := b.app.Services.CreditLines
+	require.NoError(t, db.InTx(ctx, b.app.Pool, func(tx pgx.Tx) error {
+		_, err := lines.SetLineTx(ctx, tx, creditline.Spec{AccountID: account, LineFen: lineFen, BillingDay: 1, TermsDays: 10, GraceDays: 5},
+			"staff:1", "contract", nil)
+		return err
+	}))
+	_, err := b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: account, Amount: decimal.RequireFromString(amount),
+		IdempotencyKey: key, Model: "deepseek-chat", OccurredAt: clock.Now()})
+	require.NoError(t, err)
+	clock.Advance(32 * 24 * time.Hour)
+	n, err := lines.CloseDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	bills, err := lines.Bills(ctx, account)
+	require.NoError(t, err)
+	require.Len(t, bills, 1)
+	return bills[0]
 }

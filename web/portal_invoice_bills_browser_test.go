@@ -7,14 +7,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
-	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/creditline"
-	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/web/webtest"
 )
 
@@ -34,24 +30,9 @@ func TestPortalInvoiceOfAPaidBillOnAPhone(t *testing.T) {
 	ent := b.enterprise(t, u.ID, "月结开票企业")
 	b.verified(t, ent)
 	lines := b.app.Services.CreditLines
-	require.NoError(t, db.InTx(ctx, b.app.Pool, func(tx pgx.Tx) error {
-		_, err := lines.SetLineTx(ctx, tx, creditline.Spec{AccountID: ent, LineFen: 50000, BillingDay: 1, TermsDays: 10, GraceDays: 5},
-			"staff:1", "contract", nil)
-		return err
-	}))
-	_, err := b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: ent, Amount: decimal.RequireFromString("2345.5"),
-		IdempotencyKey: "bill-invoice-1", Model: "deepseek-chat", OccurredAt: clock.Now()})
-	require.NoError(t, err)
-	clock.Advance(32 * 24 * time.Hour)
-	n, err := lines.CloseDue(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-	bills, err := lines.Bills(ctx, ent)
-	require.NoError(t, err)
-	require.Len(t, bills, 1)
-	bill := bills[0]
+	bill := b.billedLine(t, clock, ent, 50000, "2345.5", "bill-invoice-1")
 	require.EqualValues(t, 235, bill.AmountFen)
-	_, err = lines.Pay(ctx, creditline.Payment{BillID: bill.ID, Via: creditline.PaidByTransfer, Ref: "STMT-9", Actor: "staff:1"})
+	_, err := lines.Pay(ctx, creditline.Payment{BillID: bill.ID, Via: creditline.PaidByTransfer, Ref: "STMT-9", Actor: "staff:1"})
 	require.NoError(t, err)
 
 	bctx := webtest.Browser(t, 150*time.Second)
