@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +115,10 @@ func TestAdminCreditLineOnAPhone(t *testing.T) {
 		set(`[data-testid="credit-line-amount"]`, "0"), set(`[data-testid="credit-line-reason"]`, "合同结束"),
 		chromedp.Click(css(`[data-testid="credit-line-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="credit-line-summary"]`))))
-	require.Contains(t, webtest.Text(t, bctx, `[data-testid="credit-line-summary"]`), "¥0.00")
+	// The summary was on the page before the form's answer replaced it.
+	require.Eventually(t, func() bool {
+		return strings.Contains(webtest.Text(t, bctx, `[data-testid="credit-line-summary"]`), "¥0.00")
+	}, 10*time.Second, 50*time.Millisecond, "the closed line's summary")
 	webtest.RequireFitsWidth(t, bctx, 390, "the closed line")
 	bal, err = b.ledger.Balance(ctx, acc.ID)
 	require.NoError(t, err)
@@ -130,7 +134,9 @@ func TestAdminCreditLineOnAPhone(t *testing.T) {
 func TestRevenueReportShowsPostpaidOnAPhone(t *testing.T) {
 	// Not parallel: one Chromium at a time on a small machine.
 	clock := &testClock{}
-	b := setupAdmin(t, webtest.WithOverrides(func(o *app.Overrides) { o.Now = clock.Now }))
+	// A database of its own: the report is the whole platform's, and other
+	// tests' credit lines would be in it.
+	b := setupAdmin(t, webtest.WithOwnDatabase(), webtest.WithOverrides(func(o *app.Overrides) { o.Now = clock.Now }))
 	ctx := context.Background()
 	acc, err := b.ledger.CreateAccount(ctx, ledger.AccountSpec{Kind: ledger.AccountEnterprise, Name: "月结报表企业"})
 	require.NoError(t, err)
