@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/relay/upstreamsim"
 )
@@ -126,6 +127,14 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}
+
 // BenchmarkGatewayStreams measures what the gateway adds to a streaming
 // call: 64 concurrent streams (32 tokens, 2 ms apart; one customer each)
 // through the gateway
@@ -204,11 +213,19 @@ func BenchmarkGatewayStreams(b *testing.B) {
 	}
 	firsts := map[string][]time.Duration{}
 	totals := map[string][]time.Duration{}
+	// CPU per stream of this process (clients, simulator and, in the
+	// gateway phase, the gateway) and of PostgreSQL's backends, by phase:
+	// the difference is the gateway's own cost, steadier than latencies
+	// on a shared machine.
+	cpu, pgCPU := map[string]time.Duration{}, map[string]time.Duration{}
 	b.ResetTimer()
 	for turn := range turns {
 		for i := range phases {
 			p := phases[(turn+i)%2] // alternate which phase goes first
+			cpu0, pg0 := db.ProcessCPU(), db.ServerCPU(ctx, tb.pool)
 			ts, err := run((turn + i) % 2)
+			cpu[p.name] += db.ProcessCPU() - cpu0
+			pgCPU[p.name] += db.ServerCPUSpent(pg0, db.ServerCPU(ctx, tb.pool))
 			require.NoError(b, err, p.name)
 			for _, t := range ts {
 				firsts[p.name] = append(firsts[p.name], t.first)
@@ -234,6 +251,13 @@ func BenchmarkGatewayStreams(b *testing.B) {
 		ms(gf50-df50), ms(gf99-df99), ms(gt50-dt50), ms(gt99-dt99))
 	fmt.Printf("  %d of %d gateway streams started upstream while their hold was reserved (RELAY_SPECULATE)\n",
 		tb.relay.Speculated(), len(firsts["gateway"]))
+	perStream := func(m map[string]time.Duration, name string) float64 {
+		return float64(m[name].Microseconds()) / float64(max(len(firsts[name]), 1))
+	}
+	gwCPU := perStream(cpu, "gateway") - perStream(cpu, "direct")
+	fmt.Printf("  CPU per stream: this process %.0f µs direct, %.0f µs through the gateway (the gateway's own: %.0f µs); PostgreSQL %.0f µs (load average %s)\n",
+		perStream(cpu, "direct"), perStream(cpu, "gateway"), gwCPU, perStream(pgCPU, "gateway"), loadAverage())
+	b.ReportMetric(gwCPU, "gateway-cpu-µs/stream")
 	b.ReportMetric(ms(gf50-df50), "added-ttft-p50-ms")
 	b.ReportMetric(ms(gf99-df99), "added-ttft-p99-ms")
 	b.ReportMetric(ms(gt50-dt50), "added-total-p50-ms")

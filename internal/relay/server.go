@@ -90,21 +90,22 @@ func (r *Relay) authenticate(req *http.Request) (Key, error) {
 	return r.d.Keys.Authenticate(req.Context(), strings.TrimSpace(secret))
 }
 
-// readBody reads at most Options.MaxRequestBytes of the body as a JSON object.
-func (r *Relay) readBody(w http.ResponseWriter, req *http.Request) (map[string]json.RawMessage, error) {
+// readBody reads at most Options.MaxRequestBytes of the body as a JSON
+// object: its fields, and the bytes for the endpoint's own reading.
+func (r *Relay) readBody(w http.ResponseWriter, req *http.Request) (map[string]json.RawMessage, []byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.opts.MaxRequestBytes))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, ErrTooLarge
+		return nil, nil, ErrTooLarge
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	var body map[string]json.RawMessage
 	if err := json.Unmarshal(b, &body); err != nil || body == nil {
-		return nil, fmt.Errorf("%w: the body is not a JSON object", ErrBadRequest)
+		return nil, nil, fmt.Errorf("%w: the body is not a JSON object", ErrBadRequest)
 	}
-	return body, nil
+	return body, b, nil
 }
 
 // call is one billed call on its way through.
@@ -114,12 +115,17 @@ type call struct {
 	gwKey     gateway.Key
 	public    string
 	body      map[string]json.RawMessage
+	raw       []byte // the body as the client sent it
 	stream    bool
 	wantUsage bool // the client asked for stream_options.include_usage
-	estIn     int64
-	maxOut    int64
-	in        gateway.ReserveInput
-	rsv       gateway.ReservationView
+	// countIn counts the input tokens held (the tokenizer's work: on a
+	// speculative start it runs beside the upstream call, not before it);
+	// estIn is its answer once the hold's input is built.
+	countIn func() int64
+	estIn   int64
+	maxOut  int64
+	in      gateway.ReserveInput
+	rsv     gateway.ReservationView
 	// reserved answers a speculative reserve running beside the upstream
 	// call (nil once read, or when the hold was made first); holdErr is
 	// its answer.
@@ -143,18 +149,18 @@ func newRequestID() string {
 	return "req_" + hex.EncodeToString(b[:])
 }
 
-// begin authenticates, reads the body, checks the model and reserves the
-// call's hold. estimate gives the input estimate and the output maximum.
-func (r *Relay) begin(w http.ResponseWriter, req *http.Request, estimate func(c *call) error) (*call, []*liveUpstream, error) {
+// begin authenticates, reads the body and checks the model. read checks
+// the endpoint's fields and sets the output maximum and countIn.
+func (r *Relay) begin(w http.ResponseWriter, req *http.Request, read func(c *call) error) (*call, []*liveUpstream, error) {
 	key, err := r.authenticate(req)
 	if err != nil {
 		return nil, nil, err
 	}
-	body, err := r.readBody(w, req)
+	body, raw, err := r.readBody(w, req)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &call{requestID: newRequestID(), key: key, body: body}
+	c := &call{requestID: newRequestID(), key: key, body: body, raw: raw}
 	w.Header().Set("x-request-id", c.requestID)
 	if err := json.Unmarshal(body["model"], &c.public); err != nil || c.public == "" {
 		return nil, nil, fmt.Errorf("%w: model is required", ErrBadRequest)
@@ -172,23 +178,24 @@ func (r *Relay) begin(w http.ResponseWriter, req *http.Request, estimate func(c 
 	if len(ups) == 0 { // every upstream serving it has its circuit open
 		return nil, nil, ErrUpstream
 	}
-	if err := estimate(c); err != nil {
+	if err := read(c); err != nil {
 		return nil, nil, err
 	}
 	if c.gwKey, err = r.d.Gateway.AccountKey(req.Context(), key.AccountID, key.ID, key.Name); err != nil {
 		return nil, nil, err
 	}
+	return c, ups, nil
+}
+
+// reserve counts the call's input, makes its hold, and remembers whether
+// the account's reserves succeed (the speculative start's guard).
+func (r *Relay) reserve(ctx context.Context, c *call) error {
+	c.estIn = c.countIn()
 	c.in = gateway.ReserveInput{
 		Model: c.public, MaxInputTokens: c.estIn, MaxOutputTokens: c.maxOut, IdempotencyKey: "relay:" + c.requestID,
 		// The key's project label and name label the call: usage shows
 		// them and the budgets over a project or a key count it.
-		Project: key.Project, Key: key.Name}
-	return c, ups, nil
-}
-
-// reserve makes the call's hold, and remembers whether the account's
-// reserves succeed (the speculative start's guard).
-func (r *Relay) reserve(ctx context.Context, c *call) error {
+		Project: c.key.Project, Key: c.key.Name}
 	var err error
 	c.rsv, err = r.d.Gateway.ReserveAccount(ctx, c.gwKey, c.key.AccountID, c.in)
 	if err != nil {
@@ -247,8 +254,7 @@ type streamOptions struct {
 func (r *Relay) chat(w http.ResponseWriter, req *http.Request) {
 	c, ups, err := r.begin(w, req, func(c *call) error {
 		var cr chatRequest
-		raw, _ := json.Marshal(c.body)
-		if err := json.Unmarshal(raw, &cr); err != nil {
+		if err := json.Unmarshal(c.raw, &cr); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 		if len(cr.Messages) == 0 || cr.Messages[0] != '[' {
@@ -256,7 +262,7 @@ func (r *Relay) chat(w http.ResponseWriter, req *http.Request) {
 		}
 		c.stream = cr.Stream
 		c.wantUsage = cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
-		c.estIn = r.d.Counter.PromptTokens(cr.Messages, cr.Tools, cr.Functions, cr.ResponseFormat)
+		c.countIn = func() int64 { return r.d.Counter.PromptTokens(cr.Messages, cr.Tools, cr.Functions, cr.ResponseFormat) }
 		c.maxOut = r.opts.DefaultMaxOutput
 		if d, ok := r.opts.OutputDefaults[c.public]; ok {
 			c.maxOut = d
@@ -304,7 +310,7 @@ func (r *Relay) embeddings(w http.ResponseWriter, req *http.Request) {
 		if err := json.Unmarshal(c.body["input"], &er.Input); err != nil || len(er.Input) == 0 {
 			return fmt.Errorf("%w: input is required", ErrBadRequest)
 		}
-		c.estIn = r.d.Counter.InputTokens(er.Input)
+		c.countIn = func() int64 { return r.d.Counter.InputTokens(er.Input) }
 		return nil
 	})
 	if err != nil {
@@ -381,10 +387,16 @@ func (u Usage) cached() int64 {
 
 // result is how the call ended, for settling it.
 type result struct {
-	usage      *Usage
-	output     strings.Builder // the text produced, for counting without usage
-	produced   bool            // any output reached us (content, tool calls)
-	cut        bool            // the upstream failed after answering
+	usage    *Usage
+	output   strings.Builder // the text produced, for counting without usage
+	produced bool            // any output reached us (content, tool calls)
+	// unread holds a stream's chunks without usage, read for produced and
+	// output only when they are needed: when the stream ends without the
+	// upstream's usage (most do report it, and reading every chunk is most
+	// of what relaying a stream costs).
+	unread     []byte
+	unreadEnds []int // where each kept chunk ends in unread
+	cut        bool  // the upstream failed after answering
 	clientGone bool
 	upstream   string // the upstream that answered (recorded on the charge)
 }
@@ -647,6 +659,11 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 	if !started {
 		return false // nothing reached the client: fail over
 	}
+	if res.usage == nil {
+		r.readUnread(res)
+	} else {
+		res.unread, res.unreadEnds = nil, nil
+	}
 	if !done && res.usage == nil {
 		res.cut = true
 		msg, _ := json.Marshal(errorBody{Error: errorDetail{Message: "The upstream ended the stream early; what was produced is charged.",
@@ -667,24 +684,16 @@ func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, modelFr
 		*done = true
 		return append(ev, '\n'), true
 	}
+	out := ev
+	if !mayHoldUsage(data) {
+		r.keepUnread(res, data)
+		return r.renamed(out, modelFrom, modelTo), true
+	}
 	var ch streamChunk
 	if json.Unmarshal(data, &ch) != nil {
 		return append(ev, '\n'), true
 	}
-	for _, choice := range ch.Choices {
-		d := choice.Delta
-		if d.Content != "" || d.ReasoningContent != "" || len(d.ToolCalls) > 0 && string(d.ToolCalls) != "null" {
-			res.produced = true
-			if int64(res.output.Len()) < r.opts.MaxResponseBytes {
-				res.output.WriteString(d.ReasoningContent)
-				res.output.WriteString(d.Content)
-				if len(d.ToolCalls) > 0 && string(d.ToolCalls) != "null" {
-					res.output.Write(d.ToolCalls)
-				}
-			}
-		}
-	}
-	out := ev
+	r.readChunk(res, &ch)
 	if ch.Usage != nil {
 		res.usage = ch.Usage
 		if !c.wantUsage {
@@ -700,11 +709,75 @@ func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, modelFr
 			}
 		}
 	}
+	return r.renamed(out, modelFrom, modelTo), true
+}
+
+// renamed gives the event with the upstream's model name replaced by the
+// public one, and its blank line.
+func (r *Relay) renamed(ev, modelFrom, modelTo []byte) []byte {
 	if modelFrom != nil {
-		out = bytes.Replace(out, append([]byte(`"model":`), modelFrom...), append([]byte(`"model":`), modelTo...), 1)
-		out = bytes.Replace(out, append([]byte(`"model": `), modelFrom...), append([]byte(`"model": `), modelTo...), 1)
+		ev = bytes.Replace(ev, append([]byte(`"model":`), modelFrom...), append([]byte(`"model":`), modelTo...), 1)
+		ev = bytes.Replace(ev, append([]byte(`"model": `), modelFrom...), append([]byte(`"model": `), modelTo...), 1)
 	}
-	return append(out, '\n'), true
+	return append(ev, '\n')
+}
+
+// mayHoldUsage reports whether a chunk's data may carry a usage object: a
+// "usage" key whose value is not null. It never misses one (the key as
+// upstreams write it); a false positive only costs a full read.
+func mayHoldUsage(data []byte) bool {
+	for rest := data; ; {
+		i := bytes.Index(rest, []byte(`"usage"`))
+		if i < 0 {
+			return false
+		}
+		rest = bytes.TrimLeft(rest[i+len(`"usage"`):], " \t\r\n")
+		if v, ok := bytes.CutPrefix(rest, []byte(":")); ok {
+			if v = bytes.TrimLeft(v, " \t\r\n"); !bytes.HasPrefix(v, []byte("null")) {
+				return true
+			}
+		}
+	}
+}
+
+// keepUnread keeps a chunk's data for reading at the end; past 1 MiB the
+// kept chunks are read at once, so a long stream holds little.
+func (r *Relay) keepUnread(res *result, data []byte) {
+	res.unread = append(res.unread, data...)
+	res.unreadEnds = append(res.unreadEnds, len(res.unread))
+	if len(res.unread) > 1<<20 {
+		r.readUnread(res)
+	}
+}
+
+// readUnread reads the kept chunks into produced and output.
+func (r *Relay) readUnread(res *result) {
+	from := 0
+	for _, end := range res.unreadEnds {
+		var ch streamChunk
+		if json.Unmarshal(res.unread[from:end], &ch) == nil {
+			r.readChunk(res, &ch)
+		}
+		from = end
+	}
+	res.unread, res.unreadEnds = res.unread[:0], res.unreadEnds[:0]
+}
+
+// readChunk records what a chunk produced.
+func (r *Relay) readChunk(res *result, ch *streamChunk) {
+	for _, choice := range ch.Choices {
+		d := choice.Delta
+		if d.Content != "" || d.ReasoningContent != "" || len(d.ToolCalls) > 0 && string(d.ToolCalls) != "null" {
+			res.produced = true
+			if int64(res.output.Len()) < r.opts.MaxResponseBytes {
+				res.output.WriteString(d.ReasoningContent)
+				res.output.WriteString(d.Content)
+				if len(d.ToolCalls) > 0 && string(d.ToolCalls) != "null" {
+					res.output.Write(d.ToolCalls)
+				}
+			}
+		}
+	}
 }
 
 // dataOf joins an event's data lines, or nil when it has none.
