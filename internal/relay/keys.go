@@ -410,9 +410,15 @@ func (s *Keys) forget(id int64) {
 	})
 }
 
-const authKey = `SELECT ` + keyColumns + `, k.hash FROM relay_keys k JOIN ledger_account_view a ON a.id = k.account_id WHERE k.prefix = $1`
-
-const touchKey = `UPDATE relay_keys SET last_used_at = $2 WHERE id = $1`
+// authKey reads a live key by its prefix and hash and records its use, in
+// one statement (a call's key is read again once per Options.KeyCacheTTL).
+// A wrong secret, a revoked or an expired key matches nothing and touches
+// nothing.
+const authKey = `UPDATE relay_keys k SET last_used_at = $3
+FROM ledger_account_view a
+WHERE a.id = k.account_id AND k.prefix = $1 AND k.hash = $2 AND k.revoked_at IS NULL
+  AND (k.expires_at IS NULL OR k.expires_at > $3)
+RETURNING ` + keyColumns + `, k.hash`
 
 // Authenticate returns the key whose secret this is, if it is neither
 // revoked nor expired. A verified key is trusted for Options.KeyCacheTTL;
@@ -434,7 +440,7 @@ func (s *Keys) Authenticate(ctx context.Context, secret string) (Key, error) {
 		}
 		s.cache.Delete(sum)
 	}
-	rows, _ := s.pool.Query(ctx, authKey, secret[:keyPrefixLen])
+	rows, _ := s.pool.Query(ctx, authKey, secret[:keyPrefixLen], sum[:], now.UTC())
 	type row struct {
 		Key
 		Hash []byte `db:"hash"`
@@ -447,10 +453,7 @@ func (s *Keys) Authenticate(ctx context.Context, secret string) (Key, error) {
 		return Key{}, fmt.Errorf("relay: authenticate: %w", err)
 	}
 	if subtle.ConstantTimeCompare(r.Hash, sum[:]) != 1 || r.RevokedAt != nil || r.Key.Expired(now) {
-		return Key{}, ErrInvalidKey
-	}
-	if _, err := s.pool.Exec(ctx, touchKey, r.ID, now.UTC()); err != nil {
-		return Key{}, fmt.Errorf("relay: authenticate: %w", err)
+		return Key{}, ErrInvalidKey // not reached: the statement matched only a live key
 	}
 	s.cache.Store(sum, cachedKey{key: r.Key, at: now})
 	return r.Key, nil
