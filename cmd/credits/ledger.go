@@ -227,7 +227,8 @@ func runBenchLedger(ctx context.Context, args []string) error {
 // the owner role, it takes one month of ledger_events out to DIR (a gzip of
 // COPY (FORMAT binary), its manifest and a SHA-256 sidecar) and records its
 // checkpoint (ledger.Archive). A month leaves only once the revenue report
-// has closed it (its month-end positions of paid lots exist), oldest first.
+// has closed it (its month-end positions of paid lots exist), oldest first,
+// and every credit line whose events it holds is billed through its end.
 func runArchive(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("ledger archive", flag.ContinueOnError)
 	dir := fs.String("dir", ".", "folder the archive files are written to")
@@ -246,7 +247,10 @@ func runArchive(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r, err := ledger.Archive(ctx, pool, ledger.ArchiveRequest{Month: fs.Arg(0), Dir: *dir, ClosedThrough: closed})
+	r, err := ledger.Archive(ctx, pool, ledger.ArchiveRequest{Month: fs.Arg(0), Dir: *dir, ClosedThrough: closed,
+		CreditBilledThrough: func(ctx context.Context, lots []ledger.LotRef) (map[ledger.LotRef]time.Time, error) {
+			return creditline.BilledThrough(ctx, pool, lots)
+		}})
 	if err != nil {
 		return err
 	}

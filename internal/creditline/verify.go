@@ -28,13 +28,21 @@ func (m Mismatch) String() string {
 //     sum of the line's bills;
 //   - restored: the credit lot's credit_restore events add up to the
 //     line's paid bills, each restored once.
+//
+// Both sums add what the lot's archived months left in their checkpoint
+// (ledger_archived_lots): an archived month lies wholly before the line's
+// billed_through (ledger.Archive refuses it before), so all its
+// consumption counts as billed. A restored month's checkpoint no longer
+// counts; its events are back in ledger_event_view.
 const sqlVerify = `
 SELECT l.account_id, v.rule, v.stored, v.derived
 FROM credit_lines l
 JOIN ledger_lot_view lot ON lot.pool_id = l.account_id AND lot.id = l.lot_id
+LEFT JOIN ledger_archived_lots x ON x.pool_id = l.account_id AND x.lot_id = l.lot_id
 CROSS JOIN LATERAL (SELECT
-    coalesce(sum(-e.amount) FILTER (WHERE e.type IN ('deduction', 'reservation_expired_charge') AND e.at < l.billed_through), 0) AS consumed,
-    coalesce(sum(e.amount) FILTER (WHERE e.type = 'credit_restore'), 0) AS restored
+    coalesce(sum(-e.amount) FILTER (WHERE e.type IN ('deduction', 'reservation_expired_charge') AND e.at < l.billed_through), 0)
+      + coalesce(x.consumed, 0) AS consumed,
+    coalesce(sum(e.amount) FILTER (WHERE e.type = 'credit_restore'), 0) + coalesce(x.credit_restore, 0) AS restored
   FROM ledger_event_view e WHERE e.pool_id = l.account_id AND e.lot_id = l.lot_id) e
 CROSS JOIN LATERAL (SELECT coalesce(sum(credits), 0) AS billed,
                            coalesce(sum(credits) FILTER (WHERE status = 'paid'), 0) AS paid

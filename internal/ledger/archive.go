@@ -29,7 +29,8 @@ import (
 // months go on), writes it as COPY … (FORMAT binary) through gzip, with a
 // SHA-256 sidecar and a manifest holding the checkpoint the month leaves:
 // per pool its last event's id and balance_after and the sum of its
-// amounts, per lot the sum of its events. The checkpoint is also stored
+// amounts, per lot the sum of its events (and for a credit lot what its
+// line's bills are checked against). The checkpoint is also stored
 // (ledger_archives, migration 001741): verify starts each pool's chain from
 // it and BalanceAt answers from it after the archived months. Restore
 // checks the hashes, loads the file into a new table and attaches it.
@@ -46,6 +47,20 @@ type ArchiveRequest struct {
 	// closed (its month-end positions of paid lots exist up to it); a
 	// month may leave only once it has ended by then.
 	ClosedThrough time.Time
+	// CreditBilledThrough answers, for the credit lots whose events the
+	// month holds, until when each one's credit line is billed
+	// (internal/creditline's billed_through; a lot missing from the
+	// answer is billed through nothing). A month holding a credit lot's
+	// events leaves only once that line is billed through the month's end,
+	// so its consumption there is all on bills. nil refuses every month
+	// holding events of credit lots.
+	CreditBilledThrough func(ctx context.Context, lots []LotRef) (map[LotRef]time.Time, error)
+}
+
+// LotRef names a lot: its pool and its id.
+type LotRef struct {
+	PoolID int64
+	LotID  int64
 }
 
 // ArchiveResult says what Archive wrote.
@@ -84,12 +99,17 @@ type PoolCheckpoint struct {
 }
 
 // LotCheckpoint is the sum of one lot's events in an archived month, and
-// of them its credit_line events.
+// of them its credit_line events; for a credit lot also its consumption
+// (deduction and reservation_expired_charge, positive) and its
+// credit_restore events, what internal/creditline checks the line's bills
+// against (zero for other lots, and in manifests written before).
 type LotCheckpoint struct {
-	PoolID     int64           `json:"pool_id"`
-	LotID      int64           `json:"lot_id"`
-	Total      decimal.Decimal `json:"total"`
-	CreditLine decimal.Decimal `json:"credit_line"`
+	PoolID        int64           `json:"pool_id"`
+	LotID         int64           `json:"lot_id"`
+	Total         decimal.Decimal `json:"total"`
+	CreditLine    decimal.Decimal `json:"credit_line"`
+	Consumed      decimal.Decimal `json:"consumed"`
+	CreditRestore decimal.Decimal `json:"credit_restore"`
 }
 
 // PartitionName is the table of the partition a month argument names
@@ -110,7 +130,8 @@ func PartitionName(month string) string {
 // running Archive again for the month finishes the job.
 // Errors: ErrArchiveRefused (not a month that can leave; its revenue
 // month-end positions do not exist yet; an older partition still holds
-// events — months leave oldest first; it holds events of credit lines).
+// events — months leave oldest first; it holds events of a credit line
+// not billed through its end).
 func Archive(ctx context.Context, pool *pgxpool.Pool, r ArchiveRequest) (ArchiveResult, error) {
 	name := PartitionName(r.Month)
 	parts, err := Partitions(ctx, pool)
@@ -142,15 +163,8 @@ func Archive(ctx context.Context, pool *pgxpool.Pool, r ArchiveRequest) (Archive
 		}
 	}
 	ident := pgx.Identifier{name}.Sanitize()
-	// internal/creditline checks each credit line against its lot's
-	// events over the whole history: those stay until it reads checkpoints.
-	var credit bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+ident+` e JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
-                                   WHERE l.kind = 'credit')`).Scan(&credit); err != nil {
+	if err := creditLinesBilled(ctx, pool, r, part); err != nil {
 		return ArchiveResult{}, fmt.Errorf("ledger: archive: %w", err)
-	}
-	if credit {
-		return ArchiveResult{}, fmt.Errorf("ledger: archive: %w: %s holds events of credit lines, which stay in ledger_events", ErrArchiveRefused, name)
 	}
 	cols, err := eventColumns(ctx, pool)
 	if err != nil {
@@ -204,8 +218,9 @@ INSERT INTO ledger_archives (partition, from_at, to_at, file, sha256, events) VA
 			}
 		}
 		for _, l := range m.Lots {
-			if _, err := tx.Exec(ctx, `INSERT INTO ledger_archive_lots (archive_id, pool_id, lot_id, total, credit_line) VALUES ($1, $2, $3, $4, $5)`,
-				id, l.PoolID, l.LotID, l.Total, l.CreditLine); err != nil {
+			if _, err := tx.Exec(ctx, `
+INSERT INTO ledger_archive_lots (archive_id, pool_id, lot_id, total, credit_line, consumed, credit_restore) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				id, l.PoolID, l.LotID, l.Total, l.CreditLine, l.Consumed, l.CreditRestore); err != nil {
 				return err
 			}
 		}
@@ -216,6 +231,43 @@ INSERT INTO ledger_archives (partition, from_at, to_at, file, sha256, events) VA
 		return ArchiveResult{}, fmt.Errorf("ledger: archive: record %s: %w", name, err)
 	}
 	return res, nil
+}
+
+// creditLinesBilled refuses a month holding events of a credit lot whose
+// line is not billed through the month's end (r.CreditBilledThrough):
+// internal/creditline counts an archived month's consumption of the lot as
+// billed, and a bill of a later period reads only the events still in
+// ledger_events.
+func creditLinesBilled(ctx context.Context, pool *pgxpool.Pool, r ArchiveRequest, part Partition) error {
+	rows, _ := pool.Query(ctx, `
+SELECT DISTINCT e.pool_id, e.lot_id FROM `+pgx.Identifier{part.Name}.Sanitize()+` e
+JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+WHERE l.kind = 'credit' ORDER BY 1, 2`)
+	lots, err := pgx.CollectRows(rows, pgx.RowToStructByPos[LotRef])
+	if err != nil || len(lots) == 0 {
+		return err
+	}
+	if r.CreditBilledThrough == nil {
+		return fmt.Errorf("%w: %s holds events of the credit line of account %d, and no one said until when it is billed", ErrArchiveRefused, part.Name, lots[0].PoolID)
+	}
+	billed, err := r.CreditBilledThrough(ctx, lots)
+	if err != nil {
+		return err
+	}
+	for _, l := range lots {
+		if through, ok := billed[l]; !ok || through.Before(part.To) {
+			return fmt.Errorf("%w: %s holds events of the credit line of account %d, billed only through %s: the month leaves once the line is billed through its end, %s (the line's next bill)",
+				ErrArchiveRefused, part.Name, l.PoolID, billedText(through, ok), part.To.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+func billedText(t time.Time, ok bool) string {
+	if !ok {
+		return "nothing"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // leftBehind finds the table of a month an interrupted Archive detached
@@ -405,11 +457,14 @@ FROM `+ident+` GROUP BY pool_id ORDER BY pool_id`)
 		return nil, nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	rows, _ = q.Query(ctx, `
-SELECT pool_id, lot_id, sum(amount), coalesce(sum(amount) FILTER (WHERE type = 'credit_line'), 0)
-FROM `+ident+` WHERE lot_id IS NOT NULL GROUP BY pool_id, lot_id ORDER BY pool_id, lot_id`)
+SELECT e.pool_id, e.lot_id, sum(e.amount), coalesce(sum(e.amount) FILTER (WHERE e.type = 'credit_line'), 0),
+       coalesce(sum(-e.amount) FILTER (WHERE l.kind = 'credit' AND e.type IN ('deduction', 'reservation_expired_charge')), 0),
+       coalesce(sum(e.amount) FILTER (WHERE l.kind = 'credit' AND e.type = 'credit_restore'), 0)
+FROM `+ident+` e JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+GROUP BY e.pool_id, e.lot_id ORDER BY e.pool_id, e.lot_id`)
 	lots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LotCheckpoint, error) {
 		var l LotCheckpoint
-		return l, r.Scan(&l.PoolID, &l.LotID, &l.Total, &l.CreditLine)
+		return l, r.Scan(&l.PoolID, &l.LotID, &l.Total, &l.CreditLine, &l.Consumed, &l.CreditRestore)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint: %w", err)
@@ -429,7 +484,8 @@ func checkpointsEqual(pools []PoolCheckpoint, lots []LotCheckpoint, m Manifest) 
 	}
 	for i, l := range lots {
 		k := m.Lots[i]
-		if l.PoolID != k.PoolID || l.LotID != k.LotID || !l.Total.Equal(k.Total) || !l.CreditLine.Equal(k.CreditLine) {
+		if l.PoolID != k.PoolID || l.LotID != k.LotID || !l.Total.Equal(k.Total) || !l.CreditLine.Equal(k.CreditLine) ||
+			!l.Consumed.Equal(k.Consumed) || !l.CreditRestore.Equal(k.CreditRestore) {
 			return false
 		}
 	}

@@ -4,7 +4,9 @@ package ledger
 // packages read them only through the functions in this file, which run on
 // a pool or inside the caller's transaction (db.DBTX), and through the
 // views of migration 000920 (ledger_account_view, ledger_lot_view,
-// ledger_event_view) where a report joins the ledger with its own tables.
+// ledger_event_view) where a report joins the ledger with its own tables,
+// and, for what archived months left, the checkpoint views of migrations
+// 001741 and 001800 (ledger_checkpoints, ledger_archived_lots).
 // TestNoLedgerTablesOutside keeps it so.
 
 import (
@@ -92,6 +94,22 @@ func Head(ctx context.Context, q db.DBTX, poolID int64) (int64, error) {
 		return 0, fmt.Errorf("ledger: head: %w", err)
 	}
 	return head, nil
+}
+
+// ArchivedUntil returns the end of the months of events that left for the
+// archive (Archive) and were not restored: the events of every pool before
+// it are read only through the checkpoints (the views
+// ledger_checkpoints and ledger_archived_lots). Zero when no month is
+// archived. Errors: database errors.
+func ArchivedUntil(ctx context.Context, q db.DBTX) (time.Time, error) {
+	var until *time.Time
+	if err := q.QueryRow(ctx, `SELECT max(to_at) FROM ledger_archives WHERE restored_at IS NULL`).Scan(&until); err != nil {
+		return time.Time{}, fmt.Errorf("ledger: archived until: %w", err)
+	}
+	if until == nil {
+		return time.Time{}, nil
+	}
+	return until.UTC(), nil
 }
 
 // LastEventID returns the id of the newest event of any pool, 0 when there

@@ -236,12 +236,22 @@ func (s *Service) pool(ctx context.Context, accountID int64) (ledger.Account, er
 
 const (
 	// sqlBuckets is the pool's credit by lot kind from every event before
-	// $2 (transfers move allocation, not credit).
+	// $2 (transfers move allocation, not credit), with what the archived
+	// months (all before $2: Compute refuses a month inside them) left in
+	// their checkpoints: per lot its sum, and the pool's amounts on no lot.
 	sqlBuckets = `
-SELECT coalesce(l.kind::text, '') AS kind, coalesce(sum(e.amount), 0) AS amount
-FROM ledger_event_view e
-LEFT JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id
-WHERE e.pool_id = $1 AND e.at < $2 AND e.type <> 'transfer'
+SELECT kind, sum(amount) AS amount
+FROM (SELECT coalesce(l.kind::text, '') AS kind, e.amount
+      FROM ledger_event_view e
+      LEFT JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+      WHERE e.pool_id = $1 AND e.at < $2 AND e.type <> 'transfer'
+      UNION ALL
+      SELECT l.kind::text, x.total
+      FROM ledger_archived_lots x JOIN ledger_lot_view l ON l.pool_id = x.pool_id AND l.id = x.lot_id
+      WHERE x.pool_id = $1
+      UNION ALL
+      SELECT '', c.total - coalesce((SELECT sum(total) FROM ledger_archived_lots WHERE pool_id = $1), 0)
+      FROM ledger_checkpoints c WHERE c.pool_id = $1) b
 GROUP BY 1`
 
 	// sqlMovements sums the month's events by type and lot kind; an
@@ -268,10 +278,10 @@ LEFT JOIN refund_ops r ON r.op_id = m.op_id
 GROUP BY 1, 2, 3`
 
 	// sqlLineBefore is the pool's credit line before $2: the sum of its
-	// credit_line events.
+	// credit_line events, archived ones included.
 	sqlLineBefore = `
-SELECT coalesce(sum(amount), 0) FROM ledger_event_view
-WHERE pool_id = $1 AND at < $2 AND type = 'credit_line'`
+SELECT coalesce((SELECT sum(amount) FROM ledger_event_view WHERE pool_id = $1 AND at < $2 AND type = 'credit_line'), 0)
+     + coalesce((SELECT sum(credit_line) FROM ledger_archived_lots WHERE pool_id = $1), 0)`
 
 	// sqlUsage is the month's consumption by model, account and project.
 	sqlUsage = `
@@ -348,7 +358,8 @@ func category(typ, kind string, withRefund bool) Category {
 // Compute builds and reconciles the statement of a pool account (an
 // individual or an enterprise) for a closed month. Errors: ErrNotFound
 // (no such pool account, a month before the account or not yet over),
-// ErrUnreconciled.
+// ledger.ErrArchived (the month began before the end of the months of
+// events in the archive: restore them to see it), ErrUnreconciled.
 func (s *Service) Compute(ctx context.Context, accountID int64, m Month) (Statement, error) {
 	acc, err := s.pool(ctx, accountID)
 	if err != nil {
@@ -369,6 +380,13 @@ func (s *Service) Compute(ctx context.Context, accountID int64, m Month) (Statem
 	var lineOpening decimal.Decimal
 	// One snapshot for the three reads.
 	err = pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		until, err := ledger.ArchivedUntil(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if start.Before(until) {
+			return fmt.Errorf("%w: month %s of account %d: the events before %s are in the archive", ledger.ErrArchived, m, accountID, until.Format(time.RFC3339))
+		}
 		rows, _ := tx.Query(ctx, sqlBuckets, acc.ID, start)
 		opening, err := pgx.CollectRows(rows, pgx.RowToStructByName[bucketRow])
 		if err != nil {
