@@ -258,6 +258,14 @@ func (b *testBundle) lineOrder(t *testing.T, lineID int64) (accountID, lotID int
 	return accountID, lotID, amount, true
 }
 
+// VerifiedPayerOf is the verified payer the account's orders were added
+// with ("" when none).
+func (o *transferOrders) VerifiedPayerOf(ctx context.Context, accountID int64) (string, error) {
+	var payer string
+	err := o.pool.QueryRow(ctx, `SELECT coalesce(max(verified_payer), '') FROM test_transfer_orders WHERE account_id = $1`, accountID).Scan(&payer)
+	return payer, err
+}
+
 func (o *transferOrders) OpenOrdersOf(ctx context.Context, accountID int64) ([]backoffice.TransferOrder, error) {
 	rows, err := o.pool.Query(ctx, `SELECT order_no, code, amount, account_id FROM test_transfer_orders
 WHERE account_id = $1 AND paid_at IS NULL ORDER BY order_no DESC`, accountID)

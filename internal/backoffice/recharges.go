@@ -36,6 +36,11 @@ type TransferOrders interface {
 	// and credits its paid lot, on tx, once. An error rolls back only this
 	// line (a savepoint): the line stays in the unmatched queue.
 	CompleteTx(ctx context.Context, tx pgx.Tx, orderNo, statementRef, actor string) error
+	// VerifiedPayerOf returns the company a transfer for the account must
+	// come from ("" when the account is not verified as a company): a
+	// statement line for one of its bills is matched by the same rule as
+	// one for its orders (reconcile.MatchTransfer, SamePayer).
+	VerifiedPayerOf(ctx context.Context, accountID int64) (string, error)
 	// OpenOrdersOf lists the account's transfer orders still awaiting
 	// payment, newest first (none is an empty slice).
 	OpenOrdersOf(ctx context.Context, accountID int64) ([]TransferOrder, error)
@@ -217,7 +222,8 @@ func (s *Service) matchLine(ctx context.Context, tx pgx.Tx, id int64, actor Acto
 }
 
 // billByCode looks a reference code up among the credit line bills, as
-// the matcher sees them: a bill is paid whole, by its amount in yuan.
+// the matcher sees them: a bill is paid whole, by its amount in yuan, and
+// by the account's verified company when it has one (as a transfer order).
 func (s *Service) billByCode(ctx context.Context, tx pgx.Tx, code string) (TransferOrder, bool, error) {
 	if s.opt.CreditLines == nil {
 		return TransferOrder{}, false, nil
@@ -229,8 +235,12 @@ func (s *Service) billByCode(ctx context.Context, tx pgx.Tx, code string) (Trans
 	if err != nil {
 		return TransferOrder{}, false, err
 	}
+	payer, err := s.opt.TransferOrders.VerifiedPayerOf(ctx, b.AccountID)
+	if err != nil {
+		return TransferOrder{}, false, err
+	}
 	return TransferOrder{AccountID: b.AccountID, OpenOrder: reconcile.OpenOrder{BillID: b.ID, Code: b.ReferenceCode,
-		Amount: decimal.New(b.AmountFen, -2), Paid: !b.Unpaid()}}, true, nil
+		Amount: decimal.New(b.AmountFen, -2), VerifiedPayer: payer, Paid: !b.Unpaid()}}, true, nil
 }
 
 // payBillByLine pays the bill a statement line matched (its reference

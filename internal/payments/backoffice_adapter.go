@@ -60,12 +60,25 @@ func (b *BackOffice) OpenOrderByCode(ctx context.Context, tx db.DBTX, code strin
 	out = backoffice.TransferOrder{AccountID: o.AccountID, OpenOrder: reconcile.OpenOrder{
 		OrderNo: o.OrderNo, Code: o.ReferenceCode, Amount: o.AmountYuan(), Paid: o.State.Paid(),
 	}}
-	if b.VerifiedPayer != nil {
-		if out.VerifiedPayer, err = b.VerifiedPayer(ctx, o.AccountID); err != nil {
-			return out, false, err
-		}
+	if out.VerifiedPayer, err = b.VerifiedPayerOf(ctx, o.AccountID); err != nil {
+		return out, false, err
 	}
 	return out, true, nil
+}
+
+// VerifiedPayerOf returns the company a transfer for the account must come
+// from: its verified company name, "" when none (or VerifiedPayer is not
+// wired). Statement matching asks it for transfer orders and credit line
+// bills alike.
+func (b *BackOffice) VerifiedPayerOf(ctx context.Context, accountID int64) (string, error) {
+	if b.VerifiedPayer == nil {
+		return "", nil
+	}
+	name, err := b.VerifiedPayer(ctx, accountID)
+	if err != nil {
+		return "", fmt.Errorf("payments: verified payer of %d: %w", accountID, err)
+	}
+	return name, nil
 }
 
 // CompleteTx completes the transfer order orderNo because statement line
