@@ -157,7 +157,7 @@ const maxMonths = 24
 // refunded, less what invoices other than excludeID (of top-ups, months
 // and bills) hold: the account-wide cap.
 func (s *Service) paidLeft(ctx context.Context, q db.DBTX, accountID, excludeID int64) (int64, error) {
-	tops, err := s.source.PaidTopUps(ctx, accountID)
+	tops, err := s.source.PaidTopUps(ctx, q, accountID)
 	if err != nil {
 		return 0, fmt.Errorf("top-ups: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/invoicing"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
@@ -31,7 +32,7 @@ type topUps struct {
 	byAc map[int64][]invoicing.TopUp
 }
 
-func (s *topUps) PaidTopUps(_ context.Context, accountID int64) ([]invoicing.TopUp, error) {
+func (s *topUps) PaidTopUps(_ context.Context, _ db.DBTX, accountID int64) ([]invoicing.TopUp, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]invoicing.TopUp(nil), s.byAc[accountID]...), nil

@@ -261,7 +261,7 @@ func (s *Service) CheckRefundTx(ctx context.Context, tx pgx.Tx, accountID, order
 	if amountFen <= 0 {
 		return nil
 	}
-	tops, err := s.source.PaidTopUps(ctx, accountID)
+	tops, err := s.source.PaidTopUps(ctx, tx, accountID)
 	if err != nil {
 		return fmt.Errorf("invoicing: refund gate: %w", err)
 	}
@@ -331,7 +331,7 @@ WHERE v.account_id = $1 AND v.state IN ('requested', 'issued') AND v.id <> $2 GR
 // invoiceable computes, for each paid top-up of the account, what invoices
 // other than excludeID hold, and what is left.
 func (s *Service) invoiceable(ctx context.Context, q db.DBTX, accountID, excludeID int64) ([]InvoiceableTopUp, error) {
-	tops, err := s.source.PaidTopUps(ctx, accountID)
+	tops, err := s.source.PaidTopUps(ctx, q, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("top-ups: %w", err)
 	}

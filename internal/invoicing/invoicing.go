@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // Kind is the invoice type.
@@ -61,16 +63,20 @@ type TopUp struct {
 
 // TopUpSource lists an account's paid top-ups (payments satisfies it through
 // an adapter). Refunded amounts must be current: they cap what can be invoiced.
+// It reads on q, the caller's transaction when there is one: a request reads
+// its top-ups in the transaction that holds the account's lock, with no
+// second connection from the pool (64 requests waiting on one account's
+// lock must not starve the one holding it).
 type TopUpSource interface {
-	PaidTopUps(ctx context.Context, accountID int64) ([]TopUp, error)
+	PaidTopUps(ctx context.Context, q db.DBTX, accountID int64) ([]TopUp, error)
 }
 
 // TopUpSourceFunc adapts a function to TopUpSource.
-type TopUpSourceFunc func(ctx context.Context, accountID int64) ([]TopUp, error)
+type TopUpSourceFunc func(ctx context.Context, q db.DBTX, accountID int64) ([]TopUp, error)
 
 // PaidTopUps implements TopUpSource.
-func (f TopUpSourceFunc) PaidTopUps(ctx context.Context, accountID int64) ([]TopUp, error) {
-	return f(ctx, accountID)
+func (f TopUpSourceFunc) PaidTopUps(ctx context.Context, q db.DBTX, accountID int64) ([]TopUp, error) {
+	return f(ctx, q, accountID)
 }
 
 // Seller is our company as printed on invoices (销售方) and the people named

@@ -132,7 +132,7 @@ func TestBillOrderPaysTheBillOnce(t *testing.T) {
 	tops, err := bb.svc.PaidTopUps(bb.ctx, acc)
 	require.NoError(t, err)
 	require.Empty(t, tops, "a bill order is not invoiceable as a top-up")
-	inv, err := bb.svc.Invoicing().PaidTopUps(bb.ctx, acc)
+	inv, err := bb.svc.Invoicing().PaidTopUps(bb.ctx, bb.pool, acc)
 	require.NoError(t, err)
 	require.Empty(t, inv)
 

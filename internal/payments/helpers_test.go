@@ -127,6 +127,9 @@ type setupOpts struct {
 	// ownDB gives the test a database of its own: for sweeps over every
 	// pending refund, which must not meet the package's other tests' rows.
 	ownDB bool
+	// maxConns, when set, gives the test a pool of at most that many
+	// connections on the package's database (for pool exhaustion).
+	maxConns int32
 }
 
 type testBundle struct {
@@ -150,9 +153,17 @@ func setup(t *testing.T, so setupOpts) *testBundle {
 	keys, err := devKeys()
 	require.NoError(t, err)
 	b := &testBundle{ctx: context.Background(), clock: &clock{}}
-	if so.ownDB {
+	switch {
+	case so.ownDB:
 		b.pool, _ = dbtest.Own(t)
-	} else {
+	case so.maxConns > 0:
+		cfg, err := pgxpool.ParseConfig(dbtest.URL(t))
+		require.NoError(t, err)
+		cfg.MaxConns = so.maxConns
+		b.pool, err = pgxpool.NewWithConfig(b.ctx, cfg)
+		require.NoError(t, err)
+		t.Cleanup(b.pool.Close)
+	default:
 		b.pool = dbtest.Pool(t)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/seed75218f88/credits/internal/invoicing"
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // Invoicing is the payments side of invoicing: it satisfies
@@ -17,9 +18,9 @@ func (s *Service) Invoicing() *Invoicing { return &Invoicing{s: s} }
 var _ invoicing.TopUpSource = (*Invoicing)(nil)
 
 // PaidTopUps lists the account's paid top-ups (see Service.PaidTopUps) as
-// invoicing sees them.
-func (a *Invoicing) PaidTopUps(ctx context.Context, accountID int64) ([]invoicing.TopUp, error) {
-	paid, err := a.s.PaidTopUps(ctx, accountID)
+// invoicing sees them, read on q (invoicing's transaction).
+func (a *Invoicing) PaidTopUps(ctx context.Context, q db.DBTX, accountID int64) ([]invoicing.TopUp, error) {
+	paid, err := paidTopUps(ctx, q, accountID)
 	if err != nil {
 		return nil, err
 	}

@@ -601,11 +601,16 @@ type TopUp struct {
 // PaidTopUps lists the account's paid top-ups (refunded ones included, with
 // RefundedFen), oldest first.
 func (s *Service) PaidTopUps(ctx context.Context, accountID int64) ([]TopUp, error) {
+	return paidTopUps(ctx, s.pool, accountID)
+}
+
+// paidTopUps is PaidTopUps read on q.
+func paidTopUps(ctx context.Context, q db.DBTX, accountID int64) ([]TopUp, error) {
 	// A bill order pays for consumption already made on the credit line:
 	// it is not a top-up and is not invoiced as one.
 	const sql = `SELECT id, order_no, channel, amount_fen, refunded_fen, paid_at FROM payment_orders
 WHERE account_id = $1 AND state IN ('paid', 'partially_refunded', 'refunded') AND purpose <> 'bill' ORDER BY paid_at, id`
-	rows, err := s.pool.Query(ctx, sql, accountID)
+	rows, err := q.Query(ctx, sql, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("payments: paid top-ups: %w", err)
 	}
