@@ -59,6 +59,10 @@ var errorTable = []ErrorMapping{
 	// Portal: another account's id in a URL is simply not found.
 	{usage.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 	{statement.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
+	// A statement or usage of months moved to the archive (before the
+	// ledger's own ErrArchived below, which both wrap).
+	{statement.ErrArchived, http.StatusGone, "archived", "error.statement.archived"},
+	{usage.ErrArchived, http.StatusGone, "archived", "error.usage.archived"},
 	{creditline.ErrBillNotFound, http.StatusNotFound, "not_found", "error.not_found"},
 	{creditline.ErrNoLine, http.StatusNotFound, "not_found", "error.not_found"},
 	{creditline.ErrBillPaid, http.StatusConflict, "bill_paid", "error.bill_paid"},

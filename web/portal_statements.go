@@ -21,7 +21,8 @@ func (s *Server) portalStatementRoutes(g *echo.Group) {
 	named(g.GET("/statements/:account/:month/xlsx", s.StatementXLSX), "portal.statement.xlsx")
 }
 
-// Statements lists the account's closed months with their downloads.
+// Statements lists the account's closed months with their downloads; a
+// month moved to the archive says so instead (its download is 410).
 func (s *Server) Statements(c echo.Context) error {
 	cu := customerOf(c)
 	v := pv.StatementsView{Frame: s.frame(c, "portal.statements"), Sub: cu.Account.Kind == ledger.AccountSub}
@@ -30,9 +31,13 @@ func (s *Server) Statements(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		archivedUntil, err := s.statements.ArchivedUntil(c.Request().Context())
+		if err != nil {
+			return err
+		}
 		id := strconv.FormatInt(cu.Account.ID, 10)
 		for _, m := range months {
-			v.Months = append(v.Months, pv.StatementMonth{Month: m.String(),
+			v.Months = append(v.Months, pv.StatementMonth{Month: m.String(), Archived: m.Start().Before(archivedUntil),
 				PDFURL: s.URL("portal.statement.pdf", id, m.String()), XLSXURL: s.URL("portal.statement.xlsx", id, m.String())})
 		}
 	}

@@ -39,7 +39,8 @@ type usageQuery struct {
 
 // parseUsageQuery reads from, to (inclusive Asia/Shanghai dates), model,
 // account (an enterprise's sub-account) and session. A sub-account that is
-// not the signed-in enterprise's is not found (404), whatever it is.
+// not the signed-in enterprise's is not found (404), whatever it is; dates
+// reaching into the archived months are gone (410, usage.ErrArchived).
 func (s *Server) parseUsageQuery(c echo.Context) (usageQuery, error) {
 	cu := customerOf(c)
 	q := usageQuery{scope: cu.scope()}
@@ -63,6 +64,9 @@ func (s *Server) parseUsageQuery(c echo.Context) (usageQuery, error) {
 		from, to = to, from
 	}
 	q.filter = usage.Filter{From: from, To: to.AddDate(0, 0, 1), Model: c.QueryParam("model"), SessionID: c.QueryParam("session")}
+	if err := s.portal.usage.CheckDates(c.Request().Context(), q.filter); err != nil {
+		return q, err
+	}
 	q.form = pv.UsageFilter{From: format.Date(from), To: format.Date(to), Model: q.filter.Model, Session: q.filter.SessionID}
 	if cu.Access.Limited() {
 		// A limited member reads one of its sub-accounts: the first unless

@@ -142,6 +142,7 @@ func TestArchiveAMonthOfACreditLine(t *testing.T) {
 	requireStatementsEqual(t, before, st)
 	_, err = b.statements.Compute(b.ctx, acc.ID, statement.MonthOf(b.month(0)))
 	require.ErrorIs(t, err, ledger.ErrArchived)
+	require.ErrorIs(t, err, statement.ErrArchived)
 
 	// a bill changed by hand is still found, with the archived consumption
 	_, err = b.owner.Exec(b.ctx, `UPDATE credit_bills SET credits = credits + 1 WHERE id = $1`, bill.ID)

@@ -39,6 +39,11 @@ var (
 	// ErrUnreconciled: the movements do not add up to the ledger's balance
 	// at the boundaries (a ledger fault; nothing is rendered).
 	ErrUnreconciled = errors.New("statement: does not reconcile with the ledger")
+	// ErrArchived: the month began before the end of the months of ledger
+	// events moved to the archive (ledger.Archive), so its events are not
+	// at hand; staff bring them back (`credits ledger restore`) to compute
+	// it. It wraps ledger.ErrArchived too.
+	ErrArchived = errors.New("statement: month archived")
 )
 
 // Month is a calendar month in Asia/Shanghai.
@@ -210,6 +215,18 @@ func (s *Service) Months(ctx context.Context, accountID int64) ([]Month, error) 
 	return out, nil
 }
 
+// ArchivedUntil is the start of the first month whose statement can be
+// computed as far as the archive goes: the months before it have their
+// events in the archive (ErrArchived). Zero when nothing is archived.
+// Errors: database errors.
+func (s *Service) ArchivedUntil(ctx context.Context) (time.Time, error) {
+	until, err := ledger.ArchivedUntil(ctx, s.Pool)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("statement: %w", err)
+	}
+	return until, nil
+}
+
 // firstMonth is the account's first month: the earlier of its creation and
 // its first ledger event (an imported history may predate the account row).
 func (s *Service) firstMonth(ctx context.Context, acc ledger.Account) (Month, error) {
@@ -358,8 +375,8 @@ func category(typ, kind string, withRefund bool) Category {
 // Compute builds and reconciles the statement of a pool account (an
 // individual or an enterprise) for a closed month. Errors: ErrNotFound
 // (no such pool account, a month before the account or not yet over),
-// ledger.ErrArchived (the month began before the end of the months of
-// events in the archive: restore them to see it), ErrUnreconciled.
+// ErrArchived (the month began before the end of the months of events in
+// the archive: restore them to see it), ErrUnreconciled.
 func (s *Service) Compute(ctx context.Context, accountID int64, m Month) (Statement, error) {
 	acc, err := s.pool(ctx, accountID)
 	if err != nil {
@@ -385,7 +402,7 @@ func (s *Service) Compute(ctx context.Context, accountID int64, m Month) (Statem
 			return err
 		}
 		if start.Before(until) {
-			return fmt.Errorf("%w: month %s of account %d: the events before %s are in the archive", ledger.ErrArchived, m, accountID, until.Format(time.RFC3339))
+			return fmt.Errorf("%w: %w: month %s of account %d: the events before %s are in the archive", ErrArchived, ledger.ErrArchived, m, accountID, until.Format(time.RFC3339))
 		}
 		rows, _ := tx.Query(ctx, sqlBuckets, acc.ID, start)
 		opening, err := pgx.CollectRows(rows, pgx.RowToStructByName[bucketRow])

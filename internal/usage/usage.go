@@ -33,6 +33,27 @@ import (
 // ErrInvalidFilter is returned for a filter whose range ends before it starts.
 var ErrInvalidFilter = errors.New("usage: invalid filter")
 
+// ErrArchived: the filter's dates reach into months of ledger events moved
+// to the archive (ledger.Archive), whose charges are not at hand until
+// staff restore them (`credits ledger restore`). It wraps
+// ledger.ErrArchived too.
+var ErrArchived = errors.New("usage: dates archived")
+
+// CheckDates refuses a filter starting before the end of the archived
+// months (ErrArchived): its page would show their charges as missing, not
+// as archived. Errors: ErrArchived, database errors.
+func (s *Store) CheckDates(ctx context.Context, f Filter) error {
+	until, err := ledger.ArchivedUntil(ctx, s.read(ctx))
+	if err != nil {
+		return fmt.Errorf("usage: %w", err)
+	}
+	if !f.From.IsZero() && f.From.Before(until) {
+		return fmt.Errorf("%w: %w: usage from %s: the events before %s are in the archive", ErrArchived, ledger.ErrArchived,
+			f.From.Format(time.RFC3339), until.Format(time.RFC3339))
+	}
+	return nil
+}
+
 // Scope is whose usage a query may read: the pool's, or one account's rows
 // within the pool (a sub-account, or an enterprise narrowing to one of its
 // departments).

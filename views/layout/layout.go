@@ -4,6 +4,7 @@ package layout
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -108,4 +109,14 @@ func current(ok bool) string {
 		return "page"
 	}
 	return "false"
+}
+
+// errorTitle is the error page's heading: a 410 is something that was
+// here and no longer is (an archived month, a used invitation), not a
+// fault.
+func errorTitle(status int) string {
+	if status == http.StatusGone {
+		return "error.title_gone"
+	}
+	return "error.title"
 }

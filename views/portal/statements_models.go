@@ -15,4 +15,7 @@ type StatementMonth struct {
 	Month   string // 2026-11
 	PDFURL  string
 	XLSXURL string
+	// Archived: the month's events were moved to the archive; it offers
+	// no download until staff restore them.
+	Archived bool
 }

@@ -39,6 +39,11 @@ type App struct {
 	// Services are the domain services the server runs, built by app.Build
 	// exactly as `credits serve` builds them.
 	Services *app.App
+	// DatabaseURL is the URL of the database of the server's own
+	// (WithOwnDatabase; db.WithUser names a role), for what a test does as
+	// another role (the owner's jobs: partitions, the archive). Empty on
+	// the package's shared database.
+	DatabaseURL string
 }
 
 // Config is the configuration tests run with: development defaults as
@@ -133,8 +138,10 @@ func Start(t testing.TB, opts ...Option) *App {
 			pool = o.pool
 		}
 	}
+	var ownURL string
 	if ownDB {
 		_, own := dbtest.Own(t)
+		ownURL = own
 		var err error
 		if pool, err = db.Open(ctx, db.WithUser(own, db.AppRole)); err != nil {
 			t.Fatalf("webtest: own database: %v", err)
@@ -179,7 +186,7 @@ func Start(t testing.TB, opts ...Option) *App {
 			t.Errorf("webtest: server stopped with %v", err)
 		}
 	})
-	return &App{URL: url, Server: srv, Pool: pool, Services: services}
+	return &App{URL: url, Server: srv, Pool: pool, Services: services, DatabaseURL: ownURL}
 }
 
 // testWriter sends server logs to t.Log, so they show with a failing test.
