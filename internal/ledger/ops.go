@@ -507,7 +507,9 @@ type ChargeOutcome struct {
 // the same order. The requests are queued back to back, so a pool's charges
 // reach its writer together and commit in few transactions (one lock of
 // the pool, one write of its row and no lookups per batch:
-// ledger_charge_t) instead of one goroutine and round of coalescing each.
+// ledger_charge_run, which writes a run's event rows, lot remainders and
+// idempotency records with one statement each) instead of one goroutine
+// and round of coalescing each.
 // At most MaxBatch of one call wait in the writers' queues at a time, so a
 // large batch does not hold other callers' operations (a gateway's reserve)
 // behind all of its charges. Charges of one pool apply in the order given;

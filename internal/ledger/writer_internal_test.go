@@ -252,7 +252,7 @@ func TestBatchSharesAPoolsRunningState(t *testing.T) {
 }
 
 // TestBatchedChargesMatchSingle charges twin accounts the same way: one's
-// charges in one ledger_apply batch (ledger_charge_t on the pool's running
+// charges in one ledger_apply batch (ledger_charge_run on the pool's running
 // state, a sub-account's handed to ledger_charge in between), the other's
 // one at a time (ledger_charge). Every answer, every event row and the
 // balances are the same, and Verify is clean: the batched path is the same
@@ -420,6 +420,173 @@ func TestChargeManyAnswersInOrder(t *testing.T) {
 		b, err := l.Balance(ctx, accts[i].ID)
 		require.NoError(t, err)
 		require.True(t, b.Available.Equal(decimal.RequireFromString(want)), "account %d: got %s", i, b.Available)
+	}
+	m, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
+
+// TestChargeRunEdges charges twin accounts with the same requests, one's in
+// one ledger_apply batch (a run of ledger_charge_run, whose rows are
+// written at once), the other's one at a time (ledger_charge), where a
+// batch could differ from charges applied one by one: a key repeated
+// within the batch (same body: the first charge replayed; another body: a
+// conflict), a key used before the batch, a key the retention job
+// archived, a lot that expires between two charges of the batch, a charge
+// that would take the balance below zero (charged what is left, the rest
+// unpaid) and charges after it (all unpaid). Every answer, event row, lot
+// and balance is the same on both, no lot is ever negative, and the whole
+// batch sent again is answered from its idempotency records without a row
+// more. The database is the test's own: the lot left to expire would be
+// found by the other tests' expiry sweeps.
+func TestChargeRunEdges(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	now := start
+	pool, _ := dbtest.Own(t)
+	l := New(pool, Options{Now: func() time.Time { return now }, Writers: 1})
+	defer l.Close()
+	w := l.writers[0]
+	dec := decimal.RequireFromString
+	soon := start.Add(90 * time.Second) // the plan lot expires within the batch
+	mkAccount := func() Account {
+		a, err := l.CreateAccount(ctx, AccountSpec{Kind: AccountIndividual, Name: t.Name()})
+		require.NoError(t, err)
+		for i, c := range []CreditRequest{
+			{AccountID: a.ID, Kind: LotPaid, Amount: dec("10")},
+			{AccountID: a.ID, Kind: LotPlan, Amount: dec("3"), ExpiresAt: &soon},
+		} {
+			c.IdempotencyKey = fmt.Sprintf("fund-%d", i)
+			_, err = l.Credit(ctx, c)
+			require.NoError(t, err)
+		}
+		_, err = l.Charge(ctx, ChargeRequest{AccountID: a.ID, Amount: dec("0.5"), IdempotencyKey: "before"})
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, `INSERT INTO ledger_idempotency_archive (pool_id, account_id, key, op, args_hash, result, created_at)
+			VALUES ($1, $1, 'archived', 'charge', 'h', '{}', now() - interval '30 days')`, a.ID)
+		require.NoError(t, err)
+		return a
+	}
+	type step struct {
+		at time.Duration // after start: each request is stamped with its own time
+		r  ChargeRequest
+	}
+	steps := func(a Account) []step {
+		return []step{
+			{0, ChargeRequest{AccountID: a.ID, Amount: dec("1"), IdempotencyKey: "d1", Model: "m"}},
+			{time.Second, ChargeRequest{AccountID: a.ID, Amount: dec("1"), IdempotencyKey: "d1", Model: "m"}},     // replayed
+			{time.Second, ChargeRequest{AccountID: a.ID, Amount: dec("2"), IdempotencyKey: "d1", Model: "m"}},     // conflict
+			{time.Second, ChargeRequest{AccountID: a.ID, Amount: dec("0.5"), IdempotencyKey: "before"}},           // replayed
+			{time.Second, ChargeRequest{AccountID: a.ID, Amount: dec("0.6"), IdempotencyKey: "before"}},           // conflict
+			{time.Second, ChargeRequest{AccountID: a.ID, Amount: dec("1"), IdempotencyKey: "archived"}},           // retry window passed
+			{time.Minute, ChargeRequest{AccountID: a.ID, Amount: dec("1"), IdempotencyKey: "d2", SessionID: "s"}}, // the plan lot's last credit
+			{2 * time.Minute, ChargeRequest{AccountID: a.ID, Amount: dec("1"), IdempotencyKey: "d3"}},             // the plan lot has expired: paid
+			{2 * time.Minute, ChargeRequest{AccountID: a.ID, Amount: dec("12"), IdempotencyKey: "d4"}},            // 9 left: 3 unpaid
+			{3 * time.Minute, ChargeRequest{AccountID: a.ID, Amount: dec("2"), IdempotencyKey: "d5"}},             // all unpaid
+			{3 * time.Minute, ChargeRequest{AccountID: a.ID, Amount: dec("12"), IdempotencyKey: "d4"}},            // replayed
+		}
+	}
+	jobsOf := func(a Account) []*job {
+		var jobs []*job
+		for _, s := range steps(a) {
+			now = start.Add(s.at)
+			j, _, err := l.chargeJob(s.r)
+			require.NoError(t, err)
+			jobs = append(jobs, j)
+		}
+		return jobs
+	}
+	answers := func(jobs []*job) []map[string]any {
+		var out []map[string]any
+		for _, j := range jobs {
+			<-j.done
+			require.NoError(t, j.err)
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(j.raw, &m))
+			delete(m, "op_id")
+			delete(m, "pool")
+			out = append(out, m)
+		}
+		return out
+	}
+	type row struct {
+		Type, Amount, Balance, Unpaid, Kind, Key, Session string
+		At                                                time.Time
+	}
+	events := func(a Account) []row {
+		rows, err := pool.Query(ctx, `SELECT e.type::text, e.amount::text, e.balance_after::text, e.unpaid::text,
+			coalesce(l.kind::text, ''), e.idempotency_key, e.session_id, e.at
+			FROM ledger_events e LEFT JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+			WHERE e.pool_id = $1 AND e.type IN ('deduction', 'unpaid_usage') ORDER BY e.id`, a.ID)
+		require.NoError(t, err)
+		out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			err := r.Scan(&x.Type, &x.Amount, &x.Balance, &x.Unpaid, &x.Kind, &x.Key, &x.Session, &x.At)
+			return x, err
+		})
+		require.NoError(t, err)
+		return out
+	}
+	lots := func(a Account) []string {
+		rows, err := pool.Query(ctx, `SELECT kind::text || ' ' || remaining::text FROM ledger_lots WHERE pool_id = $1 ORDER BY id`, a.ID)
+		require.NoError(t, err)
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return out
+	}
+
+	now = start
+	a, b := mkAccount(), mkAccount()
+	batchedJobs := jobsOf(a)
+	w.flush(slices.Clone(batchedJobs))
+	require.Zero(t, w.fallbacks.Load(), "the batch ran as one call")
+	batched := answers(batchedJobs)
+	var singleJobs []*job
+	for _, j := range jobsOf(b) {
+		w.flush([]*job{j})
+		singleJobs = append(singleJobs, j)
+	}
+	single := answers(singleJobs)
+	require.Equal(t, single, batched)
+
+	require.Equal(t, true, batched[1]["replayed"], "a key repeated within the batch replays its first charge")
+	require.Equal(t, "idempotency_conflict", batched[2]["error"])
+	require.Equal(t, true, batched[3]["replayed"], "a key used before the batch replays")
+	require.Equal(t, "idempotency_conflict", batched[4]["error"])
+	require.Equal(t, "retry_window_passed", batched[5]["error"])
+	require.EqualValues(t, 1, batched[6]["plan_charged"], "the plan lot pays before it expires")
+	require.EqualValues(t, 0, batched[7]["plan_charged"], "and not after")
+	require.EqualValues(t, 9, batched[7]["available"], "the expired lot's 0.5 is not available")
+	require.EqualValues(t, 9, batched[8]["charged"])
+	require.EqualValues(t, 3, batched[8]["unpaid"])
+	require.EqualValues(t, 0, batched[9]["charged"])
+	require.EqualValues(t, 2, batched[9]["unpaid"])
+	require.Equal(t, true, batched[10]["replayed"])
+
+	evA := events(a)
+	require.Equal(t, events(b), evA)
+	require.Len(t, evA, 7, "before, d1, d2 (plan); d3 (paid); d4 (paid, unpaid); d5 (unpaid)")
+	require.True(t, start.Add(2*time.Minute).Equal(evA[3].At), "each charge keeps its own time: %s", evA[3].At)
+	require.Equal(t, lots(b), lots(a))
+	require.Equal(t, []string{"paid 0.000000", "plan 0.500000"}, lots(a), "never negative; the expired lot keeps what expiry takes")
+
+	// The same batch again: every answer from the records, no row more.
+	again := jobsOf(a)
+	w.flush(slices.Clone(again))
+	replayed := answers(again)
+	for i, m := range replayed {
+		if batched[i]["error"] != nil {
+			require.Equal(t, batched[i]["error"], m["error"], "request %d", i)
+			continue
+		}
+		require.Equal(t, true, m["replayed"], "request %d", i)
+		require.Equal(t, batched[i]["charged"], m["charged"], "request %d", i)
+	}
+	require.Len(t, events(a), len(evA))
+	for _, acct := range []Account{a, b} {
+		bal, err := l.Balance(ctx, acct.ID)
+		require.NoError(t, err)
+		require.True(t, bal.Available.IsZero(), "got %s", bal.Available)
 	}
 	m, err := l.Verify(ctx)
 	require.NoError(t, err)

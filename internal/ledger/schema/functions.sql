@@ -30,6 +30,9 @@
 -- package internal/ledger is the only caller; its doc.go describes the
 -- design.
 
+-- Retired: ledger_charge_t (one charge on the running state) gave way to
+-- ledger_charge_run (a run of charges, its rows written at once).
+DROP FUNCTION IF EXISTS ledger_charge_t(jsonb, ledger_accounts);
 -- Retired: ledger_flush (000202) wrote a batch's running state back; the
 -- batch functions now do it inline.
 DROP FUNCTION IF EXISTS ledger_flush(ledger_accounts);
@@ -38,7 +41,8 @@ DROP FUNCTION IF EXISTS ledger_flush(ledger_accounts);
 DROP FUNCTION IF EXISTS ledger_take(bigint, numeric, timestamptz);
 DROP FUNCTION IF EXISTS ledger_spend_more(bigint, bigint, numeric, numeric, numeric, bigint, bigint, jsonb, timestamptz);
 -- ledger_spend_order's result gained the lot kind (a reservation's holds
--- name it, so that an answer can say what plan credit paid); a result type
+-- name it, so that an answer can say what plan credit paid), then its
+-- expiry (ledger_charge_run walks a run's lots in memory); a result type
 -- cannot be replaced in place.
 DROP FUNCTION IF EXISTS ledger_spend_order(bigint, timestamptz, boolean);
 -- The budget helpers counted in rows of ledger_budgets before the counters
@@ -156,12 +160,13 @@ END $$;
 -- line's lot (kind credit) after every other; then soonest expiry first, no
 -- expiry last; on equal expiry granted kinds (grace, promo, plan) before
 -- paid; then the oldest, then the lower id. p_granted_only (an account in
--- trial) leaves paid lots and the credit line out. ledger_take, ledger_reserve and
--- ledger_reserve_t all read lots through it; ledger.SpendOrder states the
+-- trial) leaves paid lots and the credit line out. ledger_take, ledger_reserve,
+-- ledger_reserve_t and ledger_charge_run all read lots through it (the last
+-- one also reads each lot's expiry); ledger.SpendOrder states the
 -- same order in Go and the model-based test checks they agree.
 CREATE OR REPLACE FUNCTION ledger_spend_order(p_pool bigint, p_at timestamptz, p_granted_only boolean)
-RETURNS TABLE (id bigint, remaining numeric, kind text) LANGUAGE sql STABLE AS $$
-    SELECT l.id, l.remaining, l.kind FROM ledger_lots l
+RETURNS TABLE (id bigint, remaining numeric, kind text, expires_at timestamptz) LANGUAGE sql STABLE AS $$
+    SELECT l.id, l.remaining, l.kind, l.expires_at FROM ledger_lots l
     WHERE l.pool_id = p_pool AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > p_at)
       AND NOT (p_granted_only AND l.kind IN ('paid', 'credit'))
     ORDER BY (l.kind = 'credit'), l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id
@@ -1987,36 +1992,73 @@ BEGIN
     RETURN ROW(st, v_r)::ledger_step;
 END $$;
 
--- ledger_charge_t is ledger_charge for an account that is its own pool, on
--- the running state st (as ledger_reserve_t): a batch of charges to one
--- pool (the usage stream's consumers send a fetched batch's events of a
--- pool together) locks and reads the pool once, writes its row once, and
--- needs no lookup of what it took (the plan share and what is left come
--- from the walk over the lots). A sub-account, an allocation, an account in
--- trial, a budgeted pool or an enforcement override is handed to
--- ledger_charge after writing st back (ledger_apply sends a request with a
--- grace policy there too); the model test and TestBatchedChargesMatchSingle
--- keep the two paths equal.
-CREATE OR REPLACE FUNCTION ledger_charge_t(p jsonb, st ledger_accounts) RETURNS ledger_step LANGUAGE plpgsql AS $$
+-- ledger_charge_run is ledger_charge for a run of charges to one account
+-- that is its own pool (ledger_apply hands it the consecutive charges of one
+-- account), on the running state st (as ledger_reserve_t): the pool is
+-- locked and read once, its lots are read once (in spending order, by
+-- ledger_spend_order) and walked in memory, and the run's rows are written
+-- with one statement each — its event rows, its lots' new remainders and its
+-- idempotency records — instead of a few statements per charge. The keys of
+-- the run are probed with one read of ledger_idempotency (key = ANY) and
+-- one of the archive. A key repeated within the run replays its first charge
+-- (or conflicts, with another hash), as when each charge wrote its rows at
+-- once. Each charge's time is its own (the greater of its "now" and the
+-- pool's last_at, so never earlier than the charge before): a lot that
+-- expires between two charges of the run is spent by the first and not by
+-- the second. A sub-account, an allocation, an account in trial, a
+-- budgeted pool or an enforcement override goes through ledger_charge
+-- instead, one charge at a time, after st is written back (ledger_apply
+-- sends a request with a grace policy or an enforcement override there
+-- too); the model test and TestBatchedChargesMatchSingle keep the two paths
+-- equal.
+CREATE OR REPLACE FUNCTION ledger_charge_run(p jsonb[], INOUT st ledger_accounts, OUT res jsonb[]) LANGUAGE plpgsql AS $$
 DECLARE
-    v_id bigint := (p->>'account_id')::bigint;
+    n integer := cardinality(p);
+    v_id bigint := (p[1]->>'account_id')::bigint;
+    v_keys text[] := '{}';
+    v_known jsonb;
+    v_retired text[];
+    v_key text;
+    v_hash text;
+    v_k jsonb;
+    v_j integer;
     v_r jsonb;
-    v_iop text;
-    v_ihash text;
     v_at timestamptz;
-    v_amount numeric := (p->>'amount')::numeric;
-    v_key text := coalesce(p->>'key', '');
-    v_left numeric := v_amount;
-    v_seen numeric := 0;
-    v_plan numeric := 0;
-    v_take numeric;
-    v_lots bigint[] := '{}';
-    v_takes numeric[] := '{}';
-    v_op bigint;
-    v_bal numeric;
+    v_at0 timestamptz;
     v_occurred timestamptz;
-    l record;
+    v_amount numeric;
+    v_left numeric;
+    v_take numeric;
+    v_plan numeric;
+    v_avail numeric;
+    v_op bigint;
+    -- the pool's spendable lots at the run's first time, in spending order
+    l_id bigint[];
+    l_rem numeric[];
+    l_plan boolean[];
+    l_exp timestamptz[];
+    l_taken numeric[];
+    l_n integer;
+    l_first integer := 1;     -- lots before it are spent or expired
+    l_next_exp timestamptz;   -- the soonest expiry among the lots still counted
+    -- the run's event rows
+    ne integer := 0;
+    e_arg integer[] := '{}';
+    e_lot bigint[] := '{}';
+    e_op bigint[] := '{}';
+    e_type ledger_event_type[] := '{}';
+    e_amount numeric[] := '{}';
+    e_bal numeric[] := '{}';
+    e_unpaid numeric[] := '{}';
+    e_occ timestamptz[] := '{}';
+    e_at timestamptz[] := '{}';
+    -- the run's idempotency records
+    nk integer := 0;
+    k_key text[] := '{}';
+    k_hash text[] := '{}';
+    k_res jsonb[] := '{}';
 BEGIN
+    res := array_fill(NULL::jsonb, ARRAY[n]);
     IF st.id IS DISTINCT FROM v_id THEN
         IF st.id IS NOT NULL THEN
             UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
@@ -2025,72 +2067,176 @@ BEGIN
         SELECT * INTO st FROM ledger_accounts WHERE id = v_id AND pool_id = v_id FOR UPDATE;
     END IF;
     IF st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL OR st.enforcement IS NOT NULL
-       OR st.budgeted OR p ? 'enforcement' THEN
+       OR st.budgeted THEN
         IF st.id IS NOT NULL THEN
             UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
                 budget_starts = st.budget_starts, budget_used = st.budget_used WHERE id = st.id;
         END IF;
-        RETURN ROW(NULL, ledger_charge(p))::ledger_step;
+        st := NULL;
+        FOR i IN 1 .. n LOOP
+            res[i] := ledger_charge(p[i]);
+        END LOOP;
+        RETURN;
     END IF;
-    IF v_key <> '' THEN
-        -- ledger_replay, inlined
-        SELECT op, args_hash, result INTO v_iop, v_ihash, v_r FROM ledger_idempotency
-        WHERE pool_id = st.id AND account_id = st.id AND key = v_key;
-        IF FOUND THEN
-            IF v_iop = 'charge' AND v_ihash = coalesce(p->>'hash', '') THEN
-                RETURN ROW(st, v_r || '{"replayed": true}')::ledger_step;
+    -- the run's keys, probed at once (ledger_replay and ledger_retired_key
+    -- for all of them); the earliest time any charge of the run can have
+    v_at0 := 'infinity';
+    FOR i IN 1 .. n LOOP
+        v_key := coalesce(p[i]->>'key', '');
+        IF v_key <> '' THEN
+            v_keys[cardinality(v_keys) + 1] := v_key;
+        END IF;
+        v_at0 := least(v_at0, (p[i]->>'now')::timestamptz);
+    END LOOP;
+    v_at0 := greatest(v_at0, coalesce(st.last_at, '-infinity'));
+    IF cardinality(v_keys) > 0 THEN
+        -- one index probe per key (LATERAL … LIMIT 1): written as
+        -- key = ANY (v_keys), the generic plan of a table without
+        -- statistics probes (pool_id, account_id) only and filters every
+        -- key the pool ever used
+        SELECT jsonb_object_agg(i.key, jsonb_build_array(i.op, i.args_hash, i.result)) INTO v_known
+        FROM unnest(v_keys) k(key)
+        CROSS JOIN LATERAL (SELECT i.key, i.op, i.args_hash, i.result FROM ledger_idempotency i
+                            WHERE i.pool_id = st.id AND i.account_id = st.id AND i.key = k.key LIMIT 1) i;
+        SELECT array_agg(a.key) INTO v_retired
+        FROM unnest(v_keys) k(key)
+        CROSS JOIN LATERAL (SELECT a.key FROM ledger_idempotency_archive a
+                            WHERE a.pool_id = st.id AND a.account_id = st.id
+                              AND hashtextextended(a.key, 0) = hashtextextended(k.key, 0) AND a.key = k.key LIMIT 1) a;
+    END IF;
+    SELECT array_agg(o.id ORDER BY o.n), array_agg(o.remaining ORDER BY o.n), array_agg(o.kind = 'plan' ORDER BY o.n),
+           array_agg(o.expires_at ORDER BY o.n), min(o.expires_at)
+    INTO l_id, l_rem, l_plan, l_exp, l_next_exp
+    FROM ledger_spend_order(st.id, v_at0, false) WITH ORDINALITY AS o(id, remaining, kind, expires_at, n);
+    l_n := coalesce(cardinality(l_id), 0);
+    l_taken := array_fill(0::numeric, ARRAY[l_n]);
+    v_avail := 0;
+    FOR j IN 1 .. l_n LOOP
+        v_avail := v_avail + l_rem[j];
+    END LOOP;
+    FOR i IN 1 .. n LOOP
+        v_key := coalesce(p[i]->>'key', '');
+        v_hash := coalesce(p[i]->>'hash', '');
+        IF v_key <> '' THEN
+            v_k := v_known->v_key;
+            IF v_k IS NOT NULL THEN
+                IF v_k->>0 = 'charge' AND v_k->>1 = v_hash THEN
+                    res[i] := (v_k->2) || '{"replayed": true}';
+                ELSE
+                    res[i] := '{"error": "idempotency_conflict"}';
+                END IF;
+                CONTINUE;
             END IF;
-            RETURN ROW(st, '{"error": "idempotency_conflict"}'::jsonb)::ledger_step;
+            IF v_key = ANY (v_retired) THEN
+                res[i] := '{"error": "retry_window_passed"}';
+                CONTINUE;
+            END IF;
+            v_j := array_position(k_key, v_key);
+            IF v_j IS NOT NULL THEN
+                IF k_hash[v_j] = v_hash THEN
+                    res[i] := k_res[v_j] || '{"replayed": true}';
+                ELSE
+                    res[i] := '{"error": "idempotency_conflict"}';
+                END IF;
+                CONTINUE;
+            END IF;
         END IF;
-        v_r := ledger_retired_key(st.id, st.id, v_key);
-        IF v_r IS NOT NULL THEN
-            RETURN ROW(st, v_r)::ledger_step;
+        IF st.status = 'frozen' THEN
+            res[i] := '{"error": "account_frozen"}';
+            CONTINUE;
         END IF;
-    END IF;
-    IF st.status = 'frozen' THEN
-        RETURN ROW(st, '{"error": "account_frozen"}'::jsonb)::ledger_step;
-    END IF;
-    v_at := greatest((p->>'now')::timestamptz, coalesce(st.last_at, '-infinity'));
-    -- every spendable lot in spending order: take from the first ones, and
-    -- sum what all of them hold (what is available afterwards)
-    FOR l IN SELECT o.id, o.remaining, o.kind FROM ledger_spend_order(st.id, v_at, false) o LOOP
-        v_seen := v_seen + l.remaining;
-        CONTINUE WHEN v_left <= 0;
-        v_take := least(v_left, l.remaining);
-        v_lots := v_lots || l.id;
-        v_takes := v_takes || v_take;
-        v_left := v_left - v_take;
-        IF l.kind = 'plan' THEN
-            v_plan := v_plan + v_take;
+        v_at := greatest((p[i]->>'now')::timestamptz, coalesce(st.last_at, '-infinity'));
+        IF l_next_exp <= v_at THEN
+            -- a lot expired since the run's first charge: it is no longer
+            -- counted (its remaining is what expiry will take), and what is
+            -- available is summed again over the lots still good
+            v_avail := 0;
+            l_next_exp := NULL;
+            FOR j IN l_first .. l_n LOOP
+                IF l_exp[j] <= v_at THEN
+                    l_rem[j] := 0;
+                ELSE
+                    v_avail := v_avail + l_rem[j];
+                    IF l_rem[j] > 0 THEN
+                        l_next_exp := least(l_next_exp, l_exp[j]);
+                    END IF;
+                END IF;
+            END LOOP;
+        END IF;
+        v_amount := (p[i]->>'amount')::numeric;
+        v_left := v_amount;
+        v_plan := 0;
+        v_op := nextval('ledger_op_seq');
+        v_occurred := coalesce((p[i]->>'occurred_at')::timestamptz, v_at);
+        WHILE v_left > 0 AND l_first <= l_n LOOP
+            IF l_rem[l_first] <= 0 THEN
+                l_first := l_first + 1;
+                CONTINUE;
+            END IF;
+            v_take := least(v_left, l_rem[l_first]);
+            l_rem[l_first] := l_rem[l_first] - v_take;
+            l_taken[l_first] := l_taken[l_first] + v_take;
+            v_left := v_left - v_take;
+            st.balance := st.balance - v_take;
+            IF l_plan[l_first] THEN
+                v_plan := v_plan + v_take;
+            END IF;
+            ne := ne + 1;
+            e_arg[ne] := i;
+            e_lot[ne] := l_id[l_first];
+            e_op[ne] := v_op;
+            e_type[ne] := 'deduction';
+            e_amount[ne] := -v_take;
+            e_bal[ne] := st.balance;
+            e_unpaid[ne] := 0;
+            e_occ[ne] := v_occurred;
+            e_at[ne] := v_at;
+        END LOOP;
+        IF v_left > 0 THEN
+            ne := ne + 1;
+            e_arg[ne] := i;
+            e_lot[ne] := NULL;
+            e_op[ne] := v_op;
+            e_type[ne] := 'unpaid_usage';
+            e_amount[ne] := 0;
+            e_bal[ne] := st.balance;
+            e_unpaid[ne] := v_left;
+            e_occ[ne] := v_occurred;
+            e_at[ne] := v_at;
+        END IF;
+        st.last_at := v_at;
+        v_r := jsonb_build_object('op_id', v_op, 'charged', v_amount - v_left, 'unpaid', v_left,
+                                  'available', v_avail - (v_amount - v_left), 'pool', st.id, 'plan_charged', v_plan);
+        v_avail := v_avail - (v_amount - v_left);
+        res[i] := v_r;
+        IF v_key <> '' THEN
+            nk := nk + 1;
+            k_key[nk] := v_key;
+            k_hash[nk] := v_hash;
+            k_res[nk] := v_r;
         END IF;
     END LOOP;
-    v_op := nextval('ledger_op_seq');
-    v_bal := st.balance;
-    v_occurred := coalesce((p->>'occurred_at')::timestamptz, v_at);
-    FOR i IN 1 .. cardinality(v_lots) LOOP
-        v_bal := v_bal - v_takes[i];
-        UPDATE ledger_lots SET remaining = remaining - v_takes[i] WHERE pool_id = st.id AND id = v_lots[i];
+    IF ne > 0 THEN
         INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
                                    idempotency_key, actor, reason_code, source_ref, model, request_id, session_id,
                                    detail, occurred_at, at, project, key_label)
-        VALUES (st.id, st.id, v_lots[i], v_op, 'deduction', -v_takes[i], v_bal, 0,
-                v_key, coalesce(p->>'actor', ''), coalesce(p->>'reason_code', ''), coalesce(p->>'source_ref', ''),
-                coalesce(p->>'model', ''), coalesce(p->>'request_id', ''), coalesce(p->>'session_id', ''),
-                nullif(p->'detail', 'null'::jsonb), v_occurred, v_at,
-                coalesce(p->>'project', ''), coalesce(p->>'key_label', ''));
-    END LOOP;
-    IF v_left > 0 THEN
-        PERFORM ledger_emit(st.id, st.id, NULL, v_op, 'unpaid_usage', 0, v_bal, v_left, NULL, p, v_at);
+        SELECT st.id, st.id, e.lot, e.op, e.type, e.amount, e.bal, e.unpaid,
+               coalesce(p[e.arg]->>'key', ''), coalesce(p[e.arg]->>'actor', ''), coalesce(p[e.arg]->>'reason_code', ''),
+               coalesce(p[e.arg]->>'source_ref', ''), coalesce(p[e.arg]->>'model', ''),
+               coalesce(p[e.arg]->>'request_id', ''), coalesce(p[e.arg]->>'session_id', ''),
+               nullif(p[e.arg]->'detail', 'null'::jsonb), e.occ, e.at,
+               coalesce(p[e.arg]->>'project', ''), coalesce(p[e.arg]->>'key_label', '')
+        FROM unnest(e_arg, e_lot, e_op, e_type, e_amount, e_bal, e_unpaid, e_occ, e_at)
+             WITH ORDINALITY AS e(arg, lot, op, type, amount, bal, unpaid, occ, at, n)
+        ORDER BY e.n;
+        UPDATE ledger_lots l SET remaining = l.remaining - t.taken
+        FROM unnest(l_id, l_taken) AS t(id, taken)
+        WHERE t.taken > 0 AND l.pool_id = st.id AND l.id = t.id;
     END IF;
-    st.balance := v_bal;
-    st.last_at := v_at;
-    v_r := jsonb_build_object('op_id', v_op, 'charged', v_amount - v_left, 'unpaid', v_left,
-                              'available', v_seen - (v_amount - v_left), 'pool', st.id, 'plan_charged', v_plan);
-    IF v_key <> '' THEN
+    IF nk > 0 THEN
         INSERT INTO ledger_idempotency (pool_id, account_id, key, op, args_hash, result)
-        VALUES (st.id, st.id, v_key, 'charge', coalesce(p->>'hash', ''), v_r);
+        SELECT st.id, st.id, k.key, 'charge', k.hash, k.res FROM unnest(k_key, k_hash, k_res) AS k(key, hash, res);
     END IF;
-    RETURN ROW(st, v_r)::ledger_step;
 END $$;
 
 -- ledger_extension runs another package's operation registered in
@@ -2117,24 +2263,43 @@ SELECT ledger_extensions_compile();
 -- request and p_pools[i] its pool. It returns the results in the same
 -- order. Consecutive reserves, commits and charges of one pool share its
 -- running state (balance, reserved, last_at: see ledger_reserve_t,
--- ledger_commit_t and ledger_charge_t), written back inline before any other operation and at
--- the end, and each result is stored in place. A refusal is a result, so
--- it does not disturb its neighbours; an exception fails the whole call,
--- and the caller then runs each operation on its own. Callers sort the
--- batch by pool so that pools are locked in ascending order.
+-- ledger_commit_t and ledger_charge_run), written back inline before any
+-- other operation and at the end, and each result is stored in place;
+-- consecutive charges of one account go to ledger_charge_run together. A
+-- refusal is a result, so it does not disturb its neighbours; an exception
+-- fails the whole call, and the caller then runs each operation on its own.
+-- Callers sort the batch by pool so that pools are locked in ascending
+-- order.
 CREATE OR REPLACE FUNCTION ledger_apply(p_ops text[], p_args jsonb[], p_pools bigint[]) RETURNS jsonb[] LANGUAGE plpgsql AS $$
 DECLARE
     v_out jsonb[] := '{}';
     v_st ledger_accounts;
     v_step ledger_step;
     v_r jsonb;
+    v_run record;
+    v_n integer := cardinality(p_ops);
+    i integer := 1;
+    j integer;
 BEGIN
-    FOR i IN 1 .. cardinality(p_ops) LOOP
-        IF p_ops[i] IN ('reserve', 'commit', 'charge') AND NOT p_args[i] ? 'grace' THEN
+    WHILE i <= v_n LOOP
+        IF p_ops[i] = 'charge' AND NOT p_args[i] ?| ARRAY['grace', 'enforcement'] THEN
+            -- the run of charges to this account
+            j := i;
+            WHILE j < v_n AND p_ops[j + 1] = 'charge' AND NOT p_args[j + 1] ?| ARRAY['grace', 'enforcement']
+                  AND p_args[j + 1]->'account_id' = p_args[i]->'account_id' LOOP
+                j := j + 1;
+            END LOOP;
+            SELECT * INTO v_run FROM ledger_charge_run(p_args[i:j], v_st);
+            v_st := v_run.st;
+            FOR k IN i .. j LOOP
+                v_out[k] := v_run.res[k - i + 1];
+            END LOOP;
+            i := j + 1;
+            CONTINUE;
+        END IF;
+        IF p_ops[i] IN ('reserve', 'commit') AND NOT p_args[i] ? 'grace' THEN
             IF p_ops[i] = 'reserve' THEN
                 v_step := ledger_reserve_t(p_args[i], v_st);
-            ELSIF p_ops[i] = 'charge' THEN
-                v_step := ledger_charge_t(p_args[i], v_st);
             ELSE
                 v_step := ledger_commit_t(p_args[i], v_st, p_pools[i]);
             END IF;
@@ -2162,6 +2327,7 @@ BEGIN
             RAISE EXCEPTION 'ledger_apply: unknown operation %', p_ops[i] USING ERRCODE = 'invalid_parameter_value';
         END IF;
         v_out[i] := v_r; -- in place, not a copy of the array per operation
+        i := i + 1;
     END LOOP;
     IF v_st.id IS NOT NULL THEN
         UPDATE ledger_accounts SET balance = v_st.balance, reserved = v_st.reserved, last_at = v_st.last_at,
