@@ -187,3 +187,85 @@ func requireStatementsEqual(t *testing.T, want, got statement.Statement) {
 	}
 	require.Len(t, g.Bills, len(w.Bills))
 }
+
+// TestUsesAcrossAnArchivedBillingPeriod: a line billed on the 15th, so a
+// bill's period straddles the month boundary; once the first month is
+// archived (the line billed through the 15th of the next), the revenue
+// report's postpaid uses of the next month are what they were: the
+// archived part of the straddling bill comes in as one use at its
+// period's start, so the next month's consumption takes the rest of the
+// bill's amount to the fen, and the uses before the month add up to the
+// same credits and fen.
+func TestUsesAcrossAnArchivedBillingPeriod(t *testing.T) {
+	b := setupArchive(t)
+	b.dir = t.TempDir()
+	acc := b.enterprise(t)
+	err := pgx.BeginFunc(b.ctx, b.app, func(tx pgx.Tx) error {
+		_, err := b.svc.SetLineTx(b.ctx, tx, creditline.Spec{AccountID: acc.ID, LineFen: 100000, BillingDay: 15, TermsDays: 10, GraceDays: 5}, "staff:1", "contract", nil)
+		return err
+	})
+	require.NoError(t, err)
+	at := func(month, day int) time.Time {
+		return b.month(month).Add(time.Duration(day-1)*24*time.Hour + time.Hour)
+	}
+	b.clock.Set(at(0, 5))
+	b.charge(t, acc.ID, "100")
+	b.clock.Set(at(0, 15))
+	_, closed, err := b.svc.CloseLine(b.ctx, acc.ID)
+	require.NoError(t, err)
+	require.True(t, closed)
+	b.clock.Set(at(0, 20))
+	b.charge(t, acc.ID, "15") // half of the second bill, 1.5 fen
+	b.clock.Set(at(1, 5))
+	b.charge(t, acc.ID, "15")
+	b.clock.Set(at(1, 15))
+	bill, closed, err := b.svc.CloseLine(b.ctx, acc.ID)
+	require.NoError(t, err)
+	require.True(t, closed)
+	requireDec(t, "30", bill.Credits)
+	require.EqualValues(t, 3, bill.AmountFen)
+	b.clock.Set(at(1, 20))
+	b.charge(t, acc.ID, "7")
+	b.clock.Set(at(2, 2))
+
+	from, to := b.month(1), b.month(2)
+	type totals struct {
+		before        decimal.Decimal
+		beforeFen     int64
+		in            []creditline.Use
+		inFen, billed int64
+	}
+	uses := func() totals {
+		var x totals
+		require.NoError(t, b.svc.Uses(b.ctx, from, to, acc.ID, func(u creditline.Use) {
+			if u.At.Before(from) {
+				x.before, x.beforeFen = x.before.Add(u.Credits), x.beforeFen+u.Fen
+				return
+			}
+			x.in = append(x.in, u)
+			x.inFen += u.Fen
+			if u.BillID == bill.ID {
+				x.billed += u.Fen
+			}
+		}))
+		return x
+	}
+	want := uses()
+	require.Len(t, want.in, 2)
+	requireDec(t, "115", want.before)
+	require.EqualValues(t, 3, want.beforeFen+want.billed-10, "the straddling bill's uses come to its amount: 10 fen of the first bill, 3 of the second")
+
+	_, err = b.archive(b.month(0))
+	require.NoError(t, err)
+	b.verifyClean(t)
+	got := uses()
+	requireDec(t, want.before.String(), got.before, "the uses before the month")
+	require.Equal(t, want.beforeFen, got.beforeFen)
+	require.Equal(t, len(want.in), len(got.in))
+	for i := range want.in {
+		require.True(t, want.in[i].At.Equal(got.in[i].At))
+		requireDec(t, want.in[i].Credits.String(), got.in[i].Credits)
+		require.Equal(t, want.in[i].Fen, got.in[i].Fen, "use %d of the month", i)
+		require.Equal(t, want.in[i].BillID, got.in[i].BillID)
+	}
+}

@@ -46,16 +46,31 @@ const billColumnsB = `b.id, b.account_id, b.period_start, b.period_end, b.credit
 
 // sqlReportUses reads the credit lots' consumption of live accounts in
 // [cut, $3), the pool's cut given by $1/$2 (its last bill's end at or
-// before the report's start; -infinity when none), in ledger order.
+// before the report's start; -infinity when none), in ledger order. The
+// archived months' events are not there: a bill whose period began before
+// the archive's end ($9) comes in ($5–$8) as one row at its period's start
+// holding what of it is archived (its credits less its period's live
+// consumption), so the bill's cumulation starts where its archived events
+// left it. Every archived month is billed (ledger.Archive refuses one that
+// is not), so no unbilled consumption is archived.
 const sqlReportUses = `
-SELECT e.pool_id, e.at, -e.amount AS credits
+SELECT pool_id, at, credits FROM (
+SELECT e.pool_id, e.at, e.id, -e.amount AS credits
 FROM ledger_event_view e
 JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind = 'credit'
 JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
 LEFT JOIN unnest($1::bigint[], $2::timestamptz[]) c(pool_id, cut) ON c.pool_id = e.pool_id
 WHERE e.type IN ('deduction', 'reservation_expired_charge') AND e.at >= coalesce(c.cut, '-infinity') AND e.at < $3
   AND ($4::bigint = 0 OR e.pool_id = $4)
-ORDER BY e.pool_id, e.at, e.id`
+UNION ALL
+SELECT b.pool_id, b.period_start, 0, b.credits::numeric - coalesce((
+    SELECT sum(-e.amount) FROM ledger_event_view e
+    JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind = 'credit'
+    WHERE e.pool_id = b.pool_id AND e.type IN ('deduction', 'reservation_expired_charge')
+      AND e.at >= $9 AND e.at < b.period_end), 0)
+FROM unnest($5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[]) b(pool_id, period_start, period_end, credits)
+) u
+ORDER BY pool_id, at, id`
 
 // ReportBills lists the bills of live accounts issued before to (of
 // poolID, or every pool when 0), by account and period: what the finance
@@ -75,7 +90,8 @@ func (s *Service) ReportBills(ctx context.Context, to time.Time, poolID int64) (
 // ledger order. Bills whose period ended at or before from are visited
 // whole, each as one Use at its period's start, so a report's opening
 // costs one row per bill and its range only the events since the last
-// bill before it. Errors: database errors.
+// bill before it; what of a bill's period lies in archived months is one
+// Use at its period's start (see sqlReportUses). Errors: database errors.
 func (s *Service) Uses(ctx context.Context, from, to time.Time, poolID int64, visit func(Use)) error {
 	// every bill of a period that started before to: an event's period
 	// may have been billed after to
@@ -98,7 +114,20 @@ func (s *Service) Uses(ctx context.Context, from, to time.Time, poolID int64, vi
 		}
 		byPool[b.AccountID] = append(byPool[b.AccountID], b)
 	}
-	rows, err := s.pool.Query(ctx, sqlReportUses, pools, cuts, to, poolID)
+	until, err := ledger.ArchivedUntil(ctx, s.pool)
+	if err != nil {
+		return fmt.Errorf("creditline: uses: %w", err)
+	}
+	var archPools []int64
+	var archStarts, archEnds []time.Time
+	var archCredits []string // numeric as text
+	for _, b := range bills {
+		if b.PeriodEnd.After(from) && b.PeriodStart.Before(until) && b.PeriodStart.Before(to) {
+			archPools, archStarts, archEnds = append(archPools, b.AccountID), append(archStarts, b.PeriodStart), append(archEnds, b.PeriodEnd)
+			archCredits = append(archCredits, b.Credits.String())
+		}
+	}
+	rows, err := s.pool.Query(ctx, sqlReportUses, pools, cuts, to, poolID, archPools, archStarts, archEnds, archCredits, until)
 	if err != nil {
 		return fmt.Errorf("creditline: uses: %w", err)
 	}
