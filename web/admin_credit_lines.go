@@ -46,7 +46,7 @@ func (s *Server) customerCredit(c echo.Context, acc ledger.Account, v *adminview
 		if err != nil {
 			return err
 		}
-		p.HasLine, p.LineYuan, p.Used, p.Line = true, decimal.New(line.LineFen, -2), u.Used(), u.Line
+		p.HasLine, p.Closed, p.LineYuan, p.Used, p.Line = true, line.LineFen == 0, decimal.New(line.LineFen, -2), u.Used(), u.Line
 		p.Terms = i18n.Tf(ctx, "bills.terms", map[string]int{"Day": line.BillingDay, "Terms": line.TermsDays, "Grace": line.GraceDays})
 		p.Form = adminview.CreditLineForm{Line: decimal.New(line.LineFen, -2).StringFixed(2), BillingDay: strconv.Itoa(line.BillingDay),
 			TermsDays: strconv.Itoa(line.TermsDays), GraceDays: strconv.Itoa(line.GraceDays)}

@@ -108,21 +108,30 @@ func TestAdminCreditLineOnAPhone(t *testing.T) {
 	require.Equal(t, creditline.StatusPaid, bills[0].Status)
 	require.Equal(t, "STMT-2026-001", bills[0].PaidRef)
 
-	// The bill paid, nothing of the line is used: 0 closes it.
+	// The bill paid, nothing of the line is used: 0 closes it. A closed
+	// line reads as no line (not a line of ¥0.00); its bill stays listed.
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(page),
 		chromedp.WaitVisible(css(`[data-testid="credit-line-form"]`)),
 		set(`[data-testid="credit-line-amount"]`, "0"), set(`[data-testid="credit-line-reason"]`, "合同结束"),
-		chromedp.Click(css(`[data-testid="credit-line-submit"]`)),
-		chromedp.WaitVisible(css(`[data-testid="credit-line-summary"]`))))
-	// The summary was on the page before the form's answer replaced it.
+		chromedp.Click(css(`[data-testid="credit-line-submit"]`))))
 	// The answer may navigate: a read during it fails and is tried again.
 	require.Eventually(t, func() bool {
-		ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](
-			`(document.querySelector('[data-testid="credit-line-summary"]')?.textContent || '').includes('¥0.00')`))
+		ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="credit-line-none"]')`))
 		return err == nil && ok
-	}, 10*time.Second, 100*time.Millisecond, "the closed line's summary")
-	require.Contains(t, webtest.Text(t, bctx, `[data-testid="credit-line-summary"]`), "¥0.00")
-	webtest.RequireFitsWidth(t, bctx, 390, "the closed line")
+	}, 10*time.Second, 100*time.Millisecond, "the closed line")
+	for _, lang := range []struct{ code, none string }{{"zh-CN", "无授信额度（授信已关闭）。"}, {"en", "No credit line (closed)."}} {
+		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(page),
+			chromedp.WaitVisible(css(`[data-testid="credit-line-none"]`))))
+		require.Equal(t, lang.none, webtest.Text(t, bctx, `[data-testid="credit-line-none"]`))
+		summary, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="credit-line-summary"]')`))
+		require.NoError(t, err)
+		require.False(t, summary, "no ¥0.00 line (%s)", lang.code)
+		n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="credit-bill"][data-status="paid"]').length`))
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "the paid bill is still listed (%s)", lang.code)
+		webtest.RequireFitsWidth(t, bctx, 390, "the closed line (%s)", lang.code)
+		webtest.Screenshot(t, bctx, "admin-credit-closed-390-"+lang.code)
+	}
 	bal, err = b.ledger.Balance(ctx, acc.ID)
 	require.NoError(t, err)
 	require.True(t, bal.Line.IsZero(), "the line is closed in the ledger: %s", bal.Line)

@@ -49,7 +49,7 @@ func (s *Server) Bills(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v.HasLine, v.Frozen = true, frozen
+	v.HasLine, v.Closed, v.Frozen = line.LineFen > 0, line.LineFen == 0, frozen
 	v.LineYuan = decimal.New(line.LineFen, -2)
 	v.Line, v.Used, v.Left, v.Own = bal.Line, bal.LineUsed(), bal.LineLeft, bal.Own()
 	v.BillingDay, v.TermsDays, v.GraceDay = line.BillingDay, line.TermsDays, line.GraceDays

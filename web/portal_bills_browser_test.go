@@ -108,11 +108,33 @@ func TestCreditLineBillOverdueFrozenPaidOnAPhone(t *testing.T) {
 	bal, err := b.ledger.Balance(ctx, ent)
 	require.NoError(t, err)
 	require.True(t, bal.Own().IsZero(), "the line is back: %s", bal.Own())
-	_, err = b.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: ent, Amount: decimal.NewFromInt(1), IdempotencyKey: "bills-3"})
+	r, err := b.ledger.Reserve(ctx, ledger.ReserveRequest{AccountID: ent, Amount: decimal.NewFromInt(1), IdempotencyKey: "bills-3"})
 	require.NoError(t, err, "active again")
 	m, err := lines.Verify(ctx)
 	require.NoError(t, err)
 	require.Empty(t, m)
+
+	// Finance closes the line (0): the page says there is no line — not a
+	// line of ¥0.00 — and still lists the bill.
+	_, err = b.ledger.Release(ctx, r.ID)
+	require.NoError(t, err)
+	line, err := lines.Line(ctx, ent)
+	require.NoError(t, err)
+	_, err = b.app.Services.Backoffice.SetCreditLine(ctx, creditline.Spec{AccountID: ent, LineFen: 0, BillingDay: line.BillingDay,
+		TermsDays: line.TermsDays, GraceDays: line.GraceDays}, "合同结束", backoffice.Actor{User: staff})
+	require.NoError(t, err)
+	for _, lang := range []struct{ code, none string }{{"zh-CN", "无授信额度"}, {"en", "No credit line"}} {
+		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+"/portal/bills"),
+			chromedp.WaitVisible(css(`[data-testid="bills-no-line"]`))))
+		require.Contains(t, webtest.Text(t, bctx, `[data-testid="bills-no-line"]`), lang.none)
+		card, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="bills-line"]')`))
+		require.NoError(t, err)
+		require.False(t, card, "no line card of ¥0.00 (%s)", lang.code)
+		require.Equal(t, status[lang.code]["paid"], webtest.Text(t, bctx, `[data-testid="bill-row"] [data-testid="bill-status"]`), "the bill stays listed")
+		require.Equal(t, "¥2.35", webtest.Text(t, bctx, `[data-testid="bill-amount"]`))
+		webtest.RequireFitsWidth(t, bctx, 390, "the bills page of a closed line (%s)", lang.code)
+		webtest.Screenshot(t, bctx, "bills-closed-390-"+lang.code)
+	}
 }
 
 // TestBillPaidByQROnAPhone: an enterprise's open bill of ¥123.45, on a

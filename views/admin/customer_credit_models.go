@@ -11,8 +11,10 @@ import (
 // changes it (finance only) and, on each unpaid bill, the form that records
 // a matched transfer.
 type CustomerCredit struct {
-	HasLine  bool
-	LineYuan decimal.Decimal
+	// HasLine: the enterprise has a line row (granted, perhaps closed
+	// since); Closed: it was set to 0, shown as no line.
+	HasLine, Closed bool
+	LineYuan        decimal.Decimal
 	// Used and Line in credits.
 	Used, Line decimal.Decimal
 	Terms      string // "day 1 · 10 days · grace 5" in the page's language

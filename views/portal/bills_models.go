@@ -12,6 +12,9 @@ type BillsView struct {
 	Frame Frame
 	// HasLine: the account has a credit line (else the page says so).
 	HasLine bool
+	// Closed: the line was set to 0: the page says there is no line and
+	// still lists the bills.
+	Closed bool
 	// LineYuan is the line in yuan; Line, Used and Left in credits.
 	LineYuan         decimal.Decimal
 	Line, Used, Left decimal.Decimal
