@@ -214,6 +214,17 @@ func canonical(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return ""
 	}
+	if s, ok := canonicalFlat(raw); ok {
+		return s
+	}
+	return canonicalSlow(raw)
+}
+
+// canonicalSlow is canonical through encoding/json, for any document.
+func canonicalSlow(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
 	var v any
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber() // numbers keep their digits

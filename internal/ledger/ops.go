@@ -561,17 +561,7 @@ func (l *Ledger) chargeJob(r ChargeRequest) (*job, bool, error) {
 		return nil, false, err
 	}
 	pool, known := l.cachedPool(r.AccountID)
-	p := payload{"account_id": r.AccountID, "amount": amount.String(), "model": r.Model,
-		"session_id": r.SessionID, "request_id": r.RequestID, "detail": r.Detail}
-	if !r.OccurredAt.IsZero() {
-		p["occurred_at"] = r.OccurredAt.UTC()
-	}
-	identity := []any{"charge", r.AccountID, amount.String(), r.Model, r.SessionID, r.RequestID, p["occurred_at"], canonical(r.Detail)}
-	if r.Project != "" || r.Key != "" {
-		p["project"], p["key_label"] = r.Project, r.Key
-		identity = append(identity, r.Project, r.Key)
-	}
-	arg, err := json.Marshal(l.stamp(p, r.IdempotencyKey, identity...))
+	arg, err := l.chargeArg(r, amount.String())
 	if err != nil {
 		return nil, false, err
 	}
