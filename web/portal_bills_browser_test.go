@@ -21,6 +21,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/refcode"
 	"github.com/seed75218f88/credits/web/webtest"
 )
@@ -195,6 +196,13 @@ func TestBillPaidByQROnAPhone(t *testing.T) {
 		require.Equal(t, lang.paid, webtest.Text(t, bctx, `[data-testid="checkout-bill-paid"]`))
 		webtest.RequireFitsWidth(t, bctx, 390, "the bill paid (%s)", lang.code)
 		webtest.Screenshot(t, bctx, "bill-paid-qr-390-"+lang.code)
+		// Its receipt says it paid the bill (period and reference code), not credits.
+		r := c.Get("/portal/orders/" + no + "/receipt.pdf")
+		require.Equal(t, http.StatusOK, r.Status)
+		receipt := pdfToText(t, []byte(r.Body))
+		require.Contains(t, receipt, "授信账单 "+format.Date(bill.PeriodStart)+" 至 "+format.Date(bill.PeriodEnd.AddDate(0, 0, -1)))
+		require.Contains(t, receipt, refcode.Format(bill.ReferenceCode))
+		require.NotContains(t, receipt, "到账点数")
 		require.NoError(t, chromedp.Do(bctx, chromedp.Click(css(`[data-testid="checkout-bill"]`)),
 			chromedp.WaitVisible(css(`[data-testid="bill"]`))))
 		require.Equal(t, lang.status, webtest.Text(t, bctx, `[data-testid="bill"] [data-testid="bill-status"]`))

@@ -40,6 +40,7 @@ import (
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/invalidate"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
@@ -47,6 +48,7 @@ import (
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/products"
 	"github.com/seed75218f88/credits/internal/ratelimit"
+	"github.com/seed75218f88/credits/internal/refcode"
 	"github.com/seed75218f88/credits/internal/referral"
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/settings"
@@ -411,6 +413,14 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 			return fmt.Errorf("%w: %w", payments.ErrBillSettled, err)
 		}
 		return err
+	}
+	// A bill order's receipt names the bill: its period and reference code.
+	popts.BillLabel = func(ctx context.Context, accountID, billID int64) (string, error) {
+		b, err := a.CreditLines.Bill(ctx, accountID, billID)
+		if err != nil {
+			return "", err
+		}
+		return format.Date(b.PeriodStart) + " 至 " + format.Date(b.PeriodEnd.AddDate(0, 0, -1)) + " " + refcode.Format(b.ReferenceCode), nil
 	}
 	a.Payments = payments.New(pool, a.Ledger, chans, popts)
 	iopts := cfg.Invoicing

@@ -9,6 +9,19 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// billPurchase is what a bill order's receipt says it paid: "授信账单" and
+// the bill (Options.BillLabel, else its number) — no credits.
+func (s *Service) billPurchase(ctx context.Context, o Order) (string, error) {
+	if s.opts.BillLabel == nil {
+		return fmt.Sprintf("授信账单 #%d", o.BillID), nil
+	}
+	label, err := s.opts.BillLabel(ctx, o.AccountID, o.BillID)
+	if err != nil {
+		return "", err
+	}
+	return "授信账单 " + label, nil
+}
+
 // PurposeBill: a credit line's bill (账单, internal/creditline), paid by
 // Options.BillPaid; the order credits nothing.
 const PurposeBill Purpose = "bill"

@@ -43,6 +43,11 @@ func (s *Service) ReceiptPDF(ctx context.Context, accountID int64, orderNo, issu
 	if o.Purpose == PurposeProduct {
 		r.Purchase = productPurchase(o)
 	}
+	if o.Purpose == PurposeBill {
+		if r.Purchase, err = s.billPurchase(ctx, o); err != nil {
+			return nil, fmt.Errorf("payments: receipt %s: %w", orderNo, err)
+		}
+	}
 	b, err := pdf.RenderReceipt(r)
 	if err != nil {
 		return nil, fmt.Errorf("payments: receipt %s: %w", orderNo, err)

@@ -208,6 +208,10 @@ type Options struct {
 	// was paid by another payment) sends the order to review, to be
 	// refunded; any other error rolls the payment back.
 	BillPaid func(ctx context.Context, tx pgx.Tx, o Order) error
+	// BillLabel names a bill of the account on its payment's receipt (its
+	// period and reference code; internal/creditline, wired in app.Build).
+	// Nil prints the bill's number alone.
+	BillLabel func(ctx context.Context, accountID, billID int64) (string, error)
 	// Logger receives what the sync job could not do (discarded by default).
 	Logger *slog.Logger
 	// Current, when set, gives the products in force for each operation
