@@ -62,8 +62,10 @@ func (s *Server) SetLanguage(c echo.Context) error {
 // Healthz answers 200 while the process is up.
 func (s *Server) Healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
 
-// Readyz answers 200 when the database answers, 503 otherwise and while the
-// server drains before a shutdown.
+// Readyz answers 200 when the database answers, or while no primary
+// answers but the standby stands in for it (a failover: pages are still
+// served), and 503 otherwise and while the server drains before a
+// shutdown.
 func (s *Server) Readyz(c echo.Context) error {
 	if s.draining.Load() {
 		return c.String(http.StatusServiceUnavailable, "draining\n")
@@ -71,6 +73,12 @@ func (s *Server) Readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Pool.Ping(ctx); err != nil {
+		// A failover under way: every instance has lost the primary alike,
+		// and each still serves pages from the standby (db.Reader); writes
+		// fail until a primary answers, and clients resend them.
+		if s.reader.StandingIn() {
+			return c.String(http.StatusOK, "ready: no primary, pages read from the standby\n")
+		}
 		return c.String(http.StatusServiceUnavailable, "database unreachable\n")
 	}
 	return c.String(http.StatusOK, "ready\n")

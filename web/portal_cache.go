@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
+	"github.com/alexedwards/scs/pgxstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/singleflight"
@@ -201,11 +204,17 @@ const (
 // the sign-out (invalidate.Session); a DELETE run by hand, or a word lost,
 // is obeyed within sessionTrust. Entries are kept by the token's SHA-256,
 // which is also what the word names.
+//
+// Once StandIn is called, a session is read from the standby while no
+// primary answers (a failover), and an unchanged session's write (only its
+// idle expiry moving) that finds no primary is skipped rather than failing
+// the page.
 type SessionCache struct {
 	store   scs.Store
 	mu      sync.Mutex
 	m       map[[32]byte]sessionEntry
 	publish func(key string) error
+	reader  *db.Reader
 }
 
 type sessionEntry struct {
@@ -231,6 +240,37 @@ func (s *SessionCache) Share(q db.DBTX, hub *invalidate.Hub) {
 	}
 	hub.On(invalidate.Session, s.revokeKey)
 }
+
+// StandIn lets Find read sessions from r's standby while no primary
+// answers, when the standby lagged at most sessionTrust when the primary
+// last answered: a sign-out committed before the primary was lost is then
+// on the standby within the bound a lost word already has (sessionTrust),
+// and with synchronous replication at once. A sign-out cannot commit while
+// no primary answers: it fails, as every write does, and is refused only
+// in the process that handled it.
+func (s *SessionCache) StandIn(r *db.Reader) { s.reader = r }
+
+// find reads the session from the store, or from the standby while no
+// primary answers (StandIn).
+func (s *SessionCache) find(token string) ([]byte, bool, error) {
+	ctx := context.Background()
+	if s.reader.StandingIn() {
+		if p, ok := s.reader.StandIn(ctx, errNoPrimary, sessionTrust); ok {
+			return pgxstore.NewWithCleanupInterval(p, 0).Find(token)
+		}
+	}
+	b, found, err := s.store.Find(token)
+	if err != nil && s.reader != nil {
+		if p, ok := s.reader.StandIn(ctx, err, sessionTrust); ok {
+			return pgxstore.NewWithCleanupInterval(p, 0).Find(token)
+		}
+	}
+	return b, found, err
+}
+
+// errNoPrimary is what StandIn is told when the probe already found the
+// primary gone.
+var errNoPrimary = errors.New("web: no primary answers")
 
 // revokeKey refuses the token whose SHA-256 is the hex key from now on.
 func (s *SessionCache) revokeKey(key string) {
@@ -265,7 +305,7 @@ func (s *SessionCache) Find(token string) ([]byte, bool, error) {
 	if ok && !e.revoked && now.Sub(e.checked) < sessionTrust && (e.expiry.IsZero() || now.Before(e.expiry)) {
 		return e.b, true, nil
 	}
-	b, found, err := s.store.Find(token)
+	b, found, err := s.find(token)
 	if err != nil {
 		return nil, false, err
 	}
@@ -296,10 +336,15 @@ func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
 	if ok && e.revoked && now.Sub(e.checked) < sessionRevoked {
 		return nil
 	}
-	if ok && !e.revoked && !e.expiry.IsZero() && bytes.Equal(e.b, b) && expiry.Sub(e.expiry) < sessionSlack {
+	if ok && !e.revoked && !e.expiry.IsZero() && sameSession(e.b, b) && expiry.Sub(e.expiry) < sessionSlack {
 		return nil
 	}
 	if err := s.store.Commit(token, b, expiry); err != nil {
+		if ok && !e.revoked && sameSession(e.b, b) && db.Unavailable(context.Background(), err) {
+			// No primary (a failover): the session is as stored, only its
+			// idle expiry does not move this time.
+			return nil
+		}
 		s.forget(key)
 		return err
 	}
@@ -333,6 +378,23 @@ func (s *SessionCache) Delete(token string) error {
 		return s.publish(hex.EncodeToString(key[:]))
 	}
 	return nil
+}
+
+// sameSession reports whether two encodings of a session hold the same
+// deadline and values. scs's gob codec writes a map's entries in Go's
+// random map order, so a session of several values encodes differently
+// from one commit to the next: equal bytes are enough, not necessary.
+func sameSession(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var codec scs.GobCodec
+	ta, va, err := codec.Decode(a)
+	if err != nil {
+		return false
+	}
+	tb, vb, err := codec.Decode(b)
+	return err == nil && ta.Equal(tb) && reflect.DeepEqual(va, vb)
 }
 
 func (s *SessionCache) forget(key [32]byte) {

@@ -96,3 +96,89 @@ func TestPortalReadsFromTheStandby(t *testing.T) {
 	require.Equal(t, http.StatusOK, csv.Status)
 	require.Contains(t, csv.Body, "sess-sb")
 }
+
+// TestPortalThroughAPrimaryFailover: the primary is lost (stopped at once,
+// as a crash), the standby not yet promoted (README "Reads through a
+// failover"):
+//   - the signed-in customer's pages still answer, from the standby — the
+//     session, the user, the account, the balance, the usage and the
+//     transactions — both before the probe has noticed (each read fails on
+//     the primary and runs again on the standby) and after (the page goes
+//     to the standby at once), and /readyz passes;
+//   - a session deleted on the primary before the loss (a sign-out whose
+//     word this process did not hear) is refused: the standby has the
+//     delete;
+//   - a sign-out during the loss cannot commit, and the token is refused
+//     by the process that handled it all the same.
+func TestPortalThroughAPrimaryFailover(t *testing.T) {
+	ctx := context.Background()
+	cluster := replicatest.Start(t, "credits_web_failover")
+	primary, err := db.Open(ctx, cluster.PrimaryURL())
+	require.NoError(t, err)
+	t.Cleanup(primary.Close)
+	app := webtest.Start(t, webtest.WithPool(primary), webtest.WithConfig(func(c *config.Config) {
+		c.Database.ReplicaURL = cluster.StandbyURL()
+		c.Signup = signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
+	}))
+	b := &portalBundle{app: app, ledger: app.Services.Ledger, auth: app.Services.Auth}
+	reader := app.Services.Reader
+	customer, u := b.register(t, "failover@example.com", "Failover")
+	b.charge(t, u.AccountID, "fo1", "deepseek-chat", "sess-fo", "120", 12000, 300)
+	revoked, _ := b.register(t, "revoked@example.com", "Revoked")
+	require.Equal(t, http.StatusOK, revoked.Get("/portal").Status)
+
+	// The second customer's session is deleted on the primary by hand: no
+	// word reaches this process, whose cache trusts it sessionTrust (2 s).
+	token := ""
+	for _, k := range revoked.HTTP.Jar.Cookies(mustURL(t, app.URL)) {
+		if k.Name == "credits_session" {
+			token = k.Value
+		}
+	}
+	require.NotEmpty(t, token)
+	_, err = primary.Exec(ctx, `DELETE FROM sessions WHERE token = $1`, token)
+	require.NoError(t, err)
+	cluster.WaitCaughtUp()
+	require.Eventually(t, func() bool { return reader.Stats().Healthy }, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(2100 * time.Millisecond)
+
+	pages := func(when string) {
+		t.Helper()
+		p := customer.Get("/portal")
+		require.Equal(t, http.StatusOK, p.Status, when+": "+p.Body)
+		require.Equal(t, "/portal", p.URL.Path, when)
+		require.Contains(t, p.TestID("available"), "4,880", when+": the balance after the charge, from the standby")
+		require.Equal(t, 1, p.Doc.Find(`[data-testid="event-row"][data-type="deduction"]`).Length(), when)
+		p = customer.Get("/portal/usage")
+		require.Equal(t, http.StatusOK, p.Status, when+": "+p.Body)
+		require.Equal(t, 1, p.Doc.Find(`[data-testid="charge-row"]`).Length(), when)
+		p = customer.Get("/portal/transactions")
+		require.Equal(t, http.StatusOK, p.Status, when+": "+p.Body)
+		require.Equal(t, 1, p.Doc.Find(`[data-testid="transactions"] [data-testid="event-row"][data-type="deduction"]`).Length(), when)
+	}
+	pages("with the primary")
+
+	cluster.StopPrimary()
+	before := reader.Stats().StandIns
+	pages("the primary just lost")
+	require.Greater(t, reader.Stats().StandIns, before, "the standby answered for the primary")
+	require.Eventually(t, reader.StandingIn, 5*time.Second, 20*time.Millisecond, "the probe finds the primary gone")
+	pages("the probe has noticed")
+	ready := webtest.NewClient(t, app.URL).Get("/readyz")
+	require.Equal(t, http.StatusOK, ready.Status, "the instance still serves pages: it stays in the load balancer")
+
+	p := revoked.Get("/portal")
+	require.Equal(t, "/signin", p.URL.Path, "a session deleted before the loss is refused: the standby has the delete")
+
+	p = customer.PostForm("/signout", nil)
+	require.GreaterOrEqual(t, p.Status, 500, "a sign-out cannot commit without a primary, and says so")
+	p = customer.Get("/portal")
+	require.Equal(t, "/signin", p.URL.Path, "the token is refused by the process that handled the sign-out")
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	require.NoError(t, err)
+	return u
+}

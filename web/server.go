@@ -220,6 +220,9 @@ func New(d Deps) (*Server, error) {
 	if d.Invalidation != nil {
 		sessions.Share(d.Pool, d.Invalidation)
 	}
+	if d.Reader.Replicated() {
+		sessions.StandIn(d.Reader)
+	}
 	s.Sessions.Store = sessions
 	s.Sessions.Lifetime = 7 * 24 * time.Hour
 	s.Sessions.IdleTimeout = 24 * time.Hour

@@ -212,14 +212,14 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		DefaultTTL: cfg.Gateway.ReservationTTL, Grace: cfg.Grace, TrialCap: cfg.Gateway.TrialCap,
 		CurrentTrialCap:    func() decimal.Decimal { return current().TrialCap },
 		CurrentGrace:       func() ledger.GracePolicy { return current().GracePolicy() },
-		CurrentEnforcement: func() ledger.Enforcement { return current().EnforcementMode() }})
+		CurrentEnforcement: func() ledger.Enforcement { return current().EnforcementMode() }, Reader: a.Reader})
 	a.closers = append(a.closers, a.Ledger.Close)
 	sealer, index, err := piicrypto.FromSettings(cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey, production)
 	if err != nil {
 		return nil, err
 	}
 	// The PII sealer also keeps staff TOTP secrets.
-	aopts := auth.Options{Now: o.Now, Sealer: sealer, SkipTwoFactor: o.SkipTwoFactor}
+	aopts := auth.Options{Now: o.Now, Sealer: sealer, SkipTwoFactor: o.SkipTwoFactor, Reader: a.Reader}
 	if o.Argon2 != nil {
 		aopts.Argon2 = *o.Argon2
 	}
@@ -239,7 +239,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	// Subscriptions tell the account about renewals, grace and expiry by
 	// webhook and mail (the notifier is built once the webhooks are).
 	var notifier *plans.Notifier
-	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB,
+	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB, Reader: a.Reader,
 		RenewalTerms: func() plans.RenewalTerms { return current().RenewalTerms() },
 		Notify: func(ctx context.Context, tx pgx.Tx, n plans.Notice) error {
 			return notifier.Notify(ctx, tx, n)
@@ -567,7 +567,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		CreditPrice: func() decimal.Decimal { return cfg.CreditPriceRMB }, PortalURL: cfg.BaseURL + "/portal/budgets"})
 	river.AddWorker(workers, &budget.NotifyWorker{Budgets: a.Budgets})
 	a.RelayKeys.SetBudgets(a.Budgets) // a key may be created with its monthly budget
-	a.Team = team.New(pool, team.Options{Jobs: late, I18n: a.I18n, Now: o.Now,
+	a.Team = team.New(pool, team.Options{Jobs: late, I18n: a.I18n, Now: o.Now, Reader: a.Reader,
 		Link: func(token string) string { return cfg.BaseURL + "/team/accept/" + token }})
 	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
 	periodic = append(periodic, plans.PeriodicJobs()...)

@@ -27,6 +27,9 @@ import (
 type Options struct {
 	// Now returns the current time; tests inject a clock. Default time.Now.
 	Now func() time.Time
+	// Reader, when set, lets UserByID in a page request be answered by the
+	// standby while no primary answers (db.Reader.Latest).
+	Reader *db.Reader
 	// Argon2 are the cost parameters of new hashes. Default DefaultArgon2Params.
 	Argon2 Argon2Params
 	// MaxFailuresPerLoginIP failed sign-ins for one login from one address
@@ -243,7 +246,7 @@ const selectUserByID = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
 
 // UserByID returns the user with that id, or ErrNotFound.
 func (s *Service) UserByID(ctx context.Context, id int64) (User, error) {
-	return userByID(ctx, s.pool, id)
+	return userByID(ctx, s.opt.Reader.Latest(ctx, s.pool), id)
 }
 
 func userByID(ctx context.Context, q db.DBTX, id int64) (User, error) {

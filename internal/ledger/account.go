@@ -197,7 +197,7 @@ func (l *Ledger) UpsertAccountByExternalID(ctx context.Context, mode Mode, exter
 
 // Account returns an account. Errors: ErrNotFound.
 func (l *Ledger) Account(ctx context.Context, id int64) (Account, error) {
-	return AccountByID(ctx, l.pool, id)
+	return AccountByID(ctx, l.latest(ctx), id)
 }
 
 // AccountByExternalID returns the account with externalID in mode. Errors: ErrNotFound.

@@ -90,7 +90,15 @@ type Options struct {
 	// shared cores, 2 was slower than 1 (smaller batches, more commits; see
 	// BENCH.md), hence the default.
 	InFlight int
+	// Reader, when set, lets the reads a page shows (Account, Balance,
+	// Events, BalanceAt) be answered by the standby while no primary
+	// answers (db.Reader.Latest); they are the primary's otherwise, and
+	// every other read and every write always is.
+	Reader *db.Reader
 }
+
+// latest is where a page's read of the latest state goes (Options.Reader).
+func (l *Ledger) latest(ctx context.Context) db.Querier { return l.opts.Reader.Latest(ctx, l.pool) }
 
 // Ledger is the credit ledger. It is safe for concurrent use; Close stops
 // its writers.
@@ -290,7 +298,7 @@ func (l *Ledger) poolOf(ctx context.Context, accountID int64) (int64, error) {
 		return v.(int64), nil
 	}
 	var pool int64
-	err := l.pool.QueryRow(ctx, `SELECT pool_id FROM ledger_accounts WHERE id = $1`, accountID).Scan(&pool)
+	err := l.latest(ctx).QueryRow(ctx, `SELECT pool_id FROM ledger_accounts WHERE id = $1`, accountID).Scan(&pool)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, ErrNotFound
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // ExpiryBucket is how much credit expires at one instant.
@@ -102,7 +104,7 @@ func (l *Ledger) Balance(ctx context.Context, accountID int64) (Balance, error) 
 	var reserved, line, lineLeft decimal.Decimal
 	const sqlLine = `SELECT coalesce(sum(amount), 0), coalesce(sum(remaining), 0) FROM ledger_lots WHERE pool_id = $1 AND kind = 'credit'`
 	const sqlReserved = `SELECT coalesce(sum(amount), 0) FROM ledger_reservations WHERE pool_id = $1 AND status = 'open' AND ($2 OR account_id = $3)`
-	err = pgx.BeginTxFunc(ctx, l.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = db.ReadTx(ctx, l.latest(ctx), pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT `+lotColumns+` FROM ledger_lots WHERE pool_id = $1 AND remaining > 0`, acc.PoolID)
 		var err error
 		if lots, err = pgx.CollectRows(rows, pgx.RowToStructByName[Lot]); err != nil {
@@ -165,7 +167,7 @@ FROM (SELECT max(to_at) AS until FROM ledger_archives WHERE restored_at IS NULL)
 LEFT JOIN ledger_checkpoints c ON c.pool_id = $1`
 	var b decimal.NullDecimal
 	var until *time.Time
-	if err := l.pool.QueryRow(ctx, q, pool, t.UTC()).Scan(&b, &until); err != nil {
+	if err := l.latest(ctx).QueryRow(ctx, q, pool, t.UTC()).Scan(&b, &until); err != nil {
 		return decimal.Zero, fmt.Errorf("ledger: balance at: %w", err)
 	}
 	if !b.Valid {
@@ -277,7 +279,7 @@ func (l *Ledger) Events(ctx context.Context, accountID int64, f EventFilter, cur
 	if acc.ID != acc.PoolID {
 		q = sqlSubAccountEvents
 	}
-	rows, _ := l.pool.Query(ctx, q, acc.PoolID, acc.ID, cursor, types, from, to, f.Model, f.SessionID, f.OpID, limit+1)
+	rows, _ := l.latest(ctx).Query(ctx, q, acc.PoolID, acc.ID, cursor, types, from, to, f.Model, f.SessionID, f.OpID, limit+1)
 	evs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Event])
 	if err != nil {
 		return nil, 0, fmt.Errorf("ledger: events: %w", err)

@@ -38,7 +38,7 @@ func TierFor(tiers []Tier, paidFen int64) int {
 const selectTiers = `SELECT min_paid_fen, rpm, tpm, max_open, updated_by FROM ledger_tiers ORDER BY min_paid_fen`
 
 // Tiers returns the tier table, ascending by MinPaidFen (empty: no tiers).
-func (l *Ledger) Tiers(ctx context.Context) ([]Tier, error) { return TiersTx(ctx, l.pool) }
+func (l *Ledger) Tiers(ctx context.Context) ([]Tier, error) { return TiersTx(ctx, l.latest(ctx)) }
 
 // TiersTx is Tiers on q (a transaction or a pool).
 func TiersTx(ctx context.Context, q db.DBTX) ([]Tier, error) {

@@ -260,7 +260,7 @@ func (s *Subscriptions) renewable(sub Subscription, now time.Time) bool {
 //
 // Errors: ErrNotFound; database errors wrapped with "plans: due renewal:".
 func (s *Subscriptions) DueRenewal(ctx context.Context, sub Subscription) (Renewal, error) {
-	r, err := renewalWhere(ctx, s.pool, `subscription_id = $1 AND period_start = $2 AND renewed_at IS NULL AND price_fen > 0`, sub.ID, sub.TermEnd)
+	r, err := renewalWhere(ctx, s.reader.Latest(ctx, s.pool), `subscription_id = $1 AND period_start = $2 AND renewed_at IS NULL AND price_fen > 0`, sub.ID, sub.TermEnd)
 	return r, wrap("due renewal", err)
 }
 

@@ -30,6 +30,10 @@ type Options struct {
 	// the yearly refund values plan credit consumed beyond the elapsed
 	// share at it. Subscriptions only; zero: no yearly refunds.
 	CreditPriceRMB decimal.Decimal
+	// Reader, when set, lets Current in a page request be answered by the
+	// standby while no primary answers (db.Reader.Latest). Subscriptions
+	// only.
+	Reader *db.Reader
 }
 
 // Service is the plan catalogue: drafts, publishing and the published

@@ -168,6 +168,7 @@ type Subscriptions struct {
 	terms      func() RenewalTerms
 	notifyHook func(ctx context.Context, tx pgx.Tx, n Notice) error
 	creditRMB  decimal.Decimal
+	reader     *db.Reader
 }
 
 // NewSubscriptions returns the subscriptions on pool, granting plan credits
@@ -176,7 +177,8 @@ func NewSubscriptions(pool *pgxpool.Pool, l *ledger.Ledger, o Options) *Subscrip
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Subscriptions{pool: pool, ledger: l, now: o.Now, terms: o.RenewalTerms, notifyHook: o.Notify, creditRMB: o.CreditPriceRMB}
+	return &Subscriptions{pool: pool, ledger: l, now: o.Now, terms: o.RenewalTerms, notifyHook: o.Notify, creditRMB: o.CreditPriceRMB,
+		reader: o.Reader}
 }
 
 // CompRequest is staff granting a plan to an account for Months months free.
@@ -505,7 +507,7 @@ const inForceSQL = `(term_end > $2 OR (state = 'past_due' AND grace_until > $2))
 // database errors wrapped with "plans: current:".
 func (s *Subscriptions) Current(ctx context.Context, accountID int64) (Current, error) {
 	at := s.now().UTC()
-	sub, err := subscriptionWhere(ctx, s.pool, `account_id = $1 AND state <> 'expired' AND started_at <= $2 AND `+inForceSQL+`
+	sub, err := subscriptionWhere(ctx, s.reader.Latest(ctx, s.pool), `account_id = $1 AND state <> 'expired' AND started_at <= $2 AND `+inForceSQL+`
 ORDER BY id DESC LIMIT 1`, accountID, at)
 	if err != nil {
 		return Current{}, wrap("current", err)

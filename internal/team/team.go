@@ -162,6 +162,9 @@ type Options struct {
 	Link func(token string) string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Reader, when set, lets Resolve and Accounts in a page request be
+	// answered by the standby while no primary answers (db.Reader.Latest).
+	Reader *db.Reader
 }
 
 // Service manages enterprises' members and invitations.
@@ -210,7 +213,7 @@ func (s *Service) Resolve(ctx context.Context, userID, ownAccountID, accountID i
 	var kind string
 	var role *Role
 	a := Access{AccountID: accountID}
-	err := s.pool.QueryRow(ctx, resolveSQL, userID, accountID).Scan(&kind, &role, &a.Limit)
+	err := s.o.Reader.Latest(ctx, s.pool).QueryRow(ctx, resolveSQL, userID, accountID).Scan(&kind, &role, &a.Limit)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Access{}, ErrNotMember
 	}
@@ -239,7 +242,7 @@ ORDER BY ord, account_id`
 // Accounts lists the accounts user may act on: its own (an individual or
 // sub-account), then the enterprises it is a member of.
 func (s *Service) Accounts(ctx context.Context, userID, ownAccountID int64) ([]Choice, error) {
-	rows, _ := s.pool.Query(ctx, choicesSQL, userID, ownAccountID)
+	rows, _ := s.o.Reader.Latest(ctx, s.pool).Query(ctx, choicesSQL, userID, ownAccountID)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Choice, error) {
 		var c Choice
 		var ord int

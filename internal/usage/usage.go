@@ -526,7 +526,9 @@ SELECT m.last, (SELECT count(*) FROM (SELECT 1 FROM ledger_event_view
 FROM (SELECT coalesce((SELECT last_event_id FROM usage_rollup_marks WHERE pool_id = $1), 0) AS last) m`
 
 // mark returns the last folded event id of the pool, first folding pending
-// rows when there are more than RefreshAfter of them.
+// rows when there are more than RefreshAfter of them. A fold that finds no
+// primary (a failover: the page is read from the standby) is skipped: the
+// read then sums the pending rows themselves, slower but the same answer.
 func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
 	var last int64
 	for range 2 {
@@ -538,6 +540,9 @@ func (s *Store) mark(ctx context.Context, poolID int64) (int64, error) {
 			return last, nil
 		}
 		if err := s.Refresh(ctx, poolID); err != nil {
+			if db.Unavailable(ctx, err) {
+				return last, nil
+			}
 			return 0, err
 		}
 	}

@@ -25,6 +25,11 @@ import (
 //
 // Writes, and reads that feed a decision (a balance checked before a
 // reserve), never go through a Reader: they use the primary pool.
+//
+// While no primary answers (a failover, see failover.go) a pinned request
+// reads the standby, when it can stand in for the primary: the reads it
+// pinned (For) and those that are otherwise always the primary's (Latest:
+// sessions, users, balances) alike.
 type Reader struct {
 	primary *pgxpool.Pool
 	standby *pgxpool.Pool
@@ -34,7 +39,10 @@ type Reader struct {
 	mu     sync.Mutex
 	recent []lsnAt // the primary's LSN at each probe, oldest first
 
-	standbyReads, primaryReads, fallbacks atomic.Int64
+	standbyReads, primaryReads, fallbacks, standIns atomic.Int64
+	// lastLag is the standby's lag (nanoseconds) at the last probe that
+	// reached both servers; -1 before the first.
+	lastLag atomic.Int64
 }
 
 // ReaderOptions tune a Reader; the zero value is right for production.
@@ -64,6 +72,12 @@ type standbyState struct {
 	replay LSN  // pg_last_wal_replay_lsn()
 	lag    time.Duration
 	at     time.Time
+	// primaryDown: the primary could not be reached (Unavailable); the
+	// standby was then still probed. standby: it answered and is in
+	// recovery. lag is then the lag found when the primary last answered
+	// (-1: never).
+	primaryDown bool
+	standby     bool
 }
 
 type lsnAt struct {
@@ -83,7 +97,9 @@ func NewReader(primary, standby *pgxpool.Pool, opts ReaderOptions) *Reader {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reader{primary: primary, standby: standby, opts: opts}
+	r := &Reader{primary: primary, standby: standby, opts: opts}
+	r.lastLag.Store(-1)
+	return r
 }
 
 // OpenStandby makes the standby's pool without waiting for it to answer:
@@ -109,34 +125,59 @@ func (r *Reader) Primary() *pgxpool.Pool { return r.primary }
 
 type pinKey struct{}
 
+// pin is what Pin decided for a request.
+type pin struct {
+	standby bool // its reads go to the standby
+	outage  bool // because no primary answers: Latest goes there too
+	lsn     LSN  // the customer's last write
+}
+
 // Pin marks ctx as a staleness-tolerant read and decides, once for the
 // whole request (so all its reads see one server), where its reads go:
 // the standby if it is healthy and has replayed minLSN (the customer's last
-// write; 0 for none), else the primary.
+// write; 0 for none), else the primary. While no primary answers, the
+// standby if it can stand in for it (StandIn), and every read of the
+// request then goes there, Latest's too.
 func (r *Reader) Pin(ctx context.Context, minLSN LSN) context.Context {
 	if !r.Replicated() {
 		return ctx
 	}
-	onStandby := r.usable(minLSN)
-	return context.WithValue(ctx, pinKey{}, onStandby)
+	p := pin{lsn: minLSN}
+	switch {
+	case r.usable(minLSN):
+		p.standby = true
+	case r.primaryDown() && r.canStandIn(minLSN, r.opts.MaxLag):
+		p.standby, p.outage = true, true
+	}
+	return context.WithValue(ctx, pinKey{}, p)
+}
+
+// fresh reports whether st is recent enough to act on.
+func (r *Reader) fresh(st *standbyState) bool {
+	return st != nil && time.Since(st.at) < 3*r.opts.Probe+time.Second
 }
 
 // usable reports whether the last probe, recent enough, found the standby
 // healthy and past lsn.
 func (r *Reader) usable(lsn LSN) bool {
 	st := r.state.Load()
-	return st != nil && st.ok && time.Since(st.at) < 3*r.opts.Probe+time.Second && st.replay >= lsn
+	return r.fresh(st) && st.ok && st.replay >= lsn
 }
 
 // For is where the reads of ctx go: the standby when ctx was pinned to it,
-// else the primary. Safe on a nil Reader (the primary is then unknown:
-// callers keep their pool, see Or).
+// else the primary (and, should the primary not answer, the standby if it
+// can stand in: see failover.go). Safe on a nil Reader (the primary is then
+// unknown: callers keep their pool, see Or).
 func (r *Reader) For(ctx context.Context) DBTX {
-	if onStandby, _ := ctx.Value(pinKey{}).(bool); onStandby && r.Replicated() {
+	p, pinned := ctx.Value(pinKey{}).(pin)
+	if pinned && p.standby && r.Replicated() {
 		r.standbyReads.Add(1)
 		return standbyDB{r}
 	}
 	r.primaryReads.Add(1)
+	if pinned && r.Replicated() {
+		return failoverDB{r: r, lsn: p.lsn}
+	}
 	return r.primary
 }
 
@@ -152,8 +193,9 @@ func (r *Reader) Or(ctx context.Context, pool *pgxpool.Pool) DBTX {
 type ReaderStats struct {
 	// StandbyReads and PrimaryReads count For's answers; Fallbacks the
 	// standby reads that failed for want of the standby and ran on the
-	// primary.
-	StandbyReads, PrimaryReads, Fallbacks int64
+	// primary; StandIns the reads the standby answered because the
+	// primary could not (failover.go).
+	StandbyReads, PrimaryReads, Fallbacks, StandIns int64
 	// Lag is the standby's lag at the last probe; Healthy whether it was
 	// usable then.
 	Lag     time.Duration
@@ -162,7 +204,8 @@ type ReaderStats struct {
 
 // Stats are the counts so far and the last probe's findings.
 func (r *Reader) Stats() ReaderStats {
-	s := ReaderStats{StandbyReads: r.standbyReads.Load(), PrimaryReads: r.primaryReads.Load(), Fallbacks: r.fallbacks.Load()}
+	s := ReaderStats{StandbyReads: r.standbyReads.Load(), PrimaryReads: r.primaryReads.Load(), Fallbacks: r.fallbacks.Load(),
+		StandIns: r.standIns.Load()}
 	if st := r.state.Load(); st != nil {
 		s.Lag, s.Healthy = st.lag, st.ok
 	}
@@ -209,7 +252,16 @@ func (r *Reader) probe(ctx context.Context) {
 	now := time.Now()
 	var primary LSN
 	if err := r.primary.QueryRow(pctx, currentLSN).Scan(&primary); err != nil {
-		r.set(&standbyState{at: now}) // without the primary's LSN no lag is known
+		// Without the primary's LSN no lag is known: the standby serves
+		// no stale reads, but may stand in for a primary that is gone.
+		st := &standbyState{at: now, lag: time.Duration(r.lastLag.Load()), primaryDown: Unavailable(pctx, err)}
+		if st.primaryDown {
+			var inRecovery bool
+			if r.standby.QueryRow(pctx, replayLSN).Scan(&inRecovery, &st.replay) == nil {
+				st.standby = inRecovery
+			}
+		}
+		r.set(st)
 		return
 	}
 	r.mu.Lock()
@@ -226,10 +278,10 @@ func (r *Reader) probe(ctx context.Context) {
 	var inRecovery bool
 	var replay LSN
 	if err := r.standby.QueryRow(pctx, replayLSN).Scan(&inRecovery, &replay); err != nil {
-		r.set(&standbyState{at: now})
+		r.set(&standbyState{at: now, lag: -1})
 		return
 	}
-	st := &standbyState{replay: replay, at: now, lag: -1}
+	st := &standbyState{replay: replay, at: now, lag: -1, standby: inRecovery}
 	for j := len(samples) - 1; j >= 0; j-- {
 		if samples[j].lsn <= replay {
 			st.lag = now.Sub(samples[j].at)
@@ -242,11 +294,19 @@ func (r *Reader) probe(ctx context.Context) {
 	// A server out of recovery was promoted: its positions are of another
 	// timeline, and HAProxy's replica port will point elsewhere soon.
 	st.ok = inRecovery && st.lag <= r.opts.MaxLag
+	r.lastLag.Store(int64(st.lag))
 	r.set(st)
 }
 
 func (r *Reader) set(st *standbyState) {
 	old := r.state.Swap(st)
+	if old != nil && old.primaryDown != st.primaryDown {
+		if st.primaryDown {
+			r.opts.Logger.Warn("db: the primary is unreachable: pages read from the standby while it can stand in", "standby", st.standby)
+		} else {
+			r.opts.Logger.Info("db: the primary answers again")
+		}
+	}
 	if old == nil || old.ok != st.ok {
 		if st.ok {
 			r.opts.Logger.Info("db: reading from the standby", "lag", st.lag.String())
@@ -259,26 +319,37 @@ func (r *Reader) set(st *standbyState) {
 // down marks the standby unusable until the next probe finds it well.
 func (r *Reader) down(err error) {
 	r.fallbacks.Add(1)
-	r.set(&standbyState{at: time.Now()})
+	r.set(&standbyState{at: time.Now(), lag: -1})
 	r.opts.Logger.Warn("db: a standby read failed: read from the primary", "error", err.Error())
 }
 
-// standbyUnavailable reports an error that says nothing about the query
-// and everything about the standby: no connection, a server shutting
-// down, a query cancelled by replay (conflict with recovery).
-func standbyUnavailable(ctx context.Context, err error) bool {
+// Unavailable reports an error that says nothing about the query and
+// everything about the server: no connection, a connection lost, a server
+// shutting down or out of resources. It is false for a cancelled or
+// expired ctx and for no rows.
+func Unavailable(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil {
 		return false
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
-		return !errors.Is(err, pgx.ErrNoRows)
+		return !errors.Is(err, pgx.ErrNoRows) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 	}
 	switch pgErr.Code[:2] {
 	case "08", "57", "53", "58":
 		return true
 	}
-	return pgErr.Code == "40001" // canceling statement due to conflict with recovery
+	return false
+}
+
+// standbyUnavailable is Unavailable, or a query cancelled by replay
+// (conflict with recovery).
+func standbyUnavailable(ctx context.Context, err error) bool {
+	if Unavailable(ctx, err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return err != nil && ctx.Err() == nil && errors.As(err, &pgErr) && pgErr.Code == "40001"
 }
 
 // standbyDB is the standby as a DBTX that retries on the primary when the
@@ -290,15 +361,27 @@ func (s standbyDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 }
 
 func (s standbyDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	again := func() (pgx.Rows, error) { return s.r.primary.Query(ctx, sql, args...) }
 	rows, err := s.r.standby.Query(ctx, sql, args...)
 	if err == nil {
-		return rows, nil
+		return &firstRows{Rows: rows, ctx: ctx, unavailable: standbyUnavailable, down: s.r.down, again: again}, nil
 	}
 	if standbyUnavailable(ctx, err) {
 		s.r.down(err)
-		return s.r.primary.Query(ctx, sql, args...)
+		return again()
 	}
 	return rows, err
+}
+
+// BeginTx begins a transaction on the standby, or on the primary should
+// the standby not answer; only read-only transactions are begun here.
+func (s standbyDB) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	tx, err := s.r.standby.BeginTx(ctx, opts)
+	if standbyUnavailable(ctx, err) {
+		s.r.down(err)
+		return s.r.primary.BeginTx(ctx, opts)
+	}
+	return tx, err
 }
 
 func (s standbyDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -69,4 +70,65 @@ func TestReaderOnARealStandby(t *testing.T) {
 	require.Positive(t, r.Stats().Fallbacks)
 	require.False(t, inRecovery(r.Pin(ctx, 0)))
 	require.Eventually(t, func() bool { return !r.Stats().Healthy }, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestReaderStandsInForALostPrimary: with the primary stopped at once (a
+// crash) and the standby still in recovery, a page's reads of the latest
+// state (Latest) and its pinned reads (For) are answered by the standby,
+// whether the request was pinned before the loss (each read fails on the
+// primary and runs again) or after the probe noticed it (straight to the
+// standby); a read outside a page still fails, and so does a page whose
+// customer's last write the standby has not replayed (read-your-writes).
+func TestReaderStandsInForALostPrimary(t *testing.T) {
+	ctx := context.Background()
+	c := replicatest.Start(t, "credits_reader_failover")
+	primary, err := db.Open(ctx, c.PrimaryURL())
+	require.NoError(t, err)
+	t.Cleanup(primary.Close)
+	standby, err := db.OpenStandby(ctx, c.StandbyURL())
+	require.NoError(t, err)
+	t.Cleanup(standby.Close)
+	r := db.NewReader(primary, standby, db.ReaderOptions{Probe: 50 * time.Millisecond})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	inRecovery := func(q db.DBTX, ctx context.Context) (bool, error) {
+		var b bool
+		err := q.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&b)
+		return b, err
+	}
+	require.Eventually(t, func() bool { return r.Stats().Healthy }, 10*time.Second, 10*time.Millisecond)
+	early := r.Pin(ctx, 0)
+	b, err := inRecovery(r.Latest(early, primary), early)
+	require.NoError(t, err)
+	require.False(t, b, "with a primary, Latest reads it even in a page")
+	require.False(t, r.StandingIn())
+
+	c.StopPrimary()
+	b, err = inRecovery(r.Latest(early, primary), early)
+	require.NoError(t, err, "a page pinned before the loss is answered by the standby")
+	require.True(t, b)
+	require.Positive(t, r.Stats().StandIns)
+
+	require.Eventually(t, r.StandingIn, 5*time.Second, 10*time.Millisecond, "the probe finds the primary gone")
+	late := r.Pin(ctx, 0)
+	for _, q := range []db.DBTX{r.Latest(late, primary), r.For(late)} {
+		b, err = inRecovery(q, late)
+		require.NoError(t, err)
+		require.True(t, b)
+	}
+	require.NoError(t, db.ReadTx(late, r.Latest(late, primary), pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		b, err = inRecovery(tx, late)
+		return err
+	}))
+	require.True(t, b)
+
+	_, err = inRecovery(r.Latest(ctx, primary), ctx)
+	require.Error(t, err, "outside a page the primary's reads stay the primary's")
+	require.True(t, db.Unavailable(ctx, err))
+	ahead := r.Pin(ctx, db.LSN(1)<<50)
+	_, err = inRecovery(r.Latest(ahead, primary), ahead)
+	require.Error(t, err, "the standby has not replayed the customer's own write: no stale page")
 }

@@ -134,6 +134,13 @@ func (c *Cluster) ResumeReplay() { c.standbySQL("SELECT pg_wal_replay_resume()")
 // StopStandby shuts the standby down (fast: sessions are ended).
 func (c *Cluster) StopStandby() { c.run("pg_ctl", "-D", c.standby.data, "-m", "fast", "-w", "stop") }
 
+// StopPrimary stops the primary at once, as a crash would (immediate: no
+// checkpoint, every session cut); the standby keeps serving reads, still
+// in recovery, its WAL receiver retrying.
+func (c *Cluster) StopPrimary() {
+	c.run("pg_ctl", "-D", c.primary.data, "-m", "immediate", "-w", "stop")
+}
+
 // WaitCaughtUp waits until the standby has replayed everything the primary
 // had written when it was called.
 func (c *Cluster) WaitCaughtUp() {
