@@ -70,13 +70,14 @@ func (s *Server) Readyz(c echo.Context) error {
 	if s.draining.Load() {
 		return c.String(http.StatusServiceUnavailable, "draining\n")
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	// Within HAProxy's check timeout (2 s), leaving time for the answer.
+	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
 	defer cancel()
 	if err := s.Pool.Ping(ctx); err != nil {
 		// A failover under way: every instance has lost the primary alike,
 		// and each still serves pages from the standby (db.Reader); writes
 		// fail until a primary answers, and clients resend them.
-		if s.reader.StandingIn() {
+		if s.reader.CanStandIn() {
 			return c.String(http.StatusOK, "ready: no primary, pages read from the standby\n")
 		}
 		return c.String(http.StatusServiceUnavailable, "database unreachable\n")

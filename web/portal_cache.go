@@ -339,6 +339,9 @@ func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
 	if ok && !e.revoked && !e.expiry.IsZero() && sameSession(e.b, b) && expiry.Sub(e.expiry) < sessionSlack {
 		return nil
 	}
+	if ok && !e.revoked && s.reader.StandingIn() && sameSession(e.b, b) {
+		return nil // no primary (a failover): only the idle expiry would move
+	}
 	if err := s.store.Commit(token, b, expiry); err != nil {
 		if ok && !e.revoked && sameSession(e.b, b) && db.Unavailable(context.Background(), err) {
 			// No primary (a failover): the session is as stored, only its

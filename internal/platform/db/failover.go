@@ -59,6 +59,13 @@ func (r *Reader) StandingIn() bool {
 	return r.Replicated() && r.primaryDown() && r.canStandIn(0, r.opts.MaxLag)
 }
 
+// CanStandIn reports whether the standby could answer reads for a primary
+// that does not (see canStandIn): the readiness check asks it once its own
+// ping of the primary has failed, before the probe may have noticed.
+func (r *Reader) CanStandIn() bool {
+	return r.Replicated() && r.canStandIn(0, r.opts.MaxLag)
+}
+
 // StandIn answers the standby's pool for a read that failed on the primary
 // with err, when err says the primary could not be reached (Unavailable)
 // and the standby can stand in for it with at most maxLag (see

@@ -253,13 +253,19 @@ func (r *Reader) probe(ctx context.Context) {
 	var primary LSN
 	if err := r.primary.QueryRow(pctx, currentLSN).Scan(&primary); err != nil {
 		// Without the primary's LSN no lag is known: the standby serves
-		// no stale reads, but may stand in for a primary that is gone.
-		st := &standbyState{at: now, lag: time.Duration(r.lastLag.Load()), primaryDown: Unavailable(pctx, err)}
-		if st.primaryDown {
+		// no stale reads, but may stand in for a primary that is gone —
+		// unreachable, or not answering within the probe's time (while
+		// a failover's connection attempts pile up, they can take that
+		// long on a loaded machine).
+		down := ctx.Err() == nil && (Unavailable(pctx, err) || pctx.Err() != nil)
+		st := &standbyState{at: now, lag: time.Duration(r.lastLag.Load()), primaryDown: down}
+		if down {
+			sctx, cancel := context.WithTimeout(ctx, r.opts.Probe+time.Second)
 			var inRecovery bool
-			if r.standby.QueryRow(pctx, replayLSN).Scan(&inRecovery, &st.replay) == nil {
+			if r.standby.QueryRow(sctx, replayLSN).Scan(&inRecovery, &st.replay) == nil {
 				st.standby = inRecovery
 			}
+			cancel()
 		}
 		r.set(st)
 		return
