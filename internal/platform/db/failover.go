@@ -32,11 +32,20 @@ type Querier interface {
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
 
+// outageFresh reports whether st is recent enough to act on while the
+// primary does not answer: a probe then waits up to Probe+1 s for it before
+// asking the standby, so one lasts longer than Probe (on a loaded machine,
+// about that long every time), and two in a row must not leave the state
+// stale.
+func (r *Reader) outageFresh(st *standbyState) bool {
+	return st != nil && time.Since(st.at) < 2*(r.opts.Probe+time.Second)+r.opts.Probe
+}
+
 // primaryDown reports whether the last probe, recent enough, could not
 // reach the primary.
 func (r *Reader) primaryDown() bool {
 	st := r.state.Load()
-	return r.fresh(st) && st.primaryDown
+	return r.outageFresh(st) && st.primaryDown
 }
 
 // canStandIn reports whether the standby may answer for a primary that
@@ -45,7 +54,7 @@ func (r *Reader) primaryDown() bool {
 // answered.
 func (r *Reader) canStandIn(lsn LSN, maxLag time.Duration) bool {
 	st := r.state.Load()
-	if !r.fresh(st) || !st.standby || st.replay < lsn {
+	if !r.outageFresh(st) || !st.standby || st.replay < lsn {
 		return false
 	}
 	lag := time.Duration(r.lastLag.Load())

@@ -266,6 +266,7 @@ func (r *Reader) probe(ctx context.Context) {
 				st.standby = inRecovery
 			}
 			cancel()
+			st.at = time.Now() // what the standby said is as old as its answer
 		}
 		r.set(st)
 		return

@@ -2,10 +2,12 @@ package db_test
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -131,4 +133,73 @@ func TestReaderStandsInForALostPrimary(t *testing.T) {
 	ahead := r.Pin(ctx, db.LSN(1)<<50)
 	_, err = inRecovery(r.Latest(ahead, primary), ahead)
 	require.Error(t, err, "the standby has not replayed the customer's own write: no stale page")
+}
+
+// TestReaderStandsInForAPrimaryThatHangs: a primary whose connection
+// attempts hang (as they did in the cluster while a failover's attempts
+// piled up on a loaded machine) counts as gone once the probe's read times
+// out, and the standby keeps standing in, probe after slow probe: the
+// state never turns stale between them.
+func TestReaderStandsInForAPrimaryThatHangs(t *testing.T) {
+	ctx := context.Background()
+	c := replicatest.Start(t, "credits_reader_hang")
+	// A primary that accepts connections and never answers them.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		var held []net.Conn
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				for _, c := range held {
+					_ = c.Close()
+				}
+				return
+			}
+			held = append(held, conn)
+		}
+	}()
+	primary, err := pgxpool.New(ctx, "postgres://credits_app@"+ln.Addr().String()+"/credits?sslmode=disable&connect_timeout=30")
+	require.NoError(t, err)
+	t.Cleanup(primary.Close)
+	standby, err := db.OpenStandby(ctx, c.StandbyURL())
+	require.NoError(t, err)
+	t.Cleanup(standby.Close)
+	probe := 50 * time.Millisecond
+	r := db.NewReader(primary, standby, db.ReaderOptions{Probe: probe})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	// The standby never had a lag measured against this primary: it may
+	// not stand in at all.
+	time.Sleep(3 * (probe + time.Second))
+	require.False(t, r.CanStandIn(), "a standby whose lag was never known does not stand in")
+	require.False(t, r.StandingIn())
+
+	// A Reader that measured the standby in sync against the real primary,
+	// whose primary then hangs (the silent one in its place).
+	real, err := db.Open(ctx, c.PrimaryURL())
+	require.NoError(t, err)
+	t.Cleanup(real.Close)
+	r2 := db.NewReader(real, standby, db.ReaderOptions{Probe: probe})
+	r2.ProbeOnce(ctx)
+	require.True(t, r2.Stats().Healthy)
+	r2.SetPrimary(primary)
+	r2ctx, stop2 := context.WithCancel(ctx)
+	done2 := make(chan struct{})
+	go func() { defer close(done2); r2.Run(r2ctx) }()
+	t.Cleanup(func() { stop2(); <-done2 })
+	require.Eventually(t, r2.StandingIn, 5*time.Second, 20*time.Millisecond, "a primary that does not answer the probe counts as gone")
+	for range 30 { // three seconds: several slow probes
+		require.True(t, r2.StandingIn(), "the state stays fresh between slow probes")
+		require.True(t, r2.CanStandIn())
+		pinned := r2.Pin(ctx, 0)
+		var b bool
+		require.NoError(t, r2.Latest(pinned, primary).QueryRow(pinned, "SELECT pg_is_in_recovery()").Scan(&b))
+		require.True(t, b)
+		time.Sleep(100 * time.Millisecond)
+	}
 }
