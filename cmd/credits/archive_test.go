@@ -14,13 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/web/webtest"
 )
@@ -48,14 +46,7 @@ func (c *testClock) Set(t time.Time) {
 // balance inside the month is what it was.
 func TestLedgerArchiveAndRestoreThroughTheBinary(t *testing.T) {
 	ctx := context.Background()
-	_, url := dbtest.Own(t)
-	open := func(role string) *pgxpool.Pool {
-		p, err := db.Open(ctx, db.WithUser(url, role))
-		require.NoError(t, err)
-		t.Cleanup(p.Close)
-		return p
-	}
-	owner, appPool := open(db.OwnerRole), open(db.AppRole)
+	owner, appPool, url := dbtest.OwnRoles(t)
 	parts, err := ledger.Partitions(ctx, owner)
 	require.NoError(t, err)
 	first := parts[len(parts)-1].From // the first month past those the migration made

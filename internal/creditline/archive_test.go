@@ -12,7 +12,6 @@ import (
 
 	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/statement"
 )
@@ -31,14 +30,7 @@ type archiveBundle struct {
 func setupArchive(t *testing.T) *archiveBundle {
 	t.Helper()
 	ctx := context.Background()
-	_, url := dbtest.Own(t)
-	open := func(role string) *pgxpool.Pool {
-		p, err := db.Open(ctx, db.WithUser(url, role))
-		require.NoError(t, err)
-		t.Cleanup(p.Close)
-		return p
-	}
-	owner, app := open(db.OwnerRole), open(db.AppRole)
+	owner, app, _ := dbtest.OwnRoles(t)
 	parts, err := ledger.Partitions(ctx, owner)
 	require.NoError(t, err)
 	first := parts[len(parts)-1].From // ledger_events_after's lower bound

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
@@ -35,14 +34,7 @@ type partitionBundle struct {
 func setupPartitions(t *testing.T) *partitionBundle {
 	t.Helper()
 	ctx := context.Background()
-	_, url := dbtest.Own(t)
-	open := func(role string) *pgxpool.Pool {
-		p, err := db.Open(ctx, db.WithUser(url, role))
-		require.NoError(t, err)
-		t.Cleanup(p.Close)
-		return p
-	}
-	owner, app := open(db.OwnerRole), open(db.AppRole)
+	owner, app, _ := dbtest.OwnRoles(t)
 	parts, err := ledger.Partitions(ctx, owner)
 	require.NoError(t, err)
 	last := parts[len(parts)-1]

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
@@ -26,14 +25,7 @@ type retentionBundle struct {
 func setupRetention(t *testing.T) *retentionBundle {
 	t.Helper()
 	ctx := context.Background()
-	_, url := dbtest.Own(t)
-	open := func(role string) *pgxpool.Pool {
-		p, err := db.Open(ctx, db.WithUser(url, role))
-		require.NoError(t, err)
-		t.Cleanup(p.Close)
-		return p
-	}
-	owner, app := open(db.OwnerRole), open(db.AppRole)
+	owner, app, _ := dbtest.OwnRoles(t)
 	// The ledger's clock is the wall clock here: the job compares closing
 	// times (ledger time) and idempotency records' creation (the
 	// database's clock) with one cutoff.

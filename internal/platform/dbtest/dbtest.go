@@ -166,6 +166,23 @@ func Own(t testing.TB) (*pgxpool.Pool, string) {
 	return p, u
 }
 
+// OwnRoles gives the test a database of its own (as Own) and pools on it
+// as the owner role and as the application role: for a test that works on
+// the schema (partitions, archives) beside the application's writes.
+func OwnRoles(t testing.TB) (owner, app *pgxpool.Pool, url string) {
+	t.Helper()
+	_, url = Own(t)
+	open := func(role string) *pgxpool.Pool {
+		p, err := db.Open(context.Background(), db.WithUser(url, role))
+		if err != nil {
+			t.Fatalf("test database: %v", err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	return open(db.OwnerRole), open(db.AppRole), url
+}
+
 // ensureTemplate builds credits_tpl_<db.Fingerprint> once, as `credits
 // migrate` would (db.Bootstrap makes both roles and the database owned by
 // the owner role, which then migrates it); concurrent test packages
