@@ -57,7 +57,10 @@ func Config(t testing.TB) config.Config {
 		t.Fatalf("webtest: config: %v", err)
 	}
 	cfg.Addr = "127.0.0.1:0"
-	cfg.ShutdownTimeout = 5 * time.Second
+	// More than 5 s: net/http's Shutdown closes a connection that never sent
+	// a request (one a client's transport dialled for a burst, then kept
+	// idle) only once it is 5 s old, so a 5 s timeout could run out first.
+	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.Database.DataDir = t.TempDir()
 	return cfg
 }
