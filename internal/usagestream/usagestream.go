@@ -145,6 +145,25 @@ func Open(ctx context.Context, charger Charger, opts Options) (*Stream, error) {
 	return s, nil
 }
 
+// createStream creates or updates a stream, trying again a few times when
+// the server fails to create its store (a 500: the NATS server removes an
+// account's empty stream folder when its last stream goes, and a stream
+// created at that instant fails to make its own folder).
+func (s *Stream) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	for attempt := 1; ; attempt++ {
+		st, err := s.js.CreateOrUpdateStream(ctx, cfg)
+		var apiErr *jetstream.APIError
+		if err == nil || attempt == 5 || !errors.As(err, &apiErr) || apiErr.Code != 500 {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+}
+
 func (s *Stream) setup(ctx context.Context) error {
 	var err error
 	if s.js, err = jetstream.New(s.nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
@@ -153,12 +172,12 @@ func (s *Stream) setup(ctx context.Context) error {
 	base := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(s.opts.Prefix))
 	// Work-queue retention: an event leaves the stream once a consumer
 	// acknowledged it, i.e. once the ledger committed it.
-	if s.usage, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: base + "_USAGE",
+	if s.usage, err = s.createStream(ctx, jetstream.StreamConfig{Name: base + "_USAGE",
 		Description: "usage events to charge", Subjects: []string{s.opts.Prefix + ".usage.>"},
 		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: s.opts.Duplicates}); err != nil {
 		return fmt.Errorf("usagestream: usage stream: %w", err)
 	}
-	if s.dlq, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: base + "_USAGE_DLQ",
+	if s.dlq, err = s.createStream(ctx, jetstream.StreamConfig{Name: base + "_USAGE_DLQ",
 		Description: "usage events that could not be charged, with the reason",
 		Subjects:    []string{s.opts.Prefix + ".usage_dlq.>"}, Retention: jetstream.LimitsPolicy,
 		Storage: jetstream.FileStorage, Duplicates: s.opts.Duplicates}); err != nil {
