@@ -22,17 +22,8 @@ import (
 func TestReaderOnARealStandby(t *testing.T) {
 	ctx := context.Background()
 	c := replicatest.Start(t, "credits_reader")
-	primary, err := db.Open(ctx, c.PrimaryURL())
-	require.NoError(t, err)
-	t.Cleanup(primary.Close)
-	standby, err := db.OpenStandby(ctx, c.StandbyURL())
-	require.NoError(t, err)
-	t.Cleanup(standby.Close)
-	r := db.NewReader(primary, standby, db.ReaderOptions{Probe: 50 * time.Millisecond})
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(rctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	primary, r := runningReader(t, c)
+	var err error
 
 	inRecovery := func(ctx context.Context) bool {
 		var b bool
@@ -84,17 +75,7 @@ func TestReaderOnARealStandby(t *testing.T) {
 func TestReaderStandsInForALostPrimary(t *testing.T) {
 	ctx := context.Background()
 	c := replicatest.Start(t, "credits_reader_failover")
-	primary, err := db.Open(ctx, c.PrimaryURL())
-	require.NoError(t, err)
-	t.Cleanup(primary.Close)
-	standby, err := db.OpenStandby(ctx, c.StandbyURL())
-	require.NoError(t, err)
-	t.Cleanup(standby.Close)
-	r := db.NewReader(primary, standby, db.ReaderOptions{Probe: 50 * time.Millisecond})
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(rctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	primary, r := runningReader(t, c)
 
 	inRecovery := func(q db.DBTX, ctx context.Context) (bool, error) {
 		var b bool
@@ -202,4 +183,23 @@ func TestReaderStandsInForAPrimaryThatHangs(t *testing.T) {
 		require.True(t, b)
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// runningReader opens the cluster's primary and standby and runs a Reader
+// over them (probing every 50 ms) until the test ends.
+func runningReader(t *testing.T, c *replicatest.Cluster) (*pgxpool.Pool, *db.Reader) {
+	t.Helper()
+	ctx := context.Background()
+	primary, err := db.Open(ctx, c.PrimaryURL())
+	require.NoError(t, err)
+	t.Cleanup(primary.Close)
+	standby, err := db.OpenStandby(ctx, c.StandbyURL())
+	require.NoError(t, err)
+	t.Cleanup(standby.Close)
+	r := db.NewReader(primary, standby, db.ReaderOptions{Probe: 50 * time.Millisecond})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return primary, r
 }
