@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -25,7 +24,6 @@ import (
 
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/invalidate"
-	"github.com/seed75218f88/credits/internal/platform/snapshot"
 	"github.com/seed75218f88/credits/internal/pricing"
 )
 
@@ -43,35 +41,10 @@ func Cost(line Line, input, output, cacheHit, requests int64) decimal.Decimal {
 	return pricing.UsageCost(line, input, output, cacheHit, requests)
 }
 
-// Card is one version of the cost card. A card read from the database is
-// immutable and may be shared between goroutines; do not modify its Models.
-type Card struct {
-	Version     int       `json:"version"`
-	EffectiveAt time.Time `json:"effective_at"`
-	CreatedAt   time.Time `json:"created_at"`
-	Actor       string    `json:"created_by"`
-	Note        string    `json:"note"`
-	Models      []Line    `json:"models"`
-
-	byModel map[string]int
-}
-
-// Line returns the model's cost line and whether the card has one.
-func (c Card) Line(model string) (Line, bool) {
-	if c.byModel != nil {
-		i, ok := c.byModel[model]
-		if !ok {
-			return Line{}, false
-		}
-		return c.Models[i], true
-	}
-	for _, m := range c.Models {
-		if m.Model == model {
-			return m, true
-		}
-	}
-	return Line{}, false
-}
+// Card is one version of the cost card: pricing's card shape, with rates
+// in RMB. A card read from the database is immutable and may be shared
+// between goroutines; do not modify its Models.
+type Card = pricing.Card
 
 // Errors returned by this package. Callers match them with errors.Is.
 var (
@@ -153,28 +126,16 @@ func validateCard(card Card) error {
 }
 
 // Service publishes cost cards and answers which is in force, from an
-// in-memory schedule of every version refreshed every Refresh interval (the
-// design of pricing.Service): costing a charge never waits for the database.
+// in-memory schedule of every version (pricing.Schedule, as the rate card):
+// costing a charge never waits for the database.
 type Service struct {
 	pool *pgxpool.Pool
-	// Refresh is how often the cache checks for versions published
-	// elsewhere (pricing.DefaultRefresh; set before first use).
-	Refresh time.Duration
-	// Now is the clock used to decide when the cache is stale (time.Now).
-	Now func() time.Time
-
-	cache snapshot.Refreshing[schedule]
-}
-
-type schedule struct {
-	cards     []Card // ascending by EffectiveAt (and so by Version)
-	maxVer    int
-	checkedAt time.Time
+	pricing.Schedule
 }
 
 // New returns a Service on pool.
 func New(pool *pgxpool.Pool) *Service {
-	return &Service{pool: pool, Refresh: pricing.DefaultRefresh, Now: time.Now}
+	return &Service{pool: pool, Schedule: pricing.NewSchedule(pool, "cost_card_versions", "cost_card_prices", "costs: cost card")}
 }
 
 // Publish stores card as the next version and returns its number. It takes
@@ -245,9 +206,6 @@ func (s *Service) PublishTx(ctx context.Context, tx pgx.Tx, card Card) (int, err
 	return version, invalidate.Publish(ctx, tx, invalidate.CostCard, "")
 }
 
-// Forget drops the cached schedule: the next read loads every version.
-func (s *Service) Forget() { s.cache.Forget() }
-
 const lockVersions = `SELECT pg_advisory_xact_lock(hashtextextended('costs.publish', 0))`
 
 const lastVersion = `
@@ -271,113 +229,22 @@ VALUES ($1, $2, $3, $4::numeric, $5::numeric, $6::numeric, $7::numeric)`
 // Errors: ErrNoCostCard; database errors wrapped with "costs: cost card:"
 // (only when nothing is cached yet).
 func (s *Service) InForce(ctx context.Context, at time.Time) (Card, error) {
-	sch, err := s.current(ctx)
-	if err != nil {
-		return Card{}, err
+	c, ok, err := s.Schedule.InForce(ctx, at)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w at %s", ErrNoCostCard, at.UTC().Format(time.RFC3339))
 	}
-	i := sort.Search(len(sch.cards), func(i int) bool { return sch.cards[i].EffectiveAt.After(at) })
-	if i == 0 {
-		return Card{}, fmt.Errorf("%w at %s", ErrNoCostCard, at.UTC().Format(time.RFC3339))
-	}
-	return sch.cards[i-1], nil
+	return c, err
 }
 
 // Version returns a published version, from memory once known.
 // Errors: ErrNotFound.
 func (s *Service) Version(ctx context.Context, version int) (Card, error) {
-	sch, err := s.current(ctx)
-	if err != nil {
-		return Card{}, err
+	c, ok, err := s.Schedule.Version(ctx, version)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: cost card v%d", ErrNotFound, version)
 	}
-	if version > sch.maxVer { // published elsewhere since the last look
-		s.cache.Forget()
-		if sch, err = s.current(ctx); err != nil {
-			return Card{}, err
-		}
-	}
-	for _, c := range sch.cards {
-		if c.Version == version {
-			return c, nil
-		}
-	}
-	return Card{}, fmt.Errorf("%w: cost card v%d", ErrNotFound, version)
+	return c, err
 }
-
-// Versions returns every published version, oldest first.
-func (s *Service) Versions(ctx context.Context) ([]Card, error) {
-	sch, err := s.current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return append([]Card(nil), sch.cards...), nil
-}
-
-// current returns a fresh-enough schedule; see pricing.Service.
-func (s *Service) current(ctx context.Context) (*schedule, error) {
-	sch, err := s.cache.Get(ctx, func(sch *schedule) bool { return s.Now().Sub(sch.checkedAt) < s.Refresh }, s.refresh)
-	if err != nil {
-		return nil, fmt.Errorf("costs: cost card: %w", err)
-	}
-	return sch, nil
-}
-
-func (s *Service) refresh(ctx context.Context, old *schedule) (*schedule, error) {
-	after := 0
-	var cards []Card
-	if old != nil {
-		after, cards = old.maxVer, old.cards
-	}
-	checked := s.Now()
-	rows, err := s.pool.Query(ctx, selectNewVersions, after)
-	if err != nil {
-		return nil, err
-	}
-	type row struct {
-		Version       int
-		EffectiveAt   time.Time
-		CreatedAt     time.Time
-		CreatedBy     string
-		Note          string
-		Model         string
-		BillingType   string
-		InputPer1K    decimal.Decimal
-		OutputPer1K   decimal.Decimal
-		CacheHitPer1K decimal.Decimal
-		PerRequest    decimal.Decimal
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	if err != nil {
-		return nil, err
-	}
-	if len(got) == 0 && old != nil {
-		return &schedule{cards: old.cards, maxVer: old.maxVer, checkedAt: checked}, nil
-	}
-	next := make([]Card, len(cards), len(cards)+1)
-	copy(next, cards)
-	maxVer := after
-	for _, r := range got {
-		if len(next) == len(cards) || next[len(next)-1].Version != r.Version {
-			next = append(next, Card{Version: r.Version, EffectiveAt: r.EffectiveAt.UTC(), CreatedAt: r.CreatedAt.UTC(),
-				Actor: r.CreatedBy, Note: r.Note, byModel: map[string]int{}})
-		}
-		c := &next[len(next)-1]
-		c.byModel[r.Model] = len(c.Models)
-		c.Models = append(c.Models, Line{Model: r.Model, BillingType: pricing.BillingType(r.BillingType),
-			InputPer1K: r.InputPer1K, OutputPer1K: r.OutputPer1K, CacheHitPer1K: r.CacheHitPer1K, PerRequest: r.PerRequest})
-		maxVer = max(maxVer, r.Version)
-	}
-	sort.SliceStable(next, func(i, j int) bool { return next[i].EffectiveAt.Before(next[j].EffectiveAt) })
-	return &schedule{cards: next, maxVer: maxVer, checkedAt: checked}, nil
-}
-
-const selectNewVersions = `
-SELECT v.version, v.effective_at, v.created_at, v.created_by, v.note,
-       p.model, p.billing_type,
-       p.input_per_1k::text, p.output_per_1k::text, p.cache_hit_per_1k::text, p.per_request::text
-FROM cost_card_versions v
-JOIN cost_card_prices p ON p.version = v.version
-WHERE v.version > $1
-ORDER BY v.version, p.model`
 
 // DemoFraction is the share of the public list price the demo cost card
 // says the platform pays: a made-up wholesale discount for development

@@ -307,27 +307,11 @@ func ValidateAccountCard(c AccountCard, public Card, version func(int) (Card, er
 // Version returns published public version v (cached like InForce).
 // Errors: ErrNoRateCard when no such version is known.
 func (s *Service) Version(ctx context.Context, v int) (Card, error) {
-	sch, err := s.current(ctx)
-	if err != nil {
-		return Card{}, err
+	c, ok, err := s.Schedule.Version(ctx, v)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: version %d", ErrNoRateCard, v)
 	}
-	for _, c := range sch.cards {
-		if c.Version == v {
-			return c, nil
-		}
-	}
-	if v > sch.maxVer { // published elsewhere since the last refresh
-		s.cache.Forget()
-		if sch, err = s.current(ctx); err != nil {
-			return Card{}, err
-		}
-		for _, c := range sch.cards {
-			if c.Version == v {
-				return c, nil
-			}
-		}
-	}
-	return Card{}, fmt.Errorf("%w: version %d", ErrNoRateCard, v)
+	return c, err
 }
 
 // VersionFunc is Version bound to ctx, for Resolve, DepthOf and

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/invalidate"
-	"github.com/seed75218f88/credits/internal/platform/snapshot"
 )
 
 // Card is one version of the rate card. A card read from the database is
@@ -32,18 +30,16 @@ type Card struct {
 
 // Price returns the model's line on the card, or ErrUnknownModel.
 func (c Card) Price(model string) (ModelPrice, error) {
-	if c.byModel != nil {
-		if i, ok := c.byModel[model]; ok {
-			return c.Models[i], nil
-		}
-		return ModelPrice{}, fmt.Errorf("%w: %q (rate card v%d)", ErrUnknownModel, model, c.Version)
-	}
-	for _, m := range c.Models {
-		if m.Model == model {
-			return m, nil
-		}
+	if p, _, ok := lineOf(c, model); ok {
+		return p, nil
 	}
 	return ModelPrice{}, fmt.Errorf("%w: %q (rate card v%d)", ErrUnknownModel, model, c.Version)
+}
+
+// Line returns the model's line on the card and whether the card has one.
+func (c Card) Line(model string) (ModelPrice, bool) {
+	p, _, ok := lineOf(c, model)
+	return p, ok
 }
 
 // Price returns model's line on card, or ErrUnknownModel. Same as card.Price.
@@ -61,28 +57,16 @@ const PastTolerance = 5 * time.Second
 const DefaultRefresh = 5 * time.Second
 
 // Service publishes rate cards and answers which card is in force, from an
-// in-memory schedule of every version refreshed every Refresh interval.
+// in-memory schedule of every version (Schedule: Refresh, Now and Forget
+// are its).
 type Service struct {
 	pool *pgxpool.Pool
-	// Refresh is how often the cache checks for versions published elsewhere
-	// (DefaultRefresh; set before first use).
-	Refresh time.Duration
-	// Now is the clock used to decide when the cache is stale (time.Now).
-	Now func() time.Time
-
-	cache snapshot.Refreshing[schedule]
-}
-
-// schedule is every known version in ascending effective order.
-type schedule struct {
-	cards     []Card // ascending by EffectiveAt (and so by Version)
-	maxVer    int
-	checkedAt time.Time
+	Schedule
 }
 
 // New returns a Service on pool.
 func New(pool *pgxpool.Pool) *Service {
-	return &Service{pool: pool, Refresh: DefaultRefresh, Now: time.Now}
+	return &Service{pool: pool, Schedule: NewSchedule(pool, "rate_card_versions", "rate_card_prices", "pricing: rate card")}
 }
 
 // Publish stores card as the next version and returns its number. The card
@@ -136,13 +120,9 @@ func (s *Service) Publish(ctx context.Context, card Card) (int, error) {
 		}
 		return 0, fmt.Errorf("pricing: publish: %w", err)
 	}
-	s.cache.Forget() // this instance sees its own card at once
+	s.Forget() // this instance sees its own card at once
 	return version, nil
 }
-
-// Forget drops the cached schedule: the next read loads every version
-// (another process published one: invalidate.RateCard).
-func (s *Service) Forget() { s.cache.Forget() }
 
 // lockVersions serialises publishers on a transaction-level advisory lock
 // (LOCK TABLE in this mode would need UPDATE or DELETE on the table, which
@@ -191,105 +171,12 @@ func validateCard(card Card) error {
 // Errors: ErrNoRateCard when no version is effective at `at`; database errors
 // wrapped with "pricing: rate card:" (only when nothing is cached yet).
 func (s *Service) InForce(ctx context.Context, at time.Time) (Card, error) {
-	sch, err := s.current(ctx)
-	if err != nil {
-		return Card{}, err
+	c, ok, err := s.Schedule.InForce(ctx, at)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w at %s", ErrNoRateCard, at.UTC().Format(time.RFC3339))
 	}
-	// First card effective after `at`, then step back one.
-	i := sort.Search(len(sch.cards), func(i int) bool { return sch.cards[i].EffectiveAt.After(at) })
-	if i == 0 {
-		return Card{}, fmt.Errorf("%w at %s", ErrNoRateCard, at.UTC().Format(time.RFC3339))
-	}
-	return sch.cards[i-1], nil
+	return c, err
 }
-
-// Versions returns every published version, oldest first (for the back
-// office's history page).
-func (s *Service) Versions(ctx context.Context) ([]Card, error) {
-	sch, err := s.current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return append([]Card(nil), sch.cards...), nil
-}
-
-// current returns a fresh-enough schedule. When the cached one is stale, one
-// caller refreshes while the others keep using it; only the very first load
-// (or one right after Publish) makes callers wait.
-func (s *Service) current(ctx context.Context) (*schedule, error) {
-	sch, err := s.cache.Get(ctx, func(sch *schedule) bool { return s.Now().Sub(sch.checkedAt) < s.Refresh }, s.refresh)
-	if err != nil {
-		return nil, fmt.Errorf("pricing: rate card: %w", err)
-	}
-	return sch, nil
-}
-
-// refresh loads the versions newer than old's and returns the merged schedule.
-func (s *Service) refresh(ctx context.Context, old *schedule) (*schedule, error) {
-	after := 0
-	var cards []Card
-	if old != nil {
-		after = old.maxVer
-		cards = old.cards
-	}
-	checked := s.Now()
-	rows, err := s.pool.Query(ctx, selectNewVersions, after)
-	if err != nil {
-		return nil, err
-	}
-	type row struct {
-		Version       int
-		EffectiveAt   time.Time
-		CreatedAt     time.Time
-		CreatedBy     string
-		Note          string
-		Model         string
-		BillingType   string
-		InputPer1K    decimal.Decimal
-		OutputPer1K   decimal.Decimal
-		CacheHitPer1K decimal.Decimal
-		PerRequest    decimal.Decimal
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	if err != nil {
-		return nil, err
-	}
-	if len(got) == 0 && old != nil {
-		return &schedule{cards: old.cards, maxVer: old.maxVer, checkedAt: checked}, nil
-	}
-	next := make([]Card, len(cards), len(cards)+1)
-	copy(next, cards)
-	maxVer := after
-	for _, r := range got {
-		if len(next) == len(cards) || next[len(next)-1].Version != r.Version {
-			next = append(next, Card{
-				Version: r.Version, EffectiveAt: r.EffectiveAt.UTC(), CreatedAt: r.CreatedAt.UTC(),
-				Actor: r.CreatedBy, Note: r.Note, byModel: map[string]int{},
-			})
-		}
-		c := &next[len(next)-1]
-		c.byModel[r.Model] = len(c.Models)
-		c.Models = append(c.Models, ModelPrice{
-			Model: r.Model, BillingType: BillingType(r.BillingType),
-			InputPer1K: r.InputPer1K, OutputPer1K: r.OutputPer1K,
-			CacheHitPer1K: r.CacheHitPer1K, PerRequest: r.PerRequest,
-		})
-		maxVer = max(maxVer, r.Version)
-	}
-	sort.SliceStable(next, func(i, j int) bool { return next[i].EffectiveAt.Before(next[j].EffectiveAt) })
-	return &schedule{cards: next, maxVer: maxVer, checkedAt: checked}, nil
-}
-
-// Versions without prices cannot exist (Publish writes both in one
-// transaction), so an inner join loses nothing.
-const selectNewVersions = `
-SELECT v.version, v.effective_at, v.created_at, v.created_by, v.note,
-       p.model, p.billing_type,
-       p.input_per_1k::text, p.output_per_1k::text, p.cache_hit_per_1k::text, p.per_request::text
-FROM rate_card_versions v
-JOIN rate_card_prices p ON p.version = v.version
-WHERE v.version > $1
-ORDER BY v.version, p.model`
 
 // EnsureDefault publishes DefaultCardAt(creditPriceRMB), effective now, unless
 // some version already exists; it returns the version in force now. `seed`
