@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/draft"
 )
 
 // Errors of the catalogue.
@@ -111,16 +112,7 @@ func (p Plan) Item(model string) (Item, bool) {
 }
 
 // Draft is the editable next version of a plan.
-type Draft struct {
-	ID int64 `json:"id"`
-	// BasedOn is the version it was copied from (0 for a new plan).
-	BasedOn int `json:"based_on"`
-	// Revision counts saves; SaveDraft takes the revision it read.
-	Revision  int       `json:"revision"`
-	Spec      Spec      `json:"spec"`
-	UpdatedAt time.Time `json:"updated_at"`
-	UpdatedBy string    `json:"updated_by"`
-}
+type Draft = draft.Draft[Spec]
 
 // Validation codes of ValidationError.
 const (

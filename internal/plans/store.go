@@ -2,7 +2,6 @@ package plans
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/draft"
 )
 
 // Options configure the Service.
@@ -88,7 +88,7 @@ func (s *Service) OpenDraft(ctx context.Context, code, actor string) (Draft, err
 	var d Draft
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		if d, err = draftWhere(ctx, tx, `code = $1`, code); !errors.Is(err, ErrNotFound) {
+		if d, err = drafts.Where(ctx, tx, `code = $1`, code); !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		latest, err := latest(ctx, tx, code)
@@ -102,7 +102,7 @@ func (s *Service) OpenDraft(ctx context.Context, code, actor string) (Draft, err
 		return err
 	})
 	if errors.Is(err, errRetryRead) {
-		d, err = draftWhere(ctx, s.pool, `code = $1`, code)
+		d, err = drafts.Where(ctx, s.pool, `code = $1`, code)
 	}
 	return d, wrap("open draft", err)
 }
@@ -122,7 +122,7 @@ var errRetryRead = errors.New("plans: read again")
 //
 // Errors: ErrNotFound; database errors wrapped with "plans: draft:".
 func (s *Service) Draft(ctx context.Context, id int64) (Draft, error) {
-	d, err := draftWhere(ctx, s.pool, `id = $1`, id)
+	d, err := drafts.Where(ctx, s.pool, `id = $1`, id)
 	return d, wrap("draft", err)
 }
 
@@ -130,11 +130,7 @@ func (s *Service) Draft(ctx context.Context, id int64) (Draft, error) {
 //
 // Errors: database errors wrapped with "plans: drafts:".
 func (s *Service) Drafts(ctx context.Context) ([]Draft, error) {
-	rows, err := s.pool.Query(ctx, selectDraft+` ORDER BY code`)
-	if err != nil {
-		return nil, wrap("drafts", err)
-	}
-	ds, err := pgx.CollectRows(rows, scanDraft)
+	ds, err := drafts.All(ctx, s.pool)
 	return ds, wrap("drafts", err)
 }
 
@@ -150,31 +146,14 @@ func (s *Service) SaveDraft(ctx context.Context, id int64, revision int, spec Sp
 	if err := validateEdit(spec, actor); err != nil {
 		return Draft{}, err
 	}
-	cur, err := draftWhere(ctx, s.pool, `id = $1`, id)
+	cur, err := drafts.Where(ctx, s.pool, `id = $1`, id)
 	if err != nil {
 		return Draft{}, wrap("save draft", err)
 	}
 	if cur.Spec.Code != spec.Code {
 		return Draft{}, &ValidationError{Code: CodeBadCode}
 	}
-	body, err := json.Marshal(spec)
-	if err != nil {
-		return Draft{}, wrap("save draft", err)
-	}
-	rows, err := s.pool.Query(ctx, `
-UPDATE plan_drafts SET spec = $3, revision = revision + 1, updated_at = $4, updated_by = $5
-WHERE id = $1 AND revision = $2
-RETURNING `+draftColumns, id, revision, body, s.now(), actor)
-	if err != nil {
-		return Draft{}, wrap("save draft", err)
-	}
-	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if _, err := draftWhere(ctx, s.pool, `id = $1`, id); err != nil {
-			return Draft{}, wrap("save draft", err)
-		}
-		return Draft{}, wrap("save draft", ErrStaleDraft)
-	}
+	d, err := drafts.Save(ctx, s.pool, id, revision, spec, actor, s.now())
 	return d, wrap("save draft", err)
 }
 
@@ -182,11 +161,7 @@ RETURNING `+draftColumns, id, revision, body, s.now(), actor)
 //
 // Errors: ErrNotFound; database errors wrapped with "plans: discard draft:".
 func (s *Service) DiscardDraft(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM plan_drafts WHERE id = $1`, id)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = ErrNotFound
-	}
-	return wrap("discard draft", err)
+	return wrap("discard draft", drafts.Delete(ctx, s.pool, id))
 }
 
 // Publish makes draft id its code's next version, in one transaction that
@@ -207,7 +182,7 @@ func (s *Service) Publish(ctx context.Context, id int64, actor string) (Plan, er
 	var already bool
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		already = false
-		d, err := draftWhere(ctx, tx, `id = $1 FOR UPDATE`, id)
+		d, err := drafts.Where(ctx, tx, `id = $1 FOR UPDATE`, id)
 		if errors.Is(err, ErrNotFound) {
 			// Published (or discarded) by someone else, perhaps while this
 			// transaction waited for the draft's lock.
@@ -241,7 +216,7 @@ func (s *Service) Publish(ctx context.Context, id int64, actor string) (Plan, er
 		if err := insertVersion(ctx, tx, &p, id); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM plan_drafts WHERE id = $1`, id); err != nil {
+		if err := drafts.Delete(ctx, tx, id); err != nil {
 			return err
 		}
 		p, err = s.version(ctx, tx, p.Code, p.Version) // as stored
@@ -449,36 +424,6 @@ ORDER BY i.code, i.version, i.item_no, q.quota_no`, codes, versions)
 	return out, nil
 }
 
-const draftColumns = `id, coalesce(based_on, 0), revision, spec, updated_at, updated_by`
-
-const selectDraft = `SELECT ` + draftColumns + ` FROM plan_drafts`
-
-func scanDraft(row pgx.CollectableRow) (Draft, error) {
-	var d Draft
-	var body []byte
-	if err := row.Scan(&d.ID, &d.BasedOn, &d.Revision, &body, &d.UpdatedAt, &d.UpdatedBy); err != nil {
-		return Draft{}, err
-	}
-	if err := json.Unmarshal(body, &d.Spec); err != nil {
-		return Draft{}, fmt.Errorf("draft %d: %w", d.ID, err)
-	}
-	d.UpdatedAt = d.UpdatedAt.UTC()
-	return d, nil
-}
-
-// draftWhere reads the one draft matching where (ErrNotFound if none).
-func draftWhere(ctx context.Context, q db.DBTX, where string, args ...any) (Draft, error) {
-	rows, err := q.Query(ctx, selectDraft+` WHERE `+where, args...)
-	if err != nil {
-		return Draft{}, err
-	}
-	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Draft{}, ErrNotFound
-	}
-	return d, err
-}
-
 // insertDraft stores a new draft of spec copied from version basedOn (0:
 // none), or returns ErrCodeTaken when code has a draft already.
 func insertDraft(ctx context.Context, tx pgx.Tx, spec Spec, basedOn int, actor string, now time.Time) (Draft, error) {
@@ -487,28 +432,11 @@ func insertDraft(ctx context.Context, tx pgx.Tx, spec Spec, basedOn int, actor s
 	for i := range spec.Items {
 		spec.Items[i].No = 0
 	}
-	body, err := json.Marshal(spec)
-	if err != nil {
-		return Draft{}, err
-	}
-	var based *int
-	if basedOn > 0 {
-		based = &basedOn
-	}
-	rows, err := tx.Query(ctx, `
-INSERT INTO plan_drafts (code, based_on, spec, created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $4, $5)
-ON CONFLICT (code) DO NOTHING
-RETURNING `+draftColumns, spec.Code, based, body, now, actor)
-	if err != nil {
-		return Draft{}, err
-	}
-	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Draft{}, ErrCodeTaken
-	}
-	return d, err
+	return drafts.Insert(ctx, tx, spec.Code, spec, basedOn, actor, now)
 }
+
+// drafts are the plans' drafts.
+var drafts = draft.NewTable[Spec]("plan_drafts", ErrNotFound, ErrCodeTaken, ErrStaleDraft)
 
 // wrap prefixes err with the operation, keeping sentinels matchable.
 func wrap(op string, err error) error {

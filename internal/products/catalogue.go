@@ -23,6 +23,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/draft"
 )
 
 // Errors of the catalogue and the entitlements.
@@ -117,14 +118,7 @@ func (s Spec) Until(since time.Time) *time.Time {
 }
 
 // Draft is the editable next version of a product.
-type Draft struct {
-	ID        int64     `json:"id"`
-	BasedOn   int       `json:"based_on"` // 0 for a new product
-	Revision  int       `json:"revision"`
-	Spec      Spec      `json:"spec"`
-	UpdatedAt time.Time `json:"updated_at"`
-	UpdatedBy string    `json:"updated_by"`
-}
+type Draft = draft.Draft[Spec]
 
 // Validation codes of ValidationError, each the editor field it concerns.
 const (

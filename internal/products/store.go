@@ -2,7 +2,6 @@ package products
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/draft"
 	"github.com/seed75218f88/credits/internal/webhook"
 )
 
@@ -61,7 +61,7 @@ func (s *Service) CreateDraft(ctx context.Context, spec Spec, actor string) (Dra
 			return ErrCodeTaken
 		}
 		var err error
-		d, err = insertDraft(ctx, tx, spec, 0, actor, s.now())
+		d, err = drafts.Insert(ctx, tx, spec.Code, spec, 0, actor, s.now())
 		return err
 	})
 	return d, wrap("create draft", err)
@@ -79,18 +79,18 @@ func (s *Service) OpenDraft(ctx context.Context, code, actor string) (Draft, err
 	var d Draft
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		if d, err = draftWhere(ctx, tx, `code = $1`, code); !errors.Is(err, ErrNotFound) {
+		if d, err = drafts.Where(ctx, tx, `code = $1`, code); !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		p, err := latest(ctx, tx, code)
 		if err != nil {
 			return err
 		}
-		d, err = insertDraft(ctx, tx, p.Spec, p.Version, actor, s.now())
+		d, err = drafts.Insert(ctx, tx, p.Spec.Code, p.Spec, p.Version, actor, s.now())
 		return err
 	})
 	if errors.Is(err, ErrCodeTaken) { // a concurrent OpenDraft made it
-		d, err = draftWhere(ctx, s.pool, `code = $1`, code)
+		d, err = drafts.Where(ctx, s.pool, `code = $1`, code)
 	}
 	return d, wrap("open draft", err)
 }
@@ -104,23 +104,19 @@ func validateEdit(spec Spec, actor string) error {
 
 // Draft returns the draft with id. Errors: ErrNotFound.
 func (s *Service) Draft(ctx context.Context, id int64) (Draft, error) {
-	d, err := draftWhere(ctx, s.pool, `id = $1`, id)
+	d, err := drafts.Where(ctx, s.pool, `id = $1`, id)
 	return d, wrap("draft", err)
 }
 
 // DraftOf returns the draft of product code. Errors: ErrNotFound.
 func (s *Service) DraftOf(ctx context.Context, code string) (Draft, error) {
-	d, err := draftWhere(ctx, s.pool, `code = $1`, code)
+	d, err := drafts.Where(ctx, s.pool, `code = $1`, code)
 	return d, wrap("draft", err)
 }
 
 // Drafts returns every open draft, by code.
 func (s *Service) Drafts(ctx context.Context) ([]Draft, error) {
-	rows, err := s.pool.Query(ctx, selectDraft+` ORDER BY code`)
-	if err != nil {
-		return nil, wrap("drafts", err)
-	}
-	ds, err := pgx.CollectRows(rows, scanDraft)
+	ds, err := drafts.All(ctx, s.pool)
 	return ds, wrap("drafts", err)
 }
 
@@ -133,28 +129,14 @@ func (s *Service) SaveDraft(ctx context.Context, id int64, revision int, spec Sp
 	if err := validateEdit(spec, actor); err != nil {
 		return Draft{}, err
 	}
-	cur, err := draftWhere(ctx, s.pool, `id = $1`, id)
+	cur, err := drafts.Where(ctx, s.pool, `id = $1`, id)
 	if err != nil {
 		return Draft{}, wrap("save draft", err)
 	}
 	if cur.Spec.Code != spec.Code {
 		return Draft{}, &ValidationError{Code: CodeBadCode}
 	}
-	body, err := json.Marshal(spec)
-	if err != nil {
-		return Draft{}, wrap("save draft", err)
-	}
-	rows, err := s.pool.Query(ctx, `
-UPDATE product_drafts SET spec = $3, revision = revision + 1, updated_at = $4, updated_by = $5
-WHERE id = $1 AND revision = $2
-RETURNING `+draftColumns, id, revision, body, s.now(), actor)
-	if err != nil {
-		return Draft{}, wrap("save draft", err)
-	}
-	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Draft{}, wrap("save draft", ErrStaleDraft)
-	}
+	d, err := drafts.Save(ctx, s.pool, id, revision, spec, actor, s.now())
 	return d, wrap("save draft", err)
 }
 
@@ -173,7 +155,7 @@ func (s *Service) Publish(ctx context.Context, id int64, actor string) (Product,
 	var already bool
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		already = false
-		d, err := draftWhere(ctx, tx, `id = $1 FOR UPDATE`, id)
+		d, err := drafts.Where(ctx, tx, `id = $1 FOR UPDATE`, id)
 		if errors.Is(err, ErrNotFound) {
 			var code string
 			var version int
@@ -220,7 +202,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10, $11, $12, $13, $14, $1
 			sp.Credits.String(), creditDays, jobs, days, sp.RefundDays, id, s.now().UTC().Truncate(time.Microsecond), actor); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM product_drafts WHERE id = $1`, id); err != nil {
+		if err := drafts.Delete(ctx, tx, id); err != nil {
 			return err
 		}
 		p, err = version1(ctx, tx, sp.Code, last+1)
@@ -325,55 +307,5 @@ FROM product_versions `+where, args...)
 	return out, nil
 }
 
-const draftColumns = `id, coalesce(based_on, 0), revision, spec, updated_at, updated_by`
-
-const selectDraft = `SELECT ` + draftColumns + ` FROM product_drafts`
-
-func scanDraft(row pgx.CollectableRow) (Draft, error) {
-	var d Draft
-	var body []byte
-	if err := row.Scan(&d.ID, &d.BasedOn, &d.Revision, &body, &d.UpdatedAt, &d.UpdatedBy); err != nil {
-		return Draft{}, err
-	}
-	if err := json.Unmarshal(body, &d.Spec); err != nil {
-		return Draft{}, fmt.Errorf("draft %d: %w", d.ID, err)
-	}
-	d.UpdatedAt = d.UpdatedAt.UTC()
-	return d, nil
-}
-
-func draftWhere(ctx context.Context, q db.DBTX, where string, args ...any) (Draft, error) {
-	rows, err := q.Query(ctx, selectDraft+` WHERE `+where, args...)
-	if err != nil {
-		return Draft{}, err
-	}
-	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Draft{}, ErrNotFound
-	}
-	return d, err
-}
-
-func insertDraft(ctx context.Context, tx pgx.Tx, spec Spec, basedOn int, actor string, now time.Time) (Draft, error) {
-	body, err := json.Marshal(spec)
-	if err != nil {
-		return Draft{}, err
-	}
-	var based *int
-	if basedOn > 0 {
-		based = &basedOn
-	}
-	rows, err := tx.Query(ctx, `
-INSERT INTO product_drafts (code, based_on, spec, created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $4, $5)
-ON CONFLICT (code) DO NOTHING
-RETURNING `+draftColumns, spec.Code, based, body, now, actor)
-	if err != nil {
-		return Draft{}, err
-	}
-	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Draft{}, ErrCodeTaken
-	}
-	return d, err
-}
+// drafts are the products' drafts.
+var drafts = draft.NewTable[Spec]("product_drafts", ErrNotFound, ErrCodeTaken, ErrStaleDraft)
