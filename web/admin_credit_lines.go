@@ -67,6 +67,17 @@ func (s *Server) customerCredit(c echo.Context, acc ledger.Account, v *adminview
 	return nil
 }
 
+// orderBillLink names the bill a bill payment order of accountID pays and
+// links to its row in the customer page's credit line bills; zero when
+// the order pays no bill (b nil).
+func (s *Server) orderBillLink(accountID int64, b *backoffice.OrderBill) adminview.OrderBillLink {
+	if b == nil {
+		return adminview.OrderBillLink{}
+	}
+	return adminview.OrderBillLink{Period: creditline.PeriodName(b.PeriodStart, b.PeriodEnd),
+		URL: s.URL("admin.customer", accountID) + "#credit-bill-" + strconv.FormatInt(b.ID, 10)}
+}
+
 // AdminSetCreditLine grants or changes the enterprise's credit line; above
 // the limit it waits for a second finance user. Every field error at once.
 func (s *Server) AdminSetCreditLine(c echo.Context) error {

@@ -272,7 +272,8 @@ func (s *Server) customerOverview(c echo.Context, acc ledger.Account, v *adminvi
 		v.Facts.AuditURL = s.URL("admin.audit") + "?account=" + strconv.FormatInt(acc.ID, 10)
 	}
 	for _, r := range o.Orders {
-		v.Orders = append(v.Orders, adminview.CustomerOrderRow{OrderNo: r.OrderNo, Amount: r.AmountRMB, Channel: r.Channel, State: r.State, CreatedAt: r.CreatedAt})
+		v.Orders = append(v.Orders, adminview.CustomerOrderRow{OrderNo: r.OrderNo, Amount: r.AmountRMB, Channel: r.Channel, State: r.State,
+			CreatedAt: r.CreatedAt, Bill: s.orderBillLink(acc.ID, r.Bill)})
 	}
 	for _, r := range o.Invoices {
 		row := adminview.CustomerInvoiceRow{ID: r.ID, Number: r.Number, Kind: r.Kind, State: r.State, Amount: r.AmountRMB, RequestedAt: r.RequestedAt}

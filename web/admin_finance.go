@@ -46,7 +46,8 @@ func (s *Server) refundsPage(c echo.Context, status int, errs adminview.Errors) 
 	}
 	v := adminview.RefundQueueView{RefundsView: adminview.RefundsView{Frame: adminFrame(c, "admin.refunds"), Errors: errs}}
 	for _, r := range reqs {
-		v.Requests = append(v.Requests, adminview.RefundRow{ID: r.ID, AccountID: r.AccountID, OrderNo: r.OrderNo, Amount: r.Amount, Reason: r.Reason, RequestedAt: r.RequestedAt})
+		v.Requests = append(v.Requests, adminview.RefundRow{ID: r.ID, AccountID: r.AccountID, OrderNo: r.OrderNo, Amount: r.Amount,
+			Reason: r.Reason, RequestedAt: r.RequestedAt, Bill: s.orderBillLink(r.AccountID, r.Bill)})
 	}
 	if v.PayBacks, err = s.bankPayBacks(ctx); err != nil {
 		return err

@@ -279,6 +279,36 @@ type CustomerOrder struct {
 	State     string          `db:"state"`
 	CreatedAt time.Time       `db:"created_at"`
 	PaidAt    *time.Time      `db:"paid_at"`
+	// Bill is the credit line bill a bill payment order pays (nil for
+	// any other order): staff must not take it for a credit top-up.
+	Bill *OrderBill `db:"-"`
+}
+
+// OrderBill is the credit line bill (credit_bills) a bill payment order
+// (payment purpose bill) pays, with its billing period [PeriodStart,
+// PeriodEnd).
+type OrderBill struct {
+	ID                     int64
+	PeriodStart, PeriodEnd time.Time
+}
+
+// orderBillColumns are a bill payment order's bill, NULL for other
+// orders, read from credit_bills b joined on the order's bill_id.
+const orderBillColumns = `b.id AS bill_id, b.period_start AS bill_period_start, b.period_end AS bill_period_end`
+
+// orderBillRow scans orderBillColumns.
+type orderBillRow struct {
+	BillID          *int64     `db:"bill_id"`
+	BillPeriodStart *time.Time `db:"bill_period_start"`
+	BillPeriodEnd   *time.Time `db:"bill_period_end"`
+}
+
+// bill is the row's bill, nil when the order pays none.
+func (r orderBillRow) bill() *OrderBill {
+	if r.BillID == nil {
+		return nil
+	}
+	return &OrderBill{ID: *r.BillID, PeriodStart: r.BillPeriodStart.UTC(), PeriodEnd: r.BillPeriodEnd.UTC()}
 }
 
 // CustomerInvoice is one of a customer's recent invoice requests.
@@ -323,8 +353,9 @@ type CustomerOverview struct {
 
 const (
 	customerOrdersSQL = `
-SELECT order_no, amount_fen::numeric / 100 AS amount_rmb, channel, state, created_at, paid_at
-FROM payment_orders WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`
+SELECT o.order_no, o.amount_fen::numeric / 100 AS amount_rmb, o.channel, o.state, o.created_at, o.paid_at, ` + orderBillColumns + `
+FROM payment_orders o LEFT JOIN credit_bills b ON b.id = o.bill_id
+WHERE o.account_id = $1 ORDER BY o.created_at DESC, o.id DESC LIMIT $2`
 	customerInvoicesSQL = `
 SELECT id, coalesce(number, '') AS number, kind, state, amount_fen::numeric / 100 AS amount_rmb, requested_at
 FROM invoices WHERE account_id = $1 ORDER BY id DESC LIMIT $2`
@@ -350,8 +381,16 @@ func (s *Service) CustomerOverview(ctx context.Context, actor Actor, accountID i
 	var o CustomerOverview
 	var err error
 	rows, _ := s.pool.Query(ctx, customerOrdersSQL, accountID, customerRecentLimit)
-	if o.Orders, err = pgx.CollectRows(rows, pgx.RowToStructByName[CustomerOrder]); err != nil {
+	orders, err := pgx.CollectRows(rows, pgx.RowToStructByName[struct {
+		CustomerOrder
+		orderBillRow
+	}])
+	if err != nil {
 		return o, fmt.Errorf("backoffice: customer orders: %w", err)
+	}
+	for _, r := range orders {
+		r.CustomerOrder.Bill = r.bill()
+		o.Orders = append(o.Orders, r.CustomerOrder)
 	}
 	rows, _ = s.pool.Query(ctx, customerInvoicesSQL, accountID, customerRecentLimit)
 	if o.Invoices, err = pgx.CollectRows(rows, pgx.RowToStructByName[CustomerInvoice]); err != nil {

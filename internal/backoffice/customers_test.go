@@ -363,3 +363,46 @@ func TestListCustomersConcurrentReadsKeepThePageCap(t *testing.T) {
 		require.Equal(t, ids(want), ids(p))
 	}
 }
+
+// TestBillOrdersNameTheirBill: a credit line bill paid by a QR order. The
+// customer page's order list and the refund queue both return that order
+// with the bill it pays (its id and period), so staff see a bill payment
+// and not a credit top-up; a top-up beside it names no bill.
+func TestBillOrdersNameTheirBill(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	support := b.staff(t, auth.RoleSupport)
+	tok := uniq("billord")
+	ent := b.listed(t, tok+" ent", listOpts{kind: ledger.AccountEnterprise})
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	end := start.AddDate(0, 1, 0)
+	var billID int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `INSERT INTO credit_bills (account_id, period_start, period_end, credits, amount_fen, issued_at,
+	due_at, grace_until, status, reference_code, paid_at) VALUES ($1, $2, $3, 12345, 1235, $3, $3, $3, 'paid', $4, now()) RETURNING id`,
+		ent.id, start, end, tok).Scan(&billID))
+	now := time.Now()
+	_, err := b.pool.Exec(b.ctx, `INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, channel, state, expires_at, created_at,
+	updated_at, purpose, bill_id) VALUES ($1, $2, 1235, 0, 'wechat', 'paid', $3, $3, $3, 'bill', $4)`, tok+"-bill", ent.id, now, billID)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `INSERT INTO payment_orders (order_no, account_id, amount_fen, credits, channel, state, expires_at, created_at,
+	updated_at) VALUES ($1, $2, 1000, 10000, 'alipay', 'paid', $3, $3, $3)`, tok+"-topup", ent.id, now.Add(-time.Minute))
+	require.NoError(t, err)
+
+	o, err := b.svc.CustomerOverview(b.ctx, support, ent.id)
+	require.NoError(t, err)
+	require.Len(t, o.Orders, 2)
+	require.Equal(t, tok+"-bill", o.Orders[0].OrderNo)
+	require.Equal(t, &backoffice.OrderBill{ID: billID, PeriodStart: start.UTC(), PeriodEnd: end.UTC()}, o.Orders[0].Bill)
+	require.Equal(t, tok+"-topup", o.Orders[1].OrderNo)
+	require.Nil(t, o.Orders[1].Bill, "a top-up pays no bill")
+
+	// A refund request naming the bill order (the portal refuses one; the
+	// queue must still show what the order paid).
+	r, err := b.svc.RequestOrderRefund(b.ctx, ent.id, tok+"-bill", d("12.35"), "paid twice?", "127.0.0.1")
+	require.NoError(t, err)
+	reqs, err := b.svc.RefundRequests(b.ctx, backoffice.RefundFilter{AccountID: ent.id})
+	require.NoError(t, err)
+	require.Len(t, reqs, 1)
+	require.Equal(t, r.ID, reqs[0].ID)
+	require.Equal(t, &backoffice.OrderBill{ID: billID, PeriodStart: start.UTC(), PeriodEnd: end.UTC()}, reqs[0].Bill)
+}

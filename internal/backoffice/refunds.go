@@ -48,6 +48,10 @@ type RefundRequest struct {
 	DecisionReason string          `db:"decision_reason"`
 	RefundRef      string          `db:"refund_ref"`
 	DoneAt         *time.Time      `db:"done_at"`
+	// Bill is the credit line bill the order pays when the order is a
+	// bill payment (nil otherwise; set by RefundRequests only). Such an
+	// order credited nothing, so there is no top-up to refund.
+	Bill *OrderBill `db:"-"`
 }
 
 const refundColumns = `id, account_id, order_no, amount, reason, state, requested_at, decided_by, decided_at,
@@ -118,17 +122,30 @@ type RefundFilter struct {
 }
 
 // RefundRequests lists refund requests, oldest first (the finance queue:
-// State RefundRequested; a customer's page: AccountID).
+// State RefundRequested; a customer's page: AccountID), each with the bill
+// its order pays when that order is a bill payment.
 func (s *Service) RefundRequests(ctx context.Context, f RefundFilter) ([]RefundRequest, error) {
 	if f.Limit <= 0 {
 		f.Limit = 200
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+refundColumns+` FROM refund_requests
-WHERE ($1 = '' OR state = $1) AND ($2 = 0 OR account_id = $2)
-ORDER BY requested_at, id LIMIT $3`, string(f.State), f.AccountID, f.Limit)
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[RefundRequest])
+	rows, _ := s.pool.Query(ctx, `SELECT r.id, r.account_id, r.order_no, r.amount, r.reason, r.state, r.requested_at, r.decided_by,
+	r.decided_at, r.decision_reason, r.refund_ref, r.done_at, `+orderBillColumns+`
+FROM refund_requests r
+LEFT JOIN payment_orders o ON o.order_no = r.order_no AND o.account_id = r.account_id
+LEFT JOIN credit_bills b ON b.id = o.bill_id
+WHERE ($1 = '' OR r.state = $1) AND ($2 = 0 OR r.account_id = $2)
+ORDER BY r.requested_at, r.id LIMIT $3`, string(f.State), f.AccountID, f.Limit)
+	reqs, err := pgx.CollectRows(rows, pgx.RowToStructByName[struct {
+		RefundRequest
+		orderBillRow
+	}])
 	if err != nil {
 		return nil, fmt.Errorf("backoffice: refund requests: %w", err)
+	}
+	out := make([]RefundRequest, len(reqs))
+	for i, r := range reqs {
+		out[i] = r.RefundRequest
+		out[i].Bill = r.bill()
 	}
 	return out, nil
 }

@@ -352,3 +352,16 @@ func (s *Service) Pay(ctx context.Context, p Payment) (Bill, error) {
 	})
 	return out, err
 }
+
+// PeriodName names a billing period [start, end) briefly, as order lists
+// label the bill an order pays: "2026-11" when it is one whole calendar
+// month in Asia/Shanghai (billing day 1), else its first and last days,
+// "2026-11-15 – 2026-12-14".
+func PeriodName(start, end time.Time) string {
+	s := start.In(format.Shanghai)
+	if s.Day() == 1 && s.Hour() == 0 && s.Minute() == 0 && s.Second() == 0 && s.Nanosecond() == 0 &&
+		s.AddDate(0, 1, 0).Equal(end) {
+		return s.Format("2006-01")
+	}
+	return format.Date(start) + " – " + format.Date(end.AddDate(0, 0, -1))
+}

@@ -141,6 +141,16 @@ func TestPeriodEnd(t *testing.T) {
 	require.Equal(t, sh(2025, 12, 28, 0), creditline.PeriodEnd(28, sh(2026, 1, 27, 12)), "across the year")
 }
 
+func TestPeriodName(t *testing.T) {
+	sh := func(y int, m time.Month, d, h int) time.Time {
+		return time.Date(y, m, d, h, 0, 0, 0, time.FixedZone("CST", 8*3600)).UTC()
+	}
+	require.Equal(t, "2026-11", creditline.PeriodName(sh(2026, 11, 1, 0), sh(2026, 12, 1, 0)), "a whole month by its month")
+	require.Equal(t, "2026-12", creditline.PeriodName(sh(2026, 12, 1, 0), sh(2027, 1, 1, 0)), "across the year")
+	require.Equal(t, "2026-11-15 – 2026-12-14", creditline.PeriodName(sh(2026, 11, 15, 0), sh(2026, 12, 15, 0)), "billing day 15: first and last days")
+	require.Equal(t, "2026-11-07 – 2026-11-30", creditline.PeriodName(sh(2026, 11, 7, 10), sh(2026, 12, 1, 0)), "a first period from the grant")
+}
+
 // TestBillLifecycle: a line is granted; spending goes below zero down to
 // minus the line; the billing day's close issues one bill for the
 // period's consumption (twice run, once billed), to the fen; the bill goes

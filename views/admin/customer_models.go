@@ -60,6 +60,17 @@ type CustomerOrderRow struct {
 	Channel   string
 	State     string
 	CreatedAt time.Time
+	// Bill is the credit line bill a bill payment order pays ("" for any
+	// other order): its period's name and the link to it on the page.
+	Bill OrderBillLink
+}
+
+// OrderBillLink names the bill a bill payment order pays and links to it
+// (the customer page's credit line bills, #credit-bill-<id>); zero for an
+// order that pays no bill.
+type OrderBillLink struct {
+	Period string
+	URL    string
 }
 
 // CustomerInvoiceRow is one recent invoice; URL is its back-office page

@@ -356,6 +356,9 @@ type RefundRow struct {
 	Amount      decimal.Decimal
 	Reason      string
 	RequestedAt time.Time
+	// Bill is set when the order is a bill payment: it bought no credit,
+	// so the request cannot be approved as a top-up refund, only rejected.
+	Bill OrderBillLink
 }
 
 // ReportForm is the report's period as typed.
