@@ -25,11 +25,8 @@ type poolState struct {
 }
 
 const (
-	lockCursor  = `SELECT last_event_id FROM autotopup_cursor WHERE id = 1 FOR UPDATE`
-	startCursor = `INSERT INTO autotopup_cursor (id, last_event_id) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`
-	moveCursor  = `UPDATE autotopup_cursor SET last_event_id = $1, updated_at = now() WHERE id = 1`
-	selectPool  = `SELECT armed, last_topup_credits FROM autotopup_pool_state WHERE pool_id = $1`
-	upsertPool  = `INSERT INTO autotopup_pool_state (pool_id, armed, last_topup_credits, updated_at) VALUES ($1, $2, $3, now())
+	selectPool = `SELECT armed, last_topup_credits FROM autotopup_pool_state WHERE pool_id = $1`
+	upsertPool = `INSERT INTO autotopup_pool_state (pool_id, armed, last_topup_credits, updated_at) VALUES ($1, $2, $3, now())
 ON CONFLICT (pool_id) DO UPDATE SET armed = EXCLUDED.armed, last_topup_credits = EXCLUDED.last_topup_credits, updated_at = now()`
 	selectInForce = `SELECT ` + agreementColumns + ` FROM autotopup_agreements WHERE account_id = $1 AND state = 'signed'`
 )
@@ -42,44 +39,21 @@ ON CONFLICT (pool_id) DO UPDATE SET armed = EXCLUDED.armed, last_topup_credits =
 func (s *Service) ScanEvents(ctx context.Context) (int, error) {
 	consumed := 0
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		consumed = 0
-		var cursor int64
-		err := tx.QueryRow(ctx, lockCursor).Scan(&cursor)
-		if errors.Is(err, pgx.ErrNoRows) {
-			var newest int64
-			if newest, err = ledger.LastEventID(ctx, tx); err != nil {
-				return err
-			}
-			if _, err = tx.Exec(ctx, startCursor, newest); err != nil {
-				return err
-			}
-			err = tx.QueryRow(ctx, lockCursor).Scan(&cursor)
-		}
-		if err != nil {
-			return err
-		}
-		evs, err := ledger.EventFeed(ctx, tx, cursor, s.opts.Batch, s.opts.GapTimeout)
-		if err != nil {
-			return err
-		}
 		states := map[int64]*poolState{}
-		last := cursor
-		for _, e := range evs {
-			if e.ID != last+1 && !e.Settled {
-				break // an earlier id may still commit: wait for it
-			}
+		var err error
+		consumed, err = ledger.ConsumeFeed(ctx, tx, "autotopup_cursor", s.opts.Batch, s.opts.GapTimeout, func(e ledger.FeedEvent) error {
 			st, ok := states[e.PoolID]
 			if !ok {
+				var err error
 				if st, err = s.loadPool(ctx, tx, e.PoolID); err != nil {
 					return err
 				}
 				states[e.PoolID] = st
 			}
-			if err := s.applyEvent(ctx, tx, e, st); err != nil {
-				return err
-			}
-			last = e.ID
-			consumed++
+			return s.applyEvent(ctx, tx, e, st)
+		})
+		if err != nil {
+			return err
 		}
 		for pool, st := range states {
 			if st.dirty {
@@ -88,10 +62,7 @@ func (s *Service) ScanEvents(ctx context.Context) (int, error) {
 				}
 			}
 		}
-		if last != cursor {
-			_, err = tx.Exec(ctx, moveCursor, last)
-		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("autotopup: scan: %w", err)

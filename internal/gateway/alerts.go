@@ -124,23 +124,12 @@ type poolState struct {
 	settings   AlertSettings
 }
 
-const lockCursor = `SELECT last_event_id FROM gateway_alert_cursor WHERE id = 1 FOR UPDATE`
-
-// startCursor creates a missing cursor at $1, the newest event: history from
-// before the scanner first ran is not announced (migration 000330 does the
-// same for a cursor that never moved).
-const startCursor = `
-INSERT INTO gateway_alert_cursor (id, last_event_id) VALUES (1, $1)
-ON CONFLICT (id) DO NOTHING`
-
 const selectState = `SELECT baseline, baseline_event_id, level FROM gateway_alert_state WHERE pool_id = $1`
 
 const upsertState = `
 INSERT INTO gateway_alert_state (pool_id, baseline, baseline_event_id, level, updated_at) VALUES ($1, $2, $3, $4, now())
 ON CONFLICT (pool_id) DO UPDATE SET baseline = EXCLUDED.baseline, baseline_event_id = EXCLUDED.baseline_event_id,
   level = EXCLUDED.level, updated_at = now()`
-
-const moveCursor = `UPDATE gateway_alert_cursor SET last_event_id = $1, updated_at = now() WHERE id = 1`
 
 // ScanEvents reads the ledger events after the cursor and enqueues the
 // low-balance alerts they cause, advancing the cursor in the same
@@ -150,25 +139,9 @@ const moveCursor = `UPDATE gateway_alert_cursor SET last_event_id = $1, updated_
 func (a *Alerts) ScanEvents(ctx context.Context) (int, error) {
 	consumed := 0
 	err := db.InTx(ctx, a.pool, func(tx pgx.Tx) error {
-		consumed = 0
-		var cursor int64
-		err := tx.QueryRow(ctx, lockCursor).Scan(&cursor)
-		if errors.Is(err, pgx.ErrNoRows) {
-			cursor, err = createCursor(ctx, tx)
-		}
-		if err != nil {
-			return err
-		}
-		evs, err := ledger.EventFeed(ctx, tx, cursor, a.opts.Batch, a.opts.GapTimeout)
-		if err != nil {
-			return err
-		}
 		states := map[int64]*poolState{}
-		last := cursor
-		for _, e := range evs {
-			if e.ID != last+1 && !e.Settled {
-				break // an earlier id may still commit: wait for it
-			}
+		var err error
+		consumed, err = ledger.ConsumeFeed(ctx, tx, "gateway_alert_cursor", a.opts.Batch, a.opts.GapTimeout, func(e ledger.FeedEvent) error {
 			st, ok := states[e.PoolID]
 			if !ok {
 				st = &poolState{}
@@ -182,11 +155,10 @@ func (a *Alerts) ScanEvents(ctx context.Context) (int, error) {
 				}
 				states[e.PoolID] = st
 			}
-			if err := a.apply(ctx, tx, e, st); err != nil {
-				return err
-			}
-			last = e.ID
-			consumed++
+			return a.apply(ctx, tx, e, st)
+		})
+		if err != nil {
+			return err
 		}
 		for pool, st := range states {
 			if st.dirty {
@@ -195,30 +167,12 @@ func (a *Alerts) ScanEvents(ctx context.Context) (int, error) {
 				}
 			}
 		}
-		if last != cursor {
-			_, err = tx.Exec(ctx, moveCursor, last)
-		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("gateway: scan alerts: %w", err)
 	}
 	return consumed, nil
-}
-
-// createCursor creates the missing cursor at the newest ledger event and
-// returns it, locked.
-func createCursor(ctx context.Context, tx pgx.Tx) (int64, error) {
-	newest, err := ledger.LastEventID(ctx, tx)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := tx.Exec(ctx, startCursor, newest); err != nil {
-		return 0, err
-	}
-	var cursor int64
-	err = tx.QueryRow(ctx, lockCursor).Scan(&cursor)
-	return cursor, err
 }
 
 // apply updates a pool's state with one event and enqueues the alert it causes.

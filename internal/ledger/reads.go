@@ -170,3 +170,54 @@ WHERE e.id > $1 ORDER BY e.id LIMIT $2`
 	}
 	return evs, nil
 }
+
+// ConsumeFeed hands each event after the consumer's cursor to each, in id
+// order, at most limit of them, and moves the cursor past those it handed
+// over, all in the caller's transaction tx: an event's effect and the
+// cursor's move commit together, so each event is consumed once. The
+// cursor is the one row (id 1: last_event_id, updated_at) of cursorTable, a
+// constant of the consumer's; it is locked for the transaction, so one
+// instance consumes at a time. Without a row (the first run) the cursor
+// starts at the newest event: history from before the consumer existed is
+// not consumed. It stops at a gap until the event after it is settled (see
+// EventFeed). It returns how many events it handed over (call it again
+// while that equals limit); each's error ends it and is returned as is.
+func ConsumeFeed(ctx context.Context, tx pgx.Tx, cursorTable string, limit int, settle time.Duration, each func(FeedEvent) error) (int, error) {
+	lock := `SELECT last_event_id FROM ` + cursorTable + ` WHERE id = 1 FOR UPDATE`
+	var cursor int64
+	err := tx.QueryRow(ctx, lock).Scan(&cursor)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var newest int64
+		if newest, err = LastEventID(ctx, tx); err != nil {
+			return 0, err
+		}
+		if _, err = tx.Exec(ctx, `INSERT INTO `+cursorTable+` (id, last_event_id) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, newest); err != nil {
+			return 0, err
+		}
+		err = tx.QueryRow(ctx, lock).Scan(&cursor)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger: feed cursor: %w", err)
+	}
+	evs, err := EventFeed(ctx, tx, cursor, limit, settle)
+	if err != nil {
+		return 0, err
+	}
+	last, n := cursor, 0
+	for _, e := range evs {
+		if e.ID != last+1 && !e.Settled {
+			break // an earlier id may still commit: wait for it
+		}
+		if err := each(e); err != nil {
+			return 0, err
+		}
+		last = e.ID
+		n++
+	}
+	if last != cursor {
+		if _, err := tx.Exec(ctx, `UPDATE `+cursorTable+` SET last_event_id = $1, updated_at = now() WHERE id = 1`, last); err != nil {
+			return 0, fmt.Errorf("ledger: feed cursor: %w", err)
+		}
+	}
+	return n, nil
+}
