@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -256,7 +255,7 @@ func (s *Stream) Publish(ctx context.Context, key gateway.Key, batch gateway.Usa
 			res.Rejected = append(res.Rejected, gateway.Rejection{Index: i, Code: code})
 			continue
 		}
-		data, err := json.Marshal(gateway.QueuedUsage{Mode: key.Mode, Event: ev, ReceivedAt: now})
+		data, err := encodeQueued(gateway.QueuedUsage{Mode: key.Mode, Event: ev, ReceivedAt: now})
 		if err != nil {
 			return Accepted{}, fmt.Errorf("usagestream: publish: %w", err)
 		}
@@ -356,8 +355,8 @@ func (s *Stream) apply(ctx context.Context, msgs []jetstream.Msg) {
 	queued := make([]gateway.QueuedUsage, 0, len(msgs))
 	of := make([]jetstream.Msg, 0, len(msgs))
 	for _, m := range msgs {
-		var q gateway.QueuedUsage
-		if err := json.Unmarshal(m.Data(), &q); err != nil || q.Mode == "" {
+		q, err := decodeQueued(m.Data())
+		if err != nil || q.Mode == "" {
 			s.deadLetter(ctx, m, ReasonUndecodable)
 			continue
 		}
@@ -437,7 +436,8 @@ func toDeadLetter(m *jetstream.RawStreamMsg) DeadLetter {
 	d := DeadLetter{Seq: m.Sequence, ID: m.Header.Get(hdrOrigID), Reason: m.Header.Get(hdrReason)}
 	d.Deliveries, _ = strconv.ParseUint(m.Header.Get(hdrDeliveries), 10, 64)
 	d.FailedAt, _ = time.Parse(time.RFC3339Nano, m.Header.Get(hdrFailedAt))
-	if err := json.Unmarshal(m.Data, &d.Usage); err != nil {
+	var err error
+	if d.Usage, err = decodeQueued(m.Data); err != nil {
 		d.Usage = gateway.QueuedUsage{}
 	}
 	return d
