@@ -322,14 +322,25 @@ func (s *Stream) consume(ctx context.Context) error {
 	defer wg.Wait()
 	slots := make(chan struct{}, s.opts.Appliers)
 	for {
+		// A free applier first, then the batch: what arrives while every
+		// applier is busy waits in the iterator and makes the next batch
+		// fuller, instead of a batch of a few messages holding a slot.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if ctx.Err() != nil {
+			<-slots
 			return nil
 		}
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			<-slots
 			return err
 		}
 		if err != nil {
+			<-slots
 			s.opts.Logger.Warn("usage stream: fetch", "err", err)
 			continue
 		}
@@ -342,7 +353,6 @@ func (s *Stream) consume(ctx context.Context) error {
 			}
 			msgs = append(msgs, m)
 		}
-		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
 			s.apply(context.WithoutCancel(ctx), msgs)
