@@ -21,6 +21,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/pricing"
@@ -55,6 +56,10 @@ var ErrCSRF = errors.New("web: missing or invalid CSRF token")
 // Errors that match nothing fall back to statusTable by echo.HTTPError code,
 // else 500.
 var errorTable = []ErrorMapping{
+	// No primary could take the request (a failover, about ten seconds):
+	// the same request, resent, succeeds once one answers (Retry-After).
+	// LookupError matches it with db.NoPrimary, before the rest.
+	{db.ErrNoPrimary, http.StatusServiceUnavailable, "unavailable_retry", "error.unavailable_retry"},
 	{ErrCSRF, http.StatusForbidden, "csrf_failed", "error.csrf"},
 	// Portal: another account's id in a URL is simply not found.
 	{usage.ErrNotFound, http.StatusNotFound, "not_found", "error.not_found"},
@@ -282,6 +287,9 @@ func (s *Server) ErrorMappings() []ErrorMapping {
 
 // LookupError returns how err is answered.
 func (s *Server) LookupError(err error) ErrorMapping {
+	if db.NoPrimary(err) {
+		err = db.ErrNoPrimary
+	}
 	for _, m := range s.errors {
 		if errors.Is(err, m.Target) {
 			return m
@@ -343,6 +351,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if m.Status < 500 {
 		rid = ""
 	}
+	if errors.Is(m.Target, db.ErrNoPrimary) {
+		// A promotion takes about ten seconds; clients come back sooner
+		// and resend (with their idempotency keys) until one answers.
+		c.Response().Header().Set("Retry-After", strconv.Itoa(noPrimaryRetryAfter))
+	}
 	var werr error
 	switch {
 	case c.Request().Method == http.MethodHead:
@@ -373,6 +386,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.Logger.Error("writing the error response failed", "request_id", rid, "error", werr.Error())
 	}
 }
+
+// noPrimaryRetryAfter is the Retry-After (seconds) of an answer that no
+// primary could take.
+const noPrimaryRetryAfter = 2
 
 // wantsJSON: a portal or back-office JSON endpoint (a chart's data), or a
 // request that asks for JSON and not a page, gets its error as JSON too.

@@ -191,7 +191,7 @@ func (s *Server) accountLimits() *gateway.LimitStore {
 	if s.Gateway != nil {
 		return s.Gateway.Limits
 	}
-	return gateway.NewLimitStore(s.Pool)
+	return gateway.NewLimitStore(s.pages)
 }
 
 func subRow(a usage.SubAccount, l gateway.Limits) pv.SubAccountRow {

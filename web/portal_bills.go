@@ -45,7 +45,7 @@ func (s *Server) Bills(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	frozen, err := ledger.Frozen(ctx, s.Pool, cu.Account.PoolID)
+	frozen, err := ledger.Frozen(ctx, s.pages, cu.Account.PoolID)
 	if err != nil {
 		return err
 	}

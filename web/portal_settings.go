@@ -30,5 +30,5 @@ func newPortal(d Deps, resetLink func(token string) string) *portal {
 	}
 	return &portal{ledger: d.Ledger, auth: d.Auth, usage: d.Usage, signup: d.Signup, price: d.Config.CreditPriceRMB,
 		views:  newPortalViews(ttl),
-		resets: &passwordreset.Service{Pool: d.Pool, Auth: d.Auth, Jobs: d.Jobs, I18n: d.I18n, Link: resetLink}}
+		resets: &passwordreset.Service{Pool: failoverPool(d), Auth: d.Auth, Jobs: d.Jobs, I18n: d.I18n, Link: resetLink}}
 }

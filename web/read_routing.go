@@ -22,7 +22,10 @@ const sessionLSNKey = "db_lsn"
 var staleReadPrefixes = []string{"/portal", "/admin/analytics"}
 
 // readRouting pins a page's reads to the standby or the primary once per
-// request (db.Reader.Pin), and after any signed-in user's write records
+// request (db.Reader.Pin); every other page (a GET outside the API: the
+// back office, sign-in) is pinned to the primary but may stand in on the
+// standby while no primary answers (db.Reader.PinFailover, README "Reads
+// through a failover"); and after any signed-in user's write it records
 // the primary's position in the session, just before the answer (and the
 // session with it) is written. Without DATABASE_REPLICA_URL it does
 // nothing.
@@ -35,9 +38,11 @@ func (s *Server) readRouting(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := req.Context()
 		switch req.Method {
 		case http.MethodGet, http.MethodHead:
+			lsn := db.LSN(s.Sessions.GetInt64(ctx, sessionLSNKey))
 			if staleReadPath(req.URL.Path) {
-				lsn := db.LSN(s.Sessions.GetInt64(ctx, sessionLSNKey))
 				c.SetRequest(req.WithContext(s.reader.Pin(ctx, lsn)))
+			} else {
+				c.SetRequest(req.WithContext(s.reader.PinFailover(ctx, lsn)))
 			}
 		default:
 			c.Response().Before(func() {

@@ -2,17 +2,25 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/replicatest"
+	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/signup"
 	"github.com/seed75218f88/credits/web/webtest"
 )
@@ -181,4 +189,154 @@ func mustURL(t *testing.T, s string) *url.URL {
 	u, err := url.Parse(s)
 	require.NoError(t, err)
 	return u
+}
+
+// TestEveryPageThroughAPrimaryFailover walks every GET page of the portal
+// and the back office (their plain routes, and the pages of routes with
+// parameters that those pages link to) with the primary, then again with
+// the primary stopped (a crash) and the standby not promoted: each page
+// answers as it did, from the standby, both before the probe notices and
+// after (README "Reads through a failover"). Then, without a primary:
+//   - a customer whose last write the standby has not replayed gets a
+//     translated "try again" page, 503 with Retry-After, not a 500;
+//   - a form's POST is answered the same way (no write runs on the
+//     standby), and so is a JSON request.
+func TestEveryPageThroughAPrimaryFailover(t *testing.T) {
+	ctx := context.Background()
+	cluster := replicatest.Start(t, "credits_web_failover_walk")
+	primary, err := db.Open(ctx, cluster.PrimaryURL())
+	require.NoError(t, err)
+	t.Cleanup(primary.Close)
+	app := webtest.Start(t, webtest.WithPool(primary), webtest.WithConfig(func(c *config.Config) {
+		c.Database.ReplicaURL = cluster.StandbyURL()
+		c.Signup = signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
+	}))
+	b := &portalBundle{app: app, ledger: app.Services.Ledger, auth: app.Services.Auth}
+	reader := app.Services.Reader
+	_, err = app.Services.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
+	require.NoError(t, err)
+	_, err = app.Services.Plans.EnsureDemo(ctx, "test")
+	require.NoError(t, err)
+	_, err = app.Services.Products.EnsureDemo(ctx, "test")
+	require.NoError(t, err)
+	customer, u := b.register(t, uniqEmail("walk-failover"), "Failover Walk")
+	b.charge(t, u.AccountID, "fw1", "deepseek-chat", "sess-fw", "120", 12000, 300)
+	require.Equal(t, http.StatusOK, customer.PostForm("/portal/keys", url.Values{"name": {"walk-key"}}).Status)
+	const staffPW = "staff password 1"
+	staffLogin := uniqEmail("walk-failover-staff")
+	_, err = b.auth.CreateStaff(ctx, auth.StaffRequest{Email: staffLogin, Password: staffPW, Name: "Failover Staff", Roles: auth.AllRoles})
+	require.NoError(t, err)
+	staff := webtest.NewClient(t, app.URL)
+	staff.Get("/signin")
+	require.Equal(t, http.StatusOK, staff.PostForm("/signin", url.Values{"login": {staffLogin}, "password": {staffPW}}).Status)
+	late, lateUser := b.register(t, uniqEmail("walk-failover-late"), "Failover Late")
+	b.charge(t, lateUser.AccountID, "fw2", "deepseek-chat", "sess-fw2", "10", 1000, 30)
+	cluster.WaitCaughtUp()
+	require.Eventually(t, func() bool { return reader.Stats().Healthy }, 10*time.Second, 20*time.Millisecond)
+
+	// The pages and what each answered with the primary.
+	clientOf := func(path string) *webtest.Client {
+		if strings.HasPrefix(path, "/admin") {
+			return staff
+		}
+		return customer
+	}
+	want := map[string]int{}
+	var plain []string
+	routes := map[string]bool{}
+	for _, rt := range app.Server.Echo.Routes() {
+		if rt.Method != http.MethodGet || !(strings.HasPrefix(rt.Path, "/portal") || strings.HasPrefix(rt.Path, "/admin")) {
+			continue
+		}
+		if strings.ContainsAny(rt.Path, ":*") {
+			routes[rt.Path] = true
+		} else if !slices.Contains(plain, rt.Path) {
+			plain = append(plain, rt.Path)
+		}
+	}
+	sort.Strings(plain)
+	links := map[string]bool{}
+	for _, path := range plain {
+		p := clientOf(path).Get(path)
+		want[path] = p.Status
+		p.Doc.Find("a[href]").Each(func(_ int, s *goquery.Selection) {
+			h := s.AttrOr("href", "")
+			if (strings.HasPrefix(h, "/portal/") || strings.HasPrefix(h, "/admin/")) && strings.Contains(h, "/") {
+				links[h] = true
+			}
+		})
+	}
+	perRoute := map[string]int{}
+	var linked []string
+	for h := range links {
+		if _, ok := want[h]; ok {
+			continue
+		}
+		for route := range routes {
+			pattern := regexp.MustCompile(`^` + regexp.MustCompile(`:[a-z_]+`).ReplaceAllString(regexp.QuoteMeta(route), `[^/?#]+`) + `(\?.*)?$`)
+			if pattern.MatchString(h) && perRoute[route] < 2 {
+				perRoute[route]++
+				linked = append(linked, h)
+				break
+			}
+		}
+	}
+	sort.Strings(linked)
+	for _, h := range linked {
+		want[h] = clientOf(h).Get(h).Status
+	}
+	pages := append(plain, linked...)
+	ok := 0
+	for _, path := range pages {
+		require.Less(t, want[path], 500, "%s fails even with a primary", path)
+		if want[path] == http.StatusOK {
+			ok++
+		}
+	}
+	require.Greater(t, ok, 50, "the walk found too few pages")
+	t.Logf("%d pages, %d of them 200 with the primary", len(pages), ok)
+
+	walk := func(when string) {
+		t.Helper()
+		var failed []string
+		for _, path := range pages {
+			p := clientOf(path).Get(path)
+			if p.Status != want[path] {
+				failed = append(failed, fmt.Sprintf("%s: %d (with the primary %d) %s", path, p.Status, want[path], strings.Join(strings.Fields(p.Doc.Find(".error-page, [data-testid=\"error-page\"]").Text()), " ")))
+			}
+		}
+		require.Empty(t, failed, "%s: pages that answer otherwise than with the primary:\n%s", when, strings.Join(failed, "\n"))
+	}
+
+	// The late customer's last write is one the standby will not have.
+	cluster.PauseReplay()
+	require.Equal(t, http.StatusOK, late.PostForm("/portal/keys", url.Values{"name": {"late-key"}}).Status)
+
+	cluster.StopPrimary()
+	before := reader.Stats().StandIns
+	walk("the primary just lost")
+	require.Greater(t, reader.Stats().StandIns, before, "the standby answered for the primary")
+	require.Eventually(t, reader.StandingIn, 5*time.Second, 20*time.Millisecond, "the probe finds the primary gone")
+	walk("the probe has noticed")
+
+	// Read-your-writes: the standby has not replayed the late customer's
+	// key, so their pages may not come from it.
+	for _, lang := range []struct{ path, text string }{{"/lang/zh-CN", "请几秒后重试"}, {"/lang/en", "try again in a few seconds"}} {
+		late.Get(lang.path)
+		p := late.Get("/portal/keys")
+		require.Equal(t, http.StatusServiceUnavailable, p.Status, p.Body)
+		require.Equal(t, "2", p.Header.Get("Retry-After"))
+		require.Contains(t, p.Body, lang.text)
+	}
+
+	// A write cannot commit anywhere: the form is answered "try again".
+	p := customer.PostForm("/portal/keys", url.Values{"name": {"during-the-gap"}})
+	require.Equal(t, http.StatusServiceUnavailable, p.Status, p.Body)
+	require.Equal(t, "2", p.Header.Get("Retry-After"))
+	late.Get("/lang/zh-CN")
+	req := late.NewRequest(http.MethodGet, "/portal/keys", nil)
+	req.Header.Set("Accept", "application/json")
+	p = late.Do(req)
+	require.Equal(t, http.StatusServiceUnavailable, p.Status, p.Body)
+	require.Contains(t, p.Body, `"code":"unavailable_retry"`)
 }

@@ -194,6 +194,19 @@ type Server struct {
 	admin      *adminDeps
 	// reader pins page reads to the standby or the primary (read_routing.go).
 	reader *db.Reader
+	// pages is the pool the handlers' own stores are given: the primary,
+	// whose reads in a pinned page stand in on the standby while no primary
+	// answers (db.Reader.Failover).
+	pages db.Querier
+}
+
+// failoverPool is d's pool as the domain services are given it
+// (db.Reader.Failover), or the pool itself without a Reader.
+func failoverPool(d Deps) db.Querier {
+	if d.Reader == nil {
+		return d.Pool
+	}
+	return d.Reader.Failover()
 }
 
 // New builds the server: middleware, error handler and every route.
@@ -212,6 +225,7 @@ func New(d Deps) (*Server, error) {
 		Metrics:     prometheus.NewRegistry(),
 		errors:      append([]ErrorMapping(nil), errorTable...),
 		reader:      d.Reader,
+		pages:       failoverPool(d),
 	}
 	// pgxstore's own cleanup goroutine races with its StopCleanup, so Serve
 	// runs the cleanup instead (sweepSessions).
@@ -243,7 +257,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.portal = newPortal(d, func(token string) string { return s.Config.BaseURL + s.URL("auth.reset", token) })
 	if d.UsageStream != nil {
-		s.usageDesk = usagestream.NewDesk(d.UsageStream, d.Pool)
+		s.usageDesk = usagestream.NewDesk(d.UsageStream, s.pages)
 	}
 	s.admin = &adminDeps{bo: d.Backoffice, auth: d.Auth, ledger: d.Ledger, settings: d.Settings, journal: d.Journal}
 	s.kyc = &kycArea{verification: d.Verification, invoicing: d.Invoicing}
@@ -254,7 +268,7 @@ func New(d Deps) (*Server, error) {
 	s.access = d.Access
 	s.relayKeys, s.upstreams = d.RelayKeys, d.RelayUpstreams
 	s.team = d.Team
-	s.statements = &statement.Service{Pool: d.Pool, Ledger: d.Ledger, CreditLines: d.CreditLines}
+	s.statements = &statement.Service{Pool: s.pages, Ledger: d.Ledger, CreditLines: d.CreditLines}
 	s.creditLines = d.CreditLines
 	s.plans = &plansArea{catalogue: d.Plans, subs: d.Subscriptions, ledger: d.Ledger, quotas: d.Quotas}
 	s.products = d.Products

@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -106,14 +105,14 @@ type Options struct {
 
 // Service sets allow-lists.
 type Service struct {
-	pool   *pgxpool.Pool
+	pool   db.Querier
 	ledger *ledger.Ledger
 	opts   Options
 	*Store
 }
 
 // New returns a Service over pool.
-func New(pool *pgxpool.Pool, l *ledger.Ledger, opts Options) *Service {
+func New(pool db.Querier, l *ledger.Ledger, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

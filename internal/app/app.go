@@ -189,10 +189,14 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	probeDone := make(chan struct{})
 	go func() { defer close(probeDone); a.Reader.Run(probeCtx) }()
 	a.closers = append(a.closers, func() { stopProbe(); <-probeDone })
+	// What the domain services read and write through: the primary, whose
+	// reads in a page stand in on the standby while no primary answers (a
+	// failover, db.Reader.Failover). Jobs, listeners and tools keep pool.
+	pages := a.Reader.Failover()
 
 	// The business settings: the environment's values until an admin
 	// changes one on the settings screen (internal/settings).
-	a.Settings = settings.New(pool, settings.Defaults(cfg.Payments, cfg.Backoffice, cfg.Gateway.TrialCap, cfg.Grace,
+	a.Settings = settings.New(pages, settings.Defaults(cfg.Payments, cfg.Backoffice, cfg.Gateway.TrialCap, cfg.Grace,
 		cfg.Gateway.ReminderDays), settings.Options{Now: o.Now, Logger: logger,
 		// The recharge tiers live in the ledger's tier table too: a change
 		// is applied there, every pool's cap with it, in the same transaction.
@@ -208,7 +212,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	}
 	current := a.Settings.Current
 
-	a.Ledger = ledger.New(pool, ledger.Options{Now: o.Now, ExpiredReservations: cfg.Gateway.ExpiredPolicy,
+	a.Ledger = ledger.New(pages, ledger.Options{Now: o.Now, ExpiredReservations: cfg.Gateway.ExpiredPolicy,
 		DefaultTTL: cfg.Gateway.ReservationTTL, Grace: cfg.Grace, TrialCap: cfg.Gateway.TrialCap,
 		CurrentTrialCap:    func() decimal.Decimal { return current().TrialCap },
 		CurrentGrace:       func() ledger.GracePolicy { return current().GracePolicy() },
@@ -223,23 +227,23 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	if o.Argon2 != nil {
 		aopts.Argon2 = *o.Argon2
 	}
-	a.Auth = auth.New(pool, aopts)
+	a.Auth = auth.New(pages, aopts)
 	// Referrals: an invitee's first paid top-up once verified rewards its
 	// inviter (payments' TopUpPaid, below).
-	a.Referrals = referral.New(pool, a.Ledger, referral.Identities{Verified: verification.VerifiedIdentityTx,
+	a.Referrals = referral.New(pages, a.Ledger, referral.Identities{Verified: verification.VerifiedIdentityTx,
 		All: verification.IdentitiesTx}, referral.Options{Now: o.Now, Logger: logger,
 		Current: func() referral.Reward { return current().Referral }})
-	a.Signup = &signup.Service{Pool: pool, Auth: a.Auth, Ledger: a.Ledger, Settings: cfg.Signup, Referrals: a.Referrals, Now: o.Now}
-	a.Usage = usage.New(pool)
+	a.Signup = &signup.Service{Pool: pages, Auth: a.Auth, Ledger: a.Ledger, Settings: cfg.Signup, Referrals: a.Referrals, Now: o.Now}
+	a.Usage = usage.New(pages)
 	a.Usage.Reader = a.Reader
-	a.Pricing = pricing.New(pool)
-	a.Costs = costs.New(pool)
-	a.Plans = plans.New(pool, plans.Options{Now: o.Now})
-	a.Products = products.New(pool, products.Options{Now: o.Now}) // webhooks set once built
+	a.Pricing = pricing.New(pages)
+	a.Costs = costs.New(pages)
+	a.Plans = plans.New(pages, plans.Options{Now: o.Now})
+	a.Products = products.New(pages, products.Options{Now: o.Now}) // webhooks set once built
 	// Subscriptions tell the account about renewals, grace and expiry by
 	// webhook and mail (the notifier is built once the webhooks are).
 	var notifier *plans.Notifier
-	a.Subscriptions = plans.NewSubscriptions(pool, a.Ledger, plans.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB, Reader: a.Reader,
+	a.Subscriptions = plans.NewSubscriptions(pages, a.Ledger, plans.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB, Reader: a.Reader,
 		RenewalTerms: func() plans.RenewalTerms { return current().RenewalTerms() },
 		Notify: func(ctx context.Context, tx pgx.Tx, n plans.Notice) error {
 			return notifier.Notify(ctx, tx, n)
@@ -263,7 +267,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	}
 	vopts := cfg.Verification
 	vopts.Now = o.Now
-	a.Verification = verification.New(pool, provider, sealer, index, a.Ledger, vopts)
+	a.Verification = verification.New(pages, provider, sealer, index, a.Ledger, vopts)
 
 	// Payments, and invoicing over the paid top-ups; a refund of an invoiced
 	// top-up waits for its red-letter reversal.
@@ -422,7 +426,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		return format.Date(b.PeriodStart) + " 至 " + format.Date(b.PeriodEnd.AddDate(0, 0, -1)) + " " + refcode.Format(b.ReferenceCode), nil
 	}
-	a.Payments = payments.New(pool, a.Ledger, chans, popts)
+	a.Payments = payments.New(pages, a.Ledger, chans, popts)
 	iopts := cfg.Invoicing
 	iopts.Now = o.Now
 	// An issued invoice's PDF is emailed to the customer: the mail job is
@@ -444,15 +448,15 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		return out, err
 	}
-	a.Invoicing = invoicing.New(pool, a.Payments.Invoicing(), iopts)
+	a.Invoicing = invoicing.New(pages, a.Payments.Invoicing(), iopts)
 
-	a.Webhooks = webhook.NewService(pool, late, webhook.Options{RequireHTTPS: production})
+	a.Webhooks = webhook.NewService(pages, late, webhook.Options{RequireHTTPS: production})
 	notifier = &plans.Notifier{Webhooks: a.Webhooks, Jobs: late, I18n: a.I18n}
 	a.Products.SetWebhooks(a.Webhooks)
 
 	// Auto top-up by agreement payments, with the channels' limits.
 	at := cfg.AutoTopUp
-	if a.AutoTopUp, err = autotopup.New(pool, a.Payments, late, a.Webhooks, autotopup.Options{
+	if a.AutoTopUp, err = autotopup.New(pages, a.Payments, late, a.Webhooks, autotopup.Options{
 		Limits: map[payments.Channel]autotopup.Limits{
 			payments.ChannelWeChat: {PerDebitFen: at.WeChatPerDebitFen, DailyFen: at.WeChatDailyFen},
 			payments.ChannelAlipay: {PerDebitFen: at.AlipayPerDebitFen, DailyFen: at.AlipayDailyFen},
@@ -476,9 +480,9 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	go a.Quotas.Listen(listenCtx)
 	a.closers = append(a.closers, stopListening)
-	a.Gateway, err = gateway.New(gateway.Deps{Pool: pool, Ledger: a.Ledger, Pricing: a.Pricing, Costs: a.Costs, Limiter: limiter,
+	a.Gateway, err = gateway.New(gateway.Deps{Pool: pages, Ledger: a.Ledger, Pricing: a.Pricing, Costs: a.Costs, Limiter: limiter,
 		Verifier: verifierAdapter{a.Verification}, Portal: a.Auth, Webhooks: a.Webhooks, Quotas: a.Quotas,
-		Subscriptions: a.Subscriptions, Entitlements: a.Products, Models: access.NewStore(pool)},
+		Subscriptions: a.Subscriptions, Entitlements: a.Products, Models: access.NewStore(pages)},
 		gateway.Options{Now: o.Now, Secret: []byte(cfg.SessionSecret), ReservationTTL: cfg.Gateway.ReservationTTL,
 			LateEventWindow: cfg.Gateway.LateEventWindow, PortalBaseURL: cfg.BaseURL, CacheTTL: o.KeyCacheTTL,
 			DefaultLimit: cfg.Gateway.DefaultLimit, TrialLimit: cfg.Gateway.TrialLimit})
@@ -499,7 +503,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	// The OpenAI-compatible gateway's keys and upstreams (`credits gateway`
 	// serves the calls; the portal and back office manage these).
 	ropts := a.relayOptions(o)
-	a.RelayKeys = relay.NewKeys(pool, a.Ledger, func(ctx context.Context) ([]string, error) {
+	a.RelayKeys = relay.NewKeys(pages, a.Ledger, func(ctx context.Context) ([]string, error) {
 		c, err := a.Pricing.InForce(ctx, ropts.Now())
 		if err != nil {
 			return nil, err
@@ -510,10 +514,10 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		return names, nil
 	}, ropts)
-	a.RelayUpstreams = relay.NewUpstreams(pool, sealer, ropts)
+	a.RelayUpstreams = relay.NewUpstreams(pages, sealer, ropts)
 	// Model allow-lists: a change drops the gateway's cached account here
 	// (other processes read it again within the gateway's cache TTL).
-	a.Access = access.New(pool, a.Ledger, access.Options{Now: o.Now, OnChange: a.Gateway.Forget,
+	a.Access = access.New(pages, a.Ledger, access.Options{Now: o.Now, OnChange: a.Gateway.Forget,
 		Models: func(ctx context.Context) ([]string, error) {
 			c, err := a.Pricing.InForce(ctx, ropts.Now())
 			if err != nil {
@@ -537,16 +541,16 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		return name, err
 	}
 	// Postpaid credit lines and their bills (internal/creditline).
-	a.CreditLines = creditline.New(pool, a.Ledger, creditline.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB,
+	a.CreditLines = creditline.New(pages, a.Ledger, creditline.Options{Now: o.Now, CreditPriceRMB: cfg.CreditPriceRMB,
 		Notify: &creditline.MailAndWebhook{Jobs: late, Webhooks: a.Webhooks, I18n: a.I18n, Recipients: a.billingContacts,
 			PortalURL: cfg.BaseURL + "/portal/bills"}})
-	a.Backoffice = backoffice.New(pool, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice, CreditLines: a.CreditLines,
+	a.Backoffice = backoffice.New(pages, a.Ledger, a.Auth, backoffice.Options{Now: o.Now, Settings: cfg.Backoffice, CreditLines: a.CreditLines,
 		Current:        func() backoffice.Settings { return current().Backoffice(cfg.Backoffice) },
 		CreditPriceRMB: cfg.CreditPriceRMB, TransferOrders: pay, Orders: pay, ChannelOrders: pay, Refunder: pay,
 		Identities: a.Verification.BackOffice(), Keys: a.Gateway.Keys.BackOffice(), Plans: a.Subscriptions, PlanStats: a.Subscriptions,
 		PlanFees: planFees(pay, a.Subscriptions, a.Products), Webhooks: a.Webhooks,
 		Pricing: a.Pricing, Costs: a.Costs, OnPriceChange: a.Gateway.Forget, Reader: a.Reader})
-	a.Journal = journal.New(pool, a.Backoffice, journal.Options{CreditLines: a.CreditLines, PlanFees: planFees(pay, a.Subscriptions, a.Products),
+	a.Journal = journal.New(pages, a.Backoffice, journal.Options{CreditLines: a.CreditLines, PlanFees: planFees(pay, a.Subscriptions, a.Products),
 		Accounts: func() journal.Accounts { return current().Journal() }})
 
 	// Background jobs: mail, webhooks, alerts, the ledger's sweeps, the
@@ -554,7 +558,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	workers := river.NewWorkers()
 	river.AddWorker(workers, mail.NewSendWorker(a.Mail))
 	river.AddWorker(workers, webhook.NewDeliverer(pool, webhook.DelivererOptions{Logger: logger, AllowPrivateNetworks: !production}))
-	alerts, err := gateway.NewAlerts(pool, late, a.Webhooks, gateway.AlertOptions{ReminderDays: cfg.Gateway.ReminderDays,
+	alerts, err := gateway.NewAlerts(pages, late, a.Webhooks, gateway.AlertOptions{ReminderDays: cfg.Gateway.ReminderDays,
 		CurrentReminderDays: func() int { return current().ReminderDays }})
 	if err != nil {
 		return nil, err
@@ -563,11 +567,11 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	river.AddWorker(workers, payments.NewSyncWorker(a.Payments))
 	river.AddWorker(workers, plans.NewGrantWorker(a.Subscriptions))
 	river.AddWorker(workers, &plans.QuotaSweepWorker{Quotas: a.Quotas})
-	a.Budgets = budget.New(pool, a.Ledger, late, a.Webhooks, a.I18n, budget.Options{Now: o.Now,
+	a.Budgets = budget.New(pages, a.Ledger, late, a.Webhooks, a.I18n, budget.Options{Now: o.Now,
 		CreditPrice: func() decimal.Decimal { return cfg.CreditPriceRMB }, PortalURL: cfg.BaseURL + "/portal/budgets"})
 	river.AddWorker(workers, &budget.NotifyWorker{Budgets: a.Budgets})
 	a.RelayKeys.SetBudgets(a.Budgets) // a key may be created with its monthly budget
-	a.Team = team.New(pool, team.Options{Jobs: late, I18n: a.I18n, Now: o.Now, Reader: a.Reader,
+	a.Team = team.New(pages, team.Options{Jobs: late, I18n: a.I18n, Now: o.Now, Reader: a.Reader,
 		Link: func(token string) string { return cfg.BaseURL + "/team/accept/" + token }})
 	periodic := append(gateway.PeriodicJobs(0), payments.PeriodicJobs()...)
 	periodic = append(periodic, plans.PeriodicJobs()...)
@@ -580,7 +584,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	periodic = append(periodic, autotopup.PeriodicJobs(scanEvery)...)
 	periodic = append(periodic, budget.PeriodicJobs(scanEvery)...)
 	// Run-out alerts: hourly, at most one per account and Shanghai day.
-	a.Forecast = forecast.New(pool, a.Ledger, a.Usage, a.Webhooks, late, a.I18n, forecast.Options{Now: o.Now,
+	a.Forecast = forecast.New(pages, a.Ledger, a.Usage, a.Webhooks, late, a.I18n, forecast.Options{Now: o.Now,
 		Threshold: func() int { return current().RunwayDays }, PortalURL: cfg.BaseURL + "/portal/topup"})
 	river.AddWorker(workers, &forecast.ScanWorker{Forecast: a.Forecast})
 	periodic = append(periodic, forecast.PeriodicJobs(0)...)
@@ -592,7 +596,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	periodic = append(periodic, costs.PeriodicJobs()...)
 	// Monthly statements: mailed with PDF and XLSX to each account's billing
 	// contacts, once per account and month (internal/statement).
-	river.AddWorker(workers, &statement.MailWorker{Mailer: &statement.Mailer{Service: &statement.Service{Pool: pool, Ledger: a.Ledger, CreditLines: a.CreditLines},
+	river.AddWorker(workers, &statement.MailWorker{Mailer: &statement.Mailer{Service: &statement.Service{Pool: pages, Ledger: a.Ledger, CreditLines: a.CreditLines},
 		Pool: pool, Jobs: late, I18n: a.I18n, Recipients: a.billingContacts, PortalURL: cfg.BaseURL + "/portal/statements"}})
 	periodic = append(periodic, statement.PeriodicJobs()...)
 	// Credit line bills: closed on the billing day, moved along their states.

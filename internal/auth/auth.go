@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/piicrypto"
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -80,13 +79,13 @@ type Options struct {
 
 // Service is the identity domain: registration, sign-in, tokens, staff.
 type Service struct {
-	pool      *pgxpool.Pool
+	pool      db.Querier
 	opt       Options
 	dummyHash string // verified against for unknown logins, to even out timing
 }
 
 // New returns a Service on pool with opts' defaults filled in.
-func New(pool *pgxpool.Pool, opts Options) *Service {
+func New(pool db.Querier, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

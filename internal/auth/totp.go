@@ -41,8 +41,10 @@ type TOTPEnrolment struct {
 
 func totpAAD(userID int64) []byte { return []byte("auth.totp:" + strconv.FormatInt(userID, 10)) }
 
-const selectTOTPForUpdate = `SELECT kind, coalesce(email, ''), totp_secret, totp_confirmed_at IS NOT NULL, totp_last_step
-FROM users WHERE id = $1 FOR UPDATE`
+const selectTOTP = `SELECT kind, coalesce(email, ''), totp_secret, totp_confirmed_at IS NOT NULL, totp_last_step
+FROM users WHERE id = $1`
+
+const selectTOTPForUpdate = selectTOTP + ` FOR UPDATE`
 
 type totpState struct {
 	kind      Kind
@@ -113,6 +115,14 @@ func (s *Service) TOTPEnrolment(ctx context.Context, userID int64) (TOTPEnrolmen
 		out = TOTPEnrolment{Secret: key.Secret(), URL: key.URL()}
 		return nil
 	})
+	if err != nil && db.NoPrimary(err) {
+		// No primary (a failover): a pending secret already stored is
+		// shown as it stands; a new one cannot be stored, so the page
+		// says to try again.
+		if pending, ok := s.pendingTOTP(ctx, userID); ok {
+			return pending, nil
+		}
+	}
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -121,6 +131,25 @@ func (s *Service) TOTPEnrolment(ctx context.Context, userID int64) (TOTPEnrolmen
 		return TOTPEnrolment{}, fmt.Errorf("auth: totp enrolment: %w", err)
 	}
 	return out, nil
+}
+
+// pendingTOTP reads, without a lock, the staff user's pending secret, if
+// one is stored and not confirmed.
+func (s *Service) pendingTOTP(ctx context.Context, userID int64) (TOTPEnrolment, bool) {
+	var st totpState
+	err := s.pool.QueryRow(ctx, selectTOTP, userID).Scan(&st.kind, &st.email, &st.sealed, &st.confirmed, &st.lastStep)
+	if err != nil || st.kind != KindStaff || st.confirmed || st.sealed == nil {
+		return TOTPEnrolment{}, false
+	}
+	raw, err := s.opt.Sealer.Open(st.sealed, totpAAD(userID))
+	if err != nil {
+		return TOTPEnrolment{}, false
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.opt.TOTPIssuer, AccountName: st.email, Secret: raw})
+	if err != nil {
+		return TOTPEnrolment{}, false
+	}
+	return TOTPEnrolment{Secret: key.Secret(), URL: key.URL()}, true
 }
 
 func decodeSecret(b32 string) ([]byte, error) {

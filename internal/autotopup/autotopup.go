@@ -34,10 +34,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/webhook"
@@ -147,7 +147,7 @@ func DefaultLimits() map[payments.Channel]Limits {
 
 // Service is auto top-up.
 type Service struct {
-	pool     *pgxpool.Pool
+	pool     db.Querier
 	payments *payments.Service
 	jobs     jobs.Inserter
 	webhooks *webhook.Service
@@ -156,7 +156,7 @@ type Service struct {
 
 // New returns the service. ins enqueues the debit, mail and webhook jobs
 // inside the transactions that decide them.
-func New(pool *pgxpool.Pool, pay *payments.Service, ins jobs.Inserter, webhooks *webhook.Service, opts Options) (*Service, error) {
+func New(pool db.Querier, pay *payments.Service, ins jobs.Inserter, webhooks *webhook.Service, opts Options) (*Service, error) {
 	if opts.Limits == nil {
 		opts.Limits = DefaultLimits()
 	}

@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
@@ -107,7 +106,7 @@ type Options struct {
 
 // Service is the back office. It is safe for concurrent use.
 type Service struct {
-	pool   *pgxpool.Pool
+	pool   db.Querier
 	ledger *ledger.Ledger
 	users  *auth.Service
 	opt    Options
@@ -117,7 +116,7 @@ type Service struct {
 func (s *Service) read(ctx context.Context) db.DBTX { return s.opt.Reader.Or(ctx, s.pool) }
 
 // New returns a Service over pool, the ledger and the users.
-func New(pool *pgxpool.Pool, l *ledger.Ledger, users *auth.Service, opts Options) *Service {
+func New(pool db.Querier, l *ledger.Ledger, users *auth.Service, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -81,7 +80,7 @@ type TransferResult struct {
 // (the accounts are not of one enterprise, or not of r.Enterprise),
 // ledger.ErrAllocationExceeded (a *ledger.ShortfallError with From's
 // allocation), ledger.ErrNotFound (no such To), ledger.ErrIdempotencyConflict.
-func Transfer(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, r TransferRequest) (TransferResult, error) {
+func Transfer(ctx context.Context, pool db.Querier, l *ledger.Ledger, r TransferRequest) (TransferResult, error) {
 	out := TransferResult{Amount: r.Amount}
 	errs := fielderr.New("backoffice")
 	if checkCredits(r.Amount) != nil || r.Amount.GreaterThan(MaxTransferCredits) {

@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
@@ -56,7 +56,7 @@ type Options struct {
 
 // Service sets budgets and sends their alerts.
 type Service struct {
-	pool     *pgxpool.Pool
+	pool     db.Querier
 	ledger   *ledger.Ledger
 	jobs     jobs.Inserter
 	webhooks *webhook.Service
@@ -66,7 +66,7 @@ type Service struct {
 
 // New returns a Service; jobs, webhooks and bundle may be nil in a process
 // that sends no alerts.
-func New(pool *pgxpool.Pool, l *ledger.Ledger, ins jobs.Inserter, wh *webhook.Service, bundle *i18n.Bundle, opts Options) *Service {
+func New(pool db.Querier, l *ledger.Ledger, ins jobs.Inserter, wh *webhook.Service, bundle *i18n.Bundle, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -129,12 +128,12 @@ func validateCard(card Card) error {
 // in-memory schedule of every version (pricing.Schedule, as the rate card):
 // costing a charge never waits for the database.
 type Service struct {
-	pool *pgxpool.Pool
+	pool db.Querier
 	pricing.Schedule
 }
 
 // New returns a Service on pool.
-func New(pool *pgxpool.Pool) *Service {
+func New(pool db.Querier) *Service {
 	return &Service{pool: pool, Schedule: pricing.NewSchedule(pool, "cost_card_versions", "cost_card_prices", "costs: cost card")}
 }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/shopspring/decimal"
 
@@ -19,7 +18,7 @@ import (
 // Alerter records negative-margin days of models and mails finance about
 // each, in one transaction.
 type Alerter struct {
-	Pool  *pgxpool.Pool
+	Pool  db.Querier
 	Costs *Service
 	Jobs  jobs.Inserter // the mail is a River job inserted in the alert's transaction
 	I18n  *i18n.Bundle

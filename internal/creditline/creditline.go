@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -84,13 +83,13 @@ type Notifier interface {
 
 // Service grants lines, issues bills and takes their payments.
 type Service struct {
-	pool   *pgxpool.Pool
+	pool   db.Querier
 	ledger *ledger.Ledger
 	opt    Options
 }
 
 // New returns a Service.
-func New(pool *pgxpool.Pool, l *ledger.Ledger, opt Options) *Service {
+func New(pool db.Querier, l *ledger.Ledger, opt Options) *Service {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}

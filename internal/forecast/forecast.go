@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/shopspring/decimal"
 
@@ -61,7 +60,7 @@ type Options struct {
 
 // Service finds accounts about to run out and alerts them.
 type Service struct {
-	pool     *pgxpool.Pool
+	pool     db.Querier
 	ledger   *ledger.Ledger
 	usage    *usage.Store
 	webhooks *webhook.Service
@@ -72,7 +71,7 @@ type Service struct {
 
 // New returns the service; webhooks, ins and bundle may be nil (no webhook,
 // no mail).
-func New(pool *pgxpool.Pool, l *ledger.Ledger, u *usage.Store, wh *webhook.Service, ins jobs.Inserter, bundle *i18n.Bundle, opts Options) *Service {
+func New(pool db.Querier, l *ledger.Ledger, u *usage.Store, wh *webhook.Service, ins jobs.Inserter, bundle *i18n.Bundle, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/shopspring/decimal"
 
@@ -74,7 +73,7 @@ type AlertOptions struct {
 
 // Alerts turns ledger events into low-balance and expiry alerts.
 type Alerts struct {
-	pool     *pgxpool.Pool
+	pool     db.Querier
 	jobs     jobs.Inserter
 	webhooks *webhook.Service
 	opts     AlertOptions
@@ -92,7 +91,7 @@ func (a *Alerts) reminderDays() int {
 
 // NewAlerts returns the alert scanner; ins is the River client, webhooks
 // the webhook service fanning events out to the account's endpoints.
-func NewAlerts(pool *pgxpool.Pool, ins jobs.Inserter, webhooks *webhook.Service, opts AlertOptions) (*Alerts, error) {
+func NewAlerts(pool db.Querier, ins jobs.Inserter, webhooks *webhook.Service, opts AlertOptions) (*Alerts, error) {
 	if opts.ReminderDays <= 0 {
 		opts.ReminderDays = 7
 	}

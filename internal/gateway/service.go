@@ -8,13 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/seed75218f88/credits/internal/costs"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/plans"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 	"github.com/seed75218f88/credits/internal/webhook"
@@ -27,7 +27,7 @@ type PortalLinker interface {
 
 // Service is the gateway API's domain. It is safe for concurrent use.
 type Service struct {
-	pool     *pgxpool.Pool
+	pool     db.Querier
 	ledger   *ledger.Ledger
 	pricing  *pricing.Service
 	costs    *costs.Service
@@ -74,7 +74,7 @@ type extKey struct {
 
 // Deps are the collaborators of a Service.
 type Deps struct {
-	Pool    *pgxpool.Pool
+	Pool    db.Querier
 	Ledger  *ledger.Ledger
 	Pricing *pricing.Service
 	// Costs costs each charge (internal/costs); nil: charges record no cost.

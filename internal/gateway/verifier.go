@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -28,7 +27,7 @@ type Verifier interface {
 // reference, verified_at, actor): the row is the audit record of who said
 // the person was verified, when, and under which platform reference.
 type PGVerifier struct {
-	Pool   *pgxpool.Pool
+	Pool   db.Querier
 	Ledger *ledger.Ledger // ends the account's trial
 }
 

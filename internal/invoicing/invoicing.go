@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -129,13 +128,13 @@ type Options struct {
 
 // Service runs invoicing. It is safe for concurrent use.
 type Service struct {
-	pool   *pgxpool.Pool
+	pool   db.Querier
 	source TopUpSource
 	opts   Options
 }
 
 // New returns a Service over pool, reading paid top-ups from source.
-func New(pool *pgxpool.Pool, source TopUpSource, opts Options) *Service {
+func New(pool db.Querier, source TopUpSource, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -25,11 +25,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/creditline"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
@@ -159,13 +159,13 @@ type Options struct {
 
 // Service makes journals.
 type Service struct {
-	pool *pgxpool.Pool
+	pool db.Querier
 	rev  Revenue
 	opt  Options
 }
 
 // New returns a Service reading pool, with rev the revenue report.
-func New(pool *pgxpool.Pool, rev Revenue, opt Options) *Service {
+func New(pool db.Querier, rev Revenue, opt Options) *Service {
 	if opt.Accounts == nil {
 		opt.Accounts = DefaultAccounts
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -103,7 +102,7 @@ func (l *Ledger) latest(ctx context.Context) db.Querier { return l.opts.Reader.L
 // Ledger is the credit ledger. It is safe for concurrent use; Close stops
 // its writers.
 type Ledger struct {
-	pool    *pgxpool.Pool
+	pool    db.Querier
 	opts    Options
 	writers []*writer
 	pools   sync.Map // account id -> pool id (immutable)
@@ -131,7 +130,7 @@ func (l *Ledger) Stats() WriterStats {
 }
 
 // New returns a Ledger over pool and starts its writers.
-func New(pool *pgxpool.Pool, opts Options) *Ledger {
+func New(pool db.Querier, opts Options) *Ledger {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

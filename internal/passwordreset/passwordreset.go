@@ -12,7 +12,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -28,7 +27,7 @@ var ErrNoEmail = errors.New("passwordreset: the user has no email address")
 
 // Service mails password-reset links.
 type Service struct {
-	Pool *pgxpool.Pool
+	Pool db.Querier
 	Auth *auth.Service
 	// Jobs enqueues the mail job inside the token's transaction (the River
 	// client; its mail worker sends it).

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // Sentinel errors of the payments service; test with errors.Is. Each
@@ -248,14 +248,14 @@ func (p Products) withDefaults() Products {
 // Service runs top-up orders: products, QR and bank transfer orders,
 // channel notifies, the sync job and refunds. It is safe for concurrent use.
 type Service struct {
-	pool     *pgxpool.Pool
+	pool     db.Querier
 	ledger   *ledger.Ledger
 	channels Channels
 	opts     Options
 }
 
 // New returns the payments service over pool and the ledger.
-func New(pool *pgxpool.Pool, l *ledger.Ledger, ch Channels, opts Options) *Service {
+func New(pool db.Querier, l *ledger.Ledger, ch Channels, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

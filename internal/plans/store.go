@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -39,12 +38,12 @@ type Options struct {
 // Service is the plan catalogue: drafts, publishing and the published
 // versions.
 type Service struct {
-	pool *pgxpool.Pool
+	pool db.Querier
 	now  func() time.Time
 }
 
 // New returns the catalogue on pool.
-func New(pool *pgxpool.Pool, o Options) *Service {
+func New(pool db.Querier, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -162,7 +161,7 @@ func GrantKey(subscriptionID int64, start time.Time) string {
 
 // Subscriptions subscribes accounts to plans and grants their plan credits.
 type Subscriptions struct {
-	pool       *pgxpool.Pool
+	pool       db.Querier
 	ledger     *ledger.Ledger
 	now        func() time.Time
 	terms      func() RenewalTerms
@@ -173,7 +172,7 @@ type Subscriptions struct {
 
 // NewSubscriptions returns the subscriptions on pool, granting plan credits
 // through l.
-func NewSubscriptions(pool *pgxpool.Pool, l *ledger.Ledger, o Options) *Subscriptions {
+func NewSubscriptions(pool db.Querier, l *ledger.Ledger, o Options) *Subscriptions {
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -60,12 +59,12 @@ const DefaultRefresh = 5 * time.Second
 // in-memory schedule of every version (Schedule: Refresh, Now and Forget
 // are its).
 type Service struct {
-	pool *pgxpool.Pool
+	pool db.Querier
 	Schedule
 }
 
 // New returns a Service on pool.
-func New(pool *pgxpool.Pool) *Service {
+func New(pool db.Querier) *Service {
 	return &Service{pool: pool, Schedule: NewSchedule(pool, "rate_card_versions", "rate_card_prices", "pricing: rate card")}
 }
 

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/snapshot"
 )
 
@@ -26,7 +26,7 @@ type Schedule struct {
 	// Now is the clock that decides when the cache is stale (time.Now).
 	Now func() time.Time
 
-	pool   *pgxpool.Pool
+	pool   db.Querier
 	query  string // selectNewVersionsOf for the card's two tables
 	errPre string // the prefix of a database error, "pricing: rate card"
 	cache  snapshot.Refreshing[schedule]
@@ -42,7 +42,7 @@ type schedule struct {
 // NewSchedule returns the schedule of the card kept in versionsTable (one
 // row a version) and pricesTable (one row a model line), both append-only
 // with the rate card's columns. errPrefix names the card in database errors.
-func NewSchedule(pool *pgxpool.Pool, versionsTable, pricesTable, errPrefix string) Schedule {
+func NewSchedule(pool db.Querier, versionsTable, pricesTable, errPrefix string) Schedule {
 	return Schedule{Refresh: DefaultRefresh, Now: time.Now, pool: pool,
 		query: fmt.Sprintf(selectNewVersionsOf, versionsTable, pricesTable), errPre: errPrefix}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -26,13 +25,13 @@ type Options struct {
 
 // Service is the product catalogue and the entitlements.
 type Service struct {
-	pool     *pgxpool.Pool
+	pool     db.Querier
 	now      func() time.Time
 	webhooks *webhook.Service
 }
 
 // New returns the catalogue on pool.
-func New(pool *pgxpool.Pool, o Options) *Service {
+func New(pool db.Querier, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -92,14 +91,14 @@ type Options struct {
 
 // Service records invitations and grants rewards.
 type Service struct {
-	pool   *pgxpool.Pool
+	pool   db.Querier
 	ledger *ledger.Ledger
 	ids    Identities
 	opts   Options
 }
 
 // New returns the referral service.
-func New(pool *pgxpool.Pool, l *ledger.Ledger, ids Identities, opts Options) *Service {
+func New(pool db.Querier, l *ledger.Ledger, ids Identities, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

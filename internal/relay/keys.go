@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/budget"
@@ -98,7 +97,7 @@ var shanghai = func() *time.Location {
 // once through invalidate.RelayKey (app.Build calls Forget), the TTL
 // bounding it should that word be lost.
 type Keys struct {
-	pool   *pgxpool.Pool
+	pool   db.Querier
 	ledger *ledger.Ledger
 	models func(ctx context.Context) ([]string, error)
 	opts   Options
@@ -119,7 +118,7 @@ type cachedKey struct {
 
 // NewKeys returns the key store; models lists the model names a key may
 // be limited to (the rate card in force).
-func NewKeys(pool *pgxpool.Pool, l *ledger.Ledger, models func(ctx context.Context) ([]string, error), opts Options) *Keys {
+func NewKeys(pool db.Querier, l *ledger.Ledger, models func(ctx context.Context) ([]string, error), opts Options) *Keys {
 	opts.defaults()
 	return &Keys{pool: pool, ledger: l, models: models, opts: opts}
 }

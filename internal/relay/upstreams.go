@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/seed75218f88/credits/internal/auth"
@@ -111,7 +110,7 @@ func (r upstreamRow) upstream() Upstream {
 // the gateway the enabled ones with their opened secrets, cached for
 // Options.UpstreamTTL, each with its circuit breaker.
 type Upstreams struct {
-	pool   *pgxpool.Pool
+	pool   db.Querier
 	sealer *piicrypto.Sealer
 	opts   Options
 
@@ -136,7 +135,7 @@ type breakerEntry struct {
 
 // NewUpstreams returns the store; secrets are sealed with sealer (the PII
 // keys) and bound to the upstream's name.
-func NewUpstreams(pool *pgxpool.Pool, sealer *piicrypto.Sealer, opts Options) *Upstreams {
+func NewUpstreams(pool db.Querier, sealer *piicrypto.Sealer, opts Options) *Upstreams {
 	opts.defaults()
 	return &Upstreams{pool: pool, sealer: sealer, opts: opts, breakers: map[int64]*breakerEntry{}, process: processName()}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
@@ -78,7 +77,7 @@ type snapshot struct {
 // Store reads and changes the business settings. It is safe for concurrent
 // use.
 type Store struct {
-	pool       *pgxpool.Pool
+	pool       db.Querier
 	defaults   Values
 	opts       Options
 	cur        atomic.Pointer[snapshot]
@@ -87,7 +86,7 @@ type Store struct {
 
 // New returns the store over pool with the environment's values as
 // defaults. Call Load before serving so the first reads see stored changes.
-func New(pool *pgxpool.Pool, defaults Values, opts Options) *Store {
+func New(pool db.Querier, defaults Values, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

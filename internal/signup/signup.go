@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
@@ -35,7 +34,7 @@ var Default = Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
 
 // Service registers customers.
 type Service struct {
-	Pool     *pgxpool.Pool
+	Pool     db.Querier
 	Auth     *auth.Service
 	Ledger   *ledger.Ledger
 	Settings Settings

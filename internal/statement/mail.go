@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -20,7 +19,7 @@ import (
 // and XLSX attached, to its billing contacts.
 type Mailer struct {
 	Service *Service
-	Pool    *pgxpool.Pool
+	Pool    db.Querier
 	Jobs    jobs.Inserter // the mail is a River job inserted with the mailing's row
 	I18n    *i18n.Bundle
 	// Recipients are an account's billing contacts (its own user, and an

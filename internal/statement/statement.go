@@ -22,11 +22,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/creditline"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
@@ -188,7 +188,7 @@ func (s Statement) Movement(c Category) Movement {
 // Service computes statements. A month is closed once the ledger's clock
 // (ledger.Ledger.Now) has passed its end.
 type Service struct {
-	Pool   *pgxpool.Pool
+	Pool   db.Querier
 	Ledger *ledger.Ledger
 	// CreditLines lists an enterprise's bills for its credit line
 	// section; nil lists none (the section's credit figures remain).

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
@@ -169,12 +168,12 @@ type Options struct {
 
 // Service manages enterprises' members and invitations.
 type Service struct {
-	pool *pgxpool.Pool
+	pool db.Querier
 	o    Options
 }
 
 // New returns the team service on pool.
-func New(pool *pgxpool.Pool, o Options) *Service {
+func New(pool db.Querier, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}

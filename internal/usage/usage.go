@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/ledger"
@@ -177,7 +176,7 @@ type Summary struct {
 
 // Store reads usage. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool db.Querier
 	// RefreshAfter is how many unfolded usage rows a read tolerates before
 	// it folds them into the rollup first (default 2,000).
 	RefreshAfter int
@@ -188,7 +187,7 @@ type Store struct {
 }
 
 // New returns a Store over pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, RefreshAfter: 2000} }
+func New(pool db.Querier) *Store { return &Store{pool: pool, RefreshAfter: 2000} }
 
 // read is where this request's reads go (db.Reader.For).
 func (s *Store) read(ctx context.Context) db.DBTX { return s.Reader.Or(ctx, s.pool) }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
@@ -28,11 +27,11 @@ var DeskRoles = []auth.Role{auth.RoleFinance, auth.RoleAdmin}
 // discard, each audited.
 type Desk struct {
 	stream *Stream
-	pool   *pgxpool.Pool
+	pool   db.Querier
 }
 
 // NewDesk returns the desk over the stream, auditing into pool's database.
-func NewDesk(s *Stream, pool *pgxpool.Pool) *Desk { return &Desk{stream: s, pool: pool} }
+func NewDesk(s *Stream, pool db.Querier) *Desk { return &Desk{stream: s, pool: pool} }
 
 // List is one page of dead-lettered events (oldest first, after the
 // sequence after), the sequence of the next page (0: none) and how many

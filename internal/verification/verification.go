@@ -26,12 +26,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/identity"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
 // State is where an account stands in verification.
@@ -128,7 +128,7 @@ type Options struct {
 
 // Service runs verification. It is safe for concurrent use.
 type Service struct {
-	pool     *pgxpool.Pool
+	pool     db.Querier
 	provider identity.Provider
 	sealer   *piicrypto.Sealer
 	index    *piicrypto.BlindIndex
@@ -138,7 +138,7 @@ type Service struct {
 
 // New returns a Service. provider confirms identities (identity.Sandbox in
 // development); sealer and index protect the numbers; led receives the bonus.
-func New(pool *pgxpool.Pool, provider identity.Provider, sealer *piicrypto.Sealer, index *piicrypto.BlindIndex, led *ledger.Ledger, opts Options) *Service {
+func New(pool db.Querier, provider identity.Provider, sealer *piicrypto.Sealer, index *piicrypto.BlindIndex, led *ledger.Ledger, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -43,8 +43,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 )
 
@@ -106,14 +106,14 @@ type Options struct {
 
 // Service registers endpoints and enqueues deliveries.
 type Service struct {
-	pool *pgxpool.Pool
+	pool db.Querier
 	jobs jobs.Inserter
 	opts Options
 }
 
 // NewService returns a Service storing endpoints in pool and enqueueing
 // deliveries with ins (the River client).
-func NewService(pool *pgxpool.Pool, ins jobs.Inserter, opts Options) *Service {
+func NewService(pool db.Querier, ins jobs.Inserter, opts Options) *Service {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
 	}

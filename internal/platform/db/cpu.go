@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ProcessCPU is this process's user + system CPU so far (benchmarks report
@@ -26,7 +25,7 @@ func ProcessCPU() time.Duration {
 // ServerCPU is the CPU so far of each server process attached to the
 // pool's database (backends, autovacuum workers), by pid, read from /proc;
 // nil when the server is not on this machine. USER_HZ is 100 on Linux.
-func ServerCPU(ctx context.Context, pool *pgxpool.Pool) map[int]time.Duration {
+func ServerCPU(ctx context.Context, pool DBTX) map[int]time.Duration {
 	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
 	if err != nil {
 		return nil

@@ -51,7 +51,7 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 
 // InTx runs fn in one transaction, retrying it on serialization failures and
 // deadlocks, which PostgreSQL expects callers to retry.
-func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+func InTx(ctx context.Context, pool Querier, fn func(pgx.Tx) error) error {
 	const attempts = 5
 	var err error
 	for i := 0; i < attempts; i++ {

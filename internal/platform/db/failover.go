@@ -2,6 +2,10 @@ package db
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,10 +29,12 @@ import (
 // sparing each read a connection attempt. Writes are never rerouted: they
 // fail, and the client resends them once a primary answers again.
 
-// Querier is what Latest answers: a DBTX that also begins transactions
-// (every *pgxpool.Pool is one).
+// Querier is what a domain service is given and what Latest answers: a
+// DBTX that also begins transactions (every *pgxpool.Pool is one, and so
+// is Reader.Failover).
 type Querier interface {
 	DBTX
+	Begin(ctx context.Context) (pgx.Tx, error)
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
 
@@ -90,11 +96,11 @@ func (r *Reader) StandIn(ctx context.Context, err error, maxLag time.Duration) (
 
 // Latest is where a read that must see the primary's latest state (a
 // balance, a user, a session, the customer's account) goes: pool, except
-// in a request pinned by Pin, where it is the primary's pool but the
-// standby should the primary not answer and the standby stand in for it;
-// in a request Pin already sent to the standby for want of a primary,
-// the standby. Safe on a nil Reader (pool, always).
-func (r *Reader) Latest(ctx context.Context, pool *pgxpool.Pool) Querier {
+// in a request pinned by Pin or PinFailover, where it is the primary but
+// the standby should the primary not answer and the standby stand in for
+// it; in a request already sent to the standby for want of a primary, the
+// standby. Safe on a nil Reader (pool, always).
+func (r *Reader) Latest(ctx context.Context, pool Querier) Querier {
 	if !r.Replicated() {
 		return pool
 	}
@@ -104,10 +110,58 @@ func (r *Reader) Latest(ctx context.Context, pool *pgxpool.Pool) Querier {
 		return pool
 	case p.outage:
 		r.standIns.Add(1)
-		return standbyDB{r}
+		return r.standbyFirst()
 	default:
-		return failoverDB{r: r, lsn: p.lsn}
+		return r.primaryFirst(p.lsn)
 	}
+}
+
+// Failover is the primary's pool as the domain services are given it:
+// every query runs on the primary, except in a request pinned by Pin or
+// PinFailover (a page), whose queries are Latest's — a read that finds no
+// primary runs again on the standby when it can stand in, and a
+// transaction that cannot begin on the primary begins on the standby,
+// read-only, so a write in it is refused there, never run. Exec, SendBatch
+// and CopyFrom only ever go to the primary. Without a standby it is the
+// primary's pool itself.
+func (r *Reader) Failover() Querier {
+	if !r.Replicated() {
+		return r.primary
+	}
+	return failoverPool{r}
+}
+
+// failoverPool is Failover's answer: Latest, decided query by query.
+type failoverPool struct{ r *Reader }
+
+func (f failoverPool) on(ctx context.Context) Querier { return f.r.Latest(ctx, f.r.primary) }
+
+func (f failoverPool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return f.on(ctx).Exec(ctx, sql, args...)
+}
+
+func (f failoverPool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return f.on(ctx).Query(ctx, sql, args...)
+}
+
+func (f failoverPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return f.on(ctx).QueryRow(ctx, sql, args...)
+}
+
+func (f failoverPool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return f.on(ctx).SendBatch(ctx, b)
+}
+
+func (f failoverPool) CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	return f.on(ctx).CopyFrom(ctx, t, cols, src)
+}
+
+func (f failoverPool) Begin(ctx context.Context) (pgx.Tx, error) {
+	return f.on(ctx).BeginTx(ctx, pgx.TxOptions{})
+}
+
+func (f failoverPool) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	return f.on(ctx).BeginTx(ctx, opts)
 }
 
 // ReadTx runs fn in a read-only transaction with opts on q; when q is
@@ -116,98 +170,133 @@ func (r *Reader) Latest(ctx context.Context, pool *pgxpool.Pool) Querier {
 func ReadTx(ctx context.Context, q Querier, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	opts.AccessMode = pgx.ReadOnly
 	err := pgx.BeginTxFunc(ctx, q, opts, fn)
-	if f, ok := q.(failoverDB); ok && Unavailable(ctx, err) && f.r.canStandIn(f.lsn, f.r.opts.MaxLag) {
-		f.r.standIns.Add(1)
-		return pgx.BeginTxFunc(ctx, f.r.standby, opts, fn)
+	if d, ok := q.(twoServers); ok && d.first == d.r.primary && d.again(ctx, err) {
+		return pgx.BeginTxFunc(ctx, d.second, d.txOptions(d.second, opts), fn)
 	}
 	return err
 }
 
-// failoverDB is the primary as a DBTX whose reads run again on the standby
-// when the primary does not answer and the standby can stand in (for the
-// customer's last write, lsn). Writes only ever go to the primary.
-type failoverDB struct {
-	r   *Reader
-	lsn LSN
+// primaryFirst is the primary as a DBTX whose reads run again on the
+// standby when the primary does not answer and the standby can stand in
+// (for the customer's last write, lsn).
+func (r *Reader) primaryFirst(lsn LSN) twoServers {
+	return twoServers{r: r, first: r.primary, second: r.standby, again: func(ctx context.Context, err error) bool {
+		if !Unavailable(ctx, err) || !r.canStandIn(lsn, r.opts.MaxLag) {
+			return false
+		}
+		r.standIns.Add(1)
+		return true
+	}}
 }
 
-// standIn reports whether a read that failed with err on the primary runs
-// again on the standby.
-func (f failoverDB) standIn(ctx context.Context, err error) bool {
-	if !Unavailable(ctx, err) || !f.r.canStandIn(f.lsn, f.r.opts.MaxLag) {
-		return false
-	}
-	f.r.standIns.Add(1)
-	return true
+// standbyFirst is the standby as a DBTX whose reads run again on the
+// primary when the standby is not there to answer (which is then marked
+// down until the next good probe).
+func (r *Reader) standbyFirst() twoServers {
+	return twoServers{r: r, first: r.standby, second: r.primary, again: func(ctx context.Context, err error) bool {
+		if !standbyUnavailable(ctx, err) {
+			return false
+		}
+		r.down(err)
+		return true
+	}}
 }
 
-func (f failoverDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return f.r.primary.Exec(ctx, sql, args...)
+// twoServers reads on first and, when a read fails there for want of the
+// server (again, which also notes it), runs it again on second. Writes
+// (Exec, SendBatch, CopyFrom) only ever go to the primary, and a
+// transaction on the standby is read-only whatever was asked.
+type twoServers struct {
+	r             *Reader
+	first, second *pgxpool.Pool
+	again         func(context.Context, error) bool
 }
 
-func (f failoverDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	again := func() (pgx.Rows, error) { return f.r.standby.Query(ctx, sql, args...) }
-	rows, err := f.r.primary.Query(ctx, sql, args...)
+func (d twoServers) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return d.r.primary.Exec(ctx, sql, args...)
+}
+
+func (d twoServers) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return d.r.primary.SendBatch(ctx, b)
+}
+
+func (d twoServers) CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	return d.r.primary.CopyFrom(ctx, t, cols, src)
+}
+
+func (d twoServers) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rerun := func() (pgx.Rows, error) { return d.second.Query(ctx, sql, args...) }
+	rows, err := d.first.Query(ctx, sql, args...)
 	if err == nil {
-		return &firstRows{Rows: rows, ctx: ctx, unavailable: f.standIn, again: again}, nil
+		return &firstRows{Rows: rows, ctx: ctx, again: d.again, rerun: rerun}, nil
 	}
-	if f.standIn(ctx, err) {
-		return again()
+	if d.again(ctx, err) {
+		return rerun()
 	}
 	return rows, err
 }
 
-func (f failoverDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return failoverRow{ctx: ctx, f: f, sql: sql, args: args}
+func (d twoServers) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return rerunRow{ctx: ctx, d: d, sql: sql, args: args}
 }
 
-func (f failoverDB) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return f.r.primary.SendBatch(ctx, b)
+func (d twoServers) Begin(ctx context.Context) (pgx.Tx, error) {
+	return d.BeginTx(ctx, pgx.TxOptions{})
 }
 
-func (f failoverDB) CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
-	return f.r.primary.CopyFrom(ctx, t, cols, src)
-}
-
-// BeginTx begins on the primary, or on the standby (read-only transactions
-// only) should the primary not answer.
-func (f failoverDB) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
-	tx, err := f.r.primary.BeginTx(ctx, opts)
-	if opts.AccessMode == pgx.ReadOnly && f.standIn(ctx, err) {
-		return f.r.standby.BeginTx(ctx, opts)
+// BeginTx begins on first, or on second should first not answer.
+func (d twoServers) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	tx, err := d.first.BeginTx(ctx, d.txOptions(d.first, opts))
+	if err != nil && d.again(ctx, err) {
+		return d.second.BeginTx(ctx, d.txOptions(d.second, opts))
 	}
 	return tx, err
 }
 
-// failoverRow runs its query on the primary when scanned, and on the
-// standby should the primary not answer.
-type failoverRow struct {
+// txOptions are opts as p takes them: on the standby a transaction is
+// read-only (a write in it is refused, never run) and at most repeatable
+// read (a hot standby refuses serializable; its snapshot of what it
+// replayed is consistent all the same).
+func (d twoServers) txOptions(p *pgxpool.Pool, opts pgx.TxOptions) pgx.TxOptions {
+	if p != d.r.standby {
+		return opts
+	}
+	opts.AccessMode = pgx.ReadOnly
+	if opts.IsoLevel == pgx.Serializable {
+		opts.IsoLevel = pgx.RepeatableRead
+	}
+	opts.DeferrableMode = ""
+	return opts
+}
+
+// rerunRow runs its query on first when scanned, and on second should
+// first not answer.
+type rerunRow struct {
 	ctx  context.Context
-	f    failoverDB
+	d    twoServers
 	sql  string
 	args []any
 }
 
-func (r failoverRow) Scan(dest ...any) error {
-	err := r.f.r.primary.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
-	if r.f.standIn(r.ctx, err) {
-		return r.f.r.standby.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
+func (r rerunRow) Scan(dest ...any) error {
+	err := r.d.first.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
+	if err != nil && r.d.again(r.ctx, err) {
+		return r.d.second.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
 	}
 	return err
 }
 
-// firstRows are rows whose query runs again elsewhere (again) when the
+// firstRows are rows whose query runs again elsewhere (rerun) when the
 // server fails before the first row: pgx reports a connection lost while
 // the query was sent, or before its answer, from the first Next, not from
 // Query. A failure after rows were read is the caller's, as before.
 type firstRows struct {
 	pgx.Rows
-	ctx         context.Context
-	unavailable func(context.Context, error) bool
-	down        func(error) // noted when the query runs again (optional)
-	again       func() (pgx.Rows, error)
-	started     bool
-	err         error
+	ctx     context.Context
+	again   func(context.Context, error) bool
+	rerun   func() (pgx.Rows, error)
+	started bool
+	err     error
 }
 
 func (f *firstRows) Next() bool {
@@ -219,14 +308,11 @@ func (f *firstRows) Next() bool {
 		return true
 	}
 	err := f.Rows.Err()
-	if !f.unavailable(f.ctx, err) {
+	if err == nil || !f.again(f.ctx, err) {
 		return false
 	}
 	f.Rows.Close()
-	if f.down != nil {
-		f.down(err)
-	}
-	rows, err := f.again()
+	rows, err := f.rerun()
 	if err != nil {
 		f.err = err
 		return false
@@ -240,4 +326,33 @@ func (f *firstRows) Err() error {
 		return f.err
 	}
 	return f.Rows.Err()
+}
+
+// ErrNoPrimary names, in the web server's error table, the errors
+// NoPrimary reports: no primary could take the request (a failover under
+// way), so the same request may succeed once one answers.
+var ErrNoPrimary = errors.New("db: no primary answers")
+
+// NoPrimary reports an error that says no primary could take the
+// statement: no connection could be made (pgx's multi-host URL refuses the
+// standby as well, it is read-only), a connection was lost, the server is
+// shutting down or starting up, or a standby standing in refused a write
+// (read-only transaction). Unlike Unavailable it is false for every other
+// error, so the web server answers "try again" (503) only for these.
+func NoPrimary(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "25006", "57P01", "57P02", "57P03": // read only; admin, crash shutdown; cannot connect now
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

@@ -152,6 +152,20 @@ func (r *Reader) Pin(ctx context.Context, minLSN LSN) context.Context {
 	return context.WithValue(ctx, pinKey{}, p)
 }
 
+// PinFailover marks ctx as a page whose reads stay on the primary (no
+// stale reads) but may stand in on the standby while no primary answers,
+// as Pin's do: the back office's pages. minLSN is the user's last write.
+func (r *Reader) PinFailover(ctx context.Context, minLSN LSN) context.Context {
+	if !r.Replicated() {
+		return ctx
+	}
+	p := pin{lsn: minLSN}
+	if r.primaryDown() && r.canStandIn(minLSN, r.opts.MaxLag) {
+		p.standby, p.outage = true, true
+	}
+	return context.WithValue(ctx, pinKey{}, p)
+}
+
 // fresh reports whether st is recent enough to act on.
 func (r *Reader) fresh(st *standbyState) bool {
 	return st != nil && time.Since(st.at) < 3*r.opts.Probe+time.Second
@@ -172,17 +186,17 @@ func (r *Reader) For(ctx context.Context) DBTX {
 	p, pinned := ctx.Value(pinKey{}).(pin)
 	if pinned && p.standby && r.Replicated() {
 		r.standbyReads.Add(1)
-		return standbyDB{r}
+		return r.standbyFirst()
 	}
 	r.primaryReads.Add(1)
 	if pinned && r.Replicated() {
-		return failoverDB{r: r, lsn: p.lsn}
+		return r.primaryFirst(p.lsn)
 	}
 	return r.primary
 }
 
 // Or is For, or pool when r is nil (a store built without a Reader).
-func (r *Reader) Or(ctx context.Context, pool *pgxpool.Pool) DBTX {
+func (r *Reader) Or(ctx context.Context, pool DBTX) DBTX {
 	if r == nil {
 		return pool
 	}
@@ -357,66 +371,4 @@ func standbyUnavailable(ctx context.Context, err error) bool {
 	}
 	var pgErr *pgconn.PgError
 	return err != nil && ctx.Err() == nil && errors.As(err, &pgErr) && pgErr.Code == "40001"
-}
-
-// standbyDB is the standby as a DBTX that retries on the primary when the
-// standby is not there to answer. It only reads.
-type standbyDB struct{ r *Reader }
-
-func (s standbyDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return s.r.primary.Exec(ctx, sql, args...) // never a write on the standby
-}
-
-func (s standbyDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	again := func() (pgx.Rows, error) { return s.r.primary.Query(ctx, sql, args...) }
-	rows, err := s.r.standby.Query(ctx, sql, args...)
-	if err == nil {
-		return &firstRows{Rows: rows, ctx: ctx, unavailable: standbyUnavailable, down: s.r.down, again: again}, nil
-	}
-	if standbyUnavailable(ctx, err) {
-		s.r.down(err)
-		return again()
-	}
-	return rows, err
-}
-
-// BeginTx begins a transaction on the standby, or on the primary should
-// the standby not answer; only read-only transactions are begun here.
-func (s standbyDB) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
-	tx, err := s.r.standby.BeginTx(ctx, opts)
-	if standbyUnavailable(ctx, err) {
-		s.r.down(err)
-		return s.r.primary.BeginTx(ctx, opts)
-	}
-	return tx, err
-}
-
-func (s standbyDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return fallbackRow{ctx: ctx, s: s, sql: sql, args: args}
-}
-
-func (s standbyDB) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return s.r.primary.SendBatch(ctx, b)
-}
-
-func (s standbyDB) CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
-	return s.r.primary.CopyFrom(ctx, t, cols, src)
-}
-
-// fallbackRow runs its query on the standby when scanned, and on the
-// primary should the standby not answer.
-type fallbackRow struct {
-	ctx  context.Context
-	s    standbyDB
-	sql  string
-	args []any
-}
-
-func (f fallbackRow) Scan(dest ...any) error {
-	err := f.s.r.standby.QueryRow(f.ctx, f.sql, f.args...).Scan(dest...)
-	if standbyUnavailable(f.ctx, err) {
-		f.s.r.down(err)
-		return f.s.r.primary.QueryRow(f.ctx, f.sql, f.args...).Scan(dest...)
-	}
-	return err
 }
