@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
@@ -35,18 +36,9 @@ import (
 //   - once replay resumes the standby serves them again;
 //   - with the standby stopped every page still answers, from the primary.
 func TestPortalReadsFromTheStandby(t *testing.T) {
-	ctx := context.Background()
-	cluster := replicatest.Start(t, "credits_web_replica")
-	primary, err := db.Open(ctx, cluster.PrimaryURL())
-	require.NoError(t, err)
-	t.Cleanup(primary.Close)
-	app := webtest.Start(t, webtest.WithPool(primary), webtest.WithConfig(func(c *config.Config) {
-		c.Database.ReplicaURL = cluster.StandbyURL()
-		c.Database.ReplicaMaxLag = time.Minute // paused replay stays usable for reads not after a write
-		c.Signup = signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
-	}))
-	b := &portalBundle{app: app, ledger: app.Services.Ledger, auth: app.Services.Auth}
-	reader := app.Services.Reader
+	// Paused replay stays usable for reads not after a write.
+	b := setupReplica(t, "credits_web_replica", time.Minute)
+	cluster, reader := b.cluster, b.reader
 	customer, u := b.register(t, "standby@example.com", "Standby")
 	b.charge(t, u.AccountID, "sb1", "deepseek-chat", "sess-sb", "120", 12000, 300)
 	cluster.WaitCaughtUp()
@@ -120,16 +112,8 @@ func TestPortalReadsFromTheStandby(t *testing.T) {
 //     by the process that handled it all the same.
 func TestPortalThroughAPrimaryFailover(t *testing.T) {
 	ctx := context.Background()
-	cluster := replicatest.Start(t, "credits_web_failover")
-	primary, err := db.Open(ctx, cluster.PrimaryURL())
-	require.NoError(t, err)
-	t.Cleanup(primary.Close)
-	app := webtest.Start(t, webtest.WithPool(primary), webtest.WithConfig(func(c *config.Config) {
-		c.Database.ReplicaURL = cluster.StandbyURL()
-		c.Signup = signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
-	}))
-	b := &portalBundle{app: app, ledger: app.Services.Ledger, auth: app.Services.Auth}
-	reader := app.Services.Reader
+	b := setupReplica(t, "credits_web_failover", 0)
+	cluster, reader, app, primary := b.cluster, b.reader, b.app, b.primary
 	customer, u := b.register(t, "failover@example.com", "Failover")
 	b.charge(t, u.AccountID, "fo1", "deepseek-chat", "sess-fo", "120", 12000, 300)
 	revoked, _ := b.register(t, "revoked@example.com", "Revoked")
@@ -144,7 +128,7 @@ func TestPortalThroughAPrimaryFailover(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, token)
-	_, err = primary.Exec(ctx, `DELETE FROM sessions WHERE token = $1`, token)
+	_, err := primary.Exec(ctx, `DELETE FROM sessions WHERE token = $1`, token)
 	require.NoError(t, err)
 	cluster.WaitCaughtUp()
 	require.Eventually(t, func() bool { return reader.Stats().Healthy }, 10*time.Second, 20*time.Millisecond)
@@ -184,6 +168,32 @@ func TestPortalThroughAPrimaryFailover(t *testing.T) {
 	require.Equal(t, "/signin", p.URL.Path, "the token is refused by the process that handled the sign-out")
 }
 
+// replicaBundle is the whole server on a private primary with a real
+// streaming standby (replicatest) as DATABASE_REPLICA_URL.
+type replicaBundle struct {
+	*portalBundle
+	cluster *replicatest.Cluster
+	primary *pgxpool.Pool
+	reader  *db.Reader
+}
+
+// setupReplica starts the primary and its standby (database name) and the
+// server over them; maxLag is DATABASE_REPLICA_MAX_LAG (0: the default).
+func setupReplica(t *testing.T, name string, maxLag time.Duration) *replicaBundle {
+	t.Helper()
+	cluster := replicatest.Start(t, name)
+	primary, err := db.Open(context.Background(), cluster.PrimaryURL())
+	require.NoError(t, err)
+	t.Cleanup(primary.Close)
+	app := webtest.Start(t, webtest.WithPool(primary), webtest.WithConfig(func(c *config.Config) {
+		c.Database.ReplicaURL = cluster.StandbyURL()
+		c.Database.ReplicaMaxLag = maxLag
+		c.Signup = signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
+	}))
+	return &replicaBundle{portalBundle: &portalBundle{app: app, ledger: app.Services.Ledger, auth: app.Services.Auth},
+		cluster: cluster, primary: primary, reader: app.Services.Reader}
+}
+
 func mustURL(t *testing.T, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
@@ -203,17 +213,9 @@ func mustURL(t *testing.T, s string) *url.URL {
 //     standby), and so is a JSON request.
 func TestEveryPageThroughAPrimaryFailover(t *testing.T) {
 	ctx := context.Background()
-	cluster := replicatest.Start(t, "credits_web_failover_walk")
-	primary, err := db.Open(ctx, cluster.PrimaryURL())
-	require.NoError(t, err)
-	t.Cleanup(primary.Close)
-	app := webtest.Start(t, webtest.WithPool(primary), webtest.WithConfig(func(c *config.Config) {
-		c.Database.ReplicaURL = cluster.StandbyURL()
-		c.Signup = signup.Settings{Credit: decimal.NewFromInt(5000), ExpiryDays: 30}
-	}))
-	b := &portalBundle{app: app, ledger: app.Services.Ledger, auth: app.Services.Auth}
-	reader := app.Services.Reader
-	_, err = app.Services.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
+	b := setupReplica(t, "credits_web_failover_walk", 0)
+	cluster, reader, app := b.cluster, b.reader, b.app
+	_, err := app.Services.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
 	require.NoError(t, err)
 	_, err = app.Services.Plans.EnsureDemo(ctx, "test")
 	require.NoError(t, err)

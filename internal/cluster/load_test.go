@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +62,12 @@ func (c *client) call(ctx context.Context, method, path string, body any) (int, 
 // retried is call repeated while the answer is no answer or a 5xx; it
 // returns the final status and body and how many times it resent.
 func (c *client) retried(ctx context.Context, method, path string, body any) (status int, b []byte, retries int) {
+	return c.retriedNoting(ctx, method, path, body, nil)
+}
+
+// retriedNoting is retried, telling note (when not nil) each answer it
+// resent after.
+func (c *client) retriedNoting(ctx context.Context, method, path string, body any, note func(int, []byte)) (status int, b []byte, retries int) {
 	deadline := time.Now().Add(opDeadline)
 	wait := 50 * time.Millisecond
 	for {
@@ -69,6 +77,9 @@ func (c *client) retried(ctx context.Context, method, path string, body any) (st
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return status, b, retries
+		}
+		if note != nil {
+			note(status, b)
 		}
 		retries++
 		time.Sleep(wait)
@@ -102,15 +113,21 @@ type load struct {
 	latencies  []time.Duration // reserve+commit pairs
 	retries    atomic.Int64
 	pages      atomic.Int64
+	staffPages atomic.Int64
 	pageErrors atomic.Int64
 	refused429 atomic.Int64
+	// resent counts the answers writes were resent after, by kind ("503
+	// unavailable_retry", "no answer", …); failedPages the pages that
+	// failed, by path and status.
+	resent      map[string]int
+	failedPages map[string]int
 }
 
-type loadMix struct{ pairs, usage, portal int }
+type loadMix struct{ pairs, usage, portal, staff int }
 
 func startLoad(parent context.Context, c *client, phase string, accounts []string, mix loadMix) *load {
 	ctx, cancel := context.WithCancel(parent)
-	l := &load{c: c, phase: phase, accounts: accounts, cancel: cancel}
+	l := &load{c: c, phase: phase, accounts: accounts, cancel: cancel, resent: map[string]int{}, failedPages: map[string]int{}}
 	for w := range mix.pairs {
 		l.wg.Go(func() { l.pairWorker(ctx, w) })
 	}
@@ -120,7 +137,60 @@ func startLoad(parent context.Context, c *client, phase string, accounts []strin
 	for w := range mix.portal {
 		l.wg.Go(func() { l.portalWorker(ctx, w) })
 	}
+	for range mix.staff {
+		l.wg.Go(func() { l.staffWorker(ctx) })
+	}
 	return l
+}
+
+// retried is the client's retried, noting what each resend answered.
+func (l *load) retried(ctx context.Context, method, path string, body any) (int, []byte, int) {
+	return l.c.retriedNoting(ctx, method, path, body, func(status int, b []byte) {
+		kind := "no answer"
+		if status != 0 {
+			var e struct{ Error struct{ Code string } }
+			if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
+				e.Error.Code = "(not the API's JSON: HAProxy?)"
+			}
+			kind = fmt.Sprintf("%d %s", status, e.Error.Code)
+		}
+		l.note(func() { l.resent[kind]++ })
+	})
+}
+
+// resentSummary lists resent, most frequent first.
+func (l *load) resentSummary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return countsSummary(l.resent)
+}
+
+// failedPagesSummary lists failedPages, most frequent first.
+func (l *load) failedPagesSummary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return countsSummary(l.failedPages)
+}
+
+func countsSummary(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if m[a] != m[b] {
+			return m[b] - m[a]
+		}
+		return strings.Compare(a, b)
+	})
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // stop ends the load: each worker finishes the operation it is in (with
@@ -144,7 +214,7 @@ func (l *load) pairWorker(ctx context.Context, w int) {
 		session := fmt.Sprintf("ct-%s-%d-%d", l.phase, w, n)
 		acct := l.accounts[rand.IntN(len(l.accounts))]
 		t0 := time.Now()
-		status, body, r := l.c.retried(opCtx, http.MethodPost, "/v1/reservations", map[string]any{"account": acct,
+		status, body, r := l.retried(opCtx, http.MethodPost, "/v1/reservations", map[string]any{"account": acct,
 			"model": "deepseek-chat", "max_input_tokens": 1000, "max_output_tokens": 1000,
 			"idempotency_key": session, "session_id": session})
 		l.retries.Add(int64(r))
@@ -154,7 +224,7 @@ func (l *load) pairWorker(ctx context.Context, w int) {
 		}
 		var res struct{ ID string }
 		_ = json.Unmarshal(body, &res)
-		status, body, r = l.c.retried(opCtx, http.MethodPost, "/v1/reservations/"+res.ID+"/commit",
+		status, body, r = l.retried(opCtx, http.MethodPost, "/v1/reservations/"+res.ID+"/commit",
 			map[string]any{"input_tokens": 1000, "output_tokens": 500})
 		l.retries.Add(int64(r))
 		if status != http.StatusOK {
@@ -196,7 +266,7 @@ func (l *load) usageWorker(ctx context.Context, w int) {
 				"account": l.accounts[rand.IntN(len(l.accounts))], "model": "deepseek-chat",
 				"input_tokens": 100, "output_tokens": 50, "occurred_at": time.Now().UTC().Format(time.RFC3339Nano)})
 		}
-		status, body, r := l.c.retried(opCtx, http.MethodPost, "/v1/usage/events", map[string]any{"events": events})
+		status, body, r := l.retried(opCtx, http.MethodPost, "/v1/usage/events", map[string]any{"events": events})
 		l.retries.Add(int64(r))
 		if status != http.StatusAccepted {
 			l.fail(sessions[0], "usage", status, body)
@@ -220,8 +290,9 @@ func (l *load) usageWorker(ctx context.Context, w int) {
 }
 
 // portalWorker signs in through a one-time portal link and walks the
-// customer's pages, the sessions living in PostgreSQL so that any
-// instance answers them.
+// customer's pages — every page the portal's overview links to that
+// answered at the first visit — the sessions living in PostgreSQL so that
+// any instance answers them.
 func (l *load) portalWorker(ctx context.Context, w int) {
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 15 * time.Second}
@@ -239,35 +310,107 @@ func (l *load) portalWorker(ctx context.Context, w int) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}
+	l.walk(ctx, browser, "/portal", signIn, &l.pages)
+}
+
+// staffWorker signs in to the back office as the seeded support user (no
+// authenticator needed) and walks every back-office page its home links
+// to that answered at the first visit.
+func (l *load) staffWorker(ctx context.Context) {
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 15 * time.Second}
+	signIn := func() bool {
+		resp, err := browser.Get(l.c.base + "/signin")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		u, _ := url.Parse(l.c.base)
+		csrf := ""
+		for _, k := range jar.Cookies(u) {
+			if k.Name == "_csrf" {
+				csrf = k.Value
+			}
+		}
+		resp, err = browser.PostForm(l.c.base+"/signin", url.Values{"_csrf": {csrf}, "login": {"support@example.com"},
+			"password": {"demo-staff-pass-1"}})
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Request.URL.Path, "/admin")
+	}
+	l.walk(ctx, browser, "/admin", signIn, &l.staffPages)
+}
+
+// walk signs in, finds the pages home links to under its own prefix that
+// answer 200 (the first visit, before any fault), then views them over
+// and over until ctx ends, counting each view in count and each failure
+// in pageErrors (by path in failedPages).
+func (l *load) walk(ctx context.Context, browser *http.Client, home string, signIn func() bool, count *atomic.Int64) {
+	get := func(page string) (int, string, []byte, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.c.base+page, nil)
+		resp, err := browser.Do(req)
+		if err != nil {
+			return 0, "", nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Request.URL.Path, b, nil
+	}
+	var pages []string
 	signedIn := false
 	for ctx.Err() == nil {
 		if !signedIn {
 			if signedIn = signIn(); !signedIn {
 				l.pageErrors.Add(1)
+				l.note(func() { l.failedPages["sign-in "+home]++ })
 				time.Sleep(200 * time.Millisecond)
 				continue
 			}
 		}
-		for _, page := range []string{"/portal", "/portal/usage", "/portal/transactions"} {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.c.base+page, nil)
-			resp, err := browser.Do(req)
+		if pages == nil {
+			pages = l.discover(home, get)
+		}
+		for _, page := range pages {
+			status, at, _, err := get(page)
 			if ctx.Err() != nil {
 				return
 			}
-			if err != nil {
+			if err != nil || status != http.StatusOK || !strings.HasPrefix(at, home) {
 				l.pageErrors.Add(1)
+				l.note(func() { l.failedPages[fmt.Sprintf("%s %d", page, status)]++ })
+				if strings.HasPrefix(at, "/signin") {
+					signedIn = false
+				}
 				continue
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || strings.HasSuffix(resp.Request.URL.Path, "/login") {
-				l.pageErrors.Add(1)
-				continue
-			}
-			l.pages.Add(1)
+			count.Add(1)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// discover is home and the pages it links to under home's prefix that
+// answer 200 now (no files, no sign-out, no authenticator enrolment).
+func (l *load) discover(home string, get func(string) (int, string, []byte, error)) []string {
+	pages := []string{home}
+	status, _, body, err := get(home)
+	if err != nil || status != http.StatusOK {
+		return pages
+	}
+	seen := map[string]bool{home: true}
+	for _, m := range regexp.MustCompile(`href="(`+regexp.QuoteMeta(home)+`/[^"?#]*)"`).FindAllStringSubmatch(string(body), -1) {
+		p := m[1]
+		if seen[p] || strings.ContainsAny(p, ".") || strings.Contains(p, "totp") || strings.Contains(p, "signout") {
+			continue
+		}
+		seen[p] = true
+		if st, at, _, err := get(p); err == nil && st == http.StatusOK && strings.HasPrefix(at, home) {
+			pages = append(pages, p)
+		}
+	}
+	return pages
 }
 
 // longestWriteGap is the longest time between two acknowledged commits
