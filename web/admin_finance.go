@@ -206,7 +206,13 @@ func (s *Server) AdminReports(c echo.Context) error {
 	}
 	r, err := s.admin.bo.Revenue(c.Request().Context(), from, to, g, actor(c))
 	if err != nil {
-		return err
+		// A start inside the archived months: said on the from field.
+		msgs, status, ok := s.fieldErrors(c, err)
+		if !ok {
+			return err
+		}
+		v.Errors = msgs
+		return Render(c, status, adminview.Reports(v), nil)
 	}
 	v.Report = &r
 	v.CSVURL = s.URL("admin.reports.csv") + "?" + c.QueryString()

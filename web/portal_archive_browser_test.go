@@ -14,10 +14,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/app"
+	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/signup"
 	stmt "github.com/seed75218f88/credits/internal/statement"
 	"github.com/seed75218f88/credits/web/webtest"
 )
@@ -35,7 +38,10 @@ func TestPortalArchivedMonth(t *testing.T) {
 	ctx := context.Background()
 	clock := &testClock{}
 	setClock := func(at time.Time) { clock.Advance(at.Sub(clock.Now())) }
-	b := setupPortal(t, webtest.WithOwnDatabase(), webtest.WithOverrides(func(o *app.Overrides) { o.Now = clock.Now }))
+	// No sign-up credit: an account registered in the archived month has no
+	// event there.
+	b := setupPortal(t, webtest.WithOwnDatabase(), webtest.WithOverrides(func(o *app.Overrides) { o.Now = clock.Now }),
+		webtest.WithConfig(func(c *config.Config) { c.Signup = signup.Settings{} }))
 	owner, err := pgxpool.New(ctx, db.WithUser(b.app.DatabaseURL, db.OwnerRole))
 	require.NoError(t, err)
 	t.Cleanup(owner.Close)
@@ -54,8 +60,14 @@ func TestPortalArchivedMonth(t *testing.T) {
 	require.NoError(t, err)
 	b.charge(t, acc, "arch-1-"+login, "deepseek-chat", "s1", "120", 1000, 100)
 	archived := stmt.MonthOf(clock.Now())
+	// A second customer signs up in the same month but has no event in it.
+	quietLogin := uniqEmail("archived-quiet")
+	quiet, qu := b.register(t, quietLogin, "未归档客户")
 	setClock(archived.End().Add(5 * 24 * time.Hour))
 	b.charge(t, acc, "arch-2-"+login, "deepseek-chat", "s2", "30", 300, 30)
+	_, err = b.ledger.Credit(ctx, ledger.CreditRequest{AccountID: qu.AccountID, Kind: ledger.LotPaid, Amount: decimal.NewFromInt(500), PaidFen: 50,
+		IdempotencyKey: uuid.NewString(), Actor: "test"})
+	require.NoError(t, err)
 	later := stmt.MonthOf(clock.Now())
 	setClock(later.End().Add(2 * 24 * time.Hour))
 
@@ -76,6 +88,14 @@ func TestPortalArchivedMonth(t *testing.T) {
 	pdfURL := fmt.Sprintf("/portal/statements/%d/%s/pdf", acc, archived)
 	require.Equal(t, http.StatusGone, c.Get(pdfURL).Status)
 	require.Equal(t, http.StatusOK, c.Get(fmt.Sprintf("/portal/statements/%d/%s/pdf", acc, later)).Status, "the next month's statement opens from the checkpoint")
+
+	// Nothing of the quiet customer is archived: the month is not marked,
+	// and its statement (empty) downloads.
+	qp := quiet.Get("/portal/statements")
+	require.Equal(t, http.StatusOK, qp.Status, qp.Body)
+	require.Equal(t, 1, qp.Doc.Find(row(archived)+` [data-testid="statement-pdf"]`).Length(), qp.Body)
+	require.Zero(t, qp.Doc.Find(row(archived)+` [data-testid="statement-archived"]`).Length(), "nothing of this account is archived")
+	require.Equal(t, http.StatusOK, quiet.Get(fmt.Sprintf("/portal/statements/%d/%s/xlsx", qu.AccountID, archived)).Status)
 
 	day := func(t time.Time) string { return format.Date(t.In(format.Shanghai)) }
 	archivedUsage := "/portal/usage?from=" + day(archived.Start()) + "&to=" + day(archived.End().Add(-time.Hour))
@@ -116,5 +136,28 @@ func TestPortalArchivedMonth(t *testing.T) {
 			webtest.RequireFitsWidth(t, bctx, 390, "the archived %s page (%s)", page.name, lang.code)
 			webtest.Screenshot(t, bctx, "portal-archived-"+page.name+"-390-"+lang.code)
 		}
+	}
+	// Finance's revenue report refuses a range starting inside the
+	// archived month, on the from field, naming the first date it may
+	// start on; from that date on it shows.
+	const pw = "staff password 1"
+	finance := uniqEmail("archived-finance")
+	_, err = b.auth.CreateStaff(ctx, auth.StaffRequest{Email: finance, Password: pw, Name: "Finance", Roles: []auth.Role{auth.RoleFinance}})
+	require.NoError(t, err)
+	firstDate := day(later.Start())
+	refused := "/admin/reports?granularity=month&from=" + day(archived.Start()) + "&to=" + day(later.End().Add(-time.Hour))
+	webtest.SignIn(t, bctx, b.app.URL, finance, pw)
+	for _, lang := range []struct{ code, says string }{{"zh-CN", firstDate + " 之前的记录已归档"}, {"en", "The records before " + firstDate + " are in the archive"}} {
+		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/lang/"+lang.code), chromedp.Navigate(b.app.URL+refused),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="report-form"] [aria-invalid="true"]`))))
+		require.Contains(t, webtest.Text(t, bctx, `[data-testid="report-form"]`), lang.says, "the from field says why (%s)", lang.code)
+		gone, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`!document.querySelector('[data-testid="report-total"]')`))
+		require.NoError(t, err)
+		require.True(t, gone, "no figures that would miss the archived month (%s)", lang.code)
+		webtest.RequireFitsWidth(t, bctx, 390, "the refused revenue report (%s)", lang.code)
+		webtest.Screenshot(t, bctx, "admin-report-archived-390-"+lang.code)
+		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/admin/reports?granularity=month&from="+firstDate+"&to="+day(later.End().Add(-time.Hour))),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="report-total"]`))))
+		webtest.RequireFitsWidth(t, bctx, 390, "the revenue report from the archive's end (%s)", lang.code)
 	}
 }

@@ -31,13 +31,13 @@ func (s *Server) Statements(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		archivedUntil, err := s.statements.ArchivedUntil(c.Request().Context())
+		archived, err := s.statements.ArchivedThrough(c.Request().Context(), cu.Account.ID)
 		if err != nil {
 			return err
 		}
 		id := strconv.FormatInt(cu.Account.ID, 10)
 		for _, m := range months {
-			v.Months = append(v.Months, pv.StatementMonth{Month: m.String(), Archived: m.Start().Before(archivedUntil),
+			v.Months = append(v.Months, pv.StatementMonth{Month: m.String(), Archived: statement.Archived(m, archived),
 				PDFURL: s.URL("portal.statement.pdf", id, m.String()), XLSXURL: s.URL("portal.statement.xlsx", id, m.String())})
 		}
 	}

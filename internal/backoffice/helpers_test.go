@@ -46,6 +46,7 @@ type testBundle struct {
 	clock  *clock
 	orders *transferOrders
 	lines  *creditline.Service // with setupOpts.creditLines
+	owner  *pgxPool            // with setupOpts.owner
 }
 
 type pgxPool = pgxpool.Pool
@@ -65,13 +66,20 @@ type setupOpts struct {
 	costs bool
 	// creditLines: finance grants credit lines (internal/creditline).
 	creditLines bool
+	// owner: a database of the test's own with its owner role's pool
+	// (testBundle.owner), which archives months of ledger events.
+	owner bool
 }
 
 func setup(t *testing.T, o setupOpts) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool := dbtest.Pool(t)
-	if o.own {
+	var owner *pgxPool
+	switch {
+	case o.owner:
+		owner, pool, _ = dbtest.OwnRoles(t)
+	case o.own:
 		pool, _ = dbtest.Own(t)
 	}
 	if o.start.IsZero() {
@@ -81,7 +89,7 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 	l := ledger.New(pool, ledger.Options{Now: c.Now})
 	t.Cleanup(l.Close)
 	users := auth.New(pool, auth.Options{Now: c.Now, Argon2: auth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
-	orders := newTransferOrders(t, pool, l)
+	orders := newTransferOrders(t, pool, owner, l)
 	bopts := backoffice.Options{
 		Now: c.Now, Settings: o.settings, TransferOrders: orders, Orders: orders, ChannelOrders: o.channel,
 		Refunder: &ledgerRefunder{l: l},
@@ -102,7 +110,7 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 		require.NoError(t, err)
 	}
 	svc := backoffice.New(pool, l, users, bopts)
-	return &testBundle{ctx: ctx, pool: pool, l: l, users: users, svc: svc, clock: c, orders: orders, lines: bopts.CreditLines}
+	return &testBundle{ctx: ctx, pool: pool, l: l, users: users, svc: svc, clock: c, orders: orders, lines: bopts.CreditLines, owner: owner}
 }
 
 var seq atomic.Int64
@@ -180,9 +188,23 @@ type transferOrders struct {
 
 var createOrdersOnce sync.Once
 
-func newTransferOrders(t *testing.T, pool *pgxPool, l *ledger.Ledger) *transferOrders {
+// newTransferOrders creates the tables once in the shared database, or in
+// a database of the test's own through its owner (the application role
+// may not create tables).
+func newTransferOrders(t *testing.T, pool, owner *pgxPool, l *ledger.Ledger) *transferOrders {
+	if owner != nil {
+		_, err := owner.Exec(context.Background(), createTestOrders)
+		require.NoError(t, err)
+		return &transferOrders{l: l, pool: pool}
+	}
 	createOrdersOnce.Do(func() {
-		_, err := pool.Exec(context.Background(), `
+		_, err := pool.Exec(context.Background(), createTestOrders)
+		require.NoError(t, err)
+	})
+	return &transferOrders{l: l, pool: pool}
+}
+
+const createTestOrders = `
 CREATE TABLE IF NOT EXISTS test_transfer_orders (
     order_no       TEXT PRIMARY KEY,
     code           TEXT NOT NULL UNIQUE,
@@ -197,11 +219,7 @@ CREATE TABLE IF NOT EXISTS test_line_orders (
     account_id BIGINT NOT NULL,
     lot_id     BIGINT NOT NULL,
     amount     NUMERIC(14, 2) NOT NULL
-)`)
-		require.NoError(t, err)
-	})
-	return &transferOrders{l: l, pool: pool}
-}
+)`
 
 func (o *transferOrders) add(t *testing.T, pool *pgxPool, accountID int64, code, amount, payer string) string {
 	t.Helper()

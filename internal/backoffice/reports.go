@@ -12,6 +12,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/csvexport"
+	"github.com/seed75218f88/credits/internal/platform/fielderr"
 )
 
 // Granularity is the period of a report row.
@@ -106,19 +107,20 @@ type Report struct {
 }
 
 // reportPromoSQL sums the ledger's events on promotional lots (promo,
-// grace; not plan lots, which a plan fee paid for, nor the credit line, which is not credit given) by Asia/Shanghai period, for live accounts; events before $1
-// fall in the NULL period (the opening balance). Reservation and release
-// events only move credit in and out of holds and are left out, so open
-// holds count as unspent.
+// grace; not plan lots, which a plan fee paid for, nor the credit line,
+// which is not credit given) in [$1, $2) by Asia/Shanghai period, for live
+// accounts (the opening is promoOpening's). Reservation and release events
+// only move credit in and out of holds and are left out, so open holds
+// count as unspent.
 const reportPromoSQL = `
-SELECT CASE WHEN e.at < $1 THEN NULL ELSE date_trunc($3, e.at AT TIME ZONE 'Asia/Shanghai') END AS period,
+SELECT date_trunc($3, e.at AT TIME ZONE 'Asia/Shanghai') AS period,
        coalesce(sum(e.amount) FILTER (WHERE e.type IN ('purchase', 'grant', 'adjustment')), 0) AS credited,
        coalesce(-sum(e.amount) FILTER (WHERE e.type IN ('deduction', 'reservation_expired_charge')), 0) AS spent,
        coalesce(-sum(e.amount) FILTER (WHERE e.type = 'expiry'), 0) AS expired
 FROM ledger_event_view e
 JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind NOT IN ('paid', 'plan', 'credit')
 JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
-WHERE e.at < $2 AND e.lot_id IS NOT NULL
+WHERE e.at >= $1 AND e.at < $2 AND e.lot_id IS NOT NULL
 GROUP BY 1`
 
 type promoSum struct {
@@ -187,7 +189,9 @@ func nextPeriod(t time.Time, g Granularity) time.Time {
 // Revenue reports deferred revenue, recognised revenue, breakage and
 // promotional credit per day or month (Asia/Shanghai) over the periods
 // holding [from, to), read from the ledger's events and lots of live
-// accounts. Finance and admin users may read it. Errors: ErrForbidden.
+// accounts. Finance and admin users may read it. Errors: ErrForbidden,
+// ledger.ErrArchived (the first period starts inside the archived months;
+// it carries the field error report_archived on from, naming the first date).
 func (s *Service) Revenue(ctx context.Context, from, to time.Time, g Granularity, actor Actor) (Report, error) {
 	if err := actor.require(auth.RoleFinance, auth.RoleAdmin); err != nil {
 		return Report{}, err
@@ -205,6 +209,18 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 		end = nextPeriod(end, g)
 	}
 	r := Report{From: start.UTC(), To: end.UTC(), Granularity: g, CreditPriceRMB: s.opt.CreditPriceRMB}
+	until, err := s.checkNotArchived(ctx, start)
+	if err != nil {
+		return r, err
+	}
+	promoOpening, ok, err := s.promoOpening(ctx, r.From, until)
+	if err != nil {
+		return r, fmt.Errorf("backoffice: revenue report: %w", err)
+	}
+	if !ok {
+		return r, fmt.Errorf("backoffice: revenue report from %s: %w: no closed month at or after the archive's end %s keeps the promotional credit left (months archived before migration 001810)",
+			start.Format("2006-01-02"), ledger.ErrArchived, until.Format(time.RFC3339))
+	}
 	key := func(t *time.Time) string {
 		if t == nil {
 			return "" // the opening balance
@@ -240,10 +256,10 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 		promo[key(x.Period)] = x
 	}
 
-	open, op := paid[""], promo[""]
+	open := paid[""]
 	deferred := open.credits.PaidPurchased.Sub(open.credits.Recognised).Sub(open.credits.Breakage).Sub(open.credits.PaidRefunded)
 	deferredFen := open.purchased - open.recognised - open.breakage - open.refunded
-	promoLeft := op.Credited.Sub(op.Spent).Sub(op.Expired)
+	promoLeft := promoOpening
 	var total paidFigures
 	total.credits = ReportAmounts{DeferredOpening: deferred, PromoOpening: promoLeft}
 	totalOpeningFen := deferredFen
@@ -292,6 +308,29 @@ func (s *Service) revenue(ctx context.Context, from, to time.Time, g Granularity
 	r.Total = withPlan(reportRow("total", start, end, total, totalOpeningFen, deferredFen), totalPlan, totalPlanOpening, planDeferred)
 	r.Total = withPostpaid(r.Total, totalPost, totalRecvOpening, recv, bills)
 	return r, nil
+}
+
+// checkNotArchived refuses a report whose first period starts before the
+// end of the months of ledger events in the archive (ledger.ArchivedUntil).
+// Those months left only their checkpoints, which keep no figures by day or
+// month: a paid lot's month-end position merges spent and expired credit,
+// and promotional credit keeps none, so the report could not be exact
+// there. From the archive's end on it is: the paid lots' replay starts at a
+// closed month at or after it (a month leaves only once closed), and the
+// promotional opening starts at a closing's promotional figure
+// (promoOpening). The error names the first date a report may start on (a
+// Shanghai month start). It returns the archive's end (zero: none).
+func (s *Service) checkNotArchived(ctx context.Context, start time.Time) (until time.Time, err error) {
+	until, err = ledger.ArchivedUntil(ctx, s.pool)
+	if err != nil {
+		return until, fmt.Errorf("backoffice: revenue report: %w", err)
+	}
+	if !start.Before(until) {
+		return until, nil
+	}
+	date := until.In(Shanghai).Format("2006-01-02")
+	return until, fmt.Errorf("backoffice: revenue report from %s: %w (the events before %s are in the archive): %w",
+		start.Format("2006-01-02"), ledger.ErrArchived, date, fielderr.One("backoffice", "from", "report_archived", "date", date))
 }
 
 // paidFigures sums what paid lots' events are worth by period (key of

@@ -2,6 +2,7 @@ package backoffice
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -228,12 +229,71 @@ func (s *Service) closeNextPaidMonth(ctx context.Context) (bool, error) {
 			pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO revenue_paid_closings (through, lots, events, computed_at) VALUES ($1, $2, $3, $4)`,
-			next, len(rows), events, s.now())
+		promo, err := promoLeftAt(ctx, tx, prev, next)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO revenue_paid_closings (through, lots, events, computed_at, promo_left) VALUES ($1, $2, $3, $4, $5)`,
+			next, len(rows), events, s.now(), promo)
 		closed = err == nil
 		return err
 	})
 	return closed, err
+}
+
+// sqlPromoMoved is what promotional lots (promo, grace) of live accounts
+// gained less what was spent and expired of them in [$1, $2) ($1 NULL:
+// from the first event): the movement of the revenue report's promotional
+// credit left (reportPromoSQL's credited − spent − expired).
+const sqlPromoMoved = `
+SELECT coalesce(sum(e.amount), 0)
+FROM ledger_event_view e
+JOIN ledger_lot_view l ON l.pool_id = e.pool_id AND l.id = e.lot_id AND l.kind NOT IN ('paid', 'plan', 'credit')
+JOIN ledger_account_view p ON p.id = e.pool_id AND p.mode = 'live'
+WHERE e.at >= coalesce($1::timestamptz, '-infinity') AND e.at < $2
+  AND e.type IN ('purchase', 'grant', 'adjustment', 'deduction', 'reservation_expired_charge', 'expiry')`
+
+// promoLeftAt is the promotional credit left at next, the closing after
+// prev (nil: the first closing): prev's figure plus next's month. Only
+// that month's events are read, so months archived since prev closed are
+// never needed (a month leaves only once closed). NULL when prev has no
+// figure (closed before migration 001810 with a month already archived).
+func promoLeftAt(ctx context.Context, tx pgx.Tx, prev *time.Time, next time.Time) (decimal.NullDecimal, error) {
+	var base decimal.NullDecimal
+	if prev == nil {
+		base = decimal.NewNullDecimal(decimal.Zero)
+	} else if err := tx.QueryRow(ctx, `SELECT promo_left FROM revenue_paid_closings WHERE through = $1`, *prev).Scan(&base); err != nil {
+		return base, err
+	}
+	if !base.Valid {
+		return base, nil
+	}
+	var moved decimal.Decimal
+	if err := tx.QueryRow(ctx, sqlPromoMoved, prev, next).Scan(&moved); err != nil {
+		return base, err
+	}
+	return decimal.NewNullDecimal(base.Decimal.Add(moved)), nil
+}
+
+// promoOpening is the promotional credit left at from: the last closing at
+// or before it that kept its figure, plus the events since. ok is false
+// when no such closing exists at or after until (the archive's end; zero:
+// nothing archived, and then the events since the first one serve).
+func (s *Service) promoOpening(ctx context.Context, from, until time.Time) (left decimal.Decimal, ok bool, err error) {
+	var base *time.Time
+	var at decimal.NullDecimal
+	err = s.pool.QueryRow(ctx, `SELECT through, promo_left FROM revenue_paid_closings
+		WHERE through <= $1 AND promo_left IS NOT NULL ORDER BY through DESC LIMIT 1`, from).Scan(&base, &at)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return left, false, err
+	}
+	if base == nil && !until.IsZero() || base != nil && base.Before(until) {
+		return left, false, nil
+	}
+	if err := s.pool.QueryRow(ctx, sqlPromoMoved, base, from).Scan(&left); err != nil {
+		return left, false, err
+	}
+	return left.Add(at.Decimal), true, nil
 }
 
 // PaidPositionsClosedThrough is the end of the last month whose paid lots'

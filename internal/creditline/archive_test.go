@@ -261,3 +261,61 @@ func TestUsesAcrossAnArchivedBillingPeriod(t *testing.T) {
 		require.Equal(t, want.in[i].BillID, got.in[i].BillID)
 	}
 }
+
+// TestStatementOfAnAccountWithNothingArchived: the first month leaves for
+// the archive. An account that had events in it cannot have that month's
+// statement (ErrArchived); an account created in it that had no event
+// there (nor in any archived month) gets it — empty, its opening its
+// closing — and the next month's as before; the statements list marks the
+// month archived for the first account only (statement.Archived).
+func TestStatementOfAnAccountWithNothingArchived(t *testing.T) {
+	b := setupArchive(t)
+	b.dir = t.TempDir()
+	busy := b.enterprise(t)
+	_, err := b.l.Credit(b.ctx, ledger.CreditRequest{AccountID: busy.ID, Kind: ledger.LotPaid, Amount: d("1000"), PaidFen: 100,
+		IdempotencyKey: key(), Actor: "test"})
+	require.NoError(t, err)
+	b.charge(t, busy.ID, "120")
+	quiet, err := b.l.CreateAccount(b.ctx, ledger.AccountSpec{Kind: ledger.AccountIndividual, Name: "quiet " + t.Name()})
+	require.NoError(t, err)
+	b.clock.Set(b.month(1).Add(3 * 24 * time.Hour))
+	_, err = b.l.Credit(b.ctx, ledger.CreditRequest{AccountID: quiet.ID, Kind: ledger.LotPaid, Amount: d("100"), PaidFen: 10,
+		IdempotencyKey: key(), Actor: "test"})
+	require.NoError(t, err)
+	b.charge(t, quiet.ID, "40")
+	b.charge(t, busy.ID, "30")
+	b.clock.Set(b.month(2).Add(24 * time.Hour))
+	first, second := statement.MonthOf(b.month(0)), statement.MonthOf(b.month(1))
+	quietSecond, err := b.statements.Compute(b.ctx, quiet.ID, second)
+	require.NoError(t, err)
+
+	_, err = b.archive(b.month(0))
+	require.NoError(t, err)
+	b.verifyClean(t)
+
+	_, err = b.statements.Compute(b.ctx, busy.ID, first)
+	require.ErrorIs(t, err, statement.ErrArchived, "its events of the month are archived")
+	st, err := b.statements.Compute(b.ctx, quiet.ID, first)
+	require.NoError(t, err, "no event of the account is archived")
+	requireDec(t, "0", st.Opening.Total)
+	requireDec(t, "0", st.Closing.Total)
+	for _, mv := range st.Movements {
+		require.Zero(t, mv.Operations, "%s", mv.Category)
+	}
+	st, err = b.statements.Compute(b.ctx, quiet.ID, second)
+	require.NoError(t, err)
+	requireDec(t, quietSecond.Opening.Total.String(), st.Opening.Total)
+	requireDec(t, "60", quietSecond.Closing.Total)
+	requireDec(t, "60", st.Closing.Total, "the next month unchanged")
+	_, err = b.statements.Compute(b.ctx, busy.ID, second)
+	require.NoError(t, err, "after the account's last archived event: from the checkpoint")
+
+	last, err := b.statements.ArchivedThrough(b.ctx, busy.ID)
+	require.NoError(t, err)
+	require.True(t, statement.Archived(first, last))
+	require.False(t, statement.Archived(second, last))
+	last, err = b.statements.ArchivedThrough(b.ctx, quiet.ID)
+	require.NoError(t, err)
+	require.True(t, last.IsZero())
+	require.False(t, statement.Archived(first, last))
+}

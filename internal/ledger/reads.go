@@ -112,6 +112,23 @@ func ArchivedUntil(ctx context.Context, q db.DBTX) (time.Time, error) {
 	return until.UTC(), nil
 }
 
+// PoolArchivedThrough returns when the pool's last event in the archive
+// was recorded (its checkpoint, ledger_checkpoints.last_at); zero when
+// none of its events is archived. Every event of the pool after it is
+// live, so a period that starts after it reads the pool exactly (its
+// opening from the checkpoint), even before the archive's end
+// (ArchivedUntil). Errors: database errors.
+func PoolArchivedThrough(ctx context.Context, q db.DBTX, poolID int64) (time.Time, error) {
+	var last *time.Time
+	if err := q.QueryRow(ctx, `SELECT max(last_at) FROM ledger_checkpoints WHERE pool_id = $1`, poolID).Scan(&last); err != nil {
+		return time.Time{}, fmt.Errorf("ledger: pool archived through: %w", err)
+	}
+	if last == nil {
+		return time.Time{}, nil
+	}
+	return last.UTC(), nil
+}
+
 // LastEventID returns the id of the newest event of any pool, 0 when there
 // is none: where an outbox reader over every pool starts.
 func LastEventID(ctx context.Context, q db.DBTX) (int64, error) {

@@ -39,10 +39,12 @@ var (
 	// ErrUnreconciled: the movements do not add up to the ledger's balance
 	// at the boundaries (a ledger fault; nothing is rendered).
 	ErrUnreconciled = errors.New("statement: does not reconcile with the ledger")
-	// ErrArchived: the month began before the end of the months of ledger
-	// events moved to the archive (ledger.Archive), so its events are not
-	// at hand; staff bring them back (`credits ledger restore`) to compute
-	// it. It wraps ledger.ErrArchived too.
+	// ErrArchived: the account has events in the month, or after it,
+	// that were moved to the archive (ledger.Archive), so they are not at
+	// hand; staff bring them back (`credits ledger restore`) to compute it.
+	// A month before the archive's end in which the account had no event,
+	// nor later in the archived months, is computed. It wraps
+	// ledger.ErrArchived too.
 	ErrArchived = errors.New("statement: month archived")
 )
 
@@ -215,16 +217,23 @@ func (s *Service) Months(ctx context.Context, accountID int64) ([]Month, error) 
 	return out, nil
 }
 
-// ArchivedUntil is the start of the first month whose statement can be
-// computed as far as the archive goes: the months before it have their
-// events in the archive (ErrArchived). Zero when nothing is archived.
-// Errors: database errors.
-func (s *Service) ArchivedUntil(ctx context.Context) (time.Time, error) {
-	until, err := ledger.ArchivedUntil(ctx, s.Pool)
+// ArchivedThrough is when the account's last event in the archive was
+// recorded (zero: none of its events is archived): a month that starts at
+// or before it has events in the archive (Archived, ErrArchived); a later
+// month is computed, from the checkpoint, even if it lies before the
+// archive's end (an account with no events there). Errors: database errors.
+func (s *Service) ArchivedThrough(ctx context.Context, accountID int64) (time.Time, error) {
+	last, err := ledger.PoolArchivedThrough(ctx, s.Pool, accountID)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("statement: %w", err)
 	}
-	return until, nil
+	return last, nil
+}
+
+// Archived reports whether month m of an account whose last archived event
+// was recorded at last (ArchivedThrough) has events in the archive.
+func Archived(m Month, last time.Time) bool {
+	return !last.IsZero() && !last.Before(m.Start())
 }
 
 // firstMonth is the account's first month: the earlier of its creation and
@@ -375,8 +384,8 @@ func category(typ, kind string, withRefund bool) Category {
 // Compute builds and reconciles the statement of a pool account (an
 // individual or an enterprise) for a closed month. Errors: ErrNotFound
 // (no such pool account, a month before the account or not yet over),
-// ErrArchived (the month began before the end of the months of events in
-// the archive: restore them to see it), ErrUnreconciled.
+// ErrArchived (the account's events of the month or of a later archived
+// month are in the archive: restore them to see it), ErrUnreconciled.
 func (s *Service) Compute(ctx context.Context, accountID int64, m Month) (Statement, error) {
 	acc, err := s.pool(ctx, accountID)
 	if err != nil {
@@ -397,12 +406,12 @@ func (s *Service) Compute(ctx context.Context, accountID int64, m Month) (Statem
 	var lineOpening decimal.Decimal
 	// One snapshot for the three reads.
 	err = pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		until, err := ledger.ArchivedUntil(ctx, tx)
+		last, err := ledger.PoolArchivedThrough(ctx, tx, acc.ID)
 		if err != nil {
 			return err
 		}
-		if start.Before(until) {
-			return fmt.Errorf("%w: %w: month %s of account %d: the events before %s are in the archive", ErrArchived, ledger.ErrArchived, m, accountID, until.Format(time.RFC3339))
+		if Archived(m, last) {
+			return fmt.Errorf("%w: %w: month %s of account %d: its events through %s are in the archive", ErrArchived, ledger.ErrArchived, m, accountID, last.Format(time.RFC3339))
 		}
 		rows, _ := tx.Query(ctx, sqlBuckets, acc.ID, start)
 		opening, err := pgx.CollectRows(rows, pgx.RowToStructByName[bucketRow])
