@@ -575,7 +575,8 @@ func (l *Ledger) chargeResult(r ChargeRequest, known bool, raw []byte, err error
 		ChargeResult
 		Pool int64 `json:"pool"`
 	}
-	if err == nil {
+	if err == nil && !fastChargeResult(raw, &out.ChargeResult, &out.Pool) {
+		out.ChargeResult, out.Pool = ChargeResult{}, 0
 		err = decode(raw, &out)
 	}
 	res := out.ChargeResult
