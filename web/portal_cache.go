@@ -343,7 +343,7 @@ func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
 		return nil // no primary (a failover): only the idle expiry would move
 	}
 	if err := s.store.Commit(token, b, expiry); err != nil {
-		if ok && !e.revoked && sameSession(e.b, b) && db.Unavailable(context.Background(), err) {
+		if ok && !e.revoked && sameSession(e.b, b) && (db.Unavailable(context.Background(), err) || db.NoPrimary(err)) {
 			// No primary (a failover): the session is as stored, only its
 			// idle expiry does not move this time.
 			return nil

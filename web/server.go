@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -230,6 +231,18 @@ func New(d Deps) (*Server, error) {
 	// pgxstore's own cleanup goroutine races with its StopCleanup, so Serve
 	// runs the cleanup instead (sweepSessions).
 	s.Sessions = scs.New()
+	// A session that could not be written (its answer is not sent): said
+	// in the log, and answered "try again" when no primary could take it
+	// (a failover's promotion), as every other such error is.
+	s.Sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.Logger.Error("session: save failed", "path", r.URL.Path, "error", err.Error())
+		if db.NoPrimary(err) {
+			w.Header().Set("Retry-After", strconv.Itoa(noPrimaryRetryAfter))
+			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+			return
+		}
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	}
 	sessions := NewSessionCache(pgxstore.NewWithCleanupInterval(d.Pool, 0))
 	if d.Invalidation != nil {
 		sessions.Share(d.Pool, d.Invalidation)

@@ -386,8 +386,10 @@ func (l *load) walk(ctx context.Context, browser *http.Client, home string, sign
 				continue
 			}
 			count.Add(1)
+			// A reader's pace, not a crawler's: the pages share each
+			// instance's few pool connections with the writers.
+			time.Sleep(150 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
