@@ -173,6 +173,7 @@ var errorTable = []ErrorMapping{
 	{backoffice.ErrLineNotOpen, http.StatusConflict, "line_not_open", "error.admin.line_not_open"},
 	{backoffice.ErrDifferenceResolved, http.StatusConflict, "difference_resolved", "error.admin.difference_resolved"},
 	{backoffice.ErrRefundClosed, http.StatusConflict, "refund_closed", "error.admin.refund_closed"},
+	{backoffice.ErrNotRefundable, http.StatusConflict, "not_refundable", "error.payments.not_refundable"},
 	{backoffice.ErrRefundPending, http.StatusConflict, "refund_pending", "error.admin.refund_pending"},
 	{backoffice.ErrCodeUsed, http.StatusConflict, "code_used", "error.admin.code_used"},
 	{backoffice.ErrAlreadyRedeemed, http.StatusConflict, "already_redeemed", "error.admin.already_redeemed"},

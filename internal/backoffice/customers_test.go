@@ -396,13 +396,33 @@ func TestBillOrdersNameTheirBill(t *testing.T) {
 	require.Equal(t, tok+"-topup", o.Orders[1].OrderNo)
 	require.Nil(t, o.Orders[1].Bill, "a top-up pays no bill")
 
-	// A refund request naming the bill order (the portal refuses one; the
-	// queue must still show what the order paid).
-	r, err := b.svc.RequestOrderRefund(b.ctx, ent.id, tok+"-bill", d("12.35"), "paid twice?", "127.0.0.1")
-	require.NoError(t, err)
+	// Neither way of filing a refund request takes the bill order: it
+	// bought no credit. Nothing is written, not even an audit row.
+	for name, request := range map[string]func() (backoffice.RefundRequest, error){
+		"RequestOrderRefund": func() (backoffice.RefundRequest, error) {
+			return b.svc.RequestOrderRefund(b.ctx, ent.id, tok+"-bill", d("12.35"), "paid twice?", "127.0.0.1")
+		},
+		"RequestRefund": func() (backoffice.RefundRequest, error) {
+			return b.svc.RequestRefund(b.ctx, ent.id, " "+tok+"-bill ", d("12.35"), "paid twice?", "127.0.0.1")
+		},
+	} {
+		_, err := request()
+		require.ErrorIs(t, err, backoffice.ErrNotRefundable, name)
+		require.Equal(t, "bill_not_refundable", backoffice.Code(err), name)
+	}
+	var written int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT (SELECT count(*) FROM refund_requests WHERE account_id = $1)
+	+ (SELECT count(*) FROM admin_audit_log WHERE account_id = $1 AND action = $2)`, ent.id, backoffice.ActionRefundRequested).Scan(&written))
+	require.Zero(t, written)
+
+	// A request filed before that rule (written here directly): the queue
+	// still shows what the order paid.
+	var rid int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `INSERT INTO refund_requests (account_id, order_no, amount, reason, requested_at)
+	VALUES ($1, $2, 12.35, 'paid twice?', now()) RETURNING id`, ent.id, tok+"-bill").Scan(&rid))
 	reqs, err := b.svc.RefundRequests(b.ctx, backoffice.RefundFilter{AccountID: ent.id})
 	require.NoError(t, err)
 	require.Len(t, reqs, 1)
-	require.Equal(t, r.ID, reqs[0].ID)
+	require.Equal(t, rid, reqs[0].ID)
 	require.Equal(t, &backoffice.OrderBill{ID: billID, PeriodStart: start.UTC(), PeriodEnd: end.UTC()}, reqs[0].Bill)
 }

@@ -83,6 +83,10 @@ var (
 	ErrRefundClosed = &Error{Code: "refund_closed"}
 	// ErrRefundExceedsPaid: the refund is larger than the account's unconsumed paid credit.
 	ErrRefundExceedsPaid = field("amount", "refund_exceeds_paid")
+	// ErrNotRefundable: the order paid a credit line bill; it bought no
+	// credit, so there is no top-up to refund (payments.ErrNotRefundable's
+	// case, which this package cannot import: payments imports it).
+	ErrNotRefundable = field("", "bill_not_refundable")
 	// ErrRefundPending: a refund of this order is already requested.
 	ErrRefundPending = &Error{Code: "refund_pending"}
 	// ErrNoRefunder: refunds are not wired (no Refunder).
@@ -121,7 +125,7 @@ func Code(err error) string {
 var FieldCodes = fieldCodes(ErrAccountNotFound, ErrAccountFrozen, ErrInvalidAmount, ErrTransferSameAccount,
 	ErrInvalidExpiry, ErrReasonRequired, ErrUnknownReasonCode, ErrInvalidReasonCode, ErrReasonCodeExists,
 	ErrMissingIdempotencyKey, ErrInvalidBatch, ErrInvalidCode, ErrCodeUsed, ErrCodeExpired, ErrAlreadyRedeemed,
-	ErrRedeemThrottled, ErrEmptyStatement, ErrEmptyBill, ErrRefundExceedsPaid, ErrInvalidKeyName, ErrInvalidKeyMode,
+	ErrRedeemThrottled, ErrEmptyStatement, ErrEmptyBill, ErrRefundExceedsPaid, ErrNotRefundable, ErrInvalidKeyName, ErrInvalidKeyMode,
 	ErrNoPlanRefund)
 
 func fieldCodes(sentinels ...*fielderr.Errors) []string {

@@ -19,7 +19,8 @@ import (
 // whole within its window, payments.CheckRefund), so the amount is not
 // bounded by the account's unspent paid credit (a feature unlock has no
 // lot). Approval goes through ApproveRefund like any refund request.
-// Errors: ErrInvalidAmount, ErrRefundPending, ErrAccountNotFound.
+// Errors: ErrInvalidAmount, ErrNotRefundable (a bill payment),
+// ErrRefundPending, ErrAccountNotFound.
 func (s *Service) RequestOrderRefund(ctx context.Context, accountID int64, orderNo string, amount decimal.Decimal, reason, ip string) (RefundRequest, error) {
 	var out RefundRequest
 	orderNo = strings.TrimSpace(orderNo)
@@ -44,9 +45,12 @@ func (s *Service) RequestOrderRefund(ctx context.Context, accountID int64, order
 // requestOrderRefundTx records a customer's request to refund amount of
 // order orderNo (one open request per order) and its audit row, whose
 // detail adds detail to the request's own fields; balance is the pool's,
-// unchanged by a request. Errors: ErrRefundPending.
+// unchanged by a request. Errors: ErrNotRefundable, ErrRefundPending.
 func (s *Service) requestOrderRefundTx(ctx context.Context, tx pgx.Tx, accountID int64, orderNo string, amount decimal.Decimal,
 	reason, ip string, balance decimal.Decimal, detail map[string]any) (RefundRequest, error) {
+	if err := refuseBillOrder(ctx, tx, accountID, orderNo); err != nil {
+		return RefundRequest{}, err
+	}
 	rows, _ := tx.Query(ctx, `INSERT INTO refund_requests (account_id, order_no, amount, reason, requested_at)
 VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, orderNo, amount, reason, s.now())
 	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
@@ -60,4 +64,23 @@ VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, orderNo, amoun
 	_, err = Audit(ctx, tx, Entry{ActorKind: ActorCustomer, IP: ip, Action: ActionRefundRequested, AccountID: accountID,
 		BalanceBefore: &balance, BalanceAfter: &balance, Reason: reason, Detail: detail})
 	return r, err
+}
+
+// refuseBillOrder returns ErrNotRefundable when the account's order orderNo
+// paid a credit line bill: it credited nothing, so no refund request may
+// name it, whoever files it (the portal checks first; this is the rule).
+func refuseBillOrder(ctx context.Context, q db.DBTX, accountID int64, orderNo string) error {
+	if orderNo == "" {
+		return nil
+	}
+	var bill bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payment_orders
+WHERE account_id = $1 AND order_no = $2 AND purpose = 'bill')`, accountID, orderNo).Scan(&bill)
+	if err != nil {
+		return fmt.Errorf("backoffice: request refund %s: %w", orderNo, err)
+	}
+	if bill {
+		return fmt.Errorf("backoffice: request refund %s: %w", orderNo, ErrNotRefundable)
+	}
+	return nil
 }

@@ -60,10 +60,11 @@ const refundColumns = `id, account_id, order_no, amount, reason, state, requeste
 // RequestRefund records a customer's refund request of amount yuan (of
 // order orderNo, when given) for finance to approve. The amount may not
 // exceed the account's unconsumed paid credit at the price paid for it.
-// Errors: ErrInvalidAmount, ErrRefundExceedsPaid, ErrRefundPending,
-// ErrAccountNotFound.
+// Errors: ErrInvalidAmount, ErrNotRefundable (the order paid a credit line
+// bill), ErrRefundExceedsPaid, ErrRefundPending, ErrAccountNotFound.
 func (s *Service) RequestRefund(ctx context.Context, accountID int64, orderNo string, amount decimal.Decimal, reason, ip string) (RefundRequest, error) {
 	var out RefundRequest
+	orderNo = strings.TrimSpace(orderNo)
 	if !amount.IsPositive() || !amount.Round(2).Equal(amount) {
 		return out, ErrInvalidAmount
 	}
@@ -72,6 +73,11 @@ func (s *Service) RequestRefund(ctx context.Context, accountID int64, orderNo st
 		return out, ErrAccountNotFound
 	}
 	if err != nil {
+		return out, err
+	}
+	// A bill payment's purpose never changes: checked before the amount,
+	// which it could never cover anyway.
+	if err := refuseBillOrder(ctx, s.pool, accountID, orderNo); err != nil {
 		return out, err
 	}
 	credits, err := ledger.CreditsForRMB(amount, s.opt.CreditPriceRMB)
@@ -95,7 +101,7 @@ func (s *Service) RequestRefund(ctx context.Context, accountID int64, orderNo st
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `INSERT INTO refund_requests (account_id, order_no, amount, reason, requested_at)
-VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, strings.TrimSpace(orderNo), amount, reason, s.now())
+VALUES ($1, $2, $3, $4, $5) RETURNING `+refundColumns, accountID, orderNo, amount, reason, s.now())
 		r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
 		if db.IsUniqueViolation(err, "refund_requests_open_order_key") {
 			// A conflict, shown on the whole form (code refund_pending).

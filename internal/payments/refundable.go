@@ -43,11 +43,13 @@ func (e *RefundLimitError) Unwrap() error {
 var (
 	errNothingLeft  = fielderr.One("payments", "", "refund_nothing_left")
 	errRefundAmount = fielderr.One("payments", "amount", "refund_amount_invalid")
+	// errBillPayment: a credit line bill's payment bought no credit.
+	errBillPayment = fielderr.One("payments", "", "bill_not_refundable")
 )
 
 // FieldCodes lists every field code this package reports, so the web layer
 // can check each has a message.
-var FieldCodes = []string{"amount_out_of_range", "refund_amount_max", "refund_nothing_left", "refund_amount_invalid",
+var FieldCodes = []string{"amount_out_of_range", "refund_amount_max", "refund_nothing_left", "refund_amount_invalid", "bill_not_refundable",
 	"topup_channel_unavailable", "topup_channel_failed"}
 
 // RefundQuote is what a refund of a top-up does (README, "Refunds and
@@ -123,8 +125,8 @@ func (s *Service) Refundable(ctx context.Context, accountID int64, orders []Orde
 // order orderNo now (the check a refund request gets before it is filed;
 // the refund itself checks again when it runs) and returns the order.
 // Errors: ErrInvalidArgument (amount not positive, or no refund pays back
-// exactly that much), ErrNotFound, ErrNotRefundable (not paid, or nothing
-// left), *RefundLimitError.
+// exactly that much), ErrNotFound, ErrNotRefundable (not paid, nothing
+// left, or a credit line bill's payment), *RefundLimitError.
 func (s *Service) CheckRefund(ctx context.Context, accountID int64, orderNo string, amountFen int64) (Order, error) {
 	if amountFen <= 0 {
 		return Order{}, fmt.Errorf("payments: check refund: %w: %w: amount must be positive", ErrInvalidArgument, errRefundAmount)
@@ -135,6 +137,9 @@ func (s *Service) CheckRefund(ctx context.Context, accountID int64, orderNo stri
 	}
 	if o.Purpose == PurposeProduct {
 		return o, s.checkProductRefund(ctx, o, amountFen)
+	}
+	if o.Purpose == PurposeBill {
+		return o, fmt.Errorf("payments: check refund %s: %w: %w", o.OrderNo, ErrNotRefundable, errBillPayment)
 	}
 	if o.RefundableFen() == 0 || o.PaidLotID == nil {
 		return o, fmt.Errorf("payments: check refund %s: %w: %w: order is %s", o.OrderNo, ErrNotRefundable, errNothingLeft, o.State)
