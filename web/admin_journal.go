@@ -61,7 +61,14 @@ func (s *Server) AdminJournal(c echo.Context) error {
 	}
 	j, err := s.admin.journal.Journal(c.Request().Context(), from, to, actor(c))
 	if err != nil {
-		return err
+		// A start inside the archived months: said on the from field, with
+		// the first date the revenue report (and so the journal) may start on.
+		msgs, status, ok := s.fieldErrors(c, err)
+		if !ok {
+			return err
+		}
+		v.Errors = msgs
+		return Render(c, status, adminview.Journal(v), nil)
 	}
 	yuan := func(fen int64) decimal.Decimal { return decimal.New(fen, -2) }
 	v.Shown = true
@@ -106,6 +113,10 @@ func (s *Server) AdminJournalCSV(c echo.Context) error {
 	}
 	j, err := s.admin.journal.Journal(c.Request().Context(), from, to, actor(c))
 	if err != nil {
+		// A start inside the archived months: the same words as the page.
+		if msgs, _, ok := s.fieldErrors(c, err); ok && msgs["from"] != "" {
+			return c.String(http.StatusGone, msgs["from"])
+		}
 		return err
 	}
 	var buf bytes.Buffer
