@@ -31,6 +31,7 @@ func (s *Server) adminRoutes(g *echo.Group) {
 	s.adminAuditRoutes(g)
 	s.adminCodeRoutes(g)
 	s.adminFinanceRoutes(g)
+	s.adminReviewRoutes(g)
 	s.adminJournalRoutes(g)
 	s.adminCostRoutes(g)
 	s.adminAnalyticsRoutes(g)

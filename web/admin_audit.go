@@ -15,6 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/autotopup"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/budget"
+	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/relay"
 	"github.com/seed75218f88/credits/internal/team"
 	"github.com/seed75218f88/credits/internal/usagestream"
@@ -40,7 +41,7 @@ var auditActions = slices.Concat([]backoffice.Action{
 	backoffice.ActionSettingChanged, backoffice.ActionInvoiceIssued, backoffice.ActionInvoicingBasisSet, backoffice.ActionPlanPublished, backoffice.ActionPlanComped,
 	backoffice.ActionProductDrafted, backoffice.ActionProductPublished, backoffice.ActionCostCardPublished,
 }, backoffice.StaffActions, backoffice.WebhookActions, autotopup.AuditActions, budget.AuditActions, relay.AuditActions, access.AuditActions,
-	team.AuditActions, backoffice.RateCardActions, usagestream.AuditActions)
+	team.AuditActions, backoffice.RateCardActions, usagestream.AuditActions, []backoffice.Action{payments.ActionReviewResolved})
 
 // auditFilter reads the filter form: actor (staff id or email), account
 // id, action, from and to (inclusive Asia/Shanghai dates).

@@ -464,7 +464,19 @@ func (s *Service) CloseOrder(ctx context.Context, accountID int64, orderNo strin
 // ErrNotFound, ErrInvalidTransition (not under review), ErrInvalidArgument
 // (accepting a different amount: reject it instead), ErrChannel, ledger errors.
 func (s *Service) ResolveReview(ctx context.Context, orderNo string, accept bool, actor, note string) (Order, error) {
+	return s.resolveReview(ctx, orderNo, accept, actor, note, nil)
+}
+
+// resolveReview is ResolveReview; settled, when set, runs on the
+// transaction after the order left needs_review (not on a repeat).
+func (s *Service) resolveReview(ctx context.Context, orderNo string, accept bool, actor, note string, settled func(pgx.Tx, Order) error) (Order, error) {
 	var o Order
+	after := func(tx pgx.Tx, o Order) error {
+		if settled == nil {
+			return nil
+		}
+		return settled(tx, o)
+	}
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		if o, err = queryOrder(ctx, tx, sqlLockOrderByNo, orderNo); err != nil {
@@ -481,7 +493,10 @@ func (s *Service) ResolveReview(ctx context.Context, orderNo string, accept bool
 			if o.PaidFen == nil || *o.PaidFen != o.AmountFen {
 				return fmt.Errorf("%w: the channel's amount differs from the order's: reject and refund it", ErrInvalidArgument)
 			}
-			return s.markPaid(ctx, tx, &o, o.ChannelTradeNo, *o.PaidFen, actor, CauseReviewAccepted, detail)
+			if err := s.markPaid(ctx, tx, &o, o.ChannelTradeNo, *o.PaidFen, actor, CauseReviewAccepted, detail); err != nil {
+				return err
+			}
+			return after(tx, o)
 		}
 		if o.Channel != ChannelBankTransfer && o.PaidFen != nil && *o.PaidFen > 0 {
 			ch, err := s.channel(o.Channel)
@@ -494,7 +509,10 @@ func (s *Service) ResolveReview(ctx context.Context, orderNo string, accept bool
 			}
 			detail["refund_no"], detail["refunded_fen"] = refundNo, *o.PaidFen
 		}
-		return s.transition(ctx, tx, &o, StateClosed, CauseReviewRejected, detail)
+		if err := s.transition(ctx, tx, &o, StateClosed, CauseReviewRejected, detail); err != nil {
+			return err
+		}
+		return after(tx, o)
 	})
 	if err != nil {
 		return o, fmt.Errorf("payments: resolve review %s: %w", orderNo, err)

@@ -37,6 +37,7 @@ var Sections = []Section{
 	{"admin.approvals", "/admin/approvals", "admin.menu.approvals", []string{"support", "finance", "admin"}},
 	{"admin.statements", "/admin/statements", "admin.menu.statements", []string{"finance"}},
 	{"admin.refunds", "/admin/refunds", "admin.menu.refunds", []string{"finance"}},
+	{"admin.reviews", "/admin/reviews", "admin.menu.reviews", []string{"finance"}},
 	{"admin.reports", "/admin/reports", "admin.menu.reports", []string{"finance", "admin"}},
 	{"admin.analytics", "/admin/analytics", "admin.menu.analytics", []string{"finance", "admin"}},
 	{"admin.journal", "/admin/journal", "admin.menu.journal", []string{"finance", "admin"}},
