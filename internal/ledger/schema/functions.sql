@@ -2003,8 +2003,7 @@ END $$;
 -- lots' new remainders, its pools' running state) — instead of a dozen
 -- statements per operation, which is what the ledger's server CPU went to.
 --
--- Only the common case runs this way (the other operations' results are
--- left NULL): a pool that is its own account, not
+-- Only the common case runs this way: a pool that is its own account, not
 -- in trial, with no allocation, enforcement override or tier cap on open
 -- reservations, whose lots are plain (no credit line) and none of which
 -- expires between the run's first and last instant; reserves of that
@@ -2013,29 +2012,29 @@ END $$;
 -- once each in the run. Budgets are counted as ledger_reserve_t and
 -- ledger_commit_t count them, on the pool's row in memory
 -- (ledger_budget_hold when their fast path does not apply; a commit within
--- its hold only lowers the counters). Any other operation leaves its whole
--- pool's part of the run to ledger_apply, which runs it through
--- ledger_reserve_t and ledger_commit_t (the per-operation path, which
--- itself hands the unusual cases to ledger_reserve and ledger_commit) —
--- after the common pools' rows are written, so that an operation routed to
--- one pool that touches another (a sub-account not yet known as one) sees
--- them, and outside this function's plan settings. A key
+-- its hold only lowers the counters). Any other operation sends
+-- its whole pool's part of the run through ledger_reserve_t and
+-- ledger_commit_t (today's per-operation path, which itself hands the
+-- unusual cases to ledger_reserve and ledger_commit) — after the common
+-- pools' rows are written, so that an operation routed to one pool that
+-- touches another (a sub-account not yet known as one) sees them. A key
 -- repeated within the run replays its first reserve (or conflicts, with
 -- another hash), as when each reserve wrote its rows at once. The model
 -- test and TestSetBasedReserveCommitMatchesPerOperation keep the two paths
 -- equal.
 CREATE OR REPLACE FUNCTION ledger_rc_run(p_ops text[], p_args jsonb[], p_pools bigint[]) RETURNS jsonb[] LANGUAGE plpgsql
--- Its statements' plans are generic: with custom plans (the array sizes
--- known) they were planned again at every call, which cost more than
--- running them. So that a generic plan cannot be a scan of a whole table,
--- each read probes its rows by key from a LATERAL subquery, and each
--- UPDATE names its rows by key (= ANY) rather than joining an unnest.
-SET plan_cache_mode = force_generic_plan AS $$
+-- The set statements join a few rows (the run's) to tables by primary key:
+-- a nested loop of index probes; on a table of a few thousand rows the
+-- planner would rather hash a sequential scan of all of them. Their plans
+-- are generic: with custom plans (the array sizes known) they were planned
+-- again at every call, which cost more than running them.
+SET enable_hashjoin = off SET enable_mergejoin = off SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     n integer := cardinality(p_ops);
     res jsonb[];
     p jsonb;
     st ledger_accounts;
+    v_step ledger_step;
     -- the run's pools, ascending, each once, with their operations g_s .. g_e
     ng integer := 0;
     g_pool bigint[] := '{}';
@@ -2068,6 +2067,7 @@ DECLARE
     l_exp timestamptz[];
     l_n integer;
     -- give-backs to lots outside those (expired since the hold)
+    x_pool bigint[] := '{}';
     x_lot bigint[] := '{}';
     x_amt numeric[] := '{}';
     -- the rows to write
@@ -2078,17 +2078,13 @@ DECLARE
     r_rows ledger_reservations[] := '{}';
     rv ledger_reservations;
     nc integer := 0;
-    c_id bigint[] := '{}';
-    c_at timestamptz[] := '{}';
-    c_hash text[] := '{}';
-    c_res jsonb[] := '{}';
+    c_rows ledger_reservations[] := '{}';
     nk integer := 0;
     k_rows ledger_idempotency[] := '{}';
     kv ledger_idempotency;
     k_from integer;
     na integer := 0;
     a_rows ledger_accounts[] := '{}';
-    a_id bigint[] := '{}';
     -- one operation
     v_key text;
     v_hash text;
@@ -2164,12 +2160,10 @@ BEGIN
         END IF;
     END LOOP;
     -- the pools, locked in ascending order (one probe each, in the order of
-    -- the array, by primary key: pool_id + 0 keeps a generic plan off the
-    -- pool index, which lists an enterprise's sub-accounts); an account that
-    -- is not its own pool reads as NULL
+    -- the array); an account that is not its own pool reads as NULL
     SELECT array_agg(acc.row ORDER BY g.n) INTO g_acct
     FROM unnest(g_pool) WITH ORDINALITY AS g(id, n)
-    LEFT JOIN LATERAL (SELECT x AS row FROM ledger_accounts x WHERE x.id = g.id AND x.pool_id + 0 = x.id FOR UPDATE) acc ON true;
+    LEFT JOIN LATERAL (SELECT x AS row FROM ledger_accounts x WHERE x.id = g.id AND x.pool_id = g.id FOR UPDATE) acc ON true;
     FOR g IN 1 .. ng LOOP
         st := g_acct[g];
         IF g_fast[g] AND (st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL
@@ -2462,13 +2456,9 @@ BEGIN
                         IF v_j IS NOT NULL AND v_j <= hi THEN
                             l_rem[v_j] := l_rem[v_j] + (v_h - v_c);
                         ELSE
-                            v_j := array_position(x_lot, v_lot);
-                            IF v_j IS NULL THEN
-                                x_lot[cardinality(x_lot) + 1] := v_lot;
-                                x_amt[cardinality(x_amt) + 1] := v_h - v_c;
-                            ELSE
-                                x_amt[v_j] := x_amt[v_j] + (v_h - v_c);
-                            END IF;
+                            x_pool[cardinality(x_pool) + 1] := st.id;
+                            x_lot[cardinality(x_lot) + 1] := v_lot;
+                            x_amt[cardinality(x_amt) + 1] := v_h - v_c;
                         END IF;
                         v_released := v_released + (v_h - v_c);
                     END IF;
@@ -2486,16 +2476,18 @@ BEGIN
                 v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'charged', v_charged,
                                           'released', v_released, 'unpaid', v_left, 'available', v_avail, 'plan_charged', v_plan);
                 res[i] := v_r;
+                v_res.status := 'committed';
+                v_res.closed_at := v_at;
+                v_res.close_key := v_key;
+                v_res.close_op := 'commit';
+                v_res.close_hash := coalesce(p->>'hash', '');
+                v_res.close_result := v_r;
                 nc := nc + 1;
-                c_id[nc] := v_res.id;
-                c_at[nc] := v_at;
-                c_hash[nc] := coalesce(p->>'hash', '');
-                c_res[nc] := v_r;
+                c_rows[nc] := v_res;
             END IF;
         END LOOP;
         na := na + 1;
         a_rows[na] := st;
-        a_id[na] := st.id;
     END LOOP;
     IF ne > 0 THEN
         INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
@@ -2507,40 +2499,54 @@ BEGIN
         FROM unnest(e_rows) WITH ORDINALITY AS e
         ORDER BY e.ordinality;
     END IF;
-    -- the lots' changes, each lot once (lot ids are unique across pools)
-    FOR j IN 1 .. l_n LOOP
-        IF l_rem[j] <> l_rem0[j] THEN
-            x_lot[cardinality(x_lot) + 1] := l_id[j];
-            x_amt[cardinality(x_amt) + 1] := l_rem[j] - l_rem0[j];
-        END IF;
-    END LOOP;
-    IF cardinality(x_lot) > 0 THEN
-        UPDATE ledger_lots l SET remaining = l.remaining + x_amt[array_position(x_lot, l.id)]
-        WHERE l.id = ANY (x_lot);
+    IF l_n > 0 OR cardinality(x_lot) > 0 THEN
+        UPDATE ledger_lots l SET remaining = l.remaining + d.delta
+        FROM (SELECT t.pool, t.id, sum(t.delta) AS delta
+              FROM (SELECT u.pool, u.id, u.now - u.was AS delta FROM unnest(l_pool, l_id, l_rem, l_rem0) AS u(pool, id, now, was)
+                    WHERE u.now <> u.was
+                    UNION ALL
+                    SELECT x.pool, x.id, x.amt FROM unnest(x_pool, x_lot, x_amt) AS x(pool, id, amt)) t
+              GROUP BY t.pool, t.id) d
+        WHERE l.pool_id = d.pool AND l.id = d.id;
     END IF;
     IF nr > 0 THEN
         INSERT INTO ledger_reservations OVERRIDING SYSTEM VALUE SELECT * FROM unnest(r_rows);
     END IF;
     IF nc > 0 THEN
-        UPDATE ledger_reservations r SET status = 'committed', closed_at = c_at[array_position(c_id, r.id)],
-            close_key = 'commit:' || r.id, close_op = 'commit', close_hash = c_hash[array_position(c_id, r.id)],
-            close_result = c_res[array_position(c_id, r.id)]
-        WHERE r.id = ANY (c_id);
+        UPDATE ledger_reservations r SET status = c.status, closed_at = c.closed_at, close_key = c.close_key,
+            close_op = c.close_op, close_hash = c.close_hash, close_result = c.close_result
+        FROM unnest(c_rows) AS c
+        WHERE r.pool_id = c.pool_id AND r.id = c.id;
     END IF;
     IF nk > 0 THEN
         INSERT INTO ledger_idempotency SELECT * FROM unnest(k_rows);
     END IF;
     IF na > 0 THEN
-        UPDATE ledger_accounts a SET balance = (a_rows[array_position(a_id, a.id)]).balance,
-            reserved = (a_rows[array_position(a_id, a.id)]).reserved,
-            last_at = (a_rows[array_position(a_id, a.id)]).last_at,
-            budget_starts = (a_rows[array_position(a_id, a.id)]).budget_starts,
-            budget_used = (a_rows[array_position(a_id, a.id)]).budget_used,
-            budget_ends = (a_rows[array_position(a_id, a.id)]).budget_ends,
-            budget_limits = (a_rows[array_position(a_id, a.id)]).budget_limits
-        WHERE a.id = ANY (a_id);
+        UPDATE ledger_accounts a SET balance = s.balance, reserved = s.reserved, last_at = s.last_at,
+            budget_starts = s.budget_starts, budget_used = s.budget_used, budget_ends = s.budget_ends,
+            budget_limits = s.budget_limits
+        FROM unnest(a_rows) AS s
+        WHERE a.id = s.id;
     END IF;
-    -- the other pools' operations are left NULL for the caller
+
+    -- the other pools, operation by operation (today's path)
+    st := NULL;
+    FOR g IN 1 .. ng LOOP
+        CONTINUE WHEN g_fast[g];
+        FOR i IN g_s[g] .. g_e[g] LOOP
+            IF p_ops[i] = 'reserve' THEN
+                v_step := ledger_reserve_t(p_args[i], st);
+            ELSE
+                v_step := ledger_commit_t(p_args[i], st, p_pools[i]);
+            END IF;
+            st := v_step.st;
+            res[i] := v_step.res;
+        END LOOP;
+    END LOOP;
+    IF st.id IS NOT NULL THEN
+        UPDATE ledger_accounts SET balance = st.balance, reserved = st.reserved, last_at = st.last_at,
+            budget_starts = st.budget_starts, budget_used = st.budget_used WHERE id = st.id;
+    END IF;
     RETURN res;
 END $$;
 
@@ -2824,13 +2830,11 @@ SELECT ledger_extensions_compile();
 -- statement): p_ops[i] names the operation (credit, reserve, commit,
 -- release, charge, refund, transfer, set_account), p_args[i] is its
 -- request and p_pools[i] its pool. It returns the results in the same
--- order. Consecutive reserves and commits (pools ascending) go to
--- ledger_rc_run together, which runs the common case set-based; the rest
--- of them run here through ledger_reserve_t and ledger_commit_t, which
--- share a pool's running state (balance, reserved, last_at), written back
--- inline before any other operation and at the end. Consecutive charges of
--- one account go to ledger_charge_run together. Each result is stored in
--- place. A
+-- order. Consecutive reserves, commits and charges of one pool share its
+-- running state (balance, reserved, last_at: see ledger_reserve_t,
+-- ledger_commit_t and ledger_charge_run), written back inline before any
+-- other operation and at the end, and each result is stored in place;
+-- consecutive charges of one account go to ledger_charge_run together. A
 -- refusal is a result, so it does not disturb its neighbours; an exception
 -- fails the whole call, and the caller then runs each operation on its own.
 -- Callers sort the batch by pool so that pools are locked in ascending
@@ -2839,7 +2843,6 @@ CREATE OR REPLACE FUNCTION ledger_apply(p_ops text[], p_args jsonb[], p_pools bi
 DECLARE
     v_out jsonb[] := '{}';
     v_st ledger_accounts;
-    v_step ledger_step;
     v_r jsonb;
     v_run record;
     v_run_out jsonb[];
@@ -2877,18 +2880,7 @@ BEGIN
             v_st := NULL;
             v_run_out := ledger_rc_run(p_ops[i:j], p_args[i:j], p_pools[i:j]);
             FOR k IN i .. j LOOP
-                v_r := v_run_out[k - i + 1];
-                IF v_r IS NULL THEN
-                    -- not the common case: the per-operation path
-                    IF p_ops[k] = 'reserve' THEN
-                        v_step := ledger_reserve_t(p_args[k], v_st);
-                    ELSE
-                        v_step := ledger_commit_t(p_args[k], v_st, p_pools[k]);
-                    END IF;
-                    v_st := v_step.st;
-                    v_r := v_step.res;
-                END IF;
-                v_out[k] := v_r;
+                v_out[k] := v_run_out[k - i + 1];
             END LOOP;
             i := j + 1;
             CONTINUE;
