@@ -8,6 +8,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/jsonscan"
 )
 
 // The stored message is gateway.QueuedUsage as encoding/json writes it (the
@@ -93,172 +94,48 @@ func decodeQueued(data []byte) (gateway.QueuedUsage, error) {
 // whitespace between tokens) and reports false for anything else, leaving
 // that to encoding/json.
 func fastDecodeQueued(data []byte, q *gateway.QueuedUsage) bool {
-	d := scanner{b: data}
-	ok := d.object(func(key []byte) bool {
+	d := jsonscan.New(data)
+	return d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "mode":
-			s, ok := d.str()
+			s, ok := d.Str()
 			q.Mode = ledger.Mode(s)
 			return ok
 		case "received_at":
-			return d.time(&q.ReceivedAt)
+			return d.Time(&q.ReceivedAt)
 		case "event":
-			return d.event(&q.Event)
+			return readEvent(d, &q.Event)
 		}
 		return false
-	})
-	d.space()
-	return ok && d.i == len(d.b)
+	}) && d.End()
 }
 
-type scanner struct {
-	b []byte
-	i int
-}
-
-func (d *scanner) space() {
-	for d.i < len(d.b) && (d.b[d.i] == ' ' || d.b[d.i] == '\t' || d.b[d.i] == '\n' || d.b[d.i] == '\r') {
-		d.i++
-	}
-}
-
-// object reads {"key": value, …}, calling field to read each value.
-func (d *scanner) object(field func(key []byte) bool) bool {
-	d.space()
-	if d.i >= len(d.b) || d.b[d.i] != '{' {
-		return false
-	}
-	d.i++
-	d.space()
-	if d.i < len(d.b) && d.b[d.i] == '}' {
-		d.i++
-		return true
-	}
-	for {
-		key, ok := d.raw()
-		if !ok {
-			return false
-		}
-		d.space()
-		if d.i >= len(d.b) || d.b[d.i] != ':' {
-			return false
-		}
-		d.i++
-		if !field(key) {
-			return false
-		}
-		d.space()
-		if d.i >= len(d.b) {
-			return false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// str reads a string without escapes whose bytes are valid UTF-8 (what
-// encoding/json would give unchanged).
-func (d *scanner) str() (string, bool) {
-	s, ok := d.raw()
-	return string(s), ok
-}
-
-// raw is str's bytes, not copied.
-func (d *scanner) raw() ([]byte, bool) {
-	d.space()
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return nil, false
-	}
-	start := d.i + 1
-	for j := start; j < len(d.b); j++ {
-		switch c := d.b[j]; {
-		case c == '"':
-			s := d.b[start:j]
-			if !utf8.Valid(s) {
-				return nil, false
-			}
-			d.i = j + 1
-			return s, true
-		case c == '\\' || c < 0x20:
-			return nil, false
-		}
-	}
-	return nil, false
-}
-
-// int reads an integer written as strconv.FormatInt writes it.
-func (d *scanner) int(v *int64) bool {
-	d.space()
-	start := d.i
-	for d.i < len(d.b) && (d.b[d.i] == '-' || d.b[d.i] >= '0' && d.b[d.i] <= '9') {
-		d.i++
-	}
-	tok := d.b[start:d.i]
-	var buf [20]byte
-	n, err := strconv.ParseInt(string(tok), 10, 64)
-	if err != nil || string(strconv.AppendInt(buf[:0], n, 10)) != string(tok) {
-		return false
-	}
-	*v = n
-	return true
-}
-
-// time reads a time as time.Time.UnmarshalJSON does (a string without
-// escapes: UnmarshalText of its contents).
-func (d *scanner) time(t *time.Time) bool {
-	d.space()
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return false
-	}
-	start := d.i + 1
-	for j := start; j < len(d.b); j++ {
-		switch c := d.b[j]; {
-		case c == '"':
-			if t.UnmarshalText(d.b[start:j]) != nil {
-				return false
-			}
-			d.i = j + 1
-			return true
-		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			return false
-		}
-	}
-	return false
-}
-
-func (d *scanner) event(ev *gateway.UsageEvent) bool {
-	return d.object(func(key []byte) bool {
+func readEvent(d *jsonscan.Scanner, ev *gateway.UsageEvent) bool {
+	return d.Object(func(key []byte) bool {
 		var ok bool
 		switch string(key) {
 		case "idempotency_key":
-			ev.IdempotencyKey, ok = d.str()
+			ev.IdempotencyKey, ok = d.Str()
 		case "account":
-			ev.Account, ok = d.str()
+			ev.Account, ok = d.Str()
 		case "model":
-			ev.Model, ok = d.str()
+			ev.Model, ok = d.Str()
 		case "input_tokens":
-			ok = d.int(&ev.InputTokens)
+			ok = d.Int(&ev.InputTokens)
 		case "output_tokens":
-			ok = d.int(&ev.OutputTokens)
+			ok = d.Int(&ev.OutputTokens)
 		case "cache_hit_tokens":
-			ok = d.int(&ev.CacheHitTokens)
+			ok = d.Int(&ev.CacheHitTokens)
 		case "requests":
-			ok = d.int(&ev.Requests)
+			ok = d.Int(&ev.Requests)
 		case "occurred_at":
-			ok = d.time(&ev.OccurredAt)
+			ok = d.Time(&ev.OccurredAt)
 		case "session_id":
-			ev.SessionID, ok = d.str()
+			ev.SessionID, ok = d.Str()
 		case "project":
-			ev.Project, ok = d.str()
+			ev.Project, ok = d.Str()
 		case "key":
-			ev.Key, ok = d.str()
+			ev.Key, ok = d.Str()
 		}
 		return ok
 	})
