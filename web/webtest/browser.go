@@ -2,6 +2,7 @@ package webtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -125,15 +126,24 @@ func Screenshot(t testing.TB, ctx context.Context, name string) string {
 
 func projectRoot() string { return db.ProjectRoot() }
 
-// Text is the trimmed text of the first element sel (a CSS selector)
-// matches in ctx's page; it fails the test if there is none.
+// Text is the trimmed text (innerText) of the first element sel (a CSS
+// selector) matches in ctx's page, once it is shown. The element is found
+// and read in one evaluation, polled until it is there: a page that swaps
+// or reloads between finding a node and reading it (a language switch,
+// an htmx swap) would otherwise leave a stale node id ("No node with
+// given id found").
 func Text(t testing.TB, ctx context.Context, sel string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	quoted, _ := json.Marshal(sel)
+	js := `(() => { const e = document.querySelector(` + string(quoted) + `);
+		return e && e.getClientRects().length ? {t: e.innerText} : null })()`
+	got, err := chromedp.Run(ctx, chromedp.Poll[struct {
+		T string `json:"t"`
+	}](js))
 	if err != nil {
 		t.Fatalf("webtest: text of %s: %v", sel, err)
 	}
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(got.T)
 }
 
 // SignIn signs login in through the sign-in form in the browser at base,
