@@ -59,7 +59,13 @@ func (s *Server) reviewsPage(c echo.Context, status int, failed string, errs adm
 // with a required reason; payments audits it. A repeat finds it settled.
 func (s *Server) AdminResolveReview(c echo.Context) error {
 	no := c.Param("no")
-	accept := c.FormValue("outcome") == "credit"
+	// The form's two buttons send credit or refund; anything else is not
+	// taken for either (a refund moves money).
+	outcome := c.FormValue("outcome")
+	if outcome != "credit" && outcome != "refund" {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	accept := outcome == "credit"
 	_, resolved, err := s.pay.svc.ResolveReviewAudited(c.Request().Context(), no, accept, actor(c), strings.TrimSpace(c.FormValue("reason")))
 	if err != nil {
 		errs, status, ok := s.fieldErrors(c, err)

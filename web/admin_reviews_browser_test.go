@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -68,6 +70,16 @@ func TestAdminResolvesReviewOnAPhone(t *testing.T) {
 		webtest.RequireFitsWidth(t, bctx, 390, "the review queue (%s)", lang.code)
 		webtest.Screenshot(t, bctx, "admin-reviews-390-"+lang.code)
 	}
+
+	// An outcome the form does not send is refused; nothing moves.
+	forger := webtest.NewClient(t, b.app.URL)
+	forger.FollowRedirects = false
+	forger.Get("/signin")
+	require.Equal(t, http.StatusSeeOther, forger.PostForm("/signin", url.Values{"login": {finance}, "password": {pw}}).Status)
+	forger.Get("/admin/reviews")
+	require.Equal(t, http.StatusBadRequest, forger.PostForm("/admin/reviews/"+o.OrderNo,
+		url.Values{"outcome": {"both"}, "reason": {"forged"}}).Status)
+	require.Equal(t, payments.StateNeedsReview, b.order(t, o.OrderNo).State)
 
 	// A blank reason is refused by the domain, not only by the browser.
 	actor := backoffice.Actor{User: staff, IP: "127.0.0.1"}
