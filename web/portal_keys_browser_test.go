@@ -40,7 +40,7 @@ func gatewayProcess(t *testing.T, b *portalBundle, model string) string {
 		BaseURL: sim.URL + "/v1", Secret: "sim-browser", Models: model + "=sim-chat", Weight: "1", Priority: "0",
 		TimeoutMS: "10000", Enabled: true})
 	require.NoError(t, err)
-	r, err := gw.NewRelay()
+	r, err := gw.NewRelay(nil)
 	require.NoError(t, err)
 	srv := httptest.NewServer(r.Handler())
 	t.Cleanup(srv.Close)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
@@ -63,7 +65,8 @@ func gatewayMain(ctx context.Context, args []string, stdout, logOut io.Writer, l
 			return err
 		}
 	}
-	r, err := a.NewRelay()
+	metrics := prometheus.NewRegistry()
+	r, err := a.NewRelay(gatewayOverheadMetric(metrics))
 	if err != nil {
 		return err
 	}
@@ -75,6 +78,7 @@ func gatewayMain(ctx context.Context, args []string, stdout, logOut io.Writer, l
 	ready := &readiness{pool: pool}
 	mux := http.NewServeMux()
 	mux.Handle("GET /readyz", ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.Handle("/", r.Handler())
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -157,4 +161,25 @@ func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = io.WriteString(w, "ready\n")
+}
+
+// gatewayOverheadMetric records each stream's time inside the gateway on
+// the way to its first token, by stage (relay.Overhead), for /metrics:
+// what the gateway adds to its customers' time to first token, apart from
+// the upstream's own.
+func gatewayOverheadMetric(reg *prometheus.Registry) func(relay.Overhead) {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "credits_gateway_first_token_overhead_seconds",
+		Help:    "Time a stream spent inside the gateway before its first event reached the client, by stage (before_upstream, hold_wait, first_event, total).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	}, []string{"stage"})
+	reg.MustRegister(h)
+	before, hold, first, total := h.WithLabelValues("before_upstream"), h.WithLabelValues("hold_wait"),
+		h.WithLabelValues("first_event"), h.WithLabelValues("total")
+	return func(o relay.Overhead) {
+		before.Observe(o.BeforeUpstream.Seconds())
+		hold.Observe(o.HoldWait.Seconds())
+		first.Observe(o.FirstEvent.Seconds())
+		total.Observe(o.Total().Seconds())
+	}
 }

@@ -47,6 +47,12 @@ func TestGatewayReadyzAndDrain(t *testing.T) {
 		return res.StatusCode
 	}
 	require.Eventually(t, func() bool { return status("/readyz") == http.StatusOK }, 10*time.Second, 50*time.Millisecond)
+	res, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Contains(t, string(metrics), `credits_gateway_first_token_overhead_seconds_count{stage="total"} 0`,
+		"the gateway's own part of the time to first token is exported")
 
 	stopped := time.Now()
 	cancel() // what SIGTERM does through signal.NotifyContext

@@ -723,14 +723,17 @@ func (a *App) relayOptions(o Overrides) relay.Options {
 }
 
 // NewRelay builds the OpenAI-compatible gateway over the services (it
-// loads the tokenizer, so only `credits gateway` and its tests call it).
-func (a *App) NewRelay() (*relay.Relay, error) {
+// loads the tokenizer, so only `credits gateway` and its tests call it);
+// observe, when not nil, is told of each stream's time inside the gateway.
+func (a *App) NewRelay(observe func(relay.Overhead)) (*relay.Relay, error) {
 	counter, err := relay.NewCounter()
 	if err != nil {
 		return nil, err
 	}
+	opts := a.relayOptions(a.overrides)
+	opts.Observe = observe
 	return relay.New(relay.Deps{Gateway: a.Gateway, Pricing: a.Pricing, Keys: a.RelayKeys, Upstreams: a.RelayUpstreams,
-		Counter: counter, Logger: a.Logger}, a.relayOptions(a.overrides))
+		Counter: counter, Logger: a.Logger}, opts)
 }
 
 // Start works the background jobs, and with NATS_URL the usage stream's

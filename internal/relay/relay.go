@@ -90,7 +90,30 @@ type Options struct {
 	// then is the platform's cost, never the customer's).
 	NoSpeculation     bool
 	SpeculationWindow time.Duration
+	// Observe, when set, is told of every stream that reached its client
+	// how long the gateway itself kept it from its first token (Overhead).
+	Observe func(Overhead)
 }
+
+// Overhead is the gateway's own part of a stream's time to first token,
+// stage by stage. What the upstream takes is not in it; the hold's wait
+// is counted whole even where an upstream that sends its headers early
+// would have hidden part of it behind its first token (so it never reads
+// low).
+type Overhead struct {
+	// BeforeUpstream: from the request's arrival until the upstream that
+	// answered had it written (key, body, rate limit, failed upstreams).
+	BeforeUpstream time.Duration
+	// HoldWait: the upstream had answered and the hold was not yet made
+	// (a speculative start's reserve still running).
+	HoldWait time.Duration
+	// FirstEvent: from reading the upstream's first event to writing it to
+	// the client.
+	FirstEvent time.Duration
+}
+
+// Total is the gateway's whole part of the time to first token.
+func (o Overhead) Total() time.Duration { return o.BeforeUpstream + o.HoldWait + o.FirstEvent }
 
 func (o *Options) defaults() {
 	if o.Now == nil {

@@ -2,7 +2,6 @@ package relay_test
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -142,16 +141,21 @@ func loadAverage() string {
 // SSE relay, settle) against the same streams sent to the simulator
 // directly, the two phases taking turns in one run so both see the same
 // machine load. It prints time to first token and total time, p50 and p99,
-// and what the gateway adds (target: added p50 < 5 ms). `make bench` runs
-// it; GATEWAY_BENCH_TURNS sets the turns per phase (default 8) and
+// what the gateway adds (target: added p50 < 5 ms), and the gateway's own
+// part of each stream's time to its first token as it times it itself
+// (relay.Overhead: what is left when the clients, the simulator and
+// PostgreSQL sharing the two cores are taken out). Both traffic shapes run
+// in one run: steady (64 streams kept in flight, each client starting its
+// next stream when its last one ends, their starts spread: a gateway's
+// steady traffic) and waves (each turn's 64 streams started in one
+// lock-step burst: its worst burst). `make bench` runs it;
+// GATEWAY_BENCH_TURNS sets the turns per phase (default 8),
 // GATEWAY_BENCH_STREAMS the streams at once (default 64),
 // GATEWAY_BENCH_ACCOUNTS the customers they are spread over (default 64),
-// GATEWAY_BENCH_FIRST the upstream's time to its first token (default 0:
-// an instant upstream, so the whole hold shows; a real model's prefill,
-// 100 ms or more, hides a speculative start's hold behind it), and
-// GATEWAY_BENCH_MODE=steady keeps the streams in flight continuously (each
-// client starts its next stream when its last one ends) instead of
-// starting each turn's streams in one lock-step burst.
+// GATEWAY_BENCH_FIRST the upstream's time to its first token (default
+// 100ms, a fast real model's prefill, behind which a speculative start's
+// hold hides; 0 is an instant upstream, where the whole hold shows), and
+// GATEWAY_BENCH_MODE=steady or waves runs one shape only.
 func BenchmarkGatewayStreams(b *testing.B) {
 	const tokens = 32
 	streams, turns, accounts := 64, 8, 64
@@ -162,8 +166,14 @@ func BenchmarkGatewayStreams(b *testing.B) {
 			require.NoError(b, err, env)
 		}
 	}
-	// The production upstream cache (the tests' is 50 ms).
-	tb := setup(b, func(o *relay.Options) { o.UpstreamTTL = 2 * time.Second })
+	// The production upstream cache (the tests' is 50 ms); every stream's
+	// time inside the gateway, as the gateway's /metrics would see it.
+	var ownMu sync.Mutex
+	var own []relay.Overhead
+	tb := setup(b, func(o *relay.Options) {
+		o.UpstreamTTL = 2 * time.Second
+		o.Observe = func(v relay.Overhead) { ownMu.Lock(); own = append(own, v); ownMu.Unlock() }
+	})
 	tb.upstream(b, "bench", "moonshot-v1-8k=sim-chat", 0)
 	// One customer per concurrent stream by default (a platform's traffic);
 	// GATEWAY_BENCH_ACCOUNTS=1 puts every stream on one hot account.
@@ -175,12 +185,13 @@ func BenchmarkGatewayStreams(b *testing.B) {
 		require.NoError(b, tb.gw.Limits.Set(context.Background(), acct.ID, gateway.Limits{RPM: &unlimited, TPM: &unlimited}))
 		acctIDs, keys = append(acctIDs, acct.ID), append(keys, key)
 	}
-	text := fmt.Sprintf("bench sim:tokens=%d sim:delay=2ms", tokens)
+	first := 100 * time.Millisecond
 	if s := os.Getenv("GATEWAY_BENCH_FIRST"); s != "" {
-		d, err := time.ParseDuration(s)
+		var err error
+		first, err = time.ParseDuration(s)
 		require.NoError(b, err, "GATEWAY_BENCH_FIRST")
-		text += " sim:first=" + d.String()
 	}
+	text := fmt.Sprintf("bench sim:tokens=%d sim:delay=2ms sim:first=%s", tokens, first)
 	// Both phases' clients keep their connections alive, as an SDK does.
 	client := func() *http.Client {
 		return &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}}
@@ -196,9 +207,12 @@ func BenchmarkGatewayStreams(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	mode := os.Getenv("GATEWAY_BENCH_MODE")
-	require.Contains(b, []string{"", "waves", "steady"}, mode, "GATEWAY_BENCH_MODE")
-	run := func(p int) ([]streamTiming, error) {
+	modes := []string{"steady", "waves"}
+	if m := os.Getenv("GATEWAY_BENCH_MODE"); m != "" {
+		require.Contains(b, modes, m, "GATEWAY_BENCH_MODE")
+		modes = []string{m}
+	}
+	run := func(mode string, p int) ([]streamTiming, error) {
 		if mode == "steady" {
 			// Four streams per client per turn, the clients' starts spread
 			// over one stream's length (32 tokens 2 ms apart).
@@ -211,55 +225,77 @@ func BenchmarkGatewayStreams(b *testing.B) {
 		_, err := wave(ctx, p.c, streams, p.url, p.keys, p.body)
 		require.NoError(b, err, p.name)
 	}
-	firsts := map[string][]time.Duration{}
-	totals := map[string][]time.Duration{}
-	// CPU per stream of this process (clients, simulator and, in the
-	// gateway phase, the gateway) and of PostgreSQL's backends, by phase:
-	// the difference is the gateway's own cost, steadier than latencies
-	// on a shared machine.
-	cpu, pgCPU := map[string]time.Duration{}, map[string]time.Duration{}
 	b.ResetTimer()
-	for turn := range turns {
-		for i := range phases {
-			p := phases[(turn+i)%2] // alternate which phase goes first
-			cpu0, pg0 := db.ProcessCPU(), db.ServerCPU(ctx, tb.pool)
-			ts, err := run((turn + i) % 2)
-			cpu[p.name] += db.ProcessCPU() - cpu0
-			pgCPU[p.name] += db.ServerCPUSpent(pg0, db.ServerCPU(ctx, tb.pool))
-			require.NoError(b, err, p.name)
-			for _, t := range ts {
-				firsts[p.name] = append(firsts[p.name], t.first)
-				totals[p.name] = append(totals[p.name], t.total)
+	for _, mode := range modes {
+		firsts := map[string][]time.Duration{}
+		totals := map[string][]time.Duration{}
+		// CPU per stream of this process (clients, simulator and, in the
+		// gateway phase, the gateway) and of PostgreSQL's backends, by phase:
+		// the difference is the gateway's own cost, steadier than latencies
+		// on a shared machine.
+		cpu, pgCPU := map[string]time.Duration{}, map[string]time.Duration{}
+		ownMu.Lock()
+		own = own[:0]
+		ownMu.Unlock()
+		speculated := tb.relay.Speculated()
+		for turn := range turns {
+			for i := range phases {
+				p := phases[(turn+i)%2] // alternate which phase goes first
+				cpu0, pg0 := db.ProcessCPU(), db.ServerCPU(ctx, tb.pool)
+				ts, err := run(mode, (turn+i)%2)
+				cpu[p.name] += db.ProcessCPU() - cpu0
+				pgCPU[p.name] += db.ServerCPUSpent(pg0, db.ServerCPU(ctx, tb.pool))
+				require.NoError(b, err, p.name)
+				for _, t := range ts {
+					firsts[p.name] = append(firsts[p.name], t.first)
+					totals[p.name] = append(totals[p.name], t.total)
+				}
 			}
 		}
+
+		row := func(name string) (f50, f99, t50, t99 time.Duration) {
+			return percentile(firsts[name], .50), percentile(firsts[name], .99), percentile(totals[name], .50), percentile(totals[name], .99)
+		}
+		df50, df99, dt50, dt99 := row("direct")
+		gf50, gf99, gt50, gt99 := row("gateway")
+		fmt.Printf("gateway streams (%s): %d concurrent over %d accounts, %d tokens 2 ms apart, %d turns per phase (%d streams each), phases alternating; upstream first token after %s\n",
+			mode, streams, accounts, tokens, turns, len(firsts["gateway"]), first)
+		fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms\n", "direct", ms(df50), ms(df99), ms(dt50), ms(dt99))
+		fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms\n", "gateway", ms(gf50), ms(gf99), ms(gt50), ms(gt99))
+		fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms   (target: added p50 < 5 ms)\n", "added",
+			ms(gf50-df50), ms(gf99-df99), ms(gt50-dt50), ms(gt99-dt99))
+		fmt.Printf("  %d of %d gateway streams started upstream while their hold was reserved (RELAY_SPECULATE)\n",
+			tb.relay.Speculated()-speculated, len(firsts["gateway"]))
+		perStream := func(m map[string]time.Duration, name string) float64 {
+			return float64(m[name].Microseconds()) / float64(max(len(firsts[name]), 1))
+		}
+		gwCPU := perStream(cpu, "gateway") - perStream(cpu, "direct")
+		fmt.Printf("  CPU per stream: this process %.0f µs direct, %.0f µs through the gateway (the gateway's own: %.0f µs); PostgreSQL %.0f µs (load average %s)\n",
+			perStream(cpu, "direct"), perStream(cpu, "gateway"), gwCPU, perStream(pgCPU, "gateway"), loadAverage())
+		ownMu.Lock()
+		stage := func(f func(relay.Overhead) time.Duration) (time.Duration, time.Duration) {
+			ds := make([]time.Duration, len(own))
+			for i, o := range own {
+				ds[i] = f(o)
+			}
+			return percentile(ds, .50), percentile(ds, .99)
+		}
+		o50, o99 := stage(relay.Overhead.Total)
+		b50, b99 := stage(func(o relay.Overhead) time.Duration { return o.BeforeUpstream })
+		h50, h99 := stage(func(o relay.Overhead) time.Duration { return o.HoldWait })
+		e50, e99 := stage(func(o relay.Overhead) time.Duration { return o.FirstEvent })
+		fmt.Printf("  inside the gateway, to the first event (%d streams): p50 %.2f ms  p99 %.2f ms  (before upstream %.2f / %.2f, hold wait %.2f / %.2f, first event %.2f / %.2f)\n",
+			len(own), ms(o50), ms(o99), ms(b50), ms(b99), ms(h50), ms(h99), ms(e50), ms(e99))
+		ownMu.Unlock()
+		b.ReportMetric(ms(o50), mode+"-inside-ttft-p50-ms")
+		b.ReportMetric(gwCPU, mode+"-gateway-cpu-µs/stream")
+		b.ReportMetric(ms(gf50-df50), mode+"-added-ttft-p50-ms")
+		b.ReportMetric(ms(gf99-df99), mode+"-added-ttft-p99-ms")
+		b.ReportMetric(ms(gt50-dt50), mode+"-added-total-p50-ms")
+		b.ReportMetric(ms(gt99-dt99), mode+"-added-total-p99-ms")
 	}
 	b.StopTimer()
 	for _, id := range acctIDs {
 		tb.waitSettled(b, id)
 	}
-
-	row := func(name string) (f50, f99, t50, t99 time.Duration) {
-		return percentile(firsts[name], .50), percentile(firsts[name], .99), percentile(totals[name], .50), percentile(totals[name], .99)
-	}
-	df50, df99, dt50, dt99 := row("direct")
-	gf50, gf99, gt50, gt99 := row("gateway")
-	fmt.Printf("gateway streams (%s): %d concurrent over %d accounts, %d tokens 2 ms apart, %d turns per phase (%d streams each), phases alternating; upstream first token after %q\n",
-		cmp.Or(mode, "waves"), streams, accounts, tokens, turns, len(firsts["gateway"]), os.Getenv("GATEWAY_BENCH_FIRST"))
-	fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms\n", "direct", ms(df50), ms(df99), ms(dt50), ms(dt99))
-	fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms\n", "gateway", ms(gf50), ms(gf99), ms(gt50), ms(gt99))
-	fmt.Printf("  %-8s  first token p50 %7.2f ms  p99 %7.2f ms   total p50 %7.2f ms  p99 %7.2f ms   (target: added p50 < 5 ms)\n", "added",
-		ms(gf50-df50), ms(gf99-df99), ms(gt50-dt50), ms(gt99-dt99))
-	fmt.Printf("  %d of %d gateway streams started upstream while their hold was reserved (RELAY_SPECULATE)\n",
-		tb.relay.Speculated(), len(firsts["gateway"]))
-	perStream := func(m map[string]time.Duration, name string) float64 {
-		return float64(m[name].Microseconds()) / float64(max(len(firsts[name]), 1))
-	}
-	gwCPU := perStream(cpu, "gateway") - perStream(cpu, "direct")
-	fmt.Printf("  CPU per stream: this process %.0f µs direct, %.0f µs through the gateway (the gateway's own: %.0f µs); PostgreSQL %.0f µs (load average %s)\n",
-		perStream(cpu, "direct"), perStream(cpu, "gateway"), gwCPU, perStream(pgCPU, "gateway"), loadAverage())
-	b.ReportMetric(gwCPU, "gateway-cpu-µs/stream")
-	b.ReportMetric(ms(gf50-df50), "added-ttft-p50-ms")
-	b.ReportMetric(ms(gf99-df99), "added-ttft-p99-ms")
-	b.ReportMetric(ms(gt50-dt50), "added-total-p50-ms")
-	b.ReportMetric(ms(gt99-dt99), "added-total-p99-ms")
 }

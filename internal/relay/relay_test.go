@@ -599,3 +599,36 @@ func TestConcurrentStreamsNeverOverspend(t *testing.T) {
 }
 
 func dbAppURL(t *testing.T) string { return dbtest.AppURL(t) }
+
+// TestOverheadObserved: each stream that reaches its client tells
+// Options.Observe the gateway's own part of its time to first token, stage
+// by stage, and that part excludes the upstream's slow first token; a
+// non-streaming call is not a stream and tells nothing.
+func TestOverheadObserved(t *testing.T) {
+	t.Parallel()
+	seen := make(chan relay.Overhead, 4)
+	b := setup(t, func(o *relay.Options) { o.Observe = func(v relay.Overhead) { seen <- v } })
+	b.upstream(t, "observed", "moonshot-v1-8k=sim-chat", 0)
+	_, secret := b.customer(t, "100000")
+	start := time.Now()
+	resp := b.post(t, secret, "/v1/chat/completions", chatBody("moonshot-v1-8k", "hello sim:tokens=3 sim:first=300ms", true, ""))
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	elapsed := time.Since(start)
+	var o relay.Overhead
+	select {
+	case o = <-seen:
+	default:
+		t.Fatal("the stream's overhead was not observed")
+	}
+	require.Positive(t, o.BeforeUpstream)
+	require.GreaterOrEqual(t, o.HoldWait, time.Duration(0))
+	require.GreaterOrEqual(t, o.FirstEvent, time.Duration(0))
+	require.Equal(t, o.BeforeUpstream+o.HoldWait+o.FirstEvent, o.Total())
+	require.Less(t, o.Total(), elapsed-300*time.Millisecond, "the upstream's 300 ms before its first token is not the gateway's")
+
+	resp = b.post(t, secret, "/v1/chat/completions", chatBody("moonshot-v1-8k", "hello sim:tokens=3", false, ""))
+	body, _ = io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	require.Empty(t, seen, "only streams are observed")
+}

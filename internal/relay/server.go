@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,6 +132,12 @@ type call struct {
 	// its answer.
 	reserved chan error
 	holdErr  error
+	// arrived, sent and overhead time the gateway's own part of the time
+	// to first token (Options.Observe): sent is when the latest upstream
+	// attempt's request was written.
+	arrived  time.Time
+	sent     time.Time
+	overhead Overhead
 }
 
 // holdReady waits for a speculative reserve and reports whether the hold
@@ -152,6 +159,7 @@ func newRequestID() string {
 // begin authenticates, reads the body and checks the model. read checks
 // the endpoint's fields and sets the output maximum and countIn.
 func (r *Relay) begin(w http.ResponseWriter, req *http.Request, read func(c *call) error) (*call, []*liveUpstream, error) {
+	arrived := time.Now()
 	key, err := r.authenticate(req)
 	if err != nil {
 		return nil, nil, err
@@ -160,7 +168,7 @@ func (r *Relay) begin(w http.ResponseWriter, req *http.Request, read func(c *cal
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &call{requestID: newRequestID(), key: key, body: body, raw: raw}
+	c := &call{requestID: newRequestID(), key: key, body: body, raw: raw, arrived: arrived}
 	w.Header().Set("x-request-id", c.requestID)
 	if err := json.Unmarshal(body["model"], &c.public); err != nil || c.public == "" {
 		return nil, nil, fmt.Errorf("%w: model is required", ErrBadRequest)
@@ -445,6 +453,10 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups [
 		// The call outlives the client: a client that leaves mid-stream
 		// does not stop the upstream, which is read to its end and billed.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), u.Timeout)
+		if r.opts.Observe != nil && c.stream {
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+				WroteRequest: func(httptrace.WroteRequestInfo) { c.sent = time.Now() }})
+		}
 		upReq, err := r.upstreamRequest(ctx, c, u, path)
 		if err != nil {
 			cancel()
@@ -467,6 +479,7 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups [
 			r.d.Logger.Warn("relay: upstream failed", "upstream", u.Name, "request_id", c.requestID, "status", resp.StatusCode)
 			continue
 		}
+		answered := time.Now()
 		if err := c.holdReady(); err != nil {
 			// refused while the upstream was called: stop it at once;
 			// the client sees only the refusal
@@ -486,6 +499,7 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups [
 		var ok bool
 		res.upstream = u.Name
 		if c.stream {
+			c.overhead = Overhead{BeforeUpstream: c.sent.Sub(c.arrived), HoldWait: time.Since(answered)}
 			ok = r.relayStream(w, req, c, u, resp, &res)
 		} else {
 			ok = r.relayWhole(w, c, u, resp, &res)
@@ -599,6 +613,7 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 		modelTo, _ = json.Marshal(c.public)
 	}
 	started, done := false, false
+	var firstRead time.Time // when the upstream's first event began
 	var event bytes.Buffer
 	send := func(b []byte) {
 		if res.clientGone {
@@ -624,6 +639,9 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 			line, err = append(append([]byte{}, line...), rest...), err2
 		}
 		if len(line) > 0 {
+			if firstRead.IsZero() {
+				firstRead = time.Now()
+			}
 			trimmed := bytes.TrimRight(line, "\r\n")
 			if len(trimmed) == 0 { // the end of an event
 				if event.Len() > 0 {
@@ -636,8 +654,14 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 							h.Set("Cache-Control", "no-cache")
 							h.Set("X-Accel-Buffering", "no")
 							w.WriteHeader(http.StatusOK)
+							send(out)
+							if r.opts.Observe != nil && !res.clientGone {
+								c.overhead.FirstEvent = time.Since(firstRead)
+								r.opts.Observe(c.overhead)
+							}
+						} else {
+							send(out)
 						}
-						send(out)
 					}
 					event.Reset()
 				}
