@@ -125,6 +125,10 @@ func (s *Server) AdminHome(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	reviews, err := s.pay.svc.ReviewCount(c.Request().Context())
+	if err != nil {
+		return err
+	}
 	queue := func(route, key string, n int) adminview.HomeQueue {
 		return adminview.HomeQueue{Section: adminview.SectionFor(route), Key: key, Count: n}
 	}
@@ -134,6 +138,7 @@ func (s *Server) AdminHome(c echo.Context) error {
 			queue("admin.approvals", "admin.home.queue.approvals", w.PendingApprovals),
 			queue("admin.invoices", "admin.home.queue.invoices", w.InvoicesToIssue),
 			queue("admin.refunds", "admin.home.queue.refunds", w.RefundRequests),
+			queue("admin.reviews", "admin.home.queue.reviews", reviews),
 			queue("admin.kyc", "admin.home.queue.kyc", w.VerificationsReview),
 		},
 		Day:     w.Day.Format("2006-01-02"),

@@ -30,15 +30,7 @@ func TestAdminResolvesReviewOnAPhone(t *testing.T) {
 	b := setupPayOn(t, []webtest.Option{webtest.WithOwnDatabase()}, nil)
 	ctx := context.Background()
 	_, acc := b.customer(t, uniqEmail("review"), false)
-	o, err := b.pay.CreateQROrder(ctx, acc, 12345, payments.ChannelWeChat)
-	require.NoError(t, err)
-	_, err = b.pay.ApplyChannelPayment(ctx, payments.ChannelPayment{Channel: payments.ChannelWeChat, OutTradeNo: o.OrderNo,
-		State: payments.ChannelClosed, RawState: "CLOSED"}, payments.CauseSync)
-	require.NoError(t, err)
-	_, err = b.pay.ApplyChannelPayment(ctx, payments.ChannelPayment{Channel: payments.ChannelWeChat, OutTradeNo: o.OrderNo,
-		ChannelTradeNo: "wx-late-1", State: payments.ChannelPaid, RawState: "SUCCESS", AmountFen: 12345, PaidAt: time.Now()}, payments.CauseNotify)
-	require.NoError(t, err)
-	require.Equal(t, payments.StateNeedsReview, b.order(t, o.OrderNo).State)
+	o := b.orderUnderReview(t, acc, 12345)
 
 	const pw = "staff password 1"
 	finance := uniqEmail("review-finance")

@@ -139,6 +139,24 @@ func (b *payBundle) order(t *testing.T, no string) payments.Order {
 	return o
 }
 
+// orderUnderReview is a WeChat Pay order of fen for acc that closed and was
+// paid anyway, so it waits in needs_review (paid_after_closed).
+func (b *payBundle) orderUnderReview(t *testing.T, acc, fen int64) payments.Order {
+	t.Helper()
+	ctx := context.Background()
+	o, err := b.pay.CreateQROrder(ctx, acc, fen, payments.ChannelWeChat)
+	require.NoError(t, err)
+	_, err = b.pay.ApplyChannelPayment(ctx, payments.ChannelPayment{Channel: payments.ChannelWeChat, OutTradeNo: o.OrderNo,
+		State: payments.ChannelClosed, RawState: "CLOSED"}, payments.CauseSync)
+	require.NoError(t, err)
+	_, err = b.pay.ApplyChannelPayment(ctx, payments.ChannelPayment{Channel: payments.ChannelWeChat, OutTradeNo: o.OrderNo,
+		ChannelTradeNo: "wx-late-" + o.OrderNo, State: payments.ChannelPaid, RawState: "SUCCESS", AmountFen: fen, PaidAt: time.Now()}, payments.CauseNotify)
+	require.NoError(t, err)
+	o = b.order(t, o.OrderNo)
+	require.Equal(t, payments.StateNeedsReview, o.State)
+	return o
+}
+
 func (b *payBundle) verifyLedger(t *testing.T) {
 	t.Helper()
 	m, err := b.ledger.Verify(context.Background())

@@ -34,6 +34,18 @@ func (s *Service) ReviewQueue(ctx context.Context, before int64, limit int) (ord
 	return orders, next, nil
 }
 
+const sqlReviewCount = `SELECT count(*) FROM payment_orders WHERE state = 'needs_review'`
+
+// ReviewCount is how many orders wait in needs_review: the review queue's
+// count on the back-office home. Errors: database errors.
+func (s *Service) ReviewCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, sqlReviewCount).Scan(&n); err != nil {
+		return 0, fmt.Errorf("payments: review count: %w", err)
+	}
+	return n, nil
+}
+
 // ResolveReviewAudited is ResolveReview for the back office: a finance
 // staff member settles an order under review with a required reason, and
 // the audit row commits in the same transaction as the settlement — so a
