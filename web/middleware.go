@@ -61,7 +61,7 @@ func (s *Server) middleware() {
 		},
 	}))
 	e.Use(unlessAPI(s.viewContext))
-	e.Use(unlessAPI(s.readRouting))
+	e.Use(s.readRouting)
 }
 
 // secureHeaders sets on every answer the headers echo's Secure middleware

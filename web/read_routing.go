@@ -22,11 +22,11 @@ const sessionLSNKey = "db_lsn"
 var staleReadPrefixes = []string{"/portal", "/admin/analytics"}
 
 // readRouting pins a page's reads to the standby or the primary once per
-// request (db.Reader.Pin); every other page (a GET outside the API: the
-// back office, sign-in) is pinned to the primary but may stand in on the
-// standby while no primary answers (db.Reader.PinFailover, README "Reads
-// through a failover"); and after any signed-in user's write it records
-// the primary's position in the session, just before the answer (and the
+// request (db.Reader.Pin); every other GET (the back office, sign-in, the
+// API's) is pinned to the primary but may stand in on the standby while no
+// primary answers (db.Reader.PinFailover, README "Reads through a
+// failover"); and after any signed-in user's write it records the
+// primary's position in the session, just before the answer (and the
 // session with it) is written. Without DATABASE_REPLICA_URL it does
 // nothing.
 func (s *Server) readRouting(next echo.HandlerFunc) echo.HandlerFunc {
@@ -36,6 +36,15 @@ func (s *Server) readRouting(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		req := c.Request()
 		ctx := req.Context()
+		if IsAPI(req.URL.Path) {
+			// No session, so no read-your-writes position: with a
+			// synchronous standby it has every acknowledged write anyway,
+			// else it lagged at most DATABASE_REPLICA_MAX_LAG.
+			if req.Method == http.MethodGet || req.Method == http.MethodHead {
+				c.SetRequest(req.WithContext(s.reader.PinFailover(ctx, 0)))
+			}
+			return next(c)
+		}
 		switch req.Method {
 		case http.MethodGet, http.MethodHead:
 			lsn := db.LSN(s.Sessions.GetInt64(ctx, sessionLSNKey))

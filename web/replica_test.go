@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/replicatest"
@@ -341,4 +342,96 @@ func TestEveryPageThroughAPrimaryFailover(t *testing.T) {
 	p = late.Do(req)
 	require.Equal(t, http.StatusServiceUnavailable, p.Status, p.Body)
 	require.Contains(t, p.Body, `"code":"unavailable_retry"`)
+}
+
+// TestEveryAPIGetThroughAPrimaryFailover calls every GET of the gateway API
+// (every /v1 GET route the server has, with an account that has a lot, a
+// charge in a session and a webhook) with the primary, then again with the
+// primary stopped (a crash) and the standby not promoted, before and after
+// the probe notices: each answers 200 with the body it had with the
+// primary, from the standby, even for a service key this server has not
+// checked before (README "Reads through a failover"). Writes answer 503
+// unavailable_retry with Retry-After.
+func TestEveryAPIGetThroughAPrimaryFailover(t *testing.T) {
+	ctx := context.Background()
+	b := setupReplica(t, "credits_web_failover_api", 0)
+	cluster, reader, app := b.cluster, b.reader, b.app
+	_, err := app.Services.Pricing.EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
+	require.NoError(t, err)
+	keys := app.Services.Gateway.Keys
+	_, secret, err := keys.Create(ctx, ledger.ModeLive, "failover walk")
+	require.NoError(t, err)
+	_, unseen, err := keys.Create(ctx, ledger.ModeLive, "first used in the failover")
+	require.NoError(t, err)
+	api := newAPIClient(t, app.URL, secret)
+
+	const ext, session = "api-failover", "sess-api-fo"
+	require.Equal(t, http.StatusCreated, api.do(http.MethodPut, "/v1/accounts/"+ext, map[string]any{"verification": verified}).Status)
+	r := api.do(http.MethodPost, "/v1/accounts/"+ext+"/grants", map[string]any{
+		"amount": "500", "kind": "promo", "reason_code": "signup", "idempotency_key": "fo-grant"})
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	r = api.do(http.MethodPost, "/v1/usage/events", map[string]any{"events": []map[string]any{{"idempotency_key": "fo-use",
+		"account": ext, "model": "deepseek-chat", "input_tokens": 1000, "output_tokens": 300, "session_id": session,
+		"occurred_at": time.Now().UTC().Format(time.RFC3339Nano)}}})
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	r = api.do(http.MethodPost, "/v1/accounts/"+ext+"/webhooks", map[string]any{"url": "https://hooks.example.com/fo"})
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+
+	// Every GET route of the API, with its parameters filled in.
+	fill := strings.NewReplacer(":external_id", ext, ":session_id", session)
+	var paths []string
+	for _, rt := range app.Server.Echo.Routes() {
+		if rt.Method == http.MethodGet && strings.HasPrefix(rt.Path, "/v1/") {
+			p := fill.Replace(rt.Path)
+			require.NotContains(t, p, ":", "a parameter this test does not fill: %s", rt.Path)
+			paths = append(paths, p)
+		}
+	}
+	paths = append(paths, "/v1/rate-card?account="+ext, "/v1/accounts/"+ext+"/ledger?limit=1")
+	sort.Strings(paths)
+	require.GreaterOrEqual(t, len(paths), 9)
+	want := map[string]string{}
+	for _, p := range paths {
+		r := api.do(http.MethodGet, p, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s with the primary: %s", p, r.Body)
+		want[p] = string(r.Body)
+	}
+	require.Contains(t, want["/v1/accounts/"+ext+"/balance"], `"available":"`)
+	require.Contains(t, want["/v1/accounts/"+ext+"/sessions/"+session], "deepseek-chat")
+	require.Contains(t, want["/v1/accounts/"+ext+"/webhooks"], "https://hooks.example.com/fo")
+	cluster.WaitCaughtUp()
+	require.Eventually(t, func() bool { return reader.Stats().Healthy }, 10*time.Second, 20*time.Millisecond)
+
+	walk := func(c *apiClient, when string) {
+		t.Helper()
+		// Nothing cached: the key and the account are read again.
+		keys.ForgetAll()
+		app.Services.Gateway.ForgetAll()
+		for _, p := range paths {
+			r := c.do(http.MethodGet, p, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s %s: %s", when, p, r.Body)
+			require.JSONEq(t, want[p], string(r.Body), "%s %s", when, p)
+		}
+	}
+	cluster.StopPrimary()
+	before := reader.Stats().StandIns
+	walk(newAPIClient(t, app.URL, unseen), "the primary just lost")
+	require.Greater(t, reader.Stats().StandIns, before, "the standby answered for the primary")
+	require.Eventually(t, reader.StandingIn, 5*time.Second, 20*time.Millisecond, "the probe finds the primary gone")
+	walk(api, "the probe has noticed")
+
+	// Writes cannot commit anywhere: "try again".
+	for _, w := range []struct {
+		method, path string
+		body         any
+	}{
+		{http.MethodPost, "/v1/accounts/" + ext + "/grants", map[string]any{"amount": "1", "kind": "promo", "reason_code": "signup", "idempotency_key": "fo-gap"}},
+		{http.MethodPost, "/v1/reservations", map[string]any{"account": ext, "model": "deepseek-chat", "max_input_tokens": 10, "max_output_tokens": 10, "idempotency_key": "fo-gap"}},
+		{http.MethodPut, "/v1/accounts/" + ext, map[string]any{}},
+	} {
+		r := api.do(w.method, w.path, w.body)
+		require.Equal(t, http.StatusServiceUnavailable, r.Status, "%s %s: %s", w.method, w.path, r.Body)
+		require.Equal(t, "unavailable_retry", r.Code(t))
+		require.Equal(t, "2", r.Header.Get("Retry-After"))
+	}
 }

@@ -476,7 +476,7 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		}
 		a.closers = append(a.closers, func() { _ = closeLimiter() })
 	}
-	a.Quotas = plans.NewQuotas(pool, plans.QuotaOptions{Now: o.Now, Webhooks: a.Webhooks, Writer: a.Ledger})
+	a.Quotas = plans.NewQuotas(pool, plans.QuotaOptions{Now: o.Now, Webhooks: a.Webhooks, Writer: a.Ledger, Reader: a.Reader})
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	go a.Quotas.Listen(listenCtx)
 	a.closers = append(a.closers, stopListening)

@@ -130,7 +130,7 @@ func TestCluster(t *testing.T) {
 	}
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
-			l := startLoad(ctx, h.client, strings.ToLower(f.name), h.accounts, loadMix{pairs: 8, usage: 2, portal: 2, staff: 1})
+			l := startLoad(ctx, h.client, strings.ToLower(f.name), h.accounts, loadMix{pairs: 8, usage: 2, portal: 2, staff: 1, api: 1})
 			time.Sleep(4 * time.Second)
 			injected := time.Now()
 			what := f.inject(t, l)
@@ -138,9 +138,9 @@ func TestCluster(t *testing.T) {
 			l.stop()
 			gap := l.longestWriteGap(injected.Add(-time.Second), time.Now())
 			r := h.reconcile(t, l)
-			line := fmt.Sprintf("%s: %s\n    acknowledged: %d reserve/commit pairs, %d usage events, %d portal pages and %d back-office pages (%d page errors: %s); "+
+			line := fmt.Sprintf("%s: %s\n    acknowledged: %d reserve/commit pairs, %d usage events, %d portal pages, %d back-office pages and %d API GETs (%d page and %d API GET errors: %s); "+
 				"client resends %d (after: %s); lost %d, duplicated %d, amounts differing %d, given up %d, refused 429 %d; longest write gap %.2f s; ledger verify: %s",
-				f.name, what, len(l.commits), len(l.usage), l.pages.Load(), l.staffPages.Load(), l.pageErrors.Load(), l.failedPagesSummary(),
+				f.name, what, len(l.commits), len(l.usage), l.pages.Load(), l.staffPages.Load(), l.apiReads.Load(), l.pageErrors.Load(), l.apiErrors.Load(), l.failedPagesSummary(),
 				l.retries.Load(), l.resentSummary(), r.lost, r.duplicated, r.amountDiffers, len(l.gaveUp), l.refused429.Load(), gap.Seconds(), r.verify)
 			report = append(report, line)
 			t.Log(line)
@@ -158,7 +158,9 @@ func TestCluster(t *testing.T) {
 				// sessions, users, balances and usage are read there
 				// (README "Reads through a failover").
 				require.Zero(t, l.pageErrors.Load(), "portal and back-office pages are served from the standby through the failover")
+				require.Zero(t, l.apiErrors.Load(), "the API's GETs are served from the standby through the failover")
 				require.Positive(t, l.staffPages.Load())
+				require.Positive(t, l.apiReads.Load())
 			}
 		})
 	}

@@ -94,7 +94,7 @@ type ack struct {
 }
 
 // load is a steady mix through HAProxy: reserve/commit pairs, usage batches
-// (queued in NATS) and portal page views, each worker numbering its own
+// (queued in NATS), portal and back-office page views and the API's GETs, each worker numbering its own
 // operations so that every one is unique and traceable in the ledger (its
 // session_id).
 type load struct {
@@ -115,6 +115,8 @@ type load struct {
 	pages      atomic.Int64
 	staffPages atomic.Int64
 	pageErrors atomic.Int64
+	apiReads   atomic.Int64
+	apiErrors  atomic.Int64
 	refused429 atomic.Int64
 	// resent counts the answers writes were resent after, by kind ("503
 	// unavailable_retry", "no answer", …); failedPages the pages that
@@ -123,7 +125,7 @@ type load struct {
 	failedPages map[string]int
 }
 
-type loadMix struct{ pairs, usage, portal, staff int }
+type loadMix struct{ pairs, usage, portal, staff, api int }
 
 func startLoad(parent context.Context, c *client, phase string, accounts []string, mix loadMix) *load {
 	ctx, cancel := context.WithCancel(parent)
@@ -139,6 +141,9 @@ func startLoad(parent context.Context, c *client, phase string, accounts []strin
 	}
 	for range mix.staff {
 		l.wg.Go(func() { l.staffWorker(ctx) })
+	}
+	for range mix.api {
+		l.wg.Go(func() { l.apiReader(ctx) })
 	}
 	return l
 }
@@ -413,6 +418,30 @@ func (l *load) discover(home string, get func(string) (int, string, []byte, erro
 		}
 	}
 	return pages
+}
+
+// apiReader calls the gateway API's GETs of a random account over and
+// over, once each, never resending: each answer other than 200 counts in
+// apiErrors (by path and status in failedPages).
+func (l *load) apiReader(ctx context.Context) {
+	for ctx.Err() == nil {
+		acct := l.accounts[rand.IntN(len(l.accounts))]
+		for _, route := range []string{"/v1/rate-card", "/v1/rate-card?account={id}", "/v1/accounts/{id}/balance",
+			"/v1/accounts/{id}/ledger?limit=5", "/v1/accounts/{id}/subscription", "/v1/accounts/{id}/entitlements",
+			"/v1/accounts/{id}/webhooks"} {
+			status, _ := l.c.call(ctx, http.MethodGet, strings.Replace(route, "{id}", acct, 1), nil)
+			if ctx.Err() != nil {
+				return
+			}
+			if status != http.StatusOK {
+				l.apiErrors.Add(1)
+				l.note(func() { l.failedPages[fmt.Sprintf("API GET %s %d", route, status)]++ })
+				continue
+			}
+			l.apiReads.Add(1)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // longestWriteGap is the longest time between two acknowledged commits

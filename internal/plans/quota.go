@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/webhook"
 )
 
@@ -131,6 +132,10 @@ type QuotaOptions struct {
 	// transaction and one WAL flush, as the ledger's reserves and commits
 	// do. Without it each runs as its own statement on the pool.
 	Writer Writer
+	// Reader, when set, lets the reads of the plan, the preference and
+	// the windows' use in a pinned request (an API GET, a page) be
+	// answered by the standby while no primary answers (db.Reader.Latest).
+	Reader *db.Reader
 }
 
 // Writer runs a registered SQL function in the pool's writer batch
@@ -167,6 +172,10 @@ func NewQuotas(pool *pgxpool.Pool, o QuotaOptions) *Quotas {
 }
 
 func (q *Quotas) now() time.Time { return q.opts.Now().UTC() }
+
+// reads is where the plan, the preference and the windows' use are read:
+// the pool, or the standby in a pinned request while no primary answers.
+func (q *Quotas) reads(ctx context.Context) db.DBTX { return q.opts.Reader.Latest(ctx, q.pool) }
 
 // Forget drops what this process knows of the pool's plan and preference.
 func (q *Quotas) Forget(poolID int64) { q.cache.Delete(poolID) }
@@ -233,14 +242,14 @@ func (q *Quotas) entry(ctx context.Context, poolID int64) (*coverEntry, error) {
 	}
 	e := &coverEntry{loaded: now, pref: PlanFirst}
 	var pref string
-	err := q.pool.QueryRow(ctx, `SELECT preference FROM plan_billing_preferences WHERE account_id = $1`, poolID).Scan(&pref)
+	err := q.reads(ctx).QueryRow(ctx, `SELECT preference FROM plan_billing_preferences WHERE account_id = $1`, poolID).Scan(&pref)
 	switch {
 	case err == nil:
 		e.pref = Preference(pref)
 	case !errors.Is(err, pgx.ErrNoRows):
 		return e, fmt.Errorf("plans: preference: %w", err)
 	}
-	sub, err := subscriptionWhere(ctx, q.pool, `account_id = $1 AND state <> 'expired'`, poolID)
+	sub, err := subscriptionWhere(ctx, q.reads(ctx), `account_id = $1 AND state <> 'expired'`, poolID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
@@ -261,7 +270,7 @@ func (q *Quotas) version(ctx context.Context, code string, version int) (Plan, e
 	if v, ok := q.versions.Load(k); ok {
 		return v.(Plan), nil
 	}
-	ps, err := loadPlans(ctx, q.pool, `WHERE code = $1 AND version = $2`, code, version)
+	ps, err := loadPlans(ctx, q.reads(ctx), `WHERE code = $1 AND version = $2`, code, version)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -608,7 +617,7 @@ ON CONFLICT (account_id) DO UPDATE SET preference = EXCLUDED.preference, updated
 // set).
 func (q *Quotas) Preference(ctx context.Context, accountID int64) (Preference, error) {
 	var p string
-	err := q.pool.QueryRow(ctx, `SELECT preference FROM plan_billing_preferences WHERE account_id = $1`, accountID).Scan(&p)
+	err := q.reads(ctx).QueryRow(ctx, `SELECT preference FROM plan_billing_preferences WHERE account_id = $1`, accountID).Scan(&p)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return PlanFirst, nil
 	}
@@ -673,7 +682,7 @@ func (q *Quotas) Usage(ctx context.Context, poolID int64) ([]WindowUsage, error)
 			arg, _ := json.Marshal(w)
 			u := WindowUsage{Item: it, Quota: it.Quotas[i], Start: w.Start}
 			var oldest *time.Time
-			if err := q.pool.QueryRow(ctx, `
+			if err := q.reads(ctx).QueryRow(ctx, `
 SELECT plan_quota_used($1, $2, $3),
        CASE WHEN $3::jsonb->>'kind' = 'rolling' THEN (SELECT min(at) FROM plan_quota_uses
             WHERE subscription_id = $1 AND item = $2 AND at > ($3::jsonb->>'start')::timestamptz AND state IN ('held', 'committed')) END`,

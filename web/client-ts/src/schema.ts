@@ -399,7 +399,7 @@ export interface components {
     schemas: {
         Error: {
             error: {
-                /** @description unauthorized, not_found, invalid_request, insufficient_credits, allocation_exceeded, account_frozen, verification_required, rate_limited, plan_quota_exhausted (429: retry at retry_at), budget_exceeded (402: a hard-stop budget over the account, project or key is used up; retry at retry_at, when its period resets), model_not_allowed (403: the account's or its enterprise's model allow-list does not name the model; not retryable), concurrency_limit (429: the pool's tier allows no more open reservations; retry when one closes), idempotency_conflict, retry_window_passed (409: the call repeats one older than the retry window, whose record is archived; it is not applied again and not retryable), reservation_closed, account_conflict, cross_enterprise_transfer, unknown_model, no_rate_card, invalid_amount, missing_idempotency_key, bad_request, too_large (413: a body over the 8 MB limit), unavailable_retry (503 with Retry-After: no database primary can take the call during a failover; resend it with the same idempotency key), internal */
+                /** @description unauthorized, not_found, invalid_request, insufficient_credits, allocation_exceeded, account_frozen, verification_required, rate_limited, plan_quota_exhausted (429: retry at retry_at), budget_exceeded (402: a hard-stop budget over the account, project or key is used up; retry at retry_at, when its period resets), model_not_allowed (403: the account's or its enterprise's model allow-list does not name the model; not retryable), concurrency_limit (429: the pool's tier allows no more open reservations; retry when one closes), idempotency_conflict, retry_window_passed (409: the call repeats one older than the retry window, whose record is archived; it is not applied again and not retryable), reservation_closed, account_conflict, cross_enterprise_transfer, unknown_model, no_rate_card, invalid_amount, missing_idempotency_key, bad_request, too_large (413: a body over the 8 MB limit), unavailable_retry (503 with Retry-After: no database primary can take the call during a failover; resend it with the same idempotency key; GETs keep answering from the standby then), internal */
                 code: string;
                 message: string;
                 /** @description When the refused call would be accepted (plan_quota_exhausted: the instant the quota window has room again; budget_exceeded: when the refusing budget's period resets, midnight Asia/Shanghai of the next day, Monday or month); absent when it never would as it stands. */
@@ -844,6 +844,7 @@ export interface operations {
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
             413: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     grant: {
@@ -877,6 +878,7 @@ export interface operations {
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
             413: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     transfer: {
@@ -909,6 +911,7 @@ export interface operations {
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
             413: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     balance: {
@@ -933,6 +936,7 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     subscription: {
@@ -957,6 +961,7 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     entitlements: {
@@ -981,6 +986,7 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     ledger: {
@@ -1010,6 +1016,7 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     createPortalSession: {
@@ -1034,6 +1041,7 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     session: {
@@ -1060,6 +1068,7 @@ export interface operations {
             400: components["responses"]["Error"];
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     listWebhooks: {
@@ -1086,6 +1095,7 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     createWebhook: {
@@ -1116,6 +1126,7 @@ export interface operations {
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
             413: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     deleteWebhook: {
@@ -1139,6 +1150,7 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     reserve: {
@@ -1213,6 +1225,7 @@ export interface operations {
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
             413: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     release: {
@@ -1238,6 +1251,7 @@ export interface operations {
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     ingestUsage: {
