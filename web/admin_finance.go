@@ -237,7 +237,7 @@ func (s *Server) AdminReportCSV(c echo.Context) error {
 	}
 	r, err := s.admin.bo.Revenue(c.Request().Context(), from, to, g, actor(c))
 	if err != nil {
-		return err
+		return s.archivedCSV(c, err)
 	}
 	var buf bytes.Buffer
 	if err := backoffice.ReportCSV(&buf, r); err != nil {

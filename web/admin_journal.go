@@ -113,11 +113,7 @@ func (s *Server) AdminJournalCSV(c echo.Context) error {
 	}
 	j, err := s.admin.journal.Journal(c.Request().Context(), from, to, actor(c))
 	if err != nil {
-		// A start inside the archived months: the same words as the page.
-		if msgs, _, ok := s.fieldErrors(c, err); ok && msgs["from"] != "" {
-			return c.String(http.StatusGone, msgs["from"])
-		}
-		return err
+		return s.archivedCSV(c, err)
 	}
 	var buf bytes.Buffer
 	if layout == "kingdee" {

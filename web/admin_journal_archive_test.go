@@ -24,7 +24,8 @@ import (
 // TestJournalFromAnArchivedMonth: a journal starting inside an archived
 // month names the first date it may start on, as the revenue report does
 // (the same rule and words), on the page's from field and in the CSV's
-// answer, in both languages; from that date on it is made.
+// answer, in both languages; so does the revenue report's CSV, by day and
+// by month. From that date on both are made.
 func TestJournalFromAnArchivedMonth(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -80,8 +81,14 @@ func TestJournalFromAnArchivedMonth(t *testing.T) {
 			require.Equal(t, http.StatusGone, g.Status, lang)
 			require.Equal(t, want, g.Body, lang)
 		}
+		for _, g := range []string{"day", "month"} {
+			r := c.Get("/admin/reports.csv?" + q + "&granularity=" + g)
+			require.Equal(t, http.StatusGone, r.Status, lang)
+			require.Equal(t, want, r.Body, "the revenue report's CSV names the first date too (%s, %s)", lang, g)
+		}
 	}
 	ok := c.Get("/admin/journal?from=" + date + "&to=" + date)
 	require.Equal(t, http.StatusOK, ok.Status, ok.Body)
 	require.Equal(t, http.StatusOK, c.Get("/admin/journal.csv?from="+date+"&to="+date+"&layout=generic").Status)
+	require.Equal(t, http.StatusOK, c.Get("/admin/reports.csv?from="+date+"&to="+date+"&granularity=day").Status)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
@@ -34,6 +35,17 @@ func (s *Server) fieldErrors(c echo.Context, err error) (msgs map[string]string,
 		status = m.Status
 	}
 	return fieldMessages(c, fe), status, true
+}
+
+// archivedCSV answers a download whose start lies in the archived months
+// (the revenue report's CSV, the journal's) with 410 and its page's words
+// on the from field: the first date it may start on, in the user's
+// language. Any other error is returned as is, to the error table.
+func (s *Server) archivedCSV(c echo.Context, err error) error {
+	if msgs, _, ok := s.fieldErrors(c, err); ok && msgs["from"] != "" && errors.Is(err, ledger.ErrArchived) {
+		return c.String(http.StatusGone, msgs["from"])
+	}
+	return err
 }
 
 // fieldMessages is the message of each failed field of fe, by field name.
