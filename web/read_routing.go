@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -41,7 +42,7 @@ func (s *Server) readRouting(next echo.HandlerFunc) echo.HandlerFunc {
 			// synchronous standby it has every acknowledged write anyway,
 			// else it lagged at most DATABASE_REPLICA_MAX_LAG.
 			if req.Method == http.MethodGet || req.Method == http.MethodHead {
-				c.SetRequest(req.WithContext(s.reader.PinFailover(ctx, 0)))
+				return s.readPage(s.reader.PinFailover(ctx, 0), c, next)
 			}
 			return next(c)
 		}
@@ -49,10 +50,9 @@ func (s *Server) readRouting(next echo.HandlerFunc) echo.HandlerFunc {
 		case http.MethodGet, http.MethodHead:
 			lsn := db.LSN(s.Sessions.GetInt64(ctx, sessionLSNKey))
 			if staleReadPath(req.URL.Path) {
-				c.SetRequest(req.WithContext(s.reader.Pin(ctx, lsn)))
-			} else {
-				c.SetRequest(req.WithContext(s.reader.PinFailover(ctx, lsn)))
+				return s.readPage(s.reader.Pin(ctx, lsn), c, next)
 			}
+			return s.readPage(s.reader.PinFailover(ctx, lsn), c, next)
 		default:
 			c.Response().Before(func() {
 				if !s.Sessions.Exists(ctx, sessionUserKey) {
@@ -76,4 +76,16 @@ func staleReadPath(p string) bool {
 		}
 	}
 	return false
+}
+
+// readPage runs next on the request pinned as ctx, and once more on the
+// standby should it fail for want of the primary before anything of the
+// answer was written (db.Reader.ReadPage): a read that lost the primary
+// halfway through its rows fails the page no more.
+func (s *Server) readPage(ctx context.Context, c echo.Context, next echo.HandlerFunc) error {
+	req := c.Request()
+	return s.reader.ReadPage(ctx, func(ctx context.Context) error {
+		c.SetRequest(req.WithContext(ctx))
+		return next(c)
+	}, func() bool { return !c.Response().Committed })
 }

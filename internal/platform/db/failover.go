@@ -164,6 +164,30 @@ func (f failoverPool) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, 
 	return f.on(ctx).BeginTx(ctx, opts)
 }
 
+// ReadPage runs read, the reads of a page pinned by Pin or PinFailover
+// (ctx), and when it fails for want of the primary (NoPrimary) and again
+// says it may run once more (nothing of the answer written yet), runs it
+// again with the request sent to the standby, if the standby can stand in
+// for the customer's last write. A read that loses the primary before its
+// first row already runs again on the standby query by query (firstRows);
+// this catches one that loses it later, halfway through its rows, and any
+// other read of the page that failed the same way. Outside a pinned
+// request, or one already on the standby for want of a primary, read runs
+// once.
+func (r *Reader) ReadPage(ctx context.Context, read func(context.Context) error, again func() bool) error {
+	err := read(ctx)
+	if err == nil || !r.Replicated() || !NoPrimary(err) || ctx.Err() != nil || !again() {
+		return err
+	}
+	p, pinned := ctx.Value(pinKey{}).(pin)
+	if !pinned || p.outage || !r.canStandIn(p.lsn, r.opts.MaxLag) {
+		return err
+	}
+	r.standIns.Add(1)
+	p.standby, p.outage = true, true
+	return read(context.WithValue(ctx, pinKey{}, p))
+}
+
 // ReadTx runs fn in a read-only transaction with opts on q; when q is
 // Latest's primary and the transaction fails for want of the primary, fn
 // runs again on the standby if it can stand in. fn must only read.

@@ -203,3 +203,93 @@ func runningReader(t *testing.T, c *replicatest.Cluster) (*pgxpool.Pool, *db.Rea
 	t.Cleanup(func() { stop(); <-done })
 	return primary, r
 }
+
+// TestReaderReadsAgainAPageThatLosesThePrimaryMidRead: a page's read whose
+// primary backend is terminated (pg_terminate_backend, as a crash or a
+// shutdown does) after its first row fails halfway through its rows: read
+// query by query that fails the page, so ReadPage runs the page's reads
+// once more, on the standby, which answers every row. Outside a page, and
+// once the answer has begun, it is not run again.
+func TestReaderReadsAgainAPageThatLosesThePrimaryMidRead(t *testing.T) {
+	ctx := context.Background()
+	c := replicatest.Start(t, "credits_reader_midread")
+	_, r := runningReader(t, c)
+	admin, err := db.Open(ctx, c.PrimaryAdmin())
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	require.Eventually(t, func() bool { return r.Stats().Healthy }, 5*time.Second, 10*time.Millisecond)
+
+	// Rows of 16 kB each leave the server at once (its send buffer is
+	// 8 kB), and 32 MB in all are far more than the socket holds: the
+	// termination reaches the reader while it reads.
+	const rows = 2000
+	q := r.Failover()
+	var attempts int
+	var inRecovery []bool
+	var read int
+	page := func(ctx context.Context) error {
+		attempts++
+		rs, err := q.Query(ctx, `SELECT pg_backend_pid(), pg_is_in_recovery(), g, repeat('x', 16384) FROM generate_series(1, $1) g`, rows)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		read = 0
+		for rs.Next() {
+			var pid int32
+			var rec bool
+			var g int
+			var pad string
+			if err := rs.Scan(&pid, &rec, &g, &pad); err != nil {
+				return err
+			}
+			if read == 0 {
+				inRecovery = append(inRecovery, rec)
+				if !rec {
+					var ok bool
+					require.NoError(t, admin.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok))
+					require.True(t, ok)
+				}
+			}
+			read++
+		}
+		return rs.Err()
+	}
+	always := func() bool { return true }
+
+	t.Run("AQueryAloneFailsHalfway", func(t *testing.T) {
+		attempts, inRecovery = 0, nil
+		err := page(r.PinFailover(ctx, 0))
+		require.Error(t, err)
+		require.True(t, db.NoPrimary(err), err.Error())
+		require.Positive(t, read, "it failed after its first row")
+		require.Less(t, read, rows)
+	})
+	t.Run("APageIsReadAgainOnTheStandby", func(t *testing.T) {
+		attempts, inRecovery = 0, nil
+		before := r.Stats().StandIns
+		require.NoError(t, r.ReadPage(r.PinFailover(ctx, 0), page, always))
+		require.Equal(t, 2, attempts)
+		require.Equal(t, []bool{false, true}, inRecovery, "first on the primary, then on the standby")
+		require.Equal(t, rows, read, "every row")
+		require.Greater(t, r.Stats().StandIns, before)
+		// A stale-read page whose read of the latest state (the Failover
+		// querier's, on the primary) loses it is read again the same way.
+		attempts, inRecovery = 0, nil
+		require.NoError(t, r.ReadPage(r.Pin(ctx, 0), page, always))
+		require.Equal(t, []bool{false, true}, inRecovery)
+		require.Equal(t, rows, read)
+	})
+	t.Run("NotOnceTheAnswerBegan", func(t *testing.T) {
+		attempts, inRecovery = 0, nil
+		err := r.ReadPage(r.PinFailover(ctx, 0), page, func() bool { return false })
+		require.True(t, db.NoPrimary(err))
+		require.Equal(t, 1, attempts)
+	})
+	t.Run("NotOutsideAPage", func(t *testing.T) {
+		attempts, inRecovery = 0, nil
+		err := r.ReadPage(ctx, page, always)
+		require.True(t, db.NoPrimary(err))
+		require.Equal(t, 1, attempts)
+	})
+}
