@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -181,6 +183,9 @@ const (
 	sessionSlack   = time.Minute
 	sessionRevoked = 10 * time.Minute
 	sessionMax     = 100_000
+	// sessionRetry is how often a sign-out's delete that found no primary
+	// (a failover) is tried again.
+	sessionRetry = time.Second
 )
 
 // SessionCache is an scs.Store in front of another (PostgreSQL) that spares
@@ -208,13 +213,20 @@ const (
 // Once StandIn is called, a session is read from the standby while no
 // primary answers (a failover), and an unchanged session's write (only its
 // idle expiry moving) that finds no primary is skipped rather than failing
-// the page.
+// the page. A sign-out then cannot commit: with the hub's Redis relay it is
+// announced there at once (every process refuses the token) and its delete
+// is tried again every sessionRetry until a primary takes it.
 type SessionCache struct {
-	store   scs.Store
-	mu      sync.Mutex
-	m       map[[32]byte]sessionEntry
-	publish func(key string) error
-	reader  *db.Reader
+	store    scs.Store
+	mu       sync.Mutex
+	m        map[[32]byte]sessionEntry
+	publish  func(key string) error
+	announce func(key string) error
+	reader   *db.Reader
+	// pending are the tokens whose delete waits for a primary; while
+	// retrying, a goroutine retries them (retryDeletes).
+	pending  map[string]bool
+	retrying bool
 }
 
 type sessionEntry struct {
@@ -230,13 +242,19 @@ func NewSessionCache(store scs.Store) *SessionCache {
 }
 
 // Share makes sign-outs reach every process: Delete publishes
-// invalidate.Session on q, and what hub hears on it revokes the token here
+// invalidate.Session on q (or, when no primary can take it, announces it on
+// the hub's Redis relay), and what hub hears on it revokes the token here
 // (an empty key: every session is asked of the store again).
 func (s *SessionCache) Share(q db.DBTX, hub *invalidate.Hub) {
 	s.publish = func(key string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return invalidate.Publish(ctx, q, invalidate.Session, key)
+	}
+	s.announce = func(key string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return hub.Announce(ctx, invalidate.Session, key)
 	}
 	hub.On(invalidate.Session, s.revokeKey)
 }
@@ -348,6 +366,12 @@ func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
 			// idle expiry does not move this time.
 			return nil
 		}
+		if !ok && db.NoPrimary(err) && !signedIn(b) {
+			// No primary (a failover) for a new session of nobody (the
+			// one a sign-out leaves): it holds nothing to keep, and the
+			// next request starts another.
+			return nil
+		}
 		s.forget(key)
 		return err
 	}
@@ -367,7 +391,9 @@ func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
 }
 
 // Delete removes the session and refuses its token from now on, here and
-// (see Share) in every other process.
+// (see Share) in every other process. Without a primary (a failover) it
+// announces the sign-out on the Redis relay and deletes the session once a
+// primary answers; without a relay it fails, the token refused here only.
 func (s *SessionCache) Delete(token string) error {
 	now := time.Now()
 	key := sha256.Sum256([]byte(token))
@@ -375,12 +401,63 @@ func (s *SessionCache) Delete(token string) error {
 	s.remember(key, sessionEntry{revoked: true, checked: now}, now)
 	s.mu.Unlock()
 	if err := s.store.Delete(token); err != nil {
-		return err
+		if s.announce == nil || !db.NoPrimary(err) || s.announce(hex.EncodeToString(key[:])) != nil {
+			return err
+		}
+		s.deleteLater(token)
+		return nil
 	}
 	if s.publish != nil {
 		return s.publish(hex.EncodeToString(key[:]))
 	}
 	return nil
+}
+
+// deleteLater queues token's delete until a primary takes it
+// (retryDeletes).
+func (s *SessionCache) deleteLater(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string]bool{}
+	}
+	s.pending[token] = true
+	if !s.retrying {
+		s.retrying = true
+		go s.retryDeletes()
+	}
+}
+
+// retryDeletes tries the queued deletes every sessionRetry, each until it
+// and its word (invalidate.Session, for the processes that missed the
+// relay's) commit or fail for another reason than a missing primary, and
+// ends when none is left.
+func (s *SessionCache) retryDeletes() {
+	for {
+		time.Sleep(sessionRetry)
+		s.mu.Lock()
+		tokens := slices.Collect(maps.Keys(s.pending))
+		s.mu.Unlock()
+		for _, token := range tokens {
+			err := s.store.Delete(token)
+			if err == nil && s.publish != nil {
+				err = s.publish(invalidate.SessionKey(token))
+			}
+			if err != nil && db.NoPrimary(err) {
+				continue
+			}
+			s.mu.Lock()
+			delete(s.pending, token)
+			s.mu.Unlock()
+		}
+		s.mu.Lock()
+		if len(s.pending) == 0 {
+			s.retrying = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
 }
 
 // sameSession reports whether two encodings of a session hold the same
@@ -398,6 +475,13 @@ func sameSession(a, b []byte) bool {
 	}
 	tb, vb, err := codec.Decode(b)
 	return err == nil && ta.Equal(tb) && reflect.DeepEqual(va, vb)
+}
+
+// signedIn reports whether the encoded session b has a signed-in user.
+func signedIn(b []byte) bool {
+	_, values, err := scs.GobCodec{}.Decode(b)
+	_, user := values[sessionUserKey]
+	return err != nil || user
 }
 
 func (s *SessionCache) forget(key [32]byte) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -434,4 +435,69 @@ func TestEveryAPIGetThroughAPrimaryFailover(t *testing.T) {
 		require.Equal(t, "unavailable_retry", r.Code(t))
 		require.Equal(t, "2", r.Header.Get("Retry-After"))
 	}
+}
+
+// TestSignOutThroughAPrimaryFailoverReachesEveryInstance: two instances on
+// one database with its standby and one Redis (README "Reads through a
+// failover"). With the primary stopped, a customer signs out on A: A
+// answers the sign-out, and B — which had the session cached and can read
+// it from the standby, where it still is — refuses the token within 2 s
+// and still past its cache's 2 s, on the word A announced over Redis. Once
+// the primary is back, A's queued delete removes the session row.
+func TestSignOutThroughAPrimaryFailoverReachesEveryInstance(t *testing.T) {
+	ctx := context.Background()
+	cluster := replicatest.Start(t, "credits_web_failover_signout")
+	primary, err := db.Open(ctx, cluster.PrimaryURL())
+	require.NoError(t, err)
+	t.Cleanup(primary.Close)
+	redisURL := "redis://127.0.0.1:6379/0"
+	if u := os.Getenv("REDIS_TEST_URL"); u != "" {
+		redisURL = u
+	}
+	instance := func() *webtest.App {
+		return webtest.Start(t, webtest.WithPool(primary), webtest.WithConfig(func(c *config.Config) {
+			c.Database.ReplicaURL = cluster.StandbyURL()
+			c.RedisURL = redisURL
+		}))
+	}
+	a, b := instance(), instance()
+	ca := (&portalBundle{app: a, ledger: a.Services.Ledger, auth: a.Services.Auth})
+	customer, _ := ca.register(t, uniqEmail("signout-failover"), "Sign Out Failover")
+	token := ""
+	au := mustURL(t, a.URL)
+	for _, k := range customer.HTTP.Jar.Cookies(au) {
+		if k.Name == "credits_session" {
+			token = k.Value
+		}
+	}
+	require.NotEmpty(t, token)
+	// B's browser holds the same cookie (one host, two ports).
+	cb := webtest.NewClient(t, b.URL)
+	cb.HTTP.Jar.SetCookies(au, customer.HTTP.Jar.Cookies(au))
+	require.Equal(t, "/portal", cb.Get("/portal").URL.Path, "B serves the session (and caches it)")
+	cluster.WaitCaughtUp()
+	require.Eventually(t, func() bool { return a.Services.Reader.Stats().Healthy && b.Services.Reader.Stats().Healthy },
+		10*time.Second, 20*time.Millisecond)
+
+	cluster.StopPrimary()
+	require.Eventually(t, func() bool { return a.Services.Reader.StandingIn() && b.Services.Reader.StandingIn() },
+		5*time.Second, 20*time.Millisecond)
+	require.Equal(t, "/portal", cb.Get("/portal").URL.Path, "B still serves the session, from the standby")
+
+	signedOut := time.Now()
+	p := customer.PostForm("/signout", nil)
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.Equal(t, "/signin", p.URL.Path, "the sign-out is answered without a primary")
+	require.Eventually(t, func() bool { return cb.Get("/portal").URL.Path == "/signin" }, 2*time.Second, 20*time.Millisecond,
+		"B refuses the token within 2 s")
+	t.Logf("B refused the token %.0f ms after the sign-out", float64(time.Since(signedOut).Milliseconds()))
+	time.Sleep(2500 * time.Millisecond) // past B's cache (2 s): the standby still has the session row
+	require.Equal(t, "/signin", cb.Get("/portal").URL.Path, "and keeps refusing it")
+	require.Equal(t, "/signin", customer.Get("/portal").URL.Path, "so does A")
+
+	cluster.StartPrimary()
+	require.Eventually(t, func() bool {
+		var n int
+		return primary.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE token = $1`, token).Scan(&n) == nil && n == 0
+	}, 15*time.Second, 100*time.Millisecond, "A deletes the session once a primary answers")
 }

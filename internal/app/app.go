@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"github.com/shopspring/decimal"
 
@@ -618,6 +619,21 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	// (internal/platform/invalidate); the sessions' handler is the web
 	// server's (WebDeps).
 	a.Invalidation = invalidate.New(pool, invalidate.Options{Logger: logger})
+	if cfg.RedisURL != "" {
+		// The relay for words the database cannot take (a sign-out
+		// during a failover), one channel per database.
+		ropts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("app: REDIS_URL is not a valid redis:// URL: %w", err)
+		}
+		// A sign-out waits for its announcement: a Redis that does not
+		// answer must cost it a second, not go-redis's retried 3 s reads.
+		ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = time.Second, time.Second, time.Second
+		ropts.MaxRetries = -1
+		relay := redis.NewClient(ropts)
+		a.closers = append(a.closers, func() { _ = relay.Close() })
+		a.Invalidation.Relay(relay, invalidate.Channel+":"+pool.Config().ConnConfig.Database)
+	}
 	// An empty key: words may have been missed, forget every key.
 	a.Invalidation.On(invalidate.RelayKey, func(key string) {
 		if id, err := strconv.ParseInt(key, 10, 64); err == nil {

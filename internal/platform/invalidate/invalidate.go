@@ -12,12 +12,18 @@
 // for a notification lost while its listener reconnects, polls the rows of
 // the last Window every Poll interval. A Hub that could not poll for longer
 // than the window tells its handlers to forget everything of their topic.
+//
+// A change the database cannot take (a sign-out while no primary answers,
+// a failover) cannot publish a row either: with a Redis relay (Relay) its
+// writer announces it over Redis pub/sub instead (Announce), and every Hub
+// delivers what it hears there too.
 package invalidate
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -27,6 +33,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
@@ -111,6 +118,9 @@ type Hub struct {
 	pool *pgxpool.Pool
 	opts Options
 
+	redis   redis.UniversalClient // the relay (Relay); nil: none
+	channel string
+
 	mu       sync.Mutex
 	handlers map[Topic][]func(key string)
 	seen     map[int64]time.Time
@@ -140,15 +150,65 @@ func (h *Hub) On(topic Topic, fn func(key string)) {
 	h.handlers[topic] = append(h.handlers[topic], fn)
 }
 
-// Run listens and polls until ctx ends.
+// Relay, called before Run, carries words over Redis too: the Hub delivers
+// what it hears on channel (one per database: every process on it, and no
+// other, must use the same), and Announce sends there.
+func (h *Hub) Relay(client redis.UniversalClient, channel string) {
+	h.redis, h.channel = client, channel
+}
+
+// ErrNoRelay is Announce's answer without a Relay.
+var ErrNoRelay = errors.New("invalidate: no Redis relay")
+
+// Announce tells every process's Hub, over Redis only, that topic's key
+// changed: for a change the database could not take yet (a sign-out while
+// no primary answers), so no row or notification can carry the word. A
+// process not subscribed at that moment misses it. Errors: ErrNoRelay,
+// Redis errors.
+func (h *Hub) Announce(ctx context.Context, topic Topic, key string) error {
+	if h.redis == nil {
+		return ErrNoRelay
+	}
+	if err := h.redis.Publish(ctx, h.channel, string(topic)+":"+key).Err(); err != nil {
+		return fmt.Errorf("invalidate: announce %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Run listens and polls (and hears the relay) until ctx ends.
 func (h *Hub) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	if !h.opts.NoListen {
 		wg.Add(1)
 		go func() { defer wg.Done(); h.listen(ctx) }()
 	}
+	if h.redis != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); h.hear(ctx) }()
+	}
 	h.pollLoop(ctx)
 	wg.Wait()
+}
+
+// hear delivers the relay's words (go-redis resubscribes after a lost
+// connection by itself).
+func (h *Hub) hear(ctx context.Context) {
+	sub := h.redis.Subscribe(ctx, h.channel)
+	defer sub.Close()
+	words := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-words:
+			if !ok {
+				return
+			}
+			if topic, key, ok := strings.Cut(m.Payload, ":"); ok {
+				h.handle(Topic(topic), key)
+			}
+		}
+	}
 }
 
 func (h *Hub) listen(ctx context.Context) {
@@ -254,6 +314,13 @@ func (h *Hub) deliver(id int64, topic Topic, key string) {
 		return
 	}
 	h.seen[id] = time.Now()
+	h.mu.Unlock()
+	h.handle(topic, key)
+}
+
+// handle calls topic's handlers with key.
+func (h *Hub) handle(topic Topic, key string) {
+	h.mu.Lock()
 	fns := append([]func(string){}, h.handlers[topic]...)
 	h.mu.Unlock()
 	for _, fn := range fns {

@@ -141,6 +141,10 @@ func (c *Cluster) StopPrimary() {
 	c.run("pg_ctl", "-D", c.primary.data, "-m", "immediate", "-w", "stop")
 }
 
+// StartPrimary starts the primary again after StopPrimary (crash
+// recovery); the standby's WAL receiver reconnects to it.
+func (c *Cluster) StartPrimary() { c.start(c.primary) }
+
 // WaitCaughtUp waits until the standby has replayed everything the primary
 // had written when it was called.
 func (c *Cluster) WaitCaughtUp() {
