@@ -102,6 +102,14 @@ type Keys struct {
 	models func(ctx context.Context) ([]string, error)
 	opts   Options
 	cache  sync.Map // [32]byte sha256(secret) -> cachedKey
+	// refreshing holds the keys being read again ahead of their expiry
+	// ([32]byte -> struct{}), so one read runs per key at a time.
+	refreshing sync.Map
+	// forgetMu and forgets keep a key read before it was revoked from
+	// being cached after the revocation was heard: a read stores its key
+	// only when no forget happened since the read began.
+	forgetMu sync.Mutex
+	forgets  uint64
 	// budgets sets the monthly budget a key may be created with.
 	budgets *budget.Service
 }
@@ -398,9 +406,17 @@ func (s *Keys) Forget(id int64) { s.forget(id) }
 
 // ForgetAll drops every cached verification (words may have been missed:
 // invalidate.Hub's empty key).
-func (s *Keys) ForgetAll() { s.cache.Clear() }
+func (s *Keys) ForgetAll() {
+	s.forgetMu.Lock()
+	defer s.forgetMu.Unlock()
+	s.forgets++
+	s.cache.Clear()
+}
 
 func (s *Keys) forget(id int64) {
+	s.forgetMu.Lock()
+	defer s.forgetMu.Unlock()
+	s.forgets++
 	s.cache.Range(func(k, v any) bool {
 		if v.(cachedKey).key.ID == id {
 			s.cache.Delete(k)
@@ -421,8 +437,11 @@ RETURNING ` + keyColumns + `, k.hash`
 
 // Authenticate returns the key whose secret this is, if it is neither
 // revoked nor expired. A verified key is trusted for Options.KeyCacheTTL;
-// last_used_at is written when it is read again (at most once per TTL).
-// Errors: ErrInvalidKey.
+// past half of it, a call still served from the cache starts one read of
+// the key in the background, so a key in steady use is never read (nor
+// its last_used_at written) on a call's path, and a revocation missed by
+// the invalidation word is still obeyed within the TTL. Errors:
+// ErrInvalidKey.
 func (s *Keys) Authenticate(ctx context.Context, secret string) (Key, error) {
 	if len(secret) != 3+keySecretRandom || !strings.HasPrefix(secret, "sk-") {
 		return Key{}, ErrInvalidKey
@@ -431,14 +450,42 @@ func (s *Keys) Authenticate(ctx context.Context, secret string) (Key, error) {
 	now := s.opts.Now()
 	if v, ok := s.cache.Load(sum); ok {
 		c := v.(cachedKey)
-		if now.Sub(c.at) < s.opts.KeyCacheTTL {
+		if age := now.Sub(c.at); age < s.opts.KeyCacheTTL {
 			if c.key.Expired(now) {
 				return Key{}, ErrInvalidKey
+			}
+			if age >= s.opts.KeyCacheTTL/2 {
+				s.refreshAhead(sum, secret)
 			}
 			return c.key, nil
 		}
 		s.cache.Delete(sum)
 	}
+	return s.verify(ctx, sum, secret)
+}
+
+// refreshAhead reads the key again in the background unless a read of it
+// is already running; a key found revoked or expired leaves the cache.
+func (s *Keys) refreshAhead(sum [32]byte, secret string) {
+	if _, running := s.refreshing.LoadOrStore(sum, struct{}{}); running {
+		return
+	}
+	go func() {
+		defer s.refreshing.Delete(sum)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := s.verify(ctx, sum, secret); errors.Is(err, ErrInvalidKey) {
+			s.cache.Delete(sum)
+		}
+	}()
+}
+
+// verify reads a live key by its secret, records its use and caches it.
+func (s *Keys) verify(ctx context.Context, sum [32]byte, secret string) (Key, error) {
+	now := s.opts.Now()
+	s.forgetMu.Lock()
+	forgets := s.forgets
+	s.forgetMu.Unlock()
 	rows, _ := s.pool.Query(ctx, authKey, secret[:keyPrefixLen], sum[:], now.UTC())
 	type row struct {
 		Key
@@ -454,7 +501,11 @@ func (s *Keys) Authenticate(ctx context.Context, secret string) (Key, error) {
 	if subtle.ConstantTimeCompare(r.Hash, sum[:]) != 1 || r.RevokedAt != nil || r.Key.Expired(now) {
 		return Key{}, ErrInvalidKey // not reached: the statement matched only a live key
 	}
-	s.cache.Store(sum, cachedKey{key: r.Key, at: now})
+	s.forgetMu.Lock()
+	if s.forgets == forgets { // no revocation heard while it was read
+		s.cache.Store(sum, cachedKey{key: r.Key, at: now})
+	}
+	s.forgetMu.Unlock()
 	return r.Key, nil
 }
 

@@ -3,6 +3,7 @@ package relay_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -457,6 +458,56 @@ func TestKeysAndErrors(t *testing.T) {
 		var n int
 		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM admin_audit_log WHERE action = 'relay_key_revoked' AND account_id = $1`, acct.ID).Scan(&n))
 		require.Equal(t, 1, n, "the revocation is audited")
+	})
+
+	// A key in steady use is read again in the background past half its
+	// cache time, never on a call's path; a revocation the store never
+	// heard of is still obeyed: at the next background read, and at the
+	// latest when the cached copy's time is up.
+	t.Run("ReadAgainAheadOfExpiry", func(t *testing.T) {
+		acct, secret := b.customer(t, "100")
+		clk := &clock{}
+		store := relay.NewKeys(b.pool, b.ledger, nil, relay.Options{Now: clk.Now, KeyCacheTTL: time.Minute})
+		lastUsed := func() time.Time {
+			var at time.Time
+			require.NoError(t, b.pool.QueryRow(ctx, `SELECT last_used_at FROM relay_keys WHERE account_id = $1`, acct.ID).Scan(&at))
+			return at
+		}
+		_, err := store.Authenticate(ctx, secret)
+		require.NoError(t, err)
+		first := lastUsed()
+
+		clk.Advance(20 * time.Second) // a third of the TTL: the cache alone
+		_, err = store.Authenticate(ctx, secret)
+		require.NoError(t, err)
+		require.True(t, first.Equal(lastUsed()), "not read again before half the TTL")
+
+		clk.Advance(15 * time.Second) // past half: served, and read again behind the call
+		_, err = store.Authenticate(ctx, secret)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return lastUsed().After(first) }, 2*time.Second, 10*time.Millisecond,
+			"read again in the background")
+
+		// Revoked behind the store's back (no invalidation word).
+		_, err = b.pool.Exec(ctx, `UPDATE relay_keys SET revoked_at = now() WHERE account_id = $1`, acct.ID)
+		require.NoError(t, err)
+		clk.Advance(35 * time.Second) // 35 s after the background read: past half again
+		_, err = store.Authenticate(ctx, secret)
+		require.NoError(t, err, "the cached copy is still within its TTL")
+		require.Eventually(t, func() bool {
+			_, err := store.Authenticate(ctx, secret)
+			return errors.Is(err, relay.ErrInvalidKey)
+		}, 2*time.Second, 10*time.Millisecond, "the background read found it revoked")
+
+		// A copy past its TTL is never served, read ahead or not.
+		acct2, secret2 := b.customer(t, "100")
+		_, err = store.Authenticate(ctx, secret2)
+		require.NoError(t, err)
+		_, err = b.pool.Exec(ctx, `UPDATE relay_keys SET revoked_at = now() WHERE account_id = $1`, acct2.ID)
+		require.NoError(t, err)
+		clk.Advance(time.Minute)
+		_, err = store.Authenticate(ctx, secret2)
+		require.ErrorIs(t, err, relay.ErrInvalidKey)
 	})
 
 	t.Run("ExpiredKey", func(t *testing.T) {
