@@ -94,14 +94,25 @@ func TestCluster(t *testing.T) {
 			require.NotZero(t, old)
 			servePids := h.servePids()
 			pm := c.postmasterPid(old)
-			killed := time.Now()
+			watchCtx, stopWatching := context.WithCancel(ctx)
+			defer stopWatching()
+			tl := watchFailover(watchCtx, c, 3-old)
+			killed := tl.start
 			require.NoError(t, c.Kill(fmt.Sprintf("pg%d", old)))
 			require.NoError(t, syscall.Kill(pm, syscall.SIGKILL))
 			require.NoError(t, waitFor(ctx, 60*time.Second, "the standby's promotion", func() bool { return c.Primary() == 3-old }))
 			promoted := time.Since(killed)
+			tl.mark("promotion seen (Patroni /primary, polled every 200 ms)", killed.Add(promoted))
 			require.NoError(t, waitFor(ctx, 60*time.Second, "writes to resume", func() bool {
 				return l.lastWrite().After(killed.Add(promoted))
 			}))
+			tl.mark("first acknowledged commit after it", l.firstWriteAfter(killed.Add(promoted)))
+			time.Sleep(time.Second)
+			stopWatching()
+			for _, r := range l.resendsAfter(killed) {
+				tl.mark(r.what, r.at)
+			}
+			h.timeline = tl.String()
 			gap := l.longestWriteGap(killed, time.Now())
 			require.Equal(t, servePids, h.servePids(), "the instances reconnected without a restart")
 			// The old primary comes back as the new one's synchronous standby.
@@ -167,6 +178,9 @@ func TestCluster(t *testing.T) {
 	if h.failover != "" {
 		report = append(report, "failover: "+h.failover)
 	}
+	if h.timeline != "" {
+		report = append(report, "failover timeline (from the kill):\n      "+h.timeline)
+	}
 }
 
 // loadAverage is the machine's one-minute load average: on a shared
@@ -193,6 +207,7 @@ type harness struct {
 	client   *client
 	accounts []string
 	failover string
+	timeline string // the KillPrimary fault's (watchFailover)
 }
 
 func setupHarness(t *testing.T, c Config) *harness {

@@ -123,6 +123,7 @@ type load struct {
 	// failed, by path and status.
 	resent      map[string]int
 	failedPages map[string]int
+	resends     []event // each resend's answer, when it came
 }
 
 type loadMix struct{ pairs, usage, portal, staff, api int }
@@ -159,7 +160,11 @@ func (l *load) retried(ctx context.Context, method, path string, body any) (int,
 			}
 			kind = fmt.Sprintf("%d %s", status, e.Error.Code)
 		}
-		l.note(func() { l.resent[kind]++ })
+		at := time.Now()
+		l.note(func() {
+			l.resent[kind]++
+			l.resends = append(l.resends, event{at, kind})
+		})
 	})
 }
 
@@ -442,6 +447,47 @@ func (l *load) apiReader(ctx context.Context) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// resendsAfter sums the answers writes were resent after, from since on,
+// per kind and tenth of a second: one event each, at its first.
+func (l *load) resendsAfter(since time.Time) []event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	type bucket struct {
+		kind string
+		at   int64
+	}
+	n := map[bucket]int{}
+	first := map[bucket]time.Time{}
+	for _, r := range l.resends {
+		if r.at.Before(since) {
+			continue
+		}
+		b := bucket{r.what, r.at.Sub(since).Milliseconds() / 100}
+		if n[b] == 0 {
+			first[b] = r.at
+		}
+		n[b]++
+	}
+	out := make([]event, 0, len(n))
+	for b, c := range n {
+		out = append(out, event{first[b], fmt.Sprintf("resend after %s ×%d", b.kind, c)})
+	}
+	return out
+}
+
+// firstWriteAfter is the first acknowledged commit after t.
+func (l *load) firstWriteAfter(t time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first time.Time
+	for _, w := range l.writeDone {
+		if w.After(t) && (first.IsZero() || w.Before(first)) {
+			first = w
+		}
+	}
+	return first
 }
 
 // longestWriteGap is the longest time between two acknowledged commits
