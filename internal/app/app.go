@@ -301,83 +301,9 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	popts.OnRefunded = func(ctx context.Context, refundNo string) error {
 		return a.Backoffice.MarkRefundDoneByRef(ctx, refundNo)
 	}
-	// A plan order is priced by the catalogue and, once paid, starts its
-	// subscription in the payment's transaction.
-	popts.PlanOffer = func(ctx context.Context, accountID int64, code, cycle string) (payments.PlanOffer, error) {
-		p, fen, err := a.Subscriptions.Offer(ctx, accountID, code, plans.Cycle(cycle))
-		if errors.Is(err, plans.ErrAlreadySubscribed) {
-			return payments.PlanOffer{}, fmt.Errorf("%w: %w", payments.ErrPlanInForce, err)
-		}
-		return payments.PlanOffer{Code: p.Code, Version: p.Version, Cycle: cycle, PriceFen: fen}, err
-	}
-	popts.PlanPaid = func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
-		if o.Purpose == payments.PurposePlanUpgrade {
-			_, err := a.Subscriptions.UpgradePaidTx(ctx, tx, plans.UpgradePaid{SubscriptionID: o.SubscriptionID,
-				FromCode: o.FromPlanCode, FromVersion: o.FromPlanVersion, ToCode: o.PlanCode, ToVersion: o.PlanVersion,
-				Cycle: plans.Cycle(o.PlanCycle), PriceFen: o.AmountFen, PricedAt: o.CreatedAt, OrderNo: o.OrderNo,
-				Actor: "payments:" + string(o.Channel)})
-			if errors.Is(err, plans.ErrUpgradeSuperseded) {
-				return fmt.Errorf("%w: %w", payments.ErrUpgradeSuperseded, err)
-			}
-			return err
-		}
-		if o.Purpose == payments.PurposePlanRenewal {
-			_, err := a.Subscriptions.RenewPaidTx(ctx, tx, plans.RenewPaid{SubscriptionID: o.SubscriptionID,
-				PeriodStart: *o.PeriodStart, PlanCode: o.PlanCode, PlanVersion: o.PlanVersion, Cycle: plans.Cycle(o.PlanCycle),
-				OrderNo: o.OrderNo, Actor: "payments:" + string(o.Channel)})
-			if errors.Is(err, plans.ErrPeriodRenewed) {
-				return fmt.Errorf("%w: %w", payments.ErrRenewalSettled, err)
-			}
-			return err
-		}
-		_, _, err := a.Subscriptions.SubscribeTx(ctx, tx, plans.SubscribeRequest{AccountID: o.AccountID, PlanCode: o.PlanCode,
-			PlanVersion: o.PlanVersion, Cycle: plans.Cycle(o.PlanCycle), Actor: "payments:" + string(o.Channel), Note: o.OrderNo})
-		if errors.Is(err, plans.ErrAlreadySubscribed) {
-			return fmt.Errorf("%w: %w", payments.ErrPlanInForce, err)
-		}
-		return err
-	}
-	// A yearly plan's refund (approved in the refund queue) applies the
-	// yearly refund rule, revokes the plan lots and ends the subscription
-	// in the refund's transaction.
-	// A paid upgrade's refund applies the upgrade refund rule, revokes the
-	// upgrade's plan lot and puts the subscription back on the plan it came
-	// from.
-	popts.PlanRefund = func(ctx context.Context, tx pgx.Tx, o payments.Order, maxFen int64, actor, reason string) (payments.PlanRefunded, error) {
-		if o.Purpose == payments.PurposePlanUpgrade {
-			r, err := a.Subscriptions.RefundUpgradeTx(ctx, tx, plans.RefundUpgrade{AccountID: o.AccountID, OrderNo: o.OrderNo,
-				MaxFen: maxFen, Actor: "payments:" + actor, Note: reason})
-			if errors.Is(err, plans.ErrNoUpgradeRefund) || errors.Is(err, plans.ErrNotFound) {
-				return payments.PlanRefunded{}, fmt.Errorf("%w: %w", payments.ErrNotRefundable, err)
-			}
-			return payments.PlanRefunded{Fen: r.RefundFen, Revoked: r.Revoked, OpID: r.OpID}, err
-		}
-		r, err := a.Subscriptions.RefundYearTx(ctx, tx, plans.RefundYear{AccountID: o.AccountID, OrderNo: o.OrderNo,
-			MaxFen: maxFen, Actor: "payments:" + actor, Note: reason})
-		if errors.Is(err, plans.ErrNoYearRefund) || errors.Is(err, plans.ErrNotFound) {
-			return payments.PlanRefunded{}, fmt.Errorf("%w: %w", payments.ErrNotRefundable, err)
-		}
-		return payments.PlanRefunded{Fen: r.RefundFen, Revoked: r.Revoked, OpID: r.OpID}, err
-	}
-	popts.RenewalOffer = func(ctx context.Context, accountID int64) (payments.PlanOffer, error) {
-		r, err := a.Subscriptions.RenewalOffer(ctx, accountID)
-		if errors.Is(err, plans.ErrRenewalNotDue) {
-			return payments.PlanOffer{}, fmt.Errorf("%w: %w", payments.ErrNoRenewalDue, err)
-		}
-		return payments.PlanOffer{Code: r.PlanCode, Version: r.PlanVersion, Cycle: string(r.Cycle), PriceFen: r.PriceFen,
-			SubscriptionID: r.SubscriptionID, PeriodStart: r.PeriodStart}, err
-	}
-	// A plan change needing no payment is made at once; an upgrade that
-	// costs something is priced here and applied by PlanPaid once paid.
-	popts.PlanChange = func(ctx context.Context, accountID int64, code, cycle string) (payments.PlanOffer, error) {
-		c, err := a.Subscriptions.ChangePlan(ctx, plans.ChangeRequest{AccountID: accountID, PlanCode: code,
-			Cycle: plans.Cycle(cycle), Actor: "customer"})
-		if err != nil || c.Applied {
-			return payments.PlanOffer{}, err
-		}
-		return payments.PlanOffer{Code: c.To.Code, Version: c.To.Version, Cycle: string(c.ToCycle), PriceFen: c.PriceFen,
-			SubscriptionID: c.SubscriptionID, FromPlanCode: c.From.Code, FromPlanVersion: c.From.Version}, nil
-	}
+	// Plan, renewal and upgrade orders are priced and applied by the
+	// subscriptions (payments.Options.UsePlans; the package's tests wire the same).
+	popts.UsePlans(a.Subscriptions)
 	// A product order is priced by the catalogue's latest version and, once
 	// paid, delivers its entitlement in the payment's transaction; its
 	// refund revokes it in the refund's.

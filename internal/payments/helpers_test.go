@@ -22,6 +22,7 @@ import (
 	"github.com/seed75218f88/credits/internal/payments/alipay"
 	"github.com/seed75218f88/credits/internal/payments/paysim"
 	"github.com/seed75218f88/credits/internal/payments/wechatpay"
+	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
@@ -130,6 +131,9 @@ type setupOpts struct {
 	// maxConns, when set, gives the test a pool of at most that many
 	// connections on the package's database (for pool exhaustion).
 	maxConns int32
+	// plans wires plan, renewal and upgrade orders to real subscriptions
+	// (b.subs) as app.Build does (Options.UsePlans).
+	plans bool
 }
 
 type testBundle struct {
@@ -142,6 +146,7 @@ type testBundle struct {
 	wx        *wechatpay.Client
 	ali       *alipay.Client
 	svc       *payments.Service
+	subs      *plans.Subscriptions // with setupOpts.plans
 	notify    *notifyServer
 	notifyURL string
 }
@@ -207,6 +212,10 @@ func setup(t *testing.T, so setupOpts) *testBundle {
 	}
 	if !opts.BankAccount.Configured() { // bank transfer needs a receiving account
 		opts.BankAccount = payments.DemoBankAccount
+	}
+	if so.plans {
+		b.subs = plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
+		opts.UsePlans(b.subs)
 	}
 	b.svc = payments.New(b.pool, b.l, ch, opts)
 	b.notify.svc = b.svc
@@ -277,6 +286,21 @@ func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 func requireDec(t *testing.T, want string, got decimal.Decimal, msg ...any) {
 	t.Helper()
 	require.Truef(t, d(want).Equal(got), "want %s, got %s %v", want, got, msg)
+}
+
+// shortPaid sets up a bundle whose WeChat Pay orders are placed 1 fen short
+// at the channel, and pays one of fen there for a new account: the
+// mismatch waits in needs_review, its notify acknowledged (retrying cannot
+// fix it).
+func shortPaid(t *testing.T, fen int64) (*testBundle, int64, payments.Order) {
+	t.Helper()
+	b := setup(t, setupOpts{wrapWeChat: func(c payments.QRChannel) payments.QRChannel { return amountShift{c, -1} }})
+	acc := b.account(t)
+	o, err := b.svc.CreateQROrder(b.ctx, acc, fen, payments.ChannelWeChat)
+	require.NoError(t, err)
+	require.True(t, b.confirm(t, o).Acked, "a mismatch is acknowledged: retrying cannot fix it")
+	require.Equal(t, payments.StateNeedsReview, b.order(t, o).State)
+	return b, acc, o
 }
 
 // amountShift places orders at the channel with a different amount than

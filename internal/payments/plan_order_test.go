@@ -1,8 +1,6 @@
 package payments_test
 
 import (
-	"context"
-	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -17,37 +15,14 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
-// planHooks wires plan orders to real subscriptions, as app.Build does;
-// subs is set once the bundle's pool and ledger exist.
-func planHooks(subs **plans.Subscriptions) payments.Options {
-	return payments.Options{
-		PlanOffer: func(ctx context.Context, accountID int64, code, cycle string) (payments.PlanOffer, error) {
-			p, fen, err := (*subs).Offer(ctx, accountID, code, plans.Cycle(cycle))
-			if errors.Is(err, plans.ErrAlreadySubscribed) {
-				return payments.PlanOffer{}, payments.ErrPlanInForce
-			}
-			return payments.PlanOffer{Code: p.Code, Version: p.Version, Cycle: cycle, PriceFen: fen}, err
-		},
-		PlanPaid: func(ctx context.Context, tx pgx.Tx, o payments.Order) error {
-			_, _, err := (*subs).SubscribeTx(ctx, tx, plans.SubscribeRequest{AccountID: o.AccountID, PlanCode: o.PlanCode,
-				PlanVersion: o.PlanVersion, Cycle: plans.Cycle(o.PlanCycle), Actor: "payments", Note: o.OrderNo})
-			if errors.Is(err, plans.ErrAlreadySubscribed) {
-				return payments.ErrPlanInForce
-			}
-			return err
-		},
-	}
-}
-
 // TestPlanOrderStartsOneSubscription: 64 concurrent reports of one plan
 // order's payment start one subscription with one first-month plan lot
 // and credit no top-up; the account then cannot buy another plan; a free
 // plan cannot be ordered.
 func TestPlanOrderStartsOneSubscription(t *testing.T) {
 	t.Parallel()
-	var subs *plans.Subscriptions
-	b := setup(t, setupOpts{opts: planHooks(&subs)})
-	subs = plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
+	b := setup(t, setupOpts{plans: true})
+	subs := b.subs
 	err := demoCatalogue(b)
 	require.NoError(t, err)
 	acc := b.account(t)
@@ -120,9 +95,8 @@ func TestPlanOrderStartsOneSubscription(t *testing.T) {
 // when the line is matched again.
 func TestPlanTransferOrderCompletedFromTheStatement(t *testing.T) {
 	t.Parallel()
-	var subs *plans.Subscriptions
-	b := setup(t, setupOpts{opts: planHooks(&subs)})
-	subs = plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
+	b := setup(t, setupOpts{plans: true})
+	subs := b.subs
 	err := demoCatalogue(b)
 	require.NoError(t, err)
 	acc := b.account(t)

@@ -1,45 +1,16 @@
 package payments_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
 )
-
-// renewalHooks are planHooks with renewals wired as app.Build wires them.
-func renewalHooks(subs **plans.Subscriptions) payments.Options {
-	o := planHooks(subs)
-	buy := o.PlanPaid
-	o.PlanPaid = func(ctx context.Context, tx pgx.Tx, ord payments.Order) error {
-		if ord.Purpose != payments.PurposePlanRenewal {
-			return buy(ctx, tx, ord)
-		}
-		_, err := (*subs).RenewPaidTx(ctx, tx, plans.RenewPaid{SubscriptionID: ord.SubscriptionID, PeriodStart: *ord.PeriodStart,
-			PlanCode: ord.PlanCode, PlanVersion: ord.PlanVersion, Cycle: plans.Cycle(ord.PlanCycle), OrderNo: ord.OrderNo, Actor: "payments"})
-		if errors.Is(err, plans.ErrPeriodRenewed) {
-			return fmt.Errorf("%w: %w", payments.ErrRenewalSettled, err)
-		}
-		return err
-	}
-	o.RenewalOffer = func(ctx context.Context, accountID int64) (payments.PlanOffer, error) {
-		r, err := (*subs).RenewalOffer(ctx, accountID)
-		if errors.Is(err, plans.ErrRenewalNotDue) {
-			return payments.PlanOffer{}, payments.ErrNoRenewalDue
-		}
-		return payments.PlanOffer{Code: r.PlanCode, Version: r.PlanVersion, Cycle: string(r.Cycle), PriceFen: r.PriceFen,
-			SubscriptionID: r.SubscriptionID, PeriodStart: r.PeriodStart}, err
-	}
-	return o
-}
 
 // TestRenewalPaymentsRace: a period is never charged twice. Two renewal
 // orders for one period, each reported paid 50 times at once (100
@@ -48,9 +19,8 @@ func renewalHooks(subs **plans.Subscriptions) payments.Options {
 // on by exactly one period.
 func TestRenewalPaymentsRace(t *testing.T) {
 	t.Parallel()
-	var subs *plans.Subscriptions
-	b := setup(t, setupOpts{opts: renewalHooks(&subs)})
-	subs = plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
+	b := setup(t, setupOpts{plans: true})
+	subs := b.subs
 	require.NoError(t, demoCatalogue(b))
 	acc := b.account(t)
 

@@ -188,12 +188,7 @@ func TestResolveReviewAudited(t *testing.T) {
 	// order's; a credit asked for anyway (a forged form) is refused.
 	t.Run("ForgedCredit", func(t *testing.T) {
 		t.Parallel()
-		shifted := setup(t, setupOpts{wrapWeChat: func(c payments.QRChannel) payments.QRChannel { return amountShift{c, -1} }})
-		acc := shifted.account(t)
-		o, err := shifted.svc.CreateQROrder(shifted.ctx, acc, 10000, payments.ChannelWeChat)
-		require.NoError(t, err)
-		require.True(t, shifted.confirm(t, o).Acked)
-		require.Equal(t, payments.StateNeedsReview, shifted.order(t, o).State)
+		shifted, acc, o := shortPaid(t, 10000)
 		_, resolved, err := shifted.svc.ResolveReviewAudited(shifted.ctx, o.OrderNo, true, finance, "credit it anyway")
 		require.ErrorIs(t, err, payments.ErrInvalidArgument)
 		require.False(t, resolved)

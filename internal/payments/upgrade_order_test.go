@@ -1,48 +1,17 @@
 package payments_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/payments"
 	"github.com/seed75218f88/credits/internal/plans"
 )
-
-// upgradeHooks are renewalHooks with plan changes wired as app.Build
-// wires them.
-func upgradeHooks(subs **plans.Subscriptions) payments.Options {
-	o := renewalHooks(subs)
-	renew := o.PlanPaid
-	o.PlanPaid = func(ctx context.Context, tx pgx.Tx, ord payments.Order) error {
-		if ord.Purpose != payments.PurposePlanUpgrade {
-			return renew(ctx, tx, ord)
-		}
-		_, err := (*subs).UpgradePaidTx(ctx, tx, plans.UpgradePaid{SubscriptionID: ord.SubscriptionID, FromCode: ord.FromPlanCode,
-			FromVersion: ord.FromPlanVersion, ToCode: ord.PlanCode, ToVersion: ord.PlanVersion, Cycle: plans.Cycle(ord.PlanCycle),
-			PriceFen: ord.AmountFen, PricedAt: ord.CreatedAt, OrderNo: ord.OrderNo, Actor: "payments"})
-		if errors.Is(err, plans.ErrUpgradeSuperseded) {
-			return fmt.Errorf("%w: %w", payments.ErrUpgradeSuperseded, err)
-		}
-		return err
-	}
-	o.PlanChange = func(ctx context.Context, accountID int64, code, cycle string) (payments.PlanOffer, error) {
-		c, err := (*subs).ChangePlan(ctx, plans.ChangeRequest{AccountID: accountID, PlanCode: code, Cycle: plans.Cycle(cycle), Actor: "customer"})
-		if err != nil || c.Applied {
-			return payments.PlanOffer{}, err
-		}
-		return payments.PlanOffer{Code: c.To.Code, Version: c.To.Version, Cycle: string(c.ToCycle), PriceFen: c.PriceFen,
-			SubscriptionID: c.SubscriptionID, FromPlanCode: c.From.Code, FromPlanVersion: c.From.Version}, nil
-	}
-	return o
-}
 
 // TestUpgradeOrdersRace: two upgrade orders of one subscription, both
 // priced from Basic (to Standard and to Professional), each reported paid
@@ -52,9 +21,8 @@ func upgradeHooks(subs **plans.Subscriptions) payments.Options {
 // A downgrade needs no order.
 func TestUpgradeOrdersRace(t *testing.T) {
 	t.Parallel()
-	var subs *plans.Subscriptions
-	b := setup(t, setupOpts{opts: upgradeHooks(&subs)})
-	subs = plans.NewSubscriptions(b.pool, b.l, plans.Options{Now: b.clock.Now})
+	b := setup(t, setupOpts{plans: true})
+	subs := b.subs
 	require.NoError(t, demoCatalogue(b))
 	acc := b.account(t)
 	// A monthly Basic plan begun 25 days ago: its renewal is due.
