@@ -208,8 +208,10 @@ func runningReader(t *testing.T, c *replicatest.Cluster) (*pgxpool.Pool, *db.Rea
 // primary backend is terminated (pg_terminate_backend, as a crash or a
 // shutdown does) after its first row fails halfway through its rows: read
 // query by query that fails the page, so ReadPage runs the page's reads
-// once more, on the standby, which answers every row. Outside a page, and
-// once the answer has begun, it is not run again.
+// once more, on the standby, which answers every row. A stale read whose
+// standby backend is terminated is read again the same way (the standby
+// first, the primary should it not answer). Outside a page, and once the
+// answer has begun, it is not run again.
 func TestReaderReadsAgainAPageThatLosesThePrimaryMidRead(t *testing.T) {
 	ctx := context.Background()
 	c := replicatest.Start(t, "credits_reader_midread")
@@ -217,19 +219,25 @@ func TestReaderReadsAgainAPageThatLosesThePrimaryMidRead(t *testing.T) {
 	admin, err := db.Open(ctx, c.PrimaryAdmin())
 	require.NoError(t, err)
 	t.Cleanup(admin.Close)
+	standbyAdmin, err := db.Open(ctx, c.StandbyAdmin())
+	require.NoError(t, err)
+	t.Cleanup(standbyAdmin.Close)
 	require.Eventually(t, func() bool { return r.Stats().Healthy }, 5*time.Second, 10*time.Millisecond)
 
 	// Rows of 16 kB each leave the server at once (its send buffer is
 	// 8 kB), and 32 MB in all are far more than the socket holds: the
 	// termination reaches the reader while it reads.
 	const rows = 2000
-	q := r.Failover()
+	// reads is where the page reads (the Failover querier, or For), and
+	// kill the server whose backend the first attempt's is terminated on.
+	reads := func(context.Context) db.DBTX { return r.Failover() }
+	kill := admin
 	var attempts int
 	var inRecovery []bool
 	var read int
 	page := func(ctx context.Context) error {
 		attempts++
-		rs, err := q.Query(ctx, `SELECT pg_backend_pid(), pg_is_in_recovery(), g, repeat('x', 16384) FROM generate_series(1, $1) g`, rows)
+		rs, err := reads(ctx).Query(ctx, `SELECT pg_backend_pid(), pg_is_in_recovery(), g, repeat('x', 16384) FROM generate_series(1, $1) g`, rows)
 		if err != nil {
 			return err
 		}
@@ -245,9 +253,9 @@ func TestReaderReadsAgainAPageThatLosesThePrimaryMidRead(t *testing.T) {
 			}
 			if read == 0 {
 				inRecovery = append(inRecovery, rec)
-				if !rec {
+				if attempts == 1 {
 					var ok bool
-					require.NoError(t, admin.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok))
+					require.NoError(t, kill.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok))
 					require.True(t, ok)
 				}
 			}
@@ -279,6 +287,15 @@ func TestReaderReadsAgainAPageThatLosesThePrimaryMidRead(t *testing.T) {
 		require.NoError(t, r.ReadPage(r.Pin(ctx, 0), page, always))
 		require.Equal(t, []bool{false, true}, inRecovery)
 		require.Equal(t, rows, read)
+	})
+	t.Run("AStaleReadThatLosesTheStandbyIsReadAgain", func(t *testing.T) {
+		reads, kill = r.For, standbyAdmin
+		defer func() { reads, kill = func(context.Context) db.DBTX { return r.Failover() }, admin }()
+		attempts, inRecovery = 0, nil
+		require.NoError(t, r.ReadPage(r.Pin(ctx, 0), page, always))
+		require.Equal(t, 2, attempts)
+		require.Equal(t, rows, read, "every row")
+		require.Equal(t, []bool{true, true}, inRecovery, "the standby, still up, answers it again")
 	})
 	t.Run("NotOnceTheAnswerBegan", func(t *testing.T) {
 		attempts, inRecovery = 0, nil
