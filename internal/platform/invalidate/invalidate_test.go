@@ -2,12 +2,15 @@ package invalidate_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -39,18 +42,7 @@ func (h *heard) count(k string) int {
 
 // process is one server's pool and hub, as the application role.
 func process(t *testing.T, opts invalidate.Options) (*pgxpool.Pool, *invalidate.Hub, *heard) {
-	t.Helper()
-	pool, err := db.Open(context.Background(), dbtest.AppURL(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	hub := invalidate.New(pool, opts)
-	h := &heard{}
-	hub.On(invalidate.RelayKey, h.add)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return pool, hub, h
+	return processRelayed(t, opts, nil)
 }
 
 // TestPublishReachesEveryProcess: a word published in one process's
@@ -109,4 +101,57 @@ func TestSessionKeyHidesToken(t *testing.T) {
 	require.Len(t, k, 64)
 	require.NotContains(t, k, "secret")
 	require.Equal(t, k, invalidate.SessionKey("secret-token"))
+}
+
+// TestAnnounceReachesEveryProcessOverRedis: with a Redis relay, a word
+// announced by one process (no database row: the primary may be gone)
+// reaches another process's handler within 2 s, and a process on another
+// channel (another database) never hears it; without a relay Announce
+// says so.
+func TestAnnounceReachesEveryProcessOverRedis(t *testing.T) {
+	ctx := context.Background()
+	url := "redis://127.0.0.1:6379/0"
+	if u := os.Getenv("REDIS_TEST_URL"); u != "" {
+		url = u
+	}
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	channel := invalidate.Channel + ":" + t.Name() + ":" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	relayed := func(channel string) (*invalidate.Hub, *heard) {
+		client := redis.NewClient(opts)
+		t.Cleanup(func() { _ = client.Close() })
+		_, hub, h := processRelayed(t, invalidate.Options{}, func(hub *invalidate.Hub) { hub.Relay(client, channel) })
+		return hub, h
+	}
+	a, _ := relayed(channel)
+	_, b := relayed(channel)
+	_, other := relayed(channel + ":other")
+	time.Sleep(200 * time.Millisecond) // the subscriptions are made
+
+	require.NoError(t, a.Announce(ctx, invalidate.RelayKey, "announced"))
+	require.Eventually(t, func() bool { return b.count("announced") == 1 }, 2*time.Second, 10*time.Millisecond)
+	require.Zero(t, other.count("announced"), "another database's processes do not hear it")
+
+	_, plain, _ := process(t, invalidate.Options{})
+	require.ErrorIs(t, plain.Announce(ctx, invalidate.RelayKey, "x"), invalidate.ErrNoRelay)
+}
+
+// processRelayed is process with relay (when not nil) applied to its hub
+// before it runs.
+func processRelayed(t *testing.T, opts invalidate.Options, relay func(*invalidate.Hub)) (*pgxpool.Pool, *invalidate.Hub, *heard) {
+	t.Helper()
+	pool, err := db.Open(context.Background(), dbtest.AppURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	hub := invalidate.New(pool, opts)
+	if relay != nil {
+		relay(hub)
+	}
+	h := &heard{}
+	hub.On(invalidate.RelayKey, h.add)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return pool, hub, h
 }
