@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -10,10 +11,27 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/db"
 )
 
-// sessionLSNKey holds, in the session, the primary's WAL position right
-// after the user's last write: the standby serves the user's pages again
-// only once it has replayed that far (read-your-writes).
-const sessionLSNKey = "db_lsn"
+// lsnCookie holds the primary's WAL position right after the user's last
+// write: the standby serves the user's pages again only once it has
+// replayed that far (read-your-writes). It is a cookie, not a session
+// value, because during a failover the session itself is read from the
+// standby, which need not have the session's own last write; a cookie
+// comes with the request whichever instance and server answer it. A user
+// who alters it only changes where their own pages are read.
+const lsnCookie = "credits_lsn"
+
+// lastWrite is the request's read-your-writes position (0: none known).
+func lastWrite(req *http.Request) db.LSN {
+	c, err := req.Cookie(lsnCookie)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(c.Value, 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return db.LSN(n)
+}
 
 // staleReadPrefixes are the pages whose reads may come from the standby
 // (README "Reads from the standby"): the portal's pages and CSV files and
@@ -48,7 +66,7 @@ func (s *Server) readRouting(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		switch req.Method {
 		case http.MethodGet, http.MethodHead:
-			lsn := db.LSN(s.Sessions.GetInt64(ctx, sessionLSNKey))
+			lsn := lastWrite(req)
 			if staleReadPath(req.URL.Path) {
 				return s.readPage(s.reader.Pin(ctx, lsn), c, next)
 			}
@@ -61,7 +79,8 @@ func (s *Server) readRouting(next echo.HandlerFunc) echo.HandlerFunc {
 				// The handler's transaction has committed: the position
 				// now is at or past the user's write.
 				if lsn, err := s.reader.PrimaryLSN(ctx); err == nil {
-					s.Sessions.Put(ctx, sessionLSNKey, int64(lsn))
+					http.SetCookie(c.Response(), &http.Cookie{Name: lsnCookie, Value: strconv.FormatInt(int64(lsn), 10), Path: "/",
+						HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.Sessions.Cookie.Secure})
 				}
 			})
 		}
