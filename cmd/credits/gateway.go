@@ -20,6 +20,7 @@ import (
 	"github.com/seed75218f88/credits/internal/app"
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/platform/config"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/relay"
 )
@@ -75,7 +76,7 @@ func gatewayMain(ctx context.Context, args []string, stdout, logOut io.Writer, l
 			return err
 		}
 	}
-	ready := &readiness{pool: pool}
+	ready := &readiness{pool: pool, reader: a.Reader}
 	mux := http.NewServeMux()
 	mux.Handle("GET /readyz", ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
@@ -101,6 +102,11 @@ func gatewayMain(ctx context.Context, args []string, stdout, logOut io.Writer, l
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// Settles that found no primary (a failover) are still tried for a
+	// while: the holds they close would otherwise wait for the sweep.
+	if err := r.WaitSettles(sctx); err != nil {
+		logger.Warn("shutdown: settles still waiting for a primary are left to the reservation sweep", "err", err)
 	}
 	return nil
 }
@@ -139,10 +145,14 @@ func demoGateway(ctx context.Context, a *app.App, simURL string, stdout io.Write
 }
 
 // readiness answers the gateway's GET /readyz for load balancers: 200 while
-// the database answers, 503 when it does not or while the gateway drains
-// before a shutdown.
+// the database answers, or while no primary does but the standby can stand
+// in for it (a failover: every instance has lost the primary alike, keys
+// and model lists are read from the standby, and billed calls answer 503
+// with Retry-After, which the SDKs retry); 503 otherwise, and while the
+// gateway drains before a shutdown.
 type readiness struct {
 	pool     *pgxpool.Pool
+	reader   *db.Reader
 	draining atomic.Bool
 }
 
@@ -156,6 +166,10 @@ func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := h.pool.Ping(ctx); err != nil {
+		if h.reader.CanStandIn() {
+			_, _ = io.WriteString(w, "ready: no primary, reads from the standby\n")
+			return
+		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, "database unreachable\n")
 		return

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/platform/config"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
+	"github.com/seed75218f88/credits/internal/platform/replicatest"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 )
 
@@ -66,4 +68,51 @@ func TestGatewayReadyzAndDrain(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, time.Since(stopped), 2*time.Second)
 	require.Zero(t, status("/healthz"), "no longer listening")
+}
+
+// TestGatewayReadyThroughAPrimaryFailover: given DATABASE_REPLICA_URL, the
+// gateway stays ready while no primary answers and reads keys from the
+// standby (a key unknown there is refused as such, not answered 503).
+func TestGatewayReadyThroughAPrimaryFailover(t *testing.T) {
+	cluster := replicatest.Start(t, "credits_gateway_failover")
+	t.Setenv("DATABASE_URL", cluster.PrimaryURL())
+	t.Setenv("DATABASE_REPLICA_URL", cluster.StandbyURL())
+	t.Setenv("SHUTDOWN_DRAIN", "0s")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- gatewayMain(ctx, nil, io.Discard, io.Discard, ln) }()
+	get := func(path string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer sk-"+strings.Repeat("0", 48))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, ""
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	require.Eventually(t, func() bool { s, _ := get("/readyz"); return s == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
+
+	cluster.StopPrimary()
+	require.Eventually(t, func() bool {
+		s, body := get("/readyz")
+		return s == http.StatusOK && strings.Contains(body, "no primary")
+	}, 10*time.Second, 50*time.Millisecond, "ready: the standby stands in")
+	status, body := get("/v1/models")
+	require.Equal(t, http.StatusUnauthorized, status, "the key is looked up on the standby: %s", body)
+
+	cluster.StartPrimary()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway did not stop")
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/pricing"
 )
@@ -49,6 +50,16 @@ var errorTable = []apiError{
 	{pricing.ErrNoRateCard, http.StatusServiceUnavailable, "api_error", "service_unavailable", "No rate card is in force.", false},
 }
 
+// noPrimary answers a call that needed the database's primary while none
+// answers (a failover, db.NoPrimary): 503 with Retry-After, which the
+// official SDKs retry by default, as they do 429 and other 5xx.
+var noPrimary = apiError{err: db.ErrNoPrimary, status: http.StatusServiceUnavailable, typ: "api_error", code: "service_unavailable",
+	message: "The billing database is failing over; retry in a few seconds. Nothing was charged."}
+
+// noPrimaryRetryAfter is the Retry-After of noPrimary, in seconds: the web
+// server's too (unavailable_retry).
+const noPrimaryRetryAfter = "2"
+
 var internalError = apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error", message: "The gateway failed; nothing was charged."}
 
 func lookupError(err error) apiError {
@@ -56,6 +67,11 @@ func lookupError(err error) apiError {
 		if errors.Is(err, e.err) {
 			return e
 		}
+	}
+	// After the table: a client's body cut short (ErrBadRequest) is the
+	// client's, though NoPrimary would call its io error a lost server.
+	if errors.Is(err, db.ErrNoPrimary) || db.NoPrimary(err) {
+		return noPrimary
 	}
 	return internalError
 }
@@ -77,6 +93,10 @@ func writeError(w http.ResponseWriter, err error) {
 	e := lookupError(err)
 	if e.noRetry {
 		w.Header().Set("x-should-retry", "false")
+	}
+	if e.err == db.ErrNoPrimary {
+		w.Header().Set("Retry-After", noPrimaryRetryAfter)
+		w.Header().Set("x-should-retry", "true")
 	}
 	var rl *gateway.RateLimitedError
 	if errors.As(err, &rl) {

@@ -25,6 +25,11 @@
 // was produced; a gateway killed mid-stream leaves the hold to the ledger's
 // reservation sweep (RESERVATION_TTL, RESERVATION_EXPIRED_POLICY). A charge
 // never exceeds what was produced and a hold is never left behind.
+//
+// While no database primary answers (a failover), a call that needs a hold
+// answers 503 with Retry-After and reaches no upstream, reads stand in on
+// the standby (Options.Reader), and a settle is tried again until a
+// primary takes it (Options.SettleRetry).
 package relay
 
 import (
@@ -60,7 +65,8 @@ type Options struct {
 	Now func() time.Time
 	// Reader, when set, sends the key list of a portal page pinned to the
 	// standby there (db.Reader); authentication and revocation read the
-	// primary.
+	// primary. The gateway pins each call with it (Handler), so while no
+	// primary answers its reads stand in on the standby.
 	Reader *db.Reader
 	// KeyCacheTTL is how long a verified API key is trusted before it is
 	// read again (1 s): a revoked key stops working on every gateway
@@ -90,6 +96,10 @@ type Options struct {
 	// then is the platform's cost, never the customer's).
 	NoSpeculation     bool
 	SpeculationWindow time.Duration
+	// SettleRetry is how long a commit or release that finds no primary
+	// (a failover) is tried again in the background before the hold is
+	// left to the ledger's sweep (2 min).
+	SettleRetry time.Duration
 	// Observe, when set, is told of every stream that reached its client
 	// how long the gateway itself kept it from its first token (Overhead).
 	Observe func(Overhead)
@@ -139,6 +149,9 @@ func (o *Options) defaults() {
 	}
 	if o.BreakerOpen <= 0 {
 		o.BreakerOpen = 30 * time.Second
+	}
+	if o.SettleRetry <= 0 {
+		o.SettleRetry = 2 * time.Minute
 	}
 	if o.SpeculationWindow <= 0 {
 		o.SpeculationWindow = time.Minute

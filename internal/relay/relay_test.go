@@ -26,6 +26,7 @@ import (
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
@@ -61,6 +62,7 @@ type testBundle struct {
 	admin   backoffice.Actor
 	clock   *clock
 	card    pricing.Card
+	pricing *pricing.Service
 	relay   *relay.Relay
 }
 
@@ -76,8 +78,19 @@ var (
 // each test uses a model of its own when it adds upstreams.
 func setup(t testing.TB, opts ...func(*relay.Options)) *testBundle {
 	t.Helper()
+	return setupOn(t, dbtest.AppPool(t), nil, opts...)
+}
+
+// setupOn is setup over pool, the primary, whose services read and write
+// through reader's Failover when reader is given, as app.Build wires them.
+func setupOn(t testing.TB, pool *pgxpool.Pool, reader *db.Reader, opts ...func(*relay.Options)) *testBundle {
+	t.Helper()
 	ctx := context.Background()
-	b := &testBundle{clock: &clock{}, pool: dbtest.AppPool(t)}
+	b := &testBundle{clock: &clock{}, pool: pool}
+	q := db.Querier(pool)
+	if reader != nil {
+		q = reader.Failover()
+	}
 	cardOnce.Do(func() {
 		_, err := pricing.New(dbtest.Pool(t)).EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
 		require.NoError(t, err)
@@ -85,22 +98,23 @@ func setup(t testing.TB, opts ...func(*relay.Options)) *testBundle {
 		require.NoError(t, err)
 	})
 	b.counter = counter
-	b.ledger = ledger.New(b.pool, ledger.Options{Now: b.clock.Now, ExpiredReservations: ledger.ExpiredRelease})
+	b.ledger = ledger.New(q, ledger.Options{Now: b.clock.Now, ExpiredReservations: ledger.ExpiredRelease})
 	t.Cleanup(b.ledger.Close)
-	ps := pricing.New(b.pool)
+	ps := pricing.New(q)
+	b.pricing = ps
 	var err error
 	b.card, err = ps.InForce(ctx, time.Now())
 	require.NoError(t, err)
-	b.gw, err = gateway.New(gateway.Deps{Pool: b.pool, Ledger: b.ledger, Pricing: ps,
-		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Models: access.NewStore(b.pool)},
+	b.gw, err = gateway.New(gateway.Deps{Pool: q, Ledger: b.ledger, Pricing: ps,
+		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Models: access.NewStore(q)},
 		gateway.Options{Now: b.clock.Now, Secret: []byte("relay-test-secret-0123456789"), ReservationTTL: time.Minute})
 	require.NoError(t, err)
-	o := relay.Options{Now: b.clock.Now, UpstreamTTL: 50 * time.Millisecond}
+	o := relay.Options{Now: b.clock.Now, UpstreamTTL: 50 * time.Millisecond, Reader: reader}
 	for _, f := range opts {
 		f(&o)
 	}
-	b.keys = relay.NewKeys(b.pool, b.ledger, func(ctx context.Context) ([]string, error) { return modelNames(b.card), nil }, o)
-	b.ups = relay.NewUpstreams(b.pool, piicrypto.Dev(), o)
+	b.keys = relay.NewKeys(q, b.ledger, func(ctx context.Context) ([]string, error) { return modelNames(b.card), nil }, o)
+	b.ups = relay.NewUpstreams(q, piicrypto.Dev(), o)
 	b.sim = upstreamsim.New(upstreamsim.Options{APIKey: "sim-secret"})
 	simSrv := httptest.NewServer(b.sim)
 	t.Cleanup(simSrv.Close)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/pricing"
 )
 
@@ -44,6 +45,10 @@ type Relay struct {
 	trusted sync.Map
 	// speculated counts calls sent upstream before their hold was made.
 	speculated atomic.Int64
+	// settling tracks the settles waiting for a primary (settleLater);
+	// unsettled counts those given up.
+	settling  sync.WaitGroup
+	unsettled atomic.Int64
 }
 
 // New returns a Relay. Errors: a missing collaborator.
@@ -64,8 +69,21 @@ func New(d Deps, opts Options) (*Relay, error) {
 	return &Relay{d: d, opts: opts}, nil
 }
 
-// Handler routes the gateway's endpoints.
+// Handler routes the gateway's endpoints. Each request is pinned to the
+// primary with the standby standing in for its reads while no primary
+// answers (db.Reader.PinFailover): a key, the upstreams and the rate card
+// are then read there, and what must write (a hold) answers 503.
 func (r *Relay) Handler() http.Handler {
+	mux := r.routes()
+	if !r.opts.Reader.Replicated() {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mux.ServeHTTP(w, req.WithContext(r.opts.Reader.PinFailover(req.Context(), 0)))
+	})
+}
+
+func (r *Relay) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", r.chat)
 	mux.HandleFunc("POST /v1/embeddings", r.embeddings)
@@ -215,9 +233,10 @@ func (r *Relay) reserve(ctx context.Context, c *call) error {
 }
 
 // speculate reports whether a call of the account may go upstream while
-// its hold is reserved: its last reserve succeeded within the window.
+// its hold is reserved: its last reserve succeeded within the window, and
+// no primary is known to be down (its hold could not be made).
 func (r *Relay) speculate(accountID int64) bool {
-	if r.opts.NoSpeculation {
+	if r.opts.NoSpeculation || r.opts.Reader.StandingIn() {
 		return false
 	}
 	at, ok := r.trusted.Load(accountID)
@@ -825,10 +844,9 @@ func dataOf(ev []byte) []byte {
 
 // settle charges the call what it produced, or releases its hold when it
 // produced nothing: the upstream's usage when reported, else the input
-// estimate and the output as counted here.
+// estimate and the output as counted here. A settle that finds no primary
+// (a failover) is tried again in the background (settleLater).
 func (r *Relay) settle(ctx context.Context, c *call, res *result) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
 	outcome := gateway.OutcomeCompleted
 	switch {
 	case res.cut:
@@ -844,15 +862,74 @@ func (r *Relay) settle(ctx context.Context, c *call, res *result) {
 			OutputTokens: max(res.usage.CompletionTokens, 0)}
 	case res.produced:
 		in = gateway.CommitInput{InputTokens: c.estIn, OutputTokens: r.d.Counter.Count(res.output.String())}
-	default:
-		if _, err := r.d.Gateway.Release(ctx, c.gwKey, c.rsv.ID); err != nil {
-			r.d.Logger.Error("relay: release", "request_id", c.requestID, "err", err)
+	}
+	op, apply := "commit", func(ctx context.Context) error {
+		_, err := r.d.Gateway.Commit(ctx, c.gwKey, c.rsv.ID, in)
+		return err
+	}
+	if res.usage == nil && !res.produced {
+		op, apply = "release", func(ctx context.Context) error {
+			_, err := r.d.Gateway.Release(ctx, c.gwKey, c.rsv.ID)
+			return err
 		}
-		return
 	}
 	in.Outcome, in.Upstream = outcome, res.upstream
-	if _, err := r.d.Gateway.Commit(ctx, c.gwKey, c.rsv.ID, in); err != nil {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	err := apply(tctx)
+	cancel()
+	switch {
+	case err == nil:
+	case db.NoPrimary(err):
+		r.settleLater(c.requestID, op, apply)
+	default:
 		// The hold stays until the ledger's sweep closes it by policy.
-		r.d.Logger.Error("relay: commit", "request_id", c.requestID, "err", err)
+		r.d.Logger.Error("relay: "+op, "request_id", c.requestID, "err", err)
 	}
 }
+
+// settleLater tries a settle that found no primary again, with growing
+// pauses, until a primary takes it or Options.SettleRetry has passed; the
+// call's answer is not held up meanwhile. The ledger's commit and release
+// are idempotent per reservation (one ledger idempotency key each), so a
+// try whose answer was lost is harmless. One given up leaves the hold to
+// the ledger's sweep (RESERVATION_TTL, RESERVATION_EXPIRED_POLICY).
+func (r *Relay) settleLater(requestID, op string, apply func(context.Context) error) {
+	r.settling.Add(1)
+	go func() {
+		defer r.settling.Done()
+		deadline := time.Now().Add(r.opts.SettleRetry)
+		pause := 100 * time.Millisecond
+		for {
+			time.Sleep(pause)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := apply(ctx)
+			cancel()
+			if err == nil {
+				r.d.Logger.Info("relay: "+op+" done once a primary answered", "request_id", requestID)
+				return
+			}
+			if !db.NoPrimary(err) || time.Now().After(deadline) {
+				r.unsettled.Add(1)
+				r.d.Logger.Error("relay: "+op+" given up: the hold is left to the reservation sweep", "request_id", requestID, "err", err)
+				return
+			}
+			pause = min(2*pause, 2*time.Second)
+		}
+	}()
+}
+
+// WaitSettles waits, until ctx ends, for the settles still waiting for a
+// primary (a gateway shutting down during a failover).
+func (r *Relay) WaitSettles(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { r.settling.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Unsettled is how many settles were given up for want of a primary.
+func (r *Relay) Unsettled() int64 { return r.unsettled.Load() }
