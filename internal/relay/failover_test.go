@@ -109,14 +109,16 @@ func TestGatewayThroughAPrimaryFailover(t *testing.T) {
 		require.Contains(t, body, `"code":"service_unavailable"`)
 		require.Contains(t, body, `"type":"api_error"`)
 		require.Less(t, took, 10*time.Second)
+		t.Logf("503 answered in %s", took.Round(time.Millisecond))
 	}
 
 	// The lone gateway sends the call upstream while reserving; the reserve
 	// finds no primary, the upstream call is stopped and the client told to
 	// retry.
 	calls, speculated := b.sim.Calls(), lone.Speculated()
-	resp, body, took := call(loneSrv.URL, secret, chatBody("deepseek-chat", "speculative sim:tokens=30 sim:first=500ms", true, ""))
+	resp, body, took := call(loneSrv.URL, secret, chatBody("deepseek-chat", "speculative sim:tokens=30 sim:first=3s", true, ""))
 	noPrimary(resp, body, took)
+	require.Less(t, took, 2*time.Second, "stopped when the reserve failed, not when the upstream answered")
 	require.Equal(t, speculated+1, lone.Speculated(), "it went upstream while reserving")
 	require.LessOrEqual(t, b.sim.Calls(), calls+1)
 

@@ -150,6 +150,11 @@ type call struct {
 	// its answer.
 	reserved chan error
 	holdErr  error
+	// upstream is what the upstream calls run in: the request's context
+	// without its cancellation (the call outlives its client), cancelled
+	// when a speculative reserve is refused, so the upstream is stopped
+	// then rather than once it answers.
+	upstream context.Context
 	// arrived, sent and overhead time the gateway's own part of the time
 	// to first token (Options.Observe): sent is when the latest upstream
 	// attempt's request was written.
@@ -246,10 +251,19 @@ func (r *Relay) speculate(accountID int64) bool {
 // run reserves the call's hold and forwards it: one after the other, or
 // (speculate) both at once, the client seeing nothing before the hold.
 func (r *Relay) run(w http.ResponseWriter, req *http.Request, c *call, ups []*liveUpstream, path string) {
+	upstream, stop := context.WithCancel(context.WithoutCancel(req.Context()))
+	defer stop()
+	c.upstream = upstream
 	if r.speculate(c.key.AccountID) {
 		r.speculated.Add(1)
 		c.reserved = make(chan error, 1)
-		go func() { c.reserved <- r.reserve(context.WithoutCancel(req.Context()), c) }()
+		go func() {
+			err := r.reserve(context.WithoutCancel(req.Context()), c)
+			if err != nil {
+				stop()
+			}
+			c.reserved <- err
+		}()
 	} else if err := r.reserve(req.Context(), c); err != nil {
 		writeError(w, err)
 		return
@@ -471,7 +485,7 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups [
 		}
 		// The call outlives the client: a client that leaves mid-stream
 		// does not stop the upstream, which is read to its end and billed.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), u.Timeout)
+		ctx, cancel := context.WithTimeout(c.upstream, u.Timeout)
 		if r.opts.Observe != nil && c.stream {
 			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 				WroteRequest: func(httptrace.WroteRequestInfo) { c.sent = time.Now() }})
@@ -484,6 +498,11 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, c *call, ups [
 			return
 		}
 		resp, err := r.d.Client.Do(upReq)
+		if err != nil && c.upstream.Err() != nil { // stopped: the hold was refused
+			cancel()
+			done(nil)
+			break
+		}
 		if err != nil {
 			cancel()
 			done(errUpstreamFailed)
