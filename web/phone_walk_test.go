@@ -77,16 +77,17 @@ var phoneWalkSkip = map[string]string{
 // marked data-code shows a code on purpose and is left out of the scans.
 var rawCodesAnyLanguage = regexp.MustCompile(`payment_order:|payment_refund:|signup_credit|\bgrant:\d|\bbank_line:\d|manual_recharge|outage_compensation|\buser:\d+|\bstaff:\d+|\btopup(_bonus)?\b|\bredemption_(code|batch)\b|\bverification_bonus\b|\bsales_promotion\b|\bapi_transfer\b|\brefund_request\b`)
 
-// rawCodesOwnData are channel codes and any snake_case token (a code no
-// label was found for). Only the phone walk, whose database holds nothing
-// but the text it typed, scans for them: another test's file name or note
-// could hold one.
-var rawCodesOwnData = regexp.MustCompile(`\b(wechat|alipay|bank_transfer)\b|\b[a-z]+(_[a-z]+)+\b`)
+// rawCodesOwnData are channel codes, any snake_case token (a code no
+// label was found for) and any reference as stored, a lower-case prefix and
+// a number ("approval:12", "subscription:3": a source no label names). Only
+// the phone walk, whose database holds nothing but the text it typed, scans
+// for them: another test's file name or note could hold one.
+var rawCodesOwnData = regexp.MustCompile(`\b(wechat|alipay|bank_transfer)\b|\b[a-z]+(_[a-z]+)+\b|\b[a-z]+(_[a-z]+)*:\d`)
 
-// rawCodesChinese are codes that are English words: states, lot kinds and
-// event types. A Chinese page shows none of them (the English page may use
+// rawCodesChinese are codes that are English words: states, lot kinds,
+// event types and their reasons, and actors (system, provider). A Chinese page shows none of them (the English page may use
 // the word in a sentence).
-var rawCodesChinese = regexp.MustCompile(`\b(completed|purchase|active|pending|paid|refunded|expired|promo|failed|cancelled|canceled|approved|rejected|revoked|issued|requested|individual|enterprise|paused|signed|terminated|succeeded|skipped|ended|scheduled|superseded|monthly|yearly|grace|feature|credits|percent)\b`)
+var rawCodesChinese = regexp.MustCompile(`\b(completed|purchase|active|pending|paid|refunded|expired|promo|failed|cancelled|canceled|approved|rejected|revoked|issued|requested|individual|enterprise|paused|signed|terminated|succeeded|skipped|ended|scheduled|superseded|monthly|yearly|grace|feature|credits|percent|verified|system|provider)\b`)
 
 // phoneCheck lists the elements of the page whose box leaves a 390 px
 // viewport, except inside a scroll area (data-scroll="x"), and the scroll

@@ -76,6 +76,9 @@ func TestSourceLabelNamesKnownSourcesAndKeepsOthers(t *testing.T) {
 		{"en", "payment_order:T2026", "Top-up order T2026"},
 		{"en", "grant:3:0c44ab", "Support grant #3"},
 		{"zh-CN", "bank_line:2", "银行流水 #2"},
+		{"zh-CN", "approval:12", "审批通过的赠送 #12"},
+		{"en", "subscription:4", "Plan subscription #4"},
+		{"zh-CN", "verified", "实名认证完成，试用结束"},
 		{"en", "something_new:9", "something_new:9"},
 	} {
 		ctx := i18n.WithLocalizer(context.Background(), b.Localizer(tc.lang))
@@ -95,6 +98,7 @@ func TestActorLabel(t *testing.T) {
 		"plans":                   "系统",
 		"backoffice":              "系统",
 		"customer":                "客户",
+		"provider":                "实名核验服务",
 		"whatever":                "whatever",
 	} {
 		require.Equal(t, want, components.ActorLabel(ctx, actor), actor)

@@ -33,7 +33,8 @@ func SourceLabel(ctx context.Context, source string) string {
 // "staff:3:ops@example.com" reads as the email, "staff:3" as 员工 #3,
 // "user:7" as 客户（用户 #7）, "system" / "seed" / a service ("plans", …) as
 // 系统, "api_key:…" as API
-// 密钥 #…. An actor of no known form is shown as recorded.
+// 密钥 #…, "provider" (a verification decided by the provider) as 实名核验服务.
+// An actor of no known form (an email) is shown as recorded.
 func ActorLabel(ctx context.Context, actor string) string {
 	kind, rest, _ := strings.Cut(actor, ":")
 	id, detail, _ := strings.Cut(rest, ":")
@@ -49,6 +50,8 @@ func ActorLabel(ctx context.Context, actor string) string {
 		return i18n.T(ctx, "actor.api_key") + " #" + id
 	case "customer":
 		return i18n.T(ctx, "actor.customer")
+	case "provider":
+		return i18n.T(ctx, "actor.provider")
 	case "system", "seed", "sweep", "verification", "plans", "payments", "autotopup", "backoffice":
 		return i18n.T(ctx, "actor.system")
 	}
