@@ -90,9 +90,10 @@ var rawCodesOwnData = regexp.MustCompile(`\b(wechat|alipay|bank_transfer)\b|\b[a
 var rawCodesChinese = regexp.MustCompile(`\b(completed|purchase|active|pending|paid|refunded|expired|promo|failed|cancelled|canceled|approved|rejected|revoked|issued|requested|individual|enterprise|paused|signed|terminated|succeeded|skipped|ended|scheduled|superseded|monthly|yearly|grace|feature|credits|percent|verified|system|provider)\b`)
 
 // phoneCheck lists the elements of the page whose box leaves a 390 px
-// viewport, except inside a scroll area (data-scroll="x"), and the scroll
+// viewport, except inside a scroll area (data-scroll="x"), the scroll
 // areas that scroll without their hint (the edge shadow app.css gives
-// every [data-scroll="x"], and a [data-scroll-hint] caption next to it).
+// every [data-scroll="x"], and a [data-scroll-hint] caption next to it),
+// and the tables left empty without a word.
 const phoneCheck = `(() => {
   const vw = window.innerWidth;
   const out = [];
@@ -152,6 +153,12 @@ const phoneCheck = `(() => {
     const hint = el.querySelector("[data-scroll-hint]") || (el.previousElementSibling && el.previousElementSibling.matches("[data-scroll-hint]") ? el.previousElementSibling : null);
     const shown = hint && hint.getBoundingClientRect().height > 0;
     if (!shadow || !shown) out.push("scrolls sideways without its hint: " + name(el));
+  }
+  // An empty list says so in words: a table whose body holds no text is a
+  // header over nothing.
+  for (const el of document.querySelectorAll("table")) {
+    if (!el.checkVisibility() || !el.tBodies.length) continue;
+    if (Array.from(el.tBodies).every((b) => !b.textContent.trim())) out.push("a table with no rows and no words for it: " + name(el));
   }
   if (document.documentElement.scrollWidth > vw) out.push("the page is " + document.documentElement.scrollWidth + " px wide");
   return out;
