@@ -22,7 +22,7 @@ import (
 func TestReaderOnARealStandby(t *testing.T) {
 	ctx := context.Background()
 	c := replicatest.Start(t, "credits_reader")
-	primary, r := runningReader(t, c)
+	primary, r := c.Reader()
 	var err error
 
 	inRecovery := func(ctx context.Context) bool {
@@ -75,7 +75,7 @@ func TestReaderOnARealStandby(t *testing.T) {
 func TestReaderStandsInForALostPrimary(t *testing.T) {
 	ctx := context.Background()
 	c := replicatest.Start(t, "credits_reader_failover")
-	primary, r := runningReader(t, c)
+	primary, r := c.Reader()
 
 	inRecovery := func(q db.DBTX, ctx context.Context) (bool, error) {
 		var b bool
@@ -185,25 +185,6 @@ func TestReaderStandsInForAPrimaryThatHangs(t *testing.T) {
 	}
 }
 
-// runningReader opens the cluster's primary and standby and runs a Reader
-// over them (probing every 50 ms) until the test ends.
-func runningReader(t *testing.T, c *replicatest.Cluster) (*pgxpool.Pool, *db.Reader) {
-	t.Helper()
-	ctx := context.Background()
-	primary, err := db.Open(ctx, c.PrimaryURL())
-	require.NoError(t, err)
-	t.Cleanup(primary.Close)
-	standby, err := db.OpenStandby(ctx, c.StandbyURL())
-	require.NoError(t, err)
-	t.Cleanup(standby.Close)
-	r := db.NewReader(primary, standby, db.ReaderOptions{Probe: 50 * time.Millisecond})
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(rctx) }()
-	t.Cleanup(func() { stop(); <-done })
-	return primary, r
-}
-
 // TestReaderReadsAgainAPageThatLosesThePrimaryMidRead: a page's read whose
 // primary backend is terminated (pg_terminate_backend, as a crash or a
 // shutdown does) after its first row fails halfway through its rows: read
@@ -215,7 +196,7 @@ func runningReader(t *testing.T, c *replicatest.Cluster) (*pgxpool.Pool, *db.Rea
 func TestReaderReadsAgainAPageThatLosesThePrimaryMidRead(t *testing.T) {
 	ctx := context.Background()
 	c := replicatest.Start(t, "credits_reader_midread")
-	_, r := runningReader(t, c)
+	_, r := c.Reader()
 	admin, err := db.Open(ctx, c.PrimaryAdmin())
 	require.NoError(t, err)
 	t.Cleanup(admin.Close)

@@ -242,3 +242,27 @@ func version(p string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(p))))
 	return v
 }
+
+// Reader opens the cluster's primary and standby as the application role
+// and runs a db.Reader over them, probing every 50 ms, until the test
+// ends; it returns the primary's pool and the Reader.
+func (c *Cluster) Reader() (*pgxpool.Pool, *db.Reader) {
+	c.t.Helper()
+	ctx := context.Background()
+	primary, err := db.Open(ctx, c.PrimaryURL())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(primary.Close)
+	standby, err := db.OpenStandby(ctx, c.StandbyURL())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(standby.Close)
+	r := db.NewReader(primary, standby, db.ReaderOptions{Probe: 50 * time.Millisecond})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(rctx) }()
+	c.t.Cleanup(func() { stop(); <-done })
+	return primary, r
+}
