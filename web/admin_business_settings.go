@@ -107,7 +107,8 @@ func (s *Server) settingsPage(c echo.Context, status int, failed settings.Group,
 func (s *Server) settingsKey(c echo.Context, st settings.State, k settings.Key) (adminview.SettingsKey, error) {
 	ctx := c.Request().Context()
 	name := strings.ReplaceAll(string(k), ".", "_")
-	kv := adminview.SettingsKey{Key: name, Label: tr(c, "settings.key."+name), Value: st.Values.Text(k), Source: tr(c, "settings.source.env")}
+	kv := adminview.SettingsKey{Key: name, Label: tr(c, "settings.key."+name), Value: settingText(c, k, st.Values.Text(k)),
+		Source: tr(c, "settings.source.env")}
 	if ch, ok := st.Changed[k]; ok {
 		kv.Changed = true
 		kv.Source = i18n.Tf(ctx, "settings.source.changed", map[string]string{"By": ch.ChangedByEmail, "At": format.Time(ch.ChangedAt)})
@@ -120,11 +121,21 @@ func (s *Server) settingsKey(c echo.Context, st settings.State, k settings.Key) 
 	for _, h := range hist {
 		text := "?"
 		if v, err := h.Values(defaults); err == nil {
-			text = v.Text(k)
+			text = settingText(c, k, v.Text(k))
 		}
 		kv.History = append(kv.History, adminview.SettingsChange{At: format.Time(h.ChangedAt), By: h.ChangedByEmail, Value: text, Reason: h.Reason})
 	}
 	return kv, nil
+}
+
+// settingText is a setting's value as staff read it: the enforcement mode
+// by its name in the page's language (the stored word is what the form
+// takes, and the field's label names it), anything else as it is.
+func settingText(c echo.Context, k settings.Key, text string) string {
+	if k == settings.KeyEnforcement {
+		return tr(c, "enforcement.mode."+text) + " (" + text + ")"
+	}
+	return text
 }
 
 // pairs turns key, value arguments into a message's data.

@@ -68,6 +68,8 @@ func TestAdminSettingsIsForAdminsOnly(t *testing.T) {
 	require.Equal(t, "环境变量默认值（从未修改）", p.Text(`[data-testid="setting-trial_cap"] [data-testid="setting-source"]`))
 	require.Contains(t, p.Text(`[data-testid="settings-accounts"]`), "1 至 10,000,000 点", "the hint names the allowed range")
 	require.Equal(t, "1000", p.Doc.Find(`#f-grant_limit`).AttrOr("value", ""))
+	require.Equal(t, "执行（拒绝） (enforce)", p.Text(`[data-testid="setting-access_enforcement"] [data-testid="setting-value"]`),
+		"the enforcement mode by its name, with the word the form takes")
 }
 
 // A form with several mistakes reports all of them at once, in the user's
@@ -231,6 +233,8 @@ func TestAdminSettingsOnAPhoneInChromium(t *testing.T) {
 		require.Contains(t, webtest.Text(t, ctx, `h1`), lang.title)
 		require.Contains(t, webtest.Text(t, ctx, `[data-testid="settings-accounts"]`), lang.hint)
 		fits("/admin/settings " + lang.code)
+		require.Equal(t, map[string]string{"zh-CN": "执行（拒绝） (enforce)", "en": "Enforce (refuse) (enforce)"}[lang.code],
+			webtest.Text(t, ctx, `[data-testid="setting-access_enforcement"] [data-testid="setting-value"]`))
 		webtest.Screenshot(t, ctx, "admin-settings-390-"+lang.code)
 
 		// A bad form: the confirmation is accepted, the server answers with
