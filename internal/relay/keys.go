@@ -425,22 +425,31 @@ func (s *Keys) forget(id int64) {
 	})
 }
 
-// authKey reads a live key by its prefix and hash and records its use, in
-// one statement (a call's key is read again once per Options.KeyCacheTTL).
-// A wrong secret, a revoked or an expired key matches nothing and touches
-// nothing.
-const authKey = `UPDATE relay_keys k SET last_used_at = $3
-FROM ledger_account_view a
-WHERE a.id = k.account_id AND k.prefix = $1 AND k.hash = $2 AND k.revoked_at IS NULL
-  AND (k.expires_at IS NULL OR k.expires_at > $3)
-RETURNING ` + keyColumns + `, k.hash`
-
-// readKey is authKey without recording the use: what a standby standing
-// in for a primary that does not answer can run.
+// readKey reads a live key by its prefix and hash: a wrong secret, a
+// revoked or an expired key matches nothing.
 const readKey = `SELECT ` + keyColumns + `, k.hash
 FROM relay_keys k JOIN ledger_account_view a ON a.id = k.account_id
 WHERE k.prefix = $1 AND k.hash = $2 AND k.revoked_at IS NULL
   AND (k.expires_at IS NULL OR k.expires_at > $3)`
+
+// authKey is readKey that also records the use, in one statement, when the
+// recorded one is older than $4 (lastUseStep): most reads of a key in use
+// then write nothing, so they cost PostgreSQL no row version and no WAL
+// flush on a call's path (a call's key is read again once per
+// Options.KeyCacheTTL, on every call of a key used less often).
+const authKey = `WITH live AS (` + readKey + `),
+touched AS (
+  UPDATE relay_keys t SET last_used_at = $3 FROM live
+  WHERE t.id = live.id AND (t.last_used_at IS NULL OR t.last_used_at < $4)
+  RETURNING t.id, t.last_used_at)
+SELECT live.id, live.account_id, live.account_name, live.prefix, live.name, live.project, live.models,
+       live.expires_at, live.created_at, live.revoked_at,
+       coalesce(touched.last_used_at, live.last_used_at) AS last_used_at, live.hash
+FROM live LEFT JOIN touched ON touched.id = live.id`
+
+// lastUseStep is how stale a key's recorded last use may get: the portal
+// shows it to the minute.
+const lastUseStep = 30 * time.Second
 
 // Authenticate returns the key whose secret this is, if it is neither
 // revoked nor expired. A verified key is trusted for Options.KeyCacheTTL;
@@ -487,7 +496,8 @@ func (s *Keys) refreshAhead(sum [32]byte, secret string) {
 	}()
 }
 
-// verify reads a live key by its secret, records its use and caches it.
+// verify reads a live key by its secret, records its use (authKey) and
+// caches it.
 func (s *Keys) verify(ctx context.Context, sum [32]byte, secret string) (Key, error) {
 	now := s.opts.Now()
 	s.forgetMu.Lock()
@@ -497,11 +507,11 @@ func (s *Keys) verify(ctx context.Context, sum [32]byte, secret string) (Key, er
 		Key
 		Hash []byte `db:"hash"`
 	}
-	read := func(sql string) (row, error) {
-		rows, _ := s.pool.Query(ctx, sql, secret[:keyPrefixLen], sum[:], now.UTC())
+	read := func(sql string, args ...any) (row, error) {
+		rows, _ := s.pool.Query(ctx, sql, append([]any{secret[:keyPrefixLen], sum[:], now.UTC()}, args...)...)
 		return pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[row])
 	}
-	r, err := read(authKey)
+	r, err := read(authKey, now.Add(-lastUseStep).UTC())
 	if db.NoPrimary(err) {
 		// No primary to record the use: read the key where it can be read
 		// (the standby standing in, in a call pinned by the gateway), so

@@ -524,6 +524,41 @@ func TestKeysAndErrors(t *testing.T) {
 		require.ErrorIs(t, err, relay.ErrInvalidKey)
 	})
 
+	// A key read again on a call's path (its cached copy expired) writes
+	// its last use only when the recorded one is half a minute old: the
+	// reads in between leave the row as it was (no new row version, no WAL).
+	t.Run("LastUseWrittenAtMostEveryHalfMinute", func(t *testing.T) {
+		acct, secret := b.customer(t, "100")
+		clk := &clock{}
+		store := relay.NewKeys(b.pool, b.ledger, nil, relay.Options{Now: clk.Now, KeyCacheTTL: time.Second})
+		type use struct {
+			at      time.Time
+			version string // the row version's xmin
+		}
+		recorded := func() use {
+			var u use
+			require.NoError(t, b.pool.QueryRow(ctx, `SELECT last_used_at, xmin::text FROM relay_keys WHERE account_id = $1`, acct.ID).Scan(&u.at, &u.version))
+			return u
+		}
+		_, err := store.Authenticate(ctx, secret)
+		require.NoError(t, err)
+		first := recorded()
+
+		clk.Advance(10 * time.Second) // the cached copy has expired: read on the call's path
+		k, err := store.Authenticate(ctx, secret)
+		require.NoError(t, err)
+		require.Equal(t, first, recorded(), "a read within half a minute of the last recorded use writes nothing")
+		require.NotNil(t, k.LastUsedAt)
+		require.True(t, first.at.Equal(*k.LastUsedAt), "the key carries the recorded use")
+
+		clk.Advance(25 * time.Second) // 35 s after the recorded use
+		k, err = store.Authenticate(ctx, secret)
+		require.NoError(t, err)
+		now := recorded()
+		require.True(t, now.at.After(first.at), "recorded again once half a minute old")
+		require.True(t, now.at.Equal(*k.LastUsedAt), "the key carries the use just recorded")
+	})
+
 	t.Run("ExpiredKey", func(t *testing.T) {
 		_, secret := b.customer(t, "100", relay.KeyForm{Name: "short", ExpiresOn: time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")})
 		resp := b.post(t, secret, "/v1/chat/completions", chatBody("glm-4-plus", "hi sim:tokens=1", false, ""))

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -444,16 +445,8 @@ type result struct {
 
 // upstreamRequest builds the call to u: its model name, its key.
 func (r *Relay) upstreamRequest(ctx context.Context, c *call, u *liveUpstream, path string) (*http.Request, error) {
-	body := make(map[string]json.RawMessage, len(c.body))
-	for k, v := range c.body {
-		body[k] = v
-	}
-	body["model"], _ = json.Marshal(u.Models[c.public])
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.BaseURL+path, bytes.NewReader(b))
+	model, _ := json.Marshal(u.Models[c.public])
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.BaseURL+path, bytes.NewReader(objectWith(c.body, "model", model)))
 	if err != nil {
 		return nil, err
 	}
@@ -465,6 +458,59 @@ func (r *Relay) upstreamRequest(ctx context.Context, c *call, u *liveUpstream, p
 		req.Header.Set("Authorization", "Bearer "+u.secret)
 	}
 	return req, nil
+}
+
+// objectWith writes the JSON object of fields, its keys sorted, with
+// field key set to value. Every value is JSON already (json.Unmarshal
+// checked the client's; the gateway's own are marshalled), so it is copied
+// as it is: json.Marshal would check and compact each value again, the
+// whole prompt on every call.
+func objectWith(fields map[string]json.RawMessage, key string, value json.RawMessage) []byte {
+	keys := make([]string, 0, len(fields)+1)
+	size := 2 + len(key) + len(value) + 4
+	for k, v := range fields {
+		if k != key {
+			keys = append(keys, k)
+			size += len(k) + len(v) + 4
+		}
+	}
+	keys = append(keys, key)
+	slices.Sort(keys)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKey(b, k)
+		if k == key {
+			b = append(b, value...)
+		} else {
+			b = append(b, fields[k]...)
+		}
+	}
+	return append(b, '}')
+}
+
+// appendKey appends k as a JSON string and a colon: as it is when it needs
+// no escaping (the usual field name), else as json.Marshal writes it.
+func appendKey(b []byte, k string) []byte {
+	plain := true
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, '"')
+	} else {
+		q, _ := json.Marshal(k)
+		b = append(b, q...)
+	}
+	return append(b, ':')
 }
 
 // forward tries the upstreams in order until one answers. Before the
@@ -637,22 +683,32 @@ type streamChunk struct {
 }
 
 // relayStream passes the upstream's server-sent events to the client one
-// by one as they arrive, flushing each. It waits for the first event before
+// by one as they arrive, flushing each (events that arrived together in
+// one write: see send). It waits for the first event before
 // answering, so an upstream that fails before it is failed over (false).
 // The usage chunk is read and, unless the client asked for it, not passed
 // on. When the client leaves, the upstream is still read to its end.
 func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u *liveUpstream, resp *http.Response, res *result) bool {
-	rd := bufio.NewReaderSize(resp.Body, 32<<10)
+	rd := streamReaders.Get().(*bufio.Reader)
+	rd.Reset(resp.Body)
+	defer func() { rd.Reset(nil); streamReaders.Put(rd) }()
 	flusher, _ := w.(http.Flusher)
-	upModel := u.Models[c.public]
-	var modelFrom, modelTo []byte
-	if upModel != c.public {
-		modelFrom, _ = json.Marshal(upModel)
-		modelTo, _ = json.Marshal(c.public)
-	}
+	model := newRenamer(u.Models[c.public], c.public)
 	started, done := false, false
 	var firstRead time.Time // when the upstream's first event began
 	var event bytes.Buffer
+	unflushed := false
+	flush := func() {
+		if unflushed && !res.clientGone && flusher != nil {
+			flusher.Flush()
+		}
+		unflushed = false
+	}
+	// send writes b; what was written is flushed before the upstream is
+	// read again, unless the end of its next event has arrived already
+	// (the upstream is ahead of us): then the two go out in one write, a
+	// moment later, and a busy gateway makes fewer system calls exactly
+	// when it is short of processor. The first event is flushed at once.
 	send := func(b []byte) {
 		if res.clientGone {
 			return
@@ -665,11 +721,15 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 			res.clientGone = true
 			return
 		}
-		if flusher != nil {
-			flusher.Flush()
+		unflushed = true
+		if !started {
+			flush()
 		}
 	}
 	for {
+		if unflushed && !eventBuffered(rd) {
+			flush() // the next read may wait for the upstream
+		}
 		line, err := rd.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			// A line longer than the buffer: read the rest of it.
@@ -683,16 +743,16 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 			trimmed := bytes.TrimRight(line, "\r\n")
 			if len(trimmed) == 0 { // the end of an event
 				if event.Len() > 0 {
-					out, keep := r.handleEvent(c, event.Bytes(), res, &done, modelFrom, modelTo)
+					out, keep := r.handleEvent(c, event.Bytes(), res, &done, model)
 					if keep {
 						if !started {
-							started = true
 							h := w.Header()
 							h.Set("Content-Type", "text/event-stream")
 							h.Set("Cache-Control", "no-cache")
 							h.Set("X-Accel-Buffering", "no")
 							w.WriteHeader(http.StatusOK)
 							send(out)
+							started = true
 							if r.opts.Observe != nil && !res.clientGone {
 								c.overhead.FirstEvent = time.Since(firstRead)
 								r.opts.Observe(c.overhead)
@@ -713,11 +773,12 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 		}
 	}
 	if !done && event.Len() > 0 { // a last event without its blank line
-		out, keep := r.handleEvent(c, event.Bytes(), res, &done, modelFrom, modelTo)
+		out, keep := r.handleEvent(c, event.Bytes(), res, &done, model)
 		if keep && started {
 			send(out)
 		}
 	}
+	flush()
 	if !started {
 		return false // nothing reached the client: fail over
 	}
@@ -731,13 +792,25 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 		msg, _ := json.Marshal(errorBody{Error: errorDetail{Message: "The upstream ended the stream early; what was produced is charged.",
 			Type: "api_error", Code: "upstream_error"}})
 		send(append(append([]byte("data: "), msg...), '\n', '\n'))
+		flush()
 	}
 	return true
 }
 
+// streamReaders are the buffers streams are read through (32 KiB each,
+// one per stream in flight).
+var streamReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
+// eventBuffered reports whether rd holds the end of an event already read
+// from the upstream (a blank line), so reading it will not wait.
+func eventBuffered(rd *bufio.Reader) bool {
+	b, _ := rd.Peek(rd.Buffered())
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
+}
+
 // handleEvent reads one event (its lines, without the blank line) and
 // returns what to send the client (with the blank line) and whether to.
-func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, modelFrom, modelTo []byte) ([]byte, bool) {
+func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, model renamer) ([]byte, bool) {
 	data := dataOf(ev)
 	if data == nil {
 		return append(ev, '\n'), true // comments, retry: pass on
@@ -749,7 +822,7 @@ func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, modelFr
 	out := ev
 	if !mayHoldUsage(data) {
 		r.keepUnread(res, data)
-		return r.renamed(out, modelFrom, modelTo), true
+		return model.renamed(out), true
 	}
 	var ch streamChunk
 	if json.Unmarshal(data, &ch) != nil {
@@ -771,15 +844,39 @@ func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, modelFr
 			}
 		}
 	}
-	return r.renamed(out, modelFrom, modelTo), true
+	return model.renamed(out), true
+}
+
+// renamer replaces the upstream's model name in an event by the public
+// one; its patterns are made once per stream.
+type renamer struct{ from, to [2][]byte }
+
+func newRenamer(upstream, public string) renamer {
+	var r renamer
+	if upstream == public {
+		return r
+	}
+	from, _ := json.Marshal(upstream)
+	to, _ := json.Marshal(public)
+	for i, key := range []string{`"model":`, `"model": `} {
+		r.from[i] = append([]byte(key), from...)
+		r.to[i] = append([]byte(key), to...)
+	}
+	return r
 }
 
 // renamed gives the event with the upstream's model name replaced by the
-// public one, and its blank line.
-func (r *Relay) renamed(ev, modelFrom, modelTo []byte) []byte {
-	if modelFrom != nil {
-		ev = bytes.Replace(ev, append([]byte(`"model":`), modelFrom...), append([]byte(`"model":`), modelTo...), 1)
-		ev = bytes.Replace(ev, append([]byte(`"model": `), modelFrom...), append([]byte(`"model": `), modelTo...), 1)
+// public one (its first occurrence in each spelling), and its blank line.
+func (r renamer) renamed(ev []byte) []byte {
+	for i, from := range r.from {
+		if from == nil {
+			break
+		}
+		if j := bytes.Index(ev, from); j >= 0 {
+			out := make([]byte, 0, len(ev)-len(from)+len(r.to[i])+1)
+			out = append(append(append(out, ev[:j]...), r.to[i]...), ev[j+len(from):]...)
+			ev = out
+		}
 	}
 	return append(ev, '\n')
 }
@@ -842,11 +939,16 @@ func (r *Relay) readChunk(res *result, ch *streamChunk) {
 	}
 }
 
-// dataOf joins an event's data lines, or nil when it has none.
+// dataOf joins an event's data lines, or nil when it has none. An event
+// of one data line (what upstreams send) is read in place.
 func dataOf(ev []byte) []byte {
+	ev = bytes.TrimRight(ev, "\n")
+	if v, ok := bytes.CutPrefix(ev, []byte("data:")); ok && bytes.IndexByte(v, '\n') < 0 {
+		return bytes.TrimPrefix(v, []byte(" "))
+	}
 	var data []byte
 	found := false
-	for _, line := range bytes.Split(bytes.TrimRight(ev, "\n"), []byte("\n")) {
+	for _, line := range bytes.Split(ev, []byte("\n")) {
 		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
 			if found {
 				data = append(data, '\n')

@@ -1,0 +1,70 @@
+package relay
+
+import (
+	"bufio"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The upstream's body is the client's with the upstream's model name: the
+// same object json.Marshal of the fields would give, values copied as the
+// client wrote them, keys that need escaping escaped.
+func TestObjectWith(t *testing.T) {
+	var fields map[string]json.RawMessage
+	body := `{"model":"public","messages":[{"role":"user","content":"a <b> & \"c\"\n"}], "stream" : true,"we\"ird\u00e9":1,"n":null}`
+	require.NoError(t, json.Unmarshal([]byte(body), &fields))
+	model, _ := json.Marshal("up/model")
+	got := objectWith(fields, "model", model)
+	require.True(t, json.Valid(got), "%s", got)
+
+	fields["model"] = model
+	want, err := json.Marshal(fields)
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), string(got))
+	require.True(t, strings.HasPrefix(string(got), `{"messages":`), "keys sorted: %s", got)
+	require.Contains(t, string(got), `"model":"up/model"`)
+
+	delete(fields, "model")
+	got = objectWith(fields, "model", model)
+	require.Contains(t, string(got), `"model":"up/model"`, "added when the client named none")
+	require.True(t, json.Valid(got), "%s", got)
+}
+
+// Events are renamed in place of the upstream's model name and read
+// without copying when they have one data line.
+func TestRenamerAndDataOf(t *testing.T) {
+	r := newRenamer("sim-chat", "moonshot-v1-8k")
+	require.Equal(t, "data: {\"model\":\"moonshot-v1-8k\",\"x\":1}\n\n",
+		string(r.renamed([]byte("data: {\"model\":\"sim-chat\",\"x\":1}\n"))))
+	require.Equal(t, "data: {\"model\": \"moonshot-v1-8k\"}\n\n",
+		string(r.renamed([]byte("data: {\"model\": \"sim-chat\"}\n"))))
+	require.Equal(t, "data: {\"model\":\"other\"}\n\n", string(r.renamed([]byte("data: {\"model\":\"other\"}\n"))))
+	same := newRenamer("m", "m")
+	require.Equal(t, "data: {\"model\":\"m\"}\n\n", string(same.renamed([]byte("data: {\"model\":\"m\"}\n"))))
+
+	require.Equal(t, `{"a":1}`, string(dataOf([]byte("data: {\"a\":1}\n"))))
+	require.Equal(t, `{"a":1}`, string(dataOf([]byte("data:{\"a\":1}\n"))))
+	require.Equal(t, "{\"a\":\n1}", string(dataOf([]byte("event: x\ndata: {\"a\":\ndata: 1}\n"))))
+	require.Nil(t, dataOf([]byte(": keep-alive\n")))
+}
+
+// A written event waits for its flush only while the end of the next one
+// has been read already.
+func TestEventBuffered(t *testing.T) {
+	for in, want := range map[string]bool{
+		"":                           false,
+		"\n":                         false,
+		"data: b\n":                  false,
+		"\ndata: b\n\n":              true,
+		"data: b\r\n\r\n":            true,
+		"data: b\n\ndata: c\n":       true,
+		"data: {\"x\":\"\\n\\n\"}\n": false,
+	} {
+		rd := bufio.NewReader(strings.NewReader(in))
+		_, _ = rd.Peek(len(in))
+		require.Equal(t, want, eventBuffered(rd), "%q", in)
+	}
+}
