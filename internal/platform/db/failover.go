@@ -362,9 +362,18 @@ var ErrNoPrimary = errors.New("db: no primary answers")
 // standby as well, it is read-only), a connection was lost, the server is
 // shutting down or starting up, or a standby standing in refused a write
 // (read-only transaction). Unlike Unavailable it is false for every other
-// error, so the web server answers "try again" (503) only for these.
+// error, so the web server answers "try again" (503) only for these. A
+// connection attempt that timed out (a primary host gone, its SYNs
+// unanswered) is one whatever deadline ended it; the caller's context
+// ending otherwise is not.
 func NoPrimary(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil {
+		return false
+	}
+	if neverReached(err) {
+		return true
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var pgErr *pgconn.PgError
@@ -379,4 +388,14 @@ func NoPrimary(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
 		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// neverReached reports an error of a connection attempt: pgconn's
+// ConnectError, or a dial error, whatever it wraps — a connect_timeout
+// or the caller's deadline ending the dial to a host that does not answer
+// is a context.DeadlineExceeded too, yet no server took the statement.
+func neverReached(err error) bool {
+	var connErr *pgconn.ConnectError
+	var opErr *net.OpError
+	return errors.As(err, &connErr) || (errors.As(err, &opErr) && opErr.Op == "dial")
 }

@@ -346,11 +346,14 @@ func (r *Reader) down(err error) {
 
 // Unavailable reports an error that says nothing about the query and
 // everything about the server: no connection, a connection lost, a server
-// shutting down or out of resources. It is false for a cancelled or
-// expired ctx and for no rows.
+// shutting down or out of resources, a connection attempt that timed out.
+// It is false for a cancelled or expired ctx and for no rows.
 func Unavailable(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil {
 		return false
+	}
+	if neverReached(err) {
+		return true
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
