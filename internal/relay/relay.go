@@ -22,14 +22,20 @@
 // upstream is read to its end (bounded by the upstream's timeout) and what it
 // produced is charged; an upstream error before any output charges nothing
 // and releases the hold; an upstream cut after partial output charges what
-// was produced; a gateway killed mid-stream leaves the hold to the ledger's
+// was produced; only a gateway killed mid-stream, or a settle still failing
+// after Options.SettleRetry (Unsettled), leaves the hold to the ledger's
 // reservation sweep (RESERVATION_TTL, RESERVATION_EXPIRED_POLICY). A charge
 // never exceeds what was produced and a hold is never left behind.
 //
 // While no database primary answers (a failover), a call that needs a hold
 // answers 503 with Retry-After and reaches no upstream, reads stand in on
 // the standby (Options.Reader), and a settle is tried again until a
-// primary takes it (Options.SettleRetry).
+// primary takes it (Options.SettleRetry). A reserve whose answer was lost
+// (its connection cut, or our context ended, after it may have reached the
+// server) answers 503 too, and is made again in the background with the
+// same idempotency key, so the gateway learns the hold it may have made,
+// and released: the sweep never gets it, so its policy never charges a
+// call that did not go upstream.
 package relay
 
 import (
@@ -97,8 +103,9 @@ type Options struct {
 	NoSpeculation     bool
 	SpeculationWindow time.Duration
 	// SettleRetry is how long a commit or release that finds no primary
-	// (a failover) is tried again in the background before the hold is
-	// left to the ledger's sweep (2 min).
+	// (a failover), or the release of a reserve whose answer was lost, is
+	// tried again in the background before the hold is left to the
+	// ledger's sweep (2 min).
 	SettleRetry time.Duration
 	// Observe, when set, is told of every stream that reached its client
 	// how long the gateway itself kept it from its first token (Overhead).

@@ -20,13 +20,22 @@ import (
 	"time"
 
 	"github.com/seed75218f88/credits/internal/gateway"
+	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/pricing"
 )
 
+// Gateway is what a Relay asks of the gateway domain (*gateway.Service).
+type Gateway interface {
+	AccountKey(ctx context.Context, accountID int64, keyID int64, keyName string) (gateway.Key, error)
+	ReserveAccount(ctx context.Context, key gateway.Key, accountID int64, in gateway.ReserveInput) (gateway.ReservationView, error)
+	Commit(ctx context.Context, key gateway.Key, id string, in gateway.CommitInput) (gateway.CommitView, error)
+	Release(ctx context.Context, key gateway.Key, id string) (gateway.ReleaseView, error)
+}
+
 // Deps are the collaborators of a Relay.
 type Deps struct {
-	Gateway   *gateway.Service
+	Gateway   Gateway
 	Pricing   *pricing.Service
 	Keys      *Keys
 	Upstreams *Upstreams
@@ -46,8 +55,8 @@ type Relay struct {
 	trusted sync.Map
 	// speculated counts calls sent upstream before their hold was made.
 	speculated atomic.Int64
-	// settling tracks the settles waiting for a primary (settleLater);
-	// unsettled counts those given up.
+	// settling tracks the settles and lost reserves waiting for a primary
+	// (settleLater); unsettled counts those given up.
 	settling  sync.WaitGroup
 	unsettled atomic.Int64
 }
@@ -220,7 +229,9 @@ func (r *Relay) begin(w http.ResponseWriter, req *http.Request, read func(c *cal
 }
 
 // reserve counts the call's input, makes its hold, and remembers whether
-// the account's reserves succeed (the speculative start's guard).
+// the account's reserves succeed (the speculative start's guard). A
+// reserve whose answer was lost may have been made: it is released in the
+// background (releaseLost).
 func (r *Relay) reserve(ctx context.Context, c *call) error {
 	c.estIn = c.countIn()
 	c.in = gateway.ReserveInput{
@@ -232,10 +243,56 @@ func (r *Relay) reserve(ctx context.Context, c *call) error {
 	c.rsv, err = r.d.Gateway.ReserveAccount(ctx, c.gwKey, c.key.AccountID, c.in)
 	if err != nil {
 		r.trusted.Delete(c.key.AccountID)
+		if reserveLost(err) {
+			r.releaseLost(c)
+		}
 		return err
 	}
 	r.trusted.Store(c.key.AccountID, r.opts.Now())
 	return nil
+}
+
+// reserveLost reports whether a reserve that failed with err may have been
+// made all the same: its answer was lost (a connection cut, our own context
+// ended while it was under way), as against a refusal or a reserve that
+// never reached a server.
+func reserveLost(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	return db.NoPrimary(err) && !db.NotApplied(err)
+}
+
+// releaseLost resolves a reserve whose answer was lost, in the background
+// as settleLater does: the same reserve again (same idempotency key and
+// input: the gateway answers the reservation it made, or makes it), then
+// its release. A hold left open would otherwise go to the ledger's sweep,
+// which charges it under RESERVATION_EXPIRED_POLICY=charge although the
+// call never went upstream (or was stopped). Releasing gives back the
+// credits, the budgets' counts and any plan quota the hold took.
+func (r *Relay) releaseLost(c *call) {
+	var rsv gateway.ReservationView
+	r.settleLater(c.requestID, "release of a lost reserve", func(ctx context.Context) error {
+		if rsv.ID == "" {
+			v, err := r.d.Gateway.ReserveAccount(ctx, c.gwKey, c.key.AccountID, c.in)
+			if noHoldUnderKey(err) {
+				return nil // refused afresh: nothing is held under the key
+			}
+			if err != nil {
+				return err
+			}
+			rsv = v
+		}
+		_, err := r.d.Gateway.Release(ctx, c.gwKey, rsv.ID)
+		return err
+	})
+}
+
+// noHoldUnderKey reports a refusal the ledger gives only after finding no
+// reservation under the call's idempotency key (it answers a replay first).
+func noHoldUnderKey(err error) bool {
+	return errors.Is(err, ledger.ErrInsufficientCredits) || errors.Is(err, ledger.ErrAllocationExceeded) ||
+		errors.Is(err, ledger.ErrBudgetExceeded) || errors.Is(err, ledger.ErrConcurrencyLimit)
 }
 
 // speculate reports whether a call of the account may go upstream while
@@ -966,7 +1023,7 @@ func dataOf(ev []byte) []byte {
 // settle charges the call what it produced, or releases its hold when it
 // produced nothing: the upstream's usage when reported, else the input
 // estimate and the output as counted here. A settle that finds no primary
-// (a failover) is tried again in the background (settleLater).
+// (a failover) or times out is tried again in the background (settleLater).
 func (r *Relay) settle(ctx context.Context, c *call, res *result) {
 	outcome := gateway.OutcomeCompleted
 	switch {
@@ -1000,7 +1057,7 @@ func (r *Relay) settle(ctx context.Context, c *call, res *result) {
 	cancel()
 	switch {
 	case err == nil:
-	case db.NoPrimary(err):
+	case worthRetrying(err):
 		r.settleLater(c.requestID, op, apply)
 	default:
 		// The hold stays until the ledger's sweep closes it by policy.
@@ -1008,12 +1065,13 @@ func (r *Relay) settle(ctx context.Context, c *call, res *result) {
 	}
 }
 
-// settleLater tries a settle that found no primary again, with growing
-// pauses, until a primary takes it or Options.SettleRetry has passed; the
-// call's answer is not held up meanwhile. The ledger's commit and release
-// are idempotent per reservation (one ledger idempotency key each), so a
-// try whose answer was lost is harmless. One given up leaves the hold to
-// the ledger's sweep (RESERVATION_TTL, RESERVATION_EXPIRED_POLICY).
+// settleLater tries a settle that found no primary (or a lost reserve's
+// release, releaseLost) again, with growing pauses, until a primary takes
+// it or Options.SettleRetry has passed; the call's answer is not held up
+// meanwhile. The ledger's reserve, commit and release are idempotent (one
+// ledger idempotency key each), so a try whose answer was lost is
+// harmless. One given up leaves the hold to the ledger's sweep
+// (RESERVATION_TTL, RESERVATION_EXPIRED_POLICY).
 func (r *Relay) settleLater(requestID, op string, apply func(context.Context) error) {
 	r.settling.Add(1)
 	go func() {
@@ -1029,7 +1087,7 @@ func (r *Relay) settleLater(requestID, op string, apply func(context.Context) er
 				r.d.Logger.Info("relay: "+op+" done once a primary answered", "request_id", requestID)
 				return
 			}
-			if !db.NoPrimary(err) || time.Now().After(deadline) {
+			if !worthRetrying(err) || time.Now().After(deadline) {
 				r.unsettled.Add(1)
 				r.d.Logger.Error("relay: "+op+" given up: the hold is left to the reservation sweep", "request_id", requestID, "err", err)
 				return
@@ -1039,8 +1097,15 @@ func (r *Relay) settleLater(requestID, op string, apply func(context.Context) er
 	}()
 }
 
-// WaitSettles waits, until ctx ends, for the settles still waiting for a
-// primary (a gateway shutting down during a failover).
+// worthRetrying reports an error a later try may not meet: no primary,
+// a try cut off by its own timeout, a reserve's rate limit.
+func worthRetrying(err error) bool {
+	return db.NoPrimary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, gateway.ErrRateLimited)
+}
+
+// WaitSettles waits, until ctx ends, for the settles and lost reserves'
+// releases still waiting for a primary (a gateway shutting down during a
+// failover).
 func (r *Relay) WaitSettles(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { r.settling.Wait(); close(done) }()
@@ -1052,5 +1117,6 @@ func (r *Relay) WaitSettles(ctx context.Context) error {
 	}
 }
 
-// Unsettled is how many settles were given up for want of a primary.
+// Unsettled is how many settles and lost reserves' releases were given up
+// (their holds left to the ledger's sweep).
 func (r *Relay) Unsettled() int64 { return r.unsettled.Load() }

@@ -352,6 +352,21 @@ func (f *firstRows) Err() error {
 	return f.Rows.Err()
 }
 
+// NotApplied reports an error NoPrimary reports that leaves no doubt the
+// statement did not take effect: no connection could be made, nothing was
+// sent, or a standby refused the write. Any other (a connection lost
+// mid-statement, a shutdown cutting a commit waiting for its standby) may
+// follow a commit whose answer was lost.
+func NotApplied(err error) bool {
+	var connErr *pgconn.ConnectError
+	var opErr *net.OpError
+	if errors.As(err, &connErr) || errors.As(err, &opErr) && opErr.Op == "dial" || pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "25006" || pgErr.Code == "57P03") // read only; cannot connect now
+}
+
 // ErrNoPrimary names, in the web server's error table, the errors
 // NoPrimary reports: no primary could take the request (a failover under
 // way), so the same request may succeed once one answers.
