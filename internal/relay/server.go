@@ -257,10 +257,13 @@ func (r *Relay) reserve(ctx context.Context, c *call) error {
 // ended while it was under way), as against a refusal or a reserve that
 // never reached a server.
 func reserveLost(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case db.NotApplied(err): // a connect that timed out is a deadline too
+		return false
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return true
 	}
-	return db.NoPrimary(err) && !db.NotApplied(err)
+	return db.NoPrimary(err)
 }
 
 // releaseLost resolves a reserve whose answer was lost, in the background

@@ -358,9 +358,7 @@ func (f *firstRows) Err() error {
 // mid-statement, a shutdown cutting a commit waiting for its standby) may
 // follow a commit whose answer was lost.
 func NotApplied(err error) bool {
-	var connErr *pgconn.ConnectError
-	var opErr *net.OpError
-	if errors.As(err, &connErr) || errors.As(err, &opErr) && opErr.Op == "dial" || pgconn.SafeToRetry(err) {
+	if neverReached(err) || pgconn.SafeToRetry(err) {
 		return true
 	}
 	var pgErr *pgconn.PgError
