@@ -118,7 +118,7 @@
 // ledger_reservations_archive and ledger_idempotency_archive
 // (ledger_retire). A later retry is refused with ErrRetryWindowPassed,
 // never applied again: a keyed call finds its key in the archive
-// (ledger_retired_key, probed only after the hot table misses), a commit or
+// (ledger_replay reads it only when the hot table misses), a commit or
 // release finds its reservation id at or below
 // ledger_retention.reservations_through. DELETE on the hot tables passes
 // only the owner with the job's setting (ledger_retire_guard, migration

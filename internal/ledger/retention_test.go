@@ -92,6 +92,12 @@ func TestRetireKeepsExactlyOnceAcrossTheRetryWindow(t *testing.T) {
 		_, err = b.l.Reserve(b.ctx, rr)
 		require.ErrorIs(t, err, ledger.ErrRetryWindowPassed)
 		require.Equal(t, "retry_window_passed", ledger.Code(err))
+		// a shadow refusal takes the general ledger_reserve, whose key read
+		// (ledger_replay) is not the batched one's
+		shadowed := rr
+		shadowed.ShadowRefusal = "plan_quota_exhausted"
+		_, err = b.l.Reserve(b.ctx, shadowed)
+		require.ErrorIs(t, err, ledger.ErrRetryWindowPassed)
 		_, err = b.l.Commit(b.ctx, cr)
 		require.ErrorIs(t, err, ledger.ErrRetryWindowPassed)
 		_, err = b.l.Release(b.ctx, res.ID)

@@ -36,6 +36,10 @@ DROP FUNCTION IF EXISTS ledger_charge_t(jsonb, ledger_accounts);
 -- Retired: ledger_flush (000202) wrote a batch's running state back; the
 -- batch functions now do it inline.
 DROP FUNCTION IF EXISTS ledger_flush(ledger_accounts);
+-- Retired: ledger_retired_key (the archive probe, LANGUAGE sql, planned in
+-- every transaction) is now part of the key read of ledger_replay and
+-- ledger_reserve_t.
+DROP FUNCTION IF EXISTS ledger_retired_key(bigint, bigint, text);
 -- Retired signatures: ledger_take and ledger_spend_more without the
 -- granted-only flag of the trial rules.
 DROP FUNCTION IF EXISTS ledger_take(bigint, numeric, timestamptz);
@@ -104,32 +108,37 @@ END $$;
 
 -- ledger_replay returns the stored result of an earlier call with the same
 -- idempotency key, a conflict when its arguments differ, or NULL.
+-- A key the retention job has moved to the archive (ledger_retire) is a
+-- retry from outside the retry window, refused as retry_window_passed
+-- rather than applied again. The hot table and the archive are read in one
+-- statement (the archive only when the hot table misses: LIMIT 1 stops the
+-- UNION ALL at the first row), which PL/pgSQL plans once a session; as a
+-- LANGUAGE sql function the archive probe was parsed and planned again in
+-- every transaction.
 CREATE OR REPLACE FUNCTION ledger_replay(p_pool bigint, p_account bigint, p_op text, p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    r ledger_idempotency;
+    v_key text := coalesce(p->>'key', '');
+    v_op text;
+    v_hash text;
+    v_result jsonb;
 BEGIN
-    IF coalesce(p->>'key', '') = '' THEN
+    IF v_key = '' THEN
         RETURN NULL;
     END IF;
-    SELECT * INTO r FROM ledger_idempotency WHERE pool_id = p_pool AND account_id = p_account AND key = p->>'key';
-    IF NOT FOUND THEN
-        RETURN ledger_retired_key(p_pool, p_account, p->>'key');
+    SELECT op, args_hash, result INTO v_op, v_hash, v_result FROM ledger_idempotency
+    WHERE pool_id = p_pool AND account_id = p_account AND key = v_key
+    UNION ALL
+    SELECT NULL, NULL, '{"error": "retry_window_passed"}'::jsonb FROM ledger_idempotency_archive
+    WHERE pool_id = p_pool AND account_id = p_account AND hashtextextended(key, 0) = hashtextextended(v_key, 0) AND key = v_key
+    LIMIT 1;
+    IF NOT FOUND OR v_op IS NULL THEN
+        RETURN v_result; -- a key never used, or an archived one
     END IF;
-    IF r.op = p_op AND r.args_hash = coalesce(p->>'hash', '') THEN
-        RETURN r.result || '{"replayed": true}';
+    IF v_op = p_op AND v_hash = coalesce(p->>'hash', '') THEN
+        RETURN v_result || '{"replayed": true}';
     END IF;
     RETURN '{"error": "idempotency_conflict"}';
 END $$;
-
--- ledger_retired_key answers a key the retention job has moved to the
--- archive (ledger_retire): the call is a retry from outside the retry
--- window, refused as retry_window_passed rather than applied again; NULL
--- for a key never used.
-CREATE OR REPLACE FUNCTION ledger_retired_key(p_pool bigint, p_account bigint, p_key text) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT '{"error": "retry_window_passed"}'::jsonb FROM ledger_idempotency_archive
-    WHERE pool_id = p_pool AND account_id = p_account AND hashtextextended(key, 0) = hashtextextended(p_key, 0) AND key = p_key
-    LIMIT 1
-$$;
 
 CREATE OR REPLACE FUNCTION ledger_remember(p_pool bigint, p_account bigint, p_op text, p jsonb, p_result jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -264,11 +273,16 @@ END $$;
 -- (pool_id, occurred_at) for it: on a table without statistics (a new
 -- database) the generic plan did, and walked all the pool's deductions for
 -- each charge; (pool_id, at, id) finds the operation's few rows.
-CREATE OR REPLACE FUNCTION ledger_plan_share(p_pool bigint, p_op bigint, p_at timestamptz) RETURNS numeric LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(-e.amount), 0) FROM ledger_events e
-    JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
-    WHERE e.pool_id = p_pool AND e.at = p_at AND e.op_id = p_op AND e.type::text = 'deduction' AND l.kind = 'plan'
-$$;
+-- PL/pgSQL, so that the statement's plan is kept for the session: as a
+-- LANGUAGE sql function (a join, never inlined) it was planned again in
+-- every transaction, about a millisecond over the partitions of
+-- ledger_events.
+CREATE OR REPLACE FUNCTION ledger_plan_share(p_pool bigint, p_op bigint, p_at timestamptz) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(-e.amount), 0) FROM ledger_events e
+            JOIN ledger_lots l ON l.pool_id = e.pool_id AND l.id = e.lot_id
+            WHERE e.pool_id = p_pool AND e.at = p_at AND e.op_id = p_op AND e.type::text = 'deduction' AND l.kind = 'plan');
+END $$;
 
 -- ledger_close_replay answers a repeated commit or release from the
 -- reservation row, which records the key, arguments and result of the call
@@ -479,23 +493,34 @@ $$;
 
 -- ledger_budget_alert records that a budget's use reached threshold
 -- percent of its cap in a period, once per period (the alert job sends
--- it).
+-- it). PL/pgSQL keeps the INSERT's plan for the session (LANGUAGE sql
+-- planned it at every call).
 CREATE OR REPLACE FUNCTION ledger_budget_alert(p_pool bigint, p_budget bigint, p_start timestamptz, p_threshold smallint,
-                                    p_used numeric, p_cap numeric, p_refused boolean, p_at timestamptz) RETURNS void LANGUAGE sql AS $$
+                                    p_used numeric, p_cap numeric, p_refused boolean, p_at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO ledger_budget_alerts (pool_id, budget_id, period_start, threshold, used, cap, refused, at)
     VALUES (p_pool, p_budget, p_start, p_threshold, p_used, p_cap, p_refused, p_at)
-    ON CONFLICT DO NOTHING
-$$;
+    ON CONFLICT DO NOTHING;
+END $$;
 
 -- ledger_budget_limit is the use below which a hold is uneventful for a
 -- budget that has used p_used: under the next threshold not reached yet
 -- and, for a hard stop, under the cap (the fast path's budget_limits).
+-- PL/pgSQL without a query: as a LANGUAGE sql function with a subquery it
+-- could not be inlined and was planned again at every call.
 CREATE OR REPLACE FUNCTION ledger_budget_limit(p_cap numeric, p_thresholds smallint[], p_hard boolean, p_used numeric)
-RETURNS numeric LANGUAGE sql IMMUTABLE AS $$
-    SELECT least(coalesce((SELECT min(t) * p_cap / 100 FROM unnest(p_thresholds) t WHERE t * p_cap > p_used * 100),
-                          'Infinity'::numeric),
-                 CASE WHEN p_hard THEN p_cap ELSE 'Infinity'::numeric END)
-$$;
+RETURNS numeric LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_next smallint;
+    v_t smallint;
+BEGIN
+    FOREACH v_t IN ARRAY coalesce(p_thresholds, '{}') LOOP
+        IF v_t * p_cap > p_used * 100 AND (v_next IS NULL OR v_t < v_next) THEN
+            v_next := v_t;
+        END IF;
+    END LOOP;
+    RETURN least(coalesce(v_next * p_cap / 100, 'Infinity'::numeric), CASE WHEN p_hard THEN p_cap ELSE 'Infinity'::numeric END);
+END $$;
 
 -- ledger_budget_hold counts a hold (or charge) of p_amount in every budget
 -- over the call's scope: the account's own, its project's and its key's
@@ -953,12 +978,16 @@ BEGIN
     IF v_trial AND v_acc.trial_used + v_amount > v_acc.trial_cap THEN
         RETURN jsonb_build_object('error', 'trial_cap_reached', 'available', greatest(v_acc.trial_cap - v_acc.trial_used, 0));
     END IF;
-    IF v_mode <> 'off' AND v_pool.max_open IS NOT NULL AND (SELECT count(*) FROM ledger_reservations
+    -- the count is a test of its own, planned only for a capped pool (as in
+    -- ledger_reserve_t)
+    IF v_mode <> 'off' AND v_pool.max_open IS NOT NULL THEN
+        IF (SELECT count(*) FROM ledger_reservations
             WHERE pool_id = v_pool.id AND status = 'open' AND expires_at > v_at) >= v_pool.max_open THEN
-        IF v_mode = 'enforce' THEN
-            RETURN jsonb_build_object('error', 'concurrency_limit', 'limit', v_pool.max_open);
+            IF v_mode = 'enforce' THEN
+                RETURN jsonb_build_object('error', 'concurrency_limit', 'limit', v_pool.max_open);
+            END IF;
+            v_shadow := coalesce(v_shadow, 'concurrency_limit');
         END IF;
-        v_shadow := coalesce(v_shadow, 'concurrency_limit');
     END IF;
     IF v_pool.budgeted AND v_mode <> 'off' THEN
         SELECT h.ids, h.slots, h.starts, h.pool_starts, h.pool_used, h.refusal
@@ -1671,7 +1700,7 @@ END $$;
 -- ledger_retention.reservations_through has left, and a commit or release
 -- of one is refused as retry_window_passed), and the idempotency records
 -- of the per-request operations (reserve, charge, commit, release) created
--- before p_cutoff, whose keys ledger_retired_key then refuses. Records of
+-- before p_cutoff, whose keys ledger_replay then refuses. Records of
 -- credits, refunds and transfers stay: payments may retry them at any
 -- time, and there are few. It sets ledger.retiring for its transaction,
 -- which ledger_retire_guard (migration 001550) requires with the owner
@@ -1771,18 +1800,21 @@ BEGIN
         RETURN ROW(NULL, ledger_reserve(p))::ledger_step;
     END IF;
     IF v_key <> '' THEN
-        -- ledger_replay, inlined
+        -- ledger_replay, inlined: the hot table, then the archive
         SELECT op, args_hash, result INTO v_iop, v_ihash, v_r FROM ledger_idempotency
-        WHERE pool_id = st.id AND account_id = st.id AND key = v_key;
+        WHERE pool_id = st.id AND account_id = st.id AND key = v_key
+        UNION ALL
+        SELECT NULL, NULL, '{"error": "retry_window_passed"}'::jsonb FROM ledger_idempotency_archive
+        WHERE pool_id = st.id AND account_id = st.id AND hashtextextended(key, 0) = hashtextextended(v_key, 0) AND key = v_key
+        LIMIT 1;
         IF FOUND THEN
+            IF v_iop IS NULL THEN
+                RETURN ROW(st, v_r)::ledger_step; -- archived: retry_window_passed
+            END IF;
             IF v_iop = 'reserve' AND v_ihash = coalesce(p->>'hash', '') THEN
                 RETURN ROW(st, v_r || '{"replayed": true}')::ledger_step;
             END IF;
             RETURN ROW(st, '{"error": "idempotency_conflict"}'::jsonb)::ledger_step;
-        END IF;
-        v_r := ledger_retired_key(st.id, st.id, v_key);
-        IF v_r IS NOT NULL THEN
-            RETURN ROW(st, v_r)::ledger_step;
         END IF;
     END IF;
     IF st.status = 'frozen' THEN
@@ -1800,9 +1832,14 @@ BEGIN
     IF v_left > 0 THEN
         RETURN ROW(st, jsonb_build_object('error', 'insufficient_credits', 'available', v_seen))::ledger_step;
     END IF;
-    IF st.max_open IS NOT NULL AND (SELECT count(*) FROM ledger_reservations
+    -- two tests, so that the count is planned only for a capped pool: as one
+    -- expression its custom plan folded a NULL cap and it was planned again
+    -- at every reserve
+    IF st.max_open IS NOT NULL THEN
+        IF (SELECT count(*) FROM ledger_reservations
             WHERE pool_id = st.id AND status = 'open' AND expires_at > v_at) >= st.max_open THEN
-        RETURN ROW(st, jsonb_build_object('error', 'concurrency_limit', 'limit', st.max_open))::ledger_step;
+            RETURN ROW(st, jsonb_build_object('error', 'concurrency_limit', 'limit', st.max_open))::ledger_step;
+        END IF;
     END IF;
     IF st.budgeted THEN
         -- ledger_budget_hold's fast path, inlined here: calling a function
@@ -2079,8 +2116,8 @@ BEGIN
         END LOOP;
         RETURN;
     END IF;
-    -- the run's keys, probed at once (ledger_replay and ledger_retired_key
-    -- for all of them); the earliest time any charge of the run can have
+    -- the run's keys, probed at once (ledger_replay's hot table and archive
+    -- reads for all of them); the earliest time any charge of the run can have
     v_at0 := 'infinity';
     FOR i IN 1 .. n LOOP
         v_key := coalesce(p[i]->>'key', '');
