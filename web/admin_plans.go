@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,7 @@ import (
 // next immutable version (audited).
 func (s *Server) adminPlanRoutes(g *echo.Group) {
 	s.adminRoute(g, http.MethodGet, "/plans", "admin.plans", s.AdminPlans, auth.RoleAdmin)
+	s.adminRoute(g, http.MethodPost, "/plans", "admin.plans.create", s.AdminCreatePlan, auth.RoleAdmin)
 	s.adminRoute(g, http.MethodGet, "/plans/:code", "admin.plan", s.AdminPlan, auth.RoleAdmin)
 	s.adminRoute(g, http.MethodPost, "/plans/:code/draft", "admin.plan.draft", s.AdminOpenPlanDraft, auth.RoleAdmin)
 	s.adminRoute(g, http.MethodPost, "/plans/drafts/:id", "admin.plan.save", s.AdminSavePlanDraft, auth.RoleAdmin)
@@ -29,20 +31,67 @@ func (s *Server) adminPlanRoutes(g *echo.Group) {
 
 // AdminPlans lists the catalogue.
 func (s *Server) AdminPlans(c echo.Context) error {
+	v, err := s.plansAdminView(c)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, adminview.Plans(v), nil)
+}
+
+// plansAdminView is the catalogue with its drafts, the drafts of plans not
+// yet published listed on their own (by code), and an empty new-plan form.
+func (s *Server) plansAdminView(c echo.Context) (adminview.PlansView, error) {
 	ctx := c.Request().Context()
 	cat, err := s.plans.catalogue.Catalogue(ctx)
 	if err != nil {
-		return err
+		return adminview.PlansView{}, err
 	}
 	drafts, err := s.plans.catalogue.Drafts(ctx)
 	if err != nil {
-		return err
+		return adminview.PlansView{}, err
 	}
-	v := adminview.PlansView{Frame: adminFrame(c, "admin.plans"), Plans: cat, Drafts: map[string]plans.Draft{}}
+	v := adminview.PlansView{Frame: adminFrame(c, "admin.plans"), Plans: cat, Drafts: map[string]plans.Draft{},
+		New: adminview.PlanForm{Tier: "0", RPM: "0", TPM: "0"}}
 	for _, d := range drafts {
 		v.Drafts[d.Spec.Code] = d
+		if d.BasedOn == 0 {
+			v.Unpublished = append(v.Unpublished, d)
+		}
 	}
-	return Render(c, http.StatusOK, adminview.Plans(v), nil)
+	slices.SortFunc(v.Unpublished, func(a, b plans.Draft) int { return strings.Compare(a.Spec.Code, b.Spec.Code) })
+	return v, nil
+}
+
+// AdminCreatePlan starts the draft of a new plan, to be published from its
+// page like any draft; every field's problem is shown at once, with what
+// was typed kept.
+func (s *Server) AdminCreatePlan(c echo.Context) error {
+	form := planFormOf(c)
+	form.Code = strings.TrimSpace(c.FormValue("code"))
+	spec, errs := s.readPlanForm(c, plans.Spec{Code: form.Code}, form)
+	if !plans.ValidCode(form.Code) {
+		errs["code"] = tr(c, "admin.plans.rule.code")
+	}
+	if len(errs) == 0 {
+		d, err := s.plans.catalogue.CreateDraft(c.Request().Context(), spec, staffActor(c))
+		var ve *plans.ValidationError
+		switch {
+		case err == nil:
+			return HXRedirect(c, s.URL("admin.plan", d.Spec.Code))
+		case errors.Is(err, plans.ErrCodeTaken):
+			errs = adminview.Errors{"code": tr(c, "admin.plans.code_taken")}
+		case errors.As(err, &ve):
+			errs = adminview.Errors{"form": planRuleText(c, ve)}
+		default:
+			return err
+		}
+	}
+	v, err := s.plansAdminView(c)
+	if err != nil {
+		return err
+	}
+	v.New, v.Errors = form, errs
+	return Render(c, http.StatusUnprocessableEntity, adminview.Plans(v), nil)
 }
 
 // AdminPlan shows one plan's versions and its draft.
@@ -63,9 +112,6 @@ func (s *Server) planView(c echo.Context, code string) (adminview.PlanView, erro
 	if err != nil {
 		return adminview.PlanView{}, err
 	}
-	if len(versions) == 0 {
-		return adminview.PlanView{}, echo.ErrNotFound
-	}
 	v := adminview.PlanView{Frame: adminFrame(c, "admin.plans"), Code: code, Versions: versions}
 	drafts, err := s.plans.catalogue.Drafts(ctx)
 	if err != nil {
@@ -76,6 +122,9 @@ func (s *Server) planView(c echo.Context, code string) (adminview.PlanView, erro
 			v.Draft = &d
 			v.Form = planForm(d)
 		}
+	}
+	if len(versions) == 0 && v.Draft == nil { // a new plan's page lives from its draft on
+		return adminview.PlanView{}, echo.ErrNotFound
 	}
 	return v, nil
 }
@@ -113,9 +162,7 @@ func (s *Server) AdminSavePlanDraft(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	form := adminview.PlanForm{NameZH: strings.TrimSpace(c.FormValue("name_zh")), NameEN: strings.TrimSpace(c.FormValue("name_en")),
-		Tier: c.FormValue("tier"), MonthlyYuan: c.FormValue("monthly"), YearlyYuan: c.FormValue("yearly"), Credits: c.FormValue("credits"),
-		RPM: c.FormValue("rpm"), TPM: c.FormValue("tpm"), Items: c.FormValue("items"), Features: c.FormValue("features"), Revision: c.FormValue("revision")}
+	form := planFormOf(c)
 	spec, errs := s.readPlanForm(c, d.Spec, form)
 	if len(errs) == 0 {
 		rev, _ := strconv.Atoi(form.Revision)
@@ -140,6 +187,13 @@ func (s *Server) AdminSavePlanDraft(c echo.Context) error {
 		return Render(c, http.StatusUnprocessableEntity, adminview.Plan(v), nil)
 	}
 	return HXRedirect(c, s.URL("admin.plan", d.Spec.Code))
+}
+
+// planFormOf is the plan editor's fields as typed (a new plan's code aside).
+func planFormOf(c echo.Context) adminview.PlanForm {
+	return adminview.PlanForm{NameZH: strings.TrimSpace(c.FormValue("name_zh")), NameEN: strings.TrimSpace(c.FormValue("name_en")),
+		Tier: c.FormValue("tier"), MonthlyYuan: c.FormValue("monthly"), YearlyYuan: c.FormValue("yearly"), Credits: c.FormValue("credits"),
+		RPM: c.FormValue("rpm"), TPM: c.FormValue("tpm"), Items: c.FormValue("items"), Features: c.FormValue("features"), Revision: c.FormValue("revision")}
 }
 
 // readPlanForm reads the editor over the draft's spec (its code stays).

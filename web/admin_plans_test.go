@@ -114,5 +114,83 @@ func TestAdminPlanCatalogueOnAPhoneInChromium(t *testing.T) {
 			webtest.RequireFitsWidth(t, bctx, 390, "%s (%s)", page.path, lang)
 			webtest.Screenshot(t, bctx, "admin"+strings.ReplaceAll(page.path, "/", "-")+"-390-"+lang)
 		}
+		// The new-plan form, sent with a bad code and no price: both
+		// errors, in the page's language, and the page still fits.
+		require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(b.app.URL+"/admin/plans"),
+			chromedp.WaitVisible(css(`[data-testid="plan-new-form"]`)),
+			chromedp.SendKeys(css(`[data-testid="plan-new-form"] input[name="code"]`), "Bad Code"),
+			chromedp.Click(css(`[data-testid="plan-create"]`)),
+			chromedp.WaitVisible(css(`[data-testid="error-code"]`))))
+		codeErr, err := chromedp.Run(bctx, chromedp.Text(css(`[data-testid="error-code"]`)))
+		require.NoError(t, err)
+		require.Contains(t, codeErr, map[string]string{"zh-CN": "小写字母", "en": "lower-case"}[lang])
+		monthlyErrs, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="error-monthly"]').length`))
+		require.NoError(t, err)
+		require.Equal(t, 1, monthlyErrs, "every field's problem at once")
+		webtest.RequireFitsWidth(t, bctx, 390, "/admin/plans with the new plan's errors (%s)", lang)
+		webtest.Screenshot(t, bctx, "admin-plans-new-errors-390-"+lang)
 	}
+}
+
+// TestAdminCreatesANewPlan: on a platform with no plans an admin creates
+// one from the back office: every field's problem at once with what was
+// typed kept, a taken code refused, then a draft with its own page that
+// publishes as v1 (audited) and is sold from the catalogue.
+func TestAdminCreatesANewPlan(t *testing.T) {
+	t.Parallel()
+	b := setupAdmin(t, webtest.WithOwnDatabase())
+	ctx := context.Background()
+	admin := b.staff(t, "new-plan-admin", auth.RoleAdmin)
+	p := admin.Get("/admin/plans")
+	require.Equal(t, http.StatusOK, p.Status)
+	require.NotEmpty(t, p.TestID("plans-none"), "an empty catalogue says so")
+	require.Equal(t, 1, p.Doc.Find(`[data-testid="plan-new-form"]`).Length())
+
+	bad := url.Values{"code": {"Pro Plan"}, "name_zh": {"专业版"}, "name_en": {"Pro"}, "tier": {"-1"}, "monthly": {"abc"}, "yearly": {"990"},
+		"credits": {"-5"}, "rpm": {"60"}, "tpm": {"0"}, "items": {"deepseek-chat 120 requests"}}
+	p = admin.PostForm("/admin/plans", bad)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	for _, field := range []string{"code", "tier", "monthly", "credits", "items"} {
+		require.NotEmpty(t, p.TestID("error-"+field), "every field's problem at once: %s", field)
+	}
+	require.Equal(t, "Pro Plan", p.Doc.Find(`input[name="code"]`).AttrOr("value", ""), "what was typed is kept")
+	require.Equal(t, "deepseek-chat 120 requests", p.Doc.Find(`[data-testid="plan-items"]`).Text())
+
+	good := url.Values{"code": {"Pro Plan"}, "name_zh": {"专业版"}, "name_en": {"Pro"}, "tier": {"2"}, "monthly": {"99"}, "yearly": {"990"},
+		"credits": {"100,000"}, "rpm": {"60"}, "tpm": {"0"}, "items": {"deepseek-chat: 300 requests/5h"}, "features": {"优先支持 | Priority support"}}
+	p = admin.PostForm("/admin/plans", good)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status, "a code with a space and capitals")
+	require.Contains(t, p.TestID("error-code"), "小写字母")
+
+	good.Set("code", "pro")
+	p = admin.PostForm("/admin/plans", good)
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.Equal(t, "/admin/plans/pro", p.URL.Path)
+	require.Contains(t, p.Body, "新套餐草稿")
+	require.NotEmpty(t, p.TestID("plan-versions-none"))
+	list := admin.Get("/admin/plans")
+	require.Contains(t, list.TestID("plan-draft-pro"), "专业版")
+	require.Empty(t, list.TestID("plans-none"))
+
+	p = admin.PostForm("/admin/plans", good)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.Contains(t, p.TestID("error-code"), "已被使用", "a draft holds its code")
+
+	p = admin.Get("/admin/plans/pro")
+	publish := p.Doc.Find(`form[action$="/publish"]`)
+	p = admin.PostForm(publish.AttrOr("action", ""), url.Values{})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.Contains(t, p.TestID("plan-version-1"), "¥99.00")
+	latest, err := b.app.Services.Plans.Latest(ctx, "pro")
+	require.NoError(t, err)
+	require.Equal(t, 1, latest.Version)
+	require.Equal(t, int64(9900), latest.MonthlyPriceFen)
+	require.True(t, latest.MonthlyCredits.Equal(decimal.NewFromInt(100000)), latest.MonthlyCredits.String())
+	require.Contains(t, admin.Get("/admin/plans").TestID("plan-pro"), "专业版")
+	require.Contains(t, admin.Get("/admin/audit?action=plan_published").Doc.Find(`[data-testid="audit-table"] tbody`).Text(), "pro")
+
+	admin.Get("/lang/en")
+	p = admin.PostForm("/admin/plans", good)
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.Contains(t, p.TestID("error-code"), "taken", "the error in the reader's language")
 }

@@ -163,6 +163,10 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidPla
 
 var codePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
+// ValidCode reports whether code may name a plan (CodeBadCode otherwise): a
+// form checks it beside its other fields, before Validate sees the spec.
+func ValidCode(code string) bool { return codePattern.MatchString(code) }
+
 // Validate checks spec against the catalogue's rules (the same the database
 // enforces, so a valid spec always publishes).
 //
@@ -170,7 +174,7 @@ var codePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 func Validate(s Spec) error {
 	bad := func(code string) error { return &ValidationError{Code: code} }
 	switch {
-	case !codePattern.MatchString(s.Code):
+	case !ValidCode(s.Code):
 		return bad(CodeBadCode)
 	case !textOK(s.NameZH, 64) || !textOK(s.NameEN, 64):
 		return bad(CodeBadName)

@@ -16,6 +16,10 @@ type PlansView struct {
 	Flash  string
 	Plans  []plans.Plan
 	Drafts map[string]plans.Draft // by plan code
+	// Unpublished are the drafts of plans with no version yet, by code.
+	Unpublished []plans.Draft
+	New         PlanForm // the new plan's form as typed
+	Errors      Errors
 }
 
 // PlanView is one plan: its versions and the draft editor.
@@ -31,6 +35,7 @@ type PlanView struct {
 
 // PlanForm is the draft editor's fields as typed.
 type PlanForm struct {
+	Code                                                             string // a new plan's only
 	NameZH, NameEN, Tier, MonthlyYuan, YearlyYuan, Credits, RPM, TPM string
 	Items, Features                                                  string
 	Revision                                                         string
