@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
@@ -184,8 +185,12 @@ const (
 	sessionRevoked = 10 * time.Minute
 	sessionMax     = 100_000
 	// sessionRetry is how often a sign-out's delete that found no primary
-	// (a failover) is tried again.
+	// (a failover) is tried again, and how long Redis is not asked after
+	// it did not answer.
 	sessionRetry = time.Second
+	// sessionRedisWait bounds a session's check for a sign-out recorded
+	// in Redis.
+	sessionRedisWait = 250 * time.Millisecond
 )
 
 // SessionCache is an scs.Store in front of another (PostgreSQL) that spares
@@ -216,17 +221,37 @@ const (
 // the page. A sign-out then cannot commit: with the hub's Redis relay it is
 // announced there at once (every process refuses the token) and its delete
 // is tried again every sessionRetry until a primary takes it.
+//
+// The sign-out is also recorded in Redis (invalidate.Hub.Revoke, by the
+// token's SHA-256, for the session's remaining lifetime), for what the
+// word cannot reach: every session read from the database (past
+// sessionTrust) is checked there, one round trip, so a process that was
+// not subscribed when the word went out (started or reconnected since)
+// refuses the token too, and a process that finds the row of a revoked
+// session while a primary answers deletes it — the delete does not depend
+// on the process that handled the sign-out living until a primary returns.
+// A Redis that does not answer is logged and the session accepted, as
+// before: it never refuses every session.
 type SessionCache struct {
 	store    scs.Store
 	mu       sync.Mutex
 	m        map[[32]byte]sessionEntry
 	publish  func(key string) error
 	announce func(key string) error
+	revoke   func(key string, ttl time.Duration) error
+	revoked  func(key string) (bool, error)
+	lifetime time.Duration // the sessions' absolute lifetime (scs's Lifetime)
+	logger   *slog.Logger
 	reader   *db.Reader
 	// pending are the tokens whose delete waits for a primary; while
-	// retrying, a goroutine retries them (retryDeletes).
+	// retrying, a goroutine retries them (retryDeletes) unless stopped.
 	pending  map[string]bool
 	retrying bool
+	stopped  bool
+	// redisDown: the last revocation check failed; checks resume at
+	// redisRetry.
+	redisDown  bool
+	redisRetry time.Time
 }
 
 type sessionEntry struct {
@@ -234,18 +259,27 @@ type sessionEntry struct {
 	expiry  time.Time // the expiry this process last wrote; zero: unknown
 	checked time.Time // when the store last confirmed the session
 	revoked bool      // deleted; checked is when
+	// rowGone: a revoked session known to be gone from the store (this
+	// process deleted it); a revoked one heard of may still have its row.
+	rowGone bool
 }
 
 // NewSessionCache puts the cache in front of store.
 func NewSessionCache(store scs.Store) *SessionCache {
-	return &SessionCache{store: store, m: map[[32]byte]sessionEntry{}}
+	return &SessionCache{store: store, m: map[[32]byte]sessionEntry{}, logger: slog.New(slog.DiscardHandler)}
 }
 
 // Share makes sign-outs reach every process: Delete publishes
-// invalidate.Session on q (or, when no primary can take it, announces it on
-// the hub's Redis relay), and what hub hears on it revokes the token here
-// (an empty key: every session is asked of the store again).
-func (s *SessionCache) Share(q db.DBTX, hub *invalidate.Hub) {
+// invalidate.Session on q (or, when no primary can take it, records and
+// announces it on the hub's Redis relay, for at most lifetime, the
+// sessions' absolute lifetime), and what hub hears on it revokes the token
+// here (an empty key: every session is asked of the store again). Redis
+// that does not answer is said in logger.
+func (s *SessionCache) Share(q db.DBTX, hub *invalidate.Hub, lifetime time.Duration, logger *slog.Logger) {
+	s.lifetime = lifetime
+	if logger != nil {
+		s.logger = logger
+	}
 	s.publish = func(key string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -256,7 +290,28 @@ func (s *SessionCache) Share(q db.DBTX, hub *invalidate.Hub) {
 		defer cancel()
 		return hub.Announce(ctx, invalidate.Session, key)
 	}
+	s.revoke = func(key string, ttl time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return hub.Revoke(ctx, invalidate.Session, key, ttl)
+	}
+	s.revoked = func(key string) (bool, error) {
+		// Every session read from the database waits for it: a Redis
+		// that does not answer costs little, once (then redisRetry).
+		ctx, cancel := context.WithTimeout(context.Background(), sessionRedisWait)
+		defer cancel()
+		return hub.Revoked(ctx, invalidate.Session, key)
+	}
 	hub.On(invalidate.Session, s.revokeKey)
+}
+
+// Stop ends the retries of deletes waiting for a primary (a server
+// shutting down): the sign-outs' Redis records leave them to the other
+// processes.
+func (s *SessionCache) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
 }
 
 // StandIn lets Find read sessions from r's standby while no primary
@@ -269,21 +324,88 @@ func (s *SessionCache) Share(q db.DBTX, hub *invalidate.Hub) {
 func (s *SessionCache) StandIn(r *db.Reader) { s.reader = r }
 
 // find reads the session from the store, or from the standby while no
-// primary answers (StandIn).
-func (s *SessionCache) find(token string) ([]byte, bool, error) {
+// primary answers (StandIn); primary says it was the store.
+func (s *SessionCache) find(token string) (b []byte, found, primary bool, err error) {
 	ctx := context.Background()
 	if s.reader.StandingIn() {
 		if p, ok := s.reader.StandIn(ctx, errNoPrimary, sessionTrust); ok {
-			return pgxstore.NewWithCleanupInterval(p, 0).Find(token)
+			b, found, err = pgxstore.NewWithCleanupInterval(p, 0).Find(token)
+			return b, found, false, err
 		}
 	}
-	b, found, err := s.store.Find(token)
+	b, found, err = s.store.Find(token)
 	if err != nil && s.reader != nil {
 		if p, ok := s.reader.StandIn(ctx, err, sessionTrust); ok {
-			return pgxstore.NewWithCleanupInterval(p, 0).Find(token)
+			b, found, err = pgxstore.NewWithCleanupInterval(p, 0).Find(token)
+			return b, found, false, err
 		}
 	}
-	return b, found, err
+	return b, found, err == nil, err
+}
+
+// revokedInRedis reports whether the sign-out of the session whose
+// SHA-256 is the hex key was recorded in Redis (Share). When Redis does
+// not answer it is false, said once in the log, and not asked again for
+// sessionRetry: the session is accepted as it was before the record.
+func (s *SessionCache) revokedInRedis(key string) bool {
+	if s.revoked == nil {
+		return false
+	}
+	s.mu.Lock()
+	wait := time.Now().Before(s.redisRetry)
+	s.mu.Unlock()
+	if wait {
+		return false
+	}
+	revoked, err := s.revoked(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.redisRetry = time.Now().Add(sessionRetry)
+		if !s.redisDown {
+			s.redisDown = true
+			s.logger.Warn("session: Redis does not answer: sessions are not checked for sign-outs recorded there (during a failover)", "error", err.Error())
+		}
+		return false
+	}
+	if s.redisDown {
+		s.redisDown = false
+		s.logger.Info("session: Redis answers again: sessions are checked for sign-outs recorded there")
+	}
+	return revoked
+}
+
+// deleteRevoked deletes the row of a revoked session this process has not
+// seen gone, when a primary may take it: the process that handled the
+// sign-out may have stopped before one answered.
+func (s *SessionCache) deleteRevoked(token string, key [32]byte) {
+	if s.reader.StandingIn() {
+		return
+	}
+	if err := s.store.Delete(token); err != nil {
+		if !db.NoPrimary(err) {
+			s.logger.Warn("session: deleting a revoked session failed", "error", err.Error())
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[key]; ok && e.revoked {
+		e.rowGone = true
+		s.m[key] = e
+	}
+}
+
+// remaining is how long a revocation of the session e (if known) must be
+// kept: until its deadline, at most the sessions' lifetime.
+func (s *SessionCache) remaining(e sessionEntry, known bool, now time.Time) time.Duration {
+	ttl := s.lifetime
+	if known && !e.revoked {
+		if deadline, _, err := (scs.GobCodec{}).Decode(e.b); err == nil {
+			ttl = min(ttl, deadline.Sub(now))
+		}
+	}
+	return max(ttl, time.Minute)
 }
 
 // errNoPrimary is what StandIn is told when the probe already found the
@@ -318,14 +440,27 @@ func (s *SessionCache) Find(token string) ([]byte, bool, error) {
 	e, ok := s.m[key]
 	s.mu.Unlock()
 	if ok && e.revoked && now.Sub(e.checked) < sessionRevoked {
+		if !e.rowGone {
+			s.deleteRevoked(token, key)
+		}
 		return nil, false, nil
 	}
 	if ok && !e.revoked && now.Sub(e.checked) < sessionTrust && (e.expiry.IsZero() || now.Before(e.expiry)) {
 		return e.b, true, nil
 	}
-	b, found, err := s.find(token)
+	b, found, primary, err := s.find(token)
 	if err != nil {
 		return nil, false, err
+	}
+	if found && s.revokedInRedis(hex.EncodeToString(key[:])) {
+		// Signed out during a failover, and this process missed the word.
+		s.mu.Lock()
+		s.remember(key, sessionEntry{revoked: true, checked: now}, now)
+		s.mu.Unlock()
+		if primary {
+			s.deleteRevoked(token, key)
+		}
+		return nil, false, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -392,24 +527,41 @@ func (s *SessionCache) Commit(token string, b []byte, expiry time.Time) error {
 
 // Delete removes the session and refuses its token from now on, here and
 // (see Share) in every other process. Without a primary (a failover) it
-// announces the sign-out on the Redis relay and deletes the session once a
-// primary answers; without a relay it fails, the token refused here only.
+// records and announces the sign-out on the Redis relay and deletes the
+// session once a primary answers; when Redis takes neither (or without a
+// relay) it fails, the token refused here only.
 func (s *SessionCache) Delete(token string) error {
 	now := time.Now()
 	key := sha256.Sum256([]byte(token))
+	hexKey := hex.EncodeToString(key[:])
 	s.mu.Lock()
+	prev, known := s.m[key]
 	s.remember(key, sessionEntry{revoked: true, checked: now}, now)
 	s.mu.Unlock()
-	if err := s.store.Delete(token); err != nil {
-		if s.announce == nil || !db.NoPrimary(err) || s.announce(hex.EncodeToString(key[:])) != nil {
-			return err
+	err := s.store.Delete(token)
+	if err == nil {
+		s.mu.Lock()
+		if e, ok := s.m[key]; ok && e.revoked {
+			e.rowGone = true
+			s.m[key] = e
 		}
-		s.deleteLater(token)
+		s.mu.Unlock()
+		if s.publish != nil {
+			return s.publish(hexKey)
+		}
 		return nil
 	}
-	if s.publish != nil {
-		return s.publish(hex.EncodeToString(key[:]))
+	if s.announce == nil || !db.NoPrimary(err) {
+		return err
 	}
+	recorded := s.revoke(hexKey, s.remaining(prev, known, now))
+	if recorded != nil && !errors.Is(recorded, invalidate.ErrNoRelay) {
+		s.logger.Warn("session: a sign-out during a failover could not be recorded in Redis: processes that miss its word accept the session until its delete", "error", recorded.Error())
+	}
+	if s.announce(hexKey) != nil && recorded != nil {
+		return err
+	}
+	s.deleteLater(token)
 	return nil
 }
 
@@ -436,6 +588,12 @@ func (s *SessionCache) retryDeletes() {
 	for {
 		time.Sleep(sessionRetry)
 		s.mu.Lock()
+		if s.stopped {
+			clear(s.pending)
+			s.retrying = false
+			s.mu.Unlock()
+			return
+		}
 		tokens := slices.Collect(maps.Keys(s.pending))
 		s.mu.Unlock()
 		for _, token := range tokens {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -454,10 +453,7 @@ func TestSignOutThroughAPrimaryFailoverReachesEveryInstance(t *testing.T) {
 	primary, err := db.Open(ctx, cluster.PrimaryURL())
 	require.NoError(t, err)
 	t.Cleanup(primary.Close)
-	redisURL := "redis://127.0.0.1:6379/0"
-	if u := os.Getenv("REDIS_TEST_URL"); u != "" {
-		redisURL = u
-	}
+	redisURL := testRedisURL()
 	instance := func() *webtest.App {
 		return webtest.Start(t, webtest.WithPool(primary), webtest.WithConfig(func(c *config.Config) {
 			c.Database.ReplicaURL = cluster.StandbyURL()

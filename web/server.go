@@ -156,6 +156,8 @@ type Server struct {
 	// UsageStream queues usage events (nil: POST /v1/usage/events charges
 	// them in the request).
 	UsageStream *usagestream.Stream
+	// sessionCache is Sessions.Store, stopped when Serve ends.
+	sessionCache *SessionCache
 	// usageDesk is the back office's dead-letter desk (nil without a stream).
 	usageDesk *usagestream.Desk
 
@@ -243,15 +245,16 @@ func New(d Deps) (*Server, error) {
 		}
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 	}
+	s.Sessions.Lifetime = 7 * 24 * time.Hour
 	sessions := NewSessionCache(pgxstore.NewWithCleanupInterval(d.Pool, 0))
 	if d.Invalidation != nil {
-		sessions.Share(d.Pool, d.Invalidation)
+		sessions.Share(d.Pool, d.Invalidation, s.Sessions.Lifetime, s.Logger)
 	}
 	if d.Reader.Replicated() {
 		sessions.StandIn(d.Reader)
 	}
 	s.Sessions.Store = sessions
-	s.Sessions.Lifetime = 7 * 24 * time.Hour
+	s.sessionCache = sessions
 	s.Sessions.IdleTimeout = 24 * time.Hour
 	s.Sessions.Cookie.Name = "credits_session"
 	s.Sessions.Cookie.HttpOnly = true
@@ -350,7 +353,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	err := hs.Shutdown(sctx)
+	s.sessionCache.Stop()
+	if err != nil {
 		return fmt.Errorf("web: shutdown: %w", err)
 	}
 	return nil

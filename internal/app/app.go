@@ -556,6 +556,10 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 		// answer must cost it a second, not go-redis's retried 3 s reads.
 		ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = time.Second, time.Second, time.Second
 		ropts.MaxRetries = -1
+		// A session read from the database is checked there for a
+		// sign-out recorded during a failover, under its own short
+		// deadline (web.SessionCache).
+		ropts.ContextTimeoutEnabled = true
 		relay := redis.NewClient(ropts)
 		a.closers = append(a.closers, func() { _ = relay.Close() })
 		a.Invalidation.Relay(relay, invalidate.Channel+":"+pool.Config().ConnConfig.Database)

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +45,13 @@ type App struct {
 	// another role (the owner's jobs: partitions, the archive). Empty on
 	// the package's shared database.
 	DatabaseURL string
+
+	stop func()
 }
+
+// Stop stops the server as a `credits serve` process shutting down does,
+// before the test ends (an instance lost while others go on).
+func (a *App) Stop() { a.stop() }
 
 // Config is the configuration tests run with: development defaults as
 // config reads them from an empty environment (whatever this machine's
@@ -183,13 +190,14 @@ func Start(t testing.TB, opts ...Option) *App {
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("webtest: server stopped with %v", err)
 		}
 	})
-	return &App{URL: url, Server: srv, Pool: pool, Services: services, DatabaseURL: ownURL}
+	t.Cleanup(stop)
+	return &App{URL: url, Server: srv, Pool: pool, Services: services, DatabaseURL: ownURL, stop: stop}
 }
 
 // testWriter sends server logs to t.Log, so they show with a failing test.

@@ -16,7 +16,8 @@
 // A change the database cannot take (a sign-out while no primary answers,
 // a failover) cannot publish a row either: with a Redis relay (Relay) its
 // writer announces it over Redis pub/sub instead (Announce), and every Hub
-// delivers what it hears there too.
+// delivers what it hears there too; a revocation is also recorded there
+// (Revoke), for the processes not subscribed at that moment (Revoked).
 package invalidate
 
 import (
@@ -173,6 +174,40 @@ func (h *Hub) Announce(ctx context.Context, topic Topic, key string) error {
 		return fmt.Errorf("invalidate: announce %s: %w", topic, err)
 	}
 	return nil
+}
+
+// Revoke records in Redis, for ttl, that topic's key was revoked (a
+// sign-out while no primary answers): Announce's word reaches only the
+// processes subscribed at that moment, this record also one that starts or
+// reconnects later, which asks Revoked when it reads the thing from the
+// database. Errors: ErrNoRelay, Redis errors.
+func (h *Hub) Revoke(ctx context.Context, topic Topic, key string, ttl time.Duration) error {
+	if h.redis == nil {
+		return ErrNoRelay
+	}
+	if err := h.redis.Set(ctx, h.revokedKey(topic, key), "1", ttl).Err(); err != nil {
+		return fmt.Errorf("invalidate: revoke %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Revoked reports whether Revoke recorded topic's key and the record has
+// not expired. Errors: ErrNoRelay, Redis errors.
+func (h *Hub) Revoked(ctx context.Context, topic Topic, key string) (bool, error) {
+	if h.redis == nil {
+		return false, ErrNoRelay
+	}
+	n, err := h.redis.Exists(ctx, h.revokedKey(topic, key)).Result()
+	if err != nil {
+		return false, fmt.Errorf("invalidate: revoked %s: %w", topic, err)
+	}
+	return n > 0, nil
+}
+
+// revokedKey is Revoke's Redis key, under the relay's channel name (one per
+// database).
+func (h *Hub) revokedKey(topic Topic, key string) string {
+	return h.channel + ":revoked:" + string(topic) + ":" + key
 }
 
 // Run listens and polls (and hears the relay) until ctx ends.

@@ -136,6 +136,54 @@ func TestAnnounceReachesEveryProcessOverRedis(t *testing.T) {
 	require.ErrorIs(t, plain.Announce(ctx, invalidate.RelayKey, "x"), invalidate.ErrNoRelay)
 }
 
+// TestRevokeIsRecordedForProcessesThatStartLater: a revocation recorded
+// with Revoke is seen by a process whose hub starts afterwards (it heard
+// no word), until its ttl ends; another channel's (another database's)
+// processes and other keys do not see it; without a relay both say so.
+func TestRevokeIsRecordedForProcessesThatStartLater(t *testing.T) {
+	ctx := context.Background()
+	url := "redis://127.0.0.1:6379/0"
+	if u := os.Getenv("REDIS_TEST_URL"); u != "" {
+		url = u
+	}
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	channel := invalidate.Channel + ":" + t.Name() + ":" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	relayed := func(channel string) *invalidate.Hub {
+		client := redis.NewClient(opts)
+		t.Cleanup(func() { _ = client.Close() })
+		_, hub, _ := processRelayed(t, invalidate.Options{}, func(hub *invalidate.Hub) { hub.Relay(client, channel) })
+		return hub
+	}
+	a := relayed(channel)
+	require.NoError(t, a.Revoke(ctx, invalidate.Session, "k1", 700*time.Millisecond))
+	later, other := relayed(channel), relayed(channel+":other")
+	for _, c := range []struct {
+		hub   *invalidate.Hub
+		topic invalidate.Topic
+		key   string
+		want  bool
+	}{
+		{later, invalidate.Session, "k1", true},
+		{other, invalidate.Session, "k1", false},
+		{later, invalidate.Session, "k2", false},
+		{later, invalidate.RelayKey, "k1", false},
+	} {
+		got, err := c.hub.Revoked(ctx, c.topic, c.key)
+		require.NoError(t, err)
+		require.Equal(t, c.want, got, "%s %s", c.topic, c.key)
+	}
+	require.Eventually(t, func() bool {
+		got, err := later.Revoked(ctx, invalidate.Session, "k1")
+		return err == nil && !got
+	}, 3*time.Second, 50*time.Millisecond, "the record ends with its ttl")
+
+	_, plain, _ := process(t, invalidate.Options{})
+	require.ErrorIs(t, plain.Revoke(ctx, invalidate.Session, "x", time.Minute), invalidate.ErrNoRelay)
+	_, err = plain.Revoked(ctx, invalidate.Session, "x")
+	require.ErrorIs(t, err, invalidate.ErrNoRelay)
+}
+
 // processRelayed is process with relay (when not nil) applied to its hub
 // before it runs.
 func processRelayed(t *testing.T, opts invalidate.Options, relay func(*invalidate.Hub)) (*pgxpool.Pool, *invalidate.Hub, *heard) {
