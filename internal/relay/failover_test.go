@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
@@ -24,14 +25,8 @@ import (
 // from the standby, and a stream that ends while no primary answers is
 // charged once one does.
 func TestGatewayThroughAPrimaryFailover(t *testing.T) {
-	cluster := replicatest.Start(t, "credits_relay_failover")
+	cluster, primary, reader := startPair(t, "credits_relay_failover")
 	ctx := context.Background()
-	primary, reader := cluster.Reader()
-	owner, err := db.Open(ctx, cluster.PrimaryAdmin())
-	require.NoError(t, err)
-	_, err = pricing.New(owner).EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
-	owner.Close()
-	require.NoError(t, err)
 
 	// Keys stay trusted for the whole test once verified: a key verified
 	// before the stop is served from the cache, one never used from the
@@ -151,4 +146,19 @@ func TestGatewayThroughAPrimaryFailover(t *testing.T) {
 		resp, _, _ := call(b.url, secret, small)
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 200*time.Millisecond, "calls are billed again")
+}
+
+// startPair starts a real primary and standby for a failover test with the
+// default rate card on it, and the primary's pool and a probing reader.
+func startPair(t *testing.T, name string) (*replicatest.Cluster, *pgxpool.Pool, *db.Reader) {
+	t.Helper()
+	cluster := replicatest.Start(t, name)
+	ctx := context.Background()
+	primary, reader := cluster.Reader()
+	owner, err := db.Open(ctx, cluster.PrimaryAdmin())
+	require.NoError(t, err)
+	_, err = pricing.New(owner).EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
+	owner.Close()
+	require.NoError(t, err)
+	return cluster, primary, reader
 }

@@ -20,10 +20,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/gateway"
 	"github.com/seed75218f88/credits/internal/ledger"
-	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
-	"github.com/seed75218f88/credits/internal/platform/replicatest"
-	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/relay"
 )
 
@@ -270,14 +267,8 @@ func TestLostReserveIsReleased(t *testing.T) {
 // nothing charged. A reserve tried while the primary is down never reached
 // a server, so it is not tried again.
 func TestLostReserveThroughAPrimaryRestart(t *testing.T) {
-	cluster := replicatest.Start(t, "credits_relay_lost")
+	cluster, primary, reader := startPair(t, "credits_relay_lost")
 	ctx := context.Background()
-	primary, reader := cluster.Reader()
-	owner, err := db.Open(ctx, cluster.PrimaryAdmin())
-	require.NoError(t, err)
-	_, err = pricing.New(owner).EnsureDefault(ctx, "test", pricing.DefaultCreditPriceRMB)
-	owner.Close()
-	require.NoError(t, err)
 	b := setupOn(t, primary, reader, func(o *relay.Options) { o.KeyCacheTTL = time.Hour; o.UpstreamTTL = time.Hour })
 	b.upstream(t, "lost-restart", "deepseek-chat=sim-chat", 0)
 	r, lossy, url := lossyRelay(t, b, relay.Options{KeyCacheTTL: time.Hour, UpstreamTTL: time.Hour})
