@@ -112,8 +112,12 @@ func BenchmarkUsageIngestion(b *testing.B) {
 				// process CPU: wait for the round's charges first, then
 				// for their acknowledgements.
 				target += clients * perBatch
-				for deadline := time.Now().Add(time.Minute); c.charged.Load() < target && time.Now().Before(deadline); {
-					time.Sleep(time.Millisecond)
+				for deadline := time.After(time.Minute); c.charged.Load() < target; {
+					select {
+					case <-c.charging:
+					case <-deadline:
+						b.Fatalf("charged %d of %d events in a minute", c.charged.Load(), target)
+					}
 				}
 				for {
 					n, err := s.Backlog(ctx)
