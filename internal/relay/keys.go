@@ -23,6 +23,7 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
 	"github.com/seed75218f88/credits/internal/platform/invalidate"
+	"github.com/seed75218f88/credits/internal/platform/readahead"
 )
 
 // Key is a customer API key as stored: its prefix, never its secret.
@@ -102,9 +103,9 @@ type Keys struct {
 	models func(ctx context.Context) ([]string, error)
 	opts   Options
 	cache  sync.Map // [32]byte sha256(secret) -> cachedKey
-	// refreshing holds the keys being read again ahead of their expiry
-	// ([32]byte -> struct{}), so one read runs per key at a time.
-	refreshing sync.Map
+	// ahead reads keys again ahead of their expiry (entries: [32]byte),
+	// one read per key at a time.
+	ahead readahead.Group
 	// forgetMu and forgets keep a key read before it was revoked from
 	// being cached after the revocation was heard: a read stores its key
 	// only when no forget happened since the read began.
@@ -471,7 +472,7 @@ func (s *Keys) Authenticate(ctx context.Context, secret string) (Key, error) {
 				return Key{}, ErrInvalidKey
 			}
 			if age >= s.opts.KeyCacheTTL/2 {
-				s.refreshAhead(sum, secret)
+				s.refreshAhead(ctx, sum, secret)
 			}
 			return c.key, nil
 		}
@@ -482,18 +483,12 @@ func (s *Keys) Authenticate(ctx context.Context, secret string) (Key, error) {
 
 // refreshAhead reads the key again in the background unless a read of it
 // is already running; a key found revoked or expired leaves the cache.
-func (s *Keys) refreshAhead(sum [32]byte, secret string) {
-	if _, running := s.refreshing.LoadOrStore(sum, struct{}{}); running {
-		return
-	}
-	go func() {
-		defer s.refreshing.Delete(sum)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
+func (s *Keys) refreshAhead(ctx context.Context, sum [32]byte, secret string) {
+	s.ahead.Start(ctx, sum, func(ctx context.Context) {
 		if _, err := s.verify(ctx, sum, secret); errors.Is(err, ErrInvalidKey) {
 			s.cache.Delete(sum)
 		}
-	}()
+	})
 }
 
 // verify reads a live key by its secret, records its use (authKey) and

@@ -17,12 +17,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/piicrypto"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/readahead"
 )
 
 // Upstream is an OpenAI-compatible provider the gateway forwards to, as
@@ -108,7 +110,8 @@ func (r upstreamRow) upstream() Upstream {
 
 // Upstreams stores the upstreams (admins change them, audited) and gives
 // the gateway the enabled ones with their opened secrets, cached for
-// Options.UpstreamTTL, each with its circuit breaker.
+// Options.UpstreamTTL and read again in the background past half of it
+// (enabled), each with its circuit breaker.
 type Upstreams struct {
 	pool   db.Querier
 	sealer *piicrypto.Sealer
@@ -116,9 +119,16 @@ type Upstreams struct {
 
 	mu       sync.Mutex
 	live     []*liveUpstream
-	loadedAt time.Time
+	loadedAt time.Time // when the read of live began; zero: no list to serve
+	// version counts this process's changes (invalidate): a read begun
+	// before one neither stores its list nor is joined by a call after it.
+	version  uint64
 	breakers map[int64]*breakerEntry
 	process  string // this process, in relay_breaker_states
+	// reads shares one read of the list (by version) among the calls
+	// waiting for it and the read ahead; ahead starts that one.
+	reads singleflight.Group
+	ahead readahead.Group
 }
 
 // liveUpstream is an enabled upstream as the gateway calls it.
@@ -343,54 +353,94 @@ func (s *Upstreams) storeSecret(ctx context.Context, tx pgx.Tx, id int64, secret
 	return err
 }
 
+// invalidate makes the next call read the list (this process changed it).
 func (s *Upstreams) invalidate() {
 	s.mu.Lock()
 	s.loadedAt = time.Time{}
+	s.version++
 	s.mu.Unlock()
 }
 
-// enabled returns the enabled upstreams with their secrets, reloaded after
-// Options.UpstreamTTL; each keeps its circuit breaker until it changes.
+// enabled returns the enabled upstreams with their secrets; each keeps its
+// circuit breaker until it changes. A list is served for
+// Options.UpstreamTTL from when its read began, so a change made elsewhere
+// (an upstream disabled, a mapping) is obeyed within that; past half of it
+// a call starts one read in the background and is served the list it has,
+// so in steady traffic no call waits on the database. A call waits only
+// when there is no list to serve: the first, one after a change here, or
+// one after a TTL in which no call came past half of it; the calls waiting
+// then share one read. A read that fails leaves the list it had, if any,
+// being served.
 func (s *Upstreams) enabled(ctx context.Context) ([]*liveUpstream, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.opts.Now()
-	if !s.loadedAt.IsZero() && now.Sub(s.loadedAt) < s.opts.UpstreamTTL {
-		return s.live, nil
-	}
-	rows, err := s.rows(ctx, true)
-	if err != nil {
-		if s.live != nil { // keep serving what we had
-			return s.live, nil
+	s.mu.Lock()
+	live, at, version := s.live, s.loadedAt, s.version
+	s.mu.Unlock()
+	if !at.IsZero() {
+		if age := now.Sub(at); age < s.opts.UpstreamTTL {
+			if age >= s.opts.UpstreamTTL/2 {
+				s.ahead.Start(ctx, version, func(ctx context.Context) { _, _ = s.read(ctx, version) })
+			}
+			return live, nil
 		}
-		return nil, err
 	}
-	live := make([]*liveUpstream, 0, len(rows))
-	seen := map[int64]bool{}
-	for _, r := range rows {
-		var secret string
-		if len(r.Sealed) > 0 {
+	// The read outlives a caller that gives up, for the others.
+	return s.read(context.WithoutCancel(ctx), version)
+}
+
+// read reads the list at version, once for all who ask for it at once,
+// and stores it unless the list changed here since (invalidate).
+func (s *Upstreams) read(ctx context.Context, version uint64) ([]*liveUpstream, error) {
+	v, err, _ := s.reads.Do(strconv.FormatUint(version, 10), func() (any, error) {
+		began := s.opts.Now()
+		rows, err := s.rows(ctx, true)
+		if err != nil {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.live != nil { // keep serving what we had
+				return s.live, nil
+			}
+			return nil, err
+		}
+		secrets := make([]string, len(rows))
+		for i, r := range rows {
+			if len(r.Sealed) == 0 {
+				continue
+			}
 			b, err := s.sealer.Open(r.Sealed, aad(r.ID))
 			if err != nil {
 				return nil, fmt.Errorf("relay: open the secret of upstream %q: %w", r.Name, err)
 			}
-			secret = string(b)
+			secrets[i] = string(b)
 		}
-		b := s.breakers[r.ID]
-		if b == nil || !b.updated.Equal(r.UpdatedAt) {
-			b = &breakerEntry{updated: r.UpdatedAt, cb: s.newBreaker(r.ID, r.Name)}
-			s.breakers[r.ID] = b
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		live := make([]*liveUpstream, 0, len(rows))
+		seen := map[int64]bool{}
+		for i, r := range rows {
+			b := s.breakers[r.ID]
+			if b == nil || !b.updated.Equal(r.UpdatedAt) {
+				b = &breakerEntry{updated: r.UpdatedAt, cb: s.newBreaker(r.ID, r.Name)}
+				s.breakers[r.ID] = b
+			}
+			seen[r.ID] = true
+			live = append(live, &liveUpstream{Upstream: r.upstream(), secret: secrets[i], breaker: b.cb})
 		}
-		seen[r.ID] = true
-		live = append(live, &liveUpstream{Upstream: r.upstream(), secret: secret, breaker: b.cb})
+		if s.version != version { // changed here while it was read: the next call reads it again
+			return live, nil
+		}
+		for id := range s.breakers {
+			if !seen[id] {
+				delete(s.breakers, id)
+			}
+		}
+		s.live, s.loadedAt = live, began
+		return live, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for id := range s.breakers {
-		if !seen[id] {
-			delete(s.breakers, id)
-		}
-	}
-	s.live, s.loadedAt = live, now
-	return live, nil
+	return v.([]*liveUpstream), nil
 }
 
 func (s *Upstreams) newBreaker(id int64, name string) *gobreaker.TwoStepCircuitBreaker[struct{}] {
