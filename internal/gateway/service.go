@@ -15,6 +15,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/plans"
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/readahead"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 	"github.com/seed75218f88/credits/internal/webhook"
@@ -47,10 +48,16 @@ type Service struct {
 
 	byID    sync.Map           // account id -> *accountInfo
 	reloads singleflight.Group // account id -> one reload at a time
-	byExt   sync.Map           // extKey -> account id
-	cards   sync.Map           // version -> pricing.Card (immutable)
-	acards  sync.Map           // account card id -> pricing.AccountCard (immutable)
-	macs    sync.Pool          // hash.Hash: HMAC-SHA256 keyed with Options.Secret (reservation tokens)
+	ahead   readahead.Group    // account id -> a reload ahead of expiry
+	// forgetMu and forgets keep a reload begun before a forget (a change
+	// heard) from caching its copy after it: a reload stores its copy
+	// only when no forget happened since it began.
+	forgetMu sync.Mutex
+	forgets  uint64
+	byExt    sync.Map  // extKey -> account id
+	cards    sync.Map  // version -> pricing.Card (immutable)
+	acards   sync.Map  // account card id -> pricing.AccountCard (immutable)
+	macs     sync.Pool // hash.Hash: HMAC-SHA256 keyed with Options.Secret (reservation tokens)
 
 	tiersMu sync.Mutex
 	tiers   []ledger.Tier // the tier table, read at tiersAt
@@ -64,7 +71,7 @@ type accountInfo struct {
 	verified bool
 	models   []string              // the account's own model allow-list; nil: every model
 	cards    []pricing.AccountCard // the versions of the account's own rate card, oldest first
-	at       time.Time
+	at       time.Time             // when its reload began
 }
 
 type extKey struct {
@@ -146,6 +153,7 @@ func (s *Service) account(ctx context.Context, mode ledger.Mode, externalID stri
 			return a, nil
 		}
 	}
+	began, forgets := s.opts.Now(), s.forgetsNow()
 	acct, err := s.ledger.AccountByExternalID(ctx, mode, externalID)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, ErrNotFound
@@ -153,7 +161,7 @@ func (s *Service) account(ctx context.Context, mode ledger.Mode, externalID stri
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.load(ctx, acct)
+	a, err := s.load(ctx, acct, began, forgets)
 	if err != nil {
 		return nil, err
 	}
@@ -161,20 +169,35 @@ func (s *Service) account(ctx context.Context, mode ledger.Mode, externalID stri
 	return a, nil
 }
 
-// accountByID returns a cached account, reloading it after CacheTTL.
+// accountByID returns a cached account. A copy is served for CacheTTL from
+// when its reload began, so a change another process makes (a limit, the
+// verification, the model allow-list, the own rate card) is obeyed within
+// that; past half of it a call starts one reload in the background and is
+// served the copy, so an account in steady use is never reloaded on a
+// call's path. A call waits for the reload only when there is no copy to
+// serve: the account's first call, one after a change heard here
+// (Forget), or one after a CacheTTL in which no call came past half of it.
 func (s *Service) accountByID(ctx context.Context, id int64) (*accountInfo, error) {
 	if v, ok := s.byID.Load(id); ok {
 		a := v.(*accountInfo)
-		if s.opts.Now().Sub(a.at) < s.opts.CacheTTL {
+		if age := s.opts.Now().Sub(a.at); age < s.opts.CacheTTL {
+			if age >= s.opts.CacheTTL/2 {
+				s.ahead.Start(ctx, id, func(ctx context.Context) { _, _ = s.reload(ctx, id) })
+			}
 			return a, nil
 		}
 	}
-	// Requests for an account whose entry just expired share one reload
-	// (three queries) instead of each doing it; forget ends the sharing,
-	// so a request after a change never joins a reload begun before it.
 	// The reload outlives a caller that gives up, for the others.
+	return s.reload(context.WithoutCancel(ctx), id)
+}
+
+// reload reads account id and caches it. Calls for an account whose copy
+// expired share one reload (five reads) with each other and with the one
+// ahead; forget ends the sharing, so a call after a change never joins a
+// reload begun before it.
+func (s *Service) reload(ctx context.Context, id int64) (*accountInfo, error) {
 	v, err, _ := s.reloads.Do(strconv.FormatInt(id, 10), func() (any, error) {
-		ctx := context.WithoutCancel(ctx)
+		began, forgets := s.opts.Now(), s.forgetsNow()
 		acct, err := s.ledger.Account(ctx, id)
 		if errors.Is(err, ledger.ErrNotFound) {
 			return nil, ErrNotFound
@@ -182,7 +205,7 @@ func (s *Service) accountByID(ctx context.Context, id int64) (*accountInfo, erro
 		if err != nil {
 			return nil, err
 		}
-		return s.load(ctx, acct)
+		return s.load(ctx, acct, began, forgets)
 	})
 	if err != nil {
 		return nil, err
@@ -190,8 +213,17 @@ func (s *Service) accountByID(ctx context.Context, id int64) (*accountInfo, erro
 	return v.(*accountInfo), nil
 }
 
-func (s *Service) load(ctx context.Context, acct ledger.Account) (*accountInfo, error) {
-	a := &accountInfo{acct: acct, at: s.opts.Now()}
+// forgetsNow is the count of forgets load compares with before caching.
+func (s *Service) forgetsNow() uint64 {
+	s.forgetMu.Lock()
+	defer s.forgetMu.Unlock()
+	return s.forgets
+}
+
+// load reads the rest of acct, read since began, and caches it unless a
+// forget happened since forgets was taken.
+func (s *Service) load(ctx context.Context, acct ledger.Account, began time.Time, forgets uint64) (*accountInfo, error) {
+	a := &accountInfo{acct: acct, at: began}
 	var err error
 	if a.own, err = s.Limits.Get(ctx, acct.ID); err != nil {
 		return nil, err
@@ -207,7 +239,11 @@ func (s *Service) load(ctx context.Context, acct ledger.Account) (*accountInfo, 
 	if a.cards, err = s.pricing.AccountCards(ctx, acct.ID); err != nil {
 		return nil, err
 	}
-	s.byID.Store(acct.ID, a)
+	s.forgetMu.Lock()
+	if s.forgets == forgets {
+		s.byID.Store(acct.ID, a)
+	}
+	s.forgetMu.Unlock()
 	return a, nil
 }
 
@@ -222,6 +258,9 @@ func (s *Service) ForgetAll() {
 }
 
 func (s *Service) forget(id int64) {
+	s.forgetMu.Lock()
+	defer s.forgetMu.Unlock()
+	s.forgets++
 	s.reloads.Forget(strconv.FormatInt(id, 10))
 	s.byID.Delete(id)
 }
