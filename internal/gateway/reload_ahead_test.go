@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/access"
+	"github.com/seed75218f88/credits/internal/platform/atonce"
 	"github.com/seed75218f88/credits/internal/pricing"
 	"github.com/seed75218f88/credits/internal/ratelimit"
 )
@@ -66,25 +67,9 @@ func TestAccountReloadedAheadOfExpiry(t *testing.T) {
 	// reserves makes 64 at once and fails if they take over 5 s.
 	reserves := func() {
 		t.Helper()
-		var wg sync.WaitGroup
-		var failed atomic.Int64
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if reserve() != nil {
-					failed.Add(1)
-				}
-			}()
-		}
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the reserves waited on the reload")
-		}
-		require.Zero(t, failed.Load())
+		failed, ok := atonce.Run(64, 5*time.Second, reserve)
+		require.True(t, ok, "the reserves waited on the reload")
+		require.Zero(t, failed)
 	}
 
 	require.NoError(t, reserve()) // first use: read on the call's path

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/piicrypto"
+	"github.com/seed75218f88/credits/internal/platform/atonce"
 	"github.com/seed75218f88/credits/internal/platform/dbtest"
 )
 
@@ -95,25 +97,15 @@ func TestUpstreamListReadAhead(t *testing.T) {
 	// calls makes 64 calls at once and fails if they take over 5 s.
 	calls := func(m string) {
 		t.Helper()
-		var wg sync.WaitGroup
-		var missed atomic.Int64
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if models, err := store.PublicModels(ctx); err != nil || !strings.Contains(strings.Join(models, " "), m) {
-					missed.Add(1)
-				}
-			}()
-		}
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the calls waited on the read")
-		}
-		require.Zero(t, missed.Load(), "every call is served the list")
+		missed, ok := atonce.Run(64, 5*time.Second, func() error {
+			models, err := store.PublicModels(ctx)
+			if err == nil && !strings.Contains(strings.Join(models, " "), m) {
+				err = errors.New("not in the list: " + m)
+			}
+			return err
+		})
+		require.True(t, ok, "the calls waited on the read")
+		require.Zero(t, missed, "every call is served the list")
 	}
 
 	t.Run("FirstUseWaitsForTheRead", func(t *testing.T) {
