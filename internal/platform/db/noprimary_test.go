@@ -30,9 +30,14 @@ func unansweredAddr(t *testing.T) string {
 	require.NoError(t, err)
 	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
 	require.NoError(t, syscall.Listen(fd, 0))
-	ln, err := net.FileListener(os.NewFile(uintptr(fd), "backlog"))
+	// FileListener keeps its own copy of the descriptor; the original is
+	// closed through its *os.File only. Closing it with syscall.Close left
+	// the File's finalizer to close the same number again later — by then
+	// another connection's (a pool's), which then waited forever.
+	f := os.NewFile(uintptr(fd), "backlog")
+	ln, err := net.FileListener(f)
 	require.NoError(t, err)
-	_ = syscall.Close(fd) // FileListener holds its own copy
+	require.NoError(t, f.Close())
 	t.Cleanup(func() { _ = ln.Close() })
 	addr := ln.Addr().String()
 	for range 8 {
