@@ -218,3 +218,68 @@ func TestReferralRewardIsPromotionalNotRevenue(t *testing.T) {
 	require.Len(t, mine, 1)
 	require.Equal(t, o.OrderNo, mine[0].OrderNo)
 }
+
+// TestRefundTakesBackTheReferralReward: an invitee's first ¥100 top-up
+// earns its inviter 10 % of its 100,000 paid credits; refunding ¥30 of the
+// top-up takes back 30 % of the reward (3,000), and refunding the rest takes
+// back what the inviter has left of it — the 2,000 it spent meanwhile stay
+// spent — so a top-up paid and refunded leaves no reward to spend. Before,
+// the reward stayed whole after a full refund: a pair of accounts could
+// mint the inviter's credit for free. A retried refund takes nothing twice.
+func TestRefundTakesBackTheReferralReward(t *testing.T) {
+	b := setupPay(t)
+	ctx := context.Background()
+	_, inviter := b.register(t, uniqEmail("reclaim-inviter"), "")
+	code, err := b.app.Services.Referrals.Code(ctx, inviter.AccountID)
+	require.NoError(t, err)
+	c := webtest.NewClient(t, b.app.URL)
+	c.Get("/signup?ref=" + code)
+	login := uniqEmail("reclaim-invitee")
+	p := c.PostForm("/signup", map[string][]string{"login": {login}, "password": {"correct horse 1"},
+		"password_confirm": {"correct horse 1"}, "consent": {"yes"}, "ref": {code}})
+	require.Equal(t, http.StatusOK, p.Status)
+	invitee, err := b.auth.UserByLogin(ctx, login)
+	require.NoError(t, err)
+	_, err = b.verify.SubmitPerson(ctx, invitee.AccountID, "钱七", newPersonID(t))
+	require.NoError(t, err)
+
+	o, err := b.pay.CreateQROrder(ctx, invitee.AccountID, 10000, payments.ChannelWeChat)
+	require.NoError(t, err)
+	_, err = b.sim.Confirm(ctx, string(payments.ChannelWeChat), o.OrderNo)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.order(t, o.OrderNo).State == payments.StatePaid }, 10*time.Second, 20*time.Millisecond)
+	reward := func() ledger.Lot {
+		lots := referralLots(t, b.ledger, inviter.AccountID)
+		require.Len(t, lots, 1)
+		return lots[0]
+	}
+	requireCredits(t, "10000", reward().Remaining, "10 % of the paid 100,000 credits")
+
+	refund := func(fen int64, key string) {
+		_, err := b.pay.Refund(ctx, payments.RefundRequest{AccountID: invitee.AccountID, OrderNo: o.OrderNo, AmountFen: fen,
+			IdempotencyKey: key, Reason: "customer request", Actor: "staff:test"})
+		require.NoError(t, err)
+	}
+	refund(3000, "part")
+	requireCredits(t, "7000", reward().Remaining, "¥30 of ¥100 refunded: 30 % of the reward taken back")
+	refund(3000, "part") // the same refund again
+	requireCredits(t, "7000", reward().Remaining, "a retried refund takes nothing more")
+
+	_, err = b.ledger.Charge(ctx, ledger.ChargeRequest{AccountID: inviter.AccountID, Amount: decimal.NewFromInt(2000),
+		IdempotencyKey: "reclaim-spend", Model: "deepseek-chat"})
+	require.NoError(t, err)
+	refund(7000, "rest")
+	require.Equal(t, payments.StateRefunded, b.order(t, o.OrderNo).State)
+	requireCredits(t, "0", reward().Remaining, "the whole top-up refunded: nothing of the reward is left to spend")
+	bal, err := b.ledger.Balance(ctx, inviter.AccountID)
+	require.NoError(t, err)
+	requireCredits(t, "0", bal.Available, "the inviter keeps only what it spent")
+
+	evs, _, err := b.ledger.Events(ctx, inviter.AccountID, ledger.EventFilter{Types: []ledger.EventType{ledger.EventExpiry}}, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, evs, 2, "one take-back per refund")
+	for _, e := range evs {
+		require.Equal(t, referral.ReasonReclaimed, e.ReasonCode)
+	}
+	b.verifyLedger(t)
+}

@@ -298,6 +298,11 @@ func Build(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 			Credits: o.Credits, PaidFen: *o.PaidFen})
 		return err
 	}
+	popts.TopUpRefunded = func(ctx context.Context, tx pgx.Tx, o payments.Order, refundNo string, rc payments.RefundedCredits) error {
+		_, err := a.Referrals.ReclaimTx(ctx, tx, referral.Refunded{AccountID: o.AccountID, OrderNo: o.OrderNo,
+			RefundNo: refundNo, Paid: rc.Paid, Before: rc.Before, After: rc.After})
+		return err
+	}
 	popts.OnRefunded = func(ctx context.Context, refundNo string) error {
 		return a.Backoffice.MarkRefundDoneByRef(ctx, refundNo)
 	}

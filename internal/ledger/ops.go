@@ -717,9 +717,12 @@ func (l *Ledger) RefundTx(ctx context.Context, tx pgx.Tx, r RefundRequest) (Refu
 }
 
 // RevokeRequest takes back what is left of a granted (plan or promo) lot
-// before it expires.
+// before it expires, or at most Amount of it.
 type RevokeRequest struct {
-	LotID          int64
+	LotID int64
+	// Amount, when positive, bounds what is taken (rounded as every amount
+	// is); zero takes all that is left.
+	Amount         decimal.Decimal
 	IdempotencyKey string
 	Actor          string
 	// Reason is the expiry event's reason code (e.g. "plan_refund").
@@ -737,9 +740,9 @@ type RevokeResult struct {
 }
 
 // RevokeTx takes back, inside the caller's transaction tx, what is left of
-// a plan or promo lot, as an expiry event with reason r.Reason; credit held
-// by open reservations stays with them. A lot with nothing left revokes 0
-// and writes nothing. Errors: ErrNotFound, ErrInvalidArgument (a paid lot:
+// a plan or promo lot (at most r.Amount when positive), as an expiry event
+// with reason r.Reason; credit held by open reservations stays with them. A
+// lot with nothing left revokes 0 and writes nothing. Errors: ErrNotFound, ErrInvalidArgument (a paid lot:
 // paid credit leaves by a refund), ErrMissingIdempotencyKey,
 // ErrIdempotencyConflict.
 func (l *Ledger) RevokeTx(ctx context.Context, tx pgx.Tx, r RevokeRequest) (RevokeResult, error) {
@@ -750,8 +753,16 @@ func (l *Ledger) RevokeTx(ctx context.Context, tx pgx.Tx, r RevokeRequest) (Revo
 	if r.Reason == "" {
 		return res, fmt.Errorf("ledger: revoke: %w: a reason code is required", ErrInvalidArgument)
 	}
+	if r.Amount.IsNegative() {
+		return res, fmt.Errorf("ledger: revoke: %w", ErrInvalidAmount)
+	}
 	p := payload{"lot_id": r.LotID, "actor": r.Actor, "reason_code": r.Reason, "source_ref": r.SourceRef}
-	p = l.stamp(p, r.IdempotencyKey, "revoke", r.LotID, r.Reason, r.SourceRef)
+	identity := []any{"revoke", r.LotID, r.Reason, r.SourceRef}
+	if amount := Round(r.Amount); amount.IsPositive() {
+		p["amount"] = amount.String()
+		identity = append(identity, amount.String())
+	}
+	p = l.stamp(p, r.IdempotencyKey, identity...)
 	raw, err := l.execTx(ctx, tx, `SELECT ledger_revoke($1::jsonb)`, p)
 	if err == nil {
 		err = decode(raw, &res)

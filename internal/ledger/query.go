@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -87,6 +88,25 @@ func (l *Ledger) Lots(ctx context.Context, accountID int64) ([]Lot, error) {
 		return nil, fmt.Errorf("ledger: lots: %w", err)
 	}
 	return lots, nil
+}
+
+// LotBySourceTx returns, on q (a transaction or the pool), the account's
+// own lot credited with sourceRef (a referral reward's
+// "referral:<invitee>:<order>"), the newest when several were. Errors:
+// ErrNotFound.
+func LotBySourceTx(ctx context.Context, q db.DBTX, accountID int64, sourceRef string) (Lot, error) {
+	const sql = `SELECT ` + lotColumns + ` FROM ledger_lots
+WHERE pool_id = (SELECT pool_id FROM ledger_accounts WHERE id = $1) AND account_id = $1 AND source_ref = $2
+ORDER BY id DESC LIMIT 1`
+	rows, _ := q.Query(ctx, sql, accountID, sourceRef)
+	lot, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Lot])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Lot{}, fmt.Errorf("ledger: lot by source: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Lot{}, fmt.Errorf("ledger: lot by source: %w", err)
+	}
+	return lot, nil
 }
 
 // Balance returns the account's available and reserved credit, split by lot

@@ -201,6 +201,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING `
 		if err := s.transition(ctx, tx, &o, to, CauseRefund, detail); err != nil {
 			return err
 		}
+		if s.opts.TopUpRefunded != nil {
+			before := bases[o.ID].paid.Refunded
+			rc := RefundedCredits{Paid: bases[o.ID].paid.Amount, Before: before, After: before.Add(q.Credits)}
+			if err := s.opts.TopUpRefunded(ctx, tx, o, refundNo, rc); err != nil {
+				return err
+			}
+		}
 		out.Order = o
 		return nil
 	}()
@@ -208,6 +215,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING `
 		return Refund{}, fmt.Errorf("payments: refund %s: %w", r.OrderNo, err)
 	}
 	return out, nil
+}
+
+// RefundedCredits is how much of a top-up's paid lot (Paid credits) its
+// refunds have removed, before a refund and with it.
+type RefundedCredits struct {
+	Paid, Before, After decimal.Decimal
 }
 
 // planRefundTx refunds a plan, renewal or upgrade order on tx (the order

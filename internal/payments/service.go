@@ -186,6 +186,12 @@ type Options struct {
 	// reward the inviter there. An error rolls the payment back (the
 	// channel reports it again).
 	TopUpPaid func(ctx context.Context, tx pgx.Tx, o Order) error
+	// TopUpRefunded runs inside the transaction of a top-up's refund, after
+	// the ledger refund, with the order locked: refunded says how much of
+	// the order's paid credits all its refunds have removed, before this one
+	// and with it. Referrals take back the same share of the inviter's
+	// reward there. An error rolls the refund back.
+	TopUpRefunded func(ctx context.Context, tx pgx.Tx, o Order, refundNo string, refunded RefundedCredits) error
 	// ProductOffer prices one-time product code for an account about to buy
 	// it (internal/products, wired in app.Build): the version sold now, its
 	// price, a model pack's credits and lot validity, and the refund window.

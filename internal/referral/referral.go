@@ -326,13 +326,95 @@ func (s *Service) grantTx(ctx context.Context, tx pgx.Tx, t TopUp, inviterID int
 	}
 	_, err = s.ledger.CreditTx(ctx, tx, ledger.CreditRequest{
 		AccountID: inviterID, Kind: ledger.LotPromo, Amount: amount, EventType: ledger.EventGrant,
-		SourceRef: "referral:" + strconv.FormatInt(t.AccountID, 10) + ":" + t.OrderNo, Actor: "system:referral",
+		SourceRef: grantSource(t.AccountID, t.OrderNo), Actor: "system:referral",
 		ReasonCode: "referral_reward", IdempotencyKey: GrantKey(t.AccountID),
 	})
 	if err != nil {
 		return "", err
 	}
 	return Granted, nil
+}
+
+// ReasonReclaimed is the reason code of the ledger expiry event that takes
+// back a reward's share when the top-up it rewarded is refunded.
+const ReasonReclaimed = "referral_reclaimed"
+
+// Refunded is a refund of an invitee's top-up: how much of its paid credits
+// (Paid) all its refunds removed before this one (Before) and with it
+// (After), and the refund's number.
+type Refunded struct {
+	AccountID           int64 // the invitee
+	OrderNo, RefundNo   string
+	Paid, Before, After decimal.Decimal
+}
+
+// share is the part of amount that goes with refunded of paid credits:
+// amount × refunded ÷ paid, rounded once as the ledger rounds; all of it
+// once everything is refunded.
+func share(amount, refunded, paid decimal.Decimal) decimal.Decimal {
+	if !paid.IsPositive() || refunded.GreaterThanOrEqual(paid) {
+		return amount
+	}
+	return ledger.Round(amount.Mul(refunded).Div(paid))
+}
+
+const sqlGrantOfOrder = `SELECT inviter_account_id, amount FROM referral_grants WHERE invitee_account_id = $1 AND order_no = $2`
+
+// ReclaimTx takes back, inside tx — the refund's transaction — the
+// inviter's reward for the top-up r refunds, in the share of its paid
+// credits this refund removed (the reward was that share of them; all of
+// what is left once the top-up is wholly refunded), from what the reward
+// lot has left: what the inviter already spent stays spent. A top-up that
+// earned no reward takes nothing. The ledger event is an expiry with reason
+// referral_reclaimed, keyed by the refund, so a retried refund takes once.
+// A revocation the ledger refuses (the inviter's account closed) is logged
+// and skipped so that the refund still goes on. Errors: database errors
+// that abort tx (to be retried with the refund).
+func (s *Service) ReclaimTx(ctx context.Context, tx pgx.Tx, r Refunded) (decimal.Decimal, error) {
+	var inviterID int64
+	var amount decimal.Decimal
+	err := tx.QueryRow(ctx, sqlGrantOfOrder, r.AccountID, r.OrderNo).Scan(&inviterID, &amount)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return decimal.Zero, nil
+	}
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("referral: reclaim: %w", err)
+	}
+	due := share(amount, r.After, r.Paid).Sub(share(amount, r.Before, r.Paid))
+	if !due.IsPositive() {
+		return decimal.Zero, nil
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("referral: reclaim: %w", err)
+	}
+	res, err := func() (ledger.RevokeResult, error) {
+		lot, err := ledger.LotBySourceTx(ctx, sp, inviterID, grantSource(r.AccountID, r.OrderNo))
+		if err != nil {
+			return ledger.RevokeResult{}, err
+		}
+		return s.ledger.RevokeTx(ctx, sp, ledger.RevokeRequest{LotID: lot.ID, Amount: due,
+			IdempotencyKey: "referral-reclaim:" + r.RefundNo, Actor: "system:referral", Reason: ReasonReclaimed,
+			SourceRef: "payment_refund:" + r.RefundNo})
+	}()
+	if err == nil {
+		err = sp.Commit(ctx)
+	}
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		if db.IsRetryable(err) || ctx.Err() != nil {
+			return decimal.Zero, fmt.Errorf("referral: reclaim: %w", err)
+		}
+		s.opts.Logger.Error("referral: reward not taken back", "invitee", r.AccountID, "inviter", inviterID,
+			"order_no", r.OrderNo, "refund_no", r.RefundNo, "error", err)
+		return decimal.Zero, nil
+	}
+	return res.Revoked, nil
+}
+
+// grantSource is the reward lot's source reference.
+func grantSource(invitee int64, orderNo string) string {
+	return "referral:" + strconv.FormatInt(invitee, 10) + ":" + orderNo
 }
 
 // Summary is what the invite page shows an inviter.

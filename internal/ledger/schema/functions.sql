@@ -1474,12 +1474,15 @@ END $$;
 -- ledger_revoke takes back what is left of a granted lot (plan or promo)
 -- before its expiry, as an expiry event with the caller's reason code
 -- (plans' yearly refund revokes the remaining plan lots, reason
--- plan_refund): p {lot_id, key, hash, actor, reason_code, source_ref, now}.
+-- plan_refund): p {lot_id, key, hash, actor, reason_code, source_ref, now},
+-- and amount to take at most that much of it (a referral reward's share
+-- when the top-up it rewarded is partly refunded; absent: all that is left).
 -- Credit held by open reservations is not in remaining and is left to
 -- their commit or release. A lot with nothing left writes no event.
 CREATE OR REPLACE FUNCTION ledger_revoke(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_lot ledger_lots;
+    v_take numeric;
     v_acc ledger_accounts;
     v_pool ledger_accounts;
     v_r jsonb;
@@ -1502,15 +1505,19 @@ BEGIN
         RETURN '{"error": "invalid_argument"}';
     END IF;
     v_op := 0;
-    IF v_lot.remaining > 0 THEN
+    v_take := v_lot.remaining;
+    IF p ? 'amount' THEN
+        v_take := least(v_take, greatest((p->>'amount')::numeric, 0));
+    END IF;
+    IF v_take > 0 THEN
         v_at := greatest((p->>'now')::timestamptz, coalesce(v_pool.last_at, '-infinity'));
         v_op := nextval('ledger_op_seq');
-        UPDATE ledger_lots SET remaining = 0 WHERE pool_id = v_pool.id AND id = v_lot.id;
-        PERFORM ledger_emit(v_pool.id, v_lot.account_id, v_lot.id, v_op, 'expiry', -v_lot.remaining,
-                            v_pool.balance - v_lot.remaining, 0, NULL, p, v_at);
-        UPDATE ledger_accounts SET balance = balance - v_lot.remaining, last_at = v_at WHERE id = v_pool.id;
+        UPDATE ledger_lots SET remaining = remaining - v_take WHERE pool_id = v_pool.id AND id = v_lot.id;
+        PERFORM ledger_emit(v_pool.id, v_lot.account_id, v_lot.id, v_op, 'expiry', -v_take,
+                            v_pool.balance - v_take, 0, NULL, p, v_at);
+        UPDATE ledger_accounts SET balance = balance - v_take, last_at = v_at WHERE id = v_pool.id;
     END IF;
-    v_r := jsonb_build_object('op_id', v_op, 'lot_id', v_lot.id, 'revoked', v_lot.remaining);
+    v_r := jsonb_build_object('op_id', v_op, 'lot_id', v_lot.id, 'revoked', v_take);
     PERFORM ledger_remember(v_pool.id, v_acc.id, 'revoke', p, v_r);
     RETURN v_r;
 END $$;
