@@ -2,7 +2,12 @@ package relay
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -66,5 +71,56 @@ func TestEventBuffered(t *testing.T) {
 		rd := bufio.NewReader(strings.NewReader(in))
 		_, _ = rd.Peek(len(in))
 		require.Equal(t, want, eventBuffered(rd), "%q", in)
+	}
+}
+
+// discardFlusher is a ResponseWriter that keeps nothing and counts its
+// flushes, for timing what relayStream spends between the network calls.
+type discardFlusher struct {
+	h       http.Header
+	written int
+	flushes int
+}
+
+func (d *discardFlusher) Header() http.Header         { return d.h }
+func (d *discardFlusher) WriteHeader(int)             {}
+func (d *discardFlusher) Write(b []byte) (int, error) { d.written += len(b); return len(b), nil }
+func (d *discardFlusher) Flush()                      { d.flushes++ }
+
+// simStream is a stream as upstreamsim writes it: a role chunk, tokens
+// chunks, a stop chunk, the usage chunk and [DONE].
+func simStream(model string, tokens int) []byte {
+	var b bytes.Buffer
+	chunk := func(delta string, finish string) {
+		fmt.Fprintf(&b, `data: {"choices":[{"delta":%s,"finish_reason":%s,"index":0}],"created":1765152000,"id":"chatcmpl-0123456789abcdef","model":%q,"object":"chat.completion.chunk"}`+"\n\n", delta, finish, model)
+	}
+	chunk(`{"content":"","role":"assistant"}`, "null")
+	for range tokens {
+		chunk(`{"content":" tok"}`, "null")
+	}
+	chunk(`{}`, `"stop"`)
+	fmt.Fprintf(&b, `data: {"choices":[],"created":1765152000,"id":"chatcmpl-0123456789abcdef","model":%q,"object":"chat.completion.chunk","usage":{"completion_tokens":%d,"prompt_tokens":9,"total_tokens":%d}}`+"\n\n", model, tokens, tokens+9)
+	b.WriteString("data: [DONE]\n\n")
+	return b.Bytes()
+}
+
+// The relay's own work on a stream, its network calls left out: what
+// relayStream spends on 32 token events renamed to the public model (the
+// bench's shape: BenchmarkGatewayStreams).
+func BenchmarkRelayStreamEvents(b *testing.B) {
+	r := &Relay{}
+	r.opts.defaults()
+	body := simStream("sim-chat", 32)
+	u := &liveUpstream{Upstream: Upstream{Name: "sim", Models: map[string]string{"moonshot-v1-8k": "sim-chat"}}}
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		c := &call{public: "moonshot-v1-8k", stream: true}
+		resp := &http.Response{Body: io.NopCloser(bytes.NewReader(body))}
+		w := &discardFlusher{h: http.Header{}}
+		var res result
+		if !r.relayStream(w, req, c, u, resp, &res) || res.usage == nil || res.usage.CompletionTokens != 32 {
+			b.Fatal("stream not relayed")
+		}
 	}
 }

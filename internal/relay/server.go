@@ -752,6 +752,17 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 	rd := streamReaders.Get().(*bufio.Reader)
 	rd.Reset(resp.Body)
 	defer func() { rd.Reset(nil); streamReaders.Put(rd) }()
+	kept := unreadBuffers.Get().(*unreadBuffer)
+	res.unread, res.unreadEnds = kept.data[:0], kept.ends[:0]
+	defer func() {
+		// Not read once the stream is relayed (readUnread ran, or the
+		// usage made reading the chunks needless).
+		if cap(res.unread) <= maxPooledUnread {
+			kept.data, kept.ends = res.unread[:0], res.unreadEnds[:0]
+			unreadBuffers.Put(kept)
+		}
+		res.unread, res.unreadEnds = nil, nil
+	}()
 	flusher, _ := w.(http.Flusher)
 	model := newRenamer(u.Models[c.public], c.public)
 	started, done := false, false
@@ -844,8 +855,6 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 	}
 	if res.usage == nil {
 		r.readUnread(res)
-	} else {
-		res.unread, res.unreadEnds = nil, nil
 	}
 	if !done && res.usage == nil {
 		res.cut = true
@@ -861,6 +870,19 @@ func (r *Relay) relayStream(w http.ResponseWriter, req *http.Request, c *call, u
 // one per stream in flight).
 var streamReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
+// unreadBuffer holds a stream's chunks kept for reading at its end
+// (result.unread and unreadEnds); unreadBuffers keeps them from stream to
+// stream, up to maxPooledUnread bytes each, so a stream does not grow its
+// own from nothing.
+type unreadBuffer struct {
+	data []byte
+	ends []int
+}
+
+var unreadBuffers = sync.Pool{New: func() any { return &unreadBuffer{} }}
+
+const maxPooledUnread = 64 << 10
+
 // eventBuffered reports whether rd holds the end of an event already read
 // from the upstream (a blank line), so reading it will not wait.
 func eventBuffered(rd *bufio.Reader) bool {
@@ -870,7 +892,7 @@ func eventBuffered(rd *bufio.Reader) bool {
 
 // handleEvent reads one event (its lines, without the blank line) and
 // returns what to send the client (with the blank line) and whether to.
-func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, model renamer) ([]byte, bool) {
+func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, model *renamer) ([]byte, bool) {
 	data := dataOf(ev)
 	if data == nil {
 		return append(ev, '\n'), true // comments, retry: pass on
@@ -908,11 +930,16 @@ func (r *Relay) handleEvent(c *call, ev []byte, res *result, done *bool, model r
 }
 
 // renamer replaces the upstream's model name in an event by the public
-// one; its patterns are made once per stream.
-type renamer struct{ from, to [2][]byte }
+// one; its patterns are made once per stream, and the renamed events are
+// written into its two buffers, reused from event to event (an event is
+// written to the client before the next is renamed).
+type renamer struct {
+	from, to [2][]byte
+	buf      [2][]byte
+}
 
-func newRenamer(upstream, public string) renamer {
-	var r renamer
+func newRenamer(upstream, public string) *renamer {
+	r := &renamer{}
 	if upstream == public {
 		return r
 	}
@@ -927,15 +954,16 @@ func newRenamer(upstream, public string) renamer {
 
 // renamed gives the event with the upstream's model name replaced by the
 // public one (its first occurrence in each spelling), and its blank line.
-func (r renamer) renamed(ev []byte) []byte {
+// What it returns is valid until its next call.
+func (r *renamer) renamed(ev []byte) []byte {
 	for i, from := range r.from {
 		if from == nil {
 			break
 		}
 		if j := bytes.Index(ev, from); j >= 0 {
-			out := make([]byte, 0, len(ev)-len(from)+len(r.to[i])+1)
-			out = append(append(append(out, ev[:j]...), r.to[i]...), ev[j+len(from):]...)
-			ev = out
+			out := append(r.buf[i][:0], ev[:j]...)
+			out = append(append(out, r.to[i]...), ev[j+len(from):]...)
+			r.buf[i], ev = out, out
 		}
 	}
 	return append(ev, '\n')
