@@ -4,13 +4,19 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/invoicing"
+	"github.com/seed75218f88/credits/internal/payments"
+	"github.com/seed75218f88/credits/web/webtest"
 )
 
 // fakePlatformPDF is what the national platform's PDF looks like to a content sniffer.
@@ -151,4 +157,59 @@ func TestInvoiceCopyNeedsASeller(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, p.Status, p.Body)
 	require.Contains(t, p.TestID("error-pdf"), "未配置销售方信息")
 	require.Equal(t, "requested", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
+}
+
+// TestIssueAfterARefundSaysWhyItIsRefused: a ¥100 top-up's invoice is
+// requested, then ¥50 of the top-up is refunded; issuing the ¥100 invoice
+// is refused, and finance is told why — the top-up has ¥50.00 left to
+// invoice — under the invoice's items, in both languages and on a 390 px
+// phone. Before, the page said "check the marked fields" and marked none:
+// the refusal's field (items) had no place on the issue form.
+func TestIssueAfterARefundSaysWhyItIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setupKYC(t, kycOpts{})
+	ctx := context.Background()
+	finance := b.staff(t, "refunded-inv-finance@example.com", auth.RoleFinance)
+	_, u := b.register(t, "refunded-inv-customer@example.com")
+	o := b.paidTopUp(t, u.AccountID, 10000)
+	inv, err := b.inv.RequestInvoice(ctx, u.AccountID, invoicing.Request{Kind: invoicing.KindOrdinary, Email: "refunded-inv-customer@example.com",
+		RequestedBy: "test", Title: &invoicing.TitleInput{Type: invoicing.TitleIndividual, Name: "张三"},
+		Items: []invoicing.ItemRequest{{OrderID: o.ID}}})
+	require.NoError(t, err)
+	_, err = b.pay.Refund(ctx, payments.RefundRequest{AccountID: u.AccountID, OrderNo: o.OrderNo, AmountFen: 5000,
+		IdempotencyKey: "half", Reason: "customer request", Actor: "staff:test"})
+	require.NoError(t, err)
+
+	id := strconv.FormatInt(inv.ID, 10)
+	issue := map[string]string{"id": id, "number": "044001900999", "source": "upload"}
+	for _, lang := range []struct{ code, left string }{{"zh-CN", "仅剩 ¥50.00 可开票"}, {"en", "¥50.00"}} {
+		finance.Get("/lang/" + lang.code)
+		finance.Get("/admin/invoices/detail?id=" + id)
+		p := postMultipart(t, finance, "/admin/invoices/issue", issue, "pdf", "platform.pdf", fakePlatformPDF)
+		require.Equal(t, http.StatusUnprocessableEntity, p.Status, p.Body)
+		require.Contains(t, p.TestID("error-items"), lang.left, "the refusal names what is left to invoice (%s)", lang.code)
+		require.Contains(t, p.TestID("error-items"), o.OrderNo)
+		require.Equal(t, "requested", attr(p.Doc.Find(`[data-testid="invoice-detail"]`), "data-state"))
+	}
+
+	pdf := filepath.Join(t.TempDir(), "platform.pdf")
+	require.NoError(t, os.WriteFile(pdf, fakePlatformPDF, 0o600))
+	bctx := webtest.Browser(t, 120*time.Second)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	webtest.SignIn(t, bctx, b.app.URL, "refunded-inv-finance@example.com", "staff password 1")
+	for _, lang := range []string{"zh-CN", "en"} {
+		require.NoError(t, chromedp.Do(bctx,
+			chromedp.Navigate(b.app.URL+"/lang/"+lang),
+			chromedp.Navigate(b.app.URL+"/admin/invoices/detail?id="+id),
+			chromedp.WaitVisible(css(`[data-testid="invoice-issue-form"]`)),
+			chromedp.SendKeys(css(`#f-number`), "044001900999"),
+			chromedp.SetUploadFiles(css(`#f-pdf`), []string{pdf}),
+			chromedp.Click(css(`[data-testid="invoice-issue"]`)),
+			chromedp.WaitVisible(css(`[data-testid="error-items"]`)),
+		))
+		require.Contains(t, webtest.Text(t, bctx, `[data-testid="error-items"]`), "¥50.00")
+		require.NotContains(t, webtest.Text(t, bctx, "main"), "error.field.", "no raw keys (%s)", lang)
+		webtest.RequireFitsWidth(t, bctx, 390, "the refused issue (%s)", lang)
+		webtest.Screenshot(t, bctx, "admin-invoice-issue-refused-390-"+lang)
+	}
 }
