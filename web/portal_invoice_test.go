@@ -80,6 +80,24 @@ func TestPortalInvoices(t *testing.T) {
 				require.NotEmpty(t, p.TestID("flash-error"))
 			})
 		}
+		// More than is left to invoice and no email: both named at once,
+		// in either language (before, the email alone was named, and the
+		// amount only once the email was given).
+		t.Run("MoreThanAvailableAndNoEmailAtOnce", func(t *testing.T) {
+			form := merge(url.Values{"kind": {"ordinary"}, "title_id": {"new"}, "order": {order(o2.ID)},
+				"amount_" + order(o2.ID): {"200.01"}}, specialTitle("深圳市星河智能科技有限公司", taxID))
+			for _, lang := range []struct{ code, items, email string }{
+				{"zh-CN", "仅剩 ¥200.00 可开票", "必填"},
+				{"en", "¥200.00", "required"},
+			} {
+				c.Header.Set("Accept-Language", lang.code)
+				p := c.PostForm("/portal/invoices", form)
+				c.Header.Del("Accept-Language")
+				require.Equal(t, http.StatusUnprocessableEntity, p.Status, p.Body)
+				require.Contains(t, p.TestID("error-items"), lang.items, lang.code)
+				require.Contains(t, p.TestID("error-email"), lang.email, lang.code)
+			}
+		})
 		invs, err := b.inv.ForAccount(ctx, u.AccountID)
 		require.NoError(t, err)
 		require.Empty(t, invs)

@@ -48,7 +48,13 @@ func (s *Server) RequestRefund(c echo.Context) error {
 		return s.refundInvalid(c, http.StatusConflict, f)
 	}
 	fen, err := readRefund(f)
-	if err == nil {
+	if fe, ok := fielderr.As(err); ok && fe.Code("amount") == "" {
+		// The amount reads well but another field failed: say now too
+		// whether the amount can be refunded, so every failure shows at once.
+		if _, cerr := s.pay.svc.CheckRefund(ctx, acc.ID, o.OrderNo, fen); cerr != nil {
+			fe.Merge(cerr)
+		}
+	} else if err == nil {
 		_, err = s.pay.svc.CheckRefund(ctx, acc.ID, o.OrderNo, fen)
 	}
 	switch {

@@ -157,6 +157,26 @@ func TestRefundRequestThroughFinanceToTheChannel(t *testing.T) {
 			require.Contains(t, p.TestID("refund-bonus-rule"), "A refund takes back the same share of the bonus granted with this top-up")
 			require.Contains(t, p.TestID("refund-bonus-rule"), "Refunding the amount above deducts ¥8.00 for 8,000 bonus credits already used.")
 		})
+		// An amount over the limit and no reason: both named at once, in
+		// either language (before, the reason alone was named, and the
+		// limit only once the reason was given).
+		t.Run("OverRefundAndNoReasonAtOnce", func(t *testing.T) {
+			for _, lang := range []struct{ code, amount, reason string }{
+				{"zh-CN", "此笔充值最多可退 ¥32.00。", "请填写退款原因。"},
+				{"en", "You can ask for at most ¥32.00 from this top-up.", ""},
+			} {
+				c.Header.Set("Accept-Language", lang.code)
+				p := c.PostForm(action, refundForm("32.01", " "))
+				c.Header.Del("Accept-Language")
+				require.Equal(t, http.StatusUnprocessableEntity, p.Status, p.Body)
+				require.Equal(t, lang.amount, strings.TrimSpace(p.Doc.Find(offerSel(o.OrderNo)+` [data-testid="refund-error-amount"]`).Text()), lang.code)
+				reason := strings.TrimSpace(p.Doc.Find(offerSel(o.OrderNo) + ` [data-testid="refund-error-reason"]`).Text())
+				require.NotEmpty(t, reason, lang.code)
+				if lang.reason != "" {
+					require.Equal(t, lang.reason, reason)
+				}
+			}
+		})
 		reqs, err := b.bo.RefundRequests(ctx, backoffice.RefundFilter{AccountID: acc})
 		require.NoError(t, err)
 		require.Empty(t, reqs, "no invalid form filed a request")

@@ -533,6 +533,16 @@ func (s *Service) RequestInvoice(ctx context.Context, accountID int64, r Request
 		fields.Merge(buyer.validate(r.Kind).Err())
 	}
 	if !fields.Empty() {
+		if fields.Code("items") == "" && r.BillID == 0 && r.Month == "" {
+			// The top-ups read well but another field failed: say now too
+			// whether their amounts can be invoiced (checked again, under
+			// the lock, once the form is right), so every failure shows at once.
+			if avail, err := s.invoiceable(ctx, s.pool, accountID, 0); err == nil {
+				if _, _, err := checkItems(avail, r.Items); err != nil {
+					fields.Merge(err)
+				}
+			}
+		}
 		return Invoice{}, fmt.Errorf("invoicing: request: %w", fields)
 	}
 	var id int64
