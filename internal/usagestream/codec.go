@@ -11,12 +11,13 @@ import (
 	"github.com/seed75218f88/credits/internal/platform/jsonscan"
 )
 
-// The stored message is gateway.QueuedUsage as encoding/json writes it (the
-// dead-letter desk and Replay read it so, and a message published before
-// this code is the same). encoding/json's reflection was most of this
-// process's cost per consumed message, so the usual shape is written and
-// read by hand; anything else (escapes, null, other keys or number forms)
-// goes through encoding/json, and FuzzQueuedCodec checks both agree.
+// A message of the usage stream is a queuedBatch (the events one API batch
+// queued) or one gateway.QueuedUsage (what Publish wrote before batches;
+// what a dead letter holds, and Replay publishes), each as encoding/json
+// writes it. encoding/json's reflection was most of this process's cost
+// per consumed message, so the usual shapes are written and read by hand;
+// anything else (escapes, null, other keys or number forms) goes through
+// encoding/json, and FuzzQueuedCodec and FuzzBatchCodec check both agree.
 
 // encodeQueued is json.Marshal(q), byte for byte.
 func encodeQueued(q gateway.QueuedUsage) ([]byte, error) {
@@ -27,7 +28,66 @@ func encodeQueued(q gateway.QueuedUsage) ([]byte, error) {
 	b := make([]byte, 0, 320+len(ev.IdempotencyKey)+len(ev.Account)+len(ev.SessionID))
 	b = append(b, `{"mode":`...)
 	b = appendString(b, string(q.Mode))
-	b = append(b, `,"event":{"idempotency_key":`...)
+	b = append(b, `,"event":`...)
+	b = appendEvent(b, ev)
+	b = append(b, `,"received_at":"`...)
+	b = q.ReceivedAt.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...), nil
+}
+
+// queuedBatch is one message of the usage stream holding several events:
+// those of one API batch (or of one chunk of it, when the batch is larger
+// than the server's largest message) that were queued, with the key's
+// mode and when the batch was received, stored once for all of them.
+type queuedBatch struct {
+	Mode       ledger.Mode          `json:"mode"`
+	ReceivedAt time.Time            `json:"received_at"`
+	Events     []gateway.UsageEvent `json:"events"`
+}
+
+// event is the batch's i-th event as a queued event of its own (the form
+// a dead letter stores).
+func (q *queuedBatch) event(i int) gateway.QueuedUsage {
+	return gateway.QueuedUsage{Mode: q.Mode, Event: q.Events[i], ReceivedAt: q.ReceivedAt}
+}
+
+// encodeBatch is json.Marshal(q), byte for byte.
+func encodeBatch(q queuedBatch) ([]byte, error) {
+	size := 96
+	for i := range q.Events {
+		ev := &q.Events[i]
+		if !jsonTime(ev.OccurredAt) {
+			return json.Marshal(q)
+		}
+		size += 280 + len(ev.IdempotencyKey) + len(ev.Account) + len(ev.Model) + len(ev.SessionID) + len(ev.Project) + len(ev.Key)
+	}
+	if !jsonTime(q.ReceivedAt) {
+		return json.Marshal(q)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"mode":`...)
+	b = appendString(b, string(q.Mode))
+	b = append(b, `,"received_at":"`...)
+	b = q.ReceivedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","events":`...)
+	if q.Events == nil {
+		b = append(b, `null`...)
+	} else {
+		b = append(b, '[')
+		for i := range q.Events {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendEvent(b, &q.Events[i])
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// appendEvent appends json.Marshal(ev) (its times must pass jsonTime).
+func appendEvent(b []byte, ev *gateway.UsageEvent) []byte {
+	b = append(b, `{"idempotency_key":`...)
 	b = appendString(b, ev.IdempotencyKey)
 	b = append(b, `,"account":`...)
 	b = appendString(b, ev.Account)
@@ -53,9 +113,7 @@ func encodeQueued(q gateway.QueuedUsage) ([]byte, error) {
 		b = append(b, `,"key":`...)
 		b = appendString(b, ev.Key)
 	}
-	b = append(b, `},"received_at":"`...)
-	b = q.ReceivedAt.AppendFormat(b, time.RFC3339Nano)
-	return append(b, `"}`...), nil
+	return append(b, '}')
 }
 
 // jsonTime: time.Time.MarshalJSON writes t as RFC 3339 with nanoseconds
@@ -105,6 +163,59 @@ func fastDecodeQueued(data []byte, q *gateway.QueuedUsage) bool {
 			return d.Time(&q.ReceivedAt)
 		case "event":
 			return readEvent(d, &q.Event)
+		}
+		return false
+	}) && d.End()
+}
+
+// decodeMessage reads a message of the usage stream in either form: a
+// batch (queuedBatch, what Publish writes) or one queued event (what
+// Publish wrote before batches, and what Replay writes), answered as a
+// batch of one with single set. Errors: what encoding/json says.
+func decodeMessage(data []byte) (q queuedBatch, single bool, err error) {
+	if fastDecodeBatch(data, &q) {
+		return q, false, nil
+	}
+	var one gateway.QueuedUsage
+	if fastDecodeQueued(data, &one) {
+		return queuedBatch{Mode: one.Mode, ReceivedAt: one.ReceivedAt, Events: []gateway.UsageEvent{one.Event}}, true, nil
+	}
+	var either struct {
+		queuedBatch
+		Event gateway.UsageEvent `json:"event"`
+	}
+	if err := json.Unmarshal(data, &either); err != nil {
+		return queuedBatch{}, false, err
+	}
+	if either.Events != nil {
+		return either.queuedBatch, false, nil
+	}
+	either.Events = []gateway.UsageEvent{either.Event}
+	return either.queuedBatch, true, nil
+}
+
+// fastDecodeBatch decodes the shape encodeBatch writes (any key order,
+// whitespace between tokens) and reports false for anything else, leaving
+// that to encoding/json.
+func fastDecodeBatch(data []byte, q *queuedBatch) bool {
+	d := jsonscan.New(data)
+	return d.Object(func(key []byte) bool {
+		switch string(key) {
+		case "mode":
+			s, ok := d.Str()
+			q.Mode = ledger.Mode(s)
+			return ok
+		case "received_at":
+			return d.Time(&q.ReceivedAt)
+		case "events":
+			if q.Events != nil {
+				return false // a second list: encoding/json's merge is its own
+			}
+			q.Events = []gateway.UsageEvent{}
+			return d.Array(func() bool {
+				q.Events = append(q.Events, gateway.UsageEvent{})
+				return readEvent(d, &q.Events[len(q.Events)-1])
+			})
 		}
 		return false
 	}) && d.End()

@@ -1,10 +1,11 @@
 // Package usagestream takes usage events through NATS JetStream: the API
-// stores each event of a batch durably in a stream and answers 202, and
-// consumers in every `credits serve` instance charge them to the ledger in
-// batches through the gateway's usage rules (gateway.ChargeQueued). Delivery
-// is at least once; the ledger's idempotency key of each event makes the
-// effect exactly one. An event that cannot be charged goes to a dead-letter
-// stream with its reason, where the back office replays or discards it.
+// stores the events of a batch durably in a stream, as one message, and
+// answers 202, and consumers in every `credits serve` instance charge them
+// to the ledger in batches through the gateway's usage rules
+// (gateway.ChargeQueued). Delivery is at least once; the ledger's
+// idempotency key of each event makes the effect exactly one. An event
+// that cannot be charged goes to a dead-letter stream on its own with its
+// reason, where the back office replays or discards it.
 package usagestream
 
 import (
@@ -50,15 +51,17 @@ type Options struct {
 	// and, upper-cased, the streams (<PREFIX>_USAGE, <PREFIX>_USAGE_DLQ);
 	// default "credits".
 	Prefix string
-	// Batch is how many events a consumer fetches and charges at once (500).
+	// Batch is how many events a consumer gathers and charges at once
+	// (500): it takes messages until they hold that many (a message holds
+	// one API batch's events, up to 500, and is never split).
 	Batch int
 	// Appliers is how many fetched batches one instance charges at the same
 	// time (4), each on the gateway's usage workers.
 	Appliers int
-	// MaxDeliver is how often an event is tried before it is dead-lettered
-	// as unavailable (8).
+	// MaxDeliver is how often a message is tried before its events still
+	// unavailable are dead-lettered (8).
 	MaxDeliver int
-	// AckWait is how long a delivered event may stay unacknowledged before
+	// AckWait is how long a delivered message may stay unacknowledged before
 	// JetStream delivers it again (30 s).
 	AckWait time.Duration
 	// Duplicates is the stream's duplicate window for Nats-Msg-Id (2 min).
@@ -200,19 +203,38 @@ func (s *Stream) Delete(ctx context.Context) error {
 		s.js.DeleteStream(ctx, s.dlq.CachedInfo().Config.Name))
 }
 
-// EventID is an event's id in the stream and its Nats-Msg-Id: a hash of the
-// key's mode and the event's idempotency key, so JetStream's duplicate
-// window drops a retried event before it reaches a consumer.
+// EventID is an event's id in the 202 answer and on its dead letter: a
+// hash of the key's mode and the event's idempotency key. (It was each
+// message's Nats-Msg-Id when a message held one event; a message published
+// then still carries it.)
 func EventID(mode ledger.Mode, idempotencyKey string) string {
 	h := sha256.Sum256([]byte(string(mode) + "\x00" + idempotencyKey))
 	return hex.EncodeToString(h[:16])
 }
 
+// batchID is a batch message's Nats-Msg-Id: a hash of its mode and of its
+// events' ids in order, so JetStream's duplicate window drops the same
+// batch sent again before it reaches a consumer.
+func batchID(mode ledger.Mode, ids []string) string {
+	h := sha256.New()
+	h.Write([]byte("batch\x00" + string(mode)))
+	for _, id := range ids {
+		h.Write([]byte{0})
+		h.Write([]byte(id))
+	}
+	return "b" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
 // Event states in a 202 answer.
 const (
-	StateQueued    = "queued"    // stored in the stream; will be charged
-	StateDuplicate = "duplicate" // the stream holds it already (same id within the window)
-	StateRejected  = "rejected"  // refused at the door, never queued (see Rejected)
+	// StateQueued: stored in the stream; will be charged (or, if the ledger
+	// holds its key already, counted a duplicate there and not charged again).
+	StateQueued = "queued"
+	// StateDuplicate: the stream holds it already: its batch message was
+	// stored within the duplicate window with the very same events.
+	StateDuplicate = "duplicate"
+	// StateRejected: refused at the door, never queued (see Rejected).
+	StateRejected = "rejected"
 )
 
 // EventState is one event of an accepted batch.
@@ -233,20 +255,59 @@ func (s *Stream) subject(kind string, mode ledger.Mode) string {
 	return s.opts.Prefix + "." + kind + "." + string(mode)
 }
 
-// Publish stores each event of the batch in the usage stream, waiting for
-// JetStream's acknowledgement of every one. Events breaking a rule that
-// needs no database (gateway.CheckUsageEvent) are answered rejected and
-// not queued, as the synchronous path would. Errors: ErrInvalidRequest of
-// the gateway (batch shape); ErrUnavailable when any event was not stored
-// (the client retries the batch: stored events are duplicates then).
+// hdrEvents on a batch message is how many events it holds (the consumer
+// gathers messages up to Batch events without decoding them first).
+const hdrEvents = "Credits-Events"
+
+// chunk is one batch message to publish: events [from, to) of the queued
+// ones.
+type chunk struct {
+	from, to int
+	data     []byte
+	id       string
+}
+
+// splitBatch encodes the queued events as one batch message, or, when
+// that is larger than limit bytes, splits them in halves until each part
+// fits (the same events always split the same way, so a resent batch has
+// the same message ids); ids are the events' ids, from where q's events
+// start in the batch.
+func splitBatch(q queuedBatch, ids []string, limit int64, from int, out []chunk) ([]chunk, error) {
+	data, err := encodeBatch(q)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) <= limit || len(q.Events) == 1 {
+		return append(out, chunk{from: from, to: from + len(q.Events), data: data, id: batchID(q.Mode, ids)}), nil
+	}
+	half := len(q.Events) / 2
+	first, second := q, q
+	first.Events, second.Events = q.Events[:half], q.Events[half:]
+	if out, err = splitBatch(first, ids[:half], limit, from, out); err != nil {
+		return nil, err
+	}
+	return splitBatch(second, ids[half:], limit, from+half, out)
+}
+
+// Publish stores the batch's events in the usage stream as one message
+// (more only when it is larger than the server's largest message), waiting
+// for JetStream's acknowledgement. Events breaking a rule that needs no
+// database (gateway.CheckUsageEvent) are answered rejected and not queued,
+// as the synchronous path would. Each other event is answered queued, or
+// duplicate when the stream already held its message (the same events,
+// in the same order, sent within the duplicate window). Errors:
+// ErrInvalidRequest of the gateway (batch shape); ErrUnavailable when a
+// message was not stored (the client retries the batch: a stored message
+// is answered duplicate then).
 func (s *Stream) Publish(ctx context.Context, key gateway.Key, batch gateway.UsageBatch) (Accepted, error) {
 	if err := s.charger.CheckUsageBatch(batch); err != nil {
 		return Accepted{}, err
 	}
 	now := s.opts.Now().UTC()
 	res := Accepted{Rejected: []gateway.Rejection{}, Events: make([]EventState, len(batch.Events))}
-	futures := make([]jetstream.PubAckFuture, len(batch.Events))
-	subject := s.subject("usage", key.Mode)
+	q := queuedBatch{Mode: key.Mode, ReceivedAt: now, Events: make([]gateway.UsageEvent, 0, len(batch.Events))}
+	at := make([]int, 0, len(batch.Events)) // the batch index of each queued event
+	ids := make([]string, 0, len(batch.Events))
 	for i, ev := range batch.Events {
 		id := EventID(key.Mode, ev.IdempotencyKey)
 		res.Events[i].ID = id
@@ -255,12 +316,23 @@ func (s *Stream) Publish(ctx context.Context, key gateway.Key, batch gateway.Usa
 			res.Rejected = append(res.Rejected, gateway.Rejection{Index: i, Code: code})
 			continue
 		}
-		data, err := encodeQueued(gateway.QueuedUsage{Mode: key.Mode, Event: ev, ReceivedAt: now})
-		if err != nil {
-			return Accepted{}, fmt.Errorf("usagestream: publish: %w", err)
-		}
-		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, id)
+		q.Events = append(q.Events, ev)
+		at = append(at, i)
+		ids = append(ids, id)
+	}
+	if len(q.Events) == 0 {
+		return res, nil
+	}
+	// The server's largest payload, less room for the headers.
+	chunks, err := splitBatch(q, ids, s.nc.MaxPayload()-1024, 0, nil)
+	if err != nil {
+		return Accepted{}, fmt.Errorf("usagestream: publish: %w", err)
+	}
+	futures := make([]jetstream.PubAckFuture, len(chunks))
+	subject := s.subject("usage", key.Mode)
+	for i, c := range chunks {
+		msg := &nats.Msg{Subject: subject, Data: c.data, Header: nats.Header{
+			jetstream.MsgIDHeader: []string{c.id}, hdrEvents: []string{strconv.Itoa(c.to - c.from)}}}
 		if futures[i], err = s.js.PublishMsgAsync(msg); err != nil {
 			return Accepted{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
@@ -268,17 +340,12 @@ func (s *Stream) Publish(ctx context.Context, key gateway.Key, batch gateway.Usa
 	timeout := time.NewTimer(10 * time.Second)
 	defer timeout.Stop()
 	for i, f := range futures {
-		if f == nil {
-			continue
-		}
+		var state string
 		select {
 		case ack := <-f.Ok():
+			state = StateQueued
 			if ack.Duplicate {
-				res.Events[i].State = StateDuplicate
-				res.Duplicates++
-			} else {
-				res.Events[i].State = StateQueued
-				res.Queued++
+				state = StateDuplicate
 			}
 		case err := <-f.Err():
 			return Accepted{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -287,16 +354,22 @@ func (s *Stream) Publish(ctx context.Context, key gateway.Key, batch gateway.Usa
 		case <-ctx.Done():
 			return Accepted{}, ctx.Err()
 		}
+		for j := chunks[i].from; j < chunks[i].to; j++ {
+			res.Events[at[j]].State = state
+		}
+		if n := chunks[i].to - chunks[i].from; state == StateQueued {
+			res.Queued += n
+		} else {
+			res.Duplicates += n
+		}
 	}
 	return res, nil
 }
 
-// Run charges events until ctx ends: it fetches up to Batch messages (what
-// is there within a few milliseconds of the first), charges them together
-// and acknowledges each after its ledger commit. Duplicates are
-// acknowledged; retryable failures are redelivered after Backoff, and
-// dead-lettered once MaxDeliver deliveries failed; any other rejection is
-// dead-lettered at once with its reason.
+// Run charges events until ctx ends: it fetches messages up to Batch
+// events (what is there within a few milliseconds of the first), charges
+// their events together and settles each message once every event in it
+// is charged, a duplicate or dead-lettered (see settle).
 func (s *Stream) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if err := s.consume(ctx); err != nil {
@@ -310,10 +383,21 @@ func (s *Stream) Run(ctx context.Context) error {
 	return nil
 }
 
+// eventsIn is how many events a fetched message holds (its header; 1 for
+// a message of one event).
+func eventsIn(m jetstream.Msg) int {
+	if n, err := strconv.Atoi(m.Headers().Get(hdrEvents)); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
 // consume works one pull subscription until ctx ends or it closes; up to
 // Appliers batches are charged at once, and it returns once they are done.
 func (s *Stream) consume(ctx context.Context) error {
-	it, err := s.cons.Messages(jetstream.PullMaxMessages(2 * s.opts.Batch))
+	// Buffered by size, not count (a message holds up to an API batch's
+	// events): room for two of the largest messages.
+	it, err := s.cons.Messages(jetstream.PullMaxBytes(2 * int(s.nc.MaxPayload())))
 	if err != nil {
 		return err
 	}
@@ -344,14 +428,14 @@ func (s *Stream) consume(ctx context.Context) error {
 			s.opts.Logger.Warn("usage stream: fetch", "err", err)
 			continue
 		}
-		msgs := make([]jetstream.Msg, 1, s.opts.Batch)
-		msgs[0] = m
-		for len(msgs) < s.opts.Batch {
+		msgs := []jetstream.Msg{m}
+		for n := eventsIn(m); n < s.opts.Batch; {
 			m, err := it.Next(jetstream.NextMaxWait(5 * time.Millisecond))
 			if err != nil {
 				break
 			}
 			msgs = append(msgs, m)
+			n += eventsIn(m)
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
@@ -360,72 +444,150 @@ func (s *Stream) consume(ctx context.Context) error {
 	}
 }
 
-// apply charges one fetched batch and settles each message.
+// delivery is one fetched message, decoded.
+type delivery struct {
+	m      jetstream.Msg
+	q      queuedBatch
+	single bool // a message of one event (published before batches, or replayed)
+	at     int  // where its events start in the charged batch
+}
+
+// apply charges the events of the fetched messages together and settles
+// each message.
 func (s *Stream) apply(ctx context.Context, msgs []jetstream.Msg) {
-	queued := make([]gateway.QueuedUsage, 0, len(msgs))
-	of := make([]jetstream.Msg, 0, len(msgs))
+	ds := make([]delivery, 0, len(msgs))
+	var queued []gateway.QueuedUsage
 	for _, m := range msgs {
-		q, err := decodeQueued(m.Data())
-		if err != nil || q.Mode == "" {
-			s.deadLetter(ctx, m, ReasonUndecodable)
+		q, single, err := decodeMessage(m.Data())
+		if err != nil || q.Mode == "" || len(q.Events) == 0 {
+			s.settleUndecodable(ctx, m)
 			continue
 		}
-		queued = append(queued, q)
-		of = append(of, m)
+		ds = append(ds, delivery{m: m, q: q, single: single, at: len(queued)})
+		for i := range q.Events {
+			queued = append(queued, q.event(i))
+		}
 	}
 	if len(queued) == 0 {
 		return
 	}
-	for i, outcome := range s.charger.ChargeQueued(ctx, queued) {
-		m := of[i]
-		switch {
-		case outcome == "" || outcome == gateway.UsageDuplicate:
-			if err := m.Ack(); err != nil {
-				s.opts.Logger.Warn("usage stream: ack", "err", err) // redelivered: a duplicate then
-			}
-		case gateway.Retryable(outcome):
-			md, err := m.Metadata()
-			if err == nil && md.NumDelivered >= uint64(s.opts.MaxDeliver) {
-				s.deadLetter(ctx, m, outcome)
-				continue
-			}
-			var n uint64 = 1
-			if err == nil {
-				n = md.NumDelivered
-			}
-			_ = m.NakWithDelay(s.opts.Backoff(n))
-		default:
-			s.deadLetter(ctx, m, outcome)
-		}
+	outcomes := s.charger.ChargeQueued(ctx, queued)
+	for _, d := range ds {
+		s.settle(ctx, d, outcomes[d.at:d.at+len(d.q.Events)])
 	}
 }
 
-// deadLetter stores the message in the dead-letter stream with its reason,
-// then acknowledges it; if the dead-letter stream does not take it, the
-// message is redelivered later instead.
-func (s *Stream) deadLetter(ctx context.Context, m jetstream.Msg, reason string) {
+// settle acknowledges a message once each of its events is charged, a
+// duplicate or dead-lettered. When an event's outcome may change on a
+// retry (unavailable) and the message has deliveries left, the whole
+// message is delivered again after Backoff instead — its charged events
+// are duplicates then, and every other event is tried again, so nothing
+// is dead-lettered before the message's last pass. Otherwise each event
+// rejected (and, at the last delivery, each still unavailable) is
+// dead-lettered on its own, and the message acknowledged.
+func (s *Stream) settle(ctx context.Context, d delivery, outcomes []string) {
+	var deliveries, seq uint64 = 1, 0
+	md, mdErr := d.m.Metadata()
+	if mdErr == nil {
+		deliveries, seq = md.NumDelivered, md.Sequence.Stream
+	}
+	last := mdErr == nil && deliveries >= uint64(s.opts.MaxDeliver)
+	var letters []*nats.Msg
+	for i, outcome := range outcomes {
+		switch {
+		case outcome == "" || outcome == gateway.UsageDuplicate:
+			continue
+		case gateway.Retryable(outcome) && !last:
+			_ = d.m.NakWithDelay(s.opts.Backoff(deliveries))
+			return
+		}
+		letter := s.letter(d.q.Mode, outcome, deliveries)
+		if d.single {
+			// As a message of one event always was: its own bytes, id and
+			// dead-letter id.
+			letter.Data = d.m.Data()
+			letter.Header.Set(hdrOrigID, d.m.Headers().Get(jetstream.MsgIDHeader))
+			letter.Header.Set(jetstream.MsgIDHeader, "dlq:"+strconv.FormatUint(seq, 10))
+		} else {
+			// Cannot fail: its times were read from JSON, so JSON writes them.
+			letter.Data, _ = encodeQueued(d.q.event(i))
+			letter.Header.Set(hdrOrigID, EventID(d.q.Mode, d.q.Events[i].IdempotencyKey))
+			letter.Header.Set(jetstream.MsgIDHeader, "dlq:"+strconv.FormatUint(seq, 10)+":"+strconv.Itoa(i))
+		}
+		letters = append(letters, letter)
+	}
+	if err := s.deadLetter(ctx, letters); err != nil {
+		s.opts.Logger.Error("usage stream: dead-letter", "err", err)
+		_ = d.m.NakWithDelay(s.opts.Backoff(deliveries))
+		return
+	}
+	if err := d.m.Ack(); err != nil {
+		s.opts.Logger.Warn("usage stream: ack", "err", err) // redelivered: duplicates then
+	}
+}
+
+// settleUndecodable dead-letters a message that is not a queued usage
+// event or batch (it never came from the API) as it is, then acknowledges it.
+func (s *Stream) settleUndecodable(ctx context.Context, m jetstream.Msg) {
 	var deliveries, seq uint64
 	if md, err := m.Metadata(); err == nil {
 		deliveries, seq = md.NumDelivered, md.Sequence.Stream
 	}
 	mode := m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]
-	out := &nats.Msg{Subject: s.subject("usage_dlq", ledger.Mode(mode)), Data: m.Data(), Header: nats.Header{}}
-	out.Header.Set(hdrReason, reason)
-	out.Header.Set(hdrDeliveries, strconv.FormatUint(deliveries, 10))
-	out.Header.Set(hdrFailedAt, s.opts.Now().UTC().Format(time.RFC3339Nano))
-	out.Header.Set(hdrOrigID, m.Headers().Get(jetstream.MsgIDHeader))
-	// A redelivery of a message dead-lettered but not acknowledged is
-	// dropped by the dead-letter stream's duplicate window.
-	out.Header.Set(jetstream.MsgIDHeader, "dlq:"+strconv.FormatUint(seq, 10))
-	if _, err := s.js.PublishMsg(ctx, out); err != nil {
-		s.opts.Logger.Error("usage stream: dead-letter", "reason", reason, "err", err)
+	letter := s.letter(ledger.Mode(mode), ReasonUndecodable, deliveries)
+	letter.Data = m.Data()
+	letter.Header.Set(hdrOrigID, m.Headers().Get(jetstream.MsgIDHeader))
+	letter.Header.Set(jetstream.MsgIDHeader, "dlq:"+strconv.FormatUint(seq, 10))
+	if err := s.deadLetter(ctx, []*nats.Msg{letter}); err != nil {
+		s.opts.Logger.Error("usage stream: dead-letter", "err", err)
 		_ = m.NakWithDelay(s.opts.Backoff(deliveries))
 		return
 	}
-	s.opts.Logger.Warn("usage event dead-lettered", "reason", reason, "id", m.Headers().Get(jetstream.MsgIDHeader))
 	if err := m.Ack(); err != nil {
 		s.opts.Logger.Warn("usage stream: ack", "err", err)
 	}
+}
+
+// letter is a dead letter's message without its data, original id and
+// Nats-Msg-Id: the subject of the mode, the reason, the delivery count
+// and when.
+func (s *Stream) letter(mode ledger.Mode, reason string, deliveries uint64) *nats.Msg {
+	out := &nats.Msg{Subject: s.subject("usage_dlq", mode), Header: nats.Header{}}
+	out.Header.Set(hdrReason, reason)
+	out.Header.Set(hdrDeliveries, strconv.FormatUint(deliveries, 10))
+	out.Header.Set(hdrFailedAt, s.opts.Now().UTC().Format(time.RFC3339Nano))
+	return out
+}
+
+// deadLetter stores the letters in the dead-letter stream, waiting for
+// each acknowledgement. Their Nats-Msg-Ids (dlq:<sequence>[:<index>]) make
+// the dead-letter stream drop a letter stored already, when a message is
+// delivered again after a letter was stored and the message was not
+// acknowledged. Errors: the first letter not stored.
+func (s *Stream) deadLetter(ctx context.Context, letters []*nats.Msg) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(letters))
+	for _, l := range letters {
+		f, err := s.js.PublishMsgAsync(l)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+			s.opts.Logger.Warn("usage event dead-lettered", "reason", letters[i].Header.Get(hdrReason), "id", letters[i].Header.Get(hdrOrigID))
+		case err := <-f.Err():
+			return err
+		case <-timeout.C:
+			return errors.New("no acknowledgement within 10 s")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // DeadLetter is an event in the dead-letter stream.
@@ -533,8 +695,9 @@ func (s *Stream) Discard(ctx context.Context, seq uint64) (DeadLetter, error) {
 	return d, nil
 }
 
-// Backlog is how many events wait in the usage stream: not yet delivered,
-// or delivered and not yet acknowledged.
+// Backlog is how many messages wait in the usage stream (each an API
+// batch's events, or one event): not yet delivered, or delivered and not
+// yet acknowledged.
 func (s *Stream) Backlog(ctx context.Context) (uint64, error) {
 	info, err := s.cons.Info(ctx)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,26 +34,51 @@ var priceOnce sync.Once
 // now (not duplicates); fail makes every charge answer unavailable;
 // loseAcks > 0 charges the next that many batches but answers unavailable
 // for each of their events, as if the instance had crashed between the
-// ledger's commit and the acknowledgements (JetStream delivers them again).
+// ledger's commit and the acknowledgements (JetStream delivers them again);
+// flaky answers unavailable for the events of those idempotency keys,
+// without charging them, the given number of times (< 0: always).
 type counting struct {
 	*gateway.Service
 	charged  atomic.Int64
 	fail     atomic.Bool
 	loseAcks atomic.Int64
+	mu       sync.Mutex
+	flaky    map[string]int
 	// charging is signalled after each charged batch, so a benchmark waits
 	// for the charges without polling (a timer's wake-ups every
 	// millisecond would count as the path's CPU).
 	charging chan struct{}
 }
 
+func (c *counting) down(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.flaky[key]
+	if n > 0 {
+		c.flaky[key] = n - 1
+	}
+	return n != 0
+}
+
 func (c *counting) ChargeQueued(ctx context.Context, evs []gateway.QueuedUsage) []string {
 	if c.fail.Load() {
 		return retryAll(len(evs))
 	}
-	out := c.Service.ChargeQueued(ctx, evs)
-	for _, o := range out {
-		if o == "" {
-			c.charged.Add(1)
+	out := make([]string, len(evs))
+	up, at := make([]gateway.QueuedUsage, 0, len(evs)), make([]int, 0, len(evs))
+	for i, ev := range evs {
+		if c.down(ev.Event.IdempotencyKey) {
+			out[i] = gateway.RejectRetry
+			continue
+		}
+		up, at = append(up, ev), append(at, i)
+	}
+	if len(up) > 0 {
+		for j, o := range c.Service.ChargeQueued(ctx, up) {
+			out[at[j]] = o
+			if o == "" {
+				c.charged.Add(1)
+			}
 		}
 	}
 	select {
@@ -109,7 +135,7 @@ func setup(t testing.TB) *bundle {
 // deleted after the test.
 func (b *bundle) open(t testing.TB, o usagestream.Options) (*usagestream.Stream, *counting) {
 	t.Helper()
-	c := &counting{Service: b.gw, charging: make(chan struct{}, 1)}
+	c := &counting{Service: b.gw, charging: make(chan struct{}, 1), flaky: map[string]int{}}
 	o.URL, o.Prefix = b.url, b.prefix
 	s, err := usagestream.Open(context.Background(), c, o)
 	require.NoError(t, err)
@@ -123,6 +149,37 @@ func (b *bundle) open(t testing.TB, o usagestream.Options) (*usagestream.Stream,
 		s.Close()
 	})
 	return s, c
+}
+
+// waitPulling waits until n instances' consumers wait for messages.
+func (b *bundle) waitPulling(t testing.TB, n int) {
+	t.Helper()
+	nc, err := nats.Connect(b.url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		c, err := js.Consumer(context.Background(), strings.ToUpper(b.prefix)+"_USAGE", "ledger")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumWaiting >= n
+	}, 10*time.Second, 10*time.Millisecond, "the instances never pulled")
+}
+
+// openIdle opens a Stream on the bundle's prefix without running its
+// consumer: what is published stays in the stream.
+func (b *bundle) openIdle(t testing.TB) *usagestream.Stream {
+	t.Helper()
+	s, err := usagestream.Open(context.Background(), b.gw, usagestream.Options{URL: b.url, Prefix: b.prefix})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = s.Delete(context.Background())
+		s.Close()
+	})
+	return s
 }
 
 func (b *bundle) account(t *testing.T, ext string) {
@@ -312,6 +369,7 @@ func TestTwoInstancesShareTheWork(t *testing.T) {
 	opts := usagestream.Options{Batch: 8}
 	s1, c1 := b.open(t, opts)
 	s2, c2 := b.open(t, opts)
+	b.waitPulling(t, 2)
 	ctx := context.Background()
 	ext := "share-" + b.prefix
 	b.account(t, ext)
@@ -453,10 +511,192 @@ func TestMixedBatchChargesTheGoodAndDeadLettersTheBad(t *testing.T) {
 	reasons := map[string]string{}
 	for _, l := range letters {
 		reasons[l.Usage.Event.IdempotencyKey] = l.Reason
+		// Each its own letter, with the event's id as the 202 answered it
+		// and the delivery (the second: the first lost its acks) that
+		// settled the batch.
+		require.Equal(t, usagestream.EventID(ledger.ModeLive, l.Usage.Event.IdempotencyKey), l.ID)
+		require.EqualValues(t, 2, l.Deliveries)
+		require.Equal(t, ledger.ModeLive, l.Usage.Mode)
 	}
 	require.Equal(t, map[string]string{"bad-account": gateway.RejectUnknownAccount, "bad-model": gateway.RejectUnknownModel}, reasons)
 	require.Len(t, letters, 2, "each bad event dead-lettered once")
 	m, err := b.ledger.Verify(ctx)
 	require.NoError(t, err)
 	require.Empty(t, m)
+}
+
+// A batch is stored as one message. The same batch sent again within the
+// duplicate window is answered duplicate for every event and stored no
+// more; a batch overlapping it (half its events and new ones) is stored and
+// answered queued, and the ledger's idempotency keys charge its repeated
+// events nothing more: each distinct event once, none dead-lettered.
+func TestBatchResentIsDuplicateAndOverlapChargesOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	idle := b.openIdle(t)
+	ctx := context.Background()
+	ext := "resend-" + b.prefix
+	b.account(t, ext)
+	var all []gateway.UsageEvent // a resent event is the same event: same key, same body
+	for i := range 15 {
+		all = append(all, event(ext, fmt.Sprintf("r-%d", i)))
+	}
+	batch := func(from, to int) gateway.UsageBatch { return gateway.UsageBatch{Events: all[from:to]} }
+	first := batch(0, 10)
+	res, err := idle.Publish(ctx, b.key, first)
+	require.NoError(t, err)
+	require.Equal(t, 10, res.Queued)
+	backlog := func() uint64 {
+		n, err := idle.Backlog(ctx)
+		require.NoError(t, err)
+		return n
+	}
+	require.EqualValues(t, 1, backlog(), "a batch is one message")
+
+	again, err := idle.Publish(ctx, b.key, first)
+	require.NoError(t, err)
+	require.Equal(t, 0, again.Queued)
+	require.Equal(t, 10, again.Duplicates)
+	for i, e := range again.Events {
+		require.Equal(t, usagestream.EventState{ID: usagestream.EventID(ledger.ModeLive, fmt.Sprintf("r-%d", i)), State: usagestream.StateDuplicate}, e)
+	}
+	require.EqualValues(t, 1, backlog(), "the resent batch was stored again")
+
+	overlap, err := idle.Publish(ctx, b.key, batch(5, 15))
+	require.NoError(t, err)
+	require.Equal(t, 10, overlap.Queued, "another set of events is another message")
+	require.EqualValues(t, 2, backlog())
+
+	s, c := b.open(t, usagestream.Options{})
+	drained(t, s)
+	require.EqualValues(t, 15, c.charged.Load(), "each of the 15 distinct events once")
+	requireDec(t, "30", b.spent(t, ext))
+	letters, _, err := s.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, letters, "the overlap's repeats are ledger duplicates, not dead letters")
+	m, err := b.ledger.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
+
+// A batch some of whose events are unavailable is delivered again whole,
+// with backoff: the events charged at the first delivery are duplicates
+// then (no second charge), an event that comes back is charged once, and
+// at the last delivery only the event still unavailable is dead-lettered,
+// on its own; its replay charges it. The first delivery also loses its
+// acknowledgements after charging.
+func TestUnavailableBatchRedeliveredWithoutDoubleCharge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s, c := b.open(t, usagestream.Options{MaxDeliver: 4, Backoff: func(uint64) time.Duration { return 10 * time.Millisecond }})
+	ctx := context.Background()
+	ext := "flaky-" + b.prefix
+	b.account(t, ext)
+	c.flaky["comes-back"] = 2
+	c.flaky["stays-down"] = -1
+	c.loseAcks.Store(1)
+	evs := []gateway.UsageEvent{event(ext, "comes-back"), event(ext, "stays-down")}
+	for i := range 8 {
+		evs = append(evs, event(ext, fmt.Sprintf("up-%d", i)))
+	}
+	res, err := s.Publish(ctx, b.key, gateway.UsageBatch{Events: evs})
+	require.NoError(t, err)
+	require.Equal(t, 10, res.Queued)
+	drained(t, s)
+
+	require.EqualValues(t, 9, c.charged.Load(), "8 charged at the first delivery, 1 at the third")
+	requireDec(t, "18", b.spent(t, ext))
+	letters, _, err := s.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 1)
+	require.Equal(t, "stays-down", letters[0].Usage.Event.IdempotencyKey)
+	require.Equal(t, gateway.RejectRetry, letters[0].Reason)
+	require.EqualValues(t, 4, letters[0].Deliveries)
+	require.Equal(t, usagestream.EventID(ledger.ModeLive, "stays-down"), letters[0].ID)
+
+	c.mu.Lock()
+	delete(c.flaky, "stays-down")
+	c.mu.Unlock()
+	_, err = s.Replay(ctx, letters[0].Seq)
+	require.NoError(t, err)
+	drained(t, s)
+	requireDec(t, "20", b.spent(t, ext))
+	require.EqualValues(t, 10, c.charged.Load())
+	m, err := b.ledger.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
+
+// Messages of one event, as Publish wrote them before batches (id header
+// the event's id), still in the stream after an upgrade, are charged beside
+// batch messages; a bad one is dead-lettered as before.
+func TestSingleEventMessagesStillConsumed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	idle := b.openIdle(t)
+	ctx := context.Background()
+	ext := "old-" + b.prefix
+	b.account(t, ext)
+	nc, err := nats.Connect(b.url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	old := []gateway.UsageEvent{event(ext, "old-0"), event(ext, "old-1"), event("nobody-"+b.prefix, "old-bad")}
+	for _, ev := range old {
+		data, err := json.Marshal(gateway.QueuedUsage{Mode: ledger.ModeLive, Event: ev, ReceivedAt: time.Now().UTC()})
+		require.NoError(t, err)
+		_, err = js.Publish(ctx, b.prefix+".usage.live", data, jetstream.WithMsgID(usagestream.EventID(ledger.ModeLive, ev.IdempotencyKey)))
+		require.NoError(t, err)
+	}
+	res, err := idle.Publish(ctx, b.key, gateway.UsageBatch{Events: []gateway.UsageEvent{event(ext, "new-0"), old[0]}})
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Queued)
+	n, err := idle.Backlog(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, n)
+
+	s, c := b.open(t, usagestream.Options{})
+	drained(t, s)
+	require.EqualValues(t, 3, c.charged.Load(), "old-0, old-1 and new-0; old-0 again is a duplicate")
+	requireDec(t, "6", b.spent(t, ext))
+	letters, _, err := s.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 1)
+	require.Equal(t, gateway.RejectUnknownAccount, letters[0].Reason)
+	require.Equal(t, usagestream.EventID(ledger.ModeLive, "old-bad"), letters[0].ID)
+	require.Equal(t, "old-bad", letters[0].Usage.Event.IdempotencyKey)
+}
+
+// A batch larger than the NATS server's largest message (1 MB by default)
+// is stored as several messages, each under the limit; sent again, every
+// event is a duplicate; each event is charged once.
+func TestLargeBatchSplitIntoMessages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	idle := b.openIdle(t)
+	ctx := context.Background()
+	ext := "large-" + b.prefix
+	b.account(t, ext)
+	session := strings.Repeat("s", 3000)
+	var evs []gateway.UsageEvent
+	for i := range 400 {
+		ev := event(ext, fmt.Sprintf("large-%d", i))
+		ev.SessionID = session
+		evs = append(evs, ev)
+	}
+	res, err := idle.Publish(ctx, b.key, gateway.UsageBatch{Events: evs})
+	require.NoError(t, err)
+	require.Equal(t, 400, res.Queued)
+	n, err := idle.Backlog(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n, "1.2 MB of events in two messages")
+	again, err := idle.Publish(ctx, b.key, gateway.UsageBatch{Events: evs})
+	require.NoError(t, err)
+	require.Equal(t, 400, again.Duplicates)
+
+	s, c := b.open(t, usagestream.Options{})
+	drained(t, s)
+	require.EqualValues(t, 400, c.charged.Load())
+	requireDec(t, "800", b.spent(t, ext))
 }

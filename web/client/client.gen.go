@@ -1018,7 +1018,7 @@ type TransferSide struct {
 
 // UsageAccepted defines model for UsageAccepted.
 type UsageAccepted struct {
-	// Duplicates events the stream already held (same idempotency key, sent again within its duplicate window)
+	// Duplicates events the stream already held: the same batch (the same events in the same order) was sent within its duplicate window
 	Duplicates int `json:"duplicates"`
 
 	// Events one per event of the batch, in its order
@@ -1028,7 +1028,7 @@ type UsageAccepted struct {
 		State UsageAcceptedEventsState `json:"state"`
 	} `json:"events"`
 
-	// Queued events stored in the stream now
+	// Queued events stored in the stream now (an event the ledger already charged, sent again in a batch that differs, is stored and charged nothing more)
 	Queued   int `json:"queued"`
 	Rejected []struct {
 		Code    UsageAcceptedRejectedCode `json:"code"`

@@ -79,6 +79,39 @@ func (d *Scanner) Object(field func(key []byte) bool) bool {
 	}
 }
 
+// Array reads [value, …], calling elem to read each value; elem reports
+// false to give up.
+func (d *Scanner) Array(elem func() bool) bool {
+	d.Space()
+	if d.i >= len(d.b) || d.b[d.i] != '[' {
+		return false
+	}
+	d.i++
+	d.Space()
+	if d.i < len(d.b) && d.b[d.i] == ']' {
+		d.i++
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		d.Space()
+		if d.i >= len(d.b) {
+			return false
+		}
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
 // Str reads a string without escapes whose bytes are valid UTF-8 (what
 // encoding/json would give unchanged).
 func (d *Scanner) Str() (string, bool) {

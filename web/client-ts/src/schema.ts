@@ -702,9 +702,9 @@ export interface components {
             }[];
         };
         UsageAccepted: {
-            /** @description events stored in the stream now */
+            /** @description events stored in the stream now (an event the ledger already charged, sent again in a batch that differs, is stored and charged nothing more) */
             queued: number;
-            /** @description events the stream already held (same idempotency key, sent again within its duplicate window) */
+            /** @description events the stream already held: the same batch (the same events in the same order) was sent within its duplicate window */
             duplicates: number;
             rejected: {
                 index: number;
