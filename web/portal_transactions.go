@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -11,6 +12,8 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/csvexport"
 	"github.com/seed75218f88/credits/internal/platform/format"
+	"github.com/seed75218f88/credits/internal/platform/i18n"
+	"github.com/seed75218f88/credits/internal/usage"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -23,25 +26,34 @@ func (s *Server) Transactions(c echo.Context) error {
 	ctx := c.Request().Context()
 	cu := customerOf(c)
 	v := pv.TransactionsView{Frame: s.frame(c, "portal.transactions")}
-	if d := c.QueryParam("date"); d != "" {
+	status := http.StatusOK
+	if d := strings.TrimSpace(c.QueryParam("date")); d != "" {
 		day, ok := shanghaiDate(d)
-		if !ok {
-			return echo.ErrBadRequest
+		today := usage.Day(time.Now())
+		switch {
+		case !ok:
+			// A date that does not exist (2026-02-30) or is not one: said
+			// on the field, with the page, not an error page.
+			v.Date, v.DateError, status = d, i18n.T(ctx, "tx.balance_on_invalid"), http.StatusUnprocessableEntity
+		case day.After(today):
+			// Nothing is recorded after now: a later day has no balance yet.
+			v.Date, v.DateError, status = d, i18n.Tf(ctx, "tx.balance_on_future", map[string]string{"Today": format.Date(today)}), http.StatusUnprocessableEntity
+		default:
+			// The balance at the end of that day in Asia/Shanghai.
+			end := day.AddDate(0, 0, 1).Add(-1)
+			b, err := s.portal.ledger.BalanceAt(ctx, cu.Account.ID, end)
+			if err != nil {
+				return err
+			}
+			v.Date, v.BalanceAt = format.Date(day), &b
 		}
-		// The balance at the end of that day in Asia/Shanghai.
-		end := day.AddDate(0, 0, 1).Add(-1)
-		b, err := s.portal.ledger.BalanceAt(ctx, cu.Account.ID, end)
-		if err != nil {
-			return err
-		}
-		v.Date, v.BalanceAt = format.Date(day), &b
 	}
 	rows, err := s.transactionRows(c, 0)
 	if err != nil {
 		return err
 	}
 	v.Rows = rows
-	return Render(c, http.StatusOK, pv.Transactions(v), nil)
+	return Render(c, status, pv.Transactions(v), nil)
 }
 
 func (s *Server) transactionRows(c echo.Context, cursor int64) (pv.TransactionRows, error) {

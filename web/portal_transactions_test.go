@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/chromedp/chromedp"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/web/webtest"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 )
@@ -88,4 +90,52 @@ func TestListsSayWhichTimeTheySortBy(t *testing.T) {
 	c.Get("/lang/en")
 	p = c.Get("/portal/transactions")
 	require.Contains(t, p.TestID("transactions-order"), "recorded")
+}
+
+// TestBalanceOnADateSaysWhatIsWrongWithTheDate: "balance on date" with a
+// day that does not exist (2026-02-30) or a day to come is refused on the
+// date field, with the page and its list, in the customer's language and
+// on a 390 px phone; today and a past day answer. Before, a non-date was a
+// bare 400 error page and a day to come (9999-12-31) was answered with
+// today's balance as if it were known.
+func TestBalanceOnADateSaysWhatIsWrongWithTheDate(t *testing.T) {
+	t.Parallel()
+	b := setupPortal(t)
+	c, u := b.register(t, "tx-balance-on@example.com", "")
+	b.charge(t, u.AccountID, "tx-balance-on-1", "deepseek-chat", "s", "1", 10, 10)
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	now := time.Now().In(sh)
+	today, tomorrow := now.Format("2006-01-02"), now.AddDate(0, 0, 1).Format("2006-01-02")
+
+	for _, lang := range []struct{ code, invalid, future string }{
+		{"zh-CN", "请选择一个日期", "请选择今天（" + today + "）或以前的日期"},
+		{"en", "Choose a date", "Choose today (" + today + ") or an earlier day"},
+	} {
+		c.Header.Set("Accept-Language", lang.code)
+		for _, tc := range []struct{ date, want string }{{"2026-02-30", lang.invalid}, {"abc", lang.invalid}, {tomorrow, lang.future}, {"9999-12-31", lang.future}} {
+			p := c.Get("/portal/transactions?date=" + tc.date)
+			require.Equal(t, http.StatusUnprocessableEntity, p.Status, "%s %s", lang.code, tc.date)
+			require.Contains(t, p.TestID("error-date"), tc.want, "%s %s", lang.code, tc.date)
+			require.Empty(t, p.TestID("balance-at"), "no balance is claimed for %s", tc.date)
+			require.NotZero(t, p.Doc.Find(`table[data-testid="transactions"]`).Length(), "the list is still shown")
+		}
+		p := c.Get("/portal/transactions?date=" + today)
+		require.Equal(t, http.StatusOK, p.Status)
+		require.NotEmpty(t, p.TestID("balance-at"))
+		require.Empty(t, p.TestID("error-date"))
+		c.Header.Del("Accept-Language")
+	}
+
+	bctx := webtest.Browser(t, 120*time.Second)
+	webtest.SignIn(t, bctx, b.app.URL, "tx-balance-on@example.com", "correct horse 1")
+	for _, lang := range []string{"zh-CN", "en"} {
+		require.NoError(t, chromedp.Do(bctx,
+			chromedp.Navigate(b.app.URL+"/lang/"+lang),
+			chromedp.Navigate(b.app.URL+"/portal/transactions?date=9999-12-31"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-date"]`)),
+		))
+		require.Contains(t, webtest.Text(t, bctx, `[data-testid="error-date"]`), today)
+		webtest.RequireFitsWidth(t, bctx, 390, "the refused date (%s)", lang)
+		webtest.Screenshot(t, bctx, "portal-balance-on-future-390-"+lang)
+	}
 }

@@ -190,6 +190,7 @@ type TransactionRows struct {
 type TransactionsView struct {
 	Frame
 	Date      string           // the "balance on" date asked for
+	DateError string           // why it has no answer (not a date, a day to come)
 	BalanceAt *decimal.Decimal // its answer
 	Rows      TransactionRows
 }
