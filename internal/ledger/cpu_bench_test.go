@@ -19,10 +19,11 @@ import (
 // way the writers run them: batches of 16 reserves then 16 commits over
 // 1,000 accounts (spread) or on one account (hot), one transaction each,
 // through ledger_apply with per-operation account writes (the two-argument
-// form of migration 000201) and with a pool's running state kept across
-// the batch (000202). CPU comes from /proc/<backend pid>/stat, so it needs
-// the server on this machine, and it is far less sensitive to the load of
-// other jobs than throughput. Run: go test -run '^$' -bench ApplyServerCPU -benchtime 1x ./internal/ledger/
+// form of migration 000201) and through the form the writers call (the
+// three-argument one: reserves and commits set-based, ledger_rc_run). CPU
+// comes from /proc/<backend pid>/stat, so it needs the server on this
+// machine, and it is far less sensitive to the load of other jobs than
+// throughput. Run: go test -run '^$' -bench ApplyServerCPU -benchtime 1x ./internal/ledger/
 func BenchmarkApplyServerCPU(b *testing.B) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dbtest.URL(b))

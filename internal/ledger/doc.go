@@ -226,15 +226,25 @@
 // measured slower than one batch in flight on two shared cores, so the
 // default is 1.
 //
-// Inside a batch, consecutive reserves and commits of an account that is
-// its own pool run on the pool's running state (balance, reserved, last_at)
-// held in a variable (ledger_reserve_t, ledger_commit_t):
-// the account row is locked and read once and written once per pool per
-// batch, instead of once per operation; a commit finds its reservation by
-// (pool, id) because the writer passes the pool. Any other operation, a
-// sub-account, an account in trial, a grace policy, a custom commit key or
-// a commit beyond its hold first writes the state back and then runs the
-// general function.
+// Inside a batch, consecutive reserves and commits (pools ascending) run
+// set-based (ledger_rc_run): their pools are locked in one statement, the
+// commits' reservations, the reserves' keys and the pools' lots are read in
+// one statement each, every operation runs in memory on its pool's running
+// state (balance, reserved, last_at, budget counters) and lots, in order,
+// and the rows are written with one statement per table — a dozen
+// statements per batch instead of a dozen per operation. Only the common
+// case goes this way; a pool with a sub-account's operation, an account in
+// trial, an allocation, an enforcement override, a tier cap on open
+// reservations, a credit line, a lot expiring within the batch, a custom
+// commit key, a commit beyond its hold or a repeated commit runs its part of
+// the batch through the per-operation functions instead (ledger_reserve_t,
+// ledger_commit_t, which keep a pool's running state in a variable and hand
+// the rarer cases to ledger_reserve and ledger_commit), after the common
+// pools' rows are written; a request with a grace policy goes to the
+// general function. Consecutive charges of one account run the same way
+// (ledger_charge_run). The set statements keep generic plans with
+// sequential scans off: planned once per connection, often while the
+// tables are small, they must stay key probes as the tables grow.
 //
 // A writer that has taken the first queued operation drains the queue,
 // then yields the processor (runtime.Gosched, up to four times while more

@@ -2036,6 +2036,566 @@ BEGIN
     RETURN ROW(st, v_r)::ledger_step;
 END $$;
 
+-- ledger_rc_run runs a run of reserves and commits (ledger_apply hands it
+-- the consecutive ones of a batch, pools ascending) set-based. The run's
+-- pools are locked in one statement, in ascending order; the commits'
+-- reservations, the reserves' keys (ledger_idempotency and its archive)
+-- and the lots of the pools are read in one statement each; each
+-- operation then runs in memory, in order, on its pool's running state and
+-- lots; and the run's rows are written with one statement per table (its
+-- events, its reservations, their closes, its idempotency records, its
+-- lots' new remainders, its pools' running state) — instead of a dozen
+-- statements per operation, which is what the ledger's server CPU went to.
+--
+-- Only the common case runs this way (the other operations' results are
+-- left NULL): a pool that is its own account, not
+-- in trial, with no allocation, enforcement override or tier cap on open
+-- reservations, whose lots are plain (no credit line) and none of which
+-- expires between the run's first and last instant; reserves of that
+-- account without an enforcement override; commits with their own key
+-- (commit:<id>) of an open reservation of that account, within its hold,
+-- once each in the run. Budgets are counted as ledger_reserve_t and
+-- ledger_commit_t count them, on the pool's row in memory
+-- (ledger_budget_hold when their fast path does not apply; a commit within
+-- its hold only lowers the counters). Any other operation leaves its whole
+-- pool's part of the run to ledger_apply, which runs it through
+-- ledger_reserve_t and ledger_commit_t (the per-operation path, which
+-- itself hands the unusual cases to ledger_reserve and ledger_commit) —
+-- after the common pools' rows are written, so that an operation routed to
+-- one pool that touches another (a sub-account not yet known as one) sees
+-- them, and outside this function's plan settings. A key
+-- repeated within the run replays its first reserve (or conflicts, with
+-- another hash), as when each reserve wrote its rows at once. The model
+-- test and TestSetBasedReserveCommitMatchesPerOperation keep the two paths
+-- equal.
+CREATE OR REPLACE FUNCTION ledger_rc_run(p_ops text[], p_args jsonb[], p_pools bigint[]) RETURNS jsonb[] LANGUAGE plpgsql
+-- Its statements' plans are generic: with custom plans (the array sizes
+-- known) they were planned again at every call, which cost more than
+-- running them. So that a generic plan cannot be a scan of a whole table,
+-- each read probes its rows by key from a LATERAL subquery, each UPDATE
+-- names its rows by key (= ANY) rather than joining an unnest, and
+-- sequential scans are off: a connection plans these statements once, and
+-- in a database whose ledger_reservations is still small (a new one, the
+-- benchmark's first seconds) the generic plan of the commits' reservation
+-- read is a hash join over a sequential scan of that table (the LATERAL
+-- probe is pulled up into a join) and the closes' UPDATE a sequential scan
+-- too; the plan stays for the session, slower as the table grows. That is
+-- what made this path slower than the per-operation one in throughput
+-- (BENCH.md, 2026-12-07 17:46) while its CPU per operation was lower.
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
+DECLARE
+    n integer := cardinality(p_ops);
+    res jsonb[];
+    p jsonb;
+    st ledger_accounts;
+    -- the run's pools, ascending, each once, with their operations g_s .. g_e
+    ng integer := 0;
+    g_pool bigint[] := '{}';
+    g_s integer[] := '{}';
+    g_e integer[] := '{}';
+    g_fast boolean[] := '{}';
+    g_at0 timestamptz[] := '{}';
+    g_atmax timestamptz[] := '{}';
+    g_lo integer[] := '{}';
+    g_hi integer[] := '{}';
+    g_acct ledger_accounts[];
+    -- per operation: a commit's reservation id and row, a reserve's key and what it finds
+    o_rid bigint[];
+    o_key text[];
+    o_res ledger_reservations[];
+    o_known jsonb[];
+    o_retired boolean[];
+    v_held bigint[] := '{}';
+    v_rpool bigint[] := '{}';
+    v_rat0 timestamptz[] := '{}';
+    v_any boolean := false;
+    v_commits boolean := false;
+    v_keys boolean := false;
+    -- the lots of the common pools, pool by pool in spending order
+    l_pool bigint[];
+    l_id bigint[];
+    l_rem numeric[];
+    l_rem0 numeric[];
+    l_kind text[];
+    l_exp timestamptz[];
+    l_n integer;
+    -- give-backs to lots outside those (expired since the hold)
+    x_lot bigint[] := '{}';
+    x_amt numeric[] := '{}';
+    -- the rows to write
+    ne integer := 0;
+    e_rows ledger_events[] := '{}';
+    ev ledger_events;
+    nr integer := 0;
+    r_rows ledger_reservations[] := '{}';
+    rv ledger_reservations;
+    nc integer := 0;
+    c_id bigint[] := '{}';
+    c_at timestamptz[] := '{}';
+    c_hash text[] := '{}';
+    c_res jsonb[] := '{}';
+    nk integer := 0;
+    k_rows ledger_idempotency[] := '{}';
+    kv ledger_idempotency;
+    k_from integer;
+    na integer := 0;
+    a_rows ledger_accounts[] := '{}';
+    a_id bigint[] := '{}';
+    -- one operation
+    v_key text;
+    v_hash text;
+    v_k jsonb;
+    v_at timestamptz;
+    v_amount numeric;
+    v_left numeric;
+    v_seen numeric;
+    v_take numeric;
+    v_op bigint;
+    v_rid bigint;
+    v_bal numeric;
+    v_holds jsonb;
+    v_exp timestamptz;
+    v_r jsonb;
+    v_res ledger_reservations;
+    v_actual numeric;
+    v_h numeric;
+    v_c numeric;
+    v_lot bigint;
+    v_charged numeric;
+    v_released numeric;
+    v_plan numeric;
+    v_avail numeric;
+    v_j integer;
+    h jsonb;
+    t_j integer[];
+    t_amt numeric[];
+    -- budgets (ledger_reserve_t's)
+    v_project text;
+    v_label text;
+    v_bids bigint[];
+    v_bstarts timestamptz[];
+    v_bslots integer[];
+    v_pstarts timestamptz[];
+    v_pused numeric[];
+    v_pends timestamptz[];
+    v_plimits numeric[];
+    v_scopes text[];
+    v_bfast boolean;
+    v_refusal jsonb;
+    lo integer;
+    hi integer;
+    i integer;
+BEGIN
+    res := array_fill(NULL::jsonb, ARRAY[n]);
+    o_rid := array_fill(NULL::bigint, ARRAY[n]);
+    o_key := array_fill(NULL::text, ARRAY[n]);
+    FOR i IN 1 .. n LOOP
+        IF ng = 0 OR g_pool[ng] IS DISTINCT FROM p_pools[i] THEN
+            ng := ng + 1;
+            g_pool[ng] := p_pools[i];
+            g_s[ng] := i;
+            g_fast[ng] := p_pools[i] IS NOT NULL;
+            g_at0[ng] := (p_args[i]->>'now')::timestamptz;
+            g_atmax[ng] := g_at0[ng];
+        END IF;
+        g_e[ng] := i;
+        g_at0[ng] := least(g_at0[ng], (p_args[i]->>'now')::timestamptz);
+        g_atmax[ng] := greatest(g_atmax[ng], (p_args[i]->>'now')::timestamptz);
+        IF p_ops[i] = 'reserve' THEN
+            IF (p_args[i]->>'account_id')::bigint IS DISTINCT FROM p_pools[i]
+               OR p_args[i] ?| ARRAY['enforcement', 'shadow_refusal'] THEN
+                g_fast[ng] := false;
+            END IF;
+            o_key[i] := nullif(coalesce(p_args[i]->>'key', ''), '');
+        ELSE
+            o_rid[i] := (p_args[i]->>'reservation_id')::bigint;
+            IF coalesce(p_args[i]->>'key', '') <> 'commit:' || o_rid[i]
+               OR array_position(o_rid[g_s[ng]:i - 1], o_rid[i]) IS NOT NULL THEN
+                g_fast[ng] := false;
+            END IF;
+        END IF;
+    END LOOP;
+    -- the pools, locked in ascending order (one probe each, in the order of
+    -- the array, by primary key: pool_id + 0 keeps a generic plan off the
+    -- pool index, which lists an enterprise's sub-accounts); an account that
+    -- is not its own pool reads as NULL
+    SELECT array_agg(acc.row ORDER BY g.n) INTO g_acct
+    FROM unnest(g_pool) WITH ORDINALITY AS g(id, n)
+    LEFT JOIN LATERAL (SELECT x AS row FROM ledger_accounts x WHERE x.id = g.id AND x.pool_id + 0 = x.id FOR UPDATE) acc ON true;
+    FOR g IN 1 .. ng LOOP
+        st := g_acct[g];
+        IF g_fast[g] AND (st.id IS NULL OR st.allocation IS NOT NULL OR st.trial_cap IS NOT NULL
+                          OR st.enforcement IS NOT NULL OR st.max_open IS NOT NULL) THEN
+            g_fast[g] := false;
+        END IF;
+        IF g_fast[g] THEN
+            v_any := true;
+            g_at0[g] := greatest(g_at0[g], coalesce(st.last_at, '-infinity'));
+            g_atmax[g] := greatest(g_atmax[g], coalesce(st.last_at, '-infinity'));
+            FOR i IN g_s[g] .. g_e[g] LOOP
+                v_commits := v_commits OR o_rid[i] IS NOT NULL;
+                v_keys := v_keys OR o_key[i] IS NOT NULL;
+            END LOOP;
+        ELSE
+            FOR i IN g_s[g] .. g_e[g] LOOP
+                o_rid[i] := NULL;
+                o_key[i] := NULL;
+            END LOOP;
+        END IF;
+    END LOOP;
+    IF v_any AND v_commits THEN
+        -- the commits' reservations, by primary key
+        SELECT array_agg(rs.row ORDER BY k.n) INTO o_res
+        FROM unnest(p_pools, o_rid) WITH ORDINALITY AS k(pool, id, n)
+        LEFT JOIN LATERAL (SELECT x AS row FROM ledger_reservations x WHERE x.pool_id = k.pool AND x.id = k.id) rs ON true;
+        FOR g IN 1 .. ng LOOP
+            CONTINUE WHEN NOT g_fast[g];
+            FOR i IN g_s[g] .. g_e[g] LOOP
+                CONTINUE WHEN o_rid[i] IS NULL;
+                v_res := o_res[i];
+                IF v_res.id IS NULL OR v_res.account_id <> g_pool[g] OR v_res.status <> 'open'
+                   OR (p_args[i]->>'actual')::numeric > v_res.amount THEN
+                    g_fast[g] := false;
+                    EXIT;
+                END IF;
+                FOR q IN 0 .. jsonb_array_length(v_res.holds) - 1 LOOP
+                    v_held[cardinality(v_held) + 1] := (v_res.holds->q->>'lot')::bigint;
+                END LOOP;
+            END LOOP;
+        END LOOP;
+    END IF;
+    IF v_any AND v_keys THEN
+        -- the reserves' keys: one index probe each (LATERAL … LIMIT 1, as in
+        -- ledger_charge_run), in the hot table and in the archive
+        SELECT array_agg(i.rec ORDER BY k.n), array_agg(a.hit IS NOT NULL ORDER BY k.n) INTO o_known, o_retired
+        FROM unnest(p_pools, o_key) WITH ORDINALITY AS k(pool, key, n)
+        LEFT JOIN LATERAL (SELECT jsonb_build_array(i.op, i.args_hash, i.result) AS rec FROM ledger_idempotency i
+                           WHERE i.pool_id = k.pool AND i.account_id = k.pool AND i.key = k.key LIMIT 1) i ON true
+        LEFT JOIN LATERAL (SELECT true AS hit FROM ledger_idempotency_archive a
+                           WHERE a.pool_id = k.pool AND a.account_id = k.pool
+                             AND hashtextextended(a.key, 0) = hashtextextended(k.key, 0) AND a.key = k.key LIMIT 1) a ON true;
+    END IF;
+    FOR g IN 1 .. ng LOOP
+        IF g_fast[g] THEN
+            v_rpool[cardinality(v_rpool) + 1] := g_pool[g];
+            v_rat0[cardinality(v_rat0) + 1] := g_at0[g];
+        END IF;
+    END LOOP;
+    IF cardinality(v_rpool) > 0 THEN
+        -- the pools' lots spendable at the run's first instant, and those
+        -- its commits give back to, pool by pool in the spending order of
+        -- ledger_spend_order (the same ORDER BY)
+        SELECT array_agg(o.pool_id ORDER BY g.n, o.n), array_agg(o.id ORDER BY g.n, o.n),
+               array_agg(o.remaining ORDER BY g.n, o.n), array_agg(o.kind ORDER BY g.n, o.n),
+               array_agg(o.expires_at ORDER BY g.n, o.n)
+        INTO l_pool, l_id, l_rem, l_kind, l_exp
+        FROM unnest(v_rpool, v_rat0) WITH ORDINALITY AS g(pool, at, n)
+        CROSS JOIN LATERAL (
+            SELECT l.pool_id, l.id, l.remaining, l.kind::text AS kind, l.expires_at,
+                   row_number() OVER (ORDER BY (l.kind = 'credit'), l.expires_at ASC NULLS LAST, (l.kind = 'paid'), l.created_at, l.id) AS n
+            FROM ledger_lots l
+            WHERE l.pool_id = g.pool AND (l.remaining > 0 OR l.id = ANY (v_held))
+              AND (l.expires_at IS NULL OR l.expires_at > g.at)) o;
+    END IF;
+    l_n := coalesce(cardinality(l_id), 0);
+    l_rem0 := l_rem;
+    v_j := 1;
+    FOR g IN 1 .. ng LOOP
+        CONTINUE WHEN NOT g_fast[g];
+        g_lo[g] := v_j;
+        WHILE v_j <= l_n AND l_pool[v_j] = g_pool[g] LOOP
+            IF l_kind[v_j] = 'credit' OR l_exp[v_j] <= g_atmax[g] THEN
+                -- a credit line, or a lot that expires within the run
+                g_fast[g] := false;
+            END IF;
+            v_j := v_j + 1;
+        END LOOP;
+        g_hi[g] := v_j - 1;
+    END LOOP;
+
+    -- the common pools, in memory
+    FOR g IN 1 .. ng LOOP
+        CONTINUE WHEN NOT g_fast[g];
+        st := g_acct[g];
+        lo := g_lo[g];
+        hi := g_hi[g];
+        k_from := nk + 1;
+        FOR i IN g_s[g] .. g_e[g] LOOP
+            p := p_args[i];
+            v_at := greatest((p->>'now')::timestamptz, coalesce(st.last_at, '-infinity'));
+            IF p_ops[i] = 'reserve' THEN
+                v_key := coalesce(p->>'key', '');
+                v_hash := coalesce(p->>'hash', '');
+                IF v_key <> '' THEN
+                    v_k := o_known[i];
+                    IF v_k IS NOT NULL THEN
+                        IF v_k->>0 = 'reserve' AND v_k->>1 = v_hash THEN
+                            res[i] := (v_k->2) || '{"replayed": true}';
+                        ELSE
+                            res[i] := '{"error": "idempotency_conflict"}';
+                        END IF;
+                        CONTINUE;
+                    END IF;
+                    IF o_retired[i] THEN
+                        res[i] := '{"error": "retry_window_passed"}';
+                        CONTINUE;
+                    END IF;
+                    v_k := NULL;
+                    FOR q IN k_from .. nk LOOP
+                        IF (k_rows[q]).key = v_key THEN
+                            v_k := to_jsonb(q);
+                            IF (k_rows[q]).args_hash = v_hash THEN
+                                res[i] := (k_rows[q]).result || '{"replayed": true}';
+                            ELSE
+                                res[i] := '{"error": "idempotency_conflict"}';
+                            END IF;
+                            EXIT;
+                        END IF;
+                    END LOOP;
+                    CONTINUE WHEN v_k IS NOT NULL;
+                END IF;
+                IF st.status = 'frozen' THEN
+                    res[i] := '{"error": "account_frozen"}';
+                    CONTINUE;
+                END IF;
+                v_amount := (p->>'amount')::numeric;
+                v_left := v_amount;
+                v_seen := 0;
+                t_j := '{}';
+                t_amt := '{}';
+                FOR j IN lo .. hi LOOP
+                    EXIT WHEN v_left <= 0;
+                    CONTINUE WHEN l_rem[j] <= 0;
+                    v_take := least(v_left, l_rem[j]);
+                    t_j[cardinality(t_j) + 1] := j;
+                    t_amt[cardinality(t_amt) + 1] := v_take;
+                    v_left := v_left - v_take;
+                    v_seen := v_seen + l_rem[j];
+                END LOOP;
+                IF v_left > 0 THEN
+                    res[i] := jsonb_build_object('error', 'insufficient_credits', 'available', v_seen);
+                    CONTINUE;
+                END IF;
+                v_project := coalesce(p->>'project', '');
+                v_label := coalesce(p->>'key_label', '');
+                v_bids := NULL;
+                v_bstarts := NULL;
+                v_bslots := NULL;
+                IF st.budgeted THEN
+                    -- as in ledger_reserve_t: the fast path on the pool's
+                    -- counters, else ledger_budget_hold
+                    v_bfast := st.budget_scopes IS NOT NULL;
+                    IF v_bfast THEN
+                        v_scopes := ARRAY[st.id || '||'];
+                        IF v_project <> '' THEN
+                            v_scopes := v_scopes || (st.id || '|' || v_project || '|');
+                        END IF;
+                        IF v_label <> '' THEN
+                            v_scopes := v_scopes || (st.id || '|' || v_project || '|' || v_label);
+                        END IF;
+                        v_bids := '{}';
+                        v_bslots := '{}';
+                        v_bstarts := '{}';
+                        v_pused := st.budget_used;
+                        FOR b IN 1 .. coalesce(cardinality(st.budget_scopes), 0) LOOP
+                            CONTINUE WHEN st.budget_scopes[b] IS NULL OR NOT st.budget_scopes[b] = ANY (v_scopes);
+                            IF NOT coalesce(v_at < st.budget_ends[b] AND coalesce(v_pused[b], 0) + v_amount < st.budget_limits[b], false) THEN
+                                v_bfast := false;
+                                EXIT;
+                            END IF;
+                            v_bids := v_bids || st.budget_ids[b];
+                            v_bslots := v_bslots || b;
+                            v_bstarts := v_bstarts || st.budget_starts[b];
+                            v_pused[b] := coalesce(v_pused[b], 0) + v_amount;
+                        END LOOP;
+                        IF v_bfast AND cardinality(v_bids) = 0 THEN
+                            v_bids := NULL;
+                            v_bslots := NULL;
+                            v_bstarts := NULL;
+                        ELSIF v_bfast THEN
+                            st.budget_used := v_pused;
+                        END IF;
+                    END IF;
+                    IF NOT v_bfast THEN
+                        SELECT bh.ids, bh.slots, bh.starts, bh.pool_starts, bh.pool_used, bh.refusal, bh.pool_ends, bh.pool_limits
+                        INTO v_bids, v_bslots, v_bstarts, v_pstarts, v_pused, v_refusal, v_pends, v_plimits
+                        FROM ledger_budget_hold(st, st.id, v_project, v_label, v_amount, v_at, false) bh;
+                        IF v_refusal IS NOT NULL THEN
+                            res[i] := v_refusal;
+                            CONTINUE;
+                        END IF;
+                        IF v_bids IS NOT NULL THEN
+                            st.budget_starts := v_pstarts;
+                            st.budget_used := v_pused;
+                            st.budget_ends := v_pends;
+                            st.budget_limits := v_plimits;
+                        END IF;
+                    END IF;
+                END IF;
+                v_op := nextval('ledger_op_seq');
+                v_rid := nextval('ledger_reservations_id_seq');
+                v_holds := '[]';
+                FOR q IN 1 .. cardinality(t_j) LOOP
+                    v_j := t_j[q];
+                    l_rem[v_j] := l_rem[v_j] - t_amt[q];
+                    st.balance := st.balance - t_amt[q];
+                    ev := NULL;
+                    ev.pool_id := st.id; ev.account_id := st.id; ev.lot_id := l_id[v_j]; ev.op_id := v_op;
+                    ev.type := 'reservation'; ev.amount := -t_amt[q]; ev.balance_after := st.balance; ev.unpaid := 0;
+                    ev.reservation_id := v_rid; ev.idempotency_key := ''; ev.actor := ''; ev.reason_code := '';
+                    ev.source_ref := ''; ev.model := coalesce(p->>'model', ''); ev.request_id := ''; ev.session_id := '';
+                    ev.occurred_at := v_at; ev.at := v_at;
+                    ev.project := v_project; ev.key_label := v_label;
+                    ne := ne + 1;
+                    e_rows[ne] := ev;
+                    v_holds := v_holds || jsonb_build_object('lot', l_id[v_j], 'amount', t_amt[q], 'kind', l_kind[v_j]);
+                END LOOP;
+                v_exp := v_at + make_interval(secs => (p->>'ttl_seconds')::float8);
+                rv := NULL;
+                rv.pool_id := st.id; rv.id := v_rid; rv.account_id := st.id; rv.amount := v_amount; rv.holds := v_holds;
+                rv.status := 'open'; rv.expires_at := v_exp; rv.model := coalesce(p->>'model', '');
+                rv.session_id := coalesce(p->>'session_id', ''); rv.request_id := coalesce(p->>'request_id', '');
+                rv.created_at := v_at; rv.project := v_project; rv.key_label := v_label;
+                rv.budget_ids := v_bids; rv.budget_starts := v_bstarts; rv.budget_slots := v_bslots;
+                rv.detail := nullif(p->'detail', 'null'::jsonb);
+                nr := nr + 1;
+                r_rows[nr] := rv;
+                st.reserved := st.reserved + v_amount;
+                st.last_at := v_at;
+                v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_rid, 'account_id', st.id, 'pool', st.id,
+                                          'amount', v_amount, 'expires_at', v_exp, 'holds', v_holds);
+                res[i] := v_r;
+                IF v_key <> '' THEN
+                    kv := NULL;
+                    kv.pool_id := st.id; kv.account_id := st.id; kv.key := v_key; kv.op := 'reserve';
+                    kv.args_hash := v_hash; kv.result := v_r; kv.created_at := now();
+                    nk := nk + 1;
+                    k_rows[nk] := kv;
+                END IF;
+            ELSE
+                -- a commit within its hold (ledger_commit_t, in memory)
+                v_res := o_res[i];
+                v_key := p->>'key';
+                v_actual := (p->>'actual')::numeric;
+                v_left := v_actual;
+                v_charged := 0;
+                v_released := 0;
+                v_plan := 0;
+                v_op := nextval('ledger_op_seq');
+                FOR q IN 0 .. jsonb_array_length(v_res.holds) - 1 LOOP
+                    h := v_res.holds->q;
+                    v_h := (h->>'amount')::numeric;
+                    v_lot := (h->>'lot')::bigint;
+                    v_c := least(v_left, v_h);
+                    ev := NULL;
+                    ev.pool_id := st.id; ev.account_id := st.id; ev.lot_id := v_lot; ev.op_id := v_op;
+                    ev.type := 'reservation_release'; ev.amount := v_h; ev.balance_after := st.balance + v_h; ev.unpaid := 0;
+                    ev.reservation_id := v_res.id; ev.actor := ''; ev.reason_code := ''; ev.source_ref := '';
+                    ev.model := v_res.model; ev.occurred_at := v_at; ev.at := v_at;
+                    ev.project := v_res.project; ev.key_label := v_res.key_label;
+                    IF v_c > 0 THEN
+                        ev.idempotency_key := ''; ev.request_id := ''; ev.session_id := '';
+                        ne := ne + 1;
+                        e_rows[ne] := ev;
+                        ev.type := 'deduction'; ev.amount := -v_c; ev.balance_after := st.balance + v_h - v_c;
+                    END IF;
+                    ev.idempotency_key := v_key; ev.request_id := v_res.request_id; ev.session_id := v_res.session_id;
+                    ev.detail := nullif(p->'detail', 'null'::jsonb);
+                    ne := ne + 1;
+                    e_rows[ne] := ev;
+                    st.balance := st.balance + v_h - v_c;
+                    v_left := v_left - v_c;
+                    v_charged := v_charged + v_c;
+                    IF h->>'kind' = 'plan' THEN
+                        v_plan := v_plan + v_c;
+                    END IF;
+                    IF v_h > v_c THEN
+                        v_j := array_position(l_id, v_lot, lo);
+                        IF v_j IS NOT NULL AND v_j <= hi THEN
+                            l_rem[v_j] := l_rem[v_j] + (v_h - v_c);
+                        ELSE
+                            v_j := array_position(x_lot, v_lot);
+                            IF v_j IS NULL THEN
+                                x_lot[cardinality(x_lot) + 1] := v_lot;
+                                x_amt[cardinality(x_amt) + 1] := v_h - v_c;
+                            ELSE
+                                x_amt[v_j] := x_amt[v_j] + (v_h - v_c);
+                            END IF;
+                        END IF;
+                        v_released := v_released + (v_h - v_c);
+                    END IF;
+                END LOOP;
+                IF v_res.budget_ids IS NOT NULL THEN
+                    st.budget_used := ledger_budget_settle(st.id, st.budget_ids, st.budget_starts, st.budget_used,
+                        v_res.budget_ids, v_res.budget_slots, v_res.budget_starts, v_charged - v_res.amount, v_at);
+                END IF;
+                st.reserved := st.reserved - v_res.amount;
+                st.last_at := v_at;
+                v_avail := 0;
+                FOR j IN lo .. hi LOOP
+                    v_avail := v_avail + l_rem[j];
+                END LOOP;
+                v_r := jsonb_build_object('op_id', v_op, 'reservation_id', v_res.id, 'charged', v_charged,
+                                          'released', v_released, 'unpaid', v_left, 'available', v_avail, 'plan_charged', v_plan);
+                res[i] := v_r;
+                nc := nc + 1;
+                c_id[nc] := v_res.id;
+                c_at[nc] := v_at;
+                c_hash[nc] := coalesce(p->>'hash', '');
+                c_res[nc] := v_r;
+            END IF;
+        END LOOP;
+        na := na + 1;
+        a_rows[na] := st;
+        a_id[na] := st.id;
+    END LOOP;
+    IF ne > 0 THEN
+        INSERT INTO ledger_events (pool_id, account_id, lot_id, op_id, type, amount, balance_after, unpaid,
+                                   reservation_id, idempotency_key, actor, reason_code, source_ref, model,
+                                   request_id, session_id, detail, occurred_at, at, project, key_label)
+        SELECT e.pool_id, e.account_id, e.lot_id, e.op_id, e.type, e.amount, e.balance_after, e.unpaid,
+               e.reservation_id, e.idempotency_key, e.actor, e.reason_code, e.source_ref, e.model,
+               e.request_id, e.session_id, e.detail, e.occurred_at, e.at, e.project, e.key_label
+        FROM unnest(e_rows) WITH ORDINALITY AS e
+        ORDER BY e.ordinality;
+    END IF;
+    -- the lots' changes, each lot once (lot ids are unique across pools)
+    FOR j IN 1 .. l_n LOOP
+        IF l_rem[j] <> l_rem0[j] THEN
+            x_lot[cardinality(x_lot) + 1] := l_id[j];
+            x_amt[cardinality(x_amt) + 1] := l_rem[j] - l_rem0[j];
+        END IF;
+    END LOOP;
+    IF cardinality(x_lot) > 0 THEN
+        UPDATE ledger_lots l SET remaining = l.remaining + x_amt[array_position(x_lot, l.id)]
+        WHERE l.id = ANY (x_lot);
+    END IF;
+    IF nr > 0 THEN
+        INSERT INTO ledger_reservations OVERRIDING SYSTEM VALUE SELECT * FROM unnest(r_rows);
+    END IF;
+    IF nc > 0 THEN
+        UPDATE ledger_reservations r SET status = 'committed', closed_at = c_at[array_position(c_id, r.id)],
+            close_key = 'commit:' || r.id, close_op = 'commit', close_hash = c_hash[array_position(c_id, r.id)],
+            close_result = c_res[array_position(c_id, r.id)]
+        WHERE r.id = ANY (c_id);
+    END IF;
+    IF nk > 0 THEN
+        INSERT INTO ledger_idempotency SELECT * FROM unnest(k_rows);
+    END IF;
+    IF na > 0 THEN
+        UPDATE ledger_accounts a SET balance = (a_rows[array_position(a_id, a.id)]).balance,
+            reserved = (a_rows[array_position(a_id, a.id)]).reserved,
+            last_at = (a_rows[array_position(a_id, a.id)]).last_at,
+            budget_starts = (a_rows[array_position(a_id, a.id)]).budget_starts,
+            budget_used = (a_rows[array_position(a_id, a.id)]).budget_used,
+            budget_ends = (a_rows[array_position(a_id, a.id)]).budget_ends,
+            budget_limits = (a_rows[array_position(a_id, a.id)]).budget_limits
+        WHERE a.id = ANY (a_id);
+    END IF;
+    -- the other pools' operations are left NULL for the caller
+    RETURN res;
+END $$;
+
 -- ledger_charge_run is ledger_charge for a run of charges to one account
 -- that is its own pool (ledger_apply hands it the consecutive charges of one
 -- account), on the running state st (as ledger_reserve_t): the pool is
@@ -2316,11 +2876,13 @@ SELECT ledger_extensions_compile();
 -- statement): p_ops[i] names the operation (credit, reserve, commit,
 -- release, charge, refund, transfer, set_account), p_args[i] is its
 -- request and p_pools[i] its pool. It returns the results in the same
--- order. Consecutive reserves, commits and charges of one pool share its
--- running state (balance, reserved, last_at: see ledger_reserve_t,
--- ledger_commit_t and ledger_charge_run), written back inline before any
--- other operation and at the end, and each result is stored in place;
--- consecutive charges of one account go to ledger_charge_run together. A
+-- order. Consecutive reserves and commits (pools ascending) go to
+-- ledger_rc_run together, which runs the common case set-based; the rest
+-- of them run here through ledger_reserve_t and ledger_commit_t, which
+-- share a pool's running state (balance, reserved, last_at), written back
+-- inline before any other operation and at the end. Consecutive charges of
+-- one account go to ledger_charge_run together. Each result is stored in
+-- place. A
 -- refusal is a result, so it does not disturb its neighbours; an exception
 -- fails the whole call, and the caller then runs each operation on its own.
 -- Callers sort the batch by pool so that pools are locked in ascending
@@ -2332,6 +2894,7 @@ DECLARE
     v_step ledger_step;
     v_r jsonb;
     v_run record;
+    v_run_out jsonb[];
     v_n integer := cardinality(p_ops);
     i integer := 1;
     j integer;
@@ -2353,31 +2916,51 @@ BEGIN
             CONTINUE;
         END IF;
         IF p_ops[i] IN ('reserve', 'commit') AND NOT p_args[i] ? 'grace' THEN
-            IF p_ops[i] = 'reserve' THEN
-                v_step := ledger_reserve_t(p_args[i], v_st);
-            ELSE
-                v_step := ledger_commit_t(p_args[i], v_st, p_pools[i]);
-            END IF;
-            v_st := v_step.st;
-            v_r := v_step.res;
-        ELSE
+            -- the run of reserves and commits, pools ascending
+            j := i;
+            WHILE j < v_n AND p_ops[j + 1] IN ('reserve', 'commit') AND NOT p_args[j + 1] ? 'grace'
+                  AND p_pools[j + 1] >= p_pools[j] LOOP
+                j := j + 1;
+            END LOOP;
             IF v_st.id IS NOT NULL THEN
                 UPDATE ledger_accounts SET balance = v_st.balance, reserved = v_st.reserved, last_at = v_st.last_at,
-            budget_starts = v_st.budget_starts, budget_used = v_st.budget_used WHERE id = v_st.id;
+                    budget_starts = v_st.budget_starts, budget_used = v_st.budget_used WHERE id = v_st.id;
             END IF;
             v_st := NULL;
-            v_r := CASE p_ops[i]
-                WHEN 'reserve' THEN ledger_reserve(p_args[i])
-                WHEN 'commit' THEN ledger_commit(p_args[i])
-                WHEN 'release' THEN ledger_release(p_args[i])
-                WHEN 'charge' THEN ledger_charge(p_args[i])
-                WHEN 'credit' THEN ledger_credit(p_args[i])
-                WHEN 'refund' THEN ledger_refund(p_args[i])
-                WHEN 'transfer' THEN ledger_transfer(p_args[i])
-                WHEN 'set_account' THEN ledger_set_account(p_args[i])
-                ELSE ledger_extension(p_ops[i], p_args[i])
-            END;
+            v_run_out := ledger_rc_run(p_ops[i:j], p_args[i:j], p_pools[i:j]);
+            FOR k IN i .. j LOOP
+                v_r := v_run_out[k - i + 1];
+                IF v_r IS NULL THEN
+                    -- not the common case: the per-operation path
+                    IF p_ops[k] = 'reserve' THEN
+                        v_step := ledger_reserve_t(p_args[k], v_st);
+                    ELSE
+                        v_step := ledger_commit_t(p_args[k], v_st, p_pools[k]);
+                    END IF;
+                    v_st := v_step.st;
+                    v_r := v_step.res;
+                END IF;
+                v_out[k] := v_r;
+            END LOOP;
+            i := j + 1;
+            CONTINUE;
         END IF;
+        IF v_st.id IS NOT NULL THEN
+            UPDATE ledger_accounts SET balance = v_st.balance, reserved = v_st.reserved, last_at = v_st.last_at,
+                budget_starts = v_st.budget_starts, budget_used = v_st.budget_used WHERE id = v_st.id;
+        END IF;
+        v_st := NULL;
+        v_r := CASE p_ops[i]
+            WHEN 'reserve' THEN ledger_reserve(p_args[i])
+            WHEN 'commit' THEN ledger_commit(p_args[i])
+            WHEN 'release' THEN ledger_release(p_args[i])
+            WHEN 'charge' THEN ledger_charge(p_args[i])
+            WHEN 'credit' THEN ledger_credit(p_args[i])
+            WHEN 'refund' THEN ledger_refund(p_args[i])
+            WHEN 'transfer' THEN ledger_transfer(p_args[i])
+            WHEN 'set_account' THEN ledger_set_account(p_args[i])
+            ELSE ledger_extension(p_ops[i], p_args[i])
+        END;
         IF v_r IS NULL THEN
             RAISE EXCEPTION 'ledger_apply: unknown operation %', p_ops[i] USING ERRCODE = 'invalid_parameter_value';
         END IF;
