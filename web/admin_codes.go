@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/plans"
+	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
@@ -88,7 +88,7 @@ func (s *Server) AdminGenerateCodes(c echo.Context) error {
 		if f.LotDays != "" {
 			v.Errors["lot_days"] = tr(c, "admin.codes.plan_no_amount")
 		}
-	} else if req.Amount, err = decimal.NewFromString(f.Amount); err != nil {
+	} else if req.Amount, err = format.ParseDecimal(f.Amount); err != nil {
 		v.Errors["amount"] = tr(c, "error.admin.invalid_amount")
 	}
 	if req.Count, err = strconv.Atoi(f.Count); err != nil || req.Count <= 0 || req.Count > backoffice.MaxBatchCount {

@@ -89,7 +89,7 @@ func (s *Server) AdminSetCreditLine(c echo.Context) error {
 		TermsDays: strings.TrimSpace(c.FormValue("terms_days")), GraceDays: strings.TrimSpace(c.FormValue("grace_days")),
 		Reason: strings.TrimSpace(c.FormValue("reason"))}
 	sp := creditline.Spec{AccountID: v.AccountID, LineFen: -1, BillingDay: -1, TermsDays: -1, GraceDays: -1}
-	if d, err := decimal.NewFromString(f.Line); err == nil && d.Equal(d.Round(2)) {
+	if d, err := format.ParseDecimal(f.Line); err == nil && d.Equal(d.Round(2)) {
 		sp.LineFen = d.Shift(2).IntPart()
 	}
 	for _, x := range []struct {

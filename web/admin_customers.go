@@ -9,11 +9,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/backoffice"
 	"github.com/seed75218f88/credits/internal/ledger"
+	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	adminview "github.com/seed75218f88/credits/views/admin"
 )
@@ -311,7 +311,7 @@ func (s *Server) AdminGrant(c echo.Context) error {
 		Reasons: v.Grant.Reasons, Allowance: v.Grant.Allowance, Errors: adminview.Errors{}}
 	// An amount or a date that cannot be read is passed as zero, which the
 	// back office refuses with every other failed field at once.
-	amount, _ := decimal.NewFromString(f.Amount)
+	amount, _ := format.ParseDecimal(f.Amount)
 	expires, _ := endOfDay(f.ExpiresAt)
 	res, err := s.admin.bo.Grant(c.Request().Context(), backoffice.GrantRequest{AccountID: v.AccountID, Amount: amount, ExpiresAt: expires,
 		ReasonCode: f.ReasonCode, Note: f.Note, Actor: actor(c), IdempotencyKey: f.Key})

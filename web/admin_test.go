@@ -95,6 +95,18 @@ func TestAdminGrantAppliesOrWaitsAndShowsFieldErrors(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, r.Status)
 		require.Equal(t, "Choose a reason from the list.", r.TestID("error-reason_code"))
 	})
+	t.Run("AnExponentIsNotAnAmount", func(t *testing.T) {
+		// "5e2" is not how a person writes 500 credits: refused on the
+		// field (before, it granted 500).
+		p := support.Get(page)
+		k, _ := p.Doc.Find(`[data-testid="grant-form"] input[name="idempotency_key"]`).Attr("value")
+		r := support.PostForm(page+"/grant", url.Values{"amount": {"5e2"}, "expires_at": {expires}, "reason_code": {"goodwill"}, "idempotency_key": {k}})
+		require.Equal(t, http.StatusUnprocessableEntity, r.Status)
+		require.NotEmpty(t, r.TestID("error-amount"))
+		bal, err := b.ledger.Balance(context.Background(), cust.AccountID)
+		require.NoError(t, err)
+		require.Equal(t, "5000", bal.Available.String(), "nothing granted")
+	})
 	t.Run("UnderTheLimitAppliesOnce", func(t *testing.T) {
 		form := url.Values{"amount": {"500"}, "expires_at": {expires}, "reason_code": {"goodwill"}, "note": {"sorry"}, "idempotency_key": {key}}
 		r := support.PostForm(page+"/grant", form)

@@ -125,7 +125,7 @@ func (s *Server) TransferAllocation(c echo.Context) error {
 	case f.To == f.From:
 		f.Errors["to"] = tr(c, "error.admin.transfer_same_account")
 	}
-	amount, err := decimal.NewFromString(strings.ReplaceAll(f.Amount, ",", ""))
+	amount, err := format.ParseDecimal(f.Amount)
 	switch {
 	case f.Amount == "":
 		f.Errors["amount"] = tr(c, "form.transfer.amount_required")
@@ -217,7 +217,7 @@ func readSubForm(c echo.Context, withName bool) (pv.SubAccountForm, *decimal.Dec
 	}
 	var alloc *decimal.Decimal
 	if f.Allocation != "" {
-		d, err := decimal.NewFromString(strings.ReplaceAll(f.Allocation, ",", ""))
+		d, err := format.ParseDecimal(f.Allocation)
 		if err != nil || d.IsNegative() {
 			f.Errors["allocation"] = tr(c, "form.sub.allocation_invalid")
 		} else {

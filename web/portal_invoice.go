@@ -12,6 +12,7 @@ import (
 
 	"github.com/seed75218f88/credits/internal/invoicing"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/format"
 	pv "github.com/seed75218f88/credits/views/portal"
 )
 
@@ -318,7 +319,7 @@ func invoiceRequestForm(c echo.Context) (form pv.InvoiceRequestForm, items []inv
 
 // parseFen reads a positive yuan amount with at most two decimals.
 func parseFen(s string) (int64, bool) {
-	d, err := decimal.NewFromString(strings.TrimPrefix(strings.TrimSpace(s), "¥"))
+	d, err := format.ParseDecimal(strings.TrimLeft(strings.TrimSpace(s), "¥￥"))
 	if err != nil || !d.IsPositive() || !d.Equal(d.Round(2)) {
 		return 0, false
 	}

@@ -67,6 +67,8 @@ func TestPortalInvoices(t *testing.T) {
 			{"NoEmail", merge(url.Values{"kind": {"ordinary"}, "title_id": {"new"}, "order": {order(o1.ID)}}, specialTitle("深圳市星河智能科技有限公司", taxID)), "email", "必填"},
 			{"MoreThanAvailable", merge(url.Values{"kind": {"ordinary"}, "title_id": {"new"}, "email": {"a@example.com"}, "order": {order(o2.ID)},
 				"amount_" + order(o2.ID): {"200.01"}}, specialTitle("深圳市星河智能科技有限公司", taxID)), "items", "¥200.00"},
+			{"ExponentAmount", merge(url.Values{"kind": {"ordinary"}, "title_id": {"new"}, "email": {"a@example.com"}, "order": {order(o2.ID)},
+				"amount_" + order(o2.ID): {"1e2"}}, specialTitle("深圳市星河智能科技有限公司", taxID)), "items", "格式"},
 			{"BadAmount", merge(url.Values{"kind": {"ordinary"}, "title_id": {"new"}, "email": {"a@example.com"}, "order": {order(o2.ID)},
 				"amount_" + order(o2.ID): {"1.234"}}, specialTitle("深圳市星河智能科技有限公司", taxID)), "items", "格式"},
 			{"AnotherAccountsTopUp", merge(url.Values{"kind": {"ordinary"}, "title_id": {"new"}, "email": {"a@example.com"}, "order": {"99999999"}},

@@ -182,3 +182,22 @@ func TestEnterpriseOwnerMovesAllocationBetweenSubAccounts(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, ind.PostForm("/portal/accounts/transfers", url.Values{"from": {p.aID}, "to": {p.bID}, "amount": {"1"}}).Status)
 	require.Equal(t, "200", p.allocation(t, p.a))
 }
+
+// TestTransferAmountIsReadAsPeopleTypeIt: the amount is read by the one
+// parser of typed amounts (format.ParseDecimal): full-width digits from a
+// Chinese keyboard are read, an exponent is not a number of credits. Before,
+// "１００" was refused and "1e2" moved 100 credits.
+func TestTransferAmountIsReadAsPeopleTypeIt(t *testing.T) {
+	t.Parallel()
+	p := setupTransferPortal(t, "transfer-typed@example.com")
+	r := p.c.HTMX(http.MethodPost, "/portal/accounts/transfers", p.form(t, p.aID, p.bID, "1e2"))
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status)
+	require.Equal(t, "请输入正数点数：最多 6 位小数，不超过 1,000,000,000,000。", r.TestID("error-amount"))
+	require.Equal(t, "300", p.allocation(t, p.a), "nothing moved")
+
+	r = p.c.HTMX(http.MethodPost, "/portal/accounts/transfers", p.form(t, p.aID, p.bID, "１００"))
+	require.Equal(t, http.StatusOK, r.Status, r.Body)
+	require.Empty(t, r.TestID("error-amount"))
+	require.Equal(t, "200", p.allocation(t, p.a))
+	require.Equal(t, "200", p.allocation(t, p.b))
+}
