@@ -171,8 +171,10 @@ func fastDecodeQueued(data []byte, q *gateway.QueuedUsage) bool {
 // decodeMessage reads a message of the usage stream in either form: a
 // batch (queuedBatch, what Publish writes) or one queued event (what
 // Publish wrote before batches, and what Replay writes), answered as a
-// batch of one with single set. Errors: what encoding/json says.
-func decodeMessage(data []byte) (q queuedBatch, single bool, err error) {
+// batch of one with single set; n is how many events a batch likely holds.
+// Errors: what encoding/json says.
+func decodeMessage(data []byte, n int) (q queuedBatch, single bool, err error) {
+	q.Events = make([]gateway.UsageEvent, 0, max(n, 1))
 	if fastDecodeBatch(data, &q) {
 		return q, false, nil
 	}
@@ -195,10 +197,12 @@ func decodeMessage(data []byte) (q queuedBatch, single bool, err error) {
 }
 
 // fastDecodeBatch decodes the shape encodeBatch writes (any key order,
-// whitespace between tokens) and reports false for anything else, leaving
-// that to encoding/json.
+// whitespace between tokens) into q (whose Events may have room and no
+// length) and reports false for anything else, leaving that to
+// encoding/json.
 func fastDecodeBatch(data []byte, q *queuedBatch) bool {
 	d := jsonscan.New(data)
+	lists := 0
 	return d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "mode":
@@ -208,10 +212,12 @@ func fastDecodeBatch(data []byte, q *queuedBatch) bool {
 		case "received_at":
 			return d.Time(&q.ReceivedAt)
 		case "events":
-			if q.Events != nil {
+			if lists++; lists > 1 {
 				return false // a second list: encoding/json's merge is its own
 			}
-			q.Events = []gateway.UsageEvent{}
+			if q.Events == nil {
+				q.Events = []gateway.UsageEvent{}
+			}
 			return d.Array(func() bool {
 				q.Events = append(q.Events, gateway.UsageEvent{})
 				return readEvent(d, &q.Events[len(q.Events)-1])

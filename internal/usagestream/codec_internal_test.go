@@ -122,7 +122,7 @@ func FuzzBatchCodec(f *testing.F) {
 			require.NoError(t, json.Unmarshal(data, &want), "%q", data)
 			require.Equal(t, want, fast, "%q", data)
 		}
-		if got, single, err := decodeMessage(data); err == nil && single {
+		if got, single, err := decodeMessage(data, 0); err == nil && single {
 			// What a message of one event always decoded to.
 			want, err := decodeQueued(data)
 			require.NoError(t, err, "%q", data)
@@ -147,7 +147,7 @@ func FuzzBatchCodec(f *testing.F) {
 		if len(q.Events) == 0 {
 			return // Publish never writes a batch without events
 		}
-		back, single, err := decodeMessage(enc)
+		back, single, err := decodeMessage(enc, 2)
 		require.NoError(t, err)
 		require.False(t, single)
 		var read queuedBatch // what encoding/json reads (bad UTF-8 is U+FFFD, an offset's seconds are gone)
@@ -171,7 +171,7 @@ func TestBatchCodecTakesTheFastPath(t *testing.T) {
 
 	old, err := json.Marshal(q)
 	require.NoError(t, err)
-	got, single, err := decodeMessage(old)
+	got, single, err := decodeMessage(old, 1)
 	require.NoError(t, err)
 	require.True(t, single)
 	require.Equal(t, q.Mode, got.Mode)
@@ -210,7 +210,7 @@ func TestSplitBatch(t *testing.T) {
 		require.Equal(t, next, p.from)
 		require.False(t, seen[p.id], "two parts with one message id")
 		seen[p.id] = true
-		back, single, err := decodeMessage(p.data)
+		back, single, err := decodeMessage(p.data, 0)
 		require.NoError(t, err)
 		require.False(t, single)
 		require.Len(t, back.Events, p.to-p.from)

@@ -456,9 +456,13 @@ type delivery struct {
 // each message.
 func (s *Stream) apply(ctx context.Context, msgs []jetstream.Msg) {
 	ds := make([]delivery, 0, len(msgs))
-	var queued []gateway.QueuedUsage
+	n := 0
 	for _, m := range msgs {
-		q, single, err := decodeMessage(m.Data())
+		n += eventsIn(m)
+	}
+	queued := make([]gateway.QueuedUsage, 0, n)
+	for _, m := range msgs {
+		q, single, err := decodeMessage(m.Data(), eventsIn(m))
 		if err != nil || q.Mode == "" || len(q.Events) == 0 {
 			s.settleUndecodable(ctx, m)
 			continue
