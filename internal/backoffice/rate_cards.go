@@ -14,6 +14,7 @@ import (
 	"github.com/seed75218f88/credits/internal/auth"
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/pricing"
 )
 
@@ -187,7 +188,7 @@ func readRateCard(r SetRateCardRequest, public pricing.Card, versions func(int) 
 		}
 		p.PinnedVersion = v
 	case pricing.KindDiscount:
-		d, err := decimal.NewFromString(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(r.Discount), "%")))
+		d, err := format.ParseDecimal(strings.TrimRight(strings.TrimSpace(r.Discount), "%％"))
 		if err != nil {
 			errs.Add("discount", "rate_card_discount")
 		}

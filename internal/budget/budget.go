@@ -22,6 +22,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/format"
 	"github.com/seed75218f88/credits/internal/platform/i18n"
 	"github.com/seed75218f88/credits/internal/platform/jobs"
 	"github.com/seed75218f88/credits/internal/platform/mail"
@@ -117,7 +118,7 @@ func Parse(in Input, accountID int64) (ledger.BudgetSpec, error) {
 	default:
 		errs.Add("unit", "budget_unit")
 	}
-	amount, err := decimal.NewFromString(strings.ReplaceAll(strings.TrimSpace(in.Amount), ",", ""))
+	amount, err := format.ParseDecimal(in.Amount)
 	places := int32(ledger.Scale)
 	if s.Unit == ledger.BudgetYuan {
 		places = 2

@@ -101,6 +101,17 @@ func TestParseAndScope(t *testing.T) {
 	}
 	require.Equal(t, []string{"project:budget_label", "period:budget_period", "thresholds:budget_thresholds"}, fields, "¥1.5 is a valid amount")
 
+	// The amount is read as people type it (format.ParseDecimal): full-width
+	// digits are read, an exponent is not an amount (before, "1e2" was 100
+	// and "１００" refused).
+	typed, err := budget.Parse(budget.Input{Period: "month", Amount: "１００", Unit: "credits"}, 1)
+	require.NoError(t, err)
+	require.Equal(t, "100", typed.Amount.String())
+	_, err = budget.Parse(budget.Input{Period: "month", Amount: "1e2", Unit: "credits"}, 1)
+	fe, ok = fielderr.As(err)
+	require.True(t, ok)
+	require.Equal(t, "budget_amount", fe.Code("amount"))
+
 	ctx := context.Background()
 	pool := dbtest.Pool(t)
 	l := ledger.New(pool, ledger.Options{})

@@ -16,6 +16,7 @@ import (
 	"github.com/seed75218f88/credits/internal/ledger"
 	"github.com/seed75218f88/credits/internal/platform/db"
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
 // AlertSettings are an account's low-balance alert settings.
@@ -102,7 +103,7 @@ func ParseAlertSettings(percents, credits, recipients string, mailOwner bool) (A
 	}
 	sort.Sort(sort.Reverse(sort.IntSlice(s.Percents)))
 	if credits = strings.TrimSpace(credits); credits != "" {
-		d, err := decimal.NewFromString(strings.ReplaceAll(credits, ",", ""))
+		d, err := format.ParseDecimal(credits)
 		if err != nil || !d.IsPositive() || d.GreaterThan(ledger.MaxCredits) || !ledger.Round(d).Equal(d) {
 			errs.Add("credits", "alert_credits_range", "max", ledger.MaxCredits.String())
 		} else {

@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/seed75218f88/credits/internal/platform/db"
+	"github.com/seed75218f88/credits/internal/platform/format"
 )
 
 // # Prices per customer
@@ -481,7 +482,7 @@ func ParseLines(text string, public Card) ([]ModelPrice, error) {
 		}
 		nums := make([]decimal.Decimal, 0, 3)
 		for _, s := range f[1:] {
-			d, err := decimal.NewFromString(s)
+			d, err := format.ParseDecimal(s)
 			if err != nil {
 				return nil, &LineError{Line: n + 1, Model: f[0], Code: CodeBadLine}
 			}
