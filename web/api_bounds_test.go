@@ -88,3 +88,34 @@ func TestBackOfficeRefusesOutOfRangeNumbers(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, r.Body)
 	require.Contains(t, r.Body, "999,999,999,999.99", "the error names the largest amount")
 }
+
+// TestAPINamesEveryBadFieldAtOnce: a request with several wrong fields is
+// answered 400 invalid_request listing every one of them, each with its
+// reason — a grant, a transfer and an account — as the forms do. Before,
+// the answer named the first field only, and a client fixing its request
+// met the next one on the next call.
+func TestAPINamesEveryBadFieldAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t, apiOpts{})
+	ext := b.account(b.live, "bad-fields", nil)
+	fieldsOf := func(r apiResp) []string {
+		t.Helper()
+		require.Equal(t, http.StatusBadRequest, r.Status, string(r.Body))
+		require.Equal(t, "invalid_request", r.Code(t))
+		var out []string
+		for _, f := range r.JSON(t)["error"].(map[string]any)["fields"].([]any) {
+			out = append(out, f.(map[string]any)["field"].(string))
+		}
+		return out
+	}
+	r := b.live.doInvalid(http.MethodPost, "/v1/accounts/"+ext+"/grants", map[string]any{"kind": "bogus", "amount": "-5",
+		"expires_at": "2000-01-01T00:00:00Z"})
+	require.Equal(t, []string{"kind", "amount", "idempotency_key", "reason_code", "expires_at"}, fieldsOf(r))
+
+	r = b.live.doInvalid(http.MethodPost, "/v1/accounts/"+ext+"/transfers", map[string]any{"amount": "0"})
+	require.Equal(t, []string{"to", "amount", "idempotency_key"}, fieldsOf(r))
+
+	r = b.live.doInvalid(http.MethodPut, "/v1/accounts/"+uniq(t, "bad-account"), map[string]any{"kind": "sub",
+		"allocation": "-1", "rpm": -1, "tpm": -2, "verification": map[string]any{"status": "maybe"}})
+	require.Equal(t, []string{"parent", "allocation", "rpm", "tpm", "verification"}, fieldsOf(r))
+}

@@ -34,6 +34,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/seed75218f88/credits/internal/platform/fielderr"
@@ -107,6 +108,35 @@ func invalid(field, reason string) error { return invalidCode(field, "invalid", 
 // invalidCode is invalid with a field code of its own.
 func invalidCode(field, code, reason string, args ...string) error {
 	return fmt.Errorf("%w: %s: %w", ErrInvalidRequest, reason, fielderr.One("gateway", field, code, append(args, "reason", reason)...))
+}
+
+// failures collects every failed field of one request, so that the answer
+// names them all at once, each with its reason, as the forms do.
+type failures struct {
+	fields  *fielderr.Errors
+	reasons []string
+}
+
+// check records field as failed with reason unless ok.
+func (f *failures) check(ok bool, field, reason string) {
+	if ok {
+		return
+	}
+	if f.fields == nil {
+		f.fields = fielderr.New("gateway")
+	}
+	if f.fields.Code(field) == "" {
+		f.fields.Add(field, "invalid", "reason", reason)
+		f.reasons = append(f.reasons, field+": "+reason)
+	}
+}
+
+// err is ErrInvalidRequest naming every failed field, or nil.
+func (f *failures) err() error {
+	if f.fields.Empty() {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %w", ErrInvalidRequest, strings.Join(f.reasons, "; "), f.fields)
 }
 
 // FieldCodes lists every field code this package reports, so the web layer

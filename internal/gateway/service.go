@@ -375,22 +375,23 @@ func (s *Service) PutAccount(ctx context.Context, key Key, externalID string, in
 	if in.Kind == "" {
 		in.Kind = ledger.AccountIndividual
 	}
+	var f failures
 	switch in.Kind {
 	case ledger.AccountIndividual, ledger.AccountEnterprise, ledger.AccountSub:
+		f.check((in.Kind == ledger.AccountSub) == (in.Parent != ""), "parent", "required for a sub-account and only for one")
 	default:
-		return AccountView{}, false, invalid("kind", "individual, enterprise or sub")
+		f.check(false, "kind", "individual, enterprise or sub")
 	}
-	if (in.Kind == ledger.AccountSub) != (in.Parent != "") {
-		return AccountView{}, false, invalid("parent", "required for a sub-account and only for one")
+	f.check(in.Allocation == nil || (in.Kind == ledger.AccountSub && !in.Allocation.IsNegative()), "allocation", "a non-negative amount, for sub-accounts only")
+	for _, l := range []struct {
+		name string
+		v    *int64
+	}{{"rpm", in.RPM}, {"tpm", in.TPM}} {
+		f.check(l.v == nil || (*l.v >= 0 && *l.v <= maxLimit), l.name, "a non-negative integer below 2,147,483,648")
 	}
-	if in.Allocation != nil && (in.Kind != ledger.AccountSub || in.Allocation.IsNegative()) {
-		return AccountView{}, false, invalid("allocation", "a non-negative amount, for sub-accounts only")
-	}
-	if err := (Limits{RPM: in.RPM, TPM: in.TPM}).validate(); err != nil {
+	f.check(in.Verification == nil || (in.Verification.Status == "verified" && in.Verification.Reference != ""), "verification", `status must be "verified" with a reference`)
+	if err := f.err(); err != nil {
 		return AccountView{}, false, err
-	}
-	if in.Verification != nil && (in.Verification.Status != "verified" || in.Verification.Reference == "") {
-		return AccountView{}, false, invalid("verification", `status must be "verified" with a reference`)
 	}
 	var parentID int64
 	if in.Parent != "" {
@@ -499,17 +500,14 @@ func (s *Service) Grant(ctx context.Context, key Key, externalID string, in Gran
 	if err != nil {
 		return LotView{}, err
 	}
-	switch {
-	case in.Kind != ledger.LotPromo && in.Kind != ledger.LotPlan:
-		return LotView{}, invalid("kind", "promo or plan")
-	case !ledger.Round(in.Amount).IsPositive():
-		return LotView{}, invalid("amount", "a positive amount")
-	case in.IdempotencyKey == "" || len(in.IdempotencyKey) > 200:
-		return LotView{}, invalid("idempotency_key", "1 to 200 characters")
-	case in.ReasonCode == "":
-		return LotView{}, invalid("reason_code", "required")
-	case in.ExpiresAt != nil && !in.ExpiresAt.After(s.now()):
-		return LotView{}, invalid("expires_at", "must be in the future")
+	var f failures
+	f.check(in.Kind == ledger.LotPromo || in.Kind == ledger.LotPlan, "kind", "promo or plan")
+	f.check(ledger.Round(in.Amount).IsPositive(), "amount", "a positive amount")
+	f.check(in.IdempotencyKey != "" && len(in.IdempotencyKey) <= 200, "idempotency_key", "1 to 200 characters")
+	f.check(in.ReasonCode != "", "reason_code", "required")
+	f.check(in.ExpiresAt == nil || in.ExpiresAt.After(s.now()), "expires_at", "must be in the future")
+	if err := f.err(); err != nil {
+		return LotView{}, err
 	}
 	res, err := s.ledger.Credit(ctx, ledger.CreditRequest{AccountID: a.acct.ID, Kind: in.Kind, Amount: in.Amount,
 		ExpiresAt: in.ExpiresAt, EventType: ledger.EventGrant, SourceRef: "api_grant:" + in.IdempotencyKey,

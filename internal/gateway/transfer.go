@@ -48,13 +48,13 @@ func (s *Service) Transfer(ctx context.Context, key Key, externalID string, in T
 	if err != nil {
 		return TransferView{}, err
 	}
-	switch {
-	case in.To == "":
-		return TransferView{}, invalid("to", "required")
-	case !in.Amount.IsPositive() || !ledger.Round(in.Amount).Equal(in.Amount) || in.Amount.GreaterThan(backoffice.MaxTransferCredits):
-		return TransferView{}, invalid("amount", "a positive amount with at most 6 decimal places, at most "+backoffice.MaxTransferCredits.String())
-	case in.IdempotencyKey == "" || len(in.IdempotencyKey) > 200:
-		return TransferView{}, invalid("idempotency_key", "1 to 200 characters")
+	var f failures
+	f.check(in.To != "", "to", "required")
+	f.check(in.Amount.IsPositive() && ledger.Round(in.Amount).Equal(in.Amount) && !in.Amount.GreaterThan(backoffice.MaxTransferCredits),
+		"amount", "a positive amount with at most 6 decimal places, at most "+backoffice.MaxTransferCredits.String())
+	f.check(in.IdempotencyKey != "" && len(in.IdempotencyKey) <= 200, "idempotency_key", "1 to 200 characters")
+	if err := f.err(); err != nil {
+		return TransferView{}, err
 	}
 	to, err := s.account(ctx, key.Mode, in.To)
 	if errors.Is(err, ErrNotFound) {
