@@ -35,7 +35,7 @@ func TestForgotPasswordMailsAOneTimeLink(t *testing.T) {
 	require.Contains(t, p.TestID("flash-success"), "如果该账号存在")
 
 	msg := smtp.WaitTo(t, "bob-reset@example.com", 1)[0]
-	require.Equal(t, "重置您的 Credits 密码", msg.Subject)
+	require.Equal(t, "重置您的算力点数密码", msg.Subject)
 	i := strings.Index(msg.Text, b.app.URL+"/password/reset/")
 	require.GreaterOrEqual(t, i, 0, msg.Text)
 	path := strings.TrimPrefix(strings.Fields(msg.Text[i:])[0], b.app.URL)

@@ -108,7 +108,7 @@ func TestRequest(t *testing.T) {
 		require.NoError(t, b.resets.Request(ctx, u.Email, i18n.ZhCN))
 		jobs := mailtest.QueuedTo(t, b.pool, u.Email)
 		require.Len(t, jobs, 1)
-		require.Equal(t, "重置您的 Credits 密码", jobs[0].Subject)
+		require.Equal(t, "重置您的算力点数密码", jobs[0].Subject)
 		require.Contains(t, jobs[0].Text, "30 分钟内有效")
 	})
 

@@ -164,3 +164,21 @@ func TestGlossary(t *testing.T) {
 		require.Equal(t, strings.ToUpper(label[:1]), label[:1], "kind.%s in English is %q", k, label)
 	}
 }
+
+// TestChineseMailsNameTheProductAsThePagesDo: the pages call the product
+// 算力点数 (app.name) in Chinese, so the Chinese part of every mail does
+// too. Before, the team invitation and the password reset said "Credits"
+// in their Chinese text.
+func TestChineseMailsNameTheProductAsThePagesDo(t *testing.T) {
+	b, err := i18n.Default()
+	require.NoError(t, err)
+	zh := b.Localizer(i18n.ZhCN)
+	require.Equal(t, "算力点数", zh.T("app.name"))
+	var latin []string
+	for _, k := range b.Keys(i18n.ZhCN) {
+		if strings.HasPrefix(k, "mail.") && regexp.MustCompile(`\bCredits\b`).MatchString(zh.T(k)) {
+			latin = append(latin, k)
+		}
+	}
+	require.Empty(t, latin, "Chinese mail text naming the product in English")
+}
