@@ -59,7 +59,10 @@ type Options struct {
 	// time (4), each on the gateway's usage workers.
 	Appliers int
 	// MaxDeliver is how often a message is tried before its events still
-	// unavailable are dead-lettered (8).
+	// unavailable are dead-lettered (8). It is counted here, not by
+	// JetStream: the consumer delivers without limit, so a message whose
+	// dead-lettering failed at its last try is delivered again and
+	// dead-lettered then, not left in the stream undelivered for good.
 	MaxDeliver int
 	// AckWait is how long a delivered message may stay unacknowledged before
 	// JetStream delivers it again (30 s).
@@ -187,7 +190,7 @@ func (s *Stream) setup(ctx context.Context) error {
 	}
 	if s.cons, err = s.usage.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "ledger",
 		Description: "charges usage events to the ledger (shared by every instance)",
-		AckPolicy:   jetstream.AckExplicitPolicy, AckWait: s.opts.AckWait, MaxDeliver: s.opts.MaxDeliver,
+		AckPolicy:   jetstream.AckExplicitPolicy, AckWait: s.opts.AckWait, MaxDeliver: -1, // see Options.MaxDeliver
 		MaxAckPending: 20 * s.opts.Batch, DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
 		return fmt.Errorf("usagestream: consumer: %w", err)
 	}

@@ -710,3 +710,54 @@ func TestLargeBatchSplitIntoMessages(t *testing.T) {
 	require.EqualValues(t, 400, c.charged.Load())
 	requireDec(t, "800", b.spent(t, ext))
 }
+
+// A message whose dead-lettering fails at its last try (the dead-letter
+// stream gone for a while) is delivered again and dead-lettered once it
+// can be, not left in the usage stream undelivered for good; a consumer
+// made by an earlier build, which delivered at most 8 times, is taken over.
+func TestDeadLetterFailureAtTheLastTryIsTriedAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	nc, err := nats.Connect(b.url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	base := strings.ToUpper(b.prefix)
+	old, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: base + "_USAGE", Subjects: []string{b.prefix + ".usage.>"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute})
+	require.NoError(t, err)
+	_, err = old.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "ledger", AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: 30 * time.Second, MaxDeliver: 8, MaxAckPending: 10000})
+	require.NoError(t, err)
+
+	s, c := b.open(t, usagestream.Options{MaxDeliver: 2, Backoff: func(uint64) time.Duration { return 10 * time.Millisecond }})
+	ext := "dlqdown-" + b.prefix
+	b.account(t, ext)
+	c.fail.Store(true)
+	dlq, err := js.Stream(ctx, base+"_USAGE_DLQ")
+	require.NoError(t, err)
+	dlqCfg := dlq.CachedInfo().Config
+	require.NoError(t, js.DeleteStream(ctx, base+"_USAGE_DLQ"))
+	_, err = s.Publish(ctx, b.key, gateway.UsageBatch{Events: []gateway.UsageEvent{event(ext, "d")}})
+	require.NoError(t, err)
+	cons, err := old.Consumer(ctx, "ledger")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { // past the last try: every dead-lettering failed
+		info, err := cons.Info(ctx)
+		return err == nil && info.Delivered.Consumer >= 4
+	}, 20*time.Second, 10*time.Millisecond, "the message was not delivered past its last try")
+	n, err := s.Backlog(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the event left the stream without a dead letter")
+
+	_, err = js.CreateStream(ctx, dlqCfg)
+	require.NoError(t, err)
+	drained(t, s)
+	letters, _, err := s.DeadLetters(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 1)
+	require.Equal(t, gateway.RejectRetry, letters[0].Reason)
+	require.GreaterOrEqual(t, letters[0].Deliveries, uint64(4))
+}
