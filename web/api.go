@@ -100,10 +100,35 @@ func bindJSON(c echo.Context, v any) error {
 	if buf.Len() == 0 {
 		return nil
 	}
+	if escapesNUL(buf.Bytes()) {
+		return gateway.InvalidField("body", `text may not hold the NUL character (\u0000)`)
+	}
 	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
 		return gateway.InvalidField("body", "not valid JSON for this endpoint: "+err.Error())
 	}
 	return nil
+}
+
+// escapesNUL reports whether a JSON text holds the escape \u0000 (a raw
+// NUL byte is not valid JSON already). PostgreSQL's text cannot store the
+// character, so a body carrying one in any string would fail at the
+// database as a 500; a backslash escaped before "u0000" is ordinary text.
+func escapesNUL(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`\u0000`))
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		n := 0
+		for k := at - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		i = at + 1
+	}
 }
 
 // jsonAppender is an answer that writes its own JSON (the hot endpoints').

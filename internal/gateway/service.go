@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 	"golang.org/x/sync/singleflight"
@@ -147,6 +149,9 @@ func (s *Service) Limiter() ratelimit.Limiter { return s.limiter }
 func (s *Service) account(ctx context.Context, mode ledger.Mode, externalID string) (*accountInfo, error) {
 	if externalID == "" {
 		return nil, invalid("account", "required")
+	}
+	if strings.IndexByte(externalID, 0) >= 0 {
+		return nil, ErrNotFound // no account can have one: PostgreSQL text cannot hold it
 	}
 	if v, ok := s.byExt.Load(extKey{mode, externalID}); ok {
 		if a, err := s.accountByID(ctx, v.(int64)); err == nil && a.acct.Mode == mode {
@@ -330,6 +335,22 @@ func (s *Service) tierTable(ctx context.Context) ([]ledger.Tier, error) {
 	return s.tiers, nil
 }
 
+// validExternalID reports whether s may name a new account: 1 to 128
+// bytes of UTF-8 without control characters (PostgreSQL text cannot hold
+// NUL) and without surrounding spaces (" " would be an account no one can
+// tell apart from "").
+func validExternalID(s string) bool {
+	if s == "" || len(s) > 128 || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // AccountInput is the body of PUT /v1/accounts/{external_id}.
 type AccountInput struct {
 	Kind         ledger.AccountKind `json:"kind"`
@@ -369,8 +390,8 @@ type AccountView struct {
 // the name too (the ledger keeps the first). It reports whether the account
 // was created. Errors: ErrInvalidRequest, ErrAccountConflict, ledger errors.
 func (s *Service) PutAccount(ctx context.Context, key Key, externalID string, in AccountInput) (AccountView, bool, error) {
-	if externalID == "" || len(externalID) > 128 {
-		return AccountView{}, false, invalid("external_id", "1 to 128 characters")
+	if !validExternalID(externalID) {
+		return AccountView{}, false, invalid("external_id", "1 to 128 characters, no control characters or surrounding spaces")
 	}
 	if in.Kind == "" {
 		in.Kind = ledger.AccountIndividual
@@ -382,7 +403,8 @@ func (s *Service) PutAccount(ctx context.Context, key Key, externalID string, in
 	default:
 		f.check(false, "kind", "individual, enterprise or sub")
 	}
-	f.check(in.Allocation == nil || (in.Kind == ledger.AccountSub && !in.Allocation.IsNegative()), "allocation", "a non-negative amount, for sub-accounts only")
+	f.check(in.Allocation == nil || (in.Kind == ledger.AccountSub && !in.Allocation.IsNegative() && ledger.Round(*in.Allocation).Equal(*in.Allocation)),
+		"allocation", "a non-negative amount with at most 6 decimal places, for sub-accounts only")
 	for _, l := range []struct {
 		name string
 		v    *int64
@@ -502,7 +524,7 @@ func (s *Service) Grant(ctx context.Context, key Key, externalID string, in Gran
 	}
 	var f failures
 	f.check(in.Kind == ledger.LotPromo || in.Kind == ledger.LotPlan, "kind", "promo or plan")
-	f.check(ledger.Round(in.Amount).IsPositive(), "amount", "a positive amount")
+	f.check(in.Amount.IsPositive() && ledger.Round(in.Amount).Equal(in.Amount), "amount", "a positive amount with at most 6 decimal places")
 	f.check(in.IdempotencyKey != "" && len(in.IdempotencyKey) <= 200, "idempotency_key", "1 to 200 characters")
 	f.check(in.ReasonCode != "", "reason_code", "required")
 	f.check(in.ExpiresAt == nil || in.ExpiresAt.After(s.now()), "expires_at", "must be in the future")

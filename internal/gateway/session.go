@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,8 +77,8 @@ type sessionCall struct {
 // Errors: ErrNotFound (no such account, or no call in that session),
 // ErrInvalidRequest.
 func (s *Service) Session(ctx context.Context, key Key, externalID, sessionID string) (SessionView, error) {
-	if sessionID == "" || len(sessionID) > 200 {
-		return SessionView{}, invalid("session_id", "1 to 200 characters")
+	if sessionID == "" || len(sessionID) > 200 || strings.IndexByte(sessionID, 0) >= 0 {
+		return SessionView{}, invalid("session_id", "1 to 200 characters, without NUL")
 	}
 	a, err := s.account(ctx, key.Mode, externalID)
 	if err != nil {
