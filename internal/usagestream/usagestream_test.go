@@ -224,6 +224,22 @@ func drained(t *testing.T, s *usagestream.Stream) {
 	}, 20*time.Second, 20*time.Millisecond, "the consumer never emptied the usage stream")
 }
 
+// verified fails the test unless the ledger verifies clean.
+func (b *bundle) verified(t *testing.T) {
+	t.Helper()
+	m, err := b.ledger.Verify(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, m)
+}
+
+// noLetters fails the test if the dead-letter stream holds anything.
+func noLetters(t *testing.T, s *usagestream.Stream, why string) {
+	t.Helper()
+	letters, _, err := s.DeadLetters(context.Background(), 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, letters, why)
+}
+
 func requireDec(t *testing.T, want string, got decimal.Decimal) {
 	t.Helper()
 	require.True(t, decimal.RequireFromString(want).Equal(got), "want %s, got %s", want, got)
@@ -481,12 +497,8 @@ func TestConcurrentPublishersWithSharedIDsChargeOnce(t *testing.T) {
 	for _, a := range accts {
 		requireDec(t, "160", b.spent(t, a)) // 80 events of 2 credits each
 	}
-	letters, _, err := s1.DeadLetters(ctx, 0, 10)
-	require.NoError(t, err)
-	require.Empty(t, letters)
-	m, err := b.ledger.Verify(ctx)
-	require.NoError(t, err)
-	require.Empty(t, m)
+	noLetters(t, s1, "")
+	b.verified(t)
 }
 
 // One batch mixes good events with bad ones (an unknown account, an unknown
@@ -530,9 +542,7 @@ func TestMixedBatchChargesTheGoodAndDeadLettersTheBad(t *testing.T) {
 	}
 	require.Equal(t, map[string]string{"bad-account": gateway.RejectUnknownAccount, "bad-model": gateway.RejectUnknownModel}, reasons)
 	require.Len(t, letters, 2, "each bad event dead-lettered once")
-	m, err := b.ledger.Verify(ctx)
-	require.NoError(t, err)
-	require.Empty(t, m)
+	b.verified(t)
 }
 
 // A batch is stored as one message. The same batch sent again within the
@@ -581,12 +591,8 @@ func TestBatchResentIsDuplicateAndOverlapChargesOnce(t *testing.T) {
 	drained(t, s)
 	require.EqualValues(t, 15, c.charged.Load(), "each of the 15 distinct events once")
 	requireDec(t, "30", b.spent(t, ext))
-	letters, _, err := s.DeadLetters(ctx, 0, 10)
-	require.NoError(t, err)
-	require.Empty(t, letters, "the overlap's repeats are ledger duplicates, not dead letters")
-	m, err := b.ledger.Verify(ctx)
-	require.NoError(t, err)
-	require.Empty(t, m)
+	noLetters(t, s, "the overlap's repeats are ledger duplicates, not dead letters")
+	b.verified(t)
 }
 
 // A batch some of whose events are unavailable is delivered again whole,
@@ -632,9 +638,7 @@ func TestUnavailableBatchRedeliveredWithoutDoubleCharge(t *testing.T) {
 	drained(t, s)
 	requireDec(t, "20", b.spent(t, ext))
 	require.EqualValues(t, 10, c.charged.Load())
-	m, err := b.ledger.Verify(ctx)
-	require.NoError(t, err)
-	require.Empty(t, m)
+	b.verified(t)
 }
 
 // Messages of one event, as Publish wrote them before batches (id header
