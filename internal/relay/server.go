@@ -359,8 +359,11 @@ func (r *Relay) chat(w http.ResponseWriter, req *http.Request) {
 		if err := json.Unmarshal(c.raw, &cr); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
-		if len(cr.Messages) == 0 || cr.Messages[0] != '[' {
-			return fmt.Errorf("%w: messages must be a list", ErrBadRequest)
+		if len(cr.Messages) == 0 || cr.Messages[0] != '[' || isEmptyList(cr.Messages) {
+			return fmt.Errorf("%w: messages must be a list of at least one message", ErrBadRequest)
+		}
+		if cr.N != nil && *cr.N < 1 {
+			return fmt.Errorf("%w: n out of range", ErrBadRequest)
 		}
 		c.stream = cr.Stream
 		c.wantUsage = cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
@@ -402,6 +405,18 @@ func (r *Relay) chat(w http.ResponseWriter, req *http.Request) {
 	r.run(w, req, c, ups, "/chat/completions")
 }
 
+// isEmptyList reports whether raw is the JSON list [] (with any spacing):
+// OpenAI refuses a call with no messages or no input, so the gateway does
+// too rather than forward it.
+// It reads only the bytes, not the list: chat calls pass it on every request.
+func isEmptyList(raw json.RawMessage) bool {
+	b := bytes.TrimSpace(raw)
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return false
+	}
+	return len(bytes.TrimSpace(b[1:len(b)-1])) == 0
+}
+
 type embeddingsRequest struct {
 	Input json.RawMessage `json:"input"`
 }
@@ -409,7 +424,8 @@ type embeddingsRequest struct {
 func (r *Relay) embeddings(w http.ResponseWriter, req *http.Request) {
 	c, ups, err := r.begin(w, req, func(c *call) error {
 		var er embeddingsRequest
-		if err := json.Unmarshal(c.body["input"], &er.Input); err != nil || len(er.Input) == 0 {
+		if err := json.Unmarshal(c.body["input"], &er.Input); err != nil || len(er.Input) == 0 ||
+			string(er.Input) == "null" || string(er.Input) == `""` || isEmptyList(er.Input) {
 			return fmt.Errorf("%w: input is required", ErrBadRequest)
 		}
 		c.countIn = func() int64 { return r.d.Counter.InputTokens(er.Input) }
