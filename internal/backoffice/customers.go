@@ -216,7 +216,8 @@ func (f *CustomerFilter) normalize() error {
 	}
 	ok := oneOf(f.Mode, "live", "test") && oneOf(f.Sort, SortNewest, SortBalance) &&
 		oneOf(f.Kind, "", "individual", "enterprise", "sub") && oneOf(f.Status, "", "active", "frozen") &&
-		oneOf(f.Verification, "", VerificationUnverified, VerificationPending, VerificationVerified, VerificationRejected)
+		oneOf(f.Verification, "", VerificationUnverified, VerificationPending, VerificationVerified, VerificationRejected) &&
+		strings.IndexByte(f.Query, 0) < 0 // PostgreSQL text cannot hold NUL: no account matches it
 	if !ok {
 		return invalidFilter()
 	}

@@ -51,6 +51,9 @@ func (s *Subscriptions) Subscribers(ctx context.Context, f SubscriberFilter) (Su
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
+	if strings.IndexByte(f.Query, 0) >= 0 {
+		return SubscriberPage{}, nil // PostgreSQL text cannot hold NUL: no account's name or id has one
+	}
 	now := s.now().UTC()
 	where := []string{"true"}
 	args := []any{}
