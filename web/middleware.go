@@ -1,10 +1,14 @@
 package web
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +48,7 @@ func (s *Server) middleware() {
 	}))
 	e.Use(secureHeaders(hstsMaxAge(s.Config), s.Config.TrustedProxies))
 	e.Use(middleware.BodyLimit(BodyLimit))
+	e.Use(refuseNUL)
 	e.Use(s.localize())
 	// The API authenticates by service key: cookie sessions (a store read
 	// and write per request) are for the browser only.
@@ -226,4 +231,53 @@ func (s *Server) viewContext(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetRequest(c.Request().WithContext(components.WithRequest(ctx, r)))
 		return next(c)
 	}
+}
+
+// refuseNUL answers 400 to a query string or URL-encoded form holding a NUL
+// character: PostgreSQL text cannot store it, so any search, reason, name
+// or key carrying one would otherwise fail at the database as a 500 that
+// blames the server (JSON bodies are checked by bindJSON, multipart uploads
+// by their own parsers).
+func refuseNUL(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if strings.Contains(req.URL.RawQuery, "%00") && valuesHoldNUL(req.URL.Query()) {
+			return echo.NewHTTPError(http.StatusBadRequest, "NUL character in the query")
+		}
+		if req.Method == http.MethodPost && strings.HasPrefix(req.Header.Get(echo.HeaderContentType), echo.MIMEApplicationForm) {
+			// Read the bytes and put them back unparsed: Alipay's notify
+			// verifies the body exactly as it was sent.
+			b, err := io.ReadAll(req.Body)
+			if err != nil {
+				if he := (*echo.HTTPError)(nil); errors.As(err, &he) {
+					return he
+				}
+				return echo.NewHTTPError(http.StatusBadRequest, "the form could not be read")
+			}
+			req.Body = io.NopCloser(bytes.NewReader(b))
+			if bytes.IndexByte(b, 0) >= 0 {
+				return echo.NewHTTPError(http.StatusBadRequest, "NUL character in the form")
+			}
+			if bytes.Contains(b, []byte("%00")) {
+				if form, err := url.ParseQuery(string(b)); err == nil && valuesHoldNUL(form) {
+					return echo.NewHTTPError(http.StatusBadRequest, "NUL character in the form")
+				}
+			}
+		}
+		return next(c)
+	}
+}
+
+func valuesHoldNUL(vs map[string][]string) bool {
+	for k, list := range vs {
+		if strings.IndexByte(k, 0) >= 0 {
+			return true
+		}
+		for _, v := range list {
+			if strings.IndexByte(v, 0) >= 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
