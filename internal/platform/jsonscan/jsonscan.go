@@ -63,20 +63,29 @@ func (d *Scanner) Object(field func(key []byte) bool) bool {
 		if !field(key) {
 			return false
 		}
-		d.Space()
-		if d.i >= len(d.b) {
-			return false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return true
-		default:
-			return false
+		if done, ok := d.after('}'); done || !ok {
+			return ok
 		}
 	}
+}
+
+// after reads what follows a member or an element: a comma (more to come:
+// done false) or closing (the object or array ends: done true); anything
+// else is not JSON (ok false).
+func (d *Scanner) after(closing byte) (done, ok bool) {
+	d.Space()
+	if d.i >= len(d.b) {
+		return false, false
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return false, true
+	case closing:
+		d.i++
+		return true, true
+	}
+	return false, false
 }
 
 // Array reads [value, …], calling elem to read each value; elem reports
@@ -96,18 +105,8 @@ func (d *Scanner) Array(elem func() bool) bool {
 		if !elem() {
 			return false
 		}
-		d.Space()
-		if d.i >= len(d.b) {
-			return false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
-			return true
-		default:
-			return false
+		if done, ok := d.after(']'); done || !ok {
+			return ok
 		}
 	}
 }
